@@ -1,0 +1,81 @@
+//! The library's typed errors. Each variant says what failed and where (file, URL,
+//! line, SQL); the CLI adds context and maps them to exit codes.
+
+use std::path::PathBuf;
+
+use crate::fetch::FetchError;
+use crate::parse::ParseError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A database statement failed; `context` names the statement or the step.
+    #[error("database error while {context}: {source}")]
+    Db {
+        context: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The database was written by a newer ozgsync than this one.
+    #[error(
+        "database {path} has schema version {found}, but this ozgsync knows only up to {supported}; \
+         upgrade ozgsync (or restore a backup taken with this version)"
+    )]
+    NewerSchema {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+
+    /// A file could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Fetching a source failed (network, HTTP status, size limit, ...).
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+
+    /// A payload is not in the expected format at all; the release is rejected whole.
+    #[error("{location}: {source}")]
+    Parse {
+        location: String,
+        #[source]
+        source: ParseError,
+    },
+
+    /// The configuration is invalid.
+    #[error("configuration {path}: {message}")]
+    Config { path: String, message: String },
+
+    /// The user asked for something that does not exist (release, key, source).
+    #[error("{0}")]
+    NotFound(String),
+
+    /// The user's input is invalid (bad argument value).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    /// Wraps a rusqlite error with what was being done.
+    pub fn db(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Db { context, source }
+    }
+
+    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Fetching: turns a source location (https URL or local path) into a payload file
+//! on disk with its SHA-256, or "not modified". Owns HTTP behaviour: timeouts,
+//! retries with backoff and jitter, conditional GET, body size limit, gzip.
+//! Never touches the database: validators come in and go out as plain values.
+
+pub mod http;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a source's payload comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Url(url::Url),
+    Path(PathBuf),
+}
+
+impl Location {
+    /// Parses a CLI or config value: `http://` and `https://` are URLs, anything else
+    /// is a path, resolved against `base` when relative.
+    pub fn parse(value: &str, base: Option<&Path>) -> Result<Location, FetchError> {
+        if value.starts_with("http://") || value.starts_with("https://") {
+            let url = url::Url::parse(value).map_err(|e| FetchError::BadUrl {
+                url: value.to_owned(),
+                reason: e.to_string(),
+            })?;
+            Ok(Location::Url(url))
+        } else {
+            let path = PathBuf::from(value);
+            Ok(Location::Path(match base {
+                Some(base) if path.is_relative() => base.join(path),
+                _ => path,
+            }))
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Url(u) => write!(f, "{u}"),
+            Location::Path(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// HTTP cache validators remembered per source between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// Limits and retry behaviour for one fetch.
+#[derive(Debug, Clone)]
+pub struct FetchPolicy {
+    pub connect_timeout: Duration,
+    /// Longest pause between two chunks of a body (not the whole download).
+    pub read_timeout: Duration,
+    /// Retries after the first attempt, for connect errors, 5xx and 429.
+    pub max_retries: u32,
+    /// First backoff delay; doubles each retry, with jitter.
+    pub backoff_base: Duration,
+    /// Longest wait honoured from a `Retry-After` header or backoff.
+    pub max_backoff: Duration,
+    /// Largest body accepted (after decompression).
+    pub max_body_bytes: u64,
+    /// Whether plain `http://` is allowed (default: only https).
+    pub allow_http: bool,
+}
+
+impl Default for FetchPolicy {
+    fn default() -> Self {
+        FetchPolicy {
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            max_retries: 4,
+            backoff_base: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(120),
+            max_body_bytes: 512 * 1024 * 1024,
+            allow_http: false,
+        }
+    }
+}
+
+/// A payload on disk, ready to parse. The temp file is removed on drop.
+#[derive(Debug)]
+pub struct Payload {
+    pub file: tempfile::NamedTempFile,
+    /// Lower-case hex SHA-256 of the (decompressed) body.
+    pub sha256: String,
+    pub size: u64,
+    pub validators: Validators,
+    /// The URL the body came from after redirects, or the path read.
+    pub origin: String,
+}
+
+#[derive(Debug)]
+pub enum Fetched {
+    /// The server answered 304 to our validators.
+    NotModified,
+    Payload(Payload),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("invalid URL {url}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("{url}: plain http is not allowed; use https or set allow_http = true in the config")]
+    HttpNotAllowed { url: String },
+    #[error("{url}: HTTP {status}{}", detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Status {
+        url: String,
+        status: u16,
+        detail: Option<String>,
+    },
+    #[error("{url}: body larger than the limit of {limit} bytes; raise max_body_bytes if the source really is that large")]
+    TooLarge { url: String, limit: u64 },
+    #[error("{url}: {reason} (after {attempts} attempts)")]
+    Network {
+        url: String,
+        reason: String,
+        attempts: u32,
+    },
+    #[error("reading {path}: {source}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Fetches `location` into a payload file. Local paths are copied (so the payload
+/// stays stable while it is parsed) and hashed; URLs go through [`http::get`].
+pub async fn fetch(
+    location: &Location,
+    validators: &Validators,
+    policy: &FetchPolicy,
+) -> Result<Fetched, FetchError> {
+    match location {
+        Location::Url(url) => http::get(url, validators, policy).await,
+        Location::Path(path) => read_file(path, policy).map(Fetched::Payload),
+    }
+}
+
+/// Copies a local file into a payload, hashing it on the way.
+pub fn read_file(path: &Path, policy: &FetchPolicy) -> Result<Payload, FetchError> {
+    use sha2::{Digest, Sha256};
+    use std::io::{Read, Write};
+
+    let err = |source| FetchError::File {
+        path: path.to_owned(),
+        source,
+    };
+    let mut input = std::fs::File::open(path).map_err(err)?;
+    let mut file = tempfile::NamedTempFile::new().map_err(err)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = input.read(&mut buf).map_err(err)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        if size > policy.max_body_bytes {
+            return Err(FetchError::TooLarge {
+                url: path.display().to_string(),
+                limit: policy.max_body_bytes,
+            });
+        }
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n]).map_err(err)?;
+    }
+    file.flush().map_err(err)?;
+    Ok(Payload {
+        file,
+        sha256: hex(&hasher.finalize()),
+        size,
+        validators: Validators::default(),
+        origin: path.display().to_string(),
+    })
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

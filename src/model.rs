@@ -1,0 +1,198 @@
+//! Domain records as the parsers produce them and the store versions them.
+//!
+//! Every versioned kind of record (a LeiKa service, a municipality, later EfA
+//! services and OZG-Leistungen) implements [`Record`]: a stable key and a flat JSON
+//! object of fields. The store keeps one row per version of that object, so history,
+//! diffs and "unchanged" detection work the same for every kind.
+
+use serde::{Deserialize, Serialize};
+
+/// The kinds of versioned records. The string form is stored in the database
+/// (`record_versions.entity`, `releases.entity`) and must never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    Service,
+    Municipality,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Service => "service",
+            Entity::Municipality => "municipality",
+        }
+    }
+}
+
+/// A record that the store can version.
+pub trait Record: Serialize {
+    const ENTITY: Entity;
+    /// The identity of the record across releases.
+    fn key(&self) -> String;
+}
+
+/// One LeiKa service (Leistung) as published in one release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ServiceRecord {
+    /// 14 digits, validated by the parser.
+    pub leistungsschluessel: String,
+    pub bezeichnung: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bezeichnung2: Option<String>,
+    /// `lo`, `lov` or `lovd`; see [`leistungstyp_of`].
+    pub leistungstyp: String,
+    /// Typisierung codes as published, in order (`1`, `2/3`, `4a`, ...). Unknown codes
+    /// are kept here too; the parser reports them as warnings.
+    #[serde(default)]
+    pub typisierung: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leistungsgruppierung: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leistungskennung: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verrichtung: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verrichtungsdetail: Option<String>,
+    /// Publication or change date-time as `YYYY-MM-DDTHH:MM:SS` (local time as
+    /// published; LeiKa gives no zone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub veroeffentlicht: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub besondere_merkmale: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub synonyme: Vec<String>,
+    /// Short description where the source has one (XZuFi module 05, FIM API kurztext).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kurztext: Option<String>,
+    /// OZG-IDs the source links to this key (FIM API `ozg`); empty for the CSV.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ozg_ids: Vec<String>,
+}
+
+impl Record for ServiceRecord {
+    const ENTITY: Entity = Entity::Service;
+    fn key(&self) -> String {
+        self.leistungsschluessel.clone()
+    }
+}
+
+/// The known Typisierung codes (code list `urn:de:fim:leika:typisierung`).
+pub const TYPISIERUNG_CODES: &[&str] = &[
+    "1", "2", "2a", "2b", "3", "3a", "3b", "2/3", "2/3a", "2/3b", "4", "4a", "4b", "5", "6", "7",
+    "8", "9", "10", "11", "12",
+];
+
+/// Whether `key` is a syntactically valid Leistungsschlüssel (exactly 14 ASCII digits).
+pub fn is_valid_leistungsschluessel(key: &str) -> bool {
+    key.len() == 14 && key.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Derives the Leistungstyp from a valid key: `lo` when Verrichtung and detail are
+/// zero, `lov` when only the detail is zero, otherwise `lovd`.
+pub fn leistungstyp_of(key: &str) -> &'static str {
+    if key.ends_with("000000") {
+        "lo"
+    } else if key.ends_with("000") {
+        "lov"
+    } else {
+        "lovd"
+    }
+}
+
+/// Administrative level of a municipality-directory record (GV100AD record types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Land,
+    Regierungsbezirk,
+    Region,
+    Kreis,
+    Verband,
+    Gemeinde,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Land => "land",
+            Level::Regierungsbezirk => "regierungsbezirk",
+            Level::Region => "region",
+            Level::Kreis => "kreis",
+            Level::Verband => "verband",
+            Level::Gemeinde => "gemeinde",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s {
+            "land" => Level::Land,
+            "regierungsbezirk" => Level::Regierungsbezirk,
+            "region" => Level::Region,
+            "kreis" => Level::Kreis,
+            "verband" => Level::Verband,
+            "gemeinde" => Level::Gemeinde,
+            _ => return None,
+        })
+    }
+}
+
+/// One record of the municipality directory (GV100AD) in one edition.
+///
+/// The ARS alone is not unique (a kreisfreie Stadt is Kreis, Verband and Gemeinde
+/// with one ARS), so the key is level plus ARS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MunicipalityRecord {
+    pub level: Level,
+    /// Regionalschlüssel, 12 digits; shorter units are right-padded with zeros.
+    pub ars: String,
+    /// Amtlicher Gemeindeschlüssel (8 digits) for Gemeinden, else absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ags: Option<String>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub textkennzeichen: Option<String>,
+    /// ARS of the Kreis the unit belongs to (for Verbände and Gemeinden).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kreis_ars: Option<String>,
+    /// ARS of the Gemeindeverband the Gemeinde belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verband_ars: Option<String>,
+    /// Gebietsstand of the edition, `YYYY-MM-DD`.
+    pub gebietsstand: String,
+    /// Seat of the administration where the record carries one (Kreise, Verbände).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sitz: Option<String>,
+}
+
+impl Record for MunicipalityRecord {
+    const ENTITY: Entity = Entity::Municipality;
+    fn key(&self) -> String {
+        municipality_key(self.level, &self.ars)
+    }
+}
+
+/// The store key of a municipality record: `<level>:<ars>`.
+pub fn municipality_key(level: Level, ars: &str) -> String {
+    format!("{}:{}", level.as_str(), ars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leistungstyp_follows_the_key_structure() {
+        assert_eq!(leistungstyp_of("99012001000000"), "lo");
+        assert_eq!(leistungstyp_of("99012001001000"), "lov");
+        assert_eq!(leistungstyp_of("99008001012011"), "lovd");
+    }
+
+    #[test]
+    fn key_validation() {
+        assert!(is_valid_leistungsschluessel("99012001001000"));
+        for bad in ["nicht im LeiKa", "9901200100100", "990120010010001", "9901200100100x", ""] {
+            assert!(!is_valid_leistungsschluessel(bad), "{bad}");
+        }
+    }
+}
