@@ -71,6 +71,8 @@ pub struct Reject {
 }
 
 impl Reject {
+    // Reads as the pair `Reject::reject(..)` / `Reject::warning(..)`.
+    #[allow(clippy::self_named_constructors)]
     pub fn reject(
         position: impl Into<String>,
         key: Option<String>,
