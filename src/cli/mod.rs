@@ -5,9 +5,12 @@
 mod diff;
 mod import;
 mod municipality;
+mod ops_status;
 mod output;
 mod releases;
 mod service;
+mod status;
+mod status_events;
 mod sync;
 
 use std::path::{Path, PathBuf};
@@ -43,6 +46,7 @@ pub enum Command {
     Diff(diff::Diff),
     Service(service::Service),
     Municipality(municipality::Municipality),
+    Status(status::Status),
 }
 
 /// What every command gets: where the database is and how chatty to be.
@@ -80,6 +84,7 @@ impl Cli {
             Command::Diff(c) => c.run(&ctx),
             Command::Service(c) => c.run(&ctx),
             Command::Municipality(c) => c.run(&ctx),
+            Command::Status(c) => c.run(&ctx),
         }
     }
 }

@@ -13,8 +13,13 @@ use crate::error::{Error, Result};
 
 /// Embedded migrations, in order. Append only: never edit or reorder a shipped one.
 /// `PRAGMA user_version` holds the number of migrations applied.
-pub const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_core", include_str!("../../schema/0001_core.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_core", include_str!("../../schema/0001_core.sql")),
+    (
+        "0002_coordination",
+        include_str!("../../schema/0002_coordination.sql"),
+    ),
+];
 
 /// The schema version this build writes.
 pub fn schema_version() -> i64 {

@@ -77,7 +77,10 @@ fn full_release_adds_changes_and_retires_and_keeps_history() {
         upserts(vec![service(A, "Alpha"), service(B, "Beta")]),
     )
     .unwrap();
-    assert_eq!((r1.counts.added, r1.counts.changed, r1.counts.retired), (2, 0, 0));
+    assert_eq!(
+        (r1.counts.added, r1.counts.changed, r1.counts.retired),
+        (2, 0, 0)
+    );
 
     let r2 = release::apply(
         &mut conn,
@@ -87,7 +90,12 @@ fn full_release_adds_changes_and_retires_and_keeps_history() {
     )
     .unwrap();
     assert_eq!(
-        (r2.counts.added, r2.counts.changed, r2.counts.retired, r2.counts.unchanged),
+        (
+            r2.counts.added,
+            r2.counts.changed,
+            r2.counts.retired,
+            r2.counts.unchanged
+        ),
         (1, 1, 1, 0)
     );
     assert_eq!(
@@ -143,7 +151,13 @@ fn incremental_release_only_upserts_and_honours_explicit_retirements() {
         ]
         .into_iter(),
     );
-    let r = release::apply(&mut conn, &meta(Mode::Incremental), &mut payload("2"), items).unwrap();
+    let r = release::apply(
+        &mut conn,
+        &meta(Mode::Incremental),
+        &mut payload("2"),
+        items,
+    )
+    .unwrap();
     assert_eq!((r.counts.added, r.counts.retired), (1, 1));
     let rows = current(&conn);
     assert_eq!(rows.iter().filter(|r| !r.2).count(), 2, "{rows:?}"); // A and C current
@@ -153,7 +167,13 @@ fn incremental_release_only_upserts_and_honours_explicit_retirements() {
 fn identical_records_are_unchanged_and_duplicates_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let mut conn = store::open(&dir.path().join("t.db")).unwrap();
-    release::apply(&mut conn, &meta(Mode::Full), &mut payload("1"), upserts(vec![service(A, "Alpha")])).unwrap();
+    release::apply(
+        &mut conn,
+        &meta(Mode::Full),
+        &mut payload("1"),
+        upserts(vec![service(A, "Alpha")]),
+    )
+    .unwrap();
     let r = release::apply(
         &mut conn,
         &meta(Mode::Full),
@@ -161,10 +181,17 @@ fn identical_records_are_unchanged_and_duplicates_rejected() {
         upserts(vec![service(A, "Alpha"), service(A, "Alpha doppelt")]),
     )
     .unwrap();
-    assert_eq!((r.counts.unchanged, r.counts.rejected, r.counts.added), (1, 1, 0));
+    assert_eq!(
+        (r.counts.unchanged, r.counts.rejected, r.counts.added),
+        (1, 1, 0)
+    );
     let rejects = read::rejects(&conn, r.release_id).unwrap();
     assert_eq!(rejects[0].position, "line 3");
-    assert!(rejects[0].reason.contains("first at line 2"), "{}", rejects[0].reason);
+    assert!(
+        rejects[0].reason.contains("first at line 2"),
+        "{}",
+        rejects[0].reason
+    );
     assert_eq!(read::history(&conn, Entity::Service, A).unwrap().len(), 1);
 }
 
@@ -172,7 +199,13 @@ fn identical_records_are_unchanged_and_duplicates_rejected() {
 fn rejects_are_stored_and_a_payload_error_rolls_back_everything() {
     let dir = tempfile::tempdir().unwrap();
     let mut conn = store::open(&dir.path().join("t.db")).unwrap();
-    release::apply(&mut conn, &meta(Mode::Full), &mut payload("1"), upserts(vec![service(A, "Alpha")])).unwrap();
+    release::apply(
+        &mut conn,
+        &meta(Mode::Full),
+        &mut payload("1"),
+        upserts(vec![service(A, "Alpha")]),
+    )
+    .unwrap();
     let snapshot = current(&conn);
 
     let items: Items<'static, ServiceRecord> = Box::new(
@@ -181,7 +214,11 @@ fn rejects_are_stored_and_a_payload_error_rolls_back_everything() {
                 position: "line 2".into(),
                 change: Change::Upsert(service(B, "Beta")),
             }),
-            Ok(Item::Reject(Reject::reject("line 3", Some("x".into()), "bad key"))),
+            Ok(Item::Reject(Reject::reject(
+                "line 3",
+                Some("x".into()),
+                "bad key",
+            ))),
             Err(ParseError::not_format("LeiKa CSV", "line 4", "truncated")),
         ]
         .into_iter(),
@@ -190,7 +227,9 @@ fn rejects_are_stored_and_a_payload_error_rolls_back_everything() {
     assert!(err.to_string().contains("truncated"), "{err}");
     assert_eq!(current(&conn), snapshot);
     assert_eq!(read::releases(&conn, None).unwrap().len(), 1);
-    let payloads: i64 = conn.query_row("SELECT count(*) FROM payloads", [], |r| r.get(0)).unwrap();
+    let payloads: i64 = conn
+        .query_row("SELECT count(*) FROM payloads", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(payloads, 1);
 }
 
@@ -198,7 +237,13 @@ fn rejects_are_stored_and_a_payload_error_rolls_back_everything() {
 fn unchanged_release_writes_only_its_row() {
     let dir = tempfile::tempdir().unwrap();
     let mut conn = store::open(&dir.path().join("t.db")).unwrap();
-    let r1 = release::apply(&mut conn, &meta(Mode::Full), &mut payload("1"), upserts(vec![service(A, "Alpha")])).unwrap();
+    let r1 = release::apply(
+        &mut conn,
+        &meta(Mode::Full),
+        &mut payload("1"),
+        upserts(vec![service(A, "Alpha")]),
+    )
+    .unwrap();
     let state = release::source_state(&conn, "leika").unwrap();
     let r2 = release::record_unchanged(
         &mut conn,
@@ -209,6 +254,8 @@ fn unchanged_release_writes_only_its_row() {
     .unwrap();
     assert_eq!(r2.status, ReleaseStatus::Unchanged);
     assert!(r2.release_id > r1.release_id);
-    let versions: i64 = conn.query_row("SELECT count(*) FROM record_versions", [], |r| r.get(0)).unwrap();
+    let versions: i64 = conn
+        .query_row("SELECT count(*) FROM record_versions", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(versions, 1);
 }
