@@ -3,6 +3,7 @@
 //! retries with backoff and jitter, conditional GET, body size limit, gzip.
 //! Never touches the database: validators come in and go out as plain values.
 
+pub mod fim_api;
 pub mod http;
 
 use std::path::{Path, PathBuf};
@@ -124,6 +125,19 @@ pub enum FetchError {
         reason: String,
         attempts: u32,
     },
+    #[error("{url}: redirect refused: {reason}")]
+    Redirect { url: String, reason: String },
+    /// A paged API answered in a way that cannot be paged through safely.
+    #[error("{url}: {reason}")]
+    Paging { url: String, reason: String },
+    #[error("cannot set up the HTTP client: {reason}")]
+    Setup { reason: String },
+    #[error("writing a temp file in {}: {source}; check free space and TMPDIR", dir.display())]
+    TempFile {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("reading {path}: {source}")]
     File {
         path: PathBuf,
@@ -187,8 +201,10 @@ pub fn read_file(path: &Path, policy: &FetchPolicy) -> Result<Payload, FetchErro
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
