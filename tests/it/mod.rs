@@ -1,2 +1,4 @@
 //! Integration test modules, one per capability.
+
+mod http;
 mod release;
