@@ -1,4 +1,6 @@
 //! Integration test modules, one per capability.
 
+mod fim_api;
+mod gv100ad;
 mod http;
 mod release;
