@@ -71,6 +71,8 @@ pub struct Reject {
 }
 
 impl Reject {
+    // `Reject::reject` / `Reject::warning` name the severity, not the type.
+    #[allow(clippy::self_named_constructors)]
     pub fn reject(position: impl Into<String>, key: Option<String>, reason: impl Into<String>) -> Self {
         Reject {
             severity: Severity::Reject,
