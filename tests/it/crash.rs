@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-/// Synthetic Gemeinden added to the real file: enough that a debug-build import runs
-/// for about a second.
+/// Synthetic Gemeinden added to the real file: enough that a debug-build import
+/// writes for a few seconds.
 const EXTRA: usize = 60_000;
 
 const BASE: &str = "fixtures/gv100ad/GV100AD_30112025_NI.txt";
@@ -86,31 +86,46 @@ fn sigkill_during_import_leaves_the_previous_release() {
     assert!(status.success());
     let before = snapshot(&db);
 
+    // Every third kill lands early (start-up, fetch, parse before any write); the
+    // others wait until the import writes to the WAL, then kill after a varying pause.
     let mut killed_while_writing = 0;
-    let mut completed = false;
-    for delay_ms in [5, 50, 150, 300, 500, 800, 1200, 1700] {
+    for round in 0..9u64 {
         let wal_before = wal_size(&db);
         let mut child = ozgsync(&db)
             .args(["import", "gv100ad"])
             .arg(&big)
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        if child.try_wait().unwrap().is_some() {
-            completed = true;
-            break;
+        if round % 3 == 0 {
+            std::thread::sleep(Duration::from_millis(5 + round * 30));
+        } else {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while wal_size(&db) <= wal_before && std::time::Instant::now() < deadline {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            std::thread::sleep(Duration::from_millis(round * 47 % 300));
         }
-        let writing = wal_size(&db) > wal_before;
-        child.kill().unwrap();
-        child.wait().unwrap();
-        if writing {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "round {round}: the import finished before the kill"
+        );
+        if wal_size(&db) > wal_before {
             killed_while_writing += 1;
         }
-        assert_eq!(snapshot(&db), before, "state after a kill at {delay_ms} ms");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(
+            snapshot(&db),
+            before,
+            "state after the kill in round {round}"
+        );
     }
     assert!(
-        killed_while_writing >= 2,
-        "only {killed_while_writing} kills hit the import while it wrote (completed early: {completed})"
+        killed_while_writing >= 5,
+        "only {killed_while_writing} kills hit the import while it wrote"
     );
 
     let status = ozgsync(&db)

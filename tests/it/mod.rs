@@ -1,5 +1,6 @@
 //! Integration test modules, one per capability.
 
+mod cli;
 mod crash;
 mod fim_api;
 mod gv100ad;
