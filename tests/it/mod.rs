@@ -1,1 +1,2 @@
 //! Integration test modules, one per capability.
+mod bench_gen;

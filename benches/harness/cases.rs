@@ -1,0 +1,339 @@
+//! The benchmark cases. Each case is a named function that generates its input,
+//! drives the release binary (and any baseline) through `measure`, and returns rows
+//! for the results table plus the aims it checks. To add a case, write a
+//! `fn(&Ctx) -> Result<CaseReport, BenchError>` and list it in [`CASES`].
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::gen;
+use super::measure::{measure, Measurement};
+use super::report::{fmt_duration, fmt_mib, Aim, CaseReport, Row};
+use super::BenchError;
+
+/// What every case gets.
+pub struct Ctx {
+    /// The release binary under test.
+    pub bin: PathBuf,
+    /// A scratch directory, removed after the run.
+    pub dir: PathBuf,
+    /// Repetitions per step.
+    pub reps: usize,
+    /// `sqlite3 -version` output, None when the CLI is not installed.
+    pub sqlite3: Option<String>,
+}
+
+pub struct Case {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub run: fn(&Ctx) -> Result<CaseReport, BenchError>,
+}
+
+pub const CASES: &[Case] = &[
+    Case {
+        name: "leika_100k",
+        about: "LeiKa CSV, 100,000 rows: cold import, unchanged re-import, next release (5 % changed), sqlite3 .import baseline",
+        run: leika_100k,
+    },
+    Case {
+        name: "gv100ad_national",
+        about: "GV100AD-like national directory (16 Länder, ~10,750 Gemeinden): cold import, unchanged re-import",
+        run: gv100ad_national,
+    },
+];
+
+/// The seed of all generated inputs: fixed so every run measures the same bytes.
+const SEED: u64 = 1;
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), BenchError> {
+    fs::write(path, bytes).map_err(|e| BenchError::io(format!("write {}", path.display()), e))
+}
+
+/// The database and its SQLite side files (WAL, shared memory, rollback journal).
+fn db_files(db: &Path) -> Vec<PathBuf> {
+    ["", "-wal", "-shm", "-journal"]
+        .iter()
+        .map(|suffix| {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            PathBuf::from(name)
+        })
+        .collect()
+}
+
+fn remove_db(db: &Path) -> Result<(), BenchError> {
+    for file in db_files(db) {
+        match fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(BenchError::io(format!("remove {}", file.display()), e))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Copies a database with its side files, so a step can start from a known state.
+fn copy_db(from: &Path, to: &Path) -> Result<(), BenchError> {
+    remove_db(to)?;
+    for (src, dst) in db_files(from).into_iter().zip(db_files(to)) {
+        if src.exists() {
+            fs::copy(&src, &dst)
+                .map_err(|e| BenchError::io(format!("copy {}", src.display()), e))?;
+        }
+    }
+    Ok(())
+}
+
+fn db_size(db: &Path) -> u64 {
+    db_files(db)
+        .iter()
+        .filter_map(|f| fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn ozgsync(ctx: &Ctx, db: &Path, kind: &str, file: &Path) -> Command {
+    let mut cmd = Command::new(&ctx.bin);
+    cmd.arg("--db").arg(db).args(["import", kind]).arg(file);
+    cmd
+}
+
+fn imported(db: &Path) -> Result<String, BenchError> {
+    if !db.exists() {
+        return Err(BenchError::Child {
+            what: "ozgsync import".into(),
+            detail: format!("exited 0 but wrote no database at {}", db.display()),
+        });
+    }
+    Ok(format!("database {:.1} MB", db_size(db) as f64 / 1e6))
+}
+
+fn row(case: &str, step: &str, records: u64, m: Option<Measurement>, note: String) -> Row {
+    Row {
+        case: case.into(),
+        step: step.into(),
+        records: Some(records),
+        measurement: m,
+        note,
+    }
+}
+
+fn leika_100k(ctx: &Ctx) -> Result<CaseReport, BenchError> {
+    const CASE: &str = "leika_100k";
+    const ROWS: usize = 100_000;
+    let release = gen::leika_release(ROWS, SEED);
+    let csv = ctx.dir.join("leika_100k.csv");
+    let cp1252 = release.to_csv_windows1252();
+    write(&csv, &cp1252)?;
+    let utf8 = ctx.dir.join("leika_100k.utf8.csv");
+    write(&utf8, release.to_csv_utf8().as_bytes())?;
+    let (next, changes) = gen::leika_next_release(&release, 0.05, SEED);
+    let next_csv = ctx.dir.join("leika_100k_next.csv");
+    write(&next_csv, &next.to_csv_windows1252())?;
+    drop((release, next));
+    let records = ROWS as u64;
+    let mut report = CaseReport::default();
+
+    let db = ctx.dir.join("leika.db");
+    eprintln!("{CASE}: cold import");
+    let cold = measure(
+        ctx.reps,
+        || remove_db(&db),
+        || Ok(ozgsync(ctx, &db, "leika", &csv)),
+    )?;
+    let db_note = imported(&db)?;
+    let snapshot = ctx.dir.join("leika_base.db");
+    copy_db(&db, &snapshot)?;
+    report.rows.push(row(
+        CASE,
+        "cold import (fresh db)",
+        records,
+        Some(cold.clone()),
+        format!(
+            "Windows-1252 file {:.1} MB; {db_note}",
+            cp1252.len() as f64 / 1e6
+        ),
+    ));
+
+    eprintln!("{CASE}: unchanged re-import");
+    let again = measure(ctx.reps, || Ok(()), || Ok(ozgsync(ctx, &db, "leika", &csv)))?;
+    report.rows.push(row(
+        CASE,
+        "unchanged re-import",
+        records,
+        Some(again.clone()),
+        "same file into the imported db".into(),
+    ));
+
+    eprintln!("{CASE}: next release");
+    let next_db = ctx.dir.join("leika_next.db");
+    let next_run = measure(
+        ctx.reps,
+        || copy_db(&snapshot, &next_db),
+        || Ok(ozgsync(ctx, &next_db, "leika", &next_csv)),
+    )?;
+    report.rows.push(row(
+        CASE,
+        "next release (5 % changed)",
+        records,
+        Some(next_run.clone()),
+        format!(
+            "{} renamed, {} retyped, {} removed, {} added",
+            changes.renamed, changes.retyped, changes.removed, changes.added
+        ),
+    ));
+
+    let baseline = match &ctx.sqlite3 {
+        None => {
+            report.rows.push(row(
+                CASE,
+                "baseline: sqlite3 .import",
+                records,
+                None,
+                "sqlite3 CLI not installed (apt-get install sqlite3)".into(),
+            ));
+            None
+        }
+        Some(version) => {
+            eprintln!("{CASE}: sqlite3 baseline");
+            let base_db = ctx.dir.join("baseline.db");
+            let script = ctx.dir.join("baseline.sql");
+            write(&script, sqlite_import_script(&utf8).as_bytes())?;
+            let m = measure(
+                ctx.reps,
+                || remove_db(&base_db),
+                || {
+                    let input = fs::File::open(&script)
+                        .map_err(|e| BenchError::io(format!("open {}", script.display()), e))?;
+                    let mut cmd = Command::new("sqlite3");
+                    cmd.arg(&base_db).stdin(Stdio::from(input));
+                    Ok(cmd)
+                },
+            )?;
+            let count = sqlite_count(&base_db)?;
+            report.rows.push(row(
+                CASE,
+                "baseline: sqlite3 .import",
+                records,
+                Some(m.clone()),
+                format!(
+                    "UTF-8 copy, 11 TEXT columns, {count} rows loaded; sqlite3 {}",
+                    version.split_whitespace().next().unwrap_or("")
+                ),
+            ));
+            Some(m)
+        }
+    };
+
+    let ratio = baseline
+        .as_ref()
+        .map(|b| cold.median().as_secs_f64() / b.median().as_secs_f64().max(1e-9));
+    if let Some(first) = report.rows.first_mut() {
+        if let Some(r) = ratio {
+            first.note = format!("{}; {r:.2}× sqlite3 .import", first.note);
+        }
+    }
+    report.aims.push(Aim {
+        what: "LeiKa 100k cold import vs sqlite3 .import".into(),
+        target: "≤ 2× baseline".into(),
+        measured: match (ratio, &baseline) {
+            (Some(r), Some(b)) => format!(
+                "{r:.2}× ({} vs {})",
+                fmt_duration(cold.median()),
+                fmt_duration(b.median())
+            ),
+            _ => "baseline missing".into(),
+        },
+        met: ratio.map(|r| r <= 2.0),
+    });
+    report.aims.push(Aim {
+        what: "LeiKa 100k unchanged re-import".into(),
+        target: "< 50 ms".into(),
+        measured: format!("{} median", fmt_duration(again.median())),
+        met: Some(again.median().as_millis() < 50),
+    });
+    let peak = [&cold, &again, &next_run]
+        .iter()
+        .map(|m| m.peak_rss_kib())
+        .max()
+        .unwrap_or(0);
+    report.aims.push(Aim {
+        what: "LeiKa 100k peak RSS of ozgsync (all steps)".into(),
+        target: "< 100 MB".into(),
+        measured: format!("{:.1} MB ({})", peak as f64 * 1024.0 / 1e6, fmt_mib(peak)),
+        met: Some(peak * 1024 < 100_000_000),
+    });
+    Ok(report)
+}
+
+/// The baseline: the sqlite3 shell's own CSV import into a table of the 11 columns.
+fn sqlite_import_script(utf8_csv: &Path) -> String {
+    let columns: Vec<String> = gen::LEIKA_HEADER
+        .iter()
+        .map(|c| format!("\"{c}\" TEXT"))
+        .collect();
+    format!(
+        "CREATE TABLE leika({});\n.mode csv\n.separator ;\n.import --skip 1 \"{}\" leika\n",
+        columns.join(", "),
+        utf8_csv.display()
+    )
+}
+
+fn sqlite_count(db: &Path) -> Result<String, BenchError> {
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg("SELECT count(*) FROM leika;")
+        .output()
+        .map_err(|source| BenchError::Spawn {
+            what: "sqlite3".into(),
+            source,
+        })?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn gv100ad_national(ctx: &Ctx) -> Result<CaseReport, BenchError> {
+    const CASE: &str = "gv100ad_national";
+    let directory = gen::gv100ad_directory(SEED, "20251130");
+    let text = directory.to_text();
+    let file = ctx.dir.join("GV100AD_national.txt");
+    write(&file, text.as_bytes())?;
+    let records = directory.records.len() as u64;
+    let gemeinden = directory.gemeinden();
+    drop(directory);
+    let mut report = CaseReport::default();
+
+    let db = ctx.dir.join("gv100ad.db");
+    eprintln!("{CASE}: cold import");
+    let cold = measure(
+        ctx.reps,
+        || remove_db(&db),
+        || Ok(ozgsync(ctx, &db, "gv100ad", &file)),
+    )?;
+    let db_note = imported(&db)?;
+    report.rows.push(row(
+        CASE,
+        "cold import (fresh db)",
+        records,
+        Some(cold),
+        format!(
+            "{records} records, {gemeinden} Gemeinden, {:.1} MB; {db_note}",
+            text.len() as f64 / 1e6
+        ),
+    ));
+    eprintln!("{CASE}: unchanged re-import");
+    let again = measure(
+        ctx.reps,
+        || Ok(()),
+        || Ok(ozgsync(ctx, &db, "gv100ad", &file)),
+    )?;
+    report.rows.push(row(
+        CASE,
+        "unchanged re-import",
+        records,
+        Some(again),
+        "same file into the imported db".into(),
+    ));
+    Ok(report)
+}
