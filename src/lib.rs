@@ -1,11 +1,17 @@
 //! ozgsync: Lower Saxony's OZG service database.
 //!
-//! Data flows fetch → parse → store (merge + history) → export, driven by the CLI or
-//! the scheduler. See ARCHITECTURE.md for the code map and the invariants.
+//! Data flows fetch → parse → merge/store → export, driven by the CLI or the
+//! scheduler. See ARCHITECTURE.md for the code map and the invariants.
 
+pub mod cli;
+pub mod config;
 pub mod error;
 pub mod fetch;
+pub mod logging;
+pub mod merge;
 pub mod model;
 pub mod parse;
+pub mod store;
+pub mod sync;
 
 pub use error::{Error, Result};

@@ -191,7 +191,13 @@ mod tests {
     #[test]
     fn key_validation() {
         assert!(is_valid_leistungsschluessel("99012001001000"));
-        for bad in ["nicht im LeiKa", "9901200100100", "990120010010001", "9901200100100x", ""] {
+        for bad in [
+            "nicht im LeiKa",
+            "9901200100100",
+            "990120010010001",
+            "9901200100100x",
+            "",
+        ] {
             assert!(!is_valid_leistungsschluessel(bad), "{bad}");
         }
     }

@@ -3,6 +3,7 @@
 //! retries with backoff and jitter, conditional GET, body size limit, gzip.
 //! Never touches the database: validators come in and go out as plain values.
 
+pub mod fim_api;
 pub mod http;
 
 use std::path::{Path, PathBuf};
@@ -187,8 +188,10 @@ pub fn read_file(path: &Path, policy: &FetchPolicy) -> Result<Payload, FetchErro
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }

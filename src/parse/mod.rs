@@ -71,7 +71,13 @@ pub struct Reject {
 }
 
 impl Reject {
-    pub fn reject(position: impl Into<String>, key: Option<String>, reason: impl Into<String>) -> Self {
+    // Reads as the pair `Reject::reject(..)` / `Reject::warning(..)`.
+    #[allow(clippy::self_named_constructors)]
+    pub fn reject(
+        position: impl Into<String>,
+        key: Option<String>,
+        reason: impl Into<String>,
+    ) -> Self {
         Reject {
             severity: Severity::Reject,
             position: position.into(),
@@ -81,7 +87,11 @@ impl Reject {
         }
     }
 
-    pub fn warning(position: impl Into<String>, key: Option<String>, reason: impl Into<String>) -> Self {
+    pub fn warning(
+        position: impl Into<String>,
+        key: Option<String>,
+        reason: impl Into<String>,
+    ) -> Self {
         Reject {
             severity: Severity::Warning,
             ..Reject::reject(position, key, reason)
@@ -108,7 +118,11 @@ pub enum ParseError {
 }
 
 impl ParseError {
-    pub fn not_format(expected: &'static str, position: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn not_format(
+        expected: &'static str,
+        position: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
         ParseError::NotFormat {
             expected,
             position: position.into(),

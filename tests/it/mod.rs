@@ -1,2 +1,3 @@
 //! Integration test modules, one per capability.
 mod bench_gen;
+mod release;

@@ -1,0 +1,71 @@
+//! `ozgsync import`: apply one file or URL as a release, through the same code path
+//! as `sync`.
+
+use std::process::ExitCode;
+
+use super::Context;
+use crate::fetch::{FetchPolicy, Location};
+use crate::store::release::Mode;
+use crate::sync::{run_source, SourceKind, SourceSpec};
+
+/// Import one payload (file or URL) of the given kind as a release.
+#[derive(Debug, clap::Args)]
+pub struct Import {
+    /// What the payload is.
+    kind: SourceKind,
+    /// File path or https URL (for fim-api: the portal's base URL).
+    location: String,
+    /// Source name to record the release under [default: the kind].
+    #[arg(long)]
+    name: Option<String>,
+    /// `full` retires keys missing from the payload; `incremental` only upserts.
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
+    /// Allow plain http URLs.
+    #[arg(long)]
+    allow_http: bool,
+    /// fim-api only: pull services changed since this date (YYYY-MM-DD); incremental.
+    #[arg(long, value_name = "DATE")]
+    updated_since: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    Full,
+    Incremental,
+}
+
+impl Import {
+    pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
+        let location = Location::parse(&self.location, None)?;
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| self.kind.as_str().to_owned());
+        let mode = self.mode.map(|m| match m {
+            ModeArg::Full => Mode::Full,
+            ModeArg::Incremental => Mode::Incremental,
+        });
+        let mut spec = SourceSpec::new(&name, self.kind, location, mode);
+        if let Some(date) = self.updated_since {
+            if chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").is_err() {
+                return Err(crate::Error::Invalid(format!(
+                    "--updated-since {date:?} is not a date like 2026-11-01"
+                ))
+                .into());
+            }
+            spec.updated_since = Some(date);
+        }
+        let policy = FetchPolicy {
+            allow_http: self.allow_http,
+            ..FetchPolicy::default()
+        };
+        let mut conn = ctx.open()?;
+        let runtime = super::runtime()?;
+        let summary = run_source(&mut conn, &spec, &policy, runtime.handle())?;
+        if !ctx.quiet {
+            println!("{}", super::sync::describe(&summary));
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}

@@ -1,0 +1,131 @@
+//! `ozgsync municipality`: look a municipality up by ARS, AGS or name and show its
+//! records (a kreisfreie Stadt has several: Kreis, Verband, Gemeinde) and history.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+use super::output::json;
+use super::{Context, Format};
+use crate::merge;
+use crate::model::Entity;
+use crate::store::read::{self, VersionRow};
+
+/// Show a municipality by 12-digit ARS, 8-digit AGS or (part of) its name.
+#[derive(Debug, clap::Args)]
+pub struct Municipality {
+    /// ARS (12 digits), AGS (8 digits) or a name fragment.
+    query: String,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+impl Municipality {
+    pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
+        let conn = ctx.open()?;
+        let q = self.query.trim();
+        let digits = q.bytes().all(|b| b.is_ascii_digit());
+        let versions = if digits && q.len() == 12 {
+            read::versions_by_field(&conn, Entity::Municipality, "ars", q)?
+        } else if digits && q.len() == 8 {
+            read::versions_by_field(&conn, Entity::Municipality, "ags", q)?
+        } else if digits {
+            return Err(crate::Error::Invalid(format!(
+                "{q:?}: give a 12-digit ARS, an 8-digit AGS or a name"
+            ))
+            .into());
+        } else {
+            let keys = read::current_keys_by_name(&conn, Entity::Municipality, q)?;
+            let mut all = Vec::new();
+            for key in keys {
+                all.extend(read::history(&conn, Entity::Municipality, &key)?);
+            }
+            all
+        };
+        if versions.is_empty() {
+            return Err(crate::Error::NotFound(format!("no municipality matches {q:?}")).into());
+        }
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        if self.format == Format::Json {
+            json(&mut out, &versions)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut start = 0;
+        while start < versions.len() {
+            let key = &versions[start].key;
+            let end = start
+                + versions[start..]
+                    .iter()
+                    .take_while(|v| &v.key == key)
+                    .count();
+            print_history(&mut out, key, &versions[start..end], |v| {
+                let s = |f: &str| {
+                    v.get(f)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                format!(
+                    "{} ({}, TK {})",
+                    s("name"),
+                    s("level"),
+                    s("textkennzeichen")
+                )
+            })?;
+            start = end;
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Prints a record's current state and its versions, each with what changed.
+pub(super) fn print_history(
+    out: &mut impl Write,
+    key: &str,
+    versions: &[VersionRow],
+    title: impl Fn(&Value) -> String,
+) -> std::io::Result<()> {
+    let Some(last) = versions.last() else {
+        return Ok(());
+    };
+    let state = match last.valid_to {
+        None => "current".to_owned(),
+        Some(r) => format!(
+            "retired in release {r} ({})",
+            last.valid_to_at.as_deref().unwrap_or("")
+        ),
+    };
+    writeln!(out, "{key}  {}  [{state}]", title(&last.data))?;
+    if let Value::Object(fields) = &last.data {
+        for (f, v) in fields {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            writeln!(out, "    {f}: {v}")?;
+        }
+    }
+    writeln!(out, "  history:")?;
+    let mut previous: Option<&Value> = None;
+    for v in versions {
+        let until = v
+            .valid_to
+            .map(|t| format!(" until release {t}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "    release {} ({}){until}",
+            v.valid_from, v.valid_from_at
+        )?;
+        if let Some(p) = previous {
+            for c in merge::field_changes(p, &v.data) {
+                writeln!(out, "        {}: {} → {}", c.field, c.old, c.new)?;
+            }
+        }
+        previous = Some(&v.data);
+    }
+    writeln!(out)?;
+    Ok(())
+}

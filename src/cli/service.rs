@@ -1,0 +1,51 @@
+//! `ozgsync service`: one LeiKa service's current record and its history.
+
+use std::process::ExitCode;
+
+use super::output::json;
+use super::{Context, Format};
+use crate::model::{is_valid_leistungsschluessel, Entity};
+use crate::store::read;
+
+/// Show a service (by Leistungsschlüssel): its current record and every version.
+#[derive(Debug, clap::Args)]
+pub struct Service {
+    /// 14-digit Leistungsschlüssel (or its URN form).
+    key: String,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+impl Service {
+    pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
+        let key = self
+            .key
+            .trim()
+            .trim_start_matches("urn:de:fim:leika:leistung:");
+        if !is_valid_leistungsschluessel(key) {
+            return Err(crate::Error::Invalid(format!(
+                "{:?} is not a 14-digit Leistungsschlüssel (e.g. 99012001001000)",
+                self.key
+            ))
+            .into());
+        }
+        let conn = ctx.open()?;
+        let versions = read::history(&conn, Entity::Service, key)?;
+        if versions.is_empty() {
+            return Err(crate::Error::NotFound(format!("no service {key} in any release")).into());
+        }
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        if self.format == Format::Json {
+            json(&mut out, &versions)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        super::municipality::print_history(&mut out, key, &versions, |v| {
+            v.get("bezeichnung")
+                .and_then(|b| b.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        })?;
+        Ok(ExitCode::SUCCESS)
+    }
+}

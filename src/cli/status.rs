@@ -1,0 +1,30 @@
+//! `ozgsync status`: without a subcommand, the operations overview (last runs, next
+//! schedule, last release per source, database size); with one, the Onlinedienst
+//! status per Ressort and municipality (`set`, `import`, `show`).
+
+use std::process::ExitCode;
+
+use super::Context;
+
+/// Operations overview, or (with a subcommand) the Onlinedienst status.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Status {
+    #[command(subcommand)]
+    action: Option<super::status_events::StatusAction>,
+    /// Overview as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Configuration file (for the schedule shown in the overview).
+    #[arg(long, env = "OZGSYNC_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+}
+
+impl Status {
+    pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
+        match self.action {
+            Some(action) => action.run(ctx),
+            None => super::ops_status::run(ctx, self.config.as_deref(), self.json),
+        }
+    }
+}

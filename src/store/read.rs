@@ -1,0 +1,259 @@
+//! Reads for the CLI and exports: releases, rejects, record history, and the state of
+//! an entity as of a release (which `diff` compares).
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::model::Entity;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseRow {
+    pub release_id: i64,
+    pub source: String,
+    pub kind: String,
+    pub entity: String,
+    pub mode: String,
+    pub location: String,
+    pub fetched_at: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub sha256: Option<String>,
+    pub added: i64,
+    pub changed: i64,
+    pub retired: i64,
+    pub unchanged: i64,
+    pub rejected: i64,
+    pub warnings: i64,
+    pub status: String,
+}
+
+const RELEASE_COLUMNS: &str = "release_id, source, kind, entity, mode, location, fetched_at, etag,
+    last_modified, sha256, added, changed, retired, unchanged, rejected, warnings, status";
+
+fn release_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReleaseRow> {
+    Ok(ReleaseRow {
+        release_id: r.get(0)?,
+        source: r.get(1)?,
+        kind: r.get(2)?,
+        entity: r.get(3)?,
+        mode: r.get(4)?,
+        location: r.get(5)?,
+        fetched_at: r.get(6)?,
+        etag: r.get(7)?,
+        last_modified: r.get(8)?,
+        sha256: r.get(9)?,
+        added: r.get(10)?,
+        changed: r.get(11)?,
+        retired: r.get(12)?,
+        unchanged: r.get(13)?,
+        rejected: r.get(14)?,
+        warnings: r.get(15)?,
+        status: r.get(16)?,
+    })
+}
+
+/// All releases, oldest first, optionally of one source.
+pub fn releases(conn: &Connection, source: Option<&str>) -> Result<Vec<ReleaseRow>> {
+    let sql = format!(
+        "SELECT {RELEASE_COLUMNS} FROM releases WHERE ?1 IS NULL OR source = ?1 ORDER BY release_id"
+    );
+    let mut stmt = conn.prepare(&sql).map_err(Error::db("listing releases"))?;
+    let rows = stmt
+        .query_map([source], release_row)
+        .and_then(|rows| rows.collect())
+        .map_err(Error::db("listing releases"))?;
+    Ok(rows)
+}
+
+pub fn release(conn: &Connection, release_id: i64) -> Result<ReleaseRow> {
+    let sql = format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE release_id = ?1");
+    conn.query_row(&sql, [release_id], release_row)
+        .optional()
+        .map_err(Error::db(format!("reading release {release_id}")))?
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "no release {release_id}; `ozgsync releases` lists them"
+            ))
+        })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectRow {
+    pub seq: i64,
+    pub severity: String,
+    pub position: String,
+    pub key: Option<String>,
+    pub reason: String,
+    pub raw: Option<String>,
+}
+
+pub fn rejects(conn: &Connection, release_id: i64) -> Result<Vec<RejectRow>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT seq, severity, position, key, reason, raw FROM rejects
+             WHERE release_id = ?1 ORDER BY seq",
+        )
+        .map_err(Error::db("listing rejects"))?;
+    let rows = stmt
+        .query_map([release_id], |r| {
+            Ok(RejectRow {
+                seq: r.get(0)?,
+                severity: r.get(1)?,
+                position: r.get(2)?,
+                key: r.get(3)?,
+                reason: r.get(4)?,
+                raw: r.get(5)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(Error::db("listing rejects"))?;
+    Ok(rows)
+}
+
+/// One version of a record with the releases that bound it.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionRow {
+    pub key: String,
+    pub valid_from: i64,
+    pub valid_from_at: String,
+    pub valid_to: Option<i64>,
+    pub valid_to_at: Option<String>,
+    pub data: serde_json::Value,
+}
+
+/// Every version of `key`, oldest first.
+pub fn history(conn: &Connection, entity: Entity, key: &str) -> Result<Vec<VersionRow>> {
+    versions_where(conn, entity, "v.key = ?2", key)
+}
+
+/// The versions of records whose JSON field `field` equals `value` (e.g. ars).
+pub fn versions_by_field(
+    conn: &Connection,
+    entity: Entity,
+    field: &str,
+    value: &str,
+) -> Result<Vec<VersionRow>> {
+    let condition = format!("json_extract(v.data, '$.{field}') = ?2");
+    versions_where(conn, entity, &condition, value)
+}
+
+fn versions_where(
+    conn: &Connection,
+    entity: Entity,
+    condition: &str,
+    value: &str,
+) -> Result<Vec<VersionRow>> {
+    let sql = format!(
+        "SELECT v.key, v.valid_from, f.fetched_at, v.valid_to, t.fetched_at, v.data
+         FROM record_versions v
+         JOIN releases f ON f.release_id = v.valid_from
+         LEFT JOIN releases t ON t.release_id = v.valid_to
+         WHERE v.entity = ?1 AND {condition}
+         ORDER BY v.key, v.valid_from"
+    );
+    let mut stmt = conn.prepare(&sql).map_err(Error::db("reading history"))?;
+    let rows = stmt
+        .query_map(params![entity.as_str(), value], |r| {
+            let data: String = r.get(5)?;
+            Ok(VersionRow {
+                key: r.get(0)?,
+                valid_from: r.get(1)?,
+                valid_from_at: r.get(2)?,
+                valid_to: r.get(3)?,
+                valid_to_at: r.get(4)?,
+                data: serde_json::from_str(&data).unwrap_or(serde_json::Value::String(data)),
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(Error::db("reading history"))?;
+    Ok(rows)
+}
+
+/// Keys of current records whose name contains `text` (case-insensitive for ASCII).
+pub fn current_keys_by_name(conn: &Connection, entity: Entity, text: &str) -> Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT key FROM record_versions
+             WHERE entity = ?1 AND valid_to IS NULL
+               AND json_extract(data, '$.name') LIKE '%' || ?2 || '%'
+             ORDER BY json_extract(data, '$.name'), key",
+        )
+        .map_err(Error::db("searching names"))?;
+    let rows = stmt
+        .query_map(params![entity.as_str(), text], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(Error::db("searching names"))?;
+    Ok(rows)
+}
+
+/// The ids of the last two applied releases of `source`, older first. With a single
+/// release, `from` is `None` (everything in it counts as added).
+pub fn last_two_releases(conn: &Connection, source: &str) -> Result<(Option<i64>, i64)> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT release_id FROM releases WHERE source = ?1 AND status = 'applied'
+             ORDER BY release_id DESC LIMIT 2",
+        )
+        .map_err(Error::db("finding releases"))?;
+    let ids: Vec<i64> = stmt
+        .query_map([source], |r| r.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(Error::db("finding releases"))?;
+    match ids.as_slice() {
+        [to, from] => Ok((Some(*from), *to)),
+        [to] => Ok((None, *to)),
+        _ => Err(Error::NotFound(format!(
+            "source {source} has no applied release; `ozgsync releases` lists the sources"
+        ))),
+    }
+}
+
+/// The states, at release `from` and at release `to`, of every key of `entity` that
+/// changed between them. Keys absent at a side are missing from that map. `from =
+/// None` means the empty state before any release.
+pub type State = BTreeMap<String, serde_json::Value>;
+
+pub fn states_between(
+    conn: &Connection,
+    entity: Entity,
+    from: Option<i64>,
+    to: i64,
+) -> Result<(State, State)> {
+    let from = from.unwrap_or(0);
+    let (lo, hi) = if from <= to { (from, to) } else { (to, from) };
+    let mut stmt = conn
+        .prepare(
+            // keys with a version that starts or ends inside (lo, hi]
+            "WITH touched AS (
+                 SELECT DISTINCT key FROM record_versions
+                 WHERE entity = ?1 AND ((valid_from > ?2 AND valid_from <= ?3)
+                                     OR (valid_to > ?2 AND valid_to <= ?3)))
+             SELECT v.key, v.data FROM record_versions v JOIN touched USING (key)
+             WHERE v.entity = ?1 AND v.valid_from <= ?4
+               AND (v.valid_to IS NULL OR v.valid_to > ?4)",
+        )
+        .map_err(Error::db("reading states for diff"))?;
+    let mut state_at = |at: i64| -> Result<State> {
+        let rows = stmt
+            .query_map(params![entity.as_str(), lo, hi, at], |r| {
+                let key: String = r.get(0)?;
+                let data: String = r.get(1)?;
+                Ok((key, data))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(Error::db("reading states for diff"))?;
+        rows.into_iter()
+            .map(|(k, d)| {
+                serde_json::from_str(&d)
+                    .map(|v| (k.clone(), v))
+                    .map_err(|e| Error::Invalid(format!("stored record {k} is not JSON: {e}")))
+            })
+            .collect()
+    };
+    let before = state_at(from)?;
+    let after = state_at(to)?;
+    Ok((before, after))
+}

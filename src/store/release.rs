@@ -1,0 +1,470 @@
+//! Writing releases: one payload applied as one transaction. Stores the compressed
+//! payload, the release row, its rejects, and new record versions; closes versions
+//! that changed or were retired. A failure anywhere (including a parse error that
+//! says the payload is not the format at all) rolls everything back.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::fetch::{Payload, Validators};
+use crate::model::{Entity, Record};
+use crate::parse::{Change, Item, Items, Reject, Severity};
+
+/// Whether a payload is the whole catalogue or a set of changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Keys missing from the payload are retired.
+    Full,
+    /// Only upserts (and explicit retirements the format carries).
+    Incremental,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Incremental => "incremental",
+        }
+    }
+}
+
+/// What is known about a release before its records are read.
+#[derive(Debug, Clone)]
+pub struct ReleaseMeta {
+    /// The source's name (config name, or the kind for a CLI import).
+    pub source: String,
+    /// Source kind: `leika`, `xzufi`, `fim-api`, `gv100ad`, ...
+    pub kind: String,
+    pub entity: Entity,
+    pub mode: Mode,
+    /// The configured location (URL or path) of the source.
+    pub location: String,
+    /// When the fetch started, UTC RFC 3339.
+    pub fetched_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseStatus {
+    Applied,
+    Unchanged,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub added: u64,
+    pub changed: u64,
+    pub retired: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+    pub warnings: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReleaseSummary {
+    pub release_id: i64,
+    pub source: String,
+    pub status: ReleaseStatus,
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+/// What the store remembers about a source between runs.
+#[derive(Debug, Clone, Default)]
+pub struct SourceState {
+    pub validators: Validators,
+    /// SHA-256 of the payload of the last applied release.
+    pub last_sha256: Option<String>,
+}
+
+/// Reads the remembered validators and last applied payload hash of `source`.
+pub fn source_state(conn: &Connection, source: &str) -> Result<SourceState> {
+    let validators = conn
+        .query_row(
+            "SELECT etag, last_modified FROM sources WHERE name = ?1",
+            [source],
+            |r| {
+                Ok(Validators {
+                    etag: r.get(0)?,
+                    last_modified: r.get(1)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(Error::db(format!("reading source {source}")))?
+        .unwrap_or_default();
+    let last_sha256 = conn
+        .query_row(
+            "SELECT sha256 FROM releases WHERE source = ?1 AND status = 'applied'
+             ORDER BY release_id DESC LIMIT 1",
+            [source],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(Error::db(format!("reading last release of {source}")))?;
+    Ok(SourceState {
+        validators,
+        last_sha256,
+    })
+}
+
+/// Records a release whose payload was not modified (HTTP 304) or is byte-identical
+/// to the last applied one. Writes the release row and the source's validators,
+/// nothing else.
+pub fn record_unchanged(
+    conn: &mut Connection,
+    meta: &ReleaseMeta,
+    validators: &Validators,
+    sha256: Option<&str>,
+) -> Result<ReleaseSummary> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(Error::db("starting release transaction"))?;
+    upsert_source(&tx, meta, validators)?;
+    let release_id = insert_release(&tx, meta, validators, sha256, ReleaseStatus::Unchanged)?;
+    tx.commit().map_err(Error::db("committing release"))?;
+    Ok(ReleaseSummary {
+        release_id,
+        source: meta.source.clone(),
+        status: ReleaseStatus::Unchanged,
+        counts: Counts::default(),
+    })
+}
+
+/// Applies a parsed payload as one release, in one transaction.
+///
+/// `items` must be the parser's iterator over `payload`. A parse error (payload not
+/// the format at all) or a database error rolls back everything, including the
+/// stored payload.
+pub fn apply<T: Record>(
+    conn: &mut Connection,
+    meta: &ReleaseMeta,
+    payload: &mut Payload,
+    items: Items<'_, T>,
+) -> Result<ReleaseSummary> {
+    debug_assert_eq!(T::ENTITY, meta.entity);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(Error::db("starting release transaction"))?;
+    upsert_source(&tx, meta, &payload.validators)?;
+    store_payload(&tx, payload)?;
+    let release_id = insert_release(
+        &tx,
+        meta,
+        &payload.validators,
+        Some(&payload.sha256),
+        ReleaseStatus::Applied,
+    )?;
+
+    let mut writer = VersionWriter::new(&tx, meta.entity, release_id)?;
+    let mut rejects = RejectWriter::new(&tx, release_id)?;
+    for item in items {
+        let item = item.map_err(|source| Error::Parse {
+            location: payload.origin.clone(),
+            source,
+        })?;
+        match item {
+            Item::Record { position, change } => match change {
+                Change::Upsert(record) => {
+                    if let Some(reject) = writer.upsert(&record, &position)? {
+                        rejects.write(&reject)?;
+                    }
+                }
+                Change::Retire { key } => writer.retire(&key)?,
+            },
+            Item::Reject(reject) => rejects.write(&reject)?,
+        }
+    }
+    if meta.mode == Mode::Full {
+        writer.retire_unseen()?;
+    }
+    let mut counts = writer.counts;
+    counts.rejected = rejects.rejected;
+    counts.warnings = rejects.warnings;
+    drop(rejects);
+    tx.execute(
+        "UPDATE releases SET added = ?2, changed = ?3, retired = ?4, unchanged = ?5,
+                rejected = ?6, warnings = ?7 WHERE release_id = ?1",
+        params![
+            release_id,
+            counts.added as i64,
+            counts.changed as i64,
+            counts.retired as i64,
+            counts.unchanged as i64,
+            counts.rejected as i64,
+            counts.warnings as i64
+        ],
+    )
+    .map_err(Error::db("updating release counts"))?;
+    tx.commit().map_err(Error::db("committing release"))?;
+    Ok(ReleaseSummary {
+        release_id,
+        source: meta.source.clone(),
+        status: ReleaseStatus::Applied,
+        counts,
+    })
+}
+
+fn upsert_source(conn: &Connection, meta: &ReleaseMeta, validators: &Validators) -> Result<()> {
+    conn.execute(
+        "INSERT INTO sources (name, kind, location, etag, last_modified, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, location = excluded.location,
+             etag = excluded.etag, last_modified = excluded.last_modified,
+             updated_at = excluded.updated_at",
+        params![
+            meta.source,
+            meta.kind,
+            meta.location,
+            validators.etag,
+            validators.last_modified,
+            super::now_utc()
+        ],
+    )
+    .map_err(Error::db(format!("recording source {}", meta.source)))?;
+    Ok(())
+}
+
+fn insert_release(
+    conn: &Connection,
+    meta: &ReleaseMeta,
+    validators: &Validators,
+    sha256: Option<&str>,
+    status: ReleaseStatus,
+) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO releases (source, kind, entity, mode, location, fetched_at, etag,
+                               last_modified, sha256, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            meta.source,
+            meta.kind,
+            meta.entity.as_str(),
+            meta.mode.as_str(),
+            meta.location,
+            meta.fetched_at,
+            validators.etag,
+            validators.last_modified,
+            sha256,
+            match status {
+                ReleaseStatus::Applied => "applied",
+                ReleaseStatus::Unchanged => "unchanged",
+            }
+        ],
+    )
+    .map_err(Error::db("inserting release"))?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Keeps the payload gzip-compressed under its SHA-256 (once per content).
+fn store_payload(conn: &Connection, payload: &mut Payload) -> Result<()> {
+    let exists: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM payloads WHERE sha256 = ?1)",
+            [&payload.sha256],
+            |r| r.get(0),
+        )
+        .map_err(Error::db("looking up payload"))?;
+    if exists {
+        return Ok(());
+    }
+    let path = payload.file.path().to_owned();
+    let file = payload.file.as_file_mut();
+    file.seek(SeekFrom::Start(0))
+        .map_err(Error::io("rewinding payload", &path))?;
+    // Fast compression: payloads are kept for audit, and the import must stay close
+    // to a plain `sqlite3 .import` in speed.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(Error::io("reading payload", &path))?;
+        if n == 0 {
+            break;
+        }
+        encoder
+            .write_all(&buf[..n])
+            .map_err(Error::io("compressing payload", &path))?;
+    }
+    let data = encoder
+        .finish()
+        .map_err(Error::io("compressing payload", &path))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(Error::io("rewinding payload", &path))?;
+    conn.execute(
+        "INSERT INTO payloads (sha256, size, codec, data, stored_at) VALUES (?1, ?2, 'gzip', ?3, ?4)",
+        params![payload.sha256, payload.size as i64, data, super::now_utc()],
+    )
+    .map_err(Error::db("storing payload"))?;
+    Ok(())
+}
+
+/// A stable 64-bit content hash of a record's JSON, stored to detect changes without
+/// loading every record's data.
+pub fn content_hash(data: &str) -> String {
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(data.as_bytes()))
+}
+
+/// Applies upserts and retirements of one entity within a release transaction.
+struct VersionWriter<'c> {
+    conn: &'c Connection,
+    entity: Entity,
+    release_id: i64,
+    /// Current (open) versions: key → content hash. Keys seen in this release are
+    /// removed, so in a full release what remains at the end is retired.
+    current: HashMap<String, String>,
+    /// Keys written by this release → position, to reject duplicates.
+    seen: HashMap<String, String>,
+    counts: Counts,
+}
+
+impl<'c> VersionWriter<'c> {
+    fn new(conn: &'c Connection, entity: Entity, release_id: i64) -> Result<Self> {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT key, hash FROM record_versions WHERE entity = ?1 AND valid_to IS NULL",
+            )
+            .map_err(Error::db("reading current versions"))?;
+        let current = stmt
+            .query_map([entity.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<String, String>>>())
+            .map_err(Error::db("reading current versions"))?;
+        Ok(VersionWriter {
+            conn,
+            entity,
+            release_id,
+            current,
+            seen: HashMap::new(),
+            counts: Counts::default(),
+        })
+    }
+
+    /// Writes `record` unless identical to the current version. Returns a reject if
+    /// the key already occurred in this payload.
+    fn upsert<T: Record>(&mut self, record: &T, position: &str) -> Result<Option<Reject>> {
+        let key = record.key();
+        if let Some(first) = self.seen.get(&key) {
+            return Ok(Some(Reject::reject(
+                position,
+                Some(key),
+                format!("key occurs more than once in this payload (first at {first}); this occurrence was skipped"),
+            )));
+        }
+        self.seen.insert(key.clone(), position.to_owned());
+        let data = serde_json::to_string(record)
+            .map_err(|e| Error::Invalid(format!("serializing record {key}: {e}")))?;
+        let hash = content_hash(&data);
+        match self.current.remove(&key) {
+            Some(old) if old == hash => {
+                self.counts.unchanged += 1;
+                return Ok(None);
+            }
+            Some(_) => {
+                self.close(&key)?;
+                self.counts.changed += 1;
+            }
+            None => self.counts.added += 1,
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO record_versions (entity, key, valid_from, hash, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.entity.as_str(),
+                    key,
+                    self.release_id,
+                    hash,
+                    data
+                ])
+            })
+            .map_err(Error::db(format!("writing version of {key}")))?;
+        Ok(None)
+    }
+
+    /// Retires `key` if it is current and was not written by this release. Unknown
+    /// keys are ignored: delete feeds (PVOG) name many objects never seen.
+    fn retire(&mut self, key: &str) -> Result<()> {
+        if self.current.remove(key).is_some() {
+            self.close(key)?;
+            self.counts.retired += 1;
+        } else {
+            tracing::debug!(key, "retirement of a key that is not current ignored");
+        }
+        Ok(())
+    }
+
+    /// Full release: every current key the payload did not contain is retired.
+    fn retire_unseen(&mut self) -> Result<()> {
+        let keys: Vec<String> = self.current.drain().map(|(k, _)| k).collect();
+        for key in keys {
+            self.close(&key)?;
+            self.counts.retired += 1;
+        }
+        Ok(())
+    }
+
+    fn close(&self, key: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE record_versions SET valid_to = ?3
+                 WHERE entity = ?1 AND key = ?2 AND valid_to IS NULL",
+            )
+            .and_then(|mut s| s.execute(params![self.entity.as_str(), key, self.release_id]))
+            .map_err(Error::db(format!("closing version of {key}")))?;
+        Ok(())
+    }
+}
+
+struct RejectWriter<'c> {
+    stmt: rusqlite::CachedStatement<'c>,
+    release_id: i64,
+    seq: i64,
+    rejected: u64,
+    warnings: u64,
+}
+
+impl<'c> RejectWriter<'c> {
+    fn new(conn: &'c Connection, release_id: i64) -> Result<Self> {
+        let stmt = conn
+            .prepare_cached(
+                "INSERT INTO rejects (release_id, seq, severity, position, key, reason, raw)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(Error::db("preparing reject insert"))?;
+        Ok(RejectWriter {
+            stmt,
+            release_id,
+            seq: 0,
+            rejected: 0,
+            warnings: 0,
+        })
+    }
+
+    fn write(&mut self, reject: &Reject) -> Result<()> {
+        self.seq += 1;
+        match reject.severity {
+            Severity::Reject => self.rejected += 1,
+            Severity::Warning => self.warnings += 1,
+        }
+        self.stmt
+            .execute(params![
+                self.release_id,
+                self.seq,
+                reject.severity.as_str(),
+                reject.position,
+                reject.key,
+                reject.reason,
+                reject.raw
+            ])
+            .map_err(Error::db("writing reject"))?;
+        Ok(())
+    }
+}

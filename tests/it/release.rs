@@ -1,0 +1,261 @@
+//! Release semantics of the store, driven with hand-made parser output: full
+//! releases retire by absence, incremental ones only upsert, identical records are
+//! unchanged, duplicates are rejected, and a payload error rolls everything back.
+
+use std::io::Write;
+
+use ozgsync::fetch::{Payload, Validators};
+use ozgsync::model::{Entity, ServiceRecord};
+use ozgsync::parse::{Change, Item, Items, ParseError, Reject};
+use ozgsync::store::{self, read, release};
+use release::{Mode, ReleaseMeta, ReleaseStatus};
+
+fn service(key: &str, name: &str) -> ServiceRecord {
+    ServiceRecord {
+        leistungsschluessel: key.into(),
+        bezeichnung: name.into(),
+        leistungstyp: ozgsync::model::leistungstyp_of(key).into(),
+        typisierung: vec!["4".into()],
+        ..Default::default()
+    }
+}
+
+fn payload(content: &str) -> Payload {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(content.as_bytes()).unwrap();
+    Payload {
+        file,
+        sha256: format!("{:064x}", content.len()),
+        size: content.len() as u64,
+        validators: Validators::default(),
+        origin: "test".into(),
+    }
+}
+
+fn meta(mode: Mode) -> ReleaseMeta {
+    ReleaseMeta {
+        source: "leika".into(),
+        kind: "leika".into(),
+        entity: Entity::Service,
+        mode,
+        location: "test".into(),
+        fetched_at: store::now_utc(),
+    }
+}
+
+fn upserts(records: Vec<ServiceRecord>) -> Items<'static, ServiceRecord> {
+    Box::new(records.into_iter().enumerate().map(|(i, r)| {
+        Ok(Item::Record {
+            position: format!("line {}", i + 2),
+            change: Change::Upsert(r),
+        })
+    }))
+}
+
+fn current(conn: &rusqlite::Connection) -> Vec<(String, String, bool)> {
+    let mut stmt = conn
+        .prepare("SELECT leistungsschluessel, bezeichnung, retired FROM v_services ORDER BY 1")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+const A: &str = "99001001001000";
+const B: &str = "99001001002000";
+const C: &str = "99001001003000";
+
+#[test]
+fn full_release_adds_changes_and_retires_and_keeps_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = store::open(&dir.path().join("t.db")).unwrap();
+    let r1 = release::apply(
+        &mut conn,
+        &meta(Mode::Full),
+        &mut payload("1"),
+        upserts(vec![service(A, "Alpha"), service(B, "Beta")]),
+    )
+    .unwrap();
+    assert_eq!(
+        (r1.counts.added, r1.counts.changed, r1.counts.retired),
+        (2, 0, 0)
+    );
+
+    let r2 = release::apply(
+        &mut conn,
+        &meta(Mode::Full),
+        &mut payload("2"),
+        upserts(vec![service(A, "Alpha neu"), service(C, "Gamma")]),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            r2.counts.added,
+            r2.counts.changed,
+            r2.counts.retired,
+            r2.counts.unchanged
+        ),
+        (1, 1, 1, 0)
+    );
+    assert_eq!(
+        current(&conn),
+        vec![
+            (A.into(), "Alpha neu".into(), false),
+            (B.into(), "Beta".into(), true),
+            (C.into(), "Gamma".into(), false)
+        ]
+    );
+    // history is kept: A has two versions, B keeps its closed one
+    assert_eq!(read::history(&conn, Entity::Service, A).unwrap().len(), 2);
+    let b = read::history(&conn, Entity::Service, B).unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].valid_to, Some(r2.release_id));
+
+    let (before, after) =
+        read::states_between(&conn, Entity::Service, Some(r1.release_id), r2.release_id).unwrap();
+    let d = ozgsync::merge::diff(&before, &after);
+    assert_eq!(d.added.len(), 1);
+    assert_eq!(d.retired.len(), 1);
+    assert_eq!(d.changed.len(), 1);
+    assert_eq!(d.changed[0].fields[0].field, "bezeichnung");
+}
+
+#[test]
+fn incremental_release_only_upserts_and_honours_explicit_retirements() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = store::open(&dir.path().join("t.db")).unwrap();
+    release::apply(
+        &mut conn,
+        &meta(Mode::Full),
+        &mut payload("1"),
+        upserts(vec![service(A, "Alpha"), service(B, "Beta")]),
+    )
+    .unwrap();
+    let items: Items<'static, ServiceRecord> = Box::new(
+        vec![
+            Ok(Item::Record {
+                position: "record 1".into(),
+                change: Change::Upsert(service(C, "Gamma")),
+            }),
+            Ok(Item::Record {
+                position: "record 2".into(),
+                change: Change::Retire { key: B.into() },
+            }),
+            Ok(Item::Record {
+                position: "record 3".into(),
+                change: Change::Retire {
+                    key: "99999999999999".into(),
+                },
+            }),
+        ]
+        .into_iter(),
+    );
+    let r = release::apply(
+        &mut conn,
+        &meta(Mode::Incremental),
+        &mut payload("2"),
+        items,
+    )
+    .unwrap();
+    assert_eq!((r.counts.added, r.counts.retired), (1, 1));
+    let rows = current(&conn);
+    assert_eq!(rows.iter().filter(|r| !r.2).count(), 2, "{rows:?}"); // A and C current
+}
+
+#[test]
+fn identical_records_are_unchanged_and_duplicates_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = store::open(&dir.path().join("t.db")).unwrap();
+    release::apply(
+        &mut conn,
+        &meta(Mode::Full),
+        &mut payload("1"),
+        upserts(vec![service(A, "Alpha")]),
+    )
+    .unwrap();
+    let r = release::apply(
+        &mut conn,
+        &meta(Mode::Full),
+        &mut payload("2"),
+        upserts(vec![service(A, "Alpha"), service(A, "Alpha doppelt")]),
+    )
+    .unwrap();
+    assert_eq!(
+        (r.counts.unchanged, r.counts.rejected, r.counts.added),
+        (1, 1, 0)
+    );
+    let rejects = read::rejects(&conn, r.release_id).unwrap();
+    assert_eq!(rejects[0].position, "line 3");
+    assert!(
+        rejects[0].reason.contains("first at line 2"),
+        "{}",
+        rejects[0].reason
+    );
+    assert_eq!(read::history(&conn, Entity::Service, A).unwrap().len(), 1);
+}
+
+#[test]
+fn rejects_are_stored_and_a_payload_error_rolls_back_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = store::open(&dir.path().join("t.db")).unwrap();
+    release::apply(
+        &mut conn,
+        &meta(Mode::Full),
+        &mut payload("1"),
+        upserts(vec![service(A, "Alpha")]),
+    )
+    .unwrap();
+    let snapshot = current(&conn);
+
+    let items: Items<'static, ServiceRecord> = Box::new(
+        vec![
+            Ok(Item::Record {
+                position: "line 2".into(),
+                change: Change::Upsert(service(B, "Beta")),
+            }),
+            Ok(Item::Reject(Reject::reject(
+                "line 3",
+                Some("x".into()),
+                "bad key",
+            ))),
+            Err(ParseError::not_format("LeiKa CSV", "line 4", "truncated")),
+        ]
+        .into_iter(),
+    );
+    let err = release::apply(&mut conn, &meta(Mode::Full), &mut payload("2"), items).unwrap_err();
+    assert!(err.to_string().contains("truncated"), "{err}");
+    assert_eq!(current(&conn), snapshot);
+    assert_eq!(read::releases(&conn, None).unwrap().len(), 1);
+    let payloads: i64 = conn
+        .query_row("SELECT count(*) FROM payloads", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(payloads, 1);
+}
+
+#[test]
+fn unchanged_release_writes_only_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = store::open(&dir.path().join("t.db")).unwrap();
+    let r1 = release::apply(
+        &mut conn,
+        &meta(Mode::Full),
+        &mut payload("1"),
+        upserts(vec![service(A, "Alpha")]),
+    )
+    .unwrap();
+    let state = release::source_state(&conn, "leika").unwrap();
+    let r2 = release::record_unchanged(
+        &mut conn,
+        &meta(Mode::Full),
+        &Validators::default(),
+        state.last_sha256.as_deref(),
+    )
+    .unwrap();
+    assert_eq!(r2.status, ReleaseStatus::Unchanged);
+    assert!(r2.release_id > r1.release_id);
+    let versions: i64 = conn
+        .query_row("SELECT count(*) FROM record_versions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(versions, 1);
+}
