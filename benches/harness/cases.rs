@@ -96,7 +96,13 @@ fn db_size(db: &Path) -> u64 {
 
 fn ozgsync(ctx: &Ctx, db: &Path, kind: &str, file: &Path) -> Command {
     let mut cmd = Command::new(&ctx.bin);
-    cmd.arg("--db").arg(db).args(["import", kind]).arg(file);
+    // Run in the scratch directory so no config file of the caller's is picked up.
+    cmd.current_dir(&ctx.dir)
+        .env_remove("OZGSYNC_DB")
+        .arg("--db")
+        .arg(db)
+        .args(["import", kind])
+        .arg(file);
     cmd
 }
 

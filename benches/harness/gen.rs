@@ -772,6 +772,7 @@ const LAENDER: &[LandSpec] = &[
 ];
 
 /// Sum of the Gemeinden of all Länder in the generated directory.
+#[allow(dead_code)] // for tests/it/bench_gen.rs
 pub fn gv100ad_expected_gemeinden() -> usize {
     LAENDER.iter().map(|l| l.gemeinden as usize).sum()
 }
@@ -851,7 +852,7 @@ fn record(
         fixed(name, 50),
         fixed(sitz, 50),
         fixed(tk, 2),
-        fixed(tail, 96),
+        fixed(tail, GV100AD_LINE_CHARS - 124),
     );
     GvRecord {
         satzart,
