@@ -148,7 +148,10 @@ fn run_mode(args: &[String]) -> Result<bool, BenchError> {
         }
         eprintln!("case {}: {}", case.name, case.about);
         match (case.run)(&ctx) {
-            Ok(report) => reports.push(report),
+            Ok(report) => {
+                ok &= !report.failed;
+                reports.push(report);
+            }
             Err(e) => {
                 ok = false;
                 eprintln!("case {} failed: {e}", case.name);
@@ -161,6 +164,7 @@ fn run_mode(args: &[String]) -> Result<bool, BenchError> {
                         note: e.to_string().replace('\n', " "),
                     }],
                     aims: Vec::new(),
+                    failed: true,
                 });
             }
         }

@@ -106,6 +106,7 @@ fn ozgsync(ctx: &Ctx, db: &Path, kind: &str, file: &Path) -> Command {
     cmd
 }
 
+/// Guards against a binary that exits 0 without doing anything.
 fn imported(db: &Path) -> Result<String, BenchError> {
     if !db.exists() {
         return Err(BenchError::Child {
@@ -142,67 +143,32 @@ fn leika_100k(ctx: &Ctx) -> Result<CaseReport, BenchError> {
     let records = ROWS as u64;
     let mut report = CaseReport::default();
 
-    let db = ctx.dir.join("leika.db");
-    eprintln!("{CASE}: cold import");
-    let cold = measure(
-        ctx.reps,
-        || remove_db(&db),
-        || Ok(ozgsync(ctx, &db, "leika", &csv)),
-    )?;
-    let db_note = imported(&db)?;
-    let snapshot = ctx.dir.join("leika_base.db");
-    copy_db(&db, &snapshot)?;
-    report.rows.push(row(
-        CASE,
-        "cold import (fresh db)",
-        records,
-        Some(cold.clone()),
-        format!(
-            "Windows-1252 file {:.1} MB; {db_note}",
-            cp1252.len() as f64 / 1e6
-        ),
-    ));
-
-    eprintln!("{CASE}: unchanged re-import");
-    let again = measure(ctx.reps, || Ok(()), || Ok(ozgsync(ctx, &db, "leika", &csv)))?;
-    report.rows.push(row(
-        CASE,
-        "unchanged re-import",
-        records,
-        Some(again.clone()),
-        "same file into the imported db".into(),
-    ));
-
-    eprintln!("{CASE}: next release");
-    let next_db = ctx.dir.join("leika_next.db");
-    let next_run = measure(
-        ctx.reps,
-        || copy_db(&snapshot, &next_db),
-        || Ok(ozgsync(ctx, &next_db, "leika", &next_csv)),
-    )?;
-    report.rows.push(row(
-        CASE,
-        "next release (5 % changed)",
-        records,
-        Some(next_run.clone()),
-        format!(
-            "{} renamed, {} retyped, {} removed, {} added",
-            changes.renamed, changes.retyped, changes.removed, changes.added
-        ),
-    ));
+    // The ozgsync steps depend on each other (re-import needs the cold import); the
+    // baseline does not, so a failing ozgsync still leaves the baseline in the table.
+    let ozgsync_steps = || -> Result<[Measurement; 3], BenchError> {
+        let db = ctx.dir.join("leika.db");
+        eprintln!("{CASE}: cold import");
+        let cold = measure(ctx.reps, || remove_db(&db), || Ok(ozgsync(ctx, &db, "leika", &csv)))?;
+        let db_note = imported(&db)?;
+        let snapshot = ctx.dir.join("leika_base.db");
+        copy_db(&db, &snapshot)?;
+        eprintln!("{CASE}: unchanged re-import");
+        let again = measure(ctx.reps, || Ok(()), || Ok(ozgsync(ctx, &db, "leika", &csv)))?;
+        eprintln!("{CASE}: next release");
+        let next_db = ctx.dir.join("leika_next.db");
+        let next_run = measure(
+            ctx.reps,
+            || copy_db(&snapshot, &next_db),
+            || Ok(ozgsync(ctx, &next_db, "leika", &next_csv)),
+        )?;
+        eprintln!("{CASE}: {db_note}");
+        Ok([cold, again, next_run])
+    };
+    let steps = ozgsync_steps();
 
     let baseline = match &ctx.sqlite3 {
-        None => {
-            report.rows.push(row(
-                CASE,
-                "baseline: sqlite3 .import",
-                records,
-                None,
-                "sqlite3 CLI not installed (apt-get install sqlite3)".into(),
-            ));
-            None
-        }
-        Some(version) => {
+        None => None,
+        Some(_) => {
             eprintln!("{CASE}: sqlite3 baseline");
             let base_db = ctx.dir.join("baseline.db");
             let script = ctx.dir.join("baseline.sql");
@@ -218,38 +184,98 @@ fn leika_100k(ctx: &Ctx) -> Result<CaseReport, BenchError> {
                     Ok(cmd)
                 },
             )?;
-            let count = sqlite_count(&base_db)?;
-            report.rows.push(row(
-                CASE,
-                "baseline: sqlite3 .import",
-                records,
-                Some(m.clone()),
-                format!(
-                    "UTF-8 copy, 11 TEXT columns, {count} rows loaded; sqlite3 {}",
-                    version.split_whitespace().next().unwrap_or("")
-                ),
-            ));
-            Some(m)
+            Some((m, sqlite_count(&base_db)?))
         }
     };
+    let ratio = match (&steps, &baseline) {
+        (Ok([cold, ..]), Some((base, _))) => {
+            Some(cold.median().as_secs_f64() / base.median().as_secs_f64().max(1e-9))
+        }
+        _ => None,
+    };
 
-    let ratio = baseline
-        .as_ref()
-        .map(|b| cold.median().as_secs_f64() / b.median().as_secs_f64().max(1e-9));
-    if let Some(first) = report.rows.first_mut() {
-        if let Some(r) = ratio {
-            first.note = format!("{}; {r:.2}× sqlite3 .import", first.note);
+    match &steps {
+        Ok([cold, again, next_run]) => {
+            let vs = ratio.map_or(String::new(), |r| format!("; {r:.2}× sqlite3 .import"));
+            let db_size = db_size(&ctx.dir.join("leika.db"));
+            report.rows.push(row(
+                CASE,
+                "cold import (fresh db)",
+                records,
+                Some(cold.clone()),
+                format!(
+                    "Windows-1252 file {:.1} MB, database {:.1} MB{vs}",
+                    cp1252.len() as f64 / 1e6,
+                    db_size as f64 / 1e6
+                ),
+            ));
+            report.rows.push(row(
+                CASE,
+                "unchanged re-import",
+                records,
+                Some(again.clone()),
+                "same file into the imported db".into(),
+            ));
+            report.rows.push(row(
+                CASE,
+                "next release (5 % changed)",
+                records,
+                Some(next_run.clone()),
+                format!(
+                    "{} renamed, {} retyped, {} removed, {} added",
+                    changes.renamed, changes.retyped, changes.removed, changes.added
+                ),
+            ));
+        }
+        Err(e) => {
+            report.failed = true;
+            report.rows.push(row(
+                CASE,
+                "FAILED: ozgsync import",
+                records,
+                None,
+                e.to_string().replace('\n', " "),
+            ));
         }
     }
+    report.rows.push(match (&baseline, &ctx.sqlite3) {
+        (Some((m, count)), Some(version)) => row(
+            CASE,
+            "baseline: sqlite3 .import",
+            records,
+            Some(m.clone()),
+            format!(
+                "UTF-8 copy, 11 TEXT columns, {count} rows loaded; sqlite3 {}",
+                version.split_whitespace().next().unwrap_or("")
+            ),
+        ),
+        _ => row(
+            CASE,
+            "baseline: sqlite3 .import",
+            records,
+            None,
+            "sqlite3 CLI not installed (apt-get install sqlite3)".into(),
+        ),
+    });
+
+    let (cold, again, peak) = match &steps {
+        Ok([cold, again, next_run]) => (
+            Some(cold),
+            Some(again),
+            [cold, again, next_run].iter().map(|m| m.peak_rss_kib()).max(),
+        ),
+        Err(_) => (None, None, None),
+    };
     report.aims.push(Aim {
         what: "LeiKa 100k cold import vs sqlite3 .import".into(),
         target: "≤ 2× baseline".into(),
-        measured: match (ratio, &baseline) {
-            (Some(r), Some(b)) => format!(
+        measured: match (ratio, cold, &baseline) {
+            (Some(r), Some(cold), Some((base, _))) => format!(
                 "{r:.2}× ({} vs {})",
                 fmt_duration(cold.median()),
-                fmt_duration(b.median())
+                fmt_duration(base.median())
             ),
+            (_, None, _) => "ozgsync import failed".into(),
             _ => "baseline missing".into(),
         },
         met: ratio.map(|r| r <= 2.0),
@@ -257,19 +283,18 @@ fn leika_100k(ctx: &Ctx) -> Result<CaseReport, BenchError> {
     report.aims.push(Aim {
         what: "LeiKa 100k unchanged re-import".into(),
         target: "< 50 ms".into(),
-        measured: format!("{} median", fmt_duration(again.median())),
-        met: Some(again.median().as_millis() < 50),
+        measured: again.map_or("ozgsync import failed".into(), |m| {
+            format!("{} median", fmt_duration(m.median()))
+        }),
+        met: again.map(|m| m.median().as_millis() < 50),
     });
-    let peak = [&cold, &again, &next_run]
-        .iter()
-        .map(|m| m.peak_rss_kib())
-        .max()
-        .unwrap_or(0);
     report.aims.push(Aim {
         what: "LeiKa 100k peak RSS of ozgsync (all steps)".into(),
         target: "< 100 MB".into(),
-        measured: format!("{:.1} MB ({})", peak as f64 * 1024.0 / 1e6, fmt_mib(peak)),
-        met: Some(peak * 1024 < 100_000_000),
+        measured: peak.map_or("ozgsync import failed".into(), |p| {
+            format!("{:.1} MB ({})", p as f64 * 1024.0 / 1e6, fmt_mib(p))
+        }),
+        met: peak.map(|p| p * 1024 < 100_000_000),
     });
     Ok(report)
 }

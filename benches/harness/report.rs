@@ -33,6 +33,8 @@ pub struct Aim {
 pub struct CaseReport {
     pub rows: Vec<Row>,
     pub aims: Vec<Aim>,
+    /// A step failed (its row says why); the run exits 1.
+    pub failed: bool,
 }
 
 pub fn fmt_duration(d: Duration) -> String {
