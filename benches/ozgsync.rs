@@ -72,7 +72,8 @@ fn gen_mode(args: &[String]) -> Result<(), BenchError> {
         .ok_or_else(|| BenchError::Usage(format!("--out FILE is required\n{USAGE}")))?;
     let seed: u64 = parsed(args, "--seed", 1)?;
     let utf8 = args.iter().any(|a| a == "--utf8");
-    let bytes = match args.first().map(String::as_str) {
+    // The summary goes to stdout: the benchmark quotes it in its notes.
+    let (bytes, summary) = match args.first().map(String::as_str) {
         Some(kind @ ("leika" | "leika-next")) => {
             let rows: usize = parsed(args, "--rows", 100_000)?;
             if rows > gen::MAX_LEIKA_ROWS {
@@ -82,29 +83,41 @@ fn gen_mode(args: &[String]) -> Result<(), BenchError> {
                 )));
             }
             let mut release = gen::leika_release(rows, seed);
+            let mut summary = format!("{rows} rows");
             if kind == "leika-next" {
                 let share: f64 = parsed(args, "--share", 0.05)?;
-                let (next, changes) = gen::leika_next_release(&release, share, seed);
-                eprintln!("{changes:?}");
+                let (next, c) = gen::leika_next_release(&release, share, seed);
+                summary = format!(
+                    "{} renamed, {} retyped, {} removed, {} added",
+                    c.renamed, c.retyped, c.removed, c.added
+                );
                 release = next;
             }
-            if utf8 {
+            let bytes = if utf8 {
                 release.to_csv_utf8().into_bytes()
             } else {
                 release.to_csv_windows1252()
-            }
+            };
+            (bytes, summary)
         }
         Some("gv100ad") => {
             let stand = flag(args, "--stand").unwrap_or("20251130");
             if stand.len() != 8 || !stand.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(BenchError::Usage("--stand: YYYYMMDD".into()));
             }
-            gen::gv100ad_directory(seed, stand).to_text().into_bytes()
+            let directory = gen::gv100ad_directory(seed, stand);
+            let summary = format!(
+                "{} records, {} Gemeinden",
+                directory.records.len(),
+                directory.gemeinden()
+            );
+            (directory.to_text().into_bytes(), summary)
         }
         _ => return Err(BenchError::Usage(USAGE.into())),
     };
     std::fs::write(&out, &bytes)
         .map_err(|e| BenchError::io(format!("write {}", out.display()), e))?;
+    println!("{summary}");
     eprintln!("wrote {} ({} bytes)", out.display(), bytes.len());
     Ok(())
 }
@@ -128,7 +141,10 @@ fn run_mode(args: &[String]) -> Result<bool, BenchError> {
         // On the target's disk, not a RAM-backed /tmp, so the database I/O is real.
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .map_err(|e| BenchError::io("create scratch directory", e))?;
+    let gen_exe =
+        std::env::current_exe().map_err(|e| BenchError::io("locate the bench binary", e))?;
     let ctx = Ctx {
+        gen_exe,
         bin: PathBuf::from(env!("CARGO_BIN_EXE_ozgsync")),
         dir: scratch.path().to_path_buf(),
         reps: reps.max(1),
@@ -174,6 +190,19 @@ fn run_mode(args: &[String]) -> Result<bool, BenchError> {
         "ozgsync benchmarks: `cargo bench --bench ozgsync`, release build, {cores} cores, {}",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
     );
+    // Children are forked from this process, and Linux counts the forked copy's
+    // resident pages toward the child's peak RSS (see cases::generate): this
+    // process's resident set is a floor under the peak RSS column.
+    let own_rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or("unknown".to_string(), |kib| {
+            format!("{:.1} MiB", kib / 1024.0)
+        });
+    println!("harness process resident set: {own_rss} (a floor under the peak RSS column)");
     println!(
         "baseline: {}",
         ctx.sqlite3

@@ -22,6 +22,8 @@ pub struct Ctx {
     pub reps: usize,
     /// `sqlite3 -version` output, None when the CLI is not installed.
     pub sqlite3: Option<String>,
+    /// This bench binary, run as `gen ...` to write inputs (see [`generate`]).
+    pub gen_exe: PathBuf,
 }
 
 pub struct Case {
@@ -45,6 +47,35 @@ pub const CASES: &[Case] = &[
 
 /// The seed of all generated inputs: fixed so every run measures the same bytes.
 const SEED: u64 = 1;
+
+/// Writes a generated input file by running this binary's `gen` mode as a child and
+/// returns the summary line it prints.
+///
+/// Why a child: measured children are started by fork + exec, and Linux counts the
+/// resident pages of the forked copy of this process (its RSS at spawn time) toward
+/// the child's `ru_maxrss`. Holding 100,000 generated rows here made every measured
+/// child report 160 MiB, sqlite3 included. So this process stays small and never
+/// generates.
+fn generate(ctx: &Ctx, args: &[&str], out: &Path) -> Result<String, BenchError> {
+    let mut cmd = Command::new(&ctx.gen_exe);
+    cmd.arg("gen").args(args).arg("--out").arg(out);
+    let what = format!("{cmd:?}");
+    let output = cmd.output().map_err(|source| BenchError::Spawn {
+        what: what.clone(),
+        source,
+    })?;
+    if !output.status.success() {
+        return Err(BenchError::Child {
+            what,
+            detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+fn file_mb(path: &Path) -> f64 {
+    fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1e6)
+}
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), BenchError> {
     fs::write(path, bytes).map_err(|e| BenchError::io(format!("write {}", path.display()), e))
@@ -130,16 +161,24 @@ fn row(case: &str, step: &str, records: u64, m: Option<Measurement>, note: Strin
 fn leika_100k(ctx: &Ctx) -> Result<CaseReport, BenchError> {
     const CASE: &str = "leika_100k";
     const ROWS: usize = 100_000;
-    let release = gen::leika_release(ROWS, SEED);
+    let rows_arg = ROWS.to_string();
+    let seed_arg = SEED.to_string();
+    let leika = ["leika", "--rows", &rows_arg, "--seed", &seed_arg];
     let csv = ctx.dir.join("leika_100k.csv");
-    let cp1252 = release.to_csv_windows1252();
-    write(&csv, &cp1252)?;
+    generate(ctx, &leika, &csv)?;
     let utf8 = ctx.dir.join("leika_100k.utf8.csv");
-    write(&utf8, release.to_csv_utf8().as_bytes())?;
-    let (next, changes) = gen::leika_next_release(&release, 0.05, SEED);
+    generate(ctx, &[&leika[..], &["--utf8"]].concat(), &utf8)?;
     let next_csv = ctx.dir.join("leika_100k_next.csv");
-    write(&next_csv, &next.to_csv_windows1252())?;
-    drop((release, next));
+    let next = [
+        "leika-next",
+        "--rows",
+        &rows_arg,
+        "--seed",
+        &seed_arg,
+        "--share",
+        "0.05",
+    ];
+    let changes = generate(ctx, &next, &next_csv)?;
     let records = ROWS as u64;
     let mut report = CaseReport::default();
 
@@ -148,7 +187,11 @@ fn leika_100k(ctx: &Ctx) -> Result<CaseReport, BenchError> {
     let ozgsync_steps = || -> Result<[Measurement; 3], BenchError> {
         let db = ctx.dir.join("leika.db");
         eprintln!("{CASE}: cold import");
-        let cold = measure(ctx.reps, || remove_db(&db), || Ok(ozgsync(ctx, &db, "leika", &csv)))?;
+        let cold = measure(
+            ctx.reps,
+            || remove_db(&db),
+            || Ok(ozgsync(ctx, &db, "leika", &csv)),
+        )?;
         let db_note = imported(&db)?;
         let snapshot = ctx.dir.join("leika_base.db");
         copy_db(&db, &snapshot)?;
@@ -205,7 +248,7 @@ fn leika_100k(ctx: &Ctx) -> Result<CaseReport, BenchError> {
                 Some(cold.clone()),
                 format!(
                     "Windows-1252 file {:.1} MB, database {:.1} MB{vs}",
-                    cp1252.len() as f64 / 1e6,
+                    file_mb(&csv),
                     db_size as f64 / 1e6
                 ),
             ));
@@ -221,10 +264,7 @@ fn leika_100k(ctx: &Ctx) -> Result<CaseReport, BenchError> {
                 "next release (5 % changed)",
                 records,
                 Some(next_run.clone()),
-                format!(
-                    "{} renamed, {} retyped, {} removed, {} added",
-                    changes.renamed, changes.retyped, changes.removed, changes.added
-                ),
+                changes.clone(),
             ));
         }
         Err(e) => {
@@ -262,7 +302,10 @@ fn leika_100k(ctx: &Ctx) -> Result<CaseReport, BenchError> {
         Ok([cold, again, next_run]) => (
             Some(cold),
             Some(again),
-            [cold, again, next_run].iter().map(|m| m.peak_rss_kib()).max(),
+            [cold, again, next_run]
+                .iter()
+                .map(|m| m.peak_rss_kib())
+                .max(),
         ),
         Err(_) => (None, None, None),
     };
@@ -326,13 +369,13 @@ fn sqlite_count(db: &Path) -> Result<String, BenchError> {
 
 fn gv100ad_national(ctx: &Ctx) -> Result<CaseReport, BenchError> {
     const CASE: &str = "gv100ad_national";
-    let directory = gen::gv100ad_directory(SEED, "20251130");
-    let text = directory.to_text();
     let file = ctx.dir.join("GV100AD_national.txt");
-    write(&file, text.as_bytes())?;
-    let records = directory.records.len() as u64;
-    let gemeinden = directory.gemeinden();
-    drop(directory);
+    let summary = generate(ctx, &["gv100ad", "--seed", &SEED.to_string()], &file)?;
+    // One record per line; counting newlines keeps this process small.
+    let text =
+        fs::read(&file).map_err(|e| BenchError::io(format!("read {}", file.display()), e))?;
+    let records = text.iter().filter(|&&b| b == b'\n').count() as u64;
+    drop(text);
     let mut report = CaseReport::default();
 
     let db = ctx.dir.join("gv100ad.db");
@@ -348,10 +391,7 @@ fn gv100ad_national(ctx: &Ctx) -> Result<CaseReport, BenchError> {
         "cold import (fresh db)",
         records,
         Some(cold),
-        format!(
-            "{records} records, {gemeinden} Gemeinden, {:.1} MB; {db_note}",
-            text.len() as f64 / 1e6
-        ),
+        format!("{summary}, {:.1} MB; {db_note}", file_mb(&file)),
     ));
     eprintln!("{CASE}: unchanged re-import");
     let again = measure(
