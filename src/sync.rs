@@ -104,6 +104,14 @@ pub fn run_source(
         location: spec.location_text.clone(),
         fetched_at: crate::store::now_utc(),
     };
+    // A local file that has not changed since the last release is recognised by its
+    // hash alone, before it is copied.
+    if let (Location::Path(path), Some(last)) = (&spec.location, state.last_sha256.as_deref()) {
+        if fetch::hash_file(path, policy)? == last {
+            tracing::info!(sha256 = last, "file identical to the last release");
+            return release::record_unchanged(conn, &meta, &state.validators, Some(last));
+        }
+    }
     let fetched = match (&spec.kind, &spec.location) {
         (SourceKind::FimApi, Location::Url(base)) => runtime
             .block_on(fetch::fim_api::pull(
