@@ -1,2 +1,4 @@
 //! Integration test modules, one per capability.
+mod annotations;
+mod efa;
 mod release;
