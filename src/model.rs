@@ -57,6 +57,19 @@ impl Entity {
         .into_iter()
         .find(|e| e.as_str() == s)
     }
+
+    /// Fields that describe the edition rather than the record (GV100AD's
+    /// Gebietsstand): stored with a new version, but a change in them alone does not
+    /// make one, and diffs leave them out, so history holds real changes only.
+    pub fn volatile_fields(self) -> &'static [&'static str] {
+        match self {
+            Entity::Municipality => &["gebietsstand"],
+            // An EfA entry's `stand` is the date it was last confirmed: a new date
+            // alone is a re-confirmation, not a change of the service.
+            Entity::EfaService => &["stand"],
+            _ => &[],
+        }
+    }
 }
 
 /// A record that the store can version.

@@ -62,7 +62,7 @@ impl Diff {
             }
         }
         let (before, after) = read::states_between(&conn, entity, from, to)?;
-        let diff = merge::diff(&before, &after);
+        let diff = merge::diff(&before, &after, entity.volatile_fields());
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         match self.format {

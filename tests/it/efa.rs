@@ -216,14 +216,15 @@ fn efa_releases_keep_history_and_diff_shows_field_changes() {
         r2.release_id,
     )
     .unwrap();
-    let d = ozgsync::merge::diff(&before, &after);
+    let d = ozgsync::merge::diff(&before, &after, Entity::EfaService.volatile_fields());
     let fields: Vec<&str> = d.changed[0]
         .fields
         .iter()
         .map(|f| f.field.as_str())
         .collect();
     assert_eq!(d.changed[0].key, "EFA-0002");
-    assert_eq!(fields, ["marktplatz_status", "reifegrad", "stand"]);
+    // `stand` changed too, but it is the entry's confirmation date (volatile)
+    assert_eq!(fields, ["marktplatz_status", "reifegrad"]);
 
     // and through the CLI
     let out = ozgsync(&db, &["diff", "efa", "--format", "csv"]);
@@ -236,7 +237,6 @@ fn efa_releases_keep_history_and_diff_shows_field_changes() {
             "added,EFA-0005,,,Emissionshandel Kontoauskunft",
             "changed,EFA-0002,marktplatz_status,pilot,verfuegbar",
             "changed,EFA-0002,reifegrad,\"{\"\"modell\"\":\"\"1.1\"\",\"\"stufe\"\":2}\",\"{\"\"modell\"\":\"\"2.0\"\",\"\"stufe\"\":4}\"",
-            "changed,EFA-0002,stand,2026-01-15,2026-03-01",
             "retired,EFA-0003,,Hundehaltung,",
         ]
     );
