@@ -243,6 +243,17 @@ fn efa_releases_keep_history_and_diff_shows_field_changes() {
 }
 
 #[test]
+fn a_new_stand_alone_is_a_reconfirmation_not_a_change() {
+    let (dir, _db, mut conn) = database();
+    import(&mut conn, SourceKind::Efa, &fixture("efa/release1.json")).unwrap();
+    let text = std::fs::read_to_string(fixture("efa/release1.json")).unwrap();
+    let reconfirmed = dir.path().join("reconfirmed.json");
+    std::fs::write(&reconfirmed, text.replace("2026-01-15", "2026-04-01")).unwrap();
+    let r = import(&mut conn, SourceKind::Efa, &reconfirmed).unwrap();
+    assert_eq!((r.counts.changed, r.counts.unchanged), (0, 4));
+}
+
+#[test]
 fn bad_efa_records_are_rejected_with_their_position() {
     let (_dir, _db, mut conn) = database();
     let r = import(
