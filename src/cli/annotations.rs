@@ -191,7 +191,8 @@ fn show(ctx: &Context, key: &str, format: Format) -> anyhow::Result<ExitCode> {
                     ("geändert", format!("{} by {}", a.updated_at, a.updated_by)),
                 ];
                 for (label, value) in lines {
-                    writeln!(out, "  {label:<22} {value}")?;
+                    let line = format!("  {label:<22} {value}");
+                    writeln!(out, "{}", line.trim_end())?;
                 }
             }
             writeln!(out, "audit trail ({}):", audit.len())?;
