@@ -1,5 +1,6 @@
 //! Integration test modules, one per capability.
 mod annotations;
+mod bench_gen;
 mod cli;
 mod crash;
 mod efa;
