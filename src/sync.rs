@@ -26,6 +26,12 @@ pub enum SourceKind {
     FimApi,
     /// Destatis GV100AD municipality directory.
     Gv100ad,
+    /// ozgsync's EfA release format, JSON or CSV (schema/efa-release.schema.json).
+    Efa,
+    /// OZG-Leistungen CSV (ozg_id;ozg_leistung;lebenslage;themenfeld).
+    Ozg,
+    /// LeiKa → OZG map CSV (leika_schluessel;ozg_id).
+    OzgMap,
 }
 
 impl SourceKind {
@@ -35,6 +41,9 @@ impl SourceKind {
             SourceKind::Xzufi => "xzufi",
             SourceKind::FimApi => "fim-api",
             SourceKind::Gv100ad => "gv100ad",
+            SourceKind::Efa => "efa",
+            SourceKind::Ozg => "ozg",
+            SourceKind::OzgMap => "ozg-map",
         }
     }
 
@@ -42,6 +51,9 @@ impl SourceKind {
         match self {
             SourceKind::Leika | SourceKind::Xzufi | SourceKind::FimApi => Entity::Service,
             SourceKind::Gv100ad => Entity::Municipality,
+            SourceKind::Efa => Entity::EfaService,
+            SourceKind::Ozg => Entity::OzgLeistung,
+            SourceKind::OzgMap => Entity::LeikaOzg,
         }
     }
 
@@ -169,6 +181,18 @@ pub fn run_source(
             &mut payload,
             parse::gv100ad::parse(BufReader::new(file)),
         )?,
+        SourceKind::Efa => {
+            let items = parse::efa::parse(BufReader::new(file)).map_err(parse_err)?;
+            release::apply(conn, &meta, &mut payload, items)?
+        }
+        SourceKind::Ozg => {
+            let items = parse::ozg::parse_leistungen(BufReader::new(file)).map_err(parse_err)?;
+            release::apply(conn, &meta, &mut payload, items)?
+        }
+        SourceKind::OzgMap => {
+            let items = parse::ozg::parse_map(BufReader::new(file)).map_err(parse_err)?;
+            release::apply(conn, &meta, &mut payload, items)?
+        }
     };
     tracing::info!(
         release = summary.release_id,

@@ -2,8 +2,10 @@
 //! append-only migrations), and the reads and writes of releases and versioned
 //! records. Only this module (and the query interface) writes SQL.
 
+pub mod annotations;
 pub mod read;
 pub mod release;
+pub mod ressort;
 
 use std::path::Path;
 
@@ -18,6 +20,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0002_coordination",
         include_str!("../../schema/0002_coordination.sql"),
+    ),
+    (
+        "0003_catalogs",
+        include_str!("../../schema/0003_catalogs.sql"),
     ),
 ];
 
@@ -155,7 +161,17 @@ mod tests {
                 .unwrap();
             assert_eq!(ok, "ok");
             // the query contract's views exist and run
-            for view in ["v_services", "v_municipalities", "v_releases"] {
+            for view in [
+                "v_services",
+                "v_municipalities",
+                "v_releases",
+                "v_efa_services",
+                "v_efa_leika",
+                "v_ozg_leistungen",
+                "v_leika_ozg",
+                "v_annotations",
+                "v_ressorts",
+            ] {
                 conn.prepare(&format!("SELECT * FROM {view}")).unwrap();
             }
         }
