@@ -2,6 +2,9 @@
 //! file of its own. The doc comments are the help text. Errors are typed in the
 //! library and get their context here.
 
+mod backup;
+mod config_cmd;
+mod daemon;
 mod diff;
 mod import;
 mod municipality;
@@ -33,6 +36,16 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub quiet: bool,
 
+    /// Log format on stderr: `text` for people, `json` for journald or log shippers.
+    #[arg(
+        long,
+        global = true,
+        env = "OZGSYNC_LOG_FORMAT",
+        value_enum,
+        default_value_t = crate::logging::LogFormat::Text
+    )]
+    pub log_format: crate::logging::LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -47,6 +60,9 @@ pub enum Command {
     Service(service::Service),
     Municipality(municipality::Municipality),
     Status(status::Status),
+    Daemon(daemon::Daemon),
+    Config(config_cmd::ConfigCmd),
+    Backup(backup::Backup),
 }
 
 /// What every command gets: where the database is and how chatty to be.
@@ -85,6 +101,9 @@ impl Cli {
             Command::Service(c) => c.run(&ctx),
             Command::Municipality(c) => c.run(&ctx),
             Command::Status(c) => c.run(&ctx),
+            Command::Daemon(c) => c.run(&ctx),
+            Command::Config(c) => c.run(&ctx),
+            Command::Backup(c) => c.run(&ctx),
         }
     }
 }

@@ -2,8 +2,10 @@
 //! append-only migrations), and the reads and writes of releases and versioned
 //! records. Only this module (and the query interface) writes SQL.
 
+pub mod lock;
 pub mod read;
 pub mod release;
+pub mod runs;
 
 use std::path::Path;
 
@@ -19,6 +21,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_coordination",
         include_str!("../../schema/0002_coordination.sql"),
     ),
+    ("0005_runs", include_str!("../../schema/0005_runs.sql")),
 ];
 
 /// The schema version this build writes.
