@@ -50,6 +50,13 @@ pub enum Error {
         source: ParseError,
     },
 
+    /// A full release without a single valid record would retire the whole catalogue;
+    /// that is far more likely a broken export than the truth.
+    #[error(
+        "{location}: the payload holds no valid record, so applying it as a full release would retire all {current} current records; nothing was changed. Check the source (see `ozgsync rejects` of a test import with --mode incremental)"
+    )]
+    EmptyRelease { location: String, current: usize },
+
     /// The configuration is invalid.
     #[error("configuration {path}: {message}")]
     Config { path: String, message: String },

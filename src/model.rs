@@ -30,6 +30,10 @@ pub trait Record: Serialize {
     const ENTITY: Entity;
     /// The identity of the record across releases.
     fn key(&self) -> String;
+    /// Fields that describe the edition rather than the record (GV100AD's
+    /// Gebietsstand): stored with a new version, but a change in them alone does not
+    /// make one, so history holds real changes only.
+    const VOLATILE: &'static [&'static str] = &[];
 }
 
 /// One LeiKa service (Leistung) as published in one release.
@@ -167,6 +171,7 @@ pub struct MunicipalityRecord {
 
 impl Record for MunicipalityRecord {
     const ENTITY: Entity = Entity::Municipality;
+    const VOLATILE: &'static [&'static str] = &["gebietsstand"];
     fn key(&self) -> String {
         municipality_key(self.level, &self.ars)
     }

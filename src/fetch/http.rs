@@ -1,17 +1,606 @@
 //! HTTP GET with retries, conditional requests and a body limit (reqwest + rustls).
+//!
+//! Owns everything between a URL and a payload file: the scheme and redirect rules
+//! (https only unless allowed; never https → http), timeouts (connect, and the longest
+//! pause between body chunks rather than a total deadline, so slow but steady
+//! downloads work), retries with exponential backoff, jitter and `Retry-After`,
+//! conditional GET with ETag / Last-Modified, and streaming the (gzip-decoded) body
+//! into a temp file while hashing it and enforcing the size limit. URLs are redacted
+//! (no userinfo) in every error and log line.
 
-use super::{FetchError, FetchPolicy, Fetched, Validators};
+use std::time::Duration;
 
-/// GETs `url` into a payload file. TODO(fetch helper): implement.
+use futures_util::StreamExt;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::{hex, FetchError, FetchPolicy, Fetched, Payload, Validators};
+
+/// Redirects followed before giving up (a loop or a misconfigured server).
+pub const MAX_REDIRECTS: usize = 5;
+
+/// GETs `url` into a payload file, or reports `NotModified` when the server answers
+/// 304 to `validators`. Builds a client for this one call; use [`Client`] to reuse
+/// connections across many requests.
 pub async fn get(
     url: &url::Url,
     validators: &Validators,
     policy: &FetchPolicy,
 ) -> Result<Fetched, FetchError> {
-    let _ = (validators, policy);
-    Err(FetchError::Network {
-        url: url.to_string(),
-        reason: "not implemented".into(),
-        attempts: 0,
-    })
+    Client::new(policy)?.get(url, validators).await
+}
+
+/// A reusable HTTP client bound to one [`FetchPolicy`] (the redirect rules depend
+/// on `allow_http`, so the policy is fixed when the client is built).
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: reqwest::Client,
+    policy: FetchPolicy,
+}
+
+impl Client {
+    pub fn new(policy: &FetchPolicy) -> Result<Client, FetchError> {
+        let allow_http = policy.allow_http;
+        let redirect = reqwest::redirect::Policy::custom(move |attempt| {
+            match redirect_verdict(attempt.previous(), attempt.url(), allow_http) {
+                Ok(()) => attempt.follow(),
+                Err(refused) => attempt.error(refused),
+            }
+        });
+        let inner = reqwest::Client::builder()
+            .user_agent(concat!("ozgsync/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(policy.connect_timeout)
+            // Per read, not per request: also bounds the wait for response headers.
+            .read_timeout(policy.read_timeout)
+            .redirect(redirect)
+            .build()
+            .map_err(|e| FetchError::Setup {
+                reason: error_chain(&e),
+            })?;
+        Ok(Client {
+            inner,
+            policy: policy.clone(),
+        })
+    }
+
+    pub fn policy(&self) -> &FetchPolicy {
+        &self.policy
+    }
+
+    /// GETs `url` with retries; see the module docs for the rules.
+    pub async fn get(
+        &self,
+        url: &url::Url,
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
+        let shown = redact(url);
+        match url.scheme() {
+            "https" => {}
+            "http" if self.policy.allow_http => {}
+            "http" => return Err(FetchError::HttpNotAllowed { url: shown }),
+            other => {
+                return Err(FetchError::BadUrl {
+                    url: shown,
+                    reason: format!("unsupported scheme {other:?}; use https"),
+                })
+            }
+        }
+        let headers = conditional_headers(validators, &shown);
+        let attempts_allowed = self.policy.max_retries.saturating_add(1);
+        let mut attempt = 1u32;
+        loop {
+            let failure = match self.attempt(url, &shown, &headers).await {
+                Ok(fetched) => return Ok(fetched),
+                Err(AttemptError::Fatal(e)) => return Err(e),
+                Err(AttemptError::Retryable(failure)) => failure,
+            };
+            if attempt >= attempts_allowed {
+                return Err(failure.into_error(shown, attempt));
+            }
+            let delay = retry_delay(attempt, failure.retry_after, &self.policy);
+            tracing::warn!(
+                url = %shown,
+                attempt,
+                reason = %failure.reason(),
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                "fetch failed, retrying"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    /// One request: either a result, a failure worth retrying, or a fatal error.
+    async fn attempt(
+        &self,
+        url: &url::Url,
+        shown: &str,
+        headers: &HeaderMap,
+    ) -> Result<Fetched, AttemptError> {
+        let response = match self
+            .inner
+            .get(url.clone())
+            .headers(headers.clone())
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Err(classify_send_error(e, shown)),
+        };
+        let status = response.status();
+        if status == StatusCode::NOT_MODIFIED {
+            if headers.contains_key(header::IF_NONE_MATCH)
+                || headers.contains_key(header::IF_MODIFIED_SINCE)
+            {
+                return Ok(Fetched::NotModified);
+            }
+            return Err(AttemptError::Fatal(FetchError::Status {
+                url: shown.to_owned(),
+                status: status.as_u16(),
+                detail: Some("Not Modified although no validators were sent".into()),
+            }));
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            return Err(AttemptError::Retryable(Failure {
+                kind: FailureKind::Status(status.as_u16()),
+                retry_after: retry_after(response.headers()),
+            }));
+        }
+        if !status.is_success() {
+            return Err(AttemptError::Fatal(FetchError::Status {
+                url: shown.to_owned(),
+                status: status.as_u16(),
+                detail: Some(status_hint(status).to_owned()),
+            }));
+        }
+        let validators = Validators {
+            etag: header_string(response.headers(), header::ETAG),
+            last_modified: header_string(response.headers(), header::LAST_MODIFIED),
+        };
+        // The origin is where the body really came from, after redirects.
+        let origin = redact(response.url());
+        let mut payload = self.read_body(response, &origin).await?;
+        payload.validators = validators;
+        Ok(Fetched::Payload(payload))
+    }
+
+    /// Streams the body into a temp file while hashing, enforcing the size limit on
+    /// the decoded bytes and the read timeout between chunks.
+    async fn read_body(
+        &self,
+        response: reqwest::Response,
+        origin: &str,
+    ) -> Result<Payload, AttemptError> {
+        let limit = self.policy.max_body_bytes;
+        let too_large = || {
+            AttemptError::Fatal(FetchError::TooLarge {
+                url: origin.to_owned(),
+                limit,
+            })
+        };
+        // Exact only when the body is not compressed (reqwest drops it when decoding).
+        let expected = response.content_length();
+        if expected.is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let file_err = |source| {
+            AttemptError::Fatal(FetchError::TempFile {
+                dir: std::env::temp_dir(),
+                source,
+            })
+        };
+        let file = tempfile::NamedTempFile::new().map_err(file_err)?;
+        let mut out = tokio::fs::File::from_std(file.as_file().try_clone().map_err(file_err)?);
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut stream = response.bytes_stream();
+        loop {
+            let chunk = match tokio::time::timeout(self.policy.read_timeout, stream.next()).await {
+                Err(_) => {
+                    return Err(AttemptError::Retryable(Failure::network(format!(
+                        "body stalled: no data for {:?} after {size} bytes",
+                        self.policy.read_timeout
+                    ))))
+                }
+                Ok(None) => break,
+                // reqwest reports every body error as "decoding" when gzip is on;
+                // only InvalidData underneath means the bytes themselves are bad.
+                Ok(Some(Err(e))) if is_invalid_data(&e) => {
+                    return Err(AttemptError::Fatal(FetchError::Network {
+                        url: origin.to_owned(),
+                        reason: format!(
+                            "cannot decode the body ({}); the server sends a corrupt \
+                             compressed body",
+                            error_chain(&e)
+                        ),
+                        attempts: 1,
+                    }))
+                }
+                Ok(Some(Err(e))) => {
+                    let what = if e.is_timeout() {
+                        "body stalled"
+                    } else {
+                        "body broken off"
+                    };
+                    return Err(AttemptError::Retryable(Failure::network(format!(
+                        "{what} after {size} bytes: {}",
+                        error_chain(&e)
+                    ))));
+                }
+                Ok(Some(Ok(chunk))) => chunk,
+            };
+            size = size.saturating_add(chunk.len() as u64);
+            if size > limit {
+                return Err(too_large());
+            }
+            hasher.update(&chunk);
+            out.write_all(&chunk).await.map_err(file_err)?;
+        }
+        // hyper already rejects a short body; this guards the contract independently.
+        if let Some(n) = expected.filter(|&n| n != size) {
+            return Err(AttemptError::Retryable(Failure::network(format!(
+                "truncated body: got {size} of {n} bytes announced by Content-Length"
+            ))));
+        }
+        out.flush().await.map_err(file_err)?;
+        Ok(Payload {
+            file,
+            sha256: hex(&hasher.finalize()),
+            size,
+            validators: Validators::default(),
+            origin: origin.to_owned(),
+        })
+    }
+}
+
+enum AttemptError {
+    Retryable(Failure),
+    Fatal(FetchError),
+}
+
+/// A failed attempt that may succeed when tried again.
+struct Failure {
+    kind: FailureKind,
+    retry_after: Option<Duration>,
+}
+
+enum FailureKind {
+    Status(u16),
+    Network(String),
+}
+
+impl Failure {
+    fn network(reason: String) -> Failure {
+        Failure {
+            kind: FailureKind::Network(reason),
+            retry_after: None,
+        }
+    }
+
+    fn reason(&self) -> String {
+        match &self.kind {
+            FailureKind::Status(s) => format!("HTTP {s}"),
+            FailureKind::Network(r) => r.clone(),
+        }
+    }
+
+    /// The error reported once retries are used up.
+    fn into_error(self, url: String, attempts: u32) -> FetchError {
+        match self.kind {
+            FailureKind::Status(status) => {
+                let what = if status == 429 {
+                    "rate limited"
+                } else {
+                    "server error"
+                };
+                FetchError::Status {
+                    url,
+                    status,
+                    detail: Some(format!(
+                        "{what}; gave up after {attempts} attempts, try again later"
+                    )),
+                }
+            }
+            FailureKind::Network(reason) => FetchError::Network {
+                url,
+                reason: format!("{reason}; check the network or try again later"),
+                attempts,
+            },
+        }
+    }
+}
+
+/// Why a redirect was not followed; carried through reqwest's error as its source.
+#[derive(Debug, thiserror::Error)]
+enum RedirectRefused {
+    #[error(
+        "more than {MAX_REDIRECTS} redirects (a loop?), last to {0}; use the final URL directly"
+    )]
+    TooMany(String),
+    #[error("redirect from https to plain http ({0}) is never followed: it would drop transport security")]
+    Downgrade(String),
+    #[error("redirect to plain http ({0}) is not allowed; use https or set allow_http = true in the config")]
+    PlainHttp(String),
+}
+
+/// Decides whether to follow a redirect to `next`, given the URLs visited so far
+/// (the original request first).
+fn redirect_verdict(
+    previous: &[url::Url],
+    next: &url::Url,
+    allow_http: bool,
+) -> Result<(), RedirectRefused> {
+    if previous.len() > MAX_REDIRECTS {
+        return Err(RedirectRefused::TooMany(redact(next)));
+    }
+    if next.scheme() == "http" {
+        if previous.iter().any(|u| u.scheme() == "https") {
+            return Err(RedirectRefused::Downgrade(redact(next)));
+        }
+        if !allow_http {
+            return Err(RedirectRefused::PlainHttp(redact(next)));
+        }
+    }
+    Ok(())
+}
+
+fn classify_send_error(e: reqwest::Error, shown: &str) -> AttemptError {
+    if e.is_redirect() {
+        let reason = find_source::<RedirectRefused>(&e)
+            .map(ToString::to_string)
+            .unwrap_or_else(|| error_chain(&e));
+        return AttemptError::Fatal(FetchError::Redirect {
+            url: shown.to_owned(),
+            reason,
+        });
+    }
+    if e.is_builder() {
+        return AttemptError::Fatal(FetchError::BadUrl {
+            url: shown.to_owned(),
+            reason: error_chain(&e),
+        });
+    }
+    // Connect errors, timeouts, resets before the answer: all worth another try.
+    let what = if e.is_connect() {
+        "cannot connect"
+    } else if e.is_timeout() {
+        "timed out"
+    } else {
+        "request failed"
+    };
+    AttemptError::Retryable(Failure::network(format!("{what}: {}", error_chain(&e))))
+}
+
+/// Whether a body error means the (compressed) bytes are corrupt, which another try
+/// will not fix, as opposed to a network failure.
+fn is_invalid_data(e: &reqwest::Error) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = current {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            // A bad gzip header is InvalidData; a bad deflate stream is flate2's error
+            // wrapped as Other (and io::Error::source skips the wrapped error).
+            if io.kind() == std::io::ErrorKind::InvalidData
+                || io
+                    .get_ref()
+                    .is_some_and(|inner| inner.is::<flate2::DecompressError>())
+            {
+                return true;
+            }
+        }
+        current = err.source();
+    }
+    false
+}
+
+fn find_source<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = err.source();
+    }
+    None
+}
+
+/// The error and its sources joined with ": ", without reqwest's URL (which we
+/// print ourselves, redacted).
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(e);
+    // reqwest's own message is generic ("error sending request"); keep it as context.
+    let head = e.to_string();
+    let head = head
+        .split(" for url (")
+        .next()
+        .unwrap_or(head.as_str())
+        .to_owned();
+    parts.push(head);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+fn conditional_headers(validators: &Validators, shown: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let pairs = [
+        (header::IF_NONE_MATCH, validators.etag.as_deref()),
+        (
+            header::IF_MODIFIED_SINCE,
+            validators.last_modified.as_deref(),
+        ),
+    ];
+    for (name, value) in pairs {
+        let Some(value) = value else { continue };
+        match HeaderValue::from_str(value) {
+            Ok(v) => {
+                headers.insert(name, v);
+            }
+            // A stored validator that cannot be sent only costs a full download.
+            Err(_) => {
+                tracing::warn!(url = %shown, header = %name, "ignoring unusable stored validator")
+            }
+        }
+    }
+    headers
+}
+
+fn header_string(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value, chrono::Utc::now())
+}
+
+/// Parses `Retry-After`: delay seconds or an HTTP-date (a date in the past is 0).
+fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse::<u64>().ok().map(Duration::from_secs);
+    }
+    // IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") is valid RFC 2822.
+    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        (date.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Delay before retry number `attempt` (1 = first retry): the server's Retry-After
+/// when given, else exponential backoff with "equal jitter" (half fixed, half
+/// random, so parallel clients spread out but never retry instantly); both capped
+/// at `max_backoff`.
+fn retry_delay(attempt: u32, retry_after: Option<Duration>, policy: &FetchPolicy) -> Duration {
+    if let Some(wait) = retry_after {
+        return wait.min(policy.max_backoff);
+    }
+    let factor = 1u32 << attempt.saturating_sub(1).min(20);
+    let backoff = policy
+        .backoff_base
+        .saturating_mul(factor)
+        .min(policy.max_backoff);
+    let half = backoff / 2;
+    let half_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
+    let jitter = rand::Rng::random_range(&mut rand::rng(), 0..=half_ms);
+    (half + Duration::from_millis(jitter)).min(policy.max_backoff)
+}
+
+fn status_hint(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        404 | 410 => "not found; check the source URL in the config",
+        401 | 403 => "access denied; the source may need credentials or block this client",
+        400..=499 => "the server refused the request; check the source URL",
+        300..=399 => "unexpected redirect answer; use the final URL directly",
+        _ => "unexpected answer",
+    }
+}
+
+/// The URL for errors and logs: userinfo (credentials) removed.
+pub fn redact(url: &url::Url) -> String {
+    if url.username().is_empty() && url.password().is_none() {
+        return url.to_string();
+    }
+    let mut clean = url.clone();
+    // Fails only for URLs that cannot have credentials anyway.
+    let _ = clean.set_username("");
+    let _ = clean.set_password(None);
+    clean.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> url::Url {
+        url::Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn redact_removes_credentials() {
+        let check = |input: &str, expected: &str| assert_eq!(redact(&url(input)), expected);
+        check(
+            "https://user:secret@example.org/a?b=1",
+            "https://example.org/a?b=1",
+        );
+        check("https://user@example.org/", "https://example.org/");
+        check("https://example.org/x", "https://example.org/x");
+    }
+
+    #[test]
+    fn retry_after_values() {
+        let now = chrono::DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let check = |input: &str, expected: Option<Duration>| {
+            assert_eq!(parse_retry_after(input, now), expected, "{input}")
+        };
+        check("1", Some(Duration::from_secs(1)));
+        check(" 120 ", Some(Duration::from_secs(120)));
+        check(
+            "Wed, 01 Jan 2025 00:00:30 GMT",
+            Some(Duration::from_secs(30)),
+        );
+        check("Tue, 31 Dec 2024 23:00:00 GMT", Some(Duration::ZERO));
+        check("soon", None);
+        check("-5", None);
+        check("", None);
+    }
+
+    #[test]
+    fn retry_delay_is_capped_and_grows() {
+        let policy = FetchPolicy {
+            backoff_base: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            ..FetchPolicy::default()
+        };
+        assert_eq!(
+            retry_delay(1, Some(Duration::from_secs(3600)), &policy),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            retry_delay(1, Some(Duration::from_millis(10)), &policy),
+            Duration::from_millis(10)
+        );
+        for attempt in 1..40 {
+            let d = retry_delay(attempt, None, &policy);
+            let full = Duration::from_millis(100)
+                .saturating_mul(1 << (attempt - 1).min(20))
+                .min(Duration::from_secs(1));
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn redirect_rules() {
+        let check = |prev: &[&str], next: &str, allow_http: bool, ok: bool| {
+            let prev: Vec<url::Url> = prev.iter().map(|s| url(s)).collect();
+            let got = redirect_verdict(&prev, &url(next), allow_http);
+            assert_eq!(got.is_ok(), ok, "{prev:?} -> {next}: {got:?}");
+        };
+        check(&["https://a/"], "https://b/", false, true);
+        check(&["https://a/"], "http://b/", true, false);
+        check(&["https://a/"], "http://b/", false, false);
+        check(&["http://a/"], "http://b/", true, true);
+        check(&["http://a/"], "http://b/", false, false);
+        check(&["http://a/"], "https://b/", false, true);
+        check(&["https://a/"; 5], "https://b/", false, true);
+        check(&["https://a/"; 6], "https://b/", false, false);
+    }
 }

@@ -158,6 +158,19 @@ pub enum FetchError {
         reason: String,
         attempts: u32,
     },
+    #[error("{url}: redirect refused: {reason}")]
+    Redirect { url: String, reason: String },
+    /// A paged API answered in a way that cannot be paged through safely.
+    #[error("{url}: {reason}")]
+    Paging { url: String, reason: String },
+    #[error("cannot set up the HTTP client: {reason}")]
+    Setup { reason: String },
+    #[error("writing a temp file in {}: {source}; check free space and TMPDIR", dir.display())]
+    TempFile {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("reading {path}: {source}")]
     File {
         path: PathBuf,

@@ -1,11 +1,664 @@
-//! TODO(parser helper): GV100AD.
-use super::{Items, ParseError};
-use crate::model::MunicipalityRecord;
-pub fn parse<'a, R: std::io::BufRead + 'a>(input: R) -> Items<'a, MunicipalityRecord> {
-    drop(input);
-    Box::new(std::iter::once(Err(ParseError::not_format(
-        "GV100AD",
-        "start",
-        "parser not implemented yet",
-    ))))
+//! Parser for the Destatis municipality directory GV100AD (Gemeindeverzeichnis,
+//! fixed width, UTF-8): one line per unit, turned into [`MunicipalityRecord`]s.
+//!
+//! Layout (1-based, inclusive, counted in **characters**, because names carry
+//! umlauts): columns 1–2 record type (10 Land, 20 Regierungsbezirk, 30 Region,
+//! 40 Kreis, 50 Gemeindeverband, 60 Gemeinde), 3–10 Gebietsstand `YYYYMMDD`,
+//! 11–22 key, 23–72 name, 73–122 seat of the administration, 123–124
+//! Textkennzeichen. Columns after 124 (area, population, ...) are not read.
+//!
+//! The key is not laid out the same in every record type:
+//! - type 60 holds the AGS in 11–18 and the Verband in 19–22, so the ARS is
+//!   columns 11–15 + 19–22 + 16–18 (`6020251130031510015406Adenbüttel` →
+//!   ARS `031515406001`, AGS `03151001`);
+//! - type 50 leaves 16–18 blank and holds the Verband in 19–22, so the ARS is
+//!   11–15 + 19–22 + `000`;
+//! - types 10–40 hold a left-aligned prefix of the ARS (2, 3, 4 or 5 digits),
+//!   right-padded here with zeros to 12 digits (Land `03` → `030000000000`).
+//!
+//! A kreisfreie Stadt appears three times with one ARS (Kreis, Verband,
+//! Gemeinde), so the record key is level plus ARS (see
+//! [`crate::model::municipality_key`]); a repeated level+ARS within one payload is
+//! rejected.
+//!
+//! Record type 20 maps to [`Level::Regierungsbezirk`] even where the Land has no
+//! Regierungsbezirke any more: Lower Saxony's four type-20 records are the
+//! "Statistische Regionen" that replaced them. Type 30 maps to [`Level::Region`].
+//!
+//! **Gemeindefreie Gebiete** (Textkennzeichen 65–67) are type-60 records but not
+//! Gemeinden. They are emitted as [`Level::Gemeinde`] records like the rest (they
+//! carry an ARS and AGS of Gemeinde form and belong to a Kreis and a pseudo-Verband
+//! `95xx`), and are told apart by `textkennzeichen`; [`is_gemeinde`] and
+//! [`is_gemeindefreies_gebiet`] say which is which, so "the 939 Gemeinden" is
+//! `level == Gemeinde && is_gemeinde(..)`. Their pseudo-Verbände are type-50
+//! records with Textkennzeichen 50 (verbandsfrei), so the count of TK-50 Verbände
+//! includes them.
+//!
+//! Whole-payload rule: the first non-empty line must be a valid record (after an
+//! optional UTF-8 byte-order mark); otherwise the payload is not GV100AD at all
+//! (HTML error page, binary, another file) and the parser returns
+//! [`ParseError::NotFormat`]. An empty payload is also `NotFormat`, since a full
+//! directory without records would retire every municipality. After the first
+//! line, each bad line (too short, unknown record type, key not digits, bad date,
+//! bytes that are not UTF-8, duplicate key) is one reject and parsing goes on.
+
+use std::collections::{HashSet, VecDeque};
+use std::io::BufRead;
+
+use chrono::NaiveDate;
+
+use super::{Change, Item, Items, ParseError, Reject};
+use crate::model::{municipality_key, Level, MunicipalityRecord};
+
+const FORMAT: &str = "GV100AD";
+
+/// Parses one GV100AD payload. Reads line by line; memory grows only with the set
+/// of keys seen (for the duplicate check), not with the payload.
+pub fn parse<'a, R: BufRead + 'a>(input: R) -> Items<'a, MunicipalityRecord> {
+    Box::new(Parser {
+        input,
+        line_no: 0,
+        buf: Vec::new(),
+        pending: VecDeque::new(),
+        state: State::Start,
+        seen: HashSet::new(),
+        gebietsstand: None,
+    })
+}
+
+/// Whether a type-60 record is a Gemeinde proper (Textkennzeichen 60–64), as
+/// opposed to a gemeindefreies Gebiet. False for every other level.
+pub fn is_gemeinde(record: &MunicipalityRecord) -> bool {
+    record.level == Level::Gemeinde
+        && matches!(
+            record.textkennzeichen.as_deref(),
+            Some("60" | "61" | "62" | "63" | "64")
+        )
+}
+
+/// Whether a type-60 record is a gemeindefreies Gebiet (Textkennzeichen 65–67).
+pub fn is_gemeindefreies_gebiet(record: &MunicipalityRecord) -> bool {
+    record.level == Level::Gemeinde
+        && matches!(record.textkennzeichen.as_deref(), Some("65" | "66" | "67"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No non-empty line seen yet: the next one decides whether this is GV100AD.
+    Start,
+    Running,
+    Done,
+}
+
+struct Parser<R> {
+    input: R,
+    line_no: usize,
+    buf: Vec<u8>,
+    pending: VecDeque<Item<MunicipalityRecord>>,
+    state: State,
+    seen: HashSet<String>,
+    /// The first record's Gebietsstand; later lines that differ get a warning.
+    gebietsstand: Option<String>,
+}
+
+impl<R: BufRead> Iterator for Parser<R> {
+    type Item = Result<Item<MunicipalityRecord>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some(Ok(item));
+            }
+            if self.state == State::Done {
+                return None;
+            }
+            match self.step() {
+                Ok(()) => {}
+                Err(e) => {
+                    self.state = State::Done;
+                    self.pending.clear();
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Parser<R> {
+    /// Reads one line and queues what it yields. Sets `Done` at the end of input.
+    fn step(&mut self) -> Result<(), ParseError> {
+        self.buf.clear();
+        let n = self.input.read_until(b'\n', &mut self.buf)?;
+        if n == 0 {
+            if self.state == State::Start {
+                return Err(ParseError::not_format(
+                    FORMAT,
+                    "line 1",
+                    "the payload is empty",
+                ));
+            }
+            self.state = State::Done;
+            return Ok(());
+        }
+        self.line_no += 1;
+        let position = format!("line {}", self.line_no);
+        let mut bytes = self.buf.as_slice();
+        if self.line_no == 1 {
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
+        let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+
+        let line = match std::str::from_utf8(bytes) {
+            Ok(line) => line,
+            Err(e) => {
+                let raw = String::from_utf8_lossy(bytes);
+                let reason = format!(
+                    "bytes that are not UTF-8 at byte {} (GV100AD is UTF-8; was the file re-encoded?)",
+                    e.valid_up_to() + 1
+                );
+                if self.state == State::Start {
+                    return Err(ParseError::not_format(FORMAT, position, reason));
+                }
+                self.pending.push_back(Item::Reject(
+                    Reject::reject(position, None, reason).with_raw(raw),
+                ));
+                return Ok(());
+            }
+        };
+        if line.trim().is_empty() {
+            return Ok(());
+        }
+
+        match parse_line(line) {
+            Ok((record, warnings)) => {
+                self.state = State::Running;
+                let key = municipality_key(record.level, &record.ars);
+                if !self.seen.insert(key.clone()) {
+                    let reject = Reject::reject(
+                        position,
+                        Some(key),
+                        "a record with the same level and ARS came earlier in this payload; kept the first",
+                    )
+                    .with_raw(line);
+                    self.pending.push_back(Item::Reject(reject));
+                    return Ok(());
+                }
+                match &self.gebietsstand {
+                    None => self.gebietsstand = Some(record.gebietsstand.clone()),
+                    Some(first) if *first != record.gebietsstand => {
+                        let reason = format!(
+                            "Gebietsstand {} differs from the first record's {first}; one edition should carry one date",
+                            record.gebietsstand
+                        );
+                        self.pending.push_back(Item::Reject(Reject::warning(
+                            position.clone(),
+                            Some(key.clone()),
+                            reason,
+                        )));
+                    }
+                    Some(_) => {}
+                }
+                for reason in warnings {
+                    self.pending.push_back(Item::Reject(Reject::warning(
+                        position.clone(),
+                        Some(key.clone()),
+                        reason,
+                    )));
+                }
+                self.pending.push_back(Item::Record {
+                    position,
+                    change: Change::Upsert(record),
+                });
+            }
+            Err(bad) => {
+                if self.state == State::Start {
+                    return Err(ParseError::not_format(
+                        FORMAT,
+                        position,
+                        format!("the first line is not a GV100AD record: {}", bad.reason),
+                    ));
+                }
+                let reject = Reject::reject(position, bad.key, bad.reason).with_raw(line);
+                self.pending.push_back(Item::Reject(reject));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why one line is not a record, and the key as far as it could be read.
+#[derive(Debug, PartialEq)]
+struct BadLine {
+    key: Option<String>,
+    reason: String,
+}
+
+fn bad(reason: impl Into<String>) -> BadLine {
+    BadLine {
+        key: None,
+        reason: reason.into(),
+    }
+}
+
+/// The characters of a line, addressed by 1-based inclusive column ranges as the
+/// GV100AD record description gives them. Columns past the end read as empty.
+struct Columns(Vec<char>);
+
+impl Columns {
+    fn get(&self, from: usize, to: usize) -> String {
+        let start = from.saturating_sub(1).min(self.0.len());
+        let end = to.min(self.0.len()).max(start);
+        self.0
+            .get(start..end)
+            .map(|c| c.iter().collect())
+            .unwrap_or_default()
+    }
+}
+
+fn is_digits(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Parses one decoded line into a record plus warnings (kept-but-suspicious).
+fn parse_line(line: &str) -> Result<(MunicipalityRecord, Vec<String>), BadLine> {
+    let cols = Columns(line.chars().collect());
+    // Type, date, key and at least one character of the name.
+    if cols.0.len() < 23 {
+        return Err(bad(format!(
+            "line too short ({} characters; a record needs at least 23: type, Gebietsstand, key, name)",
+            cols.0.len()
+        )));
+    }
+    let satzart = cols.get(1, 2);
+    let level = match satzart.as_str() {
+        "10" => Level::Land,
+        "20" => Level::Regierungsbezirk,
+        "30" => Level::Region,
+        "40" => Level::Kreis,
+        "50" => Level::Verband,
+        "60" => Level::Gemeinde,
+        _ => {
+            return Err(bad(format!(
+                "unknown record type {satzart:?} in columns 1–2 (expected 10, 20, 30, 40, 50 or 60)"
+            )))
+        }
+    };
+
+    let key_cols = cols.get(11, 22);
+    let (ars, ags) = read_key(level, &cols).map_err(|reason| BadLine {
+        key: Some(key_cols.trim_end().to_owned()),
+        reason,
+    })?;
+    let key = municipality_key(level, &ars);
+    let fail = |reason: String| BadLine {
+        key: Some(key.clone()),
+        reason,
+    };
+
+    let date = cols.get(3, 10);
+    let gebietsstand = NaiveDate::parse_from_str(&date, "%Y%m%d")
+        .ok()
+        .filter(|_| is_digits(&date, 8))
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .ok_or_else(|| {
+            fail(format!(
+                "Gebietsstand {date:?} in columns 3–10 is not a date YYYYMMDD"
+            ))
+        })?;
+
+    let name = cols.get(23, 72).trim().to_owned();
+    if name.is_empty() {
+        return Err(fail("name (columns 23–72) is empty".to_owned()));
+    }
+    let sitz = Some(cols.get(73, 122).trim().to_owned()).filter(|s| !s.is_empty());
+
+    let tk = cols.get(123, 124).trim().to_owned();
+    let textkennzeichen = if tk.is_empty() {
+        None
+    } else if is_digits(&tk, 2) {
+        Some(tk)
+    } else {
+        return Err(fail(format!(
+            "Textkennzeichen {tk:?} in columns 123–124 is not two digits"
+        )));
+    };
+
+    let mut warnings = Vec::new();
+    let expected_tk: Option<(&str, &str)> = match level {
+        Level::Kreis => Some(("41", "45")),
+        Level::Verband => Some(("50", "58")),
+        Level::Gemeinde => Some(("60", "67")),
+        _ => None,
+    };
+    if let Some((lo, hi)) = expected_tk {
+        match textkennzeichen.as_deref() {
+            None => {
+                return Err(fail(format!(
+                    "Textkennzeichen (columns 123–124) is missing; record type {satzart} needs one"
+                )))
+            }
+            Some(tk) if tk < lo || tk > hi => warnings.push(format!(
+                "Textkennzeichen {tk} is unusual for record type {satzart} (expected {lo}–{hi})"
+            )),
+            Some(_) => {}
+        }
+    }
+
+    let prefix = |n: usize| ars.get(..n).map(|p| format!("{p:0<12}"));
+    let (kreis_ars, verband_ars) = match level {
+        Level::Verband => (prefix(5), None),
+        Level::Gemeinde => (prefix(5), prefix(9)),
+        _ => (None, None),
+    };
+
+    Ok((
+        MunicipalityRecord {
+            level,
+            ars,
+            ags,
+            name,
+            textkennzeichen,
+            kreis_ars,
+            verband_ars,
+            gebietsstand,
+            sitz,
+        },
+        warnings,
+    ))
+}
+
+/// Reads the key columns 11–22 of a record of `level` into (ARS, AGS).
+fn read_key(level: Level, cols: &Columns) -> Result<(String, Option<String>), String> {
+    let need = |from: usize, to: usize| -> Result<String, String> {
+        let s = cols.get(from, to);
+        if is_digits(&s, to - from + 1) {
+            Ok(s)
+        } else {
+            Err(format!(
+                "key columns {from}–{to} should be digits, found {s:?}"
+            ))
+        }
+    };
+    let blank = |from: usize, to: usize| -> Result<(), String> {
+        let s = cols.get(from, to);
+        if s.trim().is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "key columns {from}–{to} should be blank for this record type, found {s:?}"
+            ))
+        }
+    };
+    let padded = |digits: String| format!("{digits:0<12}");
+    match level {
+        Level::Land => {
+            let land = need(11, 12)?;
+            blank(13, 22)?;
+            Ok((padded(land), None))
+        }
+        Level::Regierungsbezirk => {
+            let rb = need(11, 13)?;
+            blank(14, 22)?;
+            Ok((padded(rb), None))
+        }
+        Level::Region => {
+            let region = need(11, 14)?;
+            blank(15, 22)?;
+            Ok((padded(region), None))
+        }
+        Level::Kreis => {
+            let kreis = need(11, 15)?;
+            blank(16, 22)?;
+            Ok((padded(kreis), None))
+        }
+        Level::Verband => {
+            let kreis = need(11, 15)?;
+            blank(16, 18)?;
+            let verband = need(19, 22)?;
+            Ok((format!("{kreis}{verband}000"), None))
+        }
+        Level::Gemeinde => {
+            // The trap: AGS first (Kreis + Gemeinde), then the Verband.
+            let kreis = need(11, 15)?;
+            let gemeinde = need(16, 18)?;
+            let verband = need(19, 22)?;
+            Ok((
+                format!("{kreis}{verband}{gemeinde}"),
+                Some(format!("{kreis}{gemeinde}")),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::Severity;
+
+    /// Builds a fixed-width line from its fields, padding by characters.
+    fn line(satzart: &str, key: &str, name: &str, sitz: &str, tk: &str) -> String {
+        format!("{satzart}20251130{key:<12}{name:<50}{sitz:<50}{tk:<2}")
+    }
+
+    /// What a parse of `input` yields, in a form easy to compare.
+    #[derive(Debug, PartialEq)]
+    enum Out {
+        Rec(String),
+        Rej(&'static str, String, String),
+        NotFormat(String),
+    }
+
+    fn run(input: &[u8]) -> Vec<Out> {
+        parse(input)
+            .map(|item| match item {
+                Ok(Item::Record {
+                    change: Change::Upsert(r),
+                    position,
+                }) => Out::Rec(format!(
+                    "{position} {} ars={} ags={} name={} tk={} kreis={} verband={} stand={} sitz={}",
+                    r.level.as_str(),
+                    r.ars,
+                    r.ags.unwrap_or_default(),
+                    r.name,
+                    r.textkennzeichen.unwrap_or_default(),
+                    r.kreis_ars.unwrap_or_default(),
+                    r.verband_ars.unwrap_or_default(),
+                    r.gebietsstand,
+                    r.sitz.unwrap_or_default()
+                )),
+                Ok(Item::Record { .. }) => unreachable!("GV100AD has no retirements"),
+                Ok(Item::Reject(r)) => Out::Rej(
+                    match r.severity {
+                        Severity::Reject => "reject",
+                        Severity::Warning => "warning",
+                    },
+                    r.position,
+                    r.reason,
+                ),
+                Err(e) => Out::NotFormat(e.to_string()),
+            })
+            .collect()
+    }
+
+    fn check(input: &str, expected: &[&str]) {
+        let got: Vec<String> = run(input.as_bytes())
+            .into_iter()
+            .map(|o| match o {
+                Out::Rec(s) => s,
+                Out::Rej(sev, pos, reason) => format!("{sev} {pos}: {reason}"),
+                Out::NotFormat(e) => format!("ERR {e}"),
+            })
+            .collect();
+        assert_eq!(got, expected, "input:\n{input}");
+    }
+
+    #[test]
+    fn key_layout_per_record_type() {
+        let input = [
+            line("10", "03", "Niedersachsen", "Hannover", ""),
+            line("20", "031", "Statistische Region Braunschweig", "", ""),
+            line("40", "03151", "Gifhorn", "Gifhorn", "44"),
+            line("50", "03151   5406", "Papenteich", "Meine", "52"),
+            line("60", "031510015406", "Adenbüttel", "", "64"),
+        ]
+        .join("\n");
+        check(
+            &input,
+            &[
+                "line 1 land ars=030000000000 ags= name=Niedersachsen tk= kreis= verband= stand=2025-11-30 sitz=Hannover",
+                "line 2 regierungsbezirk ars=031000000000 ags= name=Statistische Region Braunschweig tk= kreis= verband= stand=2025-11-30 sitz=",
+                "line 3 kreis ars=031510000000 ags= name=Gifhorn tk=44 kreis= verband= stand=2025-11-30 sitz=Gifhorn",
+                "line 4 verband ars=031515406000 ags= name=Papenteich tk=52 kreis=031510000000 verband= stand=2025-11-30 sitz=Meine",
+                "line 5 gemeinde ars=031515406001 ags=03151001 name=Adenbüttel tk=64 kreis=031510000000 verband=031515406000 stand=2025-11-30 sitz=",
+            ],
+        );
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        // "Königslutter" has a two-byte character before the Textkennzeichen.
+        let input = [
+            line("10", "03", "Niedersachsen", "", ""),
+            line(
+                "60",
+                "031545039503",
+                "Königslutter, gemfr. Gebiet",
+                "",
+                "66",
+            ),
+        ]
+        .join("\r\n");
+        check(
+            &input,
+            &[
+                "line 1 land ars=030000000000 ags= name=Niedersachsen tk= kreis= verband= stand=2025-11-30 sitz=",
+                "line 2 gemeinde ars=031549503503 ags=03154503 name=Königslutter, gemfr. Gebiet tk=66 kreis=031540000000 verband=031549503000 stand=2025-11-30 sitz=",
+            ],
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_rejected_one_by_one() {
+        let good = line("10", "03", "Niedersachsen", "", "");
+        let input = [
+            good.clone(),
+            "6020251130".to_owned(),
+            line("70", "03151", "Unbekannt", "", ""),
+            line("40", "03x51", "Gifhorn", "", "44"),
+            line("40", "03151", "Gifhorn", "", "44").replace("20251130", "20251331"),
+            line("40", "03151   0001", "Gifhorn", "", "44"),
+            line("60", "031510015406", "Adenbüttel", "", ""),
+            line("40", "03152", "", "", "44"),
+            line("40", "03153", "Goslar", "", "4x"),
+            good.clone(),
+            line("40", "03154", "Helmstedt", "", "52"),
+            String::new(),
+        ]
+        .join("\n");
+        check(
+            &input,
+            &[
+                "line 1 land ars=030000000000 ags= name=Niedersachsen tk= kreis= verband= stand=2025-11-30 sitz=",
+                "reject line 2: line too short (10 characters; a record needs at least 23: type, Gebietsstand, key, name)",
+                "reject line 3: unknown record type \"70\" in columns 1–2 (expected 10, 20, 30, 40, 50 or 60)",
+                "reject line 4: key columns 11–15 should be digits, found \"03x51\"",
+                "reject line 5: Gebietsstand \"20251331\" in columns 3–10 is not a date YYYYMMDD",
+                "reject line 6: key columns 16–22 should be blank for this record type, found \"   0001\"",
+                "reject line 7: Textkennzeichen (columns 123–124) is missing; record type 60 needs one",
+                "reject line 8: name (columns 23–72) is empty",
+                "reject line 9: Textkennzeichen \"4x\" in columns 123–124 is not two digits",
+                "reject line 10: a record with the same level and ARS came earlier in this payload; kept the first",
+                "warning line 11: Textkennzeichen 52 is unusual for record type 40 (expected 41–45)",
+                "line 11 kreis ars=031540000000 ags= name=Helmstedt tk=52 kreis= verband= stand=2025-11-30 sitz=",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_differing_gebietsstand_is_a_warning() {
+        let input = [
+            line("10", "03", "Niedersachsen", "", ""),
+            line("40", "03151", "Gifhorn", "", "44").replace("20251130", "20241231"),
+        ]
+        .join("\n");
+        check(
+            &input,
+            &[
+                "line 1 land ars=030000000000 ags= name=Niedersachsen tk= kreis= verband= stand=2025-11-30 sitz=",
+                "warning line 2: Gebietsstand 2024-12-31 differs from the first record's 2025-11-30; one edition should carry one date",
+                "line 2 kreis ars=031510000000 ags= name=Gifhorn tk=44 kreis= verband= stand=2024-12-31 sitz=",
+            ],
+        );
+    }
+
+    #[test]
+    fn non_utf8_line_is_rejected_after_the_first() {
+        let mut input = line("10", "03", "Niedersachsen", "", "").into_bytes();
+        input.push(b'\n');
+        // "Adenbüttel" in Latin-1: the ü is the single byte 0xFC.
+        let latin1 = line("60", "031510015406", "Adenb_ttel", "", "64").replace('_', "\u{0}");
+        input.extend(latin1.bytes().map(|b| if b == 0 { 0xFC } else { b }));
+        let out = run(&input);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(
+            matches!(&out[1], Out::Rej("reject", pos, reason) if pos == "line 2" && reason.contains("not UTF-8")),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn not_gv100ad_at_all() {
+        for (input, why) in [
+            (&b""[..], "the payload is empty"),
+            (b"\n\n  \n", "the payload is empty"),
+            (
+                b"<!DOCTYPE html>\n<html><body>Wartungsarbeiten</body></html>\n",
+                "the first line is not",
+            ),
+            (b"\xFF\xD8\xFF\xE0\x00\x10JFIF", "not UTF-8"),
+            (b"Satzart;Gebietsstand;ARS;Name\n", "the first line is not"),
+        ] {
+            let out = run(input);
+            assert_eq!(out.len(), 1, "{out:?}");
+            assert!(
+                matches!(&out[0], Out::NotFormat(e) if e.contains(why)),
+                "{out:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn byte_order_mark_and_blank_lines_are_tolerated() {
+        let input = format!("\u{FEFF}{}\n\n", line("10", "03", "Niedersachsen", "", ""));
+        check(
+            &input,
+            &["line 1 land ars=030000000000 ags= name=Niedersachsen tk= kreis= verband= stand=2025-11-30 sitz="],
+        );
+    }
+
+    #[test]
+    fn gemeinde_versus_gemeindefreies_gebiet() {
+        let rec = |tk: &str, level| MunicipalityRecord {
+            level,
+            ars: "031510015406".into(),
+            ags: None,
+            name: "x".into(),
+            textkennzeichen: Some(tk.into()),
+            kreis_ars: None,
+            verband_ars: None,
+            gebietsstand: "2025-11-30".into(),
+            sitz: None,
+        };
+        for (tk, level, gemeinde, gemfrei) in [
+            ("61", Level::Gemeinde, true, false),
+            ("64", Level::Gemeinde, true, false),
+            ("65", Level::Gemeinde, false, true),
+            ("66", Level::Gemeinde, false, true),
+            ("64", Level::Verband, false, false),
+        ] {
+            assert_eq!(is_gemeinde(&rec(tk, level)), gemeinde, "{tk}");
+            assert_eq!(is_gemeindefreies_gebiet(&rec(tk, level)), gemfrei, "{tk}");
+        }
+    }
 }

@@ -1,13 +1,1137 @@
-//! TODO(parser helper): LeiKa CSV.
-use super::{Items, ParseError};
-use crate::model::ServiceRecord;
-pub fn parse<'a, R: std::io::Read + std::io::Seek + 'a>(
-    input: R,
+//! The LeiKa catalogue CSV as the FIM Portal publishes it ("Kataloge" download): one
+//! row per service with the columns `Schluessel; Leistungsgruppierung; Leistungskennung;
+//! Verrichtung; Verrichtungsdetail; Bezeichnung; Bezeichnung2; Typ;
+//! Veröffentlichungsdatum; Besondere Merkmale; Synonyme`.
+//!
+//! Neither the encoding nor the delimiter is documented, and both vary between copies:
+//! the parser first streams over the whole input once to decide between UTF-8 and
+//! Windows-1252 (and to refuse binary, UTF-16 and HTML), seeks back, decodes with
+//! `encoding_rs`, detects the delimiter from the header line and then reads rows one at
+//! a time with the `csv` crate. Memory stays bounded: no pass holds more than one
+//! record, and a record that grows past [`MAX_RECORD_BYTES`] (an unclosed quote)
+//! fails the payload instead of swallowing the file.
+
+use std::collections::VecDeque;
+use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
+
+use chrono::{NaiveDate, NaiveDateTime};
+use csv::StringRecord;
+use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
+
+use super::{shorten, Change, Item, Items, ParseError, Reject};
+use crate::model::{
+    is_valid_leistungsschluessel, leistungstyp_of, ServiceRecord, TYPISIERUNG_CODES,
+};
+
+/// The name of the format in `ParseError::NotFormat`.
+const EXPECTED: &str = "LeiKa CSV";
+
+/// A longer record is taken as a broken file (an unclosed quote reading on to the end)
+/// rather than data: real rows are well under 10 KiB.
+pub const MAX_RECORD_BYTES: u64 = 1024 * 1024;
+
+/// The header line must end within this many bytes.
+const MAX_HEADER_BYTES: u64 = 64 * 1024;
+
+/// The column names of the official download, in their usual order.
+const COLUMN_NAMES: [&str; 11] = [
+    "Schluessel",
+    "Leistungsgruppierung",
+    "Leistungskennung",
+    "Verrichtung",
+    "Verrichtungsdetail",
+    "Bezeichnung",
+    "Bezeichnung2",
+    "Typ",
+    "Veröffentlichungsdatum",
+    "Besondere Merkmale",
+    "Synonyme",
+];
+
+/// Indexes into [`COLUMN_NAMES`] and [`Columns::index`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Schluessel = 0,
+    Leistungsgruppierung,
+    Leistungskennung,
+    Verrichtung,
+    Verrichtungsdetail,
+    Bezeichnung,
+    Bezeichnung2,
+    Typ,
+    Veroeffentlichungsdatum,
+    BesondereMerkmale,
+    Synonyme,
+}
+
+/// Parses a LeiKa CSV download. Fails as a whole (`ParseError::NotFormat`) when the
+/// input is not such a file at all: binary or UTF-16 bytes, an HTML page, or a header
+/// without at least `Schluessel` and `Bezeichnung`. Bad rows become rejects.
+pub fn parse<'a, R: Read + Seek + 'a>(
+    mut input: R,
 ) -> Result<Items<'a, ServiceRecord>, ParseError> {
-    drop(input);
-    Err(ParseError::not_format(
-        "LeiKa CSV",
-        "start",
-        "parser not implemented yet",
-    ))
+    let start = input.stream_position()?;
+    let encoding = sniff_encoding(&mut input)?;
+    input.seek(SeekFrom::Start(start))?;
+
+    let mut decoded = BufReader::new(DecodeReader::new(input, encoding));
+    let header_line = read_header_line(&mut decoded)?;
+    let delimiter = detect_delimiter(&header_line);
+
+    // The header line goes back in front of the rest so that the csv reader's line
+    // numbers and byte offsets count from the start of the file.
+    let guarded = RecordGuard::new(Cursor::new(header_line).chain(decoded));
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        // Only LF ends a record. The default (CR, LF or CRLF) ends a CRLF record at
+        // its CR and leaves the LF to the next record, which puts every later record's
+        // line number one too low; the CR left at the end of the last field is trimmed
+        // with the field.
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(guarded);
+
+    let mut header = StringRecord::new();
+    match reader.read_record(&mut header) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(ParseError::not_format(
+                EXPECTED,
+                "line 1",
+                "the file is empty",
+            ))
+        }
+        Err(e) => return Err(csv_error(e, 1)),
+    }
+    let columns = Columns::from_header(&header, delimiter)?;
+
+    Ok(Box::new(Rows {
+        reader,
+        columns,
+        width: header.len(),
+        delimiter,
+        record: StringRecord::new(),
+        pending: VecDeque::new(),
+        done: false,
+    }))
+}
+
+/// Reads the whole input once, in fixed-size chunks, and decides the encoding: UTF-8
+/// when every byte sequence is valid UTF-8 (a BOM is allowed), else Windows-1252, in
+/// which every byte is a character (ISO-8859-1 is read as its superset Windows-1252, as
+/// browsers and `encoding_rs` do). Refuses what no CSV of ours can be.
+fn sniff_encoding<R: Read>(input: &mut R) -> Result<&'static Encoding, ParseError> {
+    let mut chunk = vec![0u8; 64 * 1024];
+    // Bytes of a UTF-8 sequence cut by the chunk boundary, carried to the next chunk.
+    let mut carry: Vec<u8> = Vec::with_capacity(4);
+    let mut utf8_valid = true;
+    let mut offset: u64 = 0;
+    let mut first = true;
+
+    loop {
+        let n = read_some(input, &mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        let bytes = chunk.get(..n).unwrap_or_default();
+        if first {
+            first = false;
+            check_start(bytes)?;
+        }
+        if let Some(i) = bytes.iter().position(|&b| b == 0) {
+            return Err(ParseError::not_format(
+                EXPECTED,
+                format!("byte {}", offset + i as u64),
+                "the file contains NUL bytes: it is binary or UTF-16, expected a text CSV in UTF-8 or Windows-1252",
+            ));
+        }
+        if utf8_valid {
+            carry.extend_from_slice(bytes);
+            match std::str::from_utf8(&carry) {
+                Ok(_) => carry.clear(),
+                // The chunk ends inside a sequence: keep its first bytes for the next one.
+                Err(e) if e.error_len().is_none() => {
+                    carry.drain(..e.valid_up_to());
+                }
+                Err(_) => {
+                    utf8_valid = false;
+                    carry = Vec::new();
+                }
+            }
+        }
+        offset += n as u64;
+    }
+    if first {
+        return Err(ParseError::not_format(
+            EXPECTED,
+            "byte 0",
+            "the file is empty",
+        ));
+    }
+    Ok(if utf8_valid && carry.is_empty() {
+        UTF_8
+    } else {
+        WINDOWS_1252
+    })
+}
+
+/// Fills `buf` as far as the input goes, so that short reads do not cut the first
+/// chunk (the BOM check looks at it) and 0 means the end.
+fn read_some<R: Read>(input: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while let Some(rest) = buf.get_mut(filled..).filter(|rest| !rest.is_empty()) {
+        match input.read(rest) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Refuses UTF-16 and markup by their first bytes, with a reason a user can act on.
+fn check_start(bytes: &[u8]) -> Result<(), ParseError> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(ParseError::not_format(
+            EXPECTED,
+            "byte 0",
+            "the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8 or Windows-1252",
+        ));
+    }
+    let text = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF][..]).unwrap_or(bytes);
+    if text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') {
+        return Err(ParseError::not_format(
+            EXPECTED,
+            "line 1",
+            format!(
+                "the file starts with '<': it is an HTML or XML page (often an error page served instead of the download), \
+                 expected a CSV header line starting with Schluessel; it begins: {}",
+                shorten(&String::from_utf8_lossy(text.get(..200).unwrap_or(text)), 120)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Decodes a byte stream to UTF-8 with `encoding_rs`, chunk by chunk. A UTF-8 BOM is
+/// dropped so that the first header name reads `Schluessel`.
+struct DecodeReader<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    input: Box<[u8]>,
+    output: Box<[u8]>,
+    out_pos: usize,
+    out_len: usize,
+    finished: bool,
+}
+
+const DECODE_CHUNK: usize = 16 * 1024;
+
+impl<R: Read> DecodeReader<R> {
+    fn new(inner: R, encoding: &'static Encoding) -> Self {
+        let decoder = if encoding == UTF_8 {
+            encoding.new_decoder_with_bom_removal()
+        } else {
+            encoding.new_decoder_without_bom_handling()
+        };
+        // Room for the worst case of one whole input chunk (3 bytes of UTF-8 per
+        // Windows-1252 byte), so every decode call consumes all of its input.
+        let out_size = decoder
+            .max_utf8_buffer_length(DECODE_CHUNK)
+            .unwrap_or(DECODE_CHUNK * 4);
+        DecodeReader {
+            inner,
+            decoder,
+            input: vec![0; DECODE_CHUNK].into_boxed_slice(),
+            output: vec![0; out_size].into_boxed_slice(),
+            out_pos: 0,
+            out_len: 0,
+            finished: false,
+        }
+    }
+}
+
+impl<R: Read> Read for DecodeReader<R> {
+    fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.out_pos < self.out_len {
+                let available = self
+                    .output
+                    .get(self.out_pos..self.out_len)
+                    .unwrap_or_default();
+                let n = available.len().min(dst.len());
+                if let (Some(to), Some(from)) = (dst.get_mut(..n), available.get(..n)) {
+                    to.copy_from_slice(from);
+                }
+                self.out_pos += n;
+                return Ok(n);
+            }
+            if self.finished {
+                return Ok(0);
+            }
+            let n = read_some(&mut self.inner, &mut self.input)?;
+            let last = n == 0;
+            let src = self.input.get(..n).unwrap_or_default();
+            let (_, _, written, _) = self.decoder.decode_to_utf8(src, &mut self.output, last);
+            self.out_pos = 0;
+            self.out_len = written;
+            self.finished = last;
+        }
+    }
+}
+
+/// Counts the decoded bytes handed to the csv reader and fails the read once the
+/// record being read has grown past [`MAX_RECORD_BYTES`].
+struct RecordGuard<R> {
+    inner: R,
+    delivered: u64,
+    record_start: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("a record is longer than {MAX_RECORD_BYTES} bytes")]
+struct RecordTooLong;
+
+impl<R> RecordGuard<R> {
+    fn new(inner: R) -> Self {
+        RecordGuard {
+            inner,
+            delivered: 0,
+            record_start: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for RecordGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.delivered.saturating_sub(self.record_start) > MAX_RECORD_BYTES {
+            return Err(io::Error::other(RecordTooLong));
+        }
+        let n = self.inner.read(buf)?;
+        self.delivered += n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads the first line (bounded), keeping its line ending.
+fn read_header_line<R: BufRead>(input: &mut R) -> Result<Vec<u8>, ParseError> {
+    let mut line = Vec::new();
+    input.take(MAX_HEADER_BYTES).read_until(b'\n', &mut line)?;
+    if line.len() as u64 >= MAX_HEADER_BYTES && !line.ends_with(b"\n") {
+        return Err(ParseError::not_format(
+            EXPECTED,
+            "line 1",
+            format!(
+                "no line break in the first {MAX_HEADER_BYTES} bytes: expected a CSV header line"
+            ),
+        ));
+    }
+    Ok(line)
+}
+
+/// The delimiter occurring most often outside quotes in the header line; `;` (the
+/// FIM Portal's) when none occurs.
+fn detect_delimiter(header: &[u8]) -> u8 {
+    let mut counts = [(b';', 0usize), (b',', 0), (b'\t', 0)];
+    let mut quoted = false;
+    for &b in header {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            for (d, count) in counts.iter_mut() {
+                if *d == b {
+                    *count += 1;
+                }
+            }
+        }
+    }
+    // `max_by_key` keeps the last maximum; iterate in reverse so ties go to `;`.
+    match counts.iter().rev().max_by_key(|(_, count)| *count) {
+        Some(&(d, count)) if count > 0 => d,
+        _ => b';',
+    }
+}
+
+/// Where each known column stands in this file's rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Columns {
+    index: [Option<usize>; 11],
+}
+
+impl Columns {
+    fn from_header(header: &StringRecord, delimiter: u8) -> Result<Columns, ParseError> {
+        let mut index = [None; 11];
+        for (i, name) in header.iter().enumerate() {
+            let name = normalize_name(name);
+            if let Some(col) = COLUMN_NAMES.iter().position(|c| normalize_name(c) == name) {
+                // A repeated column keeps its first position.
+                if let Some(slot) = index.get_mut(col) {
+                    slot.get_or_insert(i);
+                }
+            }
+        }
+        let columns = Columns { index };
+        if columns.get(Col::Schluessel).is_none() || columns.get(Col::Bezeichnung).is_none() {
+            let found: Vec<&str> = header.iter().collect();
+            return Err(ParseError::not_format(
+                EXPECTED,
+                "line 1",
+                format!(
+                    "expected a header line with the columns {} (at least Schluessel and Bezeichnung); found: {}",
+                    COLUMN_NAMES.join(", "),
+                    shorten(&found.join(&char::from(delimiter).to_string()), 200)
+                ),
+            ));
+        }
+        Ok(columns)
+    }
+
+    fn get(&self, col: Col) -> Option<usize> {
+        self.index.get(col as usize).copied().flatten()
+    }
+
+    /// The trimmed field of `col`, empty when the column is absent.
+    fn field<'r>(&self, row: &'r StringRecord, col: Col) -> &'r str {
+        self.get(col).and_then(|i| row.get(i)).unwrap_or("").trim()
+    }
+}
+
+/// Header names compare without case, spaces or punctuation, and with umlauts spelled
+/// out, so `Veröffentlichungsdatum`, `VEROEFFENTLICHUNGSDATUM ` and
+/// `besondere_merkmale` all match.
+fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars().flat_map(char::to_lowercase) {
+        match c {
+            'ä' => out.push_str("ae"),
+            'ö' => out.push_str("oe"),
+            'ü' => out.push_str("ue"),
+            'ß' => out.push_str("ss"),
+            c if c.is_alphanumeric() => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The item iterator over the data rows.
+struct Rows<R: Read> {
+    reader: csv::Reader<RecordGuard<R>>,
+    columns: Columns,
+    width: usize,
+    delimiter: u8,
+    record: StringRecord,
+    pending: VecDeque<Item<ServiceRecord>>,
+    done: bool,
+}
+
+impl<R: Read> Iterator for Rows<R> {
+    type Item = Result<Item<ServiceRecord>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some(Ok(item));
+            }
+            if self.done {
+                return None;
+            }
+            let before = self.reader.position().clone();
+            self.reader.get_mut().record_start = before.byte();
+            match self.reader.read_record(&mut self.record) {
+                Ok(true) => {
+                    let line =
+                        start_line(before.line(), self.reader.position().line(), &self.record);
+                    convert_row(
+                        line,
+                        &self.record,
+                        &self.columns,
+                        self.width,
+                        self.delimiter,
+                        &mut self.pending,
+                    );
+                }
+                Ok(false) => self.done = true,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(csv_error(e, before.line())));
+                }
+            }
+        }
+    }
+}
+
+/// The physical line a record starts on. The csv reader reports the line before any
+/// blank lines it skipped, so count back from where the record ended instead: the
+/// line after it, less the line breaks inside its fields, less its own final LF (which
+/// the last record may lack, hence the floor).
+fn start_line(before: u64, after: u64, record: &StringRecord) -> u64 {
+    let inner_breaks: u64 = record.iter().map(|f| f.matches('\n').count() as u64).sum();
+    after.saturating_sub(inner_breaks + 1).max(before)
+}
+
+/// Maps a csv error to the payload error; `line` is where the failing record began.
+fn csv_error(e: csv::Error, line: u64) -> ParseError {
+    let position = format!("line {line}");
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<RecordTooLong>())
+            {
+                ParseError::not_format(
+                    EXPECTED,
+                    position,
+                    format!(
+                        "the record starting here is longer than {MAX_RECORD_BYTES} bytes; \
+                         probably a quote (\") that is never closed"
+                    ),
+                )
+            } else {
+                ParseError::Io(io)
+            }
+        }
+        other => ParseError::not_format(EXPECTED, position, format!("{other:?}")),
+    }
+}
+
+/// Turns one data row into a record (plus warnings) or a reject.
+fn convert_row(
+    line: u64,
+    row: &StringRecord,
+    columns: &Columns,
+    width: usize,
+    delimiter: u8,
+    out: &mut VecDeque<Item<ServiceRecord>>,
+) {
+    // Spreadsheet exports often end with rows of bare delimiters; they carry nothing.
+    if row.iter().all(|f| f.trim().is_empty()) {
+        return;
+    }
+    let position = format!("line {line}");
+    let raw = || {
+        let joined = row
+            .iter()
+            .collect::<Vec<_>>()
+            .join(&char::from(delimiter).to_string());
+        joined.trim_end_matches('\r').to_owned()
+    };
+    let key = columns.field(row, Col::Schluessel);
+    let key_opt = (!key.is_empty()).then(|| key.to_owned());
+
+    if row.len() != width {
+        out.push_back(Item::Reject(
+            Reject::reject(
+                position,
+                key_opt,
+                format!(
+                    "the row has {} fields but the header has {width}; the row was skipped \
+                     (a field containing the delimiter '{}' must be quoted)",
+                    row.len(),
+                    char::from(delimiter).escape_default()
+                ),
+            )
+            .with_raw(raw()),
+        ));
+        return;
+    }
+    if !is_valid_leistungsschluessel(key) {
+        out.push_back(Item::Reject(
+            Reject::reject(
+                position,
+                key_opt,
+                format!(
+                    "Schluessel '{key}' is not a 14-digit Leistungsschlüssel; the row was skipped"
+                ),
+            )
+            .with_raw(raw()),
+        ));
+        return;
+    }
+    let bezeichnung = columns.field(row, Col::Bezeichnung);
+    if bezeichnung.is_empty() {
+        out.push_back(Item::Reject(
+            Reject::reject(
+                position,
+                key_opt,
+                "Bezeichnung is empty; the row was skipped",
+            )
+            .with_raw(raw()),
+        ));
+        return;
+    }
+
+    let mut warnings = Vec::new();
+    if !key.starts_with("99") {
+        warnings.push(Reject::warning(
+            position.clone(),
+            key_opt.clone(),
+            format!(
+                "Schluessel '{key}' does not start with 99 as LeiKa keys do; the service was kept"
+            ),
+        ));
+    }
+
+    let typ = columns.field(row, Col::Typ);
+    let typisierung = split_typ(typ);
+    let unknown: Vec<&str> = typisierung
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !TYPISIERUNG_CODES.contains(c))
+        .collect();
+    if !unknown.is_empty() {
+        warnings.push(
+            Reject::warning(
+                format!("{position}, column Typ"),
+                key_opt.clone(),
+                format!(
+                    "Typ has code(s) {} that are not in the Typisierung code list \
+                     (urn:de:fim:leika:typisierung); the service was kept with the codes as published",
+                    unknown.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ")
+                ),
+            )
+            .with_raw(typ),
+        );
+    }
+
+    let datum = columns.field(row, Col::Veroeffentlichungsdatum);
+    let veroeffentlicht = if datum.is_empty() {
+        None
+    } else {
+        let parsed = parse_datum(datum);
+        if parsed.is_none() {
+            warnings.push(
+                Reject::warning(
+                    format!("{position}, column Veröffentlichungsdatum"),
+                    key_opt.clone(),
+                    format!(
+                        "Veröffentlichungsdatum '{datum}' is not a date DD.MM.YYYY or DD.MM.YYYY hh:mm; \
+                         the service was kept without a date"
+                    ),
+                )
+                .with_raw(datum),
+            );
+        }
+        parsed
+    };
+
+    let optional = |col| {
+        let value = columns.field(row, col);
+        (!value.is_empty()).then(|| value.to_owned())
+    };
+    let record = ServiceRecord {
+        leistungsschluessel: key.to_owned(),
+        bezeichnung: bezeichnung.to_owned(),
+        bezeichnung2: optional(Col::Bezeichnung2),
+        leistungstyp: leistungstyp_of(key).to_owned(),
+        typisierung,
+        leistungsgruppierung: optional(Col::Leistungsgruppierung),
+        leistungskennung: optional(Col::Leistungskennung),
+        verrichtung: optional(Col::Verrichtung),
+        verrichtungsdetail: optional(Col::Verrichtungsdetail),
+        veroeffentlicht,
+        besondere_merkmale: split_list(columns.field(row, Col::BesondereMerkmale)),
+        synonyme: split_list(columns.field(row, Col::Synonyme)),
+        kurztext: None,
+        ozg_ids: Vec::new(),
+    };
+    out.push_back(Item::Record {
+        position,
+        change: Change::Upsert(record),
+    });
+    out.extend(warnings.into_iter().map(Item::Reject));
+}
+
+/// Splits a Typ cell into codes. Real files separate several codes with `, ` or `;`
+/// (`1, 2/3`, `1;2/3`); `/` belongs to codes such as `2/3` and never splits.
+fn split_typ(typ: &str) -> Vec<String> {
+    typ.split(|c: char| c == ',' || c == ';' || c == '|' || c.is_whitespace())
+        .filter(|code| !code.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Splits a `|`-separated list cell, trimmed, empties dropped.
+fn split_list(cell: &str) -> Vec<String> {
+    cell.split('|')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `DD.MM.YYYY hh:mm` (or `DD.MM.YYYY`, or with seconds) as `YYYY-MM-DDTHH:MM:SS`.
+fn parse_datum(s: &str) -> Option<String> {
+    const OUT: &str = "%Y-%m-%dT%H:%M:%S";
+    for format in ["%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
+            return Some(t.format(OUT).to_string());
+        }
+    }
+    NaiveDate::parse_from_str(s, "%d.%m.%Y")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.format(OUT).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::Severity;
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+
+    const HEADER: &str = "Schluessel;Leistungsgruppierung;Leistungskennung;Verrichtung;Verrichtungsdetail;\
+                          Bezeichnung;Bezeichnung2;Typ;Veröffentlichungsdatum;Besondere Merkmale;Synonyme";
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "fixtures", "leika", name]
+            .iter()
+            .collect();
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// Everything one payload parses into.
+    #[derive(Debug, Default)]
+    struct Parsed {
+        records: Vec<(String, ServiceRecord)>,
+        rejects: Vec<Reject>,
+        warnings: Vec<Reject>,
+    }
+
+    impl Parsed {
+        fn record(&self, key: &str) -> &ServiceRecord {
+            self.records
+                .iter()
+                .map(|(_, r)| r)
+                .find(|r| r.leistungsschluessel == key)
+                .unwrap_or_else(|| panic!("no record {key}"))
+        }
+
+        fn keys(&self) -> BTreeSet<String> {
+            self.records
+                .iter()
+                .map(|(_, r)| r.leistungsschluessel.clone())
+                .collect()
+        }
+    }
+
+    fn parse_bytes(input: &[u8]) -> Result<Parsed, ParseError> {
+        let mut parsed = Parsed::default();
+        for item in parse(Cursor::new(input.to_vec()))? {
+            match item? {
+                Item::Record {
+                    position,
+                    change: Change::Upsert(record),
+                } => parsed.records.push((position, record)),
+                Item::Record { change, .. } => panic!("unexpected change {change:?}"),
+                Item::Reject(r) if r.severity == Severity::Warning => parsed.warnings.push(r),
+                Item::Reject(r) => parsed.rejects.push(r),
+            }
+        }
+        Ok(parsed)
+    }
+
+    fn ok(input: &[u8]) -> Parsed {
+        parse_bytes(input).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Parses `input` as a whole and asserts it is `NotFormat` with a reason containing `needle`.
+    fn check_not_format(input: &[u8], needle: &str) {
+        match parse_bytes(input) {
+            Err(ParseError::NotFormat { reason, .. }) => {
+                assert!(
+                    reason.contains(needle),
+                    "reason {reason:?} lacks {needle:?}"
+                )
+            }
+            Err(other) => panic!("expected NotFormat, got {other}"),
+            Ok(parsed) => panic!("expected NotFormat, got {parsed:?}"),
+        }
+    }
+
+    /// A one-row file with the full header; `row` uses `;`.
+    fn one_row(row: &str) -> Parsed {
+        ok(format!("{HEADER}\r\n{row}\r\n").as_bytes())
+    }
+
+    fn service(key: &str, bezeichnung: &str, typisierung: &[&str]) -> ServiceRecord {
+        ServiceRecord {
+            leistungsschluessel: key.into(),
+            bezeichnung: bezeichnung.into(),
+            leistungstyp: leistungstyp_of(key).into(),
+            typisierung: typisierung.iter().map(|s| s.to_string()).collect(),
+            ..ServiceRecord::default()
+        }
+    }
+
+    #[test]
+    fn sample_counts_and_rows() {
+        let parsed = ok(&fixture("leika_sample_nrw2019.csv"));
+        assert_eq!(parsed.records.len(), 612);
+        assert_eq!(parsed.rejects.len(), 55);
+        assert_eq!(parsed.warnings.len(), 0);
+        assert!(parsed
+            .rejects
+            .iter()
+            .all(|r| r.key.as_deref() == Some("nicht im LeiKa")));
+
+        let first = &parsed.rejects[0];
+        assert_eq!(first.position, "line 2");
+        assert_eq!(
+            first.reason,
+            "Schluessel 'nicht im LeiKa' is not a 14-digit Leistungsschlüssel; the row was skipped"
+        );
+        assert!(first
+            .raw
+            .as_deref()
+            .is_some_and(|raw| raw.contains("Gefahrengutverpackungen")));
+
+        // Windows-1252 umlauts decoded, date normalised, empty columns absent.
+        assert_eq!(parsed.records[0].0, "line 3");
+        assert_eq!(
+            parsed.records[0].1,
+            ServiceRecord {
+                veroeffentlicht: Some("2019-10-05T14:38:00".into()),
+                ..service("99088026034000", "Abendrealschule Aufnahme", &["4"])
+            }
+        );
+        assert_eq!(
+            parsed.record("99001001002000").bezeichnung,
+            "Abfallgebühr Festsetzung"
+        );
+        assert_eq!(parsed.record("99001001002000").leistungstyp, "lov");
+        assert_eq!(parsed.record("99111001017002").leistungstyp, "lovd");
+        // Line 164: empty Typ is no codes and no warning.
+        let empty_typ = &parsed
+            .records
+            .iter()
+            .find(|(p, _)| p == "line 164")
+            .unwrap()
+            .1;
+        assert_eq!(empty_typ.leistungsschluessel, "99109025000000");
+        assert!(empty_typ.typisierung.is_empty());
+        // Quoted field with doubled quotes.
+        assert_eq!(
+            parsed.record("99148018000000").bezeichnung,
+            "Förderdarlehen der KfW \"Unternehmerkredit Plus\" - Nr. 044, 046"
+        );
+        // The one kept row with two codes (the other `1, 2/3` row has no key).
+        let multi: Vec<_> = parsed
+            .records
+            .iter()
+            .filter(|(_, r)| r.typisierung.len() > 1)
+            .map(|(p, r)| (p.as_str(), r.typisierung.clone()))
+            .collect();
+        assert_eq!(
+            multi,
+            vec![("line 72", vec!["1".to_owned(), "2/3".to_owned()])]
+        );
+    }
+
+    #[test]
+    fn release2_differs_from_the_sample_as_documented() {
+        let old = ok(&fixture("leika_sample_nrw2019.csv"));
+        let new = ok(&fixture("leika_release2.csv"));
+        assert_eq!(new.records.len(), 614);
+        assert_eq!(new.rejects.len(), 55);
+        assert_eq!(new.warnings.len(), 0);
+
+        let (old_keys, new_keys) = (old.keys(), new.keys());
+        let removed: BTreeSet<_> = old_keys.difference(&new_keys).cloned().collect();
+        let added: BTreeSet<_> = new_keys.difference(&old_keys).cloned().collect();
+        let set = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(
+            removed,
+            set(&[
+                "99012054000000",
+                "99110019000000",
+                "99012034095000",
+                "99136004137000"
+            ])
+        );
+        assert_eq!(
+            added,
+            set(&[
+                "99050012104000",
+                "99102005017000",
+                "99102005018000",
+                "99135099001000",
+                "99060014262000",
+                "99008001012011"
+            ])
+        );
+        let changed: BTreeSet<_> = old_keys
+            .intersection(&new_keys)
+            .filter(|k| old.record(k) != new.record(k))
+            .cloned()
+            .collect();
+        assert_eq!(
+            changed,
+            set(&[
+                "99018113000000",
+                "99102047012000",
+                "99110002001000",
+                "99134036000000",
+                "99108037226000",
+                "99010001020027",
+                "99109011000000",
+                "99131002000000"
+            ])
+        );
+        assert_eq!(
+            new.record("99134036000000").bezeichnung,
+            "Hebammenhilfe Leistungen"
+        );
+        assert_eq!(new.record("99010001020027").typisierung, ["1", "2/3"]);
+        assert_eq!(
+            new.record("99135099001000"),
+            &ServiceRecord {
+                veroeffentlicht: Some("2020-01-14T09:30:00".into()),
+                ..service(
+                    "99135099001000",
+                    "Zuschuss für \"Digitale Bildung\", Bewilligung",
+                    &["4a"]
+                )
+            }
+        );
+        assert_eq!(
+            new.record("99008001012011").bezeichnung,
+            "Ausbildungsförderung; Vorausleistung Bewilligung"
+        );
+    }
+
+    #[test]
+    fn encodings_decode_to_the_same_records() {
+        let text = "Schluessel;Bezeichnung;Veröffentlichungsdatum\n99001001002000;Abfallgebühr Festsetzung – €;05.10.2019\n";
+        let expected = ServiceRecord {
+            veroeffentlicht: Some("2019-10-05T00:00:00".into()),
+            ..service("99001001002000", "Abfallgebühr Festsetzung – €", &[])
+        };
+        let (cp1252, _, unmappable) = WINDOWS_1252.encode(text);
+        assert!(!unmappable);
+        let with_bom = [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat();
+        for (name, bytes) in [
+            ("utf-8", text.as_bytes().to_vec()),
+            ("utf-8 with BOM", with_bom),
+            ("windows-1252", cp1252.into_owned()),
+        ] {
+            let parsed = ok(&bytes);
+            assert_eq!(parsed.records.len(), 1, "{name}");
+            assert_eq!(parsed.records[0].1, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn utf8_sequence_across_the_sniffing_chunk_boundary_stays_utf8() {
+        let mut text = String::from("Schluessel;Bezeichnung\n99001001002000;");
+        // Put the two bytes of 'ü' on both sides of the first 64 KiB chunk.
+        while text.len() < 64 * 1024 - 1 {
+            text.push('a');
+        }
+        text.push_str("ü\n");
+        let parsed = ok(text.as_bytes());
+        assert!(parsed.records[0].1.bezeichnung.ends_with("aü"));
+    }
+
+    #[test]
+    fn delimiters_are_detected_from_the_header() {
+        for (name, input) in [
+            ("semicolon", "Schluessel;Bezeichnung;Typ\n99001001002000;Abfall, Gebühr;1, 2/3\n"),
+            ("comma", "Schluessel,Bezeichnung,Typ\n99001001002000,\"Abfall, Gebühr\",\"1, 2/3\"\n"),
+            ("tab", "Schluessel\tBezeichnung\tTyp\n99001001002000\tAbfall, Gebühr\t1, 2/3\n"),
+            ("quoted header", "\"Schluessel\",\"Bezeichnung\",\"Typ\"\n\"99001001002000\",\"Abfall, Gebühr\",\"1, 2/3\"\n"),
+        ] {
+            let parsed = ok(input.as_bytes());
+            assert_eq!(parsed.rejects, vec![], "{name}");
+            assert_eq!(
+                parsed.records[0].1,
+                service("99001001002000", "Abfall, Gebühr", &["1", "2/3"]),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn embedded_newlines_keep_physical_line_numbers() {
+        let parsed = ok(b"Schluessel,Bezeichnung\r\n99001001002000,\"Zeile eins\r\nZeile zwei\"\r\nkaputt,X\r\n99001001003000,Y\r\n");
+        assert_eq!(parsed.records[0].1.bezeichnung, "Zeile eins\r\nZeile zwei");
+        assert_eq!(parsed.records[0].0, "line 2");
+        assert_eq!(parsed.rejects[0].position, "line 4");
+        assert_eq!(parsed.records[1].0, "line 5");
+    }
+
+    #[test]
+    fn header_names_match_tolerantly() {
+        let parsed = ok(
+            " SCHLÜSSEL ; bezeichnung;VEROEFFENTLICHUNGSDATUM;besondere_merkmale;Extra\n\
+                         99001001002000;Abfall;05.10.2019 14:38;a| b ||c ;x\n"
+                .as_bytes(),
+        );
+        assert_eq!(
+            parsed.records[0].1,
+            ServiceRecord {
+                veroeffentlicht: Some("2019-10-05T14:38:00".into()),
+                besondere_merkmale: vec!["a".into(), "b".into(), "c".into()],
+                ..service("99001001002000", "Abfall", &[])
+            }
+        );
+    }
+
+    #[test]
+    fn all_columns_are_mapped() {
+        let parsed = one_row(
+            "99008001012011;Gruppe;Kennung;Bewilligung;Vorausleistung;Ausbildungsförderung;BAföG;4a;01.02.2024 08:05;eins|zwei;Bafög | Studienförderung",
+        );
+        assert_eq!(
+            parsed.records[0].1,
+            ServiceRecord {
+                bezeichnung2: Some("BAföG".into()),
+                leistungsgruppierung: Some("Gruppe".into()),
+                leistungskennung: Some("Kennung".into()),
+                verrichtung: Some("Bewilligung".into()),
+                verrichtungsdetail: Some("Vorausleistung".into()),
+                veroeffentlicht: Some("2024-02-01T08:05:00".into()),
+                besondere_merkmale: vec!["eins".into(), "zwei".into()],
+                synonyme: vec!["Bafög".into(), "Studienförderung".into()],
+                ..service("99008001012011", "Ausbildungsförderung", &["4a"])
+            }
+        );
+    }
+
+    /// `(Typ cell, codes kept, unknown codes warned about)`.
+    #[test]
+    fn dirty_typ_values() {
+        for (typ, codes, unknown) in [
+            ("1, 2/3", &["1", "2/3"][..], None),
+            ("1, 2", &["1", "2"][..], None),
+            ("\"1;2/3\"", &["1", "2/3"][..], None),
+            ("", &[][..], None),
+            (" 4b ", &["4b"][..], None),
+            ("13", &["13"][..], Some("'13'")),
+            ("2/3, x, 4", &["2/3", "x", "4"][..], Some("'x'")),
+        ] {
+            let parsed = one_row(&format!(
+                "99001001002000;;;;;Abfall;;{typ};05.10.2019 14:38;;"
+            ));
+            assert_eq!(parsed.records[0].1.typisierung, codes, "{typ}");
+            match unknown {
+                None => assert_eq!(parsed.warnings, vec![], "{typ}"),
+                Some(code) => {
+                    let w = &parsed.warnings[0];
+                    assert_eq!(w.position, "line 2, column Typ");
+                    assert_eq!(w.key.as_deref(), Some("99001001002000"));
+                    assert!(w.reason.contains(code), "{}", w.reason);
+                    assert_eq!(w.raw.as_deref(), Some(typ.trim()));
+                }
+            }
+        }
+    }
+
+    /// `(row, reject reason fragment)`.
+    #[test]
+    fn bad_rows_are_rejected_with_reasons() {
+        for (row, reason) in [
+            (
+                "nicht im LeiKa;;;;;Abfall;;1;;;",
+                "Schluessel 'nicht im LeiKa' is not a 14-digit",
+            ),
+            (
+                "9900100100200;;;;;Abfall;;1;;;",
+                "'9900100100200' is not a 14-digit",
+            ),
+            (";;;;;Abfall;;1;;;", "Schluessel '' is not a 14-digit"),
+            ("99001001002000;;;;;  ;;1;;;", "Bezeichnung is empty"),
+            (
+                "99001001002000;;;;;Abfall;Gebühr;1",
+                "the row has 8 fields but the header has 11",
+            ),
+            (
+                "99001001002000;;;;;Abfall; Gebühr;1;;;;;",
+                "the row has 13 fields",
+            ),
+        ] {
+            let parsed = one_row(row);
+            assert_eq!(parsed.records.len(), 0, "{row}");
+            assert_eq!(parsed.rejects.len(), 1, "{row}");
+            let r = &parsed.rejects[0];
+            assert_eq!(r.position, "line 2");
+            assert!(r.reason.contains(reason), "{row}: {}", r.reason);
+            assert_eq!(r.raw.as_deref(), Some(row));
+        }
+    }
+
+    #[test]
+    fn rows_of_bare_delimiters_are_skipped() {
+        let parsed =
+            ok(format!("{HEADER}\r\n;;;;;;;;;;\r\n99001001002000;;;;;Abfall;;1;;;\r\n").as_bytes());
+        assert_eq!((parsed.records.len(), parsed.rejects.len()), (1, 0));
+    }
+
+    #[test]
+    fn suspicious_values_are_kept_with_warnings() {
+        let parsed = one_row("12001001002000;;;;;Abfall;;1;2019-10-05;;");
+        assert_eq!(
+            parsed.records[0].1,
+            service("12001001002000", "Abfall", &["1"]),
+            "the bad date is left empty"
+        );
+        let reasons: Vec<_> = parsed
+            .warnings
+            .iter()
+            .map(|w| (w.position.as_str(), w.reason.as_str()))
+            .collect();
+        assert_eq!(reasons.len(), 2);
+        assert_eq!(reasons[0].0, "line 2");
+        assert!(reasons[0].1.contains("does not start with 99"));
+        assert_eq!(reasons[1].0, "line 2, column Veröffentlichungsdatum");
+        assert!(reasons[1].1.contains("'2019-10-05'"));
+    }
+
+    #[test]
+    fn not_the_format() {
+        check_not_format(&fixture("html_error_page.csv"), "HTML");
+        check_not_format(
+            &fixture("wrong_header.csv"),
+            "expected a header line with the columns Schluessel",
+        );
+        check_not_format(b"", "empty");
+        check_not_format(b"\xFF\xFES\0c\0h\0", "UTF-16");
+        let (utf16_no_bom, _) = [b'S', 0, b'c', 0].split_at(4);
+        check_not_format(utf16_no_bom, "NUL");
+        check_not_format(&[0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00], "NUL");
+        check_not_format(b"  <?xml version=\"1.0\"?><leistung/>", "HTML or XML");
+        check_not_format(
+            b"Schluessel;Name\n99001001002000;Abfall\n",
+            "at least Schluessel and Bezeichnung",
+        );
+        check_not_format(&vec![b'x'; 70 * 1024], "no line break");
+    }
+
+    #[test]
+    fn an_unclosed_quote_fails_instead_of_swallowing_the_file() {
+        let mut input = String::from("Schluessel;Bezeichnung\n99001001002000;\"offen\n");
+        let row = "99001001003000;Abfall\n";
+        while input.len() as u64 <= 2 * MAX_RECORD_BYTES {
+            input.push_str(row);
+        }
+        check_not_format(input.as_bytes(), "quote");
+    }
+
+    #[test]
+    fn dates() {
+        for (input, expected) in [
+            ("05.10.2019 14:38", Some("2019-10-05T14:38:00")),
+            ("5.1.2019 4:08", Some("2019-01-05T04:08:00")),
+            ("05.10.2019 14:38:12", Some("2019-10-05T14:38:12")),
+            ("05.10.2019", Some("2019-10-05T00:00:00")),
+            ("31.02.2019", None),
+            ("05.10.2019 25:00", None),
+            ("gestern", None),
+        ] {
+            assert_eq!(parse_datum(input).as_deref(), expected, "{input}");
+        }
+    }
 }

@@ -181,6 +181,12 @@ pub fn apply<T: Record>(
         }
     }
     if meta.mode == Mode::Full {
+        if writer.seen.is_empty() && !writer.current.is_empty() {
+            return Err(Error::EmptyRelease {
+                location: payload.origin.clone(),
+                current: writer.current.len(),
+            });
+        }
         writer.retire_unseen()?;
     }
     let mut counts = writer.counts;
@@ -357,9 +363,20 @@ impl<'c> VersionWriter<'c> {
             )));
         }
         self.seen.insert(key.clone(), position.to_owned());
-        let data = serde_json::to_string(record)
-            .map_err(|e| Error::Invalid(format!("serializing record {key}: {e}")))?;
-        let hash = content_hash(&data);
+        let serialize_err =
+            |e: serde_json::Error| Error::Invalid(format!("serializing record {key}: {e}"));
+        let data = serde_json::to_string(record).map_err(serialize_err)?;
+        let hash = if T::VOLATILE.is_empty() {
+            content_hash(&data)
+        } else {
+            let mut value = serde_json::to_value(record).map_err(serialize_err)?;
+            if let Some(fields) = value.as_object_mut() {
+                for f in T::VOLATILE {
+                    fields.remove(*f);
+                }
+            }
+            content_hash(&value.to_string())
+        };
         match self.current.remove(&key) {
             Some(old) if old == hash => {
                 self.counts.unchanged += 1;

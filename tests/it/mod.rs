@@ -1,2 +1,7 @@
 //! Integration test modules, one per capability.
+
+mod crash;
+mod fim_api;
+mod gv100ad;
+mod http;
 mod release;

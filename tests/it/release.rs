@@ -259,3 +259,83 @@ fn unchanged_release_writes_only_its_row() {
         .unwrap();
     assert_eq!(versions, 1);
 }
+
+#[test]
+fn an_empty_full_release_is_refused_instead_of_retiring_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = store::open(&dir.path().join("t.db")).unwrap();
+    release::apply(
+        &mut conn,
+        &meta(Mode::Full),
+        &mut payload("1"),
+        upserts(vec![service(A, "Alpha")]),
+    )
+    .unwrap();
+    let err = release::apply(
+        &mut conn,
+        &meta(Mode::Full),
+        &mut payload("2"),
+        upserts(vec![]),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, ozgsync::Error::EmptyRelease { current: 1, .. }),
+        "{err}"
+    );
+    assert_eq!(current(&conn), vec![(A.into(), "Alpha".into(), false)]);
+    assert_eq!(read::releases(&conn, None).unwrap().len(), 1);
+}
+
+#[test]
+fn a_change_in_volatile_fields_alone_makes_no_new_version() {
+    use ozgsync::model::{Level, MunicipalityRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = store::open(&dir.path().join("t.db")).unwrap();
+    let gemeinde = |name: &str, stand: &str| MunicipalityRecord {
+        level: Level::Gemeinde,
+        ars: "032410001001".into(),
+        ags: Some("03241001".into()),
+        name: name.into(),
+        textkennzeichen: Some("63".into()),
+        kreis_ars: None,
+        verband_ars: None,
+        gebietsstand: stand.into(),
+        sitz: None,
+    };
+    let meta = ReleaseMeta {
+        entity: Entity::Municipality,
+        ..meta(Mode::Full)
+    };
+    let items = |r: MunicipalityRecord| -> Items<'static, MunicipalityRecord> {
+        Box::new(std::iter::once(Ok(Item::Record {
+            position: "line 1".into(),
+            change: Change::Upsert(r),
+        })))
+    };
+    release::apply(
+        &mut conn,
+        &meta,
+        &mut payload("1"),
+        items(gemeinde("Hannover", "2025-11-30")),
+    )
+    .unwrap();
+    let r = release::apply(
+        &mut conn,
+        &meta,
+        &mut payload("2"),
+        items(gemeinde("Hannover", "2025-12-31")),
+    )
+    .unwrap();
+    assert_eq!((r.counts.unchanged, r.counts.changed), (1, 0));
+    let r = release::apply(
+        &mut conn,
+        &meta,
+        &mut payload("3"),
+        items(gemeinde("Hannover, Landeshauptstadt", "2026-03-31")),
+    )
+    .unwrap();
+    assert_eq!(r.counts.changed, 1);
+    let versions = read::history(&conn, Entity::Municipality, "gemeinde:032410001001").unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[1].data["gebietsstand"], "2026-03-31");
+}
