@@ -40,7 +40,7 @@ pub struct Config {
     pub daemon: DaemonSettings,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
-    #[serde(default, rename = "export")]
+    #[serde(default, rename = "export", skip_serializing_if = "Vec::is_empty")]
     pub exports: Vec<ExportConfig>,
     /// The directory relative paths are resolved against (the config's directory).
     #[serde(skip)]

@@ -64,9 +64,29 @@ fn copy(source: &Connection, target: &std::path::Path) -> anyhow::Result<()> {
     // All pages in one step: one read transaction, so the copy is one snapshot and
     // is never restarted by the daemon's writes (in WAL mode a reader does not block
     // the writer).
-    rusqlite::backup::Backup::new_with_names(source, MAIN_DB, &mut copy, MAIN_DB)
-        .and_then(|b| b.run_to_completion(-1, std::time::Duration::ZERO, None))
-        .with_context(|| format!("backing up to {}", target.display()))?;
+    let backup = rusqlite::backup::Backup::new_with_names(source, MAIN_DB, &mut copy, MAIN_DB)
+        .with_context(|| format!("starting the backup to {}", target.display()))?;
+    let mut busy = 0;
+    loop {
+        use rusqlite::backup::StepResult;
+        match backup
+            .step(-1)
+            .with_context(|| format!("backing up to {}", target.display()))?
+        {
+            StepResult::Done => break,
+            StepResult::More => {}
+            // A writer holds a lock only in rollback-journal mode; wait it out.
+            StepResult::Busy | StepResult::Locked if busy < 300 => {
+                busy += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            other => anyhow::bail!(
+                "backing up to {}: database stays busy ({other:?})",
+                target.display()
+            ),
+        }
+    }
+    drop(backup);
     // One self-contained file: no -wal beside it to forget when copying it around.
     copy.pragma_update(None, "journal_mode", "DELETE")?;
     let check: String = copy.query_row("PRAGMA quick_check", [], |r| r.get(0))?;

@@ -116,9 +116,12 @@ pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     }
 }
 
-/// A current-thread tokio runtime for the network parts of a command.
+/// A tokio runtime for the network parts of a command. One worker thread, not a
+/// current-thread runtime: `sync::run_source` blocks on its `Handle`, and a
+/// current-thread runtime's handle cannot drive I/O (every HTTP fetch would hang).
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()?)
 }
