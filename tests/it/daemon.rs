@@ -643,6 +643,22 @@ fn real_daemon_runs_cycles_exports_and_stops_on_sigterm() {
         "{auth:?}"
     );
 
+    // --log-format json: one object per line, with the run and release spans.
+    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "release applied"
+                && l["spans"][0]["name"] == "run"
+                && l["spans"][0]["job"] == "leika"
+                && l["spans"][1]["name"] == "release"),
+        "{log}"
+    );
+
     // After the daemon, `sync` may write again and records a manual run.
     let out = ozgsync(dir.path())
         .args([
