@@ -1,43 +1,63 @@
-//! The TOML configuration: database, timezone, fetch limits and the sources to sync.
+//! The TOML configuration: database, timezone, fetch limits, daemon behaviour, the
+//! sources to sync (with optional credentials) and the exports to run after a sync.
 //! Relative paths in the file are relative to the file's directory, so a config and
 //! its fixtures can move together.
+//!
+//! Environment variables override single keys: `OZGSYNC_` followed by the key path in
+//! upper case, levels joined by `__` (`OZGSYNC_DATABASE`, `OZGSYNC_FETCH__MAX_RETRIES`,
+//! `OZGSYNC_SOURCE__LEIKA__LOCATION`; a source or export is named by its `name`, upper
+//! case, other characters as `_`). `OZGSYNC_DB`, `OZGSYNC_CONFIG` and
+//! `OZGSYNC_LOG_FORMAT` are command-line options, not config keys.
+//!
+//! Secrets never live in the TOML: a source's `credentials` name an environment
+//! variable or a file that holds the token or password.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fetch::{FetchPolicy, Location};
+use crate::fetch::{Authorization, FetchPolicy, Location};
 use crate::store::release::Mode;
 use crate::sync::SourceKind;
 
-#[derive(Debug, Clone, Deserialize)]
+/// Environment variables that are command-line options rather than config keys.
+const NOT_CONFIG_KEYS: &[&str] = &["OZGSYNC_DB", "OZGSYNC_CONFIG", "OZGSYNC_LOG_FORMAT"];
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// SQLite database file; `--db` / `OZGSYNC_DB` override it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<PathBuf>,
     /// IANA timezone for schedules and report dates.
     #[serde(default = "default_timezone")]
     pub timezone: String,
     #[serde(default)]
     pub fetch: FetchSettings,
+    #[serde(default)]
+    pub daemon: DaemonSettings,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
+    #[serde(default, rename = "export", skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<ExportConfig>,
     /// The directory relative paths are resolved against (the config's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
     /// Where the config was read from, for messages.
     #[serde(skip)]
     pub path: PathBuf,
+    /// The environment variables that overrode keys, for `config check`.
+    #[serde(skip)]
+    pub overrides: Vec<String>,
 }
 
 fn default_timezone() -> String {
     "Europe/Berlin".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FetchSettings {
     pub allow_http: bool,
@@ -74,11 +94,49 @@ impl FetchSettings {
             max_backoff: Duration::from_secs(self.max_backoff_secs),
             max_body_bytes: self.max_body_mb.saturating_mul(1024 * 1024),
             allow_http: self.allow_http,
+            authorization: None,
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// How the daemon retries failed jobs and shuts down.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonSettings {
+    /// Retries of a failed job before waiting for its next scheduled time.
+    pub retries: u32,
+    /// Wait before the first retry; doubles with each further retry.
+    pub retry_base_ms: u64,
+    /// Longest wait between retries.
+    pub retry_max_secs: u64,
+    /// On SIGTERM, how long to wait for a running job to commit or roll back.
+    pub shutdown_timeout_secs: u64,
+    /// How often to look at the config file for changes (0: only on SIGHUP).
+    pub reload_poll_secs: u64,
+}
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        DaemonSettings {
+            retries: 5,
+            retry_base_ms: 60_000,
+            retry_max_secs: 3600,
+            shutdown_timeout_secs: 30,
+            reload_poll_secs: 5,
+        }
+    }
+}
+
+impl DaemonSettings {
+    /// The wait before retry number `attempt` (1-based): base · 2^(attempt-1), capped.
+    pub fn retry_delay(&self, attempt: u32) -> Duration {
+        let factor = 1u64 << attempt.saturating_sub(1).min(20);
+        Duration::from_millis(self.retry_base_ms.saturating_mul(factor))
+            .min(Duration::from_secs(self.retry_max_secs))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// Unique name; releases are recorded under it.
@@ -87,40 +145,228 @@ pub struct SourceConfig {
     /// https URL or file path (relative to the config file).
     pub location: String,
     /// `full` or `incremental`; defaults by kind (see `SourceKind::default_mode`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
     /// Cron expression (seconds field first) for the daemon.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+    /// Where the secret for this source's server comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Credentials>,
+}
+
+/// A source's credentials: the scheme and where its secret is read from at run
+/// time — an environment variable or a file (e.g. a systemd credential or a Docker
+/// secret), exactly one of the two. The TOML never holds the secret itself.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// `bearer` (the secret is a token) or `basic` (the secret is the password).
+    #[serde(default)]
+    pub scheme: AuthScheme,
+    /// User name for `basic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Environment variable holding the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// File holding the secret (trailing newline ignored); relative to the config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthScheme {
+    #[default]
+    Bearer,
+    Basic,
+}
+
+impl Credentials {
+    /// Reads the secret and builds the header; `env` looks variables up.
+    pub fn resolve(
+        &self,
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> std::result::Result<Authorization, String> {
+        let secret = match (&self.env, &self.file) {
+            (Some(var), None) => {
+                env(var).ok_or_else(|| format!("environment variable {var} is not set"))?
+            }
+            (None, Some(file)) => {
+                let path = base_dir.join(file);
+                std::fs::read_to_string(&path)
+                    .map_err(|e| format!("reading {}: {e}", path.display()))?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned()
+            }
+            _ => return Err("give exactly one of `env` and `file`".into()),
+        };
+        if secret.is_empty() {
+            return Err("the secret is empty".into());
+        }
+        Ok(match self.scheme {
+            AuthScheme::Bearer => Authorization::Bearer(secret),
+            AuthScheme::Basic => Authorization::Basic {
+                user: self.user.clone().unwrap_or_default(),
+                password: secret,
+            },
+        })
+    }
+
+    fn problems(&self, key: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        match (&self.env, &self.file) {
+            (Some(_), Some(_)) | (None, None) => {
+                out.push(format!("{key}: give exactly one of `env` and `file`"))
+            }
+            _ => {}
+        }
+        match (self.scheme, &self.user) {
+            (AuthScheme::Basic, None) => {
+                out.push(format!("{key}.user: required for scheme = \"basic\""))
+            }
+            (AuthScheme::Bearer, Some(_)) => out.push(format!(
+                "{key}.user: only for scheme = \"basic\" (a bearer token has no user)"
+            )),
+            _ => {}
+        }
+        out
+    }
+}
+
+/// A command run after a sync that changed data, e.g. an `ozgsync export` call.
+/// It gets `OZGSYNC_DB`, `OZGSYNC_CONFIG`, `OZGSYNC_EXPORT_SOURCE` and
+/// `OZGSYNC_EXPORT_RELEASE` in its environment and runs in the config's directory.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
+    /// Unique name; runs are recorded as job `export:<name>`.
+    pub name: String,
+    /// Program and arguments (no shell).
+    pub command: Vec<String>,
+    /// Sources whose changes trigger it; empty: any source.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    /// Longest run time before the command is killed.
+    #[serde(default = "default_export_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_export_timeout() -> u64 {
+    600
+}
+
+impl ExportConfig {
+    /// Whether a change in `source` triggers this export.
+    pub fn runs_after(&self, source: &str) -> bool {
+        self.after.is_empty() || self.after.iter().any(|s| s == source)
+    }
 }
 
 impl Config {
-    /// Reads and validates a config file.
+    /// Reads a config file, applies `OZGSYNC_*` overrides from the process
+    /// environment, and validates it.
     pub fn load(path: &Path) -> Result<Config> {
+        Config::load_with_env(path, std::env::vars())
+    }
+
+    /// Like [`Config::load`] with the environment given (tests inject it).
+    pub fn load_with_env(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config> {
         let text = std::fs::read_to_string(path).map_err(Error::io("reading config", path))?;
         let base_dir = path
             .parent()
             .map(Path::to_path_buf)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
-        Config::parse(&text, path, base_dir)
+        Config::parse_with_env(&text, path, base_dir, env)
     }
 
+    /// Parses and validates config text without environment overrides.
     pub fn parse(text: &str, path: &Path, base_dir: PathBuf) -> Result<Config> {
-        let mut config: Config = toml::from_str(text).map_err(|e| Error::Config {
+        Config::parse_with_env(text, path, base_dir, std::iter::empty())
+    }
+
+    pub fn parse_with_env(
+        text: &str,
+        path: &Path,
+        base_dir: PathBuf,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config> {
+        Config::check_text(text, path, base_dir, env).map_err(|problems| Error::Config {
             path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+            message: problems.join("; "),
+        })
+    }
+
+    /// Reads a config file with the environment given and returns it, or every
+    /// problem found (each naming its key) — what `config check` shows.
+    pub fn check_file(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> std::result::Result<Config, Vec<String>> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| vec![format!("reading {}: {e}", path.display())])?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        Config::check_text(&text, path, base_dir, env)
+    }
+
+    fn check_text(
+        text: &str,
+        path: &Path,
+        base_dir: PathBuf,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> std::result::Result<Config, Vec<String>> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+        let mut overrides: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("OZGSYNC_") && !NOT_CONFIG_KEYS.contains(&k.as_str()))
+            .collect();
+        overrides.sort();
+        let mut problems = Vec::new();
+        let mut applied = Vec::new();
+        for (var, value) in &overrides {
+            match apply_override(&mut table, var, value) {
+                Ok(()) => applied.push(var.clone()),
+                Err(e) => problems.push(format!("{var}: {e}")),
+            }
+        }
+        let parsed = if applied.is_empty() {
+            // Straight from the text, so errors carry line and column.
+            toml::from_str::<Config>(text).map_err(|e| e.to_string())
+        } else {
+            Config::deserialize(table).map_err(|e| {
+                format!(
+                    "{} (after environment overrides {})",
+                    e.to_string().trim_end(),
+                    applied.join(", ")
+                )
+            })
+        };
+        let mut config = match parsed {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(e);
+                return Err(problems);
+            }
+        };
         config.base_dir = base_dir;
         config.path = path.to_owned();
-        let problems = config.problems();
-        if !problems.is_empty() {
-            return Err(Error::Config {
-                path: path.display().to_string(),
-                message: problems.join("; "),
-            });
+        config.overrides = applied;
+        problems.extend(config.problems());
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
         }
-        Ok(config)
     }
 
     /// Every problem found, each naming its key.
@@ -136,8 +382,12 @@ impl Config {
             } else if !names.insert(s.name.as_str()) {
                 out.push(format!("source[{i}].name: duplicate name {:?}", s.name));
             }
-            if let Err(e) = Location::parse(&s.location, Some(&self.base_dir)) {
-                out.push(format!("source[{i}].location: {e}"));
+            match Location::parse(&s.location, Some(&self.base_dir)) {
+                Err(e) => out.push(format!("source[{i}].location: {e}")),
+                Ok(Location::Url(url)) if url.password().is_some() => out.push(format!(
+                    "source[{i}].location: holds a password; use `credentials` instead"
+                )),
+                Ok(_) => {}
             }
             if let Some(expr) = &s.schedule {
                 if let Err(e) = expr.parse::<cron::Schedule>() {
@@ -146,8 +396,64 @@ impl Config {
                     ));
                 }
             }
+            if let Some(c) = &s.credentials {
+                out.extend(c.problems(&format!("source[{i}].credentials")));
+            }
+        }
+        let mut export_names = std::collections::HashSet::new();
+        for (i, e) in self.exports.iter().enumerate() {
+            if e.name.trim().is_empty() {
+                out.push(format!("export[{i}].name: must not be empty"));
+            } else if !export_names.insert(e.name.as_str()) {
+                out.push(format!("export[{i}].name: duplicate name {:?}", e.name));
+            }
+            if e.command.first().is_none_or(|p| p.trim().is_empty()) {
+                out.push(format!("export[{i}].command: must name a program"));
+            }
+            for source in &e.after {
+                if !names.contains(source.as_str()) {
+                    out.push(format!("export[{i}].after: no source named {source:?}"));
+                }
+            }
+        }
+        if self.daemon.retry_base_ms == 0 {
+            out.push("daemon.retry_base_ms: must be greater than 0".into());
         }
         out
+    }
+
+    /// Problems only visible at run time: credentials that cannot be read now.
+    pub fn secret_problems(&self, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+        self.sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let c = s.credentials.as_ref()?;
+                c.resolve(&self.base_dir, env)
+                    .err()
+                    .map(|e| format!("source[{i}].credentials: {e}"))
+            })
+            .collect()
+    }
+
+    /// The effective config as TOML, for `config check`. Secrets are never in it
+    /// (credentials name only their variable or file); URL passwords are redacted.
+    pub fn effective_toml(&self) -> String {
+        let mut shown = self.clone();
+        for s in &mut shown.sources {
+            if let Ok(mut url) = url::Url::parse(&s.location) {
+                if url.password().is_some() {
+                    let _ = url.set_password(Some("REDACTED"));
+                    s.location = url.to_string();
+                }
+            }
+        }
+        toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+
+    /// The timezone (validated on load; UTC if called on an unvalidated config).
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::UTC)
     }
 
     /// The database path from the config, resolved against the config's directory.
@@ -158,6 +464,99 @@ impl Config {
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
         self.sources.iter().find(|s| s.name == name)
     }
+
+    /// The fetch policy for one source, with its credentials read now.
+    pub fn policy_for(
+        &self,
+        source: &SourceConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<FetchPolicy> {
+        let mut policy = self.fetch.policy();
+        if let Some(c) = &source.credentials {
+            policy.authorization =
+                Some(c.resolve(&self.base_dir, env).map_err(|e| Error::Config {
+                    path: self.path.display().to_string(),
+                    message: format!("source {:?} credentials: {e}", source.name),
+                })?);
+        }
+        Ok(policy)
+    }
+}
+
+/// The process environment as a lookup function.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Sets one key named by an `OZGSYNC_A__B__C` variable in the parsed TOML.
+fn apply_override(
+    table: &mut toml::Table,
+    var: &str,
+    value: &str,
+) -> std::result::Result<(), String> {
+    let path: Vec<String> = var
+        .trim_start_matches("OZGSYNC_")
+        .split("__")
+        .map(str::to_lowercase)
+        .collect();
+    let Some((last, parents)) = path.split_last() else {
+        return Err("no key named".into());
+    };
+    let mut current = table;
+    let mut i = 0;
+    while let Some(segment) = parents.get(i) {
+        i += 1;
+        let entry = current
+            .entry(segment.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = match entry {
+            toml::Value::Table(t) => t,
+            // `[[source]]` / `[[export]]`: the next segment is the element's name.
+            toml::Value::Array(items) => {
+                let Some(wanted) = parents.get(i) else {
+                    return Err(format!("{segment} is a list; name an element"));
+                };
+                i += 1;
+                items
+                    .iter_mut()
+                    .filter_map(toml::Value::as_table_mut)
+                    .find(|t| {
+                        t.get("name")
+                            .and_then(toml::Value::as_str)
+                            .is_some_and(|n| env_name(n) == *wanted)
+                    })
+                    .ok_or_else(|| format!("no {segment} named {wanted:?} in the config"))?
+            }
+            _ => return Err(format!("{segment} is not a table")),
+        };
+    }
+    let typed = match current.get(last.as_str()) {
+        Some(toml::Value::Integer(_)) | None if value.parse::<i64>().is_ok() => {
+            toml::Value::Integer(value.parse().map_err(|e| format!("{e}"))?)
+        }
+        Some(toml::Value::Boolean(_)) | None if matches!(value, "true" | "false") => {
+            toml::Value::Boolean(value == "true")
+        }
+        Some(toml::Value::Integer(_)) => return Err(format!("{value:?} is not an integer")),
+        Some(toml::Value::Boolean(_)) => return Err(format!("{value:?} is not true or false")),
+        _ => toml::Value::String(value.to_owned()),
+    };
+    current.insert(last.clone(), typed);
+    Ok(())
+}
+
+/// A source or export name as it appears in a variable name: lower case here (the
+/// variable is lower-cased before matching), other characters as `_`.
+fn env_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -216,5 +615,174 @@ mod tests {
     fn rejects_unknown_keys_and_kinds() {
         assert!(parse("databse = \"x\"").is_err());
         assert!(parse("[[source]]\nname='a'\nkind='nope'\nlocation='x'").is_err());
+    }
+
+    fn with_env(text: &str, env: &[(&str, &str)]) -> Result<Config> {
+        Config::parse_with_env(
+            text,
+            Path::new("test.toml"),
+            PathBuf::from("/etc/ozgsync"),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    const TWO_SOURCES: &str = r#"
+        database = "a.db"
+        [fetch]
+        max_retries = 2
+        [[source]]
+        name = "leika"
+        kind = "leika"
+        location = "https://example.org/leika.csv"
+        [[source]]
+        name = "gv-100"
+        kind = "gv100ad"
+        location = "gv.txt"
+        "#;
+
+    #[test]
+    fn environment_overrides_single_keys() {
+        let c = with_env(
+            TWO_SOURCES,
+            &[
+                ("OZGSYNC_DATABASE", "/var/lib/ozgsync/x.db"),
+                ("OZGSYNC_TIMEZONE", "UTC"),
+                ("OZGSYNC_FETCH__MAX_RETRIES", "7"),
+                ("OZGSYNC_DAEMON__RETRIES", "1"),
+                ("OZGSYNC_SOURCE__GV_100__SCHEDULE", "0 0 4 * * *"),
+                // command-line options and other programs' variables are not keys
+                ("OZGSYNC_DB", "ignored.db"),
+                ("PATH", "/bin"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.database_path().unwrap(),
+            PathBuf::from("/var/lib/ozgsync/x.db")
+        );
+        assert_eq!(c.timezone, "UTC");
+        assert_eq!(c.fetch.max_retries, 7);
+        assert_eq!(c.daemon.retries, 1);
+        assert_eq!(c.sources[1].schedule.as_deref(), Some("0 0 4 * * *"));
+        assert_eq!(c.overrides.len(), 5);
+    }
+
+    #[test]
+    fn bad_overrides_name_their_variable() {
+        let check = |var: &str, value: &str, expected: &str| {
+            let err = with_env(TWO_SOURCES, &[(var, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{var}={value}: {err}");
+        };
+        check(
+            "OZGSYNC_FETCH__MAX_RETRIES",
+            "many",
+            "OZGSYNC_FETCH__MAX_RETRIES: \"many\" is not an integer",
+        );
+        check(
+            "OZGSYNC_SOURCE__NOPE__LOCATION",
+            "x",
+            "no source named \"nope\"",
+        );
+        check("OZGSYNC_FETCH__MAX_RETRIS", "3", "max_retris");
+        check(
+            "OZGSYNC_TIMEZONE",
+            "Mars/Olympus",
+            "timezone: unknown timezone",
+        );
+    }
+
+    #[test]
+    fn credentials_come_from_env_or_file_never_the_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
+        let c = Config::parse(
+            r#"
+            [[source]]
+            name = "a"
+            kind = "leika"
+            location = "https://example.org/a"
+            credentials = { env = "A_TOKEN" }
+            [[source]]
+            name = "b"
+            kind = "leika"
+            location = "https://example.org/b"
+            credentials = { scheme = "basic", user = "svc", file = "pw" }
+            "#,
+            Path::new("t.toml"),
+            dir.path().to_owned(),
+        )
+        .unwrap();
+        let env = |k: &str| (k == "A_TOKEN").then(|| "tok".to_owned());
+        assert_eq!(
+            c.policy_for(&c.sources[0], &env).unwrap().authorization,
+            Some(Authorization::Bearer("tok".into()))
+        );
+        let basic = c
+            .policy_for(&c.sources[1], &env)
+            .unwrap()
+            .authorization
+            .unwrap();
+        assert_eq!(
+            basic,
+            Authorization::Basic {
+                user: "svc".into(),
+                password: "s3cret".into()
+            }
+        );
+        assert!(!format!("{basic:?}").contains("s3cret"));
+        let effective = c.effective_toml();
+        assert!(
+            effective.contains("A_TOKEN") && !effective.contains("tok\""),
+            "{effective}"
+        );
+        assert_eq!(
+            c.secret_problems(&|_: &str| None::<String>),
+            ["source[0].credentials: environment variable A_TOKEN is not set"]
+        );
+    }
+
+    #[test]
+    fn credential_and_export_problems_name_their_keys() {
+        let err = parse(
+            r#"
+            [[source]]
+            name = "a"
+            kind = "leika"
+            location = "https://u:pw@example.org/a"
+            credentials = { scheme = "basic", env = "X", file = "y" }
+            [[export]]
+            name = "report"
+            command = []
+            after = ["b"]
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "source[0].location: holds a password",
+            "source[0].credentials: give exactly one",
+            "source[0].credentials.user: required",
+            "export[0].command",
+            "export[0].after: no source named \"b\"",
+        ] {
+            assert!(err.contains(key), "{key} missing in {err}");
+        }
+        assert!(
+            parse("[[source]]\nname='a'\nkind='leika'\nlocation='x'\ncredentials={token='t'}")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn retry_delays_double_up_to_the_cap() {
+        let d = DaemonSettings {
+            retry_base_ms: 1000,
+            retry_max_secs: 5,
+            ..DaemonSettings::default()
+        };
+        let secs: Vec<u64> = (1..=5).map(|a| d.retry_delay(a).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 5, 5]);
     }
 }

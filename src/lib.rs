@@ -6,12 +6,15 @@
 pub mod annotations;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod error;
 pub mod fetch;
+pub mod jobs;
 pub mod logging;
 pub mod merge;
 pub mod model;
 pub mod parse;
+pub mod progress;
 pub mod store;
 pub mod sync;
 

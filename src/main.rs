@@ -7,7 +7,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = ozgsync::cli::Cli::parse();
-    ozgsync::logging::init(cli.quiet);
+    ozgsync::logging::init(cli.quiet, cli.log_format);
     match cli.run() {
         Ok(code) => code,
         Err(err) => {

@@ -60,6 +60,8 @@ impl Import {
             allow_http: self.allow_http,
             ..FetchPolicy::default()
         };
+        // One writer at a time: a running daemon or sync holds the lock.
+        let _lock = crate::store::lock::acquire(&ctx.db_path(None), "import")?;
         let mut conn = ctx.open()?;
         let runtime = super::runtime()?;
         let summary = run_source(&mut conn, &spec, &policy, runtime.handle())?;

@@ -3,6 +3,9 @@
 //! library and get their context here.
 
 mod annotations;
+mod backup;
+mod config_cmd;
+mod daemon;
 mod diff;
 mod import;
 mod municipality;
@@ -36,6 +39,16 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub quiet: bool,
 
+    /// Log format on stderr: `text` for people, `json` for journald or log shippers.
+    #[arg(
+        long,
+        global = true,
+        env = "OZGSYNC_LOG_FORMAT",
+        value_enum,
+        default_value_t = crate::logging::LogFormat::Text
+    )]
+    pub log_format: crate::logging::LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -53,6 +66,9 @@ pub enum Command {
     Annotations(annotations::Annotations),
     Ressort(ressort::Ressort),
     Template(template::Template),
+    Daemon(daemon::Daemon),
+    Config(config_cmd::ConfigCmd),
+    Backup(backup::Backup),
 }
 
 /// What every command gets: where the database is and how chatty to be.
@@ -94,6 +110,9 @@ impl Cli {
             Command::Annotations(c) => c.run(&ctx),
             Command::Ressort(c) => c.run(&ctx),
             Command::Template(c) => c.run(&ctx),
+            Command::Daemon(c) => c.run(&ctx),
+            Command::Config(c) => c.run(&ctx),
+            Command::Backup(c) => c.run(&ctx),
         }
     }
 }
@@ -106,9 +125,12 @@ pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     }
 }
 
-/// A current-thread tokio runtime for the network parts of a command.
+/// A tokio runtime for the network parts of a command. One worker thread, not a
+/// current-thread runtime: `sync::run_source` blocks on its `Handle`, and a
+/// current-thread runtime's handle cannot drive I/O (every HTTP fetch would hang).
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()?)
 }

@@ -1,18 +1,22 @@
-//! `ozgsync sync`: pull every configured source (or one) and apply what changed.
+//! `ozgsync sync`: pull every configured source (or one) and apply what changed,
+//! holding the database's writer lock and recording each source as a manual run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::Context;
 use crate::config::Config;
-use crate::fetch::Location;
+use crate::jobs::{run_sync_job, CommandExports};
 use crate::store::release::{ReleaseStatus, ReleaseSummary};
-use crate::sync::{run_source, SourceSpec};
+use crate::store::runs::{Outcome, Trigger};
 
-/// Fetch every configured source and store each new payload as a release.
+/// Fetch every configured source and store each new payload as a release, then run
+/// the exports configured for sources that changed.
 ///
-/// A source that fails is reported and the others still run; the exit code is 1 if
-/// any failed, 0 when all were applied or unchanged.
+/// A source that fails is reported and the others still run. Exit code: 0 when all
+/// were applied or unchanged, 1 if any source or export failed (or another ozgsync
+/// holds the database), 2 on usage errors. With --quiet only errors are printed,
+/// for cron mail.
 #[derive(Debug, clap::Args)]
 pub struct Sync {
     /// Configuration file.
@@ -47,26 +51,57 @@ impl Sync {
             }
         }
         let db = ctx.db_path(config.database_path().as_deref());
+        let _lock = crate::store::lock::acquire(&db, "sync")?;
         let mut conn = crate::store::open(&db)?;
-        let policy = config.fetch.policy();
         let runtime = super::runtime()?;
         let mut failed = 0;
         for source in &config.sources {
             if self.only.as_deref().is_some_and(|o| o != source.name) {
                 continue;
             }
-            let location = Location::parse(&source.location, Some(&config.base_dir))?;
-            let spec = SourceSpec::new(&source.name, source.kind, location, source.mode);
-            match run_source(&mut conn, &spec, &policy, runtime.handle()) {
-                Ok(summary) => {
-                    if !ctx.quiet {
-                        println!("{}", describe(&summary));
+            let report = run_sync_job(
+                &mut conn,
+                &config,
+                &db,
+                source,
+                Trigger::Manual,
+                runtime.handle(),
+                &CommandExports,
+            )?;
+            match (&report.result.outcome, &report.result.error) {
+                (Outcome::Failed, error) => {
+                    failed += 1;
+                    eprintln!(
+                        "error: source {}: {}",
+                        source.name,
+                        error.as_deref().unwrap_or("failed")
+                    );
+                }
+                _ if !ctx.quiet => {
+                    if let Some(release_id) = report.result.release_id {
+                        println!(
+                            "{}",
+                            describe(&ReleaseSummary {
+                                release_id,
+                                source: source.name.clone(),
+                                status: if report.result.outcome == Outcome::Applied {
+                                    ReleaseStatus::Applied
+                                } else {
+                                    ReleaseStatus::Unchanged
+                                },
+                                counts: report.result.counts.clone(),
+                            })
+                        );
                     }
                 }
-                Err(err) => {
-                    failed += 1;
-                    eprintln!("error: source {}: {err}", source.name);
-                }
+                _ => {}
+            }
+            if report.exports_failed > 0 {
+                failed += 1;
+                eprintln!(
+                    "error: source {}: {} export(s) failed (`ozgsync status` shows them)",
+                    source.name, report.exports_failed
+                );
             }
         }
         Ok(if failed > 0 {

@@ -119,13 +119,12 @@ impl Client {
         shown: &str,
         headers: &HeaderMap,
     ) -> Result<Fetched, AttemptError> {
-        let response = match self
-            .inner
-            .get(url.clone())
-            .headers(headers.clone())
-            .send()
-            .await
-        {
+        let mut request = self.inner.get(url.clone()).headers(headers.clone());
+        // reqwest drops this header itself when a redirect leaves the host.
+        if let Some(auth) = &self.policy.authorization {
+            request = auth.apply(request);
+        }
+        let response = match request.send().await {
             Ok(r) => r,
             Err(e) => return Err(classify_send_error(e, shown)),
         };

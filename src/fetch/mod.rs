@@ -70,6 +70,38 @@ pub struct FetchPolicy {
     pub max_body_bytes: u64,
     /// Whether plain `http://` is allowed (default: only https).
     pub allow_http: bool,
+    /// `Authorization` header to send with every request of this source (from the
+    /// source's configured credentials); never logged.
+    pub authorization: Option<Authorization>,
+}
+
+/// Credentials sent with every request of a source. Debug prints them redacted,
+/// so a policy can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Authorization {
+    /// `Authorization: Bearer <token>`
+    Bearer(String),
+    /// `Authorization: Basic base64(user:password)`
+    Basic { user: String, password: String },
+}
+
+impl Authorization {
+    /// Adds the header to a request.
+    pub fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Authorization::Bearer(token) => request.bearer_auth(token),
+            Authorization::Basic { user, password } => request.basic_auth(user, Some(password)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Authorization::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Authorization::Basic { user, .. } => write!(f, "Basic({user}:<redacted>)"),
+        }
+    }
 }
 
 impl Default for FetchPolicy {
@@ -82,6 +114,7 @@ impl Default for FetchPolicy {
             max_backoff: Duration::from_secs(120),
             max_body_bytes: 512 * 1024 * 1024,
             allow_http: false,
+            authorization: None,
         }
     }
 }

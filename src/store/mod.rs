@@ -3,9 +3,11 @@
 //! records. Only this module (and the query interface) writes SQL.
 
 pub mod annotations;
+pub mod lock;
 pub mod read;
 pub mod release;
 pub mod ressort;
+pub mod runs;
 
 use std::path::Path;
 
@@ -25,6 +27,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_catalogs",
         include_str!("../../schema/0003_catalogs.sql"),
     ),
+    ("0004_runs", include_str!("../../schema/0004_runs.sql")),
 ];
 
 /// The schema version this build writes.

@@ -171,6 +171,7 @@ fn policy() -> FetchPolicy {
         max_backoff: Duration::from_millis(20),
         max_body_bytes: 1024 * 1024,
         allow_http: true,
+        authorization: None,
     }
 }
 

@@ -1,8 +1,10 @@
 //! Integration test modules, one per capability.
+
 mod annotations;
 mod bench_gen;
 mod cli;
 mod crash;
+mod daemon;
 mod efa;
 mod fim_api;
 mod gv100ad;

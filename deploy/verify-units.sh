@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Checks the systemd units in deploy/ with `systemd-analyze verify`. Any message
+# counts as a failure. Skips (exit 0, with a message) where systemd-analyze is not
+# installed; on Debian/Ubuntu: apt-get install -y systemd.
+# Usage: deploy/verify-units.sh [path/to/ozgsync]   (default: target/debug/ozgsync)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+    echo "skip: systemd-analyze is not installed (apt-get install -y systemd); units not verified"
+    exit 0
+fi
+bin=${1:-target/debug/ozgsync}
+if [ ! -x "$bin" ]; then
+    cargo build --locked --bin ozgsync
+fi
+bin=$(realpath "$bin")
+
+# verify insists that ExecStart's binary exists: point the copies at the built one.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for unit in deploy/*.service deploy/*.timer; do
+    sed "s#/usr/local/bin/ozgsync#$bin#g" "$unit" >"$tmp/$(basename "$unit")"
+done
+status=0
+out=$(systemd-analyze verify "$tmp"/*.service "$tmp"/*.timer 2>&1) || status=$?
+if [ "$status" -ne 0 ] || [ -n "$out" ]; then
+    echo "$out"
+    echo "systemd-analyze verify failed (exit $status)"
+    exit 1
+fi
+echo "units ok: $(cd deploy && ls *.service *.timer | tr '\n' ' ')"

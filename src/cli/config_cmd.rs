@@ -1,0 +1,71 @@
+//! `ozgsync config check`: validate the configuration and show what takes effect.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::Context;
+use crate::config::Config;
+
+/// Work with the configuration file.
+#[derive(Debug, clap::Args)]
+pub struct ConfigCmd {
+    #[command(subcommand)]
+    action: ConfigAction,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ConfigAction {
+    /// Validate the configuration: list every problem with its key (exit 1 if any),
+    /// check that credentials can be read, and print the effective configuration
+    /// (after OZGSYNC_* environment overrides) with secrets redacted.
+    Check {
+        /// Configuration file.
+        #[arg(
+            long,
+            env = "OZGSYNC_CONFIG",
+            default_value = "ozgsync.toml",
+            value_name = "FILE"
+        )]
+        config: PathBuf,
+    },
+}
+
+impl ConfigCmd {
+    pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
+        let ConfigAction::Check { config: path } = self.action;
+        let config = match Config::check_file(&path, std::env::vars()) {
+            Ok(config) => config,
+            Err(problems) => {
+                eprintln!("{}: {} problem(s)", path.display(), problems.len());
+                for p in &problems {
+                    eprintln!("  {p}");
+                }
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        let secret_problems = config.secret_problems(&crate::config::process_env);
+        if !ctx.quiet {
+            println!("# effective configuration of {}", path.display());
+            println!(
+                "# database: {}",
+                ctx.db_path(config.database_path().as_deref()).display()
+            );
+            for var in &config.overrides {
+                println!("# overridden by the environment: {var}");
+            }
+            print!("{}", config.effective_toml());
+        }
+        if secret_problems.is_empty() {
+            if !ctx.quiet {
+                eprintln!("{}: ok", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        } else {
+            eprintln!("{}: {} problem(s)", path.display(), secret_problems.len());
+            for p in &secret_problems {
+                eprintln!("  {p}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
