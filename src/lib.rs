@@ -11,6 +11,7 @@ pub mod logging;
 pub mod merge;
 pub mod model;
 pub mod parse;
+pub mod status;
 pub mod store;
 pub mod sync;
 

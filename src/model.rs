@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 pub enum Entity {
     Service,
     Municipality,
+    /// Observed availability of a service at an ARS (PVOG / Dashboard Digitale
+    /// Verwaltung).
+    Availability,
 }
 
 impl Entity {
@@ -21,6 +24,7 @@ impl Entity {
         match self {
             Entity::Service => "service",
             Entity::Municipality => "municipality",
+            Entity::Availability => "availability",
         }
     }
 }
@@ -180,6 +184,39 @@ impl Record for MunicipalityRecord {
 /// The store key of a municipality record: `<level>:<ars>`.
 pub fn municipality_key(level: Level, ars: &str) -> String {
     format!("{}:{}", level.as_str(), ars)
+}
+
+/// One observation of an online service for a LeiKa key at an ARS, as the Dashboard
+/// Digitale Verwaltung reports it. The source has no date: the observation time is
+/// the release's fetch time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailabilityRecord {
+    /// 12-digit ARS the row is about.
+    pub ars: String,
+    pub leistungsschluessel: String,
+    /// `ok` or `nicht ok` as published.
+    pub online_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub art_flaechendeckung: Option<String>,
+    /// `ja` or `nein` as published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aktiv: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leika_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ars_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ozg_id: Option<i64>,
+}
+
+impl Record for AvailabilityRecord {
+    const ENTITY: Entity = Entity::Availability;
+    /// `<ARS>:<Leistungsschlüssel>`; v_reconciliation looks rows up by this key.
+    fn key(&self) -> String {
+        format!("{}:{}", self.ars, self.leistungsschluessel)
+    }
 }
 
 #[cfg(test)]

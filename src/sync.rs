@@ -26,6 +26,9 @@ pub enum SourceKind {
     FimApi,
     /// Destatis GV100AD municipality directory.
     Gv100ad,
+    /// Dashboard Digitale Verwaltung (Open-PVOG availability), paged: an API base URL
+    /// (region Land 03) or a URL ending in `/v1/data/<ARS>`; a file is a saved pull.
+    Pvog,
 }
 
 impl SourceKind {
@@ -35,6 +38,7 @@ impl SourceKind {
             SourceKind::Xzufi => "xzufi",
             SourceKind::FimApi => "fim-api",
             SourceKind::Gv100ad => "gv100ad",
+            SourceKind::Pvog => "pvog",
         }
     }
 
@@ -42,6 +46,7 @@ impl SourceKind {
         match self {
             SourceKind::Leika | SourceKind::Xzufi | SourceKind::FimApi => Entity::Service,
             SourceKind::Gv100ad => Entity::Municipality,
+            SourceKind::Pvog => Entity::Availability,
         }
     }
 
@@ -112,6 +117,9 @@ pub fn run_source(
                 policy,
             ))
             .map(Fetched::Payload)?,
+        (SourceKind::Pvog, Location::Url(location)) => runtime
+            .block_on(fetch::pvog::pull(location, policy))
+            .map(Fetched::Payload)?,
         (_, location) => runtime.block_on(fetch::fetch(location, &state.validators, policy))?,
     };
     let mut payload = match fetched {
@@ -160,6 +168,12 @@ pub fn run_source(
             &meta,
             &mut payload,
             parse::gv100ad::parse(BufReader::new(file)),
+        )?,
+        SourceKind::Pvog => release::apply(
+            conn,
+            &meta,
+            &mut payload,
+            parse::pvog::parse(BufReader::new(file)),
         )?,
     };
     tracing::info!(

@@ -7,7 +7,9 @@ mod import;
 mod municipality;
 mod ops_status;
 mod output;
+mod query;
 mod releases;
+mod search;
 mod service;
 mod status;
 mod status_events;
@@ -47,6 +49,8 @@ pub enum Command {
     Service(service::Service),
     Municipality(municipality::Municipality),
     Status(status::Status),
+    Query(query::Query),
+    Search(search::Search),
 }
 
 /// What every command gets: where the database is and how chatty to be.
@@ -85,6 +89,8 @@ impl Cli {
             Command::Service(c) => c.run(&ctx),
             Command::Municipality(c) => c.run(&ctx),
             Command::Status(c) => c.run(&ctx),
+            Command::Query(c) => c.run(&ctx),
+            Command::Search(c) => c.run(&ctx),
         }
     }
 }

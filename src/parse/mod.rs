@@ -14,6 +14,7 @@
 pub mod fim_api;
 pub mod gv100ad;
 pub mod leika_csv;
+pub mod pvog;
 pub mod xzufi;
 
 use serde::Serialize;

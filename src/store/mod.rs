@@ -2,8 +2,11 @@
 //! append-only migrations), and the reads and writes of releases and versioned
 //! records. Only this module (and the query interface) writes SQL.
 
+pub mod query;
 pub mod read;
 pub mod release;
+pub mod search;
+pub mod status;
 
 use std::path::Path;
 
@@ -19,6 +22,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_coordination",
         include_str!("../../schema/0002_coordination.sql"),
     ),
+    // 0003 is reserved for another branch; the lead renumbers at merge.
+    ("0004_status", include_str!("../../schema/0004_status.sql")),
 ];
 
 /// The schema version this build writes.
@@ -152,7 +157,17 @@ mod tests {
                 .unwrap();
             assert_eq!(ok, "ok");
             // the query contract's views exist and run
-            for view in ["v_services", "v_municipalities", "v_releases"] {
+            for view in [
+                "v_services",
+                "v_municipalities",
+                "v_releases",
+                "v_status_current",
+                "v_status_history",
+                "v_ministry_progress",
+                "v_municipality_coverage",
+                "v_availability",
+                "v_reconciliation",
+            ] {
                 conn.prepare(&format!("SELECT * FROM {view}")).unwrap();
             }
         }
