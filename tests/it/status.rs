@@ -501,30 +501,61 @@ proptest! {
                 });
             }
         }
+        // Compared by what a user sees (status and its date per cell): the store may
+        // number events in its own insertion order, but same-day rows of one cell
+        // must keep the file order, which the replay over file order checks.
         let far = day(100);
+        let cell = |sk: &str, s: &str, ck: &str, c: &str| -> (Subject, Scope) {
+            (
+                if sk == "efa" { Subject::Efa(s.into()) } else { Subject::Leika(s.into()) },
+                if ck == "ressort" { Scope::Ressort(c.parse().unwrap()) } else { Scope::Ars(c.into()) },
+            )
+        };
         for probe in probes.iter().map(|&p| day(p)).chain([far]) {
             let expected: Vec<_> = status::as_of(&events, probe)
                 .into_iter()
-                .map(|((subject, scope), e)| (subject, scope, e.status, e.event_id))
+                .map(|((subject, scope), e)| (subject, scope, e.status, e.effective_on))
                 .collect();
-            let mut got = store::status::matrix_as_of(&conn, probe).unwrap();
+            let by_id: std::collections::HashMap<i64, NaiveDate> = conn
+                .prepare("SELECT event_id, effective_on FROM status_events").unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get::<_, String>(1)?))).unwrap()
+                .map(|r| { let (id, d) = r.unwrap(); (id, status::parse_date(&d).unwrap()) })
+                .collect();
+            let mut got: Vec<_> = store::status::matrix_as_of(&conn, probe).unwrap()
+                .into_iter()
+                .map(|(subject, scope, st, id)| (subject, scope, st, by_id[&id]))
+                .collect();
             got.sort();
             prop_assert_eq!(&got, &expected, "matrix as of {}", probe);
             for subject in &subjects {
-                let shown: Vec<i64> = store::status::show(&conn, subject, Some(probe)).unwrap()
-                    .iter().map(|c| c.event_id).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-                let want: Vec<i64> = expected.iter().filter(|e| &e.0 == subject).map(|e| e.3)
-                    .collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                let mut shown: Vec<_> = store::status::show(&conn, subject, Some(probe)).unwrap()
+                    .into_iter()
+                    .map(|c| {
+                        let (subject, scope) = cell(&c.subject_kind, &c.subject, &c.scope_kind, &c.scope);
+                        (subject, scope, Status::parse(&c.status).unwrap(), status::parse_date(&c.effective_on).unwrap())
+                    })
+                    .collect();
+                shown.sort();
+                let want: Vec<_> = expected.iter().filter(|e| &e.0 == subject).cloned().collect();
                 prop_assert_eq!(shown, want, "show {:?} as of {}", subject, probe);
             }
         }
         // status_current (trigger-maintained) is the replay of everything.
-        let mut current: Vec<i64> = subjects.iter()
-            .flat_map(|s| store::status::show(&conn, s, None).unwrap())
-            .map(|c| c.event_id).collect();
+        let mut current: Vec<_> = conn
+            .prepare("SELECT subject_kind, subject, scope_kind, scope, status, effective_on FROM status_current").unwrap()
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?,
+                                   r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get::<_, String>(5)?))).unwrap()
+            .map(|r| {
+                let (sk, s, ck, c, st, d) = r.unwrap();
+                let (subject, scope) = cell(&sk, &s, &ck, &c);
+                (subject, scope, Status::parse(&st).unwrap(), status::parse_date(&d).unwrap())
+            })
+            .collect();
         current.sort();
-        let mut want: Vec<i64> = status::as_of(&events, far).values().map(|e| e.event_id).collect();
-        want.sort();
+        let want: Vec<_> = status::as_of(&events, far)
+            .into_iter()
+            .map(|((subject, scope), e)| (subject, scope, e.status, e.effective_on))
+            .collect();
         prop_assert_eq!(current, want);
     }
 }
