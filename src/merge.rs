@@ -33,17 +33,29 @@ impl Diff {
     }
 }
 
-/// Compares two states keyed by record key. Keys are reported in key order.
-pub fn diff(before: &BTreeMap<String, Value>, after: &BTreeMap<String, Value>) -> Diff {
+/// Compares two states keyed by record key. Keys are reported in key order. Fields
+/// named in `ignore` (an entity's volatile fields) do not count as changes.
+pub fn diff(
+    before: &BTreeMap<String, Value>,
+    after: &BTreeMap<String, Value>,
+    ignore: &[&str],
+) -> Diff {
     let mut out = Diff::default();
     for (key, new) in after {
         match before.get(key) {
             None => out.added.push((key.clone(), new.clone())),
-            Some(old) if old != new => out.changed.push(Changed {
-                key: key.clone(),
-                fields: field_changes(old, new),
-            }),
-            Some(_) => {}
+            Some(old) => {
+                let fields: Vec<FieldChange> = field_changes(old, new)
+                    .into_iter()
+                    .filter(|c| !ignore.contains(&c.field.as_str()))
+                    .collect();
+                if !fields.is_empty() {
+                    out.changed.push(Changed {
+                        key: key.clone(),
+                        fields,
+                    });
+                }
+            }
         }
     }
     for (key, old) in before {
@@ -108,7 +120,7 @@ mod tests {
             ("c", json!({"name": "C"})),
             ("d", json!({"name": "D"})),
         ]);
-        let d = diff(&before, &after);
+        let d = diff(&before, &after, &[]);
         assert_eq!(d.added, vec![("d".to_string(), json!({"name": "D"}))]);
         assert_eq!(d.retired, vec![("b".to_string(), json!({"name": "B"}))]);
         assert_eq!(
@@ -134,6 +146,22 @@ mod tests {
     #[test]
     fn identical_states_have_no_diff() {
         let s = state(&[("a", json!({"x": 1}))]);
-        assert!(diff(&s, &s).is_empty());
+        assert!(diff(&s, &s, &[]).is_empty());
+    }
+
+    #[test]
+    fn ignored_fields_alone_are_no_change() {
+        let before = state(&[
+            ("a", json!({"name": "A", "stand": 1})),
+            ("b", json!({"name": "B", "stand": 1})),
+        ]);
+        let after = state(&[
+            ("a", json!({"name": "A", "stand": 2})),
+            ("b", json!({"name": "B2", "stand": 2})),
+        ]);
+        let d = diff(&before, &after, &["stand"]);
+        assert_eq!(d.changed.len(), 1);
+        assert_eq!(d.changed[0].key, "b");
+        assert_eq!(d.changed[0].fields.len(), 1);
     }
 }

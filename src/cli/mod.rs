@@ -2,6 +2,7 @@
 //! file of its own. The doc comments are the help text. Errors are typed in the
 //! library and get their context here.
 
+mod annotations;
 mod diff;
 mod import;
 mod municipality;
@@ -9,11 +10,13 @@ mod ops_status;
 mod output;
 mod query;
 mod releases;
+mod ressort;
 mod search;
 mod service;
 mod status;
 mod status_events;
 mod sync;
+mod template;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -49,6 +52,9 @@ pub enum Command {
     Service(service::Service),
     Municipality(municipality::Municipality),
     Status(status::Status),
+    Annotations(annotations::Annotations),
+    Ressort(ressort::Ressort),
+    Template(template::Template),
     Query(query::Query),
     Search(search::Search),
 }
@@ -89,6 +95,9 @@ impl Cli {
             Command::Service(c) => c.run(&ctx),
             Command::Municipality(c) => c.run(&ctx),
             Command::Status(c) => c.run(&ctx),
+            Command::Annotations(c) => c.run(&ctx),
+            Command::Ressort(c) => c.run(&ctx),
+            Command::Template(c) => c.run(&ctx),
             Command::Query(c) => c.run(&ctx),
             Command::Search(c) => c.run(&ctx),
         }

@@ -2,9 +2,11 @@
 //! append-only migrations), and the reads and writes of releases and versioned
 //! records. Only this module (and the query interface) writes SQL.
 
+pub mod annotations;
 pub mod query;
 pub mod read;
 pub mod release;
+pub mod ressort;
 pub mod search;
 pub mod status;
 
@@ -21,6 +23,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0002_coordination",
         include_str!("../../schema/0002_coordination.sql"),
+    ),
+    (
+        "0003_catalogs",
+        include_str!("../../schema/0003_catalogs.sql"),
     ),
     // 0003 is reserved for another branch; the lead renumbers at merge.
     ("0004_status", include_str!("../../schema/0004_status.sql")),
@@ -79,10 +85,13 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
         .map_err(Error::db("setting busy timeout"))?;
     // WAL lets readers (query, export) see a consistent snapshot while a sync writes;
     // FULL makes a committed release survive power loss, at one fsync per release.
+    // A 32 MiB page cache keeps a large release's dirty pages in memory instead of
+    // spilling them to the WAL repeatedly; pages are allocated only when used.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
-         PRAGMA foreign_keys = ON;",
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -32768;",
     )
     .map_err(Error::db(format!("configuring {}", path.display())))?;
     Ok(())
@@ -161,6 +170,12 @@ mod tests {
                 "v_services",
                 "v_municipalities",
                 "v_releases",
+                "v_efa_services",
+                "v_efa_leika",
+                "v_ozg_leistungen",
+                "v_leika_ozg",
+                "v_annotations",
+                "v_ressorts",
                 "v_status_current",
                 "v_status_history",
                 "v_ministry_progress",

@@ -366,12 +366,12 @@ impl<'c> VersionWriter<'c> {
         let serialize_err =
             |e: serde_json::Error| Error::Invalid(format!("serializing record {key}: {e}"));
         let data = serde_json::to_string(record).map_err(serialize_err)?;
-        let hash = if T::VOLATILE.is_empty() {
+        let hash = if T::ENTITY.volatile_fields().is_empty() {
             content_hash(&data)
         } else {
             let mut value = serde_json::to_value(record).map_err(serialize_err)?;
             if let Some(fields) = value.as_object_mut() {
-                for f in T::VOLATILE {
+                for f in T::ENTITY.volatile_fields() {
                     fields.remove(*f);
                 }
             }

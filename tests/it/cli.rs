@@ -1,0 +1,324 @@
+//! The catalog core through the real binary: imports of every source kind, the
+//! acceptance counts from DOMAIN.md, diff, unchanged re-imports, rejects, exit codes.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use rusqlite::Connection;
+
+pub struct Db {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl Db {
+    pub fn new() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ozgsync.db");
+        Db { _dir: dir, path }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_ozgsync"))
+            .arg("--db")
+            .arg(&self.path)
+            .args(args)
+            .env_remove("OZGSYNC_CONFIG")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs and asserts the exit code; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn conn(&self) -> Connection {
+        Connection::open(&self.path).unwrap()
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn gv100ad_gives_lower_saxonys_counts() {
+    let db = Db::new();
+    db.ok(&[
+        "import",
+        "gv100ad",
+        "fixtures/gv100ad/GV100AD_30112025_NI.txt",
+    ]);
+    let count = |level: &str, extra: &str| {
+        db.count(&format!(
+            "SELECT count(*) FROM v_municipalities WHERE level = '{level}' AND NOT retired {extra}"
+        ))
+    };
+    assert_eq!(
+        count("gemeinde", "AND textkennzeichen BETWEEN '60' AND '64'"),
+        939
+    );
+    assert_eq!(
+        count("gemeinde", "AND textkennzeichen BETWEEN '65' AND '67'"),
+        25
+    );
+    assert_eq!(count("kreis", ""), 45);
+    assert_eq!(count("kreis", "AND textkennzeichen = '41'"), 8);
+    assert_eq!(count("verband", "AND textkennzeichen = '52'"), 114);
+    assert_eq!(count("regierungsbezirk", ""), 4);
+    let hannover: (String, String) = db
+        .conn()
+        .query_row(
+            "SELECT ars, ags FROM v_municipalities WHERE level = 'gemeinde' AND name LIKE 'Hannover%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(hannover, ("032410001001".into(), "03241001".into()));
+
+    // lookup by ARS, AGS and name
+    for q in ["032410001001", "03241001", "Hannover, Landeshauptstadt"] {
+        let out = db.ok(&["municipality", q]);
+        assert!(out.contains("032410001001"), "{q}: {out}");
+    }
+    // Braunschweig: one ARS, three records
+    let out = db.ok(&["municipality", "031010000000"]);
+    for level in ["kreis:", "verband:", "gemeinde:"] {
+        assert!(out.contains(&format!("{level}031010000000")), "{out}");
+    }
+}
+
+#[test]
+fn gv100ad_edition_with_a_merger_and_renames() {
+    let db = Db::new();
+    db.ok(&[
+        "import",
+        "gv100ad",
+        "fixtures/gv100ad/GV100AD_30112025_NI.txt",
+    ]);
+    let out = db.ok(&[
+        "import",
+        "gv100ad",
+        "fixtures/gv100ad/GV100AD_31122025_NI_changed.txt",
+    ]);
+    assert!(
+        out.contains("0 added, 2 changed, 1 retired, 1439 unchanged"),
+        "{out}"
+    );
+    let diff = db.ok(&["diff", "gv100ad", "--format", "csv"]);
+    assert_eq!(
+        diff.lines().collect::<Vec<_>>(),
+        vec![
+            "change,key,field,old,new",
+            "changed,gemeinde:031515405018,name,Müden (Aller),Müden an der Aller",
+            "changed,gemeinde:031515406001,name,Adenbüttel,Adenbüttel-Rötgesbüttel",
+            "retired,gemeinde:031515406023,,Rötgesbüttel,",
+        ]
+    );
+    let out = db.ok(&["municipality", "031515406023"]);
+    assert!(out.contains("retired in release 2"), "{out}");
+}
+
+/// The changes between the LeiKa sample and the constructed second release, as
+/// fixtures/leika/README.md lists them.
+const ADDED: [&str; 6] = [
+    "99008001012011",
+    "99050012104000",
+    "99060014262000",
+    "99102005017000",
+    "99102005018000",
+    "99135099001000",
+];
+const RETIRED: [&str; 4] = [
+    "99012034095000",
+    "99012054000000",
+    "99110019000000",
+    "99136004137000",
+];
+const CHANGED: [&str; 8] = [
+    "99010001020027",
+    "99018113000000",
+    "99102047012000",
+    "99108037226000",
+    "99109011000000",
+    "99110002001000",
+    "99131002000000",
+    "99134036000000",
+];
+
+#[test]
+fn leika_releases_diff_and_unchanged_reimport() {
+    let db = Db::new();
+    let out = db.ok(&["import", "leika", "fixtures/leika/leika_sample_nrw2019.csv"]);
+    assert!(out.contains("release 1 applied: 612 added"), "{out}");
+    assert_eq!(db.count("SELECT count(*) FROM v_services"), 612);
+    assert_eq!(
+        db.count("SELECT count(*) FROM rejects WHERE release_id = 1 AND severity = 'reject'"),
+        55
+    );
+    let rejects = db.ok(&["rejects", "1", "--format", "csv"]);
+    assert!(rejects.contains("line 2,nicht im LeiKa"), "{rejects}");
+
+    db.ok(&["import", "leika", "fixtures/leika/leika_release2.csv"]);
+    let diff: serde_json::Value =
+        serde_json::from_str(&db.ok(&["diff", "leika", "--format", "json"])).unwrap();
+    let keys = |part: &str| -> Vec<String> {
+        diff[part]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                e.get("key")
+                    .or_else(|| e.get(0))
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(keys("added"), ADDED);
+    assert_eq!(keys("retired"), RETIRED);
+    assert_eq!(keys("changed"), CHANGED);
+    assert_eq!(db.count("SELECT count(*) FROM v_services WHERE retired"), 4);
+
+    let out = db.ok(&["import", "leika", "fixtures/leika/leika_release2.csv"]);
+    assert!(out.contains("unchanged (release 3)"), "{out}");
+    assert_eq!(
+        db.count("SELECT count(*) FROM v_releases WHERE status = 'unchanged' AND added + changed + retired = 0"),
+        1
+    );
+    // diff with explicit releases, text format
+    let text = db.ok(&["diff", "leika", "1", "2"]);
+    assert!(text.contains("retired (4)"), "{text}");
+
+    let history = db.ok(&["service", "99134036000000"]);
+    assert!(
+        history.contains("\"Hebammenhilfe\" → \"Hebammenhilfe Leistungen\""),
+        "{history}"
+    );
+}
+
+#[test]
+fn xzufi_and_fim_api_files_import_through_the_same_path() {
+    let db = Db::new();
+    let out = db.ok(&["import", "xzufi", "fixtures/xzufi/transfer.xml"]);
+    assert!(out.contains("4 added"), "{out}");
+    assert_eq!(
+        db.count("SELECT mode = 'incremental' FROM releases WHERE release_id = 1"),
+        1
+    );
+    let out = db.ok(&[
+        "import",
+        "fim-api",
+        "fixtures/fim-api/steckbriefe_pull.json",
+        "--name",
+        "fim",
+    ]);
+    assert!(out.contains("applied"), "{out}");
+}
+
+/// Each broken payload: exit 1, a message naming the file and the problem, and the
+/// database exactly as before.
+#[test]
+fn payloads_that_are_not_the_format_change_nothing() {
+    let db = Db::new();
+    db.ok(&["import", "leika", "fixtures/leika/leika_sample_nrw2019.csv"]);
+    db.ok(&[
+        "import",
+        "gv100ad",
+        "fixtures/gv100ad/GV100AD_30112025_NI.txt",
+    ]);
+    let before = db.count("SELECT count(*) FROM record_versions") * 1000
+        + db.count("SELECT count(*) FROM releases");
+    for (kind, file, says) in [
+        (
+            "leika",
+            "fixtures/leika/html_error_page.csv",
+            "not a LeiKa CSV",
+        ),
+        ("leika", "fixtures/leika/wrong_header.csv", "header"),
+        ("xzufi", "fixtures/xzufi/truncated.xml", "XZuFi"),
+        ("xzufi", "fixtures/xzufi/doctype.xml", "DOCTYPE"),
+        ("xzufi", "fixtures/xzufi/wrong_namespace.xml", "namespace"),
+        ("gv100ad", "fixtures/gv100ad/not_gv100ad.html", "GV100AD"),
+        ("fim-api", "fixtures/fim-api/error.html", "FIM"),
+        ("leika", "fixtures/does-not-exist.csv", "does-not-exist.csv"),
+    ] {
+        let out = db.run(&["import", kind, file]);
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        let err = stderr(&out);
+        assert!(err.contains(says), "{file}: {err}");
+        assert!(
+            err.contains(file.rsplit('/').next().unwrap()),
+            "{file}: {err}"
+        );
+        let after = db.count("SELECT count(*) FROM record_versions") * 1000
+            + db.count("SELECT count(*) FROM releases");
+        assert_eq!(after, before, "{file} changed the database");
+    }
+}
+
+#[test]
+fn exit_codes_and_usage_errors() {
+    let db = Db::new();
+    assert_eq!(db.run(&["import", "nonsense", "x"]).status.code(), Some(2));
+    assert_eq!(db.run(&["service", "123"]).status.code(), Some(2));
+    assert_eq!(db.run(&["rejects", "99"]).status.code(), Some(1));
+    let out = db.run(&["diff", "leika"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no applied release"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn newer_database_is_refused_with_a_clear_message() {
+    let db = Db::new();
+    db.ok(&["releases"]);
+    db.conn().pragma_update(None, "user_version", 999).unwrap();
+    let out = db.run(&["releases"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("upgrade ozgsync"), "{}", stderr(&out));
+}
+
+#[test]
+fn sync_runs_the_example_config_offline() {
+    let db = Db::new();
+    let out = db.ok(&["sync", "--config", "deploy/ozgsync.example.toml"]);
+    assert!(out.contains("leika: release"), "{out}");
+    assert!(out.contains("gv100ad: release"), "{out}");
+    let out = db.ok(&[
+        "sync",
+        "--config",
+        "deploy/ozgsync.example.toml",
+        "--only",
+        "leika",
+    ]);
+    assert!(out.contains("leika: unchanged"), "{out}");
+    assert_eq!(
+        db.run(&[
+            "sync",
+            "--config",
+            "deploy/ozgsync.example.toml",
+            "--only",
+            "nope"
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+}
