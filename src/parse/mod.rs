@@ -17,6 +17,7 @@ pub mod fim_api;
 pub mod gv100ad;
 pub mod leika_csv;
 pub mod ozg;
+pub mod pvog;
 pub mod xzufi;
 
 use serde::Serialize;

@@ -9,4 +9,7 @@ mod efa;
 mod fim_api;
 mod gv100ad;
 mod http;
+mod pvog;
+mod query;
 mod release;
+mod status;
