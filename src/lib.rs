@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod fetch;
 pub mod logging;
 pub mod merge;

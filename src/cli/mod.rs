@@ -3,6 +3,7 @@
 //! library and get their context here.
 
 mod diff;
+mod export;
 mod import;
 mod municipality;
 mod ops_status;
@@ -47,6 +48,7 @@ pub enum Command {
     Service(service::Service),
     Municipality(municipality::Municipality),
     Status(status::Status),
+    Export(export::Export),
 }
 
 /// What every command gets: where the database is and how chatty to be.
@@ -85,6 +87,7 @@ impl Cli {
             Command::Service(c) => c.run(&ctx),
             Command::Municipality(c) => c.run(&ctx),
             Command::Status(c) => c.run(&ctx),
+            Command::Export(c) => c.run(&ctx),
         }
     }
 }

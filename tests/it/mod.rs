@@ -2,6 +2,7 @@
 
 mod cli;
 mod crash;
+mod export;
 mod fim_api;
 mod gv100ad;
 mod http;
