@@ -61,18 +61,21 @@ CREATE TABLE rejects (
 -- One row per version of a record. A version is valid from the release that wrote it
 -- up to (excluding) `valid_to`, the release that replaced or retired it; NULL while
 -- current. Rows are never deleted: a retired key keeps its last version, closed.
+-- A rowid table: versions are appended in release order, so bulk imports write
+-- sequential pages; the unique index below is the narrow, randomly-ordered part.
 CREATE TABLE record_versions (
+    version_id INTEGER PRIMARY KEY,
     entity     TEXT NOT NULL,
     key        TEXT NOT NULL,
     valid_from INTEGER NOT NULL REFERENCES releases(release_id),
     valid_to   INTEGER REFERENCES releases(release_id),
     hash       TEXT NOT NULL,
-    data       TEXT NOT NULL CHECK (json_valid(data)),
-    PRIMARY KEY (entity, key, valid_from)
-) STRICT, WITHOUT ROWID;
--- The current state of an entity is read on every import (to diff) and by the views.
-CREATE INDEX record_versions_current ON record_versions(entity, key) WHERE valid_to IS NULL;
--- "What did release N write or close" drives `diff` and release counts.
+    data       TEXT NOT NULL CHECK (json_valid(data))
+) STRICT;
+-- Identity of a version; also serves "all versions of a key" (history, closing the
+-- current version of a key on change).
+CREATE UNIQUE INDEX record_versions_key ON record_versions(entity, key, valid_from);
+-- `diff` reads the versions a range of releases wrote or closed.
 CREATE INDEX record_versions_from ON record_versions(valid_from);
 CREATE INDEX record_versions_to ON record_versions(valid_to) WHERE valid_to IS NOT NULL;
 

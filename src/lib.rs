@@ -3,6 +3,7 @@
 //! Data flows fetch → parse → merge/store → export, driven by the CLI or the
 //! scheduler. See ARCHITECTURE.md for the code map and the invariants.
 
+pub mod annotations;
 pub mod cli;
 pub mod config;
 pub mod error;

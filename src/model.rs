@@ -3,7 +3,19 @@
 //! Every versioned kind of record (a LeiKa service, a municipality, later EfA
 //! services and OZG-Leistungen) implements [`Record`]: a stable key and a flat JSON
 //! object of fields. The store keeps one row per version of that object, so history,
-//! diffs and "unchanged" detection work the same for every kind.
+//! diffs and "unchanged" detection work the same for every kind. EfA services and
+//! OZG-Leistungen live in `model/efa.rs` and `model/ozg.rs`; the closed vocabularies
+//! they share (Themenfeld, Land) in `model/vocab.rs`.
+
+mod efa;
+mod ozg;
+pub mod vocab;
+
+pub use efa::{
+    is_valid_efa_id, EfaServiceRecord, Kostenmodell, MarktplatzStatus, Reifegrad, ReifegradModell,
+};
+pub use ozg::{is_valid_ozg_id, LeikaOzgRecord, OzgLeistungRecord};
+pub use vocab::{Land, Themenfeld};
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +26,12 @@ use serde::{Deserialize, Serialize};
 pub enum Entity {
     Service,
     Municipality,
+    /// An EfA online service from ozgsync's EfA release format.
+    EfaService,
+    /// An OZG-Leistung (OZG-ID, name, Lebenslage, Themenfeld).
+    OzgLeistung,
+    /// One pair of the LeiKa → OZG map (key `<leistungsschluessel>:<ozg_id>`).
+    LeikaOzg,
 }
 
 impl Entity {
@@ -21,7 +39,23 @@ impl Entity {
         match self {
             Entity::Service => "service",
             Entity::Municipality => "municipality",
+            Entity::EfaService => "efa_service",
+            Entity::OzgLeistung => "ozg_leistung",
+            Entity::LeikaOzg => "leika_ozg",
         }
+    }
+
+    /// The entity stored as `s` (`releases.entity`), if known.
+    pub fn parse(s: &str) -> Option<Entity> {
+        [
+            Entity::Service,
+            Entity::Municipality,
+            Entity::EfaService,
+            Entity::OzgLeistung,
+            Entity::LeikaOzg,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == s)
     }
 
     /// Fields that describe the edition rather than the record (GV100AD's
@@ -30,6 +64,9 @@ impl Entity {
     pub fn volatile_fields(self) -> &'static [&'static str] {
         match self {
             Entity::Municipality => &["gebietsstand"],
+            // An EfA entry's `stand` is the date it was last confirmed: a new date
+            // alone is a re-confirmation, not a change of the service.
+            Entity::EfaService => &["stand"],
             _ => &[],
         }
     }
@@ -196,6 +233,20 @@ mod tests {
         assert_eq!(leistungstyp_of("99012001000000"), "lo");
         assert_eq!(leistungstyp_of("99012001001000"), "lov");
         assert_eq!(leistungstyp_of("99008001012011"), "lovd");
+    }
+
+    #[test]
+    fn entity_names_round_trip() {
+        for e in [
+            Entity::Service,
+            Entity::Municipality,
+            Entity::EfaService,
+            Entity::OzgLeistung,
+            Entity::LeikaOzg,
+        ] {
+            assert_eq!(Entity::parse(e.as_str()), Some(e));
+        }
+        assert_eq!(Entity::parse("nope"), None);
     }
 
     #[test]

@@ -45,10 +45,12 @@ impl Diff {
             (f, Some(t)) => (f, t),
         };
         let to_release = read::release(&conn, to)?;
-        let entity = match to_release.entity.as_str() {
-            "municipality" => Entity::Municipality,
-            _ => Entity::Service,
-        };
+        let entity = Entity::parse(&to_release.entity).ok_or_else(|| {
+            crate::Error::Invalid(format!(
+                "release {to} holds records of unknown kind {:?}",
+                to_release.entity
+            ))
+        })?;
         if let Some(f) = from {
             let from_release = read::release(&conn, f)?;
             if from_release.entity != to_release.entity {

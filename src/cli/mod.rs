@@ -2,6 +2,7 @@
 //! file of its own. The doc comments are the help text. Errors are typed in the
 //! library and get their context here.
 
+mod annotations;
 mod diff;
 mod export;
 mod import;
@@ -9,10 +10,12 @@ mod municipality;
 mod ops_status;
 mod output;
 mod releases;
+mod ressort;
 mod service;
 mod status;
 mod status_events;
 mod sync;
+mod template;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -48,6 +51,9 @@ pub enum Command {
     Service(service::Service),
     Municipality(municipality::Municipality),
     Status(status::Status),
+    Annotations(annotations::Annotations),
+    Ressort(ressort::Ressort),
+    Template(template::Template),
     Export(export::Export),
 }
 
@@ -87,6 +93,9 @@ impl Cli {
             Command::Service(c) => c.run(&ctx),
             Command::Municipality(c) => c.run(&ctx),
             Command::Status(c) => c.run(&ctx),
+            Command::Annotations(c) => c.run(&ctx),
+            Command::Ressort(c) => c.run(&ctx),
+            Command::Template(c) => c.run(&ctx),
             Command::Export(c) => c.run(&ctx),
         }
     }

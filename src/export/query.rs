@@ -4,8 +4,9 @@
 //! ARS interned to integers so millions of events stay cheap.
 //!
 //! Record shapes read from `record_versions` (JSON in `data`):
-//! `efa_service`: `name, ozg_ids[], leika_keys[], themenfeld, federfuehrendes_land,
-//! reifegrad{model, level}, url`; `ozg_leistung`: `name, themenfeld`;
+//! `efa_service` (0003): `name, ozg_ids[], leistungsschluessel[], themenfeld,
+//! federfuehrendes_land, reifegrad{modell, stufe}, url`; `ozg_leistung`:
+//! `bezeichnung, themenfeld`;
 //! `availability` (key `<ars>:<leika key>`): `ars, leistungsschluessel,
 //! online_status (ok | nicht ok), url`. The JSON paths are the constants below.
 
@@ -245,11 +246,11 @@ fn efa_services(conn: &Connection) -> Result<Vec<Efa>, ExportError> {
         .prepare(
             "SELECT key, json_extract(data, '$.name'),
                     coalesce(json_extract(data, '$.ozg_ids'), '[]'),
-                    coalesce(json_extract(data, '$.leika_keys'), '[]'),
+                    coalesce(json_extract(data, '$.leistungsschluessel'), '[]'),
                     json_extract(data, '$.themenfeld'),
                     json_extract(data, '$.federfuehrendes_land'),
-                    json_extract(data, '$.reifegrad.model'),
-                    json_extract(data, '$.reifegrad.level'),
+                    json_extract(data, '$.reifegrad.modell'),
+                    json_extract(data, '$.reifegrad.stufe'),
                     json_extract(data, '$.url')
              FROM record_versions
              WHERE entity = 'efa_service' AND valid_to IS NULL
@@ -305,7 +306,7 @@ fn efa_services(conn: &Connection) -> Result<Vec<Efa>, ExportError> {
 fn ozg_names(conn: &Connection) -> Result<HashMap<String, (String, Option<String>)>, ExportError> {
     let mut stmt = conn
         .prepare(
-            "SELECT key, coalesce(json_extract(data, '$.name'), key), json_extract(data, '$.themenfeld')
+            "SELECT key, coalesce(json_extract(data, '$.bezeichnung'), key), json_extract(data, '$.themenfeld')
              FROM record_versions WHERE entity = 'ozg_leistung' AND valid_to IS NULL",
         )
         .map_err(db("reading OZG-Leistungen"))?;

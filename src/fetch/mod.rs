@@ -161,6 +161,34 @@ pub async fn fetch(
 
 /// Copies a local file into a payload, hashing it on the way.
 pub fn read_file(path: &Path, policy: &FetchPolicy) -> Result<Payload, FetchError> {
+    let err = |source| FetchError::File {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = tempfile::NamedTempFile::new().map_err(err)?;
+    let (sha256, size) = hash_copy(path, Some(file.as_file_mut()), policy)?;
+    Ok(Payload {
+        file,
+        sha256,
+        size,
+        validators: Validators::default(),
+        origin: path.display().to_string(),
+    })
+}
+
+/// The SHA-256 of a local file, without copying it: lets `sync` recognise an
+/// unchanged file at the cost of one read.
+pub fn hash_file(path: &Path, policy: &FetchPolicy) -> Result<String, FetchError> {
+    hash_copy(path, None, policy).map(|(sha, _)| sha)
+}
+
+/// Reads `path` once, hashing it and copying it into `out` if given; enforces the
+/// body limit. Returns the hex SHA-256 and the size.
+fn hash_copy(
+    path: &Path,
+    mut out: Option<&mut std::fs::File>,
+    policy: &FetchPolicy,
+) -> Result<(String, u64), FetchError> {
     use sha2::{Digest, Sha256};
     use std::io::{Read, Write};
 
@@ -169,7 +197,6 @@ pub fn read_file(path: &Path, policy: &FetchPolicy) -> Result<Payload, FetchErro
         source,
     };
     let mut input = std::fs::File::open(path).map_err(err)?;
-    let mut file = tempfile::NamedTempFile::new().map_err(err)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
@@ -186,16 +213,14 @@ pub fn read_file(path: &Path, policy: &FetchPolicy) -> Result<Payload, FetchErro
             });
         }
         hasher.update(&buf[..n]);
-        file.write_all(&buf[..n]).map_err(err)?;
+        if let Some(out) = out.as_deref_mut() {
+            out.write_all(&buf[..n]).map_err(err)?;
+        }
     }
-    file.flush().map_err(err)?;
-    Ok(Payload {
-        file,
-        sha256: hex(&hasher.finalize()),
-        size,
-        validators: Validators::default(),
-        origin: path.display().to_string(),
-    })
+    if let Some(out) = out {
+        out.flush().map_err(err)?;
+    }
+    Ok((hex(&hasher.finalize()), size))
 }
 
 /// Lower-case hex of bytes.

@@ -11,9 +11,12 @@
 //!   header, truncated XML, undecodable bytes); the iterator yields nothing after it
 //!   and the caller rejects the whole release.
 
+pub mod csv_text;
+pub mod efa;
 pub mod fim_api;
 pub mod gv100ad;
 pub mod leika_csv;
+pub mod ozg;
 pub mod xzufi;
 
 use serde::Serialize;

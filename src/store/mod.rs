@@ -2,8 +2,10 @@
 //! append-only migrations), and the reads and writes of releases and versioned
 //! records. Only this module (and the query interface) writes SQL.
 
+pub mod annotations;
 pub mod read;
 pub mod release;
+pub mod ressort;
 
 use std::path::Path;
 
@@ -18,6 +20,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0002_coordination",
         include_str!("../../schema/0002_coordination.sql"),
+    ),
+    (
+        "0003_catalogs",
+        include_str!("../../schema/0003_catalogs.sql"),
     ),
 ];
 
@@ -74,10 +80,13 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
         .map_err(Error::db("setting busy timeout"))?;
     // WAL lets readers (query, export) see a consistent snapshot while a sync writes;
     // FULL makes a committed release survive power loss, at one fsync per release.
+    // A 32 MiB page cache keeps a large release's dirty pages in memory instead of
+    // spilling them to the WAL repeatedly; pages are allocated only when used.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
-         PRAGMA foreign_keys = ON;",
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -32768;",
     )
     .map_err(Error::db(format!("configuring {}", path.display())))?;
     Ok(())
@@ -152,7 +161,17 @@ mod tests {
                 .unwrap();
             assert_eq!(ok, "ok");
             // the query contract's views exist and run
-            for view in ["v_services", "v_municipalities", "v_releases"] {
+            for view in [
+                "v_services",
+                "v_municipalities",
+                "v_releases",
+                "v_efa_services",
+                "v_efa_leika",
+                "v_ozg_leistungen",
+                "v_leika_ozg",
+                "v_annotations",
+                "v_ressorts",
+            ] {
                 conn.prepare(&format!("SELECT * FROM {view}")).unwrap();
             }
         }

@@ -1,22 +1,23 @@
 //! Crash safety: a real `ozgsync import` child process is killed with SIGKILL at
-//! several moments of a large import. Afterwards the database passes
-//! `PRAGMA integrity_check` and holds exactly the previous release, and the next
-//! import completes.
+//! many moments of a large import. After each kill the database passes
+//! `PRAGMA integrity_check` and holds exactly the state before the release or, if
+//! the commit won the race against the kill, exactly the state after it; never a mix.
+//! The next import then completes.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+use sha2::{Digest, Sha256};
 
 /// Synthetic Gemeinden added to the real file: enough that a debug-build import
-/// writes for a few seconds.
+/// writes for a second or more.
 const EXTRA: usize = 60_000;
 
 const BASE: &str = "fixtures/gv100ad/GV100AD_30112025_NI.txt";
 
-/// A GV100AD file: the real Lower Saxony lines plus `extra` synthetic Gemeinden,
-/// large enough that an import takes a while.
+/// A GV100AD file: the real Lower Saxony lines plus `extra` synthetic Gemeinden.
 fn big_directory(path: &Path, extra: usize) {
     let mut text = std::fs::read_to_string(BASE).unwrap();
     for i in 0..extra {
@@ -40,57 +41,87 @@ fn ozgsync(db: &Path) -> Command {
     cmd
 }
 
-/// Every version row (key, valid_from, valid_to, data) and the number of releases.
-type Snapshot = (Vec<(String, i64, Option<i64>, String)>, i64);
-
-/// The catalogue as a comparable value; checks integrity first.
-fn snapshot(db: &Path) -> Snapshot {
+/// Checks integrity and digests every version row and release row, so two states
+/// compare cheaply and a failure message stays short.
+fn state(db: &Path) -> (usize, String) {
     let conn = Connection::open(db).unwrap();
     let ok: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(ok, "ok");
+    let mut hasher = Sha256::new();
+    let mut rows = 0;
     let mut stmt = conn
         .prepare(
-            "SELECT key, valid_from, valid_to, data FROM record_versions ORDER BY key, valid_from",
+            "SELECT key || '|' || valid_from || '|' || ifnull(valid_to, '') || '|' || data
+             FROM record_versions ORDER BY key, valid_from",
         )
         .unwrap();
-    let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let releases = conn
+    let mut q = stmt.query([]).unwrap();
+    while let Some(row) = q.next().unwrap() {
+        hasher.update(row.get::<_, String>(0).unwrap());
+        rows += 1;
+    }
+    let releases: i64 = conn
         .query_row("SELECT count(*) FROM releases", [], |r| r.get(0))
         .unwrap();
-    (rows, releases)
+    hasher.update(releases.to_le_bytes());
+    (rows, ozgsync::fetch::hex(&hasher.finalize()))
 }
 
-fn wal_size(db: &Path) -> u64 {
-    std::fs::metadata(db.with_extension("db-wal"))
-        .map(|m| m.len())
-        .unwrap_or(0)
+/// Copies a checkpointed database (no WAL) to `to`, removing any WAL there.
+fn restore(from: &Path, to: &Path) {
+    for ext in ["db-wal", "db-shm"] {
+        let _ = std::fs::remove_file(to.with_extension(ext));
+    }
+    std::fs::copy(from, to).unwrap();
+}
+
+/// Whether another process holds the write lock, i.e. a release transaction is
+/// open. Probes with `BEGIN IMMEDIATE` without waiting; a free lock is released at
+/// once.
+fn writer_active(db: &Path) -> bool {
+    let Ok(conn) = Connection::open(db) else {
+        return false;
+    };
+    conn.busy_timeout(Duration::ZERO).unwrap();
+    conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_err()
 }
 
 #[test]
-fn sigkill_during_import_leaves_the_previous_release() {
+fn sigkill_during_import_leaves_the_previous_or_the_next_release() {
     let dir = tempfile::tempdir().unwrap();
+    let pristine = dir.path().join("pristine.db");
     let db = dir.path().join("crash.db");
     let big = dir.path().join("big.txt");
     big_directory(&big, EXTRA);
 
-    let status = ozgsync(&db)
+    assert!(ozgsync(&pristine)
         .args(["import", "gv100ad", BASE])
         .status()
+        .unwrap()
+        .success());
+    Connection::open(&pristine)
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
         .unwrap();
-    assert!(status.success());
-    let before = snapshot(&db);
+    let before = state(&pristine);
+    restore(&pristine, &db);
+    assert!(ozgsync(&db)
+        .args(["import", "gv100ad"])
+        .arg(&big)
+        .status()
+        .unwrap()
+        .success());
+    let after = state(&db);
+    assert_eq!(after.0, before.0 + EXTRA);
 
-    // Every third kill lands early (start-up, fetch, parse before any write); the
-    // others wait until the import writes to the WAL, then kill after a varying pause.
+    // Every third kill lands early (start-up, fetch, before the transaction); the
+    // others wait until the release transaction is open, then kill after a varying
+    // pause.
     let mut killed_while_writing = 0;
-    for round in 0..9u64 {
-        let wal_before = wal_size(&db);
+    for round in 0..12u64 {
+        restore(&pristine, &db);
         let mut child = ozgsync(&db)
             .args(["import", "gv100ad"])
             .arg(&big)
@@ -99,42 +130,48 @@ fn sigkill_during_import_leaves_the_previous_release() {
         if round % 3 == 0 {
             std::thread::sleep(Duration::from_millis(5 + round * 30));
         } else {
-            let deadline = std::time::Instant::now() + Duration::from_secs(60);
-            while wal_size(&db) <= wal_before && std::time::Instant::now() < deadline {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !writer_active(&db) && Instant::now() < deadline {
                 if child.try_wait().unwrap().is_some() {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(2));
             }
-            std::thread::sleep(Duration::from_millis(round * 47 % 300));
+            std::thread::sleep(Duration::from_millis(round * 37 % 200));
         }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "round {round}: the import finished before the kill"
-        );
-        if wal_size(&db) > wal_before {
-            killed_while_writing += 1;
-        }
+        let writing = writer_active(&db);
         child.kill().unwrap();
         child.wait().unwrap();
-        assert_eq!(
-            snapshot(&db),
-            before,
-            "state after the kill in round {round}"
+        let now = state(&db);
+        assert!(
+            now == before || now == after,
+            "round {round}: the state is neither the previous nor the next release ({} rows)",
+            now.0
         );
+        if writing && now == before {
+            killed_while_writing += 1;
+        }
     }
     assert!(
         killed_while_writing >= 5,
-        "only {killed_while_writing} kills hit the import while it wrote"
+        "only {killed_while_writing} kills hit the open release transaction"
     );
 
-    let status = ozgsync(&db)
+    // After the last kill the next import completes.
+    restore(&pristine, &db);
+    let mut child = ozgsync(&db)
+        .args(["import", "gv100ad"])
+        .arg(&big)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ozgsync(&db)
         .args(["import", "gv100ad"])
         .arg(&big)
         .status()
-        .unwrap();
-    assert!(status.success());
-    let (rows, releases) = snapshot(&db);
-    assert_eq!(releases, before.1 + 1);
-    assert_eq!(rows.len(), before.0.len() + EXTRA);
+        .unwrap()
+        .success());
+    assert_eq!(state(&db), after);
 }

@@ -1,7 +1,9 @@
 //! Integration test modules, one per capability.
-
+mod annotations;
+mod bench_gen;
 mod cli;
 mod crash;
+mod efa;
 mod export;
 mod fim_api;
 mod gv100ad;

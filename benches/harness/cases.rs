@@ -1,0 +1,410 @@
+//! The benchmark cases. Each case is a named function that generates its input,
+//! drives the release binary (and any baseline) through `measure`, and returns rows
+//! for the results table plus the aims it checks. To add a case, write a
+//! `fn(&Ctx) -> Result<CaseReport, BenchError>` and list it in [`CASES`].
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::gen;
+use super::measure::{measure, Measurement};
+use super::report::{fmt_duration, fmt_mib, Aim, CaseReport, Row};
+use super::BenchError;
+
+/// What every case gets.
+pub struct Ctx {
+    /// The release binary under test.
+    pub bin: PathBuf,
+    /// A scratch directory, removed after the run.
+    pub dir: PathBuf,
+    /// Repetitions per step.
+    pub reps: usize,
+    /// `sqlite3 -version` output, None when the CLI is not installed.
+    pub sqlite3: Option<String>,
+    /// This bench binary, run as `gen ...` to write inputs (see [`generate`]).
+    pub gen_exe: PathBuf,
+}
+
+pub struct Case {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub run: fn(&Ctx) -> Result<CaseReport, BenchError>,
+}
+
+pub const CASES: &[Case] = &[
+    Case {
+        name: "leika_100k",
+        about: "LeiKa CSV, 100,000 rows: cold import, unchanged re-import, next release (5 % changed), sqlite3 .import baseline",
+        run: leika_100k,
+    },
+    Case {
+        name: "gv100ad_national",
+        about: "GV100AD-like national directory (16 Länder, ~10,750 Gemeinden): cold import, unchanged re-import",
+        run: gv100ad_national,
+    },
+];
+
+/// The seed of all generated inputs: fixed so every run measures the same bytes.
+const SEED: u64 = 1;
+
+/// Writes a generated input file by running this binary's `gen` mode as a child and
+/// returns the summary line it prints.
+///
+/// Why a child: measured children are started by fork + exec, and Linux counts the
+/// resident pages of the forked copy of this process (its RSS at spawn time) toward
+/// the child's `ru_maxrss`. Holding 100,000 generated rows here made every measured
+/// child report 160 MiB, sqlite3 included. So this process stays small and never
+/// generates.
+fn generate(ctx: &Ctx, args: &[&str], out: &Path) -> Result<String, BenchError> {
+    let mut cmd = Command::new(&ctx.gen_exe);
+    cmd.arg("gen").args(args).arg("--out").arg(out);
+    let what = format!("{cmd:?}");
+    let output = cmd.output().map_err(|source| BenchError::Spawn {
+        what: what.clone(),
+        source,
+    })?;
+    if !output.status.success() {
+        return Err(BenchError::Child {
+            what,
+            detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+fn file_mb(path: &Path) -> f64 {
+    fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1e6)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), BenchError> {
+    fs::write(path, bytes).map_err(|e| BenchError::io(format!("write {}", path.display()), e))
+}
+
+/// The database and its SQLite side files (WAL, shared memory, rollback journal).
+fn db_files(db: &Path) -> Vec<PathBuf> {
+    ["", "-wal", "-shm", "-journal"]
+        .iter()
+        .map(|suffix| {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            PathBuf::from(name)
+        })
+        .collect()
+}
+
+fn remove_db(db: &Path) -> Result<(), BenchError> {
+    for file in db_files(db) {
+        match fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(BenchError::io(format!("remove {}", file.display()), e))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Copies a database with its side files, so a step can start from a known state.
+fn copy_db(from: &Path, to: &Path) -> Result<(), BenchError> {
+    remove_db(to)?;
+    for (src, dst) in db_files(from).into_iter().zip(db_files(to)) {
+        if src.exists() {
+            fs::copy(&src, &dst)
+                .map_err(|e| BenchError::io(format!("copy {}", src.display()), e))?;
+        }
+    }
+    Ok(())
+}
+
+fn db_size(db: &Path) -> u64 {
+    db_files(db)
+        .iter()
+        .filter_map(|f| fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn ozgsync(ctx: &Ctx, db: &Path, kind: &str, file: &Path) -> Command {
+    let mut cmd = Command::new(&ctx.bin);
+    // Run in the scratch directory so no config file of the caller's is picked up.
+    cmd.current_dir(&ctx.dir)
+        .env_remove("OZGSYNC_DB")
+        .arg("--db")
+        .arg(db)
+        .args(["import", kind])
+        .arg(file);
+    cmd
+}
+
+/// Guards against a binary that exits 0 without doing anything.
+fn imported(db: &Path) -> Result<String, BenchError> {
+    if !db.exists() {
+        return Err(BenchError::Child {
+            what: "ozgsync import".into(),
+            detail: format!("exited 0 but wrote no database at {}", db.display()),
+        });
+    }
+    Ok(format!("database {:.1} MB", db_size(db) as f64 / 1e6))
+}
+
+fn row(case: &str, step: &str, records: u64, m: Option<Measurement>, note: String) -> Row {
+    Row {
+        case: case.into(),
+        step: step.into(),
+        records: Some(records),
+        measurement: m,
+        note,
+    }
+}
+
+fn leika_100k(ctx: &Ctx) -> Result<CaseReport, BenchError> {
+    const CASE: &str = "leika_100k";
+    const ROWS: usize = 100_000;
+    let rows_arg = ROWS.to_string();
+    let seed_arg = SEED.to_string();
+    let leika = ["leika", "--rows", &rows_arg, "--seed", &seed_arg];
+    let csv = ctx.dir.join("leika_100k.csv");
+    generate(ctx, &leika, &csv)?;
+    let utf8 = ctx.dir.join("leika_100k.utf8.csv");
+    generate(ctx, &[&leika[..], &["--utf8"]].concat(), &utf8)?;
+    let next_csv = ctx.dir.join("leika_100k_next.csv");
+    let next = [
+        "leika-next",
+        "--rows",
+        &rows_arg,
+        "--seed",
+        &seed_arg,
+        "--share",
+        "0.05",
+    ];
+    let changes = generate(ctx, &next, &next_csv)?;
+    let records = ROWS as u64;
+    let mut report = CaseReport::default();
+
+    // The ozgsync steps depend on each other (re-import needs the cold import); the
+    // baseline does not, so a failing ozgsync still leaves the baseline in the table.
+    let ozgsync_steps = || -> Result<[Measurement; 3], BenchError> {
+        let db = ctx.dir.join("leika.db");
+        eprintln!("{CASE}: cold import");
+        let cold = measure(
+            ctx.reps,
+            || remove_db(&db),
+            || Ok(ozgsync(ctx, &db, "leika", &csv)),
+        )?;
+        let db_note = imported(&db)?;
+        let snapshot = ctx.dir.join("leika_base.db");
+        copy_db(&db, &snapshot)?;
+        eprintln!("{CASE}: unchanged re-import");
+        let again = measure(ctx.reps, || Ok(()), || Ok(ozgsync(ctx, &db, "leika", &csv)))?;
+        eprintln!("{CASE}: next release");
+        let next_db = ctx.dir.join("leika_next.db");
+        let next_run = measure(
+            ctx.reps,
+            || copy_db(&snapshot, &next_db),
+            || Ok(ozgsync(ctx, &next_db, "leika", &next_csv)),
+        )?;
+        eprintln!("{CASE}: {db_note}");
+        Ok([cold, again, next_run])
+    };
+    let steps = ozgsync_steps();
+
+    let baseline = match &ctx.sqlite3 {
+        None => None,
+        Some(_) => {
+            eprintln!("{CASE}: sqlite3 baseline");
+            let base_db = ctx.dir.join("baseline.db");
+            let script = ctx.dir.join("baseline.sql");
+            write(&script, sqlite_import_script(&utf8).as_bytes())?;
+            let m = measure(
+                ctx.reps,
+                || remove_db(&base_db),
+                || {
+                    let input = fs::File::open(&script)
+                        .map_err(|e| BenchError::io(format!("open {}", script.display()), e))?;
+                    let mut cmd = Command::new("sqlite3");
+                    cmd.arg(&base_db).stdin(Stdio::from(input));
+                    Ok(cmd)
+                },
+            )?;
+            Some((m, sqlite_count(&base_db)?))
+        }
+    };
+    let ratio = match (&steps, &baseline) {
+        (Ok([cold, ..]), Some((base, _))) => {
+            Some(cold.median().as_secs_f64() / base.median().as_secs_f64().max(1e-9))
+        }
+        _ => None,
+    };
+
+    match &steps {
+        Ok([cold, again, next_run]) => {
+            let vs = ratio.map_or(String::new(), |r| format!("; {r:.2}× sqlite3 .import"));
+            let db_size = db_size(&ctx.dir.join("leika.db"));
+            report.rows.push(row(
+                CASE,
+                "cold import (fresh db)",
+                records,
+                Some(cold.clone()),
+                format!(
+                    "Windows-1252 file {:.1} MB, database {:.1} MB{vs}",
+                    file_mb(&csv),
+                    db_size as f64 / 1e6
+                ),
+            ));
+            report.rows.push(row(
+                CASE,
+                "unchanged re-import",
+                records,
+                Some(again.clone()),
+                "same file into the imported db".into(),
+            ));
+            report.rows.push(row(
+                CASE,
+                "next release (5 % changed)",
+                records,
+                Some(next_run.clone()),
+                changes.clone(),
+            ));
+        }
+        Err(e) => {
+            report.failed = true;
+            report.rows.push(row(
+                CASE,
+                "FAILED: ozgsync import",
+                records,
+                None,
+                e.to_string().replace('\n', " "),
+            ));
+        }
+    }
+    report.rows.push(match (&baseline, &ctx.sqlite3) {
+        (Some((m, count)), Some(version)) => row(
+            CASE,
+            "baseline: sqlite3 .import",
+            records,
+            Some(m.clone()),
+            format!(
+                "UTF-8 copy, 11 TEXT columns, {count} rows loaded; sqlite3 {}",
+                version.split_whitespace().next().unwrap_or("")
+            ),
+        ),
+        _ => row(
+            CASE,
+            "baseline: sqlite3 .import",
+            records,
+            None,
+            "sqlite3 CLI not installed (apt-get install sqlite3)".into(),
+        ),
+    });
+
+    let (cold, again, peak) = match &steps {
+        Ok([cold, again, next_run]) => (
+            Some(cold),
+            Some(again),
+            [cold, again, next_run]
+                .iter()
+                .map(|m| m.peak_rss_kib())
+                .max(),
+        ),
+        Err(_) => (None, None, None),
+    };
+    report.aims.push(Aim {
+        what: "LeiKa 100k cold import vs sqlite3 .import".into(),
+        target: "≤ 2× baseline".into(),
+        measured: match (ratio, cold, &baseline) {
+            (Some(r), Some(cold), Some((base, _))) => format!(
+                "{r:.2}× ({} vs {})",
+                fmt_duration(cold.median()),
+                fmt_duration(base.median())
+            ),
+            (_, None, _) => "ozgsync import failed".into(),
+            _ => "baseline missing".into(),
+        },
+        met: ratio.map(|r| r <= 2.0),
+    });
+    report.aims.push(Aim {
+        what: "LeiKa 100k unchanged re-import".into(),
+        target: "< 50 ms".into(),
+        measured: again.map_or("ozgsync import failed".into(), |m| {
+            format!("{} median", fmt_duration(m.median()))
+        }),
+        met: again.map(|m| m.median().as_millis() < 50),
+    });
+    report.aims.push(Aim {
+        what: "LeiKa 100k peak RSS of ozgsync (all steps)".into(),
+        target: "< 100 MB".into(),
+        measured: peak.map_or("ozgsync import failed".into(), |p| {
+            format!("{:.1} MB ({})", p as f64 * 1024.0 / 1e6, fmt_mib(p))
+        }),
+        met: peak.map(|p| p * 1024 < 100_000_000),
+    });
+    Ok(report)
+}
+
+/// The baseline: the sqlite3 shell's own CSV import into a table of the 11 columns.
+fn sqlite_import_script(utf8_csv: &Path) -> String {
+    let columns: Vec<String> = gen::LEIKA_HEADER
+        .iter()
+        .map(|c| format!("\"{c}\" TEXT"))
+        .collect();
+    format!(
+        "CREATE TABLE leika({});\n.mode csv\n.separator ;\n.import --skip 1 \"{}\" leika\n",
+        columns.join(", "),
+        utf8_csv.display()
+    )
+}
+
+fn sqlite_count(db: &Path) -> Result<String, BenchError> {
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg("SELECT count(*) FROM leika;")
+        .output()
+        .map_err(|source| BenchError::Spawn {
+            what: "sqlite3".into(),
+            source,
+        })?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn gv100ad_national(ctx: &Ctx) -> Result<CaseReport, BenchError> {
+    const CASE: &str = "gv100ad_national";
+    let file = ctx.dir.join("GV100AD_national.txt");
+    let summary = generate(ctx, &["gv100ad", "--seed", &SEED.to_string()], &file)?;
+    // One record per line; counting newlines keeps this process small.
+    let text =
+        fs::read(&file).map_err(|e| BenchError::io(format!("read {}", file.display()), e))?;
+    let records = text.iter().filter(|&&b| b == b'\n').count() as u64;
+    drop(text);
+    let mut report = CaseReport::default();
+
+    let db = ctx.dir.join("gv100ad.db");
+    eprintln!("{CASE}: cold import");
+    let cold = measure(
+        ctx.reps,
+        || remove_db(&db),
+        || Ok(ozgsync(ctx, &db, "gv100ad", &file)),
+    )?;
+    let db_note = imported(&db)?;
+    report.rows.push(row(
+        CASE,
+        "cold import (fresh db)",
+        records,
+        Some(cold),
+        format!("{summary}, {:.1} MB; {db_note}", file_mb(&file)),
+    ));
+    eprintln!("{CASE}: unchanged re-import");
+    let again = measure(
+        ctx.reps,
+        || Ok(()),
+        || Ok(ozgsync(ctx, &db, "gv100ad", &file)),
+    )?;
+    report.rows.push(row(
+        CASE,
+        "unchanged re-import",
+        records,
+        Some(again),
+        "same file into the imported db".into(),
+    ));
+    Ok(report)
+}

@@ -1,0 +1,188 @@
+//! The annotation sheet as CSV: reading a ministry's file into [`RawRow`]s, and
+//! writing the template. The template is UTF-8 with BOM, `;`-separated, CRLF, so
+//! Excel opens it with umlauts intact; imports also take `,` and Windows-1252
+//! (what Excel writes for "CSV (Trennzeichen-getrennt)").
+
+use std::io::{Read, Seek, Write};
+
+use super::{Field, RawRow, RowError};
+use crate::model::vocab::slug;
+use crate::parse::csv_text::{self, Columns};
+use crate::parse::ParseError;
+
+/// Header of the key column.
+pub const KEY_HEADER: &str = "Leistungsschlüssel";
+/// Header of the informational name column (filled by the template, ignored on
+/// import).
+pub const NAME_HEADER: &str = "Leistungsbezeichnung";
+
+const EXPECTED: &str = "annotation sheet (CSV)";
+
+/// The template's columns in order.
+pub fn headers() -> Vec<&'static str> {
+    let mut h = vec![KEY_HEADER, NAME_HEADER];
+    h.extend(Field::ALL.iter().map(|f| f.header()));
+    h
+}
+
+/// A sheet as read: its data rows, and rows the CSV reader itself refused.
+#[derive(Debug, Clone, Default)]
+pub struct Sheet {
+    pub rows: Vec<RawRow>,
+    pub errors: Vec<RowError>,
+    /// `UTF-8` or `windows-1252`.
+    pub encoding: &'static str,
+}
+
+/// Reads a sheet. Fails as a whole when the file is not a CSV with the template's
+/// header (unknown or missing key column); row problems are left to validation.
+pub fn read<R: Read + Seek>(input: R) -> Result<Sheet, ParseError> {
+    let known: Vec<String> = headers().into_iter().map(slug).collect();
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    let key_col = slug(KEY_HEADER);
+    let mut input = csv_text::open(input, EXPECTED)?;
+    let header = csv_text::header(&mut input.reader, EXPECTED)?;
+    let columns = Columns::match_header(&header, &known, &[&key_col], EXPECTED, |_| {
+        Some("write the template with `ozgsync template annotations`".to_owned())
+    })?;
+    let mut sheet = Sheet {
+        encoding: input.encoding,
+        ..Sheet::default()
+    };
+    for record in input.reader.into_records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(err) => {
+                let reject = csv_text::row_error(err)?;
+                sheet.errors.push(RowError {
+                    line: reject
+                        .position
+                        .trim_start_matches("line ")
+                        .parse()
+                        .unwrap_or(0),
+                    column: None,
+                    message: reject.reason,
+                });
+                continue;
+            }
+        };
+        if csv_text::is_blank(&record) {
+            continue;
+        }
+        let cells = Field::ALL
+            .iter()
+            .filter_map(|f| {
+                let s = slug(f.header());
+                columns
+                    .has(&s)
+                    .then(|| (*f, columns.get(&record, &s).to_owned()))
+            })
+            .collect();
+        sheet.rows.push(RawRow {
+            line: csv_text::line_of(&record),
+            key: columns.get(&record, &key_col).to_owned(),
+            cells,
+            overflow: (record.len() > columns.width()).then(|| (record.len(), columns.width())),
+        });
+    }
+    Ok(sheet)
+}
+
+/// One filled row of the template: the key, its name and the current values as
+/// sheet text.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateRow {
+    pub leistungsschluessel: String,
+    pub bezeichnung: String,
+    /// Cells of [`Field::ALL`], in order.
+    pub cells: Vec<String>,
+}
+
+/// Writes the template: BOM, header, and `rows` (none for an empty template).
+pub fn write_template(out: &mut dyn Write, rows: &[TemplateRow]) -> std::io::Result<()> {
+    out.write_all("\u{feff}".as_bytes())?;
+    let mut w = ::csv::WriterBuilder::new()
+        .delimiter(b';')
+        .terminator(::csv::Terminator::CRLF)
+        .from_writer(out);
+    let io = |e: ::csv::Error| std::io::Error::other(e.to_string());
+    w.write_record(headers()).map_err(io)?;
+    for row in rows {
+        let mut record = vec![row.leistungsschluessel.as_str(), row.bezeichnung.as_str()];
+        record.extend(row.cells.iter().map(String::as_str));
+        w.write_record(&record).map_err(io)?;
+    }
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn sheet(text: &[u8]) -> Result<Sheet, String> {
+        read(Cursor::new(text.to_vec())).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn template_round_trips_through_read() {
+        let mut buf = Vec::new();
+        write_template(
+            &mut buf,
+            &[TemplateRow {
+                leistungsschluessel: "99001001001000".into(),
+                bezeichnung: "Abfall; Entsorgung".into(),
+                cells: vec![
+                    "MI".into(),
+                    "Land".into(),
+                    "EfA".into(),
+                    "EFA-1".into(),
+                    String::new(),
+                    "1".into(),
+                    "31.12.2026".into(),
+                    "mit \"Zitat\"".into(),
+                ],
+            }],
+        )
+        .unwrap();
+        assert!(
+            buf.starts_with(b"\xef\xbb\xbfLeistungsschl\xc3\xbcssel;Leistungsbezeichnung;Ressort;")
+        );
+        let s = sheet(&buf).unwrap();
+        assert_eq!(s.rows.len(), 1);
+        let row = &s.rows[0];
+        assert_eq!((row.line, row.key.as_str()), (2, "99001001001000"));
+        assert_eq!(row.cells[&Field::Umsetzungsweg], "EfA");
+        assert_eq!(row.cells[&Field::Bemerkung], "mit \"Zitat\"");
+        assert_eq!(row.cells[&Field::DepriorisierungGrund], "");
+    }
+
+    #[test]
+    fn windows_1252_commas_and_partial_columns() {
+        // Excel's "CSV (Trennzeichen-getrennt)" in a German locale uses `;`; other
+        // locales `,`. Only some columns: the others are kept.
+        let s = sheet(b"Leistungsschl\xfcssel,Priorit\xe4t\r\n99001001001000,2\r\n,\r\n").unwrap();
+        assert_eq!(s.encoding, "windows-1252");
+        assert_eq!(s.rows.len(), 1);
+        assert_eq!(s.rows[0].cells.len(), 1);
+        assert_eq!(s.rows[0].cells[&Field::Prioritaet], "2");
+    }
+
+    #[test]
+    fn files_that_are_not_sheets() {
+        let err = sheet(b"Ressort;Bemerkung\nMI;x\n").unwrap_err();
+        assert!(
+            err.contains("missing column(s) leistungsschluessel"),
+            "{err}"
+        );
+        let err = sheet(b"Leistungsschluessel;Farbe\n1;2\n").unwrap_err();
+        assert!(err.contains("unknown column \"Farbe\""), "{err}");
+        assert!(err.contains("ozgsync template annotations"), "{err}");
+    }
+
+    #[test]
+    fn overlong_rows_are_flagged() {
+        let s = sheet(b"Leistungsschluessel;Bemerkung\n99001001001000;a;b\n").unwrap();
+        assert_eq!(s.rows[0].overflow, Some((3, 2)));
+    }
+}

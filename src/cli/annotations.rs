@@ -1,0 +1,261 @@
+//! `ozgsync annotations import|show|orphans`: Lower Saxony's annotations per LeiKa
+//! key, delivered by the ministries as spreadsheets (see README, "Annotations").
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::output::{json, opt, render};
+use super::{Context, Format};
+use crate::annotations::csv as sheet;
+use crate::model::is_valid_leistungsschluessel;
+use crate::store::annotations::{self as store, AuditRow, ImportReport};
+
+/// Lower Saxony's annotations per LeiKa key: import a ministry's sheet, show one
+/// key with its audit trail, list annotations whose key left the catalogue.
+#[derive(Debug, clap::Args)]
+pub struct Annotations {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// Validate a sheet (CSV, `;` or `,`, UTF-8 or Windows-1252) and apply it.
+    ///
+    /// The whole file is checked first; every error is listed with line and column.
+    /// If any row is wrong nothing is applied, unless --partial. Empty cells keep
+    /// the current value, `-` clears it. Exit code 1 when any row was refused.
+    Import {
+        /// The sheet (write the template with `ozgsync template annotations`).
+        file: PathBuf,
+        /// Who delivered the sheet; recorded in the audit trail.
+        #[arg(long, value_name = "NAME")]
+        by: String,
+        /// Apply the valid rows even if others are refused.
+        #[arg(long)]
+        partial: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Show the annotation of a LeiKa key and its audit trail.
+    Show {
+        /// 14-digit Leistungsschlüssel.
+        key: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// List annotations whose key is retired from LeiKa or was never in it.
+    Orphans {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+impl Annotations {
+    pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
+        match self.action {
+            Action::Import {
+                file,
+                by,
+                partial,
+                format,
+            } => import(ctx, &file, &by, partial, format),
+            Action::Show { key, format } => show(ctx, &key, format),
+            Action::Orphans { format } => orphans(ctx, format),
+        }
+    }
+}
+
+fn import(
+    ctx: &Context,
+    file: &std::path::Path,
+    by: &str,
+    partial: bool,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let by = by.trim();
+    if by.is_empty() {
+        return Err(crate::Error::Invalid("--by must name who delivered the sheet".into()).into());
+    }
+    let origin = file.display().to_string();
+    let input = std::fs::File::open(file).map_err(crate::Error::io("opening", file))?;
+    let parsed =
+        sheet::read(std::io::BufReader::new(input)).map_err(|source| crate::Error::Parse {
+            location: origin.clone(),
+            source,
+        })?;
+    let mut conn = ctx.open()?;
+    let report = store::import(&mut conn, &parsed, by, &origin, partial)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if format == Format::Json {
+        json(&mut out, &report)?;
+    } else {
+        let stderr = std::io::stderr();
+        let mut err = stderr.lock();
+        for e in &report.errors {
+            writeln!(err, "{origin}: {e}")?;
+        }
+        if !ctx.quiet || report.refused > 0 {
+            writeln!(out, "{}", summary(&origin, &report, partial))?;
+        }
+    }
+    Ok(if report.refused > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn summary(origin: &str, r: &ImportReport, partial: bool) -> String {
+    if r.refused > 0 && !partial {
+        return format!(
+            "{origin}: {} of {} rows refused; nothing applied. Fix the rows listed above, or apply the {} valid rows with --partial.",
+            r.refused, r.rows, r.not_applied
+        );
+    }
+    format!(
+        "{origin}: {} rows changed ({} field changes audited), {} unchanged, {} refused",
+        r.changed, r.audited_fields, r.unchanged, r.refused
+    )
+}
+
+#[derive(Serialize)]
+struct ShowOut {
+    annotation: Option<store::AnnotationView>,
+    audit: Vec<AuditRow>,
+}
+
+fn show(ctx: &Context, key: &str, format: Format) -> anyhow::Result<ExitCode> {
+    let key = key.trim().trim_start_matches("urn:de:fim:leika:leistung:");
+    if !is_valid_leistungsschluessel(key) {
+        return Err(crate::Error::Invalid(format!(
+            "{key:?} is not a 14-digit Leistungsschlüssel (e.g. 99012001001000)"
+        ))
+        .into());
+    }
+    let conn = ctx.open()?;
+    let annotation = store::annotation(&conn, key)?;
+    let audit = store::audit(&conn, key)?;
+    if annotation.is_none() && audit.is_empty() {
+        return Err(crate::Error::NotFound(format!("no annotation for {key}")).into());
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match format {
+        Format::Json => json(&mut out, &ShowOut { annotation, audit })?,
+        Format::Csv => super::output::csv(
+            &mut out,
+            &[
+                "changed_at",
+                "changed_by",
+                "field",
+                "old_value",
+                "new_value",
+                "origin",
+            ],
+            &audit_rows(&audit),
+        )?,
+        Format::Text => {
+            if let Some(a) = &annotation {
+                writeln!(out, "{}  {}", a.leistungsschluessel, opt(&a.bezeichnung))?;
+                let ressort = match (&a.ressort, &a.ressort_name) {
+                    (Some(k), Some(n)) => format!("{k} ({n})"),
+                    _ => String::new(),
+                };
+                let efa = match (&a.efa_id, &a.efa_name) {
+                    (Some(id), Some(n)) => format!("{id} ({n})"),
+                    (Some(id), None) => id.clone(),
+                    _ => String::new(),
+                };
+                let lines = [
+                    ("Ressort", ressort),
+                    ("Vollzug", opt(&a.vollzug)),
+                    ("Umsetzungsweg", opt(&a.umsetzungsweg)),
+                    ("EfA", efa),
+                    ("Depriorisierungsgrund", opt(&a.depriorisierung_grund)),
+                    ("Priorität", opt(&a.prioritaet)),
+                    ("Zieldatum", opt(&a.zieldatum)),
+                    ("Bemerkung", opt(&a.bemerkung)),
+                    (
+                        "verwaist",
+                        if a.orphaned {
+                            "ja (key not in the current LeiKa)".into()
+                        } else {
+                            "nein".into()
+                        },
+                    ),
+                    ("geändert", format!("{} by {}", a.updated_at, a.updated_by)),
+                ];
+                for (label, value) in lines {
+                    let line = format!("  {label:<22} {value}");
+                    writeln!(out, "{}", line.trim_end())?;
+                }
+            }
+            writeln!(out, "audit trail ({}):", audit.len())?;
+            for a in &audit {
+                writeln!(
+                    out,
+                    "  {}  {}  {}: {} → {}  ({})",
+                    a.changed_at,
+                    a.changed_by,
+                    a.field,
+                    a.old_value.as_deref().unwrap_or("∅"),
+                    a.new_value.as_deref().unwrap_or("∅"),
+                    a.origin
+                )?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn audit_rows(audit: &[AuditRow]) -> Vec<Vec<String>> {
+    audit
+        .iter()
+        .map(|a| {
+            vec![
+                a.changed_at.clone(),
+                a.changed_by.clone(),
+                a.field.clone(),
+                opt(&a.old_value),
+                opt(&a.new_value),
+                a.origin.clone(),
+            ]
+        })
+        .collect()
+}
+
+fn orphans(ctx: &Context, format: Format) -> anyhow::Result<ExitCode> {
+    let conn = ctx.open()?;
+    let rows = store::orphans(&conn)?;
+    let header = [
+        "leistungsschluessel",
+        "reason",
+        "retired_in",
+        "bezeichnung",
+        "ressort",
+        "umsetzungsweg",
+        "updated_at",
+    ];
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|o| {
+            let a = &o.annotation;
+            vec![
+                a.leistungsschluessel.clone(),
+                o.reason.to_owned(),
+                opt(&o.retired_in),
+                opt(&a.bezeichnung),
+                opt(&a.ressort),
+                opt(&a.umsetzungsweg),
+                a.updated_at.clone(),
+            ]
+        })
+        .collect();
+    render(format, &header, &table, &rows)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,541 @@
+//! Opening a CSV file of unknown spreadsheet origin: UTF-8 (with or without BOM) or
+//! Windows-1252, `;` or `,` (or tab) as delimiter. Shared by the CSV formats whose
+//! files are saved by hand from Excel or LibreOffice (EfA, OZG, annotations).
+//!
+//! The encoding is decided by one streaming pass over the bytes (valid UTF-8
+//! throughout, else Windows-1252, which decodes every byte), the delimiter by the
+//! header line; then the input is rewound and decoded as a stream, so memory does not
+//! grow with the file.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+
+use encoding_rs::{Decoder, Encoding, UTF_8, WINDOWS_1252};
+
+use super::ParseError;
+use crate::model::vocab::slug;
+
+/// A CSV reader over the decoded text, with what was detected.
+pub struct CsvInput<'a> {
+    pub reader: csv::Reader<Box<dyn Read + 'a>>,
+    /// `UTF-8` or `windows-1252`.
+    pub encoding: &'static str,
+    pub delimiter: u8,
+}
+
+/// Detects encoding and delimiter of `input` and returns a CSV reader (headers on,
+/// rows may differ in length) over the decoded text. `expected` names the format
+/// for the error when the payload is binary or empty.
+pub fn open<'a, R: Read + Seek + 'a>(
+    mut input: R,
+    expected: &'static str,
+) -> Result<CsvInput<'a>, ParseError> {
+    let encoding = detect_encoding(&mut input, expected)?;
+    input.seek(SeekFrom::Start(0))?;
+    let header = first_line(&mut input, encoding)?;
+    if header.trim().is_empty() {
+        return Err(ParseError::not_format(
+            expected,
+            "line 1",
+            "the file is empty or starts with an empty line; the first line must be the header",
+        ));
+    }
+    let delimiter = detect_delimiter(&header);
+    input.seek(SeekFrom::Start(0))?;
+    let decoded: Box<dyn Read + 'a> = Box::new(DecodeReader::new(input, encoding));
+    let reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(decoded);
+    Ok(CsvInput {
+        reader,
+        encoding: encoding.name(),
+        delimiter,
+    })
+}
+
+/// UTF-8 when every byte sequence is valid UTF-8, else Windows-1252. NUL bytes mean
+/// the file is not text at all (a spreadsheet saved as .xlsx, a zip).
+fn detect_encoding<R: Read>(
+    input: &mut R,
+    expected: &'static str,
+) -> Result<&'static Encoding, ParseError> {
+    let mut buf = vec![0u8; 64 * 1024];
+    // bytes of an incomplete UTF-8 sequence carried over from the previous chunk
+    let mut carry = 0usize;
+    let mut utf8 = true;
+    let mut offset = 0u64;
+    loop {
+        let n = input.read(&mut buf[carry..])?;
+        if n == 0 {
+            // an incomplete sequence at the very end is invalid UTF-8
+            return Ok(if utf8 && carry == 0 {
+                UTF_8
+            } else {
+                WINDOWS_1252
+            });
+        }
+        let chunk = &buf[carry..carry + n];
+        if let Some(nul) = chunk.iter().position(|&b| b == 0) {
+            return Err(ParseError::not_format(
+                expected,
+                format!("byte {}", offset + nul as u64),
+                "binary data (NUL byte); save the spreadsheet as CSV text",
+            ));
+        }
+        offset += n as u64;
+        let filled = carry + n;
+        carry = 0;
+        if utf8 {
+            if let Err(e) = std::str::from_utf8(&buf[..filled]) {
+                match e.error_len() {
+                    // cut inside a sequence: keep its bytes for the next chunk
+                    None => {
+                        let valid = e.valid_up_to();
+                        buf.copy_within(valid..filled, 0);
+                        carry = filled - valid;
+                    }
+                    Some(_) => utf8 = false,
+                }
+            }
+        }
+    }
+}
+
+/// The first line of the input, decoded (BOM removed).
+fn first_line<R: Read>(input: &mut R, encoding: &'static Encoding) -> Result<String, ParseError> {
+    let mut raw = Vec::new();
+    // Bounded: a header longer than this is not a header.
+    BufReader::new(input.take(64 * 1024)).read_until(b'\n', &mut raw)?;
+    let (text, _, _) = encoding.decode(&raw);
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// The most frequent of `;`, `,` and tab outside quotes in the header line; `;`
+/// wins ties (German spreadsheets use it, and the LeiKa download does too).
+pub fn detect_delimiter(header: &str) -> u8 {
+    let mut counts = [(b';', 0usize), (b',', 0), (b'\t', 0)];
+    let mut quoted = false;
+    for c in header.bytes() {
+        if c == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            for (d, n) in counts.iter_mut() {
+                if *d == c {
+                    *n += 1;
+                }
+            }
+        }
+    }
+    let mut best = counts[0];
+    for candidate in &counts[1..] {
+        if candidate.1 > best.1 {
+            best = *candidate;
+        }
+    }
+    best.0
+}
+
+/// Decodes a byte stream to UTF-8 chunk by chunk, with CRLF turned into LF.
+/// encoding_rs's decoder strips a leading BOM and carries sequences split between
+/// chunks. Line ends are normalised because the csv crate reports the line of a
+/// record that follows a CRLF one too low, and error messages must name the line
+/// the user sees in the editor.
+struct DecodeReader<R> {
+    inner: R,
+    decoder: Decoder,
+    raw: Vec<u8>,
+    scratch: Vec<u8>,
+    decoded: Vec<u8>,
+    /// Read position in `decoded`.
+    pos: usize,
+    /// The last chunk ended in `\r`: drop it if the next starts with `\n`.
+    pending_cr: bool,
+    done: bool,
+}
+
+impl<R: Read> DecodeReader<R> {
+    fn new(inner: R, encoding: &'static Encoding) -> Self {
+        DecodeReader {
+            inner,
+            decoder: encoding.new_decoder_with_bom_removal(),
+            raw: vec![0u8; 64 * 1024],
+            scratch: Vec::new(),
+            decoded: Vec::new(),
+            pos: 0,
+            pending_cr: false,
+            done: false,
+        }
+    }
+
+    /// Refills `decoded`; false at the end of the input.
+    fn fill(&mut self) -> std::io::Result<bool> {
+        while self.pos >= self.decoded.len() {
+            if self.done {
+                return Ok(false);
+            }
+            let n = self.inner.read(&mut self.raw)?;
+            let last = n == 0;
+            let src = self.raw.get(..n).unwrap_or_default();
+            let capacity = self
+                .decoder
+                .max_utf8_buffer_length(src.len())
+                .unwrap_or(src.len() * 3 + 16);
+            self.scratch.clear();
+            self.scratch.resize(capacity, 0);
+            let (_, _, written, _) = self.decoder.decode_to_utf8(src, &mut self.scratch, last);
+            self.scratch.truncate(written);
+            self.decoded.clear();
+            self.pos = 0;
+            self.done = last;
+            let mut bytes = self.scratch.iter().copied().peekable();
+            if self.pending_cr {
+                match bytes.peek() {
+                    Some(b'\n') => self.pending_cr = false,
+                    Some(_) => {
+                        self.decoded.push(b'\r');
+                        self.pending_cr = false;
+                    }
+                    None if last => {
+                        self.decoded.push(b'\r');
+                        self.pending_cr = false;
+                    }
+                    None => {}
+                }
+            }
+            while let Some(b) = bytes.next() {
+                if b != b'\r' {
+                    self.decoded.push(b);
+                    continue;
+                }
+                match bytes.peek() {
+                    Some(b'\n') => {}
+                    Some(_) => self.decoded.push(b),
+                    None if last => self.decoded.push(b),
+                    None => self.pending_cr = true,
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl<R: Read> Read for DecodeReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if !self.fill()? {
+            return Ok(0);
+        }
+        let available = self.decoded.get(self.pos..).unwrap_or_default();
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Strips a UTF-8 BOM (`\u{feff}`) a spreadsheet may leave on the first header cell,
+/// and surrounding blanks.
+pub fn clean_header(cell: &str) -> &str {
+    cell.trim_start_matches('\u{feff}').trim()
+}
+
+/// The columns of a CSV header, matched by slug (`Leistungsschlüssel`,
+/// `leistungsschluessel` and ` LEISTUNGSSCHLÜSSEL ` are one column), so hand-edited
+/// headers survive case and umlaut changes. Empty header cells (trailing separators
+/// Excel leaves) are ignored.
+#[derive(Debug, Clone)]
+pub struct Columns {
+    index: HashMap<String, usize>,
+    /// The header as written, by position, for messages.
+    written: Vec<String>,
+}
+
+impl Columns {
+    /// Matches `header` against `known` slugs. Unknown or repeated columns and missing
+    /// `required` ones make the payload not the format; `hint` is appended to that
+    /// message (e.g. which other format the header looks like).
+    pub fn match_header(
+        header: &csv::StringRecord,
+        known: &[&str],
+        required: &[&str],
+        expected: &'static str,
+        hint: impl Fn(&[String]) -> Option<String>,
+    ) -> Result<Columns, ParseError> {
+        let mut index = HashMap::new();
+        let mut written = Vec::new();
+        let mut slugs = Vec::new();
+        for (i, cell) in header.iter().enumerate() {
+            let cell = clean_header(cell);
+            written.push(cell.to_owned());
+            if cell.is_empty() {
+                continue;
+            }
+            let s = slug(cell);
+            slugs.push(s.clone());
+            match known.iter().find(|k| **k == s) {
+                Some(k) => {
+                    if index.insert((*k).to_owned(), i).is_some() {
+                        return Err(ParseError::not_format(
+                            expected,
+                            "line 1",
+                            format!("column {cell:?} appears twice in the header"),
+                        ));
+                    }
+                }
+                None => {
+                    let mut reason = format!(
+                        "unknown column {cell:?}; known columns: {}",
+                        known.join(", ")
+                    );
+                    if let Some(h) = hint(&slugs) {
+                        reason = format!("{reason}; {h}");
+                    }
+                    return Err(ParseError::not_format(expected, "line 1", reason));
+                }
+            }
+        }
+        let missing: Vec<&str> = required
+            .iter()
+            .filter(|r| !index.contains_key(**r))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            let mut reason = format!("missing column(s) {}", missing.join(", "));
+            if let Some(h) = hint(&slugs) {
+                reason = format!("{reason}; {h}");
+            }
+            return Err(ParseError::not_format(expected, "line 1", reason));
+        }
+        Ok(Columns { index, written })
+    }
+
+    /// The trimmed cell of column `name` (a known slug); empty when the column is
+    /// absent or the row is short.
+    pub fn get<'r>(&self, record: &'r csv::StringRecord, name: &str) -> &'r str {
+        self.index
+            .get(name)
+            .and_then(|&i| record.get(i))
+            .map(str::trim)
+            .unwrap_or_default()
+    }
+
+    /// Whether the header has column `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    /// Number of header cells, named or not.
+    pub fn width(&self) -> usize {
+        self.written.len()
+    }
+}
+
+/// Whether every cell of the record is blank (spreadsheets save trailing empty rows).
+pub fn is_blank(record: &csv::StringRecord) -> bool {
+    record.iter().all(|c| c.trim().is_empty())
+}
+
+/// The 1-based line of the record (the header is line 1).
+pub fn line_of(record: &csv::StringRecord) -> u64 {
+    record.position().map_or(0, csv::Position::line)
+}
+
+/// The record as one line for a reject's `raw`.
+pub fn raw_of(record: &csv::StringRecord, delimiter: u8) -> String {
+    let sep = char::from(delimiter).to_string();
+    record.iter().collect::<Vec<_>>().join(&sep)
+}
+
+/// Sorts out a CSV reading error: I/O means the payload cannot be read (the whole
+/// release fails); anything else is one bad row.
+pub fn row_error(err: csv::Error) -> Result<super::Reject, ParseError> {
+    let position = err
+        .position()
+        .map_or("unknown line".to_owned(), |p| format!("line {}", p.line()));
+    let reason = err.to_string();
+    match err.into_kind() {
+        csv::ErrorKind::Io(io) => Err(ParseError::Io(io)),
+        _ => Ok(super::Reject::reject(position, None, reason)),
+    }
+}
+
+/// Reads the header row, or says why the payload is not the format.
+pub fn header(
+    reader: &mut csv::Reader<Box<dyn Read + '_>>,
+    expected: &'static str,
+) -> Result<csv::StringRecord, ParseError> {
+    match reader.headers() {
+        Ok(h) => Ok(h.clone()),
+        Err(err) => match err.into_kind() {
+            csv::ErrorKind::Io(io) => Err(ParseError::Io(io)),
+            other => Err(ParseError::not_format(
+                expected,
+                "line 1",
+                format!("unreadable header: {other:?}"),
+            )),
+        },
+    }
+}
+
+/// Splits a list of identifiers written in one cell: `|` (as in the LeiKa
+/// download), `,`, `;` or blanks all separate.
+pub fn split_ids(cell: &str) -> impl Iterator<Item = &str> {
+    cell.split(|c: char| matches!(c, '|' | ',' | ';') || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+}
+
+/// A date as spreadsheets write it: `YYYY-MM-DD` or German `DD.MM.YYYY` (also
+/// `D.M.YYYY`).
+pub fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
+    let s = s.trim();
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .or_else(|_| chrono::NaiveDate::parse_from_str(s, "%d.%m.%Y"))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn read_all(bytes: &[u8]) -> (String, u8, Vec<Vec<String>>) {
+        let mut input = open(Cursor::new(bytes.to_vec()), "test CSV").unwrap();
+        let rows = input
+            .reader
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+            .collect();
+        (input.encoding.to_owned(), input.delimiter, rows)
+    }
+
+    #[test]
+    fn utf8_with_bom_and_semicolons() {
+        let (enc, delim, rows) = read_all("\u{feff}a;b\r\nÄrger;\"x;y\"\r\n".as_bytes());
+        assert_eq!((enc.as_str(), delim), ("UTF-8", b';'));
+        assert_eq!(rows, vec![vec!["Ärger".to_string(), "x;y".to_string()]]);
+    }
+
+    #[test]
+    fn windows_1252_with_commas() {
+        // "Prüfung" in Windows-1252: ü = 0xFC
+        let bytes = b"a,b\nPr\xfcfung,\xe4\n";
+        let (enc, delim, rows) = read_all(bytes);
+        assert_eq!((enc.as_str(), delim), ("windows-1252", b','));
+        assert_eq!(rows, vec![vec!["Prüfung".to_string(), "ä".to_string()]]);
+    }
+
+    #[test]
+    fn utf8_sequence_split_across_chunks_stays_utf8() {
+        let mut text = String::from("a;b\n");
+        // push a multi-byte character across the 64 KiB chunk boundary
+        text.push_str(&"x".repeat(64 * 1024 - text.len() - 1));
+        text.push_str("ü;1\n");
+        let (enc, _, rows) = read_all(text.as_bytes());
+        assert_eq!(enc, "UTF-8");
+        assert!(rows[0][0].ends_with('ü'));
+    }
+
+    #[test]
+    fn dates_iso_and_german() {
+        let d = chrono::NaiveDate::from_ymd_opt(2026, 3, 1);
+        assert_eq!(parse_date("2026-03-01"), d);
+        assert_eq!(parse_date(" 01.03.2026 "), d);
+        assert_eq!(parse_date("1.3.2026"), d);
+        assert_eq!(parse_date("31.02.2026"), None);
+        assert_eq!(parse_date("März 2026"), None);
+    }
+
+    #[test]
+    fn crlf_lines_are_numbered_as_in_an_editor() {
+        let mut input = open(
+            Cursor::new(b"h;x\r\na;1\r\n\"b\r\nc\";2\r\nd;3\r".to_vec()),
+            "test CSV",
+        )
+        .unwrap();
+        let got: Vec<(String, u64)> = input
+            .reader
+            .records()
+            .map(|r| r.unwrap())
+            .map(|r| (r[0].to_owned(), line_of(&r)))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("a".into(), 2), ("b\nc".into(), 3), ("d".into(), 5)]
+        );
+    }
+
+    #[test]
+    fn crlf_split_between_chunks() {
+        let mut text = String::from("a;b\r\n");
+        // the row's CR is the last byte of the first 64 KiB chunk, its LF the first
+        // of the next
+        let filler = 64 * 1024 - text.len() - 3;
+        text.push_str(&format!("{};1\r\nz;2\r\n", "x".repeat(filler)));
+        let mut input = open(Cursor::new(text.into_bytes()), "test CSV").unwrap();
+        let lines: Vec<(u64, String)> = input
+            .reader
+            .records()
+            .map(|r| r.unwrap())
+            .map(|r| (line_of(&r), r[1].to_owned()))
+            .collect();
+        assert_eq!(lines, vec![(2, "1".into()), (3, "2".into())]);
+    }
+
+    #[test]
+    fn delimiter_ignores_quoted_text() {
+        assert_eq!(detect_delimiter("\"a,b,c\";d"), b';');
+        assert_eq!(detect_delimiter("a,b;c,d"), b',');
+        assert_eq!(detect_delimiter("a\tb"), b'\t');
+        assert_eq!(detect_delimiter("single"), b';');
+    }
+
+    #[test]
+    fn columns_match_by_slug_and_refuse_unknown_ones() {
+        let header = csv::StringRecord::from(vec!["\u{feff}Leistungsschlüssel", " EfA-ID", ""]);
+        let cols = Columns::match_header(
+            &header,
+            &["leistungsschluessel", "efa_id", "bemerkung"],
+            &["leistungsschluessel"],
+            "test CSV",
+            |_| None,
+        )
+        .unwrap();
+        let row = csv::StringRecord::from(vec!["99001001001000", " EFA-1 "]);
+        assert_eq!(cols.get(&row, "efa_id"), "EFA-1");
+        assert_eq!(cols.get(&row, "bemerkung"), "");
+        assert_eq!(cols.width(), 3);
+
+        let bad = csv::StringRecord::from(vec!["Leistungsschlüssel", "Farbe"]);
+        let err = Columns::match_header(&bad, &["leistungsschluessel"], &[], "test CSV", |_| {
+            Some("hint".into())
+        })
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "not a test CSV payload (line 1): unknown column \"Farbe\"; known columns: leistungsschluessel; hint"
+        );
+        let missing = csv::StringRecord::from(vec!["efa_id"]);
+        let err = Columns::match_header(
+            &missing,
+            &["leistungsschluessel", "efa_id"],
+            &["leistungsschluessel"],
+            "test CSV",
+            |_| None,
+        )
+        .unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("missing column(s) leistungsschluessel"));
+    }
+
+    #[test]
+    fn binary_and_empty_input_are_not_csv() {
+        for bytes in [&b"PK\x03\x04\x00\x00"[..], b"", b"\n\na;b\n"] {
+            assert!(
+                open(Cursor::new(bytes.to_vec()), "test CSV").is_err(),
+                "{bytes:?}"
+            );
+        }
+    }
+}
