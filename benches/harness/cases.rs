@@ -458,12 +458,15 @@ fn exports_db(ctx: &Ctx, db: &Path) -> Result<(), BenchError> {
                     CASE WHEN i % 2 = 0 THEN printf('EFA-%04d', i / 2) END,
                     '2026-01-01T00:00:00Z', 'bench'
              FROM n;
+         CREATE TEMP TABLE g(i INTEGER PRIMARY KEY, ars TEXT NOT NULL);
+         INSERT INTO g (ars) SELECT ars FROM v_municipalities
+             WHERE level = 'gemeinde' AND textkennzeichen BETWEEN '60' AND '64' ORDER BY ars;
          INSERT INTO status_events (subject_kind, subject, scope_kind, scope, status, effective_on, origin, recorded_at, recorded_by)
              SELECT 'leika', printf('99%012d', n.i), 'ars', g.ars,
-                    CASE (n.i * 7 + g.rowid) % 8 WHEN 0 THEN 'nicht_begonnen' WHEN 1 THEN 'geplant' WHEN 2 THEN 'beauftragt'
+                    CASE (n.i * 7 + g.i) % 8 WHEN 0 THEN 'nicht_begonnen' WHEN 1 THEN 'geplant' WHEN 2 THEN 'beauftragt'
                          WHEN 3 THEN 'in_umsetzung' WHEN 4 THEN 'pilot' WHEN 7 THEN 'eingestellt' ELSE 'produktiv' END,
-                    date('2025-01-01', '+' || ((n.i + g.rowid) % 540) || ' days'), 'bench', '2026-01-01T00:00:00Z', 'bench'
-             FROM n, (SELECT rowid, ars FROM v_municipalities WHERE level = 'gemeinde' AND textkennzeichen BETWEEN '60' AND '64') g;
+                    date('2025-01-01', '+' || ((n.i + g.i) % 540) || ' days'), 'bench', '2026-01-01T00:00:00Z', 'bench'
+             FROM g, n ORDER BY g.i, n.i;
          COMMIT;",
     )
     .map_err(sql_err)?;
