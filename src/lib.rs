@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod export;
 pub mod fetch;
 pub mod jobs;
 pub mod logging;

@@ -39,6 +39,11 @@ pub const CASES: &[Case] = &[
         run: leika_100k,
     },
     Case {
+        name: "exports_matrix",
+        about: "Exports from a 939 Gemeinden × 3,000 services status matrix (2.8 million events, 1,500 EfA services): dashboards cold, unchanged re-export, XLSX report",
+        run: exports_matrix,
+    },
+    Case {
         name: "gv100ad_national",
         about: "GV100AD-like national directory (16 Länder, ~10,750 Gemeinden): cold import, unchanged re-import",
         run: gv100ad_national,
@@ -407,4 +412,230 @@ fn gv100ad_national(ctx: &Ctx) -> Result<CaseReport, BenchError> {
         "same file into the imported db".into(),
     ));
     Ok(report)
+}
+
+/// Fills a database for the export case: the real Lower Saxony GV100AD fixture
+/// through the binary, then (in SQL, so this process holds no rows) 3,000 LeiKa keys
+/// executed by the municipalities, 1,500 EfA services covering half of them, and one
+/// status event per Gemeinde × key (2,817,000 events).
+fn exports_db(ctx: &Ctx, db: &Path) -> Result<(), BenchError> {
+    let gv = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gv100ad/GV100AD_30112025_NI.txt");
+    let mut cmd = ozgsync(ctx, db, "gv100ad", &gv);
+    let out = cmd.output().map_err(|source| BenchError::Spawn {
+        what: format!("{cmd:?}"),
+        source,
+    })?;
+    if !out.status.success() {
+        return Err(BenchError::Child {
+            what: "ozgsync import gv100ad".into(),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    let sql_err = |e: rusqlite::Error| BenchError::Child {
+        what: "filling the export database".into(),
+        detail: e.to_string(),
+    };
+    let conn = rusqlite::Connection::open(db).map_err(sql_err)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;
+         BEGIN;
+         INSERT INTO sources (name, kind, location, updated_at) VALUES ('efa-bench', 'efa', 'bench', '2026-01-01T00:00:00Z');
+         INSERT INTO releases (source, kind, entity, mode, location, fetched_at, status)
+             VALUES ('efa-bench', 'efa', 'efa_service', 'full', 'bench', '2026-01-01T00:00:00Z', 'applied');
+         CREATE TEMP TABLE n(i INTEGER PRIMARY KEY);
+         WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000) INSERT INTO n SELECT i FROM c;
+         INSERT INTO record_versions (entity, key, valid_from, valid_to, hash, data)
+             SELECT 'efa_service', printf('EFA-%04d', i), (SELECT max(release_id) FROM releases), NULL, 'h' || i,
+                    json_object('name', 'EfA-Onlinedienst ' || i, 'ozg_ids', json_array(printf('%05d', 10000 + i % 575)),
+                                'leistungsschluessel', json_array(printf('99%012d', i * 2)),
+                                'themenfeld', 'bauen_wohnen', 'federfuehrendes_land', 'NW',
+                                'reifegrad', json_object('modell', '1.1', 'stufe', i % 5),
+                                'url', 'https://example.org/efa/' || i)
+             FROM n WHERE i <= 1500;
+         INSERT INTO annotations (leistungsschluessel, ressort_id, vollzug, umsetzungsweg, efa_id, updated_at, updated_by)
+             SELECT printf('99%012d', i), 1 + i % 11, 'kommune',
+                    CASE WHEN i % 2 = 0 THEN 'efa' ELSE 'eigenloesung' END,
+                    CASE WHEN i % 2 = 0 THEN printf('EFA-%04d', i / 2) END,
+                    '2026-01-01T00:00:00Z', 'bench'
+             FROM n;
+         CREATE TEMP TABLE g(i INTEGER PRIMARY KEY, ars TEXT NOT NULL);
+         INSERT INTO g (ars) SELECT ars FROM v_municipalities
+             WHERE level = 'gemeinde' AND textkennzeichen BETWEEN '60' AND '64' ORDER BY ars;
+         INSERT INTO status_events (subject_kind, subject, scope_kind, scope, status, effective_on, origin, recorded_at, recorded_by)
+             SELECT 'leika', printf('99%012d', n.i), 'ars', g.ars,
+                    CASE (n.i * 7 + g.i) % 8 WHEN 0 THEN 'nicht_begonnen' WHEN 1 THEN 'geplant' WHEN 2 THEN 'beauftragt'
+                         WHEN 3 THEN 'in_umsetzung' WHEN 4 THEN 'pilot' WHEN 7 THEN 'eingestellt' ELSE 'produktiv' END,
+                    date('2025-01-01', '+' || ((n.i + g.i) % 540) || ' days'), 'bench', '2026-01-01T00:00:00Z', 'bench'
+             FROM g, n ORDER BY g.i, n.i;
+         COMMIT;",
+    )
+    .map_err(sql_err)?;
+    Ok(())
+}
+
+fn exports_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
+    const CASE: &str = "exports_matrix";
+    const AS_OF: &str = "2026-06-30";
+    let db = ctx.dir.join("exports.db");
+    remove_db(&db)?;
+    eprintln!("{CASE}: building the status matrix");
+    exports_db(ctx, &db)?;
+    let events: u64 = rusqlite::Connection::open(&db)
+        .and_then(|c| c.query_row("SELECT count(*) FROM status_events", [], |r| r.get(0)))
+        .map_err(|e| BenchError::Child {
+            what: "counting events".into(),
+            detail: e.to_string(),
+        })?;
+    let out = ctx.dir.join("dashboards");
+    let export = |args: &[&str]| {
+        let mut cmd = Command::new(&ctx.bin);
+        cmd.current_dir(&ctx.dir)
+            .env_remove("OZGSYNC_DB")
+            .arg("--db")
+            .arg(&db)
+            .arg("export")
+            .args(args);
+        cmd
+    };
+    let out_s = out.to_string_lossy().into_owned();
+    let dash_args = ["dashboards", "--as-of", AS_OF, "--out", out_s.as_str()];
+    let mut report = CaseReport::default();
+
+    eprintln!("{CASE}: dashboards into an empty directory");
+    let cold = measure(
+        ctx.reps,
+        || {
+            fs::remove_dir_all(&out)
+                .or_else(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
+                .map_err(|e| BenchError::io(format!("remove {}", out.display()), e))
+        },
+        || Ok(export(&dash_args)),
+    )?;
+    let files = count_files(&out);
+    let bytes = dir_bytes(&out);
+    let before = snapshot(&out);
+    eprintln!("{CASE}: unchanged re-export");
+    let again = measure(ctx.reps, || Ok(()), || Ok(export(&dash_args)))?;
+    let rewritten = before
+        .iter()
+        .filter(|(p, id)| snapshot_one(p) != Some(*id))
+        .count();
+    report.rows.push(row(
+        CASE,
+        "dashboards, empty DIR",
+        events,
+        Some(cold.clone()),
+        format!(
+            "{files} files, {:.1} MB; 939 Gemeinden, Verbände, 45 Kreise",
+            bytes as f64 / 1e6
+        ),
+    ));
+    report.rows.push(row(
+        CASE,
+        "dashboards, unchanged re-export",
+        events,
+        Some(again.clone()),
+        format!("{rewritten} of {files} files rewritten (inode or mtime changed)"),
+    ));
+
+    let xlsx = ctx.dir.join("report.xlsx");
+    let xlsx_s = xlsx.to_string_lossy().into_owned();
+    eprintln!("{CASE}: XLSX report");
+    let rep = measure(
+        ctx.reps,
+        || Ok(()),
+        || {
+            Ok(export(&[
+                "report",
+                "--format",
+                "xlsx",
+                "--as-of",
+                AS_OF,
+                "--out",
+                xlsx_s.as_str(),
+            ]))
+        },
+    )?;
+    report.rows.push(row(
+        CASE,
+        "report --format xlsx (1,500 EfA services)",
+        1500,
+        Some(rep.clone()),
+        format!(
+            "{:.2} MB; includes reading the whole matrix for the municipal counts",
+            file_mb(&xlsx)
+        ),
+    ));
+
+    report.aims.push(Aim {
+        what: "Dashboards from the 2.8M-event matrix".into(),
+        target: "< 2 s".into(),
+        measured: format!("{} median", fmt_duration(cold.median())),
+        met: Some(cold.median().as_secs_f64() < 2.0),
+    });
+    report.aims.push(Aim {
+        what: "Unchanged dashboard re-export rewrites no file".into(),
+        target: "0 files".into(),
+        measured: format!("{rewritten} files"),
+        met: Some(rewritten == 0),
+    });
+    report.aims.push(Aim {
+        what: "XLSX report, 1,500 EfA services".into(),
+        target: "< 1 s".into(),
+        measured: format!("{} median", fmt_duration(rep.median())),
+        met: Some(rep.median().as_secs_f64() < 1.0),
+    });
+    Ok(report)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out)
+            } else {
+                out.push(p)
+            }
+        }
+    }
+}
+
+fn count_files(dir: &Path) -> usize {
+    let mut v = Vec::new();
+    walk(dir, &mut v);
+    v.len()
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let mut v = Vec::new();
+    walk(dir, &mut v);
+    v.iter()
+        .filter_map(|p| fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// (inode, mtime in ns) of a file.
+fn snapshot_one(p: &Path) -> Option<(u64, i128)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(p).ok()?;
+    Some((
+        m.ino(),
+        i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+    ))
+}
+
+fn snapshot(dir: &Path) -> Vec<(PathBuf, (u64, i128))> {
+    let mut v = Vec::new();
+    walk(dir, &mut v);
+    v.into_iter()
+        .filter_map(|p| snapshot_one(&p).map(|s| (p, s)))
+        .collect()
 }

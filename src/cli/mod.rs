@@ -7,6 +7,7 @@ mod backup;
 mod config_cmd;
 mod daemon;
 mod diff;
+mod export;
 mod import;
 mod municipality;
 mod ops_status;
@@ -73,6 +74,7 @@ pub enum Command {
     Backup(backup::Backup),
     Query(query::Query),
     Search(search::Search),
+    Export(export::Export),
 }
 
 /// What every command gets: where the database is and how chatty to be.
@@ -119,6 +121,7 @@ impl Cli {
             Command::Backup(c) => c.run(&ctx),
             Command::Query(c) => c.run(&ctx),
             Command::Search(c) => c.run(&ctx),
+            Command::Export(c) => c.run(&ctx),
         }
     }
 }

@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod daemon;
 mod efa;
+mod export;
 mod fim_api;
 mod gv100ad;
 mod http;

@@ -1,0 +1,289 @@
+//! The municipal dashboard files, built in memory from [`DashboardData`]: one file
+//! per Gemeinde, per Gemeindeverband (Samtgemeinden and other multi-member
+//! Verbände) and per Kreis, `index.json`, `meta.json` and the JSON Schemas. Pure:
+//! data in, `relative path → bytes` out; `export::publish` puts them on disk.
+//!
+//! Only `meta.json` carries a time stamp. Every other file depends on the data
+//! alone, so a re-export of unchanged data produces identical bytes and the
+//! publisher can keep the old files (and their mtimes, so ETags stay valid).
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::json::{
+    self, AggregateFileJson, AggregateServiceJson, ChangeJson, CountsJson, GemeindeFileJson,
+    GemeindeServiceJson, HeadlineJson, IndexEntryJson, IndexFileJson, MemberJson, MetaCountsJson,
+    MetaFileJson, ServiceInfoJson, SourceJson, Tally, UnitJson, FORMAT_VERSION,
+};
+use super::model::{DashboardData, Gemeinde, Unit};
+use super::{Ars, ExportError};
+
+/// The JSON Schemas published with the files (`schema/*.schema.json` in DIR).
+pub const SCHEMAS: &[(&str, &str)] = &[
+    (
+        "dashboard-gemeinde.schema.json",
+        include_str!("../../schema/dashboard-gemeinde.schema.json"),
+    ),
+    (
+        "dashboard-aggregate.schema.json",
+        include_str!("../../schema/dashboard-aggregate.schema.json"),
+    ),
+    (
+        "dashboard-index.schema.json",
+        include_str!("../../schema/dashboard-index.schema.json"),
+    ),
+    (
+        "dashboard-meta.schema.json",
+        include_str!("../../schema/dashboard-meta.schema.json"),
+    ),
+];
+
+/// The file that may change without the set counting as changed.
+pub const META_FILE: &str = "meta.json";
+
+/// Verbände with Textkennzeichen 50 (verbandsfrei) are one Gemeinde each: no file.
+const VERBANDSFREI: &str = "50";
+
+/// All files of a dashboard set, by relative path (`/`-separated).
+pub fn build(
+    data: &DashboardData,
+    database_schema_version: i64,
+) -> Result<BTreeMap<String, Vec<u8>>, ExportError> {
+    let mut files = BTreeMap::new();
+    let mut index = Vec::new();
+    let mut tallies: HashMap<&str, Tally> = HashMap::with_capacity(data.gemeinden.len());
+
+    for g in &data.gemeinden {
+        let ars = Ars::parse(&g.ars)?;
+        let (bytes, tally) = gemeinde_file(data, g)?;
+        let path = format!("gemeinden/{ars}.json");
+        let counts = tally.json();
+        index.push(IndexEntryJson {
+            ars: &g.ars,
+            name: &g.name,
+            level: "gemeinde",
+            path: path.clone(),
+            kreis_ars: g.kreis_ars.as_deref(),
+            counts: HeadlineJson::from(&counts),
+        });
+        files.insert(path, bytes);
+        tallies.insert(g.ars.as_str(), tally);
+    }
+
+    let mut n_verbaende = 0;
+    for (level, dir, units) in [
+        ("verband", "verbaende", &data.verbaende),
+        ("kreis", "kreise", &data.kreise),
+    ] {
+        for unit in units.iter() {
+            if level == "verband" && unit.textkennzeichen.as_deref() == Some(VERBANDSFREI) {
+                continue;
+            }
+            let ars = Ars::parse(&unit.ars)?;
+            let members: Vec<&Gemeinde> = data
+                .gemeinden
+                .iter()
+                .filter(|g| {
+                    let parent = if level == "kreis" {
+                        &g.kreis_ars
+                    } else {
+                        &g.verband_ars
+                    };
+                    parent.as_deref() == Some(unit.ars.as_str())
+                })
+                .collect();
+            let (bytes, counts) = aggregate_file(data, unit, level, &members, &tallies)?;
+            let path = format!("{dir}/{ars}.json");
+            index.push(IndexEntryJson {
+                ars: &unit.ars,
+                name: &unit.name,
+                level,
+                path: path.clone(),
+                kreis_ars: unit.kreis_ars.as_deref(),
+                counts: HeadlineJson::from(&counts),
+            });
+            files.insert(path, bytes);
+            if level == "verband" {
+                n_verbaende += 1;
+            }
+        }
+    }
+
+    let index_file = IndexFileJson {
+        format: "ozgsync-dashboard-index",
+        format_version: FORMAT_VERSION,
+        units: index,
+    };
+    files.insert(
+        "index.json".into(),
+        json::to_bytes(&index_file).map_err(ExportError::Json)?,
+    );
+    let meta = MetaFileJson {
+        format: "ozgsync-dashboard-meta",
+        format_version: FORMAT_VERSION,
+        generated_at: json::timestamp(&data.generated_at),
+        as_of: data.as_of.to_string(),
+        ozgsync_version: env!("CARGO_PKG_VERSION"),
+        database_schema_version,
+        sources: data.sources.iter().map(SourceJson::from).collect(),
+        files: MetaCountsJson {
+            gemeinden: data.gemeinden.len(),
+            verbaende: n_verbaende,
+            kreise: data.kreise.len(),
+        },
+    };
+    files.insert(
+        META_FILE.into(),
+        json::to_bytes(&meta).map_err(ExportError::Json)?,
+    );
+    for (name, text) in SCHEMAS {
+        files.insert(format!("schema/{name}"), text.as_bytes().to_vec());
+    }
+    Ok(files)
+}
+
+fn unit_json<'a>(
+    ars: &'a str,
+    name: &'a str,
+    level: &'static str,
+    textkennzeichen: Option<&'a str>,
+    kreis_ars: Option<&'a str>,
+    verband_ars: Option<&'a str>,
+) -> UnitJson<'a> {
+    UnitJson {
+        ars,
+        name,
+        level,
+        textkennzeichen,
+        kreis_ars,
+        verband_ars,
+    }
+}
+
+fn change_json<'a>(data: &'a DashboardData, g: &'a Gemeinde) -> Vec<ChangeJson<'a>> {
+    g.changes
+        .iter()
+        .filter_map(|c| {
+            let s = data.services.get(c.service)?;
+            Some(ChangeJson {
+                effective_on: c.effective_on.to_string(),
+                ars: &g.ars,
+                leistungsschluessel: &s.leistungsschluessel,
+                name: &s.name,
+                old: c.old.map(|s| s.code()),
+                new: c.new.code(),
+            })
+        })
+        .collect()
+}
+
+fn gemeinde_file(data: &DashboardData, g: &Gemeinde) -> Result<(Vec<u8>, Tally), ExportError> {
+    let mut tally = Tally::default();
+    let mut services = Vec::with_capacity(g.services.len());
+    for gs in &g.services {
+        let Some(s) = data.services.get(gs.service) else {
+            continue;
+        };
+        tally.add(gs.status, gs.online);
+        services.push(GemeindeServiceJson {
+            info: ServiceInfoJson::from(s),
+            status: gs.status.map(|s| s.code()),
+            status_since: gs.status_since.map(|d| d.to_string()),
+            online: gs.online,
+            url: gs.url.as_deref().or(s.url.as_deref()),
+        });
+    }
+    let file = GemeindeFileJson {
+        format: "ozgsync-dashboard-gemeinde",
+        format_version: FORMAT_VERSION,
+        unit: unit_json(
+            &g.ars,
+            &g.name,
+            "gemeinde",
+            g.textkennzeichen.as_deref(),
+            g.kreis_ars.as_deref(),
+            g.verband_ars.as_deref(),
+        ),
+        counts: tally.json(),
+        services,
+        changes_30d: change_json(data, g),
+    };
+    Ok((compact(&file)?, tally))
+}
+
+fn aggregate_file(
+    data: &DashboardData,
+    unit: &Unit,
+    level: &'static str,
+    members: &[&Gemeinde],
+    tallies: &HashMap<&str, Tally>,
+) -> Result<(Vec<u8>, CountsJson), ExportError> {
+    let mut total = Tally::default();
+    let mut per_service: Vec<Option<Tally>> = vec![None; data.services.len()];
+    let mut member_json = Vec::with_capacity(members.len());
+    let mut changes = Vec::new();
+    for g in members {
+        for gs in &g.services {
+            total.add(gs.status, gs.online);
+            if let Some(slot) = per_service.get_mut(gs.service) {
+                slot.get_or_insert_with(Tally::default)
+                    .add(gs.status, gs.online);
+            }
+        }
+        member_json.push(MemberJson {
+            ars: &g.ars,
+            name: &g.name,
+            counts: tallies
+                .get(g.ars.as_str())
+                .map(Tally::json)
+                .unwrap_or_else(|| Tally::default().json()),
+        });
+        changes.extend(change_json(data, g));
+    }
+    // Newest first, then by place and service, so the order never depends on input order.
+    changes.sort_by(|a, b| {
+        b.effective_on
+            .cmp(&a.effective_on)
+            .then_with(|| a.ars.cmp(b.ars))
+            .then_with(|| a.leistungsschluessel.cmp(b.leistungsschluessel))
+    });
+    let services = per_service
+        .iter()
+        .zip(&data.services)
+        .filter_map(|(t, s)| {
+            t.as_ref().map(|t| AggregateServiceJson {
+                info: ServiceInfoJson::from(s),
+                gemeinden: t.json(),
+            })
+        })
+        .collect();
+    let counts = total.json();
+    let file = AggregateFileJson {
+        format: if level == "kreis" {
+            "ozgsync-dashboard-kreis"
+        } else {
+            "ozgsync-dashboard-verband"
+        },
+        format_version: FORMAT_VERSION,
+        unit: unit_json(
+            &unit.ars,
+            &unit.name,
+            level,
+            unit.textkennzeichen.as_deref(),
+            unit.kreis_ars.as_deref(),
+            None,
+        ),
+        counts: counts.clone(),
+        members: member_json,
+        services,
+        changes_30d: changes,
+    };
+    Ok((compact(&file)?, counts))
+}
+
+/// Dashboard files are compact JSON with a final newline: they are many, large
+/// and read by programs; `index.json` and `meta.json` are pretty for people.
+fn compact<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ExportError> {
+    let mut out = serde_json::to_vec(value).map_err(ExportError::Json)?;
+    out.push(b'\n');
+    Ok(out)
+}

@@ -1,0 +1,523 @@
+//! The published JSON: export structs for the report and the dashboard files,
+//! separate from the model so an internal rename never changes a published file
+//! (STYLE #8). Field names here are the public contract, pinned by the JSON Schemas
+//! in `schema/` and by snapshot tests. Dates are `YYYY-MM-DD`, times RFC 3339 UTC,
+//! shares numbers 0..=1 (four decimals) or null when nothing is relevant.
+
+use serde::Serialize;
+
+use super::model::{
+    self, Changes, DashService, Phases, ProgressRow, Reifegrad, Report, SourceRelease, Status,
+};
+
+/// Version of the published JSON formats; bump on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct SourceJson<'a> {
+    pub source: &'a str,
+    pub release_id: i64,
+    pub fetched_at: &'a str,
+}
+
+impl<'a> From<&'a SourceRelease> for SourceJson<'a> {
+    fn from(s: &'a SourceRelease) -> Self {
+        SourceJson {
+            source: &s.source,
+            release_id: s.release_id,
+            fetched_at: &s.fetched_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReifegradJson<'a> {
+    pub model: &'a str,
+    pub level: u8,
+}
+
+fn reifegrad(r: Option<&Reifegrad>) -> Option<ReifegradJson<'_>> {
+    r.map(|r| ReifegradJson {
+        model: &r.model,
+        level: r.level,
+    })
+}
+
+/// Counts by phase with the share live.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct PhasesJson {
+    pub total: u32,
+    pub produktiv: u32,
+    pub in_einfuehrung: u32,
+    pub geplant: u32,
+    pub anteil_produktiv: Option<f64>,
+}
+
+impl From<&Phases> for PhasesJson {
+    fn from(p: &Phases) -> Self {
+        PhasesJson {
+            total: p.total,
+            produktiv: p.produktiv,
+            in_einfuehrung: p.einfuehrung,
+            geplant: p.geplant,
+            anteil_produktiv: p.share_produktiv(),
+        }
+    }
+}
+
+fn status(s: Option<Status>) -> Option<&'static str> {
+    s.map(Status::code)
+}
+
+// ---------------------------------------------------------------- report
+
+#[derive(Debug, Serialize)]
+pub struct ReportJson<'a> {
+    pub format: &'static str,
+    pub format_version: u32,
+    pub generated_at: String,
+    pub as_of: String,
+    pub since: Option<String>,
+    pub sources: Vec<SourceJson<'a>>,
+    pub services: Vec<ReportServiceJson<'a>>,
+    pub ressorts: Vec<ProgressJson<'a>>,
+    pub themenfelder: Vec<ProgressJson<'a>>,
+    pub kreise: Vec<KreisJson<'a>>,
+    pub changes: ChangesJson<'a>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReportServiceJson<'a> {
+    pub efa_id: &'a str,
+    pub name: &'a str,
+    pub ozg_leistungen: Vec<OzgJson<'a>>,
+    pub themenfeld: Option<&'a str>,
+    pub federfuehrendes_land: Option<&'a str>,
+    pub status_land: Option<&'static str>,
+    pub ressort: Option<&'a str>,
+    pub umsetzungsweg: Option<&'a str>,
+    pub reifegrad: Option<ReifegradJson<'a>>,
+    pub kommunen: PhasesJson,
+    pub verfuegbarkeit: Option<AvailabilityJson>,
+    pub url: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OzgJson<'a> {
+    pub ozg_id: &'a str,
+    pub name: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AvailabilityJson {
+    pub online: u32,
+    pub observed: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProgressJson<'a> {
+    pub key: &'a str,
+    pub name: &'a str,
+    pub services: PhasesJson,
+    pub kommunen: PhasesJson,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KreisJson<'a> {
+    pub ars: &'a str,
+    pub name: &'a str,
+    pub gemeinden: u32,
+    pub gemeinde_leistungen: PhasesJson,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChangesJson<'a> {
+    pub new_services: Vec<NewServiceJson<'a>>,
+    pub status_changes: Vec<StatusChangeJson<'a>>,
+    pub retired_keys: Vec<RetiredKeyJson<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NewServiceJson<'a> {
+    pub efa_id: &'a str,
+    pub name: &'a str,
+    pub first_seen: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusChangeJson<'a> {
+    pub effective_on: String,
+    pub subject_kind: &'a str,
+    pub subject: &'a str,
+    pub subject_name: &'a str,
+    pub scope: &'a str,
+    pub scope_name: &'a str,
+    pub old: Option<&'static str>,
+    pub new: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RetiredKeyJson<'a> {
+    pub entity: &'a str,
+    pub key: &'a str,
+    pub name: &'a str,
+    pub retired_on: String,
+}
+
+fn progress(rows: &[ProgressRow]) -> Vec<ProgressJson<'_>> {
+    rows.iter()
+        .map(|r| ProgressJson {
+            key: &r.key,
+            name: &r.name,
+            services: (&r.services).into(),
+            kommunen: (&r.kommunen).into(),
+        })
+        .collect()
+}
+
+fn changes(c: &Changes) -> ChangesJson<'_> {
+    ChangesJson {
+        new_services: c
+            .new_services
+            .iter()
+            .map(|n| NewServiceJson {
+                efa_id: &n.efa_id,
+                name: &n.name,
+                first_seen: n.first_seen.to_string(),
+            })
+            .collect(),
+        status_changes: c
+            .status_changes
+            .iter()
+            .map(|s| StatusChangeJson {
+                effective_on: s.effective_on.to_string(),
+                subject_kind: &s.subject_kind,
+                subject: &s.subject,
+                subject_name: &s.subject_name,
+                scope: &s.scope,
+                scope_name: &s.scope_name,
+                old: status(s.old),
+                new: s.new.code(),
+            })
+            .collect(),
+        retired_keys: c
+            .retired_keys
+            .iter()
+            .map(|r| RetiredKeyJson {
+                entity: &r.entity,
+                key: &r.key,
+                name: &r.name,
+                retired_on: r.retired_on.to_string(),
+            })
+            .collect(),
+    }
+}
+
+pub fn timestamp(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl<'a> From<&'a Report> for ReportJson<'a> {
+    fn from(r: &'a Report) -> Self {
+        ReportJson {
+            format: "ozgsync-onlinedienste-report",
+            format_version: FORMAT_VERSION,
+            generated_at: timestamp(&r.generated_at),
+            as_of: r.as_of.to_string(),
+            since: r.since.map(|d| d.to_string()),
+            sources: r.sources.iter().map(SourceJson::from).collect(),
+            services: r
+                .services
+                .iter()
+                .map(|s| ReportServiceJson {
+                    efa_id: &s.efa_id,
+                    name: &s.name,
+                    ozg_leistungen: s
+                        .ozg_leistungen
+                        .iter()
+                        .map(|o| OzgJson {
+                            ozg_id: &o.ozg_id,
+                            name: &o.name,
+                        })
+                        .collect(),
+                    themenfeld: s.themenfeld.as_deref(),
+                    federfuehrendes_land: s.federfuehrendes_land.as_deref(),
+                    status_land: status(s.status_land),
+                    ressort: s.ressort.as_deref(),
+                    umsetzungsweg: s.umsetzungsweg.as_deref(),
+                    reifegrad: reifegrad(s.reifegrad.as_ref()),
+                    kommunen: (&s.kommunen).into(),
+                    verfuegbarkeit: s.verfuegbarkeit.map(|a| AvailabilityJson {
+                        online: a.online,
+                        observed: a.observed,
+                    }),
+                    url: s.url.as_deref(),
+                })
+                .collect(),
+            ressorts: progress(&r.ressorts),
+            themenfelder: progress(&r.themenfelder),
+            kreise: r
+                .kreise
+                .iter()
+                .map(|k| KreisJson {
+                    ars: &k.ars,
+                    name: &k.name,
+                    gemeinden: k.gemeinden,
+                    gemeinde_leistungen: (&k.paare).into(),
+                })
+                .collect(),
+            changes: changes(&r.changes),
+        }
+    }
+}
+
+/// The report as pretty JSON with a final newline.
+pub fn render_report(report: &Report) -> Result<Vec<u8>, serde_json::Error> {
+    to_bytes(&ReportJson::from(report))
+}
+
+/// Pretty JSON with a final newline: readable in a browser, diffable.
+pub fn to_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = serde_json::to_vec_pretty(value)?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- dashboards
+
+/// The unit a dashboard file is about.
+#[derive(Debug, Serialize)]
+pub struct UnitJson<'a> {
+    pub ars: &'a str,
+    pub name: &'a str,
+    /// `gemeinde`, `verband` or `kreis`.
+    pub level: &'static str,
+    pub textkennzeichen: Option<&'a str>,
+    pub kreis_ars: Option<&'a str>,
+    pub verband_ars: Option<&'a str>,
+}
+
+/// Counts by status (every code of the vocabulary, plus `ohne_status`).
+#[derive(Debug, Serialize, Default, Clone, PartialEq)]
+pub struct StatusCountsJson {
+    pub nicht_begonnen: u32,
+    pub geplant: u32,
+    pub beauftragt: u32,
+    pub in_umsetzung: u32,
+    pub pilot: u32,
+    pub produktiv: u32,
+    pub eingestellt: u32,
+    pub abgelehnt: u32,
+    pub ohne_status: u32,
+}
+
+impl StatusCountsJson {
+    pub fn add(&mut self, s: Option<Status>) {
+        let slot = match s {
+            None => &mut self.ohne_status,
+            Some(Status::NichtBegonnen) => &mut self.nicht_begonnen,
+            Some(Status::Geplant) => &mut self.geplant,
+            Some(Status::Beauftragt) => &mut self.beauftragt,
+            Some(Status::InUmsetzung) => &mut self.in_umsetzung,
+            Some(Status::Pilot) => &mut self.pilot,
+            Some(Status::Produktiv) => &mut self.produktiv,
+            Some(Status::Eingestellt) => &mut self.eingestellt,
+            Some(Status::Abgelehnt) => &mut self.abgelehnt,
+        };
+        *slot += 1;
+    }
+}
+
+/// Headline numbers of a unit (also in `index.json`).
+#[derive(Debug, Serialize, Clone, PartialEq)]
+pub struct CountsJson {
+    /// Relevant services (for aggregates: Gemeinde × service pairs).
+    pub relevant: u32,
+    pub produktiv: u32,
+    pub in_einfuehrung: u32,
+    pub geplant: u32,
+    pub anteil_produktiv: Option<f64>,
+    /// Seen online (observed availability, `online_status = ok`).
+    pub online_beobachtet: u32,
+    pub by_status: StatusCountsJson,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    pub phases: Phases,
+    pub online: u32,
+    pub by_status: StatusCountsJson,
+}
+
+impl Tally {
+    pub fn add(&mut self, status: Option<Status>, online: Option<bool>) {
+        self.phases.add(status);
+        self.by_status.add(status);
+        if online == Some(true) {
+            self.online += 1;
+        }
+    }
+
+    pub fn json(&self) -> CountsJson {
+        CountsJson {
+            relevant: self.phases.total,
+            produktiv: self.phases.produktiv,
+            in_einfuehrung: self.phases.einfuehrung,
+            geplant: self.phases.geplant,
+            anteil_produktiv: model::share(self.phases.produktiv, self.phases.total),
+            online_beobachtet: self.online,
+            by_status: self.by_status.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct EfaJson<'a> {
+    pub efa_id: &'a str,
+    pub name: Option<&'a str>,
+}
+
+/// The static part of a service, shared by all file kinds.
+#[derive(Debug, Serialize)]
+pub struct ServiceInfoJson<'a> {
+    pub leistungsschluessel: &'a str,
+    pub name: &'a str,
+    pub reifegrad: Option<ReifegradJson<'a>>,
+    pub umsetzungsweg: Option<&'a str>,
+    pub efa: Option<EfaJson<'a>>,
+}
+
+impl<'a> From<&'a DashService> for ServiceInfoJson<'a> {
+    fn from(s: &'a DashService) -> Self {
+        ServiceInfoJson {
+            leistungsschluessel: &s.leistungsschluessel,
+            name: &s.name,
+            reifegrad: reifegrad(s.reifegrad.as_ref()),
+            umsetzungsweg: s.umsetzungsweg.as_deref(),
+            efa: s.efa_id.as_deref().map(|id| EfaJson {
+                efa_id: id,
+                name: s.efa_name.as_deref(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct GemeindeServiceJson<'a> {
+    #[serde(flatten)]
+    pub info: ServiceInfoJson<'a>,
+    pub status: Option<&'static str>,
+    pub status_since: Option<String>,
+    /// Observed availability: true online, false seen but not ok, null not observed.
+    pub online: Option<bool>,
+    /// The municipality's observed URL, else the service's general URL.
+    pub url: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChangeJson<'a> {
+    pub effective_on: String,
+    pub ars: &'a str,
+    pub leistungsschluessel: &'a str,
+    pub name: &'a str,
+    pub old: Option<&'static str>,
+    pub new: &'static str,
+}
+
+/// `gemeinden/{ars}.json`
+#[derive(Debug, Serialize)]
+pub struct GemeindeFileJson<'a> {
+    pub format: &'static str,
+    pub format_version: u32,
+    pub unit: UnitJson<'a>,
+    pub counts: CountsJson,
+    pub services: Vec<GemeindeServiceJson<'a>>,
+    /// Status events in the 30 days up to the export's as-of date, newest first.
+    pub changes_30d: Vec<ChangeJson<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemberJson<'a> {
+    pub ars: &'a str,
+    pub name: &'a str,
+    pub counts: CountsJson,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AggregateServiceJson<'a> {
+    #[serde(flatten)]
+    pub info: ServiceInfoJson<'a>,
+    /// Member Gemeinden this service is relevant to, by status.
+    pub gemeinden: CountsJson,
+}
+
+/// `verbaende/{ars}.json` and `kreise/{ars}.json`
+#[derive(Debug, Serialize)]
+pub struct AggregateFileJson<'a> {
+    pub format: &'static str,
+    pub format_version: u32,
+    pub unit: UnitJson<'a>,
+    /// Over all member Gemeinden × relevant services.
+    pub counts: CountsJson,
+    pub members: Vec<MemberJson<'a>>,
+    pub services: Vec<AggregateServiceJson<'a>>,
+    pub changes_30d: Vec<ChangeJson<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IndexEntryJson<'a> {
+    pub ars: &'a str,
+    pub name: &'a str,
+    pub level: &'static str,
+    pub path: String,
+    pub kreis_ars: Option<&'a str>,
+    pub counts: HeadlineJson,
+}
+
+/// The headline numbers in `index.json` (without the per-status breakdown).
+#[derive(Debug, Serialize)]
+pub struct HeadlineJson {
+    pub relevant: u32,
+    pub produktiv: u32,
+    pub anteil_produktiv: Option<f64>,
+    pub online_beobachtet: u32,
+}
+
+impl From<&CountsJson> for HeadlineJson {
+    fn from(c: &CountsJson) -> Self {
+        HeadlineJson {
+            relevant: c.relevant,
+            produktiv: c.produktiv,
+            anteil_produktiv: c.anteil_produktiv,
+            online_beobachtet: c.online_beobachtet,
+        }
+    }
+}
+
+/// `index.json`
+#[derive(Debug, Serialize)]
+pub struct IndexFileJson<'a> {
+    pub format: &'static str,
+    pub format_version: u32,
+    pub units: Vec<IndexEntryJson<'a>>,
+}
+
+/// `meta.json`: the only file with a time stamp (see `export::dashboards`).
+#[derive(Debug, Serialize)]
+pub struct MetaFileJson<'a> {
+    pub format: &'static str,
+    pub format_version: u32,
+    pub generated_at: String,
+    pub as_of: String,
+    pub ozgsync_version: &'static str,
+    pub database_schema_version: i64,
+    pub sources: Vec<SourceJson<'a>>,
+    pub files: MetaCountsJson,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MetaCountsJson {
+    pub gemeinden: usize,
+    pub verbaende: usize,
+    pub kreise: usize,
+}

@@ -1,0 +1,274 @@
+//! Exports: the Onlinedienste-Report (XLSX, CSV, HTML, JSON, Markdown) and the
+//! municipal dashboard JSON files. The stages are kept apart: `query` reads the
+//! database (read-only) into the plain structs of `model`; `tables`, `render` and
+//! `json` turn the model into bytes without any I/O; `dashboards` builds the file
+//! set; `publish` puts it atomically on disk. [`run_job`] is the one entry point
+//! the CLI and the sync flow share.
+
+pub mod dashboards;
+pub mod json;
+pub mod model;
+pub mod publish;
+pub mod query;
+pub mod render;
+pub mod tables;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+pub use tables::Part;
+
+/// What can go wrong while exporting.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Reading the database failed.
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+    #[error("writing XLSX: {0}")]
+    Xlsx(#[source] rust_xlsxwriter::XlsxError),
+    #[error("writing CSV: {0}")]
+    Csv(#[source] csv::Error),
+    #[error("writing JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("compressing: {0}")]
+    Gzip(#[source] std::io::Error),
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An ARS that is not exactly 12 digits; it would become a file name.
+    #[error("invalid ARS {0:?}: expected exactly 12 digits")]
+    InvalidArs(String),
+    /// Bad arguments or an unusable target.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A validated Amtlicher Regionalschlüssel: exactly 12 ASCII digits, so it is safe
+/// as a file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ars([u8; 12]);
+
+impl Ars {
+    pub fn parse(s: &str) -> Result<Ars, ExportError> {
+        let bytes: [u8; 12] = s
+            .as_bytes()
+            .try_into()
+            .map_err(|_| ExportError::InvalidArs(s.to_owned()))?;
+        if bytes.iter().all(u8::is_ascii_digit) {
+            Ok(Ars(bytes))
+        } else {
+            Err(ExportError::InvalidArs(s.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("000000000000")
+    }
+}
+
+impl fmt::Display for Ars {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Output format of the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportFormat {
+    Xlsx,
+    Csv,
+    Html,
+    Json,
+    Md,
+}
+
+impl ReportFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ReportFormat::Xlsx => "xlsx",
+            ReportFormat::Csv => "csv",
+            ReportFormat::Html => "html",
+            ReportFormat::Json => "json",
+            ReportFormat::Md => "md",
+        }
+    }
+}
+
+/// The report in one format, as named files. CSV gives one file per part
+/// (`leistungen.csv`, ...) unless `part` picks one; every other format one file
+/// named `report.<ext>` (the caller decides the real path).
+pub fn render_report(
+    report: &model::Report,
+    format: ReportFormat,
+    part: Option<Part>,
+) -> Result<Vec<(String, Vec<u8>)>, ExportError> {
+    Ok(match format {
+        ReportFormat::Csv => {
+            let parts: Vec<Part> = part.map_or_else(|| Part::ALL.to_vec(), |p| vec![p]);
+            parts
+                .into_iter()
+                .map(|p| {
+                    let bytes = render::csv::render(&tables::table(report, p))?;
+                    Ok((format!("{}.csv", p.slug()), bytes))
+                })
+                .collect::<Result<_, ExportError>>()?
+        }
+        ReportFormat::Xlsx => vec![("report.xlsx".into(), render::xlsx::render(report)?)],
+        ReportFormat::Html => vec![("report.html".into(), render::html::render(report))],
+        ReportFormat::Json => vec![(
+            "report.json".into(),
+            json::render_report(report).map_err(ExportError::Json)?,
+        )],
+        ReportFormat::Md => vec![("report.md".into(), render::markdown::render(report))],
+    })
+}
+
+/// One export to run: what the CLI parses and what a config may list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportJob {
+    Report {
+        format: ReportFormat,
+        part: Option<Part>,
+        as_of: Option<NaiveDate>,
+        since: Option<NaiveDate>,
+        /// A file; for CSV without `part` a directory receiving one file per part.
+        out: PathBuf,
+    },
+    Dashboards {
+        out: PathBuf,
+        gzip: bool,
+        as_of: Option<NaiveDate>,
+    },
+}
+
+/// What an export wrote, for the log and the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportOutcome {
+    Report { files: Vec<PathBuf> },
+    Dashboards(publish::PublishSummary),
+}
+
+/// Runs one export against the database at `db` (opened read-only). The generated-at
+/// stamp is the start of the as-of day (UTC) when `as_of` is given, else now.
+pub fn run_job(db: &Path, job: &ExportJob) -> Result<ExportOutcome, ExportError> {
+    let conn = crate::store::open_read_only(db)?;
+    let now = chrono::Utc::now();
+    let stamp = |as_of: Option<NaiveDate>| -> (NaiveDate, chrono::DateTime<chrono::Utc>) {
+        match as_of {
+            Some(d) => (d, d.and_time(chrono::NaiveTime::MIN).and_utc()),
+            None => (now.date_naive(), now),
+        }
+    };
+    match job {
+        ExportJob::Report {
+            format,
+            part,
+            as_of,
+            since,
+            out,
+        } => {
+            let (as_of, generated_at) = stamp(*as_of);
+            let report = query::report(&conn, as_of, *since, generated_at)?;
+            let rendered = render_report(&report, *format, *part)?;
+            let files = write_report(out, *format, part.is_some(), rendered)?;
+            Ok(ExportOutcome::Report { files })
+        }
+        ExportJob::Dashboards { out, gzip, as_of } => {
+            let (as_of, generated_at) = stamp(*as_of);
+            let data = query::dashboards(&conn, as_of, generated_at)?;
+            let files = dashboards::build(&data, crate::store::schema_version())?;
+            let summary = publish::publish(
+                out,
+                &files,
+                &publish::PublishOptions {
+                    gzip: *gzip,
+                    volatile: vec![dashboards::META_FILE.into()],
+                    ..Default::default()
+                },
+            )?;
+            Ok(ExportOutcome::Dashboards(summary))
+        }
+    }
+}
+
+/// Writes rendered report files, each atomically (temporary file beside, rename).
+fn write_report(
+    out: &Path,
+    format: ReportFormat,
+    single_part: bool,
+    rendered: Vec<(String, Vec<u8>)>,
+) -> Result<Vec<PathBuf>, ExportError> {
+    let mut targets: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
+    if format == ReportFormat::Csv && !single_part {
+        for (name, bytes) in rendered {
+            targets.insert(out.join(name), bytes);
+        }
+        std::fs::create_dir_all(out).map_err(|source| ExportError::Io {
+            action: "creating",
+            path: out.to_path_buf(),
+            source,
+        })?;
+    } else {
+        for (_, bytes) in rendered {
+            targets.insert(out.to_path_buf(), bytes);
+        }
+    }
+    for (path, bytes) in &targets {
+        write_atomic(path, bytes)?;
+    }
+    Ok(targets.into_keys().collect())
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, so a
+/// reader never sees a half-written report.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+    let io = |action: &'static str| {
+        let path = path.to_path_buf();
+        move |source| ExportError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(io("creating a temporary file for"))?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(io("writing"))?;
+    tmp.as_file().sync_all().map_err(io("syncing"))?;
+    tmp.persist(path)
+        .map_err(|e| io("renaming into place")(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ars_must_be_twelve_digits() {
+        let check = |s: &str, ok: bool| assert_eq!(Ars::parse(s).is_ok(), ok, "{s:?}");
+        check("032410001001", true);
+        check("03241000100", false);
+        check("0324100010011", false);
+        check("03241000100a", false);
+        check("../../../etc", false);
+        check("０３２４１０００１００１", false);
+        check("", false);
+        assert_eq!(
+            Ars::parse("031010000000").unwrap().to_string(),
+            "031010000000"
+        );
+    }
+}

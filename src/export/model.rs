@@ -1,0 +1,397 @@
+//! The export data model: plain structs that the queries fill and the renderers
+//! read. Nothing here knows SQL or a file format, and nothing here is serialized
+//! directly: published JSON goes through the structs in `export::json` (STYLE #8).
+//! The small pure rules shared by every output (which status counts as which
+//! phase, how a share is computed) live here too.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// The Onlinedienste-Report: per EfA online service relevant to Lower Saxony, and
+/// summaries per Ressort, Themenfeld and Kreis, plus the changes since a date.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// When the report was made; fixed by `--as-of` so output is reproducible.
+    pub generated_at: DateTime<Utc>,
+    /// The date the statuses are taken at.
+    pub as_of: NaiveDate,
+    /// The start of the "changes" period, if asked for.
+    pub since: Option<NaiveDate>,
+    /// The releases the data comes from (latest applied release per source).
+    pub sources: Vec<SourceRelease>,
+    pub services: Vec<ServiceRow>,
+    pub ressorts: Vec<ProgressRow>,
+    pub themenfelder: Vec<ProgressRow>,
+    pub kreise: Vec<KreisRow>,
+    pub changes: Changes,
+}
+
+/// One source release the export read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRelease {
+    pub source: String,
+    pub release_id: i64,
+    pub fetched_at: String,
+}
+
+/// One EfA online service as the report shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceRow {
+    pub efa_id: String,
+    pub name: String,
+    pub ozg_leistungen: Vec<OzgRef>,
+    pub themenfeld: Option<String>,
+    pub federfuehrendes_land: Option<String>,
+    /// Lower Saxony's reuse status of the service (the Land-level status event).
+    pub status_land: Option<Status>,
+    /// Kürzel of the responsible Ressort.
+    pub ressort: Option<String>,
+    pub umsetzungsweg: Option<String>,
+    pub reifegrad: Option<Reifegrad>,
+    /// Municipal rollout: how many municipalities are in which phase.
+    pub kommunen: Phases,
+    /// Observed availability (PVOG): municipalities where the service was seen online.
+    pub verfuegbarkeit: Option<Availability>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OzgRef {
+    pub ozg_id: String,
+    pub name: String,
+}
+
+/// Reifegrad with its model: levels of model 1.1 (0–4) and 2.0 (0–7) differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reifegrad {
+    pub model: String,
+    pub level: u8,
+}
+
+impl std::fmt::Display for Reifegrad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (Modell {})", self.level, self.model)
+    }
+}
+
+/// Observed availability of a service across municipalities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Availability {
+    /// Municipalities where it was seen with `online_status = ok`.
+    pub online: u32,
+    /// Municipalities where it was observed at all.
+    pub observed: u32,
+}
+
+/// The status vocabulary of status events (schema 0002).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    NichtBegonnen,
+    Geplant,
+    Beauftragt,
+    InUmsetzung,
+    Pilot,
+    Produktiv,
+    Eingestellt,
+    Abgelehnt,
+}
+
+impl Status {
+    pub const ALL: [Status; 8] = [
+        Status::NichtBegonnen,
+        Status::Geplant,
+        Status::Beauftragt,
+        Status::InUmsetzung,
+        Status::Pilot,
+        Status::Produktiv,
+        Status::Eingestellt,
+        Status::Abgelehnt,
+    ];
+
+    /// The stored code, as in `status_events.status`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Status::NichtBegonnen => "nicht_begonnen",
+            Status::Geplant => "geplant",
+            Status::Beauftragt => "beauftragt",
+            Status::InUmsetzung => "in_umsetzung",
+            Status::Pilot => "pilot",
+            Status::Produktiv => "produktiv",
+            Status::Eingestellt => "eingestellt",
+            Status::Abgelehnt => "abgelehnt",
+        }
+    }
+
+    /// The German label for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::NichtBegonnen => "nicht begonnen",
+            Status::Geplant => "geplant",
+            Status::Beauftragt => "beauftragt",
+            Status::InUmsetzung => "in Umsetzung",
+            Status::Pilot => "Pilot",
+            Status::Produktiv => "produktiv",
+            Status::Eingestellt => "eingestellt",
+            Status::Abgelehnt => "abgelehnt",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// Which rollout phase the status counts toward in the summaries.
+    pub fn phase(self) -> Phase {
+        match self {
+            Status::Produktiv => Phase::Produktiv,
+            Status::Beauftragt | Status::InUmsetzung | Status::Pilot => Phase::Einfuehrung,
+            Status::NichtBegonnen | Status::Geplant => Phase::Geplant,
+            Status::Eingestellt | Status::Abgelehnt => Phase::Beendet,
+        }
+    }
+}
+
+/// Rollout phases the report counts: live, being rolled out, planned, ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Produktiv,
+    Einfuehrung,
+    Geplant,
+    Beendet,
+}
+
+/// Counts per phase over a set of units (municipalities or services). `total` is
+/// every unit the set is relevant to, including those without any status yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Phases {
+    pub total: u32,
+    pub produktiv: u32,
+    pub einfuehrung: u32,
+    pub geplant: u32,
+}
+
+impl Phases {
+    /// Counts one unit with an optional status.
+    pub fn add(&mut self, status: Option<Status>) {
+        self.total += 1;
+        match status.map(Status::phase) {
+            Some(Phase::Produktiv) => self.produktiv += 1,
+            Some(Phase::Einfuehrung) => self.einfuehrung += 1,
+            Some(Phase::Geplant) => self.geplant += 1,
+            Some(Phase::Beendet) | None => {}
+        }
+    }
+
+    pub fn merge(&mut self, other: &Phases) {
+        self.total += other.total;
+        self.produktiv += other.produktiv;
+        self.einfuehrung += other.einfuehrung;
+        self.geplant += other.geplant;
+    }
+
+    /// Share of `produktiv`, 0..=1; `None` when nothing is relevant (no 0/0).
+    pub fn share_produktiv(&self) -> Option<f64> {
+        share(self.produktiv, self.total)
+    }
+}
+
+/// `part / total` rounded to four decimals (so every format shows the same value),
+/// `None` for an empty total.
+pub fn share(part: u32, total: u32) -> Option<f64> {
+    if total == 0 {
+        return None;
+    }
+    Some((f64::from(part) / f64::from(total) * 10_000.0).round() / 10_000.0)
+}
+
+/// German label of an OZG Themenfeld slug (DOMAIN.md); unknown slugs stay as they are.
+pub fn themenfeld_label(slug: &str) -> &str {
+    match slug {
+        "mobilitaet_reisen" => "Mobilität & Reisen",
+        "bildung" => "Bildung",
+        "engagement_hobby" => "Engagement & Hobby",
+        "ein_auswanderung" => "Ein- & Auswanderung",
+        "unternehmensfuehrung_entwicklung" => "Unternehmensführung & -entwicklung",
+        "steuern_zoll" => "Steuern & Zoll",
+        "umwelt" => "Umwelt",
+        "arbeit_ruhestand" => "Arbeit & Ruhestand",
+        "familie_kind" => "Familie & Kind",
+        "querschnittsleistungen" => "Querschnittsleistungen",
+        "bauen_wohnen" => "Bauen & Wohnen",
+        "forschung_foerderung" => "Forschung & Förderung",
+        "gesundheit" => "Gesundheit",
+        "recht_ordnung" => "Recht & Ordnung",
+        other => other,
+    }
+}
+
+/// Progress of a group of services (a Ressort or a Themenfeld), by Land status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressRow {
+    /// Ressort Kürzel or Themenfeld slug.
+    pub key: String,
+    /// Ressort name or Themenfeld label.
+    pub name: String,
+    /// Services in the group, by phase of their Land status.
+    pub services: Phases,
+    /// Municipal rollout summed over the group's services.
+    pub kommunen: Phases,
+}
+
+/// Municipal progress in one Kreis, over all its Gemeinden and relevant services.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KreisRow {
+    pub ars: String,
+    pub name: String,
+    pub gemeinden: u32,
+    /// Gemeinde × service pairs, by phase.
+    pub paare: Phases,
+}
+
+/// What changed since `Report::since`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    pub new_services: Vec<NewService>,
+    pub status_changes: Vec<StatusChange>,
+    pub retired_keys: Vec<RetiredKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewService {
+    pub efa_id: String,
+    pub name: String,
+    pub first_seen: NaiveDate,
+}
+
+/// One status event in the period, with the status it replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    pub effective_on: NaiveDate,
+    /// `efa` or `leika`.
+    pub subject_kind: String,
+    pub subject: String,
+    pub subject_name: String,
+    /// Ressort Kürzel or the municipality's ARS.
+    pub scope: String,
+    pub scope_name: String,
+    pub old: Option<Status>,
+    pub new: Status,
+}
+
+/// A key (LeiKa or EfA) retired by a release in the period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiredKey {
+    /// `service` (LeiKa) or `efa_service`.
+    pub entity: String,
+    pub key: String,
+    pub name: String,
+    pub retired_on: NaiveDate,
+}
+
+/// Everything the municipal dashboards are built from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashboardData {
+    pub generated_at: DateTime<Utc>,
+    pub as_of: NaiveDate,
+    pub sources: Vec<SourceRelease>,
+    /// The services any municipality can be assigned, by LeiKa key (sorted).
+    pub services: Vec<DashService>,
+    pub kreise: Vec<Unit>,
+    pub verbaende: Vec<Unit>,
+    pub gemeinden: Vec<Gemeinde>,
+}
+
+/// A Kreis or a Gemeindeverband.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    pub ars: String,
+    pub name: String,
+    pub kreis_ars: Option<String>,
+    /// Textkennzeichen (e.g. 52 Samtgemeinde, 44 Landkreis).
+    pub textkennzeichen: Option<String>,
+}
+
+/// What the dashboards show of a service apart from its per-municipality status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashService {
+    pub leistungsschluessel: String,
+    pub name: String,
+    pub reifegrad: Option<Reifegrad>,
+    pub umsetzungsweg: Option<String>,
+    pub efa_id: Option<String>,
+    pub efa_name: Option<String>,
+    pub url: Option<String>,
+}
+
+/// A Gemeinde with its services' states.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gemeinde {
+    pub ars: String,
+    pub name: String,
+    pub kreis_ars: Option<String>,
+    pub verband_ars: Option<String>,
+    pub textkennzeichen: Option<String>,
+    /// Relevant services (indexes into `DashboardData::services`), sorted by index.
+    pub services: Vec<GemeindeService>,
+    /// Status events at this ARS in the 30 days up to `as_of`, newest first.
+    pub changes: Vec<GemeindeChange>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GemeindeService {
+    pub service: usize,
+    pub status: Option<Status>,
+    pub status_since: Option<NaiveDate>,
+    /// Observed: `Some(true)` seen online and ok, `Some(false)` seen but not ok.
+    pub online: Option<bool>,
+    /// The URL observed for this municipality, if any.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GemeindeChange {
+    pub effective_on: NaiveDate,
+    pub service: usize,
+    pub old: Option<Status>,
+    pub new: Status,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_round_trip_and_map_to_phases() {
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.code()), Some(s));
+        }
+        assert_eq!(Status::parse("Produktiv"), None);
+        let mut p = Phases::default();
+        for s in [
+            Some(Status::Produktiv),
+            Some(Status::Pilot),
+            None,
+            Some(Status::Abgelehnt),
+        ] {
+            p.add(s);
+        }
+        assert_eq!(
+            p,
+            Phases {
+                total: 4,
+                produktiv: 1,
+                einfuehrung: 1,
+                geplant: 0
+            }
+        );
+        assert_eq!(p.share_produktiv(), Some(0.25));
+    }
+
+    #[test]
+    fn share_rounds_and_never_divides_by_zero() {
+        let check = |part, total, expected| assert_eq!(share(part, total), expected);
+        check(0, 0, None);
+        check(1, 3, Some(0.3333));
+        check(2, 3, Some(0.6667));
+        check(3, 3, Some(1.0));
+    }
+}

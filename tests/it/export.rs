@@ -1,0 +1,531 @@
+//! Exports: the report renderers on a model built here (XLSX read back with
+//! calamine, CSV bytes, HTML parsed, JSON validated against its schema, Markdown and
+//! JSON pinned by snapshots), and the dashboards from a real database (GV100AD
+//! fixture plus constructed coordination data): every file validated against its
+//! schema, one pinned by a snapshot, unchanged re-exports rewrite nothing.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use ozgsync::export::model::*;
+use ozgsync::export::{self, render_report, ExportJob, ExportOutcome, Part, ReportFormat};
+
+use super::cli::Db;
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn phases(total: u32, produktiv: u32, einfuehrung: u32, geplant: u32) -> Phases {
+    Phases {
+        total,
+        produktiv,
+        einfuehrung,
+        geplant,
+    }
+}
+
+/// A small report with every part filled and some awkward text.
+fn fixture_report() -> Report {
+    Report {
+        generated_at: Utc.with_ymd_and_hms(2026, 3, 15, 0, 0, 0).unwrap(),
+        as_of: d("2026-03-15"),
+        since: Some(d("2026-02-01")),
+        sources: vec![SourceRelease {
+            source: "efa".into(),
+            release_id: 7,
+            fetched_at: "2026-03-01T06:00:00Z".into(),
+        }],
+        services: vec![
+            ServiceRow {
+                efa_id: "EFA-0001".into(),
+                name: "Wohngeld digital".into(),
+                ozg_leistungen: vec![OzgRef {
+                    ozg_id: "10110".into(),
+                    name: "Wohngeld".into(),
+                }],
+                themenfeld: Some("bauen_wohnen".into()),
+                federfuehrendes_land: Some("NW".into()),
+                status_land: Some(Status::Produktiv),
+                ressort: Some("MW".into()),
+                umsetzungsweg: Some("efa".into()),
+                reifegrad: Some(Reifegrad {
+                    model: "1.1".into(),
+                    level: 3,
+                }),
+                kommunen: phases(939, 312, 100, 50),
+                verfuegbarkeit: Some(Availability {
+                    online: 300,
+                    observed: 420,
+                }),
+                url: Some("https://example.org/wohngeld?a=1&b=2".into()),
+            },
+            ServiceRow {
+                efa_id: "EFA-0002".into(),
+                name: "=Gewerbe | <An- & Abmeldung>".into(),
+                ozg_leistungen: vec![],
+                themenfeld: None,
+                federfuehrendes_land: None,
+                status_land: None,
+                ressort: None,
+                umsetzungsweg: None,
+                reifegrad: None,
+                kommunen: Phases::default(),
+                verfuegbarkeit: None,
+                url: None,
+            },
+        ],
+        ressorts: vec![ProgressRow {
+            key: "MW".into(),
+            name: "Ministerium für Wirtschaft, Verkehr, Bauen und Digitalisierung".into(),
+            services: phases(2, 1, 0, 0),
+            kommunen: phases(939, 312, 100, 50),
+        }],
+        themenfelder: vec![ProgressRow {
+            key: "bauen_wohnen".into(),
+            name: "Bauen & Wohnen".into(),
+            services: phases(1, 1, 0, 0),
+            kommunen: phases(939, 312, 100, 50),
+        }],
+        kreise: vec![KreisRow {
+            ars: "031510000000".into(),
+            name: "Gifhorn".into(),
+            gemeinden: 41,
+            paare: phases(82, 20, 10, 5),
+        }],
+        changes: Changes {
+            new_services: vec![NewService {
+                efa_id: "EFA-0002".into(),
+                name: "Gewerbe".into(),
+                first_seen: d("2026-03-01"),
+            }],
+            status_changes: vec![StatusChange {
+                effective_on: d("2026-02-20"),
+                subject_kind: "efa".into(),
+                subject: "EFA-0001".into(),
+                subject_name: "Wohngeld digital".into(),
+                scope: "MW".into(),
+                scope_name: "Ministerium für Wirtschaft".into(),
+                old: Some(Status::Beauftragt),
+                new: Status::Produktiv,
+            }],
+            retired_keys: vec![RetiredKey {
+                entity: "service".into(),
+                key: "99999999999000".into(),
+                name: "Entfallen".into(),
+                retired_on: d("2026-03-03"),
+            }],
+        },
+    }
+}
+
+fn one(report: &Report, format: ReportFormat) -> Vec<u8> {
+    let mut files = render_report(report, format, None).unwrap();
+    assert_eq!(files.len(), 1);
+    files.remove(0).1
+}
+
+fn schema(name: &str) -> jsonschema::Validator {
+    let text = std::fs::read_to_string(format!("schema/{name}.schema.json")).unwrap();
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
+}
+
+fn assert_valid(validator: &jsonschema::Validator, bytes: &[u8], what: &str) {
+    let value: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{what}: {errors:#?}");
+}
+
+#[test]
+fn xlsx_has_typed_sheets_and_is_deterministic() {
+    use calamine::{Data, Reader, Xlsx};
+    let report = fixture_report();
+    let bytes = one(&report, ReportFormat::Xlsx);
+    assert_eq!(
+        bytes,
+        one(&report, ReportFormat::Xlsx),
+        "same data, same bytes"
+    );
+    let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes)).unwrap();
+    assert_eq!(
+        wb.sheet_names(),
+        [
+            "Leistungen",
+            "Ressorts",
+            "Themenfelder",
+            "Kreise",
+            "Änderungen"
+        ]
+    );
+    let range = wb.worksheet_range("Leistungen").unwrap();
+    let header: Vec<String> = range
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(&header[..3], ["EfA-ID", "Onlinedienst", "OZG-Leistung(en)"]);
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let row = range.rows().nth(1).unwrap();
+    assert_eq!(row[col("EfA-ID")], Data::String("EFA-0001".into()));
+    assert_eq!(row[col("Kommunen gesamt")], Data::Float(939.0));
+    assert_eq!(row[col("Anteil produktiv")], Data::Float(0.3323));
+    assert_eq!(row[col("Reifegrad")], Data::Float(3.0));
+    assert_eq!(
+        row[col("Nachnutzung Niedersachsen")],
+        Data::String("produktiv".into())
+    );
+    assert_eq!(
+        range.rows().nth(2).unwrap()[col("Anteil produktiv")],
+        Data::Empty
+    );
+
+    let kreise = wb.worksheet_range("Kreise").unwrap();
+    // ARS stays text with its leading zero.
+    assert_eq!(
+        kreise.rows().nth(1).unwrap()[0],
+        Data::String("031510000000".into())
+    );
+    let changes = wb.worksheet_range("Änderungen").unwrap();
+    match &changes.rows().nth(1).unwrap()[0] {
+        Data::DateTime(dt) => assert_eq!(dt.as_datetime().unwrap().date(), d("2026-03-01")),
+        other => panic!("date cell is {other:?}"),
+    }
+}
+
+#[test]
+fn csv_is_for_german_excel() {
+    let report = fixture_report();
+    let files = render_report(&report, ReportFormat::Csv, None).unwrap();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "leistungen.csv",
+            "ressorts.csv",
+            "themenfelder.csv",
+            "kreise.csv",
+            "aenderungen.csv"
+        ]
+    );
+    let (_, leistungen) = &files[0];
+    assert!(leistungen.starts_with(b"\xEF\xBB\xBF"), "UTF-8 BOM");
+    let text = std::str::from_utf8(&leistungen[3..]).unwrap();
+    assert!(text.ends_with("\r\n"));
+    assert!(!text.replace("\r\n", "").contains('\n'), "CRLF only");
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    assert_eq!(headers.len(), 20);
+    assert_eq!(&headers[12], "Anteil produktiv");
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(&rows[0][12], "33,2 %");
+    assert_eq!(
+        &rows[1][1], "'=Gewerbe | <An- & Abmeldung>",
+        "formula defused"
+    );
+    let only = render_report(&report, ReportFormat::Csv, Some(Part::Kreise)).unwrap();
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0].0, "kreise.csv");
+}
+
+#[test]
+fn html_is_self_contained_accessible_and_parses() {
+    let bytes = one(&fixture_report(), ReportFormat::Html);
+    let text = String::from_utf8(bytes).unwrap();
+    let doc = scraper::Html::parse_document(&text);
+    assert!(doc.errors.is_empty(), "parse errors: {:?}", doc.errors);
+    let sel = |s: &str| scraper::Selector::parse(s).unwrap();
+    assert_eq!(doc.select(&sel("html[lang=de]")).count(), 1);
+    assert_eq!(doc.select(&sel("table")).count(), 5);
+    assert_eq!(doc.select(&sel("table > caption")).count(), 5);
+    assert!(doc
+        .select(&sel("thead th"))
+        .all(|th| th.value().attr("scope") == Some("col")));
+    assert_eq!(doc.select(&sel("svg[role=img] rect")).count(), 2);
+    for asset in ["script", "link", "img", "iframe", "object"] {
+        assert_eq!(doc.select(&sel(asset)).count(), 0, "no {asset}");
+    }
+    assert!(text.contains("@media print"));
+    assert!(text.contains("=Gewerbe | &lt;An- &amp; Abmeldung&gt;"));
+    let th: Vec<String> = doc
+        .select(&sel("#kreise thead th"))
+        .map(|e| e.text().collect())
+        .collect();
+    assert_eq!(th[1], "Kreis");
+}
+
+#[test]
+fn json_report_matches_its_schema_and_snapshot() {
+    let bytes = one(&fixture_report(), ReportFormat::Json);
+    assert_valid(&schema("report"), &bytes, "report.json");
+    insta::assert_snapshot!("report_json", String::from_utf8(bytes).unwrap());
+}
+
+#[test]
+fn markdown_report_snapshot() {
+    let bytes = one(&fixture_report(), ReportFormat::Md);
+    insta::assert_snapshot!("report_md", String::from_utf8(bytes).unwrap());
+}
+
+/// A database with the real GV100AD fixture and the constructed coordination data.
+fn fixture_db() -> Db {
+    let db = Db::new();
+    db.ok(&[
+        "import",
+        "gv100ad",
+        "fixtures/gv100ad/GV100AD_30112025_NI.txt",
+    ]);
+    let sql = std::fs::read_to_string("fixtures/export/coordination.sql").unwrap();
+    db.conn().execute_batch(&sql).unwrap();
+    db
+}
+
+fn read_set(dir: &Path) -> BTreeMap<String, (Vec<u8>, u64, i64)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                let m = e.metadata().unwrap();
+                let rel = e
+                    .path()
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(
+                    rel,
+                    (
+                        std::fs::read(e.path()).unwrap(),
+                        m.ino(),
+                        m.mtime_nsec() + m.mtime() * 1_000_000_000,
+                    ),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn dashboards(db: &Db, out: &Path, gzip: bool) -> export::publish::PublishSummary {
+    let job = ExportJob::Dashboards {
+        out: out.to_path_buf(),
+        gzip,
+        as_of: Some(d("2026-03-15")),
+    };
+    match export::run_job(&db.path, &job).unwrap() {
+        ExportOutcome::Dashboards(s) => s,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn dashboards_validate_snapshot_and_stay_untouched_when_unchanged() {
+    let db = fixture_db();
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("dash");
+    let first = dashboards(&db, &out, true);
+    assert!(!first.unchanged);
+    let set = read_set(&out);
+
+    let validators: BTreeMap<&str, jsonschema::Validator> = [
+        ("gemeinde", schema("dashboard-gemeinde")),
+        ("aggregate", schema("dashboard-aggregate")),
+        ("index", schema("dashboard-index")),
+        ("meta", schema("dashboard-meta")),
+    ]
+    .into_iter()
+    .collect();
+    let mut counts = BTreeMap::new();
+    for (path, (bytes, _, _)) in &set {
+        if let Some(plain) = path.strip_suffix(".gz") {
+            let mut text = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+                .unwrap();
+            assert_eq!(&text, &set[plain].0, "{path} decompresses to its sibling");
+            continue;
+        }
+        let kind = match path.split('/').next().unwrap() {
+            "gemeinden" => "gemeinde",
+            "verbaende" | "kreise" => "aggregate",
+            "index.json" => "index",
+            "meta.json" => "meta",
+            "schema" => continue,
+            other => panic!("unexpected file {other}"),
+        };
+        *counts
+            .entry(path.split('/').next().unwrap().to_owned())
+            .or_insert(0) += 1;
+        assert_valid(&validators[kind], bytes, path);
+    }
+    assert_eq!(counts["gemeinden"], 939);
+    assert_eq!(counts["kreise"], 45);
+    assert!(
+        counts["verbaende"] >= 114,
+        "Samtgemeinden and other Verbände"
+    );
+    assert!(set.contains_key("schema/dashboard-gemeinde.schema.json"));
+
+    let gifhorn: serde_json::Value =
+        serde_json::from_slice(&set["gemeinden/031510009009.json"].0).unwrap();
+    insta::assert_snapshot!(
+        "dashboard_gemeinde_gifhorn",
+        serde_json::to_string_pretty(&gifhorn).unwrap()
+    );
+    let kreis: serde_json::Value =
+        serde_json::from_slice(&set["kreise/031510000000.json"].0).unwrap();
+    assert_eq!(kreis["counts"]["produktiv"], 1);
+    assert_eq!(kreis["members"].as_array().unwrap().len(), 41);
+    let bs: serde_json::Value =
+        serde_json::from_slice(&set["gemeinden/031010000000.json"].0).unwrap();
+    // The EfA-subject event counts for the LeiKa key it implements; the event after
+    // the as-of date does not.
+    let statuses: Vec<(&str, &str)> = bs["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["leistungsschluessel"].as_str().unwrap(),
+                s["status"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [("99050012104000", "-"), ("99108013017000", "produktiv")]
+    );
+
+    // Unchanged data: nothing rewritten, not even meta.json.
+    let again = dashboards(&db, &out, true);
+    assert!(again.unchanged, "{again:?}");
+    assert_eq!(read_set(&out), set);
+
+    // One new status for one Gemeinde (pilot: no headline number moves, so the index
+    // stays, and meta.json is identical under a fixed --as-of): its file and its
+    // Verband's and Kreis's files change; every other file keeps inode and mtime.
+    db.conn()
+        .execute_batch(
+            "INSERT INTO status_events (subject_kind, subject, scope_kind, scope, status, effective_on,
+                 origin, recorded_at, recorded_by)
+             VALUES ('leika', '99108013017000', 'ars', '031515401002', 'pilot', '2026-03-12',
+                 'test', '2026-03-12T00:00:00Z', 'test')",
+        )
+        .unwrap();
+    let third = dashboards(&db, &out, true);
+    let after = read_set(&out);
+    let changed: Vec<&String> = after
+        .iter()
+        .filter(|(p, (_, ino, mtime))| set.get(*p).is_none_or(|(_, i, m)| i != ino || m != mtime))
+        .map(|(p, _)| p)
+        .collect();
+    let expected = [
+        "gemeinden/031515401002.json",
+        "gemeinden/031515401002.json.gz",
+        "kreise/031510000000.json",
+        "kreise/031510000000.json.gz",
+        "verbaende/031515401000.json",
+        "verbaende/031515401000.json.gz",
+    ];
+    assert_eq!(changed, expected.iter().collect::<Vec<_>>());
+    assert_eq!(third.written, expected.len());
+}
+
+#[test]
+fn report_from_the_database_in_every_format() {
+    let db = fixture_db();
+    let root = tempfile::tempdir().unwrap();
+    let job = |format: ReportFormat, out: PathBuf| ExportJob::Report {
+        format,
+        part: None,
+        as_of: Some(d("2026-03-15")),
+        since: Some(d("2026-02-15")),
+        out,
+    };
+    let json_path = root.path().join("r.json");
+    export::run_job(&db.path, &job(ReportFormat::Json, json_path.clone())).unwrap();
+    let bytes = std::fs::read(&json_path).unwrap();
+    assert_valid(&schema("report"), &bytes, "report.json");
+    let mut report: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    // The GV100AD import is stamped with the time the test ran.
+    for s in report["sources"].as_array_mut().unwrap() {
+        if s["source"] == "gv100ad" {
+            s["fetched_at"] = "[import time]".into();
+        }
+    }
+    insta::assert_snapshot!(
+        "report_from_db_json",
+        serde_json::to_string_pretty(&report).unwrap()
+    );
+    for format in [ReportFormat::Xlsx, ReportFormat::Html, ReportFormat::Md] {
+        let out = root.path().join(format!("r.{}", format.extension()));
+        export::run_job(&db.path, &job(format, out.clone())).unwrap();
+        let first = std::fs::read(&out).unwrap();
+        export::run_job(&db.path, &job(format, out.clone())).unwrap();
+        assert_eq!(
+            first,
+            std::fs::read(&out).unwrap(),
+            "{format:?} is deterministic"
+        );
+    }
+    let dir = root.path().join("csv");
+    let ExportOutcome::Report { files } =
+        export::run_job(&db.path, &job(ReportFormat::Csv, dir.clone())).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(files.len(), 5);
+}
+
+#[test]
+fn cli_export_report_and_usage_errors() {
+    let db = fixture_db();
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("report.xlsx");
+    db.ok(&[
+        "export",
+        "report",
+        "--format",
+        "xlsx",
+        "--as-of",
+        "2026-03-15",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(std::fs::metadata(&out).unwrap().len() > 1000);
+    let bad = db.run(&[
+        "export", "report", "--format", "html", "--part", "kreise", "--out", "x.html",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    let dash = root.path().join("dash");
+    let stdout = db.ok(&[
+        "export",
+        "dashboards",
+        "--as-of",
+        "2026-03-15",
+        "--out",
+        dash.to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("dashboards published"), "{stdout}");
+    let stdout = db.ok(&[
+        "export",
+        "dashboards",
+        "--as-of",
+        "2026-03-15",
+        "--out",
+        dash.to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("unchanged"), "{stdout}");
+}
