@@ -8,5 +8,6 @@ mod daemon;
 mod efa;
 mod fim_api;
 mod gv100ad;
+mod hostile;
 mod http;
 mod release;
