@@ -2,6 +2,7 @@
 
 mod annotations;
 mod bench_gen;
+mod boundaries;
 mod cli;
 mod crash;
 mod daemon;
