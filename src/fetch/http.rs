@@ -204,6 +204,9 @@ impl Client {
         if expected.is_some_and(|n| n > limit) {
             return Err(too_large());
         }
+        if let Some(n) = expected {
+            crate::progress::set_total(n);
+        }
         let file_err = |source| {
             AttemptError::Fatal(FetchError::TempFile {
                 dir: std::env::temp_dir(),
@@ -256,6 +259,7 @@ impl Client {
             }
             hasher.update(&chunk);
             out.write_all(&chunk).await.map_err(file_err)?;
+            crate::progress::advance(chunk.len() as u64);
         }
         // hyper already rejects a short body; this guards the contract independently.
         if let Some(n) = expected.filter(|&n| n != size) {

@@ -163,7 +163,10 @@ pub fn apply<T: Record>(
 
     let mut writer = VersionWriter::new(&tx, meta.entity, release_id)?;
     let mut rejects = RejectWriter::new(&tx, release_id)?;
-    for item in items {
+    for (n, item) in items.enumerate() {
+        if n % 1000 == 999 {
+            crate::progress::advance(1000);
+        }
         let item = item.map_err(|source| Error::Parse {
             location: payload.origin.clone(),
             source,
