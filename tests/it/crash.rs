@@ -13,12 +13,12 @@ use sha2::{Digest, Sha256};
 
 /// Synthetic Gemeinden added to the real file: enough that a debug-build import
 /// writes for a second or more.
-const EXTRA: usize = 60_000;
+pub const EXTRA: usize = 60_000;
 
 const BASE: &str = "fixtures/gv100ad/GV100AD_30112025_NI.txt";
 
 /// A GV100AD file: the real Lower Saxony lines plus `extra` synthetic Gemeinden.
-fn big_directory(path: &Path, extra: usize) {
+pub fn big_directory(path: &Path, extra: usize) {
     let mut text = std::fs::read_to_string(BASE).unwrap();
     for i in 0..extra {
         let (r, v, g) = (i % 10, (i / 10) % 10_000, i / 100_000);

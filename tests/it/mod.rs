@@ -4,6 +4,7 @@ mod annotations;
 mod bench_gen;
 mod boundaries;
 mod cli;
+mod concurrency;
 mod crash;
 mod daemon;
 mod efa;
