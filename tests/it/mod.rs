@@ -7,6 +7,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod daemon;
+mod disk;
 mod efa;
 mod fim_api;
 mod gv100ad;
