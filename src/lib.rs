@@ -15,6 +15,7 @@ pub mod merge;
 pub mod model;
 pub mod parse;
 pub mod progress;
+pub mod status;
 pub mod store;
 pub mod sync;
 

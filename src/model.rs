@@ -26,6 +26,9 @@ use serde::{Deserialize, Serialize};
 pub enum Entity {
     Service,
     Municipality,
+    /// Observed availability of a service at an ARS (PVOG / Dashboard Digitale
+    /// Verwaltung).
+    Availability,
     /// An EfA online service from ozgsync's EfA release format.
     EfaService,
     /// An OZG-Leistung (OZG-ID, name, Lebenslage, Themenfeld).
@@ -39,6 +42,7 @@ impl Entity {
         match self {
             Entity::Service => "service",
             Entity::Municipality => "municipality",
+            Entity::Availability => "availability",
             Entity::EfaService => "efa_service",
             Entity::OzgLeistung => "ozg_leistung",
             Entity::LeikaOzg => "leika_ozg",
@@ -50,6 +54,7 @@ impl Entity {
         [
             Entity::Service,
             Entity::Municipality,
+            Entity::Availability,
             Entity::EfaService,
             Entity::OzgLeistung,
             Entity::LeikaOzg,
@@ -224,6 +229,39 @@ pub fn municipality_key(level: Level, ars: &str) -> String {
     format!("{}:{}", level.as_str(), ars)
 }
 
+/// One observation of an online service for a LeiKa key at an ARS, as the Dashboard
+/// Digitale Verwaltung reports it. The source has no date: the observation time is
+/// the release's fetch time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailabilityRecord {
+    /// 12-digit ARS the row is about.
+    pub ars: String,
+    pub leistungsschluessel: String,
+    /// `ok` or `nicht ok` as published.
+    pub online_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub art_flaechendeckung: Option<String>,
+    /// `ja` or `nein` as published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aktiv: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leika_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ars_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ozg_id: Option<i64>,
+}
+
+impl Record for AvailabilityRecord {
+    const ENTITY: Entity = Entity::Availability;
+    /// `<ARS>:<Leistungsschlüssel>`; v_reconciliation looks rows up by this key.
+    fn key(&self) -> String {
+        format!("{}:{}", self.ars, self.leistungsschluessel)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +278,7 @@ mod tests {
         for e in [
             Entity::Service,
             Entity::Municipality,
+            Entity::Availability,
             Entity::EfaService,
             Entity::OzgLeistung,
             Entity::LeikaOzg,

@@ -32,6 +32,9 @@ pub enum SourceKind {
     Ozg,
     /// LeiKa → OZG map CSV (leika_schluessel;ozg_id).
     OzgMap,
+    /// Dashboard Digitale Verwaltung (Open-PVOG availability), paged: an API base URL
+    /// (region Land 03) or a URL ending in `/v1/data/<ARS>`; a file is a saved pull.
+    Pvog,
 }
 
 impl SourceKind {
@@ -44,6 +47,7 @@ impl SourceKind {
             SourceKind::Efa => "efa",
             SourceKind::Ozg => "ozg",
             SourceKind::OzgMap => "ozg-map",
+            SourceKind::Pvog => "pvog",
         }
     }
 
@@ -54,6 +58,7 @@ impl SourceKind {
             SourceKind::Efa => Entity::EfaService,
             SourceKind::Ozg => Entity::OzgLeistung,
             SourceKind::OzgMap => Entity::LeikaOzg,
+            SourceKind::Pvog => Entity::Availability,
         }
     }
 
@@ -132,6 +137,9 @@ pub fn run_source(
                 policy,
             ))
             .map(Fetched::Payload)?,
+        (SourceKind::Pvog, Location::Url(location)) => runtime
+            .block_on(fetch::pvog::pull(location, policy))
+            .map(Fetched::Payload)?,
         (_, location) => runtime.block_on(fetch::fetch(location, &state.validators, policy))?,
     };
     let mut payload = match fetched {
@@ -193,6 +201,12 @@ pub fn run_source(
             let items = parse::ozg::parse_map(BufReader::new(file)).map_err(parse_err)?;
             release::apply(conn, &meta, &mut payload, items)?
         }
+        SourceKind::Pvog => release::apply(
+            conn,
+            &meta,
+            &mut payload,
+            parse::pvog::parse(BufReader::new(file)),
+        )?,
     };
     tracing::info!(
         release = summary.release_id,

@@ -11,8 +11,10 @@ mod import;
 mod municipality;
 mod ops_status;
 mod output;
+mod query;
 mod releases;
 mod ressort;
+mod search;
 mod service;
 mod status;
 mod status_events;
@@ -69,6 +71,8 @@ pub enum Command {
     Daemon(daemon::Daemon),
     Config(config_cmd::ConfigCmd),
     Backup(backup::Backup),
+    Query(query::Query),
+    Search(search::Search),
 }
 
 /// What every command gets: where the database is and how chatty to be.
@@ -113,6 +117,8 @@ impl Cli {
             Command::Daemon(c) => c.run(&ctx),
             Command::Config(c) => c.run(&ctx),
             Command::Backup(c) => c.run(&ctx),
+            Command::Query(c) => c.run(&ctx),
+            Command::Search(c) => c.run(&ctx),
         }
     }
 }

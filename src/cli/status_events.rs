@@ -1,21 +1,266 @@
-//! Onlinedienst status subcommands (`ozgsync status set|import|show`).
-//! TODO(issue 3 status helper).
+//! Onlinedienst status subcommands: `ozgsync status set|import|show`. Validation is
+//! `status::report` (pure), storage `store::status`; this file reads arguments and
+//! files and renders results.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::Context;
+use super::output::{opt, render};
+use super::{Context, Format};
+use crate::status::report::{self, Cells, RowError};
+use crate::status::{parse_date, today, Subject};
+use crate::store;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum StatusAction {
-    /// Show the status of a service (placeholder).
-    Show {
-        /// LeiKa key or EfA id.
+    /// Record one status event for a service, per Ressort (Land services) or per
+    /// municipality (ARS).
+    Set {
+        /// LeiKa key (14 digits, or its URN) or EfA id.
         subject: String,
+        /// Ressort Kürzel (MI, MF, ...), for Land services.
+        #[arg(long, conflicts_with = "ars", required_unless_present = "ars")]
+        ressort: Option<String>,
+        /// 12-digit ARS of the municipality, for municipal services.
+        #[arg(long)]
+        ars: Option<String>,
+        /// nicht_begonnen, geplant, beauftragt, in_umsetzung, pilot, produktiv,
+        /// eingestellt or abgelehnt.
+        #[arg(long)]
+        status: String,
+        /// Date the status took effect (YYYY-MM-DD or DD.MM.YYYY; not in the future).
+        #[arg(long, value_name = "DATE")]
+        on: String,
+        /// Free-text note kept with the event.
+        #[arg(long)]
+        note: Option<String>,
+        /// Who reports the status (kept with the event).
+        #[arg(long, value_name = "NAME")]
+        by: String,
+    },
+    /// Import a CSV status report (see docs/status-report.md). The whole file is
+    /// validated first; if any row is wrong nothing is applied and every error is
+    /// listed with line and column.
+    Import {
+        file: PathBuf,
+        /// Who delivered the report (kept with every event).
+        #[arg(long, value_name = "NAME")]
+        by: String,
+        /// Apply the valid rows and list the others instead of applying nothing.
+        #[arg(long)]
+        partial: bool,
+    },
+    /// Show a service's status in every Ressort and municipality, now or as of a date.
+    Show {
+        /// LeiKa key (14 digits, or its URN) or EfA id.
+        subject: String,
+        /// The status in effect on this date instead of now.
+        #[arg(long, value_name = "DATE", conflicts_with = "history")]
+        as_of: Option<String>,
+        /// Every event instead of the status in effect.
+        #[arg(long)]
+        history: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
 }
 
 impl StatusAction {
-    pub fn run(self, _ctx: &Context) -> anyhow::Result<ExitCode> {
-        anyhow::bail!("not implemented yet")
+    pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
+        match self {
+            StatusAction::Set {
+                subject,
+                ressort,
+                ars,
+                status,
+                on,
+                note,
+                by,
+            } => set(ctx, &subject, ressort, ars, &status, &on, note, &by),
+            StatusAction::Import { file, by, partial } => import(ctx, &file, &by, partial),
+            StatusAction::Show {
+                subject,
+                as_of,
+                history,
+                format,
+            } => show(ctx, &subject, as_of.as_deref(), history, format),
+        }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn set(
+    ctx: &Context,
+    subject: &str,
+    ressort: Option<String>,
+    ars: Option<String>,
+    status: &str,
+    on: &str,
+    note: Option<String>,
+    by: &str,
+) -> anyhow::Result<ExitCode> {
+    let mut conn = ctx.open()?;
+    let catalog = store::status::catalog(&conn)?;
+    let (leika, efa) = match Subject::from_arg(subject) {
+        Subject::Leika(_) => (subject.trim(), ""),
+        Subject::Efa(_) => ("", subject.trim()),
+    };
+    let cells = Cells {
+        leika,
+        efa,
+        ressort: ressort.as_deref().map(str::trim).unwrap_or(""),
+        ars: ars.as_deref().map(str::trim).unwrap_or(""),
+        status,
+        date: on,
+        note: note.as_deref().unwrap_or(""),
+    };
+    let row = report::check_row(0, &cells, &catalog, today()).map_err(|errors| {
+        let msgs: Vec<String> = errors.iter().map(argument_error).collect();
+        crate::Error::Invalid(msgs.join("; "))
+    })?;
+    store::status::record(&mut conn, std::slice::from_ref(&row), "status set", by)?;
+    if !ctx.quiet {
+        println!(
+            "{} {} for {} {}: {} since {}",
+            row.subject.kind(),
+            row.subject.id(),
+            row.scope.kind(),
+            cells.ressort.to_owned() + cells.ars,
+            row.status.as_str(),
+            row.effective_on
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A row error of `status set`, named by the argument instead of the CSV column.
+fn argument_error(e: &RowError) -> String {
+    let arg = match e.column.as_str() {
+        "Leistungsschluessel" | "EfA-ID" => "SUBJECT",
+        "Ressort" => "--ressort",
+        "ARS" => "--ars",
+        "Status" => "--status",
+        "Gueltig ab" => "--on",
+        other => other,
+    };
+    if e.value.is_empty() {
+        format!("{arg}: {}", e.message)
+    } else {
+        format!("{arg} {:?}: {}", e.value, e.message)
+    }
+}
+
+fn import(
+    ctx: &Context,
+    file: &std::path::Path,
+    by: &str,
+    partial: bool,
+) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).map_err(crate::Error::io("reading status report", file))?;
+    let mut conn = ctx.open()?;
+    let catalog = store::status::catalog(&conn)?;
+    let validated = report::validate(&bytes, &catalog, today())
+        .map_err(|e| crate::Error::Invalid(format!("{}: {e}", file.display())))?;
+    for e in &validated.errors {
+        eprintln!("{}: {e}", file.display());
+    }
+    if !validated.errors.is_empty() && !partial {
+        let bad_lines = {
+            let mut lines: Vec<u64> = validated.errors.iter().map(|e| e.line).collect();
+            lines.dedup();
+            lines.len()
+        };
+        return Err(crate::Error::Invalid(format!(
+            "{}: {} error(s) in {bad_lines} of {} rows; nothing was applied (fix the rows, or pass --partial to apply the {} valid rows)",
+            file.display(),
+            validated.errors.len(),
+            validated.lines,
+            validated.rows.len()
+        ))
+        .into());
+    }
+    let origin = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| file.display().to_string());
+    let written = store::status::record(&mut conn, &validated.rows, &origin, by)?;
+    if !ctx.quiet {
+        let skipped = validated.lines - validated.rows.len() as u64;
+        println!(
+            "{}: {written} status event(s) recorded{}",
+            file.display(),
+            if skipped > 0 {
+                format!(", {skipped} row(s) with errors skipped (listed above)")
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(
+    ctx: &Context,
+    subject: &str,
+    as_of: Option<&str>,
+    history: bool,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let date = as_of
+        .map(|d| {
+            parse_date(d).ok_or_else(|| {
+                crate::Error::Invalid(format!(
+                    "--as-of {d:?}: not a date; write YYYY-MM-DD or DD.MM.YYYY"
+                ))
+            })
+        })
+        .transpose()?;
+    let subject = Subject::from_arg(subject);
+    let conn = ctx.open()?;
+    let rows = if history {
+        store::status::history(&conn, &subject)?
+    } else {
+        store::status::show(&conn, &subject, date)?
+    };
+    if rows.is_empty() && format != Format::Json {
+        if !ctx.quiet {
+            eprintln!(
+                "no status recorded for {} {}{}",
+                subject.kind(),
+                subject.id(),
+                date.map(|d| format!(" on or before {d}"))
+                    .unwrap_or_default()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let header = [
+        "scope_kind",
+        "scope",
+        "ressort",
+        "status",
+        "effective_on",
+        "note",
+        "recorded_by",
+        "recorded_at",
+        "origin",
+    ];
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.scope_kind.clone(),
+                r.scope.clone(),
+                opt(&r.ressort),
+                r.status.clone(),
+                r.effective_on.clone(),
+                opt(&r.note),
+                r.recorded_by.clone(),
+                r.recorded_at.clone(),
+                r.origin.clone(),
+            ]
+        })
+        .collect();
+    render(format, &header, &table, &rows)?;
+    Ok(ExitCode::SUCCESS)
 }

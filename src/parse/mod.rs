@@ -18,6 +18,7 @@ pub mod gv100ad;
 pub mod json_strict;
 pub mod leika_csv;
 pub mod ozg;
+pub mod pvog;
 pub mod xzufi;
 
 use serde::Serialize;

@@ -4,10 +4,13 @@
 
 pub mod annotations;
 pub mod lock;
+pub mod query;
 pub mod read;
 pub mod release;
 pub mod ressort;
 pub mod runs;
+pub mod search;
+pub mod status;
 
 use std::path::Path;
 
@@ -28,6 +31,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../schema/0003_catalogs.sql"),
     ),
     ("0004_runs", include_str!("../../schema/0004_runs.sql")),
+    ("0005_status", include_str!("../../schema/0005_status.sql")),
 ];
 
 /// The schema version this build writes.
@@ -208,6 +212,12 @@ mod tests {
                 "v_leika_ozg",
                 "v_annotations",
                 "v_ressorts",
+                "v_status_current",
+                "v_status_history",
+                "v_ministry_progress",
+                "v_municipality_coverage",
+                "v_availability",
+                "v_reconciliation",
             ] {
                 conn.prepare(&format!("SELECT * FROM {view}")).unwrap();
             }

@@ -13,4 +13,7 @@ mod fim_api;
 mod gv100ad;
 mod hostile;
 mod http;
+mod pvog;
+mod query;
 mod release;
+mod status;

@@ -1,0 +1,234 @@
+//! Dashboard Digitale Verwaltung (Open-PVOG availability) pulls: a JSON array of the
+//! pages `/v1/data/{ars}` answered (`{content[], number, last, ...}`), as written by
+//! `fetch::pvog::pull`; a single page object is accepted too. Each row becomes an
+//! [`AvailabilityRecord`] keyed by (ARS, Leistungsschlüssel).
+//!
+//! The pages are read whole: a Land's pull is a few ten thousand small rows, and the
+//! page envelope has to be checked before any row is trusted.
+
+use std::io::BufRead;
+
+use serde::Deserialize;
+
+use super::{Change, Item, Items, ParseError, Reject};
+use crate::model::{is_valid_leistungsschluessel, AvailabilityRecord};
+
+const FORMAT: &str = "Dashboard Digitale Verwaltung (PVOG) page array";
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Pages {
+    Many(Vec<Page>),
+    One(Page),
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    content: Vec<serde_json::Value>,
+}
+
+/// The fields ozgsync keeps; the others (ozg_bezeichnung, bundesland, ...) are
+/// derivable or not needed.
+#[derive(Debug, Deserialize)]
+struct Row {
+    leika_key: Option<String>,
+    leika_name: Option<String>,
+    leika_bezeichnung: Option<String>,
+    ars: Option<String>,
+    ars_name: Option<String>,
+    ozgid: Option<serde_json::Value>,
+    url: Option<String>,
+    online_status: Option<String>,
+    aktiv: Option<String>,
+    art_flaechendeckung: Option<String>,
+}
+
+const ONLINE_STATUS: &[&str] = &["ok", "nicht ok"];
+const ART_FLAECHENDECKUNG: &[&str] = &[
+    "bundesweit flächendeckend",
+    "landesweit flächendeckend",
+    "kreisweit flächendeckend",
+    "in mind. einer Kommune verfügbar",
+    "nicht in Auswertung berücksichtigt",
+];
+
+pub fn parse<'a, R: BufRead + 'a>(input: R) -> Items<'a, AvailabilityRecord> {
+    let pages: Pages = match serde_json::from_reader(input) {
+        Ok(p) => p,
+        Err(e) => {
+            return Box::new(std::iter::once(Err(ParseError::not_format(
+                FORMAT,
+                format!("line {}, column {}", e.line(), e.column()),
+                format!("expected a JSON array of pages with `content`: {e}"),
+            ))))
+        }
+    };
+    let pages = match pages {
+        Pages::Many(p) => p,
+        Pages::One(p) => vec![p],
+    };
+    Box::new(pages.into_iter().enumerate().flat_map(|(p, page)| {
+        page.content
+            .into_iter()
+            .enumerate()
+            .flat_map(move |(r, value)| row_items(&format!("page {p}, row {}", r + 1), value))
+            .map(Ok)
+    }))
+}
+
+fn row_items(position: &str, value: serde_json::Value) -> Vec<Item<AvailabilityRecord>> {
+    let raw = value.to_string();
+    let row: Row = match serde_json::from_value(value) {
+        Ok(r) => r,
+        Err(e) => {
+            return vec![Item::Reject(
+                Reject::reject(position, None, format!("not a data row: {e}")).with_raw(raw),
+            )]
+        }
+    };
+    let key = row.leika_key.as_deref().map(str::trim).unwrap_or("");
+    let ars = row.ars.as_deref().map(str::trim).unwrap_or("");
+    let reject = |reason: String| {
+        vec![Item::Reject(
+            Reject::reject(position, Some(format!("{ars}:{key}")), reason).with_raw(&raw),
+        )]
+    };
+    if !is_valid_leistungsschluessel(key) {
+        return reject(format!(
+            "leika_key {key:?} is not a 14-digit Leistungsschlüssel"
+        ));
+    }
+    if ars.len() != 12 || !ars.bytes().all(|b| b.is_ascii_digit()) {
+        return reject(format!("ars {ars:?} is not a 12-digit ARS"));
+    }
+    let Some(online_status) = row.online_status.map(|s| s.trim().to_owned()) else {
+        return reject("online_status is missing".into());
+    };
+    let mut items = Vec::new();
+    let record_key = format!("{ars}:{key}");
+    if !ONLINE_STATUS.contains(&online_status.as_str()) {
+        items.push(Item::Reject(Reject::warning(
+            position,
+            Some(record_key.clone()),
+            format!("online_status {online_status:?} is neither \"ok\" nor \"nicht ok\"; kept as published"),
+        )));
+    }
+    let art = row.art_flaechendeckung.map(|s| s.trim().to_owned());
+    if let Some(a) = &art {
+        if !ART_FLAECHENDECKUNG.contains(&a.as_str()) {
+            items.push(Item::Reject(Reject::warning(
+                position,
+                Some(record_key.clone()),
+                format!(
+                    "art_flaechendeckung {a:?} is not in the documented list; kept as published"
+                ),
+            )));
+        }
+    }
+    let ozg_id = match row.ozgid {
+        Some(serde_json::Value::Number(n)) => n.as_i64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    let record = AvailabilityRecord {
+        ars: ars.to_owned(),
+        leistungsschluessel: key.to_owned(),
+        online_status,
+        url: row.url.filter(|u| !u.trim().is_empty()),
+        art_flaechendeckung: art,
+        aktiv: row.aktiv,
+        leika_name: row.leika_name.or(row.leika_bezeichnung),
+        ars_name: row.ars_name,
+        ozg_id,
+    };
+    // The record first: a warning accompanies a record that is kept.
+    items.insert(
+        0,
+        Item::Record {
+            position: position.to_owned(),
+            change: Change::Upsert(record),
+        },
+    );
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summarize(input: &str) -> Result<Vec<String>, String> {
+        let mut out = Vec::new();
+        for item in parse(input.as_bytes()) {
+            match item.map_err(|e| e.to_string())? {
+                Item::Record {
+                    position,
+                    change: Change::Upsert(r),
+                } => out.push(format!(
+                    "{position}: {} {} {}",
+                    r.ars, r.leistungsschluessel, r.online_status
+                )),
+                Item::Record { position, .. } => out.push(format!("{position}: retire")),
+                Item::Reject(r) => out.push(format!(
+                    "{}: {} {}",
+                    r.position,
+                    r.severity.as_str(),
+                    r.reason
+                )),
+            }
+        }
+        Ok(out)
+    }
+
+    fn check(input: &str, expected: &[&str]) {
+        assert_eq!(summarize(input).unwrap(), expected);
+    }
+
+    #[test]
+    fn pages_rows_rejects_and_warnings() {
+        check(
+            r#"[{"content":[
+                 {"leika_key":"99041006017000","ars":"032410001001","online_status":"ok","url":"https://x"},
+                 {"leika_key":"nicht im LeiKa","ars":"032410001001","online_status":"ok"}],"last":false},
+               {"content":[
+                 {"leika_key":"99041006017000","ars":"0324","online_status":"ok"},
+                 {"leika_key":"99041006017000","ars":"031010000000","online_status":"kaputt",
+                  "art_flaechendeckung":"irgendwo"},
+                 {"leika_key":"99041006017000","ars":"031010000000"},
+                 42],"last":true}]"#,
+            &[
+                "page 0, row 1: 032410001001 99041006017000 ok",
+                "page 0, row 2: reject leika_key \"nicht im LeiKa\" is not a 14-digit Leistungsschlüssel",
+                "page 1, row 1: reject ars \"0324\" is not a 12-digit ARS",
+                "page 1, row 2: 031010000000 99041006017000 kaputt",
+                "page 1, row 2: warning online_status \"kaputt\" is neither \"ok\" nor \"nicht ok\"; kept as published",
+                "page 1, row 2: warning art_flaechendeckung \"irgendwo\" is not in the documented list; kept as published",
+                "page 1, row 3: reject online_status is missing",
+                "page 1, row 4: reject not a data row: invalid type: integer `42`, expected struct Row",
+            ],
+        );
+    }
+
+    #[test]
+    fn single_page_and_empty() {
+        check(
+            r#"{"content":[{"leika_key":"99041006017000","ars":"032410001001","online_status":"nicht ok"}]}"#,
+            &["page 0, row 1: 032410001001 99041006017000 nicht ok"],
+        );
+        check("[]", &[]);
+    }
+
+    #[test]
+    fn not_the_format() {
+        for input in [
+            "<html>502 Bad Gateway</html>",
+            r#"[{"items":[]}]"#,
+            "[{\"content\":[",
+        ] {
+            let err = summarize(input).unwrap_err();
+            assert!(
+                err.starts_with("not a Dashboard Digitale Verwaltung"),
+                "{err}"
+            );
+        }
+    }
+}

@@ -1,0 +1,599 @@
+//! CSV status reports (rollout lists, municipal reports): decoding, header mapping
+//! and validation of every row against what the database knows, without touching
+//! the database. The caller applies the valid rows (all or nothing, or `--partial`).
+//!
+//! Format (documented in docs/status-report.md):
+//! - UTF-8 (with or without BOM) or Windows-1252; `;` or `,` as delimiter, detected
+//!   from the header line; quoted fields allowed.
+//! - Columns by header name, in any order, case and umlaut spelling free
+//!   (`Leistungsschlüssel` = `Leistungsschluessel`): `Leistungsschluessel` and/or
+//!   `EfA-ID` (each row fills exactly one), `Ressort` and/or `ARS` (each row fills
+//!   exactly one), `Status`, `Gueltig ab` (`YYYY-MM-DD` or `DD.MM.YYYY`), optional
+//!   `Bemerkung`. Other columns are ignored (spreadsheets carry names and remarks).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::{parse_date, Scope, Status, Subject};
+use crate::model::is_valid_leistungsschluessel;
+
+/// What rows are checked against: the current catalogue, municipalities, Ressorts.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// Current LeiKa keys.
+    pub leika: HashSet<String>,
+    /// Current EfA service ids.
+    pub efa: HashSet<String>,
+    /// ARS of current municipality-directory records (any level).
+    pub ars: HashSet<String>,
+    /// Current Kürzel, lower-cased → Ressort id.
+    pub ressorts: HashMap<String, i64>,
+}
+
+/// One valid row, ready to become an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRow {
+    pub line: u64,
+    pub subject: Subject,
+    pub scope: Scope,
+    pub status: Status,
+    pub effective_on: NaiveDate,
+    pub note: Option<String>,
+}
+
+/// One problem in one cell (or row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    pub line: u64,
+    pub column: String,
+    pub value: String,
+    pub message: String,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}", self.line, self.column)?;
+        if !self.value.is_empty() {
+            write!(f, " ({:?})", self.value)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// The file as a whole cannot be read as a status report.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReportError {
+    #[error("the file is empty; expected a header line such as `Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung`")]
+    Empty,
+    #[error("header line: {0}")]
+    Header(String),
+    #[error("line {line}: {reason}")]
+    Csv { line: u64, reason: String },
+}
+
+/// The outcome of validating a whole file.
+#[derive(Debug, Default)]
+pub struct Validated {
+    pub rows: Vec<StatusRow>,
+    pub errors: Vec<RowError>,
+    /// Number of data lines read (blank lines excluded).
+    pub lines: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Column {
+    Leika,
+    Efa,
+    Ressort,
+    Ars,
+    Status,
+    Date,
+    Note,
+}
+
+impl Column {
+    fn from_header(h: &str) -> Option<Column> {
+        let norm: String = h
+            .trim()
+            .trim_start_matches('\u{feff}')
+            .to_lowercase()
+            .replace('ä', "ae")
+            .replace('ö', "oe")
+            .replace('ü', "ue")
+            .replace('ß', "ss")
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        Some(match norm.as_str() {
+            "leistungsschluessel" | "leikaschluessel" | "leika" | "leikakey" => Column::Leika,
+            "efaid" | "efa" => Column::Efa,
+            "ressort" => Column::Ressort,
+            "ars" | "regionalschluessel" => Column::Ars,
+            "status" => Column::Status,
+            "gueltigab" | "gueltig" | "datum" | "stichtag" => Column::Date,
+            "bemerkung" | "notiz" | "hinweis" => Column::Note,
+            _ => return None,
+        })
+    }
+
+    /// The documented column name, for messages.
+    fn name(self) -> &'static str {
+        match self {
+            Column::Leika => "Leistungsschluessel",
+            Column::Efa => "EfA-ID",
+            Column::Ressort => "Ressort",
+            Column::Ars => "ARS",
+            Column::Status => "Status",
+            Column::Date => "Gueltig ab",
+            Column::Note => "Bemerkung",
+        }
+    }
+}
+
+/// Decodes a report: UTF-8 (BOM stripped) if valid, else Windows-1252 (the encoding
+/// Excel writes "CSV (Trennzeichen-getrennt)" in on German Windows).
+pub fn decode(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => {
+            encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(bytes)
+                .0
+        }
+    }
+}
+
+/// Detects `;` or `,` from the header line (the first non-blank line).
+fn delimiter(text: &str) -> Result<u8, ReportError> {
+    let header = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .ok_or(ReportError::Empty)?;
+    let semi = header.matches(';').count();
+    let comma = header.matches(',').count();
+    match (semi, comma) {
+        (0, 0) => Err(ReportError::Header(format!(
+            "no `;` or `,` between column names in {:?}",
+            crate::parse::shorten(header, 120)
+        ))),
+        (s, c) if s >= c => Ok(b';'),
+        _ => Ok(b','),
+    }
+}
+
+/// Validates every row of a report. Whole-file problems (empty, unreadable header,
+/// missing required columns) are an `Err`; row problems are collected, all of them.
+pub fn validate(
+    bytes: &[u8],
+    catalog: &Catalog,
+    today: NaiveDate,
+) -> Result<Validated, ReportError> {
+    let text = decode(bytes);
+    let delim = delimiter(&text)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delim)
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| ReportError::Header(e.to_string()))?
+        .clone();
+    let mut columns: HashMap<Column, usize> = HashMap::new();
+    for (i, h) in headers.iter().enumerate() {
+        if let Some(c) = Column::from_header(h) {
+            if columns.insert(c, i).is_some() {
+                return Err(ReportError::Header(format!(
+                    "column {} appears twice",
+                    c.name()
+                )));
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    if !columns.contains_key(&Column::Leika) && !columns.contains_key(&Column::Efa) {
+        missing.push("Leistungsschluessel or EfA-ID");
+    }
+    if !columns.contains_key(&Column::Ressort) && !columns.contains_key(&Column::Ars) {
+        missing.push("Ressort or ARS");
+    }
+    if !columns.contains_key(&Column::Status) {
+        missing.push("Status");
+    }
+    if !columns.contains_key(&Column::Date) {
+        missing.push("Gueltig ab");
+    }
+    if !missing.is_empty() {
+        return Err(ReportError::Header(format!(
+            "missing column(s) {}; found {:?}",
+            missing.join(", "),
+            headers.iter().collect::<Vec<_>>()
+        )));
+    }
+
+    let mut out = Validated::default();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let more = reader
+            .read_record(&mut record)
+            .map_err(|e| ReportError::Csv {
+                line: e.position().map(|p| p.line()).unwrap_or(0),
+                reason: e.to_string(),
+            })?;
+        if !more {
+            break;
+        }
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        out.lines += 1;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let cell = |c: Column| -> &str {
+            columns
+                .get(&c)
+                .and_then(|&i| record.get(i))
+                .map(str::trim)
+                .unwrap_or("")
+        };
+        let cells = Cells {
+            leika: cell(Column::Leika),
+            efa: cell(Column::Efa),
+            ressort: cell(Column::Ressort),
+            ars: cell(Column::Ars),
+            status: cell(Column::Status),
+            date: cell(Column::Date),
+            note: cell(Column::Note),
+        };
+        match check_row(line, &cells, catalog, today) {
+            Ok(row) => out.rows.push(row),
+            Err(mut errors) => out.errors.append(&mut errors),
+        }
+    }
+    Ok(out)
+}
+
+/// The cells of one row (or of one `status set` call), trimmed; empty when absent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cells<'a> {
+    pub leika: &'a str,
+    pub efa: &'a str,
+    pub ressort: &'a str,
+    pub ars: &'a str,
+    pub status: &'a str,
+    pub date: &'a str,
+    pub note: &'a str,
+}
+
+/// Checks one row; every problem is reported, not only the first. Columns in the
+/// errors carry the documented CSV column names.
+pub fn check_row(
+    line: u64,
+    cells: &Cells<'_>,
+    catalog: &Catalog,
+    today: NaiveDate,
+) -> Result<StatusRow, Vec<RowError>> {
+    let mut errors = Vec::new();
+    let mut err = |c: Column, value: &str, message: String| {
+        errors.push(RowError {
+            line,
+            column: c.name().to_owned(),
+            value: crate::parse::shorten(value, 80),
+            message,
+        });
+    };
+    let subject = check_subject(cells.leika, cells.efa, catalog, &mut err);
+    let scope = check_scope(cells.ressort, cells.ars, catalog, &mut err);
+    let status = Status::parse(cells.status);
+    if status.is_none() {
+        err(
+            Column::Status,
+            cells.status,
+            format!("unknown status; use one of {}", Status::vocabulary()),
+        );
+    }
+    let effective_on = match parse_date(cells.date) {
+        None => {
+            err(
+                Column::Date,
+                cells.date,
+                "not a date; write YYYY-MM-DD or DD.MM.YYYY".into(),
+            );
+            None
+        }
+        Some(d) if d > today => {
+            err(
+                Column::Date,
+                cells.date,
+                format!("date is in the future (today is {today}); report a status once it holds"),
+            );
+            None
+        }
+        Some(d) => Some(d),
+    };
+    let note = Some(cells.note.trim())
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    match (subject, scope, status, effective_on) {
+        (Some(subject), Some(scope), Some(status), Some(effective_on)) if errors.is_empty() => {
+            Ok(StatusRow {
+                line,
+                subject,
+                scope,
+                status,
+                effective_on,
+                note,
+            })
+        }
+        _ => Err(errors),
+    }
+}
+
+fn check_subject(
+    leika: &str,
+    efa: &str,
+    catalog: &Catalog,
+    err: &mut impl FnMut(Column, &str, String),
+) -> Option<Subject> {
+    match (leika.is_empty(), efa.is_empty()) {
+        (true, true) => {
+            err(
+                Column::Leika,
+                "",
+                "empty; fill Leistungsschluessel or EfA-ID".into(),
+            );
+            None
+        }
+        (false, false) => {
+            err(
+                Column::Efa,
+                efa,
+                "fill either Leistungsschluessel or EfA-ID, not both".into(),
+            );
+            None
+        }
+        (false, true) => {
+            let key = leika.trim_start_matches("urn:de:fim:leika:leistung:");
+            if !is_valid_leistungsschluessel(key) {
+                let hint = if key.len() < 14 && key.bytes().all(|b| b.is_ascii_digit()) {
+                    " (did the spreadsheet turn it into a number? format the column as text)"
+                } else {
+                    ""
+                };
+                err(
+                    Column::Leika,
+                    leika,
+                    format!("not a 14-digit Leistungsschluessel{hint}"),
+                );
+                None
+            } else if !catalog.leika.contains(key) {
+                err(
+                    Column::Leika,
+                    leika,
+                    "unknown Leistungsschluessel: not in the current service catalogue".into(),
+                );
+                None
+            } else {
+                Some(Subject::Leika(key.to_owned()))
+            }
+        }
+        (true, false) => {
+            if catalog.efa.contains(efa) {
+                Some(Subject::Efa(efa.to_owned()))
+            } else {
+                let hint = if catalog.efa.is_empty() {
+                    " (no EfA catalogue has been imported)"
+                } else {
+                    ""
+                };
+                err(
+                    Column::Efa,
+                    efa,
+                    format!("unknown EfA-ID: not in the current EfA catalogue{hint}"),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn check_scope(
+    ressort: &str,
+    ars: &str,
+    catalog: &Catalog,
+    err: &mut impl FnMut(Column, &str, String),
+) -> Option<Scope> {
+    match (ressort.is_empty(), ars.is_empty()) {
+        (true, true) => {
+            err(Column::Ars, "", "empty; fill Ressort or ARS".into());
+            None
+        }
+        (false, false) => {
+            err(
+                Column::Ars,
+                ars,
+                "fill either Ressort (Land services) or ARS (municipal services), not both".into(),
+            );
+            None
+        }
+        (false, true) => match catalog.ressorts.get(&ressort.to_lowercase()) {
+            Some(&id) => Some(Scope::Ressort(id)),
+            None => {
+                let mut known: Vec<&str> = catalog.ressorts.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                err(
+                    Column::Ressort,
+                    ressort,
+                    format!(
+                        "unknown Ressort Kürzel; known (case-insensitive): {}",
+                        known.join(", ")
+                    ),
+                );
+                None
+            }
+        },
+        (true, false) => {
+            if ars.len() != 12 || !ars.bytes().all(|b| b.is_ascii_digit()) {
+                let hint = if ars.len() == 11 && ars.bytes().all(|b| b.is_ascii_digit()) {
+                    " (leading zero lost? format the column as text)"
+                } else {
+                    ""
+                };
+                err(Column::Ars, ars, format!("not a 12-digit ARS{hint}"));
+                None
+            } else if !catalog.ars.contains(ars) {
+                err(
+                    Column::Ars,
+                    ars,
+                    "unknown ARS: not a current municipality in the municipality directory".into(),
+                );
+                None
+            } else {
+                Some(Scope::Ars(ars.to_owned()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog {
+            leika: ["99012001001000", "99041006017000"]
+                .map(String::from)
+                .into(),
+            efa: ["EFA-0001"].map(String::from).into(),
+            ars: ["032410001001", "031010000000"].map(String::from).into(),
+            ressorts: [("mi".to_owned(), 2), ("mf".to_owned(), 3)].into(),
+        }
+    }
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2025, 6, 30).unwrap()
+    }
+
+    /// Validates `input` and compares rows as `subject scope status date` strings and
+    /// errors as their display form.
+    fn check(input: &[u8], rows: &[&str], errors: &[&str]) {
+        let v = validate(input, &catalog(), today()).unwrap();
+        let got_rows: Vec<String> = v
+            .rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {} {}{}",
+                    r.subject.id(),
+                    r.scope.id(),
+                    r.status.as_str(),
+                    r.effective_on,
+                    r.note
+                        .as_deref()
+                        .map(|n| format!(" [{n}]"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        let got_errors: Vec<String> = v.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(got_rows, rows);
+        assert_eq!(got_errors, errors);
+    }
+
+    #[test]
+    fn semicolon_utf8_with_bom_and_mixed_scopes() {
+        check(
+            "\u{feff}Leistungsschlüssel;EfA-ID;Ressort;ARS;Status;Gültig ab;Bemerkung\n\
+             99012001001000;;MI;;produktiv;2025-01-15;\n\
+             ;EFA-0001;;032410001001;In Umsetzung;01.02.2025;Rollout \"Welle 2\"\n\
+             \n"
+            .as_bytes(),
+            &[
+                "99012001001000 2 produktiv 2025-01-15",
+                "EFA-0001 032410001001 in_umsetzung 2025-02-01 [Rollout \"Welle 2\"]",
+            ],
+            &[],
+        );
+    }
+
+    #[test]
+    fn comma_windows_1252_quoted() {
+        let text = "Leistungsschluessel,ARS,Status,Gueltig ab,Bemerkung\r\n\
+                    99041006017000,031010000000,pilot,2025-05-01,\"Stra\u{df}e, Hausnr.\"\r\n";
+        let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(text);
+        check(
+            &bytes,
+            &["99041006017000 031010000000 pilot 2025-05-01 [Straße, Hausnr.]"],
+            &[],
+        );
+    }
+
+    #[test]
+    fn every_error_with_line_and_column() {
+        check(
+            b"Leistungsschluessel;Ressort;ARS;Status;Gueltig ab\n\
+              99012001001000;;032410001001;produktiv;2025-01-01\n\
+              99999999999999;;032410001001;produktiv;2025-01-01\n\
+              9901200100100;;32410001001;live;2025-13-01\n\
+              99012001001000;XY;;geplant;2099-01-01\n\
+              99012001001000;MI;032410001001;geplant;2025-01-01\n\
+              ;;;geplant;2025-01-01\n\
+              99012001001000;;039999999999;geplant;2025-01-01\n",
+            &["99012001001000 032410001001 produktiv 2025-01-01"],
+            &[
+                "line 3, column Leistungsschluessel (\"99999999999999\"): unknown Leistungsschluessel: not in the current service catalogue",
+                "line 4, column Leistungsschluessel (\"9901200100100\"): not a 14-digit Leistungsschluessel (did the spreadsheet turn it into a number? format the column as text)",
+                "line 4, column ARS (\"32410001001\"): not a 12-digit ARS (leading zero lost? format the column as text)",
+                "line 4, column Status (\"live\"): unknown status; use one of nicht_begonnen, geplant, beauftragt, in_umsetzung, pilot, produktiv, eingestellt, abgelehnt",
+                "line 4, column Gueltig ab (\"2025-13-01\"): not a date; write YYYY-MM-DD or DD.MM.YYYY",
+                "line 5, column Ressort (\"XY\"): unknown Ressort Kürzel; known (case-insensitive): mf, mi",
+                "line 5, column Gueltig ab (\"2099-01-01\"): date is in the future (today is 2025-06-30); report a status once it holds",
+                "line 6, column ARS (\"032410001001\"): fill either Ressort (Land services) or ARS (municipal services), not both",
+                "line 7, column Leistungsschluessel: empty; fill Leistungsschluessel or EfA-ID",
+                "line 7, column ARS: empty; fill Ressort or ARS",
+                "line 8, column ARS (\"039999999999\"): unknown ARS: not a current municipality in the municipality directory",
+            ],
+        );
+    }
+
+    #[test]
+    fn unknown_efa_says_when_no_catalogue_exists() {
+        let mut c = catalog();
+        c.efa.clear();
+        let v = validate(
+            b"EfA-ID;Ressort;Status;Gueltig ab\nEFA-0001;MI;geplant;2025-01-01\n",
+            &c,
+            today(),
+        )
+        .unwrap();
+        assert_eq!(
+            v.errors[0].message,
+            "unknown EfA-ID: not in the current EfA catalogue (no EfA catalogue has been imported)"
+        );
+    }
+
+    #[test]
+    fn whole_file_errors() {
+        let check_err = |input: &[u8], expected: &str| {
+            let err = validate(input, &catalog(), today()).unwrap_err();
+            assert_eq!(err.to_string(), expected);
+        };
+        check_err(b"", "the file is empty; expected a header line such as `Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung`");
+        check_err(b"\n\n", "the file is empty; expected a header line such as `Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung`");
+        check_err(
+            b"<html><body>Error</body></html>\n",
+            "header line: no `;` or `,` between column names in \"<html><body>Error</body></html>\"",
+        );
+        check_err(
+            b"Leistungsschluessel;Status\n99012001001000;geplant\n",
+            "header line: missing column(s) Ressort or ARS, Gueltig ab; found [\"Leistungsschluessel\", \"Status\"]",
+        );
+        check_err(
+            b"ARS;ARS;Leika;Status;Datum\n",
+            "header line: column ARS appears twice",
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! The read-only query interface and full-text search through the real binary: every
+//! kind of change is refused with a clear message and leaves the database as it was;
+//! the output formats; search folds case, umlauts and ß.
+
+use super::status::{ozgsync, rows, setup};
+
+#[test]
+fn refuses_every_change() {
+    let (_dir, db) = setup();
+    let before = rows(&db, "SELECT count(*) FROM record_versions");
+    let check = |sql: &str, expected: &str| {
+        let run = ozgsync(&db, &["query", sql]);
+        assert!(!run.ok, "{sql} was allowed: {}", run.stdout);
+        assert!(run.stderr.contains(expected), "{sql}: {}", run.stderr);
+    };
+    check(
+        "INSERT INTO sources VALUES ('x','x','x',NULL,NULL,'x')",
+        "query refused: writing (INSERT into sources) is not allowed",
+    );
+    check(
+        "UPDATE releases SET status = 'applied'",
+        "query refused: writing (UPDATE of releases) is not allowed",
+    );
+    check(
+        "DELETE FROM record_versions",
+        "query refused: writing (DELETE from record_versions) is not allowed",
+    );
+    check(
+        "DROP TABLE releases",
+        "query refused: changing the schema (CREATE, DROP, ALTER) is not allowed",
+    );
+    check("CREATE TABLE t (x)", "query refused:");
+    check(
+        "ATTACH DATABASE '/tmp/other.db' AS o",
+        "query refused: ATTACH (\"/tmp/other.db\") is not allowed",
+    );
+    check(
+        "PRAGMA user_version = 99",
+        "query refused: PRAGMA user_version = 99 is not allowed",
+    );
+    check(
+        "PRAGMA query_only = 0",
+        "query refused: PRAGMA query_only = 0 is not allowed",
+    );
+    check(
+        "PRAGMA journal_mode = DELETE",
+        "query refused: PRAGMA journal_mode = DELETE is not allowed",
+    );
+    check(
+        "SELECT load_extension('/tmp/evil.so')",
+        "query refused: loading extensions is not allowed",
+    );
+    check("BEGIN", "query refused: transactions are not allowed");
+    check("SELECT 1; DELETE FROM releases", "query refused");
+    assert_eq!(rows(&db, "SELECT count(*) FROM record_versions"), before);
+    assert_eq!(rows(&db, "PRAGMA user_version").len(), 1);
+}
+
+#[test]
+fn formats() {
+    let (_dir, db) = setup();
+    let sql = "SELECT ars, name FROM v_municipality_coverage WHERE ars = '031010000000'";
+    let check = |format: &str, expected: &str| {
+        let run = ozgsync(&db, &["query", sql, "--format", format]);
+        assert!(run.ok, "{}", run.stderr);
+        assert_eq!(run.stdout, expected, "{format}");
+    };
+    check(
+        "table",
+        "ars           name\n031010000000  Braunschweig, Stadt\n",
+    );
+    check("csv", "ars,name\n031010000000,\"Braunschweig, Stadt\"\n");
+    check(
+        "json",
+        "[\n{\"ars\":\"031010000000\",\"name\":\"Braunschweig, Stadt\"}\n]\n",
+    );
+    check(
+        "ndjson",
+        "{\"ars\":\"031010000000\",\"name\":\"Braunschweig, Stadt\"}\n",
+    );
+    let run = ozgsync(&db, &["query", "SELECT 1 AS a WHERE 0", "--format", "csv"]);
+    assert_eq!(run.stdout, "a\n");
+    let run = ozgsync(
+        &db,
+        &[
+            "query",
+            "PRAGMA table_info(status_events)",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(
+        run.ok && run.stdout.contains("effective_on"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn search_folds_case_umlauts_and_sharp_s() {
+    let (_dir, db) = setup();
+    let check = |text: &str, expected: &[&str]| {
+        let run = ozgsync(&db, &["search", text, "--format", "csv"]);
+        assert!(run.ok, "{}", run.stderr);
+        let keys: Vec<&str> = run
+            .stdout
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').nth(1))
+            .collect();
+        assert_eq!(keys, expected, "{text}");
+    };
+    check("Strasse", &["99102013000000"]);
+    check("straße", &["99102013000000"]);
+    check("STRASSENVERKEHRSBEHOERDE", &[]);
+    check("Strassenverkehrsbehorde", &["99102013000000"]);
+    check("AUSWEIS", &["99012001001000"]);
+    check("perso", &["99012001001000"]);
+    check("hund anmelden", &["99041006017000"]);
+    check("Melderegister", &[]);
+}
+
+#[test]
+fn search_index_follows_releases() {
+    use ozgsync::model::Entity;
+    let (_dir, db) = setup();
+    let mut conn = ozgsync::store::open(&db).unwrap();
+    // The next full release renames one service and drops another.
+    super::status::apply(
+        &mut conn,
+        "leika",
+        Entity::Service,
+        vec![
+            super::status::service("99041006017000", "Hundesteuer Abmeldung", &[]),
+            super::status::service(
+                "99102013000000",
+                "Straßenverkehrsbehörde Sondernutzung",
+                &[],
+            ),
+        ],
+    );
+    let hits = |text: &str| -> Vec<String> {
+        ozgsync::store::search::search(&conn, text, 10)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.key)
+            .collect()
+    };
+    assert_eq!(hits("Abmeldung"), ["99041006017000"]);
+    assert!(hits("Anmeldung").is_empty());
+    assert!(hits("Ausweis").is_empty());
+    assert_eq!(rows(&db, "SELECT count(*) FROM search_fts"), ["2"]);
+}

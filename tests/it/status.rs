@@ -1,0 +1,561 @@
+//! Onlinedienst status over time through the real binary: CSV reports (valid,
+//! Windows-1252, broken, not a report), `status set` and `status show` now and as of
+//! a date, the views built on them, and a property test that the SQL as-of answers
+//! agree with a brute-force replay of the events.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::NaiveDate;
+use ozgsync::fetch::{Payload, Validators};
+use ozgsync::model::{Entity, Level, MunicipalityRecord, Record, ServiceRecord};
+use ozgsync::parse::{Change, Item};
+use ozgsync::status::report::StatusRow;
+use ozgsync::status::{self, Scope, Status, Subject};
+use ozgsync::store::{self, release};
+use proptest::prelude::*;
+
+pub const KEYS: &[(&str, &str, &[&str])] = &[
+    (
+        "99041006017000",
+        "Hundesteuer Anmeldung",
+        &["Hund anmelden"],
+    ),
+    (
+        "99102013000000",
+        "Straßenverkehrsbehörde Sondernutzung",
+        &[],
+    ),
+    (
+        "99012001001000",
+        "Personalausweis beantragen",
+        &["Ausweis", "Perso"],
+    ),
+];
+pub const GEMEINDEN: &[(&str, &str)] = &[
+    ("032410001001", "Hannover, Landeshauptstadt"),
+    ("031010000000", "Braunschweig, Stadt"),
+    ("031515406001", "Adenbüttel"),
+];
+
+pub fn fixture(area: &str, name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(area)
+        .join(name)
+}
+
+fn payload(content: &str) -> Payload {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(content.as_bytes()).unwrap();
+    Payload {
+        file,
+        sha256: format!(
+            "{:064x}",
+            ozgsync::store::release::content_hash(content).len() + content.len()
+        ),
+        size: content.len() as u64,
+        validators: Validators::default(),
+        origin: "test".into(),
+    }
+}
+
+/// Applies `records` as one full release of `entity`.
+pub fn apply<T: Record + 'static>(
+    conn: &mut rusqlite::Connection,
+    source: &str,
+    entity: Entity,
+    records: Vec<T>,
+) {
+    let meta = release::ReleaseMeta {
+        source: source.into(),
+        kind: source.into(),
+        entity,
+        mode: release::Mode::Full,
+        location: "test".into(),
+        fetched_at: store::now_utc(),
+    };
+    let items = Box::new(records.into_iter().enumerate().map(|(i, r)| {
+        Ok(Item::Record {
+            position: format!("record {}", i + 1),
+            change: Change::Upsert(r),
+        })
+    }));
+    release::apply(conn, &meta, &mut payload(source), items).unwrap();
+}
+
+pub fn service(key: &str, name: &str, synonyme: &[&str]) -> ServiceRecord {
+    ServiceRecord {
+        leistungsschluessel: key.into(),
+        bezeichnung: name.into(),
+        leistungstyp: ozgsync::model::leistungstyp_of(key).into(),
+        typisierung: vec!["5".into()],
+        synonyme: synonyme.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+pub fn gemeinde(ars: &str, name: &str) -> MunicipalityRecord {
+    MunicipalityRecord {
+        level: Level::Gemeinde,
+        ars: ars.into(),
+        ags: None,
+        name: name.into(),
+        textkennzeichen: Some("64".into()),
+        kreis_ars: None,
+        verband_ars: None,
+        gebietsstand: "2025-11-30".into(),
+        sitz: None,
+    }
+}
+
+/// A database with the services and Gemeinden above, and two annotations
+/// (99041006017000 executed by Kommunen, 99102013000000 by the Land under MI).
+pub fn setup() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let mut conn = store::open(&db).unwrap();
+    apply(
+        &mut conn,
+        "leika",
+        Entity::Service,
+        KEYS.iter().map(|(k, n, s)| service(k, n, s)).collect(),
+    );
+    apply(
+        &mut conn,
+        "gv100ad",
+        Entity::Municipality,
+        GEMEINDEN.iter().map(|(a, n)| gemeinde(a, n)).collect(),
+    );
+    conn.execute_batch(
+        "INSERT INTO annotations (leistungsschluessel, ressort_id, vollzug, umsetzungsweg, updated_at, updated_by)
+         VALUES ('99041006017000', 2, 'kommune', 'eigenloesung', '2025-01-01T00:00:00Z', 'test'),
+                ('99102013000000', 2, 'land', 'wfu_navo', '2025-01-01T00:00:00Z', 'test');",
+    )
+    .unwrap();
+    (dir, db)
+}
+
+pub struct Run {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn ozgsync(db: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_ozgsync"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("OZGSYNC_DB")
+        .env_remove("OZGSYNC_CONFIG")
+        .output()
+        .unwrap();
+    Run {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn rows(db: &Path, sql: &str) -> Vec<String> {
+    let conn = store::open(db).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        Ok((0..n)
+            .map(|i| match r.get_ref(i).unwrap() {
+                rusqlite::types::ValueRef::Null => "∅".to_owned(),
+                rusqlite::types::ValueRef::Integer(v) => v.to_string(),
+                rusqlite::types::ValueRef::Real(v) => v.to_string(),
+                rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                rusqlite::types::ValueRef::Blob(_) => "blob".to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(" "))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn event_count(db: &Path) -> String {
+    rows(db, "SELECT count(*) FROM status_events").remove(0)
+}
+
+#[test]
+fn report_import_current_as_of_and_views() {
+    let (_dir, db) = setup();
+    let report = fixture("status", "report_ok.csv");
+    let run = ozgsync(
+        &db,
+        &[
+            "status",
+            "import",
+            report.to_str().unwrap(),
+            "--by",
+            "MI Referat 12",
+        ],
+    );
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("5 status event(s) recorded"),
+        "{}",
+        run.stdout
+    );
+
+    let show = |args: &[&str]| {
+        let mut all = vec!["status", "show", "99041006017000", "--format", "csv"];
+        all.extend_from_slice(args);
+        let run = ozgsync(&db, &all);
+        assert!(run.ok, "{}", run.stderr);
+        run.stdout
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').take(5).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        show(&[]),
+        [
+            "ars 031010000000  in_umsetzung 2024-05-15",
+            "ars 032410001001  produktiv 2024-09-01"
+        ]
+    );
+    assert_eq!(
+        show(&["--as-of", "2024-04-01"]),
+        ["ars 032410001001  pilot 2024-03-01"]
+    );
+    assert_eq!(show(&["--as-of", "2023-01-01"]), Vec::<String>::new());
+    assert_eq!(show(&["--history"]).len(), 3);
+
+    // Windows-1252 with `,` adds to the same history.
+    let report = fixture("status", "report_cp1252_comma.csv");
+    let run = ozgsync(
+        &db,
+        &[
+            "status",
+            "import",
+            report.to_str().unwrap(),
+            "--by",
+            "Kommune",
+        ],
+    );
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(
+        rows(&db, "SELECT note FROM status_events WHERE scope = '031515406001' AND subject = '99041006017000'"),
+        ["Straßenverkehr, München-Modell"]
+    );
+
+    assert_eq!(
+        rows(&db, "SELECT subject, scope, ressort, status, recorded_by, origin FROM v_status_current ORDER BY 1, 2"),
+        [
+            "99041006017000 031010000000 ∅ in_umsetzung MI Referat 12 report_ok.csv",
+            "99041006017000 031515406001 ∅ beauftragt Kommune report_cp1252_comma.csv",
+            "99041006017000 032410001001 ∅ produktiv MI Referat 12 report_ok.csv",
+            "99102013000000 031010000000 ∅ produktiv Kommune report_cp1252_comma.csv",
+            "99102013000000 031515406001 ∅ geplant MI Referat 12 report_ok.csv",
+            "99102013000000 2 MI produktiv MI Referat 12 report_ok.csv",
+        ]
+    );
+    // Relevant: the one kommune-annotated key plus reported keys not annotated so.
+    assert_eq!(
+        rows(&db, "SELECT * FROM v_municipality_coverage ORDER BY ars"),
+        [
+            "031010000000 Braunschweig, Stadt 2 1 0.5",
+            "031515406001 Adenbüttel 2 0 0",
+            "032410001001 Hannover, Landeshauptstadt 1 1 1",
+        ]
+    );
+    assert_eq!(
+        rows(
+            &db,
+            "SELECT kuerzel, status, umsetzungsweg, services FROM v_ministry_progress ORDER BY 2"
+        ),
+        ["MI ohne_status eigenloesung 1", "MI produktiv wfu_navo 1"]
+    );
+    assert_eq!(
+        rows(
+            &db,
+            "SELECT status, effective_on, valid_until FROM v_status_history
+             WHERE subject = '99041006017000' AND scope = '032410001001' ORDER BY event_id"
+        ),
+        ["pilot 2024-03-01 2024-09-01", "produktiv 2024-09-01 ∅"]
+    );
+}
+
+#[test]
+fn broken_report_applies_nothing_unless_partial() {
+    let (_dir, db) = setup();
+    let report = fixture("status", "report_broken.csv");
+    let path = report.to_str().unwrap();
+    let run = ozgsync(&db, &["status", "import", path, "--by", "x"]);
+    assert!(!run.ok);
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix(path).and_then(|l| l.strip_prefix(": line ")))
+        .collect();
+    assert_eq!(
+        errors[..errors.len().min(4)],
+        [
+            "3, column Leistungsschluessel (\"99999999999999\"): unknown Leistungsschluessel: not in the current service catalogue",
+            "4, column ARS (\"039999999999\"): unknown ARS: not a current municipality in the municipality directory",
+            "5, column Ressort (\"XY\"): unknown Ressort Kürzel; known (case-insensitive): mb, mf, mi, mj, mk, ml, ms, mu, mw, mwk, stk",
+            "6, column Status (\"live\"): unknown status; use one of nicht_begonnen, geplant, beauftragt, in_umsetzung, pilot, produktiv, eingestellt, abgelehnt",
+        ],
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("line 7, column Gueltig ab (\"2099-01-01\"): date is in the future"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("5 error(s) in 5 of 6 rows; nothing was applied"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(event_count(&db), "0");
+    assert_eq!(rows(&db, "SELECT count(*) FROM status_current"), ["0"]);
+
+    let run = ozgsync(&db, &["status", "import", path, "--by", "x", "--partial"]);
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("1 status event(s) recorded, 5 row(s) with errors skipped"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(event_count(&db), "1");
+}
+
+#[test]
+fn not_a_report_is_a_whole_file_error() {
+    let (_dir, db) = setup();
+    let report = fixture("status", "not_a_report.html");
+    let run = ozgsync(
+        &db,
+        &["status", "import", report.to_str().unwrap(), "--by", "x"],
+    );
+    assert!(!run.ok);
+    assert!(
+        run.stderr.contains("header line: missing column(s)")
+            || run.stderr.contains("no `;` or `,`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(event_count(&db), "0");
+}
+
+#[test]
+fn status_set_and_its_errors() {
+    let (_dir, db) = setup();
+    let ok = ozgsync(
+        &db,
+        &[
+            "status",
+            "set",
+            "99041006017000",
+            "--ars",
+            "031010000000",
+            "--status",
+            "Pilot",
+            "--on",
+            "01.02.2024",
+            "--by",
+            "Anna",
+            "--note",
+            "erste Kommune",
+        ],
+    );
+    assert!(ok.ok, "{}", ok.stderr);
+    assert_eq!(
+        rows(
+            &db,
+            "SELECT status, effective_on, origin, note, recorded_by FROM v_status_current"
+        ),
+        ["pilot 2024-02-01 status set erste Kommune Anna"]
+    );
+    let check_err = |args: &[&str], expected: &str| {
+        let mut all = vec!["status", "set"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--by", "x"]);
+        let run = ozgsync(&db, &all);
+        assert!(!run.ok, "{args:?}");
+        assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
+    };
+    check_err(
+        &[
+            "99999999999999",
+            "--ars",
+            "031010000000",
+            "--status",
+            "pilot",
+            "--on",
+            "2024-01-01",
+        ],
+        "SUBJECT \"99999999999999\": unknown Leistungsschluessel",
+    );
+    check_err(
+        &["EFA-1", "--ressort", "MI", "--status", "pilot", "--on", "2024-01-01"],
+        "SUBJECT \"EFA-1\": unknown EfA-ID: not in the current EfA catalogue (no EfA catalogue has been imported)",
+    );
+    check_err(
+        &[
+            "99041006017000",
+            "--ars",
+            "030000000001",
+            "--status",
+            "pilot",
+            "--on",
+            "2024-01-01",
+        ],
+        "--ars \"030000000001\": unknown ARS",
+    );
+    check_err(
+        &[
+            "99041006017000",
+            "--ressort",
+            "MX",
+            "--status",
+            "pilot",
+            "--on",
+            "2024-01-01",
+        ],
+        "--ressort \"MX\": unknown Ressort Kürzel",
+    );
+    check_err(
+        &[
+            "99041006017000",
+            "--ressort",
+            "MI",
+            "--status",
+            "pilot",
+            "--on",
+            "2999-01-01",
+        ],
+        "--on \"2999-01-01\": date is in the future",
+    );
+    check_err(
+        &[
+            "99041006017000",
+            "--ressort",
+            "MI",
+            "--ars",
+            "031010000000",
+            "--status",
+            "pilot",
+            "--on",
+            "2024-01-01",
+        ],
+        "cannot be used with",
+    );
+    assert_eq!(event_count(&db), "1");
+}
+
+// ---------------------------------------------------------------------------
+// Property: SQL as-of answers agree with a brute-force replay.
+// ---------------------------------------------------------------------------
+
+fn arb_event() -> impl Strategy<Value = (usize, usize, usize, i64)> {
+    // subject, scope, status, day offset: few cells and days, so ties and
+    // backdated events are common.
+    (0..2usize, 0..3usize, 0..8usize, 0..12i64)
+}
+
+fn day(offset: i64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Duration::days(offset * 7)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #[test]
+    fn as_of_agrees_with_replay(
+        batches in proptest::collection::vec(proptest::collection::vec(arb_event(), 1..8), 1..4),
+        probes in proptest::collection::vec(-1..14i64, 1..6),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = store::open(&dir.path().join("p.db")).unwrap();
+        let subjects = [Subject::Leika("99041006017000".into()), Subject::Efa("EFA-1".into())];
+        let scopes = [Scope::Ars("032410001001".into()), Scope::Ars("031010000000".into()), Scope::Ressort(2)];
+        let mut events = Vec::new();
+        for batch in &batches {
+            let rows: Vec<StatusRow> = batch.iter().enumerate().map(|(i, &(s, c, st, d))| StatusRow {
+                line: i as u64 + 2,
+                subject: subjects[s].clone(),
+                scope: scopes[c].clone(),
+                status: Status::ALL[st],
+                effective_on: day(d),
+                note: None,
+            }).collect();
+            store::status::record(&mut conn, &rows, "prop", "test").unwrap();
+            for r in rows {
+                events.push(status::Event {
+                    event_id: events.len() as i64 + 1,
+                    subject: r.subject, scope: r.scope, status: r.status, effective_on: r.effective_on,
+                });
+            }
+        }
+        // Compared by what a user sees (status and its date per cell): the store may
+        // number events in its own insertion order, but same-day rows of one cell
+        // must keep the file order, which the replay over file order checks.
+        let far = day(100);
+        let cell = |sk: &str, s: &str, ck: &str, c: &str| -> (Subject, Scope) {
+            (
+                if sk == "efa" { Subject::Efa(s.into()) } else { Subject::Leika(s.into()) },
+                if ck == "ressort" { Scope::Ressort(c.parse().unwrap()) } else { Scope::Ars(c.into()) },
+            )
+        };
+        for probe in probes.iter().map(|&p| day(p)).chain([far]) {
+            let expected: Vec<_> = status::as_of(&events, probe)
+                .into_iter()
+                .map(|((subject, scope), e)| (subject, scope, e.status, e.effective_on))
+                .collect();
+            let by_id: std::collections::HashMap<i64, NaiveDate> = conn
+                .prepare("SELECT event_id, effective_on FROM status_events").unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get::<_, String>(1)?))).unwrap()
+                .map(|r| { let (id, d) = r.unwrap(); (id, status::parse_date(&d).unwrap()) })
+                .collect();
+            let mut got: Vec<_> = store::status::matrix_as_of(&conn, probe).unwrap()
+                .into_iter()
+                .map(|(subject, scope, st, id)| (subject, scope, st, by_id[&id]))
+                .collect();
+            got.sort();
+            prop_assert_eq!(&got, &expected, "matrix as of {}", probe);
+            for subject in &subjects {
+                let mut shown: Vec<_> = store::status::show(&conn, subject, Some(probe)).unwrap()
+                    .into_iter()
+                    .map(|c| {
+                        let (subject, scope) = cell(&c.subject_kind, &c.subject, &c.scope_kind, &c.scope);
+                        (subject, scope, Status::parse(&c.status).unwrap(), status::parse_date(&c.effective_on).unwrap())
+                    })
+                    .collect();
+                shown.sort();
+                let want: Vec<_> = expected.iter().filter(|e| &e.0 == subject).cloned().collect();
+                prop_assert_eq!(shown, want, "show {:?} as of {}", subject, probe);
+            }
+        }
+        // status_current (trigger-maintained) is the replay of everything.
+        let mut current: Vec<_> = conn
+            .prepare("SELECT subject_kind, subject, scope_kind, scope, status, effective_on FROM status_current").unwrap()
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?,
+                                   r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get::<_, String>(5)?))).unwrap()
+            .map(|r| {
+                let (sk, s, ck, c, st, d) = r.unwrap();
+                let (subject, scope) = cell(&sk, &s, &ck, &c);
+                (subject, scope, Status::parse(&st).unwrap(), status::parse_date(&d).unwrap())
+            })
+            .collect();
+        current.sort();
+        let want: Vec<_> = status::as_of(&events, far)
+            .into_iter()
+            .map(|((subject, scope), e)| (subject, scope, e.status, e.effective_on))
+            .collect();
+        prop_assert_eq!(current, want);
+    }
+}
