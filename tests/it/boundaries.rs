@@ -175,3 +175,73 @@ fn plain_http_sources_are_refused_unless_allowed() {
         all_text(&out)
     );
 }
+
+/// `query` beyond `query::refuses_every_change`: writes hidden in CTEs, RETURNING
+/// and REPLACE, `VACUUM INTO` another file, temp objects, maintenance statements and
+/// schema-changing pragmas. Each is refused and the database file stays
+/// byte-for-byte the same; no file appears beside it.
+#[test]
+fn query_cannot_write_anything_anywhere() {
+    use sha2::{Digest, Sha256};
+    let (dir, db) = super::status::setup();
+    // Checkpoint so the main file alone is the state.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    let digest = || Sha256::digest(std::fs::read(&db).unwrap());
+    let files = || {
+        // A reader of a WAL database creates the (empty) -wal and -shm files itself.
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| !n.ends_with("-shm") && !n.ends_with("-wal"))
+            .collect();
+        names.sort();
+        names
+    };
+    let before = (digest(), files());
+    let elsewhere = dir.path().join("copy.db");
+    let vacuum_into = format!("VACUUM INTO '{}'", elsewhere.display());
+    for sql in [
+        "WITH x AS (SELECT 1) INSERT INTO sources SELECT 'x','x','x',NULL,NULL,'x' FROM x",
+        "INSERT INTO sources VALUES ('x','x','x',NULL,NULL,'x') RETURNING *",
+        "REPLACE INTO sources VALUES ('x','x','x',NULL,NULL,'x')",
+        "UPDATE record_versions SET data = '{}' WHERE rowid IN (SELECT rowid FROM record_versions LIMIT 1) RETURNING rowid",
+        vacuum_into.as_str(),
+        "VACUUM",
+        "ANALYZE",
+        "REINDEX",
+        "CREATE TEMP TABLE t (x)",
+        "CREATE TEMP VIEW v AS SELECT 1",
+        "CREATE TEMP TRIGGER tr AFTER INSERT ON sources BEGIN SELECT 1; END",
+        "CREATE VIEW v2 AS SELECT 1",
+        "SAVEPOINT s",
+        "DETACH DATABASE main",
+        "PRAGMA writable_schema = 1",
+        "PRAGMA wal_checkpoint(TRUNCATE)",
+        "PRAGMA optimize",
+        "PRAGMA incremental_vacuum",
+        "PRAGMA temp_store_directory = '/tmp'",
+        "PRAGMA foreign_keys = OFF",
+        "SELECT fts3_tokenizer('simple', x'0000000000000000')",
+        "SELECT load_extension('libc.so.6', 'system')",
+    ] {
+        let run = super::status::ozgsync(&db, &["query", sql]);
+        assert!(!run.ok, "{sql} was allowed: {}", run.stdout);
+        assert!(
+            // fts3_tokenizer's two-argument form (a function pointer) is disabled
+            // in SQLite itself.
+            run.stderr.contains("refused") || run.stderr.contains("fts3tokenize disabled"),
+            "{sql}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{sql}: {}", run.stderr);
+    }
+    assert!(!elsewhere.exists(), "VACUUM INTO wrote a copy");
+    assert_eq!(
+        (digest(), files()),
+        before,
+        "the database or its folder changed"
+    );
+}

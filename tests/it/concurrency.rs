@@ -1,5 +1,5 @@
 //! Readers beside a writer: while a large import runs, `releases`, `municipality`,
-//! `status` and a plain read-only SQLite connection keep working, never see
+//! `status`, `query` and a plain read-only SQLite connection keep working, never see
 //! "database is locked", and always see a whole release (the state before or after
 //! it, never a part).
 
@@ -59,6 +59,12 @@ fn readers_during_an_import_see_whole_releases_and_no_lock_errors() {
             &["releases", "--format", "csv"][..],
             &["municipality", "03241001"][..],
             &["status"][..],
+            &[
+                "query",
+                "--format",
+                "csv",
+                "SELECT count(*) FROM v_municipalities",
+            ][..],
         ] {
             let out = ozgsync(&db, args);
             let err = String::from_utf8_lossy(&out.stderr);
@@ -67,6 +73,11 @@ fn readers_during_an_import_see_whole_releases_and_no_lock_errors() {
                 "{args:?} failed beside the import: {err}"
             );
             assert!(!err.contains("locked"), "{args:?}: {err}");
+            if args[0] == "query" {
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                let n: i64 = stdout.lines().nth(1).unwrap_or("").trim().parse().unwrap();
+                seen.insert(n);
+            }
             if args[0] == "releases" {
                 let lines = String::from_utf8_lossy(&out.stdout).lines().count();
                 assert!(lines == 2 || lines == 3, "releases shows a partial state");
