@@ -65,30 +65,16 @@ CREATE VIRTUAL TABLE search_fts USING fts5(
     name, synonyms, tokenize = 'unicode61 remove_diacritics 2'
 );
 
--- Kept in sync by triggers on record_versions, inside each release transaction:
--- a release closes the old version (UPDATE valid_to) before it inserts the new one.
-CREATE TRIGGER search_version_added AFTER INSERT ON record_versions
-WHEN new.entity IN ('service', 'efa_service') AND new.valid_to IS NULL
-BEGIN
-    INSERT OR IGNORE INTO search_docs (entity, key) VALUES (new.entity, new.key);
-    -- The release closed the previous version first (which removed its document);
-    -- OR REPLACE only guards the invariant.
-    INSERT OR REPLACE INTO search_fts (rowid, name, synonyms) VALUES (
-        (SELECT docid FROM search_docs WHERE entity = new.entity AND key = new.key),
-        replace(replace(
-            coalesce(json_extract(new.data, '$.bezeichnung'), json_extract(new.data, '$.name'), '')
-            || coalesce(' ' || json_extract(new.data, '$.bezeichnung2'), ''),
-            'ß', 'ss'), 'ẞ', 'SS'),
-        replace(replace(
-            (SELECT group_concat(value, ' | ') FROM json_each(new.data, '$.synonyme')),
-            'ß', 'ss'), 'ẞ', 'SS'));
-END;
-CREATE TRIGGER search_version_closed AFTER UPDATE OF valid_to ON record_versions
-WHEN new.entity IN ('service', 'efa_service') AND old.valid_to IS NULL AND new.valid_to IS NOT NULL
-BEGIN
-    DELETE FROM search_fts
-     WHERE rowid = (SELECT docid FROM search_docs WHERE entity = new.entity AND key = new.key);
-END;
+-- Brought up to date lazily by `store::search::refresh` before a search, one
+-- set-based step per release not yet indexed: indexing costs about as much as the
+-- whole rest of a 100k-row import, and most releases are never searched before the
+-- next one. `search_state` remembers the last release indexed.
+CREATE TABLE search_state (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    indexed_release INTEGER NOT NULL
+) STRICT;
+INSERT INTO search_state (id, indexed_release)
+VALUES (1, (SELECT coalesce(max(release_id), 0) FROM releases));
 
 -- Records imported before this migration.
 INSERT OR IGNORE INTO search_docs (entity, key)

@@ -21,7 +21,10 @@ pub struct Search {
 
 impl Search {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let conn = store::open_read_only(&ctx.db_path(None))?;
+        // Opened read-write: the index is refreshed for releases imported since the
+        // last search (see store::search::refresh).
+        let mut conn = ctx.open()?;
+        store::search::refresh(&mut conn)?;
         let hits = store::search::search(&conn, &self.text, self.limit)?;
         if hits.is_empty() && self.format == Format::Text {
             if !ctx.quiet {

@@ -1,11 +1,14 @@
 //! Full-text search over current service names, synonyms and EfA service names
-//! (FTS5 table `search_fts`, kept in sync by triggers in schema 0004). Owns the
-//! folding of the user's text into an FTS5 query the same way the index was built.
+//! (FTS5 table `search_fts`, schema 0005). The index is brought up to date lazily
+//! by [`refresh`] before a search, release by release, so imports do not pay for
+//! it. Owns the folding of the user's text into an FTS5 query the same way the
+//! index was built.
 
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::model::Entity;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hit {
@@ -14,6 +17,92 @@ pub struct Hit {
     pub key: String,
     pub name: String,
     pub synonyms: Option<String>,
+}
+
+/// Entities whose current names are searchable.
+pub fn is_searchable(entity: Entity) -> bool {
+    matches!(entity, Entity::Service | Entity::EfaService)
+}
+
+/// Indexes every applied release newer than the last one indexed, in one
+/// transaction. Returns how many releases were indexed.
+pub fn refresh(conn: &mut Connection) -> Result<usize> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(Error::db("starting search index refresh"))?;
+    let indexed: i64 = tx
+        .query_row(
+            "SELECT indexed_release FROM search_state WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(Error::db("reading search index state"))?;
+    let pending: Vec<(i64, String)> = tx
+        .prepare(
+            "SELECT release_id, entity FROM releases
+             WHERE release_id > ?1 AND status = 'applied' ORDER BY release_id",
+        )
+        .and_then(|mut s| {
+            s.query_map([indexed], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(Error::db("listing releases to index"))?;
+    let Some(&(last, _)) = pending.last() else {
+        return Ok(0);
+    };
+    for (release_id, entity) in &pending {
+        if let Some(entity) = Entity::parse(entity) {
+            reindex_release(&tx, entity, *release_id)?;
+        }
+    }
+    tx.execute(
+        "UPDATE search_state SET indexed_release = ?1 WHERE id = 1",
+        [last],
+    )
+    .map_err(Error::db("recording search index state"))?;
+    tx.commit()
+        .map_err(Error::db("committing search index refresh"))?;
+    Ok(pending.len())
+}
+
+/// Brings the index in line with what release `release_id` wrote for `entity`:
+/// documents of versions it closed are removed, those of the versions it made
+/// current are added. Set-based, so a large release costs one pass, not one
+/// statement per record.
+pub fn reindex_release(conn: &Connection, entity: Entity, release_id: i64) -> Result<()> {
+    if !is_searchable(entity) {
+        return Ok(());
+    }
+    conn.execute(
+        "DELETE FROM search_fts WHERE rowid IN (
+             SELECT d.docid FROM record_versions v
+             JOIN search_docs d ON d.entity = v.entity AND d.key = v.key
+             WHERE v.valid_to = ?2 AND v.entity = ?1)",
+        params![entity.as_str(), release_id],
+    )
+    .map_err(Error::db("removing closed versions from the search index"))?;
+    conn.execute(
+        "INSERT OR IGNORE INTO search_docs (entity, key)
+         SELECT entity, key FROM record_versions WHERE valid_from = ?2 AND entity = ?1",
+        params![entity.as_str(), release_id],
+    )
+    .map_err(Error::db("registering search documents"))?;
+    conn.execute(
+        "INSERT INTO search_fts (rowid, name, synonyms)
+         SELECT d.docid,
+                replace(replace(
+                    coalesce(json_extract(v.data, '$.bezeichnung'), json_extract(v.data, '$.name'), '')
+                    || coalesce(' ' || json_extract(v.data, '$.bezeichnung2'), ''),
+                    'ß', 'ss'), 'ẞ', 'SS'),
+                replace(replace(
+                    (SELECT group_concat(value, ' | ') FROM json_each(v.data, '$.synonyme')),
+                    'ß', 'ss'), 'ẞ', 'SS')
+         FROM record_versions v JOIN search_docs d ON d.entity = v.entity AND d.key = v.key
+         WHERE v.valid_from = ?2 AND v.entity = ?1 AND v.valid_to IS NULL",
+        params![entity.as_str(), release_id],
+    )
+    .map_err(Error::db("indexing new versions for search"))?;
+    Ok(())
 }
 
 /// Turns free text into an FTS5 query: ß folded to ss (as indexed), every word a

@@ -139,6 +139,8 @@ fn search_index_follows_releases() {
             ),
         ],
     );
+    // The index is refreshed lazily, before a search.
+    ozgsync::store::search::refresh(&mut conn).unwrap();
     let hits = |text: &str| -> Vec<String> {
         ozgsync::store::search::search(&conn, text, 10)
             .unwrap()
