@@ -63,6 +63,8 @@ pub struct FetchSettings {
     pub allow_http: bool,
     pub connect_timeout_secs: u64,
     pub read_timeout_secs: u64,
+    /// Longest time one source's download may take, retries included.
+    pub total_timeout_secs: u64,
     pub max_retries: u32,
     pub backoff_base_ms: u64,
     pub max_backoff_secs: u64,
@@ -76,6 +78,7 @@ impl Default for FetchSettings {
             allow_http: p.allow_http,
             connect_timeout_secs: p.connect_timeout.as_secs(),
             read_timeout_secs: p.read_timeout.as_secs(),
+            total_timeout_secs: p.total_timeout.as_secs(),
             max_retries: p.max_retries,
             backoff_base_ms: p.backoff_base.as_millis() as u64,
             max_backoff_secs: p.max_backoff.as_secs(),
@@ -89,6 +92,7 @@ impl FetchSettings {
         FetchPolicy {
             connect_timeout: Duration::from_secs(self.connect_timeout_secs),
             read_timeout: Duration::from_secs(self.read_timeout_secs),
+            total_timeout: Duration::from_secs(self.total_timeout_secs),
             max_retries: self.max_retries,
             backoff_base: Duration::from_millis(self.backoff_base_ms),
             max_backoff: Duration::from_secs(self.max_backoff_secs),

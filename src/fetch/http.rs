@@ -6,7 +6,9 @@
 //! downloads work), retries with exponential backoff, jitter and `Retry-After`,
 //! conditional GET with ETag / Last-Modified, and streaming the (gzip-decoded) body
 //! into a temp file while hashing it and enforcing the size limit. URLs are redacted
-//! (no userinfo) in every error and log line.
+//! (no userinfo) in every error and log line. A total deadline
+//! ([`FetchPolicy::total_timeout`]) bounds one fetch, retries included, so a server
+//! trickling bytes just inside the read timeout cannot hold a sync forever.
 
 use std::time::Duration;
 
@@ -89,17 +91,35 @@ impl Client {
         }
         let headers = conditional_headers(validators, &shown);
         let attempts_allowed = self.policy.max_retries.saturating_add(1);
+        let deadline = tokio::time::Instant::now() + self.policy.total_timeout;
+        let overdue = |attempts: u32| {
+            FetchError::Network {
+            url: shown.clone(),
+            reason: format!(
+                "the download did not finish within {:?} (fetch.total_timeout_secs):                  the server is too slow or trickles its answer",
+                self.policy.total_timeout
+            ),
+            attempts,
+        }
+        };
         let mut attempt = 1u32;
         loop {
-            let failure = match self.attempt(url, &shown, &headers).await {
-                Ok(fetched) => return Ok(fetched),
-                Err(AttemptError::Fatal(e)) => return Err(e),
-                Err(AttemptError::Retryable(failure)) => failure,
+            let result =
+                tokio::time::timeout_at(deadline, self.attempt(url, &shown, &headers)).await;
+            let failure = match result {
+                Err(_) => return Err(overdue(attempt)),
+                Ok(Ok(fetched)) => return Ok(fetched),
+                Ok(Err(AttemptError::Fatal(e))) => return Err(e),
+                Ok(Err(AttemptError::Retryable(failure))) => failure,
             };
             if attempt >= attempts_allowed {
                 return Err(failure.into_error(shown, attempt));
             }
             let delay = retry_delay(attempt, failure.retry_after, &self.policy);
+            // A retry that could not start before the deadline is not tried.
+            if tokio::time::Instant::now() + delay >= deadline {
+                return Err(failure.into_error(shown, attempt));
+            }
             tracing::warn!(
                 url = %shown,
                 attempt,

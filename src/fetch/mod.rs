@@ -61,6 +61,9 @@ pub struct FetchPolicy {
     pub connect_timeout: Duration,
     /// Longest pause between two chunks of a body (not the whole download).
     pub read_timeout: Duration,
+    /// Longest time one fetch may take, retries and backoff included. Without it a
+    /// server trickling one byte just inside `read_timeout` holds a sync forever.
+    pub total_timeout: Duration,
     /// Retries after the first attempt, for connect errors, 5xx and 429.
     pub max_retries: u32,
     /// First backoff delay; doubles each retry, with jitter.
@@ -110,6 +113,7 @@ impl Default for FetchPolicy {
         FetchPolicy {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
+            total_timeout: Duration::from_secs(30 * 60),
             max_retries: 4,
             backoff_base: Duration::from_millis(500),
             max_backoff: Duration::from_secs(120),

@@ -153,7 +153,16 @@ struct DecodeReader<R> {
     /// The last chunk ended in `\r`: drop it if the next starts with `\n`.
     pending_cr: bool,
     done: bool,
+    /// Bytes handed out since the last newline, and the 1-based line they are on:
+    /// the bound against one endless line (see [`MAX_LINE_BYTES`]).
+    line_len: usize,
+    line_no: u64,
 }
+
+/// Longest physical line accepted in a spreadsheet CSV. The csv crate holds a whole
+/// record in memory, so without a bound one 50 MB cell (or a quote never closed)
+/// costs hundreds of MB and lands in the database as one giant name.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 impl<R: Read> DecodeReader<R> {
     fn new(inner: R, encoding: &'static Encoding) -> Self {
@@ -166,6 +175,8 @@ impl<R: Read> DecodeReader<R> {
             pos: 0,
             pending_cr: false,
             done: false,
+            line_len: 0,
+            line_no: 1,
         }
     }
 
@@ -228,6 +239,23 @@ impl<R: Read> Read for DecodeReader<R> {
         }
         let available = self.decoded.get(self.pos..).unwrap_or_default();
         let n = available.len().min(out.len());
+        for &b in &available[..n] {
+            if b == b'\n' {
+                self.line_len = 0;
+                self.line_no += 1;
+            } else {
+                self.line_len += 1;
+                if self.line_len > MAX_LINE_BYTES {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "line {} is longer than {MAX_LINE_BYTES} bytes; no spreadsheet cell is that long (a quote never closed?)",
+                            self.line_no
+                        ),
+                    ));
+                }
+            }
+        }
         out[..n].copy_from_slice(&available[..n]);
         self.pos += n;
         Ok(n)
@@ -407,6 +435,23 @@ mod tests {
             .map(|r| r.unwrap().iter().map(str::to_owned).collect())
             .collect();
         (input.encoding.to_owned(), input.delimiter, rows)
+    }
+
+    #[test]
+    fn an_endless_line_is_an_error_not_a_giant_record() {
+        let mut text = format!("a;b\r\nx;y\r\n1;{}\r\n", "B".repeat(MAX_LINE_BYTES));
+        let mut input = open(Cursor::new(text.clone().into_bytes()), "test CSV").unwrap();
+        let mut records = input.reader.records();
+        assert!(records.next().unwrap().is_ok());
+        let err = row_error(records.next().unwrap().unwrap_err()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("line 3 is longer than 1048576 bytes"),
+            "{err}"
+        );
+        // exactly at the bound is fine
+        text = format!("a;b\n1;{}\n", "B".repeat(MAX_LINE_BYTES - 2));
+        assert_eq!(read_all(text.as_bytes()).2.len(), 1);
     }
 
     #[test]

@@ -124,7 +124,7 @@ fn parse_json<'a, R: Read + 'a>(input: R) -> Result<Items<'a, EfaServiceRecord>,
         ));
     }
     let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
-    let doc: Value = serde_json::from_slice(text).map_err(|e| {
+    let doc = super::json_strict::from_slice(text).map_err(|e| {
         ParseError::not_format(
             EXPECTED,
             format!("line {}, column {}", e.line(), e.column()),

@@ -47,7 +47,7 @@ use chrono_tz::Europe::Berlin;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Change, Item, Items, ParseError, Reject};
+use super::{json_strict, Change, Item, Items, ParseError, Reject};
 use crate::model::{
     is_valid_leistungsschluessel, leistungstyp_of, ServiceRecord, TYPISIERUNG_CODES,
 };
@@ -72,7 +72,7 @@ pub fn parse_page(bytes: &[u8]) -> Result<(Page, Vec<Item<ServiceRecord>>), Pars
         Some(b'{') => {}
         other => return Err(not_json_start(other.copied(), "page 0")),
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| json_error(e, "page 0"))?;
+    let value = json_strict::from_slice(bytes).map_err(|e| json_error(e, "page 0"))?;
     let mut seen = HashMap::new();
     convert_page(value, 0, &mut seen)
 }
@@ -213,7 +213,9 @@ impl<R: Read> Pull<R> {
         // A JSON object ends at its `}`, so the deserializer reads no byte past it
         // and the stream stays positioned for the `,` or `]` that follows.
         let mut de = serde_json::Deserializer::from_reader(&mut self.reader);
-        let value = Value::deserialize(&mut de).map_err(|e| json_error(e, &position))?;
+        let value = json_strict::Strict::deserialize(&mut de)
+            .map_err(|e| json_error(e, &position))?
+            .0;
         let (page, items) = convert_page(value, self.page_no, &mut self.seen)?;
 
         let total = *self.total_count.get_or_insert(page.total_count);

@@ -43,7 +43,7 @@
 //! bytes that are not UTF-8, duplicate key) is one reject and parsing goes on.
 
 use std::collections::{HashSet, VecDeque};
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use chrono::NaiveDate;
 
@@ -51,6 +51,11 @@ use super::{Change, Item, Items, ParseError, Reject};
 use crate::model::{municipality_key, Level, MunicipalityRecord};
 
 const FORMAT: &str = "GV100AD";
+
+/// Longest line read. A GV100AD record has 220 characters; a line far longer is not a
+/// record, and reading it whole would let one missing newline pull the payload into
+/// memory (a 50 MB line cost 250 MB of RSS before this bound).
+const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// Parses one GV100AD payload. Reads line by line; memory grows only with the set
 /// of keys seen (for the duplicate check), not with the payload.
@@ -124,11 +129,34 @@ impl<R: BufRead> Iterator for Parser<R> {
     }
 }
 
+/// Consumes input up to and including the next newline (or the end), without
+/// keeping it.
+fn skip_rest_of_line<R: BufRead>(input: &mut R) -> std::io::Result<()> {
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                input.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let len = chunk.len();
+                input.consume(len);
+            }
+        }
+    }
+}
+
 impl<R: BufRead> Parser<R> {
     /// Reads one line and queues what it yields. Sets `Done` at the end of input.
     fn step(&mut self) -> Result<(), ParseError> {
         self.buf.clear();
-        let n = self.input.read_until(b'\n', &mut self.buf)?;
+        let n = (&mut self.input)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut self.buf)?;
         if n == 0 {
             if self.state == State::Start {
                 return Err(ParseError::not_format(
@@ -142,6 +170,20 @@ impl<R: BufRead> Parser<R> {
         }
         self.line_no += 1;
         let position = format!("line {}", self.line_no);
+        if self.buf.len() > MAX_LINE_BYTES && !self.buf.ends_with(b"\n") {
+            skip_rest_of_line(&mut self.input)?;
+            let reason = format!(
+                "the line is longer than {MAX_LINE_BYTES} bytes; a GV100AD record has 220 characters"
+            );
+            if self.state == State::Start {
+                return Err(ParseError::not_format(FORMAT, position, reason));
+            }
+            let raw = String::from_utf8_lossy(&self.buf[..400.min(self.buf.len())]).into_owned();
+            self.pending.push_back(Item::Reject(
+                Reject::reject(position, None, reason).with_raw(raw),
+            ));
+            return Ok(());
+        }
         let mut bytes = self.buf.as_slice();
         if self.line_no == 1 {
             bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -634,6 +676,28 @@ mod tests {
         check(
             &input,
             &["line 1 land ars=030000000000 ags= name=Niedersachsen tk= kreis= verband= stand=2025-11-30 sitz="],
+        );
+    }
+
+    #[test]
+    fn a_line_past_the_bound_is_refused_without_reading_it_whole() {
+        let land = line("10", "03", "Niedersachsen", "", "");
+        let long = "6".repeat(MAX_LINE_BYTES * 3);
+        let first = "line 1 land ars=030000000000 ags= name=Niedersachsen tk= kreis= verband= stand=2025-11-30 sitz=";
+        let too_long = format!(
+            "reject line 2: the line is longer than {MAX_LINE_BYTES} bytes; a GV100AD record has 220 characters"
+        );
+        // Reading goes on at the next line (here a duplicate of line 1).
+        let duplicate = "reject line 3: a record with the same level and ARS came earlier in this payload; kept the first";
+        check(
+            &format!("{land}\n{long}\n{land}\n"),
+            &[first, &too_long, duplicate],
+        );
+        check(
+            &long,
+            &[&format!(
+                "ERR not a GV100AD payload (line 1): the line is longer than {MAX_LINE_BYTES} bytes; a GV100AD record has 220 characters"
+            )],
         );
     }
 

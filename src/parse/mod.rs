@@ -15,6 +15,7 @@ pub mod csv_text;
 pub mod efa;
 pub mod fim_api;
 pub mod gv100ad;
+pub mod json_strict;
 pub mod leika_csv;
 pub mod ozg;
 pub mod pvog;

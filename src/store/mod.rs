@@ -45,11 +45,45 @@ pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10)
 /// Opens (creating if needed) the database read-write and migrates it to the newest
 /// schema. A database from a newer ozgsync is refused.
 pub fn open(path: &Path) -> Result<Connection> {
+    restrict_permissions(path)?;
     let mut conn =
         Connection::open(path).map_err(Error::db(format!("opening {}", path.display())))?;
     configure(&conn, path)?;
     migrate(&mut conn, path)?;
     Ok(conn)
+}
+
+/// The database is internal data (payloads, rejects, coordinators' notes), so it
+/// is never world-readable: a new file is created with mode 0600 before SQLite opens
+/// it, and an existing one loses any "other" permission bits (group bits are the
+/// administrator's choice and stay). SQLite creates `-wal` and `-shm` with the main
+/// file's mode, so they follow.
+fn restrict_permissions(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        // Let SQLite report a missing directory or a read-only disk in its words.
+        Err(_) => return Ok(()),
+    }
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let mode = meta.permissions().mode();
+    if meta.is_file() && mode & 0o007 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & !0o007))
+            .map_err(Error::io("restricting permissions of", path))?;
+        tracing::warn!(
+            path = %path.display(),
+            "database was world-accessible; removed the permissions for others"
+        );
+    }
+    Ok(())
 }
 
 /// Opens an existing database read-only (for queries and exports). Refuses a
@@ -188,6 +222,25 @@ mod tests {
                 conn.prepare(&format!("SELECT * FROM {view}")).unwrap();
             }
         }
+    }
+
+    #[test]
+    fn database_and_its_wal_are_never_world_readable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE x(a); INSERT INTO x VALUES (1);")
+            .unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&path.with_extension("db-wal")), 0o600);
+        assert_eq!(mode(&path.with_extension("db-shm")), 0o600);
+        drop(conn);
+        // An existing world-readable database loses the "other" bits only.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
+        open(&path).unwrap();
+        assert_eq!(mode(&path), 0o660);
     }
 
     #[test]

@@ -2,13 +2,17 @@
 
 mod annotations;
 mod bench_gen;
+mod boundaries;
 mod cli;
+mod concurrency;
 mod crash;
 mod daemon;
+mod disk;
 mod efa;
 mod export;
 mod fim_api;
 mod gv100ad;
+mod hostile;
 mod http;
 mod pvog;
 mod query;

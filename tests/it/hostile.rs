@@ -1,0 +1,353 @@
+//! Hostile and broken files through the real binary, one table row per file of
+//! `fixtures/hostile/` (see its README) plus generated giants (a 50 MB field, 100,000
+//! levels of nesting) that are too big to commit. Every case: no panic, a message
+//! that names the file, and either the release refused with the database exactly as
+//! before, or (where a bad row is the expectation) a release with rejects.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rusqlite::Connection;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    /// Exit 1, stderr names the file and contains this text; nothing written.
+    Refused(&'static str),
+    /// Exit 0, a release with at least this many rejects.
+    Rejects(i64),
+}
+use Expect::{Refused, Rejects};
+
+const CASES: &[(&str, &str, Expect)] = &[
+    ("leika", "leika_broken_quotes.csv", Rejects(1)),
+    ("leika", "leika_mixed_encoding.csv", Rejects(0)),
+    ("leika", "leika_wrong_columns.csv", Rejects(2)),
+    ("leika", "leika_nul_bytes.csv", Refused("NUL bytes")),
+    ("leika", "leika_only_nul.csv", Refused("NUL bytes")),
+    ("xzufi", "xzufi_truncated.xml", Refused("truncated")),
+    ("xzufi", "xzufi_doctype.xml", Refused("DOCTYPE not allowed")),
+    (
+        "xzufi",
+        "xzufi_billion_laughs.xml",
+        Refused("DOCTYPE not allowed"),
+    ),
+    (
+        "xzufi",
+        "xzufi_external_file.xml",
+        Refused("never resolved"),
+    ),
+    (
+        "xzufi",
+        "xzufi_external_http.xml",
+        Refused("never resolved"),
+    ),
+    (
+        "xzufi",
+        "xzufi_external_param.xml",
+        Refused("never resolved"),
+    ),
+    ("xzufi", "xzufi_wrong_namespace.xml", Refused("namespace")),
+    (
+        "xzufi",
+        "xzufi_wrong_version.xml",
+        Refused("xzufiVersion is 1.0.0"),
+    ),
+    ("xzufi", "xzufi_undeclared_prefix.xml", Refused("namespace")),
+    (
+        "fim-api",
+        "fim_api_wrong_types.json",
+        Refused("holds no valid record"),
+    ),
+    (
+        "fim-api",
+        "fim_api_huge_numbers.json",
+        Refused("number out of range"),
+    ),
+    (
+        "fim-api",
+        "fim_api_huge_exponent.json",
+        Refused("number out of range"),
+    ),
+    (
+        "fim-api",
+        "fim_api_duplicate_keys.json",
+        Refused("appears twice"),
+    ),
+    (
+        "fim-api",
+        "fim_api_not_array.json",
+        Refused("must be an array"),
+    ),
+    (
+        "efa",
+        "efa_wrong_types.json",
+        Refused("holds no valid record"),
+    ),
+    (
+        "efa",
+        "efa_huge_numbers.json",
+        Refused("number out of range"),
+    ),
+    (
+        "efa",
+        "efa_huge_version.json",
+        Refused("number out of range"),
+    ),
+    ("efa", "efa_duplicate_keys.json", Refused("appears twice")),
+    (
+        "efa",
+        "efa_services_duplicate_after.json",
+        Refused("appears twice"),
+    ),
+    ("gv100ad", "gv100ad_short_lines.txt", Rejects(3)),
+    ("gv100ad", "gv100ad_wrong_record_types.txt", Rejects(3)),
+    ("gv100ad", "gv100ad_not_utf8.txt", Rejects(1)),
+    ("gv100ad", "gv100ad_latin1_whole.txt", Rejects(15)),
+    ("gv100ad", "gv100ad_nul_bytes.txt", Rejects(1)),
+];
+
+/// A database with one release of every kind the cases attack, checkpointed so a
+/// file copy is the whole state.
+fn pristine(dir: &Path) -> PathBuf {
+    let db = dir.join("pristine.db");
+    for (kind, file) in [
+        ("leika", "fixtures/leika/leika_sample_nrw2019.csv"),
+        ("gv100ad", "fixtures/gv100ad/GV100AD_30112025_NI.txt"),
+        ("efa", "fixtures/efa/release1.json"),
+        ("xzufi", "fixtures/xzufi/transfer.xml"),
+        ("fim-api", "fixtures/fim-api/steckbriefe_pull.json"),
+        ("ozg", "fixtures/ozg/ozg_leistungen_nrw2019.csv"),
+    ] {
+        let out = run(&db, &["import", kind, file]);
+        assert!(out.status.success(), "{file}: {}", text(&out.stderr));
+    }
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    db
+}
+
+fn run(db: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ozgsync"))
+        .arg("--db")
+        .arg(db)
+        .arg("--quiet")
+        .args(args)
+        .env_remove("OZGSYNC_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Integrity check plus a digest of every release, version and reject row.
+fn state(db: &Path) -> String {
+    let conn = Connection::open(db).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    let mut hasher = Sha256::new();
+    for sql in [
+        "SELECT key || '|' || valid_from || '|' || ifnull(valid_to, '') || '|' || data FROM record_versions ORDER BY 1",
+        "SELECT release_id || '|' || source || '|' || status FROM releases ORDER BY release_id",
+        "SELECT count(*) || '' FROM rejects",
+    ] {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            hasher.update(row.get::<_, String>(0).unwrap());
+            hasher.update(b"\n");
+        }
+    }
+    ozgsync::fetch::hex(&hasher.finalize())
+}
+
+/// Imports `file` as `kind` into a fresh copy of `pristine` and checks `expect`.
+fn check(pristine: &Path, work: &Path, kind: &str, file: &Path, expect: Expect) {
+    let db = work.join("case.db");
+    for ext in ["db-wal", "db-shm"] {
+        let _ = std::fs::remove_file(db.with_extension(ext));
+    }
+    std::fs::copy(pristine, &db).unwrap();
+    let before = state(&db);
+    let out = run(&db, &["import", kind, file.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    let name = file.file_name().unwrap().to_str().unwrap();
+    assert!(!err.contains("panicked"), "{name} panicked: {err}");
+    match expect {
+        Refused(says) => {
+            assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+            assert!(
+                err.contains(name),
+                "{name}: message does not name the file: {err}"
+            );
+            assert!(err.contains(says), "{name}: expected {says:?} in: {err}");
+            assert!(!err.contains("root:"), "{name} leaked /etc/passwd: {err}");
+            assert_eq!(state(&db), before, "{name} changed the database");
+        }
+        Rejects(min) => {
+            assert_eq!(out.status.code(), Some(0), "{name}: {err}");
+            let conn = Connection::open(&db).unwrap();
+            let rejects: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM rejects WHERE severity = 'reject'
+                     AND release_id = (SELECT max(release_id) FROM releases)",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert!(
+                rejects >= min,
+                "{name}: {rejects} rejects, expected ≥ {min}"
+            );
+            let ok: String = conn
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(ok, "ok");
+        }
+    }
+}
+
+#[test]
+fn hostile_corpus_is_refused_or_rejected_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let pristine = pristine(dir.path());
+    // External entities point at a listener of ours: a fetch would show as a
+    // connection.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let mut seen = std::collections::HashSet::new();
+    for &(kind, name, expect) in CASES {
+        seen.insert(name);
+        let source = Path::new("fixtures/hostile").join(name);
+        let bytes = std::fs::read(&source).unwrap();
+        let file = dir.path().join(name);
+        let bytes = match String::from_utf8(bytes) {
+            Ok(s) => s.replace("PORT", &port).into_bytes(),
+            Err(e) => e.into_bytes(),
+        };
+        std::fs::write(&file, bytes).unwrap();
+        check(&pristine, dir.path(), kind, &file, expect);
+    }
+    assert!(listener.accept().is_err(), "an external entity was fetched");
+    // Every file of the corpus has a row in the table.
+    for entry in std::fs::read_dir("fixtures/hostile").unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(
+            name == "README.md" || seen.contains(name.as_str()),
+            "{name} has no case"
+        );
+    }
+}
+
+/// Writes `head`, then `count` copies of `unit`, then `tail`, without building the
+/// whole text in memory.
+fn generate(path: &Path, head: &str, unit: &str, count: usize, tail: &str) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    f.write_all(head.as_bytes()).unwrap();
+    for _ in 0..count {
+        f.write_all(unit.as_bytes()).unwrap();
+    }
+    f.write_all(tail.as_bytes()).unwrap();
+    f.flush().unwrap();
+}
+
+/// The issue's 50 MB field, for LeiKa; the other formats get a smaller giant that is
+/// still several times their line bound (the test's wall time stays short).
+const FIFTY_MB: usize = 50 * 1024 * 1024;
+const FOUR_MB: usize = 4 * 1024 * 1024;
+
+#[test]
+fn generated_giants_are_refused_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let pristine = pristine(dir.path());
+    let leika_header = "Schluessel;Leistungsgruppierung;Leistungskennung;Verrichtung;Verrichtungsdetail;Bezeichnung;Bezeichnung2;Typ;Veröffentlichungsdatum;Besondere Merkmale;Synonyme\n";
+    let gv_first = std::fs::read_to_string("fixtures/gv100ad/GV100AD_30112025_NI.txt")
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned()
+        + "\n";
+    let xml_root = "<?xml version=\"1.0\"?>\n<leistung xmlns=\"http://xoev.de/schemata/xzufi/2_2_0\" xzufiVersion=\"2.2.0\">";
+    let deep = 100_000;
+    let cases: Vec<(&str, &str, String, &str, usize, String, Expect)> = vec![
+        (
+            "leika",
+            "field_50mb.csv",
+            format!("{leika_header}99001001002000;;;;;"),
+            "A",
+            FIFTY_MB,
+            ";;5;05.10.2019 14:38;;\n".into(),
+            Refused("longer than 1048576 bytes"),
+        ),
+        (
+            "efa",
+            "field_50mb_efa.csv",
+            "efa_id;name;ozg_ids;leistungsschluessel;themenfeld;federfuehrendes_land;betreiber;marktplatz_status;reifegrad_modell;reifegrad_stufe;kostenmodell;fit_connect;url;stand\nEFA-0001;".into(),
+            "B",
+            FOUR_MB,
+            "\n".into(),
+            Refused("longer than 1048576 bytes"),
+        ),
+        (
+            "ozg",
+            "field_50mb_ozg.csv",
+            "ozg_id;ozg_leistung;lebenslage;themenfeld\n10001;\"".into(),
+            "C",
+            FOUR_MB,
+            "\n".into(),
+            Refused("longer than 1048576 bytes"),
+        ),
+        (
+            "gv100ad",
+            "line_50mb.txt",
+            gv_first,
+            "6",
+            FOUR_MB,
+            "\n".into(),
+            Rejects(1),
+        ),
+        (
+            "xzufi",
+            "nested_100000.xml",
+            xml_root.into(),
+            "<a>",
+            deep,
+            "</leistung>".into(),
+            Refused("nest deeper"),
+        ),
+        (
+            "fim-api",
+            "nested_100000.json",
+            "[{\"items\": [{\"title\": ".into(),
+            "[",
+            deep,
+            "]".repeat(deep) + "}]}]",
+            Refused("recursion limit"),
+        ),
+        (
+            "efa",
+            "nested_100000_efa.json",
+            "{\"format\": \"ozgsync-efa\", \"version\": 1, \"services\": [{\"name\": ".into(),
+            "{\"a\":",
+            deep,
+            "1".to_owned() + &"}".repeat(deep) + "}]}",
+            Refused("recursion limit"),
+        ),
+    ];
+    for (kind, name, head, unit, count, tail, expect) in cases {
+        let file = dir.path().join(name);
+        generate(&file, &head, unit, count, &tail);
+        check(&pristine, dir.path(), kind, &file, expect);
+        std::fs::remove_file(&file).unwrap();
+    }
+}
