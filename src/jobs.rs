@@ -59,7 +59,13 @@ impl ExportRunner for CommandExports {
         let Some((program, args)) = export.command.split_first() else {
             return Err("empty command".into());
         };
-        let mut child = Command::new(program)
+        // `ozgsync` means this very binary, so an export works without ozgsync on
+        // PATH (e.g. under `cargo run`).
+        let executable = match program.as_str() {
+            "ozgsync" => std::env::current_exe().unwrap_or_else(|_| program.into()),
+            _ => program.into(),
+        };
+        let mut child = Command::new(executable)
             .args(args)
             .current_dir(&ctx.base_dir)
             .env("OZGSYNC_DB", &ctx.db)

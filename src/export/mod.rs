@@ -243,6 +243,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    std::fs::create_dir_all(dir).map_err(io("creating the directory of"))?;
     let mut tmp =
         tempfile::NamedTempFile::new_in(dir).map_err(io("creating a temporary file for"))?;
     std::io::Write::write_all(&mut tmp, bytes).map_err(io("writing"))?;
