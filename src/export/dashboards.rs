@@ -169,8 +169,8 @@ fn change_json<'a>(data: &'a DashboardData, g: &'a Gemeinde) -> Vec<ChangeJson<'
                 ars: &g.ars,
                 leistungsschluessel: &s.leistungsschluessel,
                 name: &s.name,
-                old: c.old.map(|s| s.code()),
-                new: c.new.code(),
+                old: c.old.map(|s| s.as_str()),
+                new: c.new.as_str(),
             })
         })
         .collect()
@@ -186,7 +186,7 @@ fn gemeinde_file(data: &DashboardData, g: &Gemeinde) -> Result<(Vec<u8>, Tally),
         tally.add(gs.status, gs.online);
         services.push(GemeindeServiceJson {
             info: ServiceInfoJson::from(s),
-            status: gs.status.map(|s| s.code()),
+            status: gs.status.map(|s| s.as_str()),
             status_since: gs.status_since.map(|d| d.to_string()),
             online: gs.online,
             url: gs.url.as_deref().or(s.url.as_deref()),

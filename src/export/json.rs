@@ -66,7 +66,7 @@ impl From<&Phases> for PhasesJson {
 }
 
 fn status(s: Option<Status>) -> Option<&'static str> {
-    s.map(Status::code)
+    s.map(Status::as_str)
 }
 
 // ---------------------------------------------------------------- report
@@ -197,7 +197,7 @@ fn changes(c: &Changes) -> ChangesJson<'_> {
                 scope: &s.scope,
                 scope_name: &s.scope_name,
                 old: status(s.old),
-                new: s.new.code(),
+                new: s.new.as_str(),
             })
             .collect(),
         retired_keys: c

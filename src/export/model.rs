@@ -82,71 +82,15 @@ pub struct Availability {
     pub observed: u32,
 }
 
-/// The status vocabulary of status events (schema 0002).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Status {
-    NichtBegonnen,
-    Geplant,
-    Beauftragt,
-    InUmsetzung,
-    Pilot,
-    Produktiv,
-    Eingestellt,
-    Abgelehnt,
-}
+pub use crate::status::Status;
 
-impl Status {
-    pub const ALL: [Status; 8] = [
-        Status::NichtBegonnen,
-        Status::Geplant,
-        Status::Beauftragt,
-        Status::InUmsetzung,
-        Status::Pilot,
-        Status::Produktiv,
-        Status::Eingestellt,
-        Status::Abgelehnt,
-    ];
-
-    /// The stored code, as in `status_events.status`.
-    pub fn code(self) -> &'static str {
-        match self {
-            Status::NichtBegonnen => "nicht_begonnen",
-            Status::Geplant => "geplant",
-            Status::Beauftragt => "beauftragt",
-            Status::InUmsetzung => "in_umsetzung",
-            Status::Pilot => "pilot",
-            Status::Produktiv => "produktiv",
-            Status::Eingestellt => "eingestellt",
-            Status::Abgelehnt => "abgelehnt",
-        }
-    }
-
-    /// The German label for tables.
-    pub fn label(self) -> &'static str {
-        match self {
-            Status::NichtBegonnen => "nicht begonnen",
-            Status::Geplant => "geplant",
-            Status::Beauftragt => "beauftragt",
-            Status::InUmsetzung => "in Umsetzung",
-            Status::Pilot => "Pilot",
-            Status::Produktiv => "produktiv",
-            Status::Eingestellt => "eingestellt",
-            Status::Abgelehnt => "abgelehnt",
-        }
-    }
-
-    pub fn parse(code: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|s| s.code() == code)
-    }
-
-    /// Which rollout phase the status counts toward in the summaries.
-    pub fn phase(self) -> Phase {
-        match self {
-            Status::Produktiv => Phase::Produktiv,
-            Status::Beauftragt | Status::InUmsetzung | Status::Pilot => Phase::Einfuehrung,
-            Status::NichtBegonnen | Status::Geplant => Phase::Geplant,
-            Status::Eingestellt | Status::Abgelehnt => Phase::Beendet,
-        }
+/// Which rollout phase a status counts toward in the summaries.
+pub fn phase(status: Status) -> Phase {
+    match status {
+        Status::Produktiv => Phase::Produktiv,
+        Status::Beauftragt | Status::InUmsetzung | Status::Pilot => Phase::Einfuehrung,
+        Status::NichtBegonnen | Status::Geplant => Phase::Geplant,
+        Status::Eingestellt | Status::Abgelehnt => Phase::Beendet,
     }
 }
 
@@ -173,7 +117,7 @@ impl Phases {
     /// Counts one unit with an optional status.
     pub fn add(&mut self, status: Option<Status>) {
         self.total += 1;
-        match status.map(Status::phase) {
+        match status.map(phase) {
             Some(Phase::Produktiv) => self.produktiv += 1,
             Some(Phase::Einfuehrung) => self.einfuehrung += 1,
             Some(Phase::Geplant) => self.geplant += 1,
@@ -362,9 +306,8 @@ mod tests {
     #[test]
     fn status_codes_round_trip_and_map_to_phases() {
         for s in Status::ALL {
-            assert_eq!(Status::parse(s.code()), Some(s));
+            assert_eq!(Status::parse(s.as_str()), Some(s));
         }
-        assert_eq!(Status::parse("Produktiv"), None);
         let mut p = Phases::default();
         for s in [
             Some(Status::Produktiv),

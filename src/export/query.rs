@@ -608,7 +608,8 @@ pub fn report(
                 continue;
             };
             let e = best.entry(id).or_insert((None, None));
-            if gs.status.map(Status::phase) == Some(super::model::Phase::Produktiv) || e.0.is_none()
+            if gs.status.map(super::model::phase) == Some(super::model::Phase::Produktiv)
+                || e.0.is_none()
             {
                 e.0 = gs.status.or(e.0);
             }

@@ -52,6 +52,21 @@ impl Status {
 
     /// Reads a status as people write it in spreadsheets: case, spaces and hyphens
     /// do not matter (`In Umsetzung`, `in-umsetzung`, `IN_UMSETZUNG`).
+    /// The German label for tables and reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::NichtBegonnen => "nicht begonnen",
+            Status::Geplant => "geplant",
+            Status::Beauftragt => "beauftragt",
+            Status::InUmsetzung => "in Umsetzung",
+            Status::Pilot => "Pilot",
+            Status::Produktiv => "produktiv",
+            Status::Eingestellt => "eingestellt",
+            Status::Abgelehnt => "abgelehnt",
+        }
+    }
+
+    /// Parses a stored code, leniently (case, spaces and dashes folded).
     pub fn parse(s: &str) -> Option<Status> {
         let norm: String = s
             .trim()
