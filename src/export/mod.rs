@@ -244,8 +244,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(io("creating the directory of"))?;
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).map_err(io("creating a temporary file for"))?;
+    // The report is meant to be shared (a file server, the Kommunity portal), so it
+    // gets the usual 0644 rather than the temp file's private 0600.
+    #[cfg(unix)]
+    let permissions = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644);
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    builder.permissions(permissions);
+    let mut tmp = builder
+        .tempfile_in(dir)
+        .map_err(io("creating a temporary file for"))?;
     std::io::Write::write_all(&mut tmp, bytes).map_err(io("writing"))?;
     tmp.as_file().sync_all().map_err(io("syncing"))?;
     tmp.persist(path)
