@@ -11,11 +11,10 @@
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use super::http::{redact, Client};
-use super::{hex, FetchError, FetchPolicy, Fetched, Payload, Validators};
+use super::paged::{page_bytes, PageArray};
+use super::{FetchError, FetchPolicy, Payload};
 
 /// Items per page: the API's maximum, to keep the number of requests (and the
 /// chance of hitting its per-IP rate limit) low.
@@ -40,45 +39,13 @@ pub async fn pull_with(
 ) -> Result<Payload, FetchError> {
     let endpoint = endpoint(base, updated_since)?;
     let origin = redact(&endpoint);
-    let limit = client.policy().max_body_bytes;
-    let dir = std::env::temp_dir();
-    let file_err = |source| FetchError::TempFile {
-        dir: dir.clone(),
-        source,
-    };
-    let file = tempfile::NamedTempFile::new().map_err(file_err)?;
-    let mut out = tokio::fs::File::from_std(file.as_file().try_clone().map_err(file_err)?);
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    let mut write = async |bytes: &[u8]| -> Result<(), FetchError> {
-        size = size.saturating_add(bytes.len() as u64);
-        if size > limit {
-            return Err(FetchError::TooLarge {
-                url: origin.clone(),
-                limit,
-            });
-        }
-        hasher.update(bytes);
-        out.write_all(bytes).await.map_err(file_err)
-    };
-
-    write(b"[").await?;
+    let mut pages = PageArray::new(origin, client.policy().max_body_bytes).await?;
     let mut pager = Pager::default();
     let mut offset = 0u64;
     loop {
         let url = page_url(&endpoint, offset);
         let shown = redact(&url);
-        let page = match client.get(&url, &Validators::default()).await? {
-            Fetched::Payload(p) => p,
-            // Impossible without validators (http::Client rejects such a 304).
-            Fetched::NotModified => {
-                return Err(FetchError::Paging {
-                    url: shown,
-                    reason: "unexpected Not Modified".into(),
-                })
-            }
-        };
-        let bytes = tokio::fs::read(page.file.path()).await.map_err(file_err)?;
+        let bytes = page_bytes(client, &url).await?;
         let head: PageHead = serde_json::from_slice(&bytes).map_err(|e| FetchError::Paging {
             url: shown.clone(),
             reason: format!(
@@ -89,24 +56,13 @@ pub async fn pull_with(
         let next = pager
             .accept(offset, &head)
             .map_err(|reason| FetchError::Paging { url: shown, reason })?;
-        if pager.pages > 1 {
-            write(b",").await?;
-        }
-        write(&bytes).await?;
+        pages.push(&bytes).await?;
         match next {
             Some(n) => offset = n,
             None => break,
         }
     }
-    write(b"]").await?;
-    out.flush().await.map_err(file_err)?;
-    Ok(Payload {
-        file,
-        sha256: hex(&hasher.finalize()),
-        size,
-        validators: Validators::default(),
-        origin,
-    })
+    pages.finish().await
 }
 
 /// The paging fields of one answer `{items, offset, limit, count, total_count}`.

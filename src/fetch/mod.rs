@@ -5,6 +5,7 @@
 
 pub mod fim_api;
 pub mod http;
+pub mod paged;
 pub mod pvog;
 
 use std::path::{Path, PathBuf};

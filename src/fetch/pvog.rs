@@ -9,11 +9,10 @@
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use super::http::{redact, Client};
-use super::{hex, FetchError, FetchPolicy, Fetched, Payload, Validators};
+use super::paged::{page_bytes, PageArray};
+use super::{FetchError, FetchPolicy, Payload};
 
 /// Land Niedersachsen.
 pub const DEFAULT_REGION: &str = "030000000000";
@@ -26,44 +25,13 @@ pub async fn pull(location: &url::Url, policy: &FetchPolicy) -> Result<Payload, 
     let client = Client::new(policy)?;
     let endpoint = endpoint(location)?;
     let origin = redact(&endpoint);
-    let limit = client.policy().max_body_bytes;
-    let dir = std::env::temp_dir();
-    let file_err = |source| FetchError::TempFile {
-        dir: dir.clone(),
-        source,
-    };
-    let file = tempfile::NamedTempFile::new().map_err(file_err)?;
-    let mut out = tokio::fs::File::from_std(file.as_file().try_clone().map_err(file_err)?);
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    let mut write = async |bytes: &[u8]| -> Result<(), FetchError> {
-        size = size.saturating_add(bytes.len() as u64);
-        if size > limit {
-            return Err(FetchError::TooLarge {
-                url: origin.clone(),
-                limit,
-            });
-        }
-        hasher.update(bytes);
-        out.write_all(bytes).await.map_err(file_err)
-    };
-
-    write(b"[").await?;
+    let mut array = PageArray::new(origin, client.policy().max_body_bytes).await?;
     let mut page_no = 0u64;
     let mut total_pages: Option<u64> = None;
     loop {
         let url = page_url(&endpoint, page_no);
         let shown = redact(&url);
-        let page = match client.get(&url, &Validators::default()).await? {
-            Fetched::Payload(p) => p,
-            Fetched::NotModified => {
-                return Err(FetchError::Paging {
-                    url: shown,
-                    reason: "unexpected Not Modified".into(),
-                })
-            }
-        };
-        let bytes = tokio::fs::read(page.file.path()).await.map_err(file_err)?;
+        let bytes = page_bytes(&client, &url).await?;
         let head: PageHead = serde_json::from_slice(&bytes).map_err(|e| FetchError::Paging {
             url: shown.clone(),
             reason: format!(
@@ -81,10 +49,7 @@ pub async fn pull(location: &url::Url, policy: &FetchPolicy) -> Result<Payload, 
             });
         }
         let pages = *total_pages.get_or_insert(head.total_pages.unwrap_or(u64::MAX));
-        if page_no > 0 {
-            write(b",").await?;
-        }
-        write(&bytes).await?;
+        array.push(&bytes).await?;
         if head.last || head.content.is_empty() {
             break;
         }
@@ -99,15 +64,7 @@ pub async fn pull(location: &url::Url, policy: &FetchPolicy) -> Result<Payload, 
             });
         }
     }
-    write(b"]").await?;
-    out.flush().await.map_err(file_err)?;
-    Ok(Payload {
-        file,
-        sha256: hex(&hasher.finalize()),
-        size,
-        validators: Validators::default(),
-        origin,
-    })
+    array.finish().await
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,101 @@
+//! What the paged pulls (FIM Portal API, Dashboard Digitale Verwaltung) share: one
+//! page fetched as bytes, and the pages written as one JSON array `[page0,page1,...]`
+//! into a payload file, hashed, under the body limit for the whole pull. Each pull
+//! keeps its own paging rules.
+
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::http::{redact, Client};
+use super::{hex, FetchError, Fetched, Payload, Validators};
+
+/// GETs one page (never conditional) and returns its body.
+pub async fn page_bytes(client: &Client, url: &url::Url) -> Result<Vec<u8>, FetchError> {
+    let page = match client.get(url, &Validators::default()).await? {
+        Fetched::Payload(p) => p,
+        // Impossible without validators (http::Client rejects such a 304).
+        Fetched::NotModified => {
+            return Err(FetchError::Paging {
+                url: redact(url),
+                reason: "unexpected Not Modified".into(),
+            })
+        }
+    };
+    tokio::fs::read(page.file.path())
+        .await
+        .map_err(|source| FetchError::TempFile {
+            dir: std::env::temp_dir(),
+            source,
+        })
+}
+
+/// The payload file of a paged pull, written page by page.
+pub struct PageArray {
+    file: tempfile::NamedTempFile,
+    out: tokio::fs::File,
+    hasher: Sha256,
+    size: u64,
+    pages: u64,
+    limit: u64,
+    origin: String,
+}
+
+impl PageArray {
+    /// `origin` is the (redacted) endpoint named in errors and in the payload.
+    pub async fn new(origin: String, limit: u64) -> Result<PageArray, FetchError> {
+        let file = tempfile::NamedTempFile::new().map_err(file_err)?;
+        let out = tokio::fs::File::from_std(file.as_file().try_clone().map_err(file_err)?);
+        let mut array = PageArray {
+            file,
+            out,
+            hasher: Sha256::new(),
+            size: 0,
+            pages: 0,
+            limit,
+            origin,
+        };
+        array.write(b"[").await?;
+        Ok(array)
+    }
+
+    /// Appends one page as received.
+    pub async fn push(&mut self, page: &[u8]) -> Result<(), FetchError> {
+        if self.pages > 0 {
+            self.write(b",").await?;
+        }
+        self.pages += 1;
+        self.write(page).await
+    }
+
+    /// Closes the array and returns the payload.
+    pub async fn finish(mut self) -> Result<Payload, FetchError> {
+        self.write(b"]").await?;
+        self.out.flush().await.map_err(file_err)?;
+        Ok(Payload {
+            file: self.file,
+            sha256: hex(&self.hasher.finalize()),
+            size: self.size,
+            validators: Validators::default(),
+            origin: self.origin,
+        })
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), FetchError> {
+        self.size = self.size.saturating_add(bytes.len() as u64);
+        if self.size > self.limit {
+            return Err(FetchError::TooLarge {
+                url: self.origin.clone(),
+                limit: self.limit,
+            });
+        }
+        self.hasher.update(bytes);
+        self.out.write_all(bytes).await.map_err(file_err)
+    }
+}
+
+fn file_err(source: std::io::Error) -> FetchError {
+    FetchError::TempFile {
+        dir: std::env::temp_dir(),
+        source,
+    }
+}
