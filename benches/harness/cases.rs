@@ -461,12 +461,24 @@ fn exports_db(ctx: &Ctx, db: &Path) -> Result<(), BenchError> {
          CREATE TEMP TABLE g(i INTEGER PRIMARY KEY, ars TEXT NOT NULL);
          INSERT INTO g (ars) SELECT ars FROM v_municipalities
              WHERE level = 'gemeinde' AND textkennzeichen BETWEEN '60' AND '64' ORDER BY ars;
-         INSERT INTO status_events (subject_kind, subject, scope_kind, scope, status, effective_on, origin, recorded_at, recorded_by)
+         -- One report with one event per cell, written the way store::status::record
+         -- writes (bulk mark set, derived tables filled set-wise; schema/0006).
+         INSERT INTO status_bulk (id) VALUES (1);
+         INSERT INTO status_batches (batch_id, origin, recorded_at, recorded_by, last_event_id)
+             VALUES (1, 'bench', '2026-01-01T00:00:00Z', 'bench', (SELECT count(*) FROM g) * (SELECT count(*) FROM n));
+         INSERT INTO status_events (subject_kind, subject, scope_kind, scope, effective_on, event_id, status, batch_id)
              SELECT 'leika', printf('99%012d', n.i), 'ars', g.ars,
+                    date('2025-01-01', '+' || ((n.i + g.i) % 540) || ' days'),
+                    row_number() OVER (ORDER BY n.i, g.ars),
                     CASE (n.i * 7 + g.i) % 8 WHEN 0 THEN 'nicht_begonnen' WHEN 1 THEN 'geplant' WHEN 2 THEN 'beauftragt'
                          WHEN 3 THEN 'in_umsetzung' WHEN 4 THEN 'pilot' WHEN 7 THEN 'eingestellt' ELSE 'produktiv' END,
-                    date('2025-01-01', '+' || ((n.i + g.i) % 540) || ' days'), 'bench', '2026-01-01T00:00:00Z', 'bench'
-             FROM g, n ORDER BY g.i, n.i;
+                    1
+             FROM g, n ORDER BY n.i, g.ars;
+         INSERT INTO status_current (subject_kind, subject, scope_kind, scope, status, effective_on, event_id)
+             SELECT subject_kind, subject, scope_kind, scope, status, effective_on, event_id FROM status_events;
+         INSERT INTO status_tally (scope_kind, scope, subject_kind, status, kommunal, cells)
+             SELECT scope_kind, scope, subject_kind, status, 1, count(*) FROM status_current GROUP BY 1, 2, 3, 4;
+         DELETE FROM status_bulk;
          COMMIT;",
     )
     .map_err(sql_err)?;

@@ -32,6 +32,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0004_runs", include_str!("../../schema/0004_runs.sql")),
     ("0005_status", include_str!("../../schema/0005_status.sql")),
+    (
+        "0006_status_storage",
+        include_str!("../../schema/0006_status_storage.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -1,6 +1,7 @@
 //! Reads and writes of Onlinedienst status events: the catalogue a report is checked
-//! against, appending validated rows as events (one transaction; `status_current`
-//! follows by trigger), and reading a subject's status now or as of a date.
+//! against, appending validated rows as events (one transaction, in which this
+//! module also brings `status_current` and `status_tally` up to date; see
+//! schema/0006), and reading a subject's status now or as of a date.
 //! Validation itself is pure and lives in `crate::status::report`.
 
 use std::collections::{HashMap, HashSet};
@@ -54,63 +55,228 @@ pub fn catalog(conn: &Connection) -> Result<Catalog> {
     })
 }
 
-/// Appends `rows` as events in one transaction. Returns the number written.
+/// Appends `rows` as events in one transaction (one `status_batches` row for the
+/// report) and brings `status_current` and `status_tally` up to date set-wise.
+/// Returns the number of events written.
+///
+/// Rows are written in the table's key order (cell, then date): the clustered
+/// `status_events` and the subject-first `status_current` then grow at their ends
+/// instead of at random places, which is what makes a 2.8-million-row report fast.
+/// Same-cell rows of one date keep their file order and get growing event ids, so
+/// the later line is the correction that wins.
 pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str) -> Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
     let recorded_at = super::now_utc();
-    // Insert in the order of the as-of index (and so of each cell's history): the
-    // index then grows at its end instead of at random places, which is what makes
-    // a 2.8-million-row report fast. Same-cell rows keep their file order, which
-    // decides between two events of the same day.
-    let mut order: Vec<&StatusRow> = rows.iter().collect();
-    order.sort_by(|a, b| {
+    let mut order: Vec<(&StatusRow, String)> = rows.iter().map(|r| (r, r.scope.id())).collect();
+    // Stable: same cell and date stay in file order.
+    order.sort_by(|(a, a_scope), (b, b_scope)| {
         (
             a.subject.kind(),
             a.subject.id(),
             a.scope.kind(),
-            a.scope.id(),
+            a_scope,
             a.effective_on,
         )
             .cmp(&(
                 b.subject.kind(),
                 b.subject.id(),
                 b.scope.kind(),
-                b.scope.id(),
+                b_scope,
                 b.effective_on,
             ))
     });
-    // A large page cache for this connection's big transactions (allocated only as
-    // used); status_current is keyed by scope, so its inserts are not in index order.
+    // A large page cache for this connection's big transactions (allocated only as used).
     conn.pragma_update(None, "cache_size", -512 * 1024)
         .map_err(Error::db("setting cache_size"))?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(Error::db("starting status transaction"))?;
+    // Tells the per-row trigger that this transaction keeps the derived tables itself.
+    tx.execute("INSERT INTO status_bulk (id) VALUES (1)", [])
+        .map_err(Error::db("marking the status transaction"))?;
+    let first_id: i64 = tx
+        .query_row(
+            "SELECT coalesce(max(last_event_id), 0) + 1 FROM status_batches",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(Error::db("reading the last status event id"))?;
+    let count = i64::try_from(order.len())
+        .map_err(|_| Error::Invalid("too many status rows in one report".into()))?;
+    tx.execute(
+        "INSERT INTO status_batches (origin, recorded_at, recorded_by, last_event_id)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![origin, recorded_at, by, first_id + count - 1],
+    )
+    .map_err(Error::db("recording the status batch"))?;
+    let batch_id = tx.last_insert_rowid();
     {
         let mut stmt = tx
             .prepare_cached(
-                "INSERT INTO status_events (subject_kind, subject, scope_kind, scope, status,
-                     effective_on, origin, note, recorded_at, recorded_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO status_events (subject_kind, subject, scope_kind, scope, effective_on,
+                     event_id, status, note, batch_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .map_err(Error::db("preparing status insert"))?;
-        for row in order {
+        for (i, (row, scope)) in order.iter().enumerate() {
             stmt.execute(params![
                 row.subject.kind(),
                 row.subject.id(),
                 row.scope.kind(),
-                row.scope.id(),
-                row.status.as_str(),
+                scope,
                 row.effective_on.to_string(),
-                origin,
+                first_id + i as i64,
+                row.status.as_str(),
                 row.note,
-                recorded_at,
-                by
+                batch_id
             ])
             .map_err(Error::db(format!("recording status of line {}", row.line)))?;
         }
     }
+    update_current(&tx, &order, first_id)?;
+    tx.execute("DELETE FROM status_bulk", [])
+        .map_err(Error::db("unmarking the status transaction"))?;
     tx.commit().map_err(Error::db("committing status events"))?;
     Ok(rows.len() as u64)
+}
+
+/// The tally key of one current cell: scope kind, scope, subject kind, status, and
+/// whether the subject is a municipal service.
+type TallyKey = (&'static str, String, &'static str, &'static str, bool);
+
+/// Brings `status_current` and `status_tally` up to date for the events just written
+/// (`order`, sorted by cell and date, with ids from `first_id`): per cell the last
+/// row is the candidate; it replaces the stored current status unless that one is
+/// newer (a backdated report does not overrule a later status).
+fn update_current(
+    tx: &rusqlite::Transaction<'_>,
+    order: &[(&StatusRow, String)],
+    first_id: i64,
+) -> Result<()> {
+    let kommunal: HashSet<String> = {
+        let mut stmt = tx
+            .prepare(
+                "SELECT leistungsschluessel FROM annotations WHERE vollzug IN ('kommune', 'beide')",
+            )
+            .map_err(Error::db("reading municipal services"))?;
+        let keys = stmt
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<HashSet<String>>>())
+            .map_err(Error::db("reading municipal services"))?;
+        keys
+    };
+    let mut current_of = tx
+        .prepare_cached(
+            "SELECT scope_kind, scope, status, effective_on FROM status_current
+             WHERE subject_kind = ?1 AND subject = ?2",
+        )
+        .map_err(Error::db("reading current status"))?;
+    let mut upsert = tx
+        .prepare_cached(
+            "INSERT INTO status_current (subject_kind, subject, scope_kind, scope, status,
+                 effective_on, event_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (subject_kind, subject, scope_kind, scope) DO UPDATE
+                 SET status = excluded.status, effective_on = excluded.effective_on,
+                     event_id = excluded.event_id",
+        )
+        .map_err(Error::db("preparing current status update"))?;
+    let mut tally: HashMap<TallyKey, i64> = HashMap::new();
+    // The stored current status of the subject being processed, by (scope kind, scope).
+    let mut stored: HashMap<(String, String), (String, String)> = HashMap::new();
+    let mut stored_for: Option<(&str, &str)> = None;
+    for (i, (row, scope)) in order.iter().enumerate() {
+        let last_of_cell = order.get(i + 1).is_none_or(|(next, next_scope)| {
+            next.subject != row.subject
+                || next.scope.kind() != row.scope.kind()
+                || next_scope != scope
+        });
+        if !last_of_cell {
+            continue;
+        }
+        let subject = (row.subject.kind(), row.subject.id());
+        if stored_for != Some(subject) {
+            stored = current_of
+                .query_map(params![subject.0, subject.1], |r| {
+                    Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?)))
+                })
+                .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
+                .map_err(Error::db(format!(
+                    "reading current status of {}",
+                    subject.1
+                )))?;
+            stored_for = Some(subject);
+        }
+        let effective_on = row.effective_on.to_string();
+        let municipal =
+            matches!(row.subject, Subject::Leika(_)) && kommunal.contains(row.subject.id());
+        let scope_kind = row.scope.kind();
+        if let Some((old_status, old_on)) = stored.get(&(scope_kind.to_owned(), scope.clone())) {
+            if *old_on > effective_on {
+                continue;
+            }
+            let old = Status::parse(old_status).ok_or_else(|| {
+                Error::Invalid(format!("unknown status {old_status:?} in the database"))
+            })?;
+            *tally
+                .entry((
+                    scope_kind,
+                    scope.clone(),
+                    subject.0,
+                    old.as_str(),
+                    municipal,
+                ))
+                .or_default() -= 1;
+        }
+        *tally
+            .entry((
+                scope_kind,
+                scope.clone(),
+                subject.0,
+                row.status.as_str(),
+                municipal,
+            ))
+            .or_default() += 1;
+        upsert
+            .execute(params![
+                subject.0,
+                subject.1,
+                scope_kind,
+                scope,
+                row.status.as_str(),
+                effective_on,
+                first_id + i as i64
+            ])
+            .map_err(Error::db(format!(
+                "updating current status of line {}",
+                row.line
+            )))?;
+    }
+    let mut add = tx
+        .prepare_cached(
+            "INSERT INTO status_tally (scope_kind, scope, subject_kind, status, kommunal, cells)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (scope_kind, scope, subject_kind, status, kommunal) DO UPDATE
+                 SET cells = cells + excluded.cells",
+        )
+        .map_err(Error::db("preparing status tally update"))?;
+    let mut deltas: Vec<_> = tally.into_iter().filter(|(_, n)| *n != 0).collect();
+    // Key order: the tally's pages are then written front to back.
+    deltas.sort();
+    for ((scope_kind, scope, subject_kind, status, municipal), n) in deltas {
+        add.execute(params![
+            scope_kind,
+            scope,
+            subject_kind,
+            status,
+            municipal,
+            n
+        ])
+        .map_err(Error::db("updating the status tally"))?;
+    }
+    Ok(())
 }
 
 /// One cell's status as shown: the event in effect.
@@ -135,7 +301,7 @@ const CELL_COLUMNS: &str = "e.subject_kind, e.subject, e.scope_kind, e.scope,
     CASE WHEN e.scope_kind = 'ressort' THEN
         (SELECT n.kuerzel FROM ressort_names n
           WHERE n.ressort_id = CAST(e.scope AS INTEGER) AND n.valid_to IS NULL) END,
-    e.status, e.effective_on, e.note, e.origin, e.recorded_at, e.recorded_by, e.event_id";
+    e.status, e.effective_on, e.note, b.origin, b.recorded_at, b.recorded_by, e.event_id";
 
 fn cell_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CellStatus> {
     Ok(CellStatus {
@@ -170,6 +336,7 @@ pub fn show(
         .unwrap_or_else(|| "9999-12-31".to_owned());
     let sql = format!(
         "SELECT {CELL_COLUMNS} FROM status_events e
+                 JOIN status_batches b ON b.batch_id = e.batch_id
                  WHERE e.subject_kind = ?1 AND e.subject = ?2 AND e.effective_on <= ?3
                    AND NOT EXISTS (
                        SELECT 1 FROM status_events l
@@ -194,6 +361,7 @@ pub fn show(
 pub fn history(conn: &Connection, subject: &Subject) -> Result<Vec<CellStatus>> {
     let sql = format!(
         "SELECT {CELL_COLUMNS} FROM status_events e
+         JOIN status_batches b ON b.batch_id = e.batch_id
          WHERE e.subject_kind = ?1 AND e.subject = ?2
          ORDER BY e.scope_kind DESC, e.scope, e.effective_on, e.event_id"
     );
@@ -250,4 +418,82 @@ pub fn matrix_as_of(
         out.push((subject, scope, status, event_id));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    /// Events recorded under schema 0005 (one row per event, who/when on each) keep
+    /// their ids, notes and batches through 0006, and the derived tables come out as
+    /// the replay of them.
+    #[test]
+    fn migration_0006_keeps_every_event_and_derives_current_and_tally() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mut conn = Connection::open(&path).unwrap();
+        crate::store::migrate_to(&mut conn, &path, 5).unwrap();
+        conn.execute_batch(
+            "INSERT INTO annotations (leistungsschluessel, vollzug, updated_at, updated_by)
+                 VALUES ('99041006017000', 'kommune', 't', 'x');
+             INSERT INTO status_events (subject_kind, subject, scope_kind, scope, status,
+                 effective_on, origin, note, recorded_at, recorded_by) VALUES
+                 ('leika', '99041006017000', 'ars', '031010000000', 'geplant', '2024-01-01', 'a.csv', NULL, 'T1', 'mi'),
+                 ('leika', '99041006017000', 'ars', '031010000000', 'produktiv', '2024-03-01', 'b.csv', 'live', 'T2', 'mi'),
+                 ('leika', '99041006017000', 'ars', '031010000000', 'pilot', '2024-02-01', 'a.csv', NULL, 'T1', 'mi'),
+                 ('efa', 'EFA-1', 'ressort', '2', 'beauftragt', '2024-01-05', 'status set', NULL, 'T3', 'ms');",
+        )
+        .unwrap();
+        crate::store::migrate(&mut conn, &path).unwrap();
+        assert_eq!(
+            strings(
+                &conn,
+                "SELECT event_id || ' ' || status || ' ' || coalesce(note, '-') || ' ' || origin || ' ' || recorded_at
+                 FROM status_events JOIN status_batches USING (batch_id) ORDER BY event_id"
+            ),
+            [
+                "1 geplant - a.csv T1",
+                "2 produktiv live b.csv T2",
+                "3 pilot - a.csv T1",
+                "4 beauftragt - status set T3"
+            ]
+        );
+        assert_eq!(
+            strings(
+                &conn,
+                "SELECT subject || ' ' || scope || ' ' || status || ' ' || event_id FROM status_current ORDER BY 1"
+            ),
+            ["99041006017000 031010000000 produktiv 2", "EFA-1 2 beauftragt 4"]
+        );
+        assert_eq!(
+            strings(
+                &conn,
+                "SELECT scope || ' ' || status || ' ' || kommunal || ' ' || cells FROM status_tally ORDER BY 1"
+            ),
+            ["031010000000 produktiv 1 1", "2 beauftragt 0 1"]
+        );
+        // The next report continues the ids after the migrated ones.
+        let row = StatusRow {
+            line: 2,
+            subject: Subject::Efa("EFA-1".into()),
+            scope: Scope::Ressort(2),
+            status: Status::parse("pilot").unwrap(),
+            effective_on: NaiveDate::from_ymd_opt(2024, 2, 1).unwrap(),
+            note: None,
+        };
+        record(&mut conn, &[row], "c.csv", "ms").unwrap();
+        assert_eq!(
+            strings(
+                &conn,
+                "SELECT status || ' ' || event_id FROM status_current WHERE subject = 'EFA-1'"
+            ),
+            ["pilot 5"]
+        );
+    }
 }

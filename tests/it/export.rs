@@ -418,10 +418,11 @@ fn dashboards_validate_snapshot_and_stay_untouched_when_unchanged() {
     // Verband's and Kreis's files change; every other file keeps inode and mtime.
     db.conn()
         .execute_batch(
-            "INSERT INTO status_events (subject_kind, subject, scope_kind, scope, status, effective_on,
-                 origin, recorded_at, recorded_by)
-             VALUES ('leika', '99108013017000', 'ars', '031515401002', 'pilot', '2026-03-12',
-                 'test', '2026-03-12T00:00:00Z', 'test')",
+            "INSERT INTO status_batches (batch_id, origin, recorded_at, recorded_by, last_event_id)
+             VALUES (9, 'test', '2026-03-12T00:00:00Z', 'test', 9);
+             INSERT INTO status_events (subject_kind, subject, scope_kind, scope, effective_on,
+                 event_id, status, batch_id)
+             VALUES ('leika', '99108013017000', 'ars', '031515401002', '2026-03-12', 9, 'pilot', 9)",
         )
         .unwrap();
     let third = dashboards(&db, &out, true);
