@@ -13,12 +13,14 @@
 --   `v_municipality_coverage` reads 939 × a few rows instead of 2.8 million.
 --
 -- Who keeps `status_current` and `status_tally` right: `store::status::record`, the
--- one writer of reports, updates both set-wise inside the report's transaction and
--- marks the transaction in `status_bulk` so the per-row trigger below stands aside.
--- Any other insert into `status_events` (a single `INSERT` in the sqlite3 shell, a
--- test fixture) goes through the trigger, so the derived tables cannot drift either
--- way. Annotation changes that make a service municipal or not move its cells
--- between the tally's classes by trigger.
+-- one writer of reports, updates both set-wise inside the report's transaction,
+-- with the two per-row triggers below set aside for that transaction (dropped and
+-- re-created from their stored SQL before commit; other connections never see
+-- them missing). Any other insert into `status_events` (a single `INSERT` in the
+-- sqlite3 shell, a test fixture) goes through the triggers, so the derived tables
+-- cannot drift either way, and an event must name an existing batch. Annotation
+-- changes that make a service municipal or not move its cells between the tally's
+-- classes by trigger.
 
 CREATE TABLE status_batches (
     batch_id      INTEGER PRIMARY KEY,
@@ -38,7 +40,9 @@ CREATE TABLE status_events_0006 (
     status       TEXT NOT NULL CHECK (status IN ('nicht_begonnen', 'geplant', 'beauftragt',
                      'in_umsetzung', 'pilot', 'produktiv', 'eingestellt', 'abgelehnt')),
     note         TEXT,
-    batch_id     INTEGER NOT NULL REFERENCES status_batches(batch_id),
+    -- status_batches.batch_id; checked by trigger status_events_id for other
+    -- writers instead of a foreign key, which cost a sixth of a bulk import.
+    batch_id     INTEGER NOT NULL,
     PRIMARY KEY (subject_kind, subject, scope_kind, scope, effective_on, event_id)
 ) STRICT, WITHOUT ROWID;
 
@@ -86,12 +90,6 @@ DROP TABLE status_events;
 ALTER TABLE status_events_0006 RENAME TO status_events;
 ALTER TABLE status_current_0006 RENAME TO status_current;
 
--- Set while `store::status::record` writes a report (inside its transaction, so no
--- other connection ever sees it): the per-row trigger stands aside.
-CREATE TABLE status_bulk (
-    id INTEGER PRIMARY KEY CHECK (id = 1)
-) STRICT;
-
 CREATE TABLE status_tally (
     scope_kind   TEXT NOT NULL,
     scope        TEXT NOT NULL,
@@ -116,7 +114,6 @@ GROUP BY 1, 2, 3, 4, 5;
 -- A backdated event (earlier effective date, recorded later) does not replace a
 -- newer status; a same-day correction does (event ids grow).
 CREATE TRIGGER status_events_current AFTER INSERT ON status_events
-WHEN NOT EXISTS (SELECT 1 FROM status_bulk)
 BEGIN
     -- The cell's old status leaves the tally if this event replaces it.
     UPDATE status_tally SET cells = cells - 1
@@ -147,16 +144,16 @@ BEGIN
         SET cells = cells + 1;
 END;
 
--- Writers other than `record` give each event an id inside its batch's range: after
--- every earlier batch's last_event_id and at most its own, so ids keep growing.
+-- Writers other than `record` name an existing batch and give each event an id
+-- inside its batch's range: after every earlier batch's last_event_id and at most
+-- its own, so ids keep growing.
 CREATE TRIGGER status_events_id BEFORE INSERT ON status_events
-WHEN NOT EXISTS (SELECT 1 FROM status_bulk)
- AND (new.event_id > coalesce((SELECT b.last_event_id FROM status_batches b
-                                WHERE b.batch_id = new.batch_id), -1)
-      OR new.event_id <= coalesce((SELECT max(b.last_event_id) FROM status_batches b
-                                    WHERE b.batch_id < new.batch_id), 0))
+WHEN new.event_id > coalesce((SELECT b.last_event_id FROM status_batches b
+                               WHERE b.batch_id = new.batch_id), -1)
+  OR new.event_id <= coalesce((SELECT max(b.last_event_id) FROM status_batches b
+                                WHERE b.batch_id < new.batch_id), 0)
 BEGIN
-    SELECT RAISE(ABORT, 'status_events: event_id must be greater than every earlier batch''s last_event_id and at most its own batch''s');
+    SELECT RAISE(ABORT, 'status_events: the batch must exist, and event_id must be greater than every earlier batch''s last_event_id and at most its own batch''s');
 END;
 
 -- Events are history: corrections are new events, never edits.

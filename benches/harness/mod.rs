@@ -6,6 +6,7 @@ pub mod cases;
 pub mod gen;
 pub mod measure;
 pub mod report;
+pub mod status;
 
 /// Why a benchmark step could not be measured.
 #[derive(Debug, thiserror::Error)]

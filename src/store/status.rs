@@ -93,9 +93,12 @@ pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str)
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(Error::db("starting status transaction"))?;
-    // Tells the per-row trigger that this transaction keeps the derived tables itself.
-    tx.execute("INSERT INTO status_bulk (id) VALUES (1)", [])
-        .map_err(Error::db("marking the status transaction"))?;
+    // The per-row triggers that keep the derived tables for other writers would cost
+    // a fifth of a large import; this transaction keeps the tables itself, so it sets
+    // the triggers aside and puts back exactly what it took (their SQL from the
+    // schema) before committing. Other connections never see them missing (WAL
+    // snapshot), and a crash rolls the whole transaction back.
+    let triggers = take_row_triggers(&tx)?;
     let first_id: i64 = tx
         .query_row(
             "SELECT coalesce(max(last_event_id), 0) + 1 FROM status_batches",
@@ -112,34 +115,90 @@ pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str)
     )
     .map_err(Error::db("recording the status batch"))?;
     let batch_id = tx.last_insert_rowid();
-    {
-        let mut stmt = tx
-            .prepare_cached(
-                "INSERT INTO status_events (subject_kind, subject, scope_kind, scope, effective_on,
-                     event_id, status, note, batch_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .map_err(Error::db("preparing status insert"))?;
-        for (i, (row, scope)) in order.iter().enumerate() {
-            stmt.execute(params![
-                row.subject.kind(),
-                row.subject.id(),
-                row.scope.kind(),
-                scope,
-                row.effective_on.to_string(),
-                first_id + i as i64,
-                row.status.as_str(),
-                row.note,
-                batch_id
-            ])
-            .map_err(Error::db(format!("recording status of line {}", row.line)))?;
-        }
-    }
+    insert_chunked(
+        &tx,
+        "INSERT OR ROLLBACK INTO status_events (subject_kind, subject, scope_kind, scope,
+             effective_on, event_id, status, note, batch_id) VALUES ",
+        "",
+        9,
+        &order,
+        |stmt, at, i, (row, scope)| {
+            stmt.raw_bind_parameter(at, row.subject.kind())?;
+            stmt.raw_bind_parameter(at + 1, row.subject.id())?;
+            stmt.raw_bind_parameter(at + 2, row.scope.kind())?;
+            stmt.raw_bind_parameter(at + 3, scope)?;
+            stmt.raw_bind_parameter(at + 4, row.effective_on.to_string())?;
+            stmt.raw_bind_parameter(at + 5, first_id + i as i64)?;
+            stmt.raw_bind_parameter(at + 6, row.status.as_str())?;
+            stmt.raw_bind_parameter(at + 7, row.note.as_deref())?;
+            stmt.raw_bind_parameter(at + 8, batch_id)
+        },
+    )
+    .map_err(Error::db("recording status events"))?;
     update_current(&tx, &order, first_id)?;
-    tx.execute("DELETE FROM status_bulk", [])
-        .map_err(Error::db("unmarking the status transaction"))?;
+    for sql in &triggers {
+        tx.execute_batch(sql)
+            .map_err(Error::db("restoring the status triggers"))?;
+    }
     tx.commit().map_err(Error::db("committing status events"))?;
     Ok(rows.len() as u64)
+}
+
+/// Drops the per-row triggers on `status_events` that maintain the derived tables
+/// and returns their `CREATE TRIGGER` statements, to be run again before commit.
+fn take_row_triggers(tx: &rusqlite::Transaction<'_>) -> Result<Vec<String>> {
+    let mut stmt = tx
+        .prepare(
+            "SELECT name, sql FROM sqlite_schema
+             WHERE type = 'trigger' AND tbl_name = 'status_events'
+               AND name IN ('status_events_current', 'status_events_id')",
+        )
+        .map_err(Error::db("reading the status triggers"))?;
+    let triggers = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(Error::db("reading the status triggers"))?;
+    let mut restore = Vec::with_capacity(triggers.len());
+    for (name, sql) in triggers {
+        tx.execute_batch(&format!("DROP TRIGGER \"{name}\""))
+            .map_err(Error::db("setting the status triggers aside"))?;
+        restore.push(sql);
+    }
+    Ok(restore)
+}
+
+/// Rows per multi-row statement: one statement execution per chunk instead of per
+/// row (statement set-up and teardown were a fifth of a large import).
+const CHUNK: usize = 50;
+
+/// Runs `head (?, …), (?, …) … tail` over `items`, `CHUNK` rows per execution;
+/// `bind(stmt, first parameter index, item index, item)` binds one row's `cols`
+/// parameters.
+fn insert_chunked<T>(
+    tx: &rusqlite::Transaction<'_>,
+    head: &str,
+    tail: &str,
+    cols: usize,
+    items: &[T],
+    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, usize, &T) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    let sql = |rows: usize| -> String {
+        let one = format!("({})", vec!["?"; cols].join(", "));
+        format!("{head}{}{tail}", vec![one; rows].join(", "))
+    };
+    let full = sql(CHUNK);
+    for (c, chunk) in items.chunks(CHUNK).enumerate() {
+        let mut stmt = if chunk.len() == CHUNK {
+            tx.prepare_cached(&full)?
+        } else {
+            tx.prepare_cached(&sql(chunk.len()))?
+        };
+        for (j, item) in chunk.iter().enumerate() {
+            bind(&mut stmt, j * cols + 1, c * CHUNK + j, item)?;
+        }
+        stmt.raw_execute()?;
+    }
+    Ok(())
 }
 
 /// The tally key of one current cell: scope kind, scope, subject kind, status, and
@@ -173,16 +232,8 @@ fn update_current(
              WHERE subject_kind = ?1 AND subject = ?2",
         )
         .map_err(Error::db("reading current status"))?;
-    let mut upsert = tx
-        .prepare_cached(
-            "INSERT INTO status_current (subject_kind, subject, scope_kind, scope, status,
-                 effective_on, event_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (subject_kind, subject, scope_kind, scope) DO UPDATE
-                 SET status = excluded.status, effective_on = excluded.effective_on,
-                     event_id = excluded.event_id",
-        )
-        .map_err(Error::db("preparing current status update"))?;
+    // (index into order, effective date) of each cell whose current status changes.
+    let mut winners: Vec<(usize, String)> = Vec::new();
     let mut tally: HashMap<TallyKey, i64> = HashMap::new();
     // The stored current status of the subject being processed, by (scope kind, scope).
     let mut stored: HashMap<(String, String), (String, String)> = HashMap::new();
@@ -239,21 +290,32 @@ fn update_current(
                 municipal,
             ))
             .or_default() += 1;
-        upsert
-            .execute(params![
-                subject.0,
-                subject.1,
-                scope_kind,
-                scope,
-                row.status.as_str(),
-                effective_on,
-                first_id + i as i64
-            ])
-            .map_err(Error::db(format!(
-                "updating current status of line {}",
-                row.line
-            )))?;
+        winners.push((i, effective_on));
     }
+    drop(current_of);
+    insert_chunked(
+        tx,
+        "INSERT OR ROLLBACK INTO status_current (subject_kind, subject, scope_kind, scope,
+             status, effective_on, event_id) VALUES ",
+        " ON CONFLICT (subject_kind, subject, scope_kind, scope) DO UPDATE
+             SET status = excluded.status, effective_on = excluded.effective_on,
+                 event_id = excluded.event_id",
+        7,
+        &winners,
+        |stmt, at, _, (i, effective_on)| {
+            let Some((row, scope)) = order.get(*i) else {
+                return Ok(());
+            };
+            stmt.raw_bind_parameter(at, row.subject.kind())?;
+            stmt.raw_bind_parameter(at + 1, row.subject.id())?;
+            stmt.raw_bind_parameter(at + 2, row.scope.kind())?;
+            stmt.raw_bind_parameter(at + 3, scope)?;
+            stmt.raw_bind_parameter(at + 4, row.status.as_str())?;
+            stmt.raw_bind_parameter(at + 5, effective_on)?;
+            stmt.raw_bind_parameter(at + 6, first_id + *i as i64)
+        },
+    )
+    .map_err(Error::db("updating the current status"))?;
     let mut add = tx
         .prepare_cached(
             "INSERT INTO status_tally (scope_kind, scope, subject_kind, status, kommunal, cells)
@@ -494,6 +556,19 @@ mod tests {
                 "SELECT status || ' ' || event_id FROM status_current WHERE subject = 'EFA-1'"
             ),
             ["pilot 5"]
+        );
+        // record() set the per-row triggers aside only inside its transaction.
+        assert_eq!(
+            strings(
+                &conn,
+                "SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'status_events' ORDER BY 1"
+            ),
+            [
+                "status_events_current",
+                "status_events_id",
+                "status_events_no_delete",
+                "status_events_no_update"
+            ]
         );
     }
 }

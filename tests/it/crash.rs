@@ -2,8 +2,11 @@
 //! many moments of a large import. After each kill the database passes
 //! `PRAGMA integrity_check` and holds exactly the state before the release or, if
 //! the commit won the race against the kill, exactly the state after it; never a mix.
-//! The next import then completes. `crash_long_every_kind` (ignored by default)
-//! does the same at random moments for every source kind, 250 kills in all.
+//! The next import then completes. The same for a status report, and for a
+//! dashboard export killed mid-publish (DIR holds the complete old or new set).
+//! `crash_long_every_kind` (ignored by default) does it at random moments for every
+//! source kind, status reports and exports: 50 rounds each by default
+//! (`OZGSYNC_CRASH_ROUNDS`), 350 kills in all.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -67,6 +70,25 @@ fn state(db: &Path) -> (usize, String) {
         .query_row("SELECT count(*) FROM releases", [], |r| r.get(0))
         .unwrap();
     hasher.update(releases.to_le_bytes());
+    // Status reports: events, the derived tables and batches (without recorded_at,
+    // which differs between two runs of the same report).
+    for sql in [
+        "SELECT subject || '|' || scope || '|' || effective_on || '|' || event_id || '|' || status
+                || '|' || ifnull(note, '') || '|' || b.origin || '|' || b.recorded_by
+         FROM status_events JOIN status_batches b USING (batch_id)
+         ORDER BY subject_kind, subject, scope_kind, scope, effective_on, event_id",
+        "SELECT subject || '|' || scope || '|' || status || '|' || event_id FROM status_current
+         ORDER BY subject_kind, subject, scope_kind, scope",
+        "SELECT scope || '|' || status || '|' || kommunal || '|' || cells FROM status_tally
+         WHERE cells <> 0 ORDER BY scope_kind, scope, subject_kind, status, kommunal",
+    ] {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let mut q = stmt.query([]).unwrap();
+        while let Some(row) = q.next().unwrap() {
+            hasher.update(row.get::<_, String>(0).unwrap());
+            rows += 1;
+        }
+    }
     (rows, ozgsync::fetch::hex(&hasher.finalize()))
 }
 
@@ -250,6 +272,91 @@ fn big_payload(kind: &str, path: &Path, n: usize) {
     std::fs::write(path, text).unwrap();
 }
 
+/// A status report over every current LeiKa key × Gemeinde of `pristine`, `n` rows
+/// at most, dated inside 2025 (so an export as of 2026 shows all of them).
+fn status_report(pristine: &Path, path: &Path, n: usize, variant: usize) {
+    use std::fmt::Write as _;
+    const STATUSES: [&str; 5] = [
+        "geplant",
+        "beauftragt",
+        "in_umsetzung",
+        "pilot",
+        "produktiv",
+    ];
+    let conn = Connection::open(pristine).unwrap();
+    let list = |sql: &str| -> Vec<String> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    let keys = list("SELECT key FROM record_versions WHERE entity = 'service' AND valid_to IS NULL ORDER BY key");
+    let ars = list("SELECT ars FROM v_municipalities WHERE level = 'gemeinde' ORDER BY ars");
+    let mut text = String::from("Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung\n");
+    let mut rows = 0;
+    'all: for (g, a) in ars.iter().enumerate() {
+        for (k, key) in keys.iter().enumerate() {
+            if rows == n {
+                break 'all;
+            }
+            let status = STATUSES[(k + g + variant) % STATUSES.len()];
+            let _ = writeln!(
+                text,
+                "{key};{a};{status};2025-{:02}-{:02};",
+                1 + (k + variant) % 12,
+                1 + g % 28
+            );
+            rows += 1;
+        }
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Fills the pristine database of `kind` and writes its big payload.
+fn prepare(kind: &str, pristine: &Path, big: &Path, n: usize) {
+    if kind == "status" {
+        for (k, file) in [
+            ("gv100ad", BASE),
+            ("leika", "fixtures/leika/leika_sample_nrw2019.csv"),
+        ] {
+            assert!(ozgsync(pristine)
+                .args(["import", k, file])
+                .status()
+                .unwrap()
+                .success());
+        }
+        status_report(pristine, big, n, 0);
+    } else {
+        run_import(kind, pristine, Path::new(base_payload(kind)));
+        big_payload(kind, big, n);
+    }
+    Connection::open(pristine)
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+}
+
+/// The import of `kind` (a source kind, or `status` for a status report).
+fn import_cmd(kind: &str, db: &Path, file: &Path) -> Command {
+    let mut cmd = ozgsync(db);
+    if kind == "status" {
+        cmd.args(["status", "import"])
+            .arg(file)
+            .args(["--by", "crash"]);
+    } else {
+        cmd.args(["import", kind]).arg(file);
+    }
+    cmd
+}
+
+fn run_import(kind: &str, db: &Path, file: &Path) {
+    let status = import_cmd(kind, db, file).status().unwrap();
+    assert!(
+        status.success(),
+        "{kind}: import of {} failed",
+        file.display()
+    );
+}
+
 /// The fixture each kind's pristine database starts from.
 fn base_payload(kind: &str) -> &'static str {
     match kind {
@@ -280,24 +387,8 @@ fn kill_rounds(kind: &str, n: usize, rounds: usize, seed: u64) -> Kills {
     let pristine = dir.path().join("pristine.db");
     let db = dir.path().join("crash.db");
     let big = dir.path().join(format!("big.{kind}"));
-    big_payload(kind, &big, n);
-    let import = |db: &Path, file: &Path| {
-        let status = ozgsync(db)
-            .args(["import", kind])
-            .arg(file)
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "{kind}: import of {} failed",
-            file.display()
-        );
-    };
-    import(&pristine, Path::new(base_payload(kind)));
-    Connection::open(&pristine)
-        .unwrap()
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        .unwrap();
+    prepare(kind, &pristine, &big, n);
+    let import = |db: &Path, file: &Path| run_import(kind, db, file);
     let before = state(&pristine);
     restore(&pristine, &db);
     let started = Instant::now();
@@ -309,11 +400,7 @@ fn kill_rounds(kind: &str, n: usize, rounds: usize, seed: u64) -> Kills {
     let mut kills = Kills::default();
     for round in 0..rounds {
         restore(&pristine, &db);
-        let mut child = ozgsync(&db)
-            .args(["import", kind])
-            .arg(&big)
-            .spawn()
-            .unwrap();
+        let mut child = import_cmd(kind, &db, &big).spawn().unwrap();
         let pause = full_run.mul_f64(rng.random_range(0.0..1.1));
         std::thread::sleep(pause);
         let writing = writer_active(&db);
@@ -356,6 +443,7 @@ fn crash_long_every_kind() {
         ("efa", 30_000),
         ("fim-api", 30_000),
         ("ozg", 60_000),
+        ("status", 150_000),
     ]
     .into_iter()
     .enumerate()
@@ -367,6 +455,149 @@ fn crash_long_every_kind() {
         );
         total += kills.rounds;
     }
+    let kills = kill_exports(rounds, 0x0c5a_e000);
+    eprintln!(
+        "crash_long export dashboards: {} kills survived ({} left the old set, {} of them mid-write; {} the new)",
+        kills.rounds, kills.before, kills.while_writing, kills.after
+    );
+    total += kills.rounds;
     eprintln!("crash_long: {total} kills survived in all");
     assert!(total >= 200 || rounds < 50);
+}
+
+// ---------------------------------------------------------------------------
+// Exports: a dashboard export killed mid-publish leaves DIR with the complete old
+// set or the complete new one, and the next export completes.
+// ---------------------------------------------------------------------------
+
+/// Every file under `dir` by relative path, with its bytes.
+fn file_set(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    for (rel, bytes) in file_set(from) {
+        let path = to.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+/// Whether a temporary export directory exists beside `out`, i.e. files are being
+/// written or about to be swapped in.
+fn export_writing(out: &Path) -> bool {
+    let name = out.file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::read_dir(out.parent().unwrap()).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(&format!(".{name}.tmp-"))
+    })
+}
+
+fn kill_exports(rounds: usize, seed: u64) -> Kills {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("export.db");
+    let first = dir.path().join("first.csv");
+    let second = dir.path().join("second.csv");
+    prepare("status", &db, &first, 20_000);
+    run_import("status", &db, &first);
+    let out = dir.path().join("dashboards");
+    let export = |db: &Path| {
+        let mut cmd = ozgsync(db);
+        cmd.args([
+            "export",
+            "dashboards",
+            "--gzip",
+            "--as-of",
+            "2026-01-31",
+            "--out",
+        ])
+        .arg(&out);
+        cmd
+    };
+    assert!(export(&db).status().unwrap().success());
+    let old_set = file_set(&out);
+    let saved = dir.path().join("old-set");
+    copy_tree(&out, &saved);
+    // The next report changes every status, so nearly every file changes.
+    status_report(&db, &second, 20_000, 1);
+    run_import("status", &db, &second);
+    let started = Instant::now();
+    assert!(export(&db).status().unwrap().success());
+    let full_run = started.elapsed();
+    let new_set = file_set(&out);
+    assert_ne!(old_set, new_set);
+
+    let mut kills = Kills::default();
+    for round in 0..rounds {
+        copy_tree(&saved, &out);
+        let mut child = export(&db).spawn().unwrap();
+        std::thread::sleep(full_run.mul_f64(rng.random_range(0.0..1.1)));
+        let writing = export_writing(&out);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let now = file_set(&out);
+        assert!(
+            now == old_set || now == new_set,
+            "export round {round}: DIR holds neither the complete old set nor the complete new one"
+        );
+        kills.rounds += 1;
+        if now == old_set {
+            kills.before += 1;
+            if writing {
+                kills.while_writing += 1;
+            }
+        } else {
+            kills.after += 1;
+        }
+        if round % 5 == 4 {
+            assert!(export(&db).status().unwrap().success());
+            assert_eq!(file_set(&out), new_set, "the export after a kill differs");
+            let stray: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(".dashboards.tmp-") || n.starts_with(".dashboards.old-"))
+                .collect();
+            assert!(
+                stray.is_empty(),
+                "leftovers after a completed export: {stray:?}"
+            );
+        }
+    }
+    kills
+}
+
+#[test]
+fn sigkill_during_export_leaves_the_old_or_the_new_set() {
+    let kills = kill_exports(6, 0x0e4b_0001);
+    eprintln!("export kills: {kills:?}");
+    assert_eq!(kills.rounds, 6);
+}
+
+#[test]
+fn sigkill_during_status_import_leaves_the_previous_or_the_next_state() {
+    let kills = kill_rounds("status", 40_000, 6, 0x57a7_0001);
+    eprintln!("status import kills: {kills:?}");
+    assert_eq!(kills.rounds, 6);
 }
