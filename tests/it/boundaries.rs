@@ -245,3 +245,87 @@ fn query_cannot_write_anything_anywhere() {
         "the database or its folder changed"
     );
 }
+
+/// Every file below `dir`, relative, sorted.
+fn files_below(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn export_paths_cannot_escape_the_output_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let out = ozgsync(
+        root,
+        &[
+            "--db",
+            "o.db",
+            "import",
+            "gv100ad",
+            &format!(
+                "{}/fixtures/gv100ad/GV100AD_30112025_NI.txt",
+                env!("CARGO_MANIFEST_DIR")
+            ),
+        ],
+    );
+    assert!(out.status.success(), "{}", all_text(&out));
+    let export = |extra: &[&str]| {
+        let mut args = vec!["--db", "o.db", "export", "dashboards", "--out", "site/dash"];
+        args.extend_from_slice(extra);
+        ozgsync(root, &args)
+    };
+    let first = export(&[]);
+    assert!(first.status.success(), "{}", all_text(&first));
+    let published = files_below(&root.join("site"));
+    assert!(published.iter().any(|f| f.starts_with("dash/gemeinden/")));
+
+    // A municipality whose ARS would climb out of DIR (written behind ozgsync's back:
+    // imports validate ARS, so only a tampered database can hold one).
+    let conn = rusqlite::Connection::open(root.join("o.db")).unwrap();
+    for evil in ["../../../escaped", "/tmp/escaped-abs", "03..0000escaped"] {
+        conn.execute(
+            "INSERT INTO record_versions (entity, key, valid_from, valid_to, hash, data)
+             VALUES ('municipality', 'gemeinde:' || ?1, (SELECT max(release_id) FROM releases), NULL, 'x',
+                     json_object('level', 'gemeinde', 'ars', ?1, 'name', 'Evil', 'textkennzeichen', '64',
+                                 'gebietsstand', '2025-11-30'))",
+            [evil],
+        )
+        .unwrap();
+        let attempt = export(&[]);
+        let text = all_text(&attempt);
+        assert!(
+            !attempt.status.success(),
+            "{evil}: export succeeded: {text}"
+        );
+        assert!(
+            text.contains(evil),
+            "{evil}: the message does not name the value: {text}"
+        );
+        // Nothing written anywhere outside DIR, DIR itself unchanged.
+        assert_eq!(files_below(&root.join("site")), published, "{evil}");
+        let stray: Vec<String> = files_below(root)
+            .into_iter()
+            .filter(|f| f.contains("escaped"))
+            .collect();
+        assert!(stray.is_empty(), "{evil}: {stray:?}");
+        assert!(!Path::new("/tmp/escaped-abs.json").exists());
+        conn.execute(
+            "DELETE FROM record_versions WHERE entity = 'municipality' AND key = 'gemeinde:' || ?1",
+            [evil],
+        )
+        .unwrap();
+    }
+}
