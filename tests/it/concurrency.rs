@@ -1,7 +1,7 @@
 //! Readers beside a writer: while a large import runs, `releases`, `municipality`,
-//! `status`, `query` and a plain read-only SQLite connection keep working, never see
-//! "database is locked", and always see a whole release (the state before or after
-//! it, never a part).
+//! `status`, `query`, `export report` and a plain read-only SQLite connection keep
+//! working, never see "database is locked", and always see a whole release (the
+//! state before or after it, never a part).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -50,6 +50,8 @@ fn readers_during_an_import_see_whole_releases_and_no_lock_errors() {
         .unwrap();
     let reader = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     reader.busy_timeout(Duration::from_secs(10)).unwrap();
+    let report = dir.path().join("report.json");
+    let report = report.to_string_lossy().into_owned();
     let mut rounds = 0;
     let mut seen = std::collections::BTreeSet::new();
     loop {
@@ -65,6 +67,7 @@ fn readers_during_an_import_see_whole_releases_and_no_lock_errors() {
                 "csv",
                 "SELECT count(*) FROM v_municipalities",
             ][..],
+            &["export", "report", "--format", "json", "--out", &report][..],
         ] {
             let out = ozgsync(&db, args);
             let err = String::from_utf8_lossy(&out.stderr);
