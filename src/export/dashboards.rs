@@ -3,6 +3,11 @@
 //! Verbände) and per Kreis, `index.json`, `meta.json` and the JSON Schemas. Pure:
 //! data in, `relative path → bytes` out; `export::publish` puts them on disk.
 //!
+//! The static fields of every service (name, Reifegrad, Umsetzungsweg, EfA
+//! service, OZG-Leistungen, URL) are written once into `services.json`; the unit
+//! files hold per service only what varies, keyed by leistungsschluessel, so 939
+//! Gemeinden × 3,000 services stay small. The files are built on every core.
+//!
 //! Only `meta.json` carries a time stamp. Every other file depends on the data
 //! alone, so a re-export of unchanged data produces identical bytes and the
 //! publisher can keep the old files (and their mtimes, so ETags stay valid).
@@ -10,15 +15,20 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::json::{
-    self, AggregateFileJson, AggregateServiceJson, ChangeJson, CountsJson, GemeindeFileJson,
-    GemeindeServiceJson, HeadlineJson, IndexEntryJson, IndexFileJson, MemberJson, MetaCountsJson,
-    MetaFileJson, ServiceInfoJson, SourceJson, Tally, UnitJson, FORMAT_VERSION,
+    self, AggregateFileJson, ChangeJson, CountsJson, DateJson, GemeindeFileJson,
+    GemeindeServiceJson, HeadlineJson, IndexEntryJson, IndexFileJson, Keyed, MemberJson,
+    MetaCountsJson, MetaFileJson, ServiceCountsJson, ServiceInfoJson, ServicesFileJson, SourceJson,
+    Tally, UnitJson, DASHBOARD_FORMAT_VERSION as FORMAT_VERSION,
 };
 use super::model::{DashboardData, Gemeinde, Unit};
 use super::{Ars, ExportError};
 
 /// The JSON Schemas published with the files (`schema/*.schema.json` in DIR).
 pub const SCHEMAS: &[(&str, &str)] = &[
+    (
+        "dashboard-services.schema.json",
+        include_str!("../../schema/dashboard-services.schema.json"),
+    ),
     (
         "dashboard-gemeinde.schema.json",
         include_str!("../../schema/dashboard-gemeinde.schema.json"),
@@ -40,6 +50,9 @@ pub const SCHEMAS: &[(&str, &str)] = &[
 /// The file that may change without the set counting as changed.
 pub const META_FILE: &str = "meta.json";
 
+/// The shared file with the static fields of every service.
+pub const SERVICES_FILE: &str = "services.json";
+
 /// Verbände with Textkennzeichen 50 (verbandsfrei) are one Gemeinde each: no file.
 const VERBANDSFREI: &str = "50";
 
@@ -52,10 +65,25 @@ pub fn build(
     let mut index = Vec::new();
     let mut tallies: HashMap<&str, Tally> = HashMap::with_capacity(data.gemeinden.len());
 
-    for g in &data.gemeinden {
+    let services = ServicesFileJson {
+        format: "ozgsync-dashboard-services",
+        format_version: FORMAT_VERSION,
+        services: Keyed(
+            data.services
+                .iter()
+                .map(|s| (s.leistungsschluessel.as_str(), ServiceInfoJson::from(s)))
+                .collect(),
+        ),
+    };
+    files.insert(SERVICES_FILE.into(), compact(&services)?);
+
+    let built = super::par_map(&data.gemeinden, |g| {
         let ars = Ars::parse(&g.ars)?;
         let (bytes, tally) = gemeinde_file(data, g)?;
-        let path = format!("gemeinden/{ars}.json");
+        Ok::<_, ExportError>((format!("gemeinden/{ars}.json"), bytes, tally))
+    });
+    for (g, result) in data.gemeinden.iter().zip(built) {
+        let (path, bytes, tally) = result?;
         let counts = tally.json();
         index.push(IndexEntryJson {
             ars: &g.ars,
@@ -69,48 +97,57 @@ pub fn build(
         tallies.insert(g.ars.as_str(), tally);
     }
 
-    let mut n_verbaende = 0;
-    for (level, dir, units) in [
+    let mut members: HashMap<(&str, &str), Vec<&Gemeinde>> = HashMap::new();
+    for g in &data.gemeinden {
+        if let Some(k) = &g.kreis_ars {
+            members.entry(("kreis", k)).or_default().push(g);
+        }
+        if let Some(v) = &g.verband_ars {
+            members.entry(("verband", v)).or_default().push(g);
+        }
+    }
+    let mut units: Vec<(&'static str, &'static str, &Unit)> = Vec::new();
+    for (level, dir, list) in [
         ("verband", "verbaende", &data.verbaende),
         ("kreis", "kreise", &data.kreise),
     ] {
-        for unit in units.iter() {
+        for unit in list {
             if level == "verband" && unit.textkennzeichen.as_deref() == Some(VERBANDSFREI) {
                 continue;
             }
-            let ars = Ars::parse(&unit.ars)?;
-            let members: Vec<&Gemeinde> = data
-                .gemeinden
-                .iter()
-                .filter(|g| {
-                    let parent = if level == "kreis" {
-                        &g.kreis_ars
-                    } else {
-                        &g.verband_ars
-                    };
-                    parent.as_deref() == Some(unit.ars.as_str())
-                })
-                .collect();
-            let (bytes, counts) = aggregate_file(data, unit, level, &members, &tallies)?;
-            let path = format!("{dir}/{ars}.json");
-            index.push(IndexEntryJson {
-                ars: &unit.ars,
-                name: &unit.name,
-                level,
-                path: path.clone(),
-                kreis_ars: unit.kreis_ars.as_deref(),
-                counts: HeadlineJson::from(&counts),
-            });
-            files.insert(path, bytes);
-            if level == "verband" {
-                n_verbaende += 1;
-            }
+            units.push((level, dir, unit));
+        }
+    }
+    let no_members = Vec::new();
+    let built = super::par_map(&units, |(level, dir, unit)| {
+        let ars = Ars::parse(&unit.ars)?;
+        let members = members
+            .get(&(*level, unit.ars.as_str()))
+            .unwrap_or(&no_members);
+        let (bytes, counts) = aggregate_file(data, unit, level, members, &tallies)?;
+        Ok::<_, ExportError>((format!("{dir}/{ars}.json"), bytes, counts))
+    });
+    let mut n_verbaende = 0;
+    for ((level, _, unit), result) in units.iter().zip(built) {
+        let (path, bytes, counts) = result?;
+        index.push(IndexEntryJson {
+            ars: &unit.ars,
+            name: &unit.name,
+            level,
+            path: path.clone(),
+            kreis_ars: unit.kreis_ars.as_deref(),
+            counts: HeadlineJson::from(&counts),
+        });
+        files.insert(path, bytes);
+        if *level == "verband" {
+            n_verbaende += 1;
         }
     }
 
     let index_file = IndexFileJson {
         format: "ozgsync-dashboard-index",
         format_version: FORMAT_VERSION,
+        services: SERVICES_FILE,
         units: index,
     };
     files.insert(
@@ -126,6 +163,7 @@ pub fn build(
         database_schema_version,
         sources: data.sources.iter().map(SourceJson::from).collect(),
         files: MetaCountsJson {
+            services: data.services.len(),
             gemeinden: data.gemeinden.len(),
             verbaende: n_verbaende,
             kreise: data.kreise.len(),
@@ -159,16 +197,20 @@ fn unit_json<'a>(
     }
 }
 
-fn change_json<'a>(data: &'a DashboardData, g: &'a Gemeinde) -> Vec<ChangeJson<'a>> {
+/// The changes of one Gemeinde; `with_ars` for the aggregate files.
+fn change_json<'a>(
+    data: &'a DashboardData,
+    g: &'a Gemeinde,
+    with_ars: bool,
+) -> Vec<ChangeJson<'a>> {
     g.changes
         .iter()
         .filter_map(|c| {
             let s = data.services.get(c.service)?;
             Some(ChangeJson {
-                effective_on: c.effective_on.to_string(),
-                ars: &g.ars,
+                effective_on: DateJson(c.effective_on),
+                ars: with_ars.then_some(g.ars.as_str()),
                 leistungsschluessel: &s.leistungsschluessel,
-                name: &s.name,
                 old: c.old.map(|s| s.as_str()),
                 new: c.new.as_str(),
             })
@@ -184,13 +226,15 @@ fn gemeinde_file(data: &DashboardData, g: &Gemeinde) -> Result<(Vec<u8>, Tally),
             continue;
         };
         tally.add(gs.status, gs.online);
-        services.push(GemeindeServiceJson {
-            info: ServiceInfoJson::from(s),
-            status: gs.status.map(|s| s.as_str()),
-            status_since: gs.status_since.map(|d| d.to_string()),
-            online: gs.online,
-            url: gs.url.as_deref().or(s.url.as_deref()),
-        });
+        services.push((
+            s.leistungsschluessel.as_str(),
+            GemeindeServiceJson {
+                status: gs.status.map(|s| s.as_str()),
+                since: gs.status_since.map(DateJson),
+                online: gs.online,
+                url: gs.url.as_deref(),
+            },
+        ));
     }
     let file = GemeindeFileJson {
         format: "ozgsync-dashboard-gemeinde",
@@ -204,10 +248,12 @@ fn gemeinde_file(data: &DashboardData, g: &Gemeinde) -> Result<(Vec<u8>, Tally),
             g.verband_ars.as_deref(),
         ),
         counts: tally.json(),
-        services,
-        changes_30d: change_json(data, g),
+        services: Keyed(services),
+        changes_30d: change_json(data, g, false),
     };
-    Ok((compact(&file)?, tally))
+    // About 65 bytes per service and 90 per change.
+    let size = 1024 + 72 * g.services.len() + 96 * g.changes.len();
+    Ok((compact_sized(&file, size)?, tally))
 }
 
 fn aggregate_file(
@@ -237,25 +283,26 @@ fn aggregate_file(
                 .map(Tally::json)
                 .unwrap_or_else(|| Tally::default().json()),
         });
-        changes.extend(change_json(data, g));
+        changes.extend(change_json(data, g, true));
     }
     // Newest first, then by place and service, so the order never depends on input order.
     changes.sort_by(|a, b| {
         b.effective_on
-            .cmp(&a.effective_on)
-            .then_with(|| a.ars.cmp(b.ars))
+            .0
+            .cmp(&a.effective_on.0)
+            .then_with(|| a.ars.cmp(&b.ars))
             .then_with(|| a.leistungsschluessel.cmp(b.leistungsschluessel))
     });
-    let services = per_service
-        .iter()
-        .zip(&data.services)
-        .filter_map(|(t, s)| {
-            t.as_ref().map(|t| AggregateServiceJson {
-                info: ServiceInfoJson::from(s),
-                gemeinden: t.json(),
+    let services = Keyed(
+        per_service
+            .iter()
+            .zip(&data.services)
+            .filter_map(|(t, s)| {
+                t.as_ref()
+                    .map(|t| (s.leistungsschluessel.as_str(), ServiceCountsJson(t)))
             })
-        })
-        .collect();
+            .collect(),
+    );
     let counts = total.json();
     let file = AggregateFileJson {
         format: if level == "kreis" {
@@ -277,13 +324,21 @@ fn aggregate_file(
         services,
         changes_30d: changes,
     };
-    Ok((compact(&file)?, counts))
+    let size =
+        4096 + 400 * file.members.len() + 80 * file.services.0.len() + 110 * file.changes_30d.len();
+    Ok((compact_sized(&file, size)?, counts))
 }
 
 /// Dashboard files are compact JSON with a final newline: they are many, large
 /// and read by programs; `index.json` and `meta.json` are pretty for people.
 fn compact<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ExportError> {
-    let mut out = serde_json::to_vec(value).map_err(ExportError::Json)?;
+    compact_sized(value, 4096)
+}
+
+/// As [`compact`], into a buffer of about the expected size (no regrowing).
+fn compact_sized<T: serde::Serialize>(value: &T, size: usize) -> Result<Vec<u8>, ExportError> {
+    let mut out = Vec::with_capacity(size);
+    serde_json::to_writer(&mut out, value).map_err(ExportError::Json)?;
     out.push(b'\n');
     Ok(out)
 }

@@ -10,8 +10,13 @@ use super::model::{
     self, Changes, DashService, Phases, ProgressRow, Reifegrad, Report, SourceRelease, Status,
 };
 
-/// Version of the published JSON formats; bump on any incompatible change.
+/// Version of the report's JSON format; bump on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// Version of the dashboard file formats (every file of the set, and meta.json);
+/// bump on any incompatible change. 2: static service fields moved to
+/// `services.json`, services keyed by leistungsschluessel.
+pub const DASHBOARD_FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Serialize)]
 pub struct SourceJson<'a> {
@@ -377,20 +382,32 @@ pub struct EfaJson<'a> {
     pub name: Option<&'a str>,
 }
 
-/// The static part of a service, shared by all file kinds.
+/// A JSON object from `(key, value)` pairs, in the order given (the callers pass
+/// them sorted by key, so the bytes are deterministic).
+#[derive(Debug)]
+pub struct Keyed<'a, T>(pub Vec<(&'a str, T)>);
+
+impl<T: Serialize> Serialize for Keyed<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+/// The static part of a service, written once into `services.json`.
 #[derive(Debug, Serialize)]
 pub struct ServiceInfoJson<'a> {
-    pub leistungsschluessel: &'a str,
     pub name: &'a str,
     pub reifegrad: Option<ReifegradJson<'a>>,
     pub umsetzungsweg: Option<&'a str>,
     pub efa: Option<EfaJson<'a>>,
+    pub ozg_leistungen: Vec<OzgJson<'a>>,
+    /// The general URL (the EfA service's); a Gemeinde file may name its own.
+    pub url: Option<&'a str>,
 }
 
 impl<'a> From<&'a DashService> for ServiceInfoJson<'a> {
     fn from(s: &'a DashService) -> Self {
         ServiceInfoJson {
-            leistungsschluessel: &s.leistungsschluessel,
             name: &s.name,
             reifegrad: reifegrad(s.reifegrad.as_ref()),
             umsetzungsweg: s.umsetzungsweg.as_deref(),
@@ -398,28 +415,82 @@ impl<'a> From<&'a DashService> for ServiceInfoJson<'a> {
                 efa_id: id,
                 name: s.efa_name.as_deref(),
             }),
+            ozg_leistungen: s
+                .ozg_leistungen
+                .iter()
+                .map(|o| OzgJson {
+                    ozg_id: &o.ozg_id,
+                    name: &o.name,
+                })
+                .collect(),
+            url: s.url.as_deref(),
         }
     }
 }
 
+/// `services.json`
+#[derive(Debug, Serialize)]
+pub struct ServicesFileJson<'a> {
+    pub format: &'static str,
+    pub format_version: u32,
+    pub services: Keyed<'a, ServiceInfoJson<'a>>,
+}
+
+/// A date written as `YYYY-MM-DD` without going through `fmt` (millions of them
+/// go into a dashboard set).
+#[derive(Debug, Clone, Copy)]
+pub struct DateJson(pub chrono::NaiveDate);
+
+impl Serialize for DateJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use chrono::Datelike;
+        let (y, m, d) = (self.0.year(), self.0.month(), self.0.day());
+        if !(0..=9999).contains(&y) {
+            return serializer.collect_str(&self.0);
+        }
+        let y = y as u32;
+        let digit = |n: u32| b'0' + (n % 10) as u8;
+        let buf = [
+            digit(y / 1000),
+            digit(y / 100),
+            digit(y / 10),
+            digit(y),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(d / 10),
+            digit(d),
+        ];
+        serializer.serialize_str(std::str::from_utf8(&buf).unwrap_or("0000-00-00"))
+    }
+}
+
+/// What varies per municipality, by leistungsschluessel. Absent fields are
+/// unknown (no status yet, not observed): 3,000 services × 939 Gemeinden make
+/// every byte count.
 #[derive(Debug, Serialize)]
 pub struct GemeindeServiceJson<'a> {
-    #[serde(flatten)]
-    pub info: ServiceInfoJson<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<&'static str>,
-    pub status_since: Option<String>,
-    /// Observed availability: true online, false seen but not ok, null not observed.
+    /// Effective date of the status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateJson>,
+    /// Observed availability: true online, false seen but not ok.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub online: Option<bool>,
-    /// The municipality's observed URL, else the service's general URL.
+    /// The URL observed for this municipality (else the one in services.json).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<&'a str>,
 }
 
+/// A status change; `ars` only in aggregate files (a Gemeinde file is one ARS).
 #[derive(Debug, Serialize)]
 pub struct ChangeJson<'a> {
-    pub effective_on: String,
-    pub ars: &'a str,
+    pub effective_on: DateJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ars: Option<&'a str>,
     pub leistungsschluessel: &'a str,
-    pub name: &'a str,
     pub old: Option<&'static str>,
     pub new: &'static str,
 }
@@ -431,7 +502,7 @@ pub struct GemeindeFileJson<'a> {
     pub format_version: u32,
     pub unit: UnitJson<'a>,
     pub counts: CountsJson,
-    pub services: Vec<GemeindeServiceJson<'a>>,
+    pub services: Keyed<'a, GemeindeServiceJson<'a>>,
     /// Status events in the 30 days up to the export's as-of date, newest first.
     pub changes_30d: Vec<ChangeJson<'a>>,
 }
@@ -443,12 +514,30 @@ pub struct MemberJson<'a> {
     pub counts: CountsJson,
 }
 
-#[derive(Debug, Serialize)]
-pub struct AggregateServiceJson<'a> {
-    #[serde(flatten)]
-    pub info: ServiceInfoJson<'a>,
-    /// Member Gemeinden this service is relevant to, by status.
-    pub gemeinden: CountsJson,
+/// Per service in an aggregate: member Gemeinden it is relevant to, by status,
+/// zero counts left out.
+#[derive(Debug)]
+pub struct ServiceCountsJson<'a>(pub &'a Tally);
+
+impl Serialize for ServiceCountsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let t = self.0;
+        let b = &t.by_status;
+        let entries = [
+            ("relevant", t.phases.total),
+            ("nicht_begonnen", b.nicht_begonnen),
+            ("geplant", b.geplant),
+            ("beauftragt", b.beauftragt),
+            ("in_umsetzung", b.in_umsetzung),
+            ("pilot", b.pilot),
+            ("produktiv", b.produktiv),
+            ("eingestellt", b.eingestellt),
+            ("abgelehnt", b.abgelehnt),
+            ("ohne_status", b.ohne_status),
+            ("online_beobachtet", t.online),
+        ];
+        serializer.collect_map(entries.into_iter().filter(|(_, n)| *n > 0))
+    }
 }
 
 /// `verbaende/{ars}.json` and `kreise/{ars}.json`
@@ -460,7 +549,7 @@ pub struct AggregateFileJson<'a> {
     /// Over all member Gemeinden × relevant services.
     pub counts: CountsJson,
     pub members: Vec<MemberJson<'a>>,
-    pub services: Vec<AggregateServiceJson<'a>>,
+    pub services: Keyed<'a, ServiceCountsJson<'a>>,
     pub changes_30d: Vec<ChangeJson<'a>>,
 }
 
@@ -499,6 +588,8 @@ impl From<&CountsJson> for HeadlineJson {
 pub struct IndexFileJson<'a> {
     pub format: &'static str,
     pub format_version: u32,
+    /// Path of the shared service file.
+    pub services: &'static str,
     pub units: Vec<IndexEntryJson<'a>>,
 }
 
@@ -517,6 +608,7 @@ pub struct MetaFileJson<'a> {
 
 #[derive(Debug, Serialize)]
 pub struct MetaCountsJson {
+    pub services: usize,
     pub gemeinden: usize,
     pub verbaende: usize,
     pub kreise: usize,

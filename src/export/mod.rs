@@ -200,6 +200,27 @@ pub fn run_job(db: &Path, job: &ExportJob) -> Result<ExportOutcome, ExportError>
     }
 }
 
+/// Maps `f` over `items` on every core (scoped threads over contiguous chunks),
+/// keeping the order. Building and serializing the files is pure CPU work.
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 2 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// Writes rendered report files, each atomically (temporary file beside, rename).
 fn write_report(
     out: &Path,

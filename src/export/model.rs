@@ -263,6 +263,8 @@ pub struct DashService {
     pub umsetzungsweg: Option<String>,
     pub efa_id: Option<String>,
     pub efa_name: Option<String>,
+    /// The OZG-Leistungen of its EfA service.
+    pub ozg_leistungen: Vec<OzgRef>,
     pub url: Option<String>,
 }
 

@@ -1,7 +1,9 @@
 //! Fills the export model from the database, read-only. All SQL of the exports is
-//! here. Municipal statuses are read in one ordered pass over `status_events`
-//! (the latest event per subject and ARS up to the as-of date), with subjects and
-//! ARS interned to integers so millions of events stay cheap.
+//! here. Municipal statuses come from `status_current` (the latest event per
+//! subject and ARS), corrected by index lookups for the few cells whose current
+//! event lies after the as-of date; the changes of the last 30 days are read by
+//! date, beside it on a second connection. Subjects and ARS are interned to
+//! integers so millions of cells stay cheap.
 //!
 //! Record shapes read from `record_versions` (JSON in `data`):
 //! `efa_service` (0003): `name, ozg_ids[], leistungsschluessel[], themenfeld,
@@ -92,119 +94,496 @@ impl Latest {
     }
 }
 
-/// Latest status per (subject, ARS) as of a date, with interned keys.
+/// Latest status per (subject, scope) as of a date, with interned keys: a dense
+/// table per scope (ARS or Ressort), since nearly every Gemeinde has a status for
+/// nearly every subject.
 #[derive(Default)]
 struct Matrix {
-    subjects: HashMap<(bool, String), u32>,
+    leika: HashMap<String, u32>,
+    efa: HashMap<String, u32>,
     ars: HashMap<String, u32>,
-    latest: HashMap<(u32, u32), Latest>,
+    /// `latest[ars][subject]`.
+    latest: Vec<Vec<Option<Latest>>>,
     /// Events in the change window: (subject, ars, effective_on, old, new).
     recent: Vec<(u32, u32, NaiveDate, Option<Status>, Status)>,
+    last_subject: Option<(bool, String, u32)>,
+    last_scope: Option<(String, u32)>,
 }
 
 impl Matrix {
     fn subject(&self, efa: bool, key: &str) -> Option<u32> {
-        // Avoids allocating for the lookup in the common case.
-        self.subjects.get(&(efa, key.to_owned())).copied()
+        if efa { &self.efa } else { &self.leika }.get(key).copied()
     }
 
     fn get(&self, subject: Option<u32>, ars: Option<u32>) -> Option<Latest> {
-        self.latest.get(&(subject?, ars?)).copied()
+        *self.latest.get(ars? as usize)?.get(subject? as usize)?
+    }
+
+    /// The ids of a cell, interning new keys. The table is read in key order, so
+    /// consecutive rows mostly share their scope or subject: the last ids are
+    /// remembered and the hash lookups skipped.
+    fn cell(&mut self, efa: bool, subject: &str, scope: &str) -> (u32, u32) {
+        if let Some((last_efa, last_subject, s)) = &self.last_subject {
+            if *last_efa == efa && last_subject == subject {
+                let s = *s;
+                let a = self.scope_id(scope);
+                return (s, a);
+            }
+        }
+        let s = self.subject_id(efa, subject);
+        let last = self
+            .last_subject
+            .get_or_insert_with(|| (efa, String::new(), s));
+        last.0 = efa;
+        last.1.clear();
+        last.1.push_str(subject);
+        last.2 = s;
+        (s, self.scope_id(scope))
+    }
+
+    fn subject_id(&mut self, efa: bool, subject: &str) -> u32 {
+        let next = (self.leika.len() + self.efa.len()) as u32;
+        let map = if efa { &mut self.efa } else { &mut self.leika };
+        match map.get(subject) {
+            Some(id) => *id,
+            None => {
+                map.insert(subject.to_owned(), next);
+                next
+            }
+        }
+    }
+
+    fn scope_id(&mut self, scope: &str) -> u32 {
+        if let Some((last, a)) = &self.last_scope {
+            if last == scope {
+                return *a;
+            }
+        }
+        let a = match self.ars.get(scope) {
+            Some(a) => *a,
+            None => {
+                let a = self.ars.len() as u32;
+                self.ars.insert(scope.to_owned(), a);
+                self.latest.push(Vec::new());
+                a
+            }
+        };
+        let last = self.last_scope.get_or_insert_with(|| (String::new(), a));
+        last.0.clear();
+        last.0.push_str(scope);
+        last.1 = a;
+        a
+    }
+
+    /// Adds the cells of `other` (read from another part of the table).
+    fn merge(&mut self, other: Matrix) {
+        if self.latest.is_empty() {
+            *self = other;
+            return;
+        }
+        let mut subjects = vec![0u32; other.leika.len() + other.efa.len()];
+        for (efa, map) in [(false, &other.leika), (true, &other.efa)] {
+            for (name, id) in map {
+                let mine = self.subject_id(efa, name);
+                if let Some(slot) = subjects.get_mut(*id as usize) {
+                    *slot = mine;
+                }
+            }
+        }
+        let mut scopes = vec![0u32; other.ars.len()];
+        for (name, id) in &other.ars {
+            let mine = self.scope_id(name);
+            if let Some(slot) = scopes.get_mut(*id as usize) {
+                *slot = mine;
+            }
+        }
+        for (a, row) in other.latest.into_iter().enumerate() {
+            let Some(&a) = scopes.get(a) else { continue };
+            for (s, cell) in row.into_iter().enumerate() {
+                if let (Some(cell), Some(&s)) = (cell, subjects.get(s)) {
+                    self.fold((s, a), cell);
+                }
+            }
+        }
+    }
+
+    /// Keeps `this` if it is newer than what the cell holds.
+    fn fold(&mut self, (s, a): (u32, u32), this: Latest) {
+        let Some(row) = self.latest.get_mut(a as usize) else {
+            return;
+        };
+        let s = s as usize;
+        if row.len() <= s {
+            row.resize(s + 1, None);
+        }
+        if let Some(slot) = row.get_mut(s) {
+            *slot = Latest::newer(*slot, Some(this));
+        }
     }
 }
 
-fn intern<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: K) -> u32 {
-    let next = map.len() as u32;
-    *map.entry(key).or_insert(next)
+/// `YYYY-MM-DD` (or a longer timestamp) to a date without chrono's format parser,
+/// which costs more than the rest of a row when millions are read.
+fn fast_date(b: &[u8]) -> Option<NaiveDate> {
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r)?.iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(
+        i32::try_from(digits(0..4)?).ok()?,
+        digits(5..7)?,
+        digits(8..10)?,
+    )
 }
 
-/// One pass over the municipal status events up to `as_of`, in table order (an
-/// ordered read through the index costs a random table lookup per event: 20 s for
-/// 2.8 million). The latest event per cell is folded in a hash map; events in the
-/// change window are kept and get their previous status after the pass.
+/// A stored status code (the CHECK constraint keeps them canonical), without the
+/// allocation of the lenient [`Status::parse`].
+fn stored_status(b: &[u8]) -> Option<Status> {
+    Status::ALL.into_iter().find(|s| s.as_str().as_bytes() == b)
+}
+
+/// One status row: subject_kind, subject, scope, status, effective_on and, if
+/// `event` names a column, event_id (else 0). Only subject and scope are checked
+/// as UTF-8: they become map keys.
+fn status_row<'r>(
+    r: &'r rusqlite::Row<'_>,
+    event: Option<usize>,
+    context: &'static str,
+) -> Result<(bool, &'r str, &'r str, Option<Latest>), ExportError> {
+    let bytes = |i: usize| -> Result<&'r [u8], ExportError> {
+        Ok(r.get_ref(i).map_err(db(context))?.as_bytes().unwrap_or(b""))
+    };
+    let text = |i: usize| -> Result<&'r str, ExportError> {
+        Ok(std::str::from_utf8(bytes(i)?).unwrap_or(""))
+    };
+    let latest = match (stored_status(bytes(3)?), fast_date(bytes(4)?)) {
+        (Some(status), Some(on)) => Some(Latest {
+            on,
+            event: match event {
+                Some(i) => r.get(i).map_err(db(context))?,
+                None => 0,
+            },
+            status,
+        }),
+        _ => None,
+    };
+    Ok((bytes(0)? == b"efa", text(1)?, text(2)?, latest))
+}
+
+/// Cells dated after the as-of date are looked up one by one up to this many; a
+/// date so far back that more cells changed since is cheaper as one fold.
+const MAX_LOOKUPS: usize = 20_000;
+
+/// Part of `status_current` to read: a range of its leading key column.
+#[derive(Debug, Clone)]
+struct Range {
+    /// `AND ...` restricting the rows to this part, with `?2` as the bound.
+    clause: &'static str,
+    bound: String,
+}
+
+/// How to read the municipal cells of `status_current` in two halves along its
+/// primary key, so each half is one range read: by ARS when the key starts with
+/// the scope, by leistungsschluessel when it starts with the subject. The split
+/// point is the middle Gemeinde or annotated key (cheap lists that follow the
+/// matrix's shape). `None` when the key is neither or the lists are empty.
+fn split_ranges(conn: &Connection) -> Option<[Range; 2]> {
+    let first: String = conn
+        .query_row(
+            "SELECT name FROM pragma_index_info(
+                 (SELECT name FROM pragma_index_list('status_current') WHERE origin = 'pk'))
+             ORDER BY seqno LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .ok()?;
+    let (median_sql, below, above) = match first.as_str() {
+        "scope_kind" => (
+            "SELECT ars FROM v_municipalities WHERE level = 'gemeinde' AND ars IS NOT NULL
+             ORDER BY ars LIMIT 1 OFFSET (SELECT count(*) / 2 FROM v_municipalities
+                                          WHERE level = 'gemeinde' AND ars IS NOT NULL)",
+            "AND scope < ?2",
+            "AND scope >= ?2",
+        ),
+        "subject_kind" => (
+            "SELECT leistungsschluessel FROM annotations ORDER BY 1
+             LIMIT 1 OFFSET (SELECT count(*) / 2 FROM annotations)",
+            "AND subject_kind IN ('leika', 'efa') AND subject < ?2",
+            "AND subject_kind IN ('leika', 'efa') AND subject >= ?2",
+        ),
+        _ => return None,
+    };
+    let bound: String = conn.query_row(median_sql, [], |r| r.get(0)).ok()?;
+    Some([
+        Range {
+            clause: below,
+            bound: bound.clone(),
+        },
+        Range {
+            clause: above,
+            bound,
+        },
+    ])
+}
+
+/// A second read-only connection to the same database file, mapped for scans.
+fn second_connection(conn: &Connection) -> Option<Connection> {
+    let path = conn.path().filter(|p| !p.is_empty())?;
+    let other = crate::store::open_read_only(std::path::Path::new(path)).ok()?;
+    map_for_scans(&other);
+    Some(other)
+}
+
+/// Cells whose current event is after the as-of date: (efa, subject, scope).
+type Later = Vec<(bool, String, String)>;
+
+/// Reads (part of) `status_current` for one scope kind: the cells current as of
+/// `as_of`, and those dated later (`None` when more than `max_lookups`).
+fn read_current(
+    conn: &Connection,
+    scope_kind: &str,
+    as_of: NaiveDate,
+    max_lookups: usize,
+    range: Option<&Range>,
+) -> Result<Option<(Matrix, Later)>, ExportError> {
+    const CTX: &str = "reading current statuses";
+    let mut m = Matrix::default();
+    let mut later = Vec::new();
+    let sql = format!(
+        "SELECT subject_kind, subject, scope, status, effective_on
+         FROM status_current WHERE scope_kind = ?1 {}",
+        range.map_or("", |r| r.clause)
+    );
+    let mut stmt = conn.prepare(&sql).map_err(db(CTX))?;
+    let mut rows = match range {
+        Some(r) => stmt.query(params![scope_kind, r.bound]),
+        None => stmt.query(params![scope_kind]),
+    }
+    .map_err(db(CTX))?;
+    while let Some(r) = rows.next().map_err(db(CTX))? {
+        let (efa, subject, scope, latest) = status_row(r, None, CTX)?;
+        let Some(latest) = latest else { continue };
+        if latest.on <= as_of {
+            let cell = m.cell(efa, subject, scope);
+            m.fold(cell, latest);
+        } else if later.len() < max_lookups {
+            later.push((efa, subject.to_owned(), scope.to_owned()));
+        } else {
+            return Ok(None);
+        }
+    }
+    Ok(Some((m, later)))
+}
+
+/// The status matrix of one scope kind (`ars` or `ressort`) as of a date.
+/// `status_current` holds the latest event per cell, so for the usual as-of date
+/// (today, or any date after the newest event) it is the answer as is; the few
+/// cells whose current event lies after the as-of date (future-dated events, or
+/// an as-of date in the past) get one index lookup each. Only when too many cells
+/// need that is every event up to the date folded instead. The municipal cells
+/// (millions) are read in two halves on two connections, one per core.
 fn status_matrix(
     conn: &Connection,
+    scope_kind: &str,
     as_of: NaiveDate,
-    window_from: NaiveDate,
+    max_lookups: usize,
 ) -> Result<Matrix, ExportError> {
+    let split = if scope_kind == "ars" {
+        split_ranges(conn).and_then(|r| Some((r, second_connection(conn)?)))
+    } else {
+        None
+    };
+    let parts = match split {
+        Some(([low, high], other)) => std::thread::scope(|scope| {
+            let high = scope
+                .spawn(move || read_current(&other, scope_kind, as_of, max_lookups, Some(&high)));
+            let low = read_current(conn, scope_kind, as_of, max_lookups, Some(&low));
+            let high = high.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            Ok::<_, ExportError>([low?, high?])
+        })?
+        .into_iter()
+        .collect::<Option<Vec<_>>>(),
+        None => read_current(conn, scope_kind, as_of, max_lookups, None)?.map(|p| vec![p]),
+    };
+    let Some(parts) = parts else {
+        return fold_events(conn, scope_kind, as_of);
+    };
     let mut m = Matrix::default();
-    let mut leika: HashMap<String, u32> = HashMap::new();
-    let mut efa: HashMap<String, u32> = HashMap::new();
-    // Per cell: the latest event, and the latest one on or before the window start.
-    let mut before: HashMap<(u32, u32), Latest> = HashMap::new();
-    let mut recent: Vec<(u32, u32, Latest)> = Vec::new();
+    let mut later: Later = Vec::new();
+    for (part, part_later) in parts {
+        m.merge(part);
+        later.extend(part_later);
+    }
+    if later.len() > max_lookups {
+        return fold_events(conn, scope_kind, as_of);
+    }
+    if later.is_empty() {
+        return Ok(m);
+    }
+    const LOOKUP: &str = "reading a status as of a date";
     let mut stmt = conn
         .prepare(
             "SELECT subject_kind, subject, scope, status, effective_on, event_id
-             FROM status_events NOT INDEXED
-             WHERE scope_kind = 'ars' AND effective_on <= ?1",
+             FROM status_events
+             WHERE subject_kind = ?1 AND subject = ?2 AND scope_kind = ?5 AND scope = ?3
+               AND effective_on <= ?4
+             ORDER BY effective_on DESC, event_id DESC LIMIT 1",
         )
-        .map_err(db("reading status events"))?;
-    let mut rows = stmt
-        .query(params![as_of.to_string()])
-        .map_err(db("reading status events"))?;
-    let text = |r: &rusqlite::Row<'_>, i: usize| -> Result<String, ExportError> {
-        Ok(r.get_ref(i)
-            .map_err(db("reading status events"))?
-            .as_str()
-            .unwrap_or("")
-            .to_owned())
-    };
-    while let Some(r) = rows.next().map_err(db("reading status events"))? {
-        let kind = r
-            .get_ref(0)
-            .map_err(db("reading status events"))?
-            .as_str()
-            .unwrap_or("");
-        let subject = r
-            .get_ref(1)
-            .map_err(db("reading status events"))?
-            .as_str()
-            .unwrap_or("");
-        let map = if kind == "efa" { &mut efa } else { &mut leika };
-        let s = match map.get(subject) {
-            Some(id) => *id,
-            None => {
-                let id = (m.subjects.len()) as u32;
-                map.insert(subject.to_owned(), id);
-                m.subjects.insert((kind == "efa", subject.to_owned()), id);
-                id
+        .map_err(db(LOOKUP))?;
+    let as_of_s = as_of.to_string();
+    for (efa, subject, scope) in &later {
+        let kind = if *efa { "efa" } else { "leika" };
+        let mut rows = stmt
+            .query(params![kind, subject, scope, as_of_s, scope_kind])
+            .map_err(db(LOOKUP))?;
+        if let Some(r) = rows.next().map_err(db(LOOKUP))? {
+            if let (efa, subject, scope, Some(latest)) = status_row(r, Some(5), LOOKUP)? {
+                let cell = m.cell(efa, subject, scope);
+                m.fold(cell, latest);
             }
-        };
-        let scope = r
-            .get_ref(2)
-            .map_err(db("reading status events"))?
-            .as_str()
-            .unwrap_or("");
-        let a = match m.ars.get(scope) {
-            Some(a) => *a,
-            None => intern(&mut m.ars, scope.to_owned()),
-        };
-        let (Some(status), Some(on)) = (Status::parse(&text(r, 3)?), date(&text(r, 4)?)) else {
-            continue;
-        };
-        let event: i64 = r.get(5).map_err(db("reading status events"))?;
-        let this = Latest { on, event, status };
-        let key = (s, a);
-        let latest = m.latest.get(&key).copied();
-        if let Some(newer) = Latest::newer(latest, Some(this)) {
-            m.latest.insert(key, newer);
-        }
-        if on > window_from {
-            recent.push((s, a, this));
-        } else if let Some(newer) = Latest::newer(before.get(&key).copied(), Some(this)) {
-            before.insert(key, newer);
         }
     }
-    recent.sort_by_key(|(s, a, l)| (*s, *a, l.on, l.event));
-    let mut prev: Option<((u32, u32), Option<Status>)> = None;
-    for (s, a, l) in recent {
-        let old = match prev {
-            Some((cell, status)) if cell == (s, a) => status,
-            _ => before.get(&(s, a)).map(|b| b.status),
+    Ok(m)
+}
+
+/// Every municipal event up to `as_of`, folded per cell. Read in table order: the
+/// unary `+` keeps SQLite from walking an index and looking up each event's row.
+fn fold_events(
+    conn: &Connection,
+    scope_kind: &str,
+    as_of: NaiveDate,
+) -> Result<Matrix, ExportError> {
+    const CTX: &str = "reading status events";
+    let mut m = Matrix::default();
+    let mut stmt = conn
+        .prepare(
+            "SELECT subject_kind, subject, scope, status, effective_on, event_id
+             FROM status_events WHERE +scope_kind = ?2 AND +effective_on <= ?1",
+        )
+        .map_err(db(CTX))?;
+    let mut rows = stmt
+        .query(params![as_of.to_string(), scope_kind])
+        .map_err(db(CTX))?;
+    while let Some(r) = rows.next().map_err(db(CTX))? {
+        if let (efa, subject, scope, Some(latest)) = status_row(r, Some(5), CTX)? {
+            let cell = m.cell(efa, subject, scope);
+            m.fold(cell, latest);
+        }
+    }
+    Ok(m)
+}
+
+/// A municipal status event in the change window, with the status it replaced.
+struct Recent {
+    efa: bool,
+    subject: String,
+    scope: String,
+    on: NaiveDate,
+    old: Option<Status>,
+    new: Status,
+}
+
+/// The municipal events with effective_on in (`from`, `as_of`] and each one's
+/// previous status in its cell. Only cells whose current event is after `from` can
+/// have such events, so the read starts from `status_current` by date and looks up
+/// just those cells' events (one index seek each), not the whole history.
+fn recent_changes(
+    conn: &Connection,
+    from: NaiveDate,
+    as_of: NaiveDate,
+) -> Result<Vec<Recent>, ExportError> {
+    const CTX: &str = "reading recent status changes";
+    let mut stmt = conn
+        .prepare(
+            "SELECT e.subject_kind, e.subject, e.scope, e.status, e.effective_on,
+                    (SELECT p.status FROM status_events p
+                      WHERE p.subject_kind = e.subject_kind AND p.subject = e.subject
+                        AND p.scope_kind = e.scope_kind AND p.scope = e.scope
+                        AND (p.effective_on < e.effective_on
+                             OR (p.effective_on = e.effective_on AND p.event_id < e.event_id))
+                      ORDER BY p.effective_on DESC, p.event_id DESC LIMIT 1)
+             FROM status_current c
+             JOIN status_events e
+               ON e.subject_kind = c.subject_kind AND e.subject = c.subject
+              AND e.scope_kind = c.scope_kind AND e.scope = c.scope
+              AND e.effective_on > ?1 AND e.effective_on <= ?2
+             WHERE c.scope_kind = 'ars' AND c.effective_on > ?1",
+        )
+        .map_err(db(CTX))?;
+    let mut rows = stmt
+        .query(params![from.to_string(), as_of.to_string()])
+        .map_err(db(CTX))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(db(CTX))? {
+        let text = |i: usize| -> Result<&str, ExportError> {
+            Ok(r.get_ref(i).map_err(db(CTX))?.as_str().unwrap_or(""))
         };
-        m.recent.push((s, a, l.on, old, l.status));
-        prev = Some(((s, a), Some(l.status)));
+        let (Some(new), Some(on)) = (
+            stored_status(text(3)?.as_bytes()),
+            fast_date(text(4)?.as_bytes()),
+        ) else {
+            continue;
+        };
+        let old = r
+            .get_ref(5)
+            .map_err(db(CTX))?
+            .as_bytes()
+            .ok()
+            .and_then(stored_status);
+        out.push(Recent {
+            efa: text(0)? == "efa",
+            subject: text(1)?.to_owned(),
+            scope: text(2)?.to_owned(),
+            on,
+            old,
+            new,
+        });
+    }
+    Ok(out)
+}
+
+/// Lets SQLite read the database through a memory map: the exports scan millions
+/// of rows, and reading each page with a system call and a copy costs a sixth of
+/// that. Best effort: without it the reads are only slower.
+fn map_for_scans(conn: &Connection) {
+    let _ = conn.pragma_update(None, "mmap_size", 1i64 << 32);
+}
+
+/// The matrix and, if asked, the recent changes, read side by side on two
+/// connections when the database is a file (each read is one long scan). The two
+/// reads are separate snapshots; an import landing between them can at worst list
+/// a change whose new status the matrix does not show yet.
+fn matrix_and_changes(
+    conn: &Connection,
+    as_of: NaiveDate,
+    window_from: Option<NaiveDate>,
+) -> Result<Matrix, ExportError> {
+    let second = window_from.and_then(|_| second_connection(conn));
+    let (mut m, recent) = match (window_from, second) {
+        (None, _) => (status_matrix(conn, "ars", as_of, MAX_LOOKUPS)?, Vec::new()),
+        (Some(from), Some(other)) => std::thread::scope(|scope| {
+            let changes = scope.spawn(move || recent_changes(&other, from, as_of));
+            let m = status_matrix(conn, "ars", as_of, MAX_LOOKUPS);
+            let recent = changes
+                .join()
+                .unwrap_or_else(|_| Err(ExportError::Invalid("reading changes failed".into())));
+            Ok::<_, ExportError>((m?, recent?))
+        })?,
+        (Some(from), None) => (
+            status_matrix(conn, "ars", as_of, MAX_LOOKUPS)?,
+            recent_changes(conn, from, as_of)?,
+        ),
+    };
+    for r in recent {
+        let (Some(s), Some(a)) = (m.subject(r.efa, &r.subject), m.ars.get(&r.scope).copied())
+        else {
+            continue;
+        };
+        m.recent.push((s, a, r.on, r.old, r.new));
     }
     Ok(m)
 }
@@ -406,14 +785,26 @@ pub fn dashboards(
     as_of: NaiveDate,
     generated_at: DateTime<Utc>,
 ) -> Result<DashboardData, ExportError> {
+    dashboard_data(conn, as_of, generated_at, true)
+}
+
+/// The dashboard data; the report, which shows no per-Gemeinde changes, skips them.
+fn dashboard_data(
+    conn: &Connection,
+    as_of: NaiveDate,
+    generated_at: DateTime<Utc>,
+    with_changes: bool,
+) -> Result<DashboardData, ExportError> {
+    map_for_scans(conn);
     let window_from = as_of - chrono::Duration::days(CHANGE_WINDOW_DAYS);
-    let matrix = status_matrix(conn, as_of, window_from)?;
+    let matrix = matrix_and_changes(conn, as_of, with_changes.then_some(window_from))?;
     let notes = annotations(conn)?;
     let efa: HashMap<String, Efa> = efa_services(conn)?
         .into_iter()
         .map(|e| (e.id.clone(), e))
         .collect();
     let names = leika_names(conn)?;
+    let ozg = ozg_names(conn)?;
     let seen = availability(conn, as_of)?;
     // An EfA service names the LeiKa keys it implements; an annotation's efa_id wins.
     let mut efa_of_key: HashMap<&str, &str> = HashMap::new();
@@ -432,10 +823,8 @@ pub fn dashboards(
             keys.insert(key.clone(), ());
         }
     }
-    for (efa_kind, subject) in matrix.subjects.keys() {
-        if !efa_kind {
-            keys.insert(subject.clone(), ());
-        }
+    for subject in matrix.leika.keys() {
+        keys.insert(subject.clone(), ());
     }
     let services: Vec<DashService> = keys
         .keys()
@@ -451,6 +840,17 @@ pub fn dashboards(
                 reifegrad: e.and_then(|e| e.reifegrad.clone()),
                 umsetzungsweg: a.and_then(|a| a.umsetzungsweg.clone()),
                 efa_name: e.map(|e| e.name.clone()),
+                ozg_leistungen: e
+                    .map(|e| {
+                        e.ozg_ids
+                            .iter()
+                            .map(|id| OzgRef {
+                                ozg_id: id.clone(),
+                                name: ozg.get(id).map(|o| o.0.clone()).unwrap_or_default(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 url: e.and_then(|e| e.url.clone()),
                 efa_id,
             }
@@ -550,32 +950,22 @@ pub fn dashboards(
     })
 }
 
-/// Land-level status per subject (latest event at any Ressort scope) as of a date.
+/// Land-level status per subject (latest event at any Ressort scope) as of a date,
+/// from the Ressort cells of the status matrix.
 fn land_status(
     conn: &Connection,
     as_of: NaiveDate,
 ) -> Result<HashMap<(String, String), Status>, ExportError> {
-    let mut stmt = conn
-        .prepare(
-            "SELECT subject_kind, subject, status FROM status_events
-             WHERE scope_kind = 'ressort' AND effective_on <= ?1
-             ORDER BY effective_on, event_id",
-        )
-        .map_err(db("reading Land status"))?;
-    let rows = stmt
-        .query_map(params![as_of.to_string()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })
-        .map_err(db("reading Land status"))?;
+    let m = status_matrix(conn, "ressort", as_of, MAX_LOOKUPS)?;
     let mut out = HashMap::new();
-    for row in rows {
-        let (kind, subject, status) = row.map_err(db("reading Land status"))?;
-        if let Some(s) = Status::parse(&status) {
-            out.insert((kind, subject), s);
+    for (efa, map) in [(true, &m.efa), (false, &m.leika)] {
+        for (subject, s) in map {
+            let latest = (0..m.ars.len() as u32)
+                .fold(None, |acc, a| Latest::newer(acc, m.get(Some(*s), Some(a))));
+            if let Some(l) = latest {
+                let kind = if efa { "efa" } else { "leika" };
+                out.insert((kind.to_owned(), subject.clone()), l.status);
+            }
         }
     }
     Ok(out)
@@ -588,7 +978,7 @@ pub fn report(
     since: Option<NaiveDate>,
     generated_at: DateTime<Utc>,
 ) -> Result<Report, ExportError> {
-    let dash = dashboards(conn, as_of, generated_at)?;
+    let dash = dashboard_data(conn, as_of, generated_at, false)?;
     let notes = annotations(conn)?;
     let ozg = ozg_names(conn)?;
     let land = land_status(conn, as_of)?;
@@ -964,4 +1354,204 @@ fn changes(
         status_changes,
         retired_keys,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::report::StatusRow;
+    use crate::status::{Scope, Subject};
+
+    fn d(s: &str) -> NaiveDate {
+        fast_date(s.as_bytes()).unwrap()
+    }
+
+    /// Events (subject, ARS, status, effective_on) in recording order.
+    const EVENTS: &[(&str, &str, &str, &str)] = &[
+        ("99000000000001", "031010000000", "geplant", "2026-01-10"),
+        ("99000000000001", "031010000000", "pilot", "2026-03-01"),
+        ("99000000000001", "031010000000", "produktiv", "2026-03-01"),
+        (
+            "99000000000001",
+            "031010000000",
+            "eingestellt",
+            "2026-09-01",
+        ),
+        ("99000000000002", "031010000000", "beauftragt", "2026-02-20"),
+        ("99000000000002", "031020000000", "produktiv", "2026-07-01"),
+        // Backdated: recorded last, effective before the current event.
+        ("99000000000001", "031010000000", "abgelehnt", "2026-02-01"),
+    ];
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::store::open(&dir.path().join("t.db")).unwrap();
+        let rows: Vec<StatusRow> = EVENTS
+            .iter()
+            .enumerate()
+            .map(|(i, (subject, ars, status, on))| StatusRow {
+                line: i as u64 + 1,
+                subject: Subject::Leika((*subject).into()),
+                scope: Scope::Ars((*ars).into()),
+                status: Status::parse(status).unwrap(),
+                effective_on: d(on),
+                note: None,
+            })
+            .collect();
+        // One event per call, so the recording order (and event ids) is as listed.
+        for row in rows {
+            crate::store::status::record(&mut conn, &[row], "test", "test").unwrap();
+        }
+        (dir, conn)
+    }
+
+    /// (subject, ARS) → (status, since) of a matrix.
+    fn cells(m: &Matrix) -> Vec<(String, String, &'static str, String)> {
+        let mut out = Vec::new();
+        for (subject, s) in &m.leika {
+            for (ars, a) in &m.ars {
+                if let Some(l) = m.get(Some(*s), Some(*a)) {
+                    out.push((
+                        subject.clone(),
+                        ars.clone(),
+                        l.status.as_str(),
+                        l.on.to_string(),
+                    ));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn current_statuses_with_lookups_agree_with_the_fold() {
+        let (_dir, conn) = db();
+        let check = |as_of: &str, expected: &[(&str, &str, &str, &str)]| {
+            let expected: Vec<_> = expected
+                .iter()
+                .map(|(s, a, st, on)| (s.to_string(), a.to_string(), *st, on.to_string()))
+                .collect();
+            // Through status_current (with lookups), and forced to fold every event.
+            for max_lookups in [MAX_LOOKUPS, 0] {
+                let m = status_matrix(&conn, "ars", d(as_of), max_lookups).unwrap();
+                assert_eq!(cells(&m), expected, "as of {as_of}, {max_lookups} lookups");
+            }
+        };
+        check("2026-01-01", &[]);
+        check(
+            "2026-02-25",
+            &[
+                ("99000000000001", "031010000000", "abgelehnt", "2026-02-01"),
+                ("99000000000002", "031010000000", "beauftragt", "2026-02-20"),
+            ],
+        );
+        // The same-day correction (recorded later) wins.
+        check(
+            "2026-06-30",
+            &[
+                ("99000000000001", "031010000000", "produktiv", "2026-03-01"),
+                ("99000000000002", "031010000000", "beauftragt", "2026-02-20"),
+            ],
+        );
+        check(
+            "2027-01-01",
+            &[
+                (
+                    "99000000000001",
+                    "031010000000",
+                    "eingestellt",
+                    "2026-09-01",
+                ),
+                ("99000000000002", "031010000000", "beauftragt", "2026-02-20"),
+                ("99000000000002", "031020000000", "produktiv", "2026-07-01"),
+            ],
+        );
+    }
+
+    #[test]
+    fn recent_changes_carry_the_previous_status() {
+        let (_dir, conn) = db();
+        let check =
+            |from: &str, as_of: &str, expected: &[(&str, &str, &str, Option<&str>, &str)]| {
+                let mut got: Vec<_> = recent_changes(&conn, d(from), d(as_of))
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| {
+                        (
+                            r.subject,
+                            r.scope,
+                            r.on.to_string(),
+                            r.old.map(Status::as_str),
+                            r.new.as_str(),
+                        )
+                    })
+                    .collect();
+                got.sort();
+                let expected: Vec<_> = expected
+                    .iter()
+                    .map(|(s, a, on, old, new)| {
+                        (s.to_string(), a.to_string(), on.to_string(), *old, *new)
+                    })
+                    .collect();
+                assert_eq!(got, expected, "({from}, {as_of}]");
+            };
+        check(
+            "2026-02-15",
+            "2026-03-15",
+            &[
+                (
+                    "99000000000001",
+                    "031010000000",
+                    "2026-03-01",
+                    Some("abgelehnt"),
+                    "pilot",
+                ),
+                (
+                    "99000000000001",
+                    "031010000000",
+                    "2026-03-01",
+                    Some("pilot"),
+                    "produktiv",
+                ),
+                (
+                    "99000000000002",
+                    "031010000000",
+                    "2026-02-20",
+                    None,
+                    "beauftragt",
+                ),
+            ],
+        );
+        check("2026-03-01", "2026-06-30", &[]);
+        check(
+            "2026-06-30",
+            "2026-07-30",
+            &[(
+                "99000000000002",
+                "031020000000",
+                "2026-07-01",
+                None,
+                "produktiv",
+            )],
+        );
+    }
+
+    #[test]
+    fn fast_date_reads_iso_dates_only() {
+        let check = |s: &str, ok: Option<&str>| {
+            assert_eq!(
+                fast_date(s.as_bytes()),
+                ok.map(|x| NaiveDate::parse_from_str(x, "%Y-%m-%d").unwrap()),
+                "{s:?}"
+            )
+        };
+        check("2026-03-01", Some("2026-03-01"));
+        check("2026-03-01T06:00:00Z", Some("2026-03-01"));
+        check("2026-02-30", None);
+        check("2026-3-01", None);
+        check("2026-03-0", None);
+        check("２026-03-01", None);
+        check("", None);
+    }
 }

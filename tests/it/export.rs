@@ -345,6 +345,7 @@ fn dashboards_validate_snapshot_and_stay_untouched_when_unchanged() {
         ("aggregate", schema("dashboard-aggregate")),
         ("index", schema("dashboard-index")),
         ("meta", schema("dashboard-meta")),
+        ("services", schema("dashboard-services")),
     ]
     .into_iter()
     .collect();
@@ -362,6 +363,7 @@ fn dashboards_validate_snapshot_and_stay_untouched_when_unchanged() {
             "verbaende" | "kreise" => "aggregate",
             "index.json" => "index",
             "meta.json" => "meta",
+            "services.json" => "services",
             "schema" => continue,
             other => panic!("unexpected file {other}"),
         };
@@ -377,6 +379,21 @@ fn dashboards_validate_snapshot_and_stay_untouched_when_unchanged() {
         "Samtgemeinden and other Verbände"
     );
     assert!(set.contains_key("schema/dashboard-gemeinde.schema.json"));
+    assert!(set.contains_key("schema/dashboard-services.schema.json"));
+    // Every service a unit file names is described in services.json.
+    let services: serde_json::Value = serde_json::from_slice(&set["services.json"].0).unwrap();
+    insta::assert_snapshot!(
+        "dashboard_services",
+        serde_json::to_string_pretty(&services).unwrap()
+    );
+    for (path, (bytes, _, _)) in &set {
+        if path.ends_with(".json") && !path.starts_with("schema/") && path.contains('/') {
+            let file: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+            for key in file["services"].as_object().unwrap().keys() {
+                assert!(services["services"].get(key).is_some(), "{path}: {key}");
+            }
+        }
+    }
 
     let gifhorn: serde_json::Value =
         serde_json::from_slice(&set["gemeinden/031510009009.json"].0).unwrap();
@@ -393,15 +410,10 @@ fn dashboards_validate_snapshot_and_stay_untouched_when_unchanged() {
     // The EfA-subject event counts for the LeiKa key it implements; the event after
     // the as-of date does not.
     let statuses: Vec<(&str, &str)> = bs["services"]
-        .as_array()
+        .as_object()
         .unwrap()
         .iter()
-        .map(|s| {
-            (
-                s["leistungsschluessel"].as_str().unwrap(),
-                s["status"].as_str().unwrap_or("-"),
-            )
-        })
+        .map(|(key, s)| (key.as_str(), s["status"].as_str().unwrap_or("-")))
         .collect();
     assert_eq!(
         statuses,
