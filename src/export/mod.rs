@@ -161,6 +161,14 @@ pub enum ExportOutcome {
 /// stamp is the start of the as-of day (UTC) when `as_of` is given, else now.
 pub fn run_job(db: &Path, job: &ExportJob) -> Result<ExportOutcome, ExportError> {
     let conn = crate::store::open_read_only(db)?;
+    // One snapshot for the whole export: every statement below reads the database
+    // as it was at the first one, even if a sync commits meanwhile (WAL). Helper
+    // connections check that they see the same status data (query::second_connection).
+    conn.execute_batch("BEGIN").map_err(|e| {
+        ExportError::Store(crate::Error::db("starting the export's read transaction")(
+            e,
+        ))
+    })?;
     let now = chrono::Utc::now();
     let stamp = |as_of: Option<NaiveDate>| -> (NaiveDate, chrono::DateTime<chrono::Utc>) {
         match as_of {

@@ -335,7 +335,23 @@ fn second_connection(conn: &Connection) -> Option<Connection> {
     let path = conn.path().filter(|p| !p.is_empty())?;
     let other = crate::store::open_read_only(std::path::Path::new(path)).ok()?;
     map_for_scans(&other);
-    Some(other)
+    // The export reads one snapshot (run_job holds a read transaction on `conn`).
+    // This connection's own read transaction must show the same status data: every
+    // status write adds a batch, so equal last batch ids mean equal status tables.
+    // If a report landed in between, read on `conn` alone.
+    other.execute_batch("BEGIN").ok()?;
+    let mine = status_stamp(conn)?;
+    (status_stamp(&other)? == mine).then_some(other)
+}
+
+/// The last status batch id visible to `conn` (its read snapshot).
+fn status_stamp(conn: &Connection) -> Option<i64> {
+    conn.query_row(
+        "SELECT coalesce(max(batch_id), 0) FROM status_batches",
+        [],
+        |r| r.get(0),
+    )
+    .ok()
 }
 
 /// Cells whose current event is after the as-of date: (efa, subject, scope).
@@ -1422,6 +1438,29 @@ mod tests {
         }
         out.sort();
         out
+    }
+
+    /// A helper connection is only used when it sees the same status data as the
+    /// export's snapshot; a report recorded after the snapshot began rules it out.
+    #[test]
+    fn helper_connections_share_the_export_snapshot() {
+        let (dir, mut writer) = db();
+        let reader = crate::store::open_read_only(&dir.path().join("t.db")).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let before = status_stamp(&reader).unwrap();
+        assert!(second_connection(&reader).is_some());
+        let row = StatusRow {
+            line: 1,
+            subject: Subject::Leika("99000000000003".into()),
+            scope: Scope::Ars("031010000000".into()),
+            status: Status::parse("pilot").unwrap(),
+            effective_on: d("2026-10-01"),
+            note: None,
+        };
+        crate::store::status::record(&mut writer, &[row], "later", "test").unwrap();
+        // The reader's snapshot still shows the old state; a new connection would not.
+        assert_eq!(status_stamp(&reader), Some(before));
+        assert!(second_connection(&reader).is_none());
     }
 
     #[test]
