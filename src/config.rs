@@ -154,6 +154,10 @@ pub struct SourceConfig {
     /// Cron expression (seconds field first) for the daemon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+    /// The largest share (0–1) of current records one full release may retire;
+    /// more is refused as a probably truncated download. Default 0.5; 1.0 = off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retire_share: Option<f64>,
     /// Where the secret for this source's server comes from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Credentials>,
@@ -403,6 +407,13 @@ impl Config {
             if let Some(c) = &s.credentials {
                 out.extend(c.problems(&format!("source[{i}].credentials")));
             }
+            if let Some(share) = s.max_retire_share {
+                if !(0.0..=1.0).contains(&share) {
+                    out.push(format!(
+                        "source[{i}].max_retire_share: {share} is not a share between 0 and 1"
+                    ));
+                }
+            }
         }
         let mut export_names = std::collections::HashSet::new();
         for (i, e) in self.exports.iter().enumerate() {
@@ -606,12 +617,14 @@ mod tests {
             name = "a"
             kind = "gv100ad"
             location = "y"
+            max_retire_share = 1.5
             "#,
         )
         .unwrap_err()
         .to_string();
         assert!(err.contains("timezone"), "{err}");
         assert!(err.contains("source[0].schedule"), "{err}");
+        assert!(err.contains("source[1].max_retire_share"), "{err}");
         assert!(err.contains("source[1].name: duplicate"), "{err}");
     }
 

@@ -57,6 +57,18 @@ pub enum Error {
     )]
     EmptyRelease { location: String, current: usize },
 
+    /// A full release that would retire more than the allowed share of the records.
+    #[error(
+        "{location}: this full release would retire {retire} of {current} current records, more than the allowed {:.0} %; nothing was applied. A truncated or partial download looks like this; if the source really dropped them, import again with --max-retire-share 1 (or set max_retire_share = 1.0 for the source)",
+        max_share * 100.0
+    )]
+    MassRetire {
+        location: String,
+        retire: usize,
+        current: usize,
+        max_share: f64,
+    },
+
     /// The configuration is invalid.
     #[error("configuration {path}: {message}")]
     Config { path: String, message: String },

@@ -161,7 +161,10 @@ fn sync_once(
 ) -> Result<crate::store::release::ReleaseSummary> {
     let policy = config.policy_for(source, &crate::config::process_env)?;
     let location = Location::parse(&source.location, Some(&config.base_dir))?;
-    let spec = SourceSpec::new(&source.name, source.kind, location, source.mode);
+    let mut spec = SourceSpec::new(&source.name, source.kind, location, source.mode);
+    if let Some(share) = source.max_retire_share {
+        spec.max_retire_share = share;
+    }
     run_source(conn, &spec, &policy, runtime)
 }
 

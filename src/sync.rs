@@ -83,6 +83,8 @@ pub struct SourceSpec {
     /// FIM API only: pull only services changed since this date (makes the release
     /// incremental).
     pub updated_since: Option<String>,
+    /// See [`ReleaseMeta::max_retire_share`].
+    pub max_retire_share: f64,
 }
 
 impl SourceSpec {
@@ -94,6 +96,7 @@ impl SourceSpec {
             location,
             mode: mode.unwrap_or(kind.default_mode()),
             updated_since: None,
+            max_retire_share: release::DEFAULT_MAX_RETIRE_SHARE,
         }
     }
 }
@@ -120,6 +123,7 @@ pub fn run_source(
         },
         location: spec.location_text.clone(),
         fetched_at: crate::store::now_utc(),
+        max_retire_share: spec.max_retire_share,
     };
     // A local file that has not changed since the last release is recognised by its
     // hash alone, before it is copied.

@@ -27,6 +27,10 @@ pub struct Import {
     /// fim-api only: pull services changed since this date (YYYY-MM-DD); incremental.
     #[arg(long, value_name = "DATE")]
     updated_since: Option<String>,
+    /// The largest share (0–1) of current records this full release may retire;
+    /// more is refused as a probably truncated payload. 1 turns the guard off.
+    #[arg(long, value_name = "SHARE", default_value_t = crate::store::release::DEFAULT_MAX_RETIRE_SHARE)]
+    max_retire_share: f64,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -46,7 +50,15 @@ impl Import {
             ModeArg::Full => Mode::Full,
             ModeArg::Incremental => Mode::Incremental,
         });
+        if !(0.0..=1.0).contains(&self.max_retire_share) {
+            return Err(crate::Error::Invalid(format!(
+                "--max-retire-share {} is not a share between 0 and 1",
+                self.max_retire_share
+            ))
+            .into());
+        }
         let mut spec = SourceSpec::new(&name, self.kind, location, mode);
+        spec.max_retire_share = self.max_retire_share;
         if let Some(date) = self.updated_since {
             if chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").is_err() {
                 return Err(crate::Error::Invalid(format!(

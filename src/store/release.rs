@@ -46,7 +46,18 @@ pub struct ReleaseMeta {
     pub location: String,
     /// When the fetch started, UTC RFC 3339.
     pub fetched_at: String,
+    /// A full release may retire at most this share (0–1) of the current records;
+    /// more is refused as a probably truncated payload. 1.0 turns the guard off.
+    pub max_retire_share: f64,
 }
+
+/// The default of [`ReleaseMeta::max_retire_share`]: no real catalogue drops half
+/// its entries from one edition to the next, a truncated download does.
+pub const DEFAULT_MAX_RETIRE_SHARE: f64 = 0.5;
+
+/// Below this many current records the retire guard does not apply (a handful of
+/// test records, or a catalogue just started).
+const RETIRE_GUARD_MIN_CURRENT: usize = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -190,6 +201,18 @@ pub fn apply<T: Record>(
                 current: writer.current.len(),
             });
         }
+        let current = writer.current_before;
+        let retire = writer.current.len();
+        if current >= RETIRE_GUARD_MIN_CURRENT
+            && retire as f64 > meta.max_retire_share * current as f64
+        {
+            return Err(Error::MassRetire {
+                location: payload.origin.clone(),
+                retire,
+                current,
+                max_share: meta.max_retire_share,
+            });
+        }
         writer.retire_unseen()?;
     }
     let mut counts = writer.counts;
@@ -330,6 +353,8 @@ struct VersionWriter<'c> {
     current: HashMap<String, String>,
     /// Keys written by this release → position, to reject duplicates.
     seen: HashMap<String, String>,
+    /// How many versions were current before this release.
+    current_before: usize,
     counts: Counts,
 }
 
@@ -348,6 +373,7 @@ impl<'c> VersionWriter<'c> {
             conn,
             entity,
             release_id,
+            current_before: current.len(),
             current,
             seen: HashMap::new(),
             counts: Counts::default(),

@@ -322,3 +322,51 @@ fn sync_runs_the_example_config_offline() {
         Some(2)
     );
 }
+
+/// A download cut short that still parses (a whole number of lines, a matching
+/// Content-Length) would retire everything after the cut. A full release that
+/// retires more than half of the current records is refused, naming the numbers
+/// and the way out; `--max-retire-share 1` applies it when the drop is real.
+#[test]
+fn a_truncated_full_release_does_not_retire_half_the_catalogue() {
+    let db = Db::new();
+    let full = "fixtures/gv100ad/GV100AD_30112025_NI.txt";
+    db.ok(&["import", "gv100ad", full]);
+    let text = std::fs::read_to_string(full).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("GV100AD_cut.txt");
+    std::fs::write(&cut, lines[..lines.len() / 3].join("\n") + "\n").unwrap();
+    let cut_s = cut.to_string_lossy().into_owned();
+
+    let state = || {
+        (
+            db.count("SELECT count(*) FROM releases"),
+            db.count("SELECT count(*) FROM record_versions WHERE valid_to IS NULL"),
+        )
+    };
+    let before = state();
+    let out = db.run(&["import", "gv100ad", &cut_s]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("GV100AD_cut.txt"), "{err}");
+    assert!(err.contains("would retire"), "{err}");
+    assert!(err.contains("--max-retire-share"), "{err}");
+    assert_eq!(state(), before, "the refused release changed the database");
+
+    // A share outside 0..1 is a usage error (exit 2).
+    let out = db.run(&["import", "gv100ad", &cut_s, "--max-retire-share", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("between 0 and 1"), "{}", stderr(&out));
+
+    // Allowed explicitly: applied, and the dropped records are retired, not lost.
+    db.ok(&["import", "gv100ad", &cut_s, "--max-retire-share", "1"]);
+    let (releases, current) = state();
+    assert_eq!(releases, before.0 + 1);
+    assert!(current < before.1 / 2, "{current} of {}", before.1);
+    assert_eq!(
+        db.count("SELECT count(*) FROM record_versions WHERE entity = 'municipality'"),
+        before.1,
+        "history keeps every record"
+    );
+}

@@ -82,6 +82,7 @@ pub fn services_release(conn: &mut rusqlite::Connection, kind: &str, records: Ve
         mode: Mode::Full,
         location: "test".into(),
         fetched_at: store::now_utc(),
+        max_retire_share: 1.0,
     };
     release::apply(conn, &meta, &mut payload, items).unwrap();
 }

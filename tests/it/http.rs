@@ -864,16 +864,29 @@ async fn slow_loris_trickle_hits_the_total_deadline() {
     );
 }
 
-/// Peak resident memory of a finished child, in KiB (Linux `ru_maxrss`).
-fn wait_peak_rss(child: std::process::Child) -> (std::process::ExitStatus, i64) {
-    use std::os::unix::process::ExitStatusExt;
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid, "wait4 failed");
-    (std::process::ExitStatus::from_raw(status), usage.ru_maxrss)
+/// Peak resident memory of a child until it exits, in KiB (its `VmHWM`, polled).
+fn wait_peak_rss(mut child: std::process::Child) -> (std::process::ExitStatus, i64) {
+    // Not wait4's ru_maxrss: a child spawned with vfork/posix_spawn inherits the
+    // parent's high-water mark at exec, and this test process can be large while
+    // other tests run beside it. The child's own VmHWM (reset by exec) is polled
+    // until it exits; it only grows, so a late read still covers everything before.
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            if let Some(kib) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+            {
+                peak = peak.max(kib);
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, peak);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
 }
 
 /// The binary streaming a 1 GiB body towards a 256 MiB limit: refused at the

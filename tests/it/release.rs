@@ -40,6 +40,7 @@ fn meta(mode: Mode) -> ReleaseMeta {
         mode,
         location: "test".into(),
         fetched_at: store::now_utc(),
+        max_retire_share: 1.0,
     }
 }
 

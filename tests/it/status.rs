@@ -75,6 +75,7 @@ pub fn apply<T: Record + 'static>(
         mode: release::Mode::Full,
         location: "test".into(),
         fetched_at: store::now_utc(),
+        max_retire_share: 1.0,
     };
     let items = Box::new(records.into_iter().enumerate().map(|(i, r)| {
         Ok(Item::Record {
