@@ -6,7 +6,7 @@
 # run directly, so editing the sources during a long run does not rebuild them
 # (NO_BUILD=1 skips the build, for a run that continues an earlier one).
 # Corpora grow in fuzz/corpus/<target> (seeded from fuzz/seeds/<target>) and are
-# minimised at the end (libFuzzer -merge=1); findings land in fuzz/artifacts/<target>;
+# minimised at the end (libFuzzer -set_cover_merge=1); findings land in fuzz/artifacts/<target>;
 # each run's libFuzzer output goes to fuzz/logs/<target>.log.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -32,9 +32,9 @@ for t in "${targets[@]}"; do
     else
         echo "   FINDING, see logs/$t.log and artifacts/$t"
     fi
-    # Minimise: keep only inputs that add coverage.
+    # Minimise: a small set of inputs that still covers every feature (set cover).
     rm -rf "corpus/$t.min" && mkdir "corpus/$t.min"
-    if "$bin/$t" -merge=1 -rss_limit_mb=2048 -max_len=1048576 -timeout=20 \
+    if "$bin/$t" -set_cover_merge=1 -rss_limit_mb=2048 -max_len=1048576 -timeout=20 \
         "corpus/$t.min" "corpus/$t" >>"logs/$t.log" 2>&1; then
         rm -rf "corpus/$t" && mv "corpus/$t.min" "corpus/$t"
     else
