@@ -298,27 +298,31 @@ fn newer_database_is_refused_with_a_clear_message() {
 #[test]
 fn sync_runs_the_example_config_offline() {
     let db = Db::new();
-    let out = db.ok(&["sync", "--config", "deploy/ozgsync.example.toml"]);
+    // The example config, with its exports sent to a temporary directory instead of
+    // the checkout's out/ (the paths are relative to the config's directory).
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string("deploy/ozgsync.example.toml").unwrap();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+    let config = dir.path().join("ozgsync.toml");
+    std::fs::write(
+        &config,
+        example
+            .replace("../fixtures", fixtures)
+            .replace("../out", &dir.path().join("out").to_string_lossy()),
+    )
+    .unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let out = db.ok(&["sync", "--config", &config]);
     assert!(out.contains("leika: release"), "{out}");
     assert!(out.contains("gv100ad: release"), "{out}");
-    let out = db.ok(&[
-        "sync",
-        "--config",
-        "deploy/ozgsync.example.toml",
-        "--only",
-        "leika",
-    ]);
+    assert!(dir.path().join("out/onlinedienste-report.xlsx").exists());
+    assert!(dir.path().join("out/dashboards/index.json").exists());
+    let out = db.ok(&["sync", "--config", &config, "--only", "leika"]);
     assert!(out.contains("leika: unchanged"), "{out}");
     assert_eq!(
-        db.run(&[
-            "sync",
-            "--config",
-            "deploy/ozgsync.example.toml",
-            "--only",
-            "nope"
-        ])
-        .status
-        .code(),
+        db.run(&["sync", "--config", &config, "--only", "nope"])
+            .status
+            .code(),
         Some(2)
     );
 }
