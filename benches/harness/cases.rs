@@ -425,11 +425,9 @@ fn gv100ad_national(ctx: &Ctx) -> Result<CaseReport, BenchError> {
     Ok(report)
 }
 
-/// Fills a database for the export case: the real Lower Saxony GV100AD fixture
-/// through the binary, then (in SQL, so this process holds no rows) 3,000 LeiKa keys
-/// executed by the municipalities, 1,500 EfA services covering half of them, and one
-/// status event per Gemeinde × key (2,817,000 events).
-fn exports_db(ctx: &Ctx, db: &Path) -> Result<(), BenchError> {
+/// Imports the real Lower Saxony GV100AD fixture into `db` through the binary: the
+/// Gemeinden, Verbände and Kreise the status and export cases build on.
+pub(super) fn import_lower_saxony(ctx: &Ctx, db: &Path) -> Result<(), BenchError> {
     let gv = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gv100ad/GV100AD_30112025_NI.txt");
     let mut cmd = ozgsync(ctx, db, "gv100ad", &gv);
     let out = cmd.output().map_err(|source| BenchError::Spawn {
@@ -442,6 +440,15 @@ fn exports_db(ctx: &Ctx, db: &Path) -> Result<(), BenchError> {
             detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         });
     }
+    Ok(())
+}
+
+/// Fills a database for the export case: the real Lower Saxony GV100AD fixture
+/// through the binary, then (in SQL, so this process holds no rows) 3,000 LeiKa keys
+/// executed by the municipalities, 1,500 EfA services covering half of them, and one
+/// status event per Gemeinde × key (2,817,000 events).
+fn exports_db(ctx: &Ctx, db: &Path) -> Result<(), BenchError> {
+    import_lower_saxony(ctx, db)?;
     let sql_err = |e: rusqlite::Error| BenchError::Child {
         what: "filling the export database".into(),
         detail: e.to_string(),

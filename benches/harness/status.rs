@@ -10,7 +10,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::Command;
 
-use super::cases::{copy_db, file_mb, ozgsync, remove_db, row, Ctx};
+use super::cases::{copy_db, file_mb, import_lower_saxony, remove_db, row, Ctx};
 use super::measure::measure;
 use super::report::{fmt_duration, Aim, CaseReport};
 use super::BenchError;
@@ -43,18 +43,7 @@ fn sql_err(what: &str) -> impl Fn(rusqlite::Error) -> BenchError + '_ {
 /// then (in SQL) the 3,000 LeiKa keys as current services and 1,000 of them
 /// annotated as executed by the municipalities. Returns the Gemeinden's ARS.
 fn base_db(ctx: &Ctx, db: &Path) -> Result<Vec<String>, BenchError> {
-    let gv = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gv100ad/GV100AD_30112025_NI.txt");
-    let mut cmd = ozgsync(ctx, db, "gv100ad", &gv);
-    let out = cmd.output().map_err(|source| BenchError::Spawn {
-        what: format!("{cmd:?}"),
-        source,
-    })?;
-    if !out.status.success() {
-        return Err(BenchError::Child {
-            what: "ozgsync import gv100ad".into(),
-            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
+    import_lower_saxony(ctx, db)?;
     let conn = rusqlite::Connection::open(db).map_err(sql_err("opening the base database"))?;
     conn.execute_batch(&format!(
         "BEGIN;
