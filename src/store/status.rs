@@ -203,7 +203,7 @@ fn insert_chunked<T>(
 
 /// The tally key of one current cell: scope kind, scope, subject kind, status, and
 /// whether the subject is a municipal service.
-type TallyKey = (&'static str, String, &'static str, &'static str, bool);
+type TallyKey<'a> = (&'static str, &'a str, &'static str, &'static str, bool);
 
 /// Brings `status_current` and `status_tally` up to date for the events just written
 /// (`order`, sorted by cell and date, with ids from `first_id`): per cell the last
@@ -264,7 +264,13 @@ fn update_current(
         let municipal =
             matches!(row.subject, Subject::Leika(_)) && kommunal.contains(row.subject.id());
         let scope_kind = row.scope.kind();
-        if let Some((old_status, old_on)) = stored.get(&(scope_kind.to_owned(), scope.clone())) {
+        // Most large reports are a subject's first: nothing stored, no lookup key built.
+        let old = if stored.is_empty() {
+            None
+        } else {
+            stored.get(&(scope_kind.to_owned(), scope.clone()))
+        };
+        if let Some((old_status, old_on)) = old {
             if *old_on > effective_on {
                 continue;
             }
@@ -272,23 +278,11 @@ fn update_current(
                 Error::Invalid(format!("unknown status {old_status:?} in the database"))
             })?;
             *tally
-                .entry((
-                    scope_kind,
-                    scope.clone(),
-                    subject.0,
-                    old.as_str(),
-                    municipal,
-                ))
+                .entry((scope_kind, scope, subject.0, old.as_str(), municipal))
                 .or_default() -= 1;
         }
         *tally
-            .entry((
-                scope_kind,
-                scope.clone(),
-                subject.0,
-                row.status.as_str(),
-                municipal,
-            ))
+            .entry((scope_kind, scope, subject.0, row.status.as_str(), municipal))
             .or_default() += 1;
         winners.push((i, effective_on));
     }
