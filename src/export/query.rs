@@ -466,8 +466,9 @@ fn status_matrix(
     Ok(m)
 }
 
-/// Every municipal event up to `as_of`, folded per cell. Read in table order: the
-/// unary `+` keeps SQLite from walking an index and looking up each event's row.
+/// Every municipal event up to `as_of`, folded per cell, in table order (the table
+/// is clustered by cell, schema 0006). The unary `+` keeps the filters out of any
+/// index choice, so the read stays one sequential scan.
 fn fold_events(
     conn: &Connection,
     scope_kind: &str,

@@ -69,22 +69,29 @@ pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str)
         return Ok(0);
     }
     let recorded_at = super::now_utc();
-    let mut order: Vec<(&StatusRow, String)> = rows.iter().map(|r| (r, r.scope.id())).collect();
+    let mut order: Vec<Pending<'_>> = rows
+        .iter()
+        .map(|row| Pending {
+            row,
+            scope: row.scope.id(),
+            on: row.effective_on.to_string(),
+        })
+        .collect();
     // Stable: same cell and date stay in file order.
-    order.sort_by(|(a, a_scope), (b, b_scope)| {
+    order.sort_by(|a, b| {
         (
-            a.subject.kind(),
-            a.subject.id(),
-            a.scope.kind(),
-            a_scope,
-            a.effective_on,
+            a.row.subject.kind(),
+            a.row.subject.id(),
+            a.row.scope.kind(),
+            &a.scope,
+            a.row.effective_on,
         )
             .cmp(&(
-                b.subject.kind(),
-                b.subject.id(),
-                b.scope.kind(),
-                b_scope,
-                b.effective_on,
+                b.row.subject.kind(),
+                b.row.subject.id(),
+                b.row.scope.kind(),
+                &b.scope,
+                b.row.effective_on,
             ))
     });
     // A large page cache for this connection's big transactions (allocated only as used).
@@ -122,12 +129,12 @@ pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str)
         "",
         9,
         &order,
-        |stmt, at, i, (row, scope)| {
+        |stmt, at, i, Pending { row, scope, on }| {
             stmt.raw_bind_parameter(at, row.subject.kind())?;
             stmt.raw_bind_parameter(at + 1, row.subject.id())?;
             stmt.raw_bind_parameter(at + 2, row.scope.kind())?;
             stmt.raw_bind_parameter(at + 3, scope)?;
-            stmt.raw_bind_parameter(at + 4, row.effective_on.to_string())?;
+            stmt.raw_bind_parameter(at + 4, on)?;
             stmt.raw_bind_parameter(at + 5, first_id + i as i64)?;
             stmt.raw_bind_parameter(at + 6, row.status.as_str())?;
             stmt.raw_bind_parameter(at + 7, row.note.as_deref())?;
@@ -201,6 +208,14 @@ fn insert_chunked<T>(
     Ok(())
 }
 
+/// One row of a report on its way in, with its scope and date in stored form
+/// (computed once: both the event and the current-status update write them).
+struct Pending<'a> {
+    row: &'a StatusRow,
+    scope: String,
+    on: String,
+}
+
 /// The tally key of one current cell: scope kind, scope, subject kind, status, and
 /// whether the subject is a municipal service.
 type TallyKey<'a> = (&'static str, &'a str, &'static str, &'static str, bool);
@@ -211,7 +226,7 @@ type TallyKey<'a> = (&'static str, &'a str, &'static str, &'static str, bool);
 /// newer (a backdated report does not overrule a later status).
 fn update_current(
     tx: &rusqlite::Transaction<'_>,
-    order: &[(&StatusRow, String)],
+    order: &[Pending<'_>],
     first_id: i64,
 ) -> Result<()> {
     let kommunal: HashSet<String> = {
@@ -232,17 +247,17 @@ fn update_current(
              WHERE subject_kind = ?1 AND subject = ?2",
         )
         .map_err(Error::db("reading current status"))?;
-    // (index into order, effective date) of each cell whose current status changes.
-    let mut winners: Vec<(usize, String)> = Vec::new();
+    // Index into order of each cell's row that becomes its current status.
+    let mut winners: Vec<usize> = Vec::new();
     let mut tally: HashMap<TallyKey, i64> = HashMap::new();
     // The stored current status of the subject being processed, by (scope kind, scope).
     let mut stored: HashMap<(String, String), (String, String)> = HashMap::new();
     let mut stored_for: Option<(&str, &str)> = None;
-    for (i, (row, scope)) in order.iter().enumerate() {
-        let last_of_cell = order.get(i + 1).is_none_or(|(next, next_scope)| {
-            next.subject != row.subject
-                || next.scope.kind() != row.scope.kind()
-                || next_scope != scope
+    for (i, Pending { row, scope, on }) in order.iter().enumerate() {
+        let last_of_cell = order.get(i + 1).is_none_or(|next| {
+            next.row.subject != row.subject
+                || next.row.scope.kind() != row.scope.kind()
+                || &next.scope != scope
         });
         if !last_of_cell {
             continue;
@@ -260,7 +275,6 @@ fn update_current(
                 )))?;
             stored_for = Some(subject);
         }
-        let effective_on = row.effective_on.to_string();
         let municipal =
             matches!(row.subject, Subject::Leika(_)) && kommunal.contains(row.subject.id());
         let scope_kind = row.scope.kind();
@@ -271,7 +285,7 @@ fn update_current(
             stored.get(&(scope_kind.to_owned(), scope.clone()))
         };
         if let Some((old_status, old_on)) = old {
-            if *old_on > effective_on {
+            if old_on > on {
                 continue;
             }
             let old = Status::parse(old_status).ok_or_else(|| {
@@ -284,7 +298,7 @@ fn update_current(
         *tally
             .entry((scope_kind, scope, subject.0, row.status.as_str(), municipal))
             .or_default() += 1;
-        winners.push((i, effective_on));
+        winners.push(i);
     }
     drop(current_of);
     insert_chunked(
@@ -296,8 +310,8 @@ fn update_current(
                  event_id = excluded.event_id",
         7,
         &winners,
-        |stmt, at, _, (i, effective_on)| {
-            let Some((row, scope)) = order.get(*i) else {
+        |stmt, at, _, i| {
+            let Some(Pending { row, scope, on }) = order.get(*i) else {
                 return Ok(());
             };
             stmt.raw_bind_parameter(at, row.subject.kind())?;
@@ -305,7 +319,7 @@ fn update_current(
             stmt.raw_bind_parameter(at + 2, row.scope.kind())?;
             stmt.raw_bind_parameter(at + 3, scope)?;
             stmt.raw_bind_parameter(at + 4, row.status.as_str())?;
-            stmt.raw_bind_parameter(at + 5, effective_on)?;
+            stmt.raw_bind_parameter(at + 5, on)?;
             stmt.raw_bind_parameter(at + 6, first_id + *i as i64)
         },
     )
