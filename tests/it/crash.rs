@@ -382,6 +382,20 @@ struct Kills {
     while_writing: usize,
 }
 
+impl Kills {
+    /// One kill: it left the previous state (`left_before`, possibly while the
+    /// transaction or the temporary set was being written) or the next one.
+    fn count(&mut self, left_before: bool, writing: bool) {
+        self.rounds += 1;
+        if left_before {
+            self.before += 1;
+            self.while_writing += usize::from(writing);
+        } else {
+            self.after += 1;
+        }
+    }
+}
+
 /// Kills `rounds` imports of a big `kind` payload at random moments between start
 /// and the end of a normal run; every state must be the one before or after.
 fn kill_rounds(kind: &str, n: usize, rounds: usize, seed: u64) -> Kills {
@@ -415,15 +429,7 @@ fn kill_rounds(kind: &str, n: usize, rounds: usize, seed: u64) -> Kills {
             now == before || now == after,
             "{kind} round {round} (killed after {pause:?}): neither the previous nor the next release"
         );
-        kills.rounds += 1;
-        if now == before {
-            kills.before += 1;
-            if writing {
-                kills.while_writing += 1;
-            }
-        } else {
-            kills.after += 1;
-        }
+        kills.count(now == before, writing);
         // Every tenth round: the next import after the kill completes.
         if round % 10 == 9 && now == before {
             import(&db, &big);
@@ -566,15 +572,7 @@ fn kill_exports(rounds: usize, seed: u64) -> Kills {
             now == old_set || now == new_set,
             "export round {round}: DIR holds neither the complete old set nor the complete new one"
         );
-        kills.rounds += 1;
-        if now == old_set {
-            kills.before += 1;
-            if writing {
-                kills.while_writing += 1;
-            }
-        } else {
-            kills.after += 1;
-        }
+        kills.count(now == old_set, writing);
         if round % 5 == 4 {
             assert!(export(&db).status().unwrap().success());
             assert_eq!(file_set(&out), new_set, "the export after a kill differs");
