@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench --bench ozgsync                       # all cases, 5 runs per step
 //! cargo bench --bench ozgsync -- leika --reps 3     # cases whose name contains "leika"
+//! cargo bench --bench ozgsync -- status --keep      # keep inputs and databases for profiling
 //! cargo bench --bench ozgsync -- gen leika --rows 100000 --seed 1 --out leika.csv [--utf8]
 //! cargo bench --bench ozgsync -- gen leika-next --rows 100000 --seed 1 --share 0.05 --out next.csv
 //! cargo bench --bench ozgsync -- gen gv100ad --seed 1 [--stand 20251130] --out GV100AD.txt
@@ -22,7 +23,7 @@ use harness::cases::{Ctx, CASES};
 use harness::report::{render, CaseReport, Row};
 use harness::{gen, BenchError};
 
-const USAGE: &str = "usage: cargo bench --bench ozgsync -- [FILTER...] [--reps N]
+const USAGE: &str = "usage: cargo bench --bench ozgsync -- [FILTER...] [--reps N] [--keep]
        cargo bench --bench ozgsync -- gen leika --rows N [--seed S] [--utf8] --out FILE
        cargo bench --bench ozgsync -- gen leika-next --rows N [--seed S] [--share F] [--utf8] --out FILE
        cargo bench --bench ozgsync -- gen gv100ad [--seed S] [--stand YYYYMMDD] --out FILE";
@@ -127,11 +128,15 @@ fn run_mode(args: &[String]) -> Result<bool, BenchError> {
     let reps: usize = parsed(args, "--reps", 5)?;
     let mut filters = Vec::new();
     let mut skip_next = false;
+    // --keep leaves the scratch directory (inputs, databases) for profiling.
+    let mut keep = false;
     for arg in args {
         if skip_next {
             skip_next = false;
         } else if arg == "--reps" {
             skip_next = true;
+        } else if arg == "--keep" {
+            keep = true;
         } else if !arg.starts_with('-') {
             filters.push(arg.as_str());
         }
@@ -141,6 +146,13 @@ fn run_mode(args: &[String]) -> Result<bool, BenchError> {
         // On the target's disk, not a RAM-backed /tmp, so the database I/O is real.
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .map_err(|e| BenchError::io("create scratch directory", e))?;
+    let scratch = if keep {
+        let kept = scratch.keep();
+        eprintln!("keeping the scratch directory {}", kept.display());
+        ScratchDir::Kept(kept)
+    } else {
+        ScratchDir::Temp(scratch)
+    };
     let gen_exe =
         std::env::current_exe().map_err(|e| BenchError::io("locate the bench binary", e))?;
     let ctx = Ctx {
@@ -214,4 +226,19 @@ fn run_mode(args: &[String]) -> Result<bool, BenchError> {
     println!();
     print!("{}", render(&reports, ctx.reps));
     Ok(ok)
+}
+
+/// The scratch directory: removed when dropped, unless `--keep` was given.
+enum ScratchDir {
+    Temp(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl ScratchDir {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            ScratchDir::Temp(t) => t.path(),
+            ScratchDir::Kept(p) => p,
+        }
+    }
 }

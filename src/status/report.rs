@@ -215,6 +215,17 @@ pub fn validate(
         )));
     }
 
+    // Field index per column, looked up once rather than per cell.
+    let at = |c: Column| columns.get(&c).copied();
+    let index = Cells {
+        leika: at(Column::Leika),
+        efa: at(Column::Efa),
+        ressort: at(Column::Ressort),
+        ars: at(Column::Ars),
+        status: at(Column::Status),
+        date: at(Column::Date),
+        note: at(Column::Note),
+    };
     let mut out = Validated::default();
     let mut record = csv::StringRecord::new();
     loop {
@@ -232,21 +243,17 @@ pub fn validate(
         }
         out.lines += 1;
         let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let cell = |c: Column| -> &str {
-            columns
-                .get(&c)
-                .and_then(|&i| record.get(i))
-                .map(str::trim)
-                .unwrap_or("")
+        let cell = |i: Option<usize>| -> &str {
+            i.and_then(|i| record.get(i)).map(str::trim).unwrap_or("")
         };
         let cells = Cells {
-            leika: cell(Column::Leika),
-            efa: cell(Column::Efa),
-            ressort: cell(Column::Ressort),
-            ars: cell(Column::Ars),
-            status: cell(Column::Status),
-            date: cell(Column::Date),
-            note: cell(Column::Note),
+            leika: cell(index.leika),
+            efa: cell(index.efa),
+            ressort: cell(index.ressort),
+            ars: cell(index.ars),
+            status: cell(index.status),
+            date: cell(index.date),
+            note: cell(index.note),
         };
         match check_row(line, &cells, catalog, today) {
             Ok(row) => out.rows.push(row),
@@ -257,22 +264,23 @@ pub fn validate(
 }
 
 /// The cells of one row (or of one `status set` call), trimmed; empty when absent.
+/// (As `Cells<Option<usize>>`, the field index of each column.)
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Cells<'a> {
-    pub leika: &'a str,
-    pub efa: &'a str,
-    pub ressort: &'a str,
-    pub ars: &'a str,
-    pub status: &'a str,
-    pub date: &'a str,
-    pub note: &'a str,
+pub struct Cells<T> {
+    pub leika: T,
+    pub efa: T,
+    pub ressort: T,
+    pub ars: T,
+    pub status: T,
+    pub date: T,
+    pub note: T,
 }
 
 /// Checks one row; every problem is reported, not only the first. Columns in the
 /// errors carry the documented CSV column names.
 pub fn check_row(
     line: u64,
-    cells: &Cells<'_>,
+    cells: &Cells<&str>,
     catalog: &Catalog,
     today: NaiveDate,
 ) -> Result<StatusRow, Vec<RowError>> {

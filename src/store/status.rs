@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDate;
 use rusqlite::{params, Connection, TransactionBehavior};
 use serde::Serialize;
+use tracing::debug;
 
 use crate::error::{Error, Result};
 use crate::status::report::{Catalog, StatusRow};
@@ -69,31 +70,10 @@ pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str)
         return Ok(0);
     }
     let recorded_at = super::now_utc();
-    let mut order: Vec<Pending<'_>> = rows
-        .iter()
-        .map(|row| Pending {
-            row,
-            scope: row.scope.id(),
-            on: row.effective_on.to_string(),
-        })
-        .collect();
-    // Stable: same cell and date stay in file order.
-    order.sort_by(|a, b| {
-        (
-            a.row.subject.kind(),
-            a.row.subject.id(),
-            a.row.scope.kind(),
-            &a.scope,
-            a.row.effective_on,
-        )
-            .cmp(&(
-                b.row.subject.kind(),
-                b.row.subject.id(),
-                b.row.scope.kind(),
-                &b.scope,
-                b.row.effective_on,
-            ))
-    });
+    let started = std::time::Instant::now();
+    let phase = |what: &str| debug!(rows = rows.len(), elapsed = ?started.elapsed(), "status record: {what}");
+    let (keys, order) = Keys::sorted(rows);
+    phase("sorted");
     // A large page cache for this connection's big transactions (allocated only as used).
     conn.pragma_update(None, "cache_size", -512 * 1024)
         .map_err(Error::db("setting cache_size"))?;
@@ -129,12 +109,15 @@ pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str)
         "",
         9,
         &order,
-        |stmt, at, i, Pending { row, scope, on }| {
-            stmt.raw_bind_parameter(at, row.subject.kind())?;
-            stmt.raw_bind_parameter(at + 1, row.subject.id())?;
-            stmt.raw_bind_parameter(at + 2, row.scope.kind())?;
+        |stmt, at, i, p| {
+            let row = &rows[p.row as usize];
+            let (subject_kind, subject) = keys.subjects[p.subject as usize];
+            let (scope_kind, scope) = &keys.scopes[p.scope as usize];
+            stmt.raw_bind_parameter(at, subject_kind)?;
+            stmt.raw_bind_parameter(at + 1, subject)?;
+            stmt.raw_bind_parameter(at + 2, *scope_kind)?;
             stmt.raw_bind_parameter(at + 3, scope)?;
-            stmt.raw_bind_parameter(at + 4, on)?;
+            stmt.raw_bind_parameter(at + 4, &keys.dates[p.on as usize])?;
             stmt.raw_bind_parameter(at + 5, first_id + i as i64)?;
             stmt.raw_bind_parameter(at + 6, row.status.as_str())?;
             stmt.raw_bind_parameter(at + 7, row.note.as_deref())?;
@@ -142,13 +125,87 @@ pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str)
         },
     )
     .map_err(Error::db("recording status events"))?;
-    update_current(&tx, &order, first_id)?;
+    phase("events written");
+    update_current(&tx, rows, &keys, &order, first_id)?;
+    phase("current status and tally written");
     for sql in &triggers {
         tx.execute_batch(sql)
             .map_err(Error::db("restoring the status triggers"))?;
     }
     tx.commit().map_err(Error::db("committing status events"))?;
+    phase("committed");
     Ok(rows.len() as u64)
+}
+
+/// The distinct subjects, scopes and dates of a report in their stored form, each
+/// list in stored (binary) order, so that comparing positions compares the stored
+/// values: rows then sort on four integers instead of four strings.
+struct Keys<'a> {
+    subjects: Vec<(&'static str, &'a str)>,
+    scopes: Vec<(&'static str, String)>,
+    dates: Vec<String>,
+}
+
+/// One row of a report on its way in: its index in the report and the positions of
+/// its subject, scope and date in [`Keys`].
+#[derive(Clone, Copy)]
+struct Pending {
+    row: u32,
+    subject: u32,
+    scope: u32,
+    on: u32,
+}
+
+impl<'a> Keys<'a> {
+    /// The report's keys, and its rows in key order (cell, date, then file order).
+    fn sorted(rows: &'a [StatusRow]) -> (Keys<'a>, Vec<Pending>) {
+        let (subjects, subject_of) = rank(rows.iter().map(|r| &r.subject), |s| (s.kind(), s.id()));
+        let (scopes, scope_of) = rank(rows.iter().map(|r| &r.scope), |s| (s.kind(), s.id()));
+        // ISO dates sort as their text.
+        let (dates, date_of) = rank(rows.iter().map(|r| r.effective_on), |d| {
+            d.format("%Y-%m-%d").to_string()
+        });
+        let mut order: Vec<Pending> = (0..rows.len())
+            .map(|i| Pending {
+                row: i as u32,
+                subject: subject_of[i],
+                scope: scope_of[i],
+                on: date_of[i],
+            })
+            .collect();
+        order.sort_unstable_by_key(|p| (p.subject, p.scope, p.on, p.row));
+        let keys = Keys {
+            subjects,
+            scopes,
+            dates,
+        };
+        (keys, order)
+    }
+}
+
+/// The distinct `items` in their stored form `stored(item)`, sorted, and for each
+/// item the position of its stored form in that list.
+fn rank<K: std::hash::Hash + Eq, S: Ord>(
+    items: impl Iterator<Item = K>,
+    stored: impl Fn(&K) -> S,
+) -> (Vec<S>, Vec<u32>) {
+    let mut ids: HashMap<K, u32> = HashMap::new();
+    let mut first_seen: Vec<u32> = Vec::new();
+    for item in items {
+        let next = ids.len() as u32;
+        first_seen.push(*ids.entry(item).or_insert(next));
+    }
+    let mut distinct: Vec<(S, u32)> = ids.iter().map(|(k, &id)| (stored(k), id)).collect();
+    distinct.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut position = vec![0u32; distinct.len()];
+    for (pos, (_, id)) in distinct.iter().enumerate() {
+        position[*id as usize] = pos as u32;
+    }
+    let of = first_seen
+        .into_iter()
+        .map(|id| position[id as usize])
+        .collect();
+    (distinct.into_iter().map(|(s, _)| s).collect(), of)
 }
 
 /// Drops the per-row triggers on `status_events` that maintain the derived tables
@@ -208,14 +265,6 @@ fn insert_chunked<T>(
     Ok(())
 }
 
-/// One row of a report on its way in, with its scope and date in stored form
-/// (computed once: both the event and the current-status update write them).
-struct Pending<'a> {
-    row: &'a StatusRow,
-    scope: String,
-    on: String,
-}
-
 /// The tally key of one current cell: scope kind, scope, subject kind, status, and
 /// whether the subject is a municipal service.
 type TallyKey<'a> = (&'static str, &'a str, &'static str, &'static str, bool);
@@ -224,9 +273,16 @@ type TallyKey<'a> = (&'static str, &'a str, &'static str, &'static str, bool);
 /// (`order`, sorted by cell and date, with ids from `first_id`): per cell the last
 /// row is the candidate; it replaces the stored current status unless that one is
 /// newer (a backdated report does not overrule a later status).
+///
+/// A subject whose every row is its cell's new current status (the usual case: one
+/// row per cell, nothing newer stored) is copied into `status_current` from the events
+/// just written by one statement over its id range, instead of binding every value
+/// a second time; other subjects' winners are inserted row by row.
 fn update_current(
     tx: &rusqlite::Transaction<'_>,
-    order: &[Pending<'_>],
+    rows: &[StatusRow],
+    keys: &Keys<'_>,
+    order: &[Pending],
     first_id: i64,
 ) -> Result<()> {
     let kommunal: HashSet<String> = {
@@ -247,60 +303,82 @@ fn update_current(
              WHERE subject_kind = ?1 AND subject = ?2",
         )
         .map_err(Error::db("reading current status"))?;
-    // Index into order of each cell's row that becomes its current status.
-    let mut winners: Vec<usize> = Vec::new();
+    let mut copy_range = tx
+        .prepare_cached(
+            "INSERT INTO status_current (subject_kind, subject, scope_kind, scope, status,
+                                         effective_on, event_id)
+             SELECT subject_kind, subject, scope_kind, scope, status, effective_on, event_id
+             FROM status_events
+             WHERE subject_kind = ?1 AND subject = ?2 AND event_id BETWEEN ?3 AND ?4
+             ON CONFLICT (subject_kind, subject, scope_kind, scope) DO UPDATE
+                 SET status = excluded.status, effective_on = excluded.effective_on,
+                     event_id = excluded.event_id",
+        )
+        .map_err(Error::db("preparing the current status update"))?;
+    // Indexes into `order` of winners that are inserted row by row.
+    let mut singles: Vec<usize> = Vec::new();
     let mut tally: HashMap<TallyKey, i64> = HashMap::new();
-    // The stored current status of the subject being processed, by (scope kind, scope).
-    let mut stored: HashMap<(String, String), (String, String)> = HashMap::new();
-    let mut stored_for: Option<(&str, &str)> = None;
-    for (i, Pending { row, scope, on }) in order.iter().enumerate() {
-        let last_of_cell = order.get(i + 1).is_none_or(|next| {
-            next.row.subject != row.subject
-                || next.row.scope.kind() != row.scope.kind()
-                || &next.scope != scope
-        });
-        if !last_of_cell {
-            continue;
-        }
-        let subject = (row.subject.kind(), row.subject.id());
-        if stored_for != Some(subject) {
-            stored = current_of
-                .query_map(params![subject.0, subject.1], |r| {
-                    Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?)))
-                })
-                .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
-                .map_err(Error::db(format!(
-                    "reading current status of {}",
-                    subject.1
-                )))?;
-            stored_for = Some(subject);
-        }
-        let municipal =
-            matches!(row.subject, Subject::Leika(_)) && kommunal.contains(row.subject.id());
-        let scope_kind = row.scope.kind();
-        // Most large reports are a subject's first: nothing stored, no lookup key built.
-        let old = if stored.is_empty() {
-            None
-        } else {
-            stored.get(&(scope_kind.to_owned(), scope.clone()))
-        };
-        if let Some((old_status, old_on)) = old {
-            if old_on > on {
+    // Position in `order` of the group's first row.
+    let mut at = 0;
+    for group in order.chunk_by(|a, b| a.subject == b.subject) {
+        let start = at;
+        at += group.len();
+        let Some(first) = group.first() else { continue };
+        let (subject_kind, subject) = keys.subjects[first.subject as usize];
+        // The stored current status of this subject, by (scope kind, scope).
+        let stored: HashMap<(String, String), (String, String)> = current_of
+            .query_map(params![subject_kind, subject], |r| {
+                Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?)))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
+            .map_err(Error::db(format!("reading current status of {subject}")))?;
+        let municipal = subject_kind == "leika" && kommunal.contains(subject);
+        let mut winners = Vec::new();
+        for (j, p) in group.iter().enumerate() {
+            let last_of_cell = group.get(j + 1).is_none_or(|next| next.scope != p.scope);
+            if !last_of_cell {
                 continue;
             }
-            let old = Status::parse(old_status).ok_or_else(|| {
-                Error::Invalid(format!("unknown status {old_status:?} in the database"))
-            })?;
+            let (scope_kind, scope) = &keys.scopes[p.scope as usize];
+            let on = &keys.dates[p.on as usize];
+            // Most large reports are a subject's first: nothing stored, no lookup key built.
+            let old = if stored.is_empty() {
+                None
+            } else {
+                stored.get(&((*scope_kind).to_owned(), scope.clone()))
+            };
+            if let Some((old_status, old_on)) = old {
+                if old_on > on {
+                    continue;
+                }
+                let old = Status::parse(old_status).ok_or_else(|| {
+                    Error::Invalid(format!("unknown status {old_status:?} in the database"))
+                })?;
+                *tally
+                    .entry((scope_kind, scope, subject_kind, old.as_str(), municipal))
+                    .or_default() -= 1;
+            }
+            let status = rows[p.row as usize].status;
             *tally
-                .entry((scope_kind, scope, subject.0, old.as_str(), municipal))
-                .or_default() -= 1;
+                .entry((scope_kind, scope, subject_kind, status.as_str(), municipal))
+                .or_default() += 1;
+            winners.push(start + j);
         }
-        *tally
-            .entry((scope_kind, scope, subject.0, row.status.as_str(), municipal))
-            .or_default() += 1;
-        winners.push(i);
+        if winners.len() == group.len() {
+            copy_range
+                .execute(params![
+                    subject_kind,
+                    subject,
+                    first_id + start as i64,
+                    first_id + (at - 1) as i64
+                ])
+                .map_err(Error::db("updating the current status"))?;
+        } else {
+            singles.append(&mut winners);
+        }
     }
     drop(current_of);
+    drop(copy_range);
     insert_chunked(
         tx,
         "INSERT OR ROLLBACK INTO status_current (subject_kind, subject, scope_kind, scope,
@@ -309,18 +387,20 @@ fn update_current(
              SET status = excluded.status, effective_on = excluded.effective_on,
                  event_id = excluded.event_id",
         7,
-        &winners,
-        |stmt, at, _, i| {
-            let Some(Pending { row, scope, on }) = order.get(*i) else {
+        &singles,
+        |stmt, at, _, &i| {
+            let Some(p) = order.get(i) else {
                 return Ok(());
             };
-            stmt.raw_bind_parameter(at, row.subject.kind())?;
-            stmt.raw_bind_parameter(at + 1, row.subject.id())?;
-            stmt.raw_bind_parameter(at + 2, row.scope.kind())?;
+            let (subject_kind, subject) = keys.subjects[p.subject as usize];
+            let (scope_kind, scope) = &keys.scopes[p.scope as usize];
+            stmt.raw_bind_parameter(at, subject_kind)?;
+            stmt.raw_bind_parameter(at + 1, subject)?;
+            stmt.raw_bind_parameter(at + 2, *scope_kind)?;
             stmt.raw_bind_parameter(at + 3, scope)?;
-            stmt.raw_bind_parameter(at + 4, row.status.as_str())?;
-            stmt.raw_bind_parameter(at + 5, on)?;
-            stmt.raw_bind_parameter(at + 6, first_id + *i as i64)
+            stmt.raw_bind_parameter(at + 4, rows[p.row as usize].status.as_str())?;
+            stmt.raw_bind_parameter(at + 5, &keys.dates[p.on as usize])?;
+            stmt.raw_bind_parameter(at + 6, first_id + i as i64)
         },
     )
     .map_err(Error::db("updating the current status"))?;
