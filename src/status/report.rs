@@ -364,7 +364,11 @@ fn check_subject(
             None
         }
         (false, true) => {
-            let key = leika.trim_start_matches("urn:de:fim:leika:leistung:");
+            // (strip_prefix: trim_start_matches builds a substring searcher per call)
+            let mut key = leika;
+            while let Some(rest) = key.strip_prefix("urn:de:fim:leika:leistung:") {
+                key = rest;
+            }
             if !is_valid_leistungsschluessel(key) {
                 let hint = if key.len() < 14 && key.bytes().all(|b| b.is_ascii_digit()) {
                     " (did the spreadsheet turn it into a number? format the column as text)"

@@ -36,6 +36,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_status_storage",
         include_str!("../../schema/0006_status_storage.sql"),
     ),
+    (
+        "0007_status_checks",
+        include_str!("../../schema/0007_status_checks.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -225,6 +229,41 @@ mod tests {
             ] {
                 conn.prepare(&format!("SELECT * FROM {view}")).unwrap();
             }
+        }
+    }
+
+    #[test]
+    fn status_events_checks_refuse_what_is_not_vocabulary() {
+        // 0007 rewrote the CHECKs as OR chains; they must refuse the same values.
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("t.db")).unwrap();
+        conn.execute_batch(
+            "INSERT INTO status_batches (origin, recorded_at, recorded_by, last_event_id)
+             VALUES ('test', '2026-01-01T00:00:00Z', 'test', 10)",
+        )
+        .unwrap();
+        let insert = |id: i64, subject_kind: &str, scope_kind: &str, status: &str| {
+            conn.execute(
+                "INSERT INTO status_events (subject_kind, subject, scope_kind, scope,
+                     effective_on, event_id, status, batch_id)
+                 VALUES (?1, '99000000000001', ?2, '031010000000', '2025-01-01', ?3, ?4, 1)",
+                rusqlite::params![subject_kind, scope_kind, id, status],
+            )
+        };
+        for (id, status) in (1..).zip(crate::status::Status::ALL) {
+            insert(id, "leika", "ars", status.as_str()).unwrap();
+        }
+        for (subject_kind, scope_kind, status) in [
+            ("leika", "ars", "live"),
+            ("leika", "ars", "Produktiv"),
+            ("ozg", "ars", "produktiv"),
+            ("leika", "kreis", "produktiv"),
+        ] {
+            let err = insert(9, subject_kind, scope_kind, status).unwrap_err();
+            assert!(
+                err.to_string().contains("CHECK constraint failed"),
+                "{subject_kind} {scope_kind} {status}: {err}"
+            );
         }
     }
 

@@ -250,15 +250,23 @@ fn insert_chunked<T>(
         let one = format!("({})", vec!["?"; cols].join(", "));
         format!("{head}{}{tail}", vec![one; rows].join(", "))
     };
-    let full = sql(CHUNK);
+    // One statement for all full chunks, held (not returned to the cache) between
+    // executions: its bindings are never cleared, so binding the next chunk's text
+    // reuses the buffers of the last one instead of allocating 450 new ones.
+    let mut full: Option<rusqlite::Statement<'_>> = None;
     for (c, chunk) in items.chunks(CHUNK).enumerate() {
-        let mut stmt = if chunk.len() == CHUNK {
-            tx.prepare_cached(&full)?
+        let mut last;
+        let stmt = if chunk.len() == CHUNK {
+            match &mut full {
+                Some(stmt) => stmt,
+                None => full.insert(tx.prepare(&sql(CHUNK))?),
+            }
         } else {
-            tx.prepare_cached(&sql(chunk.len()))?
+            last = tx.prepare(&sql(chunk.len()))?;
+            &mut last
         };
         for (j, item) in chunk.iter().enumerate() {
-            bind(&mut stmt, j * cols + 1, c * CHUNK + j, item)?;
+            bind(stmt, j * cols + 1, c * CHUNK + j, item)?;
         }
         stmt.raw_execute()?;
     }
@@ -303,17 +311,27 @@ fn update_current(
              WHERE subject_kind = ?1 AND subject = ?2",
         )
         .map_err(Error::db("reading current status"))?;
-    let mut copy_range = tx
-        .prepare_cached(
+    // Copies a subject's events in an id range into status_current: with an upsert
+    // where the subject has current cells, as a plain insert where it has none (no
+    // conflict to look for; the usual case for a large report).
+    let copy_sql = |upsert: &str| {
+        format!(
             "INSERT INTO status_current (subject_kind, subject, scope_kind, scope, status,
                                          effective_on, event_id)
              SELECT subject_kind, subject, scope_kind, scope, status, effective_on, event_id
              FROM status_events
-             WHERE subject_kind = ?1 AND subject = ?2 AND event_id BETWEEN ?3 AND ?4
-             ON CONFLICT (subject_kind, subject, scope_kind, scope) DO UPDATE
+             WHERE subject_kind = ?1 AND subject = ?2 AND event_id BETWEEN ?3 AND ?4 {upsert}"
+        )
+    };
+    let mut copy_new = tx
+        .prepare(&copy_sql(""))
+        .map_err(Error::db("preparing the current status update"))?;
+    let mut copy_over = tx
+        .prepare(&copy_sql(
+            "ON CONFLICT (subject_kind, subject, scope_kind, scope) DO UPDATE
                  SET status = excluded.status, effective_on = excluded.effective_on,
                      event_id = excluded.event_id",
-        )
+        ))
         .map_err(Error::db("preparing the current status update"))?;
     // Indexes into `order` of winners that are inserted row by row.
     let mut singles: Vec<usize> = Vec::new();
@@ -365,20 +383,25 @@ fn update_current(
             winners.push(start + j);
         }
         if winners.len() == group.len() {
-            copy_range
-                .execute(params![
-                    subject_kind,
-                    subject,
-                    first_id + start as i64,
-                    first_id + (at - 1) as i64
-                ])
-                .map_err(Error::db("updating the current status"))?;
+            let copy = if stored.is_empty() {
+                &mut copy_new
+            } else {
+                &mut copy_over
+            };
+            copy.execute(params![
+                subject_kind,
+                subject,
+                first_id + start as i64,
+                first_id + (at - 1) as i64
+            ])
+            .map_err(Error::db("updating the current status"))?;
         } else {
             singles.append(&mut winners);
         }
     }
     drop(current_of);
-    drop(copy_range);
+    drop(copy_new);
+    drop(copy_over);
     insert_chunked(
         tx,
         "INSERT OR ROLLBACK INTO status_current (subject_kind, subject, scope_kind, scope,
