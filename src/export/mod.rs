@@ -185,15 +185,21 @@ pub fn run_job(db: &Path, job: &ExportJob) -> Result<ExportOutcome, ExportError>
             out,
         } => {
             let (as_of, generated_at) = stamp(*as_of);
+            let started = std::time::Instant::now();
             let report = query::report(&conn, as_of, *since, generated_at)?;
+            tracing::debug!(elapsed = ?started.elapsed(), "report: data read");
             let rendered = render_report(&report, *format, *part)?;
+            tracing::debug!(elapsed = ?started.elapsed(), "report: rendered");
             let files = write_report(out, *format, part.is_some(), rendered)?;
             Ok(ExportOutcome::Report { files })
         }
         ExportJob::Dashboards { out, gzip, as_of } => {
             let (as_of, generated_at) = stamp(*as_of);
+            let started = std::time::Instant::now();
             let data = query::dashboards(&conn, as_of, generated_at)?;
+            tracing::debug!(elapsed = ?started.elapsed(), "dashboards: data read");
             let files = dashboards::build(&data, crate::store::schema_version())?;
+            tracing::debug!(elapsed = ?started.elapsed(), files = files.len(), "dashboards: files built");
             let summary = publish::publish(
                 out,
                 &files,
@@ -203,6 +209,7 @@ pub fn run_job(db: &Path, job: &ExportJob) -> Result<ExportOutcome, ExportError>
                     ..Default::default()
                 },
             )?;
+            tracing::debug!(elapsed = ?started.elapsed(), "dashboards: published");
             Ok(ExportOutcome::Dashboards(summary))
         }
     }

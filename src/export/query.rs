@@ -95,19 +95,26 @@ impl Latest {
 }
 
 /// Latest status per (subject, scope) as of a date, with interned keys: a dense
-/// table per scope (ARS or Ressort), since nearly every Gemeinde has a status for
-/// nearly every subject.
+/// table per subject, since nearly every Gemeinde has a status for nearly every
+/// subject. Rows are per subject because `status_current` is read subject first:
+/// a subject's cells are written one after another into one row, and two parts read
+/// from disjoint subject ranges merge by moving rows.
 #[derive(Default)]
 struct Matrix {
     leika: HashMap<String, u32>,
     efa: HashMap<String, u32>,
     ars: HashMap<String, u32>,
-    /// `latest[ars][subject]`.
+    /// `latest[subject][ars]`.
     latest: Vec<Vec<Option<Latest>>>,
     /// Events in the change window: (subject, ars, effective_on, old, new).
     recent: Vec<(u32, u32, NaiveDate, Option<Status>, Status)>,
     last_subject: Option<(bool, String, u32)>,
-    last_scope: Option<(String, u32)>,
+    /// Scope names by id, and for each scope the one that followed it last: every
+    /// subject lists the Gemeinden in the same order, so the next scope is nearly
+    /// always the predicted one, checked by one comparison instead of a hash lookup.
+    scope_names: Vec<String>,
+    next_scope: Vec<u32>,
+    last_scope: Option<u32>,
 }
 
 impl Matrix {
@@ -116,20 +123,21 @@ impl Matrix {
     }
 
     fn get(&self, subject: Option<u32>, ars: Option<u32>) -> Option<Latest> {
-        *self.latest.get(ars? as usize)?.get(subject? as usize)?
+        *self.latest.get(subject? as usize)?.get(ars? as usize)?
     }
 
     /// The ids of a cell, interning new keys. The table is read in key order, so
-    /// consecutive rows mostly share their scope or subject: the last ids are
-    /// remembered and the hash lookups skipped.
-    fn cell(&mut self, efa: bool, subject: &str, scope: &str) -> (u32, u32) {
+    /// consecutive rows mostly share their subject: the last one is remembered and
+    /// the hash lookup skipped.
+    fn cell(&mut self, efa: bool, subject: &[u8], scope: &[u8]) -> (u32, u32) {
         if let Some((last_efa, last_subject, s)) = &self.last_subject {
-            if *last_efa == efa && last_subject == subject {
+            if *last_efa == efa && last_subject.as_bytes() == subject {
                 let s = *s;
-                let a = self.scope_id(scope);
+                let a = self.scope_id_bytes(scope);
                 return (s, a);
             }
         }
+        let subject = std::str::from_utf8(subject).unwrap_or("");
         let s = self.subject_id(efa, subject);
         let last = self
             .last_subject
@@ -138,7 +146,7 @@ impl Matrix {
         last.1.clear();
         last.1.push_str(subject);
         last.2 = s;
-        (s, self.scope_id(scope))
+        (s, self.scope_id_bytes(scope))
     }
 
     fn subject_id(&mut self, efa: bool, subject: &str) -> u32 {
@@ -148,30 +156,59 @@ impl Matrix {
             Some(id) => *id,
             None => {
                 map.insert(subject.to_owned(), next);
+                self.latest.push(Vec::new());
                 next
             }
         }
     }
 
-    fn scope_id(&mut self, scope: &str) -> u32 {
-        if let Some((last, a)) = &self.last_scope {
-            if last == scope {
-                return *a;
+    /// [`Matrix::scope_id`] for a stored key: the predicted scope is compared as bytes,
+    /// so only a scope that has to be looked up is checked as UTF-8.
+    fn scope_id_bytes(&mut self, scope: &[u8]) -> u32 {
+        match self.predicted_scope(scope) {
+            Some(a) => {
+                self.last_scope = Some(a);
+                a
             }
+            None => self.scope_id(std::str::from_utf8(scope).unwrap_or("")),
         }
-        let a = match self.ars.get(scope) {
-            Some(a) => *a,
+    }
+
+    fn predicted_scope(&self, scope: &[u8]) -> Option<u32> {
+        self.last_scope
+            .and_then(|last| self.next_scope.get(last as usize))
+            .copied()
+            .filter(|&p| {
+                self.scope_names
+                    .get(p as usize)
+                    .is_some_and(|n| n.as_bytes() == scope)
+            })
+    }
+
+    fn scope_id(&mut self, scope: &str) -> u32 {
+        let a = match self.predicted_scope(scope.as_bytes()) {
+            Some(a) => a,
             None => {
-                let a = self.ars.len() as u32;
-                self.ars.insert(scope.to_owned(), a);
-                self.latest.push(Vec::new());
+                let a = match self.ars.get(scope) {
+                    Some(a) => *a,
+                    None => {
+                        let a = self.ars.len() as u32;
+                        self.ars.insert(scope.to_owned(), a);
+                        self.scope_names.push(scope.to_owned());
+                        self.next_scope.push(u32::MAX);
+                        a
+                    }
+                };
+                if let Some(next) = self
+                    .last_scope
+                    .and_then(|last| self.next_scope.get_mut(last as usize))
+                {
+                    *next = a;
+                }
                 a
             }
         };
-        let last = self.last_scope.get_or_insert_with(|| (String::new(), a));
-        last.0.clear();
-        last.0.push_str(scope);
-        last.1 = a;
+        self.last_scope = Some(a);
         a
     }
 
@@ -181,15 +218,6 @@ impl Matrix {
             *self = other;
             return;
         }
-        let mut subjects = vec![0u32; other.leika.len() + other.efa.len()];
-        for (efa, map) in [(false, &other.leika), (true, &other.efa)] {
-            for (name, id) in map {
-                let mine = self.subject_id(efa, name);
-                if let Some(slot) = subjects.get_mut(*id as usize) {
-                    *slot = mine;
-                }
-            }
-        }
         let mut scopes = vec![0u32; other.ars.len()];
         for (name, id) in &other.ars {
             let mine = self.scope_id(name);
@@ -197,11 +225,32 @@ impl Matrix {
                 *slot = mine;
             }
         }
-        for (a, row) in other.latest.into_iter().enumerate() {
-            let Some(&a) = scopes.get(a) else { continue };
-            for (s, cell) in row.into_iter().enumerate() {
-                if let (Some(cell), Some(&s)) = (cell, subjects.get(s)) {
-                    self.fold((s, a), cell);
+        let identity = scopes.iter().enumerate().all(|(i, &a)| i as u32 == a);
+        let mut names: Vec<(bool, u32, String)> = Vec::new();
+        for (efa, map) in [(false, &other.leika), (true, &other.efa)] {
+            names.extend(map.iter().map(|(name, id)| (efa, *id, name.clone())));
+        }
+        let mut rows: Vec<Option<Vec<Option<Latest>>>> =
+            other.latest.into_iter().map(Some).collect();
+        for (efa, id, name) in names {
+            let mine = self.subject_id(efa, &name);
+            let Some(row) = rows.get_mut(id as usize).and_then(Option::take) else {
+                continue;
+            };
+            let target_empty = self
+                .latest
+                .get(mine as usize)
+                .is_some_and(|r| r.iter().all(Option::is_none));
+            if identity && target_empty {
+                // Disjoint subject ranges with the same scope ids: move the row.
+                if let Some(slot) = self.latest.get_mut(mine as usize) {
+                    *slot = row;
+                }
+                continue;
+            }
+            for (a, cell) in row.into_iter().enumerate() {
+                if let (Some(cell), Some(&a)) = (cell, scopes.get(a)) {
+                    self.fold((mine, a), cell);
                 }
             }
         }
@@ -209,14 +258,15 @@ impl Matrix {
 
     /// Keeps `this` if it is newer than what the cell holds.
     fn fold(&mut self, (s, a): (u32, u32), this: Latest) {
-        let Some(row) = self.latest.get_mut(a as usize) else {
+        let scopes = self.ars.len();
+        let Some(row) = self.latest.get_mut(s as usize) else {
             return;
         };
-        let s = s as usize;
-        if row.len() <= s {
-            row.resize(s + 1, None);
+        let a = a as usize;
+        if row.len() <= a {
+            row.resize(scopes.max(a + 1), None);
         }
-        if let Some(slot) = row.get_mut(s) {
+        if let Some(slot) = row.get_mut(a) {
             *slot = Latest::newer(*slot, Some(this));
         }
     }
@@ -246,19 +296,19 @@ fn stored_status(b: &[u8]) -> Option<Status> {
     Status::ALL.into_iter().find(|s| s.as_str().as_bytes() == b)
 }
 
+/// One row as read: efa?, subject and scope (stored bytes), and the status if valid.
+type StatusRow<'r> = (bool, &'r [u8], &'r [u8], Option<Latest>);
+
 /// One status row: subject_kind, subject, scope, status, effective_on and, if
-/// `event` names a column, event_id (else 0). Only subject and scope are checked
-/// as UTF-8: they become map keys.
+/// `event` names a column, event_id (else 0). Subject and scope stay bytes: they
+/// are checked as UTF-8 only when they become map keys.
 fn status_row<'r>(
     r: &'r rusqlite::Row<'_>,
     event: Option<usize>,
     context: &'static str,
-) -> Result<(bool, &'r str, &'r str, Option<Latest>), ExportError> {
+) -> Result<StatusRow<'r>, ExportError> {
     let bytes = |i: usize| -> Result<&'r [u8], ExportError> {
         Ok(r.get_ref(i).map_err(db(context))?.as_bytes().unwrap_or(b""))
-    };
-    let text = |i: usize| -> Result<&'r str, ExportError> {
-        Ok(std::str::from_utf8(bytes(i)?).unwrap_or(""))
     };
     let latest = match (stored_status(bytes(3)?), fast_date(bytes(4)?)) {
         (Some(status), Some(on)) => Some(Latest {
@@ -271,7 +321,12 @@ fn status_row<'r>(
         }),
         _ => None,
     };
-    Ok((bytes(0)? == b"efa", text(1)?, text(2)?, latest))
+    Ok((bytes(0)? == b"efa", bytes(1)?, bytes(2)?, latest))
+}
+
+/// A stored key as text (keys are checked as UTF-8 when they are interned or kept).
+fn key_text(b: &[u8]) -> String {
+    std::str::from_utf8(b).unwrap_or("").to_owned()
 }
 
 /// Cells dated after the as-of date are looked up one by one up to this many; a
@@ -281,7 +336,7 @@ const MAX_LOOKUPS: usize = 20_000;
 /// Part of `status_current` to read: a range of its leading key column.
 #[derive(Debug, Clone)]
 struct Range {
-    /// `AND ...` restricting the rows to this part, with `?2` as the bound.
+    /// `AND ...` restricting the rows to this part, with `?1` as the bound.
     clause: &'static str,
     bound: String,
 }
@@ -306,14 +361,14 @@ fn split_ranges(conn: &Connection) -> Option<[Range; 2]> {
             "SELECT ars FROM v_municipalities WHERE level = 'gemeinde' AND ars IS NOT NULL
              ORDER BY ars LIMIT 1 OFFSET (SELECT count(*) / 2 FROM v_municipalities
                                           WHERE level = 'gemeinde' AND ars IS NOT NULL)",
-            "AND scope < ?2",
-            "AND scope >= ?2",
+            "AND scope < ?1",
+            "AND scope >= ?1",
         ),
         "subject_kind" => (
             "SELECT leistungsschluessel FROM annotations ORDER BY 1
              LIMIT 1 OFFSET (SELECT count(*) / 2 FROM annotations)",
-            "AND subject_kind IN ('leika', 'efa') AND subject < ?2",
-            "AND subject_kind IN ('leika', 'efa') AND subject >= ?2",
+            "AND subject_kind IN ('leika', 'efa') AND subject < ?1",
+            "AND subject_kind IN ('leika', 'efa') AND subject >= ?1",
         ),
         _ => return None,
     };
@@ -357,42 +412,127 @@ fn status_stamp(conn: &Connection) -> Option<i64> {
 /// Cells whose current event is after the as-of date: (efa, subject, scope).
 type Later = Vec<(bool, String, String)>;
 
+/// What one read of (part of) `status_current` yields: the matrix as of the date,
+/// the cells dated later, and, when a change window was asked for, the events in it.
+struct Part {
+    m: Matrix,
+    later: Later,
+    recent: Option<Vec<Recent>>,
+}
+
 /// Reads (part of) `status_current` for one scope kind: the cells current as of
-/// `as_of`, and those dated later (`None` when more than `max_lookups`).
+/// `as_of`, and those dated later (`None` when more than `max_lookups`). With
+/// `window_from`, also the events in (`window_from`, `as_of`] of the cells read:
+/// only a cell whose current event is after `window_from` can have one, so the
+/// same scan finds them and each gets one index seek (no second scan).
 fn read_current(
     conn: &Connection,
     scope_kind: &str,
     as_of: NaiveDate,
     max_lookups: usize,
     range: Option<&Range>,
-) -> Result<Option<(Matrix, Later)>, ExportError> {
+    window_from: Option<NaiveDate>,
+) -> Result<Option<Part>, ExportError> {
     const CTX: &str = "reading current statuses";
     let mut m = Matrix::default();
     let mut later = Vec::new();
+    let mut changed: Later = Vec::new();
+    // The scope kind is written into the statement, not bound: the Ressort cells are
+    // then read through the partial index `status_current_ressort` (schema 0007)
+    // instead of a scan past every municipal cell.
+    let kind = match scope_kind {
+        "ressort" => "'ressort'",
+        _ => "'ars'",
+    };
     let sql = format!(
         "SELECT subject_kind, subject, scope, status, effective_on
-         FROM status_current WHERE scope_kind = ?1 {}",
+         FROM status_current WHERE scope_kind = {kind} {}",
         range.map_or("", |r| r.clause)
     );
     let mut stmt = conn.prepare(&sql).map_err(db(CTX))?;
     let mut rows = match range {
-        Some(r) => stmt.query(params![scope_kind, r.bound]),
-        None => stmt.query(params![scope_kind]),
+        Some(r) => stmt.query(params![r.bound]),
+        None => stmt.query([]),
     }
     .map_err(db(CTX))?;
     while let Some(r) = rows.next().map_err(db(CTX))? {
         let (efa, subject, scope, latest) = status_row(r, None, CTX)?;
         let Some(latest) = latest else { continue };
+        if window_from.is_some_and(|from| latest.on > from) {
+            changed.push((efa, key_text(subject), key_text(scope)));
+        }
         if latest.on <= as_of {
             let cell = m.cell(efa, subject, scope);
             m.fold(cell, latest);
         } else if later.len() < max_lookups {
-            later.push((efa, subject.to_owned(), scope.to_owned()));
+            later.push((efa, key_text(subject), key_text(scope)));
         } else {
             return Ok(None);
         }
     }
-    Ok(Some((m, later)))
+    let recent = match window_from {
+        Some(from) => Some(changes_of(conn, scope_kind, &changed, from, as_of)?),
+        None => None,
+    };
+    Ok(Some(Part { m, later, recent }))
+}
+
+/// The events in (`from`, `as_of`] of the given cells, each with the status it
+/// replaced, in the cells' order and by date within a cell.
+fn changes_of(
+    conn: &Connection,
+    scope_kind: &str,
+    cells: &Later,
+    from: NaiveDate,
+    as_of: NaiveDate,
+) -> Result<Vec<Recent>, ExportError> {
+    const CTX: &str = "reading recent status changes";
+    let mut stmt = conn
+        .prepare(
+            "SELECT e.status, e.effective_on,
+                    (SELECT p.status FROM status_events p
+                      WHERE p.subject_kind = e.subject_kind AND p.subject = e.subject
+                        AND p.scope_kind = e.scope_kind AND p.scope = e.scope
+                        AND (p.effective_on < e.effective_on
+                             OR (p.effective_on = e.effective_on AND p.event_id < e.event_id))
+                      ORDER BY p.effective_on DESC, p.event_id DESC LIMIT 1)
+             FROM status_events e
+             WHERE e.subject_kind = ?1 AND e.subject = ?2 AND e.scope_kind = ?3
+               AND e.scope = ?4 AND e.effective_on > ?5 AND e.effective_on <= ?6
+             ORDER BY e.effective_on, e.event_id",
+        )
+        .map_err(db(CTX))?;
+    let (from, as_of) = (from.to_string(), as_of.to_string());
+    let mut out = Vec::new();
+    for (efa, subject, scope) in cells {
+        let kind = if *efa { "efa" } else { "leika" };
+        let mut rows = stmt
+            .query(params![kind, subject, scope_kind, scope, from, as_of])
+            .map_err(db(CTX))?;
+        while let Some(r) = rows.next().map_err(db(CTX))? {
+            let bytes = |i: usize| -> Result<&[u8], ExportError> {
+                Ok(r.get_ref(i).map_err(db(CTX))?.as_bytes().unwrap_or(b""))
+            };
+            let (Some(new), Some(on)) = (stored_status(bytes(0)?), fast_date(bytes(1)?)) else {
+                continue;
+            };
+            let old = r
+                .get_ref(2)
+                .map_err(db(CTX))?
+                .as_bytes()
+                .ok()
+                .and_then(stored_status);
+            out.push(Recent {
+                efa: *efa,
+                subject: subject.clone(),
+                scope: scope.clone(),
+                on,
+                old,
+                new,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The status matrix of one scope kind (`ars` or `ressort`) as of a date.
@@ -402,12 +542,17 @@ fn read_current(
 /// an as-of date in the past) get one index lookup each. Only when too many cells
 /// need that is every event up to the date folded instead. The municipal cells
 /// (millions) are read in two halves on two connections, one per core.
+///
+/// With `window_from`, the events of the change window come along (see
+/// [`read_current`]); `None` in their place when the matrix had to be folded from
+/// the events instead.
 fn status_matrix(
     conn: &Connection,
     scope_kind: &str,
     as_of: NaiveDate,
     max_lookups: usize,
-) -> Result<Matrix, ExportError> {
+    window_from: Option<NaiveDate>,
+) -> Result<(Matrix, Option<Vec<Recent>>), ExportError> {
     let split = if scope_kind == "ars" {
         split_ranges(conn).and_then(|r| Some((r, second_connection(conn)?)))
     } else {
@@ -415,30 +560,51 @@ fn status_matrix(
     };
     let parts = match split {
         Some(([low, high], other)) => std::thread::scope(|scope| {
-            let high = scope
-                .spawn(move || read_current(&other, scope_kind, as_of, max_lookups, Some(&high)));
-            let low = read_current(conn, scope_kind, as_of, max_lookups, Some(&low));
+            let high = scope.spawn(move || {
+                read_current(
+                    &other,
+                    scope_kind,
+                    as_of,
+                    max_lookups,
+                    Some(&high),
+                    window_from,
+                )
+            });
+            let low = read_current(
+                conn,
+                scope_kind,
+                as_of,
+                max_lookups,
+                Some(&low),
+                window_from,
+            );
             let high = high.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
             Ok::<_, ExportError>([low?, high?])
         })?
         .into_iter()
         .collect::<Option<Vec<_>>>(),
-        None => read_current(conn, scope_kind, as_of, max_lookups, None)?.map(|p| vec![p]),
+        None => {
+            read_current(conn, scope_kind, as_of, max_lookups, None, window_from)?.map(|p| vec![p])
+        }
     };
     let Some(parts) = parts else {
-        return fold_events(conn, scope_kind, as_of);
+        return Ok((fold_events(conn, scope_kind, as_of)?, None));
     };
     let mut m = Matrix::default();
     let mut later: Later = Vec::new();
-    for (part, part_later) in parts {
-        m.merge(part);
-        later.extend(part_later);
+    let mut recent: Option<Vec<Recent>> = None;
+    for part in parts {
+        m.merge(part.m);
+        later.extend(part.later);
+        if let Some(r) = part.recent {
+            recent.get_or_insert_with(Vec::new).extend(r);
+        }
     }
     if later.len() > max_lookups {
-        return fold_events(conn, scope_kind, as_of);
+        return Ok((fold_events(conn, scope_kind, as_of)?, None));
     }
     if later.is_empty() {
-        return Ok(m);
+        return Ok((m, recent));
     }
     const LOOKUP: &str = "reading a status as of a date";
     let mut stmt = conn
@@ -463,7 +629,7 @@ fn status_matrix(
             }
         }
     }
-    Ok(m)
+    Ok((m, recent))
 }
 
 /// Every municipal event up to `as_of`, folded per cell, in table order (the table
@@ -570,30 +736,17 @@ fn map_for_scans(conn: &Connection) {
     let _ = conn.pragma_update(None, "mmap_size", 1i64 << 32);
 }
 
-/// The matrix and, if asked, the recent changes, read side by side on two
-/// connections when the database is a file (each read is one long scan). The two
-/// reads are separate snapshots; an import landing between them can at worst list
-/// a change whose new status the matrix does not show yet.
+/// The municipal matrix and, if asked, the recent changes (found by the same scan;
+/// a full scan for them only when the matrix had to be folded from the events).
 fn matrix_and_changes(
     conn: &Connection,
     as_of: NaiveDate,
     window_from: Option<NaiveDate>,
 ) -> Result<Matrix, ExportError> {
-    let second = window_from.and_then(|_| second_connection(conn));
-    let (mut m, recent) = match (window_from, second) {
-        (None, _) => (status_matrix(conn, "ars", as_of, MAX_LOOKUPS)?, Vec::new()),
-        (Some(from), Some(other)) => std::thread::scope(|scope| {
-            let changes = scope.spawn(move || recent_changes(&other, from, as_of));
-            let m = status_matrix(conn, "ars", as_of, MAX_LOOKUPS);
-            let recent = changes
-                .join()
-                .unwrap_or_else(|_| Err(ExportError::Invalid("reading changes failed".into())));
-            Ok::<_, ExportError>((m?, recent?))
-        })?,
-        (Some(from), None) => (
-            status_matrix(conn, "ars", as_of, MAX_LOOKUPS)?,
-            recent_changes(conn, from, as_of)?,
-        ),
+    let (mut m, recent) = status_matrix(conn, "ars", as_of, MAX_LOOKUPS, window_from)?;
+    let recent = match (window_from, recent) {
+        (Some(from), None) => recent_changes(conn, from, as_of)?,
+        (_, recent) => recent.unwrap_or_default(),
     };
     for r in recent {
         let (Some(s), Some(a)) = (m.subject(r.efa, &r.subject), m.ars.get(&r.scope).copied())
@@ -814,7 +967,9 @@ fn dashboard_data(
 ) -> Result<DashboardData, ExportError> {
     map_for_scans(conn);
     let window_from = as_of - chrono::Duration::days(CHANGE_WINDOW_DAYS);
+    let started = std::time::Instant::now();
     let matrix = matrix_and_changes(conn, as_of, with_changes.then_some(window_from))?;
+    tracing::debug!(elapsed = ?started.elapsed(), "export: status matrix read");
     let notes = annotations(conn)?;
     let efa: HashMap<String, Efa> = efa_services(conn)?
         .into_iter()
@@ -823,6 +978,7 @@ fn dashboard_data(
     let names = leika_names(conn)?;
     let ozg = ozg_names(conn)?;
     let seen = availability(conn, as_of)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "export: catalogue read");
     // An EfA service names the LeiKa keys it implements; an annotation's efa_id wins.
     let mut efa_of_key: HashMap<&str, &str> = HashMap::new();
     let mut sorted_efa: Vec<&Efa> = efa.values().collect();
@@ -905,7 +1061,9 @@ fn dashboard_data(
         }
     }
 
-    let gemeinden = units(conn, "gemeinde")?
+    // Each Gemeinde with its recent changes; then its service rows (3,000 pairs
+    // each) built on every core.
+    let members: Vec<_> = units(conn, "gemeinde")?
         .into_iter()
         .filter(|(u, _)| {
             matches!(
@@ -915,25 +1073,6 @@ fn dashboard_data(
         })
         .map(|(u, verband_ars)| {
             let ars_id = matrix.ars.get(&u.ars).copied();
-            let mut svc = Vec::new();
-            for (i, (l, e, all)) in subjects.iter().enumerate() {
-                let latest = Latest::newer(matrix.get(*l, ars_id), matrix.get(*e, ars_id));
-                if latest.is_none() && !all {
-                    continue;
-                }
-                // Skips two key allocations per pair when nothing was observed.
-                let observed = (!seen.is_empty())
-                    .then(|| services.get(i))
-                    .flatten()
-                    .and_then(|s| seen.get(&(u.ars.clone(), s.leistungsschluessel.clone())));
-                svc.push(GemeindeService {
-                    service: i,
-                    status: latest.map(|l| l.status),
-                    status_since: latest.map(|l| l.on),
-                    online: observed.map(|o| o.0),
-                    url: observed.and_then(|o| o.1.clone()),
-                });
-            }
             let mut changes = ars_id
                 .and_then(|a| recent_by_ars.remove(&a))
                 .unwrap_or_default();
@@ -942,15 +1081,43 @@ fn dashboard_data(
                     .cmp(&a.effective_on)
                     .then(a.service.cmp(&b.service))
             });
-            Gemeinde {
-                ars: u.ars,
-                name: u.name,
-                kreis_ars: u.kreis_ars,
-                verband_ars,
-                textkennzeichen: u.textkennzeichen,
-                services: svc,
-                changes,
+            (u, verband_ars, ars_id, changes)
+        })
+        .collect();
+    let rows = super::par_map(&members, |(u, _, ars_id, _)| {
+        let mut svc = Vec::with_capacity(subjects.len());
+        for (i, (l, e, all)) in subjects.iter().enumerate() {
+            let latest = Latest::newer(matrix.get(*l, *ars_id), matrix.get(*e, *ars_id));
+            if latest.is_none() && !all {
+                continue;
             }
+            // Skips two key allocations per pair when nothing was observed.
+            let observed = (!seen.is_empty())
+                .then(|| services.get(i))
+                .flatten()
+                .and_then(|s| seen.get(&(u.ars.clone(), s.leistungsschluessel.clone())));
+            svc.push(GemeindeService {
+                service: i,
+                status: latest.map(|l| l.status),
+                status_since: latest.map(|l| l.on),
+                online: observed.map(|o| o.0),
+                url: observed.and_then(|o| o.1.clone()),
+            });
+        }
+        svc
+    });
+    tracing::debug!(elapsed = ?started.elapsed(), "export: service rows built");
+    let gemeinden = members
+        .into_iter()
+        .zip(rows)
+        .map(|((u, verband_ars, _, changes), svc)| Gemeinde {
+            ars: u.ars,
+            name: u.name,
+            kreis_ars: u.kreis_ars,
+            verband_ars,
+            textkennzeichen: u.textkennzeichen,
+            services: svc,
+            changes,
         })
         .collect();
     Ok(DashboardData {
@@ -973,7 +1140,7 @@ fn land_status(
     conn: &Connection,
     as_of: NaiveDate,
 ) -> Result<HashMap<(String, String), Status>, ExportError> {
-    let m = status_matrix(conn, "ressort", as_of, MAX_LOOKUPS)?;
+    let (m, _) = status_matrix(conn, "ressort", as_of, MAX_LOOKUPS, None)?;
     let mut out = HashMap::new();
     for (efa, map) in [(true, &m.efa), (false, &m.leika)] {
         for (subject, s) in map {
@@ -995,26 +1162,49 @@ pub fn report(
     since: Option<NaiveDate>,
     generated_at: DateTime<Utc>,
 ) -> Result<Report, ExportError> {
+    let started = std::time::Instant::now();
     let dash = dashboard_data(conn, as_of, generated_at, false)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "report: dashboard data");
     let notes = annotations(conn)?;
     let ozg = ozg_names(conn)?;
     let land = land_status(conn, as_of)?;
     let efas = efa_services(conn)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "report: catalogue read");
 
     // Per EfA service: municipal phases over the Gemeinden, counting the best-known
-    // status of any of its LeiKa keys' dashboard rows.
-    let mut per_efa: HashMap<&str, (Phases, Availability)> = HashMap::new();
+    // status of any of its LeiKa keys' dashboard rows. EfA services are numbered
+    // once, so the 1,500 × 939 pairs are counted in vectors, not hash maps.
+    let mut efa_index: HashMap<&str, usize> = HashMap::new();
+    let efa_of_service: Vec<Option<usize>> = dash
+        .services
+        .iter()
+        .map(|s| {
+            let id = s.efa_id.as_deref()?;
+            let next = efa_index.len();
+            Some(*efa_index.entry(id).or_insert(next))
+        })
+        .collect();
+    let mut per_efa = vec![
+        (
+            Phases::default(),
+            Availability {
+                online: 0,
+                observed: 0,
+            },
+        );
+        efa_index.len()
+    ];
+    let mut best: Vec<Option<(Option<Status>, Option<bool>)>> = vec![None; efa_index.len()];
+    let mut touched: Vec<usize> = Vec::new();
     for g in &dash.gemeinden {
-        let mut best: HashMap<&str, (Option<Status>, Option<bool>)> = HashMap::new();
         for gs in &g.services {
-            let Some(id) = dash
-                .services
-                .get(gs.service)
-                .and_then(|s| s.efa_id.as_deref())
-            else {
+            let Some(id) = efa_of_service.get(gs.service).copied().flatten() else {
                 continue;
             };
-            let e = best.entry(id).or_insert((None, None));
+            let e = best[id].get_or_insert_with(|| {
+                touched.push(id);
+                (None, None)
+            });
             if gs.status.map(super::model::phase) == Some(super::model::Phase::Produktiv)
                 || e.0.is_none()
             {
@@ -1025,14 +1215,11 @@ pub fn report(
                 (a, b) => a.or(b),
             };
         }
-        for (id, (status, online)) in best {
-            let (phases, avail) = per_efa.entry(id).or_insert((
-                Phases::default(),
-                Availability {
-                    online: 0,
-                    observed: 0,
-                },
-            ));
+        for id in touched.drain(..) {
+            let Some((status, online)) = best[id].take() else {
+                continue;
+            };
+            let (phases, avail) = &mut per_efa[id];
             phases.add(status);
             if let Some(o) = online {
                 avail.observed += 1;
@@ -1049,7 +1236,11 @@ pub fn report(
             .values()
             .filter(|a| a.efa_id.as_deref() == Some(e.id.as_str()))
             .min_by(|a, b| a.ressort.cmp(&b.ressort));
-        let (kommunen, avail) = per_efa.get(e.id.as_str()).copied().unwrap_or_default_pair();
+        let (kommunen, avail) = efa_index
+            .get(e.id.as_str())
+            .and_then(|&i| per_efa.get(i))
+            .copied()
+            .unwrap_or_default_pair();
         services.push(ServiceRow {
             efa_id: e.id.clone(),
             name: e.name.clone(),
@@ -1079,6 +1270,7 @@ pub fn report(
         });
     }
 
+    tracing::debug!(elapsed = ?started.elapsed(), "report: services counted");
     let ressort_names = ressorts(conn)?;
     let ressorts = group(
         &services,
@@ -1474,7 +1666,7 @@ mod tests {
                 .collect();
             // Through status_current (with lookups), and forced to fold every event.
             for max_lookups in [MAX_LOOKUPS, 0] {
-                let m = status_matrix(&conn, "ars", d(as_of), max_lookups).unwrap();
+                let (m, _) = status_matrix(&conn, "ars", d(as_of), max_lookups, None).unwrap();
                 assert_eq!(cells(&m), expected, "as of {as_of}, {max_lookups} lookups");
             }
         };
@@ -1514,27 +1706,38 @@ mod tests {
         let (_dir, conn) = db();
         let check =
             |from: &str, as_of: &str, expected: &[(&str, &str, &str, Option<&str>, &str)]| {
-                let mut got: Vec<_> = recent_changes(&conn, d(from), d(as_of))
-                    .unwrap()
-                    .into_iter()
-                    .map(|r| {
-                        (
-                            r.subject,
-                            r.scope,
-                            r.on.to_string(),
-                            r.old.map(Status::as_str),
-                            r.new.as_str(),
-                        )
-                    })
-                    .collect();
-                got.sort();
+                let listed = |recent: Vec<Recent>| {
+                    let mut got: Vec<_> = recent
+                        .into_iter()
+                        .map(|r| {
+                            (
+                                r.subject,
+                                r.scope,
+                                r.on.to_string(),
+                                r.old.map(Status::as_str),
+                                r.new.as_str(),
+                            )
+                        })
+                        .collect();
+                    got.sort();
+                    got
+                };
                 let expected: Vec<_> = expected
                     .iter()
                     .map(|(s, a, on, old, new)| {
                         (s.to_string(), a.to_string(), on.to_string(), *old, *new)
                     })
                     .collect();
-                assert_eq!(got, expected, "({from}, {as_of}]");
+                // The scan, and the lookups of the cells the matrix read found.
+                let scanned = listed(recent_changes(&conn, d(from), d(as_of)).unwrap());
+                assert_eq!(scanned, expected, "scan ({from}, {as_of}]");
+                let (_, found) =
+                    status_matrix(&conn, "ars", d(as_of), MAX_LOOKUPS, Some(d(from))).unwrap();
+                assert_eq!(
+                    listed(found.unwrap()),
+                    expected,
+                    "lookups ({from}, {as_of}]"
+                );
             };
         check(
             "2026-02-15",

@@ -37,8 +37,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../schema/0006_status_storage.sql"),
     ),
     (
-        "0007_status_checks",
-        include_str!("../../schema/0007_status_checks.sql"),
+        "0007_status_tuning",
+        include_str!("../../schema/0007_status_tuning.sql"),
     ),
 ];
 

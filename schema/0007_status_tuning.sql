@@ -1,16 +1,22 @@
--- 0007: the same `status_events` table, its CHECK constraints written as OR chains.
+-- 0007: status storage tuned for reading and writing whole rollout matrices.
 --
--- SQLite evaluates a CHECK of the form `x IN ('a', 'b', ...)` by building a small
--- ephemeral index each time a statement runs. With the 50-row INSERTs of a status
--- report that made the three CHECKs cost more than the insert itself: writing
--- 2.8 million events took 58 G instructions with them and 25 G without; as OR chains
--- (the same constraint: every column is NOT NULL) 28 G. Measured with
--- `perf stat -e instructions`; see BENCHMARKS.md.
+-- 1. The same `status_events` table, its CHECK constraints written as OR chains.
+--    SQLite evaluates a CHECK of the form `x IN ('a', 'b', ...)` by building a small
+--    ephemeral index each time a statement runs. With the 50-row INSERTs of a status
+--    report that made the three CHECKs cost more than the insert itself: writing
+--    2.8 million events took 58 G instructions with them and 25 G without; as OR
+--    chains (the same constraint: every column is NOT NULL) 28 G. Measured with
+--    `perf stat -e instructions`; see BENCHMARKS.md.
 --
--- The table is rebuilt (SQLite cannot alter a CHECK); rows are copied in key order.
--- Its triggers go with the old table and are created again below, unchanged from
--- 0006. With legacy_alter_table the rename leaves the views alone: they name
--- `status_events`, which is again the table's name after the swap.
+--    The table is rebuilt (SQLite cannot alter a CHECK); rows are copied in key
+--    order. Its triggers go with the old table and are created again below,
+--    unchanged from 0006. With legacy_alter_table the rename leaves the views alone:
+--    they name `status_events`, which is again the table's name after the swap.
+--
+-- 2. A partial index of the Ressort cells of `status_current`. The table is keyed
+--    subject first, so "every Ressort cell" (the Land part of a report) was a scan
+--    of all 2.8 million municipal cells; the index holds only the few Ressort rows
+--    and is not touched when municipal cells are written.
 
 PRAGMA legacy_alter_table = ON;
 
@@ -99,3 +105,7 @@ CREATE TRIGGER status_events_no_delete BEFORE DELETE ON status_events
 BEGIN
     SELECT RAISE(ABORT, 'status_events is append-only: record a new event instead');
 END;
+
+CREATE INDEX status_current_ressort
+    ON status_current (subject_kind, subject, scope, status, effective_on)
+    WHERE scope_kind = 'ressort';
