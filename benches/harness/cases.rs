@@ -544,22 +544,41 @@ fn exports_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
     let dash_args = ["dashboards", "--as-of", AS_OF, "--out", out_s.as_str()];
     let mut report = CaseReport::default();
 
+    let remove = |dir: &Path| {
+        fs::remove_dir_all(dir)
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(|e| BenchError::io(format!("remove {}", dir.display()), e))
+    };
+    // Each run writes into a new empty directory; the runs' outputs are removed
+    // after the step. Removing the last output right before the next run would
+    // make this kernel's journal-less ext4 check every just-freed inode of the
+    // directory's group for each new file (`recently_deleted`, a 30 s window), which
+    // the row below measures separately: exports of a real deployment are hours
+    // apart.
     eprintln!("{CASE}: dashboards into an empty directory");
+    let fresh = std::cell::Cell::new(0usize);
+    let fresh_dir = |n: usize| ctx.dir.join(format!("dashboards-cold-{n}"));
     let cold = measure(
         ctx.reps,
+        || Ok(()),
         || {
-            fs::remove_dir_all(&out)
-                .or_else(|e| {
-                    if e.kind() == std::io::ErrorKind::NotFound {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
-                })
-                .map_err(|e| BenchError::io(format!("remove {}", out.display()), e))
+            let n = fresh.get() + 1;
+            fresh.set(n);
+            let dir = fresh_dir(n).to_string_lossy().into_owned();
+            Ok(export(&["dashboards", "--as-of", AS_OF, "--out", &dir]))
         },
-        || Ok(export(&dash_args)),
     )?;
+    for n in 1..=fresh.get() {
+        remove(&fresh_dir(n))?;
+    }
+    eprintln!("{CASE}: dashboards into a directory just emptied");
+    let emptied = measure(ctx.reps, || remove(&out), || Ok(export(&dash_args)))?;
     let files = count_files(&out);
     let bytes = dir_bytes(&out);
     let before = snapshot(&out);
@@ -578,6 +597,13 @@ fn exports_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
             "{files} files, {:.1} MB; 939 Gemeinden, Verbände, 45 Kreise",
             bytes as f64 / 1e6
         ),
+    ));
+    report.rows.push(row(
+        CASE,
+        "dashboards, DIR removed right before (not an aim; see note)",
+        events,
+        Some(emptied),
+        "previous set deleted just before: ext4 without journal skips just-freed inodes one by one".into(),
     ));
     report.rows.push(row(
         CASE,

@@ -1,9 +1,10 @@
 //! Fills the export model from the database, read-only. All SQL of the exports is
 //! here. Municipal statuses come from `status_current` (the latest event per
 //! subject and ARS), corrected by index lookups for the few cells whose current
-//! event lies after the as-of date; the changes of the last 30 days are read by
-//! date, beside it on a second connection. Subjects and ARS are interned to
-//! integers so millions of cells stay cheap.
+//! event lies after the as-of date, read in two halves on two connections; the
+//! same scan finds the cells changed in the last 30 days, whose events are then
+//! looked up. Subjects and ARS are interned to integers so millions of cells stay
+//! cheap.
 //!
 //! Record shapes read from `record_versions` (JSON in `data`):
 //! `efa_service` (0003): `name, ozg_ids[], leistungsschluessel[], themenfeld,
