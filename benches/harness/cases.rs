@@ -603,7 +603,8 @@ fn exports_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
         "dashboards, DIR removed right before (not an aim; see note)",
         events,
         Some(emptied),
-        "previous set deleted just before: ext4 without journal skips just-freed inodes one by one".into(),
+        "previous set deleted just before: ext4 without journal skips just-freed inodes one by one"
+            .into(),
     ));
     report.rows.push(row(
         CASE,

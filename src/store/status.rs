@@ -69,6 +69,9 @@ pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str)
     if rows.is_empty() {
         return Ok(0);
     }
+    // Rows are numbered with u32 while sorted (a 4-billion-row file is not a report).
+    u32::try_from(rows.len())
+        .map_err(|_| Error::Invalid("too many status rows in one report".into()))?;
     let recorded_at = super::now_utc();
     let started = std::time::Instant::now();
     let phase = |what: &str| debug!(rows = rows.len(), elapsed = ?started.elapsed(), "status record: {what}");
