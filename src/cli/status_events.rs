@@ -156,11 +156,13 @@ fn import(
     by: &str,
     partial: bool,
 ) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
     let bytes = std::fs::read(file).map_err(crate::Error::io("reading status report", file))?;
     let mut conn = ctx.open()?;
     let catalog = store::status::catalog(&conn)?;
     let validated = report::validate(&bytes, &catalog, today())
         .map_err(|e| crate::Error::Invalid(format!("{}: {e}", file.display())))?;
+    tracing::debug!(rows = validated.rows.len(), elapsed = ?started.elapsed(), "status import: read and validated");
     for e in &validated.errors {
         eprintln!("{}: {e}", file.display());
     }
