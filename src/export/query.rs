@@ -478,6 +478,37 @@ fn read_current(
     Ok(Some(Part { m, later, recent }))
 }
 
+/// The status an event `e` replaced in its cell: the cell's event before it by
+/// (effective_on, event_id), one index seek.
+const PREVIOUS_STATUS: &str = "(SELECT p.status FROM status_events p
+      WHERE p.subject_kind = e.subject_kind AND p.subject = e.subject
+        AND p.scope_kind = e.scope_kind AND p.scope = e.scope
+        AND (p.effective_on < e.effective_on
+             OR (p.effective_on = e.effective_on AND p.event_id < e.event_id))
+      ORDER BY p.effective_on DESC, p.event_id DESC LIMIT 1)";
+
+/// A change read from the columns at `at`: status, effective date and the status
+/// it replaced ([`PREVIOUS_STATUS`]); `None` for a row that is not a valid event.
+fn change_at(
+    r: &rusqlite::Row<'_>,
+    at: usize,
+    context: &'static str,
+) -> Result<Option<(Status, NaiveDate, Option<Status>)>, ExportError> {
+    let bytes = |i: usize| -> Result<&[u8], ExportError> {
+        Ok(r.get_ref(i).map_err(db(context))?.as_bytes().unwrap_or(b""))
+    };
+    let (Some(new), Some(on)) = (stored_status(bytes(at)?), fast_date(bytes(at + 1)?)) else {
+        return Ok(None);
+    };
+    let old = r
+        .get_ref(at + 2)
+        .map_err(db(context))?
+        .as_bytes()
+        .ok()
+        .and_then(stored_status);
+    Ok(Some((new, on, old)))
+}
+
 /// The events in (`from`, `as_of`] of the given cells, each with the status it
 /// replaced, in the cells' order and by date within a cell.
 fn changes_of(
@@ -489,19 +520,13 @@ fn changes_of(
 ) -> Result<Vec<Recent>, ExportError> {
     const CTX: &str = "reading recent status changes";
     let mut stmt = conn
-        .prepare(
-            "SELECT e.status, e.effective_on,
-                    (SELECT p.status FROM status_events p
-                      WHERE p.subject_kind = e.subject_kind AND p.subject = e.subject
-                        AND p.scope_kind = e.scope_kind AND p.scope = e.scope
-                        AND (p.effective_on < e.effective_on
-                             OR (p.effective_on = e.effective_on AND p.event_id < e.event_id))
-                      ORDER BY p.effective_on DESC, p.event_id DESC LIMIT 1)
+        .prepare(&format!(
+            "SELECT e.status, e.effective_on, {PREVIOUS_STATUS}
              FROM status_events e
              WHERE e.subject_kind = ?1 AND e.subject = ?2 AND e.scope_kind = ?3
                AND e.scope = ?4 AND e.effective_on > ?5 AND e.effective_on <= ?6
-             ORDER BY e.effective_on, e.event_id",
-        )
+             ORDER BY e.effective_on, e.event_id"
+        ))
         .map_err(db(CTX))?;
     let (from, as_of) = (from.to_string(), as_of.to_string());
     let mut out = Vec::new();
@@ -511,18 +536,9 @@ fn changes_of(
             .query(params![kind, subject, scope_kind, scope, from, as_of])
             .map_err(db(CTX))?;
         while let Some(r) = rows.next().map_err(db(CTX))? {
-            let bytes = |i: usize| -> Result<&[u8], ExportError> {
-                Ok(r.get_ref(i).map_err(db(CTX))?.as_bytes().unwrap_or(b""))
-            };
-            let (Some(new), Some(on)) = (stored_status(bytes(0)?), fast_date(bytes(1)?)) else {
+            let Some((new, on, old)) = change_at(r, 0, CTX)? else {
                 continue;
             };
-            let old = r
-                .get_ref(2)
-                .map_err(db(CTX))?
-                .as_bytes()
-                .ok()
-                .and_then(stored_status);
             out.push(Recent {
                 efa: *efa,
                 subject: subject.clone(),
@@ -682,21 +698,16 @@ fn recent_changes(
 ) -> Result<Vec<Recent>, ExportError> {
     const CTX: &str = "reading recent status changes";
     let mut stmt = conn
-        .prepare(
+        .prepare(&format!(
             "SELECT e.subject_kind, e.subject, e.scope, e.status, e.effective_on,
-                    (SELECT p.status FROM status_events p
-                      WHERE p.subject_kind = e.subject_kind AND p.subject = e.subject
-                        AND p.scope_kind = e.scope_kind AND p.scope = e.scope
-                        AND (p.effective_on < e.effective_on
-                             OR (p.effective_on = e.effective_on AND p.event_id < e.event_id))
-                      ORDER BY p.effective_on DESC, p.event_id DESC LIMIT 1)
+                    {PREVIOUS_STATUS}
              FROM status_current c
              JOIN status_events e
                ON e.subject_kind = c.subject_kind AND e.subject = c.subject
               AND e.scope_kind = c.scope_kind AND e.scope = c.scope
               AND e.effective_on > ?1 AND e.effective_on <= ?2
-             WHERE c.scope_kind = 'ars' AND c.effective_on > ?1",
-        )
+             WHERE c.scope_kind = 'ars' AND c.effective_on > ?1"
+        ))
         .map_err(db(CTX))?;
     let mut rows = stmt
         .query(params![from.to_string(), as_of.to_string()])
@@ -706,18 +717,9 @@ fn recent_changes(
         let text = |i: usize| -> Result<&str, ExportError> {
             Ok(r.get_ref(i).map_err(db(CTX))?.as_str().unwrap_or(""))
         };
-        let (Some(new), Some(on)) = (
-            stored_status(text(3)?.as_bytes()),
-            fast_date(text(4)?.as_bytes()),
-        ) else {
+        let Some((new, on, old)) = change_at(r, 3, CTX)? else {
             continue;
         };
-        let old = r
-            .get_ref(5)
-            .map_err(db(CTX))?
-            .as_bytes()
-            .ok()
-            .and_then(stored_status);
         out.push(Recent {
             efa: text(0)? == "efa",
             subject: text(1)?.to_owned(),
