@@ -114,12 +114,7 @@ pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str)
         &order,
         |stmt, at, i, p| {
             let row = &rows[p.row as usize];
-            let (subject_kind, subject) = keys.subjects[p.subject as usize];
-            let (scope_kind, scope) = &keys.scopes[p.scope as usize];
-            stmt.raw_bind_parameter(at, subject_kind)?;
-            stmt.raw_bind_parameter(at + 1, subject)?;
-            stmt.raw_bind_parameter(at + 2, *scope_kind)?;
-            stmt.raw_bind_parameter(at + 3, scope)?;
+            keys.bind_cell(stmt, at, p)?;
             stmt.raw_bind_parameter(at + 4, &keys.dates[p.on as usize])?;
             stmt.raw_bind_parameter(at + 5, first_id + i as i64)?;
             stmt.raw_bind_parameter(at + 6, row.status.as_str())?;
@@ -183,6 +178,21 @@ impl<'a> Keys<'a> {
             dates,
         };
         (keys, order)
+    }
+
+    /// Binds a row's cell (subject kind, subject, scope kind, scope) from `at` on.
+    fn bind_cell(
+        &self,
+        stmt: &mut rusqlite::Statement<'_>,
+        at: usize,
+        p: &Pending,
+    ) -> rusqlite::Result<()> {
+        let (subject_kind, subject) = self.subjects[p.subject as usize];
+        let (scope_kind, scope) = &self.scopes[p.scope as usize];
+        stmt.raw_bind_parameter(at, subject_kind)?;
+        stmt.raw_bind_parameter(at + 1, subject)?;
+        stmt.raw_bind_parameter(at + 2, *scope_kind)?;
+        stmt.raw_bind_parameter(at + 3, scope)
     }
 }
 
@@ -418,12 +428,7 @@ fn update_current(
             let Some(p) = order.get(i) else {
                 return Ok(());
             };
-            let (subject_kind, subject) = keys.subjects[p.subject as usize];
-            let (scope_kind, scope) = &keys.scopes[p.scope as usize];
-            stmt.raw_bind_parameter(at, subject_kind)?;
-            stmt.raw_bind_parameter(at + 1, subject)?;
-            stmt.raw_bind_parameter(at + 2, *scope_kind)?;
-            stmt.raw_bind_parameter(at + 3, scope)?;
+            keys.bind_cell(stmt, at, p)?;
             stmt.raw_bind_parameter(at + 4, rows[p.row as usize].status.as_str())?;
             stmt.raw_bind_parameter(at + 5, &keys.dates[p.on as usize])?;
             stmt.raw_bind_parameter(at + 6, first_id + i as i64)
