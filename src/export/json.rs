@@ -113,6 +113,16 @@ pub struct OzgJson<'a> {
     pub name: &'a str,
 }
 
+/// The OZG-Leistungen of a service or report row as written.
+fn ozg_json(list: &[model::OzgRef]) -> Vec<OzgJson<'_>> {
+    list.iter()
+        .map(|o| OzgJson {
+            ozg_id: &o.ozg_id,
+            name: &o.name,
+        })
+        .collect()
+}
+
 #[derive(Debug, Serialize)]
 pub struct AvailabilityJson {
     pub online: u32,
@@ -237,14 +247,7 @@ impl<'a> From<&'a Report> for ReportJson<'a> {
                 .map(|s| ReportServiceJson {
                     efa_id: &s.efa_id,
                     name: &s.name,
-                    ozg_leistungen: s
-                        .ozg_leistungen
-                        .iter()
-                        .map(|o| OzgJson {
-                            ozg_id: &o.ozg_id,
-                            name: &o.name,
-                        })
-                        .collect(),
+                    ozg_leistungen: ozg_json(&s.ozg_leistungen),
                     themenfeld: s.themenfeld.as_deref(),
                     federfuehrendes_land: s.federfuehrendes_land.as_deref(),
                     status_land: status(s.status_land),
@@ -415,14 +418,7 @@ impl<'a> From<&'a DashService> for ServiceInfoJson<'a> {
                 efa_id: id,
                 name: s.efa_name.as_deref(),
             }),
-            ozg_leistungen: s
-                .ozg_leistungen
-                .iter()
-                .map(|o| OzgJson {
-                    ozg_id: &o.ozg_id,
-                    name: &o.name,
-                })
-                .collect(),
+            ozg_leistungen: ozg_json(&s.ozg_leistungen),
             url: s.url.as_deref(),
         }
     }

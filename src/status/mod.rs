@@ -69,7 +69,7 @@ impl Status {
     /// Parses a stored code, leniently (case, spaces and dashes folded).
     pub fn parse(s: &str) -> Option<Status> {
         // Most rows carry the code itself; only other spellings need folding.
-        if let Some(exact) = Status::ALL.into_iter().find(|st| st.as_str() == s) {
+        if let Some(exact) = Status::from_code(s.as_bytes()) {
             return Some(exact);
         }
         let norm: String = s
@@ -81,6 +81,14 @@ impl Status {
             })
             .collect();
         Status::ALL.into_iter().find(|st| st.as_str() == norm)
+    }
+
+    /// A stored code exactly as stored (the CHECK constraints keep them canonical),
+    /// without the allocation of the lenient [`Status::parse`].
+    pub fn from_code(code: &[u8]) -> Option<Status> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str().as_bytes() == code)
     }
 
     /// The vocabulary for error messages.
@@ -195,20 +203,32 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
     // `YYYY-MM-DD` read by hand: a report has millions of them, and chrono's format
     // parser is the slower way to the same answer for this shape.
-    if let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = s.as_bytes() {
-        let digits = |ds: &[u8]| -> Option<u32> {
-            ds.iter().try_fold(0u32, |n, &b| {
-                b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
-            })
-        };
-        let year = digits(&[*y0, *y1, *y2, *y3])?;
-        let month = digits(&[*m0, *m1])?;
-        let day = digits(&[*d0, *d1])?;
-        return NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day);
+    let b = s.as_bytes();
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        return iso_date(b);
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(s, "%d.%m.%Y"))
         .ok()
+}
+
+/// The date at the start of `b` if it begins `YYYY-MM-DD` (a stored date, or the date
+/// part of a timestamp), read without chrono's format parser: exports and reports
+/// read millions of them.
+pub fn iso_date(b: &[u8]) -> Option<NaiveDate> {
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r)?.iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(
+        i32::try_from(digits(0..4)?).ok()?,
+        digits(5..7)?,
+        digits(8..10)?,
+    )
 }
 
 /// Today in Lower Saxony (dates in reports are local dates).
@@ -258,6 +278,24 @@ mod tests {
             assert_eq!(parse_date(s), chrono, "{s}");
         }
         assert_eq!(parse_date("2025-3-1"), NaiveDate::from_ymd_opt(2025, 3, 1));
+    }
+
+    #[test]
+    fn iso_date_reads_iso_dates_only() {
+        let check = |s: &str, ok: Option<&str>| {
+            assert_eq!(
+                iso_date(s.as_bytes()),
+                ok.map(|x| NaiveDate::parse_from_str(x, "%Y-%m-%d").unwrap()),
+                "{s:?}"
+            )
+        };
+        check("2026-03-01", Some("2026-03-01"));
+        check("2026-03-01T06:00:00Z", Some("2026-03-01"));
+        check("2026-02-30", None);
+        check("2026-3-01", None);
+        check("2026-03-0", None);
+        check("２026-03-01", None);
+        check("", None);
     }
 
     #[test]
