@@ -18,3 +18,4 @@ mod pvog;
 mod query;
 mod release;
 mod status;
+pub mod support;
