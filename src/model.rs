@@ -229,6 +229,17 @@ pub fn municipality_key(level: Level, ars: &str) -> String {
     format!("{}:{}", level.as_str(), ars)
 }
 
+/// Whether `ars` is a syntactically valid Amtlicher Regionalschlüssel (12 ASCII digits).
+pub fn is_valid_ars(ars: &str) -> bool {
+    ars.len() == 12 && ars.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `key` is a valid store key of an availability record, `<ARS>:<key>`.
+pub fn is_valid_availability_key(key: &str) -> bool {
+    key.split_once(':')
+        .is_some_and(|(ars, leika)| is_valid_ars(ars) && is_valid_leistungsschluessel(leika))
+}
+
 /// One observation of an online service for a LeiKa key at an ARS, as the Dashboard
 /// Digitale Verwaltung reports it. The source has no date: the observation time is
 /// the release's fetch time.

@@ -34,6 +34,7 @@ impl Releases {
             "unchanged",
             "rejected",
             "warnings",
+            "kept",
             "sha256",
         ];
         let table: Vec<Vec<String>> = rows
@@ -52,6 +53,7 @@ impl Releases {
                     r.unchanged.to_string(),
                     r.rejected.to_string(),
                     r.warnings.to_string(),
+                    r.kept.to_string(),
                     r.sha256
                         .as_deref()
                         .map(|s| s.chars().take(12).collect())
@@ -86,12 +88,13 @@ impl Rejects {
         }
         if self.format == Format::Text && !ctx.quiet {
             println!(
-                "release {} ({}, {}): {} rejected, {} warnings",
+                "release {} ({}, {}): {} rejected, {} warnings, {} kept",
                 release.release_id,
                 release.source,
                 release.location,
                 release.rejected,
-                release.warnings
+                release.warnings,
+                release.kept
             );
         }
         let header = ["severity", "position", "key", "reason", "raw"];

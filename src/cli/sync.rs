@@ -122,6 +122,13 @@ pub fn describe(s: &ReleaseSummary) -> String {
                 "{}: release {} applied: {} added, {} changed, {} retired, {} unchanged, {} rejected, {} warnings",
                 s.source, s.release_id, c.added, c.changed, c.retired, c.unchanged, c.rejected, c.warnings
             );
+            // Only when it happened: most releases keep nothing, and the line is long.
+            if c.kept > 0 {
+                line.push_str(&format!(
+                    ", {} kept (rejected but still published; previous version stays current)",
+                    c.kept
+                ));
+            }
             if c.rejected + c.warnings > 0 {
                 line.push_str(&format!(" (`ozgsync rejects {}` lists them)", s.release_id));
             }

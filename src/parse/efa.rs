@@ -278,7 +278,9 @@ fn json_items(n: usize, value: Value) -> Vec<Item<EfaServiceRecord>> {
             items
         }
         None => vec![Item::Reject(
-            Reject::reject(position, key, problems.join("; ")).with_raw(raw()),
+            Reject::reject(position, key, problems.join("; "))
+                .key_checked(is_valid_efa_id)
+                .with_raw(raw()),
         )],
     }
 }
@@ -405,6 +407,7 @@ fn csv_item(
         },
         None => Item::Reject(
             Reject::reject(position, key, problems.join("; "))
+                .key_checked(is_valid_efa_id)
                 .with_raw(csv_text::raw_of(record, delimiter)),
         ),
     }

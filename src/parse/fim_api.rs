@@ -548,9 +548,15 @@ fn convert_item(
         match fields {
             Ok(fields) => fields,
             Err(reason) => {
-                out.push(Item::Reject(
-                    Reject::reject(position, Some(first_key), reason).with_raw(raw()),
-                ));
+                // One reject per valid key: each names a service that is still
+                // published, whose current version the store keeps.
+                for key in valid {
+                    out.push(Item::Reject(
+                        Reject::reject(position, Some(key), reason.clone())
+                            .key_checked(is_valid_leistungsschluessel)
+                            .with_raw(raw()),
+                    ));
+                }
                 return;
             }
         };

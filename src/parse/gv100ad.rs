@@ -261,7 +261,9 @@ impl<R: BufRead> Parser<R> {
                         format!("the first line is not a GV100AD record: {}", bad.reason),
                     ));
                 }
-                let reject = Reject::reject(position, bad.key, bad.reason).with_raw(line);
+                let reject = Reject::reject(position, bad.key, bad.reason)
+                    .key_checked(|_| bad.key_valid)
+                    .with_raw(line);
                 self.pending.push_back(Item::Reject(reject));
             }
         }
@@ -273,12 +275,16 @@ impl<R: BufRead> Parser<R> {
 #[derive(Debug, PartialEq)]
 struct BadLine {
     key: Option<String>,
+    /// `key` is the store key `<level>:<ars>` of a record type and ARS that both read
+    /// correctly: only the rest of the line is bad.
+    key_valid: bool,
     reason: String,
 }
 
 fn bad(reason: impl Into<String>) -> BadLine {
     BadLine {
         key: None,
+        key_valid: false,
         reason: reason.into(),
     }
 }
@@ -330,11 +336,13 @@ fn parse_line(line: &str) -> Result<(MunicipalityRecord, Vec<String>), BadLine> 
     let key_cols = cols.get(11, 22);
     let (ars, ags) = read_key(level, &cols).map_err(|reason| BadLine {
         key: Some(key_cols.trim_end().to_owned()),
+        key_valid: false,
         reason,
     })?;
     let key = municipality_key(level, &ars);
     let fail = |reason: String| BadLine {
         key: Some(key.clone()),
+        key_valid: true,
         reason,
     };
 

@@ -533,6 +533,9 @@ fn convert_row(
                     char::from(delimiter).escape_default()
                 ),
             )
+            // The key column is read where the header puts it; if it holds a valid key
+            // the service is still published, however the rest of the row broke.
+            .key_checked(is_valid_leistungsschluessel)
             .with_raw(raw()),
         ));
         return;
@@ -558,6 +561,7 @@ fn convert_row(
                 key_opt,
                 "Bezeichnung is empty; the row was skipped",
             )
+            .key_checked(is_valid_leistungsschluessel)
             .with_raw(raw()),
         ));
         return;

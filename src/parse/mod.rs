@@ -4,7 +4,10 @@
 //!
 //! - `Ok(Item::Record { .. })` a good record (or a retirement, for formats that carry
 //!   deletions such as XZuFi `loesche`);
-//! - `Ok(Item::Reject(..))` one bad row or record, with where and why; parsing goes on;
+//! - `Ok(Item::Reject(..))` one bad row or record, with where and why; parsing goes on.
+//!   A reject whose key is itself valid says so ([`Reject::key_valid`]): the record is
+//!   still in the payload, only its new data is bad, so the store keeps the key's
+//!   current version instead of retiring it;
 //!   warnings (an unknown Typisierung code) are rejects with `Severity::Warning` that
 //!   accompany a record that is still kept;
 //! - `Err(ParseError)` the payload is not the format at all (HTML error page, wrong
@@ -69,6 +72,11 @@ pub struct Reject {
     pub position: String,
     /// The record's key as far as it could be read.
     pub key: Option<String>,
+    /// `key` is a valid key, spelled as the store keys the record (`<level>:<ars>` for
+    /// GV100AD). Set only through [`Reject::key_checked`], so every parser states
+    /// the rule it checked. A full release keeps the current version of such a key
+    /// rather than retire it: the key is still published, only its new data is bad.
+    pub key_valid: bool,
     /// What is wrong and, where it helps, what to do about it.
     pub reason: String,
     /// The raw row or value, shortened to a few hundred characters.
@@ -87,6 +95,7 @@ impl Reject {
             severity: Severity::Reject,
             position: position.into(),
             key,
+            key_valid: false,
             reason: reason.into(),
             raw: None,
         }
@@ -101,6 +110,13 @@ impl Reject {
             severity: Severity::Warning,
             ..Reject::reject(position, key, reason)
         }
+    }
+
+    /// Marks the key valid when it passes `valid`, the parser's own key rule; an
+    /// absent key stays invalid.
+    pub fn key_checked(mut self, valid: impl FnOnce(&str) -> bool) -> Self {
+        self.key_valid = self.key.as_deref().is_some_and(valid);
+        self
     }
 
     pub fn with_raw(mut self, raw: impl AsRef<str>) -> Self {

@@ -81,7 +81,9 @@ fn leistung_items(
     }
     if !problems.is_empty() {
         return vec![Item::Reject(
-            Reject::reject(position, key, problems.join("; ")).with_raw(raw()),
+            Reject::reject(position, key, problems.join("; "))
+                .key_checked(is_valid_ozg_id)
+                .with_raw(raw()),
         )];
     }
     let mut items = Vec::with_capacity(2);
@@ -156,6 +158,8 @@ fn map_item(columns: &Columns, record: &csv::StringRecord, delimiter: u8) -> Ite
         }
         _ => {}
     }
+    // Every problem of a map row is one of the two halves of its key, so a rejected
+    // pair never has a valid key to keep: the store retires it by absence.
     if !problems.is_empty() {
         return Item::Reject(
             Reject::reject(

@@ -11,7 +11,9 @@ use std::io::BufRead;
 use serde::Deserialize;
 
 use super::{Change, Item, Items, ParseError, Reject};
-use crate::model::{is_valid_leistungsschluessel, AvailabilityRecord};
+use crate::model::{
+    is_valid_ars, is_valid_availability_key, is_valid_leistungsschluessel, AvailabilityRecord,
+};
 
 const FORMAT: &str = "Dashboard Digitale Verwaltung (PVOG) page array";
 
@@ -90,7 +92,9 @@ fn row_items(position: &str, value: serde_json::Value) -> Vec<Item<AvailabilityR
     let ars = row.ars.as_deref().map(str::trim).unwrap_or("");
     let reject = |reason: String| {
         vec![Item::Reject(
-            Reject::reject(position, Some(format!("{ars}:{key}")), reason).with_raw(&raw),
+            Reject::reject(position, Some(format!("{ars}:{key}")), reason)
+                .key_checked(is_valid_availability_key)
+                .with_raw(&raw),
         )]
     };
     if !is_valid_leistungsschluessel(key) {
@@ -98,7 +102,7 @@ fn row_items(position: &str, value: serde_json::Value) -> Vec<Item<AvailabilityR
             "leika_key {key:?} is not a 14-digit Leistungsschlüssel"
         ));
     }
-    if ars.len() != 12 || !ars.bytes().all(|b| b.is_ascii_digit()) {
+    if !is_valid_ars(ars) {
         return reject(format!("ars {ars:?} is not a 12-digit ARS"));
     }
     let Some(online_status) = row.online_status.map(|s| s.trim().to_owned()) else {

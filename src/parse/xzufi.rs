@@ -653,12 +653,15 @@ fn leistung_items(position: String, draft: LeistungDraft) -> Vec<Item<ServiceRec
         (Some(b), name) => (b, name),
         (None, Some(name)) => (name, None),
         (None, None) => {
-            return vec![Item::Reject(Reject::reject(
-            position,
-            key_opt,
-            "the leistung has no German Leistungsbezeichnung (modulText with leikaTextmodul 02) \
-                 nor Leistungsname (03); it was skipped",
-        ))]
+            return vec![Item::Reject(
+                Reject::reject(
+                    position,
+                    key_opt,
+                    "the leistung has no German Leistungsbezeichnung (modulText with leikaTextmodul 02) \
+                     nor Leistungsname (03); it was skipped",
+                )
+                .key_checked(is_valid_leistungsschluessel),
+            )]
         }
     };
 

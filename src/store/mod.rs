@@ -40,6 +40,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_status_tuning",
         include_str!("../../schema/0007_status_tuning.sql"),
     ),
+    (
+        "0011_release_kept",
+        include_str!("../../schema/0011_release_kept.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

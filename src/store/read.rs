@@ -28,10 +28,12 @@ pub struct ReleaseRow {
     pub rejected: i64,
     pub warnings: i64,
     pub status: String,
+    /// Keys whose rejected record left their previous version current (schema 0011).
+    pub kept: i64,
 }
 
 const RELEASE_COLUMNS: &str = "release_id, source, kind, entity, mode, location, fetched_at, etag,
-    last_modified, sha256, added, changed, retired, unchanged, rejected, warnings, status";
+    last_modified, sha256, added, changed, retired, unchanged, rejected, warnings, status, kept";
 
 fn release_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReleaseRow> {
     Ok(ReleaseRow {
@@ -52,6 +54,7 @@ fn release_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReleaseRow> {
         rejected: r.get(14)?,
         warnings: r.get(15)?,
         status: r.get(16)?,
+        kept: r.get(17)?,
     })
 }
 

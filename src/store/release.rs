@@ -2,6 +2,11 @@
 //! payload, the release row, its rejects, and new record versions; closes versions
 //! that changed or were retired. A failure anywhere (including a parse error that
 //! says the payload is not the format at all) rolls everything back.
+//!
+//! A rejected record whose key is valid ([`Reject::key_valid`]) still says "this key
+//! is published": its current version is *kept* (left current, untouched, not
+//! retired) and a warning naming the key and both releases is stored with the
+//! release. A key with no current version has nothing to keep and is only rejected.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -74,6 +79,9 @@ pub struct Counts {
     pub unchanged: u64,
     pub rejected: u64,
     pub warnings: u64,
+    /// Current keys whose record in this payload was rejected: left at their
+    /// previous version instead of retired (each also counts one warning).
+    pub kept: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -191,14 +199,26 @@ pub fn apply<T: Record>(
                 }
                 Change::Retire { key } => writer.retire(&key)?,
             },
-            Item::Reject(reject) => rejects.write(&reject)?,
+            Item::Reject(reject) => {
+                if reject.severity == Severity::Reject && reject.key_valid {
+                    if let Some(key) = &reject.key {
+                        writer.keep(key, &reject.position);
+                    }
+                }
+                rejects.write(&reject)?;
+            }
         }
     }
+    // Before the guards: a kept key is present, so it is neither retired nor counted
+    // toward the retire share.
+    writer.write_kept(&mut rejects)?;
     if meta.mode == Mode::Full {
-        if writer.seen.is_empty() && !writer.current.is_empty() {
+        // Kept keys are no valid records: a payload whose every row is bad is
+        // refused even when each bad row still names its key.
+        if writer.seen.is_empty() && writer.current_before > 0 {
             return Err(Error::EmptyRelease {
                 location: payload.origin.clone(),
-                current: writer.current.len(),
+                current: writer.current_before,
             });
         }
         let current = writer.current_before;
@@ -221,7 +241,7 @@ pub fn apply<T: Record>(
     drop(rejects);
     tx.execute(
         "UPDATE releases SET added = ?2, changed = ?3, retired = ?4, unchanged = ?5,
-                rejected = ?6, warnings = ?7 WHERE release_id = ?1",
+                rejected = ?6, warnings = ?7, kept = ?8 WHERE release_id = ?1",
         params![
             release_id,
             counts.added as i64,
@@ -229,7 +249,8 @@ pub fn apply<T: Record>(
             counts.retired as i64,
             counts.unchanged as i64,
             counts.rejected as i64,
-            counts.warnings as i64
+            counts.warnings as i64,
+            counts.kept as i64
         ],
     )
     .map_err(Error::db("updating release counts"))?;
@@ -353,6 +374,9 @@ struct VersionWriter<'c> {
     current: HashMap<String, String>,
     /// Keys written by this release → position, to reject duplicates.
     seen: HashMap<String, String>,
+    /// Current keys whose record was rejected, taken out of `current` so they are not
+    /// retired, in the order met. A later good record of the key still updates it.
+    kept: HashMap<String, Kept>,
     /// How many versions were current before this release.
     current_before: usize,
     counts: Counts,
@@ -376,6 +400,7 @@ impl<'c> VersionWriter<'c> {
             current_before: current.len(),
             current,
             seen: HashMap::new(),
+            kept: HashMap::new(),
             counts: Counts::default(),
         })
     }
@@ -406,7 +431,11 @@ impl<'c> VersionWriter<'c> {
             }
             content_hash(&value.to_string())
         };
-        match self.current.remove(&key) {
+        let previous = self
+            .current
+            .remove(&key)
+            .or_else(|| self.kept.remove(&key).map(|k| k.hash));
+        match previous {
             Some(old) if old == hash => {
                 self.counts.unchanged += 1;
                 return Ok(None);
@@ -438,11 +467,62 @@ impl<'c> VersionWriter<'c> {
     /// Retires `key` if it is current and was not written by this release. Unknown
     /// keys are ignored: delete feeds (PVOG) name many objects never seen.
     fn retire(&mut self, key: &str) -> Result<()> {
-        if self.current.remove(key).is_some() {
+        if self.current.remove(key).is_some() || self.kept.remove(key).is_some() {
             self.close(key)?;
             self.counts.retired += 1;
         } else {
             tracing::debug!(key, "retirement of a key that is not current ignored");
+        }
+        Ok(())
+    }
+
+    /// A rejected record named the valid `key`: if the key is current and this
+    /// release has not written it, its version stays current. A key that is not
+    /// current has no version to keep.
+    fn keep(&mut self, key: &str, position: &str) {
+        if self.seen.contains_key(key) || self.kept.contains_key(key) {
+            return;
+        }
+        if let Some(hash) = self.current.remove(key) {
+            let order = self.kept.len();
+            self.kept.insert(
+                key.to_owned(),
+                Kept {
+                    hash,
+                    position: position.to_owned(),
+                    order,
+                },
+            );
+        }
+    }
+
+    /// Stores one warning per kept key (in the order the rejects came), naming the
+    /// key, this release and the release whose version stays current.
+    fn write_kept(&mut self, rejects: &mut RejectWriter<'_>) -> Result<()> {
+        let mut kept: Vec<(&String, &Kept)> = self.kept.iter().collect();
+        kept.sort_by_key(|(_, k)| k.order);
+        let mut from = self
+            .conn
+            .prepare_cached(
+                "SELECT valid_from FROM record_versions
+                 WHERE entity = ?1 AND key = ?2 AND valid_to IS NULL",
+            )
+            .map_err(Error::db("reading kept versions"))?;
+        for (key, k) in kept {
+            let valid_from: i64 = from
+                .query_row(params![self.entity.as_str(), key], |r| r.get(0))
+                .map_err(Error::db(format!("reading the current version of {key}")))?;
+            rejects.write(&Reject::warning(
+                k.position.clone(),
+                Some(key.clone()),
+                format!(
+                    "{key} kept at its version from release {valid_from}: its record in release {} \
+                     was rejected (see the reject at {}), but the key is still published, so it \
+                     was not retired; correct the record at the source and the next release updates it",
+                    self.release_id, k.position
+                ),
+            ))?;
+            self.counts.kept += 1;
         }
         Ok(())
     }
@@ -467,6 +547,16 @@ impl<'c> VersionWriter<'c> {
             .map_err(Error::db(format!("closing version of {key}")))?;
         Ok(())
     }
+}
+
+/// A current key kept by a rejected record.
+struct Kept {
+    /// Content hash of the current version, as `current` held it.
+    hash: String,
+    /// Where the rejected record stood.
+    position: String,
+    /// Order among the kept keys, so warnings follow the payload.
+    order: usize,
 }
 
 struct RejectWriter<'c> {

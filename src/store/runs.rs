@@ -138,8 +138,10 @@ pub fn finish(
     Ok(())
 }
 
+// `kept` lives only on the release (schema 0011): a run reads it from there.
 const COLUMNS: &str = "run_id, job, trigger, started, finished, outcome, release_id, added,
-    changed, retired, unchanged, rejected, warnings, error, pid";
+    changed, retired, unchanged, rejected, warnings, error, pid,
+    coalesce((SELECT k.kept FROM releases k WHERE k.release_id = runs.release_id), 0)";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
     let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
@@ -158,6 +160,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
             unchanged: n(10)?,
             rejected: n(11)?,
             warnings: n(12)?,
+            kept: n(15)?,
         },
         error: r.get(13)?,
         pid: r.get(14)?,
