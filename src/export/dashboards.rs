@@ -20,7 +20,7 @@ use super::json::{
     MetaCountsJson, MetaFileJson, ServiceCountsJson, ServiceInfoJson, ServicesFileJson, SourceJson,
     Tally, UnitJson, DASHBOARD_FORMAT_VERSION as FORMAT_VERSION,
 };
-use super::model::{DashboardData, Gemeinde, Unit};
+use super::model::{DashboardData, Gemeinde, GemeindeService, Unit};
 use super::{Ars, ExportError};
 
 /// The JSON Schemas published with the files (`schema/*.schema.json` in DIR).
@@ -220,12 +220,22 @@ fn change_json<'a>(
 
 fn gemeinde_file(data: &DashboardData, g: &Gemeinde) -> Result<(Vec<u8>, Tally), ExportError> {
     let mut tally = Tally::default();
-    let mut services = Vec::with_capacity(g.services.len());
     for gs in &g.services {
+        tally.add(gs.status, gs.online);
+    }
+    // Relevant and retired rows in one map, in service (= key) order.
+    let mut rows: Vec<(&GemeindeService, bool)> = g
+        .services
+        .iter()
+        .map(|gs| (gs, false))
+        .chain(g.retired_services.iter().map(|gs| (gs, true)))
+        .collect();
+    rows.sort_by_key(|(gs, _)| gs.service);
+    let mut services = Vec::with_capacity(rows.len());
+    for (gs, retired) in rows {
         let Some(s) = data.services.get(gs.service) else {
             continue;
         };
-        tally.add(gs.status, gs.online);
         services.push((
             s.leistungsschluessel.as_str(),
             GemeindeServiceJson {
@@ -233,6 +243,7 @@ fn gemeinde_file(data: &DashboardData, g: &Gemeinde) -> Result<(Vec<u8>, Tally),
                 since: gs.status_since.map(DateJson),
                 online: gs.online,
                 url: gs.url.as_deref(),
+                retired,
             },
         ));
     }

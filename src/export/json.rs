@@ -169,6 +169,9 @@ pub struct StatusChangeJson<'a> {
     pub scope_name: &'a str,
     pub old: Option<&'static str>,
     pub new: &'static str,
+    /// `true` when the subject is a LeiKa key that is retired now; absent otherwise.
+    #[serde(skip_serializing_if = "is_false")]
+    pub retired: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -213,6 +216,7 @@ fn changes(c: &Changes) -> ChangesJson<'_> {
                 scope_name: &s.scope_name,
                 old: status(s.old),
                 new: s.new.as_str(),
+                retired: s.retired,
             })
             .collect(),
         retired_keys: c
@@ -406,6 +410,13 @@ pub struct ServiceInfoJson<'a> {
     pub ozg_leistungen: Vec<OzgJson<'a>>,
     /// The general URL (the EfA service's); a Gemeinde file may name its own.
     pub url: Option<&'a str>,
+    /// `true` when the LeiKa key is retired; absent otherwise.
+    #[serde(skip_serializing_if = "is_false")]
+    pub retired: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 impl<'a> From<&'a DashService> for ServiceInfoJson<'a> {
@@ -420,6 +431,7 @@ impl<'a> From<&'a DashService> for ServiceInfoJson<'a> {
             }),
             ozg_leistungen: ozg_json(&s.ozg_leistungen),
             url: s.url.as_deref(),
+            retired: s.retired,
         }
     }
 }
@@ -478,6 +490,9 @@ pub struct GemeindeServiceJson<'a> {
     /// The URL observed for this municipality (else the one in services.json).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<&'a str>,
+    /// `true` for a status whose LeiKa key is retired: shown, not counted.
+    #[serde(skip_serializing_if = "is_false")]
+    pub retired: bool,
 }
 
 /// A status change; `ars` only in aggregate files (a Gemeinde file is one ARS).

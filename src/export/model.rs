@@ -219,6 +219,8 @@ pub struct StatusChange {
     pub scope_name: String,
     pub old: Option<Status>,
     pub new: Status,
+    /// The subject is a LeiKa key that is retired now: the change is shown, marked.
+    pub retired: bool,
 }
 
 /// A key (LeiKa or EfA) retired by a release in the period.
@@ -266,6 +268,9 @@ pub struct DashService {
     /// The OZG-Leistungen of its EfA service.
     pub ozg_leistungen: Vec<OzgRef>,
     pub url: Option<String>,
+    /// The LeiKa key is retired (LeiKa knew it, no current version): the service is
+    /// listed for the statuses that still name it, but relevant to no municipality.
+    pub retired: bool,
 }
 
 /// A Gemeinde with its services' states.
@@ -277,7 +282,11 @@ pub struct Gemeinde {
     pub verband_ars: Option<String>,
     pub textkennzeichen: Option<String>,
     /// Relevant services (indexes into `DashboardData::services`), sorted by index.
+    /// Every count of the exports is taken over these.
     pub services: Vec<GemeindeService>,
+    /// Statuses of services whose LeiKa key is retired, sorted by index: shown
+    /// (marked) so a municipality sees what it reported, counted nowhere.
+    pub retired_services: Vec<GemeindeService>,
     /// Status events at this ARS in the 30 days up to `as_of`, newest first.
     pub changes: Vec<GemeindeChange>,
 }

@@ -918,12 +918,17 @@ fn units(conn: &Connection, level: &str) -> Result<Vec<(Unit, Option<String>)>, 
         .map_err(db("reading municipalities"))
 }
 
-fn leika_names(conn: &Connection) -> Result<HashMap<String, String>, ExportError> {
+/// Every LeiKa key ever imported → (name, retired). A key missing here was never in
+/// LeiKa (or LeiKa was never imported), which says nothing about whether it is gone.
+fn leika_names(conn: &Connection) -> Result<HashMap<String, (String, bool)>, ExportError> {
     let mut stmt = conn
-        .prepare("SELECT leistungsschluessel, coalesce(bezeichnung, leistungsschluessel) FROM v_services")
+        .prepare(
+            "SELECT leistungsschluessel, coalesce(bezeichnung, leistungsschluessel), retired
+             FROM v_services",
+        )
         .map_err(db("reading services"))?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
         .map_err(db("reading services"))?;
     rows.collect::<Result<_, _>>()
         .map_err(db("reading services"))
@@ -987,9 +992,11 @@ fn dashboard_data(
                 .and_then(|a| a.efa_id.clone())
                 .or_else(|| efa_of_key.get(key.as_str()).map(|s| s.to_string()));
             let e = efa_id.as_ref().and_then(|id| efa.get(id));
+            let leika = names.get(key);
             DashService {
                 leistungsschluessel: key.clone(),
-                name: names.get(key).cloned().unwrap_or_else(|| key.clone()),
+                name: leika.map_or_else(|| key.clone(), |(name, _)| name.clone()),
+                retired: leika.is_some_and(|(_, retired)| *retired),
                 reifegrad: e.and_then(|e| e.reifegrad.clone()),
                 umsetzungsweg: a.and_then(|a| a.umsetzungsweg.clone()),
                 efa_name: e.map(|e| e.name.clone()),
@@ -1009,13 +1016,17 @@ fn dashboard_data(
             }
         })
         .collect();
-    // For each service, the interned subjects whose events count: its key and its EfA service.
+    // For each service, the interned subjects whose events count: its key and its EfA
+    // service; and whether it is relevant to every Gemeinde. This is the one place
+    // that decides what is relevant: a retired LeiKa key is relevant to no one, what
+    // its annotation says notwithstanding (its statuses go to `retired_services`).
     let subjects: Vec<(Option<u32>, Option<u32>, bool)> = services
         .iter()
         .map(|s| {
-            let all = notes
-                .get(&s.leistungsschluessel)
-                .is_some_and(|a| matches!(a.vollzug.as_deref(), Some("kommune" | "beide")));
+            let all = !s.retired
+                && notes
+                    .get(&s.leistungsschluessel)
+                    .is_some_and(|a| matches!(a.vollzug.as_deref(), Some("kommune" | "beide")));
             (
                 matrix.subject(false, &s.leistungsschluessel),
                 s.efa_id.as_deref().and_then(|id| matrix.subject(true, id)),
@@ -1066,6 +1077,7 @@ fn dashboard_data(
         .collect();
     let rows = super::par_map(&members, |(u, _, ars_id, _)| {
         let mut svc = Vec::with_capacity(subjects.len());
+        let mut retired = Vec::new();
         for (i, (l, e, all)) in subjects.iter().enumerate() {
             let latest = Latest::newer(matrix.get(*l, *ars_id), matrix.get(*e, *ars_id));
             if latest.is_none() && !all {
@@ -1076,27 +1088,33 @@ fn dashboard_data(
                 .then(|| services.get(i))
                 .flatten()
                 .and_then(|s| seen.get(&(u.ars.clone(), s.leistungsschluessel.clone())));
-            svc.push(GemeindeService {
+            let row = GemeindeService {
                 service: i,
                 status: latest.map(|l| l.status),
                 status_since: latest.map(|l| l.on),
                 online: observed.map(|o| o.0),
                 url: observed.and_then(|o| o.1.clone()),
-            });
+            };
+            if services.get(i).is_some_and(|s| s.retired) {
+                retired.push(row);
+            } else {
+                svc.push(row);
+            }
         }
-        svc
+        (svc, retired)
     });
     tracing::debug!(elapsed = ?started.elapsed(), "export: service rows built");
     let gemeinden = members
         .into_iter()
         .zip(rows)
-        .map(|((u, verband_ars, _, changes), svc)| Gemeinde {
+        .map(|((u, verband_ars, _, changes), (svc, retired))| Gemeinde {
             ars: u.ars,
             name: u.name,
             kreis_ars: u.kreis_ars,
             verband_ars,
             textkennzeichen: u.textkennzeichen,
             services: svc,
+            retired_services: retired,
             changes,
         })
         .collect();
@@ -1478,12 +1496,16 @@ fn changes(
     let status_changes = raw
         .into_iter()
         .filter_map(|(kind, subject, scope_kind, scope, old, new, on)| {
-            let subject_name = if kind == "efa" {
-                efa_name.get(subject.as_str()).map(|s| s.to_string())
+            let (subject_name, retired) = if kind == "efa" {
+                (efa_name.get(subject.as_str()).map(|s| s.to_string()), false)
             } else {
-                leika.get(&subject).cloned()
-            }
-            .unwrap_or_else(|| subject.clone());
+                leika
+                    .get(&subject)
+                    .map_or((None, false), |(name, retired)| {
+                        (Some(name.clone()), *retired)
+                    })
+            };
+            let subject_name = subject_name.unwrap_or_else(|| subject.clone());
             let (scope, scope_name) = if scope_kind == "ressort" {
                 ressorts
                     .get(&scope)
@@ -1502,6 +1524,7 @@ fn changes(
                 scope_name,
                 old: old.as_deref().and_then(Status::parse),
                 new: Status::parse(&new)?,
+                retired,
             })
         })
         .collect();

@@ -311,7 +311,11 @@ fn aenderungen(report: &Report) -> Table {
     for s in &c.status_changes {
         rows.push(vec![
             Cell::Date(s.effective_on),
-            Cell::text("Statusänderung"),
+            Cell::text(if s.retired {
+                "Statusänderung (Schlüssel entfallen)"
+            } else {
+                "Statusänderung"
+            }),
             Cell::text(&s.subject),
             Cell::text(&s.subject_name),
             Cell::Text(format!("{} ({})", s.scope_name, s.scope)),

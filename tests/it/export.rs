@@ -111,6 +111,7 @@ fn fixture_report() -> Report {
                 scope_name: "Ministerium für Wirtschaft".into(),
                 old: Some(Status::Beauftragt),
                 new: Status::Produktiv,
+                retired: false,
             }],
             retired_keys: vec![RetiredKey {
                 entity: "service".into(),
