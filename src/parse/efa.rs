@@ -715,6 +715,20 @@ mod tests {
     }
 
     #[test]
+    fn a_reject_keeps_its_key_when_the_efa_id_is_valid() {
+        let csv = format!(
+            "{CSV_HEADER}EFA-0001;;;;;NI;;pilot;;;;;;2026-01-01\n\
+             -kaputt;Name;;;;NI;;pilot;;;;;;2026-01-01\n\
+             ;Name;;;;NI;;pilot;;;;;;2026-01-01\n"
+        );
+        let items = parse(Cursor::new(csv.as_bytes().to_vec())).unwrap();
+        assert_eq!(
+            crate::parse::reject_keys(items),
+            ["line 2 EFA-0001 kept", "line 3 -kaputt", "line 4 -"]
+        );
+    }
+
+    #[test]
     fn payloads_that_are_not_efa_releases() {
         check_not_format("", "empty payload");
         check_not_format("<html><body>502</body></html>", "markup");

@@ -760,6 +760,24 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_item_keeps_each_of_its_valid_keys() {
+        let items = r#"[
+            {"leistungsschluessel": ["99001001002000", "99001001001000", "kaputt"], "leistungsbezeichnung": 42},
+            {"leistungsschluessel": ["nicht im LeiKa"]},
+            {"leistungsbezeichnung": "ohne Schlüssel"}
+        ]"#;
+        assert_eq!(
+            crate::parse::reject_keys(parse(page(0, 3, items).as_bytes())),
+            [
+                "page 0 item 0 99001001002000 kept",
+                "page 0 item 0 99001001001000 kept",
+                "page 0 item 1 nicht im LeiKa",
+                "page 0 item 2 -",
+            ]
+        );
+    }
+
+    #[test]
     fn bad_items_are_rejected_alone() {
         let items = r#"[
             "99001001002000",

@@ -588,6 +588,31 @@ mod tests {
         );
     }
 
+    /// Only a line whose record type and key both read keeps its key, spelled as the
+    /// store keys it.
+    #[test]
+    fn a_reject_keeps_its_key_when_type_and_ars_are_valid() {
+        let input = [
+            line("10", "03", "Niedersachsen", "", ""),
+            "6020251130".to_owned(),
+            line("70", "03151", "Unbekannt", "", ""),
+            line("40", "03x51", "Gifhorn", "", "44"),
+            line("40", "03151", "Gifhorn", "", "44").replace("20251130", "20251331"),
+            line("40", "03152", "", "", "44"),
+        ]
+        .join("\n");
+        assert_eq!(
+            crate::parse::reject_keys(parse(input.as_bytes())),
+            [
+                "line 2 -",
+                "line 3 -",
+                "line 4 03x51",
+                "line 5 kreis:031510000000 kept",
+                "line 6 kreis:031520000000 kept",
+            ]
+        );
+    }
+
     #[test]
     fn bad_lines_are_rejected_one_by_one() {
         let good = line("10", "03", "Niedersachsen", "", "");

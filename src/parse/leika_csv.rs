@@ -761,6 +761,24 @@ mod tests {
         ok(format!("{HEADER}\r\n{row}\r\n").as_bytes())
     }
 
+    #[test]
+    fn a_reject_keeps_its_key_when_the_schluessel_is_valid() {
+        let input = format!(
+            "{HEADER}\r\n99001001002000;;;;;;;1;;;\r\n99001001001000;;;;;Zu kurz\r\n\
+             9900100100;;;;;Kurzer Schlüssel;;1;;;\r\n;;;;;Ohne Schlüssel;;1;;;\r\n"
+        );
+        let items = parse(Cursor::new(input.into_bytes())).unwrap();
+        assert_eq!(
+            crate::parse::reject_keys(items),
+            [
+                "line 2 99001001002000 kept",
+                "line 3 99001001001000 kept",
+                "line 4 9900100100",
+                "line 5 -",
+            ]
+        );
+    }
+
     fn service(key: &str, bezeichnung: &str, typisierung: &[&str]) -> ServiceRecord {
         ServiceRecord {
             leistungsschluessel: key.into(),

@@ -238,6 +238,27 @@ mod tests {
     }
 
     #[test]
+    fn a_leistung_reject_keeps_a_valid_ozg_id_and_a_map_reject_never_has_one() {
+        let keys = |items: Result<Items<'_, OzgLeistungRecord>, ParseError>| {
+            crate::parse::reject_keys(items.unwrap())
+        };
+        assert_eq!(
+            keys(parse_leistungen(Cursor::new(
+                b"ozg_id;ozg_leistung\n1011;Kurz\n10112;\n".to_vec()
+            ))),
+            ["line 2 1011", "line 3 10112 kept"]
+        );
+        let map = parse_map(Cursor::new(
+            b"leika_schluessel;ozg_id\n99089003034002;\nnicht im LeiKa;10110\n".to_vec(),
+        ))
+        .unwrap();
+        assert_eq!(
+            crate::parse::reject_keys(map),
+            ["line 2 99089003034002", "line 3 nicht im LeiKa"]
+        );
+    }
+
+    #[test]
     fn each_file_names_the_kind_of_the_other() {
         check_leistungen(
             "leika_schluessel;ozg_id\n99088026034000;10041\n",

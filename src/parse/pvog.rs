@@ -213,6 +213,24 @@ mod tests {
     }
 
     #[test]
+    fn a_reject_keeps_its_key_only_when_ars_and_leika_key_are_valid() {
+        let input = r#"[{"content":[
+            {"leika_key":"nicht im LeiKa","ars":"032410001001","online_status":"ok"},
+            {"leika_key":"99041006017000","ars":"0324","online_status":"ok"},
+            {"leika_key":"99041006017000","ars":"031010000000"},
+            42]}]"#;
+        assert_eq!(
+            crate::parse::reject_keys(parse(input.as_bytes())),
+            [
+                "page 0, row 1 032410001001:nicht im LeiKa",
+                "page 0, row 2 0324:99041006017000",
+                "page 0, row 3 031010000000:99041006017000 kept",
+                "page 0, row 4 -",
+            ]
+        );
+    }
+
+    #[test]
     fn single_page_and_empty() {
         check(
             r#"{"content":[{"leika_key":"99041006017000","ars":"032410001001","online_status":"nicht ok"}]}"#,

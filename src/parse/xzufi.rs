@@ -1172,6 +1172,26 @@ mod tests {
         assert!(items.next().is_none());
     }
 
+    #[test]
+    fn a_leistung_without_bezeichnung_keeps_its_valid_key() {
+        let name = modul("02", "<inhalt>Abfall</inhalt>");
+        for (children, expected) in [
+            (
+                "<referenzLeiKa><code>99001001002000</code></referenzLeiKa>".to_owned(),
+                "99001001002000 kept",
+            ),
+            (
+                format!("<referenzLeiKa><code>9900100100200</code></referenzLeiKa>{name}"),
+                "9900100100200",
+            ),
+            (name.clone(), "-"),
+        ] {
+            let got = crate::parse::reject_keys(parse(single(&children).as_slice()));
+            assert_eq!(got.len(), 1, "{children}: {got:?}");
+            assert!(got[0].ends_with(expected), "{children}: {got:?}");
+        }
+    }
+
     /// `(children of a single leistung, expected outcome)`.
     #[test]
     fn leistung_variants() {
