@@ -85,6 +85,33 @@ fn release_counts(db: &Path, release: &str) -> String {
     )
 }
 
+/// Imports an annotation sheet of `rows` (after the header) as Ressort `by`.
+fn annotate(db: &Path, rows: &str, by: &str) {
+    let sheet = db.with_file_name("annotations.csv");
+    std::fs::write(
+        &sheet,
+        format!(
+            "Leistungsschlüssel;Leistungsbezeichnung;Ressort;Vollzug;Umsetzungsweg;EfA-ID;\
+             Depriorisierungsgrund;Priorität;Zieldatum;Bemerkung\n{rows}"
+        ),
+    )
+    .unwrap();
+    run_db(
+        db,
+        &["annotations", "import", sheet.to_str().unwrap(), "--by", by],
+    )
+    .assert_ok();
+}
+
+/// The sample's valid keys, in file order.
+fn valid_keys(lines: &[Vec<u8>]) -> Vec<String> {
+    lines[1..]
+        .iter()
+        .map(|l| String::from_utf8_lossy(&l[..l.len().min(14)]).into_owned())
+        .filter(|k| k.len() == 14 && k.bytes().all(|b| b.is_ascii_digit()))
+        .collect()
+}
+
 const ABENDREALSCHULE: &str = "99088026034000";
 const ABFALL: &str = "99001001002000";
 
@@ -92,24 +119,11 @@ const ABFALL: &str = "99001001002000";
 fn blank_bezeichnung_keeps_the_key_current_with_its_annotation() {
     let dir = scratch();
     let db = leika_db(dir.path());
-    let annotations = dir.path().join("annotations.csv");
-    std::fs::write(
-        &annotations,
-        "Leistungsschlüssel;Leistungsbezeichnung;Ressort;Vollzug;Umsetzungsweg;EfA-ID;Depriorisierungsgrund;Priorität;Zieldatum;Bemerkung\n\
-         99088026034000;Abendrealschule Aufnahme;MK;Land;WfU/NAVO;;;2;;\n",
-    )
-    .unwrap();
-    run_db(
+    annotate(
         &db,
-        &[
-            "annotations",
-            "import",
-            annotations.to_str().unwrap(),
-            "--by",
-            "MK",
-        ],
-    )
-    .assert_ok();
+        "99088026034000;Abendrealschule Aufnahme;MK;Land;WfU/NAVO;;;2;;\n",
+        "MK",
+    );
 
     let blanked = leika_copy(dir.path(), "blanked.csv", &[ABENDREALSCHULE], &[]);
     let run = import(&db, "leika", &blanked);
@@ -221,17 +235,12 @@ fn kept_keys_do_not_count_toward_the_retire_share_and_all_bad_is_refused() {
     let db = leika_db(dir.path());
     let lines = leika_lines();
     // 400 of the 612 valid keys: far beyond the default retire share of 50 %.
-    let keys: Vec<String> = lines[1..]
-        .iter()
-        .map(|l| String::from_utf8_lossy(&l[..l.len().min(14)]).into_owned())
-        .filter(|k| k.len() == 14 && k.bytes().all(|b| b.is_ascii_digit()))
-        .take(400)
-        .collect();
-    assert_eq!(keys.len(), 400);
-    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let all = valid_keys(&lines);
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let keys = &all[..400];
 
     // Missing, they would be retired: refused as a probably truncated payload.
-    let dropped = leika_copy(dir.path(), "dropped.csv", &[], &keys);
+    let dropped = leika_copy(dir.path(), "dropped.csv", &[], keys);
     let run = import(&db, "leika", &dropped);
     assert!(!run.ok(), "{run:#?}");
     assert!(
@@ -241,7 +250,7 @@ fn kept_keys_do_not_count_toward_the_retire_share_and_all_bad_is_refused() {
     );
 
     // Present with bad data, they are kept: nothing is retired, nothing refused.
-    let blanked = leika_copy(dir.path(), "blanked.csv", &keys, &[]);
+    let blanked = leika_copy(dir.path(), "blanked.csv", keys, &[]);
     let run = import(&db, "leika", &blanked);
     run.assert_ok();
     assert!(
@@ -257,12 +266,6 @@ fn kept_keys_do_not_count_toward_the_retire_share_and_all_bad_is_refused() {
 
     // Every row bad: still no valid record, so the release is refused as before,
     // even though each bad row names its key.
-    let all: Vec<String> = lines[1..]
-        .iter()
-        .map(|l| String::from_utf8_lossy(&l[..l.len().min(14)]).into_owned())
-        .filter(|k| k.len() == 14 && k.bytes().all(|b| b.is_ascii_digit()))
-        .collect();
-    let all: Vec<&str> = all.iter().map(String::as_str).collect();
     let none_good = leika_copy(dir.path(), "none_good.csv", &all, &[]);
     let run = import(&db, "leika", &none_good);
     assert!(!run.ok(), "{run:#?}");
@@ -441,25 +444,12 @@ fn dashboards_and_report_do_not_count_a_retired_key() {
     import(&db, "gv100ad", &fixture("gv100ad/GV100AD_30112025_NI.txt")).assert_ok();
     // Two services every Gemeinde executes; one of them live in Adenbüttel and at
     // the Land.
-    let annotations = dir.path().join("annotations.csv");
-    std::fs::write(
-        &annotations,
-        "Leistungsschlüssel;Leistungsbezeichnung;Ressort;Vollzug;Umsetzungsweg;EfA-ID;Depriorisierungsgrund;Priorität;Zieldatum;Bemerkung\n\
-         99001001002000;Abfall;MU;Kommune;Eigenlösung;;;1;;\n\
-         99088026034000;Abendrealschule Aufnahme;MK;Kommune;Eigenlösung;;;2;;\n",
-    )
-    .unwrap();
-    run_db(
+    annotate(
         &db,
-        &[
-            "annotations",
-            "import",
-            annotations.to_str().unwrap(),
-            "--by",
-            "MU",
-        ],
-    )
-    .assert_ok();
+        "99001001002000;Abfall;MU;Kommune;Eigenlösung;;;1;;\n\
+         99088026034000;Abendrealschule Aufnahme;MK;Kommune;Eigenlösung;;;2;;\n",
+        "MU",
+    );
     let report = dir.path().join("status.csv");
     std::fs::write(
         &report,
