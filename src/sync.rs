@@ -220,6 +220,7 @@ pub fn run_source(
         unchanged = summary.counts.unchanged,
         rejected = summary.counts.rejected,
         warnings = summary.counts.warnings,
+        kept = summary.counts.kept,
         "release applied"
     );
     Ok(summary)

@@ -54,6 +54,8 @@ struct LastRun {
     changed: u64,
     retired: u64,
     rejected: u64,
+    /// Keys whose rejected row left their previous version current.
+    kept: u64,
     error: Option<String>,
 }
 
@@ -133,6 +135,7 @@ fn overview(
             changed: r.counts.changed,
             retired: r.counts.retired,
             rejected: r.counts.rejected,
+            kept: r.counts.kept,
             error: r.error,
         });
     }

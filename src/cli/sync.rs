@@ -124,10 +124,7 @@ pub fn describe(s: &ReleaseSummary) -> String {
             );
             // Only when it happened: most releases keep nothing, and the line is long.
             if c.kept > 0 {
-                line.push_str(&format!(
-                    ", {} kept (rejected but still published; previous version stays current)",
-                    c.kept
-                ));
+                line.push_str(&format!(", {} kept at the previous version", c.kept));
             }
             if c.rejected + c.warnings > 0 {
                 line.push_str(&format!(" (`ozgsync rejects {}` lists them)", s.release_id));

@@ -208,6 +208,38 @@ fn a_key_absent_from_the_payload_is_still_retired() {
 }
 
 #[test]
+fn a_later_good_row_of_a_rejected_key_still_updates_it() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let mut lines = leika_lines();
+    let i = line_of(&lines, ABENDREALSCHULE);
+    let good = String::from_utf8_lossy(&lines[i])
+        .replace("Abendrealschule Aufnahme", "Abendschule Aufnahme");
+    blank_bezeichnung(&mut lines[i]);
+    lines.push(good.into_bytes());
+    let path = dir.path().join("twice.csv");
+    write_lines(&path, &lines);
+    let run = import(&db, "leika", &path);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("0 added, 1 changed, 0 retired, 611 unchanged, 56 rejected, 0 warnings"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("kept"), "{}", run.stdout);
+    // One open version, the new one.
+    assert_eq!(
+        query(
+            &db,
+            "SELECT json_extract(data, '$.bezeichnung'), valid_from FROM record_versions \
+             WHERE key = '99088026034000' AND valid_to IS NULL"
+        ),
+        ["Abendschule Aufnahme,2"]
+    );
+}
+
+#[test]
 fn a_rejected_key_without_a_previous_version_is_only_rejected() {
     let dir = scratch();
     let db = dir.path().join("ozgsync.db");
