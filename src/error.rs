@@ -50,10 +50,11 @@ pub enum Error {
         source: ParseError,
     },
 
-    /// A full release without a single valid record would retire the whole catalogue;
-    /// that is far more likely a broken export than the truth.
+    /// A full release without a single valid record would retire the whole catalogue
+    /// (or, when its bad rows still name their keys, update none of it); that is far
+    /// more likely a broken export than the truth.
     #[error(
-        "{location}: the payload holds no valid record, so applying it as a full release would retire all {current} current records; nothing was changed. Check the source (see `ozgsync rejects` of a test import with --mode incremental)"
+        "{location}: the payload holds no valid record, so it cannot be a full edition of the {current} current records (applied, it would retire them or leave every one stale); nothing was changed. Check the source (see `ozgsync rejects` of a test import with --mode incremental)"
     )]
     EmptyRelease { location: String, current: usize },
 
