@@ -215,10 +215,11 @@ pub fn apply<T: Record>(
     if meta.mode == Mode::Full {
         // Kept keys are no valid records: a payload whose every row is bad is
         // refused even when each bad row still names its key.
-        if writer.seen.is_empty() && writer.current_before > 0 {
+        let untouched = writer.current.len() + writer.kept.len();
+        if writer.seen.is_empty() && untouched > 0 {
             return Err(Error::EmptyRelease {
                 location: payload.origin.clone(),
-                current: writer.current_before,
+                current: untouched,
             });
         }
         let current = writer.current_before;
@@ -377,6 +378,8 @@ struct VersionWriter<'c> {
     /// Current keys whose record was rejected, taken out of `current` so they are not
     /// retired, in the order met. A later good record of the key still updates it.
     kept: HashMap<String, Kept>,
+    /// How many keys were ever kept in this release: the order of the next one.
+    kept_seq: usize,
     /// How many versions were current before this release.
     current_before: usize,
     counts: Counts,
@@ -401,6 +404,7 @@ impl<'c> VersionWriter<'c> {
             current,
             seen: HashMap::new(),
             kept: HashMap::new(),
+            kept_seq: 0,
             counts: Counts::default(),
         })
     }
@@ -484,7 +488,8 @@ impl<'c> VersionWriter<'c> {
             return;
         }
         if let Some(hash) = self.current.remove(key) {
-            let order = self.kept.len();
+            let order = self.kept_seq;
+            self.kept_seq += 1;
             self.kept.insert(
                 key.to_owned(),
                 Kept {
