@@ -61,6 +61,12 @@ fn query(db: &Path, sql: &str) -> Vec<String> {
         .collect()
 }
 
+/// Fails with the whole output unless the run's stdout contains `text`.
+#[track_caller]
+fn assert_says(run: &Run, text: &str) {
+    assert!(run.stdout.contains(text), "{text:?} not in {}", run.stdout);
+}
+
 fn import(db: &Path, kind: &str, file: &Path) -> Run {
     run_db(db, &["import", kind, file.to_str().unwrap()])
 }
@@ -130,13 +136,7 @@ fn blank_bezeichnung_keeps_the_key_current_with_its_annotation() {
     run.assert_ok();
     // Release 1 is the sample with its 55 rows without a valid key; the blank row is
     // the 56th reject, and the only key kept.
-    assert!(
-        run.stdout.contains(
-            "release 2 applied: 0 added, 0 changed, 0 retired, 611 unchanged, 56 rejected, 1 warnings, 1 kept"
-        ),
-        "{}",
-        run.stdout
-    );
+    assert_says(&run, "release 2 applied: 0 added, 0 changed, 0 retired, 611 unchanged, 56 rejected, 1 warnings, 1 kept");
     assert_eq!(release_counts(&db, "2"), "0,56,1");
 
     assert_eq!(
@@ -191,11 +191,9 @@ fn a_key_absent_from_the_payload_is_still_retired() {
     let copy = leika_copy(dir.path(), "copy.csv", &[ABENDREALSCHULE], &[ABFALL]);
     let run = import(&db, "leika", &copy);
     run.assert_ok();
-    assert!(
-        run.stdout
-            .contains("1 retired, 610 unchanged, 56 rejected, 1 warnings, 1 kept"),
-        "{}",
-        run.stdout
+    assert_says(
+        &run,
+        "1 retired, 610 unchanged, 56 rejected, 1 warnings, 1 kept",
     );
     assert_eq!(
         query(
@@ -221,11 +219,9 @@ fn a_later_good_row_of_a_rejected_key_still_updates_it() {
     write_lines(&path, &lines);
     let run = import(&db, "leika", &path);
     run.assert_ok();
-    assert!(
-        run.stdout
-            .contains("0 added, 1 changed, 0 retired, 611 unchanged, 56 rejected, 0 warnings"),
-        "{}",
-        run.stdout
+    assert_says(
+        &run,
+        "0 added, 1 changed, 0 retired, 611 unchanged, 56 rejected, 0 warnings",
     );
     assert!(!run.stdout.contains("kept"), "{}", run.stdout);
     // One open version, the new one.
@@ -246,11 +242,9 @@ fn a_rejected_key_without_a_previous_version_is_only_rejected() {
     let copy = leika_copy(dir.path(), "copy.csv", &[ABENDREALSCHULE], &[]);
     let run = import(&db, "leika", &copy);
     run.assert_ok();
-    assert!(
-        run.stdout
-            .contains("611 added, 0 changed, 0 retired, 0 unchanged, 56 rejected, 0 warnings"),
-        "{}",
-        run.stdout
+    assert_says(
+        &run,
+        "611 added, 0 changed, 0 retired, 0 unchanged, 56 rejected, 0 warnings",
     );
     assert!(!run.stdout.contains("kept"), "{}", run.stdout);
     assert_eq!(release_counts(&db, "1"), "0,56,0");
@@ -285,11 +279,9 @@ fn kept_keys_do_not_count_toward_the_retire_share_and_all_bad_is_refused() {
     let blanked = leika_copy(dir.path(), "blanked.csv", keys, &[]);
     let run = import(&db, "leika", &blanked);
     run.assert_ok();
-    assert!(
-        run.stdout
-            .contains("0 retired, 212 unchanged, 455 rejected, 400 warnings, 400 kept"),
-        "{}",
-        run.stdout
+    assert_says(
+        &run,
+        "0 retired, 212 unchanged, 455 rejected, 400 warnings, 400 kept",
     );
     assert_eq!(
         query(&db, "SELECT count(*) FROM v_services WHERE NOT retired"),
@@ -406,11 +398,9 @@ fn gv100ad_broken_line_with_a_valid_ars_keeps_its_gemeinde() {
     let copy = gv100ad_copy(dir.path(), "Müden (Aller)", "Rötgesbüttel");
     let run = import(&db, "gv100ad", &copy);
     run.assert_ok();
-    assert!(
-        run.stdout
-            .contains("1 retired, 1440 unchanged, 1 rejected, 1 warnings, 1 kept"),
-        "{}",
-        run.stdout
+    assert_says(
+        &run,
+        "1 retired, 1440 unchanged, 1 rejected, 1 warnings, 1 kept",
     );
     assert_eq!(
         query(
@@ -509,7 +499,7 @@ fn dashboards_and_report_do_not_count_a_retired_key() {
     let copy = leika_copy(dir.path(), "leika2.csv", &[], &[ABFALL]);
     let run = import(&db, "leika", &copy);
     run.assert_ok();
-    assert!(run.stdout.contains("1 retired"), "{}", run.stdout);
+    assert_says(&run, "1 retired");
 
     let after = dir.path().join("after");
     dashboards(&db, &after);
