@@ -386,3 +386,51 @@ fn compact_sized<T: serde::Serialize>(value: &T, size: usize) -> Result<Vec<u8>,
     out.push(b'\n');
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_legacy_rule_claims_exactly_what_format_2_wrote() {
+        let check = |p: &str, owned: bool| assert_eq!(legacy_owns(p), owned, "{p}");
+        for p in [
+            "meta.json",
+            "index.json.gz",
+            "services.json",
+            "schema/dashboard-meta.schema.json",
+            "gemeinden/031010000000.json",
+            "verbaende/031515401000.json.gz",
+            "kreise/031510000000.json",
+        ] {
+            check(p, true);
+        }
+        for p in [
+            "index.html",
+            "meta.json.bak",
+            "gemeinden/notes.txt",
+            "gemeinden/0310100000.json",
+            "gemeinden/sub/031010000000.json",
+            "bilder/031010000000.json",
+            "schema/other.json",
+            "x.db",
+        ] {
+            check(p, false);
+        }
+    }
+
+    #[test]
+    fn a_legacy_set_is_recognised_by_the_meta_format_marker_only() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_legacy_set(dir.path()));
+        let meta = dir.path().join(META_FILE);
+        std::fs::write(&meta, r#"{"format":"something-else"}"#).unwrap();
+        assert!(!is_legacy_set(dir.path()));
+        std::fs::write(
+            &meta,
+            r#"{"format":"ozgsync-dashboard-meta","format_version":2}"#,
+        )
+        .unwrap();
+        assert!(is_legacy_set(dir.path()));
+    }
+}

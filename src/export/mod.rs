@@ -207,6 +207,13 @@ pub fn run_job_with(
             Ok(ExportOutcome::Report { files })
         }
         ExportJob::Dashboards { out, gzip, as_of } => {
+            if target::is_stdout(out) {
+                return Err(ExportError::Invalid(
+                    "dashboards are a set of files: --out names a directory, not `-` \
+                     (standard output is for single-file reports)"
+                        .into(),
+                ));
+            }
             let (as_of, generated_at) = stamp(*as_of);
             let started = std::time::Instant::now();
             let data = query::dashboards(&conn, as_of, generated_at)?;

@@ -288,6 +288,38 @@ fn exported_files_get_explicit_modes_whatever_the_umask() {
 }
 
 #[test]
+fn a_configured_export_passes_its_modes_to_the_command() {
+    let tmp = scratch();
+    let leika = support::fixture("leika/leika_sample_nrw2019.csv");
+    fs::write(
+        tmp.path().join("ozgsync.toml"),
+        format!(
+            r#"
+database = "ozgsync.db"
+[[source]]
+name = "leika"
+kind = "leika"
+location = "{}"
+
+[[export]]
+name = "report"
+command = ["ozgsync", "export", "report", "--format", "md", "--out", "out/r.md"]
+file_mode = "0600"
+dir_mode = "0700"
+"#,
+            leika.display()
+        ),
+    )
+    .unwrap();
+    support::run_in(tmp.path(), &["sync", "--config", "ozgsync.toml"]).assert_ok();
+    let report = tmp.path().join("out/r.md");
+    assert_eq!(
+        (mode(report.parent().unwrap()), mode(&report)),
+        (0o700, 0o600)
+    );
+}
+
+#[test]
 fn a_configured_export_mode_must_be_octal() {
     let tmp = scratch();
     let config = tmp.path().join("ozgsync.toml");
