@@ -43,6 +43,9 @@ pub const MANIFEST: &str = ".ozgsync-published";
 /// not taken for one.
 const MANIFEST_HEADER: &str = "# ozgsync published set 1: the next export replaces or removes exactly the files below, nothing else";
 
+/// Part of the name of a temporary file written inside DIR (file-by-file mode).
+const TEMP_MARK: &str = ".ozgsync-tmp-";
+
 /// How many foreign names an error quotes.
 const QUOTED_NAMES: usize = 5;
 
@@ -512,12 +515,28 @@ impl Publisher<'_> {
         let dir = self.dir;
         let pid = std::process::id();
         let temp_of = |rel: &str| match rel.rsplit_once('/') {
-            Some((d, f)) => format!("{d}/.{f}.ozgsync-tmp-{pid}"),
-            None => format!(".{rel}.ozgsync-tmp-{pid}"),
+            Some((d, f)) => format!("{d}/.{f}{TEMP_MARK}{pid}"),
+            None => format!(".{rel}{TEMP_MARK}{pid}"),
         };
+        // Temporary files of a crashed run are listed in its manifest: remove them
+        // first, or one with our process id (a container's pids repeat) would be
+        // taken for this run's.
+        for rel in self.old_files.difference(wanted) {
+            if rel.contains(TEMP_MARK) {
+                let path = dir.join(rel);
+                if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+                    fs::remove_file(&path).map_err(io("removing", &path))?;
+                }
+            }
+        }
         let mut covering: BTreeSet<String> = self.old_files.union(wanted).cloned().collect();
-        covering.extend(wanted.iter().map(|p| temp_of(p)));
         covering.remove(MANIFEST);
+        covering.extend(
+            wanted
+                .iter()
+                .filter(|p| p.as_str() != MANIFEST)
+                .map(|p| temp_of(p)),
+        );
         self.write_manifest(&covering)?;
 
         for rel in wanted {
@@ -1018,6 +1037,34 @@ mod tests {
         let mut expected = v2.clone();
         expected.insert("keep.txt".into(), b"mine".to_vec());
         assert_eq!(read_all(&dir), expected);
+    }
+
+    #[test]
+    fn a_killed_runs_temporary_files_are_removed_not_published() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("www");
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("keep.txt"), "mine").unwrap();
+        let allowed = PublishOptions {
+            allow_foreign_files: true,
+            ..Default::default()
+        };
+        let v1 = set(&[("a.json", "1"), ("b.json", "2")]);
+        publish(&dir, &v1, &allowed).unwrap();
+        // What a run killed midway leaves, under this process's id (pids repeat in
+        // a container): a temporary file, listed in the grown manifest.
+        let stale = format!(".a.json{TEMP_MARK}{}", std::process::id());
+        fs::write(dir.join(&stale), "half-written").unwrap();
+        let mut listed = read_manifest(&dir).unwrap().unwrap();
+        listed.insert(stale.clone());
+        fs::write(dir.join(MANIFEST), manifest_text(&listed)).unwrap();
+
+        let v2 = set(&[("a.json", "1"), ("b.json", "neu")]);
+        publish(&dir, &v2, &PublishOptions::default()).unwrap();
+        let mut expected = v2.clone();
+        expected.insert("keep.txt".into(), b"mine".to_vec());
+        assert_eq!(read_all(&dir), expected);
+        assert!(!read_manifest(&dir).unwrap().unwrap().contains(&stale));
     }
 
     #[test]
