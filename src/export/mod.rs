@@ -289,8 +289,8 @@ fn write_report(
     if several {
         if std::fs::symlink_metadata(out).is_ok_and(|m| !m.is_dir()) {
             return Err(ExportError::Invalid(format!(
-                "{} is not a directory; CSV without --part writes one file per part into \
-                 a directory: give one, or add --part",
+                "{} is not a directory (ozgsync does not follow links); CSV without --part \
+                 writes one file per part into a directory: give a real one, or add --part",
                 out.display()
             )));
         }

@@ -529,6 +529,21 @@ impl Publisher<'_> {
                 }
             }
         }
+        // Anything still at a temporary name is not ours: never write, list or
+        // clean up over it.
+        let taken: Vec<String> = wanted
+            .iter()
+            .map(|p| temp_of(p))
+            .filter(|t| fs::symlink_metadata(dir.join(t)).is_ok())
+            .collect();
+        if !taken.is_empty() {
+            return Err(ExportError::Invalid(format!(
+                "{} holds files at the names ozgsync uses for its temporary files ({}); \
+                 move them away",
+                dir.display(),
+                quote(&taken)
+            )));
+        }
         let mut covering: BTreeSet<String> = self.old_files.union(wanted).cloned().collect();
         covering.remove(MANIFEST);
         covering.extend(
@@ -1065,6 +1080,25 @@ mod tests {
         expected.insert("keep.txt".into(), b"mine".to_vec());
         assert_eq!(read_all(&dir), expected);
         assert!(!read_manifest(&dir).unwrap().unwrap().contains(&stale));
+    }
+
+    #[test]
+    fn a_foreign_file_at_a_temporary_name_is_neither_used_nor_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("www");
+        fs::create_dir(&dir).unwrap();
+        let odd = dir.join(format!(".a.json{TEMP_MARK}{}", std::process::id()));
+        fs::write(&odd, "someone else's").unwrap();
+        let allowed = PublishOptions {
+            allow_foreign_files: true,
+            ..Default::default()
+        };
+        let err = publish(&dir, &set(&[("a.json", "1")]), &allowed)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("temporary files"), "{err}");
+        assert_eq!(fs::read(&odd).unwrap(), b"someone else's");
+        assert!(read_manifest(&dir).unwrap().is_none());
     }
 
     #[test]
