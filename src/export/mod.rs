@@ -230,7 +230,7 @@ pub fn run_job_with(
                     allow_foreign_files: output.allow_foreign_files,
                     protect: vec![db.to_path_buf()],
                     legacy: Some(dashboards::LEGACY),
-                    fail_after_writes: None,
+                    ..Default::default()
                 },
             )?;
             tracing::debug!(elapsed = ?started.elapsed(), "dashboards: published");

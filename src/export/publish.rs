@@ -66,6 +66,9 @@ pub struct PublishOptions {
     /// Test hook: fail after writing this many new files (simulates a crash mid-write).
     #[doc(hidden)]
     pub fail_after_writes: Option<usize>,
+    /// Test hook: called with DIR just before the swap (another program writing).
+    #[doc(hidden)]
+    pub before_swap: Option<fn(&Path)>,
 }
 
 /// A set published by an ozgsync without manifests: how to recognise one, and
@@ -253,8 +256,17 @@ impl Survey {
             ..Survey::default()
         };
         let protected = Protected::of(&opts.protect);
-        survey.walk(dir, dir, "", &claims, &protected)?;
+        survey.walk(dir, dir, "", &claims, Some(&protected))?;
         Ok(survey)
+    }
+
+    /// The entries of an old set (swapped out of DIR) that it did not have when it
+    /// was surveyed: written into DIR by someone else in the meantime.
+    fn strays(old_set: &Path, owned: &BTreeSet<String>) -> Result<Vec<String>, ExportError> {
+        let claims = |rel: &str| rel == MANIFEST || owned.contains(rel);
+        let mut survey = Survey::default();
+        survey.walk(old_set, old_set, "", &claims, None)?;
+        Ok(survey.foreign)
     }
 
     /// Adds the entries below `abs` (relative path `rel`); returns whether any of
@@ -265,7 +277,7 @@ impl Survey {
         abs: &Path,
         rel: &str,
         claims: &dyn Fn(&str) -> bool,
-        protected: &Protected,
+        protected: Option<&Protected>,
     ) -> Result<bool, ExportError> {
         let mut any_owned = false;
         for entry in fs::read_dir(abs).map_err(io("listing", abs))? {
@@ -278,7 +290,8 @@ impl Survey {
             };
             let path = entry.path();
             let meta = fs::symlink_metadata(&path).map_err(io("inspecting", &path))?;
-            if let Some(reason) = target::database_reason(&path, &meta, protected) {
+            let database = protected.and_then(|p| target::database_reason(&path, &meta, p));
+            if let Some(reason) = database {
                 return Err(ExportError::Invalid(format!(
                     "{} holds {reason} ({}); ozgsync never publishes into a directory with a \
                      database, whatever the flags: choose another --out directory",
@@ -475,9 +488,16 @@ impl Publisher<'_> {
         let summary = self.put_all(entries, &|rel| tmp.join(rel), true)?;
         sync_fs(&tmp);
 
+        if let Some(hook) = self.opts.before_swap {
+            hook(dir);
+        }
         if old_exists {
             match exchange(&tmp, dir) {
-                Ok(()) => {}
+                Ok(()) => {
+                    if !self.rescue(&tmp) {
+                        guard.disarm();
+                    }
+                }
                 Err(e) if exchange_unsupported(&e) => {
                     let old = parent.join(format!(".{name}.old-{}", std::process::id()));
                     fs::rename(dir, &old).map_err(io("moving away", dir))?;
@@ -486,7 +506,9 @@ impl Publisher<'_> {
                         let _ = fs::rename(&old, dir);
                         return Err(io("renaming into place", dir)(e));
                     }
-                    let _ = fs::remove_dir_all(&old);
+                    if self.rescue(&old) {
+                        let _ = fs::remove_dir_all(&old);
+                    }
                     guard.disarm();
                     sync_dir(parent);
                     return Ok(summary);
@@ -494,13 +516,61 @@ impl Publisher<'_> {
                 Err(e) => return Err(io("swapping in", dir)(e)),
             }
             // After the exchange the temporary path holds the old set, which had
-            // nothing but published files: the guard removes it.
+            // nothing but published files (and anything rescued went back): the
+            // guard removes it.
         } else {
             fs::rename(&tmp, dir).map_err(io("renaming into place", dir))?;
             guard.disarm();
         }
         sync_dir(parent);
         Ok(summary)
+    }
+
+    /// Moves back into DIR what someone wrote into it between the survey and the
+    /// swap (it went out with the old set). Returns whether the old set may be
+    /// removed; when something cannot go back, the old set is kept beside DIR as
+    /// `.NAME.kept-PID` and a warning names it.
+    fn rescue(&self, old_set: &Path) -> bool {
+        let strays = match Survey::strays(old_set, self.old_files) {
+            Ok(strays) if strays.is_empty() => return true,
+            Ok(strays) => strays,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the replaced set");
+                vec![String::new()]
+            }
+        };
+        let mut all_back = true;
+        for stray in strays.iter().filter(|s| !s.is_empty()) {
+            let rel = stray.trim_end_matches('/');
+            let (from, to) = (old_set.join(rel), self.dir.join(rel));
+            let parent_ok = to
+                .parent()
+                .is_none_or(|p| target::create_dirs(p, self.opts.modes.dir).is_ok());
+            let back =
+                parent_ok && fs::symlink_metadata(&to).is_err() && fs::rename(&from, &to).is_ok();
+            if back {
+                tracing::warn!(path = %to.display(), "moved back a file written into DIR during the export");
+            }
+            all_back &= back;
+        }
+        if all_back && !strays.iter().any(String::is_empty) {
+            return true;
+        }
+        let kept = self
+            .parent
+            .join(format!(".{}.kept-{}", self.name, std::process::id()));
+        match fs::rename(old_set, &kept) {
+            Ok(()) => tracing::warn!(
+                path = %kept.display(),
+                "the replaced set holds files written during the export that could not go back; kept it"
+            ),
+            Err(e) => tracing::warn!(
+                path = %old_set.display(),
+                error = %e,
+                "the replaced set holds files written during the export; left it in place"
+            ),
+        }
+        false
     }
 
     /// DIR holds foreign entries too, which a swap would drop: replace the changed
@@ -1080,6 +1150,34 @@ mod tests {
         expected.insert("keep.txt".into(), b"mine".to_vec());
         assert_eq!(read_all(&dir), expected);
         assert!(!read_manifest(&dir).unwrap().unwrap().contains(&stale));
+    }
+
+    #[test]
+    fn files_written_into_dir_during_the_swap_are_moved_back() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("out");
+        let v1 = set(&[("a/1.json", "1"), ("b/2.json", "2")]);
+        publish(&dir, &v1, &PublishOptions::default()).unwrap();
+        let racing = PublishOptions {
+            before_swap: Some(|dir| {
+                fs::write(dir.join("late.txt"), "late").unwrap();
+                fs::write(dir.join("b/late.txt"), "later").unwrap();
+            }),
+            ..Default::default()
+        };
+        let v2 = set(&[("a/1.json", "eins")]);
+        publish(&dir, &v2, &racing).unwrap();
+        let mut expected = v2.clone();
+        expected.insert("late.txt".into(), b"late".to_vec());
+        expected.insert("b/late.txt".into(), b"later".to_vec());
+        assert_eq!(read_all(&dir), expected);
+        let beside: Vec<_> = fs::read_dir(root.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "out" && !n.ends_with(".lock"))
+            .collect();
+        assert!(beside.is_empty(), "{beside:?}");
     }
 
     #[test]
