@@ -941,6 +941,26 @@ mod tests {
         out
     }
 
+    /// A scratch directory with DIR `www` holding foreign files (path, text).
+    fn foreign_dir(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("www");
+        fs::create_dir(&dir).unwrap();
+        for (path, text) in files {
+            let path = dir.join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+        (root, dir)
+    }
+
+    fn allow_foreign() -> PublishOptions {
+        PublishOptions {
+            allow_foreign_files: true,
+            ..Default::default()
+        }
+    }
+
     fn mode(path: &Path) -> u32 {
         fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
     }
@@ -1049,11 +1069,7 @@ mod tests {
 
     #[test]
     fn a_foreign_directory_is_refused_unless_allowed_and_then_kept() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("www");
-        fs::create_dir_all(dir.join("sub")).unwrap();
-        fs::write(dir.join("index.html"), "eigene Seite").unwrap();
-        fs::write(dir.join("sub/bild.png"), "png").unwrap();
+        let (_root, dir) = foreign_dir(&[("index.html", "eigene Seite"), ("sub/bild.png", "png")]);
         let v1 = set(&[("index.json", "1"), ("a/b.json", "2")]);
         let err = publish(&dir, &v1, &PublishOptions::default())
             .unwrap_err()
@@ -1062,9 +1078,8 @@ mod tests {
         assert!(err.contains("--allow-foreign-files"), "{err}");
 
         let allowed = PublishOptions {
-            allow_foreign_files: true,
             gzip: true,
-            ..Default::default()
+            ..allow_foreign()
         };
         let s = publish(&dir, &v1, &allowed).unwrap();
         assert_eq!(s.written, 4);
@@ -1099,14 +1114,8 @@ mod tests {
 
     #[test]
     fn a_failure_in_place_leaves_old_and_foreign_files_and_is_cleaned_up_next_time() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("www");
-        fs::create_dir(&dir).unwrap();
-        fs::write(dir.join("keep.txt"), "mine").unwrap();
-        let allowed = PublishOptions {
-            allow_foreign_files: true,
-            ..Default::default()
-        };
+        let (_root, dir) = foreign_dir(&[("keep.txt", "mine")]);
+        let allowed = allow_foreign();
         let v1 = set(&[("a.json", "1"), ("b.json", "2"), ("c.json", "3")]);
         publish(&dir, &v1, &allowed).unwrap();
         let v2 = set(&[("a.json", "x"), ("b.json", "y"), ("c.json", "z")]);
@@ -1126,14 +1135,8 @@ mod tests {
 
     #[test]
     fn a_killed_runs_temporary_files_are_removed_not_published() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("www");
-        fs::create_dir(&dir).unwrap();
-        fs::write(dir.join("keep.txt"), "mine").unwrap();
-        let allowed = PublishOptions {
-            allow_foreign_files: true,
-            ..Default::default()
-        };
+        let (_root, dir) = foreign_dir(&[("keep.txt", "mine")]);
+        let allowed = allow_foreign();
         let v1 = set(&[("a.json", "1"), ("b.json", "2")]);
         publish(&dir, &v1, &allowed).unwrap();
         // What a run killed midway leaves, under this process's id (pids repeat in
@@ -1182,16 +1185,10 @@ mod tests {
 
     #[test]
     fn a_foreign_file_at_a_temporary_name_is_neither_used_nor_removed() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("www");
-        fs::create_dir(&dir).unwrap();
-        let odd = dir.join(format!(".a.json{TEMP_MARK}{}", std::process::id()));
-        fs::write(&odd, "someone else's").unwrap();
-        let allowed = PublishOptions {
-            allow_foreign_files: true,
-            ..Default::default()
-        };
-        let err = publish(&dir, &set(&[("a.json", "1")]), &allowed)
+        let odd = format!(".a.json{TEMP_MARK}{}", std::process::id());
+        let (_root, dir) = foreign_dir(&[(&odd, "someone else's")]);
+        let odd = dir.join(odd);
+        let err = publish(&dir, &set(&[("a.json", "1")]), &allow_foreign())
             .unwrap_err()
             .to_string();
         assert!(err.contains("temporary files"), "{err}");
@@ -1201,19 +1198,14 @@ mod tests {
 
     #[test]
     fn foreign_files_where_the_set_puts_its_own_are_never_replaced() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("www");
-        fs::create_dir(&dir).unwrap();
-        fs::write(dir.join("index.json"), "not ours").unwrap();
-        fs::write(dir.join("a"), "a file where the set wants a directory").unwrap();
-        let allowed = PublishOptions {
-            allow_foreign_files: true,
-            ..Default::default()
-        };
+        let (_root, dir) = foreign_dir(&[
+            ("index.json", "not ours"),
+            ("a", "a file where the set wants a directory"),
+        ]);
         let err = publish(
             &dir,
             &set(&[("index.json", "1"), ("a/b.json", "2")]),
-            &allowed,
+            &allow_foreign(),
         )
         .unwrap_err()
         .to_string();
@@ -1267,14 +1259,8 @@ mod tests {
 
     #[test]
     fn a_directory_with_a_database_or_a_link_as_dir_is_refused() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("out");
-        fs::create_dir(&dir).unwrap();
-        fs::write(dir.join("copy.bin"), b"SQLite format 3\0...").unwrap();
-        let allowed = PublishOptions {
-            allow_foreign_files: true,
-            ..Default::default()
-        };
+        let (root, dir) = foreign_dir(&[("copy.bin", "SQLite format 3\0...")]);
+        let allowed = allow_foreign();
         let err = publish(&dir, &set(&[("a.json", "1")]), &allowed)
             .unwrap_err()
             .to_string();

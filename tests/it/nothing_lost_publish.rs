@@ -17,27 +17,19 @@ use super::support::{self, collect, command, leika_db, run_db, scratch, Run};
 /// target) and its inode.
 fn snapshot(dir: &Path) -> BTreeMap<String, (u64, u64)> {
     let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        for e in fs::read_dir(&p).unwrap() {
-            let e = e.unwrap();
-            let rel = e
-                .path()
-                .strip_prefix(dir)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            let meta = fs::symlink_metadata(e.path()).unwrap();
+    let mut stack = vec![(dir.to_path_buf(), String::new())];
+    while let Some((abs, prefix)) = stack.pop() {
+        for entry in fs::read_dir(&abs).unwrap().flatten() {
+            let rel = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            let meta = fs::symlink_metadata(entry.path()).unwrap();
             let bytes = if meta.file_type().is_symlink() {
-                fs::read_link(e.path())
-                    .unwrap()
-                    .into_os_string()
-                    .into_encoded_bytes()
+                let target = fs::read_link(entry.path()).unwrap();
+                target.into_os_string().into_encoded_bytes()
             } else if meta.is_dir() {
-                stack.push(e.path());
+                stack.push((entry.path(), format!("{rel}/")));
                 Vec::new()
             } else {
-                fs::read(e.path()).unwrap()
+                fs::read(entry.path()).unwrap()
             };
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             std::hash::Hash::hash(&bytes, &mut hasher);
