@@ -23,7 +23,13 @@ use crate::store::release::Mode;
 use crate::sync::SourceKind;
 
 /// Environment variables that are command-line options rather than config keys.
-const NOT_CONFIG_KEYS: &[&str] = &["OZGSYNC_DB", "OZGSYNC_CONFIG", "OZGSYNC_LOG_FORMAT"];
+const NOT_CONFIG_KEYS: &[&str] = &[
+    "OZGSYNC_DB",
+    "OZGSYNC_CONFIG",
+    "OZGSYNC_LOG_FORMAT",
+    "OZGSYNC_FILE_MODE",
+    "OZGSYNC_DIR_MODE",
+];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -246,7 +252,9 @@ impl Credentials {
 
 /// A command run after a sync that changed data, e.g. an `ozgsync export` call.
 /// It gets `OZGSYNC_DB`, `OZGSYNC_CONFIG`, `OZGSYNC_EXPORT_SOURCE` and
-/// `OZGSYNC_EXPORT_RELEASE` in its environment and runs in the config's directory.
+/// `OZGSYNC_EXPORT_RELEASE` in its environment and runs in the config's directory;
+/// `file_mode`/`dir_mode` reach it as `OZGSYNC_FILE_MODE`/`OZGSYNC_DIR_MODE`, which
+/// `ozgsync export` and `template` read as their `--file-mode`/`--dir-mode`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportConfig {
@@ -260,6 +268,12 @@ pub struct ExportConfig {
     /// Longest run time before the command is killed.
     #[serde(default = "default_export_timeout")]
     pub timeout_secs: u64,
+    /// Mode of the files it writes, octal (`"0644"` when not set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_mode: Option<String>,
+    /// Mode of the directories it creates, octal (`"0755"` when not set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir_mode: Option<String>,
 }
 
 fn default_export_timeout() -> u64 {
@@ -428,6 +442,11 @@ impl Config {
             for source in &e.after {
                 if !names.contains(source.as_str()) {
                     out.push(format!("export[{i}].after: no source named {source:?}"));
+                }
+            }
+            for (key, mode) in [("file_mode", &e.file_mode), ("dir_mode", &e.dir_mode)] {
+                if let Some(Err(problem)) = mode.as_deref().map(crate::export::target::parse_mode) {
+                    out.push(format!("export[{i}].{key}: {problem}"));
                 }
             }
         }

@@ -65,7 +65,17 @@ impl ExportRunner for CommandExports {
             "ozgsync" => std::env::current_exe().unwrap_or_else(|_| program.into()),
             _ => program.into(),
         };
-        let mut child = Command::new(executable)
+        let mut command = Command::new(executable);
+        // Only when configured: otherwise the command's own flags or defaults apply.
+        for (var, mode) in [
+            ("OZGSYNC_FILE_MODE", &export.file_mode),
+            ("OZGSYNC_DIR_MODE", &export.dir_mode),
+        ] {
+            if let Some(mode) = mode {
+                command.env(var, mode);
+            }
+        }
+        let mut child = command
             .args(args)
             .current_dir(&ctx.base_dir)
             .env("OZGSYNC_DB", &ctx.db)

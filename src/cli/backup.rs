@@ -26,7 +26,8 @@ impl Backup {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         let config = self.config.as_deref().map(Config::load).transpose()?;
         let db = ctx.db_path(config.and_then(|c| c.database_path()).as_deref());
-        if self.file.exists() {
+        // Not `exists()`: that follows a link, and a dangling one would be replaced.
+        if std::fs::symlink_metadata(&self.file).is_ok() {
             return Err(crate::Error::Invalid(format!(
                 "{} exists; choose a new file name (a backup never overwrites)",
                 self.file.display()
@@ -49,9 +50,24 @@ impl Backup {
             let _ = std::fs::remove_file(&partial);
             return Err(e);
         }
-        std::fs::rename(&partial, &self.file).with_context(|| {
-            format!("renaming {} to {}", partial.display(), self.file.display())
-        })?;
+        // A hard link never replaces: if FILE appeared meanwhile (a file, a link),
+        // it stays and the backup fails, instead of a rename silently replacing it.
+        // File systems without hard links (FAT) get the plain rename.
+        match std::fs::hard_link(&partial, &self.file) {
+            Ok(()) => std::fs::remove_file(&partial)
+                .with_context(|| format!("removing {}", partial.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "{} appeared while backing up; a backup never overwrites: the copy is \
+                     kept as {}",
+                    self.file.display(),
+                    partial.display()
+                )))
+            }
+            Err(_) => std::fs::rename(&partial, &self.file).with_context(|| {
+                format!("renaming {} to {}", partial.display(), self.file.display())
+            })?,
+        }
         if !ctx.quiet {
             println!("{} backed up to {}", db.display(), self.file.display());
         }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 
 use super::Context;
+use crate::export::target::{self, Modes, OutputOptions};
 use crate::export::{self, ExportJob, ExportOutcome, Part, ReportFormat};
 
 /// Export the Onlinedienste-Report or the municipal dashboard JSON files.
@@ -41,9 +42,35 @@ struct ReportArgs {
     /// one file per part).
     #[arg(long, value_enum)]
     part: Option<Part>,
-    /// Output file (for CSV without --part: a directory).
+    /// Output file, `-` for standard output (for CSV without --part: a directory).
+    /// An existing file is replaced, never a database, a link or a device.
     #[arg(long, value_name = "PATH")]
     out: PathBuf,
+    #[command(flatten)]
+    modes: ModeArgs,
+}
+
+/// Permissions of the written files and of directories ozgsync creates; explicit,
+/// so the umask (the units' `UMask=0077`) does not decide what a web server reads.
+#[derive(Debug, clap::Args)]
+pub struct ModeArgs {
+    /// Mode of written files (octal).
+    #[arg(long, value_name = "MODE", env = "OZGSYNC_FILE_MODE", default_value = "0644",
+          value_parser = target::parse_mode)]
+    file_mode: u32,
+    /// Mode of created directories (octal).
+    #[arg(long, value_name = "MODE", env = "OZGSYNC_DIR_MODE", default_value = "0755",
+          value_parser = target::parse_mode)]
+    dir_mode: u32,
+}
+
+impl ModeArgs {
+    pub fn modes(&self) -> Modes {
+        Modes {
+            file: self.file_mode,
+            dir: self.dir_mode,
+        }
+    }
 }
 
 /// Municipal dashboard JSON: one file per Gemeinde, Samtgemeinde/Verband and Kreis,
@@ -51,9 +78,19 @@ struct ReportArgs {
 /// Files whose content did not change keep their bytes and mtime.
 #[derive(Debug, clap::Args)]
 struct DashboardArgs {
-    /// Target directory (replaced atomically as a whole).
+    /// Target directory: new, empty, or published by ozgsync before (it keeps a
+    /// manifest, `.ozgsync-published`); replaced atomically as a whole. Only files
+    /// ozgsync published there are replaced or removed; a DIR holding a database
+    /// is refused.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Publish into a DIR that holds files ozgsync did not write (e.g. a web root
+    /// with its own index.html). They are kept as they are; the set is then updated
+    /// file by file instead of swapped as a whole.
+    #[arg(long)]
+    allow_foreign_files: bool,
+    #[command(flatten)]
+    modes: ModeArgs,
     /// Also write deterministic `.gz` siblings for web servers (gzip_static).
     #[arg(long)]
     gzip: bool,
@@ -65,6 +102,7 @@ struct DashboardArgs {
 impl Export {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         let db = ctx.db_path(None);
+        let mut output = OutputOptions::default();
         let job = match self.what {
             What::Report(a) => {
                 if a.part.is_some() && a.format != ReportFormat::Csv {
@@ -81,6 +119,7 @@ impl Export {
                         .into());
                     }
                 }
+                output.modes = a.modes.modes();
                 ExportJob::Report {
                     format: a.format,
                     part: a.part,
@@ -89,13 +128,17 @@ impl Export {
                     out: a.out,
                 }
             }
-            What::Dashboards(a) => ExportJob::Dashboards {
-                out: a.out,
-                gzip: a.gzip,
-                as_of: a.as_of,
-            },
+            What::Dashboards(a) => {
+                output.modes = a.modes.modes();
+                output.allow_foreign_files = a.allow_foreign_files;
+                ExportJob::Dashboards {
+                    out: a.out,
+                    gzip: a.gzip,
+                    as_of: a.as_of,
+                }
+            }
         };
-        let outcome = export::run_job(&db, &job).map_err(|e| match e {
+        let outcome = export::run_job_with(&db, &job, &output).map_err(|e| match e {
             export::ExportError::Store(inner) => anyhow::Error::new(inner),
             export::ExportError::InvalidArs(_) | export::ExportError::Invalid(_) => {
                 anyhow::Error::new(crate::Error::Invalid(e.to_string()))

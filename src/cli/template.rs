@@ -1,12 +1,16 @@
 //! `ozgsync template annotations|efa`: the spreadsheets people fill in, as CSV
-//! that Excel opens directly (UTF-8 with BOM, `;`, CRLF).
+//! that Excel opens directly (UTF-8 with BOM, `;`, CRLF). A file is written like
+//! an export: through a temporary file and a rename, never through a link, never
+//! over a database, with an explicit mode.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::export::ModeArgs;
 use super::Context;
 use crate::annotations::csv::{write_template, TemplateRow};
+use crate::export::target;
 
 /// Write a CSV template to fill in and import.
 #[derive(Debug, clap::Args)]
@@ -19,9 +23,11 @@ pub struct Template {
 enum What {
     /// The annotation sheet for `ozgsync annotations import`.
     Annotations {
-        /// Write here instead of standard output.
+        /// Write here instead of standard output (`-`: standard output).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        modes: ModeArgs,
         /// One row per current LeiKa key, with its name and current annotation
         /// (reads the database).
         #[arg(long)]
@@ -29,28 +35,30 @@ enum What {
     },
     /// The CSV form of the EfA release format for `ozgsync import efa`.
     Efa {
-        /// Write here instead of standard output.
+        /// Write here instead of standard output (`-`: standard output).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        modes: ModeArgs,
     },
 }
 
 impl Template {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self.what {
-            What::Annotations { out, fill } => {
+            What::Annotations { out, modes, fill } => {
                 let rows: Vec<TemplateRow> = if fill {
                     crate::store::annotations::template_rows(&ctx.open()?)?
                 } else {
                     Vec::new()
                 };
-                write_to(out.as_deref(), |w| write_template(w, &rows))?;
-                if let (Some(path), false) = (&out, ctx.quiet) {
+                let written = write_to(ctx, out.as_deref(), &modes, |w| write_template(w, &rows))?;
+                if let (Some(path), false) = (written, ctx.quiet) {
                     eprintln!("wrote {} ({} rows)", path.display(), rows.len());
                 }
             }
-            What::Efa { out } => {
-                write_to(out.as_deref(), |w| {
+            What::Efa { out, modes } => {
+                write_to(ctx, out.as_deref(), &modes, |w| {
                     w.write_all("\u{feff}".as_bytes())?;
                     write!(w, "{}\r\n", crate::parse::efa::CSV_COLUMNS.join(";"))
                 })?;
@@ -60,23 +68,27 @@ impl Template {
     }
 }
 
-fn write_to(
-    path: Option<&std::path::Path>,
+/// Writes the template to `path` (atomically, see the module comment) or to
+/// standard output; returns the file written, if any.
+fn write_to<'p>(
+    ctx: &Context,
+    path: Option<&'p Path>,
+    modes: &ModeArgs,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> anyhow::Result<()> {
-    match path {
+) -> anyhow::Result<Option<&'p Path>> {
+    let mut bytes = Vec::new();
+    write(&mut bytes)?;
+    match path.filter(|p| !target::is_stdout(p)) {
         Some(p) => {
-            let file = std::fs::File::create(p).map_err(crate::Error::io("creating", p))?;
-            let mut w = std::io::BufWriter::new(file);
-            write(&mut w).map_err(crate::Error::io("writing", p))?;
-            w.flush().map_err(crate::Error::io("writing", p))?;
+            let db = ctx.db_path(None);
+            target::check_replaceable(p, &target::Protected::of(&[db]))
+                .map_err(|e| crate::Error::Invalid(e.to_string()))?;
+            crate::export::write_atomic(p, &bytes, modes.modes())?;
+            Ok(Some(p))
         }
         None => {
-            let stdout = std::io::stdout();
-            let mut w = stdout.lock();
-            write(&mut w)?;
-            w.flush()?;
+            crate::export::write_stdout(&bytes)?;
+            Ok(None)
         }
     }
-    Ok(())
 }

@@ -13,6 +13,7 @@
 //! publisher can keep the old files (and their mtimes, so ETags stay valid).
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 use super::json::{
     self, AggregateFileJson, ChangeJson, CountsJson, DateJson, GemeindeFileJson,
@@ -21,6 +22,7 @@ use super::json::{
     Tally, UnitJson, DASHBOARD_FORMAT_VERSION as FORMAT_VERSION,
 };
 use super::model::{DashboardData, Gemeinde, GemeindeService, Unit};
+use super::publish::Legacy;
 use super::{Ars, ExportError};
 
 /// The JSON Schemas published with the files (`schema/*.schema.json` in DIR).
@@ -52,6 +54,48 @@ pub const META_FILE: &str = "meta.json";
 
 /// The shared file with the static fields of every service.
 pub const SERVICES_FILE: &str = "services.json";
+
+/// The `format` marker of `meta.json`, by which a published set is recognised.
+const META_FORMAT: &str = "ozgsync-dashboard-meta";
+
+/// The folders of the per-unit files, one file per ARS.
+const UNIT_DIRS: &[&str] = &["gemeinden", "verbaende", "kreise"];
+
+/// A dashboard set published before the publisher kept a manifest (formats 1 and
+/// 2): recognised by `meta.json`'s format marker; ozgsync wrote the fixed files,
+/// the schemas and one file per ARS in the unit folders, each perhaps with `.gz`.
+pub const LEGACY: Legacy = Legacy {
+    recognise: is_legacy_set,
+    owns: legacy_owns,
+};
+
+fn is_legacy_set(dir: &Path) -> bool {
+    let path = dir.join(META_FILE);
+    // A link or a huge file is not a meta.json we wrote.
+    let plausible =
+        std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() < 1 << 20);
+    plausible
+        && std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .is_some_and(|meta| meta["format"] == META_FORMAT)
+}
+
+fn legacy_owns(path: &str) -> bool {
+    let path = path.strip_suffix(".gz").unwrap_or(path);
+    match path.split_once('/') {
+        None => [META_FILE, SERVICES_FILE, "index.json"].contains(&path),
+        Some(("schema", name)) => {
+            name.starts_with("dashboard-") && name.ends_with(".schema.json") && !name.contains('/')
+        }
+        Some((folder, name)) => {
+            UNIT_DIRS.contains(&folder)
+                && name
+                    .strip_suffix(".json")
+                    .is_some_and(|ars| Ars::parse(ars).is_ok())
+        }
+    }
+}
 
 /// Verbände with Textkennzeichen 50 (verbandsfrei) are one Gemeinde each: no file.
 const VERBANDSFREI: &str = "50";
@@ -155,7 +199,7 @@ pub fn build(
         json::to_bytes(&index_file).map_err(ExportError::Json)?,
     );
     let meta = MetaFileJson {
-        format: "ozgsync-dashboard-meta",
+        format: META_FORMAT,
         format_version: FORMAT_VERSION,
         generated_at: json::timestamp(&data.generated_at),
         as_of: data.as_of.to_string(),
@@ -352,4 +396,52 @@ fn compact_sized<T: serde::Serialize>(value: &T, size: usize) -> Result<Vec<u8>,
     serde_json::to_writer(&mut out, value).map_err(ExportError::Json)?;
     out.push(b'\n');
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_legacy_rule_claims_exactly_what_format_2_wrote() {
+        let check = |p: &str, owned: bool| assert_eq!(legacy_owns(p), owned, "{p}");
+        for p in [
+            "meta.json",
+            "index.json.gz",
+            "services.json",
+            "schema/dashboard-meta.schema.json",
+            "gemeinden/031010000000.json",
+            "verbaende/031515401000.json.gz",
+            "kreise/031510000000.json",
+        ] {
+            check(p, true);
+        }
+        for p in [
+            "index.html",
+            "meta.json.bak",
+            "gemeinden/notes.txt",
+            "gemeinden/0310100000.json",
+            "gemeinden/sub/031010000000.json",
+            "bilder/031010000000.json",
+            "schema/other.json",
+            "x.db",
+        ] {
+            check(p, false);
+        }
+    }
+
+    #[test]
+    fn a_legacy_set_is_recognised_by_the_meta_format_marker_only() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_legacy_set(dir.path()));
+        let meta = dir.path().join(META_FILE);
+        std::fs::write(&meta, r#"{"format":"something-else"}"#).unwrap();
+        assert!(!is_legacy_set(dir.path()));
+        std::fs::write(
+            &meta,
+            r#"{"format":"ozgsync-dashboard-meta","format_version":2}"#,
+        )
+        .unwrap();
+        assert!(is_legacy_set(dir.path()));
+    }
 }

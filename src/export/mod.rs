@@ -2,8 +2,9 @@
 //! municipal dashboard JSON files. The stages are kept apart: `query` reads the
 //! database (read-only) into the plain structs of `model`; `tables`, `render` and
 //! `json` turn the model into bytes without any I/O; `dashboards` builds the file
-//! set; `publish` puts it atomically on disk. [`run_job`] is the one entry point
-//! the CLI and the sync flow share.
+//! set; `publish` puts it atomically on disk; `target` decides what may be
+//! written over and with which modes. [`run_job`] is the one entry point the CLI
+//! and the sync flow share.
 
 pub mod dashboards;
 pub mod json;
@@ -12,6 +13,7 @@ pub mod publish;
 pub mod query;
 pub mod render;
 pub mod tables;
+pub mod target;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -157,9 +159,20 @@ pub enum ExportOutcome {
     Dashboards(publish::PublishSummary),
 }
 
-/// Runs one export against the database at `db` (opened read-only). The generated-at
-/// stamp is the start of the as-of day (UTC) when `as_of` is given, else now.
+/// Runs one export against the database at `db` (opened read-only) with the
+/// default output options. The generated-at stamp is the start of the as-of day
+/// (UTC) when `as_of` is given, else now.
 pub fn run_job(db: &Path, job: &ExportJob) -> Result<ExportOutcome, ExportError> {
+    run_job_with(db, job, &target::OutputOptions::default())
+}
+
+/// [`run_job`] with explicit modes and whether dashboards may go beside foreign
+/// files. The database itself is never written over, wherever `out` points.
+pub fn run_job_with(
+    db: &Path,
+    job: &ExportJob,
+    output: &target::OutputOptions,
+) -> Result<ExportOutcome, ExportError> {
     let conn = crate::store::open_read_only(db)?;
     // One snapshot for the whole export: every statement below reads the database
     // as it was at the first one, even if a sync commits meanwhile (WAL). Helper
@@ -190,10 +203,17 @@ pub fn run_job(db: &Path, job: &ExportJob) -> Result<ExportOutcome, ExportError>
             tracing::debug!(elapsed = ?started.elapsed(), "report: data read");
             let rendered = render_report(&report, *format, *part)?;
             tracing::debug!(elapsed = ?started.elapsed(), "report: rendered");
-            let files = write_report(out, *format, part.is_some(), rendered)?;
+            let files = write_report(out, *format, part.is_some(), rendered, db, output)?;
             Ok(ExportOutcome::Report { files })
         }
         ExportJob::Dashboards { out, gzip, as_of } => {
+            if target::is_stdout(out) {
+                return Err(ExportError::Invalid(
+                    "dashboards are a set of files: --out names a directory, not `-` \
+                     (standard output is for single-file reports)"
+                        .into(),
+                ));
+            }
             let (as_of, generated_at) = stamp(*as_of);
             let started = std::time::Instant::now();
             let data = query::dashboards(&conn, as_of, generated_at)?;
@@ -206,6 +226,10 @@ pub fn run_job(db: &Path, job: &ExportJob) -> Result<ExportOutcome, ExportError>
                 &publish::PublishOptions {
                     gzip: *gzip,
                     volatile: vec![dashboards::META_FILE.into()],
+                    modes: output.modes,
+                    allow_foreign_files: output.allow_foreign_files,
+                    protect: vec![db.to_path_buf()],
+                    legacy: Some(dashboards::LEGACY),
                     ..Default::default()
                 },
             )?;
@@ -236,37 +260,77 @@ pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync)
     })
 }
 
-/// Writes rendered report files, each atomically (temporary file beside, rename).
+/// Writes rendered report files, each atomically (temporary file beside, rename),
+/// or the one file to standard output for `--out -`. A CSV directory receives only
+/// its part files; nothing else in it is touched.
 fn write_report(
     out: &Path,
     format: ReportFormat,
     single_part: bool,
     rendered: Vec<(String, Vec<u8>)>,
+    db: &Path,
+    output: &target::OutputOptions,
 ) -> Result<Vec<PathBuf>, ExportError> {
+    let several = format == ReportFormat::Csv && !single_part;
+    if target::is_stdout(out) {
+        if several {
+            return Err(ExportError::Invalid(
+                "--out - writes one file to standard output; CSV without --part is one file \
+                 per part: add --part or give a directory"
+                    .into(),
+            ));
+        }
+        for (_, bytes) in &rendered {
+            write_stdout(bytes)?;
+        }
+        return Ok(Vec::new());
+    }
     let mut targets: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
-    if format == ReportFormat::Csv && !single_part {
+    if several {
+        if std::fs::symlink_metadata(out).is_ok_and(|m| !m.is_dir()) {
+            return Err(ExportError::Invalid(format!(
+                "{} is not a directory (ozgsync does not follow links); CSV without --part \
+                 writes one file per part into a directory: give a real one, or add --part",
+                out.display()
+            )));
+        }
         for (name, bytes) in rendered {
             targets.insert(out.join(name), bytes);
         }
-        std::fs::create_dir_all(out).map_err(|source| ExportError::Io {
-            action: "creating",
-            path: out.to_path_buf(),
-            source,
-        })?;
+        target::create_dirs(out, output.modes.dir)?;
     } else {
         for (_, bytes) in rendered {
             targets.insert(out.to_path_buf(), bytes);
         }
     }
+    let protected = target::Protected::of(&[db.to_path_buf()]);
+    for path in targets.keys() {
+        target::check_replaceable(path, &protected)?;
+    }
     for (path, bytes) in &targets {
-        write_atomic(path, bytes)?;
+        write_atomic(path, bytes, output.modes)?;
     }
     Ok(targets.into_keys().collect())
 }
 
+/// Writes `bytes` to standard output (a closed pipe surfaces as `BrokenPipe`,
+/// which the binary treats as success).
+pub fn write_stdout(bytes: &[u8]) -> Result<(), ExportError> {
+    let mut out = std::io::stdout().lock();
+    std::io::Write::write_all(&mut out, bytes)
+        .and_then(|()| std::io::Write::flush(&mut out))
+        .map_err(|source| ExportError::Io {
+            action: "writing",
+            path: PathBuf::from(target::STDOUT),
+            source,
+        })
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory, so a
-/// reader never sees a half-written report.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+/// reader never sees a half-written file, and the old file (if any) is replaced,
+/// never truncated. The caller has checked that `path` may be replaced
+/// ([`target::check_replaceable`]); missing directories get `modes.dir`.
+pub fn write_atomic(path: &Path, bytes: &[u8], modes: target::Modes) -> Result<(), ExportError> {
     let io = |action: &'static str| {
         let path = path.to_path_buf();
         move |source| ExportError::Io {
@@ -279,17 +343,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir).map_err(io("creating the directory of"))?;
-    // The report is meant to be shared (a file server, the Kommunity portal), so it
-    // gets the usual 0644 rather than the temp file's private 0600.
-    #[cfg(unix)]
-    let permissions = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644);
-    let mut builder = tempfile::Builder::new();
-    #[cfg(unix)]
-    builder.permissions(permissions);
-    let mut tmp = builder
+    target::create_dirs(dir, modes.dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ozgsync-")
         .tempfile_in(dir)
         .map_err(io("creating a temporary file for"))?;
+    // The file is meant to be shared (a web server, the Kommunity portal): the
+    // configured mode, set explicitly because the umask would mask it.
+    tmp.as_file()
+        .set_permissions(
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(modes.file),
+        )
+        .map_err(io("setting the permissions of"))?;
     std::io::Write::write_all(&mut tmp, bytes).map_err(io("writing"))?;
     tmp.as_file().sync_all().map_err(io("syncing"))?;
     tmp.persist(path)

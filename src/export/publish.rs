@@ -8,6 +8,14 @@
 //! systems, or not Linux), we fall back to two renames (DIR → old, new → DIR) with
 //! a window of a few microseconds in which DIR does not exist (a 404, never a mix).
 //!
+//! Only what ozgsync published may be replaced or removed. Every set carries a
+//! manifest ([`MANIFEST`]) listing its files; a set from before manifests is
+//! recognised by the caller's [`Legacy`] rule. Anything else in DIR is foreign: a
+//! DIR with foreign entries is refused unless the caller allows them, and then (or
+//! when the user added files inside a published set) the swap would drop them, so
+//! the set is updated in place instead, file by file, each with a rename, foreign
+//! entries untouched. A DIR holding an SQLite database is refused always.
+//!
 //! Files whose bytes did not change are hard-linked from the old set into the new
 //! one, so they keep their inode, bytes and mtime (caches and ETags stay valid);
 //! where hard links are refused, the old file is copied and its mtime set back. If
@@ -21,10 +29,25 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::target::{self, Modes, Protected};
 use super::ExportError;
+
+/// The manifest of a published set: what the next publish may replace or remove.
+pub const MANIFEST: &str = ".ozgsync-published";
+
+/// The manifest's first line, so a file of that name written by someone else is
+/// not taken for one.
+const MANIFEST_HEADER: &str = "# ozgsync published set 1: the next export replaces or removes exactly the files below, nothing else";
+
+/// Part of the name of a temporary file written inside DIR (file-by-file mode).
+const TEMP_MARK: &str = ".ozgsync-tmp-";
+
+/// How many foreign names an error quotes.
+const QUOTED_NAMES: usize = 5;
 
 #[derive(Debug, Clone, Default)]
 pub struct PublishOptions {
@@ -32,9 +55,28 @@ pub struct PublishOptions {
     pub gzip: bool,
     /// Files whose change alone does not count as a change of the set.
     pub volatile: Vec<String>,
+    /// Permissions of the files and directories written.
+    pub modes: Modes,
+    /// Publish into a DIR that holds entries ozgsync did not write, keeping them.
+    pub allow_foreign_files: bool,
+    /// Files never to be published over (the database the export reads).
+    pub protect: Vec<PathBuf>,
+    /// Recognises a set published before manifests existed.
+    pub legacy: Option<Legacy>,
     /// Test hook: fail after writing this many new files (simulates a crash mid-write).
     #[doc(hidden)]
     pub fail_after_writes: Option<usize>,
+    /// Test hook: called with DIR just before the swap (another program writing).
+    #[doc(hidden)]
+    pub before_swap: Option<fn(&Path)>,
+}
+
+/// A set published by an ozgsync without manifests: how to recognise one, and
+/// which of its paths ozgsync wrote.
+#[derive(Debug, Clone, Copy)]
+pub struct Legacy {
+    pub recognise: fn(&Path) -> bool,
+    pub owns: fn(&str) -> bool,
 }
 
 /// What a publish did.
@@ -50,6 +92,9 @@ pub struct PublishSummary {
     pub unchanged: bool,
 }
 
+/// One file of the new set: relative path, bytes, whether it gets a `.gz` sibling.
+type Entry<'a> = (&'a str, &'a [u8], bool);
+
 /// Publishes `files` (relative `/`-separated path → bytes) as the complete content
 /// of `dir`.
 pub fn publish(
@@ -59,8 +104,12 @@ pub fn publish(
 ) -> Result<PublishSummary, ExportError> {
     for path in files.keys() {
         check_relative(path)?;
+        if path == MANIFEST {
+            return Err(ExportError::Invalid(format!(
+                "{MANIFEST} is the publisher's own file name"
+            )));
+        }
     }
-    let set = files;
     let name = dir
         .file_name()
         .and_then(|n| n.to_str())
@@ -72,135 +121,577 @@ pub fn publish(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    fs::create_dir_all(&parent).map_err(io("creating", &parent))?;
+    let old_exists = match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let to = fs::read_link(dir).unwrap_or_default();
+            return Err(ExportError::Invalid(format!(
+                "{} is a symbolic link (to {}); dashboards replace DIR as a whole and never \
+                 follow a link: pass the real directory, --out {}",
+                dir.display(),
+                to.display(),
+                to.display()
+            )));
+        }
+        Ok(m) if !m.is_dir() => {
+            return Err(ExportError::Invalid(format!(
+                "{} exists and is not a directory; choose a directory for --out",
+                dir.display()
+            )));
+        }
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(io("inspecting", dir)(e)),
+    };
+    target::create_dirs(&parent, opts.modes.dir)?;
     let _lock = DirLock::acquire(&parent.join(format!(".{name}.lock")))?;
     remove_leftovers(&parent, &name);
 
-    let old_exists = dir.is_dir();
-    let old_files: BTreeSet<String> = if old_exists {
-        list_files(dir)?
+    let survey = if old_exists {
+        Survey::of(dir, opts)?
     } else {
-        BTreeSet::new()
+        Survey::default()
     };
+    if !survey.foreign.is_empty() && !survey.recognised && !opts.allow_foreign_files {
+        return Err(ExportError::Invalid(format!(
+            "{} holds files ozgsync did not publish ({}); dashboards go into an empty or new \
+             directory or one ozgsync published before. Choose such a directory for --out, or \
+             pass --allow-foreign-files to publish beside these files (they are kept as they are)",
+            dir.display(),
+            quote(&survey.foreign)
+        )));
+    }
+
+    let mut wanted: BTreeSet<String> = files.keys().cloned().collect();
+    if opts.gzip {
+        wanted.extend(files.keys().map(|p| format!("{p}.gz")));
+    }
+    let manifest = manifest_text(&wanted);
+    wanted.insert(MANIFEST.into());
+    let clashes = survey.clashes(&wanted);
+    if !clashes.is_empty() {
+        return Err(ExportError::Invalid(format!(
+            "{} holds files ozgsync did not publish where the new set has files of the same \
+             name ({}); ozgsync never replaces them: move them away or choose another --out",
+            dir.display(),
+            quote(&clashes)
+        )));
+    }
+
+    let mut entries: Vec<Entry> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice(), opts.gzip))
+        .collect();
+    entries.push((MANIFEST, manifest.as_bytes(), false));
+    let old_files = &survey.owned;
 
     // Which files differ from the old set? Gzip siblings follow their file. The
     // size decides most changed files without reading them; the rest are compared
-    // byte for byte, on every core.
-    let entries: Vec<(&String, &Vec<u8>)> = set.iter().collect();
-    let same_flags = super::par_map(&entries, |(path, bytes)| {
-        old_files.contains(*path) && same_content(&dir.join(path), bytes)
+    // byte for byte, on every core. A file with other permissions counts as changed.
+    let same_flags = super::par_map(&entries, |(path, bytes, _)| {
+        old_files.contains(*path) && same_content(&dir.join(path), bytes, opts.modes.file)
     });
     let same: BTreeSet<&str> = entries
         .iter()
         .zip(same_flags)
         .filter(|(_, same)| *same)
-        .map(|((path, _), _)| path.as_str())
+        .map(|((path, _, _), _)| *path)
         .collect();
-    let mut wanted: BTreeSet<String> = set.keys().cloned().collect();
-    if opts.gzip {
-        wanted.extend(set.keys().map(|p| format!("{p}.gz")));
-    }
-    let changed = set
-        .keys()
-        .any(|p| !same.contains(p.as_str()) && !opts.volatile.contains(p));
-    if old_exists && !changed && wanted == old_files {
+    let changed = entries
+        .iter()
+        .any(|(p, _, _)| !same.contains(p) && !opts.volatile.iter().any(|v| v == p));
+    // In a DIR of its own the set owns DIR's permissions too.
+    let dir_mode_ok = !survey.foreign.is_empty()
+        || fs::symlink_metadata(dir)
+            .is_ok_and(|m| m.permissions().mode() & 0o7777 == opts.modes.dir);
+    if old_exists && !changed && dir_mode_ok && wanted == *old_files {
         return Ok(PublishSummary {
-            kept: old_files.len(),
+            kept: old_files.len().saturating_sub(1),
             unchanged: true,
             ..PublishSummary::default()
         });
     }
+    let publisher = Publisher {
+        dir,
+        parent: &parent,
+        name: &name,
+        opts,
+        old_files,
+        same: &same,
+        writes: AtomicUsize::new(0),
+    };
+    let mut summary = if survey.foreign.is_empty() {
+        publisher.swap(&entries, old_exists)?
+    } else {
+        publisher.in_place(&entries, &wanted)?
+    };
+    summary.removed = old_files.difference(&wanted).count();
+    Ok(summary)
+}
 
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    let guard = TempDir(Some(tmp.clone()));
-    fs::create_dir(&tmp).map_err(io("creating", &tmp))?;
-    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
-    for path in set.keys() {
-        if let Some(p) = tmp.join(path).parent() {
-            dirs.insert(p.to_path_buf());
+/// What DIR holds: the files of the published set, and the rest.
+#[derive(Debug, Default)]
+struct Survey {
+    /// Regular files the manifest (or the legacy rule) names.
+    owned: BTreeSet<String>,
+    /// Top-most entries ozgsync did not publish (directories end in `/`).
+    foreign: Vec<String>,
+    /// Whether DIR is a set ozgsync published (manifest or legacy rule).
+    recognised: bool,
+}
+
+impl Survey {
+    /// Walks DIR without following links; refuses any database in it.
+    fn of(dir: &Path, opts: &PublishOptions) -> Result<Survey, ExportError> {
+        let manifest = read_manifest(dir)?;
+        let legacy = opts
+            .legacy
+            .filter(|l| manifest.is_none() && (l.recognise)(dir));
+        let claims = |rel: &str| match (&manifest, legacy) {
+            (Some(listed), _) => rel == MANIFEST || listed.contains(rel),
+            (None, Some(l)) => (l.owns)(rel),
+            (None, None) => false,
+        };
+        let mut survey = Survey {
+            recognised: manifest.is_some() || legacy.is_some(),
+            ..Survey::default()
+        };
+        let protected = Protected::of(&opts.protect);
+        survey.walk(dir, dir, "", &claims, Some(&protected))?;
+        Ok(survey)
+    }
+
+    /// The entries of an old set (swapped out of DIR) that it did not have when it
+    /// was surveyed: written into DIR by someone else in the meantime.
+    fn strays(old_set: &Path, owned: &BTreeSet<String>) -> Result<Vec<String>, ExportError> {
+        let claims = |rel: &str| rel == MANIFEST || owned.contains(rel);
+        let mut survey = Survey::default();
+        survey.walk(old_set, old_set, "", &claims, None)?;
+        Ok(survey.foreign)
+    }
+
+    /// Adds the entries below `abs` (relative path `rel`); returns whether any of
+    /// them is owned.
+    fn walk(
+        &mut self,
+        root: &Path,
+        abs: &Path,
+        rel: &str,
+        claims: &dyn Fn(&str) -> bool,
+        protected: Option<&Protected>,
+    ) -> Result<bool, ExportError> {
+        let mut any_owned = false;
+        for entry in fs::read_dir(abs).map_err(io("listing", abs))? {
+            let entry = entry.map_err(io("listing", abs))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let child = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            let path = entry.path();
+            let meta = fs::symlink_metadata(&path).map_err(io("inspecting", &path))?;
+            let database = protected.and_then(|p| target::database_reason(&path, &meta, p));
+            if let Some(reason) = database {
+                return Err(ExportError::Invalid(format!(
+                    "{} holds {reason} ({}); ozgsync never publishes into a directory with a \
+                     database, whatever the flags: choose another --out directory",
+                    root.display(),
+                    path.display()
+                )));
+            }
+            if meta.is_dir() {
+                let mut inner = Survey::default();
+                if inner.walk(root, &path, &child, claims, protected)? {
+                    self.owned.append(&mut inner.owned);
+                    self.foreign.append(&mut inner.foreign);
+                    any_owned = true;
+                } else {
+                    self.foreign.push(format!("{child}/"));
+                }
+            } else if meta.is_file() && claims(&child) {
+                self.owned.insert(child);
+                any_owned = true;
+            } else {
+                self.foreign.push(child);
+            }
         }
+        Ok(any_owned)
     }
-    for d in &dirs {
-        fs::create_dir_all(d).map_err(io("creating", d))?;
+
+    /// Foreign entries standing where the new set puts a file or a directory.
+    fn clashes(&self, wanted: &BTreeSet<String>) -> Vec<String> {
+        let foreign: BTreeSet<&str> = self
+            .foreign
+            .iter()
+            .map(|f| f.trim_end_matches('/'))
+            .collect();
+        let mut out = BTreeSet::new();
+        for path in wanted {
+            let mut prefix = String::new();
+            for part in path.split('/') {
+                if !prefix.is_empty() {
+                    prefix.push('/');
+                }
+                prefix.push_str(part);
+                if foreign.contains(prefix.as_str()) {
+                    out.insert(prefix.clone());
+                    break;
+                }
+            }
+        }
+        out.into_iter().collect()
     }
-    let writes = AtomicUsize::new(0);
-    let write_new = |target: &Path, bytes: &[u8]| {
-        let n = writes.fetch_add(1, Ordering::SeqCst);
-        if opts.fail_after_writes.is_some_and(|max| n >= max) {
+}
+
+/// The manifest's text for the set of published paths.
+fn manifest_text(paths: &BTreeSet<String>) -> String {
+    let mut text = format!("{MANIFEST_HEADER}\n");
+    for p in paths {
+        text.push_str(p);
+        text.push('\n');
+    }
+    text
+}
+
+/// The paths the manifest in `dir` lists; None when there is none (or a file of
+/// that name that is not ours).
+fn read_manifest(dir: &Path) -> Result<Option<BTreeSet<String>>, ExportError> {
+    let path = dir.join(MANIFEST);
+    match fs::symlink_metadata(&path) {
+        Ok(m) if m.is_file() => {}
+        _ => return Ok(None),
+    }
+    let text = fs::read_to_string(&path).map_err(io("reading", &path))?;
+    let mut lines = text.lines();
+    if lines.next() != Some(MANIFEST_HEADER) {
+        return Ok(None);
+    }
+    let mut listed = BTreeSet::new();
+    for (i, line) in lines.enumerate() {
+        check_relative(line).map_err(|_| {
+            ExportError::Invalid(format!(
+                "{} line {}: {line:?} is not a path inside DIR; the manifest is damaged. \
+                 Remove the files it lists by hand or choose a new --out directory",
+                path.display(),
+                i + 2
+            ))
+        })?;
+        listed.insert(line.to_owned());
+    }
+    Ok(Some(listed))
+}
+
+/// A few names for a message, with how many more there are.
+fn quote(names: &[String]) -> String {
+    let mut text = names
+        .iter()
+        .take(QUOTED_NAMES)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > QUOTED_NAMES {
+        text.push_str(&format!(" and {} more", names.len() - QUOTED_NAMES));
+    }
+    text
+}
+
+/// One publish under way: the old set, what stays, and the write counter of the
+/// test hook.
+struct Publisher<'a> {
+    dir: &'a Path,
+    parent: &'a Path,
+    name: &'a str,
+    opts: &'a PublishOptions,
+    old_files: &'a BTreeSet<String>,
+    same: &'a BTreeSet<&'a str>,
+    writes: AtomicUsize,
+}
+
+impl Publisher<'_> {
+    /// Writes `bytes` as a new file (never through an existing entry) with the
+    /// configured mode.
+    fn write_new(&self, target: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+        let n = self.writes.fetch_add(1, Ordering::SeqCst);
+        if self.opts.fail_after_writes.is_some_and(|max| n >= max) {
             return Err(ExportError::Invalid(format!(
                 "simulated failure before writing {}",
                 target.display()
             )));
         }
-        write_file(target, bytes)
-    };
-    // Each file (and its gzip sibling) is kept or written on its own, on every
-    // core: compressing is the expensive part of `--gzip`.
-    let counts = super::par_map(&entries, |(path, bytes)| {
-        let (mut written, mut kept) = (0usize, 0usize);
-        let target = tmp.join(path);
-        let keep = same.contains(path.as_str());
-        if keep {
-            keep_old(&dir.join(path), &target)?;
-            kept += 1;
-        } else {
-            write_new(&target, bytes)?;
-            written += 1;
-        }
-        if opts.gzip {
-            let gz_rel = format!("{path}.gz");
-            let gz_target = tmp.join(&gz_rel);
-            if keep && old_files.contains(&gz_rel) {
-                keep_old(&dir.join(&gz_rel), &gz_target)?;
-                kept += 1;
-            } else {
-                write_new(&gz_target, &gzip(bytes)?)?;
-                written += 1;
-            }
-        }
-        Ok::<_, ExportError>((written, kept))
-    });
-    let mut summary = PublishSummary::default();
-    for c in counts {
-        let (written, kept) = c?;
-        summary.written += written;
-        summary.kept += kept;
+        write_file(target, bytes, self.opts.modes.file)
     }
-    summary.removed = old_files.difference(&wanted).count();
-    sync_fs(&tmp);
 
-    if old_exists {
-        match exchange(&tmp, dir) {
-            Ok(()) => {}
-            Err(e) if exchange_unsupported(&e) => {
-                let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-                fs::rename(dir, &old).map_err(io("moving away", dir))?;
-                if let Err(e) = fs::rename(&tmp, dir) {
-                    // Put the old set back rather than leave DIR missing.
-                    let _ = fs::rename(&old, dir);
-                    return Err(io("renaming into place", dir)(e));
-                }
-                let _ = fs::remove_dir_all(&old);
-                guard.disarm();
-                sync_dir(&parent);
-                return Ok(summary);
+    /// Puts each file of the new set (and its gzip sibling) at `place(path)`:
+    /// kept from the old set where unchanged (when `keep` is given), else written,
+    /// on every core (compressing is the expensive part of `--gzip`).
+    fn put_all(
+        &self,
+        entries: &[Entry],
+        place: &(dyn Fn(&str) -> PathBuf + Sync),
+        keep: bool,
+    ) -> Result<PublishSummary, ExportError> {
+        let counts = super::par_map(entries, |(path, bytes, gz)| {
+            let (mut written, mut kept) = (0usize, 0usize);
+            let same = self.same.contains(path);
+            // The summary counts the set's files, not the publisher's bookkeeping.
+            let counted = usize::from(*path != MANIFEST);
+            if same && keep {
+                keep_old(&self.dir.join(path), &place(path))?;
+                kept += counted;
+            } else if same {
+                kept += counted;
+            } else {
+                self.write_new(&place(path), bytes)?;
+                written += counted;
             }
-            Err(e) => return Err(io("swapping in", dir)(e)),
+            if *gz {
+                let gz_rel = format!("{path}.gz");
+                let old_gz = self.dir.join(&gz_rel);
+                if same
+                    && self.old_files.contains(&gz_rel)
+                    && has_mode(&old_gz, self.opts.modes.file)
+                {
+                    if keep {
+                        keep_old(&old_gz, &place(&gz_rel))?;
+                    }
+                    kept += 1;
+                } else {
+                    self.write_new(&place(&gz_rel), &gzip(bytes)?)?;
+                    written += 1;
+                }
+            }
+            Ok::<_, ExportError>((written, kept))
+        });
+        let mut summary = PublishSummary::default();
+        for c in counts {
+            let (written, kept) = c?;
+            summary.written += written;
+            summary.kept += kept;
         }
-        // After the exchange the temporary path holds the old set: the guard removes it.
-    } else {
-        fs::rename(&tmp, dir).map_err(io("renaming into place", dir))?;
-        guard.disarm();
+        Ok(summary)
     }
-    sync_dir(&parent);
-    Ok(summary)
+
+    /// DIR holds only the published set: build the new one beside it and swap.
+    fn swap(&self, entries: &[Entry], old_exists: bool) -> Result<PublishSummary, ExportError> {
+        let (dir, parent, name) = (self.dir, self.parent, self.name);
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        let guard = TempDir(Some(tmp.clone()));
+        fs::create_dir(&tmp).map_err(io("creating", &tmp))?;
+        target::set_mode(&tmp, self.opts.modes.dir)?;
+        let dirs: BTreeSet<PathBuf> = entries
+            .iter()
+            .filter_map(|(path, _, _)| tmp.join(path).parent().map(Path::to_path_buf))
+            .collect();
+        for d in &dirs {
+            target::create_dirs(d, self.opts.modes.dir)?;
+        }
+        let summary = self.put_all(entries, &|rel| tmp.join(rel), true)?;
+        sync_fs(&tmp);
+
+        if let Some(hook) = self.opts.before_swap {
+            hook(dir);
+        }
+        if old_exists {
+            match exchange(&tmp, dir) {
+                Ok(()) => {
+                    if !self.rescue(&tmp) {
+                        guard.disarm();
+                    }
+                }
+                Err(e) if exchange_unsupported(&e) => {
+                    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+                    fs::rename(dir, &old).map_err(io("moving away", dir))?;
+                    if let Err(e) = fs::rename(&tmp, dir) {
+                        // Put the old set back rather than leave DIR missing.
+                        let _ = fs::rename(&old, dir);
+                        return Err(io("renaming into place", dir)(e));
+                    }
+                    if self.rescue(&old) {
+                        let _ = fs::remove_dir_all(&old);
+                    }
+                    guard.disarm();
+                    sync_dir(parent);
+                    return Ok(summary);
+                }
+                Err(e) => return Err(io("swapping in", dir)(e)),
+            }
+            // After the exchange the temporary path holds the old set, which had
+            // nothing but published files (and anything rescued went back): the
+            // guard removes it.
+        } else {
+            fs::rename(&tmp, dir).map_err(io("renaming into place", dir))?;
+            guard.disarm();
+        }
+        sync_dir(parent);
+        Ok(summary)
+    }
+
+    /// Moves back into DIR what someone wrote into it between the survey and the
+    /// swap (it went out with the old set). Returns whether the old set may be
+    /// removed; when something cannot go back, the old set is kept beside DIR as
+    /// `.NAME.kept-PID` and a warning names it.
+    fn rescue(&self, old_set: &Path) -> bool {
+        let strays = match Survey::strays(old_set, self.old_files) {
+            Ok(strays) if strays.is_empty() => return true,
+            Ok(strays) => strays,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the replaced set");
+                vec![String::new()]
+            }
+        };
+        let mut all_back = true;
+        for stray in strays.iter().filter(|s| !s.is_empty()) {
+            let rel = stray.trim_end_matches('/');
+            let (from, to) = (old_set.join(rel), self.dir.join(rel));
+            let parent_ok = to
+                .parent()
+                .is_none_or(|p| target::create_dirs(p, self.opts.modes.dir).is_ok());
+            let back =
+                parent_ok && fs::symlink_metadata(&to).is_err() && fs::rename(&from, &to).is_ok();
+            if back {
+                tracing::warn!(path = %to.display(), "moved back a file written into DIR during the export");
+            }
+            all_back &= back;
+        }
+        if all_back && !strays.iter().any(String::is_empty) {
+            return true;
+        }
+        let kept = self
+            .parent
+            .join(format!(".{}.kept-{}", self.name, std::process::id()));
+        match fs::rename(old_set, &kept) {
+            Ok(()) => tracing::warn!(
+                path = %kept.display(),
+                "the replaced set holds files written during the export that could not go back; kept it"
+            ),
+            Err(e) => tracing::warn!(
+                path = %old_set.display(),
+                error = %e,
+                "the replaced set holds files written during the export; left it in place"
+            ),
+        }
+        false
+    }
+
+    /// DIR holds foreign entries too, which a swap would drop: replace the changed
+    /// files one by one (each with a rename) and remove the old set's leftovers,
+    /// touching nothing else. The manifest first grows to cover every name this
+    /// run may leave behind, so a crash midway loses track of nothing.
+    fn in_place(
+        &self,
+        entries: &[Entry],
+        wanted: &BTreeSet<String>,
+    ) -> Result<PublishSummary, ExportError> {
+        let dir = self.dir;
+        let pid = std::process::id();
+        let temp_of = |rel: &str| match rel.rsplit_once('/') {
+            Some((d, f)) => format!("{d}/.{f}{TEMP_MARK}{pid}"),
+            None => format!(".{rel}{TEMP_MARK}{pid}"),
+        };
+        // Temporary files of a crashed run are listed in its manifest: remove them
+        // first, or one with our process id (a container's pids repeat) would be
+        // taken for this run's.
+        for rel in self.old_files.difference(wanted) {
+            if rel.contains(TEMP_MARK) {
+                let path = dir.join(rel);
+                if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+                    fs::remove_file(&path).map_err(io("removing", &path))?;
+                }
+            }
+        }
+        // Anything still at a temporary name is not ours: never write, list or
+        // clean up over it.
+        let taken: Vec<String> = wanted
+            .iter()
+            .map(|p| temp_of(p))
+            .filter(|t| fs::symlink_metadata(dir.join(t)).is_ok())
+            .collect();
+        if !taken.is_empty() {
+            return Err(ExportError::Invalid(format!(
+                "{} holds files at the names ozgsync uses for its temporary files ({}); \
+                 move them away",
+                dir.display(),
+                quote(&taken)
+            )));
+        }
+        let mut covering: BTreeSet<String> = self.old_files.union(wanted).cloned().collect();
+        covering.remove(MANIFEST);
+        covering.extend(
+            wanted
+                .iter()
+                .filter(|p| p.as_str() != MANIFEST)
+                .map(|p| temp_of(p)),
+        );
+        self.write_manifest(&covering)?;
+
+        for rel in wanted {
+            if let Some((d, _)) = rel.rsplit_once('/') {
+                target::create_dirs(&dir.join(d), self.opts.modes.dir)?;
+            }
+        }
+        let new_entries: Vec<Entry> = entries
+            .iter()
+            .copied()
+            .filter(|(p, _, _)| *p != MANIFEST)
+            .collect();
+        let summary = match self.put_all(&new_entries, &|rel| dir.join(temp_of(rel)), false) {
+            Ok(s) => s,
+            Err(e) => {
+                for rel in wanted {
+                    let _ = fs::remove_file(dir.join(temp_of(rel)));
+                }
+                return Err(e);
+            }
+        };
+        sync_fs(dir);
+        for rel in wanted {
+            let temp = dir.join(temp_of(rel));
+            if fs::symlink_metadata(&temp).is_ok() {
+                let to = dir.join(rel);
+                fs::rename(&temp, &to).map_err(io("renaming into place", &to))?;
+            }
+        }
+        for rel in self.old_files.difference(wanted) {
+            let path = dir.join(rel);
+            // Still the regular file we published (not replaced by someone meanwhile).
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+                fs::remove_file(&path).map_err(io("removing", &path))?;
+            }
+            // A directory that held only published files goes with them; one with
+            // anything else in it stays (remove_dir refuses a non-empty one).
+            if let Some(d) = Path::new(rel)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                let _ = fs::remove_dir(dir.join(d));
+            }
+        }
+        let mut published = wanted.clone();
+        published.remove(MANIFEST);
+        self.write_manifest(&published)?;
+        sync_dir(dir);
+        Ok(summary)
+    }
+
+    /// Replaces the manifest in DIR atomically (its temporary file lives beside DIR,
+    /// where leftovers are cleaned up).
+    fn write_manifest(&self, paths: &BTreeSet<String>) -> Result<(), ExportError> {
+        let tmp = self.parent.join(format!(
+            ".{}.tmp-manifest-{}",
+            self.name,
+            std::process::id()
+        ));
+        write_file(&tmp, manifest_text(paths).as_bytes(), self.opts.modes.file)?;
+        let to = self.dir.join(MANIFEST);
+        fs::rename(&tmp, &to).map_err(io("renaming into place", &to))
+    }
 }
 
 /// A relative path that stays inside DIR: normal components only, no `..`, no
 /// root, no empty parts, no backslashes or NULs.
 pub fn check_relative(path: &str) -> Result<(), ExportError> {
     let bad = || ExportError::Invalid(format!("unsafe file path in export set: {path:?}"));
-    if path.is_empty() || path.contains('\\') || path.contains('\0') || path.starts_with('/') {
+    if path.is_empty() || path.contains(['\\', '\0', '\n', '\r']) || path.starts_with('/') {
         return Err(bad());
     }
     for part in path.split('/') {
@@ -236,19 +727,37 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Expor
     }
 }
 
-/// Whether the file at `path` holds exactly `bytes`: the size first, so a changed
-/// file is rarely read.
-fn same_content(path: &Path, bytes: &[u8]) -> bool {
-    match fs::metadata(path) {
-        Ok(m) if m.is_file() && m.len() == bytes.len() as u64 => {
+/// Whether the file at `path` holds exactly `bytes` with permissions `mode`: the
+/// size first, so a changed file is rarely read.
+fn same_content(path: &Path, bytes: &[u8], mode: u32) -> bool {
+    match fs::symlink_metadata(path) {
+        Ok(m)
+            if m.is_file()
+                && m.len() == bytes.len() as u64
+                && m.permissions().mode() & 0o7777 == mode =>
+        {
             fs::read(path).is_ok_and(|old| old == bytes)
         }
         _ => false,
     }
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    fs::write(path, bytes).map_err(io("writing", path))
+/// Whether `path` is a regular file with permissions `mode`.
+fn has_mode(path: &Path, mode: u32) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o7777 == mode)
+}
+
+/// Creates `path` (never opening an existing entry, so never through a link) with
+/// `bytes` and permissions `mode`, whatever the umask.
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ExportError> {
+    let mut file = fs::File::options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io("creating", path))?;
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io("setting the permissions of", path))?;
+    file.write_all(bytes).map_err(io("writing", path))
 }
 
 /// Puts the old file into the new set without changing its bytes or mtime.
@@ -267,33 +776,8 @@ fn keep_old(old: &Path, new: &Path) -> Result<(), ExportError> {
         .map_err(io("setting mtime of", new))
 }
 
-/// Every regular file below `dir`, as relative `/`-separated paths.
-fn list_files(dir: &Path) -> Result<BTreeSet<String>, ExportError> {
-    let mut out = BTreeSet::new();
-    let mut stack = vec![(dir.to_path_buf(), String::new())];
-    while let Some((abs, rel)) = stack.pop() {
-        for entry in fs::read_dir(&abs).map_err(io("listing", &abs))? {
-            let entry = entry.map_err(io("listing", &abs))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                continue;
-            };
-            let child_rel = if rel.is_empty() {
-                name
-            } else {
-                format!("{rel}/{name}")
-            };
-            let kind = entry.file_type().map_err(io("inspecting", &entry.path()))?;
-            if kind.is_dir() {
-                stack.push((entry.path(), child_rel));
-            } else {
-                out.insert(child_rel);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Removes temporary and old directories of crashed runs (we hold the lock).
+/// Removes temporary and old directories (and manifest files) of crashed runs (we
+/// hold the lock).
 fn remove_leftovers(parent: &Path, name: &str) {
     let tmp_prefix = format!(".{name}.tmp-");
     let old_prefix = format!(".{name}.old-");
@@ -305,9 +789,21 @@ fn remove_leftovers(parent: &Path, name: &str) {
         let Some(n) = file_name.to_str() else {
             continue;
         };
-        if n.starts_with(&tmp_prefix) || n.starts_with(&old_prefix) {
-            tracing::warn!(path = %entry.path().display(), "removing leftover of an interrupted export");
-            let _ = fs::remove_dir_all(entry.path());
+        if !(n.starts_with(&tmp_prefix) || n.starts_with(&old_prefix)) {
+            continue;
+        }
+        tracing::warn!(path = %entry.path().display(), "removing leftover of an interrupted export");
+        // Our leftovers are directories, and the manifest's temporary file; a link
+        // of that name is not followed (remove_dir_all would only unlink it, but it
+        // is not ours to unlink either).
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+            Ok(t) if t.is_file() && n.starts_with(&format!(".{name}.tmp-manifest-")) => {
+                let _ = fs::remove_file(entry.path());
+            }
+            _ => {}
         }
     }
 }
@@ -423,15 +919,50 @@ mod tests {
             .collect()
     }
 
+    /// Every regular file below `dir` but the manifest, with its bytes.
     fn read_all(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-        list_files(dir)
-            .unwrap()
-            .into_iter()
-            .map(|p| {
-                let bytes = fs::read(dir.join(&p)).unwrap();
-                (p, bytes)
-            })
-            .collect()
+        let mut out = BTreeMap::new();
+        let mut stack = vec![(dir.to_path_buf(), String::new())];
+        while let Some((abs, rel)) = stack.pop() {
+            for entry in fs::read_dir(&abs).unwrap().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let child = if rel.is_empty() {
+                    name
+                } else {
+                    format!("{rel}/{name}")
+                };
+                if entry.file_type().unwrap().is_dir() {
+                    stack.push((entry.path(), child));
+                } else if child != MANIFEST {
+                    out.insert(child, fs::read(entry.path()).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    /// A scratch directory with DIR `www` holding foreign files (path, text).
+    fn foreign_dir(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("www");
+        fs::create_dir(&dir).unwrap();
+        for (path, text) in files {
+            let path = dir.join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+        (root, dir)
+    }
+
+    fn allow_foreign() -> PublishOptions {
+        PublishOptions {
+            allow_foreign_files: true,
+            ..Default::default()
+        }
+    }
+
+    fn mode(path: &Path) -> u32 {
+        fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
     }
 
     #[test]
@@ -445,6 +976,7 @@ mod tests {
         check("a//b", false);
         check("./a", false);
         check("a\\b", false);
+        check("a\nb", false);
         check("", false);
     }
 
@@ -533,5 +1065,217 @@ mod tests {
         let mut out = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&a[..]), &mut out).unwrap();
         assert_eq!(out, "hallo welt");
+    }
+
+    #[test]
+    fn a_foreign_directory_is_refused_unless_allowed_and_then_kept() {
+        let (_root, dir) = foreign_dir(&[("index.html", "eigene Seite"), ("sub/bild.png", "png")]);
+        let v1 = set(&[("index.json", "1"), ("a/b.json", "2")]);
+        let err = publish(&dir, &v1, &PublishOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("index.html") && err.contains("sub/"), "{err}");
+        assert!(err.contains("--allow-foreign-files"), "{err}");
+
+        let allowed = PublishOptions {
+            gzip: true,
+            ..allow_foreign()
+        };
+        let s = publish(&dir, &v1, &allowed).unwrap();
+        assert_eq!(s.written, 4);
+        let ino = fs::metadata(dir.join("index.html")).unwrap().ino();
+        // The set is now recognised by its manifest: no flag needed any more, and a
+        // change replaces and removes published files only.
+        let v2 = set(&[("index.json", "1"), ("c.json", "3")]);
+        let s = publish(
+            &dir,
+            &v2,
+            &PublishOptions {
+                gzip: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!((s.written, s.kept, s.removed), (2, 2, 2));
+        assert_eq!(fs::metadata(dir.join("index.html")).unwrap().ino(), ino);
+        let mut expected = BTreeMap::new();
+        expected.insert("index.html".to_string(), b"eigene Seite".to_vec());
+        expected.insert("sub/bild.png".to_string(), b"png".to_vec());
+        for (p, b) in &v2 {
+            expected.insert(p.clone(), b.clone());
+            expected.insert(format!("{p}.gz"), gzip(b).unwrap());
+        }
+        assert_eq!(read_all(&dir), expected);
+        assert!(
+            !dir.join("a").exists(),
+            "the emptied published directory goes"
+        );
+    }
+
+    #[test]
+    fn a_failure_in_place_leaves_old_and_foreign_files_and_is_cleaned_up_next_time() {
+        let (_root, dir) = foreign_dir(&[("keep.txt", "mine")]);
+        let allowed = allow_foreign();
+        let v1 = set(&[("a.json", "1"), ("b.json", "2"), ("c.json", "3")]);
+        publish(&dir, &v1, &allowed).unwrap();
+        let v2 = set(&[("a.json", "x"), ("b.json", "y"), ("c.json", "z")]);
+        let failing = PublishOptions {
+            fail_after_writes: Some(2),
+            ..Default::default()
+        };
+        assert!(publish(&dir, &v2, &failing).is_err());
+        let mut expected = v1.clone();
+        expected.insert("keep.txt".into(), b"mine".to_vec());
+        assert_eq!(read_all(&dir), expected);
+        publish(&dir, &v2, &PublishOptions::default()).unwrap();
+        let mut expected = v2.clone();
+        expected.insert("keep.txt".into(), b"mine".to_vec());
+        assert_eq!(read_all(&dir), expected);
+    }
+
+    #[test]
+    fn a_killed_runs_temporary_files_are_removed_not_published() {
+        let (_root, dir) = foreign_dir(&[("keep.txt", "mine")]);
+        let allowed = allow_foreign();
+        let v1 = set(&[("a.json", "1"), ("b.json", "2")]);
+        publish(&dir, &v1, &allowed).unwrap();
+        // What a run killed midway leaves, under this process's id (pids repeat in
+        // a container): a temporary file, listed in the grown manifest.
+        let stale = format!(".a.json{TEMP_MARK}{}", std::process::id());
+        fs::write(dir.join(&stale), "half-written").unwrap();
+        let mut listed = read_manifest(&dir).unwrap().unwrap();
+        listed.insert(stale.clone());
+        fs::write(dir.join(MANIFEST), manifest_text(&listed)).unwrap();
+
+        let v2 = set(&[("a.json", "1"), ("b.json", "neu")]);
+        publish(&dir, &v2, &PublishOptions::default()).unwrap();
+        let mut expected = v2.clone();
+        expected.insert("keep.txt".into(), b"mine".to_vec());
+        assert_eq!(read_all(&dir), expected);
+        assert!(!read_manifest(&dir).unwrap().unwrap().contains(&stale));
+    }
+
+    #[test]
+    fn files_written_into_dir_during_the_swap_are_moved_back() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("out");
+        let v1 = set(&[("a/1.json", "1"), ("b/2.json", "2")]);
+        publish(&dir, &v1, &PublishOptions::default()).unwrap();
+        let racing = PublishOptions {
+            before_swap: Some(|dir| {
+                fs::write(dir.join("late.txt"), "late").unwrap();
+                fs::write(dir.join("b/late.txt"), "later").unwrap();
+            }),
+            ..Default::default()
+        };
+        let v2 = set(&[("a/1.json", "eins")]);
+        publish(&dir, &v2, &racing).unwrap();
+        let mut expected = v2.clone();
+        expected.insert("late.txt".into(), b"late".to_vec());
+        expected.insert("b/late.txt".into(), b"later".to_vec());
+        assert_eq!(read_all(&dir), expected);
+        let beside: Vec<_> = fs::read_dir(root.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "out" && !n.ends_with(".lock"))
+            .collect();
+        assert!(beside.is_empty(), "{beside:?}");
+    }
+
+    #[test]
+    fn a_foreign_file_at_a_temporary_name_is_neither_used_nor_removed() {
+        let odd = format!(".a.json{TEMP_MARK}{}", std::process::id());
+        let (_root, dir) = foreign_dir(&[(&odd, "someone else's")]);
+        let odd = dir.join(odd);
+        let err = publish(&dir, &set(&[("a.json", "1")]), &allow_foreign())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("temporary files"), "{err}");
+        assert_eq!(fs::read(&odd).unwrap(), b"someone else's");
+        assert!(read_manifest(&dir).unwrap().is_none());
+    }
+
+    #[test]
+    fn foreign_files_where_the_set_puts_its_own_are_never_replaced() {
+        let (_root, dir) = foreign_dir(&[
+            ("index.json", "not ours"),
+            ("a", "a file where the set wants a directory"),
+        ]);
+        let err = publish(
+            &dir,
+            &set(&[("index.json", "1"), ("a/b.json", "2")]),
+            &allow_foreign(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("a, index.json"), "{err}");
+        assert_eq!(fs::read(dir.join("index.json")).unwrap(), b"not ours");
+    }
+
+    #[test]
+    fn a_set_without_manifest_is_adopted_by_the_legacy_rule() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("out");
+        fs::create_dir_all(dir.join("extra")).unwrap();
+        fs::write(dir.join("meta.json"), "legacy").unwrap();
+        fs::write(dir.join("old.json"), "published by the old release").unwrap();
+        fs::write(dir.join("extra/notes.txt"), "the user's").unwrap();
+        let legacy = Legacy {
+            recognise: |d| d.join("meta.json").is_file(),
+            owns: |p| p.ends_with(".json"),
+        };
+        let opts = PublishOptions {
+            legacy: Some(legacy),
+            ..Default::default()
+        };
+        let s = publish(&dir, &set(&[("meta.json", "new")]), &opts).unwrap();
+        assert_eq!(s.removed, 1);
+        let mut expected = set(&[("meta.json", "new")]);
+        expected.insert("extra/notes.txt".into(), b"the user's".to_vec());
+        assert_eq!(read_all(&dir), expected);
+        assert!(read_manifest(&dir).unwrap().is_some());
+    }
+
+    #[test]
+    fn modes_are_explicit_and_a_mode_change_rewrites() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("out");
+        let v = set(&[("a/b.json", "1")]);
+        publish(&dir, &v, &PublishOptions::default()).unwrap();
+        assert_eq!((mode(&dir), mode(&dir.join("a"))), (0o755, 0o755));
+        assert_eq!(mode(&dir.join("a/b.json")), 0o644);
+        let private = PublishOptions {
+            modes: Modes {
+                file: 0o640,
+                dir: 0o750,
+            },
+            ..Default::default()
+        };
+        let s = publish(&dir, &v, &private).unwrap();
+        assert!(!s.unchanged);
+        assert_eq!((mode(&dir), mode(&dir.join("a/b.json"))), (0o750, 0o640));
+    }
+
+    #[test]
+    fn a_directory_with_a_database_or_a_link_as_dir_is_refused() {
+        let (root, dir) = foreign_dir(&[("copy.bin", "SQLite format 3\0...")]);
+        let allowed = allow_foreign();
+        let err = publish(&dir, &set(&[("a.json", "1")]), &allowed)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SQLite") && err.contains("copy.bin"), "{err}");
+        assert!(!dir.join("a.json").exists());
+
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        let err = publish(&link, &set(&[("a.json", "1")]), &allowed)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 }

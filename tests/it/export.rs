@@ -366,6 +366,8 @@ fn dashboards_validate_snapshot_and_stay_untouched_when_unchanged() {
             "meta.json" => "meta",
             "services.json" => "services",
             "schema" => continue,
+            // The publisher's manifest, checked below.
+            export::publish::MANIFEST => continue,
             other => panic!("unexpected file {other}"),
         };
         *counts
@@ -373,6 +375,17 @@ fn dashboards_validate_snapshot_and_stay_untouched_when_unchanged() {
             .or_insert(0) += 1;
         assert_valid(&validators[kind], bytes, path);
     }
+    let manifest = String::from_utf8(set[export::publish::MANIFEST].0.clone()).unwrap();
+    let listed: Vec<&str> = manifest.lines().skip(1).collect();
+    let published: Vec<&str> = set
+        .keys()
+        .map(String::as_str)
+        .filter(|p| *p != export::publish::MANIFEST)
+        .collect();
+    assert_eq!(
+        listed, published,
+        "the manifest lists exactly the published files"
+    );
     assert_eq!(counts["gemeinden"], 939);
     assert_eq!(counts["kreise"], 45);
     assert!(

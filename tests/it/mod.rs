@@ -15,6 +15,7 @@ mod gv100ad;
 mod hostile;
 mod http;
 mod nothing_lost_rejects;
+mod nothing_lost_publish;
 mod pvog;
 mod query;
 mod release;
