@@ -1,5 +1,5 @@
-//! The TOML configuration: database, timezone, fetch limits, daemon behaviour, the
-//! sources to sync (with optional credentials) and the exports to run after a sync.
+//! The TOML configuration: database, timezone, the Land the exports show, fetch
+//! limits, daemon behaviour, the sources to sync (with optional credentials) and the exports to run after a sync.
 //! Relative paths in the file are relative to the file's directory, so a config and
 //! its fixtures can move together.
 //!
@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fetch::{Authorization, FetchPolicy, Location};
+use crate::model::LandScope;
 use crate::store::release::Mode;
 use crate::sync::SourceKind;
 
@@ -34,6 +35,10 @@ pub struct Config {
     /// IANA timezone for schedules and report dates.
     #[serde(default = "default_timezone")]
     pub timezone: String,
+    /// The Land the exports show (`"01"`–`"16"`, or `"all"`); the database keeps
+    /// every Land a directory brings. Default `"03"`, Niedersachsen.
+    #[serde(default)]
+    pub land: LandScope,
     #[serde(default)]
     pub fetch: FetchSettings,
     #[serde(default)]
@@ -626,6 +631,23 @@ mod tests {
         assert!(err.contains("source[0].schedule"), "{err}");
         assert!(err.contains("source[1].max_retire_share"), "{err}");
         assert!(err.contains("source[1].name: duplicate"), "{err}");
+    }
+
+    #[test]
+    fn land_is_a_key_from_01_to_16_or_all() {
+        assert_eq!(parse("").unwrap().land, LandScope::niedersachsen());
+        assert_eq!(parse("land = \"08\"").unwrap().land.to_string(), "08");
+        assert_eq!(parse("land = \"all\"").unwrap().land, LandScope::All);
+        for bad in ["land = \"17\"", "land = \"NI\"", "land = \"3\""] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(err.contains("\"01\" to \"16\""), "{bad}: {err}");
+        }
+        // An environment override arrives as a number; "03" must stay Niedersachsen.
+        let c = with_env("", &[("OZGSYNC_LAND", "03")]).unwrap();
+        assert_eq!(c.land, LandScope::niedersachsen());
+        let c = with_env("", &[("OZGSYNC_LAND", "all")]).unwrap();
+        assert_eq!(c.land, LandScope::All);
+        assert!(with_env("", &[("OZGSYNC_LAND", "99")]).is_err());
     }
 
     #[test]

@@ -8,13 +8,41 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 
 use super::Context;
+use crate::config::Config;
 use crate::export::{self, ExportJob, ExportOutcome, Part, ReportFormat};
+use crate::model::LandScope;
 
 /// Export the Onlinedienste-Report or the municipal dashboard JSON files.
 #[derive(Debug, clap::Args)]
 pub struct Export {
     #[command(subcommand)]
     what: What,
+}
+
+/// Which Land to show, shared by both exports: `--land`, else the config's `land`,
+/// else 03 (Niedersachsen).
+#[derive(Debug, clap::Args)]
+struct LandArgs {
+    /// Show this Land's Gemeinden, Verbände and Kreise: a two-digit Land key (03
+    /// Niedersachsen, 08 Baden-Württemberg, ...) or `all` [default: the config's
+    /// `land`, else 03].
+    #[arg(long, value_name = "01..16|all")]
+    land: Option<LandScope>,
+    /// Config file whose `land` applies when --land is not given.
+    #[arg(long, env = "OZGSYNC_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl LandArgs {
+    fn scope(&self) -> anyhow::Result<LandScope> {
+        if let Some(land) = &self.land {
+            return Ok(land.clone());
+        }
+        Ok(match &self.config {
+            Some(path) => Config::load(path)?.land,
+            None => LandScope::default(),
+        })
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -44,10 +72,13 @@ struct ReportArgs {
     /// Output file (for CSV without --part: a directory).
     #[arg(long, value_name = "PATH")]
     out: PathBuf,
+    #[command(flatten)]
+    land: LandArgs,
 }
 
-/// Municipal dashboard JSON: one file per Gemeinde, Samtgemeinde/Verband and Kreis,
-/// index.json, meta.json and the JSON Schemas, published atomically into DIR.
+/// Municipal dashboard JSON: one file per Gemeinde, Samtgemeinde/Verband and Kreis
+/// of the Land (see --land), index.json, meta.json and the JSON Schemas, published
+/// atomically into DIR.
 /// Files whose content did not change keep their bytes and mtime.
 #[derive(Debug, clap::Args)]
 struct DashboardArgs {
@@ -60,6 +91,8 @@ struct DashboardArgs {
     /// Statuses as of this date [default: today].
     #[arg(long, value_name = "DATE")]
     as_of: Option<NaiveDate>,
+    #[command(flatten)]
+    land: LandArgs,
 }
 
 impl Export {
@@ -82,6 +115,7 @@ impl Export {
                     }
                 }
                 ExportJob::Report {
+                    land: a.land.scope()?,
                     format: a.format,
                     part: a.part,
                     as_of: a.as_of,
@@ -90,6 +124,7 @@ impl Export {
                 }
             }
             What::Dashboards(a) => ExportJob::Dashboards {
+                land: a.land.scope()?,
                 out: a.out,
                 gzip: a.gzip,
                 as_of: a.as_of,

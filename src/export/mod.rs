@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
+use crate::model::LandScope;
 pub use tables::Part;
 
 /// What can go wrong while exporting.
@@ -136,6 +137,8 @@ pub fn render_report(
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExportJob {
     Report {
+        /// The Land whose Gemeinden and Kreise are counted.
+        land: LandScope,
         format: ReportFormat,
         part: Option<Part>,
         as_of: Option<NaiveDate>,
@@ -144,6 +147,8 @@ pub enum ExportJob {
         out: PathBuf,
     },
     Dashboards {
+        /// The Land whose units get files.
+        land: LandScope,
         out: PathBuf,
         gzip: bool,
         as_of: Option<NaiveDate>,
@@ -178,6 +183,7 @@ pub fn run_job(db: &Path, job: &ExportJob) -> Result<ExportOutcome, ExportError>
     };
     match job {
         ExportJob::Report {
+            land,
             format,
             part,
             as_of,
@@ -186,17 +192,22 @@ pub fn run_job(db: &Path, job: &ExportJob) -> Result<ExportOutcome, ExportError>
         } => {
             let (as_of, generated_at) = stamp(*as_of);
             let started = std::time::Instant::now();
-            let report = query::report(&conn, as_of, *since, generated_at)?;
+            let report = query::report(&conn, land, as_of, *since, generated_at)?;
             tracing::debug!(elapsed = ?started.elapsed(), "report: data read");
             let rendered = render_report(&report, *format, *part)?;
             tracing::debug!(elapsed = ?started.elapsed(), "report: rendered");
             let files = write_report(out, *format, part.is_some(), rendered)?;
             Ok(ExportOutcome::Report { files })
         }
-        ExportJob::Dashboards { out, gzip, as_of } => {
+        ExportJob::Dashboards {
+            land,
+            out,
+            gzip,
+            as_of,
+        } => {
             let (as_of, generated_at) = stamp(*as_of);
             let started = std::time::Instant::now();
-            let data = query::dashboards(&conn, as_of, generated_at)?;
+            let data = query::dashboards(&conn, land, as_of, generated_at)?;
             tracing::debug!(elapsed = ?started.elapsed(), "dashboards: data read");
             let files = dashboards::build(&data, crate::store::schema_version())?;
             tracing::debug!(elapsed = ?started.elapsed(), files = files.len(), "dashboards: files built");
