@@ -80,11 +80,44 @@ impl Entity {
     }
 }
 
+/// How the date of the edition a record comes from is compared, so that an older
+/// edition never silently replaces a newer one (see `store::release`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditionRule {
+    /// The records carry no edition date.
+    None,
+    /// One date stands for the whole payload (GV100AD's Gebietsstand): the payload's
+    /// latest date must not be earlier than the latest one among the current records.
+    PerPayload,
+    /// Each record carries its own change date (XZuFi `geaendertDatumZeit`, FIM API
+    /// `geaendert_datum_zeit`): a changed record must not be older than the version
+    /// it would replace.
+    PerRecord,
+}
+
+impl Entity {
+    /// How the edition date of a record is compared, the JSON field holding it and
+    /// what it is called in messages. Dates are ISO 8601 text of one shape per
+    /// entity, so they compare as strings.
+    pub fn edition(self) -> (EditionRule, &'static str, &'static str) {
+        match self {
+            Entity::Municipality => (EditionRule::PerPayload, "gebietsstand", "Gebietsstand"),
+            Entity::Service => (EditionRule::PerRecord, "veroeffentlicht", "change date"),
+            _ => (EditionRule::None, "", ""),
+        }
+    }
+}
+
 /// A record that the store can version.
 pub trait Record: Serialize {
     const ENTITY: Entity;
     /// The identity of the record across releases.
     fn key(&self) -> String;
+    /// The edition date the record carries (the field named by
+    /// [`Entity::edition`]), if any.
+    fn edition(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// One LeiKa service (Leistung) as published in one release.
@@ -129,6 +162,9 @@ impl Record for ServiceRecord {
     const ENTITY: Entity = Entity::Service;
     fn key(&self) -> String {
         self.leistungsschluessel.clone()
+    }
+    fn edition(&self) -> Option<&str> {
+        self.veroeffentlicht.as_deref()
     }
 }
 
@@ -224,6 +260,9 @@ impl Record for MunicipalityRecord {
     const ENTITY: Entity = Entity::Municipality;
     fn key(&self) -> String {
         municipality_key(self.level, &self.ars)
+    }
+    fn edition(&self) -> Option<&str> {
+        Some(&self.gebietsstand)
     }
 }
 

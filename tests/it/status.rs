@@ -76,6 +76,7 @@ pub fn apply<T: Record + 'static>(
         location: "test".into(),
         fetched_at: store::now_utc(),
         max_retire_share: 1.0,
+        check_edition: false,
     };
     let items = Box::new(records.into_iter().enumerate().map(|(i, r)| {
         Ok(Item::Record {
