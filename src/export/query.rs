@@ -1108,6 +1108,7 @@ fn dashboard_data(
         })
         .collect();
     Ok(DashboardData {
+        land: land.clone(),
         generated_at,
         as_of,
         sources: sources(conn)?,

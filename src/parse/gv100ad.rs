@@ -357,6 +357,8 @@ fn parse_line(line: &str) -> Result<(MunicipalityRecord, Vec<String>), BadLine> 
     let expected_tk: Option<(&str, &str)> = match level {
         Level::Kreis => Some(("41", "45")),
         Level::Verband => Some(("50", "58")),
+        // Gemeinden and gemeindefreie Gebiete together; which is which is
+        // `model::GEMEINDE_TEXTKENNZEICHEN`, not this range.
         Level::Gemeinde => Some(("60", "67")),
         _ => None,
     };

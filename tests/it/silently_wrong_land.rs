@@ -90,6 +90,7 @@ fn national_directory_gives_lower_saxony_dashboards_by_default() {
     assert!(files(&out, "verbaende").iter().all(|a| a.starts_with("03")));
     let meta = json(&out.join("meta.json"));
     assert_eq!(meta["files"]["gemeinden"], GEMEINDEN_NI);
+    assert_eq!(meta["land"], "03");
     let index = json(&out.join("index.json"));
     let units = index["units"].as_array().unwrap();
     assert!(units
@@ -119,6 +120,7 @@ fn land_all_gives_every_german_gemeinde_grosse_kreisstaedte_included() {
 
     assert_eq!(files(&out, "gemeinden").len(), GEMEINDEN_DE);
     assert_eq!(files(&out, "kreise").len(), 400);
+    assert_eq!(json(&out.join("meta.json"))["land"], "all");
     let boeblingen = json(&out.join(format!("gemeinden/{BOEBLINGEN}.json")));
     assert_eq!(boeblingen["unit"]["name"], "Böblingen, Stadt");
     assert_eq!(boeblingen["unit"]["textkennzeichen"], "67");
