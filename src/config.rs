@@ -7,7 +7,8 @@
 //! upper case, levels joined by `__` (`OZGSYNC_DATABASE`, `OZGSYNC_FETCH__MAX_RETRIES`,
 //! `OZGSYNC_SOURCE__LEIKA__LOCATION`; a source or export is named by its `name`, upper
 //! case, other characters as `_`). `OZGSYNC_DB`, `OZGSYNC_CONFIG` and
-//! `OZGSYNC_LOG_FORMAT` are command-line options, not config keys.
+//! `OZGSYNC_LOG_FORMAT` are command-line options, not config keys; neither are
+//! `OZGSYNC_EXPORT_SOURCE` and `OZGSYNC_EXPORT_RELEASE`, set for export commands.
 //!
 //! Secrets never live in the TOML: a source's `credentials` name an environment
 //! variable or a file that holds the token or password.
@@ -23,8 +24,16 @@ use crate::model::LandScope;
 use crate::store::release::Mode;
 use crate::sync::SourceKind;
 
-/// Environment variables that are command-line options rather than config keys.
-const NOT_CONFIG_KEYS: &[&str] = &["OZGSYNC_DB", "OZGSYNC_CONFIG", "OZGSYNC_LOG_FORMAT"];
+/// Environment variables that are command-line options rather than config keys, and
+/// those an export command is started with (it may read the config itself, e.g.
+/// `export dashboards` for `land`).
+const NOT_CONFIG_KEYS: &[&str] = &[
+    "OZGSYNC_DB",
+    "OZGSYNC_CONFIG",
+    "OZGSYNC_LOG_FORMAT",
+    "OZGSYNC_EXPORT_SOURCE",
+    "OZGSYNC_EXPORT_RELEASE",
+];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -647,6 +656,17 @@ mod tests {
         assert_eq!(c.land, LandScope::niedersachsen());
         let c = with_env("", &[("OZGSYNC_LAND", "all")]).unwrap();
         assert_eq!(c.land, LandScope::All);
+        // What an export command started after a sync finds in its environment
+        // is no config key: it must still read the config for `land`.
+        let c = with_env(
+            "land = \"08\"",
+            &[
+                ("OZGSYNC_EXPORT_SOURCE", "gv100ad"),
+                ("OZGSYNC_EXPORT_RELEASE", "7"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.land.to_string(), "08");
         assert!(with_env("", &[("OZGSYNC_LAND", "99")]).is_err());
     }
 
