@@ -433,3 +433,36 @@ fn an_older_service_change_from_xzufi_or_fim_api_is_refused_unless_allowed() {
         );
     }
 }
+
+/// As in production: `sync` pulls the national file over HTTP (127.0.0.1) and runs
+/// the configured dashboard export, which reads `land` from the config it is given
+/// in `OZGSYNC_CONFIG` (default 03 when the config has none).
+#[test]
+fn a_sync_of_the_national_file_exports_the_configured_land() {
+    let body = std::fs::read(fixture(NATIONAL_2021)).unwrap();
+    let server = support::serve(move |_, _| support::Reply::ok(body.clone()));
+    for (land_line, expected, land) in [
+        ("", GEMEINDEN_NI, "03"),
+        ("land = \"08\"\n", GEMEINDEN_BW, "08"),
+    ] {
+        let dir = scratch();
+        let config = dir.path().join("ozgsync.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "database = \"ozgsync.db\"\n{land_line}\
+                 [fetch]\nallow_http = true\n\
+                 [[source]]\nname = \"gv100ad\"\nkind = \"gv100ad\"\n\
+                 location = \"{}/GV100AD_30112021.ASC\"\n\
+                 [[export]]\nname = \"dashboards\"\n\
+                 command = [\"ozgsync\", \"export\", \"dashboards\", \"--out\", \"dash\"]\n",
+                server.base
+            ),
+        )
+        .unwrap();
+        support::run_in(dir.path(), &["sync", "--config", config.to_str().unwrap()]).assert_ok();
+        let out = dir.path().join("dash");
+        assert_eq!(files(&out, "gemeinden").len(), expected, "land {land}");
+        assert_eq!(json(&out.join("meta.json"))["land"], land);
+    }
+}
