@@ -646,7 +646,7 @@ mod tests {
     fn land_is_a_key_from_01_to_16_or_all() {
         assert_eq!(parse("").unwrap().land, LandScope::niedersachsen());
         assert_eq!(parse("land = \"08\"").unwrap().land.to_string(), "08");
-        assert_eq!(parse("land = \"all\"").unwrap().land, LandScope::All);
+        assert_eq!(parse("land = \"all\"").unwrap().land, LandScope::all());
         for bad in ["land = \"17\"", "land = \"NI\"", "land = \"3\""] {
             let err = parse(bad).unwrap_err().to_string();
             assert!(err.contains("\"01\" to \"16\""), "{bad}: {err}");
@@ -655,7 +655,7 @@ mod tests {
         let c = with_env("", &[("OZGSYNC_LAND", "03")]).unwrap();
         assert_eq!(c.land, LandScope::niedersachsen());
         let c = with_env("", &[("OZGSYNC_LAND", "all")]).unwrap();
-        assert_eq!(c.land, LandScope::All);
+        assert_eq!(c.land, LandScope::all());
         // What an export command started after a sync finds in its environment
         // is no config key: it must still read the config for `land`.
         let c = with_env(

@@ -11,26 +11,31 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// One Land by its two-digit key (the first two digits of the ARS, `01`–`16`), or
-/// all of Germany.
+/// all of Germany. Only [`FromStr`] and the constructors make one, so a key is
+/// always valid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "LandText", into = "String")]
-pub enum LandScope {
-    All,
-    Land(String),
+pub struct LandScope {
+    /// `None`: all Länder.
+    key: Option<String>,
 }
 
 impl LandScope {
     /// Niedersachsen, whose database this is unless the config says otherwise.
     pub fn niedersachsen() -> LandScope {
-        LandScope::Land("03".into())
+        LandScope {
+            key: Some("03".into()),
+        }
+    }
+
+    /// Every Land.
+    pub fn all() -> LandScope {
+        LandScope { key: None }
     }
 
     /// The two-digit Land key, or `None` for all of Germany.
     pub fn key(&self) -> Option<&str> {
-        match self {
-            LandScope::All => None,
-            LandScope::Land(key) => Some(key),
-        }
+        self.key.as_deref()
     }
 
     /// Whether the unit with this ARS lies in the scope.
@@ -51,11 +56,13 @@ impl FromStr for LandScope {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         if s.eq_ignore_ascii_case("all") {
-            return Ok(LandScope::All);
+            return Ok(LandScope::all());
         }
         match s.parse::<u8>() {
             Ok(n @ 1..=16) if s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()) => {
-                Ok(LandScope::Land(format!("{n:02}")))
+                Ok(LandScope {
+                    key: Some(format!("{n:02}")),
+                })
             }
             _ => Err(format!(
                 "{s:?} is not a Land: expected a two-digit Land key from \"01\" to \"16\" \
@@ -104,11 +111,11 @@ mod tests {
     #[test]
     fn land_keys_and_all() {
         for (text, expected) in [
-            ("03", Ok(LandScope::niedersachsen())),
-            ("16", Ok(LandScope::Land("16".into()))),
-            ("01", Ok(LandScope::Land("01".into()))),
-            ("all", Ok(LandScope::All)),
-            ("ALL", Ok(LandScope::All)),
+            ("03", Ok(Some("03"))),
+            ("16", Ok(Some("16"))),
+            ("01", Ok(Some("01"))),
+            ("all", Ok(None)),
+            ("ALL", Ok(None)),
             ("3", Err(())),
             ("00", Err(())),
             ("17", Err(())),
@@ -117,8 +124,9 @@ mod tests {
             ("", Err(())),
             ("+3", Err(())),
         ] {
+            let parsed = text.parse::<LandScope>();
             assert_eq!(
-                text.parse::<LandScope>().map_err(|_| ()),
+                parsed.as_ref().map(LandScope::key).map_err(|_| ()),
                 expected,
                 "{text:?}"
             );
@@ -130,8 +138,8 @@ mod tests {
         let ni = LandScope::niedersachsen();
         assert!(ni.contains("032410001001"));
         assert!(!ni.contains("081150003003"));
-        assert!(LandScope::All.contains("081150003003"));
+        assert!(LandScope::all().contains("081150003003"));
         assert_eq!(ni.to_string(), "03");
-        assert_eq!(LandScope::All.to_string(), "all");
+        assert_eq!(LandScope::all().to_string(), "all");
     }
 }
