@@ -1,5 +1,6 @@
 //! The TOML configuration: database, timezone, the Land the exports show, fetch
-//! limits, daemon behaviour, the sources to sync (with optional credentials) and the exports to run after a sync.
+//! limits, daemon behaviour, the sources to sync (with optional credentials) and
+//! the exports to run after a sync.
 //! Relative paths in the file are relative to the file's directory, so a config and
 //! its fixtures can move together.
 //!
