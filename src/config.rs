@@ -1,5 +1,6 @@
-//! The TOML configuration: database, timezone, fetch limits, daemon behaviour, the
-//! sources to sync (with optional credentials) and the exports to run after a sync.
+//! The TOML configuration: database, timezone, the Land the exports show, fetch
+//! limits, daemon behaviour, the sources to sync (with optional credentials) and
+//! the exports to run after a sync.
 //! Relative paths in the file are relative to the file's directory, so a config and
 //! its fixtures can move together.
 //!
@@ -7,7 +8,8 @@
 //! upper case, levels joined by `__` (`OZGSYNC_DATABASE`, `OZGSYNC_FETCH__MAX_RETRIES`,
 //! `OZGSYNC_SOURCE__LEIKA__LOCATION`; a source or export is named by its `name`, upper
 //! case, other characters as `_`). `OZGSYNC_DB`, `OZGSYNC_CONFIG` and
-//! `OZGSYNC_LOG_FORMAT` are command-line options, not config keys.
+//! `OZGSYNC_LOG_FORMAT` are command-line options, not config keys; neither are
+//! `OZGSYNC_EXPORT_SOURCE` and `OZGSYNC_EXPORT_RELEASE`, set for export commands.
 //!
 //! Secrets never live in the TOML: a source's `credentials` name an environment
 //! variable or a file that holds the token or password.
@@ -19,16 +21,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fetch::{Authorization, FetchPolicy, Location};
+use crate::model::LandScope;
 use crate::store::release::Mode;
 use crate::sync::SourceKind;
 
-/// Environment variables that are command-line options rather than config keys.
+/// Environment variables that are command-line options rather than config keys, and
+/// those an export command is started with (it may read the config itself, e.g.
+/// `export dashboards` for `land`).
 const NOT_CONFIG_KEYS: &[&str] = &[
     "OZGSYNC_DB",
     "OZGSYNC_CONFIG",
     "OZGSYNC_LOG_FORMAT",
     "OZGSYNC_FILE_MODE",
     "OZGSYNC_DIR_MODE",
+    "OZGSYNC_EXPORT_SOURCE",
+    "OZGSYNC_EXPORT_RELEASE",
 ];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -40,6 +47,10 @@ pub struct Config {
     /// IANA timezone for schedules and report dates.
     #[serde(default = "default_timezone")]
     pub timezone: String,
+    /// The Land the exports show (`"01"`–`"16"`, or `"all"`); the database keeps
+    /// every Land a directory brings. Default `"03"`, Niedersachsen.
+    #[serde(default)]
+    pub land: LandScope,
     #[serde(default)]
     pub fetch: FetchSettings,
     #[serde(default)]
@@ -645,6 +656,34 @@ mod tests {
         assert!(err.contains("source[0].schedule"), "{err}");
         assert!(err.contains("source[1].max_retire_share"), "{err}");
         assert!(err.contains("source[1].name: duplicate"), "{err}");
+    }
+
+    #[test]
+    fn land_is_a_key_from_01_to_16_or_all() {
+        assert_eq!(parse("").unwrap().land, LandScope::niedersachsen());
+        assert_eq!(parse("land = \"08\"").unwrap().land.to_string(), "08");
+        assert_eq!(parse("land = \"all\"").unwrap().land, LandScope::all());
+        for bad in ["land = \"17\"", "land = \"NI\"", "land = \"3\""] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(err.contains("\"01\" to \"16\""), "{bad}: {err}");
+        }
+        // An environment override arrives as a number; "03" must stay Niedersachsen.
+        let c = with_env("", &[("OZGSYNC_LAND", "03")]).unwrap();
+        assert_eq!(c.land, LandScope::niedersachsen());
+        let c = with_env("", &[("OZGSYNC_LAND", "all")]).unwrap();
+        assert_eq!(c.land, LandScope::all());
+        // What an export command started after a sync finds in its environment
+        // is no config key: it must still read the config for `land`.
+        let c = with_env(
+            "land = \"08\"",
+            &[
+                ("OZGSYNC_EXPORT_SOURCE", "gv100ad"),
+                ("OZGSYNC_EXPORT_RELEASE", "7"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.land.to_string(), "08");
+        assert!(with_env("", &[("OZGSYNC_LAND", "99")]).is_err());
     }
 
     #[test]

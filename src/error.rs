@@ -70,6 +70,18 @@ pub enum Error {
         max_share: f64,
     },
 
+    /// A payload from an older edition than the data it would replace: applying it
+    /// would turn history backwards without anyone noticing.
+    #[error(
+        "{location}: {what}, older than the {current} the database holds; applying it would turn the data back to an older state, so nothing was changed. To do that on purpose (e.g. to restore an edition), import it again with --allow-older-edition"
+    )]
+    OlderEdition {
+        location: String,
+        /// What is dated and its date, e.g. "the payload's Gebietsstand is 2021-11-30".
+        what: String,
+        current: String,
+    },
+
     /// The configuration is invalid.
     #[error("configuration {path}: {message}")]
     Config { path: String, message: String },

@@ -5,15 +5,18 @@
 //! object of fields. The store keeps one row per version of that object, so history,
 //! diffs and "unchanged" detection work the same for every kind. EfA services and
 //! OZG-Leistungen live in `model/efa.rs` and `model/ozg.rs`; the closed vocabularies
-//! they share (Themenfeld, Land) in `model/vocab.rs`.
+//! they share (Themenfeld, Land) in `model/vocab.rs`; the Land the exports are
+//! scoped to in `model/land_scope.rs`.
 
 mod efa;
+mod land_scope;
 mod ozg;
 pub mod vocab;
 
 pub use efa::{
     is_valid_efa_id, EfaServiceRecord, Kostenmodell, MarktplatzStatus, Reifegrad, ReifegradModell,
 };
+pub use land_scope::LandScope;
 pub use ozg::{is_valid_ozg_id, LeikaOzgRecord, OzgLeistungRecord};
 pub use vocab::{Land, Themenfeld};
 
@@ -77,11 +80,44 @@ impl Entity {
     }
 }
 
+/// How the date of the edition a record comes from is compared, so that an older
+/// edition never silently replaces a newer one (see `store::release`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditionRule {
+    /// The records carry no edition date.
+    None,
+    /// One date stands for the whole payload (GV100AD's Gebietsstand): the payload's
+    /// latest date must not be earlier than the latest one among the current records.
+    PerPayload,
+    /// Each record carries its own change date (XZuFi `geaendertDatumZeit`, FIM API
+    /// `geaendert_datum_zeit`): a changed record must not be older than the version
+    /// it would replace.
+    PerRecord,
+}
+
+impl Entity {
+    /// How the edition date of a record is compared, the JSON field holding it and
+    /// what it is called in messages. Dates are ISO 8601 text of one shape per
+    /// entity, so they compare as strings.
+    pub fn edition(self) -> (EditionRule, &'static str, &'static str) {
+        match self {
+            Entity::Municipality => (EditionRule::PerPayload, "gebietsstand", "Gebietsstand"),
+            Entity::Service => (EditionRule::PerRecord, "veroeffentlicht", "change date"),
+            _ => (EditionRule::None, "", ""),
+        }
+    }
+}
+
 /// A record that the store can version.
 pub trait Record: Serialize {
     const ENTITY: Entity;
     /// The identity of the record across releases.
     fn key(&self) -> String;
+    /// The edition date the record carries (the field named by
+    /// [`Entity::edition`]), if any.
+    fn edition(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// One LeiKa service (Leistung) as published in one release.
@@ -126,6 +162,9 @@ impl Record for ServiceRecord {
     const ENTITY: Entity = Entity::Service;
     fn key(&self) -> String {
         self.leistungsschluessel.clone()
+    }
+    fn edition(&self) -> Option<&str> {
+        self.veroeffentlicht.as_deref()
     }
 }
 
@@ -222,6 +261,41 @@ impl Record for MunicipalityRecord {
     fn key(&self) -> String {
         municipality_key(self.level, &self.ars)
     }
+    fn edition(&self) -> Option<&str> {
+        Some(&self.gebietsstand)
+    }
+}
+
+/// The Textkennzeichen of the type-60 records that are Gemeinden proper: 60 Markt,
+/// 61 kreisfreie Stadt, 62 Stadtkreis, 63 Stadt, 64 kreisangehörige Gemeinde and
+/// 67 große Kreisstadt (Destatis, Datensatzbeschreibung GV100AD 2018 and 2021,
+/// record type 60). The only home of this list in Rust; its SQL twin is the table
+/// `gemeinde_textkennzeichen` of `schema/0012_land_scope.sql`, and a test keeps the
+/// two equal.
+pub const GEMEINDE_TEXTKENNZEICHEN: &[&str] = &["60", "61", "62", "63", "64", "67"];
+
+/// The Textkennzeichen of the gemeindefreie Gebiete (65 bewohnt, 66 unbewohnt): type-60
+/// records with a Gemeinde-shaped key that are not Gemeinden.
+pub const GEMEINDEFREI_TEXTKENNZEICHEN: &[&str] = &["65", "66"];
+
+/// Whether a record is a Gemeinde proper (level Gemeinde, Textkennzeichen in
+/// [`GEMEINDE_TEXTKENNZEICHEN`]). False for every other level.
+pub fn is_gemeinde(record: &MunicipalityRecord) -> bool {
+    record.level == Level::Gemeinde
+        && record
+            .textkennzeichen
+            .as_deref()
+            .is_some_and(|tk| GEMEINDE_TEXTKENNZEICHEN.contains(&tk))
+}
+
+/// Whether a record is a gemeindefreies Gebiet (level Gemeinde, Textkennzeichen in
+/// [`GEMEINDEFREI_TEXTKENNZEICHEN`]).
+pub fn is_gemeindefreies_gebiet(record: &MunicipalityRecord) -> bool {
+    record.level == Level::Gemeinde
+        && record
+            .textkennzeichen
+            .as_deref()
+            .is_some_and(|tk| GEMEINDEFREI_TEXTKENNZEICHEN.contains(&tk))
 }
 
 /// The store key of a municipality record: `<level>:<ars>`.

@@ -62,6 +62,17 @@ impl SourceKind {
         }
     }
 
+    /// Whether the payload's dates say which edition it is, so that an older one
+    /// must not replace a newer one: GV100AD's Gebietsstand, the change time of
+    /// each XZuFi or FIM API service. The LeiKa CSV's Veröffentlichungsdatum and the
+    /// other formats are not checked (no edition date, or one that says less).
+    pub fn carries_edition(self) -> bool {
+        matches!(
+            self,
+            SourceKind::Gv100ad | SourceKind::Xzufi | SourceKind::FimApi
+        )
+    }
+
     /// Catalogue downloads are complete; XZuFi transfer messages carry changes.
     pub fn default_mode(self) -> Mode {
         match self {
@@ -85,6 +96,9 @@ pub struct SourceSpec {
     pub updated_since: Option<String>,
     /// See [`ReleaseMeta::max_retire_share`].
     pub max_retire_share: f64,
+    /// Apply the payload even if it is an older edition than the data it replaces
+    /// (`import --allow-older-edition`); see [`ReleaseMeta::check_edition`].
+    pub allow_older_edition: bool,
 }
 
 impl SourceSpec {
@@ -97,6 +111,7 @@ impl SourceSpec {
             mode: mode.unwrap_or(kind.default_mode()),
             updated_since: None,
             max_retire_share: release::DEFAULT_MAX_RETIRE_SHARE,
+            allow_older_edition: false,
         }
     }
 }
@@ -124,6 +139,7 @@ pub fn run_source(
         location: spec.location_text.clone(),
         fetched_at: crate::store::now_utc(),
         max_retire_share: spec.max_retire_share,
+        check_edition: spec.kind.carries_edition() && !spec.allow_older_edition,
     };
     // A local file that has not changed since the last release is recognised by its
     // hash alone, before it is copied.

@@ -723,12 +723,14 @@ impl Gv100adDirectory {
         out
     }
 
-    /// Gemeinden proper (type 60 without the gemeindefreie Gebiete, TK 65–67).
+    /// Gemeinden proper (type 60 with a Gemeinde Textkennzeichen, as ozgsync counts them).
     pub fn gemeinden(&self) -> usize {
         self.records
             .iter()
             .filter(|r| {
-                r.satzart == 60 && !matches!(r.textkennzeichen.as_str(), "65" | "66" | "67")
+                r.satzart == 60
+                    && ozgsync::model::GEMEINDE_TEXTKENNZEICHEN
+                        .contains(&r.textkennzeichen.as_str())
             })
             .count()
     }

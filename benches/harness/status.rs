@@ -65,10 +65,7 @@ fn base_db(ctx: &Ctx, db: &Path) -> Result<Vec<String>, BenchError> {
     ))
     .map_err(sql_err("filling the base database"))?;
     let mut stmt = conn
-        .prepare(
-            "SELECT ars FROM v_municipalities
-             WHERE level = 'gemeinde' AND textkennzeichen BETWEEN '60' AND '64' ORDER BY ars",
-        )
+        .prepare("SELECT ars FROM v_municipalities WHERE is_gemeinde ORDER BY ars")
         .map_err(sql_err("reading Gemeinden"))?;
     let ars = stmt
         .query_map([], |r| r.get(0))

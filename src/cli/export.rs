@@ -9,13 +9,41 @@ use chrono::NaiveDate;
 
 use super::Context;
 use crate::export::target::{self, Modes, OutputOptions};
+use crate::config::Config;
 use crate::export::{self, ExportJob, ExportOutcome, Part, ReportFormat};
+use crate::model::LandScope;
 
 /// Export the Onlinedienste-Report or the municipal dashboard JSON files.
 #[derive(Debug, clap::Args)]
 pub struct Export {
     #[command(subcommand)]
     what: What,
+}
+
+/// Which Land to show, shared by both exports: `--land`, else the config's `land`,
+/// else 03 (Niedersachsen).
+#[derive(Debug, clap::Args)]
+struct LandArgs {
+    /// Show this Land's Gemeinden, Verbände and Kreise: a two-digit Land key (03
+    /// Niedersachsen, 08 Baden-Württemberg, ...) or `all` [default: the config's
+    /// `land`, else 03].
+    #[arg(long, value_name = "01..16|all")]
+    land: Option<LandScope>,
+    /// Config file whose `land` applies when --land is not given.
+    #[arg(long, env = "OZGSYNC_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl LandArgs {
+    fn scope(&self) -> anyhow::Result<LandScope> {
+        if let Some(land) = &self.land {
+            return Ok(land.clone());
+        }
+        Ok(match &self.config {
+            Some(path) => Config::load(path)?.land,
+            None => LandScope::default(),
+        })
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -48,6 +76,8 @@ struct ReportArgs {
     out: PathBuf,
     #[command(flatten)]
     modes: ModeArgs,
+    #[command(flatten)]
+    land: LandArgs,
 }
 
 /// Permissions of the written files and of directories ozgsync creates; explicit,
@@ -73,8 +103,9 @@ impl ModeArgs {
     }
 }
 
-/// Municipal dashboard JSON: one file per Gemeinde, Samtgemeinde/Verband and Kreis,
-/// index.json, meta.json and the JSON Schemas, published atomically into DIR.
+/// Municipal dashboard JSON: one file per Gemeinde, Samtgemeinde/Verband and Kreis
+/// of the Land (see --land), index.json, meta.json and the JSON Schemas, published
+/// atomically into DIR.
 /// Files whose content did not change keep their bytes and mtime.
 #[derive(Debug, clap::Args)]
 struct DashboardArgs {
@@ -97,6 +128,8 @@ struct DashboardArgs {
     /// Statuses as of this date [default: today].
     #[arg(long, value_name = "DATE")]
     as_of: Option<NaiveDate>,
+    #[command(flatten)]
+    land: LandArgs,
 }
 
 impl Export {
@@ -121,6 +154,7 @@ impl Export {
                 }
                 output.modes = a.modes.modes();
                 ExportJob::Report {
+                    land: a.land.scope()?,
                     format: a.format,
                     part: a.part,
                     as_of: a.as_of,
@@ -132,6 +166,7 @@ impl Export {
                 output.modes = a.modes.modes();
                 output.allow_foreign_files = a.allow_foreign_files;
                 ExportJob::Dashboards {
+                    land: a.land.scope()?,
                     out: a.out,
                     gzip: a.gzip,
                     as_of: a.as_of,

@@ -31,6 +31,11 @@ pub struct Import {
     /// more is refused as a probably truncated payload. 1 turns the guard off.
     #[arg(long, value_name = "SHARE", default_value_t = crate::store::release::DEFAULT_MAX_RETIRE_SHARE)]
     max_retire_share: f64,
+    /// Apply the payload even if it is an older edition than the data it would
+    /// replace (an earlier GV100AD Gebietsstand, an XZuFi or FIM API service changed
+    /// earlier than the stored version). Without it such a payload is refused.
+    #[arg(long)]
+    allow_older_edition: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -59,6 +64,7 @@ impl Import {
         }
         let mut spec = SourceSpec::new(&name, self.kind, location, mode);
         spec.max_retire_share = self.max_retire_share;
+        spec.allow_older_edition = self.allow_older_edition;
         if let Some(date) = self.updated_since {
             if chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").is_err() {
                 return Err(crate::Error::Invalid(format!(

@@ -205,6 +205,7 @@ pub fn build(
         as_of: data.as_of.to_string(),
         ozgsync_version: env!("CARGO_PKG_VERSION"),
         database_schema_version,
+        land: data.land.to_string(),
         sources: data.sources.iter().map(SourceJson::from).collect(),
         files: MetaCountsJson {
             services: data.services.len(),

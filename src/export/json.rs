@@ -613,6 +613,8 @@ pub struct MetaFileJson<'a> {
     pub as_of: String,
     pub ozgsync_version: &'static str,
     pub database_schema_version: i64,
+    /// The Land the set shows: its two-digit key, or `all`.
+    pub land: String,
     pub sources: Vec<SourceJson<'a>>,
     pub files: MetaCountsJson,
 }

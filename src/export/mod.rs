@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
+use crate::model::LandScope;
 pub use tables::Part;
 
 /// What can go wrong while exporting.
@@ -138,6 +139,8 @@ pub fn render_report(
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExportJob {
     Report {
+        /// The Land whose Gemeinden and Kreise are counted.
+        land: LandScope,
         format: ReportFormat,
         part: Option<Part>,
         as_of: Option<NaiveDate>,
@@ -146,6 +149,8 @@ pub enum ExportJob {
         out: PathBuf,
     },
     Dashboards {
+        /// The Land whose units get files.
+        land: LandScope,
         out: PathBuf,
         gzip: bool,
         as_of: Option<NaiveDate>,
@@ -191,6 +196,7 @@ pub fn run_job_with(
     };
     match job {
         ExportJob::Report {
+            land,
             format,
             part,
             as_of,
@@ -199,14 +205,19 @@ pub fn run_job_with(
         } => {
             let (as_of, generated_at) = stamp(*as_of);
             let started = std::time::Instant::now();
-            let report = query::report(&conn, as_of, *since, generated_at)?;
+            let report = query::report(&conn, land, as_of, *since, generated_at)?;
             tracing::debug!(elapsed = ?started.elapsed(), "report: data read");
             let rendered = render_report(&report, *format, *part)?;
             tracing::debug!(elapsed = ?started.elapsed(), "report: rendered");
             let files = write_report(out, *format, part.is_some(), rendered, db, output)?;
             Ok(ExportOutcome::Report { files })
         }
-        ExportJob::Dashboards { out, gzip, as_of } => {
+        ExportJob::Dashboards {
+            land,
+            out,
+            gzip,
+            as_of,
+        } => {
             if target::is_stdout(out) {
                 return Err(ExportError::Invalid(
                     "dashboards are a set of files: --out names a directory, not `-` \
@@ -216,7 +227,7 @@ pub fn run_job_with(
             }
             let (as_of, generated_at) = stamp(*as_of);
             let started = std::time::Instant::now();
-            let data = query::dashboards(&conn, as_of, generated_at)?;
+            let data = query::dashboards(&conn, land, as_of, generated_at)?;
             tracing::debug!(elapsed = ?started.elapsed(), "dashboards: data read");
             let files = dashboards::build(&data, crate::store::schema_version())?;
             tracing::debug!(elapsed = ?started.elapsed(), files = files.len(), "dashboards: files built");

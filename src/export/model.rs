@@ -236,6 +236,8 @@ pub struct RetiredKey {
 /// Everything the municipal dashboards are built from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DashboardData {
+    /// The Land whose units the data holds (the `land` setting).
+    pub land: crate::model::LandScope,
     pub generated_at: DateTime<Utc>,
     pub as_of: NaiveDate,
     pub sources: Vec<SourceRelease>,

@@ -25,6 +25,7 @@ use super::model::{
 };
 use super::ExportError;
 use crate::error::Error;
+use crate::model::LandScope;
 use crate::status::iso_date;
 
 /// Days of status changes a dashboard file lists.
@@ -894,15 +895,25 @@ fn availability(conn: &Connection, as_of: NaiveDate) -> Result<Observed, ExportE
     Ok(out)
 }
 
-fn units(conn: &Connection, level: &str) -> Result<Vec<(Unit, Option<String>)>, ExportError> {
+/// The current units of `level` in the Land scope. For level `gemeinde` only the
+/// Gemeinden proper (`is_gemeinde`: the codes of table `gemeinde_textkennzeichen`),
+/// not the gemeindefreie Gebiete.
+fn units(
+    conn: &Connection,
+    level: &str,
+    land: &LandScope,
+) -> Result<Vec<(Unit, Option<String>)>, ExportError> {
     let mut stmt = conn
         .prepare(
             "SELECT ars, name, kreis_ars, textkennzeichen, verband_ars FROM v_municipalities
-             WHERE level = ?1 AND NOT retired AND ars IS NOT NULL ORDER BY ars",
+             WHERE level = ?1 AND NOT retired AND ars IS NOT NULL
+               AND (level <> 'gemeinde' OR is_gemeinde)
+               AND (?2 IS NULL OR land = ?2)
+             ORDER BY ars",
         )
         .map_err(db("reading municipalities"))?;
     let rows = stmt
-        .query_map(params![level], |r| {
+        .query_map(params![level, land.key()], |r| {
             Ok((
                 Unit {
                     ars: r.get(0)?,
@@ -937,15 +948,17 @@ fn leika_names(conn: &Connection) -> Result<HashMap<String, (String, bool)>, Exp
 /// Everything the dashboards need, as of a date.
 pub fn dashboards(
     conn: &Connection,
+    land: &LandScope,
     as_of: NaiveDate,
     generated_at: DateTime<Utc>,
 ) -> Result<DashboardData, ExportError> {
-    dashboard_data(conn, as_of, generated_at, true)
+    dashboard_data(conn, land, as_of, generated_at, true)
 }
 
 /// The dashboard data; the report, which shows no per-Gemeinde changes, skips them.
 fn dashboard_data(
     conn: &Connection,
+    land: &LandScope,
     as_of: NaiveDate,
     generated_at: DateTime<Utc>,
     with_changes: bool,
@@ -1054,14 +1067,8 @@ fn dashboard_data(
 
     // Each Gemeinde with its recent changes; then its service rows (3,000 pairs
     // each) built on every core.
-    let members: Vec<_> = units(conn, "gemeinde")?
+    let members: Vec<_> = units(conn, "gemeinde", land)?
         .into_iter()
-        .filter(|(u, _)| {
-            matches!(
-                u.textkennzeichen.as_deref(),
-                Some("60" | "61" | "62" | "63" | "64")
-            )
-        })
         .map(|(u, verband_ars)| {
             let ars_id = matrix.ars.get(&u.ars).copied();
             let mut changes = ars_id
@@ -1119,12 +1126,16 @@ fn dashboard_data(
         })
         .collect();
     Ok(DashboardData {
+        land: land.clone(),
         generated_at,
         as_of,
         sources: sources(conn)?,
         services,
-        kreise: units(conn, "kreis")?.into_iter().map(|(u, _)| u).collect(),
-        verbaende: units(conn, "verband")?
+        kreise: units(conn, "kreis", land)?
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect(),
+        verbaende: units(conn, "verband", land)?
             .into_iter()
             .map(|(u, _)| u)
             .collect(),
@@ -1156,12 +1167,13 @@ fn land_status(
 /// The Onlinedienste-Report as of a date, with changes since `since`.
 pub fn report(
     conn: &Connection,
+    scope: &LandScope,
     as_of: NaiveDate,
     since: Option<NaiveDate>,
     generated_at: DateTime<Utc>,
 ) -> Result<Report, ExportError> {
     let started = std::time::Instant::now();
-    let dash = dashboard_data(conn, as_of, generated_at, false)?;
+    let dash = dashboard_data(conn, scope, as_of, generated_at, false)?;
     tracing::debug!(elapsed = ?started.elapsed(), "report: dashboard data");
     let notes = annotations(conn)?;
     let ozg = ozg_names(conn)?;
@@ -1314,7 +1326,7 @@ pub fn report(
         .collect();
 
     let changes = match since {
-        Some(since) => changes(conn, &efas, since, as_of)?,
+        Some(since) => changes(conn, scope, &efas, since, as_of)?,
         None => Changes::default(),
     };
     Ok(Report {
@@ -1405,6 +1417,7 @@ fn group(
 
 fn changes(
     conn: &Connection,
+    land: &LandScope,
     efas: &[Efa],
     since: NaiveDate,
     as_of: NaiveDate,
@@ -1495,6 +1508,8 @@ fn changes(
     let leika = leika_names(conn)?;
     let status_changes = raw
         .into_iter()
+        // Municipal changes outside the Land scope belong to another Land's report.
+        .filter(|(_, _, scope_kind, scope, ..)| scope_kind == "ressort" || land.contains(scope))
         .filter_map(|(kind, subject, scope_kind, scope, old, new, on)| {
             let (subject_name, retired) = if kind == "efa" {
                 (efa_name.get(subject.as_str()).map(|s| s.to_string()), false)

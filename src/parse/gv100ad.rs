@@ -25,12 +25,13 @@
 //! Regierungsbezirke any more: Lower Saxony's four type-20 records are the
 //! "Statistische Regionen" that replaced them. Type 30 maps to [`Level::Region`].
 //!
-//! **Gemeindefreie Gebiete** (Textkennzeichen 65–67) are type-60 records but not
-//! Gemeinden. They are emitted as [`Level::Gemeinde`] records like the rest (they
-//! carry an ARS and AGS of Gemeinde form and belong to a Kreis and a pseudo-Verband
+//! **Gemeindefreie Gebiete** (Textkennzeichen 65 and 66) are type-60 records but not
+//! Gemeinden; 67 (große Kreisstadt: Böblingen, Bad Waldsee, ...) *is* a Gemeinde.
+//! Both are emitted as [`Level::Gemeinde`] records like the rest (they carry an ARS
+//! and AGS of Gemeinde form and belong to a Kreis and a Verband or pseudo-Verband
 //! `95xx`), and are told apart by `textkennzeichen`; [`is_gemeinde`] and
-//! [`is_gemeindefreies_gebiet`] say which is which, so "the 939 Gemeinden" is
-//! `level == Gemeinde && is_gemeinde(..)`. Their pseudo-Verbände are type-50
+//! [`is_gemeindefreies_gebiet`] (lists in [`crate::model::GEMEINDE_TEXTKENNZEICHEN`])
+//! say which is which, so "the 939 Gemeinden" is `is_gemeinde(..)`. Their pseudo-Verbände are type-50
 //! records with Textkennzeichen 50 (verbandsfrei), so the count of TK-50 Verbände
 //! includes them.
 //!
@@ -49,6 +50,8 @@ use chrono::NaiveDate;
 
 use super::{Change, Item, Items, ParseError, Reject};
 use crate::model::{municipality_key, Level, MunicipalityRecord};
+// Re-exported where callers of the parser look for them; the list lives in the model.
+pub use crate::model::{is_gemeinde, is_gemeindefreies_gebiet};
 
 const FORMAT: &str = "GV100AD";
 
@@ -69,22 +72,6 @@ pub fn parse<'a, R: BufRead + 'a>(input: R) -> Items<'a, MunicipalityRecord> {
         seen: HashSet::new(),
         gebietsstand: None,
     })
-}
-
-/// Whether a type-60 record is a Gemeinde proper (Textkennzeichen 60–64), as
-/// opposed to a gemeindefreies Gebiet. False for every other level.
-pub fn is_gemeinde(record: &MunicipalityRecord) -> bool {
-    record.level == Level::Gemeinde
-        && matches!(
-            record.textkennzeichen.as_deref(),
-            Some("60" | "61" | "62" | "63" | "64")
-        )
-}
-
-/// Whether a type-60 record is a gemeindefreies Gebiet (Textkennzeichen 65–67).
-pub fn is_gemeindefreies_gebiet(record: &MunicipalityRecord) -> bool {
-    record.level == Level::Gemeinde
-        && matches!(record.textkennzeichen.as_deref(), Some("65" | "66" | "67"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -378,6 +365,8 @@ fn parse_line(line: &str) -> Result<(MunicipalityRecord, Vec<String>), BadLine> 
     let expected_tk: Option<(&str, &str)> = match level {
         Level::Kreis => Some(("41", "45")),
         Level::Verband => Some(("50", "58")),
+        // Gemeinden and gemeindefreie Gebiete together; which is which is
+        // `model::GEMEINDE_TEXTKENNZEICHEN`, not this range.
         Level::Gemeinde => Some(("60", "67")),
         _ => None,
     };
@@ -752,6 +741,9 @@ mod tests {
             ("64", Level::Gemeinde, true, false),
             ("65", Level::Gemeinde, false, true),
             ("66", Level::Gemeinde, false, true),
+            // große Kreisstadt (Böblingen): a Gemeinde, not gemeindefrei.
+            ("67", Level::Gemeinde, true, false),
+            ("68", Level::Gemeinde, false, false),
             ("64", Level::Verband, false, false),
         ] {
             assert_eq!(is_gemeinde(&rec(tk, level)), gemeinde, "{tk}");

@@ -44,6 +44,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0011_release_kept",
         include_str!("../../schema/0011_release_kept.sql"),
     ),
+    (
+        "0012_land_scope",
+        include_str!("../../schema/0012_land_scope.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -234,6 +238,22 @@ mod tests {
                 conn.prepare(&format!("SELECT * FROM {view}")).unwrap();
             }
         }
+    }
+
+    #[test]
+    fn gemeinde_codes_in_sql_are_those_of_the_model() {
+        // One list in Rust, one table in SQL: they must not drift apart.
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("t.db")).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT textkennzeichen FROM gemeinde_textkennzeichen ORDER BY 1")
+            .unwrap();
+        let sql: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(sql, crate::model::GEMEINDE_TEXTKENNZEICHEN);
     }
 
     #[test]

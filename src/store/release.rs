@@ -7,6 +7,11 @@
 //! is published": its current version is *kept* (left current, untouched, not
 //! retired) and a warning naming the key and both releases is stored with the
 //! release. A key with no current version has nothing to keep and is only rejected.
+//!
+//! History never runs backwards silently: a payload from an older edition than the
+//! data it would replace (an older GV100AD Gebietsstand, an XZuFi or FIM API service
+//! changed earlier than the stored version) is refused whole unless the release
+//! says the user wants it ([`ReleaseMeta::check_edition`] off).
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -16,7 +21,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::fetch::{Payload, Validators};
-use crate::model::{Entity, Record};
+use crate::model::{EditionRule, Entity, Record};
 use crate::parse::{Change, Item, Items, Reject, Severity};
 
 /// Whether a payload is the whole catalogue or a set of changes.
@@ -54,6 +59,10 @@ pub struct ReleaseMeta {
     /// A full release may retire at most this share (0–1) of the current records;
     /// more is refused as a probably truncated payload. 1.0 turns the guard off.
     pub max_retire_share: f64,
+    /// Refuse the release if it is an older edition than the data it would replace
+    /// (by the entity's [`crate::model::EditionRule`]). Off for sources whose dates
+    /// are no edition, and when the user asked for an older edition on purpose.
+    pub check_edition: bool,
 }
 
 /// The default of [`ReleaseMeta::max_retire_share`]: no real catalogue drops half
@@ -180,7 +189,7 @@ pub fn apply<T: Record>(
         ReleaseStatus::Applied,
     )?;
 
-    let mut writer = VersionWriter::new(&tx, meta.entity, release_id)?;
+    let mut writer = VersionWriter::new(&tx, meta, release_id)?;
     let mut rejects = RejectWriter::new(&tx, release_id)?;
     for (n, item) in items.enumerate() {
         if n % 1000 == 999 {
@@ -193,7 +202,7 @@ pub fn apply<T: Record>(
         match item {
             Item::Record { position, change } => match change {
                 Change::Upsert(record) => {
-                    if let Some(reject) = writer.upsert(&record, &position)? {
+                    if let Some(reject) = writer.upsert(&record, &position, &payload.origin)? {
                         rejects.write(&reject)?;
                     }
                 }
@@ -212,6 +221,7 @@ pub fn apply<T: Record>(
     // Before the guards: a kept key is present, so it is neither retired nor counted
     // toward the retire share.
     writer.write_kept(&mut rejects)?;
+    writer.check_payload_edition(&payload.origin)?;
     if meta.mode == Mode::Full {
         // Kept keys are no valid records: a payload whose every row is bad is
         // refused even when each bad row still names its key.
@@ -383,10 +393,17 @@ struct VersionWriter<'c> {
     /// How many versions were current before this release.
     current_before: usize,
     counts: Counts,
+    /// The edition rule in force for this release ([`EditionRule::None`] when the
+    /// check is off) and, for it, the edition date of each current version.
+    edition_rule: EditionRule,
+    editions: HashMap<String, String>,
+    /// The latest edition date among the records of this payload.
+    payload_edition: Option<String>,
 }
 
 impl<'c> VersionWriter<'c> {
-    fn new(conn: &'c Connection, entity: Entity, release_id: i64) -> Result<Self> {
+    fn new(conn: &'c Connection, meta: &ReleaseMeta, release_id: i64) -> Result<Self> {
+        let entity = meta.entity;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT key, hash FROM record_versions WHERE entity = ?1 AND valid_to IS NULL",
@@ -396,6 +413,29 @@ impl<'c> VersionWriter<'c> {
             .query_map([entity.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<String, String>>>())
             .map_err(Error::db("reading current versions"))?;
+        let (rule, field, _) = entity.edition();
+        let edition_rule = if meta.check_edition {
+            rule
+        } else {
+            EditionRule::None
+        };
+        // Read only when they are compared: the JSON is not touched otherwise.
+        let editions = if edition_rule == EditionRule::None {
+            HashMap::new()
+        } else {
+            conn.prepare(
+                "SELECT key, json_extract(data, '$.' || ?2) FROM record_versions
+                 WHERE entity = ?1 AND valid_to IS NULL
+                   AND json_extract(data, '$.' || ?2) IS NOT NULL",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map(params![entity.as_str(), field], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<HashMap<String, String>>>()
+            })
+            .map_err(Error::db("reading the edition dates of current versions"))?
+        };
         Ok(VersionWriter {
             conn,
             entity,
@@ -406,13 +446,77 @@ impl<'c> VersionWriter<'c> {
             kept: HashMap::new(),
             kept_seq: 0,
             counts: Counts::default(),
+            edition_rule,
+            editions,
+            payload_edition: None,
         })
     }
 
+    /// [`EditionRule::PerPayload`]: refuses a payload whose latest edition date is
+    /// earlier than the latest among the current records (an older directory).
+    fn check_payload_edition(&self, location: &str) -> Result<()> {
+        if self.edition_rule != EditionRule::PerPayload {
+            return Ok(());
+        }
+        let (Some(edition), Some(current)) =
+            (self.payload_edition.as_ref(), self.editions.values().max())
+        else {
+            return Ok(());
+        };
+        if edition < current {
+            let (_, _, label) = self.entity.edition();
+            return Err(Error::OlderEdition {
+                location: location.to_owned(),
+                what: format!("the payload's latest {label} is {edition}"),
+                current: current.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// [`EditionRule::PerRecord`]: refuses a change of `key` to a version older than
+    /// the current one. An identical record is no change and passes.
+    fn check_record_edition(
+        &self,
+        key: &str,
+        edition: Option<&str>,
+        position: &str,
+        location: &str,
+    ) -> Result<()> {
+        if self.edition_rule != EditionRule::PerRecord {
+            return Ok(());
+        }
+        match (edition, self.editions.get(key)) {
+            (Some(edition), Some(current)) if edition < current.as_str() => {
+                let (_, _, label) = self.entity.edition();
+                Err(Error::OlderEdition {
+                    location: location.to_owned(),
+                    what: format!(
+                        "{position}: {} {key} has the {label} {edition}",
+                        self.entity.as_str()
+                    ),
+                    current: format!("{current} of its current version"),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Writes `record` unless identical to the current version. Returns a reject if
-    /// the key already occurred in this payload.
-    fn upsert<T: Record>(&mut self, record: &T, position: &str) -> Result<Option<Reject>> {
+    /// the key already occurred in this payload; fails if the record is a change to
+    /// an older edition (see [`EditionRule`]).
+    fn upsert<T: Record>(
+        &mut self,
+        record: &T,
+        position: &str,
+        location: &str,
+    ) -> Result<Option<Reject>> {
         let key = record.key();
+        if let Some(edition) = record.edition() {
+            if self.payload_edition.as_deref().is_none_or(|e| edition > e) {
+                self.payload_edition = Some(edition.to_owned());
+            }
+        }
         if let Some(first) = self.seen.get(&key) {
             return Ok(Some(Reject::reject(
                 position,
@@ -445,6 +549,7 @@ impl<'c> VersionWriter<'c> {
                 return Ok(None);
             }
             Some(_) => {
+                self.check_record_edition(&key, record.edition(), position, location)?;
                 self.close(&key)?;
                 self.counts.changed += 1;
             }

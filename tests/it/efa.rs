@@ -83,6 +83,7 @@ pub fn services_release(conn: &mut rusqlite::Connection, kind: &str, records: Ve
         location: "test".into(),
         fetched_at: store::now_utc(),
         max_retire_share: 1.0,
+        check_edition: false,
     };
     release::apply(conn, &meta, &mut payload, items).unwrap();
 }

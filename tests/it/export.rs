@@ -322,6 +322,7 @@ fn read_set(dir: &Path) -> BTreeMap<String, (Vec<u8>, u64, i64)> {
 
 fn dashboards(db: &Db, out: &Path, gzip: bool) -> export::publish::PublishSummary {
     let job = ExportJob::Dashboards {
+        land: Default::default(),
         out: out.to_path_buf(),
         gzip,
         as_of: Some(d("2026-03-15")),
@@ -475,6 +476,7 @@ fn report_from_the_database_in_every_format() {
     let db = fixture_db();
     let root = tempfile::tempdir().unwrap();
     let job = |format: ReportFormat, out: PathBuf| ExportJob::Report {
+        land: Default::default(),
         format,
         part: None,
         as_of: Some(d("2026-03-15")),

@@ -19,5 +19,6 @@ mod nothing_lost_publish;
 mod pvog;
 mod query;
 mod release;
+mod silently_wrong_land;
 mod status;
 pub mod support;

@@ -41,6 +41,7 @@ fn meta(mode: Mode) -> ReleaseMeta {
         location: "test".into(),
         fetched_at: store::now_utc(),
         max_retire_share: 1.0,
+        check_edition: false,
     }
 }
 

@@ -76,6 +76,7 @@ pub fn apply<T: Record + 'static>(
         location: "test".into(),
         fetched_at: store::now_utc(),
         max_retire_share: 1.0,
+        check_edition: false,
     };
     let items = Box::new(records.into_iter().enumerate().map(|(i, r)| {
         Ok(Item::Record {
@@ -264,9 +265,9 @@ fn report_import_current_as_of_and_views() {
     assert_eq!(
         rows(&db, "SELECT * FROM v_municipality_coverage ORDER BY ars"),
         [
-            "031010000000 Braunschweig, Stadt 2 1 0.5",
-            "031515406001 Adenbüttel 2 0 0",
-            "032410001001 Hannover, Landeshauptstadt 1 1 1",
+            "031010000000 Braunschweig, Stadt 2 1 0.5 03",
+            "031515406001 Adenbüttel 2 0 0 03",
+            "032410001001 Hannover, Landeshauptstadt 1 1 1 03",
         ]
     );
     assert_eq!(
