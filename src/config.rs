@@ -113,8 +113,13 @@ pub struct DaemonSettings {
     pub retry_base_ms: u64,
     /// Longest wait between retries.
     pub retry_max_secs: u64,
-    /// On SIGTERM, how long to wait for a running job to commit or roll back.
+    /// On SIGTERM, how long to wait for a running job to finish before it is asked
+    /// to stop (rolling back what has not committed).
     pub shutdown_timeout_secs: u64,
+    /// Longest one sync job (download and release) may run before it is stopped,
+    /// rolled back and retried: one hanging source must not hold the daemon's
+    /// only worker.
+    pub job_timeout_secs: u64,
     /// How often to look at the config file for changes (0: only on SIGHUP).
     pub reload_poll_secs: u64,
 }
@@ -126,6 +131,7 @@ impl Default for DaemonSettings {
             retry_base_ms: 60_000,
             retry_max_secs: 3600,
             shutdown_timeout_secs: 30,
+            job_timeout_secs: 3600,
             reload_poll_secs: 5,
         }
     }

@@ -143,3 +143,33 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()?)
 }
+
+/// A stop requested by the first SIGTERM or SIGINT, so `import` and `sync` unwind
+/// (rolling back, removing temporary payload files, recording the run) instead of
+/// dying mid-write. A second signal ends the process at once: the operator insists,
+/// and SQLite rolls back whatever was open on the next start.
+pub(crate) fn stop_on_signals(
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<crate::stop::Stop> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let _context = runtime.enter();
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let stop = crate::stop::Stop::new();
+    let requested = stop.clone();
+    runtime.spawn(async move {
+        for round in 0.. {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            if round > 0 {
+                tracing::warn!("{name} again: exiting at once");
+                std::process::exit(1);
+            }
+            tracing::warn!("{name}: stopping; what has not committed rolls back");
+            requested.request(name);
+        }
+    });
+    Ok(stop)
+}

@@ -169,6 +169,9 @@ pub enum FetchError {
     /// A paged API answered in a way that cannot be paged through safely.
     #[error("{url}: {reason}")]
     Paging { url: String, reason: String },
+    /// A paged pull as a whole outlived `fetch.total_timeout_secs`.
+    #[error("{url}: the pull did not finish within {secs} s (fetch.total_timeout_secs, for all pages together); the server is too slow, or raise the limit")]
+    PullOverdue { url: String, secs: u64 },
     #[error("cannot set up the HTTP client: {reason}")]
     Setup { reason: String },
     #[error("writing a temp file in {}: {source}; check free space and TMPDIR", dir.display())]
