@@ -133,6 +133,128 @@ fn an_export_killed_after_the_commit_is_run_by_the_next_sync() {
     assert_eq!(leftovers(d), Vec::<String>::new());
 }
 
+/// How `sync` rounds killed at random moments ended.
+#[derive(Debug, Default)]
+struct ExportKills {
+    rounds: usize,
+    /// The release had committed, its export not yet published: the case that
+    /// used to lose the export.
+    after_commit: usize,
+    /// Nothing of the round had committed.
+    before_commit: usize,
+    /// Release and export were both done.
+    complete: usize,
+}
+
+/// Kills `rounds` syncs (a changed LeiKa release, then the report export) with
+/// SIGKILL at a random moment between start and 1.1 × a normal run; after each,
+/// the next `sync` must exit 0 with the export published for the newest release
+/// and nothing due.
+fn kill_syncs_with_exports(rounds: usize, seed: u64) -> ExportKills {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let dir = scratch();
+    let d = dir.path();
+    config(
+        d,
+        r#"
+        [[export]]
+        name = "report"
+        command = ["ozgsync", "export", "report", "--format", "json", "--out", "out/report.json"]
+        "#,
+    );
+    std::fs::create_dir(d.join("out")).unwrap();
+    let db = d.join("ozgsync.db");
+    let releases = [fixture(LEIKA_1), fixture(LEIKA_2)];
+    let applied = || {
+        query::<i64>(
+            &db,
+            "SELECT count(*) FROM releases WHERE status = 'applied'",
+        )
+    };
+    let published = || -> i64 {
+        query(
+            &db,
+            "SELECT coalesce((SELECT generation FROM exports_published WHERE export = 'report'), 0)",
+        )
+    };
+    let newest = || query::<i64>(&db, "SELECT coalesce(max(generation), 0) FROM data_changes");
+    // The first sync migrates a new database; the second is a normal run.
+    std::fs::copy(&releases[0], d.join("leika.csv")).unwrap();
+    sync(d).assert_ok();
+    std::fs::copy(&releases[1], d.join("leika.csv")).unwrap();
+    let started = Instant::now();
+    sync(d).assert_ok();
+    let full_run = started.elapsed();
+
+    let mut kills = ExportKills::default();
+    for round in 0..rounds {
+        std::fs::copy(&releases[round % 2], d.join("leika.csv")).unwrap();
+        let before = applied();
+        let mut child = spawn(d, &["sync", "--config", "ozgsync.toml"]);
+        std::thread::sleep(full_run.mul_f64(rng.random_range(0.0..1.1)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(query::<String>(&db, "PRAGMA integrity_check"), "ok");
+        kills.rounds += 1;
+        match (applied() > before, published() == newest()) {
+            (false, _) => kills.before_commit += 1,
+            (true, false) => kills.after_commit += 1,
+            (true, true) => kills.complete += 1,
+        }
+        sync(d).assert_ok();
+        assert_eq!(applied(), before + 1, "round {round}: the release is there");
+        assert_eq!(
+            published(),
+            newest(),
+            "round {round}: the export is not due"
+        );
+        let (outcome, release): (String, i64) = Connection::open(&db)
+            .unwrap()
+            .query_row(
+                "SELECT outcome, release_id FROM runs WHERE job = 'export:report'
+                 ORDER BY run_id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        let last: i64 = query(
+            &db,
+            "SELECT max(release_id) FROM releases WHERE status = 'applied'",
+        );
+        assert_eq!(
+            (outcome.as_str(), release),
+            ("applied", last),
+            "round {round}"
+        );
+    }
+    kills
+}
+
+#[test]
+fn syncs_killed_at_random_moments_leave_their_exports_to_the_next_sync() {
+    let kills = kill_syncs_with_exports(3, 11);
+    assert_eq!(kills.rounds, 3);
+}
+
+#[test]
+#[ignore = "long: run with `cargo test --release -- --ignored crash_long --nocapture`"]
+fn crash_long_export_after_commit() {
+    let rounds: usize = std::env::var("OZGSYNC_CRASH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(50);
+    let kills = kill_syncs_with_exports(rounds, 2026);
+    eprintln!(
+        "crash_long sync with export: {} kills survived ({} before the commit, {} after the commit with the export not yet published, {} complete); the next sync published the export every time",
+        kills.rounds, kills.before_commit, kills.after_commit, kills.complete
+    );
+    assert!(
+        kills.after_commit > 0,
+        "no kill landed between commit and export: {kills:?}"
+    );
+}
+
 #[test]
 fn a_failed_export_stays_due_and_sync_fails_with_its_cause_until_it_succeeds() {
     let dir = scratch();
@@ -191,18 +313,16 @@ fn status_and_annotation_changes_make_exports_due_but_other_sources_do_not() {
     let ozg = fixture("ozg/ozg_leistungen_nrw2019.csv");
     config(
         d,
-        &format!(
-            r#"
-            [[source]]
-            name = "ozg"
-            kind = "ozg"
-            location = "ozg.csv"
-            [[export]]
-            name = "marker"
-            command = ["sh", "-c", "echo $OZGSYNC_EXPORT_SOURCE $OZGSYNC_EXPORT_RELEASE >> exported.log"]
-            after = ["leika"]
-            "#
-        ),
+        r#"
+        [[source]]
+        name = "ozg"
+        kind = "ozg"
+        location = "ozg.csv"
+        [[export]]
+        name = "marker"
+        command = ["sh", "-c", "echo $OZGSYNC_EXPORT_SOURCE $OZGSYNC_EXPORT_RELEASE >> exported.log"]
+        after = ["leika"]
+        "#,
     );
     std::fs::copy(fixture(LEIKA_1), d.join("leika.csv")).unwrap();
     std::fs::copy(&ozg, d.join("ozg.csv")).unwrap();
