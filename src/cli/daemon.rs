@@ -37,7 +37,7 @@ impl Daemon {
             tracing::warn!(%problem, "credentials unavailable; that source will fail until fixed");
         }
         let db = ctx.db_path(config.database_path().as_deref());
-        let _lock = crate::store::lock::acquire(&db, "daemon")?;
+        let _lock = super::writer_lock(&db, "daemon")?;
         let conn = crate::store::open(&db)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -73,7 +73,7 @@ impl Import {
             ..FetchPolicy::default()
         };
         // One writer at a time: a running daemon or sync holds the lock.
-        let _lock = crate::store::lock::acquire(&ctx.db_path(None), "import")?;
+        let _lock = super::writer_lock(&ctx.db_path(None), "import")?;
         let mut conn = ctx.open()?;
         let runtime = super::runtime()?;
         let stop = super::stop_on_signals(&runtime)?;

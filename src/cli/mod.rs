@@ -144,6 +144,18 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// The database's writer lock for `holder` (`sync`, `import`, `daemon`); then the
+/// payload files that writers killed without unwinding left behind are removed,
+/// since they can be as large as a whole download.
+pub(crate) fn writer_lock(
+    db: &std::path::Path,
+    holder: &str,
+) -> anyhow::Result<crate::store::lock::WriteLock> {
+    let lock = crate::store::lock::acquire(db, holder)?;
+    crate::fetch::remove_stale_payloads(&std::env::temp_dir());
+    Ok(lock)
+}
+
 /// A stop requested by the first SIGTERM or SIGINT, so `import` and `sync` unwind
 /// (rolling back, removing temporary payload files, recording the run) instead of
 /// dying mid-write. A second signal ends the process at once: the operator insists,

@@ -52,7 +52,7 @@ impl Sync {
             }
         }
         let db = ctx.db_path(config.database_path().as_deref());
-        let _lock = crate::store::lock::acquire(&db, "sync")?;
+        let _lock = super::writer_lock(&db, "sync")?;
         let mut conn = crate::store::open(&db)?;
         let runtime = super::runtime()?;
         let stop = super::stop_on_signals(&runtime)?;

@@ -65,7 +65,7 @@ pub struct PageArray {
 impl PageArray {
     /// `origin` is the (redacted) endpoint named in errors and in the payload.
     pub async fn new(origin: String, limit: u64) -> Result<PageArray, FetchError> {
-        let file = tempfile::NamedTempFile::new().map_err(file_err)?;
+        let file = super::payload_file().map_err(file_err)?;
         let out = tokio::fs::File::from_std(file.as_file().try_clone().map_err(file_err)?);
         let mut array = PageArray {
             file,

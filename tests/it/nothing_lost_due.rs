@@ -227,6 +227,8 @@ fn kill_syncs_with_exports(rounds: usize, seed: u64) -> ExportKills {
             ("applied", last),
             "round {round}"
         );
+        // The killed sync could not remove its payload file; this sync did.
+        assert_eq!(leftovers(d), Vec::<String>::new(), "round {round}");
     }
     kills
 }
@@ -724,5 +726,33 @@ fn a_hanging_source_is_bounded_per_job_and_other_sources_run_between_its_retries
     assert!(
         order[first_slow..last_slow].iter().any(|j| j == "leika"),
         "{order:?}"
+    );
+}
+
+#[test]
+fn a_writer_removes_payload_files_of_dead_processes_and_nothing_else() {
+    let dir = scratch();
+    let d = dir.path();
+    config(d, "");
+    std::fs::copy(fixture(LEIKA_1), d.join("leika.csv")).unwrap();
+    let tmp = tmp(d);
+    // pid_max is at most 2^22, so this pid runs nowhere.
+    let stale = tmp.join("ozgsync-payload-999999999-a1b2c3");
+    std::fs::write(&stale, "a download cut off by SIGKILL").unwrap();
+    let alive = tmp.join(format!("ozgsync-payload-{}-d4e5f6", std::process::id()));
+    std::fs::write(&alive, "in use by a running process").unwrap();
+    let target = d.join("not-ours.txt");
+    std::fs::write(&target, "someone else's").unwrap();
+    let link = tmp.join("ozgsync-payload-999999998-g7h8i9");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let other = tmp.join("other-program.tmp");
+    std::fs::write(&other, "not ours").unwrap();
+
+    sync(d).assert_ok();
+    assert!(!stale.exists());
+    assert!(alive.exists() && other.exists() && target.exists());
+    assert!(
+        link.symlink_metadata().is_ok(),
+        "a symlink is never removed"
     );
 }
