@@ -250,8 +250,9 @@ impl Credentials {
     }
 }
 
-/// A command run after a sync that changed data, e.g. an `ozgsync export` call.
-/// It gets `OZGSYNC_DB`, `OZGSYNC_CONFIG`, `OZGSYNC_EXPORT_SOURCE` and
+/// A command run while the data it shows changed since its last success, e.g. an
+/// `ozgsync export` call (see [`crate::store::due`]). It gets `OZGSYNC_DB`,
+/// `OZGSYNC_CONFIG`, `OZGSYNC_EXPORT_SOURCE` and, after a release,
 /// `OZGSYNC_EXPORT_RELEASE` in its environment and runs in the config's directory.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -260,7 +261,8 @@ pub struct ExportConfig {
     pub name: String,
     /// Program and arguments (no shell).
     pub command: Vec<String>,
-    /// Sources whose changes trigger it; empty: any source.
+    /// Sources whose releases make it due; empty: any source. Status, annotation
+    /// and Ressort changes make every export due.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
     /// Longest run time before the command is killed.
@@ -273,7 +275,7 @@ fn default_export_timeout() -> u64 {
 }
 
 impl ExportConfig {
-    /// Whether a change in `source` triggers this export.
+    /// Whether a release of `source` makes this export due.
     pub fn runs_after(&self, source: &str) -> bool {
         self.after.is_empty() || self.after.iter().any(|s| s == source)
     }

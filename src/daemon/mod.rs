@@ -32,6 +32,10 @@ use crate::store::runs::{self, Outcome, Trigger};
 /// jump (NTP, suspend) delays a run by at most this much.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
+/// How often an idle daemon looks whether another process (a status or annotation
+/// import) made exports due: one cheap query.
+const EXPORTS_POLL: Duration = Duration::from_secs(5);
+
 /// Wall-clock time and waiting for it.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
@@ -64,10 +68,16 @@ pub trait Executor: Send + Sync {
         job: &str,
         trigger: Trigger,
     ) -> impl Future<Output = Outcome> + Send;
-    /// Runs the exports left due (by a process that died after a commit, or a
-    /// failed export); called once on start. Executors without exports have none.
+    /// Runs the exports that are due (left by a process that died after a commit,
+    /// or made due by another process); called on start and whenever
+    /// [`Executor::newest_change`] moves. Executors without exports have none.
     fn run_due_exports(&self, _config: Arc<Config>) -> impl Future<Output = Outcome> + Send {
         async { Outcome::Unchanged }
+    }
+    /// The newest data change's generation (see [`crate::store::due`]); `None`
+    /// when the executor does not track exports.
+    fn newest_change(&self) -> impl Future<Output = Option<i64>> + Send {
+        async { None }
     }
     /// Asks the running work to stop early and unwind (rolling back what has not
     /// committed); called when it outlives the shutdown timeout.
@@ -175,16 +185,26 @@ pub async fn run<C: Clock, E: Executor>(
         timezone = %config.timezone,
         "daemon scheduling"
     );
-    let exports = executor.run_due_exports(config.clone());
-    if finish_or_stop(&config, executor, &mut control, "due exports", exports)
-        .await
-        .is_none()
-    {
-        return false;
-    }
+    // The data generation last looked at: a status or annotation import made
+    // beside the daemon (they take no writer lock) moves it, and its exports run
+    // at the next look instead of after the next job.
+    // `None` until the first look, which runs the exports left due on start.
+    let mut seen: Option<Option<i64>> = None;
     loop {
         if *control.shutdown.borrow() {
             break;
+        }
+        let newest = executor.newest_change().await;
+        if seen != Some(newest) {
+            seen = Some(newest);
+            let exports = executor.run_due_exports(config.clone());
+            if finish_or_stop(&config, executor, &mut control, "due exports", exports)
+                .await
+                .is_none()
+            {
+                return false;
+            }
+            continue;
         }
         let now = clock.now();
         let due = jobs
@@ -208,10 +228,17 @@ pub async fn run<C: Clock, E: Executor>(
                 {
                     return false;
                 }
+                // The job ran the exports its changes made due.
+                seen = Some(executor.newest_change().await);
                 continue;
             }
         }
-        let cap = now + chrono::Duration::from_std(MAX_SLEEP).unwrap_or_default();
+        let nap = if matches!(seen, Some(Some(_))) {
+            EXPORTS_POLL
+        } else {
+            MAX_SLEEP
+        };
+        let cap = now + chrono::Duration::from_std(nap).unwrap_or_default();
         let wake = due.map_or(cap, |(t, _, _)| t.min(cap));
         tokio::select! {
             () = clock.sleep_until(wake) => {}
@@ -475,6 +502,17 @@ impl Executor for DbExecutor {
             exports_outcome(conn, &config, &db, Trigger::CatchUp, exports.as_ref(), stop)
         })
         .await
+    }
+
+    async fn newest_change(&self) -> Option<i64> {
+        let conn = self.conn.lock().ok()?;
+        match crate::store::due::newest(&conn) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::error!(error = %e, "reading the newest data change");
+                None
+            }
+        }
     }
 
     fn stop_running(&self, reason: &str) {

@@ -756,3 +756,47 @@ fn a_writer_removes_payload_files_of_dead_processes_and_nothing_else() {
         "a symlink is never removed"
     );
 }
+
+#[test]
+fn a_running_daemon_exports_a_status_change_made_beside_it_and_exports_left_due_on_start() {
+    let dir = scratch();
+    let d = dir.path();
+    std::fs::copy(fixture(LEIKA_1), d.join("leika.csv")).unwrap();
+    let db = d.join("ozgsync.db");
+    config(
+        d,
+        &format!(
+            r#"schedule = "0 0 0 1 1 * 2099"
+            {KILLING_EXPORT}"#
+        ),
+    );
+    // A sync killed after its commit leaves the export due ...
+    assert_eq!(sync(d).code, None);
+    let log = d.join("exported.log");
+    // ... and the daemon runs it on start, although leika has nothing new.
+    let child = spawn(d, &["daemon", "--config", "ozgsync.toml"]);
+    wait_for("the export left due", || read(&log) == "leika 1\n");
+    // `status set` takes no writer lock; the idle daemon notices the change.
+    run_db(
+        &db,
+        &[
+            "status",
+            "set",
+            "99088026034000",
+            "--ressort",
+            "MS",
+            "--status",
+            "Pilot",
+            "--on",
+            "2026-02-01",
+            "--by",
+            "MS",
+        ],
+    )
+    .assert_ok();
+    wait_for("the status change exported", || {
+        read(&log) == "leika 1\nstatus\n"
+    });
+    sigterm(&child);
+    finish(child).assert_ok();
+}
