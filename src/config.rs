@@ -116,9 +116,9 @@ pub struct DaemonSettings {
     /// On SIGTERM, how long to wait for a running job to finish before it is asked
     /// to stop (rolling back what has not committed).
     pub shutdown_timeout_secs: u64,
-    /// Longest one sync job (download and release) may run before it is stopped,
-    /// rolled back and retried: one hanging source must not hold the daemon's
-    /// only worker.
+    /// Longest one daemon job (download, release and the due exports it runs) may
+    /// run before it is stopped, rolled back and retried: one hanging source must
+    /// not hold the daemon's only worker.
     pub job_timeout_secs: u64,
     /// How often to look at the config file for changes (0: only on SIGHUP).
     pub reload_poll_secs: u64,

@@ -359,8 +359,17 @@ fn status_and_annotation_changes_make_exports_due_but_other_sources_do_not() {
     sync(d).assert_ok();
     assert_eq!(read(&log), "leika 1\nannotations\n");
 
+    set_a_status(&db);
+    sync(d).assert_ok();
+    assert_eq!(read(&log), "leika 1\nannotations\nstatus\n");
+    sync(d).assert_ok();
+    assert_eq!(read(&log), "leika 1\nannotations\nstatus\n");
+}
+
+/// Records one status event (a change of what the exports show, by a coordinator).
+fn set_a_status(db: &Path) {
     run_db(
-        &db,
+        db,
         &[
             "status",
             "set",
@@ -376,10 +385,6 @@ fn status_and_annotation_changes_make_exports_due_but_other_sources_do_not() {
         ],
     )
     .assert_ok();
-    sync(d).assert_ok();
-    assert_eq!(read(&log), "leika 1\nannotations\nstatus\n");
-    sync(d).assert_ok();
-    assert_eq!(read(&log), "leika 1\nannotations\nstatus\n");
 }
 
 /// A FIM API whose pages each take `delay`: 5 pages of 200 of `total`.
@@ -777,23 +782,7 @@ fn a_running_daemon_exports_a_status_change_made_beside_it_and_exports_left_due_
     let child = spawn(d, &["daemon", "--config", "ozgsync.toml"]);
     wait_for("the export left due", || read(&log) == "leika 1\n");
     // `status set` takes no writer lock; the idle daemon notices the change.
-    run_db(
-        &db,
-        &[
-            "status",
-            "set",
-            "99088026034000",
-            "--ressort",
-            "MS",
-            "--status",
-            "Pilot",
-            "--on",
-            "2026-02-01",
-            "--by",
-            "MS",
-        ],
-    )
-    .assert_ok();
+    set_a_status(&db);
     wait_for("the status change exported", || {
         read(&log) == "leika 1\nstatus\n"
     });
