@@ -185,10 +185,10 @@ pub async fn run<C: Clock, E: Executor>(
         timezone = %config.timezone,
         "daemon scheduling"
     );
-    // The data generation last looked at: a status or annotation import made
-    // beside the daemon (they take no writer lock) moves it, and its exports run
-    // at the next look instead of after the next job.
-    // `None` until the first look, which runs the exports left due on start.
+    // The data generation last looked at (`None` before the first look, which runs
+    // the exports left due on start): a status or annotation import made beside the
+    // daemon (they take no writer lock) moves it, and its exports run at the next
+    // look instead of after the next job.
     let mut seen: Option<Option<i64>> = None;
     loop {
         if *control.shutdown.borrow() {
