@@ -309,7 +309,7 @@ fn a_failed_export_stays_due_and_sync_fails_with_its_cause_until_it_succeeds() {
 }
 
 #[test]
-fn status_and_annotation_changes_make_exports_due_but_other_sources_do_not() {
+fn status_annotation_and_ressort_changes_make_exports_due_but_other_sources_do_not() {
     let dir = scratch();
     let d = dir.path();
     let ozg = fixture("ozg/ozg_leistungen_nrw2019.csv");
@@ -362,8 +362,28 @@ fn status_and_annotation_changes_make_exports_due_but_other_sources_do_not() {
     set_a_status(&db);
     sync(d).assert_ok();
     assert_eq!(read(&log), "leika 1\nannotations\nstatus\n");
+
+    // A Ressort's new name is shown by the report too.
+    run_db(
+        &db,
+        &[
+            "ressort",
+            "rename",
+            "MS",
+            "--name",
+            "Ministerium für Soziales",
+            "--from",
+            "2030-01-01",
+        ],
+    )
+    .assert_ok();
     sync(d).assert_ok();
-    assert_eq!(read(&log), "leika 1\nannotations\nstatus\n");
+    sync(d).assert_ok();
+    assert_eq!(
+        read(&log),
+        "leika 1\nannotations\nstatus\nressort\n",
+        "once"
+    );
 }
 
 /// Records one status event (a change of what the exports show, by a coordinator).
@@ -387,63 +407,72 @@ fn set_a_status(db: &Path) {
     .assert_ok();
 }
 
-/// A FIM API whose pages each take `delay`: 5 pages of 200 of `total`.
-fn slow_fim_api(delay: Duration) -> support::Server {
+/// A paged API whose pages each take `delay`, 5 pages in all: the FIM API
+/// (`offset`, `total_count`) on `/api/v0/…`, the Dashboard Digitale Verwaltung
+/// (`page`, `last`) on `/v1/data/…`.
+fn slow_paged_api(delay: Duration) -> support::Server {
     serve(move |path, _| {
         std::thread::sleep(delay);
-        let offset: u64 = path
-            .split(['?', '&'])
-            .find_map(|p| p.strip_prefix("offset="))
-            .and_then(|o| o.parse().ok())
-            .unwrap_or(0);
-        let items = vec![serde_json::json!({}); 200];
-        Reply::ok(
-            serde_json::json!({"items": items, "offset": offset, "limit": 200,
-                               "count": 200, "total_count": 1000})
-            .to_string(),
-        )
+        let param = |name: &str| -> u64 {
+            path.split(['?', '&'])
+                .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let page = if path.contains("/api/v0/") {
+            serde_json::json!({"items": vec![serde_json::json!({}); 200],
+                "offset": param("offset"), "limit": 200, "count": 200, "total_count": 1000})
+        } else {
+            let number = param("page");
+            serde_json::json!({"content": vec![serde_json::json!({}); 100],
+                "number": number, "totalPages": 5, "last": number == 4})
+        };
+        Reply::ok(page.to_string())
     })
 }
 
 #[test]
 fn a_paged_pull_is_bounded_as_a_whole_by_the_total_timeout() {
-    let server = slow_fim_api(Duration::from_millis(500));
-    let dir = scratch();
-    let d = dir.path();
-    std::fs::write(
-        d.join("ozgsync.toml"),
-        format!(
-            r#"
-            database = "ozgsync.db"
-            [fetch]
-            allow_http = true
-            total_timeout_secs = 1
-            [[source]]
-            name = "fim"
-            kind = "fim-api"
-            location = "{}"
-            "#,
-            server.base
-        ),
-    )
-    .unwrap();
-    let run = sync(d);
-    run.assert_code(1);
-    assert!(
-        run.stderr.contains(
-            "did not finish within 1 s (fetch.total_timeout_secs, for all pages together)"
-        ),
-        "{}",
-        run.stderr
-    );
-    // Each page alone is well inside the limit: only the whole pull is too slow.
-    let pages = server.requests.lock().unwrap().len();
-    assert!((1..5).contains(&pages), "{pages} pages asked for");
-    assert_eq!(leftovers(d), Vec::<String>::new());
-    assert_eq!(
-        query::<i64>(&d.join("ozgsync.db"), "SELECT count(*) FROM releases"),
-        0
-    );
+    for kind in ["fim-api", "pvog"] {
+        let server = slow_paged_api(Duration::from_millis(500));
+        let dir = scratch();
+        let d = dir.path();
+        std::fs::write(
+            d.join("ozgsync.toml"),
+            format!(
+                r#"
+                database = "ozgsync.db"
+                [fetch]
+                allow_http = true
+                total_timeout_secs = 1
+                [[source]]
+                name = "paged"
+                kind = "{kind}"
+                location = "{}/"
+                "#,
+                server.base
+            ),
+        )
+        .unwrap();
+        let run = sync(d);
+        run.assert_code(1);
+        assert!(
+            run.stderr.contains(
+                "did not finish within 1 s (fetch.total_timeout_secs, for all pages together)"
+            ),
+            "{kind}: {}",
+            run.stderr
+        );
+        // Each page alone is well inside the limit: only the whole pull is too slow.
+        let pages = server.requests.lock().unwrap().len();
+        assert!((1..5).contains(&pages), "{kind}: {pages} pages asked for");
+        assert_eq!(leftovers(d), Vec::<String>::new(), "{kind}");
+        assert_eq!(
+            query::<i64>(&d.join("ozgsync.db"), "SELECT count(*) FROM releases"),
+            0,
+            "{kind}"
+        );
+    }
 }
 
 /// A server that sends the headers and the first `sent` bytes of a `total`-byte
