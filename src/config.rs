@@ -130,8 +130,13 @@ pub struct DaemonSettings {
     pub retry_base_ms: u64,
     /// Longest wait between retries.
     pub retry_max_secs: u64,
-    /// On SIGTERM, how long to wait for a running job to commit or roll back.
+    /// On SIGTERM, how long to wait for a running job to finish before it is asked
+    /// to stop (rolling back what has not committed).
     pub shutdown_timeout_secs: u64,
+    /// Longest one daemon job (download, release and the due exports it runs) may
+    /// run before it is stopped, rolled back and retried: one hanging source must
+    /// not hold the daemon's only worker.
+    pub job_timeout_secs: u64,
     /// How often to look at the config file for changes (0: only on SIGHUP).
     pub reload_poll_secs: u64,
 }
@@ -143,6 +148,7 @@ impl Default for DaemonSettings {
             retry_base_ms: 60_000,
             retry_max_secs: 3600,
             shutdown_timeout_secs: 30,
+            job_timeout_secs: 3600,
             reload_poll_secs: 5,
         }
     }
@@ -261,9 +267,10 @@ impl Credentials {
     }
 }
 
-/// A command run after a sync that changed data, e.g. an `ozgsync export` call.
-/// It gets `OZGSYNC_DB`, `OZGSYNC_CONFIG`, `OZGSYNC_EXPORT_SOURCE` and
-/// `OZGSYNC_EXPORT_RELEASE` in its environment and runs in the config's directory;
+/// A command run while the data it shows changed since its last success, e.g. an
+/// `ozgsync export` call (see [`crate::store::due`]). It gets `OZGSYNC_DB`,
+/// `OZGSYNC_CONFIG`, `OZGSYNC_EXPORT_SOURCE` and, after a release,
+/// `OZGSYNC_EXPORT_RELEASE` in its environment and runs in the config's directory.
 /// `file_mode`/`dir_mode` reach it as `OZGSYNC_FILE_MODE`/`OZGSYNC_DIR_MODE`, which
 /// `ozgsync export` and `template` read as their `--file-mode`/`--dir-mode`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -273,7 +280,8 @@ pub struct ExportConfig {
     pub name: String,
     /// Program and arguments (no shell).
     pub command: Vec<String>,
-    /// Sources whose changes trigger it; empty: any source.
+    /// Sources whose releases make it due; empty: any source. Status, annotation
+    /// and Ressort changes make every export due.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
     /// Longest run time before the command is killed.
@@ -292,7 +300,7 @@ fn default_export_timeout() -> u64 {
 }
 
 impl ExportConfig {
-    /// Whether a change in `source` triggers this export.
+    /// Whether a release of `source` makes this export due.
     pub fn runs_after(&self, source: &str) -> bool {
         self.after.is_empty() || self.after.iter().any(|s| s == source)
     }

@@ -93,6 +93,11 @@ pub enum Error {
     /// The user's input is invalid (bad argument value).
     #[error("{0}")]
     Invalid(String),
+
+    /// The work was asked to stop (a signal, the daemon's shutdown or job timeout)
+    /// before it committed; its transaction rolled back.
+    #[error("stopped ({reason}) before {what} committed; nothing of it was applied, the database keeps its previous state")]
+    Stopped { reason: String, what: String },
 }
 
 impl Error {
@@ -100,6 +105,18 @@ impl Error {
     pub fn db(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
         let context = context.into();
         move |source| Error::Db { context, source }
+    }
+
+    /// Whether this is SQLite's answer to an interrupted statement (see
+    /// [`crate::stop`]): the transaction it was part of did not commit.
+    pub fn is_interrupt(&self) -> bool {
+        matches!(
+            self,
+            Error::Db {
+                source: rusqlite::Error::SqliteFailure(e, _),
+                ..
+            } if e.code == rusqlite::ErrorCode::OperationInterrupted
+        )
     }
 
     pub fn io(

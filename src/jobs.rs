@@ -1,61 +1,92 @@
 //! One job execution, the same for `ozgsync sync` and the daemon: record the run,
-//! sync one source through [`crate::sync::run_source`], record how it ended, and
-//! when the data changed, run the exports configured for that source (each recorded
-//! as a run of job `export:<name>`). A failing job is an outcome here, not an error:
-//! the caller decides about retries and exit codes.
+//! sync one source through [`crate::sync::run_source_until`], record how it ended;
+//! and, separately, run every export that is due by the database's record of
+//! changes ([`crate::store::due`]), each recorded as a run of job `export:<name>`.
+//! A failing job is an outcome here, not an error: the caller decides about retries
+//! and exit codes.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use rusqlite::Connection;
 
 use crate::config::{Config, ExportConfig, SourceConfig};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fetch::Location;
+use crate::stop::Stop;
+use crate::store::due;
 use crate::store::release::{Counts, ReleaseStatus};
 use crate::store::runs::{self, Outcome, RunResult, Trigger};
-use crate::sync::{run_source, SourceSpec};
+use crate::sync::{run_source_until, SourceSpec};
 
-/// What one job did: the sync's result and how many of its exports failed.
+/// What one sync job did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobReport {
     pub source: String,
     pub run_id: i64,
     pub result: RunResult,
-    pub exports_failed: usize,
 }
 
-impl JobReport {
-    /// Whether the job (and its exports) went through.
-    pub fn succeeded(&self) -> bool {
-        self.result.outcome != Outcome::Failed && self.exports_failed == 0
+/// What one round of due exports did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportsReport {
+    /// Exports that ran and succeeded.
+    pub succeeded: usize,
+    /// Exports that ran and failed, with the error recorded in `runs`.
+    pub failed: Vec<(String, String)>,
+    /// Exports still due but not started because a stop was requested.
+    pub not_started: usize,
+}
+
+impl ExportsReport {
+    /// Whether every due export ran and succeeded.
+    pub fn all_done(&self) -> bool {
+        self.failed.is_empty() && self.not_started == 0
     }
 }
 
-/// What an export command is told about the release that triggered it.
+/// What an export command is told about the newest change that made it due.
 #[derive(Debug, Clone)]
 pub struct ExportContext {
     pub db: PathBuf,
     pub config_path: PathBuf,
     pub base_dir: PathBuf,
+    /// The source of that release, or `status`, `annotations` or `ressort` for the
+    /// coordinators' writes.
     pub source: String,
-    pub release_id: i64,
+    /// The release, when the change was one.
+    pub release_id: Option<i64>,
 }
 
 /// Runs exports. The daemon and `sync` use [`CommandExports`]; tests may record.
 pub trait ExportRunner: Send + Sync {
-    fn run(&self, export: &ExportConfig, ctx: &ExportContext) -> std::result::Result<(), String>;
+    /// Runs `export`; gives up (and fails) when `stop` is requested meanwhile.
+    fn run(
+        &self,
+        export: &ExportConfig,
+        ctx: &ExportContext,
+        stop: &Stop,
+    ) -> std::result::Result<(), String>;
 }
 
 /// Runs an export's command (no shell) in the config's directory, with the database
-/// and the triggering release in its environment, killed after its timeout.
+/// and the triggering change in its environment, killed after its timeout or on a
+/// stop request. Its stderr is passed on line by line and its last error line kept,
+/// so `runs` names the real cause of a failure rather than just the exit status.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CommandExports;
 
 impl ExportRunner for CommandExports {
-    fn run(&self, export: &ExportConfig, ctx: &ExportContext) -> std::result::Result<(), String> {
+    fn run(
+        &self,
+        export: &ExportConfig,
+        ctx: &ExportContext,
+        stop: &Stop,
+    ) -> std::result::Result<(), String> {
         let Some((program, args)) = export.command.split_first() else {
             return Err("empty command".into());
         };
@@ -75,28 +106,67 @@ impl ExportRunner for CommandExports {
                 command.env(var, mode);
             }
         }
-        let mut child = command
+        command
             .args(args)
             .current_dir(&ctx.base_dir)
             .env("OZGSYNC_DB", &ctx.db)
             .env("OZGSYNC_CONFIG", &ctx.config_path)
             .env("OZGSYNC_EXPORT_SOURCE", &ctx.source)
-            .env("OZGSYNC_EXPORT_RELEASE", ctx.release_id.to_string())
-            .stdin(std::process::Stdio::null())
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped());
+        match ctx.release_id {
+            Some(id) => command.env("OZGSYNC_EXPORT_RELEASE", id.to_string()),
+            None => command.env_remove("OZGSYNC_EXPORT_RELEASE"),
+        };
+        let mut child = command
             .spawn()
             .map_err(|e| format!("starting {program}: {e}"))?;
+        let tail = Arc::new(Mutex::new(StderrTail::default()));
+        let reader = child.stderr.take().map(|pipe| {
+            let tail = Arc::clone(&tail);
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(std::io::Result::ok) {
+                    eprintln!("{line}");
+                    if let Ok(mut tail) = tail.lock() {
+                        tail.push(line);
+                    }
+                }
+            })
+        });
+        // The reader ends when the pipe closes; a grandchild that keeps it open must
+        // not hold the job, so the wait for the last lines is short.
+        let cause = || {
+            let waited = Instant::now();
+            while reader.as_ref().is_some_and(|r| !r.is_finished())
+                && waited.elapsed() < Duration::from_secs(1)
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            tail.lock()
+                .ok()
+                .and_then(|t| t.cause())
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default()
+        };
         let deadline = Instant::now() + Duration::from_secs(export.timeout_secs);
         loop {
+            let stop_reason = stop.reason();
             match child.try_wait() {
                 Ok(Some(status)) if status.success() => return Ok(()),
-                Ok(Some(status)) => return Err(format!("{program} exited with {status}")),
-                Ok(None) if Instant::now() >= deadline => {
+                Ok(Some(status)) => {
+                    return Err(format!("{program} exited with {status}{}", cause()))
+                }
+                Ok(None) if stop_reason.is_some() || Instant::now() >= deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(format!(
-                        "{program} killed after its timeout of {} s",
-                        export.timeout_secs
-                    ));
+                    return Err(match stop_reason {
+                        Some(reason) => format!("{program} stopped ({reason}); still due"),
+                        None => format!(
+                            "{program} killed after its timeout of {} s{}",
+                            export.timeout_secs,
+                            cause()
+                        ),
+                    });
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(50)),
                 Err(e) => return Err(format!("waiting for {program}: {e}")),
@@ -105,32 +175,71 @@ impl ExportRunner for CommandExports {
     }
 }
 
-/// Syncs `source` once and records it as a run with `trigger`; runs the exports
-/// when data changed. Only a failure to write the `runs` table itself is an error.
+/// The end of an export's stderr: enough to name why it failed.
+#[derive(Debug, Default)]
+struct StderrTail {
+    last: Option<String>,
+    last_error: Option<String>,
+}
+
+impl StderrTail {
+    /// Longest line kept, in characters: a cause, not a log.
+    const MAX_CHARS: usize = 2000;
+
+    fn push(&mut self, line: String) {
+        let line = line.trim();
+        if line.is_empty() {
+            return;
+        }
+        let line: String = line.chars().take(Self::MAX_CHARS).collect();
+        // ozgsync and most tools end with "error: …"; that line is the cause even
+        // when more lines (a hint, a backtrace note) follow it.
+        if line.to_ascii_lowercase().starts_with("error") {
+            self.last_error = Some(line.clone());
+        }
+        self.last = Some(line);
+    }
+
+    fn cause(&self) -> Option<String> {
+        self.last_error.clone().or_else(|| self.last.clone())
+    }
+}
+
+/// Syncs `source` once and records it as a run with `trigger`. Only a failure to
+/// write the `runs` table itself is an error. Exports are separate
+/// ([`run_due_exports`]): they are due by what the database holds, not by what this
+/// run did.
 pub fn run_sync_job(
     conn: &mut Connection,
     config: &Config,
-    db: &Path,
     source: &SourceConfig,
     trigger: Trigger,
     runtime: &tokio::runtime::Handle,
-    exports: &dyn ExportRunner,
+    stop: &Stop,
 ) -> Result<JobReport> {
     let run_id = runs::start(conn, &source.name, trigger, Utc::now())?;
     let span = tracing::info_span!("run", job = %source.name, %trigger, run = run_id);
     let _entered = span.enter();
-    let result = match sync_once(conn, config, source, runtime) {
-        Ok(summary) => RunResult {
-            outcome: match summary.status {
-                ReleaseStatus::Applied => Outcome::Applied,
-                ReleaseStatus::Unchanged => Outcome::Unchanged,
-            },
-            release_id: Some(summary.release_id),
-            counts: summary.counts,
-            error: None,
-        },
+    let result = match sync_once(conn, config, source, runtime, stop) {
+        Ok(summary) => {
+            if let Some(reason) = stop.reason() {
+                tracing::info!(release = summary.release_id, %reason, "stop requested; the release had already committed");
+            }
+            RunResult {
+                outcome: match summary.status {
+                    ReleaseStatus::Applied => Outcome::Applied,
+                    ReleaseStatus::Unchanged => Outcome::Unchanged,
+                },
+                release_id: Some(summary.release_id),
+                counts: summary.counts,
+                error: None,
+            }
+        }
         Err(err) => {
-            tracing::error!(error = %err, "sync failed");
+            match &err {
+                Error::Stopped { .. } => tracing::warn!(error = %err, "sync stopped"),
+                _ => tracing::error!(error = %err, "sync failed"),
+            }
             RunResult {
                 outcome: Outcome::Failed,
                 release_id: None,
@@ -140,27 +249,58 @@ pub fn run_sync_job(
         }
     };
     runs::finish(conn, run_id, Utc::now(), &result)?;
-    let mut exports_failed = 0;
-    if let (Outcome::Applied, Some(release_id)) = (result.outcome, result.release_id) {
-        let ctx = ExportContext {
-            db: std::path::absolute(db).unwrap_or_else(|_| db.to_owned()),
-            config_path: config.path.clone(),
-            base_dir: config.base_dir.clone(),
-            source: source.name.clone(),
-            release_id,
-        };
-        for export in config.exports.iter().filter(|e| e.runs_after(&source.name)) {
-            if !run_export(conn, export, &ctx, trigger, exports)? {
-                exports_failed += 1;
-            }
-        }
-    }
     Ok(JobReport {
         source: source.name.clone(),
         run_id,
         result,
-        exports_failed,
     })
+}
+
+/// Runs every configured export that is due (a change after its last success that
+/// concerns it: a release of a source in its `after`, or any source when `after`
+/// is empty, or a status, annotation or Ressort change), each recorded as a run of
+/// job `export:<name>`. A failed export stays due. Only a failure to read or write
+/// the bookkeeping is an error.
+pub fn run_due_exports(
+    conn: &Connection,
+    config: &Config,
+    db: &Path,
+    trigger: Trigger,
+    runner: &dyn ExportRunner,
+    stop: &Stop,
+) -> Result<ExportsReport> {
+    let mut report = ExportsReport::default();
+    for export in &config.exports {
+        let concerns = |source: Option<&str>| source.is_none_or(|s| export.runs_after(s));
+        let Some(change) = due::due_change(conn, &export.name, &concerns)? else {
+            continue;
+        };
+        if stop.requested() {
+            report.not_started += 1;
+            continue;
+        }
+        // Read before the command starts: the export sees this change or a newer
+        // one, so recording it on success never skips a change.
+        let generation = due::newest(conn)?;
+        let ctx = ExportContext {
+            db: std::path::absolute(db).unwrap_or_else(|_| db.to_owned()),
+            config_path: config.path.clone(),
+            base_dir: config.base_dir.clone(),
+            source: change
+                .source
+                .clone()
+                .unwrap_or_else(|| change.cause.clone()),
+            release_id: change.release_id,
+        };
+        match run_export(conn, export, &ctx, trigger, runner, stop)? {
+            Ok(()) => {
+                due::published(conn, &export.name, generation)?;
+                report.succeeded += 1;
+            }
+            Err(error) => report.failed.push((export.name.clone(), error)),
+        }
+    }
+    Ok(report)
 }
 
 fn sync_once(
@@ -168,6 +308,7 @@ fn sync_once(
     config: &Config,
     source: &SourceConfig,
     runtime: &tokio::runtime::Handle,
+    stop: &Stop,
 ) -> Result<crate::store::release::ReleaseSummary> {
     let policy = config.policy_for(source, &crate::config::process_env)?;
     let location = Location::parse(&source.location, Some(&config.base_dir))?;
@@ -175,35 +316,36 @@ fn sync_once(
     if let Some(share) = source.max_retire_share {
         spec.max_retire_share = share;
     }
-    run_source(conn, &spec, &policy, runtime)
+    run_source_until(conn, &spec, &policy, runtime, stop)
 }
 
-/// Runs one export and records it; returns whether it succeeded.
+/// Runs one export and records it; returns how it ended.
 fn run_export(
     conn: &Connection,
     export: &ExportConfig,
     ctx: &ExportContext,
     trigger: Trigger,
     runner: &dyn ExportRunner,
-) -> Result<bool> {
+    stop: &Stop,
+) -> Result<std::result::Result<(), String>> {
     let job = format!("export:{}", export.name);
     let run_id = runs::start(conn, &job, trigger, Utc::now())?;
     let _span = tracing::info_span!("export", job = %job, run = run_id).entered();
-    let outcome = runner.run(export, ctx);
+    let outcome = runner.run(export, ctx, stop);
     let result = RunResult {
         outcome: if outcome.is_ok() {
             Outcome::Applied
         } else {
             Outcome::Failed
         },
-        release_id: Some(ctx.release_id),
+        release_id: ctx.release_id,
         counts: Counts::default(),
         error: outcome.as_ref().err().cloned(),
     };
     match &outcome {
         Ok(()) => tracing::info!("export done"),
-        Err(e) => tracing::error!(error = %e, "export failed"),
+        Err(e) => tracing::error!(error = %e, "export failed; it stays due"),
     }
     runs::finish(conn, run_id, Utc::now(), &result)?;
-    Ok(outcome.is_ok())
+    Ok(outcome)
 }

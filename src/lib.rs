@@ -17,6 +17,7 @@ pub mod model;
 pub mod parse;
 pub mod progress;
 pub mod status;
+pub mod stop;
 pub mod store;
 pub mod sync;
 

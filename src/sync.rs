@@ -11,7 +11,12 @@ use crate::error::{Error, Result};
 use crate::fetch::{self, FetchPolicy, Fetched, Location};
 use crate::model::Entity;
 use crate::parse;
+use crate::stop::Stop;
 use crate::store::release::{self, Mode, ReleaseMeta, ReleaseSummary};
+
+/// SQLite VM steps between two looks at the stop request during a release: often
+/// enough to stop within milliseconds, rare enough to cost nothing measurable.
+const STOP_CHECK_STEPS: std::ffi::c_int = 10_000;
 
 /// The kinds of source ozgsync can read. The string form is stored in the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -124,6 +129,46 @@ pub fn run_source(
     policy: &FetchPolicy,
     runtime: &tokio::runtime::Handle,
 ) -> Result<ReleaseSummary> {
+    run_source_until(conn, spec, policy, runtime, &Stop::new())
+}
+
+/// [`run_source`] that gives up when `stop` is requested: the download is dropped
+/// (and its temporary file with it) or the release transaction is interrupted and
+/// rolls back; the error is then [`Error::Stopped`]. A release that committed
+/// before the request is reported as applied.
+pub fn run_source_until(
+    conn: &mut Connection,
+    spec: &SourceSpec,
+    policy: &FetchPolicy,
+    runtime: &tokio::runtime::Handle,
+    stop: &Stop,
+) -> Result<ReleaseSummary> {
+    let stopped = |reason: String| Error::Stopped {
+        reason,
+        what: format!("the release of {}", spec.name),
+    };
+    if let Some(reason) = stop.reason() {
+        return Err(stopped(reason));
+    }
+    let watcher = stop.clone();
+    conn.progress_handler(STOP_CHECK_STEPS, Some(move || watcher.requested()));
+    let result = fetch_and_apply(conn, spec, policy, runtime, stop);
+    conn.progress_handler(STOP_CHECK_STEPS, None::<fn() -> bool>);
+    match (result, stop.reason()) {
+        (Err(e), Some(reason)) if e.is_interrupt() || matches!(e, Error::Stopped { .. }) => {
+            Err(stopped(reason))
+        }
+        (result, _) => result,
+    }
+}
+
+fn fetch_and_apply(
+    conn: &mut Connection,
+    spec: &SourceSpec,
+    policy: &FetchPolicy,
+    runtime: &tokio::runtime::Handle,
+    stop: &Stop,
+) -> Result<ReleaseSummary> {
     let _span =
         tracing::info_span!("release", source = %spec.name, kind = spec.kind.as_str()).entered();
     let state = release::source_state(conn, &spec.name)?;
@@ -149,19 +194,29 @@ pub fn run_source(
             return release::record_unchanged(conn, &meta, &state.validators, Some(last));
         }
     }
-    let fetched = match (&spec.kind, &spec.location) {
-        (SourceKind::FimApi, Location::Url(base)) => runtime
-            .block_on(fetch::fim_api::pull(
-                base,
-                spec.updated_since.as_deref(),
-                policy,
-            ))
-            .map(Fetched::Payload)?,
-        (SourceKind::Pvog, Location::Url(location)) => runtime
-            .block_on(fetch::pvog::pull(location, policy))
-            .map(Fetched::Payload)?,
-        (_, location) => runtime.block_on(fetch::fetch(location, &state.validators, policy))?,
-    };
+    // Dropping the download on a stop request removes its temporary file.
+    let fetched = runtime.block_on(async {
+        let download = async {
+            match (&spec.kind, &spec.location) {
+                (SourceKind::FimApi, Location::Url(base)) => {
+                    fetch::fim_api::pull(base, spec.updated_since.as_deref(), policy)
+                        .await
+                        .map(Fetched::Payload)
+                }
+                (SourceKind::Pvog, Location::Url(location)) => fetch::pvog::pull(location, policy)
+                    .await
+                    .map(Fetched::Payload),
+                (_, location) => fetch::fetch(location, &state.validators, policy).await,
+            }
+        };
+        tokio::select! {
+            fetched = download => fetched.map_err(Error::from),
+            () = stop.wait() => Err(Error::Stopped {
+                reason: stop.reason().unwrap_or_default(),
+                what: format!("the download of {}", spec.name),
+            }),
+        }
+    })?;
     let mut payload = match fetched {
         Fetched::NotModified => {
             tracing::info!("not modified (HTTP 304)");

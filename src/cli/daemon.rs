@@ -37,7 +37,7 @@ impl Daemon {
             tracing::warn!(%problem, "credentials unavailable; that source will fail until fixed");
         }
         let db = ctx.db_path(config.database_path().as_deref());
-        let _lock = crate::store::lock::acquire(&db, "daemon")?;
+        let _lock = super::writer_lock(&db, "daemon")?;
         let conn = crate::store::open(&db)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -51,7 +51,7 @@ impl Daemon {
         );
         let poll = Duration::from_secs(config.daemon.reload_poll_secs);
         tracing::info!(database = %db.display(), config = %self.config.display(), pid = std::process::id(), "daemon starting");
-        runtime.block_on(async {
+        let idle = runtime.block_on(async {
             let (stop_tx, stop_rx) = watch::channel(false);
             let (reload_tx, reload_rx) = mpsc::unbounded_channel();
             let mut term = signal(SignalKind::terminate())?;
@@ -99,11 +99,16 @@ impl Daemon {
                 shutdown: stop_rx,
                 reload: reload_rx,
             };
-            crate::daemon::run(Arc::new(config), &SystemClock, &executor, control).await;
-            anyhow::Ok(())
+            anyhow::Ok(
+                crate::daemon::run(Arc::new(config), &SystemClock, &executor, control).await,
+            )
         })?;
-        // A job that outlived the shutdown timeout is abandoned here; SQLite rolls
-        // its transaction back on the next open.
+        if !idle {
+            // A job that ignored even the stop request is still on its thread; shutting
+            // the runtime down under it would make it panic. Leave without it: the
+            // kernel drops the writer lock and SQLite rolls its transaction back.
+            std::process::exit(0);
+        }
         runtime.shutdown_timeout(Duration::from_millis(100));
         Ok(ExitCode::SUCCESS)
     }

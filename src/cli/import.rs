@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use super::Context;
 use crate::fetch::{FetchPolicy, Location};
 use crate::store::release::Mode;
-use crate::sync::{run_source, SourceKind, SourceSpec};
+use crate::sync::{run_source_until, SourceKind, SourceSpec};
 
 /// Import one payload (file or URL) of the given kind as a release.
 #[derive(Debug, clap::Args)]
@@ -79,10 +79,11 @@ impl Import {
             ..FetchPolicy::default()
         };
         // One writer at a time: a running daemon or sync holds the lock.
-        let _lock = crate::store::lock::acquire(&ctx.db_path(None), "import")?;
+        let _lock = super::writer_lock(&ctx.db_path(None), "import")?;
         let mut conn = ctx.open()?;
         let runtime = super::runtime()?;
-        let summary = run_source(&mut conn, &spec, &policy, runtime.handle())?;
+        let stop = super::stop_on_signals(&runtime)?;
+        let summary = run_source_until(&mut conn, &spec, &policy, runtime.handle(), &stop)?;
         if !ctx.quiet {
             println!("{}", super::sync::describe(&summary));
         }

@@ -143,3 +143,45 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()?)
 }
+
+/// The database's writer lock for `holder` (`sync`, `import`, `daemon`); then the
+/// payload files that writers killed without unwinding left behind are removed,
+/// since they can be as large as a whole download.
+pub(crate) fn writer_lock(
+    db: &std::path::Path,
+    holder: &str,
+) -> anyhow::Result<crate::store::lock::WriteLock> {
+    let lock = crate::store::lock::acquire(db, holder)?;
+    crate::fetch::remove_stale_payloads(&std::env::temp_dir());
+    Ok(lock)
+}
+
+/// A stop requested by the first SIGTERM or SIGINT, so `import` and `sync` unwind
+/// (rolling back, removing temporary payload files, recording the run) instead of
+/// dying mid-write. A second signal ends the process at once: the operator insists,
+/// and SQLite rolls back whatever was open on the next start.
+pub(crate) fn stop_on_signals(
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<crate::stop::Stop> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let _context = runtime.enter();
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let stop = crate::stop::Stop::new();
+    let requested = stop.clone();
+    runtime.spawn(async move {
+        for round in 0.. {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            if round > 0 {
+                tracing::warn!("{name} again: exiting at once");
+                std::process::exit(1);
+            }
+            tracing::warn!("{name}: stopping; what has not committed rolls back");
+            requested.request(name);
+        }
+    });
+    Ok(stop)
+}

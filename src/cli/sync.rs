@@ -6,17 +6,18 @@ use std::process::ExitCode;
 
 use super::Context;
 use crate::config::Config;
-use crate::jobs::{run_sync_job, CommandExports};
+use crate::jobs::{run_due_exports, run_sync_job, CommandExports};
 use crate::store::release::{ReleaseStatus, ReleaseSummary};
 use crate::store::runs::{Outcome, Trigger};
 
 /// Fetch every configured source and store each new payload as a release, then run
-/// the exports configured for sources that changed.
+/// every export that is due (data it shows changed since its last success).
 ///
-/// A source that fails is reported and the others still run. Exit code: 0 when all
-/// were applied or unchanged, 1 if any source or export failed (or another ozgsync
-/// holds the database), 2 on usage errors. With --quiet only errors are printed,
-/// for cron mail.
+/// A source that fails is reported and the others still run; a failed export stays
+/// due and runs again next time. Exit code: 0 when all were applied or unchanged
+/// and no export failed, 1 if any source or export failed (or another ozgsync holds
+/// the database, or SIGTERM/SIGINT stopped it), 2 on usage errors. With --quiet only
+/// errors are printed, for cron mail.
 #[derive(Debug, clap::Args)]
 pub struct Sync {
     /// Configuration file.
@@ -51,22 +52,27 @@ impl Sync {
             }
         }
         let db = ctx.db_path(config.database_path().as_deref());
-        let _lock = crate::store::lock::acquire(&db, "sync")?;
+        let _lock = super::writer_lock(&db, "sync")?;
         let mut conn = crate::store::open(&db)?;
         let runtime = super::runtime()?;
+        let stop = super::stop_on_signals(&runtime)?;
         let mut failed = 0;
         for source in &config.sources {
             if self.only.as_deref().is_some_and(|o| o != source.name) {
                 continue;
             }
+            if stop.requested() {
+                failed += 1;
+                eprintln!("error: source {}: not synced, stopped", source.name);
+                continue;
+            }
             let report = run_sync_job(
                 &mut conn,
                 &config,
-                &db,
                 source,
                 Trigger::Manual,
                 runtime.handle(),
-                &CommandExports,
+                &stop,
             )?;
             match (&report.result.outcome, &report.result.error) {
                 (Outcome::Failed, error) => {
@@ -96,13 +102,24 @@ impl Sync {
                 }
                 _ => {}
             }
-            if report.exports_failed > 0 {
-                failed += 1;
-                eprintln!(
-                    "error: source {}: {} export(s) failed (`ozgsync status` shows them)",
-                    source.name, report.exports_failed
-                );
-            }
+        }
+        // Every due export, also when no source changed now: an export left due by
+        // a crash after a commit, or failed before, runs until it succeeds.
+        let exports =
+            run_due_exports(&conn, &config, &db, Trigger::Manual, &CommandExports, &stop)?;
+        for (name, error) in &exports.failed {
+            failed += 1;
+            eprintln!("error: export {name}: {error} (it stays due; the next sync runs it again)");
+        }
+        if exports.not_started > 0 {
+            failed += 1;
+            eprintln!(
+                "error: {} due export(s) not run, stopped; the next sync runs them",
+                exports.not_started
+            );
+        }
+        if !ctx.quiet && exports.succeeded > 0 {
+            println!("{} export(s) done", exports.succeeded);
         }
         Ok(if failed > 0 {
             ExitCode::FAILURE

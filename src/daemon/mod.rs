@@ -5,9 +5,12 @@
 //!
 //! Time and work are injected ([`Clock`], [`Executor`]), so tests drive the loop
 //! through days of schedule instantly. The real executor ([`DbExecutor`]) runs one
-//! job at a time on a blocking thread through [`crate::jobs::run_sync_job`]: jobs
-//! never overlap (SQLite has one writer anyway), and a job is never cancelled
-//! midway — on shutdown its transaction commits or rolls back before we exit.
+//! job at a time on a blocking thread through [`crate::jobs::run_sync_job`] and
+//! then the exports that are due: jobs never overlap (SQLite has one writer
+//! anyway). A job is bounded as a whole (`daemon.job_timeout_secs`); on shutdown
+//! it may finish within `daemon.shutdown_timeout_secs`, after that it is asked to
+//! stop ([`crate::stop`]) and unwinds: its transaction commits or rolls back and
+//! its temporary files are removed before we exit.
 
 pub mod schedule;
 
@@ -22,11 +25,16 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
 use crate::jobs::ExportRunner;
+use crate::stop::Stop;
 use crate::store::runs::{self, Outcome, Trigger};
 
 /// The longest the loop sleeps before looking at the clock again, so a wall-clock
 /// jump (NTP, suspend) delays a run by at most this much.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// How often an idle daemon looks whether another process (a status or annotation
+/// import) made exports due: one cheap query.
+const EXPORTS_POLL: Duration = Duration::from_secs(5);
 
 /// Wall-clock time and waiting for it.
 pub trait Clock: Send + Sync {
@@ -60,6 +68,20 @@ pub trait Executor: Send + Sync {
         job: &str,
         trigger: Trigger,
     ) -> impl Future<Output = Outcome> + Send;
+    /// Runs the exports that are due (left by a process that died after a commit,
+    /// or made due by another process); called on start and whenever
+    /// [`Executor::newest_change`] moves. Executors without exports have none.
+    fn run_due_exports(&self, _config: Arc<Config>) -> impl Future<Output = Outcome> + Send {
+        async { Outcome::Unchanged }
+    }
+    /// The newest data change's generation (see [`crate::store::due`]); `None`
+    /// when the executor does not track exports.
+    fn newest_change(&self) -> impl Future<Output = Option<i64>> + Send {
+        async { None }
+    }
+    /// Asks the running work to stop early and unwind (rolling back what has not
+    /// committed); called when it outlives the shutdown timeout.
+    fn stop_running(&self, _reason: &str) {}
 }
 
 /// Signals from outside: shutdown (SIGTERM/SIGINT) and new configs (SIGHUP or a
@@ -130,14 +152,15 @@ async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Runs the schedule until shutdown. Returns when no job is running any more, or
-/// when the running one outlived `daemon.shutdown_timeout_secs`.
+/// Runs the schedule until shutdown. Returns true when no work is running any
+/// more, false when the running job ignored even the request to stop (the caller
+/// should then exit without waiting for it).
 pub async fn run<C: Clock, E: Executor>(
     config: Arc<Config>,
     clock: &C,
     executor: &E,
     mut control: Control,
-) {
+) -> bool {
     let mut config = config;
     let mut jobs = build_jobs(&config, clock.now(), &mut HashMap::new());
     let now = clock.now();
@@ -162,9 +185,26 @@ pub async fn run<C: Clock, E: Executor>(
         timezone = %config.timezone,
         "daemon scheduling"
     );
+    // The data generation last looked at (`None` before the first look, which runs
+    // the exports left due on start): a status or annotation import made beside the
+    // daemon (they take no writer lock) moves it, and its exports run at the next
+    // look instead of after the next job.
+    let mut seen: Option<Option<i64>> = None;
     loop {
         if *control.shutdown.borrow() {
             break;
+        }
+        let newest = executor.newest_change().await;
+        if seen != Some(newest) {
+            seen = Some(newest);
+            let exports = executor.run_due_exports(config.clone());
+            if finish_or_stop(&config, executor, &mut control, "due exports", exports)
+                .await
+                .is_none()
+            {
+                return false;
+            }
+            continue;
         }
         let now = clock.now();
         let due = jobs
@@ -186,12 +226,19 @@ pub async fn run<C: Clock, E: Executor>(
                 )
                 .await
                 {
-                    return;
+                    return false;
                 }
+                // The job ran the exports its changes made due.
+                seen = Some(executor.newest_change().await);
                 continue;
             }
         }
-        let cap = now + chrono::Duration::from_std(MAX_SLEEP).unwrap_or_default();
+        let nap = if matches!(seen, Some(Some(_))) {
+            EXPORTS_POLL
+        } else {
+            MAX_SLEEP
+        };
+        let cap = now + chrono::Duration::from_std(nap).unwrap_or_default();
         let wake = due.map_or(cap, |(t, _, _)| t.min(cap));
         tokio::select! {
             () = clock.sleep_until(wake) => {}
@@ -206,6 +253,58 @@ pub async fn run<C: Clock, E: Executor>(
         }
     }
     tracing::info!("daemon stopped");
+    true
+}
+
+/// How long a job asked to stop may take to unwind (roll back, remove its files)
+/// before the daemon exits without it.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Awaits `work`; on shutdown waits for it up to `daemon.shutdown_timeout_secs`,
+/// then asks it to stop and waits [`STOP_GRACE`] more. Returns its outcome, or
+/// `None` when it did not end even then. Logs what became of it: a job that ends
+/// has committed or rolled back, and says which in its own log lines.
+async fn finish_or_stop<E: Executor>(
+    config: &Config,
+    executor: &E,
+    control: &mut Control,
+    what: &str,
+    work: impl Future<Output = Outcome>,
+) -> Option<Outcome> {
+    tokio::pin!(work);
+    tokio::select! {
+        outcome = &mut work => return Some(outcome),
+        () = shutdown_requested(&mut control.shutdown) => {}
+    }
+    let limit = Duration::from_secs(config.daemon.shutdown_timeout_secs);
+    tracing::info!(
+        job = what,
+        timeout_secs = limit.as_secs(),
+        "shutdown requested; waiting for the running job"
+    );
+    let outcome = match tokio::time::timeout(limit, &mut work).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            tracing::warn!(
+                job = what,
+                "the running job did not finish within the shutdown timeout; stopping it"
+            );
+            executor.stop_running("shutdown timeout");
+            match tokio::time::timeout(STOP_GRACE, &mut work).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    tracing::error!(job = what, grace_secs = STOP_GRACE.as_secs(), "the running job did not stop; exiting without it (SQLite rolls back its open transaction on the next start)");
+                    return None;
+                }
+            }
+        }
+    };
+    tracing::info!(
+        job = what,
+        outcome = outcome.as_str(),
+        "the running job ended (`ozgsync status` shows what it committed)"
+    );
+    Some(outcome)
 }
 
 /// Runs job `index`; returns false when shutdown came and the job did not finish
@@ -234,20 +333,8 @@ async fn run_job<C: Clock, E: Executor>(
         _ => {}
     }
     let work = executor.run(config.clone(), &job.name, trigger);
-    tokio::pin!(work);
-    let outcome = tokio::select! {
-        outcome = &mut work => outcome,
-        () = shutdown_requested(&mut control.shutdown) => {
-            let limit = Duration::from_secs(config.daemon.shutdown_timeout_secs);
-            tracing::info!(job = %job.name, timeout_secs = limit.as_secs(), "shutdown requested; waiting for the running job");
-            match tokio::time::timeout(limit, &mut work).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    tracing::warn!(job = %job.name, "running job did not finish in time; exiting (its transaction rolls back)");
-                    return false;
-                }
-            }
-        }
+    let Some(outcome) = finish_or_stop(config, executor, control, &job.name, work).await else {
+        return false;
     };
     let now = clock.now();
     let tz = config.tz();
@@ -277,12 +364,15 @@ async fn run_job<C: Clock, E: Executor>(
     true
 }
 
-/// The real executor: one database connection, jobs on a blocking thread.
+/// The real executor: one database connection, jobs on a blocking thread, each
+/// with its own stop request (the job time limit, or the shutdown timeout through
+/// [`Executor::stop_running`]).
 pub struct DbExecutor {
     conn: Arc<Mutex<rusqlite::Connection>>,
     db: PathBuf,
     runtime: tokio::runtime::Handle,
     exports: Arc<dyn ExportRunner>,
+    running: Arc<Mutex<Option<Stop>>>,
 }
 
 impl DbExecutor {
@@ -297,6 +387,70 @@ impl DbExecutor {
             db,
             runtime,
             exports,
+            running: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Runs `work` on a blocking thread with a fresh stop request, requested by
+    /// itself after `limit` (if any) so one hanging source cannot hold the only
+    /// worker.
+    async fn blocking(
+        &self,
+        what: &str,
+        limit: Option<Duration>,
+        work: impl FnOnce(&mut rusqlite::Connection, &Stop) -> Outcome + Send + 'static,
+    ) -> Outcome {
+        let stop = Stop::new();
+        if let Ok(mut running) = self.running.lock() {
+            *running = Some(stop.clone());
+        }
+        let timer = limit.map(|limit| {
+            let stop = stop.clone();
+            self.runtime.spawn(async move {
+                tokio::time::sleep(limit).await;
+                stop.request(&format!(
+                    "the job time limit of {} s, daemon.job_timeout_secs",
+                    limit.as_secs()
+                ));
+            })
+        });
+        let conn = self.conn.clone();
+        let what = what.to_owned();
+        let task = tokio::task::spawn_blocking(move || {
+            let Ok(mut conn) = conn.lock() else {
+                tracing::error!(job = %what, "the database connection is unusable after a panic");
+                return Outcome::Failed;
+            };
+            work(&mut conn, &stop)
+        });
+        let outcome = task.await.unwrap_or(Outcome::Failed);
+        if let Some(timer) = timer {
+            timer.abort();
+        }
+        if let Ok(mut running) = self.running.lock() {
+            *running = None;
+        }
+        outcome
+    }
+}
+
+/// Runs the due exports for the daemon; a failed one makes the job fail so it is
+/// retried with backoff (the retry finds the source unchanged and exports again).
+fn exports_outcome(
+    conn: &rusqlite::Connection,
+    config: &Config,
+    db: &std::path::Path,
+    trigger: Trigger,
+    exports: &dyn ExportRunner,
+    stop: &Stop,
+) -> Outcome {
+    match crate::jobs::run_due_exports(conn, config, db, trigger, exports, stop) {
+        Ok(report) if report.all_done() && report.succeeded > 0 => Outcome::Applied,
+        Ok(report) if report.all_done() => Outcome::Unchanged,
+        Ok(_) => Outcome::Failed,
+        Err(e) => {
+            tracing::error!(error = %e, "reading or recording the due exports failed");
+            Outcome::Failed
         }
     }
 }
@@ -314,36 +468,58 @@ impl Executor for DbExecutor {
     }
 
     async fn run(&self, config: Arc<Config>, job: &str, trigger: Trigger) -> Outcome {
-        let conn = self.conn.clone();
         let db = self.db.clone();
         let runtime = self.runtime.clone();
         let exports = self.exports.clone();
-        let job = job.to_owned();
-        let task = tokio::task::spawn_blocking(move || {
-            let Some(source) = config.source(&job) else {
+        let name = job.to_owned();
+        let limit = Some(Duration::from_secs(config.daemon.job_timeout_secs));
+        self.blocking(job, limit, move |conn, stop| {
+            let Some(source) = config.source(&name) else {
                 return Outcome::Failed;
             };
-            let Ok(mut conn) = conn.lock() else {
-                return Outcome::Failed;
-            };
-            match crate::jobs::run_sync_job(
-                &mut conn,
-                &config,
-                &db,
-                source,
-                trigger,
-                &runtime,
-                exports.as_ref(),
-            ) {
-                // A failed export is recorded as its own run; it does not make the
-                // sync fail (a retry would find the payload unchanged and not export).
-                Ok(report) => report.result.outcome,
-                Err(e) => {
-                    tracing::error!(job, error = %e, "recording the run failed");
-                    Outcome::Failed
-                }
+            let synced =
+                match crate::jobs::run_sync_job(conn, &config, source, trigger, &runtime, stop) {
+                    Ok(report) => report.result.outcome,
+                    Err(e) => {
+                        tracing::error!(job = %name, error = %e, "recording the run failed");
+                        Outcome::Failed
+                    }
+                };
+            // After every job, not only one that changed data: an export left due
+            // by an earlier failure or crash is run (and retried) here.
+            match exports_outcome(conn, &config, &db, trigger, exports.as_ref(), stop) {
+                Outcome::Failed => Outcome::Failed,
+                _ => synced,
             }
-        });
-        task.await.unwrap_or(Outcome::Failed)
+        })
+        .await
+    }
+
+    async fn run_due_exports(&self, config: Arc<Config>) -> Outcome {
+        let db = self.db.clone();
+        let exports = self.exports.clone();
+        self.blocking("due exports", None, move |conn, stop| {
+            exports_outcome(conn, &config, &db, Trigger::CatchUp, exports.as_ref(), stop)
+        })
+        .await
+    }
+
+    async fn newest_change(&self) -> Option<i64> {
+        let conn = self.conn.lock().ok()?;
+        match crate::store::due::newest(&conn) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::error!(error = %e, "reading the newest data change");
+                None
+            }
+        }
+    }
+
+    fn stop_running(&self, reason: &str) {
+        if let Ok(running) = self.running.lock() {
+            if let Some(stop) = running.as_ref() {
+                stop.request(reason);
+            }
+        }
     }
 }

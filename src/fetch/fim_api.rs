@@ -13,7 +13,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::http::{redact, Client};
-use super::paged::{page_bytes, PageArray};
+use super::paged::{page_bytes, within_total_timeout, PageArray};
 use super::{FetchError, FetchPolicy, Payload};
 
 /// Items per page: the API's maximum, to keep the number of requests (and the
@@ -39,6 +39,15 @@ pub async fn pull_with(
 ) -> Result<Payload, FetchError> {
     let endpoint = endpoint(base, updated_since)?;
     let origin = redact(&endpoint);
+    within_total_timeout(
+        client.policy(),
+        &origin.clone(),
+        pages(client, endpoint, origin),
+    )
+    .await
+}
+
+async fn pages(client: &Client, endpoint: url::Url, origin: String) -> Result<Payload, FetchError> {
     let mut pages = PageArray::new(origin, client.policy().max_body_bytes).await?;
     let mut pager = Pager::default();
     let mut offset = 0u64;

@@ -92,15 +92,14 @@ impl Client {
         let headers = conditional_headers(validators, &shown);
         let attempts_allowed = self.policy.max_retries.saturating_add(1);
         let deadline = tokio::time::Instant::now() + self.policy.total_timeout;
-        let overdue = |attempts: u32| {
-            FetchError::Network {
+        let overdue = |attempts: u32| FetchError::Network {
             url: shown.clone(),
             reason: format!(
-                "the download did not finish within {:?} (fetch.total_timeout_secs):                  the server is too slow or trickles its answer",
+                "the download did not finish within {:?} (fetch.total_timeout_secs): \
+                 the server is too slow or trickles its answer",
                 self.policy.total_timeout
             ),
             attempts,
-        }
         };
         let mut attempt = 1u32;
         loop {
@@ -213,7 +212,7 @@ impl Client {
                 source,
             })
         };
-        let file = tempfile::NamedTempFile::new().map_err(file_err)?;
+        let file = super::payload_file().map_err(file_err)?;
         let mut out = tokio::fs::File::from_std(file.as_file().try_clone().map_err(file_err)?);
         let mut hasher = Sha256::new();
         let mut size = 0u64;

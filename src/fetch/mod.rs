@@ -169,6 +169,9 @@ pub enum FetchError {
     /// A paged API answered in a way that cannot be paged through safely.
     #[error("{url}: {reason}")]
     Paging { url: String, reason: String },
+    /// A paged pull as a whole outlived `fetch.total_timeout_secs`.
+    #[error("{url}: the pull did not finish within {secs} s (fetch.total_timeout_secs, for all pages together); the server is too slow, or raise the limit")]
+    PullOverdue { url: String, secs: u64 },
     #[error("cannot set up the HTTP client: {reason}")]
     Setup { reason: String },
     #[error("writing a temp file in {}: {source}; check free space and TMPDIR", dir.display())]
@@ -198,13 +201,65 @@ pub async fn fetch(
     }
 }
 
+/// The name every payload file starts with, followed by the pid of the process
+/// that wrote it: what [`remove_stale_payloads`] may remove, and nothing else.
+const PAYLOAD_PREFIX: &str = "ozgsync-payload-";
+
+/// A new payload file in the temporary directory, removed when dropped. Its name
+/// carries our pid, so a later run can tell the file of a process that died
+/// without unwinding (SIGKILL, power loss) from one still in use.
+pub fn payload_file() -> std::io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&format!("{PAYLOAD_PREFIX}{}-", std::process::id()))
+        .tempfile()
+}
+
+/// Removes the payload files (up to the size of a whole download each) that
+/// processes which no longer run left in `dir`. Only regular files named by
+/// [`payload_file`] are touched; a symlink or anything else is left alone, and so is
+/// the file of a pid that is alive (even if the pid was reused: better kept than
+/// taken from a running process). Returns how many were removed.
+pub fn remove_stale_payloads(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PAYLOAD_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        if alive || !regular {
+            continue;
+        }
+        let path = entry.path();
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                tracing::info!(path = %path.display(), pid, "removed the payload file of an ozgsync that died");
+                removed += 1;
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a stale payload file")
+            }
+        }
+    }
+    removed
+}
+
 /// Copies a local file into a payload, hashing it on the way.
 pub fn read_file(path: &Path, policy: &FetchPolicy) -> Result<Payload, FetchError> {
     let err = |source| FetchError::File {
         path: path.to_owned(),
         source,
     };
-    let mut file = tempfile::NamedTempFile::new().map_err(err)?;
+    let mut file = payload_file().map_err(err)?;
     let (sha256, size) = hash_copy(path, Some(file.as_file_mut()), policy)?;
     Ok(Payload {
         file,

@@ -1,13 +1,14 @@
 //! What the paged pulls (FIM Portal API, Dashboard Digitale Verwaltung) share: one
 //! page fetched as bytes, and the pages written as one JSON array `[page0,page1,...]`
-//! into a payload file, hashed, under the body limit for the whole pull. Each pull
-//! keeps its own paging rules.
+//! into a payload file, hashed, under the body limit and the total deadline
+//! (`fetch.total_timeout_secs`) for the whole pull. Each pull keeps its own paging
+//! rules.
 
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::http::{redact, Client};
-use super::{hex, FetchError, Fetched, Payload, Validators};
+use super::{hex, FetchError, FetchPolicy, Fetched, Payload, Validators};
 
 /// GETs one page (never conditional) and returns its body.
 pub async fn page_bytes(client: &Client, url: &url::Url) -> Result<Vec<u8>, FetchError> {
@@ -29,6 +30,27 @@ pub async fn page_bytes(client: &Client, url: &url::Url) -> Result<Vec<u8>, Fetc
         })
 }
 
+/// Runs a whole paged pull under the policy's total deadline. Each page's GET has
+/// that deadline too, but a pull of hundreds of pages must not take hundreds of
+/// times as long. On timeout the pull is dropped, its payload file with it.
+pub async fn within_total_timeout<F>(
+    policy: &FetchPolicy,
+    origin: &str,
+    pull: F,
+) -> Result<Payload, FetchError>
+where
+    F: std::future::Future<Output = Result<Payload, FetchError>>,
+{
+    tokio::time::timeout(policy.total_timeout, pull)
+        .await
+        .unwrap_or_else(|_| {
+            Err(FetchError::PullOverdue {
+                url: origin.to_owned(),
+                secs: policy.total_timeout.as_secs(),
+            })
+        })
+}
+
 /// The payload file of a paged pull, written page by page.
 pub struct PageArray {
     file: tempfile::NamedTempFile,
@@ -43,7 +65,7 @@ pub struct PageArray {
 impl PageArray {
     /// `origin` is the (redacted) endpoint named in errors and in the payload.
     pub async fn new(origin: String, limit: u64) -> Result<PageArray, FetchError> {
-        let file = tempfile::NamedTempFile::new().map_err(file_err)?;
+        let file = super::payload_file().map_err(file_err)?;
         let out = tokio::fs::File::from_std(file.as_file().try_clone().map_err(file_err)?);
         let mut array = PageArray {
             file,

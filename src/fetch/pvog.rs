@@ -11,7 +11,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::http::{redact, Client};
-use super::paged::{page_bytes, PageArray};
+use super::paged::{page_bytes, within_total_timeout, PageArray};
 use super::{FetchError, FetchPolicy, Payload};
 
 /// Land Niedersachsen.
@@ -25,13 +25,17 @@ pub async fn pull(location: &url::Url, policy: &FetchPolicy) -> Result<Payload, 
     let client = Client::new(policy)?;
     let endpoint = endpoint(location)?;
     let origin = redact(&endpoint);
+    within_total_timeout(policy, &origin.clone(), pages(&client, endpoint, origin)).await
+}
+
+async fn pages(client: &Client, endpoint: url::Url, origin: String) -> Result<Payload, FetchError> {
     let mut array = PageArray::new(origin, client.policy().max_body_bytes).await?;
     let mut page_no = 0u64;
     let mut total_pages: Option<u64> = None;
     loop {
         let url = page_url(&endpoint, page_no);
         let shown = redact(&url);
-        let bytes = page_bytes(&client, &url).await?;
+        let bytes = page_bytes(client, &url).await?;
         let head: PageHead = serde_json::from_slice(&bytes).map_err(|e| FetchError::Paging {
             url: shown.clone(),
             reason: format!(

@@ -161,6 +161,9 @@ pub fn import(
         write_row(&tx, row, &known, by, &now, origin, &mut report)?;
         report.changed += 1;
     }
+    if report.changed > 0 {
+        super::due::mark(&tx, super::due::Cause::Annotations)?;
+    }
     tx.commit()
         .map_err(Error::db("committing annotation import"))?;
     Ok(report)

@@ -3,6 +3,7 @@
 //! records. Only this module (and the query interface) writes SQL.
 
 pub mod annotations;
+pub mod due;
 pub mod lock;
 pub mod query;
 pub mod read;
@@ -39,6 +40,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0007_status_tuning",
         include_str!("../../schema/0007_status_tuning.sql"),
+    ),
+    (
+        "0008_exports_due",
+        include_str!("../../schema/0008_exports_due.sql"),
     ),
     (
         "0011_release_kept",

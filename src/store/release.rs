@@ -265,6 +265,13 @@ pub fn apply<T: Record>(
         ],
     )
     .map_err(Error::db("updating release counts"))?;
+    super::due::mark(
+        &tx,
+        super::due::Cause::Release {
+            source: &meta.source,
+            release_id,
+        },
+    )?;
     tx.commit().map_err(Error::db("committing release"))?;
     Ok(ReleaseSummary {
         release_id,

@@ -117,6 +117,7 @@ pub fn rename(
         params![id, new_kuerzel, new_name, from_text],
     )
     .map_err(Error::db(format!("naming Ressort {new_kuerzel}")))?;
+    super::due::mark(&tx, super::due::Cause::Ressort)?;
     tx.commit()
         .map_err(Error::db("committing Ressort rename"))?;
     Ok(RessortName {

@@ -130,6 +130,7 @@ pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str)
         tx.execute_batch(sql)
             .map_err(Error::db("restoring the status triggers"))?;
     }
+    super::due::mark(&tx, super::due::Cause::Status)?;
     tx.commit().map_err(Error::db("committing status events"))?;
     phase("committed");
     Ok(rows.len() as u64)

@@ -16,6 +16,7 @@ mod hostile;
 mod http;
 mod nothing_lost_rejects;
 mod nothing_lost_publish;
+mod nothing_lost_due;
 mod pvog;
 mod query;
 mod release;
