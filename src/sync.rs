@@ -125,12 +125,15 @@ pub fn run_source(
         fetched_at: crate::store::now_utc(),
         max_retire_share: spec.max_retire_share,
     };
+    // Validators belong to the URL that sent them: after a move the new location
+    // is fetched in full.
+    let validators = state.validators_for(&meta.location);
     // A local file that has not changed since the last release is recognised by its
     // hash alone, before it is copied.
     if let (Location::Path(path), Some(last)) = (&spec.location, state.last_sha256.as_deref()) {
         if fetch::hash_file(path, policy)? == last {
             tracing::info!(sha256 = last, "file identical to the last release");
-            return release::record_unchanged(conn, &meta, &state.validators, Some(last));
+            return release::record_unchanged(conn, &meta, &validators, Some(last));
         }
     }
     let fetched = match (&spec.kind, &spec.location) {
@@ -144,7 +147,7 @@ pub fn run_source(
         (SourceKind::Pvog, Location::Url(location)) => runtime
             .block_on(fetch::pvog::pull(location, policy))
             .map(Fetched::Payload)?,
-        (_, location) => runtime.block_on(fetch::fetch(location, &state.validators, policy))?,
+        (_, location) => runtime.block_on(fetch::fetch(location, &validators, policy))?,
     };
     let mut payload = match fetched {
         Fetched::NotModified => {
@@ -152,7 +155,7 @@ pub fn run_source(
             return release::record_unchanged(
                 conn,
                 &meta,
-                &state.validators,
+                &validators,
                 state.last_sha256.as_deref(),
             );
         }
