@@ -164,6 +164,22 @@ struct DecodeReader<R> {
 /// costs hundreds of MB and lands in the database as one giant name.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
+/// Longest free-text remark (`Bemerkung`, `Depriorisierungsgrund`) accepted from a
+/// sheet. Status events and the annotation audit are append-only, so whatever is
+/// accepted is stored forever; a remark is a sentence or two, a document belongs
+/// behind a link.
+pub const MAX_NOTE_BYTES: usize = 4 * 1024;
+
+/// Why a remark cell is refused, if it is longer than [`MAX_NOTE_BYTES`].
+pub fn note_too_long(note: &str) -> Option<String> {
+    (note.len() > MAX_NOTE_BYTES).then(|| {
+        format!(
+            "{} bytes is longer than the {MAX_NOTE_BYTES} bytes a remark may have; shorten it or put a link to a document",
+            note.len()
+        )
+    })
+}
+
 impl<R: Read> DecodeReader<R> {
     fn new(inner: R, encoding: &'static Encoding) -> Self {
         DecodeReader {
