@@ -80,6 +80,11 @@ pub enum Error {
     /// The user's input is invalid (bad argument value).
     #[error("{0}")]
     Invalid(String),
+
+    /// Work stopped at a bound that keeps it finite (time, memory); the message
+    /// names the bound and how to raise it.
+    #[error("{0}")]
+    Limit(String),
 }
 
 impl Error {

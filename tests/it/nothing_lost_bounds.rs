@@ -181,3 +181,164 @@ fn status_import_refuses_a_huge_note_with_line_and_column() {
         run.stderr
     );
 }
+
+/// `WITH RECURSIVE` counting to 10^9 as a query: `--timeout` stops it.
+const ENDLESS: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT count(*) FROM c";
+
+/// The first `n` integers as a query, with `select` over them (column `x`).
+fn series(n: u64, select: &str) -> String {
+    format!("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) SELECT {select} FROM c")
+}
+
+#[test]
+fn query_of_an_endless_recursive_cte_ends_by_itself() {
+    let dir = support::scratch();
+    let db = support::leika_db(dir.path());
+    let started = std::time::Instant::now();
+    let run = support::run_db(&db, &["query", "--timeout", "1", ENDLESS]);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(
+            "query stopped: it ran longer than the time limit of 1 s (--timeout); narrow it (WHERE, LIMIT, a bound on a recursive CTE) or raise --timeout (0 = no limit)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+}
+
+/// Only SQLite's work counts: a reader that takes longer than the limit to read
+/// the output (a pager) does not make the query fail.
+#[test]
+fn query_time_limit_does_not_count_a_slow_reader() {
+    use std::io::Read;
+    let dir = support::scratch();
+    let db = support::leika_db(dir.path());
+    // ~1.5 MB of CSV: far more than a pipe holds, so the child waits for us
+    let sql = series(100_000, "x, 'abcdefghij' AS y");
+    let mut child = support::command(dir.path())
+        .arg("--db")
+        .arg(&db)
+        .args(["query", "--timeout", "1", "--format", "csv", &sql])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "{err}");
+    assert_eq!(out.lines().count(), 100_001);
+    assert!(out.ends_with("100000,abcdefghij\n"));
+}
+
+/// `randomblob(999999999)` took 5.9 GB; now SQLite's heap limit refuses it.
+#[test]
+fn query_of_a_giant_value_hits_the_memory_limit() {
+    let dir = support::scratch();
+    let db = support::leika_db(dir.path());
+    let mut cmd = support::command(dir.path());
+    cmd.arg("--db")
+        .arg(&db)
+        .args(["query", "SELECT randomblob(999999999) AS b"]);
+    let (run, peak_kib) = run_measured(&mut cmd);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(
+            "query stopped: it needs more than the memory limit of 512 MiB (--max-memory)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(peak_kib < 100 * 1024, "peak {peak_kib} KiB");
+}
+
+/// A DISTINCT over more rows than the memory limit holds stops with the limit
+/// named instead of writing gigabytes of temporary files: sorts are kept in memory
+/// (`temp_store = MEMORY`), where the heap limit counts them.
+#[test]
+fn query_sorting_beyond_the_memory_limit_stops_with_a_clear_message() {
+    let dir = support::scratch();
+    let db = support::leika_db(dir.path());
+    let sql = format!(
+        "SELECT count(*) FROM ({})",
+        series(2_000_000, "DISTINCT x || 'abcdefghij'")
+    );
+    let run = support::run_db(&db, &["query", "--max-memory", "16", &sql]);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(
+            "query stopped: it needs more than the memory limit of 16 MiB (--max-memory) for sorting, DISTINCT, GROUP BY, temporary results or a large value; narrow it, or raise --max-memory (0 = no limit; large sorts then go to temporary files)"
+        ),
+        "{}",
+        run.stderr
+    );
+    // the same query within a limit that holds it
+    let run = support::run_db(
+        &db,
+        &["query", "--format", "csv", &sql.replace("2000000", "1000")],
+    );
+    assert_eq!(run.assert_ok().stdout, "count(*)\n1000\n");
+}
+
+/// The default table format streams: widths come from the first 200 rows, later
+/// wider cells are cut with `…`, and a million rows need no more memory than a few.
+#[test]
+fn query_table_streams_in_bounded_memory() {
+    let dir = support::scratch();
+    let db = support::leika_db(dir.path());
+    let sql = series(1_000_000, "x, hex(zeroblob(50)) AS filler");
+    let mut cmd = support::command(dir.path());
+    cmd.arg("--db").arg(&db).args(["query", &sql]);
+    let (run, peak_kib) = run_measured(&mut cmd);
+    run.assert_ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 1_000_001);
+    let filler = "0".repeat(80 - 1) + "…";
+    assert_eq!(lines[0], "x    filler");
+    assert_eq!(lines[200], format!("200  {filler}"));
+    assert_eq!(lines[1_000_000], format!("10…  {filler}"));
+    // holding every row, as the table did before, costs ~250 bytes a row here (250 MB)
+    assert!(peak_kib < 60 * 1024, "peak {peak_kib} KiB");
+}
+
+/// A value longer than the cell cap is cut in every format, and stderr says so.
+#[test]
+fn query_cuts_giant_cells_and_keeps_the_column_order() {
+    let dir = support::scratch();
+    let db = support::leika_db(dir.path());
+    let run = support::run_db(
+        &db,
+        &[
+            "query",
+            "--format",
+            "ndjson",
+            "SELECT 2 AS zweite, hex(zeroblob(600000)) AS lang, zeroblob(600000) AS roh, 1 AS erste",
+        ],
+    );
+    run.assert_ok();
+    let cut = format!("\"{}…\"", "0".repeat(1024 * 1024));
+    assert_eq!(
+        run.stdout,
+        format!("{{\"zweite\":2,\"lang\":{cut},\"roh\":{cut},\"erste\":1}}\n")
+    );
+    assert!(
+        run.stderr.contains(
+            "warning: 2 value(s) longer than 1048576 bytes were cut (they end in …); read them in parts with substr(column, start, length)"
+        ),
+        "{}",
+        run.stderr
+    );
+}
