@@ -42,7 +42,7 @@ pub fn open<'a, R: Read + Seek + 'a>(
     }
     let delimiter = detect_delimiter(&header);
     input.seek(SeekFrom::Start(0))?;
-    let decoded: Box<dyn Read + 'a> = Box::new(DecodeReader::new(input, encoding));
+    let decoded: Box<dyn Read + 'a> = Box::new(DecodeReader::new(input, encoding, delimiter));
     let reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
@@ -157,11 +157,44 @@ struct DecodeReader<R> {
     /// the bound against one endless line (see [`MAX_LINE_BYTES`]).
     line_len: usize,
     line_no: u64,
+    /// The same bound for a record whose quoted cells span lines: where the bytes
+    /// handed out stand in CSV terms, the record's length so far and its first line.
+    delimiter: u8,
+    quoting: Quoting,
+    record_len: usize,
+    record_line: u64,
 }
 
-/// Longest physical line accepted in a spreadsheet CSV. The csv crate holds a whole
-/// record in memory, so without a bound one 50 MB cell (or a quote never closed)
-/// costs hundreds of MB and lands in the database as one giant name.
+/// Where a CSV reader stands within a record, as far as the record's end is
+/// concerned (the csv crate's rules: a quote opens a quoted cell only at the start
+/// of a cell, `""` inside one is a quote, and a line break inside one belongs to it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    CellStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted cell: its end, or the first half of `""`.
+    QuoteInQuoted,
+}
+
+impl Quoting {
+    /// The state after `b`, and whether `b` ended the record.
+    fn next(self, b: u8, delimiter: u8) -> (Quoting, bool) {
+        match (self, b) {
+            (Quoting::Quoted, b'"') => (Quoting::QuoteInQuoted, false),
+            (Quoting::Quoted, _) => (Quoting::Quoted, false),
+            (Quoting::CellStart | Quoting::QuoteInQuoted, b'"') => (Quoting::Quoted, false),
+            (_, b'\n' | b'\r') => (Quoting::CellStart, true),
+            (_, b) if b == delimiter => (Quoting::CellStart, false),
+            _ => (Quoting::Unquoted, false),
+        }
+    }
+}
+
+/// Longest physical line, and longest record (a quoted cell may span lines),
+/// accepted in a spreadsheet CSV. The csv crate holds a whole record in memory, so
+/// without a bound one 50 MB cell (or a quote never closed) costs hundreds of MB and
+/// lands in the database as one giant name.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 /// Longest free-text remark (`Bemerkung`, `Depriorisierungsgrund`) accepted from a
@@ -181,7 +214,7 @@ pub fn note_too_long(note: &str) -> Option<String> {
 }
 
 impl<R: Read> DecodeReader<R> {
-    fn new(inner: R, encoding: &'static Encoding) -> Self {
+    fn new(inner: R, encoding: &'static Encoding, delimiter: u8) -> Self {
         DecodeReader {
             inner,
             decoder: encoding.new_decoder_with_bom_removal(),
@@ -193,6 +226,10 @@ impl<R: Read> DecodeReader<R> {
             done: false,
             line_len: 0,
             line_no: 1,
+            delimiter,
+            quoting: Quoting::CellStart,
+            record_len: 0,
+            record_line: 1,
         }
     }
 
@@ -267,6 +304,23 @@ impl<R: Read> Read for DecodeReader<R> {
                         format!(
                             "line {} is longer than {MAX_LINE_BYTES} bytes; no spreadsheet cell is that long (a quote never closed?)",
                             self.line_no
+                        ),
+                    ));
+                }
+            }
+            let (quoting, ended) = self.quoting.next(b, self.delimiter);
+            self.quoting = quoting;
+            if ended {
+                self.record_len = 0;
+                self.record_line = self.line_no;
+            } else {
+                self.record_len += 1;
+                if self.record_len > MAX_LINE_BYTES {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "the record starting on line {} is longer than {MAX_LINE_BYTES} bytes over several lines; a quote that never closes makes the rest of the file one cell",
+                            self.record_line
                         ),
                     ));
                 }
@@ -468,6 +522,44 @@ mod tests {
         // exactly at the bound is fine
         text = format!("a;b\n1;{}\n", "B".repeat(MAX_LINE_BYTES - 2));
         assert_eq!(read_all(text.as_bytes()).2.len(), 1);
+    }
+
+    #[test]
+    fn a_quote_that_never_closes_is_an_error_not_a_giant_record() {
+        // short lines, but from line 3 on all inside one quoted cell
+        let mut text = String::from("a;b\nx;y\n1;\"open\n");
+        while text.len() <= MAX_LINE_BYTES + 100 {
+            text.push_str("ten bytes\n");
+        }
+        let mut input = open(Cursor::new(text.into_bytes()), "test CSV").unwrap();
+        let mut records = input.reader.records();
+        assert!(records.next().unwrap().is_ok());
+        let err = row_error(records.next().unwrap().unwrap_err()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the record starting on line 3 is longer than 1048576 bytes"),
+            "{err}"
+        );
+        // quoted line breaks, `""` and quotes inside unquoted cells are counted
+        // as the csv crate reads them
+        let ok = "a;b\n\"x\ny\";\"say \"\"hi\"\"\n\"\nab\"c;d\r\ne;f\n";
+        assert_eq!(
+            read_all(ok.as_bytes()).2,
+            vec![
+                vec!["x\ny".to_owned(), "say \"hi\"\n".to_owned()],
+                vec!["ab\"c".to_owned(), "d".to_owned()],
+                vec!["e".to_owned(), "f".to_owned()],
+            ]
+        );
+        let mut q = Quoting::CellStart;
+        let mut ends = Vec::new();
+        // (the decoder has turned CRLF into LF by then)
+        for b in ok.replace("\r\n", "\n").bytes() {
+            let (next, ended) = q.next(b, b';');
+            q = next;
+            ends.push(ended);
+        }
+        assert_eq!(ends.iter().filter(|e| **e).count(), 4, "four records end");
     }
 
     #[test]

@@ -112,8 +112,9 @@ fn run_measured(cmd: &mut std::process::Command) -> (support::Run, u64) {
     (run, peak)
 }
 
-/// A 50 MB line, as the header or as a data row, is refused with its line number
-/// after reading at most the line cap, in memory far below the file's size.
+/// A 50 MB line, as the header or as a data row, or 50 MB of short lines inside one
+/// quoted cell, is refused with its line number after reading at most the cap, in
+/// memory far below the file's size.
 #[test]
 fn status_import_of_an_endless_line_is_refused_in_bounded_memory() {
     let dir = support::scratch();
@@ -125,6 +126,15 @@ fn status_import_of_an_endless_line_is_refused_in_bounded_memory() {
             "row.csv",
             format!("Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung\n99041006017000;032410001001;pilot;2024-03-01;{huge}"),
             "line 2 is longer than 1048576 bytes",
+        ),
+        // short lines, all inside one cell whose quote never closes
+        (
+            "quote.csv",
+            format!(
+                "Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung\n99041006017000;032410001001;pilot;2024-03-01;\"{}",
+                "ten bytes\n".repeat(5 * 1024 * 1024)
+            ),
+            "the record starting on line 2 is longer than 1048576 bytes over several lines",
         ),
     ];
     for (name, text, expected) in cases {
