@@ -153,12 +153,11 @@ struct DecodeReader<R> {
     /// The last chunk ended in `\r`: drop it if the next starts with `\n`.
     pending_cr: bool,
     done: bool,
-    /// Bytes handed out since the last newline, and the 1-based line they are on:
-    /// the bound against one endless line (see [`MAX_LINE_BYTES`]).
-    line_len: usize,
+    /// The 1-based line of the bytes handed out, for messages.
     line_no: u64,
-    /// The same bound for a record whose quoted cells span lines: where the bytes
-    /// handed out stand in CSV terms, the record's length so far and its first line.
+    /// The bound against one endless record, on one line or with quoted cells
+    /// spanning lines (see [`MAX_LINE_BYTES`]): where the bytes handed out stand in
+    /// CSV terms, the record's length so far and its first line.
     delimiter: u8,
     quoting: Quoting,
     record_len: usize,
@@ -191,8 +190,8 @@ impl Quoting {
     }
 }
 
-/// Longest physical line, and longest record (a quoted cell may span lines),
-/// accepted in a spreadsheet CSV. The csv crate holds a whole record in memory, so
+/// Longest record (one line, or more when a quoted cell spans lines) accepted in a
+/// spreadsheet CSV. The csv crate holds a whole record in memory, so
 /// without a bound one 50 MB cell (or a quote never closed) costs hundreds of MB and
 /// lands in the database as one giant name.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
@@ -224,13 +223,30 @@ impl<R: Read> DecodeReader<R> {
             pos: 0,
             pending_cr: false,
             done: false,
-            line_len: 0,
             line_no: 1,
             delimiter,
             quoting: Quoting::CellStart,
             record_len: 0,
             record_line: 1,
         }
+    }
+
+    /// The read error for a record over [`MAX_LINE_BYTES`], named as a line when it
+    /// is one: the payload is refused as a whole, as a CSV reader cannot find the
+    /// next record after it.
+    fn too_long(&self) -> std::io::Error {
+        let message = if self.record_line == self.line_no {
+            format!(
+                "line {} is longer than {MAX_LINE_BYTES} bytes; no spreadsheet cell is that long (a quote never closed?)",
+                self.line_no
+            )
+        } else {
+            format!(
+                "the record starting on line {} is longer than {MAX_LINE_BYTES} bytes over several lines; a quote that never closes makes the rest of the file one cell",
+                self.record_line
+            )
+        };
+        std::io::Error::new(std::io::ErrorKind::InvalidData, message)
     }
 
     /// Refills `decoded`; false at the end of the input.
@@ -294,19 +310,7 @@ impl<R: Read> Read for DecodeReader<R> {
         let n = available.len().min(out.len());
         for &b in &available[..n] {
             if b == b'\n' {
-                self.line_len = 0;
                 self.line_no += 1;
-            } else {
-                self.line_len += 1;
-                if self.line_len > MAX_LINE_BYTES {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!(
-                            "line {} is longer than {MAX_LINE_BYTES} bytes; no spreadsheet cell is that long (a quote never closed?)",
-                            self.line_no
-                        ),
-                    ));
-                }
             }
             let (quoting, ended) = self.quoting.next(b, self.delimiter);
             self.quoting = quoting;
@@ -316,13 +320,7 @@ impl<R: Read> Read for DecodeReader<R> {
             } else {
                 self.record_len += 1;
                 if self.record_len > MAX_LINE_BYTES {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!(
-                            "the record starting on line {} is longer than {MAX_LINE_BYTES} bytes over several lines; a quote that never closes makes the rest of the file one cell",
-                            self.record_line
-                        ),
-                    ));
+                    return Err(self.too_long());
                 }
             }
         }
@@ -507,18 +505,20 @@ mod tests {
         (input.encoding.to_owned(), input.delimiter, rows)
     }
 
-    #[test]
-    fn an_endless_line_is_an_error_not_a_giant_record() {
-        let mut text = format!("a;b\r\nx;y\r\n1;{}\r\n", "B".repeat(MAX_LINE_BYTES));
-        let mut input = open(Cursor::new(text.clone().into_bytes()), "test CSV").unwrap();
+    /// The whole-payload error of reading `text`, whose first record is fine.
+    fn second_record_error(text: &str) -> String {
+        let mut input = open(Cursor::new(text.as_bytes().to_vec()), "test CSV").unwrap();
         let mut records = input.reader.records();
         assert!(records.next().unwrap().is_ok());
         let err = row_error(records.next().unwrap().unwrap_err()).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("line 3 is longer than 1048576 bytes"),
-            "{err}"
-        );
+        err.to_string()
+    }
+
+    #[test]
+    fn an_endless_line_is_an_error_not_a_giant_record() {
+        let mut text = format!("a;b\r\nx;y\r\n1;{}\r\n", "B".repeat(MAX_LINE_BYTES));
+        let err = second_record_error(&text);
+        assert!(err.contains("line 3 is longer than 1048576 bytes"), "{err}");
         // exactly at the bound is fine
         text = format!("a;b\n1;{}\n", "B".repeat(MAX_LINE_BYTES - 2));
         assert_eq!(read_all(text.as_bytes()).2.len(), 1);
@@ -531,13 +531,9 @@ mod tests {
         while text.len() <= MAX_LINE_BYTES + 100 {
             text.push_str("ten bytes\n");
         }
-        let mut input = open(Cursor::new(text.into_bytes()), "test CSV").unwrap();
-        let mut records = input.reader.records();
-        assert!(records.next().unwrap().is_ok());
-        let err = row_error(records.next().unwrap().unwrap_err()).unwrap_err();
+        let err = second_record_error(&text);
         assert!(
-            err.to_string()
-                .contains("the record starting on line 3 is longer than 1048576 bytes"),
+            err.contains("the record starting on line 3 is longer than 1048576 bytes"),
             "{err}"
         );
         // quoted line breaks, `""` and quotes inside unquoted cells are counted
