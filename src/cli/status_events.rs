@@ -31,7 +31,7 @@ pub enum StatusAction {
         /// Date the status took effect (YYYY-MM-DD or DD.MM.YYYY; not in the future).
         #[arg(long, value_name = "DATE")]
         on: String,
-        /// Free-text note kept with the event.
+        /// Free-text note kept with the event (at most 4096 bytes).
         #[arg(long)]
         note: Option<String>,
         /// Who reports the status (kept with the event).
@@ -141,6 +141,7 @@ fn argument_error(e: &RowError) -> String {
         "ARS" => "--ars",
         "Status" => "--status",
         "Gueltig ab" => "--on",
+        "Bemerkung" => "--note",
         other => other,
     };
     if e.value.is_empty() {

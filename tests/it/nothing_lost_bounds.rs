@@ -150,16 +150,7 @@ fn status_import_of_an_endless_line_is_refused_in_bounded_memory() {
         // the old reader held the file, its decoded copy and the record: > 150 MB
         assert!(peak_kib < 60 * 1024, "{name}: peak {peak_kib} KiB");
     }
-    let events = support::run_db(
-        &db,
-        &[
-            "query",
-            "SELECT count(*) AS n FROM status_events",
-            "--format",
-            "csv",
-        ],
-    );
-    assert_eq!(events.assert_ok().stdout, "n\n0\n");
+    assert_eq!(status_events(&db), 0, "nothing recorded");
 }
 
 /// A note of a few KB is a remark; 100 KB is a document and is refused with its
@@ -172,7 +163,7 @@ fn status_import_refuses_a_huge_note_with_line_and_column() {
     std::fs::write(
         &file,
         format!(
-            "Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung\n99041006017000;032410001001;pilot;2024-03-01;{}\n",
+            "Leistungsschluessel;Ressort;Status;Gueltig ab;Bemerkung\n99001001002000;MI;pilot;2024-03-01;{}\n",
             "n".repeat(100 * 1024)
         ),
     )
@@ -181,15 +172,37 @@ fn status_import_refuses_a_huge_note_with_line_and_column() {
         &db,
         &["status", "import", file.to_str().unwrap(), "--by", "test"],
     );
-    assert!(!run.ok(), "{run:#?}");
-    assert!(
-        run.stderr.contains("line 2, column Bemerkung (\"nnn")
-            && run.stderr.contains(
-                "102400 bytes is longer than the 4096 bytes a remark may have; shorten it or put a link to a document"
-            ),
-        "{}",
-        run.stderr
+    run.assert_code(2);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "{file}: line 2, column Bemerkung (\"{note}…\"): 102400 bytes is longer than the 4096 bytes a remark may have; shorten it or put a link to a document\n\
+             error: {file}: 1 error(s) in 1 of 1 rows; nothing was applied (fix the rows, or pass --partial to apply the 0 valid rows)\n",
+            file = file.display(),
+            note = "n".repeat(80)
+        )
     );
+    assert_eq!(status_events(&db), 0, "nothing recorded");
+}
+
+/// How many status events the database holds.
+fn status_events(db: &std::path::Path) -> u64 {
+    let run = support::run_db(
+        db,
+        &[
+            "query",
+            "SELECT count(*) FROM status_events",
+            "--format",
+            "csv",
+        ],
+    );
+    run.assert_ok()
+        .stdout
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// `WITH RECURSIVE` counting to 10^9 as a query: `--timeout` stops it.
@@ -351,4 +364,39 @@ fn query_cuts_giant_cells_and_keeps_the_column_order() {
         "{}",
         run.stderr
     );
+}
+
+/// `status set --note` takes the same remark bound as a report's `Bemerkung`.
+#[test]
+fn status_set_refuses_a_huge_note() {
+    let dir = support::scratch();
+    let db = support::leika_db(dir.path());
+    let note = "n".repeat(5000);
+    let run = support::run_db(
+        &db,
+        &[
+            "status",
+            "set",
+            "99001001002000",
+            "--ressort",
+            "MI",
+            "--status",
+            "pilot",
+            "--on",
+            "2024-03-01",
+            "--note",
+            &note,
+            "--by",
+            "test",
+        ],
+    );
+    run.assert_code(2);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: --note \"{}…\": 5000 bytes is longer than the 4096 bytes a remark may have; shorten it or put a link to a document\n",
+            "n".repeat(80)
+        )
+    );
+    assert_eq!(status_events(&db), 0, "nothing recorded");
 }
