@@ -249,6 +249,66 @@ impl<R: Read> DecodeReader<R> {
         std::io::Error::new(std::io::ErrorKind::InvalidData, message)
     }
 
+    /// Follows `chunk` (about to be handed out) through lines and records, and
+    /// refuses it if it makes a record longer than [`MAX_LINE_BYTES`].
+    fn track(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        if self.quoting != Quoting::Quoted
+            && chunk.len() <= MAX_LINE_BYTES
+            && !chunk.contains(&b'"')
+        {
+            return self.track_unquoted(chunk);
+        }
+        self.track_stepwise(chunk)
+    }
+
+    /// [`Self::track`] byte by byte, following the quoting.
+    fn track_stepwise(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        for &b in chunk {
+            if b == b'\n' {
+                self.line_no += 1;
+            }
+            let (quoting, ended) = self.quoting.next(b, self.delimiter);
+            self.quoting = quoting;
+            if ended {
+                self.record_len = 0;
+                self.record_line = self.line_no;
+            } else {
+                self.record_len += 1;
+                if self.record_len > MAX_LINE_BYTES {
+                    return Err(self.too_long());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::track`] for a chunk without quotes, the common case, by searching
+    /// rather than stepping: records end only at line breaks, and only the first
+    /// can be longer than the chunk.
+    fn track_unquoted(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        let is_break = |b: &u8| matches!(b, b'\n' | b'\r');
+        let first = chunk.iter().position(is_break).unwrap_or(chunk.len());
+        if self.record_len + first > MAX_LINE_BYTES {
+            return Err(self.too_long());
+        }
+        self.line_no += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        match chunk.iter().rposition(is_break) {
+            Some(last) => {
+                self.record_len = chunk.len() - 1 - last;
+                self.record_line = self.line_no;
+            }
+            None => self.record_len += chunk.len(),
+        }
+        if let Some(&b) = chunk.last() {
+            self.quoting = if is_break(&b) || b == self.delimiter {
+                Quoting::CellStart
+            } else {
+                Quoting::Unquoted
+            };
+        }
+        Ok(())
+    }
+
     /// Refills `decoded`; false at the end of the input.
     fn fill(&mut self) -> std::io::Result<bool> {
         while self.pos >= self.decoded.len() {
@@ -269,6 +329,11 @@ impl<R: Read> DecodeReader<R> {
             self.decoded.clear();
             self.pos = 0;
             self.done = last;
+            if !self.pending_cr && !self.scratch.contains(&b'\r') {
+                // nothing to normalise (LF-only files, most chunks of CRLF ones)
+                std::mem::swap(&mut self.decoded, &mut self.scratch);
+                continue;
+            }
             let mut bytes = self.scratch.iter().copied().peekable();
             if self.pending_cr {
                 match bytes.peek() {
@@ -308,23 +373,9 @@ impl<R: Read> Read for DecodeReader<R> {
         }
         let available = self.decoded.get(self.pos..).unwrap_or_default();
         let n = available.len().min(out.len());
-        for &b in &available[..n] {
-            if b == b'\n' {
-                self.line_no += 1;
-            }
-            let (quoting, ended) = self.quoting.next(b, self.delimiter);
-            self.quoting = quoting;
-            if ended {
-                self.record_len = 0;
-                self.record_line = self.line_no;
-            } else {
-                self.record_len += 1;
-                if self.record_len > MAX_LINE_BYTES {
-                    return Err(self.too_long());
-                }
-            }
-        }
-        out[..n].copy_from_slice(&available[..n]);
+        let out = &mut out[..n];
+        out.copy_from_slice(&available[..n]);
+        self.track(out)?;
         self.pos += n;
         Ok(n)
     }
@@ -556,6 +607,40 @@ mod tests {
             ends.push(ended);
         }
         assert_eq!(ends.iter().filter(|e| **e).count(), 4, "four records end");
+    }
+
+    #[test]
+    fn searching_an_unquoted_chunk_agrees_with_stepping_through_it() {
+        let state =
+            |d: &DecodeReader<std::io::Empty>| (d.line_no, d.record_len, d.record_line, d.quoting);
+        let long = "x".repeat(MAX_LINE_BYTES - 3);
+        let inputs = [
+            "a;b\nc;d\n".to_owned(),
+            "a;b\r\n\nc;\rd;".to_owned(),
+            "no break at all".to_owned(),
+            format!("1;{long}\n2;3"),
+            format!("1;{long}x\n2"),
+            format!("1;{long}xx\n2"),
+        ];
+        for input in &inputs {
+            for size in [1, 3, 64, MAX_LINE_BYTES] {
+                let mut fast = DecodeReader::new(std::io::empty(), UTF_8, b';');
+                let mut slow = DecodeReader::new(std::io::empty(), UTF_8, b';');
+                for chunk in input.as_bytes().chunks(size) {
+                    let f = fast.track_unquoted(chunk).map_err(|e| e.to_string());
+                    let s = slow.track_stepwise(chunk).map_err(|e| e.to_string());
+                    assert_eq!(f, s, "{input:.20}… in chunks of {size}");
+                    if f.is_err() {
+                        break;
+                    }
+                    assert_eq!(
+                        state(&fast),
+                        state(&slow),
+                        "{input:.20}… in chunks of {size}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
