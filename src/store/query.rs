@@ -41,7 +41,7 @@ const READ_PRAGMAS: &[&str] = &[
 /// database, short enough that a runaway one does not hold a terminal or a cron slot.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Default for [`Limits::memory`], in MiB: sorting or grouping every status event
+/// Default for [`Limits::memory_mib`]: sorting or grouping every status event
 /// fits comfortably; a DISTINCT over tens of millions of generated rows does not.
 pub const DEFAULT_MEMORY_MIB: u64 = 512;
 
@@ -59,15 +59,6 @@ pub struct Limits {
     /// SQLite's working memory (page cache, sorts, DISTINCT, GROUP BY, temporary
     /// tables, values being built) in MiB.
     pub memory_mib: Option<u64>,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            time: Some(DEFAULT_TIMEOUT),
-            memory_mib: Some(DEFAULT_MEMORY_MIB),
-        }
-    }
 }
 
 /// What a finished statement reports besides its rows.

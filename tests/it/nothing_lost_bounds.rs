@@ -400,3 +400,39 @@ fn status_set_refuses_a_huge_note() {
     );
     assert_eq!(status_events(&db), 0, "nothing recorded");
 }
+
+/// Annotation sheets share the remark bound: a 10 KB Bemerkung is refused with its
+/// line and column, and the sheet applies nothing.
+#[test]
+fn annotation_import_refuses_a_huge_remark() {
+    let dir = support::scratch();
+    let db = support::leika_db(dir.path());
+    let sheet = dir.path().join("sheet.csv");
+    std::fs::write(
+        &sheet,
+        format!(
+            "Leistungsschlüssel;Bemerkung\n99001001002000;kurz\n99001006000000;{}\n",
+            "n".repeat(10 * 1024)
+        ),
+    )
+    .unwrap();
+    let run = support::run_db(
+        &db,
+        &[
+            "annotations",
+            "import",
+            sheet.to_str().unwrap(),
+            "--by",
+            "MI",
+        ],
+    );
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(
+            "line 3, column Bemerkung: 10240 bytes is longer than the 4096 bytes a remark may have; shorten it or put a link to a document"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("nothing applied"), "{}", run.stdout);
+}
