@@ -159,19 +159,11 @@ fn status_import_of_an_endless_line_is_refused_in_bounded_memory() {
 fn status_import_refuses_a_huge_note_with_line_and_column() {
     let dir = support::scratch();
     let db = support::leika_db(dir.path());
-    let file = dir.path().join("notes.csv");
-    std::fs::write(
-        &file,
-        format!(
-            "Leistungsschluessel;Ressort;Status;Gueltig ab;Bemerkung\n99001001002000;MI;pilot;2024-03-01;{}\n",
-            "n".repeat(100 * 1024)
-        ),
-    )
-    .unwrap();
-    let run = support::run_db(
-        &db,
-        &["status", "import", file.to_str().unwrap(), "--by", "test"],
+    let text = format!(
+        "Leistungsschluessel;Ressort;Status;Gueltig ab;Bemerkung\n99001001002000;MI;pilot;2024-03-01;{}\n",
+        "n".repeat(100 * 1024)
     );
+    let (run, file) = import_file(&db, &["status", "import"], "notes.csv", &text);
     run.assert_code(2);
     assert_eq!(
         run.stderr,
@@ -183,6 +175,20 @@ fn status_import_refuses_a_huge_note_with_line_and_column() {
         )
     );
     assert_eq!(status_events(&db), 0, "nothing recorded");
+}
+
+/// Writes `text` as `name` beside `db` and runs `command FILE --by test` on it.
+fn import_file(
+    db: &std::path::Path,
+    command: &[&str],
+    name: &str,
+    text: &str,
+) -> (support::Run, std::path::PathBuf) {
+    let file = db.with_file_name(name);
+    std::fs::write(&file, text).unwrap();
+    let mut args = command.to_vec();
+    args.extend([file.to_str().unwrap(), "--by", "test"]);
+    (support::run_db(db, &args), file)
 }
 
 /// How many status events the database holds.
@@ -407,25 +413,11 @@ fn status_set_refuses_a_huge_note() {
 fn annotation_import_refuses_a_huge_remark() {
     let dir = support::scratch();
     let db = support::leika_db(dir.path());
-    let sheet = dir.path().join("sheet.csv");
-    std::fs::write(
-        &sheet,
-        format!(
-            "Leistungsschlüssel;Bemerkung\n99001001002000;kurz\n99001006000000;{}\n",
-            "n".repeat(10 * 1024)
-        ),
-    )
-    .unwrap();
-    let run = support::run_db(
-        &db,
-        &[
-            "annotations",
-            "import",
-            sheet.to_str().unwrap(),
-            "--by",
-            "MI",
-        ],
+    let text = format!(
+        "Leistungsschlüssel;Bemerkung\n99001001002000;kurz\n99001006000000;{}\n",
+        "n".repeat(10 * 1024)
     );
+    let (run, _) = import_file(&db, &["annotations", "import"], "sheet.csv", &text);
     run.assert_code(1);
     assert!(
         run.stderr.contains(
