@@ -98,6 +98,11 @@ pub enum Error {
     /// before it committed; its transaction rolled back.
     #[error("stopped ({reason}) before {what} committed; nothing of it was applied, the database keeps its previous state")]
     Stopped { reason: String, what: String },
+
+    /// Work stopped at a bound that keeps it finite (time, memory); the message
+    /// names the bound and how to raise it.
+    #[error("{0}")]
+    Limit(String),
 }
 
 impl Error {

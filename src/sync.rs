@@ -186,12 +186,15 @@ fn fetch_and_apply(
         max_retire_share: spec.max_retire_share,
         check_edition: spec.kind.carries_edition() && !spec.allow_older_edition,
     };
+    // Validators belong to the URL that sent them: after a move the new location
+    // is fetched in full.
+    let validators = state.validators_for(&meta.location);
     // A local file that has not changed since the last release is recognised by its
     // hash alone, before it is copied.
     if let (Location::Path(path), Some(last)) = (&spec.location, state.last_sha256.as_deref()) {
         if fetch::hash_file(path, policy)? == last {
             tracing::info!(sha256 = last, "file identical to the last release");
-            return release::record_unchanged(conn, &meta, &state.validators, Some(last));
+            return release::record_unchanged(conn, &meta, &validators, Some(last));
         }
     }
     // Dropping the download on a stop request removes its temporary file.
@@ -206,7 +209,7 @@ fn fetch_and_apply(
                 (SourceKind::Pvog, Location::Url(location)) => fetch::pvog::pull(location, policy)
                     .await
                     .map(Fetched::Payload),
-                (_, location) => fetch::fetch(location, &state.validators, policy).await,
+                (_, location) => fetch::fetch(location, &validators, policy).await,
             }
         };
         tokio::select! {
@@ -223,7 +226,7 @@ fn fetch_and_apply(
             return release::record_unchanged(
                 conn,
                 &meta,
-                &state.validators,
+                &validators,
                 state.last_sha256.as_deref(),
             );
         }

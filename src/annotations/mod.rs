@@ -395,7 +395,7 @@ pub fn validate(rows: &[RawRow], known: &Known) -> Validation {
             cell(Field::DepriorisierungGrund),
             Field::DepriorisierungGrund,
             &mut edit_errors,
-            |s| Ok(s.to_owned()),
+            remark,
         );
         let prioritaet = parse_cell(
             cell(Field::Prioritaet),
@@ -424,7 +424,7 @@ pub fn validate(rows: &[RawRow], known: &Known) -> Validation {
             cell(Field::Bemerkung),
             Field::Bemerkung,
             &mut edit_errors,
-            |s| Ok(s.to_owned()),
+            remark,
         );
         let cells_ok = edit_errors.is_empty();
         for (field, message) in edit_errors {
@@ -483,6 +483,14 @@ fn parse_cell<T>(
                 Edit::Keep
             }
         },
+    }
+}
+
+/// A free-text remark, refused when longer than the bound every sheet shares.
+fn remark(s: &str) -> Result<String, String> {
+    match crate::parse::csv_text::note_too_long(s) {
+        Some(message) => Err(message),
+        None => Ok(s.to_owned()),
     }
 }
 
@@ -652,6 +660,26 @@ mod tests {
                 "line 7, column EfA-ID: unknown EfA service \"EFA-9\": not in the current EfA catalogue (`ozgsync import efa FILE`, ids in view v_efa_services)",
                 "line 7, column Priorität: \"hoch\" is not a priority; allowed: 1 (highest), 2, 3",
                 "line 7, column Zieldatum: \"bald\" is not a date; write 31.12.2026 or 2026-12-31",
+            ],
+        );
+    }
+
+    #[test]
+    fn remarks_are_bounded() {
+        let long = "x".repeat(crate::parse::csv_text::MAX_NOTE_BYTES + 1);
+        let at_bound = "y".repeat(crate::parse::csv_text::MAX_NOTE_BYTES);
+        check_errors(
+            &[
+                row(
+                    2,
+                    A,
+                    &[(Field::Bemerkung, &long), (Field::DepriorisierungGrund, &long)],
+                ),
+                row(3, B, &[(Field::Bemerkung, &at_bound)]),
+            ],
+            &[
+                "line 2, column Depriorisierungsgrund: 4097 bytes is longer than the 4096 bytes a remark may have; shorten it or put a link to a document",
+                "line 2, column Bemerkung: 4097 bytes is longer than the 4096 bytes a remark may have; shorten it or put a link to a document",
             ],
         );
     }

@@ -12,35 +12,137 @@ pub enum Format {
     Csv,
 }
 
-/// Writes rows as an aligned text table with a header line.
+/// Writes rows as an aligned text table with a header line, every row known up
+/// front (the widths fit every cell).
 pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
+        widen(&mut widths, row, usize::MAX);
     }
-    let line = |cells: &mut dyn Iterator<Item = &str>| -> String {
-        let mut s = String::new();
-        for (i, (cell, w)) in cells.zip(&widths).enumerate() {
-            if i > 0 {
-                s.push_str("  ");
-            }
-            s.push_str(cell);
-            if i + 1 < widths.len() {
-                s.extend(std::iter::repeat_n(
-                    ' ',
-                    w.saturating_sub(cell.chars().count()),
-                ));
-            }
-        }
-        s.trim_end().to_owned()
-    };
-    writeln!(out, "{}", line(&mut header.iter().copied()))?;
+    writeln!(out, "{}", line(header.iter().copied(), &widths, usize::MAX))?;
     for row in rows {
-        writeln!(out, "{}", line(&mut row.iter().map(String::as_str)))?;
+        writeln!(
+            out,
+            "{}",
+            line(row.iter().map(String::as_str), &widths, usize::MAX)
+        )?;
     }
     Ok(())
+}
+
+/// Widens `widths` to fit `row`, up to `max` characters a column.
+fn widen(widths: &mut [usize], row: &[String], max: usize) {
+    for (w, cell) in widths.iter_mut().zip(row) {
+        *w = (*w).max(cell.chars().count().min(max));
+    }
+}
+
+/// One table line: cells padded to their column's width, a cell wider than it cut
+/// and ending in `…`; trailing blanks trimmed. The last column needs no alignment,
+/// so it is cut only at `last_max`.
+fn line<'a>(cells: impl Iterator<Item = &'a str>, widths: &[usize], last_max: usize) -> String {
+    let mut s = String::new();
+    for (i, (cell, &w)) in cells.zip(widths).enumerate() {
+        if i > 0 {
+            s.push_str("  ");
+        }
+        let w = if i + 1 == widths.len() { last_max } else { w };
+        let len = cell.chars().count();
+        if len > w {
+            s.extend(cell.chars().take(w.saturating_sub(1)));
+            s.push('…');
+        } else {
+            s.push_str(cell);
+            if i + 1 < widths.len() {
+                s.extend(std::iter::repeat_n(' ', w - len));
+            }
+        }
+    }
+    s.trim_end().to_owned()
+}
+
+/// A text table written while rows still arrive: the column widths are decided
+/// from the header and the first `sample` rows (each at most `max_width`
+/// characters), then every row is printed as it comes and a wider cell is cut with
+/// `…`. Memory holds `sample` rows at most, whatever the number of rows. The header
+/// comes with the rows (and with `finish`, for a result without rows), as a query
+/// learns its column names only when it runs.
+pub struct StreamingTable<W: Write> {
+    out: W,
+    header: Option<Vec<String>>,
+    sample: usize,
+    max_width: usize,
+    /// Rows held until the widths are decided.
+    pending: Vec<Vec<String>>,
+    widths: Option<Vec<usize>>,
+}
+
+impl<W: Write> StreamingTable<W> {
+    pub fn new(out: W, sample: usize, max_width: usize) -> Self {
+        StreamingTable {
+            out,
+            header: None,
+            sample,
+            max_width,
+            pending: Vec::new(),
+            widths: None,
+        }
+    }
+
+    pub fn row(&mut self, header: &[String], row: Vec<String>) -> std::io::Result<()> {
+        self.header.get_or_insert_with(|| header.to_vec());
+        match &self.widths {
+            Some(widths) => writeln!(
+                self.out,
+                "{}",
+                line(row.iter().map(String::as_str), widths, self.max_width)
+            ),
+            None => {
+                self.pending.push(row);
+                if self.pending.len() >= self.sample {
+                    self.decide()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Decides the widths from what was seen and prints the header and held rows.
+    fn decide(&mut self) -> std::io::Result<()> {
+        let header = self.header.take().unwrap_or_default();
+        let mut widths: Vec<usize> = header
+            .iter()
+            .map(|h| h.chars().count().min(self.max_width))
+            .collect();
+        for row in &self.pending {
+            widen(&mut widths, row, self.max_width);
+        }
+        let max = self.max_width;
+        writeln!(
+            self.out,
+            "{}",
+            line(header.iter().map(String::as_str), &widths, max)
+        )?;
+        for row in self.pending.drain(..) {
+            writeln!(
+                self.out,
+                "{}",
+                line(row.iter().map(String::as_str), &widths, max)
+            )?;
+        }
+        self.widths = Some(widths);
+        Ok(())
+    }
+
+    /// Prints what is still held (all rows, when there were fewer than `sample`;
+    /// only `header` when there were none).
+    pub fn finish(mut self, header: &[String]) -> std::io::Result<W> {
+        if self.widths.is_none() {
+            self.header.get_or_insert_with(|| header.to_vec());
+            self.decide()?;
+        }
+        Ok(self.out)
+    }
 }
 
 /// Writes rows as CSV with a header.
@@ -79,4 +181,37 @@ pub fn render(
 
 pub fn opt(v: &Option<impl ToString>) -> String {
     v.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(sample: usize, max_width: usize, rows: &[&[&str]]) -> String {
+        let header = vec!["id".to_owned(), "name".to_owned()];
+        let mut t = StreamingTable::new(Vec::new(), sample, max_width);
+        for row in rows {
+            t.row(&header, row.iter().map(|c| (*c).to_owned()).collect())
+                .unwrap();
+        }
+        String::from_utf8(t.finish(&header).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn streaming_table_takes_widths_from_the_first_rows() {
+        // all rows within the sample: as wide as needed, like `table`
+        assert_eq!(
+            stream(10, 80, &[&["1", "Alpha"], &["22", "B"]]),
+            "id  name\n1   Alpha\n22  B\n"
+        );
+        // a later, wider cell is cut to the decided width; the last column,
+        // which needs no alignment, only at max_width
+        assert_eq!(
+            stream(1, 80, &[&["1", "Alpha"], &["333", "Beta Gamma"]]),
+            "id  name\n1   Alpha\n3…  Beta Gamma\n"
+        );
+        // no column wider than max_width, even within the sample
+        assert_eq!(stream(10, 4, &[&["1", "Alphabet"]]), "id  name\n1   Alp…\n");
+        assert_eq!(stream(10, 80, &[]), "id  name\n");
+    }
 }

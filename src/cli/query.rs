@@ -1,12 +1,20 @@
 //! `ozgsync query "SQL"`: one read-only SQL statement against the database, rendered
-//! as a table, CSV, JSON or NDJSON. The guards are in `store::query`; the views to
-//! query are documented in docs/views.md.
+//! as a table, CSV, JSON or NDJSON. The guards and limits are in `store::query`; the
+//! views to query are documented in docs/views.md. Every format streams: rows are
+//! written as SQLite produces them, so output of any length needs constant memory.
 
 use std::io::Write;
 use std::process::ExitCode;
 
+use super::output::StreamingTable;
 use super::Context;
-use crate::store::query::QueryConnection;
+use crate::store::query::{self, Limits, QueryConnection};
+
+/// Rows a table looks at to decide its column widths before printing.
+const TABLE_SAMPLE_ROWS: usize = 200;
+
+/// Widest a table column gets; use `--format csv` for whole values.
+const TABLE_MAX_WIDTH: usize = 80;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum QueryFormat {
@@ -23,8 +31,18 @@ pub enum QueryFormat {
 pub struct Query {
     /// The SQL statement, e.g. "SELECT * FROM v_status_current LIMIT 10".
     sql: String,
+    /// `table` (widths from the first 200 rows, cells cut at 80 characters with …),
+    /// `csv`, `json` (keys in the SELECT's order) or `ndjson`.
     #[arg(long, value_enum, default_value_t)]
     format: QueryFormat,
+    /// Stop the query after SQLite has worked on it this long; 0 = no limit.
+    #[arg(long, value_name = "SECONDS", default_value_t = query::DEFAULT_TIMEOUT.as_secs())]
+    timeout: u64,
+    /// SQLite's working memory for sorting, DISTINCT, GROUP BY and temporary
+    /// results, in MiB; more stops the query. 0 = no limit (large sorts then spill
+    /// to temporary files).
+    #[arg(long, value_name = "MIB", default_value_t = query::DEFAULT_MEMORY_MIB)]
+    max_memory: u64,
 }
 
 fn text(v: &serde_json::Value) -> String {
@@ -35,29 +53,42 @@ fn text(v: &serde_json::Value) -> String {
     }
 }
 
-fn object(columns: &[String], values: Vec<serde_json::Value>) -> serde_json::Value {
-    serde_json::Value::Object(columns.iter().cloned().zip(values).collect())
+/// One row as a JSON object with the keys in the SELECT's order (a `serde_json`
+/// map would sort them).
+fn object(columns: &[String], values: Vec<serde_json::Value>) -> String {
+    let mut s = String::from("{");
+    for (i, (column, value)) in columns.iter().zip(values).enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&serde_json::Value::from(column.as_str()).to_string());
+        s.push(':');
+        s.push_str(&value.to_string());
+    }
+    s.push('}');
+    s
 }
 
 impl Query {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let conn = QueryConnection::open(&ctx.db_path(None))?;
+        let limits = Limits {
+            time: (self.timeout > 0).then(|| std::time::Duration::from_secs(self.timeout)),
+            memory_mib: (self.max_memory > 0).then_some(self.max_memory),
+        };
+        let conn = QueryConnection::open(&ctx.db_path(None), limits)?;
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
-        match self.format {
+        let ran = match self.format {
             QueryFormat::Table => {
-                let mut rows = Vec::new();
-                let header = conn.run(&self.sql, |_, r| {
-                    rows.push(r.iter().map(text).collect());
-                    Ok(())
-                })?;
-                let header: Vec<&str> = header.iter().map(String::as_str).collect();
-                super::output::table(&mut out, &header, &rows)?;
+                let mut table = StreamingTable::new(&mut out, TABLE_SAMPLE_ROWS, TABLE_MAX_WIDTH);
+                let ran = conn.run(&self.sql, |c, r| table.row(c, r.iter().map(text).collect()))?;
+                table.finish(&ran.columns)?;
+                ran
             }
             QueryFormat::Csv => {
                 let mut w = csv::Writer::from_writer(&mut out);
                 let mut started = false;
-                let header = conn.run(&self.sql, |c, r| {
+                let ran = conn.run(&self.sql, |c, r| {
                     if !started {
                         started = true;
                         w.write_record(c).map_err(std::io::Error::other)?;
@@ -66,25 +97,32 @@ impl Query {
                         .map_err(std::io::Error::other)
                 })?;
                 if !started {
-                    w.write_record(&header)?;
+                    w.write_record(&ran.columns)?;
                 }
                 w.flush()?;
+                ran
             }
             QueryFormat::Json => {
                 let mut first = true;
                 write!(out, "[")?;
-                conn.run(&self.sql, |c, r| {
+                let ran = conn.run(&self.sql, |c, r| {
                     let sep = if first { "\n" } else { ",\n" };
                     first = false;
                     write!(out, "{sep}{}", object(c, r))
                 })?;
                 writeln!(out, "{}]", if first { "" } else { "\n" })?;
+                ran
             }
-            QueryFormat::Ndjson => {
-                conn.run(&self.sql, |c, r| writeln!(out, "{}", object(c, r)))?;
-            }
-        }
+            QueryFormat::Ndjson => conn.run(&self.sql, |c, r| writeln!(out, "{}", object(c, r)))?,
+        };
         out.flush()?;
+        if ran.cut_cells > 0 {
+            eprintln!(
+                "warning: {} value(s) longer than {} bytes were cut (they end in …); read them in parts with substr(column, start, length)",
+                ran.cut_cells,
+                query::MAX_CELL_BYTES
+            );
+        }
         Ok(ExitCode::SUCCESS)
     }
 }

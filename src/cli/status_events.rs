@@ -31,7 +31,7 @@ pub enum StatusAction {
         /// Date the status took effect (YYYY-MM-DD or DD.MM.YYYY; not in the future).
         #[arg(long, value_name = "DATE")]
         on: String,
-        /// Free-text note kept with the event.
+        /// Free-text note kept with the event (at most 4096 bytes).
         #[arg(long)]
         note: Option<String>,
         /// Who reports the status (kept with the event).
@@ -141,6 +141,7 @@ fn argument_error(e: &RowError) -> String {
         "ARS" => "--ars",
         "Status" => "--status",
         "Gueltig ab" => "--on",
+        "Bemerkung" => "--note",
         other => other,
     };
     if e.value.is_empty() {
@@ -157,10 +158,12 @@ fn import(
     partial: bool,
 ) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
-    let bytes = std::fs::read(file).map_err(crate::Error::io("reading status report", file))?;
+    // Streamed, not read whole: the report may be anything, of any size.
+    let input =
+        std::fs::File::open(file).map_err(crate::Error::io("opening status report", file))?;
     let mut conn = ctx.open()?;
     let catalog = store::status::catalog(&conn)?;
-    let validated = report::validate(&bytes, &catalog, today())
+    let validated = report::validate_from(std::io::BufReader::new(input), &catalog, today())
         .map_err(|e| crate::Error::Invalid(format!("{}: {e}", file.display())))?;
     tracing::debug!(rows = validated.rows.len(), elapsed = ?started.elapsed(), "status import: read and validated");
     for e in &validated.errors {

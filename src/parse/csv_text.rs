@@ -42,7 +42,7 @@ pub fn open<'a, R: Read + Seek + 'a>(
     }
     let delimiter = detect_delimiter(&header);
     input.seek(SeekFrom::Start(0))?;
-    let decoded: Box<dyn Read + 'a> = Box::new(DecodeReader::new(input, encoding));
+    let decoded: Box<dyn Read + 'a> = Box::new(DecodeReader::new(input, encoding, delimiter));
     let reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
@@ -153,19 +153,67 @@ struct DecodeReader<R> {
     /// The last chunk ended in `\r`: drop it if the next starts with `\n`.
     pending_cr: bool,
     done: bool,
-    /// Bytes handed out since the last newline, and the 1-based line they are on:
-    /// the bound against one endless line (see [`MAX_LINE_BYTES`]).
-    line_len: usize,
+    /// The 1-based line of the bytes handed out, for messages.
     line_no: u64,
+    /// The bound against one endless record, on one line or with quoted cells
+    /// spanning lines (see [`MAX_LINE_BYTES`]): where the bytes handed out stand in
+    /// CSV terms, the record's length so far and its first line.
+    delimiter: u8,
+    quoting: Quoting,
+    record_len: usize,
+    record_line: u64,
 }
 
-/// Longest physical line accepted in a spreadsheet CSV. The csv crate holds a whole
-/// record in memory, so without a bound one 50 MB cell (or a quote never closed)
-/// costs hundreds of MB and lands in the database as one giant name.
+/// Where a CSV reader stands within a record, as far as the record's end is
+/// concerned (the csv crate's rules: a quote opens a quoted cell only at the start
+/// of a cell, `""` inside one is a quote, and a line break inside one belongs to it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    CellStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted cell: its end, or the first half of `""`.
+    QuoteInQuoted,
+}
+
+impl Quoting {
+    /// The state after `b`, and whether `b` ended the record.
+    fn next(self, b: u8, delimiter: u8) -> (Quoting, bool) {
+        match (self, b) {
+            (Quoting::Quoted, b'"') => (Quoting::QuoteInQuoted, false),
+            (Quoting::Quoted, _) => (Quoting::Quoted, false),
+            (Quoting::CellStart | Quoting::QuoteInQuoted, b'"') => (Quoting::Quoted, false),
+            (_, b'\n' | b'\r') => (Quoting::CellStart, true),
+            (_, b) if b == delimiter => (Quoting::CellStart, false),
+            _ => (Quoting::Unquoted, false),
+        }
+    }
+}
+
+/// Longest record (one line, or more when a quoted cell spans lines) accepted in a
+/// spreadsheet CSV. The csv crate holds a whole record in memory, so
+/// without a bound one 50 MB cell (or a quote never closed) costs hundreds of MB and
+/// lands in the database as one giant name.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
+/// Longest free-text remark (`Bemerkung`, `Depriorisierungsgrund`) accepted from a
+/// sheet. Status events and the annotation audit are append-only, so whatever is
+/// accepted is stored forever; a remark is a sentence or two, a document belongs
+/// behind a link.
+pub const MAX_NOTE_BYTES: usize = 4 * 1024;
+
+/// Why a remark cell is refused, if it is longer than [`MAX_NOTE_BYTES`].
+pub fn note_too_long(note: &str) -> Option<String> {
+    (note.len() > MAX_NOTE_BYTES).then(|| {
+        format!(
+            "{} bytes is longer than the {MAX_NOTE_BYTES} bytes a remark may have; shorten it or put a link to a document",
+            note.len()
+        )
+    })
+}
+
 impl<R: Read> DecodeReader<R> {
-    fn new(inner: R, encoding: &'static Encoding) -> Self {
+    fn new(inner: R, encoding: &'static Encoding, delimiter: u8) -> Self {
         DecodeReader {
             inner,
             decoder: encoding.new_decoder_with_bom_removal(),
@@ -175,9 +223,90 @@ impl<R: Read> DecodeReader<R> {
             pos: 0,
             pending_cr: false,
             done: false,
-            line_len: 0,
             line_no: 1,
+            delimiter,
+            quoting: Quoting::CellStart,
+            record_len: 0,
+            record_line: 1,
         }
+    }
+
+    /// The read error for a record over [`MAX_LINE_BYTES`], named as a line when it
+    /// is one: the payload is refused as a whole, as a CSV reader cannot find the
+    /// next record after it.
+    fn too_long(&self) -> std::io::Error {
+        let message = if self.record_line == self.line_no {
+            format!(
+                "line {} is longer than {MAX_LINE_BYTES} bytes; no spreadsheet cell is that long (a quote never closed?)",
+                self.line_no
+            )
+        } else {
+            format!(
+                "the record starting on line {} is longer than {MAX_LINE_BYTES} bytes over several lines; a quote that never closes makes the rest of the file one cell",
+                self.record_line
+            )
+        };
+        std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+    }
+
+    /// Follows `chunk` (about to be handed out) through lines and records, and
+    /// refuses it if it makes a record longer than [`MAX_LINE_BYTES`].
+    fn track(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        if self.quoting != Quoting::Quoted
+            && chunk.len() <= MAX_LINE_BYTES
+            && !chunk.contains(&b'"')
+        {
+            return self.track_unquoted(chunk);
+        }
+        self.track_stepwise(chunk)
+    }
+
+    /// [`Self::track`] byte by byte, following the quoting.
+    fn track_stepwise(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        for &b in chunk {
+            if b == b'\n' {
+                self.line_no += 1;
+            }
+            let (quoting, ended) = self.quoting.next(b, self.delimiter);
+            self.quoting = quoting;
+            if ended {
+                self.record_len = 0;
+                self.record_line = self.line_no;
+            } else {
+                self.record_len += 1;
+                if self.record_len > MAX_LINE_BYTES {
+                    return Err(self.too_long());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::track`] for a chunk without quotes, the common case, by searching
+    /// rather than stepping: records end only at line breaks, and only the first
+    /// can be longer than the chunk.
+    fn track_unquoted(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        let is_break = |b: &u8| matches!(b, b'\n' | b'\r');
+        let first = chunk.iter().position(is_break).unwrap_or(chunk.len());
+        if self.record_len + first > MAX_LINE_BYTES {
+            return Err(self.too_long());
+        }
+        self.line_no += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        match chunk.iter().rposition(is_break) {
+            Some(last) => {
+                self.record_len = chunk.len() - 1 - last;
+                self.record_line = self.line_no;
+            }
+            None => self.record_len += chunk.len(),
+        }
+        if let Some(&b) = chunk.last() {
+            self.quoting = if is_break(&b) || b == self.delimiter {
+                Quoting::CellStart
+            } else {
+                Quoting::Unquoted
+            };
+        }
+        Ok(())
     }
 
     /// Refills `decoded`; false at the end of the input.
@@ -200,6 +329,11 @@ impl<R: Read> DecodeReader<R> {
             self.decoded.clear();
             self.pos = 0;
             self.done = last;
+            if !self.pending_cr && !self.scratch.contains(&b'\r') {
+                // nothing to normalise (LF-only files, most chunks of CRLF ones)
+                std::mem::swap(&mut self.decoded, &mut self.scratch);
+                continue;
+            }
             let mut bytes = self.scratch.iter().copied().peekable();
             if self.pending_cr {
                 match bytes.peek() {
@@ -239,24 +373,9 @@ impl<R: Read> Read for DecodeReader<R> {
         }
         let available = self.decoded.get(self.pos..).unwrap_or_default();
         let n = available.len().min(out.len());
-        for &b in &available[..n] {
-            if b == b'\n' {
-                self.line_len = 0;
-                self.line_no += 1;
-            } else {
-                self.line_len += 1;
-                if self.line_len > MAX_LINE_BYTES {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!(
-                            "line {} is longer than {MAX_LINE_BYTES} bytes; no spreadsheet cell is that long (a quote never closed?)",
-                            self.line_no
-                        ),
-                    ));
-                }
-            }
-        }
-        out[..n].copy_from_slice(&available[..n]);
+        let out = &mut out[..n];
+        out.copy_from_slice(&available[..n]);
+        self.track(out)?;
         self.pos += n;
         Ok(n)
     }
@@ -437,21 +556,91 @@ mod tests {
         (input.encoding.to_owned(), input.delimiter, rows)
     }
 
-    #[test]
-    fn an_endless_line_is_an_error_not_a_giant_record() {
-        let mut text = format!("a;b\r\nx;y\r\n1;{}\r\n", "B".repeat(MAX_LINE_BYTES));
-        let mut input = open(Cursor::new(text.clone().into_bytes()), "test CSV").unwrap();
+    /// The whole-payload error of reading `text`, whose first record is fine.
+    fn second_record_error(text: &str) -> String {
+        let mut input = open(Cursor::new(text.as_bytes().to_vec()), "test CSV").unwrap();
         let mut records = input.reader.records();
         assert!(records.next().unwrap().is_ok());
         let err = row_error(records.next().unwrap().unwrap_err()).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("line 3 is longer than 1048576 bytes"),
-            "{err}"
-        );
+        err.to_string()
+    }
+
+    #[test]
+    fn an_endless_line_is_an_error_not_a_giant_record() {
+        let mut text = format!("a;b\r\nx;y\r\n1;{}\r\n", "B".repeat(MAX_LINE_BYTES));
+        let err = second_record_error(&text);
+        assert!(err.contains("line 3 is longer than 1048576 bytes"), "{err}");
         // exactly at the bound is fine
         text = format!("a;b\n1;{}\n", "B".repeat(MAX_LINE_BYTES - 2));
         assert_eq!(read_all(text.as_bytes()).2.len(), 1);
+    }
+
+    #[test]
+    fn a_quote_that_never_closes_is_an_error_not_a_giant_record() {
+        // short lines, but from line 3 on all inside one quoted cell
+        let mut text = String::from("a;b\nx;y\n1;\"open\n");
+        while text.len() <= MAX_LINE_BYTES + 100 {
+            text.push_str("ten bytes\n");
+        }
+        let err = second_record_error(&text);
+        assert!(
+            err.contains("the record starting on line 3 is longer than 1048576 bytes"),
+            "{err}"
+        );
+        // quoted line breaks, `""` and quotes inside unquoted cells are counted
+        // as the csv crate reads them
+        let ok = "a;b\n\"x\ny\";\"say \"\"hi\"\"\n\"\nab\"c;d\r\ne;f\n";
+        assert_eq!(
+            read_all(ok.as_bytes()).2,
+            vec![
+                vec!["x\ny".to_owned(), "say \"hi\"\n".to_owned()],
+                vec!["ab\"c".to_owned(), "d".to_owned()],
+                vec!["e".to_owned(), "f".to_owned()],
+            ]
+        );
+        let mut q = Quoting::CellStart;
+        let mut ends = Vec::new();
+        // (the decoder has turned CRLF into LF by then)
+        for b in ok.replace("\r\n", "\n").bytes() {
+            let (next, ended) = q.next(b, b';');
+            q = next;
+            ends.push(ended);
+        }
+        assert_eq!(ends.iter().filter(|e| **e).count(), 4, "four records end");
+    }
+
+    #[test]
+    fn searching_an_unquoted_chunk_agrees_with_stepping_through_it() {
+        let state =
+            |d: &DecodeReader<std::io::Empty>| (d.line_no, d.record_len, d.record_line, d.quoting);
+        let long = "x".repeat(MAX_LINE_BYTES - 3);
+        let inputs = [
+            "a;b\nc;d\n".to_owned(),
+            "a;b\r\n\nc;\rd;".to_owned(),
+            "no break at all".to_owned(),
+            format!("1;{long}\n2;3"),
+            format!("1;{long}x\n2"),
+            format!("1;{long}xx\n2"),
+        ];
+        for input in &inputs {
+            for size in [1, 3, 64, MAX_LINE_BYTES] {
+                let mut fast = DecodeReader::new(std::io::empty(), UTF_8, b';');
+                let mut slow = DecodeReader::new(std::io::empty(), UTF_8, b';');
+                for chunk in input.as_bytes().chunks(size) {
+                    let f = fast.track_unquoted(chunk).map_err(|e| e.to_string());
+                    let s = slow.track_stepwise(chunk).map_err(|e| e.to_string());
+                    assert_eq!(f, s, "{input:.20}… in chunks of {size}");
+                    if f.is_err() {
+                        break;
+                    }
+                    assert_eq!(
+                        state(&fast),
+                        state(&slow),
+                        "{input:.20}… in chunks of {size}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

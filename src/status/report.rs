@@ -13,12 +13,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::io::{Read, Seek};
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::{parse_date, Scope, Status, Subject};
 use crate::model::is_valid_leistungsschluessel;
+use crate::parse::csv_text;
+use crate::parse::ParseError;
 
 /// What rows are checked against: the current catalogue, municipalities, Ressorts.
 #[derive(Debug, Clone, Default)]
@@ -66,8 +69,9 @@ impl fmt::Display for RowError {
 /// The file as a whole cannot be read as a status report.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ReportError {
-    #[error("the file is empty; expected a header line such as `Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung`")]
-    Empty,
+    /// Not a CSV text at all (empty, binary, an endless line), or unreadable.
+    #[error("{0}")]
+    NotCsv(String),
     #[error("header line: {0}")]
     Header(String),
     #[error("line {line}: {reason}")]
@@ -133,56 +137,42 @@ impl Column {
     }
 }
 
-/// Decodes a report: UTF-8 (BOM stripped) if valid, else Windows-1252 (the encoding
-/// Excel writes "CSV (Trennzeichen-getrennt)" in on German Windows).
-pub fn decode(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    match std::str::from_utf8(bytes) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => {
-            encoding_rs::WINDOWS_1252
-                .decode_without_bom_handling(bytes)
-                .0
-        }
-    }
-}
+/// What the whole-file errors call a report.
+const EXPECTED: &str = "status report (CSV)";
 
-/// Detects `;` or `,` from the header line (the first non-blank line).
-fn delimiter(text: &str) -> Result<u8, ReportError> {
-    let header = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .ok_or(ReportError::Empty)?;
-    let semi = header.matches(';').count();
-    let comma = header.matches(',').count();
-    match (semi, comma) {
-        (0, 0) => Err(ReportError::Header(format!(
-            "no `;` or `,` between column names in {:?}",
-            crate::parse::shorten(header, 120)
-        ))),
-        (s, c) if s >= c => Ok(b';'),
-        _ => Ok(b','),
-    }
-}
-
-/// Validates every row of a report. Whole-file problems (empty, unreadable header,
-/// missing required columns) are an `Err`; row problems are collected, all of them.
+/// Validates every row of a report held in memory (see [`validate_from`]).
 pub fn validate(
     bytes: &[u8],
     catalog: &Catalog,
     today: NaiveDate,
 ) -> Result<Validated, ReportError> {
-    let text = decode(bytes);
-    let delim = delimiter(&text)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delim)
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| ReportError::Header(e.to_string()))?
-        .clone();
+    validate_from(std::io::Cursor::new(bytes), catalog, today)
+}
+
+/// Validates every row of a report, reading it as a stream: the file is decoded
+/// chunk by chunk and no line may be longer than [`csv_text::MAX_LINE_BYTES`], so
+/// memory does not grow with one endless line. Whole-file problems (empty, binary,
+/// an endless line, unreadable header, missing required columns) are an `Err`; row
+/// problems are collected, all of them.
+pub fn validate_from<R: Read + Seek>(
+    input: R,
+    catalog: &Catalog,
+    today: NaiveDate,
+) -> Result<Validated, ReportError> {
+    let not_csv = |e: ParseError| {
+        ReportError::NotCsv(format!(
+            "{e}; expected a CSV file with a header line such as `Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung`"
+        ))
+    };
+    let mut input = csv_text::open(input, EXPECTED).map_err(not_csv)?;
+    let headers = csv_text::header(&mut input.reader, EXPECTED).map_err(not_csv)?;
+    if headers.len() < 2 {
+        return Err(ReportError::Header(format!(
+            "no `;` or `,` between column names in {:?}",
+            crate::parse::shorten(&headers.iter().collect::<Vec<_>>().join(""), 120)
+        )));
+    }
+    let mut reader = input.reader;
     let mut columns: HashMap<Column, usize> = HashMap::new();
     for (i, h) in headers.iter().enumerate() {
         if let Some(c) = Column::from_header(h) {
@@ -229,12 +219,17 @@ pub fn validate(
     let mut out = Validated::default();
     let mut record = csv::StringRecord::new();
     loop {
-        let more = reader
-            .read_record(&mut record)
-            .map_err(|e| ReportError::Csv {
-                line: e.position().map(|p| p.line()).unwrap_or(0),
-                reason: e.to_string(),
-            })?;
+        let more = reader.read_record(&mut record).map_err(|e| {
+            if e.is_io_error() {
+                // the decoder's refusal of an endless line names the line itself
+                ReportError::NotCsv(e.to_string())
+            } else {
+                ReportError::Csv {
+                    line: e.position().map_or(0, csv::Position::line),
+                    reason: e.to_string(),
+                }
+            }
+        })?;
         if !more {
             break;
         }
@@ -325,6 +320,9 @@ pub fn check_row(
     let note = Some(cells.note.trim())
         .filter(|n| !n.is_empty())
         .map(str::to_owned);
+    if let Some(message) = note.as_deref().and_then(csv_text::note_too_long) {
+        err(Column::Note, cells.note, message);
+    }
     match (subject, scope, status, effective_on) {
         (Some(subject), Some(scope), Some(status), Some(effective_on)) if errors.is_empty() => {
             Ok(StatusRow {
@@ -572,6 +570,43 @@ mod tests {
     }
 
     #[test]
+    fn endless_lines_and_long_notes_are_refused() {
+        let long_line = format!(
+            "Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung\n99012001001000;032410001001;geplant;2025-01-01;{}\n",
+            "x".repeat(csv_text::MAX_LINE_BYTES)
+        );
+        let err = validate(long_line.as_bytes(), &catalog(), today()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("line 2 is longer than 1048576 bytes"),
+            "{err}"
+        );
+        let note = "n".repeat(csv_text::MAX_NOTE_BYTES + 1);
+        let v = validate(
+            format!(
+                "Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung\n\
+                 99012001001000;032410001001;geplant;2025-01-01;{note}\n\
+                 99012001001000;031010000000;geplant;2025-01-01;{}\n",
+                &note[1..]
+            )
+            .as_bytes(),
+            &catalog(),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(v.rows.len(), 1, "a note at the bound is fine");
+        assert_eq!(v.errors.len(), 1);
+        assert_eq!(
+            (v.errors[0].line, v.errors[0].column.as_str()),
+            (2, "Bemerkung")
+        );
+        assert_eq!(
+            v.errors[0].message,
+            "4097 bytes is longer than the 4096 bytes a remark may have; shorten it or put a link to a document"
+        );
+    }
+
+    #[test]
     fn unknown_efa_says_when_no_catalogue_exists() {
         let mut c = catalog();
         c.efa.clear();
@@ -593,8 +628,13 @@ mod tests {
             let err = validate(input, &catalog(), today()).unwrap_err();
             assert_eq!(err.to_string(), expected);
         };
-        check_err(b"", "the file is empty; expected a header line such as `Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung`");
-        check_err(b"\n\n", "the file is empty; expected a header line such as `Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung`");
+        let empty = "not a status report (CSV) payload (line 1): the file is empty or starts with an empty line; the first line must be the header; expected a CSV file with a header line such as `Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung`";
+        check_err(b"", empty);
+        check_err(b"\n\n", empty);
+        check_err(
+            b"\x00\x01",
+            "not a status report (CSV) payload (byte 0): binary data (NUL byte); save the spreadsheet as CSV text; expected a CSV file with a header line such as `Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung`",
+        );
         check_err(
             b"<html><body>Error</body></html>\n",
             "header line: no `;` or `,` between column names in \"<html><body>Error</body></html>\"",

@@ -4,13 +4,20 @@
 //! (SELECT, reading tables, functions other than `load_extension`, recursive CTEs and
 //! introspection pragmas). The authorizer also names what was refused, so the error
 //! is clearer than SQLite's "not authorized".
+//!
+//! Any statement also ends by itself: SQLite's work on it is bounded in time (a
+//! progress handler interrupts it at the deadline) and in memory (a hard heap limit,
+//! with temporary tables and sorts kept in memory so they fall under it instead of
+//! filling the disk), and a value is handed out cut to [`MAX_CELL_BYTES`]. Each limit
+//! that is hit is named in the error, with how to raise it.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::ValueRef;
-use rusqlite::Connection;
+use rusqlite::{Connection, ErrorCode};
 
 use crate::error::{Error, Result};
 
@@ -30,11 +37,47 @@ const READ_PRAGMAS: &[&str] = &[
     "compile_options",
 ];
 
+/// Default for [`Limits::time`]: long enough for any honest query over the state
+/// database, short enough that a runaway one does not hold a terminal or a cron slot.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Default for [`Limits::memory_mib`]: sorting or grouping every status event
+/// fits comfortably; a DISTINCT over tens of millions of generated rows does not.
+pub const DEFAULT_MEMORY_MIB: u64 = 512;
+
+/// Longest value handed out, in bytes of text (a blob's hex counts): larger ones are
+/// cut and end in `…`. Without it a `randomblob(999999999)` or a stored payload
+/// becomes gigabytes of hex in memory and on the terminal.
+pub const MAX_CELL_BYTES: usize = 1024 * 1024;
+
+/// How much work one statement may cause. `None` is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Time SQLite spends on the statement (waiting for the reader of the output
+    /// does not count).
+    pub time: Option<Duration>,
+    /// SQLite's working memory (page cache, sorts, DISTINCT, GROUP BY, temporary
+    /// tables, values being built) in MiB.
+    pub memory_mib: Option<u64>,
+}
+
+/// What a finished statement reports besides its rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ran {
+    pub columns: Vec<String>,
+    /// Values longer than [`MAX_CELL_BYTES`] that were cut.
+    pub cut_cells: u64,
+}
+
 /// A read-only connection for user SQL.
 pub struct QueryConnection {
     conn: Connection,
     /// What the authorizer refused last, for the error message.
     refused: Arc<Mutex<Option<String>>>,
+    limits: Limits,
+    /// When the progress handler interrupts the running step; None while SQLite is
+    /// not working for us (between rows, while the caller writes output).
+    deadline: Arc<Mutex<Option<Instant>>>,
 }
 
 /// Why the authorizer refuses `action`, or None to allow it.
@@ -99,11 +142,43 @@ fn refusal(action: &AuthAction<'_>) -> Option<String> {
 }
 
 impl QueryConnection {
-    /// Opens `path` for user queries.
-    pub fn open(path: &Path) -> Result<QueryConnection> {
+    /// Opens `path` for user queries bounded by `limits`.
+    ///
+    /// The memory limit is SQLite's hard heap limit, which holds for the whole
+    /// process: open this only in a process that does nothing else with SQLite
+    /// (the `query` command).
+    pub fn open(path: &Path, limits: Limits) -> Result<QueryConnection> {
         let conn = super::open_read_only(path)?;
         conn.pragma_update(None, "query_only", true)
             .map_err(Error::db("setting PRAGMA query_only"))?;
+        // Set before the authorizer is installed, which refuses every PRAGMA change.
+        if let Some(mib) = limits.memory_mib.filter(|&m| m > 0) {
+            let bytes = i64::try_from(mib.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX);
+            // Sorts and temporary tables go to memory, where the heap limit counts
+            // them, instead of to temporary files nothing bounds.
+            conn.pragma_update(None, "temp_store", "MEMORY")
+                .map_err(Error::db("setting PRAGMA temp_store"))?;
+            conn.query_row(&format!("PRAGMA hard_heap_limit = {bytes}"), [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(Error::db("setting PRAGMA hard_heap_limit"))?;
+        }
+        let deadline: Arc<Mutex<Option<Instant>>> = Arc::default();
+        if limits.time.is_some() {
+            let handler_deadline = Arc::clone(&deadline);
+            // Every 10 000 virtual-machine steps: often enough to stop within
+            // milliseconds, rare enough not to cost measurable time.
+            conn.progress_handler(
+                10_000,
+                Some(move || {
+                    handler_deadline
+                        .lock()
+                        .ok()
+                        .and_then(|d| *d)
+                        .is_some_and(|d| Instant::now() >= d)
+                }),
+            );
+        }
         let refused = Arc::new(Mutex::new(None));
         let hook_refused = Arc::clone(&refused);
         conn.authorizer(Some(move |ctx: AuthContext<'_>| {
@@ -117,31 +192,81 @@ impl QueryConnection {
                 }
             }
         }));
-        Ok(QueryConnection { conn, refused })
+        Ok(QueryConnection {
+            conn,
+            refused,
+            limits,
+            deadline,
+        })
+    }
+
+    /// The error for a statement that failed: a refusal, a limit hit, or SQLite's.
+    fn failed(&self, sql: &str, e: rusqlite::Error) -> Error {
+        if let Some(reason) = self.refused.lock().ok().and_then(|mut s| s.take()) {
+            return Error::Invalid(format!(
+                "query refused: {reason}; the query interface is read-only"
+            ));
+        }
+        match (e.sqlite_error_code(), self.limits) {
+            (
+                Some(ErrorCode::OperationInterrupted),
+                Limits {
+                    time: Some(time), ..
+                },
+            ) => Error::Limit(format!(
+                "query stopped: it ran longer than the time limit of {} s (--timeout); narrow it (WHERE, LIMIT, a bound on a recursive CTE) or raise --timeout (0 = no limit)",
+                time.as_secs()
+            )),
+            (
+                Some(ErrorCode::OutOfMemory),
+                Limits {
+                    memory_mib: Some(mib),
+                    ..
+                },
+            ) => Error::Limit(format!(
+                "query stopped: it needs more than the memory limit of {mib} MiB (--max-memory) for sorting, DISTINCT, GROUP BY, temporary results or a large value; narrow it, or raise --max-memory (0 = no limit; large sorts then go to temporary files)"
+            )),
+            _ => Error::Db {
+                context: format!("running query {:?}", crate::parse::shorten(sql, 200)),
+                source: e,
+            },
+        }
+    }
+
+    /// Lets SQLite work until `budget` is spent (None: no limit).
+    fn start_clock(&self, budget: Option<Duration>) -> Instant {
+        let now = Instant::now();
+        if let Ok(mut d) = self.deadline.lock() {
+            *d = budget.map(|b| now + b);
+        }
+        now
+    }
+
+    /// Stops the clock; returns what is left of `budget`.
+    fn stop_clock(&self, started: Instant, budget: Option<Duration>) -> Option<Duration> {
+        if let Ok(mut d) = self.deadline.lock() {
+            *d = None;
+        }
+        budget.map(|b| b.saturating_sub(started.elapsed()))
     }
 
     /// Runs one statement, handing each row (with the column names) to `on_row`.
-    /// Returns the column names (also when there are no rows).
+    /// Returns the column names (also when there are no rows) and how many values
+    /// were cut. Only SQLite's own work counts against the time limit, not the time
+    /// `on_row` takes (a pager the user reads slowly).
     pub fn run(
         &self,
         sql: &str,
         mut on_row: impl FnMut(&[String], Vec<serde_json::Value>) -> std::io::Result<()>,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Ran> {
         if let Ok(mut slot) = self.refused.lock() {
             *slot = None;
         }
-        let wrap = |e: rusqlite::Error| -> Error {
-            match self.refused.lock().ok().and_then(|mut s| s.take()) {
-                Some(reason) => Error::Invalid(format!(
-                    "query refused: {reason}; the query interface is read-only"
-                )),
-                None => Error::Db {
-                    context: format!("running query {:?}", crate::parse::shorten(sql, 200)),
-                    source: e,
-                },
-            }
-        };
-        let mut stmt = self.conn.prepare(sql).map_err(wrap)?;
+        let mut budget = self.limits.time.filter(|t| !t.is_zero());
+        let started = self.start_clock(budget);
+        let prepared = self.conn.prepare(sql);
+        budget = self.stop_clock(started, budget);
+        let mut stmt = prepared.map_err(|e| self.failed(sql, e))?;
         if !stmt.readonly() {
             return Err(Error::Invalid(
                 "query refused: the statement would change the database; the query interface is read-only".into(),
@@ -149,27 +274,83 @@ impl QueryConnection {
         }
         let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
         let n = columns.len();
-        let mut rows = stmt.query([]).map_err(wrap)?;
-        while let Some(row) = rows.next().map_err(wrap)? {
+        let mut cut_cells = 0;
+        let mut rows = stmt.query([]).map_err(|e| self.failed(sql, e))?;
+        loop {
+            let started = self.start_clock(budget);
+            let next = rows.next();
+            budget = self.stop_clock(started, budget);
+            let Some(row) = next.map_err(|e| self.failed(sql, e))? else {
+                break;
+            };
             let mut values = Vec::with_capacity(n);
             for i in 0..n {
-                values.push(match row.get_ref(i).map_err(wrap)? {
-                    ValueRef::Null => serde_json::Value::Null,
-                    ValueRef::Integer(v) => v.into(),
-                    ValueRef::Real(v) => v.into(),
-                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
-                    ValueRef::Blob(b) => crate::fetch::hex(b).into(),
-                });
+                let value = row.get_ref(i).map_err(|e| self.failed(sql, e))?;
+                let (value, cut) = cell(value);
+                cut_cells += u64::from(cut);
+                values.push(value);
             }
             on_row(&columns, values).map_err(Error::io("writing", "stdout"))?;
         }
-        Ok(columns)
+        Ok(Ran { columns, cut_cells })
+    }
+}
+
+/// A value as JSON, text cut to [`MAX_CELL_BYTES`] (blobs as hex, cut the same way)
+/// before anything is copied; true if it was cut.
+fn cell(value: ValueRef<'_>) -> (serde_json::Value, bool) {
+    match value {
+        ValueRef::Null => (serde_json::Value::Null, false),
+        ValueRef::Integer(v) => (v.into(), false),
+        ValueRef::Real(v) => (v.into(), false),
+        ValueRef::Text(t) => {
+            let cut = t.len() > MAX_CELL_BYTES;
+            let shown = t.get(..MAX_CELL_BYTES).unwrap_or(t);
+            let mut text = String::from_utf8_lossy(shown).into_owned();
+            if cut {
+                // a multi-byte character cut in half decodes as U+FFFD; drop it
+                if text.ends_with('\u{fffd}') {
+                    text.pop();
+                }
+                text.push('…');
+            }
+            (text.into(), cut)
+        }
+        ValueRef::Blob(b) => {
+            let cut = b.len() * 2 > MAX_CELL_BYTES;
+            let mut text = crate::fetch::hex(b.get(..MAX_CELL_BYTES / 2).unwrap_or(b));
+            if cut {
+                text.push('…');
+            }
+            (text.into(), cut)
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_values_are_cut_before_they_are_copied() {
+        // the cut falls into the middle of an ä
+        let long = format!("a{}", "ä".repeat(MAX_CELL_BYTES));
+        let (value, cut) = cell(ValueRef::Text(long.as_bytes()));
+        let text = value.as_str().unwrap();
+        assert!(cut);
+        assert!(text.ends_with("ä…"), "no half character left");
+        assert_eq!(text.len(), MAX_CELL_BYTES - 1 + "…".len());
+        let exact = "a".repeat(MAX_CELL_BYTES);
+        assert_eq!(
+            cell(ValueRef::Text(exact.as_bytes())),
+            (exact.into(), false)
+        );
+        let blob = vec![0xab_u8; MAX_CELL_BYTES];
+        let (value, cut) = cell(ValueRef::Blob(&blob));
+        assert!(cut);
+        assert_eq!(value.as_str().unwrap().len(), MAX_CELL_BYTES + "…".len());
+        assert_eq!(cell(ValueRef::Integer(7)), (7.into(), false));
+    }
 
     #[test]
     fn refusals() {

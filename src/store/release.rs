@@ -105,22 +105,44 @@ pub struct ReleaseSummary {
 /// What the store remembers about a source between runs.
 #[derive(Debug, Clone, Default)]
 pub struct SourceState {
+    /// The validators of the last release, as answered by `location`.
     pub validators: Validators,
+    /// The location the validators came from (`sources.location`, written together
+    /// with them).
+    pub location: Option<String>,
     /// SHA-256 of the payload of the last applied release.
     pub last_sha256: Option<String>,
 }
 
-/// Reads the remembered validators and last applied payload hash of `source`.
+impl SourceState {
+    /// The validators to send when fetching `location`: the remembered ones only if
+    /// they came from that very location. An ETag or date of another URL says
+    /// nothing about this one, and a 304 to it would keep the old URL's data as if
+    /// it were the new one's.
+    pub fn validators_for(&self, location: &str) -> Validators {
+        if self.location.as_deref() == Some(location) {
+            self.validators.clone()
+        } else {
+            Validators::default()
+        }
+    }
+}
+
+/// Reads the remembered validators (with the location they belong to) and last
+/// applied payload hash of `source`.
 pub fn source_state(conn: &Connection, source: &str) -> Result<SourceState> {
-    let validators = conn
+    let (validators, location) = conn
         .query_row(
-            "SELECT etag, last_modified FROM sources WHERE name = ?1",
+            "SELECT etag, last_modified, location FROM sources WHERE name = ?1",
             [source],
             |r| {
-                Ok(Validators {
-                    etag: r.get(0)?,
-                    last_modified: r.get(1)?,
-                })
+                Ok((
+                    Validators {
+                        etag: r.get(0)?,
+                        last_modified: r.get(1)?,
+                    },
+                    Some(r.get(2)?),
+                ))
             },
         )
         .optional()
@@ -137,6 +159,7 @@ pub fn source_state(conn: &Connection, source: &str) -> Result<SourceState> {
         .map_err(Error::db(format!("reading last release of {source}")))?;
     Ok(SourceState {
         validators,
+        location,
         last_sha256,
     })
 }

@@ -17,6 +17,7 @@ mod http;
 mod nothing_lost_rejects;
 mod nothing_lost_publish;
 mod nothing_lost_due;
+mod nothing_lost_bounds;
 mod pvog;
 mod query;
 mod release;
