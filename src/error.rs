@@ -69,6 +69,11 @@ pub enum Error {
         max_share: f64,
     },
 
+    /// The database file cannot be used as given: missing for a command that only
+    /// reads, not an SQLite database, not yet migrated, or not openable read-only.
+    #[error("database {}: {problem}", path.display())]
+    Database { path: PathBuf, problem: String },
+
     /// The configuration is invalid.
     #[error("configuration {path}: {message}")]
     Config { path: String, message: String },

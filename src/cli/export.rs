@@ -64,7 +64,6 @@ struct DashboardArgs {
 
 impl Export {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let db = ctx.db_path(None);
         let job = match self.what {
             What::Report(a) => {
                 if a.part.is_some() && a.format != ReportFormat::Csv {
@@ -95,7 +94,7 @@ impl Export {
                 as_of: a.as_of,
             },
         };
-        let outcome = export::run_job(&db, &job).map_err(|e| match e {
+        let outcome = export::run_job(&ctx.db, &job).map_err(|e| match e {
             export::ExportError::Store(inner) => anyhow::Error::new(inner),
             export::ExportError::InvalidArs(_) | export::ExportError::Invalid(_) => {
                 anyhow::Error::new(crate::Error::Invalid(e.to_string()))

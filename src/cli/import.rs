@@ -73,8 +73,7 @@ impl Import {
             ..FetchPolicy::default()
         };
         // One writer at a time: a running daemon or sync holds the lock.
-        let _lock = crate::store::lock::acquire(&ctx.db_path(None), "import")?;
-        let mut conn = ctx.open()?;
+        let mut conn = ctx.open_locked_writer("import")?;
         let runtime = super::runtime()?;
         let summary = run_source(&mut conn, &spec, &policy, runtime.handle())?;
         if !ctx.quiet {

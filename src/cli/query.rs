@@ -41,7 +41,7 @@ fn object(columns: &[String], values: Vec<serde_json::Value>) -> serde_json::Val
 
 impl Query {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let conn = QueryConnection::open(&ctx.db_path(None))?;
+        let conn = QueryConnection::open(&ctx.db)?;
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
         match self.format {

@@ -99,7 +99,7 @@ fn set(
     note: Option<String>,
     by: &str,
 ) -> anyhow::Result<ExitCode> {
-    let mut conn = ctx.open()?;
+    let mut conn = ctx.open_writer()?;
     let catalog = store::status::catalog(&conn)?;
     let (leika, efa) = match Subject::from_arg(subject) {
         Subject::Leika(_) => (subject.trim(), ""),
@@ -158,7 +158,7 @@ fn import(
 ) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let bytes = std::fs::read(file).map_err(crate::Error::io("reading status report", file))?;
-    let mut conn = ctx.open()?;
+    let mut conn = ctx.open_writer()?;
     let catalog = store::status::catalog(&conn)?;
     let validated = report::validate(&bytes, &catalog, today())
         .map_err(|e| crate::Error::Invalid(format!("{}: {e}", file.display())))?;
@@ -218,7 +218,7 @@ fn show(
         })
         .transpose()?;
     let subject = Subject::from_arg(subject);
-    let conn = ctx.open()?;
+    let conn = ctx.open_reader()?;
     let rows = if history {
         store::status::history(&conn, &subject)?
     } else {

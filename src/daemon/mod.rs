@@ -60,6 +60,21 @@ pub trait Executor: Send + Sync {
         job: &str,
         trigger: Trigger,
     ) -> impl Future<Output = Outcome> + Send;
+
+    /// Why no job may run any more (e.g. the database file was deleted or
+    /// replaced), or None. Asked before each job; the scheduler then stops.
+    fn unusable(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Why [`run`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// Shutdown was requested (SIGTERM, SIGINT).
+    Requested,
+    /// The executor became unusable; the text says why and what to do.
+    Unusable(String),
 }
 
 /// Signals from outside: shutdown (SIGTERM/SIGINT) and new configs (SIGHUP or a
@@ -137,7 +152,7 @@ pub async fn run<C: Clock, E: Executor>(
     clock: &C,
     executor: &E,
     mut control: Control,
-) {
+) -> Stop {
     let mut config = config;
     let mut jobs = build_jobs(&config, clock.now(), &mut HashMap::new());
     let now = clock.now();
@@ -174,6 +189,10 @@ pub async fn run<C: Clock, E: Executor>(
             .min_by_key(|(t, i, _)| (*t, *i));
         if let Some((at, index, trigger)) = due {
             if at <= now {
+                if let Some(reason) = executor.unusable() {
+                    tracing::error!(%reason, "cannot run jobs any more; stopping");
+                    return Stop::Unusable(reason);
+                }
                 if !run_job(
                     &config,
                     clock,
@@ -186,7 +205,7 @@ pub async fn run<C: Clock, E: Executor>(
                 )
                 .await
                 {
-                    return;
+                    return Stop::Requested;
                 }
                 continue;
             }
@@ -206,6 +225,7 @@ pub async fn run<C: Clock, E: Executor>(
         }
     }
     tracing::info!("daemon stopped");
+    Stop::Requested
 }
 
 /// Runs job `index`; returns false when shutdown came and the job did not finish
@@ -279,21 +299,25 @@ async fn run_job<C: Clock, E: Executor>(
 
 /// The real executor: one database connection, jobs on a blocking thread.
 pub struct DbExecutor {
-    conn: Arc<Mutex<rusqlite::Connection>>,
+    conn: Arc<Mutex<crate::store::WriterConnection>>,
     db: PathBuf,
+    /// Device and inode of the database file when it was opened: a file deleted
+    /// or replaced under the daemon must not be written through the old handle.
+    identity: Option<(u64, u64)>,
     runtime: tokio::runtime::Handle,
     exports: Arc<dyn ExportRunner>,
 }
 
 impl DbExecutor {
     pub fn new(
-        conn: rusqlite::Connection,
+        conn: crate::store::WriterConnection,
         db: PathBuf,
         runtime: tokio::runtime::Handle,
         exports: Arc<dyn ExportRunner>,
     ) -> DbExecutor {
         DbExecutor {
             conn: Arc::new(Mutex::new(conn)),
+            identity: file_identity(&db).ok(),
             db,
             runtime,
             exports,
@@ -301,7 +325,27 @@ impl DbExecutor {
     }
 }
 
+/// Device and inode of the file at `path` (symlinks followed).
+fn file_identity(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)?;
+    Ok((meta.dev(), meta.ino()))
+}
+
 impl Executor for DbExecutor {
+    fn unusable(&self) -> Option<String> {
+        let path = self.db.display();
+        match file_identity(&self.db) {
+            Ok(now) if Some(now) == self.identity => None,
+            Ok(_) => Some(format!(
+                "database {path} was replaced by another file after the daemon opened it; the daemon stopped instead of writing into the old one. Check which file is right, then restart the daemon"
+            )),
+            Err(e) => Some(format!(
+                "database {path} is gone ({e}) since the daemon opened it; the daemon stopped instead of writing into a deleted file. Restore it (e.g. from `ozgsync backup`) or move it back, then restart the daemon"
+            )),
+        }
+    }
+
     async fn last_success(&self, job: &str) -> Option<DateTime<Utc>> {
         let conn = self.conn.lock().ok()?;
         match runs::last_success(&conn, job) {

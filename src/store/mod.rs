@@ -50,15 +50,119 @@ pub fn schema_version() -> i64 {
 /// How long a connection waits for another writer before failing with "busy".
 pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Opens (creating if needed) the database read-write and migrates it to the newest
-/// schema. A database from a newer ozgsync is refused.
+/// The first 16 bytes of every SQLite database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// A database connection of a command that writes. It derefs to the
+/// [`Connection`]; when it is dropped it leaves the database in rollback-journal
+/// mode if no other connection has it open, so that a user with read permission
+/// alone can open it afterwards (see [`open_reader`]).
+#[derive(Debug)]
+pub struct WriterConnection {
+    conn: Connection,
+    /// The writer lock, for writers that take it: released only after the journal
+    /// mode was switched on drop (fields drop after `Drop::drop`).
+    _lock: Option<lock::WriteLock>,
+}
+
+impl WriterConnection {
+    /// Keeps `lock` for as long as this connection lives.
+    pub fn holding(mut self, lock: lock::WriteLock) -> WriterConnection {
+        self._lock = Some(lock);
+        self
+    }
+}
+
+impl std::ops::Deref for WriterConnection {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for WriterConnection {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+impl Drop for WriterConnection {
+    fn drop(&mut self) {
+        // A WAL database can be read only by a process that can create or write its
+        // `-shm` file; a read-only reader in a directory it cannot write fails with
+        // "attempt to write a readonly database". Switching to DELETE checkpoints the
+        // WAL and removes `-wal` and `-shm`. It needs the database to itself: when a
+        // reader or another writer (the daemon) still has it open, the switch fails
+        // at once (no busy wait) and the database stays in WAL mode, its `-wal` and
+        // `-shm` kept for the others, which is what readers beside a writer need.
+        let _ = self.conn.busy_timeout(std::time::Duration::ZERO);
+        match self
+            .conn
+            .query_row("PRAGMA journal_mode = DELETE", [], |r| {
+                r.get::<_, String>(0)
+            }) {
+            Ok(mode) if mode.eq_ignore_ascii_case("delete") => {}
+            Ok(mode) => tracing::debug!(%mode, "database left in its journal mode"),
+            Err(e) => tracing::debug!(error = %e, "database still in use; left in WAL mode"),
+        }
+    }
+}
+
+/// Opens the database of a command that writes data, creating it (mode 0600) if
+/// it does not exist, and migrates it to the newest schema. An existing file that
+/// is not an SQLite database is refused before anything touches it; a database
+/// from a newer ozgsync is refused.
+pub fn open_writer(path: &Path) -> Result<WriterConnection> {
+    Ok(WriterConnection {
+        conn: open(path)?,
+        _lock: None,
+    })
+}
+
+/// Like [`open_writer`], as a bare connection that leaves the journal mode as it
+/// is on close: for tests and tools that hold the database beside a command.
 pub fn open(path: &Path) -> Result<Connection> {
+    check_database_file(path)?;
     restrict_permissions(path)?;
     let mut conn =
         Connection::open(path).map_err(Error::db(format!("opening {}", path.display())))?;
     configure(&conn, path)?;
     migrate(&mut conn, path)?;
     Ok(conn)
+}
+
+/// Refuses what is not an SQLite database: a directory, or a file whose first
+/// bytes are not SQLite's header. A missing file passes (a writer creates it), and
+/// so does an empty one: SQLite treats it as a new database, and it is what a
+/// writer killed right after creating the file leaves.
+pub fn check_database_file(path: &Path) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    use std::io::Read;
+    let not_a_database = |problem: String| Error::Database {
+        path: path.to_owned(),
+        problem,
+    };
+    let meta = std::fs::metadata(path).map_err(Error::io("reading", path))?;
+    if !meta.is_file() {
+        return Err(not_a_database(
+            "is not a file; --db (or OZGSYNC_DB, or the config's `database`) must name an SQLite database file".into(),
+        ));
+    }
+    if meta.len() == 0 {
+        return Ok(());
+    }
+    let mut head = Vec::with_capacity(16);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(16).read_to_end(&mut head))
+        .map_err(Error::io("reading", path))?;
+    if head != SQLITE_MAGIC {
+        return Err(not_a_database(
+            "is not an SQLite database (its first bytes are not SQLite's header); nothing was changed. Check --db (or OZGSYNC_DB, or the config's `database`)".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The database is internal data (payloads, rejects, coordinators' notes), so it
@@ -94,15 +198,18 @@ fn restrict_permissions(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Opens an existing database read-only (for queries and exports). Refuses a
-/// database that is missing or not at this build's schema version.
-pub fn open_read_only(path: &Path) -> Result<Connection> {
+/// Opens an existing database for a command that only reads: `SQLITE_OPEN_READ_ONLY`,
+/// so read permission is enough and nothing is created. Refuses a missing file
+/// (never creates one), a file that is not an SQLite database, and a database
+/// not at this build's schema version (a writer migrates it).
+pub fn open_reader(path: &Path) -> Result<Connection> {
     if !path.exists() {
-        return Err(Error::NotFound(format!(
-            "database {} does not exist; run `ozgsync sync` or `ozgsync import` first, or pass --db",
-            path.display()
-        )));
+        return Err(Error::Database {
+            path: path.to_owned(),
+            problem: "does not exist; commands that only read never create one. Check --db, OZGSYNC_DB or the config's `database` (`ozgsync config check` shows which is used), or create it with `ozgsync import` or `ozgsync sync`".into(),
+        });
     }
+    check_database_file(path)?;
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -112,16 +219,45 @@ pub fn open_read_only(path: &Path) -> Result<Connection> {
     .map_err(Error::db(format!("opening {} read-only", path.display())))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(Error::db("setting busy timeout"))?;
-    let version = user_version(&conn)?;
+    let version = match user_version(&conn) {
+        Ok(v) => v,
+        Err(e) if wal_without_its_files(path) => {
+            return Err(Error::Database {
+                path: path.to_owned(),
+                problem: format!(
+                    "is in WAL journal mode but has no -wal/-shm files, and this user cannot create them ({e}); run any writing ozgsync command once as the database's owner (e.g. `ozgsync sync`): on exit it leaves the database in rollback-journal mode, which readers open with read permission alone"
+                ),
+            })
+        }
+        Err(e) => return Err(e),
+    };
     check_version(version, path)?;
     if version < schema_version() {
-        return Err(Error::Invalid(format!(
-            "database {} has schema version {version}, this ozgsync expects {}; open it once read-write (e.g. `ozgsync releases`) to migrate it",
-            path.display(),
-            schema_version()
-        )));
+        return Err(Error::Database {
+            path: path.to_owned(),
+            problem: format!(
+                "has schema version {version}, this ozgsync expects {}; commands that only read do not migrate: run a writing command once (`ozgsync sync` or `ozgsync import`) to migrate it",
+                schema_version()
+            ),
+        });
     }
     Ok(conn)
+}
+
+/// [`open_reader`] under its earlier name, for callers written before the split.
+pub fn open_read_only(path: &Path) -> Result<Connection> {
+    open_reader(path)
+}
+
+/// True when the file's header says WAL (bytes 18 and 19 are 2) and its `-wal`
+/// is missing: the state a read-only user cannot open.
+fn wal_without_its_files(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 20];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    read.is_ok() && head[18] == 2 && !Path::new(&wal).exists()
 }
 
 fn configure(conn: &Connection, path: &Path) -> Result<()> {

@@ -233,6 +233,8 @@ pub fn apply<T: Record>(
         ],
     )
     .map_err(Error::db("updating release counts"))?;
+    // The search index commits with the release, so `search` never has to write.
+    crate::store::search::index_pending(&tx)?;
     tx.commit().map_err(Error::db("committing release"))?;
     Ok(ReleaseSummary {
         release_id,
