@@ -22,8 +22,15 @@ use crate::fetch::{Authorization, FetchPolicy, Location};
 use crate::store::release::Mode;
 use crate::sync::SourceKind;
 
-/// Environment variables that are command-line options rather than config keys.
-const NOT_CONFIG_KEYS: &[&str] = &["OZGSYNC_DB", "OZGSYNC_CONFIG", "OZGSYNC_LOG_FORMAT"];
+/// Environment variables that are command-line options rather than config keys,
+/// and those an export command gets from `jobs` (it reads the config too).
+const NOT_CONFIG_KEYS: &[&str] = &[
+    "OZGSYNC_DB",
+    "OZGSYNC_CONFIG",
+    "OZGSYNC_LOG_FORMAT",
+    "OZGSYNC_EXPORT_SOURCE",
+    "OZGSYNC_EXPORT_RELEASE",
+];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

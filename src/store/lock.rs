@@ -251,19 +251,53 @@ fn note_pid(note: &str) -> Option<u32> {
 /// kernel's `/proc/locks`; None when nobody does or it cannot be read.
 fn live_holder(meta: &std::fs::Metadata) -> Option<u32> {
     let locks = std::fs::read_to_string("/proc/locks").ok()?;
-    let dev = meta.dev();
-    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
-    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let (major, minor) = major_minor(meta.dev());
     flock_holder(&locks, major, minor, meta.ino())
+}
+
+/// Whether another process holds a POSIX (`fcntl`) lock on the file at `path`, as
+/// SQLite does on a WAL database's `-shm` for as long as it has the WAL open.
+/// Some(false) for a missing file; None when `/proc/locks` cannot be read.
+pub fn used_by_other_processes(path: &Path) -> Option<bool> {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(false),
+        Err(_) => return None,
+    };
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    let (major, minor) = major_minor(meta.dev());
+    let others = holders(&locks, &["POSIX", "OFDLCK"], major, minor, meta.ino())
+        .any(|pid| pid != std::process::id());
+    Some(others)
+}
+
+/// Major and minor number of a device as `/proc/locks` shows them.
+fn major_minor(dev: u64) -> (u64, u64) {
+    (
+        ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff),
+        (dev & 0xff) | ((dev >> 12) & !0xff),
+    )
 }
 
 /// Finds the holder of an `flock` on device `major:minor`, inode `ino` in the text
 /// of `/proc/locks` (`1: FLOCK  ADVISORY  WRITE 4711 08:01:1234 0 EOF`; lines of
 /// waiting processes carry `->` and are skipped).
 fn flock_holder(locks: &str, major: u64, minor: u64, ino: u64) -> Option<u32> {
-    locks.lines().find_map(|line| {
+    holders(locks, &["FLOCK"], major, minor, ino).next()
+}
+
+/// The pids holding (not waiting for) a lock of one of `kinds` on device
+/// `major:minor`, inode `ino`, in the text of `/proc/locks`.
+fn holders<'a>(
+    locks: &'a str,
+    kinds: &'a [&str],
+    major: u64,
+    minor: u64,
+    ino: u64,
+) -> impl Iterator<Item = u32> + 'a {
+    locks.lines().filter_map(move |line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.get(1) != Some(&"FLOCK") {
+        if !kinds.contains(fields.get(1)?) {
             return None;
         }
         let pid: u32 = fields.get(4)?.parse().ok()?;
@@ -313,6 +347,10 @@ mod tests {
                      2: -> FLOCK  ADVISORY  WRITE 4712 fd:01:1234 0 EOF\n";
         assert_eq!(flock_holder(locks, 0xfd, 1, 1234), Some(4711));
         assert_eq!(flock_holder(locks, 8, 1, 77), None);
+        assert_eq!(
+            holders(locks, &["POSIX"], 8, 1, 77).collect::<Vec<_>>(),
+            [11]
+        );
         assert_eq!(flock_holder(locks, 0xfd, 1, 99), None);
     }
 

@@ -50,16 +50,14 @@ pub fn schema_version() -> i64 {
 /// How long a connection waits for another writer before failing with "busy".
 pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The first 16 bytes of every SQLite database file.
-const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
-
 /// A database connection of a command that writes. It derefs to the
-/// [`Connection`]; when it is dropped it leaves the database in rollback-journal
-/// mode if no other connection has it open, so that a user with read permission
-/// alone can open it afterwards (see [`open_reader`]).
+/// [`Connection`]; when it holds the writer lock and is dropped, it leaves the
+/// database in rollback-journal mode if no other process has it open, so that a
+/// user with read permission alone can open it afterwards (see [`open_reader`]).
 #[derive(Debug)]
 pub struct WriterConnection {
     conn: Connection,
+    path: std::path::PathBuf,
     /// The writer lock, for writers that take it: released only after the journal
     /// mode was switched on drop (fields drop after `Drop::drop`).
     _lock: Option<lock::WriteLock>,
@@ -91,10 +89,23 @@ impl Drop for WriterConnection {
         // A WAL database can be read only by a process that can create or write its
         // `-shm` file; a read-only reader in a directory it cannot write fails with
         // "attempt to write a readonly database". Switching to DELETE checkpoints the
-        // WAL and removes `-wal` and `-shm`. It needs the database to itself: when a
-        // reader or another writer (the daemon) still has it open, the switch fails
-        // at once (no busy wait) and the database stays in WAL mode, its `-wal` and
-        // `-shm` kept for the others, which is what readers beside a writer need.
+        // WAL and removes `-wal` and `-shm`. It must have the database to itself:
+        // SQLite refuses the switch during another connection's transaction, but not
+        // always beside an idle one, which would then write in rollback mode or
+        // fail (seen with a writer connection held open across other writers). So
+        // only the holder of the writer lock switches (`sync`, `import`, the daemon
+        // on exit): no other long-lived writer can be open then. And only when the
+        // kernel lists no other process's POSIX lock on `-shm` (every connection
+        // that has the WAL open holds one); else the database stays in WAL mode.
+        if self._lock.is_none() {
+            return;
+        }
+        let mut shm = self.path.as_os_str().to_owned();
+        shm.push("-shm");
+        if lock::used_by_other_processes(std::path::Path::new(&shm)) != Some(false) {
+            tracing::debug!("database open elsewhere; left in WAL mode");
+            return;
+        }
         let _ = self.conn.busy_timeout(std::time::Duration::ZERO);
         match self
             .conn
@@ -115,6 +126,7 @@ impl Drop for WriterConnection {
 pub fn open_writer(path: &Path) -> Result<WriterConnection> {
     Ok(WriterConnection {
         conn: open(path)?,
+        path: path.to_owned(),
         _lock: None,
     })
 }
@@ -131,38 +143,50 @@ pub fn open(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Refuses what is not an SQLite database: a directory, or a file whose first
-/// bytes are not SQLite's header. A missing file passes (a writer creates it), and
-/// so does an empty one: SQLite treats it as a new database, and it is what a
-/// writer killed right after creating the file leaves.
+/// Refuses what is not an SQLite database (a directory, or a file SQLite does not
+/// recognise) before a writer changes its permissions or a lock file is created
+/// beside it. A missing file passes (a writer creates it), and so does an empty
+/// one: SQLite treats it as a new database, and it is what a writer killed right
+/// after creating the file leaves. The file is probed through SQLite, never with
+/// an `open`/`close` of our own: closing any descriptor of a file drops every POSIX
+/// lock this process holds on it, including those of an open SQLite connection.
 pub fn check_database_file(path: &Path) -> Result<()> {
-    if !path.exists() {
+    let Ok(meta) = std::fs::metadata(path) else {
         return Ok(());
-    }
-    use std::io::Read;
-    let not_a_database = |problem: String| Error::Database {
-        path: path.to_owned(),
-        problem,
     };
-    let meta = std::fs::metadata(path).map_err(Error::io("reading", path))?;
-    if !meta.is_file() {
-        return Err(not_a_database(
-            "is not a file; --db (or OZGSYNC_DB, or the config's `database`) must name an SQLite database file".into(),
-        ));
-    }
+    check_is_file(path, &meta)?;
     if meta.len() == 0 {
         return Ok(());
     }
-    let mut head = Vec::with_capacity(16);
-    std::fs::File::open(path)
-        .and_then(|f| f.take(16).read_to_end(&mut head))
-        .map_err(Error::io("reading", path))?;
-    if head != SQLITE_MAGIC {
-        return Err(not_a_database(
-            "is not an SQLite database (its first bytes are not SQLite's header); nothing was changed. Check --db (or OZGSYNC_DB, or the config's `database`)".into(),
-        ));
+    let probe = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .and_then(|c| c.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0)));
+    match probe {
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
+            Err(not_a_database(path))
+        }
+        // Anything else (permissions, a busy writer) the real open reports.
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+fn check_is_file(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    if meta.is_file() {
+        return Ok(());
+    }
+    Err(Error::Database {
+        path: path.to_owned(),
+        problem: "is not a file; --db (or OZGSYNC_DB, or the config's `database`) must name an SQLite database file".into(),
+    })
+}
+
+fn not_a_database(path: &Path) -> Error {
+    Error::Database {
+        path: path.to_owned(),
+        problem: "is not an SQLite database; nothing was changed. Check --db (or OZGSYNC_DB, or the config's `database`)".into(),
+    }
 }
 
 /// The database is internal data (payloads, rejects, coordinators' notes), so it
@@ -209,7 +233,8 @@ pub fn open_reader(path: &Path) -> Result<Connection> {
             problem: "does not exist; commands that only read never create one. Check --db, OZGSYNC_DB or the config's `database` (`ozgsync config check` shows which is used), or create it with `ozgsync import` or `ozgsync sync`".into(),
         });
     }
-    check_database_file(path)?;
+    let meta = std::fs::metadata(path).map_err(Error::io("reading", path))?;
+    check_is_file(path, &meta)?;
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -219,17 +244,20 @@ pub fn open_reader(path: &Path) -> Result<Connection> {
     .map_err(Error::db(format!("opening {} read-only", path.display())))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(Error::db("setting busy timeout"))?;
-    let version = match user_version(&conn) {
+    let version = match conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)) {
         Ok(v) => v,
-        Err(e) if wal_without_its_files(path) => {
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
+            return Err(not_a_database(path))
+        }
+        Err(e) if cannot_create_wal(path, &e) => {
             return Err(Error::Database {
                 path: path.to_owned(),
                 problem: format!(
-                    "is in WAL journal mode but has no -wal/-shm files, and this user cannot create them ({e}); run any writing ozgsync command once as the database's owner (e.g. `ozgsync sync`): on exit it leaves the database in rollback-journal mode, which readers open with read permission alone"
+                    "is in WAL journal mode but has no -wal/-shm files, and this user cannot create them ({e}); run `ozgsync sync` or `ozgsync import` once as the database's owner: on exit they leave the database in rollback-journal mode, which readers open with read permission alone"
                 ),
             })
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(Error::db("reading PRAGMA user_version")(e)),
     };
     check_version(version, path)?;
     if version < schema_version() {
@@ -249,15 +277,16 @@ pub fn open_read_only(path: &Path) -> Result<Connection> {
     open_reader(path)
 }
 
-/// True when the file's header says WAL (bytes 18 and 19 are 2) and its `-wal`
-/// is missing: the state a read-only user cannot open.
-fn wal_without_its_files(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 20];
-    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
+/// True when a read-only open failed because SQLite could not create the `-wal`
+/// or `-shm` of a WAL database: the state a read-only user in a directory it
+/// cannot write meets.
+fn cannot_create_wal(path: &Path, e: &rusqlite::Error) -> bool {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
-    read.is_ok() && head[18] == 2 && !Path::new(&wal).exists()
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+    ) && !Path::new(&wal).exists()
 }
 
 fn configure(conn: &Connection, path: &Path) -> Result<()> {
