@@ -247,6 +247,22 @@ fn a_read_only_user_can_read_a_database_in_a_directory_it_cannot_write() {
     assert_eq!(std::fs::metadata(&db).unwrap().mtime_nsec(), before);
     assert!(out.path().join("copy.db").exists());
 
+    // Beside a writer (the daemon between jobs) the database is in WAL mode; its
+    // -wal and -shm carry the database's mode and group, so the reader still reads.
+    let writer = ozgsync::store::open(&db).unwrap();
+    writer
+        .execute_batch("UPDATE search_state SET indexed_release = indexed_release")
+        .unwrap();
+    assert!(dir.path().join("ozgsync.db-shm").exists());
+    let mut cmd = support::command_as_nobody(out.path()).unwrap();
+    let run = collect(
+        cmd.arg("--db")
+            .arg(&db)
+            .args(["query", "SELECT count(*) FROM v_services"]),
+    );
+    assert!(run.ok(), "query as nobody beside a writer: {run:#?}");
+    drop(writer);
+
     // A writer as nobody is refused by the file system, and says so.
     let mut cmd = support::command_as_nobody(out.path()).unwrap();
     let run = collect(cmd.arg("--db").arg(&db).args([
