@@ -131,8 +131,9 @@ impl Context {
         Ok(crate::store::open_writer(&self.db)?.holding(lock))
     }
 
-    /// A "database is locked" that outlasted the busy timeout while a `sync`, an
-    /// `import` or the daemon holds the writer lock says who that is.
+    /// A "database is locked" met while a `sync`, an `import` or the daemon holds
+    /// the writer lock says who that is (commands without the lock, such as
+    /// `annotations import`, otherwise only see SQLite's bare message).
     fn name_the_writer(&self, err: anyhow::Error) -> anyhow::Error {
         let busy = err.chain().any(|e| {
             e.downcast_ref::<rusqlite::Error>().is_some_and(|e| {
@@ -145,7 +146,7 @@ impl Context {
         match crate::store::lock::holder(&self.db) {
             Some(holder) if busy && !holder.contains(&format!("pid {},", std::process::id())) => {
                 err.context(format!(
-                    "database {} is being written by another ozgsync ({holder}) and stayed locked for {} s; nothing was changed: try again when it has finished",
+                    "database {} is being written by another ozgsync ({holder}), which kept it locked longer than this command waits ({} s): try again when it has finished",
                     self.db.display(),
                     crate::store::BUSY_TIMEOUT.as_secs()
                 ))

@@ -39,6 +39,23 @@ fn reading_commands(out: &str) -> Vec<Vec<String>> {
     ]
 }
 
+/// Imports the LeiKa sample into `db`.
+fn import_leika(db: &Path) -> support::Run {
+    run_db(db, &["import", "leika", fixture(LEIKA).to_str().unwrap()])
+}
+
+/// Asserts that `run` failed because this test process holds the writer lock as
+/// `what`, and that the message names it.
+#[track_caller]
+fn assert_refused_by_this_test(run: &support::Run, what: &str) {
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    let holder = format!(
+        "being written by another ozgsync ({what}, pid {}",
+        std::process::id()
+    );
+    assert!(run.stderr.contains(&holder), "{run:#?}");
+}
+
 /// The names in `dir`, sorted.
 fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -284,7 +301,7 @@ fn a_symlink_at_the_lock_path_is_refused_and_its_target_kept() {
     std::fs::write(&precious, "keep me").unwrap();
     let db = dir.path().join("o.db");
     std::os::unix::fs::symlink(&precious, dir.path().join("o.db.lock")).unwrap();
-    let run = run_db(&db, &["import", "leika", fixture(LEIKA).to_str().unwrap()]);
+    let run = import_leika(&db);
     assert_eq!(run.code, Some(1), "{run:#?}");
     assert!(run.stderr.contains("is a symbolic link"), "{run:#?}");
     assert!(run.stderr.contains("rm "), "{run:#?}");
@@ -301,24 +318,9 @@ fn two_paths_to_one_database_take_one_lock() {
     let link = dir.path().join("link.db");
     std::os::unix::fs::symlink(&db, &link).unwrap();
     let held = ozgsync::store::lock::acquire(&db, "daemon").unwrap();
-    let run = run_db(
-        &link,
-        &["import", "leika", fixture(LEIKA).to_str().unwrap()],
-    );
-    assert_eq!(run.code, Some(1), "{run:#?}");
-    assert!(
-        run.stderr.contains(&format!(
-            "being written by another ozgsync (daemon, pid {}",
-            std::process::id()
-        )),
-        "{run:#?}"
-    );
+    assert_refused_by_this_test(&import_leika(&link), "daemon");
     drop(held);
-    run_db(
-        &link,
-        &["import", "leika", fixture(LEIKA).to_str().unwrap()],
-    )
-    .assert_ok();
+    import_leika(&link).assert_ok();
     assert!(!dir.path().join("link.db.lock").exists());
 }
 
@@ -332,7 +334,7 @@ fn a_note_from_an_earlier_holder_is_not_shown() {
     // ... while this test holds it without writing a note of its own.
     let file = std::fs::OpenOptions::new().read(true).open(&lock).unwrap();
     rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
-    let run = run_db(&db, &["import", "leika", fixture(LEIKA).to_str().unwrap()]);
+    let run = import_leika(&db);
     assert_eq!(run.code, Some(1), "{run:#?}");
     assert!(
         run.stderr
@@ -341,7 +343,7 @@ fn a_note_from_an_earlier_holder_is_not_shown() {
     );
     assert!(!run.stderr.contains("4000000"), "{run:#?}");
     drop(file);
-    run_db(&db, &["import", "leika", fixture(LEIKA).to_str().unwrap()]).assert_ok();
+    import_leika(&db).assert_ok();
 }
 
 #[test]
@@ -400,14 +402,7 @@ fn an_unlocked_writer_that_meets_the_writer_lock_names_its_holder() {
             "2027-01-01",
         ],
     );
-    assert_eq!(run.code, Some(1), "{run:#?}");
-    assert!(
-        run.stderr.contains(&format!(
-            "being written by another ozgsync (sync, pid {}",
-            std::process::id()
-        )),
-        "{run:#?}"
-    );
+    assert_refused_by_this_test(&run, "sync");
     assert!(
         run.stderr.contains("try again when it has finished"),
         "{run:#?}"
