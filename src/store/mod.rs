@@ -91,13 +91,13 @@ impl Drop for WriterConnection {
         // "attempt to write a readonly database". Switching to DELETE checkpoints the
         // WAL and removes `-wal` and `-shm`. It must have the database to itself:
         // SQLite refuses the switch during another connection's transaction, but not
-        // always beside an idle one, which would then write in rollback mode or
-        // fail (seen with a writer connection held open across other writers). So
-        // only the holder of the writer lock switches (`sync`, `import`, the daemon
-        // on exit): no other long-lived writer can be open then. And only when the
-        // kernel lists no other process's POSIX lock on `-shm` (every connection
-        // that has the WAL open holds one); else the database stays in WAL mode.
-        if self._lock.is_none() {
+        // beside an idle one (the daemon between jobs keeps its connection open for
+        // hours), which would then find its WAL gone. So the switch is made only by
+        // the holder of the writer lock, or by a writer without it (`annotations
+        // import`, ...) when nobody holds it; and only when the kernel lists no
+        // other process's POSIX lock on `-shm` (every connection that has the WAL
+        // open holds one). Otherwise the database stays in WAL mode for the others.
+        if self._lock.is_none() && lock::holder(&self.path).is_some() {
             return;
         }
         let mut shm = self.path.as_os_str().to_owned();

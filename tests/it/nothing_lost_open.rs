@@ -207,6 +207,24 @@ fn a_writer_leaves_no_wal_behind_and_readers_leave_nothing() {
         );
         let _ = std::fs::remove_file(&report);
     }
+    // A writer without the lock leaves nothing behind either.
+    run_db(
+        &db,
+        &[
+            "ressort",
+            "rename",
+            "MW",
+            "--name",
+            "X",
+            "--from",
+            "2027-01-01",
+        ],
+    )
+    .assert_ok();
+    assert_eq!(
+        listing(dir.path()),
+        ["out", "ozgsync.db", "ozgsync.db.lock"]
+    );
     // The search index was written with the release: the first search finds it.
     let run = run_db(&db, &["search", "Abendrealschule"]);
     run.assert_ok();
@@ -462,4 +480,44 @@ fn the_daemon_stops_when_its_database_file_is_replaced() {
     assert!(stderr.contains("o.db is gone"), "{stderr}");
     assert!(stderr.contains("restart the daemon"), "{stderr}");
     assert!(!db.exists(), "the daemon created a new database");
+}
+
+#[test]
+fn a_writer_beside_the_daemon_leaves_its_wal_alone() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    // This test is the daemon between jobs: the writer lock and an idle connection.
+    let lock = ozgsync::store::lock::acquire(&db, "daemon").unwrap();
+    let daemon = ozgsync::store::open(&db).unwrap();
+    daemon
+        .execute_batch("UPDATE search_state SET indexed_release = indexed_release")
+        .unwrap();
+    run_db(
+        &db,
+        &[
+            "ressort",
+            "rename",
+            "MW",
+            "--name",
+            "X",
+            "--from",
+            "2027-01-01",
+        ],
+    )
+    .assert_ok();
+    // The daemon's connection still works in WAL mode ...
+    let renamed: String = daemon
+        .query_row(
+            "SELECT name FROM ressort_names WHERE valid_from = '2027-01-01'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(renamed, "X");
+    assert!(dir.path().join("ozgsync.db-wal").exists());
+    drop(daemon);
+    drop(lock);
+    // ... and the file was never switched under it (header bytes 18/19: 2 = WAL).
+    let header = std::fs::read(&db).unwrap();
+    assert_eq!(header[18..20], [2, 2]);
 }
