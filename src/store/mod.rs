@@ -138,6 +138,14 @@ pub fn open(path: &Path) -> Result<Connection> {
     restrict_permissions(path)?;
     let mut conn =
         Connection::open(path).map_err(Error::db(format!("opening {}", path.display())))?;
+    // SQLite opens a file it may not write read-only without a word; the first
+    // pragma then fails with "attempt to write a readonly database".
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        return Err(Error::Database {
+            path: path.to_owned(),
+            problem: "cannot be written by this user (file or directory permissions); run commands that write as the database's owner (the service user). Commands that only read need read permission alone".into(),
+        });
+    }
     configure(&conn, path)?;
     migrate(&mut conn, path)?;
     Ok(conn)

@@ -13,6 +13,18 @@ use super::support::{self, collect, command, fixture, leika_db, run_db, run_in, 
 
 const LEIKA: &str = "leika/leika_sample_nrw2019.csv";
 
+/// A write by a command that does not take the writer lock (like `annotations
+/// import` and `status import`, beside the daemon).
+const RENAME: &[&str] = &[
+    "ressort",
+    "rename",
+    "MW",
+    "--name",
+    "X",
+    "--from",
+    "2027-01-01",
+];
+
 /// A LeiKa key of the sample, for commands that take one.
 const KEY: &str = "99088026034000";
 
@@ -208,19 +220,7 @@ fn a_writer_leaves_no_wal_behind_and_readers_leave_nothing() {
         let _ = std::fs::remove_file(&report);
     }
     // A writer without the lock leaves nothing behind either.
-    run_db(
-        &db,
-        &[
-            "ressort",
-            "rename",
-            "MW",
-            "--name",
-            "X",
-            "--from",
-            "2027-01-01",
-        ],
-    )
-    .assert_ok();
+    run_db(&db, RENAME).assert_ok();
     assert_eq!(
         listing(dir.path()),
         ["out", "ozgsync.db", "ozgsync.db.lock"]
@@ -300,16 +300,12 @@ fn a_read_only_user_can_read_a_database_in_a_directory_it_cannot_write() {
 
     // A writer as nobody is refused by the file system, and says so.
     let mut cmd = support::command_as_nobody(out.path()).unwrap();
-    let run = collect(cmd.arg("--db").arg(&db).args([
-        "ressort",
-        "rename",
-        "MW",
-        "--name",
-        "X",
-        "--from",
-        "2027-01-01",
-    ]));
+    let run = collect(cmd.arg("--db").arg(&db).args(RENAME));
     assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr.contains("cannot be written by this user"),
+        "{run:#?}"
+    );
 }
 
 #[test]
@@ -408,18 +404,7 @@ fn an_unlocked_writer_that_meets_the_writer_lock_names_its_holder() {
     let _held = ozgsync::store::lock::acquire(&db, "sync").unwrap();
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let run = run_db(
-        &db,
-        &[
-            "ressort",
-            "rename",
-            "MW",
-            "--name",
-            "Neu",
-            "--from",
-            "2027-01-01",
-        ],
-    );
+    let run = run_db(&db, RENAME);
     assert_refused_by_this_test(&run, "sync");
     assert!(
         run.stderr.contains("try again when it has finished"),
@@ -492,19 +477,7 @@ fn a_writer_beside_the_daemon_leaves_its_wal_alone() {
     daemon
         .execute_batch("UPDATE search_state SET indexed_release = indexed_release")
         .unwrap();
-    run_db(
-        &db,
-        &[
-            "ressort",
-            "rename",
-            "MW",
-            "--name",
-            "X",
-            "--from",
-            "2027-01-01",
-        ],
-    )
-    .assert_ok();
+    run_db(&db, RENAME).assert_ok();
     // The daemon's connection still works in WAL mode ...
     let renamed: String = daemon
         .query_row(
