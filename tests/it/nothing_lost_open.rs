@@ -494,3 +494,30 @@ fn a_writer_beside_the_daemon_leaves_its_wal_alone() {
     let header = std::fs::read(&db).unwrap();
     assert_eq!(header[18..20], [2, 2]);
 }
+
+#[test]
+fn releases_indexed_lazily_by_an_older_version_are_caught_up_by_the_next_release() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    // The state an older ozgsync left: an applied release the index does not cover.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "DELETE FROM search_fts; DELETE FROM search_docs;
+             UPDATE search_state SET indexed_release = 0;",
+        )
+        .unwrap();
+    let run = run_db(&db, &["search", "Abendrealschule"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("does not cover the last 1 release(s)"),
+        "{run:#?}"
+    );
+    assert!(!run.stdout.contains(KEY), "{run:#?}");
+    // Even an unchanged re-import brings the index up to date.
+    let again = import_leika(&db);
+    assert!(again.stdout.contains("unchanged"), "{again:#?}");
+    let run = run_db(&db, &["search", "Abendrealschule"]);
+    assert!(run.stdout.contains(KEY), "{run:#?}");
+    assert!(!run.stderr.contains("does not cover"), "{run:#?}");
+}
