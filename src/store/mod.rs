@@ -1,6 +1,9 @@
-//! The SQLite store: opening a database (pragmas per connection, embedded
-//! append-only migrations), and the reads and writes of releases and versioned
-//! records. Only this module (and the query interface) writes SQL.
+//! The SQLite store: opening a database, and the reads and writes of releases and
+//! versioned records. Only this module (and the query interface) writes SQL.
+//! There are two ways in: [`open_writer`] for commands that write (creates and
+//! migrates the database, pragmas per connection, WAL while open, rollback-journal
+//! mode again on close) and [`open_reader`] for commands that only read (read-only,
+//! never creates or migrates, needs read permission alone).
 
 pub mod annotations;
 pub mod lock;
