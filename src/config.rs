@@ -536,6 +536,35 @@ impl Config {
     }
 }
 
+/// Where a configuration is looked for when none is given, in this order.
+pub const CONFIG_SEARCH_PATH: &[&str] = &["ozgsync.toml", "/etc/ozgsync/ozgsync.toml"];
+
+/// The database used when neither `--db`, `OZGSYNC_DB` nor a config names one.
+pub const DEFAULT_DATABASE: &str = "ozgsync.db";
+
+/// Which configuration file a command reads: the one given (`--config` or
+/// `OZGSYNC_CONFIG`; it need not exist here, reading it reports that), else the
+/// first of [`CONFIG_SEARCH_PATH`] that `exists`, else none.
+pub fn locate(given: Option<&Path>, exists: &dyn Fn(&Path) -> bool) -> Option<PathBuf> {
+    if let Some(path) = given {
+        return Some(path.to_owned());
+    }
+    CONFIG_SEARCH_PATH
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| exists(p))
+}
+
+/// The database a command uses: the one given (`--db` or `OZGSYNC_DB`), else the
+/// config's `database` (relative to the config's directory), else
+/// [`DEFAULT_DATABASE`] in the working directory.
+pub fn database(given: Option<&Path>, config: Option<&Config>) -> PathBuf {
+    given
+        .map(Path::to_path_buf)
+        .or_else(|| config.and_then(Config::database_path))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATABASE))
+}
+
 /// The process environment as a lookup function.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -856,6 +885,30 @@ mod tests {
             parse("[[source]]\nname='a'\nkind='leika'\nlocation='x'\ncredentials={token='t'}")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn config_and_database_are_found_in_one_order() {
+        let none = |_: &Path| false;
+        let all = |_: &Path| true;
+        let etc_only = |p: &Path| p.starts_with("/etc");
+        let given = Path::new("/srv/o.toml");
+        assert_eq!(locate(Some(given), &none).as_deref(), Some(given));
+        assert_eq!(locate(None, &all), Some(PathBuf::from("ozgsync.toml")));
+        assert_eq!(
+            locate(None, &etc_only),
+            Some(PathBuf::from("/etc/ozgsync/ozgsync.toml"))
+        );
+        assert_eq!(locate(None, &none), None);
+
+        let c = parse("database = \"data/x.db\"").unwrap();
+        let db = Path::new("/tmp/given.db");
+        assert_eq!(database(Some(db), Some(&c)), db);
+        assert_eq!(
+            database(None, Some(&c)),
+            PathBuf::from("/etc/ozgsync/data/x.db")
+        );
+        assert_eq!(database(None, None), PathBuf::from("ozgsync.db"));
     }
 
     #[test]

@@ -82,6 +82,11 @@ pub enum Error {
         current: String,
     },
 
+    /// The database file cannot be used as given: missing for a command that only
+    /// reads, not an SQLite database, not yet migrated, or not openable read-only.
+    #[error("database {}: {problem}", path.display())]
+    Database { path: PathBuf, problem: String },
+
     /// The configuration is invalid.
     #[error("configuration {path}: {message}")]
     Config { path: String, message: String },

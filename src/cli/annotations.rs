@@ -87,7 +87,7 @@ fn import(
             location: origin.clone(),
             source,
         })?;
-    let mut conn = ctx.open()?;
+    let mut conn = ctx.open_writer()?;
     let report = store::import(&mut conn, &parsed, by, &origin, partial)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -137,7 +137,7 @@ fn show(ctx: &Context, key: &str, format: Format) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    let conn = ctx.open()?;
+    let conn = ctx.open_reader()?;
     let annotation = store::annotation(&conn, key)?;
     let audit = store::audit(&conn, key)?;
     if annotation.is_none() && audit.is_empty() {
@@ -230,7 +230,7 @@ fn audit_rows(audit: &[AuditRow]) -> Vec<Vec<String>> {
 }
 
 fn orphans(ctx: &Context, format: Format) -> anyhow::Result<ExitCode> {
-    let conn = ctx.open()?;
+    let conn = ctx.open_reader()?;
     let rows = store::orphans(&conn)?;
     let header = [
         "leistungsschluessel",

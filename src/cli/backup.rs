@@ -9,7 +9,6 @@ use anyhow::Context as _;
 use rusqlite::{Connection, MAIN_DB};
 
 use super::Context;
-use crate::config::Config;
 
 /// Copy the database to FILE (mode 0600) with SQLite's online backup; safe while
 /// the daemon runs. Restore by stopping ozgsync and copying FILE back.
@@ -17,15 +16,11 @@ use crate::config::Config;
 pub struct Backup {
     /// Where to write the copy (must not exist).
     file: PathBuf,
-    /// Configuration file (for the database path).
-    #[arg(long, env = "OZGSYNC_CONFIG", value_name = "FILE")]
-    config: Option<PathBuf>,
 }
 
 impl Backup {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let config = self.config.as_deref().map(Config::load).transpose()?;
-        let db = ctx.db_path(config.and_then(|c| c.database_path()).as_deref());
+        let db = &ctx.db;
         // Not `exists()`: that follows a link, and a dangling one would be replaced.
         if std::fs::symlink_metadata(&self.file).is_ok() {
             return Err(crate::Error::Invalid(format!(
@@ -34,7 +29,7 @@ impl Backup {
             ))
             .into());
         }
-        let source = crate::store::open_read_only(&db)?;
+        let source = ctx.open_reader()?;
         // Written beside the target and renamed, so FILE is either absent or complete.
         let mut partial = self.file.clone().into_os_string();
         partial.push(".partial");

@@ -1,6 +1,5 @@
 //! `ozgsync config check`: validate the configuration and show what takes effect.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::Context;
@@ -18,22 +17,14 @@ enum ConfigAction {
     /// Validate the configuration: list every problem with its key (exit 1 if any),
     /// check that credentials can be read, and print the effective configuration
     /// (after OZGSYNC_* environment overrides) with secrets redacted.
-    Check {
-        /// Configuration file.
-        #[arg(
-            long,
-            env = "OZGSYNC_CONFIG",
-            default_value = "ozgsync.toml",
-            value_name = "FILE"
-        )]
-        config: PathBuf,
-    },
+    Check,
 }
 
 impl ConfigCmd {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let ConfigAction::Check { config: path } = self.action;
-        let config = match Config::check_file(&path, std::env::vars()) {
+        let ConfigAction::Check = self.action;
+        let path = ctx.require_config_path()?;
+        let config = match Config::check_file(path, std::env::vars()) {
             Ok(config) => config,
             Err(problems) => {
                 eprintln!("{}: {} problem(s)", path.display(), problems.len());
@@ -48,7 +39,7 @@ impl ConfigCmd {
             println!("# effective configuration of {}", path.display());
             println!(
                 "# database: {}",
-                ctx.db_path(config.database_path().as_deref()).display()
+                crate::config::database(ctx.db_given.as_deref(), Some(&config)).display()
             );
             for var in &config.overrides {
                 println!("# overridden by the environment: {var}");

@@ -1,7 +1,7 @@
 //! `ozgsync daemon`: hold the database's writer lock and run the scheduler until
 //! SIGTERM or SIGINT; SIGHUP or a changed config file reloads the schedule.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::Context;
 use crate::config::Config;
-use crate::daemon::{Control, DbExecutor, SystemClock};
+use crate::daemon::{Control, DbExecutor, Ended, SystemClock};
 use crate::jobs::CommandExports;
 
 /// Run unattended: sync each source on its `schedule` (cron, seconds first, in the
@@ -19,26 +19,17 @@ use crate::jobs::CommandExports;
 /// backoff, run exports after changes. Stops cleanly on SIGTERM/SIGINT; reloads the
 /// schedule on SIGHUP or when the config file changes.
 #[derive(Debug, clap::Args)]
-pub struct Daemon {
-    /// Configuration file.
-    #[arg(
-        long,
-        env = "OZGSYNC_CONFIG",
-        default_value = "ozgsync.toml",
-        value_name = "FILE"
-    )]
-    config: PathBuf,
-}
+pub struct Daemon {}
 
 impl Daemon {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let config = Config::load(&self.config)?;
+        let config = ctx.require_config()?.clone();
+        let config_path = ctx.require_config_path()?.to_owned();
         for problem in config.secret_problems(&crate::config::process_env) {
             tracing::warn!(%problem, "credentials unavailable; that source will fail until fixed");
         }
-        let db = ctx.db_path(config.database_path().as_deref());
-        let _lock = super::writer_lock(&db, "daemon")?;
-        let conn = crate::store::open(&db)?;
+        let db = ctx.db.clone();
+        let conn = ctx.open_locked_writer("daemon")?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -50,16 +41,16 @@ impl Daemon {
             Arc::new(CommandExports),
         );
         let poll = Duration::from_secs(config.daemon.reload_poll_secs);
-        tracing::info!(database = %db.display(), config = %self.config.display(), pid = std::process::id(), "daemon starting");
-        let idle = runtime.block_on(async {
+        tracing::info!(database = %db.display(), config = %config_path.display(), pid = std::process::id(), "daemon starting");
+        let ended = runtime.block_on(async {
             let (stop_tx, stop_rx) = watch::channel(false);
             let (reload_tx, reload_rx) = mpsc::unbounded_channel();
             let mut term = signal(SignalKind::terminate())?;
             let mut int = signal(SignalKind::interrupt())?;
             let mut hup = signal(SignalKind::hangup())?;
-            let path = self.config.clone();
+            let path = config_path.clone();
             let db_for_reload = db.clone();
-            let ctx_db = ctx.db.clone();
+            let db_given = ctx.db_given.clone();
             tokio::spawn(async move {
                 let mut seen = fingerprint(&path);
                 let mut ticker = tokio::time::interval(if poll.is_zero() {
@@ -82,8 +73,7 @@ impl Daemon {
                     };
                     match Config::load(&path) {
                         Ok(new) => {
-                            let new_db = Context { db: ctx_db.clone(), quiet: true }
-                                .db_path(new.database_path().as_deref());
+                            let new_db = crate::config::database(db_given.as_deref(), Some(&new));
                             if new_db != db_for_reload {
                                 tracing::warn!(database = %new_db.display(), "the database path changed; that takes a restart");
                             }
@@ -103,14 +93,17 @@ impl Daemon {
                 crate::daemon::run(Arc::new(config), &SystemClock, &executor, control).await,
             )
         })?;
-        if !idle {
+        if ended == Ended::Abandoned {
             // A job that ignored even the stop request is still on its thread; shutting
             // the runtime down under it would make it panic. Leave without it: the
             // kernel drops the writer lock and SQLite rolls its transaction back.
             std::process::exit(0);
         }
         runtime.shutdown_timeout(Duration::from_millis(100));
-        Ok(ExitCode::SUCCESS)
+        match ended {
+            Ended::Requested | Ended::Abandoned => Ok(ExitCode::SUCCESS),
+            Ended::Unusable(reason) => Err(anyhow::anyhow!(reason)),
+        }
     }
 }
 

@@ -37,7 +37,7 @@ struct DiffOut<'a> {
 
 impl Diff {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let conn = ctx.open()?;
+        let conn = ctx.open_reader()?;
         let (last_from, last_to) = read::last_two_releases(&conn, &self.source)?;
         let (from, to) = match (self.from, self.to) {
             (None, None) => (last_from, last_to),

@@ -134,7 +134,6 @@ struct DashboardArgs {
 
 impl Export {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let db = ctx.db_path(None);
         let mut output = OutputOptions::default();
         let job = match self.what {
             What::Report(a) => {
@@ -173,7 +172,7 @@ impl Export {
                 }
             }
         };
-        let outcome = export::run_job_with(&db, &job, &output).map_err(|e| match e {
+        let outcome = export::run_job_with(&ctx.db, &job, &output).map_err(|e| match e {
             export::ExportError::Store(inner) => anyhow::Error::new(inner),
             export::ExportError::InvalidArs(_) | export::ExportError::Invalid(_) => {
                 anyhow::Error::new(crate::Error::Invalid(e.to_string()))

@@ -79,8 +79,7 @@ impl Import {
             ..FetchPolicy::default()
         };
         // One writer at a time: a running daemon or sync holds the lock.
-        let _lock = super::writer_lock(&ctx.db_path(None), "import")?;
-        let mut conn = ctx.open()?;
+        let mut conn = ctx.open_locked_writer("import")?;
         let runtime = super::runtime()?;
         let stop = super::stop_on_signals(&runtime)?;
         let summary = run_source_until(&mut conn, &spec, &policy, runtime.handle(), &stop)?;

@@ -22,12 +22,14 @@ mod status_events;
 mod sync;
 mod template;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 pub use output::Format;
+
+use crate::config::Config;
 
 /// Lower Saxony's OZG service database: syncs LeiKa, the municipality directory and
 /// more into SQLite, keeping every release.
@@ -37,6 +39,11 @@ pub struct Cli {
     /// SQLite database file [default: the config's `database`, else ./ozgsync.db]
     #[arg(long, global = true, env = "OZGSYNC_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
+
+    /// Configuration file [default: ./ozgsync.toml, else /etc/ozgsync/ozgsync.toml,
+    /// when present]
+    #[arg(long, global = true, env = "OZGSYNC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Print only errors (for cron mail).
     #[arg(long, short, global = true)]
@@ -77,34 +84,105 @@ pub enum Command {
     Export(export::Export),
 }
 
-/// What every command gets: where the database is and how chatty to be.
+/// What every command gets: the configuration and the database, found once and
+/// the same way for every command (`crate::config::locate`, `crate::config::database`),
+/// and how chatty to be.
 pub struct Context {
-    pub db: Option<PathBuf>,
     pub quiet: bool,
+    /// `--db` / `OZGSYNC_DB` as given.
+    pub db_given: Option<PathBuf>,
+    /// The configuration file in effect, if any.
+    pub config_path: Option<PathBuf>,
+    /// That file, loaded (None for `config check`, which reports its problems itself).
+    pub config: Option<Config>,
+    /// The database every command of this run uses.
+    pub db: PathBuf,
 }
 
 impl Context {
-    /// The database path: `--db`/`OZGSYNC_DB`, else the config's, else ./ozgsync.db.
-    pub fn db_path(&self, config_db: Option<&Path>) -> PathBuf {
-        self.db
-            .clone()
-            .or_else(|| config_db.map(Path::to_path_buf))
-            .unwrap_or_else(|| PathBuf::from("ozgsync.db"))
+    /// The loaded configuration, for commands that cannot run without one.
+    pub fn require_config(&self) -> anyhow::Result<&Config> {
+        self.config.as_ref().ok_or_else(no_config)
     }
 
-    pub fn open(&self) -> anyhow::Result<rusqlite::Connection> {
-        let path = self.db_path(None);
-        Ok(crate::store::open(&path)?)
+    /// The configuration file in effect, for commands that cannot run without one.
+    pub fn require_config_path(&self) -> anyhow::Result<&std::path::Path> {
+        self.config_path.as_deref().ok_or_else(no_config)
     }
+
+    /// Opens the database for a command that only reads: never creates or
+    /// migrates it, needs read permission only.
+    pub fn open_reader(&self) -> anyhow::Result<rusqlite::Connection> {
+        Ok(crate::store::open_reader(&self.db)?)
+    }
+
+    /// Opens (creating and migrating if needed) the database for a command that
+    /// writes data beside others (annotations, status, ressort).
+    pub fn open_writer(&self) -> anyhow::Result<crate::store::WriterConnection> {
+        Ok(crate::store::open_writer(&self.db)?)
+    }
+
+    /// Takes the writer lock (`what` names this command to others) and opens the
+    /// database for writing, for `sync`, `import` and the daemon. A file that is
+    /// not a database is refused before a lock file is created beside it.
+    pub fn open_locked_writer(&self, what: &str) -> anyhow::Result<crate::store::WriterConnection> {
+        crate::store::check_database_file(&self.db)?;
+        let lock = crate::store::lock::acquire(&self.db, what)?;
+        // Under the lock: payload files of writers that died (SIGKILL) go now.
+        crate::fetch::remove_stale_payloads(&std::env::temp_dir());
+        Ok(crate::store::open_writer(&self.db)?.holding(lock))
+    }
+
+    /// A "database is locked" met while a `sync`, an `import` or the daemon holds
+    /// the writer lock says who that is (commands without the lock, such as
+    /// `annotations import`, otherwise only see SQLite's bare message).
+    fn name_the_writer(&self, err: anyhow::Error) -> anyhow::Error {
+        let busy = err.chain().any(|e| {
+            e.downcast_ref::<rusqlite::Error>().is_some_and(|e| {
+                matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                )
+            })
+        });
+        match crate::store::lock::holder(&self.db) {
+            Some(holder) if busy && !holder.contains(&format!("pid {},", std::process::id())) => {
+                err.context(format!(
+                    "database {} is being written by another ozgsync ({holder}), which kept it locked longer than this command waits ({} s): try again when it has finished",
+                    self.db.display(),
+                    crate::store::BUSY_TIMEOUT.as_secs()
+                ))
+            }
+            _ => err,
+        }
+    }
+}
+
+fn no_config() -> anyhow::Error {
+    crate::Error::Invalid(format!(
+        "no configuration found: pass --config FILE or set OZGSYNC_CONFIG, or create {}",
+        crate::config::CONFIG_SEARCH_PATH.join(" or ")
+    ))
+    .into()
 }
 
 impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let ctx = Context {
-            db: self.db,
-            quiet: self.quiet,
+        let config_path = crate::config::locate(self.config.as_deref(), &|p| p.exists());
+        let config = match (&config_path, &self.command) {
+            (Some(path), command) if !matches!(command, Command::Config(_)) => {
+                Some(Config::load(path)?)
+            }
+            _ => None,
         };
-        match self.command {
+        let ctx = Context {
+            quiet: self.quiet,
+            db: crate::config::database(self.db.as_deref(), config.as_ref()),
+            db_given: self.db,
+            config_path,
+            config,
+        };
+        let result = match self.command {
             Command::Sync(c) => c.run(&ctx),
             Command::Import(c) => c.run(&ctx),
             Command::Releases(c) => c.run(&ctx),
@@ -122,7 +200,8 @@ impl Cli {
             Command::Query(c) => c.run(&ctx),
             Command::Search(c) => c.run(&ctx),
             Command::Export(c) => c.run(&ctx),
-        }
+        };
+        result.map_err(|e| ctx.name_the_writer(e))
     }
 }
 
@@ -142,18 +221,6 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .worker_threads(1)
         .enable_all()
         .build()?)
-}
-
-/// The database's writer lock for `holder` (`sync`, `import`, `daemon`); then the
-/// payload files that writers killed without unwinding left behind are removed,
-/// since they can be as large as a whole download.
-pub(crate) fn writer_lock(
-    db: &std::path::Path,
-    holder: &str,
-) -> anyhow::Result<crate::store::lock::WriteLock> {
-    let lock = crate::store::lock::acquire(db, holder)?;
-    crate::fetch::remove_stale_payloads(&std::env::temp_dir());
-    Ok(lock)
 }
 
 /// A stop requested by the first SIGTERM or SIGINT, so `import` and `sync` unwind

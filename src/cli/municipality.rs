@@ -23,7 +23,7 @@ pub struct Municipality {
 
 impl Municipality {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let conn = ctx.open()?;
+        let conn = ctx.open_reader()?;
         let q = self.query.trim();
         let digits = q.bytes().all(|b| b.is_ascii_digit());
         let versions = if digits && q.len() == 12 {

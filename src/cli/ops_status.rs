@@ -68,11 +68,9 @@ struct SourceInfo {
     releases: usize,
 }
 
-pub fn run(ctx: &Context, config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
-    let config = config.map(Config::load).transpose()?;
-    let db = ctx.db_path(config.as_ref().and_then(Config::database_path).as_deref());
-    let conn = crate::store::open_read_only(&db)?;
-    let overview = overview(&conn, &db, config.as_ref())?;
+pub fn run(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
+    let conn = ctx.open_reader()?;
+    let overview = overview(&conn, &ctx.db, ctx.config.as_ref())?;
     if json {
         output::json(&mut std::io::stdout().lock(), &overview)?;
     } else {

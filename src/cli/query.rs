@@ -75,7 +75,7 @@ impl Query {
             time: (self.timeout > 0).then(|| std::time::Duration::from_secs(self.timeout)),
             memory_mib: (self.max_memory > 0).then_some(self.max_memory),
         };
-        let conn = QueryConnection::open(&ctx.db_path(None), limits)?;
+        let conn = QueryConnection::open(&ctx.db, limits)?;
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
         let ran = match self.format {

@@ -19,7 +19,7 @@ pub struct Releases {
 
 impl Releases {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let conn = ctx.open()?;
+        let conn = ctx.open_reader()?;
         let rows = read::releases(&conn, self.source.as_deref())?;
         let header = [
             "release",
@@ -80,7 +80,7 @@ pub struct Rejects {
 
 impl Rejects {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let conn = ctx.open()?;
+        let conn = ctx.open_reader()?;
         let release = read::release(&conn, self.release)?;
         let mut rows = read::rejects(&conn, self.release)?;
         if self.rejects_only {

@@ -45,7 +45,7 @@ impl Ressort {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self.action {
             Action::List { history, format } => {
-                let conn = ctx.open()?;
+                let conn = ctx.open_reader()?;
                 let rows = ressort::list(&conn, history)?;
                 let header = [
                     "id",
@@ -80,7 +80,7 @@ impl Ressort {
                 let date = crate::parse::csv_text::parse_date(&from).ok_or_else(|| {
                     crate::Error::Invalid(format!("--from {from:?} is not a date like 2027-11-08"))
                 })?;
-                let mut conn = ctx.open()?;
+                let mut conn = ctx.open_writer()?;
                 let renamed = ressort::rename(
                     &mut conn,
                     &kuerzel,

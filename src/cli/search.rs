@@ -21,10 +21,15 @@ pub struct Search {
 
 impl Search {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        // Opened read-write: the index is refreshed for releases imported since the
-        // last search (see store::search::refresh).
-        let mut conn = ctx.open()?;
-        store::search::refresh(&mut conn)?;
+        let conn = ctx.open_reader()?;
+        // Releases written by an ozgsync that indexed lazily (before the search
+        // index moved into the release transaction) are indexed by the next release.
+        let behind = store::search::pending_releases(&conn)?.len();
+        if behind > 0 && !ctx.quiet {
+            eprintln!(
+                "warning: the search index does not cover the last {behind} release(s) yet; the next `ozgsync sync` or `ozgsync import` brings it up to date"
+            );
+        }
         let hits = store::search::search(&conn, &self.text, self.limit)?;
         if hits.is_empty() && self.format == Format::Text {
             if !ctx.quiet {

@@ -29,7 +29,7 @@ impl Service {
             ))
             .into());
         }
-        let conn = ctx.open()?;
+        let conn = ctx.open_reader()?;
         let versions = read::history(&conn, Entity::Service, key)?;
         if versions.is_empty() {
             return Err(crate::Error::NotFound(format!("no service {key} in any release")).into());

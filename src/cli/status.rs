@@ -12,19 +12,16 @@ use super::Context;
 pub struct Status {
     #[command(subcommand)]
     action: Option<super::status_events::StatusAction>,
-    /// Overview as JSON.
+    /// Overview as JSON (the schedule comes from the configuration, if any).
     #[arg(long)]
     json: bool,
-    /// Configuration file (for the schedule shown in the overview).
-    #[arg(long, env = "OZGSYNC_CONFIG", value_name = "FILE")]
-    config: Option<std::path::PathBuf>,
 }
 
 impl Status {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self.action {
             Some(action) => action.run(ctx),
-            None => super::ops_status::run(ctx, self.config.as_deref(), self.json),
+            None => super::ops_status::run(ctx, self.json),
         }
     }
 }

@@ -99,7 +99,7 @@ fn set(
     note: Option<String>,
     by: &str,
 ) -> anyhow::Result<ExitCode> {
-    let mut conn = ctx.open()?;
+    let mut conn = ctx.open_writer()?;
     let catalog = store::status::catalog(&conn)?;
     let (leika, efa) = match Subject::from_arg(subject) {
         Subject::Leika(_) => (subject.trim(), ""),
@@ -161,7 +161,7 @@ fn import(
     // Streamed, not read whole: the report may be anything, of any size.
     let input =
         std::fs::File::open(file).map_err(crate::Error::io("opening status report", file))?;
-    let mut conn = ctx.open()?;
+    let mut conn = ctx.open_writer()?;
     let catalog = store::status::catalog(&conn)?;
     let validated = report::validate_from(std::io::BufReader::new(input), &catalog, today())
         .map_err(|e| crate::Error::Invalid(format!("{}: {e}", file.display())))?;
@@ -221,7 +221,7 @@ fn show(
         })
         .transpose()?;
     let subject = Subject::from_arg(subject);
-    let conn = ctx.open()?;
+    let conn = ctx.open_reader()?;
     let rows = if history {
         store::status::history(&conn, &subject)?
     } else {

@@ -1,11 +1,9 @@
 //! `ozgsync sync`: pull every configured source (or one) and apply what changed,
 //! holding the database's writer lock and recording each source as a manual run.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::Context;
-use crate::config::Config;
 use crate::jobs::{run_due_exports, run_sync_job, CommandExports};
 use crate::store::release::{ReleaseStatus, ReleaseSummary};
 use crate::store::runs::{Outcome, Trigger};
@@ -20,14 +18,6 @@ use crate::store::runs::{Outcome, Trigger};
 /// errors are printed, for cron mail.
 #[derive(Debug, clap::Args)]
 pub struct Sync {
-    /// Configuration file.
-    #[arg(
-        long,
-        env = "OZGSYNC_CONFIG",
-        default_value = "ozgsync.toml",
-        value_name = "FILE"
-    )]
-    config: PathBuf,
     /// Sync only the source with this name.
     #[arg(long, value_name = "NAME")]
     only: Option<String>,
@@ -35,12 +25,12 @@ pub struct Sync {
 
 impl Sync {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let config = Config::load(&self.config)?;
+        let config = ctx.require_config()?;
         if let Some(only) = &self.only {
             if config.source(only).is_none() {
                 return Err(crate::Error::Invalid(format!(
                     "no source named {only:?} in {}; configured: {}",
-                    self.config.display(),
+                    config.path.display(),
                     config
                         .sources
                         .iter()
@@ -51,9 +41,8 @@ impl Sync {
                 .into());
             }
         }
-        let db = ctx.db_path(config.database_path().as_deref());
-        let _lock = super::writer_lock(&db, "sync")?;
-        let mut conn = crate::store::open(&db)?;
+        let db = &ctx.db;
+        let mut conn = ctx.open_locked_writer("sync")?;
         let runtime = super::runtime()?;
         let stop = super::stop_on_signals(&runtime)?;
         let mut failed = 0;
@@ -68,7 +57,7 @@ impl Sync {
             }
             let report = run_sync_job(
                 &mut conn,
-                &config,
+                config,
                 source,
                 Trigger::Manual,
                 runtime.handle(),

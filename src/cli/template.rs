@@ -48,7 +48,7 @@ impl Template {
         match self.what {
             What::Annotations { out, modes, fill } => {
                 let rows: Vec<TemplateRow> = if fill {
-                    crate::store::annotations::template_rows(&ctx.open()?)?
+                    crate::store::annotations::template_rows(&ctx.open_reader()?)?
                 } else {
                     Vec::new()
                 };

@@ -82,6 +82,23 @@ pub trait Executor: Send + Sync {
     /// Asks the running work to stop early and unwind (rolling back what has not
     /// committed); called when it outlives the shutdown timeout.
     fn stop_running(&self, _reason: &str) {}
+    /// Why no job may run any more (e.g. the database file was deleted or
+    /// replaced), or None. Asked before each job; the scheduler then stops.
+    fn unusable(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Why [`run`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// Shutdown was requested (SIGTERM, SIGINT) and every job ended.
+    Requested,
+    /// Shutdown was requested and a job did not stop even when asked: it is still
+    /// on its thread, and the process must leave without it.
+    Abandoned,
+    /// The executor became unusable; the text says why and what to do.
+    Unusable(String),
 }
 
 /// Signals from outside: shutdown (SIGTERM/SIGINT) and new configs (SIGHUP or a
@@ -160,7 +177,7 @@ pub async fn run<C: Clock, E: Executor>(
     clock: &C,
     executor: &E,
     mut control: Control,
-) -> bool {
+) -> Ended {
     let mut config = config;
     let mut jobs = build_jobs(&config, clock.now(), &mut HashMap::new());
     let now = clock.now();
@@ -202,7 +219,7 @@ pub async fn run<C: Clock, E: Executor>(
                 .await
                 .is_none()
             {
-                return false;
+                return Ended::Abandoned;
             }
             continue;
         }
@@ -214,6 +231,10 @@ pub async fn run<C: Clock, E: Executor>(
             .min_by_key(|(t, i, _)| (*t, *i));
         if let Some((at, index, trigger)) = due {
             if at <= now {
+                if let Some(reason) = executor.unusable() {
+                    tracing::error!(%reason, "cannot run jobs any more; stopping");
+                    return Ended::Unusable(reason);
+                }
                 if !run_job(
                     &config,
                     clock,
@@ -226,7 +247,7 @@ pub async fn run<C: Clock, E: Executor>(
                 )
                 .await
                 {
-                    return false;
+                    return Ended::Abandoned;
                 }
                 // The job ran the exports its changes made due.
                 seen = Some(executor.newest_change().await);
@@ -253,7 +274,7 @@ pub async fn run<C: Clock, E: Executor>(
         }
     }
     tracing::info!("daemon stopped");
-    true
+    Ended::Requested
 }
 
 /// How long a job asked to stop may take to unwind (roll back, remove its files)
@@ -368,8 +389,11 @@ async fn run_job<C: Clock, E: Executor>(
 /// with its own stop request (the job time limit, or the shutdown timeout through
 /// [`Executor::stop_running`]).
 pub struct DbExecutor {
-    conn: Arc<Mutex<rusqlite::Connection>>,
+    conn: Arc<Mutex<crate::store::WriterConnection>>,
     db: PathBuf,
+    /// Device and inode of the database file when it was opened: a file deleted
+    /// or replaced under the daemon must not be written through the old handle.
+    identity: Option<(u64, u64)>,
     runtime: tokio::runtime::Handle,
     exports: Arc<dyn ExportRunner>,
     running: Arc<Mutex<Option<Stop>>>,
@@ -377,13 +401,14 @@ pub struct DbExecutor {
 
 impl DbExecutor {
     pub fn new(
-        conn: rusqlite::Connection,
+        conn: crate::store::WriterConnection,
         db: PathBuf,
         runtime: tokio::runtime::Handle,
         exports: Arc<dyn ExportRunner>,
     ) -> DbExecutor {
         DbExecutor {
             conn: Arc::new(Mutex::new(conn)),
+            identity: file_identity(&db).ok(),
             db,
             runtime,
             exports,
@@ -455,7 +480,27 @@ fn exports_outcome(
     }
 }
 
+/// Device and inode of the file at `path` (symlinks followed).
+fn file_identity(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)?;
+    Ok((meta.dev(), meta.ino()))
+}
+
 impl Executor for DbExecutor {
+    fn unusable(&self) -> Option<String> {
+        let path = self.db.display();
+        match file_identity(&self.db) {
+            Ok(now) if Some(now) == self.identity => None,
+            Ok(_) => Some(format!(
+                "database {path} was replaced by another file after the daemon opened it; the daemon stopped instead of writing into the old one. Check which file is right, then restart the daemon"
+            )),
+            Err(e) => Some(format!(
+                "database {path} is gone ({e}) since the daemon opened it; the daemon stopped instead of writing into a deleted file. Restore it (e.g. from `ozgsync backup`) or move it back, then restart the daemon"
+            )),
+        }
+    }
+
     async fn last_success(&self, job: &str) -> Option<DateTime<Utc>> {
         let conn = self.conn.lock().ok()?;
         match runs::last_success(&conn, job) {

@@ -1,12 +1,21 @@
 //! The writer lock: at most one daemon or `sync`/`import` writes a database at a
-//! time. It is an `flock` on `<database>.lock` beside the database: the kernel drops
-//! it when the holder exits in any way (kill -9 included), so a stale lock cannot
-//! exist and no heartbeat is needed. The file's content (pid, command, since when)
-//! is only for the message a second instance prints. The file is never deleted:
-//! deleting a lock file while another process waits on it would let two holders in.
+//! time. It is an `flock` on `<database>.lock` beside the database, named after the
+//! database's resolved path, so two paths to one database (a symlink) take the same
+//! lock. The kernel drops it when the holder exits in any way (kill -9 included), so
+//! a stale lock cannot exist and no heartbeat is needed.
+//!
+//! The lock file is opened with `O_NOFOLLOW` and created 0600: a symlink planted at
+//! its path is refused, never followed (its target would be truncated). Its content
+//! (pid, command, since when) is shown to a second instance only when
+//! `/proc/locks` confirms that this pid holds the lock now. A root run hands a lock
+//! file it creates to the database's owner, so it never shuts out the service user;
+//! a lock file another user left anyway is reported with what to do. The file is
+//! never deleted: deleting a lock file while another process waits on it would let
+//! two holders in.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{flock, FlockOperation};
@@ -22,6 +31,25 @@ pub enum LockError {
         db: String,
         lock: String,
         holder: String,
+    },
+    #[error(
+        "lock file {path} is a symbolic link (or not a regular file); ozgsync never \
+         follows one there, since writing the lock would overwrite the link's target. \
+         Remove it (`rm {path}`) and run again"
+    )]
+    NotAFile { path: String },
+    #[error(
+        "lock file {path} belongs to uid {owner} (a run as another user, e.g. root, left \
+         it) and this user (uid {me}) cannot open it: {source}. When no ozgsync is \
+         running, give it to this user (`chown {me} {path}`) or remove it \
+         (`rm {path}`); run ozgsync as the service user to avoid this"
+    )]
+    Foreign {
+        path: String,
+        owner: u32,
+        me: u32,
+        #[source]
+        source: std::io::Error,
     },
     #[error("locking {path}: {source}")]
     Io {
@@ -44,9 +72,29 @@ impl WriteLock {
     }
 }
 
-/// The lock file of a database: `<database>.lock` in the same directory, so that
-/// systemd's `ReadWritePaths` for the data directory covers it.
+/// The database's path with symlinks resolved: the file itself when it exists,
+/// else its resolved directory and its name (a writer is about to create it).
+/// Falls back to the path as given when the directory does not exist either (the
+/// open then fails with SQLite's words).
+fn resolved(db: &Path) -> PathBuf {
+    if let Ok(path) = std::fs::canonicalize(db) {
+        return path;
+    }
+    let parent = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(parent), db.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => db.to_owned(),
+    }
+}
+
+/// The lock file of a database: `<database>.lock` beside the resolved database
+/// file, so that systemd's `ReadWritePaths` for the data directory covers it and
+/// every path to the database names the same lock.
 pub fn lock_path(db: &Path) -> PathBuf {
+    let db = resolved(db);
     let mut name = db.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
     db.with_file_name(name)
@@ -60,27 +108,22 @@ pub fn acquire(db: &Path, what: &str) -> Result<WriteLock, LockError> {
         path: path.clone(),
         source,
     };
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
+    let mut file = open_lock_file(&path, db)?;
     match flock(&file, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
         Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = holder.trim();
+            let mut note = String::new();
+            let _ = file.read_to_string(&mut note);
+            let holder = file
+                .metadata()
+                .ok()
+                .and_then(|meta| live_holder(&meta))
+                .map(|pid| describe_holder(pid, &note))
+                .unwrap_or_else(|| "a process that did not say who it is".into());
             return Err(LockError::Held {
                 db: db.display().to_string(),
                 lock: path.display().to_string(),
-                holder: if holder.is_empty() {
-                    "unknown process".into()
-                } else {
-                    holder.to_owned()
-                },
+                holder,
             });
         }
         Err(e) => return Err(io(e.into())),
@@ -97,6 +140,175 @@ pub fn acquire(db: &Path, what: &str) -> Result<WriteLock, LockError> {
     Ok(WriteLock { _file: file, path })
 }
 
+/// Opens (creating 0600 if needed) the lock file without following a symlink at
+/// its path. A file this process creates as root is handed to the owner of the
+/// database (or of its directory), so the service user can take the lock later.
+fn open_lock_file(path: &Path, db: &Path) -> Result<File, LockError> {
+    let io = |source| LockError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut options = OpenOptions::new();
+    options
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW);
+    let file = match options.clone().create_new(true).open(path) {
+        Ok(file) => {
+            hand_over(&file, path, db).map_err(io)?;
+            file
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            options.open(path).map_err(|e| refusal(path, e))?
+        }
+        Err(e) => return Err(refusal(path, e)),
+    };
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(LockError::NotAFile {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(file)
+}
+
+/// A new lock file created by root belongs to the database's owner (or, for a new
+/// database, its directory's owner): a `sudo ozgsync sync` must not leave a lock
+/// the service user cannot open.
+fn hand_over(file: &File, path: &Path, db: &Path) -> std::io::Result<()> {
+    if file.metadata()?.uid() != 0 {
+        return Ok(());
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let owner = std::fs::metadata(db).or_else(|_| std::fs::metadata(dir))?;
+    if owner.uid() != 0 {
+        std::os::unix::fs::fchown(file, Some(owner.uid()), Some(owner.gid()))?;
+    }
+    Ok(())
+}
+
+/// Why a lock file could not be opened, with what to do.
+fn refusal(path: &Path, e: std::io::Error) -> LockError {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return LockError::NotAFile {
+            path: path.display().to_string(),
+        };
+    }
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            let me = std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid());
+            if meta.uid() != me {
+                return LockError::Foreign {
+                    path: path.display().to_string(),
+                    owner: meta.uid(),
+                    me,
+                    source: e,
+                };
+            }
+        }
+    }
+    LockError::Io {
+        path: path.to_owned(),
+        source: e,
+    }
+}
+
+/// Who holds the writer lock of `db` now, for messages of commands that do not
+/// take it (`annotations import`, `status import`, ...) and meet a busy database.
+/// None when nobody holds it, or when it cannot be told.
+pub fn holder(db: &Path) -> Option<String> {
+    let path = lock_path(db);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let pid = live_holder(&file.metadata().ok()?)?;
+    let mut note = String::new();
+    let _ = file.read_to_string(&mut note);
+    Some(describe_holder(pid, &note))
+}
+
+/// The lock file's note when it was written by `pid` (the holder now), else only
+/// the pid: a note left by an earlier holder must not name the wrong process.
+fn describe_holder(pid: u32, note: &str) -> String {
+    let note = note.trim();
+    if note_pid(note) == Some(pid) {
+        note.to_owned()
+    } else {
+        format!("pid {pid}")
+    }
+}
+
+/// The pid in a note written by [`acquire`] (`sync, pid 42, since ...`).
+fn note_pid(note: &str) -> Option<u32> {
+    let rest = note.split(", pid ").nth(1)?;
+    rest.split(',').next()?.trim().parse().ok()
+}
+
+/// The pid that holds an `flock` on the file with metadata `meta` now, from the
+/// kernel's `/proc/locks`; None when nobody does or it cannot be read.
+fn live_holder(meta: &std::fs::Metadata) -> Option<u32> {
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    let (major, minor) = major_minor(meta.dev());
+    flock_holder(&locks, major, minor, meta.ino())
+}
+
+/// Whether another process holds a POSIX (`fcntl`) lock on the file at `path`, as
+/// SQLite does on a WAL database's `-shm` for as long as it has the WAL open.
+/// Some(false) for a missing file; None when `/proc/locks` cannot be read.
+pub fn used_by_other_processes(path: &Path) -> Option<bool> {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(false),
+        Err(_) => return None,
+    };
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    let (major, minor) = major_minor(meta.dev());
+    let others = holders(&locks, &["POSIX", "OFDLCK"], major, minor, meta.ino())
+        .any(|pid| pid != std::process::id());
+    Some(others)
+}
+
+/// Major and minor number of a device as `/proc/locks` shows them.
+fn major_minor(dev: u64) -> (u64, u64) {
+    (
+        ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff),
+        (dev & 0xff) | ((dev >> 12) & !0xff),
+    )
+}
+
+/// Finds the holder of an `flock` on device `major:minor`, inode `ino` in the text
+/// of `/proc/locks` (`1: FLOCK  ADVISORY  WRITE 4711 08:01:1234 0 EOF`; lines of
+/// waiting processes carry `->` and are skipped).
+fn flock_holder(locks: &str, major: u64, minor: u64, ino: u64) -> Option<u32> {
+    holders(locks, &["FLOCK"], major, minor, ino).next()
+}
+
+/// The pids holding (not waiting for) a lock of one of `kinds` on device
+/// `major:minor`, inode `ino`, in the text of `/proc/locks`.
+fn holders<'a>(
+    locks: &'a str,
+    kinds: &'a [&str],
+    major: u64,
+    minor: u64,
+    ino: u64,
+) -> impl Iterator<Item = u32> + 'a {
+    locks.lines().filter_map(move |line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if !kinds.contains(fields.get(1)?) {
+            return None;
+        }
+        let pid: u32 = fields.get(4)?.parse().ok()?;
+        let mut id = fields.get(5)?.split(':');
+        let file_major = u64::from_str_radix(id.next()?, 16).ok()?;
+        let file_minor = u64::from_str_radix(id.next()?, 16).ok()?;
+        let file_ino: u64 = id.next()?.parse().ok()?;
+        (file_major == major && file_minor == minor && file_ino == ino).then_some(pid)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,12 +317,49 @@ mod tests {
     fn a_second_holder_is_refused_until_the_first_lets_go() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("ozgsync.db");
-        assert_eq!(lock_path(&db), dir.path().join("ozgsync.db.lock"));
+        assert_eq!(
+            lock_path(&db),
+            std::fs::canonicalize(dir.path())
+                .unwrap()
+                .join("ozgsync.db.lock")
+        );
         let first = acquire(&db, "daemon").unwrap();
         let err = acquire(&db, "sync").unwrap_err().to_string();
-        assert!(err.contains("daemon, pid"), "{err}");
+        assert!(
+            err.contains(&format!("daemon, pid {}", std::process::id())),
+            "{err}"
+        );
         assert!(err.contains("only one daemon or sync"), "{err}");
+        let shown = holder(&db).unwrap();
+        assert!(
+            shown.starts_with(&format!("daemon, pid {}, since", std::process::id())),
+            "{shown}"
+        );
         drop(first);
+        assert_eq!(holder(&db), None);
         acquire(&db, "sync").unwrap();
+    }
+
+    #[test]
+    fn reads_the_holder_from_proc_locks() {
+        let locks = "1: POSIX  ADVISORY  WRITE 11 08:01:77 0 EOF\n\
+                     2: FLOCK  ADVISORY  WRITE 4711 fd:01:1234 0 EOF\n\
+                     2: -> FLOCK  ADVISORY  WRITE 4712 fd:01:1234 0 EOF\n";
+        assert_eq!(flock_holder(locks, 0xfd, 1, 1234), Some(4711));
+        assert_eq!(flock_holder(locks, 8, 1, 77), None);
+        assert_eq!(
+            holders(locks, &["POSIX"], 8, 1, 77).collect::<Vec<_>>(),
+            [11]
+        );
+        assert_eq!(flock_holder(locks, 0xfd, 1, 99), None);
+    }
+
+    #[test]
+    fn a_note_is_shown_only_for_the_pid_that_holds_the_lock() {
+        let note = "sync, pid 42, since 2026-01-01T00:00:00Z";
+        assert_eq!(note_pid(note), Some(42));
+        assert_eq!(describe_holder(42, note), note);
+        assert_eq!(describe_holder(43, note), "pid 43");
+        assert_eq!(describe_holder(43, "garbage"), "pid 43");
     }
 }

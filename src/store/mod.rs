@@ -1,6 +1,9 @@
-//! The SQLite store: opening a database (pragmas per connection, embedded
-//! append-only migrations), and the reads and writes of releases and versioned
-//! records. Only this module (and the query interface) writes SQL.
+//! The SQLite store: opening a database, and the reads and writes of releases and
+//! versioned records. Only this module (and the query interface) writes SQL.
+//! There are two ways in: [`open_writer`] for commands that write (creates and
+//! migrates the database, pragmas per connection, WAL while open, rollback-journal
+//! mode again on close) and [`open_reader`] for commands that only read (read-only,
+//! never creates or migrates, needs read permission alone).
 
 pub mod annotations;
 pub mod due;
@@ -63,15 +66,151 @@ pub fn schema_version() -> i64 {
 /// How long a connection waits for another writer before failing with "busy".
 pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Opens (creating if needed) the database read-write and migrates it to the newest
-/// schema. A database from a newer ozgsync is refused.
+/// A database connection of a command that writes. It derefs to the
+/// [`Connection`]; when it holds the writer lock and is dropped, it leaves the
+/// database in rollback-journal mode if no other process has it open, so that a
+/// user with read permission alone can open it afterwards (see [`open_reader`]).
+#[derive(Debug)]
+pub struct WriterConnection {
+    conn: Connection,
+    path: std::path::PathBuf,
+    /// The writer lock, for writers that take it: released only after the journal
+    /// mode was switched on drop (fields drop after `Drop::drop`).
+    _lock: Option<lock::WriteLock>,
+}
+
+impl WriterConnection {
+    /// Keeps `lock` for as long as this connection lives.
+    pub fn holding(mut self, lock: lock::WriteLock) -> WriterConnection {
+        self._lock = Some(lock);
+        self
+    }
+}
+
+impl std::ops::Deref for WriterConnection {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for WriterConnection {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+impl Drop for WriterConnection {
+    fn drop(&mut self) {
+        // A WAL database can be read only by a process that can create or write its
+        // `-shm` file; a read-only reader in a directory it cannot write fails with
+        // "attempt to write a readonly database". Switching to DELETE checkpoints the
+        // WAL and removes `-wal` and `-shm`. It must have the database to itself:
+        // SQLite refuses the switch during another connection's transaction, but not
+        // beside an idle one (the daemon between jobs keeps its connection open for
+        // hours), which would then find its WAL gone. So the switch is made only by
+        // the holder of the writer lock, or by a writer without it (`annotations
+        // import`, ...) when nobody holds it; and only when the kernel lists no
+        // other process's POSIX lock on `-shm` (every connection that has the WAL
+        // open holds one). Otherwise the database stays in WAL mode for the others.
+        if self._lock.is_none() && lock::holder(&self.path).is_some() {
+            return;
+        }
+        let mut shm = self.path.as_os_str().to_owned();
+        shm.push("-shm");
+        if lock::used_by_other_processes(std::path::Path::new(&shm)) != Some(false) {
+            tracing::debug!("database open elsewhere; left in WAL mode");
+            return;
+        }
+        let _ = self.conn.busy_timeout(std::time::Duration::ZERO);
+        match self
+            .conn
+            .query_row("PRAGMA journal_mode = DELETE", [], |r| {
+                r.get::<_, String>(0)
+            }) {
+            Ok(mode) if mode.eq_ignore_ascii_case("delete") => {}
+            Ok(mode) => tracing::debug!(%mode, "database left in its journal mode"),
+            Err(e) => tracing::debug!(error = %e, "database still in use; left in WAL mode"),
+        }
+    }
+}
+
+/// Opens the database of a command that writes data, creating it (mode 0600) if
+/// it does not exist, and migrates it to the newest schema. An existing file that
+/// is not an SQLite database is refused before anything touches it; a database
+/// from a newer ozgsync is refused.
+pub fn open_writer(path: &Path) -> Result<WriterConnection> {
+    Ok(WriterConnection {
+        conn: open(path)?,
+        path: path.to_owned(),
+        _lock: None,
+    })
+}
+
+/// Like [`open_writer`], as a bare connection that leaves the journal mode as it
+/// is on close: for tests and tools that hold the database beside a command.
 pub fn open(path: &Path) -> Result<Connection> {
+    check_database_file(path)?;
     restrict_permissions(path)?;
     let mut conn =
         Connection::open(path).map_err(Error::db(format!("opening {}", path.display())))?;
+    // SQLite opens a file it may not write read-only without a word; the first
+    // pragma then fails with "attempt to write a readonly database".
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        return Err(Error::Database {
+            path: path.to_owned(),
+            problem: "cannot be written by this user (file or directory permissions); run commands that write as the database's owner (the service user). Commands that only read need read permission alone".into(),
+        });
+    }
     configure(&conn, path)?;
     migrate(&mut conn, path)?;
     Ok(conn)
+}
+
+/// Refuses what is not an SQLite database (a directory, or a file SQLite does not
+/// recognise) before a writer changes its permissions or a lock file is created
+/// beside it. A missing file passes (a writer creates it), and so does an empty
+/// one: SQLite treats it as a new database, and it is what a writer killed right
+/// after creating the file leaves. The file is probed through SQLite, never with
+/// an `open`/`close` of our own: closing any descriptor of a file drops every POSIX
+/// lock this process holds on it, including those of an open SQLite connection.
+pub fn check_database_file(path: &Path) -> Result<()> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    check_is_file(path, &meta)?;
+    if meta.len() == 0 {
+        return Ok(());
+    }
+    let probe = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .and_then(|c| c.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0)));
+    match probe {
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
+            Err(not_a_database(path))
+        }
+        // Anything else (permissions, a busy writer) the real open reports.
+        _ => Ok(()),
+    }
+}
+
+fn check_is_file(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    if meta.is_file() {
+        return Ok(());
+    }
+    Err(Error::Database {
+        path: path.to_owned(),
+        problem: "is not a file; --db (or OZGSYNC_DB, or the config's `database`) must name an SQLite database file".into(),
+    })
+}
+
+fn not_a_database(path: &Path) -> Error {
+    Error::Database {
+        path: path.to_owned(),
+        problem: "is not an SQLite database; nothing was changed. Check --db (or OZGSYNC_DB, or the config's `database`)".into(),
+    }
 }
 
 /// The database is internal data (payloads, rejects, coordinators' notes), so it
@@ -107,15 +246,19 @@ fn restrict_permissions(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Opens an existing database read-only (for queries and exports). Refuses a
-/// database that is missing or not at this build's schema version.
-pub fn open_read_only(path: &Path) -> Result<Connection> {
+/// Opens an existing database for a command that only reads: `SQLITE_OPEN_READ_ONLY`,
+/// so read permission is enough and nothing is created. Refuses a missing file
+/// (never creates one), a file that is not an SQLite database, and a database
+/// not at this build's schema version (a writer migrates it).
+pub fn open_reader(path: &Path) -> Result<Connection> {
     if !path.exists() {
-        return Err(Error::NotFound(format!(
-            "database {} does not exist; run `ozgsync sync` or `ozgsync import` first, or pass --db",
-            path.display()
-        )));
+        return Err(Error::Database {
+            path: path.to_owned(),
+            problem: "does not exist; commands that only read never create one. Check --db, OZGSYNC_DB or the config's `database` (`ozgsync config check` shows which is used), or create it with `ozgsync import` or `ozgsync sync`".into(),
+        });
     }
+    let meta = std::fs::metadata(path).map_err(Error::io("reading", path))?;
+    check_is_file(path, &meta)?;
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -125,16 +268,49 @@ pub fn open_read_only(path: &Path) -> Result<Connection> {
     .map_err(Error::db(format!("opening {} read-only", path.display())))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(Error::db("setting busy timeout"))?;
-    let version = user_version(&conn)?;
+    let version = match conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)) {
+        Ok(v) => v,
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
+            return Err(not_a_database(path))
+        }
+        Err(e) if cannot_create_wal(path, &e) => {
+            return Err(Error::Database {
+                path: path.to_owned(),
+                problem: format!(
+                    "is in WAL journal mode but has no -wal/-shm files, and this user cannot create them ({e}); run `ozgsync sync` or `ozgsync import` once as the database's owner: on exit they leave the database in rollback-journal mode, which readers open with read permission alone"
+                ),
+            })
+        }
+        Err(e) => return Err(Error::db("reading PRAGMA user_version")(e)),
+    };
     check_version(version, path)?;
     if version < schema_version() {
-        return Err(Error::Invalid(format!(
-            "database {} has schema version {version}, this ozgsync expects {}; open it once read-write (e.g. `ozgsync releases`) to migrate it",
-            path.display(),
-            schema_version()
-        )));
+        return Err(Error::Database {
+            path: path.to_owned(),
+            problem: format!(
+                "has schema version {version}, this ozgsync expects {}; commands that only read do not migrate: run a writing command once (`ozgsync sync` or `ozgsync import`) to migrate it",
+                schema_version()
+            ),
+        });
     }
     Ok(conn)
+}
+
+/// [`open_reader`] under its earlier name, for callers written before the split.
+pub fn open_read_only(path: &Path) -> Result<Connection> {
+    open_reader(path)
+}
+
+/// True when a read-only open failed because SQLite could not create the `-wal`
+/// or `-shm` of a WAL database: the state a read-only user in a directory it
+/// cannot write meets.
+fn cannot_create_wal(path: &Path, e: &rusqlite::Error) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+    ) && !Path::new(&wal).exists()
 }
 
 fn configure(conn: &Connection, path: &Path) -> Result<()> {

@@ -178,6 +178,9 @@ pub fn record_unchanged(
         .map_err(Error::db("starting release transaction"))?;
     upsert_source(&tx, meta, validators)?;
     let release_id = insert_release(&tx, meta, validators, sha256, ReleaseStatus::Unchanged)?;
+    // Releases of a database that an older ozgsync indexed lazily are caught up
+    // by any release, also an unchanged one (one query when nothing is pending).
+    crate::store::search::index_pending(&tx)?;
     tx.commit().map_err(Error::db("committing release"))?;
     Ok(ReleaseSummary {
         release_id,
@@ -295,6 +298,8 @@ pub fn apply<T: Record>(
             release_id,
         },
     )?;
+    // The search index commits with the release, so `search` never has to write.
+    crate::store::search::index_pending(&tx)?;
     tx.commit().map_err(Error::db("committing release"))?;
     Ok(ReleaseSummary {
         release_id,

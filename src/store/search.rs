@@ -1,8 +1,9 @@
 //! Full-text search over current service names, synonyms and EfA service names
-//! (FTS5 table `search_fts`, schema 0005). The index is brought up to date lazily
-//! by [`refresh`] before a search, release by release, so imports do not pay for
-//! it. Owns the folding of the user's text into an FTS5 query the same way the
-//! index was built.
+//! (FTS5 table `search_fts`, schema 0005). The index is brought up to date inside
+//! each release's transaction ([`index_pending`], called by `store::release`), set
+//! by set for what that release changed, so `search` only reads: a reader never
+//! writes, and never holds a write transaction that makes an import wait. Owns the
+//! folding of the user's text into an FTS5 query the same way the index was built.
 
 use rusqlite::{params, Connection};
 use serde::Serialize;
@@ -24,45 +25,54 @@ pub fn is_searchable(entity: Entity) -> bool {
     matches!(entity, Entity::Service | Entity::EfaService)
 }
 
-/// Indexes every applied release newer than the last one indexed, in one
-/// transaction. Returns how many releases were indexed.
+/// Indexes every applied release newer than the last one indexed, in its own
+/// transaction. Returns how many releases were indexed. Writers call
+/// [`index_pending`] inside their release transaction instead.
 pub fn refresh(conn: &mut Connection) -> Result<usize> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(Error::db("starting search index refresh"))?;
-    let indexed: i64 = tx
-        .query_row(
-            "SELECT indexed_release FROM search_state WHERE id = 1",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(Error::db("reading search index state"))?;
-    let pending: Vec<(i64, String)> = tx
-        .prepare(
-            "SELECT release_id, entity FROM releases
-             WHERE release_id > ?1 AND status = 'applied' ORDER BY release_id",
-        )
-        .and_then(|mut s| {
-            s.query_map([indexed], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(Error::db("listing releases to index"))?;
+    let indexed = index_pending(&tx)?;
+    tx.commit()
+        .map_err(Error::db("committing search index refresh"))?;
+    Ok(indexed)
+}
+
+/// Indexes every applied release newer than the last one indexed, within the
+/// caller's (write) transaction, and records the last one. A release calls it
+/// before its commit, so the index commits with the release; releases of a
+/// database written by an ozgsync that indexed lazily are caught up by the first
+/// release after the upgrade. Returns how many releases were indexed.
+pub fn index_pending(conn: &Connection) -> Result<usize> {
+    let pending = pending_releases(conn)?;
     let Some(&(last, _)) = pending.last() else {
         return Ok(0);
     };
     for (release_id, entity) in &pending {
         if let Some(entity) = Entity::parse(entity) {
-            reindex_release(&tx, entity, *release_id)?;
+            reindex_release(conn, entity, *release_id)?;
         }
     }
-    tx.execute(
+    conn.execute(
         "UPDATE search_state SET indexed_release = ?1 WHERE id = 1",
         [last],
     )
     .map_err(Error::db("recording search index state"))?;
-    tx.commit()
-        .map_err(Error::db("committing search index refresh"))?;
     Ok(pending.len())
+}
+
+/// The applied releases the index does not cover yet (id and entity), oldest first.
+pub fn pending_releases(conn: &Connection) -> Result<Vec<(i64, String)>> {
+    conn.prepare(
+        "SELECT release_id, entity FROM releases
+         WHERE release_id > (SELECT indexed_release FROM search_state WHERE id = 1)
+           AND status = 'applied' ORDER BY release_id",
+    )
+    .and_then(|mut s| {
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+    })
+    .map_err(Error::db("listing releases not yet in the search index"))
 }
 
 /// Brings the index in line with what release `release_id` wrote for `entity`:

@@ -267,6 +267,8 @@ fn payloads_that_are_not_the_format_change_nothing() {
 #[test]
 fn exit_codes_and_usage_errors() {
     let db = Db::new();
+    // Commands that only read never create a database: start from an empty one.
+    ozgsync::store::open(&db.path).unwrap();
     assert_eq!(db.run(&["import", "nonsense", "x"]).status.code(), Some(2));
     assert_eq!(db.run(&["service", "123"]).status.code(), Some(2));
     assert_eq!(db.run(&["rejects", "99"]).status.code(), Some(1));
@@ -282,6 +284,7 @@ fn exit_codes_and_usage_errors() {
 #[test]
 fn newer_database_is_refused_with_a_clear_message() {
     let db = Db::new();
+    ozgsync::store::open(&db.path).unwrap();
     db.ok(&["releases"]);
     db.conn().pragma_update(None, "user_version", 999).unwrap();
     let out = db.run(&["releases"]);

@@ -18,6 +18,7 @@ mod nothing_lost_rejects;
 mod nothing_lost_publish;
 mod nothing_lost_due;
 mod nothing_lost_bounds;
+mod nothing_lost_open;
 mod pvog;
 mod query;
 mod release;

@@ -193,3 +193,36 @@ where
     });
     Server { base, requests }
 }
+
+/// A command that runs the real binary as user `nobody` (group `nogroup`, no
+/// supplementary groups) through util-linux `setpriv`, with the same clean
+/// environment as [`command`]. None when that is impossible here (not root, or no
+/// `setpriv`); the caller then skips with a message saying so.
+pub fn command_as_nobody(cwd: &Path) -> Option<Command> {
+    let root = std::fs::metadata("/proc/self").ok().map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    });
+    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())?;
+    if root != Some(true) {
+        return None;
+    }
+    let mut cmd = Command::new(setpriv);
+    cmd.args([
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        env!("CARGO_BIN_EXE_ozgsync"),
+    ])
+    .current_dir(cwd)
+    .stdin(Stdio::null());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("OZGSYNC_") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env_remove("RUST_LOG");
+    Some(cmd)
+}
