@@ -80,7 +80,7 @@ fn write_to<'p>(
     write(&mut bytes)?;
     match path.filter(|p| !target::is_stdout(p)) {
         Some(p) => {
-            let db = ctx.db_path(None);
+            let db = ctx.db.clone();
             target::check_replaceable(p, &target::Protected::of(&[db]))
                 .map_err(|e| crate::Error::Invalid(e.to_string()))?;
             crate::export::write_atomic(p, &bytes, modes.modes())?;

@@ -76,7 +76,11 @@ fn dashboards_into_the_database_directory_are_refused_and_touch_nothing() {
     fs::write(d.join("keep.txt"), "not ozgsync's").unwrap();
     let x = d.join("x.db");
     // A running daemon keeps the database open: its -wal and -shm lie beside it.
+    // (A writer that closes leaves rollback-journal mode; a running one is in WAL.)
     let daemon = rusqlite::Connection::open(&x).unwrap();
+    let _: String = daemon
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
     let _: i64 = daemon
         .query_row("SELECT count(*) FROM releases", [], |r| r.get(0))
         .unwrap();
