@@ -133,18 +133,12 @@ impl Column {
     }
 }
 
-/// Decodes a report: UTF-8 (BOM stripped) if valid, else Windows-1252 (the encoding
-/// Excel writes "CSV (Trennzeichen-getrennt)" in on German Windows).
+/// Decodes a report by evidence ([`crate::parse::text`]): UTF-8 (BOM stripped) when
+/// it holds any multi-byte UTF-8, else Windows-1252 (the encoding Excel writes "CSV
+/// (Trennzeichen-getrennt)" in on German Windows). Bytes that do not decode in a UTF-8
+/// report become U+FFFD, and their rows are errors in [`validate`].
 pub fn decode(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    match std::str::from_utf8(bytes) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => {
-            encoding_rs::WINDOWS_1252
-                .decode_without_bom_handling(bytes)
-                .0
-        }
-    }
+    crate::parse::text::decode_all(bytes, crate::parse::text::Legacy::Windows1252).0
 }
 
 /// Detects `;` or `,` from the header line (the first non-blank line).
@@ -243,6 +237,19 @@ pub fn validate(
         }
         out.lines += 1;
         let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if let Some((i, bad)) = record
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.contains(crate::parse::text::UNDECODABLE))
+        {
+            out.errors.push(RowError {
+                line,
+                column: headers.get(i).unwrap_or("?").trim().to_owned(),
+                value: crate::parse::shorten(bad, 80),
+                message: crate::parse::text::undecodable_reason("the row"),
+            });
+            continue;
+        }
         let cell = |i: Option<usize>| -> &str {
             i.and_then(|i| record.get(i)).map(str::trim).unwrap_or("")
         };

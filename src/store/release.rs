@@ -3,7 +3,7 @@
 //! that changed or were retired. A failure anywhere (including a parse error that
 //! says the payload is not the format at all) rolls everything back.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom, Write};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -58,6 +58,12 @@ pub const DEFAULT_MAX_RETIRE_SHARE: f64 = 0.5;
 /// Below this many current records the retire guard does not apply (a handful of
 /// test records, or a catalogue just started).
 const RETIRE_GUARD_MIN_CURRENT: usize = 20;
+
+/// The emptied-field guard looks at fields at least this share of the current records
+/// fill...
+const EMPTIED_GUARD_FILLED_BEFORE: f64 = 0.5;
+/// ...and refuses the release when at most this share of its records fill them.
+const EMPTIED_GUARD_FILLED_NOW: f64 = 0.05;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -191,7 +197,14 @@ pub fn apply<T: Record>(
                 }
                 Change::Retire { key } => writer.retire(&key)?,
             },
-            Item::Reject(reject) => rejects.write(&reject)?,
+            Item::Reject(reject) => {
+                if reject.severity == Severity::Reject {
+                    if let Some(key) = &reject.key {
+                        writer.keep(key);
+                    }
+                }
+                rejects.write(&reject)?
+            }
         }
     }
     if meta.mode == Mode::Full {
@@ -202,7 +215,7 @@ pub fn apply<T: Record>(
             });
         }
         let current = writer.current_before;
-        let retire = writer.current.len();
+        let retire = writer.unseen();
         if current >= RETIRE_GUARD_MIN_CURRENT
             && retire as f64 > meta.max_retire_share * current as f64
         {
@@ -212,6 +225,9 @@ pub fn apply<T: Record>(
                 current,
                 max_share: meta.max_retire_share,
             });
+        }
+        if meta.max_retire_share < 1.0 {
+            writer.check_emptied_fields(&payload.origin)?;
         }
         writer.retire_unseen()?;
     }
@@ -339,6 +355,18 @@ fn store_payload(conn: &Connection, payload: &mut Payload) -> Result<()> {
 
 /// A stable 64-bit content hash of a record's JSON, stored to detect changes without
 /// loading every record's data.
+/// Whether a field carries a value: not null, not an empty string, list or object.
+fn is_filled(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        Value::Bool(_) | Value::Number(_) => true,
+    }
+}
+
 pub fn content_hash(data: &str) -> String {
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(data.as_bytes()))
 }
@@ -355,6 +383,12 @@ struct VersionWriter<'c> {
     seen: HashMap<String, String>,
     /// How many versions were current before this release.
     current_before: usize,
+    /// Per JSON field, how many current records filled it before this release, and
+    /// how many records of this release fill it (see [`Self::check_emptied_fields`]).
+    filled_before: HashMap<String, u64>,
+    filled_now: HashMap<String, u64>,
+    /// Keys of rejected rows: not retired by a full release (see [`Self::keep`]).
+    kept: HashSet<String>,
     counts: Counts,
 }
 
@@ -369,6 +403,23 @@ impl<'c> VersionWriter<'c> {
             .query_map([entity.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<String, String>>>())
             .map_err(Error::db("reading current versions"))?;
+        // What counts as filled mirrors `is_filled` below.
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT j.key, count(*) FROM record_versions v, json_each(v.data) j
+                 WHERE v.entity = ?1 AND v.valid_to IS NULL
+                   AND j.type != 'null' AND NOT (j.type = 'text' AND j.atom = '')
+                   AND NOT (j.type = 'array' AND json_array_length(j.value) = 0)
+                   AND NOT (j.type = 'object' AND j.value = '{}')
+                 GROUP BY j.key",
+            )
+            .map_err(Error::db("counting filled fields"))?;
+        let filled_before = stmt
+            .query_map([entity.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.unsigned_abs()))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<String, u64>>>())
+            .map_err(Error::db("counting filled fields"))?;
         Ok(VersionWriter {
             conn,
             entity,
@@ -376,8 +427,57 @@ impl<'c> VersionWriter<'c> {
             current_before: current.len(),
             current,
             seen: HashMap::new(),
+            filled_before,
+            filled_now: HashMap::new(),
+            kept: HashSet::new(),
             counts: Counts::default(),
         })
+    }
+
+    /// A rejected row of a full release names a key that is current: keep that
+    /// version rather than retire it for a bad byte or cell (nothing lost).
+    fn keep(&mut self, key: &str) {
+        self.kept.insert(key.to_owned());
+    }
+
+    /// Current keys this full release would retire.
+    fn unseen(&self) -> usize {
+        self.current
+            .keys()
+            .filter(|k| !self.kept.contains(*k))
+            .count()
+    }
+
+    /// Refuses a full release in which a field filled by at least half of the current
+    /// records is empty in (nearly) all of its records — a wrong encoding (a header
+    /// that no longer matches) or a shifted layout, not a real edition.
+    fn check_emptied_fields(&self, location: &str) -> Result<()> {
+        let records = self.seen.len() as u64;
+        let current = self.current_before;
+        if current < RETIRE_GUARD_MIN_CURRENT || records < RETIRE_GUARD_MIN_CURRENT as u64 {
+            return Ok(());
+        }
+        let mut fields: Vec<(&String, &u64)> = self.filled_before.iter().collect();
+        fields.sort();
+        for (field, &before) in fields {
+            if self.entity.volatile_fields().contains(&field.as_str()) {
+                continue;
+            }
+            let now = self.filled_now.get(field).copied().unwrap_or(0);
+            if before as f64 >= EMPTIED_GUARD_FILLED_BEFORE * current as f64
+                && now as f64 <= EMPTIED_GUARD_FILLED_NOW * records as f64
+            {
+                return Err(Error::EmptiedField {
+                    location: location.to_owned(),
+                    field: field.clone(),
+                    before,
+                    current,
+                    now,
+                    records,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Writes `record` unless identical to the current version. Returns a reject if
@@ -395,6 +495,15 @@ impl<'c> VersionWriter<'c> {
         let serialize_err =
             |e: serde_json::Error| Error::Invalid(format!("serializing record {key}: {e}"));
         let data = serde_json::to_string(record).map_err(serialize_err)?;
+        if let serde_json::Value::Object(fields) =
+            serde_json::to_value(record).map_err(serialize_err)?
+        {
+            for (field, value) in fields {
+                if is_filled(&value) {
+                    *self.filled_now.entry(field).or_default() += 1;
+                }
+            }
+        }
         let hash = if T::ENTITY.volatile_fields().is_empty() {
             content_hash(&data)
         } else {
@@ -449,7 +558,12 @@ impl<'c> VersionWriter<'c> {
 
     /// Full release: every current key the payload did not contain is retired.
     fn retire_unseen(&mut self) -> Result<()> {
-        let keys: Vec<String> = self.current.drain().map(|(k, _)| k).collect();
+        let keys: Vec<String> = self
+            .current
+            .drain()
+            .map(|(k, _)| k)
+            .filter(|k| !self.kept.contains(k))
+            .collect();
         for key in keys {
             self.close(&key)?;
             self.counts.retired += 1;

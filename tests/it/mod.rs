@@ -17,5 +17,6 @@ mod http;
 mod pvog;
 mod query;
 mod release;
+mod silently_wrong_text;
 mod status;
 pub mod support;

@@ -1,0 +1,170 @@
+//! Text that used to come out silently wrong (issue 12): encodings decided by
+//! evidence, releases that empty a column, names found as people type them, dates
+//! as people write them, and the sources as they are really served. Every test runs
+//! the real binary against real SQLite files.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use super::support::{self, fixture, run_db, scratch};
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn import(db: &Path, kind: &str, file: &Path) -> support::Run {
+    run_db(db, &["import", kind, path(file)])
+}
+
+/// `(name, typisierung)` of every current service, sorted by key.
+fn services(db: &Path) -> Vec<(String, String, String)> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT key, json_extract(data, '$.bezeichnung'), json_extract(data, '$.typisierung')
+             FROM record_versions WHERE entity = 'service' AND valid_to IS NULL ORDER BY key",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    Connection::open(db)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+fn gv100ad_db(dir: &Path) -> PathBuf {
+    let db = dir.join("ozgsync.db");
+    import(&db, "gv100ad", &fixture("gv100ad/GV100AD_30112025_NI.txt")).assert_ok();
+    db
+}
+
+#[test]
+fn an_iso_8859_1_gv100ad_edition_imports_whole() {
+    let dir = scratch();
+    let latin1 = fixture("gv100ad/GV100AD_30112025_NI_latin1.txt");
+    let fresh = dir.path().join("fresh.db");
+    let out = import(&fresh, "gv100ad", &latin1);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("1442 added") && out.stdout.contains("0 rejected"),
+        "{out:#?}"
+    );
+    let name = |db: &Path| -> String {
+        Connection::open(db)
+            .unwrap()
+            .query_row(
+                "SELECT json_extract(data, '$.name') FROM record_versions
+                 WHERE key = 'gemeinde:031515406001' AND valid_to IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(name(&fresh), "Adenbüttel");
+
+    // On top of the UTF-8 edition it is the same directory: nothing changes.
+    let db = gv100ad_db(dir.path());
+    let out = import(&db, "gv100ad", &latin1);
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .contains("0 added, 0 changed, 0 retired, 1442 unchanged, 0 rejected"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn a_stray_byte_in_a_utf8_leika_file_rejects_that_row_only() {
+    let dir = scratch();
+    let clean = fixture("leika/leika_release2.csv");
+    let stray = fixture("leika/leika_release2_stray_byte.csv");
+
+    // Fresh: 613 records with their real names, one reject naming line and bytes.
+    let fresh = dir.path().join("fresh.db");
+    let out = import(&fresh, "leika", &stray);
+    out.assert_ok();
+    assert!(out.stdout.contains("613 added"), "{out:#?}");
+    let reference = dir.path().join("reference.db");
+    import(&reference, "leika", &clean).assert_ok();
+    let mut expected = services(&reference);
+    expected.retain(|(key, _, _)| key != "99019004031000");
+    assert_eq!(services(&fresh), expected);
+    let rejects = run_db(&fresh, &["rejects", "1"]);
+    rejects.assert_ok();
+    let line = rejects
+        .stdout
+        .lines()
+        .find(|l| l.contains("99019004031000"))
+        .unwrap_or_else(|| panic!("{rejects:#?}"));
+    assert!(
+        line.contains("line 16, column Bezeichnung") && line.contains("not UTF-8"),
+        "{line}"
+    );
+
+    // On top of the clean release: nothing changes, the rejected row's service stays.
+    let out = import(&reference, "leika", &stray);
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .contains("0 added, 0 changed, 0 retired, 613 unchanged, 56 rejected"),
+        "{out:#?}"
+    );
+    assert_eq!(services(&reference).len(), 614);
+}
+
+#[test]
+fn a_file_that_mixes_encodings_in_its_header_is_refused() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let before = services(&db);
+    let out = import(&db, "leika", &fixture("hostile/leika_mixed_encoding.csv"));
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("mixes encodings") && out.stderr.contains("leika_mixed_encoding.csv"),
+        "{out:#?}"
+    );
+    assert_eq!(services(&db), before);
+}
+
+#[test]
+fn a_release_that_empties_a_filled_column_is_refused() {
+    let dir = scratch();
+    let db = dir.path().join("ozgsync.db");
+    let clean = fixture("leika/leika_release2.csv");
+    import(&db, "leika", &clean).assert_ok();
+    let before = services(&db);
+    let releases = count(&db, "SELECT count(*) FROM releases");
+
+    // The Typ column renamed: every record would lose its Typisierung.
+    let text = std::fs::read_to_string(&clean).unwrap();
+    let shifted = dir.path().join("typ_renamed.csv");
+    std::fs::write(&shifted, text.replacen("\"Typ\"", "\"Typisierung\"", 1)).unwrap();
+    assert_ne!(
+        std::fs::read(&shifted).unwrap(),
+        std::fs::read(&clean).unwrap()
+    );
+    let out = import(&db, "leika", &shifted);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("field `typisierung` is filled in")
+            && out.stderr.contains("--max-retire-share 1"),
+        "{out:#?}"
+    );
+    assert_eq!(services(&db), before);
+    assert_eq!(count(&db, "SELECT count(*) FROM releases"), releases);
+
+    // The documented override applies it.
+    let out = run_db(
+        &db,
+        &["import", "leika", path(&shifted), "--max-retire-share", "1"],
+    );
+    out.assert_ok();
+    assert!(out.stdout.contains("613 changed"), "{out:#?}");
+}
