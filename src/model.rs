@@ -8,12 +8,14 @@
 //! they share (Themenfeld, Land) in `model/vocab.rs`.
 
 mod efa;
+pub mod fold;
 mod ozg;
 pub mod vocab;
 
 pub use efa::{
     is_valid_efa_id, EfaServiceRecord, Kostenmodell, MarktplatzStatus, Reifegrad, ReifegradModell,
 };
+pub use fold::fold;
 pub use ozg::{is_valid_ozg_id, LeikaOzgRecord, OzgLeistungRecord};
 pub use vocab::{Land, Themenfeld};
 

@@ -40,6 +40,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_status_tuning",
         include_str!("../../schema/0007_status_tuning.sql"),
     ),
+    (
+        "0013_folded_search",
+        include_str!("../../schema/0013_folded_search.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -112,6 +116,7 @@ pub fn open_read_only(path: &Path) -> Result<Connection> {
     .map_err(Error::db(format!("opening {} read-only", path.display())))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(Error::db("setting busy timeout"))?;
+    register_functions(&conn)?;
     let version = user_version(&conn)?;
     check_version(version, path)?;
     if version < schema_version() {
@@ -138,7 +143,23 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
          PRAGMA cache_size = -32768;",
     )
     .map_err(Error::db(format!("configuring {}", path.display())))?;
-    Ok(())
+    register_functions(conn)
+}
+
+/// SQL functions ozgsync's own SQL uses: `fold(text)` is [`crate::model::fold`], the
+/// one folding of names (the search index is built with it).
+fn register_functions(conn: &Connection) -> Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "fold",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let text: Option<String> = ctx.get(0)?;
+            Ok(text.map(|t| crate::model::fold(&t)))
+        },
+    )
+    .map_err(Error::db("registering SQL function fold"))
 }
 
 fn user_version(conn: &Connection) -> Result<i64> {

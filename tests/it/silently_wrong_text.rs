@@ -168,3 +168,168 @@ fn a_release_that_empties_a_filled_column_is_refused() {
     out.assert_ok();
     assert!(out.stdout.contains("613 changed"), "{out:#?}");
 }
+
+/// The real directory, then the constructed later edition (a rename, a merger).
+fn two_editions(dir: &Path) -> PathBuf {
+    let db = gv100ad_db(dir);
+    import(
+        &db,
+        "gv100ad",
+        &fixture("gv100ad/GV100AD_31122025_NI_changed.txt"),
+    )
+    .assert_ok();
+    db
+}
+
+/// The first lines (record titles) of `municipality QUERY`.
+fn titles(db: &Path, query: &str) -> Vec<String> {
+    let out = run_db(db, &["municipality", query]);
+    out.assert_ok();
+    out.stdout
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn municipalities_are_found_as_people_type_them() {
+    let dir = scratch();
+    let db = two_editions(dir.path());
+    for query in [
+        "GÖTTINGEN",
+        "Goettingen",
+        "göttingen, STADT",
+        "Go\u{308}ttingen",
+    ] {
+        let found = titles(&db, query);
+        assert!(
+            found
+                .iter()
+                .any(|t| t.starts_with("gemeinde:031590016016  Göttingen, Stadt (gemeinde")),
+            "{query}: {found:#?}"
+        );
+    }
+    assert!(titles(&db, "Bueckeburg")[0].contains("Bückeburg, Stadt"));
+    let gross = titles(&db, "GROSS");
+    assert!(gross.iter().any(|t| t.contains("Groß")), "{gross:#?}");
+
+    // An earlier name finds the renamed Gemeinde, marked as such.
+    let renamed = titles(&db, "Müden (Aller)");
+    assert_eq!(
+        renamed,
+        ["gemeinde:031515405018  Müden an der Aller (gemeinde, TK 64)  (found by its earlier name \"Müden (Aller)\")  [current]"]
+    );
+    // A merged-away Gemeinde is found too, after the current one that carries its name.
+    let merged = titles(&db, "roetgesbuettel");
+    assert_eq!(merged.len(), 2, "{merged:#?}");
+    assert!(merged[0].contains("Adenbüttel-Rötgesbüttel") && merged[0].ends_with("[current]"));
+    assert!(
+        merged[1].starts_with("gemeinde:031515406023  Rötgesbüttel (gemeinde, TK 64)  (retired;")
+            && merged[1].contains("[retired in release 2"),
+        "{merged:#?}"
+    );
+    let none = run_db(&db, &["municipality", "Lübeck"]);
+    none.assert_code(1);
+    assert!(none.stderr.contains("no municipality matches \"Lübeck\""));
+}
+
+#[test]
+fn search_shows_stored_names_and_finds_keys() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    for query in [
+        "strassenverkehr bussgelder",
+        "STRASSENVERKEHR",
+        "Straßenverkehr",
+    ] {
+        let out = run_db(&db, &["search", query]);
+        out.assert_ok();
+        assert!(
+            out.stdout
+                .contains("99108031000000  Strafen und Bußgelder im Straßenverkehr"),
+            "{query}: {out:#?}"
+        );
+    }
+    let out = run_db(&db, &["search", "Abfindung fuer Unfallversicherte"]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("Abfindung für Unfallversicherte"),
+        "{out:#?}"
+    );
+
+    // A key finds its service first; an EfA-ID its EfA service.
+    let out = run_db(&db, &["search", "99108031000000"]);
+    out.assert_ok();
+    let first = out.stdout.lines().nth(1).unwrap_or_default();
+    assert!(first.starts_with("service  99108031000000"), "{out:#?}");
+    import(&db, "efa", &fixture("efa/release1.json")).assert_ok();
+    let efa_id: String = Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT key FROM record_versions WHERE entity = 'efa_service' AND valid_to IS NULL
+             ORDER BY key LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let out = run_db(&db, &["search", &efa_id.to_lowercase()]);
+    out.assert_ok();
+    let first = out.stdout.lines().nth(1).unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("efa_service  {efa_id}")),
+        "{efa_id}: {out:#?}"
+    );
+}
+
+#[test]
+fn status_takes_an_ags_or_a_unique_name_and_shows_names() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    import(&db, "gv100ad", &fixture("gv100ad/GV100AD_30112025_NI.txt")).assert_ok();
+    let key = "99088026034000";
+    let set = |ars: &str, status: &str| {
+        run_db(
+            &db,
+            &[
+                "status",
+                "set",
+                key,
+                "--ars",
+                ars,
+                "--status",
+                status,
+                "--on",
+                "01.03.2026",
+                "--by",
+                "test",
+            ],
+        )
+    };
+    let out = set("goettingen, STADT", "pilot");
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .contains("for ars 031590016016 (Göttingen, Stadt): pilot since 2026-03-01"),
+        "{out:#?}"
+    );
+    set("03159016", "produktiv").assert_ok();
+    // "Göttingen" is the Landkreis and the Stadt: refused, both listed.
+    let out = set("Göttingen", "produktiv");
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("names several municipalities")
+            && out.stderr.contains("031590000000")
+            && out.stderr.contains("031590016016"),
+        "{out:#?}"
+    );
+    let out = run_db(&db, &["status", "show", key, "--ars", "Göttingen, Stadt"]);
+    out.assert_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{out:#?}");
+    assert!(
+        lines[1].contains("031590016016") && lines[1].contains("Göttingen, Stadt"),
+        "{out:#?}"
+    );
+    assert!(lines[1].contains("produktiv"), "{out:#?}");
+}
