@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use super::output::{opt, render};
 use super::{Context, Format};
 use crate::status::report::{self, Cells, RowError};
-use crate::status::{parse_date, today, Subject};
+use crate::status::{today, Subject};
 use crate::store;
 
 #[derive(Debug, clap::Subcommand)]
@@ -56,8 +56,8 @@ pub enum StatusAction {
         /// LeiKa key (14 digits, or its URN) or EfA id.
         subject: String,
         /// The status in effect on this date instead of now (YYYY-MM-DD or DD.MM.YYYY).
-        #[arg(long, value_name = "DATE", conflicts_with = "history")]
-        as_of: Option<String>,
+        #[arg(long, value_name = "DATE", conflicts_with = "history", value_parser = super::date_arg)]
+        as_of: Option<chrono::NaiveDate>,
         /// Only this municipality: 12-digit ARS, 8-digit AGS or its unique name.
         #[arg(long)]
         ars: Option<String>,
@@ -88,14 +88,7 @@ impl StatusAction {
                 ars,
                 history,
                 format,
-            } => show(
-                ctx,
-                &subject,
-                as_of.as_deref(),
-                ars.as_deref(),
-                history,
-                format,
-            ),
+            } => show(ctx, &subject, as_of, ars.as_deref(), history, format),
         }
     }
 }
@@ -226,20 +219,11 @@ fn import(
 fn show(
     ctx: &Context,
     subject: &str,
-    as_of: Option<&str>,
+    date: Option<chrono::NaiveDate>,
     ars: Option<&str>,
     history: bool,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
-    let date = as_of
-        .map(|d| {
-            parse_date(d).ok_or_else(|| {
-                crate::Error::Invalid(format!(
-                    "--as-of {d:?}: not a date; write YYYY-MM-DD or DD.MM.YYYY"
-                ))
-            })
-        })
-        .transpose()?;
     let subject = Subject::from_arg(subject);
     let conn = ctx.open()?;
     let mut rows = if history {

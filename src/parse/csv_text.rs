@@ -405,12 +405,10 @@ pub fn split_ids(cell: &str) -> impl Iterator<Item = &str> {
 }
 
 /// A date as spreadsheets write it: `YYYY-MM-DD` or German `DD.MM.YYYY` (also
-/// `D.M.YYYY`).
+/// `D.M.YYYY`). The one date reader of sheets and CLI arguments is
+/// [`crate::status::parse_date`]; this name stays for the CSV parsers.
 pub fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
-    let s = s.trim();
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .or_else(|_| chrono::NaiveDate::parse_from_str(s, "%d.%m.%Y"))
-        .ok()
+    crate::status::parse_date(s)
 }
 
 #[cfg(test)]

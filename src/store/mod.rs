@@ -41,8 +41,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../schema/0007_status_tuning.sql"),
     ),
     (
-        "0013_folded_search",
-        include_str!("../../schema/0013_folded_search.sql"),
+        "0013_folded_search_and_planned_renames",
+        include_str!("../../schema/0013_folded_search_and_planned_renames.sql"),
     ),
 ];
 
@@ -62,6 +62,9 @@ pub fn open(path: &Path) -> Result<Connection> {
         Connection::open(path).map_err(Error::db(format!("opening {}", path.display())))?;
     configure(&conn, path)?;
     migrate(&mut conn, path)?;
+    // A Ressort rename planned for a date that has come takes effect now, before
+    // anything reads the Ressorts' current names.
+    ressort::apply_due(&mut conn, crate::status::today())?;
     Ok(conn)
 }
 

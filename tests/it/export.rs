@@ -468,7 +468,9 @@ fn report_from_the_database_in_every_format() {
         out,
     };
     let json_path = root.path().join("r.json");
-    export::run_job(&db.path, &job(ReportFormat::Json, json_path.clone())).unwrap();
+    // Made a day after its Stichtag: `erstellt` is the time of making, not the Stichtag.
+    let made = Utc.with_ymd_and_hms(2026, 3, 16, 8, 30, 0).unwrap();
+    export::run_job_at(&db.path, &job(ReportFormat::Json, json_path.clone()), made).unwrap();
     let bytes = std::fs::read(&json_path).unwrap();
     assert_valid(&schema("report"), &bytes, "report.json");
     let mut report: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
@@ -484,9 +486,9 @@ fn report_from_the_database_in_every_format() {
     );
     for format in [ReportFormat::Xlsx, ReportFormat::Html, ReportFormat::Md] {
         let out = root.path().join(format!("r.{}", format.extension()));
-        export::run_job(&db.path, &job(format, out.clone())).unwrap();
+        export::run_job_at(&db.path, &job(format, out.clone()), made).unwrap();
         let first = std::fs::read(&out).unwrap();
-        export::run_job(&db.path, &job(format, out.clone())).unwrap();
+        export::run_job_at(&db.path, &job(format, out.clone()), made).unwrap();
         assert_eq!(
             first,
             std::fs::read(&out).unwrap(),
@@ -495,7 +497,7 @@ fn report_from_the_database_in_every_format() {
     }
     let dir = root.path().join("csv");
     let ExportOutcome::Report { files } =
-        export::run_job(&db.path, &job(ReportFormat::Csv, dir.clone())).unwrap()
+        export::run_job_at(&db.path, &job(ReportFormat::Csv, dir.clone()), made).unwrap()
     else {
         panic!()
     };

@@ -333,3 +333,148 @@ fn status_takes_an_ags_or_a_unique_name_and_shows_names() {
     );
     assert!(lines[1].contains("produktiv"), "{out:#?}");
 }
+
+#[test]
+fn dates_as_people_write_them_and_honest_report_metadata() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let out_file = dir.path().join("report.json");
+    let before = chrono::Utc::now();
+    let out = run_db(
+        &db,
+        &[
+            "export",
+            "report",
+            "--format",
+            "json",
+            "--as-of",
+            "31.12.2025",
+            "--since",
+            "01.12.2025",
+            "--out",
+            path(&out_file),
+        ],
+    );
+    out.assert_ok();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    assert_eq!(report["as_of"], "2025-12-31");
+    assert_eq!(report["since"], "2025-12-01");
+    let made =
+        chrono::DateTime::parse_from_rfc3339(report["generated_at"].as_str().unwrap()).unwrap();
+    assert!(
+        made >= before - chrono::Duration::seconds(2),
+        "erstellt is the time of making, not the Stichtag: {made}"
+    );
+    let md = dir.path().join("report.md");
+    run_db(
+        &db,
+        &[
+            "export",
+            "report",
+            "--format",
+            "md",
+            "--as-of",
+            "31.12.2025",
+            "--out",
+            path(&md),
+        ],
+    )
+    .assert_ok();
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(text.contains("Stichtag: 31.12.2025 · erstellt: "), "{text}");
+    assert!(!text.contains("erstellt: 2025-12-31T00:00:00Z"), "{text}");
+
+    let out = run_db(
+        &db,
+        &[
+            "export",
+            "report",
+            "--format",
+            "json",
+            "--as-of",
+            "31.13.2025",
+            "--out",
+            path(&out_file),
+        ],
+    );
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains("write YYYY-MM-DD or DD.MM.YYYY"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn a_future_ressort_rename_waits_for_its_date() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let kuerzel = |db: &Path| -> Vec<String> {
+        Connection::open(db)
+            .unwrap()
+            .prepare("SELECT kuerzel FROM v_ressorts WHERE ressort_id = 6")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let out = run_db(
+        &db,
+        &[
+            "ressort",
+            "rename",
+            "MW",
+            "--kuerzel",
+            "MWD",
+            "--name",
+            "Ministerium für Wirtschaft und Digitales",
+            "--from",
+            "08.11.2099",
+        ],
+    );
+    out.assert_ok();
+    assert!(out.stdout.contains("until then it stays MW"), "{out:#?}");
+    assert_eq!(kuerzel(&db), ["MW"]);
+    let list = run_db(&db, &["ressort", "list", "--format", "csv"]);
+    list.assert_ok();
+    assert!(list.stdout.contains("6,MW,"), "{list:#?}");
+    assert!(
+        list.stdout
+            .contains("6,MWD,Ministerium für Wirtschaft und Digitales,2099-11-08,,,planned"),
+        "{list:#?}"
+    );
+    // a second plan for the same Ressort is refused, not stacked
+    let again = run_db(
+        &db,
+        &[
+            "ressort",
+            "rename",
+            "MW",
+            "--kuerzel",
+            "MWX",
+            "--from",
+            "2099-12-01",
+        ],
+    );
+    again.assert_code(2);
+    assert!(again.stderr.contains("already planned"), "{again:#?}");
+
+    // When the date has come, the first read-write open carries the rename out.
+    Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE ressort_renames_planned SET valid_from = '2025-11-08' WHERE ressort_id = 6",
+            [],
+        )
+        .unwrap();
+    run_db(&db, &["ressort", "list"]).assert_ok();
+    assert_eq!(kuerzel(&db), ["MWD"]);
+    let list = run_db(&db, &["ressort", "list", "--history", "--format", "csv"]);
+    assert!(
+        list.stdout
+            .contains("6,MWD,Ministerium für Wirtschaft und Digitales,2025-11-08,,,\n")
+            && list.stdout.lines().skip(1).all(|l| !l.ends_with("planned")),
+        "{list:#?}"
+    );
+}
