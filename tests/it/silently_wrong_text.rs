@@ -478,3 +478,35 @@ fn a_future_ressort_rename_waits_for_its_date() {
         "{list:#?}"
     );
 }
+
+#[test]
+fn the_leika_csv_as_the_fim_portal_ships_it() {
+    let dir = scratch();
+    let db = dir.path().join("ozgsync.db");
+    let out = import(
+        &db,
+        "leika",
+        &fixture("leika/leika_fim_portal_iso8859-1.csv"),
+    );
+    out.assert_ok();
+    assert!(
+        out.stdout
+            .contains("612 added, 0 changed, 0 retired, 0 unchanged, 55 rejected, 0 warnings"),
+        "{out:#?}"
+    );
+    let all = services(&db);
+    let typ = |key: &str| {
+        all.iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, name, typ)| (name.clone(), typ.clone()))
+    };
+    assert_eq!(
+        typ("99107002017000"),
+        Some((
+            "Arbeitslosengeld II Bewilligung".to_owned(),
+            r#"["1","2/3"]"#.to_owned()
+        ))
+    );
+    assert!(all.iter().any(|(_, name, _)| name.contains("für")));
+    assert!(all.iter().all(|(_, name, _)| !name.contains('\u{FFFD}')));
+}
