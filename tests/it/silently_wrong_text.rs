@@ -510,3 +510,97 @@ fn the_leika_csv_as_the_fim_portal_ships_it() {
     assert!(all.iter().any(|(_, name, _)| name.contains("für")));
     assert!(all.iter().all(|(_, name, _)| !name.contains('\u{FFFD}')));
 }
+
+/// `(ars, key, online_status, url, ozg_id)` of every current availability record.
+fn availability(db: &Path) -> Vec<String> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT key || ' ' || json_extract(data, '$.online_status') || ' '
+                    || coalesce(json_extract(data, '$.url'), '-') || ' '
+                    || coalesce(json_extract(data, '$.ozg_id'), '-')
+             FROM record_versions WHERE entity = 'availability' AND valid_to IS NULL ORDER BY key",
+        )
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn pvog_is_read_as_served_json_pages_or_the_csv_file() {
+    let pages: Vec<Vec<u8>> = (0..3)
+        .map(|n| std::fs::read(fixture(&format!("pvog/page{n}.json"))).unwrap())
+        .collect();
+    // The same rows as the CSV file the API serves with filetype=csv.
+    let columns = [
+        "leika_key",
+        "leika_name",
+        "ars",
+        "ars_name",
+        "bundesland",
+        "ozgid",
+        "url",
+        "online_status",
+        "aktiv",
+        "art_flaechendeckung",
+    ];
+    let mut csv_text = columns.join(";") + "\r\n";
+    for page in &pages {
+        let page: serde_json::Value = serde_json::from_slice(page).unwrap();
+        for row in page["content"].as_array().unwrap() {
+            let cells: Vec<String> = columns
+                .iter()
+                .map(|c| match &row[*c] {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => String::new(),
+                    other => other.to_string(),
+                })
+                .collect();
+            csv_text += &(cells.join(";") + "\r\n");
+        }
+    }
+
+    let json_pages = pages.clone();
+    let json_server = support::serve(move |path, _| {
+        let n: usize = path
+            .rsplit("page=")
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        support::Reply::ok(json_pages[n.min(2)].clone()).header("Content-Type", "application/json")
+    });
+    let csv_body = csv_text.clone().into_bytes();
+    let csv_server = support::serve(move |_, _| {
+        support::Reply::ok(csv_body.clone()).header("Content-Type", "application/octet-stream")
+    });
+
+    let dir = scratch();
+    let from_json = dir.path().join("json.db");
+    let from_csv = dir.path().join("csv.db");
+    for (db, server) in [(&from_json, &json_server), (&from_csv, &csv_server)] {
+        let out = run_db(
+            db,
+            &[
+                "import",
+                "pvog",
+                &format!("{}/api/", server.base),
+                "--allow-http",
+            ],
+        );
+        out.assert_ok();
+    }
+    let rows = availability(&from_json);
+    assert!(!rows.is_empty());
+    assert_eq!(availability(&from_csv), rows);
+    assert!(
+        rows.iter().any(|r| r.starts_with(
+            "032410001001:99041006017000 ok https://example.org/hannover/hundesteuer 10000"
+        )),
+        "{rows:#?}"
+    );
+    // The CSV answer is the whole data: one request, no paging.
+    assert_eq!(csv_server.requests.lock().unwrap().len(), 1);
+    assert_eq!(json_server.requests.lock().unwrap().len(), 3);
+}
