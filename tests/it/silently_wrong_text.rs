@@ -604,3 +604,41 @@ fn pvog_is_read_as_served_json_pages_or_the_csv_file() {
     assert_eq!(csv_server.requests.lock().unwrap().len(), 1);
     assert_eq!(json_server.requests.lock().unwrap().len(), 3);
 }
+
+#[test]
+fn several_leistung_objects_for_one_key_keep_the_first_and_warn() {
+    let dir = scratch();
+    let db = dir.path().join("ozgsync.db");
+    let out = import(&db, "xzufi", &fixture("xzufi/multi_leistung.xml"));
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("2 added") && out.stdout.contains("0 rejected, 2 warnings"),
+        "{out:#?}"
+    );
+    let all = services(&db);
+    assert_eq!(
+        all.iter()
+            .map(|(k, name, _)| format!("{k} {name}"))
+            .collect::<Vec<_>>(),
+        [
+            "99001001002000 Abfallgebühr Festsetzung",
+            "99012001001000 Abwassereinleitung Erlaubnis Erteilung"
+        ]
+    );
+    let rejects = run_db(&db, &["rejects", "1"]);
+    rejects.assert_ok();
+    let warnings: Vec<&str> = rejects
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("warning"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{rejects:#?}");
+    for w in warnings {
+        assert!(
+            w.contains("99012001001000")
+                && w.contains("regional variant")
+                && w.contains("record 1 (leistung id=B100019/B100019.LB.99012001001000)"),
+            "{w}"
+        );
+    }
+}
