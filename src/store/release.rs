@@ -178,7 +178,7 @@ pub fn apply<T: Record>(
         ReleaseStatus::Applied,
     )?;
 
-    let mut writer = VersionWriter::new(&tx, meta.entity, release_id)?;
+    let mut writer = VersionWriter::new(&tx, meta.entity, release_id, &meta.source)?;
     let mut rejects = RejectWriter::new(&tx, release_id)?;
     for (n, item) in items.enumerate() {
         if n % 1000 == 999 {
@@ -383,8 +383,9 @@ struct VersionWriter<'c> {
     seen: HashMap<String, String>,
     /// How many versions were current before this release.
     current_before: usize,
-    /// Per JSON field, how many current records filled it before this release, and
-    /// how many records of this release fill it (see [`Self::check_emptied_fields`]).
+    /// Per JSON field, how many current records of this source filled it before this
+    /// release (key `""`: how many there were), and how many records of this release
+    /// fill it (see [`Self::check_emptied_fields`]).
     filled_before: HashMap<String, u64>,
     filled_now: HashMap<String, u64>,
     /// Keys of rejected rows: not retired by a full release (see [`Self::keep`]).
@@ -393,7 +394,7 @@ struct VersionWriter<'c> {
 }
 
 impl<'c> VersionWriter<'c> {
-    fn new(conn: &'c Connection, entity: Entity, release_id: i64) -> Result<Self> {
+    fn new(conn: &'c Connection, entity: Entity, release_id: i64, source: &str) -> Result<Self> {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT key, hash FROM record_versions WHERE entity = ?1 AND valid_to IS NULL",
@@ -403,19 +404,28 @@ impl<'c> VersionWriter<'c> {
             .query_map([entity.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<String, String>>>())
             .map_err(Error::db("reading current versions"))?;
-        // What counts as filled mirrors `is_filled` below.
+        // Only this source's current versions count as "before": several sources
+        // feed one entity (LeiKa CSV, XZuFi, FIM API) and fill different fields. The
+        // empty key '' carries the number of those versions. What counts as filled
+        // mirrors `is_filled` below.
         let mut stmt = conn
             .prepare_cached(
-                "SELECT j.key, count(*) FROM record_versions v, json_each(v.data) j
+                "SELECT j.key, count(*) FROM record_versions v
+                 JOIN releases r ON r.release_id = v.valid_from AND r.source = ?2,
+                 json_each(v.data) j
                  WHERE v.entity = ?1 AND v.valid_to IS NULL
                    AND j.type != 'null' AND NOT (j.type = 'text' AND j.atom = '')
                    AND NOT (j.type = 'array' AND json_array_length(j.value) = 0)
                    AND NOT (j.type = 'object' AND j.value = '{}')
-                 GROUP BY j.key",
+                 GROUP BY j.key
+                 UNION ALL
+                 SELECT '', count(*) FROM record_versions v
+                 JOIN releases r ON r.release_id = v.valid_from AND r.source = ?2
+                 WHERE v.entity = ?1 AND v.valid_to IS NULL",
             )
             .map_err(Error::db("counting filled fields"))?;
         let filled_before = stmt
-            .query_map([entity.as_str()], |r| {
+            .query_map(params![entity.as_str(), source], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.unsigned_abs()))
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<String, u64>>>())
@@ -453,14 +463,14 @@ impl<'c> VersionWriter<'c> {
     /// that no longer matches) or a shifted layout, not a real edition.
     fn check_emptied_fields(&self, location: &str) -> Result<()> {
         let records = self.seen.len() as u64;
-        let current = self.current_before;
+        let current = self.filled_before.get("").copied().unwrap_or(0) as usize;
         if current < RETIRE_GUARD_MIN_CURRENT || records < RETIRE_GUARD_MIN_CURRENT as u64 {
             return Ok(());
         }
         let mut fields: Vec<(&String, &u64)> = self.filled_before.iter().collect();
         fields.sort();
         for (field, &before) in fields {
-            if self.entity.volatile_fields().contains(&field.as_str()) {
+            if field.is_empty() || self.entity.volatile_fields().contains(&field.as_str()) {
                 continue;
             }
             let now = self.filled_now.get(field).copied().unwrap_or(0);
