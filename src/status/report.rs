@@ -172,6 +172,10 @@ pub fn validate(
         .delimiter(delim)
         .flexible(true)
         .has_headers(true)
+        // Only LF ends a record: with the default (CR, LF or CRLF) the csv crate
+        // numbers every record after a CRLF one a line too low, and errors must name
+        // the line the user sees. The CR left on the last cell is trimmed with it.
+        .terminator(csv::Terminator::Any(b'\n'))
         .from_reader(text.as_bytes());
     let headers = reader
         .headers()
@@ -245,7 +249,7 @@ pub fn validate(
             out.errors.push(RowError {
                 line,
                 column: headers.get(i).unwrap_or("?").trim().to_owned(),
-                value: crate::parse::shorten(bad, 80),
+                value: crate::parse::shorten(bad.trim(), 80),
                 message: crate::parse::text::undecodable_reason("the row"),
             });
             continue;

@@ -642,3 +642,39 @@ fn several_leistung_objects_for_one_key_keep_the_first_and_warn() {
         );
     }
 }
+
+#[test]
+fn a_status_sheet_with_a_stray_byte_names_that_row_only() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    import(&db, "gv100ad", &fixture("gv100ad/GV100AD_30112025_NI.txt")).assert_ok();
+    let mut sheet = "Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung\r\n\
+                     99088026034000;031590016016;pilot;01.03.2026;Göttingen zuerst\r\n"
+        .as_bytes()
+        .to_vec();
+    sheet.extend_from_slice(
+        b"99088026034000;032410001001;pilot;01.03.2026;Hannover f\xfcr alle\r\n",
+    );
+    let file = dir.path().join("status.csv");
+    std::fs::write(&file, &sheet).unwrap();
+    let out = run_db(&db, &["status", "import", path(&file), "--by", "test"]);
+    assert!(!out.ok(), "{out:#?}");
+    assert!(
+        out.stderr.contains("line 3, column Bemerkung") && out.stderr.contains("not UTF-8"),
+        "{out:#?}"
+    );
+    let out = run_db(
+        &db,
+        &["status", "import", path(&file), "--by", "test", "--partial"],
+    );
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("1 status event(s) recorded"),
+        "{out:#?}"
+    );
+    let note: String = Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT note FROM status_events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(note, "Göttingen zuerst");
+}
