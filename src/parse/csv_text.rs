@@ -460,6 +460,28 @@ mod tests {
     }
 
     #[test]
+    fn a_stray_byte_in_a_utf8_file_is_that_rows_reject() {
+        let bytes = b"a;b\r\nPr\xc3\xbcfung;1\r\nStra\xdfe;2\r\n".to_vec();
+        let mut input = open(Cursor::new(bytes), "test CSV").unwrap();
+        assert_eq!(input.encoding, "UTF-8");
+        let delimiter = input.delimiter;
+        let rows: Vec<csv::StringRecord> = input.reader.records().map(|r| r.unwrap()).collect();
+        assert!(undecodable(&rows[0], delimiter).is_none());
+        assert_eq!(&rows[0][0], "Prüfung");
+        let reject = undecodable(&rows[1], delimiter).unwrap();
+        assert_eq!(reject.position, "line 3, column 1");
+        assert!(reject.reason.contains("not UTF-8"), "{}", reject.reason);
+        // the header itself with such bytes: the file mixes encodings
+        let mut mixed = open(
+            Cursor::new(b"Gr\xf6\xdfe;\xc3\xa4\nx;y\n".to_vec()),
+            "test CSV",
+        )
+        .unwrap();
+        let err = header(&mut mixed.reader, "test CSV").unwrap_err();
+        assert!(err.to_string().contains("mixes encodings"), "{err}");
+    }
+
+    #[test]
     fn utf8_sequence_split_across_chunks_stays_utf8() {
         let mut text = String::from("a;b\n");
         // push a multi-byte character across the 64 KiB chunk boundary
