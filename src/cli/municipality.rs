@@ -70,7 +70,17 @@ impl Municipality {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         if self.format == Format::Json {
-            json(&mut out, &versions)?;
+            // Each version as stored, plus `found` where the match was not the
+            // current name (an earlier name, a retired municipality).
+            let mut rows = Vec::with_capacity(versions.len());
+            for v in &versions {
+                let mut row = serde_json::to_value(v)?;
+                if let (Some(note), Value::Object(fields)) = (notes.get(&v.key), &mut row) {
+                    fields.insert("found".into(), Value::String(note.clone()));
+                }
+                rows.push(row);
+            }
+            json(&mut out, &rows)?;
             return Ok(ExitCode::SUCCESS);
         }
         let mut start = 0;

@@ -229,6 +229,13 @@ fn municipalities_are_found_as_people_type_them() {
             && merged[1].contains("[retired in release 2"),
         "{merged:#?}"
     );
+    let json = run_db(&db, &["municipality", "Müden (Aller)", "--format", "json"]);
+    json.assert_ok();
+    let rows: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        rows[0]["found"], "found by its earlier name \"Müden (Aller)\"",
+        "{rows:#}"
+    );
     let none = run_db(&db, &["municipality", "Lübeck"]);
     none.assert_code(1);
     assert!(none.stderr.contains("no municipality matches \"Lübeck\""));
