@@ -5,8 +5,9 @@
 //!
 //! Neither the encoding nor the delimiter is documented, and both vary between copies:
 //! the parser first streams over the whole input once to decide between UTF-8 and
-//! Windows-1252 (and to refuse binary, UTF-16 and HTML), seeks back, decodes with
-//! `encoding_rs`, detects the delimiter from the header line and then reads rows one at
+//! Windows-1252 by evidence ([`super::text`]; a row of a UTF-8 file with bytes that do
+//! not decode is rejected) and to refuse binary, UTF-16 and HTML, seeks back, decodes
+//! with the shared decoder, detects the delimiter from the header line and then reads rows one at
 //! a time with the `csv` crate. Memory stays bounded: no pass holds more than one
 //! record, and a record that grows past [`MAX_RECORD_BYTES`] (an unclosed quote)
 //! fails the payload instead of swallowing the file.
