@@ -9,6 +9,7 @@
 //! scoped to in `model/land_scope.rs`.
 
 mod efa;
+pub mod fold;
 mod land_scope;
 mod ozg;
 pub mod vocab;
@@ -16,6 +17,7 @@ pub mod vocab;
 pub use efa::{
     is_valid_efa_id, EfaServiceRecord, Kostenmodell, MarktplatzStatus, Reifegrad, ReifegradModell,
 };
+pub use fold::fold;
 pub use land_scope::LandScope;
 pub use ozg::{is_valid_ozg_id, LeikaOzgRecord, OzgLeistungRecord};
 pub use vocab::{Land, Themenfeld};

@@ -205,6 +205,15 @@ impl Cli {
     }
 }
 
+/// The one reader of date arguments (`--as-of`, `--since`, `--from`,
+/// `--updated-since`; `status set --on` goes through the status validation, which
+/// uses the same reader): `YYYY-MM-DD` or `DD.MM.YYYY`, as the imported sheets
+/// write them.
+pub(crate) fn date_arg(s: &str) -> Result<chrono::NaiveDate, String> {
+    crate::status::parse_date(s)
+        .ok_or_else(|| format!("{s:?} is not a date; write YYYY-MM-DD or DD.MM.YYYY"))
+}
+
 /// Exit code for an error: 2 for usage errors (bad argument values), 1 otherwise.
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     match err.downcast_ref::<crate::Error>() {
