@@ -453,6 +453,8 @@ fn convert_row(
                 key_opt,
                 super::text::undecodable_reason("the row"),
             )
+            // A valid key still names a published service: only its text is broken.
+            .key_checked(is_valid_leistungsschluessel)
             .with_raw(raw()),
         ));
         return;

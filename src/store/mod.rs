@@ -49,16 +49,16 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../schema/0008_exports_due.sql"),
     ),
     (
-        "0011_release_kept",
-        include_str!("../../schema/0011_release_kept.sql"),
+        "0009_release_kept",
+        include_str!("../../schema/0009_release_kept.sql"),
     ),
     (
-        "0012_land_scope",
-        include_str!("../../schema/0012_land_scope.sql"),
+        "0010_land_scope",
+        include_str!("../../schema/0010_land_scope.sql"),
     ),
     (
-        "0013_folded_search_and_planned_renames",
-        include_str!("../../schema/0013_folded_search_and_planned_renames.sql"),
+        "0011_folded_search_and_planned_renames",
+        include_str!("../../schema/0011_folded_search_and_planned_renames.sql"),
     ),
 ];
 

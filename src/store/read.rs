@@ -28,7 +28,7 @@ pub struct ReleaseRow {
     pub rejected: i64,
     pub warnings: i64,
     pub status: String,
-    /// Keys whose rejected record left their previous version current (schema 0011).
+    /// Keys whose rejected record left their previous version current (schema 0009).
     pub kept: i64,
 }
 

@@ -373,7 +373,8 @@ fn status_annotation_and_ressort_changes_make_exports_due_but_other_sources_do_n
             "--name",
             "Ministerium für Soziales",
             "--from",
-            "2030-01-01",
+            // In the past: a rename dated later is only planned until its date.
+            "2025-01-01",
         ],
     )
     .assert_ok();

@@ -467,7 +467,8 @@ fn a_future_ressort_rename_waits_for_its_date() {
     again.assert_code(2);
     assert!(again.stderr.contains("already planned"), "{again:#?}");
 
-    // When the date has come, the first read-write open carries the rename out.
+    // When the date has come, the first command that writes carries the rename out;
+    // a reader only reads.
     Connection::open(&db)
         .unwrap()
         .execute(
@@ -476,6 +477,9 @@ fn a_future_ressort_rename_waits_for_its_date() {
         )
         .unwrap();
     run_db(&db, &["ressort", "list"]).assert_ok();
+    assert_eq!(kuerzel(&db), ["MW"]);
+    let leika = support::fixture("leika/leika_sample_nrw2019.csv");
+    run_db(&db, &["import", "leika", leika.to_str().unwrap()]).assert_ok();
     assert_eq!(kuerzel(&db), ["MWD"]);
     let list = run_db(&db, &["ressort", "list", "--history", "--format", "csv"]);
     assert!(

@@ -1,4 +1,4 @@
--- 0013: search index folded by `fold`; Ressort renames planned for a later date.
+-- 0011: search index folded by `fold`; Ressort renames planned for a later date.
 
 -- The search index holds names folded by ozgsync's one folding of names (SQL function
 -- `fold`, registered on every connection: lower case, ä ö ü as ae oe ue, ß as ss), so
