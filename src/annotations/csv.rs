@@ -37,14 +37,9 @@ pub struct Sheet {
 /// Reads a sheet. Fails as a whole when the file is not a CSV with the template's
 /// header (unknown or missing key column); row problems are left to validation.
 pub fn read<R: Read + Seek>(input: R) -> Result<Sheet, ParseError> {
-    let known: Vec<String> = headers().into_iter().map(slug).collect();
-    let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    let key_col = slug(KEY_HEADER);
     let mut input = csv_text::open(input, EXPECTED)?;
     let header = csv_text::header(&mut input.reader, EXPECTED)?;
-    let columns = Columns::match_header(&header, &known, &[&key_col], EXPECTED, |_| {
-        Some("write the template with `ozgsync template annotations`".to_owned())
-    })?;
+    let columns = columns(&header, EXPECTED)?;
     let mut sheet = Sheet {
         encoding: input.encoding,
         ..Sheet::default()
@@ -66,9 +61,6 @@ pub fn read<R: Read + Seek>(input: R) -> Result<Sheet, ParseError> {
                 continue;
             }
         };
-        if csv_text::is_blank(&record) {
-            continue;
-        }
         if let Some(reject) = csv_text::undecodable(&record, input.delimiter) {
             sheet.errors.push(RowError {
                 line: csv_text::line_of(&record),
@@ -77,23 +69,45 @@ pub fn read<R: Read + Seek>(input: R) -> Result<Sheet, ParseError> {
             });
             continue;
         }
+        sheet.push(&columns, &record);
+    }
+    Ok(sheet)
+}
+
+/// Matches a sheet's header against the template's columns (CSV and XLSX alike).
+pub(super) fn columns(
+    header: &csv::StringRecord,
+    expected: &'static str,
+) -> Result<Columns, ParseError> {
+    let known: Vec<String> = headers().into_iter().map(slug).collect();
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    Columns::match_header(header, &known, &[&slug(KEY_HEADER)], expected, |_| {
+        Some("write the template with `ozgsync template annotations`".to_owned())
+    })
+}
+
+impl Sheet {
+    /// Adds one data row (blank rows, which spreadsheets save, are skipped).
+    pub(super) fn push(&mut self, columns: &Columns, record: &csv::StringRecord) {
+        if csv_text::is_blank(record) {
+            return;
+        }
         let cells = Field::ALL
             .iter()
             .filter_map(|f| {
                 let s = slug(f.header());
                 columns
                     .has(&s)
-                    .then(|| (*f, columns.get(&record, &s).to_owned()))
+                    .then(|| (*f, columns.get(record, &s).to_owned()))
             })
             .collect();
-        sheet.rows.push(RawRow {
-            line: csv_text::line_of(&record),
-            key: columns.get(&record, &key_col).to_owned(),
+        self.rows.push(RawRow {
+            line: csv_text::line_of(record),
+            key: columns.get(record, &slug(KEY_HEADER)).to_owned(),
             cells,
             overflow: (record.len() > columns.width()).then(|| (record.len(), columns.width())),
         });
     }
-    Ok(sheet)
 }
 
 /// One filled row of the template: the key, its name and the current values as

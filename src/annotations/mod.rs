@@ -8,6 +8,7 @@
 //! clears it, anything else sets it. A row is valid or refused as a whole.
 
 pub mod csv;
+pub mod xlsx;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;

@@ -23,7 +23,8 @@ pub struct Annotations {
 
 #[derive(Debug, clap::Subcommand)]
 enum Action {
-    /// Validate a sheet (CSV, `;` or `,`, UTF-8 or Windows-1252) and apply it.
+    /// Validate a sheet (XLSX, or CSV with `;` or `,`, UTF-8 or Windows-1252) and
+    /// apply it.
     ///
     /// The whole file is checked first; every error is listed with line and column.
     /// If any row is wrong nothing is applied, unless --partial. Empty cells keep
@@ -81,12 +82,10 @@ fn import(
         return Err(crate::Error::Invalid("--by must name who delivered the sheet".into()).into());
     }
     let origin = file.display().to_string();
-    let input = std::fs::File::open(file).map_err(crate::Error::io("opening", file))?;
-    let parsed =
-        sheet::read(std::io::BufReader::new(input)).map_err(|source| crate::Error::Parse {
-            location: origin.clone(),
-            source,
-        })?;
+    let parsed = read_sheet(file).map_err(|source| crate::Error::Parse {
+        location: origin.clone(),
+        source,
+    })?;
     let mut conn = ctx.open_writer()?;
     let report = store::import(&mut conn, &parsed, by, &origin, partial)?;
     let stdout = std::io::stdout();
@@ -108,6 +107,18 @@ fn import(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Reads a sheet as XLSX when the file is a workbook (whatever its name), else
+/// as CSV.
+fn read_sheet(file: &std::path::Path) -> Result<sheet::Sheet, crate::parse::ParseError> {
+    let mut input = std::io::BufReader::new(std::fs::File::open(file)?);
+    let head = std::io::BufRead::fill_buf(&mut input)?;
+    if crate::parse::xlsx_sheet::is_xlsx(head) {
+        crate::annotations::xlsx::read(input)
+    } else {
+        sheet::read(input)
+    }
 }
 
 fn summary(origin: &str, r: &ImportReport, partial: bool) -> String {

@@ -1,5 +1,6 @@
 //! `ozgsync template annotations|efa`: the spreadsheets people fill in, as CSV
-//! that Excel opens directly (UTF-8 with BOM, `;`, CRLF). A file is written like
+//! that Excel opens directly (UTF-8 with BOM, `;`, CRLF), or for annotations as an
+//! XLSX workbook with drop-down lists (`--format xlsx`). A file is written like
 //! an export: through a temporary file and a rename, never through a link, never
 //! over a database, with an explicit mode.
 
@@ -10,9 +11,10 @@ use std::process::ExitCode;
 use super::export::ModeArgs;
 use super::Context;
 use crate::annotations::csv::{write_template, TemplateRow};
+use crate::annotations::xlsx::Lists;
 use crate::export::target;
 
-/// Write a CSV template to fill in and import.
+/// Write a template (CSV, or XLSX for annotations) to fill in and import.
 #[derive(Debug, clap::Args)]
 pub struct Template {
     #[command(subcommand)]
@@ -29,9 +31,13 @@ enum What {
         #[command(flatten)]
         modes: ModeArgs,
         /// One row per current LeiKa key, with its name and current annotation
-        /// (reads the database).
+        /// (reads the database; with xlsx also the Ressort and EfA drop-down lists).
         #[arg(long)]
         fill: bool,
+        /// csv: UTF-8 with BOM, `;`; xlsx: a workbook with text key column,
+        /// drop-down lists, frozen header and a German instruction sheet.
+        #[arg(long, value_enum, default_value_t)]
+        format: SheetFormat,
     },
     /// The CSV form of the EfA release format for `ozgsync import efa`.
     Efa {
@@ -43,16 +49,40 @@ enum What {
     },
 }
 
+/// The file format of a sheet template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+enum SheetFormat {
+    #[default]
+    Csv,
+    Xlsx,
+}
+
 impl Template {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self.what {
-            What::Annotations { out, modes, fill } => {
-                let rows: Vec<TemplateRow> = if fill {
-                    crate::store::annotations::template_rows(&ctx.open_reader()?)?
+            What::Annotations {
+                out,
+                modes,
+                fill,
+                format,
+            } => {
+                let (rows, lists): (Vec<TemplateRow>, Lists) = if fill {
+                    let conn = ctx.open_reader()?;
+                    (
+                        crate::store::annotations::template_rows(&conn)?,
+                        crate::store::annotations::sheet_lists(&conn)?,
+                    )
                 } else {
-                    Vec::new()
+                    Default::default()
                 };
-                let written = write_to(ctx, out.as_deref(), &modes, |w| write_template(w, &rows))?;
+                let written = write_to(ctx, out.as_deref(), &modes, |w| match format {
+                    SheetFormat::Csv => write_template(w, &rows),
+                    SheetFormat::Xlsx => {
+                        let bytes = crate::annotations::xlsx::write_template(&rows, &lists)
+                            .map_err(|e| std::io::Error::other(e.to_string()))?;
+                        w.write_all(&bytes)
+                    }
+                })?;
                 if let (Some(path), false) = (written, ctx.quiet) {
                     eprintln!("wrote {} ({} rows)", path.display(), rows.len());
                 }

@@ -23,6 +23,7 @@ pub mod leika_csv;
 pub mod ozg;
 pub mod pvog;
 pub mod text;
+pub mod xlsx_sheet;
 pub mod xzufi;
 
 use serde::Serialize;

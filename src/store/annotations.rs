@@ -13,6 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
 use crate::annotations::csv::{Sheet, TemplateRow};
+use crate::annotations::xlsx::Lists;
 use crate::annotations::{
     validate, Annotation, Field, Known, RowError, Umsetzungsweg, ValidRow, Vollzug,
 };
@@ -351,6 +352,20 @@ pub fn orphans(conn: &Connection) -> Result<Vec<Orphan>> {
         .and_then(|rows| rows.collect())
         .map_err(Error::db("listing orphaned annotations"))?;
     Ok(rows)
+}
+
+/// The drop-down lists of the XLSX template: current Ressort Kürzel (by id) and
+/// current EfA ids (sorted).
+pub fn sheet_lists(conn: &Connection) -> Result<Lists> {
+    let mut efa_ids: Vec<String> = current_keys(conn, "efa_service")?.into_iter().collect();
+    efa_ids.sort();
+    Ok(Lists {
+        ressorts: current_ressorts(conn)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect(),
+        efa_ids,
+    })
 }
 
 /// Template rows: every current LeiKa key with its name and current annotation, in

@@ -26,3 +26,4 @@ mod silently_wrong_land;
 mod silently_wrong_text;
 mod status;
 pub mod support;
+mod xlsx_sheets;

@@ -1,0 +1,122 @@
+//! The first worksheet of an XLSX workbook as the rows a CSV sheet would give:
+//! a header and data rows of text cells, each row positioned at its Excel row
+//! number, so the annotation and status sheets validate XLSX and CSV with the
+//! same code and the same "line N, column C" messages (line = Excel row).
+//!
+//! Excel turns what looks like a number or a date into one. A whole number comes
+//! back as its digits (a 14-digit Leistungsschlüssel survives exactly: f64 holds
+//! every integer below 2^53); a date cell comes back as `YYYY-MM-DD`. Unlike the
+//! CSV readers this one holds the sheet in memory: calamine reads a worksheet
+//! whole, and sheets people fill in by hand are small (one row per LeiKa key).
+
+use std::io::{Read, Seek};
+
+use calamine::{Data, Reader, Xlsx};
+
+use super::ParseError;
+
+/// The sheet's first row (the header) and its data rows, each with its Excel row
+/// number as the record's line.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub header: csv::StringRecord,
+    pub rows: Vec<csv::StringRecord>,
+}
+
+/// Whether `bytes` start like an XLSX file (a ZIP archive), whatever the file is
+/// called: a sheet saved as XLSX under a `.csv` name is still read as XLSX.
+pub fn is_xlsx(head: &[u8]) -> bool {
+    head.starts_with(b"PK\x03\x04")
+}
+
+/// Reads the first worksheet. Fails as a whole when the file is not a workbook or
+/// the worksheet is empty; `expected` names the sheet kind for the message.
+pub fn read<R: Read + Seek>(input: R, expected: &'static str) -> Result<Table, ParseError> {
+    let not_workbook =
+        |e: calamine::XlsxError| ParseError::not_format(expected, "workbook", e.to_string());
+    let mut workbook: Xlsx<R> = calamine::open_workbook_from_rs(input).map_err(not_workbook)?;
+    let range = workbook
+        .worksheet_range_at(0)
+        .ok_or_else(|| ParseError::not_format(expected, "workbook", "the workbook has no sheet"))?
+        .map_err(not_workbook)?;
+    let Some((first_row, _)) = range.start() else {
+        return Err(ParseError::not_format(
+            expected,
+            "line 1",
+            "the first sheet is empty; write the template again",
+        ));
+    };
+    // Cells left of the used range are empty, so column positions inside the range
+    // are the header's positions too; rows above it shift the Excel row number.
+    let mut rows = range.rows().enumerate().map(|(i, cells)| {
+        let excel_row = u64::from(first_row) + i as u64 + 1;
+        let mut record: csv::StringRecord = cells.iter().map(cell_text).collect();
+        let mut position = csv::Position::new();
+        position.set_line(excel_row);
+        record.set_position(Some(position));
+        record
+    });
+    let header = rows.next().unwrap_or_default();
+    Ok(Table {
+        header,
+        rows: rows.collect(),
+    })
+}
+
+/// A cell as the text a CSV export of it would hold.
+fn cell_text(cell: &Data) -> String {
+    match cell {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Int(i) => i.to_string(),
+        // 2^53: below it every whole number is exact in f64, so the digits typed
+        // are the digits read back.
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+            format!("{f:.0}")
+        }
+        Data::Float(f) => f.to_string(),
+        Data::Bool(b) => if *b { "WAHR" } else { "FALSCH" }.to_owned(),
+        Data::DateTime(d) => d.as_datetime().map_or_else(
+            || d.as_f64().to_string(),
+            |t| t.format("%Y-%m-%d").to_string(),
+        ),
+        Data::DateTimeIso(s) => s.get(..10).unwrap_or(s).to_owned(),
+        Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => format!("#{e:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_dates_read_as_typed() {
+        assert_eq!(
+            cell_text(&Data::Float(99_001_001_001_000.0)),
+            "99001001001000"
+        );
+        assert_eq!(cell_text(&Data::Float(2.0)), "2");
+        assert_eq!(cell_text(&Data::Float(9.9001e13)), "99001000000000");
+        assert_eq!(cell_text(&Data::Float(1.5)), "1.5");
+        assert_eq!(
+            cell_text(&Data::DateTimeIso("2026-12-31T00:00:00".into())),
+            "2026-12-31"
+        );
+        assert_eq!(cell_text(&Data::String(" MI ".into())), " MI ");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_workbook_fails_whole() {
+        let err = read(
+            std::io::Cursor::new(b"PK\x03\x04 broken".to_vec()),
+            "annotation sheet",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("not a annotation sheet payload (workbook)"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! Annotation sheets as Excel workbooks through the real binary: the template
+//! written by `template annotations --format xlsx --fill` imports unchanged with
+//! no change; a workbook as Excel saves it after one edit (numbers where the user
+//! typed digits, another program's file layout) imports exactly that change; a bad
+//! cell is reported with its Excel row and column, and nothing is applied.
+
+use std::path::Path;
+
+use calamine::{Data, Reader, Xlsx};
+use rust_xlsxwriter::Workbook;
+use serde_json::Value;
+
+use super::support::{leika_db, run_db, scratch};
+
+/// `annotations import FILE --format json`, parsed.
+fn import(db: &Path, file: &Path) -> (Option<i32>, Value) {
+    let run = run_db(
+        db,
+        &[
+            "annotations",
+            "import",
+            file.to_str().unwrap(),
+            "--by",
+            "Test",
+            "--format",
+            "json",
+        ],
+    );
+    let report = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {} {}", run.stdout, run.stderr));
+    (run.code, report)
+}
+
+fn template(db: &Path, out: &Path) {
+    run_db(
+        db,
+        &[
+            "template",
+            "annotations",
+            "--format",
+            "xlsx",
+            "--fill",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+}
+
+/// The first sheet's cells as calamine reads them.
+fn cells(file: &Path) -> Vec<Vec<Data>> {
+    let mut book: Xlsx<_> = calamine::open_workbook(file).unwrap();
+    let range = book.worksheet_range_at(0).unwrap().unwrap();
+    range.rows().map(<[Data]>::to_vec).collect()
+}
+
+/// Writes `rows` as a plain workbook the way Excel stores typed cells: digits as
+/// numbers, the rest as text.
+fn save_as_excel_would(rows: &[Vec<Data>], out: &Path) {
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (r, row) in (0u32..).zip(rows) {
+        for (c, cell) in (0u16..).zip(row) {
+            let text = cell.to_string();
+            match text.parse::<f64>() {
+                Ok(n) if r > 0 => sheet.write_number(r, c, n).map(|_| ()),
+                _ if text.is_empty() => Ok(()),
+                _ => sheet.write_string(r, c, &text).map(|_| ()),
+            }
+            .unwrap();
+        }
+    }
+    book.save(out).unwrap();
+}
+
+#[test]
+fn template_saved_unchanged_imports_with_no_change_and_one_edit_with_one() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let first = dir.path().join("erst.csv");
+    std::fs::write(
+        &first,
+        "Leistungsschlüssel;Ressort;Vollzug;Priorität;Zieldatum\r\n99088026034000;MI;Land;1;31.12.2026\r\n",
+    )
+    .unwrap();
+    let (code, report) = import(&db, &first);
+    assert_eq!(
+        (code, report["changed"].as_u64()),
+        (Some(0), Some(1)),
+        "{report}"
+    );
+
+    let sheet = dir.path().join("annotationen.xlsx");
+    template(&db, &sheet);
+    let rows = cells(&sheet);
+    assert_eq!(rows[0][0], Data::String("Leistungsschlüssel".into()));
+    let annotated = rows
+        .iter()
+        .position(|r| r[0] == Data::String("99088026034000".into()))
+        .expect("the annotated key is a text cell");
+    assert_eq!(rows[annotated][2], Data::String("MI".into()));
+    assert_eq!(rows[annotated][8], Data::String("2026-12-31".into()));
+
+    let (code, report) = import(&db, &sheet);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["changed"], 0, "{report}");
+    assert_eq!(report["rows"].as_u64(), Some(rows.len() as u64 - 1));
+
+    // One edit: priority 1 → 2, in a workbook that stores every digit cell as a
+    // number, keys included.
+    let mut edited = rows.clone();
+    edited[annotated][7] = Data::String("2".into());
+    let saved = dir.path().join("gespeichert.xlsx");
+    save_as_excel_would(&edited, &saved);
+    assert!(matches!(cells(&saved)[annotated][0], Data::Float(_)));
+    let (code, report) = import(&db, &saved);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(
+        (
+            report["changed"].as_u64(),
+            report["audited_fields"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    let show = run_db(&db, &["annotations", "show", "99088026034000"]);
+    assert!(
+        show.stdout.contains("Priorität              2"),
+        "{}",
+        show.stdout
+    );
+    assert!(
+        show.stdout.contains("Zieldatum              2026-12-31"),
+        "{}",
+        show.stdout
+    );
+}
+
+#[test]
+fn a_bad_cell_names_its_excel_row_and_nothing_is_applied() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let sheet = dir.path().join("annotationen.xlsx");
+    template(&db, &sheet);
+    let mut rows = cells(&sheet);
+    rows[1][3] = Data::String("Bund".into());
+    rows[4][2] = Data::String("MI".into());
+    let saved = dir.path().join("falsch.xlsx");
+    save_as_excel_would(&rows, &saved);
+    let (code, report) = import(&db, &saved);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["changed"], 0, "{report}");
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{report}");
+    assert_eq!(
+        (errors[0]["line"].as_u64(), errors[0]["column"].as_str()),
+        (Some(2), Some("Vollzug"))
+    );
+    let show = run_db(&db, &["annotations", "orphans", "--format", "json"]);
+    show.assert_ok();
+    let audit = run_db(
+        &db,
+        &[
+            "query",
+            "SELECT count(*) AS n FROM annotation_audit",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(audit.stdout.trim(), "n\n0", "{}", audit.stderr);
+}
+
+#[test]
+fn a_workbook_that_is_not_the_sheet_is_refused_whole() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let wrong = dir.path().join("andere.xlsx");
+    let mut book = Workbook::new();
+    book.add_worksheet().write_string(0, 0, "Farbe").unwrap();
+    book.save(&wrong).unwrap();
+    let run = run_db(
+        &db,
+        &[
+            "annotations",
+            "import",
+            wrong.to_str().unwrap(),
+            "--by",
+            "Test",
+        ],
+    );
+    assert!(!run.ok());
+    assert!(
+        run.stderr.contains("unknown column \"Farbe\""),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("andere.xlsx"), "{}", run.stderr);
+}
