@@ -59,6 +59,10 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     #[serde(default, rename = "export", skip_serializing_if = "Vec::is_empty")]
     pub exports: Vec<ExportConfig>,
+    /// The quick start's synthetic demo data ("Beispieldaten"), imported by `sync`
+    /// after its sources; absent in production.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub demo: Option<DemoConfig>,
     /// The directory relative paths are resolved against (the config's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -265,6 +269,16 @@ impl Credentials {
         }
         out
     }
+}
+
+/// `[demo]`: an annotation sheet and a status report of synthetic data
+/// (`fixtures/demo/`) that `sync` imports so a fresh installation shows
+/// something. Paths relative to the config's directory.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoConfig {
+    pub annotations: PathBuf,
+    pub status: PathBuf,
 }
 
 /// A command run while the data it shows changed since its last success, e.g. an

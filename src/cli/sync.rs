@@ -92,10 +92,25 @@ impl Sync {
                 _ => {}
             }
         }
+        // The demo after the sources: it refers to their LeiKa keys and Gemeinden.
+        if let (Some(demo), None) = (&config.demo, &self.only) {
+            match crate::demo::apply(&mut conn, demo, &config.base_dir) {
+                Ok(applied) if !ctx.quiet && applied != crate::demo::Applied::default() => {
+                    println!(
+                        "demo data (Beispieldaten): {} annotation(s) changed, {} status event(s) recorded",
+                        applied.annotations_changed, applied.status_events
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("error: demo data: {e}");
+                }
+            }
+        }
         // Every due export, also when no source changed now: an export left due by
         // a crash after a commit, or failed before, runs until it succeeds.
-        let exports =
-            run_due_exports(&conn, config, db, Trigger::Manual, &CommandExports, &stop)?;
+        let exports = run_due_exports(&conn, config, db, Trigger::Manual, &CommandExports, &stop)?;
         for (name, error) in &exports.failed {
             failed += 1;
             eprintln!("error: export {name}: {error} (it stays due; the next sync runs it again)");

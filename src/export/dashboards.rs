@@ -206,6 +206,7 @@ pub fn build(
         ozgsync_version: env!("CARGO_PKG_VERSION"),
         database_schema_version,
         land: data.land.to_string(),
+        demo: data.demo,
         sources: data.sources.iter().map(SourceJson::from).collect(),
         files: MetaCountsJson {
             services: data.services.len(),

@@ -615,6 +615,9 @@ pub struct MetaFileJson<'a> {
     pub database_schema_version: i64,
     /// The Land the set shows: its two-digit key, or `all`.
     pub land: String,
+    /// `true` when the set shows synthetic demo data ("Beispieldaten"); pages
+    /// that show the set must say so.
+    pub demo: bool,
     pub sources: Vec<SourceJson<'a>>,
     pub files: MetaCountsJson,
 }

@@ -246,6 +246,9 @@ pub struct DashboardData {
     pub kreise: Vec<Unit>,
     pub verbaende: Vec<Unit>,
     pub gemeinden: Vec<Gemeinde>,
+    /// The database holds the quick start's synthetic demo data
+    /// ([`crate::demo::present`]); `meta.json` says so.
+    pub demo: bool,
 }
 
 /// A Kreis or a Gemeindeverband.

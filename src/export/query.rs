@@ -1126,6 +1126,7 @@ fn dashboard_data(
         })
         .collect();
     Ok(DashboardData {
+        demo: crate::demo::present(conn).map_err(db("looking for demo data"))?,
         land: land.clone(),
         generated_at,
         as_of,

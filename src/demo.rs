@@ -1,0 +1,104 @@
+//! The quick start's synthetic demo data ("Beispieldaten", `fixtures/demo/`):
+//! `sync` with a `[demo]` section imports its annotation sheet and status report
+//! after the sources, so a fresh installation's dashboards and report show
+//! something. Idempotent: the annotation import changes nothing the second time,
+//! and the status report is recorded once per content (its batch origin names the
+//! file's SHA-256), because status events are append-only and a second import
+//! would add every event again.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use crate::config::DemoConfig;
+use crate::error::{Error, Result};
+
+/// Who the demo's annotations and events are recorded as.
+pub const RECORDED_BY: &str = "Beispieldaten (ozgsync demo)";
+
+/// What one application of the demo wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub annotations_changed: usize,
+    pub status_events: u64,
+}
+
+/// Imports the demo's sheet and report (paths relative to `base_dir`).
+pub fn apply(conn: &mut Connection, demo: &DemoConfig, base_dir: &Path) -> Result<Applied> {
+    let sheet_path = base_dir.join(&demo.annotations);
+    let origin = sheet_path.display().to_string();
+    let input = std::fs::File::open(&sheet_path).map_err(Error::io("opening", &sheet_path))?;
+    let sheet =
+        crate::annotations::csv::read(std::io::BufReader::new(input)).map_err(|source| {
+            Error::Parse {
+                location: origin.clone(),
+                source,
+            }
+        })?;
+    let report = crate::store::annotations::import(conn, &sheet, RECORDED_BY, &origin, false)?;
+    if report.refused > 0 {
+        return Err(refused(
+            &origin,
+            report.errors.iter().map(ToString::to_string),
+        ));
+    }
+
+    let report_path = base_dir.join(&demo.status);
+    let bytes = std::fs::read(&report_path).map_err(Error::io("reading", &report_path))?;
+    let name = report_path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let batch_origin = format!(
+        "Beispieldaten {name} sha256:{}",
+        &format!("{:x}", Sha256::digest(&bytes))[..16]
+    );
+    let recorded: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM status_batches WHERE origin = ?1",
+            [&batch_origin],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(Error::db("looking up the demo status report"))?;
+    let mut applied = Applied {
+        annotations_changed: report.changed,
+        status_events: 0,
+    };
+    if recorded.is_none() {
+        let catalog = crate::store::status::catalog(conn)?;
+        let validated = crate::status::report::validate(&bytes, &catalog, crate::status::today())
+            .map_err(|e| Error::Invalid(format!("{}: {e}", report_path.display())))?;
+        if !validated.errors.is_empty() {
+            return Err(refused(
+                &report_path.display().to_string(),
+                validated.errors.iter().map(ToString::to_string),
+            ));
+        }
+        applied.status_events =
+            crate::store::status::record(conn, &validated.rows, &batch_origin, RECORDED_BY)?;
+    }
+    Ok(applied)
+}
+
+/// Whether the database holds demo data: an annotation or status batch recorded
+/// as [`RECORDED_BY`]. The one test of "show the Beispieldaten marker".
+pub fn present(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM status_batches WHERE recorded_by = ?1)
+             OR EXISTS (SELECT 1 FROM annotations WHERE updated_by = ?1)",
+        [RECORDED_BY],
+        |r| r.get(0),
+    )
+}
+
+/// The demo files do not fit this database (e.g. the config lacks the LeiKa or
+/// GV100AD source they refer to): nothing of that file is applied.
+fn refused(file: &str, errors: impl Iterator<Item = String>) -> Error {
+    let errors: Vec<String> = errors.collect();
+    Error::Invalid(format!(
+        "demo data {file}: {} row(s) refused, nothing applied (first: {}); the demo refers to the bundled LeiKa sample and GV100AD extract, so keep those sources in the config or remove [demo]",
+        errors.len(),
+        errors.first().map_or("", String::as_str)
+    ))
+}

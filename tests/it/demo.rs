@@ -1,0 +1,141 @@
+//! The quick start's demo data (`fixtures/demo/`, `[demo]` in the config): the
+//! committed files are what the seeded generator writes; `sync` imports them once
+//! after its sources, so the dashboards show non-zero counts and say `"demo": true`;
+//! a second sync records nothing again; a config without `[demo]` shows none of it.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::support::{collect, command, fixture, run_db, scratch};
+
+/// A config in `dir` with the bundled LeiKa, GV100AD and EfA files, a dashboards
+/// export into `dir/out`, and `[demo]` if asked.
+fn config(dir: &Path, demo: bool) -> std::path::PathBuf {
+    let f = |rel: &str| fixture(rel).display().to_string();
+    let mut text = format!(
+        r#"database = "ozgsync.db"
+[[source]]
+name = "leika"
+kind = "leika"
+location = "{}"
+[[source]]
+name = "gv100ad"
+kind = "gv100ad"
+location = "{}"
+[[source]]
+name = "efa"
+kind = "efa"
+location = "{}"
+[[export]]
+name = "dashboards"
+command = ["ozgsync", "export", "dashboards", "--out", "out"]
+"#,
+        f("leika/leika_sample_nrw2019.csv"),
+        f("gv100ad/GV100AD_30112025_NI.txt"),
+        f("efa/release1.json"),
+    );
+    if demo {
+        text += &format!(
+            "[demo]\nannotations = \"{}\"\nstatus = \"{}\"\n",
+            f("demo/annotations.csv"),
+            f("demo/status.csv")
+        );
+    }
+    let path = dir.join("ozgsync.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn sync(dir: &Path, config: &Path) -> String {
+    let run = collect(command(dir).arg("sync").arg("--config").arg(config));
+    run.assert_ok();
+    run.stdout
+}
+
+fn count(db: &Path, sql: &str) -> String {
+    let run = run_db(db, &["query", sql, "--format", "csv"]);
+    run.assert_ok();
+    run.stdout.lines().nth(1).unwrap_or_default().to_owned()
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn sync_with_demo_shows_counts_once_and_marks_them() {
+    let dir = scratch();
+    let cfg = config(dir.path(), true);
+    let out = sync(dir.path(), &cfg);
+    assert!(
+        out.contains(
+            "demo data (Beispieldaten): 80 annotation(s) changed, 3272 status event(s) recorded"
+        ),
+        "{out}"
+    );
+    let db = dir.path().join("ozgsync.db");
+    let meta = json(&dir.path().join("out/meta.json"));
+    assert_eq!(meta["demo"], true, "{meta}");
+    // Some Gemeinde shows produktiv services, from the demo's status report.
+    let produktiv: u64 = count(
+        &db,
+        "SELECT sum(produktiv) FROM v_municipality_coverage WHERE land = '03'",
+    )
+    .parse()
+    .unwrap();
+    assert!(produktiv > 0);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM status_events WHERE note <> 'Beispieldaten'"
+        ),
+        "0"
+    );
+
+    let again = sync(dir.path(), &cfg);
+    assert!(!again.contains("demo data"), "{again}");
+    assert_eq!(count(&db, "SELECT count(*) FROM status_events"), "3272");
+    assert_eq!(count(&db, "SELECT count(*) FROM annotation_audit"), "511");
+}
+
+#[test]
+fn a_config_without_demo_shows_none_of_it() {
+    let dir = scratch();
+    let cfg = config(dir.path(), false);
+    let out = sync(dir.path(), &cfg);
+    assert!(!out.contains("demo data"), "{out}");
+    let db = dir.path().join("ozgsync.db");
+    assert_eq!(count(&db, "SELECT count(*) FROM status_events"), "0");
+    assert_eq!(json(&dir.path().join("out/meta.json"))["demo"], false);
+}
+
+#[test]
+fn generator_reproduces_the_committed_files() {
+    let dir = scratch();
+    let run = Command::new("python3")
+        .arg(fixture("demo/generate.py"))
+        .arg(dir.path())
+        .output();
+    let Ok(run) = run else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 is needed in CI to check fixtures/demo"
+        );
+        eprintln!("SKIPPED: python3 not found; fixtures/demo/generate.py not checked");
+        return;
+    };
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for file in ["annotations.csv", "status.csv"] {
+        assert!(
+            std::fs::read(dir.path().join(file)).unwrap()
+                == std::fs::read(fixture(&format!("demo/{file}"))).unwrap(),
+            "fixtures/demo/{file} differs from what generate.py writes; run it and commit"
+        );
+    }
+}
