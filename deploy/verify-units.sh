@@ -20,7 +20,8 @@ bin=$(realpath "$bin")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for unit in deploy/*.service deploy/*.timer; do
-    sed "s#/usr/local/bin/ozgsync#$bin#g" "$unit" >"$tmp/$(basename "$unit")"
+    # Datasette lives in its own venv; any executable stands in for it here.
+    sed -e "s#/usr/local/bin/ozgsync#$bin#g" -e "s#/opt/ozgsync-datasette/bin/datasette#$bin#g" "$unit" >"$tmp/$(basename "$unit")"
 done
 status=0
 out=$(systemd-analyze verify "$tmp"/*.service "$tmp"/*.timer 2>&1) || status=$?

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::support::{collect, command, fixture, run_db, scratch};
+use super::support::{collect, command, fixture, quick_start, run_db, scratch};
 
 /// A config in `dir` with the bundled LeiKa, GV100AD and EfA files, a dashboards
 /// export into `dir/out`, and `[demo]` if asked.
@@ -98,6 +98,32 @@ fn sync_with_demo_shows_counts_once_and_marks_them() {
     assert!(!again.contains("demo data"), "{again}");
     assert_eq!(count(&db, "SELECT count(*) FROM status_events"), "3272");
     assert_eq!(count(&db, "SELECT count(*) FROM annotation_audit"), "511");
+}
+
+#[test]
+fn readme_quick_start_publishes_demo_counts() {
+    let dir = scratch();
+    let db = quick_start(dir.path());
+    let out = dir.path().join("out");
+    let meta = json(&out.join("dashboards/meta.json"));
+    assert_eq!(meta["demo"], true, "{meta}");
+    // The index lists every unit with its counts; the demo makes them non-zero.
+    let index = json(&out.join("dashboards/index.json"));
+    let produktiv: u64 = index["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["counts"]["produktiv"].as_u64())
+        .sum();
+    assert!(produktiv > 0, "no produktiv count in index.json");
+    assert!(out.join("onlinedienste-report.xlsx").is_file());
+    assert!(
+        std::fs::metadata(out.join("onlinedienste-report.html"))
+            .unwrap()
+            .len()
+            > 0
+    );
+    assert_ne!(count(&db, "SELECT count(*) FROM v_reconciliation"), "0");
 }
 
 #[test]

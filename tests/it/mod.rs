@@ -7,6 +7,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod daemon;
+mod datasette;
 mod demo;
 mod disk;
 mod efa;

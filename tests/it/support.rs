@@ -226,3 +226,21 @@ pub fn command_as_nobody(cwd: &Path) -> Option<Command> {
     cmd.env_remove("RUST_LOG");
     Some(cmd)
 }
+
+/// README's quick start in `dir`: `deploy/ozgsync.example.toml` copied to
+/// `dir/deploy/` with `dir/fixtures` linking to the bundled fixtures, so its
+/// relative paths hold and its exports land in `dir/out`; then `sync` run in `dir`.
+/// Returns the database, `dir/ozgsync.db`.
+pub fn quick_start(dir: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(dir.join("deploy")).expect("a deploy directory");
+    std::fs::copy(
+        root.join("deploy/ozgsync.example.toml"),
+        dir.join("deploy/ozgsync.example.toml"),
+    )
+    .expect("the example config");
+    std::os::unix::fs::symlink(root.join("fixtures"), dir.join("fixtures")).expect("a link");
+    let run = collect(command(dir).args(["sync", "--config", "deploy/ozgsync.example.toml"]));
+    run.assert_ok();
+    dir.join("ozgsync.db")
+}
