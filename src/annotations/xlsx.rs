@@ -6,7 +6,7 @@
 
 use std::io::{Read, Seek};
 
-use rust_xlsxwriter::{DataValidation, Format, Formula, Workbook, XlsxError};
+use rust_xlsxwriter::XlsxError;
 
 use super::csv::{headers, Sheet, TemplateRow};
 use super::{Field, Umsetzungsweg, Vollzug, CLEAR};
@@ -41,67 +41,26 @@ pub fn read<R: Read + Seek>(input: R) -> Result<Sheet, ParseError> {
 
 /// Writes the template workbook with `rows` (none for an empty template).
 pub fn write_template(rows: &[TemplateRow], lists: &Lists) -> Result<Vec<u8>, XlsxError> {
-    let mut book = Workbook::new();
-    let bold = Format::new().set_bold();
-    let text = Format::new().set_num_format("@");
-
-    let list_columns = list_columns(lists);
-    let data = book.add_worksheet();
-    data.set_name(DATA_SHEET)?;
-    for (col, header) in (0u16..).zip(headers()) {
-        data.write_string_with_format(0, col, header, &bold)?;
-        // Every column is text: Excel would otherwise turn a key into 9.9E+13, a
-        // priority into a number and a date into a serial.
-        data.set_column_format(col, &text)?;
-        data.set_column_width(col, if col == 1 { 60 } else { 18 })?;
-    }
-    for (row, t) in (1u32..).zip(rows) {
-        data.write_string_with_format(row, 0, &t.leistungsschluessel, &text)?;
-        data.write_string_with_format(row, 1, &t.bezeichnung, &text)?;
-        for (col, cell) in (2u16..).zip(&t.cells) {
-            if !cell.is_empty() {
-                data.write_string_with_format(row, col, cell, &text)?;
-            }
-        }
-    }
-    data.set_freeze_panes(1, 1)?;
-    for (i, (field, values)) in (0u16..).zip(&list_columns) {
-        if values.is_empty() {
-            continue;
-        }
-        let col = 2 + Field::ALL.iter().position(|f| f == field).unwrap_or(0) as u16;
-        let letter = char::from(b'A' + i as u8);
-        let range = format!("=Listen!${letter}$2:${letter}${}", values.len() + 1);
-        let validation = DataValidation::new()
-            .allow_list_formula(Formula::new(range))
-            .set_error_title("Wert nicht in der Liste")?
-            .set_error_message(format!(
-                "Bitte einen Wert aus der Liste wählen; \"{CLEAR}\" löscht den Wert, eine leere Zelle lässt ihn unverändert."
-            ))?;
-        data.add_data_validation(1, col, 1_048_575, col, &validation)?;
-    }
-
-    let guide = book.add_worksheet();
-    guide.set_name("Anleitung")?;
-    guide.set_column_width(0, 110)?;
-    for (row, line) in (0u32..).zip(GUIDE) {
-        if row == 0 {
-            guide.write_string_with_format(row, 0, *line, &bold)?;
-        } else {
-            guide.write_string(row, 0, *line)?;
-        }
-    }
-
-    let hidden = book.add_worksheet();
-    hidden.set_name("Listen")?;
-    for (col, (field, values)) in (0u16..).zip(&list_columns) {
-        hidden.write_string_with_format(0, col, field.header(), &bold)?;
-        for (row, v) in (1u32..).zip(values) {
-            hidden.write_string_with_format(row, col, v, &text)?;
-        }
-    }
-    hidden.set_hidden(true);
-    book.save_to_buffer()
+    let column = |f: Field| 2 + Field::ALL.iter().position(|x| *x == f).unwrap_or(0) as u16;
+    xlsx_sheet::write_template(&xlsx_sheet::Template {
+        data_sheet: DATA_SHEET,
+        headers: headers(),
+        rows: rows
+            .iter()
+            .map(|r| {
+                [r.leistungsschluessel.clone(), r.bezeichnung.clone()]
+                    .into_iter()
+                    .chain(r.cells.iter().cloned())
+                    .collect()
+            })
+            .collect(),
+        lists: list_columns(lists)
+            .into_iter()
+            .map(|(f, values)| (column(f), values))
+            .collect(),
+        widths: vec![(1, 60.0)],
+        guide: GUIDE,
+    })
 }
 
 /// The drop-down values per coded column, each with [`CLEAR`] last.

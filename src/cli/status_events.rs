@@ -39,7 +39,7 @@ pub enum StatusAction {
         #[arg(long, value_name = "NAME")]
         by: String,
     },
-    /// Import a CSV status report (see docs/status-report.md). The whole file is
+    /// Import a status report, CSV or XLSX (see docs/status-report.md). The whole file is
     /// validated first; if any row is wrong nothing is applied and every error is
     /// listed with line and column.
     Import {
@@ -178,8 +178,16 @@ fn import(
         std::fs::File::open(file).map_err(crate::Error::io("opening status report", file))?;
     let mut conn = ctx.open_writer()?;
     let catalog = store::status::catalog(&conn)?;
-    let validated = report::validate_from(std::io::BufReader::new(input), &catalog, today())
-        .map_err(|e| crate::Error::Invalid(format!("{}: {e}", file.display())))?;
+    let mut input = std::io::BufReader::new(input);
+    let head = std::io::BufRead::fill_buf(&mut input)
+        .map_err(crate::Error::io("reading status report", file))?;
+    // A workbook is recognised by content, whatever the file is called.
+    let validated = if crate::parse::xlsx_sheet::is_xlsx(head) {
+        report::validate_xlsx(input, &catalog, today())
+    } else {
+        report::validate_from(input, &catalog, today())
+    }
+    .map_err(|e| crate::Error::Invalid(format!("{}: {e}", file.display())))?;
     tracing::debug!(rows = validated.rows.len(), elapsed = ?started.elapsed(), "status import: read and validated");
     for e in &validated.errors {
         eprintln!("{}: {e}", file.display());

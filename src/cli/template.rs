@@ -1,6 +1,6 @@
-//! `ozgsync template annotations|efa`: the spreadsheets people fill in, as CSV
-//! that Excel opens directly (UTF-8 with BOM, `;`, CRLF), or for annotations as an
-//! XLSX workbook with drop-down lists (`--format xlsx`). A file is written like
+//! `ozgsync template annotations|status|efa`: the spreadsheets people fill in, as
+//! CSV that Excel opens directly (UTF-8 with BOM, `;`, CRLF), or for annotations and
+//! status reports as an XLSX workbook with drop-down lists (`--format xlsx`). A file is written like
 //! an export: through a temporary file and a rename, never through a link, never
 //! over a database, with an explicit mode.
 
@@ -14,7 +14,8 @@ use crate::annotations::csv::{write_template, TemplateRow};
 use crate::annotations::xlsx::Lists;
 use crate::export::target;
 
-/// Write a template (CSV, or XLSX for annotations) to fill in and import.
+/// Write a template (CSV, or XLSX for annotations and status reports) to fill in
+/// and import.
 #[derive(Debug, clap::Args)]
 pub struct Template {
     #[command(subcommand)]
@@ -36,6 +37,18 @@ enum What {
         fill: bool,
         /// csv: UTF-8 with BOM, `;`; xlsx: a workbook with text key column,
         /// drop-down lists, frozen header and a German instruction sheet.
+        #[arg(long, value_enum, default_value_t)]
+        format: SheetFormat,
+    },
+    /// The status report for `ozgsync status import`.
+    Status {
+        /// Write here instead of standard output (`-`: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        modes: ModeArgs,
+        /// csv: UTF-8 with BOM, `;`; xlsx: a workbook with text columns, the
+        /// Status drop-down, frozen header and a German instruction sheet.
         #[arg(long, value_enum, default_value_t)]
         format: SheetFormat,
     },
@@ -86,6 +99,19 @@ impl Template {
                 if let (Some(path), false) = (written, ctx.quiet) {
                     eprintln!("wrote {} ({} rows)", path.display(), rows.len());
                 }
+            }
+            What::Status { out, modes, format } => {
+                use crate::status::report;
+                write_to(ctx, out.as_deref(), &modes, |w| match format {
+                    SheetFormat::Csv => {
+                        w.write_all("\u{feff}".as_bytes())?;
+                        write!(w, "{}\r\n", report::TEMPLATE_HEADERS.join(";"))
+                    }
+                    SheetFormat::Xlsx => w.write_all(
+                        &report::template_xlsx()
+                            .map_err(|e| std::io::Error::other(e.to_string()))?,
+                    ),
+                })?;
             }
             What::Efa { out, modes } => {
                 write_to(ctx, out.as_deref(), &modes, |w| {

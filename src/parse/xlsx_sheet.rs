@@ -8,10 +8,15 @@
 //! every integer below 2^53); a date cell comes back as `YYYY-MM-DD`. Unlike the
 //! CSV readers this one holds the sheet in memory: calamine reads a worksheet
 //! whole, and sheets people fill in by hand are small (one row per LeiKa key).
+//!
+//! [`write_template`] writes the other direction, the workbooks handed out to be
+//! filled in: every column text, drop-down lists, a frozen header, a German
+//! instruction sheet.
 
 use std::io::{Read, Seek};
 
 use calamine::{Data, Reader, Xlsx};
+use rust_xlsxwriter::{DataValidation, Format, Formula, Workbook, XlsxError};
 
 use super::ParseError;
 
@@ -84,6 +89,90 @@ fn cell_text(cell: &Data) -> String {
         Data::DurationIso(s) => s.clone(),
         Data::Error(e) => format!("#{e:?}"),
     }
+}
+
+/// A workbook to fill in: the data sheet first (the sheet import reads).
+#[derive(Debug, Clone, Default)]
+pub struct Template<'a> {
+    pub data_sheet: &'a str,
+    pub headers: Vec<&'a str>,
+    /// Data rows, cells in header order (empty cells are left blank).
+    pub rows: Vec<Vec<String>>,
+    /// Drop-down lists: (column index, allowed values); empty lists are skipped.
+    pub lists: Vec<(u16, Vec<String>)>,
+    /// Width per column in characters (others 18).
+    pub widths: Vec<(u16, f64)>,
+    /// The instruction sheet "Anleitung", one line per row, the first bold.
+    pub guide: &'a [&'a str],
+}
+
+/// Writes `t` as an XLSX workbook (data sheet, "Anleitung", hidden "Listen").
+pub fn write_template(t: &Template<'_>) -> Result<Vec<u8>, XlsxError> {
+    let mut book = Workbook::new();
+    let bold = Format::new().set_bold();
+    let text = Format::new().set_num_format("@");
+
+    let data = book.add_worksheet();
+    data.set_name(t.data_sheet)?;
+    for (col, header) in (0u16..).zip(&t.headers) {
+        data.write_string_with_format(0, col, *header, &bold)?;
+        // Every column is text: Excel would otherwise turn a key into 9.9E+13, a
+        // priority into a number and a date into a serial.
+        data.set_column_format(col, &text)?;
+        let width = t
+            .widths
+            .iter()
+            .find(|(c, _)| *c == col)
+            .map_or(18.0, |w| w.1);
+        data.set_column_width(col, width)?;
+    }
+    for (row, cells) in (1u32..).zip(&t.rows) {
+        for (col, cell) in (0u16..).zip(cells) {
+            if !cell.is_empty() {
+                data.write_string_with_format(row, col, cell, &text)?;
+            }
+        }
+    }
+    data.set_freeze_panes(1, 1)?;
+    let lists: Vec<&(u16, Vec<String>)> = t.lists.iter().filter(|(_, v)| !v.is_empty()).collect();
+    for (i, (col, values)) in (0u8..).zip(&lists) {
+        let letter = char::from(b'A' + i);
+        let range = format!("=Listen!${letter}$2:${letter}${}", values.len() + 1);
+        let validation = DataValidation::new()
+            .allow_list_formula(Formula::new(range))
+            .set_error_title("Wert nicht in der Liste")?
+            .set_error_message(
+                "Bitte einen Wert aus der Liste der Zelle wählen (siehe Blatt „Anleitung“).",
+            )?;
+        data.add_data_validation(1, *col, 1_048_575, *col, &validation)?;
+    }
+
+    let guide = book.add_worksheet();
+    guide.set_name("Anleitung")?;
+    guide.set_column_width(0, 110)?;
+    for (row, line) in (0u32..).zip(t.guide) {
+        if row == 0 {
+            guide.write_string_with_format(row, 0, *line, &bold)?;
+        } else {
+            guide.write_string(row, 0, *line)?;
+        }
+    }
+
+    let hidden = book.add_worksheet();
+    hidden.set_name("Listen")?;
+    for (col, (data_col, values)) in (0u16..).zip(&lists) {
+        let header = t
+            .headers
+            .get(usize::from(*data_col))
+            .copied()
+            .unwrap_or_default();
+        hidden.write_string_with_format(0, col, header, &bold)?;
+        for (row, v) in (1u32..).zip(values) {
+            hidden.write_string_with_format(row, col, v, &text)?;
+        }
+    }
+    hidden.set_hidden(true);
+    book.save_to_buffer()
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! CSV status reports (rollout lists, municipal reports): decoding, header mapping
+//! Status reports (rollout lists, municipal reports) as CSV or XLSX: decoding, header mapping
 //! and validation of every row against what the database knows, without touching
 //! the database. The caller applies the valid rows (all or nothing, or `--partial`).
 //!
@@ -172,7 +172,87 @@ pub fn validate_from<R: Read + Seek>(
             crate::parse::shorten(&headers.iter().collect::<Vec<_>>().join(""), 120)
         )));
     }
+    let index = column_index(&headers)?;
     let mut reader = input.reader;
+    let mut out = Validated::default();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let more = reader.read_record(&mut record).map_err(|e| {
+            if e.is_io_error() {
+                // the decoder's refusal of an endless line names the line itself
+                ReportError::NotCsv(e.to_string())
+            } else {
+                ReportError::Csv {
+                    line: e.position().map_or(0, csv::Position::line),
+                    reason: e.to_string(),
+                }
+            }
+        })?;
+        if !more {
+            break;
+        }
+        check_record(&record, &headers, &index, catalog, today, &mut out);
+    }
+    Ok(out)
+}
+
+/// Validates every row of a report saved as an Excel workbook (its first sheet):
+/// the same columns, rules and messages as CSV, lines being Excel rows.
+pub fn validate_xlsx<R: Read + Seek>(
+    input: R,
+    catalog: &Catalog,
+    today: NaiveDate,
+) -> Result<Validated, ReportError> {
+    let table = crate::parse::xlsx_sheet::read(input, "status report (XLSX)").map_err(|e| {
+        ReportError::NotCsv(format!(
+            "{e}; write the template with `ozgsync template status --format xlsx`"
+        ))
+    })?;
+    let index = column_index(&table.header)?;
+    let mut out = Validated::default();
+    for record in &table.rows {
+        check_record(record, &table.header, &index, catalog, today, &mut out);
+    }
+    Ok(out)
+}
+
+/// The columns of the status report template (`ozgsync template status`).
+pub const TEMPLATE_HEADERS: [&str; 7] = [
+    "Leistungsschlüssel",
+    "EfA-ID",
+    "Ressort",
+    "ARS",
+    "Status",
+    "Gültig ab",
+    "Bemerkung",
+];
+
+/// The empty status report as an XLSX workbook: text columns, the Status
+/// drop-down, a frozen header and German instructions.
+pub fn template_xlsx() -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    crate::parse::xlsx_sheet::write_template(&crate::parse::xlsx_sheet::Template {
+        data_sheet: "Statusmeldung",
+        headers: TEMPLATE_HEADERS.to_vec(),
+        rows: Vec::new(),
+        lists: vec![(4, Status::ALL.iter().map(|s| s.as_str().to_owned()).collect())],
+        widths: vec![(6, 60.0)],
+        guide: &[
+            "Statusmeldung des Landes Niedersachsen – Anleitung",
+            "",
+            "1. Eine Zeile je Meldung: Leistungsschlüssel (14 Ziffern) oder EfA-ID – genau eins von beiden.",
+            "2. Ressort (Kürzel, z. B. MI) oder ARS (12 Ziffern, Gemeinde) – genau eins von beiden.",
+            "3. Status aus der Liste der Zelle: nicht_begonnen, geplant, beauftragt, in_umsetzung, pilot, produktiv, eingestellt, abgelehnt.",
+            "4. Gültig ab als TT.MM.JJJJ oder JJJJ-MM-TT, nicht in der Zukunft.",
+            "5. Bemerkung nach Bedarf.",
+            "",
+            "Beim Einlesen wird die ganze Datei geprüft; jeder Fehler wird mit Zeile (Excel-Zeilennummer) und Spalte gemeldet.",
+            "Meldungen werden nie gelöscht: eine neue Meldung löst die vorige ab.",
+        ],
+    })
+}
+
+/// Maps the header to the columns, or says which required ones are missing.
+fn column_index(headers: &csv::StringRecord) -> Result<Cells<Option<usize>>, ReportError> {
     let mut columns: HashMap<Column, usize> = HashMap::new();
     for (i, h) in headers.iter().enumerate() {
         if let Some(c) = Column::from_header(h) {
@@ -204,10 +284,9 @@ pub fn validate_from<R: Read + Seek>(
             headers.iter().collect::<Vec<_>>()
         )));
     }
-
     // Field index per column, looked up once rather than per cell.
     let at = |c: Column| columns.get(&c).copied();
-    let index = Cells {
+    Ok(Cells {
         leika: at(Column::Leika),
         efa: at(Column::Efa),
         ressort: at(Column::Ressort),
@@ -215,60 +294,52 @@ pub fn validate_from<R: Read + Seek>(
         status: at(Column::Status),
         date: at(Column::Date),
         note: at(Column::Note),
-    };
-    let mut out = Validated::default();
-    let mut record = csv::StringRecord::new();
-    loop {
-        let more = reader.read_record(&mut record).map_err(|e| {
-            if e.is_io_error() {
-                // the decoder's refusal of an endless line names the line itself
-                ReportError::NotCsv(e.to_string())
-            } else {
-                ReportError::Csv {
-                    line: e.position().map_or(0, csv::Position::line),
-                    reason: e.to_string(),
-                }
-            }
-        })?;
-        if !more {
-            break;
-        }
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
-        out.lines += 1;
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        if let Some((i, bad)) = record
-            .iter()
-            .enumerate()
-            .find(|(_, c)| c.contains(crate::parse::text::UNDECODABLE))
-        {
-            out.errors.push(RowError {
-                line,
-                column: headers.get(i).unwrap_or("?").trim().to_owned(),
-                value: crate::parse::shorten(bad.trim(), 80),
-                message: crate::parse::text::undecodable_reason("the row"),
-            });
-            continue;
-        }
-        let cell = |i: Option<usize>| -> &str {
-            i.and_then(|i| record.get(i)).map(str::trim).unwrap_or("")
-        };
-        let cells = Cells {
-            leika: cell(index.leika),
-            efa: cell(index.efa),
-            ressort: cell(index.ressort),
-            ars: cell(index.ars),
-            status: cell(index.status),
-            date: cell(index.date),
-            note: cell(index.note),
-        };
-        match check_row(line, &cells, catalog, today) {
-            Ok(row) => out.rows.push(row),
-            Err(mut errors) => out.errors.append(&mut errors),
-        }
+    })
+}
+
+/// Checks one data record into `out` (blank records, which spreadsheets save,
+/// are skipped).
+fn check_record(
+    record: &csv::StringRecord,
+    headers: &csv::StringRecord,
+    index: &Cells<Option<usize>>,
+    catalog: &Catalog,
+    today: NaiveDate,
+    out: &mut Validated,
+) {
+    if record.iter().all(|f| f.trim().is_empty()) {
+        return;
     }
-    Ok(out)
+    out.lines += 1;
+    let line = record.position().map(|p| p.line()).unwrap_or(0);
+    if let Some((i, bad)) = record
+        .iter()
+        .enumerate()
+        .find(|(_, c)| c.contains(crate::parse::text::UNDECODABLE))
+    {
+        out.errors.push(RowError {
+            line,
+            column: headers.get(i).unwrap_or("?").trim().to_owned(),
+            value: crate::parse::shorten(bad.trim(), 80),
+            message: crate::parse::text::undecodable_reason("the row"),
+        });
+        return;
+    }
+    let cell =
+        |i: Option<usize>| -> &str { i.and_then(|i| record.get(i)).map(str::trim).unwrap_or("") };
+    let cells = Cells {
+        leika: cell(index.leika),
+        efa: cell(index.efa),
+        ressort: cell(index.ressort),
+        ars: cell(index.ars),
+        status: cell(index.status),
+        date: cell(index.date),
+        note: cell(index.note),
+    };
+    match check_row(line, &cells, catalog, today) {
+        Ok(row) => out.rows.push(row),
+        Err(mut errors) => out.errors.append(&mut errors),
+    }
 }
 
 /// The cells of one row (or of one `status set` call), trimmed; empty when absent.

@@ -196,3 +196,99 @@ fn a_workbook_that_is_not_the_sheet_is_refused_whole() {
     );
     assert!(run.stderr.contains("andere.xlsx"), "{}", run.stderr);
 }
+
+#[test]
+fn a_status_report_as_excel_saves_it_imports_with_excel_rows_in_errors() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let gv100ad = super::support::fixture("gv100ad/GV100AD_30112025_NI.txt");
+    run_db(&db, &["import", "gv100ad", gv100ad.to_str().unwrap()]).assert_ok();
+    let template = dir.path().join("status.xlsx");
+    run_db(
+        &db,
+        &[
+            "template",
+            "status",
+            "--format",
+            "xlsx",
+            "--out",
+            template.to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    let header = cells(&template).remove(0);
+    assert_eq!(header[4], Data::String("Status".into()));
+
+    // As Excel stores what a coordinator types: the date as a date cell (a serial
+    // number with a date format); the ARS as text in the template's text column,
+    // and in row 5 as a number that lost its leading zero (pasted over the format).
+    let filled = dir.path().join("gefuellt.xlsx");
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in (0u16..).zip(&header) {
+        sheet.write_string(0, c, h.to_string()).unwrap();
+    }
+    let date = rust_xlsxwriter::Format::new().set_num_format("dd.mm.yyyy");
+    for (r, status) in [(1u32, "pilot"), (2, "produktiv"), (4, "fertig")] {
+        sheet.write_string(r, 0, "99088026034000").unwrap();
+        if r == 4 {
+            sheet.write_number(r, 3, 32_410_001_001.0).unwrap();
+        } else {
+            sheet.write_string(r, 3, "032410001001").unwrap();
+        }
+        sheet.write_string(r, 4, status).unwrap();
+        let day = rust_xlsxwriter::ExcelDateTime::from_ymd(2025, 3, r as u8).unwrap();
+        sheet.write_datetime_with_format(r, 5, &day, &date).unwrap();
+    }
+    book.save(&filled).unwrap();
+
+    let run = run_db(
+        &db,
+        &["status", "import", filled.to_str().unwrap(), "--by", "Test"],
+    );
+    assert!(!run.ok());
+    assert!(
+        run.stderr.contains("line 5, column Status"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "line 5, column ARS (\"32410001001\"): not a 12-digit ARS (leading zero lost?"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing was applied"), "{}", run.stderr);
+
+    let run = run_db(
+        &db,
+        &[
+            "status",
+            "import",
+            filled.to_str().unwrap(),
+            "--by",
+            "Test",
+            "--partial",
+        ],
+    );
+    assert!(
+        run.stdout.contains("2 status event(s) recorded"),
+        "{} {}",
+        run.stdout,
+        run.stderr
+    );
+    let history = run_db(
+        &db,
+        &[
+            "query",
+            "SELECT scope, status, effective_on FROM v_status_history ORDER BY event_id",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(
+        history.stdout.replace("\r\n", "\n"),
+        "scope,status,effective_on\n032410001001,pilot,2025-03-01\n032410001001,produktiv,2025-03-02\n"
+    );
+}
