@@ -14,6 +14,11 @@ use sha2::{Digest, Sha256};
 use crate::config::DemoConfig;
 use crate::error::{Error, Result};
 
+/// What every page or file that shows demo data says (report banner, XLSX sheet).
+pub const NOTICE: &str =
+    "Beispieldaten: Dieser Stand enthält synthetische Annotationen und Statusmeldungen \
+     aus dem Schnellstart (fixtures/demo), keine amtlichen Angaben.";
+
 /// Who the demo's annotations and events are recorded as.
 pub const RECORDED_BY: &str = "Beispieldaten (ozgsync demo)";
 

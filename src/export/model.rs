@@ -23,6 +23,9 @@ pub struct Report {
     pub themenfelder: Vec<ProgressRow>,
     pub kreise: Vec<KreisRow>,
     pub changes: Changes,
+    /// The database holds the quick start's demo data: every rendering says
+    /// "Beispieldaten" ([`crate::demo::NOTICE`]).
+    pub demo: bool,
 }
 
 /// One source release the export read.

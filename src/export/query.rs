@@ -1340,6 +1340,7 @@ pub fn report(
         themenfelder,
         kreise,
         changes,
+        demo: dash.demo,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The quick start's demo data (`fixtures/demo/`, `[demo]` in the config): the
 //! committed files are what the seeded generator writes; `sync` imports them once
-//! after its sources, so the dashboards show non-zero counts and say `"demo": true`;
+//! after its sources, so the dashboards show non-zero counts and say `"demo": true`
+//! and the report carries a "Beispieldaten" banner (HTML) and first sheet (XLSX);
 //! a second sync records nothing again; a config without `[demo]` shows none of it.
 
 use std::path::Path;
@@ -116,13 +117,19 @@ fn readme_quick_start_publishes_demo_counts() {
         .filter_map(|u| u["counts"]["produktiv"].as_u64())
         .sum();
     assert!(produktiv > 0, "no produktiv count in index.json");
-    assert!(out.join("onlinedienste-report.xlsx").is_file());
-    assert!(
-        std::fs::metadata(out.join("onlinedienste-report.html"))
-            .unwrap()
-            .len()
-            > 0
-    );
+    let html = std::fs::read_to_string(out.join("onlinedienste-report.html")).unwrap();
+    assert!(html.contains("<p class=\"demo\" role=\"note\"><strong>Beispieldaten:"));
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook(out.join("onlinedienste-report.xlsx")).unwrap();
+    assert_eq!(calamine::Reader::sheet_names(&book)[0], "Beispieldaten");
+    let first = calamine::Reader::worksheet_range_at(&mut book, 0)
+        .unwrap()
+        .unwrap();
+    assert!(first
+        .get((0, 0))
+        .unwrap()
+        .to_string()
+        .starts_with("Beispieldaten:"));
     assert_ne!(count(&db, "SELECT count(*) FROM v_reconciliation"), "0");
 }
 
@@ -135,6 +142,13 @@ fn a_config_without_demo_shows_none_of_it() {
     let db = dir.path().join("ozgsync.db");
     assert_eq!(count(&db, "SELECT count(*) FROM status_events"), "0");
     assert_eq!(json(&dir.path().join("out/meta.json"))["demo"], false);
+    let report = run_db(&db, &["export", "report", "--format", "md", "--out", "-"]);
+    report.assert_ok();
+    assert!(
+        !report.stdout.contains("Beispieldaten"),
+        "{}",
+        report.stdout
+    );
 }
 
 #[test]

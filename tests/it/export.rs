@@ -120,6 +120,7 @@ fn fixture_report() -> Report {
                 retired_on: d("2026-03-03"),
             }],
         },
+        demo: false,
     }
 }
 

@@ -38,6 +38,13 @@ pub fn render(report: &Report) -> Vec<u8> {
         d = report.as_of.format("%d.%m.%Y"),
         g = esc(&report.generated_at.format("%d.%m.%Y %H:%M UTC").to_string()),
     );
+    if report.demo {
+        let _ = writeln!(
+            out,
+            "<p class=\"demo\" role=\"note\"><strong>{}</strong></p>",
+            esc(crate::demo::NOTICE)
+        );
+    }
     if !report.sources.is_empty() {
         out.push_str("<p class=\"meta\">Datenstand der Quellen: ");
         let list: Vec<String> = report

@@ -16,6 +16,9 @@ pub fn render(report: &Report) -> Vec<u8> {
         report.as_of.format("%d.%m.%Y"),
         report.generated_at.format("%Y-%m-%dT%H:%M:%SZ")
     );
+    if report.demo {
+        let _ = writeln!(out, "\n> **{}**", crate::demo::NOTICE);
+    }
     if !report.sources.is_empty() {
         out.push_str("\nDatenstand der Quellen:\n\n");
         for s in &report.sources {

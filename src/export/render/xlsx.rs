@@ -60,6 +60,13 @@ fn render_inner(report: &Report) -> Result<Vec<u8>, XlsxError> {
         // Codes (ARS, keys) are text so Excel keeps the leading zeros.
         text: Format::new().set_num_format("@"),
     };
+    if report.demo {
+        // A first sheet of its own, so the tables keep their layout.
+        let sheet = workbook.add_worksheet();
+        sheet.set_name("Beispieldaten")?;
+        sheet.set_column_width(0, 120)?;
+        sheet.write_string_with_format(0, 0, crate::demo::NOTICE, &formats.header)?;
+    }
     for table in report_tables(report) {
         let sheet = workbook.add_worksheet();
         write_table(sheet, &table, &formats)?;
