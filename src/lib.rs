@@ -7,6 +7,7 @@ pub mod annotations;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod efa_nachnutzung;
 pub mod error;
 pub mod export;
 pub mod fetch;

@@ -26,9 +26,9 @@ pub fn headers() -> Vec<&'static str> {
 }
 
 /// A sheet as read: its data rows, and rows the CSV reader itself refused.
-#[derive(Debug, Clone, Default)]
-pub struct Sheet {
-    pub rows: Vec<RawRow>,
+#[derive(Debug, Clone)]
+pub struct Sheet<F: Ord = Field> {
+    pub rows: Vec<RawRow<F>>,
     pub errors: Vec<RowError>,
     /// `UTF-8` or `windows-1252`.
     pub encoding: &'static str,
@@ -37,17 +37,54 @@ pub struct Sheet {
 /// Reads a sheet. Fails as a whole when the file is not a CSV with the template's
 /// header (unknown or missing key column); row problems are left to validation.
 pub fn read<R: Read + Seek>(input: R) -> Result<Sheet, ParseError> {
-    let known: Vec<String> = headers().into_iter().map(slug).collect();
+    let fields: Vec<(Field, &str)> = Field::ALL.iter().map(|f| (*f, f.header())).collect();
+    read_sheet(
+        input,
+        &SheetColumns {
+            key: KEY_HEADER,
+            informational: &[NAME_HEADER],
+            fields: &fields,
+            expected: EXPECTED,
+            template: "ozgsync template annotations",
+        },
+    )
+}
+
+/// The columns of one kind of sheet the coordinators fill in: the key column,
+/// columns the template fills for reading only, and the edited fields.
+pub struct SheetColumns<'a, F> {
+    pub key: &'static str,
+    /// Ignored on import (e.g. the service's name beside its key).
+    pub informational: &'a [&'static str],
+    /// Each edited field with its header.
+    pub fields: &'a [(F, &'static str)],
+    /// What the file should be, for "not the format" messages.
+    pub expected: &'static str,
+    /// The command that writes the template.
+    pub template: &'static str,
+}
+
+/// Reads any coordinators' sheet: headers folded by slug (case, umlauts, blanks),
+/// `;` or `,`, UTF-8 or Windows-1252. A column the sheet lacks is absent from the
+/// rows' cells ("keep").
+pub fn read_sheet<R: Read + Seek, F: Copy + Ord>(
+    input: R,
+    spec: &SheetColumns<'_, F>,
+) -> Result<Sheet<F>, ParseError> {
+    let mut known: Vec<String> = vec![slug(spec.key)];
+    known.extend(spec.informational.iter().map(|h| slug(h)));
+    known.extend(spec.fields.iter().map(|(_, h)| slug(h)));
     let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    let key_col = slug(KEY_HEADER);
-    let mut input = csv_text::open(input, EXPECTED)?;
-    let header = csv_text::header(&mut input.reader, EXPECTED)?;
-    let columns = Columns::match_header(&header, &known, &[&key_col], EXPECTED, |_| {
-        Some("write the template with `ozgsync template annotations`".to_owned())
+    let key_col = slug(spec.key);
+    let mut input = csv_text::open(input, spec.expected)?;
+    let header = csv_text::header(&mut input.reader, spec.expected)?;
+    let columns = Columns::match_header(&header, &known, &[&key_col], spec.expected, |_| {
+        Some(format!("write the template with `{}`", spec.template))
     })?;
     let mut sheet = Sheet {
+        rows: Vec::new(),
+        errors: Vec::new(),
         encoding: input.encoding,
-        ..Sheet::default()
     };
     for record in input.reader.into_records() {
         let record = match record {
@@ -69,10 +106,11 @@ pub fn read<R: Read + Seek>(input: R) -> Result<Sheet, ParseError> {
         if csv_text::is_blank(&record) {
             continue;
         }
-        let cells = Field::ALL
+        let cells = spec
+            .fields
             .iter()
-            .filter_map(|f| {
-                let s = slug(f.header());
+            .filter_map(|(f, header)| {
+                let s = slug(header);
                 columns
                     .has(&s)
                     .then(|| (*f, columns.get(&record, &s).to_owned()))
@@ -100,17 +138,32 @@ pub struct TemplateRow {
 
 /// Writes the template: BOM, header, and `rows` (none for an empty template).
 pub fn write_template(out: &mut dyn Write, rows: &[TemplateRow]) -> std::io::Result<()> {
+    let records: Vec<Vec<&str>> = rows
+        .iter()
+        .map(|row| {
+            let mut record = vec![row.leistungsschluessel.as_str(), row.bezeichnung.as_str()];
+            record.extend(row.cells.iter().map(String::as_str));
+            record
+        })
+        .collect();
+    write_sheet(out, &headers(), &records)
+}
+
+/// Writes any coordinators' sheet as Excel opens it: BOM, `;`, CRLF.
+pub fn write_sheet(
+    out: &mut dyn Write,
+    header: &[&str],
+    rows: &[Vec<&str>],
+) -> std::io::Result<()> {
     out.write_all("\u{feff}".as_bytes())?;
     let mut w = ::csv::WriterBuilder::new()
         .delimiter(b';')
         .terminator(::csv::Terminator::CRLF)
         .from_writer(out);
     let io = |e: ::csv::Error| std::io::Error::other(e.to_string());
-    w.write_record(headers()).map_err(io)?;
-    for row in rows {
-        let mut record = vec![row.leistungsschluessel.as_str(), row.bezeichnung.as_str()];
-        record.extend(row.cells.iter().map(String::as_str));
-        w.write_record(&record).map_err(io)?;
+    w.write_record(header).map_err(io)?;
+    for record in rows {
+        w.write_record(record).map_err(io)?;
     }
     w.flush()
 }

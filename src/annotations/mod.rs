@@ -177,7 +177,7 @@ pub enum Edit<T> {
 }
 
 impl<T: Clone> Edit<T> {
-    fn apply(&self, current: &Option<T>) -> Option<T> {
+    pub(crate) fn apply(&self, current: &Option<T>) -> Option<T> {
         match self {
             Edit::Keep => current.clone(),
             Edit::Clear => None,
@@ -220,12 +220,12 @@ impl Known {
 
 /// One data row of a sheet as read: the key cell and the cells of the annotated
 /// columns the sheet has (a column the sheet lacks is "keep").
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawRow {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRow<F: Ord = Field> {
     /// Line in the file (the header is line 1).
     pub line: u64,
     pub key: String,
-    pub cells: BTreeMap<Field, String>,
+    pub cells: BTreeMap<F, String>,
     /// Set when the row has more cells than the header.
     pub overflow: Option<(usize, usize)>,
 }
@@ -467,10 +467,10 @@ pub fn validate(rows: &[RawRow], known: &Known) -> Validation {
 }
 
 /// Reads one cell: empty keeps, [`CLEAR`] clears, anything else goes through `parse`.
-fn parse_cell<T>(
+pub(crate) fn parse_cell<T, F>(
     text: &str,
-    field: Field,
-    errors: &mut Vec<(Field, String)>,
+    field: F,
+    errors: &mut Vec<(F, String)>,
     parse: impl FnOnce(&str) -> Result<T, String>,
 ) -> Edit<T> {
     match text {
@@ -487,7 +487,7 @@ fn parse_cell<T>(
 }
 
 /// A free-text remark, refused when longer than the bound every sheet shares.
-fn remark(s: &str) -> Result<String, String> {
+pub(crate) fn remark(s: &str) -> Result<String, String> {
     match crate::parse::csv_text::note_too_long(s) {
         Some(message) => Err(message),
         None => Ok(s.to_owned()),

@@ -76,23 +76,27 @@ fn import(
     partial: bool,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
-    let by = by.trim();
-    if by.is_empty() {
-        return Err(crate::Error::Invalid("--by must name who delivered the sheet".into()).into());
-    }
+    let by = delivered_by(by)?;
     let origin = file.display().to_string();
-    let input = std::fs::File::open(file).map_err(crate::Error::io("opening", file))?;
-    let parsed =
-        sheet::read(std::io::BufReader::new(input)).map_err(|source| crate::Error::Parse {
-            location: origin.clone(),
-            source,
-        })?;
+    let parsed = read_sheet(file, sheet::read)?;
     let mut conn = ctx.open_writer()?;
     let report = store::import(&mut conn, &parsed, by, &origin, partial)?;
+    print_import(ctx, &origin, &report, partial, format)
+}
+
+/// Prints what a sheet import did (errors with line and column on stderr) and
+/// gives exit code 1 when any row was refused.
+pub(super) fn print_import(
+    ctx: &Context,
+    origin: &str,
+    report: &ImportReport,
+    partial: bool,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if format == Format::Json {
-        json(&mut out, &report)?;
+        json(&mut out, report)?;
     } else {
         let stderr = std::io::stderr();
         let mut err = stderr.lock();
@@ -100,7 +104,7 @@ fn import(
             writeln!(err, "{origin}: {e}")?;
         }
         if !ctx.quiet || report.refused > 0 {
-            writeln!(out, "{}", summary(&origin, &report, partial))?;
+            writeln!(out, "{}", summary(origin, report, partial))?;
         }
     }
     Ok(if report.refused > 0 {
@@ -108,6 +112,30 @@ fn import(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The `--by` of a sheet import, trimmed; refused when empty.
+pub(super) fn delivered_by(by: &str) -> anyhow::Result<&str> {
+    let by = by.trim();
+    if by.is_empty() {
+        return Err(crate::Error::Invalid("--by must name who delivered the sheet".into()).into());
+    }
+    Ok(by)
+}
+
+/// Opens `file` and reads it with `read`; a file that is not the sheet fails with
+/// its name.
+pub(super) fn read_sheet<T>(
+    file: &std::path::Path,
+    read: impl FnOnce(std::io::BufReader<std::fs::File>) -> Result<T, crate::parse::ParseError>,
+) -> anyhow::Result<T> {
+    let input = std::fs::File::open(file).map_err(crate::Error::io("opening", file))?;
+    Ok(
+        read(std::io::BufReader::new(input)).map_err(|source| crate::Error::Parse {
+            location: file.display().to_string(),
+            source,
+        })?,
+    )
 }
 
 fn summary(origin: &str, r: &ImportReport, partial: bool) -> String {
@@ -147,18 +175,7 @@ fn show(ctx: &Context, key: &str, format: Format) -> anyhow::Result<ExitCode> {
     let mut out = stdout.lock();
     match format {
         Format::Json => json(&mut out, &ShowOut { annotation, audit })?,
-        Format::Csv => super::output::csv(
-            &mut out,
-            &[
-                "changed_at",
-                "changed_by",
-                "field",
-                "old_value",
-                "new_value",
-                "origin",
-            ],
-            &audit_rows(&audit),
-        )?,
+        Format::Csv => super::output::csv(&mut out, &AUDIT_HEADER, &audit_rows(&audit))?,
         Format::Text => {
             if let Some(a) = &annotation {
                 writeln!(out, "{}  {}", a.leistungsschluessel, opt(&a.bezeichnung))?;
@@ -195,25 +212,41 @@ fn show(ctx: &Context, key: &str, format: Format) -> anyhow::Result<ExitCode> {
                     writeln!(out, "{}", line.trim_end())?;
                 }
             }
-            writeln!(out, "audit trail ({}):", audit.len())?;
-            for a in &audit {
-                writeln!(
-                    out,
-                    "  {}  {}  {}: {} → {}  ({})",
-                    a.changed_at,
-                    a.changed_by,
-                    a.field,
-                    a.old_value.as_deref().unwrap_or("∅"),
-                    a.new_value.as_deref().unwrap_or("∅"),
-                    a.origin
-                )?;
-            }
+            write_audit(&mut out, &audit)?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn audit_rows(audit: &[AuditRow]) -> Vec<Vec<String>> {
+/// The columns of an audit trail as CSV.
+pub(super) const AUDIT_HEADER: [&str; 6] = [
+    "changed_at",
+    "changed_by",
+    "field",
+    "old_value",
+    "new_value",
+    "origin",
+];
+
+/// An audit trail as text, oldest first.
+pub(super) fn write_audit(out: &mut dyn Write, audit: &[AuditRow]) -> std::io::Result<()> {
+    writeln!(out, "audit trail ({}):", audit.len())?;
+    for a in audit {
+        writeln!(
+            out,
+            "  {}  {}  {}: {} → {}  ({})",
+            a.changed_at,
+            a.changed_by,
+            a.field,
+            a.old_value.as_deref().unwrap_or("∅"),
+            a.new_value.as_deref().unwrap_or("∅"),
+            a.origin
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn audit_rows(audit: &[AuditRow]) -> Vec<Vec<String>> {
     audit
         .iter()
         .map(|a| {

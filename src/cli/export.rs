@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 
 use super::Context;
-use crate::export::target::{self, Modes, OutputOptions};
 use crate::config::Config;
+use crate::export::target::{self, Modes, OutputOptions};
 use crate::export::{self, ExportJob, ExportOutcome, Part, ReportFormat};
 use crate::model::LandScope;
 

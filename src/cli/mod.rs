@@ -7,6 +7,7 @@ mod backup;
 mod config_cmd;
 mod daemon;
 mod diff;
+mod efa_nachnutzung;
 mod export;
 mod import;
 mod municipality;
@@ -74,6 +75,7 @@ pub enum Command {
     Municipality(municipality::Municipality),
     Status(status::Status),
     Annotations(annotations::Annotations),
+    EfaNachnutzung(efa_nachnutzung::EfaNachnutzung),
     Ressort(ressort::Ressort),
     Template(template::Template),
     Daemon(daemon::Daemon),
@@ -192,6 +194,7 @@ impl Cli {
             Command::Municipality(c) => c.run(&ctx),
             Command::Status(c) => c.run(&ctx),
             Command::Annotations(c) => c.run(&ctx),
+            Command::EfaNachnutzung(c) => c.run(&ctx),
             Command::Ressort(c) => c.run(&ctx),
             Command::Template(c) => c.run(&ctx),
             Command::Daemon(c) => c.run(&ctx),

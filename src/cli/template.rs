@@ -1,4 +1,4 @@
-//! `ozgsync template annotations|efa`: the spreadsheets people fill in, as CSV
+//! `ozgsync template annotations|efa|efa-nachnutzung`: the spreadsheets people fill in, as CSV
 //! that Excel opens directly (UTF-8 with BOM, `;`, CRLF). A file is written like
 //! an export: through a temporary file and a rename, never through a link, never
 //! over a database, with an explicit mode.
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use super::export::ModeArgs;
 use super::Context;
-use crate::annotations::csv::{write_template, TemplateRow};
+use crate::annotations::csv::{write_sheet, write_template, TemplateRow};
 use crate::export::target;
 
 /// Write a CSV template to fill in and import.
@@ -33,6 +33,21 @@ enum What {
         #[arg(long)]
         fill: bool,
     },
+    /// The EfA-Nachnutzung sheet for `ozgsync efa-nachnutzung import`.
+    EfaNachnutzung {
+        /// Write here instead of standard output (`-`: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        modes: ModeArgs,
+        /// The sheet's file format.
+        #[arg(long, value_enum, default_value_t)]
+        format: SheetFormat,
+        /// One row per current EfA service, with its name and current state
+        /// (reads the database).
+        #[arg(long)]
+        fill: bool,
+    },
     /// The CSV form of the EfA release format for `ozgsync import efa`.
     Efa {
         /// Write here instead of standard output (`-`: standard output).
@@ -41,6 +56,14 @@ enum What {
         #[command(flatten)]
         modes: ModeArgs,
     },
+}
+
+/// File formats of a template. XLSX sheets are to come with the other XLSX
+/// templates; until then CSV is what Excel opens directly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+enum SheetFormat {
+    #[default]
+    Csv,
 }
 
 impl Template {
@@ -53,6 +76,29 @@ impl Template {
                     Vec::new()
                 };
                 let written = write_to(ctx, out.as_deref(), &modes, |w| write_template(w, &rows))?;
+                if let (Some(path), false) = (written, ctx.quiet) {
+                    eprintln!("wrote {} ({} rows)", path.display(), rows.len());
+                }
+            }
+            What::EfaNachnutzung {
+                out,
+                modes,
+                format: SheetFormat::Csv,
+                fill,
+            } => {
+                let rows = if fill {
+                    crate::store::efa_nachnutzung::template_rows(&ctx.open_reader()?)?
+                } else {
+                    Vec::new()
+                };
+                let records: Vec<Vec<&str>> = rows
+                    .iter()
+                    .map(|r| r.iter().map(String::as_str).collect())
+                    .collect();
+                let header = crate::efa_nachnutzung::headers();
+                let written = write_to(ctx, out.as_deref(), &modes, |w| {
+                    write_sheet(w, &header, &records)
+                })?;
                 if let (Some(path), false) = (written, ctx.quiet) {
                     eprintln!("wrote {} ({} rows)", path.display(), rows.len());
                 }

@@ -121,6 +121,31 @@ pub struct ImportReport {
     pub errors: Vec<RowError>,
 }
 
+impl ImportReport {
+    /// The report of a validated sheet before anything is applied: the CSV
+    /// reader's errors and the validation's, by line; a line refused by both
+    /// counts once.
+    pub(crate) fn of_sheet(
+        rows: usize,
+        read_errors: &[RowError],
+        errors: Vec<RowError>,
+        mut refused: Vec<u64>,
+    ) -> ImportReport {
+        let mut all = read_errors.to_vec();
+        all.extend(errors);
+        all.sort_by_key(|e| e.line);
+        refused.extend(read_errors.iter().map(|e| e.line));
+        refused.sort_unstable();
+        refused.dedup();
+        ImportReport {
+            rows,
+            refused: refused.len(),
+            errors: all,
+            ..ImportReport::default()
+        }
+    }
+}
+
 /// Validates `sheet` and applies it, all or nothing unless `partial`: then the valid
 /// rows are applied and the refused ones reported.
 pub fn import(
@@ -135,18 +160,12 @@ pub fn import(
         .map_err(Error::db("starting annotation import"))?;
     let known = load_known(&tx)?;
     let validation = validate(&sheet.rows, &known);
-    let mut report = ImportReport {
-        rows: sheet.rows.len(),
-        errors: sheet.errors.clone(),
-        ..ImportReport::default()
-    };
-    report.errors.extend(validation.errors);
-    report.errors.sort_by_key(|e| e.line);
-    let mut refused: Vec<u64> = validation.refused_lines;
-    refused.extend(sheet.errors.iter().map(|e| e.line));
-    refused.sort_unstable();
-    refused.dedup();
-    report.refused = refused.len();
+    let mut report = ImportReport::of_sheet(
+        sheet.rows.len(),
+        &sheet.errors,
+        validation.errors,
+        validation.refused_lines,
+    );
     if !report.errors.is_empty() && !partial {
         report.not_applied = validation.valid.len();
         // dropping the transaction rolls back; nothing was written anyway

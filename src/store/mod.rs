@@ -7,6 +7,7 @@
 
 pub mod annotations;
 pub mod due;
+pub mod efa_nachnutzung;
 pub mod lock;
 pub mod query;
 pub mod read;
@@ -55,6 +56,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0012_land_scope",
         include_str!("../../schema/0012_land_scope.sql"),
+    ),
+    (
+        "0015_efa_nachnutzung",
+        include_str!("../../schema/0015_efa_nachnutzung.sql"),
     ),
 ];
 

@@ -1,0 +1,308 @@
+//! EfA-Nachnutzung through the real binary: the template, the sheet import (all or
+//! nothing, `--partial`, line and column of every problem), the audit trail, the
+//! history as recorded, the stage and funnel views, and the report's
+//! "Für Kommunen" part in every format.
+
+use std::path::{Path, PathBuf};
+
+use super::support::{fixture, run_db, scratch, Run};
+
+/// A database with the bundled LeiKa sample and EfA release 1 (EFA-0001..0004).
+fn efa_db(dir: &Path) -> PathBuf {
+    let db = super::support::leika_db(dir);
+    run_db(
+        &db,
+        &[
+            "import",
+            "efa",
+            fixture("efa/release1.json").to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    db
+}
+
+/// Writes `text` as a sheet beside the database and imports it.
+fn import(db: &Path, name: &str, text: &str, extra: &[&str]) -> Run {
+    let file = db.with_file_name(name);
+    std::fs::write(&file, text).unwrap();
+    let mut args = vec![
+        "efa-nachnutzung",
+        "import",
+        file.to_str().unwrap(),
+        "--by",
+        "MI-Ref-11",
+    ];
+    args.extend_from_slice(extra);
+    run_db(db, &args)
+}
+
+/// One SELECT as CSV lines without the header.
+fn query(db: &Path, sql: &str) -> Vec<String> {
+    let run = run_db(db, &["query", "--format", "csv", sql]);
+    run.assert_ok();
+    run.stdout.lines().skip(1).map(str::to_owned).collect()
+}
+
+/// The issue's example sheet: EFA-0003 geeignet, reused through GovConnect.
+const EXAMPLE: &str =
+    "EfA-ID;Bewertung;Bewertet am;Ressort;Parametrisierung;Kanal;Bereitgestellt ab\r\n\
+                       EFA-0003;geeignet;15.01.2026;MI;nicht_noetig;GovConnect;01.03.2026\r\n";
+
+#[test]
+fn the_issue_example_imports_and_the_view_answers_govconnect() {
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    let run = import(&db, "mi.csv", EXAMPLE, &[]);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("1 rows changed (6 field changes audited)"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        query(
+            &db,
+            "SELECT kanal FROM v_efa_nachnutzung WHERE efa_id='EFA-0003'"
+        ),
+        ["govconnect"]
+    );
+    // Not in the Land's administration yet: the stage stops before land_produktiv.
+    assert_eq!(
+        query(
+            &db,
+            "SELECT stage, stufe FROM v_efa_nachnutzung WHERE efa_id='EFA-0003'"
+        ),
+        ["parametrisiert,4"]
+    );
+    run_db(
+        &db,
+        &[
+            "status",
+            "set",
+            "EFA-0003",
+            "--ressort",
+            "MI",
+            "--status",
+            "produktiv",
+            "--on",
+            "2026-02-01",
+            "--by",
+            "MI",
+        ],
+    )
+    .assert_ok();
+    assert_eq!(
+        query(
+            &db,
+            "SELECT stage FROM v_efa_nachnutzung WHERE efa_id='EFA-0003'"
+        ),
+        ["bereitgestellt"]
+    );
+    assert_eq!(
+        query(&db, "SELECT stage, services FROM v_efa_funnel"),
+        [
+            "angeboten,4",
+            "bewertet,1",
+            "geeignet,1",
+            "parametrisiert,1",
+            "land_produktiv,1",
+            "bereitgestellt,1",
+            "kommunen_produktiv,0"
+        ]
+    );
+    // Importing the same sheet again changes nothing and audits nothing.
+    let again = import(&db, "mi.csv", EXAMPLE, &[]);
+    again.assert_ok();
+    assert!(
+        again
+            .stdout
+            .contains("0 rows changed (0 field changes audited), 1 unchanged"),
+        "{again:#?}"
+    );
+    assert_eq!(
+        query(&db, "SELECT count(*) FROM efa_nachnutzung_versions"),
+        ["1"]
+    );
+}
+
+#[test]
+fn a_sheet_with_a_bad_kanal_is_refused_whole_with_line_and_column() {
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    let sheet = format!("{EXAMPLE}EFA-0001;offen;;;;Fax;\r\n");
+    let run = import(&db, "bad.csv", &sheet, &[]);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("bad.csv: line 3, column Kanal: \"Fax\" is not a Kanal; allowed: GovConnect, govdigital, Land, keiner"),
+        "{run:#?}"
+    );
+    assert!(
+        run.stdout.contains("1 of 2 rows refused; nothing applied"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        query(&db, "SELECT count(*) FROM efa_nachnutzung_versions"),
+        ["0"]
+    );
+    assert_eq!(
+        query(&db, "SELECT count(*) FROM efa_nachnutzung_audit"),
+        ["0"]
+    );
+
+    let run = import(&db, "bad.csv", &sheet, &["--partial"]);
+    run.assert_code(1);
+    assert!(
+        run.stdout
+            .contains("1 rows changed (6 field changes audited), 0 unchanged, 1 refused"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        query(
+            &db,
+            "SELECT efa_id, kanal FROM v_efa_nachnutzung WHERE kanal IS NOT NULL"
+        ),
+        ["EFA-0003,govconnect"]
+    );
+}
+
+#[test]
+fn the_rules_between_fields_are_checked_on_the_resulting_state() {
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    import(&db, "mi.csv", EXAMPLE, &[]).assert_ok();
+    // Clearing the Bewertung of a service handed to the Kommunen would leave a
+    // channel without an evaluation; a person's name is no role mailbox.
+    let sheet = "EfA-ID;Bewertung;Kontakt\nEFA-0003;-;Erika Mustermann\nEFA-0002;nicht geeignet;\n";
+    let run = import(&db, "rules.csv", sheet, &[]);
+    run.assert_code(1);
+    for expected in [
+        "line 2, column Kontakt: \"Erika Mustermann\" is not an e-mail address",
+        "line 3, column Bewertet am: required once the service is evaluated",
+        "line 3, column Ressort: required once the service is evaluated",
+        "line 3, column Bewertungsgrund: required when the Bewertung is nicht geeignet",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "missing {expected:?}: {run:#?}"
+        );
+    }
+    let sheet = "EfA-ID;Bewertung;Kontakt\nEFA-0003;-;efa@mi.example\n";
+    let run = import(&db, "rules.csv", sheet, &[]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("line 2, column Parametrisierung: only for a service evaluated as geeignet (the Bewertung is empty)"), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("line 2, column Kanal: a service is made available"),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn every_change_is_audited_and_the_history_answers_as_of() {
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    import(&db, "mi.csv", EXAMPLE, &[]).assert_ok();
+    // A hand-edited header (case and blanks folded), commas.
+    let sheet =
+        b"efa-id,KOSTEN LAND,kontakt,Bereitgestellt  ab\r\nEFA-0003,anteilig,efa@mi.example,-\r\n";
+    let run = import(&db, "fix.csv", std::str::from_utf8(sheet).unwrap(), &[]);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("line 2, column Bereitgestellt ab: required with a Kanal"),
+        "{run:#?}"
+    );
+    let sheet = "efa-id,KOSTEN LAND,kontakt\r\nEFA-0003,anteilig,efa@mi.example\r\n";
+    import(&db, "fix.csv", sheet, &[]).assert_ok();
+
+    let show = run_db(&db, &["efa-nachnutzung", "show", "EFA-0003"]);
+    show.assert_ok();
+    for expected in [
+        "Stufe                parametrisiert (4/7)",
+        "Kanal                govconnect",
+        "Kosten Land          anteilig",
+        "audit trail (8):",
+        "MI-Ref-11  kanal: ∅ → govconnect",
+        "MI-Ref-11  kosten_land: ∅ → anteilig",
+    ] {
+        assert!(
+            show.stdout.contains(expected),
+            "missing {expected:?}: {show:#?}"
+        );
+    }
+    let history = query(
+        &db,
+        "SELECT kosten_land, valid_until IS NULL FROM v_efa_nachnutzung_history
+         WHERE efa_id = 'EFA-0003' ORDER BY version_id",
+    );
+    assert_eq!(history, [",0", "anteilig,1"]);
+    // As recorded before the second import: the first version.
+    let as_of = query(
+        &db,
+        "SELECT h.kosten_land IS NULL FROM v_efa_nachnutzung_history h,
+           (SELECT recorded_at AS t FROM v_efa_nachnutzung_history WHERE version_id = 1)
+         WHERE h.efa_id = 'EFA-0003' AND h.recorded_at <= t
+           AND (h.valid_until IS NULL OR h.valid_until > t)",
+    );
+    assert_eq!(as_of, ["1"]);
+    // The versions are append-only.
+    let err = rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("DELETE FROM efa_nachnutzung_versions", [])
+        .unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+
+    let missing = run_db(&db, &["efa-nachnutzung", "show", "EFA-9999"]);
+    missing.assert_code(1);
+    assert!(
+        missing
+            .stderr
+            .contains("EFA-9999 is not a current EfA service"),
+        "{missing:#?}"
+    );
+}
+
+#[test]
+fn the_template_is_excel_ready_and_a_filled_one_reimports_unchanged() {
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    let empty = run_db(&db, &["template", "efa-nachnutzung"]);
+    empty.assert_ok();
+    assert_eq!(
+        empty.stdout,
+        "\u{feff}EfA-ID;Onlinedienst;Bewertung;Bewertungsgrund;Bewertet am;Ressort;Parametrisierung;Parametrisiert am;Kanal;Bereitgestellt ab;Kosten Land;Kontakt;Bemerkung\r\n"
+    );
+    import(&db, "mi.csv", EXAMPLE, &[]).assert_ok();
+    let filled = dir.path().join("filled.csv");
+    run_db(
+        &db,
+        &[
+            "template",
+            "efa-nachnutzung",
+            "--fill",
+            "--out",
+            filled.to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    let text = std::fs::read_to_string(&filled).unwrap();
+    assert_eq!(text.lines().count(), 5, "{text}");
+    assert!(
+        text.contains("EFA-0003;")
+            && text.contains(";geeignet;;15.01.2026;MI;nicht nötig;;GovConnect;01.03.2026;;;\r\n"),
+        "{text}"
+    );
+    let run = run_db(
+        &db,
+        &[
+            "efa-nachnutzung",
+            "import",
+            filled.to_str().unwrap(),
+            "--by",
+            "MI",
+        ],
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("0 rows changed"), "{run:#?}");
+}
