@@ -132,6 +132,67 @@ impl KostenLand {
     }
 }
 
+vocabulary! {
+    /// How far an EfA service has come on its way to the Kommunen, in order
+    /// (Handlungsplan B.1.3.3). Schema 0015's `v_efa_nachnutzung` derives the same
+    /// stage in SQL as of today; [`Stage::of`] as of any date for the report.
+    Stage {
+        Angeboten => "angeboten",
+        Bewertet => "bewertet",
+        Geeignet => "geeignet",
+        Parametrisiert => "parametrisiert",
+        LandProduktiv => "land_produktiv",
+        Bereitgestellt => "bereitgestellt",
+        KommunenProduktiv => "kommunen_produktiv",
+    }
+}
+
+impl Stage {
+    /// The words the report uses.
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::Angeboten => "angeboten",
+            Stage::Bewertet => "bewertet",
+            Stage::Geeignet => "geeignet",
+            Stage::Parametrisiert => "parametrisiert",
+            Stage::LandProduktiv => "in der Landesverwaltung produktiv",
+            Stage::Bereitgestellt => "für Kommunen bereitgestellt",
+            Stage::KommunenProduktiv => "in Kommunen produktiv",
+        }
+    }
+
+    /// 1 (angeboten) to 7 (in Kommunen produktiv), as `v_efa_nachnutzung.stufe`.
+    pub fn stufe(self) -> usize {
+        Stage::ALL
+            .iter()
+            .position(|s| *s == self)
+            .map_or(0, |i| i + 1)
+    }
+
+    /// The furthest stage reached in order as of `as_of`: each needs the one
+    /// before, so a service live in the Land but never evaluated stays angeboten.
+    pub fn of(
+        state: Option<&State>,
+        land_produktiv: bool,
+        kommunen_produktiv: u32,
+        as_of: NaiveDate,
+    ) -> Stage {
+        let Some(s) = state else {
+            return Stage::Angeboten;
+        };
+        let steps = [
+            s.bewertung.is_some_and(|b| b != Bewertung::Offen),
+            s.bewertung.is_some_and(Bewertung::suitable),
+            s.parametrisierung.is_some_and(Parametrisierung::done),
+            land_produktiv,
+            s.available_on(as_of),
+            kommunen_produktiv > 0,
+        ];
+        let reached = steps.iter().take_while(|ok| **ok).count();
+        Stage::ALL[reached]
+    }
+}
+
 /// The sheet's fields, in sheet order. `column` is the database column and the
 /// field name in the audit trail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -198,6 +259,23 @@ impl Field {
     }
 }
 
+/// A stored value of `field` (as in the audit trail) in the words of the sheet:
+/// labels for codes, German dates; other text as it is.
+pub fn value_label(field: Field, stored: &str) -> String {
+    let label = match field {
+        Field::Bewertung => Bewertung::parse(stored).map(Bewertung::label),
+        Field::Parametrisierung => Parametrisierung::parse(stored).map(Parametrisierung::label),
+        Field::Kanal => Kanal::parse(stored).map(Kanal::label),
+        Field::BewertetAm | Field::ParametrisiertAm | Field::BereitgestelltAb => {
+            return stored
+                .parse::<NaiveDate>()
+                .map_or_else(|_| stored.to_owned(), |d| d.format("%d.%m.%Y").to_string())
+        }
+        _ => None,
+    };
+    label.map_or_else(|| stored.to_owned(), str::to_owned)
+}
+
 /// Header of the key column.
 pub const KEY_HEADER: &str = "EfA-ID";
 /// The service's name beside its id (filled by the template, ignored on import).
@@ -248,6 +326,12 @@ pub struct State {
 }
 
 impl State {
+    /// Whether the Kommunen can order the service on `day`: a channel other than
+    /// keiner, provided from that day or earlier.
+    pub fn available_on(&self, day: NaiveDate) -> bool {
+        self.kanal.is_some_and(Kanal::provides) && self.bereitgestellt_ab.is_some_and(|d| d <= day)
+    }
+
     /// Each field as audit text (codes in stored form, dates ISO, the Ressort by
     /// its Kürzel); also the sheet text of a filled template, with labels.
     pub fn values(&self, known: &Known, labels: bool) -> Vec<(Field, Option<String>)> {
@@ -660,6 +744,38 @@ mod tests {
         assert!(v.errors.is_empty(), "{:?}", v.errors);
         assert_eq!(v.valid[0].after.kanal, Some(Kanal::Govconnect));
         assert_eq!(v.valid[0].changes(&known()).len(), 6);
+    }
+
+    #[test]
+    fn stages_follow_each_other_as_of_a_date() {
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let ready = State {
+            bewertung: Some(Bewertung::Geeignet),
+            parametrisierung: Some(Parametrisierung::NichtNoetig),
+            kanal: Some(Kanal::Govconnect),
+            bereitgestellt_ab: Some(day("2026-03-01")),
+            ..State::default()
+        };
+        let check = |state: Option<&State>, land, kommunen, on: &str, expected: Stage| {
+            assert_eq!(Stage::of(state, land, kommunen, day(on)), expected);
+        };
+        check(None, true, 3, "2026-06-01", Stage::Angeboten);
+        check(Some(&ready), false, 3, "2026-06-01", Stage::Parametrisiert);
+        check(Some(&ready), true, 0, "2026-02-28", Stage::LandProduktiv);
+        check(Some(&ready), true, 0, "2026-03-01", Stage::Bereitgestellt);
+        check(
+            Some(&ready),
+            true,
+            2,
+            "2026-03-01",
+            Stage::KommunenProduktiv,
+        );
+        let unsuitable = State {
+            bewertung: Some(Bewertung::NichtGeeignet),
+            ..State::default()
+        };
+        check(Some(&unsuitable), true, 2, "2026-03-01", Stage::Bewertet);
+        assert_eq!(Stage::KommunenProduktiv.stufe(), 7);
     }
 
     #[test]

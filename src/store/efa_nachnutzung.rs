@@ -69,19 +69,72 @@ pub fn load_known(conn: &Connection) -> Result<Known> {
             known.retired.insert(id);
         }
     }
+    known.existing = states_until(conn, "9999-12-31")?;
+    Ok(known)
+}
+
+/// The state of every EfA service as recorded by the end of `day` (UTC), for
+/// the report as of a date.
+pub fn states_as_of(conn: &Connection, day: NaiveDate) -> Result<HashMap<String, State>> {
+    states_until(conn, &day.to_string())
+}
+
+/// The newest version per EfA service recorded on or before `day` (`YYYY-MM-DD`).
+fn states_until(conn: &Connection, day: &str) -> Result<HashMap<String, State>> {
     let context = "reading EfA-Nachnutzung states";
     let mut stmt = conn
         .prepare(&format!(
             "SELECT efa_id, {STATE_COLUMNS} FROM efa_nachnutzung_versions n
              WHERE version_id = (SELECT max(m.version_id) FROM efa_nachnutzung_versions m
-                                  WHERE m.efa_id = n.efa_id)"
+                                  WHERE m.efa_id = n.efa_id AND substr(m.recorded_at, 1, 10) <= ?1)"
         ))
         .map_err(Error::db(context))?;
-    known.existing = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, state_at(r, 1)?)))
+    let states = stmt
+        .query_map([day], |r| Ok((r.get::<_, String>(0)?, state_at(r, 1)?)))
         .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<_, _>>>())
         .map_err(Error::db(context))?;
-    Ok(known)
+    Ok(states)
+}
+
+/// One audited field change, for the report's changes since a date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldChange {
+    pub efa_id: String,
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    /// The day it was recorded (UTC, `YYYY-MM-DD`).
+    pub day: String,
+}
+
+/// The audited changes recorded after `since` up to the end of `until`.
+pub fn changes_between(
+    conn: &Connection,
+    since: NaiveDate,
+    until: NaiveDate,
+) -> Result<Vec<FieldChange>> {
+    let context = "reading EfA-Nachnutzung changes";
+    let mut stmt = conn
+        .prepare(
+            "SELECT efa_id, field, old_value, new_value, substr(changed_at, 1, 10)
+             FROM efa_nachnutzung_audit
+             WHERE substr(changed_at, 1, 10) > ?1 AND substr(changed_at, 1, 10) <= ?2
+             ORDER BY audit_id",
+        )
+        .map_err(Error::db(context))?;
+    let rows = stmt
+        .query_map([since.to_string(), until.to_string()], |r| {
+            Ok(FieldChange {
+                efa_id: r.get(0)?,
+                field: r.get(1)?,
+                old_value: r.get(2)?,
+                new_value: r.get(3)?,
+                day: r.get(4)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(Error::db(context))?;
+    Ok(rows)
 }
 
 /// Validates `sheet` and applies it, all or nothing unless `partial`.

@@ -1,11 +1,12 @@
-//! Markdown rendering of the report for wikis: a title, the sources, then one
-//! GitHub-flavoured table per part. Cell text is escaped so a `|` or a line break
+//! Markdown rendering of the report for wikis: a title, the summary sentence, the
+//! sources, then one GitHub-flavoured table per part (the Nachnutzung funnel and
+//! the "Für Kommunen" list first). Cell text is escaped so a `|` or a line break
 //! in a name cannot break the table.
 
 use std::fmt::Write;
 
 use crate::export::model::Report;
-use crate::export::tables::{german_text, report_tables, Kind};
+use crate::export::tables::{german_text, report_tables, summary, Kind};
 
 /// The whole report as Markdown.
 pub fn render(report: &Report) -> Vec<u8> {
@@ -16,6 +17,7 @@ pub fn render(report: &Report) -> Vec<u8> {
         report.as_of.format("%d.%m.%Y"),
         report.generated_at.format("%Y-%m-%dT%H:%M:%SZ")
     );
+    let _ = writeln!(out, "\n{}", escape(&summary(report)));
     if !report.sources.is_empty() {
         out.push_str("\nDatenstand der Quellen:\n\n");
         for s in &report.sources {
