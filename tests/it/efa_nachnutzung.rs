@@ -237,15 +237,24 @@ fn every_change_is_audited_and_the_history_answers_as_of() {
          WHERE efa_id = 'EFA-0003' ORDER BY version_id",
     );
     assert_eq!(history, [",0", "anteilig,1"]);
-    // As recorded before the second import: the first version.
-    let as_of = query(
-        &db,
-        "SELECT h.kosten_land IS NULL FROM v_efa_nachnutzung_history h,
-           (SELECT recorded_at AS t FROM v_efa_nachnutzung_history WHERE version_id = 1)
-         WHERE h.efa_id = 'EFA-0003' AND h.recorded_at <= t
-           AND (h.valid_until IS NULL OR h.valid_until > t)",
+    // As recorded at the second import: its version; before the first: nothing.
+    // (Two imports in the same second leave the first an empty interval, as for
+    // same-day status events.)
+    let as_of = |t: &str| {
+        query(
+            &db,
+            &format!(
+                "SELECT coalesce(h.kosten_land, '') FROM v_efa_nachnutzung_history h
+                 WHERE h.efa_id = 'EFA-0003' AND h.recorded_at <= {t}
+                   AND (h.valid_until IS NULL OR h.valid_until > {t})"
+            ),
+        )
+    };
+    assert_eq!(
+        as_of("(SELECT recorded_at FROM efa_nachnutzung_versions WHERE version_id = 2)"),
+        ["anteilig"]
     );
-    assert_eq!(as_of, ["1"]);
+    assert_eq!(as_of("'2000-01-01T00:00:00Z'"), Vec::<String>::new());
     // The versions are append-only.
     let err = rusqlite::Connection::open(&db)
         .unwrap()
@@ -305,4 +314,84 @@ fn the_template_is_excel_ready_and_a_filled_one_reimports_unchanged() {
     );
     run.assert_ok();
     assert!(run.stdout.contains("0 rows changed"), "{run:#?}");
+}
+
+#[test]
+fn the_report_lists_what_the_kommunen_can_order_in_every_format() {
+    use calamine::{Data, Reader, Xlsx};
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    import(&db, "mi.csv", EXAMPLE, &[]).assert_ok();
+    let export = |format: &str, out: &Path| {
+        run_db(
+            &db,
+            &[
+                "export",
+                "report",
+                "--format",
+                format,
+                "--since",
+                "2026-01-01",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+        .assert_ok();
+    };
+
+    let xlsx = dir.path().join("report.xlsx");
+    export("xlsx", &xlsx);
+    let mut wb: Xlsx<_> = calamine::open_workbook(&xlsx).unwrap();
+    assert_eq!(
+        &wb.sheet_names()[..3],
+        ["EfA-Nachnutzung", "Für Kommunen", "Leistungen"]
+    );
+    let kommunen = wb.worksheet_range("Für Kommunen").unwrap();
+    let rows: Vec<Vec<String>> = kommunen
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
+    assert_eq!(rows[1][col("EfA-ID")], "EFA-0003");
+    assert_eq!(rows[1][col("Bezug über")], "GovConnect");
+    let funnel = wb.worksheet_range("EfA-Nachnutzung").unwrap();
+    let counts: Vec<Data> = funnel.rows().skip(1).map(|r| r[2].clone()).collect();
+    assert_eq!(
+        counts,
+        [4.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0].map(Data::Float),
+        "not yet produktiv in the Land"
+    );
+
+    let md = dir.path().join("report.md");
+    export("md", &md);
+    let text = std::fs::read_to_string(&md).unwrap();
+    let summary = text.find("EfA-Onlinedienste werden angeboten").unwrap();
+    let kommunen = text
+        .find("## Für Kommunen: verfügbare EfA-Onlinedienste")
+        .unwrap();
+    let details = text.find("## Leistungen").unwrap();
+    assert!(summary < kommunen && kommunen < details, "{text}");
+    assert!(text.contains("| Nachnutzung: Kanal | EFA-0003 |"), "{text}");
+    assert!(
+        text.contains("|  | GovConnect |"),
+        "labels, not codes: {text}"
+    );
+
+    let csv_dir = dir.path().join("csv");
+    export("csv", &csv_dir);
+    let kommunen = std::fs::read_to_string(csv_dir.join("kommunen.csv")).unwrap();
+    assert!(
+        kommunen.contains(";EFA-0003;GovConnect;01.03.2026;"),
+        "{kommunen}"
+    );
+
+    let html = dir.path().join("report.html");
+    export("html", &html);
+    let text = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        text.contains("<svg") && text.contains("chart-nachnutzung"),
+        "funnel chart"
+    );
+    assert!(text.contains("<td>GovConnect</td>"), "{text}");
 }
