@@ -395,3 +395,91 @@ fn the_report_lists_what_the_kommunen_can_order_in_every_format() {
     );
     assert!(text.contains("<td>GovConnect</td>"), "{text}");
 }
+
+/// Headless Chromium (Debian's `chromium`) with the flags that keep it off the
+/// network; `None` when it is not installed — then the caller skips loudly,
+/// except in CI, where a missing browser fails the test.
+fn chromium(profile: &Path) -> Option<std::process::Command> {
+    let found = std::process::Command::new("chromium")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is missing in CI; .ci/run installs it"
+        );
+        eprintln!("SKIPPED: chromium is not installed (apt-get install -y chromium)");
+        return None;
+    }
+    let mut cmd = std::process::Command::new("chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    Some(cmd)
+}
+
+#[test]
+fn the_html_report_fits_the_page_in_chromium_with_the_summary_above_the_fold() {
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    import(&db, "mi.csv", EXAMPLE, &[]).assert_ok();
+    let Some(mut browser) = chromium(&dir.path().join("profile")) else {
+        return;
+    };
+    let html = dir.path().join("report.html");
+    run_db(
+        &db,
+        &[
+            "export",
+            "report",
+            "--format",
+            "html",
+            "--out",
+            html.to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    // The test's copy of the page carries a probe that writes what the browser
+    // measured into the DOM; the report itself has no scripts.
+    let page = std::fs::read_to_string(&html).unwrap().replace(
+        "</body>",
+        "<script>document.body.insertAdjacentHTML('beforeend', '<p id=\"probe\">fits=' \
+         + (document.documentElement.scrollWidth <= window.innerWidth) + ' summary=' \
+         + (document.getElementById('zusammenfassung').getBoundingClientRect().bottom \
+         <= window.innerHeight) + '</p>')</script></body>",
+    );
+    let probed = dir.path().join("probed.html");
+    std::fs::write(&probed, page).unwrap();
+    let dom = browser
+        .args(["--dump-dom", "--virtual-time-budget=3000"])
+        .arg(format!("file://{}", probed.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("<p id=\"probe\">fits=true summary=true</p>"),
+        "page wider than the window or summary below the fold: {}",
+        dom.find("id=\"probe\"").map_or("no probe", |i| &dom[i..])
+    );
+
+    let shot = dir.path().join("report.png");
+    let mut browser = chromium(&dir.path().join("profile")).unwrap();
+    let run = browser
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a screenshot was taken");
+}
