@@ -289,6 +289,12 @@ fn gemeinde_file(data: &DashboardData, g: &Gemeinde) -> Result<(Vec<u8>, Tally),
                 online: gs.online,
                 url: gs.url.as_deref(),
                 retired,
+                efa_kanal: s
+                    .nachnutzung
+                    .as_ref()
+                    .filter(|n| n.available_on(data.as_of))
+                    .and_then(|n| n.kanal)
+                    .map(|k| k.as_str()),
             },
         ));
     }

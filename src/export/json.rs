@@ -387,6 +387,43 @@ impl Tally {
 pub struct EfaJson<'a> {
     pub efa_id: &'a str,
     pub name: Option<&'a str>,
+    /// Lower Saxony's Nachnutzung of the EfA service; absent when none is recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nachnutzung: Option<NachnutzungJson>,
+}
+
+/// The EfA-Nachnutzung state in `services.json` (stored codes; absent fields are
+/// not recorded).
+#[derive(Debug, Serialize)]
+pub struct NachnutzungJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bewertung: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bewertet_am: Option<DateJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parametrisierung: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kanal: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bereitgestellt_ab: Option<DateJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kosten_land: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kontakt: Option<String>,
+}
+
+impl From<&crate::efa_nachnutzung::State> for NachnutzungJson {
+    fn from(s: &crate::efa_nachnutzung::State) -> Self {
+        NachnutzungJson {
+            bewertung: s.bewertung.map(|b| b.as_str()),
+            bewertet_am: s.bewertet_am.map(DateJson),
+            parametrisierung: s.parametrisierung.map(|p| p.as_str()),
+            kanal: s.kanal.map(|k| k.as_str()),
+            bereitgestellt_ab: s.bereitgestellt_ab.map(DateJson),
+            kosten_land: s.kosten_land.map(|k| k.as_str()),
+            kontakt: s.kontakt.clone(),
+        }
+    }
 }
 
 /// A JSON object from `(key, value)` pairs, in the order given (the callers pass
@@ -428,6 +465,7 @@ impl<'a> From<&'a DashService> for ServiceInfoJson<'a> {
             efa: s.efa_id.as_deref().map(|id| EfaJson {
                 efa_id: id,
                 name: s.efa_name.as_deref(),
+                nachnutzung: s.nachnutzung.as_ref().map(NachnutzungJson::from),
             }),
             ozg_leistungen: ozg_json(&s.ozg_leistungen),
             url: s.url.as_deref(),
@@ -493,6 +531,11 @@ pub struct GemeindeServiceJson<'a> {
     /// `true` for a status whose LeiKa key is retired: shown, not counted.
     #[serde(skip_serializing_if = "is_false")]
     pub retired: bool,
+    /// The channel through which this Gemeinde can order the service's EfA
+    /// service on the export date (`govconnect`, `govdigital`, `land`); absent
+    /// when it is not available to the Kommunen (yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub efa_kanal: Option<&'static str>,
 }
 
 /// A status change; `ars` only in aggregate files (a Gemeinde file is one ARS).

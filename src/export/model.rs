@@ -306,6 +306,8 @@ pub struct DashService {
     /// The OZG-Leistungen of its EfA service.
     pub ozg_leistungen: Vec<OzgRef>,
     pub url: Option<String>,
+    /// The EfA-Nachnutzung of its EfA service as of the export date.
+    pub nachnutzung: Option<crate::efa_nachnutzung::State>,
     /// The LeiKa key is retired (LeiKa knew it, no current version): the service is
     /// listed for the statuses that still name it, but relevant to no municipality.
     pub retired: bool,

@@ -990,6 +990,7 @@ fn dashboard_data(
         }
     }
 
+    let nachnutzung = crate::store::efa_nachnutzung::states_as_of(conn, as_of)?;
     // Services: every LeiKa key a municipality executes (annotation) or has a status for.
     let mut keys: BTreeMap<String, ()> = BTreeMap::new();
     for (key, a) in &notes {
@@ -1028,6 +1029,7 @@ fn dashboard_data(
                     })
                     .unwrap_or_default(),
                 url: e.and_then(|e| e.url.clone()),
+                nachnutzung: efa_id.as_ref().and_then(|id| nachnutzung.get(id).cloned()),
                 efa_id,
             }
         })

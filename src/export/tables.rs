@@ -225,7 +225,11 @@ fn kommunen(report: &Report) -> Table {
                 state
                     .and_then(|st| st.bereitgestellt_ab)
                     .map_or(Cell::Empty, Cell::Date),
-                Cell::opt_text(s.kostenmodell.as_deref()),
+                Cell::opt_text(
+                    s.kostenmodell
+                        .as_deref()
+                        .map(|k| crate::model::Kostenmodell::parse(k).map_or(k, |m| m.label())),
+                ),
                 Cell::opt_text(state.and_then(|st| st.kosten_land).map(|k| k.label())),
                 Cell::opt_text(state.and_then(|st| st.kontakt.as_deref())),
                 Cell::opt_text(s.url.as_deref()),

@@ -483,3 +483,95 @@ fn the_html_report_fits_the_page_in_chromium_with_the_summary_above_the_fold() {
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a screenshot was taken");
 }
+
+#[test]
+fn dashboards_say_per_gemeinde_which_efa_services_it_can_order_and_through_whom() {
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    run_db(
+        &db,
+        &[
+            "import",
+            "gv100ad",
+            fixture("gv100ad/GV100AD_30112025_NI.txt").to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    // Hundehaltung (EFA-0003) is executed by the Kommunen.
+    let notes = dir.path().join("notes.csv");
+    std::fs::write(
+        &notes,
+        "Leistungsschlüssel;Vollzug;Umsetzungsweg;EfA-ID\n99110009029000;Kommune;EfA;EFA-0003\n",
+    )
+    .unwrap();
+    run_db(
+        &db,
+        &[
+            "annotations",
+            "import",
+            notes.to_str().unwrap(),
+            "--by",
+            "MI",
+        ],
+    )
+    .assert_ok();
+    let out = dir.path().join("dash");
+    let export = || {
+        run_db(
+            &db,
+            &["export", "dashboards", "--out", out.to_str().unwrap()],
+        )
+        .assert_ok();
+        let json = |p: &Path| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+        };
+        let gemeinde = std::fs::read_dir(out.join("gemeinden"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .min()
+            .unwrap();
+        (json(&out.join("services.json")), json(&gemeinde))
+    };
+    let (services, gemeinde) = export();
+    let hund = &services["services"]["99110009029000"]["efa"];
+    assert_eq!(hund["efa_id"], "EFA-0003");
+    assert!(hund.get("nachnutzung").is_none(), "{hund}");
+    assert!(gemeinde["services"]["99110009029000"]
+        .get("efa_kanal")
+        .is_none());
+
+    import(&db, "mi.csv", EXAMPLE, &[]).assert_ok();
+    let (services, gemeinde) = export();
+    let n = &services["services"]["99110009029000"]["efa"]["nachnutzung"];
+    assert_eq!(n["bewertung"], "geeignet");
+    assert_eq!(n["kanal"], "govconnect");
+    assert_eq!(n["bereitgestellt_ab"], "2026-03-01");
+    assert_eq!(
+        gemeinde["services"]["99110009029000"]["efa_kanal"],
+        "govconnect"
+    );
+    for (file, schema) in [
+        (out.join("services.json"), "dashboard-services"),
+        (
+            out.join("gemeinden").join(format!(
+                "{}.json",
+                gemeinde["unit"]["ars"].as_str().unwrap()
+            )),
+            "dashboard-gemeinde",
+        ),
+    ] {
+        let schema: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture("../schema").join(format!("{schema}.schema.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        let value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", file.display());
+    }
+}
