@@ -99,9 +99,13 @@ WITH cur AS (
                       AND s.scope_kind = 'ressort' AND s.status = 'produktiv') AS land_produktiv,
            (c.kanal IN ('govconnect', 'govdigital', 'land')
              AND c.bereitgestellt_ab <= date('now')) AS bereitgestellt,
-           (SELECT count(*) FROM status_current s
-             WHERE s.subject_kind = 'efa' AND s.subject = e.efa_id
-               AND s.scope_kind = 'ars' AND s.status = 'produktiv') AS kommunen_produktiv
+           -- municipalities where the EfA service or one of its LeiKa keys is live
+           (SELECT count(DISTINCT s.scope) FROM status_current s
+             WHERE s.scope_kind = 'ars' AND s.status = 'produktiv'
+               AND ((s.subject_kind = 'efa' AND s.subject = e.efa_id)
+                 OR (s.subject_kind = 'leika' AND s.subject IN
+                       (SELECT k.leistungsschluessel FROM v_efa_leika k
+                         WHERE k.efa_id = e.efa_id)))) AS kommunen_produktiv
     FROM v_efa_services e LEFT JOIN cur c ON c.efa_id = e.efa_id
     WHERE NOT e.retired
 )

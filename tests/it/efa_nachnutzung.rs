@@ -99,8 +99,9 @@ fn the_issue_example_imports_and_the_view_answers_govconnect() {
         ),
         ["bereitgestellt"]
     );
+    let funnel = |db: &Path| query(db, "SELECT stage, services FROM v_efa_funnel");
     assert_eq!(
-        query(&db, "SELECT stage, services FROM v_efa_funnel"),
+        funnel(&db),
         [
             "angeboten,4",
             "bewertet,1",
@@ -111,6 +112,45 @@ fn the_issue_example_imports_and_the_view_answers_govconnect() {
             "kommunen_produktiv,0"
         ]
     );
+    // Live in a Gemeinde through one of its LeiKa keys: the last stage.
+    run_db(
+        &db,
+        &[
+            "import",
+            "gv100ad",
+            fixture("gv100ad/GV100AD_30112025_NI.txt").to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    let ars = query(
+        &db,
+        "SELECT ars FROM v_municipalities WHERE is_gemeinde AND NOT retired LIMIT 1",
+    );
+    run_db(
+        &db,
+        &[
+            "status",
+            "set",
+            "99110009029000",
+            "--ars",
+            &ars[0],
+            "--status",
+            "produktiv",
+            "--on",
+            "2026-04-01",
+            "--by",
+            "GovConnect",
+        ],
+    )
+    .assert_ok();
+    assert_eq!(
+        query(
+            &db,
+            "SELECT stage, kommunen_produktiv FROM v_efa_nachnutzung WHERE efa_id='EFA-0003'"
+        ),
+        ["kommunen_produktiv,1"]
+    );
+    assert_eq!(funnel(&db).last().unwrap(), "kommunen_produktiv,1");
     // Importing the same sheet again changes nothing and audits nothing.
     let again = import(&db, "mi.csv", EXAMPLE, &[]);
     again.assert_ok();
