@@ -279,13 +279,24 @@ impl ValidRow {
     }
 }
 
-/// The outcome of validating a sheet.
-#[derive(Debug, Clone, Default)]
-pub struct Validation {
-    pub valid: Vec<ValidRow>,
+/// The outcome of validating a sheet (of annotations, or another coordinators'
+/// sheet with its own valid rows `R`).
+#[derive(Debug, Clone)]
+pub struct Validation<R = ValidRow> {
+    pub valid: Vec<R>,
     pub errors: Vec<RowError>,
     /// Lines refused (a line with several errors counts once).
     pub refused_lines: Vec<u64>,
+}
+
+impl<R> Default for Validation<R> {
+    fn default() -> Self {
+        Validation {
+            valid: Vec::new(),
+            errors: Vec::new(),
+            refused_lines: Vec::new(),
+        }
+    }
 }
 
 /// Validates every row against `known`. Pure: the same rows and knowledge give the

@@ -21,6 +21,21 @@ pub struct Annotations {
     action: Action,
 }
 
+/// The arguments of every coordinators' sheet import.
+#[derive(Debug, clap::Args)]
+pub(super) struct SheetImport {
+    /// The sheet (write the template with `ozgsync template …`).
+    pub file: PathBuf,
+    /// Who delivered the sheet; recorded in the audit trail.
+    #[arg(long, value_name = "NAME")]
+    pub by: String,
+    /// Apply the valid rows even if others are refused.
+    #[arg(long)]
+    pub partial: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
 #[derive(Debug, clap::Subcommand)]
 enum Action {
     /// Validate a sheet (CSV, `;` or `,`, UTF-8 or Windows-1252) and apply it.
@@ -28,18 +43,7 @@ enum Action {
     /// The whole file is checked first; every error is listed with line and column.
     /// If any row is wrong nothing is applied, unless --partial. Empty cells keep
     /// the current value, `-` clears it. Exit code 1 when any row was refused.
-    Import {
-        /// The sheet (write the template with `ozgsync template annotations`).
-        file: PathBuf,
-        /// Who delivered the sheet; recorded in the audit trail.
-        #[arg(long, value_name = "NAME")]
-        by: String,
-        /// Apply the valid rows even if others are refused.
-        #[arg(long)]
-        partial: bool,
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
+    Import(SheetImport),
     /// Show the annotation of a LeiKa key and its audit trail.
     Show {
         /// 14-digit Leistungsschlüssel.
@@ -57,36 +61,40 @@ enum Action {
 impl Annotations {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self.action {
-            Action::Import {
-                file,
-                by,
-                partial,
-                format,
-            } => import(ctx, &file, &by, partial, format),
+            Action::Import(args) => args.run(ctx, sheet::read, store::import),
             Action::Show { key, format } => show(ctx, &key, format),
             Action::Orphans { format } => orphans(ctx, format),
         }
     }
 }
 
-fn import(
-    ctx: &Context,
-    file: &std::path::Path,
-    by: &str,
-    partial: bool,
-    format: Format,
-) -> anyhow::Result<ExitCode> {
-    let by = delivered_by(by)?;
-    let origin = file.display().to_string();
-    let parsed = read_sheet(file, sheet::read)?;
-    let mut conn = ctx.open_writer()?;
-    let report = store::import(&mut conn, &parsed, by, &origin, partial)?;
-    print_import(ctx, &origin, &report, partial, format)
+impl SheetImport {
+    /// Reads the sheet with `read`, applies it with `apply` (`--by`, origin,
+    /// `--partial`) and prints what happened.
+    pub(super) fn run<S>(
+        &self,
+        ctx: &Context,
+        read: impl FnOnce(std::io::BufReader<std::fs::File>) -> Result<S, crate::parse::ParseError>,
+        apply: impl FnOnce(
+            &mut rusqlite::Connection,
+            &S,
+            &str,
+            &str,
+            bool,
+        ) -> crate::Result<ImportReport>,
+    ) -> anyhow::Result<ExitCode> {
+        let by = delivered_by(&self.by)?;
+        let origin = self.file.display().to_string();
+        let sheet = read_sheet(&self.file, read)?;
+        let mut conn = ctx.open_writer()?;
+        let report = apply(&mut conn, &sheet, by, &origin, self.partial)?;
+        print_import(ctx, &origin, &report, self.partial, self.format)
+    }
 }
 
 /// Prints what a sheet import did (errors with line and column on stderr) and
 /// gives exit code 1 when any row was refused.
-pub(super) fn print_import(
+fn print_import(
     ctx: &Context,
     origin: &str,
     report: &ImportReport,
@@ -115,7 +123,7 @@ pub(super) fn print_import(
 }
 
 /// The `--by` of a sheet import, trimmed; refused when empty.
-pub(super) fn delivered_by(by: &str) -> anyhow::Result<&str> {
+fn delivered_by(by: &str) -> anyhow::Result<&str> {
     let by = by.trim();
     if by.is_empty() {
         return Err(crate::Error::Invalid("--by must name who delivered the sheet".into()).into());
@@ -125,7 +133,7 @@ pub(super) fn delivered_by(by: &str) -> anyhow::Result<&str> {
 
 /// Opens `file` and reads it with `read`; a file that is not the sheet fails with
 /// its name.
-pub(super) fn read_sheet<T>(
+fn read_sheet<T>(
     file: &std::path::Path,
     read: impl FnOnce(std::io::BufReader<std::fs::File>) -> Result<T, crate::parse::ParseError>,
 ) -> anyhow::Result<T> {

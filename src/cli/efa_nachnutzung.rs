@@ -3,12 +3,11 @@
 //! Ressorts and the MI as sheets (see README, "EfA-Nachnutzung").
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::annotations::{audit_rows, delivered_by, print_import, read_sheet, write_audit};
+use super::annotations::{audit_rows, write_audit, SheetImport};
 use super::output::{json, opt};
 use super::{Context, Format};
 use crate::store::annotations::AuditRow;
@@ -29,18 +28,7 @@ enum Action {
     /// The whole file is checked first; every error is listed with line and column.
     /// If any row is wrong nothing is applied, unless --partial. Empty cells keep
     /// the current value, `-` clears it. Exit code 1 when any row was refused.
-    Import {
-        /// The sheet (write the template with `ozgsync template efa-nachnutzung`).
-        file: PathBuf,
-        /// Who delivered the sheet; recorded in the audit trail.
-        #[arg(long, value_name = "NAME")]
-        by: String,
-        /// Apply the valid rows even if others are refused.
-        #[arg(long)]
-        partial: bool,
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
+    Import(SheetImport),
     /// Show the current Nachnutzung state of an EfA service, its stage and history.
     Show {
         /// The EfA-ID (as in view v_efa_services).
@@ -53,19 +41,7 @@ enum Action {
 impl EfaNachnutzung {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self.action {
-            Action::Import {
-                file,
-                by,
-                partial,
-                format,
-            } => {
-                let by = delivered_by(&by)?;
-                let origin = file.display().to_string();
-                let sheet = read_sheet(&file, crate::efa_nachnutzung::read)?;
-                let mut conn = ctx.open_writer()?;
-                let report = store::import(&mut conn, &sheet, by, &origin, partial)?;
-                print_import(ctx, &origin, &report, partial, format)
-            }
+            Action::Import(args) => args.run(ctx, crate::efa_nachnutzung::read, store::import),
             Action::Show { efa_id, format } => show(ctx, efa_id.trim(), format),
         }
     }

@@ -431,12 +431,7 @@ impl ValidRow {
 }
 
 /// The outcome of validating a sheet.
-#[derive(Debug, Clone, Default)]
-pub struct Validation {
-    pub valid: Vec<ValidRow>,
-    pub errors: Vec<RowError>,
-    pub refused_lines: Vec<u64>,
-}
+pub type Validation = crate::annotations::Validation<ValidRow>;
 
 fn date_cell(s: &str) -> Result<NaiveDate, String> {
     parse_date(s).ok_or_else(|| format!("{s:?} is not a date; write 15.01.2026 or 2026-01-15"))

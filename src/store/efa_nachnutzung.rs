@@ -10,10 +10,12 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use super::annotations::{current_ressorts, AuditRow, ImportReport};
+use super::annotations::{
+    apply_sheet, current_ressorts, read_audit, write_audit, AuditRow, ImportReport, Trail,
+};
 use crate::efa_nachnutzung::{
     validate, Bewertung, Kanal, Known, KostenLand, Parametrisierung, Sheet, State, ValidRow,
 };
@@ -137,7 +139,8 @@ pub fn changes_between(
     Ok(rows)
 }
 
-/// Validates `sheet` and applies it, all or nothing unless `partial`.
+/// Validates `sheet` and applies it, all or nothing unless `partial`
+/// (`store::annotations::apply_sheet`).
 pub fn import(
     conn: &mut Connection,
     sheet: &Sheet,
@@ -145,38 +148,16 @@ pub fn import(
     origin: &str,
     partial: bool,
 ) -> Result<ImportReport> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(Error::db("starting EfA-Nachnutzung import"))?;
-    let known = load_known(&tx)?;
-    let validation = validate(&sheet.rows, &known);
-    let mut report = ImportReport::of_sheet(
-        sheet.rows.len(),
-        &sheet.errors,
-        validation.errors,
-        validation.refused_lines,
-    );
-    if !report.errors.is_empty() && !partial {
-        report.not_applied = validation.valid.len();
-        return Ok(report);
-    }
-    let now = super::now_utc();
-    for row in &validation.valid {
-        if row.is_noop() {
-            report.unchanged += 1;
-            continue;
-        }
-        write_row(&tx, row, &known, by, &now, origin, &mut report)?;
-        report.changed += 1;
-    }
-    if report.changed > 0 {
-        // The Nachnutzung is the coordinators' annotation of an EfA service; the
-        // due-exports cause vocabulary (schema 0008) has no word of its own for it.
-        super::due::mark(&tx, super::due::Cause::Annotations)?;
-    }
-    tx.commit()
-        .map_err(Error::db("committing EfA-Nachnutzung import"))?;
-    Ok(report)
+    apply_sheet(
+        conn,
+        "EfA-Nachnutzung import",
+        (sheet.rows.len(), &sheet.errors),
+        partial,
+        load_known,
+        |known| validate(&sheet.rows, known),
+        ValidRow::is_noop,
+        |tx, row, known, now, report| write_row(tx, row, known, by, now, origin, report),
+    )
 }
 
 fn write_row(
@@ -219,16 +200,11 @@ fn write_row(
         "writing EfA-Nachnutzung of {id} (line {})",
         row.line
     )))?;
-    for (field, old, new) in row.changes(known) {
-        conn.prepare_cached(
-            "INSERT INTO efa_nachnutzung_audit (efa_id, field, old_value, new_value,
-                 changed_by, changed_at, origin)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .and_then(|mut stmt| stmt.execute(params![id, field.column(), old, new, by, now, origin]))
-        .map_err(Error::db(format!("auditing EfA-Nachnutzung of {id}")))?;
-        report.audited_fields += 1;
-    }
+    let changes = row
+        .changes(known)
+        .into_iter()
+        .map(|(f, o, n)| (f.column(), o, n));
+    report.audited_fields += write_audit(conn, TRAIL, id, changes, by, now, origin)?;
     Ok(())
 }
 
@@ -296,28 +272,13 @@ pub fn current(conn: &Connection, efa_id: &str) -> Result<Option<Current>> {
 
 /// The audit trail of `efa_id`, oldest first.
 pub fn audit(conn: &Connection, efa_id: &str) -> Result<Vec<AuditRow>> {
-    let context = || format!("reading the EfA-Nachnutzung audit trail of {efa_id}");
-    let mut stmt = conn
-        .prepare(
-            "SELECT field, old_value, new_value, changed_by, changed_at, origin
-             FROM efa_nachnutzung_audit WHERE efa_id = ?1 ORDER BY audit_id",
-        )
-        .map_err(Error::db(context()))?;
-    let rows = stmt
-        .query_map([efa_id], |r| {
-            Ok(AuditRow {
-                field: r.get(0)?,
-                old_value: r.get(1)?,
-                new_value: r.get(2)?,
-                changed_by: r.get(3)?,
-                changed_at: r.get(4)?,
-                origin: r.get(5)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(Error::db(context()))?;
-    Ok(rows)
+    read_audit(conn, TRAIL, efa_id)
 }
+
+const TRAIL: Trail = Trail {
+    table: "efa_nachnutzung_audit",
+    key: "efa_id",
+};
 
 /// Template rows: every current EfA service with its name and current state as
 /// sheet text, in id order (a filled template re-imports without changes).
