@@ -289,6 +289,25 @@ pub struct Validation<R = ValidRow> {
     pub refused_lines: Vec<u64>,
 }
 
+impl<R> Validation<R> {
+    /// Settles one row: valid when it has no errors, else refused with them.
+    pub(crate) fn settle(&mut self, line: u64, mut errors: Vec<RowError>, valid: R) {
+        if errors.is_empty() {
+            self.valid.push(valid);
+        } else {
+            self.refused_lines.push(line);
+            self.errors.append(&mut errors);
+        }
+    }
+}
+
+/// The error of a row with more cells than the header, if it has.
+pub(crate) fn overflow(row_overflow: Option<(usize, usize)>) -> Option<String> {
+    row_overflow.map(|(cells, width)| {
+        format!("the row has {cells} cells but the header only {width}; is a value split by an unquoted delimiter?")
+    })
+}
+
 impl<R> Default for Validation<R> {
     fn default() -> Self {
         Validation {
@@ -313,11 +332,8 @@ pub fn validate(rows: &[RawRow], known: &Known) -> Validation {
                 message,
             });
         };
-        if let Some((cells, width)) = row.overflow {
-            err(
-                None,
-                format!("the row has {cells} cells but the header only {width}; is a value split by an unquoted delimiter?"),
-            );
+        if let Some(message) = overflow(row.overflow) {
+            err(None, message);
         }
         let key = row
             .key
@@ -462,17 +478,13 @@ pub fn validate(rows: &[RawRow], known: &Known) -> Validation {
             }
         }
 
-        if errors.is_empty() {
-            out.valid.push(ValidRow {
-                line: row.line,
-                leistungsschluessel: key.to_owned(),
-                before,
-                after,
-            });
-        } else {
-            out.refused_lines.push(row.line);
-            out.errors.append(&mut errors);
-        }
+        let valid = ValidRow {
+            line: row.line,
+            leistungsschluessel: key.to_owned(),
+            before,
+            after,
+        };
+        out.settle(row.line, errors, valid);
     }
     out
 }

@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::annotations::csv::{Sheet as GenericSheet, SheetColumns};
-use crate::annotations::{parse_cell, remark, RawRow as GenericRow, RowError, CLEAR};
+use crate::annotations::{overflow, parse_cell, remark, RawRow as GenericRow, RowError, CLEAR};
 use crate::model::vocab::{slug, vocabulary};
 use crate::parse::csv_text::parse_date;
 
@@ -468,11 +468,8 @@ pub fn validate(rows: &[RawRow], known: &Known) -> Validation {
                 message,
             });
         };
-        if let Some((cells, width)) = row.overflow {
-            err(
-                None,
-                format!("the row has {cells} cells but the header only {width}; is a value split by an unquoted delimiter?"),
-            );
+        if let Some(message) = overflow(row.overflow) {
+            err(None, message);
         }
         let id = row.key.trim();
         let key_col = Some(KEY_HEADER);
@@ -581,17 +578,13 @@ pub fn validate(rows: &[RawRow], known: &Known) -> Validation {
                 err(Some(field.header()), message);
             }
         }
-        if errors.is_empty() {
-            out.valid.push(ValidRow {
-                line: row.line,
-                efa_id: id.to_owned(),
-                before,
-                after,
-            });
-        } else {
-            out.refused_lines.push(row.line);
-            out.errors.append(&mut errors);
-        }
+        let valid = ValidRow {
+            line: row.line,
+            efa_id: id.to_owned(),
+            before,
+            after,
+        };
+        out.settle(row.line, errors, valid);
     }
     out
 }

@@ -22,6 +22,12 @@ fn efa_db(dir: &Path) -> PathBuf {
     db
 }
 
+/// Adds Lower Saxony's municipalities (the bundled GV100AD).
+fn import_gemeinden(db: &Path) {
+    let gv100ad = fixture("gv100ad/GV100AD_30112025_NI.txt");
+    run_db(db, &["import", "gv100ad", gv100ad.to_str().unwrap()]).assert_ok();
+}
+
 /// Writes `text` as a sheet beside the database and imports it.
 fn import(db: &Path, name: &str, text: &str, extra: &[&str]) -> Run {
     let file = db.with_file_name(name);
@@ -113,15 +119,7 @@ fn the_issue_example_imports_and_the_view_answers_govconnect() {
         ]
     );
     // Live in a Gemeinde through one of its LeiKa keys: the last stage.
-    run_db(
-        &db,
-        &[
-            "import",
-            "gv100ad",
-            fixture("gv100ad/GV100AD_30112025_NI.txt").to_str().unwrap(),
-        ],
-    )
-    .assert_ok();
+    import_gemeinden(&db);
     let ars = query(
         &db,
         "SELECT ars FROM v_municipalities WHERE is_gemeinde AND NOT retired LIMIT 1",
@@ -528,15 +526,7 @@ fn the_html_report_fits_the_page_in_chromium_with_the_summary_above_the_fold() {
 fn dashboards_say_per_gemeinde_which_efa_services_it_can_order_and_through_whom() {
     let dir = scratch();
     let db = efa_db(dir.path());
-    run_db(
-        &db,
-        &[
-            "import",
-            "gv100ad",
-            fixture("gv100ad/GV100AD_30112025_NI.txt").to_str().unwrap(),
-        ],
-    )
-    .assert_ok();
+    import_gemeinden(&db);
     // Hundehaltung (EFA-0003) is executed by the Kommunen.
     let notes = dir.path().join("notes.csv");
     std::fs::write(
