@@ -89,6 +89,14 @@ pub struct ReportJson<'a> {
     pub themenfelder: Vec<ProgressJson<'a>>,
     pub kreise: Vec<KreisJson<'a>>,
     pub changes: ChangesJson<'a>,
+    /// How many EfA services reached each Nachnutzung stage, in order.
+    pub nachnutzung_funnel: Vec<FunnelJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FunnelJson {
+    pub stage: &'static str,
+    pub services: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -105,6 +113,11 @@ pub struct ReportServiceJson<'a> {
     pub kommunen: PhasesJson,
     pub verfuegbarkeit: Option<AvailabilityJson>,
     pub url: Option<&'a str>,
+    /// The Nachnutzung stage as of the report date.
+    pub nachnutzung_stage: &'static str,
+    /// The recorded Nachnutzung state; absent when none is recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nachnutzung: Option<NachnutzungJson>,
 }
 
 #[derive(Debug, Serialize)]
@@ -264,6 +277,8 @@ impl<'a> From<&'a Report> for ReportJson<'a> {
                         observed: a.observed,
                     }),
                     url: s.url.as_deref(),
+                    nachnutzung_stage: s.nachnutzung.stage.as_str(),
+                    nachnutzung: s.nachnutzung.state.as_ref().map(NachnutzungJson::from),
                 })
                 .collect(),
             ressorts: progress(&r.ressorts),
@@ -279,6 +294,14 @@ impl<'a> From<&'a Report> for ReportJson<'a> {
                 })
                 .collect(),
             changes: changes(&r.changes),
+            nachnutzung_funnel: r
+                .funnel
+                .iter()
+                .map(|(stage, n)| FunnelJson {
+                    stage: stage.as_str(),
+                    services: *n,
+                })
+                .collect(),
         }
     }
 }

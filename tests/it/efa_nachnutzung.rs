@@ -424,6 +424,19 @@ fn the_report_lists_what_the_kommunen_can_order_in_every_format() {
         "{kommunen}"
     );
 
+    let json = dir.path().join("report.json");
+    export("json", &json);
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let hund = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["efa_id"] == "EFA-0003")
+        .unwrap();
+    assert_eq!(hund["nachnutzung_stage"], "parametrisiert");
+    assert_eq!(hund["nachnutzung"]["kanal"], "govconnect");
+    assert_eq!(report["nachnutzung_funnel"][2]["services"], 1);
+
     let html = dir.path().join("report.html");
     export("html", &html);
     let text = std::fs::read_to_string(&html).unwrap();
