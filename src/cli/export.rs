@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 
 use super::Context;
-use crate::export::target::{self, Modes, OutputOptions};
 use crate::config::Config;
+use crate::export::target::{self, Modes, OutputOptions};
 use crate::export::{self, ExportJob, ExportOutcome, Part, ReportFormat};
 use crate::model::LandScope;
 
@@ -128,6 +128,10 @@ struct DashboardArgs {
     /// Statuses as of this date [default: today].
     #[arg(long, value_name = "DATE")]
     as_of: Option<NaiveDate>,
+    /// Also publish the dashboard site: index.html with its script and style,
+    /// labels.json and openapi.json, which read the JSON from the same directory.
+    #[arg(long)]
+    site: bool,
     #[command(flatten)]
     land: LandArgs,
 }
@@ -169,6 +173,7 @@ impl Export {
                     out: a.out,
                     gzip: a.gzip,
                     as_of: a.as_of,
+                    site: a.site,
                 }
             }
         };

@@ -270,6 +270,9 @@ pub struct DashService {
     /// The OZG-Leistungen of its EfA service.
     pub ozg_leistungen: Vec<OzgRef>,
     pub url: Option<String>,
+    /// The OZG Themenfeld slug of its EfA service (or of that service's
+    /// OZG-Leistungen), by which a dashboard groups the services.
+    pub themenfeld: Option<String>,
     /// The LeiKa key is retired (LeiKa knew it, no current version): the service is
     /// listed for the statuses that still name it, but relevant to no municipality.
     pub retired: bool,

@@ -326,6 +326,7 @@ fn dashboards(db: &Db, out: &Path, gzip: bool) -> export::publish::PublishSummar
         out: out.to_path_buf(),
         gzip,
         as_of: Some(d("2026-03-15")),
+        site: false,
     };
     match export::run_job(&db.path, &job).unwrap() {
         ExportOutcome::Dashboards(s) => s,
