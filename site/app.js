@@ -15,7 +15,11 @@ const cache = new Map();
 function load(path) {
   if (!cache.has(path)) {
     cache.set(path, fetch(path).then((r) => {
-      if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+      if (r.status === 404) {
+        throw new Error(`Die Datei ${path} gibt es hier nicht (HTTP 404). Prüfen Sie die Adresse `
+          + "oder suchen Sie die Gemeinde, den Verband oder den Kreis über das Suchfeld.");
+      }
+      if (!r.ok) throw new Error(`${path} konnte nicht geladen werden (HTTP ${r.status}). Bitte später erneut versuchen.`);
       return r.json();
     }));
   }
@@ -80,9 +84,15 @@ function statusBadge(code) {
   return el("span", { class: `status status-${c}` }, statusLabel(c));
 }
 
+// A table with caption and column headers. Each cell also carries its column's
+// name (`data-spalte`), by which a phone-width screen shows rows as stacked cards.
 function table(caption, headers, rows) {
-  const head = el("tr", {}, headers.map((h) =>
-    el("th", { scope: "col", class: h.zahl ? "zahl" : null }, h.text || h)));
+  const names = headers.map((h) => h.text || h);
+  const head = el("tr", {}, headers.map((h, i) =>
+    el("th", { scope: "col", class: h.zahl ? "zahl" : null }, names[i])));
+  for (const row of rows) {
+    [...row.children].forEach((cell, i) => cell.setAttribute("data-spalte", names[i] || ""));
+  }
   return el("div", { class: "tabelle", tabindex: "0", role: "region", "aria-label": caption },
     el("table", {},
       el("caption", {}, caption),

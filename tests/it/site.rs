@@ -334,8 +334,32 @@ fn the_site_renders_land_kreis_gemeinde_and_search_in_chromium() {
     );
     assert!(!html.contains("Müden"), "{html}");
 
+    // Data and addresses are shown as text, never as markup; a unit that is not in
+    // the set gets a page that says which file is missing and what to do.
+    let html = page(
+        &browser,
+        &profile,
+        &server.base,
+        "suche/%3Cimg%20src%3Dx%3E",
+        "suche-markup",
+    );
+    has(&html, &["<h1>Suche: &lt;img src=x&gt;</h1>"]);
+    let html = page(
+        &browser,
+        &profile,
+        &server.base,
+        "gemeinde/039999999999",
+        "fehlt",
+    );
+    has(
+        &html,
+        &["gemeinden/039999999999.json gibt es hier nicht", "Suchfeld"],
+    );
+
     // Every request was for a file of the set (no other origin can be seen here;
     // the CSP refuses it and the console check above would have caught it).
+    // The one exception is the file of the unit that is not in the set.
+    let missing = "/gemeinden/039999999999.json";
     for line in server.requests.lock().unwrap().iter() {
         let path = line.split_whitespace().nth(1).unwrap_or("");
         let rel = path
@@ -344,7 +368,7 @@ fn the_site_renders_land_kreis_gemeinde_and_search_in_chromium() {
             .unwrap()
             .trim_start_matches('/');
         assert!(
-            out.join(rel).is_file(),
+            out.join(rel).is_file() || path == missing,
             "request for a file not in the set: {line}"
         );
     }
