@@ -373,3 +373,61 @@ fn the_site_renders_land_kreis_gemeinde_and_search_in_chromium() {
         );
     }
 }
+
+/// The property paths of `schema` (below `at`) that have no `description`.
+fn undescribed(schema: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+    let Some(node) = schema.as_object() else {
+        return;
+    };
+    if let Some(props) = node.get("properties").and_then(|p| p.as_object()) {
+        for (name, prop) in props {
+            let path = format!("{at}/{name}");
+            if prop.get("description").is_none() {
+                out.push(path.clone());
+            }
+            undescribed(prop, &path, out);
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(sub) = node.get(key) {
+            undescribed(sub, &format!("{at}/{key}"), out);
+        }
+    }
+    if let Some(defs) = node.get("$defs").and_then(|d| d.as_object()) {
+        for (name, def) in defs {
+            undescribed(def, &format!("{at}/$defs/{name}"), out);
+        }
+    }
+}
+
+#[test]
+fn published_schemas_describe_every_property_and_their_examples_validate() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("dashboard-") {
+            continue;
+        }
+        let schema = json(&path);
+        let mut missing = Vec::new();
+        undescribed(&schema, "", &mut missing);
+        assert!(missing.is_empty(), "{name}: no description for {missing:?}");
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let examples = schema["examples"].as_array().map_or(&[][..], Vec::as_slice);
+        assert!(!examples.is_empty(), "{name}: no example");
+        for example in examples {
+            let errors: Vec<String> = validator
+                .iter_errors(example)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "{name}: its example is invalid: {errors:#?}"
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 5, "the five dashboard schemas");
+}
