@@ -100,11 +100,13 @@ function table(caption, headers, rows) {
       el("tbody", {}, rows)));
 }
 
-function kennzahlen(counts) {
+// Headline counts; for a Kreis, Verband or the Land they count Gemeinde × service
+// pairs, and the label says so.
+function kennzahlen(counts, aggregate) {
   const item = (value, what) => el("li", {}, el("span", { class: "zahl" }, value),
     el("span", { class: "was" }, what));
   return el("ul", { class: "kennzahlen", "aria-label": "Kennzahlen" },
-    item(zahl(counts.relevant), "relevante Leistungen"),
+    item(zahl(counts.relevant), aggregate ? "relevante Leistungen, je Gemeinde gezählt" : "relevante Leistungen"),
     item(zahl(counts.produktiv), "produktiv"),
     item(prozent(counts.anteil_produktiv), "Anteil produktiv"),
     item(zahl(counts.online_beobachtet), "online beobachtet"));
@@ -205,7 +207,7 @@ async function landPage(index, meta) {
     el("h1", {}, `OZG-Umsetzung in den Kommunen: ${land}`),
     el("p", { class: "untertitel" }, `Stand ${datum(meta.as_of)} · ${zahl(meta.files.kreise)} Kreise, `
       + `${zahl(meta.files.verbaende)} Gemeindeverbände, ${zahl(meta.files.gemeinden)} Gemeinden`),
-    kennzahlen(sum(kreise)),
+    kennzahlen(sum(kreise), true),
     el("h2", {}, "Fortschritt je Kreis"),
     progressChart("Anteil produktiver Leistungen je Kreis", kreise),
     el("h2", {}, "Kreise und kreisfreie Städte"),
@@ -234,7 +236,7 @@ async function aggregatePage(level, ars, index) {
   return [
     el("h1", {}, unit.name),
     el("p", { class: "untertitel" }, `${unitKind(unit)} · ARS ${unit.ars} · ${zahl(members.length)} Gemeinden`),
-    kennzahlen(file.counts),
+    kennzahlen(file.counts, true),
     el("h2", {}, "Statusverteilung"),
     statusChart(file.counts.by_status),
     verbaende.length ? [el("h2", {}, "Samtgemeinden und Gemeindeverbände"),

@@ -288,6 +288,24 @@ fn the_site_renders_land_kreis_gemeinde_and_search_in_chromium() {
         ],
     );
 
+    // A Samtgemeinde (Textkennzeichen 52, named from labels.json) with its members.
+    let html = page(
+        &browser,
+        &profile,
+        &server.base,
+        "verband/031515405000",
+        "verband",
+    );
+    has(
+        &html,
+        &[
+            "<h1>Meinersen</h1>",
+            "Samtgemeinde · ARS 031515405000 · 4 Gemeinden",
+            &format!(r##"href="#/gemeinde/{MUEDEN}">Müden (Aller)</a>"##),
+            "relevante Leistungen, je Gemeinde gezählt",
+        ],
+    );
+
     // A Gemeinde: its services grouped by Themenfeld with status, since-date and link.
     let html = page(
         &browser,
