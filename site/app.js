@@ -364,10 +364,17 @@ function footer(meta) {
 
 async function render() {
   const main = document.getElementById("inhalt");
-  const hash = decodeURIComponent(location.hash.replace(/^#\/?/, ""));
-  const [page, ...rest] = hash.split("/");
-  const arg = rest.join("/");
+  const raw = location.hash.replace(/^#\/?/, "");
   try {
+    // A malformed escape (`%E0`) is an address error like any other, not a crash.
+    let hash;
+    try {
+      hash = decodeURIComponent(raw);
+    } catch {
+      throw new Error(`Die Adresse „#/${raw}“ ist nicht lesbar. Bitte die Suche benutzen.`);
+    }
+    const [page, ...rest] = hash.split("/");
+    const arg = rest.join("/");
     const [index, meta, loaded] = await Promise.all([load("index.json"), load("meta.json"), load("labels.json")]);
     labels = loaded;
     footer(meta);

@@ -105,7 +105,7 @@ impl ModeArgs {
 
 /// Municipal dashboard JSON: one file per Gemeinde, Samtgemeinde/Verband and Kreis
 /// of the Land (see --land), index.json, meta.json and the JSON Schemas, published
-/// atomically into DIR.
+/// atomically into DIR; with --site also the web site that shows them.
 /// Files whose content did not change keep their bytes and mtime.
 #[derive(Debug, clap::Args)]
 struct DashboardArgs {

@@ -373,6 +373,8 @@ fn the_site_renders_land_kreis_gemeinde_and_search_in_chromium() {
         &html,
         &["gemeinden/039999999999.json gibt es hier nicht", "Suchfeld"],
     );
+    let html = page(&browser, &profile, &server.base, "suche/%E0", "unlesbar");
+    has(&html, &["ist nicht lesbar"]);
 
     // Every request was for a file of the set (no other origin can be seen here;
     // the CSP refuses it and the console check above would have caught it).
