@@ -112,6 +112,17 @@ function kennzahlen(counts, aggregate) {
     item(zahl(counts.online_beobachtet), "online beobachtet"));
 }
 
+// A chart's legend: [status colour key, text] pairs. The swatch colour is set
+// through the CSSOM because the CSP refuses inline style attributes.
+function legende(items) {
+  const list = el("ul", { class: "legende" }, items.map(([key, text]) =>
+    el("li", {}, el("span", { "data-farbe": key, "aria-hidden": "true" }), text)));
+  for (const swatch of list.querySelectorAll("[data-farbe]")) {
+    swatch.style.background = STATUS_COLOUR[swatch.dataset.farbe];
+  }
+  return list;
+}
+
 // A stacked bar of the status distribution, with a legend and a text equivalent.
 function statusChart(byStatus) {
   const total = STATUS_ORDER.reduce((s, k) => s + (byStatus[k] || 0), 0);
@@ -128,12 +139,8 @@ function statusChart(byStatus) {
     chart.append(svg("rect", { x: x.toFixed(2), y: 0, width: w.toFixed(2), height, fill: STATUS_COLOUR[k] }));
     x += w;
   }
-  const legend = el("ul", { class: "legende" }, STATUS_ORDER.filter((k) => byStatus[k]).map((k) =>
-    el("li", {}, el("span", { "data-farbe": k, "aria-hidden": "true" }), `${statusLabel(k)}: ${zahl(byStatus[k])}`)));
-  for (const swatch of legend.querySelectorAll("[data-farbe]")) {
-    swatch.style.background = STATUS_COLOUR[swatch.dataset.farbe];
-  }
-  return el("figure", {}, chart, legend);
+  return el("figure", {}, chart, legende(STATUS_ORDER.filter((k) => byStatus[k])
+    .map((k) => [k, `${statusLabel(k)}: ${zahl(byStatus[k])}`])));
 }
 
 // Horizontal bars: share produktiv per unit.
@@ -151,6 +158,43 @@ function progressChart(caption, entries) {
     chart.append(svg("text", { x: labelW + barW + 6, y: y + 16 }, prozent(e.counts.anteil_produktiv)));
   });
   return el("figure", {}, chart);
+}
+
+// Columns: status changes per day over the 30 days up to `asOf`, the part that
+// became produktiv in green. Shown only when there were changes.
+function changeChart(changes, asOf) {
+  if (!changes.length) return null;
+  const end = Date.parse(`${asOf}T00:00:00Z`);
+  const day = 86400000;
+  const days = Array.from({ length: 30 }, (_, i) => new Date(end - (29 - i) * day).toISOString().slice(0, 10));
+  const all = new Map(days.map((d) => [d, 0]));
+  const produktiv = new Map(days.map((d) => [d, 0]));
+  for (const c of changes) {
+    if (!all.has(c.effective_on)) continue;
+    all.set(c.effective_on, all.get(c.effective_on) + 1);
+    if (c.new === "produktiv") produktiv.set(c.effective_on, produktiv.get(c.effective_on) + 1);
+  }
+  const max = Math.max(1, ...all.values());
+  const colW = 22, plotH = 120, width = days.length * colW + 40, height = plotH + 40;
+  const total = changes.filter((c) => all.has(c.effective_on)).length;
+  const caption = `Statusänderungen je Tag, ${datum(days[0])} bis ${datum(asOf)}: ${zahl(total)} insgesamt`;
+  const chart = svg("svg", { class: "diagramm spalten", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": caption });
+  chart.append(svg("title", {}, caption));
+  chart.append(svg("line", { x1: 30, y1: plotH + 2, x2: width, y2: plotH + 2, stroke: "#4a5560" }));
+  chart.append(svg("text", { x: 24, y: 14, "text-anchor": "end" }, zahl(max)));
+  chart.append(svg("text", { x: 24, y: plotH + 2, "text-anchor": "end" }, "0"));
+  days.forEach((d, i) => {
+    const x = 34 + i * colW;
+    const h = (all.get(d) / max) * plotH, hp = (produktiv.get(d) / max) * plotH;
+    if (h) chart.append(svg("rect", { x, y: plotH + 2 - h, width: colW - 4, height: h, fill: STATUS_COLOUR.in_umsetzung }));
+    if (hp) chart.append(svg("rect", { x, y: plotH + 2 - hp, width: colW - 4, height: hp, fill: STATUS_COLOUR.produktiv }));
+    // Every seventh day, counted back from the as-of date, which is always labelled.
+    if ((days.length - 1 - i) % 7 === 0) {
+      chart.append(svg("text", { x: x + (colW - 4) / 2, y: plotH + 22, "text-anchor": "middle" }, datum(d).slice(0, 6)));
+    }
+  });
+  return el("figure", {}, chart,
+    legende([["produktiv", "davon neu produktiv"], ["in_umsetzung", "andere Änderungen"]]));
 }
 
 function unitLink(entry) {
@@ -216,7 +260,7 @@ async function landPage(index, meta) {
   ];
 }
 
-async function aggregatePage(level, ars, index) {
+async function aggregatePage(level, ars, index, meta) {
   const file = await load(`${level === "kreis" ? "kreise" : "verbaende"}/${ars}.json`);
   const services = (await load("services.json")).services;
   const byArs = new Map(index.units.filter((u) => u.level === "gemeinde").map((u) => [u.ars, u]));
@@ -246,6 +290,7 @@ async function aggregatePage(level, ars, index) {
     table(`Gemeinden in ${unit.name} mit Kennzahlen`, [{ text: "Gemeinde" }, { text: "AGS" }].concat(COUNT_HEADERS),
       members.map((m) => countRow(m, ags(m.ars)))),
     el("h2", {}, "Änderungen der letzten 30 Tage"),
+    changeChart(file.changes_30d, meta.as_of),
     changesTable(`Statusänderungen in ${unit.name}`, file.changes_30d, services, byArs),
   ];
 }
@@ -380,7 +425,7 @@ async function render() {
     footer(meta);
     let content;
     if (!page) content = await landPage(index, meta);
-    else if ((page === "kreis" || page === "verband") && /^\d{12}$/.test(arg)) content = await aggregatePage(page, arg, index);
+    else if ((page === "kreis" || page === "verband") && /^\d{12}$/.test(arg)) content = await aggregatePage(page, arg, index, meta);
     else if (page === "gemeinde" && /^\d{12}$/.test(arg)) content = await gemeindePage(arg, index);
     else if (page === "leistung" && /^\d{1,20}$/.test(arg)) content = await leistungPage(arg, index);
     else if (page === "suche") content = searchPage(arg, index);

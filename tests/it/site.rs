@@ -285,6 +285,7 @@ fn the_site_renders_land_kreis_gemeinde_and_search_in_chromium() {
                 kreis["counts"]["produktiv"]
             ),
             "Statusänderungen in Gifhorn",
+            "Statusänderungen je Tag, 14.02.2026 bis 15.03.2026: 3 insgesamt",
         ],
     );
 
