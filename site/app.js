@@ -295,7 +295,7 @@ async function aggregatePage(level, ars, index, meta) {
   ];
 }
 
-async function gemeindePage(ars, index) {
+async function gemeindePage(ars, index, meta) {
   const file = await load(`gemeinden/${ars}.json`);
   const services = (await load("services.json")).services;
   const unit = file.unit;
@@ -337,6 +337,7 @@ async function gemeindePage(ars, index) {
     el("h2", {}, "Leistungen nach Themenfeld"),
     sections.length ? sections : el("p", { class: "hinweis" }, "Für diese Gemeinde sind keine Leistungen erfasst."),
     el("h2", {}, "Änderungen der letzten 30 Tage"),
+    changeChart(file.changes_30d, meta.as_of),
     changesTable(`Statusänderungen in ${unit.name}`, file.changes_30d, services, new Map()),
   ];
 }
@@ -426,7 +427,7 @@ async function render() {
     let content;
     if (!page) content = await landPage(index, meta);
     else if ((page === "kreis" || page === "verband") && /^\d{12}$/.test(arg)) content = await aggregatePage(page, arg, index, meta);
-    else if (page === "gemeinde" && /^\d{12}$/.test(arg)) content = await gemeindePage(arg, index);
+    else if (page === "gemeinde" && /^\d{12}$/.test(arg)) content = await gemeindePage(arg, index, meta);
     else if (page === "leistung" && /^\d{1,20}$/.test(arg)) content = await leistungPage(arg, index);
     else if (page === "suche") content = searchPage(arg, index);
     else throw new Error(`Die Adresse „#/${hash}“ gibt es nicht.`);

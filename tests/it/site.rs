@@ -395,6 +395,54 @@ fn the_site_renders_land_kreis_gemeinde_and_search_in_chromium() {
     }
 }
 
+#[test]
+fn the_site_comes_and_goes_with_the_flag_and_user_files_stay() {
+    let tmp = support::scratch();
+    let db = support::leika_db(tmp.path());
+    let gv100ad = fixture("gv100ad/GV100AD_30112025_NI.txt");
+    run_db(&db, &["import", "gv100ad", gv100ad.to_str().unwrap()]).assert_ok();
+    let out = tmp.path().join("out");
+    let export = |site: bool| {
+        let mut args = vec![
+            "export",
+            "dashboards",
+            "--out",
+            "out",
+            "--allow-foreign-files",
+        ];
+        if site {
+            args.push("--site");
+        }
+        run_db(&db, &args).assert_ok();
+    };
+    export(false);
+    assert!(!out.join("index.html").exists(), "no site without --site");
+    std::fs::create_dir_all(out.join("eigenes")).unwrap();
+    std::fs::write(out.join("eigenes/logo.svg"), "<svg/>").unwrap();
+    export(true);
+    let labels = json(&out.join("labels.json"));
+    assert_eq!(labels["textkennzeichen"]["67"], "Große Kreisstadt");
+    assert_eq!(labels["status"]["in_umsetzung"], "In Umsetzung");
+    assert!(out.join("index.html").is_file() && out.join("site/app.js").is_file());
+    // Without the flag again: exactly the site's files go, the JSON and the
+    // user's file stay.
+    export(false);
+    for gone in [
+        "index.html",
+        "site/app.js",
+        "site/site.css",
+        "labels.json",
+        "openapi.json",
+    ] {
+        assert!(!out.join(gone).exists(), "{gone} removed");
+    }
+    assert!(out.join("index.json").is_file());
+    assert_eq!(
+        std::fs::read_to_string(out.join("eigenes/logo.svg")).unwrap(),
+        "<svg/>"
+    );
+}
+
 /// The property paths of `schema` (below `at`) that have no `description`.
 fn undescribed(schema: &serde_json::Value, at: &str, out: &mut Vec<String>) {
     let Some(node) = schema.as_object() else {
