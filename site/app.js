@@ -52,11 +52,13 @@ const prozent = (share) => (share === null || share === undefined)
 const datum = (iso) => iso ? iso.split("-").reverse().join(".") : "–";
 
 // Folds text for search: lower case, accents dropped, punctuation a blank. With
-// `spell`, umlauts are spelled out (Müden → mueden), else reduced (Müden → muden):
-// a search matches when either folding of the query is in that of the name, so
-// "Muden", "Mueden" and "Müden" all find Müden (Aller).
+// `spell`, umlauts are spelled out (Müden → mueden) as ozgsync's own name folding
+// does (README "Names are matched folded"), else reduced (Müden → muden): a search
+// matches when either folding of the query is in that of the name, so "Muden",
+// "Mueden" and "Müden" all find Müden (Aller). NFC first, so an umlaut typed with a
+// combining diaeresis is the same letter.
 function fold(text, spell) {
-  let t = text.toLowerCase().replace(/ß/g, "ss");
+  let t = text.normalize("NFC").toLowerCase().replace(/ß/g, "ss");
   if (spell) t = t.replace(/ä/g, "ae").replace(/ö/g, "oe").replace(/ü/g, "ue");
   return t.normalize("NFD").replace(/[\u0300-\u036f]/g, "")
     .replace(/[^a-z0-9]+/g, " ").trim();

@@ -330,14 +330,13 @@ fn the_site_renders_land_kreis_gemeinde_and_search_in_chromium() {
         ],
     );
 
-    // Search: a folded name without its umlaut, and an AGS.
-    let html = page(&browser, &profile, &server.base, "suche/muden", "suche");
-    has(
-        &html,
-        &[&format!(
-            r##"href="#/gemeinde/{MUEDEN}">Müden (Aller)</a>"##
-        )],
-    );
+    // Search: a folded name without its umlaut, spelled out with a combining
+    // diaeresis (u + U+0308), and an AGS.
+    let mueden = format!(r##"href="#/gemeinde/{MUEDEN}">Müden (Aller)</a>"##);
+    for (route, shot) in [("suche/muden", "suche"), ("suche/MU%CC%88DEN", "suche-nfd")] {
+        let html = page(&browser, &profile, &server.base, route, shot);
+        has(&html, &[&mueden]);
+    }
     let html = page(
         &browser,
         &profile,
