@@ -146,15 +146,8 @@ fn chromium_run(browser: &Path, profile: &Path, url: &str, extra: &[&str]) -> (S
     (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
 }
 
-/// A page of the site: its DOM after the scripts ran, and its screenshot.
-fn page(browser: &Path, profile: &Path, base: &str, route: &str, shot: &str) -> String {
-    let url = format!("{base}/index.html#/{route}");
-    let (dom, log) = chromium_run(browser, profile, &url, &["--dump-dom"]);
-    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
-    assert!(
-        console.is_empty(),
-        "console messages on {url}: {console:#?}"
-    );
+/// A screenshot of `url` at `size` (`W,H`) as `target/test-artifacts/site/{shot}.png`.
+fn screenshot(browser: &Path, profile: &Path, url: &str, shot: &str, size: &str) {
     let artifacts = Path::new(env!("CARGO_BIN_EXE_ozgsync"))
         .ancestors()
         .nth(2)
@@ -166,10 +159,10 @@ fn page(browser: &Path, profile: &Path, base: &str, route: &str, shot: &str) -> 
     chromium_run(
         browser,
         profile,
-        &url,
+        url,
         &[
             "--hide-scrollbars",
-            "--window-size=1280,1600",
+            &format!("--window-size={size}"),
             &format!("--screenshot={}", png.display()),
         ],
     );
@@ -177,6 +170,18 @@ fn page(browser: &Path, profile: &Path, base: &str, route: &str, shot: &str) -> 
         std::fs::metadata(&png).is_ok_and(|m| m.len() > 1000),
         "{png:?}"
     );
+}
+
+/// A page of the site: its DOM after the scripts ran, and its screenshot.
+fn page(browser: &Path, profile: &Path, base: &str, route: &str, shot: &str) -> String {
+    let url = format!("{base}/index.html#/{route}");
+    let (dom, log) = chromium_run(browser, profile, &url, &["--dump-dom"]);
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(
+        console.is_empty(),
+        "console messages on {url}: {console:#?}"
+    );
+    screenshot(browser, profile, &url, shot, "1280,1600");
     // The rendered page only: the static header and footer say nothing about data.
     let main = dom
         .split_once("<main")
@@ -329,6 +334,10 @@ fn the_site_renders_land_kreis_gemeinde_and_search_in_chromium() {
             "Statusänderungen in Gifhorn, Stadt",
         ],
     );
+
+    // The same page at phone width, for a look at the stacked rows.
+    let url = format!("{}/index.html#/gemeinde/{GIFHORN_STADT}", server.base);
+    screenshot(&browser, &profile, &url, "gemeinde-telefon", "390,1600");
 
     // Search: a folded name without its umlaut, spelled out with a combining
     // diaeresis (u + U+0308), and an AGS.
