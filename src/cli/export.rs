@@ -7,9 +7,10 @@ use std::process::ExitCode;
 
 use chrono::NaiveDate;
 
+use super::output::say;
 use super::Context;
-use crate::export::target::{self, Modes, OutputOptions};
 use crate::config::Config;
+use crate::export::target::{self, Modes, OutputOptions};
 use crate::export::{self, ExportJob, ExportOutcome, Part, ReportFormat};
 use crate::model::LandScope;
 
@@ -138,14 +139,13 @@ impl Export {
         let job = match self.what {
             What::Report(a) => {
                 if a.part.is_some() && a.format != ReportFormat::Csv {
-                    return Err(crate::Error::Invalid(
-                        "--part applies to --format csv only".into(),
-                    )
-                    .into());
+                    return Err(
+                        crate::Error::Usage("--part applies to --format csv only".into()).into(),
+                    );
                 }
                 if let (Some(since), Some(as_of)) = (a.since, a.as_of) {
                     if since > as_of {
-                        return Err(crate::Error::Invalid(format!(
+                        return Err(crate::Error::Usage(format!(
                             "--since {since} is after --as-of {as_of}"
                         ))
                         .into());
@@ -175,7 +175,7 @@ impl Export {
         let outcome = export::run_job_with(&ctx.db, &job, &output).map_err(|e| match e {
             export::ExportError::Store(inner) => anyhow::Error::new(inner),
             export::ExportError::InvalidArs(_) | export::ExportError::Invalid(_) => {
-                anyhow::Error::new(crate::Error::Invalid(e.to_string()))
+                anyhow::Error::new(crate::Error::Usage(e.to_string()))
             }
             other => anyhow::Error::new(other),
         })?;
@@ -183,15 +183,17 @@ impl Export {
             match outcome {
                 ExportOutcome::Report { files } => {
                     for f in files {
-                        println!("{}", f.display());
+                        say!("{}", f.display());
                     }
                 }
                 ExportOutcome::Dashboards(s) if s.unchanged => {
-                    println!("dashboards unchanged ({} files kept)", s.kept);
+                    say!("dashboards unchanged ({} files kept)", s.kept);
                 }
-                ExportOutcome::Dashboards(s) => println!(
+                ExportOutcome::Dashboards(s) => say!(
                     "dashboards published: {} written, {} kept, {} removed",
-                    s.written, s.kept, s.removed
+                    s.written,
+                    s.kept,
+                    s.removed
                 ),
             }
         }

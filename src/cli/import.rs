@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use super::output::say;
 use super::Context;
 use crate::fetch::{FetchPolicy, Location};
 use crate::store::release::Mode;
@@ -56,7 +57,7 @@ impl Import {
             ModeArg::Incremental => Mode::Incremental,
         });
         if !(0.0..=1.0).contains(&self.max_retire_share) {
-            return Err(crate::Error::Invalid(format!(
+            return Err(crate::Error::Usage(format!(
                 "--max-retire-share {} is not a share between 0 and 1",
                 self.max_retire_share
             ))
@@ -67,7 +68,7 @@ impl Import {
         spec.allow_older_edition = self.allow_older_edition;
         if let Some(date) = self.updated_since {
             if chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").is_err() {
-                return Err(crate::Error::Invalid(format!(
+                return Err(crate::Error::Usage(format!(
                     "--updated-since {date:?} is not a date like 2026-11-01"
                 ))
                 .into());
@@ -84,7 +85,7 @@ impl Import {
         let stop = super::stop_on_signals(&runtime)?;
         let summary = run_source_until(&mut conn, &spec, &policy, runtime.handle(), &stop)?;
         if !ctx.quiet {
-            println!("{}", super::sync::describe(&summary));
+            say!("{}", super::sync::describe(&summary));
         }
         Ok(ExitCode::SUCCESS)
     }

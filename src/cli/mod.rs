@@ -11,7 +11,7 @@ mod export;
 mod import;
 mod municipality;
 mod ops_status;
-mod output;
+pub(crate) mod output;
 mod query;
 mod releases;
 mod ressort;
@@ -27,14 +27,19 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use output::Format;
+pub use output::{stdout_closed, Format};
 
 use crate::config::Config;
 
 /// Lower Saxony's OZG service database: syncs LeiKa, the municipality directory and
 /// more into SQLite, keeping every release.
 #[derive(Debug, Parser)]
-#[command(name = "ozgsync", version, propagate_version = true)]
+#[command(
+    name = "ozgsync",
+    version,
+    propagate_version = true,
+    after_help = EXIT_CODES
+)]
 pub struct Cli {
     /// SQLite database file [default: the config's `database`, else ./ozgsync.db]
     #[arg(long, global = true, env = "OZGSYNC_DB", value_name = "PATH")]
@@ -45,9 +50,21 @@ pub struct Cli {
     #[arg(long, global = true, env = "OZGSYNC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Print only errors (for cron mail).
+    /// Print only errors (for cron mail): no summaries, no progress, log level
+    /// `error` (a retry that then succeeds is not an error).
     #[arg(long, short, global = true)]
     pub quiet: bool,
+
+    /// Colour log lines on stderr: `auto` when stderr is a terminal and `NO_COLOR`
+    /// is unset, `always`, or `never`.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t = crate::logging::Color::Auto
+    )]
+    pub color: crate::logging::Color,
 
     /// Log format on stderr: `text` for people, `json` for journald or log shippers.
     #[arg(
@@ -83,6 +100,18 @@ pub enum Command {
     Search(search::Search),
     Export(export::Export),
 }
+
+/// The exit code policy, shown by `--help` and documented in README ("Exit codes").
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success, or nothing to do (an unchanged source); also when the reader of
+     stdout went away (`ozgsync releases | head -1`)
+  1  the work failed or data was refused: a source or export failed, a sheet or
+     payload did not pass validation, the database is busy or missing
+  2  usage error: unknown flag or subcommand, malformed argument value
+
+With --quiet only errors are printed (cron mails only when something failed).
+Colours follow --color and NO_COLOR.";
 
 /// What every command gets: the configuration and the database, found once and
 /// the same way for every command (`crate::config::locate`, `crate::config::database`),
@@ -159,7 +188,7 @@ impl Context {
 }
 
 fn no_config() -> anyhow::Error {
-    crate::Error::Invalid(format!(
+    crate::Error::Usage(format!(
         "no configuration found: pass --config FILE or set OZGSYNC_CONFIG, or create {}",
         crate::config::CONFIG_SEARCH_PATH.join(" or ")
     ))
@@ -205,10 +234,11 @@ impl Cli {
     }
 }
 
-/// Exit code for an error: 2 for usage errors (bad argument values), 1 otherwise.
+/// Exit code for an error: 2 for usage errors (a malformed argument value), 1 for
+/// everything else, refused data included (see `EXIT_CODES`).
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     match err.downcast_ref::<crate::Error>() {
-        Some(crate::Error::Invalid(_)) => ExitCode::from(2),
+        Some(crate::Error::Usage(_)) => ExitCode::from(2),
         _ => ExitCode::from(1),
     }
 }

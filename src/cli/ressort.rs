@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use super::output::{opt, render};
+use super::output::{opt, render, say};
 use super::{Context, Format};
 use crate::store::ressort;
 
@@ -78,7 +78,7 @@ impl Ressort {
                 from,
             } => {
                 let date = crate::parse::csv_text::parse_date(&from).ok_or_else(|| {
-                    crate::Error::Invalid(format!("--from {from:?} is not a date like 2027-11-08"))
+                    crate::Error::Usage(format!("--from {from:?} is not a date like 2027-11-08"))
                 })?;
                 let mut conn = ctx.open_writer()?;
                 let renamed = ressort::rename(
@@ -89,9 +89,12 @@ impl Ressort {
                     date,
                 )?;
                 if !ctx.quiet {
-                    println!(
+                    say!(
                         "Ressort {} is {} ({}) from {}",
-                        renamed.ressort_id, renamed.kuerzel, renamed.name, renamed.valid_from
+                        renamed.ressort_id,
+                        renamed.kuerzel,
+                        renamed.name,
+                        renamed.valid_from
                     );
                 }
                 Ok(ExitCode::SUCCESS)

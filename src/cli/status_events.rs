@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::output::{opt, render};
+use super::output::{opt, render, say};
 use super::{Context, Format};
 use crate::status::report::{self, Cells, RowError};
 use crate::status::{parse_date, today, Subject};
@@ -116,11 +116,11 @@ fn set(
     };
     let row = report::check_row(0, &cells, &catalog, today()).map_err(|errors| {
         let msgs: Vec<String> = errors.iter().map(argument_error).collect();
-        crate::Error::Invalid(msgs.join("; "))
+        crate::Error::Usage(msgs.join("; "))
     })?;
     store::status::record(&mut conn, std::slice::from_ref(&row), "status set", by)?;
     if !ctx.quiet {
-        println!(
+        say!(
             "{} {} for {} {}: {} since {}",
             row.subject.kind(),
             row.subject.id(),
@@ -191,7 +191,7 @@ fn import(
     let written = store::status::record(&mut conn, &validated.rows, &origin, by)?;
     if !ctx.quiet {
         let skipped = validated.lines - validated.rows.len() as u64;
-        println!(
+        say!(
             "{}: {written} status event(s) recorded{}",
             file.display(),
             if skipped > 0 {
@@ -214,7 +214,7 @@ fn show(
     let date = as_of
         .map(|d| {
             parse_date(d).ok_or_else(|| {
-                crate::Error::Invalid(format!(
+                crate::Error::Usage(format!(
                     "--as-of {d:?}: not a date; write YYYY-MM-DD or DD.MM.YYYY"
                 ))
             })

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use super::output::say;
 use super::Context;
 use crate::jobs::{run_due_exports, run_sync_job, CommandExports};
 use crate::store::release::{ReleaseStatus, ReleaseSummary};
@@ -28,7 +29,7 @@ impl Sync {
         let config = ctx.require_config()?;
         if let Some(only) = &self.only {
             if config.source(only).is_none() {
-                return Err(crate::Error::Invalid(format!(
+                return Err(crate::Error::Usage(format!(
                     "no source named {only:?} in {}; configured: {}",
                     config.path.display(),
                     config
@@ -74,7 +75,7 @@ impl Sync {
                 }
                 _ if !ctx.quiet => {
                     if let Some(release_id) = report.result.release_id {
-                        println!(
+                        say!(
                             "{}",
                             describe(&ReleaseSummary {
                                 release_id,
@@ -94,8 +95,7 @@ impl Sync {
         }
         // Every due export, also when no source changed now: an export left due by
         // a crash after a commit, or failed before, runs until it succeeds.
-        let exports =
-            run_due_exports(&conn, &config, &db, Trigger::Manual, &CommandExports, &stop)?;
+        let exports = run_due_exports(&conn, config, db, Trigger::Manual, &CommandExports, &stop)?;
         for (name, error) in &exports.failed {
             failed += 1;
             eprintln!("error: export {name}: {error} (it stays due; the next sync runs it again)");
@@ -108,7 +108,7 @@ impl Sync {
             );
         }
         if !ctx.quiet && exports.succeeded > 0 {
-            println!("{} export(s) done", exports.succeeded);
+            say!("{} export(s) done", exports.succeeded);
         }
         Ok(if failed > 0 {
             ExitCode::FAILURE

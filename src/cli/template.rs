@@ -82,7 +82,7 @@ fn write_to<'p>(
         Some(p) => {
             let db = ctx.db.clone();
             target::check_replaceable(p, &target::Protected::of(&[db]))
-                .map_err(|e| crate::Error::Invalid(e.to_string()))?;
+                .map_err(|e| crate::Error::Usage(e.to_string()))?;
             crate::export::write_atomic(p, &bytes, modes.modes())?;
             Ok(Some(p))
         }

@@ -142,7 +142,7 @@ fn build_jobs(config: &Config, now: DateTime<Utc>, old: &mut HashMap<String, Job
         .iter()
         .filter_map(|s| {
             let expr = s.schedule.as_deref()?;
-            let schedule: cron::Schedule = match expr.parse() {
+            let schedule = match crate::config::parse_schedule(expr) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::error!(source = %s.name, error = %e, "invalid schedule; source not scheduled");
