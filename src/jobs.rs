@@ -34,8 +34,8 @@ pub struct JobReport {
 /// What one round of due exports did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExportsReport {
-    /// Exports that ran and succeeded.
-    pub succeeded: usize,
+    /// Exports that ran and succeeded, by name.
+    pub succeeded: Vec<String>,
     /// Exports that ran and failed, with the error recorded in `runs`.
     pub failed: Vec<(String, String)>,
     /// Exports still due but not started because a stop was requested.
@@ -295,7 +295,7 @@ pub fn run_due_exports(
         match run_export(conn, export, &ctx, trigger, runner, stop)? {
             Ok(()) => {
                 due::published(conn, &export.name, generation)?;
-                report.succeeded += 1;
+                report.succeeded.push(export.name.clone());
             }
             Err(error) => report.failed.push((export.name.clone(), error)),
         }

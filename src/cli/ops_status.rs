@@ -14,7 +14,7 @@ use super::Context;
 use crate::config::Config;
 use crate::store::{read, runs};
 
-/// The overview as printed with `--json`: its own types, so internal renames never
+/// The overview as printed with `--format json`: its own types, so internal renames never
 /// change it by accident.
 #[derive(Debug, Serialize)]
 struct Overview {
@@ -36,7 +36,7 @@ struct DatabaseInfo {
 struct JobInfo {
     job: String,
     schedule: Option<String>,
-    /// Next scheduled time (UTC), from the config.
+    /// Next scheduled time in the config's timezone, with its offset.
     next_run: Option<String>,
     last_run: Option<LastRun>,
 }

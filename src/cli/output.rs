@@ -17,6 +17,15 @@ pub enum Format {
     Csv,
 }
 
+/// The format of a command's summary or overview (`sync`, `import`, `status`):
+/// a line for people, or one JSON document for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SummaryFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 /// Set when a write to [`stdout`] met a closed pipe. Kept apart from [`say!`]'s
 /// dropped lines, so only a reading command's cut-off output turns its error into
 /// success, never a failure of a command that writes data.
@@ -74,6 +83,14 @@ pub(crate) fn say_line(line: std::fmt::Arguments) {
         .write_fmt(line)
         .and_then(|()| out.write_all(b"\n"))
         .and_then(|()| out.flush());
+}
+
+/// Prints a command's JSON summary like [`say!`]: never stops the work, whoever
+/// reads or not.
+pub(crate) fn say_json(value: &impl Serialize) {
+    let mut out = std::io::stdout().lock();
+    // Ignored on purpose, as in `say_line`.
+    let _ = json(&mut out, value).map(|()| out.flush());
 }
 
 /// Writes rows as an aligned text table with a header line, every row known up

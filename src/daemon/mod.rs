@@ -470,7 +470,7 @@ fn exports_outcome(
     stop: &Stop,
 ) -> Outcome {
     match crate::jobs::run_due_exports(conn, config, db, trigger, exports, stop) {
-        Ok(report) if report.all_done() && report.succeeded > 0 => Outcome::Applied,
+        Ok(report) if report.all_done() && !report.succeeded.is_empty() => Outcome::Applied,
         Ok(report) if report.all_done() => Outcome::Unchanged,
         Ok(_) => Outcome::Failed,
         Err(e) => {

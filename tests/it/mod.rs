@@ -25,3 +25,4 @@ mod release;
 mod silently_wrong_land;
 mod status;
 pub mod support;
+mod unix_habits;
