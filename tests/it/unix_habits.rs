@@ -412,3 +412,40 @@ fn config_check_lists_every_problem_at_once() {
         "{run:#?}"
     );
 }
+
+#[test]
+fn the_example_config_documents_every_key() {
+    let example_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ozgsync.example.toml");
+    let example = std::fs::read_to_string(&example_path).unwrap();
+    let dir = scratch();
+    let run = support::collect(
+        command(dir.path())
+            .arg("--config")
+            .arg(&example_path)
+            .args(["config", "check"]),
+    );
+    let effective = &run.assert_ok().stdout;
+    // What the effective config prints, plus the optional keys it prints only
+    // when they are set.
+    let printed = effective
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim().to_owned()));
+    let optional = [
+        "database",
+        "mode",
+        "max_retire_share",
+        "credentials",
+        "after",
+        "file_mode",
+        "dir_mode",
+    ]
+    .map(String::from);
+    for key in printed.chain(optional) {
+        let documented = example.lines().any(|l| {
+            let l = l.trim_start_matches(['#', ' ']);
+            l.starts_with(&format!("{key} =")) || l.starts_with(&format!("{key}="))
+        });
+        assert!(documented, "{key} is not in deploy/ozgsync.example.toml");
+    }
+}
