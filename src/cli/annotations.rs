@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::output::{json, opt, render};
+use super::output::{json, opt, render, say, say_json};
 use super::{Context, Format};
 use crate::annotations::csv as sheet;
 use crate::model::is_valid_leistungsschluessel;
@@ -89,9 +89,10 @@ fn import(
         })?;
     let mut conn = ctx.open_writer()?;
     let report = store::import(&mut conn, &parsed, by, &origin, partial)?;
-    let mut out = super::output::stdout();
+    // Printed like every writing command's summary: a closed stdout must not turn
+    // the exit code of refused rows into success.
     if format == Format::Json {
-        json(&mut out, &report)?;
+        say_json(&report);
     } else {
         let stderr = std::io::stderr();
         let mut err = stderr.lock();
@@ -99,7 +100,7 @@ fn import(
             writeln!(err, "{origin}: {e}")?;
         }
         if !ctx.quiet || report.refused > 0 {
-            writeln!(out, "{}", summary(&origin, &report, partial))?;
+            say!("{}", summary(&origin, &report, partial));
         }
     }
     Ok(if report.refused > 0 {

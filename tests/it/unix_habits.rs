@@ -157,6 +157,22 @@ fn imports_into_a_closed_pipe_commit() {
         &["status", "show", "99001001002000", "--format", "json"],
     );
     assert!(shown.assert_ok().stdout.contains("pilot"), "{shown:#?}");
+
+    // Refused rows stay a failure when nobody reads the summary.
+    let broken = fixture("annotations/broken.csv");
+    let args = [
+        "annotations",
+        "import",
+        broken.to_str().unwrap(),
+        "--by",
+        "t",
+    ];
+    for format in ["text", "json"] {
+        let mut cmd = db_command(&db, &args);
+        cmd.args(["--format", format]);
+        let (_, run) = with_stdout_closed(&mut cmd, 0);
+        assert_eq!(run.code, Some(1), "{format}: {run:#?}");
+    }
 }
 
 #[test]
