@@ -11,15 +11,11 @@ fn main() -> ExitCode {
     match cli.run() {
         Ok(code) => code,
         Err(err) => {
-            // A closed pipe (`ozgsync releases | head`) is not a failure. The
-            // flag catches it also where a serializer (JSON, CSV) wrapped the
-            // io::Error beyond `downcast_ref`'s reach.
-            if ozgsync::cli::stdout_closed()
-                || err.chain().any(|e| {
-                    e.downcast_ref::<std::io::Error>()
-                        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-                })
-            {
+            // A closed stdout (`ozgsync releases | head`) is not a failure. Only
+            // stdout's own closed pipe counts (`cli::output` notes it, also where
+            // a serializer wrapped the io::Error): a broken pipe of a socket
+            // during a download is a real failure.
+            if ozgsync::cli::stdout_closed() {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {}", describe(&err));

@@ -177,7 +177,14 @@ impl Export {
             export::ExportError::InvalidArs(_) | export::ExportError::Invalid(_) => {
                 anyhow::Error::new(crate::Error::Usage(e.to_string()))
             }
-            other => anyhow::Error::new(other),
+            other => {
+                if let export::ExportError::Io { path, source, .. } = &other {
+                    if export::target::is_stdout(path) {
+                        super::output::note_closed(source);
+                    }
+                }
+                anyhow::Error::new(other)
+            }
         })?;
         if !ctx.quiet {
             match outcome {

@@ -48,11 +48,17 @@ pub struct Out(std::io::StdoutLock<'static>);
 impl Out {
     fn noting<T>(result: std::io::Result<T>) -> std::io::Result<T> {
         if let Err(e) = &result {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                STDOUT_CLOSED.store(true, Ordering::Relaxed);
-            }
+            note_closed(e);
         }
         result
+    }
+}
+
+/// Notes `err`, met writing to stdout somewhere else (the export library's
+/// `--out -`), if it is the closed pipe.
+pub(crate) fn note_closed(err: &std::io::Error) {
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
     }
 }
 

@@ -87,7 +87,8 @@ fn write_to<'p>(
             Ok(Some(p))
         }
         None => {
-            crate::export::write_stdout(&bytes)?;
+            let mut out = super::output::stdout();
+            out.write_all(&bytes).and_then(|()| out.flush())?;
             Ok(None)
         }
     }

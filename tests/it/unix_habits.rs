@@ -67,6 +67,7 @@ fn reading_commands_end_quietly_with_exit_0_when_stdout_closes() {
         &["query", "--format", "csv", big],
         &["query", "--format", "json", big],
         &["template", "annotations", "--fill"],
+        &["export", "report", "--format", "md", "--out", "-"],
     ];
     for args in cases {
         for keep in [0, 1] {
