@@ -164,9 +164,10 @@ impl Sync {
             }
             sources.push(out);
         }
+        let exporter = CommandExports { quiet: ctx.quiet };
         // Every due export, also when no source changed now: an export left due by
         // a crash after a commit, or failed before, runs until it succeeds.
-        let exports = run_due_exports(&conn, config, db, Trigger::Manual, &CommandExports, &stop)?;
+        let exports = run_due_exports(&conn, config, db, Trigger::Manual, &exporter, &stop)?;
         for (name, error) in &exports.failed {
             failed += 1;
             eprintln!("error: export {name}: {error} (it stays due; the next sync runs it again)");

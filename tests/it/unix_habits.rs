@@ -236,10 +236,30 @@ fn collect_with_no_color(dir: &Path, args: &[&str]) -> Run {
     support::collect(command(dir).env("NO_COLOR", "1").args(args))
 }
 
+/// Adds an export that writes the report as Markdown (and prints its path).
+fn with_report_export(config: &Path) {
+    let mut text = std::fs::read_to_string(config).unwrap();
+    text.push_str(
+        "[[export]]\nname = \"report\"\n\
+         command = [\"ozgsync\", \"export\", \"report\", \"--format\", \"md\", \"--out\", \"report.md\"]\n",
+    );
+    std::fs::write(config, text).unwrap();
+}
+
+#[test]
+fn a_quiet_sync_with_an_export_prints_nothing() {
+    let dir = scratch();
+    with_report_export(&two_source_config(dir.path()));
+    let run = run_in(dir.path(), &["sync", "--quiet"]);
+    run.assert_ok();
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
+    assert!(dir.path().join("report.md").exists());
+}
+
 #[test]
 fn sync_and_import_summaries_as_json() {
     let dir = scratch();
-    two_source_config(dir.path());
+    with_report_export(&two_source_config(dir.path()));
     let run = run_in(dir.path(), &["sync", "--format", "json"]);
     run.assert_ok();
     let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -249,7 +269,8 @@ fn sync_and_import_summaries_as_json() {
     assert_eq!(sources[0]["outcome"], "applied");
     assert!(sources[0]["added"].as_u64().unwrap() > 0, "{doc:#}");
     assert_eq!(sources[1]["outcome"], "applied");
-    assert_eq!(doc["exports"]["succeeded"], serde_json::json!([]));
+    // The export's own output (its file's path) is not in the document.
+    assert_eq!(doc["exports"]["succeeded"], serde_json::json!(["report"]));
 
     let again = run_in(dir.path(), &["sync", "--format", "json", "--quiet"]);
     again.assert_ok();
