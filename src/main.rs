@@ -3,10 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = ozgsync::cli::Cli::parse();
+    let cli = ozgsync::cli::parse();
     ozgsync::logging::init(cli.quiet, cli.log_format, cli.color);
     match cli.run() {
         Ok(code) => code,

@@ -195,6 +195,38 @@ fn no_config() -> anyhow::Error {
     .into()
 }
 
+/// Parses the command line, clap's own help and usage errors coloured as
+/// `--color` says too: clap picks its colours before it has parsed that flag, so
+/// the flag is looked up first (its `auto` honours `NO_COLOR` itself).
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = Cli::command()
+        .color(color_arg(&args))
+        .get_matches_from(args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The last `--color WHEN` / `--color=WHEN` before `--`, as clap's choice.
+fn color_arg(args: &[std::ffi::OsString]) -> clap::ColorChoice {
+    let mut value = None;
+    for (i, arg) in args.iter().enumerate() {
+        let arg = arg.to_string_lossy();
+        if arg == "--" {
+            break;
+        } else if let Some(v) = arg.strip_prefix("--color=") {
+            value = Some(v.to_owned());
+        } else if arg == "--color" {
+            value = args.get(i + 1).map(|v| v.to_string_lossy().into_owned());
+        }
+    }
+    match value.as_deref() {
+        Some("always") => clap::ColorChoice::Always,
+        Some("never") => clap::ColorChoice::Never,
+        _ => clap::ColorChoice::Auto,
+    }
+}
+
 impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let config_path = crate::config::locate(self.config.as_deref(), &|p| p.exists());

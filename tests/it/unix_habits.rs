@@ -232,6 +232,21 @@ fn colours_follow_the_color_flag() {
     }
 }
 
+#[test]
+fn help_and_usage_errors_follow_the_color_flag_too() {
+    let dir = scratch();
+    let esc = |run: &Run| (run.stdout.clone() + &run.stderr).contains('\u{1b}');
+    assert!(esc(&run_in(dir.path(), &["--color", "always", "--help"])));
+    assert!(esc(&run_in(
+        dir.path(),
+        &["--color=always", "--no-such-flag"]
+    )));
+    assert!(!esc(&run_in(dir.path(), &["--color", "never", "--help"])));
+    let run = run_in(dir.path(), &["--no-such-flag"]);
+    run.assert_code(2);
+    assert!(!esc(&run), "{run:#?}");
+}
+
 fn collect_with_no_color(dir: &Path, args: &[&str]) -> Run {
     support::collect(command(dir).env("NO_COLOR", "1").args(args))
 }
