@@ -55,8 +55,8 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub quiet: bool,
 
-    /// Colour log lines on stderr: `auto` when stderr is a terminal and `NO_COLOR`
-    /// is unset, `always`, or `never`.
+    /// Colour log lines on stderr, help and usage errors: `auto` on a terminal
+    /// when `NO_COLOR` is unset, `always`, or `never`.
     #[arg(
         long,
         global = true,
