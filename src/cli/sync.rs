@@ -94,8 +94,7 @@ impl Sync {
         }
         // Every due export, also when no source changed now: an export left due by
         // a crash after a commit, or failed before, runs until it succeeds.
-        let exports =
-            run_due_exports(&conn, &config, &db, Trigger::Manual, &CommandExports, &stop)?;
+        let exports = run_due_exports(&conn, config, db, Trigger::Manual, &CommandExports, &stop)?;
         for (name, error) in &exports.failed {
             failed += 1;
             eprintln!("error: export {name}: {error} (it stays due; the next sync runs it again)");
