@@ -14,6 +14,7 @@ mod fim_api;
 mod gv100ad;
 mod hostile;
 mod http;
+mod install;
 mod pvog;
 mod query;
 mod release;

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Builds the Debian package ozgsync_*.deb and checks what is in it. The man page and
+# the shell completions are generated here from the binary being packaged (not
+# committed), so they always describe exactly that binary.
+#
+# With cargo-deb installed (`cargo install cargo-deb --locked`): `cargo deb`, then
+# the .deb's file list must hold every asset of [package.metadata.deb] in Cargo.toml,
+# its conffiles the config, its maintainer scripts the user creation; the extracted
+# binary must run and accept the extracted config. Without cargo-deb (CI): the release
+# build, the generated files, and every asset's source path are checked instead.
+# Usage: deploy/build-deb.sh            (the .deb lands in <target dir>/debian/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. deploy/lib.sh
+
+target=$(target_dir)
+cargo build --release --locked --bin ozgsync
+bin="$target/release/ozgsync"
+
+mkdir -p "$target/release/completions"
+"$bin" man | gzip -9n >"$target/release/ozgsync.1.gz"
+"$bin" completions bash >"$target/release/completions/ozgsync"
+"$bin" completions zsh >"$target/release/completions/_ozgsync"
+"$bin" completions fish >"$target/release/completions/ozgsync.fish"
+
+# Every asset as "source<TAB>installed path", target/release/ mapped to the real
+# target dir as cargo-deb maps it.
+assets() {
+    python3 - "$target" <<'PY'
+import os, sys, tomllib
+target = sys.argv[1]
+with open("Cargo.toml", "rb") as f:
+    deb = tomllib.load(f)["package"]["metadata"]["deb"]
+for source, dest, _mode in deb["assets"]:
+    if source.startswith("target/release/"):
+        source = os.path.join(target, source[len("target/"):])
+    if dest.endswith("/"):
+        dest += os.path.basename(source)
+    print(f"{source}\t/{dest.lstrip('/')}")
+PY
+}
+
+fail=0
+if ! cargo deb --version >/dev/null 2>&1; then
+    while IFS=$'\t' read -r source dest; do
+        if [ ! -f "$source" ]; then
+            echo "missing asset for $dest: $source"
+            fail=1
+        fi
+    done < <(assets)
+    [ "$fail" -eq 0 ] || exit 1
+    echo "deb metadata ok (cargo-deb not installed: assets checked, no .deb built)"
+    exit 0
+fi
+
+cargo deb --no-build --locked --output "$target/debian/" >"$target/debian-build.log"
+deb=$(ls -t "$target"/debian/ozgsync_*.deb | head -n1)
+contents=$(dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's#^\./#/#')
+while IFS=$'\t' read -r _source dest; do
+    if ! grep -qxF "$dest" <<<"$contents"; then
+        echo "$deb lacks $dest"
+        fail=1
+    fi
+done < <(assets)
+if ! dpkg-deb --info "$deb" conffiles | grep -qxF /etc/ozgsync/ozgsync.toml; then
+    echo "$deb: /etc/ozgsync/ozgsync.toml is not a conffile"
+    fail=1
+fi
+if ! dpkg-deb --info "$deb" postinst | grep -q 'systemd-sysusers ozgsync.conf'; then
+    echo "$deb: postinst does not create the ozgsync user"
+    fail=1
+fi
+# The packaged binary runs and accepts the packaged config.
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+dpkg-deb --extract "$deb" "$root"
+"$root/usr/bin/ozgsync" --version >/dev/null
+"$root/usr/bin/ozgsync" --quiet config check --config "$root/etc/ozgsync/ozgsync.toml" || fail=1
+[ "$fail" -eq 0 ] || exit 1
+echo "deb ok: $deb"
