@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the Debian package ozgsync_*.deb and checks what is in it. The man page and
+# Builds the Debian package ozgsync_*.deb and checks what is in it. The man pages and
 # the shell completions are generated here from the binary being packaged (not
 # committed), so they always describe exactly that binary.
 #
@@ -17,8 +17,10 @@ target=$(target_dir)
 cargo build --release --locked --bin ozgsync
 bin="$target/release/ozgsync"
 
-mkdir -p "$target/release/completions"
-"$bin" man | gzip -9n >"$target/release/ozgsync.1.gz"
+rm -rf "$target/release/man"
+mkdir -p "$target/release/completions" "$target/release/man"
+"$bin" man --dir "$target/release/man"
+gzip -9n "$target/release/man"/*.1
 "$bin" completions bash >"$target/release/completions/ozgsync"
 "$bin" completions zsh >"$target/release/completions/_ozgsync"
 "$bin" completions fish >"$target/release/completions/ozgsync.fish"
@@ -27,16 +29,17 @@ mkdir -p "$target/release/completions"
 # target dir as cargo-deb maps it.
 assets() {
     python3 - "$target" <<'PY'
-import os, sys, tomllib
+import glob, os, sys, tomllib
 target = sys.argv[1]
 with open("Cargo.toml", "rb") as f:
     deb = tomllib.load(f)["package"]["metadata"]["deb"]
-for source, dest, _mode in deb["assets"]:
-    if source.startswith("target/release/"):
-        source = os.path.join(target, source[len("target/"):])
-    if dest.endswith("/"):
-        dest += os.path.basename(source)
-    print(f"{source}\t/{dest.lstrip('/')}")
+for pattern, dest, _mode in deb["assets"]:
+    if pattern.startswith("target/release/"):
+        pattern = os.path.join(target, pattern[len("target/"):])
+    # A glob (the man pages) names every file it matches, or itself when none does.
+    for source in sorted(glob.glob(pattern)) or [pattern]:
+        path = dest + os.path.basename(source) if dest.endswith("/") else dest
+        print(f"{source}\t/{path.lstrip('/')}")
 PY
 }
 
