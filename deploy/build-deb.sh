@@ -56,7 +56,7 @@ if ! cargo deb --version >/dev/null 2>&1; then
     exit 0
 fi
 
-cargo deb --no-build --locked --output "$target/debian/" >"$target/debian-build.log"
+cargo deb --no-build --locked --strip --output "$target/debian/" >"$target/debian-build.log"
 deb=$(ls -t "$target"/debian/ozgsync_*.deb | head -n1)
 contents=$(dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's#^\./#/#')
 while IFS=$'\t' read -r _source dest; do
