@@ -14,9 +14,11 @@ the Dockerfile itself (not from a copy of its steps):
   what lies below a matching directory, `!` re-includes, the last match wins);
   a COPY of a path that is not in the context fails as it would in Docker;
 - the Rust stage runs its RUN lines with this machine's cargo in a scratch copy
-  of its WORKDIR; its `target/` is there as in the image, but cargo's build-dir
-  (intermediate artefacts) is this checkout's target dir, so compiled
-  dependencies are reused like Docker's layer cache and CI compiles them once;
+  of its WORKDIR, its `target/` there as in the image, from nothing like a
+  `docker build --no-cache` (only cargo's download cache is shared). Not this
+  checkout's build dir: cargo names the package's artefacts by its path relative
+  to the workspace, so a scratch copy and the checkout collide there, and a build
+  of the stub was seen taken as fresh;
 - the Debian stage runs in a chroot of a minimal Debian made by debootstrap for
   the pinned release (cached beside it): its RUN lines (apt-get, useradd, the
   config check) run there as root, COPY --from copies the built files in;
@@ -289,16 +291,16 @@ def user_ids(stage, user):
     raise ImageError(f"USER {user}: no such user in the image")
 
 
-def run_step(stage, args, line, build_dir):
+def run_step(stage, args, line):
     argv = command_of(args)
     if stage.chroot:
         done = subprocess.run(chroot_argv(stage, argv), env=run_env(stage))
     else:
         # The toolchain stage: this machine's cargo in the scratch WORKDIR, output in
-        # its target/ as in the image. A target dir set for this checkout would move
-        # it; the build dir only holds intermediates (reused, not copied).
-        env = {k: v for k, v in os.environ.items() if k not in ("CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR")}
-        env["CARGO_BUILD_BUILD_DIR"] = str(build_dir)
+        # its target/ as in the image; a target or build dir set for this checkout
+        # would move it.
+        moved = ("CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR", "CARGO_BUILD_BUILD_DIR")
+        env = {k: v for k, v in os.environ.items() if k not in moved}
         env.update(stage.env)
         done = subprocess.run(argv, cwd=stage.path(stage.workdir), env=env)
     if done.returncode != 0:
@@ -330,7 +332,7 @@ def debian_root(image, line, cache):
     return tarball
 
 
-def replay(scratch, cache, build_dir):
+def replay(scratch, cache):
     text = DOCKERFILE.read_text()
     steps = instructions(text)
     files = context_files()
@@ -375,7 +377,7 @@ def replay(scratch, cache, build_dir):
             else:
                 copy_into(stage, sources, dest, line, from_context)
         elif keyword == "RUN":
-            run_step(stage, args, line, build_dir)
+            run_step(stage, args, line)
         elif keyword == "ENV":
             stage.env.update(parse_env(args))
         elif keyword == "USER":
@@ -529,13 +531,12 @@ def main():
     if os.geteuid() != 0:
         print("check-image: needs root (chroot, chown)", file=sys.stderr)
         return 1
-    build_dir = target_dir()
-    cache = build_dir / "image-check"
+    cache = target_dir() / "image-check"
     cache.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="scratch-", dir=cache))
     started = time.monotonic()
     try:
-        image = replay(scratch, cache, build_dir)
+        image = replay(scratch, cache)
         run_image(image)
     except ImageError as err:
         print(f"image check failed: {err}", file=sys.stderr)
