@@ -6,8 +6,10 @@
 # With cargo-deb installed (`cargo install cargo-deb --locked`): `cargo deb`, then
 # the .deb's file list must hold every asset of [package.metadata.deb] in Cargo.toml,
 # its conffiles the config, its maintainer scripts the user creation; the extracted
-# binary must run and accept the extracted config. Without cargo-deb (CI): the release
-# build, the generated files, and every asset's source path are checked instead.
+# binary must run and accept the extracted config; as root, with the Debian root
+# deploy/check-image.py caches, it is installed and removed with apt in a chroot.
+# Without cargo-deb: the release build, the generated files, and every asset's
+# source path are checked instead.
 # Usage: deploy/build-deb.sh            (the .deb lands in <target dir>/debian/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,4 +82,29 @@ dpkg-deb --extract "$deb" "$root"
 "$root/usr/bin/ozgsync" --version >/dev/null
 "$root/usr/bin/ozgsync" --quiet config check --config "$root/etc/ozgsync/ozgsync.toml" || fail=1
 [ "$fail" -eq 0 ] || exit 1
-echo "deb ok: $deb"
+
+# `apt install ./ozgsync_*.deb` for real, in a chroot of the minimal Debian that
+# deploy/check-image.py caches (.ci/run runs that first): the user is created,
+# the binary runs the config; removing keeps config, user and data.
+debian="$target/image-check/debian-bookworm-minbase.tar"
+if [ "$(id -u)" -ne 0 ] || [ ! -f "$debian" ]; then
+    echo "deb ok: $deb (not installed: needs root and $debian from deploy/check-image.py)"
+    exit 0
+fi
+chroot_dir=$(mktemp -d)
+trap 'rm -rf "$root" "$chroot_dir"' EXIT
+tar -C "$chroot_dir" -xf "$debian"
+cp /etc/resolv.conf "$chroot_dir/etc/resolv.conf"
+cp "$deb" "$chroot_dir/tmp/"
+chroot "$chroot_dir" /bin/sh -ec "
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq /tmp/$(basename "$deb") >/dev/null
+    getent passwd ozgsync >/dev/null
+    ozgsync --version >/dev/null
+    test -f /usr/share/man/man1/ozgsync-sync.1.gz
+    ozgsync --quiet config check --config /etc/ozgsync/ozgsync.toml
+    apt-get remove -y -qq ozgsync >/dev/null
+    test -f /etc/ozgsync/ozgsync.toml && getent passwd ozgsync >/dev/null
+" || { echo "$deb: apt install/remove in a Debian chroot failed"; exit 1; }
+echo "deb ok: $deb (installed and removed with apt in a Debian chroot)"
