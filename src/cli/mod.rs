@@ -4,11 +4,13 @@
 
 mod annotations;
 mod backup;
+mod completions;
 mod config_cmd;
 mod daemon;
 mod diff;
 mod export;
 mod import;
+mod man;
 mod municipality;
 mod ops_status;
 mod output;
@@ -82,6 +84,8 @@ pub enum Command {
     Query(query::Query),
     Search(search::Search),
     Export(export::Export),
+    Completions(completions::Completions),
+    Man(man::Man),
 }
 
 /// What every command gets: the configuration and the database, found once and
@@ -200,6 +204,8 @@ impl Cli {
             Command::Query(c) => c.run(&ctx),
             Command::Search(c) => c.run(&ctx),
             Command::Export(c) => c.run(&ctx),
+            Command::Completions(c) => c.run(&ctx),
+            Command::Man(c) => c.run(&ctx),
         };
         result.map_err(|e| ctx.name_the_writer(e))
     }

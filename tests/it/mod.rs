@@ -14,6 +14,7 @@ mod fim_api;
 mod gv100ad;
 mod hostile;
 mod http;
+mod install;
 mod nothing_lost_bounds;
 mod nothing_lost_due;
 mod nothing_lost_open;
