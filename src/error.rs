@@ -87,6 +87,20 @@ pub enum Error {
     #[error("database {}: {problem}", path.display())]
     Database { path: PathBuf, problem: String },
 
+    /// A full release in which a field that most current records fill is empty in
+    /// (nearly) every record: what a wrong encoding or a shifted layout looks like.
+    #[error(
+        "{location}: field `{field}` is filled in {before} of {current} current records but in only {now} of the {records} records of this release; nothing was applied. A wrong encoding, a renamed or shifted column looks like this; check the file, and if the source really dropped the field, import again with --max-retire-share 1 (or set max_retire_share = 1.0 for the source)"
+    )]
+    EmptiedField {
+        location: String,
+        field: String,
+        before: u64,
+        current: usize,
+        now: u64,
+        records: u64,
+    },
+
     /// The configuration is invalid.
     #[error("configuration {path}: {message}")]
     Config { path: String, message: String },

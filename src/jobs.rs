@@ -304,7 +304,9 @@ pub fn run_due_exports(
         let generation = due::newest(conn)?;
         let ctx = ExportContext {
             db: std::path::absolute(db).unwrap_or_else(|_| db.to_owned()),
-            config_path: config.path.clone(),
+            // Absolute: the command runs in the config's directory, where a path
+            // relative to ours would name another file.
+            config_path: std::path::absolute(&config.path).unwrap_or_else(|_| config.path.clone()),
             base_dir: config.base_dir.clone(),
             source: change
                 .source

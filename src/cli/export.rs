@@ -58,12 +58,13 @@ enum What {
 /// a date. Same data and dates give the same bytes.
 #[derive(Debug, clap::Args)]
 struct ReportArgs {
-    /// Statuses as of this date (YYYY-MM-DD) [default: today]; also fixes the
-    /// generated-at stamp, so the output is reproducible.
-    #[arg(long, value_name = "DATE")]
+    /// Statuses as of this date (YYYY-MM-DD or DD.MM.YYYY) [default: today]; shown
+    /// as the report's Stichtag.
+    #[arg(long, value_name = "DATE", value_parser = super::date_arg)]
     as_of: Option<NaiveDate>,
-    /// List the changes after this date (new services, status changes, retired keys).
-    #[arg(long, value_name = "DATE")]
+    /// List the changes after this date (new services, status changes, retired keys;
+    /// YYYY-MM-DD or DD.MM.YYYY).
+    #[arg(long, value_name = "DATE", value_parser = super::date_arg)]
     since: Option<NaiveDate>,
     #[arg(long, value_enum)]
     format: ReportFormat,
@@ -126,8 +127,8 @@ struct DashboardArgs {
     /// Also write deterministic `.gz` siblings for web servers (gzip_static).
     #[arg(long)]
     gzip: bool,
-    /// Statuses as of this date [default: today].
-    #[arg(long, value_name = "DATE")]
+    /// Statuses as of this date (YYYY-MM-DD or DD.MM.YYYY) [default: today].
+    #[arg(long, value_name = "DATE", value_parser = super::date_arg)]
     as_of: Option<NaiveDate>,
     #[command(flatten)]
     land: LandArgs,

@@ -27,9 +27,10 @@ pub struct Import {
     /// Allow plain http URLs.
     #[arg(long)]
     allow_http: bool,
-    /// fim-api only: pull services changed since this date (YYYY-MM-DD); incremental.
-    #[arg(long, value_name = "DATE")]
-    updated_since: Option<String>,
+    /// fim-api only: pull services changed since this date (YYYY-MM-DD or
+    /// DD.MM.YYYY); incremental.
+    #[arg(long, value_name = "DATE", value_parser = super::date_arg)]
+    updated_since: Option<chrono::NaiveDate>,
     /// The largest share (0–1) of current records this full release may retire;
     /// more is refused as a probably truncated payload. 1 turns the guard off.
     #[arg(long, value_name = "SHARE", default_value_t = crate::store::release::DEFAULT_MAX_RETIRE_SHARE)]
@@ -73,13 +74,7 @@ impl Import {
         spec.max_retire_share = self.max_retire_share;
         spec.allow_older_edition = self.allow_older_edition;
         if let Some(date) = self.updated_since {
-            if chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").is_err() {
-                return Err(crate::Error::Usage(format!(
-                    "--updated-since {date:?} is not a date like 2026-11-01"
-                ))
-                .into());
-            }
-            spec.updated_since = Some(date);
+            spec.updated_since = Some(date.to_string());
         }
         let policy = FetchPolicy {
             allow_http: self.allow_http,

@@ -4,11 +4,13 @@
 
 mod annotations;
 mod backup;
+mod completions;
 mod config_cmd;
 mod daemon;
 mod diff;
 mod export;
 mod import;
+mod man;
 mod municipality;
 mod ops_status;
 pub(crate) mod output;
@@ -99,6 +101,8 @@ pub enum Command {
     Query(query::Query),
     Search(search::Search),
     Export(export::Export),
+    Completions(completions::Completions),
+    Man(man::Man),
 }
 
 /// The exit code policy, shown by `--help` and documented in README ("Exit codes").
@@ -261,9 +265,20 @@ impl Cli {
             Command::Query(c) => c.run(&ctx),
             Command::Search(c) => c.run(&ctx),
             Command::Export(c) => c.run(&ctx),
+            Command::Completions(c) => c.run(&ctx),
+            Command::Man(c) => c.run(&ctx),
         };
         result.map_err(|e| ctx.name_the_writer(e))
     }
+}
+
+/// The one reader of date arguments (`--as-of`, `--since`, `--from`,
+/// `--updated-since`; `status set --on` goes through the status validation, which
+/// uses the same reader): `YYYY-MM-DD` or `DD.MM.YYYY`, as the imported sheets
+/// write them.
+pub(crate) fn date_arg(s: &str) -> Result<chrono::NaiveDate, String> {
+    crate::status::parse_date(s)
+        .ok_or_else(|| format!("{s:?} is not a date; write YYYY-MM-DD or DD.MM.YYYY"))
 }
 
 /// Exit code for an error: 2 for usage errors (a malformed argument value), 1 for
