@@ -9,6 +9,7 @@
 //! scoped to in `model/land_scope.rs`.
 
 mod efa;
+pub mod fold;
 mod land_scope;
 mod ozg;
 pub mod vocab;
@@ -16,6 +17,7 @@ pub mod vocab;
 pub use efa::{
     is_valid_efa_id, EfaServiceRecord, Kostenmodell, MarktplatzStatus, Reifegrad, ReifegradModell,
 };
+pub use fold::fold;
 pub use land_scope::LandScope;
 pub use ozg::{is_valid_ozg_id, LeikaOzgRecord, OzgLeistungRecord};
 pub use vocab::{Land, Themenfeld};
@@ -270,7 +272,7 @@ impl Record for MunicipalityRecord {
 /// 61 kreisfreie Stadt, 62 Stadtkreis, 63 Stadt, 64 kreisangehörige Gemeinde and
 /// 67 große Kreisstadt (Destatis, Datensatzbeschreibung GV100AD 2018 and 2021,
 /// record type 60). The only home of this list in Rust; its SQL twin is the table
-/// `gemeinde_textkennzeichen` of `schema/0012_land_scope.sql`, and a test keeps the
+/// `gemeinde_textkennzeichen` of `schema/0010_land_scope.sql`, and a test keeps the
 /// two equal.
 pub const GEMEINDE_TEXTKENNZEICHEN: &[&str] = &["60", "61", "62", "63", "64", "67"];
 

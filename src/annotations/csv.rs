@@ -69,6 +69,14 @@ pub fn read<R: Read + Seek>(input: R) -> Result<Sheet, ParseError> {
         if csv_text::is_blank(&record) {
             continue;
         }
+        if let Some(reject) = csv_text::undecodable(&record, input.delimiter) {
+            sheet.errors.push(RowError {
+                line: csv_text::line_of(&record),
+                column: None,
+                message: reject.reason,
+            });
+            continue;
+        }
         let cells = Field::ALL
             .iter()
             .filter_map(|f| {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::output::{json, opt, render};
+use super::output::{json, opt, render, say, say_json};
 use super::{Context, Format};
 use crate::annotations::csv as sheet;
 use crate::model::is_valid_leistungsschluessel;
@@ -78,7 +78,7 @@ fn import(
 ) -> anyhow::Result<ExitCode> {
     let by = by.trim();
     if by.is_empty() {
-        return Err(crate::Error::Invalid("--by must name who delivered the sheet".into()).into());
+        return Err(crate::Error::Usage("--by must name who delivered the sheet".into()).into());
     }
     let origin = file.display().to_string();
     let input = std::fs::File::open(file).map_err(crate::Error::io("opening", file))?;
@@ -89,10 +89,10 @@ fn import(
         })?;
     let mut conn = ctx.open_writer()?;
     let report = store::import(&mut conn, &parsed, by, &origin, partial)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Printed like every writing command's summary: a closed stdout must not turn
+    // the exit code of refused rows into success.
     if format == Format::Json {
-        json(&mut out, &report)?;
+        say_json(&report);
     } else {
         let stderr = std::io::stderr();
         let mut err = stderr.lock();
@@ -100,7 +100,7 @@ fn import(
             writeln!(err, "{origin}: {e}")?;
         }
         if !ctx.quiet || report.refused > 0 {
-            writeln!(out, "{}", summary(&origin, &report, partial))?;
+            say!("{}", summary(&origin, &report, partial));
         }
     }
     Ok(if report.refused > 0 {
@@ -132,7 +132,7 @@ struct ShowOut {
 fn show(ctx: &Context, key: &str, format: Format) -> anyhow::Result<ExitCode> {
     let key = key.trim().trim_start_matches("urn:de:fim:leika:leistung:");
     if !is_valid_leistungsschluessel(key) {
-        return Err(crate::Error::Invalid(format!(
+        return Err(crate::Error::Usage(format!(
             "{key:?} is not a 14-digit Leistungsschlüssel (e.g. 99012001001000)"
         ))
         .into());
@@ -143,8 +143,7 @@ fn show(ctx: &Context, key: &str, format: Format) -> anyhow::Result<ExitCode> {
     if annotation.is_none() && audit.is_empty() {
         return Err(crate::Error::NotFound(format!("no annotation for {key}")).into());
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = super::output::stdout();
     match format {
         Format::Json => json(&mut out, &ShowOut { annotation, audit })?,
         Format::Csv => super::output::csv(
