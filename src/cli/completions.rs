@@ -28,7 +28,7 @@ impl Completions {
         // writer fails, and a closed pipe (`| head`) must end quietly instead.
         let mut script = Vec::new();
         clap_complete::generate(self.shell, &mut cmd, "ozgsync", &mut script);
-        std::io::stdout().lock().write_all(&script)?;
+        super::output::stdout().write_all(&script)?;
         Ok(ExitCode::SUCCESS)
     }
 }

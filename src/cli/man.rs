@@ -28,7 +28,7 @@ impl Man {
         let Some(dir) = self.dir else {
             let mut page = Vec::new();
             clap_mangen::Man::new(command()).render(&mut page)?;
-            std::io::stdout().lock().write_all(&page)?;
+            super::output::stdout().write_all(&page)?;
             return Ok(ExitCode::SUCCESS);
         };
         let mut pages = Vec::new();
