@@ -87,6 +87,20 @@ pub enum Error {
     #[error("database {}: {problem}", path.display())]
     Database { path: PathBuf, problem: String },
 
+    /// A full release in which a field that most current records fill is empty in
+    /// (nearly) every record: what a wrong encoding or a shifted layout looks like.
+    #[error(
+        "{location}: field `{field}` is filled in {before} of {current} current records but in only {now} of the {records} records of this release; nothing was applied. A wrong encoding, a renamed or shifted column looks like this; check the file, and if the source really dropped the field, import again with --max-retire-share 1 (or set max_retire_share = 1.0 for the source)"
+    )]
+    EmptiedField {
+        location: String,
+        field: String,
+        before: u64,
+        current: usize,
+        now: u64,
+        records: u64,
+    },
+
     /// The configuration is invalid.
     #[error("configuration {path}: {message}")]
     Config { path: String, message: String },
@@ -95,9 +109,15 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
 
-    /// The user's input is invalid (bad argument value).
+    /// Input was refused: a sheet, file or value that does not pass validation.
+    /// The work failed (exit 1).
     #[error("{0}")]
     Invalid(String),
+
+    /// The command line is malformed: an argument value that cannot be used,
+    /// found before any work starts (exit 2, like clap's own usage errors).
+    #[error("{0}")]
+    Usage(String),
 
     /// The work was asked to stop (a signal, the daemon's shutdown or job timeout)
     /// before it committed; its transaction rolled back.

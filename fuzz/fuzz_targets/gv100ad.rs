@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    for item in ozgsync::parse::gv100ad::parse(data) {
+    for item in ozgsync::parse::gv100ad::parse(std::io::Cursor::new(data)) {
         if item.is_err() {
             break;
         }

@@ -106,6 +106,14 @@ pub fn read_sheet<R: Read + Seek, F: Copy + Ord>(
         if csv_text::is_blank(&record) {
             continue;
         }
+        if let Some(reject) = csv_text::undecodable(&record, input.delimiter) {
+            sheet.errors.push(RowError {
+                line: csv_text::line_of(&record),
+                column: None,
+                message: reject.reason,
+            });
+            continue;
+        }
         let cells = spec
             .fields
             .iter()

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::output::{json, opt, render};
+use super::output::{json, opt, render, say, say_json};
 use super::{Context, Format};
 use crate::annotations::csv as sheet;
 use crate::model::is_valid_leistungsschluessel;
@@ -101,10 +101,10 @@ fn print_import(
     partial: bool,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Printed like every writing command's summary: a closed stdout must not turn
+    // the exit code of refused rows into success.
     if format == Format::Json {
-        json(&mut out, report)?;
+        say_json(report);
     } else {
         let stderr = std::io::stderr();
         let mut err = stderr.lock();
@@ -112,7 +112,7 @@ fn print_import(
             writeln!(err, "{origin}: {e}")?;
         }
         if !ctx.quiet || report.refused > 0 {
-            writeln!(out, "{}", summary(origin, report, partial))?;
+            say!("{}", summary(origin, report, partial));
         }
     }
     Ok(if report.refused > 0 {
@@ -168,7 +168,7 @@ struct ShowOut {
 fn show(ctx: &Context, key: &str, format: Format) -> anyhow::Result<ExitCode> {
     let key = key.trim().trim_start_matches("urn:de:fim:leika:leistung:");
     if !is_valid_leistungsschluessel(key) {
-        return Err(crate::Error::Invalid(format!(
+        return Err(crate::Error::Usage(format!(
             "{key:?} is not a 14-digit Leistungsschlüssel (e.g. 99012001001000)"
         ))
         .into());
@@ -179,8 +179,7 @@ fn show(ctx: &Context, key: &str, format: Format) -> anyhow::Result<ExitCode> {
     if annotation.is_none() && audit.is_empty() {
         return Err(crate::Error::NotFound(format!("no annotation for {key}")).into());
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = super::output::stdout();
     match format {
         Format::Json => json(&mut out, &ShowOut { annotation, audit })?,
         Format::Csv => super::output::csv(&mut out, &AUDIT_HEADER, &audit_rows(&audit))?,

@@ -63,8 +63,7 @@ fn show(ctx: &Context, efa_id: &str, format: Format) -> anyhow::Result<ExitCode>
         ))
         .into());
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = super::output::stdout();
     match format {
         Format::Json => json(&mut out, &ShowOut { current, audit })?,
         Format::Csv => super::output::csv(

@@ -3,9 +3,12 @@
 
 use std::process::ExitCode;
 
+use super::output::{say, say_json, SummaryFormat};
+use super::sync::SourceOut;
 use super::Context;
 use crate::fetch::{FetchPolicy, Location};
-use crate::store::release::Mode;
+use crate::store::release::{Mode, ReleaseStatus};
+use crate::store::runs::Outcome;
 use crate::sync::{run_source_until, SourceKind, SourceSpec};
 
 /// Import one payload (file or URL) of the given kind as a release.
@@ -24,9 +27,10 @@ pub struct Import {
     /// Allow plain http URLs.
     #[arg(long)]
     allow_http: bool,
-    /// fim-api only: pull services changed since this date (YYYY-MM-DD); incremental.
-    #[arg(long, value_name = "DATE")]
-    updated_since: Option<String>,
+    /// fim-api only: pull services changed since this date (YYYY-MM-DD or
+    /// DD.MM.YYYY); incremental.
+    #[arg(long, value_name = "DATE", value_parser = super::date_arg)]
+    updated_since: Option<chrono::NaiveDate>,
     /// The largest share (0–1) of current records this full release may retire;
     /// more is refused as a probably truncated payload. 1 turns the guard off.
     #[arg(long, value_name = "SHARE", default_value_t = crate::store::release::DEFAULT_MAX_RETIRE_SHARE)]
@@ -36,6 +40,10 @@ pub struct Import {
     /// earlier than the stored version). Without it such a payload is refused.
     #[arg(long)]
     allow_older_edition: bool,
+    /// `text`: one line; `json`: the release as a document (source, outcome
+    /// `applied`/`unchanged`, release_id, counts).
+    #[arg(long, value_enum, default_value_t)]
+    format: SummaryFormat,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -56,7 +64,7 @@ impl Import {
             ModeArg::Incremental => Mode::Incremental,
         });
         if !(0.0..=1.0).contains(&self.max_retire_share) {
-            return Err(crate::Error::Invalid(format!(
+            return Err(crate::Error::Usage(format!(
                 "--max-retire-share {} is not a share between 0 and 1",
                 self.max_retire_share
             ))
@@ -66,13 +74,7 @@ impl Import {
         spec.max_retire_share = self.max_retire_share;
         spec.allow_older_edition = self.allow_older_edition;
         if let Some(date) = self.updated_since {
-            if chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").is_err() {
-                return Err(crate::Error::Invalid(format!(
-                    "--updated-since {date:?} is not a date like 2026-11-01"
-                ))
-                .into());
-            }
-            spec.updated_since = Some(date);
+            spec.updated_since = Some(date.to_string());
         }
         let policy = FetchPolicy {
             allow_http: self.allow_http,
@@ -83,8 +85,22 @@ impl Import {
         let runtime = super::runtime()?;
         let stop = super::stop_on_signals(&runtime)?;
         let summary = run_source_until(&mut conn, &spec, &policy, runtime.handle(), &stop)?;
-        if !ctx.quiet {
-            println!("{}", super::sync::describe(&summary));
+        match self.format {
+            SummaryFormat::Json => {
+                let outcome = match summary.status {
+                    ReleaseStatus::Applied => Outcome::Applied,
+                    ReleaseStatus::Unchanged => Outcome::Unchanged,
+                };
+                let out = SourceOut::new(
+                    &summary.source,
+                    outcome,
+                    Some(summary.release_id),
+                    &summary.counts,
+                );
+                say_json(&out);
+            }
+            SummaryFormat::Text if !ctx.quiet => say!("{}", super::sync::describe(&summary)),
+            SummaryFormat::Text => {}
         }
         Ok(ExitCode::SUCCESS)
     }

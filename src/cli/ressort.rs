@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use super::output::{opt, render};
+use super::output::{opt, render, say};
 use super::{Context, Format};
 use crate::store::ressort;
 
@@ -17,7 +17,7 @@ pub struct Ressort {
 
 #[derive(Debug, clap::Subcommand)]
 enum Action {
-    /// List the Ressorts with their current Kürzel and name.
+    /// List the Ressorts with their current Kürzel and name, and planned renames.
     List {
         /// Every name a Ressort has had, with the dates it was valid.
         #[arg(long)]
@@ -25,7 +25,8 @@ enum Action {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
-    /// Rename a Ressort from a date on: closes the current name, opens the new one.
+    /// Rename a Ressort from a date on: closes the current name, opens the new one. A
+    /// date after today plans the rename; it takes effect on that date.
     Rename {
         /// Current Kürzel (e.g. MW).
         kuerzel: String,
@@ -36,8 +37,8 @@ enum Action {
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
         /// Date the new name takes effect (YYYY-MM-DD or DD.MM.YYYY).
-        #[arg(long, value_name = "DATE")]
-        from: String,
+        #[arg(long, value_name = "DATE", value_parser = super::date_arg)]
+        from: chrono::NaiveDate,
     },
 }
 
@@ -54,6 +55,7 @@ impl Ressort {
                     "valid_from",
                     "valid_to",
                     "dissolved_on",
+                    "planned",
                 ];
                 let table: Vec<Vec<String>> = rows
                     .iter()
@@ -65,6 +67,7 @@ impl Ressort {
                             r.valid_from.clone(),
                             opt(&r.valid_to),
                             opt(&r.dissolved_on),
+                            if r.planned { "planned" } else { "" }.to_owned(),
                         ]
                     })
                     .collect();
@@ -77,21 +80,29 @@ impl Ressort {
                 name,
                 from,
             } => {
-                let date = crate::parse::csv_text::parse_date(&from).ok_or_else(|| {
-                    crate::Error::Invalid(format!("--from {from:?} is not a date like 2027-11-08"))
-                })?;
                 let mut conn = ctx.open_writer()?;
                 let renamed = ressort::rename(
                     &mut conn,
                     &kuerzel,
                     new_kuerzel.as_deref(),
                     name.as_deref(),
-                    date,
+                    from,
                 )?;
-                if !ctx.quiet {
-                    println!(
+                if !ctx.quiet && renamed.planned {
+                    say!(
+                        "Ressort {} will be {} ({}) from {}; until then it stays {kuerzel}",
+                        renamed.ressort_id,
+                        renamed.kuerzel,
+                        renamed.name,
+                        renamed.valid_from
+                    );
+                } else if !ctx.quiet {
+                    say!(
                         "Ressort {} is {} ({}) from {}",
-                        renamed.ressort_id, renamed.kuerzel, renamed.name, renamed.valid_from
+                        renamed.ressort_id,
+                        renamed.kuerzel,
+                        renamed.name,
+                        renamed.valid_from
                     );
                 }
                 Ok(ExitCode::SUCCESS)

@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::output::{opt, render};
+use super::output::{opt, render, say};
 use super::{Context, Format};
 use crate::status::report::{self, Cells, RowError};
-use crate::status::{parse_date, today, Subject};
+use crate::status::{today, Subject};
 use crate::store;
 
 #[derive(Debug, clap::Subcommand)]
@@ -21,7 +21,8 @@ pub enum StatusAction {
         /// Ressort Kürzel (MI, MF, ...), for Land services.
         #[arg(long, conflicts_with = "ars", required_unless_present = "ars")]
         ressort: Option<String>,
-        /// 12-digit ARS of the municipality, for municipal services.
+        /// The municipality, for municipal services: 12-digit ARS, 8-digit AGS or its
+        /// unique name ("Göttingen, Stadt"; case and umlaut spelling do not matter).
         #[arg(long)]
         ars: Option<String>,
         /// nicht_begonnen, geplant, beauftragt, in_umsetzung, pilot, produktiv,
@@ -54,9 +55,12 @@ pub enum StatusAction {
     Show {
         /// LeiKa key (14 digits, or its URN) or EfA id.
         subject: String,
-        /// The status in effect on this date instead of now.
-        #[arg(long, value_name = "DATE", conflicts_with = "history")]
-        as_of: Option<String>,
+        /// The status in effect on this date instead of now (YYYY-MM-DD or DD.MM.YYYY).
+        #[arg(long, value_name = "DATE", conflicts_with = "history", value_parser = super::date_arg)]
+        as_of: Option<chrono::NaiveDate>,
+        /// Only this municipality: 12-digit ARS, 8-digit AGS or its unique name.
+        #[arg(long)]
+        ars: Option<String>,
         /// Every event instead of the status in effect.
         #[arg(long)]
         history: bool,
@@ -81,9 +85,10 @@ impl StatusAction {
             StatusAction::Show {
                 subject,
                 as_of,
+                ars,
                 history,
                 format,
-            } => show(ctx, &subject, as_of.as_deref(), history, format),
+            } => show(ctx, &subject, as_of, ars.as_deref(), history, format),
         }
     }
 }
@@ -101,6 +106,9 @@ fn set(
 ) -> anyhow::Result<ExitCode> {
     let mut conn = ctx.open_writer()?;
     let catalog = store::status::catalog(&conn)?;
+    let ars = ars
+        .map(|a| store::read::resolve_ars(&conn, &a))
+        .transpose()?;
     let (leika, efa) = match Subject::from_arg(subject) {
         Subject::Leika(_) => (subject.trim(), ""),
         Subject::Efa(_) => ("", subject.trim()),
@@ -116,12 +124,19 @@ fn set(
     };
     let row = report::check_row(0, &cells, &catalog, today()).map_err(|errors| {
         let msgs: Vec<String> = errors.iter().map(argument_error).collect();
-        crate::Error::Invalid(msgs.join("; "))
+        crate::Error::Usage(msgs.join("; "))
     })?;
     store::status::record(&mut conn, std::slice::from_ref(&row), "status set", by)?;
     if !ctx.quiet {
-        println!(
-            "{} {} for {} {}: {} since {}",
+        let name = if cells.ars.is_empty() {
+            String::new()
+        } else {
+            store::read::municipality_name(&conn, cells.ars)?
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        };
+        say!(
+            "{} {} for {} {}{name}: {} since {}",
             row.subject.kind(),
             row.subject.id(),
             row.scope.kind(),
@@ -191,7 +206,7 @@ fn import(
     let written = store::status::record(&mut conn, &validated.rows, &origin, by)?;
     if !ctx.quiet {
         let skipped = validated.lines - validated.rows.len() as u64;
-        println!(
+        say!(
             "{}: {written} status event(s) recorded{}",
             file.display(),
             if skipped > 0 {
@@ -207,26 +222,22 @@ fn import(
 fn show(
     ctx: &Context,
     subject: &str,
-    as_of: Option<&str>,
+    date: Option<chrono::NaiveDate>,
+    ars: Option<&str>,
     history: bool,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
-    let date = as_of
-        .map(|d| {
-            parse_date(d).ok_or_else(|| {
-                crate::Error::Invalid(format!(
-                    "--as-of {d:?}: not a date; write YYYY-MM-DD or DD.MM.YYYY"
-                ))
-            })
-        })
-        .transpose()?;
     let subject = Subject::from_arg(subject);
     let conn = ctx.open_reader()?;
-    let rows = if history {
+    let mut rows = if history {
         store::status::history(&conn, &subject)?
     } else {
         store::status::show(&conn, &subject, date)?
     };
+    if let Some(ars) = ars {
+        let ars = store::read::resolve_ars(&conn, ars)?;
+        rows.retain(|r| r.scope_kind == "ars" && r.scope == ars);
+    }
     if rows.is_empty() && format != Format::Json {
         if !ctx.quiet {
             eprintln!(
@@ -249,6 +260,8 @@ fn show(
         "recorded_by",
         "recorded_at",
         "origin",
+        // last, so that the columns scripts read by position stay where they were
+        "municipality",
     ];
     let table: Vec<Vec<String>> = rows
         .iter()
@@ -263,6 +276,7 @@ fn show(
                 r.recorded_by.clone(),
                 r.recorded_at.clone(),
                 r.origin.clone(),
+                opt(&r.municipality),
             ]
         })
         .collect();

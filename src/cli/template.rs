@@ -128,12 +128,13 @@ fn write_to<'p>(
         Some(p) => {
             let db = ctx.db.clone();
             target::check_replaceable(p, &target::Protected::of(&[db]))
-                .map_err(|e| crate::Error::Invalid(e.to_string()))?;
+                .map_err(|e| crate::Error::Usage(e.to_string()))?;
             crate::export::write_atomic(p, &bytes, modes.modes())?;
             Ok(Some(p))
         }
         None => {
-            crate::export::write_stdout(&bytes)?;
+            let mut out = super::output::stdout();
+            out.write_all(&bytes).and_then(|()| out.flush())?;
             Ok(None)
         }
     }

@@ -134,7 +134,7 @@ impl KostenLand {
 
 vocabulary! {
     /// How far an EfA service has come on its way to the Kommunen, in order
-    /// (Handlungsplan B.1.3.3). Schema 0015's `v_efa_nachnutzung` derives the same
+    /// (Handlungsplan B.1.3.3). Schema 0012's `v_efa_nachnutzung` derives the same
     /// stage in SQL as of today; [`Stage::of`] as of any date for the report.
     Stage {
         Angeboten => "angeboten",
@@ -590,7 +590,7 @@ pub fn validate(rows: &[RawRow], known: &Known) -> Validation {
 }
 
 /// The rules between fields (README, "EfA-Nachnutzung"), on the state a row leads
-/// to. Two are mirrored by CHECKs in schema 0015.
+/// to. Two are mirrored by CHECKs in schema 0012.
 fn consistency(s: &State) -> Vec<(Field, String)> {
     let mut out = Vec::new();
     let mut rule = |broken: bool, field: Field, message: &str| {

@@ -470,6 +470,10 @@ pub struct ServiceInfoJson<'a> {
     pub ozg_leistungen: Vec<OzgJson<'a>>,
     /// The general URL (the EfA service's); a Gemeinde file may name its own.
     pub url: Option<&'a str>,
+    /// The OZG Themenfeld slug (labels in the site's `labels.json`); absent when
+    /// no EfA service names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub themenfeld: Option<&'a str>,
     /// `true` when the LeiKa key is retired; absent otherwise.
     #[serde(skip_serializing_if = "is_false")]
     pub retired: bool,
@@ -492,6 +496,7 @@ impl<'a> From<&'a DashService> for ServiceInfoJson<'a> {
             }),
             ozg_leistungen: ozg_json(&s.ozg_leistungen),
             url: s.url.as_deref(),
+            themenfeld: s.themenfeld.as_deref(),
             retired: s.retired,
         }
     }
@@ -681,8 +686,18 @@ pub struct MetaFileJson<'a> {
     pub database_schema_version: i64,
     /// The Land the set shows: its two-digit key, or `all`.
     pub land: String,
+    /// The licence of the data and the attribution its sources require.
+    pub licence: LicenceJson,
     pub sources: Vec<SourceJson<'a>>,
     pub files: MetaCountsJson,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LicenceJson {
+    pub name: &'static str,
+    pub url: &'static str,
+    /// One line per source, to be shown wherever the data is shown.
+    pub attribution: &'static [&'static str],
 }
 
 #[derive(Debug, Serialize)]

@@ -12,6 +12,7 @@ pub mod model;
 pub mod publish;
 pub mod query;
 pub mod render;
+pub mod site;
 pub mod tables;
 pub mod target;
 
@@ -154,6 +155,8 @@ pub enum ExportJob {
         out: PathBuf,
         gzip: bool,
         as_of: Option<NaiveDate>,
+        /// Also publish the dashboard site (`index.html`, script, style, labels).
+        site: bool,
     },
 }
 
@@ -165,8 +168,7 @@ pub enum ExportOutcome {
 }
 
 /// Runs one export against the database at `db` (opened read-only) with the
-/// default output options. The generated-at stamp is the start of the as-of day
-/// (UTC) when `as_of` is given, else now.
+/// default output options, generated now.
 pub fn run_job(db: &Path, job: &ExportJob) -> Result<ExportOutcome, ExportError> {
     run_job_with(db, job, &target::OutputOptions::default())
 }
@@ -178,6 +180,19 @@ pub fn run_job_with(
     job: &ExportJob,
     output: &target::OutputOptions,
 ) -> Result<ExportOutcome, ExportError> {
+    run_job_at(db, job, output, chrono::Utc::now())
+}
+
+/// [`run_job_with`] with the time of generation given. The report's `erstellt` is
+/// that time, its Stichtag the as-of date, so a report of a past Stichtag says when
+/// it was really made. The dashboards' stamp is the start of the as-of day (UTC)
+/// when `as_of` is given, so their meta.json stays byte-identical for a fixed date.
+pub fn run_job_at(
+    db: &Path,
+    job: &ExportJob,
+    output: &target::OutputOptions,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<ExportOutcome, ExportError> {
     let conn = crate::store::open_read_only(db)?;
     // One snapshot for the whole export: every statement below reads the database
     // as it was at the first one, even if a sync commits meanwhile (WAL). Helper
@@ -187,7 +202,6 @@ pub fn run_job_with(
             e,
         ))
     })?;
-    let now = chrono::Utc::now();
     let stamp = |as_of: Option<NaiveDate>| -> (NaiveDate, chrono::DateTime<chrono::Utc>) {
         match as_of {
             Some(d) => (d, d.and_time(chrono::NaiveTime::MIN).and_utc()),
@@ -203,9 +217,9 @@ pub fn run_job_with(
             since,
             out,
         } => {
-            let (as_of, generated_at) = stamp(*as_of);
+            let as_of = as_of.unwrap_or(now.date_naive());
             let started = std::time::Instant::now();
-            let report = query::report(&conn, land, as_of, *since, generated_at)?;
+            let report = query::report(&conn, land, as_of, *since, now)?;
             tracing::debug!(elapsed = ?started.elapsed(), "report: data read");
             let rendered = render_report(&report, *format, *part)?;
             tracing::debug!(elapsed = ?started.elapsed(), "report: rendered");
@@ -217,6 +231,7 @@ pub fn run_job_with(
             out,
             gzip,
             as_of,
+            site,
         } => {
             if target::is_stdout(out) {
                 return Err(ExportError::Invalid(
@@ -229,7 +244,10 @@ pub fn run_job_with(
             let started = std::time::Instant::now();
             let data = query::dashboards(&conn, land, as_of, generated_at)?;
             tracing::debug!(elapsed = ?started.elapsed(), "dashboards: data read");
-            let files = dashboards::build(&data, crate::store::schema_version())?;
+            let mut files = dashboards::build(&data, crate::store::schema_version())?;
+            if *site {
+                site::add(&mut files)?;
+            }
             tracing::debug!(elapsed = ?started.elapsed(), files = files.len(), "dashboards: files built");
             let summary = publish::publish(
                 out,

@@ -308,6 +308,9 @@ pub struct DashService {
     pub url: Option<String>,
     /// The EfA-Nachnutzung of its EfA service as of the export date.
     pub nachnutzung: Option<crate::efa_nachnutzung::State>,
+    /// The OZG Themenfeld slug of its EfA service (or of that service's
+    /// OZG-Leistungen), by which a dashboard groups the services.
+    pub themenfeld: Option<String>,
     /// The LeiKa key is retired (LeiKa knew it, no current version): the service is
     /// listed for the statuses that still name it, but relevant to no municipality.
     pub retired: bool,

@@ -848,6 +848,15 @@ fn efa_services(conn: &Connection) -> Result<Vec<Efa>, ExportError> {
         .map_err(db("reading EfA services"))
 }
 
+/// The Themenfeld of an EfA service: its own, else the first of its OZG-Leistungen's.
+fn efa_themenfeld(e: &Efa, ozg: &HashMap<String, (String, Option<String>)>) -> Option<String> {
+    e.themenfeld.clone().or_else(|| {
+        e.ozg_ids
+            .iter()
+            .find_map(|id| ozg.get(id).and_then(|o| o.1.clone()))
+    })
+}
+
 fn ozg_names(conn: &Connection) -> Result<HashMap<String, (String, Option<String>)>, ExportError> {
     let mut stmt = conn
         .prepare(
@@ -1030,6 +1039,7 @@ fn dashboard_data(
                     .unwrap_or_default(),
                 url: e.and_then(|e| e.url.clone()),
                 nachnutzung: efa_id.as_ref().and_then(|id| nachnutzung.get(id).cloned()),
+                themenfeld: e.and_then(|e| efa_themenfeld(e, &ozg)),
                 efa_id,
             }
         })
@@ -1276,11 +1286,7 @@ pub fn report(
                     name: ozg.get(id).map(|o| o.0.clone()).unwrap_or_default(),
                 })
                 .collect(),
-            themenfeld: e.themenfeld.clone().or_else(|| {
-                e.ozg_ids
-                    .iter()
-                    .find_map(|id| ozg.get(id).and_then(|o| o.1.clone()))
-            }),
+            themenfeld: efa_themenfeld(e, &ozg),
             federfuehrendes_land: e.federfuehrendes_land.clone(),
             status_land,
             ressort: note.and_then(|a| a.ressort.clone()),

@@ -115,6 +115,25 @@ impl PageArray {
     }
 }
 
+/// The payload of a paged API that answered the first request with its whole data
+/// as one file (the Dashboard Digitale Verwaltung's CSV): the answer as received.
+pub async fn whole_answer(origin: String, limit: u64, bytes: &[u8]) -> Result<Payload, FetchError> {
+    if bytes.len() as u64 > limit {
+        return Err(FetchError::TooLarge { url: origin, limit });
+    }
+    let file = tempfile::NamedTempFile::new().map_err(file_err)?;
+    let mut out = tokio::fs::File::from_std(file.as_file().try_clone().map_err(file_err)?);
+    out.write_all(bytes).await.map_err(file_err)?;
+    out.flush().await.map_err(file_err)?;
+    Ok(Payload {
+        file,
+        sha256: hex(&Sha256::digest(bytes)),
+        size: bytes.len() as u64,
+        validators: Validators::default(),
+        origin,
+    })
+}
+
 fn file_err(source: std::io::Error) -> FetchError {
     FetchError::TempFile {
         dir: std::env::temp_dir(),

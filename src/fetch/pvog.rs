@@ -3,6 +3,13 @@
 //! from page 0 until an answer says `last`, into one payload file: a JSON array of
 //! the pages as received, like the FIM API pull.
 //!
+//! The API description gives `/v1/data/{ars}` a `filetype` parameter (`csv` or
+//! `xlsx`) and two 200 answers, `application/json` and `application/octet-stream`,
+//! without saying which a request without `filetype` gets. So the first answer is
+//! read as it comes: JSON pages are paged on; the CSV file (a header with
+//! `leika_key` and `ars`, whatever the Content-Type says) is the whole data and
+//! becomes the payload as received (`parse::pvog` reads both).
+//!
 //! The region is part of the configured location: a URL ending in
 //! `/v1/data/<12-digit ARS>` pulls that region; any other URL is the API base and
 //! pulls Lower Saxony (`030000000000`, [`DEFAULT_REGION`]).
@@ -11,7 +18,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::http::{redact, Client};
-use super::paged::{page_bytes, within_total_timeout, PageArray};
+use super::paged::{page_bytes, whole_answer, within_total_timeout, PageArray};
 use super::{FetchError, FetchPolicy, Payload};
 
 /// Land Niedersachsen.
@@ -36,10 +43,14 @@ async fn pages(client: &Client, endpoint: url::Url, origin: String) -> Result<Pa
         let url = page_url(&endpoint, page_no);
         let shown = redact(&url);
         let bytes = page_bytes(client, &url).await?;
+        if page_no == 0 && crate::parse::pvog::looks_like_csv(&bytes) {
+            tracing::info!(url = %shown, bytes = bytes.len(), "the API answered with its CSV file; taken whole");
+            return whole_answer(redact(&endpoint), client.policy().max_body_bytes, &bytes).await;
+        }
         let head: PageHead = serde_json::from_slice(&bytes).map_err(|e| FetchError::Paging {
             url: shown.clone(),
             reason: format!(
-                "not a Dashboard Digitale Verwaltung page ({e}); check that the location points to the API"
+                "not a Dashboard Digitale Verwaltung page ({e}), and not its CSV file either (no header with leika_key and ars); check that the location points to the API"
             ),
         })?;
         tracing::debug!(url = %shown, rows = head.content.len(), last = head.last, "PVOG page");

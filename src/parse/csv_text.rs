@@ -2,16 +2,16 @@
 //! Windows-1252, `;` or `,` (or tab) as delimiter. Shared by the CSV formats whose
 //! files are saved by hand from Excel or LibreOffice (EfA, OZG, annotations).
 //!
-//! The encoding is decided by one streaming pass over the bytes (valid UTF-8
-//! throughout, else Windows-1252, which decodes every byte), the delimiter by the
-//! header line; then the input is rewound and decoded as a stream, so memory does not
-//! grow with the file.
+//! The encoding is decided by evidence in one streaming pass over the bytes
+//! ([`super::text`]: any valid multi-byte UTF-8 makes the file UTF-8, else
+//! Windows-1252), the delimiter by the header line; then the input is rewound and
+//! decoded as a stream, so memory does not grow with the file. In a UTF-8 file, a row
+//! with bytes that do not decode is rejected by [`undecodable`].
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 
-use encoding_rs::{Decoder, Encoding, UTF_8, WINDOWS_1252};
-
+use super::text::{self, Legacy, TextEncoding, UNDECODABLE};
 use super::ParseError;
 use crate::model::vocab::slug;
 
@@ -55,61 +55,32 @@ pub fn open<'a, R: Read + Seek + 'a>(
     })
 }
 
-/// UTF-8 when every byte sequence is valid UTF-8, else Windows-1252. NUL bytes mean
-/// the file is not text at all (a spreadsheet saved as .xlsx, a zip).
+/// The encoding by evidence (see [`super::text`]). NUL bytes mean the file is not
+/// text at all (a spreadsheet saved as .xlsx, a zip).
 fn detect_encoding<R: Read>(
     input: &mut R,
     expected: &'static str,
-) -> Result<&'static Encoding, ParseError> {
-    let mut buf = vec![0u8; 64 * 1024];
-    // bytes of an incomplete UTF-8 sequence carried over from the previous chunk
-    let mut carry = 0usize;
-    let mut utf8 = true;
-    let mut offset = 0u64;
-    loop {
-        let n = input.read(&mut buf[carry..])?;
-        if n == 0 {
-            // an incomplete sequence at the very end is invalid UTF-8
-            return Ok(if utf8 && carry == 0 {
-                UTF_8
-            } else {
-                WINDOWS_1252
-            });
-        }
-        let chunk = &buf[carry..carry + n];
-        if let Some(nul) = chunk.iter().position(|&b| b == 0) {
-            return Err(ParseError::not_format(
-                expected,
-                format!("byte {}", offset + nul as u64),
-                "binary data (NUL byte); save the spreadsheet as CSV text",
-            ));
-        }
-        offset += n as u64;
-        let filled = carry + n;
-        carry = 0;
-        if utf8 {
-            if let Err(e) = std::str::from_utf8(&buf[..filled]) {
-                match e.error_len() {
-                    // cut inside a sequence: keep its bytes for the next chunk
-                    None => {
-                        let valid = e.valid_up_to();
-                        buf.copy_within(valid..filled, 0);
-                        carry = filled - valid;
-                    }
-                    Some(_) => utf8 = false,
-                }
-            }
-        }
+) -> Result<TextEncoding, ParseError> {
+    let evidence = text::sniff(input)?;
+    if let Some(nul) = evidence.nul_at {
+        return Err(ParseError::not_format(
+            expected,
+            format!("byte {nul}"),
+            "binary data (NUL byte); save the spreadsheet as CSV text",
+        ));
     }
+    Ok(evidence.decide(Legacy::Windows1252))
 }
 
 /// The first line of the input, decoded (BOM removed).
-fn first_line<R: Read>(input: &mut R, encoding: &'static Encoding) -> Result<String, ParseError> {
+fn first_line<R: Read>(input: &mut R, encoding: TextEncoding) -> Result<String, ParseError> {
     let mut raw = Vec::new();
     // Bounded: a header longer than this is not a header.
-    BufReader::new(input.take(64 * 1024)).read_until(b'\n', &mut raw)?;
-    let (text, _, _) = encoding.decode(&raw);
-    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+    BufReader::new(text::DecodeReader::new(input, encoding).take(64 * 1024))
+        .read_until(b'\n', &mut raw)?;
+    Ok(String::from_utf8_lossy(&raw)
+        .trim_end_matches(['\r', '\n'])
+        .to_owned())
 }
 
 /// The most frequent of `;`, `,` and tab outside quotes in the header line; `;`
@@ -137,15 +108,12 @@ pub fn detect_delimiter(header: &str) -> u8 {
     best.0
 }
 
-/// Decodes a byte stream to UTF-8 chunk by chunk, with CRLF turned into LF.
-/// encoding_rs's decoder strips a leading BOM and carries sequences split between
-/// chunks. Line ends are normalised because the csv crate reports the line of a
+/// The decoded text ([`text::DecodeReader`]) with CRLF turned into LF.
+/// Line ends are normalised because the csv crate reports the line of a
 /// record that follows a CRLF one too low, and error messages must name the line
 /// the user sees in the editor.
 struct DecodeReader<R> {
-    inner: R,
-    decoder: Decoder,
-    raw: Vec<u8>,
+    inner: text::DecodeReader<R>,
     scratch: Vec<u8>,
     decoded: Vec<u8>,
     /// Read position in `decoded`.
@@ -213,12 +181,10 @@ pub fn note_too_long(note: &str) -> Option<String> {
 }
 
 impl<R: Read> DecodeReader<R> {
-    fn new(inner: R, encoding: &'static Encoding, delimiter: u8) -> Self {
+    fn new(inner: R, encoding: TextEncoding, delimiter: u8) -> Self {
         DecodeReader {
-            inner,
-            decoder: encoding.new_decoder_with_bom_removal(),
-            raw: vec![0u8; 64 * 1024],
-            scratch: Vec::new(),
+            inner: text::DecodeReader::new(inner, encoding),
+            scratch: vec![0u8; 64 * 1024],
             decoded: Vec::new(),
             pos: 0,
             pending_cr: false,
@@ -315,26 +281,18 @@ impl<R: Read> DecodeReader<R> {
             if self.done {
                 return Ok(false);
             }
-            let n = self.inner.read(&mut self.raw)?;
+            let n = self.inner.read(&mut self.scratch)?;
             let last = n == 0;
-            let src = self.raw.get(..n).unwrap_or_default();
-            let capacity = self
-                .decoder
-                .max_utf8_buffer_length(src.len())
-                .unwrap_or(src.len() * 3 + 16);
-            self.scratch.clear();
-            self.scratch.resize(capacity, 0);
-            let (_, _, written, _) = self.decoder.decode_to_utf8(src, &mut self.scratch, last);
-            self.scratch.truncate(written);
             self.decoded.clear();
             self.pos = 0;
             self.done = last;
-            if !self.pending_cr && !self.scratch.contains(&b'\r') {
+            let chunk = self.scratch.get(..n).unwrap_or_default();
+            if !self.pending_cr && !chunk.contains(&b'\r') {
                 // nothing to normalise (LF-only files, most chunks of CRLF ones)
-                std::mem::swap(&mut self.decoded, &mut self.scratch);
+                self.decoded.extend_from_slice(chunk);
                 continue;
             }
-            let mut bytes = self.scratch.iter().copied().peekable();
+            let mut bytes = chunk.iter().copied().peekable();
             if self.pending_cr {
                 match bytes.peek() {
                     Some(b'\n') => self.pending_cr = false,
@@ -494,6 +452,20 @@ pub fn raw_of(record: &csv::StringRecord, delimiter: u8) -> String {
     record.iter().collect::<Vec<_>>().join(&sep)
 }
 
+/// The reject for a record of a UTF-8 file that holds bytes which do not decode
+/// (see [`super::text`]); `None` for a clean record.
+pub fn undecodable(record: &csv::StringRecord, delimiter: u8) -> Option<super::Reject> {
+    let cell = record.iter().position(|c| c.contains(UNDECODABLE))?;
+    Some(
+        super::Reject::reject(
+            format!("line {}, column {}", line_of(record), cell + 1),
+            None,
+            text::undecodable_reason("the row"),
+        )
+        .with_raw(raw_of(record, delimiter)),
+    )
+}
+
 /// Sorts out a CSV reading error: I/O means the payload cannot be read (the whole
 /// release fails); anything else is one bad row.
 pub fn row_error(err: csv::Error) -> Result<super::Reject, ParseError> {
@@ -513,6 +485,7 @@ pub fn header(
     expected: &'static str,
 ) -> Result<csv::StringRecord, ParseError> {
     match reader.headers() {
+        Ok(h) if h.iter().any(|c| c.contains(UNDECODABLE)) => Err(mixed_encodings(expected)),
         Ok(h) => Ok(h.clone()),
         Err(err) => match err.into_kind() {
             csv::ErrorKind::Io(io) => Err(ParseError::Io(io)),
@@ -525,6 +498,19 @@ pub fn header(
     }
 }
 
+/// The header of a UTF-8 file holds bytes that do not decode: the file mixes
+/// encodings, and no column can be trusted to match.
+pub fn mixed_encodings(expected: &'static str) -> ParseError {
+    ParseError::not_format(
+        expected,
+        "line 1",
+        format!(
+            "the header line holds bytes that are not UTF-8 (shown as {UNDECODABLE}) while the file \
+             holds UTF-8 elsewhere: the file mixes encodings; save the whole file as UTF-8"
+        ),
+    )
+}
+
 /// Splits a list of identifiers written in one cell: `|` (as in the LeiKa
 /// download), `,`, `;` or blanks all separate.
 pub fn split_ids(cell: &str) -> impl Iterator<Item = &str> {
@@ -533,12 +519,10 @@ pub fn split_ids(cell: &str) -> impl Iterator<Item = &str> {
 }
 
 /// A date as spreadsheets write it: `YYYY-MM-DD` or German `DD.MM.YYYY` (also
-/// `D.M.YYYY`).
+/// `D.M.YYYY`). The one date reader of sheets and CLI arguments is
+/// [`crate::status::parse_date`]; this name stays for the CSV parsers.
 pub fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
-    let s = s.trim();
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .or_else(|_| chrono::NaiveDate::parse_from_str(s, "%d.%m.%Y"))
-        .ok()
+    crate::status::parse_date(s)
 }
 
 #[cfg(test)]
@@ -624,8 +608,8 @@ mod tests {
         ];
         for input in &inputs {
             for size in [1, 3, 64, MAX_LINE_BYTES] {
-                let mut fast = DecodeReader::new(std::io::empty(), UTF_8, b';');
-                let mut slow = DecodeReader::new(std::io::empty(), UTF_8, b';');
+                let mut fast = DecodeReader::new(std::io::empty(), TextEncoding::Utf8, b';');
+                let mut slow = DecodeReader::new(std::io::empty(), TextEncoding::Utf8, b';');
                 for chunk in input.as_bytes().chunks(size) {
                     let f = fast.track_unquoted(chunk).map_err(|e| e.to_string());
                     let s = slow.track_stepwise(chunk).map_err(|e| e.to_string());
@@ -657,6 +641,28 @@ mod tests {
         let (enc, delim, rows) = read_all(bytes);
         assert_eq!((enc.as_str(), delim), ("windows-1252", b','));
         assert_eq!(rows, vec![vec!["Prüfung".to_string(), "ä".to_string()]]);
+    }
+
+    #[test]
+    fn a_stray_byte_in_a_utf8_file_is_that_rows_reject() {
+        let bytes = b"a;b\r\nPr\xc3\xbcfung;1\r\nStra\xdfe;2\r\n".to_vec();
+        let mut input = open(Cursor::new(bytes), "test CSV").unwrap();
+        assert_eq!(input.encoding, "UTF-8");
+        let delimiter = input.delimiter;
+        let rows: Vec<csv::StringRecord> = input.reader.records().map(|r| r.unwrap()).collect();
+        assert!(undecodable(&rows[0], delimiter).is_none());
+        assert_eq!(&rows[0][0], "Prüfung");
+        let reject = undecodable(&rows[1], delimiter).unwrap();
+        assert_eq!(reject.position, "line 3, column 1");
+        assert!(reject.reason.contains("not UTF-8"), "{}", reject.reason);
+        // the header itself with such bytes: the file mixes encodings
+        let mut mixed = open(
+            Cursor::new(b"Gr\xf6\xdfe;\xc3\xa4\nx;y\n".to_vec()),
+            "test CSV",
+        )
+        .unwrap();
+        let err = header(&mut mixed.reader, "test CSV").unwrap_err();
+        assert!(err.to_string().contains("mixes encodings"), "{err}");
     }
 
     #[test]

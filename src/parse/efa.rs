@@ -334,7 +334,10 @@ fn parse_csv<'a, R: Read + Seek + 'a>(input: R) -> Result<Items<'a, EfaServiceRe
         move |row| match row {
             Err(err) => Some(csv_text::row_error(err).map(Item::Reject)),
             Ok(record) if csv_text::is_blank(&record) => None,
-            Ok(record) => Some(Ok(csv_item(&columns, &record, delimiter))),
+            Ok(record) => Some(Ok(match csv_text::undecodable(&record, delimiter) {
+                Some(reject) => Item::Reject(reject),
+                None => csv_item(&columns, &record, delimiter),
+            })),
         },
     )))
 }

@@ -1,5 +1,11 @@
 //! Parser for the Destatis municipality directory GV100AD (Gemeindeverzeichnis,
-//! fixed width, UTF-8): one line per unit, turned into [`MunicipalityRecord`]s.
+//! fixed width): one line per unit, turned into [`MunicipalityRecord`]s.
+//!
+//! Editions up to 2018 are ISO-8859-1 with CRLF, later ones UTF-8. The encoding is
+//! decided per file by evidence before the first line is read ([`super::text`]): any
+//! valid multi-byte UTF-8 makes the file UTF-8 (a line with bytes that do not decode
+//! is then one reject), a file without any is ISO-8859-1 (one byte per character, so
+//! the character columns below hold either way).
 //!
 //! Layout (1-based, inclusive, counted in **characters**, because names carry
 //! umlauts): columns 1–2 record type (10 Land, 20 Regierungsbezirk, 30 Region,
@@ -41,13 +47,15 @@
 //! [`ParseError::NotFormat`]. An empty payload is also `NotFormat`, since a full
 //! directory without records would retire every municipality. After the first
 //! line, each bad line (too short, unknown record type, key not digits, bad date,
-//! bytes that are not UTF-8, duplicate key) is one reject and parsing goes on.
+//! bytes that do not decode in a UTF-8 file, duplicate key) is one reject and
+//! parsing goes on.
 
 use std::collections::{HashSet, VecDeque};
-use std::io::{BufRead, Read};
+use std::io::{BufRead, Read, Seek, SeekFrom};
 
 use chrono::NaiveDate;
 
+use super::text::{self, Legacy, TextEncoding};
 use super::{Change, Item, Items, ParseError, Reject};
 use crate::model::{municipality_key, Level, MunicipalityRecord};
 // Re-exported where callers of the parser look for them; the list lives in the model.
@@ -60,11 +68,13 @@ const FORMAT: &str = "GV100AD";
 /// memory (a 50 MB line cost 250 MB of RSS before this bound).
 const MAX_LINE_BYTES: usize = 64 * 1024;
 
-/// Parses one GV100AD payload. Reads line by line; memory grows only with the set
-/// of keys seen (for the duplicate check), not with the payload.
-pub fn parse<'a, R: BufRead + 'a>(input: R) -> Items<'a, MunicipalityRecord> {
+/// Parses one GV100AD payload. Reads it once to decide the encoding, rewinds, then
+/// reads line by line; memory grows only with the set of keys seen (for the
+/// duplicate check), not with the payload.
+pub fn parse<'a, R: BufRead + Seek + 'a>(input: R) -> Items<'a, MunicipalityRecord> {
     Box::new(Parser {
         input,
+        encoding: None,
         line_no: 0,
         buf: Vec::new(),
         pending: VecDeque::new(),
@@ -84,6 +94,8 @@ enum State {
 
 struct Parser<R> {
     input: R,
+    /// Decided before the first line is read.
+    encoding: Option<TextEncoding>,
     line_no: usize,
     buf: Vec<u8>,
     pending: VecDeque<Item<MunicipalityRecord>>,
@@ -93,7 +105,7 @@ struct Parser<R> {
     gebietsstand: Option<String>,
 }
 
-impl<R: BufRead> Iterator for Parser<R> {
+impl<R: BufRead + Seek> Iterator for Parser<R> {
     type Item = Result<Item<MunicipalityRecord>, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -137,9 +149,23 @@ fn skip_rest_of_line<R: BufRead>(input: &mut R) -> std::io::Result<()> {
     }
 }
 
-impl<R: BufRead> Parser<R> {
+impl<R: BufRead + Seek> Parser<R> {
+    /// The file's encoding, read from the whole input once (see [`super::text`]).
+    fn encoding(&mut self) -> Result<TextEncoding, ParseError> {
+        if let Some(encoding) = self.encoding {
+            return Ok(encoding);
+        }
+        let start = self.input.stream_position()?;
+        let evidence = text::sniff(&mut self.input)?;
+        self.input.seek(SeekFrom::Start(start))?;
+        let encoding = evidence.decide(Legacy::Latin1);
+        self.encoding = Some(encoding);
+        Ok(encoding)
+    }
+
     /// Reads one line and queues what it yields. Sets `Done` at the end of input.
     fn step(&mut self) -> Result<(), ParseError> {
+        let encoding = self.encoding()?;
         self.buf.clear();
         let n = (&mut self.input)
             .take(MAX_LINE_BYTES as u64 + 1)
@@ -178,13 +204,14 @@ impl<R: BufRead> Parser<R> {
         let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
 
-        let line = match std::str::from_utf8(bytes) {
+        let line = match text::decode_line(bytes, encoding) {
             Ok(line) => line,
-            Err(e) => {
+            Err(at) => {
                 let raw = String::from_utf8_lossy(bytes);
                 let reason = format!(
-                    "bytes that are not UTF-8 at byte {} (GV100AD is UTF-8; was the file re-encoded?)",
-                    e.valid_up_to() + 1
+                    "bytes that are not UTF-8 at byte {at} although the file is UTF-8 elsewhere \
+                     (was this line pasted from an ISO-8859-1 edition?); correct the characters or \
+                     re-encode the whole file"
                 );
                 if self.state == State::Start {
                     return Err(ParseError::not_format(FORMAT, position, reason));
@@ -199,7 +226,7 @@ impl<R: BufRead> Parser<R> {
             return Ok(());
         }
 
-        match parse_line(line) {
+        match parse_line(&line) {
             Ok((record, warnings)) => {
                 self.state = State::Running;
                 let key = municipality_key(record.level, &record.ars);
@@ -489,7 +516,7 @@ mod tests {
     }
 
     fn run(input: &[u8]) -> Vec<Out> {
-        parse(input)
+        parse(std::io::Cursor::new(input))
             .map(|item| match item {
                 Ok(Item::Record {
                     change: Change::Upsert(r),
@@ -591,7 +618,7 @@ mod tests {
         ]
         .join("\n");
         assert_eq!(
-            crate::parse::reject_keys(parse(input.as_bytes())),
+            crate::parse::reject_keys(parse(std::io::Cursor::new(input.as_bytes()))),
             [
                 "line 2 -",
                 "line 3 -",
@@ -657,16 +684,37 @@ mod tests {
     }
 
     #[test]
-    fn non_utf8_line_is_rejected_after_the_first() {
+    fn an_iso_8859_1_edition_reads_by_characters() {
+        let text = format!(
+            "{}\r\n{}\r\n",
+            line("10", "03", "Niedersachsen", "", ""),
+            line("60", "031510015406", "Adenbüttel", "", "64")
+        );
+        let latin1: Vec<u8> = text
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap())
+            .collect();
+        let out = run(&latin1);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(
+            matches!(&out[1], Out::Rec(s) if s.contains("name=Adenbüttel") && s.contains("tk=64")),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn non_utf8_line_in_a_utf8_file_is_rejected() {
         let mut input = line("10", "03", "Niedersachsen", "", "").into_bytes();
         input.push(b'\n');
+        input.extend(line("40", "03151", "Gifhorn", "Gifhorn", "").bytes());
+        input.extend("  Müden\n".bytes());
         // "Adenbüttel" in Latin-1: the ü is the single byte 0xFC.
         let latin1 = line("60", "031510015406", "Adenb_ttel", "", "64").replace('_', "\u{0}");
         input.extend(latin1.bytes().map(|b| if b == 0 { 0xFC } else { b }));
         let out = run(&input);
-        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out.len(), 3, "{out:?}");
         assert!(
-            matches!(&out[1], Out::Rej("reject", pos, reason) if pos == "line 2" && reason.contains("not UTF-8")),
+            matches!(&out[2], Out::Rej("reject", pos, reason) if pos == "line 3" && reason.contains("not UTF-8")),
             "{out:?}"
         );
     }
@@ -680,7 +728,7 @@ mod tests {
                 b"<!DOCTYPE html>\n<html><body>Wartungsarbeiten</body></html>\n",
                 "the first line is not",
             ),
-            (b"\xFF\xD8\xFF\xE0\x00\x10JFIF", "not UTF-8"),
+            (b"\xFF\xD8\xFF\xE0\x00\x10JFIF", "the first line is not"),
             (b"Satzart;Gebietsstand;ARS;Name\n", "the first line is not"),
         ] {
             let out = run(input);

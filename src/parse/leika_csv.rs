@@ -5,8 +5,9 @@
 //!
 //! Neither the encoding nor the delimiter is documented, and both vary between copies:
 //! the parser first streams over the whole input once to decide between UTF-8 and
-//! Windows-1252 (and to refuse binary, UTF-16 and HTML), seeks back, decodes with
-//! `encoding_rs`, detects the delimiter from the header line and then reads rows one at
+//! Windows-1252 by evidence ([`super::text`]; a row of a UTF-8 file with bytes that do
+//! not decode is rejected) and to refuse binary, UTF-16 and HTML, seeks back, decodes
+//! with the shared decoder, detects the delimiter from the header line and then reads rows one at
 //! a time with the `csv` crate. Memory stays bounded: no pass holds more than one
 //! record, and a record that grows past [`MAX_RECORD_BYTES`] (an unclosed quote)
 //! fails the payload instead of swallowing the file.
@@ -16,8 +17,8 @@ use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 
 use chrono::{NaiveDate, NaiveDateTime};
 use csv::StringRecord;
-use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 
+use super::text::{DecodeReader, Legacy, Sniffer, TextEncoding, UNDECODABLE};
 use super::{shorten, Change, Item, Items, ParseError, Reject};
 use crate::model::{
     is_valid_leistungsschluessel, leistungstyp_of, ServiceRecord, TYPISIERUNG_CODES,
@@ -104,6 +105,9 @@ pub fn parse<'a, R: Read + Seek + 'a>(
         }
         Err(e) => return Err(csv_error(e, 1)),
     }
+    if header.iter().any(|name| name.contains(UNDECODABLE)) {
+        return Err(super::csv_text::mixed_encodings(EXPECTED));
+    }
     let columns = Columns::from_header(&header, delimiter)?;
 
     Ok(Box::new(Rows {
@@ -117,18 +121,15 @@ pub fn parse<'a, R: Read + Seek + 'a>(
     }))
 }
 
-/// Reads the whole input once, in fixed-size chunks, and decides the encoding: UTF-8
-/// when every byte sequence is valid UTF-8 (a BOM is allowed), else Windows-1252, in
-/// which every byte is a character (ISO-8859-1 is read as its superset Windows-1252, as
-/// browsers and `encoding_rs` do). Refuses what no CSV of ours can be.
-fn sniff_encoding<R: Read>(input: &mut R) -> Result<&'static Encoding, ParseError> {
+/// Reads the whole input once, in fixed-size chunks, and decides the encoding by
+/// evidence ([`super::text`]): UTF-8 when the file holds any valid multi-byte UTF-8
+/// (its undecodable rows are rejected later), else Windows-1252, in which every byte is
+/// a character (the FIM Portal's ISO-8859-1 download is read as its superset
+/// Windows-1252, as browsers and `encoding_rs` do). Refuses what no CSV of ours can be.
+fn sniff_encoding<R: Read>(input: &mut R) -> Result<TextEncoding, ParseError> {
     let mut chunk = vec![0u8; 64 * 1024];
-    // Bytes of a UTF-8 sequence cut by the chunk boundary, carried to the next chunk.
-    let mut carry: Vec<u8> = Vec::with_capacity(4);
-    let mut utf8_valid = true;
-    let mut offset: u64 = 0;
+    let mut sniffer = Sniffer::default();
     let mut first = true;
-
     loop {
         let n = read_some(input, &mut chunk)?;
         if n == 0 {
@@ -139,28 +140,7 @@ fn sniff_encoding<R: Read>(input: &mut R) -> Result<&'static Encoding, ParseErro
             first = false;
             check_start(bytes)?;
         }
-        if let Some(i) = bytes.iter().position(|&b| b == 0) {
-            return Err(ParseError::not_format(
-                EXPECTED,
-                format!("byte {}", offset + i as u64),
-                "the file contains NUL bytes: it is binary or UTF-16, expected a text CSV in UTF-8 or Windows-1252",
-            ));
-        }
-        if utf8_valid {
-            carry.extend_from_slice(bytes);
-            match std::str::from_utf8(&carry) {
-                Ok(_) => carry.clear(),
-                // The chunk ends inside a sequence: keep its first bytes for the next one.
-                Err(e) if e.error_len().is_none() => {
-                    carry.drain(..e.valid_up_to());
-                }
-                Err(_) => {
-                    utf8_valid = false;
-                    carry = Vec::new();
-                }
-            }
-        }
-        offset += n as u64;
+        sniffer.feed(bytes);
     }
     if first {
         return Err(ParseError::not_format(
@@ -169,11 +149,15 @@ fn sniff_encoding<R: Read>(input: &mut R) -> Result<&'static Encoding, ParseErro
             "the file is empty",
         ));
     }
-    Ok(if utf8_valid && carry.is_empty() {
-        UTF_8
-    } else {
-        WINDOWS_1252
-    })
+    let evidence = sniffer.finish();
+    if let Some(i) = evidence.nul_at {
+        return Err(ParseError::not_format(
+            EXPECTED,
+            format!("byte {i}"),
+            "the file contains NUL bytes: it is binary or UTF-16, expected a text CSV in UTF-8 or Windows-1252",
+        ));
+    }
+    Ok(evidence.decide(Legacy::Windows1252))
 }
 
 /// Fills `buf` as far as the input goes, so that short reads do not cut the first
@@ -213,73 +197,6 @@ fn check_start(bytes: &[u8]) -> Result<(), ParseError> {
         ));
     }
     Ok(())
-}
-
-/// Decodes a byte stream to UTF-8 with `encoding_rs`, chunk by chunk. A UTF-8 BOM is
-/// dropped so that the first header name reads `Schluessel`.
-struct DecodeReader<R> {
-    inner: R,
-    decoder: encoding_rs::Decoder,
-    input: Box<[u8]>,
-    output: Box<[u8]>,
-    out_pos: usize,
-    out_len: usize,
-    finished: bool,
-}
-
-const DECODE_CHUNK: usize = 16 * 1024;
-
-impl<R: Read> DecodeReader<R> {
-    fn new(inner: R, encoding: &'static Encoding) -> Self {
-        let decoder = if encoding == UTF_8 {
-            encoding.new_decoder_with_bom_removal()
-        } else {
-            encoding.new_decoder_without_bom_handling()
-        };
-        // Room for the worst case of one whole input chunk (3 bytes of UTF-8 per
-        // Windows-1252 byte), so every decode call consumes all of its input.
-        let out_size = decoder
-            .max_utf8_buffer_length(DECODE_CHUNK)
-            .unwrap_or(DECODE_CHUNK * 4);
-        DecodeReader {
-            inner,
-            decoder,
-            input: vec![0; DECODE_CHUNK].into_boxed_slice(),
-            output: vec![0; out_size].into_boxed_slice(),
-            out_pos: 0,
-            out_len: 0,
-            finished: false,
-        }
-    }
-}
-
-impl<R: Read> Read for DecodeReader<R> {
-    fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if self.out_pos < self.out_len {
-                let available = self
-                    .output
-                    .get(self.out_pos..self.out_len)
-                    .unwrap_or_default();
-                let n = available.len().min(dst.len());
-                if let (Some(to), Some(from)) = (dst.get_mut(..n), available.get(..n)) {
-                    to.copy_from_slice(from);
-                }
-                self.out_pos += n;
-                return Ok(n);
-            }
-            if self.finished {
-                return Ok(0);
-            }
-            let n = read_some(&mut self.inner, &mut self.input)?;
-            let last = n == 0;
-            let src = self.input.get(..n).unwrap_or_default();
-            let (_, _, written, _) = self.decoder.decode_to_utf8(src, &mut self.output, last);
-            self.out_pos = 0;
-            self.out_len = written;
-            self.finished = last;
-        }
-    }
 }
 
 /// Counts the decoded bytes handed to the csv reader and fails the read once the
@@ -521,6 +438,27 @@ fn convert_row(
     let key = columns.field(row, Col::Schluessel);
     let key_opt = (!key.is_empty()).then(|| key.to_owned());
 
+    if let Some(i) = row.iter().position(|f| f.contains(UNDECODABLE)) {
+        let column = COLUMN_NAMES
+            .iter()
+            .zip(columns.index.iter())
+            .find(|(_, at)| **at == Some(i))
+            .map_or_else(
+                || format!("field {}", i + 1),
+                |(name, _)| (*name).to_owned(),
+            );
+        out.push_back(Item::Reject(
+            Reject::reject(
+                format!("{position}, column {column}"),
+                key_opt,
+                super::text::undecodable_reason("the row"),
+            )
+            // A valid key still names a published service: only its text is broken.
+            .key_checked(is_valid_leistungsschluessel)
+            .with_raw(raw()),
+        ));
+        return;
+    }
     if row.len() != width {
         out.push_back(Item::Reject(
             Reject::reject(
@@ -932,7 +870,7 @@ mod tests {
             veroeffentlicht: Some("2019-10-05T00:00:00".into()),
             ..service("99001001002000", "Abfallgebühr Festsetzung – €", &[])
         };
-        let (cp1252, _, unmappable) = WINDOWS_1252.encode(text);
+        let (cp1252, _, unmappable) = encoding_rs::WINDOWS_1252.encode(text);
         assert!(!unmappable);
         let with_bom = [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat();
         for (name, bytes) in [

@@ -22,6 +22,7 @@ pub mod json_strict;
 pub mod leika_csv;
 pub mod ozg;
 pub mod pvog;
+pub mod text;
 pub mod xzufi;
 
 use serde::Serialize;

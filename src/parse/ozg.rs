@@ -53,10 +53,13 @@ pub fn parse_leistungen<'a, R: Read + Seek + 'a>(
         let items: Vec<Result<Item<OzgLeistungRecord>, ParseError>> = match row {
             Err(err) => vec![csv_text::row_error(err).map(Item::Reject)],
             Ok(record) if csv_text::is_blank(&record) => vec![],
-            Ok(record) => leistung_items(&columns, &record, delimiter)
-                .into_iter()
-                .map(Ok)
-                .collect(),
+            Ok(record) => match csv_text::undecodable(&record, delimiter) {
+                Some(reject) => vec![Ok(Item::Reject(reject))],
+                None => leistung_items(&columns, &record, delimiter)
+                    .into_iter()
+                    .map(Ok)
+                    .collect(),
+            },
         };
         items
     })))
@@ -136,7 +139,10 @@ pub fn parse_map<'a, R: Read + Seek + 'a>(
         move |row| match row {
             Err(err) => Some(csv_text::row_error(err).map(Item::Reject)),
             Ok(record) if csv_text::is_blank(&record) => None,
-            Ok(record) => Some(Ok(map_item(&columns, &record, delimiter))),
+            Ok(record) => Some(Ok(match csv_text::undecodable(&record, delimiter) {
+                Some(reject) => Item::Reject(reject),
+                None => map_item(&columns, &record, delimiter),
+            })),
         },
     )))
 }

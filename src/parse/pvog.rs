@@ -3,10 +3,16 @@
 //! `fetch::pvog::pull`; a single page object is accepted too. Each row becomes an
 //! [`AvailabilityRecord`] keyed by (ARS, Leistungsschlüssel).
 //!
+//! The API description also lets `/v1/data/{ars}` answer with the CSV file
+//! (`filetype=csv`, `application/octet-stream`) and does not say which a request
+//! without `filetype` gets, so the payload may be that CSV instead: a payload whose
+//! first line names `leika_key` and `ars` is read as CSV with the same column names
+//! (through [`super::csv_text`], encoding by evidence), one row per record.
+//!
 //! The pages are read whole: a Land's pull is a few ten thousand small rows, and the
 //! page envelope has to be checked before any row is trusted.
 
-use std::io::BufRead;
+use std::io::{BufRead, Seek};
 
 use serde::Deserialize;
 
@@ -16,6 +22,39 @@ use crate::model::{
 };
 
 const FORMAT: &str = "Dashboard Digitale Verwaltung (PVOG) page array";
+const CSV_FORMAT: &str = "Dashboard Digitale Verwaltung (PVOG) CSV";
+
+/// The CSV columns read (the JSON rows' field names); others are ignored.
+const CSV_COLUMNS: &[&str] = &[
+    "leika_key",
+    "leika_name",
+    "leika_bezeichnung",
+    "ars",
+    "ars_name",
+    "ozgid",
+    "url",
+    "online_status",
+    "aktiv",
+    "art_flaechendeckung",
+];
+
+/// Whether `bytes` (the start of an answer or payload) are JSON: the first character
+/// after an optional BOM and blanks is `[` or `{`.
+pub fn looks_like_json(bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    matches!(
+        bytes.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'[' | b'{')
+    )
+}
+
+/// Whether `bytes` start like the API's CSV file: a header line naming `leika_key`
+/// and `ars`.
+pub fn looks_like_csv(bytes: &[u8]) -> bool {
+    let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let header = String::from_utf8_lossy(first).to_lowercase();
+    !looks_like_json(bytes) && header.contains("leika_key") && header.contains("ars")
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -54,14 +93,20 @@ const ART_FLAECHENDECKUNG: &[&str] = &[
     "nicht in Auswertung berücksichtigt",
 ];
 
-pub fn parse<'a, R: BufRead + 'a>(input: R) -> Items<'a, AvailabilityRecord> {
+pub fn parse<'a, R: BufRead + Seek + 'a>(mut input: R) -> Items<'a, AvailabilityRecord> {
+    match input.fill_buf() {
+        Ok(start) if looks_like_csv(start) => return parse_csv(input),
+        _ => {}
+    }
     let pages: Pages = match serde_json::from_reader(input) {
         Ok(p) => p,
         Err(e) => {
             return Box::new(std::iter::once(Err(ParseError::not_format(
                 FORMAT,
                 format!("line {}, column {}", e.line(), e.column()),
-                format!("expected a JSON array of pages with `content`: {e}"),
+                format!(
+                    "expected a JSON array of pages with `content`, or the CSV file with a header naming leika_key and ars: {e}"
+                ),
             ))))
         }
     };
@@ -75,6 +120,60 @@ pub fn parse<'a, R: BufRead + 'a>(input: R) -> Items<'a, AvailabilityRecord> {
             .enumerate()
             .flat_map(move |(r, value)| row_items(&format!("page {p}, row {}", r + 1), value))
             .map(Ok)
+    }))
+}
+
+/// The CSV form: each row turned into the JSON row object the pages carry.
+fn parse_csv<'a, R: BufRead + Seek + 'a>(input: R) -> Items<'a, AvailabilityRecord> {
+    let opened = super::csv_text::open(input, CSV_FORMAT).and_then(|mut input| {
+        let header = super::csv_text::header(&mut input.reader, CSV_FORMAT)?;
+        let columns: Vec<Option<&'static str>> = header
+            .iter()
+            .map(|h| {
+                let h = super::csv_text::clean_header(h).to_lowercase();
+                CSV_COLUMNS.iter().copied().find(|c| *c == h)
+            })
+            .collect();
+        if !columns.contains(&Some("leika_key")) || !columns.contains(&Some("ars")) {
+            return Err(ParseError::not_format(
+                CSV_FORMAT,
+                "line 1",
+                format!(
+                    "expected a header with leika_key and ars (and online_status, url, ...); found {:?}",
+                    header.iter().collect::<Vec<_>>()
+                ),
+            ));
+        }
+        Ok((input, columns))
+    });
+    let (input, columns) = match opened {
+        Ok(o) => o,
+        Err(e) => return Box::new(std::iter::once(Err(e))),
+    };
+    let delimiter = input.delimiter;
+    Box::new(input.reader.into_records().flat_map(move |row| {
+        let record = match row {
+            Err(err) => return vec![super::csv_text::row_error(err).map(Item::Reject)],
+            Ok(r) if super::csv_text::is_blank(&r) => return vec![],
+            Ok(r) => r,
+        };
+        if let Some(reject) = super::csv_text::undecodable(&record, delimiter) {
+            return vec![Ok(Item::Reject(reject))];
+        }
+        let object: serde_json::Map<String, serde_json::Value> = columns
+            .iter()
+            .zip(record.iter())
+            .filter_map(|(c, cell)| {
+                let cell = cell.trim();
+                c.filter(|_| !cell.is_empty())
+                    .map(|c| (c.to_owned(), serde_json::Value::String(cell.to_owned())))
+            })
+            .collect();
+        let position = format!("line {}", super::csv_text::line_of(&record));
+        row_items(&position, serde_json::Value::Object(object))
+            .into_iter()
+            .map(Ok)
+            .collect()
     }))
 }
 
@@ -162,7 +261,7 @@ mod tests {
 
     fn summarize(input: &str) -> Result<Vec<String>, String> {
         let mut out = Vec::new();
-        for item in parse(input.as_bytes()) {
+        for item in parse(std::io::Cursor::new(input.as_bytes())) {
             match item.map_err(|e| e.to_string())? {
                 Item::Record {
                     position,
@@ -220,7 +319,7 @@ mod tests {
             {"leika_key":"99041006017000","ars":"031010000000"},
             42]}]"#;
         assert_eq!(
-            crate::parse::reject_keys(parse(input.as_bytes())),
+            crate::parse::reject_keys(parse(std::io::Cursor::new(input.as_bytes()))),
             [
                 "page 0, row 1 032410001001:nicht im LeiKa",
                 "page 0, row 2 0324:99041006017000",
@@ -237,6 +336,24 @@ mod tests {
             &["page 0, row 1: 032410001001 99041006017000 nicht ok"],
         );
         check("[]", &[]);
+    }
+
+    #[test]
+    fn the_csv_file_the_api_may_answer_with() {
+        check(
+            "\u{feff}leika_key;leika_name;ars;ars_name;ozgid;url;online_status;aktiv;art_flaechendeckung;bundesland\r\n\
+             99041006017000;Hund Anmeldung;032410001001;Hannover;1234;https://x;ok;ja;landesweit flächendeckend;Niedersachsen\r\n\
+             nicht im LeiKa;;032410001001;;;;ok;;;\r\n\
+             99041006017000;;031010000000;;;;nicht ok;;;\r\n",
+            &[
+                "line 2: 032410001001 99041006017000 ok",
+                "line 3: reject leika_key \"nicht im LeiKa\" is not a 14-digit Leistungsschlüssel",
+                "line 4: 031010000000 99041006017000 nicht ok",
+            ],
+        );
+        assert!(looks_like_csv(b"leika_key,ars,online_status\n"));
+        assert!(!looks_like_csv(b"  [{\"content\":[]}]"));
+        assert!(!looks_like_csv(b"<html>502 Bad Gateway</html>"));
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! nesting depth and the size of a single XML node, so hostile input cannot make it
 //! allocate without limit.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufRead};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
@@ -69,6 +69,7 @@ pub fn parse<'a, R: BufRead + 'a>(input: R) -> Items<'a, ServiceRecord> {
         current: None,
         capture: None,
         record_no: 0,
+        kept: HashMap::new(),
         pending: VecDeque::new(),
         done: false,
     })
@@ -172,6 +173,9 @@ struct Parser<R: BufRead> {
     capture: Option<Capture>,
     /// Counts `leistung` and `loesche` elements in document order.
     record_no: usize,
+    /// Leistungsschlüssel already given a record in this payload → that record's
+    /// position (see [`Parser::finish`]).
+    kept: HashMap<String, String>,
     pending: VecDeque<Item<ServiceRecord>>,
     done: bool,
 }
@@ -449,7 +453,39 @@ impl<R: BufRead> Parser<R> {
         match object {
             Object::Leistung(draft) => {
                 let position = format!("record {n} (leistung id={})", draft.id.describe());
-                self.pending.extend(leistung_items(position, *draft));
+                let items = leistung_items(position.clone(), *draft);
+                let key = items.iter().find_map(|item| match item {
+                    Item::Record {
+                        change: Change::Upsert(r),
+                        ..
+                    } => Some(r.leistungsschluessel.clone()),
+                    _ => None,
+                });
+                // Real transfer messages carry one `leistung` per region or
+                // specialization under the same Leistungsschlüssel. A release holds
+                // one service per key: the first object in the document is kept (the
+                // fields ozgsync reads do not say which object is the federal one),
+                // each further one is a warning naming it, not a reject.
+                match key.and_then(|k| self.kept.get(&k).map(|first| (k, first.clone()))) {
+                    Some((key, first)) => self.pending.push_back(Item::Reject(Reject::warning(
+                        position,
+                        Some(key),
+                        format!(
+                            "another leistung object for this Leistungsschlüssel (a regional variant or specialization); \
+                             the service is kept as in {first}, this object only counted"
+                        ),
+                    ))),
+                    None => {
+                        if let Some(Item::Record {
+                            change: Change::Upsert(r),
+                            ..
+                        }) = items.first()
+                        {
+                            self.kept.insert(r.leistungsschluessel.clone(), position);
+                        }
+                        self.pending.extend(items);
+                    }
+                }
             }
             Object::Loesche(draft) => {
                 let position = format!("record {n} (loesche id={})", draft.id.describe());

@@ -238,6 +238,19 @@ pub fn validate_from<R: Read + Seek>(
         }
         out.lines += 1;
         let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if let Some((i, bad)) = record
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.contains(crate::parse::text::UNDECODABLE))
+        {
+            out.errors.push(RowError {
+                line,
+                column: headers.get(i).unwrap_or("?").trim().to_owned(),
+                value: crate::parse::shorten(bad.trim(), 80),
+                message: crate::parse::text::undecodable_reason("the row"),
+            });
+            continue;
+        }
         let cell = |i: Option<usize>| -> &str {
             i.and_then(|i| record.get(i)).map(str::trim).unwrap_or("")
         };

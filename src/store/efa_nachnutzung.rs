@@ -1,4 +1,4 @@
-//! EfA-Nachnutzung in the database (schema 0015): loading what a sheet is
+//! EfA-Nachnutzung in the database (schema 0012): loading what a sheet is
 //! validated against, applying a validated sheet as new versions with one audit
 //! row per changed field, and the reads behind `efa-nachnutzung show` and the
 //! filled template.

@@ -50,16 +50,20 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../schema/0008_exports_due.sql"),
     ),
     (
-        "0011_release_kept",
-        include_str!("../../schema/0011_release_kept.sql"),
+        "0009_release_kept",
+        include_str!("../../schema/0009_release_kept.sql"),
     ),
     (
-        "0012_land_scope",
-        include_str!("../../schema/0012_land_scope.sql"),
+        "0010_land_scope",
+        include_str!("../../schema/0010_land_scope.sql"),
     ),
     (
-        "0015_efa_nachnutzung",
-        include_str!("../../schema/0015_efa_nachnutzung.sql"),
+        "0011_folded_search_and_planned_renames",
+        include_str!("../../schema/0011_folded_search_and_planned_renames.sql"),
+    ),
+    (
+        "0012_efa_nachnutzung",
+        include_str!("../../schema/0012_efa_nachnutzung.sql"),
     ),
 ];
 
@@ -169,6 +173,9 @@ pub fn open(path: &Path) -> Result<Connection> {
     }
     configure(&conn, path)?;
     migrate(&mut conn, path)?;
+    // A Ressort rename planned for a date that has come takes effect now, before
+    // anything reads the Ressorts' current names.
+    ressort::apply_due(&mut conn, crate::status::today())?;
     Ok(conn)
 }
 
@@ -273,6 +280,7 @@ pub fn open_reader(path: &Path) -> Result<Connection> {
     .map_err(Error::db(format!("opening {} read-only", path.display())))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(Error::db("setting busy timeout"))?;
+    register_functions(&conn)?;
     let version = match conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)) {
         Ok(v) => v,
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
@@ -332,7 +340,23 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
          PRAGMA cache_size = -32768;",
     )
     .map_err(Error::db(format!("configuring {}", path.display())))?;
-    Ok(())
+    register_functions(conn)
+}
+
+/// SQL functions ozgsync's own SQL uses: `fold(text)` is [`crate::model::fold`], the
+/// one folding of names (the search index is built with it).
+fn register_functions(conn: &Connection) -> Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "fold",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let text: Option<String> = ctx.get(0)?;
+            Ok(text.map(|t| crate::model::fold(&t)))
+        },
+    )
+    .map_err(Error::db("registering SQL function fold"))
 }
 
 fn user_version(conn: &Connection) -> Result<i64> {

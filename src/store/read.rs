@@ -28,7 +28,7 @@ pub struct ReleaseRow {
     pub rejected: i64,
     pub warnings: i64,
     pub status: String,
-    /// Keys whose rejected record left their previous version current (schema 0011).
+    /// Keys whose rejected record left their previous version current (schema 0009).
     pub kept: i64,
 }
 
@@ -175,21 +175,133 @@ fn versions_where(
     Ok(rows)
 }
 
-/// Keys of current records whose name contains `text` (case-insensitive for ASCII).
-pub fn current_keys_by_name(conn: &Connection, entity: Entity, text: &str) -> Result<Vec<String>> {
+/// How a record was found by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameMatch {
+    /// Its current name matches.
+    Current,
+    /// It is current, and one of its earlier names matches (a rename).
+    Earlier,
+    /// It was retired (merged, dissolved); one of its names matches.
+    Retired,
+}
+
+/// A record found by name: its key, how, and the name that matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameHit {
+    pub key: String,
+    pub found: NameMatch,
+    pub name: String,
+}
+
+/// Records whose name, current or earlier, contains `text`, both folded by
+/// [`crate::model::fold`] (so `GÖTTINGEN`, `Goettingen` and `göttingen` are alike).
+/// Current names first, then earlier names of current records, then retired
+/// records; by name within each.
+pub fn keys_by_name(conn: &Connection, entity: Entity, text: &str) -> Result<Vec<NameHit>> {
+    let needle = crate::model::fold(text.trim());
     let mut stmt = conn
         .prepare(
-            "SELECT key FROM record_versions
-             WHERE entity = ?1 AND valid_to IS NULL
-               AND json_extract(data, '$.name') LIKE '%' || ?2 || '%'
-             ORDER BY json_extract(data, '$.name'), key",
+            "SELECT v.key, json_extract(v.data, '$.name'), v.valid_to IS NULL,
+                    EXISTS (SELECT 1 FROM record_versions c
+                            WHERE c.entity = v.entity AND c.key = v.key AND c.valid_to IS NULL)
+             FROM record_versions v
+             WHERE v.entity = ?1 AND instr(fold(json_extract(v.data, '$.name')), ?2) > 0",
         )
         .map_err(Error::db("searching names"))?;
-    let rows = stmt
-        .query_map(params![entity.as_str(), text], |r| r.get(0))
+    let rows: Vec<(String, String, bool, bool)> = stmt
+        .query_map(params![entity.as_str(), needle], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .and_then(|rows| rows.collect())
         .map_err(Error::db("searching names"))?;
-    Ok(rows)
+    let mut best: std::collections::BTreeMap<String, NameHit> = Default::default();
+    for (key, name, is_current_version, key_is_current) in rows {
+        let found = match (is_current_version, key_is_current) {
+            (true, _) => NameMatch::Current,
+            (false, true) => NameMatch::Earlier,
+            (false, false) => NameMatch::Retired,
+        };
+        let hit = NameHit {
+            key: key.clone(),
+            found,
+            name,
+        };
+        match best.get(&key) {
+            Some(seen) if seen.found <= found => {}
+            _ => {
+                best.insert(key, hit);
+            }
+        }
+    }
+    let mut hits: Vec<NameHit> = best.into_values().collect();
+    hits.sort_by(|a, b| (a.found, &a.name, &a.key).cmp(&(b.found, &b.name, &b.key)));
+    Ok(hits)
+}
+
+/// The 12-digit ARS a user means by `text`: an ARS as written, the ARS of an 8-digit
+/// AGS, or the ARS of the one current Gemeinde or Kreis whose name is `text` (folded;
+/// "Göttingen" also matches "Göttingen, Stadt"). Several matching ARS are an error
+/// that lists them; a name never guesses.
+pub fn resolve_ars(conn: &Connection, text: &str) -> Result<String> {
+    let q = text.trim();
+    let digits = !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit());
+    if digits && q.len() != 8 {
+        // the status validation explains a wrong length
+        return Ok(q.to_owned());
+    }
+    let mut stmt = conn
+        .prepare(
+            "SELECT DISTINCT json_extract(data, '$.ars'), json_extract(data, '$.name'),
+                    json_extract(data, '$.level')
+             FROM record_versions
+             WHERE entity = 'municipality' AND valid_to IS NULL
+               AND json_extract(data, '$.level') IN ('gemeinde', 'kreis')
+               AND CASE WHEN ?2 THEN json_extract(data, '$.ags') = ?1
+                        ELSE fold(json_extract(data, '$.name')) = fold(?1)
+                          OR fold(json_extract(data, '$.name')) LIKE fold(?1) || ',%' END
+             ORDER BY 1",
+        )
+        .map_err(Error::db("resolving a municipality"))?;
+    let found: Vec<(String, String, String)> = stmt
+        .query_map(params![q, digits], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(Error::db("resolving a municipality"))?;
+    let mut arss: Vec<&str> = found.iter().map(|(ars, _, _)| ars.as_str()).collect();
+    arss.dedup();
+    match arss.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => Err(Error::NotFound(format!(
+            "no current Gemeinde or Kreis {} {q:?}; give the 12-digit ARS (`ozgsync municipality NAME` finds it)",
+            if digits { "has the AGS" } else { "is named" }
+        ))),
+        _ => Err(Error::Invalid(format!(
+            "{q:?} names several municipalities: {}; give the 12-digit ARS or the full name",
+            found
+                .iter()
+                .map(|(ars, name, level)| format!("{name} ({level}) {ars}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// The current name of the municipality with `ars` (its Gemeinde record, else its
+/// Kreis or Verband record).
+pub fn municipality_name(conn: &Connection, ars: &str) -> Result<Option<String>> {
+    conn.query_row(
+        "SELECT json_extract(data, '$.name') FROM record_versions
+         WHERE entity = 'municipality' AND valid_to IS NULL
+           AND key IN ('gemeinde:' || ?1, 'kreis:' || ?1, 'verband:' || ?1)
+         ORDER BY key LIMIT 1",
+        [ars],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(Error::db(format!("reading the name of ARS {ars}")))
 }
 
 /// The ids of the last two applied releases of `source`, older first. With a single

@@ -73,6 +73,12 @@ pub const DEFAULT_MAX_RETIRE_SHARE: f64 = 0.5;
 /// test records, or a catalogue just started).
 const RETIRE_GUARD_MIN_CURRENT: usize = 20;
 
+/// The emptied-field guard looks at fields at least this share of the current records
+/// fill...
+const EMPTIED_GUARD_FILLED_BEFORE: f64 = 0.5;
+/// ...and refuses the release when at most this share of its records fill them.
+const EMPTIED_GUARD_FILLED_NOW: f64 = 0.05;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReleaseStatus {
@@ -270,6 +276,9 @@ pub fn apply<T: Record>(
                 max_share: meta.max_retire_share,
             });
         }
+        if meta.max_retire_share < 1.0 {
+            writer.check_emptied_fields(&payload.origin)?;
+        }
         writer.retire_unseen()?;
     }
     let mut counts = writer.counts;
@@ -406,6 +415,18 @@ fn store_payload(conn: &Connection, payload: &mut Payload) -> Result<()> {
 
 /// A stable 64-bit content hash of a record's JSON, stored to detect changes without
 /// loading every record's data.
+/// Whether a field carries a value: not null, not an empty string, list or object.
+fn is_filled(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        Value::Bool(_) | Value::Number(_) => true,
+    }
+}
+
 pub fn content_hash(data: &str) -> String {
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(data.as_bytes()))
 }
@@ -427,6 +448,11 @@ struct VersionWriter<'c> {
     kept_seq: usize,
     /// How many versions were current before this release.
     current_before: usize,
+    /// Per JSON field, how many current records of this source filled it before this
+    /// release (key `""`: how many there were), and how many records of this release
+    /// fill it (see [`Self::check_emptied_fields`]).
+    filled_before: HashMap<String, u64>,
+    filled_now: HashMap<String, u64>,
     counts: Counts,
     /// The edition rule in force for this release ([`EditionRule::None`] when the
     /// check is off) and, for it, the edition date of each current version.
@@ -471,6 +497,33 @@ impl<'c> VersionWriter<'c> {
             })
             .map_err(Error::db("reading the edition dates of current versions"))?
         };
+        let source = meta.source.as_str();
+        // Only this source's current versions count as "before": several sources
+        // feed one entity (LeiKa CSV, XZuFi, FIM API) and fill different fields. The
+        // empty key '' carries the number of those versions. What counts as filled
+        // mirrors `is_filled` below.
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT j.key, count(*) FROM record_versions v
+                 JOIN releases r ON r.release_id = v.valid_from AND r.source = ?2,
+                 json_each(v.data) j
+                 WHERE v.entity = ?1 AND v.valid_to IS NULL
+                   AND j.type != 'null' AND NOT (j.type = 'text' AND j.atom = '')
+                   AND NOT (j.type = 'array' AND json_array_length(j.value) = 0)
+                   AND NOT (j.type = 'object' AND j.value = '{}')
+                 GROUP BY j.key
+                 UNION ALL
+                 SELECT '', count(*) FROM record_versions v
+                 JOIN releases r ON r.release_id = v.valid_from AND r.source = ?2
+                 WHERE v.entity = ?1 AND v.valid_to IS NULL",
+            )
+            .map_err(Error::db("counting filled fields"))?;
+        let filled_before = stmt
+            .query_map(params![entity.as_str(), source], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.unsigned_abs()))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<String, u64>>>())
+            .map_err(Error::db("counting filled fields"))?;
         Ok(VersionWriter {
             conn,
             entity,
@@ -480,6 +533,8 @@ impl<'c> VersionWriter<'c> {
             seen: HashMap::new(),
             kept: HashMap::new(),
             kept_seq: 0,
+            filled_before,
+            filled_now: HashMap::new(),
             counts: Counts::default(),
             edition_rule,
             editions,
@@ -505,6 +560,38 @@ impl<'c> VersionWriter<'c> {
                 what: format!("the payload's latest {label} is {edition}"),
                 current: current.clone(),
             });
+        }
+        Ok(())
+    }
+
+    /// Refuses a full release in which a field filled by at least half of the current
+    /// records is empty in (nearly) all of its records — a wrong encoding (a header
+    /// that no longer matches) or a shifted layout, not a real edition.
+    fn check_emptied_fields(&self, location: &str) -> Result<()> {
+        let records = self.seen.len() as u64;
+        let current = self.filled_before.get("").copied().unwrap_or(0) as usize;
+        if current < RETIRE_GUARD_MIN_CURRENT || records < RETIRE_GUARD_MIN_CURRENT as u64 {
+            return Ok(());
+        }
+        let mut fields: Vec<(&String, &u64)> = self.filled_before.iter().collect();
+        fields.sort();
+        for (field, &before) in fields {
+            if field.is_empty() || self.entity.volatile_fields().contains(&field.as_str()) {
+                continue;
+            }
+            let now = self.filled_now.get(field).copied().unwrap_or(0);
+            if before as f64 >= EMPTIED_GUARD_FILLED_BEFORE * current as f64
+                && now as f64 <= EMPTIED_GUARD_FILLED_NOW * records as f64
+            {
+                return Err(Error::EmptiedField {
+                    location: location.to_owned(),
+                    field: field.clone(),
+                    before,
+                    current,
+                    now,
+                    records,
+                });
+            }
         }
         Ok(())
     }
@@ -563,6 +650,15 @@ impl<'c> VersionWriter<'c> {
         let serialize_err =
             |e: serde_json::Error| Error::Invalid(format!("serializing record {key}: {e}"));
         let data = serde_json::to_string(record).map_err(serialize_err)?;
+        if let serde_json::Value::Object(fields) =
+            serde_json::to_value(record).map_err(serialize_err)?
+        {
+            for (field, value) in fields {
+                if is_filled(&value) {
+                    *self.filled_now.entry(field).or_default() += 1;
+                }
+            }
+        }
         let hash = if T::ENTITY.volatile_fields().is_empty() {
             content_hash(&data)
         } else {

@@ -138,7 +138,7 @@ pub fn finish(
     Ok(())
 }
 
-// `kept` lives only on the release (schema 0011): a run reads it from there.
+// `kept` lives only on the release (schema 0009): a run reads it from there.
 const COLUMNS: &str = "run_id, job, trigger, started, finished, outcome, release_id, added,
     changed, retired, unchanged, rejected, warnings, error, pid,
     coalesce((SELECT k.kept FROM releases k WHERE k.release_id = runs.release_id), 0)";

@@ -2,8 +2,13 @@
 //! (FTS5 table `search_fts`, schema 0005). The index is brought up to date inside
 //! each release's transaction ([`index_pending`], called by `store::release`), set
 //! by set for what that release changed, so `search` only reads: a reader never
-//! writes, and never holds a write transaction that makes an import wait. Owns the
-//! folding of the user's text into an FTS5 query the same way the index was built.
+//! writes, and never holds a write transaction that makes an import wait. The index
+//! holds each name twice: folded by [`crate::model::fold`] (SQL function `fold`),
+//! which the user's words are folded the same way to match (`Goettingen`,
+//! `GÖTTINGEN`), and as written, which the tokenizer strips of diacritics, with ß as
+//! ss (so `Strassenbehorde` without the umlaut still finds "Straßenbehörde"); hits
+//! show the names as stored, never the folded text. A query that is a key (a
+//! Leistungsschlüssel, an EfA-ID) finds that record first.
 
 use rusqlite::{params, Connection};
 use serde::Serialize;
@@ -99,26 +104,26 @@ pub fn reindex_release(conn: &Connection, entity: Entity, release_id: i64) -> Re
     .map_err(Error::db("registering search documents"))?;
     conn.execute(
         "INSERT INTO search_fts (rowid, name, synonyms)
-         SELECT d.docid,
-                replace(replace(
+         SELECT docid,
+                fold(name) || ' ' || replace(replace(name, 'ß', 'ss'), 'ẞ', 'SS'),
+                fold(synonyms) || ' ' || replace(replace(synonyms, 'ß', 'ss'), 'ẞ', 'SS')
+         FROM (
+             SELECT d.docid AS docid,
                     coalesce(json_extract(v.data, '$.bezeichnung'), json_extract(v.data, '$.name'), '')
-                    || coalesce(' ' || json_extract(v.data, '$.bezeichnung2'), ''),
-                    'ß', 'ss'), 'ẞ', 'SS'),
-                replace(replace(
-                    (SELECT group_concat(value, ' | ') FROM json_each(v.data, '$.synonyme')),
-                    'ß', 'ss'), 'ẞ', 'SS')
-         FROM record_versions v JOIN search_docs d ON d.entity = v.entity AND d.key = v.key
-         WHERE v.valid_from = ?2 AND v.entity = ?1 AND v.valid_to IS NULL",
+                    || coalesce(' ' || json_extract(v.data, '$.bezeichnung2'), '') AS name,
+                    (SELECT group_concat(value, ' | ') FROM json_each(v.data, '$.synonyme')) AS synonyms
+             FROM record_versions v JOIN search_docs d ON d.entity = v.entity AND d.key = v.key
+             WHERE v.valid_from = ?2 AND v.entity = ?1 AND v.valid_to IS NULL)",
         params![entity.as_str(), release_id],
     )
     .map_err(Error::db("indexing new versions for search"))?;
     Ok(())
 }
 
-/// Turns free text into an FTS5 query: ß folded to ss (as indexed), every word a
-/// quoted prefix term, all words required. Returns None when there is no word.
+/// Turns free text into an FTS5 query: folded as indexed, every word a quoted prefix
+/// term, all words required. Returns None when there is no word.
 pub fn fts_query(text: &str) -> Option<String> {
-    let folded = text.replace('ß', "ss").replace('ẞ', "SS");
+    let folded = crate::model::fold(text);
     let terms: Vec<String> = folded
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
@@ -127,24 +132,54 @@ pub fn fts_query(text: &str) -> Option<String> {
     (!terms.is_empty()).then(|| terms.join(" "))
 }
 
-/// The best `limit` matches for `text`, best first.
+/// The stored name and synonyms of a search document's current version.
+const SHOWN: &str =
+    "coalesce(json_extract(v.data, '$.bezeichnung'), json_extract(v.data, '$.name'), ''),
+     (SELECT group_concat(value, ' | ') FROM json_each(v.data, '$.synonyme'))";
+
+/// The best `limit` matches for `text`, best first: a current record whose key is
+/// `text` (Leistungsschlüssel, EfA-ID; case ignored), then name and synonym matches.
 pub fn search(conn: &Connection, text: &str, limit: u32) -> Result<Vec<Hit>> {
     let Some(query) = fts_query(text) else {
         return Err(Error::Invalid(format!(
             "nothing to search for in {text:?}; give at least one word"
         )));
     };
+    let by_key = format!(
+        "SELECT d.entity, d.key, {SHOWN}
+         FROM search_docs d
+         JOIN record_versions v ON v.entity = d.entity AND v.key = d.key AND v.valid_to IS NULL
+         WHERE d.key = ?1 COLLATE NOCASE
+         ORDER BY d.entity LIMIT ?2"
+    );
+    let mut hits = collect_hits(conn, &by_key, params![text.trim(), limit], text)?;
+    let by_name = format!(
+        "SELECT d.entity, d.key, {SHOWN}
+         FROM search_fts f JOIN search_docs d ON d.docid = f.rowid
+         JOIN record_versions v ON v.entity = d.entity AND v.key = d.key AND v.valid_to IS NULL
+         WHERE search_fts MATCH ?1
+         ORDER BY bm25(search_fts, 10.0, 1.0), d.key
+         LIMIT ?2"
+    );
+    for hit in collect_hits(conn, &by_name, params![query, limit], text)? {
+        if hits.len() < limit as usize && !hits.contains(&hit) {
+            hits.push(hit);
+        }
+    }
+    Ok(hits)
+}
+
+fn collect_hits(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    text: &str,
+) -> Result<Vec<Hit>> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT d.entity, d.key, f.name, f.synonyms
-             FROM search_fts f JOIN search_docs d ON d.docid = f.rowid
-             WHERE search_fts MATCH ?1
-             ORDER BY bm25(search_fts, 10.0, 1.0), d.key
-             LIMIT ?2",
-        )
+        .prepare_cached(sql)
         .map_err(Error::db("preparing search"))?;
     let hits = stmt
-        .query_map(params![query, limit], |r| {
+        .query_map(params, |r| {
             Ok(Hit {
                 entity: r.get(0)?,
                 key: r.get(1)?,
@@ -166,12 +201,13 @@ mod tests {
         let check = |input: &str, expected: Option<&str>| {
             assert_eq!(fts_query(input).as_deref(), expected, "{input}");
         };
-        check("Straße", Some("\"Strasse\"*"));
+        check("Straße", Some("\"strasse\"*"));
+        check("GÖTTINGEN", Some("\"goettingen\"*"));
         check(
             "  AUSWEIS beantragen!",
-            Some("\"AUSWEIS\"* \"beantragen\"*"),
+            Some("\"ausweis\"* \"beantragen\"*"),
         );
-        check("\"; DROP", Some("\"DROP\"*"));
+        check("\"; DROP", Some("\"drop\"*"));
         check(" -- ", None);
     }
 }

@@ -470,6 +470,9 @@ pub struct CellStatus {
     pub scope: String,
     /// The Ressort's current Kürzel for Ressort scopes.
     pub ressort: Option<String>,
+    /// The municipality's current name for ARS scopes (Gemeinde, else Kreis or
+    /// Verband of that ARS).
+    pub municipality: Option<String>,
     pub status: String,
     pub effective_on: String,
     pub note: Option<String>,
@@ -483,6 +486,11 @@ const CELL_COLUMNS: &str = "e.subject_kind, e.subject, e.scope_kind, e.scope,
     CASE WHEN e.scope_kind = 'ressort' THEN
         (SELECT n.kuerzel FROM ressort_names n
           WHERE n.ressort_id = CAST(e.scope AS INTEGER) AND n.valid_to IS NULL) END,
+    CASE WHEN e.scope_kind = 'ars' THEN
+        (SELECT json_extract(m.data, '$.name') FROM record_versions m
+          WHERE m.entity = 'municipality' AND m.valid_to IS NULL
+            AND m.key IN ('gemeinde:' || e.scope, 'kreis:' || e.scope, 'verband:' || e.scope)
+          ORDER BY m.key LIMIT 1) END,
     e.status, e.effective_on, e.note, b.origin, b.recorded_at, b.recorded_by, e.event_id";
 
 fn cell_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CellStatus> {
@@ -492,13 +500,14 @@ fn cell_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CellStatus> {
         scope_kind: r.get(2)?,
         scope: r.get(3)?,
         ressort: r.get(4)?,
-        status: r.get(5)?,
-        effective_on: r.get(6)?,
-        note: r.get(7)?,
-        origin: r.get(8)?,
-        recorded_at: r.get(9)?,
-        recorded_by: r.get(10)?,
-        event_id: r.get(11)?,
+        municipality: r.get(5)?,
+        status: r.get(6)?,
+        effective_on: r.get(7)?,
+        note: r.get(8)?,
+        origin: r.get(9)?,
+        recorded_at: r.get(10)?,
+        recorded_by: r.get(11)?,
+        event_id: r.get(12)?,
     })
 }
 

@@ -256,7 +256,9 @@ fn annotations_of_retired_keys_become_orphans_and_are_kept() {
 fn a_ressort_rename_keeps_history_and_annotations_follow() {
     let (_dir, _db, mut conn) = catalogue();
     apply(&mut conn, "annotations/valid.csv", "MU", false);
-    let date = chrono::NaiveDate::from_ymd_opt(2027, 11, 8).unwrap();
+    // A date already come: the rename takes effect at once (a later one is planned,
+    // see silently_wrong_text.rs).
+    let date = chrono::NaiveDate::from_ymd_opt(2025, 11, 8).unwrap();
     let renamed = ressort::rename(
         &mut conn,
         "mw",
@@ -276,8 +278,8 @@ fn a_ressort_rename_keeps_history_and_annotations_follow() {
     assert_eq!(
         history,
         vec![
-            ("MW".into(), "2022-11-08".into(), Some("2027-11-08".into())),
-            ("MWD".into(), "2027-11-08".into(), None),
+            ("MW".into(), "2022-11-08".into(), Some("2025-11-08".into())),
+            ("MWD".into(), "2025-11-08".into(), None),
         ]
     );
     // the annotation points at the Ressort, so it now shows the new name
@@ -291,7 +293,7 @@ fn a_ressort_rename_keeps_history_and_annotations_follow() {
         .unwrap();
     assert_eq!(
         frueher,
-        "MW Ministerium für Wirtschaft, Verkehr, Bauen und Digitalisierung (bis 2027-11-08)"
+        "MW Ministerium für Wirtschaft, Verkehr, Bauen und Digitalisierung (bis 2025-11-08)"
     );
     // the old Kürzel is no longer accepted in sheets
     let report = apply(&mut conn, "annotations/valid_cp1252_comma.csv", "MW", false);
@@ -305,7 +307,7 @@ fn a_ressort_rename_keeps_history_and_annotations_follow() {
 
     // a rename must move forward in time and keep Kürzel unique
     for (kuerzel, new, from, expected) in [
-        ("MWD", Some("MWE"), "2027-11-08", "must be after 2027-11-08"),
+        ("MWD", Some("MWE"), "2025-11-08", "must be after 2025-11-08"),
         ("MWD", Some("MI"), "2028-01-01", "Kürzel MI is in use"),
         ("MX", Some("MY"), "2028-01-01", "no current Ressort \"MX\""),
         ("MWD", None, "2028-01-01", "give --kuerzel or --name"),
@@ -447,9 +449,10 @@ fn cli_ressort_list_and_rename() {
     assert!(out.status.success(), "{out:?}");
     let out = ozgsync(&db, &["ressort", "list", "--history", "--format", "csv"]);
     let text = String::from_utf8(out.stdout).unwrap();
+    // dated in the future: planned, the current name stays in effect until then
     assert!(
-        text.contains("6,MW,Wirtschaftsministerium,2027-11-08,,\n"),
+        text.contains("6,MW,Wirtschaftsministerium,2027-11-08,,,planned\n"),
         "{text}"
     );
-    assert!(text.contains("6,MW,\"Ministerium für Wirtschaft, Verkehr, Bauen und Digitalisierung\",2022-11-08,2027-11-08,\n"), "{text}");
+    assert!(text.contains("6,MW,\"Ministerium für Wirtschaft, Verkehr, Bauen und Digitalisierung\",2022-11-08,,,\n"), "{text}");
 }

@@ -363,6 +363,7 @@ fn dashboards(db: &Db, out: &Path, gzip: bool) -> export::publish::PublishSummar
         out: out.to_path_buf(),
         gzip,
         as_of: Some(d("2026-03-15")),
+        site: false,
     };
     match export::run_job(&db.path, &job).unwrap() {
         ExportOutcome::Dashboards(s) => s,
@@ -521,7 +522,15 @@ fn report_from_the_database_in_every_format() {
         out,
     };
     let json_path = root.path().join("r.json");
-    export::run_job(&db.path, &job(ReportFormat::Json, json_path.clone())).unwrap();
+    // Made a day after its Stichtag: `erstellt` is the time of making, not the Stichtag.
+    let made = Utc.with_ymd_and_hms(2026, 3, 16, 8, 30, 0).unwrap();
+    export::run_job_at(
+        &db.path,
+        &job(ReportFormat::Json, json_path.clone()),
+        &Default::default(),
+        made,
+    )
+    .unwrap();
     let bytes = std::fs::read(&json_path).unwrap();
     assert_valid(&schema("report"), &bytes, "report.json");
     let mut report: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
@@ -537,9 +546,21 @@ fn report_from_the_database_in_every_format() {
     );
     for format in [ReportFormat::Xlsx, ReportFormat::Html, ReportFormat::Md] {
         let out = root.path().join(format!("r.{}", format.extension()));
-        export::run_job(&db.path, &job(format, out.clone())).unwrap();
+        export::run_job_at(
+            &db.path,
+            &job(format, out.clone()),
+            &Default::default(),
+            made,
+        )
+        .unwrap();
         let first = std::fs::read(&out).unwrap();
-        export::run_job(&db.path, &job(format, out.clone())).unwrap();
+        export::run_job_at(
+            &db.path,
+            &job(format, out.clone()),
+            &Default::default(),
+            made,
+        )
+        .unwrap();
         assert_eq!(
             first,
             std::fs::read(&out).unwrap(),
@@ -547,9 +568,13 @@ fn report_from_the_database_in_every_format() {
         );
     }
     let dir = root.path().join("csv");
-    let ExportOutcome::Report { files } =
-        export::run_job(&db.path, &job(ReportFormat::Csv, dir.clone())).unwrap()
-    else {
+    let ExportOutcome::Report { files } = export::run_job_at(
+        &db.path,
+        &job(ReportFormat::Csv, dir.clone()),
+        &Default::default(),
+        made,
+    )
+    .unwrap() else {
         panic!()
     };
     assert_eq!(files.len(), 7);

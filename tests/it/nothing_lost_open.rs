@@ -22,7 +22,7 @@ const RENAME: &[&str] = &[
     "--name",
     "X",
     "--from",
-    "2027-01-01",
+    "2025-01-01",
 ];
 
 /// A LeiKa key of the sample, for commands that take one.
@@ -481,7 +481,7 @@ fn a_writer_beside_the_daemon_leaves_its_wal_alone() {
     // The daemon's connection still works in WAL mode ...
     let renamed: String = daemon
         .query_row(
-            "SELECT name FROM ressort_names WHERE valid_from = '2027-01-01'",
+            "SELECT name FROM ressort_names WHERE valid_from = '2025-01-01'",
             [],
             |r| r.get(0),
         )

@@ -112,7 +112,7 @@ fn search_folds_case_umlauts_and_sharp_s() {
     };
     check("Strasse", &["99102013000000"]);
     check("straße", &["99102013000000"]);
-    check("STRASSENVERKEHRSBEHOERDE", &[]);
+    check("STRASSENVERKEHRSBEHOERDE", &["99102013000000"]);
     check("Strassenverkehrsbehorde", &["99102013000000"]);
     check("AUSWEIS", &["99012001001000"]);
     check("perso", &["99012001001000"]);

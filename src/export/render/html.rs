@@ -32,7 +32,7 @@ thead{display:table-header-group}tr{break-inside:avoid}a{color:inherit;text-deco
 pub fn render(report: &Report) -> Vec<u8> {
     let mut out = String::with_capacity(64 * 1024);
     let title = format!(
-        "Onlinedienste-Report Niedersachsen, Stand {}",
+        "Onlinedienste-Report Niedersachsen, Stichtag {}",
         report.as_of.format("%d.%m.%Y")
     );
     let _ = write!(
@@ -40,8 +40,9 @@ pub fn render(report: &Report) -> Vec<u8> {
         "<!DOCTYPE html>\n<html lang=\"de\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"generator\" content=\"ozgsync\">\n<title>{t}</title>\n<style>{STYLE}</style>\n\
-         </head>\n<body>\n<header>\n<h1>{t}</h1>\n<p class=\"meta\">Erstellt: {g}</p>\n",
+         </head>\n<body>\n<header>\n<h1>{t}</h1>\n<p class=\"meta\">Stichtag: {d} · Erstellt: {g}</p>\n",
         t = esc(&title),
+        d = report.as_of.format("%d.%m.%Y"),
         g = esc(&report.generated_at.format("%d.%m.%Y %H:%M UTC").to_string()),
     );
     if !report.sources.is_empty() {

@@ -13,7 +13,7 @@ pub fn render(report: &Report) -> Vec<u8> {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# Onlinedienste-Report Niedersachsen\n\nStand: {} · erstellt: {}",
+        "# Onlinedienste-Report Niedersachsen\n\nStichtag: {} · erstellt: {}",
         report.as_of.format("%d.%m.%Y"),
         report.generated_at.format("%Y-%m-%dT%H:%M:%SZ")
     );

@@ -43,7 +43,7 @@ fn render_inner(report: &Report) -> Result<Vec<u8>, XlsxError> {
     workbook.set_properties(
         &DocProperties::new()
             .set_title(format!(
-                "Onlinedienste-Report Niedersachsen, Stand {}",
+                "Onlinedienste-Report Niedersachsen, Stichtag {}",
                 report.as_of.format("%d.%m.%Y")
             ))
             .set_author("ozgsync")

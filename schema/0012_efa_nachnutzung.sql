@@ -1,4 +1,4 @@
--- 0015: EfA-Nachnutzung in Lower Saxony (Handlungsplan B.1.3.3): per EfA service
+-- 0012: EfA-Nachnutzung in Lower Saxony (Handlungsplan B.1.3.3): per EfA service
 -- the evaluation for reuse (Bewertung), the parametrisation to Lower Saxony's law,
 -- and how the service is made available to the Kommunen (Kanal, Bereitgestellt ab,
 -- Kosten Land, Kontakt). The introduction in the Land's administration is not

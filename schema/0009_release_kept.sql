@@ -1,4 +1,4 @@
--- 0011: a release counts the keys it kept. A rejected record whose key is valid
+-- 0009: a release counts the keys it kept. A rejected record whose key is valid
 -- (the key is still published, only its new data is bad) leaves the key's current
 -- version current instead of retiring it; `kept` counts those keys so that
 -- `releases` and `v_releases` show them next to added/changed/retired. Earlier

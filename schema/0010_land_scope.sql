@@ -1,4 +1,4 @@
--- 0012: which GV100AD type-60 records are Gemeinden, said once, and the Land of
+-- 0010: which GV100AD type-60 records are Gemeinden, said once, and the Land of
 -- every municipality row, so that a national directory can be kept whole while
 -- exports and coverage counts are scoped to one Land.
 --

@@ -1,0 +1,359 @@
+//! The one place that decides how a text payload is encoded, for every text parser
+//! (LeiKa, GV100AD, EfA and OZG CSV, annotation and status sheets).
+//!
+//! The rule is evidence, never accident: a file that holds at least one valid
+//! multi-byte UTF-8 sequence (or a UTF-8 byte-order mark) is UTF-8, and any bytes in it
+//! that do not decode are the fault of the rows that hold them — those rows are
+//! rejected with line and reason, the rest is read as UTF-8. Only a file without any
+//! valid multi-byte UTF-8 is read in the format's legacy encoding: Windows-1252 for
+//! spreadsheet CSV, ISO-8859-1 for GV100AD editions up to 2018. A pure ASCII file is
+//! the same in all three.
+//!
+//! The decision needs the whole file, not a prefix: the first umlaut of a LeiKa file
+//! may stand in row 600, after any sniff window, and a stray Windows-1252 byte in row 3
+//! must not turn the 600 valid UTF-8 rows behind it into mojibake. So [`sniff`]
+//! streams over the whole input once (memory stays one chunk) and the caller rewinds.
+
+use std::borrow::Cow;
+use std::io::{self, Read};
+
+use encoding_rs::{UTF_8, WINDOWS_1252};
+
+/// The encoding a format falls back to when a file has no UTF-8 evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Legacy {
+    /// What Excel writes as "CSV (Trennzeichen-getrennt)" on German Windows.
+    Windows1252,
+    /// GV100AD editions up to 2018 (one byte per character, CRLF).
+    Latin1,
+}
+
+/// The encoding a file is read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextEncoding {
+    Utf8,
+    Windows1252,
+    Latin1,
+}
+
+impl TextEncoding {
+    /// The name shown to users and stored with sheets: `UTF-8`, `windows-1252`,
+    /// `ISO-8859-1`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TextEncoding::Utf8 => "UTF-8",
+            TextEncoding::Windows1252 => "windows-1252",
+            TextEncoding::Latin1 => "ISO-8859-1",
+        }
+    }
+}
+
+/// What one pass over the bytes found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evidence {
+    /// Valid multi-byte UTF-8 sequences (the BOM counts as one).
+    pub multibyte: u64,
+    /// Bytes that are not part of a valid UTF-8 sequence.
+    pub invalid: u64,
+    /// Offset of the first NUL byte: a text file has none.
+    pub nul_at: Option<u64>,
+    /// Bytes read.
+    pub len: u64,
+}
+
+impl Evidence {
+    /// The encoding the evidence asks for (see the module comment).
+    pub fn decide(&self, legacy: Legacy) -> TextEncoding {
+        if self.multibyte > 0 || self.invalid == 0 {
+            TextEncoding::Utf8
+        } else {
+            match legacy {
+                Legacy::Windows1252 => TextEncoding::Windows1252,
+                Legacy::Latin1 => TextEncoding::Latin1,
+            }
+        }
+    }
+}
+
+/// Collects [`Evidence`] chunk by chunk; sequences cut by a chunk boundary are
+/// carried to the next chunk.
+#[derive(Debug, Default)]
+pub struct Sniffer {
+    carry: Vec<u8>,
+    evidence: Evidence,
+}
+
+impl Sniffer {
+    pub fn feed(&mut self, chunk: &[u8]) {
+        if self.evidence.nul_at.is_none() {
+            if let Some(i) = chunk.iter().position(|&b| b == 0) {
+                self.evidence.nul_at = Some(self.evidence.len + i as u64);
+            }
+        }
+        self.evidence.len += chunk.len() as u64;
+        self.carry.extend_from_slice(chunk);
+        let mut rest: &[u8] = &self.carry;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(s) => {
+                    self.evidence.multibyte += count_multibyte(s);
+                    rest = &[];
+                    break;
+                }
+                Err(e) => {
+                    let (valid, after) = rest.split_at(e.valid_up_to());
+                    // from_utf8 accepted these bytes, so this cannot fail
+                    self.evidence.multibyte +=
+                        std::str::from_utf8(valid).map_or(0, count_multibyte);
+                    match e.error_len() {
+                        // cut inside a sequence: wait for the next chunk
+                        None => {
+                            rest = after;
+                            break;
+                        }
+                        Some(n) => {
+                            self.evidence.invalid += n as u64;
+                            rest = after.get(n..).unwrap_or_default();
+                        }
+                    }
+                }
+            }
+        }
+        let keep = rest.len();
+        let from = self.carry.len() - keep;
+        self.carry.drain(..from);
+    }
+
+    /// The evidence; an incomplete sequence at the very end counts as invalid.
+    pub fn finish(mut self) -> Evidence {
+        self.evidence.invalid += self.carry.len() as u64;
+        self.evidence
+    }
+}
+
+/// Multi-byte characters in valid UTF-8: the lead bytes (0xC0 and above).
+fn count_multibyte(s: &str) -> u64 {
+    s.bytes().filter(|&b| b >= 0xC0).count() as u64
+}
+
+/// Reads `input` to its end and returns what it holds. The caller rewinds.
+pub fn sniff<R: Read>(input: &mut R) -> io::Result<Evidence> {
+    let mut sniffer = Sniffer::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        sniffer.feed(buf.get(..n).unwrap_or_default());
+    }
+    Ok(sniffer.finish())
+}
+
+/// Decodes one line (without its line end). In UTF-8 a line with bytes that do not
+/// decode is an error carrying the 1-based byte where the first bad one stands.
+pub fn decode_line(bytes: &[u8], encoding: TextEncoding) -> Result<Cow<'_, str>, usize> {
+    match encoding {
+        TextEncoding::Utf8 => std::str::from_utf8(bytes)
+            .map(Cow::Borrowed)
+            .map_err(|e| e.valid_up_to() + 1),
+        TextEncoding::Windows1252 => Ok(WINDOWS_1252.decode_without_bom_handling(bytes).0),
+        // ISO-8859-1 maps each byte to the code point of the same number; encoding_rs
+        // only knows it as the Windows-1252 label, which differs in 0x80–0x9F.
+        TextEncoding::Latin1 => Ok(Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect())),
+    }
+}
+
+/// Decodes a whole in-memory file (a status sheet), a UTF-8 BOM removed. Bytes that do
+/// not decode in a UTF-8 file become [`UNDECODABLE`], which the caller rejects per row.
+pub fn decode_all(bytes: &[u8], legacy: Legacy) -> (Cow<'_, str>, TextEncoding) {
+    let mut sniffer = Sniffer::default();
+    sniffer.feed(bytes);
+    let encoding = sniffer.finish().decide(legacy);
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let text = match encoding {
+        TextEncoding::Utf8 => String::from_utf8_lossy(bytes),
+        other => decode_line(bytes, other).unwrap_or_default(),
+    };
+    (text, encoding)
+}
+
+/// What a byte that does not decode in a UTF-8 file turns into (U+FFFD): rows holding
+/// it are rejected, never stored.
+pub const UNDECODABLE: char = '\u{FFFD}';
+
+/// The reject reason for a row of a UTF-8 file that holds bytes which do not decode.
+pub fn undecodable_reason(what: &str) -> String {
+    format!(
+        "{what} holds bytes that are not UTF-8 (shown as {UNDECODABLE}) although the file is \
+         UTF-8 elsewhere; the row was skipped: correct the characters or save the whole file as UTF-8"
+    )
+}
+
+/// Decodes a byte stream to UTF-8 text chunk by chunk; a leading UTF-8 BOM is
+/// dropped. In a UTF-8 file, bytes that do not decode come out as [`UNDECODABLE`].
+pub struct DecodeReader<R> {
+    inner: R,
+    encoding: TextEncoding,
+    decoder: encoding_rs::Decoder,
+    raw: Box<[u8]>,
+    out: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+const CHUNK: usize = 16 * 1024;
+
+impl<R: Read> DecodeReader<R> {
+    pub fn new(inner: R, encoding: TextEncoding) -> Self {
+        let decoder = match encoding {
+            TextEncoding::Utf8 => UTF_8.new_decoder_with_bom_removal(),
+            _ => WINDOWS_1252.new_decoder_without_bom_handling(),
+        };
+        DecodeReader {
+            inner,
+            encoding,
+            decoder,
+            raw: vec![0; CHUNK].into_boxed_slice(),
+            out: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl<R: Read> Read for DecodeReader<R> {
+    fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.out.len() {
+            if self.done {
+                return Ok(0);
+            }
+            let n = loop {
+                match self.inner.read(&mut self.raw) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other?,
+                }
+            };
+            let last = n == 0;
+            let src = self.raw.get(..n).unwrap_or_default();
+            self.out.clear();
+            self.pos = 0;
+            self.done = last;
+            if self.encoding == TextEncoding::Latin1 {
+                self.out
+                    .extend(src.iter().flat_map(|&b| char_utf8(char::from(b))));
+                continue;
+            }
+            // Room for the worst case, so one call consumes all of `src`.
+            let capacity = self
+                .decoder
+                .max_utf8_buffer_length(src.len())
+                .unwrap_or(src.len() * 3 + 16);
+            self.out.resize(capacity, 0);
+            let (_, _, written, _) = self.decoder.decode_to_utf8(src, &mut self.out, last);
+            self.out.truncate(written);
+        }
+        let available = self.out.get(self.pos..).unwrap_or_default();
+        let n = available.len().min(dst.len());
+        if let (Some(to), Some(from)) = (dst.get_mut(..n), available.get(..n)) {
+            to.copy_from_slice(from);
+        }
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// The UTF-8 bytes of one character.
+fn char_utf8(c: char) -> impl Iterator<Item = u8> {
+    let mut buf = [0u8; 4];
+    let len = c.encode_utf8(&mut buf).len();
+    buf.into_iter().take(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evidence(bytes: &[u8]) -> Evidence {
+        sniff(&mut io::Cursor::new(bytes)).unwrap()
+    }
+
+    fn decode(bytes: &[u8], encoding: TextEncoding) -> String {
+        let mut s = String::new();
+        DecodeReader::new(bytes, encoding)
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    }
+
+    #[test]
+    fn utf8_with_one_stray_byte_stays_utf8() {
+        let e = evidence(b"Abfallgeb\xc3\xbchr\nStra\xdfe\n");
+        assert_eq!((e.multibyte, e.invalid), (1, 1));
+        assert_eq!(e.decide(Legacy::Windows1252), TextEncoding::Utf8);
+        assert_eq!(
+            decode(b"Abfallgeb\xc3\xbchr\nStra\xdfe\n", TextEncoding::Utf8),
+            "Abfallgebühr\nStra\u{FFFD}e\n"
+        );
+    }
+
+    #[test]
+    fn no_multibyte_utf8_means_legacy() {
+        let e = evidence(b"Stra\xdfe;L\xfcbeck\r\n");
+        assert_eq!(e.decide(Legacy::Windows1252), TextEncoding::Windows1252);
+        assert_eq!(e.decide(Legacy::Latin1), TextEncoding::Latin1);
+        assert_eq!(
+            evidence(b"plain ascii").decide(Legacy::Latin1),
+            TextEncoding::Utf8
+        );
+        assert_eq!(decode(b"L\xfcbeck", TextEncoding::Latin1), "Lübeck");
+        // 0x80 is € in Windows-1252 but a C1 control in ISO-8859-1
+        assert_eq!(decode(b"\x80", TextEncoding::Windows1252), "€");
+        assert_eq!(decode(b"\x80", TextEncoding::Latin1), "\u{80}");
+    }
+
+    #[test]
+    fn the_first_umlaut_after_any_window_still_decides() {
+        let mut bytes = vec![b'a'; 200 * 1024];
+        bytes.extend_from_slice("ü\n".as_bytes());
+        assert_eq!(
+            evidence(&bytes).decide(Legacy::Windows1252),
+            TextEncoding::Utf8
+        );
+        let mut latin = vec![b'a'; 200 * 1024];
+        latin.push(0xFC);
+        assert_eq!(
+            evidence(&latin).decide(Legacy::Windows1252),
+            TextEncoding::Windows1252
+        );
+    }
+
+    #[test]
+    fn sequences_cut_by_chunks_and_the_end() {
+        let mut s = Sniffer::default();
+        s.feed(b"ab\xc3");
+        s.feed(b"\xbccd\xe2\x82");
+        let e = s.finish();
+        assert_eq!((e.multibyte, e.invalid), (1, 2));
+        assert_eq!(evidence(b"a\0b").nul_at, Some(1));
+        assert_eq!(evidence(b"\xef\xbb\xbfabc").multibyte, 1);
+    }
+
+    #[test]
+    fn lines_and_whole_files() {
+        assert_eq!(decode_line(b"ok \xfc", TextEncoding::Utf8), Err(4));
+        assert_eq!(
+            decode_line(b"L\xfcbeck", TextEncoding::Latin1).unwrap(),
+            "Lübeck"
+        );
+        let (text, enc) = decode_all(b"\xef\xbb\xbfa;\xc3\xa4\nb;\xe4\n", Legacy::Windows1252);
+        assert_eq!(
+            (text.as_ref(), enc),
+            ("a;ä\nb;\u{FFFD}\n", TextEncoding::Utf8)
+        );
+        let (text, enc) = decode_all(b"a;\xe4\n", Legacy::Windows1252);
+        assert_eq!((text.as_ref(), enc), ("a;ä\n", TextEncoding::Windows1252));
+    }
+}
