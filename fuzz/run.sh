@@ -20,7 +20,9 @@ fi
 if [ -z "${NO_BUILD:-}" ]; then
     cargo fuzz build -O
 fi
-bin=target/x86_64-unknown-linux-gnu/release
+# Where cargo fuzz put them: fuzz/target, or CARGO_TARGET_DIR when that is set.
+. ../deploy/lib.sh
+bin="$(target_dir)/x86_64-unknown-linux-gnu/release"
 mkdir -p logs
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t"

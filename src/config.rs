@@ -178,7 +178,8 @@ pub struct SourceConfig {
     /// `full` or `incremental`; defaults by kind (see `SourceKind::default_mode`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
-    /// Cron expression (seconds field first) for the daemon.
+    /// Cron expression for the daemon: crontab's 5 fields (`30 2 * * *`) or 6
+    /// with seconds first (`0 30 2 * * *`); see [`parse_schedule`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
     /// The largest share (0–1) of current records one full release may retire;
@@ -398,7 +399,7 @@ impl Config {
             // Straight from the text, so errors carry line and column.
             toml::from_str::<Config>(text).map_err(|e| e.to_string())
         } else {
-            Config::deserialize(table).map_err(|e| {
+            Config::deserialize(table.clone()).map_err(|e| {
                 format!(
                     "{} (after environment overrides {})",
                     e.to_string().trim_end(),
@@ -409,7 +410,15 @@ impl Config {
         let mut config = match parsed {
             Ok(c) => c,
             Err(e) => {
+                // serde stops at the first bad value; the other parts, read one
+                // by one, show the rest, so one `config check` lists them all.
+                let first = e.trim_end().lines().last().unwrap_or_default().to_owned();
                 problems.push(e);
+                let mut rest = part_problems(&table);
+                if let Some(same) = rest.iter().position(|p| p.ends_with(&first)) {
+                    rest.remove(same);
+                }
+                problems.extend(rest);
                 return Err(problems);
             }
         };
@@ -445,10 +454,8 @@ impl Config {
                 Ok(_) => {}
             }
             if let Some(expr) = &s.schedule {
-                if let Err(e) = expr.parse::<cron::Schedule>() {
-                    out.push(format!(
-                        "source[{i}].schedule: invalid cron expression {expr:?}: {e}"
-                    ));
+                if let Err(e) = parse_schedule(expr) {
+                    out.push(format!("source[{i}].schedule: {e}"));
                 }
             }
             if let Some(c) = &s.credentials {
@@ -487,6 +494,24 @@ impl Config {
             out.push("daemon.retry_base_ms: must be greater than 0".into());
         }
         out
+    }
+
+    /// Locations `sync` would refuse: plain `http://` without `fetch.allow_http`.
+    /// Not a load error, so every other command still reads the config; `config
+    /// check` reports them.
+    pub fn refused_locations(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match Location::parse(&s.location, Some(&self.base_dir)) {
+                Ok(Location::Url(url)) if url.scheme() == "http" && !self.fetch.allow_http => {
+                    Some(format!(
+                        "source[{i}].location: plain http is refused by sync; use https or set allow_http = true in [fetch]"
+                    ))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// Problems only visible at run time: credentials that cannot be read now.
@@ -550,11 +575,71 @@ impl Config {
     }
 }
 
+/// The problems of a config table's parts, each read alone (a top-level key, one
+/// key of a section such as `[fetch]`, one `[[source]]` or `[[export]]`), each
+/// named by its key, in the order of the file's keys.
+fn part_problems(table: &toml::Table) -> Vec<String> {
+    let check = |name: String, key: &str, value: toml::Value| {
+        let mut part = toml::Table::new();
+        part.insert(key.to_owned(), value);
+        Config::deserialize(part)
+            .err()
+            // The message alone: the key is named in front, not after it.
+            .map(|e| {
+                format!(
+                    "{name}: {}",
+                    e.to_string().lines().next().unwrap_or_default()
+                )
+            })
+    };
+    let mut out = Vec::new();
+    for (key, value) in table {
+        match value {
+            toml::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let one = toml::Value::Array(vec![item.clone()]);
+                    out.extend(check(format!("{key}[{i}]"), key, one));
+                }
+            }
+            toml::Value::Table(section) => {
+                for (inner, v) in section {
+                    let mut one = toml::Table::new();
+                    one.insert(inner.clone(), v.clone());
+                    out.extend(check(
+                        format!("{key}.{inner}"),
+                        key,
+                        toml::Value::Table(one),
+                    ));
+                }
+            }
+            other => out.extend(check(key.clone(), key, other.clone())),
+        }
+    }
+    out
+}
+
 /// Where a configuration is looked for when none is given, in this order.
 pub const CONFIG_SEARCH_PATH: &[&str] = &["ozgsync.toml", "/etc/ozgsync/ozgsync.toml"];
 
 /// The database used when neither `--db`, `OZGSYNC_DB` nor a config names one.
 pub const DEFAULT_DATABASE: &str = "ozgsync.db";
+
+/// The forms a schedule may take, named when one is refused.
+pub const SCHEDULE_FORMS: &str = "write crontab's 5 fields `minute hour day-of-month month day-of-week` (e.g. \"30 2 * * *\"), or 6 with seconds first (\"0 30 2 * * *\"), optionally a 7th for the year";
+
+/// A source's schedule: the one place an expression becomes a `cron::Schedule`,
+/// so the daemon, `status` and `config check` accept the same forms. The `cron`
+/// crate wants seconds first; crontab's 5-field form gets `0` seconds.
+pub fn parse_schedule(expr: &str) -> std::result::Result<cron::Schedule, String> {
+    let fields = expr.split_whitespace().count();
+    let full = if fields == 5 {
+        format!("0 {expr}")
+    } else {
+        expr.to_owned()
+    };
+    full.parse::<cron::Schedule>()
+        .map_err(|e| format!("invalid cron expression {expr:?} ({e}); {SCHEDULE_FORMS}"))
+}
 
 /// Which configuration file a command reads: the one given (`--config` or
 /// `OZGSYNC_CONFIG`; it need not exist here, reading it reports that), else the
@@ -923,6 +1008,25 @@ mod tests {
             PathBuf::from("/etc/ozgsync/data/x.db")
         );
         assert_eq!(database(None, None), PathBuf::from("ozgsync.db"));
+    }
+
+    #[test]
+    fn schedules_take_crontab_five_fields_or_six_with_seconds() {
+        let at = |expr: &str| {
+            let s = parse_schedule(expr).unwrap();
+            let start: chrono::DateTime<chrono::Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+            let t = s.after(&start).next().unwrap();
+            t.format("%S %M %H").to_string()
+        };
+        assert_eq!(at("30 2 * * *"), "00 30 02");
+        assert_eq!(at("0 30 2 * * *"), "00 30 02");
+        assert_eq!(at("15 30 2 * * * 2030"), "15 30 02");
+        let err = parse_schedule("every day").unwrap_err();
+        assert!(err.contains("\"every day\""), "{err}");
+        assert!(
+            err.contains("5 fields") && err.contains("6 with seconds"),
+            "{err}"
+        );
     }
 
     #[test]

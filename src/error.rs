@@ -109,9 +109,15 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
 
-    /// The user's input is invalid (bad argument value).
+    /// Input was refused: a sheet, file or value that does not pass validation.
+    /// The work failed (exit 1).
     #[error("{0}")]
     Invalid(String),
+
+    /// The command line is malformed: an argument value that cannot be used,
+    /// found before any work starts (exit 2, like clap's own usage errors).
+    #[error("{0}")]
+    Usage(String),
 
     /// The work was asked to stop (a signal, the daemon's shutdown or job timeout)
     /// before it committed; its transaction rolled back.

@@ -34,8 +34,8 @@ pub struct JobReport {
 /// What one round of due exports did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExportsReport {
-    /// Exports that ran and succeeded.
-    pub succeeded: usize,
+    /// Exports that ran and succeeded, by name.
+    pub succeeded: Vec<String>,
     /// Exports that ran and failed, with the error recorded in `runs`.
     pub failed: Vec<(String, String)>,
     /// Exports still due but not started because a stop was requested.
@@ -77,8 +77,27 @@ pub trait ExportRunner: Send + Sync {
 /// and the triggering change in its environment, killed after its timeout or on a
 /// stop request. Its stderr is passed on line by line and its last error line kept,
 /// so `runs` names the real cause of a failure rather than just the exit status.
+/// Its stdout goes to our stderr (dropped when `quiet`): it is no part of the
+/// caller's own output (`sync --format json` prints one document; a closed stdout
+/// of `sync | head` must not fail an export), and under `sync --quiet` cron mails
+/// only on failure, which the command's stderr still shows.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct CommandExports;
+pub struct CommandExports {
+    pub quiet: bool,
+}
+
+impl CommandExports {
+    fn stdout(&self) -> Stdio {
+        use std::os::fd::AsFd;
+        if self.quiet {
+            return Stdio::null();
+        }
+        std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_or_else(|_| Stdio::null(), Stdio::from)
+    }
+}
 
 impl ExportRunner for CommandExports {
     fn run(
@@ -113,6 +132,7 @@ impl ExportRunner for CommandExports {
             .env("OZGSYNC_CONFIG", &ctx.config_path)
             .env("OZGSYNC_EXPORT_SOURCE", &ctx.source)
             .stdin(Stdio::null())
+            .stdout(self.stdout())
             .stderr(Stdio::piped());
         match ctx.release_id {
             Some(id) => command.env("OZGSYNC_EXPORT_RELEASE", id.to_string()),
@@ -297,7 +317,7 @@ pub fn run_due_exports(
         match run_export(conn, export, &ctx, trigger, runner, stop)? {
             Ok(()) => {
                 due::published(conn, &export.name, generation)?;
-                report.succeeded += 1;
+                report.succeeded.push(export.name.clone());
             }
             Err(error) => report.failed.push((export.name.clone(), error)),
         }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod efa_nachnutzung;
 pub mod error;
 pub mod export;
 pub mod fetch;

@@ -1,21 +1,19 @@
 //! The `ozgsync` binary: parse arguments, set up logging, run the command, map the
-//! outcome to an exit code (0 success, 1 failure, 2 usage error).
+//! outcome to an exit code (0 success, 1 failure, 2 usage error; `cli::EXIT_CODES`).
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = ozgsync::cli::Cli::parse();
-    ozgsync::logging::init(cli.quiet, cli.log_format);
+    let cli = ozgsync::cli::parse();
+    ozgsync::logging::init(cli.quiet, cli.log_format, cli.color);
     match cli.run() {
         Ok(code) => code,
         Err(err) => {
-            // A closed pipe (`ozgsync releases | head`) is not a failure.
-            if err.chain().any(|e| {
-                e.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
+            // A closed stdout (`ozgsync releases | head`) is not a failure. Only
+            // stdout's own closed pipe counts (`cli::output` notes it, also where
+            // a serializer wrapped the io::Error): a broken pipe of a socket
+            // during a download is a real failure.
+            if ozgsync::cli::stdout_closed() {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {}", describe(&err));

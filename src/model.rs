@@ -276,6 +276,34 @@ impl Record for MunicipalityRecord {
 /// two equal.
 pub const GEMEINDE_TEXTKENNZEICHEN: &[&str] = &["60", "61", "62", "63", "64", "67"];
 
+/// German names of the GV100AD Textkennzeichen (Kreise 41–45, Verbände 50–58,
+/// Gemeinden and gemeindefreie Gebiete 60–67; DOMAIN.md), as a dashboard shows
+/// them next to a unit's name. Published as `labels.json` with the dashboard site.
+pub const TEXTKENNZEICHEN_LABELS: &[(&str, &str)] = &[
+    ("41", "Kreisfreie Stadt"),
+    ("42", "Stadtkreis"),
+    ("43", "Kreis"),
+    ("44", "Landkreis"),
+    ("45", "Regionalverband"),
+    ("50", "Verbandsfreie Gemeinde"),
+    ("51", "Amt"),
+    ("52", "Samtgemeinde"),
+    ("53", "Verbandsgemeinde"),
+    ("54", "Verwaltungsgemeinschaft"),
+    ("55", "Kirchspielslandgemeinde"),
+    ("56", "Verwaltungsverband"),
+    ("57", "Verwaltungsgemeinschaft (Trägermodell)"),
+    ("58", "Erfüllende Gemeinde"),
+    ("60", "Markt"),
+    ("61", "Kreisfreie Stadt"),
+    ("62", "Stadtkreis"),
+    ("63", "Stadt"),
+    ("64", "Kreisangehörige Gemeinde"),
+    ("65", "Gemeindefreies Gebiet, bewohnt"),
+    ("66", "Gemeindefreies Gebiet, unbewohnt"),
+    ("67", "Große Kreisstadt"),
+];
+
 /// The Textkennzeichen of the gemeindefreie Gebiete (65 bewohnt, 66 unbewohnt): type-60
 /// records with a Gemeinde-shaped key that are not Gemeinden.
 pub const GEMEINDEFREI_TEXTKENNZEICHEN: &[&str] = &["65", "66"];

@@ -26,9 +26,9 @@ pub fn headers() -> Vec<&'static str> {
 }
 
 /// A sheet as read: its data rows, and rows the CSV reader itself refused.
-#[derive(Debug, Clone, Default)]
-pub struct Sheet {
-    pub rows: Vec<RawRow>,
+#[derive(Debug, Clone)]
+pub struct Sheet<F: Ord = Field> {
+    pub rows: Vec<RawRow<F>>,
     pub errors: Vec<RowError>,
     /// `UTF-8` or `windows-1252`.
     pub encoding: &'static str,
@@ -37,12 +37,74 @@ pub struct Sheet {
 /// Reads a sheet. Fails as a whole when the file is not a CSV with the template's
 /// header (unknown or missing key column); row problems are left to validation.
 pub fn read<R: Read + Seek>(input: R) -> Result<Sheet, ParseError> {
-    let mut input = csv_text::open(input, EXPECTED)?;
-    let header = csv_text::header(&mut input.reader, EXPECTED)?;
-    let columns = columns(&header, EXPECTED)?;
+    with_annotation_columns(EXPECTED, |spec| read_sheet(input, spec))
+}
+
+/// The annotation sheet's columns, for `f` (CSV and XLSX alike).
+fn with_annotation_columns<T>(
+    expected: &'static str,
+    f: impl FnOnce(&SheetColumns<'_, Field>) -> T,
+) -> T {
+    let fields: Vec<(Field, &str)> = Field::ALL.iter().map(|f| (*f, f.header())).collect();
+    f(&SheetColumns {
+        key: KEY_HEADER,
+        informational: &[NAME_HEADER],
+        fields: &fields,
+        expected,
+        template: "ozgsync template annotations",
+    })
+}
+
+/// The columns of one kind of sheet the coordinators fill in: the key column,
+/// columns the template fills for reading only, and the edited fields.
+pub struct SheetColumns<'a, F> {
+    pub key: &'static str,
+    /// Ignored on import (e.g. the service's name beside its key).
+    pub informational: &'a [&'static str],
+    /// Each edited field with its header.
+    pub fields: &'a [(F, &'static str)],
+    /// What the file should be, for "not the format" messages.
+    pub expected: &'static str,
+    /// The command that writes the template.
+    pub template: &'static str,
+}
+
+/// Matches a sheet's header against `spec`: headers folded by slug (case, umlauts,
+/// blanks); unknown columns and a missing key column refuse the file.
+pub fn match_columns<F>(
+    header: &csv::StringRecord,
+    spec: &SheetColumns<'_, F>,
+) -> Result<Columns, ParseError> {
+    let mut known: Vec<String> = vec![slug(spec.key)];
+    known.extend(spec.informational.iter().map(|h| slug(h)));
+    known.extend(spec.fields.iter().map(|(_, h)| slug(h)));
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    Columns::match_header(header, &known, &[&slug(spec.key)], spec.expected, |_| {
+        Some(format!("write the template with `{}`", spec.template))
+    })
+}
+
+/// Matches an annotation sheet's header (CSV and XLSX alike).
+pub(super) fn columns(
+    header: &csv::StringRecord,
+    expected: &'static str,
+) -> Result<Columns, ParseError> {
+    with_annotation_columns(expected, |spec| match_columns(header, spec))
+}
+
+/// Reads any coordinators' sheet as CSV: `;` or `,`, UTF-8 or Windows-1252. A
+/// column the sheet lacks is absent from the rows' cells ("keep").
+pub fn read_sheet<R: Read + Seek, F: Copy + Ord>(
+    input: R,
+    spec: &SheetColumns<'_, F>,
+) -> Result<Sheet<F>, ParseError> {
+    let mut input = csv_text::open(input, spec.expected)?;
+    let header = csv_text::header(&mut input.reader, spec.expected)?;
+    let columns = match_columns(&header, spec)?;
     let mut sheet = Sheet {
+        rows: Vec::new(),
+        errors: Vec::new(),
         encoding: input.encoding,
-        ..Sheet::default()
     };
     for record in input.reader.into_records() {
         let record = match record {
@@ -69,33 +131,37 @@ pub fn read<R: Read + Seek>(input: R) -> Result<Sheet, ParseError> {
             });
             continue;
         }
-        sheet.push(&columns, &record);
+        sheet.push_with(spec, &columns, &record);
     }
     Ok(sheet)
 }
 
-/// Matches a sheet's header against the template's columns (CSV and XLSX alike).
-pub(super) fn columns(
-    header: &csv::StringRecord,
-    expected: &'static str,
-) -> Result<Columns, ParseError> {
-    let known: Vec<String> = headers().into_iter().map(slug).collect();
-    let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    Columns::match_header(header, &known, &[&slug(KEY_HEADER)], expected, |_| {
-        Some("write the template with `ozgsync template annotations`".to_owned())
-    })
-}
+impl<F: Copy + Ord> Sheet<F> {
+    /// An empty sheet read in `encoding`.
+    pub fn empty(encoding: &'static str) -> Self {
+        Sheet {
+            rows: Vec::new(),
+            errors: Vec::new(),
+            encoding,
+        }
+    }
 
-impl Sheet {
-    /// Adds one data row (blank rows, which spreadsheets save, are skipped).
-    pub(super) fn push(&mut self, columns: &Columns, record: &csv::StringRecord) {
+    /// Adds one data row of a sheet with `spec`'s columns (blank rows, which
+    /// spreadsheets save, are skipped).
+    pub fn push_with(
+        &mut self,
+        spec: &SheetColumns<'_, F>,
+        columns: &Columns,
+        record: &csv::StringRecord,
+    ) {
         if csv_text::is_blank(record) {
             return;
         }
-        let cells = Field::ALL
+        let cells = spec
+            .fields
             .iter()
-            .filter_map(|f| {
-                let s = slug(f.header());
+            .filter_map(|(f, header)| {
+                let s = slug(header);
                 columns
                     .has(&s)
                     .then(|| (*f, columns.get(record, &s).to_owned()))
@@ -103,10 +169,17 @@ impl Sheet {
             .collect();
         self.rows.push(RawRow {
             line: csv_text::line_of(record),
-            key: columns.get(record, &slug(KEY_HEADER)).to_owned(),
+            key: columns.get(record, &slug(spec.key)).to_owned(),
             cells,
             overflow: (record.len() > columns.width()).then(|| (record.len(), columns.width())),
         });
+    }
+}
+
+impl Sheet {
+    /// Adds one data row of an annotation sheet.
+    pub(super) fn push(&mut self, columns: &Columns, record: &csv::StringRecord) {
+        with_annotation_columns(EXPECTED, |spec| self.push_with(spec, columns, record));
     }
 }
 
@@ -122,17 +195,32 @@ pub struct TemplateRow {
 
 /// Writes the template: BOM, header, and `rows` (none for an empty template).
 pub fn write_template(out: &mut dyn Write, rows: &[TemplateRow]) -> std::io::Result<()> {
+    let records: Vec<Vec<&str>> = rows
+        .iter()
+        .map(|row| {
+            let mut record = vec![row.leistungsschluessel.as_str(), row.bezeichnung.as_str()];
+            record.extend(row.cells.iter().map(String::as_str));
+            record
+        })
+        .collect();
+    write_sheet(out, &headers(), &records)
+}
+
+/// Writes any coordinators' sheet as Excel opens it: BOM, `;`, CRLF.
+pub fn write_sheet(
+    out: &mut dyn Write,
+    header: &[&str],
+    rows: &[Vec<&str>],
+) -> std::io::Result<()> {
     out.write_all("\u{feff}".as_bytes())?;
     let mut w = ::csv::WriterBuilder::new()
         .delimiter(b';')
         .terminator(::csv::Terminator::CRLF)
         .from_writer(out);
     let io = |e: ::csv::Error| std::io::Error::other(e.to_string());
-    w.write_record(headers()).map_err(io)?;
-    for row in rows {
-        let mut record = vec![row.leistungsschluessel.as_str(), row.bezeichnung.as_str()];
-        record.extend(row.cells.iter().map(String::as_str));
-        w.write_record(&record).map_err(io)?;
+    w.write_record(header).map_err(io)?;
+    for record in rows {
+        w.write_record(record).map_err(io)?;
     }
     w.flush()
 }

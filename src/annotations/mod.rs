@@ -178,7 +178,7 @@ pub enum Edit<T> {
 }
 
 impl<T: Clone> Edit<T> {
-    fn apply(&self, current: &Option<T>) -> Option<T> {
+    pub(crate) fn apply(&self, current: &Option<T>) -> Option<T> {
         match self {
             Edit::Keep => current.clone(),
             Edit::Clear => None,
@@ -221,12 +221,12 @@ impl Known {
 
 /// One data row of a sheet as read: the key cell and the cells of the annotated
 /// columns the sheet has (a column the sheet lacks is "keep").
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawRow {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRow<F: Ord = Field> {
     /// Line in the file (the header is line 1).
     pub line: u64,
     pub key: String,
-    pub cells: BTreeMap<Field, String>,
+    pub cells: BTreeMap<F, String>,
     /// Set when the row has more cells than the header.
     pub overflow: Option<(usize, usize)>,
 }
@@ -280,13 +280,43 @@ impl ValidRow {
     }
 }
 
-/// The outcome of validating a sheet.
-#[derive(Debug, Clone, Default)]
-pub struct Validation {
-    pub valid: Vec<ValidRow>,
+/// The outcome of validating a sheet (of annotations, or another coordinators'
+/// sheet with its own valid rows `R`).
+#[derive(Debug, Clone)]
+pub struct Validation<R = ValidRow> {
+    pub valid: Vec<R>,
     pub errors: Vec<RowError>,
     /// Lines refused (a line with several errors counts once).
     pub refused_lines: Vec<u64>,
+}
+
+impl<R> Validation<R> {
+    /// Settles one row: valid when it has no errors, else refused with them.
+    pub(crate) fn settle(&mut self, line: u64, mut errors: Vec<RowError>, valid: R) {
+        if errors.is_empty() {
+            self.valid.push(valid);
+        } else {
+            self.refused_lines.push(line);
+            self.errors.append(&mut errors);
+        }
+    }
+}
+
+/// The error of a row with more cells than the header, if it has.
+pub(crate) fn overflow(row_overflow: Option<(usize, usize)>) -> Option<String> {
+    row_overflow.map(|(cells, width)| {
+        format!("the row has {cells} cells but the header only {width}; is a value split by an unquoted delimiter?")
+    })
+}
+
+impl<R> Default for Validation<R> {
+    fn default() -> Self {
+        Validation {
+            valid: Vec::new(),
+            errors: Vec::new(),
+            refused_lines: Vec::new(),
+        }
+    }
 }
 
 /// Validates every row against `known`. Pure: the same rows and knowledge give the
@@ -303,11 +333,8 @@ pub fn validate(rows: &[RawRow], known: &Known) -> Validation {
                 message,
             });
         };
-        if let Some((cells, width)) = row.overflow {
-            err(
-                None,
-                format!("the row has {cells} cells but the header only {width}; is a value split by an unquoted delimiter?"),
-            );
+        if let Some(message) = overflow(row.overflow) {
+            err(None, message);
         }
         let key = row
             .key
@@ -452,26 +479,22 @@ pub fn validate(rows: &[RawRow], known: &Known) -> Validation {
             }
         }
 
-        if errors.is_empty() {
-            out.valid.push(ValidRow {
-                line: row.line,
-                leistungsschluessel: key.to_owned(),
-                before,
-                after,
-            });
-        } else {
-            out.refused_lines.push(row.line);
-            out.errors.append(&mut errors);
-        }
+        let valid = ValidRow {
+            line: row.line,
+            leistungsschluessel: key.to_owned(),
+            before,
+            after,
+        };
+        out.settle(row.line, errors, valid);
     }
     out
 }
 
 /// Reads one cell: empty keeps, [`CLEAR`] clears, anything else goes through `parse`.
-fn parse_cell<T>(
+pub(crate) fn parse_cell<T, F>(
     text: &str,
-    field: Field,
-    errors: &mut Vec<(Field, String)>,
+    field: F,
+    errors: &mut Vec<(F, String)>,
     parse: impl FnOnce(&str) -> Result<T, String>,
 ) -> Edit<T> {
     match text {
@@ -488,7 +511,7 @@ fn parse_cell<T>(
 }
 
 /// A free-text remark, refused when longer than the bound every sheet shares.
-fn remark(s: &str) -> Result<String, String> {
+pub(crate) fn remark(s: &str) -> Result<String, String> {
     match crate::parse::csv_text::note_too_long(s) {
         Some(message) => Err(message),
         None => Ok(s.to_owned()),

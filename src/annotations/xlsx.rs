@@ -29,10 +29,7 @@ pub struct Lists {
 pub fn read<R: Read + Seek>(input: R) -> Result<Sheet, ParseError> {
     let table = xlsx_sheet::read(input, EXPECTED)?;
     let columns = super::csv::columns(&table.header, EXPECTED)?;
-    let mut sheet = Sheet {
-        encoding: "XLSX",
-        ..Sheet::default()
-    };
+    let mut sheet = Sheet::empty("XLSX");
     for row in &table.rows {
         sheet.push(&columns, row);
     }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::output::{json, opt, render};
+use super::output::{json, opt, render, say, say_json};
 use super::{Context, Format};
 use crate::annotations::csv as sheet;
 use crate::model::is_valid_leistungsschluessel;
@@ -21,6 +21,21 @@ pub struct Annotations {
     action: Action,
 }
 
+/// The arguments of every coordinators' sheet import.
+#[derive(Debug, clap::Args)]
+pub(super) struct SheetImport {
+    /// The sheet (write the template with `ozgsync template …`).
+    pub file: PathBuf,
+    /// Who delivered the sheet; recorded in the audit trail.
+    #[arg(long, value_name = "NAME")]
+    pub by: String,
+    /// Apply the valid rows even if others are refused.
+    #[arg(long)]
+    pub partial: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
 #[derive(Debug, clap::Subcommand)]
 enum Action {
     /// Validate a sheet (XLSX, or CSV with `;` or `,`, UTF-8 or Windows-1252) and
@@ -29,18 +44,7 @@ enum Action {
     /// The whole file is checked first; every error is listed with line and column.
     /// If any row is wrong nothing is applied, unless --partial. Empty cells keep
     /// the current value, `-` clears it. Exit code 1 when any row was refused.
-    Import {
-        /// The sheet (write the template with `ozgsync template annotations`).
-        file: PathBuf,
-        /// Who delivered the sheet; recorded in the audit trail.
-        #[arg(long, value_name = "NAME")]
-        by: String,
-        /// Apply the valid rows even if others are refused.
-        #[arg(long)]
-        partial: bool,
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
+    Import(SheetImport),
     /// Show the annotation of a LeiKa key and its audit trail.
     Show {
         /// 14-digit Leistungsschlüssel.
@@ -58,40 +62,50 @@ enum Action {
 impl Annotations {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self.action {
-            Action::Import {
-                file,
-                by,
-                partial,
-                format,
-            } => import(ctx, &file, &by, partial, format),
+            Action::Import(args) => args.run(ctx, annotation_sheet, store::import),
             Action::Show { key, format } => show(ctx, &key, format),
             Action::Orphans { format } => orphans(ctx, format),
         }
     }
 }
 
-fn import(
+impl SheetImport {
+    /// Reads the sheet with `read`, applies it with `apply` (`--by`, origin,
+    /// `--partial`) and prints what happened.
+    pub(super) fn run<S>(
+        &self,
+        ctx: &Context,
+        read: impl FnOnce(std::io::BufReader<std::fs::File>) -> Result<S, crate::parse::ParseError>,
+        apply: impl FnOnce(
+            &mut rusqlite::Connection,
+            &S,
+            &str,
+            &str,
+            bool,
+        ) -> crate::Result<ImportReport>,
+    ) -> anyhow::Result<ExitCode> {
+        let by = delivered_by(&self.by)?;
+        let origin = self.file.display().to_string();
+        let sheet = read_sheet(&self.file, read)?;
+        let mut conn = ctx.open_writer()?;
+        let report = apply(&mut conn, &sheet, by, &origin, self.partial)?;
+        print_import(ctx, &origin, &report, self.partial, self.format)
+    }
+}
+
+/// Prints what a sheet import did (errors with line and column on stderr) and
+/// gives exit code 1 when any row was refused.
+fn print_import(
     ctx: &Context,
-    file: &std::path::Path,
-    by: &str,
+    origin: &str,
+    report: &ImportReport,
     partial: bool,
     format: Format,
 ) -> anyhow::Result<ExitCode> {
-    let by = by.trim();
-    if by.is_empty() {
-        return Err(crate::Error::Invalid("--by must name who delivered the sheet".into()).into());
-    }
-    let origin = file.display().to_string();
-    let parsed = read_sheet(file).map_err(|source| crate::Error::Parse {
-        location: origin.clone(),
-        source,
-    })?;
-    let mut conn = ctx.open_writer()?;
-    let report = store::import(&mut conn, &parsed, by, &origin, partial)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Printed like every writing command's summary: a closed stdout must not turn
+    // the exit code of refused rows into success.
     if format == Format::Json {
-        json(&mut out, &report)?;
+        say_json(report);
     } else {
         let stderr = std::io::stderr();
         let mut err = stderr.lock();
@@ -99,7 +113,7 @@ fn import(
             writeln!(err, "{origin}: {e}")?;
         }
         if !ctx.quiet || report.refused > 0 {
-            writeln!(out, "{}", summary(&origin, &report, partial))?;
+            say!("{}", summary(origin, report, partial));
         }
     }
     Ok(if report.refused > 0 {
@@ -109,10 +123,35 @@ fn import(
     })
 }
 
-/// Reads a sheet as XLSX when the file is a workbook (whatever its name), else
-/// as CSV.
-fn read_sheet(file: &std::path::Path) -> Result<sheet::Sheet, crate::parse::ParseError> {
-    let mut input = std::io::BufReader::new(std::fs::File::open(file)?);
+/// The `--by` of a sheet import, trimmed; refused when empty.
+fn delivered_by(by: &str) -> anyhow::Result<&str> {
+    let by = by.trim();
+    if by.is_empty() {
+        return Err(crate::Error::Usage("--by must name who delivered the sheet".into()).into());
+    }
+    Ok(by)
+}
+
+/// Opens `file` and reads it with `read`; a file that is not the sheet fails with
+/// its name.
+fn read_sheet<T>(
+    file: &std::path::Path,
+    read: impl FnOnce(std::io::BufReader<std::fs::File>) -> Result<T, crate::parse::ParseError>,
+) -> anyhow::Result<T> {
+    let input = std::fs::File::open(file).map_err(crate::Error::io("opening", file))?;
+    Ok(
+        read(std::io::BufReader::new(input)).map_err(|source| crate::Error::Parse {
+            location: file.display().to_string(),
+            source,
+        })?,
+    )
+}
+
+/// Reads an annotation sheet as XLSX when the file is a workbook (whatever its
+/// name), else as CSV.
+fn annotation_sheet(
+    mut input: std::io::BufReader<std::fs::File>,
+) -> Result<sheet::Sheet, crate::parse::ParseError> {
     let head = std::io::BufRead::fill_buf(&mut input)?;
     if crate::parse::xlsx_sheet::is_xlsx(head) {
         crate::annotations::xlsx::read(input)
@@ -143,7 +182,7 @@ struct ShowOut {
 fn show(ctx: &Context, key: &str, format: Format) -> anyhow::Result<ExitCode> {
     let key = key.trim().trim_start_matches("urn:de:fim:leika:leistung:");
     if !is_valid_leistungsschluessel(key) {
-        return Err(crate::Error::Invalid(format!(
+        return Err(crate::Error::Usage(format!(
             "{key:?} is not a 14-digit Leistungsschlüssel (e.g. 99012001001000)"
         ))
         .into());
@@ -154,22 +193,10 @@ fn show(ctx: &Context, key: &str, format: Format) -> anyhow::Result<ExitCode> {
     if annotation.is_none() && audit.is_empty() {
         return Err(crate::Error::NotFound(format!("no annotation for {key}")).into());
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = super::output::stdout();
     match format {
         Format::Json => json(&mut out, &ShowOut { annotation, audit })?,
-        Format::Csv => super::output::csv(
-            &mut out,
-            &[
-                "changed_at",
-                "changed_by",
-                "field",
-                "old_value",
-                "new_value",
-                "origin",
-            ],
-            &audit_rows(&audit),
-        )?,
+        Format::Csv => super::output::csv(&mut out, &AUDIT_HEADER, &audit_rows(&audit))?,
         Format::Text => {
             if let Some(a) = &annotation {
                 writeln!(out, "{}  {}", a.leistungsschluessel, opt(&a.bezeichnung))?;
@@ -206,25 +233,41 @@ fn show(ctx: &Context, key: &str, format: Format) -> anyhow::Result<ExitCode> {
                     writeln!(out, "{}", line.trim_end())?;
                 }
             }
-            writeln!(out, "audit trail ({}):", audit.len())?;
-            for a in &audit {
-                writeln!(
-                    out,
-                    "  {}  {}  {}: {} → {}  ({})",
-                    a.changed_at,
-                    a.changed_by,
-                    a.field,
-                    a.old_value.as_deref().unwrap_or("∅"),
-                    a.new_value.as_deref().unwrap_or("∅"),
-                    a.origin
-                )?;
-            }
+            write_audit(&mut out, &audit)?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn audit_rows(audit: &[AuditRow]) -> Vec<Vec<String>> {
+/// The columns of an audit trail as CSV.
+pub(super) const AUDIT_HEADER: [&str; 6] = [
+    "changed_at",
+    "changed_by",
+    "field",
+    "old_value",
+    "new_value",
+    "origin",
+];
+
+/// An audit trail as text, oldest first.
+pub(super) fn write_audit(out: &mut dyn Write, audit: &[AuditRow]) -> std::io::Result<()> {
+    writeln!(out, "audit trail ({}):", audit.len())?;
+    for a in audit {
+        writeln!(
+            out,
+            "  {}  {}  {}: {} → {}  ({})",
+            a.changed_at,
+            a.changed_by,
+            a.field,
+            a.old_value.as_deref().unwrap_or("∅"),
+            a.new_value.as_deref().unwrap_or("∅"),
+            a.origin
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn audit_rows(audit: &[AuditRow]) -> Vec<Vec<String>> {
     audit
         .iter()
         .map(|a| {

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use rusqlite::{Connection, MAIN_DB};
 
+use super::output::say;
 use super::Context;
 
 /// Copy the database to FILE (mode 0600) with SQLite's online backup; safe while
@@ -23,7 +24,7 @@ impl Backup {
         let db = &ctx.db;
         // Not `exists()`: that follows a link, and a dangling one would be replaced.
         if std::fs::symlink_metadata(&self.file).is_ok() {
-            return Err(crate::Error::Invalid(format!(
+            return Err(crate::Error::Usage(format!(
                 "{} exists; choose a new file name (a backup never overwrites)",
                 self.file.display()
             ))
@@ -64,7 +65,7 @@ impl Backup {
             })?,
         }
         if !ctx.quiet {
-            println!("{} backed up to {}", db.display(), self.file.display());
+            say!("{} backed up to {}", db.display(), self.file.display());
         }
         Ok(ExitCode::SUCCESS)
     }

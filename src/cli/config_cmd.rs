@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use super::output::say;
 use super::Context;
 use crate::config::Config;
 
@@ -34,26 +35,27 @@ impl ConfigCmd {
                 return Ok(ExitCode::FAILURE);
             }
         };
-        let secret_problems = config.secret_problems(&crate::config::process_env);
+        let mut run_problems = config.secret_problems(&crate::config::process_env);
+        run_problems.extend(config.refused_locations());
         if !ctx.quiet {
-            println!("# effective configuration of {}", path.display());
-            println!(
+            say!("# effective configuration of {}", path.display());
+            say!(
                 "# database: {}",
                 crate::config::database(ctx.db_given.as_deref(), Some(&config)).display()
             );
             for var in &config.overrides {
-                println!("# overridden by the environment: {var}");
+                say!("# overridden by the environment: {var}");
             }
-            print!("{}", config.effective_toml());
+            say!("{}", config.effective_toml().trim_end());
         }
-        if secret_problems.is_empty() {
+        if run_problems.is_empty() {
             if !ctx.quiet {
                 eprintln!("{}: ok", path.display());
             }
             Ok(ExitCode::SUCCESS)
         } else {
-            eprintln!("{}: {} problem(s)", path.display(), secret_problems.len());
-            for p in &secret_problems {
+            eprintln!("{}: {} problem(s)", path.display(), run_problems.len());
+            for p in &run_problems {
                 eprintln!("  {p}");
             }
             Ok(ExitCode::FAILURE)

@@ -38,7 +38,7 @@ impl Daemon {
             conn,
             db.clone(),
             runtime.handle().clone(),
-            Arc::new(CommandExports),
+            Arc::new(CommandExports::default()),
         );
         let poll = Duration::from_secs(config.daemon.reload_poll_secs);
         tracing::info!(database = %db.display(), config = %config_path.display(), pid = std::process::id(), "daemon starting");

@@ -46,7 +46,7 @@ impl Diff {
         };
         let to_release = read::release(&conn, to)?;
         let entity = Entity::parse(&to_release.entity).ok_or_else(|| {
-            crate::Error::Invalid(format!(
+            crate::Error::Usage(format!(
                 "release {to} holds records of unknown kind {:?}",
                 to_release.entity
             ))
@@ -54,7 +54,7 @@ impl Diff {
         if let Some(f) = from {
             let from_release = read::release(&conn, f)?;
             if from_release.entity != to_release.entity {
-                return Err(crate::Error::Invalid(format!(
+                return Err(crate::Error::Usage(format!(
                     "releases {f} ({}) and {to} ({}) hold different kinds of records",
                     from_release.entity, to_release.entity
                 ))
@@ -63,8 +63,7 @@ impl Diff {
         }
         let (before, after) = read::states_between(&conn, entity, from, to)?;
         let diff = merge::diff(&before, &after, entity.volatile_fields());
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
+        let mut out = super::output::stdout();
         match self.format {
             Format::Json => json(
                 &mut out,

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use chrono::NaiveDate;
 
+use super::output::say;
 use super::Context;
 use crate::config::Config;
 use crate::export::target::{self, Modes, OutputOptions};
@@ -106,7 +107,7 @@ impl ModeArgs {
 
 /// Municipal dashboard JSON: one file per Gemeinde, Samtgemeinde/Verband and Kreis
 /// of the Land (see --land), index.json, meta.json and the JSON Schemas, published
-/// atomically into DIR.
+/// atomically into DIR; with --site also the web site that shows them.
 /// Files whose content did not change keep their bytes and mtime.
 #[derive(Debug, clap::Args)]
 struct DashboardArgs {
@@ -129,6 +130,10 @@ struct DashboardArgs {
     /// Statuses as of this date (YYYY-MM-DD or DD.MM.YYYY) [default: today].
     #[arg(long, value_name = "DATE", value_parser = super::date_arg)]
     as_of: Option<NaiveDate>,
+    /// Also publish the dashboard site: index.html with its script and style,
+    /// labels.json and openapi.json, which read the JSON from the same directory.
+    #[arg(long)]
+    site: bool,
     #[command(flatten)]
     land: LandArgs,
 }
@@ -139,14 +144,13 @@ impl Export {
         let job = match self.what {
             What::Report(a) => {
                 if a.part.is_some() && a.format != ReportFormat::Csv {
-                    return Err(crate::Error::Invalid(
-                        "--part applies to --format csv only".into(),
-                    )
-                    .into());
+                    return Err(
+                        crate::Error::Usage("--part applies to --format csv only".into()).into(),
+                    );
                 }
                 if let (Some(since), Some(as_of)) = (a.since, a.as_of) {
                     if since > as_of {
-                        return Err(crate::Error::Invalid(format!(
+                        return Err(crate::Error::Usage(format!(
                             "--since {since} is after --as-of {as_of}"
                         ))
                         .into());
@@ -170,29 +174,39 @@ impl Export {
                     out: a.out,
                     gzip: a.gzip,
                     as_of: a.as_of,
+                    site: a.site,
                 }
             }
         };
         let outcome = export::run_job_with(&ctx.db, &job, &output).map_err(|e| match e {
             export::ExportError::Store(inner) => anyhow::Error::new(inner),
             export::ExportError::InvalidArs(_) | export::ExportError::Invalid(_) => {
-                anyhow::Error::new(crate::Error::Invalid(e.to_string()))
+                anyhow::Error::new(crate::Error::Usage(e.to_string()))
             }
-            other => anyhow::Error::new(other),
+            other => {
+                if let export::ExportError::Io { path, source, .. } = &other {
+                    if export::target::is_stdout(path) {
+                        super::output::note_closed(source);
+                    }
+                }
+                anyhow::Error::new(other)
+            }
         })?;
         if !ctx.quiet {
             match outcome {
                 ExportOutcome::Report { files } => {
                     for f in files {
-                        println!("{}", f.display());
+                        say!("{}", f.display());
                     }
                 }
                 ExportOutcome::Dashboards(s) if s.unchanged => {
-                    println!("dashboards unchanged ({} files kept)", s.kept);
+                    say!("dashboards unchanged ({} files kept)", s.kept);
                 }
-                ExportOutcome::Dashboards(s) => println!(
+                ExportOutcome::Dashboards(s) => say!(
                     "dashboards published: {} written, {} kept, {} removed",
-                    s.written, s.kept, s.removed
+                    s.written,
+                    s.kept,
+                    s.removed
                 ),
             }
         }

@@ -3,9 +3,12 @@
 
 use std::process::ExitCode;
 
+use super::output::{say, say_json, SummaryFormat};
+use super::sync::SourceOut;
 use super::Context;
 use crate::fetch::{FetchPolicy, Location};
-use crate::store::release::Mode;
+use crate::store::release::{Mode, ReleaseStatus};
+use crate::store::runs::Outcome;
 use crate::sync::{run_source_until, SourceKind, SourceSpec};
 
 /// Import one payload (file or URL) of the given kind as a release.
@@ -37,6 +40,10 @@ pub struct Import {
     /// earlier than the stored version). Without it such a payload is refused.
     #[arg(long)]
     allow_older_edition: bool,
+    /// `text`: one line; `json`: the release as a document (source, outcome
+    /// `applied`/`unchanged`, release_id, counts).
+    #[arg(long, value_enum, default_value_t)]
+    format: SummaryFormat,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -57,7 +64,7 @@ impl Import {
             ModeArg::Incremental => Mode::Incremental,
         });
         if !(0.0..=1.0).contains(&self.max_retire_share) {
-            return Err(crate::Error::Invalid(format!(
+            return Err(crate::Error::Usage(format!(
                 "--max-retire-share {} is not a share between 0 and 1",
                 self.max_retire_share
             ))
@@ -78,8 +85,22 @@ impl Import {
         let runtime = super::runtime()?;
         let stop = super::stop_on_signals(&runtime)?;
         let summary = run_source_until(&mut conn, &spec, &policy, runtime.handle(), &stop)?;
-        if !ctx.quiet {
-            println!("{}", super::sync::describe(&summary));
+        match self.format {
+            SummaryFormat::Json => {
+                let outcome = match summary.status {
+                    ReleaseStatus::Applied => Outcome::Applied,
+                    ReleaseStatus::Unchanged => Outcome::Unchanged,
+                };
+                let out = SourceOut::new(
+                    &summary.source,
+                    outcome,
+                    Some(summary.release_id),
+                    &summary.counts,
+                );
+                say_json(&out);
+            }
+            SummaryFormat::Text if !ctx.quiet => say!("{}", super::sync::describe(&summary)),
+            SummaryFormat::Text => {}
         }
         Ok(ExitCode::SUCCESS)
     }

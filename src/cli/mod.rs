@@ -4,14 +4,17 @@
 
 mod annotations;
 mod backup;
+mod completions;
 mod config_cmd;
 mod daemon;
 mod diff;
+mod efa_nachnutzung;
 mod export;
 mod import;
+mod man;
 mod municipality;
 mod ops_status;
-mod output;
+pub(crate) mod output;
 mod query;
 mod releases;
 mod ressort;
@@ -27,14 +30,19 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use output::Format;
+pub use output::{stdout_closed, Format};
 
 use crate::config::Config;
 
 /// Lower Saxony's OZG service database: syncs LeiKa, the municipality directory and
 /// more into SQLite, keeping every release.
 #[derive(Debug, Parser)]
-#[command(name = "ozgsync", version, propagate_version = true)]
+#[command(
+    name = "ozgsync",
+    version,
+    propagate_version = true,
+    after_help = EXIT_CODES
+)]
 pub struct Cli {
     /// SQLite database file [default: the config's `database`, else ./ozgsync.db]
     #[arg(long, global = true, env = "OZGSYNC_DB", value_name = "PATH")]
@@ -45,9 +53,21 @@ pub struct Cli {
     #[arg(long, global = true, env = "OZGSYNC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Print only errors (for cron mail).
+    /// Print only errors (for cron mail): no summaries, no progress, log level
+    /// `error` (a retry that then succeeds is not an error).
     #[arg(long, short, global = true)]
     pub quiet: bool,
+
+    /// Colour log lines on stderr, help and usage errors: `auto` on a terminal
+    /// when `NO_COLOR` is unset, `always`, or `never`.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t = crate::logging::Color::Auto
+    )]
+    pub color: crate::logging::Color,
 
     /// Log format on stderr: `text` for people, `json` for journald or log shippers.
     #[arg(
@@ -74,6 +94,7 @@ pub enum Command {
     Municipality(municipality::Municipality),
     Status(status::Status),
     Annotations(annotations::Annotations),
+    EfaNachnutzung(efa_nachnutzung::EfaNachnutzung),
     Ressort(ressort::Ressort),
     Template(template::Template),
     Daemon(daemon::Daemon),
@@ -82,7 +103,21 @@ pub enum Command {
     Query(query::Query),
     Search(search::Search),
     Export(export::Export),
+    Completions(completions::Completions),
+    Man(man::Man),
 }
+
+/// The exit code policy, shown by `--help` and documented in README ("Exit codes").
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success, or nothing to do (an unchanged source); also when the reader of
+     stdout went away (`ozgsync releases | head -1`)
+  1  the work failed or data was refused: a source or export failed, a sheet or
+     payload did not pass validation, the database is busy or missing
+  2  usage error: unknown flag or subcommand, malformed argument value
+
+With --quiet only errors are printed (cron mails only when something failed).
+Colours follow --color and NO_COLOR.";
 
 /// What every command gets: the configuration and the database, found once and
 /// the same way for every command (`crate::config::locate`, `crate::config::database`),
@@ -159,11 +194,43 @@ impl Context {
 }
 
 fn no_config() -> anyhow::Error {
-    crate::Error::Invalid(format!(
+    crate::Error::Usage(format!(
         "no configuration found: pass --config FILE or set OZGSYNC_CONFIG, or create {}",
         crate::config::CONFIG_SEARCH_PATH.join(" or ")
     ))
     .into()
+}
+
+/// Parses the command line, clap's own help and usage errors coloured as
+/// `--color` says too: clap picks its colours before it has parsed that flag, so
+/// the flag is looked up first (its `auto` honours `NO_COLOR` itself).
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let matches = Cli::command()
+        .color(color_arg(&args))
+        .get_matches_from(args);
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The last `--color WHEN` / `--color=WHEN` before `--`, as clap's choice.
+fn color_arg(args: &[std::ffi::OsString]) -> clap::ColorChoice {
+    let mut value = None;
+    for (i, arg) in args.iter().enumerate() {
+        let arg = arg.to_string_lossy();
+        if arg == "--" {
+            break;
+        } else if let Some(v) = arg.strip_prefix("--color=") {
+            value = Some(v.to_owned());
+        } else if arg == "--color" {
+            value = args.get(i + 1).map(|v| v.to_string_lossy().into_owned());
+        }
+    }
+    match value.as_deref() {
+        Some("always") => clap::ColorChoice::Always,
+        Some("never") => clap::ColorChoice::Never,
+        _ => clap::ColorChoice::Auto,
+    }
 }
 
 impl Cli {
@@ -192,6 +259,7 @@ impl Cli {
             Command::Municipality(c) => c.run(&ctx),
             Command::Status(c) => c.run(&ctx),
             Command::Annotations(c) => c.run(&ctx),
+            Command::EfaNachnutzung(c) => c.run(&ctx),
             Command::Ressort(c) => c.run(&ctx),
             Command::Template(c) => c.run(&ctx),
             Command::Daemon(c) => c.run(&ctx),
@@ -200,6 +268,8 @@ impl Cli {
             Command::Query(c) => c.run(&ctx),
             Command::Search(c) => c.run(&ctx),
             Command::Export(c) => c.run(&ctx),
+            Command::Completions(c) => c.run(&ctx),
+            Command::Man(c) => c.run(&ctx),
         };
         result.map_err(|e| ctx.name_the_writer(e))
     }
@@ -214,10 +284,11 @@ pub(crate) fn date_arg(s: &str) -> Result<chrono::NaiveDate, String> {
         .ok_or_else(|| format!("{s:?} is not a date; write YYYY-MM-DD or DD.MM.YYYY"))
 }
 
-/// Exit code for an error: 2 for usage errors (bad argument values), 1 otherwise.
+/// Exit code for an error: 2 for usage errors (a malformed argument value), 1 for
+/// everything else, refused data included (see `EXIT_CODES`).
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     match err.downcast_ref::<crate::Error>() {
-        Some(crate::Error::Invalid(_)) => ExitCode::from(2),
+        Some(crate::Error::Usage(_)) => ExitCode::from(2),
         _ => ExitCode::from(1),
     }
 }

@@ -37,7 +37,7 @@ impl Municipality {
         } else if digits && q.len() == 8 {
             read::versions_by_field(&conn, Entity::Municipality, "ags", q)?
         } else if digits {
-            return Err(crate::Error::Invalid(format!(
+            return Err(crate::Error::Usage(format!(
                 "{q:?}: give a 12-digit ARS, an 8-digit AGS or a name"
             ))
             .into());
@@ -67,8 +67,7 @@ impl Municipality {
         if versions.is_empty() {
             return Err(crate::Error::NotFound(format!("no municipality matches {q:?}")).into());
         }
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
+        let mut out = super::output::stdout();
         if self.format == Format::Json {
             // Each version as stored, plus `found` where the match was not the
             // current name (an earlier name, a retired municipality).

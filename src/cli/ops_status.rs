@@ -14,7 +14,7 @@ use super::Context;
 use crate::config::Config;
 use crate::store::{read, runs};
 
-/// The overview as printed with `--json`: its own types, so internal renames never
+/// The overview as printed with `--format json`: its own types, so internal renames never
 /// change it by accident.
 #[derive(Debug, Serialize)]
 struct Overview {
@@ -36,7 +36,7 @@ struct DatabaseInfo {
 struct JobInfo {
     job: String,
     schedule: Option<String>,
-    /// Next scheduled time (UTC), from the config.
+    /// Next scheduled time in the config's timezone, with its offset.
     next_run: Option<String>,
     last_run: Option<LastRun>,
 }
@@ -72,7 +72,7 @@ pub fn run(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
     let conn = ctx.open_reader()?;
     let overview = overview(&conn, &ctx.db, ctx.config.as_ref())?;
     if json {
-        output::json(&mut std::io::stdout().lock(), &overview)?;
+        output::json(&mut output::stdout(), &overview)?;
     } else {
         print_text(&overview)?;
     }
@@ -101,9 +101,14 @@ fn overview(
             let next_run = s
                 .schedule
                 .as_deref()
-                .and_then(|e| e.parse::<cron::Schedule>().ok())
+                .and_then(|e| crate::config::parse_schedule(e).ok())
                 .and_then(|sch| crate::daemon::schedule::next_after(&sch, config.tz(), now))
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                // In the configured timezone, with its offset: the schedule is
+                // written in local time, and `30 2 * * *` should read as 02:30.
+                .map(|t| {
+                    t.with_timezone(&config.tz())
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+                });
             jobs.insert(
                 s.name.clone(),
                 JobInfo {
@@ -160,8 +165,7 @@ fn overview(
 }
 
 fn print_text(o: &Overview) -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = super::output::stdout();
     use std::io::Write;
     writeln!(
         out,

@@ -1,6 +1,11 @@
-//! Rendering for the terminal and for scripts: aligned text tables, CSV and JSON.
+//! Rendering for the terminal and for scripts: aligned text tables, CSV and JSON,
+//! and the one way to standard output. A closed stdout (`ozgsync releases | head`)
+//! is not a failure: a reading command's output ([`stdout`]) stops there and the
+//! binary exits 0 ([`stdout_closed`]); a command that writes data prints its lines
+//! with [`say!`], which drops them once nobody reads, so the work runs to its end.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
@@ -10,6 +15,88 @@ pub enum Format {
     Text,
     Json,
     Csv,
+}
+
+/// The format of a command's summary or overview (`sync`, `import`, `status`):
+/// a line for people, or one JSON document for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SummaryFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Set when a write to [`stdout`] met a closed pipe. Kept apart from [`say!`]'s
+/// dropped lines, so only a reading command's cut-off output turns its error into
+/// success, never a failure of a command that writes data.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a reading command's output met a closed stdout: its error is then the
+/// closed pipe (however a serializer wrapped it) and the run counts as success.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
+/// Standard output for a command's result: fails with `BrokenPipe` once the
+/// reader has gone, and remembers that it did ([`stdout_closed`]).
+pub fn stdout() -> Out {
+    Out(std::io::stdout().lock())
+}
+
+pub struct Out(std::io::StdoutLock<'static>);
+
+impl Out {
+    fn noting<T>(result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &result {
+            note_closed(e);
+        }
+        result
+    }
+}
+
+/// Notes `err`, met writing to stdout somewhere else (the export library's
+/// `--out -`), if it is the closed pipe.
+pub(crate) fn note_closed(err: &std::io::Error) {
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Self::noting(self.0.write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Self::noting(self.0.flush())
+    }
+}
+
+/// Prints one line of a command's progress or summary. Unlike `println!` it never
+/// panics: a closed stdout drops the line, and a command that writes data goes on
+/// to commit and finish.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::output::say_line(format_args!($($arg)*))
+    };
+}
+pub(crate) use say;
+
+pub(crate) fn say_line(line: std::fmt::Arguments) {
+    let mut out = std::io::stdout().lock();
+    // Ignored on purpose: the reader having gone must not stop the work.
+    let _ = out
+        .write_fmt(line)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+}
+
+/// Prints a command's JSON summary like [`say!`]: never stops the work, whoever
+/// reads or not.
+pub(crate) fn say_json(value: &impl Serialize) {
+    let mut out = std::io::stdout().lock();
+    // Ignored on purpose, as in `say_line`.
+    let _ = json(&mut out, value).map(|()| out.flush());
 }
 
 /// Writes rows as an aligned text table with a header line, every row known up
@@ -169,8 +256,7 @@ pub fn render(
     rows: &[Vec<String>],
     value: &impl Serialize,
 ) -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = stdout();
     match format {
         Format::Text => table(&mut out, header, rows)?,
         Format::Csv => csv(&mut out, header, rows)?,

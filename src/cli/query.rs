@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use super::output::StreamingTable;
 use super::Context;
+use crate::export::render::csv as excel;
 use crate::store::query::{self, Limits, QueryConnection};
 
 /// Rows a table looks at to decide its column widths before printing.
@@ -21,6 +22,9 @@ pub enum QueryFormat {
     #[default]
     Table,
     Csv,
+    /// CSV for German Excel, like the report's CSV files: `;`, a UTF-8
+    /// byte-order mark, CRLF, formula-like text guarded with `'`.
+    ExcelCsv,
     Json,
     Ndjson,
 }
@@ -32,7 +36,8 @@ pub struct Query {
     /// The SQL statement, e.g. "SELECT * FROM v_status_current LIMIT 10".
     sql: String,
     /// `table` (widths from the first 200 rows, cells cut at 80 characters with …),
-    /// `csv`, `json` (keys in the SELECT's order) or `ndjson`.
+    /// `csv`, `excel-csv` (`;`, BOM, CRLF for German Excel), `json` (keys in the
+    /// SELECT's order) or `ndjson`.
     #[arg(long, value_enum, default_value_t)]
     format: QueryFormat,
     /// Stop the query after SQLite has worked on it this long; 0 = no limit.
@@ -69,6 +74,29 @@ fn object(columns: &[String], values: Vec<serde_json::Value>) -> String {
     s
 }
 
+/// Streams the result as CSV, header first (also for a result without rows).
+fn write_csv<W: Write>(
+    conn: &QueryConnection,
+    sql: &str,
+    mut w: csv::Writer<W>,
+    cell: impl Fn(&serde_json::Value) -> String,
+) -> anyhow::Result<query::Ran> {
+    let mut started = false;
+    let ran = conn.run(sql, |c, r| {
+        if !started {
+            started = true;
+            w.write_record(c).map_err(std::io::Error::other)?;
+        }
+        w.write_record(r.iter().map(&cell))
+            .map_err(std::io::Error::other)
+    })?;
+    if !started {
+        w.write_record(&ran.columns)?;
+    }
+    w.flush()?;
+    Ok(ran)
+}
+
 impl Query {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         let limits = Limits {
@@ -76,8 +104,7 @@ impl Query {
             memory_mib: (self.max_memory > 0).then_some(self.max_memory),
         };
         let conn = QueryConnection::open(&ctx.db, limits)?;
-        let stdout = std::io::stdout();
-        let mut out = std::io::BufWriter::new(stdout.lock());
+        let mut out = std::io::BufWriter::new(super::output::stdout());
         let ran = match self.format {
             QueryFormat::Table => {
                 let mut table = StreamingTable::new(&mut out, TABLE_SAMPLE_ROWS, TABLE_MAX_WIDTH);
@@ -86,21 +113,13 @@ impl Query {
                 ran
             }
             QueryFormat::Csv => {
-                let mut w = csv::Writer::from_writer(&mut out);
-                let mut started = false;
-                let ran = conn.run(&self.sql, |c, r| {
-                    if !started {
-                        started = true;
-                        w.write_record(c).map_err(std::io::Error::other)?;
-                    }
-                    w.write_record(r.iter().map(text))
-                        .map_err(std::io::Error::other)
-                })?;
-                if !started {
-                    w.write_record(&ran.columns)?;
-                }
-                w.flush()?;
-                ran
+                write_csv(&conn, &self.sql, csv::Writer::from_writer(&mut out), text)?
+            }
+            QueryFormat::ExcelCsv => {
+                out.write_all(excel::BOM)?;
+                write_csv(&conn, &self.sql, excel::excel_writer(&mut out), |v| {
+                    excel::guard_formula(text(v))
+                })?
             }
             QueryFormat::Json => {
                 let mut first = true;

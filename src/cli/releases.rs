@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use super::output::{opt, render};
+use super::output::{opt, render, say};
 use super::{Context, Format};
 use crate::store::read;
 
@@ -87,7 +87,7 @@ impl Rejects {
             rows.retain(|r| r.severity == "reject");
         }
         if self.format == Format::Text && !ctx.quiet {
-            println!(
+            say!(
                 "release {} ({}, {}): {} rejected, {} warnings, {} kept",
                 release.release_id,
                 release.source,

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use super::output::{opt, render};
+use super::output::{opt, render, say};
 use super::{Context, Format};
 use crate::store::ressort;
 
@@ -89,14 +89,20 @@ impl Ressort {
                     from,
                 )?;
                 if !ctx.quiet && renamed.planned {
-                    println!(
+                    say!(
                         "Ressort {} will be {} ({}) from {}; until then it stays {kuerzel}",
-                        renamed.ressort_id, renamed.kuerzel, renamed.name, renamed.valid_from
+                        renamed.ressort_id,
+                        renamed.kuerzel,
+                        renamed.name,
+                        renamed.valid_from
                     );
                 } else if !ctx.quiet {
-                    println!(
+                    say!(
                         "Ressort {} is {} ({}) from {}",
-                        renamed.ressort_id, renamed.kuerzel, renamed.name, renamed.valid_from
+                        renamed.ressort_id,
+                        renamed.kuerzel,
+                        renamed.name,
+                        renamed.valid_from
                     );
                 }
                 Ok(ExitCode::SUCCESS)

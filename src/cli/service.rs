@@ -23,7 +23,7 @@ impl Service {
             .trim()
             .trim_start_matches("urn:de:fim:leika:leistung:");
         if !is_valid_leistungsschluessel(key) {
-            return Err(crate::Error::Invalid(format!(
+            return Err(crate::Error::Usage(format!(
                 "{:?} is not a 14-digit Leistungsschlüssel (e.g. 99012001001000)",
                 self.key
             ))
@@ -34,8 +34,7 @@ impl Service {
         if versions.is_empty() {
             return Err(crate::Error::NotFound(format!("no service {key} in any release")).into());
         }
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
+        let mut out = super::output::stdout();
         if self.format == Format::Json {
             json(&mut out, &versions)?;
             return Ok(ExitCode::SUCCESS);

@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+use super::output::SummaryFormat;
 use super::Context;
 
 /// Operations overview, or (with a subcommand) the Onlinedienst status.
@@ -12,8 +13,12 @@ use super::Context;
 pub struct Status {
     #[command(subcommand)]
     action: Option<super::status_events::StatusAction>,
-    /// Overview as JSON (the schedule comes from the configuration, if any).
-    #[arg(long)]
+    /// Overview as `text` or `json` (the schedule comes from the configuration,
+    /// if any).
+    #[arg(long, value_enum, default_value_t)]
+    format: SummaryFormat,
+    /// The same as `--format json` (kept for scripts written before `--format`).
+    #[arg(long, conflicts_with = "format")]
     json: bool,
 }
 
@@ -21,7 +26,7 @@ impl Status {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self.action {
             Some(action) => action.run(ctx),
-            None => super::ops_status::run(ctx, self.json),
+            None => super::ops_status::run(ctx, self.json || self.format == SummaryFormat::Json),
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::output::{opt, render};
+use super::output::{opt, render, say};
 use super::{Context, Format};
 use crate::status::report::{self, Cells, RowError};
 use crate::status::{today, Subject};
@@ -124,7 +124,7 @@ fn set(
     };
     let row = report::check_row(0, &cells, &catalog, today()).map_err(|errors| {
         let msgs: Vec<String> = errors.iter().map(argument_error).collect();
-        crate::Error::Invalid(msgs.join("; "))
+        crate::Error::Usage(msgs.join("; "))
     })?;
     store::status::record(&mut conn, std::slice::from_ref(&row), "status set", by)?;
     if !ctx.quiet {
@@ -135,7 +135,7 @@ fn set(
                 .map(|n| format!(" ({n})"))
                 .unwrap_or_default()
         };
-        println!(
+        say!(
             "{} {} for {} {}{name}: {} since {}",
             row.subject.kind(),
             row.subject.id(),
@@ -214,7 +214,7 @@ fn import(
     let written = store::status::record(&mut conn, &validated.rows, &origin, by)?;
     if !ctx.quiet {
         let skipped = validated.lines - validated.rows.len() as u64;
-        println!(
+        say!(
             "{}: {written} status event(s) recorded{}",
             file.display(),
             if skipped > 0 {

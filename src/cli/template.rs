@@ -1,6 +1,7 @@
-//! `ozgsync template annotations|status|efa`: the spreadsheets people fill in, as
-//! CSV that Excel opens directly (UTF-8 with BOM, `;`, CRLF), or for annotations and
-//! status reports as an XLSX workbook with drop-down lists (`--format xlsx`). A file is written like
+//! `ozgsync template annotations|status|efa|efa-nachnutzung`: the spreadsheets people
+//! fill in, as CSV that Excel opens directly (UTF-8 with BOM, `;`, CRLF), or for
+//! annotations and status reports as an XLSX workbook with drop-down lists
+//! (`--format xlsx`). A file is written like
 //! an export: through a temporary file and a rename, never through a link, never
 //! over a database, with an explicit mode.
 
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 
 use super::export::ModeArgs;
 use super::Context;
-use crate::annotations::csv::{write_template, TemplateRow};
+use crate::annotations::csv::{write_sheet, write_template, TemplateRow};
 use crate::annotations::xlsx::Lists;
 use crate::export::target;
 
@@ -51,6 +52,21 @@ enum What {
         /// Status drop-down, frozen header and a German instruction sheet.
         #[arg(long, value_enum, default_value_t)]
         format: SheetFormat,
+    },
+    /// The EfA-Nachnutzung sheet for `ozgsync efa-nachnutzung import`.
+    EfaNachnutzung {
+        /// Write here instead of standard output (`-`: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        modes: ModeArgs,
+        /// The sheet's file format.
+        #[arg(long, value_enum, default_value_t)]
+        format: SheetFormat,
+        /// One row per current EfA service, with its name and current state
+        /// (reads the database).
+        #[arg(long)]
+        fill: bool,
     },
     /// The CSV form of the EfA release format for `ozgsync import efa`.
     Efa {
@@ -113,6 +129,35 @@ impl Template {
                     ),
                 })?;
             }
+            What::EfaNachnutzung {
+                out,
+                modes,
+                format,
+                fill,
+            } => {
+                if format == SheetFormat::Xlsx {
+                    return Err(crate::Error::Usage(
+                        "the EfA-Nachnutzung sheet is written as CSV only so far; use --format csv (Excel opens it directly)".into(),
+                    )
+                    .into());
+                }
+                let rows = if fill {
+                    crate::store::efa_nachnutzung::template_rows(&ctx.open_reader()?)?
+                } else {
+                    Vec::new()
+                };
+                let records: Vec<Vec<&str>> = rows
+                    .iter()
+                    .map(|r| r.iter().map(String::as_str).collect())
+                    .collect();
+                let header = crate::efa_nachnutzung::headers();
+                let written = write_to(ctx, out.as_deref(), &modes, |w| {
+                    write_sheet(w, &header, &records)
+                })?;
+                if let (Some(path), false) = (written, ctx.quiet) {
+                    eprintln!("wrote {} ({} rows)", path.display(), rows.len());
+                }
+            }
             What::Efa { out, modes } => {
                 write_to(ctx, out.as_deref(), &modes, |w| {
                     w.write_all("\u{feff}".as_bytes())?;
@@ -138,12 +183,13 @@ fn write_to<'p>(
         Some(p) => {
             let db = ctx.db.clone();
             target::check_replaceable(p, &target::Protected::of(&[db]))
-                .map_err(|e| crate::Error::Invalid(e.to_string()))?;
+                .map_err(|e| crate::Error::Usage(e.to_string()))?;
             crate::export::write_atomic(p, &bytes, modes.modes())?;
             Ok(Some(p))
         }
         None => {
-            crate::export::write_stdout(&bytes)?;
+            let mut out = super::output::stdout();
+            out.write_all(&bytes).and_then(|()| out.flush())?;
             Ok(None)
         }
     }

@@ -142,7 +142,7 @@ fn build_jobs(config: &Config, now: DateTime<Utc>, old: &mut HashMap<String, Job
         .iter()
         .filter_map(|s| {
             let expr = s.schedule.as_deref()?;
-            let schedule: cron::Schedule = match expr.parse() {
+            let schedule = match crate::config::parse_schedule(expr) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::error!(source = %s.name, error = %e, "invalid schedule; source not scheduled");
@@ -470,7 +470,7 @@ fn exports_outcome(
     stop: &Stop,
 ) -> Outcome {
     match crate::jobs::run_due_exports(conn, config, db, trigger, exports, stop) {
-        Ok(report) if report.all_done() && report.succeeded > 0 => Outcome::Applied,
+        Ok(report) if report.all_done() && !report.succeeded.is_empty() => Outcome::Applied,
         Ok(report) if report.all_done() => Outcome::Unchanged,
         Ok(_) => Outcome::Failed,
         Err(e) => {

@@ -17,9 +17,9 @@ use std::path::Path;
 
 use super::json::{
     self, AggregateFileJson, ChangeJson, CountsJson, DateJson, GemeindeFileJson,
-    GemeindeServiceJson, HeadlineJson, IndexEntryJson, IndexFileJson, Keyed, MemberJson,
-    MetaCountsJson, MetaFileJson, ServiceCountsJson, ServiceInfoJson, ServicesFileJson, SourceJson,
-    Tally, UnitJson, DASHBOARD_FORMAT_VERSION as FORMAT_VERSION,
+    GemeindeServiceJson, HeadlineJson, IndexEntryJson, IndexFileJson, Keyed, LicenceJson,
+    MemberJson, MetaCountsJson, MetaFileJson, ServiceCountsJson, ServiceInfoJson, ServicesFileJson,
+    SourceJson, Tally, UnitJson, DASHBOARD_FORMAT_VERSION as FORMAT_VERSION,
 };
 use super::model::{DashboardData, Gemeinde, GemeindeService, Unit};
 use super::publish::Legacy;
@@ -96,6 +96,19 @@ fn legacy_owns(path: &str) -> bool {
         }
     }
 }
+
+/// The licence of the published data: Destatis publishes GV100AD, and FIM/LeiKa
+/// their catalogue, under the Datenlizenz Deutschland – Namensnennung 2.0, which
+/// asks every user to name the sources; the status data is the Land's own.
+const LICENCE: LicenceJson = LicenceJson {
+    name: "Datenlizenz Deutschland – Namensnennung – Version 2.0 (dl-de/by-2-0)",
+    url: "https://www.govdata.de/dl-de/by-2-0",
+    attribution: &[
+        "Gemeindeverzeichnis GV100AD: © Statistisches Bundesamt (Destatis)",
+        "Leistungskatalog LeiKa / FIM: FITKO, Föderales Informationsmanagement",
+        "Umsetzungsstand: ozgsync-Datenbank des Landes",
+    ],
+};
 
 /// Verbände with Textkennzeichen 50 (verbandsfrei) are one Gemeinde each: no file.
 const VERBANDSFREI: &str = "50";
@@ -207,6 +220,7 @@ pub fn build(
         database_schema_version,
         land: data.land.to_string(),
         demo: data.demo,
+        licence: LICENCE,
         sources: data.sources.iter().map(SourceJson::from).collect(),
         files: MetaCountsJson {
             services: data.services.len(),
@@ -290,6 +304,12 @@ fn gemeinde_file(data: &DashboardData, g: &Gemeinde) -> Result<(Vec<u8>, Tally),
                 online: gs.online,
                 url: gs.url.as_deref(),
                 retired,
+                efa_kanal: s
+                    .nachnutzung
+                    .as_ref()
+                    .filter(|n| n.available_on(data.as_of))
+                    .and_then(|n| n.kanal)
+                    .map(|k| k.as_str()),
             },
         ));
     }

@@ -89,6 +89,14 @@ pub struct ReportJson<'a> {
     pub themenfelder: Vec<ProgressJson<'a>>,
     pub kreise: Vec<KreisJson<'a>>,
     pub changes: ChangesJson<'a>,
+    /// How many EfA services reached each Nachnutzung stage, in order.
+    pub nachnutzung_funnel: Vec<FunnelJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FunnelJson {
+    pub stage: &'static str,
+    pub services: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -105,6 +113,11 @@ pub struct ReportServiceJson<'a> {
     pub kommunen: PhasesJson,
     pub verfuegbarkeit: Option<AvailabilityJson>,
     pub url: Option<&'a str>,
+    /// The Nachnutzung stage as of the report date.
+    pub nachnutzung_stage: &'static str,
+    /// The recorded Nachnutzung state; absent when none is recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nachnutzung: Option<NachnutzungJson>,
 }
 
 #[derive(Debug, Serialize)]
@@ -264,6 +277,8 @@ impl<'a> From<&'a Report> for ReportJson<'a> {
                         observed: a.observed,
                     }),
                     url: s.url.as_deref(),
+                    nachnutzung_stage: s.nachnutzung.stage.as_str(),
+                    nachnutzung: s.nachnutzung.state.as_ref().map(NachnutzungJson::from),
                 })
                 .collect(),
             ressorts: progress(&r.ressorts),
@@ -279,6 +294,14 @@ impl<'a> From<&'a Report> for ReportJson<'a> {
                 })
                 .collect(),
             changes: changes(&r.changes),
+            nachnutzung_funnel: r
+                .funnel
+                .iter()
+                .map(|(stage, n)| FunnelJson {
+                    stage: stage.as_str(),
+                    services: *n,
+                })
+                .collect(),
         }
     }
 }
@@ -387,6 +410,43 @@ impl Tally {
 pub struct EfaJson<'a> {
     pub efa_id: &'a str,
     pub name: Option<&'a str>,
+    /// Lower Saxony's Nachnutzung of the EfA service; absent when none is recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nachnutzung: Option<NachnutzungJson>,
+}
+
+/// The EfA-Nachnutzung state in `services.json` (stored codes; absent fields are
+/// not recorded).
+#[derive(Debug, Serialize)]
+pub struct NachnutzungJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bewertung: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bewertet_am: Option<DateJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parametrisierung: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kanal: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bereitgestellt_ab: Option<DateJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kosten_land: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kontakt: Option<String>,
+}
+
+impl From<&crate::efa_nachnutzung::State> for NachnutzungJson {
+    fn from(s: &crate::efa_nachnutzung::State) -> Self {
+        NachnutzungJson {
+            bewertung: s.bewertung.map(|b| b.as_str()),
+            bewertet_am: s.bewertet_am.map(DateJson),
+            parametrisierung: s.parametrisierung.map(|p| p.as_str()),
+            kanal: s.kanal.map(|k| k.as_str()),
+            bereitgestellt_ab: s.bereitgestellt_ab.map(DateJson),
+            kosten_land: s.kosten_land.map(|k| k.as_str()),
+            kontakt: s.kontakt.clone(),
+        }
+    }
 }
 
 /// A JSON object from `(key, value)` pairs, in the order given (the callers pass
@@ -410,6 +470,10 @@ pub struct ServiceInfoJson<'a> {
     pub ozg_leistungen: Vec<OzgJson<'a>>,
     /// The general URL (the EfA service's); a Gemeinde file may name its own.
     pub url: Option<&'a str>,
+    /// The OZG Themenfeld slug (labels in the site's `labels.json`); absent when
+    /// no EfA service names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub themenfeld: Option<&'a str>,
     /// `true` when the LeiKa key is retired; absent otherwise.
     #[serde(skip_serializing_if = "is_false")]
     pub retired: bool,
@@ -428,9 +492,11 @@ impl<'a> From<&'a DashService> for ServiceInfoJson<'a> {
             efa: s.efa_id.as_deref().map(|id| EfaJson {
                 efa_id: id,
                 name: s.efa_name.as_deref(),
+                nachnutzung: s.nachnutzung.as_ref().map(NachnutzungJson::from),
             }),
             ozg_leistungen: ozg_json(&s.ozg_leistungen),
             url: s.url.as_deref(),
+            themenfeld: s.themenfeld.as_deref(),
             retired: s.retired,
         }
     }
@@ -493,6 +559,11 @@ pub struct GemeindeServiceJson<'a> {
     /// `true` for a status whose LeiKa key is retired: shown, not counted.
     #[serde(skip_serializing_if = "is_false")]
     pub retired: bool,
+    /// The channel through which this Gemeinde can order the service's EfA
+    /// service on the export date (`govconnect`, `govdigital`, `land`); absent
+    /// when it is not available to the Kommunen (yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub efa_kanal: Option<&'static str>,
 }
 
 /// A status change; `ars` only in aggregate files (a Gemeinde file is one ARS).
@@ -618,8 +689,18 @@ pub struct MetaFileJson<'a> {
     /// `true` when the set shows synthetic demo data ("Beispieldaten"); pages
     /// that show the set must say so.
     pub demo: bool,
+    /// The licence of the data and the attribution its sources require.
+    pub licence: LicenceJson,
     pub sources: Vec<SourceJson<'a>>,
     pub files: MetaCountsJson,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LicenceJson {
+    pub name: &'static str,
+    pub url: &'static str,
+    /// One line per source, to be shown wherever the data is shown.
+    pub attribution: &'static [&'static str],
 }
 
 #[derive(Debug, Serialize)]

@@ -12,6 +12,7 @@ pub mod model;
 pub mod publish;
 pub mod query;
 pub mod render;
+pub mod site;
 pub mod tables;
 pub mod target;
 
@@ -154,6 +155,8 @@ pub enum ExportJob {
         out: PathBuf,
         gzip: bool,
         as_of: Option<NaiveDate>,
+        /// Also publish the dashboard site (`index.html`, script, style, labels).
+        site: bool,
     },
 }
 
@@ -228,6 +231,7 @@ pub fn run_job_at(
             out,
             gzip,
             as_of,
+            site,
         } => {
             if target::is_stdout(out) {
                 return Err(ExportError::Invalid(
@@ -240,7 +244,10 @@ pub fn run_job_at(
             let started = std::time::Instant::now();
             let data = query::dashboards(&conn, land, as_of, generated_at)?;
             tracing::debug!(elapsed = ?started.elapsed(), "dashboards: data read");
-            let files = dashboards::build(&data, crate::store::schema_version())?;
+            let mut files = dashboards::build(&data, crate::store::schema_version())?;
+            if *site {
+                site::add(&mut files)?;
+            }
             tracing::debug!(elapsed = ?started.elapsed(), files = files.len(), "dashboards: files built");
             let summary = publish::publish(
                 out,

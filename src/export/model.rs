@@ -26,6 +26,8 @@ pub struct Report {
     /// The database holds the quick start's demo data: every rendering says
     /// "Beispieldaten" ([`crate::demo::NOTICE`]).
     pub demo: bool,
+    /// How many current EfA services reached each Nachnutzung stage, in order.
+    pub funnel: Vec<(Stage, u32)>,
 }
 
 /// One source release the export read.
@@ -55,7 +57,28 @@ pub struct ServiceRow {
     /// Observed availability (PVOG): municipalities where the service was seen online.
     pub verfuegbarkeit: Option<Availability>,
     pub url: Option<String>,
+    /// The EfA catalogue's cost model (the conditions for the Kommunen).
+    pub kostenmodell: Option<String>,
+    /// The service's way through the Nachnutzung, as of the report date.
+    pub nachnutzung: Nachnutzung,
 }
+
+/// The Nachnutzung of one EfA service as the report shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nachnutzung {
+    pub stage: Stage,
+    pub state: Option<crate::efa_nachnutzung::State>,
+}
+
+impl Nachnutzung {
+    /// Whether a Kommune can order the service on `day`, and through which channel.
+    pub fn channel_on(&self, day: NaiveDate) -> Option<Kanal> {
+        let s = self.state.as_ref()?;
+        s.available_on(day).then_some(s.kanal).flatten()
+    }
+}
+
+pub use crate::efa_nachnutzung::{Kanal, Stage};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OzgRef {
@@ -200,6 +223,19 @@ pub struct Changes {
     pub new_services: Vec<NewService>,
     pub status_changes: Vec<StatusChange>,
     pub retired_keys: Vec<RetiredKey>,
+    /// Audited EfA-Nachnutzung field changes recorded in the period.
+    pub nachnutzung: Vec<NachnutzungChange>,
+}
+
+/// One changed EfA-Nachnutzung field (stored codes as in the audit trail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NachnutzungChange {
+    pub recorded_on: NaiveDate,
+    pub efa_id: String,
+    pub name: String,
+    pub field: crate::efa_nachnutzung::Field,
+    pub old: Option<String>,
+    pub new: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,6 +312,11 @@ pub struct DashService {
     /// The OZG-Leistungen of its EfA service.
     pub ozg_leistungen: Vec<OzgRef>,
     pub url: Option<String>,
+    /// The EfA-Nachnutzung of its EfA service as of the export date.
+    pub nachnutzung: Option<crate::efa_nachnutzung::State>,
+    /// The OZG Themenfeld slug of its EfA service (or of that service's
+    /// OZG-Leistungen), by which a dashboard groups the services.
+    pub themenfeld: Option<String>,
     /// The LeiKa key is retired (LeiKa knew it, no current version): the service is
     /// listed for the statuses that still name it, but relevant to no municipality.
     pub retired: bool,

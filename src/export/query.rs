@@ -20,8 +20,8 @@ use rusqlite::{params, Connection};
 
 use super::model::{
     Availability, Changes, DashService, DashboardData, Gemeinde, GemeindeChange, GemeindeService,
-    KreisRow, NewService, OzgRef, Phases, ProgressRow, Reifegrad, Report, RetiredKey, ServiceRow,
-    SourceRelease, Status, StatusChange, Unit,
+    KreisRow, Nachnutzung, NachnutzungChange, NewService, OzgRef, Phases, ProgressRow, Reifegrad,
+    Report, RetiredKey, ServiceRow, SourceRelease, Stage, Status, StatusChange, Unit,
 };
 use super::ExportError;
 use crate::error::Error;
@@ -780,6 +780,7 @@ struct Efa {
     federfuehrendes_land: Option<String>,
     reifegrad: Option<Reifegrad>,
     url: Option<String>,
+    kostenmodell: Option<String>,
 }
 
 /// Current EfA services, by id.
@@ -793,7 +794,8 @@ fn efa_services(conn: &Connection) -> Result<Vec<Efa>, ExportError> {
                     json_extract(data, '$.federfuehrendes_land'),
                     json_extract(data, '$.reifegrad.modell'),
                     json_extract(data, '$.reifegrad.stufe'),
-                    json_extract(data, '$.url')
+                    json_extract(data, '$.url'),
+                    json_extract(data, '$.kostenmodell')
              FROM record_versions
              WHERE entity = 'efa_service' AND valid_to IS NULL
              ORDER BY key",
@@ -838,11 +840,21 @@ fn efa_services(conn: &Connection) -> Result<Vec<Efa>, ExportError> {
                     _ => None,
                 },
                 url: r.get(8)?,
+                kostenmodell: r.get(9)?,
             })
         })
         .map_err(db("reading EfA services"))?;
     rows.collect::<Result<_, _>>()
         .map_err(db("reading EfA services"))
+}
+
+/// The Themenfeld of an EfA service: its own, else the first of its OZG-Leistungen's.
+fn efa_themenfeld(e: &Efa, ozg: &HashMap<String, (String, Option<String>)>) -> Option<String> {
+    e.themenfeld.clone().or_else(|| {
+        e.ozg_ids
+            .iter()
+            .find_map(|id| ozg.get(id).and_then(|o| o.1.clone()))
+    })
 }
 
 fn ozg_names(conn: &Connection) -> Result<HashMap<String, (String, Option<String>)>, ExportError> {
@@ -987,6 +999,7 @@ fn dashboard_data(
         }
     }
 
+    let nachnutzung = crate::store::efa_nachnutzung::states_as_of(conn, as_of)?;
     // Services: every LeiKa key a municipality executes (annotation) or has a status for.
     let mut keys: BTreeMap<String, ()> = BTreeMap::new();
     for (key, a) in &notes {
@@ -1025,6 +1038,8 @@ fn dashboard_data(
                     })
                     .unwrap_or_default(),
                 url: e.and_then(|e| e.url.clone()),
+                nachnutzung: efa_id.as_ref().and_then(|id| nachnutzung.get(id).cloned()),
+                themenfeld: e.and_then(|e| efa_themenfeld(e, &ozg)),
                 efa_id,
             }
         })
@@ -1180,6 +1195,7 @@ pub fn report(
     let ozg = ozg_names(conn)?;
     let land = land_status(conn, as_of)?;
     let efas = efa_services(conn)?;
+    let mut nachnutzung = crate::store::efa_nachnutzung::states_as_of(conn, as_of)?;
     tracing::debug!(elapsed = ?started.elapsed(), "report: catalogue read");
 
     // Per EfA service: municipal phases over the Gemeinden, counting the best-known
@@ -1252,6 +1268,14 @@ pub fn report(
             .and_then(|&i| per_efa.get(i))
             .copied()
             .unwrap_or_default_pair();
+        let status_land = land.get(&("efa".to_owned(), e.id.clone())).copied();
+        let state = nachnutzung.remove(&e.id);
+        let stage = Stage::of(
+            state.as_ref(),
+            status_land == Some(Status::Produktiv),
+            kommunen.produktiv,
+            as_of,
+        );
         services.push(ServiceRow {
             efa_id: e.id.clone(),
             name: e.name.clone(),
@@ -1263,13 +1287,9 @@ pub fn report(
                     name: ozg.get(id).map(|o| o.0.clone()).unwrap_or_default(),
                 })
                 .collect(),
-            themenfeld: e.themenfeld.clone().or_else(|| {
-                e.ozg_ids
-                    .iter()
-                    .find_map(|id| ozg.get(id).and_then(|o| o.1.clone()))
-            }),
+            themenfeld: efa_themenfeld(e, &ozg),
             federfuehrendes_land: e.federfuehrendes_land.clone(),
-            status_land: land.get(&("efa".to_owned(), e.id.clone())).copied(),
+            status_land,
             ressort: note.and_then(|a| a.ressort.clone()),
             umsetzungsweg: note
                 .and_then(|a| a.umsetzungsweg.clone())
@@ -1278,6 +1298,8 @@ pub fn report(
             kommunen,
             verfuegbarkeit: (avail.observed > 0).then_some(avail),
             url: e.url.clone(),
+            kostenmodell: e.kostenmodell.clone(),
+            nachnutzung: Nachnutzung { stage, state },
         });
     }
 
@@ -1330,6 +1352,16 @@ pub fn report(
         Some(since) => changes(conn, scope, &efas, since, as_of)?,
         None => Changes::default(),
     };
+    let funnel = Stage::ALL
+        .iter()
+        .map(|stage| {
+            let reached = services
+                .iter()
+                .filter(|s| s.nachnutzung.stage >= *stage)
+                .count();
+            (*stage, u32::try_from(reached).unwrap_or(u32::MAX))
+        })
+        .collect();
     Ok(Report {
         generated_at,
         as_of,
@@ -1341,6 +1373,7 @@ pub fn report(
         kreise,
         changes,
         demo: dash.demo,
+        funnel,
     })
 }
 
@@ -1578,10 +1611,29 @@ fn changes(
             })
         })
         .collect();
+    let nachnutzung = crate::store::efa_nachnutzung::changes_between(conn, since, as_of)?
+        .into_iter()
+        .filter_map(|c| {
+            let field = crate::efa_nachnutzung::Field::ALL
+                .into_iter()
+                .find(|f| f.column() == c.field)?;
+            Some(NachnutzungChange {
+                recorded_on: date(&c.day)?,
+                name: efa_name
+                    .get(c.efa_id.as_str())
+                    .map_or_else(|| c.efa_id.clone(), |n| (*n).to_owned()),
+                efa_id: c.efa_id,
+                field,
+                old: c.old_value,
+                new: c.new_value,
+            })
+        })
+        .collect();
     Ok(Changes {
         new_services,
         status_changes,
         retired_keys,
+        nachnutzung,
     })
 }
 

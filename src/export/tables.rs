@@ -5,11 +5,15 @@
 
 use chrono::NaiveDate;
 
-use super::model::{Phases, ProgressRow, Report, Status};
+use super::model::{Phases, ProgressRow, Report, Stage, Status};
 
 /// The parts of the report; `--part` and the CSV file names use [`Part::slug`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Part {
+    /// The funnel of the EfA-Nachnutzung: how many services reached each stage.
+    Nachnutzung,
+    /// What a Kommune can order now, and through whom.
+    Kommunen,
     Leistungen,
     Ressorts,
     Themenfelder,
@@ -18,7 +22,10 @@ pub enum Part {
 }
 
 impl Part {
-    pub const ALL: [Part; 5] = [
+    /// In reading order: the overview, what the Kommunen can use, the details.
+    pub const ALL: [Part; 7] = [
+        Part::Nachnutzung,
+        Part::Kommunen,
         Part::Leistungen,
         Part::Ressorts,
         Part::Themenfelder,
@@ -29,6 +36,8 @@ impl Part {
     /// File-name slug (ASCII).
     pub fn slug(self) -> &'static str {
         match self {
+            Part::Nachnutzung => "nachnutzung",
+            Part::Kommunen => "kommunen",
             Part::Leistungen => "leistungen",
             Part::Ressorts => "ressorts",
             Part::Themenfelder => "themenfelder",
@@ -37,9 +46,19 @@ impl Part {
         }
     }
 
-    /// Sheet name and heading.
+    /// XLSX sheet name: at most 31 characters, no `:` (Excel's rules).
+    pub fn sheet_name(self) -> &'static str {
+        match self {
+            Part::Kommunen => "Für Kommunen",
+            other => other.title(),
+        }
+    }
+
+    /// Heading (and, through [`Part::sheet_name`], the sheet).
     pub fn title(self) -> &'static str {
         match self {
+            Part::Nachnutzung => "EfA-Nachnutzung",
+            Part::Kommunen => "Für Kommunen: verfügbare EfA-Onlinedienste",
             Part::Leistungen => "Leistungen",
             Part::Ressorts => "Ressorts",
             Part::Themenfelder => "Themenfelder",
@@ -116,6 +135,8 @@ pub fn report_tables(report: &Report) -> Vec<Table> {
 /// One part of the report.
 pub fn table(report: &Report, part: Part) -> Table {
     match part {
+        Part::Nachnutzung => funnel(report),
+        Part::Kommunen => kommunen(report),
         Part::Leistungen => leistungen(report),
         Part::Ressorts => progress(
             part,
@@ -134,6 +155,98 @@ pub fn table(report: &Report, part: Part) -> Table {
     }
 }
 
+fn funnel(report: &Report) -> Table {
+    let columns = vec![
+        col("Stufe", Kind::Int, 7),
+        col("Bezeichnung", Kind::Text, 36),
+        col("EfA-Onlinedienste", Kind::Int, 14),
+        col("Anteil der angebotenen", Kind::Percent, 14),
+    ];
+    let offered = report.funnel.first().map_or(0, |(_, n)| *n);
+    let rows = report
+        .funnel
+        .iter()
+        .map(|(stage, n)| {
+            vec![
+                Cell::Int(i64::try_from(stage.stufe()).unwrap_or(0)),
+                Cell::text(stage.label()),
+                Cell::Int(i64::from(*n)),
+                Cell::percent(super::model::share(*n, offered)),
+            ]
+        })
+        .collect();
+    Table {
+        part: Part::Nachnutzung,
+        caption: format!(
+            "EfA-Onlinedienste je Stufe der Nachnutzung (ein Dienst zählt auf seiner Stufe und allen davor), Stand {}",
+            report.as_of.format("%d.%m.%Y")
+        ),
+        columns,
+        rows,
+    }
+}
+
+/// The services a Kommune can order on the report date, by Themenfeld and name.
+fn kommunen(report: &Report) -> Table {
+    let columns = vec![
+        col("Themenfeld", Kind::Text, 22),
+        col("Onlinedienst", Kind::Text, 40),
+        col("EfA-ID", Kind::Code, 12),
+        col("Bezug über", Kind::Text, 12),
+        col("Bereitgestellt ab", Kind::Date, 12),
+        col("Kostenmodell", Kind::Text, 20),
+        col("Kosten trägt das Land", Kind::Text, 12),
+        col("Kontakt", Kind::Text, 28),
+        col("Link", Kind::Url, 40),
+    ];
+    let mut available: Vec<_> = report
+        .services
+        .iter()
+        .filter_map(|s| Some((s, s.nachnutzung.channel_on(report.as_of)?)))
+        .map(|(s, kanal)| {
+            let themenfeld = s
+                .themenfeld
+                .as_deref()
+                .map(super::model::themenfeld_label)
+                .unwrap_or_default();
+            (themenfeld, s, kanal)
+        })
+        .collect();
+    available.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
+    let rows = available
+        .into_iter()
+        .map(|(themenfeld, s, kanal)| {
+            let state = s.nachnutzung.state.as_ref();
+            vec![
+                Cell::text(themenfeld),
+                Cell::text(&s.name),
+                Cell::text(&s.efa_id),
+                Cell::text(kanal.label()),
+                state
+                    .and_then(|st| st.bereitgestellt_ab)
+                    .map_or(Cell::Empty, Cell::Date),
+                Cell::opt_text(
+                    s.kostenmodell
+                        .as_deref()
+                        .map(|k| crate::model::Kostenmodell::parse(k).map_or(k, |m| m.label())),
+                ),
+                Cell::opt_text(state.and_then(|st| st.kosten_land).map(|k| k.label())),
+                Cell::opt_text(state.and_then(|st| st.kontakt.as_deref())),
+                Cell::opt_text(s.url.as_deref()),
+            ]
+        })
+        .collect();
+    Table {
+        part: Part::Kommunen,
+        caption: format!(
+            "EfA-Onlinedienste, die Kommunen am {} bestellen können, und über wen",
+            report.as_of.format("%d.%m.%Y")
+        ),
+        columns,
+        rows,
+    }
+}
+
 fn leistungen(report: &Report) -> Table {
     let columns = vec![
         col("EfA-ID", Kind::Code, 12),
@@ -141,7 +254,9 @@ fn leistungen(report: &Report) -> Table {
         col("OZG-Leistung(en)", Kind::Text, 40),
         col("Themenfeld", Kind::Text, 22),
         col("Federführendes Land", Kind::Text, 12),
-        col("Nachnutzung Niedersachsen", Kind::Text, 16),
+        col("Stufe der Nachnutzung", Kind::Text, 18),
+        col("Bezug über", Kind::Text, 12),
+        col("Landesstatus", Kind::Text, 16),
         col("Ressort", Kind::Text, 9),
         col("Umsetzungsweg", Kind::Text, 14),
         col("Reifegrad", Kind::Int, 10),
@@ -157,49 +272,54 @@ fn leistungen(report: &Report) -> Table {
         col("Beobachtet gesamt", Kind::Int, 10),
         col("Link", Kind::Url, 40),
     ];
-    let rows = report
-        .services
-        .iter()
-        .map(|s| {
-            let ozg = s
-                .ozg_leistungen
-                .iter()
-                .map(|o| format!("{} {}", o.ozg_id, o.name))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let k = &s.kommunen;
-            vec![
-                Cell::text(&s.efa_id),
-                Cell::text(&s.name),
-                if ozg.is_empty() {
-                    Cell::Empty
-                } else {
-                    Cell::Text(ozg)
-                },
-                Cell::opt_text(s.themenfeld.as_deref().map(super::model::themenfeld_label)),
-                Cell::opt_text(s.federfuehrendes_land.as_deref()),
-                Cell::opt_text(s.status_land.map(Status::label)),
-                Cell::opt_text(s.ressort.as_deref()),
-                Cell::opt_text(s.umsetzungsweg.as_deref()),
-                s.reifegrad
-                    .as_ref()
-                    .map_or(Cell::Empty, |r| Cell::Int(i64::from(r.level))),
-                Cell::opt_text(s.reifegrad.as_ref().map(|r| r.model.as_str())),
-                Cell::Int(i64::from(k.total)),
-                Cell::Int(i64::from(k.produktiv)),
-                Cell::percent(k.share_produktiv()),
-                Cell::Int(i64::from(k.einfuehrung)),
-                Cell::percent(super::model::share(k.einfuehrung, k.total)),
-                Cell::Int(i64::from(k.geplant)),
-                Cell::percent(super::model::share(k.geplant, k.total)),
-                s.verfuegbarkeit
-                    .map_or(Cell::Empty, |a| Cell::Int(i64::from(a.online))),
-                s.verfuegbarkeit
-                    .map_or(Cell::Empty, |a| Cell::Int(i64::from(a.observed))),
-                Cell::opt_text(s.url.as_deref()),
-            ]
-        })
-        .collect();
+    let rows =
+        report
+            .services
+            .iter()
+            .map(|s| {
+                let ozg = s
+                    .ozg_leistungen
+                    .iter()
+                    .map(|o| format!("{} {}", o.ozg_id, o.name))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let k = &s.kommunen;
+                vec![
+                    Cell::text(&s.efa_id),
+                    Cell::text(&s.name),
+                    if ozg.is_empty() {
+                        Cell::Empty
+                    } else {
+                        Cell::Text(ozg)
+                    },
+                    Cell::opt_text(s.themenfeld.as_deref().map(super::model::themenfeld_label)),
+                    Cell::opt_text(s.federfuehrendes_land.as_deref()),
+                    Cell::text(s.nachnutzung.stage.label()),
+                    Cell::opt_text(s.nachnutzung.channel_on(report.as_of).map(|k| k.label())),
+                    Cell::opt_text(s.status_land.map(Status::label)),
+                    Cell::opt_text(s.ressort.as_deref()),
+                    Cell::opt_text(s.umsetzungsweg.as_deref().map(|w| {
+                        crate::annotations::Umsetzungsweg::parse(w).map_or(w, |u| u.label())
+                    })),
+                    s.reifegrad
+                        .as_ref()
+                        .map_or(Cell::Empty, |r| Cell::Int(i64::from(r.level))),
+                    Cell::opt_text(s.reifegrad.as_ref().map(|r| r.model.as_str())),
+                    Cell::Int(i64::from(k.total)),
+                    Cell::Int(i64::from(k.produktiv)),
+                    Cell::percent(k.share_produktiv()),
+                    Cell::Int(i64::from(k.einfuehrung)),
+                    Cell::percent(super::model::share(k.einfuehrung, k.total)),
+                    Cell::Int(i64::from(k.geplant)),
+                    Cell::percent(super::model::share(k.geplant, k.total)),
+                    s.verfuegbarkeit
+                        .map_or(Cell::Empty, |a| Cell::Int(i64::from(a.online))),
+                    s.verfuegbarkeit
+                        .map_or(Cell::Empty, |a| Cell::Int(i64::from(a.observed))),
+                    Cell::opt_text(s.url.as_deref()),
+                ]
+            })
+            .collect();
     Table {
         part: Part::Leistungen,
         caption: format!(
@@ -292,8 +412,8 @@ fn aenderungen(report: &Report) -> Table {
         col("Schlüssel", Kind::Code, 16),
         col("Bezeichnung", Kind::Text, 40),
         col("Bereich", Kind::Text, 30),
-        col("Status vorher", Kind::Text, 14),
-        col("Status neu", Kind::Text, 14),
+        col("vorher", Kind::Text, 14),
+        col("neu", Kind::Text, 14),
     ];
     let c = &report.changes;
     let mut rows: Vec<Vec<Cell>> = Vec::new();
@@ -338,6 +458,22 @@ fn aenderungen(report: &Report) -> Table {
             Cell::Empty,
         ]);
     }
+    for n in &c.nachnutzung {
+        let value = |v: &Option<String>| {
+            v.as_deref().map_or(Cell::Empty, |v| {
+                Cell::Text(crate::efa_nachnutzung::value_label(n.field, v))
+            })
+        };
+        rows.push(vec![
+            Cell::Date(n.recorded_on),
+            Cell::Text(format!("Nachnutzung: {}", n.field.header())),
+            Cell::text(&n.efa_id),
+            Cell::text(&n.name),
+            Cell::Empty,
+            value(&n.old),
+            value(&n.new),
+        ]);
+    }
     let caption = match report.since {
         Some(since) => format!(
             "Änderungen vom {} bis {}",
@@ -352,6 +488,28 @@ fn aenderungen(report: &Report) -> Table {
         columns,
         rows,
     }
+}
+
+/// The report in one sentence, for the top of the page: how many EfA services
+/// are offered, evaluated, suitable, available to the Kommunen and live there.
+pub fn summary(report: &Report) -> String {
+    let at = |stage: Stage| {
+        report
+            .funnel
+            .iter()
+            .find(|(s, _)| *s == stage)
+            .map_or(0, |(_, n)| *n)
+    };
+    format!(
+        "Stand {}: {} EfA-Onlinedienste werden angeboten; {} sind für die Nachnutzung in Niedersachsen bewertet, {} davon geeignet. {} sind in der Landesverwaltung produktiv, {} stehen den Kommunen zur Verfügung, {} sind in Kommunen produktiv.",
+        report.as_of.format("%d.%m.%Y"),
+        at(Stage::Angeboten),
+        at(Stage::Bewertet),
+        at(Stage::Geeignet),
+        at(Stage::LandProduktiv),
+        at(Stage::Bereitgestellt),
+        at(Stage::KommunenProduktiv),
+    )
 }
 
 /// A cell as German text (CSV for German Excel, HTML, Markdown): decimal comma,

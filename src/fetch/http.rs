@@ -119,7 +119,10 @@ impl Client {
             if tokio::time::Instant::now() + delay >= deadline {
                 return Err(failure.into_error(shown, attempt));
             }
-            tracing::warn!(
+            // Info, not warn: a retry that then succeeds is no failure, and
+            // `--quiet` (errors only) must stay silent; if every attempt fails,
+            // the caller logs the error.
+            tracing::info!(
                 url = %shown,
                 attempt,
                 reason = %failure.reason(),

@@ -120,6 +120,20 @@ vocabulary! {
     }
 }
 
+impl Kostenmodell {
+    /// The words the report uses.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kostenmodell::Kostenfrei => "kostenfrei",
+            Kostenmodell::KoenigsteinerSchluessel => "nach Königsteiner Schlüssel",
+            Kostenmodell::Einwohnerbasiert => "nach Einwohnerzahl",
+            Kostenmodell::Pauschal => "pauschal",
+            Kostenmodell::Nutzungsabhaengig => "nutzungsabhängig",
+            Kostenmodell::Individuell => "individuell vereinbart",
+        }
+    }
+}
+
 /// Whether `id` is a valid EfA id: 1–64 characters of `A–Z a–z 0–9 . _ -`, starting
 /// with a letter or digit (the same pattern as the JSON Schema).
 pub fn is_valid_efa_id(id: &str) -> bool {

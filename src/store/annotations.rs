@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::annotations::csv::{Sheet, TemplateRow};
 use crate::annotations::xlsx::Lists;
 use crate::annotations::{
-    validate, Annotation, Field, Known, RowError, Umsetzungsweg, ValidRow, Vollzug,
+    validate, Annotation, Field, Known, RowError, Umsetzungsweg, ValidRow, Validation, Vollzug,
 };
 use crate::error::{Error, Result};
 
@@ -122,6 +122,31 @@ pub struct ImportReport {
     pub errors: Vec<RowError>,
 }
 
+impl ImportReport {
+    /// The report of a validated sheet before anything is applied: the CSV
+    /// reader's errors and the validation's, by line; a line refused by both
+    /// counts once.
+    pub(crate) fn of_sheet(
+        rows: usize,
+        read_errors: &[RowError],
+        errors: Vec<RowError>,
+        mut refused: Vec<u64>,
+    ) -> ImportReport {
+        let mut all = read_errors.to_vec();
+        all.extend(errors);
+        all.sort_by_key(|e| e.line);
+        refused.extend(read_errors.iter().map(|e| e.line));
+        refused.sort_unstable();
+        refused.dedup();
+        ImportReport {
+            rows,
+            refused: refused.len(),
+            errors: all,
+            ..ImportReport::default()
+        }
+    }
+}
+
 /// Validates `sheet` and applies it, all or nothing unless `partial`: then the valid
 /// rows are applied and the refused ones reported.
 pub fn import(
@@ -131,42 +156,64 @@ pub fn import(
     origin: &str,
     partial: bool,
 ) -> Result<ImportReport> {
+    apply_sheet(
+        conn,
+        "annotation import",
+        (sheet.rows.len(), &sheet.errors),
+        partial,
+        load_known,
+        |known| validate(&sheet.rows, known),
+        ValidRow::is_noop,
+        |tx, row, known, now, report| write_row(tx, row, known, by, now, origin, report),
+    )
+}
+
+/// The one way a coordinators' sheet is applied: in one `BEGIN IMMEDIATE`
+/// transaction, knowledge is loaded (`load`), the sheet validated (`check`, pure)
+/// and, unless a row was refused and not `partial`, every row that changes
+/// something written (`write`, with the time stamp) and the exports marked due —
+/// all committed together, so no other writer slips in between check and write
+/// and a refused sheet leaves the database untouched. `sheet` is the number of
+/// data rows and the CSV reader's own errors.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn apply_sheet<K, R>(
+    conn: &mut Connection,
+    what: &str,
+    sheet: (usize, &[RowError]),
+    partial: bool,
+    load: impl FnOnce(&Connection) -> Result<K>,
+    check: impl FnOnce(&K) -> Validation<R>,
+    is_noop: impl Fn(&R) -> bool,
+    mut write: impl FnMut(&Connection, &R, &K, &str, &mut ImportReport) -> Result<()>,
+) -> Result<ImportReport> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(Error::db("starting annotation import"))?;
-    let known = load_known(&tx)?;
-    let validation = validate(&sheet.rows, &known);
-    let mut report = ImportReport {
-        rows: sheet.rows.len(),
-        errors: sheet.errors.clone(),
-        ..ImportReport::default()
-    };
-    report.errors.extend(validation.errors);
-    report.errors.sort_by_key(|e| e.line);
-    let mut refused: Vec<u64> = validation.refused_lines;
-    refused.extend(sheet.errors.iter().map(|e| e.line));
-    refused.sort_unstable();
-    refused.dedup();
-    report.refused = refused.len();
+        .map_err(Error::db(format!("starting {what}")))?;
+    let known = load(&tx)?;
+    let checked = check(&known);
+    let mut report =
+        ImportReport::of_sheet(sheet.0, sheet.1, checked.errors, checked.refused_lines);
     if !report.errors.is_empty() && !partial {
-        report.not_applied = validation.valid.len();
+        report.not_applied = checked.valid.len();
         // dropping the transaction rolls back; nothing was written anyway
         return Ok(report);
     }
     let now = super::now_utc();
-    for row in &validation.valid {
-        if row.is_noop() {
+    for row in &checked.valid {
+        if is_noop(row) {
             report.unchanged += 1;
             continue;
         }
-        write_row(&tx, row, &known, by, &now, origin, &mut report)?;
+        write(&tx, row, &known, &now, &mut report)?;
         report.changed += 1;
     }
     if report.changed > 0 {
+        // A Nachnutzung sheet is the coordinators' annotation of an EfA service;
+        // schema 0008's cause vocabulary has no word of its own for it.
         super::due::mark(&tx, super::due::Cause::Annotations)?;
     }
     tx.commit()
-        .map_err(Error::db("committing annotation import"))?;
+        .map_err(Error::db(format!("committing {what}")))?;
     Ok(report)
 }
 
@@ -213,16 +260,11 @@ fn write_row(
         "writing annotation of {key} (line {})",
         row.line
     )))?;
-    for (field, old, new) in row.changes(known) {
-        conn.prepare_cached(
-            "INSERT INTO annotation_audit (leistungsschluessel, field, old_value, new_value,
-                 changed_by, changed_at, origin)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .and_then(|mut s| s.execute(params![key, field.column(), old, new, by, now, origin]))
-        .map_err(Error::db(format!("auditing annotation of {key}")))?;
-        report.audited_fields += 1;
-    }
+    let changes = row
+        .changes(known)
+        .into_iter()
+        .map(|(f, o, n)| (f.column(), o, n));
+    report.audited_fields += write_audit(conn, Trail::ANNOTATIONS, key, changes, by, now, origin)?;
     Ok(())
 }
 
@@ -293,12 +335,56 @@ pub struct AuditRow {
 
 /// The audit trail of `key`, oldest first.
 pub fn audit(conn: &Connection, key: &str) -> Result<Vec<AuditRow>> {
+    read_audit(conn, Trail::ANNOTATIONS, key)
+}
+
+/// An audit table and its key column (both constants, never user input).
+pub(crate) struct Trail {
+    pub table: &'static str,
+    pub key: &'static str,
+}
+
+impl Trail {
+    pub const ANNOTATIONS: Trail = Trail {
+        table: "annotation_audit",
+        key: "leistungsschluessel",
+    };
+}
+
+/// Writes one audit row per changed field (column name, old, new); returns how many.
+pub(crate) fn write_audit(
+    conn: &Connection,
+    trail: Trail,
+    key: &str,
+    changes: impl Iterator<Item = (&'static str, Option<String>, Option<String>)>,
+    by: &str,
+    now: &str,
+    origin: &str,
+) -> Result<usize> {
+    let mut n = 0;
+    for (field, old, new) in changes {
+        conn.prepare_cached(&format!(
+            "INSERT INTO {} ({}, field, old_value, new_value, changed_by, changed_at, origin)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            trail.table, trail.key
+        ))
+        .and_then(|mut s| s.execute(params![key, field, old, new, by, now, origin]))
+        .map_err(Error::db(format!("auditing {key} in {}", trail.table)))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The audit trail of `key` in `trail`, oldest first.
+pub(crate) fn read_audit(conn: &Connection, trail: Trail, key: &str) -> Result<Vec<AuditRow>> {
+    let context = || format!("reading audit trail of {key}");
     let mut stmt = conn
-        .prepare(
+        .prepare(&format!(
             "SELECT field, old_value, new_value, changed_by, changed_at, origin
-             FROM annotation_audit WHERE leistungsschluessel = ?1 ORDER BY audit_id",
-        )
-        .map_err(Error::db(format!("reading audit trail of {key}")))?;
+             FROM {} WHERE {} = ?1 ORDER BY audit_id",
+            trail.table, trail.key
+        ))
+        .map_err(Error::db(context()))?;
     let rows = stmt
         .query_map([key], |r| {
             Ok(AuditRow {
@@ -311,7 +397,7 @@ pub fn audit(conn: &Connection, key: &str) -> Result<Vec<AuditRow>> {
             })
         })
         .and_then(|rows| rows.collect())
-        .map_err(Error::db(format!("reading audit trail of {key}")))?;
+        .map_err(Error::db(context()))?;
     Ok(rows)
 }
 

@@ -7,6 +7,7 @@
 
 pub mod annotations;
 pub mod due;
+pub mod efa_nachnutzung;
 pub mod lock;
 pub mod query;
 pub mod read;
@@ -59,6 +60,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0011_folded_search_and_planned_renames",
         include_str!("../../schema/0011_folded_search_and_planned_renames.sql"),
+    ),
+    (
+        "0012_efa_nachnutzung",
+        include_str!("../../schema/0012_efa_nachnutzung.sql"),
     ),
 ];
 

@@ -10,6 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, TimeZone, Utc};
+use ozgsync::efa_nachnutzung::{Bewertung, Field, KostenLand, Parametrisierung, State};
 use ozgsync::export::model::*;
 use ozgsync::export::{self, render_report, ExportJob, ExportOutcome, Part, ReportFormat};
 
@@ -62,6 +63,23 @@ fn fixture_report() -> Report {
                     observed: 420,
                 }),
                 url: Some("https://example.org/wohngeld?a=1&b=2".into()),
+                kostenmodell: Some(
+                    "Einer für Alle, Kostenteilung nach Königsteiner Schlüssel".into(),
+                ),
+                nachnutzung: Nachnutzung {
+                    stage: Stage::KommunenProduktiv,
+                    state: Some(State {
+                        bewertung: Some(Bewertung::Geeignet),
+                        bewertet_am: Some(d("2026-01-15")),
+                        ressort_id: Some(6),
+                        parametrisierung: Some(Parametrisierung::NichtNoetig),
+                        kanal: Some(Kanal::Govconnect),
+                        bereitgestellt_ab: Some(d("2026-03-01")),
+                        kosten_land: Some(KostenLand::Anteilig),
+                        kontakt: Some("efa@mw.example".into()),
+                        ..State::default()
+                    }),
+                },
             },
             ServiceRow {
                 efa_id: "EFA-0002".into(),
@@ -76,6 +94,11 @@ fn fixture_report() -> Report {
                 kommunen: Phases::default(),
                 verfuegbarkeit: None,
                 url: None,
+                kostenmodell: None,
+                nachnutzung: Nachnutzung {
+                    stage: Stage::Angeboten,
+                    state: None,
+                },
             },
         ],
         ressorts: vec![ProgressRow {
@@ -119,8 +142,20 @@ fn fixture_report() -> Report {
                 name: "Entfallen".into(),
                 retired_on: d("2026-03-03"),
             }],
+            nachnutzung: vec![NachnutzungChange {
+                recorded_on: d("2026-03-01"),
+                efa_id: "EFA-0001".into(),
+                name: "Wohngeld digital".into(),
+                field: Field::Kanal,
+                old: None,
+                new: Some("govconnect".into()),
+            }],
         },
         demo: false,
+        funnel: Stage::ALL
+            .iter()
+            .map(|s| (*s, if *s == Stage::Angeboten { 2 } else { 1 }))
+            .collect(),
     }
 }
 
@@ -158,6 +193,8 @@ fn xlsx_has_typed_sheets_and_is_deterministic() {
     assert_eq!(
         wb.sheet_names(),
         [
+            "EfA-Nachnutzung",
+            "Für Kommunen",
             "Leistungen",
             "Ressorts",
             "Themenfelder",
@@ -180,10 +217,7 @@ fn xlsx_has_typed_sheets_and_is_deterministic() {
     assert_eq!(row[col("Kommunen gesamt")], Data::Float(939.0));
     assert_eq!(row[col("Anteil produktiv")], Data::Float(0.3323));
     assert_eq!(row[col("Reifegrad")], Data::Float(3.0));
-    assert_eq!(
-        row[col("Nachnutzung Niedersachsen")],
-        Data::String("produktiv".into())
-    );
+    assert_eq!(row[col("Landesstatus")], Data::String("produktiv".into()));
     assert_eq!(
         range.rows().nth(2).unwrap()[col("Anteil produktiv")],
         Data::Empty
@@ -210,6 +244,8 @@ fn csv_is_for_german_excel() {
     assert_eq!(
         names,
         [
+            "nachnutzung.csv",
+            "kommunen.csv",
             "leistungen.csv",
             "ressorts.csv",
             "themenfelder.csv",
@@ -217,7 +253,7 @@ fn csv_is_for_german_excel() {
             "aenderungen.csv"
         ]
     );
-    let (_, leistungen) = &files[0];
+    let (_, leistungen) = &files[2];
     assert!(leistungen.starts_with(b"\xEF\xBB\xBF"), "UTF-8 BOM");
     let text = std::str::from_utf8(&leistungen[3..]).unwrap();
     assert!(text.ends_with("\r\n"));
@@ -226,10 +262,10 @@ fn csv_is_for_german_excel() {
         .delimiter(b';')
         .from_reader(text.as_bytes());
     let headers = reader.headers().unwrap().clone();
-    assert_eq!(headers.len(), 20);
-    assert_eq!(&headers[12], "Anteil produktiv");
+    assert_eq!(headers.len(), 22);
+    assert_eq!(&headers[14], "Anteil produktiv");
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    assert_eq!(&rows[0][12], "33,2 %");
+    assert_eq!(&rows[0][14], "33,2 %");
     assert_eq!(
         &rows[1][1], "'=Gewerbe | <An- & Abmeldung>",
         "formula defused"
@@ -247,12 +283,13 @@ fn html_is_self_contained_accessible_and_parses() {
     assert!(doc.errors.is_empty(), "parse errors: {:?}", doc.errors);
     let sel = |s: &str| scraper::Selector::parse(s).unwrap();
     assert_eq!(doc.select(&sel("html[lang=de]")).count(), 1);
-    assert_eq!(doc.select(&sel("table")).count(), 5);
-    assert_eq!(doc.select(&sel("table > caption")).count(), 5);
+    assert_eq!(doc.select(&sel("table")).count(), 7);
+    assert_eq!(doc.select(&sel("table > caption")).count(), 7);
     assert!(doc
         .select(&sel("thead th"))
         .all(|th| th.value().attr("scope") == Some("col")));
-    assert_eq!(doc.select(&sel("svg[role=img] rect")).count(), 2);
+    // The Ressort bars (value and background) and one funnel bar per stage.
+    assert_eq!(doc.select(&sel("svg[role=img] rect")).count(), 2 + 7);
     for asset in ["script", "link", "img", "iframe", "object"] {
         assert_eq!(doc.select(&sel(asset)).count(), 0, "no {asset}");
     }
@@ -327,6 +364,7 @@ fn dashboards(db: &Db, out: &Path, gzip: bool) -> export::publish::PublishSummar
         out: out.to_path_buf(),
         gzip,
         as_of: Some(d("2026-03-15")),
+        site: false,
     };
     match export::run_job(&db.path, &job).unwrap() {
         ExportOutcome::Dashboards(s) => s,
@@ -540,7 +578,7 @@ fn report_from_the_database_in_every_format() {
     .unwrap() else {
         panic!()
     };
-    assert_eq!(files.len(), 5);
+    assert_eq!(files.len(), 7);
 }
 
 #[test]

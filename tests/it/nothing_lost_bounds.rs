@@ -164,7 +164,8 @@ fn status_import_refuses_a_huge_note_with_line_and_column() {
         "n".repeat(100 * 1024)
     );
     let (run, file) = import_file(&db, &["status", "import"], "notes.csv", &text);
-    run.assert_code(2);
+    // Refused data is a failed run (1), not a usage error (2): README "Exit codes".
+    run.assert_code(1);
     assert_eq!(
         run.stderr,
         format!(

@@ -819,3 +819,41 @@ fn a_running_daemon_exports_a_status_change_made_beside_it_and_exports_left_due_
     sigterm(&child);
     finish(child).assert_ok();
 }
+
+/// README's quick start, as a newcomer runs it in a checkout: `sync --config
+/// deploy/ozgsync.example.toml` with a relative config path and no `--db`. The
+/// exports run in the config's directory, so every path they get must still name
+/// the same files there (a relative config path once made every export fail).
+#[test]
+fn the_quick_start_syncs_and_exports_from_a_relative_config_path() {
+    let tmp = scratch();
+    let checkout = tmp.path();
+    std::fs::create_dir(checkout.join("deploy")).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/ozgsync.example.toml"),
+        checkout.join("deploy/ozgsync.example.toml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"),
+        checkout.join("fixtures"),
+    )
+    .unwrap();
+    let run = support::run_in(
+        checkout,
+        &["sync", "--config", "deploy/ozgsync.example.toml"],
+    );
+    run.assert_ok();
+    assert!(!run.stderr.contains("error"), "{run:#?}");
+    assert!(checkout.join("ozgsync.db").is_file());
+    assert!(checkout.join("out/onlinedienste-report.xlsx").is_file());
+    assert!(checkout.join("out/onlinedienste-report.html").is_file());
+    assert!(checkout.join("out/dashboards/index.json").is_file());
+    // Nothing is left due: a second run has nothing to do and says nothing wrong.
+    let again = support::run_in(
+        checkout,
+        &["sync", "--config", "deploy/ozgsync.example.toml"],
+    );
+    again.assert_ok();
+    assert!(!again.stderr.contains("error"), "{again:#?}");
+}

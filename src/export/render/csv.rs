@@ -5,17 +5,23 @@
 use crate::export::tables::{german_text, Table};
 use crate::export::ExportError;
 
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A CSV writer as German Excel reads it (`;`, CRLF); the caller writes [`BOM`]
+/// first. Shared with `query --format excel-csv`.
+pub fn excel_writer<W: std::io::Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .delimiter(b';')
+        .terminator(csv::Terminator::CRLF)
+        .quote_style(csv::QuoteStyle::Necessary)
+        .from_writer(out)
+}
 
 /// One table as a CSV file.
 pub fn render(table: &Table) -> Result<Vec<u8>, ExportError> {
     let mut out = BOM.to_vec();
     {
-        let mut w = csv::WriterBuilder::new()
-            .delimiter(b';')
-            .terminator(csv::Terminator::CRLF)
-            .quote_style(csv::QuoteStyle::Necessary)
-            .from_writer(&mut out);
+        let mut w = excel_writer(&mut out);
         w.write_record(table.columns.iter().map(|c| c.header))
             .map_err(ExportError::Csv)?;
         for row in &table.rows {
@@ -31,7 +37,7 @@ pub fn render(table: &Table) -> Result<Vec<u8>, ExportError> {
 /// Text that Excel would run as a formula (`=`, `+`, `-`, `@` first) gets a leading
 /// apostrophe: names come from outside sources (CSV injection). Numbers and dates
 /// are never text starting like that except negative numbers, which we keep.
-fn guard_formula(s: String) -> String {
+pub fn guard_formula(s: String) -> String {
     let risky = matches!(s.chars().next(), Some('=' | '+' | '@'))
         || (s.starts_with('-') && s.parse::<i64>().is_err());
     if risky {

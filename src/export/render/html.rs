@@ -1,24 +1,31 @@
 //! HTML rendering of the report: one self-contained file (inline CSS, inline SVG,
-//! no scripts, no external assets) that prints well, in German, with accessible
-//! tables (`caption`, `th scope`), and a small bar chart of the share of services
-//! live per Ressort. Every piece of data is escaped.
+//! no scripts, no external assets) that MI can publish to the Kommunen as it is:
+//! the summary and the Nachnutzung funnel first, then what the Kommunen can order,
+//! then the details. Accessible tables (`caption`, `th scope`); a wide table
+//! scrolls inside its own box, never the page, and prints on A4 landscape with
+//! wrapped cells. Every piece of data is escaped.
 
 use std::fmt::Write;
 
 use crate::export::model::Report;
-use crate::export::tables::{german_text, report_tables, Cell, Kind, Table};
+use crate::export::tables::{german_text, report_tables, summary, Cell, Kind, Part, Table};
 
 const STYLE: &str = "\
-body{font-family:system-ui,-apple-system,'Segoe UI',Arial,sans-serif;margin:2rem;color:#1a1a1a}\
+body{font-family:system-ui,-apple-system,'Segoe UI',Arial,sans-serif;margin:2rem;color:#1a1a1a;max-width:100%}\
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem}\
+.summary{font-size:1.05rem;max-width:60rem}\
+.scroll{overflow-x:auto;max-width:100%}\
 table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.85rem}\
 caption{text-align:left;font-weight:600;padding:.25rem 0}\
-th,td{border:1px solid #bbb;padding:.25rem .45rem;vertical-align:top}\
+th,td{border:1px solid #bbb;padding:.25rem .45rem;vertical-align:top;text-align:left}\
+td,tbody th{font-weight:normal;overflow-wrap:anywhere;max-width:22rem}\
 thead th{background:#d9e1f2}\
 td.num{text-align:right;font-variant-numeric:tabular-nums}\
-figure{margin:1rem 0}figcaption{font-weight:600}\
+figure{margin:1rem 0}figcaption{font-weight:600}svg{max-width:100%;height:auto}\
 .meta{color:#444}\
-@media print{body{margin:0;font-size:9pt}h2{break-before:page}table{font-size:8pt}\
+@page{size:A4 landscape;margin:12mm}\
+@media print{body{margin:0;font-size:9pt}h2{break-before:page}#nachnutzung h2{break-before:auto}\
+.scroll{overflow:visible}table{font-size:7pt;width:100%}td,tbody th{max-width:none}\
 thead{display:table-header-group}tr{break-inside:avoid}a{color:inherit;text-decoration:none}}";
 
 /// The whole report as one HTML document.
@@ -62,8 +69,12 @@ pub fn render(report: &Report) -> Vec<u8> {
         out.push_str(&list.join(", "));
         out.push_str("</p>\n");
     }
+    let _ = writeln!(
+        out,
+        "<p class=\"summary\" id=\"zusammenfassung\">{}</p>",
+        esc(&summary(report))
+    );
     out.push_str("</header>\n<main>\n");
-    chart(&mut out, report);
     for table in report_tables(report) {
         let _ = write!(
             out,
@@ -71,6 +82,11 @@ pub fn render(report: &Report) -> Vec<u8> {
             table.part.slug(),
             esc(table.part.title())
         );
+        match table.part {
+            Part::Nachnutzung => funnel(&mut out, report),
+            Part::Ressorts => chart(&mut out, report),
+            _ => {}
+        }
         html_table(&mut out, &table);
         out.push_str("</section>\n");
     }
@@ -85,7 +101,7 @@ fn html_table(out: &mut String, table: &Table) {
     }
     let _ = write!(
         out,
-        "<table>\n<caption>{}</caption>\n<thead><tr>",
+        "<div class=\"scroll\">\n<table>\n<caption>{}</caption>\n<thead><tr>",
         esc(&table.caption)
     );
     for c in &table.columns {
@@ -122,7 +138,46 @@ fn html_table(out: &mut String, table: &Table) {
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("</tbody>\n</table>\n");
+    out.push_str("</tbody>\n</table>\n</div>\n");
+}
+
+/// The Nachnutzung funnel: one bar per stage, as wide as the services that
+/// reached it, beside its label and count.
+fn funnel(out: &mut String, report: &Report) {
+    let Some(offered) = report.funnel.first().map(|(_, n)| *n) else {
+        return;
+    };
+    const ROW: usize = 26;
+    const LABEL: usize = 250;
+    const BAR: f64 = 420.0;
+    let height = report.funnel.len() * ROW + 6;
+    let _ = write!(
+        out,
+        "<figure>\n<figcaption id=\"chart-nachnutzung\">Weg der EfA-Onlinedienste zu den Kommunen</figcaption>\n\
+         <svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-labelledby=\"chart-nachnutzung\" \
+         width=\"{w}\" height=\"{height}\" viewBox=\"0 0 {w} {height}\" font-size=\"13\">\n",
+        w = LABEL + 420 + 60,
+    );
+    for (i, (stage, n)) in report.funnel.iter().enumerate() {
+        let y = i * ROW + 3;
+        let share = if offered == 0 {
+            0.0
+        } else {
+            f64::from(*n) / f64::from(offered)
+        };
+        let _ = writeln!(
+            out,
+            "<g><title>{label}: {n}</title>\
+             <text x=\"0\" y=\"{ty}\">{label}</text>\
+             <rect x=\"{LABEL}\" y=\"{y}\" width=\"{bw:.1}\" height=\"20\" fill=\"#2f5597\"/>\
+             <text x=\"{tx:.1}\" y=\"{ty}\">{n}</text></g>",
+            label = esc(stage.label()),
+            ty = y + 15,
+            bw = share * BAR,
+            tx = LABEL as f64 + share * BAR + 6.0,
+        );
+    }
+    out.push_str("</svg>\n</figure>\n");
 }
 
 fn is_http(s: &str) -> bool {

@@ -1,11 +1,12 @@
-//! Markdown rendering of the report for wikis: a title, the sources, then one
-//! GitHub-flavoured table per part. Cell text is escaped so a `|` or a line break
+//! Markdown rendering of the report for wikis: a title, the summary sentence, the
+//! sources, then one GitHub-flavoured table per part (the Nachnutzung funnel and
+//! the "Für Kommunen" list first). Cell text is escaped so a `|` or a line break
 //! in a name cannot break the table.
 
 use std::fmt::Write;
 
 use crate::export::model::Report;
-use crate::export::tables::{german_text, report_tables, Kind};
+use crate::export::tables::{german_text, report_tables, summary, Kind};
 
 /// The whole report as Markdown.
 pub fn render(report: &Report) -> Vec<u8> {
@@ -19,6 +20,7 @@ pub fn render(report: &Report) -> Vec<u8> {
     if report.demo {
         let _ = writeln!(out, "\n> **{}**", crate::demo::NOTICE);
     }
+    let _ = writeln!(out, "\n{}", escape(&summary(report)));
     if !report.sources.is_empty() {
         out.push_str("\nDatenstand der Quellen:\n\n");
         for s in &report.sources {

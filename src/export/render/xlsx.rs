@@ -75,7 +75,7 @@ fn render_inner(report: &Report) -> Result<Vec<u8>, XlsxError> {
 }
 
 fn write_table(sheet: &mut Worksheet, table: &Table, f: &Formats) -> Result<(), XlsxError> {
-    sheet.set_name(table.part.title())?;
+    sheet.set_name(table.part.sheet_name())?;
     for (c, column) in table.columns.iter().enumerate() {
         let c = col_num(c);
         sheet.write_string_with_format(0, c, column.header, &f.header)?;

@@ -1,0 +1,620 @@
+//! EfA-Nachnutzung through the real binary: the template, the sheet import (all or
+//! nothing, `--partial`, line and column of every problem), the audit trail, the
+//! history as recorded, the stage and funnel views, and the report's
+//! "Für Kommunen" part in every format.
+
+use std::path::{Path, PathBuf};
+
+use super::support::{fixture, run_db, scratch, Run};
+
+/// A database with the bundled LeiKa sample and EfA release 1 (EFA-0001..0004).
+fn efa_db(dir: &Path) -> PathBuf {
+    let db = super::support::leika_db(dir);
+    run_db(
+        &db,
+        &[
+            "import",
+            "efa",
+            fixture("efa/release1.json").to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    db
+}
+
+/// Adds Lower Saxony's municipalities (the bundled GV100AD).
+fn import_gemeinden(db: &Path) {
+    let gv100ad = fixture("gv100ad/GV100AD_30112025_NI.txt");
+    run_db(db, &["import", "gv100ad", gv100ad.to_str().unwrap()]).assert_ok();
+}
+
+/// Writes `text` as a sheet beside the database and imports it.
+fn import(db: &Path, name: &str, text: &str, extra: &[&str]) -> Run {
+    let file = db.with_file_name(name);
+    std::fs::write(&file, text).unwrap();
+    let mut args = vec![
+        "efa-nachnutzung",
+        "import",
+        file.to_str().unwrap(),
+        "--by",
+        "MI-Ref-11",
+    ];
+    args.extend_from_slice(extra);
+    run_db(db, &args)
+}
+
+/// One SELECT as CSV lines without the header.
+fn query(db: &Path, sql: &str) -> Vec<String> {
+    let run = run_db(db, &["query", "--format", "csv", sql]);
+    run.assert_ok();
+    run.stdout.lines().skip(1).map(str::to_owned).collect()
+}
+
+/// The issue's example sheet: EFA-0003 geeignet, reused through GovConnect.
+const EXAMPLE: &str =
+    "EfA-ID;Bewertung;Bewertet am;Ressort;Parametrisierung;Kanal;Bereitgestellt ab\r\n\
+                       EFA-0003;geeignet;15.01.2026;MI;nicht_noetig;GovConnect;01.03.2026\r\n";
+
+#[test]
+fn the_issue_example_imports_and_the_view_answers_govconnect() {
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    let run = import(&db, "mi.csv", EXAMPLE, &[]);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("1 rows changed (6 field changes audited)"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        query(
+            &db,
+            "SELECT kanal FROM v_efa_nachnutzung WHERE efa_id='EFA-0003'"
+        ),
+        ["govconnect"]
+    );
+    // Not in the Land's administration yet: the stage stops before land_produktiv.
+    assert_eq!(
+        query(
+            &db,
+            "SELECT stage, stufe FROM v_efa_nachnutzung WHERE efa_id='EFA-0003'"
+        ),
+        ["parametrisiert,4"]
+    );
+    run_db(
+        &db,
+        &[
+            "status",
+            "set",
+            "EFA-0003",
+            "--ressort",
+            "MI",
+            "--status",
+            "produktiv",
+            "--on",
+            "2026-02-01",
+            "--by",
+            "MI",
+        ],
+    )
+    .assert_ok();
+    assert_eq!(
+        query(
+            &db,
+            "SELECT stage FROM v_efa_nachnutzung WHERE efa_id='EFA-0003'"
+        ),
+        ["bereitgestellt"]
+    );
+    let funnel = |db: &Path| query(db, "SELECT stage, services FROM v_efa_funnel");
+    assert_eq!(
+        funnel(&db),
+        [
+            "angeboten,4",
+            "bewertet,1",
+            "geeignet,1",
+            "parametrisiert,1",
+            "land_produktiv,1",
+            "bereitgestellt,1",
+            "kommunen_produktiv,0"
+        ]
+    );
+    // Live in a Gemeinde through one of its LeiKa keys: the last stage.
+    import_gemeinden(&db);
+    let ars = query(
+        &db,
+        "SELECT ars FROM v_municipalities WHERE is_gemeinde AND NOT retired LIMIT 1",
+    );
+    run_db(
+        &db,
+        &[
+            "status",
+            "set",
+            "99110009029000",
+            "--ars",
+            &ars[0],
+            "--status",
+            "produktiv",
+            "--on",
+            "2026-04-01",
+            "--by",
+            "GovConnect",
+        ],
+    )
+    .assert_ok();
+    assert_eq!(
+        query(
+            &db,
+            "SELECT stage, kommunen_produktiv FROM v_efa_nachnutzung WHERE efa_id='EFA-0003'"
+        ),
+        ["kommunen_produktiv,1"]
+    );
+    assert_eq!(funnel(&db).last().unwrap(), "kommunen_produktiv,1");
+    // Importing the same sheet again changes nothing and audits nothing.
+    let again = import(&db, "mi.csv", EXAMPLE, &[]);
+    again.assert_ok();
+    assert!(
+        again
+            .stdout
+            .contains("0 rows changed (0 field changes audited), 1 unchanged"),
+        "{again:#?}"
+    );
+    assert_eq!(
+        query(&db, "SELECT count(*) FROM efa_nachnutzung_versions"),
+        ["1"]
+    );
+}
+
+#[test]
+fn a_sheet_with_a_bad_kanal_is_refused_whole_with_line_and_column() {
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    let sheet = format!("{EXAMPLE}EFA-0001;offen;;;;Fax;\r\n");
+    let run = import(&db, "bad.csv", &sheet, &[]);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("bad.csv: line 3, column Kanal: \"Fax\" is not a Kanal; allowed: GovConnect, govdigital, Land, keiner"),
+        "{run:#?}"
+    );
+    assert!(
+        run.stdout.contains("1 of 2 rows refused; nothing applied"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        query(&db, "SELECT count(*) FROM efa_nachnutzung_versions"),
+        ["0"]
+    );
+    assert_eq!(
+        query(&db, "SELECT count(*) FROM efa_nachnutzung_audit"),
+        ["0"]
+    );
+
+    let run = import(&db, "bad.csv", &sheet, &["--partial"]);
+    run.assert_code(1);
+    assert!(
+        run.stdout
+            .contains("1 rows changed (6 field changes audited), 0 unchanged, 1 refused"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        query(
+            &db,
+            "SELECT efa_id, kanal FROM v_efa_nachnutzung WHERE kanal IS NOT NULL"
+        ),
+        ["EFA-0003,govconnect"]
+    );
+}
+
+#[test]
+fn the_rules_between_fields_are_checked_on_the_resulting_state() {
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    import(&db, "mi.csv", EXAMPLE, &[]).assert_ok();
+    // Clearing the Bewertung of a service handed to the Kommunen would leave a
+    // channel without an evaluation; a person's name is no role mailbox.
+    let sheet = "EfA-ID;Bewertung;Kontakt\nEFA-0003;-;Erika Mustermann\nEFA-0002;nicht geeignet;\n";
+    let run = import(&db, "rules.csv", sheet, &[]);
+    run.assert_code(1);
+    for expected in [
+        "line 2, column Kontakt: \"Erika Mustermann\" is not an e-mail address",
+        "line 3, column Bewertet am: required once the service is evaluated",
+        "line 3, column Ressort: required once the service is evaluated",
+        "line 3, column Bewertungsgrund: required when the Bewertung is nicht geeignet",
+    ] {
+        assert!(
+            run.stderr.contains(expected),
+            "missing {expected:?}: {run:#?}"
+        );
+    }
+    let sheet = "EfA-ID;Bewertung;Kontakt\nEFA-0003;-;efa@mi.example\n";
+    let run = import(&db, "rules.csv", sheet, &[]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("line 2, column Parametrisierung: only for a service evaluated as geeignet (the Bewertung is empty)"), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("line 2, column Kanal: a service is made available"),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn every_change_is_audited_and_the_history_answers_as_of() {
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    import(&db, "mi.csv", EXAMPLE, &[]).assert_ok();
+    // A hand-edited header (case and blanks folded), commas.
+    let sheet =
+        b"efa-id,KOSTEN LAND,kontakt,Bereitgestellt  ab\r\nEFA-0003,anteilig,efa@mi.example,-\r\n";
+    let run = import(&db, "fix.csv", std::str::from_utf8(sheet).unwrap(), &[]);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("line 2, column Bereitgestellt ab: required with a Kanal"),
+        "{run:#?}"
+    );
+    let sheet = "efa-id,KOSTEN LAND,kontakt\r\nEFA-0003,anteilig,efa@mi.example\r\n";
+    import(&db, "fix.csv", sheet, &[]).assert_ok();
+
+    let show = run_db(&db, &["efa-nachnutzung", "show", "EFA-0003"]);
+    show.assert_ok();
+    for expected in [
+        "Stufe                parametrisiert (4/7)",
+        "Kanal                govconnect",
+        "Kosten Land          anteilig",
+        "audit trail (8):",
+        "MI-Ref-11  kanal: ∅ → govconnect",
+        "MI-Ref-11  kosten_land: ∅ → anteilig",
+    ] {
+        assert!(
+            show.stdout.contains(expected),
+            "missing {expected:?}: {show:#?}"
+        );
+    }
+    let history = query(
+        &db,
+        "SELECT kosten_land, valid_until IS NULL FROM v_efa_nachnutzung_history
+         WHERE efa_id = 'EFA-0003' ORDER BY version_id",
+    );
+    assert_eq!(history, [",0", "anteilig,1"]);
+    // As recorded at the second import: its version; before the first: nothing.
+    // (Two imports in the same second leave the first an empty interval, as for
+    // same-day status events.)
+    let as_of = |t: &str| {
+        query(
+            &db,
+            &format!(
+                "SELECT coalesce(h.kosten_land, '') FROM v_efa_nachnutzung_history h
+                 WHERE h.efa_id = 'EFA-0003' AND h.recorded_at <= {t}
+                   AND (h.valid_until IS NULL OR h.valid_until > {t})"
+            ),
+        )
+    };
+    assert_eq!(
+        as_of("(SELECT recorded_at FROM efa_nachnutzung_versions WHERE version_id = 2)"),
+        ["anteilig"]
+    );
+    assert_eq!(as_of("'2000-01-01T00:00:00Z'"), Vec::<String>::new());
+    // The versions are append-only.
+    let err = rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("DELETE FROM efa_nachnutzung_versions", [])
+        .unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+
+    let missing = run_db(&db, &["efa-nachnutzung", "show", "EFA-9999"]);
+    missing.assert_code(1);
+    assert!(
+        missing
+            .stderr
+            .contains("EFA-9999 is not a current EfA service"),
+        "{missing:#?}"
+    );
+}
+
+#[test]
+fn the_template_is_excel_ready_and_a_filled_one_reimports_unchanged() {
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    let empty = run_db(&db, &["template", "efa-nachnutzung"]);
+    empty.assert_ok();
+    assert_eq!(
+        empty.stdout,
+        "\u{feff}EfA-ID;Onlinedienst;Bewertung;Bewertungsgrund;Bewertet am;Ressort;Parametrisierung;Parametrisiert am;Kanal;Bereitgestellt ab;Kosten Land;Kontakt;Bemerkung\r\n"
+    );
+    import(&db, "mi.csv", EXAMPLE, &[]).assert_ok();
+    let filled = dir.path().join("filled.csv");
+    run_db(
+        &db,
+        &[
+            "template",
+            "efa-nachnutzung",
+            "--fill",
+            "--out",
+            filled.to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    let text = std::fs::read_to_string(&filled).unwrap();
+    assert_eq!(text.lines().count(), 5, "{text}");
+    assert!(
+        text.contains("EFA-0003;")
+            && text.contains(";geeignet;;15.01.2026;MI;nicht nötig;;GovConnect;01.03.2026;;;\r\n"),
+        "{text}"
+    );
+    let run = run_db(
+        &db,
+        &[
+            "efa-nachnutzung",
+            "import",
+            filled.to_str().unwrap(),
+            "--by",
+            "MI",
+        ],
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("0 rows changed"), "{run:#?}");
+}
+
+#[test]
+fn the_report_lists_what_the_kommunen_can_order_in_every_format() {
+    use calamine::{Data, Reader, Xlsx};
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    import(&db, "mi.csv", EXAMPLE, &[]).assert_ok();
+    let export = |format: &str, out: &Path| {
+        run_db(
+            &db,
+            &[
+                "export",
+                "report",
+                "--format",
+                format,
+                "--since",
+                "2026-01-01",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+        .assert_ok();
+    };
+
+    let xlsx = dir.path().join("report.xlsx");
+    export("xlsx", &xlsx);
+    let mut wb: Xlsx<_> = calamine::open_workbook(&xlsx).unwrap();
+    assert_eq!(
+        &wb.sheet_names()[..3],
+        ["EfA-Nachnutzung", "Für Kommunen", "Leistungen"]
+    );
+    let kommunen = wb.worksheet_range("Für Kommunen").unwrap();
+    let rows: Vec<Vec<String>> = kommunen
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
+    assert_eq!(rows[1][col("EfA-ID")], "EFA-0003");
+    assert_eq!(rows[1][col("Bezug über")], "GovConnect");
+    let funnel = wb.worksheet_range("EfA-Nachnutzung").unwrap();
+    let counts: Vec<Data> = funnel.rows().skip(1).map(|r| r[2].clone()).collect();
+    assert_eq!(
+        counts,
+        [4.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0].map(Data::Float),
+        "not yet produktiv in the Land"
+    );
+
+    let md = dir.path().join("report.md");
+    export("md", &md);
+    let text = std::fs::read_to_string(&md).unwrap();
+    let summary = text.find("EfA-Onlinedienste werden angeboten").unwrap();
+    let kommunen = text
+        .find("## Für Kommunen: verfügbare EfA-Onlinedienste")
+        .unwrap();
+    let details = text.find("## Leistungen").unwrap();
+    assert!(summary < kommunen && kommunen < details, "{text}");
+    assert!(text.contains("| Nachnutzung: Kanal | EFA-0003 |"), "{text}");
+    assert!(
+        text.contains("|  | GovConnect |"),
+        "labels, not codes: {text}"
+    );
+
+    let csv_dir = dir.path().join("csv");
+    export("csv", &csv_dir);
+    let kommunen = std::fs::read_to_string(csv_dir.join("kommunen.csv")).unwrap();
+    assert!(
+        kommunen.contains(";EFA-0003;GovConnect;01.03.2026;"),
+        "{kommunen}"
+    );
+
+    let json = dir.path().join("report.json");
+    export("json", &json);
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let hund = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["efa_id"] == "EFA-0003")
+        .unwrap();
+    assert_eq!(hund["nachnutzung_stage"], "parametrisiert");
+    assert_eq!(hund["nachnutzung"]["kanal"], "govconnect");
+    assert_eq!(report["nachnutzung_funnel"][2]["services"], 1);
+
+    let html = dir.path().join("report.html");
+    export("html", &html);
+    let text = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        text.contains("<svg") && text.contains("chart-nachnutzung"),
+        "funnel chart"
+    );
+    assert!(text.contains("<td>GovConnect</td>"), "{text}");
+}
+
+/// Headless Chromium (Debian's `chromium`) with the flags that keep it off the
+/// network; `None` when it is not installed — then the caller skips loudly,
+/// except in CI, where a missing browser fails the test.
+fn chromium(profile: &Path) -> Option<std::process::Command> {
+    let found = std::process::Command::new("chromium")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is missing in CI; .ci/run installs it"
+        );
+        eprintln!("SKIPPED: chromium is not installed (apt-get install -y chromium)");
+        return None;
+    }
+    let mut cmd = std::process::Command::new("chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    Some(cmd)
+}
+
+#[test]
+fn the_html_report_fits_the_page_in_chromium_with_the_summary_above_the_fold() {
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    import(&db, "mi.csv", EXAMPLE, &[]).assert_ok();
+    let Some(mut browser) = chromium(&dir.path().join("profile")) else {
+        return;
+    };
+    let html = dir.path().join("report.html");
+    run_db(
+        &db,
+        &[
+            "export",
+            "report",
+            "--format",
+            "html",
+            "--out",
+            html.to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    // The test's copy of the page carries a probe that writes what the browser
+    // measured into the DOM; the report itself has no scripts.
+    let page = std::fs::read_to_string(&html).unwrap().replace(
+        "</body>",
+        "<script>document.body.insertAdjacentHTML('beforeend', '<p id=\"probe\">fits=' \
+         + (document.documentElement.scrollWidth <= window.innerWidth) + ' summary=' \
+         + (document.getElementById('zusammenfassung').getBoundingClientRect().bottom \
+         <= window.innerHeight) + '</p>')</script></body>",
+    );
+    let probed = dir.path().join("probed.html");
+    std::fs::write(&probed, page).unwrap();
+    let dom = browser
+        .args(["--dump-dom", "--virtual-time-budget=3000"])
+        .arg(format!("file://{}", probed.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("<p id=\"probe\">fits=true summary=true</p>"),
+        "page wider than the window or summary below the fold: {}",
+        dom.find("id=\"probe\"").map_or("no probe", |i| &dom[i..])
+    );
+
+    let shot = dir.path().join("report.png");
+    let mut browser = chromium(&dir.path().join("profile")).unwrap();
+    let run = browser
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a screenshot was taken");
+}
+
+#[test]
+fn dashboards_say_per_gemeinde_which_efa_services_it_can_order_and_through_whom() {
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    import_gemeinden(&db);
+    // Hundehaltung (EFA-0003) is executed by the Kommunen.
+    let notes = dir.path().join("notes.csv");
+    std::fs::write(
+        &notes,
+        "Leistungsschlüssel;Vollzug;Umsetzungsweg;EfA-ID\n99110009029000;Kommune;EfA;EFA-0003\n",
+    )
+    .unwrap();
+    run_db(
+        &db,
+        &[
+            "annotations",
+            "import",
+            notes.to_str().unwrap(),
+            "--by",
+            "MI",
+        ],
+    )
+    .assert_ok();
+    let out = dir.path().join("dash");
+    let export = || {
+        run_db(
+            &db,
+            &["export", "dashboards", "--out", out.to_str().unwrap()],
+        )
+        .assert_ok();
+        let json = |p: &Path| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+        };
+        let gemeinde = std::fs::read_dir(out.join("gemeinden"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .min()
+            .unwrap();
+        (json(&out.join("services.json")), json(&gemeinde))
+    };
+    let (services, gemeinde) = export();
+    let hund = &services["services"]["99110009029000"]["efa"];
+    assert_eq!(hund["efa_id"], "EFA-0003");
+    assert!(hund.get("nachnutzung").is_none(), "{hund}");
+    assert!(gemeinde["services"]["99110009029000"]
+        .get("efa_kanal")
+        .is_none());
+
+    import(&db, "mi.csv", EXAMPLE, &[]).assert_ok();
+    let (services, gemeinde) = export();
+    let n = &services["services"]["99110009029000"]["efa"]["nachnutzung"];
+    assert_eq!(n["bewertung"], "geeignet");
+    assert_eq!(n["kanal"], "govconnect");
+    assert_eq!(n["bereitgestellt_ab"], "2026-03-01");
+    assert_eq!(
+        gemeinde["services"]["99110009029000"]["efa_kanal"],
+        "govconnect"
+    );
+    for (file, schema) in [
+        (out.join("services.json"), "dashboard-services"),
+        (
+            out.join("gemeinden").join(format!(
+                "{}.json",
+                gemeinde["unit"]["ars"].as_str().unwrap()
+            )),
+            "dashboard-gemeinde",
+        ),
+    ] {
+        let schema: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture("../schema").join(format!("{schema}.schema.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        let value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", file.display());
+    }
+}
