@@ -433,7 +433,11 @@ async function render() {
     else if (page === "leistung" && /^\d{1,20}$/.test(arg)) content = await leistungPage(arg, index);
     else if (page === "suche") content = searchPage(arg, index);
     else throw new Error(`Die Adresse „#/${hash}“ gibt es nicht.`);
-    main.replaceChildren(...[content].flat(3));
+    // Synthetic demo data is said so on every page (meta.json "demo", text from labels.json).
+    const notice = meta.demo
+      ? el("p", { class: "beispieldaten", role: "note" }, labels.demo_notice || "Beispieldaten")
+      : null;
+    main.replaceChildren(...[notice, content].flat(3).filter(Boolean));
     const h1 = main.querySelector("h1");
     document.title = `${h1 ? h1.textContent : "Übersicht"} – OZG-Umsetzung der Kommunen`;
   } catch (err) {

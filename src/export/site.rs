@@ -39,6 +39,8 @@ struct LabelsJson {
     themenfeld: BTreeMap<&'static str, &'static str>,
     textkennzeichen: BTreeMap<&'static str, &'static str>,
     level: BTreeMap<&'static str, &'static str>,
+    /// What a page says when `meta.json` has `"demo": true` ([`crate::demo::NOTICE`]).
+    demo_notice: &'static str,
 }
 
 /// A label as a heading or table cell shows it: the first letter upper case
@@ -83,6 +85,7 @@ fn labels() -> LabelsJson {
         ]
         .into_iter()
         .collect(),
+        demo_notice: crate::demo::NOTICE,
     }
 }
 

@@ -508,3 +508,52 @@ fn published_schemas_describe_every_property_and_their_examples_validate() {
     }
     assert_eq!(checked, 5, "the five dashboard schemas");
 }
+
+/// Issue 14's "done": after README's quick start (the example config with its demo
+/// data), `out/dashboards/index.html` served over HTTP shows Lower Saxony's Kreise
+/// with non-zero counts, and Hannover's page lists services with German status
+/// labels (from the published `labels.json`) and the demo marker.
+#[test]
+fn the_quick_start_publishes_a_site_with_demo_counts_in_chromium() {
+    let Some(browser) = chromium() else { return };
+    let tmp = support::scratch();
+    support::quick_start(tmp.path());
+    let out = tmp.path().join("out/dashboards");
+    assert!(
+        out.join("index.html").is_file(),
+        "the quick start publishes the site"
+    );
+    let index = json(&out.join("index.json"));
+    let relevant: u64 = index["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["level"] == "kreis")
+        .map(|k| k["counts"]["relevant"].as_u64().unwrap())
+        .sum();
+    assert!(relevant > 0, "the demo makes services relevant");
+    let server = serve_dir(&out);
+    let profile = tmp.path().join("chromium-profile");
+    let land = page(&browser, &profile, &server.base, "", "quick-start-land");
+    has(&land, &["Niedersachsen", "Hannover", "Beispieldaten"]);
+    let hannover = page(
+        &browser,
+        &profile,
+        &server.base,
+        "gemeinde/032410001001",
+        "quick-start-hannover",
+    );
+    has(&hannover, &["Hannover"]);
+    let labels = json(&out.join("labels.json"));
+    let shown: Vec<&str> = labels["status"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|v| v.as_str())
+        .filter(|label| hannover.contains(label))
+        .collect();
+    assert!(
+        !shown.is_empty(),
+        "no German status label on Hannover's page:\n{hannover}"
+    );
+}
