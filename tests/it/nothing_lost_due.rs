@@ -828,23 +828,7 @@ fn a_running_daemon_exports_a_status_change_made_beside_it_and_exports_left_due_
 fn the_quick_start_syncs_and_exports_from_a_relative_config_path() {
     let tmp = scratch();
     let checkout = tmp.path();
-    std::fs::create_dir(checkout.join("deploy")).unwrap();
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/ozgsync.example.toml"),
-        checkout.join("deploy/ozgsync.example.toml"),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"),
-        checkout.join("fixtures"),
-    )
-    .unwrap();
-    let run = support::run_in(
-        checkout,
-        &["sync", "--config", "deploy/ozgsync.example.toml"],
-    );
-    run.assert_ok();
-    assert!(!run.stderr.contains("error"), "{run:#?}");
+    assert_eq!(support::quick_start(checkout), checkout.join("ozgsync.db"));
     assert!(checkout.join("ozgsync.db").is_file());
     assert!(checkout.join("out/onlinedienste-report.xlsx").is_file());
     assert!(checkout.join("out/onlinedienste-report.html").is_file());
