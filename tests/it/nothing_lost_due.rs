@@ -57,10 +57,14 @@ fn tmp(dir: &Path) -> PathBuf {
     tmp
 }
 
+/// Files left in the runs' temporary directory. SQLite's own temporary files
+/// (`etilqs_*`) are unlinked by SQLite right after it opens them; one that a kill
+/// caught in between is SQLite's, not a payload file of ozgsync's.
 fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(tmp(dir))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with("etilqs_"))
         .collect()
 }
 

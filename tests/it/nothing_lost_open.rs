@@ -370,7 +370,10 @@ fn a_lock_file_left_by_root_is_handed_over_or_explained() {
     // The service user (nobody) owns the data directory and the database.
     std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
     let db = dir.path().join("ozgsync.db");
-    let leika = fixture(LEIKA);
+    // A copy the service user can read wherever the checkout lies (a clone in a
+    // 0700 directory is not readable by nobody).
+    let leika = dir.path().join("leika.csv");
+    std::fs::copy(fixture(LEIKA), &leika).unwrap();
     let import = |cmd: &mut std::process::Command| {
         collect(
             cmd.arg("--db")
