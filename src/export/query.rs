@@ -25,8 +25,8 @@ use super::model::{
 };
 use super::ExportError;
 use crate::error::Error;
-use crate::model::LandScope;
-use crate::status::iso_date;
+use crate::model::date::iso_date;
+use crate::model::{LandScope, Vollzug};
 
 /// Days of status changes a dashboard file lists.
 pub const CHANGE_WINDOW_DAYS: i64 = 30;
@@ -1003,7 +1003,7 @@ fn dashboard_data(
     // Services: every LeiKa key a municipality executes (annotation) or has a status for.
     let mut keys: BTreeMap<String, ()> = BTreeMap::new();
     for (key, a) in &notes {
-        if matches!(a.vollzug.as_deref(), Some("kommune" | "beide")) {
+        if Vollzug::is_municipal_code(a.vollzug.as_deref()) {
             keys.insert(key.clone(), ());
         }
     }
@@ -1054,7 +1054,7 @@ fn dashboard_data(
             let all = !s.retired
                 && notes
                     .get(&s.leistungsschluessel)
-                    .is_some_and(|a| matches!(a.vollzug.as_deref(), Some("kommune" | "beide")));
+                    .is_some_and(|a| Vollzug::is_municipal_code(a.vollzug.as_deref()));
             (
                 matrix.subject(false, &s.leistungsschluessel),
                 s.efa_id.as_deref().and_then(|id| matrix.subject(true, id)),
