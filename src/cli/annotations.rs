@@ -127,7 +127,7 @@ fn print_import(
 fn delivered_by(by: &str) -> anyhow::Result<&str> {
     let by = by.trim();
     if by.is_empty() {
-        return Err(crate::Error::Usage("--by must name who delivered the sheet".into()).into());
+        return Err(crate::Error::usage("--by must name who delivered the sheet").into());
     }
     Ok(by)
 }
