@@ -78,12 +78,41 @@ impl SourceKind {
         )
     }
 
+    /// The format of the payload, and so its parser.
+    pub fn format(self) -> parse::Format {
+        match self {
+            SourceKind::Leika => parse::Format::LeikaCsv,
+            SourceKind::Xzufi => parse::Format::Xzufi,
+            SourceKind::FimApi => parse::Format::FimApi,
+            SourceKind::Gv100ad => parse::Format::Gv100ad,
+            SourceKind::Efa => parse::Format::Efa,
+            SourceKind::Ozg => parse::Format::OzgLeistungen,
+            SourceKind::OzgMap => parse::Format::OzgMap,
+            SourceKind::Pvog => parse::Format::Pvog,
+        }
+    }
+
     /// Catalogue downloads are complete; XZuFi transfer messages carry changes.
     pub fn default_mode(self) -> Mode {
         match self {
             SourceKind::Xzufi => Mode::Incremental,
             _ => Mode::Full,
         }
+    }
+}
+
+/// Applies a payload's items as one release (the consumer `sync` gives every
+/// format's parser).
+struct Apply<'c> {
+    conn: &'c mut Connection,
+    meta: &'c ReleaseMeta,
+    payload: &'c mut fetch::Payload,
+}
+
+impl parse::Consume for Apply<'_> {
+    type Output = Result<ReleaseSummary>;
+    fn consume<T: crate::model::Record>(self, items: parse::Items<'_, T>) -> Self::Output {
+        release::apply(self.conn, self.meta, self.payload, items)
     }
 }
 
@@ -244,48 +273,16 @@ fn fetch_and_apply(
         location: spec.location_text.clone(),
         source,
     };
-    let summary = match spec.kind {
-        SourceKind::Leika => {
-            let items = parse::leika_csv::parse(file).map_err(parse_err)?;
-            release::apply(conn, &meta, &mut payload, items)?
-        }
-        SourceKind::Xzufi => release::apply(
-            conn,
-            &meta,
-            &mut payload,
-            parse::xzufi::parse(BufReader::new(file)),
-        )?,
-        SourceKind::FimApi => release::apply(
-            conn,
-            &meta,
-            &mut payload,
-            parse::fim_api::parse(BufReader::new(file)),
-        )?,
-        SourceKind::Gv100ad => release::apply(
-            conn,
-            &meta,
-            &mut payload,
-            parse::gv100ad::parse(BufReader::new(file)),
-        )?,
-        SourceKind::Efa => {
-            let items = parse::efa::parse(BufReader::new(file)).map_err(parse_err)?;
-            release::apply(conn, &meta, &mut payload, items)?
-        }
-        SourceKind::Ozg => {
-            let items = parse::ozg::parse_leistungen(BufReader::new(file)).map_err(parse_err)?;
-            release::apply(conn, &meta, &mut payload, items)?
-        }
-        SourceKind::OzgMap => {
-            let items = parse::ozg::parse_map(BufReader::new(file)).map_err(parse_err)?;
-            release::apply(conn, &meta, &mut payload, items)?
-        }
-        SourceKind::Pvog => release::apply(
-            conn,
-            &meta,
-            &mut payload,
-            parse::pvog::parse(BufReader::new(file)),
-        )?,
+    let apply = Apply {
+        conn,
+        meta: &meta,
+        payload: &mut payload,
     };
+    let summary = spec
+        .kind
+        .format()
+        .parse(BufReader::new(file), apply)
+        .map_err(parse_err)??;
     tracing::info!(
         release = summary.release_id,
         added = summary.counts.added,

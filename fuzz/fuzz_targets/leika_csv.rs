@@ -1,14 +1,13 @@
 //! Fuzz target: the LeiKa CSV parser never panics; it yields records, rejects or
 //! one "not the format" error, and stops after that error.
 #![no_main]
-use libfuzzer_sys::fuzz_target;
+use std::io::Cursor;
 
+use libfuzzer_sys::fuzz_target;
+use ozgsync::parse::{Drain, Format};
+
+// The same entry `sync` dispatches to; `Drain` reads the items to the end or to
+// the first error.
 fuzz_target!(|data: &[u8]| {
-    if let Ok(items) = ozgsync::parse::leika_csv::parse(std::io::Cursor::new(data)) {
-        for item in items {
-            if item.is_err() {
-                break;
-            }
-        }
-    }
+    let _ = Format::LeikaCsv.parse(Cursor::new(data), Drain);
 });

@@ -1,11 +1,12 @@
 //! Fuzz target: the Dashboard Digitale Verwaltung (pvog) page parser never panics.
 #![no_main]
-use libfuzzer_sys::fuzz_target;
+use std::io::Cursor;
 
+use libfuzzer_sys::fuzz_target;
+use ozgsync::parse::{Drain, Format};
+
+// The same entry `sync` dispatches to; `Drain` reads the items to the end or to
+// the first error.
 fuzz_target!(|data: &[u8]| {
-    for item in ozgsync::parse::pvog::parse(std::io::Cursor::new(data)) {
-        if item.is_err() {
-            break;
-        }
-    }
+    let _ = Format::Pvog.parse(Cursor::new(data), Drain);
 });

@@ -47,7 +47,7 @@ use chrono_tz::Europe::Berlin;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{json_strict, Change, Item, Items, ParseError, Reject};
+use super::{json_strict, Change, Item, Items, ParseError, Queued, Reject, Step};
 use crate::model::{leistungstyp_of, Leistungsschluessel, ServiceRecord, TYPISIERUNG_CODES};
 
 const FORMAT: &str = "FIM Portal API";
@@ -76,8 +76,8 @@ pub fn parse_page(bytes: &[u8]) -> Result<(Page, Vec<Item<ServiceRecord>>), Pars
 }
 
 /// Parses a stored pull: a JSON array of pages (or one bare page), page by page.
-pub fn parse<'a, R: Read + 'a>(input: R) -> Items<'a, ServiceRecord> {
-    Box::new(Pull {
+pub fn parse<'a, R: Read + 'a>(input: R) -> Result<Items<'a, ServiceRecord>, ParseError> {
+    Ok(Box::new(Queued::new(Pull {
         reader: BufReader::new(input),
         state: State::Start,
         page_no: 0,
@@ -85,7 +85,7 @@ pub fn parse<'a, R: Read + 'a>(input: R) -> Items<'a, ServiceRecord> {
         seen: HashMap::new(),
         covered: 0,
         total_count: None,
-    })
+    })))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,29 +113,22 @@ struct Pull<R> {
     total_count: Option<u64>,
 }
 
-impl<R: Read> Iterator for Pull<R> {
-    type Item = Result<Item<ServiceRecord>, ParseError>;
+impl<R: Read> Step for Pull<R> {
+    type Record = ServiceRecord;
 
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(item) = self.pending.pop_front() {
-                return Some(Ok(item));
-            }
-            if self.state == State::Done {
-                return None;
-            }
-            if let Err(e) = self.step() {
-                self.state = State::Done;
-                self.pending.clear();
-                return Some(Err(e));
-            }
-        }
+    fn pending(&mut self) -> &mut VecDeque<Item<ServiceRecord>> {
+        &mut self.pending
+    }
+
+    fn step(&mut self) -> Result<bool, ParseError> {
+        self.advance()?;
+        Ok(self.state != State::Done)
     }
 }
 
 impl<R: Read> Pull<R> {
     /// Advances by one page (or to the end), queueing what the page yields.
-    fn step(&mut self) -> Result<(), ParseError> {
+    fn advance(&mut self) -> Result<(), ParseError> {
         let position = format!("page {}", self.page_no);
         match self.state {
             State::Start => match self.peek()? {
@@ -692,7 +685,11 @@ mod tests {
     }
 
     fn check(input: &str, expected: &[&str]) {
-        assert_eq!(render(parse(input.as_bytes())), expected, "input:\n{input}");
+        assert_eq!(
+            render(parse(input.as_bytes()).unwrap()),
+            expected,
+            "input:\n{input}"
+        );
     }
 
     /// A page around `items` (a JSON array text) covering all of them.
@@ -765,7 +762,7 @@ mod tests {
             {"leistungsbezeichnung": "ohne Schlüssel"}
         ]"#;
         assert_eq!(
-            crate::parse::reject_keys(parse(page(0, 3, items).as_bytes())),
+            crate::parse::reject_keys(parse(page(0, 3, items).as_bytes()).unwrap()),
             [
                 "page 0 item 0 99001001002000 kept",
                 "page 0 item 0 99001001001000 kept",
@@ -853,7 +850,7 @@ mod tests {
                 "offset 0 but the pages before held 1",
             ),
         ] {
-            let out = render(parse(input.as_bytes()));
+            let out = render(parse(input.as_bytes()).unwrap());
             let last = out.last().cloned().unwrap_or_default();
             assert!(
                 last.starts_with("ERR ") && last.contains(why),

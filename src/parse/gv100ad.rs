@@ -56,7 +56,7 @@ use std::io::{BufRead, Read, Seek, SeekFrom};
 use chrono::NaiveDate;
 
 use super::text::{self, Legacy, TextEncoding};
-use super::{Change, Item, Items, ParseError, Reject};
+use super::{Change, Item, Items, ParseError, Queued, Reject, Step};
 use crate::model::{municipality_key, Level, MunicipalityRecord};
 // Re-exported where callers of the parser look for them; the list lives in the model.
 pub use crate::model::{is_gemeinde, is_gemeindefreies_gebiet};
@@ -71,8 +71,10 @@ const MAX_LINE_BYTES: usize = 64 * 1024;
 /// Parses one GV100AD payload. Reads it once to decide the encoding, rewinds, then
 /// reads line by line; memory grows only with the set of keys seen (for the
 /// duplicate check), not with the payload.
-pub fn parse<'a, R: BufRead + Seek + 'a>(input: R) -> Items<'a, MunicipalityRecord> {
-    Box::new(Parser {
+pub fn parse<'a, R: BufRead + Seek + 'a>(
+    input: R,
+) -> Result<Items<'a, MunicipalityRecord>, ParseError> {
+    Ok(Box::new(Queued::new(Parser {
         input,
         encoding: None,
         line_no: 0,
@@ -81,7 +83,7 @@ pub fn parse<'a, R: BufRead + Seek + 'a>(input: R) -> Items<'a, MunicipalityReco
         state: State::Start,
         seen: HashSet::new(),
         gebietsstand: None,
-    })
+    })))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,26 +107,16 @@ struct Parser<R> {
     gebietsstand: Option<String>,
 }
 
-impl<R: BufRead + Seek> Iterator for Parser<R> {
-    type Item = Result<Item<MunicipalityRecord>, ParseError>;
+impl<R: BufRead + Seek> Step for Parser<R> {
+    type Record = MunicipalityRecord;
 
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(item) = self.pending.pop_front() {
-                return Some(Ok(item));
-            }
-            if self.state == State::Done {
-                return None;
-            }
-            match self.step() {
-                Ok(()) => {}
-                Err(e) => {
-                    self.state = State::Done;
-                    self.pending.clear();
-                    return Some(Err(e));
-                }
-            }
-        }
+    fn pending(&mut self) -> &mut VecDeque<Item<MunicipalityRecord>> {
+        &mut self.pending
+    }
+
+    fn step(&mut self) -> Result<bool, ParseError> {
+        self.read_line()?;
+        Ok(self.state != State::Done)
     }
 }
 
@@ -164,7 +156,7 @@ impl<R: BufRead + Seek> Parser<R> {
     }
 
     /// Reads one line and queues what it yields. Sets `Done` at the end of input.
-    fn step(&mut self) -> Result<(), ParseError> {
+    fn read_line(&mut self) -> Result<(), ParseError> {
         let encoding = self.encoding()?;
         self.buf.clear();
         let n = (&mut self.input)
@@ -516,7 +508,7 @@ mod tests {
     }
 
     fn run(input: &[u8]) -> Vec<Out> {
-        parse(std::io::Cursor::new(input))
+        parse(std::io::Cursor::new(input)).unwrap()
             .map(|item| match item {
                 Ok(Item::Record {
                     change: Change::Upsert(r),
@@ -618,7 +610,7 @@ mod tests {
         ]
         .join("\n");
         assert_eq!(
-            crate::parse::reject_keys(parse(std::io::Cursor::new(input.as_bytes()))),
+            crate::parse::reject_keys(parse(std::io::Cursor::new(input.as_bytes())).unwrap()),
             [
                 "line 2 -",
                 "line 3 -",

@@ -19,7 +19,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use csv::StringRecord;
 
 use super::text::{DecodeReader, Legacy, Sniffer, TextEncoding, UNDECODABLE};
-use super::{shorten, Change, Item, Items, ParseError, Reject};
+use super::{shorten, Change, Item, Items, ParseError, Queued, Reject, Step};
 use crate::model::{leistungstyp_of, Leistungsschluessel, ServiceRecord, TYPISIERUNG_CODES};
 
 /// The name of the format in `ParseError::NotFormat`.
@@ -108,15 +108,14 @@ pub fn parse<'a, R: Read + Seek + 'a>(
     }
     let columns = Columns::from_header(&header, delimiter)?;
 
-    Ok(Box::new(Rows {
+    Ok(Box::new(Queued::new(Rows {
         reader,
         columns,
         width: header.len(),
         delimiter,
         record: StringRecord::new(),
         pending: VecDeque::new(),
-        done: false,
-    }))
+    })))
 }
 
 /// Reads the whole input once, in fixed-size chunks, and decides the encoding by
@@ -339,41 +338,34 @@ struct Rows<R: Read> {
     delimiter: u8,
     record: StringRecord,
     pending: VecDeque<Item<ServiceRecord>>,
-    done: bool,
 }
 
-impl<R: Read> Iterator for Rows<R> {
-    type Item = Result<Item<ServiceRecord>, ParseError>;
+impl<R: Read> Step for Rows<R> {
+    type Record = ServiceRecord;
 
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(item) = self.pending.pop_front() {
-                return Some(Ok(item));
+    fn pending(&mut self) -> &mut VecDeque<Item<ServiceRecord>> {
+        &mut self.pending
+    }
+
+    /// Reads one record and queues what it yields.
+    fn step(&mut self) -> Result<bool, ParseError> {
+        let before = self.reader.position().clone();
+        self.reader.get_mut().record_start = before.byte();
+        match self.reader.read_record(&mut self.record) {
+            Ok(true) => {
+                let line = start_line(before.line(), self.reader.position().line(), &self.record);
+                convert_row(
+                    line,
+                    &self.record,
+                    &self.columns,
+                    self.width,
+                    self.delimiter,
+                    &mut self.pending,
+                );
+                Ok(true)
             }
-            if self.done {
-                return None;
-            }
-            let before = self.reader.position().clone();
-            self.reader.get_mut().record_start = before.byte();
-            match self.reader.read_record(&mut self.record) {
-                Ok(true) => {
-                    let line =
-                        start_line(before.line(), self.reader.position().line(), &self.record);
-                    convert_row(
-                        line,
-                        &self.record,
-                        &self.columns,
-                        self.width,
-                        self.delimiter,
-                        &mut self.pending,
-                    );
-                }
-                Ok(false) => self.done = true,
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(csv_error(e, before.line())));
-                }
-            }
+            Ok(false) => Ok(false),
+            Err(e) => Err(csv_error(e, before.line())),
         }
     }
 }

@@ -13,6 +13,13 @@
 //! - `Err(ParseError)` the payload is not the format at all (HTML error page, wrong
 //!   header, truncated XML, undecodable bytes); the iterator yields nothing after it
 //!   and the caller rejects the whole release.
+//!
+//! Every format has one entry, `parse(input) -> Result<Items, ParseError>` over a
+//! buffered, seekable input, and [`Format`] is the table of them: `sync` picks the
+//! format of a source kind and hands the items to the store through [`Consume`];
+//! the fuzz targets and tests call the same entries. Parsers that read a bit of
+//! input at a time and queue what it yields implement [`Step`] and are driven by
+//! [`Queued`].
 
 pub mod csv_text;
 pub mod efa;
@@ -26,7 +33,12 @@ pub mod text;
 pub mod xlsx_sheet;
 pub mod xzufi;
 
+use std::collections::VecDeque;
+use std::io::{BufRead, Seek};
+
 use serde::Serialize;
+
+use crate::model::Record;
 
 /// What one good input record asks the store to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,6 +177,132 @@ pub fn shorten(s: &str, max: usize) -> String {
 /// An iterator of parse items, as every parser returns.
 pub type Items<'a, T> = Box<dyn Iterator<Item = Result<Item<T>, ParseError>> + 'a>;
 
+/// The source formats, each with its one parser entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// LeiKa catalogue CSV ([`leika_csv::parse`]).
+    LeikaCsv,
+    /// XZuFi 2.2.0 XML ([`xzufi::parse`]).
+    Xzufi,
+    /// A stored FIM Portal API pull ([`fim_api::parse`]).
+    FimApi,
+    /// GV100AD fixed-width ([`gv100ad::parse`]).
+    Gv100ad,
+    /// ozgsync's EfA release format ([`efa::parse`]).
+    Efa,
+    /// OZG-Leistungen CSV ([`ozg::parse_leistungen`]).
+    OzgLeistungen,
+    /// LeiKa → OZG map CSV ([`ozg::parse_map`]).
+    OzgMap,
+    /// A stored Dashboard Digitale Verwaltung pull ([`pvog::parse`]).
+    Pvog,
+}
+
+/// What is done with a format's items, whatever record type the format yields:
+/// `sync` applies them as one release, [`Drain`] reads them through.
+pub trait Consume {
+    type Output;
+    fn consume<T: Record>(self, items: Items<'_, T>) -> Self::Output;
+}
+
+impl Format {
+    /// Parses `input` as this format and hands the items to `consumer`. Fails
+    /// before anything is consumed when the payload is not the format at all
+    /// (formats that find that out later end their items with the error).
+    pub fn parse<'a, R: BufRead + Seek + 'a, C: Consume>(
+        self,
+        input: R,
+        consumer: C,
+    ) -> Result<C::Output, ParseError> {
+        Ok(match self {
+            Format::LeikaCsv => consumer.consume(leika_csv::parse(input)?),
+            Format::Xzufi => consumer.consume(xzufi::parse(input)?),
+            Format::FimApi => consumer.consume(fim_api::parse(input)?),
+            Format::Gv100ad => consumer.consume(gv100ad::parse(input)?),
+            Format::Efa => consumer.consume(efa::parse(input)?),
+            Format::OzgLeistungen => consumer.consume(ozg::parse_leistungen(input)?),
+            Format::OzgMap => consumer.consume(ozg::parse_map(input)?),
+            Format::Pvog => consumer.consume(pvog::parse(input)?),
+        })
+    }
+}
+
+/// What [`Drain`] read: good records (and retirements), rejects and warnings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drained {
+    pub records: usize,
+    pub rejects: usize,
+    pub warnings: usize,
+}
+
+/// Reads a format's items through to the end or to the first error (which ends
+/// them): the fuzz targets' consumer, and a quick count for tests.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Drain;
+
+impl Consume for Drain {
+    type Output = Result<Drained, ParseError>;
+    fn consume<T: Record>(self, items: Items<'_, T>) -> Self::Output {
+        let mut out = Drained::default();
+        for item in items {
+            match item? {
+                Item::Record { .. } => out.records += 1,
+                Item::Reject(r) if r.severity == Severity::Warning => out.warnings += 1,
+                Item::Reject(_) => out.rejects += 1,
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One step of a parser that reads a bit of input at a time (a line, an XML
+/// event, a page) and queues the items it yields in [`Step::pending`].
+pub(crate) trait Step {
+    type Record;
+    /// The queue the step fills; [`Queued`] empties it before the next step.
+    fn pending(&mut self) -> &mut VecDeque<Item<Self::Record>>;
+    /// Reads the next bit of input; `Ok(false)` at the regular end of the input.
+    fn step(&mut self) -> Result<bool, ParseError>;
+}
+
+/// The iterator of every queueing parser: hands out the queued items, steps when
+/// the queue is empty, and yields nothing after the end or after an error (whose
+/// half-queued items are dropped).
+pub(crate) struct Queued<S> {
+    steps: S,
+    done: bool,
+}
+
+impl<S: Step> Queued<S> {
+    pub(crate) fn new(steps: S) -> Queued<S> {
+        Queued { steps, done: false }
+    }
+}
+
+impl<S: Step> Iterator for Queued<S> {
+    type Item = Result<Item<S::Record>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.steps.pending().pop_front() {
+                return Some(Ok(item));
+            }
+            if self.done {
+                return None;
+            }
+            match self.steps.step() {
+                Ok(true) => {}
+                Ok(false) => self.done = true,
+                Err(e) => {
+                    self.done = true;
+                    self.steps.pending().clear();
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
 /// The rejects (not warnings) of `items` as `position key`, with ` kept` when the
 /// key is valid and the store keeps it: what each parser's tests check about the
 /// key rule. A parse error ends the list with `error`.
@@ -184,4 +322,39 @@ pub fn reject_keys<T>(items: impl Iterator<Item = Result<Item<T>, ParseError>>) 
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+
+    #[test]
+    fn every_format_reads_through_the_one_entry() {
+        let leika = "Schluessel;Bezeichnung\n99012001001000;Wohngeld\nkein Schluessel;x\n";
+        let drained = Format::LeikaCsv
+            .parse(Cursor::new(leika), Drain)
+            .unwrap()
+            .unwrap();
+        assert_eq!((drained.records, drained.rejects), (1, 1));
+        // Not the format: an error, from the entry or from the items.
+        for format in [
+            Format::LeikaCsv,
+            Format::Xzufi,
+            Format::FimApi,
+            Format::Gv100ad,
+            Format::Efa,
+            Format::OzgLeistungen,
+            Format::OzgMap,
+            Format::Pvog,
+        ] {
+            let html = Cursor::new("<html><body>Wartungsarbeiten</body></html>");
+            let result = format.parse(html, Drain).and_then(|drained| drained);
+            assert!(
+                matches!(result, Err(ParseError::NotFormat { .. })),
+                "{format:?}: {result:?}"
+            );
+        }
+    }
 }

@@ -91,7 +91,15 @@ const ART_FLAECHENDECKUNG: &[&str] = &[
     "nicht in Auswertung berücksichtigt",
 ];
 
-pub fn parse<'a, R: BufRead + Seek + 'a>(mut input: R) -> Items<'a, AvailabilityRecord> {
+/// Parses a saved pull: a JSON array of pages, or the CSV form. A payload that is
+/// neither yields one `NotFormat` error as its only item.
+pub fn parse<'a, R: BufRead + Seek + 'a>(
+    input: R,
+) -> Result<Items<'a, AvailabilityRecord>, ParseError> {
+    Ok(read(input))
+}
+
+fn read<'a, R: BufRead + Seek + 'a>(mut input: R) -> Items<'a, AvailabilityRecord> {
     match input.fill_buf() {
         Ok(start) if looks_like_csv(start) => return parse_csv(input),
         _ => {}
@@ -259,7 +267,7 @@ mod tests {
 
     fn summarize(input: &str) -> Result<Vec<String>, String> {
         let mut out = Vec::new();
-        for item in parse(std::io::Cursor::new(input.as_bytes())) {
+        for item in parse(std::io::Cursor::new(input.as_bytes())).unwrap() {
             match item.map_err(|e| e.to_string())? {
                 Item::Record {
                     position,
@@ -317,7 +325,7 @@ mod tests {
             {"leika_key":"99041006017000","ars":"031010000000"},
             42]}]"#;
         assert_eq!(
-            crate::parse::reject_keys(parse(std::io::Cursor::new(input.as_bytes()))),
+            crate::parse::reject_keys(parse(std::io::Cursor::new(input.as_bytes())).unwrap()),
             [
                 "page 0, row 1 032410001001:nicht im LeiKa",
                 "page 0, row 2 0324:99041006017000",

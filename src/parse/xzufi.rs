@@ -24,7 +24,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 
-use super::{Change, Item, Items, ParseError, Reject};
+use super::{Change, Item, Items, ParseError, Queued, Reject, Step};
 use crate::model::{
     leistungstyp_of, Leistungsschluessel, ServiceRecord, LEIKA_URN_PREFIX, TYPISIERUNG_CODES,
 };
@@ -54,11 +54,11 @@ const MODUL_KURZTEXT: &str = "05";
 
 /// Parses an XZuFi 2.2.0 document. The first item is `Err(NotFormat)` when the root
 /// is not XZuFi 2.2.0; malformed or truncated XML ends the items with `Err(NotFormat)`.
-pub fn parse<'a, R: BufRead + 'a>(input: R) -> Items<'a, ServiceRecord> {
+pub fn parse<'a, R: BufRead + 'a>(input: R) -> Result<Items<'a, ServiceRecord>, ParseError> {
     let mut reader = NsReader::from_reader(Counting::new(input));
     // Producers indent; texts are trimmed where they are used.
     reader.config_mut().trim_text(false);
-    Box::new(Parser {
+    Ok(Box::new(Queued::new(Parser {
         reader,
         buf: Vec::new(),
         stack: Vec::new(),
@@ -68,8 +68,7 @@ pub fn parse<'a, R: BufRead + 'a>(input: R) -> Items<'a, ServiceRecord> {
         record_no: 0,
         kept: HashMap::new(),
         pending: VecDeque::new(),
-        done: false,
-    })
+    })))
 }
 
 /// Where in the document the parser is.
@@ -174,40 +173,27 @@ struct Parser<R: BufRead> {
     /// position (see [`Parser::finish`]).
     kept: HashMap<String, String>,
     pending: VecDeque<Item<ServiceRecord>>,
-    done: bool,
 }
 
-impl<R: BufRead> Iterator for Parser<R> {
-    type Item = Result<Item<ServiceRecord>, ParseError>;
+impl<R: BufRead> Step for Parser<R> {
+    type Record = ServiceRecord;
 
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(item) = self.pending.pop_front() {
-                return Some(Ok(item));
-            }
-            if self.done {
-                return None;
-            }
-            let mut buf = std::mem::take(&mut self.buf);
-            buf.clear();
-            let step = self.step(&mut buf);
-            self.buf = buf;
-            match step {
-                Ok(true) => {}
-                Ok(false) => self.done = true,
-                Err(e) => {
-                    self.done = true;
-                    self.pending.clear();
-                    return Some(Err(e));
-                }
-            }
-        }
+    fn pending(&mut self) -> &mut VecDeque<Item<ServiceRecord>> {
+        &mut self.pending
+    }
+
+    fn step(&mut self) -> Result<bool, ParseError> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let step = self.event(&mut buf);
+        self.buf = buf;
+        step
     }
 }
 
 impl<R: BufRead> Parser<R> {
     /// Reads and handles one event; `Ok(false)` at the regular end of the document.
-    fn step(&mut self, buf: &mut Vec<u8>) -> Result<bool, ParseError> {
+    fn event(&mut self, buf: &mut Vec<u8>) -> Result<bool, ParseError> {
         self.reader.get_mut().mark_node_start();
         let (namespace, event) = match self.reader.read_resolved_event_into(buf) {
             Ok((ns, event)) => (owned_namespace(ns), event),
@@ -939,7 +925,7 @@ mod tests {
 
     fn run(input: &[u8]) -> Parsed {
         let mut parsed = Parsed::default();
-        for item in parse(input) {
+        for item in parse(input).unwrap() {
             match item {
                 Ok(Item::Record {
                     position,
@@ -975,7 +961,7 @@ mod tests {
     }
 
     fn check_not_format_reader(input: impl BufRead, needle: &str, at: &str) {
-        match parse(input).find_map(Result::err) {
+        match parse(input).unwrap().find_map(Result::err) {
             Some(ParseError::NotFormat {
                 reason, position, ..
             }) => {
@@ -1192,7 +1178,8 @@ mod tests {
 
     #[test]
     fn the_first_item_is_the_error_for_other_documents() {
-        let mut items = parse(&b"<?xml version=\"1.0\"?><rss version=\"2.0\"><channel/></rss>"[..]);
+        let mut items =
+            parse(&b"<?xml version=\"1.0\"?><rss version=\"2.0\"><channel/></rss>"[..]).unwrap();
         assert!(matches!(
             items.next(),
             Some(Err(ParseError::NotFormat { .. }))
@@ -1214,7 +1201,7 @@ mod tests {
             ),
             (name.clone(), "-"),
         ] {
-            let got = crate::parse::reject_keys(parse(single(&children).as_slice()));
+            let got = crate::parse::reject_keys(parse(single(&children).as_slice()).unwrap());
             assert_eq!(got.len(), 1, "{children}: {got:?}");
             assert!(got[0].ends_with(expected), "{children}: {got:?}");
         }

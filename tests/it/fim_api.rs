@@ -39,9 +39,10 @@ fn collect(items: impl Iterator<Item = Result<Item<ServiceRecord>, ParseError>>)
 }
 
 fn parse_file(name: &str) -> Parsed {
-    collect(fim_api::parse(
-        File::open(fixture(name)).expect("fixture exists"),
-    ))
+    collect(
+        fim_api::parse(File::open(fixture(name)).expect("fixture exists"))
+            .expect("a stored pull fails only in its items"),
+    )
 }
 
 fn keys(parsed: &Parsed) -> Vec<&str> {

@@ -28,7 +28,7 @@ fn parse_file(name: &str) -> Parsed {
         rejects: Vec::new(),
         error: None,
     };
-    for item in gv100ad::parse(BufReader::new(file)) {
+    for item in gv100ad::parse(BufReader::new(file)).expect("GV100AD fails only in its items") {
         match item {
             Ok(Item::Record {
                 change: Change::Upsert(r),
