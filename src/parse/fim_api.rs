@@ -120,15 +120,8 @@ impl<R: Read> Step for Pull<R> {
         &mut self.pending
     }
 
-    fn step(&mut self) -> Result<bool, ParseError> {
-        self.advance()?;
-        Ok(self.state != State::Done)
-    }
-}
-
-impl<R: Read> Pull<R> {
     /// Advances by one page (or to the end), queueing what the page yields.
-    fn advance(&mut self) -> Result<(), ParseError> {
+    fn step(&mut self) -> Result<bool, ParseError> {
         let position = format!("page {}", self.page_no);
         match self.state {
             State::Start => match self.peek()? {
@@ -180,9 +173,11 @@ impl<R: Read> Pull<R> {
             State::AfterSingle => self.finish()?,
             State::Done => {}
         }
-        Ok(())
+        Ok(self.state != State::Done)
     }
+}
 
+impl<R: Read> Pull<R> {
     /// The next byte after whitespace, without consuming it.
     fn peek(&mut self) -> Result<Option<u8>, ParseError> {
         loop {
