@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use super::output::{opt, render, say};
 use super::{Context, Format};
+use crate::model::date::today;
 use crate::status::report::{self, Cells, RowError};
-use crate::status::{today, Subject};
+use crate::status::Subject;
 use crate::store;
 
 #[derive(Debug, clap::Subcommand)]
@@ -124,7 +125,7 @@ fn set(
     };
     let row = report::check_row(0, &cells, &catalog, today()).map_err(|errors| {
         let msgs: Vec<String> = errors.iter().map(argument_error).collect();
-        crate::Error::Usage(msgs.join("; "))
+        crate::Error::usage(msgs.join("; "))
     })?;
     store::status::record(&mut conn, std::slice::from_ref(&row), "status set", by)?;
     if !ctx.quiet {

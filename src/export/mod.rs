@@ -17,18 +17,19 @@ pub mod tables;
 pub mod target;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
+use crate::error::Usage;
 use crate::model::LandScope;
 pub use tables::Part;
 
 /// What can go wrong while exporting.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    /// Reading the database failed.
+    /// Reading the database, or reading or writing a file, failed (the library's
+    /// own error, which names the statement or the file).
     #[error(transparent)]
     Store(#[from] crate::Error),
     #[error("writing XLSX: {0}")]
@@ -39,48 +40,48 @@ pub enum ExportError {
     Json(#[source] serde_json::Error),
     #[error("compressing: {0}")]
     Gzip(#[source] std::io::Error),
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     /// An ARS that is not exactly 12 digits; it would become a file name.
     #[error("invalid ARS {0:?}: expected exactly 12 digits")]
     InvalidArs(String),
-    /// Bad arguments or an unusable target.
+    /// Bad arguments or an unusable target: a usage error (exit 2).
     #[error("{0}")]
-    Invalid(String),
+    Invalid(#[from] Usage),
 }
 
-/// A validated Amtlicher Regionalschlüssel: exactly 12 ASCII digits, so it is safe
-/// as a file name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Ars([u8; 12]);
+impl ExportError {
+    /// A usage error with this message: bad arguments or an unusable target.
+    pub fn invalid(message: String) -> ExportError {
+        ExportError::Invalid(Usage(message))
+    }
 
-impl Ars {
-    pub fn parse(s: &str) -> Result<Ars, ExportError> {
-        let bytes: [u8; 12] = s
-            .as_bytes()
-            .try_into()
-            .map_err(|_| ExportError::InvalidArs(s.to_owned()))?;
-        if bytes.iter().all(u8::is_ascii_digit) {
-            Ok(Ars(bytes))
-        } else {
-            Err(ExportError::InvalidArs(s.to_owned()))
+    /// The I/O error of writing to standard output (`--out -`), if this is one:
+    /// a closed pipe there is the reader going away, not a failed export.
+    pub fn stdout_error(&self) -> Option<&std::io::Error> {
+        match self {
+            ExportError::Store(crate::Error::Io { path, source, .. })
+                if target::is_stdout(path) =>
+            {
+                Some(source)
+            }
+            _ => None,
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        // Only ASCII digits are ever stored.
-        std::str::from_utf8(&self.0).unwrap_or("000000000000")
-    }
 }
 
-impl fmt::Display for Ars {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// An I/O error of `action` on `path`, as an export error.
+pub(crate) fn io_error(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> ExportError {
+    let wrap = crate::Error::io(action, path.to_path_buf());
+    move |source| ExportError::Store(wrap(source))
+}
+
+pub use crate::model::Ars;
+
+impl From<crate::model::InvalidKey> for ExportError {
+    fn from(e: crate::model::InvalidKey) -> Self {
+        ExportError::InvalidArs(e.value)
     }
 }
 
@@ -196,7 +197,7 @@ pub fn run_job_at(
     let conn = crate::store::open_read_only(db)?;
     // One snapshot for the whole export: every statement below reads the database
     // as it was at the first one, even if a sync commits meanwhile (WAL). Helper
-    // connections check that they see the same status data (query::second_connection).
+    // connections check that they see the same status data (query::status::second_connection).
     conn.execute_batch("BEGIN").map_err(|e| {
         ExportError::Store(crate::Error::db("starting the export's read transaction")(
             e,
@@ -234,7 +235,7 @@ pub fn run_job_at(
             site,
         } => {
             if target::is_stdout(out) {
-                return Err(ExportError::Invalid(
+                return Err(ExportError::invalid(
                     "dashboards are a set of files: --out names a directory, not `-` \
                      (standard output is for single-file reports)"
                         .into(),
@@ -303,7 +304,7 @@ fn write_report(
     let several = format == ReportFormat::Csv && !single_part;
     if target::is_stdout(out) {
         if several {
-            return Err(ExportError::Invalid(
+            return Err(ExportError::invalid(
                 "--out - writes one file to standard output; CSV without --part is one file \
                  per part: add --part or give a directory"
                     .into(),
@@ -317,7 +318,7 @@ fn write_report(
     let mut targets: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
     if several {
         if std::fs::symlink_metadata(out).is_ok_and(|m| !m.is_dir()) {
-            return Err(ExportError::Invalid(format!(
+            return Err(ExportError::invalid(format!(
                 "{} is not a directory (ozgsync does not follow links); CSV without --part \
                  writes one file per part into a directory: give a real one, or add --part",
                 out.display()
@@ -348,11 +349,7 @@ pub fn write_stdout(bytes: &[u8]) -> Result<(), ExportError> {
     let mut out = std::io::stdout().lock();
     std::io::Write::write_all(&mut out, bytes)
         .and_then(|()| std::io::Write::flush(&mut out))
-        .map_err(|source| ExportError::Io {
-            action: "writing",
-            path: PathBuf::from(target::STDOUT),
-            source,
-        })
+        .map_err(io_error("writing", Path::new(target::STDOUT)))
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, so a
@@ -360,14 +357,7 @@ pub fn write_stdout(bytes: &[u8]) -> Result<(), ExportError> {
 /// never truncated. The caller has checked that `path` may be replaced
 /// ([`target::check_replaceable`]); missing directories get `modes.dir`.
 pub fn write_atomic(path: &Path, bytes: &[u8], modes: target::Modes) -> Result<(), ExportError> {
-    let io = |action: &'static str| {
-        let path = path.to_path_buf();
-        move |source| ExportError::Io {
-            action,
-            path,
-            source,
-        }
-    };
+    let io = |action: &'static str| io_error(action, path);
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -389,25 +379,4 @@ pub fn write_atomic(path: &Path, bytes: &[u8], modes: target::Modes) -> Result<(
     tmp.persist(path)
         .map_err(|e| io("renaming into place")(e.error))?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ars_must_be_twelve_digits() {
-        let check = |s: &str, ok: bool| assert_eq!(Ars::parse(s).is_ok(), ok, "{s:?}");
-        check("032410001001", true);
-        check("03241000100", false);
-        check("0324100010011", false);
-        check("03241000100a", false);
-        check("../../../etc", false);
-        check("０３２４１０００１００１", false);
-        check("", false);
-        assert_eq!(
-            Ars::parse("031010000000").unwrap().to_string(),
-            "031010000000"
-        );
-    }
 }
