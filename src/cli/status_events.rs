@@ -14,137 +14,139 @@ use crate::store;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum StatusAction {
-    Set(SetArgs),
-    Import(ImportArgs),
-    Show(ShowArgs),
-}
-
-/// Record one status event for a service, per Ressort (Land services) or per
-/// municipality (ARS).
-#[derive(Debug, clap::Args)]
-pub struct SetArgs {
-    /// LeiKa key (14 digits, or its URN) or EfA id.
-    subject: String,
-    /// Ressort Kürzel (MI, MF, ...), for Land services.
-    #[arg(long, conflicts_with = "ars", required_unless_present = "ars")]
-    ressort: Option<String>,
-    /// The municipality, for municipal services: 12-digit ARS, 8-digit AGS or its
-    /// unique name ("Göttingen, Stadt"; case and umlaut spelling do not matter).
-    #[arg(long)]
-    ars: Option<String>,
-    /// nicht_begonnen, geplant, beauftragt, in_umsetzung, pilot, produktiv,
-    /// eingestellt or abgelehnt.
-    #[arg(long)]
-    status: String,
-    /// Date the status took effect (YYYY-MM-DD or DD.MM.YYYY; not in the future).
-    #[arg(long, value_name = "DATE")]
-    on: String,
-    /// Free-text note kept with the event (at most 4096 bytes).
-    #[arg(long)]
-    note: Option<String>,
-    /// Who reports the status (kept with the event).
-    #[arg(long, value_name = "NAME")]
-    by: String,
-}
-
-/// Import a status report, CSV or XLSX (see docs/status-report.md). The whole file is
-/// validated first; if any row is wrong nothing is applied and every error is
-/// listed with line and column.
-#[derive(Debug, clap::Args)]
-pub struct ImportArgs {
-    file: PathBuf,
-    /// Who delivered the report (kept with every event).
-    #[arg(long, value_name = "NAME")]
-    by: String,
-    /// Apply the valid rows and list the others instead of applying nothing.
-    #[arg(long)]
-    partial: bool,
-}
-
-/// Show a service's status in every Ressort and municipality, now or as of a date.
-#[derive(Debug, clap::Args)]
-pub struct ShowArgs {
-    /// LeiKa key (14 digits, or its URN) or EfA id.
-    subject: String,
-    /// The status in effect on this date instead of now (YYYY-MM-DD or DD.MM.YYYY).
-    #[arg(long, value_name = "DATE", conflicts_with = "history", value_parser = super::date_arg)]
-    as_of: Option<chrono::NaiveDate>,
-    /// Only this municipality: 12-digit ARS, 8-digit AGS or its unique name.
-    #[arg(long)]
-    ars: Option<String>,
-    /// Every event instead of the status in effect.
-    #[arg(long)]
-    history: bool,
-    #[arg(long, value_enum, default_value_t)]
-    format: Format,
+    /// Record one status event for a service, per Ressort (Land services) or per
+    /// municipality (ARS).
+    Set {
+        /// LeiKa key (14 digits, or its URN) or EfA id.
+        subject: String,
+        /// Ressort Kürzel (MI, MF, ...), for Land services.
+        #[arg(long, conflicts_with = "ars", required_unless_present = "ars")]
+        ressort: Option<String>,
+        /// The municipality, for municipal services: 12-digit ARS, 8-digit AGS or its
+        /// unique name ("Göttingen, Stadt"; case and umlaut spelling do not matter).
+        #[arg(long)]
+        ars: Option<String>,
+        /// nicht_begonnen, geplant, beauftragt, in_umsetzung, pilot, produktiv,
+        /// eingestellt or abgelehnt.
+        #[arg(long)]
+        status: String,
+        /// Date the status took effect (YYYY-MM-DD or DD.MM.YYYY; not in the future).
+        #[arg(long, value_name = "DATE")]
+        on: String,
+        /// Free-text note kept with the event (at most 4096 bytes).
+        #[arg(long)]
+        note: Option<String>,
+        /// Who reports the status (kept with the event).
+        #[arg(long, value_name = "NAME")]
+        by: String,
+    },
+    /// Import a status report, CSV or XLSX (see docs/status-report.md). The whole file is
+    /// validated first; if any row is wrong nothing is applied and the errors are
+    /// listed with line and column (the first 10,000, then their count).
+    Import {
+        file: PathBuf,
+        /// Who delivered the report (kept with every event).
+        #[arg(long, value_name = "NAME")]
+        by: String,
+        /// Apply the valid rows and list the others instead of applying nothing.
+        #[arg(long)]
+        partial: bool,
+    },
+    /// Show a service's status in every Ressort and municipality, now or as of a date.
+    Show {
+        /// LeiKa key (14 digits, or its URN) or EfA id.
+        subject: String,
+        /// The status in effect on this date instead of now (YYYY-MM-DD or DD.MM.YYYY).
+        #[arg(long, value_name = "DATE", conflicts_with = "history", value_parser = super::date_arg)]
+        as_of: Option<chrono::NaiveDate>,
+        /// Only this municipality: 12-digit ARS, 8-digit AGS or its unique name.
+        #[arg(long)]
+        ars: Option<String>,
+        /// Every event instead of the status in effect.
+        #[arg(long)]
+        history: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
 }
 
 impl StatusAction {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self {
-            StatusAction::Set(a) => a.run(ctx),
-            StatusAction::Import(a) => a.run(ctx),
-            StatusAction::Show(a) => a.run(ctx),
+            StatusAction::Set {
+                subject,
+                ressort,
+                ars,
+                status,
+                on,
+                note,
+                by,
+            } => set(ctx, &subject, ressort, ars, &status, &on, note, &by),
+            StatusAction::Import { file, by, partial } => import(ctx, &file, &by, partial),
+            StatusAction::Show {
+                subject,
+                as_of,
+                ars,
+                history,
+                format,
+            } => show(ctx, &subject, as_of, ars.as_deref(), history, format),
         }
     }
 }
 
-impl SetArgs {
-    fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let SetArgs {
-            subject,
-            ressort,
-            ars,
-            status,
-            on,
-            note,
-            by,
-        } = self;
-        let (subject, status, on, by) =
-            (subject.as_str(), status.as_str(), on.as_str(), by.as_str());
-        let mut conn = ctx.open_writer()?;
-        let catalog = store::status::catalog(&conn)?;
-        let ars = ars
-            .map(|a| store::read::resolve_ars(&conn, &a))
-            .transpose()?;
-        let (leika, efa) = match Subject::from_arg(subject) {
-            Subject::Leika(_) => (subject.trim(), ""),
-            Subject::Efa(_) => ("", subject.trim()),
+#[allow(clippy::too_many_arguments)]
+fn set(
+    ctx: &Context,
+    subject: &str,
+    ressort: Option<String>,
+    ars: Option<String>,
+    status: &str,
+    on: &str,
+    note: Option<String>,
+    by: &str,
+) -> anyhow::Result<ExitCode> {
+    let mut conn = ctx.open_writer()?;
+    let catalog = store::status::catalog(&conn)?;
+    let ars = ars
+        .map(|a| store::read::resolve_ars(&conn, &a))
+        .transpose()?;
+    let (leika, efa) = match Subject::from_arg(subject) {
+        Subject::Leika(_) => (subject.trim(), ""),
+        Subject::Efa(_) => ("", subject.trim()),
+    };
+    let cells = Cells {
+        leika,
+        efa,
+        ressort: ressort.as_deref().map(str::trim).unwrap_or(""),
+        ars: ars.as_deref().map(str::trim).unwrap_or(""),
+        status,
+        date: on,
+        note: note.as_deref().unwrap_or(""),
+    };
+    let row = report::check_row(0, &cells, &catalog, today()).map_err(|errors| {
+        let msgs: Vec<String> = errors.iter().map(argument_error).collect();
+        crate::Error::usage(msgs.join("; "))
+    })?;
+    store::status::record(&mut conn, std::slice::from_ref(&row), "status set", by)?;
+    if !ctx.quiet {
+        let name = if cells.ars.is_empty() {
+            String::new()
+        } else {
+            store::read::municipality_name(&conn, cells.ars)?
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
         };
-        let cells = Cells {
-            leika,
-            efa,
-            ressort: ressort.as_deref().map(str::trim).unwrap_or(""),
-            ars: ars.as_deref().map(str::trim).unwrap_or(""),
-            status,
-            date: on,
-            note: note.as_deref().unwrap_or(""),
-        };
-        let row = report::check_row(0, &cells, &catalog, today()).map_err(|errors| {
-            let msgs: Vec<String> = errors.iter().map(argument_error).collect();
-            crate::Error::usage(msgs.join("; "))
-        })?;
-        store::status::record(&mut conn, std::slice::from_ref(&row), "status set", by)?;
-        if !ctx.quiet {
-            let name = if cells.ars.is_empty() {
-                String::new()
-            } else {
-                store::read::municipality_name(&conn, cells.ars)?
-                    .map(|n| format!(" ({n})"))
-                    .unwrap_or_default()
-            };
-            say!(
-                "{} {} for {} {}{name}: {} since {}",
-                row.subject.kind(),
-                row.subject.id(),
-                row.scope.kind(),
-                cells.ressort.to_owned() + cells.ars,
-                row.status.as_str(),
-                row.effective_on
-            );
-        }
-        Ok(ExitCode::SUCCESS)
+        say!(
+            "{} {} for {} {}{name}: {} since {}",
+            row.subject.kind(),
+            row.subject.id(),
+            row.scope.kind(),
+            cells.ressort.to_owned() + cells.ars,
+            row.status.as_str(),
+            row.effective_on
+        );
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A row error of `status set`, named by the argument instead of the CSV column.
@@ -165,130 +167,151 @@ fn argument_error(e: &RowError) -> String {
     }
 }
 
-impl ImportArgs {
-    fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let ImportArgs { file, by, partial } = self;
-        let (file, by) = (file.as_path(), by.as_str());
-        let started = std::time::Instant::now();
-        // Streamed, not read whole: the report may be anything, of any size.
-        let input =
-            std::fs::File::open(file).map_err(crate::Error::io("opening status report", file))?;
-        let mut conn = ctx.open_writer()?;
-        let catalog = store::status::catalog(&conn)?;
-        let mut input = std::io::BufReader::new(input);
-        let head = std::io::BufRead::fill_buf(&mut input)
-            .map_err(crate::Error::io("reading status report", file))?;
-        // A workbook is recognised by content, whatever the file is called.
-        let validated = if crate::parse::xlsx_sheet::is_xlsx(head) {
-            report::validate_xlsx(input, &catalog, today())
-        } else {
-            report::validate_from(input, &catalog, today())
-        }
-        .map_err(|e| crate::Error::Invalid(format!("{}: {e}", file.display())))?;
-        tracing::debug!(rows = validated.rows.len(), elapsed = ?started.elapsed(), "status import: read and validated");
-        for e in &validated.errors {
-            eprintln!("{}: {e}", file.display());
-        }
-        if !validated.errors.is_empty() && !partial {
-            let bad_lines = {
-                let mut lines: Vec<u64> = validated.errors.iter().map(|e| e.line).collect();
-                lines.dedup();
-                lines.len()
-            };
-            return Err(crate::Error::Invalid(format!(
-            "{}: {} error(s) in {bad_lines} of {} rows; nothing was applied (fix the rows, or pass --partial to apply the {} valid rows)",
+/// Rows of a status report held in memory per sorted run (default 2,097,152, about
+/// 64 MiB): smaller bounds memory further on a small machine, and lets tests make a
+/// small report spill.
+pub const RUN_ROWS_VAR: &str = "OZGSYNC_STATUS_RUN_ROWS";
+
+fn import(
+    ctx: &Context,
+    file: &std::path::Path,
+    by: &str,
+    partial: bool,
+) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    // Streamed, not read whole: the report may be anything, of any size.
+    let input =
+        std::fs::File::open(file).map_err(crate::Error::io("opening status report", file))?;
+    let mut conn = ctx.open_writer()?;
+    let catalog = store::status::catalog(&conn)?;
+    let mut input = std::io::BufReader::new(input);
+    let head = std::io::BufRead::fill_buf(&mut input)
+        .map_err(crate::Error::io("reading status report", file))?;
+    // A workbook is recognised by content, whatever the file is called. The valid
+    // rows go into sorted runs (spilled to anonymous temporary files when large) in
+    // this first pass; they are written only if the whole file is valid.
+    let held = match std::env::var(RUN_ROWS_VAR)
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(rows) => crate::status::sorted::ReportRows::with_run_size(rows, usize::MAX),
+        None => crate::status::sorted::ReportRows::new(),
+    };
+    let validated = if crate::parse::xlsx_sheet::is_xlsx(head) {
+        report::validate_xlsx_into(input, &catalog, today(), held)
+    } else {
+        report::validate_into(input, &catalog, today(), held)
+    }
+    .map_err(|e| crate::Error::Invalid(format!("{}: {e}", file.display())))?;
+    tracing::debug!(rows = validated.rows.len(), spilled_runs = validated.rows.spilled_runs(), elapsed = ?started.elapsed(), "status import: read and validated");
+    for e in &validated.errors {
+        eprintln!("{}: {e}", file.display());
+    }
+    let unshown = validated.error_count - validated.errors.len() as u64;
+    if unshown > 0 {
+        eprintln!(
+            "{}: {unshown} more error(s) not shown (only the first {} are listed)",
             file.display(),
-            validated.errors.len(),
+            report::MAX_ERRORS_KEPT
+        );
+    }
+    if validated.error_count > 0 && !partial {
+        return Err(crate::Error::Invalid(format!(
+            "{}: {} error(s) in {} of {} rows; nothing was applied (fix the rows, or pass --partial to apply the {} valid rows)",
+            file.display(),
+            validated.error_count,
+            validated.bad_lines,
             validated.lines,
             validated.rows.len()
         ))
         .into());
-        }
-        let origin = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| file.display().to_string());
-        let written = store::status::record(&mut conn, &validated.rows, &origin, by)?;
-        if !ctx.quiet {
-            let skipped = validated.lines - validated.rows.len() as u64;
-            say!(
-                "{}: {written} status event(s) recorded{}",
-                file.display(),
-                if skipped > 0 {
-                    format!(", {skipped} row(s) with errors skipped (listed above)")
-                } else {
-                    String::new()
-                }
-            );
-        }
-        Ok(ExitCode::SUCCESS)
     }
+    let origin = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| file.display().to_string());
+    let valid = validated.rows.len();
+    let sorted = validated
+        .rows
+        .into_sorted()
+        .map_err(store::status::spill_error)?;
+    let written = store::status::record_sorted(&mut conn, sorted, &origin, by)?;
+    if !ctx.quiet {
+        let skipped = validated.lines - valid;
+        say!(
+            "{}: {written} status event(s) recorded{}",
+            file.display(),
+            if skipped > 0 {
+                format!(", {skipped} row(s) with errors skipped (listed above)")
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
-impl ShowArgs {
-    fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let ShowArgs {
-            subject,
-            as_of: date,
-            ars,
-            history,
-            format,
-        } = self;
-        let ars = ars.as_deref();
-        let subject = Subject::from_arg(&subject);
-        let conn = ctx.open_reader()?;
-        let mut rows = if history {
-            store::status::history(&conn, &subject)?
-        } else {
-            store::status::show(&conn, &subject, date)?
-        };
-        if let Some(ars) = ars {
-            let ars = store::read::resolve_ars(&conn, ars)?;
-            rows.retain(|r| r.scope_kind == "ars" && r.scope == ars);
-        }
-        if rows.is_empty() && format != Format::Json {
-            if !ctx.quiet {
-                eprintln!(
-                    "no status recorded for {} {}{}",
-                    subject.kind(),
-                    subject.id(),
-                    date.map(|d| format!(" on or before {d}"))
-                        .unwrap_or_default()
-                );
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
-        let header = [
-            "scope_kind",
-            "scope",
-            "ressort",
-            "status",
-            "effective_on",
-            "note",
-            "recorded_by",
-            "recorded_at",
-            "origin",
-            // last, so that the columns scripts read by position stay where they were
-            "municipality",
-        ];
-        let table: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| {
-                vec![
-                    r.scope_kind.clone(),
-                    r.scope.clone(),
-                    opt(&r.ressort),
-                    r.status.clone(),
-                    r.effective_on.clone(),
-                    opt(&r.note),
-                    r.recorded_by.clone(),
-                    r.recorded_at.clone(),
-                    r.origin.clone(),
-                    opt(&r.municipality),
-                ]
-            })
-            .collect();
-        render(format, &header, &table, &rows)?;
-        Ok(ExitCode::SUCCESS)
+fn show(
+    ctx: &Context,
+    subject: &str,
+    date: Option<chrono::NaiveDate>,
+    ars: Option<&str>,
+    history: bool,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    let subject = Subject::from_arg(subject);
+    let conn = ctx.open_reader()?;
+    let mut rows = if history {
+        store::status::history(&conn, &subject)?
+    } else {
+        store::status::show(&conn, &subject, date)?
+    };
+    if let Some(ars) = ars {
+        let ars = store::read::resolve_ars(&conn, ars)?;
+        rows.retain(|r| r.scope_kind == "ars" && r.scope == ars);
     }
+    if rows.is_empty() && format != Format::Json {
+        if !ctx.quiet {
+            eprintln!(
+                "no status recorded for {} {}{}",
+                subject.kind(),
+                subject.id(),
+                date.map(|d| format!(" on or before {d}"))
+                    .unwrap_or_default()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let header = [
+        "scope_kind",
+        "scope",
+        "ressort",
+        "status",
+        "effective_on",
+        "note",
+        "recorded_by",
+        "recorded_at",
+        "origin",
+        // last, so that the columns scripts read by position stay where they were
+        "municipality",
+    ];
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.scope_kind.clone(),
+                r.scope.clone(),
+                opt(&r.ressort),
+                r.status.clone(),
+                r.effective_on.clone(),
+                opt(&r.note),
+                r.recorded_by.clone(),
+                r.recorded_at.clone(),
+                r.origin.clone(),
+                opt(&r.municipality),
+            ]
+        })
+        .collect();
+    render(format, &header, &table, &rows)?;
+    Ok(ExitCode::SUCCESS)
 }
