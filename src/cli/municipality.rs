@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::output::json;
 use super::{Context, Format};
-use crate::merge;
+use crate::diff;
 use crate::model::Entity;
 use crate::store::read::{self, VersionRow};
 
@@ -154,7 +154,7 @@ pub(super) fn print_history(
             v.valid_from, v.valid_from_at
         )?;
         if let Some(p) = previous {
-            for c in merge::field_changes(p, &v.data) {
+            for c in diff::field_changes(p, &v.data) {
                 writeln!(out, "        {}: {} → {}", c.field, c.old, c.new)?;
             }
         }
