@@ -49,7 +49,7 @@ macro_rules! vocabulary {
 pub(crate) use vocabulary;
 
 vocabulary! {
-    /// The 14 OZG Themenfelder (slugs from DOMAIN.md).
+    /// The 14 OZG Themenfelder of the OZG-Umsetzungskatalog, as slugs.
     Themenfeld {
         MobilitaetReisen => "mobilitaet_reisen",
         Bildung => "bildung",
