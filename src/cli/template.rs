@@ -136,8 +136,8 @@ impl Template {
                 fill,
             } => {
                 if format == SheetFormat::Xlsx {
-                    return Err(crate::Error::Usage(
-                        "the EfA-Nachnutzung sheet is written as CSV only so far; use --format csv (Excel opens it directly)".into(),
+                    return Err(crate::Error::usage(
+                        "the EfA-Nachnutzung sheet is written as CSV only so far; use --format csv (Excel opens it directly)",
                     )
                     .into());
                 }
@@ -182,8 +182,7 @@ fn write_to<'p>(
     match path.filter(|p| !target::is_stdout(p)) {
         Some(p) => {
             let db = ctx.db.clone();
-            target::check_replaceable(p, &target::Protected::of(&[db]))
-                .map_err(|e| crate::Error::Usage(e.to_string()))?;
+            target::check_replaceable(p, &target::Protected::of(&[db]))?;
             crate::export::write_atomic(p, &bytes, modes.modes())?;
             Ok(Some(p))
         }
