@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use chrono::NaiveDate;
+use ozgsync::model::date::parse_date;
 use ozgsync::status::report::StatusRow;
 use ozgsync::status::{self, Scope, Status, Subject};
 use ozgsync::store;
@@ -461,7 +462,7 @@ proptest! {
             let by_id: std::collections::HashMap<i64, NaiveDate> = conn
                 .prepare("SELECT event_id, effective_on FROM status_events").unwrap()
                 .query_map([], |r| Ok((r.get(0)?, r.get::<_, String>(1)?))).unwrap()
-                .map(|r| { let (id, d) = r.unwrap(); (id, status::parse_date(&d).unwrap()) })
+                .map(|r| { let (id, d) = r.unwrap(); (id, parse_date(&d).unwrap()) })
                 .collect();
             let mut got: Vec<_> = store::status::matrix_as_of(&conn, probe).unwrap()
                 .into_iter()
@@ -474,7 +475,7 @@ proptest! {
                     .into_iter()
                     .map(|c| {
                         let (subject, scope) = cell(&c.subject_kind, &c.subject, &c.scope_kind, &c.scope);
-                        (subject, scope, Status::parse(&c.status).unwrap(), status::parse_date(&c.effective_on).unwrap())
+                        (subject, scope, Status::parse(&c.status).unwrap(), parse_date(&c.effective_on).unwrap())
                     })
                     .collect();
                 shown.sort();
@@ -491,7 +492,7 @@ proptest! {
             .map(|r| {
                 let (sk, s, ck, c, st, d) = r.unwrap();
                 let (subject, scope) = cell(&sk, &s, &ck, &c);
-                (subject, scope, Status::parse(&st).unwrap(), status::parse_date(&d).unwrap())
+                (subject, scope, Status::parse(&st).unwrap(), parse_date(&d).unwrap())
             })
             .collect();
         current.sort();
