@@ -4,6 +4,8 @@
 //! by the CLI or the scheduler; `diff` compares two states. See ARCHITECTURE.md for
 //! the code map and the invariants.
 
+#![forbid(unsafe_code)]
+
 pub mod annotations;
 pub mod cli;
 pub mod config;

@@ -60,6 +60,10 @@ impl Measurement {
 /// Runs `cmd` once, to completion, and measures it. Stdout is discarded; stderr goes
 /// to an unnamed temp file (a pipe could fill up and stall the child) and is quoted
 /// in the error when the child fails.
+#[allow(
+    unsafe_code,
+    reason = "wait4 with rusage has no safe wrapper (rustix has none)"
+)]
 pub fn run_once(cmd: &mut Command) -> Result<Sample, BenchError> {
     let what = format!("{cmd:?}");
     let mut stderr = tempfile::tempfile().map_err(|e| BenchError::io("create stderr file", e))?;
