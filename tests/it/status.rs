@@ -12,7 +12,7 @@ use ozgsync::status::{self, Scope, Status, Subject};
 use ozgsync::store;
 use proptest::prelude::*;
 
-use super::support::{fixture, rows, run_db, setup};
+use super::support::{fixture, rows, run_db, setup, GEMEINDEN, KEYS};
 
 fn event_count(db: &Path) -> String {
     rows(db, "SELECT count(*) FROM status_events").remove(0)
@@ -535,7 +535,7 @@ fn a_report_spilled_in_sorted_runs_imports_like_one_held_in_memory() {
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let import = |db: &Path, file: &Path, run_rows: Option<&str>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ozgsync"));
+        let mut cmd = super::support::command(super::support::root());
         cmd.arg("--db")
             .arg(db)
             .args(["status", "import"])
