@@ -19,6 +19,7 @@ pub mod fetch;
 pub mod jobs;
 pub mod logging;
 pub mod model;
+pub mod overview;
 pub mod parse;
 pub mod progress;
 pub mod status;

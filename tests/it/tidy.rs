@@ -232,36 +232,6 @@ const EXCEPTIONS: &[(&str, &str, &str)] = &[
         "the demo flag read (`demo::present`) is a one-row query; to move into store/",
     ),
     (
-        "sql-outside-store",
-        "src/cli/backup.rs",
-        "issue 16 item 3 moves backup into the library",
-    ),
-    (
-        "sql-outside-store",
-        "src/cli/ops_status.rs",
-        "issue 16 item 3 moves the operations overview into the library",
-    ),
-    (
-        "clap-outside-cli",
-        "src/logging.rs",
-        "issue 16 item 3: clap derives off library types",
-    ),
-    (
-        "clap-outside-cli",
-        "src/export/mod.rs",
-        "issue 16 item 3: clap derives off library types",
-    ),
-    (
-        "clap-outside-cli",
-        "src/export/tables.rs",
-        "issue 16 item 3: clap derives off library types",
-    ),
-    (
-        "clap-outside-cli",
-        "src/sync.rs",
-        "issue 16 item 3: clap derives off library types",
-    ),
-    (
         "print-to-stdout",
         "src/export/mod.rs",
         "`export --out -` streams a report to stdout; to go through cli::output",
