@@ -618,3 +618,186 @@ fn dashboards_say_per_gemeinde_which_efa_services_it_can_order_and_through_whom(
         assert!(errors.is_empty(), "{}: {errors:?}", file.display());
     }
 }
+
+/// The first sheet's cells, and the named sheet's, as calamine reads them.
+fn workbook_cells(file: &Path, sheet: Option<&str>) -> Vec<Vec<calamine::Data>> {
+    use calamine::Reader;
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(file).unwrap();
+    let range = match sheet {
+        Some(name) => book.worksheet_range(name).unwrap(),
+        None => book.worksheet_range_at(0).unwrap().unwrap(),
+    };
+    range.rows().map(<[calamine::Data]>::to_vec).collect()
+}
+
+#[test]
+fn the_xlsx_template_filled_in_excel_imports_and_a_bad_kanal_is_refused_with_row_and_column() {
+    use calamine::Data;
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    let template = dir.path().join("nachnutzung.xlsx");
+    run_db(
+        &db,
+        &[
+            "template",
+            "efa-nachnutzung",
+            "--format",
+            "xlsx",
+            "--fill",
+            "--out",
+            template.to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    let rows = workbook_cells(&template, None);
+    let text = |s: &str| Data::String(s.into());
+    assert_eq!(rows[0][0], text("EfA-ID"));
+    assert_eq!(rows[0][8], text("Kanal"));
+    let ids: Vec<&Data> = rows[1..].iter().map(|r| &r[0]).collect();
+    assert_eq!(
+        ids,
+        [
+            &text("EFA-0001"),
+            &text("EFA-0002"),
+            &text("EFA-0003"),
+            &text("EFA-0004")
+        ]
+    );
+    // The drop-down lists' values, in labels; each column of the hidden sheet is
+    // the list of the data column of the same header.
+    let lists = workbook_cells(&template, Some("Listen"));
+    let list = |header: &str| -> Vec<String> {
+        let col = lists[0].iter().position(|h| *h == text(header)).unwrap();
+        lists[1..]
+            .iter()
+            .filter_map(|r| r.get(col))
+            .filter(|c| **c != Data::Empty)
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        list("Kanal"),
+        ["GovConnect", "govdigital", "Land", "keiner", "-"]
+    );
+    assert_eq!(
+        list("Bewertung"),
+        [
+            "offen",
+            "geeignet",
+            "geeignet mit Anpassung",
+            "nicht geeignet",
+            "-"
+        ]
+    );
+    assert!(list("Ressort").contains(&"MI".to_owned()), "{lists:?}");
+    assert_eq!(list("Kosten Land"), ["ja", "nein", "anteilig", "-"]);
+    assert!(workbook_cells(&template, Some("Anleitung"))[0][0]
+        .to_string()
+        .contains("EfA-Nachnutzung"));
+
+    // Returned unchanged: nothing to do.
+    let run = run_db(
+        &db,
+        &[
+            "efa-nachnutzung",
+            "import",
+            template.to_str().unwrap(),
+            "--by",
+            "MI",
+        ],
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("0 rows changed"), "{run:#?}");
+
+    // Filled in as Excel stores it: the Bewertung date typed as a date cell, the
+    // rest as text in the labels of the drop-down lists.
+    let filled = |kanal: &str, out: &Path| {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        let date = rust_xlsxwriter::Format::new().set_num_format("dd.mm.yyyy");
+        for (c, cell) in (0u16..).zip(&rows[0]) {
+            sheet.write_string(0, c, cell.to_string()).unwrap();
+        }
+        for (r, row) in (1u32..).zip(&rows[1..]) {
+            sheet.write_string(r, 0, row[0].to_string()).unwrap();
+            if row[0] == text("EFA-0003") {
+                let day = rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 1, 15).unwrap();
+                sheet.write_string(r, 2, "geeignet").unwrap();
+                sheet.write_datetime_with_format(r, 4, &day, &date).unwrap();
+                sheet.write_string(r, 5, "MI").unwrap();
+                sheet.write_string(r, 6, "nicht nötig").unwrap();
+                sheet.write_string(r, 8, kanal).unwrap();
+                sheet.write_string(r, 9, "01.03.2026").unwrap();
+                sheet.write_string(r, 10, "ja").unwrap();
+            }
+        }
+        book.save(out).unwrap();
+    };
+    // Column indexes above are the template's: check them against its header.
+    let header: Vec<String> = rows[0].iter().map(ToString::to_string).collect();
+    assert_eq!(
+        header[2..=10],
+        [
+            "Bewertung",
+            "Bewertungsgrund",
+            "Bewertet am",
+            "Ressort",
+            "Parametrisierung",
+            "Parametrisiert am",
+            "Kanal",
+            "Bereitgestellt ab",
+            "Kosten Land"
+        ]
+    );
+
+    let bad = dir.path().join("fax.xlsx");
+    filled("Fax", &bad);
+    let run = run_db(
+        &db,
+        &[
+            "efa-nachnutzung",
+            "import",
+            bad.to_str().unwrap(),
+            "--by",
+            "MI",
+        ],
+    );
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(
+            "fax.xlsx: line 4, column Kanal: \"Fax\" is not a Kanal; allowed: GovConnect, govdigital, Land, keiner"
+        ),
+        "{run:#?}"
+    );
+    assert_eq!(
+        query(&db, "SELECT count(*) FROM efa_nachnutzung_versions"),
+        ["0"]
+    );
+
+    let good = dir.path().join("mi.xlsx");
+    filled("GovConnect", &good);
+    let run = run_db(
+        &db,
+        &[
+            "efa-nachnutzung",
+            "import",
+            good.to_str().unwrap(),
+            "--by",
+            "MI",
+        ],
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("1 rows changed (7 field changes audited), 3 unchanged, 0 refused"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        query(
+            &db,
+            "SELECT bewertung, bewertet_am, parametrisierung, kanal, bereitgestellt_ab, kosten_land \
+             FROM v_efa_nachnutzung WHERE efa_id='EFA-0003'"
+        ),
+        ["geeignet,2026-01-15,nicht_noetig,govconnect,2026-03-01,ja"]
+    );
+}
