@@ -801,3 +801,84 @@ fn the_xlsx_template_filled_in_excel_imports_and_a_bad_kanal_is_refused_with_row
         ["geeignet,2026-01-15,nicht_noetig,govconnect,2026-03-01,ja"]
     );
 }
+
+#[test]
+fn a_nachnutzung_import_makes_report_and_dashboards_due_and_sync_republishes_them() {
+    let dir = scratch();
+    let d = dir.path();
+    let f = |rel: &str| fixture(rel).display().to_string();
+    let config = d.join("ozgsync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"database = "ozgsync.db"
+[[source]]
+name = "leika"
+kind = "leika"
+location = "{}"
+[[source]]
+name = "efa"
+kind = "efa"
+location = "{}"
+[[export]]
+name = "report"
+command = ["ozgsync", "export", "report", "--format", "html", "--out", "report.html"]
+[[export]]
+name = "dashboards"
+command = ["ozgsync", "export", "dashboards", "--out", "dash"]
+"#,
+            f("leika/leika_sample_nrw2019.csv"),
+            f("efa/release1.json"),
+        ),
+    )
+    .unwrap();
+    let sync = || {
+        let run = super::support::collect(super::support::command(d).args([
+            "sync",
+            "--config",
+            "ozgsync.toml",
+        ]));
+        run.assert_ok();
+        run
+    };
+    let db = d.join("ozgsync.db");
+    let runs = |job: &str| {
+        query(
+            &db,
+            &format!(
+                "SELECT count(*) FROM runs WHERE job = 'export:{job}' AND outcome = 'applied'"
+            ),
+        )
+    };
+    sync();
+    sync();
+    assert_eq!(
+        (runs("report"), runs("dashboards")),
+        (vec!["1".to_owned()], vec!["1".to_owned()])
+    );
+    let report = || std::fs::read_to_string(d.join("report.html")).unwrap();
+    assert!(!report().contains("<td>GovConnect</td>"));
+
+    import(&db, "mi.csv", EXAMPLE, &[]).assert_ok();
+    assert_eq!(
+        query(
+            &db,
+            "SELECT cause FROM data_changes ORDER BY generation DESC LIMIT 1"
+        ),
+        ["annotations"],
+        "recorded as a coordinators' change (schema 0008's cause vocabulary)"
+    );
+    sync();
+    assert_eq!(
+        (runs("report"), runs("dashboards")),
+        (vec!["2".to_owned()], vec!["2".to_owned()])
+    );
+    assert!(report().contains("<td>GovConnect</td>"), "{}", report());
+    // The same sheet again changes nothing, so nothing is due.
+    import(&db, "mi.csv", EXAMPLE, &[]).assert_ok();
+    sync();
+    assert_eq!(
+        (runs("report"), runs("dashboards")),
+        (vec!["2".to_owned()], vec!["2".to_owned()])
+    );
+}
