@@ -196,7 +196,7 @@ pub fn run_job_at(
     let conn = crate::store::open_read_only(db)?;
     // One snapshot for the whole export: every statement below reads the database
     // as it was at the first one, even if a sync commits meanwhile (WAL). Helper
-    // connections check that they see the same status data (query::second_connection).
+    // connections check that they see the same status data (query::status::second_connection).
     conn.execute_batch("BEGIN").map_err(|e| {
         ExportError::Store(crate::Error::db("starting the export's read transaction")(
             e,

@@ -1,0 +1,283 @@
+//! The catalogue readers of the exports: releases used, annotations, EfA services,
+//! OZG-Leistungen, observed availability, municipalities, LeiKa names, Ressorts.
+//!
+//! Record shapes read from `record_versions` (JSON in `data`):
+//! `efa_service` (0003): `name, ozg_ids[], leistungsschluessel[], themenfeld,
+//! federfuehrendes_land, reifegrad{modell, stufe}, url`; `ozg_leistung`:
+//! `bezeichnung, themenfeld`;
+//! `availability` (key `<ars>:<leika key>`): `ars, leistungsschluessel,
+//! online_status (ok | nicht ok), url`. The JSON paths are written in the queries.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use rusqlite::{params, Connection};
+
+use super::db;
+use crate::export::model::{Reifegrad, SourceRelease, Unit};
+use crate::export::ExportError;
+use crate::model::LandScope;
+
+/// (ARS, LeiKa key) → (seen online and ok, observed URL).
+pub(super) type Observed = HashMap<(String, String), (bool, Option<String>)>;
+
+/// The latest applied release per source (the data the export is based on).
+pub fn sources(conn: &Connection) -> Result<Vec<SourceRelease>, ExportError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT source, max(release_id), fetched_at FROM releases
+             WHERE status = 'applied' GROUP BY source ORDER BY source",
+        )
+        .map_err(db("reading the releases used"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(SourceRelease {
+                source: r.get(0)?,
+                release_id: r.get(1)?,
+                fetched_at: r.get(2)?,
+            })
+        })
+        .map_err(db("reading the releases used"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(db("reading the releases used"))
+}
+
+pub(super) struct Annotation {
+    pub(super) ressort: Option<String>,
+    pub(super) vollzug: Option<String>,
+    pub(super) umsetzungsweg: Option<String>,
+    pub(super) efa_id: Option<String>,
+}
+
+pub(super) fn annotations(conn: &Connection) -> Result<BTreeMap<String, Annotation>, ExportError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT a.leistungsschluessel, n.kuerzel, a.vollzug, a.umsetzungsweg, a.efa_id
+             FROM annotations a
+             LEFT JOIN ressort_names n ON n.ressort_id = a.ressort_id AND n.valid_to IS NULL",
+        )
+        .map_err(db("reading annotations"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Annotation {
+                    ressort: r.get(1)?,
+                    vollzug: r.get(2)?,
+                    umsetzungsweg: r.get(3)?,
+                    efa_id: r.get(4)?,
+                },
+            ))
+        })
+        .map_err(db("reading annotations"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(db("reading annotations"))
+}
+
+pub(super) struct Efa {
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) ozg_ids: Vec<String>,
+    pub(super) leika_keys: Vec<String>,
+    pub(super) themenfeld: Option<String>,
+    pub(super) federfuehrendes_land: Option<String>,
+    pub(super) reifegrad: Option<Reifegrad>,
+    pub(super) url: Option<String>,
+    pub(super) kostenmodell: Option<String>,
+}
+
+/// Current EfA services, by id.
+pub(super) fn efa_services(conn: &Connection) -> Result<Vec<Efa>, ExportError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT key, json_extract(data, '$.name'),
+                    coalesce(json_extract(data, '$.ozg_ids'), '[]'),
+                    coalesce(json_extract(data, '$.leistungsschluessel'), '[]'),
+                    json_extract(data, '$.themenfeld'),
+                    json_extract(data, '$.federfuehrendes_land'),
+                    json_extract(data, '$.reifegrad.modell'),
+                    json_extract(data, '$.reifegrad.stufe'),
+                    json_extract(data, '$.url'),
+                    json_extract(data, '$.kostenmodell')
+             FROM record_versions
+             WHERE entity = 'efa_service' AND valid_to IS NULL
+             ORDER BY key",
+        )
+        .map_err(db("reading EfA services"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            let list = |i: usize| -> rusqlite::Result<Vec<String>> {
+                let text: String = r.get(i)?;
+                Ok(serde_json::from_str::<Vec<serde_json::Value>>(&text)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|v| match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    })
+                    .collect())
+            };
+            let model: Option<String> =
+                r.get::<_, Option<rusqlite::types::Value>>(6)?
+                    .map(|v| match v {
+                        rusqlite::types::Value::Text(s) => s,
+                        rusqlite::types::Value::Real(f) => format!("{f:.1}"),
+                        rusqlite::types::Value::Integer(i) => i.to_string(),
+                        _ => String::new(),
+                    });
+            let level: Option<i64> = r.get(7).ok().flatten();
+            let key: String = r.get(0)?;
+            Ok(Efa {
+                name: r
+                    .get::<_, Option<String>>(1)?
+                    .unwrap_or_else(|| key.clone()),
+                id: key,
+                ozg_ids: list(2)?,
+                leika_keys: list(3)?,
+                themenfeld: r.get(4)?,
+                federfuehrendes_land: r.get(5)?,
+                reifegrad: match (model, level.and_then(|l| u8::try_from(l).ok())) {
+                    (Some(model), Some(level)) if !model.is_empty() => {
+                        Some(Reifegrad { model, level })
+                    }
+                    _ => None,
+                },
+                url: r.get(8)?,
+                kostenmodell: r.get(9)?,
+            })
+        })
+        .map_err(db("reading EfA services"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(db("reading EfA services"))
+}
+
+/// The Themenfeld of an EfA service: its own, else the first of its OZG-Leistungen's.
+pub(super) fn efa_themenfeld(
+    e: &Efa,
+    ozg: &HashMap<String, (String, Option<String>)>,
+) -> Option<String> {
+    e.themenfeld.clone().or_else(|| {
+        e.ozg_ids
+            .iter()
+            .find_map(|id| ozg.get(id).and_then(|o| o.1.clone()))
+    })
+}
+
+pub(super) fn ozg_names(
+    conn: &Connection,
+) -> Result<HashMap<String, (String, Option<String>)>, ExportError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT key, coalesce(json_extract(data, '$.bezeichnung'), key), json_extract(data, '$.themenfeld')
+             FROM record_versions WHERE entity = 'ozg_leistung' AND valid_to IS NULL",
+        )
+        .map_err(db("reading OZG-Leistungen"))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+        .map_err(db("reading OZG-Leistungen"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(db("reading OZG-Leistungen"))
+}
+
+/// Observed availability as of a date: the version valid then, per (ARS, key).
+pub(super) fn availability(conn: &Connection, as_of: NaiveDate) -> Result<Observed, ExportError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT json_extract(v.data, '$.ars'),
+                    coalesce(json_extract(v.data, '$.leistungsschluessel'), json_extract(v.data, '$.leika_key')),
+                    json_extract(v.data, '$.online_status'), json_extract(v.data, '$.url')
+             FROM record_versions v
+             JOIN releases f ON f.release_id = v.valid_from
+             LEFT JOIN releases t ON t.release_id = v.valid_to
+             WHERE v.entity = 'availability'
+               AND substr(f.fetched_at, 1, 10) <= ?1
+               AND (t.release_id IS NULL OR substr(t.fetched_at, 1, 10) > ?1)",
+        )
+        .map_err(db("reading observed availability"))?;
+    let rows = stmt
+        .query_map(params![as_of.to_string()], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })
+        .map_err(db("reading observed availability"))?;
+    let mut out = HashMap::new();
+    for row in rows {
+        if let (Some(ars), Some(key), status, url) =
+            row.map_err(db("reading observed availability"))?
+        {
+            out.insert((ars, key), (status.as_deref() == Some("ok"), url));
+        }
+    }
+    Ok(out)
+}
+
+/// The current units of `level` in the Land scope. For level `gemeinde` only the
+/// Gemeinden proper (`is_gemeinde`: the codes of table `gemeinde_textkennzeichen`),
+/// not the gemeindefreie Gebiete.
+pub(super) fn units(
+    conn: &Connection,
+    level: &str,
+    land: &LandScope,
+) -> Result<Vec<(Unit, Option<String>)>, ExportError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT ars, name, kreis_ars, textkennzeichen, verband_ars FROM v_municipalities
+             WHERE level = ?1 AND NOT retired AND ars IS NOT NULL
+               AND (level <> 'gemeinde' OR is_gemeinde)
+               AND (?2 IS NULL OR land = ?2)
+             ORDER BY ars",
+        )
+        .map_err(db("reading municipalities"))?;
+    let rows = stmt
+        .query_map(params![level, land.key()], |r| {
+            Ok((
+                Unit {
+                    ars: r.get(0)?,
+                    name: r.get(1)?,
+                    kreis_ars: r.get(2)?,
+                    textkennzeichen: r.get(3)?,
+                },
+                r.get(4)?,
+            ))
+        })
+        .map_err(db("reading municipalities"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(db("reading municipalities"))
+}
+
+/// Every LeiKa key ever imported → (name, retired). A key missing here was never in
+/// LeiKa (or LeiKa was never imported), which says nothing about whether it is gone.
+pub(super) fn leika_names(
+    conn: &Connection,
+) -> Result<HashMap<String, (String, bool)>, ExportError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT leistungsschluessel, coalesce(bezeichnung, leistungsschluessel), retired
+             FROM v_services",
+        )
+        .map_err(db("reading services"))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+        .map_err(db("reading services"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(db("reading services"))
+}
+
+/// Current Ressorts (Kürzel, name) in id order.
+pub(super) fn ressorts(conn: &Connection) -> Result<Vec<(String, String)>, ExportError> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT n.kuerzel, n.name FROM ressort_names n JOIN ressorts r USING (ressort_id)
+             WHERE n.valid_to IS NULL AND r.dissolved_on IS NULL ORDER BY n.ressort_id",
+        )
+        .map_err(db("reading Ressorts"))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(db("reading Ressorts"))?;
+    rows.collect::<Result<_, _>>()
+        .map_err(db("reading Ressorts"))
+}

@@ -1,0 +1,223 @@
+//! Assembles `DashboardData`: the services (every key a municipality executes or
+//! has a status for) and each Gemeinde's rows from the status matrix. This is the
+//! one place that decides which service is relevant where.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::Connection;
+
+use super::catalog::{
+    annotations, availability, efa_services, efa_themenfeld, leika_names, ozg_names, sources,
+    units, Efa,
+};
+use super::matrix::Latest;
+use super::status::matrix_and_changes;
+use super::{db, map_for_scans, CHANGE_WINDOW_DAYS};
+use crate::export::model::{
+    DashService, DashboardData, Gemeinde, GemeindeChange, GemeindeService, OzgRef,
+};
+use crate::export::ExportError;
+use crate::model::LandScope;
+
+/// Everything the dashboards need, as of a date.
+pub fn dashboards(
+    conn: &Connection,
+    land: &LandScope,
+    as_of: NaiveDate,
+    generated_at: DateTime<Utc>,
+) -> Result<DashboardData, ExportError> {
+    dashboard_data(conn, land, as_of, generated_at, true)
+}
+
+/// The dashboard data; the report, which shows no per-Gemeinde changes, skips them.
+pub(super) fn dashboard_data(
+    conn: &Connection,
+    land: &LandScope,
+    as_of: NaiveDate,
+    generated_at: DateTime<Utc>,
+    with_changes: bool,
+) -> Result<DashboardData, ExportError> {
+    map_for_scans(conn);
+    let window_from = as_of - chrono::Duration::days(CHANGE_WINDOW_DAYS);
+    let started = std::time::Instant::now();
+    let matrix = matrix_and_changes(conn, as_of, with_changes.then_some(window_from))?;
+    tracing::debug!(elapsed = ?started.elapsed(), "export: status matrix read");
+    let notes = annotations(conn)?;
+    let efa: HashMap<String, Efa> = efa_services(conn)?
+        .into_iter()
+        .map(|e| (e.id.clone(), e))
+        .collect();
+    let names = leika_names(conn)?;
+    let ozg = ozg_names(conn)?;
+    let seen = availability(conn, as_of)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "export: catalogue read");
+    // An EfA service names the LeiKa keys it implements; an annotation's efa_id wins.
+    let mut efa_of_key: HashMap<&str, &str> = HashMap::new();
+    let mut sorted_efa: Vec<&Efa> = efa.values().collect();
+    sorted_efa.sort_by(|a, b| a.id.cmp(&b.id));
+    for e in sorted_efa {
+        for k in &e.leika_keys {
+            efa_of_key.entry(k.as_str()).or_insert(e.id.as_str());
+        }
+    }
+
+    let nachnutzung = crate::store::efa_nachnutzung::states_as_of(conn, as_of)?;
+    // Services: every LeiKa key a municipality executes (annotation) or has a status for.
+    let mut keys: BTreeMap<String, ()> = BTreeMap::new();
+    for (key, a) in &notes {
+        if matches!(a.vollzug.as_deref(), Some("kommune" | "beide")) {
+            keys.insert(key.clone(), ());
+        }
+    }
+    for subject in matrix.leika.keys() {
+        keys.insert(subject.clone(), ());
+    }
+    let services: Vec<DashService> = keys
+        .keys()
+        .map(|key| {
+            let a = notes.get(key);
+            let efa_id = a
+                .and_then(|a| a.efa_id.clone())
+                .or_else(|| efa_of_key.get(key.as_str()).map(|s| s.to_string()));
+            let e = efa_id.as_ref().and_then(|id| efa.get(id));
+            let leika = names.get(key);
+            DashService {
+                leistungsschluessel: key.clone(),
+                name: leika.map_or_else(|| key.clone(), |(name, _)| name.clone()),
+                retired: leika.is_some_and(|(_, retired)| *retired),
+                reifegrad: e.and_then(|e| e.reifegrad.clone()),
+                umsetzungsweg: a.and_then(|a| a.umsetzungsweg.clone()),
+                efa_name: e.map(|e| e.name.clone()),
+                ozg_leistungen: e
+                    .map(|e| {
+                        e.ozg_ids
+                            .iter()
+                            .map(|id| OzgRef {
+                                ozg_id: id.clone(),
+                                name: ozg.get(id).map(|o| o.0.clone()).unwrap_or_default(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                url: e.and_then(|e| e.url.clone()),
+                nachnutzung: efa_id.as_ref().and_then(|id| nachnutzung.get(id).cloned()),
+                themenfeld: e.and_then(|e| efa_themenfeld(e, &ozg)),
+                efa_id,
+            }
+        })
+        .collect();
+    // For each service, the interned subjects whose events count: its key and its EfA
+    // service; and whether it is relevant to every Gemeinde. This is the one place
+    // that decides what is relevant: a retired LeiKa key is relevant to no one, what
+    // its annotation says notwithstanding (its statuses go to `retired_services`).
+    let subjects: Vec<(Option<u32>, Option<u32>, bool)> = services
+        .iter()
+        .map(|s| {
+            let all = !s.retired
+                && notes
+                    .get(&s.leistungsschluessel)
+                    .is_some_and(|a| matches!(a.vollzug.as_deref(), Some("kommune" | "beide")));
+            (
+                matrix.subject(false, &s.leistungsschluessel),
+                s.efa_id.as_deref().and_then(|id| matrix.subject(true, id)),
+                all,
+            )
+        })
+        .collect();
+    let mut service_of_subject: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, (l, e, _)) in subjects.iter().enumerate() {
+        for s in [l, e].into_iter().flatten() {
+            service_of_subject.entry(*s).or_default().push(i);
+        }
+    }
+    let mut recent_by_ars: HashMap<u32, Vec<GemeindeChange>> = HashMap::new();
+    for (s, a, on, old, new) in &matrix.recent {
+        for i in service_of_subject.get(s).into_iter().flatten() {
+            recent_by_ars.entry(*a).or_default().push(GemeindeChange {
+                effective_on: *on,
+                service: *i,
+                old: *old,
+                new: *new,
+            });
+        }
+    }
+
+    // Each Gemeinde with its recent changes; then its service rows (3,000 pairs
+    // each) built on every core.
+    let members: Vec<_> = units(conn, "gemeinde", land)?
+        .into_iter()
+        .map(|(u, verband_ars)| {
+            let ars_id = matrix.ars.get(&u.ars).copied();
+            let mut changes = ars_id
+                .and_then(|a| recent_by_ars.remove(&a))
+                .unwrap_or_default();
+            changes.sort_by(|a, b| {
+                b.effective_on
+                    .cmp(&a.effective_on)
+                    .then(a.service.cmp(&b.service))
+            });
+            (u, verband_ars, ars_id, changes)
+        })
+        .collect();
+    let rows = crate::export::par_map(&members, |(u, _, ars_id, _)| {
+        let mut svc = Vec::with_capacity(subjects.len());
+        let mut retired = Vec::new();
+        for (i, (l, e, all)) in subjects.iter().enumerate() {
+            let latest = Latest::newer(matrix.get(*l, *ars_id), matrix.get(*e, *ars_id));
+            if latest.is_none() && !all {
+                continue;
+            }
+            // Skips two key allocations per pair when nothing was observed.
+            let observed = (!seen.is_empty())
+                .then(|| services.get(i))
+                .flatten()
+                .and_then(|s| seen.get(&(u.ars.clone(), s.leistungsschluessel.clone())));
+            let row = GemeindeService {
+                service: i,
+                status: latest.map(|l| l.status),
+                status_since: latest.map(|l| l.on),
+                online: observed.map(|o| o.0),
+                url: observed.and_then(|o| o.1.clone()),
+            };
+            if services.get(i).is_some_and(|s| s.retired) {
+                retired.push(row);
+            } else {
+                svc.push(row);
+            }
+        }
+        (svc, retired)
+    });
+    tracing::debug!(elapsed = ?started.elapsed(), "export: service rows built");
+    let gemeinden = members
+        .into_iter()
+        .zip(rows)
+        .map(|((u, verband_ars, _, changes), (svc, retired))| Gemeinde {
+            ars: u.ars,
+            name: u.name,
+            kreis_ars: u.kreis_ars,
+            verband_ars,
+            textkennzeichen: u.textkennzeichen,
+            services: svc,
+            retired_services: retired,
+            changes,
+        })
+        .collect();
+    Ok(DashboardData {
+        demo: crate::demo::present(conn).map_err(db("looking for demo data"))?,
+        land: land.clone(),
+        generated_at,
+        as_of,
+        sources: sources(conn)?,
+        services,
+        kreise: units(conn, "kreis", land)?
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect(),
+        verbaende: units(conn, "verband", land)?
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect(),
+        gemeinden,
+    })
+}
