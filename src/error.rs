@@ -1,5 +1,7 @@
 //! The library's typed errors. Each variant says what failed and where (file, URL,
-//! line, SQL); the CLI adds context and maps them to exit codes.
+//! line, SQL); the CLI adds context and maps them to exit codes. A usage error
+//! (exit 2) is marked by [`Usage`] anywhere in an error's chain of causes, so any
+//! library error can carry it and the CLI decides the exit code in one place.
 
 use std::path::PathBuf;
 
@@ -117,7 +119,7 @@ pub enum Error {
     /// The command line is malformed: an argument value that cannot be used,
     /// found before any work starts (exit 2, like clap's own usage errors).
     #[error("{0}")]
-    Usage(String),
+    Usage(#[from] Usage),
 
     /// The work was asked to stop (a signal, the daemon's shutdown or job timeout)
     /// before it committed; its transaction rolled back.
@@ -130,7 +132,21 @@ pub enum Error {
     Limit(String),
 }
 
+/// The marker of a usage error: the request itself cannot be used (a malformed
+/// argument value, an option that does not apply, a target that must not be
+/// written), found before any work starts. Every error that has it among its
+/// causes makes the binary exit with 2, like clap's own usage errors; every other
+/// error exits with 1 (`cli::exit_code_for`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
 impl Error {
+    /// A usage error with this message (see [`Usage`]).
+    pub fn usage(message: impl Into<String>) -> Error {
+        Error::Usage(Usage(message.into()))
+    }
+
     /// Wraps a rusqlite error with what was being done.
     pub fn db(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
         let context = context.into();

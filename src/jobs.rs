@@ -62,6 +62,49 @@ pub struct ExportContext {
     pub release_id: Option<i64>,
 }
 
+/// Why an export command failed. Its text is what `runs` records and `sync`
+/// prints, so it names the command and, where there is one, the last error line
+/// of its stderr.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportFailure {
+    #[error("empty command")]
+    EmptyCommand,
+    #[error("starting {program}: {source}")]
+    Start {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{program} exited with {status}{}", suffix(cause))]
+    Exited {
+        program: String,
+        status: std::process::ExitStatus,
+        /// The last error line (else the last line) of its stderr.
+        cause: Option<String>,
+    },
+    #[error("{program} stopped ({reason}); still due")]
+    Stopped { program: String, reason: String },
+    #[error(
+        "{program} killed after its timeout of {timeout_secs} s{}",
+        suffix(cause)
+    )]
+    TimedOut {
+        program: String,
+        timeout_secs: u64,
+        cause: Option<String>,
+    },
+    #[error("waiting for {program}: {source}")]
+    Wait {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn suffix(cause: &Option<String>) -> String {
+    cause.as_ref().map(|c| format!(": {c}")).unwrap_or_default()
+}
+
 /// Runs exports. The daemon and `sync` use [`CommandExports`]; tests may record.
 pub trait ExportRunner: Send + Sync {
     /// Runs `export`; gives up (and fails) when `stop` is requested meanwhile.
@@ -70,7 +113,7 @@ pub trait ExportRunner: Send + Sync {
         export: &ExportConfig,
         ctx: &ExportContext,
         stop: &Stop,
-    ) -> std::result::Result<(), String>;
+    ) -> std::result::Result<(), ExportFailure>;
 }
 
 /// Runs an export's command (no shell) in the config's directory, with the database
@@ -105,9 +148,9 @@ impl ExportRunner for CommandExports {
         export: &ExportConfig,
         ctx: &ExportContext,
         stop: &Stop,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<(), ExportFailure> {
         let Some((program, args)) = export.command.split_first() else {
-            return Err("empty command".into());
+            return Err(ExportFailure::EmptyCommand);
         };
         // `ozgsync` means this very binary, so an export works without ozgsync on
         // PATH (e.g. under `cargo run`).
@@ -138,9 +181,10 @@ impl ExportRunner for CommandExports {
             Some(id) => command.env("OZGSYNC_EXPORT_RELEASE", id.to_string()),
             None => command.env_remove("OZGSYNC_EXPORT_RELEASE"),
         };
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("starting {program}: {e}"))?;
+        let mut child = command.spawn().map_err(|source| ExportFailure::Start {
+            program: program.clone(),
+            source,
+        })?;
         let tail = Arc::new(Mutex::new(StderrTail::default()));
         let reader = child.stderr.take().map(|pipe| {
             let tail = Arc::clone(&tail);
@@ -162,11 +206,7 @@ impl ExportRunner for CommandExports {
             {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            tail.lock()
-                .ok()
-                .and_then(|t| t.cause())
-                .map(|c| format!(": {c}"))
-                .unwrap_or_default()
+            tail.lock().ok().and_then(|t| t.cause())
         };
         let deadline = Instant::now() + Duration::from_secs(export.timeout_secs);
         loop {
@@ -174,22 +214,34 @@ impl ExportRunner for CommandExports {
             match child.try_wait() {
                 Ok(Some(status)) if status.success() => return Ok(()),
                 Ok(Some(status)) => {
-                    return Err(format!("{program} exited with {status}{}", cause()))
+                    return Err(ExportFailure::Exited {
+                        program: program.clone(),
+                        status,
+                        cause: cause(),
+                    })
                 }
                 Ok(None) if stop_reason.is_some() || Instant::now() >= deadline => {
                     let _ = child.kill();
                     let _ = child.wait();
                     return Err(match stop_reason {
-                        Some(reason) => format!("{program} stopped ({reason}); still due"),
-                        None => format!(
-                            "{program} killed after its timeout of {} s{}",
-                            export.timeout_secs,
-                            cause()
-                        ),
+                        Some(reason) => ExportFailure::Stopped {
+                            program: program.clone(),
+                            reason,
+                        },
+                        None => ExportFailure::TimedOut {
+                            program: program.clone(),
+                            timeout_secs: export.timeout_secs,
+                            cause: cause(),
+                        },
                     });
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-                Err(e) => return Err(format!("waiting for {program}: {e}")),
+                Err(source) => {
+                    return Err(ExportFailure::Wait {
+                        program: program.clone(),
+                        source,
+                    })
+                }
             }
         }
     }
@@ -319,7 +371,7 @@ pub fn run_due_exports(
                 due::published(conn, &export.name, generation)?;
                 report.succeeded.push(export.name.clone());
             }
-            Err(error) => report.failed.push((export.name.clone(), error)),
+            Err(error) => report.failed.push((export.name.clone(), error.to_string())),
         }
     }
     Ok(report)
@@ -349,7 +401,7 @@ fn run_export(
     trigger: Trigger,
     runner: &dyn ExportRunner,
     stop: &Stop,
-) -> Result<std::result::Result<(), String>> {
+) -> Result<std::result::Result<(), ExportFailure>> {
     let job = format!("export:{}", export.name);
     let run_id = runs::start(conn, &job, trigger, Utc::now())?;
     let _span = tracing::info_span!("export", job = %job, run = run_id).entered();
@@ -362,7 +414,7 @@ fn run_export(
         },
         release_id: ctx.release_id,
         counts: Counts::default(),
-        error: outcome.as_ref().err().cloned(),
+        error: outcome.as_ref().err().map(ToString::to_string),
     };
     match &outcome {
         Ok(()) => tracing::info!("export done"),

@@ -127,7 +127,7 @@ fn print_import(
 fn delivered_by(by: &str) -> anyhow::Result<&str> {
     let by = by.trim();
     if by.is_empty() {
-        return Err(crate::Error::Usage("--by must name who delivered the sheet".into()).into());
+        return Err(crate::Error::usage("--by must name who delivered the sheet").into());
     }
     Ok(by)
 }
@@ -182,7 +182,7 @@ struct ShowOut {
 fn show(ctx: &Context, key: &str, format: Format) -> anyhow::Result<ExitCode> {
     let key = key.trim().trim_start_matches("urn:de:fim:leika:leistung:");
     if !is_valid_leistungsschluessel(key) {
-        return Err(crate::Error::Usage(format!(
+        return Err(crate::Error::usage(format!(
             "{key:?} is not a 14-digit Leistungsschlüssel (e.g. 99012001001000)"
         ))
         .into());

@@ -24,7 +24,7 @@ impl Backup {
         let db = &ctx.db;
         // Not `exists()`: that follows a link, and a dangling one would be replaced.
         if std::fs::symlink_metadata(&self.file).is_ok() {
-            return Err(crate::Error::Usage(format!(
+            return Err(crate::Error::usage(format!(
                 "{} exists; choose a new file name (a backup never overwrites)",
                 self.file.display()
             ))

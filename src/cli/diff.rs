@@ -46,7 +46,7 @@ impl Diff {
         };
         let to_release = read::release(&conn, to)?;
         let entity = Entity::parse(&to_release.entity).ok_or_else(|| {
-            crate::Error::Usage(format!(
+            crate::Error::usage(format!(
                 "release {to} holds records of unknown kind {:?}",
                 to_release.entity
             ))
@@ -54,7 +54,7 @@ impl Diff {
         if let Some(f) = from {
             let from_release = read::release(&conn, f)?;
             if from_release.entity != to_release.entity {
-                return Err(crate::Error::Usage(format!(
+                return Err(crate::Error::usage(format!(
                     "releases {f} ({}) and {to} ({}) hold different kinds of records",
                     from_release.entity, to_release.entity
                 ))

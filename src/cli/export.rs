@@ -144,13 +144,11 @@ impl Export {
         let job = match self.what {
             What::Report(a) => {
                 if a.part.is_some() && a.format != ReportFormat::Csv {
-                    return Err(
-                        crate::Error::Usage("--part applies to --format csv only".into()).into(),
-                    );
+                    return Err(crate::Error::usage("--part applies to --format csv only").into());
                 }
                 if let (Some(since), Some(as_of)) = (a.since, a.as_of) {
                     if since > as_of {
-                        return Err(crate::Error::Usage(format!(
+                        return Err(crate::Error::usage(format!(
                             "--since {since} is after --as-of {as_of}"
                         ))
                         .into());
@@ -178,18 +176,9 @@ impl Export {
                 }
             }
         };
-        let outcome = export::run_job_with(&ctx.db, &job, &output).map_err(|e| match e {
-            export::ExportError::Store(inner) => anyhow::Error::new(inner),
-            export::ExportError::InvalidArs(_) | export::ExportError::Invalid(_) => {
-                anyhow::Error::new(crate::Error::Usage(e.to_string()))
-            }
-            other => {
-                if let export::ExportError::Io { path, source, .. } = &other {
-                    if export::target::is_stdout(path) {
-                        super::output::note_closed(source);
-                    }
-                }
-                anyhow::Error::new(other)
+        let outcome = export::run_job_with(&ctx.db, &job, &output).inspect_err(|e| {
+            if let Some(err) = e.stdout_error() {
+                super::output::note_closed(err);
             }
         })?;
         if !ctx.quiet {

@@ -64,7 +64,7 @@ impl Import {
             ModeArg::Incremental => Mode::Incremental,
         });
         if !(0.0..=1.0).contains(&self.max_retire_share) {
-            return Err(crate::Error::Usage(format!(
+            return Err(crate::Error::usage(format!(
                 "--max-retire-share {} is not a share between 0 and 1",
                 self.max_retire_share
             ))

@@ -194,7 +194,7 @@ impl Context {
 }
 
 fn no_config() -> anyhow::Error {
-    crate::Error::Usage(format!(
+    crate::Error::usage(format!(
         "no configuration found: pass --config FILE or set OZGSYNC_CONFIG, or create {}",
         crate::config::CONFIG_SEARCH_PATH.join(" or ")
     ))
@@ -284,12 +284,14 @@ pub(crate) fn date_arg(s: &str) -> Result<chrono::NaiveDate, String> {
         .ok_or_else(|| format!("{s:?} is not a date; write YYYY-MM-DD or DD.MM.YYYY"))
 }
 
-/// Exit code for an error: 2 for usage errors (a malformed argument value), 1 for
-/// everything else, refused data included (see `EXIT_CODES`).
+/// Exit code for an error, the one place it is decided: 2 for a usage error (a
+/// [`crate::error::Usage`] anywhere among its causes), 1 for everything else,
+/// refused data included (see `EXIT_CODES`).
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
-    match err.downcast_ref::<crate::Error>() {
-        Some(crate::Error::Usage(_)) => ExitCode::from(2),
-        _ => ExitCode::from(1),
+    if err.chain().any(|cause| cause.is::<crate::error::Usage>()) {
+        ExitCode::from(2)
+    } else {
+        ExitCode::from(1)
     }
 }
 

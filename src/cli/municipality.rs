@@ -37,7 +37,7 @@ impl Municipality {
         } else if digits && q.len() == 8 {
             read::versions_by_field(&conn, Entity::Municipality, "ags", q)?
         } else if digits {
-            return Err(crate::Error::Usage(format!(
+            return Err(crate::Error::usage(format!(
                 "{q:?}: give a 12-digit ARS, an 8-digit AGS or a name"
             ))
             .into());

@@ -23,7 +23,7 @@ impl Service {
             .trim()
             .trim_start_matches("urn:de:fim:leika:leistung:");
         if !is_valid_leistungsschluessel(key) {
-            return Err(crate::Error::Usage(format!(
+            return Err(crate::Error::usage(format!(
                 "{:?} is not a 14-digit Leistungsschlüssel (e.g. 99012001001000)",
                 self.key
             ))

@@ -124,7 +124,7 @@ fn set(
     };
     let row = report::check_row(0, &cells, &catalog, today()).map_err(|errors| {
         let msgs: Vec<String> = errors.iter().map(argument_error).collect();
-        crate::Error::Usage(msgs.join("; "))
+        crate::Error::usage(msgs.join("; "))
     })?;
     store::status::record(&mut conn, std::slice::from_ref(&row), "status set", by)?;
     if !ctx.quiet {

@@ -91,7 +91,7 @@ impl Sync {
         let config = ctx.require_config()?;
         if let Some(only) = &self.only {
             if config.source(only).is_none() {
-                return Err(crate::Error::Usage(format!(
+                return Err(crate::Error::usage(format!(
                     "no source named {only:?} in {}; configured: {}",
                     config.path.display(),
                     config

@@ -189,8 +189,7 @@ fn write_to<'p>(
     match path.filter(|p| !target::is_stdout(p)) {
         Some(p) => {
             let db = ctx.db.clone();
-            target::check_replaceable(p, &target::Protected::of(&[db]))
-                .map_err(|e| crate::Error::Usage(e.to_string()))?;
+            target::check_replaceable(p, &target::Protected::of(&[db]))?;
             crate::export::write_atomic(p, &bytes, modes.modes())?;
             Ok(Some(p))
         }

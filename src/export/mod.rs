@@ -22,13 +22,15 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
+use crate::error::Usage;
 use crate::model::LandScope;
 pub use tables::Part;
 
 /// What can go wrong while exporting.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    /// Reading the database failed.
+    /// Reading the database, or reading or writing a file, failed (the library's
+    /// own error, which names the statement or the file).
     #[error(transparent)]
     Store(#[from] crate::Error),
     #[error("writing XLSX: {0}")]
@@ -39,19 +41,41 @@ pub enum ExportError {
     Json(#[source] serde_json::Error),
     #[error("compressing: {0}")]
     Gzip(#[source] std::io::Error),
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     /// An ARS that is not exactly 12 digits; it would become a file name.
     #[error("invalid ARS {0:?}: expected exactly 12 digits")]
     InvalidArs(String),
-    /// Bad arguments or an unusable target.
+    /// Bad arguments or an unusable target: a usage error (exit 2).
     #[error("{0}")]
-    Invalid(String),
+    Invalid(#[from] Usage),
+}
+
+impl ExportError {
+    /// A usage error with this message: bad arguments or an unusable target.
+    pub fn invalid(message: String) -> ExportError {
+        ExportError::Invalid(Usage(message))
+    }
+
+    /// The I/O error of writing to standard output (`--out -`), if this is one:
+    /// a closed pipe there is the reader going away, not a failed export.
+    pub fn stdout_error(&self) -> Option<&std::io::Error> {
+        match self {
+            ExportError::Store(crate::Error::Io { path, source, .. })
+                if target::is_stdout(path) =>
+            {
+                Some(source)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// An I/O error of `action` on `path`, as an export error.
+pub(crate) fn io_error(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> ExportError {
+    let wrap = crate::Error::io(action, path.to_path_buf());
+    move |source| ExportError::Store(wrap(source))
 }
 
 /// A validated Amtlicher Regionalschlüssel: exactly 12 ASCII digits, so it is safe
@@ -234,7 +258,7 @@ pub fn run_job_at(
             site,
         } => {
             if target::is_stdout(out) {
-                return Err(ExportError::Invalid(
+                return Err(ExportError::invalid(
                     "dashboards are a set of files: --out names a directory, not `-` \
                      (standard output is for single-file reports)"
                         .into(),
@@ -303,7 +327,7 @@ fn write_report(
     let several = format == ReportFormat::Csv && !single_part;
     if target::is_stdout(out) {
         if several {
-            return Err(ExportError::Invalid(
+            return Err(ExportError::invalid(
                 "--out - writes one file to standard output; CSV without --part is one file \
                  per part: add --part or give a directory"
                     .into(),
@@ -317,7 +341,7 @@ fn write_report(
     let mut targets: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
     if several {
         if std::fs::symlink_metadata(out).is_ok_and(|m| !m.is_dir()) {
-            return Err(ExportError::Invalid(format!(
+            return Err(ExportError::invalid(format!(
                 "{} is not a directory (ozgsync does not follow links); CSV without --part \
                  writes one file per part into a directory: give a real one, or add --part",
                 out.display()
@@ -348,11 +372,7 @@ pub fn write_stdout(bytes: &[u8]) -> Result<(), ExportError> {
     let mut out = std::io::stdout().lock();
     std::io::Write::write_all(&mut out, bytes)
         .and_then(|()| std::io::Write::flush(&mut out))
-        .map_err(|source| ExportError::Io {
-            action: "writing",
-            path: PathBuf::from(target::STDOUT),
-            source,
-        })
+        .map_err(io_error("writing", Path::new(target::STDOUT)))
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, so a
@@ -360,14 +380,7 @@ pub fn write_stdout(bytes: &[u8]) -> Result<(), ExportError> {
 /// never truncated. The caller has checked that `path` may be replaced
 /// ([`target::check_replaceable`]); missing directories get `modes.dir`.
 pub fn write_atomic(path: &Path, bytes: &[u8], modes: target::Modes) -> Result<(), ExportError> {
-    let io = |action: &'static str| {
-        let path = path.to_path_buf();
-        move |source| ExportError::Io {
-            action,
-            path,
-            source,
-        }
-    };
+    let io = |action: &'static str| io_error(action, path);
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -105,7 +105,7 @@ pub fn publish(
     for path in files.keys() {
         check_relative(path)?;
         if path == MANIFEST {
-            return Err(ExportError::Invalid(format!(
+            return Err(ExportError::invalid(format!(
                 "{MANIFEST} is the publisher's own file name"
             )));
         }
@@ -114,7 +114,7 @@ pub fn publish(
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| {
-            ExportError::Invalid(format!("{}: not a usable directory name", dir.display()))
+            ExportError::invalid(format!("{}: not a usable directory name", dir.display()))
         })?
         .to_owned();
     let parent = match dir.parent() {
@@ -124,7 +124,7 @@ pub fn publish(
     let old_exists = match fs::symlink_metadata(dir) {
         Ok(m) if m.file_type().is_symlink() => {
             let to = fs::read_link(dir).unwrap_or_default();
-            return Err(ExportError::Invalid(format!(
+            return Err(ExportError::invalid(format!(
                 "{} is a symbolic link (to {}); dashboards replace DIR as a whole and never \
                  follow a link: pass the real directory, --out {}",
                 dir.display(),
@@ -133,7 +133,7 @@ pub fn publish(
             )));
         }
         Ok(m) if !m.is_dir() => {
-            return Err(ExportError::Invalid(format!(
+            return Err(ExportError::invalid(format!(
                 "{} exists and is not a directory; choose a directory for --out",
                 dir.display()
             )));
@@ -152,7 +152,7 @@ pub fn publish(
         Survey::default()
     };
     if !survey.foreign.is_empty() && !survey.recognised && !opts.allow_foreign_files {
-        return Err(ExportError::Invalid(format!(
+        return Err(ExportError::invalid(format!(
             "{} holds files ozgsync did not publish ({}); dashboards go into an empty or new \
              directory or one ozgsync published before. Choose such a directory for --out, or \
              pass --allow-foreign-files to publish beside these files (they are kept as they are)",
@@ -169,7 +169,7 @@ pub fn publish(
     wanted.insert(MANIFEST.into());
     let clashes = survey.clashes(&wanted);
     if !clashes.is_empty() {
-        return Err(ExportError::Invalid(format!(
+        return Err(ExportError::invalid(format!(
             "{} holds files ozgsync did not publish where the new set has files of the same \
              name ({}); ozgsync never replaces them: move them away or choose another --out",
             dir.display(),
@@ -292,7 +292,7 @@ impl Survey {
             let meta = fs::symlink_metadata(&path).map_err(io("inspecting", &path))?;
             let database = protected.and_then(|p| target::database_reason(&path, &meta, p));
             if let Some(reason) = database {
-                return Err(ExportError::Invalid(format!(
+                return Err(ExportError::invalid(format!(
                     "{} holds {reason} ({}); ozgsync never publishes into a directory with a \
                      database, whatever the flags: choose another --out directory",
                     root.display(),
@@ -369,7 +369,7 @@ fn read_manifest(dir: &Path) -> Result<Option<BTreeSet<String>>, ExportError> {
     let mut listed = BTreeSet::new();
     for (i, line) in lines.enumerate() {
         check_relative(line).map_err(|_| {
-            ExportError::Invalid(format!(
+            ExportError::invalid(format!(
                 "{} line {}: {line:?} is not a path inside DIR; the manifest is damaged. \
                  Remove the files it lists by hand or choose a new --out directory",
                 path.display(),
@@ -413,7 +413,7 @@ impl Publisher<'_> {
     fn write_new(&self, target: &Path, bytes: &[u8]) -> Result<(), ExportError> {
         let n = self.writes.fetch_add(1, Ordering::SeqCst);
         if self.opts.fail_after_writes.is_some_and(|max| n >= max) {
-            return Err(ExportError::Invalid(format!(
+            return Err(ExportError::invalid(format!(
                 "simulated failure before writing {}",
                 target.display()
             )));
@@ -607,7 +607,7 @@ impl Publisher<'_> {
             .filter(|t| fs::symlink_metadata(dir.join(t)).is_ok())
             .collect();
         if !taken.is_empty() {
-            return Err(ExportError::Invalid(format!(
+            return Err(ExportError::invalid(format!(
                 "{} holds files at the names ozgsync uses for its temporary files ({}); \
                  move them away",
                 dir.display(),
@@ -690,7 +690,7 @@ impl Publisher<'_> {
 /// A relative path that stays inside DIR: normal components only, no `..`, no
 /// root, no empty parts, no backslashes or NULs.
 pub fn check_relative(path: &str) -> Result<(), ExportError> {
-    let bad = || ExportError::Invalid(format!("unsafe file path in export set: {path:?}"));
+    let bad = || ExportError::invalid(format!("unsafe file path in export set: {path:?}"));
     if path.is_empty() || path.contains(['\\', '\0', '\n', '\r']) || path.starts_with('/') {
         return Err(bad());
     }
@@ -719,12 +719,7 @@ pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>, ExportError> {
 }
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ExportError {
-    let path = path.to_path_buf();
-    move |source| ExportError::Io {
-        action,
-        path,
-        source,
-    }
+    super::io_error(action, path)
 }
 
 /// Whether the file at `path` holds exactly `bytes` with permissions `mode`: the

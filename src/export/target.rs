@@ -114,18 +114,12 @@ pub fn check_replaceable(path: &Path, protected: &Protected) -> Result<(), Expor
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => {
-            return Err(ExportError::Io {
-                action: "inspecting",
-                path: path.to_path_buf(),
-                source,
-            })
-        }
+        Err(source) => return Err(super::io_error("inspecting", path)(source)),
     };
     let kind = meta.file_type();
     if kind.is_symlink() {
         let target = fs::read_link(path).unwrap_or_default();
-        return Err(ExportError::Invalid(format!(
+        return Err(ExportError::invalid(format!(
             "{} is a symbolic link (to {}); ozgsync does not write through links: \
              give the real path, or remove the link",
             path.display(),
@@ -138,14 +132,14 @@ pub fn check_replaceable(path: &Path, protected: &Protected) -> Result<(), Expor
         } else {
             "not a regular file (a device, FIFO or socket)"
         };
-        return Err(ExportError::Invalid(format!(
+        return Err(ExportError::invalid(format!(
             "{} is {what}; ozgsync writes only regular files: choose a file path \
              (or `-` for standard output)",
             path.display()
         )));
     }
     if let Some(reason) = database_reason(path, &meta, protected) {
-        return Err(ExportError::Invalid(format!(
+        return Err(ExportError::invalid(format!(
             "{} is {reason}; ozgsync never writes over a database: choose another path",
             path.display()
         )));
@@ -156,11 +150,8 @@ pub fn check_replaceable(path: &Path, protected: &Protected) -> Result<(), Expor
 /// Sets `mode` on a file or directory ozgsync just created (not masked by umask).
 pub fn set_mode(path: &Path, mode: u32) -> Result<(), ExportError> {
     use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|source| ExportError::Io {
-        action: "setting the permissions of",
-        path: path.to_path_buf(),
-        source,
-    })
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(super::io_error("setting the permissions of", path))
 }
 
 /// Creates the missing directories of `dir` with `mode`; existing ones are left
@@ -180,13 +171,7 @@ pub fn create_dirs(dir: &Path, mode: u32) -> Result<(), ExportError> {
             Ok(()) => set_mode(d, mode)?,
             // Another export created it meanwhile: not ours to change.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(source) => {
-                return Err(ExportError::Io {
-                    action: "creating",
-                    path: d.to_path_buf(),
-                    source,
-                })
-            }
+            Err(source) => return Err(super::io_error("creating", d)(source)),
         }
     }
     Ok(())
