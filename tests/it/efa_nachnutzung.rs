@@ -479,38 +479,48 @@ fn chromium(profile: &Path) -> Option<std::process::Command> {
     Some(cmd)
 }
 
+/// The quick start's report (demo data: every part filled, every stage of the
+/// funnel) as a publication, looked at in headless Chromium at 1400 px: nothing
+/// wider than the page, the summary above the fold, no bold body cells, labels
+/// instead of codes, and printed on A4 landscape.
 #[test]
 fn the_html_report_fits_the_page_in_chromium_with_the_summary_above_the_fold() {
     let dir = scratch();
-    let db = efa_db(dir.path());
-    import(&db, "mi.csv", EXAMPLE, &[]).assert_ok();
-    let Some(mut browser) = chromium(&dir.path().join("profile")) else {
+    let Some(_) = chromium(&dir.path().join("profile")) else {
         return;
     };
-    let html = dir.path().join("report.html");
-    run_db(
-        &db,
-        &[
-            "export",
-            "report",
-            "--format",
-            "html",
-            "--out",
-            html.to_str().unwrap(),
-        ],
-    )
-    .assert_ok();
+    super::support::quick_start(dir.path());
+    let html = dir.path().join("out/onlinedienste-report.html");
+    let text = std::fs::read_to_string(&html).unwrap();
+    // Codes the data holds, which the report shows as words.
+    for code in [
+        "bauen_wohnen",
+        "engagement_hobby",
+        "govconnect",
+        "land_produktiv",
+        "kommunen_produktiv",
+        "in_umsetzung",
+        "nicht_geeignet",
+        "geeignet_mit_anpassung",
+        "koenigsteiner_schluessel",
+        "wfu_navo",
+    ] {
+        assert!(!text.contains(code), "the report shows the code {code}");
+    }
     // The test's copy of the page carries a probe that writes what the browser
     // measured into the DOM; the report itself has no scripts.
-    let page = std::fs::read_to_string(&html).unwrap().replace(
+    let page = text.replace(
         "</body>",
-        "<script>document.body.insertAdjacentHTML('beforeend', '<p id=\"probe\">fits=' \
+        "<script>const bold = [...document.querySelectorAll('tbody td, tbody th')]\
+         .filter((c) => Number(getComputedStyle(c).fontWeight) > 400).length;\
+         document.body.insertAdjacentHTML('beforeend', '<p id=\"probe\">fits=' \
          + (document.documentElement.scrollWidth <= window.innerWidth) + ' summary=' \
          + (document.getElementById('zusammenfassung').getBoundingClientRect().bottom \
-         <= window.innerHeight) + '</p>')</script></body>",
+         <= window.innerHeight) + ' bold=' + bold + '</p>')</script></body>",
     );
     let probed = dir.path().join("probed.html");
     std::fs::write(&probed, page).unwrap();
+    let mut browser = chromium(&dir.path().join("profile")).unwrap();
     let dom = browser
         .args(["--dump-dom", "--virtual-time-budget=3000"])
         .arg(format!("file://{}", probed.display()))
@@ -518,8 +528,8 @@ fn the_html_report_fits_the_page_in_chromium_with_the_summary_above_the_fold() {
         .unwrap();
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert!(
-        dom.contains("<p id=\"probe\">fits=true summary=true</p>"),
-        "page wider than the window or summary below the fold: {}",
+        dom.contains("<p id=\"probe\">fits=true summary=true bold=0</p>"),
+        "page wider than the window, summary below the fold or bold body cells: {}",
         dom.find("id=\"probe\"").map_or("no probe", |i| &dom[i..])
     );
 
@@ -533,6 +543,32 @@ fn the_html_report_fits_the_page_in_chromium_with_the_summary_above_the_fold() {
     assert!(run.status.success(), "{run:?}");
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a screenshot was taken");
+
+    // Printed as the page asks (`@page { size: A4 landscape }`): every page of
+    // the PDF is 297 × 210 mm, i.e. 842 × 595 points.
+    let pdf = dir.path().join("report.pdf");
+    let mut browser = chromium(&dir.path().join("profile")).unwrap();
+    let run = browser
+        .args(["--no-pdf-header-footer"])
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let pdf = std::fs::read(&pdf).unwrap();
+    let pdf = String::from_utf8_lossy(&pdf);
+    let boxes: Vec<&str> = pdf
+        .match_indices("/MediaBox [")
+        .map(|(i, _)| pdf[i + 11..].split(']').next().unwrap_or_default())
+        .collect();
+    assert!(!boxes.is_empty(), "no page in the PDF");
+    for b in &boxes {
+        let size: Vec<f64> = b.split_whitespace().map(|n| n.parse().unwrap()).collect();
+        assert!(
+            (size[2] - 841.9).abs() < 1.0 && (size[3] - 595.3).abs() < 1.0,
+            "not A4 landscape: {b}"
+        );
+    }
 }
 
 #[test]
@@ -880,5 +916,23 @@ command = ["ozgsync", "export", "dashboards", "--out", "dash"]
     assert_eq!(
         (runs("report"), runs("dashboards")),
         (vec!["2".to_owned()], vec!["2".to_owned()])
+    );
+}
+
+/// Schema 0012 writes the stage labels into `v_efa_funnel` (a shipped migration
+/// cannot read them from Rust); they must be the words the report and
+/// `labels.json` take from `Stage::label`.
+#[test]
+fn the_funnel_view_says_the_stages_in_the_report_s_words() {
+    use ozgsync::efa_nachnutzung::Stage;
+    let dir = scratch();
+    let db = efa_db(dir.path());
+    let expected: Vec<String> = Stage::ALL
+        .iter()
+        .map(|s| format!("{},{}", s.as_str(), s.label()))
+        .collect();
+    assert_eq!(
+        query(&db, "SELECT stage, label FROM v_efa_funnel"),
+        expected
     );
 }
