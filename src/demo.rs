@@ -65,8 +65,9 @@ pub fn apply(conn: &mut Connection, demo: &DemoConfig, base_dir: &Path) -> Resul
     };
     if recorded.is_none() {
         let catalog = crate::store::status::catalog(conn)?;
-        let validated = crate::status::report::validate(&bytes, &catalog, crate::status::today())
-            .map_err(|e| Error::Invalid(format!("{}: {e}", report_path.display())))?;
+        let validated =
+            crate::status::report::validate(&bytes, &catalog, crate::model::date::today())
+                .map_err(|e| Error::Invalid(format!("{}: {e}", report_path.display())))?;
         if !validated.errors.is_empty() {
             return Err(refused(
                 &report_path.display().to_string(),

@@ -8,8 +8,10 @@
 //! they share (Themenfeld, Land) in `model/vocab.rs`; the Land the exports are
 //! scoped to in `model/land_scope.rs`.
 
+pub mod date;
 mod efa;
 pub mod fold;
+pub mod keys;
 mod land_scope;
 mod ozg;
 pub mod vocab;
@@ -18,9 +20,10 @@ pub use efa::{
     is_valid_efa_id, EfaServiceRecord, Kostenmodell, MarktplatzStatus, Reifegrad, ReifegradModell,
 };
 pub use fold::fold;
+pub use keys::{Ars, InvalidKey, Leistungsschluessel, LEIKA_URN_PREFIX};
 pub use land_scope::LandScope;
 pub use ozg::{is_valid_ozg_id, LeikaOzgRecord, OzgLeistungRecord};
-pub use vocab::{Land, Themenfeld};
+pub use vocab::{Land, Themenfeld, Vollzug};
 
 use serde::{Deserialize, Serialize};
 
@@ -176,11 +179,6 @@ pub const TYPISIERUNG_CODES: &[&str] = &[
     "8", "9", "10", "11", "12",
 ];
 
-/// Whether `key` is a syntactically valid Leistungsschlüssel (exactly 14 ASCII digits).
-pub fn is_valid_leistungsschluessel(key: &str) -> bool {
-    key.len() == 14 && key.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// Derives the Leistungstyp from a valid key: `lo` when Verrichtung and detail are
 /// zero, `lov` when only the detail is zero, otherwise `lovd`.
 pub fn leistungstyp_of(key: &str) -> &'static str {
@@ -333,15 +331,10 @@ pub fn municipality_key(level: Level, ars: &str) -> String {
     format!("{}:{}", level.as_str(), ars)
 }
 
-/// Whether `ars` is a syntactically valid Amtlicher Regionalschlüssel (12 ASCII digits).
-pub fn is_valid_ars(ars: &str) -> bool {
-    ars.len() == 12 && ars.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// Whether `key` is a valid store key of an availability record, `<ARS>:<key>`.
 pub fn is_valid_availability_key(key: &str) -> bool {
     key.split_once(':')
-        .is_some_and(|(ars, leika)| is_valid_ars(ars) && is_valid_leistungsschluessel(leika))
+        .is_some_and(|(ars, leika)| Ars::is_valid(ars) && Leistungsschluessel::is_valid(leika))
 }
 
 /// One observation of an online service for a LeiKa key at an ARS, as the Dashboard
@@ -401,19 +394,5 @@ mod tests {
             assert_eq!(Entity::parse(e.as_str()), Some(e));
         }
         assert_eq!(Entity::parse("nope"), None);
-    }
-
-    #[test]
-    fn key_validation() {
-        assert!(is_valid_leistungsschluessel("99012001001000"));
-        for bad in [
-            "nicht im LeiKa",
-            "9901200100100",
-            "990120010010001",
-            "9901200100100x",
-            "",
-        ] {
-            assert!(!is_valid_leistungsschluessel(bad), "{bad}");
-        }
     }
 }

@@ -15,18 +15,10 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::model::is_valid_leistungsschluessel;
+use crate::model::date::parse_date;
+pub use crate::model::vocab::Vollzug;
 use crate::model::vocab::{slug, vocabulary};
-use crate::parse::csv_text::parse_date;
-
-vocabulary! {
-    /// Who executes the service in Lower Saxony.
-    Vollzug {
-        Land => "land",
-        Kommune => "kommune",
-        Beide => "beide",
-    }
-}
+use crate::model::Leistungsschluessel;
 
 vocabulary! {
     /// How Lower Saxony implements the online service.
@@ -39,17 +31,6 @@ vocabulary! {
         Keine => "keine",
         /// Not offered online, with a reason (law requires presence, uneconomic).
         Depriorisiert => "depriorisiert",
-    }
-}
-
-impl Vollzug {
-    /// The spreadsheet label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Vollzug::Land => "Land",
-            Vollzug::Kommune => "Kommune",
-            Vollzug::Beide => "beide",
-        }
     }
 }
 
@@ -336,17 +317,14 @@ pub fn validate(rows: &[RawRow], known: &Known) -> Validation {
         if let Some(message) = overflow(row.overflow) {
             err(None, message);
         }
-        let key = row
-            .key
-            .trim()
-            .trim_start_matches("urn:de:fim:leika:leistung:");
+        let key = Leistungsschluessel::strip_urn(&row.key);
         let key_col = Some(csv::KEY_HEADER);
         if key.is_empty() {
             err(
                 key_col,
                 "missing; every row needs the 14-digit Leistungsschlüssel".into(),
             );
-        } else if !is_valid_leistungsschluessel(key) {
+        } else if !Leistungsschluessel::is_valid(key) {
             err(
                 key_col,
                 format!("{key:?} is not a 14-digit Leistungsschlüssel (e.g. 99012001001000); in Excel, format the column as text so leading digits survive"),

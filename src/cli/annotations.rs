@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::output::{json, opt, render, say, say_json};
 use super::{Context, Format};
 use crate::annotations::csv as sheet;
-use crate::model::is_valid_leistungsschluessel;
+use crate::model::Leistungsschluessel;
 use crate::store::annotations::{self as store, AuditRow, ImportReport};
 
 /// Lower Saxony's annotations per LeiKa key: import a ministry's sheet, show one
@@ -48,7 +48,7 @@ enum Action {
     /// Show the annotation of a LeiKa key and its audit trail.
     Show {
         /// 14-digit Leistungsschlüssel.
-        key: String,
+        key: Leistungsschluessel,
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
@@ -63,7 +63,7 @@ impl Annotations {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self.action {
             Action::Import(args) => args.run(ctx, annotation_sheet, store::import),
-            Action::Show { key, format } => show(ctx, &key, format),
+            Action::Show { key, format } => show(ctx, key.as_str(), format),
             Action::Orphans { format } => orphans(ctx, format),
         }
     }
@@ -180,13 +180,6 @@ struct ShowOut {
 }
 
 fn show(ctx: &Context, key: &str, format: Format) -> anyhow::Result<ExitCode> {
-    let key = key.trim().trim_start_matches("urn:de:fim:leika:leistung:");
-    if !is_valid_leistungsschluessel(key) {
-        return Err(crate::Error::usage(format!(
-            "{key:?} is not a 14-digit Leistungsschlüssel (e.g. 99012001001000)"
-        ))
-        .into());
-    }
     let conn = ctx.open_reader()?;
     let annotation = store::annotation(&conn, key)?;
     let audit = store::audit(&conn, key)?;

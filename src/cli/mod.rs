@@ -280,7 +280,7 @@ impl Cli {
 /// uses the same reader): `YYYY-MM-DD` or `DD.MM.YYYY`, as the imported sheets
 /// write them.
 pub(crate) fn date_arg(s: &str) -> Result<chrono::NaiveDate, String> {
-    crate::status::parse_date(s)
+    crate::model::date::parse_date(s)
         .ok_or_else(|| format!("{s:?} is not a date; write YYYY-MM-DD or DD.MM.YYYY"))
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::output::json;
 use super::{Context, Format};
 use crate::merge;
-use crate::model::Entity;
+use crate::model::{Ars, Entity};
 use crate::store::read::{self, VersionRow};
 
 /// Show a municipality by 12-digit ARS, 8-digit AGS or (part of) its name, current or
@@ -32,7 +32,7 @@ impl Municipality {
         let digits = q.bytes().all(|b| b.is_ascii_digit());
         // Why a record was found, when not by its current name.
         let mut notes: std::collections::HashMap<String, String> = Default::default();
-        let versions = if digits && q.len() == 12 {
+        let versions = if Ars::is_valid(q) {
             read::versions_by_field(&conn, Entity::Municipality, "ars", q)?
         } else if digits && q.len() == 8 {
             read::versions_by_field(&conn, Entity::Municipality, "ags", q)?

@@ -4,31 +4,21 @@ use std::process::ExitCode;
 
 use super::output::json;
 use super::{Context, Format};
-use crate::model::{is_valid_leistungsschluessel, Entity};
+use crate::model::{Entity, Leistungsschluessel};
 use crate::store::read;
 
 /// Show a service (by Leistungsschlüssel): its current record and every version.
 #[derive(Debug, clap::Args)]
 pub struct Service {
     /// 14-digit Leistungsschlüssel (or its URN form).
-    key: String,
+    key: Leistungsschluessel,
     #[arg(long, value_enum, default_value_t)]
     format: Format,
 }
 
 impl Service {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let key = self
-            .key
-            .trim()
-            .trim_start_matches("urn:de:fim:leika:leistung:");
-        if !is_valid_leistungsschluessel(key) {
-            return Err(crate::Error::usage(format!(
-                "{:?} is not a 14-digit Leistungsschlüssel (e.g. 99012001001000)",
-                self.key
-            ))
-            .into());
-        }
+        let key = self.key.as_str();
         let conn = ctx.open_reader()?;
         let versions = read::history(&conn, Entity::Service, key)?;
         if versions.is_empty() {

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use super::output::{opt, render, say};
 use super::{Context, Format};
+use crate::model::date::today;
 use crate::status::report::{self, Cells, RowError};
-use crate::status::{today, Subject};
+use crate::status::Subject;
 use crate::store;
 
 #[derive(Debug, clap::Subcommand)]

@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use crate::annotations::csv::{Sheet as GenericSheet, SheetColumns};
 use crate::annotations::{overflow, parse_cell, remark, RawRow as GenericRow, RowError, CLEAR};
+use crate::model::date::parse_date;
 use crate::model::vocab::{slug, vocabulary};
-use crate::parse::csv_text::parse_date;
 
 pub mod xlsx;
 

@@ -17,7 +17,6 @@ pub mod tables;
 pub mod target;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -78,33 +77,11 @@ pub(crate) fn io_error(
     move |source| ExportError::Store(wrap(source))
 }
 
-/// A validated Amtlicher Regionalschlüssel: exactly 12 ASCII digits, so it is safe
-/// as a file name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Ars([u8; 12]);
+pub use crate::model::Ars;
 
-impl Ars {
-    pub fn parse(s: &str) -> Result<Ars, ExportError> {
-        let bytes: [u8; 12] = s
-            .as_bytes()
-            .try_into()
-            .map_err(|_| ExportError::InvalidArs(s.to_owned()))?;
-        if bytes.iter().all(u8::is_ascii_digit) {
-            Ok(Ars(bytes))
-        } else {
-            Err(ExportError::InvalidArs(s.to_owned()))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        // Only ASCII digits are ever stored.
-        std::str::from_utf8(&self.0).unwrap_or("000000000000")
-    }
-}
-
-impl fmt::Display for Ars {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+impl From<crate::model::InvalidKey> for ExportError {
+    fn from(e: crate::model::InvalidKey) -> Self {
+        ExportError::InvalidArs(e.value)
     }
 }
 
@@ -402,25 +379,4 @@ pub fn write_atomic(path: &Path, bytes: &[u8], modes: target::Modes) -> Result<(
     tmp.persist(path)
         .map_err(|e| io("renaming into place")(e.error))?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ars_must_be_twelve_digits() {
-        let check = |s: &str, ok: bool| assert_eq!(Ars::parse(s).is_ok(), ok, "{s:?}");
-        check("032410001001", true);
-        check("03241000100", false);
-        check("0324100010011", false);
-        check("03241000100a", false);
-        check("../../../etc", false);
-        check("０３２４１０００１００１", false);
-        check("", false);
-        assert_eq!(
-            Ars::parse("031010000000").unwrap().to_string(),
-            "031010000000"
-        );
-    }
 }

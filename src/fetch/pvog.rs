@@ -106,7 +106,7 @@ fn endpoint(location: &url::Url) -> Result<url::Url, FetchError> {
         && segments[segments.len() - 3..segments.len() - 1] == ["v1", "data"]
         && segments
             .last()
-            .is_some_and(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()));
+            .is_some_and(|a| crate::model::Ars::is_valid(a));
     if !names_region {
         url.path_segments_mut()
             .map_err(|()| FetchError::BadUrl {

@@ -49,6 +49,39 @@ macro_rules! vocabulary {
 pub(crate) use vocabulary;
 
 vocabulary! {
+    /// Who executes a service in Lower Saxony (annotation `vollzug`).
+    Vollzug {
+        Land => "land",
+        Kommune => "kommune",
+        Beide => "beide",
+    }
+}
+
+impl Vollzug {
+    /// The spreadsheet label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Vollzug::Land => "Land",
+            Vollzug::Kommune => "Kommune",
+            Vollzug::Beide => "beide",
+        }
+    }
+
+    /// Whether municipalities execute the service (alone or beside the Land): the
+    /// one "municipal service" rule. A stored value that is not a Vollzug (or none)
+    /// is not municipal.
+    pub fn is_municipal(self) -> bool {
+        matches!(self, Vollzug::Kommune | Vollzug::Beide)
+    }
+
+    /// [`Vollzug::is_municipal`] of a stored value (`annotations.vollzug`).
+    pub fn is_municipal_code(code: Option<&str>) -> bool {
+        code.and_then(Vollzug::parse)
+            .is_some_and(Vollzug::is_municipal)
+    }
+}
+
+vocabulary! {
     /// The 14 OZG Themenfelder (slugs from DOMAIN.md).
     Themenfeld {
         MobilitaetReisen => "mobilitaet_reisen",

@@ -518,13 +518,6 @@ pub fn split_ids(cell: &str) -> impl Iterator<Item = &str> {
         .filter(|s| !s.is_empty())
 }
 
-/// A date as spreadsheets write it: `YYYY-MM-DD` or German `DD.MM.YYYY` (also
-/// `D.M.YYYY`). The one date reader of sheets and CLI arguments is
-/// [`crate::status::parse_date`]; this name stays for the CSV parsers.
-pub fn parse_date(s: &str) -> Option<chrono::NaiveDate> {
-    crate::status::parse_date(s)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -674,16 +667,6 @@ mod tests {
         let (enc, _, rows) = read_all(text.as_bytes());
         assert_eq!(enc, "UTF-8");
         assert!(rows[0][0].ends_with('ü'));
-    }
-
-    #[test]
-    fn dates_iso_and_german() {
-        let d = chrono::NaiveDate::from_ymd_opt(2026, 3, 1);
-        assert_eq!(parse_date("2026-03-01"), d);
-        assert_eq!(parse_date(" 01.03.2026 "), d);
-        assert_eq!(parse_date("1.3.2026"), d);
-        assert_eq!(parse_date("31.02.2026"), None);
-        assert_eq!(parse_date("März 2026"), None);
     }
 
     #[test]

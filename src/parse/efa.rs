@@ -15,11 +15,12 @@ use std::io::{Read, Seek, SeekFrom};
 
 use serde_json::{Map, Value};
 
-use super::csv_text::{self, parse_date, split_ids, Columns};
+use super::csv_text::{self, split_ids, Columns};
 use super::{Change, Item, Items, ParseError, Reject};
+use crate::model::date::parse_date;
 use crate::model::{
-    is_valid_efa_id, is_valid_leistungsschluessel, is_valid_ozg_id, EfaServiceRecord, Kostenmodell,
-    Land, MarktplatzStatus, Reifegrad, ReifegradModell, Themenfeld,
+    is_valid_efa_id, is_valid_ozg_id, EfaServiceRecord, Kostenmodell, Land, Leistungsschluessel,
+    MarktplatzStatus, Reifegrad, ReifegradModell, Themenfeld,
 };
 
 const EXPECTED: &str = "EfA release";
@@ -469,13 +470,10 @@ fn build(d: Draft, problems: &mut Vec<String>) -> Option<EfaServiceRecord> {
     let leistungsschluessel = sorted_ids(
         d.leistungsschluessel
             .into_iter()
-            .map(|k| {
-                k.trim_start_matches("urn:de:fim:leika:leistung:")
-                    .to_owned()
-            })
+            .map(|k| Leistungsschluessel::strip_urn(&k).to_owned())
             .collect(),
         |key| {
-            let ok = is_valid_leistungsschluessel(key);
+            let ok = Leistungsschluessel::is_valid(key);
             if !ok {
                 problems.push(format!(
                     "leistungsschluessel: {key:?} is not a 14-digit Leistungsschlüssel"

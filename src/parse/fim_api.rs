@@ -48,9 +48,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{json_strict, Change, Item, Items, ParseError, Reject};
-use crate::model::{
-    is_valid_leistungsschluessel, leistungstyp_of, ServiceRecord, TYPISIERUNG_CODES,
-};
+use crate::model::{leistungstyp_of, Leistungsschluessel, ServiceRecord, TYPISIERUNG_CODES};
 
 const FORMAT: &str = "FIM Portal API";
 
@@ -512,7 +510,7 @@ fn convert_item(
     let mut valid: Vec<String> = Vec::new();
     let mut invalid: Vec<String> = Vec::new();
     for key in keys {
-        let list = if is_valid_leistungsschluessel(&key) {
+        let list = if Leistungsschluessel::is_valid(&key) {
             &mut valid
         } else {
             &mut invalid
@@ -553,7 +551,7 @@ fn convert_item(
                 for key in valid {
                     out.push(Item::Reject(
                         Reject::reject(position, Some(key), reason.clone())
-                            .key_checked(is_valid_leistungsschluessel)
+                            .key_checked(Leistungsschluessel::is_valid)
                             .with_raw(raw()),
                     ));
                 }

@@ -20,9 +20,7 @@ use csv::StringRecord;
 
 use super::text::{DecodeReader, Legacy, Sniffer, TextEncoding, UNDECODABLE};
 use super::{shorten, Change, Item, Items, ParseError, Reject};
-use crate::model::{
-    is_valid_leistungsschluessel, leistungstyp_of, ServiceRecord, TYPISIERUNG_CODES,
-};
+use crate::model::{leistungstyp_of, Leistungsschluessel, ServiceRecord, TYPISIERUNG_CODES};
 
 /// The name of the format in `ParseError::NotFormat`.
 const EXPECTED: &str = "LeiKa CSV";
@@ -454,7 +452,7 @@ fn convert_row(
                 super::text::undecodable_reason("the row"),
             )
             // A valid key still names a published service: only its text is broken.
-            .key_checked(is_valid_leistungsschluessel)
+            .key_checked(Leistungsschluessel::is_valid)
             .with_raw(raw()),
         ));
         return;
@@ -473,12 +471,12 @@ fn convert_row(
             )
             // The key column is read where the header puts it; if it holds a valid key
             // the service is still published, however the rest of the row broke.
-            .key_checked(is_valid_leistungsschluessel)
+            .key_checked(Leistungsschluessel::is_valid)
             .with_raw(raw()),
         ));
         return;
     }
-    if !is_valid_leistungsschluessel(key) {
+    if !Leistungsschluessel::is_valid(key) {
         out.push_back(Item::Reject(
             Reject::reject(
                 position,
@@ -499,7 +497,7 @@ fn convert_row(
                 key_opt,
                 "Bezeichnung is empty; the row was skipped",
             )
-            .key_checked(is_valid_leistungsschluessel)
+            .key_checked(Leistungsschluessel::is_valid)
             .with_raw(raw()),
         ));
         return;

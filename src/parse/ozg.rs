@@ -12,7 +12,7 @@ use std::io::{Read, Seek};
 use super::csv_text::{self, Columns};
 use super::{Change, Item, Items, ParseError, Reject};
 use crate::model::{
-    is_valid_leistungsschluessel, is_valid_ozg_id, LeikaOzgRecord, OzgLeistungRecord, Themenfeld,
+    is_valid_ozg_id, LeikaOzgRecord, Leistungsschluessel, OzgLeistungRecord, Themenfeld,
 };
 
 const EXPECTED_LEISTUNGEN: &str = "OZG-Leistungen CSV";
@@ -152,7 +152,7 @@ fn map_item(columns: &Columns, record: &csv::StringRecord, delimiter: u8) -> Ite
     let key = columns.get(record, "leika_schluessel");
     let ozg_id = columns.get(record, "ozg_id");
     let mut problems = Vec::new();
-    if !is_valid_leistungsschluessel(key) {
+    if !Leistungsschluessel::is_valid(key) {
         problems.push(format!(
             "leika_schluessel: {key:?} is not a 14-digit Leistungsschlüssel"
         ));

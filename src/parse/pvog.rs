@@ -17,9 +17,7 @@ use std::io::{BufRead, Seek};
 use serde::Deserialize;
 
 use super::{Change, Item, Items, ParseError, Reject};
-use crate::model::{
-    is_valid_ars, is_valid_availability_key, is_valid_leistungsschluessel, AvailabilityRecord,
-};
+use crate::model::{is_valid_availability_key, Ars, AvailabilityRecord, Leistungsschluessel};
 
 const FORMAT: &str = "Dashboard Digitale Verwaltung (PVOG) page array";
 const CSV_FORMAT: &str = "Dashboard Digitale Verwaltung (PVOG) CSV";
@@ -196,12 +194,12 @@ fn row_items(position: &str, value: serde_json::Value) -> Vec<Item<AvailabilityR
                 .with_raw(&raw),
         )]
     };
-    if !is_valid_leistungsschluessel(key) {
+    if !Leistungsschluessel::is_valid(key) {
         return reject(format!(
             "leika_key {key:?} is not a 14-digit Leistungsschlüssel"
         ));
     }
-    if !is_valid_ars(ars) {
+    if !Ars::is_valid(ars) {
         return reject(format!("ars {ars:?} is not a 12-digit ARS"));
     }
     let Some(online_status) = row.online_status.map(|s| s.trim().to_owned()) else {

@@ -26,16 +26,13 @@ use quick_xml::NsReader;
 
 use super::{Change, Item, Items, ParseError, Reject};
 use crate::model::{
-    is_valid_leistungsschluessel, leistungstyp_of, ServiceRecord, TYPISIERUNG_CODES,
+    leistungstyp_of, Leistungsschluessel, ServiceRecord, LEIKA_URN_PREFIX, TYPISIERUNG_CODES,
 };
 
 /// The name of the format in `ParseError::NotFormat`.
 const EXPECTED: &str = "XZuFi 2.2.0";
 
 pub const XZUFI_NAMESPACE: &str = "http://xoev.de/schemata/xzufi/2_2_0";
-
-/// The URN prefix of a LeiKa key (`urn:de:fim:leika:leistung:99012001001000`).
-const LEIKA_URN: &str = "urn:de:fim:leika:leistung:";
 
 /// Deeper nesting than this is not XZuFi but an attack on the stack or the heap.
 pub const MAX_DEPTH: usize = 256;
@@ -647,12 +644,6 @@ fn finish_modul(draft: &mut LeistungDraft) {
     }
 }
 
-/// A LeiKa key as given in `referenzLeiKa/code` or an id: bare or in URN form.
-fn leika_key(code: &str) -> &str {
-    let code = code.trim();
-    code.strip_prefix(LEIKA_URN).unwrap_or(code).trim()
-}
-
 fn leistung_items(position: String, draft: LeistungDraft) -> Vec<Item<ServiceRecord>> {
     let mut items = Vec::new();
     let Some(first) = draft.leika.first() else {
@@ -662,15 +653,16 @@ fn leistung_items(position: String, draft: LeistungDraft) -> Vec<Item<ServiceRec
             "the leistung has no referenzLeiKa/code (LeiKa key); it was skipped",
         ))];
     };
-    let key = leika_key(first);
-    if !is_valid_leistungsschluessel(key) {
+    // A LeiKa key as given in `referenzLeiKa/code`: bare or in URN form.
+    let key = Leistungsschluessel::strip_urn(first);
+    if !Leistungsschluessel::is_valid(key) {
         return vec![Item::Reject(
             Reject::reject(
                 position,
                 Some(key.to_owned()).filter(|k| !k.is_empty()),
                 format!(
                     "referenzLeiKa/code '{first}' is not a 14-digit Leistungsschlüssel \
-                     (bare or {LEIKA_URN}<key>); the leistung was skipped"
+                     (bare or {LEIKA_URN_PREFIX}<key>); the leistung was skipped"
                 ),
             )
             .with_raw(first),
@@ -696,7 +688,7 @@ fn leistung_items(position: String, draft: LeistungDraft) -> Vec<Item<ServiceRec
                     "the leistung has no German Leistungsbezeichnung (modulText with leikaTextmodul 02) \
                      nor Leistungsname (03); it was skipped",
                 )
-                .key_checked(is_valid_leistungsschluessel),
+                .key_checked(Leistungsschluessel::is_valid),
             )]
         }
     };
@@ -715,7 +707,7 @@ fn leistung_items(position: String, draft: LeistungDraft) -> Vec<Item<ServiceRec
         .leika
         .iter()
         .skip(1)
-        .map(|c| leika_key(c))
+        .map(|c| Leistungsschluessel::strip_urn(c))
         .filter(|k| *k != key)
         .collect();
     if !others.is_empty() {
@@ -811,11 +803,11 @@ fn loesche_item(position: String, draft: LoescheDraft) -> Option<Item<ServiceRec
         .id
         .id
         .as_deref()
-        .and_then(|id| id.trim().strip_prefix(LEIKA_URN))
+        .and_then(|id| id.trim().strip_prefix(LEIKA_URN_PREFIX))
         .map(str::trim);
     let raw = draft.leika.first().map(String::as_str).or(from_urn)?;
-    let key = leika_key(raw);
-    if is_valid_leistungsschluessel(key) {
+    let key = Leistungsschluessel::strip_urn(raw);
+    if Leistungsschluessel::is_valid(key) {
         Some(Item::Record {
             position,
             change: Change::Retire {

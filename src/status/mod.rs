@@ -124,9 +124,8 @@ impl Subject {
     /// A CLI argument: a 14-digit key (or its URN) is a LeiKa key, anything else
     /// an EfA id.
     pub fn from_arg(arg: &str) -> Subject {
-        let key = arg.trim().trim_start_matches("urn:de:fim:leika:leistung:");
-        if crate::model::is_valid_leistungsschluessel(key) {
-            Subject::Leika(key.to_owned())
+        if let Ok(key) = crate::model::Leistungsschluessel::parse_urn(arg) {
+            Subject::Leika(key.to_string())
         } else {
             Subject::Efa(arg.trim().to_owned())
         }
@@ -198,52 +197,12 @@ pub fn as_of<'e>(
     out
 }
 
-/// Parses a date as written in reports: ISO `YYYY-MM-DD` or German `DD.MM.YYYY`.
-pub fn parse_date(s: &str) -> Option<NaiveDate> {
-    let s = s.trim();
-    // `YYYY-MM-DD` read by hand: a report has millions of them, and chrono's format
-    // parser is the slower way to the same answer for this shape.
-    let b = s.as_bytes();
-    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
-        return iso_date(b);
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(s, "%d.%m.%Y"))
-        .ok()
-}
-
-/// The date at the start of `b` if it begins `YYYY-MM-DD` (a stored date, or the date
-/// part of a timestamp), read without chrono's format parser: exports and reports
-/// read millions of them.
-pub fn iso_date(b: &[u8]) -> Option<NaiveDate> {
-    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
-        b.get(r)?.iter().try_fold(0u32, |acc, c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-        })
-    };
-    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
-        return None;
-    }
-    NaiveDate::from_ymd_opt(
-        i32::try_from(digits(0..4)?).ok()?,
-        digits(5..7)?,
-        digits(8..10)?,
-    )
-}
-
-/// Today in Lower Saxony (dates in reports are local dates).
-pub fn today() -> NaiveDate {
-    chrono::Utc::now()
-        .with_timezone(&chrono_tz::Europe::Berlin)
-        .date_naive()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn d(s: &str) -> NaiveDate {
-        parse_date(s).unwrap()
+        crate::model::date::parse_date(s).unwrap()
     }
 
     #[test]
@@ -256,45 +215,6 @@ mod tests {
         check("nicht-begonnen", Some(Status::NichtBegonnen));
         check("PILOT", Some(Status::Pilot));
         check("live", None);
-        check("", None);
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(parse_date("2025-03-01"), Some(d("01.03.2025")));
-        assert_eq!(parse_date("31.02.2025"), None);
-        assert_eq!(parse_date("2025-3-1x"), None);
-        // The hand-read ISO shape agrees with chrono's parser.
-        for s in [
-            "2024-02-29",
-            "2025-02-29",
-            "2025-13-01",
-            "0000-01-01",
-            "2025-00-10",
-            "2025-01-+1",
-            "2025-1a-01",
-        ] {
-            let chrono = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
-            assert_eq!(parse_date(s), chrono, "{s}");
-        }
-        assert_eq!(parse_date("2025-3-1"), NaiveDate::from_ymd_opt(2025, 3, 1));
-    }
-
-    #[test]
-    fn iso_date_reads_iso_dates_only() {
-        let check = |s: &str, ok: Option<&str>| {
-            assert_eq!(
-                iso_date(s.as_bytes()),
-                ok.map(|x| NaiveDate::parse_from_str(x, "%Y-%m-%d").unwrap()),
-                "{s:?}"
-            )
-        };
-        check("2026-03-01", Some("2026-03-01"));
-        check("2026-03-01T06:00:00Z", Some("2026-03-01"));
-        check("2026-02-30", None);
-        check("2026-3-01", None);
-        check("2026-03-0", None);
-        check("２026-03-01", None);
         check("", None);
     }
 

@@ -18,8 +18,9 @@ use std::io::{Read, Seek};
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::{parse_date, Scope, Status, Subject};
-use crate::model::is_valid_leistungsschluessel;
+use super::{Scope, Status, Subject};
+use crate::model::date::parse_date;
+use crate::model::keys::{lost_leading_digits, Ars, Leistungsschluessel};
 use crate::parse::csv_text;
 use crate::parse::ParseError;
 
@@ -446,13 +447,9 @@ fn check_subject(
             None
         }
         (false, true) => {
-            // (strip_prefix: trim_start_matches builds a substring searcher per call)
-            let mut key = leika;
-            while let Some(rest) = key.strip_prefix("urn:de:fim:leika:leistung:") {
-                key = rest;
-            }
-            if !is_valid_leistungsschluessel(key) {
-                let hint = if key.len() < 14 && key.bytes().all(|b| b.is_ascii_digit()) {
+            let key = Leistungsschluessel::strip_urn(leika);
+            if !Leistungsschluessel::is_valid(key) {
+                let hint = if lost_leading_digits(key, 14) {
                     " (did the spreadsheet turn it into a number? format the column as text)"
                 } else {
                     ""
@@ -530,8 +527,8 @@ fn check_scope(
             }
         },
         (true, false) => {
-            if ars.len() != 12 || !ars.bytes().all(|b| b.is_ascii_digit()) {
-                let hint = if ars.len() == 11 && ars.bytes().all(|b| b.is_ascii_digit()) {
+            if !Ars::is_valid(ars) {
+                let hint = if ars.len() == 11 && lost_leading_digits(ars, 12) {
                     " (leading zero lost? format the column as text)"
                 } else {
                     ""

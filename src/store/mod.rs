@@ -175,7 +175,7 @@ pub fn open(path: &Path) -> Result<Connection> {
     migrate(&mut conn, path)?;
     // A Ressort rename planned for a date that has come takes effect now, before
     // anything reads the Ressorts' current names.
-    ressort::apply_due(&mut conn, crate::status::today())?;
+    ressort::apply_due(&mut conn, crate::model::date::today())?;
     Ok(conn)
 }
 

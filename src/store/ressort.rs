@@ -159,7 +159,7 @@ pub fn rename(
         new_kuerzel,
         new_name,
         from,
-        crate::status::today(),
+        crate::model::date::today(),
     )
 }
 

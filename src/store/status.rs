@@ -12,6 +12,7 @@ use serde::Serialize;
 use tracing::debug;
 
 use crate::error::{Error, Result};
+use crate::model::Vollzug;
 use crate::status::report::{Catalog, StatusRow};
 use crate::status::{Scope, Status, Subject};
 
@@ -310,14 +311,19 @@ fn update_current(
     let kommunal: HashSet<String> = {
         let mut stmt = tx
             .prepare(
-                "SELECT leistungsschluessel FROM annotations WHERE vollzug IN ('kommune', 'beide')",
+                "SELECT leistungsschluessel, vollzug FROM annotations WHERE vollzug IS NOT NULL",
             )
             .map_err(Error::db("reading municipal services"))?;
-        let keys = stmt
-            .query_map([], |r| r.get(0))
-            .and_then(|rows| rows.collect::<rusqlite::Result<HashSet<String>>>())
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(Error::db("reading municipal services"))?;
-        keys
+        rows.into_iter()
+            .filter(|(_, vollzug)| Vollzug::is_municipal_code(vollzug.as_deref()))
+            .map(|(key, _)| key)
+            .collect()
     };
     let mut current_of = tx
         .prepare_cached(

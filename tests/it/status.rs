@@ -9,6 +9,7 @@ use std::process::Command;
 
 use chrono::NaiveDate;
 use ozgsync::fetch::{Payload, Validators};
+use ozgsync::model::date::parse_date;
 use ozgsync::model::{Entity, Level, MunicipalityRecord, Record, ServiceRecord};
 use ozgsync::parse::{Change, Item};
 use ozgsync::status::report::StatusRow;
@@ -630,7 +631,7 @@ proptest! {
             let by_id: std::collections::HashMap<i64, NaiveDate> = conn
                 .prepare("SELECT event_id, effective_on FROM status_events").unwrap()
                 .query_map([], |r| Ok((r.get(0)?, r.get::<_, String>(1)?))).unwrap()
-                .map(|r| { let (id, d) = r.unwrap(); (id, status::parse_date(&d).unwrap()) })
+                .map(|r| { let (id, d) = r.unwrap(); (id, parse_date(&d).unwrap()) })
                 .collect();
             let mut got: Vec<_> = store::status::matrix_as_of(&conn, probe).unwrap()
                 .into_iter()
@@ -643,7 +644,7 @@ proptest! {
                     .into_iter()
                     .map(|c| {
                         let (subject, scope) = cell(&c.subject_kind, &c.subject, &c.scope_kind, &c.scope);
-                        (subject, scope, Status::parse(&c.status).unwrap(), status::parse_date(&c.effective_on).unwrap())
+                        (subject, scope, Status::parse(&c.status).unwrap(), parse_date(&c.effective_on).unwrap())
                     })
                     .collect();
                 shown.sort();
@@ -660,7 +661,7 @@ proptest! {
             .map(|r| {
                 let (sk, s, ck, c, st, d) = r.unwrap();
                 let (subject, scope) = cell(&sk, &s, &ck, &c);
-                (subject, scope, Status::parse(&st).unwrap(), status::parse_date(&d).unwrap())
+                (subject, scope, Status::parse(&st).unwrap(), parse_date(&d).unwrap())
             })
             .collect();
         current.sort();

@@ -8,11 +8,12 @@ use chrono::NaiveDate;
 use rusqlite::{params, Connection};
 
 use super::catalog::{leika_names, Efa};
-use super::{date, db};
+use super::db;
 use crate::export::model::{
     Changes, NachnutzungChange, NewService, RetiredKey, Status, StatusChange,
 };
 use crate::export::ExportError;
+use crate::model::date::iso_date;
 use crate::model::LandScope;
 
 /// subject_kind, subject, scope_kind, scope, old status, new status, effective_on.
@@ -63,7 +64,7 @@ pub(super) fn changes(
             Some(NewService {
                 efa_id,
                 name,
-                first_seen: date(&d)?,
+                first_seen: iso_date(d.as_bytes())?,
             })
         })
         .collect();
@@ -142,7 +143,7 @@ pub(super) fn changes(
                 (scope, name)
             };
             Some(StatusChange {
-                effective_on: date(&on)?,
+                effective_on: iso_date(on.as_bytes())?,
                 subject_kind: kind,
                 subject,
                 subject_name,
@@ -183,7 +184,7 @@ pub(super) fn changes(
                 entity,
                 key,
                 name,
-                retired_on: date(&d)?,
+                retired_on: iso_date(d.as_bytes())?,
             })
         })
         .collect();
@@ -194,7 +195,7 @@ pub(super) fn changes(
                 .into_iter()
                 .find(|f| f.column() == c.field)?;
             Some(NachnutzungChange {
-                recorded_on: date(&c.day)?,
+                recorded_on: iso_date(c.day.as_bytes())?,
                 name: efa_name
                     .get(c.efa_id.as_str())
                     .map_or_else(|| c.efa_id.clone(), |n| (*n).to_owned()),

@@ -18,7 +18,7 @@ use crate::export::model::{
     DashService, DashboardData, Gemeinde, GemeindeChange, GemeindeService, OzgRef,
 };
 use crate::export::ExportError;
-use crate::model::LandScope;
+use crate::model::{LandScope, Vollzug};
 
 /// Everything the dashboards need, as of a date.
 pub fn dashboards(
@@ -66,7 +66,7 @@ pub(super) fn dashboard_data(
     // Services: every LeiKa key a municipality executes (annotation) or has a status for.
     let mut keys: BTreeMap<String, ()> = BTreeMap::new();
     for (key, a) in &notes {
-        if matches!(a.vollzug.as_deref(), Some("kommune" | "beide")) {
+        if Vollzug::is_municipal_code(a.vollzug.as_deref()) {
             keys.insert(key.clone(), ());
         }
     }
@@ -117,7 +117,7 @@ pub(super) fn dashboard_data(
             let all = !s.retired
                 && notes
                     .get(&s.leistungsschluessel)
-                    .is_some_and(|a| matches!(a.vollzug.as_deref(), Some("kommune" | "beide")));
+                    .is_some_and(|a| Vollzug::is_municipal_code(a.vollzug.as_deref()));
             (
                 matrix.subject(false, &s.leistungsschluessel),
                 s.efa_id.as_deref().and_then(|id| matrix.subject(true, id)),

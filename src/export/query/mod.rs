@@ -19,7 +19,6 @@ mod matrix;
 mod report;
 mod status;
 
-use chrono::NaiveDate;
 use rusqlite::Connection;
 
 use super::ExportError;
@@ -34,11 +33,6 @@ pub const CHANGE_WINDOW_DAYS: i64 = 30;
 
 fn db(context: &'static str) -> impl FnOnce(rusqlite::Error) -> ExportError {
     move |e| ExportError::Store(Error::db(context)(e))
-}
-
-fn date(s: &str) -> Option<NaiveDate> {
-    s.get(..10)
-        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
 }
 
 /// Lets SQLite read the database through a memory map: the exports scan millions

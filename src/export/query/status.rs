@@ -13,7 +13,7 @@ use super::matrix::{Latest, Matrix};
 use super::{db, map_for_scans};
 use crate::export::model::Status;
 use crate::export::ExportError;
-use crate::status::iso_date;
+use crate::model::date::iso_date;
 
 /// One row as read: efa?, subject and scope (stored bytes), and the status if valid.
 pub(super) type StatusRow<'r> = (bool, &'r [u8], &'r [u8], Option<Latest>);
