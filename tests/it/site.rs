@@ -552,7 +552,7 @@ fn the_quick_start_publishes_a_site_with_demo_counts_in_chromium() {
         &[
             "Hannover",
             "EfA-Dienst bestellbar über",
-            "<td>GovConnect</td>",
+            "\">GovConnect</td>",
         ],
     );
     let shown: Vec<&str> = labels["status"]
