@@ -6,6 +6,7 @@
 //! cargo bench --bench ozgsync                       # all cases, 5 runs per step
 //! cargo bench --bench ozgsync -- leika --reps 3     # cases whose name contains "leika"
 //! cargo bench --bench ozgsync -- status --keep      # keep inputs and databases for profiling
+//! cargo bench --bench ozgsync -- growth --growth-max 3000000   # growth up to 2.8 M events only
 //! cargo bench --bench ozgsync -- gen leika --rows 100000 --seed 1 --out leika.csv [--utf8]
 //! cargo bench --bench ozgsync -- gen leika-next --rows 100000 --seed 1 --share 0.05 --out next.csv
 //! cargo bench --bench ozgsync -- gen gv100ad --seed 1 [--stand 20251130] --out GV100AD.txt
@@ -19,11 +20,12 @@ mod harness;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use harness::cases::{Ctx, CASES};
+use harness::cases::CASES;
 use harness::report::{render, CaseReport, Row};
-use harness::{gen, BenchError};
+use harness::{gen, BenchError, Ctx};
 
 const USAGE: &str = "usage: cargo bench --bench ozgsync -- [FILTER...] [--reps N] [--keep]
+           [--growth-max EVENTS] [--rss-limit-mib MIB]
        cargo bench --bench ozgsync -- gen leika --rows N [--seed S] [--utf8] --out FILE
        cargo bench --bench ozgsync -- gen leika-next --rows N [--seed S] [--share F] [--utf8] --out FILE
        cargo bench --bench ozgsync -- gen gv100ad [--seed S] [--stand YYYYMMDD] --out FILE";
@@ -126,6 +128,8 @@ fn gen_mode(args: &[String]) -> Result<(), BenchError> {
 /// Runs the selected cases; Ok(false) when a case failed.
 fn run_mode(args: &[String]) -> Result<bool, BenchError> {
     let reps: usize = parsed(args, "--reps", 5)?;
+    let growth_max: u64 = parsed(args, "--growth-max", u64::MAX)?;
+    let rss_limit_mib: u64 = parsed(args, "--rss-limit-mib", 8192)?;
     let mut filters = Vec::new();
     let mut skip_next = false;
     // --keep leaves the scratch directory (inputs, databases) for profiling.
@@ -133,7 +137,7 @@ fn run_mode(args: &[String]) -> Result<bool, BenchError> {
     for arg in args {
         if skip_next {
             skip_next = false;
-        } else if arg == "--reps" {
+        } else if ["--reps", "--growth-max", "--rss-limit-mib"].contains(&arg.as_str()) {
             skip_next = true;
         } else if arg == "--keep" {
             keep = true;
@@ -166,6 +170,8 @@ fn run_mode(args: &[String]) -> Result<bool, BenchError> {
             .ok()
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()),
+        growth_max,
+        rss_limit_kib: rss_limit_mib.saturating_mul(1024),
     };
 
     let mut reports = Vec::new();
@@ -193,6 +199,7 @@ fn run_mode(args: &[String]) -> Result<bool, BenchError> {
                     }],
                     aims: Vec::new(),
                     failed: true,
+                    tables: Vec::new(),
                 });
             }
         }

@@ -35,6 +35,9 @@ pub struct CaseReport {
     pub aims: Vec<Aim>,
     /// A step failed (its row says why); the run exits 1.
     pub failed: bool,
+    /// Further markdown tables of the case (e.g. one row per size), printed after
+    /// the aims.
+    pub tables: Vec<String>,
 }
 
 pub fn fmt_duration(d: Duration) -> String {
@@ -109,6 +112,10 @@ pub fn render(reports: &[CaseReport], reps: usize) -> String {
                 aim.what, aim.target, aim.measured
             );
         }
+    }
+    for table in reports.iter().flat_map(|r| &r.tables) {
+        let _ = writeln!(out);
+        out.push_str(table);
     }
     out
 }

@@ -10,10 +10,9 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::Command;
 
-use super::cases::{copy_db, file_mb, import_lower_saxony, remove_db, row, Ctx};
 use super::measure::measure;
 use super::report::{fmt_duration, Aim, CaseReport};
-use super::BenchError;
+use super::{copy_db, file_mb, import_lower_saxony, remove_db, row, sql_err, BenchError, Ctx};
 
 const SERVICES: usize = 3_000;
 const KOMMUNAL: usize = 1_000;
@@ -30,13 +29,6 @@ const STATUSES: [&str; 8] = [
 
 fn key(i: usize) -> String {
     format!("99{:012}", i * 7 + 1)
-}
-
-fn sql_err(what: &str) -> impl Fn(rusqlite::Error) -> BenchError + '_ {
-    move |e| BenchError::Child {
-        what: what.to_owned(),
-        detail: e.to_string(),
-    }
 }
 
 /// The base database: the real Lower Saxony GV100AD fixture through the binary,

@@ -188,6 +188,12 @@ impl Export {
                         say!("{}", f.display());
                     }
                 }
+                ExportOutcome::Dashboards(s) if s.current => {
+                    say!(
+                        "dashboards unchanged ({} files kept; the published meta.json names the same data)",
+                        s.kept
+                    );
+                }
                 ExportOutcome::Dashboards(s) if s.unchanged => {
                     say!("dashboards unchanged ({} files kept)", s.kept);
                 }

@@ -17,11 +17,11 @@ use std::path::Path;
 
 use super::json::{
     self, AggregateFileJson, ChangeJson, CountsJson, DateJson, GemeindeFileJson,
-    GemeindeServiceJson, HeadlineJson, IndexEntryJson, IndexFileJson, Keyed, LicenceJson,
-    MemberJson, MetaCountsJson, MetaFileJson, ServiceCountsJson, ServiceInfoJson, ServicesFileJson,
-    SourceJson, Tally, UnitJson, DASHBOARD_FORMAT_VERSION as FORMAT_VERSION,
+    GemeindeServiceJson, HeadlineJson, IndexEntryJson, IndexFileJson, InputsJson, Keyed,
+    LicenceJson, MemberJson, MetaCountsJson, MetaFileJson, ServiceCountsJson, ServiceInfoJson,
+    ServicesFileJson, SourceJson, Tally, UnitJson, DASHBOARD_FORMAT_VERSION as FORMAT_VERSION,
 };
-use super::model::{DashboardData, Gemeinde, GemeindeService, Unit};
+use super::model::{DashboardData, DataStamp, Gemeinde, GemeindeService, Unit};
 use super::publish::Legacy;
 use super::{Ars, ExportError};
 
@@ -113,10 +113,81 @@ const LICENCE: LicenceJson = LicenceJson {
 /// Verbände with Textkennzeichen 50 (verbandsfrei) are one Gemeinde each: no file.
 const VERBANDSFREI: &str = "50";
 
-/// All files of a dashboard set, by relative path (`/`-separated).
+/// The export's options that change the files of a set; `meta.json` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SetOptions {
+    /// Every file has a `.gz` sibling.
+    pub gzip: bool,
+    /// The dashboard site's files are part of the set.
+    pub site: bool,
+}
+
+fn inputs_json(stamp: &DataStamp, options: SetOptions) -> InputsJson {
+    InputsJson {
+        status_batch: stamp.status_batch,
+        data_generation: stamp.data_generation,
+        gzip: options.gzip,
+        site: options.site,
+    }
+}
+
+/// The fields of `meta.json` that name what a set was made from: everything but
+/// the time stamp, the licence and the file counts (which follow from the data).
+#[derive(serde::Serialize)]
+struct MadeFromJson<'a> {
+    format: &'static str,
+    format_version: u32,
+    as_of: String,
+    ozgsync_version: &'static str,
+    database_schema_version: i64,
+    land: String,
+    demo: bool,
+    sources: Vec<SourceJson<'a>>,
+    inputs: InputsJson,
+}
+
+/// Whether a published `meta.json` names exactly what a set would now be made
+/// from: the same sources (release ids), status batch, data generation, as-of
+/// date, Land, options, format and ozgsync version. The files depend on nothing
+/// else, so a set whose `meta.json` says so holds what a full export would write
+/// (the publisher checks that the files are still the ones it wrote). A set from
+/// before `inputs` existed never matches.
+pub fn made_from(
+    meta: &[u8],
+    land: &crate::model::LandScope,
+    as_of: chrono::NaiveDate,
+    stamp: &DataStamp,
+    database_schema_version: i64,
+    options: SetOptions,
+) -> bool {
+    let Ok(serde_json::Value::Object(published)) = serde_json::from_slice(meta) else {
+        return false;
+    };
+    let expected = MadeFromJson {
+        format: META_FORMAT,
+        format_version: FORMAT_VERSION,
+        as_of: as_of.to_string(),
+        ozgsync_version: env!("CARGO_PKG_VERSION"),
+        database_schema_version,
+        land: land.to_string(),
+        demo: stamp.demo,
+        sources: stamp.sources.iter().map(SourceJson::from).collect(),
+        inputs: inputs_json(stamp, options),
+    };
+    match serde_json::to_value(&expected) {
+        Ok(serde_json::Value::Object(expected)) => expected
+            .iter()
+            .all(|(key, value)| published.get(key) == Some(value)),
+        _ => false,
+    }
+}
+
+/// All files of a dashboard set, by relative path (`/`-separated), without the
+/// site's (`export::site` adds those).
 pub fn build(
     data: &DashboardData,
     database_schema_version: i64,
+    options: SetOptions,
 ) -> Result<BTreeMap<String, Vec<u8>>, ExportError> {
     let mut files = BTreeMap::new();
     let mut index = Vec::new();
@@ -219,9 +290,10 @@ pub fn build(
         ozgsync_version: env!("CARGO_PKG_VERSION"),
         database_schema_version,
         land: data.land.to_string(),
-        demo: data.demo,
+        demo: data.stamp.demo,
         licence: LICENCE,
-        sources: data.sources.iter().map(SourceJson::from).collect(),
+        sources: data.stamp.sources.iter().map(SourceJson::from).collect(),
+        inputs: inputs_json(&data.stamp, options),
         files: MetaCountsJson {
             services: data.services.len(),
             gemeinden: data.gemeinden.len(),

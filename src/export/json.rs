@@ -692,7 +692,20 @@ pub struct MetaFileJson<'a> {
     /// The licence of the data and the attribution its sources require.
     pub licence: LicenceJson,
     pub sources: Vec<SourceJson<'a>>,
+    /// What else the set was made from; an export that finds the same (and the
+    /// same sources, as-of date, Land and version) stops early.
+    pub inputs: InputsJson,
     pub files: MetaCountsJson,
+}
+
+/// `meta.json`'s `inputs`: the status batch and data generation the set was read
+/// at, and the export's options that change the files.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct InputsJson {
+    pub status_batch: i64,
+    pub data_generation: i64,
+    pub gzip: bool,
+    pub site: bool,
 }
 
 #[derive(Debug, Serialize)]

@@ -243,26 +243,51 @@ pub fn run_job_at(
             }
             let (as_of, generated_at) = stamp(*as_of);
             let started = std::time::Instant::now();
+            let options = dashboards::SetOptions {
+                gzip: *gzip,
+                site: *site,
+            };
+            let schema_version = crate::store::schema_version();
+            let mut publish_options = publish::PublishOptions {
+                gzip: *gzip,
+                volatile: vec![dashboards::META_FILE.into()],
+                modes: output.modes,
+                allow_foreign_files: output.allow_foreign_files,
+                protect: vec![db.to_path_buf()],
+                legacy: Some(dashboards::LEGACY),
+                ..Default::default()
+            };
+            // Stop early when the published meta.json names what this export would
+            // be made from and the files are the ones published: a full export
+            // would write nothing (see `dashboards::made_from`).
+            let data_stamp = query::stamp(&conn)?;
+            let made_from = |meta: &[u8]| {
+                dashboards::made_from(meta, land, as_of, &data_stamp, schema_version, options)
+            };
+            if let Some(summary) =
+                publish::unchanged_set(out, &publish_options, dashboards::META_FILE, made_from)?
+            {
+                tracing::debug!(elapsed = ?started.elapsed(), "dashboards: published set is current");
+                return Ok(ExportOutcome::Dashboards(summary));
+            }
+            // meta.json alone may differ without the set counting as changed only
+            // when it names the same inputs (then only its time stamp differs);
+            // otherwise it is rewritten, so the next export can stop early.
+            let published_meta = out.join(dashboards::META_FILE);
+            let meta_current = std::fs::symlink_metadata(&published_meta)
+                .is_ok_and(|m| m.is_file() && m.len() < 1 << 20)
+                && std::fs::read(&published_meta).is_ok_and(|bytes| made_from(&bytes));
+            if !meta_current {
+                publish_options.volatile.clear();
+            }
             let data = query::dashboards(&conn, land, as_of, generated_at)?;
             tracing::debug!(elapsed = ?started.elapsed(), "dashboards: data read");
-            let mut files = dashboards::build(&data, crate::store::schema_version())?;
+            let mut files = dashboards::build(&data, schema_version, options)?;
             if *site {
                 site::add(&mut files)?;
             }
             tracing::debug!(elapsed = ?started.elapsed(), files = files.len(), "dashboards: files built");
-            let summary = publish::publish(
-                out,
-                &files,
-                &publish::PublishOptions {
-                    gzip: *gzip,
-                    volatile: vec![dashboards::META_FILE.into()],
-                    modes: output.modes,
-                    allow_foreign_files: output.allow_foreign_files,
-                    protect: vec![db.to_path_buf()],
-                    legacy: Some(dashboards::LEGACY),
-                    ..Default::default()
-                },
-            )?;
+            let summary = publish::publish(out, &files, &publish_options)?;
             tracing::debug!(elapsed = ?started.elapsed(), "dashboards: published");
             Ok(ExportOutcome::Dashboards(summary))
         }

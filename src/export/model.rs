@@ -272,6 +272,24 @@ pub struct RetiredKey {
     pub retired_on: NaiveDate,
 }
 
+/// What the database contributes to a dashboard set besides the rows, read in a
+/// few cheap statements: every write that changes exported data moves one of these
+/// (a release its source's release id, a status report the batch id, and every such
+/// transaction the `data_changes` generation; schema 0008). `meta.json` names them,
+/// so an unchanged re-export can stop before reading the matrix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataStamp {
+    /// The latest applied release per source.
+    pub sources: Vec<SourceRelease>,
+    /// The last `status_batches` id (0 before any).
+    pub status_batch: i64,
+    /// The newest `data_changes` generation (0 before any).
+    pub data_generation: i64,
+    /// The database holds the quick start's synthetic demo data
+    /// ([`crate::demo::present`]); `meta.json` says so.
+    pub demo: bool,
+}
+
 /// Everything the municipal dashboards are built from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DashboardData {
@@ -279,15 +297,13 @@ pub struct DashboardData {
     pub land: crate::model::LandScope,
     pub generated_at: DateTime<Utc>,
     pub as_of: NaiveDate,
-    pub sources: Vec<SourceRelease>,
+    /// The releases, status batch and data generation the data was read at.
+    pub stamp: DataStamp,
     /// The services any municipality can be assigned, by LeiKa key (sorted).
     pub services: Vec<DashService>,
     pub kreise: Vec<Unit>,
     pub verbaende: Vec<Unit>,
     pub gemeinden: Vec<Gemeinde>,
-    /// The database holds the quick start's synthetic demo data
-    /// ([`crate::demo::present`]); `meta.json` says so.
-    pub demo: bool,
 }
 
 /// A Kreis or a Gemeindeverband.

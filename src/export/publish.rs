@@ -90,6 +90,9 @@ pub struct PublishSummary {
     pub removed: usize,
     /// True when nothing changed and DIR was not touched at all.
     pub unchanged: bool,
+    /// True when the set was recognised as current before any file was built
+    /// ([`unchanged_set`]); `unchanged` then too.
+    pub current: bool,
 }
 
 /// One file of the new set: relative path, bytes, whether it gets a `.gz` sibling.
@@ -226,6 +229,109 @@ pub fn publish(
     };
     summary.removed = old_files.difference(&wanted).count();
     Ok(summary)
+}
+
+/// Whether DIR still holds, untouched, the set ozgsync last published there, so
+/// that publishing the same files again would change nothing: `Some` (the summary
+/// an unchanged publish gives) when DIR is a real directory with the configured
+/// mode holding exactly the files its manifest lists (no foreign entry, no link),
+/// each a regular file with the configured mode and not modified after the
+/// manifest was written (every publish writes the manifest last), and `made_from`
+/// accepts the listed file `description` (the set's `meta.json`). `None` sends the caller the full way, which repairs
+/// whatever differs. Checked under the publisher's lock, with the leftovers of a
+/// crashed run removed as a publish would. A file replaced with the same name,
+/// mode and an mtime older than the manifest's is not noticed (the check reads no
+/// file contents); the caller documents that.
+pub fn unchanged_set(
+    dir: &Path,
+    opts: &PublishOptions,
+    description: &str,
+    made_from: impl Fn(&[u8]) -> bool,
+) -> Result<Option<PublishSummary>, ExportError> {
+    let (Some(name), Some(parent)) = (
+        dir.file_name().and_then(|n| n.to_str()),
+        dir.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .or(Some(Path::new("."))),
+    ) else {
+        return Ok(None);
+    };
+    let own_dir = fs::symlink_metadata(dir)
+        .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o7777 == opts.modes.dir);
+    if !own_dir {
+        return Ok(None);
+    }
+    let _lock = DirLock::acquire(&parent.join(format!(".{name}.lock")))?;
+    remove_leftovers(parent, name);
+    let Some(listed) = read_manifest(dir)? else {
+        return Ok(None);
+    };
+    let Ok(manifest_mtime) = fs::symlink_metadata(dir.join(MANIFEST)).and_then(|m| m.modified())
+    else {
+        return Ok(None);
+    };
+    let mut found = BTreeSet::new();
+    if !only_files(dir, "", &mut found) || found.len() != listed.len() + 1 {
+        return Ok(None);
+    }
+    for rel in &listed {
+        if !found.contains(rel) {
+            return Ok(None);
+        }
+        let intact = fs::symlink_metadata(dir.join(rel)).is_ok_and(|m| {
+            m.is_file()
+                && m.permissions().mode() & 0o7777 == opts.modes.file
+                && m.modified().is_ok_and(|t| t <= manifest_mtime)
+        });
+        if !intact {
+            return Ok(None);
+        }
+    }
+    let described = listed.contains(description)
+        && fs::read(dir.join(description)).is_ok_and(|bytes| made_from(&bytes));
+    if !described {
+        return Ok(None);
+    }
+    Ok(Some(PublishSummary {
+        kept: listed.len(),
+        unchanged: true,
+        current: true,
+        ..PublishSummary::default()
+    }))
+}
+
+/// Adds the regular files below `abs` to `found`; false when it meets anything
+/// else (a link, a device, an empty or unreadable directory), which only a full
+/// publish decides about.
+fn only_files(abs: &Path, rel: &str, found: &mut BTreeSet<String>) -> bool {
+    let Ok(entries) = fs::read_dir(abs) else {
+        return false;
+    };
+    let mut any = false;
+    for entry in entries {
+        let Ok(entry) = entry else { return false };
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            return false;
+        };
+        let child = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        match entry.file_type() {
+            Ok(t) if t.is_file() => {
+                found.insert(child);
+            }
+            Ok(t) if t.is_dir() => {
+                if !only_files(&entry.path(), &child, found) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+        any = true;
+    }
+    any
 }
 
 /// What DIR holds: the files of the published set, and the rest.
@@ -485,7 +591,14 @@ impl Publisher<'_> {
         for d in &dirs {
             target::create_dirs(d, self.opts.modes.dir)?;
         }
-        let summary = self.put_all(entries, &|rel| tmp.join(rel), true)?;
+        // The manifest is written anew and last, so no file of the set is newer
+        // than it: what `unchanged_set` relies on to notice a file changed by hand.
+        let (manifest, files): (Vec<Entry>, Vec<Entry>) =
+            entries.iter().partition(|(path, _, _)| *path == MANIFEST);
+        let summary = self.put_all(&files, &|rel| tmp.join(rel), true)?;
+        for (path, bytes, _) in manifest {
+            self.write_new(&tmp.join(path), bytes)?;
+        }
         sync_fs(&tmp);
 
         if let Some(hook) = self.opts.before_swap {

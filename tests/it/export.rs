@@ -480,8 +480,9 @@ fn dashboards_validate_snapshot_and_stay_untouched_when_unchanged() {
     assert_eq!(read_set(&out), set);
 
     // One new status for one Gemeinde (pilot: no headline number moves, so the index
-    // stays, and meta.json is identical under a fixed --as-of): its file and its
-    // Verband's and Kreis's files change; every other file keeps inode and mtime.
+    // stays): its file and its Verband's and Kreis's files change, and meta.json,
+    // which names the status batch, and the manifest, which every publish writes
+    // last; every other file keeps inode and mtime.
     db.conn()
         .execute_batch(
             "INSERT INTO status_batches (batch_id, origin, recorded_at, recorded_by, last_event_id)
@@ -499,15 +500,154 @@ fn dashboards_validate_snapshot_and_stay_untouched_when_unchanged() {
         .map(|(p, _)| p)
         .collect();
     let expected = [
+        export::publish::MANIFEST,
         "gemeinden/031515401002.json",
         "gemeinden/031515401002.json.gz",
         "kreise/031510000000.json",
         "kreise/031510000000.json.gz",
+        "meta.json",
+        "meta.json.gz",
         "verbaende/031515401000.json",
         "verbaende/031515401000.json.gz",
     ];
     assert_eq!(changed, expected.iter().collect::<Vec<_>>());
-    assert_eq!(third.written, expected.len());
+    // The manifest is the publisher's bookkeeping, not counted.
+    assert_eq!(third.written, expected.len() - 1);
+    let meta: serde_json::Value = serde_json::from_slice(&after["meta.json"].0).unwrap();
+    assert_eq!(meta["inputs"]["status_batch"], 9);
+}
+
+/// An unchanged re-export stops before reading the data when the published
+/// meta.json names the same data and the files are the ones published; any change
+/// of the data, and any file changed or deleted by hand, sends it the full way,
+/// which writes what a full export writes (and repairs the set).
+#[test]
+fn unchanged_dashboards_stop_early_unless_data_or_files_changed() {
+    let db = fixture_db();
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("dash");
+    let out_s = out.to_str().unwrap();
+    let export = || {
+        db.ok(&[
+            "export",
+            "dashboards",
+            "--as-of",
+            "2026-03-15",
+            "--out",
+            out_s,
+        ])
+    };
+    const EARLY: &str = "the published meta.json names the same data";
+
+    let first = export();
+    assert!(first.contains("dashboards published"), "{first}");
+    let set = read_set(&out);
+    let again = export();
+    assert!(again.contains(EARLY), "{again}");
+    assert_eq!(
+        read_set(&out),
+        set,
+        "nothing written: bytes, inodes, mtimes"
+    );
+
+    // A file edited by hand: the full way, which puts the published bytes back.
+    let gemeinde = out.join("gemeinden/031010000000.json");
+    let mut edited = std::fs::read(&gemeinde).unwrap();
+    edited.extend_from_slice(b" ");
+    std::fs::write(&gemeinde, &edited).unwrap();
+    let repaired = export();
+    assert!(!repaired.contains(EARLY), "{repaired}");
+    assert!(repaired.contains("1 written"), "{repaired}");
+    assert_eq!(
+        read_set(&out)["gemeinden/031010000000.json"].0,
+        set["gemeinden/031010000000.json"].0
+    );
+    assert!(
+        export().contains(EARLY),
+        "the repaired set is current again"
+    );
+
+    // A file deleted by hand: written again.
+    std::fs::remove_file(out.join("kreise/031510000000.json")).unwrap();
+    let restored = export();
+    assert!(
+        !restored.contains(EARLY) && restored.contains("1 written"),
+        "{restored}"
+    );
+    assert_eq!(
+        read_set(&out)["kreise/031510000000.json"].0,
+        set["kreise/031510000000.json"].0
+    );
+
+    // A file added to the published set by someone else: the full way, which keeps
+    // it and writes nothing, as it always did.
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let beside = export();
+    assert!(
+        !beside.contains(EARLY) && beside.contains("unchanged"),
+        "{beside}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    std::fs::remove_file(out.join("notes.txt")).unwrap();
+
+    // Another --as-of date, or --gzip, is other data: never stopped early.
+    let other_day = db.ok(&[
+        "export",
+        "dashboards",
+        "--as-of",
+        "2026-03-16",
+        "--out",
+        out_s,
+    ]);
+    assert!(!other_day.contains(EARLY), "{other_day}");
+    let gz = db.ok(&[
+        "export",
+        "dashboards",
+        "--as-of",
+        "2026-03-16",
+        "--gzip",
+        "--out",
+        out_s,
+    ]);
+    assert!(!gz.contains(EARLY) && gz.contains("written"), "{gz}");
+    assert!(out.join("meta.json.gz").exists());
+    assert!(export().contains("dashboards published"));
+
+    // One annotation changed through the coordinators' sheet: not skipped, and the
+    // change is in the files.
+    let before = read_set(&out);
+    assert!(export().contains(EARLY));
+    let sheet = root.path().join("annotations.csv");
+    std::fs::write(
+        &sheet,
+        "Leistungsschlüssel;Leistungsbezeichnung;Ressort;Vollzug;Umsetzungsweg;EfA-ID;\
+         Depriorisierungsgrund;Priorität;Zieldatum;Bemerkung\n\
+         99108013017000;Test-Gewerbeanmeldung;MW;kommune;eigenloesung;-;;2;;\n",
+    )
+    .unwrap();
+    db.ok(&[
+        "annotations",
+        "import",
+        sheet.to_str().unwrap(),
+        "--by",
+        "MW",
+    ]);
+    let changed = export();
+    assert!(
+        !changed.contains(EARLY) && changed.contains("dashboards published"),
+        "{changed}"
+    );
+    let after = read_set(&out);
+    assert_ne!(after["services.json"].0, before["services.json"].0);
+    let services: serde_json::Value = serde_json::from_slice(&after["services.json"].0).unwrap();
+    assert_eq!(
+        services["services"]["99108013017000"]["umsetzungsweg"], "eigenloesung",
+        "{services}"
+    );
+    assert!(export().contains(EARLY));
 }
 
 #[test]

@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use rusqlite::{params, Connection};
 
 use super::db;
-use crate::export::model::{Reifegrad, SourceRelease, Unit};
+use crate::export::model::{DataStamp, Reifegrad, SourceRelease, Unit};
 use crate::export::ExportError;
 use crate::model::LandScope;
 
@@ -40,6 +40,26 @@ pub fn sources(conn: &Connection) -> Result<Vec<SourceRelease>, ExportError> {
         .map_err(db("reading the releases used"))?;
     rows.collect::<Result<_, _>>()
         .map_err(db("reading the releases used"))
+}
+
+/// What the database contributes to a dashboard set besides its rows; a handful of
+/// small reads, so an unchanged re-export can be recognised without the matrix.
+pub fn stamp(conn: &Connection) -> Result<DataStamp, ExportError> {
+    const CTX: &str = "reading the status batch and data generation";
+    let (status_batch, data_generation) = conn
+        .query_row(
+            "SELECT (SELECT coalesce(max(batch_id), 0) FROM status_batches),
+                    (SELECT coalesce(max(generation), 0) FROM data_changes)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(db(CTX))?;
+    Ok(DataStamp {
+        sources: sources(conn)?,
+        status_batch,
+        data_generation,
+        demo: crate::demo::present(conn).map_err(db("looking for demo data"))?,
+    })
 }
 
 pub(super) struct Annotation {

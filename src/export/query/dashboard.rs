@@ -8,12 +8,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Connection;
 
 use super::catalog::{
-    annotations, availability, efa_services, efa_themenfeld, leika_names, ozg_names, sources,
-    units, Efa,
+    annotations, availability, efa_services, efa_themenfeld, leika_names, ozg_names, stamp, units,
+    Efa,
 };
 use super::matrix::Latest;
 use super::status::matrix_and_changes;
-use super::{db, map_for_scans, CHANGE_WINDOW_DAYS};
+use super::{map_for_scans, CHANGE_WINDOW_DAYS};
 use crate::export::model::{
     DashService, DashboardData, Gemeinde, GemeindeChange, GemeindeService, OzgRef,
 };
@@ -204,11 +204,10 @@ pub(super) fn dashboard_data(
         })
         .collect();
     Ok(DashboardData {
-        demo: crate::demo::present(conn).map_err(db("looking for demo data"))?,
         land: land.clone(),
         generated_at,
         as_of,
-        sources: sources(conn)?,
+        stamp: stamp(conn)?,
         services,
         kreise: units(conn, "kreis", land)?
             .into_iter()

@@ -24,7 +24,7 @@ use rusqlite::Connection;
 use super::ExportError;
 use crate::error::Error;
 
-pub use catalog::sources;
+pub use catalog::{sources, stamp};
 pub use dashboard::dashboards;
 pub use report::report;
 

@@ -205,13 +205,13 @@ pub fn report(
         generated_at,
         as_of,
         since,
-        sources: dash.sources,
+        sources: dash.stamp.sources,
         services,
         ressorts,
         themenfelder,
         kreise,
         changes,
-        demo: dash.demo,
+        demo: dash.stamp.demo,
         funnel,
     })
 }
