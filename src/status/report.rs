@@ -18,6 +18,7 @@ use std::io::{Read, Seek};
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use super::sorted::ReportRows;
 use super::{Scope, Status, Subject};
 use crate::model::date::parse_date;
 use crate::model::keys::{lost_leading_digits, Ars, Leistungsschluessel};
@@ -77,15 +78,75 @@ pub enum ReportError {
     Header(String),
     #[error("line {line}: {reason}")]
     Csv { line: u64, reason: String },
+    /// The rows could not be set aside for sorting (disk full, no temp directory).
+    #[error("{0}")]
+    Spill(String),
 }
 
-/// The outcome of validating a whole file.
+/// The outcome of validating a whole file: the valid rows, collected in `R` (a
+/// `Vec` for small reports and tests, [`ReportRows`] for an import of any size),
+/// and the problems.
 #[derive(Debug, Default)]
-pub struct Validated {
-    pub rows: Vec<StatusRow>,
+pub struct Validated<R = Vec<StatusRow>> {
+    pub rows: R,
+    /// The first [`MAX_ERRORS_KEPT`] problems, in file order.
     pub errors: Vec<RowError>,
+    /// Every problem, kept or not.
+    pub error_count: u64,
+    /// Data lines with at least one problem.
+    pub bad_lines: u64,
     /// Number of data lines read (blank lines excluded).
     pub lines: u64,
+}
+
+/// Problems kept for display: a file that is wrong in every one of its millions of
+/// rows must not hold a message per cell; the count still covers all of them.
+pub const MAX_ERRORS_KEPT: usize = 10_000;
+
+/// Where valid rows go while a report is read.
+pub trait RowSink {
+    fn push_row(&mut self, row: StatusRow) -> Result<(), ReportError>;
+}
+
+impl RowSink for Vec<StatusRow> {
+    fn push_row(&mut self, row: StatusRow) -> Result<(), ReportError> {
+        self.push(row);
+        Ok(())
+    }
+}
+
+impl RowSink for ReportRows {
+    fn push_row(&mut self, row: StatusRow) -> Result<(), ReportError> {
+        self.push(row).map_err(|e| {
+            ReportError::Spill(format!(
+                "could not spill sorted rows to a temporary file in {}: {e}; free space there or set TMPDIR to a directory with room",
+                std::env::temp_dir().display()
+            ))
+        })
+    }
+}
+
+impl<R> Validated<R> {
+    fn new(rows: R) -> Validated<R> {
+        Validated {
+            rows,
+            errors: Vec::new(),
+            error_count: 0,
+            bad_lines: 0,
+            lines: 0,
+        }
+    }
+
+    /// Records the problems of one line.
+    fn line_errors(&mut self, errors: Vec<RowError>) {
+        if errors.is_empty() {
+            return;
+        }
+        self.bad_lines += 1;
+        self.error_count += errors.len() as u64;
+        let room = MAX_ERRORS_KEPT.saturating_sub(self.errors.len());
+        self.errors.extend(errors.into_iter().take(room));
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -160,6 +221,16 @@ pub fn validate_from<R: Read + Seek>(
     catalog: &Catalog,
     today: NaiveDate,
 ) -> Result<Validated, ReportError> {
+    validate_into(input, catalog, today, Vec::new())
+}
+
+/// [`validate_from`], the valid rows pushed into `rows` as they are read.
+pub fn validate_into<R: Read + Seek, S: RowSink>(
+    input: R,
+    catalog: &Catalog,
+    today: NaiveDate,
+    rows: S,
+) -> Result<Validated<S>, ReportError> {
     let not_csv = |e: ParseError| {
         ReportError::NotCsv(format!(
             "{e}; expected a CSV file with a header line such as `Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung`"
@@ -175,7 +246,7 @@ pub fn validate_from<R: Read + Seek>(
     }
     let index = column_index(&headers)?;
     let mut reader = input.reader;
-    let mut out = Validated::default();
+    let mut out = Validated::new(rows);
     let mut record = csv::StringRecord::new();
     loop {
         let more = reader.read_record(&mut record).map_err(|e| {
@@ -192,7 +263,7 @@ pub fn validate_from<R: Read + Seek>(
         if !more {
             break;
         }
-        check_record(&record, &headers, &index, catalog, today, &mut out);
+        check_record(&record, &headers, &index, catalog, today, &mut out)?;
     }
     Ok(out)
 }
@@ -204,15 +275,26 @@ pub fn validate_xlsx<R: Read + Seek>(
     catalog: &Catalog,
     today: NaiveDate,
 ) -> Result<Validated, ReportError> {
+    validate_xlsx_into(input, catalog, today, Vec::new())
+}
+
+/// [`validate_xlsx`], the valid rows pushed into `rows`. (The workbook itself is
+/// held in memory while read, as calamine reads it.)
+pub fn validate_xlsx_into<R: Read + Seek, S: RowSink>(
+    input: R,
+    catalog: &Catalog,
+    today: NaiveDate,
+    rows: S,
+) -> Result<Validated<S>, ReportError> {
     let table = crate::parse::xlsx_sheet::read(input, "status report (XLSX)").map_err(|e| {
         ReportError::NotCsv(format!(
             "{e}; write the template with `ozgsync template status --format xlsx`"
         ))
     })?;
     let index = column_index(&table.header)?;
-    let mut out = Validated::default();
+    let mut out = Validated::new(rows);
     for record in &table.rows {
-        check_record(record, &table.header, &index, catalog, today, &mut out);
+        check_record(record, &table.header, &index, catalog, today, &mut out)?;
     }
     Ok(out)
 }
@@ -300,16 +382,16 @@ fn column_index(headers: &csv::StringRecord) -> Result<Cells<Option<usize>>, Rep
 
 /// Checks one data record into `out` (blank records, which spreadsheets save,
 /// are skipped).
-fn check_record(
+fn check_record<S: RowSink>(
     record: &csv::StringRecord,
     headers: &csv::StringRecord,
     index: &Cells<Option<usize>>,
     catalog: &Catalog,
     today: NaiveDate,
-    out: &mut Validated,
-) {
+    out: &mut Validated<S>,
+) -> Result<(), ReportError> {
     if record.iter().all(|f| f.trim().is_empty()) {
-        return;
+        return Ok(());
     }
     out.lines += 1;
     let line = record.position().map(|p| p.line()).unwrap_or(0);
@@ -318,13 +400,13 @@ fn check_record(
         .enumerate()
         .find(|(_, c)| c.contains(crate::parse::text::UNDECODABLE))
     {
-        out.errors.push(RowError {
+        out.line_errors(vec![RowError {
             line,
             column: headers.get(i).unwrap_or("?").trim().to_owned(),
             value: crate::parse::shorten(bad.trim(), 80),
             message: crate::parse::text::undecodable_reason("the row"),
-        });
-        return;
+        }]);
+        return Ok(());
     }
     let cell =
         |i: Option<usize>| -> &str { i.and_then(|i| record.get(i)).map(str::trim).unwrap_or("") };
@@ -338,9 +420,10 @@ fn check_record(
         note: cell(index.note),
     };
     match check_row(line, &cells, catalog, today) {
-        Ok(row) => out.rows.push(row),
-        Err(mut errors) => out.errors.append(&mut errors),
+        Ok(row) => out.rows.push_row(row)?,
+        Err(errors) => out.line_errors(errors),
     }
+    Ok(())
 }
 
 /// The cells of one row (or of one `status set` call), trimmed; empty when absent.

@@ -14,6 +14,7 @@ use tracing::debug;
 use crate::error::{Error, Result};
 use crate::model::Vollzug;
 use crate::status::report::{Catalog, StatusRow};
+use crate::status::sorted::{ReportRows, SortedRow, SortedRows};
 use crate::status::{Scope, Status, Subject};
 
 /// Loads what rows are validated against: current LeiKa keys, EfA ids, ARS of
@@ -57,29 +58,57 @@ pub fn catalog(conn: &Connection) -> Result<Catalog> {
     })
 }
 
-/// Appends `rows` as events in one transaction (one `status_batches` row for the
-/// report) and brings `status_current` and `status_tally` up to date set-wise.
-/// Returns the number of events written.
-///
-/// Rows are written in the table's key order (cell, then date): the clustered
-/// `status_events` and the subject-first `status_current` then grow at their ends
-/// instead of at random places, which is what makes a 2.8-million-row report fast.
-/// Same-cell rows of one date keep their file order and get growing event ids, so
-/// the later line is the correction that wins.
+/// Appends `rows` as events in one transaction (see [`record_sorted`], which this
+/// calls after sorting the rows). For `status set` and small callers; an import
+/// streams its file into [`ReportRows`] instead of holding it.
 pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str) -> Result<u64> {
+    let mut held = ReportRows::new();
+    for row in rows {
+        held.push(row.clone()).map_err(spill_error)?;
+    }
+    record_sorted(conn, held.into_sorted().map_err(spill_error)?, origin, by)
+}
+
+/// The error of a failed spill of sorted rows to the temporary directory.
+pub fn spill_error(e: std::io::Error) -> Error {
+    Error::Invalid(format!(
+        "could not keep the sorted status rows in a temporary file in {}: {e}; free space there or set TMPDIR to a directory with room",
+        std::env::temp_dir().display()
+    ))
+}
+
+/// Page cache of the report's transaction. Dirty pages beyond it are written to the
+/// WAL while the transaction runs (SQLite's cache spill), so memory stays bounded
+/// whatever the report's size; a larger cache bought little (measured).
+const RECORD_CACHE_KIB: i64 = 64 * 1024;
+
+/// Appends the rows of a report as events in one transaction (one `status_batches`
+/// row for the report) and brings `status_current` and `status_tally` up to date
+/// set-wise. Returns the number of events written. The one writer of status events.
+///
+/// Rows arrive in the table's key order (cell, then date, then file order), read
+/// from the sorted runs one at a time, so memory does not grow with the report:
+/// the clustered `status_events` and the subject-first `status_current` then grow
+/// at their ends instead of at random places. Same-cell rows of one date keep their
+/// file order and get growing event ids, so the later line is the correction that
+/// wins.
+pub fn record_sorted(
+    conn: &mut Connection,
+    mut rows: SortedRows,
+    origin: &str,
+    by: &str,
+) -> Result<u64> {
     if rows.is_empty() {
         return Ok(0);
     }
-    // Rows are numbered with u32 while sorted (a 4-billion-row file is not a report).
-    u32::try_from(rows.len())
+    let total = rows.len();
+    let count = i64::try_from(total)
         .map_err(|_| Error::Invalid("too many status rows in one report".into()))?;
     let recorded_at = super::now_utc();
     let started = std::time::Instant::now();
-    let phase = |what: &str| debug!(rows = rows.len(), elapsed = ?started.elapsed(), "status record: {what}");
-    let (keys, order) = Keys::sorted(rows);
-    phase("sorted");
-    // A large page cache for this connection's big transactions (allocated only as used).
-    conn.pragma_update(None, "cache_size", -512 * 1024)
+    let phase =
+        |what: &str| debug!(rows = total, elapsed = ?started.elapsed(), "status record: {what}");
+    conn.pragma_update(None, "cache_size", -RECORD_CACHE_KIB)
         .map_err(Error::db("setting cache_size"))?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -97,8 +126,6 @@ pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str)
             |r| r.get(0),
         )
         .map_err(Error::db("reading the last status event id"))?;
-    let count = i64::try_from(order.len())
-        .map_err(|_| Error::Invalid("too many status rows in one report".into()))?;
     tx.execute(
         "INSERT INTO status_batches (origin, recorded_at, recorded_by, last_event_id)
          VALUES (?1, ?2, ?3, ?4)",
@@ -106,26 +133,46 @@ pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str)
     )
     .map_err(Error::db("recording the status batch"))?;
     let batch_id = tx.last_insert_rowid();
-    insert_chunked(
-        &tx,
-        "INSERT OR ROLLBACK INTO status_events (subject_kind, subject, scope_kind, scope,
-             effective_on, event_id, status, note, batch_id) VALUES ",
-        "",
-        9,
-        &order,
-        |stmt, at, i, p| {
-            let row = &rows[p.row as usize];
-            keys.bind_cell(stmt, at, p)?;
-            stmt.raw_bind_parameter(at + 4, &keys.dates[p.on as usize])?;
-            stmt.raw_bind_parameter(at + 5, first_id + i as i64)?;
-            stmt.raw_bind_parameter(at + 6, row.status.as_str())?;
-            stmt.raw_bind_parameter(at + 7, row.note.as_deref())?;
-            stmt.raw_bind_parameter(at + 8, batch_id)
-        },
-    )
-    .map_err(Error::db("recording status events"))?;
+    let subjects: Vec<(&'static str, String)> = rows
+        .subjects
+        .iter()
+        .map(|s| (s.kind(), s.id().to_owned()))
+        .collect();
+    let scopes: Vec<(&'static str, String)> =
+        rows.scopes.iter().map(|s| (s.kind(), s.id())).collect();
+    let mut writer = Writer {
+        subjects: &subjects,
+        scopes: &scopes,
+        dates: Dates::default(),
+        events: Chunked::new(
+            &tx,
+            "INSERT OR ROLLBACK INTO status_events (subject_kind, subject, scope_kind, scope,
+                 effective_on, event_id, status, note, batch_id) VALUES ",
+            "",
+            9,
+        ),
+        pending_events: Vec::with_capacity(CHUNK),
+        current: Current::new(&tx)?,
+        batch_id,
+    };
+    let mut group: Vec<SortedRow> = Vec::new();
+    let mut next_id = first_id;
+    let mut group_first = first_id;
+    while let Some(row) = rows.next_row().map_err(spill_error)? {
+        if group.first().is_some_and(|g| g.subject != row.subject) {
+            writer.subject_done(&group, group_first)?;
+            group.clear();
+            group_first = next_id;
+        }
+        writer.event(&row, next_id)?;
+        group.push(row);
+        next_id += 1;
+    }
+    writer.subject_done(&group, group_first)?;
+    writer.flush_events()?;
     phase("events written");
-    update_current(&tx, rows, &keys, &order, first_id)?;
+    writer.finish()?;
+    drop(writer);
     phase("current status and tally written");
     for sql in &triggers {
         tx.execute_batch(sql)
@@ -134,93 +181,333 @@ pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str)
     super::due::mark(&tx, super::due::Cause::Status)?;
     tx.commit().map_err(Error::db("committing status events"))?;
     phase("committed");
-    Ok(rows.len() as u64)
+    Ok(total)
 }
 
-/// The distinct subjects, scopes and dates of a report in their stored form, each
-/// list in stored (binary) order, so that comparing positions compares the stored
-/// values: rows then sort on four integers instead of four strings.
-struct Keys<'a> {
-    subjects: Vec<(&'static str, &'a str)>,
-    scopes: Vec<(&'static str, String)>,
-    dates: Vec<String>,
+/// The stored text of the dates of a report (a few hundred distinct ones).
+#[derive(Default)]
+struct Dates {
+    ids: HashMap<NaiveDate, u32>,
+    text: Vec<String>,
 }
 
-/// One row of a report on its way in: its index in the report and the positions of
-/// its subject, scope and date in [`Keys`].
-#[derive(Clone, Copy)]
-struct Pending {
-    row: u32,
+impl Dates {
+    fn id(&mut self, d: NaiveDate) -> u32 {
+        let next = self.text.len() as u32;
+        *self.ids.entry(d).or_insert_with(|| {
+            self.text.push(d.format("%Y-%m-%d").to_string());
+            next
+        })
+    }
+}
+
+/// An event waiting for its multi-row statement.
+struct NewEvent {
     subject: u32,
     scope: u32,
     on: u32,
+    id: i64,
+    status: Status,
+    note: Option<String>,
 }
 
-impl<'a> Keys<'a> {
-    /// The report's keys, and its rows in key order (cell, date, then file order).
-    fn sorted(rows: &'a [StatusRow]) -> (Keys<'a>, Vec<Pending>) {
-        let (subjects, subject_of) = rank(rows.iter().map(|r| &r.subject), |s| (s.kind(), s.id()));
-        let (scopes, scope_of) = rank(rows.iter().map(|r| &r.scope), |s| (s.kind(), s.id()));
-        // ISO dates sort as their text.
-        let (dates, date_of) = rank(rows.iter().map(|r| r.effective_on), |d| {
-            d.format("%Y-%m-%d").to_string()
+/// A cell's new current status that is not a plain copy of its subject's events.
+struct NewCurrent {
+    subject: u32,
+    scope: u32,
+    on: u32,
+    id: i64,
+    status: Status,
+}
+
+/// A subject whose every new event is its cell's new current status: copied into
+/// `status_current` from the events by one statement over its id range.
+struct CopyRange {
+    subject: u32,
+    /// Whether the subject had current cells (upsert) or not (plain insert).
+    stored: bool,
+    ids: (i64, i64),
+}
+
+/// The tally key of one current cell: scope, subject kind, status, and whether the
+/// subject is a municipal service.
+type TallyKey = (u32, &'static str, Status, bool);
+
+/// What `status_current` and `status_tally` need from the rows seen so far.
+struct Current<'t> {
+    kommunal: HashSet<String>,
+    current_of: rusqlite::CachedStatement<'t>,
+    copies: Vec<CopyRange>,
+    singles: Vec<NewCurrent>,
+    single_insert: Chunked<'t>,
+    tally: HashMap<TallyKey, i64>,
+}
+
+impl<'t> Current<'t> {
+    fn new(tx: &'t rusqlite::Transaction<'t>) -> Result<Current<'t>> {
+        let kommunal: HashSet<String> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT leistungsschluessel, vollzug FROM annotations WHERE vollzug IS NOT NULL",
+                )
+                .map_err(Error::db("reading municipal services"))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                })
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(Error::db("reading municipal services"))?;
+            rows.into_iter()
+                .filter(|(_, vollzug)| Vollzug::is_municipal_code(vollzug.as_deref()))
+                .map(|(key, _)| key)
+                .collect()
+        };
+        let current_of = tx
+            .prepare_cached(
+                "SELECT scope_kind, scope, status, effective_on FROM status_current
+                 WHERE subject_kind = ?1 AND subject = ?2",
+            )
+            .map_err(Error::db("reading current status"))?;
+        Ok(Current {
+            kommunal,
+            current_of,
+            copies: Vec::new(),
+            singles: Vec::with_capacity(CHUNK),
+            single_insert: Chunked::new(
+                tx,
+                "INSERT OR ROLLBACK INTO status_current (subject_kind, subject, scope_kind, scope,
+                     status, effective_on, event_id) VALUES ",
+                " ON CONFLICT (subject_kind, subject, scope_kind, scope) DO UPDATE
+                     SET status = excluded.status, effective_on = excluded.effective_on,
+                         event_id = excluded.event_id",
+                7,
+            ),
+            tally: HashMap::new(),
+        })
+    }
+}
+
+/// Writes one report's events and derived rows as they stream by.
+struct Writer<'t, 'k> {
+    subjects: &'k [(&'static str, String)],
+    scopes: &'k [(&'static str, String)],
+    dates: Dates,
+    events: Chunked<'t>,
+    pending_events: Vec<NewEvent>,
+    current: Current<'t>,
+    batch_id: i64,
+}
+
+impl Writer<'_, '_> {
+    fn event(&mut self, row: &SortedRow, id: i64) -> Result<()> {
+        let on = self.dates.id(row.effective_on);
+        self.pending_events.push(NewEvent {
+            subject: row.subject,
+            scope: row.scope,
+            on,
+            id,
+            status: row.status,
+            note: row.note.clone(),
         });
-        let mut order: Vec<Pending> = (0..rows.len())
-            .map(|i| Pending {
-                row: i as u32,
-                subject: subject_of[i],
-                scope: scope_of[i],
-                on: date_of[i],
+        if self.pending_events.len() == CHUNK {
+            self.flush_events()?;
+        }
+        Ok(())
+    }
+
+    fn flush_events(&mut self) -> Result<()> {
+        let (subjects, scopes, dates, batch_id) =
+            (self.subjects, self.scopes, &self.dates, self.batch_id);
+        self.events
+            .insert(&self.pending_events, |stmt, at, e| {
+                let (subject_kind, subject) = &subjects[e.subject as usize];
+                let (scope_kind, scope) = &scopes[e.scope as usize];
+                stmt.raw_bind_parameter(at, *subject_kind)?;
+                stmt.raw_bind_parameter(at + 1, subject)?;
+                stmt.raw_bind_parameter(at + 2, *scope_kind)?;
+                stmt.raw_bind_parameter(at + 3, scope)?;
+                stmt.raw_bind_parameter(at + 4, &dates.text[e.on as usize])?;
+                stmt.raw_bind_parameter(at + 5, e.id)?;
+                stmt.raw_bind_parameter(at + 6, e.status.as_str())?;
+                stmt.raw_bind_parameter(at + 7, e.note.as_deref())?;
+                stmt.raw_bind_parameter(at + 8, batch_id)
+            })
+            .map_err(Error::db("recording status events"))?;
+        self.pending_events.clear();
+        Ok(())
+    }
+
+    /// Per cell of one subject's rows (`group`, sorted by scope then date, ids from
+    /// `first_id`) the last row is the candidate; it replaces the stored current
+    /// status unless that one is newer (a backdated report does not overrule a
+    /// later status).
+    fn subject_done(&mut self, group: &[SortedRow], first_id: i64) -> Result<()> {
+        let Some(first) = group.first() else {
+            return Ok(());
+        };
+        let (subject_kind, subject) = &self.subjects[first.subject as usize];
+        let cur = &mut self.current;
+        // The stored current status of this subject, by (scope kind, scope).
+        let stored: HashMap<(String, String), (String, String)> = cur
+            .current_of
+            .query_map(params![subject_kind, subject], |r| {
+                Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?)))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
+            .map_err(Error::db(format!("reading current status of {subject}")))?;
+        let municipal = *subject_kind == "leika" && cur.kommunal.contains(subject);
+        let mut winners = Vec::new();
+        for (j, row) in group.iter().enumerate() {
+            let last_of_cell = group.get(j + 1).is_none_or(|next| next.scope != row.scope);
+            if !last_of_cell {
+                continue;
+            }
+            // Most large reports are a subject's first: nothing stored, no lookup key built.
+            if !stored.is_empty() {
+                let (scope_kind, scope) = &self.scopes[row.scope as usize];
+                if let Some((old_status, old_on)) =
+                    stored.get(&((*scope_kind).to_owned(), scope.clone()))
+                {
+                    let on = row.effective_on.format("%Y-%m-%d").to_string();
+                    if *old_on > on {
+                        continue;
+                    }
+                    let old = Status::parse(old_status).ok_or_else(|| {
+                        Error::Invalid(format!("unknown status {old_status:?} in the database"))
+                    })?;
+                    *cur.tally
+                        .entry((row.scope, subject_kind, old, municipal))
+                        .or_default() -= 1;
+                }
+            }
+            *cur.tally
+                .entry((row.scope, subject_kind, row.status, municipal))
+                .or_default() += 1;
+            winners.push(j);
+        }
+        if winners.len() == group.len() {
+            cur.copies.push(CopyRange {
+                subject: first.subject,
+                stored: !stored.is_empty(),
+                ids: (first_id, first_id + group.len() as i64 - 1),
+            });
+            return Ok(());
+        }
+        for j in winners {
+            let row = &group[j];
+            let on = self.dates.id(row.effective_on);
+            self.current.singles.push(NewCurrent {
+                subject: row.subject,
+                scope: row.scope,
+                on,
+                id: first_id + j as i64,
+                status: row.status,
+            });
+            if self.current.singles.len() == CHUNK {
+                self.flush_singles()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_singles(&mut self) -> Result<()> {
+        let (subjects, scopes, dates) = (self.subjects, self.scopes, &self.dates);
+        let cur = &mut self.current;
+        cur.single_insert
+            .insert(&cur.singles, |stmt, at, c| {
+                let (subject_kind, subject) = &subjects[c.subject as usize];
+                let (scope_kind, scope) = &scopes[c.scope as usize];
+                stmt.raw_bind_parameter(at, *subject_kind)?;
+                stmt.raw_bind_parameter(at + 1, subject)?;
+                stmt.raw_bind_parameter(at + 2, *scope_kind)?;
+                stmt.raw_bind_parameter(at + 3, scope)?;
+                stmt.raw_bind_parameter(at + 4, c.status.as_str())?;
+                stmt.raw_bind_parameter(at + 5, &dates.text[c.on as usize])?;
+                stmt.raw_bind_parameter(at + 6, c.id)
+            })
+            .map_err(Error::db("updating the current status"))?;
+        cur.singles.clear();
+        Ok(())
+    }
+
+    /// Once every event is written: the copies, the remaining single cells, the tally.
+    fn finish(&mut self) -> Result<()> {
+        self.flush_singles()?;
+        let tx = self.events.tx;
+        // Copies a subject's events in an id range into status_current: with an upsert
+        // where the subject has current cells, as a plain insert where it has none (no
+        // conflict to look for; the usual case for a large report).
+        let copy_sql = |upsert: &str| {
+            format!(
+                "INSERT INTO status_current (subject_kind, subject, scope_kind, scope, status,
+                                             effective_on, event_id)
+                 SELECT subject_kind, subject, scope_kind, scope, status, effective_on, event_id
+                 FROM status_events
+                 WHERE subject_kind = ?1 AND subject = ?2 AND event_id BETWEEN ?3 AND ?4 {upsert}"
+            )
+        };
+        let mut copy_new = tx
+            .prepare(&copy_sql(""))
+            .map_err(Error::db("preparing the current status update"))?;
+        let mut copy_over = tx
+            .prepare(&copy_sql(
+                "ON CONFLICT (subject_kind, subject, scope_kind, scope) DO UPDATE
+                     SET status = excluded.status, effective_on = excluded.effective_on,
+                         event_id = excluded.event_id",
+            ))
+            .map_err(Error::db("preparing the current status update"))?;
+        for copy in &self.current.copies {
+            let (subject_kind, subject) = &self.subjects[copy.subject as usize];
+            let stmt = if copy.stored {
+                &mut copy_over
+            } else {
+                &mut copy_new
+            };
+            stmt.execute(params![subject_kind, subject, copy.ids.0, copy.ids.1])
+                .map_err(Error::db("updating the current status"))?;
+        }
+        let mut add = tx
+            .prepare_cached(
+                "INSERT INTO status_tally (scope_kind, scope, subject_kind, status, kommunal, cells)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (scope_kind, scope, subject_kind, status, kommunal) DO UPDATE
+                     SET cells = cells + excluded.cells",
+            )
+            .map_err(Error::db("preparing status tally update"))?;
+        let mut deltas: Vec<_> = self
+            .current
+            .tally
+            .iter()
+            .filter(|(_, n)| **n != 0)
+            .map(|(&(scope, subject_kind, status, municipal), &n)| {
+                let (scope_kind, scope) = &self.scopes[scope as usize];
+                (
+                    (
+                        *scope_kind,
+                        scope.as_str(),
+                        subject_kind,
+                        status.as_str(),
+                        municipal,
+                    ),
+                    n,
+                )
             })
             .collect();
-        order.sort_unstable_by_key(|p| (p.subject, p.scope, p.on, p.row));
-        let keys = Keys {
-            subjects,
-            scopes,
-            dates,
-        };
-        (keys, order)
+        // Key order: the tally's pages are then written front to back.
+        deltas.sort();
+        for ((scope_kind, scope, subject_kind, status, municipal), n) in deltas {
+            add.execute(params![
+                scope_kind,
+                scope,
+                subject_kind,
+                status,
+                municipal,
+                n
+            ])
+            .map_err(Error::db("updating the status tally"))?;
+        }
+        Ok(())
     }
-
-    /// Binds a row's cell (subject kind, subject, scope kind, scope) from `at` on.
-    fn bind_cell(
-        &self,
-        stmt: &mut rusqlite::Statement<'_>,
-        at: usize,
-        p: &Pending,
-    ) -> rusqlite::Result<()> {
-        let (subject_kind, subject) = self.subjects[p.subject as usize];
-        let (scope_kind, scope) = &self.scopes[p.scope as usize];
-        stmt.raw_bind_parameter(at, subject_kind)?;
-        stmt.raw_bind_parameter(at + 1, subject)?;
-        stmt.raw_bind_parameter(at + 2, *scope_kind)?;
-        stmt.raw_bind_parameter(at + 3, scope)
-    }
-}
-
-/// The distinct `items` in their stored form `stored(item)`, sorted, and for each
-/// item the position of its stored form in that list.
-fn rank<K: std::hash::Hash + Eq, S: Ord>(
-    items: impl Iterator<Item = K>,
-    stored: impl Fn(&K) -> S,
-) -> (Vec<S>, Vec<u32>) {
-    let mut ids: HashMap<K, u32> = HashMap::new();
-    let mut first_seen: Vec<u32> = Vec::new();
-    for item in items {
-        let next = ids.len() as u32;
-        first_seen.push(*ids.entry(item).or_insert(next));
-    }
-    let mut distinct: Vec<(S, u32)> = ids.iter().map(|(k, &id)| (stored(k), id)).collect();
-    distinct.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut position = vec![0u32; distinct.len()];
-    for (pos, (_, id)) in distinct.iter().enumerate() {
-        position[*id as usize] = pos as u32;
-    }
-    let of = first_seen
-        .into_iter()
-        .map(|id| position[id as usize])
-        .collect();
-    (distinct.into_iter().map(|(s, _)| s).collect(), of)
 }
 
 /// Drops the per-row triggers on `status_events` that maintain the derived tables
@@ -250,221 +537,64 @@ fn take_row_triggers(tx: &rusqlite::Transaction<'_>) -> Result<Vec<String>> {
 /// row (statement set-up and teardown were a fifth of a large import).
 const CHUNK: usize = 50;
 
-/// Runs `head (?, …), (?, …) … tail` over `items`, `CHUNK` rows per execution;
-/// `bind(stmt, first parameter index, item index, item)` binds one row's `cols`
-/// parameters.
-fn insert_chunked<T>(
-    tx: &rusqlite::Transaction<'_>,
-    head: &str,
-    tail: &str,
+/// A multi-row `head (?, …), (?, …) … tail` insert run `CHUNK` rows at a time.
+struct Chunked<'t> {
+    tx: &'t rusqlite::Transaction<'t>,
+    head: &'static str,
+    tail: &'static str,
     cols: usize,
-    items: &[T],
-    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, usize, &T) -> rusqlite::Result<()>,
-) -> rusqlite::Result<()> {
-    let sql = |rows: usize| -> String {
-        let one = format!("({})", vec!["?"; cols].join(", "));
-        format!("{head}{}{tail}", vec![one; rows].join(", "))
-    };
-    // One statement for all full chunks, held (not returned to the cache) between
-    // executions: its bindings are never cleared, so binding the next chunk's text
-    // reuses the buffers of the last one instead of allocating 450 new ones.
-    let mut full: Option<rusqlite::Statement<'_>> = None;
-    for (c, chunk) in items.chunks(CHUNK).enumerate() {
-        let mut last;
-        let stmt = if chunk.len() == CHUNK {
-            match &mut full {
-                Some(stmt) => stmt,
-                None => full.insert(tx.prepare(&sql(CHUNK))?),
-            }
-        } else {
-            last = tx.prepare(&sql(chunk.len()))?;
-            &mut last
-        };
-        for (j, item) in chunk.iter().enumerate() {
-            bind(stmt, j * cols + 1, c * CHUNK + j, item)?;
-        }
-        stmt.raw_execute()?;
-    }
-    Ok(())
+    /// The statement for full chunks, held (not returned to the cache) between
+    /// executions: its bindings are never cleared, so binding the next chunk's text
+    /// reuses the buffers of the last one instead of allocating new ones.
+    full: Option<rusqlite::Statement<'t>>,
 }
 
-/// The tally key of one current cell: scope kind, scope, subject kind, status, and
-/// whether the subject is a municipal service.
-type TallyKey<'a> = (&'static str, &'a str, &'static str, &'static str, bool);
+impl<'t> Chunked<'t> {
+    fn new(
+        tx: &'t rusqlite::Transaction<'t>,
+        head: &'static str,
+        tail: &'static str,
+        cols: usize,
+    ) -> Chunked<'t> {
+        Chunked {
+            tx,
+            head,
+            tail,
+            cols,
+            full: None,
+        }
+    }
 
-/// Brings `status_current` and `status_tally` up to date for the events just written
-/// (`order`, sorted by cell and date, with ids from `first_id`): per cell the last
-/// row is the candidate; it replaces the stored current status unless that one is
-/// newer (a backdated report does not overrule a later status).
-///
-/// A subject whose every row is its cell's new current status (the usual case: one
-/// row per cell, nothing newer stored) is copied into `status_current` from the events
-/// just written by one statement over its id range, instead of binding every value
-/// a second time; other subjects' winners are inserted row by row.
-fn update_current(
-    tx: &rusqlite::Transaction<'_>,
-    rows: &[StatusRow],
-    keys: &Keys<'_>,
-    order: &[Pending],
-    first_id: i64,
-) -> Result<()> {
-    let kommunal: HashSet<String> = {
-        let mut stmt = tx
-            .prepare(
-                "SELECT leistungsschluessel, vollzug FROM annotations WHERE vollzug IS NOT NULL",
-            )
-            .map_err(Error::db("reading municipal services"))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(Error::db("reading municipal services"))?;
-        rows.into_iter()
-            .filter(|(_, vollzug)| Vollzug::is_municipal_code(vollzug.as_deref()))
-            .map(|(key, _)| key)
-            .collect()
-    };
-    let mut current_of = tx
-        .prepare_cached(
-            "SELECT scope_kind, scope, status, effective_on FROM status_current
-             WHERE subject_kind = ?1 AND subject = ?2",
-        )
-        .map_err(Error::db("reading current status"))?;
-    // Copies a subject's events in an id range into status_current: with an upsert
-    // where the subject has current cells, as a plain insert where it has none (no
-    // conflict to look for; the usual case for a large report).
-    let copy_sql = |upsert: &str| {
-        format!(
-            "INSERT INTO status_current (subject_kind, subject, scope_kind, scope, status,
-                                         effective_on, event_id)
-             SELECT subject_kind, subject, scope_kind, scope, status, effective_on, event_id
-             FROM status_events
-             WHERE subject_kind = ?1 AND subject = ?2 AND event_id BETWEEN ?3 AND ?4 {upsert}"
-        )
-    };
-    let mut copy_new = tx
-        .prepare(&copy_sql(""))
-        .map_err(Error::db("preparing the current status update"))?;
-    let mut copy_over = tx
-        .prepare(&copy_sql(
-            "ON CONFLICT (subject_kind, subject, scope_kind, scope) DO UPDATE
-                 SET status = excluded.status, effective_on = excluded.effective_on,
-                     event_id = excluded.event_id",
-        ))
-        .map_err(Error::db("preparing the current status update"))?;
-    // Indexes into `order` of winners that are inserted row by row.
-    let mut singles: Vec<usize> = Vec::new();
-    let mut tally: HashMap<TallyKey, i64> = HashMap::new();
-    // Position in `order` of the group's first row.
-    let mut at = 0;
-    for group in order.chunk_by(|a, b| a.subject == b.subject) {
-        let start = at;
-        at += group.len();
-        let Some(first) = group.first() else { continue };
-        let (subject_kind, subject) = keys.subjects[first.subject as usize];
-        // The stored current status of this subject, by (scope kind, scope).
-        let stored: HashMap<(String, String), (String, String)> = current_of
-            .query_map(params![subject_kind, subject], |r| {
-                Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?)))
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
-            .map_err(Error::db(format!("reading current status of {subject}")))?;
-        let municipal = subject_kind == "leika" && kommunal.contains(subject);
-        let mut winners = Vec::new();
-        for (j, p) in group.iter().enumerate() {
-            let last_of_cell = group.get(j + 1).is_none_or(|next| next.scope != p.scope);
-            if !last_of_cell {
-                continue;
-            }
-            let (scope_kind, scope) = &keys.scopes[p.scope as usize];
-            let on = &keys.dates[p.on as usize];
-            // Most large reports are a subject's first: nothing stored, no lookup key built.
-            let old = if stored.is_empty() {
-                None
-            } else {
-                stored.get(&((*scope_kind).to_owned(), scope.clone()))
-            };
-            if let Some((old_status, old_on)) = old {
-                if old_on > on {
-                    continue;
+    fn sql(&self, rows: usize) -> String {
+        let one = format!("({})", vec!["?"; self.cols].join(", "));
+        format!("{}{}{}", self.head, vec![one; rows].join(", "), self.tail)
+    }
+
+    /// Inserts `items`; `bind(stmt, first parameter index, item)` binds one row's
+    /// `cols` parameters.
+    fn insert<T>(
+        &mut self,
+        items: &[T],
+        bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<()> {
+        for chunk in items.chunks(CHUNK) {
+            let mut last;
+            let stmt = if chunk.len() == CHUNK {
+                match &mut self.full {
+                    Some(stmt) => stmt,
+                    None => self.full.insert(self.tx.prepare(&self.sql(CHUNK))?),
                 }
-                let old = Status::parse(old_status).ok_or_else(|| {
-                    Error::Invalid(format!("unknown status {old_status:?} in the database"))
-                })?;
-                *tally
-                    .entry((scope_kind, scope, subject_kind, old.as_str(), municipal))
-                    .or_default() -= 1;
-            }
-            let status = rows[p.row as usize].status;
-            *tally
-                .entry((scope_kind, scope, subject_kind, status.as_str(), municipal))
-                .or_default() += 1;
-            winners.push(start + j);
-        }
-        if winners.len() == group.len() {
-            let copy = if stored.is_empty() {
-                &mut copy_new
             } else {
-                &mut copy_over
+                last = self.tx.prepare_cached(&self.sql(chunk.len()))?;
+                &mut *last
             };
-            copy.execute(params![
-                subject_kind,
-                subject,
-                first_id + start as i64,
-                first_id + (at - 1) as i64
-            ])
-            .map_err(Error::db("updating the current status"))?;
-        } else {
-            singles.append(&mut winners);
+            for (j, item) in chunk.iter().enumerate() {
+                bind(stmt, j * self.cols + 1, item)?;
+            }
+            stmt.raw_execute()?;
         }
+        Ok(())
     }
-    drop(current_of);
-    drop(copy_new);
-    drop(copy_over);
-    insert_chunked(
-        tx,
-        "INSERT OR ROLLBACK INTO status_current (subject_kind, subject, scope_kind, scope,
-             status, effective_on, event_id) VALUES ",
-        " ON CONFLICT (subject_kind, subject, scope_kind, scope) DO UPDATE
-             SET status = excluded.status, effective_on = excluded.effective_on,
-                 event_id = excluded.event_id",
-        7,
-        &singles,
-        |stmt, at, _, &i| {
-            let Some(p) = order.get(i) else {
-                return Ok(());
-            };
-            keys.bind_cell(stmt, at, p)?;
-            stmt.raw_bind_parameter(at + 4, rows[p.row as usize].status.as_str())?;
-            stmt.raw_bind_parameter(at + 5, &keys.dates[p.on as usize])?;
-            stmt.raw_bind_parameter(at + 6, first_id + i as i64)
-        },
-    )
-    .map_err(Error::db("updating the current status"))?;
-    let mut add = tx
-        .prepare_cached(
-            "INSERT INTO status_tally (scope_kind, scope, subject_kind, status, kommunal, cells)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (scope_kind, scope, subject_kind, status, kommunal) DO UPDATE
-                 SET cells = cells + excluded.cells",
-        )
-        .map_err(Error::db("preparing status tally update"))?;
-    let mut deltas: Vec<_> = tally.into_iter().filter(|(_, n)| *n != 0).collect();
-    // Key order: the tally's pages are then written front to back.
-    deltas.sort();
-    for ((scope_kind, scope, subject_kind, status, municipal), n) in deltas {
-        add.execute(params![
-            scope_kind,
-            scope,
-            subject_kind,
-            status,
-            municipal,
-            n
-        ])
-        .map_err(Error::db("updating the status tally"))?;
-    }
-    Ok(())
 }
 
 /// One cell's status as shown: the event in effect.

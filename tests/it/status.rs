@@ -672,3 +672,106 @@ proptest! {
         prop_assert_eq!(current, want);
     }
 }
+
+/// A report that does not fit one sorted run is spilled to temporary files and
+/// merged: the same events, current status and tally as when held in memory, every
+/// spill file gone afterwards (also when the report is refused), and a refused
+/// report writes nothing even though its valid rows were already spilled.
+#[test]
+fn a_report_spilled_in_sorted_runs_imports_like_one_held_in_memory() {
+    let mut csv = String::from("Leistungsschluessel;Ressort;ARS;Status;Gueltig ab;Bemerkung\n");
+    // Lines out of cell order, same-day corrections (the later line wins), backdated
+    // lines, a Ressort cell and notes with non-ASCII text.
+    for i in 0..60 {
+        let (key, _, _) = KEYS[i % KEYS.len()];
+        let (ars, _) = GEMEINDEN[(i / 3) % GEMEINDEN.len()];
+        let status = ["geplant", "pilot", "produktiv", "in_umsetzung"][(i * 7) % 4];
+        let day = 1 + (i * 11) % 5;
+        let note = if i % 4 == 0 {
+            format!("Zeile {i} – Rückmeldung")
+        } else {
+            String::new()
+        };
+        if i % 10 == 9 {
+            csv.push_str(&format!("{key};MI;;{status};2024-02-0{day};{note}\n"));
+        } else {
+            csv.push_str(&format!("{key};;{ars};{status};2024-02-0{day};{note}\n"));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("matrix.csv");
+    std::fs::write(&report, &csv).unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let import = |db: &Path, file: &Path, run_rows: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ozgsync"));
+        cmd.arg("--db")
+            .arg(db)
+            .args(["status", "import"])
+            .arg(file)
+            .args(["--by", "test"])
+            .env_remove("OZGSYNC_DB")
+            .env_remove("OZGSYNC_CONFIG")
+            .env("TMPDIR", &tmp);
+        if let Some(n) = run_rows {
+            cmd.env("OZGSYNC_STATUS_RUN_ROWS", n);
+        }
+        cmd.output().unwrap()
+    };
+    let state = |db: &Path| {
+        [
+            "SELECT * FROM status_events ORDER BY event_id",
+            "SELECT * FROM status_current ORDER BY 1, 2, 3, 4",
+            "SELECT * FROM status_tally WHERE cells > 0 ORDER BY 1, 2, 3, 4, 5",
+            // (recorded_at differs between the two imports)
+            "SELECT event_id, subject, scope, ressort, status, effective_on, valid_until, note, origin
+             FROM v_status_history ORDER BY event_id",
+            "SELECT * FROM v_municipality_coverage ORDER BY ars",
+        ]
+        .map(|sql| rows(db, sql))
+    };
+    let (_held_dir, held) = setup();
+    let out = import(&held, &report, None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_spilled_dir, spilled) = setup();
+    let out = import(&spilled, &report, Some("7"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rows(&held, "SELECT count(*) FROM status_events"), ["60"]);
+    assert_eq!(state(&spilled), state(&held));
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "spill files left"
+    );
+
+    // An error on the last line, after eight runs were spilled: nothing is written.
+    let broken = dir.path().join("broken.csv");
+    std::fs::write(
+        &broken,
+        format!("{csv}99041006017000;;032410001001;live;2024-02-01;\n"),
+    )
+    .unwrap();
+    let before = state(&spilled);
+    let out = import(&spilled, &broken, Some("7"));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("1 error(s) in 1 of 61 rows; nothing was applied"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(state(&spilled), before);
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "spill files left"
+    );
+}

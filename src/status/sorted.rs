@@ -1,0 +1,532 @@
+//! The valid rows of a status report on their way to the store, in bounded memory:
+//! rows are pushed in file order, held compactly (subject and scope interned, the
+//! date as a day number, notes in one arena) and, once a run is full, sorted and
+//! spilled to an anonymous temporary file; [`ReportRows::into_sorted`] merges the
+//! runs into one stream in the order `store::status::record` writes (cell by the
+//! stored form of subject and scope, then date, then file order).
+//!
+//! Spill files are `O_TMPFILE`/unlinked files from `tempfile::tempfile` in the
+//! temporary directory: they have no name from the moment they exist, so the kernel
+//! frees them on every exit path (an error, a stop, SIGTERM or SIGKILL) and nothing
+//! is ever left behind or written over. No database here.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+
+use chrono::{Datelike, NaiveDate};
+
+use super::report::StatusRow;
+use super::{Scope, Status, Subject};
+
+/// Rows held in memory before a run is sorted and spilled: 32 bytes each, so a
+/// full run is 64 MiB (plus its notes).
+const RUN_ROWS: usize = 1 << 21;
+/// Note bytes held in memory before a run is spilled regardless of its rows.
+const RUN_NOTE_BYTES: usize = 32 << 20;
+
+/// One row as held while sorting.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// Position in the file (push order): decides same-day rows of one cell.
+    seq: u64,
+    subject: u32,
+    scope: u32,
+    /// Days since 0001-01-01 (ISO dates sort as these do).
+    day: i32,
+    /// Offset and length of the note in the run's arena; `len == u32::MAX` for none.
+    note_at: u32,
+    note_len: u32,
+    status: u8,
+}
+
+/// One row as the store receives it: subject and scope by their index in
+/// [`SortedRows::subjects`]/[`SortedRows::scopes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortedRow {
+    pub subject: u32,
+    pub scope: u32,
+    pub effective_on: NaiveDate,
+    pub status: Status,
+    pub note: Option<String>,
+}
+
+/// Interns values of a report (a few thousand distinct subjects and scopes for
+/// millions of rows).
+#[derive(Debug)]
+struct Interner<T> {
+    ids: HashMap<T, u32>,
+    values: Vec<T>,
+}
+
+impl<T: std::hash::Hash + Eq + Clone> Interner<T> {
+    fn new() -> Self {
+        Interner {
+            ids: HashMap::new(),
+            values: Vec::new(),
+        }
+    }
+
+    fn intern(&mut self, value: T) -> u32 {
+        if let Some(&id) = self.ids.get(&value) {
+            return id;
+        }
+        let id = self.values.len() as u32;
+        self.values.push(value.clone());
+        self.ids.insert(value, id);
+        id
+    }
+
+    /// For each id, its position among the values ordered by `stored`.
+    fn ranks<S: Ord>(&self, stored: impl Fn(&T) -> S) -> Vec<u32> {
+        let mut order: Vec<(S, u32)> = self
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (stored(v), i as u32))
+            .collect();
+        order.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut rank = vec![0u32; order.len()];
+        for (pos, (_, id)) in order.into_iter().enumerate() {
+            rank[id as usize] = pos as u32;
+        }
+        rank
+    }
+}
+
+/// The stored order of subjects and scopes: kind, then the stored text.
+fn subject_key(s: &Subject) -> (&'static str, String) {
+    (s.kind(), s.id().to_owned())
+}
+fn scope_key(s: &Scope) -> (&'static str, String) {
+    (s.kind(), s.id())
+}
+
+/// A report's valid rows being collected (see the module docs).
+#[derive(Debug)]
+pub struct ReportRows {
+    subjects: Interner<Subject>,
+    scopes: Interner<Scope>,
+    run: Vec<Held>,
+    notes: String,
+    spilled: Vec<File>,
+    len: u64,
+    run_rows: usize,
+    run_note_bytes: usize,
+}
+
+impl Default for ReportRows {
+    fn default() -> Self {
+        ReportRows::new()
+    }
+}
+
+impl ReportRows {
+    pub fn new() -> ReportRows {
+        ReportRows::with_run_size(RUN_ROWS, RUN_NOTE_BYTES)
+    }
+
+    /// With smaller runs, so tests can make a small report spill.
+    pub fn with_run_size(rows: usize, note_bytes: usize) -> ReportRows {
+        ReportRows {
+            subjects: Interner::new(),
+            scopes: Interner::new(),
+            run: Vec::new(),
+            notes: String::new(),
+            spilled: Vec::new(),
+            len: 0,
+            run_rows: rows.max(1),
+            run_note_bytes: note_bytes,
+        }
+    }
+
+    /// Rows pushed so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Runs spilled to temporary files so far.
+    pub fn spilled_runs(&self) -> usize {
+        self.spilled.len()
+    }
+
+    /// Adds the next row of the file.
+    pub fn push(&mut self, row: StatusRow) -> io::Result<()> {
+        let StatusRow {
+            subject,
+            scope,
+            status,
+            effective_on,
+            note,
+            ..
+        } = row;
+        let subject = self.subjects.intern(subject);
+        let scope = self.scopes.intern(scope);
+        let (note_at, note_len) = match note {
+            Some(n) => {
+                let at = self.notes.len();
+                self.notes.push_str(&n);
+                (at as u32, n.len() as u32)
+            }
+            None => (0, u32::MAX),
+        };
+        self.run.push(Held {
+            seq: self.len,
+            subject,
+            scope,
+            day: effective_on.num_days_from_ce(),
+            note_at,
+            note_len,
+            status: status_code(status),
+        });
+        self.len += 1;
+        if self.run.len() >= self.run_rows || self.notes.len() >= self.run_note_bytes {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Sorts the run in memory by the ranks known now (they order values as their
+    /// stored form does, so runs sorted at different times merge consistently).
+    fn sort_run(&mut self) {
+        let subject_rank = self.subjects.ranks(subject_key);
+        let scope_rank = self.scopes.ranks(scope_key);
+        self.run.sort_unstable_by_key(|h| {
+            (
+                subject_rank[h.subject as usize],
+                scope_rank[h.scope as usize],
+                h.day,
+                h.seq,
+            )
+        });
+    }
+
+    fn spill(&mut self) -> io::Result<()> {
+        self.sort_run();
+        let mut file = BufWriter::with_capacity(1 << 16, tempfile::tempfile()?);
+        for h in &self.run {
+            file.write_all(&h.seq.to_le_bytes())?;
+            file.write_all(&h.subject.to_le_bytes())?;
+            file.write_all(&h.scope.to_le_bytes())?;
+            file.write_all(&h.day.to_le_bytes())?;
+            file.write_all(&[h.status])?;
+            file.write_all(&h.note_len.to_le_bytes())?;
+            if h.note_len != u32::MAX {
+                let note = &self.notes[h.note_at as usize..(h.note_at + h.note_len) as usize];
+                file.write_all(note.as_bytes())?;
+            }
+        }
+        let mut file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.rewind()?;
+        self.spilled.push(file);
+        self.run.clear();
+        self.notes.clear();
+        Ok(())
+    }
+
+    /// All rows, merged into the stored order.
+    pub fn into_sorted(mut self) -> io::Result<SortedRows> {
+        self.sort_run();
+        let subject_rank = self.subjects.ranks(subject_key);
+        let scope_rank = self.scopes.ranks(scope_key);
+        let mut sources: Vec<Source> = self
+            .spilled
+            .drain(..)
+            .map(|f| Source::File(BufReader::with_capacity(1 << 16, f)))
+            .collect();
+        sources.push(Source::Memory {
+            rows: std::mem::take(&mut self.run).into_iter(),
+            notes: std::mem::take(&mut self.notes),
+        });
+        let mut sorted = SortedRows {
+            subjects: self.subjects.values,
+            scopes: self.scopes.values,
+            len: self.len,
+            subject_rank,
+            scope_rank,
+            sources,
+            heads: BinaryHeap::new(),
+            pending: Vec::new(),
+        };
+        for i in 0..sorted.sources.len() {
+            sorted.advance(i)?;
+        }
+        Ok(sorted)
+    }
+}
+
+fn status_code(s: Status) -> u8 {
+    Status::ALL.iter().position(|&a| a == s).unwrap_or(0) as u8
+}
+
+/// Where the rows of one sorted run come from.
+enum Source {
+    File(BufReader<File>),
+    Memory {
+        rows: std::vec::IntoIter<Held>,
+        notes: String,
+    },
+}
+
+impl Source {
+    /// The run's next row with its note.
+    fn next(&mut self) -> io::Result<Option<(Held, Option<String>)>> {
+        match self {
+            Source::Memory { rows, notes } => Ok(rows.next().map(|h| {
+                let note = (h.note_len != u32::MAX).then(|| {
+                    notes[h.note_at as usize..(h.note_at + h.note_len) as usize].to_owned()
+                });
+                (h, note)
+            })),
+            Source::File(r) => {
+                let mut head = [0u8; 25];
+                match r.read_exact(&mut head) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+                    Err(e) => return Err(e),
+                }
+                let u32_at =
+                    |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+                let mut seq = [0u8; 8];
+                seq.copy_from_slice(&head[0..8]);
+                let note_len = u32_at(21);
+                let note =
+                    if note_len == u32::MAX {
+                        None
+                    } else {
+                        let mut bytes = vec![0u8; note_len as usize];
+                        r.read_exact(&mut bytes)?;
+                        Some(String::from_utf8(bytes).map_err(|e| {
+                            io::Error::new(io::ErrorKind::InvalidData, e.utf8_error())
+                        })?)
+                    };
+                let h = Held {
+                    seq: u64::from_le_bytes(seq),
+                    subject: u32_at(8),
+                    scope: u32_at(12),
+                    day: u32_at(16) as i32,
+                    status: head[20],
+                    note_at: 0,
+                    note_len,
+                };
+                Ok(Some((h, note)))
+            }
+        }
+    }
+}
+
+/// A row's place in stored order: subject rank, scope rank, day, file position.
+type SortKey = (u32, u32, i32, u64);
+
+/// The rows of a report in stored order (see the module docs), read run by run.
+pub struct SortedRows {
+    /// Subjects by the index rows carry.
+    pub subjects: Vec<Subject>,
+    /// Scopes by the index rows carry.
+    pub scopes: Vec<Scope>,
+    len: u64,
+    subject_rank: Vec<u32>,
+    scope_rank: Vec<u32>,
+    sources: Vec<Source>,
+    /// The head row of each run that has one, smallest first.
+    heads: BinaryHeap<Reverse<(SortKey, usize)>>,
+    /// The head row of each run, by run.
+    pending: Vec<Option<(Held, Option<String>)>>,
+}
+
+impl SortedRows {
+    /// Number of rows.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The position of subject `id` in stored order among this report's subjects.
+    pub fn subject_rank(&self, id: u32) -> u32 {
+        self.subject_rank[id as usize]
+    }
+
+    fn advance(&mut self, run: usize) -> io::Result<()> {
+        if self.pending.len() <= run {
+            self.pending.resize_with(run + 1, || None);
+        }
+        let next = self.sources[run].next()?;
+        if let Some((h, _)) = &next {
+            let key = (
+                self.subject_rank[h.subject as usize],
+                self.scope_rank[h.scope as usize],
+                h.day,
+                h.seq,
+            );
+            self.heads.push(Reverse((key, run)));
+        }
+        self.pending[run] = next;
+        Ok(())
+    }
+
+    /// The next row in stored order.
+    pub fn next_row(&mut self) -> io::Result<Option<SortedRow>> {
+        let Some(Reverse((_, run))) = self.heads.pop() else {
+            return Ok(None);
+        };
+        let Some((h, note)) = self.pending[run].take() else {
+            return Ok(None);
+        };
+        self.advance(run)?;
+        let effective_on = NaiveDate::from_num_days_from_ce_opt(h.day).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a spilled status row has no valid date",
+            )
+        })?;
+        let status = Status::ALL.get(h.status as usize).copied().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a spilled status row has no valid status",
+            )
+        })?;
+        Ok(Some(SortedRow {
+            subject: h.subject,
+            scope: h.scope,
+            effective_on,
+            status,
+            note,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        seq: u64,
+        subject: &str,
+        ars: &str,
+        on: &str,
+        status: &str,
+        note: Option<&str>,
+    ) -> StatusRow {
+        StatusRow {
+            line: seq + 2,
+            subject: if subject.starts_with("EFA") {
+                Subject::Efa(subject.into())
+            } else {
+                Subject::Leika(subject.into())
+            },
+            scope: match ars.parse::<i64>() {
+                Ok(id) if ars.len() < 12 => Scope::Ressort(id),
+                _ => Scope::Ars(ars.into()),
+            },
+            status: Status::parse(status).unwrap(),
+            effective_on: on.parse().unwrap(),
+            note: note.map(str::to_owned),
+        }
+    }
+
+    fn drain(rows: ReportRows) -> Vec<String> {
+        let mut sorted = rows.into_sorted().unwrap();
+        let mut out = Vec::new();
+        while let Some(r) = sorted.next_row().unwrap() {
+            out.push(format!(
+                "{} {} {} {} {}",
+                sorted.subjects[r.subject as usize].id(),
+                sorted.scopes[r.scope as usize].id(),
+                r.effective_on,
+                r.status.as_str(),
+                r.note.as_deref().unwrap_or("-")
+            ));
+        }
+        out
+    }
+
+    /// The same rows come out in the same order whether held in memory or spilled
+    /// in runs of every size: cell by stored text (Ressort "10" before "2"), then
+    /// date, then file order for same-day rows; notes survive the spill files.
+    #[test]
+    fn spilled_runs_merge_into_the_stored_order() {
+        let input = [
+            row(
+                0,
+                "99000000000002",
+                "031010000000",
+                "2025-02-01",
+                "geplant",
+                None,
+            ),
+            row(
+                1,
+                "99000000000001",
+                "2",
+                "2025-01-01",
+                "pilot",
+                Some("ä note"),
+            ),
+            row(
+                2,
+                "99000000000002",
+                "031010000000",
+                "2025-01-01",
+                "pilot",
+                None,
+            ),
+            row(3, "EFA-1", "10", "2025-01-01", "produktiv", None),
+            row(
+                4,
+                "99000000000001",
+                "10",
+                "2025-03-01",
+                "produktiv",
+                Some(""),
+            ),
+            row(
+                5,
+                "99000000000002",
+                "031010000000",
+                "2025-02-01",
+                "produktiv",
+                Some("fix"),
+            ),
+            row(
+                6,
+                "99000000000001",
+                "031010000000",
+                "2024-12-31",
+                "abgelehnt",
+                None,
+            ),
+        ];
+        let expected = [
+            "EFA-1 10 2025-01-01 produktiv -",
+            "99000000000001 031010000000 2024-12-31 abgelehnt -",
+            "99000000000001 10 2025-03-01 produktiv ",
+            "99000000000001 2 2025-01-01 pilot ä note",
+            "99000000000002 031010000000 2025-01-01 pilot -",
+            "99000000000002 031010000000 2025-02-01 geplant -",
+            "99000000000002 031010000000 2025-02-01 produktiv fix",
+        ];
+        for run in 1..=input.len() + 1 {
+            let mut rows = ReportRows::with_run_size(run, usize::MAX);
+            for r in &input {
+                rows.push(r.clone()).unwrap();
+            }
+            assert_eq!(rows.spilled_runs(), input.len() / run, "run size {run}");
+            assert_eq!(drain(rows), expected, "run size {run}");
+        }
+        // Spilled because of the notes' size alone.
+        let mut rows = ReportRows::with_run_size(usize::MAX, 1);
+        for r in &input {
+            rows.push(r.clone()).unwrap();
+        }
+        assert_eq!(rows.spilled_runs(), 2);
+        assert_eq!(drain(rows), expected);
+    }
+}
