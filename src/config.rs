@@ -13,10 +13,16 @@
 //!
 //! Secrets never live in the TOML: a source's `credentials` name an environment
 //! variable or a file that holds the token or password.
+//!
+//! The file is read into [`ConfigFile`] (serde, the text as written) and validated
+//! once into [`Config`], which holds the parsed values: the timezone as a `Tz`, each
+//! schedule as a [`Schedule`], each location as a [`Location`] resolved against the
+//! config's directory. Nothing parses them again later.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -38,9 +44,11 @@ const NOT_CONFIG_KEYS: &[&str] = &[
     "OZGSYNC_EXPORT_RELEASE",
 ];
 
+/// The configuration file as written (after `OZGSYNC_*` overrides), before
+/// validation: what serde reads, and what `config check` shows as TOML.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub struct ConfigFile {
     /// SQLite database file; `--db` / `OZGSYNC_DB` override it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<PathBuf>,
@@ -56,22 +64,39 @@ pub struct Config {
     #[serde(default)]
     pub daemon: DaemonSettings,
     #[serde(default, rename = "source")]
-    pub sources: Vec<SourceConfig>,
+    pub sources: Vec<SourceFile>,
     #[serde(default, rename = "export", skip_serializing_if = "Vec::is_empty")]
     pub exports: Vec<ExportConfig>,
     /// The quick start's synthetic demo data ("Beispieldaten"), imported by `sync`
     /// after its sources; absent in production.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub demo: Option<DemoConfig>,
+}
+
+/// A validated configuration: every value parsed once, relative paths resolved.
+/// Made only by [`Config::load`] and its siblings, which refuse an invalid file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// SQLite database file as written; `--db` / `OZGSYNC_DB` override it (see
+    /// [`Config::database_path`]).
+    pub database: Option<PathBuf>,
+    /// The timezone of schedules and report dates.
+    pub timezone: Tz,
+    /// The Land the exports show.
+    pub land: LandScope,
+    pub fetch: FetchSettings,
+    pub daemon: DaemonSettings,
+    pub sources: Vec<SourceConfig>,
+    pub exports: Vec<ExportConfig>,
+    pub demo: Option<DemoConfig>,
     /// The directory relative paths are resolved against (the config's directory).
-    #[serde(skip)]
     pub base_dir: PathBuf,
     /// Where the config was read from, for messages.
-    #[serde(skip)]
     pub path: PathBuf,
     /// The environment variables that overrode keys, for `config check`.
-    #[serde(skip)]
     pub overrides: Vec<String>,
+    /// The file as read, for `config check`'s effective TOML.
+    file: ConfigFile,
 }
 
 fn default_timezone() -> String {
@@ -167,9 +192,10 @@ impl DaemonSettings {
     }
 }
 
+/// A `[[source]]` as written.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct SourceConfig {
+pub struct SourceFile {
     /// Unique name; releases are recorded under it.
     pub name: String,
     pub kind: SourceKind,
@@ -189,6 +215,50 @@ pub struct SourceConfig {
     /// Where the secret for this source's server comes from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Credentials>,
+}
+
+/// A validated source: its location parsed and resolved, its schedule parsed.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// Unique name; releases are recorded under it.
+    pub name: String,
+    pub kind: SourceKind,
+    /// The URL, or the file path resolved against the config's directory.
+    pub location: Location,
+    pub mode: Option<Mode>,
+    /// When the daemon syncs it; none: only by `sync`.
+    pub schedule: Option<Schedule>,
+    pub max_retire_share: Option<f64>,
+    pub credentials: Option<Credentials>,
+}
+
+/// A source's cron schedule, parsed once on load ([`parse_schedule`]), with the
+/// expression as written for display.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    expr: String,
+    cron: cron::Schedule,
+}
+
+impl Schedule {
+    /// Parses a 5- or 6-field expression (see [`parse_schedule`]).
+    pub fn parse(expr: &str) -> std::result::Result<Schedule, String> {
+        Ok(Schedule {
+            expr: expr.to_owned(),
+            cron: parse_schedule(expr)?,
+        })
+    }
+
+    /// The expression as written in the config.
+    pub fn expr(&self) -> &str {
+        &self.expr
+    }
+
+    /// The parsed schedule (see [`crate::daemon::schedule::next_after`] for when it
+    /// fires in a timezone).
+    pub fn cron(&self) -> &cron::Schedule {
+        &self.cron
+    }
 }
 
 /// A source's credentials: the scheme and where its secret is read from at run
@@ -400,9 +470,9 @@ impl Config {
         }
         let parsed = if applied.is_empty() {
             // Straight from the text, so errors carry line and column.
-            toml::from_str::<Config>(text).map_err(|e| e.to_string())
+            toml::from_str::<ConfigFile>(text).map_err(|e| e.to_string())
         } else {
-            Config::deserialize(table.clone()).map_err(|e| {
+            ConfigFile::deserialize(table.clone()).map_err(|e| {
                 format!(
                     "{} (after environment overrides {})",
                     e.to_string().trim_end(),
@@ -410,7 +480,7 @@ impl Config {
                 )
             })
         };
-        let mut config = match parsed {
+        let file = match parsed {
             Ok(c) => c,
             Err(e) => {
                 // serde stops at the first bad value; the other parts, read one
@@ -425,42 +495,57 @@ impl Config {
                 return Err(problems);
             }
         };
-        config.base_dir = base_dir;
-        config.path = path.to_owned();
-        config.overrides = applied;
-        problems.extend(config.problems());
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(problems)
+        match Config::validate(file, path, base_dir, applied) {
+            Ok(config) if problems.is_empty() => Ok(config),
+            Ok(_) => Err(problems),
+            Err(found) => {
+                problems.extend(found);
+                Err(problems)
+            }
         }
     }
 
-    /// Every problem found, each naming its key.
-    pub fn problems(&self) -> Vec<String> {
+    /// Turns the file into the validated config, parsing every value once, or
+    /// returns every problem found, each naming its key.
+    fn validate(
+        file: ConfigFile,
+        path: &Path,
+        base_dir: PathBuf,
+        overrides: Vec<String>,
+    ) -> std::result::Result<Config, Vec<String>> {
         let mut out = Vec::new();
-        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
-            out.push(format!("timezone: unknown timezone {:?}", self.timezone));
+        let timezone = file.timezone.parse::<Tz>().ok();
+        if timezone.is_none() {
+            out.push(format!("timezone: unknown timezone {:?}", file.timezone));
         }
         let mut names = std::collections::HashSet::new();
-        for (i, s) in self.sources.iter().enumerate() {
+        let mut sources = Vec::new();
+        for (i, s) in file.sources.iter().enumerate() {
             if s.name.trim().is_empty() {
                 out.push(format!("source[{i}].name: must not be empty"));
             } else if !names.insert(s.name.as_str()) {
                 out.push(format!("source[{i}].name: duplicate name {:?}", s.name));
             }
-            match Location::parse(&s.location, Some(&self.base_dir)) {
-                Err(e) => out.push(format!("source[{i}].location: {e}")),
-                Ok(Location::Url(url)) if url.password().is_some() => out.push(format!(
-                    "source[{i}].location: holds a password; use `credentials` instead"
-                )),
-                Ok(_) => {}
-            }
-            if let Some(expr) = &s.schedule {
-                if let Err(e) = parse_schedule(expr) {
-                    out.push(format!("source[{i}].schedule: {e}"));
+            let location = match Location::parse(&s.location, Some(&base_dir)) {
+                Err(e) => {
+                    out.push(format!("source[{i}].location: {e}"));
+                    None
                 }
-            }
+                Ok(Location::Url(url)) if url.password().is_some() => {
+                    out.push(format!(
+                        "source[{i}].location: holds a password; use `credentials` instead"
+                    ));
+                    None
+                }
+                Ok(location) => Some(location),
+            };
+            let schedule = match s.schedule.as_deref().map(Schedule::parse).transpose() {
+                Ok(schedule) => schedule,
+                Err(e) => {
+                    out.push(format!("source[{i}].schedule: {e}"));
+                    None
+                }
+            };
             if let Some(c) = &s.credentials {
                 out.extend(c.problems(&format!("source[{i}].credentials")));
             }
@@ -471,9 +556,20 @@ impl Config {
                     ));
                 }
             }
+            if let Some(location) = location {
+                sources.push(SourceConfig {
+                    name: s.name.clone(),
+                    kind: s.kind,
+                    location,
+                    mode: s.mode,
+                    schedule,
+                    max_retire_share: s.max_retire_share,
+                    credentials: s.credentials.clone(),
+                });
+            }
         }
         let mut export_names = std::collections::HashSet::new();
-        for (i, e) in self.exports.iter().enumerate() {
+        for (i, e) in file.exports.iter().enumerate() {
             if e.name.trim().is_empty() {
                 out.push(format!("export[{i}].name: must not be empty"));
             } else if !export_names.insert(e.name.as_str()) {
@@ -493,10 +589,26 @@ impl Config {
                 }
             }
         }
-        if self.daemon.retry_base_ms == 0 {
+        if file.daemon.retry_base_ms == 0 {
             out.push("daemon.retry_base_ms: must be greater than 0".into());
         }
-        out
+        match timezone {
+            Some(timezone) if out.is_empty() => Ok(Config {
+                database: file.database.clone(),
+                timezone,
+                land: file.land.clone(),
+                fetch: file.fetch.clone(),
+                daemon: file.daemon.clone(),
+                sources,
+                exports: file.exports.clone(),
+                demo: file.demo.clone(),
+                base_dir,
+                path: path.to_owned(),
+                overrides,
+                file,
+            }),
+            _ => Err(out),
+        }
     }
 
     /// Locations `sync` would refuse: plain `http://` without `fetch.allow_http`.
@@ -506,8 +618,8 @@ impl Config {
         self.sources
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| match Location::parse(&s.location, Some(&self.base_dir)) {
-                Ok(Location::Url(url)) if url.scheme() == "http" && !self.fetch.allow_http => {
+            .filter_map(|(i, s)| match &s.location {
+                Location::Url(url) if url.scheme() == "http" && !self.fetch.allow_http => {
                     Some(format!(
                         "source[{i}].location: plain http is refused by sync; use https or set allow_http = true in [fetch]"
                     ))
@@ -534,7 +646,7 @@ impl Config {
     /// The effective config as TOML, for `config check`. Secrets are never in it
     /// (credentials name only their variable or file); URL passwords are redacted.
     pub fn effective_toml(&self) -> String {
-        let mut shown = self.clone();
+        let mut shown = self.file.clone();
         for s in &mut shown.sources {
             if let Ok(mut url) = url::Url::parse(&s.location) {
                 if url.password().is_some() {
@@ -544,11 +656,6 @@ impl Config {
             }
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
-    }
-
-    /// The timezone (validated on load; UTC if called on an unvalidated config).
-    pub fn tz(&self) -> chrono_tz::Tz {
-        self.timezone.parse().unwrap_or(chrono_tz::UTC)
     }
 
     /// The database path from the config, resolved against the config's directory.
@@ -585,7 +692,7 @@ fn part_problems(table: &toml::Table) -> Vec<String> {
     let check = |name: String, key: &str, value: toml::Value| {
         let mut part = toml::Table::new();
         part.insert(key.to_owned(), value);
-        Config::deserialize(part)
+        ConfigFile::deserialize(part)
             .err()
             // The message alone: the key is named in front, not after it.
             .map(|e| {
@@ -769,7 +876,7 @@ mod tests {
             PathBuf::from("/etc/ozgsync/data/ozgsync.db")
         );
         assert_eq!(c.sources[0].kind, SourceKind::Leika);
-        assert_eq!(c.timezone, "Europe/Berlin");
+        assert_eq!(c.timezone, chrono_tz::Europe::Berlin);
     }
 
     #[test]
@@ -874,10 +981,13 @@ mod tests {
             c.database_path().unwrap(),
             PathBuf::from("/var/lib/ozgsync/x.db")
         );
-        assert_eq!(c.timezone, "UTC");
+        assert_eq!(c.timezone, chrono_tz::UTC);
         assert_eq!(c.fetch.max_retries, 7);
         assert_eq!(c.daemon.retries, 1);
-        assert_eq!(c.sources[1].schedule.as_deref(), Some("0 0 4 * * *"));
+        assert_eq!(
+            c.sources[1].schedule.as_ref().map(Schedule::expr),
+            Some("0 0 4 * * *")
+        );
         assert_eq!(c.overrides.len(), 5);
     }
 

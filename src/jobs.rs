@@ -16,7 +16,6 @@ use rusqlite::Connection;
 
 use crate::config::{Config, ExportConfig, SourceConfig};
 use crate::error::{Error, Result};
-use crate::fetch::Location;
 use crate::stop::Stop;
 use crate::store::due;
 use crate::store::release::{Counts, ReleaseStatus};
@@ -385,8 +384,12 @@ fn sync_once(
     stop: &Stop,
 ) -> Result<crate::store::release::ReleaseSummary> {
     let policy = config.policy_for(source, &crate::config::process_env)?;
-    let location = Location::parse(&source.location, Some(&config.base_dir))?;
-    let mut spec = SourceSpec::new(&source.name, source.kind, location, source.mode);
+    let mut spec = SourceSpec::new(
+        &source.name,
+        source.kind,
+        source.location.clone(),
+        source.mode,
+    );
     if let Some(share) = source.max_retire_share {
         spec.max_retire_share = share;
     }

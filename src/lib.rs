@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod logging;
 pub mod merge;
 pub mod model;
+pub mod overview;
 pub mod parse;
 pub mod progress;
 pub mod status;

@@ -19,9 +19,8 @@ use crate::store::release::{self, Mode, ReleaseMeta, ReleaseSummary};
 const STOP_CHECK_STEPS: std::ffi::c_int = 10_000;
 
 /// The kinds of source ozgsync can read. The string form is stored in the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-#[value(rename_all = "kebab-case")]
 pub enum SourceKind {
     /// LeiKa catalogue CSV (FIM Portal download).
     Leika,

@@ -45,26 +45,32 @@ enum Action {
     /// If any row is wrong nothing is applied, unless --partial. Empty cells keep
     /// the current value, `-` clears it. Exit code 1 when any row was refused.
     Import(SheetImport),
-    /// Show the annotation of a LeiKa key and its audit trail.
-    Show {
-        /// 14-digit Leistungsschlüssel.
-        key: Leistungsschluessel,
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
-    /// List annotations whose key is retired from LeiKa or was never in it.
-    Orphans {
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
+    Show(ShowArgs),
+    Orphans(OrphansArgs),
+}
+
+/// Show the annotation of a LeiKa key and its audit trail.
+#[derive(Debug, clap::Args)]
+struct ShowArgs {
+    /// 14-digit Leistungsschlüssel.
+    key: Leistungsschluessel,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+/// List annotations whose key is retired from LeiKa or was never in it.
+#[derive(Debug, clap::Args)]
+struct OrphansArgs {
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
 }
 
 impl Annotations {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self.action {
             Action::Import(args) => args.run(ctx, annotation_sheet, store::import),
-            Action::Show { key, format } => show(ctx, key.as_str(), format),
-            Action::Orphans { format } => orphans(ctx, format),
+            Action::Show(a) => show(ctx, a.key.as_str(), a.format),
+            Action::Orphans(a) => orphans(ctx, a.format),
         }
     }
 }

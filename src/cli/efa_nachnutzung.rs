@@ -30,20 +30,23 @@ enum Action {
     /// If any row is wrong nothing is applied, unless --partial. Empty cells keep
     /// the current value, `-` clears it. Exit code 1 when any row was refused.
     Import(SheetImport),
-    /// Show the current Nachnutzung state of an EfA service, its stage and history.
-    Show {
-        /// The EfA-ID (as in view v_efa_services).
-        efa_id: String,
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
+    Show(ShowArgs),
+}
+
+/// Show the current Nachnutzung state of an EfA service, its stage and history.
+#[derive(Debug, clap::Args)]
+struct ShowArgs {
+    /// The EfA-ID (as in view v_efa_services).
+    efa_id: String,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
 }
 
 impl EfaNachnutzung {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self.action {
             Action::Import(args) => args.run(ctx, crate::efa_nachnutzung::read, store::import),
-            Action::Show { efa_id, format } => show(ctx, efa_id.trim(), format),
+            Action::Show(a) => show(ctx, a.efa_id.trim(), a.format),
         }
     }
 }

@@ -9,7 +9,6 @@ use chrono::NaiveDate;
 
 use super::output::say;
 use super::Context;
-use crate::config::Config;
 use crate::export::target::{self, Modes, OutputOptions};
 use crate::export::{self, ExportJob, ExportOutcome, Part, ReportFormat};
 use crate::model::LandScope;
@@ -21,8 +20,8 @@ pub struct Export {
     what: What,
 }
 
-/// Which Land to show, shared by both exports: `--land`, else the config's `land`,
-/// else 03 (Niedersachsen).
+/// Which Land to show, shared by both exports: `--land`, else the `land` of the
+/// config in effect (`--config`, `OZGSYNC_CONFIG`, ...), else 03 (Niedersachsen).
 #[derive(Debug, clap::Args)]
 struct LandArgs {
     /// Show this Land's Gemeinden, Verbände and Kreise: a two-digit Land key (03
@@ -30,20 +29,13 @@ struct LandArgs {
     /// `land`, else 03].
     #[arg(long, value_name = "01..16|all")]
     land: Option<LandScope>,
-    /// Config file whose `land` applies when --land is not given.
-    #[arg(long, env = "OZGSYNC_CONFIG", value_name = "FILE")]
-    config: Option<PathBuf>,
 }
 
 impl LandArgs {
-    fn scope(&self) -> anyhow::Result<LandScope> {
-        if let Some(land) = &self.land {
-            return Ok(land.clone());
-        }
-        Ok(match &self.config {
-            Some(path) => Config::load(path)?.land,
-            None => LandScope::default(),
-        })
+    fn scope(self, ctx: &Context) -> LandScope {
+        self.land
+            .or_else(|| ctx.config.as_ref().map(|c| c.land.clone()))
+            .unwrap_or_default()
     }
 }
 
@@ -156,7 +148,7 @@ impl Export {
                 }
                 output.modes = a.modes.modes();
                 ExportJob::Report {
-                    land: a.land.scope()?,
+                    land: a.land.scope(ctx),
                     format: a.format,
                     part: a.part,
                     as_of: a.as_of,
@@ -168,7 +160,7 @@ impl Export {
                 output.modes = a.modes.modes();
                 output.allow_foreign_files = a.allow_foreign_files;
                 ExportJob::Dashboards {
-                    land: a.land.scope()?,
+                    land: a.land.scope(ctx),
                     out: a.out,
                     gzip: a.gzip,
                     as_of: a.as_of,

@@ -99,7 +99,7 @@ impl Import {
                 );
                 say_json(&out);
             }
-            SummaryFormat::Text if !ctx.quiet => say!("{}", super::sync::describe(&summary)),
+            SummaryFormat::Text if !ctx.quiet => say!("{}", super::output::describe(&summary)),
             SummaryFormat::Text => {}
         }
         Ok(ExitCode::SUCCESS)

@@ -24,6 +24,7 @@ mod status;
 mod status_events;
 mod sync;
 mod template;
+mod values;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,14 +45,8 @@ use crate::config::Config;
     after_help = EXIT_CODES
 )]
 pub struct Cli {
-    /// SQLite database file [default: the config's `database`, else ./ozgsync.db]
-    #[arg(long, global = true, env = "OZGSYNC_DB", value_name = "PATH")]
-    pub db: Option<PathBuf>,
-
-    /// Configuration file [default: ./ozgsync.toml, else /etc/ozgsync/ozgsync.toml,
-    /// when present]
-    #[arg(long, global = true, env = "OZGSYNC_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArg,
 
     /// Print only errors (for cron mail): no summaries, no progress, log level
     /// `error` (a retry that then succeeds is not an error).
@@ -81,6 +76,20 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Which configuration and database every subcommand uses, given once here for
+/// all of them; [`Cli::run`] resolves them into [`Context`].
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// SQLite database file [default: the config's `database`, else ./ozgsync.db]
+    #[arg(long, global = true, env = "OZGSYNC_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// Configuration file [default: ./ozgsync.toml, else /etc/ozgsync/ozgsync.toml,
+    /// when present]
+    #[arg(long, global = true, env = "OZGSYNC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,7 +244,8 @@ fn color_arg(args: &[std::ffi::OsString]) -> clap::ColorChoice {
 
 impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        let config_path = crate::config::locate(self.config.as_deref(), &|p| p.exists());
+        let ConfigArg { db, config } = self.config;
+        let config_path = crate::config::locate(config.as_deref(), &|p| p.exists());
         let config = match (&config_path, &self.command) {
             (Some(path), command) if !matches!(command, Command::Config(_)) => {
                 Some(Config::load(path)?)
@@ -244,8 +254,8 @@ impl Cli {
         };
         let ctx = Context {
             quiet: self.quiet,
-            db: crate::config::database(self.db.as_deref(), config.as_ref()),
-            db_given: self.db,
+            db: crate::config::database(db.as_deref(), config.as_ref()),
+            db_given: db,
             config_path,
             config,
         };

@@ -3,16 +3,14 @@
 //! Names are matched folded ([`crate::model::fold`]), earlier names and retired
 //! municipalities included and marked as such.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use serde_json::Value;
 
 use super::output::json;
 use super::{Context, Format};
-use crate::merge;
 use crate::model::{Ars, Entity};
-use crate::store::read::{self, VersionRow};
+use crate::store::read;
 
 /// Show a municipality by 12-digit ARS, 8-digit AGS or (part of) its name, current or
 /// earlier ("Goettingen", "GÖTTINGEN" and "göttingen" are alike).
@@ -90,7 +88,7 @@ impl Municipality {
                     .iter()
                     .take_while(|v| &v.key == key)
                     .count();
-            print_history(&mut out, key, &versions[start..end], |v| {
+            super::output::print_history(&mut out, key, &versions[start..end], |v| {
                 let s = |f: &str| {
                     v.get(f)
                         .and_then(Value::as_str)
@@ -112,54 +110,4 @@ impl Municipality {
         }
         Ok(ExitCode::SUCCESS)
     }
-}
-
-/// Prints a record's current state and its versions, each with what changed.
-pub(super) fn print_history(
-    out: &mut impl Write,
-    key: &str,
-    versions: &[VersionRow],
-    title: impl Fn(&Value) -> String,
-) -> std::io::Result<()> {
-    let Some(last) = versions.last() else {
-        return Ok(());
-    };
-    let state = match last.valid_to {
-        None => "current".to_owned(),
-        Some(r) => format!(
-            "retired in release {r} ({})",
-            last.valid_to_at.as_deref().unwrap_or("")
-        ),
-    };
-    writeln!(out, "{key}  {}  [{state}]", title(&last.data))?;
-    if let Value::Object(fields) = &last.data {
-        for (f, v) in fields {
-            let v = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            writeln!(out, "    {f}: {v}")?;
-        }
-    }
-    writeln!(out, "  history:")?;
-    let mut previous: Option<&Value> = None;
-    for v in versions {
-        let until = v
-            .valid_to
-            .map(|t| format!(" until release {t}"))
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "    release {} ({}){until}",
-            v.valid_from, v.valid_from_at
-        )?;
-        if let Some(p) = previous {
-            for c in merge::field_changes(p, &v.data) {
-                writeln!(out, "        {}: {} → {}", c.field, c.old, c.new)?;
-            }
-        }
-        previous = Some(&v.data);
-    }
-    writeln!(out)?;
-    Ok(())
 }

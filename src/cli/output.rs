@@ -1,6 +1,7 @@
 //! Rendering for the terminal and for scripts: aligned text tables, CSV and JSON,
-//! and the one way to standard output. A closed stdout (`ozgsync releases | head`)
-//! is not a failure: a reading command's output ([`stdout`]) stops there and the
+//! the line a release gets ([`describe`]), a record with its history
+//! ([`print_history`]), and the one way to standard output. A closed stdout
+//! (`ozgsync releases | head`) is not a failure: a reading command's output ([`stdout`]) stops there and the
 //! binary exits 0 ([`stdout_closed`]); a command that writes data prints its lines
 //! with [`say!`], which drops them once nobody reads, so the work runs to its end.
 
@@ -8,6 +9,11 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
+use serde_json::Value;
+
+use crate::merge;
+use crate::store::read::VersionRow;
+use crate::store::release::{ReleaseStatus, ReleaseSummary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
@@ -267,6 +273,78 @@ pub fn render(
 
 pub fn opt(v: &Option<impl ToString>) -> String {
     v.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+/// One line per release for the terminal.
+pub fn describe(s: &ReleaseSummary) -> String {
+    match s.status {
+        ReleaseStatus::Unchanged => format!("{}: unchanged (release {})", s.source, s.release_id),
+        ReleaseStatus::Applied => {
+            let c = &s.counts;
+            let mut line = format!(
+                "{}: release {} applied: {} added, {} changed, {} retired, {} unchanged, {} rejected, {} warnings",
+                s.source, s.release_id, c.added, c.changed, c.retired, c.unchanged, c.rejected, c.warnings
+            );
+            // Only when it happened: most releases keep nothing, and the line is long.
+            if c.kept > 0 {
+                line.push_str(&format!(", {} kept at the previous version", c.kept));
+            }
+            if c.rejected + c.warnings > 0 {
+                line.push_str(&format!(" (`ozgsync rejects {}` lists them)", s.release_id));
+            }
+            line
+        }
+    }
+}
+
+/// Prints a record's current state and its versions, each with what changed.
+pub(super) fn print_history(
+    out: &mut impl Write,
+    key: &str,
+    versions: &[VersionRow],
+    title: impl Fn(&Value) -> String,
+) -> std::io::Result<()> {
+    let Some(last) = versions.last() else {
+        return Ok(());
+    };
+    let state = match last.valid_to {
+        None => "current".to_owned(),
+        Some(r) => format!(
+            "retired in release {r} ({})",
+            last.valid_to_at.as_deref().unwrap_or("")
+        ),
+    };
+    writeln!(out, "{key}  {}  [{state}]", title(&last.data))?;
+    if let Value::Object(fields) = &last.data {
+        for (f, v) in fields {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            writeln!(out, "    {f}: {v}")?;
+        }
+    }
+    writeln!(out, "  history:")?;
+    let mut previous: Option<&Value> = None;
+    for v in versions {
+        let until = v
+            .valid_to
+            .map(|t| format!(" until release {t}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "    release {} ({}){until}",
+            v.valid_from, v.valid_from_at
+        )?;
+        if let Some(p) = previous {
+            for c in merge::field_changes(p, &v.data) {
+                writeln!(out, "        {}: {} → {}", c.field, c.old, c.new)?;
+            }
+        }
+        previous = Some(&v.data);
+    }
+    writeln!(out)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -17,35 +17,41 @@ pub struct Ressort {
 
 #[derive(Debug, clap::Subcommand)]
 enum Action {
-    /// List the Ressorts with their current Kürzel and name, and planned renames.
-    List {
-        /// Every name a Ressort has had, with the dates it was valid.
-        #[arg(long)]
-        history: bool,
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
-    /// Rename a Ressort from a date on: closes the current name, opens the new one. A
-    /// date after today plans the rename; it takes effect on that date.
-    Rename {
-        /// Current Kürzel (e.g. MW).
-        kuerzel: String,
-        /// New Kürzel [default: unchanged].
-        #[arg(long = "kuerzel", value_name = "NEW")]
-        new_kuerzel: Option<String>,
-        /// New full name [default: unchanged].
-        #[arg(long, value_name = "NAME")]
-        name: Option<String>,
-        /// Date the new name takes effect (YYYY-MM-DD or DD.MM.YYYY).
-        #[arg(long, value_name = "DATE", value_parser = super::date_arg)]
-        from: chrono::NaiveDate,
-    },
+    List(ListArgs),
+    Rename(RenameArgs),
+}
+
+/// List the Ressorts with their current Kürzel and name, and planned renames.
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    /// Every name a Ressort has had, with the dates it was valid.
+    #[arg(long)]
+    history: bool,
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
+
+/// Rename a Ressort from a date on: closes the current name, opens the new one. A
+/// date after today plans the rename; it takes effect on that date.
+#[derive(Debug, clap::Args)]
+struct RenameArgs {
+    /// Current Kürzel (e.g. MW).
+    kuerzel: String,
+    /// New Kürzel [default: unchanged].
+    #[arg(long = "kuerzel", value_name = "NEW")]
+    new_kuerzel: Option<String>,
+    /// New full name [default: unchanged].
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Date the new name takes effect (YYYY-MM-DD or DD.MM.YYYY).
+    #[arg(long, value_name = "DATE", value_parser = super::date_arg)]
+    from: chrono::NaiveDate,
 }
 
 impl Ressort {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self.action {
-            Action::List { history, format } => {
+            Action::List(ListArgs { history, format }) => {
                 let conn = ctx.open_reader()?;
                 let rows = ressort::list(&conn, history)?;
                 let header = [
@@ -74,12 +80,12 @@ impl Ressort {
                 render(format, &header, &table, &rows)?;
                 Ok(ExitCode::SUCCESS)
             }
-            Action::Rename {
+            Action::Rename(RenameArgs {
                 kuerzel,
                 new_kuerzel,
                 name,
                 from,
-            } => {
+            }) => {
                 let mut conn = ctx.open_writer()?;
                 let renamed = ressort::rename(
                     &mut conn,

@@ -29,7 +29,7 @@ impl Service {
             json(&mut out, &versions)?;
             return Ok(ExitCode::SUCCESS);
         }
-        super::municipality::print_history(&mut out, key, &versions, |v| {
+        super::output::print_history(&mut out, key, &versions, |v| {
             v.get("bezeichnung")
                 .and_then(|b| b.as_str())
                 .unwrap_or_default()

@@ -148,7 +148,7 @@ impl Sync {
                     if let Some(release_id) = r.release_id {
                         say!(
                             "{}",
-                            describe(&ReleaseSummary {
+                            super::output::describe(&ReleaseSummary {
                                 release_id,
                                 source: source.name.clone(),
                                 status: if *outcome == Outcome::Applied {
@@ -223,27 +223,5 @@ impl Sync {
         } else {
             ExitCode::SUCCESS
         })
-    }
-}
-
-/// One line per release for the terminal.
-pub fn describe(s: &ReleaseSummary) -> String {
-    match s.status {
-        ReleaseStatus::Unchanged => format!("{}: unchanged (release {})", s.source, s.release_id),
-        ReleaseStatus::Applied => {
-            let c = &s.counts;
-            let mut line = format!(
-                "{}: release {} applied: {} added, {} changed, {} retired, {} unchanged, {} rejected, {} warnings",
-                s.source, s.release_id, c.added, c.changed, c.retired, c.unchanged, c.rejected, c.warnings
-            );
-            // Only when it happened: most releases keep nothing, and the line is long.
-            if c.kept > 0 {
-                line.push_str(&format!(", {} kept at the previous version", c.kept));
-            }
-            if c.rejected + c.warnings > 0 {
-                line.push_str(&format!(" (`ozgsync rejects {}` lists them)", s.release_id));
-            }
-            line
-        }
     }
 }

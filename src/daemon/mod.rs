@@ -112,7 +112,7 @@ pub struct Control {
 #[derive(Debug)]
 struct Job {
     name: String,
-    schedule: Option<cron::Schedule>,
+    schedule: crate::config::Schedule,
     /// The next scheduled fire time.
     next: Option<DateTime<Utc>>,
     /// A pending catch-up run (on start).
@@ -135,26 +135,20 @@ impl Job {
     }
 }
 
+/// The jobs of `config`'s scheduled sources (the schedules were parsed when the
+/// config was loaded); a source that stays keeps its pending catch-up or retry
+/// from `old`.
 fn build_jobs(config: &Config, now: DateTime<Utc>, old: &mut HashMap<String, Job>) -> Vec<Job> {
-    let tz = config.tz();
     config
         .sources
         .iter()
         .filter_map(|s| {
-            let expr = s.schedule.as_deref()?;
-            let schedule = match crate::config::parse_schedule(expr) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(source = %s.name, error = %e, "invalid schedule; source not scheduled");
-                    return None;
-                }
-            };
+            let schedule = s.schedule.clone()?;
             let previous = old.remove(&s.name);
             Some(Job {
                 name: s.name.clone(),
-                next: schedule::next_after(&schedule, tz, now),
-                schedule: Some(schedule),
-                // A reload keeps a pending catch-up or retry of a source that stays.
+                next: schedule::next_after(schedule.cron(), config.timezone, now),
+                schedule,
                 catch_up: previous.as_ref().and_then(|p| p.catch_up),
                 retry: previous.and_then(|p| p.retry),
             })
@@ -169,220 +163,237 @@ async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Runs the schedule until shutdown. Returns true when no work is running any
-/// more, false when the running job ignored even the request to stop (the caller
-/// should then exit without waiting for it).
+/// Runs the schedule until shutdown (see [`Scheduler`]).
 pub async fn run<C: Clock, E: Executor>(
     config: Arc<Config>,
     clock: &C,
     executor: &E,
-    mut control: Control,
+    control: Control,
 ) -> Ended {
-    let mut config = config;
-    let mut jobs = build_jobs(&config, clock.now(), &mut HashMap::new());
-    let now = clock.now();
-    let tz = config.tz();
-    for job in &mut jobs {
-        let Some(schedule) = &job.schedule else {
-            continue;
-        };
-        // Missed: a scheduled time fell between the last success and now. A source
-        // that never succeeded counts as missed, so a new install fills its database.
-        let missed = match executor.last_success(&job.name).await {
-            None => true,
-            Some(last) => schedule::next_after(schedule, tz, last).is_some_and(|t| t <= now),
-        };
-        if missed {
-            tracing::info!(job = %job.name, "scheduled run missed while down; catching up");
-            job.catch_up = Some(now);
-        }
-    }
-    tracing::info!(
-        jobs = jobs.len(),
-        timezone = %config.timezone,
-        "daemon scheduling"
-    );
-    // The data generation last looked at (`None` before the first look, which runs
-    // the exports left due on start): a status or annotation import made beside the
-    // daemon (they take no writer lock) moves it, and its exports run at the next
-    // look instead of after the next job.
-    let mut seen: Option<Option<i64>> = None;
-    loop {
-        if *control.shutdown.borrow() {
-            break;
-        }
-        let newest = executor.newest_change().await;
-        if seen != Some(newest) {
-            seen = Some(newest);
-            let exports = executor.run_due_exports(config.clone());
-            if finish_or_stop(&config, executor, &mut control, "due exports", exports)
-                .await
-                .is_none()
-            {
-                return Ended::Abandoned;
-            }
-            continue;
-        }
-        let now = clock.now();
-        let due = jobs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, j)| j.due().map(|(t, trigger)| (t, i, trigger)))
-            .min_by_key(|(t, i, _)| (*t, *i));
-        if let Some((at, index, trigger)) = due {
-            if at <= now {
-                if let Some(reason) = executor.unusable() {
-                    tracing::error!(%reason, "cannot run jobs any more; stopping");
-                    return Ended::Unusable(reason);
-                }
-                if !run_job(
-                    &config,
-                    clock,
-                    executor,
-                    &mut control,
-                    &mut jobs,
-                    index,
-                    at,
-                    trigger,
-                )
-                .await
-                {
-                    return Ended::Abandoned;
-                }
-                // The job ran the exports its changes made due.
-                seen = Some(executor.newest_change().await);
-                continue;
-            }
-        }
-        let nap = if matches!(seen, Some(Some(_))) {
-            EXPORTS_POLL
-        } else {
-            MAX_SLEEP
-        };
-        let cap = now + chrono::Duration::from_std(nap).unwrap_or_default();
-        let wake = due.map_or(cap, |(t, _, _)| t.min(cap));
-        tokio::select! {
-            () = clock.sleep_until(wake) => {}
-            () = shutdown_requested(&mut control.shutdown) => {}
-            Some(new) = control.reload.recv() => {
-                let mut old: HashMap<String, Job> =
-                    jobs.drain(..).map(|j| (j.name.clone(), j)).collect();
-                jobs = build_jobs(&new, clock.now(), &mut old);
-                config = new;
-                tracing::info!(jobs = jobs.len(), "configuration reloaded");
-            }
-        }
-    }
-    tracing::info!("daemon stopped");
-    Ended::Requested
+    Scheduler::new(config, clock, executor, control).run().await
 }
 
 /// How long a job asked to stop may take to unwind (roll back, remove its files)
 /// before the daemon exits without it.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// Awaits `work`; on shutdown waits for it up to `daemon.shutdown_timeout_secs`,
-/// then asks it to stop and waits [`STOP_GRACE`] more. Returns its outcome, or
-/// `None` when it did not end even then. Logs what became of it: a job that ends
-/// has committed or rolled back, and says which in its own log lines.
-async fn finish_or_stop<E: Executor>(
-    config: &Config,
-    executor: &E,
-    control: &mut Control,
-    what: &str,
-    work: impl Future<Output = Outcome>,
-) -> Option<Outcome> {
-    tokio::pin!(work);
-    tokio::select! {
-        outcome = &mut work => return Some(outcome),
-        () = shutdown_requested(&mut control.shutdown) => {}
-    }
-    let limit = Duration::from_secs(config.daemon.shutdown_timeout_secs);
-    tracing::info!(
-        job = what,
-        timeout_secs = limit.as_secs(),
-        "shutdown requested; waiting for the running job"
-    );
-    let outcome = match tokio::time::timeout(limit, &mut work).await {
-        Ok(outcome) => outcome,
-        Err(_) => {
-            tracing::warn!(
-                job = what,
-                "the running job did not finish within the shutdown timeout; stopping it"
-            );
-            executor.stop_running("shutdown timeout");
-            match tokio::time::timeout(STOP_GRACE, &mut work).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    tracing::error!(job = what, grace_secs = STOP_GRACE.as_secs(), "the running job did not stop; exiting without it (SQLite rolls back its open transaction on the next start)");
-                    return None;
-                }
-            }
-        }
-    };
-    tracing::info!(
-        job = what,
-        outcome = outcome.as_str(),
-        "the running job ended (`ozgsync status` shows what it committed)"
-    );
-    Some(outcome)
+/// The scheduling loop: the config in effect, its jobs, the clock, the work and
+/// the signals from outside. One job runs at a time.
+pub struct Scheduler<'a, C: Clock, E: Executor> {
+    config: Arc<Config>,
+    clock: &'a C,
+    executor: &'a E,
+    control: Control,
+    jobs: Vec<Job>,
 }
 
-/// Runs job `index`; returns false when shutdown came and the job did not finish
-/// within the shutdown timeout (the caller then stops at once).
-#[allow(clippy::too_many_arguments)]
-async fn run_job<C: Clock, E: Executor>(
-    config: &Arc<Config>,
-    clock: &C,
-    executor: &E,
-    control: &mut Control,
-    jobs: &mut [Job],
-    index: usize,
-    at: DateTime<Utc>,
-    trigger: Trigger,
-) -> bool {
-    let Some(job) = jobs.get_mut(index) else {
-        return true;
-    };
-    let attempt = match trigger {
-        Trigger::Retry => job.retry.map_or(1, |(_, a)| a),
-        _ => 0,
-    };
-    match trigger {
-        Trigger::CatchUp => job.catch_up = None,
-        Trigger::Retry => job.retry = None,
-        _ => {}
+impl<'a, C: Clock, E: Executor> Scheduler<'a, C, E> {
+    pub fn new(
+        config: Arc<Config>,
+        clock: &'a C,
+        executor: &'a E,
+        control: Control,
+    ) -> Scheduler<'a, C, E> {
+        let jobs = build_jobs(&config, clock.now(), &mut HashMap::new());
+        Scheduler {
+            config,
+            clock,
+            executor,
+            control,
+            jobs,
+        }
     }
-    let work = executor.run(config.clone(), &job.name, trigger);
-    let Some(outcome) = finish_or_stop(config, executor, control, &job.name, work).await else {
-        return false;
-    };
-    let now = clock.now();
-    let tz = config.tz();
-    if let Some(schedule) = &job.schedule {
+
+    /// Runs the schedule until shutdown: why it ended, [`Ended::Abandoned`] when
+    /// the running job ignored even the request to stop (the caller should then
+    /// exit without waiting for it).
+    pub async fn run(mut self) -> Ended {
+        self.plan_catch_up().await;
+        tracing::info!(
+            jobs = self.jobs.len(),
+            timezone = %self.config.timezone,
+            "daemon scheduling"
+        );
+        // The data generation last looked at (`None` before the first look, which
+        // runs the exports left due on start): a status or annotation import made
+        // beside the daemon (they take no writer lock) moves it, and its exports
+        // run at the next look instead of after the next job.
+        let mut seen: Option<Option<i64>> = None;
+        loop {
+            if *self.control.shutdown.borrow() {
+                break;
+            }
+            let newest = self.executor.newest_change().await;
+            if seen != Some(newest) {
+                seen = Some(newest);
+                let executor = self.executor;
+                let exports = executor.run_due_exports(self.config.clone());
+                if self.finish_or_stop("due exports", exports).await.is_none() {
+                    return Ended::Abandoned;
+                }
+                continue;
+            }
+            let now = self.clock.now();
+            let due = self
+                .jobs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, j)| j.due().map(|(t, trigger)| (t, i, trigger)))
+                .min_by_key(|(t, i, _)| (*t, *i));
+            if let Some((at, index, trigger)) = due {
+                if at <= now {
+                    if let Some(reason) = self.executor.unusable() {
+                        tracing::error!(%reason, "cannot run jobs any more; stopping");
+                        return Ended::Unusable(reason);
+                    }
+                    if !self.run_job(index, at, trigger).await {
+                        return Ended::Abandoned;
+                    }
+                    // The job ran the exports its changes made due.
+                    seen = Some(self.executor.newest_change().await);
+                    continue;
+                }
+            }
+            let nap = if matches!(seen, Some(Some(_))) {
+                EXPORTS_POLL
+            } else {
+                MAX_SLEEP
+            };
+            let cap = now + chrono::Duration::from_std(nap).unwrap_or_default();
+            let wake = due.map_or(cap, |(t, _, _)| t.min(cap));
+            tokio::select! {
+                () = self.clock.sleep_until(wake) => {}
+                () = shutdown_requested(&mut self.control.shutdown) => {}
+                Some(new) = self.control.reload.recv() => self.reload(new),
+            }
+        }
+        tracing::info!("daemon stopped");
+        Ended::Requested
+    }
+
+    /// Marks for a catch-up run every job whose scheduled time fell between its
+    /// last success and now. A source that never succeeded counts as missed, so a
+    /// new install fills its database.
+    async fn plan_catch_up(&mut self) {
+        let now = self.clock.now();
+        for job in &mut self.jobs {
+            let missed = match self.executor.last_success(&job.name).await {
+                None => true,
+                Some(last) => schedule::next_after(job.schedule.cron(), self.config.timezone, last)
+                    .is_some_and(|t| t <= now),
+            };
+            if missed {
+                tracing::info!(job = %job.name, "scheduled run missed while down; catching up");
+                job.catch_up = Some(now);
+            }
+        }
+    }
+
+    /// Takes a new config: the jobs of its sources, keeping pending catch-ups and
+    /// retries of those that stay.
+    fn reload(&mut self, new: Arc<Config>) {
+        let mut old: HashMap<String, Job> =
+            self.jobs.drain(..).map(|j| (j.name.clone(), j)).collect();
+        self.jobs = build_jobs(&new, self.clock.now(), &mut old);
+        self.config = new;
+        tracing::info!(jobs = self.jobs.len(), "configuration reloaded");
+    }
+
+    /// Awaits `work`; on shutdown waits for it up to `daemon.shutdown_timeout_secs`,
+    /// then asks it to stop and waits [`STOP_GRACE`] more. Returns its outcome, or
+    /// `None` when it did not end even then. Logs what became of it: a job that
+    /// ends has committed or rolled back, and says which in its own log lines.
+    async fn finish_or_stop(
+        &mut self,
+        what: &str,
+        work: impl Future<Output = Outcome>,
+    ) -> Option<Outcome> {
+        tokio::pin!(work);
+        tokio::select! {
+            outcome = &mut work => return Some(outcome),
+            () = shutdown_requested(&mut self.control.shutdown) => {}
+        }
+        let limit = Duration::from_secs(self.config.daemon.shutdown_timeout_secs);
+        tracing::info!(
+            job = what,
+            timeout_secs = limit.as_secs(),
+            "shutdown requested; waiting for the running job"
+        );
+        let outcome = match tokio::time::timeout(limit, &mut work).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                tracing::warn!(
+                    job = what,
+                    "the running job did not finish within the shutdown timeout; stopping it"
+                );
+                self.executor.stop_running("shutdown timeout");
+                match tokio::time::timeout(STOP_GRACE, &mut work).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => {
+                        tracing::error!(job = what, grace_secs = STOP_GRACE.as_secs(), "the running job did not stop; exiting without it (SQLite rolls back its open transaction on the next start)");
+                        return None;
+                    }
+                }
+            }
+        };
+        tracing::info!(
+            job = what,
+            outcome = outcome.as_str(),
+            "the running job ended (`ozgsync status` shows what it committed)"
+        );
+        Some(outcome)
+    }
+
+    /// Runs job `index`, planned for `at`, and plans its next run or retry; returns
+    /// false when shutdown came and the job did not finish within the shutdown
+    /// timeout (the caller then stops at once).
+    async fn run_job(&mut self, index: usize, at: DateTime<Utc>, trigger: Trigger) -> bool {
+        let Some(job) = self.jobs.get_mut(index) else {
+            return true;
+        };
+        let attempt = match trigger {
+            Trigger::Retry => job.retry.map_or(1, |(_, a)| a),
+            _ => 0,
+        };
+        match trigger {
+            Trigger::CatchUp => job.catch_up = None,
+            Trigger::Retry => job.retry = None,
+            _ => {}
+        }
+        let name = job.name.clone();
+        let executor = self.executor;
+        let work = executor.run(self.config.clone(), &name, trigger);
+        let Some(outcome) = self.finish_or_stop(&name, work).await else {
+            return false;
+        };
+        let now = self.clock.now();
+        let config = &self.config;
+        let Some(job) = self.jobs.get_mut(index) else {
+            return true;
+        };
         // From the later of the planned time and now: occurrences that passed while
         // the job ran are skipped, not piled up.
         if trigger != Trigger::Retry || job.next.is_some_and(|n| n <= now) {
-            job.next = schedule::next_after(schedule, tz, at.max(now));
+            job.next = schedule::next_after(job.schedule.cron(), config.timezone, at.max(now));
         }
-    }
-    if outcome == Outcome::Failed {
-        let next_attempt = attempt + 1;
-        if next_attempt <= config.daemon.retries {
-            let delay = config.daemon.retry_delay(next_attempt);
-            let when = now + chrono::Duration::from_std(delay).unwrap_or_default();
-            // A retry after the next scheduled run is pointless: that run is the retry.
-            if job.next.is_none_or(|n| when < n) {
-                tracing::warn!(job = %job.name, attempt = next_attempt, retry_in_ms = delay.as_millis() as u64, "job failed; retrying");
-                job.retry = Some((when, next_attempt));
+        if outcome == Outcome::Failed {
+            let next_attempt = attempt + 1;
+            if next_attempt <= config.daemon.retries {
+                let delay = config.daemon.retry_delay(next_attempt);
+                let when = now + chrono::Duration::from_std(delay).unwrap_or_default();
+                // A retry after the next scheduled run is pointless: that run is the retry.
+                if job.next.is_none_or(|n| when < n) {
+                    tracing::warn!(job = %job.name, attempt = next_attempt, retry_in_ms = delay.as_millis() as u64, "job failed; retrying");
+                    job.retry = Some((when, next_attempt));
+                }
+            } else {
+                tracing::error!(job = %job.name, "job failed; no retries left until its next scheduled time");
             }
         } else {
-            tracing::error!(job = %job.name, "job failed; no retries left until its next scheduled time");
+            job.retry = None;
         }
-    } else {
-        job.retry = None;
+        true
     }
-    true
 }
 
 /// The real executor: one database connection, jobs on a blocking thread, each

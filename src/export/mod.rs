@@ -86,7 +86,7 @@ impl From<crate::model::InvalidKey> for ExportError {
 }
 
 /// Output format of the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReportFormat {
     Xlsx,

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use super::model::{Phases, ProgressRow, Report, Stage, Status};
 
 /// The parts of the report; `--part` and the CSV file names use [`Part::slug`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
     /// The funnel of the EfA-Nachnutzung: how many services reached each stage.
     Nachnutzung,

@@ -6,6 +6,7 @@
 //! never creates or migrates, needs read permission alone).
 
 pub mod annotations;
+pub mod backup;
 pub mod due;
 pub mod efa_nachnutzung;
 pub mod lock;
@@ -359,7 +360,8 @@ fn register_functions(conn: &Connection) -> Result<()> {
     .map_err(Error::db("registering SQL function fold"))
 }
 
-fn user_version(conn: &Connection) -> Result<i64> {
+/// The number of migrations applied to the database (`PRAGMA user_version`).
+pub fn user_version(conn: &Connection) -> Result<i64> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(Error::db("reading PRAGMA user_version"))
 }
