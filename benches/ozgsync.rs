@@ -15,6 +15,16 @@
 //! Missed aims are shown, not fatal; a step that fails (the binary exits non-zero)
 //! makes the run exit 1, because that is a bug rather than a slow result.
 
+// A harness, not shipped: a panic here is a failed run, not a user's crash, and
+// measuring a child (waitid, wait4 with rusage, kill) needs libc calls that have no
+// safe wrapper.
+#![allow(
+    unsafe_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
+
 mod harness;
 
 use std::path::PathBuf;

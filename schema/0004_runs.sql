@@ -1,4 +1,4 @@
--- 0005: runs. One row per job execution by the daemon or `ozgsync sync`, so operators
+-- 0004: runs. One row per job execution by the daemon or `ozgsync sync`, so operators
 -- can see what ran, when, why and how it ended, and the daemon can catch up a run it
 -- missed while it was down. Timestamps are UTC RFC 3339 text.
 CREATE TABLE runs (

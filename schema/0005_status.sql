@@ -1,4 +1,4 @@
--- 0004: status over time made cheap to read, observed availability, reconciliation,
+-- 0005: status over time made cheap to read, observed availability, reconciliation,
 -- full-text search, and the coordinators' views over them.
 --
 -- Current status: `status_current` holds, per cell (scope × subject), the event with

@@ -1,20 +1,23 @@
 //! ozgsync: Lower Saxony's OZG service database.
 //!
-//! Data flows fetch → parse → merge/store → export, driven by the CLI or the
-//! scheduler. See ARCHITECTURE.md for the code map and the invariants.
+//! Data flows fetch → parse → store (history, the merge of versions) → export, driven
+//! by the CLI or the scheduler; `diff` compares two states. See ARCHITECTURE.md for
+//! the code map and the invariants.
+
+#![forbid(unsafe_code)]
 
 pub mod annotations;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod diff;
 pub mod efa_nachnutzung;
 pub mod error;
 pub mod export;
 pub mod fetch;
 pub mod jobs;
 pub mod logging;
-pub mod merge;
 pub mod model;
 pub mod overview;
 pub mod parse;

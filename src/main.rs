@@ -1,6 +1,8 @@
 //! The `ozgsync` binary: parse arguments, set up logging, run the command, map the
 //! outcome to an exit code (0 success, 1 failure, 2 usage error; `cli::EXIT_CODES`).
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

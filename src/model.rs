@@ -275,7 +275,7 @@ impl Record for MunicipalityRecord {
 pub const GEMEINDE_TEXTKENNZEICHEN: &[&str] = &["60", "61", "62", "63", "64", "67"];
 
 /// German names of the GV100AD Textkennzeichen (Kreise 41–45, Verbände 50–58,
-/// Gemeinden and gemeindefreie Gebiete 60–67; DOMAIN.md), as a dashboard shows
+/// Gemeinden and gemeindefreie Gebiete 60–67; the GV100AD record description), as a dashboard shows
 /// them next to a unit's name. Published as `labels.json` with the dashboard site.
 pub const TEXTKENNZEICHEN_LABELS: &[(&str, &str)] = &[
     ("41", "Kreisfreie Stadt"),

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::output::{csv, json};
 use super::{Context, Format};
-use crate::merge;
+use crate::diff;
 use crate::model::Entity;
 use crate::store::read;
 
@@ -32,7 +32,7 @@ struct DiffOut<'a> {
     from: Option<i64>,
     to: i64,
     #[serde(flatten)]
-    diff: &'a merge::Diff,
+    diff: &'a diff::Diff,
 }
 
 impl Diff {
@@ -62,7 +62,7 @@ impl Diff {
             }
         }
         let (before, after) = read::states_between(&conn, entity, from, to)?;
-        let diff = merge::diff(&before, &after, entity.volatile_fields());
+        let diff = diff::diff(&before, &after, entity.volatile_fields());
         let mut out = super::output::stdout();
         match self.format {
             Format::Json => json(
@@ -106,7 +106,7 @@ fn write_text(
     source: &str,
     from: Option<i64>,
     to: i64,
-    d: &merge::Diff,
+    d: &diff::Diff,
 ) -> std::io::Result<()> {
     let from = from.map_or("(empty)".to_owned(), |f| format!("release {f}"));
     writeln!(out, "{source}: {from} → release {to}")?;
@@ -134,7 +134,7 @@ fn write_text(
     Ok(())
 }
 
-fn csv_rows(d: &merge::Diff) -> Vec<Vec<String>> {
+fn csv_rows(d: &diff::Diff) -> Vec<Vec<String>> {
     let plain = |v: &Value| match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),

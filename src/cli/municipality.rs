@@ -80,15 +80,11 @@ impl Municipality {
             json(&mut out, &rows)?;
             return Ok(ExitCode::SUCCESS);
         }
-        let mut start = 0;
-        while start < versions.len() {
-            let key = &versions[start].key;
-            let end = start
-                + versions[start..]
-                    .iter()
-                    .take_while(|v| &v.key == key)
-                    .count();
-            super::output::print_history(&mut out, key, &versions[start..end], |v| {
+        for group in versions.chunk_by(|a, b| a.key == b.key) {
+            let Some(key) = group.first().map(|v| &v.key) else {
+                continue;
+            };
+            super::output::print_history(&mut out, key, group, |v| {
                 let s = |f: &str| {
                     v.get(f)
                         .and_then(Value::as_str)
@@ -106,7 +102,6 @@ impl Municipality {
                     s("textkennzeichen")
                 )
             })?;
-            start = end;
         }
         Ok(ExitCode::SUCCESS)
     }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::merge;
+use crate::diff;
 use crate::store::read::VersionRow;
 use crate::store::release::{ReleaseStatus, ReleaseSummary};
 
@@ -337,7 +337,7 @@ pub(super) fn print_history(
             v.valid_from, v.valid_from_at
         )?;
         if let Some(p) = previous {
-            for c in merge::field_changes(p, &v.data) {
+            for c in diff::field_changes(p, &v.data) {
                 writeln!(out, "        {}: {} → {}", c.field, c.old, c.new)?;
             }
         }

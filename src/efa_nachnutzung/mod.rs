@@ -173,6 +173,10 @@ impl Stage {
 
     /// The furthest stage reached in order as of `as_of`: each needs the one
     /// before, so a service live in the Land but never evaluated stays angeboten.
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "`ALL` has one stage more than there are steps, so any count of steps reached indexes it"
+    )]
     pub fn of(
         state: Option<&State>,
         land_produktiv: bool,

@@ -78,7 +78,7 @@ fn is_legacy_set(dir: &Path) -> bool {
         && std::fs::read(&path)
             .ok()
             .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-            .is_some_and(|meta| meta["format"] == META_FORMAT)
+            .is_some_and(|meta| meta.get("format").and_then(|f| f.as_str()) == Some(META_FORMAT))
 }
 
 fn legacy_owns(path: &str) -> bool {

@@ -1,6 +1,6 @@
 //! The published JSON: export structs for the report and the dashboard files,
 //! separate from the model so an internal rename never changes a published file
-//! (STYLE #8). Field names here are the public contract, pinned by the JSON Schemas
+//! (serialization is a boundary). Field names here are the public contract, pinned by the JSON Schemas
 //! in `schema/` and by snapshot tests. Dates are `YYYY-MM-DD`, times RFC 3339 UTC,
 //! shares numbers 0..=1 (four decimals) or null when nothing is relevant.
 

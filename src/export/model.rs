@@ -1,6 +1,7 @@
 //! The export data model: plain structs that the queries fill and the renderers
 //! read. Nothing here knows SQL or a file format, and nothing here is serialized
-//! directly: published JSON goes through the structs in `export::json` (STYLE #8).
+//! directly: published JSON goes through the structs in `export::json`, so an
+//! internal rename never changes a published file.
 //! The small pure rules shared by every output (which status counts as which
 //! phase, how a share is computed) live here too.
 
@@ -173,7 +174,8 @@ pub fn share(part: u32, total: u32) -> Option<f64> {
     Some((f64::from(part) / f64::from(total) * 10_000.0).round() / 10_000.0)
 }
 
-/// German label of an OZG Themenfeld slug (DOMAIN.md); unknown slugs stay as they are.
+/// German label of an OZG Themenfeld slug (`model::vocab::Themenfeld`); unknown slugs
+/// stay as they are.
 pub fn themenfeld_label(slug: &str) -> &str {
     match slug {
         "mobilitaet_reisen" => "Mobilität & Reisen",

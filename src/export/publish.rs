@@ -944,40 +944,16 @@ impl DirLock {
             .write(true)
             .open(path)
             .map_err(io("opening lock", path))?;
-        #[cfg(unix)]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: flock on a file descriptor we own; no memory is shared.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-            if rc != 0 {
-                return Err(io("locking", path)(std::io::Error::last_os_error()));
-            }
-        }
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| io("locking", path)(e.into()))?;
         Ok(DirLock(file))
     }
 }
 
 #[cfg(target_os = "linux")]
 fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let a = CString::new(a.as_os_str().as_bytes())?;
-    let b = CString::new(b.as_os_str().as_bytes())?;
-    // SAFETY: both pointers are valid NUL-terminated strings for the call's duration.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(std::io::Error::from)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -987,11 +963,14 @@ fn exchange(_a: &Path, _b: &Path) -> std::io::Result<()> {
 
 fn exchange_unsupported(e: &std::io::Error) -> bool {
     #[cfg(target_os = "linux")]
-    if matches!(
-        e.raw_os_error(),
-        Some(libc::ENOSYS | libc::EINVAL | libc::ENOTSUP)
-    ) {
-        return true;
+    {
+        use rustix::io::Errno;
+        if let Some(code) = e.raw_os_error() {
+            let errno = Errno::from_raw_os_error(code);
+            if errno == Errno::NOSYS || errno == Errno::INVAL || errno == Errno::NOTSUP {
+                return true;
+            }
+        }
     }
     e.kind() == std::io::ErrorKind::Unsupported
 }
@@ -1000,9 +979,8 @@ fn exchange_unsupported(e: &std::io::Error) -> bool {
 fn sync_fs(dir: &Path) {
     #[cfg(target_os = "linux")]
     if let Ok(f) = fs::File::open(dir) {
-        use std::os::fd::AsRawFd;
-        // SAFETY: syncfs on a descriptor we own.
-        unsafe { libc::syncfs(f.as_raw_fd()) };
+        // Best effort, as before: a failed syncfs leaves the per-directory fsync.
+        let _ = rustix::fs::syncfs(&f);
     }
     #[cfg(not(target_os = "linux"))]
     let _ = dir;

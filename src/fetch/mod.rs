@@ -306,9 +306,11 @@ fn hash_copy(
                 limit: policy.max_body_bytes,
             });
         }
-        hasher.update(&buf[..n]);
+        // `read` returns at most `buf.len()`.
+        let chunk = buf.get(..n).unwrap_or_default();
+        hasher.update(chunk);
         if let Some(out) = out.as_deref_mut() {
-            out.write_all(&buf[..n]).map_err(err)?;
+            out.write_all(chunk).map_err(err)?;
         }
     }
     if let Some(out) = out {

@@ -103,7 +103,9 @@ fn endpoint(location: &url::Url) -> Result<url::Url, FetchError> {
         .map(|s| s.filter(|s| !s.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
     let names_region = segments.len() >= 3
-        && segments[segments.len() - 3..segments.len() - 1] == ["v1", "data"]
+        && segments
+            .get(segments.len() - 3..segments.len() - 1)
+            .is_some_and(|s| *s == ["v1", "data"])
         && segments
             .last()
             .is_some_and(|a| crate::model::Ars::is_valid(a));

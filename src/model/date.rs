@@ -10,7 +10,7 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
     // `YYYY-MM-DD` read by hand: a report has millions of them, and chrono's format
     // parser is the slower way to the same answer for this shape.
     let b = s.as_bytes();
-    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+    if b.len() == 10 && b.get(4) == Some(&b'-') && b.get(7) == Some(&b'-') {
         return iso_date(b);
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d")

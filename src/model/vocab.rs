@@ -82,7 +82,7 @@ impl Vollzug {
 }
 
 vocabulary! {
-    /// The 14 OZG Themenfelder (slugs from DOMAIN.md).
+    /// The 14 OZG Themenfelder of the OZG-Umsetzungskatalog, as slugs.
     Themenfeld {
         MobilitaetReisen => "mobilitaet_reisen",
         Bildung => "bildung",

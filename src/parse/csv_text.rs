@@ -329,11 +329,10 @@ impl<R: Read> Read for DecodeReader<R> {
         if !self.fill()? {
             return Ok(0);
         }
-        let available = self.decoded.get(self.pos..).unwrap_or_default();
-        let n = available.len().min(out.len());
-        let out = &mut out[..n];
-        out.copy_from_slice(&available[..n]);
-        self.track(out)?;
+        let mut available = self.decoded.get(self.pos..).unwrap_or_default();
+        // Reading from a slice copies min(available, out) bytes.
+        let n = available.read(out)?;
+        self.track(out.get(..n).unwrap_or_default())?;
         self.pos += n;
         Ok(n)
     }

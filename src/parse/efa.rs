@@ -103,7 +103,10 @@ pub fn parse<'a, R: Read + Seek + 'a>(
 fn read_up_to<R: Read>(input: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
-        match input.read(&mut buf[filled..])? {
+        let Some(rest) = buf.get_mut(filled..) else {
+            break;
+        };
+        match input.read(rest)? {
             0 => break,
             n => filled += n,
         }

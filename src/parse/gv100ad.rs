@@ -191,7 +191,8 @@ impl<R: BufRead + Seek> Parser<R> {
             if self.state == State::Start {
                 return Err(ParseError::not_format(FORMAT, position, reason));
             }
-            let raw = String::from_utf8_lossy(&self.buf[..400.min(self.buf.len())]).into_owned();
+            let raw =
+                String::from_utf8_lossy(self.buf.get(..400).unwrap_or(&self.buf)).into_owned();
             self.pending.push_back(Item::Reject(
                 Reject::reject(position, None, reason).with_raw(raw),
             ));

@@ -619,19 +619,12 @@ fn parse_datum(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::test_support::{fixture, service};
     use crate::parse::Severity;
     use std::collections::BTreeSet;
-    use std::path::PathBuf;
 
     const HEADER: &str = "Schluessel;Leistungsgruppierung;Leistungskennung;Verrichtung;Verrichtungsdetail;\
                           Bezeichnung;Bezeichnung2;Typ;Veröffentlichungsdatum;Besondere Merkmale;Synonyme";
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "fixtures", "leika", name]
-            .iter()
-            .collect();
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
 
     /// Everything one payload parses into.
     #[derive(Debug, Default)]
@@ -715,19 +708,9 @@ mod tests {
         );
     }
 
-    fn service(key: &str, bezeichnung: &str, typisierung: &[&str]) -> ServiceRecord {
-        ServiceRecord {
-            leistungsschluessel: key.into(),
-            bezeichnung: bezeichnung.into(),
-            leistungstyp: leistungstyp_of(key).into(),
-            typisierung: typisierung.iter().map(|s| s.to_string()).collect(),
-            ..ServiceRecord::default()
-        }
-    }
-
     #[test]
     fn sample_counts_and_rows() {
-        let parsed = ok(&fixture("leika_sample_nrw2019.csv"));
+        let parsed = ok(&fixture("leika", "leika_sample_nrw2019.csv"));
         assert_eq!(parsed.records.len(), 612);
         assert_eq!(parsed.rejects.len(), 55);
         assert_eq!(parsed.warnings.len(), 0);
@@ -791,8 +774,8 @@ mod tests {
 
     #[test]
     fn release2_differs_from_the_sample_as_documented() {
-        let old = ok(&fixture("leika_sample_nrw2019.csv"));
-        let new = ok(&fixture("leika_release2.csv"));
+        let old = ok(&fixture("leika", "leika_sample_nrw2019.csv"));
+        let new = ok(&fixture("leika", "leika_release2.csv"));
         assert_eq!(new.records.len(), 614);
         assert_eq!(new.rejects.len(), 55);
         assert_eq!(new.warnings.len(), 0);
@@ -1050,9 +1033,9 @@ mod tests {
 
     #[test]
     fn not_the_format() {
-        check_not_format(&fixture("html_error_page.csv"), "HTML");
+        check_not_format(&fixture("leika", "html_error_page.csv"), "HTML");
         check_not_format(
-            &fixture("wrong_header.csv"),
+            &fixture("leika", "wrong_header.csv"),
             "expected a header line with the columns Schluessel",
         );
         check_not_format(b"", "empty");

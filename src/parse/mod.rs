@@ -165,23 +165,7 @@ pub fn shorten(s: &str, max: usize) -> String {
 /// An iterator of parse items, as every parser returns.
 pub type Items<'a, T> = Box<dyn Iterator<Item = Result<Item<T>, ParseError>> + 'a>;
 
-/// The rejects (not warnings) of `items` as `position key`, with ` kept` when the
-/// key is valid and the store keeps it: what each parser's tests check about the
-/// key rule. A parse error ends the list with `error`.
 #[cfg(test)]
-pub fn reject_keys<T>(items: impl Iterator<Item = Result<Item<T>, ParseError>>) -> Vec<String> {
-    let mut out = Vec::new();
-    for item in items {
-        match item {
-            Ok(Item::Reject(r)) if r.severity == Severity::Reject => out.push(format!(
-                "{} {}{}",
-                r.position,
-                r.key.as_deref().unwrap_or("-"),
-                if r.key_valid { " kept" } else { "" }
-            )),
-            Ok(_) => {}
-            Err(e) => out.push(format!("error {e}")),
-        }
-    }
-    out
-}
+pub(crate) mod test_support;
+#[cfg(test)]
+pub use test_support::reject_keys;

@@ -915,17 +915,10 @@ impl<R: BufRead> BufRead for Counting<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::test_support::{fixture, service};
     use crate::parse::Severity;
-    use std::path::PathBuf;
 
     const NS: &str = "xmlns=\"http://xoev.de/schemata/xzufi/2_2_0\"";
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "fixtures", "xzufi", name]
-            .iter()
-            .collect();
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
 
     /// Everything a document parses into, and the error that ended it, if any.
     #[derive(Debug, Default)]
@@ -1000,19 +993,9 @@ mod tests {
         )
     }
 
-    fn service(key: &str, bezeichnung: &str, typisierung: &[&str]) -> ServiceRecord {
-        ServiceRecord {
-            leistungsschluessel: key.into(),
-            bezeichnung: bezeichnung.into(),
-            leistungstyp: leistungstyp_of(key).into(),
-            typisierung: typisierung.iter().map(|s| s.to_string()).collect(),
-            ..ServiceRecord::default()
-        }
-    }
-
     #[test]
     fn transfer_message() {
-        let parsed = ok(&fixture("transfer.xml"));
+        let parsed = ok(&fixture("xzufi", "transfer.xml"));
         assert_eq!(parsed.upserts.len(), 4);
         assert_eq!(parsed.retired.len(), 2);
         assert_eq!(parsed.rejects.len(), 1);
@@ -1106,7 +1089,7 @@ mod tests {
 
     #[test]
     fn single_export() {
-        let parsed = ok(&fixture("single.xml"));
+        let parsed = ok(&fixture("xzufi", "single.xml"));
         assert_eq!(
             (
                 parsed.rejects.len(),
@@ -1135,13 +1118,17 @@ mod tests {
 
     #[test]
     fn broken_documents() {
-        check_not_format(&fixture("truncated.xml"), "truncated", "line 39");
-        let mut cut = fixture("single.xml");
+        check_not_format(&fixture("xzufi", "truncated.xml"), "truncated", "line 39");
+        let mut cut = fixture("xzufi", "single.xml");
         cut.truncate(cut.len() - "</leistung>\n".len());
         check_not_format(&cut, "ends inside <leistung>: it is truncated", "line 22");
-        check_not_format(&fixture("doctype.xml"), "DOCTYPE not allowed", "line 2");
         check_not_format(
-            &fixture("wrong_namespace.xml"),
+            &fixture("xzufi", "doctype.xml"),
+            "DOCTYPE not allowed",
+            "line 2",
+        );
+        check_not_format(
+            &fixture("xzufi", "wrong_namespace.xml"),
             "http://xoev.de/schemata/xzufi/2_2_0",
             "byte",
         );

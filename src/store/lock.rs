@@ -153,7 +153,7 @@ fn open_lock_file(path: &Path, db: &Path) -> Result<File, LockError> {
         .read(true)
         .write(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW);
+        .custom_flags(no_follow());
     let file = match options.clone().create_new(true).open(path) {
         Ok(file) => {
             hand_over(&file, path, db).map_err(io)?;
@@ -188,9 +188,16 @@ fn hand_over(file: &File, path: &Path, db: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `O_NOFOLLOW` as `OpenOptionsExt::custom_flags` takes it.
+fn no_follow() -> i32 {
+    // The same bits as libc's O_NOFOLLOW (0o400000 on Linux); `open(2)` takes the
+    // flags as a C int, so the reinterpretation is the kernel's own.
+    rustix::fs::OFlags::NOFOLLOW.bits() as i32
+}
+
 /// Why a lock file could not be opened, with what to do.
 fn refusal(path: &Path, e: std::io::Error) -> LockError {
-    if e.raw_os_error() == Some(libc::ELOOP) {
+    if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
         return LockError::NotAFile {
             path: path.display().to_string(),
         };
@@ -221,7 +228,7 @@ pub fn holder(db: &Path) -> Option<String> {
     let path = lock_path(db);
     let mut file = OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(no_follow())
         .open(path)
         .ok()?;
     let pid = live_holder(&file.metadata().ok()?)?;

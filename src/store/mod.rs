@@ -414,6 +414,43 @@ pub fn now_utc() -> String {
 mod tests {
     use super::*;
 
+    /// Each embedded migration is numbered by its place in `MIGRATIONS`, its name is
+    /// its file's, and its first line says that number (`-- NNNN: ...`), so a header
+    /// cannot name another file (as 0004/0005 once did). Every `schema/*.sql` file is
+    /// embedded.
+    #[test]
+    fn every_migration_header_names_its_file() {
+        for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
+            let number = format!("{:04}", index + 1);
+            assert!(
+                name.starts_with(&format!("{number}_")),
+                "MIGRATIONS[{index}] is {name}, expected schema/{number}_*.sql"
+            );
+            let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("schema")
+                .join(format!("{name}.sql"));
+            let text = std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            assert_eq!(&text, sql, "{name} is embedded from another file");
+            let first = sql.lines().next().unwrap_or_default();
+            assert!(
+                first.starts_with(&format!("-- {number}: ")),
+                "schema/{name}.sql: the header's first line must start with `-- {number}: `, \
+                 found {first:?}"
+            );
+        }
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let file = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if let Some(stem) = file.strip_suffix(".sql") {
+                assert!(
+                    MIGRATIONS.iter().any(|(name, _)| *name == stem),
+                    "schema/{file} is not in store::MIGRATIONS"
+                );
+            }
+        }
+    }
+
     #[test]
     fn migrates_an_empty_database_and_every_earlier_version() {
         for start in 0..=schema_version() {

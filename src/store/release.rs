@@ -397,7 +397,7 @@ fn store_payload(conn: &Connection, payload: &mut Payload) -> Result<()> {
             break;
         }
         encoder
-            .write_all(&buf[..n])
+            .write_all(buf.get(..n).unwrap_or_default())
             .map_err(Error::io("compressing payload", &path))?;
     }
     let data = encoder

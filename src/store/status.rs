@@ -3,6 +3,12 @@
 //! module also brings `status_current` and `status_tally` up to date; see
 //! schema/0006), and reading a subject's status now or as of a date.
 //! Validation itself is pure and lives in `crate::status::report`.
+#![allow(
+    clippy::indexing_slicing,
+    reason = "rows, keys and positions are dense ids into tables built in the same call \
+              (the batch's own arrays); the hot path of million-event reports, measured in \
+              benches"
+)]
 
 use std::collections::{HashMap, HashSet};
 

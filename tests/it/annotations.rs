@@ -9,7 +9,7 @@ use ozgsync::store::annotations::{self as store, ImportReport};
 use ozgsync::store::ressort;
 use ozgsync::sync::SourceKind;
 
-use super::efa::{database, fixture, import, leika_release, ozgsync};
+use super::support::{database, fixture, import, leika_release, output_db};
 
 const SERVICES: &[(&str, &str)] = &[
     ("99001001002000", "Abfallgebühr Festsetzung"),
@@ -323,7 +323,7 @@ fn cli_reports_every_error_and_exits_1_when_rows_are_refused() {
     let (_dir, db, conn) = catalogue();
     drop(conn);
     let broken = fixture("annotations/broken.csv");
-    let out = ozgsync(
+    let out = output_db(
         &db,
         &[
             "annotations",
@@ -345,7 +345,7 @@ fn cli_reports_every_error_and_exits_1_when_rows_are_refused() {
     );
 
     let valid = fixture("annotations/valid.csv");
-    let out = ozgsync(
+    let out = output_db(
         &db,
         &[
             "annotations",
@@ -357,7 +357,7 @@ fn cli_reports_every_error_and_exits_1_when_rows_are_refused() {
     );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 
-    let out = ozgsync(&db, &["annotations", "show", "99001001002000"]);
+    let out = output_db(&db, &["annotations", "show", "99001001002000"]);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
@@ -366,7 +366,7 @@ fn cli_reports_every_error_and_exits_1_when_rows_are_refused() {
     );
     assert!(text.contains("ressort: ∅ → MU"), "{text}");
 
-    let out = ozgsync(&db, &["annotations", "orphans", "--format", "csv"]);
+    let out = output_db(&db, &["annotations", "orphans", "--format", "csv"]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
 }
@@ -375,7 +375,7 @@ fn cli_reports_every_error_and_exits_1_when_rows_are_refused() {
 fn cli_template_is_excel_ready_and_filled_from_the_database() {
     let (dir, db, conn) = catalogue();
     drop(conn);
-    let out = ozgsync(&db, &["template", "annotations"]);
+    let out = output_db(&db, &["template", "annotations"]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
@@ -383,7 +383,7 @@ fn cli_template_is_excel_ready_and_filled_from_the_database() {
     );
 
     let valid = fixture("annotations/valid.csv");
-    ozgsync(
+    output_db(
         &db,
         &[
             "annotations",
@@ -394,7 +394,7 @@ fn cli_template_is_excel_ready_and_filled_from_the_database() {
         ],
     );
     let filled = dir.path().join("filled.csv");
-    let out = ozgsync(
+    let out = output_db(
         &db,
         &[
             "template",
@@ -412,7 +412,7 @@ fn cli_template_is_excel_ready_and_filled_from_the_database() {
         "{text}"
     );
     // a filled template re-imports without changes
-    let out = ozgsync(
+    let out = output_db(
         &db,
         &[
             "annotations",
@@ -434,7 +434,7 @@ fn cli_template_is_excel_ready_and_filled_from_the_database() {
 fn cli_ressort_list_and_rename() {
     let (_dir, db, conn) = catalogue();
     drop(conn);
-    let out = ozgsync(
+    let out = output_db(
         &db,
         &[
             "ressort",
@@ -447,7 +447,7 @@ fn cli_ressort_list_and_rename() {
         ],
     );
     assert!(out.status.success(), "{out:?}");
-    let out = ozgsync(&db, &["ressort", "list", "--history", "--format", "csv"]);
+    let out = output_db(&db, &["ressort", "list", "--history", "--format", "csv"]);
     let text = String::from_utf8(out.stdout).unwrap();
     // dated in the future: planned, the current name stays in effect until then
     assert!(

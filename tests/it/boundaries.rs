@@ -3,13 +3,13 @@
 //! database and backup bytes), plain http is refused unless allowed, and the
 //! database, its WAL and its backups are not readable by others.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+use super::support::{self, command, fixture, run_db, setup, Reply};
 
 const BEARER: &str = "canary-bearer-5c1e9d";
 const PASSWORD: &str = "canary-password-83b2f0";
@@ -18,54 +18,33 @@ const PASSWORD: &str = "canary-password-83b2f0";
 /// sample; `/secret.csv` always answers 401. Returns the port and the
 /// `Authorization` headers received.
 fn serve() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let csv = std::fs::read("fixtures/leika/leika_sample_nrw2019.csv").unwrap();
-    let hits = Arc::new(AtomicUsize::new(0));
+    let csv = std::fs::read(fixture("leika/leika_sample_nrw2019.csv")).unwrap();
+    let hits = AtomicUsize::new(0);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let auth = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut first = String::new();
-            if reader.read_line(&mut first).is_err() {
-                continue;
+    let server = support::serve(move |path, headers| {
+        for (name, value) in headers {
+            if name == "authorization" {
+                auth.lock().unwrap().push(format!("authorization: {value}"));
             }
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if line.to_ascii_lowercase().starts_with("authorization:") {
-                    auth.lock().unwrap().push(line.trim().to_owned());
-                }
-            }
-            let (status, body): (&str, &[u8]) = if first.contains("/leika.csv") {
-                if hits.fetch_add(1, Ordering::SeqCst) == 0 {
-                    ("503 Unavailable", b"busy")
-                } else {
-                    ("200 OK", &csv)
-                }
+        }
+        if path.contains("/leika.csv") {
+            if hits.fetch_add(1, Ordering::SeqCst) == 0 {
+                Reply::status(503, "busy")
             } else {
-                ("401 Unauthorized", b"who are you")
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(body);
+                Reply::ok(csv.clone())
+            }
+        } else {
+            Reply::status(401, "who are you")
         }
     });
-    (port, seen)
+    (server.port, seen)
 }
 
-fn ozgsync(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ozgsync"))
-        .current_dir(dir)
+/// The binary in `dir` at log level trace, with the canary token in its environment.
+fn traced(dir: &Path, args: &[&str]) -> Output {
+    command(dir)
         .args(args)
-        .env_remove("OZGSYNC_CONFIG")
         .env("RUST_LOG", "trace")
         .env("CANARY_TOKEN", BEARER)
         .output()
@@ -117,7 +96,7 @@ fn credentials_never_leak_and_files_stay_private() {
         ),
     )
     .unwrap();
-    let sync = ozgsync(dir.path(), &["sync", "--config", "ozgsync.toml"]);
+    let sync = traced(dir.path(), &["sync", "--config", "ozgsync.toml"]);
     let text = all_text(&sync);
     assert_eq!(sync.status.code(), Some(1), "the 401 source fails: {text}");
     assert!(text.contains("leika: release"), "{text}");
@@ -140,7 +119,7 @@ fn credentials_never_leak_and_files_stay_private() {
         &["--db", "ozgsync.db", "releases"][..],
         &["backup", "backup.db", "--config", "ozgsync.toml"][..],
     ] {
-        let out = ozgsync(dir.path(), args);
+        let out = traced(dir.path(), args);
         assert_no_canary(&format!("{args:?}"), all_text(&out).as_bytes());
     }
     for file in ["ozgsync.db", "ozgsync.db-wal", "backup.db"] {
@@ -159,7 +138,7 @@ fn plain_http_sources_are_refused_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();
     let (port, _) = serve();
     let url = format!("http://127.0.0.1:{port}/leika.csv");
-    let out = ozgsync(dir.path(), &["--db", "a.db", "import", "leika", &url]);
+    let out = traced(dir.path(), &["--db", "a.db", "import", "leika", &url]);
     assert_eq!(out.status.code(), Some(1));
     assert!(all_text(&out).contains("allow_http"), "{}", all_text(&out));
     std::fs::write(
@@ -167,7 +146,7 @@ fn plain_http_sources_are_refused_unless_allowed() {
         format!("database = \"b.db\"\n[[source]]\nname = \"leika\"\nkind = \"leika\"\nlocation = \"{url}\"\n"),
     )
     .unwrap();
-    let out = ozgsync(dir.path(), &["sync", "--config", "ozgsync.toml"]);
+    let out = traced(dir.path(), &["sync", "--config", "ozgsync.toml"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         all_text(&out).contains("plain http is not allowed"),
@@ -183,7 +162,7 @@ fn plain_http_sources_are_refused_unless_allowed() {
 #[test]
 fn query_cannot_write_anything_anywhere() {
     use sha2::{Digest, Sha256};
-    let (dir, db) = super::status::setup();
+    let (dir, db) = setup();
     // Checkpoint so the main file alone is the state.
     rusqlite::Connection::open(&db)
         .unwrap()
@@ -227,8 +206,8 @@ fn query_cannot_write_anything_anywhere() {
         "SELECT fts3_tokenizer('simple', x'0000000000000000')",
         "SELECT load_extension('libc.so.6', 'system')",
     ] {
-        let run = super::status::ozgsync(&db, &["query", sql]);
-        assert!(!run.ok, "{sql} was allowed: {}", run.stdout);
+        let run = run_db(&db, &["query", sql]);
+        assert!(!run.ok(), "{sql} was allowed: {}", run.stdout);
         assert!(
             // fts3_tokenizer's two-argument form (a function pointer) is disabled
             // in SQLite itself.
@@ -268,7 +247,7 @@ fn files_below(dir: &Path) -> Vec<String> {
 fn export_paths_cannot_escape_the_output_directory() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let out = ozgsync(
+    let out = traced(
         root,
         &[
             "--db",
@@ -285,7 +264,7 @@ fn export_paths_cannot_escape_the_output_directory() {
     let export = |extra: &[&str]| {
         let mut args = vec!["--db", "o.db", "export", "dashboards", "--out", "site/dash"];
         args.extend_from_slice(extra);
-        ozgsync(root, &args)
+        traced(root, &args)
     };
     let first = export(&[]);
     assert!(first.status.success(), "{}", all_text(&first));

@@ -1,52 +1,10 @@
 //! The catalog core through the real binary: imports of every source kind, the
-//! acceptance counts from DOMAIN.md, diff, unchanged re-imports, rejects, exit codes.
+//! acceptance counts of the real GV100AD and LeiKa files, diff, unchanged
+//! re-imports, rejects, exit codes.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use rusqlite::Connection;
-
-pub struct Db {
-    _dir: tempfile::TempDir,
-    pub path: PathBuf,
-}
-
-impl Db {
-    pub fn new() -> Db {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ozgsync.db");
-        Db { _dir: dir, path }
-    }
-
-    pub fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_ozgsync"))
-            .arg("--db")
-            .arg(&self.path)
-            .args(args)
-            .env_remove("OZGSYNC_CONFIG")
-            .output()
-            .unwrap()
-    }
-
-    /// Runs and asserts the exit code; returns stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    pub fn conn(&self) -> Connection {
-        Connection::open(&self.path).unwrap()
-    }
-
-    pub fn count(&self, sql: &str) -> i64 {
-        self.conn().query_row(sql, [], |r| r.get(0)).unwrap()
-    }
-}
+use super::support::Db;
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -4,23 +4,25 @@
 //! state before or after it, never a part).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
+
+use super::support::{big_directory, command, root};
 
 /// Synthetic Gemeinden: enough for an import of a few seconds in a debug build.
 const EXTRA: usize = 25_000;
 
 const BASE: &str = "fixtures/gv100ad/GV100AD_30112025_NI.txt";
 
-fn ozgsync(db: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ozgsync"))
+/// `--db DB --quiet ARGS` in the repository root; the raw output.
+fn quiet(db: &Path, args: &[&str]) -> std::process::Output {
+    command(root())
         .arg("--db")
         .arg(db)
         .arg("--quiet")
         .args(args)
-        .env_remove("OZGSYNC_CONFIG")
         .output()
         .unwrap()
 }
@@ -35,11 +37,11 @@ fn readers_during_an_import_see_whole_releases_and_no_lock_errors() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
     let big = dir.path().join("big.txt");
-    super::crash::big_directory(&big, EXTRA);
-    assert!(ozgsync(&db, &["import", "gv100ad", BASE]).status.success());
+    big_directory(&big, EXTRA);
+    assert!(quiet(&db, &["import", "gv100ad", BASE]).status.success());
     let before = municipalities(&Connection::open(&db).unwrap());
 
-    let mut writer = Command::new(env!("CARGO_BIN_EXE_ozgsync"))
+    let mut writer = command(root())
         .arg("--db")
         .arg(&db)
         .args(["--quiet", "import", "gv100ad"])
@@ -69,7 +71,7 @@ fn readers_during_an_import_see_whole_releases_and_no_lock_errors() {
             ][..],
             &["export", "report", "--format", "json", "--out", &report][..],
         ] {
-            let out = ozgsync(&db, args);
+            let out = quiet(&db, args);
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(
                 out.status.success(),

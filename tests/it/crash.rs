@@ -15,31 +15,17 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
+use super::support::{big_directory, command, root};
+
 /// Synthetic Gemeinden added to the real file: enough that a debug-build import
 /// writes for a second or more.
 pub const EXTRA: usize = 60_000;
 
 const BASE: &str = "fixtures/gv100ad/GV100AD_30112025_NI.txt";
 
-/// A GV100AD file: the real Lower Saxony lines plus `extra` synthetic Gemeinden.
-pub fn big_directory(path: &Path, extra: usize) {
-    let mut text = std::fs::read_to_string(BASE).unwrap();
-    for i in 0..extra {
-        let (r, v, g) = (i % 10, (i / 10) % 10_000, i / 100_000);
-        let ags = format!("03{r}99{g:03}");
-        let name = format!("Testgemeinde Nr. {i} an der Ähre");
-        let mut line = format!("6020251130{ags}{v:04}{name:<50}");
-        line.push_str(&" ".repeat(122 - line.chars().count()));
-        line.push_str("64");
-        line.push_str(&" ".repeat(220 - line.chars().count()));
-        text.push_str(&line);
-        text.push('\n');
-    }
-    std::fs::write(path, text).unwrap();
-}
-
-fn ozgsync(db: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ozgsync"));
+/// A quiet `--db DB` command of the binary, its output dropped.
+fn quiet(db: &Path) -> Command {
+    let mut cmd = command(root());
     cmd.arg("--db").arg(db).arg("--quiet");
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     cmd
@@ -119,7 +105,7 @@ fn sigkill_during_import_leaves_the_previous_or_the_next_release() {
     let big = dir.path().join("big.txt");
     big_directory(&big, EXTRA);
 
-    assert!(ozgsync(&pristine)
+    assert!(quiet(&pristine)
         .args(["import", "gv100ad", BASE])
         .status()
         .unwrap()
@@ -133,7 +119,7 @@ fn sigkill_during_import_leaves_the_previous_or_the_next_release() {
         .unwrap();
     let before = state(&pristine);
     restore(&pristine, &db);
-    assert!(ozgsync(&db)
+    assert!(quiet(&db)
         .args(["import", "gv100ad"])
         .arg(&big)
         .status()
@@ -148,7 +134,7 @@ fn sigkill_during_import_leaves_the_previous_or_the_next_release() {
     let mut killed_while_writing = 0;
     for round in 0..12u64 {
         restore(&pristine, &db);
-        let mut child = ozgsync(&db)
+        let mut child = quiet(&db)
             .args(["import", "gv100ad"])
             .arg(&big)
             .spawn()
@@ -185,7 +171,7 @@ fn sigkill_during_import_leaves_the_previous_or_the_next_release() {
 
     // After the last kill the next import completes.
     restore(&pristine, &db);
-    let mut child = ozgsync(&db)
+    let mut child = quiet(&db)
         .args(["import", "gv100ad"])
         .arg(&big)
         .spawn()
@@ -193,7 +179,7 @@ fn sigkill_during_import_leaves_the_previous_or_the_next_release() {
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(ozgsync(&db)
+    assert!(quiet(&db)
         .args(["import", "gv100ad"])
         .arg(&big)
         .status()
@@ -321,7 +307,7 @@ fn prepare(kind: &str, pristine: &Path, big: &Path, n: usize) {
             ("gv100ad", BASE),
             ("leika", "fixtures/leika/leika_sample_nrw2019.csv"),
         ] {
-            assert!(ozgsync(pristine)
+            assert!(quiet(pristine)
                 .args(["import", k, file])
                 .status()
                 .unwrap()
@@ -340,7 +326,7 @@ fn prepare(kind: &str, pristine: &Path, big: &Path, n: usize) {
 
 /// The import of `kind` (a source kind, or `status` for a status report).
 fn import_cmd(kind: &str, db: &Path, file: &Path) -> Command {
-    let mut cmd = ozgsync(db);
+    let mut cmd = quiet(db);
     if kind == "status" {
         cmd.args(["status", "import"])
             .arg(file)
@@ -537,7 +523,7 @@ fn kill_exports(rounds: usize, seed: u64) -> Kills {
     run_import("status", &db, &first);
     let out = dir.path().join("dashboards");
     let export = |db: &Path| {
-        let mut cmd = ozgsync(db);
+        let mut cmd = quiet(db);
         cmd.args([
             "export",
             "dashboards",

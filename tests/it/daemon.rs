@@ -18,6 +18,8 @@ use ozgsync::daemon::{self, Clock, Control, Executor};
 use ozgsync::store::runs::{Outcome, Trigger};
 use tokio::sync::{mpsc, watch};
 
+use super::support::command;
+
 // ---------------------------------------------------------------------------
 // The scheduler with a simulated clock
 // ---------------------------------------------------------------------------
@@ -382,10 +384,11 @@ fn serve(stall: Duration) -> Server {
     server
 }
 
-fn ozgsync(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ozgsync"));
-    cmd.current_dir(dir)
-        .env_clear()
+/// The binary in `dir` with only `PATH`, an info log and the test token in its
+/// environment (the daemon must need nothing else).
+fn daemon_command(dir: &Path) -> Command {
+    let mut cmd = command(dir);
+    cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("RUST_LOG", "info")
         .env("TEST_LEIKA_TOKEN", "t0ken")
@@ -408,7 +411,7 @@ impl Drop for Running {
 fn start_daemon(dir: &Path) -> Running {
     let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
     Running(
-        ozgsync(dir)
+        daemon_command(dir)
             .args(["daemon", "--config", "ozgsync.toml", "--log-format", "json"])
             .stdout(Stdio::null())
             .stderr(log)
@@ -553,7 +556,7 @@ fn real_daemon_runs_cycles_exports_and_stops_on_sigterm() {
         &["daemon", "--config", "ozgsync.toml"][..],
         &["sync", "--config", "ozgsync.toml"][..],
     ] {
-        let out = ozgsync(dir.path()).args(args).guarded();
+        let out = daemon_command(dir.path()).args(args).guarded();
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -562,7 +565,7 @@ fn real_daemon_runs_cycles_exports_and_stops_on_sigterm() {
         );
     }
     // A backup works meanwhile and is private.
-    let backup = ozgsync(dir.path())
+    let backup = daemon_command(dir.path())
         .args(["backup", "copy.db", "--config", "ozgsync.toml"])
         .guarded();
     assert!(backup.status.success(), "{}", text(&backup));
@@ -579,7 +582,7 @@ fn real_daemon_runs_cycles_exports_and_stops_on_sigterm() {
     assert_eq!(status.code(), Some(0));
     assert_eq!(integrity(&db), "ok");
 
-    let out = ozgsync(dir.path())
+    let out = daemon_command(dir.path())
         .args(["status", "--json", "--config", "ozgsync.toml"])
         .guarded();
     assert!(out.status.success(), "{}", text(&out));
@@ -660,7 +663,7 @@ fn real_daemon_runs_cycles_exports_and_stops_on_sigterm() {
     );
 
     // After the daemon, `sync` may write again and records a manual run.
-    let out = ozgsync(dir.path())
+    let out = daemon_command(dir.path())
         .args([
             "sync",
             "--config",
@@ -676,7 +679,7 @@ fn real_daemon_runs_cycles_exports_and_stops_on_sigterm() {
         "--quiet prints nothing on success: {}",
         text(&out)
     );
-    let out = ozgsync(dir.path())
+    let out = daemon_command(dir.path())
         .args(["sync", "--config", "ozgsync.toml", "--quiet"])
         .guarded();
     assert_eq!(
@@ -777,7 +780,7 @@ fn sigterm_with_a_job_outliving_the_shutdown_timeout_exits_and_keeps_the_old_sta
         outcome.is_none() || outcome.as_deref() == Some("failed"),
         "{outcome:?} {error:?}"
     );
-    let out = output(ozgsync(dir.path()).args(["status", "--config", "ozgsync.toml"]));
+    let out = output(daemon_command(dir.path()).args(["status", "--config", "ozgsync.toml"]));
     assert!(out.status.success(), "{}", text(&out));
 }
 
@@ -797,7 +800,7 @@ fn config_check_lists_problems_and_prints_the_effective_config() {
         "#,
     )
     .unwrap();
-    let out = ozgsync(dir.path())
+    let out = daemon_command(dir.path())
         .args(["config", "check"])
         .env("OZGSYNC_CONFIG", "ozgsync.toml")
         .env("OZGSYNC_FETCH__MAX_RETRIES", "9")
@@ -812,7 +815,7 @@ fn config_check_lists_problems_and_prints_the_effective_config() {
         "the secret is never printed: {shown}"
     );
 
-    let out = ozgsync(dir.path())
+    let out = daemon_command(dir.path())
         .args(["config", "check", "--config", "ozgsync.toml"])
         .env_remove("TEST_LEIKA_TOKEN")
         .env("OZGSYNC_TIMEZONE", "Mars/Olympus")

@@ -9,6 +9,8 @@ use std::process::{Command, Output};
 
 use rusqlite::Connection;
 
+use super::support::{big_directory, command, root};
+
 /// A tmpfs mounted at `path`, unmounted on drop (also when an assertion fails).
 struct Mount {
     path: PathBuf,
@@ -53,14 +55,14 @@ impl Drop for Mount {
     }
 }
 
-fn ozgsync(db: &Path, args: &[&str], file: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ozgsync"))
+/// `--db DB --quiet ARGS FILE` in the repository root; the raw output.
+fn quiet(db: &Path, args: &[&str], file: &Path) -> Output {
+    command(root())
         .arg("--db")
         .arg(db)
         .arg("--quiet")
         .args(args)
         .arg(file)
-        .env_remove("OZGSYNC_CONFIG")
         .output()
         .unwrap()
 }
@@ -95,9 +97,9 @@ fn disk_full_and_read_only_disk_keep_the_previous_release() {
     let db = mount_point.join("ozgsync.db");
     let base = Path::new("fixtures/gv100ad/GV100AD_30112025_NI.txt");
     let big = dir.path().join("big.txt");
-    super::crash::big_directory(&big, 25_000);
+    big_directory(&big, 25_000);
 
-    let out = ozgsync(&db, &["import", "gv100ad"], base);
+    let out = quiet(&db, &["import", "gv100ad"], base);
     assert!(
         out.status.success(),
         "{}",
@@ -106,7 +108,7 @@ fn disk_full_and_read_only_disk_keep_the_previous_release() {
     let before = state(&db);
 
     // Full: the big release does not fit in 2 MiB.
-    let out = ozgsync(&db, &["import", "gv100ad"], &big);
+    let out = quiet(&db, &["import", "gv100ad"], &big);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -119,7 +121,7 @@ fn disk_full_and_read_only_disk_keep_the_previous_release() {
 
     // Read-only: refused cleanly, nothing changes.
     mount.remount("ro");
-    let out = ozgsync(&db, &["import", "gv100ad"], &big);
+    let out = quiet(&db, &["import", "gv100ad"], &big);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -132,7 +134,7 @@ fn disk_full_and_read_only_disk_keep_the_previous_release() {
     // Space returns: the same import succeeds.
     mount.remount("rw,size=64m");
     assert_eq!(state(&db), before);
-    let out = ozgsync(&db, &["import", "gv100ad"], &big);
+    let out = quiet(&db, &["import", "gv100ad"], &big);
     assert!(
         out.status.success(),
         "{}",

@@ -2,100 +2,17 @@
 //! the parser and the fixtures, JSON and CSV give the same records, releases keep
 //! history and `diff` shows field changes, bad records are rejected with their
 //! position, non-EfA payloads fail whole, and the OZG files fill `v_ozg_leistungen`
-//! and `v_leika_ozg`. Also the helpers the annotation tests share.
+//! and `v_leika_ozg`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use ozgsync::fetch::{FetchPolicy, Location};
 use ozgsync::model::{EfaServiceRecord, Entity, ServiceRecord};
-use ozgsync::parse::{Change, Item, Items};
-use ozgsync::store::release::{self, Mode, ReleaseMeta, ReleaseSummary};
-use ozgsync::store::{self, read};
-use ozgsync::sync::{run_source, SourceKind, SourceSpec};
+use ozgsync::parse::{Change, Item};
+use ozgsync::store::read;
+use ozgsync::sync::SourceKind;
 use serde_json::Value;
 
-pub fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(path)
-}
-
-/// A fresh database in a temporary directory (kept alive by the returned guard).
-pub fn database() -> (tempfile::TempDir, PathBuf, rusqlite::Connection) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.db");
-    let conn = store::open(&path).unwrap();
-    (dir, path, conn)
-}
-
-/// Imports a file through the same path as `ozgsync import`.
-pub fn import(
-    conn: &mut rusqlite::Connection,
-    kind: SourceKind,
-    file: &Path,
-) -> ozgsync::Result<ReleaseSummary> {
-    let spec = SourceSpec::new(kind.as_str(), kind, Location::Path(file.to_owned()), None);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    run_source(conn, &spec, &FetchPolicy::default(), runtime.handle())
-}
-
-/// Applies a LeiKa release made of `(key, name)` pairs under source `kind` (full).
-pub fn leika_release(conn: &mut rusqlite::Connection, kind: &str, services: &[(&str, &str)]) {
-    let records: Vec<ServiceRecord> = services
-        .iter()
-        .map(|(key, name)| ServiceRecord {
-            leistungsschluessel: key.to_string(),
-            bezeichnung: name.to_string(),
-            leistungstyp: ozgsync::model::leistungstyp_of(key).into(),
-            ..Default::default()
-        })
-        .collect();
-    services_release(conn, kind, records);
-}
-
-pub fn services_release(conn: &mut rusqlite::Connection, kind: &str, records: Vec<ServiceRecord>) {
-    let content = serde_json::to_string(&records).unwrap();
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    std::io::Write::write_all(&mut file, content.as_bytes()).unwrap();
-    let mut payload = ozgsync::fetch::Payload {
-        file,
-        sha256: format!("{:0>64}", release::content_hash(&content)),
-        size: content.len() as u64,
-        validators: Default::default(),
-        origin: "test".into(),
-    };
-    let items: Items<'static, ServiceRecord> =
-        Box::new(records.into_iter().enumerate().map(|(i, r)| {
-            Ok(Item::Record {
-                position: format!("record {}", i + 1),
-                change: Change::Upsert(r),
-            })
-        }));
-    let meta = ReleaseMeta {
-        source: kind.into(),
-        kind: kind.into(),
-        entity: Entity::Service,
-        mode: Mode::Full,
-        location: "test".into(),
-        fetched_at: store::now_utc(),
-        max_retire_share: 1.0,
-        check_edition: false,
-    };
-    release::apply(conn, &meta, &mut payload, items).unwrap();
-}
-
-pub fn ozgsync(db: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ozgsync"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .output()
-        .unwrap()
-}
+use super::support::{apply, database, fixture, import, output_db};
 
 fn parse_file(path: &Path) -> Vec<EfaServiceRecord> {
     let file = std::fs::File::open(path).unwrap();
@@ -113,10 +30,8 @@ fn parse_file(path: &Path) -> Vec<EfaServiceRecord> {
 
 fn schema_validator() -> jsonschema::Validator {
     let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/efa-release.schema.json"),
-        )
-        .unwrap(),
+        &std::fs::read_to_string(super::support::root().join("schema/efa-release.schema.json"))
+            .unwrap(),
     )
     .unwrap();
     jsonschema::meta::validate(&schema).expect("the schema is a valid JSON Schema");
@@ -218,7 +133,7 @@ fn efa_releases_keep_history_and_diff_shows_field_changes() {
         r2.release_id,
     )
     .unwrap();
-    let d = ozgsync::merge::diff(&before, &after, Entity::EfaService.volatile_fields());
+    let d = ozgsync::diff::diff(&before, &after, Entity::EfaService.volatile_fields());
     let fields: Vec<&str> = d.changed[0]
         .fields
         .iter()
@@ -229,7 +144,7 @@ fn efa_releases_keep_history_and_diff_shows_field_changes() {
     assert_eq!(fields, ["marktplatz_status", "reifegrad"]);
 
     // and through the CLI
-    let out = ozgsync(&db, &["diff", "efa", "--format", "csv"]);
+    let out = output_db(&db, &["diff", "efa", "--format", "csv"]);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
@@ -380,9 +295,10 @@ fn ozg_catalogue_and_map_fill_the_views() {
     assert_eq!(without, 0);
 
     // the FIM API's `ozg` arrays join the map, with their origin
-    services_release(
+    apply(
         &mut conn,
         "fim-api",
+        Entity::Service,
         vec![ServiceRecord {
             leistungsschluessel: "99001001002000".into(),
             bezeichnung: "Abfallgebühr Festsetzung".into(),

@@ -14,7 +14,7 @@ use ozgsync::efa_nachnutzung::{Bewertung, Field, KostenLand, Parametrisierung, S
 use ozgsync::export::model::*;
 use ozgsync::export::{self, render_report, ExportJob, ExportOutcome, Part, ReportFormat};
 
-use super::cli::Db;
+use super::support::Db;
 
 fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

@@ -7,10 +7,12 @@
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
+
+use super::support::{command, root};
 
 #[derive(Debug, Clone, Copy)]
 enum Expect {
@@ -137,13 +139,13 @@ fn pristine(dir: &Path) -> PathBuf {
     db
 }
 
+/// `--db DB --quiet ARGS` in the repository root; the raw output.
 fn run(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ozgsync"))
+    command(root())
         .arg("--db")
         .arg(db)
         .arg("--quiet")
         .args(args)
-        .env_remove("OZGSYNC_CONFIG")
         .output()
         .unwrap()
 }

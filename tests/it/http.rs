@@ -915,7 +915,7 @@ async fn huge_body_is_refused_with_bounded_memory() {
     .unwrap();
     let db = dir.path().join("db.sqlite");
     let (status, peak_kib, stderr) = tokio::task::spawn_blocking(move || {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ozgsync"))
+        let mut child = super::support::command(super::support::root())
             .arg("--db")
             .arg(&db)
             .args(["--quiet", "sync", "--config"])
@@ -960,7 +960,7 @@ async fn html_error_page_served_as_200_changes_nothing() {
     let db = dir.path().join("db.sqlite");
     let out = tokio::task::spawn_blocking(move || {
         let run = |location: &str, allow: bool| {
-            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ozgsync"));
+            let mut cmd = super::support::command(super::support::root());
             cmd.arg("--db")
                 .arg(&db)
                 .args(["--quiet", "import", "leika", location]);

@@ -31,5 +31,6 @@ mod silently_wrong_text;
 mod site;
 mod status;
 pub mod support;
+mod tidy;
 mod unix_habits;
 mod xlsx_sheets;

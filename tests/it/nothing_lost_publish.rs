@@ -51,6 +51,10 @@ fn dashboards(db: &Path, out: &Path, extra: &[&str]) -> Run {
 }
 
 /// Runs the binary against `db` under `umask`.
+#[allow(
+    unsafe_code,
+    reason = "pre_exec is unsafe by signature; umask has no safe form"
+)]
 fn run_with_umask(db: &Path, umask: u32, args: &[&str]) -> Run {
     let mut cmd = command(db.parent().unwrap());
     cmd.arg("--db").arg(db).args(args);

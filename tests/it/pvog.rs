@@ -10,7 +10,7 @@ use ozgsync::store;
 use ozgsync::sync::{run_source, SourceKind, SourceSpec};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::status::{fixture, ozgsync, rows, setup};
+use super::support::{fixture, rows, run_db, setup};
 
 /// Serves `pages[page]` for `GET .../v1/data/<ars>?...&page=N`; logs request targets.
 fn serve(rt: &tokio::runtime::Runtime, pages: Vec<Vec<u8>>) -> (String, Arc<Mutex<Vec<String>>>) {
@@ -70,7 +70,7 @@ fn pulls_all_pages_and_keeps_changes_only() {
         .build()
         .unwrap();
     let pages = (0..3)
-        .map(|i| std::fs::read(fixture("pvog", &format!("page{i}.json"))).unwrap())
+        .map(|i| std::fs::read(fixture(&format!("pvog/page{i}.json"))).unwrap())
         .collect();
     let (base, log) = serve(&rt, pages);
     let mut conn = store::open(&db).unwrap();
@@ -101,7 +101,7 @@ fn pulls_all_pages_and_keeps_changes_only() {
 
     // Reconciliation against reported status.
     let set = |key: &str, ars: &str, status: &str| {
-        let run = ozgsync(
+        let run = run_db(
             &db,
             &[
                 "status",
@@ -117,7 +117,7 @@ fn pulls_all_pages_and_keeps_changes_only() {
                 "t",
             ],
         );
-        assert!(run.ok, "{}", run.stderr);
+        assert!(run.ok(), "{}", run.stderr);
     };
     set("99041006017000", "032410001001", "pilot"); // observed ok, reported pilot
     set("99041006017000", "031515406001", "produktiv"); // not observed at all
@@ -135,7 +135,7 @@ fn pulls_all_pages_and_keeps_changes_only() {
     let later = SourceSpec::new(
         "pvog-ni",
         SourceKind::Pvog,
-        Location::Path(fixture("pvog", "pull_changed.json")),
+        Location::Path(fixture("pvog/pull_changed.json")),
         None,
     );
     let summary = run_source(&mut conn, &later, &policy(), rt.handle()).unwrap();
@@ -185,7 +185,7 @@ fn broken_payloads_leave_nothing() {
         let spec = SourceSpec::new(
             "pvog-ni",
             SourceKind::Pvog,
-            Location::Path(fixture("pvog", name)),
+            Location::Path(fixture(&format!("pvog/{name}"))),
             None,
         );
         let err = run_source(&mut conn, &spec, &policy(), rt.handle()).unwrap_err();

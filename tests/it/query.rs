@@ -2,15 +2,15 @@
 //! kind of change is refused with a clear message and leaves the database as it was;
 //! the output formats; search folds case, umlauts and ß.
 
-use super::status::{ozgsync, rows, setup};
+use super::support::{apply, rows, run_db, service, setup};
 
 #[test]
 fn refuses_every_change() {
     let (_dir, db) = setup();
     let before = rows(&db, "SELECT count(*) FROM record_versions");
     let check = |sql: &str, expected: &str| {
-        let run = ozgsync(&db, &["query", sql]);
-        assert!(!run.ok, "{sql} was allowed: {}", run.stdout);
+        let run = run_db(&db, &["query", sql]);
+        assert!(!run.ok(), "{sql} was allowed: {}", run.stdout);
         assert!(run.stderr.contains(expected), "{sql}: {}", run.stderr);
     };
     check(
@@ -61,8 +61,8 @@ fn formats() {
     let (_dir, db) = setup();
     let sql = "SELECT ars, name FROM v_municipality_coverage WHERE ars = '031010000000'";
     let check = |format: &str, expected: &str| {
-        let run = ozgsync(&db, &["query", sql, "--format", format]);
-        assert!(run.ok, "{}", run.stderr);
+        let run = run_db(&db, &["query", sql, "--format", format]);
+        assert!(run.ok(), "{}", run.stderr);
         assert_eq!(run.stdout, expected, "{format}");
     };
     check(
@@ -78,9 +78,9 @@ fn formats() {
         "ndjson",
         "{\"ars\":\"031010000000\",\"name\":\"Braunschweig, Stadt\"}\n",
     );
-    let run = ozgsync(&db, &["query", "SELECT 1 AS a WHERE 0", "--format", "csv"]);
+    let run = run_db(&db, &["query", "SELECT 1 AS a WHERE 0", "--format", "csv"]);
     assert_eq!(run.stdout, "a\n");
-    let run = ozgsync(
+    let run = run_db(
         &db,
         &[
             "query",
@@ -90,7 +90,7 @@ fn formats() {
         ],
     );
     assert!(
-        run.ok && run.stdout.contains("effective_on"),
+        run.ok() && run.stdout.contains("effective_on"),
         "{}",
         run.stderr
     );
@@ -100,8 +100,8 @@ fn formats() {
 fn search_folds_case_umlauts_and_sharp_s() {
     let (_dir, db) = setup();
     let check = |text: &str, expected: &[&str]| {
-        let run = ozgsync(&db, &["search", text, "--format", "csv"]);
-        assert!(run.ok, "{}", run.stderr);
+        let run = run_db(&db, &["search", text, "--format", "csv"]);
+        assert!(run.ok(), "{}", run.stderr);
         let keys: Vec<&str> = run
             .stdout
             .lines()
@@ -126,13 +126,13 @@ fn search_index_follows_releases() {
     let (_dir, db) = setup();
     let mut conn = ozgsync::store::open(&db).unwrap();
     // The next full release renames one service and drops another.
-    super::status::apply(
+    apply(
         &mut conn,
         "leika",
         Entity::Service,
         vec![
-            super::status::service("99041006017000", "Hundesteuer Abmeldung", &[]),
-            super::status::service(
+            service("99041006017000", "Hundesteuer Abmeldung", &[]),
+            service(
                 "99102013000000",
                 "Straßenverkehrsbehörde Sondernutzung",
                 &[],

@@ -116,7 +116,7 @@ fn full_release_adds_changes_and_retires_and_keeps_history() {
 
     let (before, after) =
         read::states_between(&conn, Entity::Service, Some(r1.release_id), r2.release_id).unwrap();
-    let d = ozgsync::merge::diff(&before, &after, &[]);
+    let d = ozgsync::diff::diff(&before, &after, &[]);
     assert_eq!(d.added.len(), 1);
     assert_eq!(d.retired.len(), 1);
     assert_eq!(d.changed.len(), 1);

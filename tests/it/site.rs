@@ -148,7 +148,7 @@ fn chromium_run(browser: &Path, profile: &Path, url: &str, extra: &[&str]) -> (S
 
 /// A screenshot of `url` at `size` (`W,H`) as `target/test-artifacts/site/{shot}.png`.
 fn screenshot(browser: &Path, profile: &Path, url: &str, shot: &str, size: &str) {
-    let artifacts = Path::new(env!("CARGO_BIN_EXE_ozgsync"))
+    let artifacts = super::support::binary()
         .ancestors()
         .nth(2)
         .expect("the target directory")

@@ -3,185 +3,16 @@
 //! a date, the views built on them, and a property test that the SQL as-of answers
 //! agree with a brute-force replay of the events.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use chrono::NaiveDate;
-use ozgsync::fetch::{Payload, Validators};
 use ozgsync::model::date::parse_date;
-use ozgsync::model::{Entity, Level, MunicipalityRecord, Record, ServiceRecord};
-use ozgsync::parse::{Change, Item};
 use ozgsync::status::report::StatusRow;
 use ozgsync::status::{self, Scope, Status, Subject};
-use ozgsync::store::{self, release};
+use ozgsync::store;
 use proptest::prelude::*;
 
-pub const KEYS: &[(&str, &str, &[&str])] = &[
-    (
-        "99041006017000",
-        "Hundesteuer Anmeldung",
-        &["Hund anmelden"],
-    ),
-    (
-        "99102013000000",
-        "Straßenverkehrsbehörde Sondernutzung",
-        &[],
-    ),
-    (
-        "99012001001000",
-        "Personalausweis beantragen",
-        &["Ausweis", "Perso"],
-    ),
-];
-pub const GEMEINDEN: &[(&str, &str)] = &[
-    ("032410001001", "Hannover, Landeshauptstadt"),
-    ("031010000000", "Braunschweig, Stadt"),
-    ("031515406001", "Adenbüttel"),
-];
-
-pub fn fixture(area: &str, name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(area)
-        .join(name)
-}
-
-fn payload(content: &str) -> Payload {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    file.write_all(content.as_bytes()).unwrap();
-    Payload {
-        file,
-        sha256: format!(
-            "{:064x}",
-            ozgsync::store::release::content_hash(content).len() + content.len()
-        ),
-        size: content.len() as u64,
-        validators: Validators::default(),
-        origin: "test".into(),
-    }
-}
-
-/// Applies `records` as one full release of `entity`.
-pub fn apply<T: Record + 'static>(
-    conn: &mut rusqlite::Connection,
-    source: &str,
-    entity: Entity,
-    records: Vec<T>,
-) {
-    let meta = release::ReleaseMeta {
-        source: source.into(),
-        kind: source.into(),
-        entity,
-        mode: release::Mode::Full,
-        location: "test".into(),
-        fetched_at: store::now_utc(),
-        max_retire_share: 1.0,
-        check_edition: false,
-    };
-    let items = Box::new(records.into_iter().enumerate().map(|(i, r)| {
-        Ok(Item::Record {
-            position: format!("record {}", i + 1),
-            change: Change::Upsert(r),
-        })
-    }));
-    release::apply(conn, &meta, &mut payload(source), items).unwrap();
-}
-
-pub fn service(key: &str, name: &str, synonyme: &[&str]) -> ServiceRecord {
-    ServiceRecord {
-        leistungsschluessel: key.into(),
-        bezeichnung: name.into(),
-        leistungstyp: ozgsync::model::leistungstyp_of(key).into(),
-        typisierung: vec!["5".into()],
-        synonyme: synonyme.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    }
-}
-
-pub fn gemeinde(ars: &str, name: &str) -> MunicipalityRecord {
-    MunicipalityRecord {
-        level: Level::Gemeinde,
-        ars: ars.into(),
-        ags: None,
-        name: name.into(),
-        textkennzeichen: Some("64".into()),
-        kreis_ars: None,
-        verband_ars: None,
-        gebietsstand: "2025-11-30".into(),
-        sitz: None,
-    }
-}
-
-/// A database with the services and Gemeinden above, and two annotations
-/// (99041006017000 executed by Kommunen, 99102013000000 by the Land under MI).
-pub fn setup() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let mut conn = store::open(&db).unwrap();
-    apply(
-        &mut conn,
-        "leika",
-        Entity::Service,
-        KEYS.iter().map(|(k, n, s)| service(k, n, s)).collect(),
-    );
-    apply(
-        &mut conn,
-        "gv100ad",
-        Entity::Municipality,
-        GEMEINDEN.iter().map(|(a, n)| gemeinde(a, n)).collect(),
-    );
-    conn.execute_batch(
-        "INSERT INTO annotations (leistungsschluessel, ressort_id, vollzug, umsetzungsweg, updated_at, updated_by)
-         VALUES ('99041006017000', 2, 'kommune', 'eigenloesung', '2025-01-01T00:00:00Z', 'test'),
-                ('99102013000000', 2, 'land', 'wfu_navo', '2025-01-01T00:00:00Z', 'test');",
-    )
-    .unwrap();
-    (dir, db)
-}
-
-pub struct Run {
-    pub ok: bool,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-pub fn ozgsync(db: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_ozgsync"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("OZGSYNC_DB")
-        .env_remove("OZGSYNC_CONFIG")
-        .output()
-        .unwrap();
-    Run {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-pub fn rows(db: &Path, sql: &str) -> Vec<String> {
-    let conn = store::open(db).unwrap();
-    let mut stmt = conn.prepare(sql).unwrap();
-    let n = stmt.column_count();
-    stmt.query_map([], |r| {
-        Ok((0..n)
-            .map(|i| match r.get_ref(i).unwrap() {
-                rusqlite::types::ValueRef::Null => "∅".to_owned(),
-                rusqlite::types::ValueRef::Integer(v) => v.to_string(),
-                rusqlite::types::ValueRef::Real(v) => v.to_string(),
-                rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-                rusqlite::types::ValueRef::Blob(_) => "blob".to_owned(),
-            })
-            .collect::<Vec<_>>()
-            .join(" "))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
-}
+use super::support::{fixture, rows, run_db, setup, GEMEINDEN, KEYS};
 
 fn event_count(db: &Path) -> String {
     rows(db, "SELECT count(*) FROM status_events").remove(0)
@@ -190,8 +21,8 @@ fn event_count(db: &Path) -> String {
 #[test]
 fn report_import_current_as_of_and_views() {
     let (_dir, db) = setup();
-    let report = fixture("status", "report_ok.csv");
-    let run = ozgsync(
+    let report = fixture("status/report_ok.csv");
+    let run = run_db(
         &db,
         &[
             "status",
@@ -201,7 +32,7 @@ fn report_import_current_as_of_and_views() {
             "MI Referat 12",
         ],
     );
-    assert!(run.ok, "{}", run.stderr);
+    assert!(run.ok(), "{}", run.stderr);
     assert!(
         run.stdout.contains("5 status event(s) recorded"),
         "{}",
@@ -211,8 +42,8 @@ fn report_import_current_as_of_and_views() {
     let show = |args: &[&str]| {
         let mut all = vec!["status", "show", "99041006017000", "--format", "csv"];
         all.extend_from_slice(args);
-        let run = ozgsync(&db, &all);
-        assert!(run.ok, "{}", run.stderr);
+        let run = run_db(&db, &all);
+        assert!(run.ok(), "{}", run.stderr);
         run.stdout
             .lines()
             .skip(1)
@@ -234,8 +65,8 @@ fn report_import_current_as_of_and_views() {
     assert_eq!(show(&["--history"]).len(), 3);
 
     // Windows-1252 with `,` adds to the same history.
-    let report = fixture("status", "report_cp1252_comma.csv");
-    let run = ozgsync(
+    let report = fixture("status/report_cp1252_comma.csv");
+    let run = run_db(
         &db,
         &[
             "status",
@@ -245,7 +76,7 @@ fn report_import_current_as_of_and_views() {
             "Kommune",
         ],
     );
-    assert!(run.ok, "{}", run.stderr);
+    assert!(run.ok(), "{}", run.stderr);
     assert_eq!(
         rows(&db, "SELECT note FROM status_events WHERE scope = '031515406001' AND subject = '99041006017000'"),
         ["Straßenverkehr, München-Modell"]
@@ -291,10 +122,10 @@ fn report_import_current_as_of_and_views() {
 #[test]
 fn broken_report_applies_nothing_unless_partial() {
     let (_dir, db) = setup();
-    let report = fixture("status", "report_broken.csv");
+    let report = fixture("status/report_broken.csv");
     let path = report.to_str().unwrap();
-    let run = ozgsync(&db, &["status", "import", path, "--by", "x"]);
-    assert!(!run.ok);
+    let run = run_db(&db, &["status", "import", path, "--by", "x"]);
+    assert!(!run.ok());
     let errors: Vec<&str> = run
         .stderr
         .lines()
@@ -326,8 +157,8 @@ fn broken_report_applies_nothing_unless_partial() {
     assert_eq!(event_count(&db), "0");
     assert_eq!(rows(&db, "SELECT count(*) FROM status_current"), ["0"]);
 
-    let run = ozgsync(&db, &["status", "import", path, "--by", "x", "--partial"]);
-    assert!(run.ok, "{}", run.stderr);
+    let run = run_db(&db, &["status", "import", path, "--by", "x", "--partial"]);
+    assert!(run.ok(), "{}", run.stderr);
     assert!(
         run.stdout
             .contains("1 status event(s) recorded, 5 row(s) with errors skipped"),
@@ -340,12 +171,12 @@ fn broken_report_applies_nothing_unless_partial() {
 #[test]
 fn not_a_report_is_a_whole_file_error() {
     let (_dir, db) = setup();
-    let report = fixture("status", "not_a_report.html");
-    let run = ozgsync(
+    let report = fixture("status/not_a_report.html");
+    let run = run_db(
         &db,
         &["status", "import", report.to_str().unwrap(), "--by", "x"],
     );
-    assert!(!run.ok);
+    assert!(!run.ok());
     assert!(
         run.stderr.contains("header line: missing column(s)")
             || run.stderr.contains("no `;` or `,`"),
@@ -358,7 +189,7 @@ fn not_a_report_is_a_whole_file_error() {
 #[test]
 fn status_set_and_its_errors() {
     let (_dir, db) = setup();
-    let ok = ozgsync(
+    let ok = run_db(
         &db,
         &[
             "status",
@@ -376,7 +207,7 @@ fn status_set_and_its_errors() {
             "erste Kommune",
         ],
     );
-    assert!(ok.ok, "{}", ok.stderr);
+    assert!(ok.ok(), "{}", ok.stderr);
     assert_eq!(
         rows(
             &db,
@@ -388,8 +219,8 @@ fn status_set_and_its_errors() {
         let mut all = vec!["status", "set"];
         all.extend_from_slice(args);
         all.extend_from_slice(&["--by", "x"]);
-        let run = ozgsync(&db, &all);
-        assert!(!run.ok, "{args:?}");
+        let run = run_db(&db, &all);
+        assert!(!run.ok(), "{args:?}");
         assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
     };
     check_err(
@@ -704,7 +535,7 @@ fn a_report_spilled_in_sorted_runs_imports_like_one_held_in_memory() {
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let import = |db: &Path, file: &Path, run_rows: Option<&str>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ozgsync"));
+        let mut cmd = super::support::command(super::support::root());
         cmd.arg("--db")
             .arg(db)
             .args(["status", "import"])

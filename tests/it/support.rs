@@ -1,14 +1,25 @@
-//! Shared test support: the one way new tests run the real binary, find fixtures,
-//! make a scratch directory and serve HTTP on 127.0.0.1. Modules written before this
-//! file still carry their own helpers; new tests use these.
+//! Shared test support, the one home of every helper more than one module uses:
+//! the one way tests run the real binary ([`command`]; [`run_db`]/[`run_in`] collect
+//! text, [`output_db`]/[`output_in`] keep raw bytes), [`fixture`], a scratch directory,
+//! a temporary database ([`database`], [`Db`]), small catalogue databases built
+//! through the library ([`setup`], [`apply`], [`leika_release`]), generated payloads
+//! ([`big_directory`]) and HTTP on 127.0.0.1 ([`serve`]). Test modules import from
+//! here, never from each other; `tests/it/tidy.rs` keeps `CARGO_BIN_EXE_ozgsync` here.
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
+
+use ozgsync::fetch::{FetchPolicy, Location, Payload, Validators};
+use ozgsync::model::{Entity, Level, MunicipalityRecord, Record, ServiceRecord};
+use ozgsync::parse::{Change, Item};
+use ozgsync::store;
+use ozgsync::store::release::{self, Mode, ReleaseMeta, ReleaseSummary};
+use ozgsync::sync::{run_source, SourceKind, SourceSpec};
 
 /// What one run of the binary left: exit code (None when killed by a signal),
 /// stdout and stderr as text.
@@ -39,10 +50,21 @@ impl Run {
     }
 }
 
+/// The repository root (the test process's working directory under cargo), which
+/// relative paths such as `fixtures/...` in arguments are resolved against.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The built binary under test.
+pub fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_ozgsync"))
+}
+
 /// A command for the real binary with the environment a test must not inherit
 /// (`OZGSYNC_*`, `RUST_LOG`, `NO_COLOR`) removed, running in `cwd`.
 pub fn command(cwd: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ozgsync"));
+    let mut cmd = Command::new(binary());
     cmd.current_dir(cwd).stdin(Stdio::null());
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("OZGSYNC_") {
@@ -64,6 +86,25 @@ pub fn run_db(db: &Path, args: &[&str]) -> Run {
     collect(command(cwd).arg("--db").arg(db).args(args))
 }
 
+/// Runs the binary in `cwd` with `args`; the raw output (bytes, exit status).
+pub fn output_in(cwd: &Path, args: &[&str]) -> Output {
+    command(cwd)
+        .args(args)
+        .output()
+        .expect("the ozgsync binary runs")
+}
+
+/// Runs the binary against database `db` (`--db db ARGS`) in the repository root, so
+/// relative `fixtures/...` arguments hold; the raw output (bytes, exit status).
+pub fn output_db(db: &Path, args: &[&str]) -> Output {
+    command(root())
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .output()
+        .expect("the ozgsync binary runs")
+}
+
 /// Runs a prepared command and collects its output.
 pub fn collect(cmd: &mut Command) -> Run {
     let out = cmd.output().expect("the ozgsync binary runs");
@@ -76,9 +117,7 @@ pub fn collect(cmd: &mut Command) -> Run {
 
 /// The absolute path of a file under `fixtures/`.
 pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(rel)
+    root().join("fixtures").join(rel)
 }
 
 /// A scratch directory, removed when dropped.
@@ -137,7 +176,9 @@ impl Reply {
 /// gets the request line's path and the request headers (lower-case names) and
 /// returns the reply. The server records every request line it saw.
 pub struct Server {
+    /// `http://127.0.0.1:PORT`
     pub base: String,
+    pub port: u16,
     pub requests: Arc<Mutex<Vec<String>>>,
 }
 
@@ -146,7 +187,8 @@ where
     F: Fn(&str, &[(String, String)]) -> Reply + Send + Sync + 'static,
 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let port = listener.local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
     let requests = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&requests);
     let answer = Arc::new(answer);
@@ -191,7 +233,11 @@ where
             });
         }
     });
-    Server { base, requests }
+    Server {
+        base,
+        port,
+        requests,
+    }
 }
 
 /// A command that runs the real binary as user `nobody` (group `nogroup`, no
@@ -210,14 +256,10 @@ pub fn command_as_nobody(cwd: &Path) -> Option<Command> {
         return None;
     }
     let mut cmd = Command::new(setpriv);
-    cmd.args([
-        "--reuid=nobody",
-        "--regid=nogroup",
-        "--clear-groups",
-        env!("CARGO_BIN_EXE_ozgsync"),
-    ])
-    .current_dir(cwd)
-    .stdin(Stdio::null());
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(binary())
+        .current_dir(cwd)
+        .stdin(Stdio::null());
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("OZGSYNC_") {
             cmd.env_remove(&key);
@@ -232,7 +274,7 @@ pub fn command_as_nobody(cwd: &Path) -> Option<Command> {
 /// relative paths hold and its exports land in `dir/out`; then `sync` run in `dir`.
 /// Returns the database, `dir/ozgsync.db`.
 pub fn quick_start(dir: &Path) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = root();
     std::fs::create_dir_all(dir.join("deploy")).expect("a deploy directory");
     std::fs::copy(
         root.join("deploy/ozgsync.example.toml"),
@@ -243,4 +285,240 @@ pub fn quick_start(dir: &Path) -> PathBuf {
     let run = collect(command(dir).args(["sync", "--config", "deploy/ozgsync.example.toml"]));
     run.assert_ok();
     dir.join("ozgsync.db")
+}
+
+/// A database file in its own temporary directory, removed when dropped; `run`
+/// and `ok` run the binary against it in the repository root.
+pub struct Db {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl Db {
+    pub fn new() -> Db {
+        let dir = scratch();
+        let path = dir.path().join("ozgsync.db");
+        Db { _dir: dir, path }
+    }
+
+    /// Runs `--db DB ARGS`; the raw output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        output_db(&self.path, args)
+    }
+
+    /// Runs and asserts the exit code; returns stdout.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn conn(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(&self.path).unwrap()
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+}
+
+/// A fresh, migrated database in a temporary directory (kept alive by the returned
+/// guard), opened through the library as a writer.
+pub fn database() -> (tempfile::TempDir, PathBuf, rusqlite::Connection) {
+    let dir = scratch();
+    let path = dir.path().join("t.db");
+    let conn = store::open(&path).unwrap();
+    (dir, path, conn)
+}
+
+/// Every row of `sql` against `db`, each row's values joined by a space (NULL as
+/// `∅`, a blob as `blob`).
+pub fn rows(db: &Path, sql: &str) -> Vec<String> {
+    let conn = store::open(db).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        Ok((0..n)
+            .map(|i| match r.get_ref(i).unwrap() {
+                rusqlite::types::ValueRef::Null => "∅".to_owned(),
+                rusqlite::types::ValueRef::Integer(v) => v.to_string(),
+                rusqlite::types::ValueRef::Real(v) => v.to_string(),
+                rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                rusqlite::types::ValueRef::Blob(_) => "blob".to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(" "))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// Imports a file through the same path as `ozgsync import`.
+pub fn import(
+    conn: &mut rusqlite::Connection,
+    kind: SourceKind,
+    file: &Path,
+) -> ozgsync::Result<ReleaseSummary> {
+    let spec = SourceSpec::new(kind.as_str(), kind, Location::Path(file.to_owned()), None);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    run_source(conn, &spec, &FetchPolicy::default(), runtime.handle())
+}
+
+/// Applies a LeiKa release made of `(key, name)` pairs under source `kind` (full).
+pub fn leika_release(conn: &mut rusqlite::Connection, kind: &str, services: &[(&str, &str)]) {
+    let records: Vec<ServiceRecord> = services
+        .iter()
+        .map(|(key, name)| ServiceRecord {
+            leistungsschluessel: key.to_string(),
+            bezeichnung: name.to_string(),
+            leistungstyp: ozgsync::model::leistungstyp_of(key).into(),
+            ..Default::default()
+        })
+        .collect();
+    apply(conn, kind, Entity::Service, records);
+}
+
+/// A payload file holding `content`, as `fetch` would hand it over.
+fn payload(content: &str) -> Payload {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(content.as_bytes()).unwrap();
+    Payload {
+        file,
+        sha256: format!("{:0>64}", release::content_hash(content)),
+        size: content.len() as u64,
+        validators: Validators::default(),
+        origin: "test".into(),
+    }
+}
+
+/// Applies `records` as one full release of `entity` under source `source`.
+pub fn apply<T: Record + 'static>(
+    conn: &mut rusqlite::Connection,
+    source: &str,
+    entity: Entity,
+    records: Vec<T>,
+) {
+    let content = serde_json::to_string(&records).unwrap();
+    let meta = ReleaseMeta {
+        source: source.into(),
+        kind: source.into(),
+        entity,
+        mode: Mode::Full,
+        location: "test".into(),
+        fetched_at: store::now_utc(),
+        max_retire_share: 1.0,
+        check_edition: false,
+    };
+    let items = Box::new(records.into_iter().enumerate().map(|(i, r)| {
+        Ok(Item::Record {
+            position: format!("record {}", i + 1),
+            change: Change::Upsert(r),
+        })
+    }));
+    release::apply(conn, &meta, &mut payload(&content), items).unwrap();
+}
+
+/// The LeiKa keys of [`setup`]: (key, name, synonyms).
+pub const KEYS: &[(&str, &str, &[&str])] = &[
+    (
+        "99041006017000",
+        "Hundesteuer Anmeldung",
+        &["Hund anmelden"],
+    ),
+    (
+        "99102013000000",
+        "Straßenverkehrsbehörde Sondernutzung",
+        &[],
+    ),
+    (
+        "99012001001000",
+        "Personalausweis beantragen",
+        &["Ausweis", "Perso"],
+    ),
+];
+
+/// The Gemeinden of [`setup`]: (ARS, name).
+pub const GEMEINDEN: &[(&str, &str)] = &[
+    ("032410001001", "Hannover, Landeshauptstadt"),
+    ("031010000000", "Braunschweig, Stadt"),
+    ("031515406001", "Adenbüttel"),
+];
+
+pub fn service(key: &str, name: &str, synonyme: &[&str]) -> ServiceRecord {
+    ServiceRecord {
+        leistungsschluessel: key.into(),
+        bezeichnung: name.into(),
+        leistungstyp: ozgsync::model::leistungstyp_of(key).into(),
+        typisierung: vec!["5".into()],
+        synonyme: synonyme.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+pub fn gemeinde(ars: &str, name: &str) -> MunicipalityRecord {
+    MunicipalityRecord {
+        level: Level::Gemeinde,
+        ars: ars.into(),
+        ags: None,
+        name: name.into(),
+        textkennzeichen: Some("64".into()),
+        kreis_ars: None,
+        verband_ars: None,
+        gebietsstand: "2025-11-30".into(),
+        sitz: None,
+    }
+}
+
+/// A database with [`KEYS`] and [`GEMEINDEN`], and two annotations
+/// (99041006017000 executed by Kommunen, 99102013000000 by the Land under MI).
+pub fn setup() -> (tempfile::TempDir, PathBuf) {
+    let dir = scratch();
+    let db = dir.path().join("t.db");
+    let mut conn = store::open(&db).unwrap();
+    apply(
+        &mut conn,
+        "leika",
+        Entity::Service,
+        KEYS.iter().map(|(k, n, s)| service(k, n, s)).collect(),
+    );
+    apply(
+        &mut conn,
+        "gv100ad",
+        Entity::Municipality,
+        GEMEINDEN.iter().map(|(a, n)| gemeinde(a, n)).collect(),
+    );
+    conn.execute_batch(
+        "INSERT INTO annotations (leistungsschluessel, ressort_id, vollzug, umsetzungsweg, updated_at, updated_by)
+         VALUES ('99041006017000', 2, 'kommune', 'eigenloesung', '2025-01-01T00:00:00Z', 'test'),
+                ('99102013000000', 2, 'land', 'wfu_navo', '2025-01-01T00:00:00Z', 'test');",
+    )
+    .unwrap();
+    (dir, db)
+}
+
+/// A GV100AD file at `path`: the real Lower Saxony lines plus `extra` synthetic
+/// Gemeinden (enough of them make an import that runs for seconds).
+pub fn big_directory(path: &Path, extra: usize) {
+    let mut text = std::fs::read_to_string(fixture("gv100ad/GV100AD_30112025_NI.txt")).unwrap();
+    for i in 0..extra {
+        let (r, v, g) = (i % 10, (i / 10) % 10_000, i / 100_000);
+        let ags = format!("03{r}99{g:03}");
+        let name = format!("Testgemeinde Nr. {i} an der Ähre");
+        let mut line = format!("6020251130{ags}{v:04}{name:<50}");
+        line.push_str(&" ".repeat(122 - line.chars().count()));
+        line.push_str("64");
+        line.push_str(&" ".repeat(220 - line.chars().count()));
+        text.push_str(&line);
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
 }

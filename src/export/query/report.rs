@@ -66,7 +66,10 @@ pub fn report(
             let Some(id) = efa_of_service.get(gs.service).copied().flatten() else {
                 continue;
             };
-            let e = best[id].get_or_insert_with(|| {
+            let Some(slot) = best.get_mut(id) else {
+                continue;
+            };
+            let e = slot.get_or_insert_with(|| {
                 touched.push(id);
                 (None, None)
             });
@@ -82,10 +85,12 @@ pub fn report(
             };
         }
         for id in touched.drain(..) {
-            let Some((status, online)) = best[id].take() else {
+            let Some((status, online)) = best.get_mut(id).and_then(Option::take) else {
                 continue;
             };
-            let (phases, avail) = &mut per_efa[id];
+            let Some((phases, avail)) = per_efa.get_mut(id) else {
+                continue;
+            };
             phases.add(status);
             if let Some(o) = online {
                 avail.observed += 1;
