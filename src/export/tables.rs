@@ -360,7 +360,8 @@ fn phase_cells(p: &Phases) -> [Cell; 5] {
 /// which are named by their label alone.
 fn progress(part: Part, key: Option<&'static str>, caption: &str, rows: &[ProgressRow]) -> Table {
     let mut columns = vec![
-        col("Bezeichnung", Kind::Text, 50),
+        // A group named by its label alone calls the label column by the group.
+        col(key.map_or("Themenfeld", |_| "Bezeichnung"), Kind::Text, 50),
         col("Leistungen", Kind::Int, 11),
         col("Leistungen produktiv", Kind::Int, 11),
         col("Leistungen in Einführung", Kind::Int, 12),
@@ -385,9 +386,8 @@ fn progress(part: Part, key: Option<&'static str>, caption: &str, rows: &[Progre
             row
         })
         .collect();
-    match key {
-        Some(header) => columns.insert(0, col(header, Kind::Text, 14)),
-        None => columns[0].header = "Themenfeld",
+    if let Some(header) = key {
+        columns.insert(0, col(header, Kind::Text, 14));
     }
     Table {
         part,
