@@ -78,7 +78,7 @@ const STATUS_COLOUR = {
   ohne_status: "#aab2bb",
 };
 
-let labels = { status: {}, themenfeld: {}, textkennzeichen: {}, level: {}, phase: {} };
+let labels = { status: {}, themenfeld: {}, textkennzeichen: {}, level: {}, phase: {}, kanal: {} };
 const statusLabel = (code) => labels.status[code] || code;
 
 function statusBadge(code) {
@@ -318,13 +318,14 @@ async function gemeindePage(ars, index, meta) {
     const title = group ? (labels.themenfeld[group] || group) : "Ohne Themenfeld";
     const rows = groups.get(group).sort((a, b) => a[2].name.localeCompare(b[2].name, "de"));
     return [el("h3", {}, title), table(`${title}: Leistungen in ${unit.name}`,
-      ["Leistung", "Status", "seit", "online beobachtet", "Link"],
+      ["Leistung", "Status", "seit", "EfA-Dienst bestellbar über", "online beobachtet", "Link"],
       rows.map(([key, s, info]) => {
         const url = s.url || info.url;
         return el("tr", {},
           el("th", { scope: "row" }, el("a", { href: `#/leistung/${key}` }, info.name)),
           el("td", {}, statusBadge(s.status)),
           el("td", {}, datum(s.since)),
+          el("td", {}, s.efa_kanal ? (labels.kanal[s.efa_kanal] || s.efa_kanal) : "–"),
           el("td", {}, s.online === true ? "ja" : s.online === false ? "nein" : "–"),
           el("td", {}, url && /^https?:\/\//.test(url)
             ? el("a", { href: url, rel: "noopener" }, "Zum Onlinedienst") : "–"));

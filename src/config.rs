@@ -342,14 +342,17 @@ impl Credentials {
     }
 }
 
-/// `[demo]`: an annotation sheet and a status report of synthetic data
-/// (`fixtures/demo/`) that `sync` imports so a fresh installation shows
-/// something. Paths relative to the config's directory.
+/// `[demo]`: an annotation sheet, a status report and (optionally) an
+/// EfA-Nachnutzung sheet of synthetic data (`fixtures/demo/`) that `sync` imports
+/// so a fresh installation shows something. Paths relative to the config's
+/// directory.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DemoConfig {
     pub annotations: PathBuf,
     pub status: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nachnutzung: Option<PathBuf>,
 }
 
 /// A command run while the data it shows changed since its last success, e.g. an

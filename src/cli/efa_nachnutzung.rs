@@ -23,7 +23,8 @@ pub struct EfaNachnutzung {
 
 #[derive(Debug, clap::Subcommand)]
 enum Action {
-    /// Validate a sheet (CSV, `;` or `,`, UTF-8 or Windows-1252) and apply it.
+    /// Validate a sheet (XLSX, or CSV with `;` or `,`, UTF-8 or Windows-1252) and
+    /// apply it.
     ///
     /// The whole file is checked first; every error is listed with line and column.
     /// If any row is wrong nothing is applied, unless --partial. Empty cells keep

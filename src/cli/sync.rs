@@ -169,8 +169,8 @@ impl Sync {
             match crate::demo::apply(&mut conn, demo, &config.base_dir) {
                 Ok(applied) if !ctx.quiet && applied != crate::demo::Applied::default() => {
                     say!(
-                        "demo data (Beispieldaten): {} annotation(s) changed, {} status event(s) recorded",
-                        applied.annotations_changed, applied.status_events
+                        "demo data (Beispieldaten): {} annotation(s) changed, {} status event(s) recorded, {} EfA-Nachnutzung row(s) changed",
+                        applied.annotations_changed, applied.status_events, applied.nachnutzung_changed
                     );
                 }
                 Ok(_) => {}

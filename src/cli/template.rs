@@ -1,7 +1,7 @@
 //! `ozgsync template annotations|status|efa|efa-nachnutzung`: the spreadsheets people
 //! fill in, as CSV that Excel opens directly (UTF-8 with BOM, `;`, CRLF), or for
-//! annotations and status reports as an XLSX workbook with drop-down lists
-//! (`--format xlsx`). A file is written like
+//! annotations, status reports and the EfA-Nachnutzung as an XLSX workbook with
+//! drop-down lists (`--format xlsx`). A file is written like
 //! an export: through a temporary file and a rename, never through a link, never
 //! over a database, with an explicit mode.
 
@@ -15,7 +15,8 @@ use crate::annotations::csv::{write_sheet, write_template, TemplateRow};
 use crate::annotations::xlsx::Lists;
 use crate::export::target;
 
-/// Write a template (CSV, or XLSX for annotations and status reports) to fill in
+/// Write a template (CSV, or XLSX for annotations, status reports and the
+/// EfA-Nachnutzung) to fill in
 /// and import.
 #[derive(Debug, clap::Args)]
 pub struct Template {
@@ -60,11 +61,14 @@ enum What {
         out: Option<PathBuf>,
         #[command(flatten)]
         modes: ModeArgs,
-        /// The sheet's file format.
+        /// csv: UTF-8 with BOM, `;`; xlsx: a workbook with text columns, drop-down
+        /// lists (Bewertung, Ressort, Parametrisierung, Kanal, Kosten Land), frozen
+        /// header and a German instruction sheet.
         #[arg(long, value_enum, default_value_t)]
         format: SheetFormat,
         /// One row per current EfA service, with its name and current state
-        /// (reads the database).
+        /// (reads the database; with xlsx also the Ressort and EfA-ID drop-down
+        /// lists).
         #[arg(long)]
         fill: bool,
     },
@@ -135,24 +139,27 @@ impl Template {
                 format,
                 fill,
             } => {
-                if format == SheetFormat::Xlsx {
-                    return Err(crate::Error::usage(
-                        "the EfA-Nachnutzung sheet is written as CSV only so far; use --format csv (Excel opens it directly)",
+                let (rows, lists) = if fill {
+                    let conn = ctx.open_reader()?;
+                    (
+                        crate::store::efa_nachnutzung::template_rows(&conn)?,
+                        crate::store::annotations::sheet_lists(&conn)?,
                     )
-                    .into());
-                }
-                let rows = if fill {
-                    crate::store::efa_nachnutzung::template_rows(&ctx.open_reader()?)?
                 } else {
-                    Vec::new()
+                    Default::default()
                 };
-                let records: Vec<Vec<&str>> = rows
-                    .iter()
-                    .map(|r| r.iter().map(String::as_str).collect())
-                    .collect();
-                let header = crate::efa_nachnutzung::headers();
-                let written = write_to(ctx, out.as_deref(), &modes, |w| {
-                    write_sheet(w, &header, &records)
+                let written = write_to(ctx, out.as_deref(), &modes, |w| match format {
+                    SheetFormat::Csv => {
+                        let records: Vec<Vec<&str>> = rows
+                            .iter()
+                            .map(|r| r.iter().map(String::as_str).collect())
+                            .collect();
+                        write_sheet(w, &crate::efa_nachnutzung::headers(), &records)
+                    }
+                    SheetFormat::Xlsx => w.write_all(
+                        &crate::efa_nachnutzung::xlsx::write_template(&rows, &lists)
+                            .map_err(|e| std::io::Error::other(e.to_string()))?,
+                    ),
                 })?;
                 if let (Some(path), false) = (written, ctx.quiet) {
                     eprintln!("wrote {} ({} rows)", path.display(), rows.len());

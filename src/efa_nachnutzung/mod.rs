@@ -18,6 +18,8 @@ use crate::annotations::{overflow, parse_cell, remark, RawRow as GenericRow, Row
 use crate::model::date::parse_date;
 use crate::model::vocab::{slug, vocabulary};
 
+pub mod xlsx;
+
 vocabulary! {
     /// The result of the standard procedure that evaluates an EfA service for reuse.
     Bewertung {
@@ -290,19 +292,30 @@ pub type Sheet = GenericSheet<Field>;
 /// One data row of a Nachnutzung sheet.
 pub type RawRow = GenericRow<Field>;
 
-/// Reads a sheet (CSV, `;` or `,`, UTF-8 or Windows-1252).
-pub fn read<R: std::io::Read + std::io::Seek>(input: R) -> Result<Sheet, crate::parse::ParseError> {
+/// Reads a sheet: an XLSX workbook (recognised by content, whatever the file is
+/// called) or CSV (`;` or `,`, UTF-8 or Windows-1252).
+pub fn read<R: std::io::BufRead + std::io::Seek>(
+    mut input: R,
+) -> Result<Sheet, crate::parse::ParseError> {
+    if crate::parse::xlsx_sheet::is_xlsx(input.fill_buf()?) {
+        return xlsx::read(input);
+    }
+    sheet_columns("EfA-Nachnutzung sheet (CSV)", |spec| {
+        crate::annotations::csv::read_sheet(input, spec)
+    })
+}
+
+/// The sheet's columns, for `f` (CSV and XLSX alike); `expected` names the file
+/// kind in "not the format" messages.
+fn sheet_columns<T>(expected: &'static str, f: impl FnOnce(&SheetColumns<'_, Field>) -> T) -> T {
     let fields: Vec<(Field, &str)> = Field::ALL.iter().map(|f| (*f, f.header())).collect();
-    crate::annotations::csv::read_sheet(
-        input,
-        &SheetColumns {
-            key: KEY_HEADER,
-            informational: &[NAME_HEADER],
-            fields: &fields,
-            expected: "EfA-Nachnutzung sheet (CSV)",
-            template: "ozgsync template efa-nachnutzung",
-        },
-    )
+    f(&SheetColumns {
+        key: KEY_HEADER,
+        informational: &[NAME_HEADER],
+        fields: &fields,
+        expected,
+        template: "ozgsync template efa-nachnutzung",
+    })
 }
 
 /// The template's columns in order.

@@ -3,8 +3,10 @@
 //! repository and embedded here, so the binary is all a deployment needs), the
 //! OpenAPI description of the static paths, and `labels.json`, the German labels
 //! of every code the JSON uses. The labels are generated from the Rust
-//! vocabularies (status, Themenfeld, Textkennzeichen), so the site and
-//! third-party dashboards cannot drift from what the exports write. Pure: the
+//! vocabularies' `label` (status, Themenfeld, Textkennzeichen, Umsetzungsweg,
+//! Vollzug, Kostenmodell and the EfA-Nachnutzung's Bewertung, Parametrisierung,
+//! Kanal, Kosten Land and stage) — the same words the report prints — so the
+//! report, the site and third-party dashboards cannot drift apart. Pure: the
 //! files go into the same map as the JSON, and the publisher tracks them alike.
 
 use std::collections::BTreeMap;
@@ -13,7 +15,10 @@ use serde::Serialize;
 
 use super::json::DASHBOARD_FORMAT_VERSION;
 use super::ExportError;
+use crate::annotations::{Umsetzungsweg, Vollzug};
+use crate::efa_nachnutzung::{Bewertung, Kanal, KostenLand, Parametrisierung, Stage};
 use crate::model::vocab::Themenfeld;
+use crate::model::Kostenmodell;
 use crate::model::TEXTKENNZEICHEN_LABELS;
 use crate::status::Status;
 
@@ -39,6 +44,18 @@ struct LabelsJson {
     themenfeld: BTreeMap<&'static str, &'static str>,
     textkennzeichen: BTreeMap<&'static str, &'static str>,
     level: BTreeMap<&'static str, &'static str>,
+    /// The annotation vocabularies (`services.json`: `umsetzungsweg`, `vollzug`).
+    umsetzungsweg: BTreeMap<&'static str, &'static str>,
+    vollzug: BTreeMap<&'static str, &'static str>,
+    /// The EfA catalogue's cost model (`services.json` `efa.kostenmodell`).
+    kostenmodell: BTreeMap<&'static str, &'static str>,
+    /// The EfA-Nachnutzung (`services.json` `efa.nachnutzung`, a Gemeinde's
+    /// `efa_kanal`).
+    bewertung: BTreeMap<&'static str, &'static str>,
+    parametrisierung: BTreeMap<&'static str, &'static str>,
+    kanal: BTreeMap<&'static str, &'static str>,
+    kosten_land: BTreeMap<&'static str, &'static str>,
+    stage: BTreeMap<&'static str, &'static str>,
     /// What a page says when `meta.json` has `"demo": true` ([`crate::demo::NOTICE`]).
     demo_notice: &'static str,
 }
@@ -85,8 +102,34 @@ fn labels() -> LabelsJson {
         ]
         .into_iter()
         .collect(),
+        umsetzungsweg: codes(
+            Umsetzungsweg::ALL,
+            Umsetzungsweg::as_str,
+            Umsetzungsweg::label,
+        ),
+        vollzug: codes(Vollzug::ALL, Vollzug::as_str, Vollzug::label),
+        kostenmodell: codes(Kostenmodell::ALL, Kostenmodell::as_str, Kostenmodell::label),
+        bewertung: codes(Bewertung::ALL, Bewertung::as_str, Bewertung::label),
+        parametrisierung: codes(
+            Parametrisierung::ALL,
+            Parametrisierung::as_str,
+            Parametrisierung::label,
+        ),
+        kanal: codes(Kanal::ALL, Kanal::as_str, Kanal::label),
+        kosten_land: codes(KostenLand::ALL, KostenLand::as_str, KostenLand::label),
+        stage: codes(Stage::ALL, Stage::as_str, Stage::label),
         demo_notice: crate::demo::NOTICE,
     }
+}
+
+/// Code → label of a vocabulary, from its own `as_str` and `label`: the labels the
+/// report shows, so the site and the report cannot say different things.
+fn codes<T: Copy>(
+    all: &[T],
+    code: fn(T) -> &'static str,
+    label: fn(T) -> &'static str,
+) -> BTreeMap<&'static str, &'static str> {
+    all.iter().map(|v| (code(*v), label(*v))).collect()
 }
 
 /// Adds the site's files to a dashboard set. They depend on the binary alone, so
@@ -127,6 +170,26 @@ mod tests {
             assert!(l.textkennzeichen.contains_key(tk), "{tk}");
         }
         assert_eq!(l.textkennzeichen["52"], "Samtgemeinde");
+        // The report's words, from the same vocabularies.
+        assert_eq!(l.kanal["govconnect"], Kanal::Govconnect.label());
+        assert_eq!(l.kanal["govconnect"], "GovConnect");
+        assert_eq!(
+            l.stage["land_produktiv"],
+            "in der Landesverwaltung produktiv"
+        );
+        assert_eq!(l.umsetzungsweg["wfu_navo"], "WfU/NAVO");
+        for (map, len) in [
+            (&l.bewertung, Bewertung::ALL.len()),
+            (&l.parametrisierung, Parametrisierung::ALL.len()),
+            (&l.kanal, Kanal::ALL.len()),
+            (&l.kosten_land, KostenLand::ALL.len()),
+            (&l.stage, Stage::ALL.len()),
+            (&l.kostenmodell, Kostenmodell::ALL.len()),
+            (&l.umsetzungsweg, Umsetzungsweg::ALL.len()),
+            (&l.vollzug, Vollzug::ALL.len()),
+        ] {
+            assert_eq!(map.len(), len, "{map:?}");
+        }
         assert_eq!(l.textkennzeichen["67"], "Große Kreisstadt");
     }
 

@@ -119,6 +119,19 @@ pub struct Table {
     pub rows: Vec<Vec<Cell>>,
 }
 
+impl Table {
+    /// The column that names a row (service, Ressort, Kreis; a row header in
+    /// HTML): the second, after the key, except in the Themenfelder, which are
+    /// named by their label alone.
+    pub fn row_header(&self) -> usize {
+        if self.part == Part::Themenfelder {
+            0
+        } else {
+            1
+        }
+    }
+}
+
 const fn col(header: &'static str, kind: Kind, width: u16) -> Column {
     Column {
         header,
@@ -140,13 +153,14 @@ pub fn table(report: &Report, part: Part) -> Table {
         Part::Leistungen => leistungen(report),
         Part::Ressorts => progress(
             part,
-            "Ressort",
+            Some("Ressort"),
             "Fortschritt je Ressort (Landesstatus der EfA-Leistungen und kommunale Einführung)",
             &report.ressorts,
         ),
+        // The Themenfeld's label only: its slug is a code, not a word people use.
         Part::Themenfelder => progress(
             part,
-            "Themenfeld",
+            None,
             "Fortschritt je OZG-Themenfeld",
             &report.themenfelder,
         ),
@@ -341,10 +355,13 @@ fn phase_cells(p: &Phases) -> [Cell; 5] {
     ]
 }
 
-fn progress(part: Part, what: &'static str, caption: &str, rows: &[ProgressRow]) -> Table {
-    let columns = vec![
-        col(what, Kind::Text, 14),
-        col("Bezeichnung", Kind::Text, 50),
+/// A progress table; `key` is the header of a column for the group's key (a
+/// Ressort's Kürzel), `None` for groups whose key is a code (a Themenfeld's slug),
+/// which are named by their label alone.
+fn progress(part: Part, key: Option<&'static str>, caption: &str, rows: &[ProgressRow]) -> Table {
+    let mut columns = vec![
+        // A group named by its label alone calls the label column by the group.
+        col(key.map_or("Themenfeld", |_| "Bezeichnung"), Kind::Text, 50),
         col("Leistungen", Kind::Int, 11),
         col("Leistungen produktiv", Kind::Int, 11),
         col("Leistungen in Einführung", Kind::Int, 12),
@@ -359,12 +376,19 @@ fn progress(part: Part, what: &'static str, caption: &str, rows: &[ProgressRow])
     let rows = rows
         .iter()
         .map(|r| {
-            let mut row = vec![Cell::text(&r.key), Cell::text(&r.name)];
+            let mut row = Vec::with_capacity(columns.len() + 1);
+            if key.is_some() {
+                row.push(Cell::text(&r.key));
+            }
+            row.push(Cell::text(&r.name));
             row.extend(phase_cells(&r.services));
             row.extend(phase_cells(&r.kommunen));
             row
         })
         .collect();
+    if let Some(header) = key {
+        columns.insert(0, col(header, Kind::Text, 14));
+    }
     Table {
         part,
         caption: caption.to_owned(),

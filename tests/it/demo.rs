@@ -39,9 +39,10 @@ command = ["ozgsync", "export", "dashboards", "--out", "out"]
     );
     if demo {
         text += &format!(
-            "[demo]\nannotations = \"{}\"\nstatus = \"{}\"\n",
+            "[demo]\nannotations = \"{}\"\nstatus = \"{}\"\nnachnutzung = \"{}\"\n",
             f("demo/annotations.csv"),
-            f("demo/status.csv")
+            f("demo/status.csv"),
+            f("demo/nachnutzung.csv")
         );
     }
     let path = dir.join("ozgsync.toml");
@@ -72,7 +73,7 @@ fn sync_with_demo_shows_counts_once_and_marks_them() {
     let out = sync(dir.path(), &cfg);
     assert!(
         out.contains(
-            "demo data (Beispieldaten): 80 annotation(s) changed, 3272 status event(s) recorded"
+            "demo data (Beispieldaten): 80 annotation(s) changed, 3315 status event(s) recorded, 4 EfA-Nachnutzung row(s) changed"
         ),
         "{out}"
     );
@@ -97,8 +98,12 @@ fn sync_with_demo_shows_counts_once_and_marks_them() {
 
     let again = sync(dir.path(), &cfg);
     assert!(!again.contains("demo data"), "{again}");
-    assert_eq!(count(&db, "SELECT count(*) FROM status_events"), "3272");
+    assert_eq!(count(&db, "SELECT count(*) FROM status_events"), "3315");
     assert_eq!(count(&db, "SELECT count(*) FROM annotation_audit"), "511");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM efa_nachnutzung_versions"),
+        "4"
+    );
 }
 
 #[test]
@@ -131,6 +136,28 @@ fn readme_quick_start_publishes_demo_counts() {
         .to_string()
         .starts_with("Beispieldaten:"));
     assert_ne!(count(&db, "SELECT count(*) FROM v_reconciliation"), "0");
+
+    // README's quick start: every stage of the Nachnutzung funnel is filled, and
+    // the "Für Kommunen" list names what a Kommune can order and through whom.
+    let funnel = run_db(
+        &db,
+        &["query", "SELECT stufe, label, services FROM v_efa_funnel"],
+    );
+    funnel.assert_ok();
+    let readme = std::fs::read_to_string(fixture("../README.md")).unwrap();
+    assert!(
+        readme.contains(&funnel.stdout),
+        "README's quick start shows another funnel than\n{}",
+        funnel.stdout
+    );
+    let kommunen = html
+        .split("Für Kommunen: verfügbare EfA-Onlinedienste")
+        .nth(1)
+        .expect("the Für Kommunen section");
+    let kommunen = kommunen.split("<h2").next().unwrap_or_default();
+    for expected in ["BAföG Digital", "Hundehaltung", "GovConnect", "Land"] {
+        assert!(kommunen.contains(expected), "{expected}: {kommunen}");
+    }
 }
 
 #[test]
@@ -171,7 +198,7 @@ fn generator_reproduces_the_committed_files() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    for file in ["annotations.csv", "status.csv"] {
+    for file in ["annotations.csv", "status.csv", "nachnutzung.csv"] {
         assert!(
             std::fs::read(dir.path().join(file)).unwrap()
                 == std::fs::read(fixture(&format!("demo/{file}"))).unwrap(),

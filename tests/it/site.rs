@@ -543,8 +543,18 @@ fn the_quick_start_publishes_a_site_with_demo_counts_in_chromium() {
         "gemeinde/032410001001",
         "quick-start-hannover",
     );
-    has(&hannover, &["Hannover"]);
+    // The demo's Hundehaltung (EFA-0003) reaches the Kommunen through GovConnect:
+    // the Gemeinde's page says so, in the label labels.json publishes.
     let labels = json(&out.join("labels.json"));
+    assert_eq!(labels["kanal"]["govconnect"], "GovConnect");
+    has(
+        &hannover,
+        &[
+            "Hannover",
+            "EfA-Dienst bestellbar über",
+            "\">GovConnect</td>",
+        ],
+    );
     let shown: Vec<&str> = labels["status"]
         .as_object()
         .unwrap()

@@ -108,12 +108,12 @@ fn html_table(out: &mut String, table: &Table) {
         let _ = write!(out, "<th scope=\"col\">{}</th>", esc(c.header));
     }
     out.push_str("</tr></thead>\n<tbody>\n");
+    let row_header = table.row_header();
     for row in &table.rows {
         out.push_str("<tr>");
         for (i, (cell, column)) in row.iter().zip(&table.columns).enumerate() {
             let text = esc(&german_text(cell));
-            // The second column names the row (service, Ressort, Kreis): a row header.
-            let (open, close) = if i == 1 {
+            let (open, close) = if i == row_header {
                 ("<th scope=\"row\">", "</th>")
             } else if matches!(column.kind, Kind::Int | Kind::Percent) {
                 ("<td class=\"num\">", "</td>")
