@@ -25,29 +25,15 @@ use std::process::Command;
 use super::measure::{measure_limited, Measurement};
 use super::report::{fmt_duration, fmt_mib, Aim, CaseReport, Row};
 use super::{
-    bin_cmd, copy_db, db_size, generate, ozgsync, remove_db, row, run_ok, sql_err, BenchError, Ctx,
-    SEED,
+    bin_cmd, copy_db, db_size, generate, key, ozgsync, remove_db, row, run_ok, sql_err,
+    write_status_report, BenchError, Ctx, SEED,
 };
 
 const CASE: &str = "status_growth";
 /// LeiKa keys per size; the Gemeinden are always all of Germany's.
 const KEYS: [usize; 3] = [26, 260, 2_600];
-const STATUSES: [&str; 8] = [
-    "nicht_begonnen",
-    "geplant",
-    "beauftragt",
-    "in_umsetzung",
-    "pilot",
-    "produktiv",
-    "eingestellt",
-    "abgelehnt",
-];
 const STATUS_AS_OF: &str = "2025-06-30";
 const EXPORT_AS_OF: &str = "2026-06-30";
-
-fn key(i: usize) -> String {
-    format!("99{:012}", i * 7 + 1)
-}
 
 fn millions(events: u64) -> String {
     format!("{:.2} M", events as f64 / 1e6)
@@ -75,36 +61,6 @@ fn write_annotations(path: &Path, keys: usize) -> Result<(), BenchError> {
         writeln!(out, "{};Kommune", key(i)).map_err(io_err(path))?;
     }
     out.flush().map_err(io_err(path))
-}
-
-/// The status report, one event per Gemeinde × key, grouped by Gemeinde as a
-/// rollout list is (same columns and spread as the `status_matrix` case). Streamed,
-/// so this process stays small.
-fn write_report(path: &Path, ars: &[String], keys: usize) -> Result<u64, BenchError> {
-    let mut out = BufWriter::with_capacity(1 << 20, fs::File::create(path).map_err(io_err(path))?);
-    writeln!(out, "Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung").map_err(io_err(path))?;
-    let mut rows = 0;
-    for (g, a) in ars.iter().enumerate() {
-        for s in 0..keys {
-            let day = 1 + (s + g) % 28;
-            let month = 1 + (s * 7 + g) % 12;
-            let note = if (s + g) % 97 == 0 {
-                "Rückmeldung Kommune"
-            } else {
-                ""
-            };
-            writeln!(
-                out,
-                "{};{a};{};2025-{month:02}-{day:02};{note}",
-                key(s),
-                STATUSES[(s * 3 + g) % STATUSES.len()]
-            )
-            .map_err(io_err(path))?;
-            rows += 1;
-        }
-    }
-    out.flush().map_err(io_err(path))?;
-    Ok(rows)
 }
 
 fn gemeinden(db: &Path) -> Result<Vec<String>, BenchError> {
@@ -246,7 +202,7 @@ pub fn status_growth(ctx: &Ctx) -> Result<CaseReport, BenchError> {
             "ozgsync annotations import",
         )?;
         let csv = ctx.dir.join(format!("growth-report-{keys}.csv"));
-        let rows = write_report(&csv, &ars, keys)?;
+        let rows = write_status_report(&csv, &ars, keys)?;
         let csv_s = csv.to_string_lossy().into_owned();
         let csv_bytes = fs::metadata(&csv).map_or(0, |m| m.len());
 

@@ -109,6 +109,57 @@ pub fn generate(ctx: &Ctx, args: &[&str], out: &Path) -> Result<String, BenchErr
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
+/// The status vocabulary in the order the generated reports cycle through it.
+pub const STATUSES: [&str; 8] = [
+    "nicht_begonnen",
+    "geplant",
+    "beauftragt",
+    "in_umsetzung",
+    "pilot",
+    "produktiv",
+    "eingestellt",
+    "abgelehnt",
+];
+
+/// The `i`-th generated LeiKa key (14 digits, in the unassigned `99` range).
+pub fn key(i: usize) -> String {
+    format!("99{:012}", i * 7 + 1)
+}
+
+/// Writes a status report the way a rollout list is delivered: one event per
+/// Gemeinde × key, grouped by Gemeinde, `;`-separated, German header, the same
+/// spread of statuses and dates for every case. Streamed, so this process stays small.
+pub fn write_status_report(path: &Path, ars: &[String], keys: usize) -> Result<u64, BenchError> {
+    use std::io::{BufWriter, Write};
+    let io = |e| BenchError::io(format!("write {}", path.display()), e);
+    let mut out = BufWriter::with_capacity(1 << 20, fs::File::create(path).map_err(io)?);
+    writeln!(out, "Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung").map_err(io)?;
+    let mut rows = 0;
+    for (g, a) in ars.iter().enumerate() {
+        for s in 0..keys {
+            let day = 1 + (s + g) % 28;
+            let month = 1 + (s * 7 + g) % 12;
+            let note = if (s + g) % 97 == 0 {
+                "Rückmeldung Kommune"
+            } else {
+                ""
+            };
+            let status = STATUSES
+                .get((s * 3 + g) % STATUSES.len())
+                .unwrap_or(&"geplant");
+            writeln!(
+                out,
+                "{};{a};{status};2025-{month:02}-{day:02};{note}",
+                key(s)
+            )
+            .map_err(io)?;
+            rows += 1;
+        }
+    }
+    out.flush().map_err(io)?;
+    Ok(rows)
+}
+
 pub fn file_mb(path: &Path) -> f64 {
     fs::metadata(path).map_or(0.0, |m| m.len() as f64 / 1e6)
 }

@@ -6,30 +6,18 @@
 //! the same report through `sqlite3 .import` into a plain table.
 
 use std::fs;
-use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::Command;
 
 use super::measure::measure;
 use super::report::{fmt_duration, Aim, CaseReport};
-use super::{copy_db, file_mb, import_lower_saxony, remove_db, row, sql_err, BenchError, Ctx};
+use super::{
+    copy_db, file_mb, import_lower_saxony, key, remove_db, row, sql_err, write_status_report,
+    BenchError, Ctx,
+};
 
 const SERVICES: usize = 3_000;
 const KOMMUNAL: usize = 1_000;
-const STATUSES: [&str; 8] = [
-    "nicht_begonnen",
-    "geplant",
-    "beauftragt",
-    "in_umsetzung",
-    "pilot",
-    "produktiv",
-    "eingestellt",
-    "abgelehnt",
-];
-
-fn key(i: usize) -> String {
-    format!("99{:012}", i * 7 + 1)
-}
 
 /// The base database: the real Lower Saxony GV100AD fixture through the binary,
 /// then (in SQL) the 3,000 LeiKa keys as current services and 1,000 of them
@@ -66,36 +54,6 @@ fn base_db(ctx: &Ctx, db: &Path) -> Result<Vec<String>, BenchError> {
     Ok(ars)
 }
 
-/// Writes the report the way a rollout list is delivered: grouped by municipality,
-/// `;`-separated, German header. Streamed, so this process stays small.
-fn write_report(path: &Path, ars: &[String]) -> Result<u64, BenchError> {
-    let io = |e| BenchError::io(format!("write {}", path.display()), e);
-    let mut out = BufWriter::new(fs::File::create(path).map_err(io)?);
-    writeln!(out, "Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung").map_err(io)?;
-    let mut rows = 0;
-    for (g, a) in ars.iter().enumerate() {
-        for s in 0..SERVICES {
-            let day = 1 + (s + g) % 28;
-            let month = 1 + (s * 7 + g) % 12;
-            let note = if (s + g) % 97 == 0 {
-                "Rückmeldung Kommune"
-            } else {
-                ""
-            };
-            writeln!(
-                out,
-                "{};{a};{};2025-{month:02}-{day:02};{note}",
-                key(s),
-                STATUSES[(s * 3 + g) % STATUSES.len()]
-            )
-            .map_err(io)?;
-            rows += 1;
-        }
-    }
-    out.flush().map_err(io)?;
-    Ok(rows)
-}
-
 fn query(ctx: &Ctx, db: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(&ctx.bin);
     cmd.current_dir(&ctx.dir)
@@ -115,7 +73,7 @@ pub fn status_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
     eprintln!("{CASE}: base database");
     let ars = base_db(ctx, &base)?;
     let csv = ctx.dir.join("status-report.csv");
-    let rows = write_report(&csv, &ars)?;
+    let rows = write_status_report(&csv, &ars, SERVICES)?;
     let csv_s = csv.to_string_lossy().into_owned();
     let mut report = CaseReport::default();
 
