@@ -60,16 +60,23 @@ pub fn write_template(rows: &[TemplateRow], lists: &Lists) -> Result<Vec<u8>, Xl
     })
 }
 
+/// A drop-down list of `values` with [`CLEAR`] last (an empty list stays empty:
+/// no drop-down then). Shared by every coordinators' sheet.
+pub(crate) fn with_clear(values: Vec<String>) -> Vec<String> {
+    if values.is_empty() {
+        values
+    } else {
+        values.into_iter().chain([CLEAR.to_owned()]).collect()
+    }
+}
+
+/// A drop-down list of a vocabulary's labels, with [`CLEAR`] last.
+pub(crate) fn labels(labels: Vec<&str>) -> Vec<String> {
+    with_clear(labels.into_iter().map(str::to_owned).collect())
+}
+
 /// The drop-down values per coded column, each with [`CLEAR`] last.
 fn list_columns(lists: &Lists) -> Vec<(Field, Vec<String>)> {
-    let with_clear = |values: Vec<String>| {
-        if values.is_empty() {
-            values
-        } else {
-            values.into_iter().chain([CLEAR.to_owned()]).collect()
-        }
-    };
-    let labels = |l: Vec<&str>| with_clear(l.into_iter().map(str::to_owned).collect());
     vec![
         (Field::Ressort, with_clear(lists.ressorts.clone())),
         (

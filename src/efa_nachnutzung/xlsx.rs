@@ -14,7 +14,7 @@ use super::{
 };
 use crate::annotations::csv::match_columns;
 use crate::annotations::xlsx::Lists;
-use crate::annotations::CLEAR;
+use crate::annotations::xlsx::{labels, with_clear};
 use crate::parse::{xlsx_sheet, ParseError};
 
 const EXPECTED: &str = "EfA-Nachnutzung sheet (XLSX)";
@@ -41,14 +41,6 @@ pub fn read<R: Read + Seek>(input: R) -> Result<Sheet, ParseError> {
 pub fn write_template(rows: &[Vec<String>], lists: &Lists) -> Result<Vec<u8>, XlsxError> {
     let headers = super::headers();
     let column = |header: &str| headers.iter().position(|h| *h == header).unwrap_or(0) as u16;
-    let with_clear = |values: Vec<String>| {
-        if values.is_empty() {
-            values
-        } else {
-            values.into_iter().chain([CLEAR.to_owned()]).collect()
-        }
-    };
-    let labels = |l: Vec<&str>| with_clear(l.into_iter().map(str::to_owned).collect());
     let field = |f: Field| column(f.header());
     xlsx_sheet::write_template(&xlsx_sheet::Template {
         data_sheet: DATA_SHEET,
