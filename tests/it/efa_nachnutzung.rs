@@ -482,7 +482,7 @@ fn chromium(profile: &Path) -> Option<std::process::Command> {
 /// The quick start's report (demo data: every part filled, every stage of the
 /// funnel) as a publication, looked at in headless Chromium at 1400 px: nothing
 /// wider than the page, the summary above the fold, no bold body cells, labels
-/// instead of codes, and printed on A4 landscape.
+/// instead of codes, and printed on A4 landscape with every table inside the page.
 #[test]
 fn the_html_report_fits_the_page_in_chromium_with_the_summary_above_the_fold() {
     let dir = scratch();
@@ -531,6 +531,35 @@ fn the_html_report_fits_the_page_in_chromium_with_the_summary_above_the_fold() {
         dom.contains("<p id=\"probe\">fits=true summary=true bold=0</p>"),
         "page wider than the window, summary below the fold or bold body cells: {}",
         dom.find("id=\"probe\"").map_or("no probe", |i| &dom[i..])
+    );
+
+    // Printed, the widest table (22 columns of Leistungen) must fit the A4 landscape
+    // page too, not be cut off at its right edge: the print rules applied on screen
+    // to a body as wide as the printable area (297 mm - 2 × 12 mm = 1032 px).
+    let print = text
+        .replace("@media print{", "@media all{")
+        .replacen("</style>", "body{width:1032px}</style>", 1)
+        .replace(
+            "</body>",
+            "<script>const right = document.body.getBoundingClientRect().right;\
+             const wide = [...document.querySelectorAll('table')]\
+             .filter((t) => t.getBoundingClientRect().right > right + 0.5).length;\
+             document.body.insertAdjacentHTML('beforeend', '<p id=\"probe\">wide=' \
+             + wide + '</p>')</script></body>",
+        );
+    let probed = dir.path().join("print-probed.html");
+    std::fs::write(&probed, print).unwrap();
+    let mut browser = chromium(&dir.path().join("profile")).unwrap();
+    let dom = browser
+        .args(["--dump-dom", "--virtual-time-budget=3000"])
+        .arg(format!("file://{}", probed.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("<p id=\"probe\">wide=0</p>"),
+        "a table is wider than the printed A4 landscape page: {}",
+        dom.rfind("id=\"probe\"").map_or("no probe", |i| &dom[i..])
     );
 
     let shot = dir.path().join("report.png");

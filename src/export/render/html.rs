@@ -26,6 +26,7 @@ figure{margin:1rem 0}figcaption{font-weight:600}svg{max-width:100%;height:auto}\
 @page{size:A4 landscape;margin:12mm}\
 @media print{body{margin:0;font-size:9pt}h2{break-before:page}#nachnutzung h2{break-before:auto}\
 .scroll{overflow:visible}table{font-size:7pt;width:100%}td,tbody th{max-width:none}\
+th,td{overflow-wrap:anywhere;padding:1px 3px}\
 thead{display:table-header-group}tr{break-inside:avoid}a{color:inherit;text-decoration:none}}";
 
 /// The whole report as one HTML document.
