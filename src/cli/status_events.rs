@@ -16,95 +16,93 @@ use crate::store;
 pub enum StatusAction {
     /// Record one status event for a service, per Ressort (Land services) or per
     /// municipality (ARS).
-    Set {
-        /// LeiKa key (14 digits, or its URN) or EfA id.
-        subject: String,
-        /// Ressort Kürzel (MI, MF, ...), for Land services.
-        #[arg(long, conflicts_with = "ars", required_unless_present = "ars")]
-        ressort: Option<String>,
-        /// The municipality, for municipal services: 12-digit ARS, 8-digit AGS or its
-        /// unique name ("Göttingen, Stadt"; case and umlaut spelling do not matter).
-        #[arg(long)]
-        ars: Option<String>,
-        /// nicht_begonnen, geplant, beauftragt, in_umsetzung, pilot, produktiv,
-        /// eingestellt or abgelehnt.
-        #[arg(long)]
-        status: String,
-        /// Date the status took effect (YYYY-MM-DD or DD.MM.YYYY; not in the future).
-        #[arg(long, value_name = "DATE")]
-        on: String,
-        /// Free-text note kept with the event (at most 4096 bytes).
-        #[arg(long)]
-        note: Option<String>,
-        /// Who reports the status (kept with the event).
-        #[arg(long, value_name = "NAME")]
-        by: String,
-    },
+    Set(SetArgs),
     /// Import a status report, CSV or XLSX (see docs/status-report.md). The whole file is
     /// validated first; if any row is wrong nothing is applied and the errors are
     /// listed with line and column (the first 10,000, then their count).
-    Import {
-        file: PathBuf,
-        /// Who delivered the report (kept with every event).
-        #[arg(long, value_name = "NAME")]
-        by: String,
-        /// Apply the valid rows and list the others instead of applying nothing.
-        #[arg(long)]
-        partial: bool,
-    },
+    Import(ImportArgs),
     /// Show a service's status in every Ressort and municipality, now or as of a date.
-    Show {
-        /// LeiKa key (14 digits, or its URN) or EfA id.
-        subject: String,
-        /// The status in effect on this date instead of now (YYYY-MM-DD or DD.MM.YYYY).
-        #[arg(long, value_name = "DATE", conflicts_with = "history", value_parser = super::date_arg)]
-        as_of: Option<chrono::NaiveDate>,
-        /// Only this municipality: 12-digit ARS, 8-digit AGS or its unique name.
-        #[arg(long)]
-        ars: Option<String>,
-        /// Every event instead of the status in effect.
-        #[arg(long)]
-        history: bool,
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-    },
+    Show(ShowArgs),
+}
+
+/// `status set`.
+#[derive(Debug, clap::Args)]
+pub struct SetArgs {
+    /// LeiKa key (14 digits, or its URN) or EfA id.
+    pub subject: String,
+    /// Ressort Kürzel (MI, MF, ...), for Land services.
+    #[arg(long, conflicts_with = "ars", required_unless_present = "ars")]
+    pub ressort: Option<String>,
+    /// The municipality, for municipal services: 12-digit ARS, 8-digit AGS or its
+    /// unique name ("Göttingen, Stadt"; case and umlaut spelling do not matter).
+    #[arg(long)]
+    pub ars: Option<String>,
+    /// nicht_begonnen, geplant, beauftragt, in_umsetzung, pilot, produktiv,
+    /// eingestellt or abgelehnt.
+    #[arg(long)]
+    pub status: String,
+    /// Date the status took effect (YYYY-MM-DD or DD.MM.YYYY; not in the future).
+    #[arg(long, value_name = "DATE")]
+    pub on: String,
+    /// Free-text note kept with the event (at most 4096 bytes).
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Who reports the status (kept with the event).
+    #[arg(long, value_name = "NAME")]
+    pub by: String,
+}
+
+/// `status import`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    pub file: PathBuf,
+    /// Who delivered the report (kept with every event).
+    #[arg(long, value_name = "NAME")]
+    pub by: String,
+    /// Apply the valid rows and list the others instead of applying nothing.
+    #[arg(long)]
+    pub partial: bool,
+}
+
+/// `status show`.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// LeiKa key (14 digits, or its URN) or EfA id.
+    pub subject: String,
+    /// The status in effect on this date instead of now (YYYY-MM-DD or DD.MM.YYYY).
+    #[arg(long, value_name = "DATE", conflicts_with = "history", value_parser = super::date_arg)]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// Only this municipality: 12-digit ARS, 8-digit AGS or its unique name.
+    #[arg(long)]
+    pub ars: Option<String>,
+    /// Every event instead of the status in effect.
+    #[arg(long)]
+    pub history: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 impl StatusAction {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self {
-            StatusAction::Set {
-                subject,
-                ressort,
-                ars,
-                status,
-                on,
-                note,
-                by,
-            } => set(ctx, &subject, ressort, ars, &status, &on, note, &by),
-            StatusAction::Import { file, by, partial } => import(ctx, &file, &by, partial),
-            StatusAction::Show {
-                subject,
-                as_of,
-                ars,
-                history,
-                format,
-            } => show(ctx, &subject, as_of, ars.as_deref(), history, format),
+            StatusAction::Set(args) => set(ctx, args),
+            StatusAction::Import(args) => import(ctx, &args.file, &args.by, args.partial),
+            StatusAction::Show(args) => show(ctx, args),
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn set(
-    ctx: &Context,
-    subject: &str,
-    ressort: Option<String>,
-    ars: Option<String>,
-    status: &str,
-    on: &str,
-    note: Option<String>,
-    by: &str,
-) -> anyhow::Result<ExitCode> {
+fn set(ctx: &Context, args: SetArgs) -> anyhow::Result<ExitCode> {
+    let SetArgs {
+        subject,
+        ressort,
+        ars,
+        status,
+        on,
+        note,
+        by,
+    } = args;
+    let (subject, status, on, by) = (subject.as_str(), status.as_str(), on.as_str(), by.as_str());
     let mut conn = ctx.open_writer()?;
     let catalog = store::status::catalog(&conn)?;
     let ars = ars
@@ -251,15 +249,16 @@ fn import(
     Ok(ExitCode::SUCCESS)
 }
 
-fn show(
-    ctx: &Context,
-    subject: &str,
-    date: Option<chrono::NaiveDate>,
-    ars: Option<&str>,
-    history: bool,
-    format: Format,
-) -> anyhow::Result<ExitCode> {
-    let subject = Subject::from_arg(subject);
+fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let ShowArgs {
+        subject,
+        as_of: date,
+        ars,
+        history,
+        format,
+    } = args;
+    let ars = ars.as_deref();
+    let subject = Subject::from_arg(&subject);
     let conn = ctx.open_reader()?;
     let mut rows = if history {
         store::status::history(&conn, &subject)?
