@@ -28,11 +28,8 @@ pub struct Template {
 enum What {
     /// The annotation sheet for `ozgsync annotations import`.
     Annotations {
-        /// Write here instead of standard output (`-`: standard output).
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
         #[command(flatten)]
-        modes: ModeArgs,
+        dest: Dest,
         /// One row per current LeiKa key, with its name and current annotation
         /// (reads the database; with xlsx also the Ressort and EfA drop-down lists).
         #[arg(long)]
@@ -44,11 +41,8 @@ enum What {
     },
     /// The status report for `ozgsync status import`.
     Status {
-        /// Write here instead of standard output (`-`: standard output).
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
         #[command(flatten)]
-        modes: ModeArgs,
+        dest: Dest,
         /// csv: UTF-8 with BOM, `;`; xlsx: a workbook with text columns, the
         /// Status drop-down, frozen header and a German instruction sheet.
         #[arg(long, value_enum, default_value_t)]
@@ -56,11 +50,8 @@ enum What {
     },
     /// The EfA-Nachnutzung sheet for `ozgsync efa-nachnutzung import`.
     EfaNachnutzung {
-        /// Write here instead of standard output (`-`: standard output).
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
         #[command(flatten)]
-        modes: ModeArgs,
+        dest: Dest,
         /// csv: UTF-8 with BOM, `;`; xlsx: a workbook with text columns, drop-down
         /// lists (Bewertung, Ressort, Parametrisierung, Kanal, Kosten Land), frozen
         /// header and a German instruction sheet.
@@ -74,12 +65,20 @@ enum What {
     },
     /// The CSV form of the EfA release format for `ozgsync import efa`.
     Efa {
-        /// Write here instead of standard output (`-`: standard output).
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
         #[command(flatten)]
-        modes: ModeArgs,
+        dest: Dest,
     },
+}
+
+/// Where a template goes: a file (written atomically, with explicit modes) or
+/// standard output.
+#[derive(Debug, clap::Args)]
+struct Dest {
+    /// Write here instead of standard output (`-`: standard output).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    modes: ModeArgs,
 }
 
 /// The file format of a sheet template.
@@ -93,12 +92,7 @@ enum SheetFormat {
 impl Template {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self.what {
-            What::Annotations {
-                out,
-                modes,
-                fill,
-                format,
-            } => {
+            What::Annotations { dest, fill, format } => {
                 let (rows, lists): (Vec<TemplateRow>, Lists) = if fill {
                     let conn = ctx.open_reader()?;
                     (
@@ -108,7 +102,7 @@ impl Template {
                 } else {
                     Default::default()
                 };
-                let written = write_to(ctx, out.as_deref(), &modes, |w| match format {
+                let written = write_to(ctx, &dest, |w| match format {
                     SheetFormat::Csv => write_template(w, &rows),
                     SheetFormat::Xlsx => {
                         let bytes = crate::annotations::xlsx::write_template(&rows, &lists)
@@ -120,9 +114,9 @@ impl Template {
                     eprintln!("wrote {} ({} rows)", path.display(), rows.len());
                 }
             }
-            What::Status { out, modes, format } => {
+            What::Status { dest, format } => {
                 use crate::status::report;
-                write_to(ctx, out.as_deref(), &modes, |w| match format {
+                write_to(ctx, &dest, |w| match format {
                     SheetFormat::Csv => {
                         w.write_all("\u{feff}".as_bytes())?;
                         write!(w, "{}\r\n", report::TEMPLATE_HEADERS.join(";"))
@@ -133,12 +127,7 @@ impl Template {
                     ),
                 })?;
             }
-            What::EfaNachnutzung {
-                out,
-                modes,
-                format,
-                fill,
-            } => {
+            What::EfaNachnutzung { dest, format, fill } => {
                 let (rows, lists) = if fill {
                     let conn = ctx.open_reader()?;
                     (
@@ -148,7 +137,7 @@ impl Template {
                 } else {
                     Default::default()
                 };
-                let written = write_to(ctx, out.as_deref(), &modes, |w| match format {
+                let written = write_to(ctx, &dest, |w| match format {
                     SheetFormat::Csv => {
                         let records: Vec<Vec<&str>> = rows
                             .iter()
@@ -165,8 +154,8 @@ impl Template {
                     eprintln!("wrote {} ({} rows)", path.display(), rows.len());
                 }
             }
-            What::Efa { out, modes } => {
-                write_to(ctx, out.as_deref(), &modes, |w| {
+            What::Efa { dest } => {
+                write_to(ctx, &dest, |w| {
                     w.write_all("\u{feff}".as_bytes())?;
                     write!(w, "{}\r\n", crate::parse::efa::CSV_COLUMNS.join(";"))
                 })?;
@@ -180,17 +169,16 @@ impl Template {
 /// standard output; returns the file written, if any.
 fn write_to<'p>(
     ctx: &Context,
-    path: Option<&'p Path>,
-    modes: &ModeArgs,
+    dest: &'p Dest,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> anyhow::Result<Option<&'p Path>> {
     let mut bytes = Vec::new();
     write(&mut bytes)?;
-    match path.filter(|p| !target::is_stdout(p)) {
+    match dest.out.as_deref().filter(|p| !target::is_stdout(p)) {
         Some(p) => {
             let db = ctx.db.clone();
             target::check_replaceable(p, &target::Protected::of(&[db]))?;
-            crate::export::write_atomic(p, &bytes, modes.modes())?;
+            crate::export::write_atomic(p, &bytes, dest.modes.modes())?;
             Ok(Some(p))
         }
         None => {
