@@ -25,7 +25,7 @@ use std::process::Command;
 use super::measure::{measure_limited, Measurement};
 use super::report::{fmt_duration, fmt_mib, Aim, CaseReport, Row};
 use super::{
-    bin_cmd, copy_db, db_size, generate, key, ozgsync, remove_db, row, run_ok, sql_err,
+    bin_cmd, copy_db, db_size, gemeinden, generate, key, ozgsync, remove_db, row, run_ok, sql_err,
     write_status_report, BenchError, Ctx, SEED,
 };
 
@@ -61,20 +61,6 @@ fn write_annotations(path: &Path, keys: usize) -> Result<(), BenchError> {
         writeln!(out, "{};Kommune", key(i)).map_err(io_err(path))?;
     }
     out.flush().map_err(io_err(path))
-}
-
-fn gemeinden(db: &Path) -> Result<Vec<String>, BenchError> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(sql_err("opening the national database"))?;
-    let mut stmt = conn
-        .prepare("SELECT ars FROM v_municipalities WHERE is_gemeinde ORDER BY ars")
-        .map_err(sql_err("reading Gemeinden"))?;
-    let ars = stmt
-        .query_map([], |r| r.get(0))
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
-        .map_err(sql_err("reading Gemeinden"))?;
-    Ok(ars)
 }
 
 /// Free bytes on the file system of `dir`.
@@ -149,7 +135,12 @@ pub fn status_growth(ctx: &Ctx) -> Result<CaseReport, BenchError> {
         ozgsync(ctx, &national, "gv100ad", &gv_file),
         "ozgsync import gv100ad",
     )?;
-    let ars = gemeinden(&national)?;
+    let conn = rusqlite::Connection::open_with_flags(
+        &national,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .map_err(sql_err("opening the national database"))?;
+    let ars = gemeinden(&conn)?;
     let mut report = CaseReport::default();
     let mut sizes: Vec<Size> = Vec::new();
     // Disk the previous size took, per event, to judge whether the next one fits.

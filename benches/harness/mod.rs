@@ -109,6 +109,16 @@ pub fn generate(ctx: &Ctx, args: &[&str], out: &Path) -> Result<String, BenchErr
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
+/// The ARS of every Gemeinde in the database, in ARS order.
+pub fn gemeinden(conn: &rusqlite::Connection) -> Result<Vec<String>, BenchError> {
+    let mut stmt = conn
+        .prepare("SELECT ars FROM v_municipalities WHERE is_gemeinde ORDER BY ars")
+        .map_err(sql_err("reading Gemeinden"))?;
+    stmt.query_map([], |r| r.get(0))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+        .map_err(sql_err("reading Gemeinden"))
+}
+
 /// The status vocabulary in the order the generated reports cycle through it.
 pub const STATUSES: [&str; 8] = [
     "nicht_begonnen",

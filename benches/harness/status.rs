@@ -12,8 +12,8 @@ use std::process::Command;
 use super::measure::measure;
 use super::report::{fmt_duration, Aim, CaseReport};
 use super::{
-    copy_db, file_mb, import_lower_saxony, key, remove_db, row, sql_err, write_status_report,
-    BenchError, Ctx,
+    copy_db, file_mb, gemeinden, import_lower_saxony, key, remove_db, row, sql_err,
+    write_status_report, BenchError, Ctx,
 };
 
 const SERVICES: usize = 3_000;
@@ -44,14 +44,7 @@ fn base_db(ctx: &Ctx, db: &Path) -> Result<Vec<String>, BenchError> {
         kommunal_last = KOMMUNAL - 1,
     ))
     .map_err(sql_err("filling the base database"))?;
-    let mut stmt = conn
-        .prepare("SELECT ars FROM v_municipalities WHERE is_gemeinde ORDER BY ars")
-        .map_err(sql_err("reading Gemeinden"))?;
-    let ars = stmt
-        .query_map([], |r| r.get(0))
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
-        .map_err(sql_err("reading Gemeinden"))?;
-    Ok(ars)
+    gemeinden(&conn)
 }
 
 fn query(ctx: &Ctx, db: &Path, args: &[&str]) -> Command {

@@ -479,6 +479,20 @@ fn chromium(profile: &Path) -> Option<std::process::Command> {
     Some(cmd)
 }
 
+/// The DOM of `page` (written to `dir/name`) after headless Chromium ran its
+/// scripts: how the test's probes report what the browser measured.
+fn dump_dom(dir: &Path, name: &str, page: &str) -> String {
+    let probed = dir.join(name);
+    std::fs::write(&probed, page).unwrap();
+    let mut browser = chromium(&dir.join("profile")).unwrap();
+    let dom = browser
+        .args(["--dump-dom", "--virtual-time-budget=3000"])
+        .arg(format!("file://{}", probed.display()))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&dom.stdout).into_owned()
+}
+
 /// The quick start's report (demo data: every part filled, every stage of the
 /// funnel) as a publication, looked at in headless Chromium at 1400 px: nothing
 /// wider than the page, the summary above the fold, no bold body cells, labels
@@ -518,15 +532,7 @@ fn the_html_report_fits_the_page_in_chromium_with_the_summary_above_the_fold() {
          + (document.getElementById('zusammenfassung').getBoundingClientRect().bottom \
          <= window.innerHeight) + ' bold=' + bold + '</p>')</script></body>",
     );
-    let probed = dir.path().join("probed.html");
-    std::fs::write(&probed, page).unwrap();
-    let mut browser = chromium(&dir.path().join("profile")).unwrap();
-    let dom = browser
-        .args(["--dump-dom", "--virtual-time-budget=3000"])
-        .arg(format!("file://{}", probed.display()))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&dom.stdout);
+    let dom = dump_dom(dir.path(), "probed.html", &page);
     assert!(
         dom.contains("<p id=\"probe\">fits=true summary=true bold=0</p>"),
         "page wider than the window, summary below the fold or bold body cells: {}",
@@ -547,15 +553,7 @@ fn the_html_report_fits_the_page_in_chromium_with_the_summary_above_the_fold() {
              document.body.insertAdjacentHTML('beforeend', '<p id=\"probe\">wide=' \
              + wide + '</p>')</script></body>",
         );
-    let probed = dir.path().join("print-probed.html");
-    std::fs::write(&probed, print).unwrap();
-    let mut browser = chromium(&dir.path().join("profile")).unwrap();
-    let dom = browser
-        .args(["--dump-dom", "--virtual-time-budget=3000"])
-        .arg(format!("file://{}", probed.display()))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&dom.stdout);
+    let dom = dump_dom(dir.path(), "print-probed.html", &print);
     assert!(
         dom.contains("<p id=\"probe\">wide=0</p>"),
         "a table is wider than the printed A4 landscape page: {}",
