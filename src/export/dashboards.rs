@@ -15,13 +15,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use super::json::{
+    self, AggregateFileJson, ChangeJson, CountsJson, DateJson, HeadlineJson, IndexEntryJson,
+    IndexFileJson, InputsJson, Keyed, LicenceJson, MemberJson, MetaCountsJson, MetaFileJson,
+    ServiceCountsJson, ServiceInfoJson, ServicesFileJson, SourceJson, Tally, UnitJson,
+    DASHBOARD_FORMAT_VERSION as FORMAT_VERSION,
+};
 #[cfg(test)]
 use super::json::{GemeindeFileJson, GemeindeServiceJson};
-use super::json::{
-    self, AggregateFileJson, ChangeJson, CountsJson, DateJson, HeadlineJson, IndexEntryJson, IndexFileJson, InputsJson, Keyed,
-    LicenceJson, MemberJson, MetaCountsJson, MetaFileJson, ServiceCountsJson, ServiceInfoJson,
-    ServicesFileJson, SourceJson, Tally, UnitJson, DASHBOARD_FORMAT_VERSION as FORMAT_VERSION,
-};
 use super::model::{DashboardData, DataStamp, Gemeinde, GemeindeService, Unit};
 use super::publish::Legacy;
 use super::{Ars, ExportError};
@@ -433,7 +434,9 @@ fn gemeinde_file(
     serde_json::to_writer(&mut out, &head).map_err(ExportError::Json)?;
     // The head is an object: reopen it for the fields that follow.
     if out.pop() != Some(b'}') {
-        return Err(ExportError::invalid("a Gemeinde file's head is not a JSON object".into()));
+        return Err(ExportError::invalid(
+            "a Gemeinde file's head is not a JSON object".into(),
+        ));
     }
     out.extend_from_slice(b",\"services\":{");
     let mut first = true;
@@ -705,14 +708,23 @@ mod tests {
             service("99000000000002", Some(Kanal::Govconnect), as_of),
             service("99000000000003", Some(Kanal::Land), day(2027, 1, 1)),
             service("99000000000004", Some(Kanal::Keiner), as_of),
-            service("9900\"quote\\ü\u{1}", Some(Kanal::Govdigital), day(2020, 2, 29)),
+            service(
+                "9900\"quote\\ü\u{1}",
+                Some(Kanal::Govdigital),
+                day(2020, 2, 29),
+            ),
         ];
         let urls = [
             None,
             Some("https://example.org/a?b=c&d=\"e\""),
             Some("tab\there, ü, \u{7f}, </script>"),
         ];
-        let dates = [None, Some(day(2026, 3, 1)), Some(day(-12, 1, 1)), Some(day(12345, 12, 31))];
+        let dates = [
+            None,
+            Some(day(2026, 3, 1)),
+            Some(day(-12, 1, 1)),
+            Some(day(12345, 12, 31)),
+        ];
         let mut rows = Vec::new();
         let mut retired = Vec::new();
         let mut n = 0usize;
@@ -767,10 +779,7 @@ mod tests {
             services,
             kreise: Vec::new(),
             verbaende: Vec::new(),
-            gemeinden: vec![
-                gemeinde(rows, retired),
-                gemeinde(Vec::new(), Vec::new()),
-            ],
+            gemeinden: vec![gemeinde(rows, retired), gemeinde(Vec::new(), Vec::new())],
         };
         let keys = service_keys(&data).unwrap();
         for g in &data.gemeinden {
