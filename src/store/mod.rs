@@ -16,6 +16,7 @@ pub mod release;
 pub mod ressort;
 pub mod runs;
 pub mod search;
+pub mod sheet;
 pub mod status;
 
 use std::path::Path;
