@@ -311,16 +311,6 @@ fn exports_db(ctx: &Ctx, db: &Path) -> Result<(), BenchError> {
         detail: e.to_string(),
     };
     let conn = rusqlite::Connection::open(db).map_err(sql_err)?;
-    let triggers: Vec<String> = conn
-        .prepare(
-            "SELECT sql FROM sqlite_schema WHERE type = 'trigger'
-             AND name IN ('status_events_current', 'status_events_id')",
-        )
-        .and_then(|mut s| {
-            s.query_map([], |r| r.get(0))
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
-        })
-        .map_err(sql_err)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;
          BEGIN;
@@ -346,29 +336,33 @@ fn exports_db(ctx: &Ctx, db: &Path) -> Result<(), BenchError> {
          CREATE TEMP TABLE g(i INTEGER PRIMARY KEY, ars TEXT NOT NULL);
          INSERT INTO g (ars) SELECT ars FROM v_municipalities WHERE is_gemeinde ORDER BY ars;
          -- One report with one event per cell, written the way store::status::record
-         -- writes (per-row triggers set aside, derived tables filled set-wise; schema/0006).
-         DROP TRIGGER status_events_current;
-         DROP TRIGGER status_events_id;
+         -- writes: into the integer tables under the status_events view (ids, YYYYMMDD
+         -- dates, status ordinals; schema/0013), the derived tables filled set-wise.
          INSERT INTO status_batches (batch_id, origin, recorded_at, recorded_by, last_event_id)
              VALUES (1, 'bench', '2026-01-01T00:00:00Z', 'bench', (SELECT count(*) FROM g) * (SELECT count(*) FROM n));
-         INSERT INTO status_events (subject_kind, subject, scope_kind, scope, effective_on, event_id, status, batch_id)
-             SELECT 'leika', printf('99%012d', n.i), 'ars', g.ars,
-                    date('2025-01-01', '+' || ((n.i + g.i) % 540) || ' days'),
-                    row_number() OVER (ORDER BY n.i, g.ars),
-                    CASE (n.i * 7 + g.i) % 8 WHEN 0 THEN 'nicht_begonnen' WHEN 1 THEN 'geplant' WHEN 2 THEN 'beauftragt'
-                         WHEN 3 THEN 'in_umsetzung' WHEN 4 THEN 'pilot' WHEN 7 THEN 'eingestellt' ELSE 'produktiv' END,
+         INSERT INTO status_subjects (subject_id, subject_kind, subject)
+             SELECT i, 'leika', printf('99%012d', i) FROM n;
+         INSERT INTO status_scopes (scope_id, scope_kind, scope) SELECT i, 'ars', ars FROM g;
+         INSERT INTO status_event_rows (subject_id, scope_id, effective_on, event_id, status, batch_id)
+             SELECT n.i, g.i,
+                    CAST(strftime('%Y%m%d', '2025-01-01', '+' || ((n.i + g.i) % 540) || ' days') AS INTEGER),
+                    row_number() OVER (ORDER BY n.i, g.i),
+                    (SELECT code FROM status_codes WHERE status =
+                        CASE (n.i * 7 + g.i) % 8 WHEN 0 THEN 'nicht_begonnen' WHEN 1 THEN 'geplant' WHEN 2 THEN 'beauftragt'
+                             WHEN 3 THEN 'in_umsetzung' WHEN 4 THEN 'pilot' WHEN 7 THEN 'eingestellt' ELSE 'produktiv' END),
                     1
-             FROM g, n ORDER BY n.i, g.ars;
-         INSERT INTO status_current (subject_kind, subject, scope_kind, scope, status, effective_on, event_id)
-             SELECT subject_kind, subject, scope_kind, scope, status, effective_on, event_id FROM status_events;
+             FROM g, n ORDER BY n.i, g.i;
+         INSERT INTO status_current_rows (subject_id, scope_id, status, effective_on, event_id)
+             SELECT subject_id, scope_id, status, effective_on, event_id FROM status_event_rows;
          INSERT INTO status_tally (scope_kind, scope, subject_kind, status, kommunal, cells)
-             SELECT scope_kind, scope, subject_kind, status, 1, count(*) FROM status_current GROUP BY 1, 2, 3, 4;
+             SELECT p.scope_kind, p.scope, 'leika', k.status, 1, count(*)
+             FROM status_current_rows c
+             JOIN status_scopes p ON p.scope_id = c.scope_id
+             JOIN status_codes k ON k.code = c.status
+             GROUP BY 1, 2, 3, 4;
          COMMIT;",
     )
     .map_err(sql_err)?;
-    for sql in triggers {
-        conn.execute_batch(&sql).map_err(sql_err)?;
-    }
     Ok(())
 }
 

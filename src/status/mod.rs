@@ -93,6 +93,23 @@ impl Status {
             .find(|st| st.as_str().as_bytes() == code)
     }
 
+    /// The stored integer of the status (`status_codes.code`, schema 0013): its
+    /// position in [`Status::ALL`], from 1.
+    pub fn ordinal(self) -> i64 {
+        Status::ALL
+            .iter()
+            .position(|s| *s == self)
+            .map_or(0, |i| i as i64 + 1)
+    }
+
+    /// The status of a stored integer ([`Status::ordinal`]).
+    pub fn from_ordinal(code: i64) -> Option<Status> {
+        usize::try_from(code)
+            .ok()
+            .and_then(|c| c.checked_sub(1))
+            .and_then(|i| Status::ALL.get(i).copied())
+    }
+
     /// The vocabulary for error messages.
     pub fn vocabulary() -> String {
         Status::ALL.map(Status::as_str).join(", ")

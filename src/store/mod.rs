@@ -16,6 +16,7 @@ pub mod release;
 pub mod ressort;
 pub mod runs;
 pub mod search;
+pub mod sheet;
 pub mod status;
 
 use std::path::Path;
@@ -67,8 +68,12 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../schema/0012_efa_nachnutzung.sql"),
     ),
     (
-        "0013_lean_versions_and_search",
-        include_str!("../../schema/0013_lean_versions_and_search.sql"),
+        "0013_status_integer_storage",
+        include_str!("../../schema/0013_status_integer_storage.sql"),
+    ),
+    (
+        "0014_lean_versions_and_search",
+        include_str!("../../schema/0014_lean_versions_and_search.sql"),
     ),
 ];
 
@@ -350,7 +355,7 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
 
 /// SQL functions ozgsync's own SQL uses: `fold(text)` is [`crate::model::fold`], the
 /// one folding of names; `search_text(data, 'name' | 'synonyms')` is the text
-/// [`search::document`] indexes a version's JSON `data` with (migration 0013
+/// [`search::document`] indexes a version's JSON `data` with (migration 0014
 /// rebuilds the search index with it).
 fn register_functions(conn: &Connection) -> Result<()> {
     use rusqlite::functions::FunctionFlags;
@@ -414,7 +419,7 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
 pub fn migrate_to(conn: &mut Connection, path: &Path, target: i64) -> Result<()> {
     let found = user_version(conn)?;
     check_version(found, path)?;
-    // Migrations may call ozgsync's SQL functions (0013 rebuilds the search index
+    // Migrations may call ozgsync's SQL functions (0014 rebuilds the search index
     // with `search_text`), also on a connection not opened through `open`.
     register_functions(conn)?;
     for (index, (name, sql)) in MIGRATIONS.iter().enumerate().take(target as usize) {
@@ -534,6 +539,66 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert_eq!(sql, crate::model::GEMEINDE_TEXTKENNZEICHEN);
+    }
+
+    #[test]
+    fn municipal_rule_in_sql_is_that_of_the_model() {
+        // `annotations.kommunal` (0013) is the SQL side of Vollzug::is_municipal.
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("t.db")).unwrap();
+        let mut values: Vec<Option<&str>> = crate::model::Vollzug::ALL
+            .iter()
+            .map(|v| Some(v.as_str()))
+            .collect();
+        values.push(None);
+        for (i, vollzug) in values.into_iter().enumerate() {
+            let key = format!("{:014}", 99_000_000_000_000_u64 + i as u64);
+            conn.execute(
+                "INSERT INTO annotations (leistungsschluessel, vollzug, updated_at, updated_by)
+                 VALUES (?1, ?2, 't', 'test')",
+                rusqlite::params![key, vollzug],
+            )
+            .unwrap();
+            let kommunal: i64 = conn
+                .query_row(
+                    "SELECT kommunal FROM annotations WHERE leistungsschluessel = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(
+                kommunal == 1,
+                crate::model::Vollzug::is_municipal_code(vollzug),
+                "{vollzug:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn status_codes_in_sql_are_the_ordinals_of_the_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("t.db")).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT code, status FROM status_codes ORDER BY code")
+            .unwrap();
+        let sql: Vec<(i64, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let model: Vec<(i64, String)> = crate::status::Status::ALL
+            .iter()
+            .map(|s| (s.ordinal(), s.as_str().to_owned()))
+            .collect();
+        assert_eq!(sql, model);
+        for (code, status) in &model {
+            assert_eq!(
+                crate::status::Status::from_ordinal(*code).map(|s| s.as_str()),
+                Some(status.as_str())
+            );
+        }
+        assert_eq!(crate::status::Status::from_ordinal(0), None);
+        assert_eq!(crate::status::Status::from_ordinal(9), None);
     }
 
     #[test]

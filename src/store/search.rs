@@ -1,5 +1,5 @@
 //! Full-text search over current service names, synonyms and EfA service names
-//! (FTS5 table `search_fts`, schema 0005, contentless since 0013). The index is
+//! (FTS5 table `search_fts`, schema 0005, contentless since 0014). The index is
 //! written inside each release's transaction by the release itself, from the
 //! versions it wrote and closed (a [`Batch`] filled by `store::release`), so
 //! `search` only reads: a reader never writes, and never
@@ -133,7 +133,7 @@ pub(crate) fn stored_data(key: &str, data: &str) -> Result<serde_json::Value> {
 /// `bezeichnung2`) and its synonyms joined by ` | `, each once folded by
 /// [`crate::model::fold`] and once as written with ß as ss. The index is
 /// contentless, so removing a document needs exactly the text it was added with:
-/// this one function derives it for every [`Batch`] and migration 0013 (SQL
+/// this one function derives it for every [`Batch`] and migration 0014 (SQL
 /// function `search_text`). Changing it needs a migration that rebuilds the index.
 pub fn document(data: &serde_json::Value) -> (String, Option<String>) {
     let text = |field: &str| data.get(field).and_then(serde_json::Value::as_str);

@@ -1,7 +1,10 @@
 //! Reads and writes of Onlinedienst status events: the catalogue a report is checked
 //! against, appending validated rows as events (one transaction, in which this
-//! module also brings `status_current` and `status_tally` up to date; see
-//! schema/0006), and reading a subject's status now or as of a date.
+//! module also brings the current status and `status_tally` up to date; see
+//! schema/0006), and reading a subject's status now or as of a date. Events and
+//! current statuses are stored keyed by integers (schema/0013): subject and scope
+//! ids from `status_subjects`/`status_scopes`, dates as YYYYMMDD, statuses as
+//! [`Status::ordinal`]; `status_events`/`status_current` are views over them.
 //! Validation itself is pure and lives in `crate::status::report`.
 #![allow(
     clippy::indexing_slicing,
@@ -119,12 +122,9 @@ pub fn record_sorted(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(Error::db("starting status transaction"))?;
-    // The per-row triggers that keep the derived tables for other writers would cost
-    // a fifth of a large import; this transaction keeps the tables itself, so it sets
-    // the triggers aside and puts back exactly what it took (their SQL from the
-    // schema) before committing. Other connections never see them missing (WAL
-    // snapshot), and a crash rolls the whole transaction back.
-    let triggers = take_row_triggers(&tx)?;
+    // This transaction writes the integer tables under the `status_events` view, so
+    // the view's INSTEAD OF triggers (which keep the derived tables for other
+    // writers) do not run: it keeps `status_current_rows` and the tally itself.
     let first_id: i64 = tx
         .query_row(
             "SELECT coalesce(max(last_event_id), 0) + 1 FROM status_batches",
@@ -146,16 +146,19 @@ pub fn record_sorted(
         .collect();
     let scopes: Vec<(&'static str, String)> =
         rows.scopes.iter().map(|s| (s.kind(), s.id())).collect();
+    let subject_ids = subject_ids(&tx, &subjects)?;
+    let scope_ids = scope_ids(&tx, &scopes)?;
     let mut writer = Writer {
         subjects: &subjects,
         scopes: &scopes,
-        dates: Dates::default(),
+        subject_ids: &subject_ids,
+        scope_ids: &scope_ids,
         events: Chunked::new(
             &tx,
-            "INSERT OR ROLLBACK INTO status_events (subject_kind, subject, scope_kind, scope,
-                 effective_on, event_id, status, note, batch_id) VALUES ",
+            "INSERT OR ROLLBACK INTO status_event_rows (subject_id, scope_id, effective_on,
+                 event_id, status, note, batch_id) VALUES ",
             "",
-            9,
+            7,
         ),
         pending_events: Vec::with_capacity(CHUNK),
         current: Current::new(&tx)?,
@@ -180,38 +183,102 @@ pub fn record_sorted(
     writer.finish()?;
     drop(writer);
     phase("current status and tally written");
-    for sql in &triggers {
-        tx.execute_batch(sql)
-            .map_err(Error::db("restoring the status triggers"))?;
-    }
     super::due::mark(&tx, super::due::Cause::Status)?;
     tx.commit().map_err(Error::db("committing status events"))?;
     phase("committed");
     Ok(total)
 }
 
-/// The stored text of the dates of a report (a few hundred distinct ones).
-#[derive(Default)]
-struct Dates {
-    ids: HashMap<NaiveDate, u32>,
-    text: Vec<String>,
+/// A date as stored: the integer YYYYMMDD (schema/0013).
+pub fn day_number(d: NaiveDate) -> i64 {
+    use chrono::Datelike;
+    i64::from(d.year()) * 10_000 + i64::from(d.month()) * 100 + i64::from(d.day())
 }
 
-impl Dates {
-    fn id(&mut self, d: NaiveDate) -> u32 {
-        let next = self.text.len() as u32;
-        *self.ids.entry(d).or_insert_with(|| {
-            self.text.push(d.format("%Y-%m-%d").to_string());
-            next
-        })
+/// The ids of a report's subjects in `status_subjects`, by the index rows carry;
+/// new subjects get ids in stored order (kind, key), so the events of a report of
+/// new subjects are appended at the end of the clustered tables.
+fn subject_ids(
+    tx: &rusqlite::Transaction<'_>,
+    subjects: &[(&'static str, String)],
+) -> Result<Vec<i64>> {
+    const CTX: &str = "recording the status subjects";
+    let mut find = tx
+        .prepare("SELECT subject_id FROM status_subjects WHERE subject_kind = ?1 AND subject = ?2")
+        .map_err(Error::db(CTX))?;
+    let mut add = tx
+        .prepare("INSERT INTO status_subjects (subject_kind, subject) VALUES (?1, ?2)")
+        .map_err(Error::db(CTX))?;
+    let mut ids = vec![0; subjects.len()];
+    let mut new = Vec::new();
+    for (i, (kind, key)) in subjects.iter().enumerate() {
+        match find.query_row(params![kind, key], |r| r.get::<_, i64>(0)) {
+            Ok(id) => ids[i] = id,
+            Err(rusqlite::Error::QueryReturnedNoRows) => new.push(i),
+            Err(e) => return Err(Error::db(CTX)(e)),
+        }
     }
+    new.sort_by(|a, b| subjects[*a].cmp(&subjects[*b]));
+    for i in new {
+        let (kind, key) = &subjects[i];
+        add.execute(params![kind, key]).map_err(Error::db(CTX))?;
+        ids[i] = tx.last_insert_rowid();
+    }
+    Ok(ids)
+}
+
+/// The ids of a report's scopes in `status_scopes` (negative for Ressorts, positive
+/// for ARS; schema/0013), by the index rows carry; new ones in stored order.
+fn scope_ids(
+    tx: &rusqlite::Transaction<'_>,
+    scopes: &[(&'static str, String)],
+) -> Result<Vec<i64>> {
+    const CTX: &str = "recording the status scopes";
+    let mut find = tx
+        .prepare("SELECT scope_id FROM status_scopes WHERE scope_kind = ?1 AND scope = ?2")
+        .map_err(Error::db(CTX))?;
+    let mut add = tx
+        .prepare("INSERT INTO status_scopes (scope_id, scope_kind, scope) VALUES (?1, ?2, ?3)")
+        .map_err(Error::db(CTX))?;
+    let (mut lowest, mut highest): (i64, i64) = tx
+        .query_row(
+            "SELECT min(0, coalesce(min(scope_id), 0)), max(0, coalesce(max(scope_id), 0))
+             FROM status_scopes",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(Error::db(CTX))?;
+    let mut ids = vec![0; scopes.len()];
+    let mut new = Vec::new();
+    for (i, (kind, key)) in scopes.iter().enumerate() {
+        match find.query_row(params![kind, key], |r| r.get::<_, i64>(0)) {
+            Ok(id) => ids[i] = id,
+            Err(rusqlite::Error::QueryReturnedNoRows) => new.push(i),
+            Err(e) => return Err(Error::db(CTX)(e)),
+        }
+    }
+    new.sort_by(|a, b| scopes[*a].cmp(&scopes[*b]));
+    for i in new {
+        let (kind, key) = &scopes[i];
+        let id = if *kind == "ressort" {
+            lowest -= 1;
+            lowest
+        } else {
+            highest += 1;
+            highest
+        };
+        add.execute(params![id, kind, key])
+            .map_err(Error::db(CTX))?;
+        ids[i] = id;
+    }
+    Ok(ids)
 }
 
 /// An event waiting for its multi-row statement.
 struct NewEvent {
     subject: u32,
     scope: u32,
-    on: u32,
+    on: i64,
     id: i64,
     status: Status,
     note: Option<String>,
@@ -221,7 +288,7 @@ struct NewEvent {
 struct NewCurrent {
     subject: u32,
     scope: u32,
-    on: u32,
+    on: i64,
     id: i64,
     status: Status,
 }
@@ -270,8 +337,8 @@ impl<'t> Current<'t> {
         };
         let current_of = tx
             .prepare_cached(
-                "SELECT scope_kind, scope, status, effective_on FROM status_current
-                 WHERE subject_kind = ?1 AND subject = ?2",
+                "SELECT scope_id, status, effective_on FROM status_current_rows
+                 WHERE subject_id = ?1",
             )
             .map_err(Error::db("reading current status"))?;
         Ok(Current {
@@ -281,12 +348,12 @@ impl<'t> Current<'t> {
             singles: Vec::with_capacity(CHUNK),
             single_insert: Chunked::new(
                 tx,
-                "INSERT OR ROLLBACK INTO status_current (subject_kind, subject, scope_kind, scope,
+                "INSERT OR ROLLBACK INTO status_current_rows (subject_id, scope_id,
                      status, effective_on, event_id) VALUES ",
-                " ON CONFLICT (subject_kind, subject, scope_kind, scope) DO UPDATE
+                " ON CONFLICT (subject_id, scope_id) DO UPDATE
                      SET status = excluded.status, effective_on = excluded.effective_on,
                          event_id = excluded.event_id",
-                7,
+                5,
             ),
             tally: HashMap::new(),
         })
@@ -297,7 +364,8 @@ impl<'t> Current<'t> {
 struct Writer<'t, 'k> {
     subjects: &'k [(&'static str, String)],
     scopes: &'k [(&'static str, String)],
-    dates: Dates,
+    subject_ids: &'k [i64],
+    scope_ids: &'k [i64],
     events: Chunked<'t>,
     pending_events: Vec<NewEvent>,
     current: Current<'t>,
@@ -306,7 +374,7 @@ struct Writer<'t, 'k> {
 
 impl Writer<'_, '_> {
     fn event(&mut self, row: &SortedRow, id: i64) -> Result<()> {
-        let on = self.dates.id(row.effective_on);
+        let on = day_number(row.effective_on);
         self.pending_events.push(NewEvent {
             subject: row.subject,
             scope: row.scope,
@@ -322,21 +390,16 @@ impl Writer<'_, '_> {
     }
 
     fn flush_events(&mut self) -> Result<()> {
-        let (subjects, scopes, dates, batch_id) =
-            (self.subjects, self.scopes, &self.dates, self.batch_id);
+        let (subject_ids, scope_ids, batch_id) = (self.subject_ids, self.scope_ids, self.batch_id);
         self.events
             .insert(&self.pending_events, |stmt, at, e| {
-                let (subject_kind, subject) = &subjects[e.subject as usize];
-                let (scope_kind, scope) = &scopes[e.scope as usize];
-                stmt.raw_bind_parameter(at, *subject_kind)?;
-                stmt.raw_bind_parameter(at + 1, subject)?;
-                stmt.raw_bind_parameter(at + 2, *scope_kind)?;
-                stmt.raw_bind_parameter(at + 3, scope)?;
-                stmt.raw_bind_parameter(at + 4, &dates.text[e.on as usize])?;
-                stmt.raw_bind_parameter(at + 5, e.id)?;
-                stmt.raw_bind_parameter(at + 6, e.status.as_str())?;
-                stmt.raw_bind_parameter(at + 7, e.note.as_deref())?;
-                stmt.raw_bind_parameter(at + 8, batch_id)
+                stmt.raw_bind_parameter(at, subject_ids[e.subject as usize])?;
+                stmt.raw_bind_parameter(at + 1, scope_ids[e.scope as usize])?;
+                stmt.raw_bind_parameter(at + 2, e.on)?;
+                stmt.raw_bind_parameter(at + 3, e.id)?;
+                stmt.raw_bind_parameter(at + 4, e.status.ordinal())?;
+                stmt.raw_bind_parameter(at + 5, e.note.as_deref())?;
+                stmt.raw_bind_parameter(at + 6, batch_id)
             })
             .map_err(Error::db("recording status events"))?;
         self.pending_events.clear();
@@ -352,12 +415,13 @@ impl Writer<'_, '_> {
             return Ok(());
         };
         let (subject_kind, subject) = &self.subjects[first.subject as usize];
+        let subject_id = self.subject_ids[first.subject as usize];
         let cur = &mut self.current;
-        // The stored current status of this subject, by (scope kind, scope).
-        let stored: HashMap<(String, String), (String, String)> = cur
+        // The stored current status of this subject, by scope id: (status, date).
+        let stored: HashMap<i64, (i64, i64)> = cur
             .current_of
-            .query_map(params![subject_kind, subject], |r| {
-                Ok(((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?)))
+            .query_map(params![subject_id], |r| {
+                Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
             .map_err(Error::db(format!("reading current status of {subject}")))?;
@@ -370,16 +434,13 @@ impl Writer<'_, '_> {
             }
             // Most large reports are a subject's first: nothing stored, no lookup key built.
             if !stored.is_empty() {
-                let (scope_kind, scope) = &self.scopes[row.scope as usize];
-                if let Some((old_status, old_on)) =
-                    stored.get(&((*scope_kind).to_owned(), scope.clone()))
+                if let Some(&(old_status, old_on)) = stored.get(&self.scope_ids[row.scope as usize])
                 {
-                    let on = row.effective_on.format("%Y-%m-%d").to_string();
-                    if *old_on > on {
+                    if old_on > day_number(row.effective_on) {
                         continue;
                     }
-                    let old = Status::parse(old_status).ok_or_else(|| {
-                        Error::Invalid(format!("unknown status {old_status:?} in the database"))
+                    let old = Status::from_ordinal(old_status).ok_or_else(|| {
+                        Error::Invalid(format!("unknown status {old_status} in the database"))
                     })?;
                     *cur.tally
                         .entry((row.scope, subject_kind, old, municipal))
@@ -401,7 +462,7 @@ impl Writer<'_, '_> {
         }
         for j in winners {
             let row = &group[j];
-            let on = self.dates.id(row.effective_on);
+            let on = day_number(row.effective_on);
             self.current.singles.push(NewCurrent {
                 subject: row.subject,
                 scope: row.scope,
@@ -417,19 +478,15 @@ impl Writer<'_, '_> {
     }
 
     fn flush_singles(&mut self) -> Result<()> {
-        let (subjects, scopes, dates) = (self.subjects, self.scopes, &self.dates);
+        let (subject_ids, scope_ids) = (self.subject_ids, self.scope_ids);
         let cur = &mut self.current;
         cur.single_insert
             .insert(&cur.singles, |stmt, at, c| {
-                let (subject_kind, subject) = &subjects[c.subject as usize];
-                let (scope_kind, scope) = &scopes[c.scope as usize];
-                stmt.raw_bind_parameter(at, *subject_kind)?;
-                stmt.raw_bind_parameter(at + 1, subject)?;
-                stmt.raw_bind_parameter(at + 2, *scope_kind)?;
-                stmt.raw_bind_parameter(at + 3, scope)?;
-                stmt.raw_bind_parameter(at + 4, c.status.as_str())?;
-                stmt.raw_bind_parameter(at + 5, &dates.text[c.on as usize])?;
-                stmt.raw_bind_parameter(at + 6, c.id)
+                stmt.raw_bind_parameter(at, subject_ids[c.subject as usize])?;
+                stmt.raw_bind_parameter(at + 1, scope_ids[c.scope as usize])?;
+                stmt.raw_bind_parameter(at + 2, c.status.ordinal())?;
+                stmt.raw_bind_parameter(at + 3, c.on)?;
+                stmt.raw_bind_parameter(at + 4, c.id)
             })
             .map_err(Error::db("updating the current status"))?;
         cur.singles.clear();
@@ -445,11 +502,11 @@ impl Writer<'_, '_> {
         // conflict to look for; the usual case for a large report).
         let copy_sql = |upsert: &str| {
             format!(
-                "INSERT INTO status_current (subject_kind, subject, scope_kind, scope, status,
-                                             effective_on, event_id)
-                 SELECT subject_kind, subject, scope_kind, scope, status, effective_on, event_id
-                 FROM status_events
-                 WHERE subject_kind = ?1 AND subject = ?2 AND event_id BETWEEN ?3 AND ?4 {upsert}"
+                "INSERT INTO status_current_rows (subject_id, scope_id, status, effective_on,
+                                                  event_id)
+                 SELECT subject_id, scope_id, status, effective_on, event_id
+                 FROM status_event_rows
+                 WHERE subject_id = ?1 AND event_id BETWEEN ?2 AND ?3 {upsert}"
             )
         };
         let mut copy_new = tx
@@ -457,19 +514,19 @@ impl Writer<'_, '_> {
             .map_err(Error::db("preparing the current status update"))?;
         let mut copy_over = tx
             .prepare(&copy_sql(
-                "ON CONFLICT (subject_kind, subject, scope_kind, scope) DO UPDATE
+                "ON CONFLICT (subject_id, scope_id) DO UPDATE
                      SET status = excluded.status, effective_on = excluded.effective_on,
                          event_id = excluded.event_id",
             ))
             .map_err(Error::db("preparing the current status update"))?;
         for copy in &self.current.copies {
-            let (subject_kind, subject) = &self.subjects[copy.subject as usize];
+            let subject_id = self.subject_ids[copy.subject as usize];
             let stmt = if copy.stored {
                 &mut copy_over
             } else {
                 &mut copy_new
             };
-            stmt.execute(params![subject_kind, subject, copy.ids.0, copy.ids.1])
+            stmt.execute(params![subject_id, copy.ids.0, copy.ids.1])
                 .map_err(Error::db("updating the current status"))?;
         }
         let mut add = tx
@@ -514,29 +571,6 @@ impl Writer<'_, '_> {
         }
         Ok(())
     }
-}
-
-/// Drops the per-row triggers on `status_events` that maintain the derived tables
-/// and returns their `CREATE TRIGGER` statements, to be run again before commit.
-fn take_row_triggers(tx: &rusqlite::Transaction<'_>) -> Result<Vec<String>> {
-    let mut stmt = tx
-        .prepare(
-            "SELECT name, sql FROM sqlite_schema
-             WHERE type = 'trigger' AND tbl_name = 'status_events'
-               AND name IN ('status_events_current', 'status_events_id')",
-        )
-        .map_err(Error::db("reading the status triggers"))?;
-    let triggers = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(Error::db("reading the status triggers"))?;
-    let mut restore = Vec::with_capacity(triggers.len());
-    for (name, sql) in triggers {
-        tx.execute_batch(&format!("DROP TRIGGER \"{name}\""))
-            .map_err(Error::db("setting the status triggers aside"))?;
-        restore.push(sql);
-    }
-    Ok(restore)
 }
 
 /// Rows per multi-row statement: one statement execution per chunk instead of per
@@ -624,16 +658,27 @@ pub struct CellStatus {
     pub event_id: i64,
 }
 
-const CELL_COLUMNS: &str = "e.subject_kind, e.subject, e.scope_kind, e.scope,
-    CASE WHEN e.scope_kind = 'ressort' THEN
+/// The columns of a [`CellStatus`] from the integer tables (schema/0013): `s` the
+/// subject, `p` the scope, `e` the event row, `b` its batch.
+const CELL_COLUMNS: &str = "s.subject_kind, s.subject, p.scope_kind, p.scope,
+    CASE WHEN p.scope_kind = 'ressort' THEN
         (SELECT n.kuerzel FROM ressort_names n
-          WHERE n.ressort_id = CAST(e.scope AS INTEGER) AND n.valid_to IS NULL) END,
-    CASE WHEN e.scope_kind = 'ars' THEN
+          WHERE n.ressort_id = CAST(p.scope AS INTEGER) AND n.valid_to IS NULL) END,
+    CASE WHEN p.scope_kind = 'ars' THEN
         (SELECT json_extract(m.data, '$.name') FROM record_versions m
           WHERE m.entity = 'municipality' AND m.valid_to IS NULL
-            AND m.key IN ('gemeinde:' || e.scope, 'kreis:' || e.scope, 'verband:' || e.scope)
+            AND m.key IN ('gemeinde:' || p.scope, 'kreis:' || p.scope, 'verband:' || p.scope)
           ORDER BY m.key LIMIT 1) END,
-    e.status, e.effective_on, e.note, b.origin, b.recorded_at, b.recorded_by, e.event_id";
+    (SELECT k.status FROM status_codes k WHERE k.code = e.status),
+    printf('%04d-%02d-%02d', e.effective_on / 10000, e.effective_on / 100 % 100,
+           e.effective_on % 100),
+    e.note, b.origin, b.recorded_at, b.recorded_by, e.event_id";
+
+/// The events of one subject (`?1` kind, `?2` key) with their scope and batch.
+const SUBJECT_EVENTS: &str = "status_subjects s
+    CROSS JOIN status_event_rows e ON e.subject_id = s.subject_id
+    JOIN status_scopes p ON p.scope_id = e.scope_id
+    JOIN status_batches b ON b.batch_id = e.batch_id";
 
 fn cell_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CellStatus> {
     Ok(CellStatus {
@@ -664,21 +709,17 @@ pub fn show(
     as_of: Option<NaiveDate>,
 ) -> Result<Vec<CellStatus>> {
     // Dates in the future are refused on input, so "now" is "as of the last day".
-    let date = as_of
-        .map(|d| d.to_string())
-        .unwrap_or_else(|| "9999-12-31".to_owned());
+    let date = as_of.map_or(99_991_231, day_number);
     let sql = format!(
-        "SELECT {CELL_COLUMNS} FROM status_events e
-                 JOIN status_batches b ON b.batch_id = e.batch_id
-                 WHERE e.subject_kind = ?1 AND e.subject = ?2 AND e.effective_on <= ?3
+        "SELECT {CELL_COLUMNS} FROM {SUBJECT_EVENTS}
+                 WHERE s.subject_kind = ?1 AND s.subject = ?2 AND e.effective_on <= ?3
                    AND NOT EXISTS (
-                       SELECT 1 FROM status_events l
-                        WHERE l.subject_kind = e.subject_kind AND l.subject = e.subject
-                          AND l.scope_kind = e.scope_kind AND l.scope = e.scope
+                       SELECT 1 FROM status_event_rows l
+                        WHERE l.subject_id = e.subject_id AND l.scope_id = e.scope_id
                           AND l.effective_on <= ?3
                           AND (l.effective_on > e.effective_on
                                OR (l.effective_on = e.effective_on AND l.event_id > e.event_id)))
-                 ORDER BY e.scope_kind DESC, e.scope"
+                 ORDER BY p.scope_kind DESC, p.scope"
     );
     let mut stmt = conn
         .prepare_cached(&sql)
@@ -693,10 +734,9 @@ pub fn show(
 /// Every event of `subject`, in the order they took effect.
 pub fn history(conn: &Connection, subject: &Subject) -> Result<Vec<CellStatus>> {
     let sql = format!(
-        "SELECT {CELL_COLUMNS} FROM status_events e
-         JOIN status_batches b ON b.batch_id = e.batch_id
-         WHERE e.subject_kind = ?1 AND e.subject = ?2
-         ORDER BY e.scope_kind DESC, e.scope, e.effective_on, e.event_id"
+        "SELECT {CELL_COLUMNS} FROM {SUBJECT_EVENTS}
+         WHERE s.subject_kind = ?1 AND s.subject = ?2
+         ORDER BY p.scope_kind DESC, p.scope, e.effective_on, e.event_id"
     );
     let mut stmt = conn.prepare(&sql).map_err(Error::db("reading history"))?;
     let rows = stmt

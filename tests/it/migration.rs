@@ -1,7 +1,7 @@
 //! Migrating a database made by an earlier ozgsync (`fixtures/migration/`, schema
 //! 12, written through the real binary of that version) changes nothing a reader
 //! sees: every `v_*` view, the history of services and municipalities, `diff` and
-//! `search` answer as before, and the search index, rebuilt by migration 0013,
+//! `search` answer as before, and the search index, rebuilt by migration 0014,
 //! follows the next release.
 
 use std::path::Path;

@@ -606,3 +606,190 @@ fn a_report_spilled_in_sorted_runs_imports_like_one_held_in_memory() {
         "spill files left"
     );
 }
+
+/// A database with status history made at schema 0012 (the text-keyed tables of
+/// 0006/0007, filled through their triggers as any writer's inserts were) is
+/// converted in place by 0013: every status view and table reads the same rows
+/// afterwards, and `status show --as-of` through the binary answers what the old
+/// tables' history said for every subject and date.
+#[test]
+fn migration_0013_keeps_every_status_view_and_as_of_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    let mut conn = rusqlite::Connection::open(&db).unwrap();
+    store::migrate_to(&mut conn, &db, 12).unwrap();
+    conn.execute_batch(
+        "INSERT INTO sources (name, kind, location, updated_at) VALUES
+             ('gv', 'gv100ad', 'test', '2025-01-01T00:00:00Z'),
+             ('lk', 'leika', 'test', '2025-01-01T00:00:00Z');
+         INSERT INTO releases (release_id, source, kind, entity, mode, location, fetched_at, status) VALUES
+             (1, 'gv', 'gv100ad', 'municipality', 'full', 'test', '2025-01-01T00:00:00Z', 'applied'),
+             (2, 'lk', 'leika', 'service', 'full', 'test', '2025-01-01T00:00:00Z', 'applied');
+         INSERT INTO record_versions (entity, key, valid_from, hash, data) VALUES
+             ('municipality', 'gemeinde:031010000000', 1, 'a',
+              '{\"ars\":\"031010000000\",\"name\":\"Braunschweig\",\"level\":\"gemeinde\",\"textkennzeichen\":\"61\"}'),
+             ('municipality', 'gemeinde:032410001001', 1, 'b',
+              '{\"ars\":\"032410001001\",\"name\":\"Hannover\",\"level\":\"gemeinde\",\"textkennzeichen\":\"63\"}'),
+             ('service', '99041006017000', 2, 'c', '{\"leistungsschluessel\":\"99041006017000\",\"bezeichnung\":\"A\"}'),
+             ('service', '99102013000000', 2, 'd', '{\"leistungsschluessel\":\"99102013000000\",\"bezeichnung\":\"B\"}');
+         INSERT INTO annotations (leistungsschluessel, ressort_id, vollzug, umsetzungsweg, updated_at, updated_by) VALUES
+             ('99041006017000', 2, 'kommune', 'eigenloesung', '2025-01-01T00:00:00Z', 'test'),
+             ('99102013000000', 3, 'land', 'wfu_navo', '2025-01-01T00:00:00Z', 'test'),
+             ('99000000000001', NULL, 'beide', NULL, '2025-01-01T00:00:00Z', 'test');
+         INSERT INTO status_batches (origin, recorded_at, recorded_by, last_event_id) VALUES
+             ('a.csv', '2025-02-01T00:00:00Z', 'MI', 5),
+             ('status set', '2025-03-01T00:00:00Z', 'MF', 9);
+         INSERT INTO status_events (subject_kind, subject, scope_kind, scope, effective_on,
+                                    event_id, status, note, batch_id) VALUES
+             ('leika', '99041006017000', 'ars', '031010000000', '2024-01-01', 1, 'geplant', NULL, 1),
+             ('leika', '99041006017000', 'ars', '031010000000', '2024-03-01', 2, 'produktiv', 'live', 1),
+             ('leika', '99041006017000', 'ars', '032410001001', '2024-02-01', 3, 'pilot', NULL, 1),
+             ('leika', '99102013000000', 'ars', '031010000000', '2024-02-01', 4, 'beauftragt', NULL, 1),
+             ('leika', '99102013000000', 'ressort', '3', '2024-01-15', 5, 'in_umsetzung', NULL, 1),
+             -- backdated: recorded later, effective earlier than the current status
+             ('leika', '99041006017000', 'ars', '031010000000', '2024-02-01', 6, 'pilot', 'spät', 2),
+             -- same-day correction: the later event wins
+             ('leika', '99041006017000', 'ars', '032410001001', '2024-02-01', 7, 'produktiv', NULL, 2),
+             ('efa', 'EFA-1', 'ressort', '2', '2024-01-05', 8, 'beauftragt', NULL, 2),
+             ('leika', '99000000000001', 'ars', '032410001001', '2024-04-01', 9, 'produktiv', NULL, 2);",
+    )
+    .unwrap();
+    let snapshot = |conn: &rusqlite::Connection| -> Vec<(String, Vec<String>)> {
+        [
+            "v_status_current",
+            "v_status_history",
+            "v_ministry_progress",
+            "v_municipality_coverage",
+            "v_reconciliation",
+            "status_events",
+            "status_current",
+            "status_tally",
+        ]
+        .iter()
+        .map(|view| {
+            let mut stmt = conn.prepare(&format!("SELECT * FROM {view}")).unwrap();
+            let n = stmt.column_count();
+            let mut rows: Vec<String> = stmt
+                .query_map([], |r| {
+                    (0..n)
+                        .map(|i| Ok(format!("{:?}", r.get_ref(i)?)))
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                        .map(|cols| cols.join("|"))
+                })
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            rows.sort();
+            (view.to_string(), rows)
+        })
+        .collect()
+    };
+    let before = snapshot(&conn);
+    assert_eq!(before[0].1.len(), 6, "{:?}", before[0]);
+    // The as-of answers of the old tables: each cell's event in effect on D.
+    let subjects = [
+        "99041006017000",
+        "99102013000000",
+        "99000000000001",
+        "EFA-1",
+    ];
+    let dates = [
+        "2024-01-01",
+        "2024-01-31",
+        "2024-02-01",
+        "2024-03-15",
+        "2025-01-01",
+    ];
+    let mut expected = Vec::new();
+    for subject in subjects {
+        for date in dates {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT scope_kind || ' ' || scope || ' ' || status || ' ' || effective_on
+                     FROM v_status_history
+                     WHERE subject = ?1 AND effective_on <= ?2
+                       AND (valid_until IS NULL OR valid_until > ?2)
+                       AND NOT EXISTS (SELECT 1 FROM v_status_history l
+                                        WHERE l.subject = v_status_history.subject
+                                          AND l.scope_kind = v_status_history.scope_kind
+                                          AND l.scope = v_status_history.scope
+                                          AND l.effective_on = v_status_history.effective_on
+                                          AND l.event_id > v_status_history.event_id)
+                     ORDER BY scope_kind DESC, scope",
+                )
+                .unwrap();
+            let rows: Vec<String> = stmt
+                .query_map([subject, date], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            expected.push((subject, date, rows));
+        }
+    }
+    drop(conn);
+
+    let conn = store::open(&db).unwrap();
+    assert_eq!(
+        rows(&db, "SELECT count(*) FROM status_event_rows"),
+        ["9"],
+        "the events are stored in the integer table"
+    );
+    let after = snapshot(&conn);
+    for ((view, old), (_, new)) in before.iter().zip(&after) {
+        assert_eq!(old, new, "{view} changed by the migration");
+    }
+    drop(conn);
+    for (subject, date, want) in expected {
+        let run = run_db(
+            &db,
+            &[
+                "status", "show", subject, "--as-of", date, "--format", "csv",
+            ],
+        );
+        assert!(run.ok(), "{}", run.stderr);
+        let got: Vec<String> = run
+            .stdout
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let cols: Vec<&str> = l.split(',').collect();
+                format!("{} {} {} {}", cols[0], cols[1], cols[3], cols[4])
+            })
+            .collect();
+        assert_eq!(got, want, "{subject} as of {date}");
+    }
+    // The next report continues after the migrated ids, through the new writer.
+    let run = run_db(
+        &db,
+        &[
+            "status",
+            "set",
+            "99041006017000",
+            "--ars",
+            "031010000000",
+            "--status",
+            "eingestellt",
+            "--on",
+            "2024-05-01",
+            "--by",
+            "MI",
+        ],
+    );
+    assert!(run.ok(), "{}", run.stderr);
+    assert_eq!(
+        rows(
+            &db,
+            "SELECT status || ' ' || event_id FROM status_current
+             WHERE subject = '99041006017000' AND scope = '031010000000'"
+        ),
+        ["eingestellt 10"]
+    );
+    assert_eq!(
+        rows(
+            &db,
+            "SELECT cells FROM status_tally WHERE scope = '031010000000'
+             AND subject_kind = 'leika' AND status = 'eingestellt' AND kommunal = 1"
+        ),
+        ["1"]
+    );
+}

@@ -1,4 +1,4 @@
--- 0013: record_versions without the per-row json_valid CHECK; search index without its own copy of the text.
+-- 0014: record_versions without the per-row json_valid CHECK; search index without its own copy of the text.
 
 -- `record_versions` is rebuilt with the same columns, rows and indexes, but without
 -- `CHECK (json_valid(data))`: `data` is only ever written by `store::release`, from
@@ -7,7 +7,7 @@
 -- insert CPU). The views that read the table are left as they are; SQLite's legacy
 -- rename keeps them pointing at the rebuilt table by name.
 PRAGMA legacy_alter_table = ON;
-CREATE TABLE record_versions_0013 (
+CREATE TABLE record_versions_0014 (
     version_id INTEGER PRIMARY KEY,
     entity     TEXT NOT NULL,
     key        TEXT NOT NULL,
@@ -16,11 +16,11 @@ CREATE TABLE record_versions_0013 (
     hash       TEXT NOT NULL,
     data       TEXT NOT NULL
 ) STRICT;
-INSERT INTO record_versions_0013 (version_id, entity, key, valid_from, valid_to, hash, data)
+INSERT INTO record_versions_0014 (version_id, entity, key, valid_from, valid_to, hash, data)
 SELECT version_id, entity, key, valid_from, valid_to, hash, data FROM record_versions
 ORDER BY version_id;
 DROP TABLE record_versions;
-ALTER TABLE record_versions_0013 RENAME TO record_versions;
+ALTER TABLE record_versions_0014 RENAME TO record_versions;
 PRAGMA legacy_alter_table = OFF;
 CREATE UNIQUE INDEX record_versions_key ON record_versions(entity, key, valid_from);
 CREATE INDEX record_versions_from ON record_versions(valid_from);
