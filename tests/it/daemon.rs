@@ -4,8 +4,6 @@
 //! SIGTERM during an import), read back through `ozgsync status --json`.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +16,7 @@ use ozgsync::daemon::{self, Clock, Control, Executor};
 use ozgsync::store::runs::{Outcome, Trigger};
 use tokio::sync::{mpsc, watch};
 
-use super::support::command;
+use super::support::{self, command, Reply, Server};
 
 // ---------------------------------------------------------------------------
 // The scheduler with a simulated clock
@@ -309,79 +307,31 @@ fn a_new_config_replaces_the_schedule() {
 const RELEASE_1: &str = "fixtures/leika/leika_sample_nrw2019.csv";
 const RELEASE_2: &str = "fixtures/leika/leika_release2.csv";
 
-/// A tiny HTTP/1.1 server on 127.0.0.1: `GET /leika.csv` alternates between two
-/// LeiKa releases, `/slow.csv` stalls halfway through its body, anything else is
-/// 404. Records each request's Authorization header.
-struct Server {
-    port: u16,
-    hits: Arc<AtomicUsize>,
-    slow_hits: Arc<AtomicUsize>,
-    authorization: Arc<Mutex<Vec<Option<String>>>>,
-}
-
-fn serve(stall: Duration) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+/// A local server (`support::serve`): `GET /leika.csv` alternates between two
+/// LeiKa releases, `/slow.csv` stalls halfway through its body for `stall`,
+/// anything else is 404. Also returns each `/leika.csv` request's Authorization
+/// header.
+fn serve(stall: Duration) -> (Server, Arc<Mutex<Vec<Option<String>>>>) {
     let releases = [
         std::fs::read(RELEASE_1).unwrap(),
         std::fs::read(RELEASE_2).unwrap(),
     ];
-    let hits = Arc::new(AtomicUsize::new(0));
-    let slow_hits = Arc::new(AtomicUsize::new(0));
+    let hits = AtomicUsize::new(0);
     let authorization = Arc::new(Mutex::new(Vec::new()));
-    let server = Server {
-        port,
-        hits: hits.clone(),
-        slow_hits: slow_hits.clone(),
-        authorization: authorization.clone(),
-    };
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                match stream.read(&mut byte) {
-                    Ok(1) => head.push(byte[0]),
-                    _ => break,
-                }
-            }
-            let head = String::from_utf8_lossy(&head).to_string();
-            let path = head.split(' ').nth(1).unwrap_or("").to_owned();
-            let auth = head
-                .lines()
-                .find_map(|l| l.strip_prefix("authorization: "))
-                .map(str::to_owned);
-            let (status, body, stall_now) = match path.as_str() {
-                "/leika.csv" => {
-                    authorization.lock().unwrap().push(auth);
-                    let n = hits.fetch_add(1, Ordering::SeqCst);
-                    ("200 OK", releases[n % 2].clone(), false)
-                }
-                "/slow.csv" => {
-                    slow_hits.fetch_add(1, Ordering::SeqCst);
-                    ("200 OK", releases[0].clone(), true)
-                }
-                _ => ("404 Not Found", b"not here".to_vec(), false),
-            };
-            let releases_stall = stall;
-            std::thread::spawn(move || {
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let half = body.len() / 2;
-                let _ = stream.write_all(&body[..half]);
-                let _ = stream.flush();
-                if stall_now {
-                    std::thread::sleep(releases_stall);
-                }
-                let _ = stream.write_all(&body[half..]);
-            });
+    let seen = Arc::clone(&authorization);
+    let server = support::serve(move |target, headers| match target {
+        "/leika.csv" => {
+            let auth = headers.iter().find(|(name, _)| name == "authorization");
+            seen.lock()
+                .unwrap()
+                .push(auth.map(|(_, value)| value.clone()));
+            let n = hits.fetch_add(1, Ordering::SeqCst);
+            Reply::ok(releases[n % 2].clone())
         }
+        "/slow.csv" => Reply::ok(releases[0].clone()).stall(stall),
+        _ => Reply::status(404, "not here"),
     });
-    server
+    (server, authorization)
 }
 
 /// The binary in `dir` with only `PATH`, an info log and the test token in its
@@ -512,7 +462,7 @@ fn text(out: &Output) -> String {
 
 #[test]
 fn real_daemon_runs_cycles_exports_and_stops_on_sigterm() {
-    let server = serve(Duration::ZERO);
+    let (server, authorization) = serve(Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
     let port = server.port;
     std::fs::write(
@@ -639,8 +589,8 @@ fn real_daemon_runs_cycles_exports_and_stops_on_sigterm() {
         "{triggers:?}"
     );
     // The credential came from the environment and was sent as a bearer token.
-    let auth = server.authorization.lock().unwrap().clone();
-    assert!(server.hits.load(Ordering::SeqCst) >= 3);
+    let auth = authorization.lock().unwrap().clone();
+    assert!(server.hits("/leika.csv") >= 3);
     assert!(
         auth.iter().all(|a| a.as_deref() == Some("Bearer t0ken")),
         "{auth:?}"
@@ -716,12 +666,12 @@ fn slow_config(dir: &Path, port: u16, shutdown_timeout_secs: u64) {
 
 #[test]
 fn sigterm_during_an_import_lets_it_finish_and_exits_cleanly() {
-    let server = serve(Duration::from_millis(1500));
+    let (server, _) = serve(Duration::from_millis(1500));
     let dir = tempfile::tempdir().unwrap();
     slow_config(dir.path(), server.port, 30);
     let daemon = start_daemon(dir.path());
     wait_for(dir.path(), "the download to start", || {
-        server.slow_hits.load(Ordering::SeqCst) > 0
+        server.hits("/slow.csv") > 0
     });
     sigterm(&daemon);
     assert_eq!(wait_exit(dir.path(), daemon).code(), Some(0));
@@ -751,12 +701,12 @@ fn sigterm_during_an_import_lets_it_finish_and_exits_cleanly() {
 
 #[test]
 fn sigterm_with_a_job_outliving_the_shutdown_timeout_exits_and_keeps_the_old_state() {
-    let server = serve(Duration::from_secs(8));
+    let (server, _) = serve(Duration::from_secs(8));
     let dir = tempfile::tempdir().unwrap();
     slow_config(dir.path(), server.port, 1);
     let daemon = start_daemon(dir.path());
     wait_for(dir.path(), "the download to start", || {
-        server.slow_hits.load(Ordering::SeqCst) > 0
+        server.hits("/slow.csv") > 0
     });
     sigterm(&daemon);
     assert_eq!(wait_exit(dir.path(), daemon).code(), Some(0));
