@@ -102,6 +102,20 @@ struct Sim {
     reload_at: Option<(&'static str, &'static str)>,
 }
 
+impl Sim {
+    /// From `start` to `end`, nothing failing, every job last succeeded at start,
+    /// no reload.
+    fn between(start: &'static str, end: &'static str) -> Sim {
+        Sim {
+            start,
+            end,
+            failing: &[],
+            last_success: &[],
+            reload_at: None,
+        }
+    }
+}
+
 fn config(text: &str) -> Config {
     Config::parse(text, Path::new("sim.toml"), PathBuf::from("/nonexistent")).unwrap()
 }
@@ -169,13 +183,7 @@ const DAILY_0230: &str = r#"
 fn scheduler_fires_a_0230_job_once_per_day_across_spring_forward() {
     check(
         DAILY_0230,
-        Sim {
-            start: "2026-03-27T12:00:00Z",
-            end: "2026-03-31T12:00:00Z",
-            failing: &[],
-            last_success: &[],
-            reload_at: None,
-        },
+        Sim::between("2026-03-27T12:00:00Z", "2026-03-31T12:00:00Z"),
         &[
             ("leika", "schedule", "2026-03-28T02:30:00+01:00"),
             // 02:30 does not exist on 2026-03-29: once, when the gap ends
@@ -190,13 +198,7 @@ fn scheduler_fires_a_0230_job_once_per_day_across_spring_forward() {
 fn scheduler_fires_a_0230_job_once_per_day_across_fall_back() {
     check(
         DAILY_0230,
-        Sim {
-            start: "2026-10-23T12:00:00Z",
-            end: "2026-10-27T12:00:00Z",
-            failing: &[],
-            last_success: &[],
-            reload_at: None,
-        },
+        Sim::between("2026-10-23T12:00:00Z", "2026-10-27T12:00:00Z"),
         &[
             ("leika", "schedule", "2026-10-24T02:30:00+02:00"),
             // 02:30 happens twice on 2026-10-25: only the first one fires
@@ -228,13 +230,10 @@ fn a_missed_run_is_caught_up_on_start_once() {
     check(
         TWO_SOURCES,
         Sim {
-            start: "2026-06-10T10:00:00Z",
-            end: "2026-06-11T02:00:00Z",
-            failing: &[],
             // "bad" last succeeded two days ago: yesterday's 03:00 was missed.
             // "good" succeeded at start: nothing missed.
             last_success: &[("bad", 48)],
-            reload_at: None,
+            ..Sim::between("2026-06-10T10:00:00Z", "2026-06-11T02:00:00Z")
         },
         &[
             ("bad", "catch-up", "2026-06-10T12:00:00+02:00"),
@@ -250,11 +249,8 @@ fn a_failing_source_retries_with_backoff_and_others_keep_their_schedule() {
     check(
         TWO_SOURCES,
         Sim {
-            start: "2026-06-10T00:00:00Z",
-            end: "2026-06-11T02:00:00Z",
             failing: &["bad"],
-            last_success: &[],
-            reload_at: None,
+            ..Sim::between("2026-06-10T00:00:00Z", "2026-06-11T02:00:00Z")
         },
         &[
             ("bad", "schedule", "2026-06-10T03:00:00+02:00"),
@@ -276,10 +272,6 @@ fn a_new_config_replaces_the_schedule() {
     check(
         TWO_SOURCES,
         Sim {
-            start: "2026-06-10T00:00:00Z",
-            end: "2026-06-10T16:00:00Z",
-            failing: &[],
-            last_success: &[],
             // After the 03:00 runs, "good" moves to 05:00 and "bad" is dropped.
             reload_at: Some((
                 "2026-06-10T01:00:00Z",
@@ -291,6 +283,7 @@ fn a_new_config_replaces_the_schedule() {
                 schedule = "0 0 5 * * *"
                 "#,
             )),
+            ..Sim::between("2026-06-10T00:00:00Z", "2026-06-10T16:00:00Z")
         },
         &[
             ("bad", "schedule", "2026-06-10T03:00:00+02:00"),
@@ -664,11 +657,16 @@ fn slow_config(dir: &Path, port: u16, shutdown_timeout_secs: u64) {
     .unwrap();
 }
 
-#[test]
-fn sigterm_during_an_import_lets_it_finish_and_exits_cleanly() {
-    let (server, _) = serve(Duration::from_millis(1500));
+/// SIGTERM to a daemon while its one job downloads `/slow.csv`, whose body stalls
+/// for `stall`, with `shutdown_timeout_secs`: the daemon exits 0 and leaves an
+/// intact database, returned open (with its directory).
+fn sigterm_while_downloading(
+    stall: Duration,
+    shutdown_timeout_secs: u64,
+) -> (tempfile::TempDir, rusqlite::Connection) {
+    let (server, _) = serve(stall);
     let dir = tempfile::tempdir().unwrap();
-    slow_config(dir.path(), server.port, 30);
+    slow_config(dir.path(), server.port, shutdown_timeout_secs);
     let daemon = start_daemon(dir.path());
     wait_for(dir.path(), "the download to start", || {
         server.hits("/slow.csv") > 0
@@ -678,6 +676,12 @@ fn sigterm_during_an_import_lets_it_finish_and_exits_cleanly() {
     let db = dir.path().join("ozgsync.db");
     assert_eq!(integrity(&db), "ok");
     let conn = rusqlite::Connection::open(&db).unwrap();
+    (dir, conn)
+}
+
+#[test]
+fn sigterm_during_an_import_lets_it_finish_and_exits_cleanly() {
+    let (_dir, conn) = sigterm_while_downloading(Duration::from_millis(1500), 30);
     // The new release is complete: its run finished and all its records are there.
     let (outcome, release): (String, i64) = conn
         .query_row(
@@ -701,18 +705,7 @@ fn sigterm_during_an_import_lets_it_finish_and_exits_cleanly() {
 
 #[test]
 fn sigterm_with_a_job_outliving_the_shutdown_timeout_exits_and_keeps_the_old_state() {
-    let (server, _) = serve(Duration::from_secs(8));
-    let dir = tempfile::tempdir().unwrap();
-    slow_config(dir.path(), server.port, 1);
-    let daemon = start_daemon(dir.path());
-    wait_for(dir.path(), "the download to start", || {
-        server.hits("/slow.csv") > 0
-    });
-    sigterm(&daemon);
-    assert_eq!(wait_exit(dir.path(), daemon).code(), Some(0));
-    let db = dir.path().join("ozgsync.db");
-    assert_eq!(integrity(&db), "ok");
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (dir, conn) = sigterm_while_downloading(Duration::from_secs(8), 1);
     let releases: i64 = conn
         .query_row("SELECT count(*) FROM releases", [], |r| r.get(0))
         .unwrap();
