@@ -16,13 +16,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::json::{
-    self, AggregateFileJson, ChangeJson, CountsJson, DateJson, HeadlineJson, IndexEntryJson,
-    IndexFileJson, InputsJson, Keyed, LicenceJson, MemberJson, MetaCountsJson, MetaFileJson,
-    ServiceCountsJson, ServiceInfoJson, ServicesFileJson, SourceJson, Tally, UnitJson,
-    DASHBOARD_FORMAT_VERSION as FORMAT_VERSION,
+    self, ChangeJson, CountsJson, DateJson, HeadlineJson, IndexEntryJson, IndexFileJson,
+    InputsJson, Keyed, LicenceJson, MemberJson, MetaCountsJson, MetaFileJson, ServiceInfoJson,
+    ServicesFileJson, SourceJson, Tally, UnitJson, DASHBOARD_FORMAT_VERSION as FORMAT_VERSION,
 };
 #[cfg(test)]
-use super::json::{GemeindeFileJson, GemeindeServiceJson};
+use super::json::{GemeindeFileJson, GemeindeServiceJson, ServiceCountsJson};
 use super::model::{DashboardData, DataStamp, Gemeinde, GemeindeService, Unit};
 use super::publish::Legacy;
 use super::{Ars, ExportError};
@@ -255,7 +254,7 @@ pub fn build(
         let members = members
             .get(&(*level, unit.ars.as_str()))
             .unwrap_or(&no_members);
-        let (bytes, counts) = aggregate_file(data, unit, level, members, &tallies)?;
+        let (bytes, counts) = aggregate_file(data, unit, level, members, &tallies, &keys)?;
         Ok::<_, ExportError>((format!("{dir}/{ars}.json"), bytes, counts))
     });
     let mut n_verbaende = 0;
@@ -593,6 +592,7 @@ fn aggregate_file(
     level: &'static str,
     members: &[&Gemeinde],
     tallies: &HashMap<&str, Tally>,
+    keys: &[ServiceKey],
 ) -> Result<(Vec<u8>, CountsJson), ExportError> {
     let mut total = Tally::default();
     let mut per_service: Vec<Option<Tally>> = vec![None; data.services.len()];
@@ -624,18 +624,8 @@ fn aggregate_file(
             .then_with(|| a.ars.cmp(&b.ars))
             .then_with(|| a.leistungsschluessel.cmp(b.leistungsschluessel))
     });
-    let services = Keyed(
-        per_service
-            .iter()
-            .zip(&data.services)
-            .filter_map(|(t, s)| {
-                t.as_ref()
-                    .map(|t| (s.leistungsschluessel.as_str(), ServiceCountsJson(t)))
-            })
-            .collect(),
-    );
     let counts = total.json();
-    let file = AggregateFileJson {
+    let head = AggregateHeadJson {
         format: if level == "kreis" {
             "ozgsync-dashboard-kreis"
         } else {
@@ -652,12 +642,95 @@ fn aggregate_file(
         ),
         counts: counts.clone(),
         members: member_json,
-        services,
-        changes_30d: changes,
     };
-    let size =
-        4096 + 400 * file.members.len() + 80 * file.services.0.len() + 110 * file.changes_30d.len();
-    Ok((compact_sized(&file, size)?, counts))
+    let size = 4096 + 400 * head.members.len() + 80 * per_service.len() + 110 * changes.len();
+    let mut out = Vec::with_capacity(size);
+    serde_json::to_writer(&mut out, &head).map_err(ExportError::Json)?;
+    // The head is an object: reopen it for the fields that follow.
+    if out.pop() != Some(b'}') {
+        return Err(ExportError::invalid(
+            "an aggregate file's head is not a JSON object".into(),
+        ));
+    }
+    out.extend_from_slice(b",\"services\":");
+    services_counts(&mut out, &per_service, keys);
+    out.extend_from_slice(b",\"changes_30d\":");
+    serde_json::to_writer(&mut out, &changes).map_err(ExportError::Json)?;
+    out.extend_from_slice(b"}\n");
+    Ok((out, counts))
+}
+
+/// The head of an aggregate file: the fields of `json::AggregateFileJson` before
+/// `services`, in its order.
+#[derive(serde::Serialize)]
+struct AggregateHeadJson<'a> {
+    format: &'static str,
+    format_version: u32,
+    unit: UnitJson<'a>,
+    counts: CountsJson,
+    members: Vec<MemberJson<'a>>,
+}
+
+/// An aggregate file's services map, what serde_json writes for
+/// `Keyed<ServiceCountsJson>` over the services with a tally (a unit test holds
+/// the two equal): keys escaped once per set, counts written directly.
+fn services_counts(out: &mut Vec<u8>, per_service: &[Option<Tally>], keys: &[ServiceKey]) {
+    out.push(b'{');
+    let mut first = true;
+    for (t, k) in per_service.iter().zip(keys) {
+        let Some(t) = t else { continue };
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.extend_from_slice(&k.key);
+        let b = &t.by_status;
+        let entries: [(&[u8], u32); 11] = [
+            (b"\"relevant\":", t.phases.total),
+            (b"\"nicht_begonnen\":", b.nicht_begonnen),
+            (b"\"geplant\":", b.geplant),
+            (b"\"beauftragt\":", b.beauftragt),
+            (b"\"in_umsetzung\":", b.in_umsetzung),
+            (b"\"pilot\":", b.pilot),
+            (b"\"produktiv\":", b.produktiv),
+            (b"\"eingestellt\":", b.eingestellt),
+            (b"\"abgelehnt\":", b.abgelehnt),
+            (b"\"ohne_status\":", b.ohne_status),
+            (b"\"online_beobachtet\":", t.online),
+        ];
+        out.push(b'{');
+        let mut sep = false;
+        for (name, n) in entries {
+            if n == 0 {
+                continue;
+            }
+            if sep {
+                out.push(b',');
+            }
+            sep = true;
+            out.extend_from_slice(name);
+            json_u32(out, n);
+        }
+        out.push(b'}');
+    }
+    out.push(b'}');
+}
+
+/// A count in decimal, as serde_json writes it.
+fn json_u32(out: &mut Vec<u8>, mut n: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(d) = buf.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(buf.get(i..).unwrap_or_default());
 }
 
 /// Dashboard files are compact JSON with a final newline: they are many, large
@@ -789,6 +862,66 @@ mod tests {
                 String::from_utf8(direct).unwrap(),
                 String::from_utf8(reference).unwrap()
             );
+        }
+    }
+
+    /// The direct writer of an aggregate file's services map gives serde_json's
+    /// bytes: zero counts left out, keys escaped, services without a tally absent.
+    #[test]
+    fn aggregate_service_counts_written_directly_equal_serde() {
+        use crate::export::model::Status;
+        let keys: Vec<ServiceKey> = ["99000000000001", "9900\"x\\ü", "99000000000003", "4"]
+            .iter()
+            .map(|k| {
+                let mut key = serde_json::to_vec(k).unwrap();
+                key.push(b':');
+                ServiceKey {
+                    key,
+                    efa_kanal: None,
+                }
+            })
+            .collect();
+        let mut big = Tally::default();
+        for (i, s) in std::iter::once(None)
+            .chain(Status::ALL.map(Some))
+            .enumerate()
+        {
+            for n in 0..(i * 1_234_567 % 99_991 + 1) {
+                big.add(s, (n % 3 == 0).then_some(n % 2 == 0));
+            }
+        }
+        let mut one = Tally::default();
+        one.add(Some(Status::Produktiv), None);
+        for per_service in [
+            vec![None, None, None, None],
+            vec![
+                Some(big.clone()),
+                None,
+                Some(Tally::default()),
+                Some(one.clone()),
+            ],
+            vec![Some(one.clone()), Some(big.clone()), None, Some(big)],
+        ] {
+            let mut direct = Vec::new();
+            services_counts(&mut direct, &per_service, &keys);
+            let names = ["99000000000001", "9900\"x\\ü", "99000000000003", "4"];
+            let reference = serde_json::to_vec(&Keyed(
+                per_service
+                    .iter()
+                    .zip(names)
+                    .filter_map(|(t, k)| t.as_ref().map(|t| (k, ServiceCountsJson(t))))
+                    .collect(),
+            ))
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                String::from_utf8(reference).unwrap()
+            );
+        }
+        for n in [0, 7, 10, 99, 100, 4_294_967_295] {
+            let mut out = Vec::new();
+            json_u32(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
         }
     }
 

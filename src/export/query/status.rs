@@ -313,7 +313,9 @@ fn change_at(
 }
 
 /// The events in (`from`, `as_of`] of the given cells, each with the status it
-/// replaced, in the cells' order and by date within a cell.
+/// replaced, in the cells' order and by date within a cell: per cell one index
+/// seek, read backwards from `as_of` to the first event at or before `from` (the
+/// status the oldest change replaced).
 fn changes_of(
     conn: &Connection,
     ids: &Ids,
@@ -323,28 +325,43 @@ fn changes_of(
 ) -> Result<Vec<Recent>, ExportError> {
     const CTX: &str = "reading recent status changes";
     let mut stmt = conn
-        .prepare(&format!(
-            "SELECT e.status, e.effective_on, {PREVIOUS_STATUS}
-             FROM status_event_rows e
-             WHERE e.subject_id = ?1 AND e.scope_id = ?2
-               AND e.effective_on > ?3 AND e.effective_on <= ?4
-             ORDER BY e.effective_on, e.event_id"
-        ))
+        .prepare(
+            "SELECT status, effective_on FROM status_event_rows
+             WHERE subject_id = ?1 AND scope_id = ?2 AND effective_on <= ?3
+             ORDER BY effective_on DESC, event_id DESC",
+        )
         .map_err(db(CTX))?;
-    let (from, as_of) = (date_int(from), date_int(as_of));
+    let from_n = date_int(from);
     let mut out = Vec::new();
+    // The cell's events in the window, newest first: (status, date).
+    let mut window: Vec<(i64, i64)> = Vec::new();
     for &(subject_id, scope_id) in cells {
         let Some((s, a)) = ids.cell(subject_id, scope_id) else {
             continue;
         };
+        window.clear();
+        let mut before = None;
         let mut rows = stmt
-            .query(params![subject_id, scope_id, from, as_of])
+            .query(params![subject_id, scope_id, date_int(as_of)])
             .map_err(db(CTX))?;
         while let Some(r) = rows.next().map_err(db(CTX))? {
-            let Some((new, on, old)) = change_at(r, 0, CTX)? else {
-                continue;
-            };
-            out.push(Recent { s, a, on, old, new });
+            let status: i64 = r.get(0).map_err(db(CTX))?;
+            let on: i64 = r.get(1).map_err(db(CTX))?;
+            if on > from_n {
+                window.push((status, on));
+            } else {
+                before = Some(status);
+                break;
+            }
+        }
+        // Oldest first; each change replaced the one before it.
+        let mut old = before.and_then(Status::from_ordinal);
+        for &(status, on) in window.iter().rev() {
+            let new = Status::from_ordinal(status);
+            if let (Some(new), Some(on)) = (new, int_date(on)) {
+                out.push(Recent { s, a, on, old, new });
+            }
+            old = new;
         }
     }
     Ok(out)
