@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::config::DemoConfig;
 use crate::error::{Error, Result};
 use crate::parse::ParseError;
-use crate::store::annotations::ImportReport;
+use crate::store::sheet::ImportReport;
 
 /// What every page or file that shows demo data says (report banner, XLSX sheet).
 pub const NOTICE: &str =
@@ -83,7 +83,7 @@ pub fn apply(conn: &mut Connection, demo: &DemoConfig, base_dir: &Path) -> Resul
             conn,
             &base_dir.join(nachnutzung),
             crate::efa_nachnutzung::read,
-            crate::store::efa_nachnutzung::import,
+            crate::store::sheet::import::<crate::efa_nachnutzung::State>,
         )?
         .changed;
     }

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Seek, Write};
 
-use super::{Field, RawRow, RowError};
+use super::{sheet, Annotation, Field, RawRow, RowError};
 use crate::model::vocab::slug;
 use crate::parse::csv_text::{self, Columns};
 use crate::parse::ParseError;
@@ -20,9 +20,7 @@ const EXPECTED: &str = "annotation sheet (CSV)";
 
 /// The template's columns in order.
 pub fn headers() -> Vec<&'static str> {
-    let mut h = vec![KEY_HEADER, NAME_HEADER];
-    h.extend(Field::ALL.iter().map(|f| f.header()));
-    h
+    sheet::headers::<Annotation>()
 }
 
 /// A sheet as read: its data rows, and rows the CSV reader itself refused.
@@ -37,22 +35,7 @@ pub struct Sheet<F: Ord = Field> {
 /// Reads a sheet. Fails as a whole when the file is not a CSV with the template's
 /// header (unknown or missing key column); row problems are left to validation.
 pub fn read<R: Read + Seek>(input: R) -> Result<Sheet, ParseError> {
-    with_annotation_columns(EXPECTED, |spec| read_sheet(input, spec))
-}
-
-/// The annotation sheet's columns, for `f` (CSV and XLSX alike).
-fn with_annotation_columns<T>(
-    expected: &'static str,
-    f: impl FnOnce(&SheetColumns<'_, Field>) -> T,
-) -> T {
-    let fields: Vec<(Field, &str)> = Field::ALL.iter().map(|f| (*f, f.header())).collect();
-    f(&SheetColumns {
-        key: KEY_HEADER,
-        informational: &[NAME_HEADER],
-        fields: &fields,
-        expected,
-        template: "ozgsync template annotations",
-    })
+    sheet::with_columns::<Annotation, _>(EXPECTED, |spec| read_sheet(input, spec))
 }
 
 /// The columns of one kind of sheet the coordinators fill in: the key column,
@@ -89,7 +72,7 @@ pub(super) fn columns(
     header: &csv::StringRecord,
     expected: &'static str,
 ) -> Result<Columns, ParseError> {
-    with_annotation_columns(expected, |spec| match_columns(header, spec))
+    sheet::with_columns::<Annotation, _>(expected, |spec| match_columns(header, spec))
 }
 
 /// Reads any coordinators' sheet as CSV: `;` or `,`, UTF-8 or Windows-1252. A
@@ -179,7 +162,9 @@ impl<F: Copy + Ord> Sheet<F> {
 impl Sheet {
     /// Adds one data row of an annotation sheet.
     pub(super) fn push(&mut self, columns: &Columns, record: &csv::StringRecord) {
-        with_annotation_columns(EXPECTED, |spec| self.push_with(spec, columns, record));
+        sheet::with_columns::<Annotation, _>(EXPECTED, |spec| {
+            self.push_with(spec, columns, record)
+        });
     }
 }
 

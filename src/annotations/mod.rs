@@ -8,6 +8,7 @@
 //! clears it, anything else sets it. A row is valid or refused as a whole.
 
 pub mod csv;
+pub mod sheet;
 pub mod xlsx;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -19,6 +20,7 @@ use crate::model::date::parse_date;
 pub use crate::model::vocab::Vollzug;
 use crate::model::vocab::{slug, vocabulary};
 use crate::model::Leistungsschluessel;
+use sheet::{kuerzel_of, ressort_cell, sheet_fields, Catalogue, SheetKind};
 
 vocabulary! {
     /// How Lower Saxony implements the online service.
@@ -50,59 +52,18 @@ impl Umsetzungsweg {
 /// The cell that clears a value.
 pub const CLEAR: &str = "-";
 
-/// The annotated fields, in sheet order. `column` is the database column and the
-/// field name in the audit trail; `header` the spreadsheet column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Field {
-    Ressort,
-    Vollzug,
-    Umsetzungsweg,
-    EfaId,
-    DepriorisierungGrund,
-    Prioritaet,
-    Zieldatum,
-    Bemerkung,
-}
-
-impl Field {
-    pub const ALL: [Field; 8] = [
-        Field::Ressort,
-        Field::Vollzug,
-        Field::Umsetzungsweg,
-        Field::EfaId,
-        Field::DepriorisierungGrund,
-        Field::Prioritaet,
-        Field::Zieldatum,
-        Field::Bemerkung,
-    ];
-
-    /// Name in the database and the audit trail.
-    pub fn column(self) -> &'static str {
-        match self {
-            Field::Ressort => "ressort",
-            Field::Vollzug => "vollzug",
-            Field::Umsetzungsweg => "umsetzungsweg",
-            Field::EfaId => "efa_id",
-            Field::DepriorisierungGrund => "depriorisierung_grund",
-            Field::Prioritaet => "prioritaet",
-            Field::Zieldatum => "zieldatum",
-            Field::Bemerkung => "bemerkung",
-        }
-    }
-
-    /// Spreadsheet column header.
-    pub fn header(self) -> &'static str {
-        match self {
-            Field::Ressort => "Ressort",
-            Field::Vollzug => "Vollzug",
-            Field::Umsetzungsweg => "Umsetzungsweg",
-            Field::EfaId => "EfA-ID",
-            Field::DepriorisierungGrund => "Depriorisierungsgrund",
-            Field::Prioritaet => "Priorität",
-            Field::Zieldatum => "Zieldatum",
-            Field::Bemerkung => "Bemerkung",
-        }
+sheet_fields! {
+    /// The annotated fields, in sheet order. `column` is the database column and the
+    /// field name in the audit trail; `header` the spreadsheet column.
+    Field {
+        Ressort => "ressort", "Ressort",
+        Vollzug => "vollzug", "Vollzug",
+        Umsetzungsweg => "umsetzungsweg", "Umsetzungsweg",
+        EfaId => "efa_id", "EfA-ID",
+        DepriorisierungGrund => "depriorisierung_grund", "Depriorisierungsgrund",
+        Prioritaet => "prioritaet", "Priorität",
+        Zieldatum => "zieldatum", "Zieldatum",
+        Bemerkung => "bemerkung", "Bemerkung",
     }
 }
 
@@ -144,27 +105,101 @@ impl Annotation {
             (Field::Bemerkung, self.bemerkung.clone()),
         ]
     }
+}
 
-    fn is_empty(&self) -> bool {
-        *self == Annotation::default()
+impl SheetKind for Annotation {
+    type Field = Field;
+    type Known = Known;
+    const KEY_HEADER: &'static str = csv::KEY_HEADER;
+    const NAME_HEADER: &'static str = csv::NAME_HEADER;
+    const TEMPLATE: &'static str = "ozgsync template annotations";
+    const ONE_ROW_EACH: &'static str = "give each key one row";
+
+    fn key(cell: &str) -> (&str, Option<String>) {
+        let key = Leistungsschluessel::strip_urn(cell);
+        let malformed = if key.is_empty() {
+            Some("missing; every row needs the 14-digit Leistungsschlüssel".into())
+        } else if !Leistungsschluessel::is_valid(key) {
+            Some(format!("{key:?} is not a 14-digit Leistungsschlüssel (e.g. 99012001001000); in Excel, format the column as text so leading digits survive"))
+        } else {
+            None
+        };
+        (key, malformed)
     }
-}
 
-/// What a cell asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Edit<T> {
-    Keep,
-    Clear,
-    Set(T),
-}
-
-impl<T: Clone> Edit<T> {
-    pub(crate) fn apply(&self, current: &Option<T>) -> Option<T> {
-        match self {
-            Edit::Keep => current.clone(),
-            Edit::Clear => None,
-            Edit::Set(v) => Some(v.clone()),
+    fn catalogue(known: &Known) -> Catalogue<'_, Annotation> {
+        Catalogue {
+            current: &known.current_keys,
+            retired: &known.retired_keys,
+            existing: &known.existing,
         }
+    }
+
+    fn refused(key: &str, retired: bool) -> String {
+        if retired {
+            format!("{key} has been retired from the LeiKa catalogue; its annotation is kept but can no longer be changed (see `ozgsync annotations orphans`)")
+        } else {
+            format!("{key} is not in the current LeiKa catalogue")
+        }
+    }
+
+    fn edit(
+        row: &RawRow,
+        known: &Known,
+        base: &Annotation,
+        e: &mut Vec<(Field, String)>,
+    ) -> Annotation {
+        Annotation {
+            ressort_id: row.edit(Field::Ressort, &base.ressort_id, e, |s| {
+                ressort_cell(&known.ressorts, s)
+            }),
+            vollzug: row.edit(Field::Vollzug, &base.vollzug, e, |s| {
+                Vollzug::parse(&slug(s))
+                    .ok_or_else(|| format!("{s:?} is not a Vollzug; allowed: Land, Kommune, beide"))
+            }),
+            umsetzungsweg: row.edit(Field::Umsetzungsweg, &base.umsetzungsweg, e, |s| {
+                Umsetzungsweg::parse(&slug(s)).ok_or_else(|| {
+                    format!("{s:?} is not an Umsetzungsweg; allowed: EfA, WfU/NAVO, Eigenlösung, keine, depriorisiert")
+                })
+            }),
+            efa_id: row.edit(Field::EfaId, &base.efa_id, e, |s| {
+                if known.efa_ids.contains(s) {
+                    Ok(s.to_owned())
+                } else {
+                    Err(format!(
+                        "unknown EfA service {s:?}: not in the current EfA catalogue (`ozgsync import efa FILE`, ids in view v_efa_services)"
+                    ))
+                }
+            }),
+            depriorisierung_grund: row.edit(
+                Field::DepriorisierungGrund,
+                &base.depriorisierung_grund,
+                e,
+                remark,
+            ),
+            prioritaet: row.edit(Field::Prioritaet, &base.prioritaet, e, |s| match s {
+                "1" => Ok(1u8),
+                "2" => Ok(2),
+                "3" => Ok(3),
+                _ => Err(format!(
+                    "{s:?} is not a priority; allowed: 1 (highest), 2, 3"
+                )),
+            }),
+            zieldatum: row.edit(Field::Zieldatum, &base.zieldatum, e, |s| {
+                parse_date(s)
+                    .map(|d| d.format("%Y-%m-%d").to_string())
+                    .ok_or_else(|| format!("{s:?} is not a date; write 31.12.2026 or 2026-12-31"))
+            }),
+            bemerkung: row.edit(Field::Bemerkung, &base.bemerkung, e, remark),
+        }
+    }
+
+    fn consistency(&self) -> Vec<(Field, String)> {
+        consistency(self)
+    }
+
+    fn audit_values(&self, known: &Known) -> Vec<(Field, Option<String>)> {
+        self.values(known).to_vec()
     }
 }
 
@@ -184,19 +219,9 @@ pub struct Known {
 }
 
 impl Known {
-    fn ressort_by_kuerzel(&self, kuerzel: &str) -> Option<i64> {
-        self.ressorts
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(kuerzel))
-            .map(|(_, id)| *id)
-    }
-
     /// The current Kürzel of a Ressort (its id as text if it has none).
     pub fn kuerzel_of(&self, id: i64) -> String {
-        self.ressorts
-            .iter()
-            .find(|(_, i)| *i == id)
-            .map_or_else(|| format!("#{id}"), |(k, _)| k.clone())
+        kuerzel_of(&self.ressorts, id)
     }
 }
 
@@ -231,35 +256,7 @@ impl fmt::Display for RowError {
 }
 
 /// A row that passed: the key's annotation before and after.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidRow {
-    pub line: u64,
-    pub leistungsschluessel: String,
-    pub before: Option<Annotation>,
-    pub after: Annotation,
-}
-
-impl ValidRow {
-    /// The fields that change, as audit text: (field, old, new).
-    pub fn changes(&self, known: &Known) -> Vec<(Field, Option<String>, Option<String>)> {
-        let before = self.before.clone().unwrap_or_default().values(known);
-        let after = self.after.values(known);
-        before
-            .into_iter()
-            .zip(after)
-            .filter(|((_, old), (_, new))| old != new)
-            .map(|((field, old), (_, new))| (field, old, new))
-            .collect()
-    }
-
-    /// Whether applying the row writes anything.
-    pub fn is_noop(&self) -> bool {
-        match &self.before {
-            Some(before) => *before == self.after,
-            None => self.after.is_empty(),
-        }
-    }
-}
+pub type ValidRow = sheet::ValidRow<Annotation>;
 
 /// The outcome of validating a sheet (of annotations, or another coordinators'
 /// sheet with its own valid rows `R`).
@@ -300,192 +297,11 @@ impl<R> Default for Validation<R> {
     }
 }
 
-/// Validates every row against `known`. Pure: the same rows and knowledge give the
-/// same result, so the whole sheet is checked before anything is written.
+/// Validates every row against `known` ([`sheet::validate`]). Pure: the same rows
+/// and knowledge give the same result, so the whole sheet is checked before
+/// anything is written.
 pub fn validate(rows: &[RawRow], known: &Known) -> Validation {
-    let mut out = Validation::default();
-    let mut first_line: HashMap<String, u64> = HashMap::new();
-    for row in rows {
-        let mut errors = Vec::new();
-        let mut err = |column: Option<&'static str>, message: String| {
-            errors.push(RowError {
-                line: row.line,
-                column,
-                message,
-            });
-        };
-        if let Some(message) = overflow(row.overflow) {
-            err(None, message);
-        }
-        let key = Leistungsschluessel::strip_urn(&row.key);
-        let key_col = Some(csv::KEY_HEADER);
-        if key.is_empty() {
-            err(
-                key_col,
-                "missing; every row needs the 14-digit Leistungsschlüssel".into(),
-            );
-        } else if !Leistungsschluessel::is_valid(key) {
-            err(
-                key_col,
-                format!("{key:?} is not a 14-digit Leistungsschlüssel (e.g. 99012001001000); in Excel, format the column as text so leading digits survive"),
-            );
-        } else if let Some(first) = first_line.get(key) {
-            err(
-                key_col,
-                format!("{key} already appears on line {first}; give each key one row"),
-            );
-        } else {
-            first_line.insert(key.to_owned(), row.line);
-            if known.retired_keys.contains(key) {
-                err(
-                    key_col,
-                    format!("{key} has been retired from the LeiKa catalogue; its annotation is kept but can no longer be changed (see `ozgsync annotations orphans`)"),
-                );
-            } else if !known.current_keys.contains(key) {
-                err(
-                    key_col,
-                    format!("{key} is not in the current LeiKa catalogue"),
-                );
-            }
-        }
-
-        let cell = |f: Field| row.cells.get(&f).map(|s| s.trim()).unwrap_or_default();
-        let mut edit_errors = Vec::new();
-        let ressort = parse_cell(
-            cell(Field::Ressort),
-            Field::Ressort,
-            &mut edit_errors,
-            |s| {
-                known.ressort_by_kuerzel(s).ok_or_else(|| {
-                    format!(
-                        "unknown Ressort {s:?}; known: {}",
-                        known
-                            .ressorts
-                            .iter()
-                            .map(|(k, _)| k.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                })
-            },
-        );
-        let vollzug = parse_cell(
-            cell(Field::Vollzug),
-            Field::Vollzug,
-            &mut edit_errors,
-            |s| {
-                Vollzug::parse(&slug(s))
-                    .ok_or_else(|| format!("{s:?} is not a Vollzug; allowed: Land, Kommune, beide"))
-            },
-        );
-        let weg = parse_cell(
-            cell(Field::Umsetzungsweg),
-            Field::Umsetzungsweg,
-            &mut edit_errors,
-            |s| {
-                Umsetzungsweg::parse(&slug(s)).ok_or_else(|| {
-                    format!("{s:?} is not an Umsetzungsweg; allowed: EfA, WfU/NAVO, Eigenlösung, keine, depriorisiert")
-                })
-            },
-        );
-        let efa_id = parse_cell(cell(Field::EfaId), Field::EfaId, &mut edit_errors, |s| {
-            if known.efa_ids.contains(s) {
-                Ok(s.to_owned())
-            } else {
-                Err(format!(
-                    "unknown EfA service {s:?}: not in the current EfA catalogue (`ozgsync import efa FILE`, ids in view v_efa_services)"
-                ))
-            }
-        });
-        let grund = parse_cell(
-            cell(Field::DepriorisierungGrund),
-            Field::DepriorisierungGrund,
-            &mut edit_errors,
-            remark,
-        );
-        let prioritaet = parse_cell(
-            cell(Field::Prioritaet),
-            Field::Prioritaet,
-            &mut edit_errors,
-            |s| match s {
-                "1" => Ok(1u8),
-                "2" => Ok(2),
-                "3" => Ok(3),
-                _ => Err(format!(
-                    "{s:?} is not a priority; allowed: 1 (highest), 2, 3"
-                )),
-            },
-        );
-        let zieldatum = parse_cell(
-            cell(Field::Zieldatum),
-            Field::Zieldatum,
-            &mut edit_errors,
-            |s| {
-                parse_date(s)
-                    .map(|d| d.format("%Y-%m-%d").to_string())
-                    .ok_or_else(|| format!("{s:?} is not a date; write 31.12.2026 or 2026-12-31"))
-            },
-        );
-        let bemerkung = parse_cell(
-            cell(Field::Bemerkung),
-            Field::Bemerkung,
-            &mut edit_errors,
-            remark,
-        );
-        let cells_ok = edit_errors.is_empty();
-        for (field, message) in edit_errors {
-            err(Some(field.header()), message);
-        }
-
-        let before = known.existing.get(key).cloned();
-        let base = before.clone().unwrap_or_default();
-        let after = Annotation {
-            ressort_id: ressort.apply(&base.ressort_id),
-            vollzug: vollzug.apply(&base.vollzug),
-            umsetzungsweg: weg.apply(&base.umsetzungsweg),
-            efa_id: efa_id.apply(&base.efa_id),
-            depriorisierung_grund: grund.apply(&base.depriorisierung_grund),
-            prioritaet: prioritaet.apply(&base.prioritaet),
-            zieldatum: zieldatum.apply(&base.zieldatum),
-            bemerkung: bemerkung.apply(&base.bemerkung),
-        };
-        // Cross-field rules only once each cell is valid on its own; otherwise they
-        // would repeat the cell's error in other words.
-        if cells_ok {
-            for (field, message) in consistency(&after) {
-                err(Some(field.header()), message);
-            }
-        }
-
-        let valid = ValidRow {
-            line: row.line,
-            leistungsschluessel: key.to_owned(),
-            before,
-            after,
-        };
-        out.settle(row.line, errors, valid);
-    }
-    out
-}
-
-/// Reads one cell: empty keeps, [`CLEAR`] clears, anything else goes through `parse`.
-pub(crate) fn parse_cell<T, F>(
-    text: &str,
-    field: F,
-    errors: &mut Vec<(F, String)>,
-    parse: impl FnOnce(&str) -> Result<T, String>,
-) -> Edit<T> {
-    match text {
-        "" => Edit::Keep,
-        CLEAR => Edit::Clear,
-        s => match parse(s) {
-            Ok(v) => Edit::Set(v),
-            Err(message) => {
-                errors.push((field, message));
-                Edit::Keep
-            }
-        },
-    }
+    sheet::validate(rows, known)
 }
 
 /// A free-text remark, refused when longer than the bound every sheet shares.
@@ -542,6 +358,7 @@ fn consistency(a: &Annotation) -> Vec<(Field, String)> {
 
 #[cfg(test)]
 mod tests {
+    use super::sheet::test_support::row;
     use super::*;
 
     const A: &str = "99001001001000";
@@ -568,20 +385,9 @@ mod tests {
         }
     }
 
-    fn row(line: u64, key: &str, cells: &[(Field, &str)]) -> RawRow {
-        RawRow {
-            line,
-            key: key.into(),
-            cells: cells.iter().map(|(f, s)| (*f, s.to_string())).collect(),
-            overflow: None,
-        }
-    }
-
     /// Validates `rows` and compares the rendered errors.
     fn check_errors(rows: &[RawRow], expected: &[&str]) {
-        let v = validate(rows, &known());
-        let got: Vec<String> = v.errors.iter().map(ToString::to_string).collect();
-        assert_eq!(got, expected);
+        sheet::test_support::check_errors::<Annotation>(rows, &known(), expected);
     }
 
     #[test]

@@ -11,7 +11,8 @@ use super::output::{json, opt, render, say, say_json};
 use super::{Context, Format};
 use crate::annotations::csv as sheet;
 use crate::model::Leistungsschluessel;
-use crate::store::annotations::{self as store, AuditRow, ImportReport};
+use crate::store::annotations as store;
+use crate::store::sheet::{AuditRow, ImportReport};
 
 /// Lower Saxony's annotations per LeiKa key: import a ministry's sheet, show one
 /// key with its audit trail, list annotations whose key left the catalogue.

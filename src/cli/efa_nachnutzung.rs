@@ -10,8 +10,9 @@ use serde::Serialize;
 use super::annotations::{audit_rows, write_audit, SheetImport};
 use super::output::{json, opt};
 use super::{Context, Format};
-use crate::store::annotations::AuditRow;
+use crate::efa_nachnutzung::State;
 use crate::store::efa_nachnutzung::{self as store, Current};
+use crate::store::sheet::{import, AuditRow};
 
 /// EfA-Nachnutzung in Lower Saxony: import a sheet of evaluations, parametrisations
 /// and channels to the Kommunen; show one EfA service with its history.
@@ -45,7 +46,7 @@ struct ShowArgs {
 impl EfaNachnutzung {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
         match self.action {
-            Action::Import(args) => args.run(ctx, crate::efa_nachnutzung::read, store::import),
+            Action::Import(args) => args.run(ctx, crate::efa_nachnutzung::read, import::<State>),
             Action::Show(a) => show(ctx, a.efa_id.trim(), a.format),
         }
     }

@@ -13,8 +13,11 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::annotations::csv::{Sheet as GenericSheet, SheetColumns};
-use crate::annotations::{overflow, parse_cell, remark, RawRow as GenericRow, RowError, CLEAR};
+use crate::annotations::csv::Sheet as GenericSheet;
+use crate::annotations::sheet::{
+    self, kuerzel_of, ressort_cell, sheet_fields, with_columns, Catalogue, SheetKind,
+};
+use crate::annotations::{remark, RawRow as GenericRow, CLEAR};
 use crate::model::date::parse_date;
 use crate::model::vocab::{slug, vocabulary};
 
@@ -199,69 +202,21 @@ impl Stage {
     }
 }
 
-/// The sheet's fields, in sheet order. `column` is the database column and the
-/// field name in the audit trail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Field {
-    Bewertung,
-    Bewertungsgrund,
-    BewertetAm,
-    Ressort,
-    Parametrisierung,
-    ParametrisiertAm,
-    Kanal,
-    BereitgestelltAb,
-    KostenLand,
-    Kontakt,
-    Bemerkung,
-}
-
-impl Field {
-    pub const ALL: [Field; 11] = [
-        Field::Bewertung,
-        Field::Bewertungsgrund,
-        Field::BewertetAm,
-        Field::Ressort,
-        Field::Parametrisierung,
-        Field::ParametrisiertAm,
-        Field::Kanal,
-        Field::BereitgestelltAb,
-        Field::KostenLand,
-        Field::Kontakt,
-        Field::Bemerkung,
-    ];
-
-    pub fn column(self) -> &'static str {
-        match self {
-            Field::Bewertung => "bewertung",
-            Field::Bewertungsgrund => "bewertungsgrund",
-            Field::BewertetAm => "bewertet_am",
-            Field::Ressort => "ressort",
-            Field::Parametrisierung => "parametrisierung",
-            Field::ParametrisiertAm => "parametrisiert_am",
-            Field::Kanal => "kanal",
-            Field::BereitgestelltAb => "bereitgestellt_ab",
-            Field::KostenLand => "kosten_land",
-            Field::Kontakt => "kontakt",
-            Field::Bemerkung => "bemerkung",
-        }
-    }
-
-    pub fn header(self) -> &'static str {
-        match self {
-            Field::Bewertung => "Bewertung",
-            Field::Bewertungsgrund => "Bewertungsgrund",
-            Field::BewertetAm => "Bewertet am",
-            Field::Ressort => "Ressort",
-            Field::Parametrisierung => "Parametrisierung",
-            Field::ParametrisiertAm => "Parametrisiert am",
-            Field::Kanal => "Kanal",
-            Field::BereitgestelltAb => "Bereitgestellt ab",
-            Field::KostenLand => "Kosten Land",
-            Field::Kontakt => "Kontakt",
-            Field::Bemerkung => "Bemerkung",
-        }
+sheet_fields! {
+    /// The sheet's fields, in sheet order. `column` is the database column and the
+    /// field name in the audit trail.
+    Field {
+        Bewertung => "bewertung", "Bewertung",
+        Bewertungsgrund => "bewertungsgrund", "Bewertungsgrund",
+        BewertetAm => "bewertet_am", "Bewertet am",
+        Ressort => "ressort", "Ressort",
+        Parametrisierung => "parametrisierung", "Parametrisierung",
+        ParametrisiertAm => "parametrisiert_am", "Parametrisiert am",
+        Kanal => "kanal", "Kanal",
+        BereitgestelltAb => "bereitgestellt_ab", "Bereitgestellt ab",
+        KostenLand => "kosten_land", "Kosten Land",
+        Kontakt => "kontakt", "Kontakt",
+        Bemerkung => "bemerkung", "Bemerkung",
     }
 }
 
@@ -300,29 +255,14 @@ pub fn read<R: std::io::BufRead + std::io::Seek>(
     if crate::parse::xlsx_sheet::is_xlsx(input.fill_buf()?) {
         return xlsx::read(input);
     }
-    sheet_columns("EfA-Nachnutzung sheet (CSV)", |spec| {
+    with_columns::<State, _>("EfA-Nachnutzung sheet (CSV)", |spec| {
         crate::annotations::csv::read_sheet(input, spec)
-    })
-}
-
-/// The sheet's columns, for `f` (CSV and XLSX alike); `expected` names the file
-/// kind in "not the format" messages.
-fn sheet_columns<T>(expected: &'static str, f: impl FnOnce(&SheetColumns<'_, Field>) -> T) -> T {
-    let fields: Vec<(Field, &str)> = Field::ALL.iter().map(|f| (*f, f.header())).collect();
-    f(&SheetColumns {
-        key: KEY_HEADER,
-        informational: &[NAME_HEADER],
-        fields: &fields,
-        expected,
-        template: "ozgsync template efa-nachnutzung",
     })
 }
 
 /// The template's columns in order.
 pub fn headers() -> Vec<&'static str> {
-    let mut h = vec![KEY_HEADER, NAME_HEADER];
-    h.extend(Field::ALL.iter().map(|f| f.header()));
-    h
+    sheet::headers::<State>()
 }
 
 /// The Nachnutzung state of one EfA service.
@@ -414,38 +354,12 @@ pub struct Known {
 
 impl Known {
     pub fn kuerzel_of(&self, id: i64) -> String {
-        self.ressorts
-            .iter()
-            .find(|(_, i)| *i == id)
-            .map_or_else(|| format!("#{id}"), |(k, _)| k.clone())
+        kuerzel_of(&self.ressorts, id)
     }
 }
 
 /// A row that passed: the service's state before and after.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidRow {
-    pub line: u64,
-    pub efa_id: String,
-    pub before: Option<State>,
-    pub after: State,
-}
-
-impl ValidRow {
-    /// The fields that change, as audit text: (field, old, new).
-    pub fn changes(&self, known: &Known) -> Vec<(Field, Option<String>, Option<String>)> {
-        let before = self.before.clone().unwrap_or_default().values(known, false);
-        before
-            .into_iter()
-            .zip(self.after.values(known, false))
-            .filter(|((_, old), (_, new))| old != new)
-            .map(|((field, old), (_, new))| (field, old, new))
-            .collect()
-    }
-
-    pub fn is_noop(&self) -> bool {
-        self.before.clone().unwrap_or_default() == self.after
-    }
-}
+pub type ValidRow = sheet::ValidRow<State>;
 
 /// The outcome of validating a sheet.
 pub type Validation = crate::annotations::Validation<ValidRow>;
@@ -472,140 +386,96 @@ fn kontakt(s: &str) -> Result<String, String> {
     }
 }
 
-/// Validates every row against `known`, pure, before anything is written.
+/// Validates every row against `known` ([`sheet::validate`]), pure, before
+/// anything is written.
 pub fn validate(rows: &[RawRow], known: &Known) -> Validation {
-    let mut out = Validation::default();
-    let mut first_line: HashMap<String, u64> = HashMap::new();
-    for row in rows {
-        let mut errors = Vec::new();
-        let mut err = |column: Option<&'static str>, message: String| {
-            errors.push(RowError {
-                line: row.line,
-                column,
-                message,
-            });
-        };
-        if let Some(message) = overflow(row.overflow) {
-            err(None, message);
-        }
-        let id = row.key.trim();
-        let key_col = Some(KEY_HEADER);
-        if id.is_empty() {
-            err(
-                key_col,
-                "missing; every row needs the EfA-ID of a service in the EfA catalogue".into(),
-            );
-        } else if let Some(first) = first_line.get(id) {
-            err(
-                key_col,
-                format!("{id} already appears on line {first}; give each service one row"),
-            );
-        } else {
-            first_line.insert(id.to_owned(), row.line);
-            if known.retired.contains(id) {
-                err(key_col, format!("{id} has been retired from the EfA catalogue; its Nachnutzung history is kept but can no longer be changed"));
-            } else if !known.current.contains(id) {
-                err(key_col, format!("unknown EfA service {id:?}: not in the current EfA catalogue (`ozgsync import efa FILE`, ids in view v_efa_services)"));
-            }
-        }
+    sheet::validate(rows, known)
+}
 
-        let cell = |f: Field| row.cells.get(&f).map(|s| s.trim()).unwrap_or_default();
-        let mut cell_errors = Vec::new();
-        let e = &mut cell_errors;
-        let bewertung = parse_cell(cell(Field::Bewertung), Field::Bewertung, e, |s| {
-            Bewertung::parse(&slug(s)).ok_or_else(|| {
-                format!("{s:?} is not a Bewertung; allowed: offen, geeignet, geeignet mit Anpassung, nicht geeignet")
-            })
+impl SheetKind for State {
+    type Field = Field;
+    type Known = Known;
+    const KEY_HEADER: &'static str = KEY_HEADER;
+    const NAME_HEADER: &'static str = NAME_HEADER;
+    const TEMPLATE: &'static str = "ozgsync template efa-nachnutzung";
+    const ONE_ROW_EACH: &'static str = "give each service one row";
+
+    fn key(cell: &str) -> (&str, Option<String>) {
+        let id = cell.trim();
+        let missing = id.is_empty().then(|| {
+            "missing; every row needs the EfA-ID of a service in the EfA catalogue".to_owned()
         });
-        let grund = parse_cell(
-            cell(Field::Bewertungsgrund),
-            Field::Bewertungsgrund,
-            e,
-            remark,
-        );
-        let bewertet_am = parse_cell(cell(Field::BewertetAm), Field::BewertetAm, e, date_cell);
-        let ressort = parse_cell(cell(Field::Ressort), Field::Ressort, e, |s| {
-            known
-                .ressorts
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(s))
-                .map(|(_, id)| *id)
-                .ok_or_else(|| {
-                    let names: Vec<&str> = known.ressorts.iter().map(|(k, _)| k.as_str()).collect();
-                    format!("unknown Ressort {s:?}; known: {}", names.join(", "))
+        (id, missing)
+    }
+
+    fn catalogue(known: &Known) -> Catalogue<'_, State> {
+        Catalogue {
+            current: &known.current,
+            retired: &known.retired,
+            existing: &known.existing,
+        }
+    }
+
+    fn refused(id: &str, retired: bool) -> String {
+        if retired {
+            format!("{id} has been retired from the EfA catalogue; its Nachnutzung history is kept but can no longer be changed")
+        } else {
+            format!("unknown EfA service {id:?}: not in the current EfA catalogue (`ozgsync import efa FILE`, ids in view v_efa_services)")
+        }
+    }
+
+    fn edit(row: &RawRow, known: &Known, base: &State, e: &mut Vec<(Field, String)>) -> State {
+        State {
+            bewertung: row.edit(Field::Bewertung, &base.bewertung, e, |s| {
+                Bewertung::parse(&slug(s)).ok_or_else(|| {
+                    format!("{s:?} is not a Bewertung; allowed: offen, geeignet, geeignet mit Anpassung, nicht geeignet")
                 })
-        });
-        let parametrisierung = parse_cell(
-            cell(Field::Parametrisierung),
-            Field::Parametrisierung,
-            e,
-            |s| {
+            }),
+            bewertungsgrund: row.edit(Field::Bewertungsgrund, &base.bewertungsgrund, e, remark),
+            bewertet_am: row.edit(Field::BewertetAm, &base.bewertet_am, e, date_cell),
+            ressort_id: row.edit(Field::Ressort, &base.ressort_id, e, |s| {
+                ressort_cell(&known.ressorts, s)
+            }),
+            parametrisierung: row.edit(Field::Parametrisierung, &base.parametrisierung, e, |s| {
                 Parametrisierung::parse(&slug(s)).ok_or_else(|| {
                     format!("{s:?} is not a Parametrisierung; allowed: nicht nötig, offen, in Arbeit, erledigt")
                 })
-            },
-        );
-        let parametrisiert_am = parse_cell(
-            cell(Field::ParametrisiertAm),
-            Field::ParametrisiertAm,
-            e,
-            date_cell,
-        );
-        let kanal = parse_cell(cell(Field::Kanal), Field::Kanal, e, |s| {
-            Kanal::read(s).ok_or_else(|| {
-                format!("{s:?} is not a Kanal; allowed: GovConnect, govdigital, Land, keiner")
-            })
-        });
-        let bereitgestellt_ab = parse_cell(
-            cell(Field::BereitgestelltAb),
-            Field::BereitgestelltAb,
-            e,
-            date_cell,
-        );
-        let kosten_land = parse_cell(cell(Field::KostenLand), Field::KostenLand, e, |s| {
-            KostenLand::parse(&slug(s)).ok_or_else(|| {
-                format!("{s:?} is not a Kosten-Land value; allowed: ja, nein, anteilig")
-            })
-        });
-        let kontakt = parse_cell(cell(Field::Kontakt), Field::Kontakt, e, kontakt);
-        let bemerkung = parse_cell(cell(Field::Bemerkung), Field::Bemerkung, e, remark);
-        let cells_ok = cell_errors.is_empty();
-        for (field, message) in cell_errors {
-            err(Some(field.header()), message);
+            }),
+            parametrisiert_am: row.edit(
+                Field::ParametrisiertAm,
+                &base.parametrisiert_am,
+                e,
+                date_cell,
+            ),
+            kanal: row.edit(Field::Kanal, &base.kanal, e, |s| {
+                Kanal::read(s).ok_or_else(|| {
+                    format!("{s:?} is not a Kanal; allowed: GovConnect, govdigital, Land, keiner")
+                })
+            }),
+            bereitgestellt_ab: row.edit(
+                Field::BereitgestelltAb,
+                &base.bereitgestellt_ab,
+                e,
+                date_cell,
+            ),
+            kosten_land: row.edit(Field::KostenLand, &base.kosten_land, e, |s| {
+                KostenLand::parse(&slug(s)).ok_or_else(|| {
+                    format!("{s:?} is not a Kosten-Land value; allowed: ja, nein, anteilig")
+                })
+            }),
+            kontakt: row.edit(Field::Kontakt, &base.kontakt, e, kontakt),
+            bemerkung: row.edit(Field::Bemerkung, &base.bemerkung, e, remark),
         }
-
-        let before = known.existing.get(id).cloned();
-        let base = before.clone().unwrap_or_default();
-        let after = State {
-            bewertung: bewertung.apply(&base.bewertung),
-            bewertungsgrund: grund.apply(&base.bewertungsgrund),
-            bewertet_am: bewertet_am.apply(&base.bewertet_am),
-            ressort_id: ressort.apply(&base.ressort_id),
-            parametrisierung: parametrisierung.apply(&base.parametrisierung),
-            parametrisiert_am: parametrisiert_am.apply(&base.parametrisiert_am),
-            kanal: kanal.apply(&base.kanal),
-            bereitgestellt_ab: bereitgestellt_ab.apply(&base.bereitgestellt_ab),
-            kosten_land: kosten_land.apply(&base.kosten_land),
-            kontakt: kontakt.apply(&base.kontakt),
-            bemerkung: bemerkung.apply(&base.bemerkung),
-        };
-        // Cross-field rules only once each cell is valid on its own.
-        if cells_ok {
-            for (field, message) in consistency(&after) {
-                err(Some(field.header()), message);
-            }
-        }
-        let valid = ValidRow {
-            line: row.line,
-            efa_id: id.to_owned(),
-            before,
-            after,
-        };
-        out.settle(row.line, errors, valid);
     }
-    out
-}
 
+    fn consistency(&self) -> Vec<(Field, String)> {
+        consistency(self)
+    }
+
+    fn audit_values(&self, known: &Known) -> Vec<(Field, Option<String>)> {
+        self.values(known, false)
+    }
+}
 /// The rules between fields (README, "EfA-Nachnutzung"), on the state a row leads
 /// to. Two are mirrored by CHECKs in schema 0012.
 fn consistency(s: &State) -> Vec<(Field, String)> {
@@ -701,6 +571,7 @@ fn consistency(s: &State) -> Vec<(Field, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::annotations::sheet::test_support::row;
 
     fn known() -> Known {
         Known {
@@ -711,22 +582,8 @@ mod tests {
         }
     }
 
-    fn row(line: u64, key: &str, cells: &[(Field, &str)]) -> RawRow {
-        RawRow {
-            line,
-            key: key.into(),
-            cells: cells.iter().map(|(f, s)| (*f, s.to_string())).collect(),
-            overflow: None,
-        }
-    }
-
     fn check(rows: &[RawRow], expected: &[&str]) {
-        let got: Vec<String> = validate(rows, &known())
-            .errors
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(got, expected);
+        sheet::test_support::check_errors::<State>(rows, &known(), expected);
     }
 
     #[test]

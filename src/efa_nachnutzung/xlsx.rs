@@ -9,10 +9,9 @@ use std::io::{Read, Seek};
 
 use rust_xlsxwriter::XlsxError;
 
-use super::{
-    sheet_columns, Bewertung, Field, Kanal, KostenLand, Parametrisierung, Sheet, NAME_HEADER,
-};
+use super::{Bewertung, Field, Kanal, KostenLand, Parametrisierung, Sheet, State, NAME_HEADER};
 use crate::annotations::csv::match_columns;
+use crate::annotations::sheet::{with_columns, SheetField};
 use crate::annotations::xlsx::Lists;
 use crate::annotations::xlsx::{labels, with_clear};
 use crate::parse::{xlsx_sheet, ParseError};
@@ -25,7 +24,7 @@ pub const DATA_SHEET: &str = "Nachnutzung";
 /// Reads a returned workbook's first sheet.
 pub fn read<R: Read + Seek>(input: R) -> Result<Sheet, ParseError> {
     let table = xlsx_sheet::read(input, EXPECTED)?;
-    sheet_columns(EXPECTED, |spec| {
+    with_columns::<State, _>(EXPECTED, |spec| {
         let columns = match_columns(&table.header, spec)?;
         let mut sheet = Sheet::empty("XLSX");
         for row in &table.rows {

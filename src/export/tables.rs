@@ -6,6 +6,7 @@
 use chrono::NaiveDate;
 
 use super::model::{Phases, ProgressRow, Report, Stage, Status};
+use crate::annotations::sheet::SheetField;
 
 /// The parts of the report; `--part` and the CSV file names use [`Part::slug`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

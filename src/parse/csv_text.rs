@@ -478,6 +478,31 @@ pub fn row_error(err: csv::Error) -> Result<super::Reject, ParseError> {
     }
 }
 
+/// The items of every data row of `input`, streamed: a row the CSV reader refuses
+/// or that does not decode is a reject, a blank row (spreadsheets save them) is
+/// skipped, and any other row gives the items `item` makes of it (the record and
+/// the delimiter).
+pub fn items<'a, T: 'a, I>(
+    input: CsvInput<'a>,
+    item: impl Fn(&csv::StringRecord, u8) -> I + 'a,
+) -> super::Items<'a, T>
+where
+    I: IntoIterator<Item = super::Item<T>>,
+{
+    let delimiter = input.delimiter;
+    Box::new(input.reader.into_records().flat_map(move |row| {
+        let items: Vec<Result<super::Item<T>, ParseError>> = match row {
+            Err(err) => vec![row_error(err).map(super::Item::Reject)],
+            Ok(record) if is_blank(&record) => vec![],
+            Ok(record) => match undecodable(&record, delimiter) {
+                Some(reject) => vec![Ok(super::Item::Reject(reject))],
+                None => item(&record, delimiter).into_iter().map(Ok).collect(),
+            },
+        };
+        items
+    }))
+}
+
 /// Reads the header row, or says why the payload is not the format.
 pub fn header(
     reader: &mut csv::Reader<Box<dyn Read + '_>>,

@@ -333,17 +333,9 @@ fn parse_csv<'a, R: Read + Seek + 'a>(input: R) -> Result<Items<'a, EfaServiceRe
     let mut input = csv_text::open(input, EXPECTED)?;
     let header = csv_text::header(&mut input.reader, EXPECTED)?;
     let columns = Columns::match_header(&header, CSV_COLUMNS, REQUIRED, EXPECTED, |_| None)?;
-    let delimiter = input.delimiter;
-    Ok(Box::new(input.reader.into_records().filter_map(
-        move |row| match row {
-            Err(err) => Some(csv_text::row_error(err).map(Item::Reject)),
-            Ok(record) if csv_text::is_blank(&record) => None,
-            Ok(record) => Some(Ok(match csv_text::undecodable(&record, delimiter) {
-                Some(reject) => Item::Reject(reject),
-                None => csv_item(&columns, &record, delimiter),
-            })),
-        },
-    )))
+    Ok(csv_text::items(input, move |record, delimiter| {
+        [csv_item(&columns, record, delimiter)]
+    }))
 }
 
 fn csv_item(
@@ -439,6 +431,27 @@ struct Draft {
     stand: Option<String>,
 }
 
+/// `value` read by `parse`, a closed vocabulary: a value it does not know is a
+/// problem of `field`, named `what` (`unknown WHAT "value"; allowed: ...`).
+fn vocabulary<T>(
+    problems: &mut Vec<String>,
+    (field, what): (&str, &str),
+    value: Option<String>,
+    parse: impl Fn(&str) -> Option<T>,
+    allowed: impl Fn() -> String,
+) -> Option<T> {
+    value.and_then(|v| {
+        let parsed = parse(&v);
+        if parsed.is_none() {
+            problems.push(format!(
+                "{field}: unknown {what} {v:?}; allowed: {}",
+                allowed()
+            ));
+        }
+        parsed
+    })
+}
+
 /// Validates a draft; every problem is added to `problems` (so one reject names
 /// them all), and the record is returned only when there are none.
 fn build(d: Draft, problems: &mut Vec<String>) -> Option<EfaServiceRecord> {
@@ -485,36 +498,27 @@ fn build(d: Draft, problems: &mut Vec<String>) -> Option<EfaServiceRecord> {
             ok
         },
     );
-    let themenfeld = d.themenfeld.and_then(|t| {
-        let parsed = Themenfeld::parse_lenient(&t);
-        if parsed.is_none() {
-            problems.push(format!(
-                "themenfeld: unknown Themenfeld {t:?}; allowed: {}",
-                Themenfeld::allowed()
-            ));
-        }
-        parsed
-    });
-    let land = land.and_then(|l| {
-        let parsed = Land::parse(&l);
-        if parsed.is_none() {
-            problems.push(format!(
-                "federfuehrendes_land: unknown Land {l:?}; allowed: {}",
-                Land::allowed()
-            ));
-        }
-        parsed
-    });
-    let status = status.and_then(|s| {
-        let parsed = MarktplatzStatus::parse(&s);
-        if parsed.is_none() {
-            problems.push(format!(
-                "marktplatz_status: unknown status {s:?}; allowed: {}",
-                MarktplatzStatus::allowed()
-            ));
-        }
-        parsed
-    });
+    let themenfeld = vocabulary(
+        problems,
+        ("themenfeld", "Themenfeld"),
+        d.themenfeld,
+        Themenfeld::parse_lenient,
+        Themenfeld::allowed,
+    );
+    let land = vocabulary(
+        problems,
+        ("federfuehrendes_land", "Land"),
+        land,
+        Land::parse,
+        Land::allowed,
+    );
+    let status = vocabulary(
+        problems,
+        ("marktplatz_status", "status"),
+        status,
+        MarktplatzStatus::parse,
+        MarktplatzStatus::allowed,
+    );
     let reifegrad = match (d.reifegrad_modell, d.reifegrad_stufe) {
         (None, None) => None,
         (Some(m), Some(s)) => match ReifegradModell::parse(&m) {

@@ -48,21 +48,9 @@ pub fn parse_leistungen<'a, R: Read + Seek + 'a>(
         EXPECTED_LEISTUNGEN,
         looks_like_map,
     )?;
-    let delimiter = input.delimiter;
-    Ok(Box::new(input.reader.into_records().flat_map(move |row| {
-        let items: Vec<Result<Item<OzgLeistungRecord>, ParseError>> = match row {
-            Err(err) => vec![csv_text::row_error(err).map(Item::Reject)],
-            Ok(record) if csv_text::is_blank(&record) => vec![],
-            Ok(record) => match csv_text::undecodable(&record, delimiter) {
-                Some(reject) => vec![Ok(Item::Reject(reject))],
-                None => leistung_items(&columns, &record, delimiter)
-                    .into_iter()
-                    .map(Ok)
-                    .collect(),
-            },
-        };
-        items
-    })))
+    Ok(csv_text::items(input, move |record, delimiter| {
+        leistung_items(&columns, record, delimiter)
+    }))
 }
 
 fn leistung_items(
@@ -134,17 +122,9 @@ pub fn parse_map<'a, R: Read + Seek + 'a>(
         EXPECTED_MAP,
         looks_like_leistungen,
     )?;
-    let delimiter = input.delimiter;
-    Ok(Box::new(input.reader.into_records().filter_map(
-        move |row| match row {
-            Err(err) => Some(csv_text::row_error(err).map(Item::Reject)),
-            Ok(record) if csv_text::is_blank(&record) => None,
-            Ok(record) => Some(Ok(match csv_text::undecodable(&record, delimiter) {
-                Some(reject) => Item::Reject(reject),
-                None => map_item(&columns, &record, delimiter),
-            })),
-        },
-    )))
+    Ok(csv_text::items(input, move |record, delimiter| {
+        [map_item(&columns, record, delimiter)]
+    }))
 }
 
 fn map_item(columns: &Columns, record: &csv::StringRecord, delimiter: u8) -> Item<LeikaOzgRecord> {

@@ -3,9 +3,9 @@
 //! row per changed field, and the reads behind `efa-nachnutzung show` and the
 //! filled template.
 //!
-//! An import is one transaction, as for the annotations: knowledge is loaded, the
-//! sheet validated (pure, `crate::efa_nachnutzung::validate`) and the valid rows
-//! written inside it, with the exports marked due; a refused sheet writes nothing.
+//! An import is one transaction, as for the annotations (`store::sheet::import`):
+//! knowledge is loaded, the sheet validated and the valid rows written inside it,
+//! with the exports marked due; a refused sheet writes nothing.
 
 use std::collections::HashMap;
 
@@ -13,11 +13,12 @@ use chrono::NaiveDate;
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use super::annotations::{
-    apply_sheet, current_ressorts, read_audit, write_audit, AuditRow, ImportReport, Trail,
+use super::sheet::{
+    current_names, current_ressorts, keys_by_currency, read_audit, AuditRow, Stamp, StoredSheet,
+    Trail,
 };
 use crate::efa_nachnutzung::{
-    validate, Bewertung, Kanal, Known, KostenLand, Parametrisierung, Sheet, State, ValidRow,
+    Bewertung, Kanal, Known, KostenLand, Parametrisierung, State, ValidRow,
 };
 use crate::error::{Error, Result};
 
@@ -45,34 +46,6 @@ fn state_at(r: &rusqlite::Row<'_>, offset: usize) -> rusqlite::Result<State> {
         kontakt: text(9)?,
         bemerkung: text(10)?,
     })
-}
-
-/// Loads EfA ids, Ressorts and the current states.
-pub fn load_known(conn: &Connection) -> Result<Known> {
-    let mut known = Known {
-        ressorts: current_ressorts(conn)?,
-        ..Known::default()
-    };
-    let context = "reading EfA ids";
-    let mut stmt = conn
-        .prepare(
-            "SELECT key, max(valid_to IS NULL) FROM record_versions
-             WHERE entity = 'efa_service' GROUP BY key",
-        )
-        .map_err(Error::db(context))?;
-    let ids = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(Error::db(context))?;
-    for (id, current) in ids {
-        if current {
-            known.current.insert(id);
-        } else {
-            known.retired.insert(id);
-        }
-    }
-    known.existing = states_until(conn, "9999-12-31")?;
-    Ok(known)
 }
 
 /// The state of every EfA service as recorded by the end of `day` (UTC), for
@@ -139,73 +112,59 @@ pub fn changes_between(
     Ok(rows)
 }
 
-/// Validates `sheet` and applies it, all or nothing unless `partial`
-/// (`store::annotations::apply_sheet`).
-pub fn import(
-    conn: &mut Connection,
-    sheet: &Sheet,
-    by: &str,
-    origin: &str,
-    partial: bool,
-) -> Result<ImportReport> {
-    apply_sheet(
-        conn,
-        "EfA-Nachnutzung import",
-        (sheet.rows.len(), &sheet.errors),
-        partial,
-        load_known,
-        |known| validate(&sheet.rows, known),
-        ValidRow::is_noop,
-        |tx, row, known, now, report| write_row(tx, row, known, by, now, origin, report),
-    )
-}
+impl StoredSheet for State {
+    const IMPORT: &'static str = "EfA-Nachnutzung import";
+    const TRAIL: Trail = Trail {
+        table: "efa_nachnutzung_audit",
+        key: "efa_id",
+    };
 
-fn write_row(
-    conn: &Connection,
-    row: &ValidRow,
-    known: &Known,
-    by: &str,
-    now: &str,
-    origin: &str,
-    report: &mut ImportReport,
-) -> Result<()> {
-    let id = &row.efa_id;
-    let s = &row.after;
-    let iso = |d: Option<NaiveDate>| d.map(|d| d.to_string());
-    conn.prepare_cached(&format!(
-        "INSERT INTO efa_nachnutzung_versions (efa_id, {STATE_COLUMNS}, recorded_at,
-             recorded_by, origin)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-    ))
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            id,
-            s.bewertung.map(Bewertung::as_str),
-            s.bewertungsgrund,
-            iso(s.bewertet_am),
-            s.ressort_id,
-            s.parametrisierung.map(Parametrisierung::as_str),
-            iso(s.parametrisiert_am),
-            s.kanal.map(Kanal::as_str),
-            iso(s.bereitgestellt_ab),
-            s.kosten_land.map(KostenLand::as_str),
-            s.kontakt,
-            s.bemerkung,
-            now,
-            by,
-            origin
-        ])
-    })
-    .map_err(Error::db(format!(
-        "writing EfA-Nachnutzung of {id} (line {})",
-        row.line
-    )))?;
-    let changes = row
-        .changes(known)
-        .into_iter()
-        .map(|(f, o, n)| (f.column(), o, n));
-    report.audited_fields += write_audit(conn, TRAIL, id, changes, by, now, origin)?;
-    Ok(())
+    /// Loads EfA ids, Ressorts and the current states.
+    fn load_known(conn: &Connection) -> Result<Known> {
+        let (current, retired) = keys_by_currency(conn, "efa_service")?;
+        Ok(Known {
+            current,
+            retired,
+            ressorts: current_ressorts(conn)?,
+            existing: states_until(conn, "9999-12-31")?,
+        })
+    }
+
+    /// A new version of the service's state (versions are never overwritten).
+    fn write(conn: &Connection, row: &ValidRow, stamp: &Stamp<'_>) -> Result<()> {
+        let id = &row.key;
+        let s = &row.after;
+        let iso = |d: Option<NaiveDate>| d.map(|d| d.to_string());
+        conn.prepare_cached(&format!(
+            "INSERT INTO efa_nachnutzung_versions (efa_id, {STATE_COLUMNS}, recorded_at,
+                 recorded_by, origin)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        ))
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                id,
+                s.bewertung.map(Bewertung::as_str),
+                s.bewertungsgrund,
+                iso(s.bewertet_am),
+                s.ressort_id,
+                s.parametrisierung.map(Parametrisierung::as_str),
+                iso(s.parametrisiert_am),
+                s.kanal.map(Kanal::as_str),
+                iso(s.bereitgestellt_ab),
+                s.kosten_land.map(KostenLand::as_str),
+                s.kontakt,
+                s.bemerkung,
+                stamp.now,
+                stamp.by,
+                stamp.origin
+            ])
+        })
+        .map_err(Error::db(format!(
+            "writing EfA-Nachnutzung of {id} (line {})",
+            row.line
+        )))?;
+        Ok(())
+    }
 }
 
 /// One row of `v_efa_nachnutzung`.
@@ -272,30 +231,14 @@ pub fn current(conn: &Connection, efa_id: &str) -> Result<Option<Current>> {
 
 /// The audit trail of `efa_id`, oldest first.
 pub fn audit(conn: &Connection, efa_id: &str) -> Result<Vec<AuditRow>> {
-    read_audit(conn, TRAIL, efa_id)
+    read_audit(conn, &State::TRAIL, efa_id)
 }
-
-const TRAIL: Trail = Trail {
-    table: "efa_nachnutzung_audit",
-    key: "efa_id",
-};
 
 /// Template rows: every current EfA service with its name and current state as
 /// sheet text, in id order (a filled template re-imports without changes).
 pub fn template_rows(conn: &Connection) -> Result<Vec<Vec<String>>> {
-    let known = load_known(conn)?;
-    let context = "reading current EfA services";
-    let mut stmt = conn
-        .prepare(
-            "SELECT key, coalesce(json_extract(data, '$.name'), '') FROM record_versions
-             WHERE entity = 'efa_service' AND valid_to IS NULL ORDER BY key",
-        )
-        .map_err(Error::db(context))?;
-    let services = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .map_err(Error::db(context))?;
-    Ok(services
+    let known = State::load_known(conn)?;
+    Ok(current_names(conn, "efa_service", "name")?
         .into_iter()
         .map(|(id, name)| {
             let state = known.existing.get(&id).cloned().unwrap_or_default();

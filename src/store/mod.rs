@@ -16,6 +16,7 @@ pub mod release;
 pub mod ressort;
 pub mod runs;
 pub mod search;
+pub mod sheet;
 pub mod status;
 
 use std::path::Path;
@@ -69,6 +70,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0013_status_integer_storage",
         include_str!("../../schema/0013_status_integer_storage.sql"),
+    ),
+    (
+        "0014_lean_versions_and_search",
+        include_str!("../../schema/0014_lean_versions_and_search.sql"),
     ),
 ];
 
@@ -349,7 +354,9 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
 }
 
 /// SQL functions ozgsync's own SQL uses: `fold(text)` is [`crate::model::fold`], the
-/// one folding of names (the search index is built with it).
+/// one folding of names; `search_text(data, 'name' | 'synonyms')` is the text
+/// [`search::document`] indexes a version's JSON `data` with (migration 0014
+/// rebuilds the search index with it).
 fn register_functions(conn: &Connection) -> Result<()> {
     use rusqlite::functions::FunctionFlags;
     conn.create_scalar_function(
@@ -361,7 +368,29 @@ fn register_functions(conn: &Connection) -> Result<()> {
             Ok(text.map(|t| crate::model::fold(&t)))
         },
     )
-    .map_err(Error::db("registering SQL function fold"))
+    .map_err(Error::db("registering SQL function fold"))?;
+    conn.create_scalar_function(
+        "search_text",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let data: String = ctx.get(0)?;
+            let which: String = ctx.get(1)?;
+            let data: serde_json::Value = serde_json::from_str(&data)
+                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+            let (name, synonyms) = search::document(&data);
+            Ok(match which.as_str() {
+                "name" => Some(name),
+                "synonyms" => synonyms,
+                other => {
+                    return Err(rusqlite::Error::UserFunctionError(
+                        format!("search_text: no column {other:?} (name, synonyms)").into(),
+                    ))
+                }
+            })
+        },
+    )
+    .map_err(Error::db("registering SQL function search_text"))
 }
 
 /// The number of migrations applied to the database (`PRAGMA user_version`).
@@ -390,6 +419,9 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
 pub fn migrate_to(conn: &mut Connection, path: &Path, target: i64) -> Result<()> {
     let found = user_version(conn)?;
     check_version(found, path)?;
+    // Migrations may call ozgsync's SQL functions (0014 rebuilds the search index
+    // with `search_text`), also on a connection not opened through `open`.
+    register_functions(conn)?;
     for (index, (name, sql)) in MIGRATIONS.iter().enumerate().take(target as usize) {
         let version = index as i64 + 1;
         if version <= found {

@@ -221,6 +221,9 @@ pub fn apply<T: Record>(
         ReleaseStatus::Applied,
     )?;
 
+    // The release indexes what it writes; an index an older ozgsync left behind is
+    // caught up first, so the documents it removes are there.
+    crate::store::search::index_pending(&tx)?;
     let mut writer = VersionWriter::new(&tx, meta, release_id)?;
     let mut rejects = RejectWriter::new(&tx, release_id)?;
     for (n, item) in items.enumerate() {
@@ -281,6 +284,7 @@ pub fn apply<T: Record>(
         }
         writer.retire_unseen()?;
     }
+    writer.index.write(&tx)?;
     let mut counts = writer.counts;
     counts.rejected = rejects.rejected;
     counts.warnings = rejects.warnings;
@@ -308,7 +312,7 @@ pub fn apply<T: Record>(
         },
     )?;
     // The search index commits with the release, so `search` never has to write.
-    crate::store::search::index_pending(&tx)?;
+    crate::store::search::mark_indexed(&tx, release_id)?;
     tx.commit().map_err(Error::db("committing release"))?;
     Ok(ReleaseSummary {
         release_id,
@@ -413,8 +417,6 @@ fn store_payload(conn: &Connection, payload: &mut Payload) -> Result<()> {
     Ok(())
 }
 
-/// A stable 64-bit content hash of a record's JSON, stored to detect changes without
-/// loading every record's data.
 /// Whether a field carries a value: not null, not an empty string, list or object.
 fn is_filled(value: &serde_json::Value) -> bool {
     use serde_json::Value;
@@ -427,6 +429,8 @@ fn is_filled(value: &serde_json::Value) -> bool {
     }
 }
 
+/// A stable 64-bit content hash of a record's JSON, stored to detect changes without
+/// loading every record's data.
 pub fn content_hash(data: &str) -> String {
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(data.as_bytes()))
 }
@@ -460,6 +464,8 @@ struct VersionWriter<'c> {
     editions: HashMap<String, String>,
     /// The latest edition date among the records of this payload.
     payload_edition: Option<String>,
+    /// The search index changes of this release, written after the versions.
+    index: crate::store::search::Batch,
 }
 
 impl<'c> VersionWriter<'c> {
@@ -539,6 +545,7 @@ impl<'c> VersionWriter<'c> {
             edition_rule,
             editions,
             payload_edition: None,
+            index: crate::store::search::Batch::new(entity),
         })
     }
 
@@ -649,26 +656,34 @@ impl<'c> VersionWriter<'c> {
         self.seen.insert(key.clone(), position.to_owned());
         let serialize_err =
             |e: serde_json::Error| Error::Invalid(format!("serializing record {key}: {e}"));
+        // Two serialisations, each needed once: the stored text (its hash tells
+        // "unchanged", so it stays exactly serde_json's text of the record), and the
+        // fields as values for the emptied-field guard, the volatile-free hash and
+        // the search index.
         let data = serde_json::to_string(record).map_err(serialize_err)?;
-        if let serde_json::Value::Object(fields) =
-            serde_json::to_value(record).map_err(serialize_err)?
-        {
+        let value = serde_json::to_value(record).map_err(serialize_err)?;
+        if let serde_json::Value::Object(fields) = &value {
             for (field, value) in fields {
-                if is_filled(&value) {
-                    *self.filled_now.entry(field).or_default() += 1;
+                if is_filled(value) {
+                    match self.filled_now.get_mut(field) {
+                        Some(n) => *n += 1,
+                        None => {
+                            self.filled_now.insert(field.clone(), 1);
+                        }
+                    }
                 }
             }
         }
         let hash = if T::ENTITY.volatile_fields().is_empty() {
             content_hash(&data)
         } else {
-            let mut value = serde_json::to_value(record).map_err(serialize_err)?;
-            if let Some(fields) = value.as_object_mut() {
+            let mut fields = value.clone();
+            if let Some(fields) = fields.as_object_mut() {
                 for f in T::ENTITY.volatile_fields() {
                     fields.remove(*f);
                 }
             }
-            content_hash(&value.to_string())
+            content_hash(&fields.to_string())
         };
         let previous = self
             .current
@@ -701,6 +716,7 @@ impl<'c> VersionWriter<'c> {
                 ])
             })
             .map_err(Error::db(format!("writing version of {key}")))?;
+        self.index.add(&key, &value);
         Ok(None)
     }
 
@@ -778,14 +794,29 @@ impl<'c> VersionWriter<'c> {
         Ok(())
     }
 
-    fn close(&self, key: &str) -> Result<()> {
-        self.conn
+    /// Closes the current version of `key` and takes its document out of the
+    /// search index (with the text of the closed version, see `store::search`).
+    fn close(&mut self, key: &str) -> Result<()> {
+        let closed: Option<String> = self
+            .conn
             .prepare_cached(
                 "UPDATE record_versions SET valid_to = ?3
-                 WHERE entity = ?1 AND key = ?2 AND valid_to IS NULL",
+                 WHERE entity = ?1 AND key = ?2 AND valid_to IS NULL
+                 RETURNING data",
             )
-            .and_then(|mut s| s.execute(params![self.entity.as_str(), key, self.release_id]))
+            .and_then(|mut s| {
+                s.query_row(params![self.entity.as_str(), key, self.release_id], |r| {
+                    r.get(0)
+                })
+                .optional()
+            })
             .map_err(Error::db(format!("closing version of {key}")))?;
+        if let Some(data) = closed {
+            if crate::store::search::is_searchable(self.entity) {
+                let data = crate::store::search::stored_data(key, &data)?;
+                self.index.remove(key, &data);
+            }
+        }
         Ok(())
     }
 }

@@ -1,8 +1,9 @@
 //! Full-text search over current service names, synonyms and EfA service names
-//! (FTS5 table `search_fts`, schema 0005). The index is brought up to date inside
-//! each release's transaction ([`index_pending`], called by `store::release`), set
-//! by set for what that release changed, so `search` only reads: a reader never
-//! writes, and never holds a write transaction that makes an import wait. The index
+//! (FTS5 table `search_fts`, schema 0005, contentless since 0014). The index is
+//! written inside each release's transaction by the release itself, from the
+//! versions it wrote and closed (a [`Batch`] filled by `store::release`), so
+//! `search` only reads: a reader never writes, and never
+//! holds a write transaction that makes an import wait. The index
 //! holds each name twice: folded by [`crate::model::fold`] (SQL function `fold`),
 //! which the user's words are folded the same way to match (`Goettingen`,
 //! `GÖTTINGEN`), and as written, which the tokenizer strips of diacritics, with ß as
@@ -10,7 +11,7 @@
 //! show the names as stored, never the folded text. A query that is a key (a
 //! Leistungsschlüssel, an EfA-ID) finds that record first.
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -30,9 +31,8 @@ pub fn is_searchable(entity: Entity) -> bool {
     matches!(entity, Entity::Service | Entity::EfaService)
 }
 
-/// Indexes every applied release newer than the last one indexed, in its own
-/// transaction. Returns how many releases were indexed. Writers call
-/// [`index_pending`] inside their release transaction instead.
+/// Brings the index up to date in its own transaction (see [`index_pending`]).
+/// Returns how many releases were caught up.
 pub fn refresh(conn: &mut Connection) -> Result<usize> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -43,27 +43,29 @@ pub fn refresh(conn: &mut Connection) -> Result<usize> {
     Ok(indexed)
 }
 
-/// Indexes every applied release newer than the last one indexed, within the
-/// caller's (write) transaction, and records the last one. A release calls it
-/// before its commit, so the index commits with the release; releases of a
-/// database written by an ozgsync that indexed lazily are caught up by the first
-/// release after the upgrade. Returns how many releases were indexed.
+/// Catches the index up with applied releases it does not cover, within the
+/// caller's (write) transaction. Releases index what they write themselves
+/// (a [`Batch`], then [`mark_indexed`]), so this finds work only in a
+/// database whose index was left behind (written by an ozgsync that indexed
+/// lazily, or emptied by hand); it then rebuilds the index from the current
+/// versions, which is always right, whatever state the index was in. Returns how
+/// many releases were pending.
 pub fn index_pending(conn: &Connection) -> Result<usize> {
     let pending = pending_releases(conn)?;
     let Some(&(last, _)) = pending.last() else {
         return Ok(0);
     };
-    for (release_id, entity) in &pending {
-        if let Some(entity) = Entity::parse(entity) {
-            reindex_release(conn, entity, *release_id)?;
-        }
-    }
-    conn.execute(
-        "UPDATE search_state SET indexed_release = ?1 WHERE id = 1",
-        [last],
-    )
-    .map_err(Error::db("recording search index state"))?;
+    rebuild(conn)?;
+    mark_indexed(conn, last)?;
     Ok(pending.len())
+}
+
+/// Records that the index covers every release up to `release_id`.
+pub fn mark_indexed(conn: &Connection, release_id: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE search_state SET indexed_release = ?1 WHERE id = 1")
+        .and_then(|mut s| s.execute([release_id]))
+        .map_err(Error::db("recording search index state"))?;
+    Ok(())
 }
 
 /// The applied releases the index does not cover yet (id and entity), oldest first.
@@ -80,44 +82,180 @@ pub fn pending_releases(conn: &Connection) -> Result<Vec<(i64, String)>> {
     .map_err(Error::db("listing releases not yet in the search index"))
 }
 
-/// Brings the index in line with what release `release_id` wrote for `entity`:
-/// documents of versions it closed are removed, those of the versions it made
-/// current are added. Set-based, so a large release costs one pass, not one
-/// statement per record.
-pub fn reindex_release(conn: &Connection, entity: Entity, release_id: i64) -> Result<()> {
-    if !is_searchable(entity) {
-        return Ok(());
+/// Empties the index and indexes every current version of the searchable entities.
+fn rebuild(conn: &Connection) -> Result<()> {
+    conn.execute(
+        "INSERT INTO search_fts (search_fts) VALUES ('delete-all')",
+        [],
+    )
+    .map_err(Error::db("emptying the search index"))?;
+    let mut stmt = conn
+        .prepare(
+            "SELECT entity, key, data FROM record_versions
+             WHERE entity IN ('service', 'efa_service') AND valid_to IS NULL",
+        )
+        .map_err(Error::db("reading current versions for the search index"))?;
+    let mut rows = stmt
+        .query([])
+        .map_err(Error::db("reading current versions for the search index"))?;
+    let mut batches: std::collections::BTreeMap<&str, Batch> = Default::default();
+    while let Some(row) = rows
+        .next()
+        .map_err(Error::db("reading current versions for the search index"))?
+    {
+        let (entity, key, data): (String, String, String) = (
+            row.get(0).map_err(Error::db("reading a current version"))?,
+            row.get(1).map_err(Error::db("reading a current version"))?,
+            row.get(2).map_err(Error::db("reading a current version"))?,
+        );
+        let Some(entity) = Entity::parse(&entity) else {
+            continue;
+        };
+        let batch = batches
+            .entry(entity.as_str())
+            .or_insert_with(|| Batch::new(entity));
+        batch.add(&key, &stored_data(&key, &data)?);
     }
-    conn.execute(
-        "DELETE FROM search_fts WHERE rowid IN (
-             SELECT d.docid FROM record_versions v
-             JOIN search_docs d ON d.entity = v.entity AND d.key = v.key
-             WHERE v.valid_to = ?2 AND v.entity = ?1)",
-        params![entity.as_str(), release_id],
-    )
-    .map_err(Error::db("removing closed versions from the search index"))?;
-    conn.execute(
-        "INSERT OR IGNORE INTO search_docs (entity, key)
-         SELECT entity, key FROM record_versions WHERE valid_from = ?2 AND entity = ?1",
-        params![entity.as_str(), release_id],
-    )
-    .map_err(Error::db("registering search documents"))?;
-    conn.execute(
-        "INSERT INTO search_fts (rowid, name, synonyms)
-         SELECT docid,
-                fold(name) || ' ' || replace(replace(name, 'ß', 'ss'), 'ẞ', 'SS'),
-                fold(synonyms) || ' ' || replace(replace(synonyms, 'ß', 'ss'), 'ẞ', 'SS')
-         FROM (
-             SELECT d.docid AS docid,
-                    coalesce(json_extract(v.data, '$.bezeichnung'), json_extract(v.data, '$.name'), '')
-                    || coalesce(' ' || json_extract(v.data, '$.bezeichnung2'), '') AS name,
-                    (SELECT group_concat(value, ' | ') FROM json_each(v.data, '$.synonyme')) AS synonyms
-             FROM record_versions v JOIN search_docs d ON d.entity = v.entity AND d.key = v.key
-             WHERE v.valid_from = ?2 AND v.entity = ?1 AND v.valid_to IS NULL)",
-        params![entity.as_str(), release_id],
-    )
-    .map_err(Error::db("indexing new versions for search"))?;
+    drop(rows);
+    for (_, batch) in batches {
+        batch.write(conn)?;
+    }
     Ok(())
+}
+
+/// The stored JSON of a version, parsed.
+pub(crate) fn stored_data(key: &str, data: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(data)
+        .map_err(|e| Error::Invalid(format!("stored record {key} is not JSON: {e}")))
+}
+
+/// The text a version is indexed with: its name (`bezeichnung`, else `name`, then
+/// `bezeichnung2`) and its synonyms joined by ` | `, each once folded by
+/// [`crate::model::fold`] and once as written with ß as ss. The index is
+/// contentless, so removing a document needs exactly the text it was added with:
+/// this one function derives it for every [`Batch`] and migration 0014 (SQL
+/// function `search_text`). Changing it needs a migration that rebuilds the index.
+pub fn document(data: &serde_json::Value) -> (String, Option<String>) {
+    let text = |field: &str| data.get(field).and_then(serde_json::Value::as_str);
+    let mut name = text("bezeichnung")
+        .or_else(|| text("name"))
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(second) = text("bezeichnung2") {
+        name.push(' ');
+        name.push_str(second);
+    }
+    let synonyms = data
+        .get("synonyme")
+        .and_then(serde_json::Value::as_array)
+        .filter(|list| !list.is_empty())
+        .map(|list| {
+            list.iter()
+                .map(|v| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" | ")
+        });
+    let both = |t: &str| {
+        let mut out = crate::model::fold(t);
+        out.push(' ');
+        out.push_str(&t.replace('ß', "ss").replace('ẞ', "SS"));
+        out
+    };
+    (both(&name), synonyms.as_deref().map(both))
+}
+
+/// The index changes of one release, written together at its end ([`Batch::write`]).
+///
+/// Collected, not written row by row: any statement that opens a statement journal
+/// (an upsert, `RETURNING`, a foreign key check) while FTS5 holds pending terms
+/// makes FTS5 flush them to a new segment, and flushing after every record turned
+/// a 100k-row import's index into thousands of tiny segments to merge (measured:
+/// 1.4× the CPU of the whole import before).
+pub struct Batch {
+    entity: Entity,
+    /// Documents of closed versions: key, and the text they were indexed with.
+    removals: Vec<(String, String, Option<String>)>,
+    /// Documents of new current versions: key and text.
+    additions: Vec<(String, String, Option<String>)>,
+}
+
+impl Batch {
+    pub fn new(entity: Entity) -> Batch {
+        Batch {
+            entity,
+            removals: Vec::new(),
+            additions: Vec::new(),
+        }
+    }
+
+    /// `key` has a new current version with the fields `data`.
+    pub fn add(&mut self, key: &str, data: &serde_json::Value) {
+        if is_searchable(self.entity) {
+            let (name, synonyms) = document(data);
+            self.additions.push((key.to_owned(), name, synonyms));
+        }
+    }
+
+    /// `key`'s current version, with the fields `data`, was closed.
+    pub fn remove(&mut self, key: &str, data: &serde_json::Value) {
+        if is_searchable(self.entity) {
+            let (name, synonyms) = document(data);
+            self.removals.push((key.to_owned(), name, synonyms));
+        }
+    }
+
+    /// Writes the collected changes: removals first, so a key that changed is
+    /// removed with its old text and added with its new one under the same docid.
+    pub fn write(&self, conn: &Connection) -> Result<()> {
+        let entity = self.entity.as_str();
+        let mut docid = conn
+            .prepare_cached("SELECT docid FROM search_docs WHERE entity = ?1 AND key = ?2")
+            .map_err(Error::db("reading search documents"))?;
+        let mut fts_delete = conn
+            .prepare_cached(
+                "INSERT INTO search_fts (search_fts, rowid, name, synonyms)
+                 VALUES ('delete', ?1, ?2, ?3)",
+            )
+            .map_err(Error::db("preparing the search index"))?;
+        for (key, name, synonyms) in &self.removals {
+            let id: Option<i64> = docid
+                .query_row(params![entity, key], |r| r.get(0))
+                .optional()
+                .map_err(Error::db(format!("reading the search document of {key}")))?;
+            if let Some(id) = id {
+                fts_delete
+                    .execute(params![id, name, synonyms])
+                    .map_err(Error::db(format!("removing {key} from the search index")))?;
+            }
+        }
+        let mut register = conn
+            .prepare_cached("INSERT OR IGNORE INTO search_docs (entity, key) VALUES (?1, ?2)")
+            .map_err(Error::db("preparing the search index"))?;
+        let mut fts_insert = conn
+            .prepare_cached("INSERT INTO search_fts (rowid, name, synonyms) VALUES (?1, ?2, ?3)")
+            .map_err(Error::db("preparing the search index"))?;
+        for (key, name, synonyms) in &self.additions {
+            let inserted = register
+                .execute(params![entity, key])
+                .map_err(Error::db(format!(
+                    "registering the search document of {key}"
+                )))?;
+            let id: i64 = if inserted == 1 {
+                conn.last_insert_rowid()
+            } else {
+                docid
+                    .query_row(params![entity, key], |r| r.get(0))
+                    .map_err(Error::db(format!("reading the search document of {key}")))?
+            };
+            fts_insert
+                .execute(params![id, name, synonyms])
+                .map_err(Error::db(format!("indexing {key} for search")))?;
+        }
+        Ok(())
+    }
 }
 
 /// Turns free text into an FTS5 query: folded as indexed, every word a quoted prefix

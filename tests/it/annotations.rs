@@ -5,8 +5,9 @@
 //! report and template.
 
 use ozgsync::annotations::csv as sheet;
-use ozgsync::store::annotations::{self as store, ImportReport};
+use ozgsync::store::annotations as store;
 use ozgsync::store::ressort;
+use ozgsync::store::sheet::ImportReport;
 use ozgsync::sync::SourceKind;
 
 use super::support::{database, fixture, import, leika_release, output_db};

@@ -4,8 +4,6 @@
 //! SIGTERM during an import), read back through `ozgsync status --json`.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +16,7 @@ use ozgsync::daemon::{self, Clock, Control, Executor};
 use ozgsync::store::runs::{Outcome, Trigger};
 use tokio::sync::{mpsc, watch};
 
-use super::support::command;
+use super::support::{self, command, Reply, Server};
 
 // ---------------------------------------------------------------------------
 // The scheduler with a simulated clock
@@ -104,6 +102,20 @@ struct Sim {
     reload_at: Option<(&'static str, &'static str)>,
 }
 
+impl Sim {
+    /// From `start` to `end`, nothing failing, every job last succeeded at start,
+    /// no reload.
+    fn between(start: &'static str, end: &'static str) -> Sim {
+        Sim {
+            start,
+            end,
+            failing: &[],
+            last_success: &[],
+            reload_at: None,
+        }
+    }
+}
+
 fn config(text: &str) -> Config {
     Config::parse(text, Path::new("sim.toml"), PathBuf::from("/nonexistent")).unwrap()
 }
@@ -171,13 +183,7 @@ const DAILY_0230: &str = r#"
 fn scheduler_fires_a_0230_job_once_per_day_across_spring_forward() {
     check(
         DAILY_0230,
-        Sim {
-            start: "2026-03-27T12:00:00Z",
-            end: "2026-03-31T12:00:00Z",
-            failing: &[],
-            last_success: &[],
-            reload_at: None,
-        },
+        Sim::between("2026-03-27T12:00:00Z", "2026-03-31T12:00:00Z"),
         &[
             ("leika", "schedule", "2026-03-28T02:30:00+01:00"),
             // 02:30 does not exist on 2026-03-29: once, when the gap ends
@@ -192,13 +198,7 @@ fn scheduler_fires_a_0230_job_once_per_day_across_spring_forward() {
 fn scheduler_fires_a_0230_job_once_per_day_across_fall_back() {
     check(
         DAILY_0230,
-        Sim {
-            start: "2026-10-23T12:00:00Z",
-            end: "2026-10-27T12:00:00Z",
-            failing: &[],
-            last_success: &[],
-            reload_at: None,
-        },
+        Sim::between("2026-10-23T12:00:00Z", "2026-10-27T12:00:00Z"),
         &[
             ("leika", "schedule", "2026-10-24T02:30:00+02:00"),
             // 02:30 happens twice on 2026-10-25: only the first one fires
@@ -230,13 +230,10 @@ fn a_missed_run_is_caught_up_on_start_once() {
     check(
         TWO_SOURCES,
         Sim {
-            start: "2026-06-10T10:00:00Z",
-            end: "2026-06-11T02:00:00Z",
-            failing: &[],
             // "bad" last succeeded two days ago: yesterday's 03:00 was missed.
             // "good" succeeded at start: nothing missed.
             last_success: &[("bad", 48)],
-            reload_at: None,
+            ..Sim::between("2026-06-10T10:00:00Z", "2026-06-11T02:00:00Z")
         },
         &[
             ("bad", "catch-up", "2026-06-10T12:00:00+02:00"),
@@ -252,11 +249,8 @@ fn a_failing_source_retries_with_backoff_and_others_keep_their_schedule() {
     check(
         TWO_SOURCES,
         Sim {
-            start: "2026-06-10T00:00:00Z",
-            end: "2026-06-11T02:00:00Z",
             failing: &["bad"],
-            last_success: &[],
-            reload_at: None,
+            ..Sim::between("2026-06-10T00:00:00Z", "2026-06-11T02:00:00Z")
         },
         &[
             ("bad", "schedule", "2026-06-10T03:00:00+02:00"),
@@ -278,10 +272,6 @@ fn a_new_config_replaces_the_schedule() {
     check(
         TWO_SOURCES,
         Sim {
-            start: "2026-06-10T00:00:00Z",
-            end: "2026-06-10T16:00:00Z",
-            failing: &[],
-            last_success: &[],
             // After the 03:00 runs, "good" moves to 05:00 and "bad" is dropped.
             reload_at: Some((
                 "2026-06-10T01:00:00Z",
@@ -293,6 +283,7 @@ fn a_new_config_replaces_the_schedule() {
                 schedule = "0 0 5 * * *"
                 "#,
             )),
+            ..Sim::between("2026-06-10T00:00:00Z", "2026-06-10T16:00:00Z")
         },
         &[
             ("bad", "schedule", "2026-06-10T03:00:00+02:00"),
@@ -309,79 +300,31 @@ fn a_new_config_replaces_the_schedule() {
 const RELEASE_1: &str = "fixtures/leika/leika_sample_nrw2019.csv";
 const RELEASE_2: &str = "fixtures/leika/leika_release2.csv";
 
-/// A tiny HTTP/1.1 server on 127.0.0.1: `GET /leika.csv` alternates between two
-/// LeiKa releases, `/slow.csv` stalls halfway through its body, anything else is
-/// 404. Records each request's Authorization header.
-struct Server {
-    port: u16,
-    hits: Arc<AtomicUsize>,
-    slow_hits: Arc<AtomicUsize>,
-    authorization: Arc<Mutex<Vec<Option<String>>>>,
-}
-
-fn serve(stall: Duration) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
+/// A local server (`support::serve`): `GET /leika.csv` alternates between two
+/// LeiKa releases, `/slow.csv` stalls halfway through its body for `stall`,
+/// anything else is 404. Also returns each `/leika.csv` request's Authorization
+/// header.
+fn serve(stall: Duration) -> (Server, Arc<Mutex<Vec<Option<String>>>>) {
     let releases = [
         std::fs::read(RELEASE_1).unwrap(),
         std::fs::read(RELEASE_2).unwrap(),
     ];
-    let hits = Arc::new(AtomicUsize::new(0));
-    let slow_hits = Arc::new(AtomicUsize::new(0));
+    let hits = AtomicUsize::new(0);
     let authorization = Arc::new(Mutex::new(Vec::new()));
-    let server = Server {
-        port,
-        hits: hits.clone(),
-        slow_hits: slow_hits.clone(),
-        authorization: authorization.clone(),
-    };
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                match stream.read(&mut byte) {
-                    Ok(1) => head.push(byte[0]),
-                    _ => break,
-                }
-            }
-            let head = String::from_utf8_lossy(&head).to_string();
-            let path = head.split(' ').nth(1).unwrap_or("").to_owned();
-            let auth = head
-                .lines()
-                .find_map(|l| l.strip_prefix("authorization: "))
-                .map(str::to_owned);
-            let (status, body, stall_now) = match path.as_str() {
-                "/leika.csv" => {
-                    authorization.lock().unwrap().push(auth);
-                    let n = hits.fetch_add(1, Ordering::SeqCst);
-                    ("200 OK", releases[n % 2].clone(), false)
-                }
-                "/slow.csv" => {
-                    slow_hits.fetch_add(1, Ordering::SeqCst);
-                    ("200 OK", releases[0].clone(), true)
-                }
-                _ => ("404 Not Found", b"not here".to_vec(), false),
-            };
-            let releases_stall = stall;
-            std::thread::spawn(move || {
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let half = body.len() / 2;
-                let _ = stream.write_all(&body[..half]);
-                let _ = stream.flush();
-                if stall_now {
-                    std::thread::sleep(releases_stall);
-                }
-                let _ = stream.write_all(&body[half..]);
-            });
+    let seen = Arc::clone(&authorization);
+    let server = support::serve(move |target, headers| match target {
+        "/leika.csv" => {
+            let auth = headers.iter().find(|(name, _)| name == "authorization");
+            seen.lock()
+                .unwrap()
+                .push(auth.map(|(_, value)| value.clone()));
+            let n = hits.fetch_add(1, Ordering::SeqCst);
+            Reply::ok(releases[n % 2].clone())
         }
+        "/slow.csv" => Reply::ok(releases[0].clone()).stall(stall),
+        _ => Reply::status(404, "not here"),
     });
-    server
+    (server, authorization)
 }
 
 /// The binary in `dir` with only `PATH`, an info log and the test token in its
@@ -512,7 +455,7 @@ fn text(out: &Output) -> String {
 
 #[test]
 fn real_daemon_runs_cycles_exports_and_stops_on_sigterm() {
-    let server = serve(Duration::ZERO);
+    let (server, authorization) = serve(Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
     let port = server.port;
     std::fs::write(
@@ -639,8 +582,8 @@ fn real_daemon_runs_cycles_exports_and_stops_on_sigterm() {
         "{triggers:?}"
     );
     // The credential came from the environment and was sent as a bearer token.
-    let auth = server.authorization.lock().unwrap().clone();
-    assert!(server.hits.load(Ordering::SeqCst) >= 3);
+    let auth = authorization.lock().unwrap().clone();
+    assert!(server.hits("/leika.csv") >= 3);
     assert!(
         auth.iter().all(|a| a.as_deref() == Some("Bearer t0ken")),
         "{auth:?}"
@@ -714,20 +657,31 @@ fn slow_config(dir: &Path, port: u16, shutdown_timeout_secs: u64) {
     .unwrap();
 }
 
-#[test]
-fn sigterm_during_an_import_lets_it_finish_and_exits_cleanly() {
-    let server = serve(Duration::from_millis(1500));
+/// SIGTERM to a daemon while its one job downloads `/slow.csv`, whose body stalls
+/// for `stall`, with `shutdown_timeout_secs`: the daemon exits 0 and leaves an
+/// intact database, returned open (with its directory).
+fn sigterm_while_downloading(
+    stall: Duration,
+    shutdown_timeout_secs: u64,
+) -> (tempfile::TempDir, rusqlite::Connection) {
+    let (server, _) = serve(stall);
     let dir = tempfile::tempdir().unwrap();
-    slow_config(dir.path(), server.port, 30);
+    slow_config(dir.path(), server.port, shutdown_timeout_secs);
     let daemon = start_daemon(dir.path());
     wait_for(dir.path(), "the download to start", || {
-        server.slow_hits.load(Ordering::SeqCst) > 0
+        server.hits("/slow.csv") > 0
     });
     sigterm(&daemon);
     assert_eq!(wait_exit(dir.path(), daemon).code(), Some(0));
     let db = dir.path().join("ozgsync.db");
     assert_eq!(integrity(&db), "ok");
     let conn = rusqlite::Connection::open(&db).unwrap();
+    (dir, conn)
+}
+
+#[test]
+fn sigterm_during_an_import_lets_it_finish_and_exits_cleanly() {
+    let (_dir, conn) = sigterm_while_downloading(Duration::from_millis(1500), 30);
     // The new release is complete: its run finished and all its records are there.
     let (outcome, release): (String, i64) = conn
         .query_row(
@@ -751,18 +705,7 @@ fn sigterm_during_an_import_lets_it_finish_and_exits_cleanly() {
 
 #[test]
 fn sigterm_with_a_job_outliving_the_shutdown_timeout_exits_and_keeps_the_old_state() {
-    let server = serve(Duration::from_secs(8));
-    let dir = tempfile::tempdir().unwrap();
-    slow_config(dir.path(), server.port, 1);
-    let daemon = start_daemon(dir.path());
-    wait_for(dir.path(), "the download to start", || {
-        server.slow_hits.load(Ordering::SeqCst) > 0
-    });
-    sigterm(&daemon);
-    assert_eq!(wait_exit(dir.path(), daemon).code(), Some(0));
-    let db = dir.path().join("ozgsync.db");
-    assert_eq!(integrity(&db), "ok");
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (dir, conn) = sigterm_while_downloading(Duration::from_secs(8), 1);
     let releases: i64 = conn
         .query_row("SELECT count(*) FROM releases", [], |r| r.get(0))
         .unwrap();

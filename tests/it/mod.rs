@@ -18,6 +18,7 @@ mod gv100ad;
 mod hostile;
 mod http;
 mod install;
+mod migration;
 mod nothing_lost_bounds;
 mod nothing_lost_due;
 mod nothing_lost_open;

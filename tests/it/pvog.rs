@@ -3,54 +3,30 @@
 //! absence), `v_availability` first/last seen, reconciliation against reported
 //! status, and broken payloads that leave nothing behind.
 
-use std::sync::{Arc, Mutex};
-
 use ozgsync::fetch::{FetchPolicy, Location};
 use ozgsync::store;
 use ozgsync::sync::{run_source, SourceKind, SourceSpec};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::support::{fixture, rows, run_db, setup};
+use super::support::{self, fixture, rows, run_db, setup, Reply, Server};
 
-/// Serves `pages[page]` for `GET .../v1/data/<ars>?...&page=N`; logs request targets.
-fn serve(rt: &tokio::runtime::Runtime, pages: Vec<Vec<u8>>) -> (String, Arc<Mutex<Vec<String>>>) {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let server_log = Arc::clone(&log);
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let base = format!("http://{}/api/", listener.local_addr().unwrap());
-    rt.spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut buf = vec![0u8; 8192];
-            let mut n = 0;
-            while !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                match socket.read(&mut buf[n..]).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(k) => n += k,
-                }
-            }
-            let head = String::from_utf8_lossy(&buf[..n]).into_owned();
-            let target = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-            server_log.lock().unwrap().push(target.clone());
-            let page: usize = url::Url::parse(&format!("http://x{target}"))
-                .ok()
-                .and_then(|u| u.query_pairs().find(|(k, _)| k == "page").map(|(_, v)| v.parse().unwrap_or(99)))
-                .unwrap_or(99);
-            let (status, body) = match pages.get(page) {
-                Some(b) => ("200 OK", b.clone()),
-                None => ("404 Not Found", b"{}".to_vec()),
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = socket.write_all(response.as_bytes()).await;
-            let _ = socket.write_all(&body).await;
-            let _ = socket.shutdown().await;
+/// Serves `pages[page]` for `GET .../v1/data/<ars>?...&page=N` (`support::serve`),
+/// 404 for any other page.
+fn serve(pages: Vec<Vec<u8>>) -> Server {
+    support::serve(move |target, _| {
+        let page: usize = url::Url::parse(&format!("http://x{target}"))
+            .ok()
+            .and_then(|u| {
+                u.query_pairs()
+                    .find(|(k, _)| k == "page")
+                    .map(|(_, v)| v.parse().unwrap_or(99))
+            })
+            .unwrap_or(99);
+        match pages.get(page) {
+            Some(b) => Reply::ok(b.clone()),
+            None => Reply::status(404, "{}"),
         }
-    });
-    (base, log)
+        .header("content-type", "application/json")
+    })
 }
 
 fn policy() -> FetchPolicy {
@@ -72,7 +48,8 @@ fn pulls_all_pages_and_keeps_changes_only() {
     let pages = (0..3)
         .map(|i| std::fs::read(fixture(&format!("pvog/page{i}.json"))).unwrap())
         .collect();
-    let (base, log) = serve(&rt, pages);
+    let server = serve(pages);
+    let base = format!("{}/api/", server.base);
     let mut conn = store::open(&db).unwrap();
     let spec = SourceSpec::new(
         "pvog-ni",
@@ -82,9 +59,8 @@ fn pulls_all_pages_and_keeps_changes_only() {
     );
     let summary = run_source(&mut conn, &spec, &policy(), rt.handle()).unwrap();
     assert_eq!((summary.counts.added, summary.counts.rejected), (4, 1));
-    let targets = log.lock().unwrap().clone();
     assert_eq!(
-        targets,
+        server.targets(),
         (0..3)
             .map(|i| format!("/api/v1/data/030000000000?size=100&includeBelow=true&page={i}"))
             .collect::<Vec<_>>()
@@ -216,7 +192,8 @@ fn broken_payloads_leave_nothing() {
         .enable_all()
         .build()
         .unwrap();
-    let (base, _log) = serve(&rt, vec![b"<html>oops</html>".to_vec()]);
+    let server = serve(vec![b"<html>oops</html>".to_vec()]);
+    let base = format!("{}/api/", server.base);
     let spec = SourceSpec::new(
         "pvog-ni",
         SourceKind::Pvog,

@@ -10,6 +10,8 @@ use ozgsync::parse::{Change, Item, Items, ParseError, Reject};
 use ozgsync::store::{self, read, release};
 use release::{Mode, ReleaseMeta, ReleaseStatus};
 
+use super::support::database;
+
 fn service(key: &str, name: &str) -> ServiceRecord {
     ServiceRecord {
         leistungsschluessel: key.into(),
@@ -64,19 +66,31 @@ fn current(conn: &rusqlite::Connection) -> Vec<(String, String, bool)> {
         .unwrap()
 }
 
+/// Applies `services` as a full LeiKa release from a payload holding `content`.
+fn full(
+    conn: &mut rusqlite::Connection,
+    content: &str,
+    services: Vec<ServiceRecord>,
+) -> ozgsync::Result<release::ReleaseSummary> {
+    release::apply(
+        conn,
+        &meta(Mode::Full),
+        &mut payload(content),
+        upserts(services),
+    )
+}
+
 const A: &str = "99001001001000";
 const B: &str = "99001001002000";
 const C: &str = "99001001003000";
 
 #[test]
 fn full_release_adds_changes_and_retires_and_keeps_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut conn = store::open(&dir.path().join("t.db")).unwrap();
-    let r1 = release::apply(
+    let (_dir, _, mut conn) = database();
+    let r1 = full(
         &mut conn,
-        &meta(Mode::Full),
-        &mut payload("1"),
-        upserts(vec![service(A, "Alpha"), service(B, "Beta")]),
+        "1",
+        vec![service(A, "Alpha"), service(B, "Beta")],
     )
     .unwrap();
     assert_eq!(
@@ -84,11 +98,10 @@ fn full_release_adds_changes_and_retires_and_keeps_history() {
         (2, 0, 0)
     );
 
-    let r2 = release::apply(
+    let r2 = full(
         &mut conn,
-        &meta(Mode::Full),
-        &mut payload("2"),
-        upserts(vec![service(A, "Alpha neu"), service(C, "Gamma")]),
+        "2",
+        vec![service(A, "Alpha neu"), service(C, "Gamma")],
     )
     .unwrap();
     assert_eq!(
@@ -125,13 +138,11 @@ fn full_release_adds_changes_and_retires_and_keeps_history() {
 
 #[test]
 fn incremental_release_only_upserts_and_honours_explicit_retirements() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut conn = store::open(&dir.path().join("t.db")).unwrap();
-    release::apply(
+    let (_dir, _, mut conn) = database();
+    full(
         &mut conn,
-        &meta(Mode::Full),
-        &mut payload("1"),
-        upserts(vec![service(A, "Alpha"), service(B, "Beta")]),
+        "1",
+        vec![service(A, "Alpha"), service(B, "Beta")],
     )
     .unwrap();
     let items: Items<'static, ServiceRecord> = Box::new(
@@ -167,20 +178,12 @@ fn incremental_release_only_upserts_and_honours_explicit_retirements() {
 
 #[test]
 fn identical_records_are_unchanged_and_duplicates_rejected() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut conn = store::open(&dir.path().join("t.db")).unwrap();
-    release::apply(
+    let (_dir, _, mut conn) = database();
+    full(&mut conn, "1", vec![service(A, "Alpha")]).unwrap();
+    let r = full(
         &mut conn,
-        &meta(Mode::Full),
-        &mut payload("1"),
-        upserts(vec![service(A, "Alpha")]),
-    )
-    .unwrap();
-    let r = release::apply(
-        &mut conn,
-        &meta(Mode::Full),
-        &mut payload("2"),
-        upserts(vec![service(A, "Alpha"), service(A, "Alpha doppelt")]),
+        "2",
+        vec![service(A, "Alpha"), service(A, "Alpha doppelt")],
     )
     .unwrap();
     assert_eq!(
@@ -199,15 +202,8 @@ fn identical_records_are_unchanged_and_duplicates_rejected() {
 
 #[test]
 fn rejects_are_stored_and_a_payload_error_rolls_back_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut conn = store::open(&dir.path().join("t.db")).unwrap();
-    release::apply(
-        &mut conn,
-        &meta(Mode::Full),
-        &mut payload("1"),
-        upserts(vec![service(A, "Alpha")]),
-    )
-    .unwrap();
+    let (_dir, _, mut conn) = database();
+    full(&mut conn, "1", vec![service(A, "Alpha")]).unwrap();
     let snapshot = current(&conn);
 
     let items: Items<'static, ServiceRecord> = Box::new(
@@ -237,15 +233,8 @@ fn rejects_are_stored_and_a_payload_error_rolls_back_everything() {
 
 #[test]
 fn unchanged_release_writes_only_its_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut conn = store::open(&dir.path().join("t.db")).unwrap();
-    let r1 = release::apply(
-        &mut conn,
-        &meta(Mode::Full),
-        &mut payload("1"),
-        upserts(vec![service(A, "Alpha")]),
-    )
-    .unwrap();
+    let (_dir, _, mut conn) = database();
+    let r1 = full(&mut conn, "1", vec![service(A, "Alpha")]).unwrap();
     let state = release::source_state(&conn, "leika").unwrap();
     let r2 = release::record_unchanged(
         &mut conn,
@@ -264,22 +253,9 @@ fn unchanged_release_writes_only_its_row() {
 
 #[test]
 fn an_empty_full_release_is_refused_instead_of_retiring_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut conn = store::open(&dir.path().join("t.db")).unwrap();
-    release::apply(
-        &mut conn,
-        &meta(Mode::Full),
-        &mut payload("1"),
-        upserts(vec![service(A, "Alpha")]),
-    )
-    .unwrap();
-    let err = release::apply(
-        &mut conn,
-        &meta(Mode::Full),
-        &mut payload("2"),
-        upserts(vec![]),
-    )
-    .unwrap_err();
+    let (_dir, _, mut conn) = database();
+    full(&mut conn, "1", vec![service(A, "Alpha")]).unwrap();
+    let err = full(&mut conn, "2", vec![]).unwrap_err();
     assert!(
         matches!(err, ozgsync::Error::EmptyRelease { current: 1, .. }),
         "{err}"
@@ -291,8 +267,7 @@ fn an_empty_full_release_is_refused_instead_of_retiring_everything() {
 #[test]
 fn a_change_in_volatile_fields_alone_makes_no_new_version() {
     use ozgsync::model::{Level, MunicipalityRecord};
-    let dir = tempfile::tempdir().unwrap();
-    let mut conn = store::open(&dir.path().join("t.db")).unwrap();
+    let (_dir, _, mut conn) = database();
     let gemeinde = |name: &str, stand: &str| MunicipalityRecord {
         level: Level::Gemeinde,
         ars: "032410001001".into(),

@@ -13,6 +13,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ozgsync::fetch::{FetchPolicy, Location, Payload, Validators};
 use ozgsync::model::{Entity, Level, MunicipalityRecord, Record, ServiceRecord};
@@ -147,15 +148,13 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// How long the server stalls halfway through the body (a slow download).
+    pub stall: Option<Duration>,
 }
 
 impl Reply {
     pub fn ok(body: impl Into<Vec<u8>>) -> Self {
-        Reply {
-            status: 200,
-            headers: Vec::new(),
-            body: body.into(),
-        }
+        Reply::status(200, body)
     }
 
     pub fn status(status: u16, body: impl Into<Vec<u8>>) -> Self {
@@ -163,6 +162,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: body.into(),
+            stall: None,
         }
     }
 
@@ -170,16 +170,39 @@ impl Reply {
         self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
+
+    /// Sends the first half of the body, then waits `pause` before the rest.
+    pub fn stall(mut self, pause: Duration) -> Self {
+        self.stall = Some(pause);
+        self
+    }
 }
 
 /// A small HTTP/1.1 server on 127.0.0.1 for the life of the test process. `answer`
-/// gets the request line's path and the request headers (lower-case names) and
-/// returns the reply. The server records every request line it saw.
+/// gets the request target (path and query) and the request headers (lower-case
+/// names) and returns the reply. The server records every request line it saw.
 pub struct Server {
     /// `http://127.0.0.1:PORT`
     pub base: String,
     pub port: u16,
     pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// The target (path and query) of every request so far, in order.
+    pub fn targets(&self) -> Vec<String> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|line| line.split_whitespace().nth(1).unwrap_or("").to_owned())
+            .collect()
+    }
+
+    /// How many requests asked for `target`.
+    pub fn hits(&self, target: &str) -> usize {
+        self.targets().iter().filter(|t| *t == target).count()
+    }
 }
 
 pub fn serve<F>(answer: F) -> Server
@@ -229,7 +252,18 @@ where
                 }
                 head.push_str("\r\n");
                 let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&reply.body);
+                match reply.stall {
+                    Some(pause) => {
+                        let (first, rest) = reply.body.split_at(reply.body.len() / 2);
+                        let _ = stream.write_all(first);
+                        let _ = stream.flush();
+                        std::thread::sleep(pause);
+                        let _ = stream.write_all(rest);
+                    }
+                    None => {
+                        let _ = stream.write_all(&reply.body);
+                    }
+                }
             });
         }
     });

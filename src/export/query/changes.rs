@@ -9,6 +9,7 @@ use rusqlite::{params, Connection};
 
 use super::catalog::{leika_names, Efa};
 use super::db;
+use crate::annotations::sheet::SheetField;
 use crate::export::model::{
     Changes, NachnutzungChange, NewService, RetiredKey, Status, StatusChange,
 };

@@ -1,0 +1,209 @@
+//! Migrating a database made by an earlier ozgsync (`fixtures/migration/`, schema
+//! 12, written through the real binary of that version) changes nothing a reader
+//! sees: every `v_*` view, the history of services and municipalities, `diff` and
+//! `search` answer as before, and the search index, rebuilt by migration 0014,
+//! follows the next release.
+
+use std::path::Path;
+
+use super::support::*;
+
+/// Every row of every `v_*` view, as text, view by view. `v_releases` only up to
+/// `max_release` (the release that triggers the migration adds its own row).
+fn views(db: &Path, max_release: i64) -> Vec<(String, Vec<String>)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'view' AND name LIKE 'v\\_%' ESCAPE '\\' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    names
+        .into_iter()
+        .map(|name| {
+            let filter = if name == "v_releases" {
+                format!(" WHERE release_id <= {max_release}")
+            } else {
+                String::new()
+            };
+            let mut stmt = conn
+                .prepare(&format!("SELECT * FROM {name}{filter}"))
+                .unwrap();
+            let columns = stmt.column_count();
+            let mut rows: Vec<String> = stmt
+                .query_map([], |r| {
+                    (0..columns)
+                        .map(|i| {
+                            Ok(match r.get_ref(i)? {
+                                rusqlite::types::ValueRef::Null => "NULL".to_owned(),
+                                rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                                rusqlite::types::ValueRef::Real(x) => x.to_string(),
+                                rusqlite::types::ValueRef::Text(t) => {
+                                    String::from_utf8_lossy(t).into_owned()
+                                }
+                                rusqlite::types::ValueRef::Blob(b) => format!("{b:?}"),
+                            })
+                        })
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                        .map(|cells| cells.join("\t"))
+                })
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            rows.sort();
+            (name, rows)
+        })
+        .collect()
+}
+
+/// The JSON answer of a reading command, as recorded from the earlier ozgsync.
+fn expected(name: &str) -> serde_json::Value {
+    let path = fixture(&format!("migration/expected/{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[track_caller]
+fn answers_as_before(db: &Path, name: &str, args: &[&str]) {
+    let mut args = args.to_vec();
+    args.extend(["--format", "json"]);
+    let run = run_db(db, &args);
+    run.assert_ok();
+    let got: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", run.stdout));
+    assert_eq!(
+        got,
+        expected(name),
+        "{args:?} answers otherwise than before the migration"
+    );
+}
+
+#[test]
+fn a_schema_12_database_migrates_in_place_and_answers_as_before() {
+    let dir = scratch();
+    let db = dir.path().join("ozgsync.db");
+    std::fs::copy(fixture("migration/schema12.db"), &db).unwrap();
+    let before = views(&db, 10);
+    assert!(before
+        .iter()
+        .any(|(n, rows)| n == "v_services" && rows.len() > 600));
+
+    // A writing command migrates; the payload is the last one applied of its
+    // source (the OZG-Leistungen, which no view dates by their last release), so
+    // the release is `unchanged` and adds nothing but its row.
+    let run = run_db(
+        &db,
+        &[
+            "import",
+            "ozg",
+            fixture("ozg/ozg_leistungen_nrw2019.csv").to_str().unwrap(),
+        ],
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("unchanged"), "{run:#?}");
+    assert_eq!(
+        rows(&db, "PRAGMA user_version"),
+        [ozgsync::store::schema_version().to_string()]
+    );
+    // The json_valid CHECK is gone, the search index keeps no copy of its text.
+    assert_eq!(
+        rows(
+            &db,
+            "SELECT count(*) FROM sqlite_schema WHERE sql LIKE '%json_valid%'"
+        ),
+        ["0"]
+    );
+    assert_eq!(
+        rows(
+            &db,
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'search_fts_content'"
+        ),
+        ["0"]
+    );
+    assert_eq!(rows(&db, "SELECT count(*) FROM record_versions"), ["3248"]);
+
+    let after = views(&db, 10);
+    assert_eq!(before.len(), after.len());
+    for ((name, old), (_, new)) in before.iter().zip(&after) {
+        assert_eq!(old, new, "view {name} reads otherwise after the migration");
+    }
+
+    for (name, args) in [
+        ("service-99018113000000", &["service", "99018113000000"][..]),
+        ("service-99012054000000", &["service", "99012054000000"]),
+        ("service-99102047012000", &["service", "99102047012000"]),
+        (
+            "municipality-031515406001",
+            &["municipality", "031515406001"],
+        ),
+        (
+            "municipality-031515406023",
+            &["municipality", "031515406023"],
+        ),
+        ("municipality-adenbuettel", &["municipality", "Adenbüttel"]),
+        ("diff-leika", &["diff", "leika"]),
+        ("diff-gv100ad", &["diff", "gv100ad"]),
+        ("diff-efa", &["diff", "efa"]),
+        ("diff-pvog", &["diff", "pvog"]),
+        ("search-lohnsteuer", &["search", "Lohnsteuer"]),
+        (
+            "search-parkmoeglichkeiten",
+            &["search", "Parkmöglichkeiten"],
+        ),
+        (
+            "search-parkerleichterungen",
+            &["search", "Parkerleichterungen"],
+        ),
+        (
+            "search-pruefsachverstaendiger",
+            &["search", "Prüfsachverständiger"],
+        ),
+        ("search-abfallentsorgung", &["search", "Abfallentsorgung"]),
+        ("search-bafoeg", &["search", "BAföG"]),
+    ] {
+        answers_as_before(&db, name, args);
+    }
+
+    // The next release changes 12 services back to their first names: the index
+    // built by the migration gives up the documents it holds for them.
+    let run = run_db(
+        &db,
+        &[
+            "import",
+            "leika",
+            fixture("leika/leika_sample_nrw2019.csv").to_str().unwrap(),
+        ],
+    );
+    run.assert_ok();
+    for (name, args) in [
+        ("after-reimport-diff-leika", &["diff", "leika"][..]),
+        (
+            "after-reimport-search-lohnsteuerbescheinigung",
+            &["search", "Lohnsteuerbescheinigung"],
+        ),
+        (
+            "after-reimport-search-lohnsteuerabzug",
+            &["search", "Lohnsteuerabzug"],
+        ),
+        (
+            "after-reimport-search-parkmoeglichkeiten",
+            &["search", "Parkmöglichkeiten"],
+        ),
+        (
+            "after-reimport-search-parkerleichterungen",
+            &["search", "Parkerleichterungen"],
+        ),
+    ] {
+        answers_as_before(&db, name, args);
+    }
+    // FTS5's own check of a contentless index against what it was given.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "INSERT INTO search_fts (search_fts, rank) VALUES ('integrity-check', 0)",
+        [],
+    )
+    .unwrap();
+}
