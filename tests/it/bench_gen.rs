@@ -5,7 +5,7 @@
 
 #[allow(dead_code)]
 #[path = "../../benches/harness/gen.rs"]
-mod gen;
+pub(super) mod gen;
 
 use std::collections::{HashMap, HashSet};
 
