@@ -176,10 +176,6 @@ impl Stage {
 
     /// The furthest stage reached in order as of `as_of`: each needs the one
     /// before, so a service live in the Land but never evaluated stays angeboten.
-    #[allow(
-        clippy::indexing_slicing,
-        reason = "`ALL` has one stage more than there are steps, so any count of steps reached indexes it"
-    )]
     pub fn of(
         state: Option<&State>,
         land_produktiv: bool,
@@ -197,8 +193,15 @@ impl Stage {
             s.available_on(as_of),
             kommunen_produktiv > 0,
         ];
-        let reached = steps.iter().take_while(|ok| **ok).count();
-        Stage::ALL[reached]
+        // Each step reached leads to the next stage; the first one missed stops.
+        let mut stage = Stage::Angeboten;
+        for (next, reached) in Stage::ALL.iter().skip(1).zip(steps) {
+            if !reached {
+                break;
+            }
+            stage = *next;
+        }
+        stage
     }
 }
 

@@ -19,8 +19,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use csv::StringRecord;
 
 use super::text::{DecodeReader, Legacy, Sniffer, TextEncoding, UNDECODABLE};
-use super::{shorten, Change, Item, Items, ParseError, Queued, Reject, Step};
-use crate::model::{leistungstyp_of, Leistungsschluessel, ServiceRecord, TYPISIERUNG_CODES};
+use super::{shorten, unknown_typisierung, Change, Item, Items, ParseError, Queued, Reject, Step};
+use crate::model::{leistungstyp_of, Leistungsschluessel, ServiceRecord};
 
 /// The name of the format in `ParseError::NotFormat`.
 const EXPECTED: &str = "LeiKa CSV";
@@ -508,24 +508,13 @@ fn convert_row(
 
     let typ = columns.field(row, Col::Typ);
     let typisierung = split_typ(typ);
-    let unknown: Vec<&str> = typisierung
-        .iter()
-        .map(String::as_str)
-        .filter(|c| !TYPISIERUNG_CODES.contains(c))
-        .collect();
-    if !unknown.is_empty() {
-        warnings.push(
-            Reject::warning(
-                format!("{position}, column Typ"),
-                key_opt.clone(),
-                format!(
-                    "Typ has code(s) {} that are not in the Typisierung code list \
-                     (urn:de:fim:leika:typisierung); the service was kept with the codes as published",
-                    unknown.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ")
-                ),
-            )
-            .with_raw(typ),
-        );
+    if let Some(warning) = unknown_typisierung(
+        &typisierung,
+        format!("{position}, column Typ"),
+        "Typ",
+        key_opt.clone(),
+    ) {
+        warnings.push(warning.with_raw(typ));
     }
 
     let datum = columns.field(row, Col::Veroeffentlichungsdatum);

@@ -139,6 +139,34 @@ impl Reject {
     }
 }
 
+/// The warning of a LeiKa service whose Typisierung has codes that are not in the
+/// code list (`urn:de:fim:leika:typisierung`), if it has; `column` names the field
+/// the codes are in (`Typ` of the CSV, `typisierung` of XZuFi), `position` where.
+/// The service is kept.
+pub(crate) fn unknown_typisierung(
+    codes: &[String],
+    position: String,
+    column: &str,
+    key: Option<String>,
+) -> Option<Reject> {
+    let unknown: Vec<String> = codes
+        .iter()
+        .filter(|c| !crate::model::TYPISIERUNG_CODES.contains(&c.as_str()))
+        .map(|c| format!("'{c}'"))
+        .collect();
+    (!unknown.is_empty()).then(|| {
+        Reject::warning(
+            position,
+            key,
+            format!(
+                "{column} has code(s) {} that are not in the Typisierung code list \
+                 (urn:de:fim:leika:typisierung); the service was kept with the codes as published",
+                unknown.join(", ")
+            ),
+        )
+    })
+}
+
 /// The payload as a whole is not what the source kind expects.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {

@@ -24,10 +24,8 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
 
-use super::{Change, Item, Items, ParseError, Queued, Reject, Step};
-use crate::model::{
-    leistungstyp_of, Leistungsschluessel, ServiceRecord, LEIKA_URN_PREFIX, TYPISIERUNG_CODES,
-};
+use super::{unknown_typisierung, Change, Item, Items, ParseError, Queued, Reject, Step};
+use crate::model::{leistungstyp_of, Leistungsschluessel, ServiceRecord, LEIKA_URN_PREFIX};
 
 /// The name of the format in `ParseError::NotFormat`.
 const EXPECTED: &str = "XZuFi 2.2.0";
@@ -709,25 +707,13 @@ fn leistung_items(position: String, draft: LeistungDraft) -> Vec<Item<ServiceRec
             .with_raw(draft.leika.join(", ")),
         );
     }
-    let unknown: Vec<&str> = draft
-        .typisierung
-        .iter()
-        .map(String::as_str)
-        .filter(|c| !TYPISIERUNG_CODES.contains(c))
-        .collect();
-    if !unknown.is_empty() {
-        warnings.push(
-            Reject::warning(
-                format!("{position}, typisierung"),
-                key_opt.clone(),
-                format!(
-                    "typisierung has code(s) {} that are not in the Typisierung code list \
-                     (urn:de:fim:leika:typisierung); the service was kept with the codes as published",
-                    unknown.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ")
-                ),
-            )
-            .with_raw(draft.typisierung.join(", ")),
-        );
+    if let Some(warning) = unknown_typisierung(
+        &draft.typisierung,
+        format!("{position}, typisierung"),
+        "typisierung",
+        key_opt.clone(),
+    ) {
+        warnings.push(warning.with_raw(draft.typisierung.join(", ")));
     }
     let veroeffentlicht = match draft.geaendert.as_deref().filter(|d| !d.is_empty()) {
         None => None,
