@@ -154,7 +154,7 @@ fn search_index_follows_releases() {
     assert_eq!(rows(&db, "SELECT count(*) FROM search_fts"), ["2"]);
 }
 
-use super::bench_gen::gen;
+use super::support::gen;
 
 /// Every term of the search index with the document, column and position it
 /// occurs at (FTS5's own view of a contentless index), sorted.
