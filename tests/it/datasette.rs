@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::support::{fixture, quick_start, run_db, scratch};
+use super::support::{self, fixture, quick_start, run_db, scratch};
 
 fn metadata() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/datasette/metadata.json");
@@ -253,45 +253,24 @@ fn datasette_serves_the_canned_queries_and_german_titles() {
     assert!(!get(port, "/ozgsync").1.contains("search_fts_data"));
 
     // What a coordinator's browser shows: the German title in the rendered page.
-    let Some(chromium) = ["chromium", "chromium-browser"].into_iter().find(|c| {
-        Command::new(c)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }) else {
-        assert!(std::env::var_os("CI").is_none(), "Chromium missing in CI");
-        eprintln!("SKIPPED: Chromium not found; the rendered page is not checked");
+    let Some(chromium) = support::chromium("the rendered Datasette page") else {
         return;
     };
     let profile = dir.path().join("chromium");
     let shot = dir.path().join("v_annotations.png");
     let url = format!("http://127.0.0.1:{port}/ozgsync/v_annotations");
-    let headless = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,900",
-    ];
-    let dom = Command::new(chromium)
-        .args(headless)
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(&url)
-        .output()
-        .unwrap();
+    let headless = || {
+        let mut cmd = support::headless(&chromium, &profile);
+        cmd.arg("--window-size=1280,900");
+        cmd
+    };
+    let dom = headless().arg("--dump-dom").arg(&url).output().unwrap();
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert!(
         dom.contains("<h1") && dom.contains("Annotationen des Landes"),
         "{dom}"
     );
-    let status = Command::new(chromium)
-        .args(headless)
-        .arg(format!("--user-data-dir={}", profile.display()))
+    let status = headless()
         .arg(format!("--screenshot={}", shot.display()))
         .arg(&url)
         .stdout(Stdio::null())

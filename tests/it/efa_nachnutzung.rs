@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::support::{fixture, run_db, scratch, Run};
+use super::support::{self, fixture, run_db, scratch, Run};
 
 /// A database with the bundled LeiKa sample and EfA release 1 (EFA-0001..0004).
 fn efa_db(dir: &Path) -> PathBuf {
@@ -447,35 +447,12 @@ fn the_report_lists_what_the_kommunen_can_order_in_every_format() {
     assert!(text.contains("<td>GovConnect</td>"), "{text}");
 }
 
-/// Headless Chromium (Debian's `chromium`) with the flags that keep it off the
-/// network; `None` when it is not installed — then the caller skips loudly,
-/// except in CI, where a missing browser fails the test.
+/// Headless Chromium at 1400 × 1000 with its profile in `profile`; `None` when
+/// it is not installed (`support::chromium`: the caller skips loudly, CI fails).
 fn chromium(profile: &Path) -> Option<std::process::Command> {
-    let found = std::process::Command::new("chromium")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium is missing in CI; .ci/run installs it"
-        );
-        eprintln!("SKIPPED: chromium is not installed (apt-get install -y chromium)");
-        return None;
-    }
-    let mut cmd = std::process::Command::new("chromium");
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()));
+    let browser = support::chromium("the HTML report's layout")?;
+    let mut cmd = support::headless(&browser, profile);
+    cmd.arg("--window-size=1400,1000");
     Some(cmd)
 }
 

@@ -10,7 +10,6 @@
 //! installs it (`.ci/run`), so there a missing browser fails the test.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::support::{self, fixture, run_db, Reply};
 
@@ -18,28 +17,6 @@ const AS_OF: &str = "2026-03-15";
 const GIFHORN_KREIS: &str = "031510000000";
 const GIFHORN_STADT: &str = "031510009009";
 const MUEDEN: &str = "031515405018";
-
-/// The Chromium binary, or None (after a loud message) when it is missing outside CI.
-fn chromium() -> Option<PathBuf> {
-    let found = ["chromium", "chromium-browser"].iter().find_map(|name| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(name))
-                .find(|p| p.is_file())
-        })
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but chromium is not installed: .ci/run installs it (apt-get install -y chromium)"
-        );
-        eprintln!(
-            "\n!!!! SKIPPED tests/it/site.rs: chromium is not installed, the dashboard site \
-             was NOT tested in a browser (apt-get install -y chromium) !!!!\n"
-        );
-    }
-    found
-}
 
 /// A database with the bundled catalogues, the real GV100AD, the annotation sheet
 /// and the site's status report, exported with `--site` into `dir/out`.
@@ -121,22 +98,13 @@ fn serve_dir(root: &Path) -> support::Server {
 /// One headless Chromium run; `extra` says what it produces (DOM or screenshot).
 /// Returns stdout and stderr; console messages appear on stderr as `CONSOLE(`.
 fn chromium_run(browser: &Path, profile: &Path, url: &str, extra: &[&str]) -> (String, String) {
-    let out = Command::new(browser)
+    let out = support::headless(browser, profile)
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
             "--disable-default-apps",
             "--enable-logging=stderr",
             "--v=0",
             "--virtual-time-budget=10000",
         ])
-        .arg(format!("--user-data-dir={}", profile.display()))
         .args(extra)
         .arg(url)
         .output()
@@ -217,7 +185,9 @@ fn has(html: &str, expected: &[&str]) {
 
 #[test]
 fn the_site_renders_land_kreis_gemeinde_and_search_in_chromium() {
-    let Some(browser) = chromium() else { return };
+    let Some(browser) = support::chromium("the dashboard site (tests/it/site.rs)") else {
+        return;
+    };
     let tmp = support::scratch();
     let out = export_site(tmp.path());
     for file in [
@@ -515,7 +485,9 @@ fn published_schemas_describe_every_property_and_their_examples_validate() {
 /// labels (from the published `labels.json`) and the demo marker.
 #[test]
 fn the_quick_start_publishes_a_site_with_demo_counts_in_chromium() {
-    let Some(browser) = chromium() else { return };
+    let Some(browser) = support::chromium("the dashboard site (tests/it/site.rs)") else {
+        return;
+    };
     let tmp = support::scratch();
     support::quick_start(tmp.path());
     let out = tmp.path().join("out/dashboards");

@@ -3,8 +3,9 @@
 //! text, [`output_db`]/[`output_in`] keep raw bytes), [`fixture`], a scratch directory,
 //! a temporary database ([`database`], [`Db`]), small catalogue databases built
 //! through the library ([`setup`], [`apply`], [`leika_release`]), generated payloads
-//! ([`big_directory`]) and HTTP on 127.0.0.1 ([`serve`]). Test modules import from
-//! here, never from each other; `tests/it/tidy.rs` keeps `CARGO_BIN_EXE_ozgsync` here.
+//! ([`big_directory`]), HTTP on 127.0.0.1 ([`serve`]) and headless Chromium
+//! ([`chromium`], [`headless`]). Test modules import from here, never from each
+//! other; `tests/it/tidy.rs` keeps `CARGO_BIN_EXE_ozgsync` here.
 
 #![allow(dead_code)]
 
@@ -279,6 +280,52 @@ where
         port,
         requests,
     }
+}
+
+/// The flags of every headless Chromium run: no GPU, no sandbox, nothing fetched
+/// beyond the page itself.
+const HEADLESS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
+/// Headless Chromium (`chromium` or `chromium-browser` on `PATH`), or None after a
+/// loud message that `what` was not checked. CI installs it (`.ci/run`), so there
+/// (`CI` set) a missing browser fails the test.
+pub fn chromium(what: &str) -> Option<PathBuf> {
+    let found = ["chromium", "chromium-browser"].iter().find_map(|name| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|p| p.is_file())
+        })
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but chromium is not installed: .ci/run installs it (apt-get install -y chromium)"
+        );
+        eprintln!(
+            "\n!!!! SKIPPED: chromium is not installed, {what} was NOT checked in a browser \
+             (apt-get install -y chromium) !!!!\n"
+        );
+    }
+    found
+}
+
+/// A headless run of `browser` with its own `profile` directory; the caller adds
+/// the window size, what to produce and the URL.
+pub fn headless(browser: &Path, profile: &Path) -> Command {
+    let mut cmd = Command::new(browser);
+    cmd.args(HEADLESS)
+        .arg(format!("--user-data-dir={}", profile.display()));
+    cmd
 }
 
 /// A command that runs the real binary as user `nobody` (group `nogroup`, no
