@@ -211,6 +211,10 @@ pub fn apply<T: Record>(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(Error::db("starting release transaction"))?;
+    // The release indexes what it writes; an index an older ozgsync left behind is
+    // caught up first (before this release's row exists, which would count as
+    // pending too), so the documents the release removes are there.
+    crate::store::search::index_pending(&tx)?;
     upsert_source(&tx, meta, &payload.validators)?;
     store_payload(&tx, payload)?;
     let release_id = insert_release(
@@ -221,9 +225,6 @@ pub fn apply<T: Record>(
         ReleaseStatus::Applied,
     )?;
 
-    // The release indexes what it writes; an index an older ozgsync left behind is
-    // caught up first, so the documents it removes are there.
-    crate::store::search::index_pending(&tx)?;
     let mut writer = VersionWriter::new(&tx, meta, release_id)?;
     let mut rejects = RejectWriter::new(&tx, release_id)?;
     for (n, item) in items.enumerate() {
@@ -464,7 +465,7 @@ struct VersionWriter<'c> {
     editions: HashMap<String, String>,
     /// The latest edition date among the records of this payload.
     payload_edition: Option<String>,
-    /// The search index changes of this release, written after the versions.
+    /// The search index changes of this release not yet written.
     index: crate::store::search::Batch,
 }
 
@@ -717,6 +718,9 @@ impl<'c> VersionWriter<'c> {
             })
             .map_err(Error::db(format!("writing version of {key}")))?;
         self.index.add(&key, &value);
+        if self.index.is_full() {
+            self.index.write(self.conn)?;
+        }
         Ok(None)
     }
 
@@ -815,6 +819,9 @@ impl<'c> VersionWriter<'c> {
             if crate::store::search::is_searchable(self.entity) {
                 let data = crate::store::search::stored_data(key, &data)?;
                 self.index.remove(key, &data);
+                if self.index.is_full() {
+                    self.index.write(self.conn)?;
+                }
             }
         }
         Ok(())

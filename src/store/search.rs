@@ -115,9 +115,12 @@ fn rebuild(conn: &Connection) -> Result<()> {
             .entry(entity.as_str())
             .or_insert_with(|| Batch::new(entity));
         batch.add(&key, &stored_data(&key, &data)?);
+        if batch.is_full() {
+            batch.write(conn)?;
+        }
     }
     drop(rows);
-    for (_, batch) in batches {
+    for batch in batches.values_mut() {
         batch.write(conn)?;
     }
     Ok(())
@@ -167,13 +170,16 @@ pub fn document(data: &serde_json::Value) -> (String, Option<String>) {
     (both(&name), synonyms.as_deref().map(both))
 }
 
-/// The index changes of one release, written together at its end ([`Batch::write`]).
+/// The index changes of one release, collected and written a few thousand at a
+/// time ([`Batch::write`] when [`Batch::is_full`], and at the end).
 ///
 /// Collected, not written row by row: any statement that opens a statement journal
 /// (an upsert, `RETURNING`, a foreign key check) while FTS5 holds pending terms
 /// makes FTS5 flush them to a new segment, and flushing after every record turned
 /// a 100k-row import's index into thousands of tiny segments to merge (measured:
-/// 1.4× the CPU of the whole import before).
+/// 1.4× the CPU of the whole import before). A chunk of [`Batch::CHUNK`] documents
+/// is about what FTS5 holds in memory before it flushes by itself, so chunks cost
+/// no more segments than one batch would, and memory stays bounded.
 pub struct Batch {
     entity: Entity,
     /// Documents of closed versions: key, and the text they were indexed with.
@@ -183,6 +189,9 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Documents collected before they are written.
+    pub const CHUNK: usize = 4096;
+
     pub fn new(entity: Entity) -> Batch {
         Batch {
             entity,
@@ -207,9 +216,17 @@ impl Batch {
         }
     }
 
-    /// Writes the collected changes: removals first, so a key that changed is
-    /// removed with its old text and added with its new one under the same docid.
-    pub fn write(&self, conn: &Connection) -> Result<()> {
+    /// Whether a chunk is collected and should be written.
+    pub fn is_full(&self) -> bool {
+        self.removals.len() + self.additions.len() >= Self::CHUNK
+    }
+
+    /// Writes and forgets the collected changes: removals first, so a key that
+    /// changed is removed with its old text and added with its new one under the
+    /// same docid (a release closes a key's version at most once, before it adds
+    /// the key's new one, so a later chunk never holds a removal an earlier one
+    /// needed first).
+    pub fn write(&mut self, conn: &Connection) -> Result<()> {
         let entity = self.entity.as_str();
         let mut docid = conn
             .prepare_cached("SELECT docid FROM search_docs WHERE entity = ?1 AND key = ?2")
@@ -254,6 +271,8 @@ impl Batch {
                 .execute(params![id, name, synonyms])
                 .map_err(Error::db(format!("indexing {key} for search")))?;
         }
+        self.removals.clear();
+        self.additions.clear();
         Ok(())
     }
 }

@@ -1,15 +1,13 @@
-//! Tests of the benchmark data generator (`benches/harness/gen.rs`, included here by
-//! path because a `harness = false` bench cannot hold tests): same seed same bytes,
+//! Tests of the benchmark data generator (`benches/harness/gen.rs`, included by path
+//! in `support.rs` because a `harness = false` bench cannot hold tests): same seed same bytes,
 //! row counts, key validity, the change share of a next release, and the character
 //! layout of generated GV100AD lines.
 
-#[allow(dead_code)]
-#[path = "../../benches/harness/gen.rs"]
-mod gen;
-
 use std::collections::{HashMap, HashSet};
 
-use gen::{is_valid_schluessel, leika_next_release, leika_release, LeikaRelease};
+use super::support::gen::{
+    self, is_valid_schluessel, leika_next_release, leika_release, LeikaRelease,
+};
 
 const TYPISIERUNG: &[&str] = &[
     "1", "2", "2a", "2b", "3", "3a", "3b", "2/3", "2/3a", "2/3b", "4", "4a", "4b", "5", "6", "7",

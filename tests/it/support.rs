@@ -9,6 +9,13 @@
 
 #![allow(dead_code)]
 
+/// The benchmark data generator (`benches/harness/gen.rs`, included by path because
+/// a `harness = false` bench cannot hold tests): tested in `bench_gen`, and the
+/// source of large generated releases for other tests.
+#[allow(dead_code)]
+#[path = "../../benches/harness/gen.rs"]
+pub mod gen;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

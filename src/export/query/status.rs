@@ -1,5 +1,6 @@
 //! The status readers of the exports. Municipal statuses come from
-//! `status_current` (the latest event per subject and ARS), corrected by index
+//! `status_current_rows` (the latest event per subject and ARS, integer keys of
+//! schema 0013, turned into text through the small lookup tables), corrected by index
 //! lookups for the few cells whose current event lies after the as-of date, read
 //! in two halves on two connections; the same scan finds the cells changed in the
 //! change window, whose events are then looked up.
@@ -43,65 +44,100 @@ pub(super) fn status_row<'r>(
     Ok((bytes(0)? == b"efa", bytes(1)?, bytes(2)?, latest))
 }
 
-/// A stored key as text (keys are checked as UTF-8 when they are interned or kept).
-pub(super) fn key_text(b: &[u8]) -> String {
-    std::str::from_utf8(b).unwrap_or("").to_owned()
-}
-
 /// Cells dated after the as-of date are looked up one by one up to this many; a
 /// date so far back that more cells changed since is cheaper as one fold.
 pub(super) const MAX_LOOKUPS: usize = 20_000;
 
-/// Part of `status_current` to read: a range of its leading key column.
+/// Part of `status_current_rows` to read: a range of its leading key column.
 #[derive(Debug, Clone)]
 pub(super) struct Range {
     /// `AND ...` restricting the rows to this part, with `?1` as the bound.
     clause: &'static str,
-    bound: String,
+    bound: i64,
 }
 
-/// How to read the municipal cells of `status_current` in two halves along its
-/// primary key, so each half is one range read: by ARS when the key starts with
-/// the scope, by leistungsschluessel when it starts with the subject. The split
-/// point is the middle Gemeinde or annotated key (cheap lists that follow the
-/// matrix's shape). `None` when the key is neither or the lists are empty.
+/// How to read the municipal cells of `status_current_rows` in two halves along its
+/// primary key (subject id first, schema 0013), so each half is one range read:
+/// split at the middle subject id. `None` when there are no subjects.
 pub(super) fn split_ranges(conn: &Connection) -> Option<[Range; 2]> {
-    let first: String = conn
+    let bound: i64 = conn
         .query_row(
-            "SELECT name FROM pragma_index_info(
-                 (SELECT name FROM pragma_index_list('status_current') WHERE origin = 'pk'))
-             ORDER BY seqno LIMIT 1",
+            "SELECT subject_id FROM status_subjects ORDER BY subject_id
+             LIMIT 1 OFFSET (SELECT count(*) / 2 FROM status_subjects)",
             [],
             |r| r.get(0),
         )
         .ok()?;
-    let (median_sql, below, above) = match first.as_str() {
-        "scope_kind" => (
-            "SELECT ars FROM v_municipalities WHERE level = 'gemeinde' AND ars IS NOT NULL
-             ORDER BY ars LIMIT 1 OFFSET (SELECT count(*) / 2 FROM v_municipalities
-                                          WHERE level = 'gemeinde' AND ars IS NOT NULL)",
-            "AND scope < ?1",
-            "AND scope >= ?1",
-        ),
-        "subject_kind" => (
-            "SELECT leistungsschluessel FROM annotations ORDER BY 1
-             LIMIT 1 OFFSET (SELECT count(*) / 2 FROM annotations)",
-            "AND subject_kind IN ('leika', 'efa') AND subject < ?1",
-            "AND subject_kind IN ('leika', 'efa') AND subject >= ?1",
-        ),
-        _ => return None,
-    };
-    let bound: String = conn.query_row(median_sql, [], |r| r.get(0)).ok()?;
     Some([
         Range {
-            clause: below,
-            bound: bound.clone(),
+            clause: "AND subject_id < ?1",
+            bound,
         },
         Range {
-            clause: above,
+            clause: "AND subject_id >= ?1",
             bound,
         },
     ])
+}
+
+/// The lookup tables of the integer status storage (schema 0013): subject ids to
+/// (efa?, key), scope ids to scope text, status ordinals to statuses.
+struct Names {
+    subjects: HashMap<i64, (bool, String)>,
+    scopes: HashMap<i64, String>,
+    statuses: HashMap<i64, Status>,
+}
+
+fn names(conn: &Connection) -> Result<Names, ExportError> {
+    const CTX: &str = "reading the status lookup tables";
+    let mut subjects = HashMap::new();
+    let mut stmt = conn
+        .prepare("SELECT subject_id, subject_kind, subject FROM status_subjects")
+        .map_err(db(CTX))?;
+    let mut rows = stmt.query([]).map_err(db(CTX))?;
+    while let Some(r) = rows.next().map_err(db(CTX))? {
+        let kind: String = r.get(1).map_err(db(CTX))?;
+        subjects.insert(
+            r.get::<_, i64>(0).map_err(db(CTX))?,
+            (kind == "efa", r.get::<_, String>(2).map_err(db(CTX))?),
+        );
+    }
+    let mut scopes = HashMap::new();
+    let mut stmt = conn
+        .prepare("SELECT scope_id, scope FROM status_scopes")
+        .map_err(db(CTX))?;
+    let mut rows = stmt.query([]).map_err(db(CTX))?;
+    while let Some(r) = rows.next().map_err(db(CTX))? {
+        scopes.insert(
+            r.get::<_, i64>(0).map_err(db(CTX))?,
+            r.get::<_, String>(1).map_err(db(CTX))?,
+        );
+    }
+    let mut statuses = HashMap::new();
+    let mut stmt = conn
+        .prepare("SELECT code, status FROM status_codes")
+        .map_err(db(CTX))?;
+    let mut rows = stmt.query([]).map_err(db(CTX))?;
+    while let Some(r) = rows.next().map_err(db(CTX))? {
+        let text: String = r.get(1).map_err(db(CTX))?;
+        if let Some(status) = Status::from_code(text.as_bytes()) {
+            statuses.insert(r.get::<_, i64>(0).map_err(db(CTX))?, status);
+        }
+    }
+    Ok(Names {
+        subjects,
+        scopes,
+        statuses,
+    })
+}
+
+/// A stored YYYYMMDD day (schema 0013) as a date.
+fn day(d: i64) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(
+        i32::try_from(d / 10_000).ok()?,
+        u32::try_from(d / 100 % 100).ok()?,
+        u32::try_from(d % 100).ok()?,
+    )
 }
 
 /// A second read-only connection to the same database file, mapped for scans.
@@ -156,16 +192,17 @@ pub(super) fn read_current(
     let mut m = Matrix::default();
     let mut later = Vec::new();
     let mut changed: Later = Vec::new();
-    // The scope kind is written into the statement, not bound: the Ressort cells are
-    // then read through the partial index `status_current_ressort` (schema 0007)
-    // instead of a scan past every municipal cell.
+    let names = names(conn)?;
+    // Ressort scopes have negative ids, ARS positive (schema 0013); the sign is
+    // written into the statement, so the Ressort cells are read through the partial
+    // index `status_current_ressort` instead of a scan past every municipal cell.
     let kind = match scope_kind {
-        "ressort" => "'ressort'",
-        _ => "'ars'",
+        "ressort" => "scope_id < 0",
+        _ => "scope_id > 0",
     };
     let sql = format!(
-        "SELECT subject_kind, subject, scope, status, effective_on
-         FROM status_current WHERE scope_kind = {kind} {}",
+        "SELECT subject_id, scope_id, status, effective_on
+         FROM status_current_rows WHERE {kind} {}",
         range.map_or("", |r| r.clause)
     );
     let mut stmt = conn.prepare(&sql).map_err(db(CTX))?;
@@ -175,16 +212,29 @@ pub(super) fn read_current(
     }
     .map_err(db(CTX))?;
     while let Some(r) = rows.next().map_err(db(CTX))? {
-        let (efa, subject, scope, latest) = status_row(r, None, CTX)?;
-        let Some(latest) = latest else { continue };
+        let int = |i: usize| -> Result<i64, ExportError> { r.get(i).map_err(db(CTX)) };
+        let (Some((efa, subject)), Some(scope)) =
+            (names.subjects.get(&int(0)?), names.scopes.get(&int(1)?))
+        else {
+            continue;
+        };
+        let (Some(&status), Some(on)) = (names.statuses.get(&int(2)?), day(int(3)?)) else {
+            continue;
+        };
+        let latest = Latest {
+            on,
+            event: 0,
+            status,
+        };
+        let efa = *efa;
         if window_from.is_some_and(|from| latest.on > from) {
-            changed.push((efa, key_text(subject), key_text(scope)));
+            changed.push((efa, subject.clone(), scope.clone()));
         }
         if latest.on <= as_of {
-            let cell = m.cell(efa, subject, scope);
+            let cell = m.cell(efa, subject.as_bytes(), scope.as_bytes());
             m.fold(cell, latest);
         } else if later.len() < max_lookups {
-            later.push((efa, key_text(subject), key_text(scope)));
+            later.push((efa, subject.clone(), scope.clone()));
         } else {
             return Ok(None);
         }
