@@ -16,11 +16,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::json::{
-    self, AggregateFileJson, ChangeJson, CountsJson, DateJson, GemeindeFileJson,
-    GemeindeServiceJson, HeadlineJson, IndexEntryJson, IndexFileJson, InputsJson, Keyed,
-    LicenceJson, MemberJson, MetaCountsJson, MetaFileJson, ServiceCountsJson, ServiceInfoJson,
+    self, ChangeJson, CountsJson, DateJson, HeadlineJson, IndexEntryJson, IndexFileJson,
+    InputsJson, Keyed, LicenceJson, MemberJson, MetaCountsJson, MetaFileJson, ServiceInfoJson,
     ServicesFileJson, SourceJson, Tally, UnitJson, DASHBOARD_FORMAT_VERSION as FORMAT_VERSION,
 };
+#[cfg(test)]
+use super::json::{GemeindeFileJson, GemeindeServiceJson, ServiceCountsJson};
 use super::model::{DashboardData, DataStamp, Gemeinde, GemeindeService, Unit};
 use super::publish::Legacy;
 use super::{Ars, ExportError};
@@ -205,9 +206,10 @@ pub fn build(
     };
     files.insert(SERVICES_FILE.into(), compact(&services)?);
 
+    let keys = service_keys(data)?;
     let built = super::par_map(&data.gemeinden, |g| {
         let ars = Ars::parse(&g.ars)?;
-        let (bytes, tally) = gemeinde_file(data, g)?;
+        let (bytes, tally) = gemeinde_file(data, g, &keys)?;
         Ok::<_, ExportError>((format!("gemeinden/{ars}.json"), bytes, tally))
     });
     for (g, result) in data.gemeinden.iter().zip(built) {
@@ -252,7 +254,7 @@ pub fn build(
         let members = members
             .get(&(*level, unit.ars.as_str()))
             .unwrap_or(&no_members);
-        let (bytes, counts) = aggregate_file(data, unit, level, members, &tallies)?;
+        let (bytes, counts) = aggregate_file(data, unit, level, members, &tallies, &keys)?;
         Ok::<_, ExportError>((format!("{dir}/{ars}.json"), bytes, counts))
     });
     let mut n_verbaende = 0;
@@ -350,12 +352,45 @@ fn change_json<'a>(
         .collect()
 }
 
-fn gemeinde_file(data: &DashboardData, g: &Gemeinde) -> Result<(Vec<u8>, Tally), ExportError> {
-    let mut tally = Tally::default();
-    for gs in &g.services {
-        tally.add(gs.status, gs.online);
-    }
-    // Relevant and retired rows in one map, in service (= key) order.
+/// What every Gemeinde file writes the same for a service: its key as a JSON
+/// object key (`"…":`, escaped once) and the channel through which the Kommunen
+/// can order its EfA service on the export date. Indexed like `data.services`.
+struct ServiceKey {
+    key: Vec<u8>,
+    efa_kanal: Option<&'static str>,
+}
+
+fn service_keys(data: &DashboardData) -> Result<Vec<ServiceKey>, ExportError> {
+    data.services
+        .iter()
+        .map(|s| {
+            let mut key = serde_json::to_vec(&s.leistungsschluessel).map_err(ExportError::Json)?;
+            key.push(b':');
+            Ok(ServiceKey {
+                key,
+                efa_kanal: s
+                    .nachnutzung
+                    .as_ref()
+                    .filter(|n| n.available_on(data.as_of))
+                    .and_then(|n| n.kanal)
+                    .map(|k| k.as_str()),
+            })
+        })
+        .collect()
+}
+
+/// The head of a Gemeinde file: the fields of [`GemeindeFileJson`] before
+/// `services`, in its order.
+#[derive(serde::Serialize)]
+struct GemeindeHeadJson<'a> {
+    format: &'static str,
+    format_version: u32,
+    unit: UnitJson<'a>,
+    counts: CountsJson,
+}
+
+/// Relevant and retired rows of a Gemeinde in one list, in service (= key) order.
+fn gemeinde_rows(g: &Gemeinde) -> Vec<(&GemeindeService, bool)> {
     let mut rows: Vec<(&GemeindeService, bool)> = g
         .services
         .iter()
@@ -363,8 +398,156 @@ fn gemeinde_file(data: &DashboardData, g: &Gemeinde) -> Result<(Vec<u8>, Tally),
         .chain(g.retired_services.iter().map(|gs| (gs, true)))
         .collect();
     rows.sort_by_key(|(gs, _)| gs.service);
-    let mut services = Vec::with_capacity(rows.len());
-    for (gs, retired) in rows {
+    rows
+}
+
+/// A Gemeinde file, byte for byte what serde_json writes for [`GemeindeFileJson`]
+/// (a unit test holds the two equal), but with the services map (3,000 entries
+/// per Gemeinde, most of the set's bytes) written directly: keys escaped once per
+/// set, status codes and dates without the serializer's per-string escaping.
+fn gemeinde_file(
+    data: &DashboardData,
+    g: &Gemeinde,
+    keys: &[ServiceKey],
+) -> Result<(Vec<u8>, Tally), ExportError> {
+    let mut tally = Tally::default();
+    for gs in &g.services {
+        tally.add(gs.status, gs.online);
+    }
+    let head = GemeindeHeadJson {
+        format: "ozgsync-dashboard-gemeinde",
+        format_version: FORMAT_VERSION,
+        unit: unit_json(
+            &g.ars,
+            &g.name,
+            "gemeinde",
+            g.textkennzeichen.as_deref(),
+            g.kreis_ars.as_deref(),
+            g.verband_ars.as_deref(),
+        ),
+        counts: tally.json(),
+    };
+    // About 65 bytes per service and 90 per change.
+    let size = 1024 + 72 * g.services.len() + 96 * g.changes.len();
+    let mut out = Vec::with_capacity(size);
+    serde_json::to_writer(&mut out, &head).map_err(ExportError::Json)?;
+    // The head is an object: reopen it for the fields that follow.
+    if out.pop() != Some(b'}') {
+        return Err(ExportError::invalid(
+            "a Gemeinde file's head is not a JSON object".into(),
+        ));
+    }
+    out.extend_from_slice(b",\"services\":{");
+    let mut first = true;
+    for (gs, retired) in gemeinde_rows(g) {
+        let Some(k) = keys.get(gs.service) else {
+            continue;
+        };
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.extend_from_slice(&k.key);
+        service_entry(&mut out, gs, retired, k.efa_kanal)?;
+    }
+    out.extend_from_slice(b"},\"changes_30d\":");
+    serde_json::to_writer(&mut out, &change_json(data, g, false)).map_err(ExportError::Json)?;
+    out.extend_from_slice(b"}\n");
+    Ok((out, tally))
+}
+
+/// One value of a Gemeinde file's services map: what serde_json writes for
+/// [`GemeindeServiceJson`], fields in its order, absent ones left out.
+fn service_entry(
+    out: &mut Vec<u8>,
+    gs: &GemeindeService,
+    retired: bool,
+    efa_kanal: Option<&'static str>,
+) -> Result<(), ExportError> {
+    let mut sep = false;
+    let mut field = |out: &mut Vec<u8>, name: &[u8]| {
+        if sep {
+            out.push(b',');
+        }
+        sep = true;
+        out.extend_from_slice(name);
+    };
+    out.push(b'{');
+    if let Some(s) = gs.status {
+        field(out, b"\"status\":");
+        json_str(out, s.as_str())?;
+    }
+    if let Some(d) = gs.status_since {
+        field(out, b"\"since\":");
+        json_date(out, d)?;
+    }
+    if let Some(online) = gs.online {
+        field(out, b"\"online\":");
+        out.extend_from_slice(if online { b"true" } else { b"false" });
+    }
+    if let Some(url) = &gs.url {
+        field(out, b"\"url\":");
+        json_str(out, url)?;
+    }
+    if retired {
+        field(out, b"\"retired\":true");
+    }
+    if let Some(k) = efa_kanal {
+        field(out, b"\"efa_kanal\":");
+        json_str(out, k)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// A JSON string: copied between quotes when nothing needs escaping (the status
+/// codes and channels always), else through serde_json.
+fn json_str(out: &mut Vec<u8>, s: &str) -> Result<(), ExportError> {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        Ok(())
+    } else {
+        serde_json::to_writer(out, s).map_err(ExportError::Json)
+    }
+}
+
+/// A date as [`DateJson`] writes it: `"YYYY-MM-DD"` directly for years 0–9999.
+fn json_date(out: &mut Vec<u8>, d: chrono::NaiveDate) -> Result<(), ExportError> {
+    use chrono::Datelike;
+    let (y, m, day) = (d.year(), d.month(), d.day());
+    let Ok(y @ 0..=9999) = u32::try_from(y) else {
+        return serde_json::to_writer(out, &DateJson(d)).map_err(ExportError::Json);
+    };
+    let digit = |n: u32| b'0' + (n % 10) as u8;
+    out.extend_from_slice(&[
+        b'"',
+        digit(y / 1000),
+        digit(y / 100),
+        digit(y / 10),
+        digit(y),
+        b'-',
+        digit(m / 10),
+        digit(m),
+        b'-',
+        digit(day / 10),
+        digit(day),
+        b'"',
+    ]);
+    Ok(())
+}
+
+/// The Gemeinde file through serde alone: the reference the direct writer is
+/// checked against.
+#[cfg(test)]
+fn gemeinde_file_serde(data: &DashboardData, g: &Gemeinde) -> Result<Vec<u8>, ExportError> {
+    let mut tally = Tally::default();
+    for gs in &g.services {
+        tally.add(gs.status, gs.online);
+    }
+    let mut services = Vec::new();
+    for (gs, retired) in gemeinde_rows(g) {
         let Some(s) = data.services.get(gs.service) else {
             continue;
         };
@@ -400,9 +583,7 @@ fn gemeinde_file(data: &DashboardData, g: &Gemeinde) -> Result<(Vec<u8>, Tally),
         services: Keyed(services),
         changes_30d: change_json(data, g, false),
     };
-    // About 65 bytes per service and 90 per change.
-    let size = 1024 + 72 * g.services.len() + 96 * g.changes.len();
-    Ok((compact_sized(&file, size)?, tally))
+    compact(&file)
 }
 
 fn aggregate_file(
@@ -411,6 +592,7 @@ fn aggregate_file(
     level: &'static str,
     members: &[&Gemeinde],
     tallies: &HashMap<&str, Tally>,
+    keys: &[ServiceKey],
 ) -> Result<(Vec<u8>, CountsJson), ExportError> {
     let mut total = Tally::default();
     let mut per_service: Vec<Option<Tally>> = vec![None; data.services.len()];
@@ -442,18 +624,8 @@ fn aggregate_file(
             .then_with(|| a.ars.cmp(&b.ars))
             .then_with(|| a.leistungsschluessel.cmp(b.leistungsschluessel))
     });
-    let services = Keyed(
-        per_service
-            .iter()
-            .zip(&data.services)
-            .filter_map(|(t, s)| {
-                t.as_ref()
-                    .map(|t| (s.leistungsschluessel.as_str(), ServiceCountsJson(t)))
-            })
-            .collect(),
-    );
     let counts = total.json();
-    let file = AggregateFileJson {
+    let head = AggregateHeadJson {
         format: if level == "kreis" {
             "ozgsync-dashboard-kreis"
         } else {
@@ -470,12 +642,95 @@ fn aggregate_file(
         ),
         counts: counts.clone(),
         members: member_json,
-        services,
-        changes_30d: changes,
     };
-    let size =
-        4096 + 400 * file.members.len() + 80 * file.services.0.len() + 110 * file.changes_30d.len();
-    Ok((compact_sized(&file, size)?, counts))
+    let size = 4096 + 400 * head.members.len() + 80 * per_service.len() + 110 * changes.len();
+    let mut out = Vec::with_capacity(size);
+    serde_json::to_writer(&mut out, &head).map_err(ExportError::Json)?;
+    // The head is an object: reopen it for the fields that follow.
+    if out.pop() != Some(b'}') {
+        return Err(ExportError::invalid(
+            "an aggregate file's head is not a JSON object".into(),
+        ));
+    }
+    out.extend_from_slice(b",\"services\":");
+    services_counts(&mut out, &per_service, keys);
+    out.extend_from_slice(b",\"changes_30d\":");
+    serde_json::to_writer(&mut out, &changes).map_err(ExportError::Json)?;
+    out.extend_from_slice(b"}\n");
+    Ok((out, counts))
+}
+
+/// The head of an aggregate file: the fields of `json::AggregateFileJson` before
+/// `services`, in its order.
+#[derive(serde::Serialize)]
+struct AggregateHeadJson<'a> {
+    format: &'static str,
+    format_version: u32,
+    unit: UnitJson<'a>,
+    counts: CountsJson,
+    members: Vec<MemberJson<'a>>,
+}
+
+/// An aggregate file's services map, what serde_json writes for
+/// `Keyed<ServiceCountsJson>` over the services with a tally (a unit test holds
+/// the two equal): keys escaped once per set, counts written directly.
+fn services_counts(out: &mut Vec<u8>, per_service: &[Option<Tally>], keys: &[ServiceKey]) {
+    out.push(b'{');
+    let mut first = true;
+    for (t, k) in per_service.iter().zip(keys) {
+        let Some(t) = t else { continue };
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.extend_from_slice(&k.key);
+        let b = &t.by_status;
+        let entries: [(&[u8], u32); 11] = [
+            (b"\"relevant\":", t.phases.total),
+            (b"\"nicht_begonnen\":", b.nicht_begonnen),
+            (b"\"geplant\":", b.geplant),
+            (b"\"beauftragt\":", b.beauftragt),
+            (b"\"in_umsetzung\":", b.in_umsetzung),
+            (b"\"pilot\":", b.pilot),
+            (b"\"produktiv\":", b.produktiv),
+            (b"\"eingestellt\":", b.eingestellt),
+            (b"\"abgelehnt\":", b.abgelehnt),
+            (b"\"ohne_status\":", b.ohne_status),
+            (b"\"online_beobachtet\":", t.online),
+        ];
+        out.push(b'{');
+        let mut sep = false;
+        for (name, n) in entries {
+            if n == 0 {
+                continue;
+            }
+            if sep {
+                out.push(b',');
+            }
+            sep = true;
+            out.extend_from_slice(name);
+            json_u32(out, n);
+        }
+        out.push(b'}');
+    }
+    out.push(b'}');
+}
+
+/// A count in decimal, as serde_json writes it.
+fn json_u32(out: &mut Vec<u8>, mut n: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(d) = buf.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(buf.get(i..).unwrap_or_default());
 }
 
 /// Dashboard files are compact JSON with a final newline: they are many, large
@@ -495,6 +750,180 @@ fn compact_sized<T: serde::Serialize>(value: &T, size: usize) -> Result<Vec<u8>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The direct writer of Gemeinde files gives serde_json's bytes for every
+    /// combination of fields, keys and URLs that need escaping, and odd years.
+    #[test]
+    fn gemeinde_files_written_directly_equal_serde() {
+        use crate::efa_nachnutzung::{Kanal, State};
+        use crate::export::model::{DashService, GemeindeChange, Status};
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let as_of = day(2026, 6, 30);
+        let service = |key: &str, kanal: Option<Kanal>, from: chrono::NaiveDate| DashService {
+            leistungsschluessel: key.into(),
+            name: format!("Leistung {key}"),
+            reifegrad: None,
+            umsetzungsweg: None,
+            efa_id: None,
+            efa_name: None,
+            ozg_leistungen: Vec::new(),
+            url: None,
+            nachnutzung: kanal.map(|k| State {
+                kanal: Some(k),
+                bereitgestellt_ab: Some(from),
+                ..State::default()
+            }),
+            themenfeld: None,
+            retired: false,
+        };
+        let services = vec![
+            service("99000000000001", None, as_of),
+            service("99000000000002", Some(Kanal::Govconnect), as_of),
+            service("99000000000003", Some(Kanal::Land), day(2027, 1, 1)),
+            service("99000000000004", Some(Kanal::Keiner), as_of),
+            service(
+                "9900\"quote\\ü\u{1}",
+                Some(Kanal::Govdigital),
+                day(2020, 2, 29),
+            ),
+        ];
+        let urls = [
+            None,
+            Some("https://example.org/a?b=c&d=\"e\""),
+            Some("tab\there, ü, \u{7f}, </script>"),
+        ];
+        let dates = [
+            None,
+            Some(day(2026, 3, 1)),
+            Some(day(-12, 1, 1)),
+            Some(day(12345, 12, 31)),
+        ];
+        let mut rows = Vec::new();
+        let mut retired = Vec::new();
+        let mut n = 0usize;
+        for status in std::iter::once(None).chain(Status::ALL.map(Some)) {
+            for since in dates {
+                for online in [None, Some(true), Some(false)] {
+                    for url in urls {
+                        let row = GemeindeService {
+                            service: n % services.len(),
+                            status,
+                            status_since: since,
+                            online,
+                            url: url.map(str::to_owned),
+                        };
+                        if n % 7 == 3 {
+                            retired.push(row);
+                        } else {
+                            rows.push(row);
+                        }
+                        n += 1;
+                    }
+                }
+            }
+        }
+        rows.sort_by_key(|r| r.service);
+        retired.sort_by_key(|r| r.service);
+        let gemeinde = |services: Vec<GemeindeService>, retired: Vec<GemeindeService>| Gemeinde {
+            ars: "031010000000".into(),
+            name: "Gemeinde \"A\" an der Aue".into(),
+            kreis_ars: Some("031010000000".into()),
+            verband_ars: None,
+            textkennzeichen: Some("60".into()),
+            services,
+            retired_services: retired,
+            changes: vec![GemeindeChange {
+                effective_on: day(2026, 6, 1),
+                service: 1,
+                old: None,
+                new: Status::Pilot,
+            }],
+        };
+        let data = DashboardData {
+            land: crate::model::LandScope::niedersachsen(),
+            generated_at: chrono::DateTime::UNIX_EPOCH,
+            as_of,
+            stamp: DataStamp {
+                sources: Vec::new(),
+                status_batch: 1,
+                data_generation: 0,
+                demo: false,
+            },
+            services,
+            kreise: Vec::new(),
+            verbaende: Vec::new(),
+            gemeinden: vec![gemeinde(rows, retired), gemeinde(Vec::new(), Vec::new())],
+        };
+        let keys = service_keys(&data).unwrap();
+        for g in &data.gemeinden {
+            let (direct, _) = gemeinde_file(&data, g, &keys).unwrap();
+            let reference = gemeinde_file_serde(&data, g).unwrap();
+            assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                String::from_utf8(reference).unwrap()
+            );
+        }
+    }
+
+    /// The direct writer of an aggregate file's services map gives serde_json's
+    /// bytes: zero counts left out, keys escaped, services without a tally absent.
+    #[test]
+    fn aggregate_service_counts_written_directly_equal_serde() {
+        use crate::export::model::Status;
+        let keys: Vec<ServiceKey> = ["99000000000001", "9900\"x\\ü", "99000000000003", "4"]
+            .iter()
+            .map(|k| {
+                let mut key = serde_json::to_vec(k).unwrap();
+                key.push(b':');
+                ServiceKey {
+                    key,
+                    efa_kanal: None,
+                }
+            })
+            .collect();
+        let mut big = Tally::default();
+        for (i, s) in std::iter::once(None)
+            .chain(Status::ALL.map(Some))
+            .enumerate()
+        {
+            for n in 0..(i * 1_234_567 % 99_991 + 1) {
+                big.add(s, (n % 3 == 0).then_some(n % 2 == 0));
+            }
+        }
+        let mut one = Tally::default();
+        one.add(Some(Status::Produktiv), None);
+        for per_service in [
+            vec![None, None, None, None],
+            vec![
+                Some(big.clone()),
+                None,
+                Some(Tally::default()),
+                Some(one.clone()),
+            ],
+            vec![Some(one.clone()), Some(big.clone()), None, Some(big)],
+        ] {
+            let mut direct = Vec::new();
+            services_counts(&mut direct, &per_service, &keys);
+            let names = ["99000000000001", "9900\"x\\ü", "99000000000003", "4"];
+            let reference = serde_json::to_vec(&Keyed(
+                per_service
+                    .iter()
+                    .zip(names)
+                    .filter_map(|(t, k)| t.as_ref().map(|t| (k, ServiceCountsJson(t))))
+                    .collect(),
+            ))
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                String::from_utf8(reference).unwrap()
+            );
+        }
+        for n in [0, 7, 10, 99, 100, 4_294_967_295] {
+            let mut out = Vec::new();
+            json_u32(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+    }
 
     #[test]
     fn the_legacy_rule_claims_exactly_what_format_2_wrote() {

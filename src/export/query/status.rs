@@ -1,143 +1,170 @@
-//! The status readers of the exports. Municipal statuses come from
-//! `status_current_rows` (the latest event per subject and ARS, integer keys of
-//! schema 0013, turned into text through the small lookup tables), corrected by index
-//! lookups for the few cells whose current event lies after the as-of date, read
-//! in two halves on two connections; the same scan finds the cells changed in the
-//! change window, whose events are then looked up.
+//! The status readers of the exports, over the integer status tables (schema
+//! 0013): `status_current_rows` holds the latest event per (subject id, scope id),
+//! dates as YYYYMMDD integers and statuses as ordinals, so the millions of
+//! municipal cells are read without text compares, conversions or hash lookups
+//! (the ids index vectors built from `status_subjects`/`status_scopes`). The few
+//! cells whose current event lies after the as-of date are corrected by index
+//! lookups; the municipal cells are read in two halves by subject id on two
+//! connections; the same scan finds the cells changed in the change window, whose
+//! events are then looked up.
 
 use std::collections::HashMap;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rusqlite::{params, Connection};
 
 use super::matrix::{Latest, Matrix};
 use super::{db, map_for_scans};
 use crate::export::model::Status;
 use crate::export::ExportError;
-use crate::model::date::iso_date;
-
-/// One row as read: efa?, subject and scope (stored bytes), and the status if valid.
-pub(super) type StatusRow<'r> = (bool, &'r [u8], &'r [u8], Option<Latest>);
-
-/// One status row: subject_kind, subject, scope, status, effective_on and, if
-/// `event` names a column, event_id (else 0). Subject and scope stay bytes: they
-/// are checked as UTF-8 only when they become map keys.
-pub(super) fn status_row<'r>(
-    r: &'r rusqlite::Row<'_>,
-    event: Option<usize>,
-    context: &'static str,
-) -> Result<StatusRow<'r>, ExportError> {
-    let bytes = |i: usize| -> Result<&'r [u8], ExportError> {
-        Ok(r.get_ref(i).map_err(db(context))?.as_bytes().unwrap_or(b""))
-    };
-    let latest = match (Status::from_code(bytes(3)?), iso_date(bytes(4)?)) {
-        (Some(status), Some(on)) => Some(Latest {
-            on,
-            event: match event {
-                Some(i) => r.get(i).map_err(db(context))?,
-                None => 0,
-            },
-            status,
-        }),
-        _ => None,
-    };
-    Ok((bytes(0)? == b"efa", bytes(1)?, bytes(2)?, latest))
-}
 
 /// Cells dated after the as-of date are looked up one by one up to this many; a
 /// date so far back that more cells changed since is cheaper as one fold.
 pub(super) const MAX_LOOKUPS: usize = 20_000;
 
-/// Part of `status_current_rows` to read: a range of its leading key column.
-#[derive(Debug, Clone)]
-pub(super) struct Range {
-    /// `AND ...` restricting the rows to this part, with `?1` as the bound.
-    clause: &'static str,
-    bound: i64,
+/// A date as stored in the status tables: the integer YYYYMMDD.
+pub(super) fn date_int(d: NaiveDate) -> i64 {
+    i64::from(d.year()) * 10_000 + i64::from(d.month()) * 100 + i64::from(d.day())
 }
 
-/// How to read the municipal cells of `status_current_rows` in two halves along its
-/// primary key (subject id first, schema 0013), so each half is one range read:
-/// split at the middle subject id. `None` when there are no subjects.
-pub(super) fn split_ranges(conn: &Connection) -> Option<[Range; 2]> {
-    let bound: i64 = conn
-        .query_row(
-            "SELECT subject_id FROM status_subjects ORDER BY subject_id
-             LIMIT 1 OFFSET (SELECT count(*) / 2 FROM status_subjects)",
-            [],
-            |r| r.get(0),
-        )
-        .ok()?;
-    Some([
-        Range {
-            clause: "AND subject_id < ?1",
-            bound,
-        },
-        Range {
-            clause: "AND subject_id >= ?1",
-            bound,
-        },
-    ])
+/// A stored YYYYMMDD integer as a date; `None` for what is not a date.
+pub(super) fn int_date(n: i64) -> Option<NaiveDate> {
+    let y = i32::try_from(n / 10_000).ok()?;
+    let m = u32::try_from(n / 100 % 100).ok()?;
+    let d = u32::try_from(n % 100).ok()?;
+    NaiveDate::from_ymd_opt(y, m, d)
 }
 
-/// The lookup tables of the integer status storage (schema 0013): subject ids to
-/// (efa?, key), scope ids to scope text, status ordinals to statuses.
-struct Names {
-    subjects: HashMap<i64, (bool, String)>,
-    scopes: HashMap<i64, String>,
-    statuses: HashMap<i64, Status>,
-}
-
-fn names(conn: &Connection) -> Result<Names, ExportError> {
-    const CTX: &str = "reading the status lookup tables";
-    let mut subjects = HashMap::new();
-    let mut stmt = conn
-        .prepare("SELECT subject_id, subject_kind, subject FROM status_subjects")
-        .map_err(db(CTX))?;
-    let mut rows = stmt.query([]).map_err(db(CTX))?;
-    while let Some(r) = rows.next().map_err(db(CTX))? {
-        let kind: String = r.get(1).map_err(db(CTX))?;
-        subjects.insert(
-            r.get::<_, i64>(0).map_err(db(CTX))?,
-            (kind == "efa", r.get::<_, String>(2).map_err(db(CTX))?),
-        );
-    }
-    let mut scopes = HashMap::new();
-    let mut stmt = conn
-        .prepare("SELECT scope_id, scope FROM status_scopes")
-        .map_err(db(CTX))?;
-    let mut rows = stmt.query([]).map_err(db(CTX))?;
-    while let Some(r) = rows.next().map_err(db(CTX))? {
-        scopes.insert(
-            r.get::<_, i64>(0).map_err(db(CTX))?,
-            r.get::<_, String>(1).map_err(db(CTX))?,
-        );
-    }
-    let mut statuses = HashMap::new();
-    let mut stmt = conn
-        .prepare("SELECT code, status FROM status_codes")
-        .map_err(db(CTX))?;
-    let mut rows = stmt.query([]).map_err(db(CTX))?;
-    while let Some(r) = rows.next().map_err(db(CTX))? {
-        let text: String = r.get(1).map_err(db(CTX))?;
-        if let Some(status) = Status::from_code(text.as_bytes()) {
-            statuses.insert(r.get::<_, i64>(0).map_err(db(CTX))?, status);
-        }
-    }
-    Ok(Names {
-        subjects,
-        scopes,
-        statuses,
+/// A stored status and date as a [`Latest`]; `None` for a row that is not valid.
+fn latest(status: i64, on: i64, event: i64) -> Option<Latest> {
+    Some(Latest {
+        on: int_date(on)?,
+        event,
+        status: Status::from_ordinal(status)?,
     })
 }
 
-/// A stored YYYYMMDD day (schema 0013) as a date.
-fn day(d: i64) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(
-        i32::try_from(d / 10_000).ok()?,
-        u32::try_from(d / 100 % 100).ok()?,
-        u32::try_from(d % 100).ok()?,
+/// Which scopes a read covers: the municipal ones (ARS, positive scope ids) or
+/// the Ressorts (negative ids, with a partial index of their own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Ars,
+    Ressort,
+}
+
+impl Kind {
+    /// The SQL condition on `scope_id` (written into statements, not bound, so the
+    /// Ressort reads use the partial index `status_current_ressort`).
+    fn clause(self) -> &'static str {
+        match self {
+            Kind::Ars => "scope_id > 0",
+            Kind::Ressort => "scope_id < 0",
+        }
+    }
+}
+
+/// Database ids to matrix ids: a vector where the ids are dense (as the store
+/// assigns them), a map for any others.
+#[derive(Default)]
+struct IdIndex {
+    dense: Vec<u32>,
+    sparse: HashMap<i64, u32>,
+}
+
+impl IdIndex {
+    fn build(pairs: &[(i64, u32)]) -> IdIndex {
+        let limit = 4 * pairs.len() as i64 + 4096;
+        let mut index = IdIndex::default();
+        for &(id, m) in pairs {
+            match usize::try_from(id) {
+                Ok(i) if id < limit => {
+                    if index.dense.len() <= i {
+                        index.dense.resize(i + 1, u32::MAX);
+                    }
+                    if let Some(slot) = index.dense.get_mut(i) {
+                        *slot = m;
+                    }
+                }
+                _ => {
+                    index.sparse.insert(id, m);
+                }
+            }
+        }
+        index
+    }
+
+    fn get(&self, id: i64) -> Option<u32> {
+        match usize::try_from(id).ok().and_then(|i| self.dense.get(i)) {
+            Some(&m) if m != u32::MAX => Some(m),
+            Some(_) => None,
+            None if self.sparse.is_empty() => None,
+            None => self.sparse.get(&id).copied(),
+        }
+    }
+}
+
+/// The matrix ids of the database's subject and scope ids (scope ids by their
+/// absolute value: one read covers one sign).
+struct Ids {
+    subjects: IdIndex,
+    scopes: IdIndex,
+}
+
+impl Ids {
+    fn cell(&self, subject_id: i64, scope_id: i64) -> Option<(u32, u32)> {
+        Some((
+            self.subjects.get(subject_id)?,
+            self.scopes.get(scope_id.abs())?,
+        ))
+    }
+}
+
+/// An empty matrix with every subject and every scope of `kind` interned, and the
+/// index from database ids to its ids.
+fn interned(conn: &Connection, kind: Kind) -> Result<(Matrix, Ids), ExportError> {
+    const CTX: &str = "reading status subjects and scopes";
+    let mut m = Matrix::default();
+    let mut subjects = Vec::new();
+    let mut stmt = conn
+        .prepare("SELECT subject_id, subject_kind, subject FROM status_subjects ORDER BY 2, 3")
+        .map_err(db(CTX))?;
+    let mut rows = stmt.query([]).map_err(db(CTX))?;
+    while let Some(r) = rows.next().map_err(db(CTX))? {
+        let id: i64 = r.get(0).map_err(db(CTX))?;
+        let efa = r.get_ref(1).map_err(db(CTX))?.as_str().unwrap_or("") == "efa";
+        let subject = r.get_ref(2).map_err(db(CTX))?.as_str().unwrap_or("");
+        subjects.push((id, m.subject_id(efa, subject)));
+    }
+    let mut scopes = Vec::new();
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT scope_id, scope FROM status_scopes WHERE {} ORDER BY 2",
+            kind.clause()
+        ))
+        .map_err(db(CTX))?;
+    let mut rows = stmt.query([]).map_err(db(CTX))?;
+    while let Some(r) = rows.next().map_err(db(CTX))? {
+        let id: i64 = r.get(0).map_err(db(CTX))?;
+        let scope = r.get_ref(1).map_err(db(CTX))?.as_str().unwrap_or("");
+        scopes.push((id.abs(), m.scope_id(scope)));
+    }
+    let ids = Ids {
+        subjects: IdIndex::build(&subjects),
+        scopes: IdIndex::build(&scopes),
+    };
+    Ok((m, ids))
+}
+
+/// The middle subject id: the two halves of the municipal cells are read on two
+/// connections, split there. `None` when there are too few subjects to split.
+fn split_subject(conn: &Connection) -> Option<i64> {
+    conn.query_row(
+        "SELECT subject_id FROM status_subjects ORDER BY subject_id
+         LIMIT 1 OFFSET (SELECT count(*) / 2 FROM status_subjects)",
+        [],
+        |r| r.get(0),
     )
+    .ok()
 }
 
 /// A second read-only connection to the same database file, mapped for scans.
@@ -164,229 +191,246 @@ pub(super) fn status_stamp(conn: &Connection) -> Option<i64> {
     .ok()
 }
 
-/// Cells whose current event is after the as-of date: (efa, subject, scope).
-pub(super) type Later = Vec<(bool, String, String)>;
+/// A cell by database ids: (subject_id, scope_id).
+pub(super) type Cell = (i64, i64);
 
-/// What one read of (part of) `status_current` yields: the matrix as of the date,
-/// the cells dated later, and, when a change window was asked for, the events in it.
+/// What one read of (part of) `status_current_rows` yields: the rows of the
+/// matrix as of the date (matrix subject id, row by matrix scope id), the cells
+/// dated later, and, when a change window was asked for, the events in it.
 pub(super) struct Part {
-    m: Matrix,
-    later: Later,
+    rows: Vec<(u32, Vec<Option<Latest>>)>,
+    later: Vec<Cell>,
     recent: Option<Vec<Recent>>,
 }
 
-/// Reads (part of) `status_current` for one scope kind: the cells current as of
-/// `as_of`, and those dated later (`None` when more than `max_lookups`). With
-/// `window_from`, also the events in (`window_from`, `as_of`] of the cells read:
-/// only a cell whose current event is after `window_from` can have one, so the
-/// same scan finds them and each gets one index seek (no second scan).
-pub(super) fn read_current(
-    conn: &Connection,
-    scope_kind: &str,
+/// Reads the current cells of `kind` with subject ids in `subjects` (inclusive):
+/// those current as of `as_of`, and those dated later (`None` when more than
+/// `max_lookups`). With `window_from`, also the events in (`window_from`, `as_of`]
+/// of the cells read: only a cell whose current event is after `window_from` can
+/// have one, so the same scan finds them and each gets one index seek.
+/// What a read of `status_current_rows` looks for (the same for both halves).
+struct Scan<'a> {
+    kind: Kind,
+    ids: &'a Ids,
+    /// Scopes of `kind` (the length of a matrix row).
+    scopes: usize,
     as_of: NaiveDate,
     max_lookups: usize,
-    range: Option<&Range>,
     window_from: Option<NaiveDate>,
+}
+
+fn read_current(
+    conn: &Connection,
+    scan: &Scan<'_>,
+    subjects: (i64, i64),
 ) -> Result<Option<Part>, ExportError> {
     const CTX: &str = "reading current statuses";
-    let mut m = Matrix::default();
+    let Scan {
+        kind,
+        ids,
+        scopes,
+        as_of,
+        max_lookups,
+        window_from,
+    } = *scan;
+    let as_of_n = date_int(as_of);
+    let from_n = window_from.map(date_int);
+    let mut rows: Vec<(u32, Vec<Option<Latest>>)> = Vec::new();
     let mut later = Vec::new();
-    let mut changed: Later = Vec::new();
-    let names = names(conn)?;
-    // Ressort scopes have negative ids, ARS positive (schema 0013); the sign is
-    // written into the statement, so the Ressort cells are read through the partial
-    // index `status_current_ressort` instead of a scan past every municipal cell.
-    let kind = match scope_kind {
-        "ressort" => "scope_id < 0",
-        _ => "scope_id > 0",
-    };
-    let sql = format!(
-        "SELECT subject_id, scope_id, status, effective_on
-         FROM status_current_rows WHERE {kind} {}",
-        range.map_or("", |r| r.clause)
-    );
-    let mut stmt = conn.prepare(&sql).map_err(db(CTX))?;
-    let mut rows = match range {
-        Some(r) => stmt.query(params![r.bound]),
-        None => stmt.query([]),
-    }
-    .map_err(db(CTX))?;
-    while let Some(r) = rows.next().map_err(db(CTX))? {
+    let mut changed = Vec::new();
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT subject_id, scope_id, status, effective_on FROM status_current_rows
+             WHERE {} AND subject_id >= ?1 AND subject_id <= ?2",
+            kind.clause()
+        ))
+        .map_err(db(CTX))?;
+    let mut q = stmt
+        .query(params![subjects.0, subjects.1])
+        .map_err(db(CTX))?;
+    // The subject id of the row being filled (rows come in subject id order).
+    let mut current: Option<i64> = None;
+    while let Some(r) = q.next().map_err(db(CTX))? {
         let int = |i: usize| -> Result<i64, ExportError> { r.get(i).map_err(db(CTX)) };
-        let (Some((efa, subject)), Some(scope)) =
-            (names.subjects.get(&int(0)?), names.scopes.get(&int(1)?))
-        else {
-            continue;
-        };
-        let (Some(&status), Some(on)) = (names.statuses.get(&int(2)?), day(int(3)?)) else {
-            continue;
-        };
-        let latest = Latest {
-            on,
-            event: 0,
-            status,
-        };
-        let efa = *efa;
-        if window_from.is_some_and(|from| latest.on > from) {
-            changed.push((efa, subject.clone(), scope.clone()));
+        let (subject_id, scope_id, on) = (int(0)?, int(1)?, int(3)?);
+        if from_n.is_some_and(|from| on > from) {
+            changed.push((subject_id, scope_id));
         }
-        if latest.on <= as_of {
-            let cell = m.cell(efa, subject.as_bytes(), scope.as_bytes());
-            m.fold(cell, latest);
-        } else if later.len() < max_lookups {
-            later.push((efa, subject.clone(), scope.clone()));
-        } else {
-            return Ok(None);
+        if on > as_of_n {
+            if later.len() >= max_lookups {
+                return Ok(None);
+            }
+            later.push((subject_id, scope_id));
+            continue;
+        }
+        let Some((s, a)) = ids.cell(subject_id, scope_id) else {
+            continue;
+        };
+        let Some(cell) = latest(int(2)?, on, 0) else {
+            continue;
+        };
+        if current != Some(subject_id) {
+            current = Some(subject_id);
+            rows.push((s, vec![None; scopes]));
+        }
+        if let Some(slot) = rows.last_mut().and_then(|(_, row)| row.get_mut(a as usize)) {
+            *slot = Latest::newer(*slot, Some(cell));
         }
     }
     let recent = match window_from {
-        Some(from) => Some(changes_of(conn, scope_kind, &changed, from, as_of)?),
+        Some(from) => Some(changes_of(conn, ids, &changed, from, as_of)?),
         None => None,
     };
-    Ok(Some(Part { m, later, recent }))
+    Ok(Some(Part {
+        rows,
+        later,
+        recent,
+    }))
 }
 
-/// The status an event `e` replaced in its cell: the cell's event before it by
-/// (effective_on, event_id), one index seek.
-pub(super) const PREVIOUS_STATUS: &str = "(SELECT p.status FROM status_events p
-      WHERE p.subject_kind = e.subject_kind AND p.subject = e.subject
-        AND p.scope_kind = e.scope_kind AND p.scope = e.scope
+/// The status an event `e` of `status_event_rows` replaced in its cell: the
+/// cell's event before it by (effective_on, event_id), one index seek.
+const PREVIOUS_STATUS: &str = "(SELECT p.status FROM status_event_rows p
+      WHERE p.subject_id = e.subject_id AND p.scope_id = e.scope_id
         AND (p.effective_on < e.effective_on
              OR (p.effective_on = e.effective_on AND p.event_id < e.event_id))
       ORDER BY p.effective_on DESC, p.event_id DESC LIMIT 1)";
 
-/// A change read from the columns at `at`: status, effective date and the status
-/// it replaced ([`PREVIOUS_STATUS`]); `None` for a row that is not a valid event.
-pub(super) fn change_at(
+/// A change from the columns at `at`: status, effective date and the status it
+/// replaced ([`PREVIOUS_STATUS`]); `None` for a row that is not a valid event.
+fn change_at(
     r: &rusqlite::Row<'_>,
     at: usize,
     context: &'static str,
 ) -> Result<Option<(Status, NaiveDate, Option<Status>)>, ExportError> {
-    let bytes = |i: usize| -> Result<&[u8], ExportError> {
-        Ok(r.get_ref(i).map_err(db(context))?.as_bytes().unwrap_or(b""))
-    };
-    let (Some(new), Some(on)) = (Status::from_code(bytes(at)?), iso_date(bytes(at + 1)?)) else {
+    let new: i64 = r.get(at).map_err(db(context))?;
+    let on: i64 = r.get(at + 1).map_err(db(context))?;
+    let old: Option<i64> = r.get(at + 2).map_err(db(context))?;
+    let (Some(new), Some(on)) = (Status::from_ordinal(new), int_date(on)) else {
         return Ok(None);
     };
-    let old = r
-        .get_ref(at + 2)
-        .map_err(db(context))?
-        .as_bytes()
-        .ok()
-        .and_then(Status::from_code);
-    Ok(Some((new, on, old)))
+    Ok(Some((new, on, old.and_then(Status::from_ordinal))))
 }
 
 /// The events in (`from`, `as_of`] of the given cells, each with the status it
-/// replaced, in the cells' order and by date within a cell.
-pub(super) fn changes_of(
+/// replaced, in the cells' order and by date within a cell: per cell one index
+/// seek, read backwards from `as_of` to the first event at or before `from` (the
+/// status the oldest change replaced).
+fn changes_of(
     conn: &Connection,
-    scope_kind: &str,
-    cells: &Later,
+    ids: &Ids,
+    cells: &[Cell],
     from: NaiveDate,
     as_of: NaiveDate,
 ) -> Result<Vec<Recent>, ExportError> {
     const CTX: &str = "reading recent status changes";
     let mut stmt = conn
-        .prepare(&format!(
-            "SELECT e.status, e.effective_on, {PREVIOUS_STATUS}
-             FROM status_events e
-             WHERE e.subject_kind = ?1 AND e.subject = ?2 AND e.scope_kind = ?3
-               AND e.scope = ?4 AND e.effective_on > ?5 AND e.effective_on <= ?6
-             ORDER BY e.effective_on, e.event_id"
-        ))
+        .prepare(
+            "SELECT status, effective_on FROM status_event_rows
+             WHERE subject_id = ?1 AND scope_id = ?2 AND effective_on <= ?3
+             ORDER BY effective_on DESC, event_id DESC",
+        )
         .map_err(db(CTX))?;
-    let (from, as_of) = (from.to_string(), as_of.to_string());
+    let from_n = date_int(from);
     let mut out = Vec::new();
-    for (efa, subject, scope) in cells {
-        let kind = if *efa { "efa" } else { "leika" };
+    // The cell's events in the window, newest first: (status, date).
+    let mut window: Vec<(i64, i64)> = Vec::new();
+    for &(subject_id, scope_id) in cells {
+        let Some((s, a)) = ids.cell(subject_id, scope_id) else {
+            continue;
+        };
+        window.clear();
+        let mut before = None;
         let mut rows = stmt
-            .query(params![kind, subject, scope_kind, scope, from, as_of])
+            .query(params![subject_id, scope_id, date_int(as_of)])
             .map_err(db(CTX))?;
         while let Some(r) = rows.next().map_err(db(CTX))? {
-            let Some((new, on, old)) = change_at(r, 0, CTX)? else {
-                continue;
-            };
-            out.push(Recent {
-                efa: *efa,
-                subject: subject.clone(),
-                scope: scope.clone(),
-                on,
-                old,
-                new,
-            });
+            let status: i64 = r.get(0).map_err(db(CTX))?;
+            let on: i64 = r.get(1).map_err(db(CTX))?;
+            if on > from_n {
+                window.push((status, on));
+            } else {
+                before = Some(status);
+                break;
+            }
+        }
+        // Oldest first; each change replaced the one before it.
+        let mut old = before.and_then(Status::from_ordinal);
+        for &(status, on) in window.iter().rev() {
+            let new = Status::from_ordinal(status);
+            if let (Some(new), Some(on)) = (new, int_date(on)) {
+                out.push(Recent { s, a, on, old, new });
+            }
+            old = new;
         }
     }
     Ok(out)
 }
 
-/// The status matrix of one scope kind (`ars` or `ressort`) as of a date.
-/// `status_current` holds the latest event per cell, so for the usual as-of date
-/// (today, or any date after the newest event) it is the answer as is; the few
-/// cells whose current event lies after the as-of date (future-dated events, or
-/// an as-of date in the past) get one index lookup each. Only when too many cells
-/// need that is every event up to the date folded instead. The municipal cells
-/// (millions) are read in two halves on two connections, one per core.
+/// The status matrix of one scope kind as of a date. `status_current_rows` holds
+/// the latest event per cell, so for the usual as-of date (today, or any date
+/// after the newest event) it is the answer as is; the few cells whose current
+/// event lies after the as-of date (future-dated events, or an as-of date in the
+/// past) get one index lookup each. Only when too many cells need that is every
+/// event up to the date folded instead. The municipal cells (millions) are read
+/// in two halves on two connections, one per core.
 ///
 /// With `window_from`, the events of the change window come along (see
 /// [`read_current`]); `None` in their place when the matrix had to be folded from
 /// the events instead.
 pub(super) fn status_matrix(
     conn: &Connection,
-    scope_kind: &str,
+    kind: Kind,
     as_of: NaiveDate,
     max_lookups: usize,
     window_from: Option<NaiveDate>,
 ) -> Result<(Matrix, Option<Vec<Recent>>), ExportError> {
-    let split = if scope_kind == "ars" {
-        split_ranges(conn).and_then(|r| Some((r, second_connection(conn)?)))
-    } else {
-        None
+    let (mut m, ids) = interned(conn, kind)?;
+    let scopes = m.ars.len();
+    let split = match kind {
+        Kind::Ars => split_subject(conn).and_then(|mid| Some((mid, second_connection(conn)?))),
+        Kind::Ressort => None,
     };
+    let scan = Scan {
+        kind,
+        ids: &ids,
+        scopes,
+        as_of,
+        max_lookups,
+        window_from,
+    };
+    let read = |conn: &Connection, subjects: (i64, i64)| read_current(conn, &scan, subjects);
     let parts = match split {
-        Some(([low, high], other)) => std::thread::scope(|scope| {
-            let high = scope.spawn(move || {
-                read_current(
-                    &other,
-                    scope_kind,
-                    as_of,
-                    max_lookups,
-                    Some(&high),
-                    window_from,
-                )
-            });
-            let low = read_current(
-                conn,
-                scope_kind,
-                as_of,
-                max_lookups,
-                Some(&low),
-                window_from,
-            );
+        Some((mid, other)) => std::thread::scope(|scope| {
+            let read = &read;
+            let high = scope.spawn(move || read(&other, (mid, i64::MAX)));
+            let low = read(conn, (i64::MIN, mid.saturating_sub(1)));
             let high = high.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
             Ok::<_, ExportError>([low?, high?])
         })?
         .into_iter()
         .collect::<Option<Vec<_>>>(),
-        None => {
-            read_current(conn, scope_kind, as_of, max_lookups, None, window_from)?.map(|p| vec![p])
-        }
+        None => read(conn, (i64::MIN, i64::MAX))?.map(|p| vec![p]),
     };
     let Some(parts) = parts else {
-        return Ok((fold_events(conn, scope_kind, as_of)?, None));
+        return Ok((fold_events(conn, kind, as_of)?, None));
     };
-    let mut m = Matrix::default();
-    let mut later: Later = Vec::new();
+    let mut later: Vec<Cell> = Vec::new();
     let mut recent: Option<Vec<Recent>> = None;
     for part in parts {
-        m.merge(part.m);
+        for (s, row) in part.rows {
+            // Each subject id lies in one part, and each matrix subject is one id.
+            if let Some(slot) = m.latest.get_mut(s as usize) {
+                *slot = row;
+            }
+        }
         later.extend(part.later);
         if let Some(r) = part.recent {
             recent.get_or_insert_with(Vec::new).extend(r);
         }
     }
     if later.len() > max_lookups {
-        return Ok((fold_events(conn, scope_kind, as_of)?, None));
+        return Ok((fold_events(conn, kind, as_of)?, None));
     }
     if later.is_empty() {
         return Ok((m, recent));
@@ -394,108 +438,101 @@ pub(super) fn status_matrix(
     const LOOKUP: &str = "reading a status as of a date";
     let mut stmt = conn
         .prepare(
-            "SELECT subject_kind, subject, scope, status, effective_on, event_id
-             FROM status_events
-             WHERE subject_kind = ?1 AND subject = ?2 AND scope_kind = ?5 AND scope = ?3
-               AND effective_on <= ?4
+            "SELECT status, effective_on, event_id FROM status_event_rows
+             WHERE subject_id = ?1 AND scope_id = ?2 AND effective_on <= ?3
              ORDER BY effective_on DESC, event_id DESC LIMIT 1",
         )
         .map_err(db(LOOKUP))?;
-    let as_of_s = as_of.to_string();
-    for (efa, subject, scope) in &later {
-        let kind = if *efa { "efa" } else { "leika" };
+    let as_of_n = date_int(as_of);
+    for &(subject_id, scope_id) in &later {
+        let Some(cell) = ids.cell(subject_id, scope_id) else {
+            continue;
+        };
         let mut rows = stmt
-            .query(params![kind, subject, scope, as_of_s, scope_kind])
+            .query(params![subject_id, scope_id, as_of_n])
             .map_err(db(LOOKUP))?;
         if let Some(r) = rows.next().map_err(db(LOOKUP))? {
-            if let (efa, subject, scope, Some(latest)) = status_row(r, Some(5), LOOKUP)? {
-                let cell = m.cell(efa, subject, scope);
-                m.fold(cell, latest);
+            let int = |i: usize| -> Result<i64, ExportError> { r.get(i).map_err(db(LOOKUP)) };
+            if let Some(l) = latest(int(0)?, int(1)?, int(2)?) {
+                m.fold(cell, l);
             }
         }
     }
     Ok((m, recent))
 }
 
-/// Every municipal event up to `as_of`, folded per cell, in table order (the table
-/// is clustered by cell, schema 0006). The unary `+` keeps the filters out of any
-/// index choice, so the read stays one sequential scan.
-pub(super) fn fold_events(
-    conn: &Connection,
-    scope_kind: &str,
-    as_of: NaiveDate,
-) -> Result<Matrix, ExportError> {
+/// Every event of `kind` up to `as_of`, folded per cell, in table order (the
+/// table is clustered by cell). The unary `+` keeps the filters out of any index
+/// choice, so the read stays one sequential scan.
+fn fold_events(conn: &Connection, kind: Kind, as_of: NaiveDate) -> Result<Matrix, ExportError> {
     const CTX: &str = "reading status events";
-    let mut m = Matrix::default();
+    let (mut m, ids) = interned(conn, kind)?;
     let mut stmt = conn
-        .prepare(
-            "SELECT subject_kind, subject, scope, status, effective_on, event_id
-             FROM status_events WHERE +scope_kind = ?2 AND +effective_on <= ?1",
-        )
+        .prepare(&format!(
+            "SELECT subject_id, scope_id, status, effective_on, event_id
+             FROM status_event_rows WHERE +{} AND +effective_on <= ?1",
+            kind.clause()
+        ))
         .map_err(db(CTX))?;
-    let mut rows = stmt
-        .query(params![as_of.to_string(), scope_kind])
-        .map_err(db(CTX))?;
+    let mut rows = stmt.query(params![date_int(as_of)]).map_err(db(CTX))?;
     while let Some(r) = rows.next().map_err(db(CTX))? {
-        if let (efa, subject, scope, Some(latest)) = status_row(r, Some(5), CTX)? {
-            let cell = m.cell(efa, subject, scope);
-            m.fold(cell, latest);
-        }
+        let int = |i: usize| -> Result<i64, ExportError> { r.get(i).map_err(db(CTX)) };
+        let (Some(cell), Some(l)) = (
+            ids.cell(int(0)?, int(1)?),
+            latest(int(2)?, int(3)?, int(4)?),
+        ) else {
+            continue;
+        };
+        m.fold(cell, l);
     }
     Ok(m)
 }
 
-/// A municipal status event in the change window, with the status it replaced.
+/// A municipal status event in the change window, with the status it replaced,
+/// by matrix subject and scope id.
 pub(super) struct Recent {
-    pub(super) efa: bool,
-    pub(super) subject: String,
-    pub(super) scope: String,
+    pub(super) s: u32,
+    pub(super) a: u32,
     pub(super) on: NaiveDate,
     pub(super) old: Option<Status>,
     pub(super) new: Status,
 }
 
 /// The municipal events with effective_on in (`from`, `as_of`] and each one's
-/// previous status in its cell. Only cells whose current event is after `from` can
-/// have such events, so the read starts from `status_current` by date and looks up
-/// just those cells' events (one index seek each), not the whole history.
-pub(super) fn recent_changes(
+/// previous status in its cell, by the matrix ids every [`Kind::Ars`] matrix
+/// interns. Only cells whose current event is after `from` can have such
+/// events, so the read starts from `status_current_rows` by date and looks up just
+/// those cells' events (one index seek each), not the whole history.
+fn recent_changes(
     conn: &Connection,
     from: NaiveDate,
     as_of: NaiveDate,
 ) -> Result<Vec<Recent>, ExportError> {
     const CTX: &str = "reading recent status changes";
+    let (_, ids) = interned(conn, Kind::Ars)?;
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT e.subject_kind, e.subject, e.scope, e.status, e.effective_on,
-                    {PREVIOUS_STATUS}
-             FROM status_current c
-             JOIN status_events e
-               ON e.subject_kind = c.subject_kind AND e.subject = c.subject
-              AND e.scope_kind = c.scope_kind AND e.scope = c.scope
+            "SELECT e.subject_id, e.scope_id, e.status, e.effective_on, {PREVIOUS_STATUS}
+             FROM status_current_rows c
+             JOIN status_event_rows e
+               ON e.subject_id = c.subject_id AND e.scope_id = c.scope_id
               AND e.effective_on > ?1 AND e.effective_on <= ?2
-             WHERE c.scope_kind = 'ars' AND c.effective_on > ?1"
+             WHERE c.scope_id > 0 AND c.effective_on > ?1"
         ))
         .map_err(db(CTX))?;
     let mut rows = stmt
-        .query(params![from.to_string(), as_of.to_string()])
+        .query(params![date_int(from), date_int(as_of)])
         .map_err(db(CTX))?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(db(CTX))? {
-        let text = |i: usize| -> Result<&str, ExportError> {
-            Ok(r.get_ref(i).map_err(db(CTX))?.as_str().unwrap_or(""))
-        };
-        let Some((new, on, old)) = change_at(r, 3, CTX)? else {
+        let int = |i: usize| -> Result<i64, ExportError> { r.get(i).map_err(db(CTX)) };
+        let Some((s, a)) = ids.cell(int(0)?, int(1)?) else {
             continue;
         };
-        out.push(Recent {
-            efa: text(0)? == "efa",
-            subject: text(1)?.to_owned(),
-            scope: text(2)?.to_owned(),
-            on,
-            old,
-            new,
-        });
+        let Some((new, on, old)) = change_at(r, 2, CTX)? else {
+            continue;
+        };
+        out.push(Recent { s, a, on, old, new });
     }
     Ok(out)
 }
@@ -507,18 +544,15 @@ pub(super) fn matrix_and_changes(
     as_of: NaiveDate,
     window_from: Option<NaiveDate>,
 ) -> Result<Matrix, ExportError> {
-    let (mut m, recent) = status_matrix(conn, "ars", as_of, MAX_LOOKUPS, window_from)?;
+    let (mut m, recent) = status_matrix(conn, Kind::Ars, as_of, MAX_LOOKUPS, window_from)?;
     let recent = match (window_from, recent) {
         (Some(from), None) => recent_changes(conn, from, as_of)?,
         (_, recent) => recent.unwrap_or_default(),
     };
-    for r in recent {
-        let (Some(s), Some(a)) = (m.subject(r.efa, &r.subject), m.ars.get(&r.scope).copied())
-        else {
-            continue;
-        };
-        m.recent.push((s, a, r.on, r.old, r.new));
-    }
+    // Every matrix of one kind interns the same subjects and scopes in the same
+    // order (sorted by key), so the ids of a separate read agree with `m`'s.
+    m.recent
+        .extend(recent.into_iter().map(|r| (r.s, r.a, r.on, r.old, r.new)));
     Ok(m)
 }
 
@@ -528,7 +562,7 @@ pub(super) fn land_status(
     conn: &Connection,
     as_of: NaiveDate,
 ) -> Result<HashMap<(String, String), Status>, ExportError> {
-    let (m, _) = status_matrix(conn, "ressort", as_of, MAX_LOOKUPS, None)?;
+    let (m, _) = status_matrix(conn, Kind::Ressort, as_of, MAX_LOOKUPS, None)?;
     let mut out = HashMap::new();
     for (efa, map) in [(true, &m.efa), (false, &m.leika)] {
         for (subject, s) in map {
@@ -546,6 +580,7 @@ pub(super) fn land_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::date::iso_date;
     use crate::status::report::StatusRow;
     use crate::status::{Scope, Subject};
 
@@ -644,7 +679,7 @@ mod tests {
                 .collect();
             // Through status_current (with lookups), and forced to fold every event.
             for max_lookups in [MAX_LOOKUPS, 0] {
-                let (m, _) = status_matrix(&conn, "ars", d(as_of), max_lookups, None).unwrap();
+                let (m, _) = status_matrix(&conn, Kind::Ars, d(as_of), max_lookups, None).unwrap();
                 assert_eq!(cells(&m), expected, "as of {as_of}, {max_lookups} lookups");
             }
         };
@@ -682,41 +717,44 @@ mod tests {
     #[test]
     fn recent_changes_carry_the_previous_status() {
         let (_dir, conn) = db();
-        let check =
-            |from: &str, as_of: &str, expected: &[(&str, &str, &str, Option<&str>, &str)]| {
-                let listed = |recent: Vec<Recent>| {
-                    let mut got: Vec<_> = recent
-                        .into_iter()
-                        .map(|r| {
-                            (
-                                r.subject,
-                                r.scope,
-                                r.on.to_string(),
-                                r.old.map(Status::as_str),
-                                r.new.as_str(),
-                            )
-                        })
-                        .collect();
-                    got.sort();
-                    got
-                };
-                let expected: Vec<_> = expected
-                    .iter()
-                    .map(|(s, a, on, old, new)| {
-                        (s.to_string(), a.to_string(), on.to_string(), *old, *new)
+        let check = |from: &str,
+                     as_of: &str,
+                     expected: &[(&str, &str, &str, Option<&str>, &str)]| {
+            let (m, _) = interned(&conn, Kind::Ars).unwrap();
+            let subjects: HashMap<u32, &String> = m.leika.iter().map(|(k, s)| (*s, k)).collect();
+            let listed = |recent: Vec<Recent>| {
+                let mut got: Vec<_> = recent
+                    .into_iter()
+                    .map(|r| {
+                        (
+                            subjects[&r.s].clone(),
+                            m.scope_names[r.a as usize].clone(),
+                            r.on.to_string(),
+                            r.old.map(Status::as_str),
+                            r.new.as_str(),
+                        )
                     })
                     .collect();
-                // The scan, and the lookups of the cells the matrix read found.
-                let scanned = listed(recent_changes(&conn, d(from), d(as_of)).unwrap());
-                assert_eq!(scanned, expected, "scan ({from}, {as_of}]");
-                let (_, found) =
-                    status_matrix(&conn, "ars", d(as_of), MAX_LOOKUPS, Some(d(from))).unwrap();
-                assert_eq!(
-                    listed(found.unwrap()),
-                    expected,
-                    "lookups ({from}, {as_of}]"
-                );
+                got.sort();
+                got
             };
+            let expected: Vec<_> = expected
+                .iter()
+                .map(|(s, a, on, old, new)| {
+                    (s.to_string(), a.to_string(), on.to_string(), *old, *new)
+                })
+                .collect();
+            // The scan, and the lookups of the cells the matrix read found.
+            let scanned = listed(recent_changes(&conn, d(from), d(as_of)).unwrap());
+            assert_eq!(scanned, expected, "scan ({from}, {as_of}]");
+            let (_, found) =
+                status_matrix(&conn, Kind::Ars, d(as_of), MAX_LOOKUPS, Some(d(from))).unwrap();
+            assert_eq!(
+                listed(found.unwrap()),
+                expected,
+                "lookups ({from}, {as_of}]"
+            );
+        };
         check(
             "2026-02-15",
             "2026-03-15",
