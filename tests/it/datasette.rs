@@ -111,6 +111,8 @@ fn metadata_documents_every_view_and_every_canned_query_returns_rows() {
     for hidden in [
         "payloads",
         "status_tally",
+        "status_event_rows",
+        "status_current_rows",
         "search_fts_data",
         "record_versions",
     ] {
