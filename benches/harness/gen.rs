@@ -78,20 +78,8 @@ fn fixed(s: &str, width: usize) -> String {
 // LeiKa
 // ---------------------------------------------------------------------------------
 
-/// The header of the official LeiKa CSV download, in order.
-pub const LEIKA_HEADER: [&str; 11] = [
-    "Schluessel",
-    "Leistungsgruppierung",
-    "Leistungskennung",
-    "Verrichtung",
-    "Verrichtungsdetail",
-    "Bezeichnung",
-    "Bezeichnung2",
-    "Typ",
-    "Veröffentlichungsdatum",
-    "Besondere Merkmale",
-    "Synonyme",
-];
+/// The header of the official LeiKa CSV download, in order (the parser's list).
+pub const LEIKA_HEADER: [&str; 11] = ozgsync::parse::leika_csv::COLUMN_NAMES;
 
 /// Largest release [`leika_release`] can make with unique keys (999 groups of at most
 /// 999 Leistungsobjekte, a few rows each, with room to spare).

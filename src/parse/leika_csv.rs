@@ -33,7 +33,7 @@ pub const MAX_RECORD_BYTES: u64 = 1024 * 1024;
 const MAX_HEADER_BYTES: u64 = 64 * 1024;
 
 /// The column names of the official download, in their usual order.
-const COLUMN_NAMES: [&str; 11] = [
+pub const COLUMN_NAMES: [&str; 11] = [
     "Schluessel",
     "Leistungsgruppierung",
     "Leistungskennung",
