@@ -114,7 +114,7 @@ impl Ids {
     fn cell(&self, subject_id: i64, scope_id: i64) -> Option<(u32, u32)> {
         Some((
             self.subjects.get(subject_id)?,
-            self.scopes.get(scope_id.abs())?,
+            self.scopes.get(scope_id.checked_abs()?)?,
         ))
     }
 }
@@ -146,7 +146,10 @@ fn interned(conn: &Connection, kind: Kind) -> Result<(Matrix, Ids), ExportError>
     while let Some(r) = rows.next().map_err(db(CTX))? {
         let id: i64 = r.get(0).map_err(db(CTX))?;
         let scope = r.get_ref(1).map_err(db(CTX))?.as_str().unwrap_or("");
-        scopes.push((id.abs(), m.scope_id(scope)));
+        // A hostile id of i64::MIN has no absolute value: such a scope is skipped.
+        if let Some(id) = id.checked_abs() {
+            scopes.push((id, m.scope_id(scope)));
+        }
     }
     let ids = Ids {
         subjects: IdIndex::build(&subjects),
@@ -419,9 +422,20 @@ pub(super) fn status_matrix(
     let mut recent: Option<Vec<Recent>> = None;
     for part in parts {
         for (s, row) in part.rows {
-            // Each subject id lies in one part, and each matrix subject is one id.
-            if let Some(slot) = m.latest.get_mut(s as usize) {
-                *slot = row;
+            // Each subject id lies in one part and is read in key order, so its
+            // row arrives once and moves in whole; should a plan ever return a
+            // subject's cells apart, the later row is folded in, not lost.
+            let empty = m.latest.get(s as usize).is_some_and(Vec::is_empty);
+            if empty {
+                if let Some(slot) = m.latest.get_mut(s as usize) {
+                    *slot = row;
+                }
+                continue;
+            }
+            for (a, cell) in row.into_iter().enumerate() {
+                if let Some(cell) = cell {
+                    m.fold((s, a as u32), cell);
+                }
             }
         }
         later.extend(part.later);
@@ -667,6 +681,28 @@ mod tests {
         // The reader's snapshot still shows the old state; a new connection would not.
         assert_eq!(status_stamp(&reader), Some(before));
         assert!(second_connection(&reader).is_none());
+    }
+
+    /// Ids as the store assigns them index a vector; far or negative ones (another
+    /// writer's, or a hostile file's) go to the map; unknown ids are absent.
+    #[test]
+    fn id_index_takes_dense_and_sparse_ids() {
+        let index = IdIndex::build(&[(1, 10), (2, 11), (5_000_000_000, 12), (-7, 13), (0, 14)]);
+        assert_eq!(index.get(1), Some(10));
+        assert_eq!(index.get(2), Some(11));
+        assert_eq!(index.get(0), Some(14));
+        assert_eq!(index.get(5_000_000_000), Some(12));
+        assert_eq!(index.get(-7), Some(13));
+        assert_eq!(index.get(3), None);
+        assert_eq!(index.get(i64::MIN), None);
+        assert_eq!(index.get(i64::MAX), None);
+        assert!(index.dense.len() < 16);
+        let ids = Ids {
+            subjects: IdIndex::build(&[(1, 0)]),
+            scopes: IdIndex::build(&[(3, 0)]),
+        };
+        assert_eq!(ids.cell(1, -3), Some((0, 0)));
+        assert_eq!(ids.cell(1, i64::MIN), None);
     }
 
     #[test]
