@@ -761,3 +761,151 @@ fn cli_export_report_and_usage_errors() {
     ]);
     assert!(stdout.contains("unchanged"), "{stdout}");
 }
+
+/// The report counts per EfA service and per Kreis what the dashboards' Gemeinde
+/// rows hold, on a matrix with several LeiKa keys per EfA service (statuses of
+/// every kind, kommunal keys relevant everywhere, a Land key only where it has a
+/// status, a retired key, EfA statuses of their own, observed availability): an
+/// EfA service counts once per Gemeinde with a row of any of its keys, `produktiv`
+/// if one of them is, else the first status in key order, online if any row was
+/// observed online; a Kreis counts every row of its Gemeinden.
+#[test]
+fn report_counts_what_the_dashboard_rows_hold() {
+    let db = fixture_db();
+    let sql = std::fs::read_to_string("fixtures/export/report_matrix.sql").unwrap();
+    db.conn().execute_batch(&sql).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let dash = root.path().join("dash");
+    let json = root.path().join("r.json");
+    let as_of = ["--as-of", "2026-03-15"];
+    db.ok(&[
+        "export",
+        "dashboards",
+        as_of[0],
+        as_of[1],
+        "--out",
+        dash.to_str().unwrap(),
+    ]);
+    db.ok(&[
+        "export",
+        "report",
+        "--format",
+        "json",
+        as_of[0],
+        as_of[1],
+        "--out",
+        json.to_str().unwrap(),
+    ]);
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let services = read(&dash.join("services.json"));
+    let efa_of: BTreeMap<String, String> = services["services"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter_map(|(k, s)| Some((k.clone(), s["efa"]["efa_id"].as_str()?.to_owned())))
+        .collect();
+    // (total, produktiv, in_einfuehrung, geplant), as the report names them.
+    type Count = [u64; 4];
+    fn add(c: &mut Count, status: Option<&str>) {
+        c[0] += 1;
+        match status {
+            Some("produktiv") => c[1] += 1,
+            Some("beauftragt" | "in_umsetzung" | "pilot") => c[2] += 1,
+            Some("nicht_begonnen" | "geplant") => c[3] += 1,
+            _ => {}
+        }
+    }
+    let mut per_efa: BTreeMap<String, (Count, [u64; 2])> = BTreeMap::new();
+    let mut per_kreis: BTreeMap<String, (u64, Count)> = BTreeMap::new();
+    let mut multi_key = 0;
+    let mut gemeinden = 0;
+    for e in std::fs::read_dir(dash.join("gemeinden")).unwrap() {
+        let g = read(&e.unwrap().path());
+        gemeinden += 1;
+        let kreis = per_kreis
+            .entry(g["unit"]["kreis_ars"].as_str().unwrap().to_owned())
+            .or_default();
+        kreis.0 += 1;
+        // Per EfA service of this Gemeinde: (status, online) over its rows in key order.
+        let mut best: BTreeMap<&str, (Option<&str>, Option<bool>, u32)> = BTreeMap::new();
+        for (key, row) in g["services"].as_object().unwrap() {
+            if row["retired"] == true {
+                continue;
+            }
+            let status = row["status"].as_str();
+            add(&mut kreis.1, status);
+            let Some(efa) = efa_of.get(key) else {
+                continue;
+            };
+            let b = best.entry(efa.as_str()).or_default();
+            b.2 += 1;
+            if status == Some("produktiv") || b.0.is_none() {
+                b.0 = status.or(b.0);
+            }
+            b.1 = match (b.1, row["online"].as_bool()) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (a, b) => a.or(b),
+            };
+        }
+        for (efa, (status, online, rows)) in best {
+            multi_key += u32::from(rows > 1);
+            let e = per_efa.entry(efa.to_owned()).or_default();
+            add(&mut e.0, status);
+            if let Some(o) = online {
+                e.1[0] += 1;
+                e.1[1] += u64::from(o);
+            }
+        }
+    }
+    assert_eq!(gemeinden, 939);
+    assert!(
+        multi_key > 500,
+        "the matrix has EfA services with several rows per Gemeinde"
+    );
+    let count = |v: &serde_json::Value| -> Count {
+        ["total", "produktiv", "in_einfuehrung", "geplant"].map(|f| v[f].as_u64().unwrap())
+    };
+    let report = read(&json);
+    let reported: BTreeMap<String, (Count, [u64; 2])> = report["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let v = &s["verfuegbarkeit"];
+            let avail = if v.is_null() {
+                [0, 0]
+            } else {
+                [
+                    v["observed"].as_u64().unwrap(),
+                    v["online"].as_u64().unwrap(),
+                ]
+            };
+            (
+                s["efa_id"].as_str().unwrap().to_owned(),
+                (count(&s["kommunen"]), avail),
+            )
+        })
+        .collect();
+    assert_eq!(reported.len(), 3);
+    assert_eq!(reported, per_efa);
+    assert!(reported
+        .values()
+        .any(|(_, a)| a[0] > 0 && a[1] > 0 && a[1] < a[0]));
+    let kreise: BTreeMap<String, (u64, Count)> = report["kreise"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["ars"].as_str().unwrap().to_owned(),
+                (
+                    k["gemeinden"].as_u64().unwrap(),
+                    count(&k["gemeinde_leistungen"]),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(kreise, per_kreis);
+}

@@ -9,13 +9,13 @@ use rusqlite::Connection;
 
 use super::catalog::{
     annotations, availability, efa_services, efa_themenfeld, leika_names, ozg_names, stamp, units,
-    Efa,
+    Efa, Observed,
 };
-use super::matrix::Latest;
+use super::matrix::{Latest, Matrix};
 use super::status::matrix_and_changes;
 use super::{map_for_scans, CHANGE_WINDOW_DAYS};
 use crate::export::model::{
-    DashService, DashboardData, Gemeinde, GemeindeChange, GemeindeService, OzgRef,
+    DashService, DashboardData, Gemeinde, GemeindeChange, GemeindeService, OzgRef, Unit,
 };
 use crate::export::ExportError;
 use crate::model::{LandScope, Vollzug};
@@ -30,14 +30,124 @@ pub fn dashboards(
     dashboard_data(conn, land, as_of, generated_at, true)
 }
 
+/// A Gemeinde with its Verband, its interned ARS in the matrix and its recent changes.
+pub(super) type Member = (Unit, Option<String>, Option<u32>, Vec<GemeindeChange>);
+
+/// What the per-Gemeinde service rows are made from: the status matrix, the
+/// services, which subjects count for each, and the Gemeinden. The dashboards build
+/// every row from it; the report counts the same rows without building them.
+pub(super) struct Base {
+    matrix: Matrix,
+    pub(super) services: Vec<DashService>,
+    /// Per service: its LeiKa subject, its EfA service's subject, and whether it is
+    /// relevant to every Gemeinde.
+    subjects: Vec<(Option<u32>, Option<u32>, bool)>,
+    seen: Observed,
+    pub(super) members: Vec<Member>,
+}
+
+impl Base {
+    /// The row of service `i` in the Gemeinde with interned ARS `ars_id`: `None`
+    /// when there is none, else its latest status (if any). This is the one place
+    /// that decides which service is relevant where.
+    pub(super) fn row(&self, i: usize, ars_id: Option<u32>) -> Option<Option<Latest>> {
+        let (l, e, all) = self.subjects.get(i)?;
+        let latest = Latest::newer(self.matrix.get(*l, ars_id), self.matrix.get(*e, ars_id));
+        (latest.is_some() || *all).then_some(latest)
+    }
+
+    /// What was observed online for service `i` in the Gemeinde `ars`.
+    pub(super) fn observed(&self, ars: &str, i: usize) -> Option<&(bool, Option<String>)> {
+        // Skips two key allocations per pair when nothing was observed.
+        if self.seen.is_empty() {
+            return None;
+        }
+        let s = self.services.get(i)?;
+        self.seen
+            .get(&(ars.to_owned(), s.leistungsschluessel.clone()))
+    }
+
+    /// Whether service `i` is a retired LeiKa key (its rows are kept apart).
+    pub(super) fn retired(&self, i: usize) -> bool {
+        self.services.get(i).is_some_and(|s| s.retired)
+    }
+}
+
 /// The dashboard data; the report, which shows no per-Gemeinde changes, skips them.
-pub(super) fn dashboard_data(
+fn dashboard_data(
     conn: &Connection,
     land: &LandScope,
     as_of: NaiveDate,
     generated_at: DateTime<Utc>,
     with_changes: bool,
 ) -> Result<DashboardData, ExportError> {
+    let base = base(conn, land, as_of, with_changes)?;
+    let started = std::time::Instant::now();
+    let rows = crate::export::par_map(&base.members, |(u, _, ars_id, _)| {
+        let mut svc = Vec::with_capacity(base.subjects.len());
+        let mut retired = Vec::new();
+        for i in 0..base.subjects.len() {
+            let Some(latest) = base.row(i, *ars_id) else {
+                continue;
+            };
+            let observed = base.observed(&u.ars, i);
+            let row = GemeindeService {
+                service: i,
+                status: latest.map(|l| l.status),
+                status_since: latest.map(|l| l.on),
+                online: observed.map(|o| o.0),
+                url: observed.and_then(|o| o.1.clone()),
+            };
+            if base.retired(i) {
+                retired.push(row);
+            } else {
+                svc.push(row);
+            }
+        }
+        (svc, retired)
+    });
+    tracing::debug!(elapsed = ?started.elapsed(), "export: service rows built");
+    let gemeinden = base
+        .members
+        .into_iter()
+        .zip(rows)
+        .map(|((u, verband_ars, _, changes), (svc, retired))| Gemeinde {
+            ars: u.ars,
+            name: u.name,
+            kreis_ars: u.kreis_ars,
+            verband_ars,
+            textkennzeichen: u.textkennzeichen,
+            services: svc,
+            retired_services: retired,
+            changes,
+        })
+        .collect();
+    Ok(DashboardData {
+        land: land.clone(),
+        generated_at,
+        as_of,
+        stamp: stamp(conn)?,
+        services: base.services,
+        kreise: units(conn, "kreis", land)?
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect(),
+        verbaende: units(conn, "verband", land)?
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect(),
+        gemeinden,
+    })
+}
+
+/// Reads the matrix and the catalogue and decides the services and the Gemeinden;
+/// `with_changes` also collects each Gemeinde's recent changes.
+pub(super) fn base(
+    conn: &Connection,
+    land: &LandScope,
+    as_of: NaiveDate,
+    with_changes: bool,
+) -> Result<Base, ExportError> {
     map_for_scans(conn);
     let window_from = as_of - chrono::Duration::days(CHANGE_WINDOW_DAYS);
     let started = std::time::Instant::now();
@@ -143,9 +253,8 @@ pub(super) fn dashboard_data(
         }
     }
 
-    // Each Gemeinde with its recent changes; then its service rows (3,000 pairs
-    // each) built on every core.
-    let members: Vec<_> = units(conn, "gemeinde", land)?
+    // Each Gemeinde with its recent changes.
+    let members: Vec<Member> = units(conn, "gemeinde", land)?
         .into_iter()
         .map(|(u, verband_ars)| {
             let ars_id = matrix.ars.get(&u.ars).copied();
@@ -160,63 +269,11 @@ pub(super) fn dashboard_data(
             (u, verband_ars, ars_id, changes)
         })
         .collect();
-    let rows = crate::export::par_map(&members, |(u, _, ars_id, _)| {
-        let mut svc = Vec::with_capacity(subjects.len());
-        let mut retired = Vec::new();
-        for (i, (l, e, all)) in subjects.iter().enumerate() {
-            let latest = Latest::newer(matrix.get(*l, *ars_id), matrix.get(*e, *ars_id));
-            if latest.is_none() && !all {
-                continue;
-            }
-            // Skips two key allocations per pair when nothing was observed.
-            let observed = (!seen.is_empty())
-                .then(|| services.get(i))
-                .flatten()
-                .and_then(|s| seen.get(&(u.ars.clone(), s.leistungsschluessel.clone())));
-            let row = GemeindeService {
-                service: i,
-                status: latest.map(|l| l.status),
-                status_since: latest.map(|l| l.on),
-                online: observed.map(|o| o.0),
-                url: observed.and_then(|o| o.1.clone()),
-            };
-            if services.get(i).is_some_and(|s| s.retired) {
-                retired.push(row);
-            } else {
-                svc.push(row);
-            }
-        }
-        (svc, retired)
-    });
-    tracing::debug!(elapsed = ?started.elapsed(), "export: service rows built");
-    let gemeinden = members
-        .into_iter()
-        .zip(rows)
-        .map(|((u, verband_ars, _, changes), (svc, retired))| Gemeinde {
-            ars: u.ars,
-            name: u.name,
-            kreis_ars: u.kreis_ars,
-            verband_ars,
-            textkennzeichen: u.textkennzeichen,
-            services: svc,
-            retired_services: retired,
-            changes,
-        })
-        .collect();
-    Ok(DashboardData {
-        land: land.clone(),
-        generated_at,
-        as_of,
-        stamp: stamp(conn)?,
+    Ok(Base {
+        matrix,
         services,
-        kreise: units(conn, "kreis", land)?
-            .into_iter()
-            .map(|(u, _)| u)
-            .collect(),
-        verbaende: units(conn, "verband", land)?
-            .into_iter()
-            .map(|(u, _)| u)
-            .collect(),
-        gemeinden,
+        subjects,
+        seen,
+        members,
     })
 }

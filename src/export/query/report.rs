@@ -7,13 +7,15 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Connection;
 
-use super::catalog::{annotations, efa_services, efa_themenfeld, ozg_names, ressorts};
+use super::catalog::{
+    annotations, efa_services, efa_themenfeld, ozg_names, ressorts, stamp, units,
+};
 use super::changes::changes;
-use super::dashboard::dashboard_data;
+use super::dashboard::{base, Base};
 use super::status::land_status;
 use crate::export::model::{
     Availability, Changes, KreisRow, Nachnutzung, OzgRef, Phases, ProgressRow, Report, ServiceRow,
-    Stage, Status,
+    Stage, Status, Unit,
 };
 use crate::export::ExportError;
 use crate::model::LandScope;
@@ -27,79 +29,17 @@ pub fn report(
     generated_at: DateTime<Utc>,
 ) -> Result<Report, ExportError> {
     let started = std::time::Instant::now();
-    let dash = dashboard_data(conn, scope, as_of, generated_at, false)?;
-    tracing::debug!(elapsed = ?started.elapsed(), "report: dashboard data");
+    let base = base(conn, scope, as_of, false)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "report: status matrix and services");
     let notes = annotations(conn)?;
     let ozg = ozg_names(conn)?;
     let land = land_status(conn, as_of)?;
     let efas = efa_services(conn)?;
     let mut nachnutzung = crate::store::efa_nachnutzung::states_as_of(conn, as_of)?;
+    let kreise = units(conn, "kreis", scope)?;
     tracing::debug!(elapsed = ?started.elapsed(), "report: catalogue read");
-
-    // Per EfA service: municipal phases over the Gemeinden, counting the best-known
-    // status of any of its LeiKa keys' dashboard rows. EfA services are numbered
-    // once, so the 1,500 × 939 pairs are counted in vectors, not hash maps.
-    let mut efa_index: HashMap<&str, usize> = HashMap::new();
-    let efa_of_service: Vec<Option<usize>> = dash
-        .services
-        .iter()
-        .map(|s| {
-            let id = s.efa_id.as_deref()?;
-            let next = efa_index.len();
-            Some(*efa_index.entry(id).or_insert(next))
-        })
-        .collect();
-    let mut per_efa = vec![
-        (
-            Phases::default(),
-            Availability {
-                online: 0,
-                observed: 0,
-            },
-        );
-        efa_index.len()
-    ];
-    let mut best: Vec<Option<(Option<Status>, Option<bool>)>> = vec![None; efa_index.len()];
-    let mut touched: Vec<usize> = Vec::new();
-    for g in &dash.gemeinden {
-        for gs in &g.services {
-            let Some(id) = efa_of_service.get(gs.service).copied().flatten() else {
-                continue;
-            };
-            let Some(slot) = best.get_mut(id) else {
-                continue;
-            };
-            let e = slot.get_or_insert_with(|| {
-                touched.push(id);
-                (None, None)
-            });
-            if gs.status.map(crate::export::model::phase)
-                == Some(crate::export::model::Phase::Produktiv)
-                || e.0.is_none()
-            {
-                e.0 = gs.status.or(e.0);
-            }
-            e.1 = match (e.1, gs.online) {
-                (Some(true), _) | (_, Some(true)) => Some(true),
-                (a, b) => a.or(b),
-            };
-        }
-        for id in touched.drain(..) {
-            let Some((status, online)) = best.get_mut(id).and_then(Option::take) else {
-                continue;
-            };
-            let Some((phases, avail)) = per_efa.get_mut(id) else {
-                continue;
-            };
-            phases.add(status);
-            if let Some(o) = online {
-                avail.observed += 1;
-                if o {
-                    avail.online += 1;
-                }
-            }
-        }
-    }
+    let (efa_index, per_efa, paare) = count(&base, &kreise);
+    tracing::debug!(elapsed = ?started.elapsed(), "report: pairs counted");
 
     let mut services = Vec::with_capacity(efas.len());
     for e in &efas {
@@ -167,28 +107,14 @@ pub fn report(
         Vec::new(),
     );
 
-    let kreise = dash
-        .kreise
-        .iter()
-        .map(|k| {
-            let mut paare = Phases::default();
-            let mut n = 0;
-            for g in dash
-                .gemeinden
-                .iter()
-                .filter(|g| g.kreis_ars.as_deref() == Some(k.ars.as_str()))
-            {
-                n += 1;
-                for gs in &g.services {
-                    paare.add(gs.status);
-                }
-            }
-            KreisRow {
-                ars: k.ars.clone(),
-                name: k.name.clone(),
-                gemeinden: n,
-                paare,
-            }
+    let kreise = kreise
+        .into_iter()
+        .zip(paare)
+        .map(|((k, _), (gemeinden, paare))| KreisRow {
+            ars: k.ars,
+            name: k.name,
+            gemeinden,
+            paare,
         })
         .collect();
 
@@ -206,19 +132,144 @@ pub fn report(
             (*stage, u32::try_from(reached).unwrap_or(u32::MAX))
         })
         .collect();
+    let stamp = stamp(conn)?;
     Ok(Report {
         generated_at,
         as_of,
         since,
-        sources: dash.stamp.sources,
+        sources: stamp.sources,
         services,
         ressorts,
         themenfelder,
         kreise,
         changes,
-        demo: dash.stamp.demo,
+        demo: stamp.demo,
         funnel,
     })
+}
+
+/// Per EfA service and per Kreis, the phases over the Gemeinden, counted from the
+/// rows the dashboards would build (`Base::row`) without building them: one pass
+/// over the services, each a row of the status matrix, the Gemeinden in order.
+///
+/// An EfA service counts once per Gemeinde that has a row of any of its LeiKa
+/// keys: `produktiv` if any of those rows is, else the first status in service
+/// order; online if any row was observed online. A Kreis counts every row of its
+/// Gemeinden. Retired keys' rows count for neither (the dashboards keep them apart).
+/// Returns the EfA ids' indexes, per EfA index the phases and availability, and
+/// per entry of `kreise` its number of Gemeinden and its phases.
+#[allow(clippy::type_complexity)]
+fn count<'a>(
+    base: &'a Base,
+    kreise: &[(Unit, Option<String>)],
+) -> (
+    HashMap<&'a str, usize>,
+    Vec<(Phases, Availability)>,
+    Vec<(u32, Phases)>,
+) {
+    let mut efa_index: HashMap<&str, usize> = HashMap::new();
+    let efa_of_service: Vec<Option<usize>> = base
+        .services
+        .iter()
+        .map(|s| {
+            let id = s.efa_id.as_deref()?;
+            let next = efa_index.len();
+            Some(*efa_index.entry(id).or_insert(next))
+        })
+        .collect();
+    let n = base.members.len();
+    // Each Gemeinde's Kreis as an index into `kreise` (the first of that ARS).
+    let mut kreis_index: HashMap<&str, usize> = HashMap::new();
+    for (i, (k, _)) in kreise.iter().enumerate() {
+        kreis_index.entry(k.ars.as_str()).or_insert(i);
+    }
+    let kreis_of: Vec<Option<usize>> = base
+        .members
+        .iter()
+        .map(|(u, ..)| kreis_index.get(u.kreis_ars.as_deref()?).copied())
+        .collect();
+    let mut per_kreis = vec![(0u32, Phases::default()); kreise.len()];
+    for k in kreis_of.iter().flatten() {
+        if let Some((gemeinden, _)) = per_kreis.get_mut(*k) {
+            *gemeinden += 1;
+        }
+    }
+    // Per (EfA index, Gemeinde): whether it has a row, its status, online.
+    type Best = (bool, Option<Status>, Option<bool>);
+    let mut best: Vec<Best> = vec![(false, None, None); efa_index.len() * n];
+    for (i, efa) in efa_of_service.iter().enumerate() {
+        if base.retired(i) {
+            continue;
+        }
+        let cells = efa.and_then(|e| best.get_mut(e * n..(e + 1) * n));
+        let mut cells = cells.map(|c| c.iter_mut());
+        for (g, (u, _, ars_id, _)) in base.members.iter().enumerate() {
+            let cell = cells.as_mut().and_then(Iterator::next);
+            let Some(latest) = base.row(i, *ars_id) else {
+                continue;
+            };
+            let status = latest.map(|l| l.status);
+            if let Some((_, paare)) = kreis_of
+                .get(g)
+                .copied()
+                .flatten()
+                .and_then(|k| per_kreis.get_mut(k))
+            {
+                paare.add(status);
+            }
+            let Some((has, best_status, online)) = cell else {
+                continue;
+            };
+            *has = true;
+            if status == Some(Status::Produktiv) || best_status.is_none() {
+                *best_status = status.or(*best_status);
+            }
+            *online = match (*online, base.observed(&u.ars, i).map(|o| o.0)) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+    let per_efa = if n == 0 {
+        let none = Availability {
+            online: 0,
+            observed: 0,
+        };
+        vec![(Phases::default(), none); efa_index.len()]
+    } else {
+        best.chunks(n)
+            .map(|cells| {
+                let mut phases = Phases::default();
+                let mut avail = Availability {
+                    online: 0,
+                    observed: 0,
+                };
+                for (_, status, online) in cells.iter().filter(|c| c.0) {
+                    phases.add(*status);
+                    if let Some(o) = online {
+                        avail.observed += 1;
+                        if *o {
+                            avail.online += 1;
+                        }
+                    }
+                }
+                (phases, avail)
+            })
+            .collect()
+    };
+    // A Kreis listed twice counts like the first of its ARS.
+    for (i, (k, _)) in kreise.iter().enumerate() {
+        let first = kreis_index.get(k.ars.as_str()).copied();
+        if let Some(v) = first
+            .filter(|f| *f != i)
+            .and_then(|f| per_kreis.get(f).copied())
+        {
+            if let Some(slot) = per_kreis.get_mut(i) {
+                *slot = v;
+            }
+        }
+    }
+    (efa_index, per_efa, per_kreis)
 }
 
 pub(super) trait PairDefault {
