@@ -515,26 +515,12 @@ fn json_str(out: &mut Vec<u8>, s: &str) -> Result<(), ExportError> {
 
 /// A date as [`DateJson`] writes it: `"YYYY-MM-DD"` directly for years 0–9999.
 fn json_date(out: &mut Vec<u8>, d: chrono::NaiveDate) -> Result<(), ExportError> {
-    use chrono::Datelike;
-    let (y, m, day) = (d.year(), d.month(), d.day());
-    let Ok(y @ 0..=9999) = u32::try_from(y) else {
+    let Some(ascii) = DateJson(d).ascii() else {
         return serde_json::to_writer(out, &DateJson(d)).map_err(ExportError::Json);
     };
-    let digit = |n: u32| b'0' + (n % 10) as u8;
-    out.extend_from_slice(&[
-        b'"',
-        digit(y / 1000),
-        digit(y / 100),
-        digit(y / 10),
-        digit(y),
-        b'-',
-        digit(m / 10),
-        digit(m),
-        b'-',
-        digit(day / 10),
-        digit(day),
-        b'"',
-    ]);
+    out.push(b'"');
+    out.extend_from_slice(&ascii);
+    out.push(b'"');
     Ok(())
 }
 

@@ -515,16 +515,17 @@ pub struct ServicesFileJson<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct DateJson(pub chrono::NaiveDate);
 
-impl Serialize for DateJson {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl DateJson {
+    /// `YYYY-MM-DD` as ten ASCII bytes, for years 0–9999 (others: `None`, and the
+    /// caller falls back to chrono's `Display`).
+    pub fn ascii(self) -> Option<[u8; 10]> {
         use chrono::Datelike;
-        let (y, m, d) = (self.0.year(), self.0.month(), self.0.day());
-        if !(0..=9999).contains(&y) {
-            return serializer.collect_str(&self.0);
-        }
-        let y = y as u32;
+        let (m, d) = (self.0.month(), self.0.day());
+        let Ok(y @ 0..=9999) = u32::try_from(self.0.year()) else {
+            return None;
+        };
         let digit = |n: u32| b'0' + (n % 10) as u8;
-        let buf = [
+        Some([
             digit(y / 1000),
             digit(y / 100),
             digit(y / 10),
@@ -535,8 +536,18 @@ impl Serialize for DateJson {
             b'-',
             digit(d / 10),
             digit(d),
-        ];
-        serializer.serialize_str(std::str::from_utf8(&buf).unwrap_or("0000-00-00"))
+        ])
+    }
+}
+
+impl Serialize for DateJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.ascii() {
+            Some(buf) => {
+                serializer.serialize_str(std::str::from_utf8(&buf).unwrap_or("0000-00-00"))
+            }
+            None => serializer.collect_str(&self.0),
+        }
     }
 }
 
