@@ -1,3 +1,5 @@
+-- 0015: status_events refuses a day that does not exist, on every SQLite.
+
 -- An event inserted into the `status_events` view needs a date that exists.
 -- 0013's check compares the text with date() of itself; SQLite before 3.42
 -- (Debian 12's sqlite3 3.40, an older Datasette) returns '2024-02-30' unchanged
