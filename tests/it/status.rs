@@ -895,3 +895,48 @@ fn an_impossible_day_inserted_through_the_view_is_refused_by_any_sqlite() {
     );
     assert_eq!(event_count(&db), "1");
 }
+
+/// `status set --ars NAME`: `%` and `_` are letters of the name, not SQL wildcards.
+/// `Braunschweig%` recorded a status for Braunschweig and `_` matched any one
+/// letter, so a typo could silently pick another municipality.
+#[test]
+fn a_municipality_name_with_percent_or_underscore_is_no_pattern() {
+    let (_dir, db) = setup();
+    let set = |ars: &str| {
+        run_db(
+            &db,
+            &[
+                "status",
+                "set",
+                "99041006017000",
+                "--ars",
+                ars,
+                "--status",
+                "pilot",
+                "--on",
+                "2024-03-01",
+                "--by",
+                "test",
+            ],
+        )
+    };
+    for pattern in [
+        "Braunschweig%",
+        "%",
+        "Braunschweig_",
+        "_raunschweig",
+        "Hannover%",
+    ] {
+        let run = set(pattern);
+        run.assert_code(1);
+        assert!(
+            run.stderr.contains("no current Gemeinde or Kreis is named"),
+            "{pattern}: {run:#?}"
+        );
+    }
+    assert_eq!(event_count(&db), "0");
+    // the name itself, and its part before the comma, still find it
+    set("braunschweig, STADT").assert_ok();
+    set("Braunschweig").assert_ok();
+    assert_eq!(event_count(&db), "2");
+}
