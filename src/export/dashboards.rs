@@ -286,6 +286,39 @@ fn groups(data: &DashboardData, units: &[(&str, &str, &Unit)]) -> (Vec<Group>, V
     (by_kreis.into_values().collect(), loose)
 }
 
+/// Maps `f` over `items` on every core, each thread taking the next item when it
+/// is done with one (Kreise differ in size tenfold, so fixed halves would leave a
+/// core idle), keeping the order.
+fn par_each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 2 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (f, next) = (&f, &next);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.min(items.len()))
+            .map(|_| {
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        out.push((i, f(item)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
 /// What building a group gave: per Gemeinde (index) its path and tally, per unit
 /// (index) its path and counts.
 type GroupOut = (
@@ -347,8 +380,10 @@ pub fn build_into(
             Ok::<_, ExportError>((u, path, counts))
         };
 
-    let (groups, loose) = groups(data, &units);
-    let built = super::par_map(&groups, |group| -> Result<GroupOut, ExportError> {
+    let (mut groups, loose) = groups(data, &units);
+    // The biggest Kreise first, so the cores finish together.
+    groups.sort_by_key(|g| std::cmp::Reverse(g.gemeinden.len()));
+    let built = par_each(&groups, |group| -> Result<GroupOut, ExportError> {
         let mut made = Vec::with_capacity(group.gemeinden.len());
         let mut out = Vec::with_capacity(group.gemeinden.len());
         let mut tallies: HashMap<&str, Tally> = HashMap::new();
