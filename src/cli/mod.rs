@@ -290,8 +290,9 @@ impl Cli {
 /// uses the same reader): `YYYY-MM-DD` or `DD.MM.YYYY`, as the imported sheets
 /// write them.
 pub(crate) fn date_arg(s: &str) -> Result<chrono::NaiveDate, String> {
-    crate::model::date::parse_date(s)
-        .ok_or_else(|| format!("{s:?} is not a date; write YYYY-MM-DD or DD.MM.YYYY"))
+    crate::model::date::parse_date(s).ok_or_else(|| {
+        format!("{s:?} is not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year)")
+    })
 }
 
 /// Exit code for an error, the one place it is decided: 2 for a usage error (a

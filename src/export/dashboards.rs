@@ -1,7 +1,9 @@
 //! The municipal dashboard files, built in memory from [`DashboardData`]: one file
 //! per Gemeinde, per Gemeindeverband (Samtgemeinden and other multi-member
 //! Verbände) and per Kreis, `index.json`, `meta.json` and the JSON Schemas. Pure:
-//! data in, `relative path → bytes` out; `export::publish` puts them on disk.
+//! data in, `relative path → bytes` out, each file handed to a sink as soon as it
+//! is built ([`build_into`]; `export::publish::Staging` puts it on disk), so the
+//! set (2.2 GB for all of Germany) is never held in memory.
 //!
 //! The static fields of every service (name, Reifegrad, Umsetzungsweg, EfA
 //! service, OZG-Leistungen, URL) are written once into `services.json`; the unit
@@ -190,7 +192,29 @@ pub fn build(
     database_schema_version: i64,
     options: SetOptions,
 ) -> Result<BTreeMap<String, Vec<u8>>, ExportError> {
-    let mut files = BTreeMap::new();
+    let files = std::sync::Mutex::new(BTreeMap::new());
+    build_into(data, database_schema_version, options, &|path, bytes| {
+        files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_owned(), bytes.to_vec());
+        Ok(())
+    })?;
+    Ok(files.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Where a built file goes: (relative path, bytes), called from every core.
+pub type Sink<'a> = dyn Fn(&str, &[u8]) -> Result<(), ExportError> + Sync + 'a;
+
+/// Builds the files of a dashboard set (see [`build`]) and hands each to `put`
+/// as soon as it is built, so no more than one file per core is held at a time
+/// (the publisher writes it into its staging directory).
+pub fn build_into(
+    data: &DashboardData,
+    database_schema_version: i64,
+    options: SetOptions,
+    put: &Sink<'_>,
+) -> Result<(), ExportError> {
     let mut index = Vec::new();
     let mut tallies: HashMap<&str, Tally> = HashMap::with_capacity(data.gemeinden.len());
 
@@ -204,16 +228,18 @@ pub fn build(
                 .collect(),
         ),
     };
-    files.insert(SERVICES_FILE.into(), compact(&services)?);
+    put(SERVICES_FILE, &compact(&services)?)?;
 
     let keys = service_keys(data)?;
     let built = super::par_map(&data.gemeinden, |g| {
         let ars = Ars::parse(&g.ars)?;
         let (bytes, tally) = gemeinde_file(data, g, &keys)?;
-        Ok::<_, ExportError>((format!("gemeinden/{ars}.json"), bytes, tally))
+        let path = format!("gemeinden/{ars}.json");
+        put(&path, &bytes)?;
+        Ok::<_, ExportError>((path, tally))
     });
     for (g, result) in data.gemeinden.iter().zip(built) {
-        let (path, bytes, tally) = result?;
+        let (path, tally) = result?;
         let counts = tally.json();
         index.push(IndexEntryJson {
             ars: &g.ars,
@@ -223,7 +249,6 @@ pub fn build(
             kreis_ars: g.kreis_ars.as_deref(),
             counts: HeadlineJson::from(&counts),
         });
-        files.insert(path, bytes);
         tallies.insert(g.ars.as_str(), tally);
     }
 
@@ -255,11 +280,13 @@ pub fn build(
             .get(&(*level, unit.ars.as_str()))
             .unwrap_or(&no_members);
         let (bytes, counts) = aggregate_file(data, unit, level, members, &tallies, &keys)?;
-        Ok::<_, ExportError>((format!("{dir}/{ars}.json"), bytes, counts))
+        let path = format!("{dir}/{ars}.json");
+        put(&path, &bytes)?;
+        Ok::<_, ExportError>((path, counts))
     });
     let mut n_verbaende = 0;
     for ((level, _, unit), result) in units.iter().zip(built) {
-        let (path, bytes, counts) = result?;
+        let (path, counts) = result?;
         index.push(IndexEntryJson {
             ars: &unit.ars,
             name: &unit.name,
@@ -268,7 +295,6 @@ pub fn build(
             kreis_ars: unit.kreis_ars.as_deref(),
             counts: HeadlineJson::from(&counts),
         });
-        files.insert(path, bytes);
         if *level == "verband" {
             n_verbaende += 1;
         }
@@ -280,10 +306,10 @@ pub fn build(
         services: SERVICES_FILE,
         units: index,
     };
-    files.insert(
-        "index.json".into(),
-        json::to_bytes(&index_file).map_err(ExportError::Json)?,
-    );
+    put(
+        "index.json",
+        &json::to_bytes(&index_file).map_err(ExportError::Json)?,
+    )?;
     let meta = MetaFileJson {
         format: META_FORMAT,
         format_version: FORMAT_VERSION,
@@ -303,14 +329,14 @@ pub fn build(
             kreise: data.kreise.len(),
         },
     };
-    files.insert(
-        META_FILE.into(),
-        json::to_bytes(&meta).map_err(ExportError::Json)?,
-    );
+    put(
+        META_FILE,
+        &json::to_bytes(&meta).map_err(ExportError::Json)?,
+    )?;
     for (name, text) in SCHEMAS {
-        files.insert(format!("schema/{name}"), text.as_bytes().to_vec());
+        put(&format!("schema/{name}"), text.as_bytes())?;
     }
-    Ok(files)
+    Ok(())
 }
 
 fn unit_json<'a>(
