@@ -197,6 +197,14 @@ impl Context {
                     crate::store::BUSY_TIMEOUT.as_secs()
                 ))
             }
+            // No ozgsync writer: another program (a `sqlite3` shell in a
+            // transaction, Datasette, a copy tool) holds the file; SQLite's bare
+            // "database is locked" names neither it nor what to do.
+            _ if busy => err.context(format!(
+                "database {} is locked by another program that has it open (a `sqlite3` shell in a transaction, Datasette, a copy) longer than this command waits ({} s): try again when it has finished, or close it",
+                self.db.display(),
+                crate::store::BUSY_TIMEOUT.as_secs()
+            )),
             _ => err,
         }
     }

@@ -61,7 +61,7 @@ fn detect_encoding<R: Read>(
     input: &mut R,
     expected: &'static str,
 ) -> Result<TextEncoding, ParseError> {
-    let evidence = text::sniff(input)?;
+    let evidence = text::sniff_text(input)?;
     if let Some(nul) = evidence.nul_at {
         return Err(ParseError::not_format(
             expected,

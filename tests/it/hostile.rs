@@ -12,7 +12,7 @@ use std::process::Output;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use super::support::{command, root};
+use super::support::{command, leika_db, root, run_db, scratch};
 
 #[derive(Debug, Clone, Copy)]
 enum Expect {
@@ -552,4 +552,110 @@ fn generated_giants_are_refused_cleanly() {
         check(&pristine, dir.path(), kind, &file, expect);
         std::fs::remove_file(&file).unwrap();
     }
+}
+
+/// FTS5's own syntax, broken syntax, giant and exotic text as search words: hits
+/// or "nothing found" (exit 0), or "nothing to search for" (exit 1); never
+/// SQLite's or FTS5's message, never a panic. Exotic spellings of real names find
+/// them: the Turkish `İ` of a Turkish keyboard in caps lock, a combining umlaut,
+/// the capital `ẞ`.
+#[test]
+fn hostile_search_text_finds_or_says_so_without_sql_errors() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let long = "a".repeat(10_000);
+    let words = ["Stra"; 3_000].join(" ");
+    let parens = "(".repeat(5_000) + "x";
+    let near = ["\"a\" NEAR"; 2_000].join(" ");
+    let queries = [
+        "\"",
+        "\"\"",
+        "Abfall\"",
+        "NEAR(Abfall Gebühr)",
+        "NEAR(a b, 3)",
+        "name:Abfall",
+        "{name synonyms}:x",
+        "- name:x",
+        "*",
+        "Abf*",
+        "^Abfall",
+        "(Abfall",
+        "Abfall)",
+        "AND",
+        "OR OR",
+        "NOT",
+        "Abfall NOT",
+        "-",
+        "+",
+        "😀",
+        "👩‍👩‍👧",
+        "ß",
+        "ẞ",
+        "İ",
+        "\u{301}",
+        "';--",
+        "%_",
+        "\\",
+        &long,
+        &words,
+        &parens,
+        &near,
+    ];
+    for q in queries {
+        // `--`: text starting with `-` is the user's, not an option
+        let run = run_db(&db, &["search", "--", q]);
+        let shown: String = q.chars().take(40).collect();
+        let err = run.stderr.to_lowercase();
+        for leak in ["fts5", "syntax", "sql", "sqlite", "panicked", "error code"] {
+            assert!(!err.contains(leak), "{shown:?} leaks {leak:?}: {run:#?}");
+        }
+        match run.code {
+            Some(0) => {}
+            Some(1) => assert!(err.contains("nothing to search for"), "{shown:?}: {run:#?}"),
+            _ => panic!("{shown:?}: {run:#?}"),
+        }
+    }
+    for (q, key) in [
+        ("EİNBÜRGERUNG", "99099002000000"),
+        ("Einbu\u{308}rgerung", "99099002000000"),
+        ("STRAẞE", "99108022000000"),
+    ] {
+        let run = run_db(&db, &["search", q]);
+        run.assert_ok();
+        assert!(run.stdout.contains(key), "{q}: {run:#?}");
+    }
+}
+
+/// An endless stream of NULs as a status report (`/dev/zero`; a copy that crashed
+/// into gigabytes of sparse file reads the same): refused at the first NUL. The
+/// encoding sniffer used to read the whole input before looking at what it found,
+/// so this never ended. Killed after a minute, which only a hang reaches.
+#[test]
+fn an_endless_binary_report_is_refused_at_once() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let mut child = command(root())
+        .arg("--db")
+        .arg(&db)
+        .args(["status", "import", "/dev/zero", "--by", "hostile"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("status import /dev/zero still reading after a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("/dev/zero") && err.contains("binary data (NUL byte)"),
+        "{err}"
+    );
 }
