@@ -280,14 +280,19 @@ pub fn run_job_at(
             if !meta_current {
                 publish_options.volatile.clear();
             }
-            let data = query::dashboards(&conn, land, as_of, generated_at)?;
+            let (data, rows) = query::dashboards(&conn, land, as_of, generated_at)?;
             tracing::debug!(elapsed = ?started.elapsed(), "dashboards: data read");
             // Each file goes into the publisher's staging directory as it is built
-            // (compared with the published one there), so the set is never held.
+            // (compared with the published one there), and each Gemeinde's rows are
+            // made only while its Kreis is built: neither is held for the whole set.
             let staging = publish::Staging::begin(out, &publish_options)?;
-            dashboards::build_into(&data, schema_version, options, &|path, bytes| {
-                staging.put(path, bytes)
-            })?;
+            dashboards::build_into(
+                &data,
+                &|i, g| rows.rows(i, g),
+                schema_version,
+                options,
+                &|path, bytes| staging.put(path, bytes),
+            )?;
             if *site {
                 let mut files = BTreeMap::new();
                 site::add(&mut files)?;
