@@ -197,6 +197,14 @@ impl Context {
                     crate::store::BUSY_TIMEOUT.as_secs()
                 ))
             }
+            // No ozgsync writer: another program (a `sqlite3` shell in a
+            // transaction, Datasette, a copy tool) holds the file; SQLite's bare
+            // "database is locked" names neither it nor what to do.
+            _ if busy => err.context(format!(
+                "database {} is locked by another program that has it open (a `sqlite3` shell in a transaction, Datasette, a copy) longer than this command waits ({} s): try again when it has finished, or close it",
+                self.db.display(),
+                crate::store::BUSY_TIMEOUT.as_secs()
+            )),
             _ => err,
         }
     }
@@ -290,8 +298,9 @@ impl Cli {
 /// uses the same reader): `YYYY-MM-DD` or `DD.MM.YYYY`, as the imported sheets
 /// write them.
 pub(crate) fn date_arg(s: &str) -> Result<chrono::NaiveDate, String> {
-    crate::model::date::parse_date(s)
-        .ok_or_else(|| format!("{s:?} is not a date; write YYYY-MM-DD or DD.MM.YYYY"))
+    crate::model::date::parse_date(s).ok_or_else(|| {
+        format!("{s:?} is not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year)")
+    })
 }
 
 /// Exit code for an error, the one place it is decided: 2 for a usage error (a

@@ -102,7 +102,8 @@ fn set(ctx: &Context, args: SetArgs) -> anyhow::Result<ExitCode> {
         note,
         by,
     } = args;
-    let (subject, status, on, by) = (subject.as_str(), status.as_str(), on.as_str(), by.as_str());
+    let (subject, status, on) = (subject.as_str(), status.as_str(), on.as_str());
+    let by = reported_by(&by)?;
     let mut conn = ctx.open_writer()?;
     let catalog = store::status::catalog(&conn)?;
     let ars = ars
@@ -170,6 +171,19 @@ fn argument_error(e: &RowError) -> String {
 /// small report spill.
 pub const RUN_ROWS_VAR: &str = "OZGSYNC_STATUS_RUN_ROWS";
 
+/// The `--by` of `status set`/`import`, trimmed; refused when blank, as for sheet
+/// imports: it is kept with every event forever, the only answer to "who said so".
+fn reported_by(by: &str) -> anyhow::Result<&str> {
+    let by = by.trim();
+    if by.is_empty() {
+        return Err(crate::Error::usage(
+            "--by must name who reports the status (a person or office; it is kept with every event)",
+        )
+        .into());
+    }
+    Ok(by)
+}
+
 fn import(
     ctx: &Context,
     file: &std::path::Path,
@@ -177,6 +191,7 @@ fn import(
     partial: bool,
 ) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
+    let by = reported_by(by)?;
     // Streamed, not read whole: the report may be anything, of any size.
     let input =
         std::fs::File::open(file).map_err(crate::Error::io("opening status report", file))?;
@@ -188,12 +203,21 @@ fn import(
     // A workbook is recognised by content, whatever the file is called. The valid
     // rows go into sorted runs (spilled to anonymous temporary files when large) in
     // this first pass; they are written only if the whole file is valid.
-    let held = match std::env::var(RUN_ROWS_VAR)
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        Some(rows) => crate::status::sorted::ReportRows::with_run_size(rows, usize::MAX),
+    let held = match std::env::var_os(RUN_ROWS_VAR) {
         None => crate::status::sorted::ReportRows::new(),
+        Some(v) => match v.to_str().and_then(|v| v.trim().parse::<usize>().ok()) {
+            Some(rows) if rows > 0 => {
+                crate::status::sorted::ReportRows::with_run_size(rows, usize::MAX)
+            }
+            // A typo must not silently fall back to the default runs.
+            _ => {
+                return Err(crate::Error::usage(format!(
+                    "{RUN_ROWS_VAR}={v:?} is not a number of rows above 0; unset it for the default ({})",
+                    crate::status::sorted::RUN_ROWS
+                ))
+                .into())
+            }
+        },
     };
     let validated = if crate::parse::xlsx_sheet::is_xlsx(head) {
         report::validate_xlsx_into(input, &catalog, today(), held)

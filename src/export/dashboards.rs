@@ -1,17 +1,22 @@
-//! The municipal dashboard files, built in memory from [`DashboardData`]: one file
+//! The municipal dashboard files, built from [`DashboardData`]: one file
 //! per Gemeinde, per Gemeindeverband (Samtgemeinden and other multi-member
 //! Verbände) and per Kreis, `index.json`, `meta.json` and the JSON Schemas. Pure:
-//! data in, `relative path → bytes` out; `export::publish` puts them on disk.
+//! data in, `relative path → bytes` out, each file handed to a sink as soon as it
+//! is built ([`build_into`]; `export::publish::Staging` puts it on disk), so the
+//! set (2.2 GB for all of Germany) is never held in memory.
 //!
 //! The static fields of every service (name, Reifegrad, Umsetzungsweg, EfA
 //! service, OZG-Leistungen, URL) are written once into `services.json`; the unit
 //! files hold per service only what varies, keyed by leistungsschluessel, so 939
-//! Gemeinden × 3,000 services stay small. The files are built on every core.
+//! Gemeinden × 3,000 services stay small. The files are built Kreis by Kreis on
+//! every core, each Gemeinde's service rows made (by the caller's row source) only
+//! while its Kreis is built, so the rows of the whole set are never held either.
 //!
 //! Only `meta.json` carries a time stamp. Every other file depends on the data
 //! alone, so a re-export of unchanged data produces identical bytes and the
 //! publisher can keep the old files (and their mtimes, so ETags stay valid).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -184,16 +189,156 @@ pub fn made_from(
 }
 
 /// All files of a dashboard set, by relative path (`/`-separated), without the
-/// site's (`export::site` adds those).
+/// site's (`export::site` adds those). The Gemeinden's rows are the ones `data`
+/// holds.
 pub fn build(
     data: &DashboardData,
     database_schema_version: i64,
     options: SetOptions,
 ) -> Result<BTreeMap<String, Vec<u8>>, ExportError> {
-    let mut files = BTreeMap::new();
-    let mut index = Vec::new();
-    let mut tallies: HashMap<&str, Tally> = HashMap::with_capacity(data.gemeinden.len());
+    let files = std::sync::Mutex::new(BTreeMap::new());
+    build_into(
+        data,
+        &|_, _| None,
+        database_schema_version,
+        options,
+        &|path, bytes| {
+            files
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(path.to_owned(), bytes.to_vec());
+            Ok(())
+        },
+    )?;
+    Ok(files.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
 
+/// Where a built file goes: (relative path, bytes), called from every core.
+pub type Sink<'a> = dyn Fn(&str, &[u8]) -> Result<(), ExportError> + Sync + 'a;
+
+/// The relevant and the retired service rows of a Gemeinde (sorted by service).
+pub type RowPair = (Vec<GemeindeService>, Vec<GemeindeService>);
+
+/// Where the service rows of Gemeinde `i` (of `data.gemeinden`) come from when
+/// its files are built: `None` takes the rows the Gemeinde holds.
+pub type RowSource<'a> = dyn Fn(usize, &Gemeinde) -> Option<RowPair> + Sync + 'a;
+
+/// A Gemeinde's rows while its files are built: made by the source or held.
+struct Rows<'d> {
+    services: Cow<'d, [GemeindeService]>,
+    retired: Cow<'d, [GemeindeService]>,
+}
+
+fn rows_of<'d>(source: &RowSource<'_>, i: usize, g: &'d Gemeinde) -> Rows<'d> {
+    match source(i, g) {
+        Some((services, retired)) => Rows {
+            services: Cow::Owned(services),
+            retired: Cow::Owned(retired),
+        },
+        None => Rows {
+            services: Cow::Borrowed(&g.services),
+            retired: Cow::Borrowed(&g.retired_services),
+        },
+    }
+}
+
+/// Gemeinden whose files are built together, with the aggregate units (indexes
+/// into the unit list) all of whose members are among them: one Kreis with its
+/// Gemeinden and Verbände. Their rows live only while the group is built.
+#[derive(Default)]
+struct Group {
+    gemeinden: Vec<usize>,
+    units: Vec<usize>,
+}
+
+/// The groups (by Kreis), and the units left over: those without members and
+/// Verbände whose members lie in several Kreise (their members' rows are made
+/// again when they are built).
+fn groups(data: &DashboardData, units: &[(&str, &str, &Unit)]) -> (Vec<Group>, Vec<usize>) {
+    let mut by_kreis: BTreeMap<Option<&str>, Group> = BTreeMap::new();
+    // The Kreis group of every Verband's members; `None` once they disagree.
+    let mut verband_kreis: HashMap<&str, Option<Option<&str>>> = HashMap::new();
+    for (i, g) in data.gemeinden.iter().enumerate() {
+        let kreis = g.kreis_ars.as_deref();
+        by_kreis.entry(kreis).or_default().gemeinden.push(i);
+        if let Some(v) = g.verband_ars.as_deref() {
+            verband_kreis
+                .entry(v)
+                .and_modify(|k| {
+                    if *k != Some(kreis) {
+                        *k = None;
+                    }
+                })
+                .or_insert(Some(kreis));
+        }
+    }
+    let mut loose = Vec::new();
+    for (u, (level, _, unit)) in units.iter().enumerate() {
+        let kreis = match *level {
+            "kreis" => Some(Some(unit.ars.as_str())),
+            _ => verband_kreis.get(unit.ars.as_str()).copied().flatten(),
+        };
+        match kreis.and_then(|k| by_kreis.get_mut(&k)) {
+            Some(group) => group.units.push(u),
+            None => loose.push(u),
+        }
+    }
+    (by_kreis.into_values().collect(), loose)
+}
+
+/// Maps `f` over `items` on every core, each thread taking the next item when it
+/// is done with one (Kreise differ in size tenfold, so fixed halves would leave a
+/// core idle), keeping the order.
+fn par_each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 2 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (f, next) = (&f, &next);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.min(items.len()))
+            .map(|_| {
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        out.push((i, f(item)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// What building a group gave: per Gemeinde (index) its path and tally, per unit
+/// (index) its path and counts.
+type GroupOut = (
+    Vec<(usize, String, Tally)>,
+    Vec<(usize, String, CountsJson)>,
+);
+
+/// Builds the files of a dashboard set (see [`build`]) and hands each to `put`
+/// as soon as it is built. The Gemeinden are built Kreis by Kreis (one Kreis per
+/// core at a time), each Gemeinde's rows taken from `rows` and dropped once its
+/// Kreis's aggregate files are built, so neither the files nor the rows of the
+/// whole set are ever held (the publisher writes each file into its staging
+/// directory).
+pub fn build_into(
+    data: &DashboardData,
+    rows: &RowSource<'_>,
+    database_schema_version: i64,
+    options: SetOptions,
+    put: &Sink<'_>,
+) -> Result<(), ExportError> {
     let services = ServicesFileJson {
         format: "ozgsync-dashboard-services",
         format_version: FORMAT_VERSION,
@@ -204,38 +349,9 @@ pub fn build(
                 .collect(),
         ),
     };
-    files.insert(SERVICES_FILE.into(), compact(&services)?);
+    put(SERVICES_FILE, &compact(&services)?)?;
 
     let keys = service_keys(data)?;
-    let built = super::par_map(&data.gemeinden, |g| {
-        let ars = Ars::parse(&g.ars)?;
-        let (bytes, tally) = gemeinde_file(data, g, &keys)?;
-        Ok::<_, ExportError>((format!("gemeinden/{ars}.json"), bytes, tally))
-    });
-    for (g, result) in data.gemeinden.iter().zip(built) {
-        let (path, bytes, tally) = result?;
-        let counts = tally.json();
-        index.push(IndexEntryJson {
-            ars: &g.ars,
-            name: &g.name,
-            level: "gemeinde",
-            path: path.clone(),
-            kreis_ars: g.kreis_ars.as_deref(),
-            counts: HeadlineJson::from(&counts),
-        });
-        files.insert(path, bytes);
-        tallies.insert(g.ars.as_str(), tally);
-    }
-
-    let mut members: HashMap<(&str, &str), Vec<&Gemeinde>> = HashMap::new();
-    for g in &data.gemeinden {
-        if let Some(k) = &g.kreis_ars {
-            members.entry(("kreis", k)).or_default().push(g);
-        }
-        if let Some(v) = &g.verband_ars {
-            members.entry(("verband", v)).or_default().push(g);
-        }
-    }
     let mut units: Vec<(&'static str, &'static str, &Unit)> = Vec::new();
     for (level, dir, list) in [
         ("verband", "verbaende", &data.verbaende),
@@ -248,27 +364,127 @@ pub fn build(
             units.push((level, dir, unit));
         }
     }
-    let no_members = Vec::new();
-    let built = super::par_map(&units, |(level, dir, unit)| {
-        let ars = Ars::parse(&unit.ars)?;
-        let members = members
-            .get(&(*level, unit.ars.as_str()))
-            .unwrap_or(&no_members);
-        let (bytes, counts) = aggregate_file(data, unit, level, members, &tallies, &keys)?;
-        Ok::<_, ExportError>((format!("{dir}/{ars}.json"), bytes, counts))
+    let is_member = |g: &Gemeinde, level: &str, ars: &str| match level {
+        "kreis" => g.kreis_ars.as_deref() == Some(ars),
+        _ => g.verband_ars.as_deref() == Some(ars),
+    };
+    let unit_file =
+        |u: usize, members: &[(&Gemeinde, &[GemeindeService])], tallies: &HashMap<&str, Tally>| {
+            let Some((level, dir, unit)) = units.get(u) else {
+                return Err(ExportError::invalid(format!("no aggregate unit {u}")));
+            };
+            let ars = Ars::parse(&unit.ars)?;
+            let (bytes, counts) = aggregate_file(data, unit, level, members, tallies, &keys)?;
+            let path = format!("{dir}/{ars}.json");
+            put(&path, &bytes)?;
+            Ok::<_, ExportError>((u, path, counts))
+        };
+
+    let (mut groups, loose) = groups(data, &units);
+    // The biggest Kreise first, so the cores finish together.
+    groups.sort_by_key(|g| std::cmp::Reverse(g.gemeinden.len()));
+    let built = par_each(&groups, |group| -> Result<GroupOut, ExportError> {
+        let mut made = Vec::with_capacity(group.gemeinden.len());
+        let mut out = Vec::with_capacity(group.gemeinden.len());
+        let mut tallies: HashMap<&str, Tally> = HashMap::new();
+        for &i in &group.gemeinden {
+            let Some(g) = data.gemeinden.get(i) else {
+                continue;
+            };
+            let ars = Ars::parse(&g.ars)?;
+            let r = rows_of(rows, i, g);
+            let (bytes, tally) = gemeinde_file(data, g, &r, &keys)?;
+            let path = format!("gemeinden/{ars}.json");
+            put(&path, &bytes)?;
+            tallies.insert(g.ars.as_str(), tally.clone());
+            out.push((i, path, tally));
+            made.push((g, r));
+        }
+        let mut unit_out = Vec::with_capacity(group.units.len());
+        for &u in &group.units {
+            let Some((level, _, unit)) = units.get(u) else {
+                continue;
+            };
+            let members: Vec<(&Gemeinde, &[GemeindeService])> = made
+                .iter()
+                .filter(|(g, _)| is_member(g, level, &unit.ars))
+                .map(|(g, r)| (*g, &*r.services))
+                .collect();
+            unit_out.push(unit_file(u, &members, &tallies)?);
+        }
+        Ok((out, unit_out))
     });
+    let mut gemeinde_out: Vec<Option<(String, Tally)>> = vec![None; data.gemeinden.len()];
+    let mut unit_out: Vec<Option<(String, CountsJson)>> = vec![None; units.len()];
+    for result in built {
+        let (gemeinden, built_units) = result?;
+        for (i, path, tally) in gemeinden {
+            if let Some(slot) = gemeinde_out.get_mut(i) {
+                *slot = Some((path, tally));
+            }
+        }
+        for (u, path, counts) in built_units {
+            if let Some(slot) = unit_out.get_mut(u) {
+                *slot = Some((path, counts));
+            }
+        }
+    }
+    let tallies: HashMap<&str, Tally> = data
+        .gemeinden
+        .iter()
+        .zip(&gemeinde_out)
+        .filter_map(|(g, out)| Some((g.ars.as_str(), out.as_ref()?.1.clone())))
+        .collect();
+    let built = super::par_map(&loose, |&u| {
+        let Some((level, _, unit)) = units.get(u) else {
+            return Err(ExportError::invalid(format!("no aggregate unit {u}")));
+        };
+        let made: Vec<(&Gemeinde, Rows)> = data
+            .gemeinden
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| is_member(g, level, &unit.ars))
+            .map(|(i, g)| (g, rows_of(rows, i, g)))
+            .collect();
+        let members: Vec<(&Gemeinde, &[GemeindeService])> =
+            made.iter().map(|(g, r)| (*g, &*r.services)).collect();
+        unit_file(u, &members, &tallies)
+    });
+    for result in built {
+        let (u, path, counts) = result?;
+        if let Some(slot) = unit_out.get_mut(u) {
+            *slot = Some((path, counts));
+        }
+    }
+
+    let mut index = Vec::with_capacity(data.gemeinden.len() + units.len());
+    for (g, out) in data.gemeinden.iter().zip(gemeinde_out) {
+        let Some((path, tally)) = out else {
+            continue;
+        };
+        let counts = tally.json();
+        index.push(IndexEntryJson {
+            ars: &g.ars,
+            name: &g.name,
+            level: "gemeinde",
+            path,
+            kreis_ars: g.kreis_ars.as_deref(),
+            counts: HeadlineJson::from(&counts),
+        });
+    }
     let mut n_verbaende = 0;
-    for ((level, _, unit), result) in units.iter().zip(built) {
-        let (path, bytes, counts) = result?;
+    for ((level, _, unit), out) in units.iter().zip(unit_out) {
+        let Some((path, counts)) = out else {
+            continue;
+        };
         index.push(IndexEntryJson {
             ars: &unit.ars,
             name: &unit.name,
             level,
-            path: path.clone(),
+            path,
             kreis_ars: unit.kreis_ars.as_deref(),
             counts: HeadlineJson::from(&counts),
         });
-        files.insert(path, bytes);
         if *level == "verband" {
             n_verbaende += 1;
         }
@@ -280,10 +496,10 @@ pub fn build(
         services: SERVICES_FILE,
         units: index,
     };
-    files.insert(
-        "index.json".into(),
-        json::to_bytes(&index_file).map_err(ExportError::Json)?,
-    );
+    put(
+        "index.json",
+        &json::to_bytes(&index_file).map_err(ExportError::Json)?,
+    )?;
     let meta = MetaFileJson {
         format: META_FORMAT,
         format_version: FORMAT_VERSION,
@@ -303,14 +519,14 @@ pub fn build(
             kreise: data.kreise.len(),
         },
     };
-    files.insert(
-        META_FILE.into(),
-        json::to_bytes(&meta).map_err(ExportError::Json)?,
-    );
+    put(
+        META_FILE,
+        &json::to_bytes(&meta).map_err(ExportError::Json)?,
+    )?;
     for (name, text) in SCHEMAS {
-        files.insert(format!("schema/{name}"), text.as_bytes().to_vec());
+        put(&format!("schema/{name}"), text.as_bytes())?;
     }
-    Ok(files)
+    Ok(())
 }
 
 fn unit_json<'a>(
@@ -390,12 +606,12 @@ struct GemeindeHeadJson<'a> {
 }
 
 /// Relevant and retired rows of a Gemeinde in one list, in service (= key) order.
-fn gemeinde_rows(g: &Gemeinde) -> Vec<(&GemeindeService, bool)> {
-    let mut rows: Vec<(&GemeindeService, bool)> = g
+fn gemeinde_rows<'r>(r: &'r Rows<'_>) -> Vec<(&'r GemeindeService, bool)> {
+    let mut rows: Vec<(&GemeindeService, bool)> = r
         .services
         .iter()
         .map(|gs| (gs, false))
-        .chain(g.retired_services.iter().map(|gs| (gs, true)))
+        .chain(r.retired.iter().map(|gs| (gs, true)))
         .collect();
     rows.sort_by_key(|(gs, _)| gs.service);
     rows
@@ -408,10 +624,11 @@ fn gemeinde_rows(g: &Gemeinde) -> Vec<(&GemeindeService, bool)> {
 fn gemeinde_file(
     data: &DashboardData,
     g: &Gemeinde,
+    rows: &Rows<'_>,
     keys: &[ServiceKey],
 ) -> Result<(Vec<u8>, Tally), ExportError> {
     let mut tally = Tally::default();
-    for gs in &g.services {
+    for gs in rows.services.iter() {
         tally.add(gs.status, gs.online);
     }
     let head = GemeindeHeadJson {
@@ -428,7 +645,7 @@ fn gemeinde_file(
         counts: tally.json(),
     };
     // About 65 bytes per service and 90 per change.
-    let size = 1024 + 72 * g.services.len() + 96 * g.changes.len();
+    let size = 1024 + 72 * rows.services.len() + 96 * g.changes.len();
     let mut out = Vec::with_capacity(size);
     serde_json::to_writer(&mut out, &head).map_err(ExportError::Json)?;
     // The head is an object: reopen it for the fields that follow.
@@ -439,7 +656,7 @@ fn gemeinde_file(
     }
     out.extend_from_slice(b",\"services\":{");
     let mut first = true;
-    for (gs, retired) in gemeinde_rows(g) {
+    for (gs, retired) in gemeinde_rows(rows) {
         let Some(k) = keys.get(gs.service) else {
             continue;
         };
@@ -527,13 +744,17 @@ fn json_date(out: &mut Vec<u8>, d: chrono::NaiveDate) -> Result<(), ExportError>
 /// The Gemeinde file through serde alone: the reference the direct writer is
 /// checked against.
 #[cfg(test)]
-fn gemeinde_file_serde(data: &DashboardData, g: &Gemeinde) -> Result<Vec<u8>, ExportError> {
+fn gemeinde_file_serde(
+    data: &DashboardData,
+    g: &Gemeinde,
+    rows: &Rows<'_>,
+) -> Result<Vec<u8>, ExportError> {
     let mut tally = Tally::default();
-    for gs in &g.services {
+    for gs in rows.services.iter() {
         tally.add(gs.status, gs.online);
     }
     let mut services = Vec::new();
-    for (gs, retired) in gemeinde_rows(g) {
+    for (gs, retired) in gemeinde_rows(rows) {
         let Some(s) = data.services.get(gs.service) else {
             continue;
         };
@@ -576,7 +797,7 @@ fn aggregate_file(
     data: &DashboardData,
     unit: &Unit,
     level: &'static str,
-    members: &[&Gemeinde],
+    members: &[(&Gemeinde, &[GemeindeService])],
     tallies: &HashMap<&str, Tally>,
     keys: &[ServiceKey],
 ) -> Result<(Vec<u8>, CountsJson), ExportError> {
@@ -584,8 +805,8 @@ fn aggregate_file(
     let mut per_service: Vec<Option<Tally>> = vec![None; data.services.len()];
     let mut member_json = Vec::with_capacity(members.len());
     let mut changes = Vec::new();
-    for g in members {
-        for gs in &g.services {
+    for (g, services) in members {
+        for gs in services.iter() {
             total.add(gs.status, gs.online);
             if let Some(slot) = per_service.get_mut(gs.service) {
                 slot.get_or_insert_with(Tally::default)
@@ -841,14 +1062,155 @@ mod tests {
             gemeinden: vec![gemeinde(rows, retired), gemeinde(Vec::new(), Vec::new())],
         };
         let keys = service_keys(&data).unwrap();
-        for g in &data.gemeinden {
-            let (direct, _) = gemeinde_file(&data, g, &keys).unwrap();
-            let reference = gemeinde_file_serde(&data, g).unwrap();
+        for (i, g) in data.gemeinden.iter().enumerate() {
+            let rows = rows_of(&|_, _| None, i, g);
+            let (direct, _) = gemeinde_file(&data, g, &rows, &keys).unwrap();
+            let reference = gemeinde_file_serde(&data, g, &rows).unwrap();
             assert_eq!(
                 String::from_utf8(direct).unwrap(),
                 String::from_utf8(reference).unwrap()
             );
         }
+    }
+
+    /// Built Kreis by Kreis with rows from a source: every aggregate still counts
+    /// all its members, also a Verband whose members lie in two Kreise and a Kreis
+    /// without any; `index.json` keeps the order of the data; the rows the data
+    /// holds are not used when the source gives them.
+    #[test]
+    fn kreis_by_kreis_build_counts_every_member_from_the_row_source() {
+        use crate::export::model::{DashService, Status};
+        let unit = |ars: &str, kreis: Option<&str>, tk: &str| Unit {
+            ars: ars.into(),
+            name: format!("Einheit {ars}"),
+            kreis_ars: kreis.map(str::to_owned),
+            textkennzeichen: Some(tk.into()),
+        };
+        let (ka, kb, kc, v) = (
+            "031010000000",
+            "031020000000",
+            "031030000000",
+            "031015401000",
+        );
+        let gemeinde = |ars: &str, kreis: &str, verband: Option<&str>| Gemeinde {
+            ars: ars.into(),
+            name: format!("Gemeinde {ars}"),
+            kreis_ars: Some(kreis.into()),
+            verband_ars: verband.map(str::to_owned),
+            textkennzeichen: Some("60".into()),
+            services: Vec::new(),
+            retired_services: Vec::new(),
+            changes: Vec::new(),
+        };
+        let data = DashboardData {
+            land: crate::model::LandScope::niedersachsen(),
+            generated_at: chrono::DateTime::UNIX_EPOCH,
+            as_of: chrono::NaiveDate::from_ymd_opt(2026, 6, 30).unwrap(),
+            stamp: DataStamp {
+                sources: Vec::new(),
+                status_batch: 1,
+                data_generation: 0,
+                demo: false,
+            },
+            services: vec![DashService {
+                leistungsschluessel: "99000000000001".into(),
+                name: "Leistung".into(),
+                reifegrad: None,
+                umsetzungsweg: None,
+                efa_id: None,
+                efa_name: None,
+                ozg_leistungen: Vec::new(),
+                url: None,
+                nachnutzung: None,
+                themenfeld: None,
+                retired: false,
+            }],
+            kreise: vec![
+                unit(ka, None, "41"),
+                unit(kb, None, "41"),
+                unit(kc, None, "41"),
+            ],
+            verbaende: vec![unit(v, Some(ka), "52")],
+            gemeinden: vec![
+                gemeinde("031010001001", ka, Some(v)),
+                gemeinde("031020002002", kb, Some(v)),
+                gemeinde("031010003003", ka, None),
+            ],
+        };
+        // Gemeinde i reports `produktiv` for i ≠ 1, `pilot` for 1.
+        let source = |i: usize, _: &Gemeinde| {
+            let status = if i == 1 {
+                Status::Pilot
+            } else {
+                Status::Produktiv
+            };
+            Some((
+                vec![GemeindeService {
+                    service: 0,
+                    status: Some(status),
+                    status_since: None,
+                    online: None,
+                    url: None,
+                }],
+                Vec::new(),
+            ))
+        };
+        let files = std::sync::Mutex::new(BTreeMap::new());
+        build_into(&data, &source, 15, SetOptions::default(), &|path, bytes| {
+            let value: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+            files.lock().unwrap().insert(path.to_owned(), value);
+            Ok(())
+        })
+        .unwrap();
+        let files = files.into_inner().unwrap();
+        let members = |path: &str| -> Vec<String> {
+            files[path]["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["ars"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let service = |path: &str| files[path]["services"]["99000000000001"].clone();
+        assert_eq!(
+            members(&format!("verbaende/{v}.json")),
+            ["031010001001", "031020002002"]
+        );
+        assert_eq!(
+            service(&format!("verbaende/{v}.json")),
+            serde_json::json!({"relevant": 2, "pilot": 1, "produktiv": 1})
+        );
+        assert_eq!(
+            members(&format!("kreise/{ka}.json")),
+            ["031010001001", "031010003003"]
+        );
+        assert_eq!(
+            service(&format!("kreise/{ka}.json")),
+            serde_json::json!({"relevant": 2, "produktiv": 2})
+        );
+        assert!(members(&format!("kreise/{kc}.json")).is_empty());
+        assert_eq!(
+            files["gemeinden/031020002002.json"]["services"]["99000000000001"]["status"],
+            "pilot"
+        );
+        let order: Vec<&str> = files["index.json"]["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["ars"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "031010001001",
+                "031020002002",
+                "031010003003",
+                v,
+                ka,
+                kb,
+                kc
+            ]
+        );
     }
 
     /// The direct writer of an aggregate file's services map gives serde_json's

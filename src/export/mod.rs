@@ -280,14 +280,28 @@ pub fn run_job_at(
             if !meta_current {
                 publish_options.volatile.clear();
             }
-            let data = query::dashboards(&conn, land, as_of, generated_at)?;
+            let (data, rows) = query::dashboards(&conn, land, as_of, generated_at)?;
             tracing::debug!(elapsed = ?started.elapsed(), "dashboards: data read");
-            let mut files = dashboards::build(&data, schema_version, options)?;
+            // Each file goes into the publisher's staging directory as it is built
+            // (compared with the published one there), and each Gemeinde's rows are
+            // made only while its Kreis is built: neither is held for the whole set.
+            let staging = publish::Staging::begin(out, &publish_options)?;
+            dashboards::build_into(
+                &data,
+                &|i, g| rows.rows(i, g),
+                schema_version,
+                options,
+                &|path, bytes| staging.put(path, bytes),
+            )?;
             if *site {
+                let mut files = BTreeMap::new();
                 site::add(&mut files)?;
+                for (path, bytes) in &files {
+                    staging.put(path, bytes)?;
+                }
             }
-            tracing::debug!(elapsed = ?started.elapsed(), files = files.len(), "dashboards: files built");
-            let summary = publish::publish(out, &files, &publish_options)?;
+            tracing::debug!(elapsed = ?started.elapsed(), "dashboards: files built and staged");
+            let summary = staging.finish()?;
             tracing::debug!(elapsed = ?started.elapsed(), "dashboards: published");
             Ok(ExportOutcome::Dashboards(summary))
         }

@@ -1,7 +1,9 @@
 //! Atomic publishing of a file set into a directory served by a web server.
 //!
 //! The new set is written into a temporary directory beside DIR (same file
-//! system), then swapped in with one `renameat2(RENAME_EXCHANGE)`: a reader sees
+//! system) file by file as the caller builds it ([`Staging`]: the set is never
+//! held in memory, each file is compared with the published one as it arrives),
+//! then swapped in with one `renameat2(RENAME_EXCHANGE)`: a reader sees
 //! either the complete old set or the complete new one, never a mix, and DIR stays
 //! a plain directory (no symlink the server must be told to follow). Where the
 //! kernel or file system cannot exchange (ENOSYS/EINVAL, e.g. some network file
@@ -13,14 +15,16 @@
 //! recognised by the caller's [`Legacy`] rule. Anything else in DIR is foreign: a
 //! DIR with foreign entries is refused unless the caller allows them, and then (or
 //! when the user added files inside a published set) the swap would drop them, so
-//! the set is updated in place instead, file by file, each with a rename, foreign
-//! entries untouched. A DIR holding an SQLite database is refused always.
+//! the set is updated in place instead: the changed files, staged beside DIR, are
+//! moved in one by one (each to a temporary name inside DIR, then renamed over its
+//! file), foreign entries untouched. A DIR holding an SQLite database is refused
+//! always.
 //!
 //! Files whose bytes did not change are hard-linked from the old set into the new
 //! one, so they keep their inode, bytes and mtime (caches and ETags stay valid);
 //! where hard links are refused, the old file is copied and its mtime set back. If
 //! no file changed at all (apart from the `volatile` ones, i.e. `meta.json` with its
-//! time stamp), nothing is written. Any failure before the swap removes the
+//! time stamp), DIR is not touched (the staging directory is removed). Any failure before the swap removes the
 //! temporary directory and leaves DIR untouched. An advisory lock beside DIR keeps
 //! two exports from publishing into the same DIR at once; with it held, leftovers
 //! of a crashed run are removed. New files are flushed with one `syncfs` before the
@@ -32,6 +36,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use super::target::{self, Modes, Protected};
 use super::ExportError;
@@ -95,140 +100,271 @@ pub struct PublishSummary {
     pub current: bool,
 }
 
-/// One file of the new set: relative path, bytes, whether it gets a `.gz` sibling.
-type Entry<'a> = (&'a str, &'a [u8], bool);
-
 /// Publishes `files` (relative `/`-separated path → bytes) as the complete content
-/// of `dir`.
+/// of `dir`: a [`Staging`] with every file put (on every core), then finished.
 pub fn publish(
     dir: &Path,
     files: &BTreeMap<String, Vec<u8>>,
     opts: &PublishOptions,
 ) -> Result<PublishSummary, ExportError> {
     for path in files.keys() {
-        check_relative(path)?;
-        if path == MANIFEST {
-            return Err(ExportError::invalid(format!(
-                "{MANIFEST} is the publisher's own file name"
-            )));
-        }
+        check_path(path)?;
     }
-    let name = dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| {
-            ExportError::invalid(format!("{}: not a usable directory name", dir.display()))
-        })?
-        .to_owned();
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let old_exists = match fs::symlink_metadata(dir) {
-        Ok(m) if m.file_type().is_symlink() => {
-            let to = fs::read_link(dir).unwrap_or_default();
+    let staging = Staging::begin(dir, opts)?;
+    let entries: Vec<(&String, &Vec<u8>)> = files.iter().collect();
+    for put in super::par_map(&entries, |(path, bytes)| staging.put(path, bytes)) {
+        put?;
+    }
+    staging.finish()
+}
+
+/// A path the caller may put into a set: inside DIR, not the manifest's name.
+fn check_path(path: &str) -> Result<(), ExportError> {
+    check_relative(path)?;
+    if path == MANIFEST {
+        return Err(ExportError::invalid(format!(
+            "{MANIFEST} is the publisher's own file name"
+        )));
+    }
+    Ok(())
+}
+
+/// A publish under way: the files of the new set go into a staging directory
+/// beside DIR as they are built ([`Staging::put`], callable from several threads),
+/// so the set is never held in memory; [`Staging::finish`] then swaps it in, or
+/// replaces the changed files in place, or leaves DIR untouched when nothing
+/// changed. Each put file is compared with the old set's file of that name on the
+/// spot: an unchanged one is hard-linked from the old set (keeping its inode and
+/// mtime) instead of written. Dropping a `Staging` without finishing (an error
+/// while building) removes the staging directory and leaves DIR untouched.
+pub struct Staging<'a> {
+    dir: PathBuf,
+    parent: PathBuf,
+    name: String,
+    opts: &'a PublishOptions,
+    survey: Survey,
+    old_exists: bool,
+    /// The staging directory: the new set in swap mode, the changed files only in
+    /// place.
+    tmp: PathBuf,
+    state: Mutex<Staged>,
+    writes: AtomicUsize,
+    /// Declared before the lock: the staging directory goes before the lock is
+    /// released.
+    guard: TempDir,
+    _lock: DirLock,
+}
+
+/// What the puts so far did.
+#[derive(Debug, Default)]
+struct Staged {
+    /// Every path put.
+    names: BTreeSet<String>,
+    /// The put paths whose bytes and mode equal the old set's file.
+    same: BTreeSet<String>,
+    /// The files written into the staging directory (`.gz` siblings included).
+    staged: BTreeSet<String>,
+    written: usize,
+    kept: usize,
+}
+
+impl<'a> Staging<'a> {
+    /// Checks DIR (a link, a non-directory, a database or foreign files are
+    /// refused as by [`publish`]), takes the lock beside it, removes a crashed
+    /// run's leftovers and creates the staging directory.
+    pub fn begin(dir: &Path, opts: &'a PublishOptions) -> Result<Staging<'a>, ExportError> {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| {
+                ExportError::invalid(format!("{}: not a usable directory name", dir.display()))
+            })?
+            .to_owned();
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let old_exists = match fs::symlink_metadata(dir) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = fs::read_link(dir).unwrap_or_default();
+                return Err(ExportError::invalid(format!(
+                    "{} is a symbolic link (to {}); dashboards replace DIR as a whole and never \
+                     follow a link: pass the real directory, --out {}",
+                    dir.display(),
+                    to.display(),
+                    to.display()
+                )));
+            }
+            Ok(m) if !m.is_dir() => {
+                return Err(ExportError::invalid(format!(
+                    "{} exists and is not a directory; choose a directory for --out",
+                    dir.display()
+                )));
+            }
+            Ok(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(io("inspecting", dir)(e)),
+        };
+        target::create_dirs(&parent, opts.modes.dir)?;
+        let lock = DirLock::acquire(&parent.join(format!(".{name}.lock")))?;
+        remove_leftovers(&parent, &name);
+
+        let survey = if old_exists {
+            Survey::of(dir, opts)?
+        } else {
+            Survey::default()
+        };
+        if !survey.foreign.is_empty() && !survey.recognised && !opts.allow_foreign_files {
             return Err(ExportError::invalid(format!(
-                "{} is a symbolic link (to {}); dashboards replace DIR as a whole and never \
-                 follow a link: pass the real directory, --out {}",
+                "{} holds files ozgsync did not publish ({}); dashboards go into an empty or new \
+                 directory or one ozgsync published before. Choose such a directory for --out, or \
+                 pass --allow-foreign-files to publish beside these files (they are kept as they are)",
                 dir.display(),
-                to.display(),
-                to.display()
+                quote(&survey.foreign)
             )));
         }
-        Ok(m) if !m.is_dir() => {
+        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        fs::create_dir(&tmp).map_err(io("creating", &tmp))?;
+        let guard = TempDir(Some(tmp.clone()));
+        target::set_mode(&tmp, opts.modes.dir)?;
+        Ok(Staging {
+            dir: dir.to_path_buf(),
+            parent,
+            name,
+            opts,
+            survey,
+            old_exists,
+            tmp,
+            state: Mutex::new(Staged::default()),
+            writes: AtomicUsize::new(0),
+            guard,
+            _lock: lock,
+        })
+    }
+
+    /// Adds the file `path` (relative, `/`-separated) with `bytes` to the new set,
+    /// and its `.gz` sibling with `--gzip`: hard-linked from the old set where the
+    /// bytes and mode are the same (in swap mode; in place the old file simply
+    /// stays), else written into the staging directory. A path may be put once.
+    pub fn put(&self, path: &str, bytes: &[u8]) -> Result<(), ExportError> {
+        check_path(path)?;
+        if !self.staged().names.insert(path.to_owned()) {
             return Err(ExportError::invalid(format!(
-                "{} exists and is not a directory; choose a directory for --out",
-                dir.display()
+                "{path} is twice in the export set"
             )));
         }
-        Ok(_) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(io("inspecting", dir)(e)),
-    };
-    target::create_dirs(&parent, opts.modes.dir)?;
-    let _lock = DirLock::acquire(&parent.join(format!(".{name}.lock")))?;
-    remove_leftovers(&parent, &name);
-
-    let survey = if old_exists {
-        Survey::of(dir, opts)?
-    } else {
-        Survey::default()
-    };
-    if !survey.foreign.is_empty() && !survey.recognised && !opts.allow_foreign_files {
-        return Err(ExportError::invalid(format!(
-            "{} holds files ozgsync did not publish ({}); dashboards go into an empty or new \
-             directory or one ozgsync published before. Choose such a directory for --out, or \
-             pass --allow-foreign-files to publish beside these files (they are kept as they are)",
-            dir.display(),
-            quote(&survey.foreign)
-        )));
+        // In swap mode the staging directory becomes DIR: unchanged files go in too.
+        let keep = self.survey.foreign.is_empty();
+        let old = self.dir.join(path);
+        let new = self.tmp.join(path);
+        if let Some(d) = new.parent() {
+            target::create_dirs(d, self.opts.modes.dir)?;
+        }
+        let same =
+            self.survey.owned.contains(path) && same_content(&old, bytes, self.opts.modes.file);
+        let (mut written, mut kept, mut staged) = (0usize, 0usize, Vec::new());
+        if same {
+            if keep {
+                keep_old(&old, &new)?;
+            }
+            kept += 1;
+        } else {
+            self.write_new(&new, bytes)?;
+            written += 1;
+            staged.push(path.to_owned());
+        }
+        if self.opts.gzip {
+            let gz_rel = format!("{path}.gz");
+            let old_gz = self.dir.join(&gz_rel);
+            if same
+                && self.survey.owned.contains(&gz_rel)
+                && has_mode(&old_gz, self.opts.modes.file)
+            {
+                if keep {
+                    keep_old(&old_gz, &self.tmp.join(&gz_rel))?;
+                }
+                kept += 1;
+            } else {
+                self.write_new(&self.tmp.join(&gz_rel), &gzip(bytes)?)?;
+                written += 1;
+                staged.push(gz_rel);
+            }
+        }
+        let mut state = self.staged();
+        if same {
+            state.same.insert(path.to_owned());
+        }
+        state.staged.extend(staged);
+        state.written += written;
+        state.kept += kept;
+        Ok(())
     }
 
-    let mut wanted: BTreeSet<String> = files.keys().cloned().collect();
-    if opts.gzip {
-        wanted.extend(files.keys().map(|p| format!("{p}.gz")));
-    }
-    let manifest = manifest_text(&wanted);
-    wanted.insert(MANIFEST.into());
-    let clashes = survey.clashes(&wanted);
-    if !clashes.is_empty() {
-        return Err(ExportError::invalid(format!(
-            "{} holds files ozgsync did not publish where the new set has files of the same \
-             name ({}); ozgsync never replaces them: move them away or choose another --out",
-            dir.display(),
-            quote(&clashes)
-        )));
+    fn staged(&self) -> std::sync::MutexGuard<'_, Staged> {
+        // A panicking put cannot leave the bookkeeping half-updated in a way that
+        // matters: the panic ends the export.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    let mut entries: Vec<Entry> = files
-        .iter()
-        .map(|(p, b)| (p.as_str(), b.as_slice(), opts.gzip))
-        .collect();
-    entries.push((MANIFEST, manifest.as_bytes(), false));
-    let old_files = &survey.owned;
-
-    // Which files differ from the old set? Gzip siblings follow their file. The
-    // size decides most changed files without reading them; the rest are compared
-    // byte for byte, on every core. A file with other permissions counts as changed.
-    let same_flags = super::par_map(&entries, |(path, bytes, _)| {
-        old_files.contains(*path) && same_content(&dir.join(path), bytes, opts.modes.file)
-    });
-    let same: BTreeSet<&str> = entries
-        .iter()
-        .zip(same_flags)
-        .filter(|(_, same)| *same)
-        .map(|((path, _, _), _)| *path)
-        .collect();
-    let changed = entries
-        .iter()
-        .any(|(p, _, _)| !same.contains(p) && !opts.volatile.iter().any(|v| v == p));
-    // In a DIR of its own the set owns DIR's permissions too.
-    let dir_mode_ok = !survey.foreign.is_empty()
-        || fs::symlink_metadata(dir)
-            .is_ok_and(|m| m.permissions().mode() & 0o7777 == opts.modes.dir);
-    if old_exists && !changed && dir_mode_ok && wanted == *old_files {
-        return Ok(PublishSummary {
-            kept: old_files.len().saturating_sub(1),
-            unchanged: true,
+    /// Publishes the files put as the complete content of DIR.
+    pub fn finish(self) -> Result<PublishSummary, ExportError> {
+        let state = std::mem::take(&mut *self.staged());
+        let opts = self.opts;
+        let mut wanted = state.names.clone();
+        if opts.gzip {
+            wanted.extend(state.names.iter().map(|p| format!("{p}.gz")));
+        }
+        let manifest = manifest_text(&wanted);
+        wanted.insert(MANIFEST.into());
+        let clashes = self.survey.clashes(&wanted);
+        if !clashes.is_empty() {
+            return Err(ExportError::invalid(format!(
+                "{} holds files ozgsync did not publish where the new set has files of the same \
+                 name ({}); ozgsync never replaces them: move them away or choose another --out",
+                self.dir.display(),
+                quote(&clashes)
+            )));
+        }
+        let old_files = &self.survey.owned;
+        // Did any file change? Gzip siblings follow their file; the manifest counts
+        // too. A file with other permissions counted as changed when it was put.
+        let volatile = |p: &str| opts.volatile.iter().any(|v| v == p);
+        let manifest_same = old_files.contains(MANIFEST)
+            && same_content(
+                &self.dir.join(MANIFEST),
+                manifest.as_bytes(),
+                opts.modes.file,
+            );
+        let changed = (!manifest_same && !volatile(MANIFEST))
+            || state
+                .names
+                .iter()
+                .any(|p| !state.same.contains(p) && !volatile(p));
+        // In a DIR of its own the set owns DIR's permissions too.
+        let dir_mode_ok = !self.survey.foreign.is_empty()
+            || fs::symlink_metadata(&self.dir)
+                .is_ok_and(|m| m.permissions().mode() & 0o7777 == opts.modes.dir);
+        if self.old_exists && !changed && dir_mode_ok && wanted == *old_files {
+            return Ok(PublishSummary {
+                kept: old_files.len().saturating_sub(1),
+                unchanged: true,
+                ..PublishSummary::default()
+            });
+        }
+        let removed = old_files.difference(&wanted).count();
+        let (written, kept) = (state.written, state.kept);
+        if self.survey.foreign.is_empty() {
+            self.swap(&manifest)?;
+        } else {
+            self.in_place(&state.staged, &wanted)?;
+        }
+        Ok(PublishSummary {
+            written,
+            kept,
+            removed,
             ..PublishSummary::default()
-        });
+        })
     }
-    let publisher = Publisher {
-        dir,
-        parent: &parent,
-        name: &name,
-        opts,
-        old_files,
-        same: &same,
-        writes: AtomicUsize::new(0),
-    };
-    let mut summary = if survey.foreign.is_empty() {
-        publisher.swap(&entries, old_exists)?
-    } else {
-        publisher.in_place(&entries, &wanted)?
-    };
-    summary.removed = old_files.difference(&wanted).count();
-    Ok(summary)
 }
 
 /// Whether DIR still holds, untouched, the set ozgsync last published there, so
@@ -501,19 +637,7 @@ fn quote(names: &[String]) -> String {
     text
 }
 
-/// One publish under way: the old set, what stays, and the write counter of the
-/// test hook.
-struct Publisher<'a> {
-    dir: &'a Path,
-    parent: &'a Path,
-    name: &'a str,
-    opts: &'a PublishOptions,
-    old_files: &'a BTreeSet<String>,
-    same: &'a BTreeSet<&'a str>,
-    writes: AtomicUsize,
-}
-
-impl Publisher<'_> {
+impl Staging<'_> {
     /// Writes `bytes` as a new file (never through an existing entry) with the
     /// configured mode.
     fn write_new(&self, target: &Path, bytes: &[u8]) -> Result<(), ExportError> {
@@ -527,94 +651,29 @@ impl Publisher<'_> {
         write_file(target, bytes, self.opts.modes.file)
     }
 
-    /// Puts each file of the new set (and its gzip sibling) at `place(path)`:
-    /// kept from the old set where unchanged (when `keep` is given), else written,
-    /// on every core (compressing is the expensive part of `--gzip`).
-    fn put_all(
-        &self,
-        entries: &[Entry],
-        place: &(dyn Fn(&str) -> PathBuf + Sync),
-        keep: bool,
-    ) -> Result<PublishSummary, ExportError> {
-        let counts = super::par_map(entries, |(path, bytes, gz)| {
-            let (mut written, mut kept) = (0usize, 0usize);
-            let same = self.same.contains(path);
-            // The summary counts the set's files, not the publisher's bookkeeping.
-            let counted = usize::from(*path != MANIFEST);
-            if same && keep {
-                keep_old(&self.dir.join(path), &place(path))?;
-                kept += counted;
-            } else if same {
-                kept += counted;
-            } else {
-                self.write_new(&place(path), bytes)?;
-                written += counted;
-            }
-            if *gz {
-                let gz_rel = format!("{path}.gz");
-                let old_gz = self.dir.join(&gz_rel);
-                if same
-                    && self.old_files.contains(&gz_rel)
-                    && has_mode(&old_gz, self.opts.modes.file)
-                {
-                    if keep {
-                        keep_old(&old_gz, &place(&gz_rel))?;
-                    }
-                    kept += 1;
-                } else {
-                    self.write_new(&place(&gz_rel), &gzip(bytes)?)?;
-                    written += 1;
-                }
-            }
-            Ok::<_, ExportError>((written, kept))
-        });
-        let mut summary = PublishSummary::default();
-        for c in counts {
-            let (written, kept) = c?;
-            summary.written += written;
-            summary.kept += kept;
-        }
-        Ok(summary)
-    }
-
-    /// DIR holds only the published set: build the new one beside it and swap.
-    fn swap(&self, entries: &[Entry], old_exists: bool) -> Result<PublishSummary, ExportError> {
-        let (dir, parent, name) = (self.dir, self.parent, self.name);
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        let guard = TempDir(Some(tmp.clone()));
-        fs::create_dir(&tmp).map_err(io("creating", &tmp))?;
-        target::set_mode(&tmp, self.opts.modes.dir)?;
-        let dirs: BTreeSet<PathBuf> = entries
-            .iter()
-            .filter_map(|(path, _, _)| tmp.join(path).parent().map(Path::to_path_buf))
-            .collect();
-        for d in &dirs {
-            target::create_dirs(d, self.opts.modes.dir)?;
-        }
+    /// DIR holds only the published set: the staging directory holds the whole
+    /// new one; swap it in.
+    fn swap(self, manifest: &str) -> Result<(), ExportError> {
+        let (dir, parent, name, tmp) = (&self.dir, &self.parent, &self.name, &self.tmp);
         // The manifest is written anew and last, so no file of the set is newer
         // than it: what `unchanged_set` relies on to notice a file changed by hand.
-        let (manifest, files): (Vec<Entry>, Vec<Entry>) =
-            entries.iter().partition(|(path, _, _)| *path == MANIFEST);
-        let summary = self.put_all(&files, &|rel| tmp.join(rel), true)?;
-        for (path, bytes, _) in manifest {
-            self.write_new(&tmp.join(path), bytes)?;
-        }
-        sync_fs(&tmp);
+        self.write_new(&tmp.join(MANIFEST), manifest.as_bytes())?;
+        sync_fs(tmp);
 
         if let Some(hook) = self.opts.before_swap {
             hook(dir);
         }
-        if old_exists {
-            match exchange(&tmp, dir) {
+        if self.old_exists {
+            match exchange(tmp, dir) {
                 Ok(()) => {
-                    if !self.rescue(&tmp) {
-                        guard.disarm();
+                    if !self.rescue(tmp) {
+                        self.guard.disarm();
                     }
                 }
                 Err(e) if exchange_unsupported(&e) => {
                     let old = parent.join(format!(".{name}.old-{}", std::process::id()));
                     fs::rename(dir, &old).map_err(io("moving away", dir))?;
-                    if let Err(e) = fs::rename(&tmp, dir) {
+                    if let Err(e) = fs::rename(tmp, dir) {
                         // Put the old set back rather than leave DIR missing.
                         let _ = fs::rename(&old, dir);
                         return Err(io("renaming into place", dir)(e));
@@ -622,9 +681,9 @@ impl Publisher<'_> {
                     if self.rescue(&old) {
                         let _ = fs::remove_dir_all(&old);
                     }
-                    guard.disarm();
+                    self.guard.disarm();
                     sync_dir(parent);
-                    return Ok(summary);
+                    return Ok(());
                 }
                 Err(e) => return Err(io("swapping in", dir)(e)),
             }
@@ -632,11 +691,11 @@ impl Publisher<'_> {
             // nothing but published files (and anything rescued went back): the
             // guard removes it.
         } else {
-            fs::rename(&tmp, dir).map_err(io("renaming into place", dir))?;
-            guard.disarm();
+            fs::rename(tmp, dir).map_err(io("renaming into place", dir))?;
+            self.guard.disarm();
         }
         sync_dir(parent);
-        Ok(summary)
+        Ok(())
     }
 
     /// Moves back into DIR what someone wrote into it between the survey and the
@@ -644,7 +703,7 @@ impl Publisher<'_> {
     /// removed; when something cannot go back, the old set is kept beside DIR as
     /// `.NAME.kept-PID` and a warning names it.
     fn rescue(&self, old_set: &Path) -> bool {
-        let strays = match Survey::strays(old_set, self.old_files) {
+        let strays = match Survey::strays(old_set, &self.survey.owned) {
             Ok(strays) if strays.is_empty() => return true,
             Ok(strays) => strays,
             Err(e) => {
@@ -689,13 +748,16 @@ impl Publisher<'_> {
     /// DIR holds foreign entries too, which a swap would drop: replace the changed
     /// files one by one (each with a rename) and remove the old set's leftovers,
     /// touching nothing else. The manifest first grows to cover every name this
-    /// run may leave behind, so a crash midway loses track of nothing.
+    /// run may leave behind, so a crash midway loses track of nothing. The changed
+    /// files (`staged`) come from the staging directory, each moved to a temporary
+    /// name inside DIR first.
     fn in_place(
         &self,
-        entries: &[Entry],
+        staged: &BTreeSet<String>,
         wanted: &BTreeSet<String>,
-    ) -> Result<PublishSummary, ExportError> {
-        let dir = self.dir;
+    ) -> Result<(), ExportError> {
+        let dir = self.dir.as_path();
+        let old_files = &self.survey.owned;
         let pid = std::process::id();
         let temp_of = |rel: &str| match rel.rsplit_once('/') {
             Some((d, f)) => format!("{d}/.{f}{TEMP_MARK}{pid}"),
@@ -704,7 +766,7 @@ impl Publisher<'_> {
         // Temporary files of a crashed run are listed in its manifest: remove them
         // first, or one with our process id (a container's pids repeat) would be
         // taken for this run's.
-        for rel in self.old_files.difference(wanted) {
+        for rel in old_files.difference(wanted) {
             if rel.contains(TEMP_MARK) {
                 let path = dir.join(rel);
                 if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
@@ -727,7 +789,7 @@ impl Publisher<'_> {
                 quote(&taken)
             )));
         }
-        let mut covering: BTreeSet<String> = self.old_files.union(wanted).cloned().collect();
+        let mut covering: BTreeSet<String> = old_files.union(wanted).cloned().collect();
         covering.remove(MANIFEST);
         covering.extend(
             wanted
@@ -742,20 +804,19 @@ impl Publisher<'_> {
                 target::create_dirs(&dir.join(d), self.opts.modes.dir)?;
             }
         }
-        let new_entries: Vec<Entry> = entries
-            .iter()
-            .copied()
-            .filter(|(p, _, _)| *p != MANIFEST)
-            .collect();
-        let summary = match self.put_all(&new_entries, &|rel| dir.join(temp_of(rel)), false) {
-            Ok(s) => s,
-            Err(e) => {
-                for rel in wanted {
-                    let _ = fs::remove_file(dir.join(temp_of(rel)));
-                }
-                return Err(e);
+        let moved = staged.iter().try_for_each(|rel| {
+            move_new(
+                &self.tmp.join(rel),
+                &dir.join(temp_of(rel)),
+                self.opts.modes.file,
+            )
+        });
+        if let Err(e) = moved {
+            for rel in wanted {
+                let _ = fs::remove_file(dir.join(temp_of(rel)));
             }
-        };
+            return Err(e);
+        }
         sync_fs(dir);
         for rel in wanted {
             let temp = dir.join(temp_of(rel));
@@ -764,7 +825,7 @@ impl Publisher<'_> {
                 fs::rename(&temp, &to).map_err(io("renaming into place", &to))?;
             }
         }
-        for rel in self.old_files.difference(wanted) {
+        for rel in old_files.difference(wanted) {
             let path = dir.join(rel);
             // Still the regular file we published (not replaced by someone meanwhile).
             if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
@@ -783,7 +844,7 @@ impl Publisher<'_> {
         published.remove(MANIFEST);
         self.write_manifest(&published)?;
         sync_dir(dir);
-        Ok(summary)
+        Ok(())
     }
 
     /// Replaces the manifest in DIR atomically (its temporary file lives beside DIR,
@@ -798,6 +859,27 @@ impl Publisher<'_> {
         let to = self.dir.join(MANIFEST);
         fs::rename(&tmp, &to).map_err(io("renaming into place", &to))
     }
+}
+
+/// Moves the staged file `from` to `to`, never replacing an entry there: a rename
+/// that refuses to replace where the kernel has one, else (another file system,
+/// no such rename) a copy into a newly created file with `mode`.
+fn move_new(from: &Path, to: &Path, mode: u32) -> Result<(), ExportError> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(()),
+            Err(rustix::io::Errno::EXIST) => {
+                return Err(io("moving into place", to)(std::io::Error::from(
+                    std::io::ErrorKind::AlreadyExists,
+                )))
+            }
+            Err(_) => {}
+        }
+    }
+    let bytes = fs::read(from).map_err(io("reading", from))?;
+    write_file(to, &bytes, mode)
 }
 
 /// A relative path that stays inside DIR: normal components only, no `..`, no
@@ -1140,6 +1222,51 @@ mod tests {
         // The next run goes through.
         publish(&dir, &v2, &PublishOptions::default()).unwrap();
         assert_eq!(read_all(&dir), v2);
+    }
+
+    /// Files put one at a time: each unchanged one is linked from the old set as it
+    /// arrives, a path put twice is refused, and a staging dropped unfinished (an
+    /// error while building) leaves DIR as it was and nothing beside it.
+    #[test]
+    fn files_put_one_by_one_are_compared_on_arrival_and_dropping_cleans_up() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("out");
+        let v1 = set(&[("a/1.json", "eins"), ("b.json", "zwei")]);
+        publish(&dir, &v1, &PublishOptions::default()).unwrap();
+        let ino = |p: &str| fs::metadata(dir.join(p)).unwrap().ino();
+        let kept_ino = ino("a/1.json");
+
+        let opts = PublishOptions::default();
+        let staging = Staging::begin(&dir, &opts).unwrap();
+        staging.put("a/1.json", b"eins").unwrap();
+        // Already linked into the staging directory: same inode there.
+        let staged = root
+            .path()
+            .join(format!(".out.tmp-{}/a/1.json", std::process::id()));
+        assert_eq!(fs::metadata(&staged).unwrap().ino(), kept_ino);
+        let err = staging.put("a/1.json", b"eins").unwrap_err().to_string();
+        assert!(err.contains("twice"), "{err}");
+        staging.put("b.json", b"neu").unwrap();
+        drop(staging);
+        assert_eq!(read_all(&dir), v1);
+        let beside: Vec<_> = fs::read_dir(root.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "out" && !n.ends_with(".lock"))
+            .collect();
+        assert!(beside.is_empty(), "{beside:?}");
+
+        let staging = Staging::begin(&dir, &opts).unwrap();
+        staging.put("b.json", b"neu").unwrap();
+        staging.put("a/1.json", b"eins").unwrap();
+        let s = staging.finish().unwrap();
+        assert_eq!((s.written, s.kept, s.removed), (1, 1, 0));
+        assert_eq!(ino("a/1.json"), kept_ino);
+        assert_eq!(
+            read_all(&dir),
+            set(&[("a/1.json", "eins"), ("b.json", "neu")])
+        );
     }
 
     #[test]

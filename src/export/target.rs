@@ -12,12 +12,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::ExportError;
+// Files SQLite keeps beside a database; deleting one loses committed data.
+use crate::store::SQLITE_SIBLINGS;
 
 /// The first 16 bytes of every SQLite 3 database file.
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
-
-/// Files SQLite keeps beside a database; deleting one loses committed data.
-const SQLITE_SIBLINGS: &[&str] = &["-wal", "-shm", "-journal"];
 
 /// The path that means standard output for single-file outputs.
 pub const STDOUT: &str = "-";
@@ -113,7 +112,17 @@ pub fn database_reason(path: &Path, meta: &fs::Metadata, protected: &Protected) 
 pub fn check_replaceable(path: &Path, protected: &Protected) -> Result<(), ExportError> {
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return match crate::store::sibling_of_existing(path) {
+                Some((suffix, stem)) => Err(ExportError::invalid(format!(
+                    "{} is where SQLite keeps the {suffix} file of {}; a file written there \
+                     breaks that database's readers: choose another path",
+                    path.display(),
+                    stem.display()
+                ))),
+                None => Ok(()),
+            };
+        }
         Err(source) => return Err(super::io_error("inspecting", path)(source)),
     };
     let kind = meta.file_type();

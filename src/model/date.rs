@@ -2,20 +2,26 @@
 //! ISO `YYYY-MM-DD` or German `DD.MM.YYYY`) and from the database or a
 //! timestamp ([`iso_date`]), and today's date in Lower Saxony.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 
-/// Parses a date as written in reports: ISO `YYYY-MM-DD` or German `DD.MM.YYYY`.
+/// Parses a date as written in reports: ISO `YYYY-MM-DD` or German `DD.MM.YYYY`,
+/// with a four-digit year (1000 to 9999). A short year is refused, not guessed:
+/// chrono reads the `24` of `01.05.24` (Excel's short German date) as the year 24,
+/// which the store cannot hold (its dates are YYYYMMDD integers from 1000-01-01)
+/// and which no report means.
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
     // `YYYY-MM-DD` read by hand: a report has millions of them, and chrono's format
     // parser is the slower way to the same answer for this shape.
     let b = s.as_bytes();
-    if b.len() == 10 && b.get(4) == Some(&b'-') && b.get(7) == Some(&b'-') {
-        return iso_date(b);
-    }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(s, "%d.%m.%Y"))
-        .ok()
+    let date = if b.len() == 10 && b.get(4) == Some(&b'-') && b.get(7) == Some(&b'-') {
+        iso_date(b)
+    } else {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .or_else(|_| NaiveDate::parse_from_str(s, "%d.%m.%Y"))
+            .ok()
+    };
+    date.filter(|d| (1000..=9999).contains(&d.year()))
 }
 
 /// The date at the start of `b` if it begins `YYYY-MM-DD` (a stored date, or the date
@@ -62,7 +68,6 @@ mod tests {
             "2024-02-29",
             "2025-02-29",
             "2025-13-01",
-            "0000-01-01",
             "2025-00-10",
             "2025-01-+1",
             "2025-1a-01",
@@ -71,6 +76,28 @@ mod tests {
             assert_eq!(parse_date(s), chrono, "{s}");
         }
         assert_eq!(parse_date("2025-3-1"), NaiveDate::from_ymd_opt(2025, 3, 1));
+    }
+
+    #[test]
+    fn a_year_is_four_digits() {
+        for s in [
+            "01.05.24",
+            "01.05.0024",
+            "0000-01-01",
+            "0999-12-31",
+            "24-05-01",
+            "01.05.20245",
+        ] {
+            assert_eq!(parse_date(s), None, "{s}");
+        }
+        assert_eq!(
+            parse_date("01.01.1000"),
+            NaiveDate::from_ymd_opt(1000, 1, 1)
+        );
+        assert_eq!(
+            parse_date("9999-12-31"),
+            NaiveDate::from_ymd_opt(9999, 12, 31)
+        );
     }
 
     #[test]

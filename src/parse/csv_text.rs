@@ -61,7 +61,7 @@ fn detect_encoding<R: Read>(
     input: &mut R,
     expected: &'static str,
 ) -> Result<TextEncoding, ParseError> {
-    let evidence = text::sniff(input)?;
+    let evidence = text::sniff_text(input)?;
     if let Some(nul) = evidence.nul_at {
         return Err(ParseError::not_format(
             expected,
@@ -215,6 +215,21 @@ impl<R: Read> DecodeReader<R> {
         std::io::Error::new(std::io::ErrorKind::InvalidData, message)
     }
 
+    /// The read error for a file that ends inside a quoted cell: the quote never
+    /// closed, and the csv crate would end the cell at the end of the file, the
+    /// lines after the quote silently swallowed into it (a note holding the rest of
+    /// a status report, its rows never applied). Refused as a whole, like a record
+    /// over [`MAX_LINE_BYTES`].
+    fn never_closed(&self) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "the file ends inside a quoted cell of the record starting on line {}: a quote (\") there is never closed, and every line after it would be part of that cell; close the quote or remove it",
+                self.record_line
+            ),
+        )
+    }
+
     /// Follows `chunk` (about to be handed out) through lines and records, and
     /// refuses it if it makes a record longer than [`MAX_LINE_BYTES`].
     fn track(&mut self, chunk: &[u8]) -> std::io::Result<()> {
@@ -327,6 +342,9 @@ impl<R: Read> DecodeReader<R> {
 impl<R: Read> Read for DecodeReader<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         if !self.fill()? {
+            if self.quoting == Quoting::Quoted {
+                return Err(self.never_closed());
+            }
             return Ok(0);
         }
         let mut available = self.decoded.get(self.pos..).unwrap_or_default();
@@ -574,6 +592,19 @@ mod tests {
         // exactly at the bound is fine
         text = format!("a;b\n1;{}\n", "B".repeat(MAX_LINE_BYTES - 2));
         assert_eq!(read_all(text.as_bytes()).2.len(), 1);
+    }
+
+    #[test]
+    fn a_file_that_ends_inside_a_quote_is_an_error_not_one_swallowing_cell() {
+        let err = second_record_error("a;b\nx;y\n1;\"open\n2;3\n4;5\n");
+        assert!(
+            err.contains("ends inside a quoted cell of the record starting on line 3"),
+            "{err}"
+        );
+        // a quote closed on the last line, with or without a line break after it
+        for ok in ["a;b\nx;\"y\nz\"", "a;b\nx;\"y\"\"\"\n"] {
+            assert_eq!(read_all(ok.as_bytes()).2.len(), 1, "{ok:?}");
+        }
     }
 
     #[test]

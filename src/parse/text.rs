@@ -138,9 +138,20 @@ fn count_multibyte(s: &str) -> u64 {
 
 /// Reads `input` to its end and returns what it holds. The caller rewinds.
 pub fn sniff<R: Read>(input: &mut R) -> io::Result<Evidence> {
+    sniff_while(input, |_| true)
+}
+
+/// [`sniff`] for readers that refuse binary data: stops at the first NUL byte, so
+/// a file of NULs (`/dev/zero`, a copy that crashed into a sparse file of
+/// gigabytes) is refused at once instead of after reading all of it, or never.
+pub fn sniff_text<R: Read>(input: &mut R) -> io::Result<Evidence> {
+    sniff_while(input, |e| e.nul_at.is_none())
+}
+
+fn sniff_while<R: Read>(input: &mut R, more: impl Fn(&Evidence) -> bool) -> io::Result<Evidence> {
     let mut sniffer = Sniffer::default();
     let mut buf = vec![0u8; 64 * 1024];
-    loop {
+    while more(&sniffer.evidence) {
         let n = match input.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,

@@ -68,6 +68,10 @@ pub fn read<R: Read + Seek>(input: R, expected: &'static str) -> Result<Table, P
     })
 }
 
+/// Excel's serial of 9999-12-31, the last date it shows, plus the 1,462 days of the
+/// 1904 date system's offset.
+const EXCEL_LAST_SERIAL: f64 = 2_958_465.0 + 1_462.0;
+
 /// A cell as the text a CSV export of it would hold.
 fn cell_text(cell: &Data) -> String {
     match cell {
@@ -81,10 +85,17 @@ fn cell_text(cell: &Data) -> String {
         }
         Data::Float(f) => f.to_string(),
         Data::Bool(b) => if *b { "WAHR" } else { "FALSCH" }.to_owned(),
-        Data::DateTime(d) => d.as_datetime().map_or_else(
-            || d.as_f64().to_string(),
-            |t| t.format("%Y-%m-%d").to_string(),
-        ),
+        // Only serials of Excel's own date range (up to 9999-12-31) are converted:
+        // calamine turns the serial into milliseconds through chrono, which panics
+        // for a date cell holding 1e308 (a hostile or broken workbook). Outside it
+        // the number stays a number, which no date column accepts.
+        Data::DateTime(d) if (-1.0..=EXCEL_LAST_SERIAL).contains(&d.as_f64()) => {
+            d.as_datetime().map_or_else(
+                || d.as_f64().to_string(),
+                |t| t.format("%Y-%m-%d").to_string(),
+            )
+        }
+        Data::DateTime(d) => d.as_f64().to_string(),
         Data::DateTimeIso(s) => s.get(..10).unwrap_or(s).to_owned(),
         Data::DurationIso(s) => s.clone(),
         Data::Error(e) => format!("#{e:?}"),

@@ -471,7 +471,7 @@ pub fn check_row(
             err(
                 Column::Date,
                 cells.date,
-                "not a date; write YYYY-MM-DD or DD.MM.YYYY".into(),
+                "not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year)".into(),
             );
             None
         }
@@ -722,7 +722,7 @@ mod tests {
                 "line 4, column Leistungsschluessel (\"9901200100100\"): not a 14-digit Leistungsschluessel (did the spreadsheet turn it into a number? format the column as text)",
                 "line 4, column ARS (\"32410001001\"): not a 12-digit ARS (leading zero lost? format the column as text)",
                 "line 4, column Status (\"live\"): unknown status; use one of nicht_begonnen, geplant, beauftragt, in_umsetzung, pilot, produktiv, eingestellt, abgelehnt",
-                "line 4, column Gueltig ab (\"2025-13-01\"): not a date; write YYYY-MM-DD or DD.MM.YYYY",
+                "line 4, column Gueltig ab (\"2025-13-01\"): not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year)",
                 "line 5, column Ressort (\"XY\"): unknown Ressort Kürzel; known (case-insensitive): mf, mi",
                 "line 5, column Gueltig ab (\"2099-01-01\"): date is in the future (today is 2025-06-30); report a status once it holds",
                 "line 6, column ARS (\"032410001001\"): fill either Ressort (Land services) or ARS (municipal services), not both",

@@ -28,7 +28,7 @@ use super::{Scope, Status, Subject};
 
 /// Rows held in memory before a run is sorted and spilled: 32 bytes each, so a
 /// full run is 64 MiB (plus its notes).
-const RUN_ROWS: usize = 1 << 21;
+pub const RUN_ROWS: usize = 1 << 21;
 /// Note bytes held in memory before a run is spilled regardless of its rows.
 const RUN_NOTE_BYTES: usize = 32 << 20;
 

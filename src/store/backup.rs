@@ -28,7 +28,14 @@ pub fn backup(db: &Path, target: &Path) -> Result<()> {
             target.display()
         )));
     }
-    let source = super::open_reader(db)?;
+    if let Some((suffix, stem)) = super::sibling_of_existing(target) {
+        return Err(Error::usage(format!(
+            "{} is where SQLite keeps the {suffix} file of {}; a copy there breaks that database's readers: choose another file name",
+            target.display(),
+            stem.display()
+        )));
+    }
+    let source = super::open_for_copy(db)?;
     // Written beside the target and renamed, so it is either absent or complete.
     let mut partial = target.to_path_buf().into_os_string();
     partial.push(".partial");

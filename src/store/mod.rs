@@ -218,6 +218,24 @@ pub fn check_database_file(path: &Path) -> Result<()> {
     }
 }
 
+/// The name suffixes of the files SQLite keeps beside a database `X`: `X-wal`,
+/// `X-shm`, `X-journal`.
+pub const SQLITE_SIBLINGS: &[&str] = &["-wal", "-shm", "-journal"];
+
+/// If `path` does not exist but is named like a file SQLite keeps beside a
+/// database that does (`X-journal` beside `X`): the suffix and `X`. A file ozgsync
+/// writes there is one SQLite later reads as the database's own: a `-journal` is
+/// taken for a hot journal, and every read-only open of `X` fails until a writer
+/// removes it.
+pub fn sibling_of_existing(path: &Path) -> Option<(&'static str, std::path::PathBuf)> {
+    let name = path.file_name()?.to_str()?;
+    let suffix = SQLITE_SIBLINGS.iter().find(|s| name.ends_with(**s))?;
+    let stem = path.with_file_name(name.strip_suffix(*suffix)?);
+    std::fs::symlink_metadata(&stem)
+        .is_ok()
+        .then_some((*suffix, stem))
+}
+
 fn check_is_file(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
     if meta.is_file() {
         return Ok(());
@@ -273,6 +291,30 @@ fn restrict_permissions(path: &Path) -> Result<()> {
 /// (never creates one), a file that is not an SQLite database, and a database
 /// not at this build's schema version (a writer migrates it).
 pub fn open_reader(path: &Path) -> Result<Connection> {
+    let (conn, version) = open_existing_read_only(path)?;
+    check_version(version, path)?;
+    if version < schema_version() {
+        return Err(Error::Database {
+            path: path.to_owned(),
+            problem: format!(
+                "has schema version {version}, this ozgsync expects {}; commands that only read do not migrate: run a writing command once (`ozgsync sync` or `ozgsync import`) to migrate it (`ozgsync backup FILE` copies it as it is first)",
+                schema_version()
+            ),
+        });
+    }
+    Ok(conn)
+}
+
+/// Opens an existing database read-only at whatever schema version it has, for
+/// `backup`: a copy of a database not yet migrated (the binary replaced before the
+/// backup the upgrade steps ask for) or written by a newer ozgsync is exactly what
+/// the user needs before a writer migrates it or an older binary is restored.
+pub fn open_for_copy(path: &Path) -> Result<Connection> {
+    open_existing_read_only(path).map(|(conn, _)| conn)
+}
+
+/// [`open_reader`] without the version check; also returns the version.
+fn open_existing_read_only(path: &Path) -> Result<(Connection, i64)> {
     if !path.exists() {
         return Err(Error::Database {
             path: path.to_owned(),
@@ -306,17 +348,7 @@ pub fn open_reader(path: &Path) -> Result<Connection> {
         }
         Err(e) => return Err(Error::db("reading PRAGMA user_version")(e)),
     };
-    check_version(version, path)?;
-    if version < schema_version() {
-        return Err(Error::Database {
-            path: path.to_owned(),
-            problem: format!(
-                "has schema version {version}, this ozgsync expects {}; commands that only read do not migrate: run a writing command once (`ozgsync sync` or `ozgsync import`) to migrate it",
-                schema_version()
-            ),
-        });
-    }
-    Ok(conn)
+    Ok((conn, version))
 }
 
 /// [`open_reader`] under its earlier name, for callers written before the split.

@@ -208,6 +208,14 @@ impl Batch {
         }
     }
 
+    /// `key` has a new current version whose [`document`] is `document`.
+    pub fn add_document(&mut self, key: &str, document: (String, Option<String>)) {
+        if is_searchable(self.entity) {
+            let (name, synonyms) = document;
+            self.additions.push((key.to_owned(), name, synonyms));
+        }
+    }
+
     /// `key`'s current version, with the fields `data`, was closed.
     pub fn remove(&mut self, key: &str, data: &serde_json::Value) {
         if is_searchable(self.entity) {
@@ -241,11 +249,11 @@ impl Batch {
             let id: Option<i64> = docid
                 .query_row(params![entity, key], |r| r.get(0))
                 .optional()
-                .map_err(Error::db(format!("reading the search document of {key}")))?;
+                .map_err(|e| Error::db(format!("reading the search document of {key}"))(e))?;
             if let Some(id) = id {
                 fts_delete
                     .execute(params![id, name, synonyms])
-                    .map_err(Error::db(format!("removing {key} from the search index")))?;
+                    .map_err(|e| Error::db(format!("removing {key} from the search index"))(e))?;
             }
         }
         let mut register = conn
@@ -257,19 +265,17 @@ impl Batch {
         for (key, name, synonyms) in &self.additions {
             let inserted = register
                 .execute(params![entity, key])
-                .map_err(Error::db(format!(
-                    "registering the search document of {key}"
-                )))?;
+                .map_err(|e| Error::db(format!("registering the search document of {key}"))(e))?;
             let id: i64 = if inserted == 1 {
                 conn.last_insert_rowid()
             } else {
                 docid
                     .query_row(params![entity, key], |r| r.get(0))
-                    .map_err(Error::db(format!("reading the search document of {key}")))?
+                    .map_err(|e| Error::db(format!("reading the search document of {key}"))(e))?
             };
             fts_insert
                 .execute(params![id, name, synonyms])
-                .map_err(Error::db(format!("indexing {key} for search")))?;
+                .map_err(|e| Error::db(format!("indexing {key} for search"))(e))?;
         }
         self.removals.clear();
         self.additions.clear();
@@ -279,14 +285,36 @@ impl Batch {
 
 /// Turns free text into an FTS5 query: folded as indexed, every word a quoted prefix
 /// term, all words required. Returns None when there is no word.
+///
+/// Combining marks are dropped, not taken as word breaks: the index's tokenizer
+/// (`unicode61 remove_diacritics 2`) drops them from the names too, and as breaks
+/// they cut a word in two — the Turkish `İ` lower-cases to `i` + U+0307, so
+/// `EİNBÜRGERUNG` (Turkish keyboard, caps lock) became `ei` and `nbuergerung`, and
+/// a decomposed `É` (`E` + U+0301, as macOS writes it) made `Étienne` `e` and `tienne`.
 pub fn fts_query(text: &str) -> Option<String> {
-    let folded = crate::model::fold(text);
+    let folded: String = crate::model::fold(text)
+        .chars()
+        .filter(|&c| !is_combining_mark(c))
+        .collect();
     let terms: Vec<String> = folded
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(|w| format!("\"{w}\"*"))
         .collect();
     (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+/// Unicode's blocks of combining diacritical marks (the umlaut's U+0308 is already
+/// folded to `e` after a, o, u by [`crate::model::fold`]).
+fn is_combining_mark(c: char) -> bool {
+    matches!(
+        c,
+        '\u{300}'..='\u{36f}'
+            | '\u{1ab0}'..='\u{1aff}'
+            | '\u{1dc0}'..='\u{1dff}'
+            | '\u{20d0}'..='\u{20ff}'
+            | '\u{fe20}'..='\u{fe2f}'
+    )
 }
 
 /// The stored name and synonyms of a search document's current version.
@@ -365,6 +393,10 @@ mod tests {
             Some("\"ausweis\"* \"beantragen\"*"),
         );
         check("\"; DROP", Some("\"drop\"*"));
+        check("EİNBÜRGERUNG", Some("\"einbuergerung\"*"));
+        check("Saint-E\u{301}tienne", Some("\"saint\"* \"etienne\"*"));
+        check("e\u{301}", Some("\"e\"*"));
+        check("\u{301}", None);
         check(" -- ", None);
     }
 }

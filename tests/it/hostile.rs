@@ -12,7 +12,7 @@ use std::process::Output;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use super::support::{command, root};
+use super::support::{command, leika_db, root, run_db, scratch};
 
 #[derive(Debug, Clone, Copy)]
 enum Expect {
@@ -258,7 +258,8 @@ fn hostile_corpus_is_refused_or_rejected_cleanly() {
         check(&pristine, dir.path(), kind, &file, expect);
     }
     assert!(listener.accept().is_err(), "an external entity was fetched");
-    // Every file of the corpus has a row in the table.
+    // Every file of the corpus has a row in a table.
+    seen.extend(STATUS_CASES.iter().map(|c| c.0));
     for entry in std::fs::read_dir("fixtures/hostile").unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         assert!(
@@ -266,6 +267,187 @@ fn hostile_corpus_is_refused_or_rejected_cleanly() {
             "{name} has no case"
         );
     }
+}
+
+/// What `status import` must do with a hostile report.
+#[derive(Debug, Clone, Copy)]
+enum StatusExpect {
+    /// Exit 1, stderr names the file and says this; no status event written.
+    NotAReport(&'static str),
+    /// Exit 1, stderr holds each of these (the bad rows by line and column);
+    /// no status event written.
+    BadRows(&'static [&'static str]),
+    /// Exit 0 and this many events recorded.
+    Recorded(i64),
+}
+
+/// Status reports of `fixtures/hostile/`: file, `--partial`, expectation.
+const STATUS_CASES: &[(&str, bool, StatusExpect)] = &[
+    (
+        "status_short_year.csv",
+        false,
+        StatusExpect::BadRows(&[
+            "line 3, column Gueltig ab (\"01.05.24\"): not a date",
+            "four-digit year",
+            "1 error(s) in 1 of 2 rows",
+        ]),
+    ),
+    // Before the year had to be four digits, year 0 passed validation and the
+    // store's CHECK then failed the whole import with SQLite's message.
+    ("status_year_zero.csv", true, StatusExpect::Recorded(1)),
+    (
+        "status_unclosed_quote.csv",
+        false,
+        StatusExpect::NotAReport("line 2: a quote (\") there is never closed"),
+    ),
+    (
+        "status_html_error_page.csv",
+        false,
+        StatusExpect::NotAReport("header line"),
+    ),
+    (
+        "status_gzip.csv",
+        false,
+        StatusExpect::NotAReport("binary data"),
+    ),
+    (
+        "status_nul_bytes.csv",
+        false,
+        StatusExpect::NotAReport("NUL byte"),
+    ),
+    (
+        "status_empty.csv",
+        false,
+        StatusExpect::NotAReport("the file is empty"),
+    ),
+    (
+        "status_bad_cells.csv",
+        false,
+        StatusExpect::BadRows(&[
+            "line 2, column Leistungsschluessel (\"9900100100200\")",
+            "line 3, column Leistungsschluessel (\"99001001002000X\")",
+            "line 4, column ARS (\"03101000000\")",
+            "line 5, column ARS (\"03101000000A\")",
+            "line 6, column Status (\"live\")",
+            "line 7, column Gueltig ab (\"2026-02-30\")",
+            "line 8, column Gueltig ab (\"9999-12-31\"): date is in the future",
+            "7 error(s) in 7 of 8 rows",
+        ]),
+    ),
+    (
+        "status_bom_crlf_same_day.csv",
+        false,
+        StatusExpect::Recorded(3),
+    ),
+];
+
+/// Every status event, batch and current status, in order.
+fn status_state(db: &Path) -> String {
+    let conn = Connection::open(db).unwrap();
+    let mut out = String::new();
+    for sql in [
+        "SELECT subject_kind || subject || scope_kind || scope || effective_on || event_id || status || ifnull(note, '-') || batch_id FROM status_events ORDER BY event_id",
+        "SELECT batch_id || '|' || ifnull(last_event_id, '') FROM status_batches ORDER BY batch_id",
+        "SELECT subject || scope || status || effective_on FROM status_current ORDER BY 1",
+    ] {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            out.push_str(&row.get::<_, String>(0).unwrap());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn events(db: &Path) -> i64 {
+    Connection::open(db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM status_events", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn hostile_status_reports_are_refused_or_reported_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let pristine = pristine(dir.path());
+    let db = dir.path().join("status.db");
+    for &(name, partial, expect) in STATUS_CASES {
+        for ext in ["db-wal", "db-shm"] {
+            let _ = std::fs::remove_file(db.with_extension(ext));
+        }
+        std::fs::copy(&pristine, &db).unwrap();
+        let before = (state(&db), status_state(&db));
+        let file = root().join("fixtures/hostile").join(name);
+        let mut args = vec![
+            "status",
+            "import",
+            file.to_str().unwrap(),
+            "--by",
+            "hostile",
+        ];
+        if partial {
+            args.push("--partial");
+        }
+        let out = run(&db, &args);
+        let err = text(&out.stderr);
+        assert!(!err.contains("panicked"), "{name} panicked: {err}");
+        assert!(
+            !err.contains("constraint"),
+            "{name}: SQLite's message: {err}"
+        );
+        match expect {
+            StatusExpect::NotAReport(says) => {
+                assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+                assert!(
+                    err.contains(name),
+                    "{name}: message does not name the file: {err}"
+                );
+                assert!(err.contains(says), "{name}: expected {says:?} in: {err}");
+                assert_eq!(
+                    (state(&db), status_state(&db)),
+                    before,
+                    "{name} changed the database"
+                );
+            }
+            StatusExpect::BadRows(says) => {
+                assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+                assert!(
+                    err.contains(name),
+                    "{name}: message does not name the file: {err}"
+                );
+                for says in says {
+                    assert!(err.contains(says), "{name}: expected {says:?} in: {err}");
+                }
+                assert_eq!(
+                    (state(&db), status_state(&db)),
+                    before,
+                    "{name} changed the database"
+                );
+            }
+            StatusExpect::Recorded(n) => {
+                assert_eq!(out.status.code(), Some(0), "{name}: {err}");
+                assert_eq!(events(&db) - events(&pristine), n, "{name}: {err}");
+            }
+        }
+    }
+    // The same-day correction wins (file order), its quoted CRLF note kept whole.
+    let current: (String, String) = Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT c.status, e.note FROM status_current c JOIN status_events e USING (event_id)
+             WHERE c.subject = '99001001002000' AND c.scope = '031010000000'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        current,
+        (
+            "produktiv".to_owned(),
+            "dann, am selben Tag,\nproduktiv".to_owned()
+        )
+    );
 }
 
 /// Writes `head`, then `count` copies of `unit`, then `tail`, without building the
@@ -370,4 +552,110 @@ fn generated_giants_are_refused_cleanly() {
         check(&pristine, dir.path(), kind, &file, expect);
         std::fs::remove_file(&file).unwrap();
     }
+}
+
+/// FTS5's own syntax, broken syntax, giant and exotic text as search words: hits
+/// or "nothing found" (exit 0), or "nothing to search for" (exit 1); never
+/// SQLite's or FTS5's message, never a panic. Exotic spellings of real names find
+/// them: the Turkish `İ` of a Turkish keyboard in caps lock, a combining umlaut,
+/// the capital `ẞ`.
+#[test]
+fn hostile_search_text_finds_or_says_so_without_sql_errors() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let long = "a".repeat(10_000);
+    let words = ["Stra"; 3_000].join(" ");
+    let parens = "(".repeat(5_000) + "x";
+    let near = ["\"a\" NEAR"; 2_000].join(" ");
+    let queries = [
+        "\"",
+        "\"\"",
+        "Abfall\"",
+        "NEAR(Abfall Gebühr)",
+        "NEAR(a b, 3)",
+        "name:Abfall",
+        "{name synonyms}:x",
+        "- name:x",
+        "*",
+        "Abf*",
+        "^Abfall",
+        "(Abfall",
+        "Abfall)",
+        "AND",
+        "OR OR",
+        "NOT",
+        "Abfall NOT",
+        "-",
+        "+",
+        "😀",
+        "👩‍👩‍👧",
+        "ß",
+        "ẞ",
+        "İ",
+        "\u{301}",
+        "';--",
+        "%_",
+        "\\",
+        &long,
+        &words,
+        &parens,
+        &near,
+    ];
+    for q in queries {
+        // `--`: text starting with `-` is the user's, not an option
+        let run = run_db(&db, &["search", "--", q]);
+        let shown: String = q.chars().take(40).collect();
+        let err = run.stderr.to_lowercase();
+        for leak in ["fts5", "syntax", "sql", "sqlite", "panicked", "error code"] {
+            assert!(!err.contains(leak), "{shown:?} leaks {leak:?}: {run:#?}");
+        }
+        match run.code {
+            Some(0) => {}
+            Some(1) => assert!(err.contains("nothing to search for"), "{shown:?}: {run:#?}"),
+            _ => panic!("{shown:?}: {run:#?}"),
+        }
+    }
+    for (q, key) in [
+        ("EİNBÜRGERUNG", "99099002000000"),
+        ("Einbu\u{308}rgerung", "99099002000000"),
+        ("STRAẞE", "99108022000000"),
+    ] {
+        let run = run_db(&db, &["search", q]);
+        run.assert_ok();
+        assert!(run.stdout.contains(key), "{q}: {run:#?}");
+    }
+}
+
+/// An endless stream of NULs as a status report (`/dev/zero`; a copy that crashed
+/// into gigabytes of sparse file reads the same): refused at the first NUL. The
+/// encoding sniffer used to read the whole input before looking at what it found,
+/// so this never ended. Killed after a minute, which only a hang reaches.
+#[test]
+fn an_endless_binary_report_is_refused_at_once() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let mut child = command(root())
+        .arg("--db")
+        .arg(&db)
+        .args(["status", "import", "/dev/zero", "--by", "hostile"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("status import /dev/zero still reading after a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("/dev/zero") && err.contains("binary data (NUL byte)"),
+        "{err}"
+    );
 }

@@ -207,3 +207,86 @@ fn a_schema_12_database_migrates_in_place_and_answers_as_before() {
     )
     .unwrap();
 }
+
+/// One integer answer, read without `store::open` (which would migrate).
+fn read_only(db: &Path, sql: &str) -> i64 {
+    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+fn sha256(path: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    ozgsync::fetch::hex(&Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// The user's worst places for the upgrade: the binary replaced before the backup
+/// was taken, and another program holding the file while a writer migrates.
+/// Every reading command refuses the old database with the fix named and leaves it
+/// byte for byte; `backup` copies it as it is (it refused it before, leaving only
+/// the migration without a copy); a writer that meets a `sqlite3` shell's open
+/// transaction says so instead of SQLite's bare "database is locked", and the file
+/// stays as it was until the migration can run whole.
+#[test]
+fn an_unmigrated_database_is_refused_by_readers_copied_by_backup_and_migrated_whole() {
+    let dir = scratch();
+    let db = dir.path().join("ozgsync.db");
+    std::fs::copy(fixture("migration/schema12.db"), &db).unwrap();
+    let sha = sha256(&db);
+    let out = dir.path().join("out");
+    for args in [
+        &["releases"][..],
+        &["diff", "leika"],
+        &["service", "99018113000000"],
+        &["municipality", "031515406001"],
+        &["status"],
+        &["status", "show", "99018113000000"],
+        &["ressort", "list"],
+        &["query", "SELECT count(*) FROM record_versions"],
+        &["search", "Strasse"],
+        &["export", "dashboards", "--out", out.to_str().unwrap()],
+    ] {
+        let run = run_db(&db, args);
+        run.assert_code(1);
+        assert!(
+            run.stderr.contains("schema version 12")
+                && run.stderr.contains("ozgsync sync")
+                && run.stderr.contains("ozgsync backup"),
+            "{args:?}: {run:#?}"
+        );
+        assert_eq!(sha256(&db), sha, "{args:?} changed the file");
+    }
+    assert!(!out.exists());
+
+    let copy = dir.path().join("before-upgrade.db");
+    run_db(&db, &["backup", copy.to_str().unwrap()]).assert_ok();
+    assert_eq!(sha256(&db), sha);
+    assert_eq!(read_only(&copy, "PRAGMA user_version"), 12);
+    let versions = "SELECT count(*) FROM record_versions";
+    assert_eq!(read_only(&copy, versions), read_only(&db, versions));
+
+    // A `sqlite3` shell in a read transaction: the migration cannot start.
+    let shell = rusqlite::Connection::open(&db).unwrap();
+    shell
+        .execute_batch("BEGIN; SELECT count(*) FROM releases;")
+        .unwrap();
+    let ozg = fixture("ozg/ozg_leistungen_nrw2019.csv");
+    let import = ["import", "ozg", ozg.to_str().unwrap()];
+    let run = run_db(&db, &import);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("locked by another program that has it open"),
+        "{run:#?}"
+    );
+    shell.execute_batch("COMMIT").unwrap();
+    drop(shell);
+    assert_eq!(sha256(&db), sha, "a refused migration changed the file");
+    run_db(&db, &import).assert_ok();
+    assert_eq!(
+        read_only(&db, "PRAGMA user_version"),
+        ozgsync::store::schema_version()
+    );
+    run_db(&db, &["releases"]).assert_ok();
+}

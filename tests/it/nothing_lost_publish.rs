@@ -463,3 +463,55 @@ fn backup_never_replaces_a_file_or_a_dangling_link() {
     assert!(!tmp.path().join("fresh.db.partial").exists());
     assert_eq!(mode(&fresh), 0o600);
 }
+
+/// `X-journal`, `X-wal` and `X-shm` beside a database `X` are SQLite's, even while
+/// absent: a report written to `X-journal` was taken for a hot journal, and every
+/// reading command then failed on `X` ("is in WAL journal mode … cannot create
+/// them") until a writer came by. Refused for `export report`, `template` and
+/// `backup`, for the database the command reads and for any other.
+#[test]
+fn out_never_names_a_file_sqlite_keeps_beside_a_database() {
+    let tmp = scratch();
+    let db = leika_db(tmp.path());
+    let other = tmp.path().join("other.sqlite");
+    fs::copy(&db, &other).unwrap();
+    let before = snapshot(tmp.path());
+    for base in [&db, &other] {
+        for suffix in ["-journal", "-wal", "-shm"] {
+            let mut target = base.clone().into_os_string();
+            target.push(suffix);
+            let target = target.to_str().unwrap();
+            for args in [
+                &["export", "report", "--format", "html", "--out", target][..],
+                &["template", "status", "--out", target],
+                &["backup", target],
+            ] {
+                let run = run_db(&db, args);
+                run.assert_code(2);
+                assert!(
+                    run.stderr
+                        .contains(&format!("where SQLite keeps the {suffix} file of")),
+                    "{args:?}: {run:#?}"
+                );
+                assert!(!Path::new(target).exists(), "{args:?} wrote {target}");
+            }
+        }
+    }
+    assert_eq!(snapshot(tmp.path()), before);
+    run_db(&db, &["releases"]).assert_ok();
+    // A name that only ends like one, beside no database, is an ordinary file.
+    let plain = tmp.path().join("tagebuch-journal");
+    run_db(
+        &db,
+        &[
+            "export",
+            "report",
+            "--format",
+            "html",
+            "--out",
+            plain.to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    assert!(plain.exists());
+}

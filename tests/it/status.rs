@@ -605,6 +605,18 @@ fn a_report_spilled_in_sorted_runs_imports_like_one_held_in_memory() {
         0,
         "spill files left"
     );
+
+    // A run size that is no number is refused, not silently the default.
+    for typo in ["7k", "0", "-1", ""] {
+        let out = import(&spilled, &report, Some(typo));
+        assert_eq!(out.status.code(), Some(2), "{typo:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("is not a number of rows above 0"),
+            "{typo:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(state(&spilled), before);
 }
 
 /// A database with status history made at schema 0012 (the text-keyed tables of
@@ -792,4 +804,36 @@ fn migration_0013_keeps_every_status_view_and_as_of_answer() {
         ),
         ["1"]
     );
+}
+
+/// `--by` is who said so, kept with every event forever: blank is refused as for
+/// sheet imports (it recorded events by "  " before).
+#[test]
+fn a_blank_by_is_refused_and_records_nothing() {
+    let (_dir, db) = setup();
+    let report = fixture("status/report_ok.csv");
+    for args in [
+        &[
+            "status",
+            "set",
+            "99041006017000",
+            "--ars",
+            "032410001001",
+            "--status",
+            "pilot",
+            "--on",
+            "2024-03-01",
+            "--by",
+            "  ",
+        ][..],
+        &["status", "import", report.to_str().unwrap(), "--by", ""],
+    ] {
+        let run = run_db(&db, args);
+        run.assert_code(2);
+        assert!(
+            run.stderr.contains("--by must name who reports"),
+            "{run:#?}"
+        );
+    }
+    assert_eq!(event_count(&db), "0");
 }

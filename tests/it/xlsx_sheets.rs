@@ -292,3 +292,53 @@ fn a_status_report_as_excel_saves_it_imports_with_excel_rows_in_errors() {
         "scope,status,effective_on\n032410001001,pilot,2025-03-01\n032410001001,produktiv,2025-03-02\n"
     );
 }
+
+/// Date cells whose serial is no date Excel can show (1e308, -1e308, a year past
+/// 9999; a broken or hostile workbook): each row is reported as not a date, by
+/// Excel row, and nothing is applied. The serial went through chrono and the
+/// import panicked ("TimeDelta::milliseconds out of bounds").
+#[test]
+fn date_cells_beyond_excel_s_calendar_are_bad_rows_not_a_panic() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let gv100ad = super::support::fixture("gv100ad/GV100AD_30112025_NI.txt");
+    run_db(&db, &["import", "gv100ad", gv100ad.to_str().unwrap()]).assert_ok();
+    let filled = dir.path().join("kaputt.xlsx");
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in (0u16..).zip(["Leistungsschlüssel", "ARS", "Status", "Gültig ab"]) {
+        sheet.write_string(0, c, h).unwrap();
+    }
+    let date = rust_xlsxwriter::Format::new().set_num_format("dd.mm.yyyy");
+    let serials = [1e308, -1e308, 1e10, 2_958_466.0 + 1_462.0, 45_000.0];
+    for (r, serial) in (1u32..).zip(serials) {
+        sheet.write_string(r, 0, "99088026034000").unwrap();
+        sheet.write_string(r, 1, "032410001001").unwrap();
+        sheet.write_string(r, 2, "pilot").unwrap();
+        sheet.write_number_with_format(r, 3, serial, &date).unwrap();
+    }
+    book.save(&filled).unwrap();
+    let run = run_db(
+        &db,
+        &["status", "import", filled.to_str().unwrap(), "--by", "Test"],
+    );
+    run.assert_code(1);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    for line in 2..=5 {
+        assert!(
+            run.stderr
+                .contains(&format!("line {line}, column Gueltig ab")),
+            "line {line}: {}",
+            run.stderr
+        );
+    }
+    assert!(
+        run.stderr.contains("4 error(s) in 4 of 5 rows"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        super::support::rows(&db, "SELECT count(*) FROM status_events"),
+        ["0"]
+    );
+}

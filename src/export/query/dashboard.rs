@@ -20,14 +20,95 @@ use crate::export::model::{
 use crate::export::ExportError;
 use crate::model::{LandScope, Vollzug};
 
-/// Everything the dashboards need, as of a date.
+/// Everything the dashboards need, as of a date: the data without the
+/// Gemeinden's service rows, and where those rows come from
+/// ([`GemeindeRows::rows`], called as each Gemeinde's files are built, so the
+/// rows of all Gemeinden are never held at once).
 pub fn dashboards(
     conn: &Connection,
     land: &LandScope,
     as_of: NaiveDate,
     generated_at: DateTime<Utc>,
-) -> Result<DashboardData, ExportError> {
-    dashboard_data(conn, land, as_of, generated_at, true)
+) -> Result<(DashboardData, GemeindeRows), ExportError> {
+    let mut base = base(conn, land, as_of, true)?;
+    let members = std::mem::take(&mut base.members);
+    let mut ars_ids = Vec::with_capacity(members.len());
+    let gemeinden = members
+        .into_iter()
+        .map(|(u, verband_ars, ars_id, changes)| {
+            ars_ids.push(ars_id);
+            Gemeinde {
+                ars: u.ars,
+                name: u.name,
+                kreis_ars: u.kreis_ars,
+                verband_ars,
+                textkennzeichen: u.textkennzeichen,
+                services: Vec::new(),
+                retired_services: Vec::new(),
+                changes,
+            }
+        })
+        .collect();
+    let data = DashboardData {
+        land: land.clone(),
+        generated_at,
+        as_of,
+        stamp: stamp(conn)?,
+        services: base.services.clone(),
+        kreise: units(conn, "kreis", land)?
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect(),
+        verbaende: units(conn, "verband", land)?
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect(),
+        gemeinden,
+    };
+    Ok((data, GemeindeRows { base, ars_ids }))
+}
+
+/// The per-Gemeinde service rows of a [`DashboardData`] read by [`dashboards`],
+/// made from the status matrix when asked for.
+pub struct GemeindeRows {
+    base: Base,
+    /// The interned ARS of each Gemeinde, in the order of `DashboardData::gemeinden`.
+    ars_ids: Vec<Option<u32>>,
+}
+
+impl GemeindeRows {
+    /// The relevant and the retired rows of Gemeinde `i` (of
+    /// `DashboardData::gemeinden`, which is `g`), each sorted by service; `None`
+    /// for an index this data does not have.
+    pub fn rows(
+        &self,
+        i: usize,
+        g: &Gemeinde,
+    ) -> Option<(Vec<GemeindeService>, Vec<GemeindeService>)> {
+        let ars_id = *self.ars_ids.get(i)?;
+        let base = &self.base;
+        let mut svc = Vec::with_capacity(base.subjects.len());
+        let mut retired = Vec::new();
+        for i in 0..base.subjects.len() {
+            let Some(latest) = base.row(i, ars_id) else {
+                continue;
+            };
+            let observed = base.observed(&g.ars, i);
+            let row = GemeindeService {
+                service: i,
+                status: latest.map(|l| l.status),
+                status_since: latest.map(|l| l.on),
+                online: observed.map(|o| o.0),
+                url: observed.and_then(|o| o.1.clone()),
+            };
+            if base.retired(i) {
+                retired.push(row);
+            } else {
+                svc.push(row);
+            }
+        }
+        Some((svc, retired))
+    }
 }
 
 /// A Gemeinde with its Verband, its interned ARS in the matrix and its recent changes.
@@ -71,73 +152,6 @@ impl Base {
     pub(super) fn retired(&self, i: usize) -> bool {
         self.services.get(i).is_some_and(|s| s.retired)
     }
-}
-
-/// The dashboard data; the report, which shows no per-Gemeinde changes, skips them.
-fn dashboard_data(
-    conn: &Connection,
-    land: &LandScope,
-    as_of: NaiveDate,
-    generated_at: DateTime<Utc>,
-    with_changes: bool,
-) -> Result<DashboardData, ExportError> {
-    let base = base(conn, land, as_of, with_changes)?;
-    let started = std::time::Instant::now();
-    let rows = crate::export::par_map(&base.members, |(u, _, ars_id, _)| {
-        let mut svc = Vec::with_capacity(base.subjects.len());
-        let mut retired = Vec::new();
-        for i in 0..base.subjects.len() {
-            let Some(latest) = base.row(i, *ars_id) else {
-                continue;
-            };
-            let observed = base.observed(&u.ars, i);
-            let row = GemeindeService {
-                service: i,
-                status: latest.map(|l| l.status),
-                status_since: latest.map(|l| l.on),
-                online: observed.map(|o| o.0),
-                url: observed.and_then(|o| o.1.clone()),
-            };
-            if base.retired(i) {
-                retired.push(row);
-            } else {
-                svc.push(row);
-            }
-        }
-        (svc, retired)
-    });
-    tracing::debug!(elapsed = ?started.elapsed(), "export: service rows built");
-    let gemeinden = base
-        .members
-        .into_iter()
-        .zip(rows)
-        .map(|((u, verband_ars, _, changes), (svc, retired))| Gemeinde {
-            ars: u.ars,
-            name: u.name,
-            kreis_ars: u.kreis_ars,
-            verband_ars,
-            textkennzeichen: u.textkennzeichen,
-            services: svc,
-            retired_services: retired,
-            changes,
-        })
-        .collect();
-    Ok(DashboardData {
-        land: land.clone(),
-        generated_at,
-        as_of,
-        stamp: stamp(conn)?,
-        services: base.services,
-        kreise: units(conn, "kreis", land)?
-            .into_iter()
-            .map(|(u, _)| u)
-            .collect(),
-        verbaende: units(conn, "verband", land)?
-            .into_iter()
-            .map(|(u, _)| u)
-            .collect(),
-        gemeinden,
-    })
 }
 
 /// Reads the matrix and the catalogue and decides the services and the Gemeinden;

@@ -25,7 +25,7 @@ use super::ExportError;
 use crate::error::Error;
 
 pub use catalog::{sources, stamp};
-pub use dashboard::dashboards;
+pub use dashboard::{dashboards, GemeindeRows};
 pub use report::report;
 
 /// Days of status changes a dashboard file lists.
