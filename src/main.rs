@@ -5,6 +5,10 @@
 
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc malloc: see ARCHITECTURE.md ("Allocator") and BENCHMARKS.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = ozgsync::cli::parse();
     ozgsync::logging::init(cli.quiet, cli.log_format, cli.color);
