@@ -3,6 +3,7 @@
 //! daemon, so every path into the database behaves the same.
 
 use std::io::BufReader;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use crate::fetch::{self, FetchPolicy, Fetched, Location};
 use crate::model::Entity;
 use crate::parse;
 use crate::stop::Stop;
-use crate::store::release::{self, Mode, ReleaseMeta, ReleaseSummary};
+use crate::store::release::{self, Mode, Prepared, Preparer, ReleaseMeta, ReleaseSummary};
 
 /// SQLite VM steps between two looks at the stop request during a release: often
 /// enough to stop within milliseconds, rare enough to cost nothing measurable.
@@ -100,19 +101,162 @@ impl SourceKind {
     }
 }
 
-/// Applies a payload's items as one release (the consumer `sync` gives every
-/// format's parser).
-struct Apply<'c> {
-    conn: &'c mut Connection,
-    meta: &'c ReleaseMeta,
-    payload: &'c mut fetch::Payload,
+/// Prepared items the parsing thread hands to the writer at a time.
+const PIPELINE_BATCH: usize = 512;
+/// Batches on their way to the writer at most: bounds the memory a parser that is
+/// faster than the writer can fill.
+const PIPELINE_DEPTH: usize = 8;
+
+/// What the parsing thread sends the writer.
+enum Message {
+    Items(Vec<Prepared>),
+    /// The payload is not the format, a row broke the format, or a record could
+    /// not be prepared: the release must not be applied.
+    Failed(Error),
+    /// Every item was sent.
+    End,
 }
 
-impl parse::Consume for Apply<'_> {
-    type Output = Result<ReleaseSummary>;
-    fn consume<T: crate::model::Record>(self, items: parse::Items<'_, T>) -> Self::Output {
-        release::apply(self.conn, self.meta, self.payload, items)
+/// The consumer `sync` gives every format's parser, on the parsing thread: each
+/// item is prepared for the store ([`Preparer`]: serialised, hashed, its search
+/// document made) and sent to the writer in batches.
+struct Forward {
+    tx: SyncSender<Message>,
+    /// The payload's origin, for errors.
+    origin: String,
+}
+
+impl parse::Consume for Forward {
+    type Output = ();
+    fn consume<T: crate::model::Record>(self, items: parse::Items<'_, T>) {
+        let mut preparer = Preparer::default();
+        let mut batch = Vec::with_capacity(PIPELINE_BATCH);
+        for item in items {
+            let prepared = item
+                .map_err(|source| Error::Parse {
+                    location: self.origin.clone(),
+                    source,
+                })
+                .and_then(|item| preparer.ready(item, &self.origin));
+            match prepared {
+                Ok(prepared) => batch.push(prepared),
+                Err(e) => {
+                    // The writer stops at the error; if it is gone, nobody waits.
+                    let _ = self.tx.send(Message::Items(batch));
+                    let _ = self.tx.send(Message::Failed(e));
+                    return;
+                }
+            }
+            if batch.len() == PIPELINE_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(PIPELINE_BATCH));
+                if self.tx.send(Message::Items(full)).is_err() {
+                    // The writer gave up (an error, a stop request): stop parsing.
+                    return;
+                }
+            }
+        }
+        batch.push(preparer.fields());
+        if self.tx.send(Message::Items(batch)).is_ok() {
+            let _ = self.tx.send(Message::End);
+        }
     }
+}
+
+/// The writer's side of the channel: the prepared items in payload order. A
+/// channel that closes without [`Message::End`] (the parsing thread died) ends the
+/// items with an error, never as if the payload ended there: a full release would
+/// retire every key after that point.
+struct Received {
+    rx: Receiver<Message>,
+    items: std::vec::IntoIter<Prepared>,
+    ended: bool,
+    location: String,
+}
+
+impl Iterator for Received {
+    type Item = Result<Prepared>;
+    fn next(&mut self) -> Option<Result<Prepared>> {
+        loop {
+            if let Some(item) = self.items.next() {
+                return Some(Ok(item));
+            }
+            if self.ended {
+                return None;
+            }
+            match self.rx.recv() {
+                Ok(Message::Items(items)) => self.items = items.into_iter(),
+                Ok(Message::End) => self.ended = true,
+                Ok(Message::Failed(e)) => {
+                    self.ended = true;
+                    return Some(Err(e));
+                }
+                Err(_) => {
+                    self.ended = true;
+                    return Some(Err(parser_died(&self.location)));
+                }
+            }
+        }
+    }
+}
+
+fn parser_died(location: &str) -> Error {
+    Error::Invalid(format!(
+        "reading {location}: the parsing thread stopped before the end of the payload \
+         (a bug in ozgsync: please report it with the payload); nothing was applied"
+    ))
+}
+
+/// Parses `file` (the payload's own copy) on a second thread and applies its items
+/// as one release on this one, on `conn`: parsing, serialising and making search
+/// documents overlap with SQLite's work, through a bounded channel. The release is
+/// still one transaction on one connection; a parse error, a payload that is not
+/// the format and a parsing thread that dies all roll it back.
+fn parse_and_apply(
+    conn: &mut Connection,
+    spec: &SourceSpec,
+    meta: &ReleaseMeta,
+    payload: &mut fetch::Payload,
+    file: std::fs::File,
+) -> Result<ReleaseSummary> {
+    let format = spec.kind.format();
+    let origin = payload.origin.clone();
+    let location_text = spec.location_text.clone();
+    let span = tracing::Span::current();
+    std::thread::scope(|scope| {
+        let (tx, rx) = sync_channel(PIPELINE_DEPTH);
+        let forward = Forward {
+            tx: tx.clone(),
+            origin: origin.clone(),
+        };
+        let worker = std::thread::Builder::new()
+            .name("ozgsync-parse".into())
+            .spawn_scoped(scope, move || {
+                let _span = span.entered();
+                if let Err(source) = format.parse(BufReader::new(file), forward) {
+                    let _ = tx.send(Message::Failed(Error::Parse {
+                        location: location_text,
+                        source,
+                    }));
+                }
+            })
+            .map_err(Error::io(
+                "starting the parsing thread",
+                payload.file.path(),
+            ))?;
+        let received = Received {
+            rx,
+            items: Vec::new().into_iter(),
+            ended: false,
+            location: origin.clone(),
+        };
+        let applied = release::apply_prepared(conn, meta, payload, received);
+        match (worker.join(), applied) {
+            (Ok(()), applied) => applied,
+            // A panic in a parser is a bug; the release rolled back (its items
+            // ended with an error), say what happened instead of the panic.
+            (Err(_), Ok(_)) | (Err(_), Err(_)) => Err(parser_died(&origin)),
+        }
+    })
 }
 
 /// Everything needed to pull one source once.
@@ -268,20 +412,7 @@ fn fetch_and_apply(
         .file
         .reopen()
         .map_err(Error::io("opening payload", payload.file.path()))?;
-    let parse_err = |source| Error::Parse {
-        location: spec.location_text.clone(),
-        source,
-    };
-    let apply = Apply {
-        conn,
-        meta: &meta,
-        payload: &mut payload,
-    };
-    let summary = spec
-        .kind
-        .format()
-        .parse(BufReader::new(file), apply)
-        .map_err(parse_err)??;
+    let summary = parse_and_apply(conn, spec, &meta, &mut payload, file)?;
     tracing::info!(
         release = summary.release_id,
         added = summary.counts.added,

@@ -196,7 +196,9 @@ pub fn record_unchanged(
     })
 }
 
-/// Applies a parsed payload as one release, in one transaction.
+/// Applies a parsed payload as one release, in one transaction, preparing the
+/// items on this thread (`sync` prepares them on another one and calls
+/// [`apply_prepared`]).
 ///
 /// `items` must be the parser's iterator over `payload`. A parse error (payload not
 /// the format at all) or a database error rolls back everything, including the
@@ -208,6 +210,49 @@ pub fn apply<T: Record>(
     items: Items<'_, T>,
 ) -> Result<ReleaseSummary> {
     debug_assert_eq!(T::ENTITY, meta.entity);
+    let prepared = PrepareAll {
+        items,
+        preparer: Some(Preparer::default()),
+        origin: payload.origin.clone(),
+    };
+    apply_prepared(conn, meta, payload, prepared)
+}
+
+/// [`Preparer`] over a whole iterator of items, ending with [`Prepared::Fields`].
+struct PrepareAll<'a, T> {
+    items: Items<'a, T>,
+    preparer: Option<Preparer>,
+    origin: String,
+}
+
+impl<T: Record> Iterator for PrepareAll<'_, T> {
+    type Item = Result<Prepared>;
+    fn next(&mut self) -> Option<Result<Prepared>> {
+        let preparer = self.preparer.as_mut()?;
+        match self.items.next() {
+            Some(Ok(item)) => Some(preparer.ready(item, &self.origin)),
+            Some(Err(source)) => Some(Err(Error::Parse {
+                location: self.origin.clone(),
+                source,
+            })),
+            None => self.preparer.take().map(|p| Ok(p.fields())),
+        }
+    }
+}
+
+/// Applies prepared items as one release, in one transaction.
+///
+/// `items` are the parser's items over `payload`, made ready to store by
+/// [`Preparer`] (on another thread, see `sync`), ending with [`Prepared::Fields`].
+/// An error among them (a payload that is not the format at all, a parser that
+/// stopped early) or a database error rolls back everything, including the stored
+/// payload.
+pub fn apply_prepared(
+    conn: &mut Connection,
+    meta: &ReleaseMeta,
+    payload: &mut Payload,
+    items: impl Iterator<Item = Result<Prepared>>,
+) -> Result<ReleaseSummary> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(Error::db("starting release transaction"))?;
@@ -231,20 +276,14 @@ pub fn apply<T: Record>(
         if n % 1000 == 999 {
             crate::progress::advance(1000);
         }
-        let item = item.map_err(|source| Error::Parse {
-            location: payload.origin.clone(),
-            source,
-        })?;
-        match item {
-            Item::Record { position, change } => match change {
-                Change::Upsert(record) => {
-                    if let Some(reject) = writer.upsert(&record, &position, &payload.origin)? {
-                        rejects.write(&reject)?;
-                    }
+        match item? {
+            Prepared::Upsert(record) => {
+                if let Some(reject) = writer.upsert(record, &payload.origin)? {
+                    rejects.write(&reject)?;
                 }
-                Change::Retire { key } => writer.retire(&key)?,
-            },
-            Item::Reject(reject) => {
+            }
+            Prepared::Retire { key } => writer.retire(&key)?,
+            Prepared::Reject(reject) => {
                 if reject.severity == Severity::Reject && reject.key_valid {
                     if let Some(key) = &reject.key {
                         writer.keep(key, &reject.position);
@@ -252,6 +291,7 @@ pub fn apply<T: Record>(
                 }
                 rejects.write(&reject)?;
             }
+            Prepared::Fields(names) => writer.field_names = names,
         }
     }
     // Before the guards: a kept key is present, so it is neither retired nor counted
@@ -286,7 +326,8 @@ pub fn apply<T: Record>(
         writer.retire_unseen()?;
     }
     writer.index.write(&tx)?;
-    let mut counts = writer.counts;
+    let mut counts = std::mem::take(&mut writer.counts);
+    drop(writer);
     counts.rejected = rejects.rejected;
     counts.warnings = rejects.warnings;
     drop(rejects);
@@ -436,14 +477,133 @@ pub fn content_hash(data: &str) -> String {
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(data.as_bytes()))
 }
 
+/// One parser item made ready for [`apply`]: everything that needs no database
+/// (serialising, hashing, the search document, which fields are filled) is done
+/// here, so it can run on another thread than the SQLite writer.
+#[derive(Debug)]
+pub enum Prepared {
+    Upsert(PreparedRecord),
+    /// The format retires `key` explicitly.
+    Retire {
+        key: String,
+    },
+    Reject(Reject),
+    /// The last item: the names behind [`PreparedRecord::filled`]'s field numbers.
+    Fields(Vec<String>),
+}
+
+/// A record ready to store.
+#[derive(Debug)]
+pub struct PreparedRecord {
+    /// Where the record stood, e.g. `line 12`.
+    position: String,
+    key: String,
+    /// The edition date the record carries ([`Record::edition`]).
+    edition: Option<String>,
+    /// The stored text: exactly serde_json's text of the record.
+    data: String,
+    /// [`content_hash`] of the record without its volatile fields.
+    hash: String,
+    /// The search document ([`crate::store::search::document`]), for searchable
+    /// entities.
+    document: Option<(String, Option<String>)>,
+    /// The fields the record fills (see `is_filled`), as numbers into the names of
+    /// [`Prepared::Fields`].
+    filled: Vec<u16>,
+}
+
+/// Turns one format's items into [`Prepared`] ones (see [`Prepared`]); numbers the
+/// field names it meets, handed out at the end by [`Preparer::fields`].
+#[derive(Debug, Default)]
+pub struct Preparer {
+    numbers: HashMap<String, u16>,
+    names: Vec<String>,
+}
+
+impl Preparer {
+    /// One parser item made ready to store; `location` names the payload in errors.
+    pub fn ready<T: Record>(&mut self, item: Item<T>, location: &str) -> Result<Prepared> {
+        let (position, record) = match item {
+            Item::Reject(reject) => return Ok(Prepared::Reject(reject)),
+            Item::Record {
+                change: Change::Retire { key },
+                ..
+            } => return Ok(Prepared::Retire { key }),
+            Item::Record {
+                position,
+                change: Change::Upsert(record),
+            } => (position, record),
+        };
+        let key = record.key();
+        let serialize_err = |e: serde_json::Error| {
+            Error::Invalid(format!(
+                "{location}, {position}: serializing record {key}: {e}"
+            ))
+        };
+        // Two serialisations, each needed once: the stored text (its hash tells
+        // "unchanged", so it stays exactly serde_json's text of the record), and the
+        // fields as values for the emptied-field guard, the volatile-free hash and
+        // the search document.
+        let data = serde_json::to_string(&record).map_err(serialize_err)?;
+        let mut value = serde_json::to_value(&record).map_err(serialize_err)?;
+        let mut filled = Vec::new();
+        if let serde_json::Value::Object(fields) = &value {
+            for (field, value) in fields {
+                if is_filled(value) {
+                    filled.push(self.number(field)?);
+                }
+            }
+        }
+        let document = crate::store::search::is_searchable(T::ENTITY)
+            .then(|| crate::store::search::document(&value));
+        let hash = if T::ENTITY.volatile_fields().is_empty() {
+            content_hash(&data)
+        } else {
+            if let Some(fields) = value.as_object_mut() {
+                for f in T::ENTITY.volatile_fields() {
+                    fields.remove(*f);
+                }
+            }
+            content_hash(&value.to_string())
+        };
+        Ok(Prepared::Upsert(PreparedRecord {
+            edition: record.edition().map(str::to_owned),
+            position,
+            key,
+            data,
+            hash,
+            document,
+            filled,
+        }))
+    }
+
+    fn number(&mut self, field: &str) -> Result<u16> {
+        if let Some(&n) = self.numbers.get(field) {
+            return Ok(n);
+        }
+        let n = u16::try_from(self.names.len())
+            .map_err(|_| Error::Invalid(format!("too many distinct fields (at {field})")))?;
+        self.numbers.insert(field.to_owned(), n);
+        self.names.push(field.to_owned());
+        Ok(n)
+    }
+
+    /// The last item of a payload: the names of the numbered fields.
+    pub fn fields(self) -> Prepared {
+        Prepared::Fields(self.names)
+    }
+}
+
 /// Applies upserts and retirements of one entity within a release transaction.
 struct VersionWriter<'c> {
     conn: &'c Connection,
     entity: Entity,
     release_id: i64,
-    /// Current (open) versions: key → content hash. Keys seen in this release are
-    /// removed, so in a full release what remains at the end is retired.
-    current: HashMap<String, String>,
+    insert: rusqlite::CachedStatement<'c>,
+    close: rusqlite::CachedStatement<'c>,
+    /// Current (open) versions. Keys seen in this release are removed, so in a full
+    /// release what remains at the end is retired.
+    current: HashMap<String, Current>,
     /// Keys written by this release → position, to reject duplicates.
     seen: HashMap<String, String>,
     /// Current keys whose record was rejected, taken out of `current` so they are not
@@ -453,11 +613,20 @@ struct VersionWriter<'c> {
     kept_seq: usize,
     /// How many versions were current before this release.
     current_before: usize,
-    /// Per JSON field, how many current records of this source filled it before this
-    /// release (key `""`: how many there were), and how many records of this release
-    /// fill it (see [`Self::check_emptied_fields`]).
-    filled_before: HashMap<String, u64>,
-    filled_now: HashMap<String, u64>,
+    /// What the emptied-field guard ([`Self::check_emptied_fields`]) counts, kept
+    /// only when it will run: per field number ([`PreparedRecord::filled`]), how
+    /// many records of this release fill it, and how many of them are unchanged
+    /// versions of this source (so they filled it before too)...
+    guard: bool,
+    filled_now: Vec<u64>,
+    filled_unchanged: Vec<u64>,
+    /// ...and per field name, how many of this source's versions this release
+    /// closed filled it. The names of the field numbers come last
+    /// ([`Prepared::Fields`]).
+    filled_closed: HashMap<String, u64>,
+    field_names: Vec<String>,
+    /// How many current versions came from this release's source.
+    own_before: u64,
     counts: Counts,
     /// The edition rule in force for this release ([`EditionRule::None`] when the
     /// check is off) and, for it, the edition date of each current version.
@@ -472,15 +641,29 @@ struct VersionWriter<'c> {
 impl<'c> VersionWriter<'c> {
     fn new(conn: &'c Connection, meta: &ReleaseMeta, release_id: i64) -> Result<Self> {
         let entity = meta.entity;
+        // Only this source's current versions count as "before" for the
+        // emptied-field guard: several sources feed one entity (LeiKa CSV, XZuFi,
+        // FIM API) and fill different fields.
         let mut stmt = conn
             .prepare_cached(
-                "SELECT key, hash FROM record_versions WHERE entity = ?1 AND valid_to IS NULL",
+                "SELECT v.key, v.hash, coalesce(r.source = ?2, 0) FROM record_versions v
+                 LEFT JOIN releases r ON r.release_id = v.valid_from
+                 WHERE v.entity = ?1 AND v.valid_to IS NULL",
             )
             .map_err(Error::db("reading current versions"))?;
         let current = stmt
-            .query_map([entity.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<String, String>>>())
+            .query_map(params![entity.as_str(), meta.source], |r| {
+                Ok((
+                    r.get(0)?,
+                    Current {
+                        hash: r.get(1)?,
+                        own: r.get(2)?,
+                    },
+                ))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<String, Current>>>())
             .map_err(Error::db("reading current versions"))?;
+        let own_before = current.values().filter(|c| c.own).count() as u64;
         let (rule, field, _) = entity.edition();
         let edition_rule = if meta.check_edition {
             rule
@@ -504,44 +687,36 @@ impl<'c> VersionWriter<'c> {
             })
             .map_err(Error::db("reading the edition dates of current versions"))?
         };
-        let source = meta.source.as_str();
-        // Only this source's current versions count as "before": several sources
-        // feed one entity (LeiKa CSV, XZuFi, FIM API) and fill different fields. The
-        // empty key '' carries the number of those versions. What counts as filled
-        // mirrors `is_filled` below.
-        let mut stmt = conn
+        let insert = conn
             .prepare_cached(
-                "SELECT j.key, count(*) FROM record_versions v
-                 JOIN releases r ON r.release_id = v.valid_from AND r.source = ?2,
-                 json_each(v.data) j
-                 WHERE v.entity = ?1 AND v.valid_to IS NULL
-                   AND j.type != 'null' AND NOT (j.type = 'text' AND j.atom = '')
-                   AND NOT (j.type = 'array' AND json_array_length(j.value) = 0)
-                   AND NOT (j.type = 'object' AND j.value = '{}')
-                 GROUP BY j.key
-                 UNION ALL
-                 SELECT '', count(*) FROM record_versions v
-                 JOIN releases r ON r.release_id = v.valid_from AND r.source = ?2
-                 WHERE v.entity = ?1 AND v.valid_to IS NULL",
+                "INSERT INTO record_versions (entity, key, valid_from, hash, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )
-            .map_err(Error::db("counting filled fields"))?;
-        let filled_before = stmt
-            .query_map(params![entity.as_str(), source], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.unsigned_abs()))
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<String, u64>>>())
-            .map_err(Error::db("counting filled fields"))?;
+            .map_err(Error::db("preparing the version insert"))?;
+        let close = conn
+            .prepare_cached(
+                "UPDATE record_versions SET valid_to = ?3
+                 WHERE entity = ?1 AND key = ?2 AND valid_to IS NULL
+                 RETURNING data",
+            )
+            .map_err(Error::db("preparing the version close"))?;
         Ok(VersionWriter {
             conn,
             entity,
             release_id,
+            insert,
+            close,
             current_before: current.len(),
             current,
             seen: HashMap::new(),
             kept: HashMap::new(),
             kept_seq: 0,
-            filled_before,
-            filled_now: HashMap::new(),
+            guard: meta.mode == Mode::Full && meta.max_retire_share < 1.0,
+            filled_now: Vec::new(),
+            filled_unchanged: Vec::new(),
+            filled_closed: HashMap::new(),
+            field_names: Vec::new(),
+            own_before,
             counts: Counts::default(),
             edition_rule,
             editions,
@@ -577,17 +752,22 @@ impl<'c> VersionWriter<'c> {
     /// that no longer matches) or a shifted layout, not a real edition.
     fn check_emptied_fields(&self, location: &str) -> Result<()> {
         let records = self.seen.len() as u64;
-        let current = self.filled_before.get("").copied().unwrap_or(0) as usize;
-        if current < RETIRE_GUARD_MIN_CURRENT || records < RETIRE_GUARD_MIN_CURRENT as u64 {
+        let current = self.own_before;
+        if current < RETIRE_GUARD_MIN_CURRENT as u64 || records < RETIRE_GUARD_MIN_CURRENT as u64 {
             return Ok(());
         }
-        let mut fields: Vec<(&String, &u64)> = self.filled_before.iter().collect();
+        let filled_before = self.filled_before()?;
+        let mut filled_now: HashMap<&str, u64> = HashMap::new();
+        for (name, &n) in self.field_names.iter().zip(&self.filled_now) {
+            filled_now.insert(name, n);
+        }
+        let mut fields: Vec<(&String, &u64)> = filled_before.iter().collect();
         fields.sort();
         for (field, &before) in fields {
-            if field.is_empty() || self.entity.volatile_fields().contains(&field.as_str()) {
+            if self.entity.volatile_fields().contains(&field.as_str()) {
                 continue;
             }
-            let now = self.filled_now.get(field).copied().unwrap_or(0);
+            let now = filled_now.get(field.as_str()).copied().unwrap_or(0);
             if before as f64 >= EMPTIED_GUARD_FILLED_BEFORE * current as f64
                 && now as f64 <= EMPTIED_GUARD_FILLED_NOW * records as f64
             {
@@ -595,13 +775,43 @@ impl<'c> VersionWriter<'c> {
                     location: location.to_owned(),
                     field: field.clone(),
                     before,
-                    current,
+                    current: current as usize,
                     now,
                     records,
                 });
             }
         }
         Ok(())
+    }
+
+    /// Per field, how many of this source's current versions filled it before this
+    /// release, counted in proportion to what changed: an unchanged record fills
+    /// what its version filled (counted as it passed), a closed version was counted
+    /// as it closed, and only the versions still open and not met unchanged (kept
+    /// or about to be retired) are read back.
+    fn filled_before(&self) -> Result<HashMap<String, u64>> {
+        let mut before = self.filled_closed.clone();
+        for (name, &n) in self.field_names.iter().zip(&self.filled_unchanged) {
+            if n > 0 {
+                *before.entry(name.clone()).or_default() += n;
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT data FROM record_versions
+                 WHERE entity = ?1 AND key = ?2 AND valid_to IS NULL",
+            )
+            .map_err(Error::db("reading current versions"))?;
+        let open = (self.current.iter().filter(|(_, c)| c.own).map(|(k, _)| k))
+            .chain(self.kept.iter().filter(|(_, k)| k.own).map(|(k, _)| k));
+        for key in open {
+            let data: String = stmt
+                .query_row(params![self.entity.as_str(), key], |r| r.get(0))
+                .map_err(|e| Error::db(format!("reading the current version of {key}"))(e))?;
+            count_filled(&mut before, &crate::store::search::stored_data(key, &data)?);
+        }
+        Ok(before)
     }
 
     /// [`EditionRule::PerRecord`]: refuses a change of `key` to a version older than
@@ -635,16 +845,19 @@ impl<'c> VersionWriter<'c> {
     /// Writes `record` unless identical to the current version. Returns a reject if
     /// the key already occurred in this payload; fails if the record is a change to
     /// an older edition (see [`EditionRule`]).
-    fn upsert<T: Record>(
-        &mut self,
-        record: &T,
-        position: &str,
-        location: &str,
-    ) -> Result<Option<Reject>> {
-        let key = record.key();
-        if let Some(edition) = record.edition() {
-            if self.payload_edition.as_deref().is_none_or(|e| edition > e) {
-                self.payload_edition = Some(edition.to_owned());
+    fn upsert(&mut self, record: PreparedRecord, location: &str) -> Result<Option<Reject>> {
+        let PreparedRecord {
+            position,
+            key,
+            edition,
+            data,
+            hash,
+            document,
+            filled,
+        } = record;
+        if let Some(edition) = &edition {
+            if self.payload_edition.as_ref().is_none_or(|e| edition > e) {
+                self.payload_edition = Some(edition.clone());
             }
         }
         if let Some(first) = self.seen.get(&key) {
@@ -654,81 +867,59 @@ impl<'c> VersionWriter<'c> {
                 format!("key occurs more than once in this payload (first at {first}); this occurrence was skipped"),
             )));
         }
-        self.seen.insert(key.clone(), position.to_owned());
-        let serialize_err =
-            |e: serde_json::Error| Error::Invalid(format!("serializing record {key}: {e}"));
-        // Two serialisations, each needed once: the stored text (its hash tells
-        // "unchanged", so it stays exactly serde_json's text of the record), and the
-        // fields as values for the emptied-field guard, the volatile-free hash and
-        // the search index.
-        let data = serde_json::to_string(record).map_err(serialize_err)?;
-        let value = serde_json::to_value(record).map_err(serialize_err)?;
-        if let serde_json::Value::Object(fields) = &value {
-            for (field, value) in fields {
-                if is_filled(value) {
-                    match self.filled_now.get_mut(field) {
-                        Some(n) => *n += 1,
-                        None => {
-                            self.filled_now.insert(field.clone(), 1);
-                        }
-                    }
-                }
-            }
+        let previous = self.current.remove(&key).or_else(|| {
+            self.kept.remove(&key).map(|k| Current {
+                hash: k.hash,
+                own: k.own,
+            })
+        });
+        if self.guard {
+            count_numbers(&mut self.filled_now, &filled);
         }
-        let hash = if T::ENTITY.volatile_fields().is_empty() {
-            content_hash(&data)
-        } else {
-            let mut fields = value.clone();
-            if let Some(fields) = fields.as_object_mut() {
-                for f in T::ENTITY.volatile_fields() {
-                    fields.remove(*f);
-                }
-            }
-            content_hash(&fields.to_string())
-        };
-        let previous = self
-            .current
-            .remove(&key)
-            .or_else(|| self.kept.remove(&key).map(|k| k.hash));
         match previous {
-            Some(old) if old == hash => {
+            Some(old) if old.hash == hash => {
+                if self.guard && old.own {
+                    count_numbers(&mut self.filled_unchanged, &filled);
+                }
+                self.seen.insert(key, position);
                 self.counts.unchanged += 1;
                 return Ok(None);
             }
-            Some(_) => {
-                self.check_record_edition(&key, record.edition(), position, location)?;
-                self.close(&key)?;
+            Some(old) => {
+                self.check_record_edition(&key, edition.as_deref(), &position, location)?;
+                self.close_version(&key, old.own)?;
                 self.counts.changed += 1;
             }
             None => self.counts.added += 1,
         }
-        self.conn
-            .prepare_cached(
-                "INSERT INTO record_versions (entity, key, valid_from, hash, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    self.entity.as_str(),
-                    key,
-                    self.release_id,
-                    hash,
-                    data
-                ])
-            })
-            .map_err(Error::db(format!("writing version of {key}")))?;
-        self.index.add(&key, &value);
-        if self.index.is_full() {
-            self.index.write(self.conn)?;
+        self.insert
+            .execute(params![
+                self.entity.as_str(),
+                key,
+                self.release_id,
+                hash,
+                data
+            ])
+            .map_err(|e| Error::db(format!("writing version of {key}"))(e))?;
+        if let Some(document) = document {
+            self.index.add_document(&key, document);
+            if self.index.is_full() {
+                self.index.write(self.conn)?;
+            }
         }
+        self.seen.insert(key, position);
         Ok(None)
     }
 
     /// Retires `key` if it is current and was not written by this release. Unknown
     /// keys are ignored: delete feeds (PVOG) name many objects never seen.
     fn retire(&mut self, key: &str) -> Result<()> {
-        if self.current.remove(key).is_some() || self.kept.remove(key).is_some() {
-            self.close(key)?;
+        let own = match self.current.remove(key) {
+            Some(current) => Some(current.own),
+            None => self.kept.remove(key).map(|k| k.own),
+        };
+        if let Some(own) = own {
+            self.close_version(key, own)?;
             self.counts.retired += 1;
         } else {
             tracing::debug!(key, "retirement of a key that is not current ignored");
@@ -743,13 +934,14 @@ impl<'c> VersionWriter<'c> {
         if self.seen.contains_key(key) || self.kept.contains_key(key) {
             return;
         }
-        if let Some(hash) = self.current.remove(key) {
+        if let Some(Current { hash, own }) = self.current.remove(key) {
             let order = self.kept_seq;
             self.kept_seq += 1;
             self.kept.insert(
                 key.to_owned(),
                 Kept {
                     hash,
+                    own,
                     position: position.to_owned(),
                     order,
                 },
@@ -772,7 +964,7 @@ impl<'c> VersionWriter<'c> {
         for (key, k) in kept {
             let valid_from: i64 = from
                 .query_row(params![self.entity.as_str(), key], |r| r.get(0))
-                .map_err(Error::db(format!("reading the current version of {key}")))?;
+                .map_err(|e| Error::db(format!("reading the current version of {key}"))(e))?;
             rejects.write(&Reject::warning(
                 k.position.clone(),
                 Some(key.clone()),
@@ -790,9 +982,9 @@ impl<'c> VersionWriter<'c> {
 
     /// Full release: every current key the payload did not contain is retired.
     fn retire_unseen(&mut self) -> Result<()> {
-        let keys: Vec<String> = self.current.drain().map(|(k, _)| k).collect();
-        for key in keys {
-            self.close(&key)?;
+        let keys: Vec<(String, bool)> = self.current.drain().map(|(k, c)| (k, c.own)).collect();
+        for (key, own) in keys {
+            self.close_version(&key, own)?;
             self.counts.retired += 1;
         }
         Ok(())
@@ -800,31 +992,72 @@ impl<'c> VersionWriter<'c> {
 
     /// Closes the current version of `key` and takes its document out of the
     /// search index (with the text of the closed version, see `store::search`).
-    fn close(&mut self, key: &str) -> Result<()> {
+    /// `own`: the version came from this release's source (counted for the
+    /// emptied-field guard).
+    fn close_version(&mut self, key: &str, own: bool) -> Result<()> {
         let closed: Option<String> = self
-            .conn
-            .prepare_cached(
-                "UPDATE record_versions SET valid_to = ?3
-                 WHERE entity = ?1 AND key = ?2 AND valid_to IS NULL
-                 RETURNING data",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![self.entity.as_str(), key, self.release_id], |r| {
-                    r.get(0)
-                })
-                .optional()
+            .close
+            .query_row(params![self.entity.as_str(), key, self.release_id], |r| {
+                r.get(0)
             })
-            .map_err(Error::db(format!("closing version of {key}")))?;
-        if let Some(data) = closed {
-            if crate::store::search::is_searchable(self.entity) {
-                let data = crate::store::search::stored_data(key, &data)?;
-                self.index.remove(key, &data);
-                if self.index.is_full() {
-                    self.index.write(self.conn)?;
-                }
+            .optional()
+            .map_err(|e| Error::db(format!("closing version of {key}"))(e))?;
+        let Some(data) = closed else {
+            return Ok(());
+        };
+        let searchable = crate::store::search::is_searchable(self.entity);
+        let counted = self.guard && own;
+        if !searchable && !counted {
+            return Ok(());
+        }
+        let data = crate::store::search::stored_data(key, &data)?;
+        if counted {
+            count_filled(&mut self.filled_closed, &data);
+        }
+        if searchable {
+            self.index.remove(key, &data);
+            if self.index.is_full() {
+                self.index.write(self.conn)?;
             }
         }
         Ok(())
+    }
+}
+
+/// A current version, as the writer holds it.
+struct Current {
+    /// Its content hash ([`PreparedRecord::hash`]).
+    hash: String,
+    /// It came from this release's source.
+    own: bool,
+}
+
+/// Adds one to each of `numbers`' counters.
+fn count_numbers(counts: &mut Vec<u64>, numbers: &[u16]) {
+    for &n in numbers {
+        let n = usize::from(n);
+        if counts.len() <= n {
+            counts.resize(n + 1, 0);
+        }
+        if let Some(c) = counts.get_mut(n) {
+            *c += 1;
+        }
+    }
+}
+
+/// Adds one per top-level field `data` fills (see `is_filled`).
+fn count_filled(counts: &mut HashMap<String, u64>, data: &serde_json::Value) {
+    if let serde_json::Value::Object(fields) = data {
+        for (field, value) in fields {
+            if is_filled(value) {
+                match counts.get_mut(field) {
+                    Some(n) => *n += 1,
+                    None => {
+                        counts.insert(field.clone(), 1);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -832,6 +1065,8 @@ impl<'c> VersionWriter<'c> {
 struct Kept {
     /// Content hash of the current version, as `current` held it.
     hash: String,
+    /// The version came from this release's source.
+    own: bool,
     /// Where the rejected record stood.
     position: String,
     /// Order among the kept keys, so warnings follow the payload.

@@ -208,6 +208,14 @@ impl Batch {
         }
     }
 
+    /// `key` has a new current version whose [`document`] is `document`.
+    pub fn add_document(&mut self, key: &str, document: (String, Option<String>)) {
+        if is_searchable(self.entity) {
+            let (name, synonyms) = document;
+            self.additions.push((key.to_owned(), name, synonyms));
+        }
+    }
+
     /// `key`'s current version, with the fields `data`, was closed.
     pub fn remove(&mut self, key: &str, data: &serde_json::Value) {
         if is_searchable(self.entity) {
@@ -241,11 +249,11 @@ impl Batch {
             let id: Option<i64> = docid
                 .query_row(params![entity, key], |r| r.get(0))
                 .optional()
-                .map_err(Error::db(format!("reading the search document of {key}")))?;
+                .map_err(|e| Error::db(format!("reading the search document of {key}"))(e))?;
             if let Some(id) = id {
                 fts_delete
                     .execute(params![id, name, synonyms])
-                    .map_err(Error::db(format!("removing {key} from the search index")))?;
+                    .map_err(|e| Error::db(format!("removing {key} from the search index"))(e))?;
             }
         }
         let mut register = conn
@@ -257,19 +265,17 @@ impl Batch {
         for (key, name, synonyms) in &self.additions {
             let inserted = register
                 .execute(params![entity, key])
-                .map_err(Error::db(format!(
-                    "registering the search document of {key}"
-                )))?;
+                .map_err(|e| Error::db(format!("registering the search document of {key}"))(e))?;
             let id: i64 = if inserted == 1 {
                 conn.last_insert_rowid()
             } else {
                 docid
                     .query_row(params![entity, key], |r| r.get(0))
-                    .map_err(Error::db(format!("reading the search document of {key}")))?
+                    .map_err(|e| Error::db(format!("reading the search document of {key}"))(e))?
             };
             fts_insert
                 .execute(params![id, name, synonyms])
-                .map_err(Error::db(format!("indexing {key} for search")))?;
+                .map_err(|e| Error::db(format!("indexing {key} for search"))(e))?;
         }
         self.removals.clear();
         self.additions.clear();

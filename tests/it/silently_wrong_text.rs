@@ -169,6 +169,66 @@ fn a_release_that_empties_a_filled_column_is_refused() {
     assert!(out.stdout.contains("613 changed"), "{out:#?}");
 }
 
+/// The guard counts what the current records filled from what the release meets
+/// (unchanged records, closed versions) and reads back only the rest (kept and
+/// retired keys): the count it reports must still be the count over all current
+/// versions, here taken by the SQL the guard used before (`json_each` over every
+/// current version), with records in each of those four states.
+#[test]
+fn the_emptied_field_guard_counts_every_current_record() {
+    let dir = scratch();
+    let db = dir.path().join("ozgsync.db");
+    let clean = fixture("leika/leika_release2.csv");
+    import(&db, "leika", &clean).assert_ok();
+    let filled = |field: &str| {
+        count(
+            &db,
+            &format!(
+                "SELECT count(*) FROM record_versions v, json_each(v.data) j
+                 WHERE v.entity = 'service' AND v.valid_to IS NULL AND j.key = '{field}'
+                   AND j.type != 'null' AND NOT (j.type = 'text' AND j.atom = '')
+                   AND NOT (j.type = 'array' AND json_array_length(j.value) = 0)
+                   AND NOT (j.type = 'object' AND j.value = '{{}}')"
+            ),
+        )
+    };
+    let before = filled("typisierung");
+    let current = count(
+        &db,
+        "SELECT count(*) FROM record_versions WHERE entity = 'service' AND valid_to IS NULL",
+    );
+    assert!(before > 100, "{before}");
+
+    // Of every 40 rows: one unchanged, one left out (retired), one with its
+    // Bezeichnung emptied (rejected, its key kept), the rest with the Typ emptied
+    // (changed, the old version closed).
+    let text = std::fs::read_to_string(&clean).unwrap();
+    let mut lines = text.lines();
+    let mut out = vec![lines.next().unwrap().to_owned()];
+    for (i, line) in lines.enumerate() {
+        let mut cells: Vec<String> = line.split("\",\"").map(str::to_owned).collect();
+        assert_eq!(cells.len(), 11, "{line}");
+        match i % 40 {
+            0 => {}
+            1 => continue,
+            2 => cells[5].clear(),
+            _ => cells[7].clear(),
+        }
+        out.push(cells.join("\",\""));
+    }
+    let emptied = dir.path().join("typ_emptied.csv");
+    std::fs::write(&emptied, out.join("\n") + "\n").unwrap();
+    let out = import(&db, "leika", &emptied);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "field `typisierung` is filled in {before} of {current} current records"
+        )),
+        "{out:#?}"
+    );
+    assert_eq!(filled("typisierung"), before);
+}
+
 /// The real directory, then the constructed later edition (a rename, a merger).
 fn two_editions(dir: &Path) -> PathBuf {
     let db = gv100ad_db(dir);
