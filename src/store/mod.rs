@@ -75,6 +75,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0014_lean_versions_and_search",
         include_str!("../../schema/0014_lean_versions_and_search.sql"),
     ),
+    (
+        "0015_status_real_dates",
+        include_str!("../../schema/0015_status_real_dates.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -240,10 +240,14 @@ pub fn keys_by_name(conn: &Connection, entity: Entity, text: &str) -> Result<Vec
     Ok(hits)
 }
 
+/// Matches of an ambiguous name shown in the error (the rest are counted).
+const SHOWN_MATCHES: usize = 10;
+
 /// The 12-digit ARS a user means by `text`: an ARS as written, the ARS of an 8-digit
 /// AGS, or the ARS of the one current Gemeinde or Kreis whose name is `text` (folded;
 /// "Göttingen" also matches "Göttingen, Stadt"). Several matching ARS are an error
-/// that lists them; a name never guesses.
+/// that lists them; a name never guesses, and `%` or `_` in it are letters, not
+/// wildcards.
 pub fn resolve_ars(conn: &Connection, text: &str) -> Result<String> {
     let q = text.trim();
     let digits = !q.is_empty() && q.bytes().all(|b| b.is_ascii_digit());
@@ -260,7 +264,8 @@ pub fn resolve_ars(conn: &Connection, text: &str) -> Result<String> {
                AND json_extract(data, '$.level') IN ('gemeinde', 'kreis')
                AND CASE WHEN ?2 THEN json_extract(data, '$.ags') = ?1
                         ELSE fold(json_extract(data, '$.name')) = fold(?1)
-                          OR fold(json_extract(data, '$.name')) LIKE fold(?1) || ',%' END
+                          OR substr(fold(json_extract(data, '$.name')), 1, length(fold(?1)) + 1)
+                             = fold(?1) || ',' END
              ORDER BY 1",
         )
         .map_err(Error::db("resolving a municipality"))?;
@@ -279,12 +284,17 @@ pub fn resolve_ars(conn: &Connection, text: &str) -> Result<String> {
             if digits { "has the AGS" } else { "is named" }
         ))),
         _ => Err(Error::Invalid(format!(
-            "{q:?} names several municipalities: {}; give the 12-digit ARS or the full name",
+            "{q:?} names several municipalities: {}{}; give the 12-digit ARS or the full name",
             found
                 .iter()
+                .take(SHOWN_MATCHES)
                 .map(|(ars, name, level)| format!("{name} ({level}) {ars}"))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            match found.len().saturating_sub(SHOWN_MATCHES) {
+                0 => String::new(),
+                more => format!(" and {more} more"),
+            }
         ))),
     }
 }

@@ -878,7 +878,8 @@ mod tests {
                 "status_events_current",
                 "status_events_id",
                 "status_events_no_delete",
-                "status_events_no_update"
+                "status_events_no_update",
+                "status_events_real_date"
             ]
         );
     }

@@ -837,3 +837,106 @@ fn a_blank_by_is_refused_and_records_nothing() {
     }
     assert_eq!(event_count(&db), "0");
 }
+
+/// Another writer inserting into the `status_events` view with an impossible day:
+/// refused by ozgsync's SQLite and by the system's `sqlite3` (Debian 12's 3.40
+/// passed `2024-02-30` through 0013's check, whose date() returned it unchanged,
+/// and stored the day 20240230). Without a `sqlite3` on PATH only the first half
+/// runs.
+#[test]
+fn an_impossible_day_inserted_through_the_view_is_refused_by_any_sqlite() {
+    let (_dir, db) = setup();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "INSERT INTO status_batches (origin, recorded_at, recorded_by, last_event_id)
+         VALUES ('sqlite3', '2025-01-01T00:00:00Z', 'test', 10)",
+    )
+    .unwrap();
+    let insert = |day: &str| {
+        format!(
+            "INSERT INTO status_events (subject_kind, subject, scope_kind, scope, effective_on, status, batch_id, event_id)
+             VALUES ('leika', '99041006017000', 'ars', '032410001001', '{day}', 'pilot', 1, 1)"
+        )
+    };
+    for day in ["2024-02-30", "2023-02-29", "2024-04-31"] {
+        assert!(conn.execute_batch(&insert(day)).is_err(), "{day}");
+    }
+    drop(conn);
+    let Ok(cli) = std::process::Command::new("sqlite3")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("no sqlite3 on PATH: the system SQLite half is skipped");
+        return;
+    };
+    assert!(cli.status.success());
+    for day in ["2024-02-30", "2023-02-29", "2024-04-31"] {
+        let out = std::process::Command::new("sqlite3")
+            .arg(&db)
+            .arg(insert(day))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{day} stored by sqlite3");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("effective_on must be a date"),
+            "{day}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg(insert("2024-02-29"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(event_count(&db), "1");
+}
+
+/// `status set --ars NAME`: `%` and `_` are letters of the name, not SQL wildcards.
+/// `Braunschweig%` recorded a status for Braunschweig and `_` matched any one
+/// letter, so a typo could silently pick another municipality.
+#[test]
+fn a_municipality_name_with_percent_or_underscore_is_no_pattern() {
+    let (_dir, db) = setup();
+    let set = |ars: &str| {
+        run_db(
+            &db,
+            &[
+                "status",
+                "set",
+                "99041006017000",
+                "--ars",
+                ars,
+                "--status",
+                "pilot",
+                "--on",
+                "2024-03-01",
+                "--by",
+                "test",
+            ],
+        )
+    };
+    for pattern in [
+        "Braunschweig%",
+        "%",
+        "Braunschweig_",
+        "_raunschweig",
+        "Hannover%",
+    ] {
+        let run = set(pattern);
+        run.assert_code(1);
+        assert!(
+            run.stderr.contains("no current Gemeinde or Kreis is named"),
+            "{pattern}: {run:#?}"
+        );
+    }
+    assert_eq!(event_count(&db), "0");
+    // the name itself, and its part before the comma, still find it
+    set("braunschweig, STADT").assert_ok();
+    set("Braunschweig").assert_ok();
+    assert_eq!(event_count(&db), "2");
+}
