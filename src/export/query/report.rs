@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Connection;
 
 use super::catalog::{
-    annotations, efa_services, efa_themenfeld, ozg_names, ressorts, stamp, units,
+    annotations, efa_services, efa_themenfeld, ozg_names, ressorts, stamp, units, Annotation,
 };
 use super::changes::changes;
 use super::dashboard::{base, Base};
@@ -41,12 +41,20 @@ pub fn report(
     let (efa_index, per_efa, paare) = count(&base, &kreise);
     tracing::debug!(elapsed = ?started.elapsed(), "report: pairs counted");
 
+    // Per EfA id its annotation: of those naming it, the first (in key order) with
+    // the least Ressort; one pass, not one pass over every annotation per service.
+    let mut note_of: HashMap<&str, &Annotation> = HashMap::new();
+    for a in notes.values() {
+        if let Some(id) = a.efa_id.as_deref() {
+            let slot = note_of.entry(id).or_insert(a);
+            if a.ressort < slot.ressort {
+                *slot = a;
+            }
+        }
+    }
     let mut services = Vec::with_capacity(efas.len());
     for e in &efas {
-        let note = notes
-            .values()
-            .filter(|a| a.efa_id.as_deref() == Some(e.id.as_str()))
-            .min_by(|a, b| a.ressort.cmp(&b.ressort));
+        let note = note_of.get(e.id.as_str()).copied();
         let (kommunen, avail) = efa_index
             .get(e.id.as_str())
             .and_then(|&i| per_efa.get(i))
@@ -194,28 +202,97 @@ fn count<'a>(
             *gemeinden += 1;
         }
     }
+    // The Gemeinden in as many ranges as there are cores, counted at once: a
+    // Gemeinde's figures depend on its own rows only, and the ranges' sums add up.
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let step = n.div_ceil(threads.max(1)).max(1);
+    let ranges: Vec<(usize, usize)> = (0..n)
+        .step_by(step)
+        .map(|from| (from, (from + step).min(n)))
+        .collect();
+    let efas = efa_index.len();
+    let parts = crate::export::par_map(&ranges, |&(from, to)| {
+        count_range(
+            base,
+            &efa_of_service,
+            &kreis_of,
+            kreise.len(),
+            efas,
+            from..to,
+        )
+    });
+    let mut per_efa = vec![
+        (
+            Phases::default(),
+            Availability {
+                online: 0,
+                observed: 0,
+            }
+        );
+        efas
+    ];
+    for (kreis_part, efa_part) in parts {
+        for ((_, total), part) in per_kreis.iter_mut().zip(&kreis_part) {
+            total.merge(part);
+        }
+        for ((phases, avail), (p, a)) in per_efa.iter_mut().zip(&efa_part) {
+            phases.merge(p);
+            avail.online += a.online;
+            avail.observed += a.observed;
+        }
+    }
+    // A Kreis listed twice counts like the first of its ARS.
+    for (i, (k, _)) in kreise.iter().enumerate() {
+        let first = kreis_index.get(k.ars.as_str()).copied();
+        if let Some(v) = first
+            .filter(|f| *f != i)
+            .and_then(|f| per_kreis.get(f).copied())
+        {
+            if let Some(slot) = per_kreis.get_mut(i) {
+                *slot = v;
+            }
+        }
+    }
+    (efa_index, per_efa, per_kreis)
+}
+
+/// [`count`] over the Gemeinden `range` (indexes into `base.members`): per Kreis
+/// (index into the Kreise) the phases of its Gemeinden's rows, and per EfA index
+/// the phases and availability over these Gemeinden.
+fn count_range(
+    base: &Base,
+    efa_of_service: &[Option<usize>],
+    kreis_of: &[Option<usize>],
+    kreise: usize,
+    efas: usize,
+    range: std::ops::Range<usize>,
+) -> (Vec<Phases>, Vec<(Phases, Availability)>) {
+    let members = base.members.get(range.clone()).unwrap_or_default();
+    let kreis_of = kreis_of.get(range).unwrap_or_default();
+    let n = members.len();
+    let mut per_kreis = vec![Phases::default(); kreise];
     // Per (EfA index, Gemeinde): whether it has a row, its status, online.
     type Best = (bool, Option<Status>, Option<bool>);
-    let mut best: Vec<Best> = vec![(false, None, None); efa_index.len() * n];
+    let mut best: Vec<Best> = vec![(false, None, None); efas * n];
     for (i, efa) in efa_of_service.iter().enumerate() {
         if base.retired(i) {
             continue;
         }
         let cells = efa.and_then(|e| best.get_mut(e * n..(e + 1) * n));
         let mut cells = cells.map(|c| c.iter_mut());
-        for (g, (u, _, ars_id, _)) in base.members.iter().enumerate() {
+        for (g, (u, _, ars_id, _)) in members.iter().enumerate() {
             let cell = cells.as_mut().and_then(Iterator::next);
             let Some(latest) = base.row(i, *ars_id) else {
                 continue;
             };
             let status = latest.map(|l| l.status);
-            if let Some((_, paare)) = kreis_of
+            if let Some(phases) = kreis_of
                 .get(g)
                 .copied()
                 .flatten()
                 .and_then(|k| per_kreis.get_mut(k))
             {
-                paare.add(status);
+                phases.add(status);
             }
             let Some((has, best_status, online)) = cell else {
                 continue;
@@ -230,20 +307,17 @@ fn count<'a>(
             };
         }
     }
+    let none = Availability {
+        online: 0,
+        observed: 0,
+    };
     let per_efa = if n == 0 {
-        let none = Availability {
-            online: 0,
-            observed: 0,
-        };
-        vec![(Phases::default(), none); efa_index.len()]
+        vec![(Phases::default(), none); efas]
     } else {
         best.chunks(n)
             .map(|cells| {
                 let mut phases = Phases::default();
-                let mut avail = Availability {
-                    online: 0,
-                    observed: 0,
-                };
+                let mut avail = none;
                 for (_, status, online) in cells.iter().filter(|c| c.0) {
                     phases.add(*status);
                     if let Some(o) = online {
@@ -257,19 +331,7 @@ fn count<'a>(
             })
             .collect()
     };
-    // A Kreis listed twice counts like the first of its ARS.
-    for (i, (k, _)) in kreise.iter().enumerate() {
-        let first = kreis_index.get(k.ars.as_str()).copied();
-        if let Some(v) = first
-            .filter(|f| *f != i)
-            .and_then(|f| per_kreis.get(f).copied())
-        {
-            if let Some(slot) = per_kreis.get_mut(i) {
-                *slot = v;
-            }
-        }
-    }
-    (efa_index, per_efa, per_kreis)
+    (per_kreis, per_efa)
 }
 
 pub(super) trait PairDefault {

@@ -314,6 +314,30 @@ struct Filled {
     /// The subject id of the row being filled (rows come in subject id order).
     current: Option<i64>,
     overflow: bool,
+    /// Dates already converted, by YYYYMMDD modulo the length (a scan meets few
+    /// distinct dates, each millions of times).
+    dates: Vec<(i64, Option<NaiveDate>)>,
+}
+
+impl Filled {
+    /// [`int_date`], remembered.
+    fn date(&mut self, on: i64) -> Option<NaiveDate> {
+        const DATES: i64 = 4096;
+        if self.dates.is_empty() {
+            self.dates = vec![(i64::MIN, None); DATES as usize];
+        }
+        let slot = usize::try_from(on.rem_euclid(DATES))
+            .ok()
+            .and_then(|i| self.dates.get_mut(i));
+        match slot {
+            Some((seen, date)) if *seen == on => *date,
+            Some(slot) => {
+                *slot = (on, int_date(on));
+                slot.1
+            }
+            None => int_date(on),
+        }
+    }
 }
 
 impl Aggregate<Filled, i64> for Fill {
@@ -342,8 +366,13 @@ impl Aggregate<Filled, i64> for Fill {
         let Some((s, a)) = self.ids.cell(subject_id, scope_id) else {
             return Ok(());
         };
-        let Some(cell) = latest(ctx.get(2)?, on, 0) else {
+        let (Some(status), Some(on)) = (Status::from_ordinal(ctx.get(2)?), f.date(on)) else {
             return Ok(());
+        };
+        let cell = Latest {
+            on,
+            event: 0,
+            status,
         };
         if f.current != Some(subject_id) {
             f.current = Some(subject_id);
