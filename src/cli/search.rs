@@ -12,8 +12,8 @@ use crate::store;
 pub struct Search {
     /// Words to find; every word must occur (as a word prefix).
     text: String,
-    /// Most hits shown.
-    #[arg(long, default_value_t = 20)]
+    /// Most hits shown (at least 1: `--limit 0` answered "nothing found").
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     limit: u32,
     #[arg(long, value_enum, default_value_t)]
     format: Format,

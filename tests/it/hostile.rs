@@ -615,6 +615,10 @@ fn hostile_search_text_finds_or_says_so_without_sql_errors() {
             _ => panic!("{shown:?}: {run:#?}"),
         }
     }
+    // `--limit 0` said "nothing found" for words that match.
+    let run = run_db(&db, &["search", "Einbürgerung", "--limit", "0"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("--limit"), "{run:#?}");
     for (q, key) in [
         ("EİNBÜRGERUNG", "99099002000000"),
         ("Einbu\u{308}rgerung", "99099002000000"),
