@@ -119,7 +119,7 @@ impl RowSink for ReportRows {
     fn push_row(&mut self, row: StatusRow) -> Result<(), ReportError> {
         self.push(row).map_err(|e| {
             ReportError::Spill(format!(
-                "could not spill sorted rows to a temporary file in {}: {e}; free space there or set TMPDIR to a directory with room",
+                "could not spill sorted rows to a temporary file in {}: {e}; set TMPDIR to a writable directory with room (or free space there)",
                 std::env::temp_dir().display()
             ))
         })

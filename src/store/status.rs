@@ -81,7 +81,7 @@ pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str)
 /// The error of a failed spill of sorted rows to the temporary directory.
 pub fn spill_error(e: std::io::Error) -> Error {
     Error::Invalid(format!(
-        "could not keep the sorted status rows in a temporary file in {}: {e}; free space there or set TMPDIR to a directory with room",
+        "could not keep the sorted status rows in a temporary file in {}: {e}; set TMPDIR to a writable directory with room (or free space there)",
         std::env::temp_dir().display()
     ))
 }

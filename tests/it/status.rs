@@ -940,3 +940,35 @@ fn a_municipality_name_with_percent_or_underscore_is_no_pattern() {
     set("Braunschweig").assert_ok();
     assert_eq!(event_count(&db), "2");
 }
+
+/// A `TMPDIR` the sorted runs cannot be spilled to (missing, a file): the import
+/// stops with the directory named and the way out, and records nothing.
+#[test]
+fn an_unusable_tmpdir_stops_the_import_with_nothing_recorded() {
+    let (dir, db) = setup();
+    let report = fixture("status/report_ok.csv");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    for tmp in [dir.path().join("missing"), file] {
+        let out = super::support::command(super::support::root())
+            .arg("--db")
+            .arg(&db)
+            .args(["status", "import"])
+            .arg(&report)
+            .args(["--by", "test"])
+            .env("TMPDIR", &tmp)
+            .env("OZGSYNC_STATUS_RUN_ROWS", "1")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!(
+                "could not spill sorted rows to a temporary file in {}",
+                tmp.display()
+            )) && err.contains("set TMPDIR to a writable directory"),
+            "{err}"
+        );
+        assert_eq!(event_count(&db), "0");
+    }
+}

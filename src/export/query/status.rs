@@ -788,6 +788,27 @@ mod tests {
         assert!(second_connection(&reader).is_none());
     }
 
+    /// The scan's date memory gives each YYYYMMDD its own date, also for dates
+    /// that share a slot, and no date for what is not one.
+    #[test]
+    fn remembered_dates_are_the_dates() {
+        let mut f = Filled::default();
+        for on in [
+            20260101,
+            20260101 + 4096,
+            20260101,
+            20250228,
+            20250229,
+            -20260101,
+            i64::MIN,
+            i64::MAX,
+            20260101,
+        ] {
+            assert_eq!(f.date(on), int_date(on), "{on}");
+            assert_eq!(f.date(on), int_date(on), "{on} again");
+        }
+    }
+
     /// Ids as the store assigns them index a vector; far or negative ones (another
     /// writer's, or a hostile file's) go to the map; unknown ids are absent.
     #[test]
