@@ -242,21 +242,22 @@ fn read_current(
     };
     conn.create_aggregate_function(
         FILL,
-        4,
+        5,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
         fill,
     )
     .map_err(db(CTX))?;
     let scanned = conn.query_row(
         &format!(
-            "SELECT {FILL}(subject_id, scope_id, status, effective_on) FROM status_current_rows
+            "SELECT {FILL}(subject_id, scope_id, status, effective_on, event_id)
+             FROM status_current_rows
              WHERE {} AND subject_id >= ?1 AND subject_id <= ?2",
             scan.kind.clause()
         ),
         params![subjects.0, subjects.1],
         |_| Ok(()),
     );
-    let removed = conn.remove_function(FILL, 4);
+    let removed = conn.remove_function(FILL, 5);
     scanned.and(removed).map_err(db(CTX))?;
     let filled = out.lock().ok().and_then(|mut o| o.take());
     let Some(filled) = filled else {
@@ -289,7 +290,7 @@ fn read_current(
 const FILL: &str = "ozgsync_fill_status_cells";
 
 /// One read of `status_current_rows` as an SQLite aggregate: SQLite hands each
-/// row's four integers to [`Fill::step`] inside its own scan, instead of
+/// row's five integers to [`Fill::step`] inside its own scan, instead of
 /// returning every row through `sqlite3_step` to be read column by column
 /// (rusqlite's per-column calls were a third of the report's CPU time).
 struct Fill {
@@ -369,9 +370,12 @@ impl Aggregate<Filled, i64> for Fill {
         let (Some(status), Some(on)) = (Status::from_ordinal(ctx.get(2)?), f.date(on)) else {
             return Ok(());
         };
+        // The event id decides a same-day tie wherever two cells meet (a LeiKa
+        // key's and its EfA service's, the Ressorts of one subject), as it does
+        // for the cells looked up or folded when the as-of date is earlier.
         let cell = Latest {
             on,
-            event: 0,
+            event: ctx.get(4)?,
             status,
         };
         if f.current != Some(subject_id) {
@@ -874,6 +878,62 @@ mod tests {
                 ("99000000000002", "031020000000", "produktiv", "2026-07-01"),
             ],
         );
+    }
+
+    /// Two Ressorts' statuses for one subject on the same day: the one recorded
+    /// later is the Land's status, whether the cells come from the current table
+    /// (as of a date after every event) or are folded from the events (as of a
+    /// date before a later event, or with no lookups allowed).
+    #[test]
+    fn a_same_day_tie_goes_to_the_event_recorded_later_in_every_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::store::open(&dir.path().join("t.db")).unwrap();
+        // (subject, Ressort, status, effective_on) in recording order.
+        let events = [
+            ("99000000000001", 1, "pilot", "2026-03-01"),
+            ("99000000000001", 2, "produktiv", "2026-03-01"),
+            ("99000000000002", 2, "pilot", "2026-03-01"),
+            ("99000000000002", 1, "produktiv", "2026-03-01"),
+            // A later event elsewhere, so an as-of date before it takes the lookups.
+            ("99000000000003", 1, "geplant", "2026-09-01"),
+        ];
+        for (i, (subject, ressort, status, on)) in events.into_iter().enumerate() {
+            let row = StatusRow {
+                line: i as u64 + 1,
+                subject: Subject::Leika(subject.into()),
+                scope: Scope::Ressort(ressort),
+                status: Status::parse(status).unwrap(),
+                effective_on: d(on),
+                note: None,
+            };
+            crate::store::status::record(&mut conn, &[row], "test", "test").unwrap();
+        }
+        for as_of in ["2026-12-31", "2026-06-30"] {
+            let land = land_status(&conn, d(as_of)).unwrap();
+            for subject in ["99000000000001", "99000000000002"] {
+                let key = ("leika".to_owned(), subject.to_owned());
+                assert_eq!(
+                    land.get(&key).map(|s| s.as_str()),
+                    Some("produktiv"),
+                    "{subject} as of {as_of}"
+                );
+            }
+            for max_lookups in [MAX_LOOKUPS, 0] {
+                let (m, _) =
+                    status_matrix(&conn, Kind::Ressort, d(as_of), max_lookups, None).unwrap();
+                let mut events: Vec<i64> = m
+                    .leika
+                    .values()
+                    .flat_map(|s| (0..m.ars.len() as u32).map(move |a| (*s, a)))
+                    .filter_map(|(s, a)| m.get(Some(s), Some(a)).map(|l| l.event))
+                    .collect();
+                events.sort();
+                assert!(
+                    events.iter().all(|e| *e > 0),
+                    "as of {as_of}, {max_lookups} lookups: {events:?}"
+                );
+            }
+        }
     }
 
     #[test]
