@@ -1088,6 +1088,18 @@ mod tests {
     }
 
     /// Every regular file below `dir` but the manifest, with its bytes.
+    /// Asserts that publishing left nothing beside `out` and the lock files in `root`
+    /// (no staging directory, no temporary file).
+    fn assert_nothing_beside(root: &Path) {
+        let beside: Vec<_> = fs::read_dir(root)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "out" && !n.ends_with(".lock"))
+            .collect();
+        assert!(beside.is_empty(), "{beside:?}");
+    }
+
     fn read_all(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         let mut out = BTreeMap::new();
         let mut stack = vec![(dir.to_path_buf(), String::new())];
@@ -1249,13 +1261,7 @@ mod tests {
         staging.put("b.json", b"neu").unwrap();
         drop(staging);
         assert_eq!(read_all(&dir), v1);
-        let beside: Vec<_> = fs::read_dir(root.path())
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "out" && !n.ends_with(".lock"))
-            .collect();
-        assert!(beside.is_empty(), "{beside:?}");
+        assert_nothing_beside(root.path());
 
         let staging = Staging::begin(&dir, &opts).unwrap();
         staging.put("b.json", b"neu").unwrap();
@@ -1387,13 +1393,7 @@ mod tests {
         expected.insert("late.txt".into(), b"late".to_vec());
         expected.insert("b/late.txt".into(), b"later".to_vec());
         assert_eq!(read_all(&dir), expected);
-        let beside: Vec<_> = fs::read_dir(root.path())
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "out" && !n.ends_with(".lock"))
-            .collect();
-        assert!(beside.is_empty(), "{beside:?}");
+        assert_nothing_beside(root.path());
     }
 
     #[test]
