@@ -79,6 +79,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0015_status_real_dates",
         include_str!("../../schema/0015_status_real_dates.sql"),
     ),
+    (
+        "0016_status_current_by_scope",
+        include_str!("../../schema/0016_status_current_by_scope.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
