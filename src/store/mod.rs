@@ -80,8 +80,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../schema/0015_status_real_dates.sql"),
     ),
     (
-        "0016_status_current_by_scope",
-        include_str!("../../schema/0016_status_current_by_scope.sql"),
+        "0017_status_current_by_scope",
+        include_str!("../../schema/0017_status_current_by_scope.sql"),
     ),
 ];
 

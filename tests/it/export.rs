@@ -373,7 +373,7 @@ fn dashboards(db: &Db, out: &Path, gzip: bool) -> export::publish::PublishSummar
 }
 
 /// The dashboards read each Gemeinde's status cells as its files are built,
-/// through the scope index of schema 0016; a database without that index is read
+/// through the scope index of schema 0017; a database without that index is read
 /// as the whole matrix up front. Both give the same files byte for byte: as of a
 /// date before most events, between them (cells dated later are looked up, the
 /// change window holds some), and after all of them.

@@ -631,7 +631,7 @@ pub(super) struct ScopeCells {
 const SCOPE_FILL: &str = "ozgsync_fill_scope_cells";
 
 /// Reads the municipal cells Gemeinde by Gemeinde, scope first through the index
-/// `status_current_by_scope` (schema 0016): the dashboards build each Gemeinde's
+/// `status_current_by_scope` (schema 0017): the dashboards build each Gemeinde's
 /// rows from its own cells as its Kreis is built, on every core, so the status
 /// matrix of the whole Land (or country) is never held, and the table is not
 /// mapped whole either. One helper connection per core, each in the export's

@@ -1,4 +1,4 @@
--- 0016: the municipal current cells, scope first, for the dashboard export.
+-- 0017: the municipal current cells, scope first, for the dashboard export.
 
 -- `status_current_rows` is keyed (subject_id, scope_id): a subject's cells lie
 -- together, a Gemeinde's are spread over the whole table. The dashboards are built
