@@ -738,7 +738,7 @@ fn a_status_sheet_with_a_stray_byte_names_that_row_only() {
         &db,
         &["status", "import", path(&file), "--by", "test", "--partial"],
     );
-    out.assert_ok();
+    out.assert_code(1);
     assert!(
         out.stdout.contains("1 status event(s) recorded"),
         "{out:#?}"
