@@ -79,6 +79,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0015_status_real_dates",
         include_str!("../../schema/0015_status_real_dates.sql"),
     ),
+    (
+        "0016_search_by_version",
+        include_str!("../../schema/0016_search_by_version.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -410,8 +414,8 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
 
 /// SQL functions ozgsync's own SQL uses: `fold(text)` is [`crate::model::fold`], the
 /// one folding of names; `search_text(data, 'name' | 'synonyms')` is the text
-/// [`search::document`] indexes a version's JSON `data` with (migration 0014
-/// rebuilds the search index with it).
+/// [`search::document`] indexes a version's JSON `data` with (migrations 0014 and
+/// 0016 rebuild the search index with it).
 fn register_functions(conn: &Connection) -> Result<()> {
     use rusqlite::functions::FunctionFlags;
     conn.create_scalar_function(
