@@ -19,7 +19,7 @@ pub mod vocab;
 pub use efa::{
     is_valid_efa_id, EfaServiceRecord, Kostenmodell, MarktplatzStatus, Reifegrad, ReifegradModell,
 };
-pub use fold::fold;
+pub use fold::{fold, fold_typed};
 pub use keys::{Ars, InvalidKey, Leistungsschluessel, LEIKA_URN_PREFIX};
 pub use land_scope::LandScope;
 pub use ozg::{is_valid_ozg_id, LeikaOzgRecord, OzgLeistungRecord};

@@ -130,13 +130,9 @@ fn print_import(
     })
 }
 
-/// The `--by` of a sheet import, trimmed; refused when empty.
+/// The `--by` of a sheet import (see [`super::by_arg`]).
 fn delivered_by(by: &str) -> anyhow::Result<&str> {
-    let by = by.trim();
-    if by.is_empty() {
-        return Err(crate::Error::usage("--by must name who delivered the sheet").into());
-    }
-    Ok(by)
+    Ok(super::by_arg(by, "--by must name who delivered the sheet")?)
 }
 
 /// Opens `file` and reads it with `read`; a file that is not the sheet fails with

@@ -303,6 +303,34 @@ pub(crate) fn date_arg(s: &str) -> Result<chrono::NaiveDate, String> {
     })
 }
 
+/// Longest `--by` (in characters) a status or sheet import keeps: a name or an
+/// office, stored with every event or audit row forever and shown in `status show`,
+/// `annotations show` and the exports.
+pub(crate) const MAX_BY_CHARS: usize = 200;
+
+/// The one check of `--by` (`status set`/`import`, `annotations import`,
+/// `efa-nachnutzung import`): trimmed; refused when blank (`blank` says what it
+/// must name), longer than [`MAX_BY_CHARS`] or holding a control character (a
+/// line break would forge lines in the text outputs and logs that show it).
+pub(crate) fn by_arg<'a>(by: &'a str, blank: &str) -> Result<&'a str, crate::Error> {
+    let by = by.trim();
+    if by.is_empty() {
+        return Err(crate::Error::usage(blank));
+    }
+    let chars = by.chars().count();
+    if chars > MAX_BY_CHARS {
+        return Err(crate::Error::usage(format!(
+            "--by is {chars} characters long; at most {MAX_BY_CHARS} (a name or an office, kept with every change)"
+        )));
+    }
+    if by.chars().any(char::is_control) {
+        return Err(crate::Error::usage(
+            "--by holds a control character (a line break or tab); write the name on one line",
+        ));
+    }
+    Ok(by)
+}
+
 /// Exit code for an error, the one place it is decided: 2 for a usage error (a
 /// [`crate::error::Usage`] anywhere among its causes), 1 for everything else,
 /// refused data included (see `EXIT_CODES`).

@@ -171,17 +171,13 @@ fn argument_error(e: &RowError) -> String {
 /// small report spill.
 pub const RUN_ROWS_VAR: &str = "OZGSYNC_STATUS_RUN_ROWS";
 
-/// The `--by` of `status set`/`import`, trimmed; refused when blank, as for sheet
-/// imports: it is kept with every event forever, the only answer to "who said so".
+/// The `--by` of `status set`/`import` (see [`super::by_arg`]): it is kept with
+/// every event forever, the only answer to "who said so".
 fn reported_by(by: &str) -> anyhow::Result<&str> {
-    let by = by.trim();
-    if by.is_empty() {
-        return Err(crate::Error::usage(
-            "--by must name who reports the status (a person or office; it is kept with every event)",
-        )
-        .into());
-    }
-    Ok(by)
+    Ok(super::by_arg(
+        by,
+        "--by must name who reports the status (a person or office; it is kept with every event)",
+    )?)
 }
 
 fn import(
@@ -237,14 +233,30 @@ fn import(
             report::MAX_ERRORS_KEPT
         );
     }
-    if validated.error_count > 0 && !partial {
+    // A header and nothing else is what an export cut after its first line looks
+    // like; like an empty LeiKa or GV100AD payload it is refused, not "0 recorded".
+    if validated.lines == 0 {
         return Err(crate::Error::Invalid(format!(
-            "{}: {} error(s) in {} of {} rows; nothing was applied (fix the rows, or pass --partial to apply the {} valid rows)",
+            "{}: the file holds the header line but no rows; nothing was recorded. An export cut after its first line looks like this: check the file (a Kommune with nothing to report sends no file)",
+            file.display()
+        ))
+        .into());
+    }
+    if validated.error_count > 0 && (!partial || validated.rows.is_empty()) {
+        let way_out = if validated.rows.is_empty() {
+            "no row is valid; fix the rows".to_owned()
+        } else {
+            format!(
+                "fix the rows, or pass --partial to apply the {} valid rows",
+                validated.rows.len()
+            )
+        };
+        return Err(crate::Error::Invalid(format!(
+            "{}: {} error(s) in {} of {} rows; nothing was applied ({way_out})",
             file.display(),
             validated.error_count,
             validated.bad_lines,
             validated.lines,
-            validated.rows.len()
         ))
         .into());
     }
@@ -269,6 +281,11 @@ fn import(
                 String::new()
             }
         );
+    }
+    // As for the sheet imports: rows refused under --partial are exit code 1, so a
+    // cron job learns that part of the report was not recorded.
+    if validated.error_count > 0 {
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

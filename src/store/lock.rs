@@ -51,6 +51,8 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
+    #[error("database {}: {}", db.display(), read_only_mount_problem(db, Some(lock)))]
+    ReadOnlyMount { db: PathBuf, lock: PathBuf },
     #[error("locking {path}: {source}")]
     Io {
         path: PathBuf,
@@ -160,9 +162,9 @@ fn open_lock_file(path: &Path, db: &Path) -> Result<File, LockError> {
             file
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            options.open(path).map_err(|e| refusal(path, e))?
+            options.open(path).map_err(|e| refusal(path, db, e))?
         }
-        Err(e) => return Err(refusal(path, e)),
+        Err(e) => return Err(refusal(path, db, e)),
     };
     let meta = file.metadata().map_err(io)?;
     if !meta.is_file() {
@@ -196,7 +198,13 @@ fn no_follow() -> i32 {
 }
 
 /// Why a lock file could not be opened, with what to do.
-fn refusal(path: &Path, e: std::io::Error) -> LockError {
+fn refusal(path: &Path, db: &Path, e: std::io::Error) -> LockError {
+    if e.raw_os_error() == Some(rustix::io::Errno::ROFS.raw_os_error()) {
+        return LockError::ReadOnlyMount {
+            db: db.to_owned(),
+            lock: path.to_owned(),
+        };
+    }
     if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
         return LockError::NotAFile {
             path: path.display().to_string(),
@@ -219,6 +227,51 @@ fn refusal(path: &Path, e: std::io::Error) -> LockError {
         path: path.to_owned(),
         source: e,
     }
+}
+
+/// True when `db` (or, while it does not exist, its directory) lies on a file
+/// system mounted read-only: no permission or owner change lets a command write
+/// there, so the messages must not send the operator to `chown`.
+pub fn on_read_only_mount(db: &Path) -> bool {
+    use rustix::fs::StatVfsMountFlags;
+    let probe = if db.exists() {
+        db
+    } else {
+        match db.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        }
+    };
+    rustix::fs::statvfs(probe).is_ok_and(|s| s.f_flag.contains(StatVfsMountFlags::RDONLY))
+}
+
+/// The one message (after "database PATH: ") for a writing command on a database whose file system is
+/// mounted read-only (a snapshot, a backup volume, a container's read-only
+/// layer): the cause and the two ways out, copying the database somewhere writable
+/// or staying with the commands that only read.
+pub fn read_only_mount_problem(db: &Path, lock: Option<&PathBuf>) -> String {
+    let failed = lock.map_or_else(String::new, |lock| {
+        format!(
+            " (creating or opening its lock file {} failed)",
+            lock.display()
+        )
+    });
+    if !db.exists() {
+        return format!(
+            "does not exist and cannot be created: its directory is on a read-only file system{failed}. \
+             Point --db (or OZGSYNC_DB, or the config's `database`) at a writable place, or remount the file system read-write"
+        );
+    }
+    let name = db
+        .file_name()
+        .map_or_else(|| "ozgsync.db".into(), |n| n.to_string_lossy());
+    format!(
+        "is on a read-only file system{failed}, so no command can write it there. \
+         To change it, copy it to a writable place and point --db at the copy \
+         (`cp {db} /var/tmp/{name}` and `ozgsync --db /var/tmp/{name} …`), or remount the file system read-write; \
+         commands that only read (search, query, service, municipality, status show, export, backup) work on it where it is",
+        db = db.display(),
+    )
 }
 
 /// Who holds the writer lock of `db` now, for messages of commands that do not

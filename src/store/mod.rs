@@ -79,6 +79,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0015_status_real_dates",
         include_str!("../../schema/0015_status_real_dates.sql"),
     ),
+    (
+        "0016_search_by_version",
+        include_str!("../../schema/0016_search_by_version.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -175,11 +179,21 @@ pub fn open_writer(path: &Path) -> Result<WriterConnection> {
 pub fn open(path: &Path) -> Result<Connection> {
     check_database_file(path)?;
     restrict_permissions(path)?;
-    let mut conn =
-        Connection::open(path).map_err(Error::db(format!("opening {}", path.display())))?;
+    let read_only_mount = || Error::Database {
+        path: path.to_owned(),
+        problem: lock::read_only_mount_problem(path, None),
+    };
+    let mut conn = match Connection::open(path) {
+        Ok(conn) => conn,
+        Err(_) if lock::on_read_only_mount(path) => return Err(read_only_mount()),
+        Err(e) => return Err(Error::db(format!("opening {}", path.display()))(e)),
+    };
     // SQLite opens a file it may not write read-only without a word; the first
     // pragma then fails with "attempt to write a readonly database".
     if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        if lock::on_read_only_mount(path) {
+            return Err(read_only_mount());
+        }
         return Err(Error::Database {
             path: path.to_owned(),
             problem: "cannot be written by this user (file or directory permissions); run commands that write as the database's owner (the service user). Commands that only read need read permission alone".into(),
@@ -342,6 +356,15 @@ fn open_existing_read_only(path: &Path) -> Result<(Connection, i64)> {
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
             return Err(not_a_database(path))
         }
+        Err(e) if cannot_create_wal(path, &e) && lock::on_read_only_mount(path) => {
+            return Err(Error::Database {
+                path: path.to_owned(),
+                problem: format!(
+                    "is in WAL journal mode but has no -wal/-shm files, and SQLite cannot create them ({e}): it is on a read-only file system. Copy it to a writable place and read the copy (`cp {db} /var/tmp/` and `ozgsync --db /var/tmp/… search …`); a copy made by `ozgsync backup` (or a database left by a writer that finished) is in rollback-journal mode and opens on a read-only file system as it is",
+                    db = path.display(),
+                ),
+            })
+        }
         Err(e) if cannot_create_wal(path, &e) => {
             return Err(Error::Database {
                 path: path.to_owned(),
@@ -391,8 +414,8 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
 
 /// SQL functions ozgsync's own SQL uses: `fold(text)` is [`crate::model::fold`], the
 /// one folding of names; `search_text(data, 'name' | 'synonyms')` is the text
-/// [`search::document`] indexes a version's JSON `data` with (migration 0014
-/// rebuilds the search index with it).
+/// [`search::document`] indexes a version's JSON `data` with (migrations 0014 and
+/// 0016 rebuild the search index with it).
 fn register_functions(conn: &Connection) -> Result<()> {
     use rusqlite::functions::FunctionFlags;
     conn.create_scalar_function(

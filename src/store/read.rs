@@ -196,11 +196,12 @@ pub struct NameHit {
 }
 
 /// Records whose name, current or earlier, contains `text`, both folded by
-/// [`crate::model::fold`] (so `GÖTTINGEN`, `Goettingen` and `göttingen` are alike).
+/// [`crate::model::fold`] (so `GÖTTINGEN`, `Goettingen` and `göttingen` are alike;
+/// `text` by [`crate::model::fold_typed`], so a Turkish `İ` is an `i`).
 /// Current names first, then earlier names of current records, then retired
 /// records; by name within each.
 pub fn keys_by_name(conn: &Connection, entity: Entity, text: &str) -> Result<Vec<NameHit>> {
-    let needle = crate::model::fold(text.trim());
+    let needle = crate::model::fold_typed(text.trim());
     let mut stmt = conn
         .prepare(
             "SELECT v.key, json_extract(v.data, '$.name'), v.valid_to IS NULL,
@@ -263,14 +264,15 @@ pub fn resolve_ars(conn: &Connection, text: &str) -> Result<String> {
              WHERE entity = 'municipality' AND valid_to IS NULL
                AND json_extract(data, '$.level') IN ('gemeinde', 'kreis')
                AND CASE WHEN ?2 THEN json_extract(data, '$.ags') = ?1
-                        ELSE fold(json_extract(data, '$.name')) = fold(?1)
-                          OR substr(fold(json_extract(data, '$.name')), 1, length(fold(?1)) + 1)
-                             = fold(?1) || ',' END
+                        ELSE fold(json_extract(data, '$.name')) = ?3
+                          OR substr(fold(json_extract(data, '$.name')), 1, length(?3) + 1)
+                             = ?3 || ',' END
              ORDER BY 1",
         )
         .map_err(Error::db("resolving a municipality"))?;
+    let typed = crate::model::fold_typed(q);
     let found: Vec<(String, String, String)> = stmt
-        .query_map(params![q, digits], |r| {
+        .query_map(params![q, digits, typed], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .and_then(|rows| rows.collect())

@@ -722,7 +722,7 @@ impl<'c> VersionWriter<'c> {
             .prepare_cached(
                 "UPDATE record_versions SET valid_to = ?3
                  WHERE entity = ?1 AND key = ?2 AND valid_to IS NULL
-                 RETURNING data",
+                 RETURNING version_id, data",
             )
             .map_err(Error::db("preparing the version close"))?;
         Ok(VersionWriter {
@@ -927,7 +927,8 @@ impl<'c> VersionWriter<'c> {
             ])
             .map_err(|e| Error::db(format!("writing version of {key}"))(e))?;
         if let Some(document) = document {
-            self.index.add_document(&key, document);
+            self.index
+                .add_document(self.conn.last_insert_rowid(), document);
             if self.index.is_full() {
                 self.index.write(self.conn)?;
             }
@@ -1020,14 +1021,14 @@ impl<'c> VersionWriter<'c> {
     /// `own`: the version came from this release's source (counted for the
     /// emptied-field guard).
     fn close_version(&mut self, key: &str, own: bool) -> Result<()> {
-        let closed: Option<String> = self
+        let closed: Option<(i64, String)> = self
             .close
             .query_row(params![self.entity.as_str(), key, self.release_id], |r| {
-                r.get(0)
+                Ok((r.get(0)?, r.get(1)?))
             })
             .optional()
             .map_err(|e| Error::db(format!("closing version of {key}"))(e))?;
-        let Some(data) = closed else {
+        let Some((version_id, data)) = closed else {
             return Ok(());
         };
         let searchable = crate::store::search::is_searchable(self.entity);
@@ -1040,7 +1041,7 @@ impl<'c> VersionWriter<'c> {
             count_filled(&mut self.filled_closed, &data);
         }
         if searchable {
-            self.index.remove(key, &data);
+            self.index.remove(version_id, &data);
             if self.index.is_full() {
                 self.index.write(self.conn)?;
             }

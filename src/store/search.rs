@@ -1,5 +1,6 @@
 //! Full-text search over current service names, synonyms and EfA service names
-//! (FTS5 table `search_fts`, schema 0005, contentless since 0014). The index is
+//! (FTS5 table `search_fts`, schema 0005, contentless since 0014, its rowid the
+//! current version's `version_id` since 0016). The index is
 //! written inside each release's transaction by the release itself, from the
 //! versions it wrote and closed (a [`Batch`] filled by `store::release`), so
 //! `search` only reads: a reader never writes, and never
@@ -11,7 +12,7 @@
 //! show the names as stored, never the folded text. A query that is a key (a
 //! Leistungsschlüssel, an EfA-ID) finds that record first.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -91,7 +92,7 @@ fn rebuild(conn: &Connection) -> Result<()> {
     .map_err(Error::db("emptying the search index"))?;
     let mut stmt = conn
         .prepare(
-            "SELECT entity, key, data FROM record_versions
+            "SELECT entity, version_id, key, data FROM record_versions
              WHERE entity IN ('service', 'efa_service') AND valid_to IS NULL",
         )
         .map_err(Error::db("reading current versions for the search index"))?;
@@ -103,10 +104,11 @@ fn rebuild(conn: &Connection) -> Result<()> {
         .next()
         .map_err(Error::db("reading current versions for the search index"))?
     {
-        let (entity, key, data): (String, String, String) = (
+        let (entity, version_id, key, data): (String, i64, String, String) = (
             row.get(0).map_err(Error::db("reading a current version"))?,
             row.get(1).map_err(Error::db("reading a current version"))?,
             row.get(2).map_err(Error::db("reading a current version"))?,
+            row.get(3).map_err(Error::db("reading a current version"))?,
         );
         let Some(entity) = Entity::parse(&entity) else {
             continue;
@@ -114,7 +116,7 @@ fn rebuild(conn: &Connection) -> Result<()> {
         let batch = batches
             .entry(entity.as_str())
             .or_insert_with(|| Batch::new(entity));
-        batch.add(&key, &stored_data(&key, &data)?);
+        batch.add(version_id, &stored_data(&key, &data)?);
         if batch.is_full() {
             batch.write(conn)?;
         }
@@ -171,7 +173,9 @@ pub fn document(data: &serde_json::Value) -> (String, Option<String>) {
 }
 
 /// The index changes of one release, collected and written a few thousand at a
-/// time ([`Batch::write`] when [`Batch::is_full`], and at the end).
+/// time ([`Batch::write`] when [`Batch::is_full`], and at the end). A document's
+/// rowid is the `version_id` of the version it was made from (schema 0016): the
+/// index holds exactly the current versions of the searchable entities.
 ///
 /// Collected, not written row by row: any statement that opens a statement journal
 /// (an upsert, `RETURNING`, a foreign key check) while FTS5 holds pending terms
@@ -182,10 +186,10 @@ pub fn document(data: &serde_json::Value) -> (String, Option<String>) {
 /// no more segments than one batch would, and memory stays bounded.
 pub struct Batch {
     entity: Entity,
-    /// Documents of closed versions: key, and the text they were indexed with.
-    removals: Vec<(String, String, Option<String>)>,
-    /// Documents of new current versions: key and text.
-    additions: Vec<(String, String, Option<String>)>,
+    /// Documents of closed versions: version id, and the text they were indexed with.
+    removals: Vec<(i64, String, Option<String>)>,
+    /// Documents of new current versions: version id and text.
+    additions: Vec<(i64, String, Option<String>)>,
 }
 
 impl Batch {
@@ -200,27 +204,28 @@ impl Batch {
         }
     }
 
-    /// `key` has a new current version with the fields `data`.
-    pub fn add(&mut self, key: &str, data: &serde_json::Value) {
+    /// Version `version_id`, with the fields `data`, is a new current version.
+    pub fn add(&mut self, version_id: i64, data: &serde_json::Value) {
         if is_searchable(self.entity) {
             let (name, synonyms) = document(data);
-            self.additions.push((key.to_owned(), name, synonyms));
+            self.additions.push((version_id, name, synonyms));
         }
     }
 
-    /// `key` has a new current version whose [`document`] is `document`.
-    pub fn add_document(&mut self, key: &str, document: (String, Option<String>)) {
+    /// Version `version_id`, whose [`document`] is `document`, is a new current
+    /// version.
+    pub fn add_document(&mut self, version_id: i64, document: (String, Option<String>)) {
         if is_searchable(self.entity) {
             let (name, synonyms) = document;
-            self.additions.push((key.to_owned(), name, synonyms));
+            self.additions.push((version_id, name, synonyms));
         }
     }
 
-    /// `key`'s current version, with the fields `data`, was closed.
-    pub fn remove(&mut self, key: &str, data: &serde_json::Value) {
+    /// The current version `version_id`, with the fields `data`, was closed.
+    pub fn remove(&mut self, version_id: i64, data: &serde_json::Value) {
         if is_searchable(self.entity) {
             let (name, synonyms) = document(data);
-            self.removals.push((key.to_owned(), name, synonyms));
+            self.removals.push((version_id, name, synonyms));
         }
     }
 
@@ -229,53 +234,30 @@ impl Batch {
         self.removals.len() + self.additions.len() >= Self::CHUNK
     }
 
-    /// Writes and forgets the collected changes: removals first, so a key that
-    /// changed is removed with its old text and added with its new one under the
-    /// same docid (a release closes a key's version at most once, before it adds
-    /// the key's new one, so a later chunk never holds a removal an earlier one
-    /// needed first).
+    /// Writes and forgets the collected changes: removals first (a version's
+    /// document is only ever removed after it was added, in an earlier release or
+    /// an earlier chunk: a release closes only versions it did not write).
     pub fn write(&mut self, conn: &Connection) -> Result<()> {
-        let entity = self.entity.as_str();
-        let mut docid = conn
-            .prepare_cached("SELECT docid FROM search_docs WHERE entity = ?1 AND key = ?2")
-            .map_err(Error::db("reading search documents"))?;
         let mut fts_delete = conn
             .prepare_cached(
                 "INSERT INTO search_fts (search_fts, rowid, name, synonyms)
                  VALUES ('delete', ?1, ?2, ?3)",
             )
             .map_err(Error::db("preparing the search index"))?;
-        for (key, name, synonyms) in &self.removals {
-            let id: Option<i64> = docid
-                .query_row(params![entity, key], |r| r.get(0))
-                .optional()
-                .map_err(|e| Error::db(format!("reading the search document of {key}"))(e))?;
-            if let Some(id) = id {
-                fts_delete
-                    .execute(params![id, name, synonyms])
-                    .map_err(|e| Error::db(format!("removing {key} from the search index"))(e))?;
-            }
+        for (id, name, synonyms) in &self.removals {
+            fts_delete
+                .execute(params![id, name, synonyms])
+                .map_err(|e| {
+                    Error::db(format!("removing version {id} from the search index"))(e)
+                })?;
         }
-        let mut register = conn
-            .prepare_cached("INSERT OR IGNORE INTO search_docs (entity, key) VALUES (?1, ?2)")
-            .map_err(Error::db("preparing the search index"))?;
         let mut fts_insert = conn
             .prepare_cached("INSERT INTO search_fts (rowid, name, synonyms) VALUES (?1, ?2, ?3)")
             .map_err(Error::db("preparing the search index"))?;
-        for (key, name, synonyms) in &self.additions {
-            let inserted = register
-                .execute(params![entity, key])
-                .map_err(|e| Error::db(format!("registering the search document of {key}"))(e))?;
-            let id: i64 = if inserted == 1 {
-                conn.last_insert_rowid()
-            } else {
-                docid
-                    .query_row(params![entity, key], |r| r.get(0))
-                    .map_err(|e| Error::db(format!("reading the search document of {key}"))(e))?
-            };
+        for (id, name, synonyms) in &self.additions {
             fts_insert
                 .execute(params![id, name, synonyms])
-                .map_err(|e| Error::db(format!("indexing {key} for search"))(e))?;
+                .map_err(|e| Error::db(format!("indexing version {id} for search"))(e))?;
         }
         self.removals.clear();
         self.additions.clear();
@@ -331,19 +313,18 @@ pub fn search(conn: &Connection, text: &str, limit: u32) -> Result<Vec<Hit>> {
         )));
     };
     let by_key = format!(
-        "SELECT d.entity, d.key, {SHOWN}
-         FROM search_docs d
-         JOIN record_versions v ON v.entity = d.entity AND v.key = d.key AND v.valid_to IS NULL
-         WHERE d.key = ?1 COLLATE NOCASE
-         ORDER BY d.entity LIMIT ?2"
+        "SELECT v.entity, v.key, {SHOWN}
+         FROM record_versions v
+         WHERE v.entity IN ('service', 'efa_service') AND v.valid_to IS NULL
+           AND v.key = ?1 COLLATE NOCASE
+         ORDER BY v.entity LIMIT ?2"
     );
     let mut hits = collect_hits(conn, &by_key, params![text.trim(), limit], text)?;
     let by_name = format!(
-        "SELECT d.entity, d.key, {SHOWN}
-         FROM search_fts f JOIN search_docs d ON d.docid = f.rowid
-         JOIN record_versions v ON v.entity = d.entity AND v.key = d.key AND v.valid_to IS NULL
-         WHERE search_fts MATCH ?1
-         ORDER BY bm25(search_fts, 10.0, 1.0), d.key
+        "SELECT v.entity, v.key, {SHOWN}
+         FROM search_fts f JOIN record_versions v ON v.version_id = f.rowid
+         WHERE search_fts MATCH ?1 AND v.valid_to IS NULL
+         ORDER BY bm25(search_fts, 10.0, 1.0), v.key
          LIMIT ?2"
     );
     for hit in collect_hits(conn, &by_name, params![query, limit], text)? {

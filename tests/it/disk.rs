@@ -145,3 +145,90 @@ fn disk_full_and_read_only_disk_keep_the_previous_release() {
     assert_eq!(after.1, before.1 + 25_000);
     drop(mount);
 }
+
+/// A database on a read-only mount (a snapshot, a backup volume, a container's
+/// read-only layer): every writing command names the cause and the way out (copy
+/// it somewhere writable and pass --db, or use a reading command), never a
+/// permission problem a `chown` would not solve; a reader meeting a WAL-mode file
+/// there says the same; the file is never changed.
+#[test]
+fn a_read_only_mount_names_the_way_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount_point = dir.path().join("ro");
+    std::fs::create_dir(&mount_point).unwrap();
+    let Some(mount) = Mount::tmpfs(&mount_point, "16m") else {
+        eprintln!(
+            "SKIPPED a_read_only_mount_names_the_way_out: cannot mount a tmpfs here (needs root)"
+        );
+        return;
+    };
+    let db = mount_point.join("ozgsync.db");
+    let wal = mount_point.join("wal.db");
+    let leika = root().join("fixtures/leika/leika_release2.csv");
+    let out = quiet(&db, &["import", "leika"], &leika);
+    assert!(out.status.success(), "{out:?}");
+    std::fs::copy(&db, &wal).unwrap();
+    let conn = Connection::open(&wal).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    drop(conn);
+    assert!(!mount_point.join("wal.db-wal").exists());
+    let before = std::fs::read(&db).unwrap();
+    mount.remount("ro");
+
+    let run = |db: &Path, args: &[&str]| {
+        let out = command(root())
+            .arg("--db")
+            .arg(db)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(err.contains("read-only file system"), "{args:?}: {err}");
+        assert!(!err.contains("permission"), "{args:?}: {err}");
+        err
+    };
+    let leika = leika.to_str().unwrap();
+    // With the writer lock (import) and without it (status set).
+    for args in [
+        &["import", "leika", leika][..],
+        &[
+            "status",
+            "set",
+            "99102013000000",
+            "--ressort",
+            "MI",
+            "--status",
+            "pilot",
+            "--on",
+            "2024-01-01",
+            "--by",
+            "test",
+        ][..],
+    ] {
+        let err = run(&db, args);
+        assert!(err.contains("copy it to a writable place"), "{err}");
+        assert!(err.contains("commands that only read"), "{err}");
+    }
+    // A database to be created there.
+    let err = run(&mount_point.join("new.db"), &["import", "leika", leika]);
+    assert!(err.contains("Point --db"), "{err}");
+    // A WAL-mode file without -wal/-shm: SQLite cannot create them for a reader.
+    let err = run(&wal, &["search", "parken"]);
+    assert!(err.contains("Copy it to a writable place"), "{err}");
+    assert!(!err.contains("as the database's owner"), "{err}");
+
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+    let reader = command(root())
+        .arg("--db")
+        .arg(&db)
+        .args(["search", "Parken"])
+        .output()
+        .unwrap();
+    assert!(reader.status.success(), "{reader:?}");
+    drop(mount);
+}

@@ -279,6 +279,9 @@ enum StatusExpect {
     BadRows(&'static [&'static str]),
     /// Exit 0 and this many events recorded.
     Recorded(i64),
+    /// `--partial`: this many events recorded, yet exit 1 (rows were refused), as
+    /// the sheet imports do.
+    PartlyRecorded(i64),
 }
 
 /// Status reports of `fixtures/hostile/`: file, `--partial`, expectation.
@@ -294,7 +297,39 @@ const STATUS_CASES: &[(&str, bool, StatusExpect)] = &[
     ),
     // Before the year had to be four digits, year 0 passed validation and the
     // store's CHECK then failed the whole import with SQLite's message.
-    ("status_year_zero.csv", true, StatusExpect::Recorded(1)),
+    (
+        "status_year_zero.csv",
+        true,
+        StatusExpect::PartlyRecorded(1),
+    ),
+    // With --partial the one good row is recorded, and the exit code says that
+    // seven were not.
+    (
+        "status_bad_cells.csv",
+        true,
+        StatusExpect::PartlyRecorded(1),
+    ),
+    // Only bad rows: --partial has nothing to apply, so it is a refusal.
+    (
+        "status_all_bad.csv",
+        true,
+        StatusExpect::BadRows(&[
+            "line 2, column Status (\"live\")",
+            "2 error(s) in 2 of 2 rows; nothing was applied (no row is valid; fix the rows)",
+        ]),
+    ),
+    // An export cut after its header: refused like an empty LeiKa payload, not
+    // "0 status event(s) recorded" with exit 0.
+    (
+        "status_header_only.csv",
+        false,
+        StatusExpect::NotAReport("holds the header line but no rows; nothing was recorded"),
+    ),
+    (
+        "status_header_only.csv",
+        true,
+        StatusExpect::NotAReport("holds the header line but no rows"),
+    ),
     (
         "status_unclosed_quote.csv",
         false,
@@ -427,6 +462,10 @@ fn hostile_status_reports_are_refused_or_reported_by_line() {
             }
             StatusExpect::Recorded(n) => {
                 assert_eq!(out.status.code(), Some(0), "{name}: {err}");
+                assert_eq!(events(&db) - events(&pristine), n, "{name}: {err}");
+            }
+            StatusExpect::PartlyRecorded(n) => {
+                assert_eq!(out.status.code(), Some(1), "{name}: {err}");
                 assert_eq!(events(&db) - events(&pristine), n, "{name}: {err}");
             }
         }

@@ -1,8 +1,8 @@
 //! Migrating a database made by an earlier ozgsync (`fixtures/migration/`, schema
-//! 12, written through the real binary of that version) changes nothing a reader
-//! sees: every `v_*` view, the history of services and municipalities, `diff` and
-//! `search` answer as before, and the search index, rebuilt by migration 0014,
-//! follows the next release.
+//! 12 and schema 15, each written through the real binary of that version) changes
+//! nothing a reader sees: every `v_*` view, the history of services and
+//! municipalities, `diff` and `search` answer as before, and the search index,
+//! rebuilt by migrations 0014 and 0016, follows the next release.
 
 use std::path::Path;
 
@@ -59,15 +59,16 @@ fn views(db: &Path, max_release: i64) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// The JSON answer of a reading command, as recorded from the earlier ozgsync.
-fn expected(name: &str) -> serde_json::Value {
-    let path = fixture(&format!("migration/expected/{name}.json"));
+/// The JSON answer of a reading command, as recorded from the earlier ozgsync
+/// (`fixtures/migration/EXPECTED/NAME.json`).
+fn expected(dir: &str, name: &str) -> serde_json::Value {
+    let path = fixture(&format!("migration/{dir}/{name}.json"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[track_caller]
-fn answers_as_before(db: &Path, name: &str, args: &[&str]) {
+fn answers_as_before(db: &Path, dir: &str, name: &str, args: &[&str]) {
     let mut args = args.to_vec();
     args.extend(["--format", "json"]);
     let run = run_db(db, &args);
@@ -76,16 +77,30 @@ fn answers_as_before(db: &Path, name: &str, args: &[&str]) {
         .unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", run.stdout));
     assert_eq!(
         got,
-        expected(name),
+        expected(dir, name),
         "{args:?} answers otherwise than before the migration"
     );
 }
 
 #[test]
 fn a_schema_12_database_migrates_in_place_and_answers_as_before() {
+    migrates_in_place_and_answers_as_before("schema12.db", "expected");
+}
+
+/// The database of the release before schema 16 (made from the same fixtures with
+/// the same commands, see `fixtures/migration/README.md`), against the answers of
+/// that release's binary.
+#[test]
+fn a_schema_15_database_migrates_in_place_and_answers_as_before() {
+    migrates_in_place_and_answers_as_before("schema15.db", "expected-schema15");
+}
+
+/// `old_db` in `fixtures/migration/`, migrated by a writing command, answers as
+/// `expected` (the answers of the binary that made it) says.
+fn migrates_in_place_and_answers_as_before(old_db: &str, expected: &str) {
     let dir = scratch();
     let db = dir.path().join("ozgsync.db");
-    std::fs::copy(fixture("migration/schema12.db"), &db).unwrap();
+    std::fs::copy(fixture(&format!("migration/{old_db}")), &db).unwrap();
     let before = views(&db, 10);
     assert!(before
         .iter()
@@ -120,6 +135,14 @@ fn a_schema_12_database_migrates_in_place_and_answers_as_before() {
         rows(
             &db,
             "SELECT count(*) FROM sqlite_schema WHERE name = 'search_fts_content'"
+        ),
+        ["0"]
+    );
+    // The search index is keyed by version id (0016): no registration table.
+    assert_eq!(
+        rows(
+            &db,
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'search_docs'"
         ),
         ["0"]
     );
@@ -164,7 +187,7 @@ fn a_schema_12_database_migrates_in_place_and_answers_as_before() {
         ("search-abfallentsorgung", &["search", "Abfallentsorgung"]),
         ("search-bafoeg", &["search", "BAföG"]),
     ] {
-        answers_as_before(&db, name, args);
+        answers_as_before(&db, expected, name, args);
     }
 
     // The next release changes 12 services back to their first names: the index
@@ -197,7 +220,7 @@ fn a_schema_12_database_migrates_in_place_and_answers_as_before() {
             &["search", "Parkerleichterungen"],
         ),
     ] {
-        answers_as_before(&db, name, args);
+        answers_as_before(&db, expected, name, args);
     }
     // FTS5's own check of a contentless index against what it was given.
     let conn = rusqlite::Connection::open(&db).unwrap();

@@ -170,7 +170,7 @@ fn status_import_refuses_a_huge_note_with_line_and_column() {
         run.stderr,
         format!(
             "{file}: line 2, column Bemerkung (\"{note}…\"): 102400 bytes is longer than the 4096 bytes a remark may have; shorten it or put a link to a document\n\
-             error: {file}: 1 error(s) in 1 of 1 rows; nothing was applied (fix the rows, or pass --partial to apply the 0 valid rows)\n",
+             error: {file}: 1 error(s) in 1 of 1 rows; nothing was applied (no row is valid; fix the rows)\n",
             file = file.display(),
             note = "n".repeat(80)
         )

@@ -506,7 +506,7 @@ fn releases_indexed_lazily_by_an_older_version_are_caught_up_by_the_next_release
     rusqlite::Connection::open(&db)
         .unwrap()
         .execute_batch(
-            "INSERT INTO search_fts (search_fts) VALUES ('delete-all'); DELETE FROM search_docs;
+            "INSERT INTO search_fts (search_fts) VALUES ('delete-all');
              UPDATE search_state SET indexed_release = 0;",
         )
         .unwrap();

@@ -261,6 +261,8 @@ fn municipalities_are_found_as_people_type_them() {
         "Goettingen",
         "göttingen, STADT",
         "Go\u{308}ttingen",
+        // Turkish keyboard in caps lock: `İ` lower-cases to `i` + U+0307.
+        "GÖTTİNGEN",
     ] {
         let found = titles(&db, query);
         assert!(
@@ -373,7 +375,9 @@ fn status_takes_an_ags_or_a_unique_name_and_shows_names() {
             ],
         )
     };
-    let out = set("goettingen, STADT", "pilot");
+    // Folded as typed: caps, `oe` for `ö`, and a Turkish keyboard's `İ` (`i` + a
+    // combining dot once lower-cased), which matched no name before.
+    let out = set("GOETTİNGEN, stadt", "pilot");
     out.assert_ok();
     assert!(
         out.stdout
@@ -738,7 +742,7 @@ fn a_status_sheet_with_a_stray_byte_names_that_row_only() {
         &db,
         &["status", "import", path(&file), "--by", "test", "--partial"],
     );
-    out.assert_ok();
+    out.assert_code(1);
     assert!(
         out.stdout.contains("1 status event(s) recorded"),
         "{out:#?}"

@@ -157,8 +157,10 @@ fn broken_report_applies_nothing_unless_partial() {
     assert_eq!(event_count(&db), "0");
     assert_eq!(rows(&db, "SELECT count(*) FROM status_current"), ["0"]);
 
+    // The valid row is recorded; the refused ones make it exit 1 (as the sheet
+    // imports do), so a cron job learns that part of the report is missing.
     let run = run_db(&db, &["status", "import", path, "--by", "x", "--partial"]);
-    assert!(run.ok(), "{}", run.stderr);
+    run.assert_code(1);
     assert!(
         run.stdout
             .contains("1 status event(s) recorded, 5 row(s) with errors skipped"),
@@ -836,6 +838,38 @@ fn a_blank_by_is_refused_and_records_nothing() {
         );
     }
     assert_eq!(event_count(&db), "0");
+    // Kept with every event forever and shown on one line: bounded, one line, for
+    // the status and the sheet imports alike.
+    let long = "x".repeat(201);
+    let sheet = fixture("annotations/valid.csv");
+    for (by, says) in [
+        (long.as_str(), "--by is 201 characters long; at most 200"),
+        ("MI\nForged: line", "--by holds a control character"),
+        ("MI\tx", "--by holds a control character"),
+    ] {
+        for args in [
+            &["status", "import", report.to_str().unwrap(), "--by", by][..],
+            &["annotations", "import", sheet.to_str().unwrap(), "--by", by][..],
+        ] {
+            let run = run_db(&db, args);
+            run.assert_code(2);
+            assert!(run.stderr.contains(says), "{run:#?}");
+        }
+    }
+    assert_eq!(event_count(&db), "0");
+    assert_eq!(rows(&db, "SELECT count(*) FROM annotation_audit"), ["0"]);
+    // 200 characters (umlauts count as one) are a name.
+    let run = run_db(
+        &db,
+        &[
+            "status",
+            "import",
+            report.to_str().unwrap(),
+            "--by",
+            &"ü".repeat(200),
+        ],
+    );
+    run.assert_ok();
 }
 
 /// Another writer inserting into the `status_events` view with an impossible day:

@@ -272,6 +272,7 @@ fn a_status_report_as_excel_saves_it_imports_with_excel_rows_in_errors() {
             "--partial",
         ],
     );
+    run.assert_code(1);
     assert!(
         run.stdout.contains("2 status event(s) recorded"),
         "{} {}",
