@@ -127,9 +127,8 @@ struct Forward {
 }
 
 impl parse::Consume for Forward {
-    /// Whether every item was sent, [`Message::End`] included.
-    type Output = bool;
-    fn consume<T: crate::model::Record>(self, items: parse::Items<'_, T>) -> bool {
+    type Output = ();
+    fn consume<T: crate::model::Record>(self, items: parse::Items<'_, T>) {
         let mut preparer = Preparer::default();
         let mut batch = Vec::with_capacity(PIPELINE_BATCH);
         for item in items {
@@ -145,19 +144,21 @@ impl parse::Consume for Forward {
                     // The writer stops at the error; if it is gone, nobody waits.
                     let _ = self.tx.send(Message::Items(batch));
                     let _ = self.tx.send(Message::Failed(e));
-                    return false;
+                    return;
                 }
             }
             if batch.len() == PIPELINE_BATCH {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(PIPELINE_BATCH));
                 if self.tx.send(Message::Items(full)).is_err() {
                     // The writer gave up (an error, a stop request): stop parsing.
-                    return false;
+                    return;
                 }
             }
         }
         batch.push(preparer.fields());
-        self.tx.send(Message::Items(batch)).is_ok() && self.tx.send(Message::End).is_ok()
+        if self.tx.send(Message::Items(batch)).is_ok() {
+            let _ = self.tx.send(Message::End);
+        }
     }
 }
 
@@ -207,27 +208,22 @@ fn parser_died(location: &str) -> Error {
 
 /// Parses `file` (the payload's own copy) on a second thread and applies its items
 /// as one release on this one, on `conn`: parsing, serialising and making search
-/// documents overlap with SQLite's work, through a bounded channel. The parsing
-/// thread then compresses the payload for the `payloads` table (if it is not stored
-/// yet), which the writer asks for last. The release is still one transaction on
-/// one connection; a parse error, a payload that is not the format and a parsing
-/// thread that dies all roll it back.
+/// documents overlap with SQLite's work, through a bounded channel. The release is
+/// still one transaction on one connection; a parse error, a payload that is not
+/// the format and a parsing thread that dies all roll it back.
 fn parse_and_apply(
     conn: &mut Connection,
     spec: &SourceSpec,
     meta: &ReleaseMeta,
-    payload: &fetch::Payload,
+    payload: &mut fetch::Payload,
     file: std::fs::File,
 ) -> Result<ReleaseSummary> {
     let format = spec.kind.format();
     let origin = payload.origin.clone();
     let location_text = spec.location_text.clone();
     let span = tracing::Span::current();
-    // Payloads are never removed: one stored now is stored at the commit too.
-    let compress = !release::payload_stored(conn, &payload.sha256)?;
     std::thread::scope(|scope| {
         let (tx, rx) = sync_channel(PIPELINE_DEPTH);
-        let (compressed_tx, compressed_rx) = sync_channel(1);
         let forward = Forward {
             tx: tx.clone(),
             origin: origin.clone(),
@@ -236,18 +232,11 @@ fn parse_and_apply(
             .name("ozgsync-parse".into())
             .spawn_scoped(scope, move || {
                 let _span = span.entered();
-                match format.parse(BufReader::new(file), forward) {
-                    Ok(true) if compress => {
-                        // The writer may have given up meanwhile; then nobody asks.
-                        let _ = compressed_tx.send(release::compress_payload(payload));
-                    }
-                    Ok(_) => {}
-                    Err(source) => {
-                        let _ = tx.send(Message::Failed(Error::Parse {
-                            location: location_text,
-                            source,
-                        }));
-                    }
+                if let Err(source) = format.parse(BufReader::new(file), forward) {
+                    let _ = tx.send(Message::Failed(Error::Parse {
+                        location: location_text,
+                        source,
+                    }));
                 }
             })
             .map_err(Error::io(
@@ -260,14 +249,7 @@ fn parse_and_apply(
             ended: false,
             location: origin.clone(),
         };
-        // Should the parsing thread not have compressed (the payload was stored when
-        // the release began), the writer does, rather than fail.
-        let compressed = || {
-            compressed_rx
-                .recv()
-                .unwrap_or_else(|_| release::compress_payload(payload))
-        };
-        let applied = release::apply_prepared(conn, meta, payload, received, compressed);
+        let applied = release::apply_prepared(conn, meta, payload, received);
         match (worker.join(), applied) {
             (Ok(()), applied) => applied,
             // A panic in a parser is a bug; the release rolled back (its items
@@ -410,7 +392,7 @@ fn fetch_and_apply(
             }),
         }
     })?;
-    let payload = match fetched {
+    let mut payload = match fetched {
         Fetched::NotModified => {
             tracing::info!("not modified (HTTP 304)");
             return release::record_unchanged(
@@ -430,7 +412,7 @@ fn fetch_and_apply(
         .file
         .reopen()
         .map_err(Error::io("opening payload", payload.file.path()))?;
-    let summary = parse_and_apply(conn, spec, &meta, &payload, file)?;
+    let summary = parse_and_apply(conn, spec, &meta, &mut payload, file)?;
     tracing::info!(
         release = summary.release_id,
         added = summary.counts.added,

@@ -14,7 +14,7 @@
 //! says the user wants it ([`ReleaseMeta::check_edition`] off).
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
@@ -215,8 +215,7 @@ pub fn apply<T: Record>(
         preparer: Some(Preparer::default()),
         origin: payload.origin.clone(),
     };
-    let payload: &Payload = payload;
-    apply_prepared(conn, meta, payload, prepared, || compress_payload(payload))
+    apply_prepared(conn, meta, payload, prepared)
 }
 
 /// [`Preparer`] over a whole iterator of items, ending with [`Prepared::Fields`].
@@ -245,17 +244,14 @@ impl<T: Record> Iterator for PrepareAll<'_, T> {
 ///
 /// `items` are the parser's items over `payload`, made ready to store by
 /// [`Preparer`] (on another thread, see `sync`), ending with [`Prepared::Fields`].
-/// `compressed` gives the payload's gzip bytes ([`compress_payload`]), asked for
-/// at the end and only when the payload is not stored yet, so that `sync` can
-/// compress it on the parsing thread while this one writes. An error among the
-/// items (a payload that is not the format at all, a parser that stopped early) or
-/// a database error rolls back everything, including the stored payload.
+/// An error among them (a payload that is not the format at all, a parser that
+/// stopped early) or a database error rolls back everything, including the stored
+/// payload.
 pub fn apply_prepared(
     conn: &mut Connection,
     meta: &ReleaseMeta,
-    payload: &Payload,
+    payload: &mut Payload,
     items: impl Iterator<Item = Result<Prepared>>,
-    compressed: impl FnOnce() -> Result<Vec<u8>>,
 ) -> Result<ReleaseSummary> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -265,6 +261,7 @@ pub fn apply_prepared(
     // pending too), so the documents the release removes are there.
     crate::store::search::index_pending(&tx)?;
     upsert_source(&tx, meta, &payload.validators)?;
+    store_payload(&tx, payload)?;
     let release_id = insert_release(
         &tx,
         meta,
@@ -329,8 +326,6 @@ pub fn apply_prepared(
         writer.retire_unseen()?;
     }
     writer.index.write(&tx)?;
-    // Last, so that the parsing thread compresses while the versions are written.
-    store_payload(&tx, payload, compressed)?;
     let mut counts = std::mem::take(&mut writer.counts);
     drop(writer);
     counts.rejected = rejects.rejected;
@@ -420,68 +415,48 @@ fn insert_release(
     Ok(conn.last_insert_rowid())
 }
 
-/// Whether the payload with `sha256` is stored already (payloads are never
-/// removed): then a release need not compress it.
-pub fn payload_stored(conn: &Connection, sha256: &str) -> Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM payloads WHERE sha256 = ?1)",
-        [sha256],
-        |r| r.get(0),
-    )
-    .map_err(Error::db("looking up payload"))
-}
-
-/// Keeps the payload gzip-compressed under its SHA-256 (once per content);
-/// `compressed` is only asked for when it is not stored yet.
-fn store_payload(
-    conn: &Connection,
-    payload: &Payload,
-    compressed: impl FnOnce() -> Result<Vec<u8>>,
-) -> Result<()> {
-    if payload_stored(conn, &payload.sha256)? {
+/// Keeps the payload gzip-compressed under its SHA-256 (once per content).
+fn store_payload(conn: &Connection, payload: &mut Payload) -> Result<()> {
+    let exists: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM payloads WHERE sha256 = ?1)",
+            [&payload.sha256],
+            |r| r.get(0),
+        )
+        .map_err(Error::db("looking up payload"))?;
+    if exists {
         return Ok(());
     }
-    let data = compressed()?;
+    let path = payload.file.path().to_owned();
+    let file = payload.file.as_file_mut();
+    file.seek(SeekFrom::Start(0))
+        .map_err(Error::io("rewinding payload", &path))?;
+    // Fast compression: payloads are kept for audit, and the import must stay close
+    // to a plain `sqlite3 .import` in speed.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(Error::io("reading payload", &path))?;
+        if n == 0 {
+            break;
+        }
+        encoder
+            .write_all(buf.get(..n).unwrap_or_default())
+            .map_err(Error::io("compressing payload", &path))?;
+    }
+    let data = encoder
+        .finish()
+        .map_err(Error::io("compressing payload", &path))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(Error::io("rewinding payload", &path))?;
     conn.execute(
         "INSERT INTO payloads (sha256, size, codec, data, stored_at) VALUES (?1, ?2, 'gzip', ?3, ?4)",
         params![payload.sha256, payload.size as i64, data, super::now_utc()],
     )
     .map_err(Error::db("storing payload"))?;
     Ok(())
-}
-
-/// The payload's bytes gzip-compressed, for the `payloads` table. Needs no
-/// database: `sync` runs it on the parsing thread. Reads its own handle of the
-/// payload file, so the parser's position is not moved.
-pub fn compress_payload(payload: &Payload) -> Result<Vec<u8>> {
-    let path = payload.file.path();
-    let mut file = payload
-        .file
-        .reopen()
-        .map_err(Error::io("opening payload", path))?;
-    // Fast compression: payloads are kept for audit, and the import must stay close
-    // to a plain `sqlite3 .import` in speed.
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(usize::try_from(payload.size / 4).unwrap_or(0)),
-        flate2::Compression::fast(),
-    );
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io("reading payload", path)(e)),
-        };
-        if n == 0 {
-            break;
-        }
-        encoder
-            .write_all(buf.get(..n).unwrap_or_default())
-            .map_err(Error::io("compressing payload", path))?;
-    }
-    encoder
-        .finish()
-        .map_err(Error::io("compressing payload", path))
 }
 
 /// Whether a field carries a value: not null, not an empty string, list or object.
