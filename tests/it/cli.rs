@@ -329,3 +329,37 @@ fn a_truncated_full_release_does_not_retire_half_the_catalogue() {
         "history keeps every record"
     );
 }
+
+/// `import` reads the config's [fetch] limits like `sync`: before, it always used
+/// the built-in 512 MiB body limit and timeouts, so a payload above the limit could
+/// not be imported at all, and the refusal told the operator to "raise
+/// max_body_bytes", a key that does not exist. Shown here with a 1 MiB limit and the
+/// 3.4 MiB national GV100AD file.
+#[test]
+fn import_honours_the_config_s_body_limit_and_names_the_real_key() {
+    let dir = super::support::scratch();
+    let db = dir.path().join("t.db");
+    let national = super::support::fixture("gv100ad/GV100AD_30112021.ASC");
+    let national = national.to_str().unwrap();
+    std::fs::write(
+        dir.path().join("ozgsync.toml"),
+        "[fetch]\nmax_body_mb = 1\n",
+    )
+    .unwrap();
+    let run = super::support::run_in(dir.path(), &["--db", "t.db", "import", "gv100ad", national]);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("larger than the limit of 1048576 bytes; if the source really is that large, raise `max_body_mb` in the config's [fetch]"),
+        "{run:#?}"
+    );
+    assert!(!run.stderr.contains("max_body_bytes"), "{run:#?}");
+    std::fs::write(
+        dir.path().join("ozgsync.toml"),
+        "[fetch]\nmax_body_mb = 8\n",
+    )
+    .unwrap();
+    let run = super::support::run_in(dir.path(), &["--db", "t.db", "import", "gv100ad", national]);
+    run.assert_ok();
+    assert!(db.exists());
+}
