@@ -261,17 +261,83 @@ pub fn apply_prepared(
     // pending too), so the documents the release removes are there.
     crate::store::search::index_pending(&tx)?;
     upsert_source(&tx, meta, &payload.validators)?;
-    store_payload(&tx, payload)?;
+    // A payload not stored yet is compressed on a thread of its own while the
+    // records are written (zlib took ~0.1 s of the SQLite writer's critical path
+    // for a 16 MB LeiKa file), and stored at the end of the same transaction.
+    let compress = if payload_stored(&tx, &payload.sha256)? {
+        None
+    } else {
+        let file = payload
+            .file
+            .reopen()
+            .map_err(Error::io("reopening payload", payload.file.path()))?;
+        Some(file)
+    };
+    let path = payload.file.path().to_owned();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (release_id, counts) = std::thread::scope(|scope| {
+        let compressing = match compress {
+            Some(file) => Some(
+                std::thread::Builder::new()
+                    .name("ozgsync-gzip".into())
+                    .spawn_scoped(scope, || compress_payload(file, &path, &stop))
+                    .map_err(Error::io("starting the payload compression thread", &path))?,
+            ),
+            None => None,
+        };
+        let written = write_items(&tx, meta, payload, items);
+        let Some(compressing) = compressing else {
+            return written;
+        };
+        if written.is_err() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let compressed = compressing.join();
+        let written = written?;
+        let data = compressed.map_err(|_| {
+            Error::Invalid(format!(
+                "compressing the payload {} stopped unexpectedly (a bug in ozgsync: please \
+                 report it); nothing was applied",
+                path.display()
+            ))
+        })??;
+        if let Some(data) = data {
+            tx.execute(
+                "INSERT INTO payloads (sha256, size, codec, data, stored_at)
+                 VALUES (?1, ?2, 'gzip', ?3, ?4)",
+                params![payload.sha256, payload.size as i64, data, super::now_utc()],
+            )
+            .map_err(Error::db("storing payload"))?;
+        }
+        Ok(written)
+    })?;
+    tx.commit().map_err(Error::db("committing release"))?;
+    Ok(ReleaseSummary {
+        release_id,
+        source: meta.source.clone(),
+        status: ReleaseStatus::Applied,
+        counts,
+    })
+}
+
+/// The release row, its records, rejects, search index and due exports, within
+/// the release's transaction `tx` (everything of [`apply_prepared`] but the payload).
+fn write_items(
+    tx: &Connection,
+    meta: &ReleaseMeta,
+    payload: &Payload,
+    items: impl Iterator<Item = Result<Prepared>>,
+) -> Result<(i64, Counts)> {
     let release_id = insert_release(
-        &tx,
+        tx,
         meta,
         &payload.validators,
         Some(&payload.sha256),
         ReleaseStatus::Applied,
     )?;
 
-    let mut writer = VersionWriter::new(&tx, meta, release_id)?;
-    let mut rejects = RejectWriter::new(&tx, release_id)?;
+    let mut writer = VersionWriter::new(tx, meta, release_id)?;
+    let mut rejects = RejectWriter::new(tx, release_id)?;
     for (n, item) in items.enumerate() {
         if n % 1000 == 999 {
             crate::progress::advance(1000);
@@ -325,7 +391,7 @@ pub fn apply_prepared(
         }
         writer.retire_unseen()?;
     }
-    writer.index.write(&tx)?;
+    writer.index.write(tx)?;
     let mut counts = std::mem::take(&mut writer.counts);
     drop(writer);
     counts.rejected = rejects.rejected;
@@ -347,21 +413,15 @@ pub fn apply_prepared(
     )
     .map_err(Error::db("updating release counts"))?;
     super::due::mark(
-        &tx,
+        tx,
         super::due::Cause::Release {
             source: &meta.source,
             release_id,
         },
     )?;
     // The search index commits with the release, so `search` never has to write.
-    crate::store::search::mark_indexed(&tx, release_id)?;
-    tx.commit().map_err(Error::db("committing release"))?;
-    Ok(ReleaseSummary {
-        release_id,
-        source: meta.source.clone(),
-        status: ReleaseStatus::Applied,
-        counts,
-    })
+    crate::store::search::mark_indexed(tx, release_id)?;
+    Ok((release_id, counts))
 }
 
 fn upsert_source(conn: &Connection, meta: &ReleaseMeta, validators: &Validators) -> Result<()> {
@@ -415,48 +475,48 @@ fn insert_release(
     Ok(conn.last_insert_rowid())
 }
 
-/// Keeps the payload gzip-compressed under its SHA-256 (once per content).
-fn store_payload(conn: &Connection, payload: &mut Payload) -> Result<()> {
-    let exists: bool = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM payloads WHERE sha256 = ?1)",
-            [&payload.sha256],
-            |r| r.get(0),
-        )
-        .map_err(Error::db("looking up payload"))?;
-    if exists {
-        return Ok(());
-    }
-    let path = payload.file.path().to_owned();
-    let file = payload.file.as_file_mut();
+/// Whether a payload with this SHA-256 is stored already (payloads are kept
+/// gzip-compressed, once per content).
+fn payload_stored(conn: &Connection, sha256: &str) -> Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM payloads WHERE sha256 = ?1)",
+        [sha256],
+        |r| r.get(0),
+    )
+    .map_err(Error::db("looking up payload"))
+}
+
+/// The payload `file` (its own handle, read from the start) gzip-compressed, or
+/// None when `stop` was set (the release failed and will not store it).
+fn compress_payload(
+    mut file: std::fs::File,
+    path: &std::path::Path,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<Option<Vec<u8>>> {
     file.seek(SeekFrom::Start(0))
-        .map_err(Error::io("rewinding payload", &path))?;
+        .map_err(Error::io("rewinding payload", path))?;
     // Fast compression: payloads are kept for audit, and the import must stay close
     // to a plain `sqlite3 .import` in speed.
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let mut buf = vec![0u8; 256 * 1024];
     loop {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(None);
+        }
         let n = file
             .read(&mut buf)
-            .map_err(Error::io("reading payload", &path))?;
+            .map_err(Error::io("reading payload", path))?;
         if n == 0 {
             break;
         }
         encoder
             .write_all(buf.get(..n).unwrap_or_default())
-            .map_err(Error::io("compressing payload", &path))?;
+            .map_err(Error::io("compressing payload", path))?;
     }
     let data = encoder
         .finish()
-        .map_err(Error::io("compressing payload", &path))?;
-    file.seek(SeekFrom::Start(0))
-        .map_err(Error::io("rewinding payload", &path))?;
-    conn.execute(
-        "INSERT INTO payloads (sha256, size, codec, data, stored_at) VALUES (?1, ?2, 'gzip', ?3, ?4)",
-        params![payload.sha256, payload.size as i64, data, super::now_utc()],
-    )
-    .map_err(Error::db("storing payload"))?;
-    Ok(())
+        .map_err(Error::io("compressing payload", path))?;
+    Ok(Some(data))
 }
 
 /// Whether a field carries a value: not null, not an empty string, list or object.

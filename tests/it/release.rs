@@ -316,3 +316,58 @@ fn a_change_in_volatile_fields_alone_makes_no_new_version() {
     assert_eq!(versions.len(), 2);
     assert_eq!(versions[1].data["gebietsstand"], "2026-03-31");
 }
+
+/// The payload is compressed on a thread of its own while the records are written
+/// and stored in the release's transaction: through the binary, the stored gzip
+/// data is the file byte for byte under its SHA-256; a payload that fails stores
+/// nothing, and one stored before is not stored twice.
+#[test]
+fn the_payload_is_stored_compressed_with_its_release_and_only_with_it() {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let dir = super::support::scratch();
+    let db = dir.path().join("ozgsync.db");
+    let file = super::support::fixture("leika/leika_sample_nrw2019.csv");
+    super::support::run_db(&db, &["import", "leika", file.to_str().unwrap()]).assert_ok();
+    let bytes = std::fs::read(&file).unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (sha, size, codec, data): (String, i64, String, Vec<u8>) = conn
+        .query_row(
+            "SELECT p.sha256, p.size, p.codec, p.data FROM payloads p
+             JOIN releases r ON r.sha256 = p.sha256 WHERE r.release_id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(codec, "gzip");
+    assert_eq!(size, bytes.len() as i64);
+    assert_eq!(sha, ozgsync::fetch::hex(&Sha256::digest(&bytes)));
+    let mut unpacked = Vec::new();
+    flate2::read::GzDecoder::new(&data[..])
+        .read_to_end(&mut unpacked)
+        .unwrap();
+    assert!(unpacked == bytes, "the stored payload is not the file");
+    drop(conn);
+
+    // Not the format: the release and its payload roll back together.
+    let html = super::support::fixture("leika/html_error_page.csv");
+    super::support::run_db(&db, &["import", "leika", html.to_str().unwrap()]).assert_code(1);
+    // The same content under another name: stored once.
+    let copy = dir.path().join("copy.csv");
+    std::fs::copy(&file, &copy).unwrap();
+    let other = dir.path().join("other.csv");
+    std::fs::copy(super::support::fixture("leika/leika_release2.csv"), &other).unwrap();
+    super::support::run_db(&db, &["import", "leika", other.to_str().unwrap()]).assert_ok();
+    super::support::run_db(&db, &["import", "leika", copy.to_str().unwrap()]).assert_ok();
+    assert_eq!(
+        super::support::rows(&db, "SELECT count(*), count(DISTINCT sha256) FROM payloads"),
+        ["2 2"]
+    );
+    assert_eq!(
+        super::support::rows(
+            &db,
+            "SELECT count(*) FROM releases WHERE status = 'applied'"
+        ),
+        ["3"]
+    );
+}
