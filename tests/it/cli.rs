@@ -154,6 +154,31 @@ fn leika_releases_diff_and_unchanged_reimport() {
     // diff with explicit releases, text format
     let text = db.ok(&["diff", "leika", "1", "2"]);
     assert!(text.contains("retired (4)"), "{text}");
+    // Releases of another source are not diffed under this one's name (`diff
+    // gv100ad 3 3` of an EfA release said "no changes"; here a second LeiKa
+    // source, whose diff against `leika` was shown as `leika`'s changes).
+    let out = db.run(&[
+        "import",
+        "leika",
+        "--name",
+        "leika_nrw",
+        "fixtures/leika/leika_sample_nrw2019.csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let nrw = db.count("SELECT max(release_id) FROM releases");
+    let out = db.run(&["diff", "leika", "1", &nrw.to_string()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("release {nrw} is of source leika_nrw, not leika")),
+        "{}",
+        stderr(&out)
+    );
+    let out = db.run(&["diff", "leika_nrw", "1", &nrw.to_string()]);
+    assert!(
+        stderr(&out).contains("release 1 is of source leika, not leika_nrw"),
+        "{}",
+        stderr(&out)
+    );
 
     let history = db.ok(&["service", "99134036000000"]);
     assert!(
