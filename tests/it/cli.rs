@@ -204,6 +204,14 @@ fn xzufi_and_fim_api_files_import_through_the_same_path() {
         "fim",
     ]);
     assert!(out.contains("applied"), "{out}");
+    // The same pull saved by a Windows editor, with a UTF-8 BOM: read like the
+    // EfA reader reads one (it was "starts with byte 0xEF, not with JSON").
+    let bom = db.path.with_file_name("bom_pull.json");
+    let mut bytes = b"\xef\xbb\xbf".to_vec();
+    bytes.extend(std::fs::read("fixtures/fim-api/steckbriefe_pull.json").unwrap());
+    std::fs::write(&bom, bytes).unwrap();
+    let out = db.ok(&["import", "fim-api", bom.to_str().unwrap(), "--name", "fim"]);
+    assert!(out.contains("0 added, 0 changed, 0 retired"), "{out}");
 }
 
 /// Each broken payload: exit 1, a message naming the file and the problem, and the
