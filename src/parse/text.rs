@@ -91,20 +91,26 @@ impl Sniffer {
             }
         }
         self.evidence.len += chunk.len() as u64;
-        self.carry.extend_from_slice(chunk);
-        let mut rest: &[u8] = &self.carry;
+        // Only a sequence cut by the last chunk's end is copied; the chunk itself is
+        // read where it lies.
+        let joined;
+        let mut rest: &[u8] = if self.carry.is_empty() {
+            chunk
+        } else {
+            self.carry.extend_from_slice(chunk);
+            joined = std::mem::take(&mut self.carry);
+            &joined
+        };
         loop {
             match std::str::from_utf8(rest) {
-                Ok(s) => {
-                    self.evidence.multibyte += count_multibyte(s);
+                Ok(_) => {
+                    self.evidence.multibyte += count_multibyte(rest);
                     rest = &[];
                     break;
                 }
                 Err(e) => {
                     let (valid, after) = rest.split_at(e.valid_up_to());
-                    // from_utf8 accepted these bytes, so this cannot fail
-                    self.evidence.multibyte +=
-                        std::str::from_utf8(valid).map_or(0, count_multibyte);
+                    self.evidence.multibyte += count_multibyte(valid);
                     match e.error_len() {
                         // cut inside a sequence: wait for the next chunk
                         None => {
@@ -119,9 +125,8 @@ impl Sniffer {
                 }
             }
         }
-        let keep = rest.len();
-        let from = self.carry.len() - keep;
-        self.carry.drain(..from);
+        self.carry.clear();
+        self.carry.extend_from_slice(rest);
     }
 
     /// The evidence; an incomplete sequence at the very end counts as invalid.
@@ -131,9 +136,10 @@ impl Sniffer {
     }
 }
 
-/// Multi-byte characters in valid UTF-8: the lead bytes (0xC0 and above).
-fn count_multibyte(s: &str) -> u64 {
-    s.bytes().filter(|&b| b >= 0xC0).count() as u64
+/// Multi-byte characters in bytes that are valid UTF-8: the lead bytes (0xC0 and
+/// above).
+fn count_multibyte(valid: &[u8]) -> u64 {
+    valid.iter().filter(|&&b| b >= 0xC0).count() as u64
 }
 
 /// Reads `input` to its end and returns what it holds. The caller rewinds.
@@ -210,12 +216,14 @@ pub struct DecodeReader<R> {
     encoding: TextEncoding,
     decoder: encoding_rs::Decoder,
     raw: Box<[u8]>,
+    /// Decoded text is `out[pos..end]`; `out` may be longer (room for the next chunk).
     out: Vec<u8>,
     pos: usize,
+    end: usize,
     done: bool,
 }
 
-const CHUNK: usize = 16 * 1024;
+const CHUNK: usize = 64 * 1024;
 
 impl<R: Read> DecodeReader<R> {
     pub fn new(inner: R, encoding: TextEncoding) -> Self {
@@ -230,6 +238,7 @@ impl<R: Read> DecodeReader<R> {
             raw: vec![0; CHUNK].into_boxed_slice(),
             out: Vec::new(),
             pos: 0,
+            end: 0,
             done: false,
         }
     }
@@ -237,7 +246,7 @@ impl<R: Read> DecodeReader<R> {
 
 impl<R: Read> Read for DecodeReader<R> {
     fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
-        while self.pos >= self.out.len() {
+        while self.pos >= self.end {
             if self.done {
                 return Ok(0);
             }
@@ -249,24 +258,28 @@ impl<R: Read> Read for DecodeReader<R> {
             };
             let last = n == 0;
             let src = self.raw.get(..n).unwrap_or_default();
-            self.out.clear();
             self.pos = 0;
             self.done = last;
             if self.encoding == TextEncoding::Latin1 {
+                self.out.clear();
                 self.out
                     .extend(src.iter().flat_map(|&b| char_utf8(char::from(b))));
+                self.end = self.out.len();
                 continue;
             }
-            // Room for the worst case, so one call consumes all of `src`.
+            // Room for the worst case, so one call consumes all of `src`. The room
+            // is kept from chunk to chunk rather than zeroed again for each.
             let capacity = self
                 .decoder
                 .max_utf8_buffer_length(src.len())
                 .unwrap_or(src.len() * 3 + 16);
-            self.out.resize(capacity, 0);
+            if self.out.len() < capacity {
+                self.out.resize(capacity, 0);
+            }
             let (_, _, written, _) = self.decoder.decode_to_utf8(src, &mut self.out, last);
-            self.out.truncate(written);
+            self.end = written;
         }
-        let available = self.out.get(self.pos..).unwrap_or_default();
+        let available = self.out.get(self.pos..self.end).unwrap_or_default();
         let n = available.len().min(dst.len());
         if let (Some(to), Some(from)) = (dst.get_mut(..n), available.get(..n)) {
             to.copy_from_slice(from);
