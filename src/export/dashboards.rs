@@ -27,7 +27,7 @@ use super::json::{
 };
 #[cfg(test)]
 use super::json::{GemeindeFileJson, GemeindeServiceJson, ServiceCountsJson};
-use super::model::{DashboardData, DataStamp, Gemeinde, GemeindeService, Unit};
+use super::model::{DashboardData, DataStamp, Gemeinde, GemeindeChange, GemeindeService, Unit};
 use super::publish::Legacy;
 use super::{Ars, ExportError};
 
@@ -199,7 +199,7 @@ pub fn build(
     let files = std::sync::Mutex::new(BTreeMap::new());
     build_into(
         data,
-        &|_, _| None,
+        &|_, _| Ok(None),
         database_schema_version,
         options,
         &|path, bytes| {
@@ -216,30 +216,44 @@ pub fn build(
 /// Where a built file goes: (relative path, bytes), called from every core.
 pub type Sink<'a> = dyn Fn(&str, &[u8]) -> Result<(), ExportError> + Sync + 'a;
 
-/// The relevant and the retired service rows of a Gemeinde (sorted by service).
-pub type RowPair = (Vec<GemeindeService>, Vec<GemeindeService>);
+/// The relevant and the retired service rows of a Gemeinde (sorted by service),
+/// and its recent changes (newest first, then by service) where they were read
+/// with its rows (`None`: the ones the Gemeinde holds).
+pub type RowPair = (
+    Vec<GemeindeService>,
+    Vec<GemeindeService>,
+    Option<Vec<GemeindeChange>>,
+);
 
 /// Where the service rows of Gemeinde `i` (of `data.gemeinden`) come from when
 /// its files are built: `None` takes the rows the Gemeinde holds.
-pub type RowSource<'a> = dyn Fn(usize, &Gemeinde) -> Option<RowPair> + Sync + 'a;
+pub type RowSource<'a> =
+    dyn Fn(usize, &Gemeinde) -> Result<Option<RowPair>, ExportError> + Sync + 'a;
 
-/// A Gemeinde's rows while its files are built: made by the source or held.
+/// A Gemeinde's rows and changes while its files are built: made by the source
+/// or held.
 struct Rows<'d> {
     services: Cow<'d, [GemeindeService]>,
     retired: Cow<'d, [GemeindeService]>,
+    changes: Cow<'d, [GemeindeChange]>,
 }
 
-fn rows_of<'d>(source: &RowSource<'_>, i: usize, g: &'d Gemeinde) -> Rows<'d> {
-    match source(i, g) {
-        Some((services, retired)) => Rows {
+fn rows_of<'d>(source: &RowSource<'_>, i: usize, g: &'d Gemeinde) -> Result<Rows<'d>, ExportError> {
+    Ok(match source(i, g)? {
+        Some((services, retired, changes)) => Rows {
             services: Cow::Owned(services),
             retired: Cow::Owned(retired),
+            changes: match changes {
+                Some(changes) => Cow::Owned(changes),
+                None => Cow::Borrowed(&g.changes),
+            },
         },
         None => Rows {
             services: Cow::Borrowed(&g.services),
             retired: Cow::Borrowed(&g.retired_services),
+            changes: Cow::Borrowed(&g.changes),
         },
-    }
+    })
 }
 
 /// Gemeinden whose files are built together, with the aggregate units (indexes
@@ -369,7 +383,7 @@ pub fn build_into(
         _ => g.verband_ars.as_deref() == Some(ars),
     };
     let unit_file =
-        |u: usize, members: &[(&Gemeinde, &[GemeindeService])], tallies: &HashMap<&str, Tally>| {
+        |u: usize, members: &[(&Gemeinde, &Rows<'_>)], tallies: &HashMap<&str, Tally>| {
             let Some((level, dir, unit)) = units.get(u) else {
                 return Err(ExportError::invalid(format!("no aggregate unit {u}")));
             };
@@ -392,7 +406,7 @@ pub fn build_into(
                 continue;
             };
             let ars = Ars::parse(&g.ars)?;
-            let r = rows_of(rows, i, g);
+            let r = rows_of(rows, i, g)?;
             let (bytes, tally) = gemeinde_file(data, g, &r, &keys)?;
             let path = format!("gemeinden/{ars}.json");
             put(&path, &bytes)?;
@@ -405,10 +419,10 @@ pub fn build_into(
             let Some((level, _, unit)) = units.get(u) else {
                 continue;
             };
-            let members: Vec<(&Gemeinde, &[GemeindeService])> = made
+            let members: Vec<(&Gemeinde, &Rows<'_>)> = made
                 .iter()
                 .filter(|(g, _)| is_member(g, level, &unit.ars))
-                .map(|(g, r)| (*g, &*r.services))
+                .map(|(g, r)| (*g, r))
                 .collect();
             unit_out.push(unit_file(u, &members, &tallies)?);
         }
@@ -439,15 +453,14 @@ pub fn build_into(
         let Some((level, _, unit)) = units.get(u) else {
             return Err(ExportError::invalid(format!("no aggregate unit {u}")));
         };
-        let made: Vec<(&Gemeinde, Rows)> = data
+        let made = data
             .gemeinden
             .iter()
             .enumerate()
             .filter(|(_, g)| is_member(g, level, &unit.ars))
-            .map(|(i, g)| (g, rows_of(rows, i, g)))
-            .collect();
-        let members: Vec<(&Gemeinde, &[GemeindeService])> =
-            made.iter().map(|(g, r)| (*g, &*r.services)).collect();
+            .map(|(i, g)| Ok((g, rows_of(rows, i, g)?)))
+            .collect::<Result<Vec<(&Gemeinde, Rows)>, ExportError>>()?;
+        let members: Vec<(&Gemeinde, &Rows<'_>)> = made.iter().map(|(g, r)| (*g, r)).collect();
         unit_file(u, &members, &tallies)
     });
     for result in built {
@@ -551,9 +564,10 @@ fn unit_json<'a>(
 fn change_json<'a>(
     data: &'a DashboardData,
     g: &'a Gemeinde,
+    changes: &'a [GemeindeChange],
     with_ars: bool,
 ) -> Vec<ChangeJson<'a>> {
-    g.changes
+    changes
         .iter()
         .filter_map(|c| {
             let s = data.services.get(c.service)?;
@@ -645,7 +659,7 @@ fn gemeinde_file(
         counts: tally.json(),
     };
     // About 65 bytes per service and 90 per change.
-    let size = 1024 + 72 * rows.services.len() + 96 * g.changes.len();
+    let size = 1024 + 72 * rows.services.len() + 96 * rows.changes.len();
     let mut out = Vec::with_capacity(size);
     serde_json::to_writer(&mut out, &head).map_err(ExportError::Json)?;
     // The head is an object: reopen it for the fields that follow.
@@ -668,7 +682,8 @@ fn gemeinde_file(
         service_entry(&mut out, gs, retired, k.efa_kanal)?;
     }
     out.extend_from_slice(b"},\"changes_30d\":");
-    serde_json::to_writer(&mut out, &change_json(data, g, false)).map_err(ExportError::Json)?;
+    serde_json::to_writer(&mut out, &change_json(data, g, &rows.changes, false))
+        .map_err(ExportError::Json)?;
     out.extend_from_slice(b"}\n");
     Ok((out, tally))
 }
@@ -788,7 +803,7 @@ fn gemeinde_file_serde(
         ),
         counts: tally.json(),
         services: Keyed(services),
-        changes_30d: change_json(data, g, false),
+        changes_30d: change_json(data, g, &rows.changes, false),
     };
     compact(&file)
 }
@@ -797,7 +812,7 @@ fn aggregate_file(
     data: &DashboardData,
     unit: &Unit,
     level: &'static str,
-    members: &[(&Gemeinde, &[GemeindeService])],
+    members: &[(&Gemeinde, &Rows<'_>)],
     tallies: &HashMap<&str, Tally>,
     keys: &[ServiceKey],
 ) -> Result<(Vec<u8>, CountsJson), ExportError> {
@@ -805,8 +820,8 @@ fn aggregate_file(
     let mut per_service: Vec<Option<Tally>> = vec![None; data.services.len()];
     let mut member_json = Vec::with_capacity(members.len());
     let mut changes = Vec::new();
-    for (g, services) in members {
-        for gs in services.iter() {
+    for (g, rows) in members {
+        for gs in rows.services.iter() {
             total.add(gs.status, gs.online);
             if let Some(slot) = per_service.get_mut(gs.service) {
                 slot.get_or_insert_with(Tally::default)
@@ -821,7 +836,7 @@ fn aggregate_file(
                 .map(Tally::json)
                 .unwrap_or_else(|| Tally::default().json()),
         });
-        changes.extend(change_json(data, g, true));
+        changes.extend(change_json(data, g, &rows.changes, true));
     }
     // Newest first, then by place and service, so the order never depends on input order.
     changes.sort_by(|a, b| {
@@ -1063,7 +1078,7 @@ mod tests {
         };
         let keys = service_keys(&data).unwrap();
         for (i, g) in data.gemeinden.iter().enumerate() {
-            let rows = rows_of(&|_, _| None, i, g);
+            let rows = rows_of(&|_, _| Ok(None), i, g).unwrap();
             let (direct, _) = gemeinde_file(&data, g, &rows, &keys).unwrap();
             let reference = gemeinde_file_serde(&data, g, &rows).unwrap();
             assert_eq!(
@@ -1144,7 +1159,7 @@ mod tests {
             } else {
                 Status::Produktiv
             };
-            Some((
+            Ok(Some((
                 vec![GemeindeService {
                     service: 0,
                     status: Some(status),
@@ -1153,7 +1168,8 @@ mod tests {
                     url: None,
                 }],
                 Vec::new(),
-            ))
+                None,
+            )))
         };
         let files = std::sync::Mutex::new(BTreeMap::new());
         build_into(&data, &source, 15, SetOptions::default(), &|path, bytes| {

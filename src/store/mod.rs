@@ -83,6 +83,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0016_search_by_version",
         include_str!("../../schema/0016_search_by_version.sql"),
     ),
+    (
+        "0017_status_current_by_scope",
+        include_str!("../../schema/0017_status_current_by_scope.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -372,6 +372,68 @@ fn dashboards(db: &Db, out: &Path, gzip: bool) -> export::publish::PublishSummar
     }
 }
 
+/// The dashboards read each Gemeinde's status cells as its files are built,
+/// through the scope index of schema 0017; a database without that index is read
+/// as the whole matrix up front. Both give the same files byte for byte: as of a
+/// date before most events, between them (cells dated later are looked up, the
+/// change window holds some), and after all of them.
+#[test]
+fn dashboards_read_gemeinde_by_gemeinde_equal_the_whole_matrix_read() {
+    let db = fixture_db();
+    let root = tempfile::tempdir().unwrap();
+    let whole = root.path().join("whole.db");
+    std::fs::copy(&db.path, &whole).unwrap();
+    rusqlite::Connection::open(&whole)
+        .unwrap()
+        .execute_batch("DROP INDEX status_current_by_scope")
+        .unwrap();
+    let export = |db: &Path, as_of: &str, out: &Path| {
+        let run = super::support::run_db(
+            db,
+            &[
+                "export",
+                "dashboards",
+                "--as-of",
+                as_of,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        run.assert_ok();
+        read_set(out)
+            .into_iter()
+            .map(|(path, (bytes, _, _))| (path, bytes))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let mut gifhorn = Vec::new();
+    for as_of in ["2026-01-20", "2026-02-10", "2026-03-15", "2026-12-31"] {
+        let by_gemeinde = export(&db.path, as_of, &root.path().join(format!("g-{as_of}")));
+        gifhorn.push(by_gemeinde["gemeinden/031510009009.json"].clone());
+        let from_matrix = export(&whole, as_of, &root.path().join(format!("m-{as_of}")));
+        assert!(by_gemeinde.len() > 900, "{}", by_gemeinde.len());
+        assert_eq!(
+            by_gemeinde.keys().collect::<Vec<_>>(),
+            from_matrix.keys().collect::<Vec<_>>()
+        );
+        for (path, bytes) in &by_gemeinde {
+            assert!(
+                from_matrix.get(path) == Some(bytes),
+                "{path} as of {as_of} differs between the two reads"
+            );
+        }
+    }
+    // The dates see different statuses and change windows (pilot, then produktiv).
+    let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+    assert!(
+        text(&gifhorn[0]).contains("\"pilot\""),
+        "{}",
+        text(&gifhorn[0])
+    );
+    assert!(text(&gifhorn[2]).contains("\"produktiv\""));
+    assert!(text(&gifhorn[2]).contains("\"old\":\"pilot\""));
+    assert!(text(&gifhorn[3]).contains("\"changes_30d\":[]"));
+}
+
 #[test]
 fn dashboards_validate_snapshot_and_stay_untouched_when_unchanged() {
     let db = fixture_db();

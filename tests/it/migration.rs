@@ -147,6 +147,22 @@ fn migrates_in_place_and_answers_as_before(old_db: &str, expected: &str) {
         ["0"]
     );
     assert_eq!(rows(&db, "SELECT count(*) FROM record_versions"), ["3248"]);
+    // The dashboards' scope-first index (0017) holds every municipal current cell
+    // and nothing else, and agrees with its table.
+    let municipal = rows(
+        &db,
+        "SELECT count(*) FROM status_current_rows NOT INDEXED WHERE scope_id > 0",
+    );
+    assert_ne!(municipal, ["0"]);
+    assert_eq!(
+        rows(
+            &db,
+            "SELECT count(*) FROM status_current_rows INDEXED BY status_current_by_scope
+             WHERE scope_id > 0"
+        ),
+        municipal
+    );
+    assert_eq!(rows(&db, "PRAGMA integrity_check"), ["ok"]);
 
     let after = views(&db, 10);
     assert_eq!(before.len(), after.len());

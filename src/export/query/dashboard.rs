@@ -12,8 +12,9 @@ use super::catalog::{
     Efa, Observed,
 };
 use super::matrix::{Latest, Matrix};
-use super::status::matrix_and_changes;
+use super::status::{matrix_and_changes, ScopeReader};
 use super::{map_for_scans, CHANGE_WINDOW_DAYS};
+use crate::export::model::Status;
 use crate::export::model::{
     DashService, DashboardData, Gemeinde, GemeindeChange, GemeindeService, OzgRef, Unit,
 };
@@ -21,16 +22,22 @@ use crate::export::ExportError;
 use crate::model::{LandScope, Vollzug};
 
 /// Everything the dashboards need, as of a date: the data without the
-/// Gemeinden's service rows, and where those rows come from
+/// Gemeinden's service rows and recent changes, and where those come from
 /// ([`GemeindeRows::rows`], called as each Gemeinde's files are built, so the
-/// rows of all Gemeinden are never held at once).
+/// rows of all Gemeinden are never held at once). The status cells are read
+/// Gemeinde by Gemeinde there too ([`ScopeReader`]); only where that reader
+/// cannot be had is the whole matrix read here.
 pub fn dashboards(
     conn: &Connection,
     land: &LandScope,
     as_of: NaiveDate,
     generated_at: DateTime<Utc>,
 ) -> Result<(DashboardData, GemeindeRows), ExportError> {
-    let mut base = base(conn, land, as_of, true)?;
+    let window_from = window_from(as_of);
+    let (mut base, reader) = match ScopeReader::open(conn, as_of, Some(window_from))? {
+        Some((interned, reader)) => (base_from(conn, land, as_of, interned)?, Some(reader)),
+        None => (base(conn, land, as_of, true)?, None),
+    };
     let members = std::mem::take(&mut base.members);
     let mut ars_ids = Vec::with_capacity(members.len());
     let gemeinden = members
@@ -65,32 +72,67 @@ pub fn dashboards(
             .collect(),
         gemeinden,
     };
-    Ok((data, GemeindeRows { base, ars_ids }))
+    Ok((
+        data,
+        GemeindeRows {
+            base,
+            ars_ids,
+            reader,
+        },
+    ))
+}
+
+/// The start of the change window of an export as of `as_of`.
+fn window_from(as_of: NaiveDate) -> NaiveDate {
+    as_of - chrono::Duration::days(CHANGE_WINDOW_DAYS)
 }
 
 /// The per-Gemeinde service rows of a [`DashboardData`] read by [`dashboards`],
-/// made from the status matrix when asked for.
+/// made when asked for: from the Gemeinde's cells read then, or from the status
+/// matrix read whole.
 pub struct GemeindeRows {
     base: Base,
     /// The interned ARS of each Gemeinde, in the order of `DashboardData::gemeinden`.
     ars_ids: Vec<Option<u32>>,
+    /// Reads each Gemeinde's cells; `None` when `base` holds the whole matrix
+    /// (and the Gemeinden their recent changes).
+    reader: Option<ScopeReader>,
 }
 
+/// A Gemeinde's relevant rows, its retired rows (each sorted by service) and, when
+/// read with its cells, its recent changes (`None`: the ones `Gemeinde` holds).
+pub type Made = (
+    Vec<GemeindeService>,
+    Vec<GemeindeService>,
+    Option<Vec<GemeindeChange>>,
+);
+
 impl GemeindeRows {
-    /// The relevant and the retired rows of Gemeinde `i` (of
-    /// `DashboardData::gemeinden`, which is `g`), each sorted by service; `None`
-    /// for an index this data does not have.
-    pub fn rows(
-        &self,
-        i: usize,
-        g: &Gemeinde,
-    ) -> Option<(Vec<GemeindeService>, Vec<GemeindeService>)> {
-        let ars_id = *self.ars_ids.get(i)?;
+    /// The rows of Gemeinde `i` (of `DashboardData::gemeinden`, which is `g`);
+    /// `None` for an index this data does not have.
+    pub fn rows(&self, i: usize, g: &Gemeinde) -> Result<Option<Made>, ExportError> {
+        let Some(&ars_id) = self.ars_ids.get(i) else {
+            return Ok(None);
+        };
         let base = &self.base;
+        let (cells, changes) = match (&self.reader, ars_id) {
+            (Some(reader), Some(a)) => {
+                let cells = reader.cells(a)?;
+                let changes = base.changes(cells.recent.iter().map(|r| (r.s, r.on, r.old, r.new)));
+                (Some(cells.latest), Some(changes))
+            }
+            // A Gemeinde without any status cell.
+            (Some(_), None) => (None, Some(Vec::new())),
+            (None, _) => (None, None),
+        };
         let mut svc = Vec::with_capacity(base.subjects.len());
         let mut retired = Vec::new();
         for i in 0..base.subjects.len() {
-            let Some(latest) = base.row(i, ars_id) else {
+            let row = match &cells {
+                Some(cells) => base.row_in(i, cells),
+                None => base.row(i, ars_id),
+            };
+            let Some(latest) = row else {
                 continue;
             };
             let observed = base.observed(&g.ars, i);
@@ -107,7 +149,7 @@ impl GemeindeRows {
                 svc.push(row);
             }
         }
-        Some((svc, retired))
+        Ok(Some((svc, retired, changes)))
     }
 }
 
@@ -125,16 +167,53 @@ pub(super) struct Base {
     subjects: Vec<(Option<u32>, Option<u32>, bool)>,
     seen: Observed,
     pub(super) members: Vec<Member>,
+    /// The services each interned subject counts for.
+    service_of_subject: HashMap<u32, Vec<usize>>,
 }
 
 impl Base {
     /// The row of service `i` in the Gemeinde with interned ARS `ars_id`: `None`
-    /// when there is none, else its latest status (if any). This is the one place
-    /// that decides which service is relevant where.
+    /// when there is none, else its latest status (if any).
     pub(super) fn row(&self, i: usize, ars_id: Option<u32>) -> Option<Option<Latest>> {
+        self.relevant(i, |s| self.matrix.get(s, ars_id))
+    }
+
+    /// [`Base::row`] from one Gemeinde's cells by subject.
+    fn row_in(&self, i: usize, cells: &[Option<Latest>]) -> Option<Option<Latest>> {
+        self.relevant(i, |s| *cells.get(s? as usize)?)
+    }
+
+    /// The row of service `i` given its subjects' cells in one Gemeinde. This is
+    /// the one place that decides which service is relevant where.
+    fn relevant(
+        &self,
+        i: usize,
+        cell: impl Fn(Option<u32>) -> Option<Latest>,
+    ) -> Option<Option<Latest>> {
         let (l, e, all) = self.subjects.get(i)?;
-        let latest = Latest::newer(self.matrix.get(*l, ars_id), self.matrix.get(*e, ars_id));
+        let latest = Latest::newer(cell(*l), cell(*e));
         (latest.is_some() || *all).then_some(latest)
+    }
+
+    /// One Gemeinde's recent changes (subject, date, old, new) as changes of the
+    /// services they count for, newest first, then by service.
+    fn changes(
+        &self,
+        recent: impl Iterator<Item = (u32, NaiveDate, Option<Status>, Status)>,
+    ) -> Vec<GemeindeChange> {
+        let mut changes = Vec::new();
+        for (s, on, old, new) in recent {
+            for i in self.service_of_subject.get(&s).into_iter().flatten() {
+                changes.push(GemeindeChange {
+                    effective_on: on,
+                    service: *i,
+                    old,
+                    new,
+                });
+            }
+        }
+        sort_changes(&mut changes);
+        changes
     }
 
     /// What was observed online for service `i` in the Gemeinde `ars`.
@@ -163,10 +242,22 @@ pub(super) fn base(
     with_changes: bool,
 ) -> Result<Base, ExportError> {
     map_for_scans(conn);
-    let window_from = as_of - chrono::Duration::days(CHANGE_WINDOW_DAYS);
     let started = std::time::Instant::now();
-    let matrix = matrix_and_changes(conn, as_of, with_changes.then_some(window_from))?;
+    let matrix = matrix_and_changes(conn, as_of, with_changes.then_some(window_from(as_of)))?;
     tracing::debug!(elapsed = ?started.elapsed(), "export: status matrix read");
+    base_from(conn, land, as_of, matrix)
+}
+
+/// [`base`] from a matrix already read (its `recent` changes go to the members),
+/// or from an empty one that only interns the subjects and scopes.
+fn base_from(
+    conn: &Connection,
+    land: &LandScope,
+    as_of: NaiveDate,
+    matrix: Matrix,
+) -> Result<Base, ExportError> {
+    map_for_scans(conn);
+    let started = std::time::Instant::now();
     let notes = annotations(conn)?;
     let efa: HashMap<String, Efa> = efa_services(conn)?
         .into_iter()
@@ -275,11 +366,7 @@ pub(super) fn base(
             let mut changes = ars_id
                 .and_then(|a| recent_by_ars.remove(&a))
                 .unwrap_or_default();
-            changes.sort_by(|a, b| {
-                b.effective_on
-                    .cmp(&a.effective_on)
-                    .then(a.service.cmp(&b.service))
-            });
+            sort_changes(&mut changes);
             (u, verband_ars, ars_id, changes)
         })
         .collect();
@@ -289,5 +376,16 @@ pub(super) fn base(
         subjects,
         seen,
         members,
+        service_of_subject,
     })
+}
+
+/// A Gemeinde's changes newest first, then by service (stable: changes of one
+/// service on one day keep the order they were read in, by subject and event).
+fn sort_changes(changes: &mut [GemeindeChange]) {
+    changes.sort_by(|a, b| {
+        b.effective_on
+            .cmp(&a.effective_on)
+            .then(a.service.cmp(&b.service))
+    });
 }

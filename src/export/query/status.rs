@@ -111,6 +111,8 @@ impl IdIndex {
 struct Ids {
     subjects: IdIndex,
     scopes: IdIndex,
+    /// The database scope id (absolute value) of each matrix scope id.
+    scope_ids: Vec<i64>,
 }
 
 impl Ids {
@@ -154,9 +156,16 @@ fn interned(conn: &Connection, kind: Kind) -> Result<(Matrix, Ids), ExportError>
             scopes.push((id, m.scope_id(scope)));
         }
     }
+    let mut scope_ids = vec![0; m.ars.len()];
+    for &(id, a) in &scopes {
+        if let Some(slot) = scope_ids.get_mut(a as usize) {
+            *slot = id;
+        }
+    }
     let ids = Ids {
         subjects: IdIndex::build(&subjects),
         scopes: IdIndex::build(&scopes),
+        scope_ids,
     };
     Ok((m, ids))
 }
@@ -175,9 +184,16 @@ fn split_subject(conn: &Connection) -> Option<i64> {
 
 /// A second read-only connection to the same database file, mapped for scans.
 pub(super) fn second_connection(conn: &Connection) -> Option<Connection> {
+    let other = helper_connection(conn)?;
+    map_for_scans(&other);
+    Some(other)
+}
+
+/// Another read-only connection to the same database file in the same status
+/// snapshot as `conn`; `None` when there is none.
+fn helper_connection(conn: &Connection) -> Option<Connection> {
     let path = conn.path().filter(|p| !p.is_empty())?;
     let other = crate::store::open_read_only(std::path::Path::new(path)).ok()?;
-    map_for_scans(&other);
     // The export reads one snapshot (run_job holds a read transaction on `conn`).
     // This connection's own read transaction must show the same status data: every
     // status write adds a batch, so equal last batch ids mean equal status tables.
@@ -315,21 +331,30 @@ struct Filled {
     /// The subject id of the row being filled (rows come in subject id order).
     current: Option<i64>,
     overflow: bool,
-    /// Dates already converted, by YYYYMMDD modulo the length (a scan meets few
-    /// distinct dates, each millions of times).
-    dates: Vec<(i64, Option<NaiveDate>)>,
+    dates: Dates,
 }
 
 impl Filled {
-    /// [`int_date`], remembered.
     fn date(&mut self, on: i64) -> Option<NaiveDate> {
+        self.dates.get(on)
+    }
+}
+
+/// Dates already converted, by YYYYMMDD modulo the length (a scan meets few
+/// distinct dates, each millions of times).
+#[derive(Default)]
+struct Dates(Vec<(i64, Option<NaiveDate>)>);
+
+impl Dates {
+    /// [`int_date`], remembered.
+    fn get(&mut self, on: i64) -> Option<NaiveDate> {
         const DATES: i64 = 4096;
-        if self.dates.is_empty() {
-            self.dates = vec![(i64::MIN, None); DATES as usize];
+        if self.0.is_empty() {
+            self.0 = vec![(i64::MIN, None); DATES as usize];
         }
         let slot = usize::try_from(on.rem_euclid(DATES))
             .ok()
-            .and_then(|i| self.dates.get_mut(i));
+            .and_then(|i| self.0.get_mut(i));
         match slot {
             Some((seen, date)) if *seen == on => *date,
             Some(slot) => {
@@ -437,7 +462,7 @@ fn changes_of(
 ) -> Result<Vec<Recent>, ExportError> {
     const CTX: &str = "reading recent status changes";
     let mut stmt = conn
-        .prepare(
+        .prepare_cached(
             "SELECT status, effective_on FROM status_event_rows
              WHERE subject_id = ?1 AND scope_id = ?2 AND effective_on <= ?3
              ORDER BY effective_on DESC, event_id DESC",
@@ -558,30 +583,325 @@ pub(super) fn status_matrix(
     if later.is_empty() {
         return Ok((m, recent));
     }
-    const LOOKUP: &str = "reading a status as of a date";
-    let mut stmt = conn
-        .prepare(
-            "SELECT status, effective_on, event_id FROM status_event_rows
-             WHERE subject_id = ?1 AND scope_id = ?2 AND effective_on <= ?3
-             ORDER BY effective_on DESC, event_id DESC LIMIT 1",
-        )
-        .map_err(db(LOOKUP))?;
     let as_of_n = date_int(as_of);
     for &(subject_id, scope_id) in &later {
         let Some(cell) = ids.cell(subject_id, scope_id) else {
             continue;
         };
-        let mut rows = stmt
-            .query(params![subject_id, scope_id, as_of_n])
-            .map_err(db(LOOKUP))?;
-        if let Some(r) = rows.next().map_err(db(LOOKUP))? {
-            let int = |i: usize| -> Result<i64, ExportError> { r.get(i).map_err(db(LOOKUP)) };
-            if let Some(l) = latest(int(0)?, int(1)?, int(2)?) {
-                m.fold(cell, l);
-            }
+        if let Some(l) = latest_as_of(conn, (subject_id, scope_id), as_of_n)? {
+            m.fold(cell, l);
         }
     }
     Ok((m, recent))
+}
+
+/// The latest event of a cell on or before the YYYYMMDD date `as_of_n`: one
+/// index seek.
+fn latest_as_of(
+    conn: &Connection,
+    (subject_id, scope_id): Cell,
+    as_of_n: i64,
+) -> Result<Option<Latest>, ExportError> {
+    const LOOKUP: &str = "reading a status as of a date";
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT status, effective_on, event_id FROM status_event_rows
+             WHERE subject_id = ?1 AND scope_id = ?2 AND effective_on <= ?3
+             ORDER BY effective_on DESC, event_id DESC LIMIT 1",
+        )
+        .map_err(db(LOOKUP))?;
+    let mut rows = stmt
+        .query(params![subject_id, scope_id, as_of_n])
+        .map_err(db(LOOKUP))?;
+    let Some(r) = rows.next().map_err(db(LOOKUP))? else {
+        return Ok(None);
+    };
+    let int = |i: usize| -> Result<i64, ExportError> { r.get(i).map_err(db(LOOKUP)) };
+    Ok(latest(int(0)?, int(1)?, int(2)?))
+}
+
+/// One Gemeinde's cells as of the date, by matrix subject id, and its events in
+/// the change window (see [`ScopeReader::cells`]).
+pub(super) struct ScopeCells {
+    pub(super) latest: Vec<Option<Latest>>,
+    pub(super) recent: Vec<Recent>,
+}
+
+/// The name of [`ScopeFill`] on the reader's connections (direct use only).
+const SCOPE_FILL: &str = "ozgsync_fill_scope_cells";
+
+/// Reads the municipal cells Gemeinde by Gemeinde, scope first through the index
+/// `status_current_by_scope` (schema 0017): the dashboards build each Gemeinde's
+/// rows from its own cells as its Kreis is built, on every core, so the status
+/// matrix of the whole Land (or country) is never held, and the table is not
+/// mapped whole either. One helper connection per core, each in the export's
+/// status snapshot, read without a memory map (each Gemeinde's range of the index
+/// is read once; a map would keep every page read resident until the end).
+///
+/// Cells dated after the as-of date get one lookup each, as in [`status_matrix`];
+/// once more than [`MAX_LOOKUPS`] were needed, the remaining Gemeinden take their
+/// cells from the whole matrix, read once (an as-of date far back, where folding
+/// every event is cheaper than a seek per cell).
+pub(super) struct ScopeReader {
+    ids: Ids,
+    as_of_n: i64,
+    window: Option<(NaiveDate, NaiveDate)>,
+    /// A connection per core, with the cell each one's [`ScopeFill`] leaves its
+    /// result in.
+    conns: Vec<Mutex<(Connection, Handover)>>,
+    lookups: std::sync::atomic::AtomicUsize,
+    /// [`MAX_LOOKUPS`] (a test lowers it).
+    max_lookups: usize,
+    whole: Mutex<Option<Arc<Matrix>>>,
+    as_of: NaiveDate,
+}
+
+impl ScopeReader {
+    /// The interned municipal subjects and scopes (an empty matrix: no cells) and a
+    /// reader of their cells; `None` when the cells have to be read whole instead:
+    /// no helper connection in the same snapshot (an in-memory database, a status
+    /// report recorded since the export began), or no index to read them by.
+    pub(super) fn open(
+        conn: &Connection,
+        as_of: NaiveDate,
+        window_from: Option<NaiveDate>,
+    ) -> Result<Option<(Matrix, ScopeReader)>, ExportError> {
+        const CTX: &str = "reading status cells by Gemeinde";
+        let indexed: bool = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema
+                 WHERE type = 'index' AND name = 'status_current_by_scope'
+                   AND tbl_name = 'status_current_rows'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(db(CTX))?
+            == 1;
+        if !indexed {
+            return Ok(None);
+        }
+        let (m, ids) = interned(conn, Kind::Ars)?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut conns = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let Some(other) = helper_connection(conn) else {
+                return Ok(None);
+            };
+            let out = Arc::new(Mutex::new(None));
+            let fill = ScopeFill {
+                subjects: ids.subjects.clone(),
+                n_subjects: m.latest.len(),
+                as_of_n: date_int(as_of),
+                from_n: window_from.map(date_int),
+                out: Arc::clone(&out),
+                dates: Mutex::new(None),
+            };
+            other
+                .create_aggregate_function(
+                    SCOPE_FILL,
+                    4,
+                    FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+                    fill,
+                )
+                .map_err(db(CTX))?;
+            conns.push(Mutex::new((other, out)));
+        }
+        let reader = ScopeReader {
+            ids,
+            as_of_n: date_int(as_of),
+            window: window_from.map(|from| (from, as_of)),
+            conns,
+            lookups: std::sync::atomic::AtomicUsize::new(0),
+            max_lookups: MAX_LOOKUPS,
+            whole: Mutex::new(None),
+            as_of,
+        };
+        Ok(Some((m, reader)))
+    }
+
+    /// The cells of the Gemeinde with matrix scope id `a` (of the matrix
+    /// [`ScopeReader::open`] returned), on a connection no other thread is using.
+    pub(super) fn cells(&self, a: u32) -> Result<ScopeCells, ExportError> {
+        let free = self.conns.iter().find_map(|c| c.try_lock().ok());
+        let held = match free {
+            Some(held) => held,
+            None => match self.conns.first() {
+                Some(c) => c.lock().unwrap_or_else(|p| p.into_inner()),
+                None => return Err(ExportError::invalid("no status reader connection".into())),
+            },
+        };
+        let (conn, out) = &*held;
+        self.read(conn, out, a)
+    }
+
+    fn read(
+        &self,
+        conn: &Connection,
+        out: &Mutex<Option<ScopeFilled>>,
+        a: u32,
+    ) -> Result<ScopeCells, ExportError> {
+        const CTX: &str = "reading status cells by Gemeinde";
+        let Some(&scope_id) = self.ids.scope_ids.get(a as usize) else {
+            return Err(ExportError::invalid(format!("no status scope {a}")));
+        };
+        // `scope_id > 0` written out lets SQLite use the partial index.
+        conn.prepare_cached(&format!(
+            "SELECT {SCOPE_FILL}(subject_id, status, effective_on, event_id)
+             FROM status_current_rows WHERE scope_id = ?1 AND scope_id > 0"
+        ))
+        .and_then(|mut stmt| stmt.query_row([scope_id], |_| Ok(())))
+        .map_err(db(CTX))?;
+        let filled = out
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| {
+                db(CTX)(rusqlite::Error::UserFunctionError(
+                    "the read of a Gemeinde's statuses handed over no cells".into(),
+                ))
+            })?;
+        let ScopeFilled {
+            mut latest,
+            later,
+            changed,
+        } = filled;
+        if !later.is_empty() {
+            use std::sync::atomic::Ordering;
+            let before = self.lookups.fetch_add(later.len(), Ordering::Relaxed);
+            if before.saturating_add(later.len()) > self.max_lookups {
+                let whole = self.whole(conn)?;
+                for (s, slot) in latest.iter_mut().enumerate() {
+                    *slot = whole.get(u32::try_from(s).ok(), Some(a));
+                }
+            } else {
+                for subject_id in later {
+                    let Some(s) = self.ids.subjects.get(subject_id) else {
+                        continue;
+                    };
+                    let found = latest_as_of(conn, (subject_id, scope_id), self.as_of_n)?;
+                    if let Some(slot) = latest.get_mut(s as usize) {
+                        *slot = Latest::newer(*slot, found);
+                    }
+                }
+            }
+        }
+        let recent = match self.window {
+            Some((from, as_of)) => {
+                let cells: Vec<Cell> = changed.into_iter().map(|s| (s, scope_id)).collect();
+                changes_of(conn, &self.ids, &cells, from, as_of)?
+            }
+            None => Vec::new(),
+        };
+        Ok(ScopeCells { latest, recent })
+    }
+
+    /// The whole municipal matrix as of the date, read once on `conn` (in the
+    /// export's snapshot) when lookups one by one would cost more.
+    fn whole(&self, conn: &Connection) -> Result<Arc<Matrix>, ExportError> {
+        let mut whole = self.whole.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = &*whole {
+            return Ok(Arc::clone(m));
+        }
+        let (m, _) = status_matrix(conn, Kind::Ars, self.as_of, MAX_LOOKUPS, None)?;
+        let m = Arc::new(m);
+        *whole = Some(Arc::clone(&m));
+        Ok(m)
+    }
+}
+
+/// Where a [`ScopeFill`] leaves what it read for the reader.
+type Handover = Arc<Mutex<Option<ScopeFilled>>>;
+
+/// One Gemeinde's read of `status_current_rows` as an SQLite aggregate (as
+/// [`Fill`] for the whole matrix): the cells as of the date by matrix subject
+/// id, the subject ids of the cells dated later and of those changed in the
+/// change window.
+struct ScopeFill {
+    subjects: IdIndex,
+    n_subjects: usize,
+    as_of_n: i64,
+    from_n: Option<i64>,
+    out: Handover,
+    /// The date memory between reads.
+    dates: Mutex<Option<Dates>>,
+}
+
+#[derive(Default)]
+struct ScopeFilled {
+    latest: Vec<Option<Latest>>,
+    later: Vec<i64>,
+    changed: Vec<i64>,
+}
+
+/// The state of one [`ScopeFill`] read: what it hands over, and its date memory.
+struct ScopeState {
+    filled: ScopeFilled,
+    dates: Dates,
+}
+
+impl Aggregate<ScopeState, i64> for ScopeFill {
+    fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<ScopeState> {
+        Ok(ScopeState {
+            filled: ScopeFilled {
+                latest: vec![None; self.n_subjects],
+                ..ScopeFilled::default()
+            },
+            dates: self
+                .dates
+                .lock()
+                .ok()
+                .and_then(|mut d| d.take())
+                .unwrap_or_default(),
+        })
+    }
+
+    fn step(&self, ctx: &mut Context<'_>, st: &mut ScopeState) -> rusqlite::Result<()> {
+        let subject_id: i64 = ctx.get(0)?;
+        let on: i64 = ctx.get(2)?;
+        let f = &mut st.filled;
+        if self.from_n.is_some_and(|from| on > from) {
+            f.changed.push(subject_id);
+        }
+        if on > self.as_of_n {
+            f.later.push(subject_id);
+            return Ok(());
+        }
+        let Some(s) = self.subjects.get(subject_id) else {
+            return Ok(());
+        };
+        let (Some(status), Some(on)) = (Status::from_ordinal(ctx.get(1)?), st.dates.get(on)) else {
+            return Ok(());
+        };
+        let cell = Latest {
+            on,
+            event: ctx.get(3)?,
+            status,
+        };
+        if let Some(slot) = f.latest.get_mut(s as usize) {
+            *slot = Latest::newer(*slot, Some(cell));
+        }
+        Ok(())
+    }
+
+    fn finalize(&self, _: &mut Context<'_>, st: Option<ScopeState>) -> rusqlite::Result<i64> {
+        let filled = match st {
+            Some(st) => {
+                if let Ok(mut dates) = self.dates.lock() {
+                    *dates = Some(st.dates);
+                }
+                st.filled
+            }
+            // No row: the Gemeinde has no cells.
+            None => ScopeFilled {
+                latest: vec![None; self.n_subjects],
+                ..ScopeFilled::default()
+            },
+        };
+        if let Ok(mut out) = self.out.lock() {
+            *out = Some(filled);
+        }
+        Ok(0)
+    }
 }
 
 /// Every event of `kind` up to `as_of`, folded per cell, in table order (the
@@ -830,6 +1150,7 @@ mod tests {
         let ids = Ids {
             subjects: IdIndex::build(&[(1, 0)]),
             scopes: IdIndex::build(&[(3, 0)]),
+            scope_ids: vec![3],
         };
         assert_eq!(ids.cell(1, -3), Some((0, 0)));
         assert_eq!(ids.cell(1, i64::MIN), None);
@@ -934,6 +1255,105 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The Gemeinde-by-Gemeinde read gives every Gemeinde the cells and the
+    /// recent changes the whole-matrix read gives it: as of dates before, between
+    /// and after the events, with lookups and with the whole matrix as fallback.
+    #[test]
+    fn cells_read_by_gemeinde_agree_with_the_matrix() {
+        let (_dir, conn) = db();
+        type Seen = Vec<(u32, String, i64, &'static str)>;
+        let cells = |latest: &dyn Fn(u32) -> Option<Latest>, n: u32| -> Seen {
+            (0..n)
+                .filter_map(|s| {
+                    let l = latest(s)?;
+                    Some((s, l.on.to_string(), l.event, l.status.as_str()))
+                })
+                .collect()
+        };
+        type Changes = Vec<(u32, String, Option<&'static str>, &'static str)>;
+        let changes = |recent: &mut dyn Iterator<Item = &Recent>| -> Changes {
+            recent
+                .map(|r| {
+                    (
+                        r.s,
+                        r.on.to_string(),
+                        r.old.map(Status::as_str),
+                        r.new.as_str(),
+                    )
+                })
+                .collect()
+        };
+        for as_of in [
+            "2026-01-01",
+            "2026-02-25",
+            "2026-03-15",
+            "2026-06-30",
+            "2027-01-01",
+        ] {
+            let from = d(as_of) - chrono::Duration::days(30);
+            let (m, found) =
+                status_matrix(&conn, Kind::Ars, d(as_of), MAX_LOOKUPS, Some(from)).unwrap();
+            let found = found.unwrap();
+            for max_lookups in [MAX_LOOKUPS, 0] {
+                let (interned, mut reader) = ScopeReader::open(&conn, d(as_of), Some(from))
+                    .unwrap()
+                    .expect("a reader of a file database with the index");
+                reader.max_lookups = max_lookups;
+                assert!(interned.latest.iter().all(Vec::is_empty));
+                let n = interned.latest.len() as u32;
+                assert_eq!(n, m.latest.len() as u32);
+                for a in 0..interned.ars.len() as u32 {
+                    let read = reader.cells(a).unwrap();
+                    assert_eq!(
+                        cells(&|s| read.latest[s as usize], n),
+                        cells(&|s| m.get(Some(s), Some(a)), n),
+                        "as of {as_of}, scope {a}, {max_lookups} lookups"
+                    );
+                    assert_eq!(
+                        changes(&mut read.recent.iter()),
+                        changes(&mut found.iter().filter(|r| r.a == a)),
+                        "as of {as_of}, scope {a}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Without the index (a database whose index was dropped) the dashboards read
+    /// the matrix whole instead of one range scan per Gemeinde each over the table.
+    #[test]
+    fn no_reader_without_the_scope_index() {
+        let (_dir, conn) = db();
+        assert!(ScopeReader::open(&conn, d("2026-06-30"), None)
+            .unwrap()
+            .is_some());
+        conn.execute_batch("DROP INDEX status_current_by_scope")
+            .unwrap();
+        assert!(ScopeReader::open(&conn, d("2026-06-30"), None)
+            .unwrap()
+            .is_none());
+    }
+
+    /// The Gemeinde read goes through the index, not a scan of the table.
+    #[test]
+    fn the_gemeinde_read_uses_the_scope_index() {
+        let (_dir, conn) = db();
+        let plan: Vec<String> = conn
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT subject_id, status, effective_on, event_id
+                 FROM status_current_rows WHERE scope_id = ?1 AND scope_id > 0",
+            )
+            .unwrap()
+            .query_map([1], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            plan,
+            ["SEARCH status_current_rows USING COVERING INDEX status_current_by_scope (scope_id=?)"]
+        );
     }
 
     #[test]
