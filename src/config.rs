@@ -518,9 +518,19 @@ impl Config {
         if timezone.is_none() {
             out.push(format!("timezone: unknown timezone {:?}", file.timezone));
         }
+        if let Some(problem) = file
+            .database
+            .as_deref()
+            .and_then(|p| tilde_problem(&p.to_string_lossy()))
+        {
+            out.push(format!("database: {problem}"));
+        }
         let mut names = std::collections::HashSet::new();
         let mut sources = Vec::new();
         for (i, s) in file.sources.iter().enumerate() {
+            if let Some(problem) = tilde_problem(&s.location) {
+                out.push(format!("source[{i}].location: {problem}"));
+            }
             if s.name.trim().is_empty() {
                 out.push(format!("source[{i}].name: must not be empty"));
             } else if !names.insert(s.name.as_str()) {
@@ -540,6 +550,15 @@ impl Config {
                 Ok(location) => Some(location),
             };
             let schedule = match s.schedule.as_deref().map(Schedule::parse).transpose() {
+                // "0 3 31 2 *" (31 February) parses, and then never runs: the daemon
+                // would keep the source without a word.
+                Ok(Some(schedule)) if schedule.cron().upcoming(chrono::Utc).next().is_none() => {
+                    out.push(format!(
+                        "source[{i}].schedule: {:?} never fires (no date after today matches it, e.g. a 31st in a month that has none, or a year gone by)",
+                        schedule.expr()
+                    ));
+                    None
+                }
                 Ok(schedule) => schedule,
                 Err(e) => {
                     out.push(format!("source[{i}].schedule: {e}"));
@@ -591,6 +610,33 @@ impl Config {
         }
         if file.daemon.retry_base_ms == 0 {
             out.push("daemon.retry_base_ms: must be greater than 0".into());
+        }
+        // A zero limit does not mean "no limit": every download would time out or
+        // be too large, and every job or export be stopped at once.
+        let limits = [
+            (
+                "fetch.connect_timeout_secs",
+                file.fetch.connect_timeout_secs,
+            ),
+            ("fetch.read_timeout_secs", file.fetch.read_timeout_secs),
+            ("fetch.total_timeout_secs", file.fetch.total_timeout_secs),
+            ("fetch.max_body_mb", file.fetch.max_body_mb),
+            ("daemon.job_timeout_secs", file.daemon.job_timeout_secs),
+        ]
+        .map(|(key, value)| (key.to_owned(), value))
+        .into_iter()
+        .chain(
+            file.exports
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (format!("export[{i}].timeout_secs"), e.timeout_secs)),
+        );
+        for (key, value) in limits {
+            if value == 0 {
+                out.push(format!(
+                    "{key}: must be greater than 0 (0 is not \"no limit\": every download or run would fail at once)"
+                ));
+            }
         }
         match timezone {
             Some(timezone) if out.is_empty() => Ok(Config {
@@ -749,6 +795,18 @@ pub fn parse_schedule(expr: &str) -> std::result::Result<cron::Schedule, String>
     };
     full.parse::<cron::Schedule>()
         .map_err(|e| format!("invalid cron expression {expr:?} ({e}); {SCHEDULE_FORMS}"))
+}
+
+/// Why a path in the config that starts with `~` is refused: nothing expands it
+/// (TOML is no shell), so `~/ozgsync.db` would be a directory named `~` beside the
+/// config, which only shows up as "No such file" at run time.
+fn tilde_problem(path: &str) -> Option<String> {
+    path.starts_with('~').then(|| {
+        format!(
+            "{path:?} starts with `~`, which is not expanded here (it would be a directory named `~` beside the config); write the full path, e.g. /home/NAME/{}",
+            path.trim_start_matches('~').trim_start_matches(|c| c != '/').trim_start_matches('/')
+        )
+    })
 }
 
 /// Which configuration file a command reads: the one given (`--config` or

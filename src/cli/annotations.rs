@@ -165,9 +165,17 @@ fn annotation_sheet(
 
 fn summary(origin: &str, r: &ImportReport, partial: bool) -> String {
     if r.refused > 0 && !partial {
+        // "apply the 0 valid rows with --partial" sends the operator to a flag
+        // that would change nothing.
+        let way_out = match r.not_applied {
+            0 => "No row is valid: fix the rows listed above.".to_owned(),
+            valid => format!(
+                "Fix the rows listed above, or apply the {valid} valid rows with --partial."
+            ),
+        };
         return format!(
-            "{origin}: {} of {} rows refused; nothing applied. Fix the rows listed above, or apply the {} valid rows with --partial.",
-            r.refused, r.rows, r.not_applied
+            "{origin}: {} of {} rows refused; nothing applied. {way_out}",
+            r.refused, r.rows
         );
     }
     format!(

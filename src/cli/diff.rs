@@ -45,6 +45,17 @@ impl Diff {
             (f, Some(t)) => (f, t),
         };
         let to_release = read::release(&conn, to)?;
+        // A release id of another source would be diffed and shown under this
+        // source's name: `diff gv100ad 3 3` of an EfA release said "no changes".
+        let of_other_source = |id: i64, source: &str| {
+            crate::Error::usage(format!(
+                "release {id} is of source {source}, not {}; `ozgsync releases --source {}` lists its releases",
+                self.source, self.source
+            ))
+        };
+        if to_release.source != self.source {
+            return Err(of_other_source(to, &to_release.source).into());
+        }
         let entity = Entity::parse(&to_release.entity).ok_or_else(|| {
             crate::Error::usage(format!(
                 "release {to} holds records of unknown kind {:?}",
@@ -53,6 +64,9 @@ impl Diff {
         })?;
         if let Some(f) = from {
             let from_release = read::release(&conn, f)?;
+            if from_release.source != self.source {
+                return Err(of_other_source(f, &from_release.source).into());
+            }
             if from_release.entity != to_release.entity {
                 return Err(crate::Error::usage(format!(
                     "releases {f} ({}) and {to} ({}) hold different kinds of records",

@@ -76,9 +76,16 @@ impl Import {
         if let Some(date) = self.updated_since {
             spec.updated_since = Some(date.to_string());
         }
+        // The config's [fetch] limits and timeouts hold for `import` as for `sync`:
+        // otherwise a payload above the default body limit could not be imported
+        // at all. Plain http still takes --allow-http here.
+        let base = ctx
+            .config
+            .as_ref()
+            .map_or_else(FetchPolicy::default, |c| c.fetch.policy());
         let policy = FetchPolicy {
             allow_http: self.allow_http,
-            ..FetchPolicy::default()
+            ..base
         };
         // One writer at a time: a running daemon or sync holds the lock.
         let mut conn = ctx.open_locked_writer("import")?;

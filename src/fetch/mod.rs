@@ -156,7 +156,7 @@ pub enum FetchError {
         status: u16,
         detail: Option<String>,
     },
-    #[error("{url}: body larger than the limit of {limit} bytes; raise max_body_bytes if the source really is that large")]
+    #[error("{url}: body larger than the limit of {limit} bytes; if the source really is that large, raise `max_body_mb` in the config's [fetch] (read by `sync`, the daemon and `import`)")]
     TooLarge { url: String, limit: u64 },
     #[error("{url}: {reason} (after {attempts} attempts)")]
     Network {

@@ -65,6 +65,7 @@ pub struct Page {
 /// Parses the bytes of one page answer into its paging facts and items. Positions
 /// read `page 0 item I`.
 pub fn parse_page(bytes: &[u8]) -> Result<(Page, Vec<Item<ServiceRecord>>), ParseError> {
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
     let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
     match start.and_then(|i| bytes.get(i)) {
         Some(b'{') => {}
@@ -124,7 +125,7 @@ impl<R: Read> Step for Pull<R> {
     fn step(&mut self) -> Result<bool, ParseError> {
         let position = format!("page {}", self.page_no);
         match self.state {
-            State::Start => match self.peek()? {
+            State::Start => match self.peek_after_bom()? {
                 Some(b'[') => {
                     self.reader.consume(1);
                     self.state = State::InArray { first: true };
@@ -179,6 +180,15 @@ impl<R: Read> Step for Pull<R> {
 
 impl<R: Read> Pull<R> {
     /// The next byte after whitespace, without consuming it.
+    /// [`Self::peek`] at the start of the stream, past a UTF-8 byte order mark: a
+    /// pull saved by a Windows editor starts with one (the EfA reader skips it too).
+    fn peek_after_bom(&mut self) -> Result<Option<u8>, ParseError> {
+        if self.reader.fill_buf()?.starts_with(BOM) {
+            self.reader.consume(BOM.len());
+        }
+        self.peek()
+    }
+
     fn peek(&mut self) -> Result<Option<u8>, ParseError> {
         loop {
             let buf = self.reader.fill_buf()?;
@@ -262,6 +272,9 @@ impl<R: Read> Pull<R> {
         Ok(())
     }
 }
+
+/// The UTF-8 byte order mark.
+const BOM: &[u8] = b"\xef\xbb\xbf";
 
 fn not_json_start(first: Option<u8>, position: &str) -> ParseError {
     let reason = match first {
@@ -807,7 +820,10 @@ mod tests {
         for (input, why) in [
             ("", "page 0): the payload is empty"),
             ("<!DOCTYPE html><html></html>", "HTML"),
-            ("\u{FEFF}[]", "byte 0xEF"),
+            // A BOM is skipped (RFC 8259 lets a parser ignore one), so what
+            // follows it decides.
+            ("\u{FEFF}[]", "no pages"),
+            ("\u{FEFF}\u{FEFF}[]", "byte 0xEF"),
             ("[]", "no pages"),
             ("[1]", "expected a page object"),
             (r#"{"detail": "Not Found"}"#, "API error: \"Not Found\""),

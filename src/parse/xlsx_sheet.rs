@@ -1,4 +1,4 @@
-//! The first worksheet of an XLSX workbook as the rows a CSV sheet would give:
+//! The first visible worksheet of an XLSX workbook as the rows a CSV sheet would give:
 //! a header and data rows of text cells, each row positioned at its Excel row
 //! number, so the annotation and status sheets validate XLSX and CSV with the
 //! same code and the same "line N, column C" messages (line = Excel row).
@@ -15,7 +15,7 @@
 
 use std::io::{Read, Seek};
 
-use calamine::{Data, Reader, Xlsx};
+use calamine::{Data, Reader, SheetType, SheetVisible, Xlsx};
 use rust_xlsxwriter::{DataValidation, Format, Formula, Workbook, XlsxError};
 
 use super::ParseError;
@@ -34,28 +34,69 @@ pub fn is_xlsx(head: &[u8]) -> bool {
     head.starts_with(b"PK\x03\x04")
 }
 
-/// Reads the first worksheet. Fails as a whole when the file is not a workbook or
+/// Reads the first visible worksheet (a hidden one before it, such as a list of
+/// drop-down values someone moved to the front, is not what the sender saw or
+/// filled in). A merged region reads as its value in every cell it covers, as it
+/// shows: Excel keeps the value only in the top-left cell, so a Ressort or status
+/// merged over five rows would leave four of them empty, which the sheets read as
+/// "keep the current value". Fails as a whole when the file is not a workbook or
 /// the worksheet is empty; `expected` names the sheet kind for the message.
 pub fn read<R: Read + Seek>(input: R, expected: &'static str) -> Result<Table, ParseError> {
     let not_workbook =
         |e: calamine::XlsxError| ParseError::not_format(expected, "workbook", e.to_string());
     let mut workbook: Xlsx<R> = calamine::open_workbook_from_rs(input).map_err(not_workbook)?;
-    let range = workbook
-        .worksheet_range_at(0)
-        .ok_or_else(|| ParseError::not_format(expected, "workbook", "the workbook has no sheet"))?
-        .map_err(not_workbook)?;
-    let Some((first_row, _)) = range.start() else {
+    let sheet = workbook
+        .sheets_metadata()
+        .iter()
+        .find(|s| s.typ == SheetType::WorkSheet && s.visible == SheetVisible::Visible)
+        .map(|s| s.name.clone())
+        .ok_or_else(|| {
+            ParseError::not_format(
+                expected,
+                "workbook",
+                "the workbook has no visible worksheet",
+            )
+        })?;
+    let range = workbook.worksheet_range(&sheet).map_err(not_workbook)?;
+    let merged = workbook
+        .worksheet_merge_cells(&sheet)
+        .transpose()
+        .map_err(not_workbook)?
+        .unwrap_or_default();
+    let Some((first_row, first_col)) = range.start() else {
         return Err(ParseError::not_format(
             expected,
             "line 1",
             "the first sheet is empty; write the template again",
         ));
     };
+    let mut cells: Vec<Vec<String>> = range
+        .rows()
+        .map(|row| row.iter().map(cell_text).collect())
+        .collect();
+    let (last_row, last_col) = range.end().unwrap_or((first_row, first_col));
+    for region in &merged {
+        let value = range
+            .get_value(region.start)
+            .map(cell_text)
+            .unwrap_or_default();
+        // Clamped to the used range: a hostile region may claim the whole sheet.
+        let rows = region.start.0.max(first_row)..=region.end.0.min(last_row);
+        let cols = region.start.1.max(first_col)..=region.end.1.min(last_col);
+        for r in rows {
+            for c in cols.clone() {
+                let at = ((r - first_row) as usize, (c - first_col) as usize);
+                if let Some(cell) = cells.get_mut(at.0).and_then(|row| row.get_mut(at.1)) {
+                    cell.clone_from(&value);
+                }
+            }
+        }
+    }
     // Cells left of the used range are empty, so column positions inside the range
     // are the header's positions too; rows above it shift the Excel row number.
-    let mut rows = range.rows().enumerate().map(|(i, cells)| {
+    let mut rows = cells.into_iter().enumerate().map(|(i, cells)| {
         let excel_row = u64::from(first_row) + i as u64 + 1;
-        let mut record: csv::StringRecord = cells.iter().map(cell_text).collect();
+        let mut record: csv::StringRecord = cells.into_iter().collect();
         let mut position = csv::Position::new();
         position.set_line(excel_row);
         record.set_position(Some(position));

@@ -341,7 +341,34 @@ fn cli_reports_every_error_and_exits_1_when_rows_are_refused() {
     }
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
-        stdout.contains("5 of 7 rows refused; nothing applied"),
+        stdout.contains("5 of 7 rows refused; nothing applied. Fix the rows listed above, or apply the 2 valid rows with --partial."),
+        "{stdout}"
+    );
+    // Every row refused: --partial would apply nothing, so it is not offered.
+    let all_bad = db.with_file_name("all_bad.csv");
+    let header = std::fs::read_to_string(fixture("annotations/valid.csv")).unwrap();
+    let header = header.lines().next().unwrap();
+    std::fs::write(
+        &all_bad,
+        format!("{header}\n99088026034000;;MK;Land;WfU/NAVO;;;1.0;31.12.2026;\n"),
+    )
+    .unwrap();
+    let out = output_db(
+        &db,
+        &[
+            "annotations",
+            "import",
+            all_bad.to_str().unwrap(),
+            "--by",
+            "MK",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains(
+            "1 of 1 rows refused; nothing applied. No row is valid: fix the rows listed above."
+        ),
         "{stdout}"
     );
 

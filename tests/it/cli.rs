@@ -154,6 +154,31 @@ fn leika_releases_diff_and_unchanged_reimport() {
     // diff with explicit releases, text format
     let text = db.ok(&["diff", "leika", "1", "2"]);
     assert!(text.contains("retired (4)"), "{text}");
+    // Releases of another source are not diffed under this one's name (`diff
+    // gv100ad 3 3` of an EfA release said "no changes"; here a second LeiKa
+    // source, whose diff against `leika` was shown as `leika`'s changes).
+    let out = db.run(&[
+        "import",
+        "leika",
+        "--name",
+        "leika_nrw",
+        "fixtures/leika/leika_sample_nrw2019.csv",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let nrw = db.count("SELECT max(release_id) FROM releases");
+    let out = db.run(&["diff", "leika", "1", &nrw.to_string()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("release {nrw} is of source leika_nrw, not leika")),
+        "{}",
+        stderr(&out)
+    );
+    let out = db.run(&["diff", "leika_nrw", "1", &nrw.to_string()]);
+    assert!(
+        stderr(&out).contains("release 1 is of source leika, not leika_nrw"),
+        "{}",
+        stderr(&out)
+    );
 
     let history = db.ok(&["service", "99134036000000"]);
     assert!(
@@ -179,6 +204,14 @@ fn xzufi_and_fim_api_files_import_through_the_same_path() {
         "fim",
     ]);
     assert!(out.contains("applied"), "{out}");
+    // The same pull saved by a Windows editor, with a UTF-8 BOM: read like the
+    // EfA reader reads one (it was "starts with byte 0xEF, not with JSON").
+    let bom = db.path.with_file_name("bom_pull.json");
+    let mut bytes = b"\xef\xbb\xbf".to_vec();
+    bytes.extend(std::fs::read("fixtures/fim-api/steckbriefe_pull.json").unwrap());
+    std::fs::write(&bom, bytes).unwrap();
+    let out = db.ok(&["import", "fim-api", bom.to_str().unwrap(), "--name", "fim"]);
+    assert!(out.contains("0 added, 0 changed, 0 retired"), "{out}");
 }
 
 /// Each broken payload: exit 1, a message naming the file and the problem, and the
@@ -328,4 +361,38 @@ fn a_truncated_full_release_does_not_retire_half_the_catalogue() {
         before.1,
         "history keeps every record"
     );
+}
+
+/// `import` reads the config's [fetch] limits like `sync`: before, it always used
+/// the built-in 512 MiB body limit and timeouts, so a payload above the limit could
+/// not be imported at all, and the refusal told the operator to "raise
+/// max_body_bytes", a key that does not exist. Shown here with a 1 MiB limit and the
+/// 3.4 MiB national GV100AD file.
+#[test]
+fn import_honours_the_config_s_body_limit_and_names_the_real_key() {
+    let dir = super::support::scratch();
+    let db = dir.path().join("t.db");
+    let national = super::support::fixture("gv100ad/GV100AD_30112021.ASC");
+    let national = national.to_str().unwrap();
+    std::fs::write(
+        dir.path().join("ozgsync.toml"),
+        "[fetch]\nmax_body_mb = 1\n",
+    )
+    .unwrap();
+    let run = super::support::run_in(dir.path(), &["--db", "t.db", "import", "gv100ad", national]);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("larger than the limit of 1048576 bytes; if the source really is that large, raise `max_body_mb` in the config's [fetch]"),
+        "{run:#?}"
+    );
+    assert!(!run.stderr.contains("max_body_bytes"), "{run:#?}");
+    std::fs::write(
+        dir.path().join("ozgsync.toml"),
+        "[fetch]\nmax_body_mb = 8\n",
+    )
+    .unwrap();
+    let run = super::support::run_in(dir.path(), &["--db", "t.db", "import", "gv100ad", national]);
+    run.assert_ok();
+    assert!(db.exists());
 }

@@ -772,3 +772,62 @@ fn config_check_lists_problems_and_prints_the_effective_config() {
         "{err}"
     );
 }
+
+/// Config mistakes that parsed and then failed (or did nothing) only at run time:
+/// a `~` path (TOML expands nothing: it became a directory named `~` beside the
+/// config, "No such file" at the first sync), a schedule no date matches (the
+/// daemon kept the source without a word, `status` showed no next run), and zero
+/// limits (every download timed out or was too large, every job stopped at once).
+/// `config check` names each with its key and exits 1; `sync` refuses the config.
+#[test]
+fn config_mistakes_that_only_showed_at_run_time_are_named() {
+    let dir = support::scratch();
+    std::fs::write(
+        dir.path().join("ozgsync.toml"),
+        r#"
+        database = "~/ozgsync.db"
+        [fetch]
+        read_timeout_secs = 0
+        max_body_mb = 0
+        [daemon]
+        job_timeout_secs = 0
+        [[source]]
+        name = "leika"
+        kind = "leika"
+        location = "~/leika.csv"
+        schedule = "0 3 31 2 *"
+        [[source]]
+        name = "gv100ad"
+        kind = "gv100ad"
+        location = "gv.txt"
+        schedule = "0 0 3 * * * 2020"
+        [[export]]
+        name = "site"
+        command = ["true"]
+        timeout_secs = 0
+        "#,
+    )
+    .unwrap();
+    let run = support::run_in(dir.path(), &["config", "check", "--config", "ozgsync.toml"]);
+    run.assert_code(1);
+    for says in [
+        "database: \"~/ozgsync.db\" starts with `~`, which is not expanded here",
+        "source[0].location: \"~/leika.csv\" starts with `~`",
+        "source[0].schedule: \"0 3 31 2 *\" never fires",
+        "source[1].schedule: \"0 0 3 * * * 2020\" never fires",
+        "fetch.read_timeout_secs: must be greater than 0",
+        "fetch.max_body_mb: must be greater than 0",
+        "daemon.job_timeout_secs: must be greater than 0",
+        "export[0].timeout_secs: must be greater than 0",
+    ] {
+        assert!(run.stderr.contains(says), "{says}: {run:#?}");
+    }
+    assert!(run.stderr.contains("8 problem(s)"), "{run:#?}");
+    let run = support::run_in(dir.path(), &["sync", "--config", "ozgsync.toml"]);
+    assert_ne!(run.code, Some(0), "{run:#?}");
+    assert!(run.stderr.contains("never fires"), "{run:#?}");
+    assert!(
+        !dir.path().join("~").exists(),
+        "a directory named ~ was made"
+    );
+}

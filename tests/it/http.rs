@@ -423,7 +423,11 @@ async fn too_large_by_content_length() {
         matches!(err, FetchError::TooLarge { limit: 1000, .. }),
         "{err:?}"
     );
-    assert!(err.to_string().contains("max_body_bytes"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("raise `max_body_mb` in the config's [fetch]"),
+        "{err}"
+    );
     assert_eq!(server.requests().len(), 1);
 }
 

@@ -343,3 +343,100 @@ fn date_cells_beyond_excel_s_calendar_are_bad_rows_not_a_panic() {
         ["0"]
     );
 }
+
+/// A workbook as people leave it: a hidden sheet first (a list of values moved to
+/// the front), the report on the visible sheet after it, the Status and the
+/// Gültig-ab merged over three rows each (Excel keeps the value only in the
+/// top-left cell), an empty row between blocks. Before, the import read the hidden
+/// sheet ("not a status report") and, once that was moved, refused the two lower
+/// rows of each merge for an empty Status; now it reads the sheet that shows, and
+/// each merged cell as it shows in every row it covers.
+#[test]
+fn the_visible_sheet_is_read_and_merged_cells_as_they_show() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let gv100ad = super::support::fixture("gv100ad/GV100AD_30112025_NI.txt");
+    run_db(&db, &["import", "gv100ad", gv100ad.to_str().unwrap()]).assert_ok();
+    let template = dir.path().join("status.xlsx");
+    run_db(
+        &db,
+        &[
+            "template",
+            "status",
+            "--format",
+            "xlsx",
+            "--out",
+            template.to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    let header = cells(&template).remove(0);
+
+    let filled = dir.path().join("verbunden.xlsx");
+    let mut book = Workbook::new();
+    let lists = book.add_worksheet();
+    lists.set_name("Listen").unwrap();
+    lists.write_string(0, 0, "pilot").unwrap();
+    lists.write_string(1, 0, "produktiv").unwrap();
+    lists.set_hidden(true);
+    let sheet = book.add_worksheet();
+    sheet.set_name("Bericht").unwrap();
+    // The sheet Excel opens on (a hidden sheet cannot be the active one).
+    sheet.set_active(true);
+    for (c, h) in (0u16..).zip(&header) {
+        sheet.write_string(0, c, h.to_string()).unwrap();
+    }
+    let plain = rust_xlsxwriter::Format::new();
+    // Rows 2–4 Hannover, Braunschweig, Göttingen; row 5 empty.
+    for (r, ars) in [
+        (1u32, "032410001001"),
+        (2, "031010000000"),
+        (3, "031590016016"),
+    ] {
+        sheet.write_string(r, 0, "99088026034000").unwrap();
+        sheet.write_string(r, 3, ars).unwrap();
+    }
+    sheet.merge_range(1, 4, 3, 4, "pilot", &plain).unwrap();
+    sheet.merge_range(1, 5, 3, 5, "2025-03-01", &plain).unwrap();
+    book.save(&filled).unwrap();
+
+    let run = run_db(
+        &db,
+        &["status", "import", filled.to_str().unwrap(), "--by", "Test"],
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("3 status event(s) recorded"),
+        "{run:#?}"
+    );
+    let current = run_db(
+        &db,
+        &[
+            "query",
+            "SELECT scope, status, effective_on FROM v_status_current ORDER BY scope",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(
+        current.stdout.replace("\r\n", "\n"),
+        "scope,status,effective_on\n031010000000,pilot,2025-03-01\n031590016016,pilot,2025-03-01\n032410001001,pilot,2025-03-01\n"
+    );
+
+    // Only hidden sheets: nothing that was seen, so nothing to read.
+    let hidden = dir.path().join("versteckt.xlsx");
+    let mut book = Workbook::new();
+    let only = book.add_worksheet();
+    only.write_string(0, 0, "Leistungsschluessel").unwrap();
+    only.set_hidden(true);
+    book.add_worksheet().set_hidden(true);
+    let _ = book.save(&hidden);
+    if hidden.exists() {
+        let run = run_db(
+            &db,
+            &["status", "import", hidden.to_str().unwrap(), "--by", "Test"],
+        );
+        run.assert_code(1);
+        assert!(!run.stderr.contains("panicked"), "{run:#?}");
+    }
+}
