@@ -10,6 +10,7 @@
 
 pub mod date;
 mod efa;
+pub mod fields;
 pub mod fold;
 pub mod keys;
 mod land_scope;
@@ -19,7 +20,7 @@ pub mod vocab;
 pub use efa::{
     is_valid_efa_id, EfaServiceRecord, Kostenmodell, MarktplatzStatus, Reifegrad, ReifegradModell,
 };
-pub use fold::{fold, fold_typed};
+pub use fold::{fold, fold_into, fold_typed};
 pub use keys::{Ars, InvalidKey, Leistungsschluessel, LEIKA_URN_PREFIX};
 pub use land_scope::LandScope;
 pub use ozg::{is_valid_ozg_id, LeikaOzgRecord, OzgLeistungRecord};

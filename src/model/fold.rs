@@ -15,6 +15,15 @@
 /// as lower-casing every character by itself (a test pins it against that).
 pub fn fold(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 4);
+    fold_into(&mut out, text);
+    out
+}
+
+/// [`fold`] of `text` appended to `out`, for callers that build a longer text
+/// around it (the search document) without a second allocation. What `out` held
+/// before does not change how `text` folds.
+pub fn fold_into(out: &mut String, text: &str) {
+    let from = out.len();
     let mut rest = text;
     while !rest.is_empty() {
         let ascii = rest
@@ -30,16 +39,15 @@ pub fn fold(text: &str) -> String {
         let mut chars = tail.chars();
         if let Some(c) = chars.next() {
             for c in c.to_lowercase() {
-                push_folded(&mut out, c);
+                push_folded(out, from, c);
             }
         }
         rest = chars.as_str();
     }
-    out
 }
 
-/// Appends one lower-cased character, folded.
-fn push_folded(out: &mut String, c: char) {
+/// Appends one lower-cased character, folded; the folded text began at `from`.
+fn push_folded(out: &mut String, from: usize, c: char) {
     match c {
         'ä' => out.push_str("ae"),
         'ö' => out.push_str("oe"),
@@ -47,7 +55,7 @@ fn push_folded(out: &mut String, c: char) {
         'ß' => out.push_str("ss"),
         // a combining diaeresis after a, o or u is the umlaut written in two
         // code points
-        '\u{308}' if out.ends_with(['a', 'o', 'u']) => out.push('e'),
+        '\u{308}' if out.len() > from && out.ends_with(['a', 'o', 'u']) => out.push('e'),
         c => out.push(c),
     }
 }
@@ -130,9 +138,27 @@ mod tests {
     fn fold_per_char(text: &str) -> String {
         let mut out = String::new();
         for c in text.chars().flat_map(char::to_lowercase) {
-            super::push_folded(&mut out, c);
+            super::push_folded(&mut out, 0, c);
         }
         out
+    }
+
+    #[test]
+    fn folding_into_text_folds_as_alone() {
+        for (before, text) in [
+            ("a", "\u{308}x"),
+            ("", "\u{308}"),
+            ("Mu", "\u{308}den"),
+            ("x ", "ÖL"),
+        ] {
+            let mut out = before.to_owned();
+            super::fold_into(&mut out, text);
+            assert_eq!(
+                out,
+                format!("{before}{}", fold(text)),
+                "{before:?} + {text:?}"
+            );
+        }
     }
 
     #[test]

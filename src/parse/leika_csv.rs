@@ -645,12 +645,23 @@ fn parse_datum_exact(s: &str) -> Option<Option<String>> {
         } else {
             (part(11..13), part(14..16))
         };
-        format!(
-            "{}-{}-{}T{hh}:{mm}:{seconds}",
+        let mut iso = String::with_capacity(19);
+        for piece in [
             part(6..10),
+            "-",
             part(3..5),
-            part(0..2)
-        )
+            "-",
+            part(0..2),
+            "T",
+            hh,
+            ":",
+            mm,
+            ":",
+            seconds,
+        ] {
+            iso.push_str(piece);
+        }
+        iso
     }))
 }
 

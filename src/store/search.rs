@@ -134,6 +134,10 @@ pub(crate) fn stored_data(key: &str, data: &str) -> Result<serde_json::Value> {
         .map_err(|e| Error::Invalid(format!("stored record {key} is not JSON: {e}")))
 }
 
+/// The fields [`document`] reads, and all it reads: `release::Preparer` takes only
+/// these as JSON values from a record.
+pub const DOCUMENT_FIELDS: [&str; 4] = ["bezeichnung", "name", "bezeichnung2", "synonyme"];
+
 /// The text a version is indexed with: its name (`bezeichnung`, else `name`, then
 /// `bezeichnung2`) and its synonyms joined by ` | `, each once folded by
 /// [`crate::model::fold`] and once as written with ß as ss. The index is
@@ -141,17 +145,18 @@ pub(crate) fn stored_data(key: &str, data: &str) -> Result<serde_json::Value> {
 /// this one function derives it for every [`Batch`] and migration 0014 (SQL
 /// function `search_text`). Changing it needs a migration that rebuilds the index.
 pub fn document(data: &serde_json::Value) -> (String, Option<String>) {
+    let [bezeichnung, name_field, bezeichnung2, synonyme] = DOCUMENT_FIELDS;
     let text = |field: &str| data.get(field).and_then(serde_json::Value::as_str);
-    let mut name = text("bezeichnung")
-        .or_else(|| text("name"))
+    let mut name = text(bezeichnung)
+        .or_else(|| text(name_field))
         .unwrap_or_default()
         .to_owned();
-    if let Some(second) = text("bezeichnung2") {
+    if let Some(second) = text(bezeichnung2) {
         name.push(' ');
         name.push_str(second);
     }
     let synonyms = data
-        .get("synonyme")
+        .get(synonyme)
         .and_then(serde_json::Value::as_array)
         .filter(|list| !list.is_empty())
         .map(|list| {
@@ -164,9 +169,15 @@ pub fn document(data: &serde_json::Value) -> (String, Option<String>) {
                 .join(" | ")
         });
     let both = |t: &str| {
-        let mut out = crate::model::fold(t);
+        // Room for both copies at once (the folded one grows by ae/oe/ue/ss).
+        let mut out = String::with_capacity(2 * t.len() + 16);
+        crate::model::fold_into(&mut out, t);
         out.push(' ');
-        out.push_str(&t.replace('ß', "ss").replace('ẞ', "SS"));
+        if t.contains(['ß', 'ẞ']) {
+            out.push_str(&t.replace('ß', "ss").replace('ẞ', "SS"));
+        } else {
+            out.push_str(t);
+        }
         out
     };
     (both(&name), synonyms.as_deref().map(both))
