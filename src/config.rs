@@ -657,6 +657,29 @@ impl Config {
         }
     }
 
+    /// Schedules that fire more often than once a minute: legal (tests and a
+    /// local file may want it), but against a real source a likely slip: six
+    /// fields put seconds first, so `* * * * * *` is every second, not every
+    /// minute. `config check` and the daemon's start show them, without failing.
+    pub fn frequent_schedules(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let schedule = s.schedule.as_ref()?;
+                let mut next = schedule.cron().upcoming(chrono::Utc).take(2);
+                let (a, b) = (next.next()?, next.next()?);
+                ((b - a) < chrono::Duration::minutes(1)).then(|| {
+                    format!(
+                        "source[{i}].schedule: {:?} fires every {} s (with six fields the first is seconds; every minute is \"* * * * *\" or \"0 * * * * *\")",
+                        schedule.expr(),
+                        (b - a).num_seconds()
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// Locations `sync` would refuse: plain `http://` without `fetch.allow_http`.
     /// Not a load error, so every other command still reads the config; `config
     /// check` reports them.

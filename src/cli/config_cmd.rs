@@ -48,6 +48,9 @@ impl ConfigCmd {
             }
             say!("{}", config.effective_toml().trim_end());
         }
+        for note in config.frequent_schedules() {
+            eprintln!("{}: note: {note}", path.display());
+        }
         if run_problems.is_empty() {
             if !ctx.quiet {
                 eprintln!("{}: ok", path.display());

@@ -28,6 +28,9 @@ impl Daemon {
         for problem in config.secret_problems(&crate::config::process_env) {
             tracing::warn!(%problem, "credentials unavailable; that source will fail until fixed");
         }
+        for note in config.frequent_schedules() {
+            tracing::warn!(%note, "a schedule fires more often than once a minute");
+        }
         let db = ctx.db.clone();
         let conn = ctx.open_locked_writer("daemon")?;
         let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -260,6 +260,19 @@ impl Cli {
             }
             _ => None,
         };
+        // `--db ~/x.db` is expanded by the shell; `OZGSYNC_DB=~/x.db` in a systemd
+        // unit or an env file, or a quoted `"~/x.db"`, is not, and a writer then
+        // fails with SQLite's "unable to open database file" under `./~/`.
+        if let Some(given) = db.as_deref() {
+            let needs_db = !matches!(self.command, Command::Completions(_) | Command::Man(_));
+            if needs_db && given.to_string_lossy().starts_with('~') && !given.exists() {
+                return Err(crate::Error::usage(format!(
+                    "--db (or OZGSYNC_DB) {:?} starts with `~`, which nothing expanded (a quoted path, or one set in a systemd unit or an env file): write the full path",
+                    given.display().to_string()
+                ))
+                .into());
+            }
+        }
         let ctx = Context {
             quiet: self.quiet,
             db: crate::config::database(db.as_deref(), config.as_ref()),

@@ -30,6 +30,8 @@ pub fn open<'a, R: Read + Seek + 'a>(
     mut input: R,
     expected: &'static str,
 ) -> Result<CsvInput<'a>, ParseError> {
+    refuse_utf16(&mut input, expected)?;
+    input.seek(SeekFrom::Start(0))?;
     let encoding = detect_encoding(&mut input, expected)?;
     input.seek(SeekFrom::Start(0))?;
     let header = first_line(&mut input, encoding)?;
@@ -53,6 +55,23 @@ pub fn open<'a, R: Read + Seek + 'a>(
         encoding: encoding.name(),
         delimiter,
     })
+}
+
+/// Excel's "Unicode Text" (and Notepad's "Unicode") saves UTF-16 with a byte order
+/// mark: every other byte of German text is NUL, which [`detect_encoding`] would
+/// call binary data and send the sender to "save as CSV" without saying what was
+/// wrong with what they saved.
+fn refuse_utf16<R: Read>(input: &mut R, expected: &'static str) -> Result<(), ParseError> {
+    let mut head = Vec::with_capacity(2);
+    input.by_ref().take(2).read_to_end(&mut head)?;
+    if matches!(head.as_slice(), [0xFF, 0xFE] | [0xFE, 0xFF]) {
+        return Err(ParseError::not_format(
+            expected,
+            "byte 0",
+            "the file is UTF-16 text (Excel's \"Unicode Text\", a byte order mark FF FE or FE FF); save the spreadsheet as \"CSV UTF-8 (durch Trennzeichen getrennt)\" or as CSV",
+        ));
+    }
+    Ok(())
 }
 
 /// The encoding by evidence (see [`super::text`]). NUL bytes mean the file is not

@@ -830,4 +830,47 @@ fn config_mistakes_that_only_showed_at_run_time_are_named() {
         !dir.path().join("~").exists(),
         "a directory named ~ was made"
     );
+
+    // Every second is allowed (tests, a local file) but noted: six fields put
+    // seconds first, so `* * * * * *` is not "every minute".
+    std::fs::write(
+        dir.path().join("ozgsync.toml"),
+        "[[source]]\nname = \"leika\"\nkind = \"leika\"\nlocation = \"https://example.org/l.csv\"\nschedule = \"* * * * * *\"\n[[source]]\nname = \"gv\"\nkind = \"gv100ad\"\nlocation = \"https://example.org/g.txt\"\nschedule = \"* * * * *\"\n",
+    )
+    .unwrap();
+    let run = support::run_in(dir.path(), &["config", "check", "--config", "ozgsync.toml"]);
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("note: source[0].schedule: \"* * * * * *\" fires every 1 s (with six fields the first is seconds"),
+        "{run:#?}"
+    );
+    assert!(!run.stderr.contains("source[1].schedule"), "{run:#?}");
+
+    // The same `~` given as OZGSYNC_DB (a systemd unit's Environment=) or quoted.
+    std::fs::remove_file(dir.path().join("ozgsync.toml")).unwrap();
+    let run = support::collect(command(dir.path()).env("OZGSYNC_DB", "~/ozgsync.db").args([
+        "status",
+        "set",
+        "99001001002000",
+        "--ressort",
+        "MI",
+        "--status",
+        "pilot",
+        "--on",
+        "2025-01-01",
+        "--by",
+        "x",
+    ]));
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("\"~/ozgsync.db\" starts with `~`, which nothing expanded"),
+        "{run:#?}"
+    );
+    let run = support::run_in(dir.path(), &["--db", "~/x.db", "releases"]);
+    run.assert_code(2);
+    assert!(
+        !dir.path().join("~").exists(),
+        "a directory named ~ was made"
+    );
 }

@@ -350,6 +350,12 @@ const STATUS_CASES: &[(&str, bool, StatusExpect)] = &[
         false,
         StatusExpect::NotAReport("NUL byte"),
     ),
+    // Excel's "Unicode Text": it was "binary data (NUL byte)", true but no help.
+    (
+        "status_utf16.csv",
+        false,
+        StatusExpect::NotAReport("the file is UTF-16 text (Excel's \"Unicode Text\""),
+    ),
     (
         "status_empty.csv",
         false,
