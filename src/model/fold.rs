@@ -77,7 +77,7 @@ pub fn fold_typed(text: &str) -> String {
 
 /// Unicode's blocks of combining diacritical marks (the umlaut's U+0308 is already
 /// folded to `e` after a, o, u by [`fold`]).
-pub fn is_combining_mark(c: char) -> bool {
+fn is_combining_mark(c: char) -> bool {
     matches!(
         c,
         '\u{300}'..='\u{36f}'

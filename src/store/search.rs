@@ -285,29 +285,13 @@ impl Batch {
 /// `EİNBÜRGERUNG` (Turkish keyboard, caps lock) became `ei` and `nbuergerung`, and
 /// a decomposed `É` (`E` + U+0301, as macOS writes it) made `Étienne` `e` and `tienne`.
 pub fn fts_query(text: &str) -> Option<String> {
-    let folded: String = crate::model::fold(text)
-        .chars()
-        .filter(|&c| !is_combining_mark(c))
-        .collect();
+    let folded = crate::model::fold_typed(text);
     let terms: Vec<String> = folded
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(|w| format!("\"{w}\"*"))
         .collect();
     (!terms.is_empty()).then(|| terms.join(" "))
-}
-
-/// Unicode's blocks of combining diacritical marks (the umlaut's U+0308 is already
-/// folded to `e` after a, o, u by [`crate::model::fold`]).
-fn is_combining_mark(c: char) -> bool {
-    matches!(
-        c,
-        '\u{300}'..='\u{36f}'
-            | '\u{1ab0}'..='\u{1aff}'
-            | '\u{1dc0}'..='\u{1dff}'
-            | '\u{20d0}'..='\u{20ff}'
-            | '\u{fe20}'..='\u{fe2f}'
-    )
 }
 
 /// The stored name and synonyms of a search document's current version.
