@@ -107,3 +107,68 @@ fn a_user_who_may_not_write_the_database_is_told_what_to_do() {
     assert!(run.ok(), "{run:#?}");
     assert!(as_nobody(&["search", "Abendrealschule"]).ok());
 }
+
+#[test]
+fn a_full_release_with_no_record_is_refused_even_as_the_first() {
+    let dir = scratch();
+    let db = dir.path().join("o.db");
+    let first_line = |rel: &str| {
+        let bytes = std::fs::read(fixture(rel)).unwrap();
+        let end = bytes.iter().position(|b| *b == b'\n').unwrap();
+        bytes[..end]
+            .strip_suffix(b"\r")
+            .unwrap_or(&bytes[..end])
+            .to_vec()
+    };
+    let files = [
+        (
+            "leika",
+            "l.csv",
+            [first_line(LEIKA), b"\r\n\r\n".to_vec()].concat(),
+        ),
+        (
+            "efa",
+            "e.csv",
+            [first_line("efa/release1.csv"), b"\n".to_vec()].concat(),
+        ),
+        (
+            "efa",
+            "e.json",
+            br#"{"format":"ozgsync-efa","version":1,"herausgeber":"x","services":[]}"#.to_vec(),
+        ),
+    ];
+    for (kind, name, text) in &files {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let run = support::run_db(&db, &["import", kind, file.to_str().unwrap()]);
+        assert_eq!(run.code, Some(1), "{name}: {run:#?}");
+        assert!(
+            run.stderr
+                .contains(&format!("{name}: the payload holds no record at all")),
+            "{run:#?}"
+        );
+        assert!(run.stderr.contains("nothing was applied"), "{run:#?}");
+    }
+    assert_eq!(
+        support::rows(
+            &db,
+            "SELECT count(*) FROM releases WHERE status = 'applied'"
+        ),
+        ["0"],
+        "nothing recorded as applied"
+    );
+    // A change list with no change is a normal delta.
+    let (_, name, _) = &files[1];
+    let run = support::run_db(
+        &db,
+        &[
+            "import",
+            "efa",
+            "--mode",
+            "incremental",
+            dir.path().join(name).to_str().unwrap(),
+        ],
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("0 added, 0 changed"), "{run:#?}");
+}
