@@ -172,3 +172,52 @@ fn a_full_release_with_no_record_is_refused_even_as_the_first() {
     run.assert_ok();
     assert!(run.stdout.contains("0 added, 0 changed"), "{run:#?}");
 }
+
+#[test]
+fn a_land_is_the_same_land_as_text_number_or_environment() {
+    let dir = scratch();
+    let config = dir.path().join("c.toml");
+    let check = |toml: &str, env: Option<&str>| {
+        std::fs::write(&config, toml).unwrap();
+        let mut cmd = support::command(dir.path());
+        cmd.args(["--config", config.to_str().unwrap(), "config", "check"]);
+        if let Some(value) = env {
+            cmd.env("OZGSYNC_LAND", value);
+        }
+        collect(&mut cmd)
+    };
+    for (toml, env) in [
+        ("land = \"03\"\n", None),
+        ("land = \"3\"\n", None),
+        ("land = 3\n", None),
+        ("", Some("3")),
+        ("", Some("03")),
+        ("land = \"08\"\n", Some("3")),
+    ] {
+        let run = check(toml, env);
+        assert!(run.ok(), "{toml:?} {env:?}: {run:#?}");
+        assert!(
+            run.stdout.contains("land = \"03\""),
+            "{toml:?} {env:?}: {run:#?}"
+        );
+    }
+    for (toml, env) in [
+        ("land = 17\n", None),
+        ("land = 0\n", None),
+        ("land = 3.0\n", None),
+        ("land = true\n", None),
+        ("land = \"NI\"\n", None),
+        ("land = \"003\"\n", None),
+        ("", Some("17")),
+    ] {
+        let run = check(toml, env);
+        assert_eq!(run.code, Some(1), "{toml:?} {env:?}: {run:#?}");
+        assert!(
+            run.stderr.contains("land")
+                && run
+                    .stderr
+                    .contains("expected a Land key from 1 to 16, written \"03\", 3 or \"3\""),
+            "{toml:?} {env:?}: {run:#?}"
+        );
+    }
+}
