@@ -221,3 +221,47 @@ fn a_land_is_the_same_land_as_text_number_or_environment() {
         );
     }
 }
+
+const SERIAL_HINT: &str = "\"46022\" looks like an Excel date serial (it stands for 2025-12-31): format the column as text or as a date before saving, or write YYYY-MM-DD";
+
+#[test]
+fn an_excel_date_serial_is_named_wherever_a_date_is_read() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let at = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    // The status report, the annotation sheet, the EfA CSV and a date argument.
+    let status = at(
+        "s.csv",
+        "Leistungsschlüssel;EfA-ID;Ressort;ARS;Status;Gültig ab;Bemerkung\n\
+         99088026034000;;;032410001001;pilot;46022;\n",
+    );
+    let sheet = at(
+        "a.csv",
+        "Leistungsschlüssel;Leistungsbezeichnung;Ressort;Vollzug;Umsetzungsweg;EfA-ID;\
+         Depriorisierungsgrund;Priorität;Zieldatum;Bemerkung\n\
+         99088026034000;Abendrealschule;MK;Land;Eigenentwicklung;;;1;46022;\n",
+    );
+    let efa_csv = std::fs::read_to_string(fixture("efa/release1.csv")).unwrap();
+    let efa = at("e.csv", &efa_csv.replace("2026-01-15", "46022"));
+    for (args, code) in [
+        (vec!["status", "import", "--by", "MK", status.as_str()], 1),
+        (
+            vec!["annotations", "import", "--by", "MK", sheet.as_str()],
+            1,
+        ),
+        (vec!["status", "show", "--as-of", "46022"], 2),
+    ] {
+        let run = support::run_db(&db, &args);
+        assert_eq!(run.code, Some(code), "{args:?}: {run:#?}");
+        assert!(run.stderr.contains(SERIAL_HINT), "{args:?}: {run:#?}");
+    }
+    let run = support::run_db(&db, &["import", "efa", &efa]);
+    run.assert_ok();
+    assert!(run.stdout.contains("release 2 applied"), "{run:#?}");
+    let run = support::run_db(&db, &["rejects", "2"]);
+    assert!(run.stdout.contains(SERIAL_HINT), "{run:#?}");
+}
