@@ -265,3 +265,33 @@ fn an_excel_date_serial_is_named_wherever_a_date_is_read() {
     let run = support::run_db(&db, &["rejects", "2"]);
     assert!(run.stdout.contains(SERIAL_HINT), "{run:#?}");
 }
+
+#[test]
+fn fold_of_bytes_that_are_no_text_is_a_clear_error() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let run = support::run_db(&db, &["query", "SELECT fold(x'ff')"]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr.contains(
+            "fold(): argument 1 is a BLOB of 1 byte(s) that is not UTF-8; fold takes UTF-8 text"
+        ),
+        "{run:#?}"
+    );
+    assert!(
+        !run.stderr.contains("Invalid function parameter type"),
+        "{run:#?}"
+    );
+    // What SQLite's lower() takes, fold takes.
+    let run = support::run_db(
+        &db,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT fold(CAST('Ä' AS BLOB)), fold(42), fold(NULL) IS NULL",
+        ],
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("ae,42,1"), "{run:#?}");
+}
