@@ -295,3 +295,40 @@ fn fold_of_bytes_that_are_no_text_is_a_clear_error() {
     run.assert_ok();
     assert!(run.stdout.contains("ae,42,1"), "{run:#?}");
 }
+
+#[test]
+fn an_efa_id_respelled_in_case_is_named_in_the_release_report() {
+    let dir = scratch();
+    let db = dir.path().join("o.db");
+    let first = fixture("efa/release1.csv");
+    support::run_db(&db, &["import", "efa", first.to_str().unwrap()]).assert_ok();
+    let text = std::fs::read_to_string(&first).unwrap();
+    assert!(text.contains("\nEFA-0001;"));
+    let second = dir.path().join("release2.csv");
+    std::fs::write(&second, text.replace("\nEFA-0001;", "\nefa-0001;")).unwrap();
+    let run = support::run_db(&db, &["import", "efa", second.to_str().unwrap()]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("1 added, 0 changed, 1 retired") && run.stdout.contains("1 warnings"),
+        "{run:#?}"
+    );
+    assert!(run.stdout.contains("release 2 applied"), "{run:#?}");
+    let run = support::run_db(&db, &["rejects", "2"]);
+    assert!(
+        run.stdout.contains(
+            "efa-0001 differs from EFA-0001 only in case: keys are compared exactly, so this release retires EFA-0001 and adds efa-0001"
+        ),
+        "{run:#?}"
+    );
+    // An unrelated retirement is no pair.
+    let third = dir.path().join("release3.csv");
+    let without: String = text
+        .lines()
+        .filter(|l| !l.starts_with("EFA-0001;"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&third, without).unwrap();
+    let run = support::run_db(&db, &["import", "efa", third.to_str().unwrap()]);
+    run.assert_ok();
+    assert!(run.stdout.contains(", 0 warnings"), "{run:#?}");
+}
