@@ -332,3 +332,86 @@ fn an_efa_id_respelled_in_case_is_named_in_the_release_report() {
     run.assert_ok();
     assert!(run.stdout.contains(", 0 warnings"), "{run:#?}");
 }
+
+#[test]
+fn rows_hidden_by_a_filter_are_imported_and_named() {
+    use rust_xlsxwriter::{FilterCondition, Workbook};
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let header = [
+        "Leistungsschlüssel",
+        "Leistungsbezeichnung",
+        "Ressort",
+        "Vollzug",
+        "Umsetzungsweg",
+        "EfA-ID",
+        "Depriorisierungsgrund",
+        "Priorität",
+        "Zieldatum",
+        "Bemerkung",
+    ];
+    let rows = [
+        ["99088026034000", "MK", "gefiltert sichtbar"],
+        ["99001001002000", "MU", "vom Filter verborgen"],
+        ["99111001017002", "MK", "von Hand verborgen"],
+    ];
+    let file = dir.path().join("a.xlsx");
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in (0u16..).zip(header) {
+        sheet.write_string(0, c, h).unwrap();
+    }
+    for (r, [key, ressort, note]) in (1u32..).zip(rows) {
+        sheet.write_string(r, 0, key).unwrap();
+        sheet.write_string(r, 2, ressort).unwrap();
+        sheet.write_string(r, 9, note).unwrap();
+    }
+    // The coordinator filtered on Ressort MK (Excel hides row 3) and hid row 4.
+    sheet.autofilter(0, 0, 3, 9).unwrap();
+    sheet
+        .filter_column(2, &FilterCondition::new().add_list_filter("MK"))
+        .unwrap();
+    sheet.set_row_hidden(3).unwrap();
+    book.save(&file).unwrap();
+
+    let run = support::run_db(
+        &db,
+        &[
+            "annotations",
+            "import",
+            "--by",
+            "MK",
+            file.to_str().unwrap(),
+        ],
+    );
+    run.assert_ok();
+    assert!(
+        run.stderr.contains(
+            "warning: 2 row(s) hidden in the workbook (by a filter or by hand) are imported like the others: row(s) 3, 4."
+        ),
+        "{run:#?}"
+    );
+    assert!(run.stdout.contains("3 rows changed"), "{run:#?}");
+    let shown = support::run_db(&db, &["annotations", "show", "99001001002000"]);
+    assert!(shown.stdout.contains("vom Filter verborgen"), "{shown:#?}");
+    // A sheet with nothing hidden says nothing.
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in (0u16..).zip(header) {
+        sheet.write_string(0, c, h).unwrap();
+    }
+    sheet.write_string(1, 0, "99088026034000").unwrap();
+    book.save(&file).unwrap();
+    let run = support::run_db(
+        &db,
+        &[
+            "annotations",
+            "import",
+            "--by",
+            "MK",
+            file.to_str().unwrap(),
+        ],
+    );
+    run.assert_ok();
+    assert!(!run.stderr.contains("hidden"), "{run:#?}");
+}
