@@ -276,6 +276,11 @@ impl Aggregate<Part, i64> for ReportFill {
         let subject_id: i64 = ctx.get(0)?;
         let scope_id: i64 = ctx.get(1)?;
         let status: i64 = ctx.get(2)?;
+        // The Ressort cells (negative scope ids) are passed over here rather
+        // than in SQL: two instructions less for each of the millions of rows.
+        if scope_id <= 0 {
+            return Ok(());
+        }
         if status < 0 {
             p.later.push((subject_id, scope_id));
             return Ok(());
@@ -339,7 +344,7 @@ fn scan(
             "SELECT {REPORT_FILL}(subject_id, scope_id,
                     CASE WHEN effective_on <= ?3 THEN status ELSE -1 END)
              FROM status_current_rows
-             WHERE scope_id > 0 AND subject_id >= ?1 AND subject_id <= ?2"
+             WHERE subject_id >= ?1 AND subject_id <= ?2"
         ),
         params![subjects.0, subjects.1, date_int(as_of)],
         |_| Ok(()),
