@@ -415,3 +415,38 @@ fn rows_hidden_by_a_filter_are_imported_and_named() {
     run.assert_ok();
     assert!(!run.stderr.contains("hidden"), "{run:#?}");
 }
+
+#[test]
+fn an_export_never_replaces_a_file_of_another_kind() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let victim = dir.path().join("passwd");
+    let precious = "root:x:0:0:root:/root:/bin/bash\n";
+    for args in [
+        &["export", "report", "--format", "json", "--out"][..],
+        &["export", "report", "--format", "md", "--out"][..],
+        &["export", "report", "--format", "xlsx", "--out"][..],
+        &["template", "annotations", "--format", "csv", "--out"][..],
+    ] {
+        std::fs::write(&victim, precious).unwrap();
+        let mut all = args.to_vec();
+        all.push(victim.to_str().unwrap());
+        let run = support::run_db(&db, &all);
+        assert_eq!(run.code, Some(2), "{args:?}: {run:#?}");
+        assert!(
+            run.stderr
+                .contains("exists and does not start like the file this command writes"),
+            "{args:?}: {run:#?}"
+        );
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), precious);
+        // Its own earlier output, and an empty file, are replaced.
+        std::fs::remove_file(&victim).unwrap();
+        support::run_db(&db, &all).assert_ok();
+        let first = std::fs::read(&victim).unwrap();
+        support::run_db(&db, &all).assert_ok();
+        assert_eq!(std::fs::read(&victim).unwrap()[..4], first[..4]);
+        std::fs::write(&victim, "").unwrap();
+        support::run_db(&db, &all).assert_ok();
+        std::fs::remove_file(&victim).unwrap();
+    }
+}
