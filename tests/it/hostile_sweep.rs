@@ -450,3 +450,45 @@ fn an_export_never_replaces_a_file_of_another_kind() {
         std::fs::remove_file(&victim).unwrap();
     }
 }
+
+#[test]
+fn a_config_that_is_not_a_file_is_named_and_never_waited_on() {
+    let dir = scratch();
+    let fifo = dir.path().join("fifo.toml");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::create_dir(dir.path().join("etc")).unwrap();
+    std::fs::write(dir.path().join("etc/ozgsync.toml"), "").unwrap();
+    for (config, said) in [
+        (
+            "fifo.toml",
+            "fifo.toml is not a regular file (a FIFO, device or socket); give a config file (TOML)",
+        ),
+        (
+            "etc",
+            "etc is a directory; give a config file (TOML) itself (etc/ozgsync.toml is one)",
+        ),
+        (
+            "missing.toml",
+            "reading missing.toml: no such file; check the path",
+        ),
+    ] {
+        for args in [&["config", "check"][..], &["sync"][..]] {
+            // A FIFO without a writer blocked the command forever: `timeout` ends
+            // such a run, and the assertion below then fails.
+            let mut cmd = std::process::Command::new("timeout");
+            cmd.arg("60")
+                .arg(support::binary())
+                .args(["--config", config])
+                .args(args)
+                .current_dir(dir.path())
+                .stdin(std::process::Stdio::null());
+            let run = collect(&mut cmd);
+            assert_eq!(run.code, Some(1), "{config} {args:?}: {run:#?}");
+            assert!(run.stderr.contains(said), "{config} {args:?}: {run:#?}");
+        }
+    }
+}
