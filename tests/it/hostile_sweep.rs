@@ -492,3 +492,49 @@ fn a_config_that_is_not_a_file_is_named_and_never_waited_on() {
         }
     }
 }
+
+#[test]
+fn odd_line_ends_and_a_bom_inside_a_file_are_named() {
+    let dir = scratch();
+    let db = dir.path().join("o.db");
+    // LeiKa with classic Mac line ends (CR alone): the header check read the whole
+    // file as one line ("no line break in the first 65536 bytes").
+    let leika = std::fs::read(fixture(LEIKA)).unwrap();
+    let mut cr = Vec::new();
+    for (i, b) in leika.iter().enumerate() {
+        if !(*b == b'\n' && leika.get(i.wrapping_sub(1)) == Some(&b'\r')) {
+            cr.push(*b);
+        }
+    }
+    let file = dir.path().join("cr.csv");
+    std::fs::write(&file, &cr[..2000]).unwrap();
+    let run = support::run_db(&db, &["import", "leika", file.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("the lines end with a bare CR (classic Mac OS line ends, no LF)"),
+        "{run:#?}"
+    );
+    // EfA CSV joined from two saved files: the BOM at the seam is named.
+    let efa = std::fs::read_to_string(fixture("efa/release1.csv")).unwrap();
+    let joined = efa.replacen("\nEFA-0002;", "\n\u{feff}EFA-0002;", 1);
+    let file = dir.path().join("joined.csv");
+    std::fs::write(&file, joined).unwrap();
+    let run = support::run_db(&db, &["import", "efa", file.to_str().unwrap()]);
+    run.assert_ok();
+    let release = run
+        .stdout
+        .split("release ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let rejects = support::run_db(&db, &["rejects", release]);
+    assert!(
+        rejects
+            .stdout
+            .contains("it starts with a byte order mark (U+FEFF)"),
+        "{rejects:#?}"
+    );
+}
