@@ -60,6 +60,12 @@ pub enum Error {
     )]
     EmptyRelease { location: String, current: usize },
 
+    /// A full release whose payload holds no row at all (a header only).
+    #[error(
+        "{location}: the payload holds no record at all (a header line or an empty list and nothing else), which is not a full edition of a catalogue; nothing was applied. A download cut after its first line looks like this: check the source"
+    )]
+    NoRecords { location: String },
+
     /// A full release that would retire more than the allowed share of the records.
     #[error(
         "{location}: this full release would retire {retire} of {current} current records, more than the allowed {:.0} %; nothing was applied. A truncated or partial download looks like this; if the source really dropped them, import again with --max-retire-share 1 (or set max_retire_share = 1.0 for the source)",

@@ -53,6 +53,8 @@ pub enum LockError {
     },
     #[error("database {}: {}", db.display(), read_only_mount_problem(db, Some(lock)))]
     ReadOnlyMount { db: PathBuf, lock: PathBuf },
+    #[error("database {}: {problem}", db.display())]
+    NoWriteAccess { db: PathBuf, problem: String },
     #[error("locking {path}: {source}")]
     Io {
         path: PathBuf,
@@ -105,6 +107,12 @@ pub fn lock_path(db: &Path) -> PathBuf {
 /// Takes the writer lock of `db` without waiting; `what` names the holder (e.g.
 /// `daemon`, `sync`) for the message another instance shows.
 pub fn acquire(db: &Path, what: &str) -> Result<WriteLock, LockError> {
+    if let Some(problem) = write_access_problem(db) {
+        return Err(LockError::NoWriteAccess {
+            db: db.to_owned(),
+            problem,
+        });
+    }
     let path = lock_path(db);
     let io = |source| LockError::Io {
         path: path.clone(),
@@ -272,6 +280,79 @@ pub fn read_only_mount_problem(db: &Path, lock: Option<&PathBuf>) -> String {
          commands that only read (search, query, service, municipality, status show, export, backup) work on it where it is",
         db = db.display(),
     )
+}
+
+/// Why this user cannot write `db`, with the ways out (after "database PATH: "):
+/// a writer needs the file writable and its folder too (the lock file, SQLite's
+/// journal and a new database are created there). None when it can, and when the
+/// check cannot tell (a missing folder, a read-only mount): the open then reports
+/// it. Root passes (`access(2)` grants it everything but a read-only mount).
+pub fn write_access_problem(db: &Path) -> Option<String> {
+    use rustix::fs::{access, Access};
+    let denied = |path: &Path, how| access(path, how) == Err(rustix::io::Errno::ACCESS);
+    let dir = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let exists = std::fs::metadata(db).is_ok();
+    let file_denied = exists && denied(db, Access::WRITE_OK);
+    let dir_denied = denied(dir, Access::WRITE_OK | Access::EXEC_OK);
+    if !(file_denied || dir_denied) || on_read_only_mount(db) {
+        return None;
+    }
+    let me = std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid());
+    let owner_of = |path: &Path| std::fs::metadata(path).map_or(u32::MAX, |m| m.uid());
+    if !exists {
+        return Some(format!(
+            "does not exist and cannot be created: this user ({}) may not write in its folder {}. \
+             Point --db (or OZGSYNC_DB, or the config's `database`) at a place this user can write, \
+             or run as the folder's owner ({})",
+            user_name(me),
+            dir.display(),
+            user_name(owner_of(dir)),
+        ));
+    }
+    let why = if file_denied {
+        "the file is not writable for this user".to_owned()
+    } else {
+        format!(
+            "its folder {} is not writable for this user (a writer creates its lock and journal files there)",
+            dir.display()
+        )
+    };
+    let name = db
+        .file_name()
+        .map_or_else(|| "ozgsync.db".into(), |n| n.to_string_lossy());
+    let owner = owner_of(db);
+    let sudo_user = passwd_name(owner).unwrap_or_else(|| format!("#{owner}"));
+    Some(format!(
+        "cannot be written by this user ({me}): {why}. Run commands that write as the database's owner \
+         ({owner}: `sudo -u {sudo_user} ozgsync …`), or copy it to a place this user can write \
+         (`ozgsync --db {db} backup /var/tmp/{name}`) and point --db at the copy; commands that only read \
+         (search, query, service, municipality, status show, export, backup) work on it where it is",
+        me = user_name(me),
+        owner = user_name(owner),
+        db = db.display(),
+    ))
+}
+
+/// A user as a message names it: `ozgsync, uid 998`, or `uid 998` without an
+/// entry in /etc/passwd.
+fn user_name(uid: u32) -> String {
+    match passwd_name(uid) {
+        Some(name) => format!("{name}, uid {uid}"),
+        None => format!("uid {uid}"),
+    }
+}
+
+/// The name of `uid` in /etc/passwd.
+fn passwd_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+    })
 }
 
 /// Who holds the writer lock of `db` now, for messages of commands that do not

@@ -182,6 +182,12 @@ pub fn open_writer(path: &Path) -> Result<WriterConnection> {
 /// is on close: for tests and tools that hold the database beside a command.
 pub fn open(path: &Path) -> Result<Connection> {
     check_database_file(path)?;
+    if let Some(problem) = lock::write_access_problem(path) {
+        return Err(Error::Database {
+            path: path.to_owned(),
+            problem,
+        });
+    }
     restrict_permissions(path)?;
     let read_only_mount = || Error::Database {
         path: path.to_owned(),

@@ -375,6 +375,13 @@ fn write_items(
                 current: untouched,
             });
         }
+        // A full edition with no row at all (a header and nothing else) is not a
+        // catalogue even for a source with nothing current yet.
+        if writer.seen.is_empty() && rejects.rejected == 0 {
+            return Err(Error::NoRecords {
+                location: payload.origin.clone(),
+            });
+        }
         let current = writer.current_before;
         let retire = writer.current.len();
         if current >= RETIRE_GUARD_MIN_CURRENT
