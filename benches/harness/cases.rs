@@ -488,7 +488,7 @@ fn exports_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
         1500,
         Some(rep.clone()),
         format!(
-            "{:.2} MB; includes reading the whole matrix for the municipal counts",
+            "{:.2} MB; includes reading every municipal cell (a byte each) for the counts",
             file_mb(&xlsx)
         ),
     ));

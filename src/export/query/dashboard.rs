@@ -185,7 +185,7 @@ impl Base {
 
     /// The row of service `i` given its subjects' cells in one Gemeinde. This is
     /// the one place that decides which service is relevant where.
-    fn relevant(
+    pub(super) fn relevant(
         &self,
         i: usize,
         cell: impl Fn(Option<u32>) -> Option<Latest>,
@@ -193,6 +193,15 @@ impl Base {
         let (l, e, all) = self.subjects.get(i)?;
         let latest = Latest::newer(cell(*l), cell(*e));
         (latest.is_some() || *all).then_some(latest)
+    }
+
+    /// The subjects that meet in one service's row (a LeiKa key's and its EfA
+    /// service's): where both have a cell, the later event decides the row.
+    pub(super) fn pairs(&self) -> Vec<(u32, u32)> {
+        self.subjects
+            .iter()
+            .filter_map(|(l, e, _)| Some(((*l)?, (*e)?)))
+            .collect()
     }
 
     /// One Gemeinde's recent changes (subject, date, old, new) as changes of the
@@ -250,7 +259,7 @@ pub(super) fn base(
 
 /// [`base`] from a matrix already read (its `recent` changes go to the members),
 /// or from an empty one that only interns the subjects and scopes.
-fn base_from(
+pub(super) fn base_from(
     conn: &Connection,
     land: &LandScope,
     as_of: NaiveDate,

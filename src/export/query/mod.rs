@@ -7,12 +7,15 @@
 //!   event per cell); no SQL.
 //! - `status`: the status readers that fill it (`status_current`, lookups, the
 //!   change window, the fold over every event).
+//! - `cells`: the report's own read of the municipal cells, a byte per cell
+//!   (status only; dates and events only where two subjects meet in a row).
 //! - `changes`: the report's change section (new services, status changes,
 //!   retired keys, Nachnutzung changes).
 //! - `dashboard` and `report`: assembly of `DashboardData` and `Report` from those
 //!   reads; the one place that decides which services are relevant where.
 
 mod catalog;
+mod cells;
 mod changes;
 mod dashboard;
 mod matrix;

@@ -11,7 +11,8 @@ use super::catalog::{
     annotations, efa_services, efa_themenfeld, ozg_names, ressorts, stamp, units, Annotation,
 };
 use super::changes::changes;
-use super::dashboard::{base, Base};
+use super::dashboard::{base, base_from, Base};
+use super::matrix::Latest;
 use super::status::land_status;
 use crate::export::model::{
     Availability, Changes, KreisRow, Nachnutzung, OzgRef, Phases, ProgressRow, Report, ServiceRow,
@@ -29,8 +30,20 @@ pub fn report(
     generated_at: DateTime<Utc>,
 ) -> Result<Report, ExportError> {
     let started = std::time::Instant::now();
-    let base = base(conn, scope, as_of, false)?;
-    tracing::debug!(elapsed = ?started.elapsed(), "report: status matrix and services");
+    // The cells as the counts need them (a byte each); the whole matrix of dated
+    // cells only where that read gives up (see `cells`).
+    let mut read = None;
+    if let Some((interned, cells)) = super::cells::read(conn, as_of)? {
+        let base = base_from(conn, scope, as_of, interned)?;
+        if let Some(cells) = cells.resolve_pairs(conn, &base.pairs())? {
+            read = Some((base, Some(cells)));
+        }
+    }
+    let (base, cells) = match read {
+        Some(read) => read,
+        None => (base(conn, scope, as_of, false)?, None),
+    };
+    tracing::debug!(elapsed = ?started.elapsed(), "report: status cells and services");
     let notes = annotations(conn)?;
     let ozg = ozg_names(conn)?;
     let land = land_status(conn, as_of)?;
@@ -38,7 +51,10 @@ pub fn report(
     let mut nachnutzung = crate::store::efa_nachnutzung::states_as_of(conn, as_of)?;
     let kreise = units(conn, "kreis", scope)?;
     tracing::debug!(elapsed = ?started.elapsed(), "report: catalogue read");
-    let (efa_index, per_efa, paare) = count(&base, &kreise);
+    let (efa_index, per_efa, paare) = match &cells {
+        Some(cells) => count(&base, &kreise, |i, a| base.relevant(i, |s| cells.get(s, a))),
+        None => count(&base, &kreise, |i, a| base.row(i, a)),
+    };
     tracing::debug!(elapsed = ?started.elapsed(), "report: pairs counted");
 
     // Per EfA id its annotation: of those naming it, the first (in key order) with
@@ -157,7 +173,8 @@ pub fn report(
 }
 
 /// Per EfA service and per Kreis, the phases over the Gemeinden, counted from the
-/// rows the dashboards would build (`Base::row`) without building them: one pass
+/// rows the dashboards would build (`Base::row`, or `row(i, ars_id)` from the
+/// report's own read of the cells) without building them: one pass
 /// over the services, each a row of the status matrix, the Gemeinden in order.
 ///
 /// An EfA service counts once per Gemeinde that has a row of any of its LeiKa
@@ -170,6 +187,7 @@ pub fn report(
 fn count<'a>(
     base: &'a Base,
     kreise: &[(Unit, Option<String>)],
+    row: impl Fn(usize, Option<u32>) -> Option<Option<Latest>> + Sync,
 ) -> (
     HashMap<&'a str, usize>,
     Vec<(Phases, Availability)>,
@@ -214,6 +232,7 @@ fn count<'a>(
     let parts = crate::export::par_map(&ranges, |&(from, to)| {
         count_range(
             base,
+            &row,
             &efa_of_service,
             &kreis_of,
             kreise.len(),
@@ -261,6 +280,7 @@ fn count<'a>(
 /// the phases and availability over these Gemeinden.
 fn count_range(
     base: &Base,
+    row: &(impl Fn(usize, Option<u32>) -> Option<Option<Latest>> + Sync),
     efa_of_service: &[Option<usize>],
     kreis_of: &[Option<usize>],
     kreise: usize,
@@ -282,7 +302,7 @@ fn count_range(
         let mut cells = cells.map(|c| c.iter_mut());
         for (g, (u, _, ars_id, _)) in members.iter().enumerate() {
             let cell = cells.as_mut().and_then(Iterator::next);
-            let Some(latest) = base.row(i, *ars_id) else {
+            let Some(latest) = row(i, *ars_id) else {
                 continue;
             };
             let status = latest.map(|l| l.status);

@@ -108,15 +108,15 @@ impl IdIndex {
 /// The matrix ids of the database's subject and scope ids (scope ids by their
 /// absolute value: one read covers one sign).
 #[derive(Clone)]
-struct Ids {
+pub(super) struct Ids {
     subjects: IdIndex,
     scopes: IdIndex,
     /// The database scope id (absolute value) of each matrix scope id.
-    scope_ids: Vec<i64>,
+    pub(super) scope_ids: Vec<i64>,
 }
 
 impl Ids {
-    fn cell(&self, subject_id: i64, scope_id: i64) -> Option<(u32, u32)> {
+    pub(super) fn cell(&self, subject_id: i64, scope_id: i64) -> Option<(u32, u32)> {
         Some((
             self.subjects.get(subject_id)?,
             self.scopes.get(scope_id.checked_abs()?)?,
@@ -126,7 +126,7 @@ impl Ids {
 
 /// An empty matrix with every subject and every scope of `kind` interned, and the
 /// index from database ids to its ids.
-fn interned(conn: &Connection, kind: Kind) -> Result<(Matrix, Ids), ExportError> {
+pub(super) fn interned(conn: &Connection, kind: Kind) -> Result<(Matrix, Ids), ExportError> {
     const CTX: &str = "reading status subjects and scopes";
     let mut m = Matrix::default();
     let mut subjects = Vec::new();
@@ -172,7 +172,7 @@ fn interned(conn: &Connection, kind: Kind) -> Result<(Matrix, Ids), ExportError>
 
 /// The middle subject id: the two halves of the municipal cells are read on two
 /// connections, split there. `None` when there are too few subjects to split.
-fn split_subject(conn: &Connection) -> Option<i64> {
+pub(super) fn split_subject(conn: &Connection) -> Option<i64> {
     conn.query_row(
         "SELECT subject_id FROM status_subjects ORDER BY subject_id
          LIMIT 1 OFFSET (SELECT count(*) / 2 FROM status_subjects)",
@@ -597,7 +597,7 @@ pub(super) fn status_matrix(
 
 /// The latest event of a cell on or before the YYYYMMDD date `as_of_n`: one
 /// index seek.
-fn latest_as_of(
+pub(super) fn latest_as_of(
     conn: &Connection,
     (subject_id, scope_id): Cell,
     as_of_n: i64,
