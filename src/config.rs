@@ -990,10 +990,32 @@ mod tests {
         assert_eq!(parse("").unwrap().land, LandScope::niedersachsen());
         assert_eq!(parse("land = \"08\"").unwrap().land.to_string(), "08");
         assert_eq!(parse("land = \"all\"").unwrap().land, LandScope::all());
-        for bad in ["land = \"17\"", "land = \"NI\"", "land = \"3\""] {
-            let err = parse(bad).unwrap_err().to_string();
-            assert!(err.contains("\"01\" to \"16\""), "{bad}: {err}");
+        // The key with or without its zero, as text or a TOML integer: one Land.
+        for same in ["land = \"03\"", "land = \"3\"", "land = 3"] {
+            assert_eq!(
+                parse(same).unwrap().land,
+                LandScope::niedersachsen(),
+                "{same}"
+            );
         }
+        for bad in [
+            "land = \"17\"",
+            "land = \"NI\"",
+            "land = 17",
+            "land = 0",
+            "land = -3",
+            "land = 3.0",
+            "land = true",
+            "land = \"003\"",
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("expected a Land key from 1 to 16, written \"03\", 3 or \"3\""),
+                "{bad}: {err}"
+            );
+        }
+        let c = with_env("", &[("OZGSYNC_LAND", "3")]).unwrap();
+        assert_eq!(c.land, LandScope::niedersachsen());
         // An environment override arrives as a number; "03" must stay Niedersachsen.
         let c = with_env("", &[("OZGSYNC_LAND", "03")]).unwrap();
         assert_eq!(c.land, LandScope::niedersachsen());

@@ -30,6 +30,21 @@ pub struct Sheet<F: Ord = Field> {
     pub errors: Vec<RowError>,
     /// `UTF-8` or `windows-1252`.
     pub encoding: &'static str,
+    /// Excel rows of a workbook's data the sheet hides (an autofilter or by hand):
+    /// imported like the others, and named in a warning (see README, "Hidden rows").
+    pub hidden_rows: Vec<u64>,
+}
+
+/// What a sheet import tells the sender besides the rows: the workbook rows that
+/// were hidden when it was saved.
+pub trait HiddenRows {
+    fn hidden_rows(&self) -> &[u64];
+}
+
+impl<F: Ord> HiddenRows for Sheet<F> {
+    fn hidden_rows(&self) -> &[u64] {
+        &self.hidden_rows
+    }
 }
 
 /// Reads a sheet. Fails as a whole when the file is not a CSV with the template's
@@ -88,6 +103,7 @@ pub fn read_sheet<R: Read + Seek, F: Copy + Ord>(
         rows: Vec::new(),
         errors: Vec::new(),
         encoding: input.encoding,
+        hidden_rows: Vec::new(),
     };
     for record in input.reader.into_records() {
         let record = match record {
@@ -126,6 +142,7 @@ impl<F: Copy + Ord> Sheet<F> {
             rows: Vec::new(),
             errors: Vec::new(),
             encoding,
+            hidden_rows: Vec::new(),
         }
     }
 

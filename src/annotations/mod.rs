@@ -16,7 +16,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::model::date::parse_date;
+use crate::model::date::{not_a_date, parse_date};
 pub use crate::model::vocab::Vollzug;
 use crate::model::vocab::{slug, vocabulary};
 use crate::model::Leistungsschluessel;
@@ -188,7 +188,7 @@ impl SheetKind for Annotation {
             zieldatum: row.edit(Field::Zieldatum, &base.zieldatum, e, |s| {
                 parse_date(s)
                     .map(|d| d.format("%Y-%m-%d").to_string())
-                    .ok_or_else(|| format!("{s:?} is not a date; write 31.12.2026 or 2026-12-31"))
+                    .ok_or_else(|| format!("{s:?} is {}", not_a_date(s)))
             }),
             bemerkung: row.edit(Field::Bemerkung, &base.bemerkung, e, remark),
         }
@@ -467,7 +467,7 @@ mod tests {
                 "line 7, column Umsetzungsweg: \"Fax\" is not an Umsetzungsweg; allowed: EfA, WfU/NAVO, Eigenlösung, keine, depriorisiert",
                 "line 7, column EfA-ID: unknown EfA service \"EFA-9\": not in the current EfA catalogue (`ozgsync import efa FILE`, ids in view v_efa_services)",
                 "line 7, column Priorität: \"hoch\" is not a priority; allowed: 1 (highest), 2, 3",
-                "line 7, column Zieldatum: \"bald\" is not a date; write 31.12.2026 or 2026-12-31",
+                "line 7, column Zieldatum: \"bald\" is not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year)",
             ],
         );
     }

@@ -33,6 +33,7 @@ pub fn read<R: Read + Seek>(input: R) -> Result<Sheet, ParseError> {
     for row in &table.rows {
         sheet.push(&columns, row);
     }
+    sheet.hidden_rows = table.hidden_rows;
     Ok(sheet)
 }
 

@@ -79,7 +79,7 @@ impl Annotations {
 impl SheetImport {
     /// Reads the sheet with `read`, applies it with `apply` (`--by`, origin,
     /// `--partial`) and prints what happened.
-    pub(super) fn run<S>(
+    pub(super) fn run<S: sheet::HiddenRows>(
         &self,
         ctx: &Context,
         read: impl FnOnce(std::io::BufReader<std::fs::File>) -> Result<S, crate::parse::ParseError>,
@@ -94,10 +94,33 @@ impl SheetImport {
         let by = delivered_by(&self.by)?;
         let origin = self.file.display().to_string();
         let sheet = read_sheet(&self.file, read)?;
+        if let Some(warning) = hidden_rows_warning(sheet.hidden_rows()) {
+            eprintln!("{origin}: warning: {warning}");
+        }
         let mut conn = ctx.open_writer()?;
         let report = apply(&mut conn, &sheet, by, &origin, self.partial)?;
         print_import(ctx, &origin, &report, self.partial, self.format)
     }
+}
+
+/// The warning for workbook rows hidden when the sheet was saved (an autofilter
+/// hides the rows it filters out): they are imported like the visible ones, since
+/// a hidden row still holds what the sheet says, but the sender may not have seen
+/// them. At most 20 row numbers are listed.
+fn hidden_rows_warning(rows: &[u64]) -> Option<String> {
+    let (first, rest) = (rows.iter().take(20), rows.len().saturating_sub(20));
+    let mut list = first.map(u64::to_string).collect::<Vec<_>>().join(", ");
+    if list.is_empty() {
+        return None;
+    }
+    if rest > 0 {
+        list.push_str(&format!(" and {rest} more"));
+    }
+    Some(format!(
+        "{} row(s) hidden in the workbook (by a filter or by hand) are imported like the others: row(s) {list}. \
+         Check them, or show all rows (Excel: Daten → Filter löschen, Zeilen einblenden) to see what is imported",
+        rows.len()
+    ))
 }
 
 /// Prints what a sheet import did (errors with line and column on stderr) and

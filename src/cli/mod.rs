@@ -311,9 +311,8 @@ impl Cli {
 /// uses the same reader): `YYYY-MM-DD` or `DD.MM.YYYY`, as the imported sheets
 /// write them.
 pub(crate) fn date_arg(s: &str) -> Result<chrono::NaiveDate, String> {
-    crate::model::date::parse_date(s).ok_or_else(|| {
-        format!("{s:?} is not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year)")
-    })
+    crate::model::date::parse_date(s)
+        .ok_or_else(|| format!("{s:?} is {}", crate::model::date::not_a_date(s)))
 }
 
 /// Longest `--by` (in characters) a status or sheet import keeps: a name or an

@@ -18,7 +18,7 @@ use crate::annotations::sheet::{
     self, kuerzel_of, ressort_cell, sheet_fields, with_columns, Catalogue, SheetKind,
 };
 use crate::annotations::{remark, RawRow as GenericRow, CLEAR};
-use crate::model::date::parse_date;
+use crate::model::date::{not_a_date, parse_date};
 use crate::model::vocab::{slug, vocabulary};
 
 pub mod xlsx;
@@ -368,7 +368,7 @@ pub type ValidRow = sheet::ValidRow<State>;
 pub type Validation = crate::annotations::Validation<ValidRow>;
 
 fn date_cell(s: &str) -> Result<NaiveDate, String> {
-    parse_date(s).ok_or_else(|| format!("{s:?} is not a date; write 15.01.2026 or 2026-01-15"))
+    parse_date(s).ok_or_else(|| format!("{s:?} is {}", not_a_date(s)))
 }
 
 /// A role mailbox: an e-mail address, not a person's name.

@@ -30,6 +30,7 @@ pub fn read<R: Read + Seek>(input: R) -> Result<Sheet, ParseError> {
         for row in &table.rows {
             sheet.push_with(spec, &columns, row);
         }
+        sheet.hidden_rows.clone_from(&table.hidden_rows);
         Ok(sheet)
     })
 }

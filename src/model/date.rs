@@ -1,6 +1,7 @@
 //! The one reader of dates: from sheets, reports and arguments ([`parse_date`]:
 //! ISO `YYYY-MM-DD` or German `DD.MM.YYYY`) and from the database or a
-//! timestamp ([`iso_date`]), and today's date in Lower Saxony.
+//! timestamp ([`iso_date`]), the one message for what is not a date
+//! ([`not_a_date`]), and today's date in Lower Saxony.
 
 use chrono::{Datelike, NaiveDate};
 
@@ -22,6 +23,36 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
             .ok()
     };
     date.filter(|d| (1000..=9999).contains(&d.year()))
+}
+
+/// What every reader of a sheet, report, EfA file or argument says after the value
+/// that [`parse_date`] refused: the forms it takes and, for a number that Excel
+/// shows as a date (a date serial: a date column saved into a CSV as a number, or
+/// a cell formatted as a number), what the number is and what to do.
+pub fn not_a_date(s: &str) -> String {
+    let mut text = String::from("not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year)");
+    if let Some(date) = excel_serial(s) {
+        text.push_str(&format!(
+            "; {:?} looks like an Excel date serial (it stands for {date}): format the column \
+             as text or as a date before saving, or write YYYY-MM-DD",
+            s.trim()
+        ));
+    }
+    text
+}
+
+/// The date an Excel date serial stands for (days since 1899-12-30), for a plain
+/// number of five digits (10000 is 1927-05-18, 99999 is 2173-10-13), with or
+/// without a time of day as a fraction (`46022.5`, `46022,5`). Four digits are
+/// more likely a year than a date of the 1900s, so they get no hint.
+fn excel_serial(s: &str) -> Option<NaiveDate> {
+    let s = s.trim();
+    let (whole, fraction) = s.split_once(['.', ',']).unwrap_or((s, "0"));
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if whole.len() != 5 || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(1899, 12, 30)?.checked_add_days(chrono::Days::new(whole.parse().ok()?))
 }
 
 /// The date at the start of `b` if it begins `YYYY-MM-DD` (a stored date, or the date
@@ -56,6 +87,40 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         parse_date(s).unwrap()
+    }
+
+    #[test]
+    fn an_excel_date_serial_is_named_with_its_date() {
+        for (serial, date) in [
+            ("46022", "2025-12-31"),
+            (" 46023 ", "2026-01-01"),
+            ("45658.5", "2025-01-01"),
+            ("45658,75", "2025-01-01"),
+        ] {
+            assert!(parse_date(serial).is_none(), "{serial}");
+            let text = not_a_date(serial);
+            assert!(
+                text.contains(&format!(
+                    "looks like an Excel date serial (it stands for {date})"
+                )),
+                "{serial}: {text}"
+            );
+        }
+        for plain in [
+            "bald",
+            "2026",
+            "460221",
+            "46022x",
+            "46022.",
+            "-46022",
+            "2025-13-01",
+        ] {
+            assert_eq!(
+                not_a_date(plain),
+                "not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year)",
+                "{plain}"
+            );
+        }
     }
 
     #[test]

@@ -50,24 +50,30 @@ impl Default for LandScope {
     }
 }
 
+/// The forms a Land is accepted in, for every message that refuses one.
+pub const LAND_FORMS: &str = "expected a Land key from 1 to 16, written \"03\", 3 or \"3\" \
+     (03 is Niedersachsen; OZGSYNC_LAND=03 and OZGSYNC_LAND=3 alike), or \"all\"";
+
 impl FromStr for LandScope {
     type Err = String;
 
+    /// `"all"` (any case), or the Land key with or without its leading zero
+    /// (`"03"`, `"3"`): a TOML integer `3` and an environment override
+    /// `OZGSYNC_LAND=3` arrive as the number 3, so the text `"3"` means the same.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         if s.eq_ignore_ascii_case("all") {
             return Ok(LandScope::all());
         }
         match s.parse::<u8>() {
-            Ok(n @ 1..=16) if s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(n @ 1..=16)
+                if (1..=2).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) =>
+            {
                 Ok(LandScope {
                     key: Some(format!("{n:02}")),
                 })
             }
-            _ => Err(format!(
-                "{s:?} is not a Land: expected a two-digit Land key from \"01\" to \"16\" \
-                 (\"03\" is Niedersachsen) or \"all\""
-            )),
+            _ => Err(format!("{s:?} is not a Land: {LAND_FORMS}")),
         }
     }
 }
@@ -84,13 +90,15 @@ impl From<LandScope> for String {
     }
 }
 
-/// What the config may hold: the documented string, or a number, which is what an
-/// environment override `OZGSYNC_LAND=03` turns into before it is read.
+/// What the config may hold: the documented string, or a number, which is what a
+/// TOML integer and an environment override `OZGSYNC_LAND=03` turn into before it
+/// is read; anything else (a float, a boolean, a table) is refused with the forms.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum LandText {
     Text(String),
     Number(i64),
+    Other(serde::de::IgnoredAny),
 }
 
 impl TryFrom<LandText> for LandScope {
@@ -99,7 +107,9 @@ impl TryFrom<LandText> for LandScope {
     fn try_from(value: LandText) -> Result<Self, Self::Error> {
         match value {
             LandText::Text(s) => s.parse(),
-            LandText::Number(n) => format!("{n:02}").parse(),
+            LandText::Number(n @ 1..=16) => format!("{n:02}").parse(),
+            LandText::Number(n) => Err(format!("{n} is not a Land: {LAND_FORMS}")),
+            LandText::Other(_) => Err(format!("not a Land: {LAND_FORMS}")),
         }
     }
 }
@@ -116,7 +126,8 @@ mod tests {
             ("01", Ok(Some("01"))),
             ("all", Ok(None)),
             ("ALL", Ok(None)),
-            ("3", Err(())),
+            ("3", Ok(Some("03"))),
+            (" 9 ", Ok(Some("09"))),
             ("00", Err(())),
             ("17", Err(())),
             ("003", Err(())),

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::csv_text::{self, split_ids, Columns};
 use super::{Change, Item, Items, ParseError, Reject};
-use crate::model::date::parse_date;
+use crate::model::date::{not_a_date, parse_date};
 use crate::model::{
     is_valid_efa_id, is_valid_ozg_id, EfaServiceRecord, Kostenmodell, Land, Leistungsschluessel,
     MarktplatzStatus, Reifegrad, ReifegradModell, Themenfeld,
@@ -568,9 +568,7 @@ fn build(d: Draft, problems: &mut Vec<String>) -> Option<EfaServiceRecord> {
     let stand = stand.and_then(|s| match parse_date(&s) {
         Some(date) => Some(date.format("%Y-%m-%d").to_string()),
         None => {
-            problems.push(format!(
-                "stand: {s:?} is not a date (YYYY-MM-DD or DD.MM.YYYY)"
-            ));
+            problems.push(format!("stand: {s:?} is {}", not_a_date(&s)));
             None
         }
     });
@@ -659,7 +657,7 @@ mod tests {
                  federfuehrendes_land: unknown Land \"XX\"; allowed: BW, BY, BE, BB, HB, HH, HE, MV, NI, NW, RP, SL, SN, ST, SH, TH, BUND; \
                  marktplatz_status: unknown status \"weg\"; allowed: nicht_gelistet, in_entwicklung, pilot, verfuegbar, eingestellt; \
                  reifegrad: level 6 is not in Reifegrad model 1.1 (levels 0–4); \
-                 url: \"ftp://x\" is not an http(s) URL; stand: \"2026-13-01\" is not a date (YYYY-MM-DD or DD.MM.YYYY)",
+                 url: \"ftp://x\" is not an http(s) URL; stand: \"2026-13-01\" is not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year)",
             ],
         );
     }

@@ -26,6 +26,9 @@ use super::ParseError;
 pub struct Table {
     pub header: csv::StringRecord,
     pub rows: Vec<csv::StringRecord>,
+    /// Excel row numbers of data rows the sheet hides (by an autofilter or by
+    /// hand): read like the others, named so the sender learns what was imported.
+    pub hidden_rows: Vec<u64>,
 }
 
 /// Whether `bytes` start like an XLSX file (a ZIP archive), whatever the file is
@@ -41,10 +44,11 @@ pub fn is_xlsx(head: &[u8]) -> bool {
 /// merged over five rows would leave four of them empty, which the sheets read as
 /// "keep the current value". Fails as a whole when the file is not a workbook or
 /// the worksheet is empty; `expected` names the sheet kind for the message.
-pub fn read<R: Read + Seek>(input: R, expected: &'static str) -> Result<Table, ParseError> {
+pub fn read<R: Read + Seek>(mut input: R, expected: &'static str) -> Result<Table, ParseError> {
     let not_workbook =
         |e: calamine::XlsxError| ParseError::not_format(expected, "workbook", e.to_string());
-    let mut workbook: Xlsx<R> = calamine::open_workbook_from_rs(input).map_err(not_workbook)?;
+    let mut workbook: Xlsx<&mut R> =
+        calamine::open_workbook_from_rs(&mut input).map_err(not_workbook)?;
     let sheet = workbook
         .sheets_metadata()
         .iter()
@@ -103,10 +107,105 @@ pub fn read<R: Read + Seek>(input: R, expected: &'static str) -> Result<Table, P
         record
     });
     let header = rows.next().unwrap_or_default();
+    let header_row = u64::from(first_row) + 1;
+    drop(workbook);
+    let hidden_rows = input
+        .rewind()
+        .ok()
+        .and_then(|()| hidden_rows(&mut input, &sheet))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| *r > header_row)
+        .collect();
     Ok(Table {
         header,
         rows: rows.collect(),
+        hidden_rows,
     })
+}
+
+/// The row numbers worksheet `sheet` marks hidden (`<row r="5" hidden="1">`: an
+/// autofilter writes this for every row it filters out, and so does hiding a row
+/// by hand), from the workbook's XML, which calamine does not expose. None when
+/// the parts cannot be found or read: the rows were read by calamine already, and
+/// only the warning is lost.
+fn hidden_rows<R: Read + Seek>(input: R, sheet: &str) -> Option<Vec<u64>> {
+    use quick_xml::events::Event;
+    let mut zip = zip::ZipArchive::new(input).ok()?;
+    let part = |zip: &mut zip::ZipArchive<R>, name: &str| -> Option<Vec<u8>> {
+        let file = zip.by_name(name).ok()?;
+        let mut bytes = Vec::new();
+        // Workbook and relationship parts are small; a hostile one is cut.
+        file.take(16 << 20).read_to_end(&mut bytes).ok()?;
+        Some(bytes)
+    };
+    let attr = |e: &quick_xml::events::BytesStart<'_>, name: &[u8]| -> Option<String> {
+        e.attributes()
+            .flatten()
+            .find(|a| a.key.local_name().as_ref() == name)
+            .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+    };
+    // workbook.xml: the sheet's relationship id; its .rels: the part's path.
+    let mut rel_id = None;
+    let workbook = part(&mut zip, "xl/workbook.xml")?;
+    let mut reader = quick_xml::Reader::from_reader(workbook.as_slice());
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).ok()? {
+            Event::Start(e) | Event::Empty(e)
+                if e.local_name().as_ref() == b"sheet"
+                    && attr(&e, b"name").as_deref() == Some(sheet) =>
+            {
+                // `r:id` (relationships namespace; its local name is unique here).
+                rel_id = attr(&e, b"id");
+                break;
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    let rel_id = rel_id?;
+    let rels = part(&mut zip, "xl/_rels/workbook.xml.rels")?;
+    let mut reader = quick_xml::Reader::from_reader(rels.as_slice());
+    let mut target = None;
+    loop {
+        match reader.read_event_into(&mut buf).ok()? {
+            Event::Start(e) | Event::Empty(e)
+                if e.local_name().as_ref() == b"Relationship"
+                    && attr(&e, b"Id").as_deref() == Some(rel_id.as_str()) =>
+            {
+                target = attr(&e, b"Target");
+                break;
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    let target = target?;
+    let path = match target.strip_prefix('/') {
+        Some(absolute) => absolute.to_owned(),
+        None => format!("xl/{target}"),
+    };
+    // The worksheet streamed: only `row` elements' attributes are looked at.
+    let file = zip.by_name(&path).ok()?;
+    let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(file));
+    let mut hidden = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).ok()? {
+            Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"row" => {
+                let is_hidden = matches!(attr(&e, b"hidden").as_deref(), Some("1" | "true"));
+                if let (true, Some(r)) = (is_hidden, attr(&e, b"r")) {
+                    hidden.extend(r.parse::<u64>().ok());
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    Some(hidden)
 }
 
 /// Excel's serial of 9999-12-31, the last date it shows, plus the 1,462 days of the

@@ -471,7 +471,7 @@ pub fn check_row(
             err(
                 Column::Date,
                 cells.date,
-                "not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year)".into(),
+                crate::model::date::not_a_date(cells.date),
             );
             None
         }

@@ -432,10 +432,7 @@ fn register_functions(conn: &Connection) -> Result<()> {
         "fold",
         1,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        |ctx| {
-            let text: Option<String> = ctx.get(0)?;
-            Ok(text.map(|t| crate::model::fold(&t)))
-        },
+        |ctx| Ok(text_arg(ctx, 0, "fold")?.map(|t| crate::model::fold(&t))),
     )
     .map_err(Error::db("registering SQL function fold"))?;
     conn.create_scalar_function(
@@ -443,10 +440,15 @@ fn register_functions(conn: &Connection) -> Result<()> {
         2,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
-            let data: String = ctx.get(0)?;
-            let which: String = ctx.get(1)?;
-            let data: serde_json::Value = serde_json::from_str(&data)
-                .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+            let Some(data) = text_arg(ctx, 0, "search_text")? else {
+                return Ok(None);
+            };
+            let which = text_arg(ctx, 1, "search_text")?.unwrap_or_default();
+            let data: serde_json::Value = serde_json::from_str(&data).map_err(|e| {
+                rusqlite::Error::UserFunctionError(
+                    format!("search_text(): the first argument is not JSON ({e})").into(),
+                )
+            })?;
             let (name, synonyms) = search::document(&data);
             Ok(match which.as_str() {
                 "name" => Some(name),
@@ -460,6 +462,38 @@ fn register_functions(conn: &Connection) -> Result<()> {
         },
     )
     .map_err(Error::db("registering SQL function search_text"))
+}
+
+/// Argument `i` of SQL function `func` as text, as SQLite's own `lower()` takes
+/// it: NULL stays NULL, a number is its decimal text, a BLOB holding UTF-8 is that
+/// text. A BLOB or text that is not UTF-8 (`fold(x'ff')`) is an error naming the
+/// function and what it takes, instead of SQLite's "Invalid function parameter
+/// type" (a `query` user sees this text).
+fn text_arg(
+    ctx: &rusqlite::functions::Context<'_>,
+    i: usize,
+    func: &str,
+) -> rusqlite::Result<Option<String>> {
+    use rusqlite::types::ValueRef;
+    let (bytes, kind) = match ctx.get_raw(i) {
+        ValueRef::Null => return Ok(None),
+        ValueRef::Integer(n) => return Ok(Some(n.to_string())),
+        ValueRef::Real(x) => return Ok(Some(x.to_string())),
+        ValueRef::Text(t) => (t, "text"),
+        ValueRef::Blob(b) => (b, "a BLOB"),
+    };
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(Some(text.to_owned())),
+        Err(_) => Err(rusqlite::Error::UserFunctionError(
+            format!(
+                "{func}(): argument {} is {kind} of {} byte(s) that is not UTF-8; {func} takes UTF-8 text \
+                 (a number or NULL also do)",
+                i + 1,
+                bytes.len()
+            )
+            .into(),
+        )),
+    }
 }
 
 /// The number of migrations applied to the database (`PRAGMA user_version`).

@@ -397,6 +397,7 @@ fn write_items(
         if meta.max_retire_share < 1.0 {
             writer.check_emptied_fields(&payload.origin)?;
         }
+        writer.warn_case_pairs(&mut rejects)?;
         writer.retire_unseen()?;
     }
     writer.index.write(tx)?;
@@ -1118,6 +1119,40 @@ impl<'c> VersionWriter<'c> {
                 ),
             ))?;
             self.counts.kept += 1;
+        }
+        Ok(())
+    }
+
+    /// Full release: a key about to be retired that differs only in case from a
+    /// key of this payload (`EFA-0001` → `efa-0001`) is named with it as a warning.
+    /// Keys are compared exactly (EfA ids are case-sensitive by their format rule),
+    /// so one is retired and the other added; the warning is how the release report
+    /// tells that the source probably only re-spelled the id.
+    fn warn_case_pairs(&self, rejects: &mut RejectWriter<'_>) -> Result<()> {
+        if self.current.is_empty() {
+            return Ok(());
+        }
+        let retiring: HashMap<String, &String> =
+            self.current.keys().map(|k| (k.to_lowercase(), k)).collect();
+        let mut pairs: Vec<(&String, &String, &String)> = self
+            .seen
+            .iter()
+            .filter_map(|(key, position)| {
+                let old = *retiring.get(&key.to_lowercase())?;
+                (old != key).then_some((position, old, key))
+            })
+            .collect();
+        pairs.sort();
+        for (position, old, new) in pairs {
+            rejects.write(&Reject::warning(
+                position.clone(),
+                Some(new.clone()),
+                format!(
+                    "{new} differs from {old} only in case: keys are compared exactly, so this release \
+                     retires {old} and adds {new} as another record (its history starts here). If the \
+                     source only re-spelled the id, ask it to keep {old}"
+                ),
+            ))?;
         }
         Ok(())
     }

@@ -164,7 +164,7 @@ const BROKEN_ERRORS: &[&str] = &[
     "line 4, column Leistungsschlüssel: 99999999999999 is not in the current LeiKa catalogue",
     "line 5, column EfA-ID: required when Umsetzungsweg is EfA: name the EfA service",
     "line 7, column Priorität: \"hoch\" is not a priority; allowed: 1 (highest), 2, 3",
-    "line 7, column Zieldatum: \"bald\" is not a date; write 31.12.2026 or 2026-12-31",
+    "line 7, column Zieldatum: \"bald\" is not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year)",
     "line 8, column Leistungsschlüssel: 99001001002000 already appears on line 2; give each key one row",
 ];
 

@@ -201,7 +201,7 @@ fn bad_efa_records_are_rejected_with_their_position() {
             (
                 "record 4".into(),
                 Some("EFA-0004".into()),
-                "federfuehrendes_land: unknown Land \"Niedersachsen\"; allowed: BW, BY, BE, BB, HB, HH, HE, MV, NI, NW, RP, SL, SN, ST, SH, TH, BUND; stand: \"31.13.2025\" is not a date (YYYY-MM-DD or DD.MM.YYYY)".into()
+                "federfuehrendes_land: unknown Land \"Niedersachsen\"; allowed: BW, BY, BE, BB, HB, HH, HE, MV, NI, NW, RP, SL, SN, ST, SH, TH, BUND; stand: \"31.13.2025\" is not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year)".into()
             ),
             (
                 "record 5".into(),

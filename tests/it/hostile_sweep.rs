@@ -172,3 +172,246 @@ fn a_full_release_with_no_record_is_refused_even_as_the_first() {
     run.assert_ok();
     assert!(run.stdout.contains("0 added, 0 changed"), "{run:#?}");
 }
+
+#[test]
+fn a_land_is_the_same_land_as_text_number_or_environment() {
+    let dir = scratch();
+    let config = dir.path().join("c.toml");
+    let check = |toml: &str, env: Option<&str>| {
+        std::fs::write(&config, toml).unwrap();
+        let mut cmd = support::command(dir.path());
+        cmd.args(["--config", config.to_str().unwrap(), "config", "check"]);
+        if let Some(value) = env {
+            cmd.env("OZGSYNC_LAND", value);
+        }
+        collect(&mut cmd)
+    };
+    for (toml, env) in [
+        ("land = \"03\"\n", None),
+        ("land = \"3\"\n", None),
+        ("land = 3\n", None),
+        ("", Some("3")),
+        ("", Some("03")),
+        ("land = \"08\"\n", Some("3")),
+    ] {
+        let run = check(toml, env);
+        assert!(run.ok(), "{toml:?} {env:?}: {run:#?}");
+        assert!(
+            run.stdout.contains("land = \"03\""),
+            "{toml:?} {env:?}: {run:#?}"
+        );
+    }
+    for (toml, env) in [
+        ("land = 17\n", None),
+        ("land = 0\n", None),
+        ("land = 3.0\n", None),
+        ("land = true\n", None),
+        ("land = \"NI\"\n", None),
+        ("land = \"003\"\n", None),
+        ("", Some("17")),
+    ] {
+        let run = check(toml, env);
+        assert_eq!(run.code, Some(1), "{toml:?} {env:?}: {run:#?}");
+        assert!(
+            run.stderr.contains("land")
+                && run
+                    .stderr
+                    .contains("expected a Land key from 1 to 16, written \"03\", 3 or \"3\""),
+            "{toml:?} {env:?}: {run:#?}"
+        );
+    }
+}
+
+const SERIAL_HINT: &str = "\"46022\" looks like an Excel date serial (it stands for 2025-12-31): format the column as text or as a date before saving, or write YYYY-MM-DD";
+
+#[test]
+fn an_excel_date_serial_is_named_wherever_a_date_is_read() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let at = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    // The status report, the annotation sheet, the EfA CSV and a date argument.
+    let status = at(
+        "s.csv",
+        "Leistungsschlüssel;EfA-ID;Ressort;ARS;Status;Gültig ab;Bemerkung\n\
+         99088026034000;;;032410001001;pilot;46022;\n",
+    );
+    let sheet = at(
+        "a.csv",
+        "Leistungsschlüssel;Leistungsbezeichnung;Ressort;Vollzug;Umsetzungsweg;EfA-ID;\
+         Depriorisierungsgrund;Priorität;Zieldatum;Bemerkung\n\
+         99088026034000;Abendrealschule;MK;Land;Eigenentwicklung;;;1;46022;\n",
+    );
+    let efa_csv = std::fs::read_to_string(fixture("efa/release1.csv")).unwrap();
+    let efa = at("e.csv", &efa_csv.replace("2026-01-15", "46022"));
+    for (args, code) in [
+        (vec!["status", "import", "--by", "MK", status.as_str()], 1),
+        (
+            vec!["annotations", "import", "--by", "MK", sheet.as_str()],
+            1,
+        ),
+        (vec!["status", "show", "--as-of", "46022"], 2),
+    ] {
+        let run = support::run_db(&db, &args);
+        assert_eq!(run.code, Some(code), "{args:?}: {run:#?}");
+        assert!(run.stderr.contains(SERIAL_HINT), "{args:?}: {run:#?}");
+    }
+    let run = support::run_db(&db, &["import", "efa", &efa]);
+    run.assert_ok();
+    assert!(run.stdout.contains("release 2 applied"), "{run:#?}");
+    let run = support::run_db(&db, &["rejects", "2"]);
+    assert!(run.stdout.contains(SERIAL_HINT), "{run:#?}");
+}
+
+#[test]
+fn fold_of_bytes_that_are_no_text_is_a_clear_error() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let run = support::run_db(&db, &["query", "SELECT fold(x'ff')"]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr.contains(
+            "fold(): argument 1 is a BLOB of 1 byte(s) that is not UTF-8; fold takes UTF-8 text"
+        ),
+        "{run:#?}"
+    );
+    assert!(
+        !run.stderr.contains("Invalid function parameter type"),
+        "{run:#?}"
+    );
+    // What SQLite's lower() takes, fold takes.
+    let run = support::run_db(
+        &db,
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT fold(CAST('Ä' AS BLOB)), fold(42), fold(NULL) IS NULL",
+        ],
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("ae,42,1"), "{run:#?}");
+}
+
+#[test]
+fn an_efa_id_respelled_in_case_is_named_in_the_release_report() {
+    let dir = scratch();
+    let db = dir.path().join("o.db");
+    let first = fixture("efa/release1.csv");
+    support::run_db(&db, &["import", "efa", first.to_str().unwrap()]).assert_ok();
+    let text = std::fs::read_to_string(&first).unwrap();
+    assert!(text.contains("\nEFA-0001;"));
+    let second = dir.path().join("release2.csv");
+    std::fs::write(&second, text.replace("\nEFA-0001;", "\nefa-0001;")).unwrap();
+    let run = support::run_db(&db, &["import", "efa", second.to_str().unwrap()]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("1 added, 0 changed, 1 retired") && run.stdout.contains("1 warnings"),
+        "{run:#?}"
+    );
+    assert!(run.stdout.contains("release 2 applied"), "{run:#?}");
+    let run = support::run_db(&db, &["rejects", "2"]);
+    assert!(
+        run.stdout.contains(
+            "efa-0001 differs from EFA-0001 only in case: keys are compared exactly, so this release retires EFA-0001 and adds efa-0001"
+        ),
+        "{run:#?}"
+    );
+    // An unrelated retirement is no pair.
+    let third = dir.path().join("release3.csv");
+    let without: String = text
+        .lines()
+        .filter(|l| !l.starts_with("EFA-0001;"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&third, without).unwrap();
+    let run = support::run_db(&db, &["import", "efa", third.to_str().unwrap()]);
+    run.assert_ok();
+    assert!(run.stdout.contains(", 0 warnings"), "{run:#?}");
+}
+
+#[test]
+fn rows_hidden_by_a_filter_are_imported_and_named() {
+    use rust_xlsxwriter::{FilterCondition, Workbook};
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let header = [
+        "Leistungsschlüssel",
+        "Leistungsbezeichnung",
+        "Ressort",
+        "Vollzug",
+        "Umsetzungsweg",
+        "EfA-ID",
+        "Depriorisierungsgrund",
+        "Priorität",
+        "Zieldatum",
+        "Bemerkung",
+    ];
+    let rows = [
+        ["99088026034000", "MK", "gefiltert sichtbar"],
+        ["99001001002000", "MU", "vom Filter verborgen"],
+        ["99111001017002", "MK", "von Hand verborgen"],
+    ];
+    let file = dir.path().join("a.xlsx");
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in (0u16..).zip(header) {
+        sheet.write_string(0, c, h).unwrap();
+    }
+    for (r, [key, ressort, note]) in (1u32..).zip(rows) {
+        sheet.write_string(r, 0, key).unwrap();
+        sheet.write_string(r, 2, ressort).unwrap();
+        sheet.write_string(r, 9, note).unwrap();
+    }
+    // The coordinator filtered on Ressort MK (Excel hides row 3) and hid row 4.
+    sheet.autofilter(0, 0, 3, 9).unwrap();
+    sheet
+        .filter_column(2, &FilterCondition::new().add_list_filter("MK"))
+        .unwrap();
+    sheet.set_row_hidden(3).unwrap();
+    book.save(&file).unwrap();
+
+    let run = support::run_db(
+        &db,
+        &[
+            "annotations",
+            "import",
+            "--by",
+            "MK",
+            file.to_str().unwrap(),
+        ],
+    );
+    run.assert_ok();
+    assert!(
+        run.stderr.contains(
+            "warning: 2 row(s) hidden in the workbook (by a filter or by hand) are imported like the others: row(s) 3, 4."
+        ),
+        "{run:#?}"
+    );
+    assert!(run.stdout.contains("3 rows changed"), "{run:#?}");
+    let shown = support::run_db(&db, &["annotations", "show", "99001001002000"]);
+    assert!(shown.stdout.contains("vom Filter verborgen"), "{shown:#?}");
+    // A sheet with nothing hidden says nothing.
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in (0u16..).zip(header) {
+        sheet.write_string(0, c, h).unwrap();
+    }
+    sheet.write_string(1, 0, "99088026034000").unwrap();
+    book.save(&file).unwrap();
+    let run = support::run_db(
+        &db,
+        &[
+            "annotations",
+            "import",
+            "--by",
+            "MK",
+            file.to_str().unwrap(),
+        ],
+    );
+    run.assert_ok();
+    assert!(!run.stderr.contains("hidden"), "{run:#?}");
+}

@@ -185,7 +185,11 @@ fn the_land_comes_from_the_config_and_the_flag_wins() {
 
     let bad = run_db(&db, &["export", "dashboards", "--out", "x", "--land", "17"]);
     bad.assert_code(2);
-    assert!(bad.stderr.contains("\"01\" to \"16\""), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("a Land key from 1 to 16"),
+        "{}",
+        bad.stderr
+    );
     std::fs::write(&config, "land = \"Niedersachsen\"\n").unwrap();
     let bad = run_db(
         &db,
@@ -200,7 +204,7 @@ fn the_land_comes_from_the_config_and_the_flag_wins() {
     );
     assert!(!bad.ok());
     assert!(
-        bad.stderr.contains("land") && bad.stderr.contains("\"01\" to \"16\""),
+        bad.stderr.contains("land") && bad.stderr.contains("a Land key from 1 to 16"),
         "{}",
         bad.stderr
     );
