@@ -35,7 +35,10 @@ pub fn dashboards(
 ) -> Result<(DashboardData, GemeindeRows), ExportError> {
     let window_from = window_from(as_of);
     let (mut base, reader) = match ScopeReader::open(conn, as_of, Some(window_from))? {
-        Some((interned, reader)) => (base_from(conn, land, as_of, interned)?, Some(reader)),
+        Some((interned, reader)) => {
+            map_for_scans(conn);
+            (base_from(conn, land, as_of, interned)?, Some(reader))
+        }
         None => (base(conn, land, as_of, true)?, None),
     };
     let members = std::mem::take(&mut base.members);
@@ -258,14 +261,14 @@ pub(super) fn base(
 }
 
 /// [`base`] from a matrix already read (its `recent` changes go to the members),
-/// or from an empty one that only interns the subjects and scopes.
+/// or from an empty one that only interns the subjects and scopes. The caller
+/// has mapped `conn` for the catalogue's scans.
 pub(super) fn base_from(
     conn: &Connection,
     land: &LandScope,
     as_of: NaiveDate,
     matrix: Matrix,
 ) -> Result<Base, ExportError> {
-    map_for_scans(conn);
     let started = std::time::Instant::now();
     let notes = annotations(conn)?;
     let efa: HashMap<String, Efa> = efa_services(conn)?

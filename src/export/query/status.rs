@@ -786,11 +786,10 @@ impl ScopeReader {
             }
         }
         let recent = match self.window {
-            Some((from, as_of)) => {
-                let cells: Vec<Cell> = changed.into_iter().map(|s| (s, scope_id)).collect();
-                changes_of(conn, &self.ids, &cells, from, as_of)?
+            Some((from, as_of)) if changed > 0 => {
+                window_of_scope(conn, &self.ids, (a, scope_id), from, as_of)?
             }
-            None => Vec::new(),
+            _ => Vec::new(),
         };
         Ok(ScopeCells { latest, recent })
     }
@@ -809,13 +808,76 @@ impl ScopeReader {
     }
 }
 
+/// The statement of [`window_of_scope`]: ?1 the scope id, ?2 the start of the
+/// window, ?3 the as-of date (YYYYMMDD).
+const WINDOW_OF_SCOPE: &str = "SELECT e.subject_id, e.effective_on, e.event_id, e.status
+     FROM status_current_rows c
+     JOIN status_event_rows e
+       ON e.subject_id = c.subject_id AND e.scope_id = c.scope_id
+      AND e.effective_on <= ?3
+     WHERE c.scope_id = ?1 AND c.scope_id > 0 AND c.effective_on > ?2";
+
+/// The events in (`from`, `as_of`] of one Gemeinde's cells (matrix scope id and
+/// database scope id), each with the status it replaced, in the order
+/// [`changes_of`] gives them (by subject id, oldest first within a cell): one
+/// statement for the Gemeinde instead of one seek per changed cell from here. Only
+/// a cell whose current event is after `from` can have such events; SQLite walks
+/// that Gemeinde's range of `status_current_by_scope` and joins each such cell's
+/// events up to `as_of` (a cell's events lie together in the primary key), so the
+/// status before the window comes with them.
+fn window_of_scope(
+    conn: &Connection,
+    ids: &Ids,
+    (a, scope_id): (u32, i64),
+    from: NaiveDate,
+    as_of: NaiveDate,
+) -> Result<Vec<Recent>, ExportError> {
+    const CTX: &str = "reading recent status changes";
+    let mut stmt = conn.prepare_cached(WINDOW_OF_SCOPE).map_err(db(CTX))?;
+    let from_n = date_int(from);
+    // (subject id, date, event id, status) of every event read.
+    let mut events: Vec<(i64, i64, i64, i64)> = Vec::new();
+    let mut rows = stmt
+        .query(params![scope_id, from_n, date_int(as_of)])
+        .map_err(db(CTX))?;
+    while let Some(r) = rows.next().map_err(db(CTX))? {
+        let int = |i: usize| -> Result<i64, ExportError> { r.get(i).map_err(db(CTX)) };
+        events.push((int(0)?, int(1)?, int(2)?, int(3)?));
+    }
+    // The plan gives them in this order; the output must not depend on a plan.
+    if !events.is_sorted() {
+        events.sort_unstable();
+    }
+    let mut out = Vec::new();
+    for cell in events.chunk_by(|x, y| x.0 == y.0) {
+        let Some(&(subject_id, ..)) = cell.first() else {
+            continue;
+        };
+        let Some(s) = ids.subjects.get(subject_id) else {
+            continue;
+        };
+        // The status before the window, then each change replacing the one before.
+        let split = cell.partition_point(|e| e.1 <= from_n);
+        let (before, window) = cell.split_at(split);
+        let mut old = before.last().and_then(|e| Status::from_ordinal(e.3));
+        for &(_, on, _, status) in window {
+            let new = Status::from_ordinal(status);
+            if let (Some(new), Some(on)) = (new, int_date(on)) {
+                out.push(Recent { s, a, on, old, new });
+            }
+            old = new;
+        }
+    }
+    Ok(out)
+}
+
 /// Where a [`ScopeFill`] leaves what it read for the reader.
 type Handover = Arc<Mutex<Option<ScopeFilled>>>;
 
 /// One Gemeinde's read of `status_current_rows` as an SQLite aggregate (as
 /// [`Fill`] for the whole matrix): the cells as of the date by matrix subject
-/// id, the subject ids of the cells dated later and of those changed in the
-/// change window.
+/// id, the subject ids of the cells dated later, and how many cells changed in
+/// the change window (their events are read by [`window_of_scope`]).
 struct ScopeFill {
     subjects: IdIndex,
     n_subjects: usize,
@@ -830,7 +892,8 @@ struct ScopeFill {
 struct ScopeFilled {
     latest: Vec<Option<Latest>>,
     later: Vec<i64>,
-    changed: Vec<i64>,
+    /// Cells whose current event is after the start of the change window.
+    changed: usize,
 }
 
 /// The state of one [`ScopeFill`] read: what it hands over, and its date memory.
@@ -860,7 +923,7 @@ impl Aggregate<ScopeState, i64> for ScopeFill {
         let on: i64 = ctx.get(2)?;
         let f = &mut st.filled;
         if self.from_n.is_some_and(|from| on > from) {
-            f.changed.push(subject_id);
+            f.changed += 1;
         }
         if on > self.as_of_n {
             f.later.push(subject_id);
@@ -1353,6 +1416,27 @@ mod tests {
         assert_eq!(
             plan,
             ["SEARCH status_current_rows USING COVERING INDEX status_current_by_scope (scope_id=?)"]
+        );
+    }
+
+    /// The change window of a Gemeinde walks its range of the scope index and
+    /// seeks each changed cell's events by primary key.
+    #[test]
+    fn the_window_read_uses_the_scope_index_and_seeks_the_events() {
+        let (_dir, conn) = db();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {WINDOW_OF_SCOPE}"))
+            .unwrap()
+            .query_map(params![1, 20260101, 20260630], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            plan,
+            [
+                "SEARCH c USING COVERING INDEX status_current_by_scope (scope_id=?)",
+                "SEARCH e USING PRIMARY KEY (subject_id=? AND scope_id=? AND effective_on<?)"
+            ]
         );
     }
 
