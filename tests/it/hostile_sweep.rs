@@ -592,3 +592,29 @@ fn a_status_report_workbook_names_its_hidden_rows() {
         "{run:#?}"
     );
 }
+
+#[test]
+fn an_empty_database_file_is_named_as_empty_to_a_reader() {
+    let dir = scratch();
+    let db = dir.path().join("empty.db");
+    std::fs::write(&db, "").unwrap();
+    for args in [
+        &["search", "x"][..],
+        &["query", "SELECT 1"][..],
+        &["releases"][..],
+    ] {
+        let run = support::run_db(&db, args);
+        assert_eq!(run.code, Some(1), "{args:?}: {run:#?}");
+        assert!(
+            run.stderr
+                .contains("is an empty file (0 bytes), not a database yet"),
+            "{args:?}: {run:#?}"
+        );
+        assert!(!run.stderr.contains("migrate"), "{run:#?}");
+        assert_eq!(std::fs::metadata(&db).unwrap().len(), 0);
+    }
+    // A writer takes it as a new database, as before.
+    let leika = fixture(LEIKA);
+    support::run_db(&db, &["import", "leika", leika.to_str().unwrap()]).assert_ok();
+    assert!(support::run_db(&db, &["search", "Abendrealschule"]).ok());
+}
