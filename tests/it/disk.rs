@@ -1,4 +1,4 @@
-//! Disk full and read-only disk: the database lives on a 2 MiB tmpfs mounted by
+//! Disk full and read-only disk: the database lives on a 4 MiB tmpfs mounted by
 //! the test. A large import fills it: the import fails with a clear error, the
 //! previous release is intact, and after the filesystem grows the same import
 //! succeeds. A read-only remount fails the import cleanly too. Needs permission to
@@ -88,7 +88,10 @@ fn disk_full_and_read_only_disk_keep_the_previous_release() {
     let dir = tempfile::tempdir().unwrap();
     let mount_point = dir.path().join("small");
     std::fs::create_dir(&mount_point).unwrap();
-    let Some(mount) = Mount::tmpfs(&mount_point, "2m") else {
+    // Room for the schema of a new database (16 KiB pages, `NEW_DATABASE_PAGE_SIZE`,
+    // one for each of its ~50 tables and indexes) and its WAL, and the base
+    // release; not for the big one (25,000 more records).
+    let Some(mount) = Mount::tmpfs(&mount_point, "4m") else {
         eprintln!(
             "SKIPPED disk_full_and_read_only_disk_keep_the_previous_release: cannot mount a tmpfs here (needs root)"
         );
@@ -107,7 +110,7 @@ fn disk_full_and_read_only_disk_keep_the_previous_release() {
     );
     let before = state(&db);
 
-    // Full: the big release does not fit in 2 MiB.
+    // Full: the big release does not fit in 4 MiB.
     let out = quiet(&db, &["import", "gv100ad"], &big);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");

@@ -123,6 +123,9 @@ fn migrates_in_place_and_answers_as_before(old_db: &str, expected: &str) {
         rows(&db, "PRAGMA user_version"),
         [ozgsync::store::schema_version().to_string()]
     );
+    // A database keeps the page size it was made with; only new ones get
+    // `NEW_DATABASE_PAGE_SIZE`.
+    assert_eq!(rows(&db, "PRAGMA page_size"), ["4096"]);
     // The json_valid CHECK is gone, the search index keeps no copy of its text.
     assert_eq!(
         rows(
@@ -328,4 +331,32 @@ fn an_unmigrated_database_is_refused_by_readers_copied_by_backup_and_migrated_wh
         ozgsync::store::schema_version()
     );
     run_db(&db, &["releases"]).assert_ok();
+}
+
+#[test]
+fn a_new_database_gets_the_large_page_size_and_passes_the_integrity_check() {
+    let dir = scratch();
+    let db = dir.path().join("new.db");
+    run_db(
+        &db,
+        &[
+            "import",
+            "leika",
+            fixture("leika/leika_sample_nrw2019.csv").to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    assert_eq!(
+        rows(&db, "PRAGMA page_size"),
+        [ozgsync::store::NEW_DATABASE_PAGE_SIZE.to_string()]
+    );
+    assert_ne!(ozgsync::store::NEW_DATABASE_PAGE_SIZE, 4096);
+    assert_eq!(rows(&db, "PRAGMA integrity_check"), ["ok"]);
+    // A second writer on the same file keeps it, and the release is there.
+    run_db(&db, &["search", "Führerschein"]).assert_ok();
+    assert_eq!(
+        rows(&db, "PRAGMA page_size"),
+        [ozgsync::store::NEW_DATABASE_PAGE_SIZE.to_string()]
+    );
+    assert!(rows(&db, "SELECT count(*) FROM releases")[0] != "0");
 }
