@@ -302,8 +302,7 @@ impl Credentials {
             }
             (None, Some(file)) => {
                 let path = base_dir.join(file);
-                std::fs::read_to_string(&path)
-                    .map_err(|e| format!("reading {}: {e}", path.display()))?
+                read_small_file(&path, "a credentials file")?
                     .trim_end_matches(['\r', '\n'])
                     .to_owned()
             }
@@ -394,6 +393,59 @@ impl ExportConfig {
     }
 }
 
+/// The text of the config file at `path`, or what is wrong with it and what to do.
+fn read_config_text(path: &Path) -> std::result::Result<String, String> {
+    read_small_file(path, "a config file (TOML)")
+}
+
+/// Largest config or credentials file read: both are a few lines.
+const MAX_SMALL_FILE: u64 = 16 << 20;
+
+/// Reads a small text file the operator names (the config, a credentials file):
+/// only a regular file (symbolic links followed), at most 16 MiB. A FIFO would
+/// block the command forever, a directory or device gives the kernel's bare
+/// words; each is said with what `what` should be instead.
+fn read_small_file(path: &Path, what: &str) -> std::result::Result<String, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("reading {shown}: no such file; check the path"),
+        _ => format!("reading {shown}: {e}"),
+    })?;
+    if meta.is_dir() {
+        let inside = path.join("ozgsync.toml");
+        let example = if path.extension().is_some_and(|e| e == "toml") || !inside.is_file() {
+            String::new()
+        } else {
+            format!(" ({} is one)", inside.display())
+        };
+        return Err(format!(
+            "{shown} is a directory; give {what} itself{example}"
+        ));
+    }
+    if !meta.is_file() {
+        return Err(format!(
+            "{shown} is not a regular file (a FIFO, device or socket); give {what}"
+        ));
+    }
+    if meta.len() > MAX_SMALL_FILE {
+        return Err(format!(
+            "{shown} is {} bytes; {what} is a few lines, at most {MAX_SMALL_FILE} bytes",
+            meta.len()
+        ));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SMALL_FILE + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("reading {shown}: {e}"))?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{shown} is not UTF-8 text (byte {} is not): save it as UTF-8",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 impl Config {
     /// Reads a config file, applies `OZGSYNC_*` overrides from the process
     /// environment, and validates it.
@@ -406,7 +458,10 @@ impl Config {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(Error::io("reading config", path))?;
+        let text = read_config_text(path).map_err(|message| Error::Config {
+            path: path.display().to_string(),
+            message,
+        })?;
         let base_dir = path
             .parent()
             .map(Path::to_path_buf)
@@ -438,8 +493,7 @@ impl Config {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> std::result::Result<Config, Vec<String>> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| vec![format!("reading {}: {e}", path.display())])?;
+        let text = read_config_text(path).map_err(|e| vec![e])?;
         let base_dir = path
             .parent()
             .map(Path::to_path_buf)

@@ -177,7 +177,7 @@ fn write_to<'p>(
     match dest.out.as_deref().filter(|p| !target::is_stdout(p)) {
         Some(p) => {
             let db = ctx.db.clone();
-            target::check_replaceable(p, &target::Protected::of(&[db]))?;
+            target::check_replaceable(p, &target::Protected::of(&[db]), &bytes)?;
             crate::export::write_atomic(p, &bytes, dest.modes.modes())?;
             Ok(Some(p))
         }

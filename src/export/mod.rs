@@ -373,8 +373,8 @@ fn write_report(
         }
     }
     let protected = target::Protected::of(&[db.to_path_buf()]);
-    for path in targets.keys() {
-        target::check_replaceable(path, &protected)?;
+    for (path, bytes) in &targets {
+        target::check_replaceable(path, &protected, bytes)?;
     }
     for (path, bytes) in &targets {
         write_atomic(path, bytes, output.modes)?;

@@ -107,9 +107,14 @@ pub fn database_reason(path: &Path, meta: &fs::Metadata, protected: &Protected) 
     None
 }
 
-/// Checks that a single output file may be (re)placed at `path`: absent, or a
-/// regular file that is not a database. Never follows a symbolic link.
-pub fn check_replaceable(path: &Path, protected: &Protected) -> Result<(), ExportError> {
+/// Checks that a single output file may be (re)placed at `path` by `bytes`:
+/// absent, or a regular file that is not a database and starts like `bytes` (see
+/// [`written_here_before`]). Never follows a symbolic link.
+pub fn check_replaceable(
+    path: &Path,
+    protected: &Protected,
+    bytes: &[u8],
+) -> Result<(), ExportError> {
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -153,7 +158,40 @@ pub fn check_replaceable(path: &Path, protected: &Protected) -> Result<(), Expor
             path.display()
         )));
     }
+    if !written_here_before(path, bytes) {
+        return Err(ExportError::invalid(format!(
+            "{} exists and does not start like the file this command writes, so ozgsync did not \
+             write it (an export replaces only its own earlier output: `--out /etc/passwd` as root \
+             must not replace the system's file): choose another path, or remove the file first",
+            path.display()
+        )));
+    }
     Ok(())
+}
+
+/// Whether the regular file at `path` is empty or starts like `new` does: the
+/// earlier output of the same command (a report, a template) is replaced, a file
+/// of another kind (a configuration, a source CSV, `/etc/passwd`) is not. Compared
+/// are the 4 bytes of a ZIP header for a workbook (the bytes after it change with
+/// every write), else the first line up to 16 bytes (a CSV header, `{`,
+/// `<!DOCTYPE html>`, `# Onlinedienste-`), which no Land or date changes.
+fn written_here_before(path: &Path, new: &[u8]) -> bool {
+    const ZIP: &[u8] = b"PK\x03\x04";
+    let len = if new.starts_with(ZIP) {
+        ZIP.len()
+    } else {
+        let line = new.iter().position(|b| *b == b'\n').unwrap_or(new.len());
+        line.min(16)
+    };
+    let mut head = Vec::with_capacity(len);
+    let Ok(file) = fs::File::open(path) else {
+        // Unreadable here: the replace itself reports what is wrong.
+        return true;
+    };
+    if file.take(len as u64 + 1).read_to_end(&mut head).is_err() {
+        return true;
+    }
+    head.is_empty() || head.get(..len) == new.get(..len)
 }
 
 /// Sets `mode` on a file or directory ozgsync just created (not masked by umask).

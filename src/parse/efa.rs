@@ -471,8 +471,15 @@ fn build(d: Draft, problems: &mut Vec<String>) -> Option<EfaServiceRecord> {
 
     if let Some(id) = &efa_id {
         if !is_valid_efa_id(id) {
+            // A byte order mark inside the file: two saved CSV files joined.
+            let bom = if id.starts_with('\u{feff}') {
+                "; it starts with a byte order mark (U+FEFF), which a file joined from two \
+                 saved CSV files carries at the seam: remove it"
+            } else {
+                ""
+            };
             problems.push(format!(
-                "efa_id: {id:?} is not a valid EfA id (1–64 of A–Z a–z 0–9 . _ -, starting with a letter or digit)"
+                "efa_id: {id:?} is not a valid EfA id (1–64 of A–Z a–z 0–9 . _ -, starting with a letter or digit){bom}"
             ));
         }
     }

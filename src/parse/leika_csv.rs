@@ -233,6 +233,15 @@ impl<R: Read> Read for RecordGuard<R> {
 fn read_header_line<R: BufRead>(input: &mut R) -> Result<Vec<u8>, ParseError> {
     let mut line = Vec::new();
     input.take(MAX_HEADER_BYTES).read_until(b'\n', &mut line)?;
+    let body = line.strip_suffix(b"\n").unwrap_or(&line);
+    if body.strip_suffix(b"\r").unwrap_or(body).contains(&b'\r') {
+        return Err(ParseError::not_format(
+            EXPECTED,
+            "line 1",
+            "the lines end with a bare CR (classic Mac OS line ends, no LF): save the file \
+             with Windows (CRLF) or Unix (LF) line ends",
+        ));
+    }
     if line.len() as u64 >= MAX_HEADER_BYTES && !line.ends_with(b"\n") {
         return Err(ParseError::not_format(
             EXPECTED,

@@ -415,3 +415,126 @@ fn rows_hidden_by_a_filter_are_imported_and_named() {
     run.assert_ok();
     assert!(!run.stderr.contains("hidden"), "{run:#?}");
 }
+
+#[test]
+fn an_export_never_replaces_a_file_of_another_kind() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let victim = dir.path().join("passwd");
+    let precious = "root:x:0:0:root:/root:/bin/bash\n";
+    for args in [
+        &["export", "report", "--format", "json", "--out"][..],
+        &["export", "report", "--format", "md", "--out"][..],
+        &["export", "report", "--format", "xlsx", "--out"][..],
+        &["template", "annotations", "--format", "csv", "--out"][..],
+    ] {
+        std::fs::write(&victim, precious).unwrap();
+        let mut all = args.to_vec();
+        all.push(victim.to_str().unwrap());
+        let run = support::run_db(&db, &all);
+        assert_eq!(run.code, Some(2), "{args:?}: {run:#?}");
+        assert!(
+            run.stderr
+                .contains("exists and does not start like the file this command writes"),
+            "{args:?}: {run:#?}"
+        );
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), precious);
+        // Its own earlier output, and an empty file, are replaced.
+        std::fs::remove_file(&victim).unwrap();
+        support::run_db(&db, &all).assert_ok();
+        let first = std::fs::read(&victim).unwrap();
+        support::run_db(&db, &all).assert_ok();
+        assert_eq!(std::fs::read(&victim).unwrap()[..4], first[..4]);
+        std::fs::write(&victim, "").unwrap();
+        support::run_db(&db, &all).assert_ok();
+        std::fs::remove_file(&victim).unwrap();
+    }
+}
+
+#[test]
+fn a_config_that_is_not_a_file_is_named_and_never_waited_on() {
+    let dir = scratch();
+    let fifo = dir.path().join("fifo.toml");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::create_dir(dir.path().join("etc")).unwrap();
+    std::fs::write(dir.path().join("etc/ozgsync.toml"), "").unwrap();
+    for (config, said) in [
+        (
+            "fifo.toml",
+            "fifo.toml is not a regular file (a FIFO, device or socket); give a config file (TOML)",
+        ),
+        (
+            "etc",
+            "etc is a directory; give a config file (TOML) itself (etc/ozgsync.toml is one)",
+        ),
+        (
+            "missing.toml",
+            "reading missing.toml: no such file; check the path",
+        ),
+    ] {
+        for args in [&["config", "check"][..], &["sync"][..]] {
+            // A FIFO without a writer blocked the command forever: `timeout` ends
+            // such a run, and the assertion below then fails.
+            let mut cmd = std::process::Command::new("timeout");
+            cmd.arg("60")
+                .arg(support::binary())
+                .args(["--config", config])
+                .args(args)
+                .current_dir(dir.path())
+                .stdin(std::process::Stdio::null());
+            let run = collect(&mut cmd);
+            assert_eq!(run.code, Some(1), "{config} {args:?}: {run:#?}");
+            assert!(run.stderr.contains(said), "{config} {args:?}: {run:#?}");
+        }
+    }
+}
+
+#[test]
+fn odd_line_ends_and_a_bom_inside_a_file_are_named() {
+    let dir = scratch();
+    let db = dir.path().join("o.db");
+    // LeiKa with classic Mac line ends (CR alone): the header check read the whole
+    // file as one line ("no line break in the first 65536 bytes").
+    let leika = std::fs::read(fixture(LEIKA)).unwrap();
+    let mut cr = Vec::new();
+    for (i, b) in leika.iter().enumerate() {
+        if !(*b == b'\n' && leika.get(i.wrapping_sub(1)) == Some(&b'\r')) {
+            cr.push(*b);
+        }
+    }
+    let file = dir.path().join("cr.csv");
+    std::fs::write(&file, &cr[..2000]).unwrap();
+    let run = support::run_db(&db, &["import", "leika", file.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("the lines end with a bare CR (classic Mac OS line ends, no LF)"),
+        "{run:#?}"
+    );
+    // EfA CSV joined from two saved files: the BOM at the seam is named.
+    let efa = std::fs::read_to_string(fixture("efa/release1.csv")).unwrap();
+    let joined = efa.replacen("\nEFA-0002;", "\n\u{feff}EFA-0002;", 1);
+    let file = dir.path().join("joined.csv");
+    std::fs::write(&file, joined).unwrap();
+    let run = support::run_db(&db, &["import", "efa", file.to_str().unwrap()]);
+    run.assert_ok();
+    let release = run
+        .stdout
+        .split("release ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let rejects = support::run_db(&db, &["rejects", release]);
+    assert!(
+        rejects
+            .stdout
+            .contains("it starts with a byte order mark (U+FEFF)"),
+        "{rejects:#?}"
+    );
+}
