@@ -107,7 +107,7 @@ impl SheetImport {
 /// hides the rows it filters out): they are imported like the visible ones, since
 /// a hidden row still holds what the sheet says, but the sender may not have seen
 /// them. At most 20 row numbers are listed.
-fn hidden_rows_warning(rows: &[u64]) -> Option<String> {
+pub(super) fn hidden_rows_warning(rows: &[u64]) -> Option<String> {
     let (first, rest) = (rows.iter().take(20), rows.len().saturating_sub(20));
     let mut list = first.map(u64::to_string).collect::<Vec<_>>().join(", ");
     if list.is_empty() {

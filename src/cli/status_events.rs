@@ -216,6 +216,13 @@ fn import(
         },
     };
     let validated = if crate::parse::xlsx_sheet::is_xlsx(head) {
+        // Rows an autofilter hid are recorded like the others (see the sheets).
+        let hidden = std::fs::File::open(file)
+            .map(crate::parse::xlsx_sheet::hidden_data_rows)
+            .unwrap_or_default();
+        if let Some(warning) = super::annotations::hidden_rows_warning(&hidden) {
+            eprintln!("{}: warning: {warning}", file.display());
+        }
         report::validate_xlsx_into(input, &catalog, today(), held)
     } else {
         report::validate_into(input, &catalog, today(), held)

@@ -113,6 +113,7 @@ pub fn read<R: Read + Seek>(mut input: R, expected: &'static str) -> Result<Tabl
         .rewind()
         .ok()
         .and_then(|()| hidden_rows(&mut input, &sheet))
+        .map(|h| h.rows)
         .unwrap_or_default()
         .into_iter()
         .filter(|r| *r > header_row)
@@ -124,12 +125,49 @@ pub fn read<R: Read + Seek>(mut input: R, expected: &'static str) -> Result<Tabl
     })
 }
 
+/// The hidden data rows of the first visible worksheet of a workbook (those below
+/// its first row, the header), for a reader that does not go through [`read`]
+/// (the status report's streaming validation). Empty when there are none or the
+/// workbook cannot be read: its reader reports that.
+pub fn hidden_data_rows<R: Read + Seek>(mut input: R) -> Vec<u64> {
+    let sheet = {
+        let Ok(workbook) = calamine::open_workbook_from_rs::<Xlsx<&mut R>, _>(&mut input) else {
+            return Vec::new();
+        };
+        let Some(sheet) = workbook
+            .sheets_metadata()
+            .iter()
+            .find(|s| s.typ == SheetType::WorkSheet && s.visible == SheetVisible::Visible)
+            .map(|s| s.name.clone())
+        else {
+            return Vec::new();
+        };
+        sheet
+    };
+    if input.rewind().is_err() {
+        return Vec::new();
+    }
+    let Some(hidden) = hidden_rows(&mut input, &sheet) else {
+        return Vec::new();
+    };
+    // The header is the sheet's first row; a hidden header is not a data row.
+    let first = hidden.first_row.unwrap_or(1);
+    hidden.rows.into_iter().filter(|r| *r > first).collect()
+}
+
+/// What [`hidden_rows`] finds: the hidden rows and the number of the first row
+/// the worksheet holds.
+struct Hidden {
+    rows: Vec<u64>,
+    first_row: Option<u64>,
+}
+
 /// The row numbers worksheet `sheet` marks hidden (`<row r="5" hidden="1">`: an
 /// autofilter writes this for every row it filters out, and so does hiding a row
 /// by hand), from the workbook's XML, which calamine does not expose. None when
 /// the parts cannot be found or read: the rows were read by calamine already, and
 /// only the warning is lost.
-fn hidden_rows<R: Read + Seek>(input: R, sheet: &str) -> Option<Vec<u64>> {
+fn hidden_rows<R: Read + Seek>(input: R, sheet: &str) -> Option<Hidden> {
     use quick_xml::events::Event;
     let mut zip = zip::ZipArchive::new(input).ok()?;
     let part = |zip: &mut zip::ZipArchive<R>, name: &str| -> Option<Vec<u8>> {
@@ -191,13 +229,17 @@ fn hidden_rows<R: Read + Seek>(input: R, sheet: &str) -> Option<Vec<u64>> {
     // The worksheet streamed: only `row` elements' attributes are looked at.
     let file = zip.by_name(&path).ok()?;
     let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(file));
-    let mut hidden = Vec::new();
+    let mut hidden = Hidden {
+        rows: Vec::new(),
+        first_row: None,
+    };
     loop {
         match reader.read_event_into(&mut buf).ok()? {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"row" => {
-                let is_hidden = matches!(attr(&e, b"hidden").as_deref(), Some("1" | "true"));
-                if let (true, Some(r)) = (is_hidden, attr(&e, b"r")) {
-                    hidden.extend(r.parse::<u64>().ok());
+                let r = attr(&e, b"r").and_then(|r| r.parse::<u64>().ok());
+                hidden.first_row = hidden.first_row.or(r);
+                if matches!(attr(&e, b"hidden").as_deref(), Some("1" | "true")) {
+                    hidden.rows.extend(r);
                 }
             }
             Event::Eof => break,

@@ -321,6 +321,14 @@ fn restrict_permissions(path: &Path) -> Result<()> {
 pub fn open_reader(path: &Path) -> Result<Connection> {
     let (conn, version) = open_existing_read_only(path)?;
     check_version(version, path)?;
+    // An empty file (a `touch`, or a writer killed right after creating it) is no
+    // database of an older ozgsync: "migrate" would mislead.
+    if version == 0 && std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        return Err(Error::Database {
+            path: path.to_owned(),
+            problem: "is an empty file (0 bytes), not a database yet; check --db (or OZGSYNC_DB, or the config's `database`), or fill it with `ozgsync sync` or `ozgsync import`".into(),
+        });
+    }
     if version < schema_version() {
         return Err(Error::Database {
             path: path.to_owned(),

@@ -538,3 +538,83 @@ fn odd_line_ends_and_a_bom_inside_a_file_are_named() {
         "{rejects:#?}"
     );
 }
+
+#[test]
+fn a_status_report_workbook_names_its_hidden_rows() {
+    use rust_xlsxwriter::{FilterCondition, Workbook};
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let gv100ad = fixture("gv100ad/GV100AD_30112025_NI.txt");
+    support::run_db(&db, &["import", "gv100ad", gv100ad.to_str().unwrap()]).assert_ok();
+    let file = dir.path().join("status.xlsx");
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    let header = [
+        "Leistungsschlüssel",
+        "EfA-ID",
+        "Ressort",
+        "ARS",
+        "Status",
+        "Gültig ab",
+        "Bemerkung",
+    ];
+    for (c, h) in (0u16..).zip(header) {
+        sheet.write_string(0, c, h).unwrap();
+    }
+    for (r, status, day) in [
+        (1u32, "pilot", "2025-03-01"),
+        (2, "produktiv", "2025-04-01"),
+    ] {
+        sheet.write_string(r, 0, "99088026034000").unwrap();
+        sheet.write_string(r, 3, "032410001001").unwrap();
+        sheet.write_string(r, 4, status).unwrap();
+        sheet.write_string(r, 5, day).unwrap();
+    }
+    // Filtered on Status "pilot": Excel hides row 3.
+    sheet.autofilter(0, 0, 2, 6).unwrap();
+    sheet
+        .filter_column(4, &FilterCondition::new().add_list_filter("pilot"))
+        .unwrap();
+    book.save(&file).unwrap();
+    let run = support::run_db(
+        &db,
+        &["status", "import", "--by", "MK", file.to_str().unwrap()],
+    );
+    run.assert_ok();
+    assert!(
+        run.stderr.contains(
+            "warning: 1 row(s) hidden in the workbook (by a filter or by hand) are imported like the others: row(s) 3."
+        ),
+        "{run:#?}"
+    );
+    assert!(
+        run.stdout.contains("2 status event(s) recorded"),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn an_empty_database_file_is_named_as_empty_to_a_reader() {
+    let dir = scratch();
+    let db = dir.path().join("empty.db");
+    std::fs::write(&db, "").unwrap();
+    for args in [
+        &["search", "x"][..],
+        &["query", "SELECT 1"][..],
+        &["releases"][..],
+    ] {
+        let run = support::run_db(&db, args);
+        assert_eq!(run.code, Some(1), "{args:?}: {run:#?}");
+        assert!(
+            run.stderr
+                .contains("is an empty file (0 bytes), not a database yet"),
+            "{args:?}: {run:#?}"
+        );
+        assert!(!run.stderr.contains("migrate"), "{run:#?}");
+        assert_eq!(std::fs::metadata(&db).unwrap().len(), 0);
+    }
+    // A writer takes it as a new database, as before.
+    let leika = fixture(LEIKA);
+    support::run_db(&db, &["import", "leika", leika.to_str().unwrap()]).assert_ok();
+    assert!(support::run_db(&db, &["search", "Abendrealschule"]).ok());
+}
