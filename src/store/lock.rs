@@ -285,8 +285,8 @@ pub fn read_only_mount_problem(db: &Path, lock: Option<&PathBuf>) -> String {
 /// Why this user cannot write `db`, with the ways out (after "database PATH: "):
 /// a writer needs the file writable and its folder too (the lock file, SQLite's
 /// journal and a new database are created there). None when it can, and when the
-/// check cannot tell (a missing folder, a read-only mount): the open then reports
-/// it. Root passes (`access(2)` grants it everything but a read-only mount).
+/// check cannot tell (a read-only mount): the open then reports it. A missing
+/// folder is named too (SQLite would say "unable to open database file"). Root passes (`access(2)` grants it everything but a read-only mount).
 pub fn write_access_problem(db: &Path) -> Option<String> {
     use rustix::fs::{access, Access};
     let denied = |path: &Path, how| access(path, how) == Err(rustix::io::Errno::ACCESS);
@@ -295,6 +295,14 @@ pub fn write_access_problem(db: &Path) -> Option<String> {
         _ => Path::new("."),
     };
     let exists = std::fs::metadata(db).is_ok();
+    if !exists && std::fs::metadata(dir).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        return Some(format!(
+            "does not exist, and neither does its folder {}: create the folder (`mkdir -p {}`) \
+             or point --db (or OZGSYNC_DB, or the config's `database`) at an existing one",
+            dir.display(),
+            dir.display()
+        ));
+    }
     let file_denied = exists && denied(db, Access::WRITE_OK);
     let dir_denied = denied(dir, Access::WRITE_OK | Access::EXEC_OK);
     if !(file_denied || dir_denied) || on_read_only_mount(db) {

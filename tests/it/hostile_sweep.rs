@@ -618,3 +618,33 @@ fn an_empty_database_file_is_named_as_empty_to_a_reader() {
     support::run_db(&db, &["import", "leika", leika.to_str().unwrap()]).assert_ok();
     assert!(support::run_db(&db, &["search", "Abendrealschule"]).ok());
 }
+
+#[test]
+fn a_database_in_a_folder_that_does_not_exist_is_named() {
+    let dir = scratch();
+    let db = dir.path().join("no/such/folder/o.db");
+    let leika = fixture(LEIKA);
+    for args in [
+        &["import", "leika", leika.to_str().unwrap()][..],
+        &[
+            "ressort",
+            "rename",
+            "MW",
+            "--name",
+            "X",
+            "--from",
+            "2025-01-01",
+        ][..],
+    ] {
+        let run = collect(support::command(dir.path()).arg("--db").arg(&db).args(args));
+        assert_eq!(run.code, Some(1), "{args:?}: {run:#?}");
+        assert!(
+            run.stderr.contains(&format!(
+                "does not exist, and neither does its folder {}: create the folder",
+                db.parent().unwrap().display()
+            )),
+            "{args:?}: {run:#?}"
+        );
+        assert!(!dir.path().join("no").exists());
+    }
+}
