@@ -64,6 +64,10 @@ pub struct SortedRow {
 struct Interner<T> {
     ids: HashMap<T, u32>,
     values: Vec<T>,
+    /// The id interned last: reports come grouped (a subject's or a Gemeinde's
+    /// rows together), so the row before's value is compared first, one compare
+    /// instead of a hash for most rows.
+    last: Option<u32>,
 }
 
 impl<T: std::hash::Hash + Eq + Clone> Interner<T> {
@@ -71,16 +75,26 @@ impl<T: std::hash::Hash + Eq + Clone> Interner<T> {
         Interner {
             ids: HashMap::new(),
             values: Vec::new(),
+            last: None,
         }
     }
 
     fn intern(&mut self, value: T) -> u32 {
-        if let Some(&id) = self.ids.get(&value) {
-            return id;
+        if let Some(last) = self.last {
+            if self.values.get(last as usize) == Some(&value) {
+                return last;
+            }
         }
-        let id = self.values.len() as u32;
-        self.values.push(value.clone());
-        self.ids.insert(value, id);
+        let id = match self.ids.get(&value) {
+            Some(&id) => id,
+            None => {
+                let id = self.values.len() as u32;
+                self.values.push(value.clone());
+                self.ids.insert(value, id);
+                id
+            }
+        };
+        self.last = Some(id);
         id
     }
 

@@ -227,7 +227,7 @@ fn record_sorted_at(
             7,
         ),
         pending_events: Vec::with_capacity(CHUNK),
-        current: Current::new(&tx)?,
+        current: Current::new(&tx, scopes.len())?,
         batch_id,
     };
     let mut group: Vec<SortedRow> = Vec::new();
@@ -381,6 +381,66 @@ struct CopyRange {
 /// subject is a municipal service.
 type TallyKey = (u32, &'static str, Status, bool);
 
+/// The subject kinds the tally counts densely (`Subject::kind`).
+const TALLY_KINDS: [&str; 2] = ["leika", "efa"];
+
+/// The tally deltas of one report: a counter per [`TallyKey`], in a dense vector
+/// (the scopes are the report's interned ids, so 32 counters per scope) instead
+/// of a hash map probed for each of millions of rows.
+struct Tally {
+    counts: Vec<i64>,
+    /// Keys outside the dense range (none today: every kind is in `TALLY_KINDS`).
+    other: HashMap<TallyKey, i64>,
+}
+
+impl Tally {
+    fn new(scopes: usize) -> Tally {
+        Tally {
+            counts: vec![0; scopes * TALLY_KINDS.len() * Status::ALL.len() * 2],
+            other: HashMap::new(),
+        }
+    }
+
+    fn slot((scope, kind, status, municipal): TallyKey) -> Option<usize> {
+        let kind = TALLY_KINDS.iter().position(|k| *k == kind)?;
+        let status = Status::ALL.iter().position(|s| *s == status)?;
+        let at = (scope as usize * TALLY_KINDS.len() + kind) * Status::ALL.len() + status;
+        Some(at * 2 + usize::from(municipal))
+    }
+
+    fn add(&mut self, key: TallyKey, n: i64) {
+        match Tally::slot(key).and_then(|i| self.counts.get_mut(i)) {
+            Some(count) => *count += n,
+            None => *self.other.entry(key).or_default() += n,
+        }
+    }
+
+    /// The keys whose count changed, with the change.
+    fn deltas(&self) -> Vec<(TallyKey, i64)> {
+        let per_scope = TALLY_KINDS.len() * Status::ALL.len() * 2;
+        let mut out: Vec<(TallyKey, i64)> = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n != 0)
+            .filter_map(|(i, &n)| {
+                let scope = u32::try_from(i / per_scope).ok()?;
+                let municipal = i % 2 == 1;
+                let status = *Status::ALL.get(i / 2 % Status::ALL.len())?;
+                let kind = *TALLY_KINDS.get(i / 2 / Status::ALL.len() % TALLY_KINDS.len())?;
+                Some(((scope, kind, status, municipal), n))
+            })
+            .collect();
+        out.extend(
+            self.other
+                .iter()
+                .filter(|(_, n)| **n != 0)
+                .map(|(k, n)| (*k, *n)),
+        );
+        out
+    }
+}
+
 /// What `status_current` and `status_tally` need from the rows seen so far.
 struct Current<'t> {
     kommunal: HashSet<String>,
@@ -388,11 +448,11 @@ struct Current<'t> {
     copies: Vec<CopyRange>,
     singles: Vec<NewCurrent>,
     single_insert: Chunked<'t>,
-    tally: HashMap<TallyKey, i64>,
+    tally: Tally,
 }
 
 impl<'t> Current<'t> {
-    fn new(tx: &'t rusqlite::Transaction<'t>) -> Result<Current<'t>> {
+    fn new(tx: &'t rusqlite::Transaction<'t>, scopes: usize) -> Result<Current<'t>> {
         let kommunal: HashSet<String> = {
             let mut stmt = tx
                 .prepare(
@@ -430,7 +490,7 @@ impl<'t> Current<'t> {
                          event_id = excluded.event_id",
                 5,
             ),
-            tally: HashMap::new(),
+            tally: Tally::new(scopes),
         })
     }
 }
@@ -517,14 +577,11 @@ impl Writer<'_, '_> {
                     let old = Status::from_ordinal(old_status).ok_or_else(|| {
                         Error::Invalid(format!("unknown status {old_status} in the database"))
                     })?;
-                    *cur.tally
-                        .entry((row.scope, subject_kind, old, municipal))
-                        .or_default() -= 1;
+                    cur.tally.add((row.scope, subject_kind, old, municipal), -1);
                 }
             }
-            *cur.tally
-                .entry((row.scope, subject_kind, row.status, municipal))
-                .or_default() += 1;
+            cur.tally
+                .add((row.scope, subject_kind, row.status, municipal), 1);
             winners.push(j);
         }
         if winners.len() == group.len() {
@@ -615,9 +672,9 @@ impl Writer<'_, '_> {
         let mut deltas: Vec<_> = self
             .current
             .tally
-            .iter()
-            .filter(|(_, n)| **n != 0)
-            .map(|(&(scope, subject_kind, status, municipal), &n)| {
+            .deltas()
+            .into_iter()
+            .map(|((scope, subject_kind, status, municipal), n)| {
                 let (scope_kind, scope) = &self.scopes[scope as usize];
                 (
                     (
