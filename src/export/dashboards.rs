@@ -21,12 +21,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::json::{
-    self, ChangeJson, CountsJson, DateJson, HeadlineJson, IndexEntryJson, IndexFileJson,
-    InputsJson, Keyed, LicenceJson, MemberJson, MetaCountsJson, MetaFileJson, ServiceInfoJson,
-    ServicesFileJson, SourceJson, Tally, UnitJson, DASHBOARD_FORMAT_VERSION as FORMAT_VERSION,
+    self, CountsJson, DateJson, HeadlineJson, IndexEntryJson, IndexFileJson, InputsJson, Keyed,
+    LicenceJson, MemberJson, MetaCountsJson, MetaFileJson, ServiceInfoJson, ServicesFileJson,
+    SourceJson, Tally, UnitJson, DASHBOARD_FORMAT_VERSION as FORMAT_VERSION,
 };
 #[cfg(test)]
-use super::json::{GemeindeFileJson, GemeindeServiceJson, ServiceCountsJson};
+use super::json::{ChangeJson, GemeindeFileJson, GemeindeServiceJson, ServiceCountsJson};
 use super::model::{DashboardData, DataStamp, Gemeinde, GemeindeChange, GemeindeService, Unit};
 use super::publish::Legacy;
 use super::{Ars, ExportError};
@@ -560,7 +560,9 @@ fn unit_json<'a>(
     }
 }
 
-/// The changes of one Gemeinde; `with_ars` for the aggregate files.
+/// The changes of one Gemeinde; `with_ars` for the aggregate files (the
+/// reference [`changes_list`] is checked against).
+#[cfg(test)]
 fn change_json<'a>(
     data: &'a DashboardData,
     g: &'a Gemeinde,
@@ -682,10 +684,85 @@ fn gemeinde_file(
         service_entry(&mut out, gs, retired, k.efa_kanal)?;
     }
     out.extend_from_slice(b"},\"changes_30d\":");
-    serde_json::to_writer(&mut out, &change_json(data, g, &rows.changes, false))
-        .map_err(ExportError::Json)?;
+    changes_list(
+        &mut out,
+        rows.changes
+            .iter()
+            .filter_map(|c| ChangeOut::of(data, keys, c, None)),
+    )?;
     out.extend_from_slice(b"}\n");
     Ok((out, tally))
+}
+
+/// One entry of a `changes_30d` list, as [`ChangeJson`](super::json::ChangeJson)
+/// has it, with the service's key escaped once per set.
+struct ChangeOut<'a> {
+    on: chrono::NaiveDate,
+    /// The Gemeinde's ARS, in aggregate files only.
+    ars: Option<&'a str>,
+    /// The leistungsschluessel (for the aggregate's order) and its JSON form.
+    key: &'a str,
+    quoted: &'a [u8],
+    old: Option<super::model::Status>,
+    new: super::model::Status,
+}
+
+impl<'a> ChangeOut<'a> {
+    /// The change `c` of a Gemeinde; `None` for a service the data does not have.
+    fn of(
+        data: &'a DashboardData,
+        keys: &'a [ServiceKey],
+        c: &GemeindeChange,
+        ars: Option<&'a str>,
+    ) -> Option<ChangeOut<'a>> {
+        let s = data.services.get(c.service)?;
+        let k = keys.get(c.service)?;
+        Some(ChangeOut {
+            on: c.effective_on,
+            ars,
+            key: &s.leistungsschluessel,
+            // `"…":` without its colon.
+            quoted: k.key.split_last()?.1,
+            old: c.old,
+            new: c.new,
+        })
+    }
+}
+
+/// A `changes_30d` list, byte for byte what serde_json writes for a list of
+/// [`ChangeJson`](super::json::ChangeJson) (a unit test holds the two equal):
+/// 124,000 changes of Lower Saxony go into the Gemeinde files and again into
+/// the Kreis and Verband files.
+fn changes_list<'a>(
+    out: &mut Vec<u8>,
+    changes: impl IntoIterator<Item = ChangeOut<'a>>,
+) -> Result<(), ExportError> {
+    out.push(b'[');
+    let mut first = true;
+    for c in changes {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.extend_from_slice(b"{\"effective_on\":");
+        json_date(out, c.on)?;
+        if let Some(ars) = c.ars {
+            out.extend_from_slice(b",\"ars\":");
+            json_str(out, ars)?;
+        }
+        out.extend_from_slice(b",\"leistungsschluessel\":");
+        out.extend_from_slice(c.quoted);
+        out.extend_from_slice(b",\"old\":");
+        match c.old {
+            Some(old) => json_str(out, old.as_str())?,
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"new\":");
+        json_str(out, c.new.as_str())?;
+        out.push(b'}');
+    }
+    out.push(b']');
+    Ok(())
 }
 
 /// One value of a Gemeinde file's services map: what serde_json writes for
@@ -836,15 +913,17 @@ fn aggregate_file(
                 .map(Tally::json)
                 .unwrap_or_else(|| Tally::default().json()),
         });
-        changes.extend(change_json(data, g, &rows.changes, true));
+        changes.extend(
+            rows.changes
+                .iter()
+                .filter_map(|c| ChangeOut::of(data, keys, c, Some(g.ars.as_str()))),
+        );
     }
     // Newest first, then by place and service, so the order never depends on input order.
     changes.sort_by(|a, b| {
-        b.effective_on
-            .0
-            .cmp(&a.effective_on.0)
+        b.on.cmp(&a.on)
             .then_with(|| a.ars.cmp(&b.ars))
-            .then_with(|| a.leistungsschluessel.cmp(b.leistungsschluessel))
+            .then_with(|| a.key.cmp(b.key))
     });
     let counts = total.json();
     let head = AggregateHeadJson {
@@ -877,7 +956,7 @@ fn aggregate_file(
     out.extend_from_slice(b",\"services\":");
     services_counts(&mut out, &per_service, keys);
     out.extend_from_slice(b",\"changes_30d\":");
-    serde_json::to_writer(&mut out, &changes).map_err(ExportError::Json)?;
+    changes_list(&mut out, changes)?;
     out.extend_from_slice(b"}\n");
     Ok((out, counts))
 }
@@ -1054,12 +1133,33 @@ mod tests {
             textkennzeichen: Some("60".into()),
             services,
             retired_services: retired,
-            changes: vec![GemeindeChange {
-                effective_on: day(2026, 6, 1),
-                service: 1,
-                old: None,
-                new: Status::Pilot,
-            }],
+            changes: vec![
+                GemeindeChange {
+                    effective_on: day(2026, 6, 1),
+                    service: 1,
+                    old: None,
+                    new: Status::Pilot,
+                },
+                GemeindeChange {
+                    effective_on: day(2026, 6, 1),
+                    service: 4,
+                    old: Some(Status::Geplant),
+                    new: Status::InUmsetzung,
+                },
+                GemeindeChange {
+                    effective_on: day(2026, 5, 20),
+                    service: 0,
+                    old: Some(Status::Pilot),
+                    new: Status::Produktiv,
+                },
+                // A service the data does not have: left out.
+                GemeindeChange {
+                    effective_on: day(2026, 5, 20),
+                    service: 99,
+                    old: None,
+                    new: Status::Produktiv,
+                },
+            ],
         };
         let data = DashboardData {
             land: crate::model::LandScope::niedersachsen(),
@@ -1074,9 +1174,21 @@ mod tests {
             services,
             kreise: Vec::new(),
             verbaende: Vec::new(),
-            gemeinden: vec![gemeinde(rows, retired), gemeinde(Vec::new(), Vec::new())],
+            gemeinden: vec![
+                gemeinde(rows, retired),
+                Gemeinde {
+                    ars: "031010000001".into(),
+                    ..gemeinde(Vec::new(), Vec::new())
+                },
+                Gemeinde {
+                    ars: "03101000000\"".into(),
+                    changes: Vec::new(),
+                    ..gemeinde(Vec::new(), Vec::new())
+                },
+            ],
         };
         let keys = service_keys(&data).unwrap();
+        let mut made = Vec::new();
         for (i, g) in data.gemeinden.iter().enumerate() {
             let rows = rows_of(&|_, _| Ok(None), i, g).unwrap();
             let (direct, _) = gemeinde_file(&data, g, &rows, &keys).unwrap();
@@ -1085,7 +1197,37 @@ mod tests {
                 String::from_utf8(direct).unwrap(),
                 String::from_utf8(reference).unwrap()
             );
+            made.push((g, rows));
         }
+        // An aggregate's changes: every member's, newest first, then by ARS and
+        // key, as serde_json writes them.
+        let members: Vec<(&Gemeinde, &Rows<'_>)> = made.iter().map(|(g, r)| (*g, r)).collect();
+        let unit = Unit {
+            ars: "031010000000".into(),
+            name: "Kreis".into(),
+            kreis_ars: None,
+            textkennzeichen: Some("41".into()),
+        };
+        let (direct, _) =
+            aggregate_file(&data, &unit, "kreis", &members, &HashMap::new(), &keys).unwrap();
+        let mut changes: Vec<ChangeJson<'_>> = members
+            .iter()
+            .flat_map(|(g, r)| change_json(&data, g, &r.changes, true))
+            .collect();
+        changes.sort_by(|a, b| {
+            b.effective_on
+                .0
+                .cmp(&a.effective_on.0)
+                .then_with(|| a.ars.cmp(&b.ars))
+                .then_with(|| a.leistungsschluessel.cmp(b.leistungsschluessel))
+        });
+        assert_eq!(changes.len(), 6);
+        let mut tail = b",\"changes_30d\":".to_vec();
+        tail.extend(serde_json::to_vec(&changes).unwrap());
+        tail.extend(b"}\n");
+        let direct = String::from_utf8(direct).unwrap();
+        let tail = String::from_utf8(tail).unwrap();
+        assert!(direct.ends_with(&tail), "{direct}\n{tail}");
     }
 
     /// Built Kreis by Kreis with rows from a source: every aggregate still counts
