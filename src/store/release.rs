@@ -337,6 +337,9 @@ fn write_items(
         ReleaseStatus::Applied,
     )?;
 
+    // The first release into an empty version table builds its indexes after its
+    // rows, in this same transaction (see [`DeferredIndexes`]).
+    let deferred = DeferredIndexes::take(tx)?;
     let mut writer = VersionWriter::new(tx, meta, release_id)?;
     let mut rejects = RejectWriter::new(tx, release_id)?;
     for (n, item) in items.enumerate() {
@@ -403,6 +406,9 @@ fn write_items(
     writer.index.write(tx)?;
     let mut counts = std::mem::take(&mut writer.counts);
     drop(writer);
+    if let Some(deferred) = deferred {
+        deferred.build(tx)?;
+    }
     counts.rejected = rejects.rejected;
     counts.warnings = rejects.warnings;
     drop(rejects);
@@ -1196,6 +1202,62 @@ impl<'c> VersionWriter<'c> {
             if self.index.is_full() {
                 self.index.write(self.conn)?;
             }
+        }
+        Ok(())
+    }
+}
+
+/// The indexes of `record_versions`, dropped while the first release of an empty
+/// table writes its rows and built again from their own SQL (as the migrations
+/// left it, read from `sqlite_schema`) after the last row, within the release's
+/// transaction: a failed or killed release leaves them as they were. Such a
+/// release has no current version to look up or close (every key is new; keys
+/// repeated in the payload are refused by the writer before they reach SQLite),
+/// so nothing reads the indexes meanwhile, and one sort per index replaces a
+/// B-tree search per row and index.
+struct DeferredIndexes {
+    /// `CREATE INDEX` statements, in the order they were made.
+    sql: Vec<String>,
+}
+
+impl DeferredIndexes {
+    /// Drops the indexes if `record_versions` holds no row at all.
+    fn take(tx: &Connection) -> Result<Option<DeferredIndexes>> {
+        let empty: bool = tx
+            .query_row(
+                "SELECT NOT EXISTS (SELECT 1 FROM record_versions)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(Error::db("reading the version table"))?;
+        if !empty {
+            return Ok(None);
+        }
+        let indexes: Vec<(String, String)> = tx
+            .prepare(
+                "SELECT name, sql FROM sqlite_schema
+                 WHERE type = 'index' AND tbl_name = 'record_versions' AND sql IS NOT NULL
+                 ORDER BY rowid",
+            )
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(Error::db("reading the indexes of the version table"))?;
+        for (name, _) in &indexes {
+            tx.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))
+                .map_err(|e| Error::db(format!("deferring index {name}"))(e))?;
+        }
+        Ok(Some(DeferredIndexes {
+            sql: indexes.into_iter().map(|(_, sql)| sql).collect(),
+        }))
+    }
+
+    /// Builds the dropped indexes again over the rows written.
+    fn build(self, tx: &Connection) -> Result<()> {
+        for sql in &self.sql {
+            tx.execute_batch(sql)
+                .map_err(|e| Error::db(format!("building index ({sql})"))(e))?;
         }
         Ok(())
     }

@@ -371,3 +371,83 @@ fn the_payload_is_stored_compressed_with_its_release_and_only_with_it() {
         ["3"]
     );
 }
+
+/// The indexes of `record_versions` as the migrations made them: name and SQL.
+fn version_indexes(db: &std::path::Path) -> Vec<String> {
+    super::support::rows(
+        db,
+        "SELECT name || ': ' || sql FROM sqlite_schema
+         WHERE type = 'index' AND tbl_name = 'record_versions' AND sql IS NOT NULL
+         ORDER BY name",
+    )
+}
+
+/// The first release into an empty version table builds the table's indexes after
+/// its rows (`release::DeferredIndexes`), in its own transaction: afterwards they
+/// are exactly the migrations' indexes and enforce what they did; a first release
+/// that fails leaves them in place.
+#[test]
+fn a_first_release_builds_the_version_indexes_after_its_rows_and_a_failed_one_keeps_them() {
+    use super::support::{fixture, rows, run_db, scratch};
+    let dir = scratch();
+    let pristine = dir.path().join("pristine.db");
+    let expected = version_indexes(&pristine);
+    assert_eq!(expected.len(), 3, "{expected:#?}");
+
+    // A first release that fails inside its transaction, after the indexes were
+    // dropped (a LeiKa header and no row: refused by the writer at the end) rolls
+    // them back with everything else.
+    let db = dir.path().join("ozgsync.db");
+    let first = fixture("leika/leika_sample_nrw2019.csv");
+    let text = std::fs::read(&first).unwrap();
+    let header_end = text.iter().position(|b| *b == b'\n').unwrap() + 1;
+    let header_only = dir.path().join("header.csv");
+    std::fs::write(&header_only, &text[..header_end]).unwrap();
+    let failed = run_db(&db, &["import", "leika", header_only.to_str().unwrap()]);
+    assert!(!failed.ok(), "{failed:#?}");
+    assert_eq!(rows(&db, "SELECT count(*) FROM record_versions"), ["0"]);
+    assert_eq!(version_indexes(&db), expected);
+
+    // A first release that succeeds has the same indexes, built over its rows.
+    run_db(&db, &["import", "leika", first.to_str().unwrap()]).assert_ok();
+    assert_eq!(version_indexes(&db), expected);
+    assert_eq!(rows(&db, "PRAGMA integrity_check"), ["ok"]);
+    let versions = rows(&db, "SELECT count(*) FROM record_versions")[0]
+        .parse::<i64>()
+        .unwrap();
+    assert!(versions > 100, "{versions}");
+    // The unique index holds: a second copy of a version is refused.
+    let conn = ozgsync::store::open(&db).unwrap();
+    let duplicate = conn.execute(
+        "INSERT INTO record_versions (entity, key, valid_from, hash, data)
+         SELECT entity, key, valid_from, hash, data FROM record_versions LIMIT 1",
+        [],
+    );
+    assert!(duplicate.is_err(), "{duplicate:?}");
+    drop(conn);
+
+    // The next release reads through them: the same file is unchanged throughout,
+    // the second edition closes and adds versions.
+    let again = run_db(&db, &["import", "leika", first.to_str().unwrap()]);
+    again.assert_ok();
+    assert!(again.stdout.contains("unchanged"), "{again:#?}");
+    run_db(
+        &db,
+        &[
+            "import",
+            "leika",
+            fixture("leika/leika_release2.csv").to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    assert_eq!(version_indexes(&db), expected);
+    assert_eq!(rows(&db, "PRAGMA integrity_check"), ["ok"]);
+    assert_eq!(
+        rows(
+            &db,
+            "SELECT count(*) FROM (SELECT entity, key FROM record_versions
+             WHERE valid_to IS NULL GROUP BY entity, key HAVING count(*) > 1)"
+        ),
+        ["0"]
+    );
+}
