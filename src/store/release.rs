@@ -1135,14 +1135,22 @@ impl<'c> VersionWriter<'c> {
     /// so one is retired and the other added; the warning is how the release report
     /// tells that the source probably only re-spelled the id.
     fn warn_case_pairs(&self, rejects: &mut RejectWriter<'_>) -> Result<()> {
-        if self.current.is_empty() {
+        // Only keys with a cased letter can differ only in case: LeiKa keys and
+        // ARS (digits) never build the map or a lower-cased copy of a seen key.
+        let cased = |k: &str| k.chars().any(|c| c.is_lowercase() || c.is_uppercase());
+        let retiring: HashMap<String, &String> = self
+            .current
+            .keys()
+            .filter(|k| cased(k))
+            .map(|k| (k.to_lowercase(), k))
+            .collect();
+        if retiring.is_empty() {
             return Ok(());
         }
-        let retiring: HashMap<String, &String> =
-            self.current.keys().map(|k| (k.to_lowercase(), k)).collect();
         let mut pairs: Vec<(&String, &String, &String)> = self
             .seen
             .iter()
+            .filter(|(key, _)| cased(key))
             .filter_map(|(key, position)| {
                 let old = *retiring.get(&key.to_lowercase())?;
                 (old != key).then_some((position, old, key))
