@@ -15,13 +15,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
-use rusqlite::functions::{Aggregate, Context, FunctionFlags};
+use rusqlite::functions::{Aggregate, Context};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::matrix::{Latest, Matrix};
 use super::status::{
-    date_int, int_date, interned, latest_as_of, second_connection, split_subject, Ids, Kind,
-    MAX_LOOKUPS,
+    date_int, fill_once, int_date, interned, latest_as_of, second_connection, split_subject, Ids,
+    Kind, MAX_LOOKUPS,
 };
 use super::{db, map_for_scans};
 use crate::export::model::Status;
@@ -324,22 +324,17 @@ fn scan(
     as_of: NaiveDate,
     subjects: (i64, i64),
 ) -> Result<Part, ExportError> {
-    const CTX: &str = "reading current statuses";
     let out = Arc::new(Mutex::new(None));
     let fill = ReportFill {
         ids: ids.clone(),
         scopes,
         out: Arc::clone(&out),
     };
-    conn.create_aggregate_function(
-        REPORT_FILL,
-        3,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
-        fill,
-    )
-    .map_err(db(CTX))?;
     // The date is compared in SQL: a cell dated later hands over -1.
-    let scanned = conn.query_row(
+    fill_once(
+        conn,
+        (REPORT_FILL, 3),
+        fill,
         &format!(
             "SELECT {REPORT_FILL}(subject_id, scope_id,
                     CASE WHEN effective_on <= ?3 THEN status ELSE -1 END)
@@ -347,14 +342,6 @@ fn scan(
              WHERE subject_id >= ?1 AND subject_id <= ?2"
         ),
         params![subjects.0, subjects.1, date_int(as_of)],
-        |_| Ok(()),
-    );
-    let removed = conn.remove_function(REPORT_FILL, 3);
-    scanned.and(removed).map_err(db(CTX))?;
-    let part = out.lock().ok().and_then(|mut o| o.take());
-    part.ok_or_else(|| {
-        db(CTX)(rusqlite::Error::UserFunctionError(
-            "the scan of the current statuses handed over no cells".into(),
-        ))
-    })
+        &out,
+    )
 }

@@ -246,7 +246,6 @@ fn read_current(
     scan: &Scan<'_>,
     subjects: (i64, i64),
 ) -> Result<Option<Part>, ExportError> {
-    const CTX: &str = "reading current statuses";
     let out = Arc::new(Mutex::new(None));
     let fill = Fill {
         ids: scan.ids.clone(),
@@ -256,31 +255,20 @@ fn read_current(
         max_lookups: scan.max_lookups,
         out: Arc::clone(&out),
     };
-    conn.create_aggregate_function(
-        FILL,
-        5,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
-        fill,
-    )
-    .map_err(db(CTX))?;
-    let scanned = conn.query_row(
-        &format!(
-            "SELECT {FILL}(subject_id, scope_id, status, effective_on, event_id)
-             FROM status_current_rows
-             WHERE {} AND subject_id >= ?1 AND subject_id <= ?2",
-            scan.kind.clause()
-        ),
-        params![subjects.0, subjects.1],
-        |_| Ok(()),
+    let sql = format!(
+        "SELECT {FILL}(subject_id, scope_id, status, effective_on, event_id)
+         FROM status_current_rows
+         WHERE {} AND subject_id >= ?1 AND subject_id <= ?2",
+        scan.kind.clause()
     );
-    let removed = conn.remove_function(FILL, 5);
-    scanned.and(removed).map_err(db(CTX))?;
-    let filled = out.lock().ok().and_then(|mut o| o.take());
-    let Some(filled) = filled else {
-        return Err(db(CTX)(rusqlite::Error::UserFunctionError(
-            "the scan of the current statuses handed over no cells".into(),
-        )));
-    };
+    let filled = fill_once(
+        conn,
+        (FILL, 5),
+        fill,
+        &sql,
+        params![subjects.0, subjects.1],
+        &out,
+    )?;
     if filled.overflow {
         return Ok(None);
     }
@@ -299,6 +287,41 @@ fn read_current(
         later: filled.later,
         recent,
     }))
+}
+
+/// Runs `sql`, one aggregate over rows of `status_current_rows`, with `fill`
+/// registered as the SQL function `name` of `n_arg` arguments for this one
+/// statement, and takes what the aggregate's `finalize` left in `out` (the
+/// whole-matrix scan here and the report's byte-per-cell scan in `cells`).
+pub(super) fn fill_once<A, D, T>(
+    conn: &Connection,
+    (name, n_arg): (&str, std::ffi::c_int),
+    fill: D,
+    sql: &str,
+    params: impl rusqlite::Params,
+    out: &Mutex<Option<T>>,
+) -> Result<T, ExportError>
+where
+    A: std::panic::RefUnwindSafe + std::panic::UnwindSafe,
+    D: Aggregate<A, i64> + 'static,
+{
+    const CTX: &str = "reading current statuses";
+    conn.create_aggregate_function(
+        name,
+        n_arg,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+        fill,
+    )
+    .map_err(db(CTX))?;
+    let scanned = conn.query_row(sql, params, |_| Ok(()));
+    let removed = conn.remove_function(name, n_arg);
+    scanned.and(removed).map_err(db(CTX))?;
+    let taken = out.lock().ok().and_then(|mut o| o.take());
+    taken.ok_or_else(|| {
+        db(CTX)(rusqlite::Error::UserFunctionError(
+            "the scan of the current statuses handed over no cells".into(),
+        ))
+    })
 }
 
 /// The name of [`Fill`] while a read runs (on its connection only; direct use in
