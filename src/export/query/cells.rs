@@ -20,8 +20,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::matrix::{Latest, Matrix};
 use super::status::{
-    date_int, fill_once, int_date, interned, latest_as_of, second_connection, split_subject, Ids,
-    Kind, MAX_LOOKUPS,
+    by_halves, date_int, fill_once, int_date, interned, latest_as_of, second_connection,
+    split_subject, Ids, Kind, MAX_LOOKUPS,
 };
 use super::{db, map_for_scans};
 use crate::export::model::Status;
@@ -178,16 +178,7 @@ pub(super) fn read(
     let subjects = m.latest.len();
     let split = split_subject(conn).and_then(|mid| Some((mid, second_connection(conn)?)));
     let read = |conn: &Connection, range: (i64, i64)| scan(conn, &ids, scopes, as_of, range);
-    let parts = match split {
-        Some((mid, other)) => std::thread::scope(|scope| {
-            let read = &read;
-            let high = scope.spawn(move || read(&other, (mid, i64::MAX)));
-            let low = read(conn, (i64::MIN, mid.saturating_sub(1)));
-            let high = high.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            Ok::<_, ExportError>(vec![low?, high?])
-        })?,
-        None => vec![read(conn, (i64::MIN, i64::MAX))?],
-    };
+    let parts = by_halves(conn, split, read)?;
     let mut cells = Cells {
         rows: vec![Vec::new(); subjects],
         subject_ids: vec![None; subjects],

@@ -289,6 +289,27 @@ fn read_current(
     }))
 }
 
+/// Runs `read` over the subject ids below `split`'s middle on `conn` and over
+/// the rest on `split`'s second connection, on a thread of its own, at once; or
+/// over all of them on `conn` when there is no second connection. The parts come
+/// in subject order.
+pub(super) fn by_halves<T: Send>(
+    conn: &Connection,
+    split: Option<(i64, Connection)>,
+    read: impl Fn(&Connection, (i64, i64)) -> Result<T, ExportError> + Sync,
+) -> Result<Vec<T>, ExportError> {
+    match split {
+        Some((mid, other)) => std::thread::scope(|scope| {
+            let read = &read;
+            let high = scope.spawn(move || read(&other, (mid, i64::MAX)));
+            let low = read(conn, (i64::MIN, mid.saturating_sub(1)));
+            let high = high.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            Ok(vec![low?, high?])
+        }),
+        None => Ok(vec![read(conn, (i64::MIN, i64::MAX))?]),
+    }
+}
+
 /// Runs `sql`, one aggregate over rows of `status_current_rows`, with `fill`
 /// registered as the SQL function `name` of `n_arg` arguments for this one
 /// statement, and takes what the aggregate's `finalize` left in `out` (the
@@ -560,18 +581,9 @@ pub(super) fn status_matrix(
         window_from,
     };
     let read = |conn: &Connection, subjects: (i64, i64)| read_current(conn, &scan, subjects);
-    let parts = match split {
-        Some((mid, other)) => std::thread::scope(|scope| {
-            let read = &read;
-            let high = scope.spawn(move || read(&other, (mid, i64::MAX)));
-            let low = read(conn, (i64::MIN, mid.saturating_sub(1)));
-            let high = high.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            Ok::<_, ExportError>([low?, high?])
-        })?
+    let parts = by_halves(conn, split, read)?
         .into_iter()
-        .collect::<Option<Vec<_>>>(),
-        None => read(conn, (i64::MIN, i64::MAX))?.map(|p| vec![p]),
-    };
+        .collect::<Option<Vec<_>>>();
     let Some(parts) = parts else {
         return Ok((fold_events(conn, kind, as_of)?, None));
     };
