@@ -336,16 +336,7 @@ fn an_unmigrated_database_is_refused_by_readers_copied_by_backup_and_migrated_wh
 #[test]
 fn a_new_database_gets_the_large_page_size_and_passes_the_integrity_check() {
     let dir = scratch();
-    let db = dir.path().join("new.db");
-    run_db(
-        &db,
-        &[
-            "import",
-            "leika",
-            fixture("leika/leika_sample_nrw2019.csv").to_str().unwrap(),
-        ],
-    )
-    .assert_ok();
+    let db = leika_db(dir.path());
     assert_eq!(
         rows(&db, "PRAGMA page_size"),
         [ozgsync::store::NEW_DATABASE_PAGE_SIZE.to_string()]
