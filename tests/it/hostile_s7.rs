@@ -18,3 +18,59 @@ fn an_over_long_leika_line_without_a_quote_is_not_blamed_on_a_quote() {
     assert!(run.stderr.contains("one over-long line"), "{run:#?}");
     assert!(!run.stderr.contains("never closed"), "{run:#?}");
 }
+
+#[test]
+fn diff_of_a_source_shows_what_that_source_changed_not_another_of_its_kind() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path()); // release 1: source leika
+    let change = |name: &str, file: &str, key: &str, bezeichnung: &str| {
+        let path = dir.path().join(file);
+        std::fs::write(
+            &path,
+            format!("Schluessel;Bezeichnung\n{key};{bezeichnung}\n"),
+        )
+        .unwrap();
+        let run = support::run_db(
+            &db,
+            &[
+                "import",
+                "leika",
+                "--name",
+                name,
+                "--mode",
+                "incremental",
+                path.to_str().unwrap(),
+            ],
+        );
+        run.assert_ok();
+    };
+    // Release 2: a second LeiKa source renames one service; release 3: leika another.
+    change(
+        "leika_nrw",
+        "nrw.csv",
+        "99088026034000",
+        "Aufnahme in die Abendrealschule",
+    );
+    change(
+        "leika",
+        "nds.csv",
+        "99001001002000",
+        "Abfallgebühr festsetzen",
+    );
+    for args in [&["diff", "leika"][..], &["diff", "leika", "1", "3"][..]] {
+        let mut all = args.to_vec();
+        all.extend(["--format", "csv"]);
+        let run = support::run_db(&db, &all);
+        run.assert_ok();
+        assert!(run.stdout.contains("99001001002000"), "{args:?}: {run:#?}");
+        assert!(!run.stdout.contains("99088026034000"), "{args:?}: {run:#?}");
+    }
+    // The other source's diff shows its own change.
+    let run = support::run_db(&db, &["diff", "leika_nrw", "--format", "csv"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("Aufnahme in die Abendrealschule"),
+        "{run:#?}"
+    );
+    assert!(!run.stdout.contains("Abfallgebühr festsetzen"), "{run:#?}");
+}
