@@ -74,3 +74,71 @@ fn diff_of_a_source_shows_what_that_source_changed_not_another_of_its_kind() {
     );
     assert!(!run.stdout.contains("Abfallgebühr festsetzen"), "{run:#?}");
 }
+
+#[test]
+fn the_user_config_is_found_under_xdg_config_home_else_home_dot_config() {
+    let dir = scratch();
+    let work = dir.path().join("work");
+    let home = dir.path().join("home");
+    let xdg = dir.path().join("xdg");
+    std::fs::create_dir_all(&work).unwrap();
+    // Each config names its own database, so the error names which was read.
+    let config_in = |folder: &std::path::Path, db: &str| {
+        std::fs::create_dir_all(folder).unwrap();
+        std::fs::write(
+            folder.join("ozgsync.toml"),
+            format!("database = \"{db}\"\n"),
+        )
+        .unwrap();
+    };
+    let read_from = |env: &[(&str, &std::path::Path)]| {
+        let mut cmd = support::command(&work);
+        cmd.env_remove("XDG_CONFIG_HOME");
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        support::collect(cmd.arg("releases"))
+    };
+    // Nothing anywhere: the default database in the working directory.
+    let run = read_from(&[("HOME", &home)]);
+    assert!(
+        run.stderr.contains("ozgsync.db: does not exist"),
+        "{run:#?}"
+    );
+    config_in(&home.join(".config/ozgsync"), "home.db");
+    let run = read_from(&[("HOME", &home)]);
+    assert!(
+        run.stderr
+            .contains(".config/ozgsync/home.db: does not exist"),
+        "{run:#?}"
+    );
+    config_in(&xdg.join("ozgsync"), "xdg.db");
+    let run = read_from(&[("HOME", &home), ("XDG_CONFIG_HOME", &xdg)]);
+    assert!(
+        run.stderr.contains("xdg/ozgsync/xdg.db: does not exist"),
+        "{run:#?}"
+    );
+    // The working directory's config comes first.
+    config_in(&work, "here.db");
+    let run = read_from(&[("HOME", &home), ("XDG_CONFIG_HOME", &xdg)]);
+    assert!(
+        run.stderr.contains("database ./here.db: does not exist"),
+        "{run:#?}"
+    );
+    // A command that needs a config, with none, names the user's path.
+    std::fs::remove_file(work.join("ozgsync.toml")).unwrap();
+    std::fs::remove_dir_all(&xdg).unwrap();
+    std::fs::remove_dir_all(&home).unwrap();
+    let mut cmd = support::command(&work);
+    let run = support::collect(
+        cmd.env_remove("XDG_CONFIG_HOME")
+            .env("HOME", &home)
+            .arg("sync"),
+    );
+    assert_eq!(run.code, Some(2), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains(&format!("{}/.config/ozgsync/ozgsync.toml", home.display())),
+        "{run:#?}"
+    );
+}
