@@ -46,7 +46,7 @@ pub fn is_xlsx(head: &[u8]) -> bool {
 /// the worksheet is empty; `expected` names the sheet kind for the message.
 pub fn read<R: Read + Seek>(mut input: R, expected: &'static str) -> Result<Table, ParseError> {
     let not_workbook =
-        |e: calamine::XlsxError| ParseError::not_format(expected, "workbook", e.to_string());
+        |e: calamine::XlsxError| ParseError::not_format(expected, "workbook", workbook_problem(&e));
     let mut workbook: Xlsx<&mut R> =
         calamine::open_workbook_from_rs(&mut input).map_err(not_workbook)?;
     let sheet = workbook
@@ -160,6 +160,21 @@ pub fn hidden_data_rows<R: Read + Seek>(mut input: R) -> Vec<u64> {
 struct Hidden {
     rows: Vec<u64>,
     first_row: Option<u64>,
+}
+
+/// What is wrong with a workbook calamine could not read, and what to do. A ZIP
+/// archive whose directory at its end is missing was cut short (a download or a
+/// copy that did not finish, an attachment saved while it loaded); a damaged part
+/// inside a complete archive was written by a broken tool.
+fn workbook_problem(e: &calamine::XlsxError) -> String {
+    match e {
+        calamine::XlsxError::Zip(zip) => format!(
+            "the file starts like an XLSX workbook (a ZIP archive) but is not a whole one ({zip}): it was probably cut short while downloaded or copied; save or send the workbook again"
+        ),
+        other => format!(
+            "the workbook is damaged inside ({other}); open it in Excel or LibreOffice and save it again as .xlsx"
+        ),
+    }
 }
 
 /// Attribute `name` (by local name) of element `e`, unescaped.

@@ -142,3 +142,58 @@ fn the_user_config_is_found_under_xdg_config_home_else_home_dot_config() {
         "{run:#?}"
     );
 }
+
+/// The coordinators' sheets that take a workbook: `template KIND` writes one and
+/// `KIND import` reads it.
+const SHEET_KINDS: [&str; 3] = ["annotations", "status", "efa-nachnutzung"];
+
+#[test]
+fn a_workbook_cut_short_or_saved_as_xls_says_what_to_do() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    for template in SHEET_KINDS {
+        let whole = dir.path().join(format!("{template}.xlsx"));
+        support::run_db(
+            &db,
+            &[
+                "template",
+                template,
+                "--format",
+                "xlsx",
+                "--out",
+                whole.to_str().unwrap(),
+            ],
+        )
+        .assert_ok();
+        let bytes = std::fs::read(&whole).unwrap();
+        // A download or copy that stopped halfway: the ZIP directory at the end is gone.
+        let cut = dir.path().join(format!("{template}-cut.xlsx"));
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let run = support::run_db(
+            &db,
+            &[template, "import", "--by", "MK", cut.to_str().unwrap()],
+        );
+        assert_eq!(run.code, Some(1), "{template}: {run:#?}");
+        assert!(
+            run.stderr.contains("is not a whole one")
+                && run.stderr.contains("cut short while downloaded or copied"),
+            "{template}: {run:#?}"
+        );
+        // Excel 97-2003 (.xls) and password-protected workbooks are OLE compound files.
+        let xls = dir.path().join(format!("{template}.xls"));
+        let mut ole = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+        ole.resize(4096, 0);
+        std::fs::write(&xls, ole).unwrap();
+        let run = support::run_db(
+            &db,
+            &[template, "import", "--by", "MK", xls.to_str().unwrap()],
+        );
+        assert_eq!(run.code, Some(1), "{template}: {run:#?}");
+        assert!(
+            run.stderr
+                .contains("Excel 97-2003 workbook (.xls) or a password-protected workbook")
+                && run.stderr.contains("Excel-Arbeitsmappe (*.xlsx)"),
+            "{template}: {run:#?}"
+        );
+    }
+}
