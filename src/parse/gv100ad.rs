@@ -120,6 +120,19 @@ impl<R: BufRead + Seek> Step for Parser<R> {
     }
 }
 
+/// Why a first line shows the payload is no text file at all: Destatis publishes
+/// GV100AD as a ZIP archive, and a binary file would otherwise be blamed on "bytes
+/// that are not UTF-8" as if one line had been pasted from another edition.
+fn not_a_text_file(first_line: &[u8]) -> Option<&'static str> {
+    if first_line.starts_with(b"PK\x03\x04") {
+        Some("the file is a ZIP archive (Destatis publishes GV100AD zipped): unzip it and import the GV100AD_….ASC or .txt file inside")
+    } else if first_line.contains(&0) {
+        Some("the file holds NUL bytes, so it is binary (or UTF-16), not the GV100AD text file (fixed-width lines in UTF-8 or ISO-8859-1)")
+    } else {
+        None
+    }
+}
+
 /// Consumes input up to and including the next newline (or the end), without
 /// keeping it.
 fn skip_rest_of_line<R: BufRead>(input: &mut R) -> std::io::Result<()> {
@@ -196,6 +209,11 @@ impl<R: BufRead + Seek> Parser<R> {
         }
         let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if self.state == State::Start {
+            if let Some(reason) = not_a_text_file(bytes) {
+                return Err(ParseError::not_format(FORMAT, position, reason));
+            }
+        }
 
         let line = match text::decode_line(bytes, encoding) {
             Ok(line) => line,

@@ -197,3 +197,55 @@ fn a_workbook_cut_short_or_saved_as_xls_says_what_to_do() {
         );
     }
 }
+
+/// A ZIP archive holding `name` with `content`.
+fn zipped(name: &str, content: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    zip.start_file(name, zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(content).unwrap();
+    zip.finish().unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn a_zipped_download_is_named_a_zip_archive_not_bad_text() {
+    let dir = scratch();
+    let db = dir.path().join("ozgsync.db");
+    // Destatis publishes GV100AD as a ZIP archive; it was "bytes that are not UTF-8
+    // … pasted from an ISO-8859-1 edition?".
+    let gv = std::fs::read(support::fixture("gv100ad/GV100AD_30112025_NI.txt")).unwrap();
+    let file = dir.path().join("GV100AD_30112025.zip");
+    std::fs::write(&file, zipped("GV100AD_30112025.ASC", &gv)).unwrap();
+    let run = support::run_db(&db, &["import", "gv100ad", file.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("is a ZIP archive (Destatis publishes GV100AD zipped): unzip it"),
+        "{run:#?}"
+    );
+    assert!(!run.stderr.contains("ISO-8859-1"), "{run:#?}");
+    // Binary that is no ZIP either.
+    std::fs::write(&file, b"\x7fELF\x02\x01\x01\x00\x00\x00\n").unwrap();
+    let run = support::run_db(&db, &["import", "gv100ad", file.to_str().unwrap()]);
+    assert!(
+        run.stderr.contains("holds NUL bytes, so it is binary"),
+        "{run:#?}"
+    );
+    // An Excel workbook where only CSV is read (the EfA release, OZG lists).
+    let sheet = dir.path().join("efa.xlsx");
+    std::fs::write(&sheet, zipped("xl/workbook.xml", b"<workbook/>")).unwrap();
+    for kind in ["efa", "ozg", "ozg-map"] {
+        let run = support::run_db(&db, &["import", kind, sheet.to_str().unwrap()]);
+        assert_eq!(run.code, Some(1), "{kind}: {run:#?}");
+        assert!(
+            run.stderr.contains(
+                "is a ZIP archive (an Excel workbook, .xlsx, or a zipped download), not CSV text"
+            ),
+            "{kind}: {run:#?}"
+        );
+    }
+    assert!(!db.exists() || support::rows(&db, "SELECT count(*) FROM releases") == ["0"]);
+}
