@@ -249,3 +249,27 @@ fn a_zipped_download_is_named_a_zip_archive_not_bad_text() {
     }
     assert!(!db.exists() || support::rows(&db, "SELECT count(*) FROM releases") == ["0"]);
 }
+
+#[test]
+fn out_dev_stdout_writes_to_standard_output_like_a_dash() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    for out in ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1", "-"] {
+        let run = support::run_db(&db, &["export", "report", "--format", "md", "--out", out]);
+        run.assert_ok();
+        assert!(
+            run.stdout.starts_with("# Onlinedienste-Report"),
+            "{out}: {run:#?}"
+        );
+        let run = support::run_db(&db, &["template", "status", "--out", out]);
+        run.assert_ok();
+        assert!(
+            run.stdout.contains("Leistungsschlüssel;"),
+            "{out}: {run:#?}"
+        );
+    }
+    // A set of files still needs a directory.
+    let run = support::run_db(&db, &["export", "dashboards", "--out", "/dev/stdout"]);
+    assert_eq!(run.code, Some(2), "{run:#?}");
+    assert!(run.stderr.contains("--out names a directory"), "{run:#?}");
+}
