@@ -273,3 +273,56 @@ fn out_dev_stdout_writes_to_standard_output_like_a_dash() {
     assert_eq!(run.code, Some(2), "{run:#?}");
     assert!(run.stderr.contains("--out names a directory"), "{run:#?}");
 }
+
+#[test]
+fn a_fifo_nobody_writes_into_is_waited_on_for_the_connect_timeout_then_named() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let fifo = dir.path().join("feed");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let config = dir.path().join("ozgsync.toml");
+    std::fs::write(&config, "[fetch]\nconnect_timeout_secs = 1\n").unwrap();
+    // It blocked in open(2) for ever, and SIGTERM did not end it.
+    for args in [
+        &["import", "leika"][..],
+        &["annotations", "import", "--by", "MK"][..],
+        &["status", "import", "--by", "MK"][..],
+        &["efa-nachnutzung", "import", "--by", "MK"][..],
+    ] {
+        let started = std::time::Instant::now();
+        let mut cmd = support::command(dir.path());
+        cmd.arg("--config").arg(&config).arg("--db").arg(&db);
+        let run = support::collect(cmd.args(args).arg(&fifo));
+        assert_eq!(run.code, Some(1), "{args:?}: {run:#?}");
+        assert!(
+            run.stderr
+                .contains("is a FIFO (named pipe) and no program wrote into it within 1 s"),
+            "{args:?}: {run:#?}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{args:?}"
+        );
+    }
+    // A FIFO a program feeds is read as before.
+    let feeder = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            std::fs::write(
+                &fifo,
+                std::fs::read(support::fixture("status/report_ok.csv")).unwrap(),
+            )
+        })
+    };
+    let mut cmd = support::command(dir.path());
+    cmd.arg("--config").arg(&config).arg("--db").arg(&db);
+    let run = support::collect(cmd.args(["import", "leika", "--name", "piped"]).arg(&fifo));
+    feeder.join().unwrap().unwrap();
+    // (A status report is not LeiKa: what matters is that it was read, not waited on.)
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(run.stderr.contains("not a LeiKa CSV payload"), "{run:#?}");
+}
