@@ -215,7 +215,18 @@ impl<R: BufRead + Seek> Parser<R> {
             }
         }
 
-        let line = match text::decode_line(bytes, encoding) {
+        // An ISO-8859-1 edition never holds bytes 0x80-0x9F (control characters
+        // there); a file edited and saved on Windows does ("–" is 0x96, "€" 0x80),
+        // and they would be stored as invisible controls. Such a line is read as
+        // Windows-1252, with a warning.
+        let windows_bytes =
+            encoding == TextEncoding::Latin1 && bytes.iter().any(|b| (0x80..=0x9F).contains(b));
+        let line_encoding = if windows_bytes {
+            TextEncoding::Windows1252
+        } else {
+            encoding
+        };
+        let line = match text::decode_line(bytes, line_encoding) {
             Ok(line) => line,
             Err(at) => {
                 let raw = String::from_utf8_lossy(bytes);
@@ -265,6 +276,13 @@ impl<R: BufRead + Seek> Parser<R> {
                         )));
                     }
                     Some(_) => {}
+                }
+                if windows_bytes {
+                    self.pending.push_back(Item::Reject(Reject::warning(
+                        position.clone(),
+                        Some(key.clone()),
+                        "the line holds bytes 0x80-0x9F, control characters in ISO-8859-1 (this file's encoding) but letters such as \"–\" or \"€\" in Windows-1252, as a file edited on Windows has them: read as Windows-1252; check the names against the official edition",
+                    )));
                 }
                 for reason in warnings {
                     self.pending.push_back(Item::Reject(Reject::warning(
@@ -739,7 +757,7 @@ mod tests {
                 b"<!DOCTYPE html>\n<html><body>Wartungsarbeiten</body></html>\n",
                 "the first line is not",
             ),
-            (b"\xFF\xD8\xFF\xE0\x00\x10JFIF", "the first line is not"),
+            (b"\xFF\xD8\xFF\xE0\x00\x10JFIF", "so it is binary"),
             (b"Satzart;Gebietsstand;ARS;Name\n", "the first line is not"),
         ] {
             let out = run(input);

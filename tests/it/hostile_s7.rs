@@ -326,3 +326,42 @@ fn a_fifo_nobody_writes_into_is_waited_on_for_the_connect_timeout_then_named() {
     assert_eq!(run.code, Some(1), "{run:#?}");
     assert!(run.stderr.contains("not a LeiKa CSV payload"), "{run:#?}");
 }
+
+#[test]
+fn a_windows_byte_in_an_iso_8859_1_gv100ad_is_read_as_windows_1252_with_a_warning() {
+    let dir = scratch();
+    let db = dir.path().join("ozgsync.db");
+    // The Latin-1 edition with one name edited on Windows: "Gifhorn–Nord" (0x96).
+    let mut text =
+        std::fs::read(support::fixture("gv100ad/GV100AD_30112025_NI_latin1.txt")).unwrap();
+    let at = text
+        .windows(7)
+        .position(|w| w == b"Gifhorn")
+        .expect("Gifhorn in the fixture");
+    text.splice(at + 7..at + 12, *b"\x96Nord");
+    let file = dir.path().join("gv100ad.txt");
+    std::fs::write(&file, &text).unwrap();
+    let run = support::run_db(&db, &["import", "gv100ad", file.to_str().unwrap()]);
+    run.assert_ok();
+    assert!(run.stdout.contains(", 1 warnings"), "{run:#?}");
+    // It was stored as U+0096, an invisible control character.
+    assert_eq!(
+        support::rows(
+            &db,
+            "SELECT count(*) FROM v_municipalities WHERE name LIKE '%' || char(150) || '%'"
+        ),
+        ["0"]
+    );
+    assert_eq!(
+        support::rows(
+            &db,
+            "SELECT count(*) FROM v_municipalities WHERE name LIKE 'Gifhorn–Nord%'"
+        ),
+        ["1"]
+    );
+    let rejects = support::run_db(&db, &["rejects", "1"]);
+    assert!(
+        rejects.stdout.contains("read as Windows-1252"),
+        "{rejects:#?}"
+    );
+}
