@@ -197,16 +197,23 @@ fn check_start(bytes: &[u8]) -> Result<(), ParseError> {
 }
 
 /// Counts the decoded bytes handed to the csv reader and fails the read once the
-/// record being read has grown past [`MAX_RECORD_BYTES`].
+/// record being read has grown past [`MAX_RECORD_BYTES`]. It also keeps where the
+/// last quote it handed on was (one `memrchr` per read), so that the failure can
+/// tell an open quoted field from a line that is simply too long.
 struct RecordGuard<R> {
     inner: R,
     delivered: u64,
     record_start: u64,
+    /// One past the offset of the last `"` delivered; 0 before any.
+    quote_end: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("a record is longer than {MAX_RECORD_BYTES} bytes")]
-struct RecordTooLong;
+struct RecordTooLong {
+    /// Whether the record holds a quote (so is probably an unclosed quoted field).
+    quoted: bool,
+}
 
 impl<R> RecordGuard<R> {
     fn new(inner: R) -> Self {
@@ -214,6 +221,7 @@ impl<R> RecordGuard<R> {
             inner,
             delivered: 0,
             record_start: 0,
+            quote_end: 0,
         }
     }
 }
@@ -221,9 +229,14 @@ impl<R> RecordGuard<R> {
 impl<R: Read> Read for RecordGuard<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.delivered.saturating_sub(self.record_start) > MAX_RECORD_BYTES {
-            return Err(io::Error::other(RecordTooLong));
+            return Err(io::Error::other(RecordTooLong {
+                quoted: self.quote_end > self.record_start,
+            }));
         }
         let n = self.inner.read(buf)?;
+        if let Some(at) = buf.get(..n).and_then(|read| memchr::memrchr(b'"', read)) {
+            self.quote_end = self.delivered + at as u64 + 1;
+        }
         self.delivered += n as u64;
         Ok(n)
     }
@@ -445,16 +458,21 @@ fn csv_error(e: csv::Error, line: u64) -> ParseError {
     let position = format!("line {line}");
     match e.into_kind() {
         csv::ErrorKind::Io(io) => {
-            if io
+            if let Some(too_long) = io
                 .get_ref()
-                .is_some_and(|inner| inner.is::<RecordTooLong>())
+                .and_then(|inner| inner.downcast_ref::<RecordTooLong>())
             {
+                let why = if too_long.quoted {
+                    "probably a quote (\") that is never closed"
+                } else {
+                    "it holds no quote, so this is one over-long line: a LeiKa row is a few \
+                     KB; check that this is the LeiKa CSV and that its line breaks survived"
+                };
                 ParseError::not_format(
                     EXPECTED,
                     position,
                     format!(
-                        "the record starting here is longer than {MAX_RECORD_BYTES} bytes; \
-                         probably a quote (\") that is never closed"
+                        "the record starting here is longer than {MAX_RECORD_BYTES} bytes; {why}"
                     ),
                 )
             } else {
@@ -1235,7 +1253,26 @@ mod tests {
         while input.len() as u64 <= 2 * MAX_RECORD_BYTES {
             input.push_str(row);
         }
-        check_not_format(input.as_bytes(), "quote");
+        check_not_format(input.as_bytes(), "a quote (\") that is never closed");
+    }
+
+    #[test]
+    fn an_over_long_line_without_a_quote_is_named_as_such() {
+        let mut input = String::from("Schluessel;Bezeichnung\n\"99001001002000\";Abfall\n");
+        input.push_str("99001001003000;");
+        input.push_str(&"x".repeat(2 * MAX_RECORD_BYTES as usize));
+        input.push('\n');
+        match parse_bytes(input.as_bytes()) {
+            Err(ParseError::NotFormat {
+                position, reason, ..
+            }) => {
+                assert_eq!(position, "line 3");
+                assert!(reason.contains("one over-long line"), "{reason}");
+                assert!(!reason.contains("never closed"), "{reason}");
+            }
+            Err(other) => panic!("expected NotFormat, got {other}"),
+            Ok(parsed) => panic!("expected NotFormat, got {parsed:?}"),
+        }
     }
 
     #[test]
