@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 
 use chrono::{NaiveDate, NaiveDateTime};
-use csv::StringRecord;
+use csv::{ByteRecord, StringRecord};
 
 use super::text::{DecodeReader, Legacy, Sniffer, TextEncoding, UNDECODABLE};
 use super::{shorten, unknown_typisierung, Change, Item, Items, ParseError, Queued, Reject, Step};
@@ -113,7 +113,7 @@ pub fn parse<'a, R: Read + Seek + 'a>(
         columns,
         width: header.len(),
         delimiter,
-        record: StringRecord::new(),
+        record: ByteRecord::new(),
         pending: VecDeque::new(),
     })))
 }
@@ -329,8 +329,38 @@ impl Columns {
     }
 
     /// The trimmed field of `col`, empty when the column is absent.
-    fn field<'r>(&self, row: &'r StringRecord, col: Col) -> &'r str {
+    fn field<'r>(&self, row: &Row<'r>, col: Col) -> &'r str {
         self.get(col).and_then(|i| row.get(i)).unwrap_or("").trim()
+    }
+}
+
+/// One data record as text: the csv reader's bytes checked as UTF-8 once for the
+/// whole record rather than once per field (as `StringRecord` does for any record
+/// that is not pure ASCII). The fields are cut at the delimiter, which is ASCII, so
+/// each is a whole-character slice of the one checked text.
+struct Row<'r> {
+    text: &'r str,
+    record: &'r ByteRecord,
+}
+
+impl<'r> Row<'r> {
+    fn new(record: &'r ByteRecord) -> Result<Row<'r>, std::str::Utf8Error> {
+        Ok(Row {
+            text: std::str::from_utf8(record.as_slice())?,
+            record,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.record.len()
+    }
+
+    fn get(&self, i: usize) -> Option<&'r str> {
+        self.record.range(i).and_then(|range| self.text.get(range))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &'r str> + '_ {
+        (0..self.len()).map(|i| self.get(i).unwrap_or_default())
     }
 }
 
@@ -358,7 +388,7 @@ struct Rows<R: Read> {
     columns: Columns,
     width: usize,
     delimiter: u8,
-    record: StringRecord,
+    record: ByteRecord,
     pending: VecDeque<Item<ServiceRecord>>,
 }
 
@@ -373,12 +403,23 @@ impl<R: Read> Step for Rows<R> {
     fn step(&mut self) -> Result<bool, ParseError> {
         let before = self.reader.position().clone();
         self.reader.get_mut().record_start = before.byte();
-        match self.reader.read_record(&mut self.record) {
+        match self.reader.read_byte_record(&mut self.record) {
             Ok(true) => {
-                let line = start_line(before.line(), self.reader.position().line(), &self.record);
+                // The decoder only ever hands on UTF-8, so this does not fail; if it
+                // did, the file is refused as a csv reader's UTF-8 error was before.
+                let row = Row::new(&self.record).map_err(|e| {
+                    ParseError::not_format(
+                        EXPECTED,
+                        format!("line {}", before.line()),
+                        format!("the record is not valid UTF-8 after decoding: {e}"),
+                    )
+                })?;
+                let (inner_breaks, undecodable) = scan_record(row.text);
+                let line = start_line(before.line(), self.reader.position().line(), inner_breaks);
                 convert_row(
                     line,
-                    &self.record,
+                    &row,
+                    undecodable,
                     &self.columns,
                     self.width,
                     self.delimiter,
@@ -392,13 +433,23 @@ impl<R: Read> Step for Rows<R> {
     }
 }
 
+/// One pass over a record's text (its fields lie back to back in one string): the
+/// line breaks inside its fields, and whether it may hold [`UNDECODABLE`] (its
+/// first UTF-8 byte, 0xEF, occurs; the caller then looks for the character itself).
+fn scan_record(text: &str) -> (u64, bool) {
+    let (mut breaks, mut lead) = (0u64, false);
+    for &b in text.as_bytes() {
+        breaks += u64::from(b == b'\n');
+        lead |= b == 0xEF;
+    }
+    (breaks, lead && text.contains(UNDECODABLE))
+}
+
 /// The physical line a record starts on. The csv reader reports the line before any
 /// blank lines it skipped, so count back from where the record ended instead: the
 /// line after it, less the line breaks inside its fields, less its own final LF (which
 /// the last record may lack, hence the floor).
-fn start_line(before: u64, after: u64, record: &StringRecord) -> u64 {
-    // The fields lie back to back in one string: one scan instead of one per field.
-    let inner_breaks = record.as_slice().matches('\n').count() as u64;
+fn start_line(before: u64, after: u64, inner_breaks: u64) -> u64 {
     after.saturating_sub(inner_breaks + 1).max(before)
 }
 
@@ -432,10 +483,34 @@ fn csv_error(e: csv::Error, line: u64) -> ParseError {
     }
 }
 
+/// `line N`, the position of a record, without the formatting machinery (one per row).
+fn line_position(line: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut n = line;
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        if let Some(d) = digits.get_mut(start) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || start == 0 {
+            break;
+        }
+    }
+    let mut position = String::with_capacity(5 + digits.len() - start);
+    position.push_str("line ");
+    for &d in digits.get(start..).unwrap_or_default() {
+        position.push(char::from(d));
+    }
+    position
+}
+
 /// Turns one data row into a record (plus warnings) or a reject.
 fn convert_row(
     line: u64,
-    row: &StringRecord,
+    row: &Row<'_>,
+    undecodable: bool,
     columns: &Columns,
     width: usize,
     delimiter: u8,
@@ -445,7 +520,7 @@ fn convert_row(
     if row.iter().all(|f| f.trim().is_empty()) {
         return;
     }
-    let position = format!("line {line}");
+    let position = line_position(line);
     let raw = || {
         let joined = row
             .iter()
@@ -454,10 +529,11 @@ fn convert_row(
         joined.trim_end_matches('\r').to_owned()
     };
     let key = columns.field(row, Col::Schluessel);
-    let key_opt = (!key.is_empty()).then(|| key.to_owned());
+    // Owned only for the rejects and warnings that name it, not for every row.
+    let key_opt = || (!key.is_empty()).then(|| key.to_owned());
 
-    // One scan of all fields (back to back in one string) for the rare bad row.
-    let undecodable = if row.as_slice().contains(UNDECODABLE) {
+    // `scan_record` looked at all fields at once for the rare bad row.
+    let undecodable = if undecodable {
         row.iter().position(|f| f.contains(UNDECODABLE))
     } else {
         None
@@ -474,7 +550,7 @@ fn convert_row(
         out.push_back(Item::Reject(
             Reject::reject(
                 format!("{position}, column {column}"),
-                key_opt,
+                key_opt(),
                 super::text::undecodable_reason("the row"),
             )
             // A valid key still names a published service: only its text is broken.
@@ -487,7 +563,7 @@ fn convert_row(
         out.push_back(Item::Reject(
             Reject::reject(
                 position,
-                key_opt,
+                key_opt(),
                 format!(
                     "the row has {} fields but the header has {width}; the row was skipped \
                      (a field containing the delimiter '{}' must be quoted)",
@@ -506,7 +582,7 @@ fn convert_row(
         out.push_back(Item::Reject(
             Reject::reject(
                 position,
-                key_opt,
+                key_opt(),
                 format!(
                     "Schluessel '{key}' is not a 14-digit Leistungsschlüssel; the row was skipped"
                 ),
@@ -520,7 +596,7 @@ fn convert_row(
         out.push_back(Item::Reject(
             Reject::reject(
                 position,
-                key_opt,
+                key_opt(),
                 "Bezeichnung is empty; the row was skipped",
             )
             .key_checked(Leistungsschluessel::is_valid)
@@ -533,7 +609,7 @@ fn convert_row(
     if !key.starts_with("99") {
         warnings.push(Reject::warning(
             position.clone(),
-            key_opt.clone(),
+            key_opt(),
             format!(
                 "Schluessel '{key}' does not start with 99 as LeiKa keys do; the service was kept"
             ),
@@ -542,12 +618,21 @@ fn convert_row(
 
     let typ = columns.field(row, Col::Typ);
     let typisierung = split_typ(typ);
-    if let Some(warning) = unknown_typisierung(
-        &typisierung,
-        format!("{position}, column Typ"),
-        "Typ",
-        key_opt.clone(),
-    ) {
+    // The warning's position text is made only for a row that has an unknown code.
+    let unknown = typisierung
+        .iter()
+        .any(|c| !crate::model::TYPISIERUNG_CODES.contains(&c.as_str()));
+    let warning = unknown
+        .then(|| {
+            unknown_typisierung(
+                &typisierung,
+                format!("{position}, column Typ"),
+                "Typ",
+                key_opt(),
+            )
+        })
+        .flatten();
+    if let Some(warning) = warning {
         warnings.push(warning.with_raw(typ));
     }
 
@@ -560,7 +645,7 @@ fn convert_row(
             warnings.push(
                 Reject::warning(
                     format!("{position}, column Veröffentlichungsdatum"),
-                    key_opt.clone(),
+                    key_opt(),
                     format!(
                         "Veröffentlichungsdatum '{datum}' is not a date DD.MM.YYYY or DD.MM.YYYY hh:mm; \
                          the service was kept without a date"
