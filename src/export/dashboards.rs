@@ -258,7 +258,7 @@ fn rows_of<'d>(source: &RowSource<'_>, i: usize, g: &'d Gemeinde) -> Result<Rows
 
 /// Gemeinden whose files are built together, with the aggregate units (indexes
 /// into the unit list) all of whose members are among them: one Kreis with its
-/// Gemeinden and Verbände. Their rows live only while the group is built.
+/// Gemeinden and Verbände. Their changes live only while the group is built.
 #[derive(Default)]
 struct Group {
     gemeinden: Vec<usize>,
@@ -342,10 +342,11 @@ type GroupOut = (
 
 /// Builds the files of a dashboard set (see [`build`]) and hands each to `put`
 /// as soon as it is built. The Gemeinden are built Kreis by Kreis (one Kreis per
-/// core at a time), each Gemeinde's rows taken from `rows` and dropped once its
-/// Kreis's aggregate files are built, so neither the files nor the rows of the
-/// whole set are ever held (the publisher writes each file into its staging
-/// directory).
+/// core at a time), each Gemeinde's rows taken from `rows`, counted into its
+/// Kreis's and Verband's counter arrays right after its own file and dropped (its
+/// changes are kept until the Kreis's aggregate files are built), so neither the
+/// files nor the rows of the whole set are ever held (the publisher writes each
+/// file into its staging directory).
 pub fn build_into(
     data: &DashboardData,
     rows: &RowSource<'_>,
