@@ -365,3 +365,80 @@ fn a_windows_byte_in_an_iso_8859_1_gv100ad_is_read_as_windows_1252_with_a_warnin
         "{rejects:#?}"
     );
 }
+
+/// `workbook` with one more row, holding `cell` (e.g. `XFD1048576`), in its first
+/// worksheet.
+fn with_far_cell(workbook: &[u8], cell: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut zin = zip::ZipArchive::new(std::io::Cursor::new(workbook)).unwrap();
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zout = zip::ZipWriter::new(&mut out);
+    for i in 0..zin.len() {
+        let mut part = zin.by_index(i).unwrap();
+        let name = part.name().to_owned();
+        let mut bytes = Vec::new();
+        part.read_to_end(&mut bytes).unwrap();
+        if name == "xl/worksheets/sheet1.xml" {
+            let row: String = cell.chars().filter(char::is_ascii_digit).collect();
+            let far = format!(
+                "<row r=\"{row}\"><c r=\"{cell}\" t=\"inlineStr\"><is><t>x</t></is></c></row></sheetData>"
+            );
+            bytes = String::from_utf8(bytes)
+                .unwrap()
+                .replacen("</sheetData>", &far, 1)
+                .into_bytes();
+        }
+        zout.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zout.write_all(&bytes).unwrap();
+    }
+    zout.finish().unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn a_workbook_with_a_stray_cell_far_away_is_refused_instead_of_aborting() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    for template in SHEET_KINDS {
+        let file = dir.path().join(format!("{template}.xlsx"));
+        support::run_db(
+            &db,
+            &[
+                "template",
+                template,
+                "--format",
+                "xlsx",
+                "--out",
+                file.to_str().unwrap(),
+            ],
+        )
+        .assert_ok();
+        let whole = std::fs::read(&file).unwrap();
+        // Two cells 16,384 columns and a million rows apart: a 5 KB file whose
+        // dense cell array was 512 GiB ("memory allocation … failed", SIGABRT).
+        std::fs::write(&file, with_far_cell(&whole, "XFD1048576")).unwrap();
+        let run = support::run_db(
+            &db,
+            &[template, "import", "--by", "MK", file.to_str().unwrap()],
+        );
+        assert_eq!(run.code, Some(1), "{template}: {run:#?}");
+        assert!(
+            run.stderr
+                .contains("cells span 1048576 rows × 16384 columns (from A1 to XFD1048576)")
+                && run.stderr.contains("delete the stray cells"),
+            "{template}: {run:#?}"
+        );
+        // A far cell within the bound is read as before (an empty row far below).
+        std::fs::write(&file, with_far_cell(&whole, "A5000")).unwrap();
+        let run = support::run_db(
+            &db,
+            &[template, "import", "--by", "MK", file.to_str().unwrap()],
+        );
+        assert!(!run.stderr.contains("cells span"), "{template}: {run:#?}");
+        assert!(
+            !run.stderr.contains("memory allocation"),
+            "{template}: {run:#?}"
+        );
+    }
+}
