@@ -374,6 +374,15 @@ fn open_existing_read_only(path: &Path) -> Result<(Connection, i64)> {
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
             return Err(not_a_database(path))
         }
+        Err(e) if hot_journal(path, &e) => {
+            return Err(Error::Database {
+                path: path.to_owned(),
+                problem: format!(
+                    "has the journal of a write that did not finish beside it ({db}-journal: a command that created the database was killed while it wrote its first release or its schema), and only a command that writes may roll it back ({e}). Run `ozgsync import` or `ozgsync sync` once as the database's owner: it rolls the unfinished release back first; then read again",
+                    db = path.display(),
+                ),
+            })
+        }
         Err(e) if cannot_create_wal(path, &e) && lock::on_read_only_mount(path) => {
             return Err(Error::Database {
                 path: path.to_owned(),
@@ -399,6 +408,19 @@ fn open_existing_read_only(path: &Path) -> Result<(Connection, i64)> {
 /// [`open_reader`] under its earlier name, for callers written before the split.
 pub fn open_read_only(path: &Path) -> Result<Connection> {
     open_reader(path)
+}
+
+/// True when a read-only open failed because of a hot journal beside the database
+/// (SQLite's `SQLITE_READONLY_ROLLBACK`): a writer in rollback-journal mode (the
+/// first release of a database it created) was killed, and a read-only connection
+/// may not roll it back.
+fn hot_journal(path: &Path, e: &rusqlite::Error) -> bool {
+    let mut journal = path.as_os_str().to_owned();
+    journal.push("-journal");
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK
+    ) && Path::new(&journal).exists()
 }
 
 /// True when a read-only open failed because SQLite could not create the `-wal`
@@ -435,18 +457,46 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
         conn.pragma_update(None, "page_size", NEW_DATABASE_PAGE_SIZE)
             .map_err(Error::db(format!("configuring {}", path.display())))?;
     }
-    // WAL lets readers (query, export) see a consistent snapshot while a sync writes;
+    // WAL lets readers (query, export) see a consistent snapshot while a sync writes.
+    // A database this connection creates is the exception until its first release
+    // has committed ([`enter_wal`]): before that it holds no data a reader could want
+    // a snapshot of, and in rollback-journal mode the release writes each page once
+    // (no WAL frame, no checkpoint copying it again: 11 % of the writer's CPU in a
+    // cold LeiKa import, BENCHMARKS.md); a crash leaves a hot journal that the next
+    // writer rolls back (RELIABILITY.md).
     // FULL makes a committed release survive power loss, at one fsync per release.
     // A 32 MiB page cache keeps a large release's dirty pages in memory instead of
     // spilling them to the WAL repeatedly; pages are allocated only when used.
+    let journal = if pages == 0 { "DELETE" } else { "WAL" };
+    conn.query_row(&format!("PRAGMA journal_mode = {journal}"), [], |r| {
+        r.get::<_, String>(0)
+    })
+    .map_err(Error::db(format!("configuring {}", path.display())))?;
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = FULL;
+        "PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA cache_size = -32768;",
     )
     .map_err(Error::db(format!("configuring {}", path.display())))?;
     register_functions(conn)
+}
+
+/// Puts a writer connection into WAL mode if it is not: a connection that created
+/// its database runs in rollback-journal mode until its first release has committed
+/// (see `configure`), then joins every other writer in WAL mode, so that readers beside
+/// a later release (a `sync` of several sources, the daemon) read a snapshot
+/// instead of waiting. Best effort: a database left in rollback-journal mode is
+/// still correct, only readers wait for its writer's commits.
+pub fn enter_wal(conn: &Connection) {
+    let mode = conn.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0));
+    if matches!(&mode, Ok(m) if m.eq_ignore_ascii_case("wal")) {
+        return;
+    }
+    match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+        Ok(mode) if mode.eq_ignore_ascii_case("wal") => {}
+        Ok(mode) => tracing::debug!(%mode, "database left in its journal mode"),
+        Err(e) => tracing::debug!(error = %e, "database left in rollback-journal mode"),
+    }
 }
 
 /// SQL functions ozgsync's own SQL uses: `fold(text)` is [`crate::model::fold`], the
@@ -772,6 +822,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let conn = open(&path).unwrap();
+        // A new database is in rollback-journal mode until its first release.
+        let journal: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(journal, "delete");
+        enter_wal(&conn);
         conn.execute_batch("CREATE TABLE x(a); INSERT INTO x VALUES (1);")
             .unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -781,8 +837,13 @@ mod tests {
         drop(conn);
         // An existing world-readable database loses the "other" bits only.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
-        open(&path).unwrap();
+        let conn = open(&path).unwrap();
         assert_eq!(mode(&path), 0o660);
+        // An existing database is written in WAL mode from the start.
+        let journal: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(journal, "wal");
     }
 
     #[test]
