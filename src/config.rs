@@ -851,8 +851,19 @@ fn part_problems(table: &toml::Table) -> Vec<String> {
     out
 }
 
-/// Where a configuration is looked for when none is given, in this order.
-pub const CONFIG_SEARCH_PATH: &[&str] = &["ozgsync.toml", "/etc/ozgsync/ozgsync.toml"];
+/// Where a configuration is looked for when none is given, in this order: the
+/// working directory's, the user's (XDG base directories:
+/// `$XDG_CONFIG_HOME/ozgsync/ozgsync.toml`, else `$HOME/.config/ozgsync/ozgsync.toml`;
+/// a relative or empty variable is ignored, as the XDG spec says), the system's.
+/// `env` looks up an environment variable ([`process_env`]).
+pub fn config_search_path(env: &dyn Fn(&str) -> Option<String>) -> Vec<PathBuf> {
+    let absolute = |name: &str| env(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    let user = absolute("XDG_CONFIG_HOME").or_else(|| absolute("HOME").map(|h| h.join(".config")));
+    let mut path = vec![PathBuf::from("ozgsync.toml")];
+    path.extend(user.map(|dir| dir.join("ozgsync").join("ozgsync.toml")));
+    path.push(PathBuf::from("/etc/ozgsync/ozgsync.toml"));
+    path
+}
 
 /// The database used when neither `--db`, `OZGSYNC_DB` nor a config names one.
 pub const DEFAULT_DATABASE: &str = "ozgsync.db";
@@ -888,15 +899,16 @@ fn tilde_problem(path: &str) -> Option<String> {
 
 /// Which configuration file a command reads: the one given (`--config` or
 /// `OZGSYNC_CONFIG`; it need not exist here, reading it reports that), else the
-/// first of [`CONFIG_SEARCH_PATH`] that `exists`, else none.
-pub fn locate(given: Option<&Path>, exists: &dyn Fn(&Path) -> bool) -> Option<PathBuf> {
+/// first of [`config_search_path`] that `exists`, else none.
+pub fn locate(
+    given: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    exists: &dyn Fn(&Path) -> bool,
+) -> Option<PathBuf> {
     if let Some(path) = given {
         return Some(path.to_owned());
     }
-    CONFIG_SEARCH_PATH
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| exists(p))
+    config_search_path(env).into_iter().find(|p| exists(p))
 }
 
 /// The database a command uses: the one given (`--db` or `OZGSYNC_DB`), else the
@@ -1262,13 +1274,48 @@ mod tests {
         let all = |_: &Path| true;
         let etc_only = |p: &Path| p.starts_with("/etc");
         let given = Path::new("/srv/o.toml");
-        assert_eq!(locate(Some(given), &none).as_deref(), Some(given));
-        assert_eq!(locate(None, &all), Some(PathBuf::from("ozgsync.toml")));
+        let env = |name: &str| (name == "HOME").then(|| "/home/u".to_owned());
+        assert_eq!(locate(Some(given), &env, &none).as_deref(), Some(given));
         assert_eq!(
-            locate(None, &etc_only),
+            locate(None, &env, &all),
+            Some(PathBuf::from("ozgsync.toml"))
+        );
+        assert_eq!(
+            locate(None, &env, &etc_only),
             Some(PathBuf::from("/etc/ozgsync/ozgsync.toml"))
         );
-        assert_eq!(locate(None, &none), None);
+        assert_eq!(locate(None, &env, &none), None);
+        // The user's config comes between the working directory's and the system's.
+        let not_cwd = |p: &Path| p.is_absolute();
+        assert_eq!(
+            locate(None, &env, &not_cwd),
+            Some(PathBuf::from("/home/u/.config/ozgsync/ozgsync.toml"))
+        );
+        let xdg = |name: &str| match name {
+            "XDG_CONFIG_HOME" => Some("/cfg".to_owned()),
+            "HOME" => Some("/home/u".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            config_search_path(&xdg),
+            [
+                PathBuf::from("ozgsync.toml"),
+                PathBuf::from("/cfg/ozgsync/ozgsync.toml"),
+                PathBuf::from("/etc/ozgsync/ozgsync.toml"),
+            ]
+        );
+        // A relative or empty XDG_CONFIG_HOME is ignored (XDG spec); no HOME, no
+        // user config.
+        let relative = |name: &str| match name {
+            "XDG_CONFIG_HOME" => Some("cfg".to_owned()),
+            "HOME" => Some("/home/u".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            config_search_path(&relative)[1],
+            PathBuf::from("/home/u/.config/ozgsync/ozgsync.toml")
+        );
+        assert_eq!(config_search_path(&|_| Some(String::new())).len(), 2);
 
         let c = parse("database = \"data/x.db\"").unwrap();
         let db = Path::new("/tmp/given.db");

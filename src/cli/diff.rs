@@ -75,7 +75,7 @@ impl Diff {
                 .into());
             }
         }
-        let (before, after) = read::states_between(&conn, entity, from, to)?;
+        let (before, after) = read::source_states_between(&conn, entity, &self.source, from, to)?;
         let diff = diff::diff(&before, &after, entity.volatile_fields());
         let mut out = super::output::stdout();
         match self.format {

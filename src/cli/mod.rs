@@ -86,8 +86,9 @@ pub struct ConfigArg {
     #[arg(long, global = true, env = "OZGSYNC_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
 
-    /// Configuration file [default: ./ozgsync.toml, else /etc/ozgsync/ozgsync.toml,
-    /// when present]
+    /// Configuration file [default: the first present of ./ozgsync.toml,
+    /// $XDG_CONFIG_HOME/ozgsync/ozgsync.toml (else ~/.config/ozgsync/ozgsync.toml),
+    /// /etc/ozgsync/ozgsync.toml]
     #[arg(long, global = true, env = "OZGSYNC_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -213,7 +214,11 @@ impl Context {
 fn no_config() -> anyhow::Error {
     crate::Error::usage(format!(
         "no configuration found: pass --config FILE or set OZGSYNC_CONFIG, or create {}",
-        crate::config::CONFIG_SEARCH_PATH.join(" or ")
+        crate::config::config_search_path(&crate::config::process_env)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" or ")
     ))
     .into()
 }
@@ -253,7 +258,10 @@ fn color_arg(args: &[std::ffi::OsString]) -> clap::ColorChoice {
 impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let ConfigArg { db, config } = self.config;
-        let config_path = crate::config::locate(config.as_deref(), &|p| p.exists());
+        let config_path =
+            crate::config::locate(config.as_deref(), &crate::config::process_env, &|p| {
+                p.exists()
+            });
         let config = match (&config_path, &self.command) {
             (Some(path), command) if !matches!(command, Command::Config(_)) => {
                 Some(Config::load(path)?)

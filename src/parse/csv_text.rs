@@ -57,14 +57,27 @@ pub fn open<'a, R: Read + Seek + 'a>(
     })
 }
 
+/// The signature of an OLE compound file (Microsoft's Compound File Binary format).
+const OLE_COMPOUND_FILE: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+
 /// Excel's "Unicode Text" (and Notepad's "Unicode") saves UTF-16 with a byte order
 /// mark: every other byte of German text is NUL, which [`detect_encoding`] would
 /// call binary data and send the sender to "save as CSV" without saying what was
 /// wrong with what they saved.
+/// The same holds for an OLE compound file: an Excel 97-2003 workbook (`.xls`) or
+/// a password-protected `.xlsx` (Excel encrypts into one), which would be "binary
+/// data" too, with a way out that does not say what to do with it.
 fn refuse_utf16<R: Read>(input: &mut R, expected: &'static str) -> Result<(), ParseError> {
-    let mut head = Vec::with_capacity(2);
-    input.by_ref().take(2).read_to_end(&mut head)?;
-    if matches!(head.as_slice(), [0xFF, 0xFE] | [0xFE, 0xFF]) {
+    let mut head = Vec::with_capacity(8);
+    input.by_ref().take(8).read_to_end(&mut head)?;
+    if head == OLE_COMPOUND_FILE {
+        return Err(ParseError::not_format(
+            expected,
+            "byte 0",
+            "the file is an Excel 97-2003 workbook (.xls) or a password-protected workbook; save it in Excel as \"Excel-Arbeitsmappe (*.xlsx)\" without a password (or as CSV) and import that",
+        ));
+    }
+    if matches!(head.get(..2), Some([0xFF, 0xFE] | [0xFE, 0xFF])) {
         return Err(ParseError::not_format(
             expected,
             "byte 0",

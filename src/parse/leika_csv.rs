@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 
 use chrono::{NaiveDate, NaiveDateTime};
-use csv::StringRecord;
+use csv::{ByteRecord, StringRecord};
 
 use super::text::{DecodeReader, Legacy, Sniffer, TextEncoding, UNDECODABLE};
 use super::{shorten, unknown_typisierung, Change, Item, Items, ParseError, Queued, Reject, Step};
@@ -113,7 +113,7 @@ pub fn parse<'a, R: Read + Seek + 'a>(
         columns,
         width: header.len(),
         delimiter,
-        record: StringRecord::new(),
+        record: ByteRecord::new(),
         pending: VecDeque::new(),
     })))
 }
@@ -197,16 +197,23 @@ fn check_start(bytes: &[u8]) -> Result<(), ParseError> {
 }
 
 /// Counts the decoded bytes handed to the csv reader and fails the read once the
-/// record being read has grown past [`MAX_RECORD_BYTES`].
+/// record being read has grown past [`MAX_RECORD_BYTES`]. It also keeps where the
+/// last quote it handed on was (one `memrchr` per read), so that the failure can
+/// tell an open quoted field from a line that is simply too long.
 struct RecordGuard<R> {
     inner: R,
     delivered: u64,
     record_start: u64,
+    /// One past the offset of the last `"` delivered; 0 before any.
+    quote_end: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("a record is longer than {MAX_RECORD_BYTES} bytes")]
-struct RecordTooLong;
+struct RecordTooLong {
+    /// Whether the record holds a quote (so is probably an unclosed quoted field).
+    quoted: bool,
+}
 
 impl<R> RecordGuard<R> {
     fn new(inner: R) -> Self {
@@ -214,6 +221,7 @@ impl<R> RecordGuard<R> {
             inner,
             delivered: 0,
             record_start: 0,
+            quote_end: 0,
         }
     }
 }
@@ -221,9 +229,14 @@ impl<R> RecordGuard<R> {
 impl<R: Read> Read for RecordGuard<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.delivered.saturating_sub(self.record_start) > MAX_RECORD_BYTES {
-            return Err(io::Error::other(RecordTooLong));
+            return Err(io::Error::other(RecordTooLong {
+                quoted: self.quote_end > self.record_start,
+            }));
         }
         let n = self.inner.read(buf)?;
+        if let Some(at) = buf.get(..n).and_then(|read| memchr::memrchr(b'"', read)) {
+            self.quote_end = self.delivered + at as u64 + 1;
+        }
         self.delivered += n as u64;
         Ok(n)
     }
@@ -316,8 +329,38 @@ impl Columns {
     }
 
     /// The trimmed field of `col`, empty when the column is absent.
-    fn field<'r>(&self, row: &'r StringRecord, col: Col) -> &'r str {
+    fn field<'r>(&self, row: &Row<'r>, col: Col) -> &'r str {
         self.get(col).and_then(|i| row.get(i)).unwrap_or("").trim()
+    }
+}
+
+/// One data record as text: the csv reader's bytes checked as UTF-8 once for the
+/// whole record rather than once per field (as `StringRecord` does for any record
+/// that is not pure ASCII). The fields are cut at the delimiter, which is ASCII, so
+/// each is a whole-character slice of the one checked text.
+struct Row<'r> {
+    text: &'r str,
+    record: &'r ByteRecord,
+}
+
+impl<'r> Row<'r> {
+    fn new(record: &'r ByteRecord) -> Result<Row<'r>, std::str::Utf8Error> {
+        Ok(Row {
+            text: std::str::from_utf8(record.as_slice())?,
+            record,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.record.len()
+    }
+
+    fn get(&self, i: usize) -> Option<&'r str> {
+        self.record.range(i).and_then(|range| self.text.get(range))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &'r str> + '_ {
+        (0..self.len()).map(|i| self.get(i).unwrap_or_default())
     }
 }
 
@@ -345,7 +388,7 @@ struct Rows<R: Read> {
     columns: Columns,
     width: usize,
     delimiter: u8,
-    record: StringRecord,
+    record: ByteRecord,
     pending: VecDeque<Item<ServiceRecord>>,
 }
 
@@ -360,12 +403,23 @@ impl<R: Read> Step for Rows<R> {
     fn step(&mut self) -> Result<bool, ParseError> {
         let before = self.reader.position().clone();
         self.reader.get_mut().record_start = before.byte();
-        match self.reader.read_record(&mut self.record) {
+        match self.reader.read_byte_record(&mut self.record) {
             Ok(true) => {
-                let line = start_line(before.line(), self.reader.position().line(), &self.record);
+                // The decoder only ever hands on UTF-8, so this does not fail; if it
+                // did, the file is refused as a csv reader's UTF-8 error was before.
+                let row = Row::new(&self.record).map_err(|e| {
+                    ParseError::not_format(
+                        EXPECTED,
+                        format!("line {}", before.line()),
+                        format!("the record is not valid UTF-8 after decoding: {e}"),
+                    )
+                })?;
+                let (inner_breaks, undecodable) = scan_record(row.text);
+                let line = start_line(before.line(), self.reader.position().line(), inner_breaks);
                 convert_row(
                     line,
-                    &self.record,
+                    &row,
+                    undecodable,
                     &self.columns,
                     self.width,
                     self.delimiter,
@@ -379,13 +433,23 @@ impl<R: Read> Step for Rows<R> {
     }
 }
 
+/// One pass over a record's text (its fields lie back to back in one string): the
+/// line breaks inside its fields, and whether it may hold [`UNDECODABLE`] (its
+/// first UTF-8 byte, 0xEF, occurs; the caller then looks for the character itself).
+fn scan_record(text: &str) -> (u64, bool) {
+    let (mut breaks, mut lead) = (0u64, false);
+    for &b in text.as_bytes() {
+        breaks += u64::from(b == b'\n');
+        lead |= b == 0xEF;
+    }
+    (breaks, lead && text.contains(UNDECODABLE))
+}
+
 /// The physical line a record starts on. The csv reader reports the line before any
 /// blank lines it skipped, so count back from where the record ended instead: the
 /// line after it, less the line breaks inside its fields, less its own final LF (which
 /// the last record may lack, hence the floor).
-fn start_line(before: u64, after: u64, record: &StringRecord) -> u64 {
-    // The fields lie back to back in one string: one scan instead of one per field.
-    let inner_breaks = record.as_slice().matches('\n').count() as u64;
+fn start_line(before: u64, after: u64, inner_breaks: u64) -> u64 {
     after.saturating_sub(inner_breaks + 1).max(before)
 }
 
@@ -394,16 +458,21 @@ fn csv_error(e: csv::Error, line: u64) -> ParseError {
     let position = format!("line {line}");
     match e.into_kind() {
         csv::ErrorKind::Io(io) => {
-            if io
+            if let Some(too_long) = io
                 .get_ref()
-                .is_some_and(|inner| inner.is::<RecordTooLong>())
+                .and_then(|inner| inner.downcast_ref::<RecordTooLong>())
             {
+                let why = if too_long.quoted {
+                    "probably a quote (\") that is never closed"
+                } else {
+                    "it holds no quote, so this is one over-long line: a LeiKa row is a few \
+                     KB; check that this is the LeiKa CSV and that its line breaks survived"
+                };
                 ParseError::not_format(
                     EXPECTED,
                     position,
                     format!(
-                        "the record starting here is longer than {MAX_RECORD_BYTES} bytes; \
-                         probably a quote (\") that is never closed"
+                        "the record starting here is longer than {MAX_RECORD_BYTES} bytes; {why}"
                     ),
                 )
             } else {
@@ -414,10 +483,34 @@ fn csv_error(e: csv::Error, line: u64) -> ParseError {
     }
 }
 
+/// `line N`, the position of a record, without the formatting machinery (one per row).
+fn line_position(line: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut n = line;
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        if let Some(d) = digits.get_mut(start) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || start == 0 {
+            break;
+        }
+    }
+    let mut position = String::with_capacity(5 + digits.len() - start);
+    position.push_str("line ");
+    for &d in digits.get(start..).unwrap_or_default() {
+        position.push(char::from(d));
+    }
+    position
+}
+
 /// Turns one data row into a record (plus warnings) or a reject.
 fn convert_row(
     line: u64,
-    row: &StringRecord,
+    row: &Row<'_>,
+    undecodable: bool,
     columns: &Columns,
     width: usize,
     delimiter: u8,
@@ -427,7 +520,7 @@ fn convert_row(
     if row.iter().all(|f| f.trim().is_empty()) {
         return;
     }
-    let position = format!("line {line}");
+    let position = line_position(line);
     let raw = || {
         let joined = row
             .iter()
@@ -436,10 +529,11 @@ fn convert_row(
         joined.trim_end_matches('\r').to_owned()
     };
     let key = columns.field(row, Col::Schluessel);
-    let key_opt = (!key.is_empty()).then(|| key.to_owned());
+    // Owned only for the rejects and warnings that name it, not for every row.
+    let key_opt = || (!key.is_empty()).then(|| key.to_owned());
 
-    // One scan of all fields (back to back in one string) for the rare bad row.
-    let undecodable = if row.as_slice().contains(UNDECODABLE) {
+    // `scan_record` looked at all fields at once for the rare bad row.
+    let undecodable = if undecodable {
         row.iter().position(|f| f.contains(UNDECODABLE))
     } else {
         None
@@ -456,7 +550,7 @@ fn convert_row(
         out.push_back(Item::Reject(
             Reject::reject(
                 format!("{position}, column {column}"),
-                key_opt,
+                key_opt(),
                 super::text::undecodable_reason("the row"),
             )
             // A valid key still names a published service: only its text is broken.
@@ -469,7 +563,7 @@ fn convert_row(
         out.push_back(Item::Reject(
             Reject::reject(
                 position,
-                key_opt,
+                key_opt(),
                 format!(
                     "the row has {} fields but the header has {width}; the row was skipped \
                      (a field containing the delimiter '{}' must be quoted)",
@@ -488,7 +582,7 @@ fn convert_row(
         out.push_back(Item::Reject(
             Reject::reject(
                 position,
-                key_opt,
+                key_opt(),
                 format!(
                     "Schluessel '{key}' is not a 14-digit Leistungsschlüssel; the row was skipped"
                 ),
@@ -502,7 +596,7 @@ fn convert_row(
         out.push_back(Item::Reject(
             Reject::reject(
                 position,
-                key_opt,
+                key_opt(),
                 "Bezeichnung is empty; the row was skipped",
             )
             .key_checked(Leistungsschluessel::is_valid)
@@ -515,7 +609,7 @@ fn convert_row(
     if !key.starts_with("99") {
         warnings.push(Reject::warning(
             position.clone(),
-            key_opt.clone(),
+            key_opt(),
             format!(
                 "Schluessel '{key}' does not start with 99 as LeiKa keys do; the service was kept"
             ),
@@ -524,12 +618,21 @@ fn convert_row(
 
     let typ = columns.field(row, Col::Typ);
     let typisierung = split_typ(typ);
-    if let Some(warning) = unknown_typisierung(
-        &typisierung,
-        format!("{position}, column Typ"),
-        "Typ",
-        key_opt.clone(),
-    ) {
+    // The warning's position text is made only for a row that has an unknown code.
+    let unknown = typisierung
+        .iter()
+        .any(|c| !crate::model::TYPISIERUNG_CODES.contains(&c.as_str()));
+    let warning = unknown
+        .then(|| {
+            unknown_typisierung(
+                &typisierung,
+                format!("{position}, column Typ"),
+                "Typ",
+                key_opt(),
+            )
+        })
+        .flatten();
+    if let Some(warning) = warning {
         warnings.push(warning.with_raw(typ));
     }
 
@@ -542,7 +645,7 @@ fn convert_row(
             warnings.push(
                 Reject::warning(
                     format!("{position}, column Veröffentlichungsdatum"),
-                    key_opt.clone(),
+                    key_opt(),
                     format!(
                         "Veröffentlichungsdatum '{datum}' is not a date DD.MM.YYYY or DD.MM.YYYY hh:mm; \
                          the service was kept without a date"
@@ -1150,7 +1253,26 @@ mod tests {
         while input.len() as u64 <= 2 * MAX_RECORD_BYTES {
             input.push_str(row);
         }
-        check_not_format(input.as_bytes(), "quote");
+        check_not_format(input.as_bytes(), "a quote (\") that is never closed");
+    }
+
+    #[test]
+    fn an_over_long_line_without_a_quote_is_named_as_such() {
+        let mut input = String::from("Schluessel;Bezeichnung\n\"99001001002000\";Abfall\n");
+        input.push_str("99001001003000;");
+        input.push_str(&"x".repeat(2 * MAX_RECORD_BYTES as usize));
+        input.push('\n');
+        match parse_bytes(input.as_bytes()) {
+            Err(ParseError::NotFormat {
+                position, reason, ..
+            }) => {
+                assert_eq!(position, "line 3");
+                assert!(reason.contains("one over-long line"), "{reason}");
+                assert!(!reason.contains("never closed"), "{reason}");
+            }
+            Err(other) => panic!("expected NotFormat, got {other}"),
+            Ok(parsed) => panic!("expected NotFormat, got {parsed:?}"),
+        }
     }
 
     #[test]

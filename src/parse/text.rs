@@ -85,7 +85,9 @@ pub struct Sniffer {
 
 impl Sniffer {
     pub fn feed(&mut self, chunk: &[u8]) {
-        if self.evidence.nul_at.is_none() {
+        // `contains` is the library's word-at-a-time search; the position is looked
+        // for only in the one chunk that has a NUL.
+        if self.evidence.nul_at.is_none() && chunk.contains(&0) {
             if let Some(i) = chunk.iter().position(|&b| b == 0) {
                 self.evidence.nul_at = Some(self.evidence.len + i as u64);
             }
@@ -94,39 +96,16 @@ impl Sniffer {
         // Only a sequence cut by the last chunk's end is copied; the chunk itself is
         // read where it lies.
         let joined;
-        let mut rest: &[u8] = if self.carry.is_empty() {
+        let rest: &[u8] = if self.carry.is_empty() {
             chunk
         } else {
             self.carry.extend_from_slice(chunk);
             joined = std::mem::take(&mut self.carry);
             &joined
         };
-        loop {
-            match std::str::from_utf8(rest) {
-                Ok(_) => {
-                    self.evidence.multibyte += count_multibyte(rest);
-                    rest = &[];
-                    break;
-                }
-                Err(e) => {
-                    let (valid, after) = rest.split_at(e.valid_up_to());
-                    self.evidence.multibyte += count_multibyte(valid);
-                    match e.error_len() {
-                        // cut inside a sequence: wait for the next chunk
-                        None => {
-                            rest = after;
-                            break;
-                        }
-                        Some(n) => {
-                            self.evidence.invalid += n as u64;
-                            rest = after.get(n..).unwrap_or_default();
-                        }
-                    }
-                }
-            }
-        }
+        let cut = scan(rest, &mut self.evidence);
         self.carry.clear();
-        self.carry.extend_from_slice(rest);
+        self.carry.extend_from_slice(cut);
     }
 
     /// The evidence; an incomplete sequence at the very end counts as invalid.
@@ -136,10 +115,67 @@ impl Sniffer {
     }
 }
 
-/// Multi-byte characters in bytes that are valid UTF-8: the lead bytes (0xC0 and
-/// above).
-fn count_multibyte(valid: &[u8]) -> u64 {
-    valid.iter().filter(|&&b| b >= 0xC0).count() as u64
+/// Counts the valid multi-byte sequences and the bytes that are not part of one in
+/// `bytes`, as `std::str::from_utf8` delimits them, and returns the tail that is a
+/// sequence cut by the end (to be completed by the next chunk).
+///
+/// Runs of ASCII are skipped a block at a time; each other byte starts a sequence of
+/// at most 4 bytes, so `from_utf8` of the next 4 bytes tells whether it is valid and
+/// how many bytes an invalid one spans (its `error_len`), the same answer as over the
+/// whole rest. A Windows-1252 file has a non-ASCII byte every few dozen bytes, and
+/// checking the whole rest again after each was most of the sniff.
+fn scan<'b>(mut rest: &'b [u8], evidence: &mut Evidence) -> &'b [u8] {
+    loop {
+        rest = rest.get(ascii_prefix(rest)..).unwrap_or_default();
+        let Some(&lead) = rest.first() else {
+            return rest;
+        };
+        let window = rest.get(..4).unwrap_or(rest);
+        let valid = match std::str::from_utf8(window) {
+            Ok(_) => true,
+            Err(e) if e.valid_up_to() > 0 => true,
+            Err(e) => match e.error_len() {
+                // cut inside a sequence: only possible when the window is short,
+                // i.e. at the end
+                None => return rest,
+                Some(n) => {
+                    evidence.invalid += n as u64;
+                    rest = rest.get(n..).unwrap_or_default();
+                    false
+                }
+            },
+        };
+        if valid {
+            evidence.multibyte += 1;
+            rest = rest.get(utf8_width(lead)..).unwrap_or_default();
+        }
+    }
+}
+
+/// The length of the ASCII run `bytes` starts with.
+fn ascii_prefix(bytes: &[u8]) -> usize {
+    const BLOCK: usize = 32;
+    let mut at = 0;
+    while let Some(block) = bytes.get(at..at + BLOCK) {
+        if !block.is_ascii() {
+            break;
+        }
+        at += BLOCK;
+    }
+    let tail = bytes.get(at..).unwrap_or_default();
+    at + tail
+        .iter()
+        .position(|b| !b.is_ascii())
+        .unwrap_or(tail.len())
+}
+
+/// The length of the UTF-8 sequence a valid lead byte (0xC2 and above) starts.
+fn utf8_width(lead: u8) -> usize {
+    match lead {
+        0xF0.. => 4,
+        0xE0.. => 3,
+        _ => 2,
+    }
 }
 
 /// Reads `input` to its end and returns what it holds. The caller rewinds.
@@ -363,6 +399,55 @@ mod tests {
         assert_eq!((e.multibyte, e.invalid), (1, 2));
         assert_eq!(evidence(b"a\0b").nul_at, Some(1));
         assert_eq!(evidence(b"\xef\xbb\xbfabc").multibyte, 1);
+    }
+
+    /// The definition before the ASCII skip: `from_utf8` over the whole input,
+    /// restarted after each invalid stretch, lead bytes counted in the valid parts.
+    fn evidence_by_definition(bytes: &[u8]) -> (u64, u64) {
+        let (mut multibyte, mut invalid) = (0u64, 0u64);
+        let mut rest = bytes;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(_) => {
+                    multibyte += rest.iter().filter(|&&b| b >= 0xC0).count() as u64;
+                    return (multibyte, invalid);
+                }
+                Err(e) => {
+                    let (valid, after) = rest.split_at(e.valid_up_to());
+                    multibyte += valid.iter().filter(|&&b| b >= 0xC0).count() as u64;
+                    let n = e.error_len().unwrap_or(after.len());
+                    invalid += n as u64;
+                    rest = &after[n..];
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_sniff_counts_as_by_definition(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::num::u8::ANY,
+                    proptest::sample::select(vec![b'a', b';', 0xC3, 0xA4, 0xE2, 0x80, 0x93, 0xF0, 0x9F, 0xBF, 0xEF, 0xBB]),
+                ],
+                0..200,
+            ),
+            cuts in proptest::collection::vec(0usize..200, 0..4),
+        ) {
+            let mut sniffer = Sniffer::default();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut from = 0;
+            for cut in cuts.into_iter().chain([bytes.len()]) {
+                sniffer.feed(&bytes[from..cut]);
+                from = cut;
+            }
+            let e = sniffer.finish();
+            proptest::prop_assert_eq!((e.multibyte, e.invalid), evidence_by_definition(&bytes));
+            proptest::prop_assert_eq!(e.nul_at, bytes.iter().position(|&b| b == 0).map(|i| i as u64));
+            proptest::prop_assert_eq!(e.len, bytes.len() as u64);
+        }
     }
 
     #[test]

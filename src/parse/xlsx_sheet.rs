@@ -46,7 +46,7 @@ pub fn is_xlsx(head: &[u8]) -> bool {
 /// the worksheet is empty; `expected` names the sheet kind for the message.
 pub fn read<R: Read + Seek>(mut input: R, expected: &'static str) -> Result<Table, ParseError> {
     let not_workbook =
-        |e: calamine::XlsxError| ParseError::not_format(expected, "workbook", e.to_string());
+        |e: calamine::XlsxError| ParseError::not_format(expected, "workbook", workbook_problem(&e));
     let mut workbook: Xlsx<&mut R> =
         calamine::open_workbook_from_rs(&mut input).map_err(not_workbook)?;
     let sheet = workbook
@@ -162,6 +162,57 @@ struct Hidden {
     first_row: Option<u64>,
 }
 
+/// What is wrong with a workbook calamine could not read, and what to do. A ZIP
+/// archive whose directory at its end is missing was cut short (a download or a
+/// copy that did not finish, an attachment saved while it loaded); a damaged part
+/// inside a complete archive was written by a broken tool.
+fn workbook_problem(e: &calamine::XlsxError) -> String {
+    match e {
+        calamine::XlsxError::Zip(zip) => format!(
+            "the file starts like an XLSX workbook (a ZIP archive) but is not a whole one ({zip}): it was probably cut short while downloaded or copied; save or send the workbook again"
+        ),
+        other => format!(
+            "the workbook is damaged inside ({other}); open it in Excel or LibreOffice and save it again as .xlsx"
+        ),
+    }
+}
+
+/// Attribute `name` (by local name) of element `e`, unescaped.
+fn attr(e: &quick_xml::events::BytesStart<'_>, name: &[u8]) -> Option<String> {
+    e.attributes()
+        .flatten()
+        .find(|a| a.key.local_name().as_ref() == name)
+        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+}
+
+/// In the XML part `xml`: the first element with local name `element` whose
+/// attribute `key_attr` is `key`, and its attribute `want`. None when there is no
+/// such element, it lacks `want`, or the XML breaks before it.
+fn find_attr(
+    xml: &[u8],
+    element: &[u8],
+    key_attr: &[u8],
+    key: &str,
+    want: &[u8],
+) -> Option<String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).ok()? {
+            Event::Start(e) | Event::Empty(e)
+                if e.local_name().as_ref() == element
+                    && attr(&e, key_attr).as_deref() == Some(key) =>
+            {
+                return attr(&e, want);
+            }
+            Event::Eof => return None,
+            _ => {}
+        }
+        buf.clear();
+    }
+}
+
 /// The row numbers worksheet `sheet` marks hidden (`<row r="5" hidden="1">`: an
 /// autofilter writes this for every row it filters out, and so does hiding a row
 /// by hand), from the workbook's XML, which calamine does not expose. None when
@@ -177,51 +228,12 @@ fn hidden_rows<R: Read + Seek>(input: R, sheet: &str) -> Option<Hidden> {
         file.take(16 << 20).read_to_end(&mut bytes).ok()?;
         Some(bytes)
     };
-    let attr = |e: &quick_xml::events::BytesStart<'_>, name: &[u8]| -> Option<String> {
-        e.attributes()
-            .flatten()
-            .find(|a| a.key.local_name().as_ref() == name)
-            .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
-    };
     // workbook.xml: the sheet's relationship id; its .rels: the part's path.
-    let mut rel_id = None;
+    // `r:id` (relationships namespace; its local name is unique here).
     let workbook = part(&mut zip, "xl/workbook.xml")?;
-    let mut reader = quick_xml::Reader::from_reader(workbook.as_slice());
-    let mut buf = Vec::new();
-    loop {
-        match reader.read_event_into(&mut buf).ok()? {
-            Event::Start(e) | Event::Empty(e)
-                if e.local_name().as_ref() == b"sheet"
-                    && attr(&e, b"name").as_deref() == Some(sheet) =>
-            {
-                // `r:id` (relationships namespace; its local name is unique here).
-                rel_id = attr(&e, b"id");
-                break;
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-        buf.clear();
-    }
-    let rel_id = rel_id?;
+    let rel_id = find_attr(&workbook, b"sheet", b"name", sheet, b"id")?;
     let rels = part(&mut zip, "xl/_rels/workbook.xml.rels")?;
-    let mut reader = quick_xml::Reader::from_reader(rels.as_slice());
-    let mut target = None;
-    loop {
-        match reader.read_event_into(&mut buf).ok()? {
-            Event::Start(e) | Event::Empty(e)
-                if e.local_name().as_ref() == b"Relationship"
-                    && attr(&e, b"Id").as_deref() == Some(rel_id.as_str()) =>
-            {
-                target = attr(&e, b"Target");
-                break;
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-        buf.clear();
-    }
-    let target = target?;
+    let target = find_attr(&rels, b"Relationship", b"Id", &rel_id, b"Target")?;
     let path = match target.strip_prefix('/') {
         Some(absolute) => absolute.to_owned(),
         None => format!("xl/{target}"),
@@ -229,6 +241,7 @@ fn hidden_rows<R: Read + Seek>(input: R, sheet: &str) -> Option<Hidden> {
     // The worksheet streamed: only `row` elements' attributes are looked at.
     let file = zip.by_name(&path).ok()?;
     let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(file));
+    let mut buf = Vec::new();
     let mut hidden = Hidden {
         rows: Vec::new(),
         first_row: None,
@@ -386,6 +399,21 @@ mod tests {
             "2026-12-31"
         );
         assert_eq!(cell_text(&Data::String(" MI ".into())), " MI ");
+    }
+
+    #[test]
+    fn find_attr_returns_the_wanted_attribute_of_the_matching_element() {
+        let xml = br#"<workbook xmlns:r="x"><sheets><sheet name="A" r:id="rId1"/><sheet name="B &amp; C" r:id="rId2"/></sheets></workbook>"#;
+        assert_eq!(
+            find_attr(xml, b"sheet", b"name", "B & C", b"id").as_deref(),
+            Some("rId2")
+        );
+        assert_eq!(find_attr(xml, b"sheet", b"name", "Z", b"id"), None);
+        assert_eq!(find_attr(xml, b"sheet", b"name", "A", b"missing"), None);
+        assert_eq!(
+            find_attr(b"<a><sheet name=", b"sheet", b"name", "A", b"id"),
+            None
+        );
     }
 
     #[test]

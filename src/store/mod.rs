@@ -478,6 +478,18 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
          PRAGMA cache_size = -32768;",
     )
     .map_err(Error::db(format!("configuring {}", path.display())))?;
+    // SQLite checkpoints the WAL every 1,000 pages by default: 4 MB with 4 KiB
+    // pages, 16 MB with ours. A connection that lives long (the daemon) keeps the
+    // byte size SQLite means, whatever the page size.
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .map_err(Error::db(format!("reading {}", path.display())))?;
+    conn.pragma_update(
+        None,
+        "wal_autocheckpoint",
+        wal_autocheckpoint_pages(page_size),
+    )
+    .map_err(Error::db(format!("configuring {}", path.display())))?;
     register_functions(conn)
 }
 
@@ -497,6 +509,15 @@ pub fn enter_wal(conn: &Connection) {
         Ok(mode) => tracing::debug!(%mode, "database left in its journal mode"),
         Err(e) => tracing::debug!(error = %e, "database left in rollback-journal mode"),
     }
+}
+
+/// The bytes of WAL after which a connection checkpoints: SQLite's default of
+/// 1,000 pages at its default page size of 4 KiB.
+const WAL_AUTOCHECKPOINT_BYTES: i64 = 1000 * 4096;
+
+/// `wal_autocheckpoint` in pages for a database with `page_size`-byte pages.
+fn wal_autocheckpoint_pages(page_size: i64) -> i64 {
+    (WAL_AUTOCHECKPOINT_BYTES / page_size.max(512)).max(1)
 }
 
 /// SQL functions ozgsync's own SQL uses: `fold(text)` is [`crate::model::fold`], the
@@ -703,6 +724,28 @@ mod tests {
                 conn.prepare(&format!("SELECT * FROM {view}")).unwrap();
             }
         }
+    }
+
+    #[test]
+    fn the_wal_checkpoints_at_the_same_byte_size_whatever_the_page_size() {
+        let pragma = |conn: &Connection, name: &str| -> i64 {
+            conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        // A new database: 16 KiB pages, 250 of them.
+        let conn = open(&dir.path().join("new.db")).unwrap();
+        assert_eq!(pragma(&conn, "page_size"), 16384);
+        assert_eq!(pragma(&conn, "wal_autocheckpoint"), 250);
+        // A database made before the page size changed: 4 KiB, SQLite's 1,000.
+        let path = dir.path().join("old.db");
+        let mut old = Connection::open(&path).unwrap();
+        old.pragma_update(None, "page_size", 4096).unwrap();
+        migrate_to(&mut old, &path, 1).unwrap();
+        drop(old);
+        let conn = open(&path).unwrap();
+        assert_eq!(pragma(&conn, "page_size"), 4096);
+        assert_eq!(pragma(&conn, "wal_autocheckpoint"), 1000);
     }
 
     #[test]

@@ -349,15 +349,46 @@ pub fn states_between(
     from: Option<i64>,
     to: i64,
 ) -> Result<(State, State)> {
+    states_of_keys_touched_by(conn, entity, None, from, to)
+}
+
+/// Like [`states_between`], for the keys that releases of `source` wrote or closed
+/// between `from` and `to` only. Several sources can feed one entity (LeiKa CSV and
+/// XZuFi services, or two LeiKa sources): `diff SOURCE` shows what the named source
+/// changed, not what another source changed in between. A key both changed is shown
+/// with its whole change between the two releases.
+pub fn source_states_between(
+    conn: &Connection,
+    entity: Entity,
+    source: &str,
+    from: Option<i64>,
+    to: i64,
+) -> Result<(State, State)> {
+    states_of_keys_touched_by(conn, entity, Some(source), from, to)
+}
+
+fn states_of_keys_touched_by(
+    conn: &Connection,
+    entity: Entity,
+    source: Option<&str>,
+    from: Option<i64>,
+    to: i64,
+) -> Result<(State, State)> {
     let from = from.unwrap_or(0);
     let (lo, hi) = if from <= to { (from, to) } else { (to, from) };
     let mut stmt = conn
         .prepare(
-            // keys with a version that starts or ends inside (lo, hi]
-            "WITH touched AS (
+            // keys with a version that starts or ends inside (lo, hi], in a
+            // release of source ?5 when one is named
+            "WITH of_source AS (
+                 SELECT release_id FROM releases WHERE ?5 IS NULL OR source = ?5),
+             touched AS (
                  SELECT DISTINCT key FROM record_versions
-                 WHERE entity = ?1 AND ((valid_from > ?2 AND valid_from <= ?3)
-                                     OR (valid_to > ?2 AND valid_to <= ?3)))
+                 WHERE entity = ?1
+                   AND ((valid_from > ?2 AND valid_from <= ?3
+                         AND valid_from IN (SELECT release_id FROM of_source))
+                     OR (valid_to > ?2 AND valid_to <= ?3
+                         AND valid_to IN (SELECT release_id FROM of_source))))
              SELECT v.key, v.data FROM record_versions v JOIN touched USING (key)
              WHERE v.entity = ?1 AND v.valid_from <= ?4
                AND (v.valid_to IS NULL OR v.valid_to > ?4)",
@@ -365,7 +396,7 @@ pub fn states_between(
         .map_err(Error::db("reading states for diff"))?;
     let mut state_at = |at: i64| -> Result<State> {
         let rows = stmt
-            .query_map(params![entity.as_str(), lo, hi, at], |r| {
+            .query_map(params![entity.as_str(), lo, hi, at, source], |r| {
                 let key: String = r.get(0)?;
                 let data: String = r.get(1)?;
                 Ok((key, data))

@@ -374,16 +374,19 @@ fn rows_hidden_by_a_filter_are_imported_and_named() {
     sheet.set_row_hidden(3).unwrap();
     book.save(&file).unwrap();
 
-    let run = support::run_db(
-        &db,
-        &[
-            "annotations",
-            "import",
-            "--by",
-            "MK",
-            file.to_str().unwrap(),
-        ],
-    );
+    let import = || {
+        support::run_db(
+            &db,
+            &[
+                "annotations",
+                "import",
+                "--by",
+                "MK",
+                file.to_str().unwrap(),
+            ],
+        )
+    };
+    let run = import();
     run.assert_ok();
     assert!(
         run.stderr.contains(
@@ -402,16 +405,7 @@ fn rows_hidden_by_a_filter_are_imported_and_named() {
     }
     sheet.write_string(1, 0, "99088026034000").unwrap();
     book.save(&file).unwrap();
-    let run = support::run_db(
-        &db,
-        &[
-            "annotations",
-            "import",
-            "--by",
-            "MK",
-            file.to_str().unwrap(),
-        ],
-    );
+    let run = import();
     run.assert_ok();
     assert!(!run.stderr.contains("hidden"), "{run:#?}");
 }

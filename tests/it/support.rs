@@ -71,7 +71,9 @@ pub fn binary() -> &'static Path {
 }
 
 /// A command for the real binary with the environment a test must not inherit
-/// (`OZGSYNC_*`, `RUST_LOG`, `NO_COLOR`) removed, running in `cwd`.
+/// (`OZGSYNC_*`, `RUST_LOG`, `NO_COLOR`) removed, running in `cwd`. The user's
+/// config folder (`$XDG_CONFIG_HOME`) is one that does not exist, so that a
+/// developer's `~/.config/ozgsync/ozgsync.toml` is not read.
 pub fn command(cwd: &Path) -> Command {
     let mut cmd = Command::new(binary());
     cmd.current_dir(cwd).stdin(Stdio::null());
@@ -81,6 +83,7 @@ pub fn command(cwd: &Path) -> Command {
         }
     }
     cmd.env_remove("RUST_LOG");
+    cmd.env("XDG_CONFIG_HOME", "/nonexistent/ozgsync-tests/xdg-config");
     cmd
 }
 
