@@ -33,9 +33,6 @@ impl Daemon {
         }
         let db = ctx.db.clone();
         let conn = ctx.open_locked_writer("daemon")?;
-        // A database the daemon just created leaves rollback-journal mode at once:
-        // readers beside a long-running daemon read snapshots (`store::enter_wal`).
-        crate::store::enter_wal(&conn);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

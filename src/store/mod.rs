@@ -172,7 +172,24 @@ impl Drop for WriterConnection {
 /// from a newer ozgsync is refused.
 pub fn open_writer(path: &Path) -> Result<WriterConnection> {
     Ok(WriterConnection {
-        conn: open(path)?,
+        conn: open_with(path, false)?,
+        path: path.to_owned(),
+        _lock: None,
+    })
+}
+
+/// Like [`open_writer`], for a command whose writes are releases (`import`,
+/// `sync`): a database this call creates is left in rollback-journal mode until
+/// its first release has committed (`release::apply_prepared` then calls
+/// [`enter_wal`]). It holds nothing yet a reader could want a snapshot of, and the
+/// release then writes each page once: no WAL frame, no checkpoint copying it
+/// again (−13 % of the writer's CPU in a cold LeiKa import, BENCHMARKS.md,
+/// session 7). A kill leaves a hot journal that the next writer rolls back
+/// (RELIABILITY.md). An existing database is opened in WAL mode as by
+/// [`open_writer`].
+pub fn open_release_writer(path: &Path) -> Result<WriterConnection> {
+    Ok(WriterConnection {
+        conn: open_with(path, true)?,
         path: path.to_owned(),
         _lock: None,
     })
@@ -181,6 +198,12 @@ pub fn open_writer(path: &Path) -> Result<WriterConnection> {
 /// Like [`open_writer`], as a bare connection that leaves the journal mode as it
 /// is on close: for tests and tools that hold the database beside a command.
 pub fn open(path: &Path) -> Result<Connection> {
+    open_with(path, false)
+}
+
+/// [`open`]; `for_release`: a new database stays in rollback-journal mode (see
+/// [`open_release_writer`]).
+fn open_with(path: &Path, for_release: bool) -> Result<Connection> {
     check_database_file(path)?;
     if let Some(problem) = lock::write_access_problem(path) {
         return Err(Error::Database {
@@ -209,7 +232,7 @@ pub fn open(path: &Path) -> Result<Connection> {
             problem: "cannot be written by this user (file or directory permissions); run commands that write as the database's owner (the service user). Commands that only read need read permission alone".into(),
         });
     }
-    configure(&conn, path)?;
+    configure(&conn, path, for_release)?;
     migrate(&mut conn, path)?;
     // A Ressort rename planned for a date that has come takes effect now, before
     // anything reads the Ressorts' current names.
@@ -446,7 +469,7 @@ fn cannot_create_wal(path: &Path, e: &rusqlite::Error) -> bool {
 /// keeps the one it has (every SQLite reads any page size).
 pub const NEW_DATABASE_PAGE_SIZE: i64 = 16384;
 
-fn configure(conn: &Connection, path: &Path) -> Result<()> {
+fn configure(conn: &Connection, path: &Path, for_release: bool) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(Error::db("setting busy timeout"))?;
     // Before WAL mode is entered: in WAL mode the page size cannot change.
@@ -458,16 +481,16 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
             .map_err(Error::db(format!("configuring {}", path.display())))?;
     }
     // WAL lets readers (query, export) see a consistent snapshot while a sync writes.
-    // A database this connection creates is the exception until its first release
-    // has committed ([`enter_wal`]): before that it holds no data a reader could want
-    // a snapshot of, and in rollback-journal mode the release writes each page once
-    // (no WAL frame, no checkpoint copying it again: 11 % of the writer's CPU in a
-    // cold LeiKa import, BENCHMARKS.md); a crash leaves a hot journal that the next
-    // writer rolls back (RELIABILITY.md).
+    // A database that `import` or `sync` creates is the exception until its first
+    // release has committed ([`open_release_writer`], [`enter_wal`]).
     // FULL makes a committed release survive power loss, at one fsync per release.
     // A 32 MiB page cache keeps a large release's dirty pages in memory instead of
     // spilling them to the WAL repeatedly; pages are allocated only when used.
-    let journal = if pages == 0 { "DELETE" } else { "WAL" };
+    let journal = if pages == 0 && for_release {
+        "DELETE"
+    } else {
+        "WAL"
+    };
     conn.query_row(&format!("PRAGMA journal_mode = {journal}"), [], |r| {
         r.get::<_, String>(0)
     })
@@ -494,10 +517,10 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
 }
 
 /// Puts a writer connection into WAL mode if it is not: a connection that created
-/// its database runs in rollback-journal mode until its first release has committed
-/// (see `configure`), then joins every other writer in WAL mode, so that readers beside
-/// a later release (a `sync` of several sources, the daemon) read a snapshot
-/// instead of waiting. Best effort: a database left in rollback-journal mode is
+/// its database for a release runs in rollback-journal mode until that release has
+/// committed ([`open_release_writer`]), then joins every other writer in WAL mode,
+/// so that readers beside a later release (a `sync` of several sources) read a
+/// snapshot instead of waiting. Best effort: a database left in rollback-journal mode is
 /// still correct, only readers wait for its writer's commits.
 pub fn enter_wal(conn: &Connection) {
     let mode = conn.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0));
@@ -865,12 +888,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let conn = open(&path).unwrap();
-        // A new database is in rollback-journal mode until its first release.
-        let journal: String = conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(journal, "delete");
-        enter_wal(&conn);
         conn.execute_batch("CREATE TABLE x(a); INSERT INTO x VALUES (1);")
             .unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -882,11 +899,29 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
         let conn = open(&path).unwrap();
         assert_eq!(mode(&path), 0o660);
-        // An existing database is written in WAL mode from the start.
-        let journal: String = conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(journal, "wal");
+    }
+
+    #[test]
+    fn only_a_database_created_for_a_release_waits_for_it_in_rollback_journal_mode() {
+        let journal = |conn: &Connection| -> String {
+            conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        // Created for a release: rollback journal until `enter_wal`.
+        let conn = open_release_writer(&path).unwrap();
+        assert_eq!(journal(&conn), "delete");
+        enter_wal(&conn);
+        assert_eq!(journal(&conn), "wal");
+        drop(conn);
+        // Existing: WAL at once, for a release too.
+        let conn = open_release_writer(&path).unwrap();
+        assert_eq!(journal(&conn), "wal");
+        drop(conn);
+        // Created by any other writer: WAL at once.
+        let other = dir.path().join("other.db");
+        assert_eq!(journal(&open_writer(&other).unwrap()), "wal");
     }
 
     #[test]
