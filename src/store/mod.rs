@@ -897,7 +897,7 @@ mod tests {
         drop(conn);
         // An existing world-readable database loses the "other" bits only.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
-        let conn = open(&path).unwrap();
+        open(&path).unwrap();
         assert_eq!(mode(&path), 0o660);
     }
 
