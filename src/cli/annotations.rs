@@ -93,7 +93,7 @@ impl SheetImport {
     ) -> anyhow::Result<ExitCode> {
         let by = delivered_by(&self.by)?;
         let origin = self.file.display().to_string();
-        let sheet = read_sheet(&self.file, read)?;
+        let sheet = read_sheet(ctx, &self.file, read)?;
         if let Some(warning) = hidden_rows_warning(sheet.hidden_rows()) {
             eprintln!("{origin}: warning: {warning}");
         }
@@ -161,10 +161,11 @@ fn delivered_by(by: &str) -> anyhow::Result<&str> {
 /// Opens `file` and reads it with `read`; a file that is not the sheet fails with
 /// its name.
 fn read_sheet<T>(
+    ctx: &Context,
     file: &std::path::Path,
     read: impl FnOnce(std::io::BufReader<std::fs::File>) -> Result<T, crate::parse::ParseError>,
 ) -> anyhow::Result<T> {
-    let input = std::fs::File::open(file).map_err(crate::Error::io("opening", file))?;
+    let input = super::open_input(ctx, file).map_err(crate::Error::io("opening", file))?;
     Ok(
         read(std::io::BufReader::new(input)).map_err(|source| crate::Error::Parse {
             location: file.display().to_string(),

@@ -26,7 +26,7 @@ mod sync;
 mod template;
 mod values;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -339,6 +339,18 @@ impl Cli {
 pub(crate) fn date_arg(s: &str) -> Result<chrono::NaiveDate, String> {
     crate::model::date::parse_date(s)
         .ok_or_else(|| format!("{s:?} is {}", crate::model::date::not_a_date(s)))
+}
+
+/// Opens a sheet or report named on the command line ([`crate::fetch::open_input`]):
+/// a FIFO is waited on for the config's `fetch.connect_timeout_secs` (default 10 s)
+/// until a program writes into it.
+pub(crate) fn open_input(ctx: &Context, file: &Path) -> std::io::Result<std::fs::File> {
+    let wait = ctx
+        .config
+        .as_ref()
+        .map_or_else(crate::fetch::FetchPolicy::default, |c| c.fetch.policy())
+        .connect_timeout;
+    crate::fetch::open_input(file, wait)
 }
 
 /// Longest `--by` (in characters) a status or sheet import keeps: a name or an

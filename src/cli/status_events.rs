@@ -190,7 +190,7 @@ fn import(
     let by = reported_by(by)?;
     // Streamed, not read whole: the report may be anything, of any size.
     let input =
-        std::fs::File::open(file).map_err(crate::Error::io("opening status report", file))?;
+        super::open_input(ctx, file).map_err(crate::Error::io("opening status report", file))?;
     let mut conn = ctx.open_writer()?;
     let catalog = store::status::catalog(&conn)?;
     let mut input = std::io::BufReader::new(input);
@@ -217,7 +217,11 @@ fn import(
     };
     let validated = if crate::parse::xlsx_sheet::is_xlsx(head) {
         // Rows an autofilter hid are recorded like the others (see the sheets).
-        let hidden = std::fs::File::open(file)
+        // Read again, so only from a regular file: a pipe's bytes are gone.
+        let hidden = std::fs::metadata(file)
+            .is_ok_and(|m| m.is_file())
+            .then(|| std::fs::File::open(file).ok())
+            .flatten()
             .map(crate::parse::xlsx_sheet::hidden_data_rows)
             .unwrap_or_default();
         if let Some(warning) = super::annotations::hidden_rows_warning(&hidden) {

@@ -21,9 +21,15 @@ const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 /// The path that means standard output for single-file outputs.
 pub const STDOUT: &str = "-";
 
-/// Whether `--out` names standard output rather than a file.
+/// The names of standard output a Unix user also writes: links to the process's
+/// descriptor 1, which an export would otherwise refuse as "a symbolic link" (and
+/// tell to remove).
+const STDOUT_NAMES: [&str; 3] = ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"];
+
+/// Whether `--out` names standard output rather than a file: `-`, or one of
+/// [`STDOUT_NAMES`].
 pub fn is_stdout(path: &Path) -> bool {
-    path.as_os_str() == STDOUT
+    path.as_os_str() == STDOUT || STDOUT_NAMES.iter().any(|name| path.as_os_str() == *name)
 }
 
 /// Permissions of what an export writes (Unix mode bits, at most 0o777).

@@ -276,6 +276,51 @@ pub fn hash_file(path: &Path, policy: &FetchPolicy) -> Result<String, FetchError
     hash_copy(path, None, policy).map(|(sha, _)| sha)
 }
 
+/// Opens a local input file for reading. A FIFO (named pipe) is opened without
+/// blocking and waited on for at most `wait` until a program writes into it:
+/// a plain `open` waits for a writer forever, and a process blocked there does not
+/// even end on SIGTERM (the handler only requests a stop), so a cron job given a
+/// FIFO nobody feeds never ended. A pipe with a writer (`<(zcat x.gz)`) reads as
+/// before. Anything else is opened as it is.
+pub fn open_input(path: &Path, wait: Duration) -> std::io::Result<std::fs::File> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    use std::os::unix::fs::FileTypeExt;
+    if !std::fs::metadata(path)?.file_type().is_fifo() {
+        return std::fs::File::open(path);
+    }
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    // Readable (data, or a writer that came and went) or hung up; before any
+    // writer opened it, Linux reports neither.
+    let timeout = Timespec::try_from(wait).unwrap_or(Timespec {
+        tv_sec: i64::MAX,
+        tv_nsec: 0,
+    });
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    let ready = loop {
+        match poll(&mut fds, Some(&timeout)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => break other?,
+        }
+    };
+    if ready == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "it is a FIFO (named pipe) and no program wrote into it within {} s; start the program that feeds it first, or give the file itself",
+                wait.as_secs()
+            ),
+        ));
+    }
+    let flags = fcntl_getfl(&fd)?;
+    fcntl_setfl(&fd, flags - OFlags::NONBLOCK)?;
+    Ok(std::fs::File::from(fd))
+}
+
 /// Reads `path` once, hashing it and copying it into `out` if given; enforces the
 /// body limit. Returns the hex SHA-256 and the size.
 fn hash_copy(
@@ -290,7 +335,7 @@ fn hash_copy(
         path: path.to_owned(),
         source,
     };
-    let mut input = std::fs::File::open(path).map_err(err)?;
+    let mut input = open_input(path, policy.connect_timeout).map_err(err)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;

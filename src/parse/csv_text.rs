@@ -64,7 +64,8 @@ const OLE_COMPOUND_FILE: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0x
 /// mark: every other byte of German text is NUL, which [`detect_encoding`] would
 /// call binary data and send the sender to "save as CSV" without saying what was
 /// wrong with what they saved.
-/// The same holds for an OLE compound file: an Excel 97-2003 workbook (`.xls`) or
+/// The same holds for a ZIP archive (an `.xlsx` where only CSV is read, or a zipped
+/// download), and for an OLE compound file: an Excel 97-2003 workbook (`.xls`) or
 /// a password-protected `.xlsx` (Excel encrypts into one), which would be "binary
 /// data" too, with a way out that does not say what to do with it.
 fn refuse_utf16<R: Read>(input: &mut R, expected: &'static str) -> Result<(), ParseError> {
@@ -75,6 +76,13 @@ fn refuse_utf16<R: Read>(input: &mut R, expected: &'static str) -> Result<(), Pa
             expected,
             "byte 0",
             "the file is an Excel 97-2003 workbook (.xls) or a password-protected workbook; save it in Excel as \"Excel-Arbeitsmappe (*.xlsx)\" without a password (or as CSV) and import that",
+        ));
+    }
+    if head.starts_with(b"PK\x03\x04") {
+        return Err(ParseError::not_format(
+            expected,
+            "byte 0",
+            "the file is a ZIP archive (an Excel workbook, .xlsx, or a zipped download), not CSV text; save the sheet as \"CSV UTF-8 (durch Trennzeichen getrennt)\", or unzip the download and import the CSV inside",
         ));
     }
     if matches!(head.get(..2), Some([0xFF, 0xFE] | [0xFE, 0xFF])) {

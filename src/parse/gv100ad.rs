@@ -120,6 +120,19 @@ impl<R: BufRead + Seek> Step for Parser<R> {
     }
 }
 
+/// Why a first line shows the payload is no text file at all: Destatis publishes
+/// GV100AD as a ZIP archive, and a binary file would otherwise be blamed on "bytes
+/// that are not UTF-8" as if one line had been pasted from another edition.
+fn not_a_text_file(first_line: &[u8]) -> Option<&'static str> {
+    if first_line.starts_with(b"PK\x03\x04") {
+        Some("the file is a ZIP archive (Destatis publishes GV100AD zipped): unzip it and import the GV100AD_….ASC or .txt file inside")
+    } else if first_line.contains(&0) {
+        Some("the file holds NUL bytes, so it is binary (or UTF-16), not the GV100AD text file (fixed-width lines in UTF-8 or ISO-8859-1)")
+    } else {
+        None
+    }
+}
+
 /// Consumes input up to and including the next newline (or the end), without
 /// keeping it.
 fn skip_rest_of_line<R: BufRead>(input: &mut R) -> std::io::Result<()> {
@@ -196,8 +209,24 @@ impl<R: BufRead + Seek> Parser<R> {
         }
         let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if self.state == State::Start {
+            if let Some(reason) = not_a_text_file(bytes) {
+                return Err(ParseError::not_format(FORMAT, position, reason));
+            }
+        }
 
-        let line = match text::decode_line(bytes, encoding) {
+        // An ISO-8859-1 edition never holds bytes 0x80-0x9F (control characters
+        // there); a file edited and saved on Windows does ("–" is 0x96, "€" 0x80),
+        // and they would be stored as invisible controls. Such a line is read as
+        // Windows-1252, with a warning.
+        let windows_bytes =
+            encoding == TextEncoding::Latin1 && bytes.iter().any(|b| (0x80..=0x9F).contains(b));
+        let line_encoding = if windows_bytes {
+            TextEncoding::Windows1252
+        } else {
+            encoding
+        };
+        let line = match text::decode_line(bytes, line_encoding) {
             Ok(line) => line,
             Err(at) => {
                 let raw = String::from_utf8_lossy(bytes);
@@ -247,6 +276,13 @@ impl<R: BufRead + Seek> Parser<R> {
                         )));
                     }
                     Some(_) => {}
+                }
+                if windows_bytes {
+                    self.pending.push_back(Item::Reject(Reject::warning(
+                        position.clone(),
+                        Some(key.clone()),
+                        "the line holds bytes 0x80-0x9F, control characters in ISO-8859-1 (this file's encoding) but letters such as \"–\" or \"€\" in Windows-1252, as a file edited on Windows has them: read as Windows-1252; check the names against the official edition",
+                    )));
                 }
                 for reason in warnings {
                     self.pending.push_back(Item::Reject(Reject::warning(
@@ -721,7 +757,7 @@ mod tests {
                 b"<!DOCTYPE html>\n<html><body>Wartungsarbeiten</body></html>\n",
                 "the first line is not",
             ),
-            (b"\xFF\xD8\xFF\xE0\x00\x10JFIF", "the first line is not"),
+            (b"\xFF\xD8\xFF\xE0\x00\x10JFIF", "so it is binary"),
             (b"Satzart;Gebietsstand;ARS;Name\n", "the first line is not"),
         ] {
             let out = run(input);

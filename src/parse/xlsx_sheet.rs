@@ -7,7 +7,9 @@
 //! back as its digits (a 14-digit Leistungsschlüssel survives exactly: f64 holds
 //! every integer below 2^53); a date cell comes back as `YYYY-MM-DD`. Unlike the
 //! CSV readers this one holds the sheet in memory: calamine reads a worksheet
-//! whole, and sheets people fill in by hand are small (one row per LeiKa key).
+//! whole, and sheets people fill in by hand are small (one row per LeiKa key). It
+//! holds the cells' bounding box densely, so a box over [`MAX_SHEET_CELLS`] is
+//! refused before calamine reads it.
 //!
 //! [`write_template`] writes the other direction, the workbooks handed out to be
 //! filled in: every column text, drop-down lists, a frozen header, a German
@@ -47,20 +49,33 @@ pub fn is_xlsx(head: &[u8]) -> bool {
 pub fn read<R: Read + Seek>(mut input: R, expected: &'static str) -> Result<Table, ParseError> {
     let not_workbook =
         |e: calamine::XlsxError| ParseError::not_format(expected, "workbook", workbook_problem(&e));
+    let sheet = {
+        let workbook: Xlsx<&mut R> =
+            calamine::open_workbook_from_rs(&mut input).map_err(not_workbook)?;
+        workbook
+            .sheets_metadata()
+            .iter()
+            .find(|s| s.typ == SheetType::WorkSheet && s.visible == SheetVisible::Visible)
+            .map(|s| s.name.clone())
+            .ok_or_else(|| {
+                ParseError::not_format(
+                    expected,
+                    "workbook",
+                    "the workbook has no visible worksheet",
+                )
+            })?
+    };
+    // One walk over the worksheet's XML before calamine reads it: calamine holds the
+    // cells' bounding box as one dense array, so two cells at A1 and XFD1048576 (a
+    // 5 KB file) asked for 512 GiB and aborted the process.
+    input.rewind()?;
+    let facts = hidden_rows(&mut input, &sheet);
+    if let Some(problem) = facts.as_ref().and_then(Hidden::too_many_cells) {
+        return Err(ParseError::not_format(expected, "workbook", problem));
+    }
+    input.rewind()?;
     let mut workbook: Xlsx<&mut R> =
         calamine::open_workbook_from_rs(&mut input).map_err(not_workbook)?;
-    let sheet = workbook
-        .sheets_metadata()
-        .iter()
-        .find(|s| s.typ == SheetType::WorkSheet && s.visible == SheetVisible::Visible)
-        .map(|s| s.name.clone())
-        .ok_or_else(|| {
-            ParseError::not_format(
-                expected,
-                "workbook",
-                "the workbook has no visible worksheet",
-            )
-        })?;
     let range = workbook.worksheet_range(&sheet).map_err(not_workbook)?;
     let merged = workbook
         .worksheet_merge_cells(&sheet)
@@ -109,10 +124,7 @@ pub fn read<R: Read + Seek>(mut input: R, expected: &'static str) -> Result<Tabl
     let header = rows.next().unwrap_or_default();
     let header_row = u64::from(first_row) + 1;
     drop(workbook);
-    let hidden_rows = input
-        .rewind()
-        .ok()
-        .and_then(|()| hidden_rows(&mut input, &sheet))
+    let hidden_rows = facts
         .map(|h| h.rows)
         .unwrap_or_default()
         .into_iter()
@@ -155,11 +167,65 @@ pub fn hidden_data_rows<R: Read + Seek>(mut input: R) -> Vec<u64> {
     hidden.rows.into_iter().filter(|r| *r > first).collect()
 }
 
-/// What [`hidden_rows`] finds: the hidden rows and the number of the first row
-/// the worksheet holds.
+/// What [`hidden_rows`] finds: the hidden rows, the number of the first row the
+/// worksheet holds, and the bounding box of the cells that hold a value.
 struct Hidden {
     rows: Vec<u64>,
     first_row: Option<u64>,
+    /// (first row, first column, last row, last column), 1-based, of the cells
+    /// with a value (`<v>` or an inline string); None when there is none.
+    extent: Option<(u64, u64, u64, u64)>,
+}
+
+/// The most cells a worksheet's bounding box may span: calamine holds them in one
+/// dense array of about 32 bytes a cell, so this is about 512 MiB. Excel's own
+/// sheet of 1,048,576 rows fills it with 16 columns; the sheets ozgsync reads
+/// have 7 to 10.
+const MAX_SHEET_CELLS: u64 = 16 << 20;
+
+impl Hidden {
+    /// Why the cells span too much to be read, if they do.
+    fn too_many_cells(&self) -> Option<String> {
+        let (top, left, bottom, right) = self.extent?;
+        let rows = bottom.saturating_sub(top) + 1;
+        let cols = right.saturating_sub(left) + 1;
+        let cells = rows.saturating_mul(cols);
+        (cells > MAX_SHEET_CELLS).then(|| {
+            format!(
+                "the worksheet's cells span {rows} rows × {cols} columns (from {} to {}), {cells} cells, more than the {MAX_SHEET_CELLS} this import holds in memory; delete the stray cells far to the right or below the table (Ctrl+End in Excel jumps to the last one) and save again",
+                cell_name(top, left),
+                cell_name(bottom, right)
+            )
+        })
+    }
+}
+
+/// A cell reference (`A1`, `XFD1048576`) as 1-based (row, column); None for
+/// anything else.
+fn parse_cell_ref(r: &str) -> Option<(u64, u64)> {
+    let digits = r.find(|c: char| c.is_ascii_digit())?;
+    let (letters, number) = r.split_at(digits);
+    if letters.is_empty() || letters.len() > 3 || !letters.bytes().all(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let col = letters
+        .bytes()
+        .fold(0u64, |acc, b| acc * 26 + u64::from(b - b'A' + 1));
+    let row = number.parse::<u64>().ok().filter(|r| *r > 0)?;
+    Some((row, col))
+}
+
+/// A 1-based (row, column) as Excel names the cell.
+fn cell_name(row: u64, col: u64) -> String {
+    let mut letters = Vec::new();
+    let mut c = col;
+    while c > 0 {
+        let rem = (c - 1) % 26;
+        letters.push(b'A' + rem as u8);
+        c = (c - 1) / 26;
+    }
+    letters.reverse();
+    format!("{}{row}", String::from_utf8_lossy(&letters))
 }
 
 /// What is wrong with a workbook calamine could not read, and what to do. A ZIP
@@ -245,7 +311,11 @@ fn hidden_rows<R: Read + Seek>(input: R, sheet: &str) -> Option<Hidden> {
     let mut hidden = Hidden {
         rows: Vec::new(),
         first_row: None,
+        extent: None,
     };
+    // The row and column of the cell being read (a missing `r` is the next one, as
+    // the format allows), and whether its value is still to come.
+    let (mut row, mut col, mut open_cell) = (0u64, 0u64, false);
     loop {
         match reader.read_event_into(&mut buf).ok()? {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"row" => {
@@ -254,7 +324,30 @@ fn hidden_rows<R: Read + Seek>(input: R, sheet: &str) -> Option<Hidden> {
                 if matches!(attr(&e, b"hidden").as_deref(), Some("1" | "true")) {
                     hidden.rows.extend(r);
                 }
+                row = r.unwrap_or(row + 1);
+                col = 0;
             }
+            Event::Start(e) if e.local_name().as_ref() == b"c" => {
+                match attr(&e, b"r").as_deref().and_then(parse_cell_ref) {
+                    Some((r, c)) => (row, col) = (r, c),
+                    None => col += 1,
+                }
+                open_cell = true;
+            }
+            Event::Empty(e) if e.local_name().as_ref() == b"c" => {
+                col = attr(&e, b"r")
+                    .as_deref()
+                    .and_then(parse_cell_ref)
+                    .map_or(col + 1, |(_, c)| c);
+            }
+            Event::Start(e) if open_cell && matches!(e.local_name().as_ref(), b"v" | b"is") => {
+                open_cell = false;
+                hidden.extent = Some(match hidden.extent {
+                    None => (row, col, row, col),
+                    Some((t, l, b, r)) => (t.min(row), l.min(col), b.max(row), r.max(col)),
+                });
+            }
+            Event::End(e) if e.local_name().as_ref() == b"c" => open_cell = false,
             Event::Eof => break,
             _ => {}
         }
@@ -399,6 +492,23 @@ mod tests {
             "2026-12-31"
         );
         assert_eq!(cell_text(&Data::String(" MI ".into())), " MI ");
+    }
+
+    #[test]
+    fn cell_references_read_and_name_alike() {
+        for (name, at) in [
+            ("A1", (1, 1)),
+            ("J7", (7, 10)),
+            ("Z3", (3, 26)),
+            ("AA3", (3, 27)),
+            ("XFD1048576", (1_048_576, 16_384)),
+        ] {
+            assert_eq!(parse_cell_ref(name), Some(at), "{name}");
+            assert_eq!(cell_name(at.0, at.1), name);
+        }
+        for bad in ["", "A", "1", "a1", "A0", "ABCD1", "A1B"] {
+            assert_eq!(parse_cell_ref(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -197,3 +197,248 @@ fn a_workbook_cut_short_or_saved_as_xls_says_what_to_do() {
         );
     }
 }
+
+/// A ZIP archive holding `name` with `content`.
+fn zipped(name: &str, content: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    zip.start_file(name, zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(content).unwrap();
+    zip.finish().unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn a_zipped_download_is_named_a_zip_archive_not_bad_text() {
+    let dir = scratch();
+    let db = dir.path().join("ozgsync.db");
+    // Destatis publishes GV100AD as a ZIP archive; it was "bytes that are not UTF-8
+    // … pasted from an ISO-8859-1 edition?".
+    let gv = std::fs::read(support::fixture("gv100ad/GV100AD_30112025_NI.txt")).unwrap();
+    let file = dir.path().join("GV100AD_30112025.zip");
+    std::fs::write(&file, zipped("GV100AD_30112025.ASC", &gv)).unwrap();
+    let run = support::run_db(&db, &["import", "gv100ad", file.to_str().unwrap()]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("is a ZIP archive (Destatis publishes GV100AD zipped): unzip it"),
+        "{run:#?}"
+    );
+    assert!(!run.stderr.contains("ISO-8859-1"), "{run:#?}");
+    // Binary that is no ZIP either.
+    std::fs::write(&file, b"\x7fELF\x02\x01\x01\x00\x00\x00\n").unwrap();
+    let run = support::run_db(&db, &["import", "gv100ad", file.to_str().unwrap()]);
+    assert!(
+        run.stderr.contains("holds NUL bytes, so it is binary"),
+        "{run:#?}"
+    );
+    // An Excel workbook where only CSV is read (the EfA release, OZG lists).
+    let sheet = dir.path().join("efa.xlsx");
+    std::fs::write(&sheet, zipped("xl/workbook.xml", b"<workbook/>")).unwrap();
+    for kind in ["efa", "ozg", "ozg-map"] {
+        let run = support::run_db(&db, &["import", kind, sheet.to_str().unwrap()]);
+        assert_eq!(run.code, Some(1), "{kind}: {run:#?}");
+        assert!(
+            run.stderr.contains(
+                "is a ZIP archive (an Excel workbook, .xlsx, or a zipped download), not CSV text"
+            ),
+            "{kind}: {run:#?}"
+        );
+    }
+    assert!(!db.exists() || support::rows(&db, "SELECT count(*) FROM releases") == ["0"]);
+}
+
+#[test]
+fn out_dev_stdout_writes_to_standard_output_like_a_dash() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    for out in ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1", "-"] {
+        let run = support::run_db(&db, &["export", "report", "--format", "md", "--out", out]);
+        run.assert_ok();
+        assert!(
+            run.stdout.starts_with("# Onlinedienste-Report"),
+            "{out}: {run:#?}"
+        );
+        let run = support::run_db(&db, &["template", "status", "--out", out]);
+        run.assert_ok();
+        assert!(
+            run.stdout.contains("Leistungsschlüssel;"),
+            "{out}: {run:#?}"
+        );
+    }
+    // A set of files still needs a directory.
+    let run = support::run_db(&db, &["export", "dashboards", "--out", "/dev/stdout"]);
+    assert_eq!(run.code, Some(2), "{run:#?}");
+    assert!(run.stderr.contains("--out names a directory"), "{run:#?}");
+}
+
+#[test]
+fn a_fifo_nobody_writes_into_is_waited_on_for_the_connect_timeout_then_named() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let fifo = dir.path().join("feed");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let config = dir.path().join("ozgsync.toml");
+    std::fs::write(&config, "[fetch]\nconnect_timeout_secs = 1\n").unwrap();
+    // It blocked in open(2) for ever, and SIGTERM did not end it.
+    for args in [
+        &["import", "leika"][..],
+        &["annotations", "import", "--by", "MK"][..],
+        &["status", "import", "--by", "MK"][..],
+        &["efa-nachnutzung", "import", "--by", "MK"][..],
+    ] {
+        let started = std::time::Instant::now();
+        let mut cmd = support::command(dir.path());
+        cmd.arg("--config").arg(&config).arg("--db").arg(&db);
+        let run = support::collect(cmd.args(args).arg(&fifo));
+        assert_eq!(run.code, Some(1), "{args:?}: {run:#?}");
+        assert!(
+            run.stderr
+                .contains("is a FIFO (named pipe) and no program wrote into it within 1 s"),
+            "{args:?}: {run:#?}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{args:?}"
+        );
+    }
+    // A FIFO a program feeds is read as before.
+    let feeder = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            std::fs::write(
+                &fifo,
+                std::fs::read(support::fixture("status/report_ok.csv")).unwrap(),
+            )
+        })
+    };
+    let mut cmd = support::command(dir.path());
+    cmd.arg("--config").arg(&config).arg("--db").arg(&db);
+    let run = support::collect(cmd.args(["import", "leika", "--name", "piped"]).arg(&fifo));
+    feeder.join().unwrap().unwrap();
+    // (A status report is not LeiKa: what matters is that it was read, not waited on.)
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(run.stderr.contains("not a LeiKa CSV payload"), "{run:#?}");
+}
+
+#[test]
+fn a_windows_byte_in_an_iso_8859_1_gv100ad_is_read_as_windows_1252_with_a_warning() {
+    let dir = scratch();
+    let db = dir.path().join("ozgsync.db");
+    // The Latin-1 edition with one name edited on Windows: "Gifhorn–Nord" (0x96).
+    let mut text =
+        std::fs::read(support::fixture("gv100ad/GV100AD_30112025_NI_latin1.txt")).unwrap();
+    let at = text
+        .windows(7)
+        .position(|w| w == b"Gifhorn")
+        .expect("Gifhorn in the fixture");
+    text.splice(at + 7..at + 12, *b"\x96Nord");
+    let file = dir.path().join("gv100ad.txt");
+    std::fs::write(&file, &text).unwrap();
+    let run = support::run_db(&db, &["import", "gv100ad", file.to_str().unwrap()]);
+    run.assert_ok();
+    assert!(run.stdout.contains(", 1 warnings"), "{run:#?}");
+    // It was stored as U+0096, an invisible control character.
+    assert_eq!(
+        support::rows(
+            &db,
+            "SELECT count(*) FROM v_municipalities WHERE name LIKE '%' || char(150) || '%'"
+        ),
+        ["0"]
+    );
+    assert_eq!(
+        support::rows(
+            &db,
+            "SELECT count(*) FROM v_municipalities WHERE name LIKE 'Gifhorn–Nord%'"
+        ),
+        ["1"]
+    );
+    let rejects = support::run_db(&db, &["rejects", "1"]);
+    assert!(
+        rejects.stdout.contains("read as Windows-1252"),
+        "{rejects:#?}"
+    );
+}
+
+/// `workbook` with one more row, holding `cell` (e.g. `XFD1048576`), in its first
+/// worksheet.
+fn with_far_cell(workbook: &[u8], cell: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut zin = zip::ZipArchive::new(std::io::Cursor::new(workbook)).unwrap();
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zout = zip::ZipWriter::new(&mut out);
+    for i in 0..zin.len() {
+        let mut part = zin.by_index(i).unwrap();
+        let name = part.name().to_owned();
+        let mut bytes = Vec::new();
+        part.read_to_end(&mut bytes).unwrap();
+        if name == "xl/worksheets/sheet1.xml" {
+            let row: String = cell.chars().filter(char::is_ascii_digit).collect();
+            let far = format!(
+                "<row r=\"{row}\"><c r=\"{cell}\" t=\"inlineStr\"><is><t>x</t></is></c></row></sheetData>"
+            );
+            bytes = String::from_utf8(bytes)
+                .unwrap()
+                .replacen("</sheetData>", &far, 1)
+                .into_bytes();
+        }
+        zout.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zout.write_all(&bytes).unwrap();
+    }
+    zout.finish().unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn a_workbook_with_a_stray_cell_far_away_is_refused_instead_of_aborting() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    for template in SHEET_KINDS {
+        let file = dir.path().join(format!("{template}.xlsx"));
+        support::run_db(
+            &db,
+            &[
+                "template",
+                template,
+                "--format",
+                "xlsx",
+                "--out",
+                file.to_str().unwrap(),
+            ],
+        )
+        .assert_ok();
+        let whole = std::fs::read(&file).unwrap();
+        // Two cells 16,384 columns and a million rows apart: a 5 KB file whose
+        // dense cell array was 512 GiB ("memory allocation … failed", SIGABRT).
+        std::fs::write(&file, with_far_cell(&whole, "XFD1048576")).unwrap();
+        let run = support::run_db(
+            &db,
+            &[template, "import", "--by", "MK", file.to_str().unwrap()],
+        );
+        assert_eq!(run.code, Some(1), "{template}: {run:#?}");
+        assert!(
+            run.stderr
+                .contains("cells span 1048576 rows × 16384 columns (from A1 to XFD1048576)")
+                && run.stderr.contains("delete the stray cells"),
+            "{template}: {run:#?}"
+        );
+        // A far cell within the bound is read as before (an empty row far below).
+        std::fs::write(&file, with_far_cell(&whole, "A5000")).unwrap();
+        let run = support::run_db(
+            &db,
+            &[template, "import", "--by", "MK", file.to_str().unwrap()],
+        );
+        assert!(!run.stderr.contains("cells span"), "{template}: {run:#?}");
+        assert!(
+            !run.stderr.contains("memory allocation"),
+            "{template}: {run:#?}"
+        );
+    }
+}
