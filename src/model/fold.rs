@@ -37,10 +37,20 @@ pub fn fold_into(out: &mut String, text: &str) {
             appended.make_ascii_lowercase();
         }
         let mut chars = tail.chars();
-        if let Some(c) = chars.next() {
-            for c in c.to_lowercase() {
-                push_folded(out, from, c);
+        match chars.next() {
+            // The German letters of nearly every non-ASCII character in a name,
+            // folded without Unicode's case tables (the same as below: a test pins
+            // the whole function to the per-character definition).
+            Some('ä' | 'Ä') => out.push_str("ae"),
+            Some('ö' | 'Ö') => out.push_str("oe"),
+            Some('ü' | 'Ü') => out.push_str("ue"),
+            Some('ß' | 'ẞ') => out.push_str("ss"),
+            Some(c) => {
+                for c in c.to_lowercase() {
+                    push_folded(out, from, c);
+                }
             }
+            None => {}
         }
         rest = chars.as_str();
     }

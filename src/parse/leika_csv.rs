@@ -433,16 +433,18 @@ impl<R: Read> Step for Rows<R> {
     }
 }
 
-/// One pass over a record's text (its fields lie back to back in one string): the
-/// line breaks inside its fields, and whether it may hold [`UNDECODABLE`] (its
-/// first UTF-8 byte, 0xEF, occurs; the caller then looks for the character itself).
+/// What a record's text (its fields lie back to back in one string) holds beyond its
+/// fields: the line breaks inside them, and whether it holds [`UNDECODABLE`] (looked
+/// for only when its first UTF-8 byte, 0xEF, occurs at all). `memchr` searches a
+/// word or vector at a time; nearly every record has neither.
 fn scan_record(text: &str) -> (u64, bool) {
-    let (mut breaks, mut lead) = (0u64, false);
-    for &b in text.as_bytes() {
-        breaks += u64::from(b == b'\n');
-        lead |= b == 0xEF;
-    }
-    (breaks, lead && text.contains(UNDECODABLE))
+    let bytes = text.as_bytes();
+    let breaks = match memchr::memchr(b'\n', bytes) {
+        Some(_) => memchr::memchr_iter(b'\n', bytes).count() as u64,
+        None => 0,
+    };
+    let undecodable = memchr::memchr(0xEF, bytes).is_some() && text.contains(UNDECODABLE);
+    (breaks, undecodable)
 }
 
 /// The physical line a record starts on. The csv reader reports the line before any
@@ -883,6 +885,34 @@ mod tests {
     /// A one-row file with the full header; `row` uses `;`.
     fn one_row(row: &str) -> Parsed {
         ok(format!("{HEADER}\r\n{row}\r\n").as_bytes())
+    }
+
+    /// What the fuzz target checks, for machines without cargo-fuzz: no input
+    /// panics, with or without a valid header in front.
+    fn csv_bytes() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::num::u8::ANY,
+                proptest::sample::select(vec![
+                    b';', b'"', b'\n', b'\r', b'9', b'0', b'1', b'.', b':', b' ', b'|', b',', 0xC3,
+                    0xA4, 0xE4, 0xEF, 0xBF, 0xBD, 0xA0, 0x00,
+                ]),
+            ],
+            0..400,
+        )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_input_panics(tail in csv_bytes(), with_header: bool) {
+            let mut input = if with_header {
+                format!("{HEADER}\r\n").into_bytes()
+            } else {
+                Vec::new()
+            };
+            input.extend_from_slice(&tail);
+            let _ = parse_bytes(&input);
+        }
     }
 
     #[test]
