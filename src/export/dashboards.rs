@@ -21,9 +21,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::json::{
-    self, CountsJson, DateJson, HeadlineJson, IndexEntryJson, IndexFileJson, InputsJson, Keyed,
-    LicenceJson, MemberJson, MetaCountsJson, MetaFileJson, ServiceInfoJson, ServicesFileJson,
-    SourceJson, Tally, UnitJson, DASHBOARD_FORMAT_VERSION as FORMAT_VERSION,
+    self, Counts, CountsJson, DateJson, HeadlineJson, IndexEntryJson, IndexFileJson, InputsJson,
+    Keyed, LicenceJson, MemberJson, MetaCountsJson, MetaFileJson, ServiceInfoJson,
+    ServicesFileJson, SourceJson, Tally, UnitJson, DASHBOARD_FORMAT_VERSION as FORMAT_VERSION,
 };
 #[cfg(test)]
 use super::json::{ChangeJson, GemeindeFileJson, GemeindeServiceJson, ServiceCountsJson};
@@ -258,7 +258,7 @@ fn rows_of<'d>(source: &RowSource<'_>, i: usize, g: &'d Gemeinde) -> Result<Rows
 
 /// Gemeinden whose files are built together, with the aggregate units (indexes
 /// into the unit list) all of whose members are among them: one Kreis with its
-/// Gemeinden and Verbände. Their rows live only while the group is built.
+/// Gemeinden and Verbände. Their changes live only while the group is built.
 #[derive(Default)]
 struct Group {
     gemeinden: Vec<usize>,
@@ -342,10 +342,11 @@ type GroupOut = (
 
 /// Builds the files of a dashboard set (see [`build`]) and hands each to `put`
 /// as soon as it is built. The Gemeinden are built Kreis by Kreis (one Kreis per
-/// core at a time), each Gemeinde's rows taken from `rows` and dropped once its
-/// Kreis's aggregate files are built, so neither the files nor the rows of the
-/// whole set are ever held (the publisher writes each file into its staging
-/// directory).
+/// core at a time), each Gemeinde's rows taken from `rows`, counted into its
+/// Kreis's and Verband's counter arrays right after its own file and dropped (its
+/// changes are kept until the Kreis's aggregate files are built), so neither the
+/// files nor the rows of the whole set are ever held (the publisher writes each
+/// file into its staging directory).
 pub fn build_into(
     data: &DashboardData,
     rows: &RowSource<'_>,
@@ -382,25 +383,35 @@ pub fn build_into(
         "kreis" => g.kreis_ars.as_deref() == Some(ars),
         _ => g.verband_ars.as_deref() == Some(ars),
     };
-    let unit_file =
-        |u: usize, members: &[(&Gemeinde, &Rows<'_>)], tallies: &HashMap<&str, Tally>| {
-            let Some((level, dir, unit)) = units.get(u) else {
-                return Err(ExportError::invalid(format!("no aggregate unit {u}")));
-            };
-            let ars = Ars::parse(&unit.ars)?;
-            let (bytes, counts) = aggregate_file(data, unit, level, members, tallies, &keys)?;
-            let path = format!("{dir}/{ars}.json");
-            put(&path, &bytes)?;
-            Ok::<_, ExportError>((u, path, counts))
+    let unit_file = |u: usize,
+                     members: &[Member<'_>],
+                     counted: &ServiceCounts,
+                     tallies: &HashMap<&str, Tally>| {
+        let Some((level, dir, unit)) = units.get(u) else {
+            return Err(ExportError::invalid(format!("no aggregate unit {u}")));
         };
+        let ars = Ars::parse(&unit.ars)?;
+        let (bytes, counts) = aggregate_file(data, unit, level, members, counted, tallies, &keys)?;
+        let path = format!("{dir}/{ars}.json");
+        put(&path, &bytes)?;
+        Ok::<_, ExportError>((u, path, counts))
+    };
 
     let (mut groups, loose) = groups(data, &units);
     // The biggest Kreise first, so the cores finish together.
     groups.sort_by_key(|g| std::cmp::Reverse(g.gemeinden.len()));
     let built = par_each(&groups, |group| -> Result<GroupOut, ExportError> {
-        let mut made = Vec::with_capacity(group.gemeinden.len());
+        let mut made: Vec<Member<'_>> = Vec::with_capacity(group.gemeinden.len());
         let mut out = Vec::with_capacity(group.gemeinden.len());
         let mut tallies: HashMap<&str, Tally> = HashMap::new();
+        // Each unit's per-service counts, counted from a member's rows right after
+        // its own file (while they are in cache); only its changes are kept for
+        // the unit files, its rows are dropped.
+        let mut counted: Vec<ServiceCounts> = group
+            .units
+            .iter()
+            .map(|_| ServiceCounts::new(data.services.len()))
+            .collect();
         for &i in &group.gemeinden {
             let Some(g) = data.gemeinden.get(i) else {
                 continue;
@@ -410,21 +421,29 @@ pub fn build_into(
             let (bytes, tally) = gemeinde_file(data, g, &r, &keys)?;
             let path = format!("gemeinden/{ars}.json");
             put(&path, &bytes)?;
+            for (&u, c) in group.units.iter().zip(&mut counted) {
+                if units
+                    .get(u)
+                    .is_some_and(|(level, _, unit)| is_member(g, level, &unit.ars))
+                {
+                    c.add_rows(&r.services);
+                }
+            }
             tallies.insert(g.ars.as_str(), tally.clone());
             out.push((i, path, tally));
-            made.push((g, r));
+            made.push((g, r.changes));
         }
         let mut unit_out = Vec::with_capacity(group.units.len());
-        for &u in &group.units {
+        for (&u, c) in group.units.iter().zip(&counted) {
             let Some((level, _, unit)) = units.get(u) else {
                 continue;
             };
-            let members: Vec<(&Gemeinde, &Rows<'_>)> = made
+            let members: Vec<Member<'_>> = made
                 .iter()
                 .filter(|(g, _)| is_member(g, level, &unit.ars))
-                .map(|(g, r)| (*g, r))
+                .map(|(g, changes)| (*g, Cow::Borrowed(&**changes)))
                 .collect();
-            unit_out.push(unit_file(u, &members, &tallies)?);
+            unit_out.push(unit_file(u, &members, c, &tallies)?);
         }
         Ok((out, unit_out))
     });
@@ -453,15 +472,19 @@ pub fn build_into(
         let Some((level, _, unit)) = units.get(u) else {
             return Err(ExportError::invalid(format!("no aggregate unit {u}")));
         };
-        let made = data
+        let mut counted = ServiceCounts::new(data.services.len());
+        let members = data
             .gemeinden
             .iter()
             .enumerate()
             .filter(|(_, g)| is_member(g, level, &unit.ars))
-            .map(|(i, g)| Ok((g, rows_of(rows, i, g)?)))
-            .collect::<Result<Vec<(&Gemeinde, Rows)>, ExportError>>()?;
-        let members: Vec<(&Gemeinde, &Rows<'_>)> = made.iter().map(|(g, r)| (*g, r)).collect();
-        unit_file(u, &members, &tallies)
+            .map(|(i, g)| {
+                let r = rows_of(rows, i, g)?;
+                counted.add_rows(&r.services);
+                Ok((g, r.changes))
+            })
+            .collect::<Result<Vec<Member<'_>>, ExportError>>()?;
+        unit_file(u, &members, &counted, &tallies)
     });
     for result in built {
         let (u, path, counts) = result?;
@@ -643,10 +666,11 @@ fn gemeinde_file(
     rows: &Rows<'_>,
     keys: &[ServiceKey],
 ) -> Result<(Vec<u8>, Tally), ExportError> {
-    let mut tally = Tally::default();
+    let mut counts = Counts::default();
     for gs in rows.services.iter() {
-        tally.add(gs.status, gs.online);
+        counts.add(gs.status, gs.online);
     }
+    let tally = counts.tally();
     let head = GemeindeHeadJson {
         format: "ozgsync-dashboard-gemeinde",
         format_version: FORMAT_VERSION,
@@ -885,26 +909,49 @@ fn gemeinde_file_serde(
     compact(&file)
 }
 
+/// A member Gemeinde of an aggregate unit and its recent changes.
+type Member<'d> = (&'d Gemeinde, Cow<'d, [GemeindeChange]>);
+
+/// The relevant rows of an aggregate unit's members, counted per service (one
+/// counter array each, one increment per row) as each member's rows are made.
+struct ServiceCounts {
+    per_service: Vec<Counts>,
+    /// Rows of a service the data does not have: in the total only.
+    stray: Counts,
+}
+
+impl ServiceCounts {
+    fn new(services: usize) -> ServiceCounts {
+        ServiceCounts {
+            per_service: vec![Counts::default(); services],
+            stray: Counts::default(),
+        }
+    }
+
+    fn add_rows(&mut self, rows: &[GemeindeService]) {
+        for gs in rows {
+            match self.per_service.get_mut(gs.service) {
+                Some(c) => c.add(gs.status, gs.online),
+                None => self.stray.add(gs.status, gs.online),
+            }
+        }
+    }
+}
+
+/// An aggregate unit's file from its members (their changes) and the counts of
+/// their rows.
 fn aggregate_file(
     data: &DashboardData,
     unit: &Unit,
     level: &'static str,
-    members: &[(&Gemeinde, &Rows<'_>)],
+    members: &[Member<'_>],
+    counted: &ServiceCounts,
     tallies: &HashMap<&str, Tally>,
     keys: &[ServiceKey],
 ) -> Result<(Vec<u8>, CountsJson), ExportError> {
-    let mut total = Tally::default();
-    let mut per_service: Vec<Option<Tally>> = vec![None; data.services.len()];
     let mut member_json = Vec::with_capacity(members.len());
     let mut changes = Vec::new();
-    for (g, rows) in members {
-        for gs in rows.services.iter() {
-            total.add(gs.status, gs.online);
-            if let Some(slot) = per_service.get_mut(gs.service) {
-                slot.get_or_insert_with(Tally::default)
-                    .add(gs.status, gs.online);
-            }
-        }
+    for (g, member_changes) in members {
         member_json.push(MemberJson {
             ars: &g.ars,
             name: &g.name,
@@ -914,11 +961,21 @@ fn aggregate_file(
                 .unwrap_or_else(|| Tally::default().json()),
         });
         changes.extend(
-            rows.changes
+            member_changes
                 .iter()
                 .filter_map(|c| ChangeOut::of(data, keys, c, Some(g.ars.as_str()))),
         );
     }
+    let mut total = counted.stray;
+    for c in &counted.per_service {
+        total.merge(c);
+    }
+    let per_service: Vec<Option<Tally>> = counted
+        .per_service
+        .iter()
+        .map(|c| (!c.is_empty()).then(|| c.tally()))
+        .collect();
+    let total = total.tally();
     // Newest first, then by place and service, so the order never depends on input order.
     changes.sort_by(|a, b| {
         b.on.cmp(&a.on)
@@ -1201,18 +1258,33 @@ mod tests {
         }
         // An aggregate's changes: every member's, newest first, then by ARS and
         // key, as serde_json writes them.
-        let members: Vec<(&Gemeinde, &Rows<'_>)> = made.iter().map(|(g, r)| (*g, r)).collect();
+        let mut counted = ServiceCounts::new(data.services.len());
+        for (_, rows) in &made {
+            counted.add_rows(&rows.services);
+        }
+        let members: Vec<Member<'_>> = made
+            .iter()
+            .map(|(g, r)| (*g, Cow::Borrowed(&*r.changes)))
+            .collect();
         let unit = Unit {
             ars: "031010000000".into(),
             name: "Kreis".into(),
             kreis_ars: None,
             textkennzeichen: Some("41".into()),
         };
-        let (direct, _) =
-            aggregate_file(&data, &unit, "kreis", &members, &HashMap::new(), &keys).unwrap();
+        let (direct, _) = aggregate_file(
+            &data,
+            &unit,
+            "kreis",
+            &members,
+            &counted,
+            &HashMap::new(),
+            &keys,
+        )
+        .unwrap();
         let mut changes: Vec<ChangeJson<'_>> = members
             .iter()
-            .flat_map(|(g, r)| change_json(&data, g, &r.changes, true))
+            .flat_map(|(g, changes)| change_json(&data, g, changes, true))
             .collect();
         changes.sort_by(|a, b| {
             b.effective_on

@@ -649,7 +649,9 @@ impl Staging<'_> {
             )));
         }
         let file = write_file(target, bytes, self.opts.modes.file)?;
-        start_writeback(&file);
+        if bytes.len() >= WRITEBACK_MIN_BYTES {
+            start_writeback(&file);
+        }
         Ok(())
     }
 
@@ -952,6 +954,14 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<fs::File, ExportEr
     file.write_all(bytes).map_err(io("writing", path))?;
     Ok(file)
 }
+
+/// The smallest staged file whose writeback is started as it is written
+/// ([`start_writeback`]). Each call costs about the same whatever the size (Linux
+/// drains the page lists of every core when dirty pages cannot be dropped), so
+/// for small files it costs more than the early writeback saves: the national
+/// set at 26 keys is 12,342 files of about 3 KB. Smaller files are written back
+/// by the `syncfs` before the swap, as every file is.
+const WRITEBACK_MIN_BYTES: usize = 64 * 1024;
 
 /// Starts writing a staged file's pages to disk now, without waiting for them:
 /// the `syncfs` before the swap then finds the set (264 MB for Lower Saxony)
