@@ -362,9 +362,11 @@ fn fetch_and_apply(
     // is fetched in full.
     let validators = state.validators_for(&meta.location);
     // A local file that has not changed since the last release is recognised by its
-    // hash alone, before it is copied.
+    // hash alone, before it is copied. Only a regular file: a pipe (`<(zcat x.gz)`,
+    // a FIFO) can be read once, and the copy then found it empty.
     if let (Location::Path(path), Some(last)) = (&spec.location, state.last_sha256.as_deref()) {
-        if fetch::hash_file(path, policy)? == last {
+        let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+        if regular && fetch::hash_file(path, policy)? == last {
             tracing::info!(sha256 = last, "file identical to the last release");
             return release::record_unchanged(conn, &meta, &validators, Some(last));
         }

@@ -88,7 +88,7 @@ impl Import {
             ..base
         };
         // One writer at a time: a running daemon or sync holds the lock.
-        let mut conn = ctx.open_locked_writer("import")?;
+        let mut conn = ctx.open_release_writer("import")?;
         let runtime = super::runtime()?;
         let stop = super::stop_on_signals(&runtime)?;
         let summary = run_source_until(&mut conn, &spec, &policy, runtime.handle(), &stop)?;

@@ -171,11 +171,29 @@ impl Context {
     /// database for writing, for `sync`, `import` and the daemon. A file that is
     /// not a database is refused before a lock file is created beside it.
     pub fn open_locked_writer(&self, what: &str) -> anyhow::Result<crate::store::WriterConnection> {
+        self.open_locked(what, crate::store::open_writer)
+    }
+
+    /// [`Self::open_locked_writer`] for `import` and `sync`, whose writes are
+    /// releases: a database this creates is written in rollback-journal mode until
+    /// its first release has committed (`store::open_release_writer`).
+    pub fn open_release_writer(
+        &self,
+        what: &str,
+    ) -> anyhow::Result<crate::store::WriterConnection> {
+        self.open_locked(what, crate::store::open_release_writer)
+    }
+
+    fn open_locked(
+        &self,
+        what: &str,
+        open: fn(&std::path::Path) -> crate::error::Result<crate::store::WriterConnection>,
+    ) -> anyhow::Result<crate::store::WriterConnection> {
         crate::store::check_database_file(&self.db)?;
         let lock = crate::store::lock::acquire(&self.db, what)?;
         // Under the lock: payload files of writers that died (SIGKILL) go now.
         crate::fetch::remove_stale_payloads(&std::env::temp_dir());
-        Ok(crate::store::open_writer(&self.db)?.holding(lock))
+        Ok(open(&self.db)?.holding(lock))
     }
 
     /// A "database is locked" met while a `sync`, an `import` or the daemon holds

@@ -105,7 +105,7 @@ impl Sync {
             }
         }
         let db = &ctx.db;
-        let mut conn = ctx.open_locked_writer("sync")?;
+        let mut conn = ctx.open_release_writer("sync")?;
         let runtime = super::runtime()?;
         let stop = super::stop_on_signals(&runtime)?;
         let mut failed = 0;

@@ -172,7 +172,24 @@ impl Drop for WriterConnection {
 /// from a newer ozgsync is refused.
 pub fn open_writer(path: &Path) -> Result<WriterConnection> {
     Ok(WriterConnection {
-        conn: open(path)?,
+        conn: open_with(path, false)?,
+        path: path.to_owned(),
+        _lock: None,
+    })
+}
+
+/// Like [`open_writer`], for a command whose writes are releases (`import`,
+/// `sync`): a database this call creates is left in rollback-journal mode until
+/// its first release has committed (`release::apply_prepared` then calls
+/// [`enter_wal`]). It holds nothing yet a reader could want a snapshot of, and the
+/// release then writes each page once: no WAL frame, no checkpoint copying it
+/// again (−13 % of the writer's CPU in a cold LeiKa import, BENCHMARKS.md,
+/// session 7). A kill leaves a hot journal that the next writer rolls back
+/// (RELIABILITY.md). An existing database is opened in WAL mode as by
+/// [`open_writer`].
+pub fn open_release_writer(path: &Path) -> Result<WriterConnection> {
+    Ok(WriterConnection {
+        conn: open_with(path, true)?,
         path: path.to_owned(),
         _lock: None,
     })
@@ -181,6 +198,12 @@ pub fn open_writer(path: &Path) -> Result<WriterConnection> {
 /// Like [`open_writer`], as a bare connection that leaves the journal mode as it
 /// is on close: for tests and tools that hold the database beside a command.
 pub fn open(path: &Path) -> Result<Connection> {
+    open_with(path, false)
+}
+
+/// [`open`]; `for_release`: a new database stays in rollback-journal mode (see
+/// [`open_release_writer`]).
+fn open_with(path: &Path, for_release: bool) -> Result<Connection> {
     check_database_file(path)?;
     if let Some(problem) = lock::write_access_problem(path) {
         return Err(Error::Database {
@@ -209,7 +232,7 @@ pub fn open(path: &Path) -> Result<Connection> {
             problem: "cannot be written by this user (file or directory permissions); run commands that write as the database's owner (the service user). Commands that only read need read permission alone".into(),
         });
     }
-    configure(&conn, path)?;
+    configure(&conn, path, for_release)?;
     migrate(&mut conn, path)?;
     // A Ressort rename planned for a date that has come takes effect now, before
     // anything reads the Ressorts' current names.
@@ -374,6 +397,15 @@ fn open_existing_read_only(path: &Path) -> Result<(Connection, i64)> {
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
             return Err(not_a_database(path))
         }
+        Err(e) if hot_journal(path, &e) => {
+            return Err(Error::Database {
+                path: path.to_owned(),
+                problem: format!(
+                    "has the journal of a write that did not finish beside it ({db}-journal: a command that created the database was killed while it wrote its first release or its schema), and only a command that writes may roll it back ({e}). Run `ozgsync import` or `ozgsync sync` once as the database's owner: it rolls the unfinished release back first; then read again",
+                    db = path.display(),
+                ),
+            })
+        }
         Err(e) if cannot_create_wal(path, &e) && lock::on_read_only_mount(path) => {
             return Err(Error::Database {
                 path: path.to_owned(),
@@ -401,6 +433,19 @@ pub fn open_read_only(path: &Path) -> Result<Connection> {
     open_reader(path)
 }
 
+/// True when a read-only open failed because of a hot journal beside the database
+/// (SQLite's `SQLITE_READONLY_ROLLBACK`): a writer in rollback-journal mode (the
+/// first release of a database it created) was killed, and a read-only connection
+/// may not roll it back.
+fn hot_journal(path: &Path, e: &rusqlite::Error) -> bool {
+    let mut journal = path.as_os_str().to_owned();
+    journal.push("-journal");
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK
+    ) && Path::new(&journal).exists()
+}
+
 /// True when a read-only open failed because SQLite could not create the `-wal`
 /// or `-shm` of a WAL database: the state a read-only user in a directory it
 /// cannot write meets.
@@ -424,7 +469,7 @@ fn cannot_create_wal(path: &Path, e: &rusqlite::Error) -> bool {
 /// keeps the one it has (every SQLite reads any page size).
 pub const NEW_DATABASE_PAGE_SIZE: i64 = 16384;
 
-fn configure(conn: &Connection, path: &Path) -> Result<()> {
+fn configure(conn: &Connection, path: &Path, for_release: bool) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(Error::db("setting busy timeout"))?;
     // Before WAL mode is entered: in WAL mode the page size cannot change.
@@ -435,13 +480,23 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
         conn.pragma_update(None, "page_size", NEW_DATABASE_PAGE_SIZE)
             .map_err(Error::db(format!("configuring {}", path.display())))?;
     }
-    // WAL lets readers (query, export) see a consistent snapshot while a sync writes;
+    // WAL lets readers (query, export) see a consistent snapshot while a sync writes.
+    // A database that `import` or `sync` creates is the exception until its first
+    // release has committed ([`open_release_writer`], [`enter_wal`]).
     // FULL makes a committed release survive power loss, at one fsync per release.
     // A 32 MiB page cache keeps a large release's dirty pages in memory instead of
     // spilling them to the WAL repeatedly; pages are allocated only when used.
+    let journal = if pages == 0 && for_release {
+        "DELETE"
+    } else {
+        "WAL"
+    };
+    conn.query_row(&format!("PRAGMA journal_mode = {journal}"), [], |r| {
+        r.get::<_, String>(0)
+    })
+    .map_err(Error::db(format!("configuring {}", path.display())))?;
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = FULL;
+        "PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA cache_size = -32768;",
     )
@@ -459,6 +514,24 @@ fn configure(conn: &Connection, path: &Path) -> Result<()> {
     )
     .map_err(Error::db(format!("configuring {}", path.display())))?;
     register_functions(conn)
+}
+
+/// Puts a writer connection into WAL mode if it is not: a connection that created
+/// its database for a release runs in rollback-journal mode until that release has
+/// committed ([`open_release_writer`]), then joins every other writer in WAL mode,
+/// so that readers beside a later release (a `sync` of several sources) read a
+/// snapshot instead of waiting. Best effort: a database left in rollback-journal mode is
+/// still correct, only readers wait for its writer's commits.
+pub fn enter_wal(conn: &Connection) {
+    let mode = conn.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0));
+    if matches!(&mode, Ok(m) if m.eq_ignore_ascii_case("wal")) {
+        return;
+    }
+    match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+        Ok(mode) if mode.eq_ignore_ascii_case("wal") => {}
+        Ok(mode) => tracing::debug!(%mode, "database left in its journal mode"),
+        Err(e) => tracing::debug!(error = %e, "database left in rollback-journal mode"),
+    }
 }
 
 /// The bytes of WAL after which a connection checkpoints: SQLite's default of
@@ -826,6 +899,29 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
         open(&path).unwrap();
         assert_eq!(mode(&path), 0o660);
+    }
+
+    #[test]
+    fn only_a_database_created_for_a_release_waits_for_it_in_rollback_journal_mode() {
+        let journal = |conn: &Connection| -> String {
+            conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        // Created for a release: rollback journal until `enter_wal`.
+        let conn = open_release_writer(&path).unwrap();
+        assert_eq!(journal(&conn), "delete");
+        enter_wal(&conn);
+        assert_eq!(journal(&conn), "wal");
+        drop(conn);
+        // Existing: WAL at once, for a release too.
+        let conn = open_release_writer(&path).unwrap();
+        assert_eq!(journal(&conn), "wal");
+        drop(conn);
+        // Created by any other writer: WAL at once.
+        let other = dir.path().join("other.db");
+        assert_eq!(journal(&open_writer(&other).unwrap()), "wal");
     }
 
     #[test]

@@ -189,6 +189,9 @@ pub fn record_unchanged(
     // by any release, also an unchanged one (one query when nothing is pending).
     crate::store::search::index_pending(&tx)?;
     tx.commit().map_err(Error::db("committing release"))?;
+    // A database this command created ran its first release in rollback-journal
+    // mode (`store::configure`); any later one runs in WAL mode.
+    super::enter_wal(conn);
     Ok(ReleaseSummary {
         release_id,
         source: meta.source.clone(),
@@ -313,6 +316,9 @@ pub fn apply_prepared(
         Ok(written)
     })?;
     tx.commit().map_err(Error::db("committing release"))?;
+    // A database this command created ran its first release in rollback-journal
+    // mode (`store::configure`); any later one runs in WAL mode.
+    super::enter_wal(conn);
     Ok(ReleaseSummary {
         release_id,
         source: meta.source.clone(),

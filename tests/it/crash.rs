@@ -188,6 +188,199 @@ fn sigkill_during_import_leaves_the_previous_or_the_next_release() {
     assert_eq!(state(&db), after);
 }
 
+/// What a kill left in a database the import was creating, read through a
+/// connection that may write (so SQLite rolls a hot journal back first, as the
+/// next writer would): `Err(migrated)` while no release is there (nothing, a part
+/// of the migrations or the whole empty schema), the digest of [`state`] otherwise.
+fn state_of_new(db: &Path) -> Result<(usize, String), bool> {
+    if std::fs::metadata(db).map(|m| m.len()).unwrap_or(0) == 0 {
+        return Err(false);
+    }
+    let conn = Connection::open(db).unwrap();
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    if version < ozgsync::store::schema_version() {
+        return Err(false);
+    }
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM releases", [], |r| r.get(0))
+        .unwrap();
+    drop(conn);
+    if n == 0 {
+        return Err(true);
+    }
+    Ok(state(db))
+}
+
+/// A database the import itself creates runs its first release in rollback-journal
+/// mode (no WAL; `store::configure`). Killed at any moment, it holds no release or
+/// the whole one; a reader beside what the kill left either reads the committed
+/// state or says which command to run, and leaves the journal alone; the next
+/// import completes.
+#[test]
+fn sigkill_during_the_first_import_into_a_new_database_leaves_nothing_or_the_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("new.db");
+    let big = dir.path().join("big.txt");
+    big_directory(&big, EXTRA);
+    let journal = db.with_extension("db-journal");
+    let clear = |db: &Path| {
+        for ext in ["db", "db-journal", "db-wal", "db-shm", "db.lock"] {
+            let _ = std::fs::remove_file(db.with_extension(ext));
+        }
+    };
+    let started = Instant::now();
+    assert!(quiet(&db)
+        .args(["import", "gv100ad"])
+        .arg(&big)
+        .status()
+        .unwrap()
+        .success());
+    let took = started.elapsed();
+    let after = state(&db);
+    assert!(!journal.exists());
+
+    // Kills spread over the first 90 % of a run: start-up, the migrations, the
+    // release.
+    let rounds = 12u32;
+    let mut in_release = 0;
+    for round in 0..rounds {
+        clear(&db);
+        let mut child = quiet(&db)
+            .args(["import", "gv100ad"])
+            .arg(&big)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(took * 9 * (2 * round + 1) / (20 * rounds));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let left_journal = journal.exists();
+        if left_journal {
+            let out = quiet(&db)
+                .args(["releases"])
+                .stderr(Stdio::piped())
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            // A hot journal (the writer had begun to write the file), or a kill
+            // during the migrations: the reader says which command to run.
+            assert!(
+                out.status.success() || err.contains("ozgsync import"),
+                "round {round}: a reader beside the journal: {err}"
+            );
+            assert!(
+                journal.exists(),
+                "round {round}: the reader touched the journal"
+            );
+        }
+        let now = state_of_new(&db);
+        assert!(
+            now.is_err() || now.as_ref() == Ok(&after),
+            "round {round}: neither no release nor the whole one"
+        );
+        if now.is_ok() {
+            continue;
+        }
+        if left_journal && now == Err(true) {
+            in_release += 1;
+        }
+        // The next import completes, whatever the kill left.
+        assert!(quiet(&db)
+            .args(["import", "gv100ad"])
+            .arg(&big)
+            .status()
+            .unwrap()
+            .success());
+        assert_eq!(
+            state(&db),
+            after,
+            "round {round}: the import after the kill"
+        );
+        assert!(!journal.exists());
+    }
+    assert!(
+        in_release >= 3,
+        "only {in_release} kills hit the open first release"
+    );
+}
+
+/// A hot journal beside a database (a writer in rollback-journal mode killed after
+/// it began to write the file; made here by copying the files of an open
+/// transaction that spilled its cache): a reader may not roll it back, so it says
+/// which command does, and leaves both files as they are; `import` then rolls it
+/// back and applies its release.
+#[test]
+fn a_reader_beside_a_hot_journal_says_which_command_rolls_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live.db");
+    let db = dir.path().join("crashed.db");
+    assert!(quiet(&live)
+        .args(["import", "gv100ad", BASE])
+        .status()
+        .unwrap()
+        .success());
+    let before = state(&live);
+    let conn = Connection::open(&live).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    conn.execute_batch(
+        "PRAGMA cache_size = 2; BEGIN;
+         UPDATE record_versions SET data = json_set(data, '$.x', 1);",
+    )
+    .unwrap();
+    std::fs::copy(&live, &db).unwrap();
+    std::fs::copy(
+        live.with_extension("db-journal"),
+        db.with_extension("db-journal"),
+    )
+    .unwrap();
+    conn.execute_batch("ROLLBACK").unwrap();
+    drop(conn);
+    let bytes = |p: &Path| std::fs::read(p).unwrap();
+    let (file, journal) = (bytes(&db), bytes(&db.with_extension("db-journal")));
+
+    let out = quiet(&db)
+        .args(["releases"])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("crashed.db-journal") && err.contains("`ozgsync import` or `ozgsync sync`"),
+        "{err}"
+    );
+    assert_eq!(bytes(&db), file);
+    assert_eq!(bytes(&db.with_extension("db-journal")), journal);
+
+    assert!(quiet(&db)
+        .args(["import", "gv100ad", BASE])
+        .status()
+        .unwrap()
+        .success());
+    assert!(!db.with_extension("db-journal").exists());
+    // Rolled back to the state before the transaction; the same file again is an
+    // unchanged release, which adds one release row and no version.
+    let now = state(&db);
+    assert_eq!(now.0, before.0);
+    let releases: i64 = Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM releases WHERE status = 'unchanged'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(releases, 1);
+}
+
 // ---------------------------------------------------------------------------
 // The long suite: ≥ 200 kills across every source kind, kept out of the default
 // run. `cargo test --release -- --ignored crash_long --nocapture` (RELIABILITY.md).

@@ -3,6 +3,8 @@
 
 use super::support::{self, scratch};
 
+const LEIKA_SAMPLE: &str = "leika/leika_sample_nrw2019.csv";
+
 #[test]
 fn an_over_long_leika_line_without_a_quote_is_not_blamed_on_a_quote() {
     let dir = scratch();
@@ -441,4 +443,38 @@ fn a_workbook_with_a_stray_cell_far_away_is_refused_instead_of_aborting() {
             "{template}: {run:#?}"
         );
     }
+}
+
+#[test]
+fn a_pipe_is_imported_again_after_the_first_release() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path()); // release 1, so the next import has a hash to compare
+    let fifo = dir.path().join("feed");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let sample = std::fs::read(support::fixture(LEIKA_SAMPLE)).unwrap();
+    let changed = {
+        let at = sample
+            .windows(24)
+            .position(|w| w == b"Abendrealschule Aufnahme")
+            .unwrap();
+        let mut bytes = sample.clone();
+        bytes.splice(at..at + 24, *b"Abendrealschule Zulassen");
+        bytes
+    };
+    let feeder = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(&fifo, changed))
+    };
+    // It was hashed first, which read the pipe, and then found empty.
+    let run = support::run_db(&db, &["import", "leika", fifo.to_str().unwrap()]);
+    feeder.join().unwrap().unwrap();
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("release 2 applied: 0 added, 1 changed"),
+        "{run:#?}"
+    );
 }
