@@ -170,7 +170,7 @@ pub(crate) fn unknown_typisierung(
 /// The payload as a whole is not what the source kind expects.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
-    #[error("not a {expected} payload ({position}): {reason}")]
+    #[error("not {} {expected} payload ({position}): {reason}", article(expected))]
     NotFormat {
         expected: &'static str,
         position: String,
@@ -191,6 +191,16 @@ impl ParseError {
             position: position.into(),
             reason: reason.into(),
         }
+    }
+}
+
+/// The English indefinite article for a format's name: "an" before a vowel sound
+/// ("an EfA release", "an annotation sheet", "an OZG-Leistungen CSV", "an XZuFi
+/// 2.2.0" read as "ex"), else "a" ("a LeiKa CSV", "a GV100AD").
+fn article(name: &str) -> &'static str {
+    match name.bytes().next().map(|b| b.to_ascii_uppercase()) {
+        Some(b'A' | b'E' | b'I' | b'O' | b'U' | b'X') => "an",
+        _ => "a",
     }
 }
 
@@ -336,6 +346,25 @@ mod tests {
     use std::io::Cursor;
 
     use super::*;
+
+    #[test]
+    fn a_format_is_named_with_its_article() {
+        let message = |expected| ParseError::not_format(expected, "line 1", "x").to_string();
+        assert_eq!(
+            message("EfA release"),
+            "not an EfA release payload (line 1): x"
+        );
+        assert_eq!(
+            message("annotation sheet (CSV)"),
+            "not an annotation sheet (CSV) payload (line 1): x"
+        );
+        assert_eq!(
+            message("XZuFi 2.2.0"),
+            "not an XZuFi 2.2.0 payload (line 1): x"
+        );
+        assert_eq!(message("LeiKa CSV"), "not a LeiKa CSV payload (line 1): x");
+        assert_eq!(message("GV100AD"), "not a GV100AD payload (line 1): x");
+    }
 
     #[test]
     fn every_format_reads_through_the_one_entry() {

@@ -248,7 +248,7 @@ mod tests {
     fn each_file_names_the_kind_of_the_other() {
         check_leistungen(
             "leika_schluessel;ozg_id\n99088026034000;10041\n",
-            &["error: not a OZG-Leistungen CSV payload (line 1): unknown column \"leika_schluessel\"; known columns: ozg_id, ozg_leistung, lebenslage, themenfeld; this looks like the LeiKa→OZG map: import it as kind ozg-map"],
+            &["error: not an OZG-Leistungen CSV payload (line 1): unknown column \"leika_schluessel\"; known columns: ozg_id, ozg_leistung, lebenslage, themenfeld; this looks like the LeiKa→OZG map: import it as kind ozg-map"],
         );
         check_map(
             "ozg_id;ozg_leistung;lebenslage;themenfeld\n10110;A;;\n",

@@ -535,7 +535,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            err.contains("not a annotation sheet payload (workbook)"),
+            err.contains("not an annotation sheet payload (workbook)"),
             "{err}"
         );
     }
