@@ -31,6 +31,13 @@ fn quiet(db: &Path) -> Command {
     cmd
 }
 
+/// A quiet `import gv100ad BIG` into `db`, to run or to spawn and kill.
+fn import_big(db: &Path, big: &Path) -> Command {
+    let mut cmd = quiet(db);
+    cmd.args(["import", "gv100ad"]).arg(big);
+    cmd
+}
+
 /// Checks integrity and digests every version row and release row, so two states
 /// compare cheaply and a failure message stays short.
 fn state(db: &Path) -> (usize, String) {
@@ -119,12 +126,7 @@ fn sigkill_during_import_leaves_the_previous_or_the_next_release() {
         .unwrap();
     let before = state(&pristine);
     restore(&pristine, &db);
-    assert!(quiet(&db)
-        .args(["import", "gv100ad"])
-        .arg(&big)
-        .status()
-        .unwrap()
-        .success());
+    assert!(import_big(&db, &big).status().unwrap().success());
     let after = state(&db);
     assert_eq!(after.0, before.0 + EXTRA);
 
@@ -134,11 +136,7 @@ fn sigkill_during_import_leaves_the_previous_or_the_next_release() {
     let mut killed_while_writing = 0;
     for round in 0..12u64 {
         restore(&pristine, &db);
-        let mut child = quiet(&db)
-            .args(["import", "gv100ad"])
-            .arg(&big)
-            .spawn()
-            .unwrap();
+        let mut child = import_big(&db, &big).spawn().unwrap();
         if round % 3 == 0 {
             std::thread::sleep(Duration::from_millis(5 + round * 30));
         } else {
@@ -171,20 +169,11 @@ fn sigkill_during_import_leaves_the_previous_or_the_next_release() {
 
     // After the last kill the next import completes.
     restore(&pristine, &db);
-    let mut child = quiet(&db)
-        .args(["import", "gv100ad"])
-        .arg(&big)
-        .spawn()
-        .unwrap();
+    let mut child = import_big(&db, &big).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(quiet(&db)
-        .args(["import", "gv100ad"])
-        .arg(&big)
-        .status()
-        .unwrap()
-        .success());
+    assert!(import_big(&db, &big).status().unwrap().success());
     assert_eq!(state(&db), after);
 }
 
@@ -235,12 +224,7 @@ fn sigkill_during_the_first_import_into_a_new_database_leaves_nothing_or_the_rel
         }
     };
     let started = Instant::now();
-    assert!(quiet(&db)
-        .args(["import", "gv100ad"])
-        .arg(&big)
-        .status()
-        .unwrap()
-        .success());
+    assert!(import_big(&db, &big).status().unwrap().success());
     let took = started.elapsed();
     let after = state(&db);
     assert!(!journal.exists());
@@ -251,11 +235,7 @@ fn sigkill_during_the_first_import_into_a_new_database_leaves_nothing_or_the_rel
     let mut in_release = 0;
     for round in 0..rounds {
         clear(&db);
-        let mut child = quiet(&db)
-            .args(["import", "gv100ad"])
-            .arg(&big)
-            .spawn()
-            .unwrap();
+        let mut child = import_big(&db, &big).spawn().unwrap();
         std::thread::sleep(took * 9 * (2 * round + 1) / (20 * rounds));
         child.kill().unwrap();
         child.wait().unwrap();
@@ -290,12 +270,7 @@ fn sigkill_during_the_first_import_into_a_new_database_leaves_nothing_or_the_rel
             in_release += 1;
         }
         // The next import completes, whatever the kill left.
-        assert!(quiet(&db)
-            .args(["import", "gv100ad"])
-            .arg(&big)
-            .status()
-            .unwrap()
-            .success());
+        assert!(import_big(&db, &big).status().unwrap().success());
         assert_eq!(
             state(&db),
             after,

@@ -1,6 +1,8 @@
 //! The hostile tester's list of session 7, each through the real binary: the small
 //! mends left open by session 6 and what the sweep found.
 
+use std::path::Path;
+
 use super::support::{self, scratch};
 
 const LEIKA_SAMPLE: &str = "leika/leika_sample_nrw2019.csv";
@@ -149,24 +151,29 @@ fn the_user_config_is_found_under_xdg_config_home_else_home_dot_config() {
 /// `KIND import` reads it.
 const SHEET_KINDS: [&str; 3] = ["annotations", "status", "efa-nachnutzung"];
 
+/// Writes the XLSX template of sheet `kind` to `out`.
+fn write_template(db: &Path, kind: &str, out: &Path) {
+    support::run_db(
+        db,
+        &[
+            "template",
+            kind,
+            "--format",
+            "xlsx",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+}
+
 #[test]
 fn a_workbook_cut_short_or_saved_as_xls_says_what_to_do() {
     let dir = scratch();
     let db = support::leika_db(dir.path());
     for template in SHEET_KINDS {
         let whole = dir.path().join(format!("{template}.xlsx"));
-        support::run_db(
-            &db,
-            &[
-                "template",
-                template,
-                "--format",
-                "xlsx",
-                "--out",
-                whole.to_str().unwrap(),
-            ],
-        )
-        .assert_ok();
+        write_template(&db, template, &whole);
         let bytes = std::fs::read(&whole).unwrap();
         // A download or copy that stopped halfway: the ZIP directory at the end is gone.
         let cut = dir.path().join(format!("{template}-cut.xlsx"));
@@ -404,18 +411,7 @@ fn a_workbook_with_a_stray_cell_far_away_is_refused_instead_of_aborting() {
     let db = support::leika_db(dir.path());
     for template in SHEET_KINDS {
         let file = dir.path().join(format!("{template}.xlsx"));
-        support::run_db(
-            &db,
-            &[
-                "template",
-                template,
-                "--format",
-                "xlsx",
-                "--out",
-                file.to_str().unwrap(),
-            ],
-        )
-        .assert_ok();
+        write_template(&db, template, &file);
         let whole = std::fs::read(&file).unwrap();
         // Two cells 16,384 columns and a million rows apart: a 5 KB file whose
         // dense cell array was 512 GiB ("memory allocation … failed", SIGABRT).
