@@ -38,6 +38,19 @@ fn import_big(db: &Path, big: &Path) -> Command {
     cmd
 }
 
+/// A reader (`releases`) on `db`: whether it succeeded, and what it said on stderr.
+fn read_releases(db: &Path) -> (bool, String) {
+    let out = quiet(db)
+        .arg("releases")
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Checks integrity and digests every version row and release row, so two states
 /// compare cheaply and a failure message stays short.
 fn state(db: &Path) -> (usize, String) {
@@ -241,16 +254,11 @@ fn sigkill_during_the_first_import_into_a_new_database_leaves_nothing_or_the_rel
         child.wait().unwrap();
         let left_journal = journal.exists();
         if left_journal {
-            let out = quiet(&db)
-                .args(["releases"])
-                .stderr(Stdio::piped())
-                .output()
-                .unwrap();
-            let err = String::from_utf8_lossy(&out.stderr);
+            let (read, err) = read_releases(&db);
             // A hot journal (the writer had begun to write the file), or a kill
             // during the migrations: the reader says which command to run.
             assert!(
-                out.status.success() || err.contains("ozgsync import"),
+                read || err.contains("ozgsync import"),
                 "round {round}: a reader beside the journal: {err}"
             );
             assert!(
@@ -321,13 +329,8 @@ fn a_reader_beside_a_hot_journal_says_which_command_rolls_it_back() {
     let bytes = |p: &Path| std::fs::read(p).unwrap();
     let (file, journal) = (bytes(&db), bytes(&db.with_extension("db-journal")));
 
-    let out = quiet(&db)
-        .args(["releases"])
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let (read, err) = read_releases(&db);
+    assert!(!read);
     assert!(
         err.contains("crashed.db-journal") && err.contains("`ozgsync import` or `ozgsync sync`"),
         "{err}"
