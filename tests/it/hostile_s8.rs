@@ -239,3 +239,34 @@ fn import_of_dash_reads_standard_input() {
     run.assert_code(1);
     assert!(!run.stderr.contains("No such file"), "{run:#?}");
 }
+
+/// `config check` said "ok" (exit 0) to a `database` every command then refused:
+/// empty (the config's own folder), `/`, or an existing directory.
+#[test]
+fn config_check_refuses_a_database_that_is_a_directory_or_empty() {
+    let dir = scratch();
+    std::fs::create_dir(dir.path().join("daten")).unwrap();
+    let config = dir.path().join("ozgsync.toml");
+    for (value, says) in [
+        ("", "is empty; name the SQLite database file"),
+        (
+            "/",
+            "\"/\" is a directory, not a file; name the database file in it (e.g. /ozgsync.db)",
+        ),
+        ("daten", "\"daten\" is a directory, not a file"),
+        ("daten/", "\"daten/\" is a directory, not a file"),
+        ("daten/..", "is a directory, not a file"),
+    ] {
+        std::fs::write(&config, format!("database = {value:?}\n")).unwrap();
+        let run = support::run_in(dir.path(), &["--config", "ozgsync.toml", "config", "check"]);
+        run.assert_code(1);
+        assert!(
+            run.stdout.contains(says) || run.stderr.contains(says),
+            "{value:?}: {run:#?}"
+        );
+        assert!(!run.stdout.contains(": ok"), "{value:?}: {run:#?}");
+    }
+    // A file in that folder is fine, existing or not.
+    std::fs::write(&config, "database = \"daten/ozgsync.db\"\n").unwrap();
+    support::run_in(dir.path(), &["--config", "ozgsync.toml", "config", "check"]).assert_ok();
+}
