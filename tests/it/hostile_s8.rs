@@ -270,3 +270,108 @@ fn config_check_refuses_a_database_that_is_a_directory_or_empty() {
     std::fs::write(&config, "database = \"daten/ozgsync.db\"\n").unwrap();
     support::run_in(dir.path(), &["--config", "ozgsync.toml", "config", "check"]).assert_ok();
 }
+
+/// The annotation workbook the binary writes (`template annotations --format xlsx`).
+fn annotation_template(db: &Path) -> Vec<u8> {
+    let out = db.with_file_name("template.xlsx");
+    support::run_db(
+        db,
+        &[
+            "template",
+            "annotations",
+            "--format",
+            "xlsx",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    std::fs::read(out).unwrap()
+}
+
+/// `workbook` with its `xl/sharedStrings.xml` replaced by what `write` writes
+/// (deflated at level 1, so 257 MiB of one letter take about 2.5 MB).
+fn with_shared_strings(workbook: &[u8], write: impl FnOnce(&mut dyn Write)) -> Vec<u8> {
+    let mut from = zip::ZipArchive::new(std::io::Cursor::new(workbook)).unwrap();
+    let mut to = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..from.len() {
+        let part = from.by_index_raw(i).unwrap();
+        if part.name() != "xl/sharedStrings.xml" {
+            to.raw_copy_file(part).unwrap();
+        }
+    }
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1));
+    to.start_file("xl/sharedStrings.xml", options).unwrap();
+    write(&mut to);
+    to.finish().unwrap().into_inner()
+}
+
+/// In the ZIP `bytes`, sets the uncompressed size that the central directory and
+/// the local header give for part `name` to `size`, as a crafted file would.
+fn claim_size(bytes: &mut [u8], name: &str, size: u32) {
+    let name = name.as_bytes();
+    let mut patched = 0;
+    for at in 0..bytes.len().saturating_sub(46) {
+        let sig = &bytes[at..at + 4];
+        let (size_at, name_at) = match sig {
+            b"PK\x01\x02" => (at + 24, at + 46),
+            b"PK\x03\x04" => (at + 22, at + 30),
+            _ => continue,
+        };
+        if bytes.get(name_at..name_at + name.len()) == Some(name) {
+            bytes[size_at..size_at + 4].copy_from_slice(&size.to_le_bytes());
+            patched += 1;
+        }
+    }
+    assert_eq!(patched, 2, "local header and central directory entry");
+}
+
+/// A workbook whose shared strings inflate past what calamine should hold (a zip
+/// bomb: 257 MiB from 2.5 MB) was read whole into memory; one whose ZIP
+/// directory claims 4 GiB was opened all the same, and so was one whose directory
+/// claims 1,000 bytes for the bomb's 257 MiB (deflate stops at its own end marker). Both are refused before
+/// calamine opens them, naming the part and the limit, for every sheet import.
+#[test]
+fn a_workbook_that_unpacks_past_the_limit_is_refused_before_it_is_read() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let template = annotation_template(&db);
+    let bomb = with_shared_strings(&template, |out| {
+        out.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" count=\"1\" uniqueCount=\"1\"><si><t>")
+            .unwrap();
+        let chunk = vec![b'A'; 1 << 20];
+        for _ in 0..257 {
+            out.write_all(&chunk).unwrap();
+        }
+        out.write_all(b"</t></si></sst>").unwrap();
+    });
+    assert!(bomb.len() < 3 << 20, "{} bytes", bomb.len());
+    let bomb_file = dir.path().join("bomb.xlsx");
+    std::fs::write(&bomb_file, &bomb).unwrap();
+
+    // The same bomb with a directory that lies: it says 1,000 bytes.
+    let mut lying = bomb.clone();
+    claim_size(&mut lying, "xl/sharedStrings.xml", 1000);
+    let lying_file = dir.path().join("lying.xlsx");
+    std::fs::write(&lying_file, &lying).unwrap();
+
+    let mut claims = template.clone();
+    claim_size(&mut claims, "xl/sharedStrings.xml", 0xFFFF_FFF0);
+    let claims_file = dir.path().join("claims.xlsx");
+    std::fs::write(&claims_file, &claims).unwrap();
+
+    for (file, says) in [
+        (&bomb_file, "its part xl/sharedStrings.xml unpacks to 257 MiB by its ZIP directory, more than the 256 MiB this import reads of shared strings, which are held in memory whole"),
+        (&lying_file, "its part xl/sharedStrings.xml unpacks to more than its ZIP directory says (256 MiB read), more than the 256 MiB"),
+        (&claims_file, "its part xl/sharedStrings.xml unpacks to 4095 MiB by its ZIP directory, more than the 256 MiB"),
+    ] {
+        for kind in ["annotations", "status", "efa-nachnutzung"] {
+            let run = support::run_db(&db, &[kind, "import", "--by", "MK", file.to_str().unwrap()]);
+            run.assert_code(1);
+            assert!(run.stderr.contains(says), "{kind} {file:?}: {run:#?}");
+            assert!(run.stderr.contains("zip bomb"), "{kind} {file:?}: {run:#?}");
+        }
+    }
+}
