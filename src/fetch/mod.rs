@@ -363,6 +363,7 @@ pub fn open_rereadable(path: &Path, policy: &FetchPolicy) -> std::io::Result<std
     })?;
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
+    let mut head = Vec::with_capacity(4);
     loop {
         let n = match input.read(&mut buf) {
             Ok(n) => n,
@@ -372,6 +373,10 @@ pub fn open_rereadable(path: &Path, policy: &FetchPolicy) -> std::io::Result<std
         if n == 0 {
             break;
         }
+        let chunk = buf.get(..n).unwrap_or_default();
+        // A pipe may hand over fewer than the 4 bytes of the ZIP signature at first.
+        head.extend(chunk.iter().take(4 - head.len()));
+        let workbook = head.len() < 4 || head.starts_with(b"PK\x03\x04");
         size += n as u64;
         if size > policy.max_body_bytes {
             return Err(std::io::Error::new(
@@ -382,8 +387,7 @@ pub fn open_rereadable(path: &Path, policy: &FetchPolicy) -> std::io::Result<std
                 ),
             ));
         }
-        // `read` returns at most `buf.len()`.
-        copy.write_all(buf.get(..n).unwrap_or_default())
+        copy.write_all(chunk)
             .map_err(|e| {
                 std::io::Error::new(
                     e.kind(),
@@ -393,6 +397,12 @@ pub fn open_rereadable(path: &Path, policy: &FetchPolicy) -> std::io::Result<std
                     ),
                 )
             })?;
+        // Text (not a workbook) with a NUL byte is refused there by every sheet
+        // reader ("binary data"); copying on would only fill the disk, and an
+        // endless device (`/dev/zero`) would never end.
+        if !workbook && chunk.contains(&0) {
+            break;
+        }
     }
     copy.rewind()?;
     Ok(copy)
