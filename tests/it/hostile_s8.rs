@@ -448,3 +448,34 @@ fn a_download_without_a_length_cut_mid_line_is_refused_not_applied() {
         assert!(run.stdout.contains("release 1 applied"), "{kind}: {run:#?}");
     }
 }
+
+/// `query ""` (an empty variable in a script), `query ";"` or a query that is only
+/// a comment said "bad parameter or other API misuse: Error code 21: Library used
+/// incorrectly" with exit 1; it is a usage error naming what is missing.
+#[test]
+fn an_empty_query_is_a_usage_error_not_an_api_misuse() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    for sql in [
+        "",
+        "   ",
+        ";",
+        " ; ;",
+        "-- nur ein Kommentar\n",
+        "/* a */ -- b",
+        "/* offen",
+    ] {
+        let run = support::run_db(&db, &["query", "--", sql]);
+        run.assert_code(2);
+        assert!(
+            run.stderr.contains("the query is empty"),
+            "{sql:?}: {run:#?}"
+        );
+        assert!(!run.stderr.contains("misuse"), "{sql:?}: {run:#?}");
+    }
+    for sql in ["SELECT 1 AS one -- a comment", "/* a */ SELECT 1 AS one;"] {
+        let run = support::run_db(&db, &["query", "--format", "csv", "--", sql]);
+        run.assert_ok();
+        assert_eq!(run.stdout.replace("\r\n", "\n"), "one\n1\n", "{sql:?}");
+    }
+}
