@@ -479,3 +479,34 @@ fn an_empty_query_is_a_usage_error_not_an_api_misuse() {
         assert_eq!(run.stdout.replace("\r\n", "\n"), "one\n1\n", "{sql:?}");
     }
 }
+
+/// A result that cannot be written (stdout at `/dev/full`, a full disk under a
+/// redirect) said only "error: No space left on device (os error 28)", not what
+/// was being written; a reader then looks for a full disk under the database.
+#[test]
+fn a_failed_write_to_standard_output_says_it_was_standard_output() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    for args in [
+        &["releases"][..],
+        &["service", "99001001002000"],
+        &["query", "SELECT * FROM v_services", "--format", "csv"],
+    ] {
+        let mut cmd = support::command(dir.path());
+        cmd.arg("--db")
+            .arg(&db)
+            .args(args)
+            .stdout(full.try_clone().unwrap());
+        let run = support::collect(&mut cmd);
+        run.assert_code(1);
+        assert!(
+            run.stderr
+                .contains("writing to standard output: No space left on device"),
+            "{args:?}: {run:#?}"
+        );
+    }
+}
