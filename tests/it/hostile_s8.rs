@@ -510,3 +510,61 @@ fn a_failed_write_to_standard_output_says_it_was_standard_output() {
         );
     }
 }
+
+/// `schedule = "30 2 * * 1"` (crontab: Mondays) ran on Sundays, `* * 7` on
+/// Saturdays, and `* * 0` (crontab's other Sunday) was refused: the cron crate
+/// counts weekdays from 1 for Sunday. `status` shows each next run on the day
+/// crontab means.
+#[test]
+fn weekday_numbers_in_a_schedule_mean_what_they_mean_in_crontab() {
+    use chrono::Datelike;
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let config = dir.path().join("ozgsync.toml");
+    for (field, weekday) in [
+        ("1", chrono::Weekday::Mon),
+        ("0", chrono::Weekday::Sun),
+        ("7", chrono::Weekday::Sun),
+        ("6", chrono::Weekday::Sat),
+    ] {
+        std::fs::write(
+            &config,
+            format!(
+                "[[source]]\nname = \"leika\"\nkind = \"leika\"\nlocation = \"x.csv\"\nschedule = \"30 2 * * {field}\"\n"
+            ),
+        )
+        .unwrap();
+        let run = support::run_db(
+            &db,
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "status",
+                "--format",
+                "json",
+            ],
+        );
+        run.assert_ok();
+        let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let next = status["jobs"][0]["next_run"].as_str().unwrap();
+        let next = chrono::DateTime::parse_from_rfc3339(next).unwrap();
+        assert_eq!(next.weekday(), weekday, "{field}: {next}");
+    }
+    // Day of month and day of week both restricted: the crate wants both, crontab
+    // either; legal, but `config check` says so.
+    std::fs::write(
+        &config,
+        "[[source]]\nname = \"leika\"\nkind = \"leika\"\nlocation = \"x.csv\"\nschedule = \"0 3 1 * 1\"\n",
+    )
+    .unwrap();
+    let run = support::run_db(
+        &db,
+        &["--config", config.to_str().unwrap(), "config", "check"],
+    );
+    run.assert_ok();
+    assert!(
+        run.stderr
+            .contains("fires only on days that match both its day of month and its day of week"),
+        "{run:#?}"
+    );
+}
