@@ -17,6 +17,14 @@ pub struct Backup {
 
 impl Backup {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
+        // Elsewhere `-` is standard output (`--out -`) or input; here it made a
+        // file named `-` in the working directory while `| gzip` got one line.
+        if self.file.as_os_str() == "-" {
+            return Err(crate::Error::usage(
+                "a backup is a file, written beside its final name, checked and then linked into place, so it cannot go to standard output; give a file name (./- for a file named -), and compress that file afterwards if you want",
+            )
+            .into());
+        }
         crate::store::backup::backup(&ctx.db, &self.file)?;
         if !ctx.quiet {
             say!("{} backed up to {}", ctx.db.display(), self.file.display());

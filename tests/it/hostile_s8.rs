@@ -568,3 +568,22 @@ fn weekday_numbers_in_a_schedule_mean_what_they_mean_in_crontab() {
         "{run:#?}"
     );
 }
+
+/// `backup - | gzip > x.gz` wrote a file named `-` into the working directory and
+/// piped one line of text into gzip; `-` means standard output or input
+/// everywhere else. It is refused, nothing written.
+#[test]
+fn backup_to_dash_is_refused_instead_of_making_a_file_named_dash() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let run = support::run_db(&db, &["backup", "-"]);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("cannot go to standard output"),
+        "{run:#?}"
+    );
+    assert!(!dir.path().join("-").exists());
+    let run = support::run_db(&db, &["backup", "./-"]);
+    run.assert_ok();
+    assert!(dir.path().join("-").is_file());
+}
