@@ -139,9 +139,16 @@ pub fn check_replaceable(
     let kind = meta.file_type();
     if kind.is_symlink() {
         let target = fs::read_link(path).unwrap_or_default();
+        // `/dev/stderr`, `/proc/self/fd/2`: the system's links, not the user's to
+        // remove.
+        let system = path.starts_with("/dev") || path.starts_with("/proc");
+        let way_out = if system {
+            "give a file path, or `-` for standard output"
+        } else {
+            "give the real path, or remove the link"
+        };
         return Err(ExportError::invalid(format!(
-            "{} is a symbolic link (to {}); ozgsync does not write through links: \
-             give the real path, or remove the link",
+            "{} is a symbolic link (to {}); ozgsync does not write through links: {way_out}",
             path.display(),
             target.display()
         )));

@@ -587,3 +587,30 @@ fn backup_to_dash_is_refused_instead_of_making_a_file_named_dash() {
     run.assert_ok();
     assert!(dir.path().join("-").is_file());
 }
+
+/// `--out /dev/stderr` was refused with "… give the real path, or remove the
+/// link": advice to remove a system link. The system's links get a way out that
+/// can be taken; a user's link keeps its advice.
+#[test]
+fn an_out_at_a_system_link_is_not_told_to_remove_it() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    for out in ["/dev/stderr", "/proc/self/fd/2"] {
+        let run = support::run_db(&db, &["template", "status", "--out", out]);
+        run.assert_code(2);
+        assert!(run.stderr.contains("is a symbolic link"), "{out}: {run:#?}");
+        assert!(!run.stderr.contains("remove the link"), "{out}: {run:#?}");
+        assert!(
+            run.stderr.contains("`-` for standard output"),
+            "{out}: {run:#?}"
+        );
+    }
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink(dir.path().join("elsewhere.csv"), &link).unwrap();
+    let run = support::run_db(
+        &db,
+        &["template", "status", "--out", link.to_str().unwrap()],
+    );
+    run.assert_code(2);
+    assert!(run.stderr.contains("remove the link"), "{run:#?}");
+}
