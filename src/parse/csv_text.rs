@@ -60,6 +60,15 @@ pub fn open<'a, R: Read + Seek + 'a>(
 /// The signature of an OLE compound file (Microsoft's Compound File Binary format).
 const OLE_COMPOUND_FILE: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
 
+/// Whether a payload starts like a gzip file (`1F 8B`): a `.gz` download or report
+/// given as it came, which the text readers would call binary data.
+pub(super) fn is_gzip(head: &[u8]) -> bool {
+    head.starts_with(&[0x1F, 0x8B])
+}
+
+/// What to do with a gzip file where text is read.
+pub(super) const GZIP_COMPRESSED: &str = "the file is gzip-compressed (.gz): unpack it (gunzip FILE.gz) and import the file inside, or hand it over unpacked through a pipe, e.g. <(zcat FILE.gz)";
+
 /// Excel's "Unicode Text" (and Notepad's "Unicode") saves UTF-16 with a byte order
 /// mark: every other byte of German text is NUL, which [`detect_encoding`] would
 /// call binary data and send the sender to "save as CSV" without saying what was
@@ -84,6 +93,9 @@ fn refuse_utf16<R: Read>(input: &mut R, expected: &'static str) -> Result<(), Pa
             "byte 0",
             "the file is a ZIP archive (an Excel workbook, .xlsx, or a zipped download), not CSV text; save the sheet as \"CSV UTF-8 (durch Trennzeichen getrennt)\", or unzip the download and import the CSV inside",
         ));
+    }
+    if is_gzip(&head) {
+        return Err(ParseError::not_format(expected, "byte 0", GZIP_COMPRESSED));
     }
     if matches!(head.get(..2), Some([0xFF, 0xFE] | [0xFE, 0xFF])) {
         return Err(ParseError::not_format(

@@ -126,6 +126,8 @@ impl<R: BufRead + Seek> Step for Parser<R> {
 fn not_a_text_file(first_line: &[u8]) -> Option<&'static str> {
     if first_line.starts_with(b"PK\x03\x04") {
         Some("the file is a ZIP archive (Destatis publishes GV100AD zipped): unzip it and import the GV100AD_….ASC or .txt file inside")
+    } else if super::csv_text::is_gzip(first_line) {
+        Some(super::csv_text::GZIP_COMPRESSED)
     } else if first_line.contains(&0) {
         Some("the file holds NUL bytes, so it is binary (or UTF-16), not the GV100AD text file (fixed-width lines in UTF-8 or ISO-8859-1)")
     } else {

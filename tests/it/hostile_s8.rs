@@ -614,3 +614,42 @@ fn an_out_at_a_system_link_is_not_told_to_remove_it() {
     run.assert_code(2);
     assert!(run.stderr.contains("remove the link"), "{run:#?}");
 }
+
+/// A report or source given still gzip-compressed (`report.csv.gz`, as mailed or
+/// downloaded) was "binary data (NUL byte); save the spreadsheet as CSV text" (or
+/// "binary (or UTF-16)"), which sends a coordinator back to the spreadsheet. It is
+/// named as gzip, with the way to unpack or pipe it.
+#[test]
+fn a_gzip_compressed_file_is_named_as_one_with_how_to_unpack_it() {
+    use std::io::Write as _;
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let gzip = |from: &str| {
+        let name = Path::new(from).file_name().unwrap().to_str().unwrap();
+        let to = dir.path().join(format!("{name}.gz"));
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(&std::fs::read(support::fixture(from)).unwrap())
+            .unwrap();
+        std::fs::write(&to, z.finish().unwrap()).unwrap();
+        to.to_str().unwrap().to_owned()
+    };
+    let status = gzip("demo/status.csv");
+    let annotations = gzip("demo/annotations.csv");
+    let gv100ad = gzip("gv100ad/GV100AD_30112025_NI.txt");
+    let ozg = gzip("ozg/ozg_leistungen_nrw2019.csv");
+    for args in [
+        vec!["status", "import", &status, "--by", "X"],
+        vec!["annotations", "import", &annotations, "--by", "X"],
+        vec!["import", "gv100ad", &gv100ad],
+        vec!["import", "ozg", &ozg],
+    ] {
+        let run = support::run_db(&db, &args);
+        run.assert_code(1);
+        assert!(
+            run.stderr
+                .contains("the file is gzip-compressed (.gz): unpack it"),
+            "{args:?}: {run:#?}"
+        );
+        assert!(!run.stderr.contains("NUL"), "{args:?}: {run:#?}");
+    }
+}
