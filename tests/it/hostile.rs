@@ -343,7 +343,7 @@ const STATUS_CASES: &[(&str, bool, StatusExpect)] = &[
     (
         "status_gzip.csv",
         false,
-        StatusExpect::NotAReport("binary data"),
+        StatusExpect::NotAReport("the file is gzip-compressed (.gz): unpack it"),
     ),
     (
         "status_nul_bytes.csv",
