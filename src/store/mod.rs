@@ -484,8 +484,10 @@ fn configure(conn: &Connection, path: &Path, for_release: bool) -> Result<()> {
     // A database that `import` or `sync` creates is the exception until its first
     // release has committed ([`open_release_writer`], [`enter_wal`]).
     // FULL makes a committed release survive power loss, at one fsync per release.
-    // A 32 MiB page cache keeps a large release's dirty pages in memory instead of
-    // spilling them to the WAL repeatedly; pages are allocated only when used.
+    // A 32 MiB page cache keeps a large write's dirty pages (a status report's
+    // derived tables) in memory instead of spilling them to the WAL repeatedly;
+    // pages are allocated only when used. A catalogue release runs with a smaller
+    // one (`release::RELEASE_CACHE_KIB`).
     let journal = if pages == 0 && for_release {
         "DELETE"
     } else {
