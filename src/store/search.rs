@@ -134,7 +134,7 @@ pub(crate) fn stored_data(key: &str, data: &str) -> Result<serde_json::Value> {
         .map_err(|e| Error::Invalid(format!("stored record {key} is not JSON: {e}")))
 }
 
-/// The fields [`document`] reads, and all it reads: `release::Preparer` takes only
+/// The fields [`document`] reads, and all it reads: `prepare::Preparer` takes only
 /// these as JSON values from a record.
 pub const DOCUMENT_FIELDS: [&str; 4] = ["bezeichnung", "name", "bezeichnung2", "synonyme"];
 
