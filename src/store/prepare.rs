@@ -6,14 +6,22 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::model::fields::is_filled;
+use crate::model::fields::{is_filled, Probed};
 use crate::model::Record;
 use crate::parse::{Change, Item, Reject};
 
 /// A stable 64-bit content hash of a record's JSON, stored to detect changes without
 /// loading every record's data.
 pub fn content_hash(data: &str) -> String {
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(data.as_bytes()))
+    // `format!("{:016x}")`'s text, written without the formatting machinery.
+    let hash = xxhash_rust::xxh3::xxh3_64(data.as_bytes());
+    (0..16)
+        .rev()
+        .map(|nibble| {
+            let digit = (hash >> (4 * nibble)) & 0xf;
+            char::from_digit(digit as u32, 16).unwrap_or('0')
+        })
+        .collect()
 }
 
 /// One parser item made ready for [`super::release::apply_prepared`]: everything that needs no database
@@ -47,7 +55,7 @@ pub struct PreparedRecord {
     /// entities.
     pub(super) document: Option<(String, Option<String>)>,
     /// The fields the record fills (see `is_filled`), as numbers into the names of
-    /// [`Prepared::Fields`].
+    /// [`Prepared::Fields`], in ascending order.
     pub(super) filled: Vec<u16>,
 }
 
@@ -61,9 +69,13 @@ type Filled = (Vec<u16>, Option<(String, Option<String>)>, String);
 pub struct Preparer {
     numbers: HashMap<String, u16>,
     names: Vec<String>,
-    /// The last probed record's field names and their numbers where known: the
-    /// records of one payload name the same fields, so the look-up is skipped.
-    last: Vec<(&'static str, Option<u16>)>,
+    /// The field names probed records had, by address (they are the `&'static str`s
+    /// of the records' `Serialize`), each with its number once it was filled: the
+    /// records of one payload name the same few fields, so most records are numbered
+    /// without hashing, comparing or sorting a name.
+    seen: Vec<(&'static str, Option<u16>)>,
+    /// The room each record is probed into, reused from record to record.
+    probed: Probed,
 }
 
 impl Preparer {
@@ -100,12 +112,17 @@ impl Preparer {
             } else {
                 &[]
             };
-            crate::model::fields::probe(&record, keep)
+            let mut probed = std::mem::take(&mut self.probed);
+            crate::model::fields::probe_into(&record, keep, &mut probed).then_some(probed)
         } else {
             None
         };
         let (filled, document, hash) = match probed {
-            Some(probed) => self.by_probe(probed, &data, searchable)?,
+            Some(mut probed) => {
+                let prepared = self.by_probe(&mut probed, &data, searchable);
+                self.probed = probed;
+                prepared?
+            }
             None => self.by_value(&record, &data, searchable, serialize_err)?,
         };
         Ok(Prepared::Upsert(PreparedRecord {
@@ -121,15 +138,47 @@ impl Preparer {
 
     /// The filled fields, search document and hash of a record read by
     /// [`crate::model::fields::probe`]: the same as [`Self::by_value`] gives.
-    fn by_probe(
-        &mut self,
-        probed: crate::model::fields::Probed,
-        data: &str,
-        searchable: bool,
-    ) -> Result<Filled> {
-        // In the order and with the last-wins of the JSON map the fields were read
-        // from before, so that the numbers are the same.
-        let mut fields = probed.fields;
+    fn by_probe(&mut self, probed: &mut Probed, data: &str, searchable: bool) -> Result<Filled> {
+        let filled = match self.numbered(&probed.fields) {
+            Some(filled) => filled,
+            None => self.number_sorted(&mut probed.fields)?,
+        };
+        // The search document straight from the probed texts, without a JSON value.
+        let document = searchable.then(|| {
+            let [.., synonyme] = crate::store::search::DOCUMENT_FIELDS;
+            crate::store::search::document_from(|field| probed.text(field), probed.list(synonyme))
+        });
+        Ok((filled, document, content_hash(data)))
+    }
+
+    /// The numbers of the filled `fields` when every field is one met before (by
+    /// address), none twice, and every filled one already numbered: then the
+    /// order in which new names are numbered ([`Self::number_sorted`]) is moot.
+    fn numbered(&self, fields: &[(&'static str, bool)]) -> Option<Vec<u16>> {
+        let mut met = 0u64;
+        let mut filled = Vec::with_capacity(fields.len());
+        for &(name, fills) in fields {
+            let i = self
+                .seen
+                .iter()
+                .position(|(seen, _)| std::ptr::eq(*seen, name))?;
+            let bit = 1u64.checked_shl(u32::try_from(i).ok()?)?;
+            if met & bit != 0 {
+                return None;
+            }
+            met |= bit;
+            if fills {
+                filled.push(self.seen.get(i)?.1?);
+            }
+        }
+        filled.sort_unstable();
+        Some(filled)
+    }
+
+    /// The numbers of the filled `fields`, numbering new names in the order and
+    /// with the last-wins of the JSON map they were read from before (sorted by
+    /// name), so that the numbers are the same as [`Self::by_value`] gives.
+    fn number_sorted(&mut self, fields: &mut Vec<(&'static str, bool)>) -> Result<Vec<u16>> {
         fields.sort_by_key(|(name, _)| *name);
         fields.dedup_by(|later, earlier| {
             let same = later.0 == earlier.0;
@@ -138,35 +187,26 @@ impl Preparer {
             }
             same
         });
-        let same = fields.len() == self.last.len()
-            && fields
-                .iter()
-                .zip(&self.last)
-                .all(|((a, _), (b, _))| std::ptr::eq(*a, *b));
-        if !same {
-            self.last = fields.iter().map(|(name, _)| (*name, None)).collect();
-        }
-        let mut filled = Vec::new();
-        for (i, (field, fills)) in fields.into_iter().enumerate() {
-            if !fills {
-                continue;
-            }
-            let known = self.last.get(i).and_then(|(_, n)| *n);
-            let n = match known {
-                Some(n) => n,
-                None => {
-                    let n = self.number(field)?;
-                    if let Some(slot) = self.last.get_mut(i) {
-                        slot.1 = Some(n);
-                    }
-                    n
-                }
+        let mut filled = Vec::with_capacity(fields.len());
+        for &(name, fills) in fields.iter() {
+            let number = if fills {
+                let n = self.number(name)?;
+                filled.push(n);
+                Some(n)
+            } else {
+                None
             };
-            filled.push(n);
+            match self
+                .seen
+                .iter_mut()
+                .find(|(seen, _)| std::ptr::eq(*seen, name))
+            {
+                Some(slot) => slot.1 = slot.1.or(number),
+                None => self.seen.push((name, number)),
+            }
         }
-        let document = searchable
-            .then(|| crate::store::search::document(&serde_json::Value::Object(probed.kept)));
-        Ok((filled, document, content_hash(data)))
+        filled.sort_unstable();
+        Ok(filled)
     }
 
     /// The filled fields, search document and hash of a record read as a whole
@@ -187,6 +227,7 @@ impl Preparer {
                 }
             }
         }
+        filled.sort_unstable();
         let document = searchable.then(|| crate::store::search::document(&value));
         let hash = if T::ENTITY.volatile_fields().is_empty() {
             content_hash(data)
@@ -233,14 +274,29 @@ mod tests {
         } else {
             &[]
         };
-        let probed = crate::model::fields::probe(record, keep).expect("a plain struct");
+        let mut probed = crate::model::fields::probe(record, keep).expect("a plain struct");
         let (mut by_probe, mut by_value) = (Preparer::default(), Preparer::default());
-        let a = by_probe.by_probe(probed, &data, searchable).unwrap();
+        let a = by_probe.by_probe(&mut probed, &data, searchable).unwrap();
         let b = by_value
             .by_value(record, &data, searchable, |e| Error::Invalid(e.to_string()))
             .unwrap();
         assert_eq!(a, b, "{data}");
         assert_eq!(by_probe.names, by_value.names, "{data}");
+    }
+
+    #[test]
+    fn the_content_hash_is_the_hex_it_was() {
+        // Stored hashes tell unchanged records: the text must stay `{:016x}`'s,
+        // leading zeros included (one in 16 hashes starts with one).
+        for i in 0..2000 {
+            let data = format!("{{\"n\":{i}}}");
+            let hash = xxhash_rust::xxh3::xxh3_64(data.as_bytes());
+            assert_eq!(content_hash(&data), format!("{hash:016x}"), "{data}");
+        }
+        assert_eq!(
+            content_hash(""),
+            format!("{:016x}", xxhash_rust::xxh3::xxh3_64(b""))
+        );
     }
 
     #[test]
@@ -282,11 +338,11 @@ mod tests {
         let (mut by_probe, mut by_value) = (Preparer::default(), Preparer::default());
         for record in [&bare, &full, &bare, &full, &full] {
             let data = serde_json::to_string(record).unwrap();
-            let probed =
+            let mut probed =
                 crate::model::fields::probe(record, &crate::store::search::DOCUMENT_FIELDS)
                     .unwrap();
             assert_eq!(
-                by_probe.by_probe(probed, &data, true).unwrap(),
+                by_probe.by_probe(&mut probed, &data, true).unwrap(),
                 by_value
                     .by_value(record, &data, true, |e| Error::Invalid(e.to_string()))
                     .unwrap()

@@ -375,3 +375,76 @@ fn a_workbook_that_unpacks_past_the_limit_is_refused_before_it_is_read() {
         }
     }
 }
+
+/// A server that answers every request with `body` as HTTP/1.1 without
+/// `Content-Length` and without chunking, then closes the connection: the body
+/// ends where the connection does. Returns the base URL.
+fn unframed_server(body: Vec<u8>) -> String {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                line.clear();
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            let _ = stream.write_all(&body);
+        }
+    });
+    base
+}
+
+/// A LeiKa, OZG or GV100AD download whose connection broke off early, from a
+/// server that sends no length: it looked complete. The OZG file, cut inside its
+/// last field, was applied with that field cut ("Bau" for "Bauen & Wohnen"); the
+/// others lost their last line to a reject. Each is now refused as cut short (and
+/// retried), nothing applied; the same body whole is applied.
+#[test]
+fn a_download_without_a_length_cut_mid_line_is_refused_not_applied() {
+    let dir = scratch();
+    let config = dir.path().join("ozgsync.toml");
+    std::fs::write(&config, "[fetch]\nmax_retries = 0\n").unwrap();
+    for (kind, file, cut) in [
+        ("ozg", "ozg/ozg_leistungen_nrw2019.csv", 7),
+        ("leika", "leika/leika_sample_nrw2019.csv", 3),
+        ("gv100ad", "gv100ad/GV100AD_30112025_NI.txt", 150),
+    ] {
+        let whole = std::fs::read(support::fixture(file)).unwrap();
+        let db = dir.path().join(format!("{kind}.db"));
+        let import = |base: &str| {
+            support::run_db(
+                &db,
+                &[
+                    "--config",
+                    config.to_str().unwrap(),
+                    "import",
+                    kind,
+                    "--allow-http",
+                    &format!("{base}/{kind}"),
+                ],
+            )
+        };
+        let run = import(&unframed_server(whole[..whole.len() - cut].to_vec()));
+        run.assert_code(1);
+        assert!(
+            run.stderr
+                .contains("body cut short: the server sent no length")
+                && run.stderr.contains("in the middle of a line"),
+            "{kind}: {run:#?}"
+        );
+        assert!(
+            support::rows(
+                &db,
+                "SELECT count(*) FROM v_releases WHERE status = 'applied'"
+            ) == ["0"],
+            "{kind}: {run:#?}"
+        );
+        let run = import(&unframed_server(whole));
+        run.assert_ok();
+        assert!(run.stdout.contains("release 1 applied"), "{kind}: {run:#?}");
+    }
+}
