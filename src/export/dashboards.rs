@@ -1041,11 +1041,6 @@ fn aggregate_file(
     for c in &counted.per_service {
         total.merge(c);
     }
-    let per_service: Vec<Option<Tally>> = counted
-        .per_service
-        .iter()
-        .map(|c| (!c.is_empty()).then(|| c.tally()))
-        .collect();
     let total = total.tally();
     // Newest first, then by place and service, so the order never depends on input order.
     changes.sort_by(|a, b| {
@@ -1072,7 +1067,8 @@ fn aggregate_file(
         counts: counts.clone(),
         members: member_json,
     };
-    let size = 4096 + 400 * head.members.len() + 80 * per_service.len() + 110 * changes.len();
+    let size =
+        4096 + 400 * head.members.len() + 80 * counted.per_service.len() + 110 * changes.len();
     let mut out = Vec::with_capacity(size);
     serde_json::to_writer(&mut out, &head).map_err(ExportError::Json)?;
     // The head is an object: reopen it for the fields that follow.
@@ -1082,7 +1078,7 @@ fn aggregate_file(
         ));
     }
     out.extend_from_slice(b",\"services\":");
-    services_counts(&mut out, &per_service, keys);
+    services_counts(&mut out, &counted.per_service, keys);
     out.extend_from_slice(b",\"changes_30d\":");
     changes_list(&mut out, changes)?;
     out.extend_from_slice(b"}\n");
@@ -1101,35 +1097,37 @@ struct AggregateHeadJson<'a> {
 }
 
 /// An aggregate file's services map, what serde_json writes for
-/// `Keyed<ServiceCountsJson>` over the services with a tally (a unit test holds
-/// the two equal): keys escaped once per set, counts written directly.
-fn services_counts(out: &mut Vec<u8>, per_service: &[Option<Tally>], keys: &[ServiceKey]) {
+/// `Keyed<ServiceCountsJson>` over the services with a row counted (a unit test
+/// holds the two equal): keys escaped once per set, counts written directly from
+/// the counters.
+fn services_counts(out: &mut Vec<u8>, per_service: &[Counts], keys: &[ServiceKey]) {
+    const NAMES: [&[u8]; 11] = [
+        b"\"relevant\":",
+        b"\"nicht_begonnen\":",
+        b"\"geplant\":",
+        b"\"beauftragt\":",
+        b"\"in_umsetzung\":",
+        b"\"pilot\":",
+        b"\"produktiv\":",
+        b"\"eingestellt\":",
+        b"\"abgelehnt\":",
+        b"\"ohne_status\":",
+        b"\"online_beobachtet\":",
+    ];
     out.push(b'{');
     let mut first = true;
-    for (t, k) in per_service.iter().zip(keys) {
-        let Some(t) = t else { continue };
+    for (c, k) in per_service.iter().zip(keys) {
+        if c.is_empty() {
+            continue;
+        }
         if !first {
             out.push(b',');
         }
         first = false;
         out.extend_from_slice(&k.key);
-        let b = &t.by_status;
-        let entries: [(&[u8], u32); 11] = [
-            (b"\"relevant\":", t.phases.total),
-            (b"\"nicht_begonnen\":", b.nicht_begonnen),
-            (b"\"geplant\":", b.geplant),
-            (b"\"beauftragt\":", b.beauftragt),
-            (b"\"in_umsetzung\":", b.in_umsetzung),
-            (b"\"pilot\":", b.pilot),
-            (b"\"produktiv\":", b.produktiv),
-            (b"\"eingestellt\":", b.eingestellt),
-            (b"\"abgelehnt\":", b.abgelehnt),
-            (b"\"ohne_status\":", b.ohne_status),
-            (b"\"online_beobachtet\":", t.online),
-        ];
         out.push(b'{');
         let mut sep = false;
-        for (name, n) in entries {
+        for (name, n) in NAMES.into_iter().zip(c.service_values()) {
             if n == 0 {
                 continue;
             }
@@ -1544,7 +1542,8 @@ mod tests {
                 }
             })
             .collect();
-        let mut big = Tally::default();
+        // Every status a different number of times, so a field out of place shows.
+        let mut big = Counts::default();
         for (i, s) in std::iter::once(None)
             .chain(Status::ALL.map(Some))
             .enumerate()
@@ -1553,23 +1552,25 @@ mod tests {
                 big.add(s, (n % 3 == 0).then_some(n % 2 == 0));
             }
         }
-        let mut one = Tally::default();
+        let mut one = Counts::default();
         one.add(Some(Status::Produktiv), None);
+        let mut unset = Counts::default();
+        unset.add(None, Some(true));
+        let none = Counts::default();
         for per_service in [
-            vec![None, None, None, None],
-            vec![
-                Some(big.clone()),
-                None,
-                Some(Tally::default()),
-                Some(one.clone()),
-            ],
-            vec![Some(one.clone()), Some(big.clone()), None, Some(big)],
+            vec![none, none, none, none],
+            vec![big, none, unset, one],
+            vec![one, big, none, big],
         ] {
             let mut direct = Vec::new();
             services_counts(&mut direct, &per_service, &keys);
             let names = ["99000000000001", "9900\"x\\ü", "99000000000003", "4"];
+            let tallies: Vec<Option<Tally>> = per_service
+                .iter()
+                .map(|c| (!c.is_empty()).then(|| c.tally()))
+                .collect();
             let reference = serde_json::to_vec(&Keyed(
-                per_service
+                tallies
                     .iter()
                     .zip(names)
                     .filter_map(|(t, k)| t.as_ref().map(|t| (k, ServiceCountsJson(t))))
