@@ -398,17 +398,20 @@ pub fn build_into<'d>(
         "kreis" => g.kreis_ars.as_deref() == Some(ars),
         _ => g.verband_ars.as_deref() == Some(ars),
     };
+    // `bytes`: a buffer to build the file in (emptied here).
     let unit_file = |u: usize,
                      members: &[Member<'_>],
                      counted: &ServiceCounts,
-                     tallies: &HashMap<&str, Tally>| {
+                     tallies: &HashMap<&str, Tally>,
+                     bytes: &mut Vec<u8>| {
         let Some((level, dir, unit)) = units.get(u) else {
             return Err(ExportError::invalid(format!("no aggregate unit {u}")));
         };
         let ars = Ars::parse(&unit.ars)?;
-        let (bytes, counts) = aggregate_file(data, unit, level, members, counted, tallies, keys)?;
+        bytes.clear();
+        let counts = aggregate_file(data, unit, level, (members, counted), tallies, keys, bytes)?;
         let path = format!("{dir}/{ars}.json");
-        put(&path, &bytes)?;
+        put(&path, bytes)?;
         Ok::<_, ExportError>((u, path, counts))
     };
 
@@ -463,7 +466,7 @@ pub fn build_into<'d>(
                 .filter(|(g, _)| is_member(g, level, &unit.ars))
                 .map(|(g, changes)| (*g, Cow::Borrowed(&**changes)))
                 .collect();
-            unit_out.push(unit_file(u, &members, c, &tallies)?);
+            unit_out.push(unit_file(u, &members, c, &tallies, &mut bytes)?);
         }
         Ok((out, unit_out))
     });
@@ -505,7 +508,7 @@ pub fn build_into<'d>(
                 Ok((g, changes))
             })
             .collect::<Result<Vec<Member<'_>>, ExportError>>()?;
-        unit_file(u, &members, &counted, &tallies)
+        unit_file(u, &members, &counted, &tallies, &mut Vec::new())
     });
     for result in built {
         let (u, path, counts) = result?;
@@ -1009,17 +1012,17 @@ impl ServiceCounts {
     }
 }
 
-/// An aggregate unit's file from its members (their changes) and the counts of
-/// their rows.
+/// An aggregate unit's file into `out` (empty) from its members (their changes)
+/// and the counts of their rows; returns its counts.
 fn aggregate_file(
     data: &DashboardData,
     unit: &Unit,
     level: &'static str,
-    members: &[Member<'_>],
-    counted: &ServiceCounts,
+    (members, counted): (&[Member<'_>], &ServiceCounts),
     tallies: &HashMap<&str, Tally>,
     keys: &[ServiceKey],
-) -> Result<(Vec<u8>, CountsJson), ExportError> {
+    out: &mut Vec<u8>,
+) -> Result<CountsJson, ExportError> {
     let mut member_json = Vec::with_capacity(members.len());
     let mut changes = Vec::new();
     for (g, member_changes) in members {
@@ -1067,10 +1070,11 @@ fn aggregate_file(
         counts: counts.clone(),
         members: member_json,
     };
-    let size =
-        4096 + 400 * head.members.len() + 80 * counted.per_service.len() + 110 * changes.len();
-    let mut out = Vec::with_capacity(size);
-    serde_json::to_writer(&mut out, &head).map_err(ExportError::Json)?;
+    // A service's counts take up to about 200 bytes, a change about 110.
+    out.reserve(
+        4096 + 400 * head.members.len() + 200 * counted.per_service.len() + 110 * changes.len(),
+    );
+    serde_json::to_writer(&mut *out, &head).map_err(ExportError::Json)?;
     // The head is an object: reopen it for the fields that follow.
     if out.pop() != Some(b'}') {
         return Err(ExportError::invalid(
@@ -1078,11 +1082,11 @@ fn aggregate_file(
         ));
     }
     out.extend_from_slice(b",\"services\":");
-    services_counts(&mut out, &counted.per_service, keys);
+    services_counts(out, &counted.per_service, keys);
     out.extend_from_slice(b",\"changes_30d\":");
-    changes_list(&mut out, changes)?;
+    changes_list(out, changes)?;
     out.extend_from_slice(b"}\n");
-    Ok((out, counts))
+    Ok(counts)
 }
 
 /// The head of an aggregate file: the fields of `json::AggregateFileJson` before
@@ -1357,14 +1361,15 @@ mod tests {
             kreis_ars: None,
             textkennzeichen: Some("41".into()),
         };
-        let (direct, _) = aggregate_file(
+        let mut direct = Vec::new();
+        aggregate_file(
             &data,
             &unit,
             "kreis",
-            &members,
-            &counted,
+            (&members, &counted),
             &HashMap::new(),
             &keys,
+            &mut direct,
         )
         .unwrap();
         let mut changes: Vec<ChangeJson<'_>> = members
