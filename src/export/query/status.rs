@@ -665,17 +665,6 @@ pub(super) struct ScopeCells {
 /// The name of [`ScopeFill`] on the reader's connections (direct use only).
 const SCOPE_FILL: &str = "ozgsync_fill_scope_cells";
 
-/// The page cache of each [`ScopeReader`] connection, in KiB (SQLite's default is
-/// 2,000). A Gemeinde's change window seeks one leaf page of `status_event_rows`
-/// per changed cell (132 on average in Lower Saxony's benchmark matrix, 16 KiB
-/// each), and the next Gemeinde of its Kreis, read on the same connection, mostly
-/// seeks the same pages where the same services changed in both. With the default
-/// 125 pages a Gemeinde's pages no longer fit, and the cache, least recently used
-/// first, evicted each page just before it was wanted again: every seek read its
-/// page anew (a system call and a 16 KiB copy). At most 16 MiB more memory for
-/// two cores, and only where a window reads that many pages.
-const READER_CACHE_KIB: i64 = 8 * 1024;
-
 /// Reads the municipal cells Gemeinde by Gemeinde, scope first through the index
 /// `status_current_by_scope` (schema 0017): the dashboards build each Gemeinde's
 /// rows from its own cells as its Kreis is built, on every core, so the status
@@ -733,9 +722,6 @@ impl ScopeReader {
             let Some(other) = helper_connection(conn) else {
                 return Ok(None);
             };
-            other
-                .pragma_update(None, "cache_size", -READER_CACHE_KIB)
-                .map_err(db(CTX))?;
             let out = Arc::new(Mutex::new(None));
             let fill = ScopeFill {
                 subjects: ids.subjects.clone(),
