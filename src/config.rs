@@ -572,11 +572,9 @@ impl Config {
         if timezone.is_none() {
             out.push(format!("timezone: unknown timezone {:?}", file.timezone));
         }
-        if let Some(problem) = file
-            .database
-            .as_deref()
-            .and_then(|p| tilde_problem(&p.to_string_lossy()))
-        {
+        if let Some(problem) = file.database.as_deref().and_then(|p| {
+            tilde_problem(&p.to_string_lossy()).or_else(|| directory_problem(p, &base_dir))
+        }) {
             out.push(format!("database: {problem}"));
         }
         let mut names = std::collections::HashSet::new();
@@ -895,6 +893,32 @@ fn tilde_problem(path: &str) -> Option<String> {
             path.trim_start_matches('~').trim_start_matches(|c| c != '/').trim_start_matches('/')
         )
     })
+}
+
+/// Why a `database` that cannot be a database file is refused: empty (which
+/// resolves to the config's own directory), a path ending in `/`, `.` or `..`, or
+/// an existing directory. Every command refused it at open ("is not a file"), but
+/// `config check` said "ok" (session 7).
+fn directory_problem(path: &Path, base_dir: &Path) -> Option<String> {
+    let text = path.to_string_lossy();
+    if text.trim().is_empty() {
+        return Some(format!(
+            "{text:?} is empty; name the SQLite database file (e.g. /var/lib/ozgsync/ozgsync.db), or leave the key out for {DEFAULT_DATABASE} in the working directory"
+        ));
+    }
+    let names_no_file = text.ends_with('/')
+        || !matches!(
+            path.components().next_back(),
+            Some(std::path::Component::Normal(_))
+        );
+    if names_no_file || base_dir.join(path).is_dir() {
+        let example = Path::new(&*text).join(DEFAULT_DATABASE);
+        return Some(format!(
+            "{text:?} is a directory, not a file; name the database file in it (e.g. {})",
+            example.display()
+        ));
+    }
+    None
 }
 
 /// Which configuration file a command reads: the one given (`--config` or

@@ -341,16 +341,17 @@ pub(crate) fn date_arg(s: &str) -> Result<chrono::NaiveDate, String> {
         .ok_or_else(|| format!("{s:?} is {}", crate::model::date::not_a_date(s)))
 }
 
-/// Opens a sheet or report named on the command line ([`crate::fetch::open_input`]):
-/// a FIFO is waited on for the config's `fetch.connect_timeout_secs` (default 10 s)
-/// until a program writes into it.
+/// Opens a sheet or report named on the command line
+/// ([`crate::fetch::open_rereadable`]): a FIFO is waited on for the config's
+/// `fetch.connect_timeout_secs` (default 10 s) until a program writes into it; a
+/// pipe, `-` (standard input) or FIFO is read through a private temporary copy of
+/// at most `fetch.max_body_mb`, since sheets are read more than once.
 pub(crate) fn open_input(ctx: &Context, file: &Path) -> std::io::Result<std::fs::File> {
-    let wait = ctx
+    let policy = ctx
         .config
         .as_ref()
-        .map_or_else(crate::fetch::FetchPolicy::default, |c| c.fetch.policy())
-        .connect_timeout;
-    crate::fetch::open_input(file, wait)
+        .map_or_else(crate::fetch::FetchPolicy::default, |c| c.fetch.policy());
+    crate::fetch::open_rereadable(file, &policy)
 }
 
 /// Longest `--by` (in characters) a status or sheet import keeps: a name or an

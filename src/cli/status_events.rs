@@ -217,16 +217,14 @@ fn import(
     };
     let validated = if crate::parse::xlsx_sheet::is_xlsx(head) {
         // Rows an autofilter hid are recorded like the others (see the sheets).
-        // Read again, so only from a regular file: a pipe's bytes are gone.
-        let hidden = std::fs::metadata(file)
-            .is_ok_and(|m| m.is_file())
-            .then(|| std::fs::File::open(file).ok())
-            .flatten()
-            .map(crate::parse::xlsx_sheet::hidden_data_rows)
-            .unwrap_or_default();
+        // `input` is a regular file or a temporary copy of a pipe, so it can be
+        // read twice.
+        let hidden = crate::parse::xlsx_sheet::hidden_data_rows(input.get_mut());
         if let Some(warning) = super::annotations::hidden_rows_warning(&hidden) {
             eprintln!("{}: warning: {warning}", file.display());
         }
+        std::io::Seek::rewind(&mut input)
+            .map_err(crate::Error::io("reading status report", file))?;
         report::validate_xlsx_into(input, &catalog, today(), held)
     } else {
         report::validate_into(input, &catalog, today(), held)

@@ -203,6 +203,7 @@ impl Client {
         };
         // Exact only when the body is not compressed (reqwest drops it when decoding).
         let expected = response.content_length();
+        let unframed = unframed(&response);
         if expected.is_some_and(|n| n > limit) {
             return Err(too_large());
         }
@@ -220,6 +221,8 @@ impl Client {
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let mut stream = response.bytes_stream();
+        // The last bytes seen, for the end check of an unframed body.
+        let mut tail: Vec<u8> = Vec::new();
         loop {
             let chunk = match tokio::time::timeout(self.policy.read_timeout, stream.next()).await {
                 Err(_) => {
@@ -260,6 +263,11 @@ impl Client {
                 return Err(too_large());
             }
             hasher.update(&chunk);
+            if unframed {
+                tail.extend_from_slice(&chunk);
+                let keep = tail.len().saturating_sub(TAIL_KEPT);
+                tail.drain(..keep);
+            }
             out.write_all(&chunk).await.map_err(file_err)?;
             crate::progress::advance(chunk.len() as u64);
         }
@@ -267,6 +275,12 @@ impl Client {
         if let Some(n) = expected.filter(|&n| n != size) {
             return Err(AttemptError::Retryable(Failure::network(format!(
                 "truncated body: got {size} of {n} bytes announced by Content-Length"
+            ))));
+        }
+        if unframed && size > 0 && ends_mid_line(&tail) {
+            return Err(AttemptError::Retryable(Failure::network(format!(
+                "body cut short: the server sent no length (no Content-Length, not chunked) \
+                 and closed the connection after {size} bytes in the middle of a line"
             ))));
         }
         out.flush().await.map_err(file_err)?;
@@ -278,6 +292,35 @@ impl Client {
             origin: origin.to_owned(),
         })
     }
+}
+
+/// Bytes kept from the end of an unframed body for [`ends_mid_line`].
+const TAIL_KEPT: usize = 256;
+
+/// Whether a response's body ends only where the server closed the connection
+/// (HTTP/1.x with neither `Content-Length` nor `Transfer-Encoding`): then a
+/// connection broken off early looks like a complete body, which the line-based
+/// formats (LeiKa, GV100AD, OZG and EfA CSV) would take as whole, their last line
+/// cut. A compressed body is framed by its own trailer (a cut one fails to
+/// decode); reqwest drops its `Content-Length` when it decodes it, so such a body
+/// also counts as unframed here, which only matters if it ends mid-line.
+fn unframed(response: &reqwest::Response) -> bool {
+    let headers = response.headers();
+    response.version() < reqwest::Version::HTTP_2
+        && !headers.contains_key(header::CONTENT_LENGTH)
+        && !headers.contains_key(header::TRANSFER_ENCODING)
+}
+
+/// Whether a body ends in the middle of a line: its last byte is no line break,
+/// and its last byte that is not white space is no `}`, `]` or `>` (JSON and XML
+/// need no final line break; their parsers refuse a document that is not closed).
+fn ends_mid_line(tail: &[u8]) -> bool {
+    tail.last() != Some(&b'\n')
+        && !tail
+            .iter()
+            .rev()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| b"}]>".contains(b))
 }
 
 enum AttemptError {
@@ -555,6 +598,21 @@ mod tests {
 
     fn url(s: &str) -> url::Url {
         url::Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_body_ends_mid_line_unless_a_line_break_or_a_closed_document_ends_it() {
+        let check =
+            |tail: &[u8], expected: bool| assert_eq!(ends_mid_line(tail), expected, "{tail:?}");
+        check(b"99001;Abfall\n", false);
+        check(b"99001;Abfall\r\n", false);
+        check(b"99001;Abf", true);
+        check(b"99001;Abfall\r", true);
+        check(b"  ]\n}", false);
+        check(b"</transfer>  \r\n", false);
+        check(b"</transfer> \t", false);
+        check(b"{\"a\": 1", true);
+        check(b"", true);
     }
 
     #[test]

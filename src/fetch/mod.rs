@@ -281,11 +281,26 @@ pub fn hash_file(path: &Path, policy: &FetchPolicy) -> Result<String, FetchError
 /// a plain `open` waits for a writer forever, and a process blocked there does not
 /// even end on SIGTERM (the handler only requests a stop), so a cron job given a
 /// FIFO nobody feeds never ended. A pipe with a writer (`<(zcat x.gz)`) reads as
-/// before. Anything else is opened as it is.
+/// before. `-` is standard input, as in every Unix tool (`./-` names a file called
+/// `-`). Anything else is opened as it is.
 pub fn open_input(path: &Path, wait: Duration) -> std::io::Result<std::fs::File> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
     use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    use std::os::fd::AsFd;
     use std::os::unix::fs::FileTypeExt;
+    if path == Path::new(STDIN) {
+        // A duplicate, so dropping the file leaves the process's fd 0 alone.
+        return match std::io::stdin().as_fd().try_clone_to_owned() {
+            Ok(fd) => Ok(std::fs::File::from(fd)),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BADF.raw_os_error()) => {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "`-` means standard input, and it is closed; give a file, or pipe the data in",
+                ))
+            }
+            Err(e) => Err(e),
+        };
+    }
     if !std::fs::metadata(path)?.file_type().is_fifo() {
         return std::fs::File::open(path);
     }
@@ -319,6 +334,78 @@ pub fn open_input(path: &Path, wait: Duration) -> std::io::Result<std::fs::File>
     let flags = fcntl_getfl(&fd)?;
     fcntl_setfl(&fd, flags - OFlags::NONBLOCK)?;
     Ok(std::fs::File::from(fd))
+}
+
+/// The path that names standard input.
+pub const STDIN: &str = "-";
+
+/// Opens a local input that is read more than once (a sheet or status report: its
+/// text encoding is decided by a first pass, a workbook is a ZIP read from its
+/// end). A regular file is returned as it is; anything else (a pipe, `-`,
+/// `<(zcat x.xlsx.gz)`, a FIFO, a device) is copied first into an unnamed file in
+/// the temporary directory (`$TMPDIR`, else `/tmp`), which the kernel removes on
+/// any exit, and that copy is returned. The copy is bounded by the body limit
+/// (`fetch.max_body_mb`), like a download.
+pub fn open_rereadable(path: &Path, policy: &FetchPolicy) -> std::io::Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let mut input = open_input(path, policy.connect_timeout)?;
+    if input.metadata()?.is_file() {
+        return Ok(input);
+    }
+    let mut copy = tempfile::tempfile().map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "it is a pipe or device, read through a temporary copy, and the copy could not be made in {} ({e}); set TMPDIR to a writable directory, or give the file itself",
+                std::env::temp_dir().display()
+            ),
+        )
+    })?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut size = 0u64;
+    let mut head = Vec::with_capacity(4);
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            break;
+        }
+        let chunk = buf.get(..n).unwrap_or_default();
+        // A pipe may hand over fewer than the 4 bytes of the ZIP signature at first.
+        head.extend(chunk.iter().take(4 - head.len()));
+        let workbook = head.len() < 4 || head.starts_with(b"PK\x03\x04");
+        size += n as u64;
+        if size > policy.max_body_bytes {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!(
+                    "it is a pipe or device and sent more than {} MB, the limit of fetch.max_body_mb; give the file itself, or raise fetch.max_body_mb",
+                    policy.max_body_bytes / (1024 * 1024)
+                ),
+            ));
+        }
+        copy.write_all(chunk)
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "it is a pipe or device, read through a temporary copy in {}, and writing the copy failed after {size} bytes ({e}); free space there or set TMPDIR",
+                        std::env::temp_dir().display()
+                    ),
+                )
+            })?;
+        // Text (not a workbook) with a NUL byte is refused there by every sheet
+        // reader ("binary data"); copying on would only fill the disk, and an
+        // endless device (`/dev/zero`) would never end.
+        if !workbook && chunk.contains(&0) {
+            break;
+        }
+    }
+    copy.rewind()?;
+    Ok(copy)
 }
 
 /// Reads `path` once, hashing it and copying it into `out` if given; enforces the

@@ -3,27 +3,102 @@
 //! copy of every string into a map was a tenth of the LeiKa import's parsing
 //! thread). Pure.
 //!
-//! "Filled" is exactly `store::release`'s rule on the field's JSON value: not
+//! "Filled" is exactly `store::prepare`'s rule on the field's JSON value: not
 //! null, not an empty string, list or object. Only the shapes whose answer needs
 //! no copy are read here (text, numbers, options, lists of those); anything else,
 //! and any error, makes [`probe`] answer `None`, and the caller takes the JSON
 //! value the old way, so the answers (and the error messages) stay the same.
+//!
+//! The few fields a search document needs (`keep`) are read as text, into one
+//! buffer reused from record to record ([`probe_into`]), with no JSON value or map
+//! between the record and `store::search::document_from`.
+
+use std::ops::Range;
 
 use serde::ser::{self, Impossible, Serialize};
 
 /// What [`probe`] found in one record.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Probed {
     /// Every field the record serialises, in its order, and whether it is filled.
     pub fields: Vec<(&'static str, bool)>,
-    /// The JSON values of the fields named in `keep` that the record has.
-    pub kept: serde_json::Map<String, serde_json::Value>,
+    /// The fields named in `keep` that the record has, in its order, read as far as
+    /// a search document needs them (see [`Kept`]).
+    pub kept: Vec<(&'static str, Kept)>,
+    /// The kept texts, one after another: [`Kept`]'s ranges point into it.
+    text: String,
+    /// The ranges in `text` of the elements of kept lists.
+    elements: Vec<Range<usize>>,
+}
+
+/// A kept field: its JSON value's text when that is a string, its elements' texts
+/// when it is an array of strings, or neither. An array with an element that is
+/// no string makes [`probe`] fall back to the JSON value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kept {
+    /// A JSON string: its range in [`Probed`]'s text.
+    Text(Range<usize>),
+    /// A JSON array of strings: the range of its elements' ranges.
+    List(Range<usize>),
+    /// Anything else (null, a number, a boolean).
+    Neither,
+}
+
+impl Probed {
+    /// The kept field `name` (the last one if a record names it twice, as a JSON
+    /// map of its fields would keep it).
+    fn kept(&self, name: &str) -> Option<&Kept> {
+        self.kept
+            .iter()
+            .rev()
+            .find(|(field, _)| *field == name)
+            .map(|(_, kept)| kept)
+    }
+
+    /// The kept field `name` where its JSON value is a string.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.kept(name)? {
+            Kept::Text(range) => self.text.get(range.clone()),
+            Kept::List(_) | Kept::Neither => None,
+        }
+    }
+
+    /// The elements of the kept field `name` where its JSON value is an array (of
+    /// strings: see [`Kept`]).
+    pub fn list(&self, name: &str) -> Option<impl Iterator<Item = &str> + Clone + '_> {
+        match self.kept(name)? {
+            Kept::List(range) => Some(
+                self.elements
+                    .get(range.clone())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|element| self.text.get(element.clone()).unwrap_or_default()),
+            ),
+            Kept::Text(_) | Kept::Neither => None,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.fields.clear();
+        self.kept.clear();
+        self.text.clear();
+        self.elements.clear();
+    }
 }
 
 /// The fields of `record` (see the module comment), or `None` when the record is
 /// not a plain struct of simple values: then read `serde_json::to_value` instead.
 pub fn probe<T: Serialize + ?Sized>(record: &T, keep: &[&str]) -> Option<Probed> {
-    record.serialize(Top { keep }).ok()
+    let mut probed = Probed::default();
+    probe_into(record, keep, &mut probed).then_some(probed)
+}
+
+/// [`probe`] into `probed`, whose room is reused (a parser's records one after
+/// another): whether the record is a plain struct; if not, `probed` holds nothing
+/// of use.
+pub fn probe_into<T: Serialize + ?Sized>(record: &T, keep: &[&str], probed: &mut Probed) -> bool {
+    probed.clear();
+    record.serialize(Top { keep, probed }).is_ok()
 }
 
 /// "Take the JSON value instead": the one error of the probes.
@@ -45,14 +120,15 @@ impl ser::Error for Fallback {
 }
 
 /// The record itself: a struct, nothing else.
-struct Top<'k> {
+struct Top<'k, 'p> {
     keep: &'k [&'k str],
+    probed: &'p mut Probed,
 }
 
 /// A struct's fields as they are serialised.
-struct Fields<'k> {
+struct Fields<'k, 'p> {
     keep: &'k [&'k str],
-    probed: Probed,
+    probed: &'p mut Probed,
 }
 
 /// Whether one value is filled.
@@ -69,66 +145,64 @@ macro_rules! fall_back {
     };
 }
 
-impl<'k> ser::Serializer for Top<'k> {
-    type Ok = Probed;
+impl<'k, 'p> ser::Serializer for Top<'k, 'p> {
+    type Ok = ();
     type Error = Fallback;
-    type SerializeSeq = Impossible<Probed, Fallback>;
-    type SerializeTuple = Impossible<Probed, Fallback>;
-    type SerializeTupleStruct = Impossible<Probed, Fallback>;
-    type SerializeTupleVariant = Impossible<Probed, Fallback>;
-    type SerializeMap = Impossible<Probed, Fallback>;
-    type SerializeStruct = Fields<'k>;
-    type SerializeStructVariant = Impossible<Probed, Fallback>;
+    type SerializeSeq = Impossible<(), Fallback>;
+    type SerializeTuple = Impossible<(), Fallback>;
+    type SerializeTupleStruct = Impossible<(), Fallback>;
+    type SerializeTupleVariant = Impossible<(), Fallback>;
+    type SerializeMap = Impossible<(), Fallback>;
+    type SerializeStruct = Fields<'k, 'p>;
+    type SerializeStructVariant = Impossible<(), Fallback>;
 
-    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Fields<'k>, Fallback> {
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Fields<'k, 'p>, Fallback> {
         // serde_json's own tokens (numbers, raw values) are no records.
         if name.starts_with("$serde_json") {
             return Err(Fallback);
         }
+        self.probed.fields.reserve(len);
         Ok(Fields {
             keep: self.keep,
-            probed: Probed {
-                fields: Vec::with_capacity(len),
-                kept: serde_json::Map::new(),
-            },
+            probed: self.probed,
         })
     }
 
     fall_back! {
-        serialize_bool(bool) -> Probed;
-        serialize_i8(i8) -> Probed;
-        serialize_i16(i16) -> Probed;
-        serialize_i32(i32) -> Probed;
-        serialize_i64(i64) -> Probed;
-        serialize_u8(u8) -> Probed;
-        serialize_u16(u16) -> Probed;
-        serialize_u32(u32) -> Probed;
-        serialize_u64(u64) -> Probed;
-        serialize_f32(f32) -> Probed;
-        serialize_f64(f64) -> Probed;
-        serialize_char(char) -> Probed;
-        serialize_str(&str) -> Probed;
-        serialize_bytes(&[u8]) -> Probed;
-        serialize_none() -> Probed;
-        serialize_unit() -> Probed;
-        serialize_unit_struct(&'static str) -> Probed;
-        serialize_unit_variant(&'static str, u32, &'static str) -> Probed;
-        serialize_seq(Option<usize>) -> Impossible<Probed, Fallback>;
-        serialize_tuple(usize) -> Impossible<Probed, Fallback>;
-        serialize_tuple_struct(&'static str, usize) -> Impossible<Probed, Fallback>;
-        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Impossible<Probed, Fallback>;
-        serialize_map(Option<usize>) -> Impossible<Probed, Fallback>;
-        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Impossible<Probed, Fallback>;
+        serialize_bool(bool) -> ();
+        serialize_i8(i8) -> ();
+        serialize_i16(i16) -> ();
+        serialize_i32(i32) -> ();
+        serialize_i64(i64) -> ();
+        serialize_u8(u8) -> ();
+        serialize_u16(u16) -> ();
+        serialize_u32(u32) -> ();
+        serialize_u64(u64) -> ();
+        serialize_f32(f32) -> ();
+        serialize_f64(f64) -> ();
+        serialize_char(char) -> ();
+        serialize_str(&str) -> ();
+        serialize_bytes(&[u8]) -> ();
+        serialize_none() -> ();
+        serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_unit_variant(&'static str, u32, &'static str) -> ();
+        serialize_seq(Option<usize>) -> Impossible<(), Fallback>;
+        serialize_tuple(usize) -> Impossible<(), Fallback>;
+        serialize_tuple_struct(&'static str, usize) -> Impossible<(), Fallback>;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Impossible<(), Fallback>;
+        serialize_map(Option<usize>) -> Impossible<(), Fallback>;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Impossible<(), Fallback>;
     }
 
-    fn serialize_some<V: Serialize + ?Sized>(self, _: &V) -> Result<Probed, Fallback> {
+    fn serialize_some<V: Serialize + ?Sized>(self, _: &V) -> Result<(), Fallback> {
         Err(Fallback)
     }
     fn serialize_newtype_struct<V: Serialize + ?Sized>(
         self,
         _: &'static str,
         _: &V,
-    ) -> Result<Probed, Fallback> {
+    ) -> Result<(), Fallback> {
         Err(Fallback)
     }
     fn serialize_newtype_variant<V: Serialize + ?Sized>(
@@ -137,13 +211,13 @@ impl<'k> ser::Serializer for Top<'k> {
         _: u32,
         _: &'static str,
         _: &V,
-    ) -> Result<Probed, Fallback> {
+    ) -> Result<(), Fallback> {
         Err(Fallback)
     }
 }
 
-impl ser::SerializeStruct for Fields<'_> {
-    type Ok = Probed;
+impl ser::SerializeStruct for Fields<'_, '_> {
+    type Ok = ();
     type Error = Fallback;
 
     fn serialize_field<V: Serialize + ?Sized>(
@@ -152,9 +226,11 @@ impl ser::SerializeStruct for Fields<'_> {
         value: &V,
     ) -> Result<(), Fallback> {
         let filled = if self.keep.contains(&key) {
-            let value = serde_json::to_value(value).map_err(|_| Fallback)?;
-            let filled = is_filled(&value);
-            self.probed.kept.insert(key.to_owned(), value);
+            let (kept, filled) = value.serialize(Capture {
+                text: &mut self.probed.text,
+                elements: &mut self.probed.elements,
+            })?;
+            self.probed.kept.push((key, kept));
             filled
         } else {
             value.serialize(Filled)?
@@ -163,8 +239,8 @@ impl ser::SerializeStruct for Fields<'_> {
         Ok(())
     }
 
-    fn end(self) -> Result<Probed, Fallback> {
-        Ok(self.probed)
+    fn end(self) -> Result<(), Fallback> {
+        Ok(())
     }
 }
 
@@ -282,6 +358,211 @@ impl ser::Serializer for Filled {
     }
 }
 
+/// A kept field's value as far as a search document reads it (see [`Kept`]), and
+/// whether it is filled: the answers `serde_json::to_value` and [`is_filled`] give.
+struct Capture<'t> {
+    text: &'t mut String,
+    elements: &'t mut Vec<Range<usize>>,
+}
+
+impl<'t> Capture<'t> {
+    fn text(self, text: &str) -> Result<(Kept, bool), Fallback> {
+        let start = self.text.len();
+        self.text.push_str(text);
+        Ok((Kept::Text(start..self.text.len()), !text.is_empty()))
+    }
+
+    fn list(self) -> Result<CaptureList<'t>, Fallback> {
+        let start = self.elements.len();
+        Ok(CaptureList {
+            text: self.text,
+            elements: self.elements,
+            start,
+        })
+    }
+}
+
+impl<'t> ser::Serializer for Capture<'t> {
+    type Ok = (Kept, bool);
+    type Error = Fallback;
+    type SerializeSeq = CaptureList<'t>;
+    type SerializeTuple = CaptureList<'t>;
+    type SerializeTupleStruct = CaptureList<'t>;
+    type SerializeTupleVariant = Impossible<(Kept, bool), Fallback>;
+    type SerializeMap = Impossible<(Kept, bool), Fallback>;
+    type SerializeStruct = Impossible<(Kept, bool), Fallback>;
+    type SerializeStructVariant = Impossible<(Kept, bool), Fallback>;
+
+    fn serialize_str(self, v: &str) -> Result<(Kept, bool), Fallback> {
+        self.text(v)
+    }
+    fn serialize_char(self, v: char) -> Result<(Kept, bool), Fallback> {
+        self.text(v.encode_utf8(&mut [0; 4]))
+    }
+    // The variant's name as a string.
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(Kept, bool), Fallback> {
+        self.text(variant)
+    }
+    fn serialize_bool(self, _: bool) -> Result<(Kept, bool), Fallback> {
+        Ok((Kept::Neither, true))
+    }
+    fn serialize_i8(self, _: i8) -> Result<(Kept, bool), Fallback> {
+        Ok((Kept::Neither, true))
+    }
+    fn serialize_i16(self, _: i16) -> Result<(Kept, bool), Fallback> {
+        Ok((Kept::Neither, true))
+    }
+    fn serialize_i32(self, _: i32) -> Result<(Kept, bool), Fallback> {
+        Ok((Kept::Neither, true))
+    }
+    fn serialize_i64(self, _: i64) -> Result<(Kept, bool), Fallback> {
+        Ok((Kept::Neither, true))
+    }
+    fn serialize_u8(self, _: u8) -> Result<(Kept, bool), Fallback> {
+        Ok((Kept::Neither, true))
+    }
+    fn serialize_u16(self, _: u16) -> Result<(Kept, bool), Fallback> {
+        Ok((Kept::Neither, true))
+    }
+    fn serialize_u32(self, _: u32) -> Result<(Kept, bool), Fallback> {
+        Ok((Kept::Neither, true))
+    }
+    fn serialize_u64(self, _: u64) -> Result<(Kept, bool), Fallback> {
+        Ok((Kept::Neither, true))
+    }
+    // serde_json writes a number that is not finite as null.
+    fn serialize_f32(self, v: f32) -> Result<(Kept, bool), Fallback> {
+        Ok((Kept::Neither, v.is_finite()))
+    }
+    fn serialize_f64(self, v: f64) -> Result<(Kept, bool), Fallback> {
+        Ok((Kept::Neither, v.is_finite()))
+    }
+    fn serialize_none(self) -> Result<(Kept, bool), Fallback> {
+        Ok((Kept::Neither, false))
+    }
+    fn serialize_some<V: Serialize + ?Sized>(self, value: &V) -> Result<(Kept, bool), Fallback> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(Kept, bool), Fallback> {
+        Ok((Kept::Neither, false))
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(Kept, bool), Fallback> {
+        Ok((Kept::Neither, false))
+    }
+    fn serialize_newtype_struct<V: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        value: &V,
+    ) -> Result<(Kept, bool), Fallback> {
+        if name.starts_with("$serde_json") {
+            return Err(Fallback);
+        }
+        value.serialize(self)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<CaptureList<'t>, Fallback> {
+        self.list()
+    }
+    fn serialize_tuple(self, _: usize) -> Result<CaptureList<'t>, Fallback> {
+        self.list()
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<CaptureList<'t>, Fallback> {
+        self.list()
+    }
+
+    // Bytes (an array of numbers), wider integers, nested objects: the JSON value
+    // decides.
+    fall_back! {
+        serialize_bytes(&[u8]) -> (Kept, bool);
+        serialize_i128(i128) -> (Kept, bool);
+        serialize_u128(u128) -> (Kept, bool);
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Impossible<(Kept, bool), Fallback>;
+        serialize_map(Option<usize>) -> Impossible<(Kept, bool), Fallback>;
+        serialize_struct(&'static str, usize) -> Impossible<(Kept, bool), Fallback>;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Impossible<(Kept, bool), Fallback>;
+    }
+    fn serialize_newtype_variant<V: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &V,
+    ) -> Result<(Kept, bool), Fallback> {
+        Err(Fallback)
+    }
+}
+
+/// A kept list's elements, each of which must be a string.
+struct CaptureList<'t> {
+    text: &'t mut String,
+    elements: &'t mut Vec<Range<usize>>,
+    start: usize,
+}
+
+impl CaptureList<'_> {
+    fn element<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Fallback> {
+        let mut none = Vec::new();
+        let (kept, _) = value.serialize(Capture {
+            text: self.text,
+            elements: &mut none,
+        })?;
+        match kept {
+            Kept::Text(range) => {
+                self.elements.push(range);
+                Ok(())
+            }
+            // Only lists of strings are read here.
+            Kept::List(_) | Kept::Neither => Err(Fallback),
+        }
+    }
+
+    fn end(self) -> Result<(Kept, bool), Fallback> {
+        let end = self.elements.len();
+        Ok((Kept::List(self.start..end), end > self.start))
+    }
+}
+
+impl ser::SerializeSeq for CaptureList<'_> {
+    type Ok = (Kept, bool);
+    type Error = Fallback;
+    fn serialize_element<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Fallback> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(Kept, bool), Fallback> {
+        CaptureList::end(self)
+    }
+}
+
+impl ser::SerializeTuple for CaptureList<'_> {
+    type Ok = (Kept, bool);
+    type Error = Fallback;
+    fn serialize_element<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Fallback> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(Kept, bool), Fallback> {
+        CaptureList::end(self)
+    }
+}
+
+impl ser::SerializeTupleStruct for CaptureList<'_> {
+    type Ok = (Kept, bool);
+    type Error = Fallback;
+    fn serialize_field<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Fallback> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(Kept, bool), Fallback> {
+        CaptureList::end(self)
+    }
+}
+
 impl Elements {
     /// Each element is probed too, so that an element serde_json would refuse
     /// (or one this probe does not read) falls back as a whole.
@@ -394,21 +675,132 @@ mod tests {
             let probed = probe(&record, &keep).unwrap();
             assert_eq!(sorted(&probed), by_value(&record));
             let whole = serde_json::to_value(&record).unwrap();
-            for (key, value) in &probed.kept {
-                assert_eq!(Some(value), whole.get(key), "{key}");
-            }
-            let kept: Vec<&str> = keep
-                .iter()
-                .copied()
-                .filter(|k| whole.get(*k).is_some())
-                .collect();
-            assert_eq!(probed.kept.keys().collect::<Vec<_>>().len(), kept.len());
+            same_kept(&probed, &whole, &keep);
         }
         let pair = LeikaOzgRecord {
             leistungsschluessel: "99001001000000".into(),
             ozg_id: "10001".into(),
         };
         assert_eq!(sorted(&probe(&pair, &keep).unwrap()), by_value(&pair));
+    }
+
+    /// The kept fields read as the JSON value of the whole record reads them.
+    fn same_kept(probed: &Probed, whole: &Value, keep: &[&str]) {
+        for key in keep {
+            let value = whole.get(key);
+            assert_eq!(probed.text(key), value.and_then(Value::as_str), "{key}");
+            let list = value.and_then(Value::as_array).map(|list| {
+                list.iter()
+                    .map(|v| v.as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            });
+            let probed_list = probed
+                .list(key)
+                .map(|list| list.map(str::to_owned).collect::<Vec<_>>());
+            assert_eq!(probed_list, list, "{key}");
+        }
+        let present = keep.iter().filter(|k| whole.get(**k).is_some()).count();
+        assert_eq!(probed.kept.len(), present);
+    }
+
+    #[derive(serde::Serialize)]
+    struct Kinds {
+        text: &'static str,
+        empty: String,
+        letter: char,
+        variant: Kind,
+        none: Option<String>,
+        some: Option<&'static str>,
+        number: u16,
+        nan: f64,
+        unit: (),
+        flag: bool,
+        list: Vec<Option<&'static str>>,
+        empty_list: Vec<String>,
+        pair: (char, Kind),
+        wrapped: Wrapped,
+    }
+
+    #[derive(serde::Serialize)]
+    struct Wrapped(&'static str);
+
+    #[test]
+    fn kept_fields_read_as_their_json_value() {
+        let kinds = Kinds {
+            text: "Straße",
+            empty: String::new(),
+            letter: 'ẞ',
+            variant: Kind::A,
+            none: None,
+            some: Some("x"),
+            number: 7,
+            nan: f64::NAN,
+            unit: (),
+            flag: false,
+            list: vec![Some("a"), Some("")],
+            empty_list: vec![],
+            pair: ('p', Kind::A),
+            wrapped: Wrapped("w"),
+        };
+        let keep = [
+            "text",
+            "empty",
+            "letter",
+            "variant",
+            "none",
+            "some",
+            "number",
+            "nan",
+            "unit",
+            "flag",
+            "list",
+            "empty_list",
+            "pair",
+            "wrapped",
+            "absent",
+        ];
+        let probed = probe(&kinds, &keep).unwrap();
+        assert_eq!(sorted(&probed), by_value(&kinds));
+        same_kept(&probed, &serde_json::to_value(&kinds).unwrap(), &keep);
+        // Reused room reads the next record afresh.
+        let mut room = probed;
+        assert!(probe_into(&service(), &keep, &mut room));
+        assert_eq!(room, probe(&service(), &keep).unwrap());
+    }
+
+    #[derive(serde::Serialize)]
+    struct ListOf<T> {
+        list: Vec<T>,
+    }
+
+    #[test]
+    fn kept_lists_of_other_than_strings_fall_back_to_the_json_value() {
+        let keep = ["list"];
+        assert_eq!(probe(&ListOf { list: vec![1u8] }, &keep), None);
+        assert_eq!(
+            probe(
+                &ListOf {
+                    list: vec![None::<String>]
+                },
+                &keep
+            ),
+            None
+        );
+        assert_eq!(
+            probe(
+                &ListOf {
+                    list: vec![vec!["x"]]
+                },
+                &keep
+            ),
+            None
+        );
+        assert_eq!(
+            probe(&ListOf::<u8> { list: vec![] }, &keep).map(|p| p.kept.len()),
+            Some(1)
+        );
+        // Unkept, the same lists are only asked whether they are filled.
+        assert!(probe(&ListOf { list: vec![1u8] }, &[]).is_some());
     }
 
     #[derive(serde::Serialize)]

@@ -49,6 +49,11 @@ pub fn is_xlsx(head: &[u8]) -> bool {
 pub fn read<R: Read + Seek>(mut input: R, expected: &'static str) -> Result<Table, ParseError> {
     let not_workbook =
         |e: calamine::XlsxError| ParseError::not_format(expected, "workbook", workbook_problem(&e));
+    // Before calamine opens it: opening reads the shared strings whole.
+    if let Some(problem) = unpacked_size_problem(&mut input) {
+        return Err(ParseError::not_format(expected, "workbook", problem));
+    }
+    input.rewind()?;
     let sheet = {
         let workbook: Xlsx<&mut R> =
             calamine::open_workbook_from_rs(&mut input).map_err(not_workbook)?;
@@ -142,6 +147,11 @@ pub fn read<R: Read + Seek>(mut input: R, expected: &'static str) -> Result<Tabl
 /// (the status report's streaming validation). Empty when there are none or the
 /// workbook cannot be read: its reader reports that.
 pub fn hidden_data_rows<R: Read + Seek>(mut input: R) -> Vec<u64> {
+    // A workbook too large unpacked is refused by [`read`]; opening it here would
+    // read its shared strings whole first.
+    if unpacked_size_problem(&mut input).is_some() || input.rewind().is_err() {
+        return Vec::new();
+    }
     let sheet = {
         let Ok(workbook) = calamine::open_workbook_from_rs::<Xlsx<&mut R>, _>(&mut input) else {
             return Vec::new();
@@ -165,6 +175,94 @@ pub fn hidden_data_rows<R: Read + Seek>(mut input: R) -> Vec<u64> {
     // The header is the sheet's first row; a hidden header is not a data row.
     let first = hidden.first_row.unwrap_or(1);
     hidden.rows.into_iter().filter(|r| *r > first).collect()
+}
+
+/// Most bytes all parts of a workbook may unpack to together (1 GiB): more than
+/// the XML of a sheet filled to the cell limit [`MAX_SHEET_CELLS`] with short
+/// values (Excel's 1,048,576 rows of a 7-column status report are about 330 MB).
+pub const MAX_UNPACKED_BYTES: u64 = 1 << 30;
+
+/// Most bytes the shared strings part may unpack to (256 MiB): calamine holds every
+/// shared string in memory before it reads a cell.
+pub const MAX_SHARED_STRINGS_BYTES: u64 = 256 << 20;
+
+/// Why a workbook is refused for what its parts unpack to, before calamine reads
+/// any of them: a 5 KB `.xlsx` whose shared strings inflate to gigabytes (a zip
+/// bomb) made calamine allocate them all. The ZIP directory's sizes are checked
+/// first; then every part is inflated once and counted, since the directory may
+/// lie (deflate stops at its own end marker, not at the size the directory
+/// claims). None when within the limits, or when the archive cannot be read
+/// (calamine then says what is wrong with it).
+fn unpacked_size_problem<R: Read + Seek>(input: &mut R) -> Option<String> {
+    const MIB: u64 = 1 << 20;
+    let mut zip = zip::ZipArchive::new(&mut *input).ok()?;
+    let limit_of = |name: &str| {
+        if name.to_ascii_lowercase().contains("sharedstrings") {
+            MAX_SHARED_STRINGS_BYTES
+        } else {
+            MAX_UNPACKED_BYTES
+        }
+    };
+    // `what` unpacks to `size` (text), over `limit`.
+    let too_large = |what: &str, size: &str, limit: u64| {
+        let held = if limit == MAX_SHARED_STRINGS_BYTES {
+            " of shared strings, which are held in memory whole"
+        } else {
+            ""
+        };
+        format!(
+            "{what} unpacks to {size}, more than the {} MiB this import reads{held}: a small file that unpacks that large is a zip bomb; if it is a real sheet, save it as CSV and import that",
+            limit / MIB
+        )
+    };
+    let together = "the workbook (all its parts together)";
+    let mut declared = 0u64;
+    for i in 0..zip.len() {
+        let Ok(part) = zip.by_index_raw(i) else {
+            continue;
+        };
+        let (name, size) = (part.name().to_owned(), part.size());
+        if size > limit_of(&name) {
+            let size = format!("{} MiB by its ZIP directory", size / MIB);
+            return Some(too_large(
+                &format!("its part {name}"),
+                &size,
+                limit_of(&name),
+            ));
+        }
+        declared = declared.saturating_add(size);
+        if declared > MAX_UNPACKED_BYTES {
+            let size = format!("{} MiB by its ZIP directory", declared / MIB);
+            return Some(too_large(together, &size, MAX_UNPACKED_BYTES));
+        }
+    }
+    let mut unpacked = 0u64;
+    for i in 0..zip.len() {
+        let Ok(part) = zip.by_index(i) else {
+            continue;
+        };
+        let name = part.name().to_owned();
+        let left = MAX_UNPACKED_BYTES.saturating_sub(unpacked);
+        let limit = limit_of(&name).min(left);
+        // A damaged part is left to calamine, which names it.
+        let Ok(n) = std::io::copy(&mut part.take(limit + 1), &mut std::io::sink()) else {
+            continue;
+        };
+        if n > limit_of(&name) {
+            let size = format!("more than its ZIP directory says ({} MiB read)", n / MIB);
+            return Some(too_large(
+                &format!("its part {name}"),
+                &size,
+                limit_of(&name),
+            ));
+        }
+        if n > left {
+            let size = "more than its ZIP directory says";
+            return Some(too_large(together, size, MAX_UNPACKED_BYTES));
+        }
+        unpacked += n;
+    }
+    None
 }
 
 /// What [`hidden_rows`] finds: the hidden rows, the number of the first row the

@@ -10,6 +10,7 @@ pub mod backup;
 pub mod due;
 pub mod efa_nachnutzung;
 pub mod lock;
+pub mod prepare;
 pub mod query;
 pub mod read;
 pub mod release;

@@ -134,7 +134,7 @@ pub(crate) fn stored_data(key: &str, data: &str) -> Result<serde_json::Value> {
         .map_err(|e| Error::Invalid(format!("stored record {key} is not JSON: {e}")))
 }
 
-/// The fields [`document`] reads, and all it reads: `release::Preparer` takes only
+/// The fields [`document`] reads, and all it reads: `prepare::Preparer` takes only
 /// these as JSON values from a record.
 pub const DOCUMENT_FIELDS: [&str; 4] = ["bezeichnung", "name", "bezeichnung2", "synonyme"];
 
@@ -145,42 +145,97 @@ pub const DOCUMENT_FIELDS: [&str; 4] = ["bezeichnung", "name", "bezeichnung2", "
 /// this one function derives it for every [`Batch`] and migration 0014 (SQL
 /// function `search_text`). Changing it needs a migration that rebuilds the index.
 pub fn document(data: &serde_json::Value) -> (String, Option<String>) {
-    let [bezeichnung, name_field, bezeichnung2, synonyme] = DOCUMENT_FIELDS;
     let text = |field: &str| data.get(field).and_then(serde_json::Value::as_str);
-    let mut name = text(bezeichnung)
-        .or_else(|| text(name_field))
-        .unwrap_or_default()
-        .to_owned();
-    if let Some(second) = text(bezeichnung2) {
-        name.push(' ');
-        name.push_str(second);
-    }
     let synonyms = data
-        .get(synonyme)
+        .get(DOCUMENT_FIELDS[3])
         .and_then(serde_json::Value::as_array)
-        .filter(|list| !list.is_empty())
         .map(|list| {
-            list.iter()
-                .map(|v| match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join(" | ")
+            list.iter().map(|v| match v {
+                serde_json::Value::String(s) => std::borrow::Cow::Borrowed(s.as_str()),
+                other => std::borrow::Cow::Owned(other.to_string()),
+            })
         });
-    let both = |t: &str| {
-        // Room for both copies at once (the folded one grows by ae/oe/ue/ss).
-        let mut out = String::with_capacity(2 * t.len() + 16);
-        crate::model::fold_into(&mut out, t);
-        out.push(' ');
-        if t.contains(['ß', 'ẞ']) {
-            out.push_str(&t.replace('ß', "ss").replace('ẞ', "SS"));
-        } else {
-            out.push_str(t);
-        }
-        out
-    };
-    (both(&name), synonyms.as_deref().map(both))
+    document_from(text, synonyms)
+}
+
+/// [`document`] of a record read without a JSON value of it: `text` gives a field
+/// of [`DOCUMENT_FIELDS`] where its JSON value is a string, `synonyms` the elements
+/// of `synonyme` where its JSON value is an array (each element as [`document`]
+/// joins it: a string as it is, anything else as its JSON text). The same text as
+/// [`document`] of that JSON value (a test pins it).
+///
+/// Built in one pass per copy, straight into the two texts: the folded copy of
+/// each part, then each part as written with ß as ss.
+pub fn document_from<'a, S, I>(
+    text: impl Fn(&str) -> Option<&'a str>,
+    synonyms: Option<I>,
+) -> (String, Option<String>)
+where
+    S: AsRef<str>,
+    I: Iterator<Item = S> + Clone,
+{
+    let [bezeichnung, name_field, bezeichnung2, _] = DOCUMENT_FIELDS;
+    let name = text(bezeichnung)
+        .or_else(|| text(name_field))
+        .unwrap_or_default();
+    let second = text(bezeichnung2);
+    // The name and the second name are joined by a space, as one text; the folding
+    // and the ß rule read one character at a time, so each part is done alone.
+    let mut name_doc =
+        String::with_capacity(2 * (name.len() + second.map_or(0, |s| s.len() + 1)) + 16);
+    crate::model::fold_into(&mut name_doc, name);
+    if let Some(second) = second {
+        name_doc.push(' ');
+        crate::model::fold_into(&mut name_doc, second);
+    }
+    name_doc.push(' ');
+    push_eszett_as_ss(&mut name_doc, name);
+    if let Some(second) = second {
+        name_doc.push(' ');
+        push_eszett_as_ss(&mut name_doc, second);
+    }
+    let synonyms = synonyms
+        .filter(|list| list.clone().next().is_some())
+        .map(|list| {
+            // Joined by " | ": the separator folds to itself and ends in a space, so
+            // no combining mark of the next synonym joins the one before.
+            let joined: usize = list.clone().map(|s| s.as_ref().len() + 3).sum();
+            let mut doc = String::with_capacity(2 * joined + 16);
+            for (i, synonym) in list.clone().enumerate() {
+                if i > 0 {
+                    doc.push_str(" | ");
+                }
+                crate::model::fold_into(&mut doc, synonym.as_ref());
+            }
+            doc.push(' ');
+            for (i, synonym) in list.enumerate() {
+                if i > 0 {
+                    doc.push_str(" | ");
+                }
+                push_eszett_as_ss(&mut doc, synonym.as_ref());
+            }
+            doc
+        });
+    (name_doc, synonyms)
+}
+
+/// Appends `text` with `ß` as `ss` and `ẞ` as `SS` (the index's second copy of
+/// each name: `Strasse` finds `Straße` as written, too).
+fn push_eszett_as_ss(out: &mut String, text: &str) {
+    // ß is C3 9F and ẞ is E1 BA 9E in UTF-8; C3 and E1 are only ever lead bytes.
+    let bytes = text.as_bytes();
+    let mut copied = 0;
+    for at in memchr::memchr2_iter(0xC3, 0xE1, bytes) {
+        let (width, with) = match bytes.get(at..at + 2) {
+            Some([0xC3, 0x9F]) => (2, "ss"),
+            Some([0xE1, 0xBA]) if bytes.get(at + 2) == Some(&0x9E) => (3, "SS"),
+            _ => continue,
+        };
+        out.push_str(text.get(copied..at).unwrap_or_default());
+        out.push_str(with);
+        copied = at + width;
+    }
+    out.push_str(text.get(copied..).unwrap_or_default());
 }
 
 /// The index changes of one release, collected and written a few thousand at a
@@ -356,6 +411,120 @@ fn collect_hits(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    /// The definition `document` had before it was built in one pass (schema 0014's
+    /// index was made with it): the one it must keep giving.
+    fn document_before(data: &Value) -> (String, Option<String>) {
+        let [bezeichnung, name_field, bezeichnung2, synonyme] = DOCUMENT_FIELDS;
+        let text = |field: &str| data.get(field).and_then(Value::as_str);
+        let mut name = text(bezeichnung)
+            .or_else(|| text(name_field))
+            .unwrap_or_default()
+            .to_owned();
+        if let Some(second) = text(bezeichnung2) {
+            name.push(' ');
+            name.push_str(second);
+        }
+        let synonyms = data
+            .get(synonyme)
+            .and_then(Value::as_array)
+            .filter(|list| !list.is_empty())
+            .map(|list| {
+                list.iter()
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            });
+        let both = |t: &str| {
+            let mut out = crate::model::fold(t);
+            out.push(' ');
+            out.push_str(&t.replace('ß', "ss").replace('ẞ', "SS"));
+            out
+        };
+        (both(&name), synonyms.as_deref().map(both))
+    }
+
+    /// Text with the characters the document treats specially, often.
+    fn text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("ß".to_owned()),
+            Just("ẞ".to_owned()),
+            Just("\u{308}".to_owned()),
+            Just("Ä".to_owned()),
+            Just("ü".to_owned()),
+            Just("İ".to_owned()),
+            Just("Σ".to_owned()),
+            Just(" | ".to_owned()),
+            Just("\u{e1}\u{ba}".to_owned()),
+            Just("\u{1e9f}\u{1e01}".to_owned()),
+            "[a-zA-Z ]{0,4}",
+            any::<char>().prop_map(String::from),
+        ];
+        proptest::collection::vec(piece, 0..8).prop_map(|p| p.concat())
+    }
+
+    /// A field's JSON value: mostly text, sometimes something else.
+    fn field() -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![
+            4 => text().prop_map(|t| Some(Value::String(t))),
+            1 => Just(None),
+            1 => Just(Some(Value::Null)),
+            1 => any::<i64>().prop_map(|n| Some(json!(n))),
+            1 => proptest::collection::vec(text(), 0..3).prop_map(|l| Some(json!(l))),
+        ]
+    }
+
+    /// `synonyme`'s JSON value: mostly a list of texts, sometimes of other things.
+    fn synonyms() -> impl Strategy<Value = Option<Value>> {
+        let element = prop_oneof![
+            4 => text().prop_map(Value::String),
+            1 => any::<i64>().prop_map(|n| json!(n)),
+            1 => Just(Value::Null),
+            1 => Just(json!({"a": [1, "ß"]})),
+        ];
+        prop_oneof![
+            4 => proptest::collection::vec(element, 0..4).prop_map(|l| Some(Value::Array(l))),
+            1 => field(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn the_document_is_the_one_it_was(
+            bezeichnung in field(),
+            name in field(),
+            bezeichnung2 in field(),
+            synonyme in synonyms(),
+        ) {
+            let mut data = serde_json::Map::new();
+            for (key, value) in DOCUMENT_FIELDS.iter().zip([bezeichnung, name, bezeichnung2, synonyme]) {
+                if let Some(value) = value {
+                    data.insert((*key).to_owned(), value);
+                }
+            }
+            let data = Value::Object(data);
+            prop_assert_eq!(document(&data), document_before(&data));
+        }
+    }
+
+    #[test]
+    fn the_document_folds_and_writes_eszett_as_ss() {
+        let data = json!({
+            "bezeichnung": "Straßenbau ẞ", "bezeichnung2": "Mu\u{308}ll",
+            "synonyme": ["Fuß", 5, "\u{308}x"]
+        });
+        let expected = (
+            "strassenbau ss muell Strassenbau SS Mu\u{308}ll".to_owned(),
+            Some("fuss | 5 | \u{308}x Fuss | 5 | \u{308}x".to_owned()),
+        );
+        assert_eq!(document(&data), expected);
+        assert_eq!(document_before(&data), expected);
+    }
 
     #[test]
     fn queries() {

@@ -1,0 +1,450 @@
+//! The hostile tester's list of session 8, each through the real binary: what
+//! session 7 left open (sheets from a pipe, `config check` of an unusable
+//! database path, zip bombs, cut HTTP bodies) and what the sweep found.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+
+use super::support::{self, scratch, Run};
+
+/// A LeiKa key of the bundled sample and a Gemeinde of the bundled GV100AD.
+const KEY: &str = "99088026034000";
+const ARS: &str = "032410001001";
+
+/// Runs `ozgsync --db DB ARGS` with `input` written into its standard input
+/// through a pipe (not a file: a pipe cannot be read twice or from its end).
+fn piped(db: &Path, args: &[&str], input: Vec<u8>) -> Run {
+    let mut child = support::command(db.parent().unwrap())
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // A writer thread: a refusal may come before the input is read to its end.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A database with the LeiKa sample and Lower Saxony's Gemeinden.
+fn status_db(dir: &Path) -> std::path::PathBuf {
+    let db = support::leika_db(dir);
+    let gv100ad = support::fixture("gv100ad/GV100AD_30112025_NI.txt");
+    support::run_db(&db, &["import", "gv100ad", gv100ad.to_str().unwrap()]).assert_ok();
+    db
+}
+
+/// A status report of `statuses` for [`KEY`] in [`ARS`], one a day from 1 March
+/// 2025, as CSV.
+fn report_csv(statuses: &[&str]) -> Vec<u8> {
+    let mut text = String::from("Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung\n");
+    for (day, status) in (1..).zip(statuses) {
+        text.push_str(&format!("{KEY};{ARS};{status};2025-03-{day:02};\n"));
+    }
+    text.into_bytes()
+}
+
+/// The same report as a workbook, as Excel saves it.
+fn report_xlsx(statuses: &[&str]) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    let header = [
+        "Leistungsschluessel",
+        "ARS",
+        "Status",
+        "Gueltig ab",
+        "Bemerkung",
+    ];
+    for (c, h) in (0u16..).zip(header) {
+        sheet.write_string(0, c, h).unwrap();
+    }
+    for (r, status) in (1u32..).zip(statuses) {
+        sheet.write_string(r, 0, KEY).unwrap();
+        sheet.write_string(r, 1, ARS).unwrap();
+        sheet.write_string(r, 2, *status).unwrap();
+        sheet.write_string(r, 3, format!("2025-03-{r:02}")).unwrap();
+    }
+    book.save_to_buffer().unwrap()
+}
+
+fn events(db: &Path) -> Vec<String> {
+    support::rows(
+        db,
+        "SELECT status || ' ' || effective_on FROM v_status_history ORDER BY event_id",
+    )
+}
+
+/// `status import` from a pipe failed with "Illegal seek" for CSV and XLSX alike
+/// (the text reader decides the encoding in a first pass, a workbook is read from
+/// its end). A pipe, `-` and `/dev/stdin` are now read through a private copy.
+#[test]
+fn a_status_report_from_a_pipe_is_read_as_csv_and_as_xlsx() {
+    let dir = scratch();
+    let db = status_db(dir.path());
+    let forms: [(&str, Vec<u8>); 2] = [
+        ("csv", report_csv(&["geplant", "pilot"])),
+        ("xlsx", report_xlsx(&["pilot", "produktiv"])),
+    ];
+    for (form, bytes) in forms {
+        for file in ["-", "/dev/stdin"] {
+            let run = piped(
+                &db,
+                &["status", "import", file, "--by", "Test"],
+                bytes.clone(),
+            );
+            run.assert_ok();
+            assert!(
+                run.stdout.contains("2 status event(s) recorded"),
+                "{form} {file}: {run:#?}"
+            );
+        }
+    }
+    assert_eq!(
+        events(&db),
+        [
+            "geplant 2025-03-01",
+            "pilot 2025-03-02",
+            "geplant 2025-03-01",
+            "pilot 2025-03-02",
+            "pilot 2025-03-01",
+            "produktiv 2025-03-02",
+            "pilot 2025-03-01",
+            "produktiv 2025-03-02",
+        ]
+    );
+}
+
+/// The coordinators' sheets from a pipe: the annotation workbook (filled
+/// template, one cell changed) and the EfA-Nachnutzung CSV.
+#[test]
+fn annotation_and_nachnutzung_sheets_from_a_pipe_are_read() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let sheet = dir.path().join("a.csv");
+    std::fs::write(
+        &sheet,
+        format!("Leistungsschluessel;Ressort;Vollzug\n{KEY};MK;land\n"),
+    )
+    .unwrap();
+    support::run_db(
+        &db,
+        &[
+            "annotations",
+            "import",
+            "--by",
+            "MK",
+            sheet.to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    let template = dir.path().join("a.xlsx");
+    support::run_db(
+        &db,
+        &[
+            "template",
+            "annotations",
+            "--fill",
+            "--format",
+            "xlsx",
+            "--out",
+            template.to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    let run = piped(
+        &db,
+        &["annotations", "import", "--by", "MK", "-"],
+        std::fs::read(&template).unwrap(),
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("0 rows changed"), "{run:#?}");
+    assert!(run.stdout.contains(" 0 refused"), "{run:#?}");
+
+    let efa = support::fixture("efa/release1.json");
+    support::run_db(&db, &["import", "efa", efa.to_str().unwrap()]).assert_ok();
+    let nachnutzung = std::fs::read(support::fixture("demo/nachnutzung.csv")).unwrap();
+    let run = piped(
+        &db,
+        &["efa-nachnutzung", "import", "--by", "MK", "/dev/stdin"],
+        nachnutzung,
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("rows changed"), "{run:#?}");
+    assert_eq!(
+        support::rows(
+            &db,
+            "SELECT count(DISTINCT efa_id) FROM efa_nachnutzung_audit"
+        )
+        .first()
+        .map(String::as_str),
+        Some("4"),
+        "{run:#?}"
+    );
+}
+
+/// What a pipe sends is copied only up to the body limit (`fetch.max_body_mb`):
+/// `yes | ozgsync status import -` must not fill the temporary directory.
+#[test]
+fn a_pipe_past_the_body_limit_is_refused_naming_the_limit() {
+    let dir = scratch();
+    let db = status_db(dir.path());
+    let config = dir.path().join("ozgsync.toml");
+    std::fs::write(&config, "[fetch]\nmax_body_mb = 1\n").unwrap();
+    let mut big = report_csv(&["geplant"]);
+    big.resize(3 << 20, b'\n');
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "status",
+        "import",
+        "-",
+        "--by",
+        "Test",
+    ];
+    let run = piped(&db, &args, big);
+    run.assert_code(1);
+    assert!(run.stderr.contains("fetch.max_body_mb"), "{run:#?}");
+    assert!(run.stderr.contains("more than 1 MB"), "{run:#?}");
+    assert!(events(&db).is_empty(), "{run:#?}");
+    // Within the limit the same pipe is read.
+    let run = piped(&db, &args, report_csv(&["geplant"]));
+    run.assert_ok();
+    assert_eq!(events(&db), ["geplant 2025-03-01"]);
+}
+
+/// `import KIND -` reads the payload from standard input, like the sheets.
+#[test]
+fn import_of_dash_reads_standard_input() {
+    let dir = scratch();
+    let db = dir.path().join("ozgsync.db");
+    let leika = std::fs::read(support::fixture("leika/leika_sample_nrw2019.csv")).unwrap();
+    let run = piped(&db, &["import", "leika", "-"], leika);
+    run.assert_ok();
+    assert!(run.stdout.contains("release 1 applied"), "{run:#?}");
+    // Standard input closed by the caller (`<&-`): the runtime puts /dev/null there,
+    // so it reads as an empty payload, refused as such.
+    let run = support::run_db(&db, &["import", "leika", "-"]);
+    run.assert_code(1);
+    assert!(!run.stderr.contains("No such file"), "{run:#?}");
+}
+
+/// `config check` said "ok" (exit 0) to a `database` every command then refused:
+/// empty (the config's own folder), `/`, or an existing directory.
+#[test]
+fn config_check_refuses_a_database_that_is_a_directory_or_empty() {
+    let dir = scratch();
+    std::fs::create_dir(dir.path().join("daten")).unwrap();
+    let config = dir.path().join("ozgsync.toml");
+    for (value, says) in [
+        ("", "is empty; name the SQLite database file"),
+        (
+            "/",
+            "\"/\" is a directory, not a file; name the database file in it (e.g. /ozgsync.db)",
+        ),
+        ("daten", "\"daten\" is a directory, not a file"),
+        ("daten/", "\"daten/\" is a directory, not a file"),
+        ("daten/..", "is a directory, not a file"),
+    ] {
+        std::fs::write(&config, format!("database = {value:?}\n")).unwrap();
+        let run = support::run_in(dir.path(), &["--config", "ozgsync.toml", "config", "check"]);
+        run.assert_code(1);
+        assert!(
+            run.stdout.contains(says) || run.stderr.contains(says),
+            "{value:?}: {run:#?}"
+        );
+        assert!(!run.stdout.contains(": ok"), "{value:?}: {run:#?}");
+    }
+    // A file in that folder is fine, existing or not.
+    std::fs::write(&config, "database = \"daten/ozgsync.db\"\n").unwrap();
+    support::run_in(dir.path(), &["--config", "ozgsync.toml", "config", "check"]).assert_ok();
+}
+
+/// The annotation workbook the binary writes (`template annotations --format xlsx`).
+fn annotation_template(db: &Path) -> Vec<u8> {
+    let out = db.with_file_name("template.xlsx");
+    support::run_db(
+        db,
+        &[
+            "template",
+            "annotations",
+            "--format",
+            "xlsx",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    std::fs::read(out).unwrap()
+}
+
+/// `workbook` with its `xl/sharedStrings.xml` replaced by what `write` writes
+/// (deflated at level 1, so 257 MiB of one letter take about 2.5 MB).
+fn with_shared_strings(workbook: &[u8], write: impl FnOnce(&mut dyn Write)) -> Vec<u8> {
+    let mut from = zip::ZipArchive::new(std::io::Cursor::new(workbook)).unwrap();
+    let mut to = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..from.len() {
+        let part = from.by_index_raw(i).unwrap();
+        if part.name() != "xl/sharedStrings.xml" {
+            to.raw_copy_file(part).unwrap();
+        }
+    }
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1));
+    to.start_file("xl/sharedStrings.xml", options).unwrap();
+    write(&mut to);
+    to.finish().unwrap().into_inner()
+}
+
+/// In the ZIP `bytes`, sets the uncompressed size that the central directory and
+/// the local header give for part `name` to `size`, as a crafted file would.
+fn claim_size(bytes: &mut [u8], name: &str, size: u32) {
+    let name = name.as_bytes();
+    let mut patched = 0;
+    for at in 0..bytes.len().saturating_sub(46) {
+        let sig = &bytes[at..at + 4];
+        let (size_at, name_at) = match sig {
+            b"PK\x01\x02" => (at + 24, at + 46),
+            b"PK\x03\x04" => (at + 22, at + 30),
+            _ => continue,
+        };
+        if bytes.get(name_at..name_at + name.len()) == Some(name) {
+            bytes[size_at..size_at + 4].copy_from_slice(&size.to_le_bytes());
+            patched += 1;
+        }
+    }
+    assert_eq!(patched, 2, "local header and central directory entry");
+}
+
+/// A workbook whose shared strings inflate past what calamine should hold (a zip
+/// bomb: 257 MiB from 2.5 MB) was read whole into memory; one whose ZIP
+/// directory claims 4 GiB was opened all the same, and so was one whose directory
+/// claims 1,000 bytes for the bomb's 257 MiB (deflate stops at its own end marker). Both are refused before
+/// calamine opens them, naming the part and the limit, for every sheet import.
+#[test]
+fn a_workbook_that_unpacks_past_the_limit_is_refused_before_it_is_read() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let template = annotation_template(&db);
+    let bomb = with_shared_strings(&template, |out| {
+        out.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" count=\"1\" uniqueCount=\"1\"><si><t>")
+            .unwrap();
+        let chunk = vec![b'A'; 1 << 20];
+        for _ in 0..257 {
+            out.write_all(&chunk).unwrap();
+        }
+        out.write_all(b"</t></si></sst>").unwrap();
+    });
+    assert!(bomb.len() < 3 << 20, "{} bytes", bomb.len());
+    let bomb_file = dir.path().join("bomb.xlsx");
+    std::fs::write(&bomb_file, &bomb).unwrap();
+
+    // The same bomb with a directory that lies: it says 1,000 bytes.
+    let mut lying = bomb.clone();
+    claim_size(&mut lying, "xl/sharedStrings.xml", 1000);
+    let lying_file = dir.path().join("lying.xlsx");
+    std::fs::write(&lying_file, &lying).unwrap();
+
+    let mut claims = template.clone();
+    claim_size(&mut claims, "xl/sharedStrings.xml", 0xFFFF_FFF0);
+    let claims_file = dir.path().join("claims.xlsx");
+    std::fs::write(&claims_file, &claims).unwrap();
+
+    for (file, says) in [
+        (&bomb_file, "its part xl/sharedStrings.xml unpacks to 257 MiB by its ZIP directory, more than the 256 MiB this import reads of shared strings, which are held in memory whole"),
+        (&lying_file, "its part xl/sharedStrings.xml unpacks to more than its ZIP directory says (256 MiB read), more than the 256 MiB"),
+        (&claims_file, "its part xl/sharedStrings.xml unpacks to 4095 MiB by its ZIP directory, more than the 256 MiB"),
+    ] {
+        for kind in ["annotations", "status", "efa-nachnutzung"] {
+            let run = support::run_db(&db, &[kind, "import", "--by", "MK", file.to_str().unwrap()]);
+            run.assert_code(1);
+            assert!(run.stderr.contains(says), "{kind} {file:?}: {run:#?}");
+            assert!(run.stderr.contains("zip bomb"), "{kind} {file:?}: {run:#?}");
+        }
+    }
+}
+
+/// A server that answers every request with `body` as HTTP/1.1 without
+/// `Content-Length` and without chunking, then closes the connection: the body
+/// ends where the connection does. Returns the base URL.
+fn unframed_server(body: Vec<u8>) -> String {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                line.clear();
+            }
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
+            let _ = stream.write_all(&body);
+        }
+    });
+    base
+}
+
+/// A LeiKa, OZG or GV100AD download whose connection broke off early, from a
+/// server that sends no length: it looked complete. The OZG file, cut inside its
+/// last field, was applied with that field cut ("Bau" for "Bauen & Wohnen"); the
+/// others lost their last line to a reject. Each is now refused as cut short (and
+/// retried), nothing applied; the same body whole is applied.
+#[test]
+fn a_download_without_a_length_cut_mid_line_is_refused_not_applied() {
+    let dir = scratch();
+    let config = dir.path().join("ozgsync.toml");
+    std::fs::write(&config, "[fetch]\nmax_retries = 0\n").unwrap();
+    for (kind, file, cut) in [
+        ("ozg", "ozg/ozg_leistungen_nrw2019.csv", 7),
+        ("leika", "leika/leika_sample_nrw2019.csv", 3),
+        ("gv100ad", "gv100ad/GV100AD_30112025_NI.txt", 150),
+    ] {
+        let whole = std::fs::read(support::fixture(file)).unwrap();
+        let db = dir.path().join(format!("{kind}.db"));
+        let import = |base: &str| {
+            support::run_db(
+                &db,
+                &[
+                    "--config",
+                    config.to_str().unwrap(),
+                    "import",
+                    kind,
+                    "--allow-http",
+                    &format!("{base}/{kind}"),
+                ],
+            )
+        };
+        let run = import(&unframed_server(whole[..whole.len() - cut].to_vec()));
+        run.assert_code(1);
+        assert!(
+            run.stderr
+                .contains("body cut short: the server sent no length")
+                && run.stderr.contains("in the middle of a line"),
+            "{kind}: {run:#?}"
+        );
+        assert!(
+            support::rows(
+                &db,
+                "SELECT count(*) FROM v_releases WHERE status = 'applied'"
+            ) == ["0"],
+            "{kind}: {run:#?}"
+        );
+        let run = import(&unframed_server(whole));
+        run.assert_ok();
+        assert!(run.stdout.contains("release 1 applied"), "{kind}: {run:#?}");
+    }
+}
