@@ -709,27 +709,40 @@ impl Config {
         }
     }
 
-    /// Schedules that fire more often than once a minute: legal (tests and a
-    /// local file may want it), but against a real source a likely slip: six
-    /// fields put seconds first, so `* * * * * *` is every second, not every
-    /// minute. `config check` and the daemon's start show them, without failing.
-    pub fn frequent_schedules(&self) -> Vec<String> {
-        self.sources
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                let schedule = s.schedule.as_ref()?;
-                let mut next = schedule.cron().upcoming(chrono::Utc).take(2);
-                let (a, b) = (next.next()?, next.next()?);
-                ((b - a) < chrono::Duration::minutes(1)).then(|| {
-                    format!(
+    /// Schedules that are legal but likely slips, for `config check` and the
+    /// daemon's start to show without failing:
+    /// - firing more often than once a minute (tests and a local file may want it,
+    ///   but six fields put seconds first, so `* * * * * *` is every second);
+    /// - restricting both day of month and day of week: crontab fires on a day
+    ///   matching either, the `cron` crate only on one matching both (`0 3 1 * 1`
+    ///   is "the 1st when it is a Monday", not "the 1st and every Monday").
+    pub fn schedule_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            let Some(schedule) = s.schedule.as_ref() else {
+                continue;
+            };
+            let mut next = schedule.cron().upcoming(chrono::Utc).take(2);
+            if let (Some(a), Some(b)) = (next.next(), next.next()) {
+                if (b - a) < chrono::Duration::minutes(1) {
+                    notes.push(format!(
                         "source[{i}].schedule: {:?} fires every {} s (with six fields the first is seconds; every minute is \"* * * * *\" or \"0 * * * * *\")",
                         schedule.expr(),
                         (b - a).num_seconds()
-                    )
-                })
-            })
-            .collect()
+                    ));
+                }
+            }
+            let fields: Vec<&str> = schedule.expr().split_whitespace().collect();
+            let (day, weekday) = if fields.len() == 5 { (2, 4) } else { (3, 5) };
+            let restricted = |i: usize| fields.get(i).is_some_and(|f| !matches!(*f, "*" | "?"));
+            if restricted(day) && restricted(weekday) {
+                notes.push(format!(
+                    "source[{i}].schedule: {:?} fires only on days that match both its day of month and its day of week, where crontab fires on either (\"0 3 1 * 1\" is the 1st when it is a Monday); if that is not what you meant, put \"*\" in one of the two fields",
+                    schedule.expr()
+                ));
+            }
+        }
+        notes
     }
 
     /// Locations `sync` would refuse: plain `http://` without `fetch.allow_http`.
@@ -872,15 +885,60 @@ pub const SCHEDULE_FORMS: &str = "write crontab's 5 fields `minute hour day-of-m
 /// A source's schedule: the one place an expression becomes a `cron::Schedule`,
 /// so the daemon, `status` and `config check` accept the same forms. The `cron`
 /// crate wants seconds first; crontab's 5-field form gets `0` seconds.
+///
+/// Day-of-week numbers are crontab's (0 or 7 Sunday, 1 Monday … 6 Saturday), which
+/// the `cron` crate counts from 1 for Sunday: handed on as they were, `* * 1` ran
+/// on Sundays instead of Mondays and `* * 0` was refused. They are turned into
+/// names first ([`crontab_weekdays`]).
 pub fn parse_schedule(expr: &str) -> std::result::Result<cron::Schedule, String> {
-    let fields = expr.split_whitespace().count();
-    let full = if fields == 5 {
-        format!("0 {expr}")
-    } else {
-        expr.to_owned()
-    };
-    full.parse::<cron::Schedule>()
+    let mut fields: Vec<String> = expr.split_whitespace().map(str::to_owned).collect();
+    if fields.len() == 5 {
+        fields.insert(0, "0".to_owned());
+    }
+    if let Some(weekdays) = fields.get_mut(5) {
+        *weekdays = crontab_weekdays(weekdays);
+    }
+    fields
+        .join(" ")
+        .parse::<cron::Schedule>()
         .map_err(|e| format!("invalid cron expression {expr:?} ({e}); {SCHEDULE_FORMS}"))
+}
+
+/// A day-of-week field with crontab's numbers (`1`, `1-5`, `0,6`, `*/2`, `5-7`)
+/// as the weekday names the `cron` crate reads the same way everywhere; an item
+/// with names, `*` or `?` alone, or anything not understood here, is kept as it is
+/// (the crate then accepts or names it).
+fn crontab_weekdays(field: &str) -> String {
+    const NAMES: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    let day = |s: &str| s.parse::<usize>().ok().filter(|d| *d <= 7);
+    let item = |item: &str| -> Option<String> {
+        let (range, step) = match item.split_once('/') {
+            Some((range, step)) => (range, step.parse::<usize>().ok().filter(|s| *s > 0)?),
+            None => (item, 1),
+        };
+        let (first, last) = match range {
+            "*" => (0, 6),
+            _ => match range.split_once('-') {
+                Some((a, b)) => (day(a)?, day(b)?),
+                None if step > 1 => (day(range)?, 6),
+                None => (day(range)?, day(range)?),
+            },
+        };
+        if (range == "*" && step == 1) || first > last {
+            return None;
+        }
+        let mut days: Vec<&str> = (first..=last)
+            .step_by(step)
+            .filter_map(|d| NAMES.get(d % 7).copied())
+            .collect();
+        days.dedup();
+        Some(days.join(","))
+    };
+    field
+        .split(',')
+        .map(|i| item(i).unwrap_or_else(|| i.to_owned()))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Why a path in the config that starts with `~` is refused: nothing expands it
@@ -1368,6 +1426,34 @@ mod tests {
             err.contains("5 fields") && err.contains("6 with seconds"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn weekday_numbers_are_crontab_s_sunday_zero_or_seven() {
+        // The weekdays each expression fires on in the week from Monday 2026-11-30.
+        let days = |expr: &str| {
+            let s = parse_schedule(expr).unwrap();
+            let start: chrono::DateTime<chrono::Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+            s.after(&start)
+                .take_while(|t| {
+                    t.date_naive() <= chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap()
+                })
+                .map(|t| t.format("%a").to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(days("30 2 * * 1"), "Mon");
+        assert_eq!(days("30 2 * * 0"), "Sun");
+        assert_eq!(days("30 2 * * 7"), "Sun");
+        assert_eq!(days("0 30 2 * * 6"), "Sat");
+        assert_eq!(days("30 2 * * 1-5"), "Mon Tue Wed Thu Fri");
+        assert_eq!(days("30 2 * * 5-7"), "Fri Sat Sun");
+        assert_eq!(days("30 2 * * 0,3"), "Wed Sun");
+        assert_eq!(days("30 2 * * */2"), "Tue Thu Sat Sun");
+        assert_eq!(days("30 2 * * Mon,Fri"), "Mon Fri");
+        assert_eq!(days("30 2 * * Mon-Wed"), "Mon Tue Wed");
+        assert_eq!(days("30 2 * * *").split(' ').count(), 7);
+        assert!(parse_schedule("30 2 * * 8").is_err());
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl ConfigCmd {
             }
             say!("{}", config.effective_toml().trim_end());
         }
-        for note in config.frequent_schedules() {
+        for note in config.schedule_notes() {
             eprintln!("{}: note: {note}", path.display());
         }
         if run_problems.is_empty() {

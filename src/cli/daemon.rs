@@ -28,7 +28,7 @@ impl Daemon {
         for problem in config.secret_problems(&crate::config::process_env) {
             tracing::warn!(%problem, "credentials unavailable; that source will fail until fixed");
         }
-        for note in config.frequent_schedules() {
+        for note in config.schedule_notes() {
             tracing::warn!(%note, "a schedule fires more often than once a minute");
         }
         let db = ctx.db.clone();

@@ -52,11 +52,17 @@ pub fn stdout() -> Out {
 pub struct Out(std::io::StdoutLock<'static>);
 
 impl Out {
+    /// Notes a closed pipe; any other failure but an interrupted call is named as
+    /// standard output's (`releases > /dev/full` said only "No space left on
+    /// device"), keeping its kind.
     fn noting<T>(result: std::io::Result<T>) -> std::io::Result<T> {
-        if let Err(e) = &result {
-            note_closed(e);
-        }
-        result
+        result.map_err(|e| {
+            note_closed(&e);
+            match e.kind() {
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::Interrupted => e,
+                kind => std::io::Error::new(kind, format!("writing to standard output: {e}")),
+            }
+        })
     }
 }
 

@@ -97,8 +97,31 @@ fn write_csv<W: Write>(
     Ok(ran)
 }
 
+/// Whether `sql` holds anything but white space, `;` and comments: SQLite prepares
+/// such text to no statement, which rusqlite reports as "bad parameter or other API
+/// misuse".
+fn holds_a_statement(sql: &str) -> bool {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+        if let Some(comment) = rest.strip_prefix("--") {
+            rest = comment.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            rest = comment.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            return !rest.is_empty();
+        }
+    }
+}
+
 impl Query {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
+        if !holds_a_statement(&self.sql) {
+            return Err(crate::Error::usage(
+                "the query is empty (only white space, `;` or comments); give one SQL statement, e.g. ozgsync query \"SELECT * FROM v_releases\"",
+            )
+            .into());
+        }
         let limits = Limits {
             time: (self.timeout > 0).then(|| std::time::Duration::from_secs(self.timeout)),
             memory_mib: (self.max_memory > 0).then_some(self.max_memory),

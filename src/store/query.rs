@@ -290,7 +290,7 @@ impl QueryConnection {
                 cut_cells += u64::from(cut);
                 values.push(value);
             }
-            on_row(&columns, values).map_err(Error::io("writing", "stdout"))?;
+            on_row(&columns, values).map_err(Error::io("passing on", "the rows of the query"))?;
         }
         Ok(Ran { columns, cut_cells })
     }

@@ -448,3 +448,123 @@ fn a_download_without_a_length_cut_mid_line_is_refused_not_applied() {
         assert!(run.stdout.contains("release 1 applied"), "{kind}: {run:#?}");
     }
 }
+
+/// `query ""` (an empty variable in a script), `query ";"` or a query that is only
+/// a comment said "bad parameter or other API misuse: Error code 21: Library used
+/// incorrectly" with exit 1; it is a usage error naming what is missing.
+#[test]
+fn an_empty_query_is_a_usage_error_not_an_api_misuse() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    for sql in [
+        "",
+        "   ",
+        ";",
+        " ; ;",
+        "-- nur ein Kommentar\n",
+        "/* a */ -- b",
+        "/* offen",
+    ] {
+        let run = support::run_db(&db, &["query", "--", sql]);
+        run.assert_code(2);
+        assert!(
+            run.stderr.contains("the query is empty"),
+            "{sql:?}: {run:#?}"
+        );
+        assert!(!run.stderr.contains("misuse"), "{sql:?}: {run:#?}");
+    }
+    for sql in ["SELECT 1 AS one -- a comment", "/* a */ SELECT 1 AS one;"] {
+        let run = support::run_db(&db, &["query", "--format", "csv", "--", sql]);
+        run.assert_ok();
+        assert_eq!(run.stdout.replace("\r\n", "\n"), "one\n1\n", "{sql:?}");
+    }
+}
+
+/// A result that cannot be written (stdout at `/dev/full`, a full disk under a
+/// redirect) said only "error: No space left on device (os error 28)", not what
+/// was being written; a reader then looks for a full disk under the database.
+#[test]
+fn a_failed_write_to_standard_output_says_it_was_standard_output() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    for args in [
+        &["releases"][..],
+        &["service", "99001001002000"],
+        &["query", "SELECT * FROM v_services", "--format", "csv"],
+    ] {
+        let mut cmd = support::command(dir.path());
+        cmd.arg("--db")
+            .arg(&db)
+            .args(args)
+            .stdout(full.try_clone().unwrap());
+        let run = support::collect(&mut cmd);
+        run.assert_code(1);
+        assert!(
+            run.stderr
+                .contains("writing to standard output: No space left on device"),
+            "{args:?}: {run:#?}"
+        );
+    }
+}
+
+/// `schedule = "30 2 * * 1"` (crontab: Mondays) ran on Sundays, `* * 7` on
+/// Saturdays, and `* * 0` (crontab's other Sunday) was refused: the cron crate
+/// counts weekdays from 1 for Sunday. `status` shows each next run on the day
+/// crontab means.
+#[test]
+fn weekday_numbers_in_a_schedule_mean_what_they_mean_in_crontab() {
+    use chrono::Datelike;
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let config = dir.path().join("ozgsync.toml");
+    for (field, weekday) in [
+        ("1", chrono::Weekday::Mon),
+        ("0", chrono::Weekday::Sun),
+        ("7", chrono::Weekday::Sun),
+        ("6", chrono::Weekday::Sat),
+    ] {
+        std::fs::write(
+            &config,
+            format!(
+                "[[source]]\nname = \"leika\"\nkind = \"leika\"\nlocation = \"x.csv\"\nschedule = \"30 2 * * {field}\"\n"
+            ),
+        )
+        .unwrap();
+        let run = support::run_db(
+            &db,
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "status",
+                "--format",
+                "json",
+            ],
+        );
+        run.assert_ok();
+        let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let next = status["jobs"][0]["next_run"].as_str().unwrap();
+        let next = chrono::DateTime::parse_from_rfc3339(next).unwrap();
+        assert_eq!(next.weekday(), weekday, "{field}: {next}");
+    }
+    // Day of month and day of week both restricted: the crate wants both, crontab
+    // either; legal, but `config check` says so.
+    std::fs::write(
+        &config,
+        "[[source]]\nname = \"leika\"\nkind = \"leika\"\nlocation = \"x.csv\"\nschedule = \"0 3 1 * 1\"\n",
+    )
+    .unwrap();
+    let run = support::run_db(
+        &db,
+        &["--config", config.to_str().unwrap(), "config", "check"],
+    );
+    run.assert_ok();
+    assert!(
+        run.stderr
+            .contains("fires only on days that match both its day of month and its day of week"),
+        "{run:#?}"
+    );
+}
