@@ -13,7 +13,7 @@ use crate::fetch::{self, FetchPolicy, Fetched, Location};
 use crate::model::Entity;
 use crate::parse;
 use crate::stop::Stop;
-use crate::store::release::{self, Mode, Prepared, Preparer, ReleaseMeta, ReleaseSummary};
+use crate::store::release::{self, Mode, Prepared, Preparer, ReleaseMeta, ReleaseSummary, Spent};
 
 /// SQLite VM steps between two looks at the stop request during a release: often
 /// enough to stop within milliseconds, rare enough to cost nothing measurable.
@@ -107,6 +107,9 @@ const PIPELINE_BATCH: usize = 512;
 /// faster than the writer can fill.
 const PIPELINE_DEPTH: usize = 8;
 
+/// Batches of [`Spent`] on their way back to the parsing thread at most.
+const SPENT_DEPTH: usize = 2 * PIPELINE_DEPTH;
+
 /// What the parsing thread sends the writer.
 enum Message {
     Items(Vec<Prepared>),
@@ -122,8 +125,20 @@ enum Message {
 /// document made) and sent to the writer in batches.
 struct Forward {
     tx: SyncSender<Message>,
+    /// What the writer is done with, coming back to be freed on this thread, which
+    /// made it (see [`release::apply_prepared_recycling`]).
+    back: Receiver<Spent>,
     /// The payload's origin, for errors.
     origin: String,
+}
+
+impl Forward {
+    /// Frees what the writer has handed back so far.
+    fn free_spent(&self) {
+        while let Ok(spent) = self.back.try_recv() {
+            drop(spent);
+        }
+    }
 }
 
 impl parse::Consume for Forward {
@@ -153,11 +168,17 @@ impl parse::Consume for Forward {
                     // The writer gave up (an error, a stop request): stop parsing.
                     return;
                 }
+                self.free_spent();
             }
         }
         batch.push(preparer.fields());
         if self.tx.send(Message::Items(batch)).is_ok() {
             let _ = self.tx.send(Message::End);
+        }
+        // Free the rest (the writer's map of the keys it saw comes last) while the
+        // writer builds indexes and commits, until it drops its end of the channel.
+        for spent in self.back.iter() {
+            drop(spent);
         }
     }
 }
@@ -224,8 +245,10 @@ fn parse_and_apply(
     let span = tracing::Span::current();
     std::thread::scope(|scope| {
         let (tx, rx) = sync_channel(PIPELINE_DEPTH);
+        let (back_tx, back) = sync_channel(SPENT_DEPTH);
         let forward = Forward {
             tx: tx.clone(),
+            back,
             origin: origin.clone(),
         };
         let worker = std::thread::Builder::new()
@@ -249,7 +272,13 @@ fn parse_and_apply(
             ended: false,
             location: origin.clone(),
         };
-        let applied = release::apply_prepared(conn, meta, payload, received);
+        // Never waits: what the parsing thread cannot take now (or at all, once it
+        // has ended) is freed here.
+        let mut hand_back = move |spent: Spent| drop(back_tx.try_send(spent));
+        let applied =
+            release::apply_prepared_recycling(conn, meta, payload, received, &mut hand_back);
+        // The parsing thread frees what comes back until this end is gone.
+        drop(hand_back);
         match (worker.join(), applied) {
             (Ok(()), applied) => applied,
             // A panic in a parser is a bug; the release rolled back (its items

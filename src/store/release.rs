@@ -259,6 +259,67 @@ pub fn apply_prepared(
     payload: &mut Payload,
     items: impl Iterator<Item = Result<Prepared>>,
 ) -> Result<ReleaseSummary> {
+    apply_prepared_recycling(conn, meta, payload, items, &mut drop)
+}
+
+/// [`apply_prepared`] that hands what it is done with of the records ([`Spent`])
+/// to `spent`, a few hundred records at a time, instead of freeing it: `sync`
+/// sends it back to its parsing thread, which made those buffers and frees them
+/// for less than the writer would.
+pub fn apply_prepared_recycling(
+    conn: &mut Connection,
+    meta: &ReleaseMeta,
+    payload: &mut Payload,
+    items: impl Iterator<Item = Result<Prepared>>,
+    spent: &mut dyn FnMut(Spent),
+) -> Result<ReleaseSummary> {
+    let cache = ReleaseCache::enter(conn)?;
+    let applied = apply_in_transaction(conn, meta, payload, items, spent);
+    cache.leave(conn);
+    applied
+}
+
+/// The page cache a release runs with, in KiB, instead of the connection's 32 MiB:
+/// a release reads each current version once (to know its hash) and writes its
+/// rows, index entries and search segments once each, so a large cache only
+/// held pages it did not need again. The LeiKa import's writer thread needed
+/// no more CPU with 8 MiB than with 32, and its peak RSS fell by ~24 MiB
+/// (BENCHMARKS.md, session 8).
+const RELEASE_CACHE_KIB: i64 = 8 * 1024;
+
+/// The connection's page cache size while a release runs with [`RELEASE_CACHE_KIB`].
+struct ReleaseCache {
+    /// `PRAGMA cache_size` as it was (pages if positive, KiB if negative).
+    before: i64,
+}
+
+impl ReleaseCache {
+    fn enter(conn: &Connection) -> Result<ReleaseCache> {
+        let before = conn
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .map_err(Error::db("reading the page cache size"))?;
+        conn.pragma_update(None, "cache_size", -RELEASE_CACHE_KIB)
+            .map_err(Error::db("setting the page cache size of the release"))?;
+        Ok(ReleaseCache { before })
+    }
+
+    /// Gives the connection its cache back; best effort, as the release is over
+    /// (committed or rolled back) and a smaller cache is no error.
+    fn leave(self, conn: &Connection) {
+        if let Err(e) = conn.pragma_update(None, "cache_size", self.before) {
+            tracing::debug!(error = %e, "page cache size left at the release's");
+        }
+    }
+}
+
+/// [`apply_prepared_recycling`] within its transaction.
+fn apply_in_transaction(
+    conn: &mut Connection,
+    meta: &ReleaseMeta,
+    payload: &mut Payload,
+    items: impl Iterator<Item = Result<Prepared>>,
+    spent: &mut dyn FnMut(Spent),
+) -> Result<ReleaseSummary> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(Error::db("starting release transaction"))?;
@@ -291,7 +352,7 @@ pub fn apply_prepared(
             ),
             None => None,
         };
-        let written = write_items(&tx, meta, payload, items);
+        let written = write_items(&tx, meta, payload, items, spent);
         let Some(compressing) = compressing else {
             return written;
         };
@@ -336,6 +397,7 @@ fn write_items(
     meta: &ReleaseMeta,
     payload: &Payload,
     items: impl Iterator<Item = Result<Prepared>>,
+    spent: &mut dyn FnMut(Spent),
 ) -> Result<(i64, Counts)> {
     let release_id = insert_release(
         tx,
@@ -348,6 +410,7 @@ fn write_items(
     // The first release into an empty version table builds its indexes after its
     // rows, in this same transaction (see [`DeferredIndexes`]).
     let deferred = DeferredIndexes::take(tx)?;
+
     let mut writer = VersionWriter::new(tx, meta, release_id)?;
     let mut rejects = RejectWriter::new(tx, release_id)?;
     for (n, item) in items.enumerate() {
@@ -358,6 +421,9 @@ fn write_items(
             Prepared::Upsert(record) => {
                 if let Some(reject) = writer.upsert(record, &payload.origin)? {
                     rejects.write(&reject)?;
+                }
+                if writer.spent.records.len() >= Spent::BATCH {
+                    spent(std::mem::replace(&mut writer.spent, Spent::new()));
                 }
             }
             Prepared::Retire { key } => writer.retire(&key)?,
@@ -411,8 +477,13 @@ fn write_items(
         writer.warn_case_pairs(&mut rejects)?;
         writer.retire_unseen()?;
     }
-    writer.index.write(tx)?;
+    writer
+        .index
+        .write_returning(tx, &mut writer.spent.documents)?;
     let mut counts = std::mem::take(&mut writer.counts);
+    // The keys and positions of every record, freed where they were made too.
+    writer.spent.seen = std::mem::take(&mut writer.seen);
+    spent(std::mem::take(&mut writer.spent));
     drop(writer);
     if let Some(deferred) = deferred {
         deferred.build(tx)?;
@@ -542,6 +613,40 @@ fn compress_payload(
     Ok(Some(data))
 }
 
+/// What the writer is done with of the records it wrote or found unchanged: their
+/// text, hash, search documents and field numbers. Nothing reads them; they are
+/// handed back to be freed on the thread that made them
+/// ([`apply_prepared_recycling`]), where freeing them costs less than on the
+/// SQLite writer (mimalloc frees another thread's block through an atomic list).
+#[derive(Default)]
+pub struct Spent {
+    records: Vec<Leftover>,
+    documents: Vec<crate::store::search::Document>,
+    seen: KeyMap<String>,
+}
+
+impl Spent {
+    /// Records after which the writer hands its [`Spent`] on.
+    const BATCH: usize = 512;
+
+    fn new() -> Spent {
+        Spent {
+            records: Vec::with_capacity(Self::BATCH),
+            ..Spent::default()
+        }
+    }
+}
+
+/// The parts of one [`PreparedRecord`] the writer no longer needs (its key and
+/// position it keeps).
+struct Leftover {
+    _data: String,
+    _hash: String,
+    _edition: Option<String>,
+    _filled: Vec<u16>,
+    _document: Option<(String, Option<String>)>,
+}
+
 /// Applies upserts and retirements of one entity within a release transaction.
 struct VersionWriter<'c> {
     conn: &'c Connection,
@@ -551,12 +656,12 @@ struct VersionWriter<'c> {
     close: rusqlite::CachedStatement<'c>,
     /// Current (open) versions. Keys seen in this release are removed, so in a full
     /// release what remains at the end is retired.
-    current: HashMap<String, Current>,
+    current: KeyMap<Current>,
     /// Keys written by this release → position, to reject duplicates.
-    seen: HashMap<String, String>,
+    seen: KeyMap<String>,
     /// Current keys whose record was rejected, taken out of `current` so they are not
     /// retired, in the order met. A later good record of the key still updates it.
-    kept: HashMap<String, Kept>,
+    kept: KeyMap<Kept>,
     /// How many keys were ever kept in this release: the order of the next one.
     kept_seq: usize,
     /// How many versions were current before this release.
@@ -584,6 +689,8 @@ struct VersionWriter<'c> {
     payload_edition: Option<String>,
     /// The search index changes of this release not yet written.
     index: crate::store::search::Batch,
+    /// What the writer is done with, to be handed on ([`apply_prepared_recycling`]).
+    spent: Spent,
 }
 
 impl<'c> VersionWriter<'c> {
@@ -601,15 +708,16 @@ impl<'c> VersionWriter<'c> {
             .map_err(Error::db("reading current versions"))?;
         let current = stmt
             .query_map(params![entity.as_str(), meta.source], |r| {
+                let hash: rusqlite::types::ValueRef<'_> = r.get_ref(1)?;
                 Ok((
                     r.get(0)?,
                     Current {
-                        hash: r.get(1)?,
+                        hash: hash.as_str().ok().and_then(hash_number),
                         own: r.get(2)?,
                     },
                 ))
             })
-            .and_then(|rows| rows.collect::<rusqlite::Result<HashMap<String, Current>>>())
+            .and_then(|rows| rows.collect::<rusqlite::Result<KeyMap<Current>>>())
             .map_err(Error::db("reading current versions"))?;
         let own_before = current.values().filter(|c| c.own).count() as u64;
         let (rule, field, _) = entity.edition();
@@ -656,8 +764,8 @@ impl<'c> VersionWriter<'c> {
             close,
             current_before: current.len(),
             current,
-            seen: HashMap::new(),
-            kept: HashMap::new(),
+            seen: KeyMap::default(),
+            kept: KeyMap::default(),
             kept_seq: 0,
             guard: meta.mode == Mode::Full && meta.max_retire_share < 1.0,
             filled_now: Vec::new(),
@@ -670,6 +778,7 @@ impl<'c> VersionWriter<'c> {
             editions,
             payload_edition: None,
             index: crate::store::search::Batch::new(entity),
+            spent: Spent::new(),
         })
     }
 
@@ -825,12 +934,19 @@ impl<'c> VersionWriter<'c> {
             count_numbers(&mut self.filled_now, &filled);
         }
         match previous {
-            Some(old) if old.hash == hash => {
+            Some(old) if old.hash.is_some() && old.hash == hash_number(&hash) => {
                 if self.guard && old.own {
                     count_numbers(&mut self.filled_unchanged, &filled);
                 }
                 self.seen.insert(key, position);
                 self.counts.unchanged += 1;
+                self.spent.records.push(Leftover {
+                    _data: data,
+                    _hash: hash,
+                    _edition: edition,
+                    _filled: filled,
+                    _document: document,
+                });
                 return Ok(None);
             }
             Some(old) => {
@@ -853,10 +969,18 @@ impl<'c> VersionWriter<'c> {
             self.index
                 .add_document(self.conn.last_insert_rowid(), document);
             if self.index.is_full() {
-                self.index.write(self.conn)?;
+                self.index
+                    .write_returning(self.conn, &mut self.spent.documents)?;
             }
         }
         self.seen.insert(key, position);
+        self.spent.records.push(Leftover {
+            _data: data,
+            _hash: hash,
+            _edition: edition,
+            _filled: filled,
+            _document: None,
+        });
         Ok(None)
     }
 
@@ -1071,10 +1195,29 @@ impl DeferredIndexes {
     }
 }
 
+/// The writer's maps keyed by record key (100k entries for LeiKa, looked up once or
+/// twice per record): foldhash, seeded per map from a per-process random seed, so
+/// a payload (downloaded, so not trusted) cannot choose keys that collide, at a
+/// third of SipHash's cost for these short keys (BENCHMARKS.md, session 8).
+type KeyMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
+/// A [`content_hash`] as the number it spells (16 lowercase hex digits): 8 bytes
+/// in the writer's map of current versions instead of a 16-byte string on the
+/// heap behind a 24-byte one. `None` for a stored hash of another shape (a
+/// database edited by hand), which then equals no new record's hash, as the text
+/// would not have either.
+fn hash_number(text: &str) -> Option<u64> {
+    let lower_hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
+    if text.len() != 16 || !text.as_bytes().iter().all(lower_hex) {
+        return None;
+    }
+    u64::from_str_radix(text, 16).ok()
+}
+
 /// A current version, as the writer holds it.
 struct Current {
-    /// Its content hash ([`PreparedRecord::hash`]).
-    hash: String,
+    /// Its content hash ([`PreparedRecord::hash`]) as a number ([`hash_number`]).
+    hash: Option<u64>,
     /// It came from this release's source.
     own: bool,
 }
@@ -1111,7 +1254,7 @@ fn count_filled(counts: &mut HashMap<String, u64>, data: &serde_json::Value) {
 /// A current key kept by a rejected record.
 struct Kept {
     /// Content hash of the current version, as `current` held it.
-    hash: String,
+    hash: Option<u64>,
     /// The version came from this release's source.
     own: bool,
     /// Where the rejected record stood.

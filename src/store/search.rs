@@ -253,10 +253,14 @@ fn push_eszett_as_ss(out: &mut String, text: &str) {
 pub struct Batch {
     entity: Entity,
     /// Documents of closed versions: version id, and the text they were indexed with.
-    removals: Vec<(i64, String, Option<String>)>,
+    removals: Vec<Document>,
     /// Documents of new current versions: version id and text.
-    additions: Vec<(i64, String, Option<String>)>,
+    additions: Vec<Document>,
 }
+
+/// A document of the index: the version id (its rowid) and its text, name and
+/// synonyms ([`document`]).
+pub type Document = (i64, String, Option<String>);
 
 impl Batch {
     /// Documents collected before they are written.
@@ -304,6 +308,16 @@ impl Batch {
     /// document is only ever removed after it was added, in an earlier release or
     /// an earlier chunk: a release closes only versions it did not write).
     pub fn write(&mut self, conn: &Connection) -> Result<()> {
+        self.write_returning(conn, &mut Vec::new())
+    }
+
+    /// [`Batch::write`] that moves the documents it added into `written` instead of
+    /// freeing them (see `release::Spent`).
+    pub fn write_returning(
+        &mut self,
+        conn: &Connection,
+        written: &mut Vec<Document>,
+    ) -> Result<()> {
         let mut fts_delete = conn
             .prepare_cached(
                 "INSERT INTO search_fts (search_fts, rowid, name, synonyms)
@@ -326,7 +340,7 @@ impl Batch {
                 .map_err(|e| Error::db(format!("indexing version {id} for search"))(e))?;
         }
         self.removals.clear();
-        self.additions.clear();
+        written.append(&mut self.additions);
         Ok(())
     }
 }
