@@ -27,7 +27,7 @@ use super::json::{
 };
 #[cfg(test)]
 use super::json::{ChangeJson, GemeindeFileJson, GemeindeServiceJson, ServiceCountsJson};
-use super::model::{DashboardData, DataStamp, Gemeinde, GemeindeChange, GemeindeService, Unit};
+use super::model::{DashboardData, DataStamp, Gemeinde, GemeindeChange, GemeindeRow, Unit};
 use super::publish::Legacy;
 use super::{Ars, ExportError};
 
@@ -199,7 +199,7 @@ pub fn build(
     let files = std::sync::Mutex::new(BTreeMap::new());
     build_into(
         data,
-        &|_, _| Ok(None),
+        &|_, _, _| Ok(Made::Held),
         database_schema_version,
         options,
         &|path, bytes| {
@@ -216,44 +216,58 @@ pub fn build(
 /// Where a built file goes: (relative path, bytes), called from every core.
 pub type Sink<'a> = dyn Fn(&str, &[u8]) -> Result<(), ExportError> + Sync + 'a;
 
-/// The relevant and the retired service rows of a Gemeinde (sorted by service),
-/// and its recent changes (newest first, then by service) where they were read
-/// with its rows (`None`: the ones the Gemeinde holds).
-pub type RowPair = (
-    Vec<GemeindeService>,
-    Vec<GemeindeService>,
-    Option<Vec<GemeindeChange>>,
-);
-
-/// Where the service rows of Gemeinde `i` (of `data.gemeinden`) come from when
-/// its files are built: `None` takes the rows the Gemeinde holds.
-pub type RowSource<'a> =
-    dyn Fn(usize, &Gemeinde) -> Result<Option<RowPair>, ExportError> + Sync + 'a;
-
-/// A Gemeinde's rows and changes while its files are built: made by the source
-/// or held.
-struct Rows<'d> {
-    services: Cow<'d, [GemeindeService]>,
-    retired: Cow<'d, [GemeindeService]>,
-    changes: Cow<'d, [GemeindeChange]>,
+/// What a row source did for a Gemeinde.
+pub enum Made {
+    /// Nothing: the rows (and changes) the Gemeinde holds are used.
+    Held,
+    /// It filled the list with the Gemeinde's rows, relevant and retired ones in
+    /// one list in service order, and read its recent changes (newest first, then
+    /// by service) with them, or left them to the Gemeinde (`None`).
+    Filled(Option<Vec<GemeindeChange>>),
 }
 
-fn rows_of<'d>(source: &RowSource<'_>, i: usize, g: &'d Gemeinde) -> Result<Rows<'d>, ExportError> {
-    Ok(match source(i, g)? {
-        Some((services, retired, changes)) => Rows {
-            services: Cow::Owned(services),
-            retired: Cow::Owned(retired),
-            changes: match changes {
-                Some(changes) => Cow::Owned(changes),
-                None => Cow::Borrowed(&g.changes),
-            },
-        },
-        None => Rows {
-            services: Cow::Borrowed(&g.services),
-            retired: Cow::Borrowed(&g.retired_services),
-            changes: Cow::Borrowed(&g.changes),
-        },
-    })
+/// Where the service rows of Gemeinde `i` (of `data.gemeinden`) come from when
+/// its files are built: the source fills the (emptied) list handed to it, which
+/// is reused from Gemeinde to Gemeinde, so no Gemeinde's rows are allocated.
+pub type RowSource<'d> =
+    dyn Fn(usize, &Gemeinde, &mut Vec<GemeindeRow<'d>>) -> Result<Made, ExportError> + Sync + 'd;
+
+/// Fills `rows` with Gemeinde `g`'s rows (from the source, or the ones it holds)
+/// and returns its recent changes.
+fn rows_of<'d>(
+    source: &RowSource<'d>,
+    i: usize,
+    g: &'d Gemeinde,
+    rows: &mut Vec<GemeindeRow<'d>>,
+) -> Result<Cow<'d, [GemeindeChange]>, ExportError> {
+    rows.clear();
+    match source(i, g, rows)? {
+        Made::Filled(Some(changes)) => Ok(Cow::Owned(changes)),
+        Made::Filled(None) => Ok(Cow::Borrowed(&g.changes)),
+        Made::Held => {
+            rows.clear();
+            // Two lists sorted by service, merged into one.
+            let (mut relevant, mut retired) = (
+                g.services.iter().peekable(),
+                g.retired_services.iter().peekable(),
+            );
+            loop {
+                let take_retired = match (relevant.peek(), retired.peek()) {
+                    (Some(a), Some(b)) => b.service < a.service,
+                    (None, Some(_)) => true,
+                    (_, None) => false,
+                };
+                let next = if take_retired {
+                    retired.next().map(|gs| GemeindeRow::of(gs, true))
+                } else {
+                    relevant.next().map(|gs| GemeindeRow::of(gs, false))
+                };
+                let Some(row) = next else { break };
+                rows.push(row);
+            }
+            Ok(Cow::Borrowed(&g.changes))
+        }
+    }
 }
 
 /// Gemeinden whose files are built together, with the aggregate units (indexes
@@ -347,9 +361,9 @@ type GroupOut = (
 /// changes are kept until the Kreis's aggregate files are built), so neither the
 /// files nor the rows of the whole set are ever held (the publisher writes each
 /// file into its staging directory).
-pub fn build_into(
-    data: &DashboardData,
-    rows: &RowSource<'_>,
+pub fn build_into<'d>(
+    data: &'d DashboardData,
+    rows: &RowSource<'d>,
     database_schema_version: i64,
     options: SetOptions,
     put: &Sink<'_>,
@@ -367,6 +381,7 @@ pub fn build_into(
     put(SERVICES_FILE, &compact(&services)?)?;
 
     let keys = service_keys(data)?;
+    let keys = &keys;
     let mut units: Vec<(&'static str, &'static str, &Unit)> = Vec::new();
     for (level, dir, list) in [
         ("verband", "verbaende", &data.verbaende),
@@ -383,17 +398,20 @@ pub fn build_into(
         "kreis" => g.kreis_ars.as_deref() == Some(ars),
         _ => g.verband_ars.as_deref() == Some(ars),
     };
+    // `bytes`: a buffer to build the file in (emptied here).
     let unit_file = |u: usize,
                      members: &[Member<'_>],
                      counted: &ServiceCounts,
-                     tallies: &HashMap<&str, Tally>| {
+                     tallies: &HashMap<&str, Tally>,
+                     bytes: &mut Vec<u8>| {
         let Some((level, dir, unit)) = units.get(u) else {
             return Err(ExportError::invalid(format!("no aggregate unit {u}")));
         };
         let ars = Ars::parse(&unit.ars)?;
-        let (bytes, counts) = aggregate_file(data, unit, level, members, counted, tallies, &keys)?;
+        bytes.clear();
+        let counts = aggregate_file(data, unit, level, (members, counted), tallies, keys, bytes)?;
         let path = format!("{dir}/{ars}.json");
-        put(&path, &bytes)?;
+        put(&path, bytes)?;
         Ok::<_, ExportError>((u, path, counts))
     };
 
@@ -412,13 +430,18 @@ pub fn build_into(
             .iter()
             .map(|_| ServiceCounts::new(data.services.len()))
             .collect();
+        // One list of rows and one file buffer for every Gemeinde of the group.
+        let mut r: Vec<GemeindeRow<'d>> = Vec::with_capacity(data.services.len());
+        let mut bytes = Vec::new();
+        let mut dates = DateCache::default();
         for &i in &group.gemeinden {
             let Some(g) = data.gemeinden.get(i) else {
                 continue;
             };
             let ars = Ars::parse(&g.ars)?;
-            let r = rows_of(rows, i, g)?;
-            let (bytes, tally) = gemeinde_file(data, g, &r, &keys)?;
+            let changes = rows_of(rows, i, g, &mut r)?;
+            bytes.clear();
+            let tally = gemeinde_file(data, g, (&r, &changes), keys, &mut dates, &mut bytes)?;
             let path = format!("gemeinden/{ars}.json");
             put(&path, &bytes)?;
             for (&u, c) in group.units.iter().zip(&mut counted) {
@@ -426,12 +449,12 @@ pub fn build_into(
                     .get(u)
                     .is_some_and(|(level, _, unit)| is_member(g, level, &unit.ars))
                 {
-                    c.add_rows(&r.services);
+                    c.add_rows(&r);
                 }
             }
             tallies.insert(g.ars.as_str(), tally.clone());
             out.push((i, path, tally));
-            made.push((g, r.changes));
+            made.push((g, changes));
         }
         let mut unit_out = Vec::with_capacity(group.units.len());
         for (&u, c) in group.units.iter().zip(&counted) {
@@ -443,7 +466,7 @@ pub fn build_into(
                 .filter(|(g, _)| is_member(g, level, &unit.ars))
                 .map(|(g, changes)| (*g, Cow::Borrowed(&**changes)))
                 .collect();
-            unit_out.push(unit_file(u, &members, c, &tallies)?);
+            unit_out.push(unit_file(u, &members, c, &tallies, &mut bytes)?);
         }
         Ok((out, unit_out))
     });
@@ -473,18 +496,19 @@ pub fn build_into(
             return Err(ExportError::invalid(format!("no aggregate unit {u}")));
         };
         let mut counted = ServiceCounts::new(data.services.len());
+        let mut r = Vec::with_capacity(data.services.len());
         let members = data
             .gemeinden
             .iter()
             .enumerate()
             .filter(|(_, g)| is_member(g, level, &unit.ars))
             .map(|(i, g)| {
-                let r = rows_of(rows, i, g)?;
-                counted.add_rows(&r.services);
-                Ok((g, r.changes))
+                let changes = rows_of(rows, i, g, &mut r)?;
+                counted.add_rows(&r);
+                Ok((g, changes))
             })
             .collect::<Result<Vec<Member<'_>>, ExportError>>()?;
-        unit_file(u, &members, &counted, &tallies)
+        unit_file(u, &members, &counted, &tallies, &mut Vec::new())
     });
     for result in built {
         let (u, path, counts) = result?;
@@ -608,11 +632,12 @@ fn change_json<'a>(
 }
 
 /// What every Gemeinde file writes the same for a service: its key as a JSON
-/// object key (`"…":`, escaped once) and the channel through which the Kommunen
-/// can order its EfA service on the export date. Indexed like `data.services`.
+/// object key (`"…":`, escaped once) and, when the Kommunen can order its EfA
+/// service on the export date, the field naming the channel (`"efa_kanal":"…"`).
+/// Indexed like `data.services`.
 struct ServiceKey {
     key: Vec<u8>,
-    efa_kanal: Option<&'static str>,
+    efa_kanal: Option<Vec<u8>>,
 }
 
 fn service_keys(data: &DashboardData) -> Result<Vec<ServiceKey>, ExportError> {
@@ -621,15 +646,20 @@ fn service_keys(data: &DashboardData) -> Result<Vec<ServiceKey>, ExportError> {
         .map(|s| {
             let mut key = serde_json::to_vec(&s.leistungsschluessel).map_err(ExportError::Json)?;
             key.push(b':');
-            Ok(ServiceKey {
-                key,
-                efa_kanal: s
-                    .nachnutzung
-                    .as_ref()
-                    .filter(|n| n.available_on(data.as_of))
-                    .and_then(|n| n.kanal)
-                    .map(|k| k.as_str()),
-            })
+            let kanal = s
+                .nachnutzung
+                .as_ref()
+                .filter(|n| n.available_on(data.as_of))
+                .and_then(|n| n.kanal);
+            let efa_kanal = match kanal {
+                Some(k) => {
+                    let mut field = b"\"efa_kanal\":".to_vec();
+                    json_str(&mut field, k.as_str())?;
+                    Some(field)
+                }
+                None => None,
+            };
+            Ok(ServiceKey { key, efa_kanal })
         })
         .collect()
 }
@@ -644,31 +674,22 @@ struct GemeindeHeadJson<'a> {
     counts: CountsJson,
 }
 
-/// Relevant and retired rows of a Gemeinde in one list, in service (= key) order.
-fn gemeinde_rows<'r>(r: &'r Rows<'_>) -> Vec<(&'r GemeindeService, bool)> {
-    let mut rows: Vec<(&GemeindeService, bool)> = r
-        .services
-        .iter()
-        .map(|gs| (gs, false))
-        .chain(r.retired.iter().map(|gs| (gs, true)))
-        .collect();
-    rows.sort_by_key(|(gs, _)| gs.service);
-    rows
-}
-
-/// A Gemeinde file, byte for byte what serde_json writes for [`GemeindeFileJson`]
-/// (a unit test holds the two equal), but with the services map (3,000 entries
-/// per Gemeinde, most of the set's bytes) written directly: keys escaped once per
-/// set, status codes and dates without the serializer's per-string escaping.
+/// A Gemeinde file into `out` (empty), byte for byte what serde_json writes for
+/// [`GemeindeFileJson`] (a unit test holds the two equal), but with the services
+/// map (3,000 entries per Gemeinde, most of the set's bytes) written straight from
+/// the rows: keys escaped once per set, each status's field and each date's
+/// string made once, no per-string escaping.
 fn gemeinde_file(
     data: &DashboardData,
     g: &Gemeinde,
-    rows: &Rows<'_>,
+    (rows, changes): (&[GemeindeRow<'_>], &[GemeindeChange]),
     keys: &[ServiceKey],
-) -> Result<(Vec<u8>, Tally), ExportError> {
+    dates: &mut DateCache,
+    out: &mut Vec<u8>,
+) -> Result<Tally, ExportError> {
     let mut counts = Counts::default();
-    for gs in rows.services.iter() {
-        counts.add(gs.status, gs.online);
+    for r in rows.iter().filter(|r| !r.retired) {
+        counts.add(r.status, r.online);
     }
     let tally = counts.tally();
     let head = GemeindeHeadJson {
@@ -684,10 +705,9 @@ fn gemeinde_file(
         ),
         counts: tally.json(),
     };
-    // About 65 bytes per service and 90 per change.
-    let size = 1024 + 72 * rows.services.len() + 96 * rows.changes.len();
-    let mut out = Vec::with_capacity(size);
-    serde_json::to_writer(&mut out, &head).map_err(ExportError::Json)?;
+    // About 80 bytes per service and 90 per change.
+    out.reserve(1024 + 96 * rows.len() + 96 * changes.len());
+    serde_json::to_writer(&mut *out, &head).map_err(ExportError::Json)?;
     // The head is an object: reopen it for the fields that follow.
     if out.pop() != Some(b'}') {
         return Err(ExportError::invalid(
@@ -696,8 +716,8 @@ fn gemeinde_file(
     }
     out.extend_from_slice(b",\"services\":{");
     let mut first = true;
-    for (gs, retired) in gemeinde_rows(rows) {
-        let Some(k) = keys.get(gs.service) else {
+    for r in rows {
+        let Some(k) = keys.get(r.service) else {
             continue;
         };
         if !first {
@@ -705,17 +725,17 @@ fn gemeinde_file(
         }
         first = false;
         out.extend_from_slice(&k.key);
-        service_entry(&mut out, gs, retired, k.efa_kanal)?;
+        service_entry(out, r, k.efa_kanal.as_deref(), dates)?;
     }
     out.extend_from_slice(b"},\"changes_30d\":");
     changes_list(
-        &mut out,
-        rows.changes
+        out,
+        changes
             .iter()
             .filter_map(|c| ChangeOut::of(data, keys, c, None)),
     )?;
     out.extend_from_slice(b"}\n");
-    Ok((out, tally))
+    Ok(tally)
 }
 
 /// One entry of a `changes_30d` list, as [`ChangeJson`](super::json::ChangeJson)
@@ -789,13 +809,29 @@ fn changes_list<'a>(
     Ok(())
 }
 
+/// A row's `"status":"…"` field (the codes need no escaping; the unit test
+/// against serde_json covers every status).
+fn status_field(s: super::model::Status) -> &'static [u8] {
+    use super::model::Status;
+    match s {
+        Status::NichtBegonnen => b"\"status\":\"nicht_begonnen\"",
+        Status::Geplant => b"\"status\":\"geplant\"",
+        Status::Beauftragt => b"\"status\":\"beauftragt\"",
+        Status::InUmsetzung => b"\"status\":\"in_umsetzung\"",
+        Status::Pilot => b"\"status\":\"pilot\"",
+        Status::Produktiv => b"\"status\":\"produktiv\"",
+        Status::Eingestellt => b"\"status\":\"eingestellt\"",
+        Status::Abgelehnt => b"\"status\":\"abgelehnt\"",
+    }
+}
+
 /// One value of a Gemeinde file's services map: what serde_json writes for
 /// [`GemeindeServiceJson`], fields in its order, absent ones left out.
 fn service_entry(
     out: &mut Vec<u8>,
-    gs: &GemeindeService,
-    retired: bool,
-    efa_kanal: Option<&'static str>,
+    r: &GemeindeRow<'_>,
+    efa_kanal: Option<&[u8]>,
+    dates: &mut DateCache,
 ) -> Result<(), ExportError> {
     let mut sep = false;
     let mut field = |out: &mut Vec<u8>, name: &[u8]| {
@@ -806,28 +842,26 @@ fn service_entry(
         out.extend_from_slice(name);
     };
     out.push(b'{');
-    if let Some(s) = gs.status {
-        field(out, b"\"status\":");
-        json_str(out, s.as_str())?;
+    if let Some(s) = r.status {
+        field(out, status_field(s));
     }
-    if let Some(d) = gs.status_since {
+    if let Some(d) = r.since {
         field(out, b"\"since\":");
-        json_date(out, d)?;
+        dates.write(out, d)?;
     }
-    if let Some(online) = gs.online {
+    if let Some(online) = r.online {
         field(out, b"\"online\":");
         out.extend_from_slice(if online { b"true" } else { b"false" });
     }
-    if let Some(url) = &gs.url {
+    if let Some(url) = r.url {
         field(out, b"\"url\":");
         json_str(out, url)?;
     }
-    if retired {
+    if r.retired {
         field(out, b"\"retired\":true");
     }
     if let Some(k) = efa_kanal {
-        field(out, b"\"efa_kanal\":");
-        json_str(out, k)?;
+        field(out, k);
     }
     out.push(b'}');
     Ok(())
@@ -857,31 +891,70 @@ fn json_date(out: &mut Vec<u8>, d: chrono::NaiveDate) -> Result<(), ExportError>
     Ok(())
 }
 
+/// Dates as JSON strings, remembered by year and day of the year (both read
+/// straight from chrono's packed date): a set writes 2.8 M dates of a few hundred
+/// distinct days. Direct-mapped; a slot holds its key (never 0: days count from
+/// 1) and the string with its quotes.
+#[derive(Default)]
+struct DateCache(Vec<(u32, [u8; 12])>);
+
+impl DateCache {
+    const SLOTS: usize = 1024;
+
+    /// [`json_date`], remembered.
+    fn write(&mut self, out: &mut Vec<u8>, d: chrono::NaiveDate) -> Result<(), ExportError> {
+        use chrono::Datelike;
+        let key = match u32::try_from(d.year()) {
+            Ok(y @ 0..=9999) => y << 9 | d.ordinal(),
+            _ => return json_date(out, d),
+        };
+        if self.0.is_empty() {
+            self.0 = vec![(0, [0; 12]); Self::SLOTS];
+        }
+        let Some(slot) = self.0.get_mut(key as usize % Self::SLOTS) else {
+            return json_date(out, d);
+        };
+        if slot.0 != key {
+            let Some(ascii) = DateJson(d).ascii() else {
+                return json_date(out, d);
+            };
+            let mut quoted = [b'"'; 12];
+            for (to, from) in quoted.iter_mut().skip(1).zip(ascii) {
+                *to = from;
+            }
+            *slot = (key, quoted);
+        }
+        out.extend_from_slice(&slot.1);
+        Ok(())
+    }
+}
+
 /// The Gemeinde file through serde alone: the reference the direct writer is
 /// checked against.
 #[cfg(test)]
 fn gemeinde_file_serde(
     data: &DashboardData,
     g: &Gemeinde,
-    rows: &Rows<'_>,
+    rows: &[GemeindeRow<'_>],
+    changes: &[GemeindeChange],
 ) -> Result<Vec<u8>, ExportError> {
     let mut tally = Tally::default();
-    for gs in rows.services.iter() {
-        tally.add(gs.status, gs.online);
+    for r in rows.iter().filter(|r| !r.retired) {
+        tally.add(r.status, r.online);
     }
     let mut services = Vec::new();
-    for (gs, retired) in gemeinde_rows(rows) {
-        let Some(s) = data.services.get(gs.service) else {
+    for r in rows {
+        let Some(s) = data.services.get(r.service) else {
             continue;
         };
         services.push((
             s.leistungsschluessel.as_str(),
             GemeindeServiceJson {
-                status: gs.status.map(|s| s.as_str()),
-                since: gs.status_since.map(DateJson),
-                online: gs.online,
-                url: gs.url.as_deref(),
-                retired,
+                status: r.status.map(|s| s.as_str()),
+                since: r.since.map(DateJson),
+                online: r.online,
+                url: r.url,
+                retired: r.retired,
                 efa_kanal: s
                     .nachnutzung
                     .as_ref()
@@ -904,7 +977,7 @@ fn gemeinde_file_serde(
         ),
         counts: tally.json(),
         services: Keyed(services),
-        changes_30d: change_json(data, g, &rows.changes, false),
+        changes_30d: change_json(data, g, changes, false),
     };
     compact(&file)
 }
@@ -928,27 +1001,28 @@ impl ServiceCounts {
         }
     }
 
-    fn add_rows(&mut self, rows: &[GemeindeService]) {
-        for gs in rows {
-            match self.per_service.get_mut(gs.service) {
-                Some(c) => c.add(gs.status, gs.online),
-                None => self.stray.add(gs.status, gs.online),
+    /// Counts the relevant rows (not the retired ones) of a member.
+    fn add_rows(&mut self, rows: &[GemeindeRow<'_>]) {
+        for r in rows.iter().filter(|r| !r.retired) {
+            match self.per_service.get_mut(r.service) {
+                Some(c) => c.add(r.status, r.online),
+                None => self.stray.add(r.status, r.online),
             }
         }
     }
 }
 
-/// An aggregate unit's file from its members (their changes) and the counts of
-/// their rows.
+/// An aggregate unit's file into `out` (empty) from its members (their changes)
+/// and the counts of their rows; returns its counts.
 fn aggregate_file(
     data: &DashboardData,
     unit: &Unit,
     level: &'static str,
-    members: &[Member<'_>],
-    counted: &ServiceCounts,
+    (members, counted): (&[Member<'_>], &ServiceCounts),
     tallies: &HashMap<&str, Tally>,
     keys: &[ServiceKey],
-) -> Result<(Vec<u8>, CountsJson), ExportError> {
+    out: &mut Vec<u8>,
+) -> Result<CountsJson, ExportError> {
     let mut member_json = Vec::with_capacity(members.len());
     let mut changes = Vec::new();
     for (g, member_changes) in members {
@@ -970,11 +1044,6 @@ fn aggregate_file(
     for c in &counted.per_service {
         total.merge(c);
     }
-    let per_service: Vec<Option<Tally>> = counted
-        .per_service
-        .iter()
-        .map(|c| (!c.is_empty()).then(|| c.tally()))
-        .collect();
     let total = total.tally();
     // Newest first, then by place and service, so the order never depends on input order.
     changes.sort_by(|a, b| {
@@ -1001,9 +1070,11 @@ fn aggregate_file(
         counts: counts.clone(),
         members: member_json,
     };
-    let size = 4096 + 400 * head.members.len() + 80 * per_service.len() + 110 * changes.len();
-    let mut out = Vec::with_capacity(size);
-    serde_json::to_writer(&mut out, &head).map_err(ExportError::Json)?;
+    // A service's counts take up to about 200 bytes, a change about 110.
+    out.reserve(
+        4096 + 400 * head.members.len() + 200 * counted.per_service.len() + 110 * changes.len(),
+    );
+    serde_json::to_writer(&mut *out, &head).map_err(ExportError::Json)?;
     // The head is an object: reopen it for the fields that follow.
     if out.pop() != Some(b'}') {
         return Err(ExportError::invalid(
@@ -1011,11 +1082,11 @@ fn aggregate_file(
         ));
     }
     out.extend_from_slice(b",\"services\":");
-    services_counts(&mut out, &per_service, keys);
+    services_counts(out, &counted.per_service, keys);
     out.extend_from_slice(b",\"changes_30d\":");
-    changes_list(&mut out, changes)?;
+    changes_list(out, changes)?;
     out.extend_from_slice(b"}\n");
-    Ok((out, counts))
+    Ok(counts)
 }
 
 /// The head of an aggregate file: the fields of `json::AggregateFileJson` before
@@ -1030,35 +1101,37 @@ struct AggregateHeadJson<'a> {
 }
 
 /// An aggregate file's services map, what serde_json writes for
-/// `Keyed<ServiceCountsJson>` over the services with a tally (a unit test holds
-/// the two equal): keys escaped once per set, counts written directly.
-fn services_counts(out: &mut Vec<u8>, per_service: &[Option<Tally>], keys: &[ServiceKey]) {
+/// `Keyed<ServiceCountsJson>` over the services with a row counted (a unit test
+/// holds the two equal): keys escaped once per set, counts written directly from
+/// the counters.
+fn services_counts(out: &mut Vec<u8>, per_service: &[Counts], keys: &[ServiceKey]) {
+    const NAMES: [&[u8]; 11] = [
+        b"\"relevant\":",
+        b"\"nicht_begonnen\":",
+        b"\"geplant\":",
+        b"\"beauftragt\":",
+        b"\"in_umsetzung\":",
+        b"\"pilot\":",
+        b"\"produktiv\":",
+        b"\"eingestellt\":",
+        b"\"abgelehnt\":",
+        b"\"ohne_status\":",
+        b"\"online_beobachtet\":",
+    ];
     out.push(b'{');
     let mut first = true;
-    for (t, k) in per_service.iter().zip(keys) {
-        let Some(t) = t else { continue };
+    for (c, k) in per_service.iter().zip(keys) {
+        if c.is_empty() {
+            continue;
+        }
         if !first {
             out.push(b',');
         }
         first = false;
         out.extend_from_slice(&k.key);
-        let b = &t.by_status;
-        let entries: [(&[u8], u32); 11] = [
-            (b"\"relevant\":", t.phases.total),
-            (b"\"nicht_begonnen\":", b.nicht_begonnen),
-            (b"\"geplant\":", b.geplant),
-            (b"\"beauftragt\":", b.beauftragt),
-            (b"\"in_umsetzung\":", b.in_umsetzung),
-            (b"\"pilot\":", b.pilot),
-            (b"\"produktiv\":", b.produktiv),
-            (b"\"eingestellt\":", b.eingestellt),
-            (b"\"abgelehnt\":", b.abgelehnt),
-            (b"\"ohne_status\":", b.ohne_status),
-            (b"\"online_beobachtet\":", t.online),
-        ];
         out.push(b'{');
         let mut sep = false;
-        for (name, n) in entries {
+        for (name, n) in NAMES.into_iter().zip(c.service_values()) {
             if n == 0 {
                 continue;
             }
@@ -1108,6 +1181,7 @@ fn compact_sized<T: serde::Serialize>(value: &T, size: usize) -> Result<Vec<u8>,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::model::GemeindeService;
 
     /// The direct writer of Gemeinde files gives serde_json's bytes for every
     /// combination of fields, keys and URLs that need escaping, and odd years.
@@ -1150,9 +1224,13 @@ mod tests {
             Some("https://example.org/a?b=c&d=\"e\""),
             Some("tab\there, ü, \u{7f}, </script>"),
         ];
+        // 2024-02-29 and 2026-03-01 share a slot of the date cache (day 60 of
+        // an even year), so each replaces the other there again and again.
         let dates = [
             None,
             Some(day(2026, 3, 1)),
+            Some(day(2024, 2, 29)),
+            Some(day(0, 1, 1)),
             Some(day(-12, 1, 1)),
             Some(day(12345, 12, 31)),
         ];
@@ -1246,25 +1324,36 @@ mod tests {
         };
         let keys = service_keys(&data).unwrap();
         let mut made = Vec::new();
+        // One date cache and one buffer for all files, as a thread of the build has.
+        let (mut dates, mut direct) = (DateCache::default(), Vec::new());
         for (i, g) in data.gemeinden.iter().enumerate() {
-            let rows = rows_of(&|_, _| Ok(None), i, g).unwrap();
-            let (direct, _) = gemeinde_file(&data, g, &rows, &keys).unwrap();
-            let reference = gemeinde_file_serde(&data, g, &rows).unwrap();
+            let mut rows = Vec::new();
+            let changes = rows_of(&|_, _, _| Ok(Made::Held), i, g, &mut rows).unwrap();
+            assert!(rows.is_sorted_by_key(|r| r.service));
             assert_eq!(
-                String::from_utf8(direct).unwrap(),
+                rows.len(),
+                g.services.len() + g.retired_services.len(),
+                "{}",
+                g.ars
+            );
+            direct.clear();
+            gemeinde_file(&data, g, (&rows, &changes), &keys, &mut dates, &mut direct).unwrap();
+            let reference = gemeinde_file_serde(&data, g, &rows, &changes).unwrap();
+            assert_eq!(
+                String::from_utf8(direct.clone()).unwrap(),
                 String::from_utf8(reference).unwrap()
             );
-            made.push((g, rows));
+            made.push((g, rows, changes));
         }
         // An aggregate's changes: every member's, newest first, then by ARS and
         // key, as serde_json writes them.
         let mut counted = ServiceCounts::new(data.services.len());
-        for (_, rows) in &made {
-            counted.add_rows(&rows.services);
+        for (_, rows, _) in &made {
+            counted.add_rows(rows);
         }
         let members: Vec<Member<'_>> = made
             .iter()
-            .map(|(g, r)| (*g, Cow::Borrowed(&*r.changes)))
+            .map(|(g, _, changes)| (*g, Cow::Borrowed(&**changes)))
             .collect();
         let unit = Unit {
             ars: "031010000000".into(),
@@ -1272,14 +1361,15 @@ mod tests {
             kreis_ars: None,
             textkennzeichen: Some("41".into()),
         };
-        let (direct, _) = aggregate_file(
+        let mut direct = Vec::new();
+        aggregate_file(
             &data,
             &unit,
             "kreis",
-            &members,
-            &counted,
+            (&members, &counted),
             &HashMap::new(),
             &keys,
+            &mut direct,
         )
         .unwrap();
         let mut changes: Vec<ChangeJson<'_>> = members
@@ -1367,23 +1457,21 @@ mod tests {
             ],
         };
         // Gemeinde i reports `produktiv` for i ≠ 1, `pilot` for 1.
-        let source = |i: usize, _: &Gemeinde| {
+        let source = |i: usize, _: &Gemeinde, rows: &mut Vec<GemeindeRow<'_>>| {
             let status = if i == 1 {
                 Status::Pilot
             } else {
                 Status::Produktiv
             };
-            Ok(Some((
-                vec![GemeindeService {
-                    service: 0,
-                    status: Some(status),
-                    status_since: None,
-                    online: None,
-                    url: None,
-                }],
-                Vec::new(),
-                None,
-            )))
+            rows.push(GemeindeRow {
+                service: 0,
+                status: Some(status),
+                since: None,
+                online: None,
+                url: None,
+                retired: false,
+            });
+            Ok(Made::Filled(None))
         };
         let files = std::sync::Mutex::new(BTreeMap::new());
         build_into(&data, &source, 15, SetOptions::default(), &|path, bytes| {
@@ -1459,7 +1547,8 @@ mod tests {
                 }
             })
             .collect();
-        let mut big = Tally::default();
+        // Every status a different number of times, so a field out of place shows.
+        let mut big = Counts::default();
         for (i, s) in std::iter::once(None)
             .chain(Status::ALL.map(Some))
             .enumerate()
@@ -1468,23 +1557,25 @@ mod tests {
                 big.add(s, (n % 3 == 0).then_some(n % 2 == 0));
             }
         }
-        let mut one = Tally::default();
+        let mut one = Counts::default();
         one.add(Some(Status::Produktiv), None);
+        let mut unset = Counts::default();
+        unset.add(None, Some(true));
+        let none = Counts::default();
         for per_service in [
-            vec![None, None, None, None],
-            vec![
-                Some(big.clone()),
-                None,
-                Some(Tally::default()),
-                Some(one.clone()),
-            ],
-            vec![Some(one.clone()), Some(big.clone()), None, Some(big)],
+            vec![none, none, none, none],
+            vec![big, none, unset, one],
+            vec![one, big, none, big],
         ] {
             let mut direct = Vec::new();
             services_counts(&mut direct, &per_service, &keys);
             let names = ["99000000000001", "9900\"x\\ü", "99000000000003", "4"];
+            let tallies: Vec<Option<Tally>> = per_service
+                .iter()
+                .map(|c| (!c.is_empty()).then(|| c.tally()))
+                .collect();
             let reference = serde_json::to_vec(&Keyed(
-                per_service
+                tallies
                     .iter()
                     .zip(names)
                     .filter_map(|(t, k)| t.as_ref().map(|t| (k, ServiceCountsJson(t))))
@@ -1500,6 +1591,28 @@ mod tests {
             let mut out = Vec::new();
             json_u32(&mut out, n);
             assert_eq!(out, n.to_string().into_bytes());
+        }
+    }
+
+    /// The date cache writes what serde_json writes for every day of 1999–2031,
+    /// read in two passes (filled, then remembered or replaced), and for years it
+    /// does not hold.
+    #[test]
+    fn remembered_dates_are_written_as_serde_writes_them() {
+        let mut cache = DateCache::default();
+        let first = chrono::NaiveDate::from_ymd_opt(1999, 1, 1).unwrap();
+        let days: Vec<chrono::NaiveDate> = first.iter_days().take(33 * 366).collect();
+        let mut odd = vec![
+            chrono::NaiveDate::from_ymd_opt(0, 1, 1).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(9999, 12, 31).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(10000, 1, 1).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(-1, 12, 31).unwrap(),
+        ];
+        odd.extend(days.iter().rev().step_by(7));
+        for d in days.iter().chain(&days).chain(&odd) {
+            let mut out = Vec::new();
+            cache.write(&mut out, *d).unwrap();
+            assert_eq!(out, serde_json::to_vec(&DateJson(*d)).unwrap(), "{d}");
         }
     }
 

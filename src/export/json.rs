@@ -442,6 +442,23 @@ impl Counts {
         self.by_status.iter().all(|&n| n == 0)
     }
 
+    /// The values of [`ServiceCountsJson`] for the rows counted, in its order
+    /// (`relevant`, each status in `Status::ALL` order, `ohne_status`,
+    /// `online_beobachtet`), without making the [`Tally`].
+    pub fn service_values(&self) -> [u32; 3 + Status::ALL.len()] {
+        let mut values = [0; 3 + Status::ALL.len()];
+        let (without, with) = self.by_status.split_first().unwrap_or((&0, &[]));
+        let total = self.by_status.iter().sum();
+        let tail = [*without, self.online];
+        for (v, n) in values
+            .iter_mut()
+            .zip(std::iter::once(&total).chain(with).chain(&tail))
+        {
+            *v = *n;
+        }
+        values
+    }
+
     /// The tally of the rows counted: what [`Tally::add`] of each would give.
     pub fn tally(&self) -> Tally {
         let mut t = Tally {

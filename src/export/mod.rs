@@ -288,7 +288,7 @@ pub fn run_job_at(
             let staging = publish::Staging::begin(out, &publish_options)?;
             dashboards::build_into(
                 &data,
-                &|i, g| rows.rows(i, g),
+                &|i, g, out| rows.rows(i, g, out),
                 schema_version,
                 options,
                 &|path, bytes| staging.put(path, bytes),

@@ -369,6 +369,35 @@ pub struct GemeindeService {
     pub url: Option<String>,
 }
 
+/// One service row of a Gemeinde as its dashboard file is written from it: a
+/// relevant row or, marked `retired`, one of a retired LeiKa key. The dashboards
+/// fill a list of these per Gemeinde (one buffer per thread, reused), in service
+/// order, borrowing the observed URL instead of copying it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GemeindeRow<'a> {
+    pub service: usize,
+    pub status: Option<Status>,
+    pub since: Option<NaiveDate>,
+    pub online: Option<bool>,
+    pub url: Option<&'a str>,
+    /// The service's LeiKa key is retired: shown, counted nowhere.
+    pub retired: bool,
+}
+
+impl<'a> GemeindeRow<'a> {
+    /// The row of a held [`GemeindeService`].
+    pub fn of(gs: &'a GemeindeService, retired: bool) -> GemeindeRow<'a> {
+        GemeindeRow {
+            service: gs.service,
+            status: gs.status,
+            since: gs.status_since,
+            online: gs.online,
+            url: gs.url.as_deref(),
+            retired,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct GemeindeChange {
     pub effective_on: NaiveDate,

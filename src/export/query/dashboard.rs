@@ -14,9 +14,10 @@ use super::catalog::{
 use super::matrix::{Latest, Matrix};
 use super::status::{matrix_and_changes, ScopeReader};
 use super::{map_for_scans, CHANGE_WINDOW_DAYS};
+use crate::export::dashboards::Made;
 use crate::export::model::Status;
 use crate::export::model::{
-    DashService, DashboardData, Gemeinde, GemeindeChange, GemeindeService, OzgRef, Unit,
+    DashService, DashboardData, Gemeinde, GemeindeChange, GemeindeRow, OzgRef, Unit,
 };
 use crate::export::ExportError;
 use crate::model::{LandScope, Vollzug};
@@ -102,20 +103,19 @@ pub struct GemeindeRows {
     reader: Option<ScopeReader>,
 }
 
-/// A Gemeinde's relevant rows, its retired rows (each sorted by service) and, when
-/// read with its cells, its recent changes (`None`: the ones `Gemeinde` holds).
-pub type Made = (
-    Vec<GemeindeService>,
-    Vec<GemeindeService>,
-    Option<Vec<GemeindeChange>>,
-);
-
 impl GemeindeRows {
-    /// The rows of Gemeinde `i` (of `DashboardData::gemeinden`, which is `g`);
-    /// `None` for an index this data does not have.
-    pub fn rows(&self, i: usize, g: &Gemeinde) -> Result<Option<Made>, ExportError> {
+    /// Fills `out` with the rows of Gemeinde `i` (of `DashboardData::gemeinden`,
+    /// which is `g`): relevant and retired ones in one list, in service order,
+    /// each straight from the Gemeinde's cells. [`Made::Held`] for an index this
+    /// data does not have.
+    pub fn rows<'s>(
+        &'s self,
+        i: usize,
+        g: &Gemeinde,
+        out: &mut Vec<GemeindeRow<'s>>,
+    ) -> Result<Made, ExportError> {
         let Some(&ars_id) = self.ars_ids.get(i) else {
-            return Ok(None);
+            return Ok(Made::Held);
         };
         let base = &self.base;
         let (cells, changes) = match (&self.reader, ars_id) {
@@ -128,8 +128,7 @@ impl GemeindeRows {
             (Some(_), None) => (None, Some(Vec::new())),
             (None, _) => (None, None),
         };
-        let mut svc = Vec::with_capacity(base.subjects.len());
-        let mut retired = Vec::new();
+        out.reserve(base.subjects.len());
         for i in 0..base.subjects.len() {
             let row = match &cells {
                 Some(cells) => base.row_in(i, cells),
@@ -139,20 +138,16 @@ impl GemeindeRows {
                 continue;
             };
             let observed = base.observed(&g.ars, i);
-            let row = GemeindeService {
+            out.push(GemeindeRow {
                 service: i,
                 status: latest.map(|l| l.status),
-                status_since: latest.map(|l| l.on),
+                since: latest.map(|l| l.on),
                 online: observed.map(|o| o.0),
-                url: observed.and_then(|o| o.1.clone()),
-            };
-            if base.retired(i) {
-                retired.push(row);
-            } else {
-                svc.push(row);
-            }
+                url: observed.and_then(|o| o.1.as_deref()),
+                retired: base.retired(i),
+            });
         }
-        Ok(Some((svc, retired, changes)))
+        Ok(Made::Filled(changes))
     }
 }
 
@@ -172,6 +167,9 @@ pub(super) struct Base {
     pub(super) members: Vec<Member>,
     /// The services each interned subject counts for.
     service_of_subject: HashMap<u32, Vec<usize>>,
+    /// Per service: whether its LeiKa key is retired (`DashService::retired`, kept
+    /// apart from the services' many other fields, which a row never needs).
+    retired: Vec<bool>,
 }
 
 impl Base {
@@ -241,7 +239,7 @@ impl Base {
 
     /// Whether service `i` is a retired LeiKa key (its rows are kept apart).
     pub(super) fn retired(&self, i: usize) -> bool {
-        self.services.get(i).is_some_and(|s| s.retired)
+        self.retired.get(i).copied().unwrap_or(false)
     }
 }
 
@@ -384,6 +382,7 @@ pub(super) fn base_from(
         .collect();
     Ok(Base {
         matrix,
+        retired: services.iter().map(|s| s.retired).collect(),
         services,
         subjects,
         seen,
