@@ -139,6 +139,30 @@ struct Elements {
     any: bool,
 }
 
+/// The scalar methods of a serializer that asks only whether a field is filled: a
+/// number or a boolean is, except a number that is not finite (serde_json writes it
+/// as null). `$filled` names that answer in `$ok`, the serializer's `Ok` value.
+macro_rules! scalars {
+    ($filled:ident => $ok:expr) => {
+        scalars!(@one $filled => $ok; true; serialize_bool(bool), serialize_i8(i8),
+            serialize_i16(i16), serialize_i32(i32), serialize_i64(i64), serialize_u8(u8),
+            serialize_u16(u16), serialize_u32(u32), serialize_u64(u64));
+        scalars!(@finite $filled => $ok; serialize_f32(f32), serialize_f64(f64));
+    };
+    (@one $filled:ident => $ok:expr; $value:expr; $($name:ident($arg:ty)),*) => {
+        $(fn $name(self, _: $arg) -> Result<Self::Ok, Fallback> {
+            let $filled = $value;
+            Ok($ok)
+        })*
+    };
+    (@finite $filled:ident => $ok:expr; $($name:ident($arg:ty)),*) => {
+        $(fn $name(self, v: $arg) -> Result<Self::Ok, Fallback> {
+            let $filled = v.is_finite();
+            Ok($ok)
+        })*
+    };
+}
+
 macro_rules! fall_back {
     ($($name:ident($($arg:ty),*) -> $ok:ty;)*) => {
         $(fn $name(self, $(_: $arg),*) -> Result<$ok, Fallback> { Err(Fallback) })*
@@ -255,40 +279,7 @@ impl ser::Serializer for Filled {
     type SerializeStruct = Impossible<bool, Fallback>;
     type SerializeStructVariant = Impossible<bool, Fallback>;
 
-    fn serialize_bool(self, _: bool) -> Result<bool, Fallback> {
-        Ok(true)
-    }
-    fn serialize_i8(self, _: i8) -> Result<bool, Fallback> {
-        Ok(true)
-    }
-    fn serialize_i16(self, _: i16) -> Result<bool, Fallback> {
-        Ok(true)
-    }
-    fn serialize_i32(self, _: i32) -> Result<bool, Fallback> {
-        Ok(true)
-    }
-    fn serialize_i64(self, _: i64) -> Result<bool, Fallback> {
-        Ok(true)
-    }
-    fn serialize_u8(self, _: u8) -> Result<bool, Fallback> {
-        Ok(true)
-    }
-    fn serialize_u16(self, _: u16) -> Result<bool, Fallback> {
-        Ok(true)
-    }
-    fn serialize_u32(self, _: u32) -> Result<bool, Fallback> {
-        Ok(true)
-    }
-    fn serialize_u64(self, _: u64) -> Result<bool, Fallback> {
-        Ok(true)
-    }
-    // serde_json writes a number that is not finite as null.
-    fn serialize_f32(self, v: f32) -> Result<bool, Fallback> {
-        Ok(v.is_finite())
-    }
-    fn serialize_f64(self, v: f64) -> Result<bool, Fallback> {
-        Ok(v.is_finite())
-    }
+    scalars!(filled => filled);
     fn serialize_char(self, _: char) -> Result<bool, Fallback> {
         Ok(true)
     }
@@ -408,40 +399,7 @@ impl<'t> ser::Serializer for Capture<'t> {
     ) -> Result<(Kept, bool), Fallback> {
         self.text(variant)
     }
-    fn serialize_bool(self, _: bool) -> Result<(Kept, bool), Fallback> {
-        Ok((Kept::Neither, true))
-    }
-    fn serialize_i8(self, _: i8) -> Result<(Kept, bool), Fallback> {
-        Ok((Kept::Neither, true))
-    }
-    fn serialize_i16(self, _: i16) -> Result<(Kept, bool), Fallback> {
-        Ok((Kept::Neither, true))
-    }
-    fn serialize_i32(self, _: i32) -> Result<(Kept, bool), Fallback> {
-        Ok((Kept::Neither, true))
-    }
-    fn serialize_i64(self, _: i64) -> Result<(Kept, bool), Fallback> {
-        Ok((Kept::Neither, true))
-    }
-    fn serialize_u8(self, _: u8) -> Result<(Kept, bool), Fallback> {
-        Ok((Kept::Neither, true))
-    }
-    fn serialize_u16(self, _: u16) -> Result<(Kept, bool), Fallback> {
-        Ok((Kept::Neither, true))
-    }
-    fn serialize_u32(self, _: u32) -> Result<(Kept, bool), Fallback> {
-        Ok((Kept::Neither, true))
-    }
-    fn serialize_u64(self, _: u64) -> Result<(Kept, bool), Fallback> {
-        Ok((Kept::Neither, true))
-    }
-    // serde_json writes a number that is not finite as null.
-    fn serialize_f32(self, v: f32) -> Result<(Kept, bool), Fallback> {
-        Ok((Kept::Neither, v.is_finite()))
-    }
-    fn serialize_f64(self, v: f64) -> Result<(Kept, bool), Fallback> {
-        Ok((Kept::Neither, v.is_finite()))
-    }
+    scalars!(filled => (Kept::Neither, filled));
     fn serialize_none(self) -> Result<(Kept, bool), Fallback> {
         Ok((Kept::Neither, false))
     }
