@@ -67,9 +67,7 @@ fn report_xlsx(statuses: &[&str]) -> Vec<u8> {
         "Gueltig ab",
         "Bemerkung",
     ];
-    for (c, h) in (0u16..).zip(header) {
-        sheet.write_string(0, c, h).unwrap();
-    }
+    support::write_row(sheet, 0, header);
     for (r, status) in (1u32..).zip(statuses) {
         sheet.write_string(r, 0, KEY).unwrap();
         sheet.write_string(r, 1, ARS).unwrap();

@@ -358,9 +358,7 @@ fn rows_hidden_by_a_filter_are_imported_and_named() {
     let file = dir.path().join("a.xlsx");
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
-    for (c, h) in (0u16..).zip(header) {
-        sheet.write_string(0, c, h).unwrap();
-    }
+    support::write_row(sheet, 0, header);
     for (r, [key, ressort, note]) in (1u32..).zip(rows) {
         sheet.write_string(r, 0, key).unwrap();
         sheet.write_string(r, 2, ressort).unwrap();
@@ -400,9 +398,7 @@ fn rows_hidden_by_a_filter_are_imported_and_named() {
     // A sheet with nothing hidden says nothing.
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
-    for (c, h) in (0u16..).zip(header) {
-        sheet.write_string(0, c, h).unwrap();
-    }
+    support::write_row(sheet, 0, header);
     sheet.write_string(1, 0, "99088026034000").unwrap();
     book.save(&file).unwrap();
     let run = import();
@@ -552,9 +548,7 @@ fn a_status_report_workbook_names_its_hidden_rows() {
         "Gültig ab",
         "Bemerkung",
     ];
-    for (c, h) in (0u16..).zip(header) {
-        sheet.write_string(0, c, h).unwrap();
-    }
+    support::write_row(sheet, 0, header);
     for (r, status, day) in [
         (1u32, "pilot", "2025-03-01"),
         (2, "produktiv", "2025-04-01"),

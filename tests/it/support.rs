@@ -613,3 +613,15 @@ pub fn big_directory(path: &Path, extra: usize) {
     }
     std::fs::write(path, text).unwrap();
 }
+
+/// Writes `cells` as text into `row` of a worksheet, from its first column on: a
+/// sheet's header, or a row of it, as a coordinator types them.
+pub fn write_row<T: ToString>(
+    sheet: &mut rust_xlsxwriter::Worksheet,
+    row: u32,
+    cells: impl IntoIterator<Item = T>,
+) {
+    for (column, cell) in (0u16..).zip(cells) {
+        sheet.write_string(row, column, cell.to_string()).unwrap();
+    }
+}

@@ -10,7 +10,7 @@ use calamine::{Data, Reader, Xlsx};
 use rust_xlsxwriter::Workbook;
 use serde_json::Value;
 
-use super::support::{leika_db, run_db, scratch};
+use super::support::{self, leika_db, run_db, scratch};
 
 /// `annotations import FILE --format json`, parsed.
 fn import(db: &Path, file: &Path) -> (Option<i32>, Value) {
@@ -225,9 +225,7 @@ fn a_status_report_as_excel_saves_it_imports_with_excel_rows_in_errors() {
     let filled = dir.path().join("gefuellt.xlsx");
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
-    for (c, h) in (0u16..).zip(&header) {
-        sheet.write_string(0, c, h.to_string()).unwrap();
-    }
+    support::write_row(sheet, 0, &header);
     let date = rust_xlsxwriter::Format::new().set_num_format("dd.mm.yyyy");
     for (r, status) in [(1u32, "pilot"), (2, "produktiv"), (4, "fertig")] {
         sheet.write_string(r, 0, "99088026034000").unwrap();
@@ -307,9 +305,11 @@ fn date_cells_beyond_excel_s_calendar_are_bad_rows_not_a_panic() {
     let filled = dir.path().join("kaputt.xlsx");
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
-    for (c, h) in (0u16..).zip(["Leistungsschlüssel", "ARS", "Status", "Gültig ab"]) {
-        sheet.write_string(0, c, h).unwrap();
-    }
+    support::write_row(
+        sheet,
+        0,
+        ["Leistungsschlüssel", "ARS", "Status", "Gültig ab"],
+    );
     let date = rust_xlsxwriter::Format::new().set_num_format("dd.mm.yyyy");
     let serials = [1e308, -1e308, 1e10, 2_958_466.0 + 1_462.0, 45_000.0];
     for (r, serial) in (1u32..).zip(serials) {
@@ -383,9 +383,7 @@ fn the_visible_sheet_is_read_and_merged_cells_as_they_show() {
     sheet.set_name("Bericht").unwrap();
     // The sheet Excel opens on (a hidden sheet cannot be the active one).
     sheet.set_active(true);
-    for (c, h) in (0u16..).zip(&header) {
-        sheet.write_string(0, c, h.to_string()).unwrap();
-    }
+    support::write_row(sheet, 0, &header);
     let plain = rust_xlsxwriter::Format::new();
     // Rows 2–4 Hannover, Braunschweig, Göttingen; row 5 empty.
     for (r, ars) in [
