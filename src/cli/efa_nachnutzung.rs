@@ -38,6 +38,7 @@ enum Action {
 #[derive(Debug, clap::Args)]
 struct ShowArgs {
     /// The EfA-ID (as in view v_efa_services).
+    #[arg(value_parser = super::id_arg)]
     efa_id: String,
     #[arg(long, value_enum, default_value_t)]
     format: Format,

@@ -341,6 +341,17 @@ pub(crate) fn date_arg(s: &str) -> Result<chrono::NaiveDate, String> {
         .ok_or_else(|| format!("{s:?} is {}", crate::model::date::not_a_date(s)))
 }
 
+/// A subject or id argument that must name something (`status show`,
+/// `efa-nachnutzung show`): a blank one is a usage error, as for `service` and
+/// `municipality`, instead of a search for the empty id.
+pub(crate) fn id_arg(s: &str) -> Result<String, String> {
+    let id = s.trim();
+    if id.is_empty() {
+        return Err("empty; give the id to show (see --help)".to_owned());
+    }
+    Ok(id.to_owned())
+}
+
 /// Opens a sheet or report named on the command line
 /// ([`crate::fetch::open_rereadable`]): a FIFO is waited on for the config's
 /// `fetch.connect_timeout_secs` (default 10 s) until a program writes into it; a

@@ -68,6 +68,7 @@ pub struct ImportArgs {
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
     /// LeiKa key (14 digits, or its URN) or EfA id.
+    #[arg(value_parser = super::id_arg)]
     pub subject: String,
     /// The status in effect on this date instead of now (YYYY-MM-DD or DD.MM.YYYY).
     #[arg(long, value_name = "DATE", conflicts_with = "history", value_parser = super::date_arg)]

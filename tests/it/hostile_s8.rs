@@ -651,3 +651,32 @@ fn a_gzip_compressed_file_is_named_as_one_with_how_to_unpack_it() {
         assert!(!run.stderr.contains("NUL"), "{args:?}: {run:#?}");
     }
 }
+
+/// `status show ""` (an empty variable in a script) said "no status recorded for
+/// efa " with exit 0, and `efa-nachnutzung show ""` named the empty id without
+/// quotes; a blank id is a usage error, as for `service ""`.
+#[test]
+fn a_blank_id_to_show_is_a_usage_error() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    for args in [
+        &["status", "show", ""][..],
+        &["status", "show", "  "],
+        &["status", "show", "--history", ""],
+        &["efa-nachnutzung", "show", ""],
+    ] {
+        let run = support::run_db(&db, args);
+        run.assert_code(2);
+        assert!(
+            run.stderr.contains("empty; give the id to show"),
+            "{args:?}: {run:#?}"
+        );
+        assert!(
+            !run.stderr.contains("no status recorded"),
+            "{args:?}: {run:#?}"
+        );
+    }
+    // A real key still answers as before.
+    let run = support::run_db(&db, &["status", "show", " 99001001002000 "]);
+    run.assert_ok();
+}
