@@ -1,8 +1,6 @@
 //! The hostile tester's list of session 7, each through the real binary: the small
 //! mends left open by session 6 and what the sweep found.
 
-use std::path::Path;
-
 use super::support::{self, scratch};
 
 const LEIKA_SAMPLE: &str = "leika/leika_sample_nrw2019.csv";
@@ -151,39 +149,18 @@ fn the_user_config_is_found_under_xdg_config_home_else_home_dot_config() {
 /// `KIND import` reads it.
 const SHEET_KINDS: [&str; 3] = ["annotations", "status", "efa-nachnutzung"];
 
-/// `KIND import --by MK FILE`: the coordinators' import of sheet `kind`.
-fn import_sheet(db: &Path, kind: &str, file: &Path) -> support::Run {
-    support::run_db(db, &[kind, "import", "--by", "MK", file.to_str().unwrap()])
-}
-
-/// Writes the XLSX template of sheet `kind` to `out`.
-fn write_template(db: &Path, kind: &str, out: &Path) {
-    support::run_db(
-        db,
-        &[
-            "template",
-            kind,
-            "--format",
-            "xlsx",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    )
-    .assert_ok();
-}
-
 #[test]
 fn a_workbook_cut_short_or_saved_as_xls_says_what_to_do() {
     let dir = scratch();
     let db = support::leika_db(dir.path());
     for template in SHEET_KINDS {
         let whole = dir.path().join(format!("{template}.xlsx"));
-        write_template(&db, template, &whole);
+        support::write_template(&db, template, &whole);
         let bytes = std::fs::read(&whole).unwrap();
         // A download or copy that stopped halfway: the ZIP directory at the end is gone.
         let cut = dir.path().join(format!("{template}-cut.xlsx"));
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-        let run = import_sheet(&db, template, &cut);
+        let run = support::import_sheet(&db, template, &cut);
         assert_eq!(run.code, Some(1), "{template}: {run:#?}");
         assert!(
             run.stderr.contains("is not a whole one")
@@ -195,7 +172,7 @@ fn a_workbook_cut_short_or_saved_as_xls_says_what_to_do() {
         let mut ole = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
         ole.resize(4096, 0);
         std::fs::write(&xls, ole).unwrap();
-        let run = import_sheet(&db, template, &xls);
+        let run = support::import_sheet(&db, template, &xls);
         assert_eq!(run.code, Some(1), "{template}: {run:#?}");
         assert!(
             run.stderr
@@ -410,12 +387,12 @@ fn a_workbook_with_a_stray_cell_far_away_is_refused_instead_of_aborting() {
     let db = support::leika_db(dir.path());
     for template in SHEET_KINDS {
         let file = dir.path().join(format!("{template}.xlsx"));
-        write_template(&db, template, &file);
+        support::write_template(&db, template, &file);
         let whole = std::fs::read(&file).unwrap();
         // Two cells 16,384 columns and a million rows apart: a 5 KB file whose
         // dense cell array was 512 GiB ("memory allocation … failed", SIGABRT).
         std::fs::write(&file, with_far_cell(&whole, "XFD1048576")).unwrap();
-        let run = import_sheet(&db, template, &file);
+        let run = support::import_sheet(&db, template, &file);
         assert_eq!(run.code, Some(1), "{template}: {run:#?}");
         assert!(
             run.stderr
@@ -425,7 +402,7 @@ fn a_workbook_with_a_stray_cell_far_away_is_refused_instead_of_aborting() {
         );
         // A far cell within the bound is read as before (an empty row far below).
         std::fs::write(&file, with_far_cell(&whole, "A5000")).unwrap();
-        let run = import_sheet(&db, template, &file);
+        let run = support::import_sheet(&db, template, &file);
         assert!(!run.stderr.contains("cells span"), "{template}: {run:#?}");
         assert!(
             !run.stderr.contains("memory allocation"),

@@ -136,17 +136,7 @@ fn annotation_and_nachnutzung_sheets_from_a_pipe_are_read() {
         format!("Leistungsschluessel;Ressort;Vollzug\n{KEY};MK;land\n"),
     )
     .unwrap();
-    support::run_db(
-        &db,
-        &[
-            "annotations",
-            "import",
-            "--by",
-            "MK",
-            sheet.to_str().unwrap(),
-        ],
-    )
-    .assert_ok();
+    support::import_sheet(&db, "annotations", &sheet).assert_ok();
     let template = dir.path().join("a.xlsx");
     support::run_db(
         &db,
@@ -272,18 +262,7 @@ fn config_check_refuses_a_database_that_is_a_directory_or_empty() {
 /// The annotation workbook the binary writes (`template annotations --format xlsx`).
 fn annotation_template(db: &Path) -> Vec<u8> {
     let out = db.with_file_name("template.xlsx");
-    support::run_db(
-        db,
-        &[
-            "template",
-            "annotations",
-            "--format",
-            "xlsx",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    )
-    .assert_ok();
+    support::write_template(db, "annotations", &out);
     std::fs::read(out).unwrap()
 }
 

@@ -372,18 +372,7 @@ fn rows_hidden_by_a_filter_are_imported_and_named() {
     sheet.set_row_hidden(3).unwrap();
     book.save(&file).unwrap();
 
-    let import = || {
-        support::run_db(
-            &db,
-            &[
-                "annotations",
-                "import",
-                "--by",
-                "MK",
-                file.to_str().unwrap(),
-            ],
-        )
-    };
+    let import = || support::import_sheet(&db, "annotations", &file);
     let run = import();
     run.assert_ok();
     assert!(

@@ -625,3 +625,25 @@ pub fn write_row<T: ToString>(
         sheet.write_string(row, column, cell.to_string()).unwrap();
     }
 }
+
+/// `KIND import --by MK FILE`: the coordinators' import of sheet `kind`
+/// (`annotations`, `status`, `efa-nachnutzung`).
+pub fn import_sheet(db: &Path, kind: &str, file: &Path) -> Run {
+    run_db(db, &[kind, "import", "--by", "MK", file.to_str().unwrap()])
+}
+
+/// Writes the XLSX template of sheet `kind` to `out`.
+pub fn write_template(db: &Path, kind: &str, out: &Path) {
+    run_db(
+        db,
+        &[
+            "template",
+            kind,
+            "--format",
+            "xlsx",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+}
