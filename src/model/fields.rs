@@ -163,6 +163,28 @@ macro_rules! scalars {
     };
 }
 
+/// serde's three list traits (sequence, tuple, tuple struct) for a list probe
+/// whose inherent `element` reads one element and `finish` gives the answer.
+macro_rules! list_serializers {
+    ($ty:ty => $ok:ty) => {
+        list_serializers!(@one $ty => $ok; SerializeSeq, serialize_element);
+        list_serializers!(@one $ty => $ok; SerializeTuple, serialize_element);
+        list_serializers!(@one $ty => $ok; SerializeTupleStruct, serialize_field);
+    };
+    (@one $ty:ty => $ok:ty; $trait:ident, $method:ident) => {
+        impl ser::$trait for $ty {
+            type Ok = $ok;
+            type Error = Fallback;
+            fn $method<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Fallback> {
+                self.element(value)
+            }
+            fn end(self) -> Result<$ok, Fallback> {
+                self.finish()
+            }
+        }
+    };
+}
+
 macro_rules! fall_back {
     ($($name:ident($($arg:ty),*) -> $ok:ty;)*) => {
         $(fn $name(self, $(_: $arg),*) -> Result<$ok, Fallback> { Err(Fallback) })*
@@ -482,44 +504,13 @@ impl CaptureList<'_> {
         }
     }
 
-    fn end(self) -> Result<(Kept, bool), Fallback> {
+    fn finish(self) -> Result<(Kept, bool), Fallback> {
         let end = self.elements.len();
         Ok((Kept::List(self.start..end), end > self.start))
     }
 }
 
-impl ser::SerializeSeq for CaptureList<'_> {
-    type Ok = (Kept, bool);
-    type Error = Fallback;
-    fn serialize_element<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Fallback> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(Kept, bool), Fallback> {
-        CaptureList::end(self)
-    }
-}
-
-impl ser::SerializeTuple for CaptureList<'_> {
-    type Ok = (Kept, bool);
-    type Error = Fallback;
-    fn serialize_element<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Fallback> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(Kept, bool), Fallback> {
-        CaptureList::end(self)
-    }
-}
-
-impl ser::SerializeTupleStruct for CaptureList<'_> {
-    type Ok = (Kept, bool);
-    type Error = Fallback;
-    fn serialize_field<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Fallback> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(Kept, bool), Fallback> {
-        CaptureList::end(self)
-    }
-}
+list_serializers!(CaptureList<'_> => (Kept, bool));
 
 impl Elements {
     /// Each element is probed too, so that an element serde_json would refuse
@@ -529,40 +520,13 @@ impl Elements {
         self.any = true;
         Ok(())
     }
-}
 
-impl ser::SerializeSeq for Elements {
-    type Ok = bool;
-    type Error = Fallback;
-    fn serialize_element<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Fallback> {
-        self.element(value)
-    }
-    fn end(self) -> Result<bool, Fallback> {
+    fn finish(self) -> Result<bool, Fallback> {
         Ok(self.any)
     }
 }
 
-impl ser::SerializeTuple for Elements {
-    type Ok = bool;
-    type Error = Fallback;
-    fn serialize_element<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Fallback> {
-        self.element(value)
-    }
-    fn end(self) -> Result<bool, Fallback> {
-        Ok(self.any)
-    }
-}
-
-impl ser::SerializeTupleStruct for Elements {
-    type Ok = bool;
-    type Error = Fallback;
-    fn serialize_field<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Fallback> {
-        self.element(value)
-    }
-    fn end(self) -> Result<bool, Fallback> {
-        Ok(self.any)
-    }
-}
+list_serializers!(Elements => bool);
 
 /// Whether a JSON value carries something: not null, not an empty string, list or
 /// object. The one definition of "filled" (the store's emptied-field guard).
