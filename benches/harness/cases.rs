@@ -29,7 +29,7 @@ pub const CASES: &[Case] = &[
     },
     Case {
         name: "exports_matrix",
-        about: "Exports from a 939 Gemeinden × 3,000 services status matrix (2.8 million events, 1,500 EfA services): dashboards cold, unchanged re-export, XLSX report",
+        about: "Exports from a 939 Gemeinden × 3,000 services status matrix (2.8 million events, 1,500 EfA services): dashboards cold, unchanged re-export, XLSX report, dashboards cold with observed availability",
         run: exports_matrix,
     },
     Case {
