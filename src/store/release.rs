@@ -1147,6 +1147,12 @@ impl<'c> VersionWriter<'c> {
 /// repeated in the payload are refused by the writer before they reach SQLite),
 /// so nothing reads the indexes meanwhile, and one sort per index replaces a
 /// B-tree search per row and index.
+///
+/// A partial index (`record_versions_to`: closed versions only) stays: a first
+/// release closes no version, so it gets no entry while the rows are written (its
+/// `WHERE` is one comparison per row), and building it after them would read
+/// every row once more for nothing (~2 % of the writer's CPU time in a cold LeiKa
+/// import, BENCHMARKS.md, session 9).
 struct DeferredIndexes {
     /// `CREATE INDEX` statements, in the order they were made.
     sql: Vec<String>,
@@ -1167,9 +1173,11 @@ impl DeferredIndexes {
         }
         let indexes: Vec<(String, String)> = tx
             .prepare(
-                "SELECT name, sql FROM sqlite_schema
-                 WHERE type = 'index' AND tbl_name = 'record_versions' AND sql IS NOT NULL
-                 ORDER BY rowid",
+                "SELECT s.name, s.sql FROM sqlite_schema s
+                 JOIN pragma_index_list('record_versions') i ON i.name = s.name
+                 WHERE s.type = 'index' AND s.tbl_name = 'record_versions'
+                   AND s.sql IS NOT NULL AND NOT i.partial
+                 ORDER BY s.rowid",
             )
             .and_then(|mut s| {
                 s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
