@@ -141,3 +141,51 @@ fn a_body_in_an_encoding_not_asked_for_is_named() {
     );
     assert_eq!(server.targets().len(), 1, "not retried: {run:#?}");
 }
+
+/// `import leika x.csv.gz` said "the file contains NUL bytes: it is binary or
+/// UTF-16", `import xzufi`/`fim-api`/`pvog` blamed a character reference or "not
+/// JSON": every import now names gzip and how to unpack or pipe it (one check
+/// before any format's parser; the sheets have the same in their text reader).
+#[test]
+fn every_import_names_a_gzip_file_as_one() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    for (kind, file, name) in [
+        ("leika", "leika/leika_sample_nrw2019.csv", "a LeiKa CSV"),
+        ("xzufi", "xzufi/doctype.xml", "an XZuFi 2.2.0"),
+        (
+            "fim-api",
+            "fim-api/steckbriefe_pull.json",
+            "a FIM Portal API",
+        ),
+        ("gv100ad", "gv100ad/GV100AD_30112025_NI.txt", "a GV100AD"),
+        ("efa", "efa/release1.json", "an EfA release"),
+        ("efa", "efa/release1.csv", "an EfA release"),
+        (
+            "ozg",
+            "ozg/ozg_leistungen_nrw2019.csv",
+            "an OZG-Leistungen CSV",
+        ),
+        (
+            "ozg-map",
+            "ozg/leika_to_ozg_nrw2019_sample.csv",
+            "a LeiKa→OZG map CSV",
+        ),
+        ("pvog", "pvog/pull.json", "a Dashboard Digitale Verwaltung"),
+    ] {
+        let packed = gzip(&std::fs::read(support::fixture(file)).unwrap());
+        let path = dir.path().join("payload.gz");
+        std::fs::write(&path, &packed).unwrap();
+        let run = support::run_db(&db, &["import", kind, path.to_str().unwrap()]);
+        run.assert_code(1);
+        assert!(
+            run.stderr.contains(&format!(
+                "not {name}"
+            )) && run.stderr.contains(
+                "(byte 0): the file is gzip-compressed (.gz): unpack it (gunzip FILE.gz) and import the file inside"
+            ),
+            "{kind} {file}: {run:#?}"
+        );
+        assert!(!run.stderr.contains("NUL"), "{kind} {file}: {run:#?}");
+    }
+}
