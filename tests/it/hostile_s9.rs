@@ -189,3 +189,74 @@ fn every_import_names_a_gzip_file_as_one() {
         assert!(!run.stderr.contains("NUL"), "{kind} {file}: {run:#?}");
     }
 }
+
+/// `OZGSYNC_DB=` (an empty line in a systemd unit's env file, or `export
+/// OZGSYNC_DB=`) was "a value is required for '--db <PATH>' but none was
+/// supplied", naming a flag nobody typed; and it failed even when `--db` was given
+/// after the subcommand. The variable is named with what to do; a flag given on the
+/// command line wins over its empty variable.
+#[test]
+fn an_empty_environment_variable_is_named_and_a_given_flag_wins() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let db_arg = db.to_str().unwrap();
+    let run_env = |var: &str, args: &[&str]| {
+        support::collect(
+            support::command(dir.path())
+                .env(var, "")
+                .args(args)
+                .stdin(std::process::Stdio::null()),
+        )
+    };
+    for (var, flag) in [
+        ("OZGSYNC_DB", "--db"),
+        ("OZGSYNC_CONFIG", "--config"),
+        ("OZGSYNC_LOG_FORMAT", "--log-format"),
+    ] {
+        let run = run_env(var, &["releases"]);
+        run.assert_code(2);
+        assert!(
+            run.stderr.contains(&format!(
+                "the environment variable {var} is set but empty, and stands for {flag} when that is not given: unset it (unset {var}"
+            )),
+            "{var}: {run:#?}"
+        );
+        assert!(
+            !run.stderr.contains("a value is required"),
+            "{var}: {run:#?}"
+        );
+    }
+    // A subcommand's variable, when that subcommand runs.
+    let out = dir.path().join("r.xlsx");
+    let report = [
+        "--db",
+        db_arg,
+        "export",
+        "report",
+        "--format",
+        "xlsx",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let run = run_env("OZGSYNC_FILE_MODE", &report);
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("the environment variable OZGSYNC_FILE_MODE is set but empty"),
+        "{run:#?}"
+    );
+    // Given flags win, before or after the subcommand.
+    run_env("OZGSYNC_DB", &["releases", "--db", db_arg]).assert_ok();
+    run_env("OZGSYNC_DB", &[&format!("--db={db_arg}"), "releases"]).assert_ok();
+    let mut with_mode = report.to_vec();
+    with_mode.extend(["--file-mode", "0600"]);
+    run_env("OZGSYNC_FILE_MODE", &with_mode).assert_ok();
+    // Only white space is no path either.
+    let run = support::collect(
+        support::command(dir.path())
+            .env("OZGSYNC_DB", " ")
+            .arg("releases"),
+    );
+    run.assert_code(2);
+    assert!(run.stderr.contains("is only white space"), "{run:#?}");
+}
