@@ -345,3 +345,92 @@ fn a_reader_beside_a_sync_whose_first_source_failed_does_not_hold_off_the_next()
         ["second"]
     );
 }
+
+/// `--out a/b/c.xlsx` created the missing folders `a/b` without a word, so a
+/// mistyped path grew a new tree in silence. Every `--out` (a report file, a CSV
+/// folder, dashboards, a template) still creates them, as scheduled exports into a
+/// new web folder need, and now says so on stderr (not with `--quiet`). `backup`
+/// refused with "creating …/b.db.partial: No such file or directory"; it names the
+/// missing folder and still creates none (a backup disk that is not mounted would
+/// otherwise be filled in its mount point's place).
+#[test]
+fn every_out_says_which_folders_it_created_and_backup_creates_none() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let base = dir.path().join("new");
+    let path = |rel: &str| base.join(rel).to_str().unwrap().to_owned();
+    for (args, made) in [
+        (
+            vec![
+                "export",
+                "report",
+                "--format",
+                "xlsx",
+                "--out",
+                &path("a/b/r.xlsx"),
+            ],
+            "a/b/r.xlsx",
+        ),
+        (
+            vec![
+                "export",
+                "report",
+                "--format",
+                "csv",
+                "--out",
+                &path("c/d/csv"),
+            ],
+            "c/d/csv/leistungen.csv",
+        ),
+        (
+            vec!["export", "dashboards", "--out", &path("e/f/dash")],
+            "e/f/dash/index.json",
+        ),
+        (
+            vec!["template", "status", "--out", &path("g/h/t.xlsx")],
+            "g/h/t.xlsx",
+        ),
+    ] {
+        let run = support::run_db(&db, &args);
+        run.assert_ok();
+        assert!(base.join(made).is_file(), "{args:?}: {run:#?}");
+        assert!(
+            run.stderr
+                .contains("created missing folders for the output"),
+            "{args:?}: {run:#?}"
+        );
+        // Again: nothing is missing now, nothing is said.
+        let run = support::run_db(&db, &args);
+        run.assert_ok();
+        assert!(
+            !run.stderr.contains("created missing"),
+            "{args:?}: {run:#?}"
+        );
+    }
+    let run = support::run_db(
+        &db,
+        &[
+            "--quiet",
+            "export",
+            "report",
+            "--format",
+            "xlsx",
+            "--out",
+            &path("q/r.xlsx"),
+        ],
+    );
+    run.assert_ok();
+    assert_eq!(run.stderr, "", "--quiet");
+    assert!(base.join("q/r.xlsx").is_file());
+
+    let run = support::run_db(&db, &["backup", &path("i/j/b.db")]);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "the folder {} for the backup does not exist (is the backup disk mounted?): create it first",
+            path("i/j")
+        )),
+        "{run:#?}"
+    );
+    assert!(!base.join("i").exists());
+}
