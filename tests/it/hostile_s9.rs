@@ -260,3 +260,177 @@ fn an_empty_environment_variable_is_named_and_a_given_flag_wins() {
     run.assert_code(2);
     assert!(run.stderr.contains("is only white space"), "{run:#?}");
 }
+
+/// A `sync` into a new database whose first source fails: the connection stayed in
+/// rollback-journal mode (kept for a new database until its first release commits)
+/// for the rest of the command, though the database now held the failed run that
+/// a reader may look at. A reader with an open read transaction (a `query` into a
+/// slow pipe, Datasette, a script) then held off the next source's commit, which
+/// failed after the 10 s busy timeout with "database is locked"; in WAL mode a
+/// reader never holds off a writer. After a source that committed no release the
+/// connection enters WAL mode as after one that did.
+#[test]
+fn a_reader_beside_a_sync_whose_first_source_failed_does_not_hold_off_the_next() {
+    use std::time::{Duration, Instant};
+    let dir = scratch();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap().port();
+    drop(closed);
+    let body = std::fs::read(support::fixture("ozg/ozg_leistungen_nrw2019.csv")).unwrap();
+    // Half the body, then a pause in which the test opens its reader.
+    let server = support::serve(move |_, _| {
+        support::Reply::ok(body.clone()).stall(Duration::from_millis(1500))
+    });
+    std::fs::write(
+        dir.path().join("ozgsync.toml"),
+        format!(
+            "database = \"new.db\"\n[fetch]\nallow_http = true\nmax_retries = 0\n\
+             [[source]]\nname = \"first\"\nkind = \"ozg\"\nlocation = \"http://127.0.0.1:{dead}/ozg.csv\"\n\
+             [[source]]\nname = \"second\"\nkind = \"ozg\"\nlocation = \"{}/ozg.csv\"\n",
+            server.base
+        ),
+    )
+    .unwrap();
+    let db = dir.path().join("new.db");
+    let mut child = support::command(dir.path())
+        .args(["sync", "--config", "ozgsync.toml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while server.hits("/ozg.csv") == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "second source never fetched"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A reader's open transaction, held across the second source's commit.
+    let reader =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let runs: i64 = reader
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .unwrap();
+    assert!(runs > 0, "the schema is there");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the sync did not end"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = start.elapsed();
+    reader.execute_batch("COMMIT").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(1), "the first source failed: {stderr}");
+    assert!(stderr.contains("error: source first:"), "{stderr}");
+    assert!(!stderr.contains("error: source second"), "{stderr}");
+    assert!(!stderr.contains("locked"), "{stderr}");
+    assert!(
+        took < Duration::from_secs(9),
+        "waited for the reader: {took:?}"
+    );
+    assert_eq!(
+        support::rows(
+            &db,
+            "SELECT source FROM v_releases WHERE status = 'applied'"
+        ),
+        ["second"]
+    );
+}
+
+/// `--out a/b/c.xlsx` created the missing folders `a/b` without a word, so a
+/// mistyped path grew a new tree in silence. Every `--out` (a report file, a CSV
+/// folder, dashboards, a template) still creates them, as scheduled exports into a
+/// new web folder need, and now says so on stderr (not with `--quiet`). `backup`
+/// refused with "creating …/b.db.partial: No such file or directory"; it names the
+/// missing folder and still creates none (a backup disk that is not mounted would
+/// otherwise be filled in its mount point's place).
+#[test]
+fn every_out_says_which_folders_it_created_and_backup_creates_none() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let base = dir.path().join("new");
+    let path = |rel: &str| base.join(rel).to_str().unwrap().to_owned();
+    for (args, made) in [
+        (
+            vec![
+                "export",
+                "report",
+                "--format",
+                "xlsx",
+                "--out",
+                &path("a/b/r.xlsx"),
+            ],
+            "a/b/r.xlsx",
+        ),
+        (
+            vec![
+                "export",
+                "report",
+                "--format",
+                "csv",
+                "--out",
+                &path("c/d/csv"),
+            ],
+            "c/d/csv/leistungen.csv",
+        ),
+        (
+            vec!["export", "dashboards", "--out", &path("e/f/dash")],
+            "e/f/dash/index.json",
+        ),
+        (
+            vec!["template", "status", "--out", &path("g/h/t.xlsx")],
+            "g/h/t.xlsx",
+        ),
+    ] {
+        let run = support::run_db(&db, &args);
+        run.assert_ok();
+        assert!(base.join(made).is_file(), "{args:?}: {run:#?}");
+        assert!(
+            run.stderr
+                .contains("created missing folders for the output"),
+            "{args:?}: {run:#?}"
+        );
+        // Again: nothing is missing now, nothing is said.
+        let run = support::run_db(&db, &args);
+        run.assert_ok();
+        assert!(
+            !run.stderr.contains("created missing"),
+            "{args:?}: {run:#?}"
+        );
+    }
+    let run = support::run_db(
+        &db,
+        &[
+            "--quiet",
+            "export",
+            "report",
+            "--format",
+            "xlsx",
+            "--out",
+            &path("q/r.xlsx"),
+        ],
+    );
+    run.assert_ok();
+    assert_eq!(run.stderr, "", "--quiet");
+    assert!(base.join("q/r.xlsx").is_file());
+
+    let run = support::run_db(&db, &["backup", &path("i/j/b.db")]);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "the folder {} for the backup does not exist (is the backup disk mounted?): create it first",
+            path("i/j")
+        )),
+        "{run:#?}"
+    );
+    assert!(!base.join("i").exists());
+}
