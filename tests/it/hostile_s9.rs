@@ -514,3 +514,41 @@ fn a_gv100ad_file_with_bare_cr_line_ends_is_refused_not_cut_to_one_record() {
         "{rejects:#?}"
     );
 }
+
+/// The missing-folder checks of `backup` and `--out` ask only whether a folder is
+/// missing, not whether this user may look into it: as `nobody`, a backup into a
+/// folder inside root's 0700 folder is not called "does not exist (is the backup
+/// disk mounted?)", and an export there does not claim to have created anything.
+#[test]
+fn a_folder_this_user_cannot_look_into_is_not_called_missing() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch();
+    if support::command_as_nobody(dir.path()).is_none() {
+        eprintln!("SKIPPED: needs root and util-linux setpriv to run as nobody");
+        return;
+    }
+    let db = support::leika_db(dir.path());
+    let private = dir.path().join("private");
+    std::fs::create_dir_all(private.join("sub")).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        let mut cmd = support::command_as_nobody(dir.path()).unwrap();
+        support::collect(cmd.arg("--db").arg(&db).args(args))
+    };
+    let run = as_nobody(&["backup", "private/sub/x.db"]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("Permission denied"), "{run:#?}");
+    assert!(!run.stderr.contains("does not exist"), "{run:#?}");
+    let run = as_nobody(&[
+        "export",
+        "report",
+        "--format",
+        "xlsx",
+        "--out",
+        "private/sub/new/r.xlsx",
+    ]);
+    run.assert_code(1);
+    assert!(!run.stderr.contains("created missing"), "{run:#?}");
+}
