@@ -193,6 +193,11 @@ impl<R: BufRead + Seek> Parser<R> {
         let body = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
         if body.strip_suffix(b"\r").unwrap_or(body).contains(&b'\r') {
             if self.state == State::Start {
+                // A ZIP archive or binary file holds CR bytes too: named as what it is.
+                let first = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+                if let Some(reason) = not_a_text_file(first) {
+                    return Err(ParseError::not_format(FORMAT, position, reason));
+                }
                 return Err(ParseError::not_format(
                     FORMAT,
                     position,
