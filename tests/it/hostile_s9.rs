@@ -552,3 +552,48 @@ fn a_folder_this_user_cannot_look_into_is_not_called_missing() {
     run.assert_code(1);
     assert!(!run.stderr.contains("created missing"), "{run:#?}");
 }
+
+/// `--db link.db` where the link points at a file that does not exist: `import`
+/// created the database at the link's target (SQLite follows it), so a link
+/// planted in a shared folder chose where root's database went; a reader said
+/// "unable to open database file". Both now name the link and its target, and
+/// nothing is created.
+#[test]
+fn a_database_path_that_is_a_dangling_link_is_refused() {
+    let dir = scratch();
+    let target = dir.path().join("elsewhere.db");
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let ozg = support::fixture("ozg/ozg_leistungen_nrw2019.csv");
+    for args in [
+        &["import", "ozg", ozg.to_str().unwrap()][..],
+        &["releases"][..],
+        &[
+            "status",
+            "set",
+            "99001001002000",
+            "--status",
+            "geplant",
+            "--on",
+            "2026-01-01",
+            "--by",
+            "X",
+            "--ressort",
+            "MI",
+        ][..],
+    ] {
+        let run = support::run_db(&link, args);
+        run.assert_code(1);
+        assert!(
+            run.stderr.contains(&format!(
+                "is a symbolic link to {}, which does not exist; ozgsync creates no database through a link",
+                target.display()
+            )),
+            "{args:?}: {run:#?}"
+        );
+        assert!(!target.exists(), "{args:?}: {run:#?}");
+    }
+    // A link to an existing database is the user's own choice and is used.
+    support::run_db(&target, &["import", "ozg", ozg.to_str().unwrap()]).assert_ok();
+    support::run_db(&link, &["releases"]).assert_ok();
+}
