@@ -290,7 +290,7 @@ impl Client {
         out.flush().await.map_err(file_err)?;
         Ok(Payload {
             file,
-            sha256: hex(&hasher.finalize()),
+            sha256: Some(hex(&hasher.finalize())),
             size,
             validators: Validators::default(),
             origin: origin.to_owned(),
