@@ -12,7 +12,7 @@ use std::process::Command;
 use super::measure::measure;
 use super::report::{fmt_duration, Aim, CaseReport};
 use super::{
-    copy_db, file_mb, gemeinden, import_lower_saxony, key, remove_db, row, sql_err,
+    copy_db, file_mb, gemeinden, generate, import_lower_saxony, key, remove_db, row, sql_err,
     write_status_report, BenchError, Ctx, STATUSES,
 };
 
@@ -211,16 +211,11 @@ pub fn status_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
 
 /// The status report of [`write_status_report`] for `keys` keys per Gemeinde, as
 /// an Excel workbook the way a ministry's export looks: the same header and
-/// events, keys and ARS as text (shared strings), the date as a date cell. Returns
-/// the rows and how long writing took.
-fn write_status_workbook(
-    path: &Path,
-    ars: &[String],
-    keys: usize,
-) -> Result<(u64, std::time::Duration), BenchError> {
-    let started = std::time::Instant::now();
-    let xlsx =
-        |e: rust_xlsxwriter::XlsxError| BenchError::Usage(format!("{}: {e}", path.display()));
+/// events, keys and ARS as text (shared strings), the date as a date cell. Run in
+/// the `gen status-xlsx` child (see [`super::generate`]: rust_xlsxwriter holds
+/// every cell until it saves).
+pub fn status_workbook(ars: &[String], keys: usize) -> Result<(Vec<u8>, u64), BenchError> {
+    let xlsx = |e: rust_xlsxwriter::XlsxError| BenchError::Usage(format!("status workbook: {e}"));
     let mut book = rust_xlsxwriter::Workbook::new();
     let date = rust_xlsxwriter::Format::new().set_num_format("dd.mm.yyyy");
     let sheet = book.add_worksheet();
@@ -257,8 +252,7 @@ fn write_status_workbook(
             }
         }
     }
-    book.save(path).map_err(xlsx)?;
-    Ok((u64::from(row), started.elapsed()))
+    Ok((book.save_to_buffer().map_err(xlsx)?, u64::from(row)))
 }
 
 /// The status import of a workbook against the same events as CSV (issue 15:
@@ -279,8 +273,23 @@ pub fn status_xlsx(ctx: &Ctx) -> Result<CaseReport, BenchError> {
         let xlsx = ctx.dir.join(format!("status-{target}.xlsx"));
         let rows = write_status_report(&csv, &ars, keys)?;
         eprintln!("{CASE}: writing a workbook of {rows} rows");
-        let (in_book, took) = write_status_workbook(&xlsx, &ars, keys)?;
-        assert_eq!(rows, in_book);
+        let ars_file = ctx.dir.join("status-xlsx-ars.txt");
+        fs::write(&ars_file, ars.join("\n"))
+            .map_err(|e| BenchError::io(format!("write {}", ars_file.display()), e))?;
+        let started = std::time::Instant::now();
+        let summary = generate(
+            ctx,
+            &[
+                "status-xlsx",
+                "--keys",
+                &keys.to_string(),
+                "--ars-file",
+                &ars_file.to_string_lossy(),
+            ],
+            &xlsx,
+        )?;
+        let took = started.elapsed();
+        assert_eq!(summary, format!("{rows} rows"));
         let mut sizes = Vec::new();
         for (what, file) in [("XLSX", &xlsx), ("CSV", &csv)] {
             let name = file.to_string_lossy().into_owned();

@@ -158,23 +158,28 @@ fn walk<R: Read + Seek, E>(
     if let Some(problem) = unpacked_size_problem(&mut input) {
         return Err(ParseError::not_format(expected, "workbook", problem).into());
     }
+    // One walk over the worksheet's XML before calamine reads it: which sheet, the
+    // hidden rows, the used range (the cells with a value) and the merged regions,
+    // which the worksheet lists after its cells.
     input.rewind().map_err(ParseError::from)?;
-    let sheet = {
-        let workbook: Xlsx<&mut R> =
-            calamine::open_workbook_from_rs(&mut input).map_err(not_workbook)?;
-        first_visible_worksheet(&workbook).ok_or_else(|| {
-            ParseError::not_format(
-                expected,
-                "workbook",
-                "the workbook has no visible worksheet",
-            )
-        })?
+    let (sheet, facts) = match hidden_rows(&mut input) {
+        Some((sheet, facts)) => (sheet, Some(facts)),
+        // The parts could not be found or read: calamine says which sheet (or why
+        // none), and gives the merged regions below.
+        None => {
+            input.rewind().map_err(ParseError::from)?;
+            let workbook: Xlsx<&mut R> =
+                calamine::open_workbook_from_rs(&mut input).map_err(not_workbook)?;
+            let sheet = first_visible_worksheet(&workbook).ok_or_else(|| {
+                ParseError::not_format(
+                    expected,
+                    "workbook",
+                    "the workbook has no visible worksheet",
+                )
+            })?;
+            (sheet, None)
+        }
     };
-    // One walk over the worksheet's XML before calamine reads it: the hidden rows,
-    // the used range (the cells with a value) and the merged regions, which the
-    // worksheet lists after its cells.
-    input.rewind().map_err(ParseError::from)?;
-    let facts = hidden_rows(&mut input, &sheet);
     if layout == Layout::Held {
         if let Some(problem) = facts.as_ref().and_then(Hidden::too_many_cells) {
             return Err(ParseError::not_format(expected, "workbook", problem).into());
@@ -418,29 +423,11 @@ impl RowBuilder {
 /// status import warns before it validates). Empty when there are none or the
 /// workbook cannot be read: its reader reports that.
 pub fn hidden_data_rows<R: Read + Seek>(mut input: R) -> Vec<u64> {
-    // A workbook too large unpacked is refused by [`read`]; opening it here would
-    // read its shared strings whole first.
+    // A workbook too large unpacked is refused by its reader.
     if unpacked_size_problem(&mut input).is_some() || input.rewind().is_err() {
         return Vec::new();
     }
-    let sheet = {
-        let Ok(workbook) = calamine::open_workbook_from_rs::<Xlsx<&mut R>, _>(&mut input) else {
-            return Vec::new();
-        };
-        let Some(sheet) = workbook
-            .sheets_metadata()
-            .iter()
-            .find(|s| s.typ == SheetType::WorkSheet && s.visible == SheetVisible::Visible)
-            .map(|s| s.name.clone())
-        else {
-            return Vec::new();
-        };
-        sheet
-    };
-    if input.rewind().is_err() {
-        return Vec::new();
-    }
-    let Some(hidden) = hidden_rows(&mut input, &sheet) else {
+    let Some((_, hidden)) = hidden_rows(&mut input) else {
         return Vec::new();
     };
     // The header is the sheet's first row; a hidden header is not a data row.
@@ -664,12 +651,50 @@ fn find_attr(
     }
 }
 
-/// The row numbers worksheet `sheet` marks hidden (`<row r="5" hidden="1">`: an
+/// The first visible worksheet in `workbook` (`xl/workbook.xml`) as calamine
+/// decides it (a `<sheet>` without `state="hidden"` or `"veryHidden"` whose part
+/// is under `xl/worksheets/`, not a chart or dialog sheet): its name and the path
+/// of its part, from `rels` (`xl/_rels/workbook.xml.rels`). Found here so a
+/// workbook is opened by calamine once, which reads its shared strings whole.
+fn first_visible_worksheet_part(workbook: &[u8], rels: &[u8]) -> Option<(String, String)> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(workbook);
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).ok()? {
+            Event::Start(e) | Event::Empty(e)
+                if e.local_name().as_ref() == b"sheet"
+                    && matches!(attr(&e, b"state").as_deref(), None | Some("visible")) =>
+            {
+                // `r:id` (relationships namespace; its local name is unique here).
+                let (Some(name), Some(id)) = (attr(&e, b"name"), attr(&e, b"id")) else {
+                    continue;
+                };
+                let target = find_attr(rels, b"Relationship", b"Id", &id, b"Target")?;
+                let path = if let Some(absolute) = target.strip_prefix('/') {
+                    absolute.to_owned()
+                } else if target.starts_with("xl/") {
+                    target
+                } else {
+                    format!("xl/{target}")
+                };
+                if path.split('/').nth(1) == Some("worksheets") {
+                    return Some((name, path));
+                }
+            }
+            Event::Eof => return None,
+            _ => {}
+        }
+        buf.clear();
+    }
+}
+
+/// The first visible worksheet's name, and the row numbers it marks hidden (`<row r="5" hidden="1">`: an
 /// autofilter writes this for every row it filters out, and so does hiding a row
 /// by hand), from the workbook's XML, which calamine does not expose. None when
 /// the parts cannot be found or read: the rows were read by calamine already, and
 /// only the warning is lost.
-fn hidden_rows<R: Read + Seek>(input: R, sheet: &str) -> Option<Hidden> {
+fn hidden_rows<R: Read + Seek>(input: R) -> Option<(String, Hidden)> {
     use quick_xml::events::Event;
     let mut zip = zip::ZipArchive::new(input).ok()?;
     let part = |zip: &mut zip::ZipArchive<R>, name: &str| -> Option<Vec<u8>> {
@@ -679,16 +704,9 @@ fn hidden_rows<R: Read + Seek>(input: R, sheet: &str) -> Option<Hidden> {
         file.take(16 << 20).read_to_end(&mut bytes).ok()?;
         Some(bytes)
     };
-    // workbook.xml: the sheet's relationship id; its .rels: the part's path.
-    // `r:id` (relationships namespace; its local name is unique here).
     let workbook = part(&mut zip, "xl/workbook.xml")?;
-    let rel_id = find_attr(&workbook, b"sheet", b"name", sheet, b"id")?;
     let rels = part(&mut zip, "xl/_rels/workbook.xml.rels")?;
-    let target = find_attr(&rels, b"Relationship", b"Id", &rel_id, b"Target")?;
-    let path = match target.strip_prefix('/') {
-        Some(absolute) => absolute.to_owned(),
-        None => format!("xl/{target}"),
-    };
+    let (sheet, path) = first_visible_worksheet_part(&workbook, &rels)?;
     // The worksheet streamed: only `row` elements' attributes are looked at.
     let file = zip.by_name(&path).ok()?;
     let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(file));
@@ -744,7 +762,7 @@ fn hidden_rows<R: Read + Seek>(input: R, sheet: &str) -> Option<Hidden> {
         }
         buf.clear();
     }
-    Some(hidden)
+    Some((sheet, hidden))
 }
 
 /// Excel's serial of 9999-12-31, the last date it shows, plus the 1,462 days of the
