@@ -435,9 +435,13 @@ fn fetch_and_apply(
         }
         Fetched::Payload(p) => p,
     };
-    if state.last_sha256.as_deref() == Some(payload.sha256.as_str()) {
-        tracing::info!(sha256 = %payload.sha256, "payload identical to the last release");
-        return release::record_unchanged(conn, &meta, &payload.validators, Some(&payload.sha256));
+    // A copied regular file has no hash yet (the release computes it); it was
+    // compared with the last release by `hash_file` above.
+    if let Some(sha256) =
+        (payload.sha256.as_deref()).filter(|s| state.last_sha256.as_deref() == Some(*s))
+    {
+        tracing::info!(sha256, "payload identical to the last release");
+        return release::record_unchanged(conn, &meta, &payload.validators, Some(sha256));
     }
     let file = payload
         .file

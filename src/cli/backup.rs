@@ -25,6 +25,19 @@ impl Backup {
             )
             .into());
         }
+        // Exports create a missing folder for their output (and say so); a backup
+        // does not: a backup disk that is not mounted would be filled in its mount
+        // point's place, on the disk the database is on.
+        if let Some(folder) = self
+            .file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty() && std::fs::symlink_metadata(p).is_err())
+        {
+            anyhow::bail!(
+                "the folder {} for the backup does not exist (is the backup disk mounted?): create it first; a backup never creates folders",
+                folder.display()
+            );
+        }
         crate::store::backup::backup(&ctx.db, &self.file)?;
         if !ctx.quiet {
             say!("{} backed up to {}", ctx.db.display(), self.file.display());

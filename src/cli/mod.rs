@@ -247,10 +247,110 @@ fn no_config() -> anyhow::Error {
 pub fn parse() -> Cli {
     use clap::{CommandFactory, FromArgMatches};
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let matches = Cli::command()
-        .color(color_arg(&args))
-        .get_matches_from(args);
+    let env = |name: &std::ffi::OsStr| std::env::var_os(name);
+    let mut command = ignore_empty_env_of_given_flags(
+        Cli::command().color(color_arg(&args)),
+        &|long| flag_given(&args, long),
+        &env,
+    );
+    let matches = match command.try_get_matches_from_mut(&args) {
+        Ok(matches) => matches,
+        Err(e) => {
+            if let Some(message) = empty_env_value(&e, &command, &args, &env) {
+                eprintln!("error: {message}");
+                std::process::exit(2);
+            }
+            e.exit()
+        }
+    };
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// Whether `--LONG` (or `--LONG=…`) is on the command line, before any `--`.
+fn flag_given(args: &[std::ffi::OsString], long: &str) -> bool {
+    args.iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy())
+        .take_while(|a| a != "--")
+        .any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}=")))
+}
+
+/// Clap reads a global flag's environment variable even when the flag is given
+/// after the subcommand, so `OZGSYNC_DB= ozgsync releases --db x.db` failed on the
+/// empty variable. A flag given on the command line wins over its variable: for
+/// those the (empty) variable is not read at all.
+fn ignore_empty_env_of_given_flags(
+    command: clap::Command,
+    given: &dyn Fn(&str) -> bool,
+    env: &dyn Fn(&std::ffi::OsStr) -> Option<std::ffi::OsString>,
+) -> clap::Command {
+    let ignored: Vec<clap::Id> = command
+        .get_arguments()
+        .filter(|arg| {
+            arg.get_env().and_then(env).is_some_and(|v| v.is_empty())
+                && arg.get_long().is_some_and(given)
+        })
+        .map(|arg| arg.get_id().clone())
+        .collect();
+    let mut command = command;
+    for id in ignored {
+        command = command.mut_arg(id, |arg| arg.env(None::<&'static str>));
+    }
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_owned())
+        .collect();
+    for name in names {
+        command =
+            command.mut_subcommand(name, |sub| ignore_empty_env_of_given_flags(sub, given, env));
+    }
+    command
+}
+
+/// When clap refuses an empty value that came from an environment variable
+/// (`OZGSYNC_DB=` in a unit file or an `export` with nothing after it), clap's
+/// "a value is required for '--db <PATH>'" names a flag the user never typed; this
+/// names the variable and what to do instead.
+fn empty_env_value(
+    e: &clap::Error,
+    command: &clap::Command,
+    args: &[std::ffi::OsString],
+    env: &dyn Fn(&std::ffi::OsStr) -> Option<std::ffi::OsString>,
+) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        e.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let Some(ContextValue::String(shown)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    // The flag as clap shows it, e.g. "--db <PATH>".
+    let long = shown.split_whitespace().next()?.strip_prefix("--")?;
+    if flag_given(args, long) {
+        return None;
+    }
+    let mut stack = vec![command];
+    while let Some(cmd) = stack.pop() {
+        stack.extend(cmd.get_subcommands());
+        for arg in cmd.get_arguments() {
+            let (Some(name), Some(arg_long)) = (arg.get_env(), arg.get_long()) else {
+                continue;
+            };
+            if arg_long != long || env(name).is_none_or(|v| !v.is_empty()) {
+                continue;
+            }
+            let name = name.to_string_lossy();
+            return Some(format!(
+                "the environment variable {name} is set but empty, and stands for --{long} when that is not given: \
+                 unset it (unset {name}, or remove it from the service's Environment= or env file) to use the default, \
+                 or give it a value (see ozgsync --help)"
+            ));
+        }
+    }
+    None
 }
 
 /// The last `--color WHEN` / `--color=WHEN` before `--`, as clap's choice.
@@ -291,6 +391,13 @@ impl Cli {
         // fails with SQLite's "unable to open database file" under `./~/`.
         if let Some(given) = db.as_deref() {
             let needs_db = !matches!(self.command, Command::Completions(_) | Command::Man(_));
+            if needs_db && given.to_string_lossy().trim().is_empty() {
+                return Err(crate::Error::usage(format!(
+                    "--db (or OZGSYNC_DB) {:?} is only white space: give the database file's path, or unset OZGSYNC_DB to use the config's `database`",
+                    given.display().to_string()
+                ))
+                .into());
+            }
             if needs_db && given.to_string_lossy().starts_with('~') && !given.exists() {
                 return Err(crate::Error::usage(format!(
                     "--db (or OZGSYNC_DB) {:?} starts with `~`, which nothing expanded (a quoted path, or one set in a systemd unit or an env file): write the full path",

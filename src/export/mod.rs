@@ -366,6 +366,9 @@ fn write_report(
         for (name, bytes) in rendered {
             targets.insert(out.join(name), bytes);
         }
+        if let Some(parent) = out.parent() {
+            target::create_out_dirs(parent, output.modes.dir)?;
+        }
         target::create_dirs(out, output.modes.dir)?;
     } else {
         for (_, bytes) in rendered {
@@ -401,7 +404,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], modes: target::Modes) -> Result<(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    target::create_dirs(dir, modes.dir)?;
+    target::create_out_dirs(dir, modes.dir)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".ozgsync-")
         .tempfile_in(dir)

@@ -205,7 +205,7 @@ impl<'a> Staging<'a> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => return Err(io("inspecting", dir)(e)),
         };
-        target::create_dirs(&parent, opts.modes.dir)?;
+        target::create_out_dirs(&parent, opts.modes.dir)?;
         let lock = DirLock::acquire(&parent.join(format!(".{name}.lock")))?;
         remove_leftovers(&parent, &name);
 

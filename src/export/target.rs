@@ -214,6 +214,31 @@ pub fn set_mode(path: &Path, mode: u32) -> Result<(), ExportError> {
         .map_err(super::io_error("setting the permissions of", path))
 }
 
+/// [`create_dirs`] for the folder an output goes into (`--out`'s folder, or the
+/// parent of a directory `--out` names): the folders it creates are said on stderr
+/// (`info`, so not with `--quiet`), since a mistyped path would otherwise grow a
+/// new tree without a word.
+pub fn create_out_dirs(dir: &Path, mode: u32) -> Result<(), ExportError> {
+    let mut top = None;
+    let mut current = Some(dir);
+    while let Some(d) = current.filter(|d| !d.as_os_str().is_empty()) {
+        if fs::symlink_metadata(d).is_ok() {
+            break;
+        }
+        top = Some(d);
+        current = d.parent();
+    }
+    create_dirs(dir, mode)?;
+    if let Some(top) = top {
+        tracing::info!(
+            folder = %dir.display(),
+            from = %top.display(),
+            "created missing folders for the output"
+        );
+    }
+    Ok(())
+}
+
 /// Creates the missing directories of `dir` with `mode`; existing ones are left
 /// as they are (they are not ozgsync's to change).
 pub fn create_dirs(dir: &Path, mode: u32) -> Result<(), ExportError> {

@@ -5,14 +5,19 @@
 //! pause between body chunks rather than a total deadline, so slow but steady
 //! downloads work), retries with exponential backoff, jitter and `Retry-After`,
 //! conditional GET with ETag / Last-Modified, and streaming the (gzip-decoded) body
-//! into a temp file while hashing it and enforcing the size limit. URLs are redacted
+//! into a temp file while hashing it and enforcing the size limit. Gzip is asked
+//! for and decoded here, not by reqwest, so the body's framing stays known: reqwest
+//! drops `Content-Encoding` and `Content-Length` when it decodes, and a compressed
+//! body would look like one without a length. URLs are redacted
 //! (no userinfo) in every error and log line. A total deadline
 //! ([`FetchPolicy::total_timeout`]) bounds one fetch, retries included, so a server
 //! trickling bytes just inside the read timeout cannot hold a sync forever.
 
+use std::pin::Pin;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
@@ -56,6 +61,9 @@ impl Client {
             .connect_timeout(policy.connect_timeout)
             // Per read, not per request: also bounds the wait for response headers.
             .read_timeout(policy.read_timeout)
+            // Gzip is asked for and decoded in `read_body`, which needs to know
+            // whether the body was compressed (see the module docs).
+            .no_gzip()
             .redirect(redirect)
             .build()
             .map_err(|e| FetchError::Setup {
@@ -141,7 +149,11 @@ impl Client {
         shown: &str,
         headers: &HeaderMap,
     ) -> Result<Fetched, AttemptError> {
-        let mut request = self.inner.get(url.clone()).headers(headers.clone());
+        let mut request = self
+            .inner
+            .get(url.clone())
+            .headers(headers.clone())
+            .header(header::ACCEPT_ENCODING, "gzip");
         // reqwest drops this header itself when a redirect leaves the host.
         if let Some(auth) = &self.policy.authorization {
             request = auth.apply(request);
@@ -201,9 +213,24 @@ impl Client {
                 limit,
             })
         };
-        // Exact only when the body is not compressed (reqwest drops it when decoding).
-        let expected = response.content_length();
-        let unframed = unframed(&response);
+        let encoding = match body_encoding(response.headers()) {
+            Ok(encoding) => encoding,
+            Err(other) => {
+                return Err(AttemptError::Fatal(FetchError::Network {
+                    url: origin.to_owned(),
+                    reason: format!(
+                        "the server sent the body with Content-Encoding {other:?}, but only \
+                         gzip was asked for; ask its operator to send it plain or as gzip"
+                    ),
+                    attempts: 1,
+                }))
+            }
+        };
+        let gzip = encoding == Encoding::Gzip;
+        // The length of what is sent: of the decoded bytes only when not compressed.
+        let expected = response.content_length().filter(|_| !gzip);
+        // A gzip stream carries its own end marker, length and CRC, checked below.
+        let unframed = !gzip && unframed(&response);
         if expected.is_some_and(|n| n > limit) {
             return Err(too_large());
         }
@@ -220,7 +247,7 @@ impl Client {
         let mut out = tokio::fs::File::from_std(file.as_file().try_clone().map_err(file_err)?);
         let mut hasher = Sha256::new();
         let mut size = 0u64;
-        let mut stream = response.bytes_stream();
+        let mut stream = body_stream(response, gzip);
         // The last bytes seen, for the end check of an unframed body.
         let mut tail: Vec<u8> = Vec::new();
         loop {
@@ -232,30 +259,7 @@ impl Client {
                     ))))
                 }
                 Ok(None) => break,
-                // reqwest reports every body error as "decoding" when gzip is on;
-                // only InvalidData underneath means the bytes themselves are bad.
-                Ok(Some(Err(e))) if is_invalid_data(&e) => {
-                    return Err(AttemptError::Fatal(FetchError::Network {
-                        url: origin.to_owned(),
-                        reason: format!(
-                            "cannot decode the body ({}); the server sends a corrupt \
-                             compressed body",
-                            error_chain(&e)
-                        ),
-                        attempts: 1,
-                    }))
-                }
-                Ok(Some(Err(e))) => {
-                    let what = if e.is_timeout() {
-                        "body stalled"
-                    } else {
-                        "body broken off"
-                    };
-                    return Err(AttemptError::Retryable(Failure::network(format!(
-                        "{what} after {size} bytes: {}",
-                        error_chain(&e)
-                    ))));
-                }
+                Ok(Some(Err(e))) => return Err(body_error(e, size, origin)),
                 Ok(Some(Ok(chunk))) => chunk,
             };
             size = size.saturating_add(chunk.len() as u64);
@@ -286,12 +290,86 @@ impl Client {
         out.flush().await.map_err(file_err)?;
         Ok(Payload {
             file,
-            sha256: hex(&hasher.finalize()),
+            sha256: Some(hex(&hasher.finalize())),
             size,
             validators: Validators::default(),
             origin: origin.to_owned(),
         })
     }
+}
+
+/// How the body is encoded on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Identity,
+    Gzip,
+}
+
+/// The body's `Content-Encoding`: identity, gzip (the only one asked for), or the
+/// name of another one, which a server should not send unasked.
+fn body_encoding(headers: &HeaderMap) -> Result<Encoding, String> {
+    let mut encoding = Encoding::Identity;
+    for value in headers.get_all(header::CONTENT_ENCODING) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name.to_ascii_lowercase().as_str() {
+                "identity" => {}
+                // A second gzip layer would need a second decoder.
+                "gzip" | "x-gzip" if encoding == Encoding::Identity => encoding = Encoding::Gzip,
+                _ => return Err(text.trim().to_owned()),
+            }
+        }
+    }
+    Ok(encoding)
+}
+
+type BodyStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// The body's decoded bytes. Errors of the connection come as `io::Error`s that
+/// wrap the `reqwest::Error`; the gzip decoder's own are plain `io::Error`s: an
+/// `UnexpectedEof` when the stream ended before its end marker and checksum.
+fn body_stream(response: reqwest::Response, gzip: bool) -> BodyStream {
+    let raw = response
+        .bytes_stream()
+        .map(|r| r.map_err(std::io::Error::other));
+    if !gzip {
+        return Box::pin(raw);
+    }
+    let mut decoder =
+        async_compression::tokio::bufread::GzipDecoder::new(tokio_util::io::StreamReader::new(raw));
+    // A gzip file may hold several members, one after the other (RFC 1952).
+    decoder.multiple_members(true);
+    Box::pin(tokio_util::io::ReaderStream::new(decoder))
+}
+
+/// What a failed read of the body means: a network fault or a cut gzip stream
+/// (worth another try), or a corrupt compressed body (which another try will not mend).
+fn body_error(e: std::io::Error, size: u64, origin: &str) -> AttemptError {
+    if let Some(net) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+    {
+        let what = if net.is_timeout() {
+            "body stalled"
+        } else {
+            "body broken off"
+        };
+        return AttemptError::Retryable(Failure::network(format!(
+            "{what} after {size} bytes: {}",
+            error_chain(net)
+        )));
+    }
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        return AttemptError::Retryable(Failure::network(format!(
+            "body cut short: the gzip stream ended after {size} bytes unpacked, before its \
+             end marker and checksum (the connection broke off)"
+        )));
+    }
+    AttemptError::Fatal(FetchError::Network {
+        url: origin.to_owned(),
+        reason: format!("cannot decode the body ({e}); the server sends a corrupt compressed body"),
+        attempts: 1,
+    })
 }
 
 /// Bytes kept from the end of an unframed body for [`ends_mid_line`].
@@ -301,9 +379,7 @@ const TAIL_KEPT: usize = 256;
 /// (HTTP/1.x with neither `Content-Length` nor `Transfer-Encoding`): then a
 /// connection broken off early looks like a complete body, which the line-based
 /// formats (LeiKa, GV100AD, OZG and EfA CSV) would take as whole, their last line
-/// cut. A compressed body is framed by its own trailer (a cut one fails to
-/// decode); reqwest drops its `Content-Length` when it decodes it, so such a body
-/// also counts as unframed here, which only matters if it ends mid-line.
+/// cut. A gzip body is framed by its own trailer and not asked about here.
 fn unframed(response: &reqwest::Response) -> bool {
     let headers = response.headers();
     response.version() < reqwest::Version::HTTP_2
@@ -439,27 +515,6 @@ fn classify_send_error(e: reqwest::Error, shown: &str) -> AttemptError {
         "request failed"
     };
     AttemptError::Retryable(Failure::network(format!("{what}: {}", error_chain(&e))))
-}
-
-/// Whether a body error means the (compressed) bytes are corrupt, which another try
-/// will not fix, as opposed to a network failure.
-fn is_invalid_data(e: &reqwest::Error) -> bool {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = current {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            // A bad gzip header is InvalidData; a bad deflate stream is flate2's error
-            // wrapped as Other (and io::Error::source skips the wrapped error).
-            if io.kind() == std::io::ErrorKind::InvalidData
-                || io
-                    .get_ref()
-                    .is_some_and(|inner| inner.is::<flate2::DecompressError>())
-            {
-                return true;
-            }
-        }
-        current = err.source();
-    }
-    false
 }
 
 fn find_source<'a, T: std::error::Error + 'static>(

@@ -95,7 +95,7 @@ impl PageArray {
         self.out.flush().await.map_err(file_err)?;
         Ok(Payload {
             file: self.file,
-            sha256: hex(&self.hasher.finalize()),
+            sha256: Some(hex(&self.hasher.finalize())),
             size: self.size,
             validators: Validators::default(),
             origin: self.origin,
@@ -127,7 +127,7 @@ pub async fn whole_answer(origin: String, limit: u64, bytes: &[u8]) -> Result<Pa
     out.flush().await.map_err(file_err)?;
     Ok(Payload {
         file,
-        sha256: hex(&Sha256::digest(bytes)),
+        sha256: Some(hex(&Sha256::digest(bytes))),
         size: bytes.len() as u64,
         validators: Validators::default(),
         origin,

@@ -23,7 +23,7 @@ use crate::model::{
     MarktplatzStatus, Reifegrad, ReifegradModell, Themenfeld,
 };
 
-const EXPECTED: &str = "EfA release";
+pub(super) const EXPECTED: &str = "EfA release";
 
 /// The value of the JSON document's `format` field.
 pub const FORMAT_MARKER: &str = "ozgsync-efa";

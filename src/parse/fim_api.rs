@@ -50,7 +50,7 @@ use serde_json::{Map, Value};
 use super::{json_strict, Change, Item, Items, ParseError, Queued, Reject, Step};
 use crate::model::{leistungstyp_of, Leistungsschluessel, ServiceRecord, TYPISIERUNG_CODES};
 
-const FORMAT: &str = "FIM Portal API";
+pub(super) const FORMAT: &str = "FIM Portal API";
 
 /// The paging facts of one page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

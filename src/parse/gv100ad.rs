@@ -61,7 +61,7 @@ use crate::model::{municipality_key, Level, MunicipalityRecord};
 // Re-exported where callers of the parser look for them; the list lives in the model.
 pub use crate::model::{is_gemeinde, is_gemeindefreies_gebiet};
 
-const FORMAT: &str = "GV100AD";
+pub(super) const FORMAT: &str = "GV100AD";
 
 /// Longest line read. A GV100AD record has 220 characters; a line far longer is not a
 /// record, and reading it whole would let one missing newline pull the payload into
@@ -126,8 +126,6 @@ impl<R: BufRead + Seek> Step for Parser<R> {
 fn not_a_text_file(first_line: &[u8]) -> Option<&'static str> {
     if first_line.starts_with(b"PK\x03\x04") {
         Some("the file is a ZIP archive (Destatis publishes GV100AD zipped): unzip it and import the GV100AD_….ASC or .txt file inside")
-    } else if super::csv_text::is_gzip(first_line) {
-        Some(super::csv_text::GZIP_COMPRESSED)
     } else if first_line.contains(&0) {
         Some("the file holds NUL bytes, so it is binary (or UTF-16), not the GV100AD text file (fixed-width lines in UTF-8 or ISO-8859-1)")
     } else {

@@ -23,7 +23,7 @@ use super::{shorten, unknown_typisierung, Change, Item, Items, ParseError, Queue
 use crate::model::{leistungstyp_of, Leistungsschluessel, ServiceRecord};
 
 /// The name of the format in `ParseError::NotFormat`.
-const EXPECTED: &str = "LeiKa CSV";
+pub(super) const EXPECTED: &str = "LeiKa CSV";
 
 /// A longer record is taken as a broken file (an unclosed quote reading on to the end)
 /// rather than data: real rows are well under 10 KiB.

@@ -244,14 +244,37 @@ pub trait Consume {
 }
 
 impl Format {
+    /// The format's name in "not a … payload".
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::LeikaCsv => leika_csv::EXPECTED,
+            Format::Xzufi => xzufi::EXPECTED,
+            Format::FimApi => fim_api::FORMAT,
+            Format::Gv100ad => gv100ad::FORMAT,
+            Format::Efa => efa::EXPECTED,
+            Format::OzgLeistungen => ozg::EXPECTED_LEISTUNGEN,
+            Format::OzgMap => ozg::EXPECTED_MAP,
+            Format::Pvog => pvog::FORMAT,
+        }
+    }
+
     /// Parses `input` as this format and hands the items to `consumer`. Fails
     /// before anything is consumed when the payload is not the format at all
     /// (formats that find that out later end their items with the error).
     pub fn parse<'a, R: BufRead + Seek + 'a, C: Consume>(
         self,
-        input: R,
+        mut input: R,
         consumer: C,
     ) -> Result<C::Output, ParseError> {
+        // One check for every format: a `.gz` file given as it came would otherwise
+        // be "NUL bytes", "not JSON" or a bad character reference, per parser.
+        if csv_text::is_gzip(input.fill_buf()?) {
+            return Err(ParseError::not_format(
+                self.name(),
+                "byte 0",
+                csv_text::GZIP_COMPRESSED,
+            ));
+        }
         Ok(match self {
             Format::LeikaCsv => consumer.consume(leika_csv::parse(input)?),
             Format::Xzufi => consumer.consume(xzufi::parse(input)?),

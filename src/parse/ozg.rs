@@ -15,8 +15,8 @@ use crate::model::{
     is_valid_ozg_id, LeikaOzgRecord, Leistungsschluessel, OzgLeistungRecord, Themenfeld,
 };
 
-const EXPECTED_LEISTUNGEN: &str = "OZG-Leistungen CSV";
-const EXPECTED_MAP: &str = "LeiKa→OZG map CSV";
+pub(super) const EXPECTED_LEISTUNGEN: &str = "OZG-Leistungen CSV";
+pub(super) const EXPECTED_MAP: &str = "LeiKa→OZG map CSV";
 
 pub const LEISTUNGEN_COLUMNS: &[&str] = &["ozg_id", "ozg_leistung", "lebenslage", "themenfeld"];
 pub const MAP_COLUMNS: &[&str] = &["leika_schluessel", "ozg_id"];

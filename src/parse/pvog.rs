@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::{Change, Item, Items, ParseError, Reject};
 use crate::model::{is_valid_availability_key, Ars, AvailabilityRecord, Leistungsschluessel};
 
-const FORMAT: &str = "Dashboard Digitale Verwaltung (PVOG) page array";
+pub(super) const FORMAT: &str = "Dashboard Digitale Verwaltung (PVOG) page array";
 const CSV_FORMAT: &str = "Dashboard Digitale Verwaltung (PVOG) CSV";
 
 /// The CSV columns read (the JSON rows' field names); others are ignored.

@@ -28,7 +28,7 @@ use super::{unknown_typisierung, Change, Item, Items, ParseError, Queued, Reject
 use crate::model::{leistungstyp_of, Leistungsschluessel, ServiceRecord, LEIKA_URN_PREFIX};
 
 /// The name of the format in `ParseError::NotFormat`.
-const EXPECTED: &str = "XZuFi 2.2.0";
+pub(super) const EXPECTED: &str = "XZuFi 2.2.0";
 
 pub const XZUFI_NAMESPACE: &str = "http://xoev.de/schemata/xzufi/2_2_0";
 

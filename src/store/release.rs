@@ -330,16 +330,20 @@ fn apply_in_transaction(
     upsert_source(&tx, meta, &payload.validators)?;
     // A payload not stored yet is compressed on a thread of its own while the
     // records are written (zlib took ~0.1 s of the SQLite writer's critical path
-    // for a 16 MB LeiKa file), and stored at the end of the same transaction.
-    let compress = if payload_stored(&tx, &payload.sha256)? {
-        None
-    } else {
-        let file = payload
-            .file
-            .reopen()
-            .map_err(Error::io("reopening payload", payload.file.path()))?;
-        Some(file)
+    // for a 16 MB LeiKa file), and stored at the end of the same transaction. A
+    // payload without a hash yet (a copied local file, `fetch::read_file`) is
+    // hashed there too, and compressed in case it is new: the release row gets
+    // its hash, and the payload is stored unless one with that hash is.
+    let compress = match &payload.sha256 {
+        Some(sha256) if payload_stored(&tx, sha256)? => None,
+        _ => Some(
+            payload
+                .file
+                .reopen()
+                .map_err(Error::io("reopening payload", payload.file.path()))?,
+        ),
     };
+    let hash = payload.sha256.is_none();
     let path = payload.file.path().to_owned();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (release_id, counts) = std::thread::scope(|scope| {
@@ -347,7 +351,7 @@ fn apply_in_transaction(
             Some(file) => Some(
                 std::thread::Builder::new()
                     .name("ozgsync-gzip".into())
-                    .spawn_scoped(scope, || compress_payload(file, &path, &stop))
+                    .spawn_scoped(scope, || compress_payload(file, &path, hash, &stop))
                     .map_err(Error::io("starting the payload compression thread", &path))?,
             ),
             None => None,
@@ -360,23 +364,40 @@ fn apply_in_transaction(
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         let compressed = compressing.join();
-        let written = written?;
-        let data = compressed.map_err(|_| {
+        let (release_id, counts) = written?;
+        let compressed = compressed.map_err(|_| {
             Error::Invalid(format!(
                 "compressing the payload {} stopped unexpectedly (a bug in ozgsync: please \
                  report it); nothing was applied",
                 path.display()
             ))
         })??;
-        if let Some(data) = data {
+        let Some(compressed) = compressed else {
+            return Ok((release_id, counts));
+        };
+        if let Some(sha256) = compressed.sha256 {
+            tx.execute(
+                "UPDATE releases SET sha256 = ?2 WHERE release_id = ?1",
+                params![release_id, sha256],
+            )
+            .map_err(Error::db("recording the payload's hash"))?;
+            payload.sha256 = Some(sha256);
+        }
+        let sha256 = payload.sha256.as_deref().unwrap_or_default();
+        if !hash || !payload_stored(&tx, sha256)? {
             tx.execute(
                 "INSERT INTO payloads (sha256, size, codec, data, stored_at)
                  VALUES (?1, ?2, 'gzip', ?3, ?4)",
-                params![payload.sha256, payload.size as i64, data, super::now_utc()],
+                params![
+                    sha256,
+                    payload.size as i64,
+                    compressed.data,
+                    super::now_utc()
+                ],
             )
             .map_err(Error::db("storing payload"))?;
         }
-        Ok(written)
+        Ok((release_id, counts))
     })?;
     tx.commit().map_err(Error::db("committing release"))?;
     // A database this command created ran its first release in rollback-journal
@@ -403,7 +424,7 @@ fn write_items(
         tx,
         meta,
         &payload.validators,
-        Some(&payload.sha256),
+        payload.sha256.as_deref(),
         ReleaseStatus::Applied,
     )?;
 
@@ -580,18 +601,28 @@ fn payload_stored(conn: &Connection, sha256: &str) -> Result<bool> {
     .map_err(Error::db("looking up payload"))
 }
 
-/// The payload `file` (its own handle, read from the start) gzip-compressed, or
-/// None when `stop` was set (the release failed and will not store it).
+/// A payload compressed for storing, and its hash if it was asked for.
+struct Compressed {
+    data: Vec<u8>,
+    sha256: Option<String>,
+}
+
+/// The payload `file` (its own handle, read from the start) gzip-compressed, and
+/// hashed if `hash`, or None when `stop` was set (the release failed and will not
+/// store it).
 fn compress_payload(
     mut file: std::fs::File,
     path: &std::path::Path,
+    hash: bool,
     stop: &std::sync::atomic::AtomicBool,
-) -> Result<Option<Vec<u8>>> {
+) -> Result<Option<Compressed>> {
+    use sha2::Digest;
     file.seek(SeekFrom::Start(0))
         .map_err(Error::io("rewinding payload", path))?;
     // Fast compression: payloads are kept for audit, and the import must stay close
     // to a plain `sqlite3 .import` in speed.
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut hasher = hash.then(sha2::Sha256::new);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         if stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -603,14 +634,21 @@ fn compress_payload(
         if n == 0 {
             break;
         }
+        let chunk = buf.get(..n).unwrap_or_default();
+        if let Some(hasher) = hasher.as_mut() {
+            hasher.update(chunk);
+        }
         encoder
-            .write_all(buf.get(..n).unwrap_or_default())
+            .write_all(chunk)
             .map_err(Error::io("compressing payload", path))?;
     }
     let data = encoder
         .finish()
         .map_err(Error::io("compressing payload", path))?;
-    Ok(Some(data))
+    Ok(Some(Compressed {
+        data,
+        sha256: hasher.map(|h| crate::fetch::hex(&h.finalize())),
+    }))
 }
 
 /// What the writer is done with of the records it wrote or found unchanged: their
@@ -1147,6 +1185,12 @@ impl<'c> VersionWriter<'c> {
 /// repeated in the payload are refused by the writer before they reach SQLite),
 /// so nothing reads the indexes meanwhile, and one sort per index replaces a
 /// B-tree search per row and index.
+///
+/// A partial index (`record_versions_to`: closed versions only) stays: a first
+/// release closes no version, so it gets no entry while the rows are written (its
+/// `WHERE` is one comparison per row), and building it after them would read
+/// every row once more for nothing (~2 % of the writer's CPU time in a cold LeiKa
+/// import, BENCHMARKS.md, session 9).
 struct DeferredIndexes {
     /// `CREATE INDEX` statements, in the order they were made.
     sql: Vec<String>,
@@ -1167,9 +1211,11 @@ impl DeferredIndexes {
         }
         let indexes: Vec<(String, String)> = tx
             .prepare(
-                "SELECT name, sql FROM sqlite_schema
-                 WHERE type = 'index' AND tbl_name = 'record_versions' AND sql IS NOT NULL
-                 ORDER BY rowid",
+                "SELECT s.name, s.sql FROM sqlite_schema s
+                 JOIN pragma_index_list('record_versions') i ON i.name = s.name
+                 WHERE s.type = 'index' AND s.tbl_name = 'record_versions'
+                   AND s.sql IS NOT NULL AND NOT i.partial
+                 ORDER BY s.rowid",
             )
             .and_then(|mut s| {
                 s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?

@@ -27,7 +27,7 @@ fn payload(content: &str) -> Payload {
     file.write_all(content.as_bytes()).unwrap();
     Payload {
         file,
-        sha256: format!("{:064x}", content.len()),
+        sha256: Some(format!("{:064x}", content.len())),
         size: content.len() as u64,
         validators: Validators::default(),
         origin: "test".into(),
@@ -319,8 +319,8 @@ fn a_change_in_volatile_fields_alone_makes_no_new_version() {
 
 /// The payload is compressed on a thread of its own while the records are written
 /// and stored in the release's transaction: through the binary, the stored gzip
-/// data is the file byte for byte under its SHA-256; a payload that fails stores
-/// nothing, and one stored before is not stored twice.
+/// data is the file byte for byte under its SHA-256, which the release row names;
+/// a payload that fails stores nothing, and one stored before is not stored twice.
 #[test]
 fn the_payload_is_stored_compressed_with_its_release_and_only_with_it() {
     use sha2::{Digest, Sha256};
@@ -369,6 +369,17 @@ fn the_payload_is_stored_compressed_with_its_release_and_only_with_it() {
             "SELECT count(*) FROM releases WHERE status = 'applied'"
         ),
         ["3"]
+    );
+    // A copied regular file is hashed beside the release (`fetch::read_file`):
+    // each release row still names the SHA-256 of the file it applied.
+    let sha =
+        |path: &std::path::Path| ozgsync::fetch::hex(&Sha256::digest(std::fs::read(path).unwrap()));
+    assert_eq!(
+        super::support::rows(
+            &db,
+            "SELECT sha256 FROM releases WHERE status = 'applied' ORDER BY release_id"
+        ),
+        [sha(&file), sha(&other), sha(&copy)]
     );
 }
 

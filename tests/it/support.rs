@@ -484,7 +484,7 @@ fn payload(content: &str) -> Payload {
     file.write_all(content.as_bytes()).unwrap();
     Payload {
         file,
-        sha256: format!("{:0>64}", release::content_hash(content)),
+        sha256: Some(format!("{:0>64}", release::content_hash(content))),
         size: content.len() as u64,
         validators: Validators::default(),
         origin: "test".into(),

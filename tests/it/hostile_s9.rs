@@ -1,0 +1,436 @@
+//! The hostile tester's list of session 9, each through the real binary: what
+//! session 8 left open (gzip-encoded downloads, `import leika x.gz`, an empty
+//! `OZGSYNC_DB`, `--out` into missing folders, the first sync's journal mode) and
+//! what the sweep found.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use super::support::{self, scratch};
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+/// A server that answers every request with `head` (status line and headers, no
+/// `Content-Length`, not chunked) and then `body`, and closes the connection: the
+/// body ends where the connection does. Returns the base URL and a request count.
+fn close_delimited_server(head: &'static str, body: Vec<u8>) -> (String, Arc<AtomicUsize>) {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                line.clear();
+            }
+            seen.fetch_add(1, Ordering::SeqCst);
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    (base, count)
+}
+
+const GZIP_HEAD: &str = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Encoding: gzip\r\n\r\n";
+
+/// A gzip-encoded download whose text has no final line break was refused as "cut
+/// short", because reqwest dropped `Content-Length` when it decoded the body and the
+/// body then looked unframed. A gzip stream carries its own end marker, length and
+/// CRC: a whole one is applied (with a length or without), a cut one is refused as
+/// cut and retried, nothing applied.
+#[test]
+fn a_gzip_download_is_framed_by_its_own_trailer() {
+    let dir = scratch();
+    let config = dir.path().join("ozgsync.toml");
+    std::fs::write(&config, "[fetch]\nmax_retries = 1\nbackoff_base_ms = 1\n").unwrap();
+    for (kind, file) in [
+        ("ozg", "ozg/ozg_leistungen_nrw2019.csv"),
+        ("leika", "leika/leika_sample_nrw2019.csv"),
+    ] {
+        let mut text = std::fs::read(support::fixture(file)).unwrap();
+        while text.last().is_some_and(|b| b"\r\n".contains(b)) {
+            text.pop();
+        }
+        let packed = gzip(&text);
+        let import = |db: &std::path::Path, url: &str| {
+            support::run_db(
+                db,
+                &[
+                    "--config",
+                    config.to_str().unwrap(),
+                    "import",
+                    kind,
+                    "--allow-http",
+                    url,
+                ],
+            )
+        };
+        let applied = |db: &std::path::Path| {
+            support::rows(
+                db,
+                "SELECT count(*) FROM v_releases WHERE status = 'applied'",
+            )
+        };
+
+        // Whole, with a Content-Length (of the compressed bytes).
+        let served = packed.clone();
+        let server = support::serve(move |_, _| {
+            support::Reply::ok(served.clone()).header("Content-Encoding", "gzip")
+        });
+        let db = dir.path().join(format!("{kind}-length.db"));
+        let run = import(&db, &format!("{}/{kind}", server.base));
+        run.assert_ok();
+        assert!(run.stdout.contains("release 1 applied"), "{kind}: {run:#?}");
+
+        // Whole, without a length: the connection's end is the body's end.
+        let (base, _) = close_delimited_server(GZIP_HEAD, packed.clone());
+        let db = dir.path().join(format!("{kind}-close.db"));
+        let run = import(&db, &format!("{base}/{kind}"));
+        run.assert_ok();
+        assert!(run.stdout.contains("release 1 applied"), "{kind}: {run:#?}");
+
+        // Cut inside the deflate data, and inside the 8-byte trailer.
+        for cut in [packed.len() / 2, packed.len() - 3] {
+            let (base, count) = close_delimited_server(GZIP_HEAD, packed[..cut].to_vec());
+            let db = dir.path().join(format!("{kind}-cut{cut}.db"));
+            let run = import(&db, &format!("{base}/{kind}"));
+            run.assert_code(1);
+            assert!(
+                run.stderr.contains("body cut short: the gzip stream ended"),
+                "{kind} cut at {cut}: {run:#?}"
+            );
+            assert_eq!(count.load(Ordering::SeqCst), 2, "retried once: {run:#?}");
+            assert_eq!(applied(&db), ["0"], "{kind} cut at {cut}: {run:#?}");
+        }
+    }
+}
+
+/// A server that sends an encoding it was not asked for (only gzip is): the body
+/// was handed on still compressed and refused by the parser as binary; it is named.
+#[test]
+fn a_body_in_an_encoding_not_asked_for_is_named() {
+    let dir = scratch();
+    let server = support::serve(|_, _| {
+        support::Reply::ok(b"\x8b\x01\x80abc".to_vec()).header("Content-Encoding", "br")
+    });
+    let db = dir.path().join("x.db");
+    let run = support::run_db(
+        &db,
+        &[
+            "import",
+            "ozg",
+            "--allow-http",
+            &format!("{}/ozg", server.base),
+        ],
+    );
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(
+            "the server sent the body with Content-Encoding \"br\", but only gzip was asked for"
+        ),
+        "{run:#?}"
+    );
+    assert_eq!(server.targets().len(), 1, "not retried: {run:#?}");
+}
+
+/// `import leika x.csv.gz` said "the file contains NUL bytes: it is binary or
+/// UTF-16", `import xzufi`/`fim-api`/`pvog` blamed a character reference or "not
+/// JSON": every import now names gzip and how to unpack or pipe it (one check
+/// before any format's parser; the sheets have the same in their text reader).
+#[test]
+fn every_import_names_a_gzip_file_as_one() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    for (kind, file, name) in [
+        ("leika", "leika/leika_sample_nrw2019.csv", "a LeiKa CSV"),
+        ("xzufi", "xzufi/doctype.xml", "an XZuFi 2.2.0"),
+        (
+            "fim-api",
+            "fim-api/steckbriefe_pull.json",
+            "a FIM Portal API",
+        ),
+        ("gv100ad", "gv100ad/GV100AD_30112025_NI.txt", "a GV100AD"),
+        ("efa", "efa/release1.json", "an EfA release"),
+        ("efa", "efa/release1.csv", "an EfA release"),
+        (
+            "ozg",
+            "ozg/ozg_leistungen_nrw2019.csv",
+            "an OZG-Leistungen CSV",
+        ),
+        (
+            "ozg-map",
+            "ozg/leika_to_ozg_nrw2019_sample.csv",
+            "a LeiKa→OZG map CSV",
+        ),
+        ("pvog", "pvog/pull.json", "a Dashboard Digitale Verwaltung"),
+    ] {
+        let packed = gzip(&std::fs::read(support::fixture(file)).unwrap());
+        let path = dir.path().join("payload.gz");
+        std::fs::write(&path, &packed).unwrap();
+        let run = support::run_db(&db, &["import", kind, path.to_str().unwrap()]);
+        run.assert_code(1);
+        assert!(
+            run.stderr.contains(&format!(
+                "not {name}"
+            )) && run.stderr.contains(
+                "(byte 0): the file is gzip-compressed (.gz): unpack it (gunzip FILE.gz) and import the file inside"
+            ),
+            "{kind} {file}: {run:#?}"
+        );
+        assert!(!run.stderr.contains("NUL"), "{kind} {file}: {run:#?}");
+    }
+}
+
+/// `OZGSYNC_DB=` (an empty line in a systemd unit's env file, or `export
+/// OZGSYNC_DB=`) was "a value is required for '--db <PATH>' but none was
+/// supplied", naming a flag nobody typed; and it failed even when `--db` was given
+/// after the subcommand. The variable is named with what to do; a flag given on the
+/// command line wins over its empty variable.
+#[test]
+fn an_empty_environment_variable_is_named_and_a_given_flag_wins() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let db_arg = db.to_str().unwrap();
+    let run_env = |var: &str, args: &[&str]| {
+        support::collect(
+            support::command(dir.path())
+                .env(var, "")
+                .args(args)
+                .stdin(std::process::Stdio::null()),
+        )
+    };
+    for (var, flag) in [
+        ("OZGSYNC_DB", "--db"),
+        ("OZGSYNC_CONFIG", "--config"),
+        ("OZGSYNC_LOG_FORMAT", "--log-format"),
+    ] {
+        let run = run_env(var, &["releases"]);
+        run.assert_code(2);
+        assert!(
+            run.stderr.contains(&format!(
+                "the environment variable {var} is set but empty, and stands for {flag} when that is not given: unset it (unset {var}"
+            )),
+            "{var}: {run:#?}"
+        );
+        assert!(
+            !run.stderr.contains("a value is required"),
+            "{var}: {run:#?}"
+        );
+    }
+    // A subcommand's variable, when that subcommand runs.
+    let out = dir.path().join("r.xlsx");
+    let report = [
+        "--db",
+        db_arg,
+        "export",
+        "report",
+        "--format",
+        "xlsx",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let run = run_env("OZGSYNC_FILE_MODE", &report);
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("the environment variable OZGSYNC_FILE_MODE is set but empty"),
+        "{run:#?}"
+    );
+    // Given flags win, before or after the subcommand.
+    run_env("OZGSYNC_DB", &["releases", "--db", db_arg]).assert_ok();
+    run_env("OZGSYNC_DB", &[&format!("--db={db_arg}"), "releases"]).assert_ok();
+    let mut with_mode = report.to_vec();
+    with_mode.extend(["--file-mode", "0600"]);
+    run_env("OZGSYNC_FILE_MODE", &with_mode).assert_ok();
+    // Only white space is no path either.
+    let run = support::collect(
+        support::command(dir.path())
+            .env("OZGSYNC_DB", " ")
+            .arg("releases"),
+    );
+    run.assert_code(2);
+    assert!(run.stderr.contains("is only white space"), "{run:#?}");
+}
+
+/// A `sync` into a new database whose first source fails: the connection stayed in
+/// rollback-journal mode (kept for a new database until its first release commits)
+/// for the rest of the command, though the database now held the failed run that
+/// a reader may look at. A reader with an open read transaction (a `query` into a
+/// slow pipe, Datasette, a script) then held off the next source's commit, which
+/// failed after the 10 s busy timeout with "database is locked"; in WAL mode a
+/// reader never holds off a writer. After a source that committed no release the
+/// connection enters WAL mode as after one that did.
+#[test]
+fn a_reader_beside_a_sync_whose_first_source_failed_does_not_hold_off_the_next() {
+    use std::time::{Duration, Instant};
+    let dir = scratch();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = closed.local_addr().unwrap().port();
+    drop(closed);
+    let body = std::fs::read(support::fixture("ozg/ozg_leistungen_nrw2019.csv")).unwrap();
+    // Half the body, then a pause in which the test opens its reader.
+    let server = support::serve(move |_, _| {
+        support::Reply::ok(body.clone()).stall(Duration::from_millis(1500))
+    });
+    std::fs::write(
+        dir.path().join("ozgsync.toml"),
+        format!(
+            "database = \"new.db\"\n[fetch]\nallow_http = true\nmax_retries = 0\n\
+             [[source]]\nname = \"first\"\nkind = \"ozg\"\nlocation = \"http://127.0.0.1:{dead}/ozg.csv\"\n\
+             [[source]]\nname = \"second\"\nkind = \"ozg\"\nlocation = \"{}/ozg.csv\"\n",
+            server.base
+        ),
+    )
+    .unwrap();
+    let db = dir.path().join("new.db");
+    let mut child = support::command(dir.path())
+        .args(["sync", "--config", "ozgsync.toml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while server.hits("/ozg.csv") == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "second source never fetched"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A reader's open transaction, held across the second source's commit.
+    let reader =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let runs: i64 = reader
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .unwrap();
+    assert!(runs > 0, "the schema is there");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the sync did not end"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = start.elapsed();
+    reader.execute_batch("COMMIT").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(1), "the first source failed: {stderr}");
+    assert!(stderr.contains("error: source first:"), "{stderr}");
+    assert!(!stderr.contains("error: source second"), "{stderr}");
+    assert!(!stderr.contains("locked"), "{stderr}");
+    assert!(
+        took < Duration::from_secs(9),
+        "waited for the reader: {took:?}"
+    );
+    assert_eq!(
+        support::rows(
+            &db,
+            "SELECT source FROM v_releases WHERE status = 'applied'"
+        ),
+        ["second"]
+    );
+}
+
+/// `--out a/b/c.xlsx` created the missing folders `a/b` without a word, so a
+/// mistyped path grew a new tree in silence. Every `--out` (a report file, a CSV
+/// folder, dashboards, a template) still creates them, as scheduled exports into a
+/// new web folder need, and now says so on stderr (not with `--quiet`). `backup`
+/// refused with "creating …/b.db.partial: No such file or directory"; it names the
+/// missing folder and still creates none (a backup disk that is not mounted would
+/// otherwise be filled in its mount point's place).
+#[test]
+fn every_out_says_which_folders_it_created_and_backup_creates_none() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let base = dir.path().join("new");
+    let path = |rel: &str| base.join(rel).to_str().unwrap().to_owned();
+    for (args, made) in [
+        (
+            vec![
+                "export",
+                "report",
+                "--format",
+                "xlsx",
+                "--out",
+                &path("a/b/r.xlsx"),
+            ],
+            "a/b/r.xlsx",
+        ),
+        (
+            vec![
+                "export",
+                "report",
+                "--format",
+                "csv",
+                "--out",
+                &path("c/d/csv"),
+            ],
+            "c/d/csv/leistungen.csv",
+        ),
+        (
+            vec!["export", "dashboards", "--out", &path("e/f/dash")],
+            "e/f/dash/index.json",
+        ),
+        (
+            vec!["template", "status", "--out", &path("g/h/t.xlsx")],
+            "g/h/t.xlsx",
+        ),
+    ] {
+        let run = support::run_db(&db, &args);
+        run.assert_ok();
+        assert!(base.join(made).is_file(), "{args:?}: {run:#?}");
+        assert!(
+            run.stderr
+                .contains("created missing folders for the output"),
+            "{args:?}: {run:#?}"
+        );
+        // Again: nothing is missing now, nothing is said.
+        let run = support::run_db(&db, &args);
+        run.assert_ok();
+        assert!(
+            !run.stderr.contains("created missing"),
+            "{args:?}: {run:#?}"
+        );
+    }
+    let run = support::run_db(
+        &db,
+        &[
+            "--quiet",
+            "export",
+            "report",
+            "--format",
+            "xlsx",
+            "--out",
+            &path("q/r.xlsx"),
+        ],
+    );
+    run.assert_ok();
+    assert_eq!(run.stderr, "", "--quiet");
+    assert!(base.join("q/r.xlsx").is_file());
+
+    let run = support::run_db(&db, &["backup", &path("i/j/b.db")]);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "the folder {} for the backup does not exist (is the backup disk mounted?): create it first",
+            path("i/j")
+        )),
+        "{run:#?}"
+    );
+    assert!(!base.join("i").exists());
+}
