@@ -725,7 +725,18 @@ fn gemeinde_file(
         }
         first = false;
         out.extend_from_slice(&k.key);
-        service_entry(out, r, k.efa_kanal.as_deref(), dates)?;
+        match r {
+            // Most rows: a status and its date, nothing else.
+            GemeindeRow {
+                status: Some(s),
+                since: Some(d),
+                online: None,
+                url: None,
+                retired: false,
+                ..
+            } if k.efa_kanal.is_none() => dates.entry(out, *s, *d)?,
+            _ => service_entry(out, r, k.efa_kanal.as_deref(), dates)?,
+        }
     }
     out.extend_from_slice(b"},\"changes_30d\":");
     changes_list(
@@ -893,13 +904,63 @@ fn json_date(out: &mut Vec<u8>, d: chrono::NaiveDate) -> Result<(), ExportError>
 
 /// Dates as JSON strings, remembered by year and day of the year (both read
 /// straight from chrono's packed date): a set writes 2.8 M dates of a few hundred
-/// distinct days. Direct-mapped; a slot holds its key (never 0: days count from
-/// 1) and the string with its quotes.
+/// distinct days. Direct-mapped; a slot holds its key (never 0: days count
+/// from 1) and the string with its quotes. Also the row values made of a status
+/// and its date only ([`DateCache::entry`]), by date slot and status.
 #[derive(Default)]
-struct DateCache(Vec<(u32, [u8; 12])>);
+struct DateCache {
+    dates: Vec<(u32, [u8; 12])>,
+    /// (key, length, bytes) of `{"status":"…","since":"…"}`.
+    entries: Vec<(u32, u8, [u8; Self::ENTRY_MAX])>,
+}
 
 impl DateCache {
     const SLOTS: usize = 1024;
+    /// The longest row value of a status and a date: `{`, the longest status
+    /// field (`nicht_begonnen`), `,"since":`, a quoted date, `}`.
+    const ENTRY_MAX: usize = 48;
+
+    /// The row value of a row holding only status `s` since `d`, byte for byte
+    /// what [`service_entry`] writes for it, remembered.
+    fn entry(
+        &mut self,
+        out: &mut Vec<u8>,
+        s: super::model::Status,
+        d: chrono::NaiveDate,
+    ) -> Result<(), ExportError> {
+        use chrono::Datelike;
+        let key = match u32::try_from(d.year()) {
+            Ok(y @ 0..=9999) => (y << 9 | d.ordinal()) << 3 | s as u32,
+            _ => u32::MAX,
+        };
+        if self.entries.is_empty() {
+            self.entries = vec![(0, 0, [0; Self::ENTRY_MAX]); Self::SLOTS * 8];
+        }
+        let slot = (key >> 3) as usize % Self::SLOTS * 8 + (key & 7) as usize;
+        if let Some((_, len, bytes)) = self.entries.get(slot).filter(|e| e.0 == key) {
+            out.extend_from_slice(bytes.get(..usize::from(*len)).unwrap_or_default());
+            return Ok(());
+        }
+        let start = out.len();
+        out.push(b'{');
+        out.extend_from_slice(status_field(s));
+        out.extend_from_slice(b",\"since\":");
+        self.write(out, d)?;
+        out.push(b'}');
+        let made = out.get(start..).unwrap_or_default();
+        if let (Some(e), Ok(len), true) = (
+            self.entries.get_mut(slot),
+            u8::try_from(made.len()),
+            key != u32::MAX && made.len() <= Self::ENTRY_MAX,
+        ) {
+            let mut bytes = [0; Self::ENTRY_MAX];
+            for (to, from) in bytes.iter_mut().zip(made) {
+                *to = *from;
+            }
+            *e = (key, len, bytes);
+        }
+        Ok(())
+    }
 
     /// [`json_date`], remembered.
     fn write(&mut self, out: &mut Vec<u8>, d: chrono::NaiveDate) -> Result<(), ExportError> {
@@ -908,10 +969,10 @@ impl DateCache {
             Ok(y @ 0..=9999) => y << 9 | d.ordinal(),
             _ => return json_date(out, d),
         };
-        if self.0.is_empty() {
-            self.0 = vec![(0, [0; 12]); Self::SLOTS];
+        if self.dates.is_empty() {
+            self.dates = vec![(0, [0; 12]); Self::SLOTS];
         }
-        let Some(slot) = self.0.get_mut(key as usize % Self::SLOTS) else {
+        let Some(slot) = self.dates.get_mut(key as usize % Self::SLOTS) else {
             return json_date(out, d);
         };
         if slot.0 != key {
@@ -1650,6 +1711,41 @@ mod tests {
             let mut out = Vec::new();
             cache.write(&mut out, *d).unwrap();
             assert_eq!(out, serde_json::to_vec(&DateJson(*d)).unwrap(), "{d}");
+        }
+    }
+
+    /// A row value of only a status and its date, remembered, is what
+    /// `service_entry` writes for it: every status on every day of 1999–2031, read
+    /// in two passes, and on days the cache does not hold.
+    #[test]
+    fn remembered_row_values_are_what_service_entry_writes() {
+        use crate::export::model::Status;
+        let mut cache = DateCache::default();
+        let mut plain = DateCache::default();
+        let first = chrono::NaiveDate::from_ymd_opt(1999, 1, 1).unwrap();
+        let mut days: Vec<chrono::NaiveDate> = first.iter_days().take(33 * 366).collect();
+        days.extend(days.clone());
+        days.extend([
+            chrono::NaiveDate::from_ymd_opt(0, 1, 1).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(9999, 12, 31).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(10000, 1, 1).unwrap(),
+            chrono::NaiveDate::from_ymd_opt(-1, 12, 31).unwrap(),
+        ]);
+        for d in &days {
+            for s in Status::ALL {
+                let row = GemeindeRow {
+                    service: 0,
+                    status: Some(s),
+                    since: Some(*d),
+                    online: None,
+                    url: None,
+                    retired: false,
+                };
+                let (mut out, mut reference) = (b"x".to_vec(), b"x".to_vec());
+                cache.entry(&mut out, s, *d).unwrap();
+                service_entry(&mut reference, &row, None, &mut plain).unwrap();
+                assert_eq!(out, reference, "{d} {s:?}");
+            }
         }
     }
 
