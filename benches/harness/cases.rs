@@ -12,7 +12,7 @@ use super::measure::{measure, Measurement};
 use super::report::{fmt_duration, fmt_mib, Aim, CaseReport};
 use super::{
     copy_db, db_size, file_mb, generate, import_lower_saxony, imported, ozgsync, remove_db, row,
-    write, BenchError, Ctx, SEED,
+    sql_err, write, BenchError, Ctx, SEED,
 };
 
 pub struct Case {
@@ -29,7 +29,7 @@ pub const CASES: &[Case] = &[
     },
     Case {
         name: "exports_matrix",
-        about: "Exports from a 939 Gemeinden × 3,000 services status matrix (2.8 million events, 1,500 EfA services): dashboards cold, unchanged re-export, XLSX report",
+        about: "Exports from a 939 Gemeinden × 3,000 services status matrix (2.8 million events, 1,500 EfA services): dashboards cold, unchanged re-export, XLSX report, dashboards cold with observed availability",
         run: exports_matrix,
     },
     Case {
@@ -493,6 +493,39 @@ fn exports_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
         ),
     ));
 
+    // Last, as it changes the database: observed availability (PVOG) for one
+    // service in a hundred in every Gemeinde, so the cost of the rows' look-ups of
+    // what was observed (made for every Gemeinde × service once anything was
+    // observed) shows. A new release of entity `availability`, as a sync writes it.
+    let observed = with_availability(&db)?;
+    eprintln!("{CASE}: dashboards with observed availability into an empty directory");
+    let seen_dir = |n: usize| ctx.dir.join(format!("dashboards-seen-{n}"));
+    let seen_runs = std::cell::Cell::new(0usize);
+    let seen = measure(
+        ctx.reps,
+        || Ok(()),
+        || {
+            let n = seen_runs.get() + 1;
+            seen_runs.set(n);
+            let dir = seen_dir(n).to_string_lossy().into_owned();
+            Ok(export(&["dashboards", "--as-of", AS_OF, "--out", &dir]))
+        },
+    )?;
+    let seen_bytes = dir_bytes(&seen_dir(1));
+    for n in 1..=seen_runs.get() {
+        remove(&seen_dir(n))?;
+    }
+    report.rows.push(row(
+        CASE,
+        "dashboards, empty DIR, with observed availability",
+        events,
+        Some(seen),
+        format!(
+            "{observed} observations (1 service in 100 per Gemeinde); {:.1} MB",
+            seen_bytes as f64 / 1e6
+        ),
+    ));
+
     // Aims of issue 15 (the earlier ones were < 2 s, and < 1 s for the report).
     report.aims.push(Aim {
         what: "Dashboards from the 2.8M-event matrix, cold".into(),
@@ -519,6 +552,40 @@ fn exports_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
         met: Some(rep.median().as_secs_f64() < 0.3),
     });
     Ok(report)
+}
+
+/// Adds a release of observed availability to the export database: every
+/// hundredth service of [`exports_db`] in every Gemeinde, a quarter of them seen
+/// but not ok. Returns the number of observations.
+fn with_availability(db: &Path) -> Result<u64, BenchError> {
+    let what = "adding observed availability";
+    let conn = rusqlite::Connection::open(db).map_err(sql_err(what))?;
+    conn.execute_batch(
+        "BEGIN;
+         INSERT INTO sources (name, kind, location, updated_at)
+             VALUES ('availability-bench', 'availability', 'bench', '2026-01-01T00:00:00Z');
+         INSERT INTO releases (source, kind, entity, mode, location, fetched_at, status)
+             VALUES ('availability-bench', 'availability', 'availability', 'full', 'bench',
+                     '2026-01-01T00:00:00Z', 'applied');
+         CREATE TEMP TABLE seen_g(i INTEGER PRIMARY KEY, ars TEXT NOT NULL);
+         INSERT INTO seen_g (ars) SELECT ars FROM v_municipalities WHERE is_gemeinde ORDER BY ars;
+         INSERT INTO record_versions (entity, key, valid_from, valid_to, hash, data)
+             WITH RECURSIVE n(i) AS (SELECT 100 UNION ALL SELECT i + 100 FROM n WHERE i < 3000)
+             SELECT 'availability', g.ars || ':' || printf('99%012d', n.i),
+                    (SELECT max(release_id) FROM releases), NULL, 'h' || g.i || ':' || n.i,
+                    json_object('ars', g.ars, 'leistungsschluessel', printf('99%012d', n.i),
+                                'online_status', CASE WHEN (g.i + n.i / 100) % 4 = 0 THEN 'nicht ok' ELSE 'ok' END,
+                                'url', 'https://example.org/' || g.ars || '/' || n.i)
+             FROM seen_g g, n;
+         COMMIT;",
+    )
+    .map_err(sql_err(what))?;
+    conn.query_row(
+        "SELECT count(*) FROM record_versions WHERE entity = 'availability'",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(sql_err(what))
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -28,11 +28,11 @@ impl Backup {
         // Exports create a missing folder for their output (and say so); a backup
         // does not: a backup disk that is not mounted would be filled in its mount
         // point's place, on the disk the database is on.
-        if let Some(folder) = self
-            .file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty() && std::fs::symlink_metadata(p).is_err())
-        {
+        if let Some(folder) = self.file.parent().filter(|p| {
+            !p.as_os_str().is_empty()
+                && std::fs::symlink_metadata(p)
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        }) {
             anyhow::bail!(
                 "the folder {} for the backup does not exist (is the backup disk mounted?): create it first; a backup never creates folders",
                 folder.display()

@@ -266,6 +266,23 @@ pub fn parse() -> Cli {
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
+/// A database path that is a symbolic link to nothing: SQLite would create the
+/// database at the link's target (a writer), or say "unable to open database
+/// file" (a reader). ozgsync follows no link to a file it did not create.
+fn refuse_dangling_link(db: &std::path::Path) -> anyhow::Result<()> {
+    let is_link = std::fs::symlink_metadata(db).is_ok_and(|m| m.file_type().is_symlink());
+    if is_link && std::fs::metadata(db).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        let target = std::fs::read_link(db).unwrap_or_default();
+        anyhow::bail!(
+            "database {}: is a symbolic link to {}, which does not exist; ozgsync creates no database through a link: give the real path (--db {}), or remove the link",
+            db.display(),
+            target.display(),
+            target.display()
+        );
+    }
+    Ok(())
+}
+
 /// Whether `--LONG` (or `--LONG=…`) is on the command line, before any `--`.
 fn flag_given(args: &[std::ffi::OsString], long: &str) -> bool {
     args.iter()
@@ -413,6 +430,12 @@ impl Cli {
             config_path,
             config,
         };
+        if !matches!(
+            self.command,
+            Command::Completions(_) | Command::Man(_) | Command::Config(_)
+        ) {
+            refuse_dangling_link(&ctx.db)?;
+        }
         let result = match self.command {
             Command::Sync(c) => c.run(&ctx),
             Command::Import(c) => c.run(&ctx),

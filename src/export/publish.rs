@@ -155,6 +155,12 @@ pub struct Staging<'a> {
     _lock: DirLock,
 }
 
+/// `dir` without `.` components after its first and without repeated or trailing
+/// slashes (`q/.` and `q//` are `q`), as [`Path::components`] reads it.
+fn lexical(dir: &Path) -> PathBuf {
+    dir.components().collect()
+}
+
 /// What the puts so far did.
 #[derive(Debug, Default)]
 struct Staged {
@@ -173,6 +179,9 @@ impl<'a> Staging<'a> {
     /// refused as by [`publish`]), takes the lock beside it, removes a crashed
     /// run's leftovers and creates the staging directory.
     pub fn begin(dir: &Path, opts: &'a PublishOptions) -> Result<Staging<'a>, ExportError> {
+        // `q/.` is the folder `q` (its name and parent say so already); renaming
+        // the set onto `q/.` itself fails with EBUSY.
+        let dir = &lexical(dir);
         let name = dir
             .file_name()
             .and_then(|n| n.to_str())
@@ -384,6 +393,7 @@ pub fn unchanged_set(
     description: &str,
     made_from: impl Fn(&[u8]) -> bool,
 ) -> Result<Option<PublishSummary>, ExportError> {
+    let dir = &lexical(dir);
     let (Some(name), Some(parent)) = (
         dir.file_name().and_then(|n| n.to_str()),
         dir.parent()

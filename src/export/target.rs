@@ -222,7 +222,8 @@ pub fn create_out_dirs(dir: &Path, mode: u32) -> Result<(), ExportError> {
     let mut top = None;
     let mut current = Some(dir);
     while let Some(d) = current.filter(|d| !d.as_os_str().is_empty()) {
-        if fs::symlink_metadata(d).is_ok() {
+        // Only a folder that is surely missing (not one this user cannot look into).
+        if !fs::symlink_metadata(d).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
             break;
         }
         top = Some(d);

@@ -188,6 +188,39 @@ impl<R: BufRead + Seek> Parser<R> {
         }
         self.line_no += 1;
         let position = format!("line {}", self.line_no);
+        // Classic Mac line ends (a bare CR, no LF): the whole file is one line,
+        // whose first record would otherwise be read and the rest dropped.
+        let body = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
+        if body.strip_suffix(b"\r").unwrap_or(body).contains(&b'\r') {
+            if self.state == State::Start {
+                // A ZIP archive or binary file holds CR bytes too: named as what it is.
+                let first = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+                if let Some(reason) = not_a_text_file(first) {
+                    return Err(ParseError::not_format(FORMAT, position, reason));
+                }
+                return Err(ParseError::not_format(
+                    FORMAT,
+                    position,
+                    "the lines end with a bare CR (classic Mac OS line ends, no LF): save the file \
+                     with Windows (CRLF) or Unix (LF) line ends",
+                ));
+            }
+            if self.buf.len() > MAX_LINE_BYTES && !self.buf.ends_with(b"\n") {
+                skip_rest_of_line(&mut self.input)?;
+            }
+            let raw =
+                String::from_utf8_lossy(self.buf.get(..400).unwrap_or(&self.buf)).into_owned();
+            self.pending.push_back(Item::Reject(
+                Reject::reject(
+                    position,
+                    None,
+                    "a bare CR inside the line: two records run together, or a line end lost; \
+                     a GV100AD record is one line of 220 characters",
+                )
+                .with_raw(raw),
+            ));
+            return Ok(());
+        }
         if self.buf.len() > MAX_LINE_BYTES && !self.buf.ends_with(b"\n") {
             skip_rest_of_line(&mut self.input)?;
             let reason = format!(

@@ -434,3 +434,166 @@ fn every_out_says_which_folders_it_created_and_backup_creates_none() {
     );
     assert!(!base.join("i").exists());
 }
+
+/// `export dashboards --out q/.` (a folder named with a trailing `/.`, as a shell
+/// completion or a script's "$DIR/." gives it) failed with "swapping in q/.: Device
+/// or resource busy (os error 16)": the set was renamed onto `q/.` itself. It is
+/// the folder `q`, published like `--out q`; a non-empty folder of other files is
+/// refused as for `--out q`.
+#[test]
+fn dashboards_into_a_folder_named_with_a_trailing_dot_are_published_there() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let out = dir.path().join("q");
+    std::fs::create_dir(&out).unwrap();
+    let dotted = format!("{}/.", out.display());
+    let run = support::run_db(&db, &["export", "dashboards", "--out", &dotted]);
+    run.assert_ok();
+    assert!(out.join("index.json").is_file(), "{run:#?}");
+    // Again, unchanged: the same set.
+    support::run_db(&db, &["export", "dashboards", "--out", &dotted]).assert_ok();
+    let foreign = dir.path().join("f");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("mine.txt"), "not ozgsync's").unwrap();
+    let run = support::run_db(
+        &db,
+        &[
+            "export",
+            "dashboards",
+            "--out",
+            &format!("{}/.", foreign.display()),
+        ],
+    );
+    // As for `--out f`: a usage error.
+    run.assert_code(2);
+    assert!(run.stderr.contains("mine.txt"), "{run:#?}");
+    assert!(!run.stderr.contains("busy"), "{run:#?}");
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("mine.txt")).unwrap(),
+        "not ozgsync's"
+    );
+}
+
+/// A GV100AD file with classic Mac line ends (a bare CR, no LF) is one line to the
+/// reader: into a new database its first record was applied and every other one
+/// dropped without a word ("release 1 applied: 1 added"). It is refused naming
+/// the line ends, as the LeiKa reader does; a bare CR inside a later line rejects
+/// that line.
+#[test]
+fn a_gv100ad_file_with_bare_cr_line_ends_is_refused_not_cut_to_one_record() {
+    let dir = scratch();
+    let text = std::fs::read_to_string(support::fixture("gv100ad/GV100AD_30112025_NI.txt"))
+        .unwrap()
+        .replace('\r', "");
+    for lines in [3, 50, usize::MAX] {
+        let cr: String = text.lines().take(lines).map(|l| format!("{l}\r")).collect();
+        let file = dir.path().join(format!("cr{lines}.txt"));
+        std::fs::write(&file, cr).unwrap();
+        let db = dir.path().join(format!("cr{lines}.db"));
+        let run = support::run_db(&db, &["import", "gv100ad", file.to_str().unwrap()]);
+        run.assert_code(1);
+        assert!(
+            run.stderr
+                .contains("not a GV100AD payload (line 1): the lines end with a bare CR"),
+            "{lines}: {run:#?}"
+        );
+    }
+    // One line with a CR in its middle (two records run together) among LF lines.
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let joined = format!("{}\r{}", lines[2], lines[3]);
+    lines.splice(2..4, [joined]);
+    let file = dir.path().join("inner.txt");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let db = dir.path().join("inner.db");
+    let run = support::run_db(&db, &["import", "gv100ad", file.to_str().unwrap()]);
+    run.assert_ok();
+    assert!(run.stdout.contains("1 rejected"), "{run:#?}");
+    let rejects = support::run_db(&db, &["rejects", "1"]);
+    assert!(
+        rejects.stdout.contains("a bare CR inside the line"),
+        "{rejects:#?}"
+    );
+}
+
+/// The missing-folder checks of `backup` and `--out` ask only whether a folder is
+/// missing, not whether this user may look into it: as `nobody`, a backup into a
+/// folder inside root's 0700 folder is not called "does not exist (is the backup
+/// disk mounted?)", and an export there does not claim to have created anything.
+#[test]
+fn a_folder_this_user_cannot_look_into_is_not_called_missing() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch();
+    if support::command_as_nobody(dir.path()).is_none() {
+        eprintln!("SKIPPED: needs root and util-linux setpriv to run as nobody");
+        return;
+    }
+    let db = support::leika_db(dir.path());
+    let private = dir.path().join("private");
+    std::fs::create_dir_all(private.join("sub")).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        let mut cmd = support::command_as_nobody(dir.path()).unwrap();
+        support::collect(cmd.arg("--db").arg(&db).args(args))
+    };
+    let run = as_nobody(&["backup", "private/sub/x.db"]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("Permission denied"), "{run:#?}");
+    assert!(!run.stderr.contains("does not exist"), "{run:#?}");
+    let run = as_nobody(&[
+        "export",
+        "report",
+        "--format",
+        "xlsx",
+        "--out",
+        "private/sub/new/r.xlsx",
+    ]);
+    run.assert_code(1);
+    assert!(!run.stderr.contains("created missing"), "{run:#?}");
+}
+
+/// `--db link.db` where the link points at a file that does not exist: `import`
+/// created the database at the link's target (SQLite follows it), so a link
+/// planted in a shared folder chose where root's database went; a reader said
+/// "unable to open database file". Both now name the link and its target, and
+/// nothing is created.
+#[test]
+fn a_database_path_that_is_a_dangling_link_is_refused() {
+    let dir = scratch();
+    let target = dir.path().join("elsewhere.db");
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let ozg = support::fixture("ozg/ozg_leistungen_nrw2019.csv");
+    for args in [
+        &["import", "ozg", ozg.to_str().unwrap()][..],
+        &["releases"][..],
+        &[
+            "status",
+            "set",
+            "99001001002000",
+            "--status",
+            "geplant",
+            "--on",
+            "2026-01-01",
+            "--by",
+            "X",
+            "--ressort",
+            "MI",
+        ][..],
+    ] {
+        let run = support::run_db(&link, args);
+        run.assert_code(1);
+        assert!(
+            run.stderr.contains(&format!(
+                "is a symbolic link to {}, which does not exist; ozgsync creates no database through a link",
+                target.display()
+            )),
+            "{args:?}: {run:#?}"
+        );
+        assert!(!target.exists(), "{args:?}: {run:#?}");
+    }
+    // A link to an existing database is the user's own choice and is used.
+    support::run_db(&target, &["import", "ozg", ozg.to_str().unwrap()]).assert_ok();
+    support::run_db(&link, &["releases"]).assert_ok();
+}

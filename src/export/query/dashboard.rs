@@ -129,6 +129,8 @@ impl GemeindeRows {
             (None, _) => (None, None),
         };
         out.reserve(base.subjects.len());
+        // The Gemeinde's observations by service, walked alongside the services.
+        let mut seen = base.observed_in(&g.ars).iter().peekable();
         for i in 0..base.subjects.len() {
             let row = match &cells {
                 Some(cells) => base.row_in(i, cells),
@@ -137,7 +139,11 @@ impl GemeindeRows {
             let Some(latest) = row else {
                 continue;
             };
-            let observed = base.observed(&g.ars, i);
+            while seen.next_if(|(service, _)| *service < i).is_some() {}
+            let observed = seen
+                .peek()
+                .filter(|(service, _)| *service == i)
+                .map(|o| &o.1);
             out.push(GemeindeRow {
                 service: i,
                 status: latest.map(|l| l.status),
@@ -151,6 +157,12 @@ impl GemeindeRows {
     }
 }
 
+/// What was observed of a service in a Gemeinde: seen online and ok, and the URL.
+type Seen = (bool, Option<String>);
+
+/// Observations by ARS, each ARS's by service index (ascending).
+type SeenByArs = HashMap<String, Vec<(usize, Seen)>>;
+
 /// A Gemeinde with its Verband, its interned ARS in the matrix and its recent changes.
 pub(super) type Member = (Unit, Option<String>, Option<u32>, Vec<GemeindeChange>);
 
@@ -163,7 +175,8 @@ pub(super) struct Base {
     /// Per service: its LeiKa subject, its EfA service's subject, and whether it is
     /// relevant to every Gemeinde.
     subjects: Vec<(Option<u32>, Option<u32>, bool)>,
-    seen: Observed,
+    /// What was observed online, per ARS: by service index, ascending.
+    seen: SeenByArs,
     pub(super) members: Vec<Member>,
     /// The services each interned subject counts for.
     service_of_subject: HashMap<u32, Vec<usize>>,
@@ -228,13 +241,17 @@ impl Base {
 
     /// What was observed online for service `i` in the Gemeinde `ars`.
     pub(super) fn observed(&self, ars: &str, i: usize) -> Option<&(bool, Option<String>)> {
-        // Skips two key allocations per pair when nothing was observed.
-        if self.seen.is_empty() {
-            return None;
-        }
-        let s = self.services.get(i)?;
-        self.seen
-            .get(&(ars.to_owned(), s.leistungsschluessel.clone()))
+        let seen = self.observed_in(ars);
+        let at = seen
+            .binary_search_by_key(&i, |(service, _)| *service)
+            .ok()?;
+        seen.get(at).map(|o| &o.1)
+    }
+
+    /// Everything observed online in the Gemeinde `ars`, by service index
+    /// (ascending); looked up without allocating.
+    fn observed_in(&self, ars: &str) -> &[(usize, Seen)] {
+        self.seen.get(ars).map_or(&[], Vec::as_slice)
     }
 
     /// Whether service `i` is a retired LeiKa key (its rows are kept apart).
@@ -380,6 +397,7 @@ pub(super) fn base_from(
             (u, verband_ars, ars_id, changes)
         })
         .collect();
+    let seen = observed_by_ars(seen, &services);
     Ok(Base {
         matrix,
         retired: services.iter().map(|s| s.retired).collect(),
@@ -389,6 +407,24 @@ pub(super) fn base_from(
         members,
         service_of_subject,
     })
+}
+
+/// The observations by ARS, each ARS's by service index (ascending); those of a
+/// key that is no service are never asked for and left out.
+fn observed_by_ars(seen: Observed, services: &[DashService]) -> SeenByArs {
+    let mut out = SeenByArs::new();
+    for ((ars, key), o) in seen {
+        // `services` is sorted by key (made from a BTreeMap's keys).
+        let Ok(i) = services.binary_search_by(|s| s.leistungsschluessel.as_str().cmp(&key)) else {
+            continue;
+        };
+        out.entry(ars).or_default().push((i, o));
+    }
+    for list in out.values_mut() {
+        // (ARS, key) was a map key, so each service is there once.
+        list.sort_unstable_by_key(|(i, _)| *i);
+    }
+    out
 }
 
 /// A Gemeinde's changes newest first, then by service (stable: changes of one
