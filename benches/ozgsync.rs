@@ -10,6 +10,7 @@
 //! cargo bench --bench ozgsync -- gen leika --rows 100000 --seed 1 --out leika.csv [--utf8]
 //! cargo bench --bench ozgsync -- gen leika-next --rows 100000 --seed 1 --share 0.05 --out next.csv
 //! cargo bench --bench ozgsync -- gen gv100ad --seed 1 [--stand 20251130] --out GV100AD.txt
+//! cargo bench --bench ozgsync -- gen status-xlsx --keys 107 --ars-file ars.txt --out status.xlsx
 //! ```
 //!
 //! Missed aims are shown, not fatal; a step that fails (the binary exits non-zero)
@@ -38,7 +39,8 @@ const USAGE: &str = "usage: cargo bench --bench ozgsync -- [FILTER...] [--reps N
            [--growth-max EVENTS] [--rss-limit-mib MIB]
        cargo bench --bench ozgsync -- gen leika --rows N [--seed S] [--utf8] --out FILE
        cargo bench --bench ozgsync -- gen leika-next --rows N [--seed S] [--share F] [--utf8] --out FILE
-       cargo bench --bench ozgsync -- gen gv100ad [--seed S] [--stand YYYYMMDD] --out FILE";
+       cargo bench --bench ozgsync -- gen gv100ad [--seed S] [--stand YYYYMMDD] --out FILE
+       cargo bench --bench ozgsync -- gen status-xlsx --keys N --ars-file FILE --out FILE";
 
 fn main() -> ExitCode {
     // cargo passes `--bench` to harness=false targets; it means nothing here.
@@ -125,6 +127,19 @@ fn gen_mode(args: &[String]) -> Result<(), BenchError> {
                 directory.gemeinden()
             );
             (directory.to_text().into_bytes(), summary)
+        }
+        Some("status-xlsx") => {
+            let keys: usize = parsed(args, "--keys", 107)?;
+            let ars_file = flag(args, "--ars-file").ok_or_else(|| {
+                BenchError::Usage(format!("--ars-file FILE is required\n{USAGE}"))
+            })?;
+            let ars: Vec<String> = std::fs::read_to_string(ars_file)
+                .map_err(|e| BenchError::io(format!("read {ars_file}"), e))?
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            let (bytes, rows) = harness::status::status_workbook(&ars, keys)?;
+            (bytes, format!("{rows} rows"))
         }
         _ => return Err(BenchError::Usage(USAGE.into())),
     };

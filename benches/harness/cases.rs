@@ -38,6 +38,11 @@ pub const CASES: &[Case] = &[
         run: super::status::status_matrix,
     },
     Case {
+        name: "status_xlsx",
+        about: "Status report as an Excel workbook, ~100,000 and ~1,000,000 rows (939 Gemeinden × 107 and 1,065 keys): status import as XLSX and as CSV of the same events, sqlite3 .import baseline; peak RSS",
+        run: super::status::status_xlsx,
+    },
+    Case {
         name: "status_growth",
         about: "Status matrix of all 10,752 Gemeinden of Germany × 26, 260, 2,600 keys (0.28 M, 2.8 M, 28 M events): status import, sqlite3 .import baseline, database size, v_municipality_coverage, status --as-of, dashboards --land all cold and unchanged (--growth-max EVENTS leaves out larger sizes)",
         run: super::growth::status_growth,

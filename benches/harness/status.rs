@@ -12,8 +12,8 @@ use std::process::Command;
 use super::measure::measure;
 use super::report::{fmt_duration, Aim, CaseReport};
 use super::{
-    copy_db, file_mb, gemeinden, import_lower_saxony, key, remove_db, row, sql_err,
-    write_status_report, BenchError, Ctx,
+    copy_db, file_mb, gemeinden, generate, import_lower_saxony, key, remove_db, row, sql_err,
+    write_status_report, BenchError, Ctx, STATUSES,
 };
 
 const SERVICES: usize = 3_000;
@@ -206,5 +206,177 @@ pub fn status_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
         measured: format!("{} median", fmt_duration(as_of.median())),
         met: Some(as_of.median().as_secs_f64() < 1.0),
     });
+    Ok(report)
+}
+
+/// The status report of [`write_status_report`] for `keys` keys per Gemeinde, as
+/// an Excel workbook the way a ministry's export looks: the same header and
+/// events, keys and ARS as text (shared strings), the date as a date cell. Run in
+/// the `gen status-xlsx` child (see [`super::generate`]: rust_xlsxwriter holds
+/// every cell until it saves).
+pub fn status_workbook(ars: &[String], keys: usize) -> Result<(Vec<u8>, u64), BenchError> {
+    let xlsx = |e: rust_xlsxwriter::XlsxError| BenchError::Usage(format!("status workbook: {e}"));
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let date = rust_xlsxwriter::Format::new().set_num_format("dd.mm.yyyy");
+    let sheet = book.add_worksheet();
+    for (c, h) in (0u16..).zip([
+        "Leistungsschlüssel",
+        "ARS",
+        "Status",
+        "Gültig ab",
+        "Bemerkung",
+    ]) {
+        sheet.write_string(0, c, h).map_err(xlsx)?;
+    }
+    let mut row = 0u32;
+    for (g, a) in ars.iter().enumerate() {
+        for s in 0..keys {
+            row += 1;
+            let day = 1 + (s + g) % 28;
+            let month = 1 + (s * 7 + g) % 12;
+            let status = STATUSES
+                .get((s * 3 + g) % STATUSES.len())
+                .unwrap_or(&"geplant");
+            sheet.write_string(row, 0, key(s)).map_err(xlsx)?;
+            sheet.write_string(row, 1, a).map_err(xlsx)?;
+            sheet.write_string(row, 2, *status).map_err(xlsx)?;
+            let on = rust_xlsxwriter::ExcelDateTime::from_ymd(2025, month as u8, day as u8)
+                .map_err(xlsx)?;
+            sheet
+                .write_datetime_with_format(row, 3, &on, &date)
+                .map_err(xlsx)?;
+            if (s + g) % 97 == 0 {
+                sheet
+                    .write_string(row, 4, "Rückmeldung Kommune")
+                    .map_err(xlsx)?;
+            }
+        }
+    }
+    Ok((book.save_to_buffer().map_err(xlsx)?, u64::from(row)))
+}
+
+/// The status import of a workbook against the same events as CSV (issue 15:
+/// peak RSS < 256 MB whatever the file size): ~100,000 and ~1,000,000 rows (Excel
+/// holds 1,048,575 below its header), each imported as XLSX and as CSV into the
+/// same base database, and the CSV through `sqlite3 .import` as the baseline.
+pub fn status_xlsx(ctx: &Ctx) -> Result<CaseReport, BenchError> {
+    const CASE: &str = "status_xlsx";
+    let base = ctx.dir.join("status-xlsx-base.db");
+    let db = ctx.dir.join("status-xlsx.db");
+    remove_db(&base)?;
+    eprintln!("{CASE}: base database");
+    let ars = base_db(ctx, &base)?;
+    let mut report = CaseReport::default();
+    for target in [100_000usize, 1_000_000] {
+        let keys = target.div_ceil(ars.len());
+        let csv = ctx.dir.join(format!("status-{target}.csv"));
+        let xlsx = ctx.dir.join(format!("status-{target}.xlsx"));
+        let rows = write_status_report(&csv, &ars, keys)?;
+        eprintln!("{CASE}: writing a workbook of {rows} rows");
+        let ars_file = ctx.dir.join("status-xlsx-ars.txt");
+        fs::write(&ars_file, ars.join("\n"))
+            .map_err(|e| BenchError::io(format!("write {}", ars_file.display()), e))?;
+        let started = std::time::Instant::now();
+        let summary = generate(
+            ctx,
+            &[
+                "status-xlsx",
+                "--keys",
+                &keys.to_string(),
+                "--ars-file",
+                &ars_file.to_string_lossy(),
+            ],
+            &xlsx,
+        )?;
+        let took = started.elapsed();
+        assert_eq!(summary, format!("{rows} rows"));
+        let mut sizes = Vec::new();
+        for (what, file) in [("XLSX", &xlsx), ("CSV", &csv)] {
+            let name = file.to_string_lossy().into_owned();
+            eprintln!("{CASE}: status import of {rows} rows as {what}");
+            let m = measure(
+                ctx.reps,
+                || copy_db(&base, &db),
+                || {
+                    Ok(query(
+                        ctx,
+                        &db,
+                        &["status", "import", &name, "--by", "bench"],
+                    ))
+                },
+            )?;
+            let events: i64 = rusqlite::Connection::open(&db)
+                .and_then(|c| {
+                    c.query_row("SELECT count(*) FROM status_event_rows", [], |r| r.get(0))
+                })
+                .map_err(sql_err("counting the imported events"))?;
+            if u64::try_from(events).ok() != Some(rows) {
+                return Err(BenchError::Usage(format!(
+                    "{CASE}: {what} import recorded {events} events, expected {rows}"
+                )));
+            }
+            let note = match what {
+                "XLSX" => format!(
+                    "{:.1} MB workbook, written by rust_xlsxwriter in {} (not measured)",
+                    file_mb(file),
+                    fmt_duration(took)
+                ),
+                _ => format!("{:.1} MB CSV, the same events", file_mb(file)),
+            };
+            report.rows.push(row(
+                CASE,
+                &format!("status import, {what}"),
+                rows,
+                Some(m.clone()),
+                note,
+            ));
+            sizes.push(m);
+        }
+        if ctx.sqlite3.is_some() {
+            let plain = ctx.dir.join("status-xlsx-baseline.db");
+            let csv_s = csv.to_string_lossy();
+            let script = format!(
+                "PRAGMA journal_mode = WAL;\nCREATE TABLE raw (key TEXT, ars TEXT, status TEXT, on_ TEXT, note TEXT);\n\
+                 .mode csv\n.separator ;\n.import --skip 1 {csv_s} raw\n"
+            );
+            let script_path = ctx.dir.join("status-xlsx-baseline.sql");
+            fs::write(&script_path, script)
+                .map_err(|e| BenchError::io(format!("write {}", script_path.display()), e))?;
+            let m = measure(
+                ctx.reps,
+                || remove_db(&plain),
+                || {
+                    let mut cmd = Command::new("sqlite3");
+                    cmd.arg(&plain).stdin(
+                        fs::File::open(&script_path)
+                            .map_err(|e| BenchError::io("open baseline script", e))?,
+                    );
+                    Ok(cmd)
+                },
+            )?;
+            report.rows.push(row(
+                CASE,
+                "baseline: sqlite3 .import of the CSV",
+                rows,
+                Some(m),
+                "plain 5-column table".into(),
+            ));
+        }
+        if let [from_xlsx, from_csv] = sizes.as_slice() {
+            let peak = from_xlsx.peak_rss_kib();
+            report.aims.push(Aim {
+                what: format!("XLSX status import, {rows} rows: peak RSS"),
+                target: "< 256 MB".into(),
+                measured: format!(
+                    "{:.1} MiB (CSV {:.1} MiB); {} median, {:.2}× the CSV import",
+                    peak as f64 / 1024.0,
+                    from_csv.peak_rss_kib() as f64 / 1024.0,
+                    fmt_duration(from_xlsx.median()),
+                    from_xlsx.median().as_secs_f64() / from_csv.median().as_secs_f64().max(1e-9)
+                ),
+                met: Some(peak * 1024 < 256_000_000),
+            });
+        }
+    }
     Ok(report)
 }

@@ -5,19 +5,26 @@
 //!
 //! Excel turns what looks like a number or a date into one. A whole number comes
 //! back as its digits (a 14-digit Leistungsschlüssel survives exactly: f64 holds
-//! every integer below 2^53); a date cell comes back as `YYYY-MM-DD`. Unlike the
-//! CSV readers this one holds the sheet in memory: calamine reads a worksheet
-//! whole, and sheets people fill in by hand are small (one row per LeiKa key). It
-//! holds the cells' bounding box densely, so a box over [`MAX_SHEET_CELLS`] is
-//! refused before calamine reads it.
+//! every integer below 2^53); a date cell comes back as `YYYY-MM-DD`.
+//!
+//! [`stream`] hands the rows on one by one as calamine's cell reader walks the
+//! worksheet's XML, so the status import reads a sheet of Excel's 1,048,576 rows
+//! in the memory of one row (plus calamine's shared strings, which it holds
+//! whole: capped by [`MAX_SHARED_STRINGS_BYTES`]). [`read`] collects the same
+//! rows for the small sheets people fill in by hand (one row per LeiKa key), each
+//! as wide as the cells' bounding box, so a box over [`MAX_SHEET_CELLS`] is
+//! refused before a row is read. One walk over the worksheet's XML before either
+//! finds what calamine does not give a streaming reader: hidden rows, the used
+//! range and the merged regions (listed after the cells).
 //!
 //! [`write_template`] writes the other direction, the workbooks handed out to be
 //! filled in: every column text, drop-down lists, a frozen header, a German
 //! instruction sheet.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Seek};
 
-use calamine::{Data, Reader, SheetType, SheetVisible, Xlsx};
+use calamine::{DataRef, Reader, SheetType, SheetVisible, Xlsx};
 use rust_xlsxwriter::{DataValidation, Format, Formula, Workbook, XlsxError};
 
 use super::ParseError;
@@ -39,137 +46,388 @@ pub fn is_xlsx(head: &[u8]) -> bool {
     head.starts_with(b"PK\x03\x04")
 }
 
-/// Reads the first visible worksheet (a hidden one before it, such as a list of
+/// Why a streamed worksheet stopped: the workbook itself (not a workbook, empty,
+/// damaged), or what the caller's row function returned.
+#[derive(Debug)]
+pub enum StreamError<E> {
+    Sheet(ParseError),
+    Row(E),
+}
+
+impl<E> From<ParseError> for StreamError<E> {
+    fn from(e: ParseError) -> Self {
+        StreamError::Sheet(e)
+    }
+}
+
+/// Reads the first visible worksheet whole (see [`stream`]): for the small sheets
+/// people fill in by hand (one row per LeiKa key or EfA service). Every row has
+/// the width of the cells' bounding box, as a CSV export of it would, so a box
+/// over [`MAX_SHEET_CELLS`] is refused before any row is read.
+pub fn read<R: Read + Seek>(input: R, expected: &'static str) -> Result<Table, ParseError> {
+    let mut header = None;
+    let mut rows = Vec::new();
+    let hidden_rows = walk(input, expected, Layout::Held, |record| {
+        match header {
+            None => header = Some(record.clone()),
+            Some(_) => rows.push(record.clone()),
+        }
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .map_err(|e| match e {
+        StreamError::Sheet(e) => e,
+        StreamError::Row(never) => match never {},
+    })?;
+    let header: csv::StringRecord = header.unwrap_or_default();
+    // Padded to the widest row, as the sheet's box: a CSV export of it has a field
+    // per column in every line.
+    let width = rows
+        .iter()
+        .map(csv::StringRecord::len)
+        .chain([header.len()])
+        .max()
+        .unwrap_or(0);
+    let pad = |mut r: csv::StringRecord| {
+        let position = r.position().cloned();
+        while r.len() < width {
+            r.push_field("");
+        }
+        r.set_position(position);
+        r
+    };
+    Ok(Table {
+        header: pad(header),
+        rows: rows.into_iter().map(pad).collect(),
+        hidden_rows,
+    })
+}
+
+/// Streams the first visible worksheet (a hidden one before it, such as a list of
 /// drop-down values someone moved to the front, is not what the sender saw or
-/// filled in). A merged region reads as its value in every cell it covers, as it
-/// shows: Excel keeps the value only in the top-left cell, so a Ressort or status
-/// merged over five rows would leave four of them empty, which the sheets read as
-/// "keep the current value". Fails as a whole when the file is not a workbook or
-/// the worksheet is empty; `expected` names the sheet kind for the message.
-pub fn read<R: Read + Seek>(mut input: R, expected: &'static str) -> Result<Table, ParseError> {
+/// filled in) row by row into `each`: first the header (the first row holding a
+/// value), then every non-blank data row, each record positioned at its Excel row
+/// number. Nothing but the row being read (and the open merged regions) is held,
+/// so a sheet of Excel's 1,048,576 rows costs what one row costs.
+///
+/// A merged region reads as its value in every cell it covers, as it shows: Excel
+/// keeps the value only in the top-left cell, so a Ressort or status merged over
+/// five rows would leave four of them empty, which the sheets read as "keep the
+/// current value". Columns left of the used range are dropped (a table that starts
+/// in column B reads like one in A); cells right of the header's last column are
+/// kept only when they hold a value, one field each after the header's columns
+/// (nothing reads them but "is the row blank"), so a stray cell in column XFD
+/// costs one field, not 16,384.
+///
+/// Fails as a whole when the file is not a workbook, the worksheet is empty or
+/// damaged; `expected` names the sheet kind for the message. Returns the hidden
+/// data rows (below the header).
+pub fn stream<R: Read + Seek, E>(
+    input: R,
+    expected: &'static str,
+    each: impl FnMut(&csv::StringRecord) -> Result<(), E>,
+) -> Result<Vec<u64>, StreamError<E>> {
+    walk(input, expected, Layout::Streamed, each)
+}
+
+/// How [`walk`] lays out a row's cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Every column of the used range (up to the row's last value): the caller
+    /// holds the rows, so the box is bounded by [`MAX_SHEET_CELLS`].
+    Held,
+    /// The header's columns, then only the cells with a value (see [`stream`]).
+    Streamed,
+}
+
+/// A merged region, 1-based and inclusive: (top, left, bottom, right).
+type Region = (u64, u64, u64, u64);
+
+/// Most columns and rows a sheet has (Excel's XFD1048576).
+const MAX_COLUMN: u64 = 16_384;
+const MAX_ROW: u64 = 1_048_576;
+
+fn walk<R: Read + Seek, E>(
+    mut input: R,
+    expected: &'static str,
+    layout: Layout,
+    mut each: impl FnMut(&csv::StringRecord) -> Result<(), E>,
+) -> Result<Vec<u64>, StreamError<E>> {
     let not_workbook =
         |e: calamine::XlsxError| ParseError::not_format(expected, "workbook", workbook_problem(&e));
     // Before calamine opens it: opening reads the shared strings whole.
     if let Some(problem) = unpacked_size_problem(&mut input) {
-        return Err(ParseError::not_format(expected, "workbook", problem));
+        return Err(ParseError::not_format(expected, "workbook", problem).into());
     }
-    input.rewind()?;
-    let sheet = {
-        let workbook: Xlsx<&mut R> =
-            calamine::open_workbook_from_rs(&mut input).map_err(not_workbook)?;
-        workbook
-            .sheets_metadata()
-            .iter()
-            .find(|s| s.typ == SheetType::WorkSheet && s.visible == SheetVisible::Visible)
-            .map(|s| s.name.clone())
-            .ok_or_else(|| {
+    // One walk over the worksheet's XML before calamine reads it: which sheet, the
+    // hidden rows, the used range (the cells with a value) and the merged regions,
+    // which the worksheet lists after its cells.
+    input.rewind().map_err(ParseError::from)?;
+    let (sheet, facts) = match hidden_rows(&mut input) {
+        Some((sheet, facts)) => (sheet, Some(facts)),
+        // The parts could not be found or read: calamine says which sheet (or why
+        // none), and gives the merged regions below.
+        None => {
+            input.rewind().map_err(ParseError::from)?;
+            let workbook: Xlsx<&mut R> =
+                calamine::open_workbook_from_rs(&mut input).map_err(not_workbook)?;
+            let sheet = first_visible_worksheet(&workbook).ok_or_else(|| {
                 ParseError::not_format(
                     expected,
                     "workbook",
                     "the workbook has no visible worksheet",
                 )
-            })?
+            })?;
+            (sheet, None)
+        }
     };
-    // One walk over the worksheet's XML before calamine reads it: calamine holds the
-    // cells' bounding box as one dense array, so two cells at A1 and XFD1048576 (a
-    // 5 KB file) asked for 512 GiB and aborted the process.
-    input.rewind()?;
-    let facts = hidden_rows(&mut input, &sheet);
-    if let Some(problem) = facts.as_ref().and_then(Hidden::too_many_cells) {
-        return Err(ParseError::not_format(expected, "workbook", problem));
+    if layout == Layout::Held {
+        if let Some(problem) = facts.as_ref().and_then(Hidden::too_many_cells) {
+            return Err(ParseError::not_format(expected, "workbook", problem).into());
+        }
     }
-    input.rewind()?;
+    input.rewind().map_err(ParseError::from)?;
     let mut workbook: Xlsx<&mut R> =
         calamine::open_workbook_from_rs(&mut input).map_err(not_workbook)?;
-    let range = workbook.worksheet_range(&sheet).map_err(not_workbook)?;
-    let merged = workbook
-        .worksheet_merge_cells(&sheet)
-        .transpose()
-        .map_err(not_workbook)?
-        .unwrap_or_default();
-    let Some((first_row, first_col)) = range.start() else {
+    let mut merged = match facts.as_ref() {
+        Some(facts) => facts.merged.clone(),
+        // The walk could not find or read the parts: calamine's own list.
+        None => workbook
+            .worksheet_merge_cells(&sheet)
+            .transpose()
+            .map_err(not_workbook)?
+            .unwrap_or_default()
+            .iter()
+            .map(|d| {
+                let (top, left) = (u64::from(d.start.0) + 1, u64::from(d.start.1) + 1);
+                (top, left, u64::from(d.end.0) + 1, u64::from(d.end.1) + 1)
+            })
+            .collect(),
+    };
+    merged.sort_unstable();
+    // The used range: rows above it are not read, columns left of it dropped; a
+    // merged region is clamped to it (a hostile region may claim the whole sheet).
+    let (top, first_col, last_row, last_col) =
+        facts
+            .as_ref()
+            .and_then(|f| f.extent)
+            .unwrap_or((1, 1, u64::MAX, MAX_COLUMN));
+    let last_col = last_col.min(MAX_COLUMN);
+    let mut cells = workbook
+        .worksheet_cells_reader(&sheet)
+        .map_err(not_workbook)?;
+    let mut rows = RowBuilder {
+        layout,
+        first_col,
+        last_col,
+        top,
+        last_row,
+        merged,
+        next_merge: 0,
+        open: Vec::new(),
+        header: None,
+        expected,
+        record: csv::StringRecord::new(),
+    };
+    // The row being read and its cells by column (later ones win, as in Excel's
+    // own reading of a repeated cell).
+    let mut current: Option<u64> = None;
+    let mut row_cells: BTreeMap<u64, String> = BTreeMap::new();
+    while let Some(cell) = cells.next_cell().map_err(not_workbook)? {
+        let (r, c) = cell.get_position();
+        let (row, col) = (u64::from(r) + 1, u64::from(c) + 1);
+        match current {
+            Some(at) if row < at => {
+                return Err(ParseError::not_format(
+                    expected,
+                    format!("line {row}"),
+                    format!("the worksheet lists row {row} after row {at}, which Excel never writes; open the workbook in Excel or LibreOffice and save it again as .xlsx"),
+                )
+                .into())
+            }
+            Some(at) if row > at => {
+                rows.finish(at, &mut row_cells, &mut each)?;
+                // Rows without cells between: only a merged region can fill them.
+                rows.gap(at + 1, row, &mut each)?;
+            }
+            Some(_) => {}
+            None => rows.gap(1, row, &mut each)?,
+        }
+        current = Some(row);
+        let text = cell_text(cell.get_value());
+        if !text.is_empty() {
+            row_cells.insert(col, text);
+        }
+    }
+    if let Some(at) = current {
+        rows.finish(at, &mut row_cells, &mut each)?;
+        // A region reaching below the last row with cells (clamped to the used
+        // range, so in practice none).
+        rows.gap(at + 1, last_row.min(MAX_ROW) + 1, &mut each)?;
+    }
+    drop(cells);
+    drop(workbook);
+    let Some((header_row, _)) = rows.header else {
         return Err(ParseError::not_format(
             expected,
             "line 1",
             "the first sheet is empty; write the template again",
-        ));
+        )
+        .into());
     };
-    let mut cells: Vec<Vec<String>> = range
-        .rows()
-        .map(|row| row.iter().map(cell_text).collect())
-        .collect();
-    let (last_row, last_col) = range.end().unwrap_or((first_row, first_col));
-    for region in &merged {
-        let value = range
-            .get_value(region.start)
-            .map(cell_text)
-            .unwrap_or_default();
-        // Clamped to the used range: a hostile region may claim the whole sheet.
-        let rows = region.start.0.max(first_row)..=region.end.0.min(last_row);
-        let cols = region.start.1.max(first_col)..=region.end.1.min(last_col);
-        for r in rows {
-            for c in cols.clone() {
-                let at = ((r - first_row) as usize, (c - first_col) as usize);
-                if let Some(cell) = cells.get_mut(at.0).and_then(|row| row.get_mut(at.1)) {
-                    cell.clone_from(&value);
-                }
-            }
-        }
-    }
-    // Cells left of the used range are empty, so column positions inside the range
-    // are the header's positions too; rows above it shift the Excel row number.
-    let mut rows = cells.into_iter().enumerate().map(|(i, cells)| {
-        let excel_row = u64::from(first_row) + i as u64 + 1;
-        let mut record: csv::StringRecord = cells.into_iter().collect();
-        let mut position = csv::Position::new();
-        position.set_line(excel_row);
-        record.set_position(Some(position));
-        record
-    });
-    let header = rows.next().unwrap_or_default();
-    let header_row = u64::from(first_row) + 1;
-    drop(workbook);
-    let hidden_rows = facts
+    Ok(facts
         .map(|h| h.rows)
         .unwrap_or_default()
         .into_iter()
         .filter(|r| *r > header_row)
-        .collect();
-    Ok(Table {
-        header,
-        rows: rows.collect(),
-        hidden_rows,
-    })
+        .collect())
 }
 
+/// The first visible worksheet's name.
+fn first_visible_worksheet<R: Read + Seek>(workbook: &Xlsx<R>) -> Option<String> {
+    workbook
+        .sheets_metadata()
+        .iter()
+        .find(|s| s.typ == SheetType::WorkSheet && s.visible == SheetVisible::Visible)
+        .map(|s| s.name.clone())
+}
+
+/// Turns the cells of each row into the record [`walk`] hands on.
+struct RowBuilder {
+    layout: Layout,
+    first_col: u64,
+    last_col: u64,
+    /// The used range's first and last row.
+    top: u64,
+    last_row: u64,
+    /// Merged regions by top row; those before `next_merge` have been opened.
+    merged: Vec<Region>,
+    next_merge: usize,
+    /// Regions covering the current row, with their top-left cell's value.
+    open: Vec<(Region, String)>,
+    /// The header's Excel row and width (fields), once read.
+    header: Option<(u64, usize)>,
+    expected: &'static str,
+    record: csv::StringRecord,
+}
+
+impl RowBuilder {
+    /// Rows `from..to` (exclusive), which hold no cells: emitted only where an open
+    /// merged region fills them.
+    fn gap<E>(
+        &mut self,
+        from: u64,
+        to: u64,
+        each: &mut impl FnMut(&csv::StringRecord) -> Result<(), E>,
+    ) -> Result<(), StreamError<E>> {
+        let mut row = from;
+        let mut empty = BTreeMap::new();
+        while row < to {
+            if self.open.is_empty() {
+                // Skip to the next region's top (or the end of the gap).
+                match self.merged.get(self.next_merge) {
+                    Some(m) if m.0 < to => row = row.max(m.0),
+                    _ => return Ok(()),
+                }
+            }
+            self.finish(row, &mut empty, each)?;
+            row += 1;
+        }
+        Ok(())
+    }
+
+    /// Row `row` with `cells` (taken; left empty for the next row): merged values
+    /// filled in, then handed to `each` unless blank or outside the used range.
+    fn finish<E>(
+        &mut self,
+        row: u64,
+        cells: &mut BTreeMap<u64, String>,
+        each: &mut impl FnMut(&csv::StringRecord) -> Result<(), E>,
+    ) -> Result<(), StreamError<E>> {
+        // Regions that start here take this row's top-left value (a region whose
+        // top row holds no cells is empty); regions ended above are closed.
+        self.open.retain(|(m, _)| m.2 >= row);
+        while let Some(m) = self.merged.get(self.next_merge).copied() {
+            if m.0 > row {
+                break;
+            }
+            self.next_merge += 1;
+            if m.2 < row {
+                continue;
+            }
+            let value = if m.0 == row {
+                cells.get(&m.1).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            };
+            if !value.is_empty() {
+                self.open.push((m, value));
+            }
+        }
+        for ((_, left, _, right), value) in &self.open {
+            for col in (*left).max(self.first_col)..=(*right).min(self.last_col) {
+                cells.insert(col, value.clone());
+            }
+        }
+        let cells = std::mem::take(cells);
+        if row < self.top || row > self.last_row || cells.values().all(|v| v.trim().is_empty()) {
+            return Ok(());
+        }
+        // Cells right of the header's columns, in a streamed row: one field each.
+        let positional = match (self.layout, self.header) {
+            (Layout::Streamed, Some((_, width))) => width,
+            _ => usize::MAX,
+        };
+        self.record.clear();
+        let mut beyond = Vec::new();
+        for (col, value) in cells {
+            let Some(i) = col
+                .checked_sub(self.first_col)
+                .and_then(|i| usize::try_from(i).ok())
+            else {
+                return Err(ParseError::not_format(
+                    self.expected,
+                    format!("line {row}"),
+                    format!("the workbook is damaged inside (cell {} holds a value left of the cells the worksheet's XML holds values in); open it in Excel or LibreOffice and save it again as .xlsx", cell_name(row, col)),
+                )
+                .into());
+            };
+            if i >= positional {
+                beyond.push(value);
+                continue;
+            }
+            while self.record.len() < i {
+                self.record.push_field("");
+            }
+            self.record.push_field(&value);
+        }
+        if !beyond.is_empty() {
+            while self.record.len() < positional {
+                self.record.push_field("");
+            }
+        }
+        for value in &beyond {
+            self.record.push_field(value);
+        }
+        let mut position = csv::Position::new();
+        position.set_line(row);
+        self.record.set_position(Some(position));
+        if self.header.is_none() {
+            self.header = Some((row, self.record.len()));
+        }
+        each(&self.record).map_err(StreamError::Row)?;
+        Ok(())
+    }
+}
 /// The hidden data rows of the first visible worksheet of a workbook (those below
-/// its first row, the header), for a reader that does not go through [`read`]
-/// (the status report's streaming validation). Empty when there are none or the
+/// its first row, the header), for a caller that wants them before the rows (the
+/// status import warns before it validates). Empty when there are none or the
 /// workbook cannot be read: its reader reports that.
 pub fn hidden_data_rows<R: Read + Seek>(mut input: R) -> Vec<u64> {
-    // A workbook too large unpacked is refused by [`read`]; opening it here would
-    // read its shared strings whole first.
+    // A workbook too large unpacked is refused by its reader.
     if unpacked_size_problem(&mut input).is_some() || input.rewind().is_err() {
         return Vec::new();
     }
-    let sheet = {
-        let Ok(workbook) = calamine::open_workbook_from_rs::<Xlsx<&mut R>, _>(&mut input) else {
-            return Vec::new();
-        };
-        let Some(sheet) = workbook
-            .sheets_metadata()
-            .iter()
-            .find(|s| s.typ == SheetType::WorkSheet && s.visible == SheetVisible::Visible)
-            .map(|s| s.name.clone())
-        else {
-            return Vec::new();
-        };
-        sheet
-    };
-    if input.rewind().is_err() {
-        return Vec::new();
-    }
-    let Some(hidden) = hidden_rows(&mut input, &sheet) else {
+    let Some((_, hidden)) = hidden_rows(&mut input) else {
         return Vec::new();
     };
     // The header is the sheet's first row; a hidden header is not a data row.
@@ -273,12 +531,14 @@ struct Hidden {
     /// (first row, first column, last row, last column), 1-based, of the cells
     /// with a value (`<v>` or an inline string); None when there is none.
     extent: Option<(u64, u64, u64, u64)>,
+    /// The merged regions (`<mergeCell ref="B2:B4"/>`), in file order.
+    merged: Vec<Region>,
 }
 
-/// The most cells a worksheet's bounding box may span: calamine holds them in one
-/// dense array of about 32 bytes a cell, so this is about 512 MiB. Excel's own
-/// sheet of 1,048,576 rows fills it with 16 columns; the sheets ozgsync reads
-/// have 7 to 10.
+/// The most cells a worksheet's bounding box may span when [`read`] holds its
+/// rows (the annotation and Nachnutzung sheets; the streamed status report has no
+/// such limit). Excel's own sheet of 1,048,576 rows fills it with 16 columns; the
+/// sheets ozgsync reads have 7 to 10.
 const MAX_SHEET_CELLS: u64 = 16 << 20;
 
 impl Hidden {
@@ -311,6 +571,20 @@ fn parse_cell_ref(r: &str) -> Option<(u64, u64)> {
         .fold(0u64, |acc, b| acc * 26 + u64::from(b - b'A' + 1));
     let row = number.parse::<u64>().ok().filter(|r| *r > 0)?;
     Some((row, col))
+}
+
+/// A merged region's reference (`B2:C4`, or one cell `B2`) as 1-based (top, left,
+/// bottom, right); None for anything else.
+fn parse_region(r: &str) -> Option<Region> {
+    let (from, to) = r.split_once(':').unwrap_or((r, r));
+    let (top, left) = parse_cell_ref(from)?;
+    let (bottom, right) = parse_cell_ref(to)?;
+    Some((
+        top.min(bottom),
+        left.min(right),
+        top.max(bottom),
+        left.max(right),
+    ))
 }
 
 /// A 1-based (row, column) as Excel names the cell.
@@ -377,12 +651,50 @@ fn find_attr(
     }
 }
 
-/// The row numbers worksheet `sheet` marks hidden (`<row r="5" hidden="1">`: an
+/// The first visible worksheet in `workbook` (`xl/workbook.xml`) as calamine
+/// decides it (a `<sheet>` without `state="hidden"` or `"veryHidden"` whose part
+/// is under `xl/worksheets/`, not a chart or dialog sheet): its name and the path
+/// of its part, from `rels` (`xl/_rels/workbook.xml.rels`). Found here so a
+/// workbook is opened by calamine once, which reads its shared strings whole.
+fn first_visible_worksheet_part(workbook: &[u8], rels: &[u8]) -> Option<(String, String)> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(workbook);
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).ok()? {
+            Event::Start(e) | Event::Empty(e)
+                if e.local_name().as_ref() == b"sheet"
+                    && matches!(attr(&e, b"state").as_deref(), None | Some("visible")) =>
+            {
+                // `r:id` (relationships namespace; its local name is unique here).
+                let (Some(name), Some(id)) = (attr(&e, b"name"), attr(&e, b"id")) else {
+                    continue;
+                };
+                let target = find_attr(rels, b"Relationship", b"Id", &id, b"Target")?;
+                let path = if let Some(absolute) = target.strip_prefix('/') {
+                    absolute.to_owned()
+                } else if target.starts_with("xl/") {
+                    target
+                } else {
+                    format!("xl/{target}")
+                };
+                if path.split('/').nth(1) == Some("worksheets") {
+                    return Some((name, path));
+                }
+            }
+            Event::Eof => return None,
+            _ => {}
+        }
+        buf.clear();
+    }
+}
+
+/// The first visible worksheet's name, and the row numbers it marks hidden (`<row r="5" hidden="1">`: an
 /// autofilter writes this for every row it filters out, and so does hiding a row
 /// by hand), from the workbook's XML, which calamine does not expose. None when
 /// the parts cannot be found or read: the rows were read by calamine already, and
 /// only the warning is lost.
-fn hidden_rows<R: Read + Seek>(input: R, sheet: &str) -> Option<Hidden> {
+fn hidden_rows<R: Read + Seek>(input: R) -> Option<(String, Hidden)> {
     use quick_xml::events::Event;
     let mut zip = zip::ZipArchive::new(input).ok()?;
     let part = |zip: &mut zip::ZipArchive<R>, name: &str| -> Option<Vec<u8>> {
@@ -392,16 +704,9 @@ fn hidden_rows<R: Read + Seek>(input: R, sheet: &str) -> Option<Hidden> {
         file.take(16 << 20).read_to_end(&mut bytes).ok()?;
         Some(bytes)
     };
-    // workbook.xml: the sheet's relationship id; its .rels: the part's path.
-    // `r:id` (relationships namespace; its local name is unique here).
     let workbook = part(&mut zip, "xl/workbook.xml")?;
-    let rel_id = find_attr(&workbook, b"sheet", b"name", sheet, b"id")?;
     let rels = part(&mut zip, "xl/_rels/workbook.xml.rels")?;
-    let target = find_attr(&rels, b"Relationship", b"Id", &rel_id, b"Target")?;
-    let path = match target.strip_prefix('/') {
-        Some(absolute) => absolute.to_owned(),
-        None => format!("xl/{target}"),
-    };
+    let (sheet, path) = first_visible_worksheet_part(&workbook, &rels)?;
     // The worksheet streamed: only `row` elements' attributes are looked at.
     let file = zip.by_name(&path).ok()?;
     let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(file));
@@ -410,6 +715,7 @@ fn hidden_rows<R: Read + Seek>(input: R, sheet: &str) -> Option<Hidden> {
         rows: Vec::new(),
         first_row: None,
         extent: None,
+        merged: Vec::new(),
     };
     // The row and column of the cell being read (a missing `r` is the next one, as
     // the format allows), and whether its value is still to come.
@@ -446,12 +752,17 @@ fn hidden_rows<R: Read + Seek>(input: R, sheet: &str) -> Option<Hidden> {
                 });
             }
             Event::End(e) if e.local_name().as_ref() == b"c" => open_cell = false,
+            Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"mergeCell" => {
+                hidden
+                    .merged
+                    .extend(attr(&e, b"ref").as_deref().and_then(parse_region));
+            }
             Event::Eof => break,
             _ => {}
         }
         buf.clear();
     }
-    Some(hidden)
+    Some((sheet, hidden))
 }
 
 /// Excel's serial of 9999-12-31, the last date it shows, plus the 1,462 days of the
@@ -459,32 +770,36 @@ fn hidden_rows<R: Read + Seek>(input: R, sheet: &str) -> Option<Hidden> {
 const EXCEL_LAST_SERIAL: f64 = 2_958_465.0 + 1_462.0;
 
 /// A cell as the text a CSV export of it would hold.
-fn cell_text(cell: &Data) -> String {
+fn cell_text(cell: &DataRef<'_>) -> String {
     match cell {
-        Data::Empty => String::new(),
-        Data::String(s) => s.clone(),
-        Data::Int(i) => i.to_string(),
+        DataRef::Empty => String::new(),
+        DataRef::String(s) => s.clone(),
+        DataRef::SharedString(s) => (*s).to_owned(),
+        DataRef::Int(i) => i.to_string(),
         // 2^53: below it every whole number is exact in f64, so the digits typed
         // are the digits read back.
-        Data::Float(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+        DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
             format!("{f:.0}")
         }
-        Data::Float(f) => f.to_string(),
-        Data::Bool(b) => if *b { "WAHR" } else { "FALSCH" }.to_owned(),
+        DataRef::Float(f) => f.to_string(),
+        DataRef::Bool(b) => if *b { "WAHR" } else { "FALSCH" }.to_owned(),
         // Only serials of Excel's own date range (up to 9999-12-31) are converted:
         // calamine turns the serial into milliseconds through chrono, which panics
         // for a date cell holding 1e308 (a hostile or broken workbook). Outside it
         // the number stays a number, which no date column accepts.
-        Data::DateTime(d) if (-1.0..=EXCEL_LAST_SERIAL).contains(&d.as_f64()) => {
+        DataRef::DateTime(d) if (-1.0..=EXCEL_LAST_SERIAL).contains(&d.as_f64()) => {
             d.as_datetime().map_or_else(
                 || d.as_f64().to_string(),
                 |t| t.format("%Y-%m-%d").to_string(),
             )
         }
-        Data::DateTime(d) => d.as_f64().to_string(),
-        Data::DateTimeIso(s) => s.get(..10).unwrap_or(s).to_owned(),
-        Data::DurationIso(s) => s.clone(),
-        Data::Error(e) => format!("#{e:?}"),
+        DataRef::DateTime(d) => d.as_f64().to_string(),
+        DataRef::DateTimeIso(s) => match s.get(..10) {
+            Some(day) => day.to_owned(),
+            None => s.clone(),
+        },
+        DataRef::DurationIso(s) => s.clone(),
+        DataRef::Error(e) => format!("#{e:?}"),
     }
 }
 
@@ -579,17 +894,17 @@ mod tests {
     #[test]
     fn numbers_and_dates_read_as_typed() {
         assert_eq!(
-            cell_text(&Data::Float(99_001_001_001_000.0)),
+            cell_text(&DataRef::Float(99_001_001_001_000.0)),
             "99001001001000"
         );
-        assert_eq!(cell_text(&Data::Float(2.0)), "2");
-        assert_eq!(cell_text(&Data::Float(9.9001e13)), "99001000000000");
-        assert_eq!(cell_text(&Data::Float(1.5)), "1.5");
+        assert_eq!(cell_text(&DataRef::Float(2.0)), "2");
+        assert_eq!(cell_text(&DataRef::Float(9.9001e13)), "99001000000000");
+        assert_eq!(cell_text(&DataRef::Float(1.5)), "1.5");
         assert_eq!(
-            cell_text(&Data::DateTimeIso("2026-12-31T00:00:00".into())),
+            cell_text(&DataRef::DateTimeIso("2026-12-31T00:00:00".into())),
             "2026-12-31"
         );
-        assert_eq!(cell_text(&Data::String(" MI ".into())), " MI ");
+        assert_eq!(cell_text(&DataRef::SharedString(" MI ")), " MI ");
     }
 
     #[test]
@@ -636,5 +951,146 @@ mod tests {
             err.contains("not an annotation sheet payload (workbook)"),
             "{err}"
         );
+    }
+
+    /// Every record [`stream`] hands on, as (line, fields).
+    fn streamed(book: &[u8]) -> Result<Vec<(u64, Vec<String>)>, String> {
+        let mut out = Vec::new();
+        stream(std::io::Cursor::new(book), "status report (XLSX)", |r| {
+            out.push((
+                r.position().map_or(0, csv::Position::line),
+                r.iter().map(str::to_owned).collect(),
+            ));
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .map_err(|e| match e {
+            StreamError::Sheet(e) => e.to_string(),
+            StreamError::Row(never) => match never {},
+        })?;
+        Ok(out)
+    }
+
+    /// `book` with the first worksheet's XML passed through `edit`.
+    fn edited(book: &[u8], edit: impl Fn(String) -> String) -> Vec<u8> {
+        use std::io::Write;
+        let mut zin = zip::ZipArchive::new(std::io::Cursor::new(book)).unwrap();
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut zout = zip::ZipWriter::new(&mut out);
+        for i in 0..zin.len() {
+            let mut part = zin.by_index(i).unwrap();
+            let name = part.name().to_owned();
+            let mut bytes = Vec::new();
+            part.read_to_end(&mut bytes).unwrap();
+            if name == "xl/worksheets/sheet1.xml" {
+                bytes = edit(String::from_utf8(bytes).unwrap()).into_bytes();
+            }
+            zout.start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zout.write_all(&bytes).unwrap();
+        }
+        zout.finish().unwrap();
+        out.into_inner()
+    }
+
+    fn strings(cells: &[&str]) -> Vec<String> {
+        cells.iter().map(|c| (*c).to_owned()).collect()
+    }
+
+    #[test]
+    fn streamed_rows_start_at_the_used_range_and_stray_cells_cost_one_field() {
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        // The table from B3 (two empty rows above, column A empty), a stray value
+        // far right in row 4 and one alone in XFD6; row 5 blank.
+        for (c, h) in (1u16..).zip(["Key", "Status", "Date"]) {
+            sheet.write_string(2, c, h).unwrap();
+        }
+        sheet.write_string(3, 1, "k1").unwrap();
+        sheet.write_number(3, 3, 2.0).unwrap();
+        sheet.write_string(3, 200, "far").unwrap();
+        sheet.write_string(5, 16_383, "x").unwrap();
+        sheet.write_string(6, 2, "pilot").unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        assert_eq!(
+            streamed(&bytes).unwrap(),
+            [
+                (3, strings(&["Key", "Status", "Date"])),
+                (4, strings(&["k1", "", "2", "far"])),
+                (6, strings(&["", "", "", "x"])),
+                (7, strings(&["", "pilot"])),
+            ]
+        );
+        // Held whole (the annotation sheets), every row has the box's width, and
+        // the box of B3:XFD7 is within the limit.
+        let table = read(std::io::Cursor::new(&bytes), "annotation sheet").unwrap();
+        assert_eq!(table.header.len(), 16_383);
+        assert_eq!(table.rows.len(), 3);
+        assert!(table.rows.iter().all(|r| r.len() == 16_383));
+        assert_eq!(table.rows[1].get(16_382), Some("x"));
+        assert_eq!(table.rows[1].position().map(csv::Position::line), Some(6));
+    }
+
+    #[test]
+    fn merged_regions_fill_every_row_they_cover_even_rows_without_cells() {
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        let plain = Format::new();
+        sheet.write_string(0, 0, "Key").unwrap();
+        sheet.write_string(0, 1, "Status").unwrap();
+        sheet.merge_range(1, 1, 4, 1, "pilot", &plain).unwrap();
+        sheet.write_string(1, 0, "k1").unwrap();
+        sheet.write_string(3, 0, "k3").unwrap();
+        sheet.write_string(5, 0, "k5").unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        // Rows 3 and 5 hold no cell at all (a plain format writes no blank cells
+        // for the region): the region still fills them.
+        let bytes = edited(&bytes, |xml| {
+            assert!(xml.contains(r#"<row r="3" spans="1:2"></row>"#), "{xml}");
+            assert!(xml.contains(r#"<row r="5" spans="1:2"></row>"#), "{xml}");
+            xml.replace(r#"<row r="5" spans="1:2"></row>"#, "")
+        });
+        assert_eq!(
+            streamed(&bytes).unwrap(),
+            [
+                (1, strings(&["Key", "Status"])),
+                (2, strings(&["k1", "pilot"])),
+                (3, strings(&["", "pilot"])),
+                (4, strings(&["k3", "pilot"])),
+                (5, strings(&["", "pilot"])),
+                (6, strings(&["k5"])),
+            ]
+        );
+    }
+
+    #[test]
+    fn rows_out_of_order_are_refused_not_mixed_up() {
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "Key").unwrap();
+        sheet.write_string(1, 0, "k2").unwrap();
+        sheet.write_string(2, 0, "k3").unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        let bytes = edited(&bytes, |xml| {
+            let (a, b) = (
+                xml.find("<row r=\"2\"").unwrap(),
+                xml.find("<row r=\"3\"").unwrap(),
+            );
+            let end = xml.find("</sheetData>").unwrap();
+            format!("{}{}{}{}", &xml[..a], &xml[b..end], &xml[a..b], &xml[end..])
+        });
+        let err = streamed(&bytes).unwrap_err();
+        assert!(
+            err.contains("(line 2): the worksheet lists row 2 after row 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn merged_region_references_read() {
+        assert_eq!(parse_region("B2:C4"), Some((2, 2, 4, 3)));
+        assert_eq!(parse_region("C4:B2"), Some((2, 2, 4, 3)));
+        assert_eq!(parse_region("D7"), Some((7, 4, 7, 4)));
+        assert_eq!(parse_region("B2:"), None);
+        assert_eq!(parse_region(""), None);
     }
 }

@@ -1,9 +1,10 @@
 //! Onlinedienst status over time, as pure logic: the status vocabulary, subjects
 //! (LeiKa key or EfA service) and scopes (Ressort or municipality ARS), and the
 //! resolution of "status as of a date" from append-only events. No database here:
-//! `report` validates CSV status reports, `sorted` holds a report's valid rows in
-//! bounded memory (its only I/O: anonymous temporary files for sorted runs), and
-//! `store::status` writes and reads the events.
+//! `report` validates status reports (CSV, or XLSX streamed row by row), `sorted`
+//! holds a report's valid rows in bounded memory (its only I/O: anonymous
+//! temporary files for sorted runs), and `store::status` writes and reads the
+//! events.
 
 pub mod report;
 pub mod sorted;

@@ -23,6 +23,7 @@ use super::{Scope, Status, Subject};
 use crate::model::date::parse_date;
 use crate::model::keys::{lost_leading_digits, Ars, Leistungsschluessel};
 use crate::parse::csv_text;
+use crate::parse::xlsx_sheet::StreamError;
 use crate::parse::ParseError;
 
 /// What rows are checked against: the current catalogue, municipalities, Ressorts.
@@ -278,24 +279,31 @@ pub fn validate_xlsx<R: Read + Seek>(
     validate_xlsx_into(input, catalog, today, Vec::new())
 }
 
-/// [`validate_xlsx`], the valid rows pushed into `rows`. (The workbook itself is
-/// held in memory while read, as calamine reads it.)
+/// [`validate_xlsx`], the valid rows pushed into `rows` as the worksheet is
+/// streamed row by row (`xlsx_sheet::stream`): memory does not grow with the
+/// number of rows, as for CSV.
 pub fn validate_xlsx_into<R: Read + Seek, S: RowSink>(
     input: R,
     catalog: &Catalog,
     today: NaiveDate,
     rows: S,
 ) -> Result<Validated<S>, ReportError> {
-    let table = crate::parse::xlsx_sheet::read(input, "status report (XLSX)").map_err(|e| {
-        ReportError::NotCsv(format!(
-            "{e}; write the template with `ozgsync template status --format xlsx`"
-        ))
-    })?;
-    let index = column_index(&table.header)?;
     let mut out = Validated::new(rows);
-    for record in &table.rows {
-        check_record(record, &table.header, &index, catalog, today, &mut out)?;
-    }
+    // The header and its columns, once the first row is read.
+    let mut columns: Option<(csv::StringRecord, Cells<Option<usize>>)> = None;
+    crate::parse::xlsx_sheet::stream(input, "status report (XLSX)", |record| match &columns {
+        Some((header, index)) => check_record(record, header, index, catalog, today, &mut out),
+        None => {
+            columns = Some((record.clone(), column_index(record)?));
+            Ok(())
+        }
+    })
+    .map_err(|e| match e {
+        StreamError::Sheet(e) => ReportError::NotCsv(format!(
+            "{e}; write the template with `ozgsync template status --format xlsx`"
+        )),
+        StreamError::Row(e) => e,
+    })?;
     Ok(out)
 }
 

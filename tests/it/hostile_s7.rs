@@ -382,7 +382,7 @@ fn with_far_cell(workbook: &[u8], cell: &str) -> Vec<u8> {
 }
 
 #[test]
-fn a_workbook_with_a_stray_cell_far_away_is_refused_instead_of_aborting() {
+fn a_workbook_with_a_stray_cell_far_away_is_refused_or_streamed_instead_of_aborting() {
     let dir = scratch();
     let db = support::leika_db(dir.path());
     for template in SHEET_KINDS {
@@ -394,12 +394,23 @@ fn a_workbook_with_a_stray_cell_far_away_is_refused_instead_of_aborting() {
         std::fs::write(&file, with_far_cell(&whole, "XFD1048576")).unwrap();
         let run = support::import_sheet(&db, template, &file);
         assert_eq!(run.code, Some(1), "{template}: {run:#?}");
-        assert!(
-            run.stderr
-                .contains("cells span 1048576 rows × 16384 columns (from A1 to XFD1048576)")
-                && run.stderr.contains("delete the stray cells"),
-            "{template}: {run:#?}"
-        );
+        if template == "status" {
+            // The status report is streamed row by row, nothing held densely: the
+            // far cell is one more row, refused by its Excel row like any other.
+            assert!(
+                run.stderr.contains("line 1048576, column ")
+                    && run.stderr.contains("nothing was applied")
+                    && !run.stderr.contains("cells span"),
+                "{template}: {run:#?}"
+            );
+        } else {
+            assert!(
+                run.stderr
+                    .contains("cells span 1048576 rows × 16384 columns (from A1 to XFD1048576)")
+                    && run.stderr.contains("delete the stray cells"),
+                "{template}: {run:#?}"
+            );
+        }
         // A far cell within the bound is read as before (an empty row far below).
         std::fs::write(&file, with_far_cell(&whole, "A5000")).unwrap();
         let run = support::import_sheet(&db, template, &file);

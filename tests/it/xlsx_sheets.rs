@@ -438,3 +438,211 @@ fn the_visible_sheet_is_read_and_merged_cells_as_they_show() {
         assert!(!run.stderr.contains("panicked"), "{run:#?}");
     }
 }
+
+/// `status import FILE` with small sorted runs (so the rows spill to disk as a big
+/// report's would), and `--partial` when asked.
+fn status_import(db: &Path, file: &Path, partial: bool) -> support::Run {
+    let mut cmd = support::command(db.parent().unwrap());
+    cmd.env("OZGSYNC_STATUS_RUN_ROWS", "1000")
+        .arg("--db")
+        .arg(db)
+        .args(["status", "import", file.to_str().unwrap(), "--by", "Test"]);
+    if partial {
+        cmd.arg("--partial");
+    }
+    support::collect(&mut cmd)
+}
+
+/// A 6,000-row status workbook (streamed, not held) imports exactly as the same
+/// report saved as CSV: the same events, the same errors by the same line (the
+/// Excel row), although the workbook has what Excel gives it: the table starting
+/// in column B, keys typed as numbers, dates as date cells or German text, the
+/// status and date merged over each block of three rows, and hidden rows.
+#[test]
+fn a_large_status_workbook_imports_like_its_csv_twin() {
+    let dir = scratch();
+    let db = leika_db(dir.path());
+    let gv100ad = support::fixture("gv100ad/GV100AD_30112025_NI.txt");
+    run_db(&db, &["import", "gv100ad", gv100ad.to_str().unwrap()]).assert_ok();
+    let keys = support::rows(
+        &db,
+        "SELECT leistungsschluessel FROM v_services ORDER BY 1 LIMIT 60",
+    );
+    let ars = support::rows(
+        &db,
+        "SELECT ars FROM v_municipalities WHERE length(ars) = 12 ORDER BY 1 LIMIT 100",
+    );
+    assert_eq!((keys.len(), ars.len()), (60, 100));
+    let statuses = ["geplant", "in_umsetzung", "pilot", "produktiv"];
+    // Rows of (key, ars, status, date, note); line i + 2 in both files.
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    for (i, (k, a)) in keys
+        .iter()
+        .flat_map(|k| ars.iter().map(move |a| (k, a)))
+        .enumerate()
+    {
+        let block = i / 3;
+        let status = if i == 4_321 {
+            "fertig".to_owned() // one bad row, deep down
+        } else {
+            statuses[block % statuses.len()].to_owned()
+        };
+        let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()
+            + chrono::Duration::days((block % 500) as i64);
+        let note = if i % 7 == 0 {
+            format!("Notiz {i}")
+        } else {
+            String::new()
+        };
+        rows.push([k.clone(), a.clone(), status, day.to_string(), note]);
+    }
+    // The bad row must not sit inside a merged block (its status would be merged).
+    assert_eq!(4_321 % 3, 1);
+
+    let csv = dir.path().join("status.csv");
+    let mut text = String::from("Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung\n");
+    for r in &rows {
+        text.push_str(&r.join(";"));
+        text.push('\n');
+    }
+    std::fs::write(&csv, text).unwrap();
+
+    let xlsx = dir.path().join("status.xlsx");
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    let date = rust_xlsxwriter::Format::new().set_num_format("dd.mm.yyyy");
+    let plain = rust_xlsxwriter::Format::new();
+    let header = [
+        "Leistungsschlüssel",
+        "ARS",
+        "Status",
+        "Gültig ab",
+        "Bemerkung",
+    ];
+    for (c, h) in (1u16..).zip(header) {
+        sheet.write_string(0, c, h).unwrap();
+    }
+    let mut hidden = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let row = i as u32 + 1;
+        if i % 2 == 0 {
+            sheet
+                .write_number(row, 1, r[0].parse::<f64>().unwrap())
+                .unwrap();
+        } else {
+            sheet.write_string(row, 1, &r[0]).unwrap();
+        }
+        sheet.write_string(row, 2, &r[1]).unwrap();
+        if !r[4].is_empty() {
+            sheet.write_string(row, 5, &r[4]).unwrap();
+        }
+        if i % 1_000 == 500 {
+            sheet.set_row_hidden(row).unwrap();
+            hidden.push(row + 1);
+        }
+    }
+    for (b, block) in rows.chunks(3).enumerate() {
+        let top = b as u32 * 3 + 1;
+        let bottom = top + block.len() as u32 - 1;
+        let day = chrono::NaiveDate::parse_from_str(&block[0][3], "%Y-%m-%d").unwrap();
+        let bad = block.iter().position(|r| r[2] == "fertig");
+        match bad {
+            // The block with the bad row: each cell its own.
+            Some(_) => {
+                for (j, r) in block.iter().enumerate() {
+                    let row = top + j as u32;
+                    sheet.write_string(row, 3, &r[2]).unwrap();
+                    let german = day.format("%d.%m.%Y").to_string();
+                    sheet.write_string(row, 4, &german).unwrap();
+                }
+            }
+            None => {
+                sheet
+                    .merge_range(top, 3, bottom, 3, &block[0][2], &plain)
+                    .unwrap();
+                sheet.merge_range(top, 4, bottom, 4, "", &date).unwrap();
+                let excel = rust_xlsxwriter::ExcelDateTime::parse_from_str(&block[0][3]).unwrap();
+                sheet
+                    .write_datetime_with_format(top, 4, &excel, &date)
+                    .unwrap();
+            }
+        }
+    }
+    book.save(&xlsx).unwrap();
+
+    let csv_db = dir.path().join("csv.db");
+    let xlsx_db = dir.path().join("xlsx.db");
+    std::fs::copy(&db, &csv_db).unwrap();
+    std::fs::copy(&db, &xlsx_db).unwrap();
+
+    // Refused alike: the same error by the same line, nothing applied.
+    let from_csv = status_import(&csv_db, &csv, false);
+    let from_xlsx = status_import(&xlsx_db, &xlsx, false);
+    assert_eq!(from_csv.code, Some(1), "{from_csv:#?}");
+    assert_eq!(from_xlsx.code, Some(1), "{from_xlsx:#?}");
+    let errors = |run: &support::Run, file: &Path| -> Vec<String> {
+        let prefix = format!("{}: ", file.display());
+        run.stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .filter(|l| !l.starts_with("warning"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let csv_errors = errors(&from_csv, &csv);
+    assert_eq!(
+        csv_errors,
+        [
+            "line 4323, column Status (\"fertig\"): unknown status; use one of nicht_begonnen, geplant, beauftragt, in_umsetzung, pilot, produktiv, eingestellt, abgelehnt".to_owned(),
+        ]
+    );
+    assert_eq!(errors(&from_xlsx, &xlsx), csv_errors);
+    for run in [&from_csv, &from_xlsx] {
+        assert!(
+            run.stderr
+                .contains("1 error(s) in 1 of 6000 rows; nothing was applied (fix the rows, or pass --partial to apply the 5999 valid rows)"),
+            "{run:#?}"
+        );
+    }
+    // The hidden rows are named by their Excel rows.
+    let named: Vec<String> = hidden.iter().map(u32::to_string).collect();
+    assert!(
+        from_xlsx.stderr.contains(&named.join(", ")),
+        "{hidden:?}: {}",
+        from_xlsx.stderr
+    );
+
+    // Applied alike with --partial: the same 5,999 events.
+    let from_csv = status_import(&csv_db, &csv, true);
+    let from_xlsx = status_import(&xlsx_db, &xlsx, true);
+    assert!(
+        from_csv.stdout.contains("5999 status event(s) recorded"),
+        "{from_csv:#?}"
+    );
+    assert_eq!(
+        from_xlsx.stdout,
+        from_csv.stdout.replace("status.csv", "status.xlsx")
+    );
+    let events =
+        "SELECT subject_kind, subject, scope_kind, scope, status, effective_on, valid_until, note \
+                  FROM v_status_history ORDER BY subject, scope, effective_on, event_id";
+    let csv_events = support::rows(&csv_db, events);
+    assert_eq!(csv_events.len(), 5_999);
+    assert_eq!(support::rows(&xlsx_db, events), csv_events);
+    // What a user sees, but for the file's name and the second it was recorded.
+    let show = |db: &Path| -> Vec<String> {
+        let out = run_db(db, &["status", "show", &keys[7], "--format", "csv"]).stdout;
+        out.lines()
+            .map(|l| {
+                l.split(',')
+                    .filter(|f| !f.ends_with('Z') || f.len() != 20)
+                    .collect::<Vec<_>>()
+                    .join(",")
+                    .replace("status.xlsx", "status.csv")
+            })
+            .collect()
+    };
+    let shown = show(&csv_db);
+    assert!(shown.len() > 50, "{shown:?}");
+    assert_eq!(show(&xlsx_db), shown);
+}
