@@ -485,6 +485,11 @@ fn hash_from(
         path: path.to_owned(),
         source,
     };
+    // A copy of a pipe or device stops at a chunk holding a NUL byte: no source
+    // format has one, every parser refuses it by the first bytes (gzip, ZIP,
+    // UTF-16, "NUL bytes"), and an endless device (`/dev/zero`) was copied up to
+    // the body limit first. A regular file's hash is always of all of it.
+    let stop_at_nul = out.is_some() && !input.metadata().is_ok_and(|m| m.is_file());
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
@@ -505,6 +510,9 @@ fn hash_from(
         hasher.update(chunk);
         if let Some(out) = out.as_deref_mut() {
             out.write_all(chunk).map_err(err)?;
+        }
+        if stop_at_nul && chunk.contains(&0) {
+            break;
         }
     }
     if let Some(out) = out {

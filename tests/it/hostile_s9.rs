@@ -597,3 +597,42 @@ fn a_database_path_that_is_a_dangling_link_is_refused() {
     support::run_db(&target, &["import", "ozg", ozg.to_str().unwrap()]).assert_ok();
     support::run_db(&link, &["releases"]).assert_ok();
 }
+
+/// `import leika /dev/zero` (or any device or pipe that never ends and is not
+/// text) was copied into `TMPDIR` up to `fetch.max_body_mb` (512 MB, 3–14 s here)
+/// and then refused as "larger than the limit". The copy of a pipe or device stops
+/// at a chunk with a NUL byte, which no source format holds, and the format's own
+/// check names it.
+#[test]
+fn an_endless_binary_device_is_named_by_its_first_bytes_not_copied_to_the_limit() {
+    let dir = scratch();
+    for kind in ["leika", "gv100ad", "ozg", "efa", "xzufi", "fim-api"] {
+        let db = dir.path().join(format!("{kind}.db"));
+        let run = support::run_db(&db, &["import", kind, "/dev/zero"]);
+        run.assert_code(1);
+        assert!(run.stderr.contains("payload"), "{kind}: {run:#?}");
+        assert!(
+            !run.stderr.contains("larger than the limit"),
+            "{kind}: {run:#?}"
+        );
+    }
+    // A pipe of text is still read whole.
+    let text = std::fs::read(support::fixture("ozg/ozg_leistungen_nrw2019.csv")).unwrap();
+    let db = dir.path().join("pipe.db");
+    let mut child = support::command(dir.path())
+        .arg("--db")
+        .arg(&db)
+        .args(["import", "ozg", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&text).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("557 added"),
+        "{out:?}"
+    );
+}
