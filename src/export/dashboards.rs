@@ -1024,8 +1024,24 @@ fn aggregate_file(
     out: &mut Vec<u8>,
 ) -> Result<CountsJson, ExportError> {
     let mut member_json = Vec::with_capacity(members.len());
+    // Each member's place in ARS order (equal ARS, equal place), so that sorting
+    // the changes compares integers where it compared the ARS texts.
+    let ars_of = |i: usize| members.get(i).map(|(g, _)| g.ars.as_str());
+    let mut by_ars: Vec<usize> = (0..members.len()).collect();
+    by_ars.sort_by(|&a, &b| ars_of(a).cmp(&ars_of(b)));
+    let mut place = vec![0u32; members.len()];
+    let mut at = 0u32;
+    for (n, &i) in by_ars.iter().enumerate() {
+        if n > 0 && by_ars.get(n - 1).map(|&p| ars_of(p)) != Some(ars_of(i)) {
+            at += 1;
+        }
+        if let Some(slot) = place.get_mut(i) {
+            *slot = at;
+        }
+    }
     let mut changes = Vec::new();
-    for (g, member_changes) in members {
+    for (m, (g, member_changes)) in members.iter().enumerate() {
+        let at = place.get(m).copied().unwrap_or(0);
         member_json.push(MemberJson {
             ars: &g.ars,
             name: &g.name,
@@ -1037,7 +1053,8 @@ fn aggregate_file(
         changes.extend(
             member_changes
                 .iter()
-                .filter_map(|c| ChangeOut::of(data, keys, c, Some(g.ars.as_str()))),
+                .filter_map(|c| ChangeOut::of(data, keys, c, Some(g.ars.as_str())))
+                .map(|c| (at, c)),
         );
     }
     let mut total = counted.stray;
@@ -1046,9 +1063,9 @@ fn aggregate_file(
     }
     let total = total.tally();
     // Newest first, then by place and service, so the order never depends on input order.
-    changes.sort_by(|a, b| {
+    changes.sort_by(|(pa, a), (pb, b)| {
         b.on.cmp(&a.on)
-            .then_with(|| a.ars.cmp(&b.ars))
+            .then(pa.cmp(pb))
             .then_with(|| a.key.cmp(b.key))
     });
     let counts = total.json();
@@ -1084,7 +1101,7 @@ fn aggregate_file(
     out.extend_from_slice(b",\"services\":");
     services_counts(out, &counted.per_service, keys);
     out.extend_from_slice(b",\"changes_30d\":");
-    changes_list(out, changes)?;
+    changes_list(out, changes.into_iter().map(|(_, c)| c))?;
     out.extend_from_slice(b"}\n");
     Ok(counts)
 }
@@ -1105,18 +1122,19 @@ struct AggregateHeadJson<'a> {
 /// holds the two equal): keys escaped once per set, counts written directly from
 /// the counters.
 fn services_counts(out: &mut Vec<u8>, per_service: &[Counts], keys: &[ServiceKey]) {
+    // Each name with the comma before it; the first field of an entry skips it.
     const NAMES: [&[u8]; 11] = [
-        b"\"relevant\":",
-        b"\"nicht_begonnen\":",
-        b"\"geplant\":",
-        b"\"beauftragt\":",
-        b"\"in_umsetzung\":",
-        b"\"pilot\":",
-        b"\"produktiv\":",
-        b"\"eingestellt\":",
-        b"\"abgelehnt\":",
-        b"\"ohne_status\":",
-        b"\"online_beobachtet\":",
+        b",\"relevant\":",
+        b",\"nicht_begonnen\":",
+        b",\"geplant\":",
+        b",\"beauftragt\":",
+        b",\"in_umsetzung\":",
+        b",\"pilot\":",
+        b",\"produktiv\":",
+        b",\"eingestellt\":",
+        b",\"abgelehnt\":",
+        b",\"ohne_status\":",
+        b",\"online_beobachtet\":",
     ];
     out.push(b'{');
     let mut first = true;
@@ -1135,11 +1153,8 @@ fn services_counts(out: &mut Vec<u8>, per_service: &[Counts], keys: &[ServiceKey
             if n == 0 {
                 continue;
             }
-            if sep {
-                out.push(b',');
-            }
+            out.extend_from_slice(name.get(usize::from(!sep)..).unwrap_or_default());
             sep = true;
-            out.extend_from_slice(name);
             json_u32(out, n);
         }
         out.push(b'}');
@@ -1149,6 +1164,15 @@ fn services_counts(out: &mut Vec<u8>, per_service: &[Counts], keys: &[ServiceKey
 
 /// A count in decimal, as serde_json writes it.
 fn json_u32(out: &mut Vec<u8>, mut n: u32) {
+    // Most counts of an aggregate's services have one or two digits.
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
+    if n < 100 {
+        out.extend_from_slice(&[b'0' + (n / 10) as u8, b'0' + (n % 10) as u8]);
+        return;
+    }
     let mut buf = [0u8; 10];
     let mut i = buf.len();
     loop {
@@ -1587,7 +1611,20 @@ mod tests {
                 String::from_utf8(reference).unwrap()
             );
         }
-        for n in [0, 7, 10, 99, 100, 4_294_967_295] {
+        for n in [
+            0,
+            7,
+            9,
+            10,
+            42,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            65_536,
+            4_294_967_295,
+        ] {
             let mut out = Vec::new();
             json_u32(&mut out, n);
             assert_eq!(out, n.to_string().into_bytes());

@@ -359,12 +359,33 @@ impl RowBuilder {
             } else {
                 String::new()
             };
-            if !value.is_empty() {
+            if !value.is_empty() && m.1.max(self.first_col) <= m.3.min(self.last_col) {
                 self.open.push((m, value));
             }
         }
+        // Excel's regions never overlap, so no more are open at once than a row has
+        // columns; more is a hostile file that would cost regions × cells.
+        if self.open.len() as u64 > MAX_COLUMN {
+            return Err(ParseError::not_format(
+                self.expected,
+                format!("line {row}"),
+                format!("the workbook is damaged inside (more than {MAX_COLUMN} merged regions overlap in row {row}); open it in Excel or LibreOffice and save it again as .xlsx"),
+            )
+            .into());
+        }
+        // A streamed row is filled only in the header's columns (nothing reads a
+        // merged value beyond them), so a region as wide as the sheet costs no more
+        // than the table is wide.
+        let fill_to = match (self.layout, self.header) {
+            (Layout::Streamed, Some((_, width))) => self
+                .first_col
+                .saturating_add(width as u64)
+                .saturating_sub(1)
+                .min(self.last_col),
+            _ => self.last_col,
+        };
         for ((_, left, _, right), value) in &self.open {
-            for col in (*left).max(self.first_col)..=(*right).min(self.last_col) {
+            for col in (*left).max(self.first_col)..=(*right).min(fill_to) {
                 cells.insert(col, value.clone());
             }
         }
@@ -1059,6 +1080,56 @@ mod tests {
                 (5, strings(&["", "pilot"])),
                 (6, strings(&["k5"])),
             ]
+        );
+    }
+
+    #[test]
+    fn a_merged_region_as_wide_as_the_sheet_fills_only_the_header_s_columns() {
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        let plain = Format::new();
+        sheet.write_string(0, 0, "Key").unwrap();
+        sheet.write_string(0, 1, "Status").unwrap();
+        sheet.write_string(1, 0, "k2").unwrap();
+        sheet.merge_range(2, 0, 4, 16_383, "wide", &plain).unwrap();
+        sheet.write_string(5, 16_383, "far").unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        assert_eq!(
+            streamed(&bytes).unwrap(),
+            [
+                (1, strings(&["Key", "Status"])),
+                (2, strings(&["k2"])),
+                (3, strings(&["wide", "wide"])),
+                (4, strings(&["wide", "wide"])),
+                (5, strings(&["wide", "wide"])),
+                (6, strings(&["", "", "far"])),
+            ]
+        );
+    }
+
+    #[test]
+    fn overlapping_merged_regions_are_refused_as_damaged() {
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.write_string(0, 0, "Key").unwrap();
+        sheet.write_string(1, 0, "k2").unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        let merges = |n: usize| {
+            let regions = r#"<mergeCell ref="A2:A3"/>"#.repeat(n);
+            move |xml: String| {
+                xml.replace(
+                    "</sheetData>",
+                    &format!("</sheetData><mergeCells count=\"{n}\">{regions}</mergeCells>"),
+                )
+            }
+        };
+        // As many as a row has columns: read (the same value twice over).
+        let read_back = streamed(&edited(&bytes, merges(16_384))).unwrap();
+        assert_eq!(read_back[1], (2, strings(&["k2"])));
+        let err = streamed(&edited(&bytes, merges(16_385))).unwrap_err();
+        assert!(
+            err.contains("more than 16384 merged regions overlap in row 2"),
+            "{err}"
         );
     }
 
