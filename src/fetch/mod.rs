@@ -266,12 +266,16 @@ pub fn read_file(path: &Path, policy: &FetchPolicy) -> Result<Payload, FetchErro
         path: path.to_owned(),
         source,
     };
+    let input = open_input(path, policy.connect_timeout).map_err(err)?;
     let mut file = payload_file().map_err(err)?;
-    let regular = path != Path::new(STDIN) && std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    // Decided on the opened file, not on the path: a path replaced by a FIFO in
+    // between is read as one. `-` is hashed even when it is a regular file, for the
+    // unchanged check (`sync` compares regular files by their path).
+    let regular = path != Path::new(STDIN) && input.metadata().is_ok_and(|m| m.is_file());
     let (sha256, size) = if regular {
-        (None, copy_regular(path, file.as_file_mut(), policy)?)
+        (None, copy_regular(path, input, file.as_file_mut(), policy)?)
     } else {
-        let (sha256, size) = hash_copy(path, Some(file.as_file_mut()), policy)?;
+        let (sha256, size) = hash_from(path, input, Some(file.as_file_mut()), policy)?;
         (Some(sha256), size)
     };
     Ok(Payload {
@@ -283,11 +287,12 @@ pub fn read_file(path: &Path, policy: &FetchPolicy) -> Result<Payload, FetchErro
     })
 }
 
-/// Copies the regular file `path` into `out` (`copy_file_range`, no pass through
-/// this process) and returns its size; enforces the body limit, also on a file
-/// that grows while it is copied.
+/// Copies `input`, the regular file `path`, into `out` (`copy_file_range`, no pass
+/// through this process) and returns its size; enforces the body limit, also on a
+/// file that grows while it is copied.
 fn copy_regular(
     path: &Path,
+    input: std::fs::File,
     out: &mut std::fs::File,
     policy: &FetchPolicy,
 ) -> Result<u64, FetchError> {
@@ -300,7 +305,6 @@ fn copy_regular(
         url: path.display().to_string(),
         limit: policy.max_body_bytes,
     };
-    let input = std::fs::File::open(path).map_err(err)?;
     if input.metadata().map_err(err)?.len() > policy.max_body_bytes {
         return Err(too_large());
     }
@@ -457,6 +461,20 @@ pub fn open_rereadable(path: &Path, policy: &FetchPolicy) -> std::io::Result<std
 /// body limit. Returns the hex SHA-256 and the size.
 fn hash_copy(
     path: &Path,
+    out: Option<&mut std::fs::File>,
+    policy: &FetchPolicy,
+) -> Result<(String, u64), FetchError> {
+    let input = open_input(path, policy.connect_timeout).map_err(|source| FetchError::File {
+        path: path.to_owned(),
+        source,
+    })?;
+    hash_from(path, input, out, policy)
+}
+
+/// [`hash_copy`] of `input`, the opened `path`.
+fn hash_from(
+    path: &Path,
+    mut input: std::fs::File,
     mut out: Option<&mut std::fs::File>,
     policy: &FetchPolicy,
 ) -> Result<(String, u64), FetchError> {
@@ -467,7 +485,6 @@ fn hash_copy(
         path: path.to_owned(),
         source,
     };
-    let mut input = open_input(path, policy.connect_timeout).map_err(err)?;
     // A copy of a pipe or device stops at a chunk holding a NUL byte: no source
     // format has one, every parser refuses it by the first bytes (gzip, ZIP,
     // UTF-16, "NUL bytes"), and an endless device (`/dev/zero`) was copied up to

@@ -42,6 +42,11 @@ pub fn open<'a, R: Read + Seek + 'a>(
             "the file is empty or starts with an empty line; the first line must be the header",
         ));
     }
+    // The CSV reader takes a bare CR as a line end but counts lines by LF: every
+    // row of such a file was "line 1", and rows refused were counted by line.
+    if header.contains('\r') {
+        return Err(ParseError::not_format(expected, "line 1", BARE_CR));
+    }
     let delimiter = detect_delimiter(&header);
     input.seek(SeekFrom::Start(0))?;
     let decoded: Box<dyn Read + 'a> = Box::new(DecodeReader::new(input, encoding, delimiter));
@@ -65,6 +70,9 @@ const OLE_COMPOUND_FILE: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0x
 pub(super) fn is_gzip(head: &[u8]) -> bool {
     head.starts_with(&[0x1F, 0x8B])
 }
+
+/// What to do with a text file whose lines end with a bare CR (every line reader).
+pub(super) const BARE_CR: &str = "the lines end with a bare CR (classic Mac OS line ends, no LF): save the file with Windows (CRLF) or Unix (LF) line ends";
 
 /// What to do with a gzip file where text is read.
 pub(super) const GZIP_COMPRESSED: &str = "the file is gzip-compressed (.gz): unpack it (gunzip FILE.gz) and import the file inside, or hand it over unpacked through a pipe, e.g. <(zcat FILE.gz)";

@@ -201,8 +201,7 @@ impl<R: BufRead + Seek> Parser<R> {
                 return Err(ParseError::not_format(
                     FORMAT,
                     position,
-                    "the lines end with a bare CR (classic Mac OS line ends, no LF): save the file \
-                     with Windows (CRLF) or Unix (LF) line ends",
+                    super::csv_text::BARE_CR,
                 ));
             }
             if self.buf.len() > MAX_LINE_BYTES && !self.buf.ends_with(b"\n") {

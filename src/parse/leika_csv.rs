@@ -251,8 +251,7 @@ fn read_header_line<R: BufRead>(input: &mut R) -> Result<Vec<u8>, ParseError> {
         return Err(ParseError::not_format(
             EXPECTED,
             "line 1",
-            "the lines end with a bare CR (classic Mac OS line ends, no LF): save the file \
-             with Windows (CRLF) or Unix (LF) line ends",
+            super::csv_text::BARE_CR,
         ));
     }
     if line.len() as u64 >= MAX_HEADER_BYTES && !line.ends_with(b"\n") {

@@ -4,6 +4,7 @@
 //! what the sweep found.
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -634,5 +635,50 @@ fn an_endless_binary_device_is_named_by_its_first_bytes_not_copied_to_the_limit(
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("557 added"),
         "{out:?}"
+    );
+}
+
+/// An annotation sheet, status report or OZG CSV with classic Mac line ends (a
+/// bare CR, no LF) was read, but every row was "line 1" (the CSV reader counts
+/// lines by LF): two bad rows were reported as "line 1" twice and counted as "1 of
+/// 5 rows refused". Every spreadsheet-CSV reader now refuses such a file naming
+/// its line ends, as LeiKa and GV100AD do; the same rows with LF are read as before.
+#[test]
+fn a_spreadsheet_csv_with_bare_cr_line_ends_is_refused_naming_them() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let cr = |from: &str| {
+        let text = std::fs::read_to_string(support::fixture(from))
+            .unwrap()
+            .replace('\r', "")
+            .replace('\n', "\r");
+        let path = dir.path().join(Path::new(from).file_name().unwrap());
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let annotations = cr("annotations/valid.csv");
+    let status = cr("demo/status.csv");
+    let ozg = cr("ozg/ozg_leistungen_nrw2019.csv");
+    let efa = cr("efa/release1.csv");
+    for args in [
+        vec!["annotations", "import", &annotations, "--by", "X"],
+        vec!["status", "import", &status, "--by", "X"],
+        vec!["import", "ozg", &ozg],
+        vec!["import", "efa", &efa],
+    ] {
+        let run = support::run_db(&db, &args);
+        run.assert_code(1);
+        assert!(
+            run.stderr
+                .contains("(line 1): the lines end with a bare CR"),
+            "{args:?}: {run:#?}"
+        );
+    }
+    assert_eq!(
+        support::rows(
+            &db,
+            "SELECT count(*) FROM v_releases WHERE source IN ('ozg', 'efa')"
+        ),
+        ["0"]
     );
 }
