@@ -5,14 +5,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use super::gen;
 use super::measure::{measure, Measurement};
 use super::report::{fmt_duration, fmt_mib, Aim, CaseReport};
 use super::{
     copy_db, db_size, file_mb, generate, import_lower_saxony, imported, ozgsync, remove_db, row,
-    sql_err, write, BenchError, Ctx, SEED,
+    sql_err, sqlite3_script, write, BenchError, Ctx, SEED,
 };
 
 pub struct Case {
@@ -115,13 +115,7 @@ fn leika_100k(ctx: &Ctx) -> Result<CaseReport, BenchError> {
             let m = measure(
                 ctx.reps,
                 || remove_db(&base_db),
-                || {
-                    let input = fs::File::open(&script)
-                        .map_err(|e| BenchError::io(format!("open {}", script.display()), e))?;
-                    let mut cmd = Command::new("sqlite3");
-                    cmd.arg(&base_db).stdin(Stdio::from(input));
-                    Ok(cmd)
-                },
+                || sqlite3_script(&base_db, &script),
             )?;
             Some((m, sqlite_count(&base_db)?))
         }

@@ -26,7 +26,7 @@ use super::measure::{measure_limited, Measurement};
 use super::report::{fmt_duration, fmt_mib, Aim, CaseReport, Row};
 use super::{
     bin_cmd, copy_db, db_size, gemeinden, generate, key, ozgsync, remove_db, row, run_ok, sql_err,
-    write_status_report, BenchError, Ctx, SEED,
+    sqlite3_script, write_status_report, BenchError, Ctx, SEED,
 };
 
 const CASE: &str = "status_growth";
@@ -272,14 +272,7 @@ fn run_size(
             ctx.reps,
             limit,
             || remove_db(&plain),
-            || {
-                let mut cmd = Command::new("sqlite3");
-                cmd.arg(&plain).stdin(
-                    fs::File::open(&script_path)
-                        .map_err(|e| BenchError::io("open baseline script", e))?,
-                );
-                Ok(cmd)
-            },
+            || sqlite3_script(&plain, &script_path),
         )?);
     }
 

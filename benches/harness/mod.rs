@@ -190,6 +190,16 @@ pub fn db_files(db: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The baseline's command: `sqlite3 DB` reading `script` (the `.import` lines) on
+/// its standard input.
+pub fn sqlite3_script(db: &Path, script: &Path) -> Result<std::process::Command, BenchError> {
+    let input = fs::File::open(script)
+        .map_err(|e| BenchError::io(format!("open {}", script.display()), e))?;
+    let mut cmd = std::process::Command::new("sqlite3");
+    cmd.arg(db).stdin(input);
+    Ok(cmd)
+}
+
 pub fn remove_db(db: &Path) -> Result<(), BenchError> {
     for file in db_files(db) {
         match fs::remove_file(&file) {

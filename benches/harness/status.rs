@@ -13,7 +13,7 @@ use super::measure::measure;
 use super::report::{fmt_duration, Aim, CaseReport};
 use super::{
     copy_db, file_mb, gemeinden, generate, import_lower_saxony, key, remove_db, row, sql_err,
-    write_status_report, BenchError, Ctx, STATUSES,
+    sqlite3_script, write_status_report, BenchError, Ctx, STATUSES,
 };
 
 const SERVICES: usize = 3_000;
@@ -108,14 +108,7 @@ pub fn status_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
             let m = measure(
                 ctx.reps,
                 || remove_db(&plain),
-                || {
-                    let mut cmd = Command::new("sqlite3");
-                    cmd.arg(&plain).stdin(
-                        fs::File::open(&script_path)
-                            .map_err(|e| BenchError::io("open baseline script", e))?,
-                    );
-                    Ok(cmd)
-                },
+                || sqlite3_script(&plain, &script_path),
             )?;
             let counted: i64 = rusqlite::Connection::open(&plain)
                 .and_then(|c| c.query_row("SELECT count(*) FROM raw", [], |r| r.get(0)))
@@ -345,14 +338,7 @@ pub fn status_xlsx(ctx: &Ctx) -> Result<CaseReport, BenchError> {
             let m = measure(
                 ctx.reps,
                 || remove_db(&plain),
-                || {
-                    let mut cmd = Command::new("sqlite3");
-                    cmd.arg(&plain).stdin(
-                        fs::File::open(&script_path)
-                            .map_err(|e| BenchError::io("open baseline script", e))?,
-                    );
-                    Ok(cmd)
-                },
+                || sqlite3_script(&plain, &script_path),
             )?;
             report.rows.push(row(
                 CASE,

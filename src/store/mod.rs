@@ -799,6 +799,16 @@ mod tests {
         }
     }
 
+    /// The first column of every row `sql` gives, as text.
+    fn texts(conn: &Connection, sql: &str) -> Vec<String> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
     /// The text of a schema snapshot of the database `conn`: a header, each schema
     /// object's SQL in the order SQLite keeps them (a virtual table's own tables are
     /// made by the virtual table), then the rows of every ordinary table that has any.
@@ -830,16 +840,13 @@ mod tests {
             if kind != "table" || sql.starts_with("CREATE VIRTUAL TABLE") {
                 continue;
             }
-            let mut rows: Vec<String> = conn
-                .prepare(&format!(
+            let mut rows: Vec<String> = texts(
+                conn,
+                &format!(
                     "SELECT 'INSERT INTO \"{name}\" VALUES (' || {} || ');' FROM \"{name}\"",
                     columns_quoted(conn, name)
-                ))
-                .unwrap()
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
+                ),
+            );
             rows.sort();
             for row in rows {
                 out.push_str(&row);
@@ -851,15 +858,10 @@ mod tests {
 
     /// `quote(a) || ', ' || quote(b) ...` over the columns of `table`.
     fn columns_quoted(conn: &Connection, table: &str) -> String {
-        let columns: Vec<String> = conn
-            .prepare(&format!(
-                "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
-            ))
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let columns: Vec<String> = texts(
+            conn,
+            &format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"),
+        );
         columns
             .iter()
             .map(|c| format!("quote(\"{c}\")"))
@@ -871,31 +873,19 @@ mod tests {
     /// objects (type, name, table, SQL), every table's rows (the virtual table's own
     /// tables too) and the schema version.
     fn database_contents(conn: &Connection) -> Vec<String> {
-        let mut out: Vec<String> = conn
-            .prepare("SELECT type || ' ' || name || ' ' || tbl_name || ': ' || coalesce(sql, '') FROM sqlite_schema ORDER BY type, name")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        let tables: Vec<String> = conn
-            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND rootpage > 0 ORDER BY name")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let mut out: Vec<String> = texts(conn, "SELECT type || ' ' || name || ' ' || tbl_name || ': ' || coalesce(sql, '') FROM sqlite_schema ORDER BY type, name");
+        let tables: Vec<String> = texts(
+            conn,
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND rootpage > 0 ORDER BY name",
+        );
         for table in tables {
-            let mut rows: Vec<String> = conn
-                .prepare(&format!(
+            let mut rows: Vec<String> = texts(
+                conn,
+                &format!(
                     "SELECT '{table}: ' || {} FROM \"{table}\"",
                     columns_quoted(conn, &table)
-                ))
-                .unwrap()
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
+                ),
+            );
             rows.sort();
             out.extend(rows);
         }
