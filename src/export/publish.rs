@@ -161,6 +161,24 @@ fn lexical(dir: &Path) -> PathBuf {
     dir.components().collect()
 }
 
+/// Why DIR (`.`, `..`, `/`, a path ending in one of them) cannot be published
+/// into: the set replaces DIR as a whole, by its name in its parent. Names the
+/// folder to give instead where the path resolves.
+fn no_folder_name(dir: &Path) -> String {
+    let hint = std::env::current_dir()
+        .ok()
+        .map(|cwd| lexical(&cwd.join(dir)))
+        .and_then(|abs| abs.canonicalize().ok().or(Some(abs)))
+        .filter(|abs| abs.file_name().is_some())
+        .map(|abs| format!(": give the folder by its name, --out {}", abs.display()))
+        .unwrap_or_else(|| ": choose a folder below it, e.g. --out dashboards".to_owned());
+    format!(
+        "--out {} names no folder: dashboards replace DIR as a whole, by its name in its \
+         parent, so DIR cannot be `.`, `..` or `/`{hint}",
+        dir.display()
+    )
+}
+
 /// What the puts so far did.
 #[derive(Debug, Default)]
 struct Staged {
@@ -185,9 +203,7 @@ impl<'a> Staging<'a> {
         let name = dir
             .file_name()
             .and_then(|n| n.to_str())
-            .ok_or_else(|| {
-                ExportError::invalid(format!("{}: not a usable directory name", dir.display()))
-            })?
+            .ok_or_else(|| ExportError::invalid(no_folder_name(dir)))?
             .to_owned();
         let parent = match dir.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

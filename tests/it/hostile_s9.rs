@@ -436,6 +436,35 @@ fn every_out_says_which_folders_it_created_and_backup_creates_none() {
     assert!(!base.join("i").exists());
 }
 
+/// `export dashboards --out .` from inside the web folder said only ".: not a usable
+/// directory name". The set replaces DIR by its name in its parent, so `.` stays
+/// refused, now saying why and naming the folder to give instead.
+#[test]
+fn dashboards_into_dot_are_refused_naming_the_folder_to_give() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let web = dir.path().join("web");
+    std::fs::create_dir(&web).unwrap();
+    let db_arg = db.to_str().unwrap();
+    let run = support::run_in(
+        &web,
+        &["--db", db_arg, "export", "dashboards", "--out", "."],
+    );
+    run.assert_code(2);
+    let target = web.canonicalize().unwrap();
+    let target = target.to_str().unwrap();
+    assert!(run.stderr.contains("names no folder"), "{run:#?}");
+    assert!(run.stderr.contains(&format!("--out {target}")), "{run:#?}");
+    assert_eq!(std::fs::read_dir(&web).unwrap().count(), 0);
+    // The folder it names works.
+    support::run_in(
+        &web,
+        &["--db", db_arg, "export", "dashboards", "--out", target],
+    )
+    .assert_ok();
+    assert!(web.join("index.json").is_file());
+}
+
 /// `export dashboards --out q/.` (a folder named with a trailing `/.`, as a shell
 /// completion or a script's "$DIR/." gives it) failed with "swapping in q/.: Device
 /// or resource busy (os error 16)": the set was renamed onto `q/.` itself. It is
