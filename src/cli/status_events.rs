@@ -217,20 +217,18 @@ fn import(
         },
     };
     let validated = if crate::parse::xlsx_sheet::is_xlsx(head) {
-        // Rows an autofilter hid are recorded like the others (see the sheets).
-        // `input` is a regular file or a temporary copy of a pipe, so it can be
-        // read twice.
-        let hidden = crate::parse::xlsx_sheet::hidden_data_rows(input.get_mut());
-        if let Some(warning) = super::annotations::hidden_rows_warning(&hidden) {
-            eprintln!("{}: warning: {warning}", file.display());
-        }
-        std::io::Seek::rewind(&mut input)
-            .map_err(crate::Error::io("reading status report", file))?;
+        // `input` is a regular file or a temporary copy of a pipe, so the reader
+        // can go over it more than once (see `xlsx_sheet::stream`).
         report::validate_xlsx_into(input, &catalog, today(), held)
     } else {
         report::validate_into(input, &catalog, today(), held)
     }
     .map_err(|e| crate::Error::Invalid(format!("{}: {e}", file.display())))?;
+    // Rows an autofilter hid are recorded like the others (see the sheets); the
+    // warning comes before the rows' errors, as for the sheet imports.
+    if let Some(warning) = super::annotations::hidden_rows_warning(&validated.hidden_rows) {
+        eprintln!("{}: warning: {warning}", file.display());
+    }
     tracing::debug!(rows = validated.rows.len(), spilled_runs = validated.rows.spilled_runs(), elapsed = ?started.elapsed(), "status import: read and validated");
     for e in &validated.errors {
         eprintln!("{}: {e}", file.display());

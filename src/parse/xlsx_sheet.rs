@@ -154,15 +154,17 @@ fn walk<R: Read + Seek, E>(
 ) -> Result<Vec<u64>, StreamError<E>> {
     let not_workbook =
         |e: calamine::XlsxError| ParseError::not_format(expected, "workbook", workbook_problem(&e));
-    // Before calamine opens it: opening reads the shared strings whole.
-    if let Some(problem) = unpacked_size_problem(&mut input) {
-        return Err(ParseError::not_format(expected, "workbook", problem).into());
-    }
-    // One walk over the worksheet's XML before calamine reads it: which sheet, the
-    // hidden rows, the used range (the cells with a value) and the merged regions,
-    // which the worksheet lists after its cells.
-    input.rewind().map_err(ParseError::from)?;
-    let (sheet, facts) = match hidden_rows(&mut input) {
+    // One pass over the parts before calamine opens the workbook (opening reads the
+    // shared strings whole): what each unpacks to, and, while the worksheet's XML
+    // is counted, which sheet, its hidden rows, the used range (the cells with a
+    // value) and the merged regions, which the worksheet lists after its cells.
+    let facts = match survey(&mut input, LIMITS) {
+        Survey::TooLarge(problem) => {
+            return Err(ParseError::not_format(expected, "workbook", problem).into())
+        }
+        Survey::Read(facts) => facts,
+    };
+    let (sheet, facts) = match facts {
         Some((sheet, facts)) => (sheet, Some(facts)),
         // The parts could not be found or read: calamine says which sheet (or why
         // none), and gives the merged regions below.
@@ -439,22 +441,6 @@ impl RowBuilder {
         Ok(())
     }
 }
-/// The hidden data rows of the first visible worksheet of a workbook (those below
-/// its first row, the header), for a caller that wants them before the rows (the
-/// status import warns before it validates). Empty when there are none or the
-/// workbook cannot be read: its reader reports that.
-pub fn hidden_data_rows<R: Read + Seek>(mut input: R) -> Vec<u64> {
-    // A workbook too large unpacked is refused by its reader.
-    if unpacked_size_problem(&mut input).is_some() || input.rewind().is_err() {
-        return Vec::new();
-    }
-    let Some((_, hidden)) = hidden_rows(&mut input) else {
-        return Vec::new();
-    };
-    // The header is the sheet's first row; a hidden header is not a data row.
-    let first = hidden.first_row.unwrap_or(1);
-    hidden.rows.into_iter().filter(|r| *r > first).collect()
-}
 
 /// Most bytes all parts of a workbook may unpack to together (1 GiB): more than
 /// the XML of a sheet filled to the cell limit [`MAX_SHEET_CELLS`] with short
@@ -465,26 +451,31 @@ pub const MAX_UNPACKED_BYTES: u64 = 1 << 30;
 /// shared string in memory before it reads a cell.
 pub const MAX_SHARED_STRINGS_BYTES: u64 = 256 << 20;
 
-/// Why a workbook is refused for what its parts unpack to, before calamine reads
-/// any of them: a 5 KB `.xlsx` whose shared strings inflate to gigabytes (a zip
-/// bomb) made calamine allocate them all. The ZIP directory's sizes are checked
-/// first; then every part is inflated once and counted, since the directory may
-/// lie (deflate stops at its own end marker, not at the size the directory
-/// claims). None when within the limits, or when the archive cannot be read
-/// (calamine then says what is wrong with it).
-fn unpacked_size_problem<R: Read + Seek>(input: &mut R) -> Option<String> {
-    const MIB: u64 = 1 << 20;
-    let mut zip = zip::ZipArchive::new(&mut *input).ok()?;
-    let limit_of = |name: &str| {
-        if name.to_ascii_lowercase().contains("sharedstrings") {
-            MAX_SHARED_STRINGS_BYTES
+/// What a workbook's parts may unpack to: all together, and the shared strings.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    total: u64,
+    shared_strings: u64,
+}
+
+const LIMITS: Limits = Limits {
+    total: MAX_UNPACKED_BYTES,
+    shared_strings: MAX_SHARED_STRINGS_BYTES,
+};
+
+impl Limits {
+    fn of(&self, part: &str) -> u64 {
+        if part.to_ascii_lowercase().contains("sharedstrings") {
+            self.shared_strings
         } else {
-            MAX_UNPACKED_BYTES
+            self.total
         }
-    };
-    // `what` unpacks to `size` (text), over `limit`.
-    let too_large = |what: &str, size: &str, limit: u64| {
-        let held = if limit == MAX_SHARED_STRINGS_BYTES {
+    }
+
+    /// Why `what` is refused: it unpacks to `size` (text), over `limit`.
+    fn too_large(&self, what: &str, size: &str, limit: u64) -> String {
+        const MIB: u64 = 1 << 20;
+        let held = if limit == self.shared_strings {
             " of shared strings, which are held in memory whole"
         } else {
             ""
@@ -493,59 +484,144 @@ fn unpacked_size_problem<R: Read + Seek>(input: &mut R) -> Option<String> {
             "{what} unpacks to {size}, more than the {} MiB this import reads{held}: a small file that unpacks that large is a zip bomb; if it is a real sheet, save it as CSV and import that",
             limit / MIB
         )
+    }
+}
+
+/// What [`survey`] finds before calamine opens a workbook.
+enum Survey {
+    /// A part, or all of them together, unpacks to more than the limits: why.
+    TooLarge(String),
+    /// Within the limits; the first visible worksheet's name and [`Hidden`] facts
+    /// when its parts could be found and read (else calamine says which sheet, or
+    /// what is wrong with the workbook).
+    Read(Option<(String, Hidden)>),
+}
+
+/// One pass over a workbook's parts before calamine reads any of them: a 5 KB
+/// `.xlsx` whose shared strings inflate to gigabytes (a zip bomb) made calamine
+/// allocate them all. The ZIP directory's sizes are checked first; then every
+/// part is inflated once and counted, since the directory may lie (deflate stops
+/// at its own end marker, not at the size the directory claims). The first
+/// visible worksheet, the largest part by far, is counted as [`sheet_facts`]
+/// reads it, so its XML is unpacked once for both. A damaged part, or an archive
+/// that cannot be read, is left to calamine, which names it.
+fn survey<R: Read + Seek>(input: &mut R, limits: Limits) -> Survey {
+    let facts = survey_zip(&mut *input, limits);
+    // calamine opens the archive again from its start.
+    if input.rewind().is_err() {
+        return Survey::Read(None);
+    }
+    facts
+}
+
+fn survey_zip<R: Read + Seek>(input: R, limits: Limits) -> Survey {
+    let Ok(mut zip) = zip::ZipArchive::new(input) else {
+        return Survey::Read(None);
     };
     let together = "the workbook (all its parts together)";
+    const MIB: u64 = 1 << 20;
     let mut declared = 0u64;
     for i in 0..zip.len() {
         let Ok(part) = zip.by_index_raw(i) else {
             continue;
         };
         let (name, size) = (part.name().to_owned(), part.size());
-        if size > limit_of(&name) {
+        if size > limits.of(&name) {
             let size = format!("{} MiB by its ZIP directory", size / MIB);
-            return Some(too_large(
+            return Survey::TooLarge(limits.too_large(
                 &format!("its part {name}"),
                 &size,
-                limit_of(&name),
+                limits.of(&name),
             ));
         }
         declared = declared.saturating_add(size);
-        if declared > MAX_UNPACKED_BYTES {
+        if declared > limits.total {
             let size = format!("{} MiB by its ZIP directory", declared / MIB);
-            return Some(too_large(together, &size, MAX_UNPACKED_BYTES));
+            return Survey::TooLarge(limits.too_large(together, &size, limits.total));
         }
     }
+    let sheet = first_visible_worksheet_of(&mut zip);
+    let sheet_index = sheet
+        .as_ref()
+        .and_then(|(_, path)| zip.index_for_name(path));
     let mut unpacked = 0u64;
-    for i in 0..zip.len() {
+    let mut facts = None;
+    // The other parts first, so the worksheet is read last: its facts are only
+    // wanted when no part is too large.
+    let order = (0..zip.len())
+        .filter(|i| Some(*i) != sheet_index)
+        .chain(sheet_index);
+    for i in order {
         let Ok(part) = zip.by_index(i) else {
             continue;
         };
         let name = part.name().to_owned();
-        let left = MAX_UNPACKED_BYTES.saturating_sub(unpacked);
-        let limit = limit_of(&name).min(left);
-        // A damaged part is left to calamine, which names it.
-        let Ok(n) = std::io::copy(&mut part.take(limit + 1), &mut std::io::sink()) else {
-            continue;
+        let left = limits.total.saturating_sub(unpacked);
+        let limit = limits.of(&name).min(left);
+        let mut counted = Counted {
+            inner: part.take(limit + 1),
+            read: 0,
         };
-        if n > limit_of(&name) {
+        if Some(i) == sheet_index {
+            facts = sheet_facts(&mut counted);
+        }
+        // What the walk left (all of any other part; the rest of a worksheet
+        // whose XML broke off) is counted too.
+        if std::io::copy(&mut counted, &mut std::io::sink()).is_err() {
+            continue;
+        }
+        let n = counted.read;
+        if n > limits.of(&name) {
             let size = format!("more than its ZIP directory says ({} MiB read)", n / MIB);
-            return Some(too_large(
+            return Survey::TooLarge(limits.too_large(
                 &format!("its part {name}"),
                 &size,
-                limit_of(&name),
+                limits.of(&name),
             ));
         }
         if n > left {
             let size = "more than its ZIP directory says";
-            return Some(too_large(together, size, MAX_UNPACKED_BYTES));
+            return Survey::TooLarge(limits.too_large(together, size, limits.total));
         }
         unpacked += n;
     }
-    None
+    Survey::Read(sheet.zip(facts).map(|((name, _), facts)| (name, facts)))
+}
+
+/// A reader that counts the bytes read through it.
+struct Counted<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// The first visible worksheet's name and the path of its part (see
+/// [`first_visible_worksheet_part`]); None when the parts cannot be found or read.
+fn first_visible_worksheet_of<R: Read + Seek>(
+    zip: &mut zip::ZipArchive<R>,
+) -> Option<(String, String)> {
+    let mut part = |name: &str| -> Option<Vec<u8>> {
+        let file = zip.by_name(name).ok()?;
+        let mut bytes = Vec::new();
+        // Workbook and relationship parts are small; a hostile one is cut.
+        file.take(16 << 20).read_to_end(&mut bytes).ok()?;
+        Some(bytes)
+    };
+    let workbook = part("xl/workbook.xml")?;
+    let rels = part("xl/_rels/workbook.xml.rels")?;
+    first_visible_worksheet_part(&workbook, &rels)
 }
 
 /// What [`hidden_rows`] finds: the hidden rows, the number of the first row the
 /// worksheet holds, and the bounding box of the cells that hold a value.
+#[derive(Debug)]
 struct Hidden {
     rows: Vec<u64>,
     first_row: Option<u64>,
@@ -638,10 +714,20 @@ fn workbook_problem(e: &calamine::XlsxError) -> String {
 
 /// Attribute `name` (by local name) of element `e`, unescaped.
 fn attr(e: &quick_xml::events::BytesStart<'_>, name: &[u8]) -> Option<String> {
+    attr_cow(e, name).map(std::borrow::Cow::into_owned)
+}
+
+/// [`attr`] borrowed from the element where nothing is escaped (every cell
+/// reference and row number): no allocation for each of a sheet's millions of
+/// cells.
+fn attr_cow<'a>(
+    e: &'a quick_xml::events::BytesStart<'_>,
+    name: &[u8],
+) -> Option<std::borrow::Cow<'a, str>> {
     e.attributes()
         .flatten()
         .find(|a| a.key.local_name().as_ref() == name)
-        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+        .and_then(|a| a.unescape_value().ok())
 }
 
 /// In the XML part `xml`: the first element with local name `element` whose
@@ -710,27 +796,16 @@ fn first_visible_worksheet_part(workbook: &[u8], rels: &[u8]) -> Option<(String,
     }
 }
 
-/// The first visible worksheet's name, and the row numbers it marks hidden (`<row r="5" hidden="1">`: an
-/// autofilter writes this for every row it filters out, and so does hiding a row
-/// by hand), from the workbook's XML, which calamine does not expose. None when
-/// the parts cannot be found or read: the rows were read by calamine already, and
-/// only the warning is lost.
-fn hidden_rows<R: Read + Seek>(input: R) -> Option<(String, Hidden)> {
+/// The row numbers the worksheet's XML marks hidden (`<row r="5" hidden="1">`:
+/// an autofilter writes this for every row it filters out, and so does hiding a
+/// row by hand), the used range and the merged regions, which calamine does not
+/// expose. None when the XML breaks: calamine then reads the rows and says what
+/// is wrong; only the warning is lost.
+fn sheet_facts(xml: impl Read) -> Option<Hidden> {
     use quick_xml::events::Event;
-    let mut zip = zip::ZipArchive::new(input).ok()?;
-    let part = |zip: &mut zip::ZipArchive<R>, name: &str| -> Option<Vec<u8>> {
-        let file = zip.by_name(name).ok()?;
-        let mut bytes = Vec::new();
-        // Workbook and relationship parts are small; a hostile one is cut.
-        file.take(16 << 20).read_to_end(&mut bytes).ok()?;
-        Some(bytes)
-    };
-    let workbook = part(&mut zip, "xl/workbook.xml")?;
-    let rels = part(&mut zip, "xl/_rels/workbook.xml.rels")?;
-    let (sheet, path) = first_visible_worksheet_part(&workbook, &rels)?;
-    // The worksheet streamed: only `row` elements' attributes are looked at.
-    let file = zip.by_name(&path).ok()?;
-    let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(file));
+    // Only `row`, `c`, `v`/`is` and `mergeCell` elements are looked at.
+    let mut reader =
+        quick_xml::Reader::from_reader(std::io::BufReader::with_capacity(64 << 10, xml));
     let mut buf = Vec::new();
     let mut hidden = Hidden {
         rows: Vec::new(),
@@ -744,23 +819,23 @@ fn hidden_rows<R: Read + Seek>(input: R) -> Option<(String, Hidden)> {
     loop {
         match reader.read_event_into(&mut buf).ok()? {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"row" => {
-                let r = attr(&e, b"r").and_then(|r| r.parse::<u64>().ok());
+                let r = attr_cow(&e, b"r").and_then(|r| r.parse::<u64>().ok());
                 hidden.first_row = hidden.first_row.or(r);
-                if matches!(attr(&e, b"hidden").as_deref(), Some("1" | "true")) {
+                if matches!(attr_cow(&e, b"hidden").as_deref(), Some("1" | "true")) {
                     hidden.rows.extend(r);
                 }
                 row = r.unwrap_or(row + 1);
                 col = 0;
             }
             Event::Start(e) if e.local_name().as_ref() == b"c" => {
-                match attr(&e, b"r").as_deref().and_then(parse_cell_ref) {
+                match attr_cow(&e, b"r").as_deref().and_then(parse_cell_ref) {
                     Some((r, c)) => (row, col) = (r, c),
                     None => col += 1,
                 }
                 open_cell = true;
             }
             Event::Empty(e) if e.local_name().as_ref() == b"c" => {
-                col = attr(&e, b"r")
+                col = attr_cow(&e, b"r")
                     .as_deref()
                     .and_then(parse_cell_ref)
                     .map_or(col + 1, |(_, c)| c);
@@ -776,14 +851,14 @@ fn hidden_rows<R: Read + Seek>(input: R) -> Option<(String, Hidden)> {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == b"mergeCell" => {
                 hidden
                     .merged
-                    .extend(attr(&e, b"ref").as_deref().and_then(parse_region));
+                    .extend(attr_cow(&e, b"ref").as_deref().and_then(parse_region));
             }
             Event::Eof => break,
             _ => {}
         }
         buf.clear();
     }
-    Some((sheet, hidden))
+    Some(hidden)
 }
 
 /// Excel's serial of 9999-12-31, the last date it shows, plus the 1,462 days of the
@@ -1011,6 +1086,118 @@ mod tests {
         }
         zout.finish().unwrap();
         out.into_inner()
+    }
+
+    /// In the ZIP `bytes`, sets the uncompressed size that the central directory
+    /// and the local header give for part `name`, as a crafted file would.
+    fn claim_size(bytes: &mut [u8], name: &str, size: u32) {
+        let name = name.as_bytes();
+        let mut patched = 0;
+        for at in 0..bytes.len().saturating_sub(46) {
+            let (size_at, name_at) = match &bytes[at..at + 4] {
+                b"PK\x01\x02" => (at + 24, at + 46),
+                b"PK\x03\x04" => (at + 22, at + 30),
+                _ => continue,
+            };
+            if bytes.get(name_at..name_at + name.len()) == Some(name) {
+                bytes[size_at..size_at + 4].copy_from_slice(&size.to_le_bytes());
+                patched += 1;
+            }
+        }
+        assert_eq!(patched, 2, "local header and central directory entry");
+    }
+
+    /// What each part of the ZIP `bytes` unpacks to, by name.
+    fn unpacked_sizes(bytes: &[u8]) -> BTreeMap<String, u64> {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        (0..zip.len())
+            .map(|i| {
+                let mut part = zip.by_index(i).unwrap();
+                let name = part.name().to_owned();
+                (
+                    name,
+                    std::io::copy(&mut part, &mut std::io::sink()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn surveyed(bytes: &[u8], limits: Limits) -> Result<Option<(String, Hidden)>, String> {
+        let mut input = std::io::Cursor::new(bytes);
+        match survey(&mut input, limits) {
+            Survey::TooLarge(why) => Err(why),
+            Survey::Read(facts) => {
+                assert_eq!(input.position(), 0, "rewound for calamine");
+                Ok(facts)
+            }
+        }
+    }
+
+    /// The worksheet is unpacked once for the size check and its facts: a
+    /// worksheet whose ZIP directory understates it is still counted whole, as
+    /// the walk reads it, and when its XML breaks off early the rest is counted
+    /// all the same. Small limits stand in for the real ones.
+    #[test]
+    fn the_worksheet_is_counted_while_it_is_walked() {
+        const SHEET: &str = "xl/worksheets/sheet1.xml";
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        sheet.set_name("Meldung").unwrap();
+        sheet.write_string(1, 1, "Key").unwrap();
+        for r in 2..3000u32 {
+            sheet.write_string(r, 1, "k").unwrap();
+            sheet.write_number(r, 2, f64::from(r)).unwrap();
+        }
+        sheet.set_row_hidden(4).unwrap();
+        sheet
+            .merge_range(3000, 1, 3001, 2, "m", &Format::new())
+            .unwrap();
+        let honest = book.save_to_buffer().unwrap();
+        let sizes = unpacked_sizes(&honest);
+        let sheet_len = sizes[SHEET];
+        let all: u64 = sizes.values().sum();
+        assert!(sheet_len > all - sheet_len, "{sizes:?}");
+        let generous = LIMITS;
+        // What the walk finds.
+        let (name, facts) = surveyed(&honest, generous).unwrap().unwrap();
+        assert_eq!(name, "Meldung");
+        assert_eq!(facts.rows, [5]);
+        assert_eq!(facts.first_row, Some(2));
+        assert_eq!(facts.extent, Some((2, 2, 3001, 3)));
+        assert_eq!(facts.merged, [(3001, 2, 3002, 3)]);
+        // One byte short of the whole: the directory says so first.
+        let tight = Limits {
+            total: all - 1,
+            shared_strings: MAX_SHARED_STRINGS_BYTES,
+        };
+        let why = surveyed(&honest, tight).unwrap_err();
+        assert!(
+            why.starts_with(
+                "the workbook (all its parts together) unpacks to 0 MiB by its ZIP directory"
+            ),
+            "{why}"
+        );
+        // The directory claims 100 bytes for the worksheet: counted as it is walked.
+        let mut lying = honest.clone();
+        claim_size(&mut lying, SHEET, 100);
+        let (_, facts) = surveyed(&lying, generous).unwrap().unwrap();
+        assert_eq!(facts.rows, [5]);
+        let why = surveyed(&lying, tight).unwrap_err();
+        assert!(
+            why.starts_with(
+                "the workbook (all its parts together) unpacks to more than its ZIP directory says"
+            ),
+            "{why}"
+        );
+        assert!(why.contains("zip bomb"), "{why}");
+        // The same, its XML broken right after the declaration: no facts, but
+        // the rest of the part is counted.
+        let mut broken = edited(&honest, |xml| xml.replacen("?>", "?></nope>", 1));
+        assert_eq!(unpacked_sizes(&broken)[SHEET], sheet_len + 7);
+        assert!(surveyed(&broken, generous).unwrap().is_none());
+        claim_size(&mut broken, SHEET, 100);
+        let why = surveyed(&broken, tight).unwrap_err();
+        assert!(why.contains("more than its ZIP directory says"), "{why}");
     }
 
     fn strings(cells: &[&str]) -> Vec<String> {

@@ -98,6 +98,9 @@ pub struct Validated<R = Vec<StatusRow>> {
     pub bad_lines: u64,
     /// Number of data lines read (blank lines excluded).
     pub lines: u64,
+    /// The data rows a workbook hides (Excel row numbers; none for CSV), read
+    /// like the others: the caller warns about them.
+    pub hidden_rows: Vec<u64>,
 }
 
 /// Problems kept for display: a file that is wrong in every one of its millions of
@@ -135,6 +138,7 @@ impl<R> Validated<R> {
             error_count: 0,
             bad_lines: 0,
             lines: 0,
+            hidden_rows: Vec::new(),
         }
     }
 
@@ -291,19 +295,21 @@ pub fn validate_xlsx_into<R: Read + Seek, S: RowSink>(
     let mut out = Validated::new(rows);
     // The header and its columns, once the first row is read.
     let mut columns: Option<(csv::StringRecord, Cells<Option<usize>>)> = None;
-    crate::parse::xlsx_sheet::stream(input, "status report (XLSX)", |record| match &columns {
-        Some((header, index)) => check_record(record, header, index, catalog, today, &mut out),
-        None => {
-            columns = Some((record.clone(), column_index(record)?));
-            Ok(())
-        }
-    })
-    .map_err(|e| match e {
-        StreamError::Sheet(e) => ReportError::NotCsv(format!(
-            "{e}; write the template with `ozgsync template status --format xlsx`"
-        )),
-        StreamError::Row(e) => e,
-    })?;
+    let hidden =
+        crate::parse::xlsx_sheet::stream(input, "status report (XLSX)", |record| match &columns {
+            Some((header, index)) => check_record(record, header, index, catalog, today, &mut out),
+            None => {
+                columns = Some((record.clone(), column_index(record)?));
+                Ok(())
+            }
+        })
+        .map_err(|e| match e {
+            StreamError::Sheet(e) => ReportError::NotCsv(format!(
+                "{e}; write the template with `ozgsync template status --format xlsx`"
+            )),
+            StreamError::Row(e) => e,
+        })?;
+    out.hidden_rows = hidden;
     Ok(out)
 }
 
