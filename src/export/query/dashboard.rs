@@ -239,18 +239,9 @@ impl Base {
         changes
     }
 
-    /// What was observed online for service `i` in the Gemeinde `ars`.
-    pub(super) fn observed(&self, ars: &str, i: usize) -> Option<&(bool, Option<String>)> {
-        let seen = self.observed_in(ars);
-        let at = seen
-            .binary_search_by_key(&i, |(service, _)| *service)
-            .ok()?;
-        seen.get(at).map(|o| &o.1)
-    }
-
     /// Everything observed online in the Gemeinde `ars`, by service index
     /// (ascending); looked up without allocating.
-    fn observed_in(&self, ars: &str) -> &[(usize, Seen)] {
+    pub(super) fn observed_in(&self, ars: &str) -> &[(usize, Seen)] {
         self.seen.get(ars).map_or(&[], Vec::as_slice)
     }
 

@@ -294,13 +294,20 @@ fn count_range(
     // Per (EfA index, Gemeinde): whether it has a row, its status, online.
     type Best = (bool, Option<Status>, Option<bool>);
     let mut best: Vec<Best> = vec![(false, None, None); efas * n];
+    // Per Gemeinde what was observed, by service index ascending, and how far
+    // the services below reached into it: one hash of its ARS per Gemeinde, not
+    // one per Gemeinde and service.
+    let mut seen: Vec<Cursor<'_>> = members
+        .iter()
+        .map(|(u, ..)| (0, base.observed_in(&u.ars)))
+        .collect();
     for (i, efa) in efa_of_service.iter().enumerate() {
         if base.retired(i) {
             continue;
         }
         let cells = efa.and_then(|e| best.get_mut(e * n..(e + 1) * n));
         let mut cells = cells.map(|c| c.iter_mut());
-        for (g, (u, _, ars_id, _)) in members.iter().enumerate() {
+        for ((g, (_, _, ars_id, _)), seen) in members.iter().enumerate().zip(&mut seen) {
             let cell = cells.as_mut().and_then(Iterator::next);
             let Some(latest) = row(i, *ars_id) else {
                 continue;
@@ -321,7 +328,7 @@ fn count_range(
             if status == Some(Status::Produktiv) || best_status.is_none() {
                 *best_status = status.or(*best_status);
             }
-            *online = match (*online, base.observed(&u.ars, i).map(|o| o.0)) {
+            *online = match (*online, observed(seen, i)) {
                 (Some(true), _) | (_, Some(true)) => Some(true),
                 (a, b) => a.or(b),
             };
@@ -352,6 +359,21 @@ fn count_range(
             .collect()
     };
     (per_kreis, per_efa)
+}
+
+/// A Gemeinde's observations (`Base::observed_in`: by service index, ascending)
+/// and how far into them the services counted so far reached.
+type Cursor<'a> = (usize, &'a [(usize, (bool, Option<String>))]);
+
+/// Whether service `i` was observed online in a Gemeinde (`Base::observed`),
+/// from its list of observations and a cursor into it; `i` only grows from one
+/// call to the next, so the cursor only moves forward.
+fn observed(seen: &mut Cursor<'_>, i: usize) -> Option<bool> {
+    let (at, list) = seen;
+    while list.get(*at).is_some_and(|(s, _)| *s < i) {
+        *at += 1;
+    }
+    list.get(*at).filter(|(s, _)| *s == i).map(|(_, o)| o.0)
 }
 
 pub(super) trait PairDefault {
