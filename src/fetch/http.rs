@@ -175,7 +175,12 @@ impl Client {
                 detail: Some("Not Modified although no validators were sent".into()),
             }));
         }
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        // 408: the server gave up waiting for our request (an idle or slow link);
+        // the next request may well be read in time.
+        if status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::REQUEST_TIMEOUT
+            || status.is_server_error()
+        {
             return Err(AttemptError::Retryable(Failure {
                 kind: FailureKind::Status(status.as_u16()),
                 retry_after: retry_after(response.headers()),
@@ -434,10 +439,10 @@ impl Failure {
     fn into_error(self, url: String, attempts: u32) -> FetchError {
         match self.kind {
             FailureKind::Status(status) => {
-                let what = if status == 429 {
-                    "rate limited"
-                } else {
-                    "server error"
+                let what = match status {
+                    429 => "rate limited",
+                    408 => "the server timed out waiting for the request",
+                    _ => "server error",
                 };
                 FetchError::Status {
                     url,
@@ -506,6 +511,13 @@ fn classify_send_error(e: reqwest::Error, shown: &str) -> AttemptError {
             reason: error_chain(&e),
         });
     }
+    if let Some(reason) = permanent_send_error(&e) {
+        return AttemptError::Fatal(FetchError::Network {
+            url: shown.to_owned(),
+            reason,
+            attempts: 1,
+        });
+    }
     // Connect errors, timeouts, resets before the answer: all worth another try.
     let what = if e.is_connect() {
         "cannot connect"
@@ -517,12 +529,44 @@ fn classify_send_error(e: reqwest::Error, shown: &str) -> AttemptError {
     AttemptError::Retryable(Failure::network(format!("{what}: {}", error_chain(&e))))
 }
 
+/// A failure before the answer that another try cannot mend, with what to do: a
+/// TLS handshake refused (a certificate not trusted, expired or for another name;
+/// https spoken to a plain-http port) or an answer that is not valid HTTP (more or
+/// longer header lines than hyper reads, a garbled status line). Network faults,
+/// timeouts and resets are not among them.
+fn permanent_send_error(e: &reqwest::Error) -> Option<String> {
+    if let Some(tls) = find_source::<rustls::Error>(e) {
+        return Some(format!(
+            "the TLS handshake failed ({tls}); another try would fail the same way, so \
+             none was made: check that the URL's host and port serve https (not plain \
+             http), and that the server's certificate is valid for that host"
+        ));
+    }
+    // hyper says which (e.g. "message head is too large": more than 100 header
+    // lines, or a head over its buffer).
+    let parse = find_source::<hyper::Error>(e).filter(|h| h.is_parse())?;
+    Some(format!(
+        "the server's answer cannot be read as HTTP ({parse}); another try would get \
+         the same answer, so none was made: ask the server's operator, or use another \
+         URL for the source"
+    ))
+}
+
+/// The first error of type `T` in `e`'s chain of sources. An `std::io::Error` is
+/// looked into as well: its `source()` skips the error it wraps (hyper-rustls
+/// wraps the TLS error in one).
 fn find_source<'a, T: std::error::Error + 'static>(
     e: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a T> {
     let mut current = Some(e);
     while let Some(err) = current {
         if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        let wrapped = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        if let Some(found) = wrapped.and_then(|inner| find_source::<T>(inner)) {
             return Some(found);
         }
         current = err.source();
