@@ -192,3 +192,65 @@ fn dashboards_into_dot_suggest_a_folder_that_is_then_accepted() {
     .assert_ok();
     assert_eq!(std::fs::read(docs.join("notes.txt")).unwrap(), b"mine");
 }
+
+/// A chunked body with a bad chunk size ("ZZ", or one overflowing 64 bits) was
+/// "body broken off … check the network", retried: it is the server's framing,
+/// the same every time; now tried once, saying so.
+#[test]
+fn a_chunked_body_with_a_bad_chunk_size_is_tried_once() {
+    let dir = scratch();
+    let config = quick_retries(dir.path());
+    let db = dir.path().join("x.db");
+    for size in ["ZZ", "ffffffffffffffffff"] {
+        let server = support::raw_server(move |_, _| {
+            format!(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{size}\r\nabc\r\n0\r\n\r\n"
+            )
+            .into_bytes()
+        });
+        let run = import_leika(&db, &config, &format!("{}/leika.csv", server.base));
+        run.assert_code(1);
+        assert!(
+            run.stderr
+                .contains("the server's body is not valid HTTP after 0 bytes")
+                && run.stderr.contains("chunk size")
+                && run.stderr.contains("another try would get the same answer"),
+            "{size}: {run:#?}"
+        );
+        assert_eq!(server.requests(), 1, "{size}: not retried: {run:#?}");
+    }
+}
+
+/// A redirect to a server that cannot be reached said "http://first/x: cannot
+/// connect", naming the server that answered fine; and a redirect to `file://`
+/// said "HTTP 302 (unexpected redirect answer; use the final URL directly)"
+/// without saying where to. Both now name where the redirect pointed.
+#[test]
+fn a_redirect_that_fails_names_where_it_pointed() {
+    let dir = scratch();
+    let config = quick_retries(dir.path());
+    let db = dir.path().join("x.db");
+    // A port nobody listens on: bound, then closed.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    for (to, says) in [
+        (
+            format!("http://127.0.0.1:{dead_port}/moved.csv"),
+            format!("cannot connect to http://127.0.0.1:{dead_port}/moved.csv, where the server redirected"),
+        ),
+        (
+            "file:///etc/passwd".to_owned(),
+            "HTTP 302 (a redirect to file:///etc/passwd, which is not followed".to_owned(),
+        ),
+    ] {
+        let location = to.clone();
+        let server = support::raw_server(move |_, _| {
+            format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n")
+                .into_bytes()
+        });
+        let run = import_leika(&db, &config, &format!("{}/leika.csv", server.base));
+        run.assert_code(1);
+        assert!(run.stderr.contains(&says), "{to}: {run:#?}");
+    }
+}
