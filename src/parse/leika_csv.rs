@@ -650,9 +650,17 @@ fn convert_row(
             Reject::reject(
                 position,
                 key_opt(),
-                format!(
-                    "Schluessel '{key}' is not a 14-digit Leistungsschlüssel; the row was skipped"
-                ),
+                match crate::model::keys::invisible_cause(key) {
+                    Some(cause) => format!(
+                        "Schluessel '{}' is not a 14-digit Leistungsschlüssel: {cause}; the \
+                         row was skipped",
+                        key.trim_start_matches('\u{FEFF}')
+                    ),
+                    None => format!(
+                        "Schluessel '{key}' is not a 14-digit Leistungsschlüssel; the row was \
+                         skipped"
+                    ),
+                },
             )
             .with_raw(raw()),
         ));

@@ -254,3 +254,41 @@ fn a_redirect_that_fails_names_where_it_pointed() {
         assert!(run.stderr.contains(&says), "{to}: {run:#?}");
     }
 }
+
+/// Two LeiKa files joined with `cat a.csv b.csv` bring the second one's BOM into
+/// the middle: its first row was "Schluessel '99088026034001' is not a 14-digit
+/// Leistungsschlüssel", the BOM invisible in the key quoted. A key Excel turned
+/// into `9,9088E+13` got the same bare words. Each now names the cause.
+#[test]
+fn a_key_spoilt_by_an_invisible_cause_names_it() {
+    let dir = scratch();
+    let file = dir.path().join("leika.csv");
+    std::fs::write(
+        &file,
+        "\u{FEFF}Schluessel;Bezeichnung;Typ\n99088026034000;A;4\n\
+         \u{FEFF}99088026034001;B;4\n9,9088E+13;C;4\n",
+    )
+    .unwrap();
+    let db = dir.path().join("x.db");
+    let run = support::run_db(&db, &["import", "leika", file.to_str().unwrap()]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("1 added") && run.stdout.contains("2 rejected"),
+        "{run:#?}"
+    );
+    let run = support::run_db(&db, &["rejects", "1"]);
+    assert!(
+        run.stdout.contains(
+            "Schluessel '99088026034001' is not a 14-digit Leistungsschlüssel: it starts with \
+             an invisible byte-order mark (U+FEFF)"
+        ) && run.stdout.contains("(cat a.csv b.csv)"),
+        "{run:#?}"
+    );
+    assert!(
+        run.stdout.contains(
+            "Schluessel '9,9088E+13' is not a 14-digit Leistungsschlüssel: a spreadsheet \
+             turned it into a number in scientific notation"
+        ),
+        "{run:#?}"
+    );
+}
