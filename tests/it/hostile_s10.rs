@@ -292,3 +292,33 @@ fn a_key_spoilt_by_an_invisible_cause_names_it() {
         "{run:#?}"
     );
 }
+
+/// A GV100AD file with a NUL byte inside a later line (a damaged copy) was
+/// applied with the NUL inside the Gemeinde's name ("Salzgitt\0r, Stadt"), no
+/// reject; only a NUL in the first line was caught. That line is now rejected
+/// naming the column, the rest applied.
+#[test]
+fn a_nul_byte_inside_a_gv100ad_line_rejects_that_line() {
+    let dir = scratch();
+    let whole = std::fs::read(support::fixture("gv100ad/GV100AD_30112025_NI.txt")).unwrap();
+    let mut lines: Vec<Vec<u8>> = whole.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    lines[5][30] = 0;
+    let file = dir.path().join("gv.txt");
+    std::fs::write(&file, lines.join(&b'\n')).unwrap();
+    let db = dir.path().join("x.db");
+    let run = support::run_db(&db, &["import", "gv100ad", file.to_str().unwrap()]);
+    run.assert_ok();
+    assert!(run.stdout.contains("1 rejected"), "{run:#?}");
+    let run = support::run_db(&db, &["rejects", "1"]);
+    assert!(
+        run.stdout.contains("line 6") && run.stdout.contains("a NUL byte at column 31"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        support::rows(
+            &db,
+            "SELECT count(*) FROM v_municipalities WHERE instr(name, char(0)) > 0"
+        ),
+        ["0"]
+    );
+}
