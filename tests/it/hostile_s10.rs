@@ -322,3 +322,31 @@ fn a_nul_byte_inside_a_gv100ad_line_rejects_that_line() {
         ["0"]
     );
 }
+
+/// `query --format json` (and `ndjson`) of a result whose columns share a name
+/// (`SELECT s.*, a.*` of a join) wrote `{"a":1,"a":2}`: JSON readers keep one of
+/// the two without a word. Refused before any object is written, naming the
+/// columns and the way out; a result without rows likewise; CSV keeps both.
+#[test]
+fn a_json_query_whose_columns_share_a_name_is_refused() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    for format in ["json", "ndjson"] {
+        for sql in ["SELECT 1 AS a, 2 AS a", "SELECT 1 AS a, 2 AS a WHERE 0"] {
+            let run = support::run_db(&db, &["query", "--format", format, sql]);
+            run.assert_code(1);
+            assert!(
+                run.stderr
+                    .contains("the result has two columns named \"a\" (columns 1 and 2)"),
+                "{format} {sql}: {run:#?}"
+            );
+            assert!(!run.stdout.contains("\"a\""), "{format} {sql}: {run:#?}");
+        }
+    }
+    let run = support::run_db(&db, &["query", "--format", "json", "SELECT 1 AS a WHERE 0"]);
+    run.assert_ok();
+    assert_eq!(run.stdout, "[]\n");
+    let run = support::run_db(&db, &["query", "--format", "csv", "SELECT 1 AS a, 2 AS a"]);
+    run.assert_ok();
+    assert_eq!(run.stdout, "a,a\n1,2\n");
+}
