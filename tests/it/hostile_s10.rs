@@ -292,3 +292,61 @@ fn a_key_spoilt_by_an_invisible_cause_names_it() {
         "{run:#?}"
     );
 }
+
+/// A GV100AD file with a NUL byte inside a later line (a damaged copy) was
+/// applied with the NUL inside the Gemeinde's name ("Salzgitt\0r, Stadt"), no
+/// reject; only a NUL in the first line was caught. That line is now rejected
+/// naming the column, the rest applied.
+#[test]
+fn a_nul_byte_inside_a_gv100ad_line_rejects_that_line() {
+    let dir = scratch();
+    let whole = std::fs::read(support::fixture("gv100ad/GV100AD_30112025_NI.txt")).unwrap();
+    let mut lines: Vec<Vec<u8>> = whole.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    lines[5][30] = 0;
+    let file = dir.path().join("gv.txt");
+    std::fs::write(&file, lines.join(&b'\n')).unwrap();
+    let db = dir.path().join("x.db");
+    let run = support::run_db(&db, &["import", "gv100ad", file.to_str().unwrap()]);
+    run.assert_ok();
+    assert!(run.stdout.contains("1 rejected"), "{run:#?}");
+    let run = support::run_db(&db, &["rejects", "1"]);
+    assert!(
+        run.stdout.contains("line 6") && run.stdout.contains("a NUL byte at column 31"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        support::rows(
+            &db,
+            "SELECT count(*) FROM v_municipalities WHERE instr(name, char(0)) > 0"
+        ),
+        ["0"]
+    );
+}
+
+/// `query --format json` (and `ndjson`) of a result whose columns share a name
+/// (`SELECT s.*, a.*` of a join) wrote `{"a":1,"a":2}`: JSON readers keep one of
+/// the two without a word. Refused before any object is written, naming the
+/// columns and the way out; a result without rows likewise; CSV keeps both.
+#[test]
+fn a_json_query_whose_columns_share_a_name_is_refused() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    for format in ["json", "ndjson"] {
+        for sql in ["SELECT 1 AS a, 2 AS a", "SELECT 1 AS a, 2 AS a WHERE 0"] {
+            let run = support::run_db(&db, &["query", "--format", format, sql]);
+            run.assert_code(1);
+            assert!(
+                run.stderr
+                    .contains("the result has two columns named \"a\" (columns 1 and 2)"),
+                "{format} {sql}: {run:#?}"
+            );
+            assert!(!run.stdout.contains("\"a\""), "{format} {sql}: {run:#?}");
+        }
+    }
+    let run = support::run_db(&db, &["query", "--format", "json", "SELECT 1 AS a WHERE 0"]);
+    run.assert_ok();
+    assert_eq!(run.stdout, "[]\n");
+    let run = support::run_db(&db, &["query", "--format", "csv", "SELECT 1 AS a, 2 AS a"]);
+    run.assert_ok();
+    assert_eq!(run.stdout, "a,a\n1,2\n");
+}
