@@ -3,36 +3,37 @@
 -- The dashboards list each Gemeinde's changes of the last CHANGE_WINDOW_DAYS with the
 -- status each one replaced. A cell whose current event lies in the window needed one
 -- seek into `status_event_rows` for the status before it (124,000 seeks for Lower
--- Saxony, a tenth of the cold export's instructions). `prev_status`/`prev_on` are
--- the status and date of the cell's event just before the current one (by date,
--- then event id; NULL when the current event is the cell's first), so a cell with
--- one change in the window is known from its current row alone; only a cell whose
--- previous event is in the window too still reads its events.
+-- Saxony, a tenth of the cold export's instructions). `prev_event` is the cell's
+-- event just before the current one (by date, then event id; NULL when the
+-- current event is the cell's first) as one integer, its date (YYYYMMDD) × 16 +
+-- its status ordinal, so a cell with one change in the window is known from its
+-- current row alone; only a cell whose previous event is in the window too still
+-- reads its events. One column, not two: the dashboards' read hands every one of
+-- the 2.8 M index rows' columns to its aggregate, and a second column cost SQLite
+-- about 86 instructions a row (BENCHMARKS.md, session 10).
 --
 -- Kept true by every writer: `store::status::record_sorted` (including a
 -- backdated event, which becomes the previous one when it is newer than that) and
 -- the `status_events` view's INSTEAD OF trigger below. Filled here from the events
 -- (the second-latest of each cell); only cells with more than one event get a row
 -- rewritten.
-ALTER TABLE status_current_rows ADD COLUMN prev_status INTEGER;
-ALTER TABLE status_current_rows ADD COLUMN prev_on INTEGER;
+ALTER TABLE status_current_rows ADD COLUMN prev_event INTEGER;
 
 UPDATE status_current_rows AS c
-   SET prev_status = p.prev_status, prev_on = p.prev_on
+   SET prev_event = p.prev_event
   FROM (SELECT subject_id, scope_id, event_id,
-               lag(status) OVER cell AS prev_status,
-               lag(effective_on) OVER cell AS prev_on
+               lag(effective_on * 16 + status) OVER cell AS prev_event
           FROM status_event_rows
         WINDOW cell AS (PARTITION BY subject_id, scope_id ORDER BY effective_on, event_id)) AS p
- WHERE p.prev_on IS NOT NULL
+ WHERE p.prev_event IS NOT NULL
    AND c.subject_id = p.subject_id AND c.scope_id = p.scope_id AND c.event_id = p.event_id;
 
--- The scope-first index of 0017 with the two columns, so the dashboards' read
+-- The scope-first index of 0017 with the new column, so the dashboards' read
 -- stays covered (the table is not visited).
 DROP INDEX status_current_by_scope;
 CREATE INDEX status_current_by_scope
     ON status_current_rows (scope_id, subject_id, status, effective_on, event_id,
-                            prev_status, prev_on)
+                            prev_event)
     WHERE scope_id > 0;
 
 -- The view's writer keeps the previous event too (0013's trigger otherwise).
@@ -82,10 +83,9 @@ BEGIN
       AND e.effective_on = CAST(replace(new.effective_on, '-', '') AS INTEGER)
       AND e.event_id = new.event_id
     ON CONFLICT (subject_id, scope_id) DO UPDATE
-        SET prev_status = CASE WHEN excluded.effective_on >= status_current_rows.effective_on
-                               THEN status_current_rows.status ELSE excluded.status END,
-            prev_on = CASE WHEN excluded.effective_on >= status_current_rows.effective_on
-                           THEN status_current_rows.effective_on ELSE excluded.effective_on END,
+        SET prev_event = CASE WHEN excluded.effective_on >= status_current_rows.effective_on
+                              THEN status_current_rows.effective_on * 16 + status_current_rows.status
+                              ELSE excluded.effective_on * 16 + excluded.status END,
             status = CASE WHEN excluded.effective_on >= status_current_rows.effective_on
                           THEN excluded.status ELSE status_current_rows.status END,
             event_id = CASE WHEN excluded.effective_on >= status_current_rows.effective_on
@@ -93,8 +93,8 @@ BEGIN
             effective_on = max(excluded.effective_on, status_current_rows.effective_on)
         -- A backdated event replaces only an older previous one.
         WHERE excluded.effective_on >= status_current_rows.effective_on
-           OR status_current_rows.prev_on IS NULL
-           OR excluded.effective_on >= status_current_rows.prev_on;
+           OR status_current_rows.prev_event IS NULL
+           OR excluded.effective_on >= status_current_rows.prev_event / 16;
     -- The new status enters the tally if it is now the cell's current one.
     INSERT INTO status_tally (scope_kind, scope, subject_kind, status, kommunal, cells)
     SELECT new.scope_kind, new.scope, new.subject_kind, new.status,

@@ -371,6 +371,17 @@ struct NewCurrent {
     prev: Option<(i64, i64)>,
 }
 
+/// `status_current_rows.prev_event` (schema 0018) of an event with status ordinal
+/// `status` on date `on` (YYYYMMDD): the date × 16 + the status, one column.
+pub fn pack_prev_event((status, on): (i64, i64)) -> i64 {
+    on * 16 + status
+}
+
+/// The (status ordinal, date) of a [`pack_prev_event`] value.
+pub fn unpack_prev_event(packed: i64) -> (i64, i64) {
+    (packed & 15, packed >> 4)
+}
+
 /// A cell's stored current row, as a report reads it: status ordinal, date, event
 /// id and the event before it (status ordinal, date).
 struct Stored {
@@ -484,7 +495,7 @@ impl<'t> Current<'t> {
         };
         let current_of = tx
             .prepare_cached(
-                "SELECT scope_id, status, effective_on, event_id, prev_status, prev_on
+                "SELECT scope_id, status, effective_on, event_id, prev_event
                  FROM status_current_rows WHERE subject_id = ?1",
             )
             .map_err(Error::db("reading current status"))?;
@@ -496,12 +507,11 @@ impl<'t> Current<'t> {
             single_insert: Chunked::new(
                 tx,
                 "INSERT OR ROLLBACK INTO status_current_rows (subject_id, scope_id,
-                     status, effective_on, event_id, prev_status, prev_on) VALUES ",
+                     status, effective_on, event_id, prev_event) VALUES ",
                 " ON CONFLICT (subject_id, scope_id) DO UPDATE
                      SET status = excluded.status, effective_on = excluded.effective_on,
-                         event_id = excluded.event_id, prev_status = excluded.prev_status,
-                         prev_on = excluded.prev_on",
-                7,
+                         event_id = excluded.event_id, prev_event = excluded.prev_event",
+                6,
             ),
             tally: Tally::new(scopes),
         })
@@ -572,10 +582,7 @@ impl Writer<'_, '_> {
         let stored: HashMap<i64, Stored> = cur
             .current_of
             .query_map(params![subject_id], |r| {
-                let prev = match (r.get(4)?, r.get(5)?) {
-                    (Some(status), Some(on)) => Some((status, on)),
-                    _ => None,
-                };
+                let prev = r.get::<_, Option<i64>>(4)?.map(unpack_prev_event);
                 Ok((
                     r.get(0)?,
                     Stored {
@@ -678,8 +685,7 @@ impl Writer<'_, '_> {
                 stmt.raw_bind_parameter(at + 2, c.status)?;
                 stmt.raw_bind_parameter(at + 3, c.on)?;
                 stmt.raw_bind_parameter(at + 4, c.id)?;
-                stmt.raw_bind_parameter(at + 5, c.prev.map(|p| p.0))?;
-                stmt.raw_bind_parameter(at + 6, c.prev.map(|p| p.1))
+                stmt.raw_bind_parameter(at + 5, c.prev.map(pack_prev_event))
             })
             .map_err(Error::db("updating the current status"))?;
         cur.singles.clear();
@@ -710,8 +716,8 @@ impl Writer<'_, '_> {
         let mut copy_over = tx
             .prepare(&copy_sql(
                 "ON CONFLICT (subject_id, scope_id) DO UPDATE
-                     SET prev_status = status_current_rows.status,
-                         prev_on = status_current_rows.effective_on,
+                     SET prev_event = status_current_rows.effective_on * 16
+                                      + status_current_rows.status,
                          status = excluded.status, effective_on = excluded.effective_on,
                          event_id = excluded.event_id",
             ))
@@ -1094,12 +1100,8 @@ mod tests {
                                 SELECT e.event_id FROM status_event_rows e
                                  WHERE e.subject_id = c.subject_id AND e.scope_id = c.scope_id
                                  ORDER BY e.effective_on DESC, e.event_id DESC LIMIT 1)
-                         OR c.prev_status IS NOT (
-                                SELECT e.status FROM status_event_rows e
-                                 WHERE e.subject_id = c.subject_id AND e.scope_id = c.scope_id
-                                 ORDER BY e.effective_on DESC, e.event_id DESC LIMIT 1 OFFSET 1)
-                         OR c.prev_on IS NOT (
-                                SELECT e.effective_on FROM status_event_rows e
+                         OR c.prev_event IS NOT (
+                                SELECT e.effective_on * 16 + e.status FROM status_event_rows e
                                  WHERE e.subject_id = c.subject_id AND e.scope_id = c.scope_id
                                  ORDER BY e.effective_on DESC, e.event_id DESC LIMIT 1 OFFSET 1))
                   + (SELECT count(*) FROM (SELECT DISTINCT subject_id, scope_id
@@ -1267,7 +1269,7 @@ mod tests {
             strings(
                 &conn,
                 "SELECT CAST(count(*) AS TEXT) FROM status_current_rows
-                 WHERE prev_status IS NOT NULL"
+                 WHERE prev_event IS NOT NULL"
             ),
             ["1"]
         );

@@ -179,12 +179,8 @@ fn migrates_in_place_and_answers_as_before(old_db: &str, expected: &str) {
         rows(
             &db,
             "SELECT count(*) FROM status_current_rows c
-              WHERE c.prev_status IS NOT (
-                        SELECT e.status FROM status_event_rows e
-                         WHERE e.subject_id = c.subject_id AND e.scope_id = c.scope_id
-                         ORDER BY e.effective_on DESC, e.event_id DESC LIMIT 1 OFFSET 1)
-                 OR c.prev_on IS NOT (
-                        SELECT e.effective_on FROM status_event_rows e
+              WHERE c.prev_event IS NOT (
+                        SELECT e.effective_on * 16 + e.status FROM status_event_rows e
                          WHERE e.subject_id = c.subject_id AND e.scope_id = c.scope_id
                          ORDER BY e.effective_on DESC, e.event_id DESC LIMIT 1 OFFSET 1)"
         ),

@@ -734,7 +734,7 @@ impl ScopeReader {
             other
                 .create_aggregate_function(
                     SCOPE_FILL,
-                    6,
+                    5,
                     FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
                     fill,
                 )
@@ -802,8 +802,7 @@ impl ScopeReader {
         };
         // `scope_id > 0` written out lets SQLite use the partial index.
         conn.prepare_cached(&format!(
-            "SELECT {SCOPE_FILL}(subject_id, status, effective_on, event_id, prev_on,
-                                 prev_status)
+            "SELECT {SCOPE_FILL}(subject_id, status, effective_on, event_id, prev_event)
              FROM status_current_rows WHERE scope_id = ?1 AND scope_id > 0"
         ))
         .and_then(|mut stmt| stmt.query_row([scope_id], |_| Ok(())))
@@ -959,7 +958,7 @@ type Handover = Arc<Mutex<Option<ScopeFilled>>>;
 /// [`Fill`] for the whole matrix): the cells as of the date by matrix subject
 /// id, the subject ids of the cells dated later, and the cells changed in the
 /// change window. A cell whose current event is in the window, not after the
-/// as-of date, and whose previous event (`prev_on`, schema 0018) is not in the
+/// as-of date, and whose previous event (`prev_event`, schema 0018) is not in the
 /// window changed once there, from its previous status: that change is known
 /// from the row. Only the other changed cells' events are read, by
 /// [`window_of_scope`] (one seek each).
@@ -1012,15 +1011,17 @@ impl Aggregate<ScopeState, i64> for ScopeFill {
         let f = &mut st.filled;
         if let Some(from) = self.from_n.filter(|from| on > *from) {
             // Read only here: most cells are older than the window.
-            let prev_on: Option<i64> = ctx.get(4)?;
-            if on > self.as_of_n || prev_on.is_some_and(|p| p > from) {
+            let prev = ctx
+                .get::<Option<i64>>(4)?
+                .map(crate::store::status::unpack_prev_event);
+            if on > self.as_of_n || prev.is_some_and(|(_, prev_on)| prev_on > from) {
                 f.changed.push(subject_id);
             } else if let (Some(s), Some(new), Some(date)) = (
                 self.subjects.get(subject_id),
                 Status::from_ordinal(ctx.get(1)?),
                 st.dates.get(on),
             ) {
-                let old = ctx.get::<Option<i64>>(5)?.and_then(Status::from_ordinal);
+                let old = prev.and_then(|(status, _)| Status::from_ordinal(status));
                 f.recent.push((subject_id, (s, date, old, new)));
             }
         }
@@ -1525,7 +1526,7 @@ mod tests {
         let plan: Vec<String> = conn
             .prepare(
                 "EXPLAIN QUERY PLAN SELECT subject_id, status, effective_on, event_id,
-                        prev_on, prev_status
+                        prev_event
                  FROM status_current_rows WHERE scope_id = ?1 AND scope_id > 0",
             )
             .unwrap()
