@@ -119,6 +119,13 @@ impl SheetKind for Annotation {
         let key = Leistungsschluessel::strip_urn(cell);
         let malformed = if key.is_empty() {
             Some("missing; every row needs the 14-digit Leistungsschlüssel".into())
+        } else if let Some(cause) =
+            crate::model::keys::invisible_cause(key).filter(|_| !Leistungsschluessel::is_valid(key))
+        {
+            Some(format!(
+                "{:?} is not a 14-digit Leistungsschlüssel: {cause}",
+                key.trim_start_matches('\u{FEFF}')
+            ))
         } else if !Leistungsschluessel::is_valid(key) {
             Some(format!("{key:?} is not a 14-digit Leistungsschlüssel (e.g. 99012001001000); in Excel, format the column as text so leading digits survive"))
         } else {

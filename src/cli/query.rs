@@ -74,6 +74,27 @@ fn object(columns: &[String], values: Vec<serde_json::Value>) -> String {
     s
 }
 
+/// Refuses a result whose columns share a name (`SELECT s.*, a.*` of a join, or two
+/// `AS x`) before a JSON object is written: an object holds a key once, and
+/// readers keep one of the two values without a word.
+fn refuse_repeated_names(columns: &[String]) -> std::io::Result<()> {
+    for (i, name) in columns.iter().enumerate() {
+        if let Some(j) = columns.iter().skip(i + 1).position(|other| other == name) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "the result has two columns named {name:?} (columns {} and {}), and a JSON \
+                     object keeps a key once: name them apart with AS (e.g. SELECT a.{name} \
+                     AS {name}_a, ...), or use --format csv",
+                    i + 1,
+                    i + j + 2
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Streams the result as CSV, header first (also for a result without rows).
 fn write_csv<W: Write>(
     conn: &QueryConnection,
@@ -146,16 +167,29 @@ impl Query {
             }
             QueryFormat::Json => {
                 let mut first = true;
-                write!(out, "[")?;
                 let ran = conn.run(&self.sql, |c, r| {
-                    let sep = if first { "\n" } else { ",\n" };
+                    if first {
+                        refuse_repeated_names(c)?;
+                    }
+                    let sep = if first { "[\n" } else { ",\n" };
                     first = false;
                     write!(out, "{sep}{}", object(c, r))
                 })?;
-                writeln!(out, "{}]", if first { "" } else { "\n" })?;
+                refuse_repeated_names(&ran.columns)?;
+                writeln!(out, "{}]", if first { "[" } else { "\n" })?;
                 ran
             }
-            QueryFormat::Ndjson => conn.run(&self.sql, |c, r| writeln!(out, "{}", object(c, r)))?,
+            QueryFormat::Ndjson => {
+                let mut first = true;
+                let ran = conn.run(&self.sql, |c, r| {
+                    if std::mem::take(&mut first) {
+                        refuse_repeated_names(c)?;
+                    }
+                    writeln!(out, "{}", object(c, r))
+                })?;
+                refuse_repeated_names(&ran.columns)?;
+                ran
+            }
         };
         out.flush()?;
         if ran.cut_cells > 0 {

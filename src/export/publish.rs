@@ -162,16 +162,40 @@ fn lexical(dir: &Path) -> PathBuf {
 }
 
 /// Why DIR (`.`, `..`, `/`, a path ending in one of them) cannot be published
-/// into: the set replaces DIR as a whole, by its name in its parent. Names the
-/// folder to give instead where the path resolves.
-fn no_folder_name(dir: &Path) -> String {
-    let hint = std::env::current_dir()
+/// into: the set replaces DIR as a whole, by its name in its parent. Names a
+/// folder to give instead that is not refused in turn: the folder itself by its
+/// name when it could take the set (empty, a set published before, or foreign
+/// files allowed), else a folder of its own below it (the folder holds the
+/// database, or files ozgsync did not write).
+fn no_folder_name(dir: &Path, opts: &PublishOptions) -> String {
+    let abs = std::env::current_dir()
         .ok()
         .map(|cwd| lexical(&cwd.join(dir)))
         .and_then(|abs| abs.canonicalize().ok().or(Some(abs)))
-        .filter(|abs| abs.file_name().is_some())
-        .map(|abs| format!(": give the folder by its name, --out {}", abs.display()))
-        .unwrap_or_else(|| ": choose a folder below it, e.g. --out dashboards".to_owned());
+        .filter(|abs| abs.file_name().is_some());
+    let hint = match abs {
+        None => ": choose a folder below it, e.g. --out dashboards".to_owned(),
+        Some(abs) => {
+            let below = abs.join("dashboards");
+            match Survey::of(&abs, opts) {
+                Ok(s) if s.recognised || s.foreign.is_empty() || opts.allow_foreign_files => {
+                    format!(": give the folder by its name, --out {}", abs.display())
+                }
+                Ok(_) => format!(
+                    ": {} holds files ozgsync did not write, so give a folder of its own \
+                     below it, e.g. --out {}",
+                    abs.display(),
+                    below.display()
+                ),
+                Err(_) => format!(
+                    ": {} cannot take the set itself (it holds a database, or cannot be \
+                     read), so give a folder of its own below it, e.g. --out {}",
+                    abs.display(),
+                    below.display()
+                ),
+            }
+        }
+    };
     format!(
         "--out {} names no folder: dashboards replace DIR as a whole, by its name in its \
          parent, so DIR cannot be `.`, `..` or `/`{hint}",
@@ -203,7 +227,7 @@ impl<'a> Staging<'a> {
         let name = dir
             .file_name()
             .and_then(|n| n.to_str())
-            .ok_or_else(|| ExportError::invalid(no_folder_name(dir)))?
+            .ok_or_else(|| ExportError::invalid(no_folder_name(dir, opts)))?
             .to_owned();
         let parent = match dir.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

@@ -13,7 +13,9 @@
 //! ([`FetchPolicy::total_timeout`]) bounds one fetch, retries included, so a server
 //! trickling bytes just inside the read timeout cannot hold a sync forever.
 
+use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -45,14 +47,26 @@ pub async fn get(
 pub struct Client {
     inner: reqwest::Client,
     policy: FetchPolicy,
+    /// The last redirect followed from each requested URL: a failure to reach it
+    /// is reported by reqwest under the requested URL, whose server answered fine.
+    redirected: Redirected,
 }
+
+type Redirected = Arc<Mutex<HashMap<String, url::Url>>>;
 
 impl Client {
     pub fn new(policy: &FetchPolicy) -> Result<Client, FetchError> {
         let allow_http = policy.allow_http;
+        let redirected = Redirected::default();
+        let seen = Arc::clone(&redirected);
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
             match redirect_verdict(attempt.previous(), attempt.url(), allow_http) {
-                Ok(()) => attempt.follow(),
+                Ok(()) => {
+                    if let (Some(from), Ok(mut map)) = (attempt.previous().first(), seen.lock()) {
+                        map.insert(from.to_string(), attempt.url().clone());
+                    }
+                    attempt.follow()
+                }
                 Err(refused) => attempt.error(refused),
             }
         });
@@ -72,6 +86,7 @@ impl Client {
         Ok(Client {
             inner,
             policy: policy.clone(),
+            redirected,
         })
     }
 
@@ -158,9 +173,19 @@ impl Client {
         if let Some(auth) = &self.policy.authorization {
             request = auth.apply(request);
         }
+        if let Ok(mut map) = self.redirected.lock() {
+            map.remove(url.as_str());
+        }
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) => return Err(classify_send_error(e, shown)),
+            Err(e) => {
+                let to = self
+                    .redirected
+                    .lock()
+                    .ok()
+                    .and_then(|map| map.get(url.as_str()).map(redact));
+                return Err(classify_send_error(e, shown, to));
+            }
         };
         let status = response.status();
         if status == StatusCode::NOT_MODIFIED {
@@ -175,17 +200,34 @@ impl Client {
                 detail: Some("Not Modified although no validators were sent".into()),
             }));
         }
-        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        // 408: the server gave up waiting for our request (an idle or slow link);
+        // the next request may well be read in time.
+        if status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::REQUEST_TIMEOUT
+            || status.is_server_error()
+        {
             return Err(AttemptError::Retryable(Failure {
                 kind: FailureKind::Status(status.as_u16()),
                 retry_after: retry_after(response.headers()),
             }));
         }
         if !status.is_success() {
+            // A redirect answered here was not followed (reqwest follows http(s)
+            // ones): say where it pointed, e.g. file:// or nowhere.
+            let detail = match header_string(response.headers(), header::LOCATION) {
+                Some(to) if status.is_redirection() => format!(
+                    "a redirect to {}, which is not followed: only http and https \
+                     locations are; use the source's real URL",
+                    url::Url::parse(&to)
+                        .map(|u| redact(&u))
+                        .unwrap_or_else(|_| to.chars().take(200).collect())
+                ),
+                _ => status_hint(status).to_owned(),
+            };
             return Err(AttemptError::Fatal(FetchError::Status {
                 url: shown.to_owned(),
                 status: status.as_u16(),
-                detail: Some(status_hint(status).to_owned()),
+                detail: Some(detail),
             }));
         }
         let validators = Validators {
@@ -349,6 +391,25 @@ fn body_error(e: std::io::Error, size: u64, origin: &str) -> AttemptError {
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
     {
+        // hyper's chunked decoder fails with InvalidData/InvalidInput on a bad
+        // chunk size or extension: the server's framing, the same every time.
+        let framing = find_source::<std::io::Error>(net).filter(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+            )
+        });
+        if let Some(framing) = framing {
+            return AttemptError::Fatal(FetchError::Network {
+                url: origin.to_owned(),
+                reason: format!(
+                    "the server's body is not valid HTTP after {size} bytes ({framing}); \
+                     another try would get the same answer, so none was made: ask the \
+                     server's operator"
+                ),
+                attempts: 1,
+            });
+        }
         let what = if net.is_timeout() {
             "body stalled"
         } else {
@@ -434,10 +495,10 @@ impl Failure {
     fn into_error(self, url: String, attempts: u32) -> FetchError {
         match self.kind {
             FailureKind::Status(status) => {
-                let what = if status == 429 {
-                    "rate limited"
-                } else {
-                    "server error"
+                let what = match status {
+                    429 => "rate limited",
+                    408 => "the server timed out waiting for the request",
+                    _ => "server error",
                 };
                 FetchError::Status {
                     url,
@@ -490,7 +551,12 @@ fn redirect_verdict(
     Ok(())
 }
 
-fn classify_send_error(e: reqwest::Error, shown: &str) -> AttemptError {
+/// `redirected_to`: the last redirect followed before the failure, if any.
+fn classify_send_error(
+    e: reqwest::Error,
+    shown: &str,
+    redirected_to: Option<String>,
+) -> AttemptError {
     if e.is_redirect() {
         let reason = find_source::<RedirectRefused>(&e)
             .map(ToString::to_string)
@@ -506,6 +572,13 @@ fn classify_send_error(e: reqwest::Error, shown: &str) -> AttemptError {
             reason: error_chain(&e),
         });
     }
+    if let Some(reason) = permanent_send_error(&e) {
+        return AttemptError::Fatal(FetchError::Network {
+            url: shown.to_owned(),
+            reason,
+            attempts: 1,
+        });
+    }
     // Connect errors, timeouts, resets before the answer: all worth another try.
     let what = if e.is_connect() {
         "cannot connect"
@@ -514,15 +587,53 @@ fn classify_send_error(e: reqwest::Error, shown: &str) -> AttemptError {
     } else {
         "request failed"
     };
+    // After a redirect the failure is the other server's: name it, or the user
+    // checks the one that answered.
+    let what = match redirected_to {
+        Some(to) => format!("{what} to {to}, where the server redirected"),
+        None => what.to_owned(),
+    };
     AttemptError::Retryable(Failure::network(format!("{what}: {}", error_chain(&e))))
 }
 
+/// A failure before the answer that another try cannot mend, with what to do: a
+/// TLS handshake refused (a certificate not trusted, expired or for another name;
+/// https spoken to a plain-http port) or an answer that is not valid HTTP (more or
+/// longer header lines than hyper reads, a garbled status line). Network faults,
+/// timeouts and resets are not among them.
+fn permanent_send_error(e: &reqwest::Error) -> Option<String> {
+    if let Some(tls) = find_source::<rustls::Error>(e) {
+        return Some(format!(
+            "the TLS handshake failed ({tls}); another try would fail the same way, so \
+             none was made: check that the URL's host and port serve https (not plain \
+             http), and that the server's certificate is valid for that host"
+        ));
+    }
+    // hyper says which (e.g. "message head is too large": more than 100 header
+    // lines, or a head over its buffer).
+    let parse = find_source::<hyper::Error>(e).filter(|h| h.is_parse())?;
+    Some(format!(
+        "the server's answer cannot be read as HTTP ({parse}); another try would get \
+         the same answer, so none was made: ask the server's operator, or use another \
+         URL for the source"
+    ))
+}
+
+/// The first error of type `T` in `e`'s chain of sources. An `std::io::Error` is
+/// looked into as well: its `source()` skips the error it wraps (hyper-rustls
+/// wraps the TLS error in one).
 fn find_source<'a, T: std::error::Error + 'static>(
     e: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a T> {
     let mut current = Some(e);
     while let Some(err) = current {
         if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        let wrapped = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref());
+        if let Some(found) = wrapped.and_then(|inner| find_source::<T>(inner)) {
             return Some(found);
         }
         current = err.source();

@@ -160,7 +160,7 @@ pub enum FetchError {
     },
     #[error("{url}: body larger than the limit of {limit} bytes; if the source really is that large, raise `max_body_mb` in the config's [fetch] (read by `sync`, the daemon and `import`)")]
     TooLarge { url: String, limit: u64 },
-    #[error("{url}: {reason} (after {attempts} attempts)")]
+    #[error("{url}: {reason} (after {attempts} attempt{})", if *attempts == 1 { "" } else { "s" })]
     Network {
         url: String,
         reason: String,

@@ -32,6 +32,38 @@ pub fn lost_leading_digits(s: &str, n: usize) -> bool {
     s.len() < n && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Why a value that should be a key is not one, when the cause is one a user can
+/// act on and cannot see: a byte-order mark before it (a second file appended to
+/// the first, `cat a.csv b.csv`, brings its BOM into the middle), or a spreadsheet's
+/// number in scientific notation (`9,9088E+13`: the digits are gone). None when
+/// nothing is recognised.
+pub fn invisible_cause(s: &str) -> Option<&'static str> {
+    let s = s.trim();
+    if s.starts_with('\u{FEFF}') {
+        return Some(
+            "it starts with an invisible byte-order mark (U+FEFF), as where a second file \
+             was appended to this one (cat a.csv b.csv): join the files without the second \
+             one's first bytes and header, or import them one by one",
+        );
+    }
+    let mantissa_exponent = s.split_once(['E', 'e']).filter(|(m, e)| {
+        !m.is_empty()
+            && m.bytes()
+                .all(|b| b.is_ascii_digit() || b == b',' || b == b'.')
+            && e.trim_start_matches('+')
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+            && !e.trim_start_matches('+').is_empty()
+    });
+    if mantissa_exponent.is_some() {
+        return Some(
+            "a spreadsheet turned it into a number in scientific notation, which has lost \
+             its digits: format the column as text and take the keys from the source again",
+        );
+    }
+    None
+}
+
 /// A Leistungsschlüssel: exactly 14 ASCII digits.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Leistungsschluessel([u8; 14]);
@@ -145,6 +177,29 @@ key_traits!(Ars, Ars::parse);
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn invisible_causes_are_named() {
+        let bom = "byte-order mark";
+        let sci = "scientific notation";
+        for (value, expected) in [
+            ("\u{FEFF}99088026034000", Some(bom)),
+            ("9,9088E+13", Some(sci)),
+            ("9.9088e13", Some(sci)),
+            ("1E5", Some(sci)),
+            ("nicht im LeiKa", None),
+            ("E5", None),
+            ("99E", None),
+            ("9900100100100", None),
+        ] {
+            let got = invisible_cause(value);
+            match expected {
+                Some(word) => assert!(got.is_some_and(|c| c.contains(word)), "{value:?}: {got:?}"),
+                None => assert_eq!(got, None, "{value:?}"),
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

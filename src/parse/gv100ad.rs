@@ -245,6 +245,23 @@ impl<R: BufRead + Seek> Parser<R> {
             if let Some(reason) = not_a_text_file(bytes) {
                 return Err(ParseError::not_format(FORMAT, position, reason));
             }
+        } else if let Some(at) = bytes.iter().position(|&b| b == 0) {
+            // A NUL in a later line was stored inside a name ("Salzgitt\0r").
+            let raw = String::from_utf8_lossy(bytes).replace('\0', "\\0");
+            self.pending.push_back(Item::Reject(
+                Reject::reject(
+                    position,
+                    None,
+                    format!(
+                        "a NUL byte at column {}: no GV100AD record holds one, so the file is \
+                         damaged in this line (a disk or transfer fault); take the file from \
+                         the source again",
+                        at + 1
+                    ),
+                )
+                .with_raw(raw),
+            ));
+            return Ok(());
         }
 
         // An ISO-8859-1 edition never holds bytes 0x80-0x9F (control characters

@@ -107,6 +107,7 @@ pub fn parse<'a, R: Read + Seek + 'a>(
         return Err(super::csv_text::mixed_encodings(EXPECTED));
     }
     let columns = Columns::from_header(&header, delimiter)?;
+    let pending = columns.repeat_warnings().map(Item::Reject).collect();
 
     Ok(Box::new(Queued::new(Rows {
         reader,
@@ -114,7 +115,7 @@ pub fn parse<'a, R: Read + Seek + 'a>(
         width: header.len(),
         delimiter,
         record: ByteRecord::new(),
-        pending: VecDeque::new(),
+        pending,
     })))
 }
 
@@ -293,21 +294,30 @@ fn detect_delimiter(header: &[u8]) -> u8 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Columns {
     index: [Option<usize>; 11],
+    /// Known columns the header names more than once: (column, its first field,
+    /// the repeat's field), fields counted from 0. The first is read; a row whose
+    /// repeat says otherwise is rejected, since which of the two is right cannot
+    /// be told.
+    repeats: Vec<(usize, usize, usize)>,
 }
 
 impl Columns {
     fn from_header(header: &StringRecord, delimiter: u8) -> Result<Columns, ParseError> {
         let mut index = [None; 11];
+        let mut repeats = Vec::new();
         for (i, name) in header.iter().enumerate() {
             let name = normalize_name(name);
             if let Some(col) = COLUMN_NAMES.iter().position(|c| normalize_name(c) == name) {
-                // A repeated column keeps its first position.
+                // A repeated column keeps its first position; the repeat is compared.
                 if let Some(slot) = index.get_mut(col) {
-                    slot.get_or_insert(i);
+                    match *slot {
+                        Some(first) => repeats.push((col, first, i)),
+                        None => *slot = Some(i),
+                    }
                 }
             }
         }
-        let columns = Columns { index };
+        let columns = Columns { index, repeats };
         if columns.get(Col::Schluessel).is_none() || columns.get(Col::Bezeichnung).is_none() {
             let found: Vec<&str> = header.iter().collect();
             return Err(ParseError::not_format(
@@ -325,6 +335,43 @@ impl Columns {
 
     fn get(&self, col: Col) -> Option<usize> {
         self.index.get(col as usize).copied().flatten()
+    }
+
+    /// The warnings a header with repeated columns gets, one a repeat.
+    fn repeat_warnings(&self) -> impl Iterator<Item = Reject> + '_ {
+        self.repeats.iter().map(|&(col, first, other)| {
+            Reject::warning(
+                "line 1",
+                None,
+                format!(
+                    "the header names the column {} twice, as field {} and field {}: \
+                     field {} is read; a row whose field {} says otherwise is rejected \
+                     (the service keeps its previous version): remove the wrong column \
+                     from the file",
+                    COLUMN_NAMES.get(col).copied().unwrap_or("?"),
+                    first + 1,
+                    other + 1,
+                    first + 1,
+                    other + 1
+                ),
+            )
+        })
+    }
+
+    /// The first repeated column on which `row` disagrees with itself: its name,
+    /// both fields (from 1) and both values.
+    fn disagreement<'r>(
+        &self,
+        row: &Row<'r>,
+    ) -> Option<(&'static str, usize, usize, &'r str, &'r str)> {
+        self.repeats.iter().find_map(|&(col, first, other)| {
+            let a = row.get(first).unwrap_or("").trim();
+            let b = row.get(other).unwrap_or("").trim();
+            (a != b).then(|| {
+                let name = COLUMN_NAMES.get(col).copied().unwrap_or("?");
+                (name, first + 1, other + 1, a, b)
+            })
+        })
     }
 
     /// The trimmed field of `col`, empty when the column is absent.
@@ -579,14 +626,41 @@ fn convert_row(
         ));
         return;
     }
-    if !Leistungsschluessel::is_valid(key) {
+    if let Some((name, first, other, a, b)) = columns.disagreement(row) {
         out.push_back(Item::Reject(
             Reject::reject(
                 position,
                 key_opt(),
                 format!(
-                    "Schluessel '{key}' is not a 14-digit Leistungsschlüssel; the row was skipped"
+                    "the column {name} stands twice in the header, and this row gives it \
+                     two values: '{}' (field {first}) and '{}' (field {other}); which one \
+                     is right cannot be told, so the row was skipped: remove the wrong \
+                     column from the file",
+                    shorten(a, 80),
+                    shorten(b, 80)
                 ),
+            )
+            .key_checked(Leistungsschluessel::is_valid)
+            .with_raw(raw()),
+        ));
+        return;
+    }
+    if !Leistungsschluessel::is_valid(key) {
+        out.push_back(Item::Reject(
+            Reject::reject(
+                position,
+                key_opt(),
+                match crate::model::keys::invisible_cause(key) {
+                    Some(cause) => format!(
+                        "Schluessel '{}' is not a 14-digit Leistungsschlüssel: {cause}; the \
+                         row was skipped",
+                        key.trim_start_matches('\u{FEFF}')
+                    ),
+                    None => format!(
+                        "Schluessel '{key}' is not a 14-digit Leistungsschlüssel; the row was \
+                         skipped"
+                    ),
+                },
             )
             .with_raw(raw()),
         ));

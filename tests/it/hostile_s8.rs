@@ -357,22 +357,14 @@ fn a_workbook_that_unpacks_past_the_limit_is_refused_before_it_is_read() {
 /// `Content-Length` and without chunking, then closes the connection: the body
 /// ends where the connection does. Returns the base URL.
 fn unframed_server(body: Vec<u8>) -> String {
-    use std::io::{BufRead, BufReader};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).unwrap_or(0) > 2 {
-                line.clear();
-            }
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
-            let _ = stream.write_all(&body);
-        }
-    });
-    base
+    support::raw_server(move |_, _| {
+        [
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".as_slice(),
+            &body,
+        ]
+        .concat()
+    })
+    .base
 }
 
 /// A LeiKa, OZG or GV100AD download whose connection broke off early, from a

@@ -5,8 +5,6 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use super::support::{self, scratch};
 
@@ -16,29 +14,10 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     enc.finish().unwrap()
 }
 
-/// A server that answers every request with `head` (status line and headers, no
-/// `Content-Length`, not chunked) and then `body`, and closes the connection: the
-/// body ends where the connection does. Returns the base URL and a request count.
-fn close_delimited_server(head: &'static str, body: Vec<u8>) -> (String, Arc<AtomicUsize>) {
-    use std::io::{BufRead, BufReader};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&count);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).unwrap_or(0) > 2 {
-                line.clear();
-            }
-            seen.fetch_add(1, Ordering::SeqCst);
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(&body);
-        }
-    });
-    (base, count)
+/// A body whose end is the connection's: `head` (no length, not chunked), then
+/// `body`.
+fn close_delimited(head: &str, body: &[u8]) -> Vec<u8> {
+    [head.as_bytes(), body].concat()
 }
 
 const GZIP_HEAD: &str = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Encoding: gzip\r\n\r\n";
@@ -93,23 +72,25 @@ fn a_gzip_download_is_framed_by_its_own_trailer() {
         assert!(run.stdout.contains("release 1 applied"), "{kind}: {run:#?}");
 
         // Whole, without a length: the connection's end is the body's end.
-        let (base, _) = close_delimited_server(GZIP_HEAD, packed.clone());
+        let whole = packed.clone();
+        let server = support::raw_server(move |_, _| close_delimited(GZIP_HEAD, &whole));
         let db = dir.path().join(format!("{kind}-close.db"));
-        let run = import(&db, &format!("{base}/{kind}"));
+        let run = import(&db, &format!("{}/{kind}", server.base));
         run.assert_ok();
         assert!(run.stdout.contains("release 1 applied"), "{kind}: {run:#?}");
 
         // Cut inside the deflate data, and inside the 8-byte trailer.
         for cut in [packed.len() / 2, packed.len() - 3] {
-            let (base, count) = close_delimited_server(GZIP_HEAD, packed[..cut].to_vec());
+            let part = packed[..cut].to_vec();
+            let server = support::raw_server(move |_, _| close_delimited(GZIP_HEAD, &part));
             let db = dir.path().join(format!("{kind}-cut{cut}.db"));
-            let run = import(&db, &format!("{base}/{kind}"));
+            let run = import(&db, &format!("{}/{kind}", server.base));
             run.assert_code(1);
             assert!(
                 run.stderr.contains("body cut short: the gzip stream ended"),
                 "{kind} cut at {cut}: {run:#?}"
             );
-            assert_eq!(count.load(Ordering::SeqCst), 2, "retried once: {run:#?}");
+            assert_eq!(server.requests(), 2, "retried once: {run:#?}");
             assert_eq!(applied(&db), ["0"], "{kind} cut at {cut}: {run:#?}");
         }
     }

@@ -16,6 +16,7 @@ mod export;
 mod fim_api;
 mod gv100ad;
 mod hostile;
+mod hostile_s10;
 mod hostile_s7;
 mod hostile_s8;
 mod hostile_s9;

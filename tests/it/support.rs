@@ -3,7 +3,7 @@
 //! text, [`output_db`]/[`output_in`] keep raw bytes), [`fixture`], a scratch directory,
 //! a temporary database ([`database`], [`Db`]), small catalogue databases built
 //! through the library ([`setup`], [`apply`], [`leika_release`]), generated payloads
-//! ([`big_directory`]), HTTP on 127.0.0.1 ([`serve`]) and headless Chromium
+//! ([`big_directory`]), HTTP on 127.0.0.1 ([`serve`]; raw bytes: [`raw_server`]) and headless Chromium
 //! ([`chromium`], [`headless`]). Test modules import from here, never from each
 //! other; `tests/it/tidy.rs` keeps `CARGO_BIN_EXE_ozgsync` here.
 
@@ -282,6 +282,61 @@ where
         base,
         port,
         requests,
+    }
+}
+
+/// A raw HTTP server on 127.0.0.1 for the answers a well-behaved server cannot
+/// give (no length, a cut gzip stream, 500 header lines, not HTTP at all): it
+/// reads each request's head, counts the request, writes the bytes `answer`
+/// gives for it (the request's number from 1, its head) and closes the connection,
+/// so a body without a length ends there.
+pub struct RawServer {
+    pub base: String,
+    pub port: u16,
+    count: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl RawServer {
+    /// How many requests were read so far.
+    pub fn requests(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+pub fn raw_server<F>(answer: F) -> RawServer
+where
+    F: Fn(usize, &str) -> Vec<u8> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let port = listener.local_addr().unwrap().port();
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let Ok(clone) = stream.try_clone() else {
+                continue;
+            };
+            // A client that sends no head (a TLS handshake on a plain port) is
+            // answered after a second, as a plain-HTTP server answers garbage.
+            let _ = clone.set_read_timeout(Some(Duration::from_secs(1)));
+            let mut reader = BufReader::new(clone);
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            let _ = stream.write_all(&answer(n, &head));
+        }
+    });
+    RawServer {
+        base: format!("http://127.0.0.1:{port}"),
+        port,
+        count,
     }
 }
 
