@@ -19,6 +19,7 @@ pub mod runs;
 pub mod search;
 pub mod sheet;
 pub mod status;
+mod writeback;
 
 use std::path::Path;
 

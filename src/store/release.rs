@@ -320,6 +320,9 @@ fn apply_in_transaction(
     items: impl Iterator<Item = Result<Prepared>>,
     spent: &mut dyn FnMut(Spent),
 ) -> Result<ReleaseSummary> {
+    // Made before the transaction and dropped after it: closing its descriptor
+    // while the transaction holds SQLite's locks would drop them (`writeback`).
+    let writeback = super::writeback::Writeback::open(conn);
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(Error::db("starting release transaction"))?;
@@ -347,6 +350,16 @@ fn apply_in_transaction(
     let path = payload.file.path().to_owned();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (release_id, counts) = std::thread::scope(|scope| {
+        // The new database's file is synced while the rows are written, so that
+        // the commit's `fsync` has little left; it stops when `_syncing` is dropped
+        // with this closure's locals.
+        let (_syncing, synced) = std::sync::mpsc::channel::<()>();
+        if let Some(writeback) = &writeback {
+            std::thread::Builder::new()
+                .name("ozgsync-writeback".into())
+                .spawn_scoped(scope, move || writeback.run(&synced))
+                .map_err(Error::io("starting the early writeback thread", &path))?;
+        }
         let compressing = match compress {
             Some(file) => Some(
                 std::thread::Builder::new()
@@ -400,6 +413,8 @@ fn apply_in_transaction(
         Ok((release_id, counts))
     })?;
     tx.commit().map_err(Error::db("committing release"))?;
+    // Out of the transaction the connection holds no lock in rollback-journal mode.
+    drop(writeback);
     // A database this command created ran its first release in rollback-journal
     // mode (`store::configure`); any later one runs in WAL mode.
     super::enter_wal(conn);
