@@ -89,6 +89,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0017_status_current_by_scope",
         include_str!("../../schema/0017_status_current_by_scope.sql"),
     ),
+    (
+        "0018_status_previous_event",
+        include_str!("../../schema/0018_status_previous_event.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

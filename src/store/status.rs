@@ -365,7 +365,30 @@ struct NewCurrent {
     scope: u32,
     on: i64,
     id: i64,
-    status: Status,
+    /// The status ordinal.
+    status: i64,
+    /// The cell's event before this one: (status ordinal, date), schema 0018.
+    prev: Option<(i64, i64)>,
+}
+
+/// `status_current_rows.prev_event` (schema 0018) of an event with status ordinal
+/// `status` on date `on` (YYYYMMDD): the date × 16 + the status, one column.
+pub fn pack_prev_event((status, on): (i64, i64)) -> i64 {
+    on * 16 + status
+}
+
+/// The (status ordinal, date) of a [`pack_prev_event`] value.
+pub fn unpack_prev_event(packed: i64) -> (i64, i64) {
+    (packed & 15, packed >> 4)
+}
+
+/// A cell's stored current row, as a report reads it: status ordinal, date, event
+/// id and the event before it (status ordinal, date).
+struct Stored {
+    status: i64,
+    on: i64,
+    id: i64,
+    prev: Option<(i64, i64)>,
 }
 
 /// A subject whose every new event is its cell's new current status: copied into
@@ -472,8 +495,8 @@ impl<'t> Current<'t> {
         };
         let current_of = tx
             .prepare_cached(
-                "SELECT scope_id, status, effective_on FROM status_current_rows
-                 WHERE subject_id = ?1",
+                "SELECT scope_id, status, effective_on, event_id, prev_event
+                 FROM status_current_rows WHERE subject_id = ?1",
             )
             .map_err(Error::db("reading current status"))?;
         Ok(Current {
@@ -484,11 +507,11 @@ impl<'t> Current<'t> {
             single_insert: Chunked::new(
                 tx,
                 "INSERT OR ROLLBACK INTO status_current_rows (subject_id, scope_id,
-                     status, effective_on, event_id) VALUES ",
+                     status, effective_on, event_id, prev_event) VALUES ",
                 " ON CONFLICT (subject_id, scope_id) DO UPDATE
                      SET status = excluded.status, effective_on = excluded.effective_on,
-                         event_id = excluded.event_id",
-                5,
+                         event_id = excluded.event_id, prev_event = excluded.prev_event",
+                6,
             ),
             tally: Tally::new(scopes),
         })
@@ -544,7 +567,10 @@ impl Writer<'_, '_> {
     /// Per cell of one subject's rows (`group`, sorted by scope then date, ids from
     /// `first_id`) the last row is the candidate; it replaces the stored current
     /// status unless that one is newer (a backdated report does not overrule a
-    /// later status).
+    /// later status). The cell's previous event (schema 0018) is the newer of the
+    /// replaced current one and the report's row before the candidate; a backdated
+    /// candidate becomes the previous event of the cell when it is newer than the
+    /// stored one (a report's rows have greater ids, so they win a same-day tie).
     fn subject_done(&mut self, group: &[SortedRow], first_id: i64) -> Result<()> {
         let Some(first) = group.first() else {
             return Ok(());
@@ -552,37 +578,62 @@ impl Writer<'_, '_> {
         let (subject_kind, subject) = &self.subjects[first.subject as usize];
         let subject_id = self.subject_ids[first.subject as usize];
         let cur = &mut self.current;
-        // The stored current status of this subject, by scope id: (status, date).
-        let stored: HashMap<i64, (i64, i64)> = cur
+        // The stored current status of this subject, by scope id.
+        let stored: HashMap<i64, Stored> = cur
             .current_of
             .query_map(params![subject_id], |r| {
-                Ok((r.get(0)?, (r.get(1)?, r.get(2)?)))
+                let prev = r.get::<_, Option<i64>>(4)?.map(unpack_prev_event);
+                Ok((
+                    r.get(0)?,
+                    Stored {
+                        status: r.get(1)?,
+                        on: r.get(2)?,
+                        id: r.get(3)?,
+                        prev,
+                    },
+                ))
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
             .map_err(Error::db(format!("reading current status of {subject}")))?;
         let municipal = *subject_kind == "leika" && cur.kommunal.contains(subject);
+        // The winning rows (index in `group`) with their cells' previous events, and
+        // the backdated rows that become their cells' previous events.
         let mut winners = Vec::new();
+        let mut backdated = Vec::new();
         for (j, row) in group.iter().enumerate() {
             let last_of_cell = group.get(j + 1).is_none_or(|next| next.scope != row.scope);
             if !last_of_cell {
                 continue;
             }
+            let on = day_number(row.effective_on);
+            // The report's row before this one in the same cell.
+            let before = j
+                .checked_sub(1)
+                .and_then(|i| group.get(i))
+                .filter(|b| b.scope == row.scope)
+                .map(|b| (b.status.ordinal(), day_number(b.effective_on)));
+            let mut prev = before;
             // Most large reports are a subject's first: nothing stored, no lookup key built.
             if !stored.is_empty() {
-                if let Some(&(old_status, old_on)) = stored.get(&self.scope_ids[row.scope as usize])
-                {
-                    if old_on > day_number(row.effective_on) {
+                if let Some(old) = stored.get(&self.scope_ids[row.scope as usize]) {
+                    if old.on > on {
+                        if old.prev.is_none_or(|(_, prev_on)| on >= prev_on) {
+                            backdated.push((j, old));
+                        }
                         continue;
                     }
-                    let old = Status::from_ordinal(old_status).ok_or_else(|| {
-                        Error::Invalid(format!("unknown status {old_status} in the database"))
+                    if before.is_none_or(|(_, before_on)| before_on < old.on) {
+                        prev = Some((old.status, old.on));
+                    }
+                    let old = Status::from_ordinal(old.status).ok_or_else(|| {
+                        Error::Invalid(format!("unknown status {} in the database", old.status))
                     })?;
                     cur.tally.add((row.scope, subject_kind, old, municipal), -1);
                 }
             }
             cur.tally
                 .add((row.scope, subject_kind, row.status, municipal), 1);
-            winners.push(j);
+            winners.push((j, prev));
         }
         if winners.len() == group.len() {
             cur.copies.push(CopyRange {
@@ -592,16 +643,31 @@ impl Writer<'_, '_> {
             });
             return Ok(());
         }
-        for j in winners {
+        let winners = winners.into_iter().map(|(j, prev)| {
             let row = &group[j];
-            let on = day_number(row.effective_on);
-            self.current.singles.push(NewCurrent {
+            NewCurrent {
                 subject: row.subject,
                 scope: row.scope,
-                on,
+                on: day_number(row.effective_on),
                 id: first_id + j as i64,
-                status: row.status,
-            });
+                status: row.status.ordinal(),
+                prev,
+            }
+        });
+        // A backdated row leaves the cell's current event as it is.
+        let backdated = backdated.into_iter().map(|(j, old)| {
+            let row = &group[j];
+            NewCurrent {
+                subject: row.subject,
+                scope: row.scope,
+                on: old.on,
+                id: old.id,
+                status: old.status,
+                prev: Some((row.status.ordinal(), day_number(row.effective_on))),
+            }
+        });
+        for new in winners.chain(backdated) {
+            self.current.singles.push(new);
             if self.current.singles.len() == CHUNK {
                 self.flush_singles()?;
             }
@@ -616,9 +682,10 @@ impl Writer<'_, '_> {
             .insert(&cur.singles, |stmt, at, c| {
                 stmt.raw_bind_parameter(at, subject_ids[c.subject as usize])?;
                 stmt.raw_bind_parameter(at + 1, scope_ids[c.scope as usize])?;
-                stmt.raw_bind_parameter(at + 2, c.status.ordinal())?;
+                stmt.raw_bind_parameter(at + 2, c.status)?;
                 stmt.raw_bind_parameter(at + 3, c.on)?;
-                stmt.raw_bind_parameter(at + 4, c.id)
+                stmt.raw_bind_parameter(at + 4, c.id)?;
+                stmt.raw_bind_parameter(at + 5, c.prev.map(pack_prev_event))
             })
             .map_err(Error::db("updating the current status"))?;
         cur.singles.clear();
@@ -644,10 +711,14 @@ impl Writer<'_, '_> {
         let mut copy_new = tx
             .prepare(&copy_sql(""))
             .map_err(Error::db("preparing the current status update"))?;
+        // Every copied event replaces its cell's current one, which becomes the
+        // cell's previous event (schema 0018).
         let mut copy_over = tx
             .prepare(&copy_sql(
                 "ON CONFLICT (subject_id, scope_id) DO UPDATE
-                     SET status = excluded.status, effective_on = excluded.effective_on,
+                     SET prev_event = status_current_rows.effective_on * 16
+                                      + status_current_rows.status,
+                         status = excluded.status, effective_on = excluded.effective_on,
                          event_id = excluded.event_id",
             ))
             .map_err(Error::db("preparing the current status update"))?;
@@ -1017,6 +1088,192 @@ mod tests {
             ),
             ["20"]
         );
+    }
+
+    /// The cells whose stored current event or previous event (schema 0018) is not
+    /// the latest or second-latest of the cell's events (by date, then event id),
+    /// and the cells of events without a current row.
+    fn cells_out_of_step(conn: &Connection) -> i64 {
+        conn.query_row(
+            "SELECT (SELECT count(*) FROM status_current_rows c
+                      WHERE c.event_id IS NOT (
+                                SELECT e.event_id FROM status_event_rows e
+                                 WHERE e.subject_id = c.subject_id AND e.scope_id = c.scope_id
+                                 ORDER BY e.effective_on DESC, e.event_id DESC LIMIT 1)
+                         OR c.prev_event IS NOT (
+                                SELECT e.effective_on * 16 + e.status FROM status_event_rows e
+                                 WHERE e.subject_id = c.subject_id AND e.scope_id = c.scope_id
+                                 ORDER BY e.effective_on DESC, e.event_id DESC LIMIT 1 OFFSET 1))
+                  + (SELECT count(*) FROM (SELECT DISTINCT subject_id, scope_id
+                                             FROM status_event_rows))
+                  - (SELECT count(*) FROM status_current_rows)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    /// Every writer keeps each cell's previous event (schema 0018) true: a first
+    /// report, a re-import, a same-day correction, several rows of a cell in one
+    /// report, backdated rows older than the previous event, between it and the
+    /// current one and older than both, through the copy of whole subjects and
+    /// through single rows, and inserts into the `status_events` view.
+    #[test]
+    fn every_writer_keeps_the_previous_event() {
+        use crate::status::{Scope, Subject};
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::store::open(&dir.path().join("t.db")).unwrap();
+        // (key, ARS or Ressort, status, date) rows of one report.
+        let report = |rows: &[(u64, &str, &str, &str)]| -> SortedRows {
+            let mut held = ReportRows::new();
+            for (line, (key, scope, status, on)) in rows.iter().enumerate() {
+                held.push(StatusRow {
+                    line: line as u64 + 1,
+                    subject: Subject::Leika(format!("9900000000{key:04}")),
+                    // A Ressort id is one digit, an ARS twelve.
+                    scope: match scope.len() {
+                        1 => Scope::Ressort(scope.parse().unwrap()),
+                        _ => Scope::Ars((*scope).into()),
+                    },
+                    status: Status::parse(status).unwrap(),
+                    effective_on: crate::model::date::iso_date(on.as_bytes()).unwrap(),
+                    note: None,
+                })
+                .unwrap();
+            }
+            held.into_sorted().unwrap()
+        };
+        const A: &str = "031010000000";
+        const B: &str = "031020000000";
+        let reports: &[&[(u64, &str, &str, &str)]] = &[
+            // First report: one cell with three rows (two on one day), others single.
+            &[
+                (1, A, "geplant", "2026-01-01"),
+                (1, A, "pilot", "2026-02-01"),
+                (1, A, "produktiv", "2026-02-01"),
+                (1, B, "geplant", "2026-03-01"),
+                (2, A, "beauftragt", "2026-01-15"),
+                (2, "2", "pilot", "2026-01-15"),
+            ],
+            // The same again (a re-import): every cell's current one is replaced
+            // by its same-day twin.
+            &[
+                (1, A, "geplant", "2026-01-01"),
+                (1, A, "pilot", "2026-02-01"),
+                (1, A, "produktiv", "2026-02-01"),
+                (1, B, "geplant", "2026-03-01"),
+                (2, A, "beauftragt", "2026-01-15"),
+                (2, "2", "pilot", "2026-01-15"),
+            ],
+            // One newer row per cell of subject 1 (the whole subject copied).
+            &[
+                (1, A, "eingestellt", "2026-05-01"),
+                (1, B, "pilot", "2026-05-01"),
+            ],
+            // A same-day correction.
+            &[(1, A, "produktiv", "2026-05-01")],
+            // Backdated: between the previous and the current event (becomes the
+            // previous one), older than both (changes nothing), and two rows of one
+            // cell, both older than its current event.
+            &[
+                (1, A, "pilot", "2026-03-01"),
+                (1, B, "abgelehnt", "2025-01-01"),
+                (2, A, "geplant", "2025-06-01"),
+                (2, A, "pilot", "2025-07-01"),
+            ],
+            // Backdated to the previous event's day: recorded later, so it is the
+            // newer one; and a new cell beside a backdated row in one subject.
+            &[
+                (1, A, "geplant", "2026-03-01"),
+                (3, A, "pilot", "2026-04-01"),
+            ],
+            &[
+                (3, A, "geplant", "2026-01-01"),
+                (3, B, "pilot", "2027-01-01"),
+            ],
+        ];
+        for (i, rows) in reports.iter().enumerate() {
+            // Thresholds 1 and the default: the scope index rebuilt and kept.
+            let rebuild_at = if i % 2 == 0 {
+                1
+            } else {
+                SCOPE_INDEX_REBUILD_ROWS
+            };
+            record_sorted_at(&mut conn, report(rows), "r", "t", rebuild_at).unwrap();
+            assert_eq!(cells_out_of_step(&conn), 0, "after report {i}");
+        }
+        // The view's trigger: a new cell, a newer event, a backdated one between,
+        // one older than both, and a same-day one.
+        let last: i64 = conn
+            .query_row("SELECT max(last_event_id) FROM status_batches", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        conn.execute(
+            "INSERT INTO status_batches (origin, recorded_at, recorded_by, last_event_id)
+             VALUES ('sql', '2026-06-01T00:00:00Z', 't', ?1)",
+            [last + 5],
+        )
+        .unwrap();
+        let batch = conn.last_insert_rowid();
+        for (n, (key, ars, status, on)) in [
+            ("99000000000004", A, "geplant", "2026-02-01"),
+            ("99000000000001", A, "pilot", "2026-06-01"),
+            ("99000000000001", A, "geplant", "2026-05-15"),
+            ("99000000000001", A, "abgelehnt", "2026-01-01"),
+            ("99000000000004", A, "pilot", "2026-02-01"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            conn.execute(
+                "INSERT INTO status_events (subject_kind, subject, scope_kind, scope,
+                     effective_on, event_id, status, batch_id)
+                 VALUES ('leika', ?1, 'ars', ?2, ?3, ?4, ?5, ?6)",
+                params![key, ars, on, last + 1 + n as i64, status, batch],
+            )
+            .unwrap();
+            assert_eq!(cells_out_of_step(&conn), 0, "after view insert {n}");
+        }
+        assert_eq!(
+            strings(&conn, "PRAGMA integrity_check"),
+            ["ok"],
+            "the scope index agrees with its table"
+        );
+    }
+
+    /// Migration 0018 fills each cell's previous event from the events of a
+    /// database the release before it wrote.
+    #[test]
+    fn migration_0018_fills_the_previous_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mut conn = Connection::open(&path).unwrap();
+        crate::store::migrate_to(&mut conn, &path, 17).unwrap();
+        conn.execute_batch(
+            "INSERT INTO status_batches (origin, recorded_at, recorded_by, last_event_id)
+                 VALUES ('sql', '2026-06-01T00:00:00Z', 't', 6);
+             INSERT INTO status_events (subject_kind, subject, scope_kind, scope,
+                 effective_on, event_id, status, batch_id) VALUES
+                 ('leika', '99000000000001', 'ars', '031010000000', '2026-01-01', 1, 'geplant', 1),
+                 ('leika', '99000000000001', 'ars', '031010000000', '2026-03-01', 2, 'pilot', 1),
+                 ('leika', '99000000000001', 'ars', '031010000000', '2026-02-01', 3, 'beauftragt', 1),
+                 ('leika', '99000000000001', 'ars', '031010000000', '2026-03-01', 4, 'produktiv', 1),
+                 ('leika', '99000000000002', 'ars', '031010000000', '2026-01-01', 5, 'geplant', 1),
+                 ('leika', '99000000000001', 'ressort', '3', '2026-01-01', 6, 'geplant', 1);",
+        )
+        .unwrap();
+        crate::store::migrate(&mut conn, &path).unwrap();
+        assert_eq!(cells_out_of_step(&conn), 0);
+        assert_eq!(
+            strings(
+                &conn,
+                "SELECT CAST(count(*) AS TEXT) FROM status_current_rows
+                 WHERE prev_event IS NOT NULL"
+            ),
+            ["1"]
+        );
+        assert_eq!(strings(&conn, "PRAGMA integrity_check"), ["ok"]);
     }
 
     /// Events recorded under schema 0005 (one row per event, who/when on each) keep

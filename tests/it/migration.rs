@@ -95,12 +95,20 @@ fn a_schema_15_database_migrates_in_place_and_answers_as_before() {
     migrates_in_place_and_answers_as_before("schema15.db", "expected-schema15");
 }
 
+/// The database of the release before schema 18 (made from the same fixtures with
+/// the same commands), against the answers of that release's binary.
+#[test]
+fn a_schema_17_database_migrates_in_place_and_answers_as_before() {
+    migrates_in_place_and_answers_as_before("schema17.db", "expected-schema17");
+}
+
 /// `old_db` in `fixtures/migration/`, migrated by a writing command, answers as
 /// `expected` (the answers of the binary that made it) says.
 fn migrates_in_place_and_answers_as_before(old_db: &str, expected: &str) {
     let dir = scratch();
     let db = dir.path().join("ozgsync.db");
     std::fs::copy(fixture(&format!("migration/{old_db}")), &db).unwrap();
+    let page_size = rows(&db, "PRAGMA page_size");
     let before = views(&db, 10);
     assert!(before
         .iter()
@@ -124,8 +132,9 @@ fn migrates_in_place_and_answers_as_before(old_db: &str, expected: &str) {
         [ozgsync::store::schema_version().to_string()]
     );
     // A database keeps the page size it was made with; only new ones get
-    // `NEW_DATABASE_PAGE_SIZE`.
-    assert_eq!(rows(&db, "PRAGMA page_size"), ["4096"]);
+    // `NEW_DATABASE_PAGE_SIZE` (schema17.db is one of those, made by a release
+    // that had it).
+    assert_eq!(rows(&db, "PRAGMA page_size"), page_size);
     // The json_valid CHECK is gone, the search index keeps no copy of its text.
     assert_eq!(
         rows(
@@ -164,6 +173,18 @@ fn migrates_in_place_and_answers_as_before(old_db: &str, expected: &str) {
              WHERE scope_id > 0"
         ),
         municipal
+    );
+    // Each current cell's previous event (0018) is its second-latest event.
+    assert_eq!(
+        rows(
+            &db,
+            "SELECT count(*) FROM status_current_rows c
+              WHERE c.prev_event IS NOT (
+                        SELECT e.effective_on * 16 + e.status FROM status_event_rows e
+                         WHERE e.subject_id = c.subject_id AND e.scope_id = c.scope_id
+                         ORDER BY e.effective_on DESC, e.event_id DESC LIMIT 1 OFFSET 1)"
+        ),
+        ["0"]
     );
     assert_eq!(rows(&db, "PRAGMA integrity_check"), ["ok"]);
 

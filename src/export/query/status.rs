@@ -734,7 +734,7 @@ impl ScopeReader {
             other
                 .create_aggregate_function(
                     SCOPE_FILL,
-                    4,
+                    5,
                     FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
                     fill,
                 )
@@ -802,7 +802,7 @@ impl ScopeReader {
         };
         // `scope_id > 0` written out lets SQLite use the partial index.
         conn.prepare_cached(&format!(
-            "SELECT {SCOPE_FILL}(subject_id, status, effective_on, event_id)
+            "SELECT {SCOPE_FILL}(subject_id, status, effective_on, event_id, prev_event)
              FROM status_current_rows WHERE scope_id = ?1 AND scope_id > 0"
         ))
         .and_then(|mut stmt| stmt.query_row([scope_id], |_| Ok(())))
@@ -820,6 +820,7 @@ impl ScopeReader {
             mut latest,
             later,
             changed,
+            mut recent,
         } = filled;
         if !later.is_empty() {
             use std::sync::atomic::Ordering;
@@ -841,12 +842,23 @@ impl ScopeReader {
                 }
             }
         }
-        let recent = match self.window {
-            Some((from, as_of)) if !changed.is_empty() => {
-                window_of_scope(conn, &self.ids, (a, scope_id), &changed, (from, as_of))?
-            }
-            _ => Vec::new(),
-        };
+        if let Some((from, as_of)) = self.window.filter(|_| !changed.is_empty()) {
+            window_of_scope(
+                conn,
+                &self.ids,
+                scope_id,
+                &changed,
+                (from, as_of),
+                &mut recent,
+            )?;
+            // By subject id, as one read of every cell's events gave them (a stable
+            // sort: a cell's changes stay oldest first).
+            recent.sort_by_key(|r| r.0);
+        }
+        let recent = recent
+            .into_iter()
+            .map(|(_, (s, on, old, new))| Recent { s, a, on, old, new })
+            .collect();
         Ok(ScopeCells { latest, recent })
     }
 
@@ -872,9 +884,9 @@ const WINDOW_OF_SCOPE: &str = "SELECT e.subject_id, e.effective_on, e.event_id, 
        ON e.subject_id = j.value AND e.scope_id = ?1 AND e.effective_on <= ?3";
 
 /// The events in (`from`, `as_of`] of one Gemeinde's cells `subjects` (the
-/// subject ids of the cells whose current event is after `from`: only those can
-/// have such events), each with the status it replaced, in the order
-/// [`changes_of`] gives them (by subject id, oldest first within a cell): one
+/// subject ids of the cells whose current event is after `from` and whose change
+/// the current row alone does not tell, see [`ScopeFill`]), each with the status
+/// it replaced, added to `out` by subject id, oldest first within a cell: one
 /// statement for the Gemeinde instead of one per changed cell (124,000 for Lower
 /// Saxony). SQLite seeks each cell's events up to `as_of` in the primary key of
 /// `status_event_rows` (a cell's events lie together there), so the status
@@ -883,10 +895,11 @@ const WINDOW_OF_SCOPE: &str = "SELECT e.subject_id, e.effective_on, e.event_id, 
 fn window_of_scope(
     conn: &Connection,
     ids: &Ids,
-    (a, scope_id): (u32, i64),
+    scope_id: i64,
     subjects: &[i64],
     (from, as_of): (NaiveDate, NaiveDate),
-) -> Result<Vec<Recent>, ExportError> {
+    out: &mut Vec<(i64, ScopeChange)>,
+) -> Result<(), ExportError> {
     const CTX: &str = "reading recent status changes";
     let mut stmt = conn.prepare_cached(WINDOW_OF_SCOPE).map_err(db(CTX))?;
     let from_n = date_int(from);
@@ -912,7 +925,6 @@ fn window_of_scope(
     if !events.is_sorted() {
         events.sort_unstable();
     }
-    let mut out = Vec::new();
     for cell in events.chunk_by(|x, y| x.0 == y.0) {
         let Some(&(subject_id, ..)) = cell.first() else {
             continue;
@@ -927,21 +939,29 @@ fn window_of_scope(
         for &(_, on, _, status) in window {
             let new = Status::from_ordinal(status);
             if let (Some(new), Some(on)) = (new, int_date(on)) {
-                out.push(Recent { s, a, on, old, new });
+                out.push((subject_id, (s, on, old, new)));
             }
             old = new;
         }
     }
-    Ok(out)
+    Ok(())
 }
+
+/// A change of one Gemeinde's cell: matrix subject id, date, the status it
+/// replaced, the new status.
+type ScopeChange = (u32, NaiveDate, Option<Status>, Status);
 
 /// Where a [`ScopeFill`] leaves what it read for the reader.
 type Handover = Arc<Mutex<Option<ScopeFilled>>>;
 
 /// One Gemeinde's read of `status_current_rows` as an SQLite aggregate (as
 /// [`Fill`] for the whole matrix): the cells as of the date by matrix subject
-/// id, the subject ids of the cells dated later and of those changed in the
-/// change window (their events are read by [`window_of_scope`]).
+/// id, the subject ids of the cells dated later, and the cells changed in the
+/// change window. A cell whose current event is in the window, not after the
+/// as-of date, and whose previous event (`prev_event`, schema 0018) is not in the
+/// window changed once there, from its previous status: that change is known
+/// from the row. Only the other changed cells' events are read, by
+/// [`window_of_scope`] (one seek each).
 struct ScopeFill {
     subjects: IdIndex,
     n_subjects: usize,
@@ -957,8 +977,10 @@ struct ScopeFilled {
     latest: Vec<Option<Latest>>,
     later: Vec<i64>,
     /// The subject ids of the cells whose current event is after the start of
-    /// the change window.
+    /// the change window and whose change is not known from the row alone.
     changed: Vec<i64>,
+    /// The changes known from the row, by subject id.
+    recent: Vec<(i64, ScopeChange)>,
 }
 
 /// The state of one [`ScopeFill`] read: what it hands over, and its date memory.
@@ -987,8 +1009,21 @@ impl Aggregate<ScopeState, i64> for ScopeFill {
         let subject_id: i64 = ctx.get(0)?;
         let on: i64 = ctx.get(2)?;
         let f = &mut st.filled;
-        if self.from_n.is_some_and(|from| on > from) {
-            f.changed.push(subject_id);
+        if let Some(from) = self.from_n.filter(|from| on > *from) {
+            // Read only here: most cells are older than the window.
+            let prev = ctx
+                .get::<Option<i64>>(4)?
+                .map(crate::store::status::unpack_prev_event);
+            if on > self.as_of_n || prev.is_some_and(|(_, prev_on)| prev_on > from) {
+                f.changed.push(subject_id);
+            } else if let (Some(s), Some(new), Some(date)) = (
+                self.subjects.get(subject_id),
+                Status::from_ordinal(ctx.get(1)?),
+                st.dates.get(on),
+            ) {
+                let old = prev.and_then(|(status, _)| Status::from_ordinal(status));
+                f.recent.push((subject_id, (s, date, old, new)));
+            }
         }
         if on > self.as_of_n {
             f.later.push(subject_id);
@@ -1390,7 +1425,23 @@ mod tests {
     /// and after the events, with lookups and with the whole matrix as fallback.
     #[test]
     fn cells_read_by_gemeinde_agree_with_the_matrix() {
-        let (_dir, conn) = db();
+        let (_dir, mut conn) = db();
+        // Two changes of one cell in one window (the second one's previous event
+        // is in the window too) beside the listed events.
+        for (i, (status, on)) in [("geplant", "2026-10-01"), ("pilot", "2026-10-20")]
+            .into_iter()
+            .enumerate()
+        {
+            let row = StatusRow {
+                line: i as u64 + 1,
+                subject: Subject::Leika("99000000000003".into()),
+                scope: Scope::Ars("031020000000".into()),
+                status: Status::parse(status).unwrap(),
+                effective_on: d(on),
+                note: None,
+            };
+            crate::store::status::record(&mut conn, &[row], "test", "test").unwrap();
+        }
         type Seen = Vec<(u32, String, i64, &'static str)>;
         let cells = |latest: &dyn Fn(u32) -> Option<Latest>, n: u32| -> Seen {
             (0..n)
@@ -1418,6 +1469,10 @@ mod tests {
             "2026-02-25",
             "2026-03-15",
             "2026-06-30",
+            "2026-07-15",
+            "2026-09-15",
+            "2026-10-10",
+            "2026-10-25",
             "2027-01-01",
         ] {
             let from = d(as_of) - chrono::Duration::days(30);
@@ -1470,7 +1525,8 @@ mod tests {
         let (_dir, conn) = db();
         let plan: Vec<String> = conn
             .prepare(
-                "EXPLAIN QUERY PLAN SELECT subject_id, status, effective_on, event_id
+                "EXPLAIN QUERY PLAN SELECT subject_id, status, effective_on, event_id,
+                        prev_event
                  FROM status_current_rows WHERE scope_id = ?1 AND scope_id > 0",
             )
             .unwrap()
