@@ -28,7 +28,9 @@
 //! temporary directory and leaves DIR untouched. An advisory lock beside DIR keeps
 //! two exports from publishing into the same DIR at once; with it held, leftovers
 //! of a crashed run are removed. New files are flushed with one `syncfs` before the
-//! swap, so a power loss cannot publish empty files.
+//! swap, so a power loss cannot publish empty files. The set's top-level
+//! directories are made where the file system spreads new directories
+//! ([`spread_dir`]), away from the inodes a deleted set just freed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
