@@ -252,3 +252,116 @@ fn dashboards_leave_no_lock_file_beside_the_set() {
     support::run_db(&db, &["export", "dashboards", "--out", out_arg]).assert_ok();
     assert_eq!(std::fs::read(web.join(".dash.lock")).unwrap(), b"mine");
 }
+
+/// The bytes of `data` up to and including the first byte of its last multi-byte
+/// UTF-8 character: a file cut inside that character.
+fn cut_inside_last_character(data: &[u8]) -> Vec<u8> {
+    let lead = data
+        .iter()
+        .rposition(|&b| b >= 0xC0)
+        .expect("a multi-byte character");
+    data[..=lead].to_vec()
+}
+
+/// A LeiKa or GV100AD file in UTF-8, or a status report, cut in the middle of a
+/// character (a copy or download that broke off, no final line break): the LeiKa
+/// release was applied with its last row rejected for "bytes that are not UTF-8
+/// although the file is UTF-8 elsewhere … save the whole file as UTF-8", and every
+/// service after the cut retired; GV100AD likewise. Each is now refused as a
+/// whole, naming the cut, the database unchanged. A Windows-1252 LeiKa file that
+/// ends in an umlaut without a line break is not taken for one.
+#[test]
+fn a_file_cut_inside_a_character_is_refused_not_applied_short() {
+    let dir = scratch();
+    let db = dir.path().join("cut.db");
+    // The LeiKa sample (Windows-1252) as UTF-8: its umlauts are Latin-1's.
+    let latin = std::fs::read(support::fixture("leika/leika_sample_nrw2019.csv")).unwrap();
+    let utf8: String = latin.iter().map(|&b| b as char).collect();
+    let whole = dir.path().join("leika.csv");
+    std::fs::write(&whole, &utf8).unwrap();
+    support::run_db(&db, &["import", "leika", whole.to_str().unwrap()]).assert_ok();
+    let releases = || support::rows(&db, "SELECT count(*) FROM releases");
+    let before = releases();
+    let said = "ends in the middle of a character (its last 1 byte(s) begin a UTF-8 character that is never finished): it was cut short";
+
+    // Cut inside the last line's last umlaut: too little lost for the guard
+    // against a release that retires most services.
+    let cut = dir.path().join("cut.csv");
+    std::fs::write(&cut, cut_inside_last_character(utf8.as_bytes())).unwrap();
+    let run = support::run_db(&db, &["import", "leika", cut.to_str().unwrap()]);
+    run.assert_code(1);
+    assert!(run.stderr.contains(said), "{run:#?}");
+    assert_eq!(releases(), before, "no release recorded");
+
+    let gv100ad = std::fs::read(support::fixture("gv100ad/GV100AD_30112025_NI.txt")).unwrap();
+    let cut = dir.path().join("gv.txt");
+    std::fs::write(&cut, cut_inside_last_character(&gv100ad)).unwrap();
+    let run = support::run_db(&db, &["import", "gv100ad", cut.to_str().unwrap()]);
+    run.assert_code(1);
+    assert!(run.stderr.contains(said), "{run:#?}");
+
+    let report = dir.path().join("status.csv");
+    std::fs::write(
+        &report,
+        "Leistungsschlüssel;ARS;Status;Gültig ab;Bemerkung\n99088026034000;032410001001;pilot;2025-03-01;Prüfung l\u{e4}",
+    )
+    .unwrap();
+    let mut bytes = std::fs::read(&report).unwrap();
+    bytes.pop(); // the second byte of the final ä
+    std::fs::write(&report, bytes).unwrap();
+    let run = support::run_db(
+        &db,
+        &["status", "import", "--by", "MK", report.to_str().unwrap()],
+    );
+    run.assert_code(1);
+    assert!(run.stderr.contains(said), "{run:#?}");
+    assert_eq!(releases(), before);
+
+    // Windows-1252 ending in ä, no line break: read as before.
+    let mut latin_cut = latin.clone();
+    while latin_cut.last().is_some_and(|b| b.is_ascii_whitespace()) {
+        latin_cut.pop();
+    }
+    latin_cut.push(0xE4);
+    let file = dir.path().join("latin.csv");
+    std::fs::write(&file, latin_cut).unwrap();
+    let run = support::run_db(&db, &["import", "leika", file.to_str().unwrap()]);
+    assert!(!run.stderr.contains("middle of a character"), "{run:#?}");
+}
+
+/// A status report whose key a spreadsheet spoilt: a Leistungsschlüssel or ARS in
+/// scientific notation (`9,9088E+13`), or read as a date (`01.03.2025`: the cell
+/// taken for a date, or the columns shifted). The report said "not a 14-digit
+/// Leistungsschluessel" / "not a 12-digit ARS" with no cause, where the LeiKa and
+/// annotation imports named it since the eighth round; it now names the cause and
+/// what to do, as they do (one home, `model::keys::invisible_cause`).
+#[test]
+fn a_status_key_a_spreadsheet_spoilt_names_the_cause() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let gv100ad = support::fixture("gv100ad/GV100AD_30112025_NI.txt");
+    support::run_db(&db, &["import", "gv100ad", gv100ad.to_str().unwrap()]).assert_ok();
+    let report = dir.path().join("status.csv");
+    std::fs::write(
+        &report,
+        "Leistungsschlüssel;ARS;Status;Gültig ab\n\
+         9,9088E+13;032410001001;pilot;2025-03-01\n\
+         99088026034000;3,2410E+10;pilot;2025-03-01\n\
+         99088026034000;01.03.2025;pilot;2025-03-01\n\
+         2025-03-01;032410001001;pilot;2025-03-01\n",
+    )
+    .unwrap();
+    let run = support::run_db(
+        &db,
+        &["status", "import", "--by", "MK", report.to_str().unwrap()],
+    );
+    run.assert_code(1);
+    for expected in [
+        "line 2, column Leistungsschluessel (\"9,9088E+13\"): not a 14-digit Leistungsschluessel: a spreadsheet turned it into a number in scientific notation",
+        "line 3, column ARS (\"3,2410E+10\"): not a 12-digit ARS: a spreadsheet turned it into a number in scientific notation",
+        "line 4, column ARS (\"01.03.2025\"): not a 12-digit ARS: it reads as a date",
+        "line 5, column Leistungsschluessel (\"2025-03-01\"): not a 14-digit Leistungsschluessel: it reads as a date",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}\n{run:#?}");
+    }
+}
