@@ -1157,20 +1157,64 @@ impl Drop for TempDir {
     }
 }
 
-/// An exclusive advisory lock (flock) on a file beside DIR, released on drop.
-struct DirLock(#[allow(dead_code)] fs::File);
+/// An exclusive advisory lock (flock) on a file `.DIR.lock` beside DIR. The file is
+/// removed again on drop, with the lock still held, so an export leaves nothing
+/// in the user's folder but DIR. Two exports racing stay apart: one that waited
+/// on a file that was removed meanwhile finds the name gone or naming another
+/// file once it has the lock, and starts over on the file now there. A file of
+/// that name with bytes in it is not one ozgsync made (its lock files are empty):
+/// it is locked but never removed.
+struct DirLock {
+    file: fs::File,
+    path: PathBuf,
+}
 
 impl DirLock {
     fn acquire(path: &Path) -> Result<DirLock, ExportError> {
-        let file = fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(io("opening lock", path))?;
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| io("locking", path)(e.into()))?;
-        Ok(DirLock(file))
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        loop {
+            // Not through a link: a link planted at the name must not choose the
+            // file that is created (or later removed).
+            let file = fs::File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(path)
+                .map_err(io("opening lock", path))?;
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+                .map_err(|e| io("locking", path)(e.into()))?;
+            let held = file.metadata().map_err(io("inspecting lock", path))?;
+            match fs::symlink_metadata(path) {
+                Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {
+                    return Ok(DirLock {
+                        file,
+                        path: path.to_path_buf(),
+                    })
+                }
+                // Removed (or replaced) by the export that held it before us.
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io("inspecting lock", path)(e)),
+            }
+        }
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        // Still locked here: the file closes (and unlocks) after this body.
+        let ours = self.file.metadata().ok();
+        let still_ours = ours
+            .as_ref()
+            .zip(fs::symlink_metadata(&self.path).ok())
+            .is_some_and(|(held, now)| {
+                held.len() == 0 && now.dev() == held.dev() && now.ino() == held.ino()
+            });
+        if still_ours {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -1444,8 +1488,8 @@ mod tests {
         assert_eq!(read_all(&dir), v1);
         assert_eq!(
             fs::read_dir(root.path()).unwrap().count(),
-            2,
-            "only DIR and its lock file"
+            1,
+            "only DIR: the lock file is removed"
         );
         // The next run goes through.
         publish(&dir, &v2, &PublishOptions::default()).unwrap();
