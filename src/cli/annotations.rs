@@ -94,11 +94,13 @@ impl SheetImport {
         let by = delivered_by(&self.by)?;
         let origin = self.file.display().to_string();
         let sheet = read_sheet(ctx, &self.file, read)?;
-        if let Some(warning) = hidden_rows_warning(sheet.hidden_rows()) {
-            eprintln!("{origin}: warning: {warning}");
-        }
         let mut conn = ctx.open_writer()?;
         let report = apply(&mut conn, &sheet, by, &origin, self.partial)?;
+        // Said after the sheet was applied or refused, so that it says which.
+        let imported = report.refused == 0 || self.partial;
+        if let Some(warning) = hidden_rows_warning(sheet.hidden_rows(), imported) {
+            eprintln!("{origin}: warning: {warning}");
+        }
         print_import(ctx, &origin, &report, self.partial, self.format)
     }
 }
@@ -106,8 +108,10 @@ impl SheetImport {
 /// The warning for workbook rows hidden when the sheet was saved (an autofilter
 /// hides the rows it filters out): they are imported like the visible ones, since
 /// a hidden row still holds what the sheet says, but the sender may not have seen
-/// them. At most 20 row numbers are listed.
-pub(super) fn hidden_rows_warning(rows: &[u64]) -> Option<String> {
+/// them. At most 20 row numbers are listed. `imported` is false when the sheet was
+/// refused (a row with errors, no `--partial`): the hidden rows were read, and their
+/// errors are among those listed, but nothing was imported.
+pub(super) fn hidden_rows_warning(rows: &[u64], imported: bool) -> Option<String> {
     let (first, rest) = (rows.iter().take(20), rows.len().saturating_sub(20));
     let mut list = first.map(u64::to_string).collect::<Vec<_>>().join(", ");
     if list.is_empty() {
@@ -116,11 +120,19 @@ pub(super) fn hidden_rows_warning(rows: &[u64]) -> Option<String> {
     if rest > 0 {
         list.push_str(&format!(" and {rest} more"));
     }
-    Some(format!(
-        "{} row(s) hidden in the workbook (by a filter or by hand) are imported like the others: row(s) {list}. \
-         Check them, or show all rows (Excel: Daten → Filter löschen, Zeilen einblenden) to see what is imported",
-        rows.len()
-    ))
+    let n = rows.len();
+    Some(if imported {
+        format!(
+            "{n} row(s) hidden in the workbook (by a filter or by hand) are imported like the others: row(s) {list}. \
+             Check them, or show all rows (Excel: Daten → Filter löschen, Zeilen einblenden) to see what is imported"
+        )
+    } else {
+        format!(
+            "{n} row(s) hidden in the workbook (by a filter or by hand) were read like the others, and nothing \
+             was imported: row(s) {list}. A row named in the errors may be one of them: show all rows \
+             (Excel: Daten → Filter löschen, Zeilen einblenden) to find it"
+        )
+    })
 }
 
 /// Prints what a sheet import did (errors with line and column on stderr) and

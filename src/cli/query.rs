@@ -199,6 +199,19 @@ impl Query {
                 query::MAX_CELL_BYTES
             );
         }
+        if let Some((row, column)) = &ran.not_finite.first {
+            eprintln!(
+                "warning: {} value(s) are real numbers beyond a double's range (infinity; the first in row {row}, column {column:?}), written as {}: select CAST({column} AS TEXT) to see them as text (\"Inf\", \"-Inf\")",
+                ran.not_finite.count,
+                if matches!(self.format, QueryFormat::Json | QueryFormat::Ndjson) { "null" } else { "an empty cell, as NULL is" },
+            );
+        }
+        if let Some((row, column)) = &ran.blobs.first {
+            eprintln!(
+                "warning: {} value(s) are BLOBs (binary; the first in row {row}, column {column:?}), written as hex text, two digits per byte, which reads like text: select hex({column}) to make that plain, or length({column}) for the size in bytes",
+                ran.blobs.count
+            );
+        }
         Ok(ExitCode::SUCCESS)
     }
 }

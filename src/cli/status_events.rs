@@ -225,8 +225,12 @@ fn import(
     }
     .map_err(|e| crate::Error::Invalid(format!("{}: {e}", file.display())))?;
     // Rows an autofilter hid are recorded like the others (see the sheets); the
-    // warning comes before the rows' errors, as for the sheet imports.
-    if let Some(warning) = super::annotations::hidden_rows_warning(&validated.hidden_rows) {
+    // warning comes before the rows' errors, as for the sheet imports, and says
+    // whether they are recorded: a report refused below records nothing.
+    let refused = validated.lines == 0
+        || (validated.error_count > 0 && (!partial || validated.rows.is_empty()));
+    if let Some(warning) = super::annotations::hidden_rows_warning(&validated.hidden_rows, !refused)
+    {
         eprintln!("{}: warning: {warning}", file.display());
     }
     tracing::debug!(rows = validated.rows.len(), spilled_runs = validated.rows.spilled_runs(), elapsed = ?started.elapsed(), "status import: read and validated");

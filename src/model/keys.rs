@@ -35,8 +35,9 @@ pub fn lost_leading_digits(s: &str, n: usize) -> bool {
 /// Why a value that should be a key is not one, when the cause is one a user can
 /// act on and cannot see: a byte-order mark before it (a second file appended to
 /// the first, `cat a.csv b.csv`, brings its BOM into the middle), or a spreadsheet's
-/// number in scientific notation (`9,9088E+13`: the digits are gone). None when
-/// nothing is recognised.
+/// number in scientific notation (`9,9088E+13`: the digits are gone), or a date
+/// (`01.03.2025`, `2025-03-01 00:00`: a spreadsheet took the cell for one, or the
+/// columns were shifted). None when nothing is recognised.
 pub fn invisible_cause(s: &str) -> Option<&'static str> {
     let s = s.trim();
     if s.starts_with('\u{FEFF}') {
@@ -61,7 +62,35 @@ pub fn invisible_cause(s: &str) -> Option<&'static str> {
              its digits: format the column as text and take the keys from the source again",
         );
     }
+    if looks_like_a_date(s) {
+        return Some(
+            "it reads as a date: a spreadsheet took the cell for a date, or the columns are \
+             shifted (a date column's value in the key's place): format the column as text, \
+             check the columns against the header, and take the keys from the source again",
+        );
+    }
     None
+}
+
+/// `01.03.2025`, `1.3.25`, `2025-03-01`, `3/1/2025`, each optionally followed by a
+/// time (`2025-03-01 00:00:00`, `…T00:00`): how a spreadsheet writes a date cell.
+fn looks_like_a_date(s: &str) -> bool {
+    let day = s.split([' ', 'T']).next().unwrap_or(s);
+    let Some(sep) = [b'.', b'-', b'/']
+        .into_iter()
+        .find(|&c| day.as_bytes().contains(&c))
+    else {
+        return false;
+    };
+    let parts: Vec<&str> = day.trim_end_matches('.').split(sep as char).collect();
+    let digits = |p: &str, lens: std::ops::RangeInclusive<usize>| {
+        lens.contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit())
+    };
+    match parts.as_slice() {
+        [y, m, d] if y.len() == 4 => digits(y, 4..=4) && digits(m, 1..=2) && digits(d, 1..=2),
+        [a, b, y] => digits(a, 1..=2) && digits(b, 1..=2) && (digits(y, 2..=2) || digits(y, 4..=4)),
+        _ => false,
+    }
 }
 
 /// A Leistungsschlüssel: exactly 14 ASCII digits.
@@ -185,6 +214,12 @@ mod tests {
         for (value, expected) in [
             ("\u{FEFF}99088026034000", Some(bom)),
             ("9,9088E+13", Some(sci)),
+            ("01.03.2025", Some("reads as a date")),
+            ("1.3.25", Some("reads as a date")),
+            ("2025-03-01 00:00:00", Some("reads as a date")),
+            ("3/1/2025", Some("reads as a date")),
+            ("99.088.026", None),
+            ("0324-10001-001", None),
             ("9.9088e13", Some(sci)),
             ("1E5", Some(sci)),
             ("nicht im LeiKa", None),

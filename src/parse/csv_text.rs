@@ -31,7 +31,7 @@ pub fn open<'a, R: Read + Seek + 'a>(
     expected: &'static str,
 ) -> Result<CsvInput<'a>, ParseError> {
     refuse_utf16(&mut input, expected)?;
-    input.seek(SeekFrom::Start(0))?;
+    refuse_cut_inside_a_character(&mut input, expected)?;
     let encoding = detect_encoding(&mut input, expected)?;
     input.seek(SeekFrom::Start(0))?;
     let header = first_line(&mut input, encoding)?;
@@ -69,6 +69,74 @@ const OLE_COMPOUND_FILE: [u8; 8] = [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0x
 /// given as it came, which the text readers would call binary data.
 pub(super) fn is_gzip(head: &[u8]) -> bool {
     head.starts_with(&[0x1F, 0x8B])
+}
+
+/// How much of a payload's end [`refuse_cut_inside_a_character`] reads.
+const TAIL_WINDOW: u64 = 64 * 1024;
+
+/// Refuses a payload that ends in the middle of a UTF-8 character: a lead byte at
+/// its end with fewer continuation bytes than it announces, in a file that is
+/// UTF-8 (a byte-order mark, or a valid multi-byte character in its last 64 KiB,
+/// with no invalid byte before the unfinished one). Such a file was cut short, a
+/// copy or download that broke off, and the records after the cut are missing: a
+/// full release would retire them, so it is refused as a whole rather than losing
+/// its last row to a reject about the encoding. A Windows-1252 file ending in
+/// `ß` or `ä` without a line break is not UTF-8 elsewhere and passes. Reads the
+/// last 64 KiB and the first three bytes; leaves `input` at its start.
+pub fn refuse_cut_inside_a_character<R: Read + Seek>(
+    input: &mut R,
+    expected: &'static str,
+) -> Result<(), ParseError> {
+    let len = input.seek(SeekFrom::End(0))?;
+    let mut head = [0_u8; 3];
+    input.seek(SeekFrom::Start(0))?;
+    let bom = len >= 3 && {
+        input.read_exact(&mut head)?;
+        head == [0xEF, 0xBB, 0xBF]
+    };
+    let from = len.saturating_sub(TAIL_WINDOW);
+    input.seek(SeekFrom::Start(from))?;
+    let mut tail = Vec::new();
+    Read::by_ref(input)
+        .take(TAIL_WINDOW)
+        .read_to_end(&mut tail)?;
+    input.seek(SeekFrom::Start(0))?;
+    if let Some(unfinished) = unfinished_character(&tail, from > 0, bom) {
+        return Err(ParseError::not_format(
+            expected,
+            format!("byte {}", len - unfinished as u64),
+            format!(
+                "the file ends in the middle of a character (its last {unfinished} byte(s) begin a \
+                 UTF-8 character that is never finished): it was cut short, as a download or copy \
+                 that broke off, and what came after the cut is missing; nothing was applied: \
+                 take the file from the source again"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// How many bytes at the end of `tail` begin a UTF-8 character that is not
+/// finished, when the rest of `tail` is UTF-8 with evidence of it (`bom`, or a
+/// multi-byte character); `window` says `tail` may start inside a character.
+fn unfinished_character(tail: &[u8], window: bool, bom: bool) -> Option<usize> {
+    let tail = if window {
+        let skip = tail
+            .iter()
+            .take(3)
+            .take_while(|&&b| (0x80..0xC0).contains(&b))
+            .count();
+        tail.get(skip..).unwrap_or_default()
+    } else {
+        tail
+    };
+    let e = std::str::from_utf8(tail).err()?;
+    // `error_len` None: the input ended inside a character that began validly.
+    if e.error_len().is_some() {
+        return None;
+    }
+    let valid = tail.get(..e.valid_up_to()).unwrap_or_default();
+    (bom || valid.iter().any(|&b| b >= 0x80)).then_some(tail.len() - e.valid_up_to())
 }
 
 /// What to do with a text file whose lines end with a bare CR (every line reader).
@@ -624,6 +692,29 @@ pub fn split_ids(cell: &str) -> impl Iterator<Item = &str> {
 mod tests {
     use super::*;
     use std::io::Cursor;
+
+    #[test]
+    fn a_file_cut_inside_a_character_is_told_from_one_in_another_encoding() {
+        let check = |tail: &[u8], window: bool, bom: bool, expected: Option<usize>| {
+            assert_eq!(
+                unfinished_character(tail, window, bom),
+                expected,
+                "{tail:?}"
+            );
+        };
+        // UTF-8 (an ü earlier), cut after the first byte of ä or of €
+        check(b"Gr\xc3\xbcn;Stra\xc3", false, false, Some(1));
+        check(b"Gr\xc3\xbcn;\xe2\x82", false, false, Some(2));
+        // only ASCII before: UTF-8 only with its byte-order mark
+        check(b"Strasse;Stra\xc3", false, false, None);
+        check(b"Strasse;Stra\xc3", false, true, Some(1));
+        // Windows-1252 ending in ß without a line break; a whole file
+        check(b"M\xfcnchen;Stra\xdf", false, false, None);
+        check(b"Gr\xc3\xbcn;Stra\xc3\x9f", false, false, None);
+        check(b"", false, false, None);
+        // a window starting inside a character skips its continuation bytes
+        check(b"\xbc\x80n;\xc3\xbc;\xc3", true, false, Some(1));
+    }
 
     fn read_all(bytes: &[u8]) -> (String, u8, Vec<Vec<String>>) {
         let mut input = open(Cursor::new(bytes.to_vec()), "test CSV").unwrap();

@@ -275,6 +275,9 @@ impl Format {
                 csv_text::GZIP_COMPRESSED,
             ));
         }
+        // And a text payload cut inside a character, which each line parser would
+        // take for one bad last row and apply the rest.
+        csv_text::refuse_cut_inside_a_character(&mut input, self.name())?;
         Ok(match self {
             Format::LeikaCsv => consumer.consume(leika_csv::parse(input)?),
             Format::Xzufi => consumer.consume(xzufi::parse(input)?),

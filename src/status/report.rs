@@ -546,10 +546,13 @@ fn check_subject(
         (false, true) => {
             let key = Leistungsschluessel::strip_urn(leika);
             if !Leistungsschluessel::is_valid(key) {
-                let hint = if lost_leading_digits(key, 14) {
+                let hint = if let Some(cause) = crate::model::keys::invisible_cause(key) {
+                    format!(": {cause}")
+                } else if lost_leading_digits(key, 14) {
                     " (did the spreadsheet turn it into a number? format the column as text)"
+                        .to_owned()
                 } else {
-                    ""
+                    String::new()
                 };
                 err(
                     Column::Leika,
@@ -625,10 +628,12 @@ fn check_scope(
         },
         (true, false) => {
             if !Ars::is_valid(ars) {
-                let hint = if ars.len() == 11 && lost_leading_digits(ars, 12) {
-                    " (leading zero lost? format the column as text)"
+                let hint = if let Some(cause) = crate::model::keys::invisible_cause(ars) {
+                    format!(": {cause}")
+                } else if ars.len() == 11 && lost_leading_digits(ars, 12) {
+                    " (leading zero lost? format the column as text)".to_owned()
                 } else {
-                    ""
+                    String::new()
                 };
                 err(Column::Ars, ars, format!("not a 12-digit ARS{hint}"));
                 None

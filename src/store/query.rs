@@ -1,9 +1,11 @@
 //! The coordinators' query interface: one SQL statement on a connection that cannot
 //! change anything. Three layers, each enough on its own: the file is opened
 //! read-only, `PRAGMA query_only` is on, and an authorizer allows only reading
-//! (SELECT, reading tables, functions other than `load_extension`, recursive CTEs and
-//! introspection pragmas). The authorizer also names what was refused, so the error
-//! is clearer than SQLite's "not authorized".
+//! (SELECT, reading tables, functions other than `load_extension`, recursive CTEs,
+//! a pragma without a value, which reads its setting or runs a check such as
+//! `integrity_check`, and the pragmas whose argument names what to describe or
+//! check). The authorizer also names what was refused, so the error is clearer than
+//! SQLite's "not authorized".
 //!
 //! Any statement also ends by itself: SQLite's work on it is bounded in time (a
 //! progress handler interrupts it at the deadline) and in memory (a hard heap limit,
@@ -21,9 +23,18 @@ use rusqlite::{Connection, ErrorCode};
 
 use crate::error::{Error, Result};
 
-/// Pragmas that only describe the schema; every other pragma (and any pragma with
-/// a value, `PRAGMA x = y`) is refused.
-const READ_PRAGMAS: &[&str] = &[
+/// Pragmas whose value is an argument (what to describe or check, or how many
+/// problems to list), not a new setting: allowed with one. SQLite tells the
+/// authorizer only a pragma's name and value, and `PRAGMA cache_size(5)` looks like
+/// `PRAGMA table_info(x)`, so these need naming; every other pragma with a value
+/// (`PRAGMA query_only = 0`, `hard_heap_limit = 0`) changes a setting and is refused.
+/// A pragma without a value is allowed whatever its name: it reads its setting or
+/// runs a check, and one that would write (`optimize`, `incremental_vacuum`,
+/// `wal_checkpoint`) fails on the read-only file.
+const ARGUMENT_PRAGMAS: &[&str] = &[
+    "integrity_check",
+    "quick_check",
+    "foreign_key_check",
     "table_info",
     "table_xinfo",
     "table_list",
@@ -67,6 +78,30 @@ pub struct Ran {
     pub columns: Vec<String>,
     /// Values longer than [`MAX_CELL_BYTES`] that were cut.
     pub cut_cells: u64,
+    /// REAL values beyond a double's range (`1e400`, `-1e400`: SQLite's ±infinity),
+    /// handed out as null: JSON has no infinity, and the text formats take the value
+    /// handed out.
+    pub not_finite: Seen,
+    /// BLOB values, handed out as hex text (two digits per byte), which a reader
+    /// cannot tell from text without being told.
+    pub blobs: Seen,
+}
+
+/// How often a kind of value was seen, and where first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    pub count: u64,
+    /// The first one's row (1 = the first row handed out) and column name.
+    pub first: Option<(u64, String)>,
+}
+
+impl Seen {
+    fn note(&mut self, row: u64, column: &str) {
+        self.count += 1;
+        if self.first.is_none() {
+            self.first = Some((row, column.to_owned()));
+        }
+    }
 }
 
 /// A read-only connection for user SQL.
@@ -96,20 +131,15 @@ fn refusal(action: &AuthAction<'_>) -> Option<String> {
             pragma_value,
         } => {
             let name = pragma_name.to_ascii_lowercase();
-            let describes = READ_PRAGMAS.contains(&name.as_str());
-            let bare_read = pragma_value.is_none()
-                && matches!(
-                    name.as_str(),
-                    "user_version" | "data_version" | "schema_version"
-                );
-            if describes || bare_read {
-                None
-            } else {
-                Some(format!(
-                    "PRAGMA {pragma_name}{} is not allowed (allowed: {}, and reading user_version)",
-                    pragma_value.map(|v| format!(" = {v}")).unwrap_or_default(),
-                    READ_PRAGMAS.join(", ")
-                ))
+            match pragma_value {
+                None => None,
+                Some(_) if ARGUMENT_PRAGMAS.contains(&name.as_str()) => None,
+                Some(value) => Some(format!(
+                    "PRAGMA {pragma_name} = {value} is not allowed: it changes a setting (reading \
+                     one, PRAGMA {pragma_name} without a value, is allowed, and so are these \
+                     with an argument: {})",
+                    ARGUMENT_PRAGMAS.join(", ")
+                )),
             }
         }
         AuthAction::Attach { filename } => Some(format!("ATTACH ({filename:?}) is not allowed")),
@@ -275,6 +305,9 @@ impl QueryConnection {
         let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
         let n = columns.len();
         let mut cut_cells = 0;
+        let mut not_finite = Seen::default();
+        let mut blobs = Seen::default();
+        let mut row_number = 0_u64;
         let mut rows = stmt.query([]).map_err(|e| self.failed(sql, e))?;
         loop {
             let started = self.start_clock(budget);
@@ -283,21 +316,33 @@ impl QueryConnection {
             let Some(row) = next.map_err(|e| self.failed(sql, e))? else {
                 break;
             };
+            row_number += 1;
             let mut values = Vec::with_capacity(n);
-            for i in 0..n {
+            for (i, column) in columns.iter().enumerate() {
                 let value = row.get_ref(i).map_err(|e| self.failed(sql, e))?;
+                match value {
+                    ValueRef::Real(v) if !v.is_finite() => not_finite.note(row_number, column),
+                    ValueRef::Blob(_) => blobs.note(row_number, column),
+                    _ => {}
+                }
                 let (value, cut) = cell(value);
                 cut_cells += u64::from(cut);
                 values.push(value);
             }
             on_row(&columns, values).map_err(Error::io("passing on", "the rows of the query"))?;
         }
-        Ok(Ran { columns, cut_cells })
+        Ok(Ran {
+            columns,
+            cut_cells,
+            not_finite,
+            blobs,
+        })
     }
 }
 
 /// A value as JSON, text cut to [`MAX_CELL_BYTES`] (blobs as hex, cut the same way)
-/// before anything is copied; true if it was cut.
+/// before anything is copied; true if it was cut. A REAL that is not finite becomes
+/// null (`serde_json` has no other value for it).
 fn cell(value: ValueRef<'_>) -> (serde_json::Value, bool) {
     match value {
         ValueRef::Null => (serde_json::Value::Null, false),
@@ -398,6 +443,26 @@ mod tests {
             },
             true,
         );
+        // a check with or without its argument; a setting read, never changed
+        for (name, value, refused) in [
+            ("integrity_check", None, false),
+            ("integrity_check", Some("5"), false),
+            ("quick_check", Some("releases"), false),
+            ("foreign_key_check", None, false),
+            ("journal_mode", None, false),
+            ("hard_heap_limit", None, false),
+            ("hard_heap_limit", Some("0"), true),
+            ("cache_size", Some("5"), true),
+            ("writable_schema", Some("1"), true),
+        ] {
+            check(
+                AuthAction::Pragma {
+                    pragma_name: name,
+                    pragma_value: value,
+                },
+                refused,
+            );
+        }
         check(AuthAction::Attach { filename: "x.db" }, true);
         check(
             AuthAction::Insert {
