@@ -28,7 +28,9 @@
 //! temporary directory and leaves DIR untouched. An advisory lock beside DIR keeps
 //! two exports from publishing into the same DIR at once; with it held, leftovers
 //! of a crashed run are removed. New files are flushed with one `syncfs` before the
-//! swap, so a power loss cannot publish empty files.
+//! swap, so a power loss cannot publish empty files. The set's top-level
+//! directories are made where the file system spreads new directories
+//! ([`spread_dir`]), away from the inodes a deleted set just freed.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -212,6 +214,8 @@ struct Staged {
     same: BTreeSet<String>,
     /// The files written into the staging directory (`.gz` siblings included).
     staged: BTreeSet<String>,
+    /// The directories made in the staging directory (relative paths).
+    dirs: BTreeSet<String>,
     written: usize,
     kept: usize,
 }
@@ -306,8 +310,8 @@ impl<'a> Staging<'a> {
         let keep = self.survey.foreign.is_empty();
         let old = self.dir.join(path);
         let new = self.tmp.join(path);
-        if let Some(d) = new.parent() {
-            target::create_dirs(d, self.opts.modes.dir)?;
+        if let Some((dir, _)) = path.rsplit_once('/') {
+            self.make_dirs(dir)?;
         }
         let same =
             self.survey.owned.contains(path) && same_content(&old, bytes, self.opts.modes.file);
@@ -346,6 +350,25 @@ impl<'a> Staging<'a> {
         state.staged.extend(staged);
         state.written += written;
         state.kept += kept;
+        Ok(())
+    }
+
+    /// Makes the staging directory's directory `dir` (relative) and its parents,
+    /// once: a directory right under the staging directory (`gemeinden`, `kreise`
+    /// …) where the file system spreads new top-level directories
+    /// ([`spread_dir`]).
+    fn make_dirs(&self, dir: &str) -> Result<(), ExportError> {
+        let mut state = self.staged();
+        if state.dirs.contains(dir) {
+            return Ok(());
+        }
+        let top = dir.split('/').next().unwrap_or(dir);
+        if !state.dirs.contains(top) {
+            spread_dir(&self.tmp, top, self.opts.modes.dir)?;
+            state.dirs.insert(top.to_owned());
+        }
+        target::create_dirs(&self.tmp.join(dir), self.opts.modes.dir)?;
+        state.dirs.insert(dir.to_owned());
         Ok(())
     }
 
@@ -1027,6 +1050,48 @@ fn start_writeback(file: &fs::File) {
     let _ = file;
 }
 
+/// Makes the directory `name` in the staging directory `tmp`, on ext4 in a block
+/// group of its own choosing rather than beside `tmp`.
+///
+/// ext4 without a journal (this project's bench machine) does not reuse an inode
+/// freed in the last 30 s (5.5 minutes while its inode table block is dirty): for
+/// every new file it walks the free inodes of the directory's group from the
+/// first and checks each (`find_inode_bit` → `recently_deleted`). A new set written
+/// beside one just deleted (the previous export's, or anything else's in that
+/// group) paid that walk over thousands of freed inodes for each of its 1,107
+/// files: +0.1 to +0.5 s for Lower Saxony's dashboards (BENCHMARKS.md, "Session
+/// 11, engineer dash"). ext4 places a directory made in a directory flagged
+/// `FS_TOPDIR_FL` as it places one in the root (Orlov: a group with few
+/// directories and above-average free inodes, searched from a hash of the name),
+/// so `name` is made under a name of this run's own with the flag set on `tmp`
+/// for that one `mkdir`, then renamed to `name`; its files follow it into that
+/// group. Nothing else changes: where the flag cannot be set (another file
+/// system, not Linux) the directory is made in place, as before.
+fn spread_dir(tmp: &Path, name: &str, mode: u32) -> Result<(), ExportError> {
+    let to = tmp.join(name);
+    #[cfg(target_os = "linux")]
+    if let Ok(parent) = fs::File::open(tmp) {
+        use rustix::fs::{ioctl_getflags, ioctl_setflags, renameat_with, IFlags, RenameFlags, CWD};
+        if let Ok(flags) = ioctl_getflags(&parent) {
+            if ioctl_setflags(&parent, flags | IFlags::TOPDIR).is_ok() {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos());
+                let own = tmp.join(format!(".{name}.{}-{nanos}", std::process::id()));
+                let made = fs::create_dir(&own);
+                let _ = ioctl_setflags(&parent, flags);
+                if made.is_ok() {
+                    if renameat_with(CWD, &own, CWD, &to, RenameFlags::NOREPLACE).is_ok() {
+                        return target::set_mode(&to, mode);
+                    }
+                    let _ = fs::remove_dir(&own);
+                }
+            }
+        }
+    }
+    target::create_dirs(&to, mode)
+}
+
 /// Puts the old file into the new set without changing its bytes or mtime.
 fn keep_old(old: &Path, new: &Path) -> Result<(), ExportError> {
     if fs::hard_link(old, new).is_ok() {
@@ -1279,6 +1344,80 @@ mod tests {
         check("a\\b", false);
         check("a\nb", false);
         check("", false);
+    }
+
+    /// Every directory below `dir` (relative paths), with its mode.
+    fn dirs_of(dir: &Path) -> BTreeMap<String, u32> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![(dir.to_path_buf(), String::new())];
+        while let Some((abs, rel)) = stack.pop() {
+            for entry in fs::read_dir(&abs).unwrap().flatten() {
+                if entry.file_type().unwrap().is_dir() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let child = if rel.is_empty() {
+                        name
+                    } else {
+                        format!("{rel}/{name}")
+                    };
+                    out.insert(child.clone(), mode(&entry.path()));
+                    stack.push((entry.path(), child));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn directories_are_made_once_by_their_names_with_the_mode_and_no_flag_left() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("out");
+        let opts = PublishOptions {
+            modes: Modes {
+                file: 0o640,
+                dir: 0o750,
+            },
+            ..Default::default()
+        };
+        let files = set(&[
+            ("gemeinden/1.json", "eins"),
+            ("gemeinden/2.json", "zwei"),
+            ("kreise/3.json", "drei"),
+            ("schema/a/b/c.json", "tief"),
+            ("index.json", "i"),
+        ]);
+        // Many puts on every core, so threads meet at the first file of a directory.
+        let many: BTreeMap<String, Vec<u8>> = (0..200)
+            .map(|i| (format!("d{}/f{i}.json", i % 3), vec![b'x'; i]))
+            .chain(files.clone())
+            .collect();
+        publish(&dir, &many, &opts).unwrap();
+        assert_eq!(read_all(&dir), many);
+        let expected: BTreeMap<String, u32> = [
+            "d0",
+            "d1",
+            "d2",
+            "gemeinden",
+            "kreise",
+            "schema",
+            "schema/a",
+            "schema/a/b",
+        ]
+        .into_iter()
+        .map(|d| (d.to_owned(), 0o750))
+        .collect();
+        // No directory under a name of its own left behind, every one with the mode.
+        assert_eq!(dirs_of(&dir), expected);
+        assert_nothing_beside(root.path());
+        // The flag that spreads the top-level directories is not left on DIR (where
+        // the file system has flags at all).
+        #[cfg(target_os = "linux")]
+        if let Ok(flags) = rustix::fs::ioctl_getflags(fs::File::open(&dir).unwrap()) {
+            assert!(!flags.contains(rustix::fs::IFlags::TOPDIR), "{flags:?}");
+        }
+        // Publishing again into the same DIR (the old set hard-linked) works alike.
+        publish(&dir, &files, &opts).unwrap();
+        assert_eq!(read_all(&dir), files);
+        assert_nothing_beside(root.path());
     }
 
     #[test]

@@ -329,10 +329,25 @@ fn scan(
         &format!(
             "SELECT {REPORT_FILL}(subject_id, scope_id,
                     CASE WHEN effective_on <= ?3 THEN status ELSE -1 END)
-             FROM status_current_rows
-             WHERE subject_id >= ?1 AND subject_id <= ?2"
+             FROM status_current_rows {}",
+            subject_range(subjects)
         ),
         params![subjects.0, subjects.1, date_int(as_of)],
         &out,
     )
+}
+
+/// The `WHERE` clause of a scan over the subject ids `subjects` (bound as `?1`
+/// and `?2`; an unused parameter still binds, as `?3` is used): a bound that is
+/// the end of the i64 range is left out. SQLite seeks
+/// to a lower bound once but compares every row's key with an upper one (a
+/// record comparison of about 75 instructions a row: 0.1 G for the upper half of
+/// 2.8 M cells), so the half that reads to the end has none.
+fn subject_range(subjects: (i64, i64)) -> &'static str {
+    match (subjects.0 == i64::MIN, subjects.1 == i64::MAX) {
+        (true, true) => "",
+        (true, false) => "WHERE subject_id <= ?2",
+        (false, true) => "WHERE subject_id >= ?1",
+        (false, false) => "WHERE subject_id >= ?1 AND subject_id <= ?2",
+    }
 }
