@@ -178,8 +178,35 @@ impl Error {
         let path = path.into();
         move |source| Error::Io {
             action,
+            source: name_the_file_in_the_way(&path, source),
             path,
-            source,
         }
+    }
+}
+
+/// The system's "Not a directory" names no culprit: for `a/b/c` where `a` is a
+/// file (`--out report.xlsx/x.csv`, a backup below a file), it says which part of
+/// the path is the file. Used by [`Error::io`], and where a source file is opened.
+pub(crate) fn name_the_file_in_the_way(
+    path: &std::path::Path,
+    e: std::io::Error,
+) -> std::io::Error {
+    if e.kind() != std::io::ErrorKind::NotADirectory {
+        return e;
+    }
+    let file = path
+        .ancestors()
+        .skip(1)
+        .filter(|a| !a.as_os_str().is_empty())
+        .find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()));
+    match file {
+        Some(file) => std::io::Error::new(
+            e.kind(),
+            format!(
+                "{e}: {} is a file, not a folder, so nothing can be below it; check the path",
+                file.display()
+            ),
+        ),
+        None => e,
     }
 }

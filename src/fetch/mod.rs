@@ -331,8 +331,12 @@ pub fn hash_file(path: &Path, policy: &FetchPolicy) -> Result<String, FetchError
 /// even end on SIGTERM (the handler only requests a stop), so a cron job given a
 /// FIFO nobody feeds never ended. A pipe with a writer (`<(zcat x.gz)`) reads as
 /// before. `-` is standard input, as in every Unix tool (`./-` names a file called
-/// `-`). Anything else is opened as it is.
+/// `-`). Anything else is opened as it is. A path through a file names the file.
 pub fn open_input(path: &Path, wait: Duration) -> std::io::Result<std::fs::File> {
+    open_input_as_is(path, wait).map_err(|e| crate::error::name_the_file_in_the_way(path, e))
+}
+
+fn open_input_as_is(path: &Path, wait: Duration) -> std::io::Result<std::fs::File> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
     use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
     use std::os::fd::AsFd;

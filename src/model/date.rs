@@ -31,7 +31,10 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
 /// a cell formatted as a number), what the number is and what to do.
 pub fn not_a_date(s: &str) -> String {
     let mut text = String::from("not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year)");
-    if let Some(date) = excel_serial(s) {
+    if let Some(why) = almost_a_date(s) {
+        text.push_str("; ");
+        text.push_str(&why);
+    } else if let Some(date) = excel_serial(s) {
         text.push_str(&format!(
             "; {:?} looks like an Excel date serial (it stands for {date}): format the column \
              as text or as a date before saving, or write YYYY-MM-DD",
@@ -39,6 +42,68 @@ pub fn not_a_date(s: &str) -> String {
         ));
     }
     text
+}
+
+/// Why `s`, written in one of the two forms, is still no date: a day its month
+/// does not have (`29.02.2025`, `31.04.2025`), a time of day after it (how a
+/// spreadsheet writes a date cell with a time), or a two-digit year.
+fn almost_a_date(s: &str) -> Option<String> {
+    let s = s.trim();
+    let (day_part, time) = match s.split_once([' ', 'T']) {
+        Some((d, t)) => (d, Some(t.trim())),
+        None => (s, None),
+    };
+    let number = |t: &str, lens: std::ops::RangeInclusive<usize>| {
+        (lens.contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse::<u32>().ok())
+            .flatten()
+    };
+    let parts: Vec<&str> = day_part.split(['-', '.']).collect();
+    let (year, month, day, year_digits) = match *parts.as_slice() {
+        [y, m, d] if day_part.contains('-') => {
+            (number(y, 4..=4)?, number(m, 1..=2)?, number(d, 1..=2)?, 4)
+        }
+        [d, m, y] if day_part.contains('.') => (
+            number(y, 2..=4)?,
+            number(m, 1..=2)?,
+            number(d, 1..=2)?,
+            y.len(),
+        ),
+        _ => return None,
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    if year_digits != 4 {
+        return Some(format!(
+            "the year has {year_digits} digits: write it with four (a spreadsheet's short date \
+             format drops them; format the column as YYYY-MM-DD or TT.MM.JJJJ)"
+        ));
+    }
+    let exists = i32::try_from(year)
+        .ok()
+        .and_then(|y| NaiveDate::from_ymd_opt(y, month, day))
+        .is_some();
+    if !exists {
+        let last = (28..=31)
+            .rev()
+            .find(|&d| {
+                i32::try_from(year)
+                    .ok()
+                    .and_then(|y| NaiveDate::from_ymd_opt(y, month, d))
+                    .is_some()
+            })
+            .unwrap_or(28);
+        return Some(format!(
+            "there is no such day: month {month:02} of {year} has {last} days"
+        ));
+    }
+    time.filter(|t| !t.is_empty()).map(|t| {
+        format!(
+            "it holds a time of day ({t}) after the date: write the date alone (a spreadsheet \
+             writes a date cell with a time so; format the column as a date without time)"
+        )
+    })
 }
 
 /// The date an Excel date serial stands for (days since 1899-12-30), for a plain
@@ -121,6 +186,38 @@ mod tests {
                 "{plain}"
             );
         }
+    }
+
+    #[test]
+    fn a_date_in_the_right_form_that_is_still_none_says_why() {
+        for (value, why) in [
+            (
+                "29.02.2025",
+                "there is no such day: month 02 of 2025 has 28 days",
+            ),
+            (
+                "31.04.2025",
+                "there is no such day: month 04 of 2025 has 30 days",
+            ),
+            (
+                "2025-02-30",
+                "there is no such day: month 02 of 2025 has 28 days",
+            ),
+            (
+                "2025-03-01 13:00",
+                "it holds a time of day (13:00) after the date",
+            ),
+            (
+                "01.03.2025 00:00:00",
+                "it holds a time of day (00:00:00) after the date",
+            ),
+            ("1.3.25", "the year has 2 digits: write it with four"),
+        ] {
+            assert!(parse_date(value).is_none(), "{value}");
+            let text = not_a_date(value);
+            assert!(text.contains(why), "{value}: {text}");
+        }
+        assert!(parse_date("29.02.2024").is_some());
     }
 
     #[test]

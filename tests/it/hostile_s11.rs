@@ -365,3 +365,68 @@ fn a_status_key_a_spreadsheet_spoilt_names_the_cause() {
         assert!(run.stderr.contains(expected), "{expected}\n{run:#?}");
     }
 }
+
+/// A status report (likewise an annotation sheet's Zieldatum, an EfA `stand`) with
+/// `29.02.2025`, `31.04.2025`, `2025-03-01 13:00` (a date cell with a time, as a
+/// spreadsheet writes it) or `1.3.25`: each "not a date; write YYYY-MM-DD or
+/// DD.MM.YYYY", although it was written in one of those forms. The message now
+/// says what is wrong with it.
+#[test]
+fn a_date_in_the_right_form_that_is_none_says_why() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let gv100ad = support::fixture("gv100ad/GV100AD_30112025_NI.txt");
+    support::run_db(&db, &["import", "gv100ad", gv100ad.to_str().unwrap()]).assert_ok();
+    let report = dir.path().join("status.csv");
+    std::fs::write(
+        &report,
+        "Leistungsschlüssel;ARS;Status;Gültig ab\n\
+         99088026034000;032410001001;pilot;29.02.2025\n\
+         99088026034000;032410001001;pilot;31.04.2025\n\
+         99088026034000;032410001001;pilot;2025-03-01 13:00\n\
+         99088026034000;032410001001;pilot;1.3.25\n",
+    )
+    .unwrap();
+    let run = support::run_db(
+        &db,
+        &["status", "import", "--by", "MK", report.to_str().unwrap()],
+    );
+    run.assert_code(1);
+    for expected in [
+        "line 2, column Gueltig ab (\"29.02.2025\"): not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year); there is no such day: month 02 of 2025 has 28 days",
+        "line 3, column Gueltig ab (\"31.04.2025\"): not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year); there is no such day: month 04 of 2025 has 30 days",
+        "line 4, column Gueltig ab (\"2025-03-01 13:00\"): not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year); it holds a time of day (13:00) after the date: write the date alone",
+        "line 5, column Gueltig ab (\"1.3.25\"): not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year); the year has 2 digits: write it with four",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}\n{run:#?}");
+    }
+}
+
+/// A path running through a file (`--out afile/d`, `backup afile/b.db`, `import
+/// leika afile/x.csv`): "inspecting afile/d: Not a directory (os error 20)", which
+/// does not say which part is wrong. The system's message now names the file in
+/// the way.
+#[test]
+fn a_path_through_a_file_names_the_file() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let file = dir.path().join("afile");
+    std::fs::write(&file, "x").unwrap();
+    let said = format!(
+        "{} is a file, not a folder, so nothing can be below it",
+        file.display()
+    );
+    let below = |name: &str| file.join(name).to_str().unwrap().to_owned();
+    let (d, r, b, x) = (below("d"), below("r.xlsx"), below("b.db"), below("x.csv"));
+    for args in [
+        vec!["export", "dashboards", "--out", d.as_str()],
+        vec!["export", "report", "--format", "xlsx", "--out", r.as_str()],
+        vec!["backup", b.as_str()],
+        vec!["import", "leika", x.as_str()],
+    ] {
+        let run = support::run_db(&db, &args);
+        assert!(!run.ok(), "{args:?}: {run:#?}");
+        assert!(run.stderr.contains(&said), "{args:?}: {run:#?}");
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+}
