@@ -190,7 +190,10 @@ impl RssGuard {
                     unsafe { libc::kill(pid, libc::SIGKILL) };
                     return Some(kib);
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                // Parked rather than asleep: `stop` unparks it, so a child that
+                // exits does not wait out the rest of a 50 ms step before its
+                // wall time is taken.
+                std::thread::park_timeout(Duration::from_millis(50));
             }
             None
         });
@@ -200,6 +203,7 @@ impl RssGuard {
     /// Ends the sampling; Some(resident set in KiB) when the child was killed.
     fn stop(self) -> Option<u64> {
         self.done.store(true, std::sync::atomic::Ordering::Release);
+        self.thread.thread().unpark();
         self.thread.join().ok().flatten()
     }
 }
