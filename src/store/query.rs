@@ -298,9 +298,10 @@ impl QueryConnection {
         budget = self.stop_clock(started, budget);
         let mut stmt = prepared.map_err(|e| self.failed(sql, e))?;
         if !stmt.readonly() {
-            return Err(Error::Invalid(
-                "query refused: the statement would change the database; the query interface is read-only".into(),
-            ));
+            return Err(Error::Invalid(format!(
+                "query refused: the statement would change the database; the query interface is read-only{}",
+                pragma_read_hint(sql).unwrap_or_default()
+            )));
         }
         let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
         let n = columns.len();
@@ -372,9 +373,56 @@ fn cell(value: ValueRef<'_>) -> (serde_json::Value, bool) {
     }
 }
 
+/// For a bare `PRAGMA name` that SQLite counts as writing although it has no value
+/// (`journal_mode`, `wal_checkpoint`, `optimize` …): the table-valued function that
+/// reads the same setting without the statement, `SELECT * FROM pragma_name()`.
+fn pragma_read_hint(sql: &str) -> Option<String> {
+    let sql = sql.trim_start();
+    let rest = sql
+        .get(..6)
+        .filter(|word| word.eq_ignore_ascii_case("pragma"))
+        .map(|_| &sql[6..])
+        .filter(|rest| rest.starts_with(char::is_whitespace))?
+        .trim_start();
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+        .collect();
+    let name = name.rsplit('.').next().unwrap_or_default();
+    let tail = rest[rest.find(name)? + name.len()..].trim_start();
+    let bare = tail.is_empty() || tail.starts_with(';');
+    (bare && !name.is_empty()).then(|| {
+        format!(
+            " (SQLite counts PRAGMA {name} as writing even without a value; \
+             SELECT * FROM pragma_{name}() reads it, where SQLite offers that function)"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_pragma_that_writes_is_told_how_to_read_it() {
+        for (sql, hint) in [
+            ("PRAGMA journal_mode", Some("pragma_journal_mode()")),
+            (
+                "  pragma main.journal_mode ;",
+                Some("pragma_journal_mode()"),
+            ),
+            ("PRAGMA journal_mode = DELETE", None),
+            ("PRAGMA", None),
+            ("DELETE FROM releases", None),
+            ("pragmatic", None),
+        ] {
+            let got = pragma_read_hint(sql);
+            assert_eq!(got.is_some(), hint.is_some(), "{sql}: {got:?}");
+            if let (Some(got), Some(hint)) = (got, hint) {
+                assert!(got.contains(hint), "{sql}: {got}");
+            }
+        }
+    }
 
     #[test]
     fn long_values_are_cut_before_they_are_copied() {
