@@ -384,12 +384,12 @@ fn pragma_read_hint(sql: &str) -> Option<String> {
         .map(|_| &sql[6..])
         .filter(|rest| rest.starts_with(char::is_whitespace))?
         .trim_start();
-    let name: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
-        .collect();
-    let name = name.rsplit('.').next().unwrap_or_default();
-    let tail = rest[rest.find(name)? + name.len()..].trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .unwrap_or(rest.len());
+    let (qualified, tail) = rest.split_at(end);
+    let name = qualified.rsplit('.').next().unwrap_or_default();
+    let tail = tail.trim_start();
     let bare = tail.is_empty() || tail.starts_with(';');
     (bare && !name.is_empty()).then(|| {
         format!(
