@@ -22,7 +22,9 @@ fn main() -> ExitCode {
             if ozgsync::cli::stdout_closed() {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {}", describe(&err));
+            // One line, whatever the error quotes from a file, a name or a path:
+            // its control characters are shown, not obeyed (`cli::visible`).
+            eprintln!("error: {}", ozgsync::cli::visible(&describe(&err)));
             ozgsync::cli::exit_code_for(&err)
         }
     }
