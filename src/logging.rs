@@ -8,10 +8,10 @@ use std::borrow::Cow;
 use std::io::IsTerminal;
 
 use tracing_indicatif::IndicatifLayer;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::format::{debug_fn, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -156,13 +156,19 @@ mod tests {
 
     #[test]
     fn what_a_terminal_would_obey_is_shown_escaped() {
-        assert!(matches!(visible("Straße"), std::borrow::Cow::Borrowed("Straße")));
+        assert!(matches!(
+            visible("Straße"),
+            std::borrow::Cow::Borrowed("Straße")
+        ));
         assert_eq!(
             visible("a\u{1b}[2J\u{1b}]0;t\u{7}b"),
             "a\\e[2J\\e]0;t\\u{7}b"
         );
         assert_eq!(visible("x\r\ny\tz\0"), "x\\r\\ny\\tz\\0");
-        assert_eq!(visible("ab\u{202e}cd\u{9b}\u{7f}"), "ab\\u{202e}cd\\u{9b}\\u{7f}");
+        assert_eq!(
+            visible("ab\u{202e}cd\u{9b}\u{7f}"),
+            "ab\\u{202e}cd\\u{9b}\\u{7f}"
+        );
         assert_eq!(visible("\u{2066}x\u{2069}"), "\\u{2066}x\\u{2069}");
     }
 

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::Serialize;
 use serde_json::Value;
 
-pub use crate::logging::visible;
 use crate::diff;
+pub use crate::logging::visible;
 use crate::store::read::VersionRow;
 use crate::store::release::{ReleaseStatus, ReleaseSummary};
 

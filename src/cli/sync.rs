@@ -182,7 +182,10 @@ impl Sync {
                 Ok(_) => {}
                 Err(e) => {
                     failed += 1;
-                    eprintln!("error: demo data: {}", super::output::visible(&e.to_string()));
+                    eprintln!(
+                        "error: demo data: {}",
+                        super::output::visible(&e.to_string())
+                    );
                 }
             }
         }

@@ -23,7 +23,9 @@ fn shows_no_control(what: &str, text: &str) {
 const LEIKA_HEADER: &str = "\"Schluessel\",\"Leistungsgruppierung\",\"Leistungskennung\",\"Verrichtung\",\"Verrichtungsdetail\",\"Bezeichnung\",\"Bezeichnung2\",\"Typ\",\"Veröffentlichungsdatum\",\"Besondere Merkmale\",\"Synonyme\"";
 
 fn leika_row(key: &str, name: &str, typ: &str) -> String {
-    format!("\"{key}\",\"\",\"\",\"\",\"\",\"{name}\",\"\",\"{typ}\",\"05.10.2019 14:38\",\"\",\"\"")
+    format!(
+        "\"{key}\",\"\",\"\",\"\",\"\",\"{name}\",\"\",\"{typ}\",\"05.10.2019 14:38\",\"\",\"\""
+    )
 }
 
 /// A LeiKa cell holding `ESC [2J` (clears the screen), `ESC ]0;…BEL` (retitles the
@@ -120,7 +122,11 @@ fn control_characters_in_a_file_are_shown_not_obeyed() {
     // A refused payload's error quotes its header, in the error line and in the
     // log line of the run (journal, cron mail).
     let bad = dir.path().join("header.csv");
-    std::fs::write(&bad, "\"Schl\u{1b}[2Juessel\",\"Bezeichnung\"\n\"1\",\"x\"\n").unwrap();
+    std::fs::write(
+        &bad,
+        "\"Schl\u{1b}[2Juessel\",\"Bezeichnung\"\n\"1\",\"x\"\n",
+    )
+    .unwrap();
     let config = dir.path().join("ozgsync.toml");
     std::fs::write(
         &config,
