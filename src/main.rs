@@ -5,7 +5,8 @@
 
 use std::process::ExitCode;
 
-/// mimalloc instead of glibc malloc: see ARCHITECTURE.md ("Allocator") and BENCHMARKS.md.
+/// mimalloc instead of glibc malloc: see ARCHITECTURE.md (code map, `src/main.rs`) and
+/// BENCHMARKS.md ("LeiKa import", decision 4).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
