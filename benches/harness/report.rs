@@ -1,5 +1,5 @@
 //! What a case reports (measured rows and aims) and how the run prints it: two
-//! markdown tables, ready to paste into BENCHMARKS.md.
+//! markdown tables, ready to paste into a dated section of benches/HISTORY.md.
 
 use std::fmt::Write as _;
 use std::time::Duration;

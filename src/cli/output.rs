@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::diff;
+pub use crate::logging::visible;
 use crate::store::read::VersionRow;
 use crate::store::release::{ReleaseStatus, ReleaseSummary};
 
@@ -132,7 +133,7 @@ pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std
 /// Widens `widths` to fit `row`, up to `max` characters a column.
 fn widen(widths: &mut [usize], row: &[String], max: usize) {
     for (w, cell) in widths.iter_mut().zip(row) {
-        *w = (*w).max(cell.chars().count().min(max));
+        *w = (*w).max(visible(cell).chars().count().min(max));
     }
 }
 
@@ -146,12 +147,13 @@ fn line<'a>(cells: impl Iterator<Item = &'a str>, widths: &[usize], last_max: us
             s.push_str("  ");
         }
         let w = if i + 1 == widths.len() { last_max } else { w };
+        let cell = visible(cell);
         let len = cell.chars().count();
         if len > w {
             s.extend(cell.chars().take(w.saturating_sub(1)));
             s.push('…');
         } else {
-            s.push_str(cell);
+            s.push_str(&cell);
             if i + 1 < widths.len() {
                 s.extend(std::iter::repeat_n(' ', w - len));
             }
@@ -320,14 +322,19 @@ pub(super) fn print_history(
             last.valid_to_at.as_deref().unwrap_or("")
         ),
     };
-    writeln!(out, "{key}  {}  [{state}]", title(&last.data))?;
+    writeln!(
+        out,
+        "{}  {}  [{state}]",
+        visible(key),
+        visible(&title(&last.data))
+    )?;
     if let Value::Object(fields) = &last.data {
         for (f, v) in fields {
             let v = match v {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            writeln!(out, "    {f}: {v}")?;
+            writeln!(out, "    {f}: {}", visible(&v))?;
         }
     }
     writeln!(out, "  history:")?;
