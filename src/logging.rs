@@ -4,9 +4,12 @@
 //! colours as `--color` and `NO_COLOR` say); `json` is one object per line with the
 //! span chain (run, release), for journald or log shippers.
 
+use std::borrow::Cow;
 use std::io::IsTerminal;
 
 use tracing_indicatif::IndicatifLayer;
+use tracing_subscriber::field::MakeExt;
+use tracing_subscriber::fmt::format::{debug_fn, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter};
@@ -44,6 +47,22 @@ impl Color {
     }
 }
 
+/// How a text log line writes its fields: as the default does (`message`, then
+/// `name=value` separated by blanks), each value through [`visible`]. An error
+/// quoting a file (a header holding `\x1b[2J`, a name with a line break) would
+/// otherwise reach the terminal or journal raw and could forge a line there.
+fn visible_fields() -> impl for<'w> FormatFields<'w> + 'static {
+    debug_fn(|w, field, value| {
+        let value = format!("{value:?}");
+        if field.name() == "message" {
+            write!(w, "{}", visible(&value))
+        } else {
+            write!(w, "{field}={}", visible(&value))
+        }
+    })
+    .delimited(" ")
+}
+
 pub fn init(quiet: bool, format: LogFormat, color: Color) {
     let default = if quiet { "error" } else { "info" };
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
@@ -71,6 +90,7 @@ pub fn init(quiet: bool, format: LogFormat, color: Color) {
                     fmt::layer()
                         .with_target(false)
                         .with_ansi(ansi)
+                        .fmt_fields(visible_fields())
                         .with_writer(progress.get_stderr_writer()),
                 )
                 .with(progress)
@@ -82,15 +102,75 @@ pub fn init(quiet: bool, format: LogFormat, color: Color) {
                 fmt::layer()
                     .with_target(false)
                     .with_ansi(ansi)
+                    .fmt_fields(visible_fields())
                     .with_writer(std::io::stderr),
             )
             .try_init(),
     };
 }
 
+/// `s` as it may reach a terminal or a log: every character that would act instead
+/// of show is written as an escape a person can read, the rest as it is. A cell of a
+/// downloaded file (`\x1b[2J` clears the screen, `\x1b]0;…\x07` retitles the
+/// window), a line break or carriage return (which forge a line of their own in a
+/// table, an error or a cron mail), NUL and the bidirectional overrides (U+202E
+/// shows text reversed) become `\e`, `\n`, `\r`, `\t`, `\0` or `\u{202e}`. The
+/// data is stored as published; only what text output shows is escaped, with
+/// this function alone: every field of a text log line ([`init`]), and in
+/// `cli::output` the table cells, a record's fields, the error line and the rows
+/// an import refused. CSV and JSON carry the value itself (JSON escapes controls
+/// on its own).
+pub fn visible(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(acts) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            '\u{1b}' => out.push_str("\\e"),
+            c if acts(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Whether `c` acts on a terminal or on the order of the text around it rather
+/// than showing: the C0 and C1 controls and DEL, the line and paragraph
+/// separators, and the bidirectional marks, embeddings, overrides and isolates.
+fn acts(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Color;
+    use super::{visible, Color};
+
+    #[test]
+    fn what_a_terminal_would_obey_is_shown_escaped() {
+        assert!(matches!(
+            visible("Straße"),
+            std::borrow::Cow::Borrowed("Straße")
+        ));
+        assert_eq!(
+            visible("a\u{1b}[2J\u{1b}]0;t\u{7}b"),
+            "a\\e[2J\\e]0;t\\u{7}b"
+        );
+        assert_eq!(visible("x\r\ny\tz\0"), "x\\r\\ny\\tz\\0");
+        assert_eq!(
+            visible("ab\u{202e}cd\u{9b}\u{7f}"),
+            "ab\\u{202e}cd\\u{9b}\\u{7f}"
+        );
+        assert_eq!(visible("\u{2066}x\u{2069}"), "\\u{2066}x\\u{2069}");
+    }
 
     #[test]
     fn no_color_turns_auto_off_but_not_an_explicit_choice() {

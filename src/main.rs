@@ -5,7 +5,8 @@
 
 use std::process::ExitCode;
 
-/// mimalloc instead of glibc malloc: see ARCHITECTURE.md ("Allocator") and BENCHMARKS.md.
+/// mimalloc instead of glibc malloc: see ARCHITECTURE.md (code map, `src/main.rs`) and
+/// BENCHMARKS.md ("LeiKa import", decision 4).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -22,7 +23,9 @@ fn main() -> ExitCode {
             if ozgsync::cli::stdout_closed() {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {}", describe(&err));
+            // One line, whatever the error quotes from a file, a name or a path:
+            // its control characters are shown, not obeyed (`cli::visible`).
+            eprintln!("error: {}", ozgsync::cli::visible(&describe(&err)));
             ozgsync::cli::exit_code_for(&err)
         }
     }

@@ -1,5 +1,6 @@
 //! What a case reports (measured rows, aims, comparisons with a baseline) and how the
-//! run prints it: markdown tables, ready to paste into BENCHMARKS.md.
+//! run prints it: markdown tables, ready to paste into a dated section of
+//! benches/HISTORY.md.
 
 use std::fmt::Write as _;
 use std::time::Duration;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::output::{json, opt, render, say, say_json};
+use super::output::{json, opt, render, say, say_json, visible};
 use super::{Context, Format};
 use crate::annotations::csv as sheet;
 use crate::model::Leistungsschluessel;
@@ -152,7 +152,7 @@ fn print_import(
         let stderr = std::io::stderr();
         let mut err = stderr.lock();
         for e in &report.errors {
-            writeln!(err, "{origin}: {e}")?;
+            writeln!(err, "{}: {}", visible(origin), visible(&e.to_string()))?;
         }
         if !ctx.quiet || report.refused > 0 {
             say!("{}", summary(origin, report, partial));
@@ -239,7 +239,12 @@ fn show(ctx: &Context, key: &str, format: Format) -> anyhow::Result<ExitCode> {
         Format::Csv => super::output::csv(&mut out, &AUDIT_HEADER, &audit_rows(&audit))?,
         Format::Text => {
             if let Some(a) = &annotation {
-                writeln!(out, "{}  {}", a.leistungsschluessel, opt(&a.bezeichnung))?;
+                writeln!(
+                    out,
+                    "{}  {}",
+                    a.leistungsschluessel,
+                    visible(&opt(&a.bezeichnung))
+                )?;
                 let ressort = match (&a.ressort, &a.ressort_name) {
                     (Some(k), Some(n)) => format!("{k} ({n})"),
                     _ => String::new(),
@@ -269,7 +274,7 @@ fn show(ctx: &Context, key: &str, format: Format) -> anyhow::Result<ExitCode> {
                     ("geändert", format!("{} by {}", a.updated_at, a.updated_by)),
                 ];
                 for (label, value) in lines {
-                    let line = format!("  {label:<22} {value}");
+                    let line = format!("  {label:<22} {}", visible(&value));
                     writeln!(out, "{}", line.trim_end())?;
                 }
             }
@@ -299,9 +304,9 @@ pub(super) fn write_audit(out: &mut dyn Write, audit: &[AuditRow]) -> std::io::R
             a.changed_at,
             a.changed_by,
             a.field,
-            a.old_value.as_deref().unwrap_or("∅"),
-            a.new_value.as_deref().unwrap_or("∅"),
-            a.origin
+            visible(a.old_value.as_deref().unwrap_or("∅")),
+            visible(a.new_value.as_deref().unwrap_or("∅")),
+            visible(&a.origin)
         )?;
     }
     Ok(())

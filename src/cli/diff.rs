@@ -100,11 +100,12 @@ impl Diff {
 }
 
 fn name_of(v: &Value) -> String {
-    v.get("bezeichnung")
+    let name = v
+        .get("bezeichnung")
         .or_else(|| v.get("name"))
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
+        .unwrap_or_default();
+    super::output::visible(name).into_owned()
 }
 
 fn show(v: &Value) -> String {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::annotations::{audit_rows, write_audit, SheetImport};
-use super::output::{json, opt};
+use super::output::{json, opt, visible};
 use super::{Context, Format};
 use crate::efa_nachnutzung::State;
 use crate::store::efa_nachnutzung::{self as store, Current};
@@ -79,7 +79,7 @@ fn show(ctx: &Context, efa_id: &str, format: Format) -> anyhow::Result<ExitCode>
         )?,
         Format::Text => {
             if let Some(c) = &current {
-                writeln!(out, "{}  {}", c.efa_id, opt(&c.name))?;
+                writeln!(out, "{}  {}", visible(&c.efa_id), visible(&opt(&c.name)))?;
                 let lines = [
                     ("Stufe", format!("{} ({}/7)", c.stage, c.stufe)),
                     ("Bewertung", opt(&c.bewertung)),
@@ -103,7 +103,7 @@ fn show(ctx: &Context, efa_id: &str, format: Format) -> anyhow::Result<ExitCode>
                     ),
                 ];
                 for (label, value) in lines {
-                    let line = format!("  {label:<20} {value}");
+                    let line = format!("  {label:<20} {}", visible(&value));
                     writeln!(out, "{}", line.trim_end())?;
                 }
             }

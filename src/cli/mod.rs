@@ -31,7 +31,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-pub use output::{stdout_closed, Format};
+pub use output::{stdout_closed, visible, Format};
 
 use crate::config::Config;
 

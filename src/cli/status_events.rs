@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::output::{opt, render, say};
+use super::output::{opt, render, say, visible};
 use super::{Context, Format};
 use crate::model::date::today;
 use crate::status::report::{self, Cells, RowError};
@@ -231,11 +231,19 @@ fn import(
         || (validated.error_count > 0 && (!partial || validated.rows.is_empty()));
     if let Some(warning) = super::annotations::hidden_rows_warning(&validated.hidden_rows, !refused)
     {
-        eprintln!("{}: warning: {warning}", file.display());
+        eprintln!(
+            "{}: warning: {}",
+            visible(&file.display().to_string()),
+            visible(&warning)
+        );
     }
     tracing::debug!(rows = validated.rows.len(), spilled_runs = validated.rows.spilled_runs(), elapsed = ?started.elapsed(), "status import: read and validated");
     for e in &validated.errors {
-        eprintln!("{}: {e}", file.display());
+        eprintln!(
+            "{}: {}",
+            visible(&file.display().to_string()),
+            visible(&e.to_string())
+        );
     }
     let unshown = validated.error_count - validated.errors.len() as u64;
     if unshown > 0 {

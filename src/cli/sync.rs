@@ -146,7 +146,7 @@ impl Sync {
                     eprintln!(
                         "error: source {}: {}",
                         source.name,
-                        error.as_deref().unwrap_or("failed")
+                        super::output::visible(error.as_deref().unwrap_or("failed"))
                     );
                 }
                 _ if ctx.quiet || self.format == SummaryFormat::Json => {}
@@ -182,7 +182,10 @@ impl Sync {
                 Ok(_) => {}
                 Err(e) => {
                     failed += 1;
-                    eprintln!("error: demo data: {e}");
+                    eprintln!(
+                        "error: demo data: {}",
+                        super::output::visible(&e.to_string())
+                    );
                 }
             }
         }
@@ -192,7 +195,10 @@ impl Sync {
         let exports = run_due_exports(&conn, config, db, Trigger::Manual, &exporter, &stop)?;
         for (name, error) in &exports.failed {
             failed += 1;
-            eprintln!("error: export {name}: {error} (it stays due; the next sync runs it again)");
+            eprintln!(
+                "error: export {name}: {} (it stays due; the next sync runs it again)",
+                super::output::visible(&error.to_string())
+            );
         }
         if exports.not_started > 0 {
             failed += 1;

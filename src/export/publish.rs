@@ -230,8 +230,18 @@ impl<'a> Staging<'a> {
         let dir = &lexical(dir);
         let name = dir
             .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| ExportError::invalid(no_folder_name(dir, opts)))?
+            .ok_or_else(|| ExportError::invalid(no_folder_name(dir, opts)))?;
+        // The lock, staging and leftover names are made from DIR's name as text.
+        let name = name
+            .to_str()
+            .ok_or_else(|| {
+                ExportError::invalid(format!(
+                    "--out {}: the folder's name {name:?} is not UTF-8 text (bytes from \
+                     another encoding, such as Latin-1); dashboards are served under that \
+                     name on the web: give a folder whose name is UTF-8",
+                    dir.display()
+                ))
+            })?
             .to_owned();
         let parent = match dir.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -1059,8 +1069,8 @@ fn start_writeback(file: &fs::File) {
 /// first and checks each (`find_inode_bit` → `recently_deleted`). A new set written
 /// beside one just deleted (the previous export's, or anything else's in that
 /// group) paid that walk over thousands of freed inodes for each of its 1,107
-/// files: +0.1 to +0.5 s for Lower Saxony's dashboards (BENCHMARKS.md, "Session
-/// 11, engineer dash"). ext4 places a directory made in a directory flagged
+/// files: +0.1 to +0.5 s for Lower Saxony's dashboards (benches/HISTORY.md,
+/// "Session 11, engineer dash"). ext4 places a directory made in a directory flagged
 /// `FS_TOPDIR_FL` as it places one in the root (Orlov: a group with few
 /// directories and above-average free inodes, searched from a hash of the name),
 /// so `name` is made under a name of this run's own with the flag set on `tmp`

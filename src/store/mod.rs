@@ -189,7 +189,7 @@ pub fn open_writer(path: &Path) -> Result<WriterConnection> {
 /// its first release has committed (`release::apply_prepared` then calls
 /// [`enter_wal`]). It holds nothing yet a reader could want a snapshot of, and the
 /// release then writes each page once: no WAL frame, no checkpoint copying it
-/// again (−13 % of the writer's CPU in a cold LeiKa import, BENCHMARKS.md,
+/// again (−13 % of the writer's CPU in a cold LeiKa import, benches/HISTORY.md,
 /// session 7). A kill leaves a hot journal that the next writer rolls back
 /// (RELIABILITY.md). An existing database is opened in WAL mode as by
 /// [`open_writer`].
@@ -468,7 +468,7 @@ fn cannot_create_wal(path: &Path, e: &rusqlite::Error) -> bool {
 /// 16 KiB pages a 100k-row LeiKa import writes a quarter of the pages (and of the
 /// WAL frames and `pwrite` calls, each checksummed and copied again by the
 /// checkpoint) and splits B-tree pages a quarter as often: 7 % less CPU on the
-/// SQLite writer thread, the same on the next release (BENCHMARKS.md, session 6).
+/// SQLite writer thread, the same on the next release (benches/HISTORY.md, session 6).
 /// Every table and index takes at least a page: a new database holding only the
 /// GV100AD release is 1.3 MB instead of 0.7 MB.
 /// A page size is fixed when the first table is written, so an existing database

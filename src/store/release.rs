@@ -284,7 +284,7 @@ pub fn apply_prepared_recycling(
 /// rows, index entries and search segments once each, so a large cache only
 /// held pages it did not need again. The LeiKa import's writer thread needed
 /// no more CPU with 8 MiB than with 32, and its peak RSS fell by ~24 MiB
-/// (BENCHMARKS.md, session 8).
+/// (benches/HISTORY.md, session 8).
 const RELEASE_CACHE_KIB: i64 = 8 * 1024;
 
 /// The connection's page cache size while a release runs with [`RELEASE_CACHE_KIB`].
@@ -1205,7 +1205,7 @@ impl<'c> VersionWriter<'c> {
 /// release closes no version, so it gets no entry while the rows are written (its
 /// `WHERE` is one comparison per row), and building it after them would read
 /// every row once more for nothing (~2 % of the writer's CPU time in a cold LeiKa
-/// import, BENCHMARKS.md, session 9).
+/// import, benches/HISTORY.md, session 9).
 struct DeferredIndexes {
     /// `CREATE INDEX` statements, in the order they were made.
     sql: Vec<String>,
@@ -1259,7 +1259,7 @@ impl DeferredIndexes {
 /// The writer's maps keyed by record key (100k entries for LeiKa, looked up once or
 /// twice per record): foldhash, seeded per map from a per-process random seed, so
 /// a payload (downloaded, so not trusted) cannot choose keys that collide, at a
-/// third of SipHash's cost for these short keys (BENCHMARKS.md, session 8).
+/// third of SipHash's cost for these short keys (benches/HISTORY.md, session 8).
 type KeyMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
 
 /// A [`content_hash`] as the number it spells (16 lowercase hex digits): 8 bytes

@@ -18,6 +18,7 @@ mod gv100ad;
 mod hostile;
 mod hostile_s10;
 mod hostile_s11;
+mod hostile_s12;
 mod hostile_s7;
 mod hostile_s8;
 mod hostile_s9;

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use rusqlite::functions::{Aggregate, Context};
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::matrix::{Latest, Matrix};
@@ -264,9 +265,9 @@ impl Aggregate<Part, i64> for ReportFill {
         if p.ambiguous || p.later.len() > MAX_LOOKUPS {
             return Ok(());
         }
-        let subject_id: i64 = ctx.get(0)?;
-        let scope_id: i64 = ctx.get(1)?;
-        let status: i64 = ctx.get(2)?;
+        let subject_id = int(ctx, 0)?;
+        let scope_id = int(ctx, 1)?;
+        let status = int(ctx, 2)?;
         // The Ressort cells (negative scope ids) are passed over here rather
         // than in SQL: two instructions less for each of the millions of rows.
         if scope_id <= 0 {
@@ -276,16 +277,21 @@ impl Aggregate<Part, i64> for ReportFill {
             p.later.push((subject_id, scope_id));
             return Ok(());
         }
-        let Some((s, a)) = self.ids.cell(subject_id, scope_id) else {
-            return Ok(());
-        };
         let (Some(_), Ok(code)) = (Status::from_ordinal(status), u8::try_from(status)) else {
             return Ok(());
         };
+        // Rows come in subject id order: the subject is looked up once per run
+        // of its rows, not once per row.
         if p.current != Some(subject_id) {
+            let Some((s, _)) = self.ids.cell(subject_id, scope_id) else {
+                return Ok(());
+            };
             p.current = Some(subject_id);
             p.rows.push((s, subject_id, vec![0; self.scopes]));
         }
+        let Some(a) = self.ids.scope(scope_id) else {
+            return Ok(());
+        };
         if let Some(slot) = p
             .rows
             .last_mut()
@@ -304,6 +310,19 @@ impl Aggregate<Part, i64> for ReportFill {
             *out = Some(p.unwrap_or_default());
         }
         Ok(0)
+    }
+}
+
+/// Argument `i` of an aggregate step as an integer, read by its storage class
+/// (`Context::get` wraps the same read in a conversion with a wider error: a
+/// tenth of the scan's per-row hand-over).
+fn int(ctx: &Context<'_>, i: usize) -> rusqlite::Result<i64> {
+    match ctx.get_raw(i) {
+        ValueRef::Integer(v) => Ok(v),
+        other => Err(rusqlite::Error::InvalidFunctionParameterType(
+            i,
+            other.data_type(),
+        )),
     }
 }
 

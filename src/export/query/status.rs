@@ -122,6 +122,12 @@ impl Ids {
             self.scopes.get(scope_id.checked_abs()?)?,
         ))
     }
+
+    /// The matrix scope id of a database scope id (by its absolute value).
+    #[inline]
+    pub(super) fn scope(&self, scope_id: i64) -> Option<u32> {
+        self.scopes.get(scope_id.checked_abs()?)
+    }
 }
 
 /// An empty matrix with every subject and every scope of `kind` interned, and the
