@@ -222,9 +222,8 @@ fn run_mode(args: &[String]) -> Result<bool, BenchError> {
                         measurement: None,
                         note: e.to_string().replace('\n', " "),
                     }],
-                    aims: Vec::new(),
                     failed: true,
-                    tables: Vec::new(),
+                    ..CaseReport::default()
                 });
             }
         }

@@ -22,11 +22,11 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::process::Command;
 
-use super::measure::{measure_limited, Measurement};
-use super::report::{fmt_duration, fmt_mib, Aim, CaseReport, Row};
+use super::measure::{measure_interleaved, measure_limited, Interleaved, Measurement};
+use super::report::{fmt_duration, fmt_mib, Aim, CaseReport, Comparison, Row};
 use super::{
     bin_cmd, copy_db, db_size, gemeinden, generate, key, ozgsync, remove_db, row, run_ok, sql_err,
-    sqlite3_script, write_status_report, BenchError, Ctx, SEED,
+    sqlite3_script, status_baseline_script, write_status_report, BenchError, Ctx, SEED,
 };
 
 const CASE: &str = "status_growth";
@@ -224,6 +224,17 @@ pub fn status_growth(ctx: &Ctx) -> Result<CaseReport, BenchError> {
 
     for s in &sizes {
         push_rows(&mut report, ars.len(), s);
+        if let (Some(ours), Some(base)) = (&s.import, &s.baseline) {
+            report.comparisons.push(Comparison {
+                what: format!(
+                    "status import, {} events, vs sqlite3 .import",
+                    millions(s.events)
+                ),
+                ours: ours.clone(),
+                base: base.clone(),
+                threads: "1 (as sqlite3)".into(),
+            });
+        }
     }
     report.tables.push(growth_table(ctx, ars.len(), &sizes));
     push_aims(&mut report, &sizes);
@@ -241,40 +252,47 @@ fn run_size(
     limit: Option<u64>,
 ) -> Result<(), BenchError> {
     let label = millions(size.events);
-    eprintln!("{CASE} {label}: status import");
-    size.import = Some(measure_limited(
-        ctx.reps,
-        limit,
-        || copy_db(base, db),
-        || {
-            Ok(bin_cmd(
-                ctx,
-                db,
-                &["status", "import", csv, "--by", "bench"],
-            ))
-        },
-    )?);
-    size.db_bytes = Some(db_size(db));
-
+    let import_cmd = || {
+        Ok(bin_cmd(
+            ctx,
+            db,
+            &["status", "import", csv, "--by", "bench"],
+        ))
+    };
     if ctx.sqlite3.is_some() {
-        eprintln!("{CASE} {label}: sqlite3 .import baseline");
+        // Alternated, run i of ours then run i of sqlite3, so both see the same
+        // minutes of the host; a side that fails leaves the other's runs measured.
+        eprintln!("{CASE} {label}: status import, alternated with sqlite3 .import");
         let plain = ctx.dir.join("growth-baseline.db");
         let script_path = ctx.dir.join("growth-baseline.sql");
-        fs::write(
-            &script_path,
-            format!(
-                "PRAGMA journal_mode = WAL;\nCREATE TABLE raw (key TEXT, ars TEXT, status TEXT, on_ TEXT, note TEXT);\n\
-                 .mode csv\n.separator ;\n.import --skip 1 {csv} raw\n"
-            ),
-        )
-        .map_err(io_err(&script_path))?;
-        size.baseline = Some(measure_limited(
+        fs::write(&script_path, status_baseline_script(csv)).map_err(io_err(&script_path))?;
+        let Interleaved { ours, base } = measure_interleaved(
             ctx.reps,
             limit,
+            || copy_db(base, db),
+            import_cmd,
             || remove_db(&plain),
             || sqlite3_script(&plain, &script_path),
+        );
+        let base = match base {
+            Ok(m) => {
+                size.baseline = Some(m);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        size.import = Some(ours?);
+        base?;
+    } else {
+        eprintln!("{CASE} {label}: status import");
+        size.import = Some(measure_limited(
+            ctx.reps,
+            limit,
+            || copy_db(base, db),
+            import_cmd,
         )?);
     }
+    size.db_bytes = Some(db_size(db));
 
     eprintln!("{CASE} {label}: v_municipality_coverage");
     size.coverage = Some(measure_limited(

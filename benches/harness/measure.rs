@@ -1,7 +1,9 @@
-//! Measuring a child process: wall time from spawn to reap, and the child's peak
-//! resident set size from the kernel's rusage (`wait4`), over N repetitions. The child
-//! is the real release binary (or the sqlite3 CLI), so what is measured is what a
-//! user's run costs, start-up included.
+//! Measuring a child process: wall time from spawn to reap, and the child's CPU time
+//! (user + system, all its threads) and peak resident set size from the kernel's
+//! rusage (`wait4`), over N repetitions. The child is the real release binary (or the
+//! sqlite3 CLI), so what is measured is what a user's run costs, start-up included.
+//! A comparison with a baseline runs the two alternately ([`measure_interleaved`]),
+//! so both see the same minutes of a noisy host.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::process::{Command, Stdio};
@@ -13,6 +15,8 @@ use super::BenchError;
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
     pub wall: Duration,
+    /// User + system CPU time of the child (`ru_utime + ru_stime`), every thread.
+    pub cpu: Duration,
     /// `ru_maxrss` of the child, KiB (Linux reports kilobytes).
     pub max_rss_kib: u64,
 }
@@ -23,20 +27,38 @@ pub struct Measurement {
     pub samples: Vec<Sample>,
 }
 
+/// The median of `values` (the mean of the middle two for an even count); None when
+/// empty.
+pub fn median_of<T>(mut values: Vec<T>, mean2: impl Fn(T, T) -> T) -> Option<T>
+where
+    T: Copy + PartialOrd,
+{
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let mid = values.len() / 2;
+    match (
+        values.len() % 2,
+        values.get(mid),
+        mid.checked_sub(1).and_then(|m| values.get(m)),
+    ) {
+        (1, Some(m), _) => Some(*m),
+        (_, Some(hi), Some(lo)) => Some(mean2(*lo, *hi)),
+        _ => None,
+    }
+}
+
+fn median_duration(values: Vec<Duration>) -> Duration {
+    median_of(values, |a, b| (a + b) / 2).unwrap_or_default()
+}
+
 impl Measurement {
+    /// The median wall time.
     pub fn median(&self) -> Duration {
-        let mut walls: Vec<Duration> = self.samples.iter().map(|s| s.wall).collect();
-        walls.sort();
-        let mid = walls.len() / 2;
-        match (
-            walls.len() % 2,
-            walls.get(mid),
-            mid.checked_sub(1).and_then(|m| walls.get(m)),
-        ) {
-            (1, Some(m), _) => *m,
-            (_, Some(hi), Some(lo)) => (*hi + *lo) / 2,
-            _ => Duration::ZERO,
-        }
+        median_duration(self.samples.iter().map(|s| s.wall).collect())
+    }
+
+    /// The median CPU time (user + system).
+    pub fn cpu_median(&self) -> Duration {
+        median_duration(self.samples.iter().map(|s| s.cpu).collect())
     }
 
     pub fn min(&self) -> Duration {
@@ -160,8 +182,13 @@ pub fn run_once(cmd: &mut Command, limit_kib: Option<u64>) -> Result<Sample, Ben
             detail: format!("{how}; stderr: {}", tail.trim()),
         });
     }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
     Ok(Sample {
         wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
         max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
     })
 }
@@ -231,4 +258,87 @@ pub fn measure_limited(
         samples.push(run_once(&mut cmd, limit_kib)?);
     }
     Ok(Measurement { samples })
+}
+
+/// What [`measure_interleaved`] measured of each side. A side that fails keeps its
+/// error and is not run again; the other side goes on to its `reps` runs.
+pub struct Interleaved {
+    pub ours: Result<Measurement, BenchError>,
+    pub base: Result<Measurement, BenchError>,
+}
+
+/// Runs ours and the baseline alternately, `reps` times each: set-up and run i of
+/// ours, then set-up and run i of the baseline. Measured one after the other, a
+/// host that is busy for a minute bends one side's median and not the other's;
+/// alternated, sample i of both sides comes from the same minute, which is what
+/// [`Pair`] compares.
+#[allow(clippy::too_many_arguments)]
+pub fn measure_interleaved(
+    reps: usize,
+    limit_kib: Option<u64>,
+    mut ours_before: impl FnMut() -> Result<(), BenchError>,
+    mut ours_make: impl FnMut() -> Result<Command, BenchError>,
+    mut base_before: impl FnMut() -> Result<(), BenchError>,
+    mut base_make: impl FnMut() -> Result<Command, BenchError>,
+) -> Interleaved {
+    let mut ours = Ok(Measurement::default());
+    let mut base = Ok(Measurement::default());
+    for _ in 0..reps.max(1) {
+        if let Ok(m) = &mut ours {
+            match ours_before()
+                .and_then(|()| ours_make())
+                .and_then(|mut cmd| run_once(&mut cmd, limit_kib))
+            {
+                Ok(sample) => m.samples.push(sample),
+                Err(e) => ours = Err(e),
+            }
+        }
+        if let Ok(m) = &mut base {
+            match base_before()
+                .and_then(|()| base_make())
+                .and_then(|mut cmd| run_once(&mut cmd, limit_kib))
+            {
+                Ok(sample) => m.samples.push(sample),
+                Err(e) => base = Err(e),
+            }
+        }
+    }
+    Interleaved { ours, base }
+}
+
+/// Ours against a baseline measured by [`measure_interleaved`]: sample i of each
+/// side ran back to back.
+pub struct Pair<'a> {
+    pub ours: &'a Measurement,
+    pub base: &'a Measurement,
+}
+
+impl Pair<'_> {
+    /// The ratio of the median wall times: what the aims are stated in.
+    pub fn wall_ratio(&self) -> f64 {
+        self.ours.median().as_secs_f64() / self.base.median().as_secs_f64().max(1e-9)
+    }
+
+    /// Each run's wall time over that of the baseline run right after it, in run
+    /// order. A minute of host noise moves both runs of a pair, so their ratio
+    /// keeps still where the ratio of medians does not.
+    pub fn pair_ratios(&self) -> Vec<f64> {
+        self.ours
+            .samples
+            .iter()
+            .zip(&self.base.samples)
+            .map(|(o, b)| o.wall.as_secs_f64() / b.wall.as_secs_f64().max(1e-9))
+            .collect()
+    }
+
+    /// The median of [`Pair::pair_ratios`].
+    pub fn pair_ratio(&self) -> Option<f64> {
+        median_of(self.pair_ratios(), |a, b| (a + b) / 2.0)
+    }
+
+    /// The ratio of the median CPU times (user + system): what the code costs,
+    /// whatever else the host runs, short of cache and frequency effects.
+    pub fn cpu_ratio(&self) -> f64 {
+        self.ours.cpu_median().as_secs_f64() / self.base.cpu_median().as_secs_f64().max(1e-9)
+    }
 }

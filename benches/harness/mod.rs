@@ -200,6 +200,15 @@ pub fn sqlite3_script(db: &Path, script: &Path) -> Result<std::process::Command,
     Ok(cmd)
 }
 
+/// The status cases' baseline: the `sqlite3` shell's CSV import of the same report
+/// into a plain table of its 5 columns (WAL, like ozgsync's database).
+pub fn status_baseline_script(csv: &str) -> String {
+    format!(
+        "PRAGMA journal_mode = WAL;\nCREATE TABLE raw (key TEXT, ars TEXT, status TEXT, on_ TEXT, note TEXT);\n\
+         .mode csv\n.separator ;\n.import --skip 1 {csv} raw\n"
+    )
+}
+
 pub fn remove_db(db: &Path) -> Result<(), BenchError> {
     for file in db_files(db) {
         match fs::remove_file(&file) {

@@ -1,10 +1,11 @@
-//! What a case reports (measured rows and aims) and how the run prints it: two
-//! markdown tables, ready to paste into a dated section of benches/HISTORY.md.
+//! What a case reports (measured rows, aims, comparisons with a baseline) and how the
+//! run prints it: markdown tables, ready to paste into a dated section of
+//! benches/HISTORY.md.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::measure::Measurement;
+use super::measure::{Measurement, Pair};
 
 /// One measured step of a case.
 #[derive(Debug, Clone)]
@@ -38,6 +39,50 @@ pub struct CaseReport {
     /// Further markdown tables of the case (e.g. one row per size), printed after
     /// the aims.
     pub tables: Vec<String>,
+    /// Ours against a baseline, measured alternately (`measure_interleaved`).
+    pub comparisons: Vec<Comparison>,
+}
+
+/// One step of ours against its baseline, the samples of both taken alternately.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub what: String,
+    pub ours: Measurement,
+    pub base: Measurement,
+    /// How many threads ours runs on, and which: its CPU time can pass its wall time.
+    pub threads: String,
+}
+
+impl Comparison {
+    pub fn pair(&self) -> Pair<'_> {
+        Pair {
+            ours: &self.ours,
+            base: &self.base,
+        }
+    }
+
+    /// "per pair 1.93× (1.71–2.20), CPU 2.41×": what the aims' ratio of medians is
+    /// shown beside.
+    pub fn summary(&self) -> String {
+        let pair = self.pair();
+        format!(
+            "per pair {}{}, CPU {:.2}×",
+            pair.pair_ratio().map_or("–".into(), |r| format!("{r:.2}×")),
+            range(&pair.pair_ratios()),
+            pair.cpu_ratio()
+        )
+    }
+}
+
+/// " (1.71–2.20)", or nothing for fewer than two values.
+fn range(values: &[f64]) -> String {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if values.len() < 2 {
+        String::new()
+    } else {
+        format!(" ({lo:.2}–{hi:.2})")
+    }
 }
 
 pub fn fmt_duration(d: Duration) -> String {
@@ -73,23 +118,24 @@ pub fn render(reports: &[CaseReport], reps: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| case | step | records | median ({reps} runs) | min | records/s (median) | peak RSS | note |"
+        "| case | step | records | median ({reps} runs) | min | records/s (median) | CPU (median) | peak RSS | note |"
     );
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---|");
     for row in reports.iter().flat_map(|r| &r.rows) {
         let records = row.records.map_or("–".into(), |n| n.to_string());
-        let (median, min, per_sec, rss) = match &row.measurement {
+        let (median, min, per_sec, cpu, rss) = match &row.measurement {
             Some(m) => (
                 fmt_duration(m.median()),
                 fmt_duration(m.min()),
                 row.records.map_or("–".into(), |n| rate(n, m.median())),
+                fmt_duration(m.cpu_median()),
                 fmt_mib(m.peak_rss_kib()),
             ),
-            None => ("–".into(), "–".into(), "–".into(), "–".into()),
+            None => ("–".into(), "–".into(), "–".into(), "–".into(), "–".into()),
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {records} | {median} | {min} | {per_sec} | {rss} | {} |",
+            "| {} | {} | {records} | {median} | {min} | {per_sec} | {cpu} | {rss} | {} |",
             row.case,
             row.step,
             row.note.replace('|', "\\|")
@@ -110,6 +156,43 @@ pub fn render(reports: &[CaseReport], reps: usize) -> String {
                 out,
                 "| {} | {} | {} | {met} |",
                 aim.what, aim.target, aim.measured
+            );
+        }
+    }
+    let comparisons: Vec<&Comparison> = reports.iter().flat_map(|r| &r.comparisons).collect();
+    if !comparisons.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "Against the baseline, alternated (run i of ozgsync, then run i of the baseline, \
+             each after its own set-up), so both sides see the same minutes of the host. \
+             Wall from spawn to exit; CPU = user + system of the child, all its threads \
+             (`wait4`). The aims use the ratio of the wall medians; the ratio per pair and \
+             the CPU ratio tell host noise from code:"
+        );
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "| comparison | runs | ozgsync wall | baseline wall | ratio of medians | median of pair ratios (range) | ozgsync CPU | baseline CPU | CPU ratio | ozgsync threads |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        for c in comparisons {
+            let pair = c.pair();
+            let ratios = pair.pair_ratios();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {:.2}× | {}{} | {} | {} | {:.2}× | {} |",
+                c.what,
+                ratios.len(),
+                fmt_duration(c.ours.median()),
+                fmt_duration(c.base.median()),
+                pair.wall_ratio(),
+                pair.pair_ratio().map_or("–".into(), |r| format!("{r:.2}×")),
+                range(&ratios),
+                fmt_duration(c.ours.cpu_median()),
+                fmt_duration(c.base.cpu_median()),
+                pair.cpu_ratio(),
+                c.threads.replace('|', "\\|"),
             );
         }
     }

@@ -9,11 +9,11 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use super::measure::measure;
-use super::report::{fmt_duration, Aim, CaseReport};
+use super::measure::{measure, measure_interleaved, Interleaved};
+use super::report::{fmt_duration, Aim, CaseReport, Comparison};
 use super::{
     copy_db, file_mb, gemeinden, generate, import_lower_saxony, key, remove_db, row, sql_err,
-    sqlite3_script, write_status_report, BenchError, Ctx, STATUSES,
+    sqlite3_script, status_baseline_script, write_status_report, BenchError, Ctx, STATUSES,
 };
 
 const SERVICES: usize = 3_000;
@@ -70,18 +70,37 @@ pub fn status_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
     let csv_s = csv.to_string_lossy().into_owned();
     let mut report = CaseReport::default();
 
-    eprintln!("{CASE}: status import of {rows} rows");
-    let import = measure(
-        ctx.reps,
-        || copy_db(&base, &db),
-        || {
-            Ok(query(
-                ctx,
-                &db,
-                &["status", "import", &csv_s, "--by", "bench"],
-            ))
-        },
-    )?;
+    let import_cmd = || {
+        Ok(query(
+            ctx,
+            &db,
+            &["status", "import", &csv_s, "--by", "bench"],
+        ))
+    };
+    // The import and the baseline are measured alternately (run i of ours, then run
+    // i of sqlite3), so both see the same minutes of the host.
+    let plain = ctx.dir.join("status-baseline.db");
+    let (import, baseline) = match &ctx.sqlite3 {
+        None => {
+            eprintln!("{CASE}: status import of {rows} rows");
+            (measure(ctx.reps, || copy_db(&base, &db), import_cmd)?, None)
+        }
+        Some(_) => {
+            let script_path = ctx.dir.join("status-baseline.sql");
+            fs::write(&script_path, status_baseline_script(&csv_s))
+                .map_err(|e| BenchError::io(format!("write {}", script_path.display()), e))?;
+            eprintln!("{CASE}: status import of {rows} rows, alternated with sqlite3 .import");
+            let Interleaved { ours, base: m } = measure_interleaved(
+                ctx.reps,
+                None,
+                || copy_db(&base, &db),
+                import_cmd,
+                || remove_db(&plain),
+                || sqlite3_script(&plain, &script_path),
+            );
+            (ours?, Some(m?))
+        }
+    };
     report.rows.push(row(
         CASE,
         "status import (one event per cell)",
@@ -93,37 +112,24 @@ pub fn status_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
             file_mb(&csv)
         ),
     ));
-
-    let baseline = match &ctx.sqlite3 {
-        Some(_) => {
-            let plain = ctx.dir.join("status-baseline.db");
-            let script = format!(
-                "PRAGMA journal_mode = WAL;\nCREATE TABLE raw (key TEXT, ars TEXT, status TEXT, on_ TEXT, note TEXT);\n\
-                 .mode csv\n.separator ;\n.import --skip 1 {csv_s} raw\n"
-            );
-            let script_path = ctx.dir.join("status-baseline.sql");
-            fs::write(&script_path, script)
-                .map_err(|e| BenchError::io(format!("write {}", script_path.display()), e))?;
-            eprintln!("{CASE}: sqlite3 .import baseline");
-            let m = measure(
-                ctx.reps,
-                || remove_db(&plain),
-                || sqlite3_script(&plain, &script_path),
-            )?;
-            let counted: i64 = rusqlite::Connection::open(&plain)
-                .and_then(|c| c.query_row("SELECT count(*) FROM raw", [], |r| r.get(0)))
-                .map_err(sql_err("counting the baseline rows"))?;
-            report.rows.push(row(
-                CASE,
-                "baseline: sqlite3 .import, plain 5-column table",
-                rows,
-                Some(m.clone()),
-                format!("{counted} rows"),
-            ));
-            Some(m)
-        }
-        None => None,
-    };
+    let comparison = baseline.as_ref().map(|m| Comparison {
+        what: format!("status import, {rows} rows, vs sqlite3 .import"),
+        ours: import.clone(),
+        base: m.clone(),
+        threads: "1 (as sqlite3)".into(),
+    });
+    if let Some(m) = &baseline {
+        let counted: i64 = rusqlite::Connection::open(&plain)
+            .and_then(|c| c.query_row("SELECT count(*) FROM raw", [], |r| r.get(0)))
+            .map_err(sql_err("counting the baseline rows"))?;
+        report.rows.push(row(
+            CASE,
+            "baseline: sqlite3 .import, plain 5-column table",
+            rows,
+            Some(m.clone()),
+            format!("{counted} rows"),
+        ));
+    }
 
     eprintln!("{CASE}: coverage of every Gemeinde");
     let coverage = measure(
@@ -176,17 +182,19 @@ pub fn status_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
         measured: format!(
             "{} median{}",
             fmt_duration(import.median()),
-            baseline
+            comparison
                 .as_ref()
-                .map(|b| format!(
-                    " (sqlite3 .import {}, {:.1}×)",
-                    fmt_duration(b.median()),
-                    import.median().as_secs_f64() / b.median().as_secs_f64().max(1e-9)
+                .map(|c| format!(
+                    " (sqlite3 .import {}, {:.1}×; {})",
+                    fmt_duration(c.base.median()),
+                    c.pair().wall_ratio(),
+                    c.summary()
                 ))
                 .unwrap_or_default()
         ),
         met: Some(import.median().as_secs_f64() < 15.0),
     });
+    report.comparisons.extend(comparison);
     report.aims.push(Aim {
         what: "v_municipality_coverage, all Gemeinden".into(),
         target: "< 1 s".into(),
@@ -283,21 +291,44 @@ pub fn status_xlsx(ctx: &Ctx) -> Result<CaseReport, BenchError> {
         )?;
         let took = started.elapsed();
         assert_eq!(summary, format!("{rows} rows"));
+        // The CSV import and the baseline (sqlite3 .import of the CSV) are measured
+        // alternately, so both see the same minutes of the host.
+        let plain = ctx.dir.join("status-xlsx-baseline.db");
+        let script_path = ctx.dir.join("status-xlsx-baseline.sql");
+        if ctx.sqlite3.is_some() {
+            fs::write(&script_path, status_baseline_script(&csv.to_string_lossy()))
+                .map_err(|e| BenchError::io(format!("write {}", script_path.display()), e))?;
+        }
         let mut sizes = Vec::new();
+        let mut baseline = None;
         for (what, file) in [("XLSX", &xlsx), ("CSV", &csv)] {
             let name = file.to_string_lossy().into_owned();
-            eprintln!("{CASE}: status import of {rows} rows as {what}");
-            let m = measure(
-                ctx.reps,
-                || copy_db(&base, &db),
-                || {
-                    Ok(query(
-                        ctx,
-                        &db,
-                        &["status", "import", &name, "--by", "bench"],
-                    ))
-                },
-            )?;
+            let import_cmd = || {
+                Ok(query(
+                    ctx,
+                    &db,
+                    &["status", "import", &name, "--by", "bench"],
+                ))
+            };
+            let m = if what == "CSV" && ctx.sqlite3.is_some() {
+                eprintln!("{CASE}: status import of {rows} rows as {what}, alternated with sqlite3 .import");
+                let Interleaved {
+                    ours,
+                    base: sqlite3,
+                } = measure_interleaved(
+                    ctx.reps,
+                    None,
+                    || copy_db(&base, &db),
+                    import_cmd,
+                    || remove_db(&plain),
+                    || sqlite3_script(&plain, &script_path),
+                );
+                baseline = Some(sqlite3?);
+                ours?
+            } else {
+                eprintln!("{CASE}: status import of {rows} rows as {what}");
+                measure(ctx.reps, || copy_db(&base, &db), import_cmd)?
+            };
             let events: i64 = rusqlite::Connection::open(&db)
                 .and_then(|c| {
                     c.query_row("SELECT count(*) FROM status_event_rows", [], |r| r.get(0))
@@ -325,28 +356,20 @@ pub fn status_xlsx(ctx: &Ctx) -> Result<CaseReport, BenchError> {
             ));
             sizes.push(m);
         }
-        if ctx.sqlite3.is_some() {
-            let plain = ctx.dir.join("status-xlsx-baseline.db");
-            let csv_s = csv.to_string_lossy();
-            let script = format!(
-                "PRAGMA journal_mode = WAL;\nCREATE TABLE raw (key TEXT, ars TEXT, status TEXT, on_ TEXT, note TEXT);\n\
-                 .mode csv\n.separator ;\n.import --skip 1 {csv_s} raw\n"
-            );
-            let script_path = ctx.dir.join("status-xlsx-baseline.sql");
-            fs::write(&script_path, script)
-                .map_err(|e| BenchError::io(format!("write {}", script_path.display()), e))?;
-            let m = measure(
-                ctx.reps,
-                || remove_db(&plain),
-                || sqlite3_script(&plain, &script_path),
-            )?;
+        if let (Some(m), [_, from_csv]) = (baseline, sizes.as_slice()) {
             report.rows.push(row(
                 CASE,
                 "baseline: sqlite3 .import of the CSV",
                 rows,
-                Some(m),
+                Some(m.clone()),
                 "plain 5-column table".into(),
             ));
+            report.comparisons.push(Comparison {
+                what: format!("status import of the CSV, {rows} rows, vs sqlite3 .import"),
+                ours: from_csv.clone(),
+                base: m,
+                threads: "1 (as sqlite3)".into(),
+            });
         }
         if let [from_xlsx, from_csv] = sizes.as_slice() {
             let peak = from_xlsx.peak_rss_kib();

@@ -17,7 +17,7 @@ pub struct Import {
     /// What the payload is.
     kind: SourceKind,
     /// File path or https URL (for fim-api: the portal's base URL).
-    location: String,
+    location: std::ffi::OsString,
     /// Source name to record the release under [default: the kind].
     #[arg(long)]
     name: Option<String>,
@@ -54,7 +54,11 @@ enum ModeArg {
 
 impl Import {
     pub fn run(self, ctx: &Context) -> anyhow::Result<ExitCode> {
-        let location = Location::parse(&self.location, None)?;
+        // A file name need not be UTF-8 (one saved on a Latin-1 system); a URL is.
+        let location = match self.location.to_str() {
+            Some(text) => Location::parse(text, None)?,
+            None => Location::Path(self.location.clone().into()),
+        };
         let name = self
             .name
             .clone()

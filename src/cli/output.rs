@@ -112,22 +112,45 @@ pub(crate) fn say_json(value: &impl Serialize) {
     let _ = json(&mut out, value).map(|()| out.flush());
 }
 
+/// The widest a column of [`table`] is padded to, in characters. A wider cell
+/// (a rejected row's 1 MB key, a long raw line) is written whole and overflows its
+/// column on its own line instead of padding every other line to its width: one
+/// such cell made `rejects` print 114 MB of blanks for 56 rows.
+pub const MAX_PADDED: usize = 400;
+
 /// Writes rows as an aligned text table with a header line, every row known up
-/// front (the widths fit every cell).
+/// front (the widths fit every cell up to [`MAX_PADDED`]; nothing is cut).
 pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = header
+        .iter()
+        .map(|h| h.chars().count().min(MAX_PADDED))
+        .collect();
     for row in rows {
-        widen(&mut widths, row, usize::MAX);
+        widen(&mut widths, row, MAX_PADDED);
     }
-    writeln!(out, "{}", line(header.iter().copied(), &widths, usize::MAX))?;
+    writeln!(
+        out,
+        "{}",
+        line(header.iter().copied(), &widths, Width::Overflow)
+    )?;
     for row in rows {
         writeln!(
             out,
             "{}",
-            line(row.iter().map(String::as_str), &widths, usize::MAX)
+            line(row.iter().map(String::as_str), &widths, Width::Overflow)
         )?;
     }
     Ok(())
+}
+
+/// What [`line`] does with a cell wider than its column.
+#[derive(Clone, Copy)]
+enum Width {
+    /// Written whole; the line's later cells move right ([`table`]).
+    Overflow,
+    /// Cut, ending in `…`; the last column at this many characters
+    /// ([`StreamingTable`]).
+    Cut { last_max: usize },
 }
 
 /// Widens `widths` to fit `row`, up to `max` characters a column.
@@ -137,25 +160,29 @@ fn widen(widths: &mut [usize], row: &[String], max: usize) {
     }
 }
 
-/// One table line: cells padded to their column's width, a cell wider than it cut
-/// and ending in `…`; trailing blanks trimmed. The last column needs no alignment,
-/// so it is cut only at `last_max`.
-fn line<'a>(cells: impl Iterator<Item = &'a str>, widths: &[usize], last_max: usize) -> String {
+/// One table line: cells padded to their column's width, a cell wider than it
+/// written whole or cut as `width` says; trailing blanks trimmed. The last column
+/// needs no alignment, so it is cut only at `last_max`.
+fn line<'a>(cells: impl Iterator<Item = &'a str>, widths: &[usize], width: Width) -> String {
     let mut s = String::new();
     for (i, (cell, &w)) in cells.zip(widths).enumerate() {
         if i > 0 {
             s.push_str("  ");
         }
-        let w = if i + 1 == widths.len() { last_max } else { w };
+        let last = i + 1 == widths.len();
         let cell = visible(cell);
         let len = cell.chars().count();
-        if len > w {
-            s.extend(cell.chars().take(w.saturating_sub(1)));
-            s.push('…');
-        } else {
-            s.push_str(&cell);
-            if i + 1 < widths.len() {
-                s.extend(std::iter::repeat_n(' ', w - len));
+        match width {
+            Width::Cut { last_max } if len > if last { last_max } else { w } => {
+                let w = if last { last_max } else { w };
+                s.extend(cell.chars().take(w.saturating_sub(1)));
+                s.push('…');
+            }
+            _ => {
+                s.push_str(&cell);
+                if !last {
+                    s.extend(std::iter::repeat_n(' ', w.saturating_sub(len)));
+                }
             }
         }
     }
@@ -196,7 +223,13 @@ impl<W: Write> StreamingTable<W> {
             Some(widths) => writeln!(
                 self.out,
                 "{}",
-                line(row.iter().map(String::as_str), widths, self.max_width)
+                line(
+                    row.iter().map(String::as_str),
+                    widths,
+                    Width::Cut {
+                        last_max: self.max_width
+                    }
+                )
             ),
             None => {
                 self.pending.push(row);
@@ -218,7 +251,9 @@ impl<W: Write> StreamingTable<W> {
         for row in &self.pending {
             widen(&mut widths, row, self.max_width);
         }
-        let max = self.max_width;
+        let max = Width::Cut {
+            last_max: self.max_width,
+        };
         writeln!(
             self.out,
             "{}",

@@ -230,8 +230,18 @@ impl<'a> Staging<'a> {
         let dir = &lexical(dir);
         let name = dir
             .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| ExportError::invalid(no_folder_name(dir, opts)))?
+            .ok_or_else(|| ExportError::invalid(no_folder_name(dir, opts)))?;
+        // The lock, staging and leftover names are made from DIR's name as text.
+        let name = name
+            .to_str()
+            .ok_or_else(|| {
+                ExportError::invalid(format!(
+                    "--out {}: the folder's name {name:?} is not UTF-8 text (bytes from \
+                     another encoding, such as Latin-1); dashboards are served under that \
+                     name on the web: give a folder whose name is UTF-8",
+                    dir.display()
+                ))
+            })?
             .to_owned();
         let parent = match dir.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

@@ -153,3 +153,92 @@ fn control_characters_in_a_file_are_shown_not_obeyed() {
     shows_no_control("status import", &run.stderr);
     assert!(run.stderr.contains("report\\e[2J.csv"), "{run:#?}");
 }
+
+/// One cell far wider than the rest (a rejected row whose key is 100,000 digits:
+/// a line without separators, read as one field) widened its column for every
+/// line of a text table: `rejects` printed each of the 56 rows padded to it, 11 MB
+/// of blanks (114 MB for a 1 MB key) where the CSV is 200 KB. Now a column is
+/// padded to at most `MAX_PADDED` characters and a wider cell overflows on its own
+/// line, written whole.
+#[test]
+fn a_giant_cell_does_not_pad_every_line_of_a_table() {
+    let dir = scratch();
+    let db = dir.path().join("t.db");
+    let sample = std::fs::read(support::fixture("leika/leika_sample_nrw2019.csv")).unwrap();
+    let first_break = sample.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let giant = "9".repeat(100_000);
+    let mut file = sample[..first_break].to_vec();
+    file.extend_from_slice(format!("{giant};;;;;x;;1;;;\r\n").as_bytes());
+    file.extend_from_slice(&sample[first_break..]);
+    let leika = dir.path().join("leika.csv");
+    std::fs::write(&leika, file).unwrap();
+    support::run_db(&db, &["import", "leika", leika.to_str().unwrap()]).assert_ok();
+
+    let rejects = support::run_db(&db, &["rejects", "1"]);
+    rejects.assert_ok();
+    let lines: Vec<&str> = rejects.stdout.lines().collect();
+    assert!(lines.len() > 50, "{}", lines.len());
+    let holding: Vec<&&str> = lines.iter().filter(|l| l.contains(&giant)).collect();
+    assert_eq!(holding.len(), 1, "the giant key is shown whole, once");
+    for line in lines.iter().filter(|l| !l.contains(&giant)) {
+        assert!(
+            line.chars().count() < 3_000,
+            "a line padded to the giant cell: {} characters",
+            line.chars().count()
+        );
+    }
+    assert!(rejects.stdout.len() < 400_000, "{}", rejects.stdout.len());
+}
+
+/// Paths whose bytes are not UTF-8 (a file saved on a Latin-1 system) and a file
+/// name holding a line break. `import leika $'\xfcbersicht.csv'` was refused by
+/// the argument parser ("invalid UTF-8 was detected in one or more arguments",
+/// exit 2, naming neither the argument nor what to do) although every other file
+/// argument takes such a name; `export dashboards --out $'\xf9dir'` said the path
+/// "names no folder … cannot be `.`, `..` or `/`". Now the import reads the file,
+/// and the export refuses the name saying it is not UTF-8, creating nothing.
+#[test]
+fn paths_that_are_not_utf8_are_taken_or_refused_by_name() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let dir = scratch();
+    let db = dir.path().join(OsStr::from_bytes(b"\xff.db"));
+    let leika = dir.path().join(OsStr::from_bytes(b"\xfcbersicht.csv"));
+    std::fs::copy(support::fixture("leika/leika_sample_nrw2019.csv"), &leika).unwrap();
+    let run = support::collect(
+        support::command(dir.path())
+            .arg("--db")
+            .arg(&db)
+            .args(["import", "leika"])
+            .arg(&leika),
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("release 1 applied: 612 added"),
+        "{run:#?}"
+    );
+
+    let out = dir.path().join(OsStr::from_bytes(b"\xf9dir"));
+    let run = support::collect(
+        support::command(dir.path())
+            .arg("--db")
+            .arg(&db)
+            .args(["export", "dashboards", "--out"])
+            .arg(&out),
+    );
+    // A usage error, as every `--out` the export cannot take.
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("the folder's name \"\\xF9dir\" is not UTF-8 text"),
+        "{run:#?}"
+    );
+    assert!(!out.exists());
+
+    // A line break in a file name stays on the error's one line.
+    let run = support::run_db(&db, &["import", "leika", "no\nsuch.csv"]);
+    run.assert_code(1);
+    assert_eq!(run.stderr.lines().count(), 1, "{run:#?}");
+    assert!(run.stderr.contains("no\\nsuch.csv"), "{run:#?}");
+}
