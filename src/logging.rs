@@ -121,12 +121,25 @@ pub fn init(quiet: bool, format: LogFormat, color: Color) {
 /// an import refused. CSV and JSON carry the value itself (JSON escapes controls
 /// on its own).
 pub fn visible(s: &str) -> Cow<'_, str> {
+    escaped(s, false)
+}
+
+/// [`visible`] for a message of several lines (a configuration's parse error
+/// draws the line it means, with a caret below): a line break stays one, and
+/// the line after it is indented by two blanks, so that no line a message quotes
+/// starts where a line of its own would (`error: …`, a log line's time).
+pub fn visible_lines(s: &str) -> Cow<'_, str> {
+    escaped(s, true)
+}
+
+fn escaped(s: &str, keep_lines: bool) -> Cow<'_, str> {
     if !s.chars().any(acts) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
+            '\n' if keep_lines => out.push_str("\n  "),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
@@ -152,7 +165,7 @@ fn acts(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{visible, Color};
+    use super::{visible, visible_lines, Color};
 
     #[test]
     fn what_a_terminal_would_obey_is_shown_escaped() {
@@ -170,6 +183,10 @@ mod tests {
             "ab\\u{202e}cd\\u{9b}\\u{7f}"
         );
         assert_eq!(visible("\u{2066}x\u{2069}"), "\\u{2066}x\\u{2069}");
+        assert_eq!(
+            visible_lines("bad\n  |\nerror: forged\r\u{1b}[2J"),
+            "bad\n    |\n  error: forged\\r\\e[2J"
+        );
     }
 
     #[test]

@@ -23,9 +23,13 @@ fn main() -> ExitCode {
             if ozgsync::cli::stdout_closed() {
                 return ExitCode::SUCCESS;
             }
-            // One line, whatever the error quotes from a file, a name or a path:
-            // its control characters are shown, not obeyed (`cli::visible`).
-            eprintln!("error: {}", ozgsync::cli::visible(&describe(&err)));
+            // Whatever the error quotes from a file, a name or a path, its control
+            // characters are shown, not obeyed, and a line it holds is indented
+            // under this one (`logging::visible_lines`).
+            eprintln!(
+                "error: {}",
+                ozgsync::logging::visible_lines(&describe(&err))
+            );
             ozgsync::cli::exit_code_for(&err)
         }
     }

@@ -30,7 +30,7 @@ impl ConfigCmd {
             Err(problems) => {
                 eprintln!("{}: {} problem(s)", path.display(), problems.len());
                 for p in &problems {
-                    eprintln!("  {p}");
+                    eprintln!("  {}", crate::logging::visible_lines(&p.to_string()));
                 }
                 return Ok(ExitCode::FAILURE);
             }
@@ -59,7 +59,7 @@ impl ConfigCmd {
         } else {
             eprintln!("{}: {} problem(s)", path.display(), run_problems.len());
             for p in &run_problems {
-                eprintln!("  {p}");
+                eprintln!("  {}", crate::logging::visible_lines(&p.to_string()));
             }
             Ok(ExitCode::FAILURE)
         }

@@ -386,7 +386,14 @@ pub(super) fn print_history(
         )?;
         if let Some(p) = previous {
             for c in diff::field_changes(p, &v.data) {
-                writeln!(out, "        {}: {} → {}", c.field, c.old, c.new)?;
+                // JSON escapes C0 controls, not C1 or the bidi overrides.
+                writeln!(
+                    out,
+                    "        {}: {} → {}",
+                    c.field,
+                    visible(&c.old.to_string()),
+                    visible(&c.new.to_string())
+                )?;
             }
         }
         previous = Some(&v.data);

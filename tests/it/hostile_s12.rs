@@ -236,9 +236,82 @@ fn paths_that_are_not_utf8_are_taken_or_refused_by_name() {
     );
     assert!(!out.exists());
 
-    // A line break in a file name stays on the error's one line.
-    let run = support::run_db(&db, &["import", "leika", "no\nsuch.csv"]);
+    // A line break in a file name cannot start a line of its own: what follows
+    // it is indented under the error (a configuration's error keeps its lines,
+    // `a_config_error_keeps_its_lines_and_forges_none`).
+    let run = support::run_db(&db, &["import", "leika", "no\nerror: such.csv"]);
     run.assert_code(1);
-    assert_eq!(run.stderr.lines().count(), 1, "{run:#?}");
-    assert!(run.stderr.contains("no\\nsuch.csv"), "{run:#?}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{run:#?}");
+    assert!(lines[0].starts_with("error: reading no"), "{run:#?}");
+    assert!(lines[1].starts_with("  error: such.csv"), "{run:#?}");
+}
+
+/// A configuration's parse error draws the line it means, with a caret below it,
+/// over several lines. Quoting a value that holds ESC or a line break (`kind =
+/// "le\u001b[2Jika\nerror: forged"`), the error printed the escape raw and the
+/// quoted line break began a line of its own, `error: forged`; `config check`
+/// likewise. Now the message keeps its lines, each after the first indented, and
+/// shows the escape as `\e`.
+#[test]
+fn a_config_error_keeps_its_lines_and_forges_none() {
+    let dir = scratch();
+    std::fs::write(
+        dir.path().join("ozgsync.toml"),
+        "database = \"c.db\"\n[[source]]\nname = \"leika\"\nkind = \"le\\u001b[2Jika\\nerror: forged\"\nlocation = \"l.csv\"\n",
+    )
+    .unwrap();
+    for args in [&["releases"][..], &["config", "check"]] {
+        let run = support::run_in(dir.path(), args);
+        assert_ne!(run.code, Some(0), "{run:#?}");
+        shows_no_control(&args.join(" "), &run.stderr);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert!(
+            lines.len() > 2,
+            "the caret drawing keeps its lines: {run:#?}"
+        );
+        assert!(
+            lines.iter().skip(1).all(|l| l.starts_with("  ")),
+            "a line after the first starts at column 0: {run:#?}"
+        );
+        assert!(run.stderr.contains("le\\e[2Jika"), "{run:#?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.trim_start().starts_with('|') && l.contains('^')),
+            "{run:#?}"
+        );
+    }
+}
+
+/// A record's history shows each change as JSON (`"old" → "new"`), and JSON
+/// escapes the C0 controls only: a name changed to hold U+202E (right-to-left
+/// override) or a C1 control (U+009B, a CSI on some terminals) reached the
+/// terminal raw from `service`. Now the change line goes through the same escape.
+#[test]
+fn a_changed_name_in_a_history_is_shown_not_obeyed() {
+    let dir = scratch();
+    let db = dir.path().join("t.db");
+    for (i, name) in ["Abfallgebühr", "Abfall\u{202e}gebühr\u{9b}2J"]
+        .iter()
+        .enumerate()
+    {
+        let leika = dir.path().join(format!("leika{i}.csv"));
+        let rows = [
+            LEIKA_HEADER.to_owned(),
+            leika_row("99088026034000", "Abendrealschule Aufnahme", "4"),
+            leika_row("99001001002000", name, "5"),
+        ];
+        std::fs::write(&leika, format!("\u{feff}{}\r\n", rows.join("\r\n"))).unwrap();
+        support::run_db(&db, &["import", "leika", leika.to_str().unwrap()]).assert_ok();
+    }
+    let run = support::run_db(&db, &["service", "99001001002000"]);
+    run.assert_ok();
+    shows_no_control("service", &run.stdout);
+    assert!(!run.stdout.contains('\u{9b}'), "{run:#?}");
+    assert!(
+        run.stdout
+            .contains("bezeichnung: \"Abfallgebühr\" → \"Abfall\\u{202e}gebühr\\u{9b}2J\""),
+        "{run:#?}"
+    );
 }
