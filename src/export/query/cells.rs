@@ -45,13 +45,22 @@ pub(super) struct Cells {
 }
 
 impl Cells {
-    /// The cell of matrix subject `s` in matrix scope `a` as the report counts
+    /// The cells of matrix subject `s` (none: no subject or no cells), for
+    /// [`Cells::get_in`] over many scopes with one lookup of the subject.
+    pub(super) fn row(&self, s: Option<u32>) -> (u32, &[u8]) {
+        match s.and_then(|s| Some((s, self.rows.get(s as usize)?))) {
+            Some((s, row)) => (s, row.as_slice()),
+            None => (u32::MAX, &[]),
+        }
+    }
+
+    /// The cell in matrix scope `a` of a subject's [`Cells::row`] as the report counts
     /// it. A cell not marked [`FULL`] meets no other in a row (see
     /// [`Cells::resolve_pairs`]), so only its status is read: its date and event
     /// are placeholders.
-    pub(super) fn get(&self, s: Option<u32>, a: Option<u32>) -> Option<Latest> {
-        let (s, a) = (s?, a?);
-        let code = *self.rows.get(s as usize)?.get(a as usize)?;
+    pub(super) fn get_in(&self, (s, row): (u32, &[u8]), a: Option<u32>) -> Option<Latest> {
+        let a = a?;
+        let code = *row.get(a as usize)?;
         if code & FULL != 0 {
             return self.full.get(&(s, a)).copied();
         }

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 
 use super::catalog::{
     annotations, availability, efa_services, efa_themenfeld, leika_names, ozg_names, stamp, units,
-    Efa, Observed,
+    Annotation, Efa, Observed,
 };
 use super::matrix::{Latest, Matrix};
 use super::status::{matrix_and_changes, ScopeReader};
@@ -205,8 +205,24 @@ impl Base {
         cell: impl Fn(Option<u32>) -> Option<Latest>,
     ) -> Option<Option<Latest>> {
         let (l, e, all) = self.subjects.get(i)?;
-        let latest = Latest::newer(cell(*l), cell(*e));
-        (latest.is_some() || *all).then_some(latest)
+        Base::row_of(*all, cell(*l), cell(*e))
+    }
+
+    /// Service `i`'s LeiKa subject, EfA subject and whether it is relevant to
+    /// every Gemeinde: for [`Base::row_of`] over many Gemeinden.
+    pub(super) fn subjects_of(&self, i: usize) -> Option<(Option<u32>, Option<u32>, bool)> {
+        self.subjects.get(i).copied()
+    }
+
+    /// The row of a service (relevant to every Gemeinde: `all`) from its LeiKa
+    /// subject's and its EfA subject's cell ([`Base::relevant`]).
+    pub(super) fn row_of(
+        all: bool,
+        l: Option<Latest>,
+        e: Option<Latest>,
+    ) -> Option<Option<Latest>> {
+        let latest = Latest::newer(l, e);
+        (latest.is_some() || all).then_some(latest)
     }
 
     /// The subjects that meet in one service's row (a LeiKa key's and its EfA
@@ -266,6 +282,34 @@ pub(super) fn base(
     base_from(conn, land, as_of, matrix)
 }
 
+/// The annotations and EfA services, read once for an export that needs them
+/// beside its [`Base`] (the report).
+pub(super) struct Catalogue {
+    pub(super) notes: BTreeMap<String, Annotation>,
+    pub(super) efas: Vec<Efa>,
+}
+
+impl Catalogue {
+    pub(super) fn read(conn: &Connection) -> Result<Catalogue, ExportError> {
+        Ok(Catalogue {
+            notes: annotations(conn)?,
+            efas: efa_services(conn)?,
+        })
+    }
+}
+
+/// [`base`] without the changes, from a [`Catalogue`] already read.
+pub(super) fn base_with(
+    conn: &Connection,
+    land: &LandScope,
+    as_of: NaiveDate,
+    catalogue: &Catalogue,
+) -> Result<Base, ExportError> {
+    map_for_scans(conn);
+    let matrix = matrix_and_changes(conn, as_of, None)?;
+    base_of(conn, land, as_of, matrix, catalogue)
+}
+
 /// [`base`] from a matrix already read (its `recent` changes go to the members),
 /// or from an empty one that only interns the subjects and scopes. The caller
 /// has mapped `conn` for the catalogue's scans.
@@ -275,19 +319,27 @@ pub(super) fn base_from(
     as_of: NaiveDate,
     matrix: Matrix,
 ) -> Result<Base, ExportError> {
+    base_of(conn, land, as_of, matrix, &Catalogue::read(conn)?)
+}
+
+/// [`base_from`] with the annotations and EfA services already read.
+pub(super) fn base_of(
+    conn: &Connection,
+    land: &LandScope,
+    as_of: NaiveDate,
+    matrix: Matrix,
+    catalogue: &Catalogue,
+) -> Result<Base, ExportError> {
     let started = std::time::Instant::now();
-    let notes = annotations(conn)?;
-    let efa: HashMap<String, Efa> = efa_services(conn)?
-        .into_iter()
-        .map(|e| (e.id.clone(), e))
-        .collect();
+    let notes = &catalogue.notes;
+    let efa: HashMap<&str, &Efa> = catalogue.efas.iter().map(|e| (e.id.as_str(), e)).collect();
     let names = leika_names(conn)?;
     let ozg = ozg_names(conn)?;
     let seen = availability(conn, as_of)?;
     tracing::debug!(elapsed = ?started.elapsed(), "export: catalogue read");
     // An EfA service names the LeiKa keys it implements; an annotation's efa_id wins.
     let mut efa_of_key: HashMap<&str, &str> = HashMap::new();
-    let mut sorted_efa: Vec<&Efa> = efa.values().collect();
+    let mut sorted_efa: Vec<&Efa> = efa.values().copied().collect();
     sorted_efa.sort_by(|a, b| a.id.cmp(&b.id));
     for e in sorted_efa {
         for k in &e.leika_keys {
@@ -298,7 +350,7 @@ pub(super) fn base_from(
     let nachnutzung = crate::store::efa_nachnutzung::states_as_of(conn, as_of)?;
     // Services: every LeiKa key a municipality executes (annotation) or has a status for.
     let mut keys: BTreeMap<String, ()> = BTreeMap::new();
-    for (key, a) in &notes {
+    for (key, a) in notes {
         if Vollzug::is_municipal_code(a.vollzug.as_deref()) {
             keys.insert(key.clone(), ());
         }
@@ -313,7 +365,7 @@ pub(super) fn base_from(
             let efa_id = a
                 .and_then(|a| a.efa_id.clone())
                 .or_else(|| efa_of_key.get(key.as_str()).map(|s| s.to_string()));
-            let e = efa_id.as_ref().and_then(|id| efa.get(id));
+            let e = efa_id.as_deref().and_then(|id| efa.get(id).copied());
             let leika = names.get(key);
             DashService {
                 leistungsschluessel: key.clone(),

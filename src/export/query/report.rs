@@ -7,11 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Connection;
 
-use super::catalog::{
-    annotations, efa_services, efa_themenfeld, ozg_names, ressorts, stamp, units, Annotation,
-};
+use super::catalog::{efa_themenfeld, ozg_names, ressorts, stamp, units, Annotation};
 use super::changes::changes;
-use super::dashboard::{base, base_from, Base};
+use super::dashboard::{base_of, base_with, Base, Catalogue};
 use super::matrix::Latest;
 use super::status::land_status;
 use crate::export::model::{
@@ -32,28 +30,40 @@ pub fn report(
     let started = std::time::Instant::now();
     // The cells as the counts need them (a byte each); the whole matrix of dated
     // cells only where that read gives up (see `cells`).
+    let catalogue = Catalogue::read(conn)?;
     let mut read = None;
     if let Some((interned, cells)) = super::cells::read(conn, as_of)? {
-        let base = base_from(conn, scope, as_of, interned)?;
+        let base = base_of(conn, scope, as_of, interned, &catalogue)?;
         if let Some(cells) = cells.resolve_pairs(conn, &base.pairs())? {
             read = Some((base, Some(cells)));
         }
     }
     let (base, cells) = match read {
         Some(read) => read,
-        None => (base(conn, scope, as_of, false)?, None),
+        None => (base_with(conn, scope, as_of, &catalogue)?, None),
     };
     tracing::debug!(elapsed = ?started.elapsed(), "report: status cells and services");
-    let notes = annotations(conn)?;
+    let Catalogue { notes, efas } = &catalogue;
     let ozg = ozg_names(conn)?;
     let land = land_status(conn, as_of)?;
-    let efas = efa_services(conn)?;
     let mut nachnutzung = crate::store::efa_nachnutzung::states_as_of(conn, as_of)?;
     let kreise = units(conn, "kreis", scope)?;
     tracing::debug!(elapsed = ?started.elapsed(), "report: catalogue read");
     let (efa_index, per_efa, paare) = match &cells {
-        Some(cells) => count(&base, &kreise, |i, a| base.relevant(i, |s| cells.get(s, a))),
-        None => count(&base, &kreise, |i, a| base.row(i, a)),
+        // A service's two subjects' rows looked up once, not once per Gemeinde.
+        Some(cells) => count(&base, &kreise, |i| {
+            let rows = base
+                .subjects_of(i)
+                .map(|(l, e, all)| (cells.row(l), cells.row(e), all));
+            move |a| {
+                let (l, e, all) = rows?;
+                Base::row_of(all, cells.get_in(l, a), cells.get_in(e, a))
+            }
+        }),
+        None => {
+            let base = &base;
+            count(base, &kreise, |i| move |a| base.row(i, a))
+        }
     };
     tracing::debug!(elapsed = ?started.elapsed(), "report: pairs counted");
 
@@ -69,7 +79,7 @@ pub fn report(
         }
     }
     let mut services = Vec::with_capacity(efas.len());
-    for e in &efas {
+    for e in efas {
         let note = note_of.get(e.id.as_str()).copied();
         let (kommunen, avail) = efa_index
             .get(e.id.as_str())
@@ -143,7 +153,7 @@ pub fn report(
         .collect();
 
     let changes = match since {
-        Some(since) => changes(conn, scope, &efas, since, as_of)?,
+        Some(since) => changes(conn, scope, efas, since, as_of)?,
         None => Changes::default(),
     };
     let funnel = Stage::ALL
@@ -184,15 +194,18 @@ pub fn report(
 /// Returns the EfA ids' indexes, per EfA index the phases and availability, and
 /// per entry of `kreise` its number of Gemeinden and its phases.
 #[allow(clippy::type_complexity)]
-fn count<'a>(
+fn count<'a, R>(
     base: &'a Base,
     kreise: &[(Unit, Option<String>)],
-    row: impl Fn(usize, Option<u32>) -> Option<Option<Latest>> + Sync,
+    rows: impl Fn(usize) -> R + Sync,
 ) -> (
     HashMap<&'a str, usize>,
     Vec<(Phases, Availability)>,
     Vec<(u32, Phases)>,
-) {
+)
+where
+    R: Fn(Option<u32>) -> Option<Option<Latest>>,
+{
     let mut efa_index: HashMap<&str, usize> = HashMap::new();
     let efa_of_service: Vec<Option<usize>> = base
         .services
@@ -232,7 +245,7 @@ fn count<'a>(
     let parts = crate::export::par_map(&ranges, |&(from, to)| {
         count_range(
             base,
-            &row,
+            &rows,
             &efa_of_service,
             &kreis_of,
             kreise.len(),
@@ -278,9 +291,9 @@ fn count<'a>(
 /// [`count`] over the Gemeinden `range` (indexes into `base.members`): per Kreis
 /// (index into the Kreise) the phases of its Gemeinden's rows, and per EfA index
 /// the phases and availability over these Gemeinden.
-fn count_range(
+fn count_range<R: Fn(Option<u32>) -> Option<Option<Latest>>>(
     base: &Base,
-    row: &(impl Fn(usize, Option<u32>) -> Option<Option<Latest>> + Sync),
+    rows: &(impl Fn(usize) -> R + Sync),
     efa_of_service: &[Option<usize>],
     kreis_of: &[Option<usize>],
     kreise: usize,
@@ -307,9 +320,10 @@ fn count_range(
         }
         let cells = efa.and_then(|e| best.get_mut(e * n..(e + 1) * n));
         let mut cells = cells.map(|c| c.iter_mut());
+        let row = rows(i);
         for ((g, (_, _, ars_id, _)), seen) in members.iter().enumerate().zip(&mut seen) {
             let cell = cells.as_mut().and_then(Iterator::next);
-            let Some(latest) = row(i, *ars_id) else {
+            let Some(latest) = row(*ars_id) else {
                 continue;
             };
             let status = latest.map(|l| l.status);
