@@ -284,26 +284,30 @@ pub fn measure_interleaved(
     let mut ours = Ok(Measurement::default());
     let mut base = Ok(Measurement::default());
     for _ in 0..reps.max(1) {
-        if let Ok(m) = &mut ours {
-            match ours_before()
-                .and_then(|()| ours_make())
-                .and_then(|mut cmd| run_once(&mut cmd, limit_kib))
-            {
-                Ok(sample) => m.samples.push(sample),
-                Err(e) => ours = Err(e),
-            }
-        }
-        if let Ok(m) = &mut base {
-            match base_before()
-                .and_then(|()| base_make())
-                .and_then(|mut cmd| run_once(&mut cmd, limit_kib))
-            {
-                Ok(sample) => m.samples.push(sample),
-                Err(e) => base = Err(e),
-            }
-        }
+        sample_into(&mut ours, &mut ours_before, &mut ours_make, limit_kib);
+        sample_into(&mut base, &mut base_before, &mut base_make, limit_kib);
     }
     Interleaved { ours, base }
+}
+
+/// One set-up and run of a side of [`measure_interleaved`], its sample added to
+/// `side`; a side that failed before is not run again, one that fails now keeps
+/// the error.
+fn sample_into(
+    side: &mut Result<Measurement, BenchError>,
+    before: &mut impl FnMut() -> Result<(), BenchError>,
+    make: &mut impl FnMut() -> Result<Command, BenchError>,
+    limit_kib: Option<u64>,
+) {
+    if let Ok(m) = side {
+        match before()
+            .and_then(|()| make())
+            .and_then(|mut cmd| run_once(&mut cmd, limit_kib))
+        {
+            Ok(sample) => m.samples.push(sample),
+            Err(e) => *side = Err(e),
+        }
+    }
 }
 
 /// Ours against a baseline measured by [`measure_interleaved`]: sample i of each
