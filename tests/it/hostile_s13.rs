@@ -39,7 +39,8 @@ fn a_file_whose_every_row_is_rejected_is_no_first_edition() {
     let run = support::run_db(&db, &["import", "leika", leika.to_str().unwrap()]);
     run.assert_code(1);
     assert!(
-        run.stderr.contains("none of its 2 row(s) is a valid record")
+        run.stderr
+            .contains("none of its 2 row(s) is a valid record")
             && run.stderr.contains("line 2")
             && run.stderr.contains("'123'")
             && run.stderr.contains("nothing was applied"),
@@ -73,7 +74,8 @@ fn a_file_whose_every_row_is_rejected_is_no_first_edition() {
     let run = support::run_db(&db, &["import", "efa", efa.to_str().unwrap()]);
     run.assert_code(1);
     assert!(
-        run.stderr.contains("none of its 1 row(s) is a valid record"),
+        run.stderr
+            .contains("none of its 1 row(s) is a valid record"),
         "{run:#?}"
     );
     assert_eq!(
@@ -116,22 +118,31 @@ fn control_characters_in_a_link_leave_the_workbook_readable() {
     use calamine::{Data, Reader, Xlsx};
     let dir = scratch();
     let db = support::quick_start(dir.path());
-    let mut release: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(support::fixture("efa/release1.json")).unwrap(),
-    )
-    .unwrap();
+    let mut release: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(support::fixture("efa/release1.json")).unwrap())
+            .unwrap();
     let name = "BAf\u{1b}[2J\u{0}\u{b}\u{fffe}\u{85}\u{202e}öG";
     release["services"][0]["name"] = name.into();
     release["services"][1]["url"] = "https://abfall.example/\u{1b}x".into();
     let efa = dir.path().join("efa.json");
     std::fs::write(&efa, serde_json::to_vec(&release).unwrap()).unwrap();
-    support::run_db(&db, &["import", "efa", "--name", "efa", efa.to_str().unwrap()])
-        .assert_ok();
+    support::run_db(
+        &db,
+        &["import", "efa", "--name", "efa", efa.to_str().unwrap()],
+    )
+    .assert_ok();
 
     let out = dir.path().join("r.xlsx");
     support::run_db(
         &db,
-        &["export", "report", "--format", "xlsx", "--out", out.to_str().unwrap()],
+        &[
+            "export",
+            "report",
+            "--format",
+            "xlsx",
+            "--out",
+            out.to_str().unwrap(),
+        ],
     )
     .assert_ok();
     assert_xml_1_0(&out);
@@ -146,9 +157,14 @@ fn control_characters_in_a_link_leave_the_workbook_readable() {
     }
     assert!(
         // calamine leaves Excel's escape of U+FFFE (`_xFFFE_`) as it is.
-        texts.iter().any(|t| t.replace("_xFFFE_", "\u{fffe}") == name),
+        texts
+            .iter()
+            .any(|t| t.replace("_xFFFE_", "\u{fffe}") == name),
         "the name as stored: {:?}",
-        texts.iter().filter(|t| t.contains("BAf")).collect::<Vec<_>>()
+        texts
+            .iter()
+            .filter(|t| t.contains("BAf"))
+            .collect::<Vec<_>>()
     );
     assert!(
         texts.iter().any(|t| t == "https://abfall.example/\u{1b}x"),
