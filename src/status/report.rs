@@ -27,15 +27,19 @@ use crate::parse::csv_text;
 use crate::parse::xlsx_sheet::StreamError;
 use crate::parse::ParseError;
 
+/// A set of catalogue keys, probed twice per row of a report: foldhash, not
+/// SipHash, as the LeiKa import's key maps (its keys are the database's own).
+pub type KeySet = HashSet<String, foldhash::fast::RandomState>;
+
 /// What rows are checked against: the current catalogue, municipalities, Ressorts.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     /// Current LeiKa keys.
-    pub leika: HashSet<String>,
+    pub leika: KeySet,
     /// Current EfA service ids.
-    pub efa: HashSet<String>,
+    pub efa: KeySet,
     /// ARS of current municipality-directory records (any level).
-    pub ars: HashSet<String>,
+    pub ars: KeySet,
     /// Current Kürzel, lower-cased → Ressort id.
     pub ressorts: HashMap<String, i64>,
 }
