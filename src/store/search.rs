@@ -227,14 +227,17 @@ where
 }
 
 /// Appends [`crate::model::fold`] of `text`, its characters of [`pre_tokenized`]
-/// replaced; `scratch` holds the folded text when it is not all ASCII.
+/// replaced. Folding leaves most names ASCII (`ä` is `ae`); one that is not yet (a
+/// dash, `§`, `é`) is copied to `scratch` and appended again, replaced.
 fn push_folded(out: &mut String, scratch: &mut String, text: &str) {
-    if text.is_ascii() {
-        crate::model::fold_into(out, text);
+    let start = out.len();
+    crate::model::fold_into(out, text);
+    let Some(folded) = out.get(start..).filter(|folded| !folded.is_ascii()) else {
         return;
-    }
+    };
     scratch.clear();
-    crate::model::fold_into(scratch, text);
+    scratch.push_str(folded);
+    out.truncate(start);
     push_pre_tokenized(out, scratch, |_| None);
 }
 
@@ -258,11 +261,7 @@ fn push_pre_tokenized(
 ) {
     let mut rest = text;
     while !rest.is_empty() {
-        let ascii = rest
-            .bytes()
-            .position(|b| !b.is_ascii())
-            .unwrap_or(rest.len());
-        let (run, tail) = rest.split_at(ascii);
+        let (run, tail) = rest.split_at(ascii_len(rest.as_bytes()));
         out.push_str(run);
         let mut chars = tail.chars();
         if let Some(c) = chars.next() {
@@ -274,6 +273,25 @@ fn push_pre_tokenized(
         }
         rest = chars.as_str();
     }
+}
+
+/// How many bytes `bytes` starts with that are ASCII, read eight at a time (names
+/// are mostly ASCII).
+fn ascii_len(bytes: &[u8]) -> usize {
+    let mut words = bytes.chunks_exact(8);
+    let mut len = 0;
+    for word in words.by_ref() {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or([0x80; 8]));
+        if word & 0x8080_8080_8080_8080 != 0 {
+            break;
+        }
+        len += 8;
+    }
+    let rest = bytes.get(len..).unwrap_or_default();
+    len + rest
+        .iter()
+        .position(|b| !b.is_ascii())
+        .unwrap_or(rest.len())
 }
 
 /// What the index's tokenizer (`unicode61 remove_diacritics 2`) makes of `c` when
