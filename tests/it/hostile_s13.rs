@@ -2,7 +2,7 @@
 //! items the tenth round left (a file of which no row is usable, control
 //! characters in the workbooks), then angles no earlier round tried.
 
-use super::support::{self, scratch};
+use super::support::{self, scratch, Reply};
 
 const LEIKA_HEADER: &str = "\"Schluessel\",\"Leistungsgruppierung\",\"Leistungskennung\",\"Verrichtung\",\"Verrichtungsdetail\",\"Bezeichnung\",\"Bezeichnung2\",\"Typ\",\"Veröffentlichungsdatum\",\"Besondere Merkmale\",\"Synonyme\"";
 
@@ -169,5 +169,76 @@ fn control_characters_in_a_link_leave_the_workbook_readable() {
     assert!(
         texts.iter().any(|t| t == "https://abfall.example/\u{1b}x"),
         "the URL as stored, as text"
+    );
+}
+
+/// `total_timeout_secs = 9223372036854775807` (the largest TOML integer, written
+/// for "no limit") with an HTTP source: `sync` ended in a panic, "overflow when
+/// adding duration to instant", exit 101, as did `query --timeout
+/// 18446744073709551615`. Now the configuration is refused naming the key and the
+/// longest wait (a year) for every time setting, and the query's clock takes a
+/// budget it cannot count to as no limit.
+#[test]
+fn a_time_limit_past_what_the_clock_counts_is_refused_or_no_limit() {
+    let dir = scratch();
+    let server = support::serve(|_, _| {
+        Reply::ok(std::fs::read(support::fixture("leika/leika_release2.csv")).unwrap())
+    });
+    let db = dir.path().join("t.db");
+    for (section, key) in [
+        ("fetch", "total_timeout_secs"),
+        ("fetch", "backoff_base_ms"),
+        ("daemon", "job_timeout_secs"),
+    ] {
+        let config = dir.path().join("c.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[{section}]\n{key} = 9223372036854775807\n{}\n[[source]]\nname = \"leika\"\nkind = \"leika\"\nlocation = \"{}/leika.csv\"\n",
+                if section == "fetch" { "allow_http = true" } else { "[fetch]\nallow_http = true" },
+                server.base
+            ),
+        )
+        .unwrap();
+        let run = support::run_db(&db, &["sync", "--config", config.to_str().unwrap()]);
+        assert!(
+            !run.stderr.contains("panicked") && run.code != Some(101),
+            "{key}: {run:#?}"
+        );
+        assert!(
+            !run.ok()
+                && run
+                    .stderr
+                    .contains(&format!("{section}.{key}: more than a year")),
+            "{key}: {run:#?}"
+        );
+    }
+    // A year is still taken.
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[fetch]\nallow_http = true\ntotal_timeout_secs = {}\n[[source]]\nname = \"leika\"\nkind = \"leika\"\nlocation = \"{}/leika.csv\"\n",
+            366 * 24 * 3600,
+            server.base
+        ),
+    )
+    .unwrap();
+    support::run_db(&db, &["sync", "--config", config.to_str().unwrap()]).assert_ok();
+
+    let run = support::run_db(
+        &db,
+        &[
+            "query",
+            "--timeout",
+            "18446744073709551615",
+            "SELECT count(*) FROM v_services",
+        ],
+    );
+    run.assert_ok();
+    assert_eq!(
+        run.stdout.lines().last().map(str::trim),
+        Some("614"),
+        "{run:#?}"
     );
 }
