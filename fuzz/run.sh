@@ -18,6 +18,15 @@ if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo fuzz list)
 fi
 if [ -z "${NO_BUILD:-}" ]; then
+    # The fuzz crate is its own workspace with its own Cargo.lock, which cargo would
+    # otherwise re-resolve in silence (newer versions than the binary ships with):
+    # refuse a lock that no longer covers the dependencies. It holds the main
+    # Cargo.lock's versions (tests/it/tidy.rs checks); to renew it after a
+    # dependency change: cp ../Cargo.lock Cargo.lock && cargo metadata >/dev/null
+    cargo metadata --locked --format-version 1 >/dev/null || {
+        echo "fuzz/Cargo.lock is stale: cp ../Cargo.lock Cargo.lock && cargo metadata >/dev/null" >&2
+        exit 1
+    }
     cargo fuzz build -O
 fi
 # Where cargo fuzz put them: fuzz/target, or CARGO_TARGET_DIR when that is set.

@@ -99,6 +99,10 @@ pub struct Config {
     file: ConfigFile,
 }
 
+/// The longest time any setting may ask ozgsync to wait (a leap year in seconds):
+/// checked with the other limits when a configuration is read.
+pub const MAX_WAIT_SECS: u64 = 366 * 24 * 3600;
+
 fn default_timezone() -> String {
     "Europe/Berlin".into()
 }
@@ -687,6 +691,43 @@ impl Config {
             if value == 0 {
                 out.push(format!(
                     "{key}: must be greater than 0 (0 is not \"no limit\": every download or run would fail at once)"
+                ));
+            }
+        }
+        // A time so far away that the clock cannot count to it (`total_timeout_secs
+        // = 9223372036854775807` for "no limit") ended the download in a panic, "overflow
+        // when adding duration to instant". One year is longer than any wait means.
+        let times = [
+            (
+                "fetch.connect_timeout_secs",
+                file.fetch.connect_timeout_secs,
+            ),
+            ("fetch.read_timeout_secs", file.fetch.read_timeout_secs),
+            ("fetch.total_timeout_secs", file.fetch.total_timeout_secs),
+            ("fetch.backoff_base_ms", file.fetch.backoff_base_ms / 1000),
+            ("fetch.max_backoff_secs", file.fetch.max_backoff_secs),
+            ("daemon.retry_base_ms", file.daemon.retry_base_ms / 1000),
+            ("daemon.retry_max_secs", file.daemon.retry_max_secs),
+            (
+                "daemon.shutdown_timeout_secs",
+                file.daemon.shutdown_timeout_secs,
+            ),
+            ("daemon.job_timeout_secs", file.daemon.job_timeout_secs),
+            ("daemon.reload_poll_secs", file.daemon.reload_poll_secs),
+        ]
+        .map(|(key, secs)| (key.to_owned(), secs))
+        .into_iter()
+        .chain(
+            file.exports
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (format!("export[{i}].timeout_secs"), e.timeout_secs)),
+        );
+        for (key, secs) in times {
+            if secs > MAX_WAIT_SECS {
+                out.push(format!(
+                    "{key}: more than a year ({MAX_WAIT_SECS} s), the longest time ozgsync waits for anything; for \"practically no limit\" write at most {MAX_WAIT_SECS} s (in {} for a key in milliseconds)",
+                    MAX_WAIT_SECS * 1000
                 ));
             }
         }

@@ -66,6 +66,18 @@ pub enum Error {
     )]
     NoRecords { location: String },
 
+    /// A full release into a source with nothing current whose every row is
+    /// rejected: nothing in the file is usable, so it is not the format.
+    #[error(
+        "{location}: none of its {rejected} row(s) is a valid record (the first, {position}: {reason}), so it is not a full edition of a catalogue; nothing was applied. A file of another kind, another encoding or shifted columns look like this: check the file. To record it anyway with its rejects, import it with --mode incremental and see `ozgsync rejects`"
+    )]
+    NoValidRecord {
+        location: String,
+        rejected: u64,
+        position: String,
+        reason: String,
+    },
+
     /// A full release that would retire more than the allowed share of the records.
     #[error(
         "{location}: this full release would retire {retire} of {current} current records, more than the allowed {:.0} %; nothing was applied. A truncated or partial download looks like this; if the source really dropped them, import again with --max-retire-share 1 (or set max_retire_share = 1.0 for the source)",

@@ -267,7 +267,9 @@ impl QueryConnection {
     fn start_clock(&self, budget: Option<Duration>) -> Instant {
         let now = Instant::now();
         if let Ok(mut d) = self.deadline.lock() {
-            *d = budget.map(|b| now + b);
+            // A budget past what the clock can count to (`--timeout
+            // 18446744073709551615`) is no limit, not a panic.
+            *d = budget.and_then(|b| now.checked_add(b));
         }
         now
     }

@@ -495,6 +495,18 @@ fn write_items(
                 location: payload.origin.clone(),
             });
         }
+        // Nor is one whose every row is bad: applied into an empty source it was
+        // release 1 with nothing in it, a file of which nothing is usable (another
+        // kind of file, shifted columns) recorded as the catalogue's first edition.
+        if writer.seen.is_empty() {
+            let (position, reason) = rejects.first.take().unwrap_or_default();
+            return Err(Error::NoValidRecord {
+                location: payload.origin.clone(),
+                rejected: rejects.rejected,
+                position,
+                reason,
+            });
+        }
         let current = writer.current_before;
         let retire = writer.current.len();
         if current >= RETIRE_GUARD_MIN_CURRENT
@@ -1330,6 +1342,8 @@ struct RejectWriter<'c> {
     seq: i64,
     rejected: u64,
     warnings: u64,
+    /// Where the first rejected row stood and why, for a refusal that names it.
+    first: Option<(String, String)>,
 }
 
 impl<'c> RejectWriter<'c> {
@@ -1346,6 +1360,7 @@ impl<'c> RejectWriter<'c> {
             seq: 0,
             rejected: 0,
             warnings: 0,
+            first: None,
         })
     }
 
@@ -1354,6 +1369,9 @@ impl<'c> RejectWriter<'c> {
         match reject.severity {
             Severity::Reject => self.rejected += 1,
             Severity::Warning => self.warnings += 1,
+        }
+        if reject.severity == Severity::Reject && self.first.is_none() {
+            self.first = Some((reject.position.clone(), reject.reason.clone()));
         }
         self.stmt
             .execute(params![

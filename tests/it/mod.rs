@@ -19,6 +19,7 @@ mod hostile;
 mod hostile_s10;
 mod hostile_s11;
 mod hostile_s12;
+mod hostile_s13;
 mod hostile_s7;
 mod hostile_s8;
 mod hostile_s9;

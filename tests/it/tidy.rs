@@ -397,3 +397,85 @@ fn every_rule_names_paths_that_exist() {
         );
     }
 }
+
+/// `fuzz/` is its own workspace with its own `Cargo.lock`, which cargo re-resolves
+/// in silence when it is stale: its entry for the library lacked 15 of the
+/// library's direct dependencies (mimalloc, hyper, zip, …), so a fuzz build chose
+/// their versions anew, not the ones the binary ships with (`fuzz/run.sh` now
+/// refuses such a lock). The
+/// fuzz lock holds every crate the library depends on (all but the
+/// dev-dependencies), and every crate the two locks share at the main lock's versions.
+#[test]
+fn the_fuzz_lock_follows_the_main_lock() {
+    fn lock(rel: &str) -> String {
+        fs::read_to_string(root().join(rel)).unwrap()
+    }
+    /// (name, version) of every package.
+    fn packages(text: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut name = None;
+        for line in text.lines() {
+            if let Some(v) = line.strip_prefix("name = \"") {
+                name = Some(v.trim_end_matches('"').to_owned());
+            } else if let (Some(v), Some(n)) = (line.strip_prefix("version = \""), name.take()) {
+                out.push((n, v.trim_end_matches('"').to_owned()));
+            }
+        }
+        out
+    }
+    /// The names the `ozgsync` package depends on directly.
+    fn ozgsync_deps(text: &str) -> Vec<String> {
+        let start = text
+            .find("[[package]]\nname = \"ozgsync\"\n")
+            .expect("the ozgsync package in the lock");
+        let entry = &text[start..];
+        let entry = &entry[..entry[1..]
+            .find("[[package]]")
+            .map_or(entry.len(), |e| e + 1)];
+        let Some(list) = entry.split("dependencies = [").nth(1) else {
+            return Vec::new();
+        };
+        list.lines()
+            .map(|l| l.trim().trim_matches(|c| c == '"' || c == ','))
+            .take_while(|l| *l != "]")
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+            .collect()
+    }
+    let manifest = lock("Cargo.toml");
+    let dev_only: Vec<&str> = manifest
+        .split("[dev-dependencies]")
+        .nth(1)
+        .and_then(|s| s.split("\n[").next())
+        .unwrap_or("")
+        .lines()
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))
+        .collect();
+    let (main, fuzz) = (lock("Cargo.lock"), lock("fuzz/Cargo.lock"));
+    let mut stale = Vec::new();
+    let in_fuzz = ozgsync_deps(&fuzz);
+    for dep in ozgsync_deps(&main) {
+        if !dev_only.contains(&dep.as_str()) && !in_fuzz.contains(&dep) {
+            stale.push(format!("{dep} is missing"));
+        }
+    }
+    let versions = packages(&main);
+    for (name, version) in packages(&fuzz) {
+        let in_main: Vec<&str> = versions
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if !in_main.is_empty() && !in_main.contains(&version.as_str()) {
+            stale.push(format!(
+                "{name} {version} (Cargo.lock: {})",
+                in_main.join(", ")
+            ));
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "fuzz/Cargo.lock does not follow Cargo.lock: {}; renew it: \
+         cd fuzz && cp ../Cargo.lock Cargo.lock && cargo metadata >/dev/null",
+        stale.join("; ")
+    );
+}

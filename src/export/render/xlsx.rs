@@ -140,10 +140,16 @@ fn write_cell(
     Ok(())
 }
 
+/// A link goes into the sheet's relationships as an XML attribute, which
+/// rust_xlsxwriter does not escape control characters in: one such character
+/// (XML 1.0 forbids most of them) made the whole workbook unreadable, so such a
+/// URL is written as text, where the library escapes it (`_x001B_`).
 fn is_linkable(s: &str) -> bool {
     (s.starts_with("https://") || s.starts_with("http://"))
         && s.chars().count() <= MAX_URL_CHARS
-        && !s.chars().any(char::is_whitespace)
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}'))
 }
 
 /// Cuts a string to Excel's cell limit on a character boundary.

@@ -1,0 +1,244 @@
+//! The hostile tester's list of session 13, each through the real binary: the
+//! items the tenth round left (a file of which no row is usable, control
+//! characters in the workbooks), then angles no earlier round tried.
+
+use super::support::{self, scratch, Reply};
+
+const LEIKA_HEADER: &str = "\"Schluessel\",\"Leistungsgruppierung\",\"Leistungskennung\",\"Verrichtung\",\"Verrichtungsdetail\",\"Bezeichnung\",\"Bezeichnung2\",\"Typ\",\"Veröffentlichungsdatum\",\"Besondere Merkmale\",\"Synonyme\"";
+
+fn leika_row(key: &str, name: &str, typ: &str) -> String {
+    format!(
+        "\"{key}\",\"\",\"\",\"\",\"\",\"{name}\",\"\",\"{typ}\",\"05.10.2019 14:38\",\"\",\"\""
+    )
+}
+
+fn leika_file(path: &std::path::Path, rows: &[String]) {
+    let mut all = vec![LEIKA_HEADER.to_owned()];
+    all.extend(rows.iter().cloned());
+    std::fs::write(path, format!("{}\r\n", all.join("\r\n"))).unwrap();
+}
+
+/// A LeiKa (or EfA) file of which every row is rejected was applied into an empty
+/// database as release 1 with nothing in it and its rejects, exit 0: a file that
+/// holds nothing usable (another kind of file, shifted columns) recorded as the
+/// catalogue's first edition. Over an existing catalogue the same file was already
+/// refused ("holds no valid record"). Now it is refused into an empty one too,
+/// naming the first bad row; `--mode incremental` still records it with its rejects.
+#[test]
+fn a_file_whose_every_row_is_rejected_is_no_first_edition() {
+    let dir = scratch();
+    let db = dir.path().join("t.db");
+    let leika = dir.path().join("leika.csv");
+    leika_file(
+        &leika,
+        &[
+            leika_row("123", "kurz", "4"),
+            leika_row("abc", "Buchstaben", "4"),
+        ],
+    );
+    let run = support::run_db(&db, &["import", "leika", leika.to_str().unwrap()]);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("none of its 2 row(s) is a valid record")
+            && run.stderr.contains("line 2")
+            && run.stderr.contains("'123'")
+            && run.stderr.contains("nothing was applied"),
+        "{run:#?}"
+    );
+    assert_eq!(support::rows(&db, "SELECT count(*) FROM releases"), ["0"]);
+    assert_eq!(support::rows(&db, "SELECT count(*) FROM rejects"), ["0"]);
+
+    // Asked for, the rows are recorded with their rejects.
+    let run = support::run_db(
+        &db,
+        &[
+            "import",
+            "leika",
+            "--mode",
+            "incremental",
+            leika.to_str().unwrap(),
+        ],
+    );
+    run.assert_ok();
+    assert!(run.stdout.contains("2 rejected"), "{run:#?}");
+
+    // EfA goes through the same release: refused the same way.
+    let efa = dir.path().join("efa.csv");
+    std::fs::write(
+        &efa,
+        "efa_id;name;ozg_ids;leistungsschluessel;themenfeld;federfuehrendes_land;betreiber;marktplatz_status;reifegrad_modell;reifegrad_stufe;kostenmodell;fit_connect;url;stand\n\
+         EFA-0001;x;10056;123;bildung;ST;D;verfuegbar;1.1;3;kostenfrei;ja;https://x.example/;2026-01-15\n",
+    )
+    .unwrap();
+    let run = support::run_db(&db, &["import", "efa", efa.to_str().unwrap()]);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("none of its 1 row(s) is a valid record"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        support::rows(&db, "SELECT count(*) FROM releases WHERE source = 'efa'"),
+        ["0"]
+    );
+}
+
+/// Every part of an XLSX file is XML 1.0, which forbids the C0 controls but tab,
+/// line feed and carriage return, and U+FFFE/U+FFFF: one such character anywhere
+/// and Excel calls the workbook damaged.
+#[track_caller]
+fn assert_xml_1_0(xlsx: &std::path::Path) {
+    let file = std::fs::File::open(xlsx).unwrap();
+    let mut zip = zip::ZipArchive::new(file).unwrap();
+    for i in 0..zip.len() {
+        let mut part = zip.by_index(i).unwrap();
+        let name = part.name().to_owned();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut part, &mut text).unwrap();
+        if let Some(bad) = text.chars().find(|&c| {
+            (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
+        }) {
+            panic!(
+                "{}: part {name} holds U+{:04X}, which XML 1.0 forbids",
+                xlsx.display(),
+                bad as u32
+            );
+        }
+    }
+}
+
+/// An EfA release whose `url` holds ESC (and names holding ESC, NUL, a vertical
+/// tab, U+FFFE, NEL and U+202E): `export report --format xlsx` wrote the URL as a
+/// hyperlink, whose target goes into an XML attribute raw, and the workbook was not
+/// XML any more (Excel: "found a problem with some content"). The link is now
+/// written as text, escaped like every other cell; the names read back as stored.
+#[test]
+fn control_characters_in_a_link_leave_the_workbook_readable() {
+    use calamine::{Data, Reader, Xlsx};
+    let dir = scratch();
+    let db = support::quick_start(dir.path());
+    let mut release: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(support::fixture("efa/release1.json")).unwrap())
+            .unwrap();
+    let name = "BAf\u{1b}[2J\u{0}\u{b}\u{fffe}\u{85}\u{202e}öG";
+    release["services"][0]["name"] = name.into();
+    release["services"][1]["url"] = "https://abfall.example/\u{1b}x".into();
+    let efa = dir.path().join("efa.json");
+    std::fs::write(&efa, serde_json::to_vec(&release).unwrap()).unwrap();
+    support::run_db(
+        &db,
+        &["import", "efa", "--name", "efa", efa.to_str().unwrap()],
+    )
+    .assert_ok();
+
+    let out = dir.path().join("r.xlsx");
+    support::run_db(
+        &db,
+        &[
+            "export",
+            "report",
+            "--format",
+            "xlsx",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .assert_ok();
+    assert_xml_1_0(&out);
+    let mut book: Xlsx<_> = calamine::open_workbook(&out).unwrap();
+    let mut texts = Vec::new();
+    for sheet in book.sheet_names() {
+        let range = book.worksheet_range(&sheet).unwrap();
+        texts.extend(range.used_cells().filter_map(|(_, _, cell)| match cell {
+            Data::String(s) => Some(s.clone()),
+            _ => None,
+        }));
+    }
+    assert!(
+        // calamine leaves Excel's escape of U+FFFE (`_xFFFE_`) as it is.
+        texts
+            .iter()
+            .any(|t| t.replace("_xFFFE_", "\u{fffe}") == name),
+        "the name as stored: {:?}",
+        texts
+            .iter()
+            .filter(|t| t.contains("BAf"))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        texts.iter().any(|t| t == "https://abfall.example/\u{1b}x"),
+        "the URL as stored, as text"
+    );
+}
+
+/// `total_timeout_secs = 9223372036854775807` (the largest TOML integer, written
+/// for "no limit") with an HTTP source: `sync` ended in a panic, "overflow when
+/// adding duration to instant", exit 101, as did `query --timeout
+/// 18446744073709551615`. Now the configuration is refused naming the key and the
+/// longest wait (a year) for every time setting, and the query's clock takes a
+/// budget it cannot count to as no limit.
+#[test]
+fn a_time_limit_past_what_the_clock_counts_is_refused_or_no_limit() {
+    let dir = scratch();
+    let server = support::serve(|_, _| {
+        Reply::ok(std::fs::read(support::fixture("leika/leika_release2.csv")).unwrap())
+    });
+    let db = dir.path().join("t.db");
+    for (section, key) in [
+        ("fetch", "total_timeout_secs"),
+        ("fetch", "backoff_base_ms"),
+        ("daemon", "job_timeout_secs"),
+    ] {
+        let config = dir.path().join("c.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[{section}]\n{key} = 9223372036854775807\n{}\n[[source]]\nname = \"leika\"\nkind = \"leika\"\nlocation = \"{}/leika.csv\"\n",
+                if section == "fetch" { "allow_http = true" } else { "[fetch]\nallow_http = true" },
+                server.base
+            ),
+        )
+        .unwrap();
+        let run = support::run_db(&db, &["sync", "--config", config.to_str().unwrap()]);
+        assert!(
+            !run.stderr.contains("panicked") && run.code != Some(101),
+            "{key}: {run:#?}"
+        );
+        assert!(
+            !run.ok()
+                && run
+                    .stderr
+                    .contains(&format!("{section}.{key}: more than a year")),
+            "{key}: {run:#?}"
+        );
+    }
+    // A year is still taken.
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[fetch]\nallow_http = true\ntotal_timeout_secs = {}\n[[source]]\nname = \"leika\"\nkind = \"leika\"\nlocation = \"{}/leika.csv\"\n",
+            366 * 24 * 3600,
+            server.base
+        ),
+    )
+    .unwrap();
+    support::run_db(&db, &["sync", "--config", config.to_str().unwrap()]).assert_ok();
+
+    let run = support::run_db(
+        &db,
+        &[
+            "query",
+            "--timeout",
+            "18446744073709551615",
+            "SELECT count(*) FROM v_services",
+        ],
+    );
+    run.assert_ok();
+    assert_eq!(
+        run.stdout.lines().last().map(str::trim),
+        Some("614"),
+        "{run:#?}"
+    );
+}
