@@ -9,7 +9,9 @@
 //! which the user's words are folded the same way to match (`Goettingen`,
 //! `GÖTTINGEN`), and as written, which the tokenizer strips of diacritics, with ß as
 //! ss (so `Strassenbehorde` without the umlaut still finds "Straßenbehörde"); hits
-//! show the names as stored, never the folded text. A query that is a key (a
+//! show the names as stored, never the folded text. Common accented letters and
+//! separators reach the tokenizer as the ASCII it would make of them (the same
+//! tokens, less work on the SQLite writer's thread). A query that is a key (a
 //! Leistungsschlüssel, an EfA-ID) finds that record first.
 
 use rusqlite::{params, Connection};
@@ -140,10 +142,13 @@ pub const DOCUMENT_FIELDS: [&str; 4] = ["bezeichnung", "name", "bezeichnung2", "
 
 /// The text a version is indexed with: its name (`bezeichnung`, else `name`, then
 /// `bezeichnung2`) and its synonyms joined by ` | `, each once folded by
-/// [`crate::model::fold`] and once as written with ß as ss. The index is
-/// contentless, so removing a document needs exactly the text it was added with:
-/// this one function derives it for every [`Batch`] and migration 0014 (SQL
-/// function `search_text`). Changing it needs a migration that rebuilds the index.
+/// [`crate::model::fold`] and once as written with ß as ss; in both, the
+/// characters of [`pre_tokenized`] are replaced by what the tokenizer makes of
+/// them. The index is contentless, so removing a document needs the tokens it was
+/// added with: this one function derives its text for every [`Batch`] and
+/// migration 0014 (SQL function `search_text`). A change that changes the tokens
+/// needs a migration that rebuilds the index; one that keeps them (as
+/// [`pre_tokenized`], by a test against the tokenizer) does not.
 pub fn document(data: &serde_json::Value) -> (String, Option<String>) {
     let text = |field: &str| data.get(field).and_then(serde_json::Value::as_str);
     let synonyms = data
@@ -165,7 +170,8 @@ pub fn document(data: &serde_json::Value) -> (String, Option<String>) {
 /// [`document`] of that JSON value (a test pins it).
 ///
 /// Built in one pass per copy, straight into the two texts: the folded copy of
-/// each part, then each part as written with ß as ss.
+/// each part, then each part as written with ß as ss (a folded part that is not
+/// all ASCII goes through a scratch buffer for [`pre_tokenized`]).
 pub fn document_from<'a, S, I>(
     text: impl Fn(&str) -> Option<&'a str>,
     synonyms: Option<I>,
@@ -183,16 +189,17 @@ where
     // and the ß rule read one character at a time, so each part is done alone.
     let mut name_doc =
         String::with_capacity(2 * (name.len() + second.map_or(0, |s| s.len() + 1)) + 16);
-    crate::model::fold_into(&mut name_doc, name);
+    let mut scratch = String::new();
+    push_folded(&mut name_doc, &mut scratch, name);
     if let Some(second) = second {
         name_doc.push(' ');
-        crate::model::fold_into(&mut name_doc, second);
+        push_folded(&mut name_doc, &mut scratch, second);
     }
     name_doc.push(' ');
-    push_eszett_as_ss(&mut name_doc, name);
+    push_as_written(&mut name_doc, name);
     if let Some(second) = second {
         name_doc.push(' ');
-        push_eszett_as_ss(&mut name_doc, second);
+        push_as_written(&mut name_doc, second);
     }
     let synonyms = synonyms
         .filter(|list| list.clone().next().is_some())
@@ -205,37 +212,112 @@ where
                 if i > 0 {
                     doc.push_str(" | ");
                 }
-                crate::model::fold_into(&mut doc, synonym.as_ref());
+                push_folded(&mut doc, &mut scratch, synonym.as_ref());
             }
             doc.push(' ');
             for (i, synonym) in list.enumerate() {
                 if i > 0 {
                     doc.push_str(" | ");
                 }
-                push_eszett_as_ss(&mut doc, synonym.as_ref());
+                push_as_written(&mut doc, synonym.as_ref());
             }
             doc
         });
     (name_doc, synonyms)
 }
 
-/// Appends `text` with `ß` as `ss` and `ẞ` as `SS` (the index's second copy of
-/// each name: `Strasse` finds `Straße` as written, too).
-fn push_eszett_as_ss(out: &mut String, text: &str) {
-    // ß is C3 9F and ẞ is E1 BA 9E in UTF-8; C3 and E1 are only ever lead bytes.
-    let bytes = text.as_bytes();
-    let mut copied = 0;
-    for at in memchr::memchr2_iter(0xC3, 0xE1, bytes) {
-        let (width, with) = match bytes.get(at..at + 2) {
-            Some([0xC3, 0x9F]) => (2, "ss"),
-            Some([0xE1, 0xBA]) if bytes.get(at + 2) == Some(&0x9E) => (3, "SS"),
-            _ => continue,
-        };
-        out.push_str(text.get(copied..at).unwrap_or_default());
-        out.push_str(with);
-        copied = at + width;
+/// Appends [`crate::model::fold`] of `text`, its characters of [`pre_tokenized`]
+/// replaced. Folding leaves most names ASCII (`ä` is `ae`); one that is not yet (a
+/// dash, `§`, `é`) is copied to `scratch` and appended again, replaced.
+fn push_folded(out: &mut String, scratch: &mut String, text: &str) {
+    let start = out.len();
+    crate::model::fold_into(out, text);
+    let Some(folded) = out.get(start..).filter(|folded| !folded.is_ascii()) else {
+        return;
+    };
+    scratch.clear();
+    scratch.push_str(folded);
+    out.truncate(start);
+    push_pre_tokenized(out, scratch, |_| None);
+}
+
+/// Appends `text` as written (the index's second copy of each name: `Strasse`
+/// finds `Straße`, `Behorde` finds `Behörde`), with `ß` as `ss` and `ẞ` as `SS`
+/// and the characters of [`pre_tokenized`] replaced.
+fn push_as_written(out: &mut String, text: &str) {
+    push_pre_tokenized(out, text, |c| match c {
+        'ß' => Some("ss"),
+        'ẞ' => Some("SS"),
+        _ => None,
+    });
+}
+
+/// Appends `text`, each non-ASCII character replaced by `special`'s text, else by
+/// [`pre_tokenized`]'s character, else kept.
+fn push_pre_tokenized(
+    out: &mut String,
+    text: &str,
+    special: impl Fn(char) -> Option<&'static str>,
+) {
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (run, tail) = rest.split_at(ascii_len(rest.as_bytes()));
+        out.push_str(run);
+        let mut chars = tail.chars();
+        if let Some(c) = chars.next() {
+            match (special(c), pre_tokenized(c)) {
+                (Some(with), _) => out.push_str(with),
+                (None, Some(with)) => out.push(with),
+                (None, None) => out.push(c),
+            }
+        }
+        rest = chars.as_str();
     }
-    out.push_str(text.get(copied..).unwrap_or_default());
+}
+
+/// How many bytes `bytes` starts with that are ASCII, read eight at a time (names
+/// are mostly ASCII).
+fn ascii_len(bytes: &[u8]) -> usize {
+    let mut words = bytes.chunks_exact(8);
+    let mut len = 0;
+    for word in words.by_ref() {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or([0x80; 8]));
+        if word & 0x8080_8080_8080_8080 != 0 {
+            break;
+        }
+        len += 8;
+    }
+    let rest = bytes.get(len..).unwrap_or_default();
+    len + rest
+        .iter()
+        .position(|b| !b.is_ascii())
+        .unwrap_or(rest.len())
+}
+
+/// What the index's tokenizer (`unicode61 remove_diacritics 2`) makes of `c` when
+/// that is one ASCII character: a letter it folds to that lower-case ASCII letter
+/// (`Ä`, `é` → `a`, `e`), or a separator (`–`, `§`, `„` → a space). The document
+/// carries that character instead, so the tokens, and so the index, are the ones
+/// `c` gives (a test compares them, character by character, with the tokenizer's
+/// own), while the tokenizer, on the SQLite writer's thread, reads ASCII: its
+/// non-ASCII path (decoding, then a search in each of its category, fold and
+/// diacritic tables) cost the writer about 3 % of its instructions in a
+/// 100k-row LeiKa import (benches/HISTORY.md, session 13). Characters not listed
+/// go to the tokenizer as they are.
+fn pre_tokenized(c: char) -> Option<char> {
+    Some(match c {
+        'ä' | 'Ä' | 'à' | 'À' | 'á' | 'Á' | 'â' | 'Â' | 'ã' | 'Ã' | 'å' | 'Å' => 'a',
+        'ç' | 'Ç' => 'c',
+        'è' | 'È' | 'é' | 'É' | 'ê' | 'Ê' | 'ë' | 'Ë' => 'e',
+        'ì' | 'Ì' | 'í' | 'Í' | 'î' | 'Î' | 'ï' | 'Ï' => 'i',
+        'ñ' | 'Ñ' => 'n',
+        'ö' | 'Ö' | 'ò' | 'Ò' | 'ó' | 'Ó' | 'ô' | 'Ô' | 'õ' | 'Õ' => 'o',
+        'ü' | 'Ü' | 'ù' | 'Ù' | 'ú' | 'Ú' | 'û' | 'Û' => 'u',
+        'ý' | 'Ý' | 'ÿ' => 'y',
+        '–' | '—' | '§' | '„' | '“' | '”' | '‚' | '‘' | '’' | '«' | '»' | '·' | '•' | '…'
+        | '\u{a0}' => ' ',
+        _ => return None,
+    })
 }
 
 /// The index changes of one release, collected and written a few thousand at a
@@ -473,6 +555,11 @@ mod tests {
             Just("ü".to_owned()),
             Just("İ".to_owned()),
             Just("Σ".to_owned()),
+            Just("Ö".to_owned()),
+            Just("é".to_owned()),
+            Just("–".to_owned()),
+            Just("§".to_owned()),
+            Just("„".to_owned()),
             Just(" | ".to_owned()),
             Just("\u{e1}\u{ba}".to_owned()),
             Just("\u{1e9f}\u{1e01}".to_owned()),
@@ -507,23 +594,107 @@ mod tests {
         ]
     }
 
-    proptest! {
-        #[test]
-        fn the_document_is_the_one_it_was(
-            bezeichnung in field(),
-            name in field(),
-            bezeichnung2 in field(),
-            synonyme in synonyms(),
-        ) {
-            let mut data = serde_json::Map::new();
-            for (key, value) in DOCUMENT_FIELDS.iter().zip([bezeichnung, name, bezeichnung2, synonyme]) {
-                if let Some(value) = value {
-                    data.insert((*key).to_owned(), value);
-                }
+    /// A database made by ozgsync, whose `search_fts` is the index as the migrations
+    /// made it, with a table of that index's tokens (`fts5vocab`, one row a token).
+    fn index_db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open(&dir.path().join("search.db")).unwrap();
+        conn.execute_batch(
+            "CREATE VIRTUAL TABLE temp.tokens USING fts5vocab(main, search_fts, instance)",
+        )
+        .unwrap();
+        (dir, conn)
+    }
+
+    /// The tokens (term, column, position) the index's own tokenizer makes of a
+    /// document, added to the index and removed again.
+    fn tokens(
+        conn: &Connection,
+        (name, synonyms): &(String, Option<String>),
+    ) -> Vec<(String, String, i64)> {
+        conn.execute(
+            "INSERT INTO search_fts (rowid, name, synonyms) VALUES (1, ?1, ?2)",
+            params![name, synonyms],
+        )
+        .unwrap();
+        let got = conn
+            .prepare("SELECT term, col, offset FROM tokens WHERE doc = 1 ORDER BY col, offset")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap();
+        conn.execute(
+            "INSERT INTO search_fts (search_fts, rowid, name, synonyms) VALUES ('delete', 1, ?1, ?2)",
+            params![name, synonyms],
+        )
+        .unwrap();
+        got
+    }
+
+    /// The document indexes exactly the tokens of the text schema 0014's index was
+    /// made with (the tokenizer's own, compared), so the index, and every answer
+    /// it gives (`search`, a `MATCH` typed in Datasette, `bm25`), is the one it was;
+    /// and a version indexed before is removed with the text made now.
+    #[test]
+    fn the_document_gives_the_tokens_it_gave() {
+        let (_dir, conn) = index_db();
+        let config = proptest::test_runner::Config {
+            cases: 512,
+            failure_persistence: None,
+            ..Default::default()
+        };
+        proptest::test_runner::TestRunner::new(config)
+            .run(
+                &(field(), field(), field(), synonyms()),
+                |(bezeichnung, name, bezeichnung2, synonyme)| {
+                    let mut data = serde_json::Map::new();
+                    let values = [bezeichnung, name, bezeichnung2, synonyme];
+                    for (key, value) in DOCUMENT_FIELDS.iter().zip(values) {
+                        if let Some(value) = value {
+                            data.insert((*key).to_owned(), value);
+                        }
+                    }
+                    let data = Value::Object(data);
+                    let (now, before) = (document(&data), document_before(&data));
+                    prop_assert_eq!(now.1.is_some(), before.1.is_some());
+                    prop_assert_eq!(tokens(&conn, &now), tokens(&conn, &before));
+                    Ok(())
+                },
+            )
+            .unwrap();
+    }
+
+    /// Each character `pre_tokenized` replaces gives the tokenizer's own tokens for
+    /// it, at a word's start, inside and at its end, alone and beside a combining
+    /// mark.
+    #[test]
+    fn pre_tokenized_is_what_the_tokenizer_makes() {
+        let (_dir, conn) = index_db();
+        let mut replaced = 0;
+        for c in (0x80..0x3000).filter_map(char::from_u32) {
+            let Some(with) = pre_tokenized(c) else {
+                continue;
+            };
+            replaced += 1;
+            for pattern in [
+                "{}",
+                "x{}y",
+                "{}x y{} z{}",
+                "a\u{308}{}\u{301}b",
+                "{}\u{308}",
+            ] {
+                let text = |c: char| pattern.replace("{}", &c.to_string());
+                let (as_is, instead) = (text(c), text(with));
+                assert_eq!(
+                    tokens(&conn, &(as_is.clone(), Some(as_is.clone()))),
+                    tokens(&conn, &(instead.clone(), Some(instead))),
+                    "{c:?} ({:04X}) in {as_is:?}",
+                    c as u32
+                );
             }
-            let data = Value::Object(data);
-            prop_assert_eq!(document(&data), document_before(&data));
         }
+        assert!(replaced > 60, "{replaced}");
     }
 
     #[test]
@@ -538,6 +709,12 @@ mod tests {
         );
         assert_eq!(document(&data), expected);
         assert_eq!(document_before(&data), expected);
+        // Umlauts, accents and separators as the tokenizer will take them.
+        let data = json!({"bezeichnung": "Behörde – § 5", "bezeichnung2": "Café"});
+        assert_eq!(
+            document(&data),
+            ("behoerde     5 cafe Behorde     5 Cafe".to_owned(), None)
+        );
     }
 
     #[test]
