@@ -37,8 +37,9 @@ enum What {
         fill: bool,
         /// csv: UTF-8 with BOM, `;`; xlsx: a workbook with text key column,
         /// drop-down lists, frozen header and a German instruction sheet.
-        #[arg(long, value_enum, default_value_t)]
-        format: SheetFormat,
+        /// Without it: xlsx when --out ends in `.xlsx`, else csv.
+        #[arg(long, value_enum)]
+        format: Option<SheetFormat>,
     },
     /// The status report for `ozgsync status import`.
     Status {
@@ -46,8 +47,9 @@ enum What {
         dest: Dest,
         /// csv: UTF-8 with BOM, `;`; xlsx: a workbook with text columns, the
         /// Status drop-down, frozen header and a German instruction sheet.
-        #[arg(long, value_enum, default_value_t)]
-        format: SheetFormat,
+        /// Without it: xlsx when --out ends in `.xlsx`, else csv.
+        #[arg(long, value_enum)]
+        format: Option<SheetFormat>,
     },
     /// The EfA-Nachnutzung sheet for `ozgsync efa-nachnutzung import`.
     EfaNachnutzung {
@@ -56,8 +58,9 @@ enum What {
         /// csv: UTF-8 with BOM, `;`; xlsx: a workbook with text columns, drop-down
         /// lists (Bewertung, Ressort, Parametrisierung, Kanal, Kosten Land), frozen
         /// header and a German instruction sheet.
-        #[arg(long, value_enum, default_value_t)]
-        format: SheetFormat,
+        /// Without it: xlsx when --out ends in `.xlsx`, else csv.
+        #[arg(long, value_enum)]
+        format: Option<SheetFormat>,
         /// One row per current EfA service, with its name and current state
         /// (reads the database; with xlsx also the Ressort and EfA-ID drop-down
         /// lists).
@@ -83,9 +86,8 @@ struct Dest {
 }
 
 /// The file format of a sheet template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum SheetFormat {
-    #[default]
     Csv,
     Xlsx,
 }
@@ -103,6 +105,7 @@ impl Template {
                 } else {
                     Default::default()
                 };
+                let format = sheet_format(format, &dest)?;
                 let written = write_to(ctx, &dest, |w| match format {
                     SheetFormat::Csv => write_template(w, &rows),
                     SheetFormat::Xlsx => {
@@ -117,6 +120,7 @@ impl Template {
             }
             What::Status { dest, format } => {
                 use crate::status::report;
+                let format = sheet_format(format, &dest)?;
                 write_to(ctx, &dest, |w| match format {
                     SheetFormat::Csv => {
                         w.write_all("\u{feff}".as_bytes())?;
@@ -138,6 +142,7 @@ impl Template {
                 } else {
                     Default::default()
                 };
+                let format = sheet_format(format, &dest)?;
                 let written = write_to(ctx, &dest, |w| match format {
                     SheetFormat::Csv => {
                         let records: Vec<Vec<&str>> = rows
@@ -156,6 +161,13 @@ impl Template {
                 }
             }
             What::Efa { dest } => {
+                if let Some(ext) = out_extension(&dest).filter(|e| e == "xlsx") {
+                    return Err(crate::Error::usage(format!(
+                        "--out {}: `template efa` writes CSV only, which Excel refuses to open under a .{ext} name: name the file .csv",
+                        dest.out.as_deref().unwrap_or(Path::new("")).shown()
+                    ))
+                    .into());
+                }
                 write_to(ctx, &dest, |w| {
                     w.write_all("\u{feff}".as_bytes())?;
                     write!(w, "{}\r\n", crate::parse::efa::CSV_COLUMNS.join(";"))
@@ -163,6 +175,48 @@ impl Template {
             }
         }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The extension of `--out` in lower case (None for standard output).
+fn out_extension(dest: &Dest) -> Option<String> {
+    let out = dest.out.as_deref().filter(|p| !target::is_stdout(p))?;
+    Some(out.extension()?.to_str()?.to_ascii_lowercase())
+}
+
+/// The format a sheet template is written in: `--format`, else the one `--out`'s
+/// extension names. `template status --out t.xlsx` wrote CSV into a file named
+/// `.xlsx`, which Excel refuses to open ("the file format or extension is not
+/// valid"); a `--format` that contradicts the extension is refused for the same
+/// reason.
+fn sheet_format(format: Option<SheetFormat>, dest: &Dest) -> anyhow::Result<SheetFormat> {
+    let ext = out_extension(dest);
+    let named = match ext.as_deref() {
+        Some("xlsx") => Some(SheetFormat::Xlsx),
+        Some("csv") => Some(SheetFormat::Csv),
+        _ => None,
+    };
+    match (format, named) {
+        (Some(given), Some(named)) if given != named => Err(crate::Error::usage(format!(
+            "--out {} with --format {}: the file would hold {} under a .{} name, which a spreadsheet refuses to open or shows as garbage: name the file .{}, or leave out --format",
+            dest.out.as_deref().unwrap_or(Path::new("")).shown(),
+            given.name(),
+            given.name().to_uppercase(),
+            named.name(),
+            given.name()
+        ))
+        .into()),
+        (Some(given), _) => Ok(given),
+        (None, named) => Ok(named.unwrap_or(SheetFormat::Csv)),
+    }
+}
+
+impl SheetFormat {
+    fn name(self) -> &'static str {
+        match self {
+            SheetFormat::Csv => "csv",
+            SheetFormat::Xlsx => "xlsx",
+        }
     }
 }
 

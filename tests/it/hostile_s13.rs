@@ -296,3 +296,52 @@ fn a_path_that_is_not_utf8_is_named_by_its_bytes() {
         );
     }
 }
+
+/// `template status --out t.xlsx` (likewise `annotations`, `efa-nachnutzung`)
+/// without `--format` wrote the CSV header into a file named `.xlsx`, exit 0:
+/// Excel refuses to open it ("the file format or extension is not valid"). The
+/// extension now chooses the format when `--format` is not given; a `--format`
+/// that contradicts it (`--format csv --out t.xlsx`, `template efa --out t.xlsx`)
+/// is a usage error, nothing written.
+#[test]
+fn a_template_named_xlsx_is_a_workbook() {
+    use calamine::{Reader, Xlsx};
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    for kind in ["status", "annotations", "efa-nachnutzung"] {
+        let out = dir.path().join(format!("{kind}.XLSX"));
+        support::run_db(&db, &["template", kind, "--out", out.to_str().unwrap()]).assert_ok();
+        let book: Xlsx<_> =
+            calamine::open_workbook(&out).unwrap_or_else(|e| panic!("{kind}: not a workbook: {e}"));
+        assert!(
+            book.sheet_names().contains(&"Anleitung".to_owned()),
+            "{kind}"
+        );
+        let csv = dir.path().join(format!("{kind}.csv"));
+        support::run_db(&db, &["template", kind, "--out", csv.to_str().unwrap()]).assert_ok();
+        assert!(
+            std::fs::read(&csv)
+                .unwrap()
+                .starts_with("\u{feff}".as_bytes()),
+            "{kind}"
+        );
+    }
+    let refused = [
+        vec!["template", "status", "--format", "csv", "--out", "t.xlsx"],
+        vec![
+            "template",
+            "annotations",
+            "--format",
+            "xlsx",
+            "--out",
+            "t.csv",
+        ],
+        vec!["template", "efa", "--out", "t.xlsx"],
+    ];
+    for args in refused {
+        let run = support::run_in(dir.path(), &args);
+        run.assert_code(2);
+        assert!(run.stderr.contains("--out t."), "{args:?}: {run:#?}");
+        assert!(!dir.path().join(args[args.len() - 1]).exists(), "{args:?}");
+    }
+}
