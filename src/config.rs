@@ -19,6 +19,7 @@
 //! schedule as a [`Schedule`], each location as a [`Location`] resolved against the
 //! config's directory. Nothing parses them again later.
 
+use crate::error::ShowPath;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -411,7 +412,7 @@ const MAX_SMALL_FILE: u64 = 16 << 20;
 /// words; each is said with what `what` should be instead.
 fn read_small_file(path: &Path, what: &str) -> std::result::Result<String, String> {
     use std::io::Read;
-    let shown = path.display();
+    let shown = path.shown();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => format!("reading {shown}: no such file; check the path"),
         _ => format!("reading {shown}: {e}"),
@@ -421,7 +422,7 @@ fn read_small_file(path: &Path, what: &str) -> std::result::Result<String, Strin
         let example = if path.extension().is_some_and(|e| e == "toml") || !inside.is_file() {
             String::new()
         } else {
-            format!(" ({} is one)", inside.display())
+            format!(" ({} is one)", inside.shown())
         };
         return Err(format!(
             "{shown} is a directory; give {what} itself{example}"
@@ -463,7 +464,7 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config> {
         let text = read_config_text(path).map_err(|message| Error::Config {
-            path: path.display().to_string(),
+            path: path.shown().to_string(),
             message,
         })?;
         let base_dir = path
@@ -486,7 +487,7 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config> {
         Config::check_text(text, path, base_dir, env).map_err(|problems| Error::Config {
-            path: path.display().to_string(),
+            path: path.shown().to_string(),
             message: problems.join("; "),
         })
     }
@@ -852,7 +853,7 @@ impl Config {
         if let Some(c) = &source.credentials {
             policy.authorization =
                 Some(c.resolve(&self.base_dir, env).map_err(|e| Error::Config {
-                    path: self.path.display().to_string(),
+                    path: self.path.shown().to_string(),
                     message: format!("source {:?} credentials: {e}", source.name),
                 })?);
         }
@@ -1014,7 +1015,7 @@ fn directory_problem(path: &Path, base_dir: &Path) -> Option<String> {
         let example = Path::new(&*text).join(DEFAULT_DATABASE);
         return Some(format!(
             "{text:?} is a directory, not a file; name the database file in it (e.g. {})",
-            example.display()
+            example.shown()
         ));
     }
     None

@@ -7,6 +7,7 @@
 //! file's SHA-256), because status events are append-only and a second import
 //! would add every event again.
 
+use crate::error::ShowPath;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension};
@@ -67,10 +68,10 @@ pub fn apply(conn: &mut Connection, demo: &DemoConfig, base_dir: &Path) -> Resul
         let catalog = crate::store::status::catalog(conn)?;
         let validated =
             crate::status::report::validate(&bytes, &catalog, crate::model::date::today())
-                .map_err(|e| Error::Invalid(format!("{}: {e}", report_path.display())))?;
+                .map_err(|e| Error::Invalid(format!("{}: {e}", report_path.shown())))?;
         if !validated.errors.is_empty() {
             return Err(refused(
-                &report_path.display().to_string(),
+                &report_path.shown().to_string(),
                 validated.errors.iter().map(ToString::to_string),
             ));
         }
@@ -98,7 +99,7 @@ fn import_sheet<S>(
     read: impl FnOnce(std::io::BufReader<std::fs::File>) -> std::result::Result<S, ParseError>,
     import: impl FnOnce(&mut Connection, &S, &str, &str, bool) -> Result<ImportReport>,
 ) -> Result<ImportReport> {
-    let origin = path.display().to_string();
+    let origin = path.shown().to_string();
     let input = std::fs::File::open(path).map_err(Error::io("opening", path))?;
     let sheet = read(std::io::BufReader::new(input)).map_err(|source| Error::Parse {
         location: origin.clone(),

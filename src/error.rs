@@ -3,7 +3,7 @@
 //! (exit 2) is marked by [`Usage`] anywhere in an error's chain of causes, so any
 //! library error can carry it and the CLI decides the exit code in one place.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::fetch::FetchError;
 use crate::parse::ParseError;
@@ -32,7 +32,7 @@ pub enum Error {
     },
 
     /// A file could not be read or written.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {}: {source}", Shown(path))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -104,7 +104,7 @@ pub enum Error {
 
     /// The database file cannot be used as given: missing for a command that only
     /// reads, not an SQLite database, not yet migrated, or not openable read-only.
-    #[error("database {}: {problem}", path.display())]
+    #[error("database {}: {problem}", Shown(path))]
     Database { path: PathBuf, problem: String },
 
     /// A full release in which a field that most current records fill is empty in
@@ -216,9 +216,56 @@ pub(crate) fn name_the_file_in_the_way(
             e.kind(),
             format!(
                 "{e}: {} is a file, not a folder, so nothing can be below it; check the path",
-                file.display()
+                file.shown()
             ),
         ),
         None => e,
+    }
+}
+
+/// A path as a message names it: its text as it is, and each byte that is not
+/// UTF-8 (a name saved on a Latin-1 system) as `\xFC`, where `Path::display`
+/// shows U+FFFD, which names no byte and cannot be told from a real U+FFFD.
+pub struct Shown<'a>(pub &'a Path);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for chunk in self.0.as_os_str().as_encoded_bytes().utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            for byte in chunk.invalid() {
+                write!(f, "\\x{byte:02X}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `path.shown()`: [`Shown`] where a message would write `path.shown()`.
+pub trait ShowPath {
+    fn shown(&self) -> Shown<'_>;
+}
+
+impl ShowPath for Path {
+    fn shown(&self) -> Shown<'_> {
+        Shown(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn a_path_is_shown_with_the_bytes_that_are_not_utf8() {
+        let path = Path::new(OsStr::from_bytes(
+            b"/daten/\xfcber \xe4\xf6/M\xc3\xbcnster/\xef\xbf\xbd",
+        ));
+        assert_eq!(
+            path.shown().to_string(),
+            "/daten/\\xFCber \\xE4\\xF6/Münster/\u{fffd}"
+        );
+        assert_eq!(Path::new("a/ü b.csv").shown().to_string(), "a/ü b.csv");
     }
 }

@@ -116,7 +116,7 @@ pub fn status_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
         what: format!("status import, {rows} rows, vs sqlite3 .import"),
         ours: import.clone(),
         base: m.clone(),
-        threads: "1 (as sqlite3)".into(),
+        threads: "2 while reading (CSV reader, checks), 1 writing".into(),
     });
     if let Some(m) = &baseline {
         let counted: i64 = rusqlite::Connection::open(&plain)

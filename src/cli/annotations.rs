@@ -1,6 +1,7 @@
 //! `ozgsync annotations import|show|orphans`: Lower Saxony's annotations per LeiKa
 //! key, delivered by the ministries as spreadsheets (see README, "Annotations").
 
+use crate::error::ShowPath;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,7 +93,7 @@ impl SheetImport {
         ) -> crate::Result<ImportReport>,
     ) -> anyhow::Result<ExitCode> {
         let by = delivered_by(&self.by)?;
-        let origin = self.file.display().to_string();
+        let origin = self.file.shown().to_string();
         let sheet = read_sheet(ctx, &self.file, read)?;
         let mut conn = ctx.open_writer()?;
         let report = apply(&mut conn, &sheet, by, &origin, self.partial)?;
@@ -180,7 +181,7 @@ fn read_sheet<T>(
     let input = super::open_input(ctx, file).map_err(crate::Error::io("opening", file))?;
     Ok(
         read(std::io::BufReader::new(input)).map_err(|source| crate::Error::Parse {
-            location: file.display().to_string(),
+            location: file.shown().to_string(),
             source,
         })?,
     )

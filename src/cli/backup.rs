@@ -1,6 +1,7 @@
 //! `ozgsync backup FILE`: a consistent copy of the database, made by
 //! [`crate::store::backup`] (SQLite's online backup, safe while the daemon writes).
 
+use crate::error::ShowPath;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,12 +36,12 @@ impl Backup {
         }) {
             anyhow::bail!(
                 "the folder {} for the backup does not exist (is the backup disk mounted?): create it first; a backup never creates folders",
-                folder.display()
+                folder.shown()
             );
         }
         crate::store::backup::backup(&ctx.db, &self.file)?;
         if !ctx.quiet {
-            say!("{} backed up to {}", ctx.db.display(), self.file.display());
+            say!("{} backed up to {}", ctx.db.shown(), self.file.shown());
         }
         Ok(ExitCode::SUCCESS)
     }

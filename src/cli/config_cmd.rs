@@ -1,5 +1,6 @@
 //! `ozgsync config check`: validate the configuration and show what takes effect.
 
+use crate::error::ShowPath;
 use std::process::ExitCode;
 
 use super::output::say;
@@ -28,7 +29,7 @@ impl ConfigCmd {
         let config = match Config::check_file(path, std::env::vars()) {
             Ok(config) => config,
             Err(problems) => {
-                eprintln!("{}: {} problem(s)", path.display(), problems.len());
+                eprintln!("{}: {} problem(s)", path.shown(), problems.len());
                 for p in &problems {
                     eprintln!("  {}", crate::logging::visible_lines(&p.to_string()));
                 }
@@ -38,10 +39,10 @@ impl ConfigCmd {
         let mut run_problems = config.secret_problems(&crate::config::process_env);
         run_problems.extend(config.refused_locations());
         if !ctx.quiet {
-            say!("# effective configuration of {}", path.display());
+            say!("# effective configuration of {}", path.shown());
             say!(
                 "# database: {}",
-                crate::config::database(ctx.db_given.as_deref(), Some(&config)).display()
+                crate::config::database(ctx.db_given.as_deref(), Some(&config)).shown()
             );
             for var in &config.overrides {
                 say!("# overridden by the environment: {var}");
@@ -49,15 +50,15 @@ impl ConfigCmd {
             say!("{}", config.effective_toml().trim_end());
         }
         for note in config.schedule_notes() {
-            eprintln!("{}: note: {note}", path.display());
+            eprintln!("{}: note: {note}", path.shown());
         }
         if run_problems.is_empty() {
             if !ctx.quiet {
-                eprintln!("{}: ok", path.display());
+                eprintln!("{}: ok", path.shown());
             }
             Ok(ExitCode::SUCCESS)
         } else {
-            eprintln!("{}: {} problem(s)", path.display(), run_problems.len());
+            eprintln!("{}: {} problem(s)", path.shown(), run_problems.len());
             for p in &run_problems {
                 eprintln!("  {}", crate::logging::visible_lines(&p.to_string()));
             }

@@ -1,6 +1,7 @@
 //! `ozgsync daemon`: hold the database's writer lock and run the scheduler until
 //! SIGTERM or SIGINT; SIGHUP or a changed config file reloads the schedule.
 
+use crate::error::ShowPath;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -44,7 +45,7 @@ impl Daemon {
             Arc::new(CommandExports::default()),
         );
         let poll = Duration::from_secs(config.daemon.reload_poll_secs);
-        tracing::info!(database = %db.display(), config = %config_path.display(), pid = std::process::id(), "daemon starting");
+        tracing::info!(database = %db.shown(), config = %config_path.shown(), pid = std::process::id(), "daemon starting");
         let ended = runtime.block_on(async {
             let (stop_tx, stop_rx) = watch::channel(false);
             let (reload_tx, reload_rx) = mpsc::unbounded_channel();
@@ -78,7 +79,7 @@ impl Daemon {
                         Ok(new) => {
                             let new_db = crate::config::database(db_given.as_deref(), Some(&new));
                             if new_db != db_for_reload {
-                                tracing::warn!(database = %new_db.display(), "the database path changed; that takes a restart");
+                                tracing::warn!(database = %new_db.shown(), "the database path changed; that takes a restart");
                             }
                             tracing::info!(reason, "reloading the schedule");
                             let _ = reload_tx.send(Arc::new(new));

@@ -2,6 +2,7 @@
 //! dashboard files. Both read the database read-only and go through
 //! [`crate::export::run_job`], the same entry point a sync-triggered export uses.
 
+use crate::error::ShowPath;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -177,7 +178,7 @@ impl Export {
             match outcome {
                 ExportOutcome::Report { files } => {
                     for f in files {
-                        say!("{}", f.display());
+                        say!("{}", f.shown());
                     }
                 }
                 ExportOutcome::Dashboards(s) if s.current => {

@@ -4,6 +4,7 @@
 //! subcommands as ozgsync-sync(1), ozgsync-status-set(1), ...; `--dir` writes those
 //! pages too.
 
+use crate::error::ShowPath;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -70,9 +71,9 @@ fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| {
             format!(
                 "cannot create {} (man never overwrites; use an empty directory)",
-                path.display()
+                path.shown()
             )
         })?;
     file.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))
+        .with_context(|| format!("cannot write {}", path.shown()))
 }

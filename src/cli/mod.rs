@@ -26,6 +26,7 @@ mod sync;
 mod template;
 mod values;
 
+use crate::error::ShowPath;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -212,7 +213,7 @@ impl Context {
             Some(holder) if busy && !holder.contains(&format!("pid {},", std::process::id())) => {
                 err.context(format!(
                     "database {} is being written by another ozgsync ({holder}), which kept it locked longer than this command waits ({} s): try again when it has finished",
-                    self.db.display(),
+                    self.db.shown(),
                     crate::store::BUSY_TIMEOUT.as_secs()
                 ))
             }
@@ -221,7 +222,7 @@ impl Context {
             // "database is locked" names neither it nor what to do.
             _ if busy => err.context(format!(
                 "database {} is locked by another program that has it open (a `sqlite3` shell in a transaction, Datasette, a copy) longer than this command waits ({} s): try again when it has finished, or close it",
-                self.db.display(),
+                self.db.shown(),
                 crate::store::BUSY_TIMEOUT.as_secs()
             )),
             _ => err,
@@ -234,7 +235,7 @@ fn no_config() -> anyhow::Error {
         "no configuration found: pass --config FILE or set OZGSYNC_CONFIG, or create {}",
         crate::config::config_search_path(&crate::config::process_env)
             .iter()
-            .map(|p| p.display().to_string())
+            .map(|p| p.shown().to_string())
             .collect::<Vec<_>>()
             .join(" or ")
     ))
@@ -275,9 +276,9 @@ fn refuse_dangling_link(db: &std::path::Path) -> anyhow::Result<()> {
         let target = std::fs::read_link(db).unwrap_or_default();
         anyhow::bail!(
             "database {}: is a symbolic link to {}, which does not exist; ozgsync creates no database through a link: give the real path (--db {}), or remove the link",
-            db.display(),
-            target.display(),
-            target.display()
+            db.shown(),
+            target.shown(),
+            target.shown()
         );
     }
     Ok(())
@@ -411,14 +412,14 @@ impl Cli {
             if needs_db && given.to_string_lossy().trim().is_empty() {
                 return Err(crate::Error::usage(format!(
                     "--db (or OZGSYNC_DB) {:?} is only white space: give the database file's path, or unset OZGSYNC_DB to use the config's `database`",
-                    given.display().to_string()
+                    given.shown().to_string()
                 ))
                 .into());
             }
             if needs_db && given.to_string_lossy().starts_with('~') && !given.exists() {
                 return Err(crate::Error::usage(format!(
                     "--db (or OZGSYNC_DB) {:?} starts with `~`, which nothing expanded (a quoted path, or one set in a systemd unit or an env file): write the full path",
-                    given.display().to_string()
+                    given.shown().to_string()
                 ))
                 .into());
             }

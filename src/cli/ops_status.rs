@@ -2,6 +2,7 @@
 //! ([`crate::overview`]) is made by the library; this file prints it as tables or
 //! as JSON.
 
+use crate::error::ShowPath;
 use std::process::ExitCode;
 
 use super::output;
@@ -26,7 +27,7 @@ fn print_text(o: &Overview) -> anyhow::Result<()> {
     writeln!(
         out,
         "database {}: {} (+ {} write-ahead log), schema version {}\n",
-        o.database.path.display(),
+        o.database.path.shown(),
         human_size(o.database.size_bytes),
         human_size(o.database.wal_bytes),
         o.database.schema_version

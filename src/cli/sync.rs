@@ -1,6 +1,7 @@
 //! `ozgsync sync`: pull every configured source (or one) and apply what changed,
 //! holding the database's writer lock and recording each source as a manual run.
 
+use crate::error::ShowPath;
 use std::process::ExitCode;
 
 use serde::Serialize;
@@ -93,7 +94,7 @@ impl Sync {
             if config.source(only).is_none() {
                 return Err(crate::Error::usage(format!(
                     "no source named {only:?} in {}; configured: {}",
-                    config.path.display(),
+                    config.path.shown(),
                     config
                         .sources
                         .iter()

@@ -5,6 +5,7 @@
 //! an export: through a temporary file and a rename, never through a link, never
 //! over a database, with an explicit mode.
 
+use crate::error::ShowPath;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -111,7 +112,7 @@ impl Template {
                     }
                 })?;
                 if let (Some(path), false) = (written, ctx.quiet) {
-                    eprintln!("wrote {} ({} rows)", path.display(), rows.len());
+                    eprintln!("wrote {} ({} rows)", path.shown(), rows.len());
                 }
             }
             What::Status { dest, format } => {
@@ -151,7 +152,7 @@ impl Template {
                     ),
                 })?;
                 if let (Some(path), false) = (written, ctx.quiet) {
-                    eprintln!("wrote {} ({} rows)", path.display(), rows.len());
+                    eprintln!("wrote {} ({} rows)", path.shown(), rows.len());
                 }
             }
             What::Efa { dest } => {

@@ -14,6 +14,7 @@
 
 pub mod schedule;
 
+use crate::error::ShowPath;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -500,7 +501,7 @@ fn file_identity(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
 
 impl Executor for DbExecutor {
     fn unusable(&self) -> Option<String> {
-        let path = self.db.display();
+        let path = self.db.shown();
         match file_identity(&self.db) {
             Ok(now) if Some(now) == self.identity => None,
             Ok(_) => Some(format!(

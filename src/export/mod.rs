@@ -16,6 +16,7 @@ pub mod site;
 pub mod tables;
 pub mod target;
 
+use crate::error::ShowPath;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -360,7 +361,7 @@ fn write_report(
             return Err(ExportError::invalid(format!(
                 "{} is not a directory (ozgsync does not follow links); CSV without --part \
                  writes one file per part into a directory: give a real one, or add --part",
-                out.display()
+                out.shown()
             )));
         }
         for (name, bytes) in rendered {

@@ -7,6 +7,7 @@
 //! publishing decision: the shipped units' `UMask=0077` would make dashboards
 //! unreadable to the web server, a umask of 000 world-writable.
 
+use crate::error::ShowPath;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -128,8 +129,8 @@ pub fn check_replaceable(
                 Some((suffix, stem)) => Err(ExportError::invalid(format!(
                     "{} is where SQLite keeps the {suffix} file of {}; a file written there \
                      breaks that database's readers: choose another path",
-                    path.display(),
-                    stem.display()
+                    path.shown(),
+                    stem.shown()
                 ))),
                 None => Ok(()),
             };
@@ -149,8 +150,8 @@ pub fn check_replaceable(
         };
         return Err(ExportError::invalid(format!(
             "{} is a symbolic link (to {}); ozgsync does not write through links: {way_out}",
-            path.display(),
-            target.display()
+            path.shown(),
+            target.shown()
         )));
     }
     if !kind.is_file() {
@@ -162,13 +163,13 @@ pub fn check_replaceable(
         return Err(ExportError::invalid(format!(
             "{} is {what}; ozgsync writes only regular files: choose a file path \
              (or `-` for standard output)",
-            path.display()
+            path.shown()
         )));
     }
     if let Some(reason) = database_reason(path, &meta, protected) {
         return Err(ExportError::invalid(format!(
             "{} is {reason}; ozgsync never writes over a database: choose another path",
-            path.display()
+            path.shown()
         )));
     }
     if !written_here_before(path, bytes) {
@@ -176,7 +177,7 @@ pub fn check_replaceable(
             "{} exists and does not start like the file this command writes, so ozgsync did not \
              write it (an export replaces only its own earlier output: `--out /etc/passwd` as root \
              must not replace the system's file): choose another path, or remove the file first",
-            path.display()
+            path.shown()
         )));
     }
     Ok(())
@@ -232,8 +233,8 @@ pub fn create_out_dirs(dir: &Path, mode: u32) -> Result<(), ExportError> {
     create_dirs(dir, mode)?;
     if let Some(top) = top {
         tracing::info!(
-            folder = %dir.display(),
-            from = %top.display(),
+            folder = %dir.shown(),
+            from = %top.shown(),
             "created missing folders for the output"
         );
     }

@@ -8,6 +8,7 @@ pub mod http;
 pub mod paged;
 pub mod pvog;
 
+use crate::error::ShowPath;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -44,7 +45,7 @@ impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Location::Url(u) => write!(f, "{u}"),
-            Location::Path(p) => write!(f, "{}", p.display()),
+            Location::Path(p) => write!(f, "{}", p.shown()),
         }
     }
 }
@@ -176,13 +177,13 @@ pub enum FetchError {
     PullOverdue { url: String, secs: u64 },
     #[error("cannot set up the HTTP client: {reason}")]
     Setup { reason: String },
-    #[error("writing a temp file in {}: {source}; check free space and TMPDIR", dir.display())]
+    #[error("writing a temp file in {}: {source}; check free space and TMPDIR", dir.shown())]
     TempFile {
         dir: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("reading {path}: {source}")]
+    #[error("reading {}: {source}", path.shown())]
     File {
         path: PathBuf,
         #[source]
@@ -244,11 +245,11 @@ pub fn remove_stale_payloads(dir: &Path) -> usize {
         let path = entry.path();
         match std::fs::remove_file(&path) {
             Ok(()) => {
-                tracing::info!(path = %path.display(), pid, "removed the payload file of an ozgsync that died");
+                tracing::info!(path = %path.shown(), pid, "removed the payload file of an ozgsync that died");
                 removed += 1;
             }
             Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "cannot remove a stale payload file")
+                tracing::warn!(path = %path.shown(), error = %e, "cannot remove a stale payload file")
             }
         }
     }
@@ -283,7 +284,7 @@ pub fn read_file(path: &Path, policy: &FetchPolicy) -> Result<Payload, FetchErro
         sha256,
         size,
         validators: Validators::default(),
-        origin: path.display().to_string(),
+        origin: path.shown().to_string(),
     })
 }
 
@@ -302,7 +303,7 @@ fn copy_regular(
         source,
     };
     let too_large = || FetchError::TooLarge {
-        url: path.display().to_string(),
+        url: path.shown().to_string(),
         limit: policy.max_body_bytes,
     };
     if input.metadata().map_err(err)?.len() > policy.max_body_bytes {
@@ -410,7 +411,7 @@ pub fn open_rereadable(path: &Path, policy: &FetchPolicy) -> std::io::Result<std
             e.kind(),
             format!(
                 "it is a pipe or device, read through a temporary copy, and the copy could not be made in {} ({e}); set TMPDIR to a writable directory, or give the file itself",
-                std::env::temp_dir().display()
+                std::env::temp_dir().shown()
             ),
         )
     })?;
@@ -446,7 +447,7 @@ pub fn open_rereadable(path: &Path, policy: &FetchPolicy) -> std::io::Result<std
                     e.kind(),
                     format!(
                         "it is a pipe or device, read through a temporary copy in {}, and writing the copy failed after {size} bytes ({e}); free space there or set TMPDIR",
-                        std::env::temp_dir().display()
+                        std::env::temp_dir().shown()
                     ),
                 )
             })?;
@@ -505,7 +506,7 @@ fn hash_from(
         size += n as u64;
         if size > policy.max_body_bytes {
             return Err(FetchError::TooLarge {
-                url: path.display().to_string(),
+                url: path.shown().to_string(),
                 limit: policy.max_body_bytes,
             });
         }

@@ -14,6 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{Read, Seek};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -26,15 +27,19 @@ use crate::parse::csv_text;
 use crate::parse::xlsx_sheet::StreamError;
 use crate::parse::ParseError;
 
+/// A set of catalogue keys, probed twice per row of a report: foldhash, not
+/// SipHash, as the LeiKa import's key maps (its keys are the database's own).
+pub type KeySet = HashSet<String, foldhash::fast::RandomState>;
+
 /// What rows are checked against: the current catalogue, municipalities, Ressorts.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     /// Current LeiKa keys.
-    pub leika: HashSet<String>,
+    pub leika: KeySet,
     /// Current EfA service ids.
-    pub efa: HashSet<String>,
+    pub efa: KeySet,
     /// ARS of current municipality-directory records (any level).
-    pub ars: HashSet<String>,
+    pub ars: KeySet,
     /// Current Kürzel, lower-cased → Ressort id.
     pub ressorts: HashMap<String, i64>,
 }
@@ -221,7 +226,7 @@ pub fn validate(
 /// memory does not grow with one endless line. Whole-file problems (empty, binary,
 /// an endless line, unreadable header, missing required columns) are an `Err`; row
 /// problems are collected, all of them.
-pub fn validate_from<R: Read + Seek>(
+pub fn validate_from<R: Read + Seek + Send>(
     input: R,
     catalog: &Catalog,
     today: NaiveDate,
@@ -230,12 +235,71 @@ pub fn validate_from<R: Read + Seek>(
 }
 
 /// [`validate_from`], the valid rows pushed into `rows` as they are read.
-pub fn validate_into<R: Read + Seek, S: RowSink>(
+///
+/// Two threads: a second one decodes the text and splits it into records (the
+/// `csv` parser), this one checks each record and pushes it into `rows`, so the
+/// two halves of reading a report overlap. Records go over in batches through a
+/// bounded channel (memory stays bounded whatever the file's size) and the spent
+/// batches come back to be filled again, so a record's buffers are reused instead
+/// of allocated per line. The outcome is the sequential one: a whole-file problem
+/// is the `Err` it was, row problems are collected in file order.
+pub fn validate_into<R: Read + Seek + Send, S: RowSink>(
     input: R,
     catalog: &Catalog,
     today: NaiveDate,
     rows: S,
 ) -> Result<Validated<S>, ReportError> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = sync_channel(RECORD_BATCHES_IN_FLIGHT);
+        let (back_tx, back_rx) = sync_channel(RECORD_BATCHES_IN_FLIGHT + 1);
+        let reader = std::thread::Builder::new()
+            .name("ozgsync-csv".into())
+            .spawn_scoped(scope, move || read_records(input, &tx, &back_rx))
+            .map_err(|e| {
+                ReportError::NotCsv(format!("could not start the CSV reading thread: {e}"))
+            })?;
+        // Until the reader has ended (its end of the channel closed), then its outcome.
+        let outcome = check_records(&rx, &back_tx, catalog, today, rows);
+        // A check that stopped early (a spill error) drops its end: the reader's next
+        // send fails and it returns.
+        drop(rx);
+        let read = reader.join().map_err(|_| {
+            ReportError::NotCsv(
+                "the CSV reading thread stopped (a bug in ozgsync: please report it with the file); nothing was recorded".into(),
+            )
+        })?;
+        match (outcome, read) {
+            // A check's error (the header's columns, a spill) comes from a line
+            // before any the reader failed on: every line before the reader's
+            // problem was handed over first.
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(out), Ok(())) => Ok(out),
+        }
+    })
+}
+
+/// Records per batch handed from the CSV thread to the checking one: the
+/// channel's cost is paid per batch, and both threads are busy after the first.
+const RECORD_BATCH: usize = 1024;
+/// Batches the CSV thread may read ahead of the checks (with [`RECORD_BATCH`],
+/// a few hundred KiB of text at most).
+const RECORD_BATCHES_IN_FLIGHT: usize = 4;
+
+/// What the CSV thread hands over: the header line, then the records in file order.
+enum Records {
+    Header(csv::StringRecord),
+    Batch(Vec<csv::StringRecord>),
+}
+
+/// The CSV thread: decodes `input`, reads its header and records and sends them,
+/// refilling the batches that come back. Returns when the file ends, at its first
+/// whole-file problem, or when the checking side has stopped listening.
+fn read_records<R: Read + Seek>(
+    input: R,
+    tx: &SyncSender<Records>,
+    back: &Receiver<Vec<csv::StringRecord>>,
+) -> Result<(), ReportError> {
     let not_csv = |e: ParseError| {
         ReportError::NotCsv(format!(
             "{e}; expected a CSV file with a header line such as `Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung`"
@@ -243,6 +307,69 @@ pub fn validate_into<R: Read + Seek, S: RowSink>(
     };
     let mut input = csv_text::open(input, EXPECTED).map_err(not_csv)?;
     let headers = csv_text::header(&mut input.reader, EXPECTED).map_err(not_csv)?;
+    if tx.send(Records::Header(headers)).is_err() {
+        return Ok(());
+    }
+    let mut reader = input.reader;
+    loop {
+        let mut batch = back
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(RECORD_BATCH));
+        let mut filled = 0;
+        let mut failed = None;
+        while filled < RECORD_BATCH {
+            if filled == batch.len() {
+                batch.push(csv::StringRecord::new());
+            }
+            let Some(record) = batch.get_mut(filled) else {
+                break;
+            };
+            match reader.read_record(record) {
+                Ok(true) => filled += 1,
+                Ok(false) => break,
+                Err(e) => {
+                    failed = Some(if e.is_io_error() {
+                        // the decoder's refusal of an endless line names the line itself
+                        ReportError::NotCsv(e.to_string())
+                    } else {
+                        ReportError::Csv {
+                            line: e.position().map_or(0, csv::Position::line),
+                            reason: e.to_string(),
+                        }
+                    });
+                    break;
+                }
+            }
+        }
+        let ended = filled < RECORD_BATCH;
+        batch.truncate(filled);
+        // The records before a problem are checked first, as when read in one pass.
+        if !batch.is_empty() && tx.send(Records::Batch(batch)).is_err() {
+            return Ok(());
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if ended {
+            return Ok(());
+        }
+    }
+}
+
+/// The checking side of [`validate_into`]: the header's columns, then every record
+/// checked into the outcome in file order, each spent batch handed back.
+fn check_records<S: RowSink>(
+    rx: &Receiver<Records>,
+    back: &SyncSender<Vec<csv::StringRecord>>,
+    catalog: &Catalog,
+    today: NaiveDate,
+    rows: S,
+) -> Result<Validated<S>, ReportError> {
+    let mut out = Validated::new(rows);
+    // No header: the reader ended with an error (returned by the caller).
+    let Ok(Records::Header(headers)) = rx.recv() else {
+        return Ok(out);
+    };
     if headers.len() < 2 {
         return Err(ReportError::Header(format!(
             "no `;` or `,` between column names in {:?}",
@@ -250,25 +377,15 @@ pub fn validate_into<R: Read + Seek, S: RowSink>(
         )));
     }
     let index = column_index(&headers)?;
-    let mut reader = input.reader;
-    let mut out = Validated::new(rows);
-    let mut record = csv::StringRecord::new();
-    loop {
-        let more = reader.read_record(&mut record).map_err(|e| {
-            if e.is_io_error() {
-                // the decoder's refusal of an endless line names the line itself
-                ReportError::NotCsv(e.to_string())
-            } else {
-                ReportError::Csv {
-                    line: e.position().map_or(0, csv::Position::line),
-                    reason: e.to_string(),
-                }
-            }
-        })?;
-        if !more {
-            break;
+    for records in rx {
+        let Records::Batch(batch) = records else {
+            continue;
+        };
+        for record in &batch {
+            check_record(record, &headers, &index, catalog, today, &mut out)?;
         }
-        check_record(&record, &headers, &index, catalog, today, &mut out)?;
+        // Never waits: a batch the reader has no room for is freed here.
+        let _ = back.try_send(batch);
     }
     Ok(out)
 }
@@ -409,9 +526,15 @@ fn check_record<S: RowSink>(
     }
     out.lines += 1;
     let line = record.position().map(|p| p.line()).unwrap_or(0);
+    // One pass over the whole record for the lead byte of UNDECODABLE's UTF-8
+    // (U+FFFD is EF BF BD): a `str::contains` per field set up a substring search
+    // per cell, a tenth of a large import's instructions. Only a record with that
+    // byte (rare: U+F000–U+FFFF) is searched field by field.
+    let maybe_undecodable = memchr::memchr(0xEF, record.as_slice().as_bytes()).is_some();
     if let Some((i, bad)) = record
         .iter()
         .enumerate()
+        .filter(|_| maybe_undecodable)
         .find(|(_, c)| c.contains(crate::parse::text::UNDECODABLE))
     {
         out.line_errors(vec![RowError {
@@ -659,9 +782,13 @@ mod tests {
         Catalog {
             leika: ["99012001001000", "99041006017000"]
                 .map(String::from)
-                .into(),
-            efa: ["EFA-0001"].map(String::from).into(),
-            ars: ["032410001001", "031010000000"].map(String::from).into(),
+                .into_iter()
+                .collect(),
+            efa: ["EFA-0001"].map(String::from).into_iter().collect(),
+            ars: ["032410001001", "031010000000"]
+                .map(String::from)
+                .into_iter()
+                .collect(),
             ressorts: [("mi".to_owned(), 2), ("mf".to_owned(), 3)].into(),
         }
     }
@@ -803,6 +930,44 @@ mod tests {
             v.errors[0].message,
             "unknown EfA-ID: not in the current EfA catalogue (no EfA catalogue has been imported)"
         );
+    }
+
+    /// A report of several of the CSV thread's batches: rows and row errors in file
+    /// order across batch boundaries, and a whole-file problem after thousands of
+    /// good rows still refuses the file.
+    #[test]
+    fn rows_and_errors_across_batches_keep_file_order() {
+        let mut text = String::from("Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung\n");
+        let lines = 3 * RECORD_BATCH + 7;
+        for i in 0..lines {
+            // every 500th row has an unknown status
+            let status = if i % 500 == 499 { "fertig" } else { "pilot" };
+            text.push_str(&format!(
+                "99012001001000;032410001001;{status};2025-01-01;row {i}\n"
+            ));
+        }
+        let v = validate(text.as_bytes(), &catalog(), today()).unwrap();
+        let bad: Vec<u64> = (0..lines as u64)
+            .filter(|i| i % 500 == 499)
+            .map(|i| i + 2)
+            .collect();
+        assert_eq!(v.lines, lines as u64);
+        assert_eq!(v.errors.iter().map(|e| e.line).collect::<Vec<_>>(), bad);
+        assert_eq!(v.rows.len(), lines - bad.len());
+        let notes: Vec<u64> = v
+            .rows
+            .iter()
+            .map(|r| r.note.as_deref().unwrap()[4..].parse().unwrap())
+            .collect();
+        assert!(notes.windows(2).all(|w| w[0] < w[1]), "file order kept");
+
+        let endless = format!(
+            "{text}99012001001000;032410001001;pilot;2025-01-01;{}\n",
+            "x".repeat(csv_text::MAX_LINE_BYTES)
+        );
+        let err = validate(endless.as_bytes(), &catalog(), today()).unwrap_err();
+        let expected = format!("line {} is longer than 1048576 bytes", lines + 2);
+        assert!(err.to_string().starts_with(&expected), "{err}");
     }
 
     #[test]

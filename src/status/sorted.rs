@@ -62,7 +62,10 @@ pub struct SortedRow {
 /// millions of rows).
 #[derive(Debug)]
 struct Interner<T> {
-    ids: HashMap<T, u32>,
+    /// foldhash, not SipHash: a report grouped by Gemeinde changes its subject on
+    /// every row, so this is probed once per row (no untrusted keys can slow it
+    /// down much: at most the catalogue's few thousand distinct values get in).
+    ids: HashMap<T, u32, foldhash::fast::RandomState>,
     values: Vec<T>,
     /// The id interned last: reports come grouped (a subject's or a Gemeinde's
     /// rows together), so the row before's value is compared first, one compare
@@ -73,7 +76,7 @@ struct Interner<T> {
 impl<T: std::hash::Hash + Eq + Clone> Interner<T> {
     fn new() -> Self {
         Interner {
-            ids: HashMap::new(),
+            ids: HashMap::default(),
             values: Vec::new(),
             last: None,
         }

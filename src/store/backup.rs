@@ -3,6 +3,7 @@
 //! into a new private file that is either absent or complete, never written over
 //! anything.
 
+use crate::error::ShowPath;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,14 +26,14 @@ pub fn backup(db: &Path, target: &Path) -> Result<()> {
     if std::fs::symlink_metadata(target).is_ok() {
         return Err(Error::usage(format!(
             "{} exists; choose a new file name (a backup never overwrites)",
-            target.display()
+            target.shown()
         )));
     }
     if let Some((suffix, stem)) = super::sibling_of_existing(target) {
         return Err(Error::usage(format!(
             "{} is where SQLite keeps the {suffix} file of {}; a copy there breaks that database's readers: choose another file name",
-            target.display(),
-            stem.display()
+            target.shown(),
+            stem.shown()
         )));
     }
     let source = super::open_for_copy(db)?;
@@ -57,8 +58,8 @@ pub fn backup(db: &Path, target: &Path) -> Result<()> {
         Ok(()) => std::fs::remove_file(&partial).map_err(Error::io("removing", &partial)),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::Invalid(format!(
             "{} appeared while backing up; a backup never overwrites: the copy is kept as {}",
-            target.display(),
-            partial.display()
+            target.shown(),
+            partial.shown()
         ))),
         Err(_) => {
             std::fs::rename(&partial, target).map_err(Error::io("renaming into place", target))
@@ -67,7 +68,7 @@ pub fn backup(db: &Path, target: &Path) -> Result<()> {
 }
 
 fn copy(source: &Connection, target: &Path) -> Result<()> {
-    let context = |what: &str| format!("{what} {}", target.display());
+    let context = |what: &str| format!("{what} {}", target.shown());
     let mut copy = Connection::open(target).map_err(Error::db(context("opening the backup")))?;
     // All pages in one step: one read transaction, so the copy is one snapshot and
     // is never restarted by the daemon's writes (in WAL mode a reader does not block

@@ -13,6 +13,7 @@
 //! never deleted: deleting a lock file while another process waits on it would let
 //! two holders in.
 
+use crate::error::ShowPath;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -51,11 +52,11 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
-    #[error("database {}: {}", db.display(), read_only_mount_problem(db, Some(lock)))]
+    #[error("database {}: {}", db.shown(), read_only_mount_problem(db, Some(lock)))]
     ReadOnlyMount { db: PathBuf, lock: PathBuf },
-    #[error("database {}: {problem}", db.display())]
+    #[error("database {}: {problem}", db.shown())]
     NoWriteAccess { db: PathBuf, problem: String },
-    #[error("locking {path}: {source}")]
+    #[error("locking {}: {source}", path.shown())]
     Io {
         path: PathBuf,
         #[source]
@@ -131,8 +132,8 @@ pub fn acquire(db: &Path, what: &str) -> Result<WriteLock, LockError> {
                 .map(|pid| describe_holder(pid, &note))
                 .unwrap_or_else(|| "a process that did not say who it is".into());
             return Err(LockError::Held {
-                db: db.display().to_string(),
-                lock: path.display().to_string(),
+                db: db.shown().to_string(),
+                lock: path.shown().to_string(),
                 holder,
             });
         }
@@ -177,7 +178,7 @@ fn open_lock_file(path: &Path, db: &Path) -> Result<File, LockError> {
     let meta = file.metadata().map_err(io)?;
     if !meta.is_file() {
         return Err(LockError::NotAFile {
-            path: path.display().to_string(),
+            path: path.shown().to_string(),
         });
     }
     Ok(file)
@@ -215,7 +216,7 @@ fn refusal(path: &Path, db: &Path, e: std::io::Error) -> LockError {
     }
     if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
         return LockError::NotAFile {
-            path: path.display().to_string(),
+            path: path.shown().to_string(),
         };
     }
     if e.kind() == std::io::ErrorKind::PermissionDenied {
@@ -223,7 +224,7 @@ fn refusal(path: &Path, db: &Path, e: std::io::Error) -> LockError {
             let me = std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid());
             if meta.uid() != me {
                 return LockError::Foreign {
-                    path: path.display().to_string(),
+                    path: path.shown().to_string(),
                     owner: meta.uid(),
                     me,
                     source: e,
@@ -261,7 +262,7 @@ pub fn read_only_mount_problem(db: &Path, lock: Option<&PathBuf>) -> String {
     let failed = lock.map_or_else(String::new, |lock| {
         format!(
             " (creating or opening its lock file {} failed)",
-            lock.display()
+            lock.shown()
         )
     });
     if !db.exists() {
@@ -278,7 +279,7 @@ pub fn read_only_mount_problem(db: &Path, lock: Option<&PathBuf>) -> String {
          To change it, copy it to a writable place and point --db at the copy \
          (`cp {db} /var/tmp/{name}` and `ozgsync --db /var/tmp/{name} …`), or remount the file system read-write; \
          commands that only read (search, query, service, municipality, status show, export, backup) work on it where it is",
-        db = db.display(),
+        db = db.shown(),
     )
 }
 
@@ -299,8 +300,8 @@ pub fn write_access_problem(db: &Path) -> Option<String> {
         return Some(format!(
             "does not exist, and neither does its folder {}: create the folder (`mkdir -p {}`) \
              or point --db (or OZGSYNC_DB, or the config's `database`) at an existing one",
-            dir.display(),
-            dir.display()
+            dir.shown(),
+            dir.shown()
         ));
     }
     let file_denied = exists && denied(db, Access::WRITE_OK);
@@ -316,7 +317,7 @@ pub fn write_access_problem(db: &Path) -> Option<String> {
              Point --db (or OZGSYNC_DB, or the config's `database`) at a place this user can write, \
              or run as the folder's owner ({})",
             user_name(me),
-            dir.display(),
+            dir.shown(),
             user_name(owner_of(dir)),
         ));
     }
@@ -325,7 +326,7 @@ pub fn write_access_problem(db: &Path) -> Option<String> {
     } else {
         format!(
             "its folder {} is not writable for this user (a writer creates its lock and journal files there)",
-            dir.display()
+            dir.shown()
         )
     };
     let name = db
@@ -340,7 +341,7 @@ pub fn write_access_problem(db: &Path) -> Option<String> {
          (search, query, service, municipality, status show, export, backup) work on it where it is",
         me = user_name(me),
         owner = user_name(owner),
-        db = db.display(),
+        db = db.shown(),
     ))
 }
 

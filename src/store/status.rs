@@ -22,20 +22,20 @@ use tracing::debug;
 
 use crate::error::{Error, Result};
 use crate::model::Vollzug;
-use crate::status::report::{Catalog, StatusRow};
+use crate::status::report::{Catalog, KeySet, StatusRow};
 use crate::status::sorted::{ReportRows, SortedRow, SortedRows};
 use crate::status::{Scope, Status, Subject};
 
 /// Loads what rows are validated against: current LeiKa keys, EfA ids, ARS of
 /// current municipality-directory records, and current Ressort Kürzel.
 pub fn catalog(conn: &Connection) -> Result<Catalog> {
-    let keys = |entity: &str| -> Result<HashSet<String>> {
+    let keys = |entity: &str| -> Result<KeySet> {
         let mut stmt = conn
             .prepare("SELECT key FROM record_versions WHERE entity = ?1 AND valid_to IS NULL")
             .map_err(Error::db(format!("reading current {entity} keys")))?;
         let rows = stmt
             .query_map([entity], |r| r.get(0))
-            .and_then(|rows| rows.collect::<rusqlite::Result<HashSet<String>>>())
+            .and_then(|rows| rows.collect::<rusqlite::Result<KeySet>>())
             .map_err(Error::db(format!("reading current {entity} keys")))?;
         Ok(rows)
     };

@@ -242,3 +242,57 @@ fn a_time_limit_past_what_the_clock_counts_is_refused_or_no_limit() {
         "{run:#?}"
     );
 }
+
+/// A path whose name holds bytes that are not UTF-8 (`\xFC`, `ü` as Latin-1
+/// writes it) was named in messages with U+FFFD for them (`Path::display`), which
+/// names no byte and reads the same for every such name (the tenth round's note).
+/// One helper, `error::Shown` (`path.shown()`), now writes such a byte as `\xFC`
+/// wherever a file error, the database or a backup names a path.
+#[test]
+fn a_path_that_is_not_utf8_is_named_by_its_bytes() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let missing = dir.path().join(OsStr::from_bytes(b"\xfcbersicht.csv"));
+    let lost_db = dir.path().join(OsStr::from_bytes(b"ordner\xfc/x.db"));
+    let lost_backup = dir.path().join(OsStr::from_bytes(b"sicherung\xfc/b.db"));
+    let runs = [
+        (
+            support::collect(
+                support::command(dir.path())
+                    .arg("--db")
+                    .arg(&db)
+                    .args(["import", "leika"])
+                    .arg(&missing),
+            ),
+            "\\xFCbersicht.csv",
+        ),
+        (
+            support::collect(
+                support::command(dir.path())
+                    .arg("--db")
+                    .arg(&lost_db)
+                    .arg("releases"),
+            ),
+            "ordner\\xFC/x.db",
+        ),
+        (
+            support::collect(
+                support::command(dir.path())
+                    .arg("--db")
+                    .arg(&db)
+                    .arg("backup")
+                    .arg(&lost_backup),
+            ),
+            "sicherung\\xFC",
+        ),
+    ];
+    for (run, named) in runs {
+        assert!(!run.ok(), "{run:#?}");
+        assert!(
+            run.stderr.contains(named) && !run.stderr.contains('\u{fffd}'),
+            "{named}: {run:#?}"
+        );
+    }
+}
