@@ -102,6 +102,17 @@ pub enum Error {
         current: String,
     },
 
+    /// A payload whose edition is dated after today: no published edition is, and
+    /// applied it would make every real edition after it an older one.
+    #[error(
+        "{location}: {what}, after today ({today}): no published edition is dated in the future, and applied it would hold back every real edition after it as older; nothing was changed. A mistyped or made-up date looks like this: check the file (--allow-older-edition imports it anyway)"
+    )]
+    FutureEdition {
+        location: String,
+        what: String,
+        today: String,
+    },
+
     /// The database file cannot be used as given: missing for a command that only
     /// reads, not an SQLite database, not yet migrated, or not openable read-only.
     #[error("database {}: {problem}", Shown(path))]

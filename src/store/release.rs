@@ -853,6 +853,18 @@ impl<'c> VersionWriter<'c> {
         if self.edition_rule != EditionRule::PerPayload {
             return Ok(());
         }
+        // An edition dated after today (a GV100AD Gebietsstand 9999-12-31: mistyped
+        // or made up) cannot have been published, and applied it made every real
+        // edition after it "older", refused until --allow-older-edition.
+        let today = crate::model::date::today().to_string();
+        if let Some(edition) = self.payload_edition.as_ref().filter(|e| **e > today) {
+            let (_, _, label) = self.entity.edition();
+            return Err(Error::FutureEdition {
+                location: location.to_owned(),
+                what: format!("the payload's latest {label} is {edition}"),
+                today,
+            });
+        }
         let (Some(edition), Some(current)) =
             (self.payload_edition.as_ref(), self.editions.values().max())
         else {

@@ -345,3 +345,43 @@ fn a_template_named_xlsx_is_a_workbook() {
         assert!(!dir.path().join(args[args.len() - 1]).exists(), "{args:?}");
     }
 }
+
+/// A GV100AD file whose Gebietsstand is 9999-12-31 (mistyped, or made up) was
+/// applied; every real edition after it was then refused as "older than the
+/// 9999-12-31 the database holds" until `--allow-older-edition`. An edition dated
+/// after today is now refused, nothing applied, and the real edition imports.
+#[test]
+fn an_edition_dated_in_the_future_is_refused() {
+    let dir = scratch();
+    let db = dir.path().join("t.db");
+    let real =
+        std::fs::read_to_string(support::fixture("gv100ad/GV100AD_30112025_NI.txt")).unwrap();
+    let future: String = real
+        .lines()
+        .map(|l| match l.get(2..10) {
+            Some("20251130") => format!("{}99991231{}\r\n", &l[..2], &l[10..]),
+            _ => format!("{l}\r\n"),
+        })
+        .collect();
+    let file = dir.path().join("future.txt");
+    std::fs::write(&file, future).unwrap();
+    let run = support::run_db(&db, &["import", "gv100ad", file.to_str().unwrap()]);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("Gebietsstand is 9999-12-31, after today"),
+        "{run:#?}"
+    );
+    assert_eq!(support::rows(&db, "SELECT count(*) FROM releases"), ["0"]);
+    support::run_db(
+        &db,
+        &[
+            "import",
+            "gv100ad",
+            support::fixture("gv100ad/GV100AD_30112025_NI.txt")
+                .to_str()
+                .unwrap(),
+        ],
+    )
+    .assert_ok();
+}
