@@ -668,6 +668,13 @@ impl Config {
         if file.daemon.retry_base_ms == 0 {
             out.push("daemon.retry_base_ms: must be greater than 0".into());
         }
+        // Each `[[export]]`'s own time limit, checked beside the global ones below.
+        let export_timeouts = || {
+            file.exports
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (format!("export[{i}].timeout_secs"), e.timeout_secs))
+        };
         // A zero limit does not mean "no limit": every download would time out or
         // be too large, and every job or export be stopped at once.
         let limits = [
@@ -682,12 +689,7 @@ impl Config {
         ]
         .map(|(key, value)| (key.to_owned(), value))
         .into_iter()
-        .chain(
-            file.exports
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (format!("export[{i}].timeout_secs"), e.timeout_secs)),
-        );
+        .chain(export_timeouts());
         for (key, value) in limits {
             if value == 0 {
                 out.push(format!(
@@ -718,12 +720,7 @@ impl Config {
         ]
         .map(|(key, secs)| (key.to_owned(), secs))
         .into_iter()
-        .chain(
-            file.exports
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (format!("export[{i}].timeout_secs"), e.timeout_secs)),
-        );
+        .chain(export_timeouts());
         for (key, secs) in times {
             if secs > MAX_WAIT_SECS {
                 out.push(format!(
