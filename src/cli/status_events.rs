@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use super::output::{opt, render, say, visible};
 use super::{Context, Format};
+use crate::error::ShowPath;
 use crate::model::date::today;
 use crate::status::report::{self, Cells, RowError};
 use crate::status::Subject;
@@ -223,7 +224,7 @@ fn import(
     } else {
         report::validate_into(input, &catalog, today(), held)
     }
-    .map_err(|e| crate::Error::Invalid(format!("{}: {e}", file.display())))?;
+    .map_err(|e| crate::Error::Invalid(format!("{}: {e}", file.shown())))?;
     // Rows an autofilter hid are recorded like the others (see the sheets); the
     // warning comes before the rows' errors, as for the sheet imports, and says
     // whether they are recorded: a report refused below records nothing.
@@ -233,7 +234,7 @@ fn import(
     {
         eprintln!(
             "{}: warning: {}",
-            visible(&file.display().to_string()),
+            visible(&file.shown().to_string()),
             visible(&warning)
         );
     }
@@ -241,7 +242,7 @@ fn import(
     for e in &validated.errors {
         eprintln!(
             "{}: {}",
-            visible(&file.display().to_string()),
+            visible(&file.shown().to_string()),
             visible(&e.to_string())
         );
     }
@@ -249,7 +250,7 @@ fn import(
     if unshown > 0 {
         eprintln!(
             "{}: {unshown} more error(s) not shown (only the first {} are listed)",
-            file.display(),
+            file.shown(),
             report::MAX_ERRORS_KEPT
         );
     }
@@ -258,7 +259,7 @@ fn import(
     if validated.lines == 0 {
         return Err(crate::Error::Invalid(format!(
             "{}: the file holds the header line but no rows; nothing was recorded. An export cut after its first line looks like this: check the file (a Kommune with nothing to report sends no file)",
-            file.display()
+            file.shown()
         ))
         .into());
     }
@@ -273,7 +274,7 @@ fn import(
         };
         return Err(crate::Error::Invalid(format!(
             "{}: {} error(s) in {} of {} rows; nothing was applied ({way_out})",
-            file.display(),
+            file.shown(),
             validated.error_count,
             validated.bad_lines,
             validated.lines,
@@ -283,7 +284,7 @@ fn import(
     let origin = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| file.display().to_string());
+        .unwrap_or_else(|| file.shown().to_string());
     let valid = validated.rows.len();
     let sorted = validated
         .rows
@@ -294,7 +295,7 @@ fn import(
         let skipped = validated.lines - valid;
         say!(
             "{}: {written} status event(s) recorded{}",
-            file.display(),
+            file.shown(),
             if skipped > 0 {
                 format!(", {skipped} row(s) with errors skipped (listed above)")
             } else {

@@ -42,6 +42,7 @@ use std::sync::Mutex;
 
 use super::target::{self, Modes, Protected};
 use super::ExportError;
+use crate::error::ShowPath;
 
 /// The manifest of a published set: what the next publish may replace or remove.
 pub const MANIFEST: &str = ".ozgsync-published";
@@ -181,19 +182,19 @@ fn no_folder_name(dir: &Path, opts: &PublishOptions) -> String {
             let below = abs.join("dashboards");
             match Survey::of(&abs, opts) {
                 Ok(s) if s.recognised || s.foreign.is_empty() || opts.allow_foreign_files => {
-                    format!(": give the folder by its name, --out {}", abs.display())
+                    format!(": give the folder by its name, --out {}", abs.shown())
                 }
                 Ok(_) => format!(
                     ": {} holds files ozgsync did not write, so give a folder of its own \
                      below it, e.g. --out {}",
-                    abs.display(),
-                    below.display()
+                    abs.shown(),
+                    below.shown()
                 ),
                 Err(_) => format!(
                     ": {} cannot take the set itself (it holds a database, or cannot be \
                      read), so give a folder of its own below it, e.g. --out {}",
-                    abs.display(),
-                    below.display()
+                    abs.shown(),
+                    below.shown()
                 ),
             }
         }
@@ -201,7 +202,7 @@ fn no_folder_name(dir: &Path, opts: &PublishOptions) -> String {
     format!(
         "--out {} names no folder: dashboards replace DIR as a whole, by its name in its \
          parent, so DIR cannot be `.`, `..` or `/`{hint}",
-        dir.display()
+        dir.shown()
     )
 }
 
@@ -239,7 +240,7 @@ impl<'a> Staging<'a> {
                     "--out {}: the folder's name {name:?} is not UTF-8 text (bytes from \
                      another encoding, such as Latin-1); dashboards are served under that \
                      name on the web: give a folder whose name is UTF-8",
-                    dir.display()
+                    dir.shown()
                 ))
             })?
             .to_owned();
@@ -253,15 +254,15 @@ impl<'a> Staging<'a> {
                 return Err(ExportError::invalid(format!(
                     "{} is a symbolic link (to {}); dashboards replace DIR as a whole and never \
                      follow a link: pass the real directory, --out {}",
-                    dir.display(),
-                    to.display(),
-                    to.display()
+                    dir.shown(),
+                    to.shown(),
+                    to.shown()
                 )));
             }
             Ok(m) if !m.is_dir() => {
                 return Err(ExportError::invalid(format!(
                     "{} exists and is not a directory; choose a directory for --out",
-                    dir.display()
+                    dir.shown()
                 )));
             }
             Ok(_) => true,
@@ -282,7 +283,7 @@ impl<'a> Staging<'a> {
                 "{} holds files ozgsync did not publish ({}); dashboards go into an empty or new \
                  directory or one ozgsync published before. Choose such a directory for --out, or \
                  pass --allow-foreign-files to publish beside these files (they are kept as they are)",
-                dir.display(),
+                dir.shown(),
                 quote(&survey.foreign)
             )));
         }
@@ -403,7 +404,7 @@ impl<'a> Staging<'a> {
             return Err(ExportError::invalid(format!(
                 "{} holds files ozgsync did not publish where the new set has files of the same \
                  name ({}); ozgsync never replaces them: move them away or choose another --out",
-                self.dir.display(),
+                self.dir.shown(),
                 quote(&clashes)
             )));
         }
@@ -620,8 +621,8 @@ impl Survey {
                 return Err(ExportError::invalid(format!(
                     "{} holds {reason} ({}); ozgsync never publishes into a directory with a \
                      database, whatever the flags: choose another --out directory",
-                    root.display(),
-                    path.display()
+                    root.shown(),
+                    path.shown()
                 )));
             }
             if meta.is_dir() {
@@ -697,7 +698,7 @@ fn read_manifest(dir: &Path) -> Result<Option<BTreeSet<String>>, ExportError> {
             ExportError::invalid(format!(
                 "{} line {}: {line:?} is not a path inside DIR; the manifest is damaged. \
                  Remove the files it lists by hand or choose a new --out directory",
-                path.display(),
+                path.shown(),
                 i + 2
             ))
         })?;
@@ -728,7 +729,7 @@ impl Staging<'_> {
         if self.opts.fail_after_writes.is_some_and(|max| n >= max) {
             return Err(ExportError::invalid(format!(
                 "simulated failure before writing {}",
-                target.display()
+                target.shown()
             )));
         }
         let file = write_file(target, bytes, self.opts.modes.file)?;
@@ -808,7 +809,7 @@ impl Staging<'_> {
             let back =
                 parent_ok && fs::symlink_metadata(&to).is_err() && fs::rename(&from, &to).is_ok();
             if back {
-                tracing::warn!(path = %to.display(), "moved back a file written into DIR during the export");
+                tracing::warn!(path = %to.shown(), "moved back a file written into DIR during the export");
             }
             all_back &= back;
         }
@@ -820,11 +821,11 @@ impl Staging<'_> {
             .join(format!(".{}.kept-{}", self.name, std::process::id()));
         match fs::rename(old_set, &kept) {
             Ok(()) => tracing::warn!(
-                path = %kept.display(),
+                path = %kept.shown(),
                 "the replaced set holds files written during the export that could not go back; kept it"
             ),
             Err(e) => tracing::warn!(
-                path = %old_set.display(),
+                path = %old_set.shown(),
                 error = %e,
                 "the replaced set holds files written during the export; left it in place"
             ),
@@ -872,7 +873,7 @@ impl Staging<'_> {
             return Err(ExportError::invalid(format!(
                 "{} holds files at the names ozgsync uses for its temporary files ({}); \
                  move them away",
-                dir.display(),
+                dir.shown(),
                 quote(&taken)
             )));
         }
@@ -1134,7 +1135,7 @@ fn remove_leftovers(parent: &Path, name: &str) {
         if !(n.starts_with(&tmp_prefix) || n.starts_with(&old_prefix)) {
             continue;
         }
-        tracing::warn!(path = %entry.path().display(), "removing leftover of an interrupted export");
+        tracing::warn!(path = %entry.path().shown(), "removing leftover of an interrupted export");
         // Our leftovers are directories, and the manifest's temporary file; a link
         // of that name is not followed (remove_dir_all would only unlink it, but it
         // is not ours to unlink either).

@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use super::sorted::ReportRows;
 use super::{Scope, Status, Subject};
+use crate::error::ShowPath;
 use crate::model::date::parse_date;
 use crate::model::keys::{lost_leading_digits, Ars, Leistungsschluessel};
 use crate::parse::csv_text;
@@ -129,7 +130,7 @@ impl RowSink for ReportRows {
         self.push(row).map_err(|e| {
             ReportError::Spill(format!(
                 "could not spill sorted rows to a temporary file in {}: {e}; set TMPDIR to a writable directory with room (or free space there)",
-                std::env::temp_dir().display()
+                std::env::temp_dir().shown()
             ))
         })
     }

@@ -25,7 +25,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ShowPath};
 
 /// Embedded migrations, in order. Append only: never edit or reorder a shipped one.
 /// `PRAGMA user_version` holds the number of migrations applied.
@@ -225,7 +225,7 @@ fn open_with(path: &Path, for_release: bool) -> Result<Connection> {
     let mut conn = match Connection::open(path) {
         Ok(conn) => conn,
         Err(_) if lock::on_read_only_mount(path) => return Err(read_only_mount()),
-        Err(e) => return Err(Error::db(format!("opening {}", path.display()))(e)),
+        Err(e) => return Err(Error::db(format!("opening {}", path.shown()))(e)),
     };
     // SQLite opens a file it may not write read-only without a word; the first
     // pragma then fails with "attempt to write a readonly database".
@@ -336,7 +336,7 @@ fn restrict_permissions(path: &Path) -> Result<()> {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & !0o007))
             .map_err(Error::io("restricting permissions of", path))?;
         tracing::warn!(
-            path = %path.display(),
+            path = %path.shown(),
             "database was world-accessible; removed the permissions for others"
         );
     }
@@ -394,7 +394,7 @@ fn open_existing_read_only(path: &Path) -> Result<(Connection, i64)> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI,
     )
-    .map_err(Error::db(format!("opening {} read-only", path.display())))?;
+    .map_err(Error::db(format!("opening {} read-only", path.shown())))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(Error::db("setting busy timeout"))?;
     register_functions(&conn)?;
@@ -408,7 +408,7 @@ fn open_existing_read_only(path: &Path) -> Result<(Connection, i64)> {
                 path: path.to_owned(),
                 problem: format!(
                     "has the journal of a write that did not finish beside it ({db}-journal: a command that created the database was killed while it wrote its first release or its schema), and only a command that writes may roll it back ({e}). Run `ozgsync import` or `ozgsync sync` once as the database's owner: it rolls the unfinished release back first; then read again",
-                    db = path.display(),
+                    db = path.shown(),
                 ),
             })
         }
@@ -417,7 +417,7 @@ fn open_existing_read_only(path: &Path) -> Result<(Connection, i64)> {
                 path: path.to_owned(),
                 problem: format!(
                     "is in WAL journal mode but has no -wal/-shm files, and SQLite cannot create them ({e}): it is on a read-only file system. Copy it to a writable place and read the copy (`cp {db} /var/tmp/` and `ozgsync --db /var/tmp/… search …`); a copy made by `ozgsync backup` (or a database left by a writer that finished) is in rollback-journal mode and opens on a read-only file system as it is",
-                    db = path.display(),
+                    db = path.shown(),
                 ),
             })
         }
@@ -481,10 +481,10 @@ fn configure(conn: &Connection, path: &Path, for_release: bool) -> Result<()> {
     // Before WAL mode is entered: in WAL mode the page size cannot change.
     let pages: i64 = conn
         .query_row("PRAGMA page_count", [], |r| r.get(0))
-        .map_err(Error::db(format!("reading {}", path.display())))?;
+        .map_err(Error::db(format!("reading {}", path.shown())))?;
     if pages == 0 {
         conn.pragma_update(None, "page_size", NEW_DATABASE_PAGE_SIZE)
-            .map_err(Error::db(format!("configuring {}", path.display())))?;
+            .map_err(Error::db(format!("configuring {}", path.shown())))?;
     }
     // WAL lets readers (query, export) see a consistent snapshot while a sync writes.
     // A database that `import` or `sync` creates is the exception until its first
@@ -502,26 +502,26 @@ fn configure(conn: &Connection, path: &Path, for_release: bool) -> Result<()> {
     conn.query_row(&format!("PRAGMA journal_mode = {journal}"), [], |r| {
         r.get::<_, String>(0)
     })
-    .map_err(Error::db(format!("configuring {}", path.display())))?;
+    .map_err(Error::db(format!("configuring {}", path.shown())))?;
     conn.execute_batch(
         "PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA cache_size = -32768;",
     )
-    .map_err(Error::db(format!("configuring {}", path.display())))?;
+    .map_err(Error::db(format!("configuring {}", path.shown())))?;
 
     // SQLite checkpoints the WAL every 1,000 pages by default: 4 MB with 4 KiB
     // pages, 16 MB with ours. A connection that lives long (the daemon) keeps the
     // byte size SQLite means, whatever the page size.
     let page_size: i64 = conn
         .query_row("PRAGMA page_size", [], |r| r.get(0))
-        .map_err(Error::db(format!("reading {}", path.display())))?;
+        .map_err(Error::db(format!("reading {}", path.shown())))?;
     conn.pragma_update(
         None,
         "wal_autocheckpoint",
         wal_autocheckpoint_pages(page_size),
     )
-    .map_err(Error::db(format!("configuring {}", path.display())))?;
+    .map_err(Error::db(format!("configuring {}", path.shown())))?;
     register_functions(conn)
 }
 
@@ -635,7 +635,7 @@ pub fn user_version(conn: &Connection) -> Result<i64> {
 fn check_version(found: i64, path: &Path) -> Result<()> {
     if found > schema_version() {
         return Err(Error::NewerSchema {
-            path: path.display().to_string(),
+            path: path.shown().to_string(),
             found,
             supported: schema_version(),
         });
@@ -698,7 +698,7 @@ fn migrate_with(conn: &mut Connection, path: &Path, target: i64, snapshot: bool)
             .query_row("SELECT NOT EXISTS (SELECT 1 FROM sqlite_schema)", [], |r| {
                 r.get::<_, bool>(0)
             })
-            .map_err(Error::db(format!("reading {}", path.display())))?;
+            .map_err(Error::db(format!("reading {}", path.shown())))?;
     if fresh && snapshot && target >= SNAPSHOT_VERSION {
         return create_from_snapshot(conn, &pending);
     }
@@ -782,8 +782,8 @@ mod tests {
             let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("schema")
                 .join(format!("{name}.sql"));
-            let text = std::fs::read_to_string(&file)
-                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let text =
+                std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.shown()));
             assert_eq!(&text, sql, "{name} is embedded from another file");
             let first = sql.lines().next().unwrap_or_default();
             assert!(
@@ -920,7 +920,7 @@ mod tests {
             panic!(
                 "schema/snapshots/{SNAPSHOT_VERSION:04}.sql is not what the migrations make; \
                  the generated text is in {}",
-                keep.display()
+                keep.shown()
             );
         }
         assert_eq!(

@@ -19,7 +19,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ShowPath};
 use crate::fetch::{Payload, Validators};
 use crate::model::fields::is_filled;
 use crate::model::{EditionRule, Entity, Record};
@@ -382,7 +382,7 @@ fn apply_in_transaction(
             Error::Invalid(format!(
                 "compressing the payload {} stopped unexpectedly (a bug in ozgsync: please \
                  report it); nothing was applied",
-                path.display()
+                path.shown()
             ))
         })??;
         let Some(compressed) = compressed else {

@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use tracing::debug;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ShowPath};
 use crate::model::Vollzug;
 use crate::status::report::{Catalog, KeySet, StatusRow};
 use crate::status::sorted::{ReportRows, SortedRow, SortedRows};
@@ -82,7 +82,7 @@ pub fn record(conn: &mut Connection, rows: &[StatusRow], origin: &str, by: &str)
 pub fn spill_error(e: std::io::Error) -> Error {
     Error::Invalid(format!(
         "could not keep the sorted status rows in a temporary file in {}: {e}; set TMPDIR to a writable directory with room (or free space there)",
-        std::env::temp_dir().display()
+        std::env::temp_dir().shown()
     ))
 }
 

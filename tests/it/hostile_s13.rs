@@ -257,6 +257,14 @@ fn a_path_that_is_not_utf8_is_named_by_its_bytes() {
     let missing = dir.path().join(OsStr::from_bytes(b"\xfcbersicht.csv"));
     let lost_db = dir.path().join(OsStr::from_bytes(b"ordner\xfc/x.db"));
     let lost_backup = dir.path().join(OsStr::from_bytes(b"sicherung\xfc/b.db"));
+    // A status report that exists but holds no rows: its message comes from the
+    // status import's own checks, not from the shared file error.
+    let empty_report = dir.path().join(OsStr::from_bytes(b"r\xfcckmeldung.csv"));
+    std::fs::write(
+        &empty_report,
+        "Leistungsschluessel;ARS;Status;Gueltig ab;Bemerkung\n",
+    )
+    .unwrap();
     let runs = [
         (
             support::collect(
@@ -286,6 +294,16 @@ fn a_path_that_is_not_utf8_is_named_by_its_bytes() {
                     .arg(&lost_backup),
             ),
             "sicherung\\xFC",
+        ),
+        (
+            support::collect(
+                support::command(dir.path())
+                    .arg("--db")
+                    .arg(&db)
+                    .args(["status", "import", "--by", "Test"])
+                    .arg(&empty_report),
+            ),
+            "r\\xFCckmeldung.csv",
         ),
     ];
     for (run, named) in runs {
