@@ -232,7 +232,7 @@ pub fn status_growth(ctx: &Ctx) -> Result<CaseReport, BenchError> {
                 ),
                 ours: ours.clone(),
                 base: base.clone(),
-                threads: "1 (as sqlite3)".into(),
+                threads: super::status::CSV_IMPORT_THREADS.into(),
             });
         }
     }

@@ -58,6 +58,10 @@ fn query(ctx: &Ctx, db: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// How the status import of a CSV report uses the cores, for the comparison tables
+/// of this case and `status_growth` (one CSV thread since session 13).
+pub const CSV_IMPORT_THREADS: &str = "2 while reading (CSV reader, checks), 1 writing";
+
 pub fn status_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
     const CASE: &str = "status_matrix";
     let base = ctx.dir.join("status-base.db");
@@ -116,7 +120,7 @@ pub fn status_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
         what: format!("status import, {rows} rows, vs sqlite3 .import"),
         ours: import.clone(),
         base: m.clone(),
-        threads: "2 while reading (CSV reader, checks), 1 writing".into(),
+        threads: CSV_IMPORT_THREADS.into(),
     });
     if let Some(m) = &baseline {
         let counted: i64 = rusqlite::Connection::open(&plain)
