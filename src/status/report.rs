@@ -531,13 +531,13 @@ fn check_record<S: RowSink>(
     // (U+FFFD is EF BF BD): a `str::contains` per field set up a substring search
     // per cell, a tenth of a large import's instructions. Only a record with that
     // byte (rare: U+F000–U+FFFF) is searched field by field.
-    let maybe_undecodable = memchr::memchr(0xEF, record.as_slice().as_bytes()).is_some();
-    if let Some((i, bad)) = record
-        .iter()
-        .enumerate()
-        .filter(|_| maybe_undecodable)
-        .find(|(_, c)| c.contains(crate::parse::text::UNDECODABLE))
-    {
+    let undecodable = memchr::memchr(0xEF, record.as_slice().as_bytes()).and_then(|_| {
+        record
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.contains(crate::parse::text::UNDECODABLE))
+    });
+    if let Some((i, bad)) = undecodable {
         out.line_errors(vec![RowError {
             line,
             column: headers.get(i).unwrap_or("?").trim().to_owned(),
