@@ -301,7 +301,7 @@ impl Client {
                     ))))
                 }
                 Ok(None) => break,
-                Ok(Some(Err(e))) => return Err(body_error(e, size, origin)),
+                Ok(Some(Err(e))) => return Err(body_error(e, size, expected, origin)),
                 Ok(Some(Ok(chunk))) => chunk,
             };
             size = size.saturating_add(chunk.len() as u64);
@@ -386,7 +386,7 @@ fn body_stream(response: reqwest::Response, gzip: bool) -> BodyStream {
 
 /// What a failed read of the body means: a network fault or a cut gzip stream
 /// (worth another try), or a corrupt compressed body (which another try will not mend).
-fn body_error(e: std::io::Error, size: u64, origin: &str) -> AttemptError {
+fn body_error(e: std::io::Error, size: u64, expected: Option<u64>, origin: &str) -> AttemptError {
     if let Some(net) = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
@@ -415,8 +415,14 @@ fn body_error(e: std::io::Error, size: u64, origin: &str) -> AttemptError {
         } else {
             "body broken off"
         };
+        // Said in the server's own terms when it announced a length: the body is
+        // short of it, whatever the bytes received look like (a cut at a line end
+        // looks like a whole CSV).
+        let of = expected.map_or(String::new(), |n| {
+            format!(" of the {n} its Content-Length announced")
+        });
         return AttemptError::Retryable(Failure::network(format!(
-            "{what} after {size} bytes: {}",
+            "{what} after {size} bytes{of}: {}",
             error_chain(net)
         )));
     }

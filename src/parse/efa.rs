@@ -567,9 +567,23 @@ fn build(d: Draft, problems: &mut Vec<String>) -> Option<EfaServiceRecord> {
         parsed
     });
     if let Some(u) = &d.url {
-        match url::Url::parse(u) {
-            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
-            _ => problems.push(format!("url: {u:?} is not an http(s) URL")),
+        // The URL parser drops tabs and line breaks and percent-encodes other
+        // controls, so such a URL parses; stored as published, it would reach every
+        // report and the site holding a character no address has. A row with a bad
+        // URL is rejected as one with another scheme is, and its key keeps its
+        // previous version (`Reject::key_checked`).
+        if let Some((at, c)) = u.chars().enumerate().find(|&(_, c)| not_in_a_url(c)) {
+            problems.push(format!(
+                "url: {u:?} holds U+{:04X} at character {}, a control character or noncharacter \
+                 that no address holds (left by a copy or an export): correct the URL in the source",
+                c as u32,
+                at + 1
+            ));
+        } else {
+            match url::Url::parse(u) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                _ => problems.push(format!("url: {u:?} is not an http(s) URL")),
+            }
         }
     }
     let stand = stand.and_then(|s| match parse_date(&s) {
@@ -597,6 +611,13 @@ fn build(d: Draft, problems: &mut Vec<String>) -> Option<EfaServiceRecord> {
         url: d.url,
         stand: stand?,
     })
+}
+
+/// A character that no written URL holds: a control (C0 with tab and line breaks,
+/// DEL, C1) or the noncharacters U+FFFE and U+FFFF, which XML (and so a workbook's
+/// link) forbids.
+fn not_in_a_url(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}')
 }
 
 /// Keeps the ids `valid` accepts, sorted and without repeats, so that reordering a
@@ -665,6 +686,25 @@ mod tests {
                  marktplatz_status: unknown status \"weg\"; allowed: nicht_gelistet, in_entwicklung, pilot, verfuegbar, eingestellt; \
                  reifegrad: level 6 is not in Reifegrad model 1.1 (levels 0–4); \
                  url: \"ftp://x\" is not an http(s) URL; stand: \"2026-13-01\" is not a date; write YYYY-MM-DD or DD.MM.YYYY (a four-digit year)",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_url_holding_a_control_character_rejects_its_row() {
+        let csv = format!(
+            "{CSV_HEADER}EFA-1;Abfall;;;;NI;;pilot;;;;;https://abfall.example/\u{1b}x;2026-01-01\n\
+             EFA-2;Tab;;;;NI;;pilot;;;;;https://a.example/a\tb;2026-01-01\n\
+             EFA-3;Nicht;;;;NI;;pilot;;;;;https://a.example/\u{ffff};2026-01-01\n\
+             EFA-4;Gut;;;;NI;;pilot;;;;;https://a.example/Stra%C3%9Fe?x=1 ;2026-01-01\n"
+        );
+        check(
+            &csv,
+            &[
+                "line 2: reject url: \"https://abfall.example/\\u{1b}x\" holds U+001B at character 24, a control character or noncharacter that no address holds (left by a copy or an export): correct the URL in the source",
+                "line 3: reject url: \"https://a.example/a\\tb\" holds U+0009 at character 20, a control character or noncharacter that no address holds (left by a copy or an export): correct the URL in the source",
+                "line 4: reject url: \"https://a.example/\\u{ffff}\" holds U+FFFF at character 19, a control character or noncharacter that no address holds (left by a copy or an export): correct the URL in the source",
+                "line 5: EFA-4",
             ],
         );
     }

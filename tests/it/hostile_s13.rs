@@ -113,6 +113,8 @@ fn assert_xml_1_0(xlsx: &std::path::Path) {
 /// hyperlink, whose target goes into an XML attribute raw, and the workbook was not
 /// XML any more (Excel: "found a problem with some content"). The link is now
 /// written as text, escaped like every other cell; the names read back as stored.
+/// Since the twelfth round the import rejects such a URL (`hostile_s14`), so the
+/// URL is put into the database as one imported before then holds it.
 #[test]
 fn control_characters_in_a_link_leave_the_workbook_readable() {
     use calamine::{Data, Reader, Xlsx};
@@ -123,7 +125,7 @@ fn control_characters_in_a_link_leave_the_workbook_readable() {
             .unwrap();
     let name = "BAf\u{1b}[2J\u{0}\u{b}\u{fffe}\u{85}\u{202e}öG";
     release["services"][0]["name"] = name.into();
-    release["services"][1]["url"] = "https://abfall.example/\u{1b}x".into();
+    release["services"][1]["url"] = "https://abfall.example/x".into();
     let efa = dir.path().join("efa.json");
     std::fs::write(&efa, serde_json::to_vec(&release).unwrap()).unwrap();
     support::run_db(
@@ -131,6 +133,15 @@ fn control_characters_in_a_link_leave_the_workbook_readable() {
         &["import", "efa", "--name", "efa", efa.to_str().unwrap()],
     )
     .assert_ok();
+    let changed = rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE record_versions SET data = json_set(data, '$.url', ?1)
+             WHERE entity = 'efa_service' AND json_extract(data, '$.url') = 'https://abfall.example/x'",
+            ["https://abfall.example/\u{1b}x"],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
 
     let out = dir.path().join("r.xlsx");
     support::run_db(
