@@ -1,6 +1,7 @@
 //! Helpers the parsers' unit tests share (compiled only for tests): a fixture's
-//! bytes, the service record a LeiKa-keyed parser is expected to yield, and the
-//! rejects of a payload as `position key`.
+//! bytes, the service record a LeiKa-keyed parser is expected to yield, the
+//! rejects of a payload as `position key`, and a workbook with its worksheet's XML
+//! edited (as a damaged or crafted file would have it).
 
 use super::{Item, ParseError, Severity};
 use crate::model::{leistungstyp_of, ServiceRecord};
@@ -44,4 +45,26 @@ pub fn reject_keys<T>(items: impl Iterator<Item = Result<Item<T>, ParseError>>) 
         }
     }
     out
+}
+
+/// `book` with the first worksheet's XML passed through `edit`.
+pub fn edited(book: &[u8], edit: impl Fn(String) -> String) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut zin = zip::ZipArchive::new(std::io::Cursor::new(book)).unwrap();
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zout = zip::ZipWriter::new(&mut out);
+    for i in 0..zin.len() {
+        let mut part = zin.by_index(i).unwrap();
+        let name = part.name().to_owned();
+        let mut bytes = Vec::new();
+        part.read_to_end(&mut bytes).unwrap();
+        if name == "xl/worksheets/sheet1.xml" {
+            bytes = edit(String::from_utf8(bytes).unwrap()).into_bytes();
+        }
+        zout.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zout.write_all(&bytes).unwrap();
+    }
+    zout.finish().unwrap();
+    out.into_inner()
 }

@@ -986,6 +986,7 @@ pub fn write_template(t: &Template<'_>) -> Result<Vec<u8>, XlsxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::test_support::edited;
 
     #[test]
     fn numbers_and_dates_read_as_typed() {
@@ -1064,28 +1065,6 @@ mod tests {
             StreamError::Row(never) => match never {},
         })?;
         Ok(out)
-    }
-
-    /// `book` with the first worksheet's XML passed through `edit`.
-    fn edited(book: &[u8], edit: impl Fn(String) -> String) -> Vec<u8> {
-        use std::io::Write;
-        let mut zin = zip::ZipArchive::new(std::io::Cursor::new(book)).unwrap();
-        let mut out = std::io::Cursor::new(Vec::new());
-        let mut zout = zip::ZipWriter::new(&mut out);
-        for i in 0..zin.len() {
-            let mut part = zin.by_index(i).unwrap();
-            let name = part.name().to_owned();
-            let mut bytes = Vec::new();
-            part.read_to_end(&mut bytes).unwrap();
-            if name == "xl/worksheets/sheet1.xml" {
-                bytes = edit(String::from_utf8(bytes).unwrap()).into_bytes();
-            }
-            zout.start_file(name, zip::write::SimpleFileOptions::default())
-                .unwrap();
-            zout.write_all(&bytes).unwrap();
-        }
-        zout.finish().unwrap();
-        out.into_inner()
     }
 
     /// In the ZIP `bytes`, sets the uncompressed size that the central directory

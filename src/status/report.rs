@@ -287,7 +287,8 @@ const RECORD_BATCH: usize = 1024;
 /// a few hundred KiB of text at most).
 const RECORD_BATCHES_IN_FLIGHT: usize = 4;
 
-/// What the CSV thread hands over: the header line, then the records in file order.
+/// What the CSV or XLSX thread hands over: the header line, then the records in
+/// file order.
 enum Records {
     Header(csv::StringRecord),
     Batch(Vec<csv::StringRecord>),
@@ -308,6 +309,13 @@ fn read_records<R: Read + Seek>(
     };
     let mut input = csv_text::open(input, EXPECTED).map_err(not_csv)?;
     let headers = csv_text::header(&mut input.reader, EXPECTED).map_err(not_csv)?;
+    // Refused before the header is handed over, so before any row is checked.
+    if headers.len() < 2 {
+        return Err(ReportError::Header(format!(
+            "no `;` or `,` between column names in {:?}",
+            crate::parse::shorten(&headers.iter().collect::<Vec<_>>().join(""), 120)
+        )));
+    }
     if tx.send(Records::Header(headers)).is_err() {
         return Ok(());
     }
@@ -357,7 +365,7 @@ fn read_records<R: Read + Seek>(
     }
 }
 
-/// The checking side of [`validate_into`]: the header's columns, then every record
+/// The checking side of [`validate_into`] and [`validate_xlsx_into`]: the header's columns, then every record
 /// checked into the outcome in file order, each spent batch handed back.
 fn check_records<S: RowSink>(
     rx: &Receiver<Records>,
@@ -371,12 +379,6 @@ fn check_records<S: RowSink>(
     let Ok(Records::Header(headers)) = rx.recv() else {
         return Ok(out);
     };
-    if headers.len() < 2 {
-        return Err(ReportError::Header(format!(
-            "no `;` or `,` between column names in {:?}",
-            crate::parse::shorten(&headers.iter().collect::<Vec<_>>().join(""), 120)
-        )));
-    }
     let index = column_index(&headers)?;
     for records in rx {
         let Records::Batch(batch) = records else {
@@ -393,7 +395,7 @@ fn check_records<S: RowSink>(
 
 /// Validates every row of a report saved as an Excel workbook (its first sheet):
 /// the same columns, rules and messages as CSV, lines being Excel rows.
-pub fn validate_xlsx<R: Read + Seek>(
+pub fn validate_xlsx<R: Read + Seek + Send>(
     input: R,
     catalog: &Catalog,
     today: NaiveDate,
@@ -404,31 +406,105 @@ pub fn validate_xlsx<R: Read + Seek>(
 /// [`validate_xlsx`], the valid rows pushed into `rows` as the worksheet is
 /// streamed row by row (`xlsx_sheet::stream`): memory does not grow with the
 /// number of rows, as for CSV.
-pub fn validate_xlsx_into<R: Read + Seek, S: RowSink>(
+///
+/// Two threads, as [`validate_into`] for CSV: a second one unpacks the workbook,
+/// parses the worksheet's XML and decodes its cells into records
+/// ([`read_sheet_records`]), this one checks them and pushes the valid rows into
+/// `rows`, through the same bounded channel of batches handed back to be refilled.
+/// The outcome is the sequential one: the checks' error (a header without the
+/// required columns, a spill) comes from a row before any problem of the sheet
+/// that follows it, and row problems are collected in sheet order.
+pub fn validate_xlsx_into<R: Read + Seek + Send, S: RowSink>(
     input: R,
     catalog: &Catalog,
     today: NaiveDate,
     rows: S,
 ) -> Result<Validated<S>, ReportError> {
-    let mut out = Validated::new(rows);
-    // The header and its columns, once the first row is read.
-    let mut columns: Option<(csv::StringRecord, Cells<Option<usize>>)> = None;
-    let hidden =
-        crate::parse::xlsx_sheet::stream(input, "status report (XLSX)", |record| match &columns {
-            Some((header, index)) => check_record(record, header, index, catalog, today, &mut out),
-            None => {
-                columns = Some((record.clone(), column_index(record)?));
-                Ok(())
-            }
-        })
-        .map_err(|e| match e {
-            StreamError::Sheet(e) => ReportError::NotCsv(format!(
-                "{e}; write the template with `ozgsync template status --format xlsx`"
-            )),
-            StreamError::Row(e) => e,
+    std::thread::scope(|scope| {
+        let (tx, rx) = sync_channel(RECORD_BATCHES_IN_FLIGHT);
+        let (back_tx, back_rx) = sync_channel(RECORD_BATCHES_IN_FLIGHT + 1);
+        let reader = std::thread::Builder::new()
+            .name("ozgsync-xlsx".into())
+            .spawn_scoped(scope, move || read_sheet_records(input, &tx, &back_rx))
+            .map_err(|e| {
+                ReportError::NotCsv(format!("could not start the XLSX reading thread: {e}"))
+            })?;
+        let outcome = check_records(&rx, &back_tx, catalog, today, rows);
+        // A check that stopped early drops its end: the reader's next send fails,
+        // its row function says stop and the walk returns.
+        drop(rx);
+        let read = reader.join().map_err(|_| {
+            ReportError::NotCsv(
+                "the XLSX reading thread stopped (a bug in ozgsync: please report it with the file); nothing was recorded".into(),
+            )
         })?;
-    out.hidden_rows = hidden;
-    Ok(out)
+        match (outcome, read) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(mut out), Ok(hidden)) => {
+                out.hidden_rows = hidden;
+                Ok(out)
+            }
+        }
+    })
+}
+
+/// The checking side stopped listening (its error is the outcome).
+struct Stopped;
+
+/// The XLSX thread: streams the worksheet, sends its first row as the header and
+/// the others in batches, refilling the batches that come back. Returns the
+/// sheet's hidden data rows, its whole-file problem, or nothing when the checking
+/// side has stopped listening.
+fn read_sheet_records<R: Read + Seek>(
+    input: R,
+    tx: &SyncSender<Records>,
+    back: &Receiver<Vec<csv::StringRecord>>,
+) -> Result<Vec<u64>, ReportError> {
+    let mut header_sent = false;
+    let mut batch: Vec<csv::StringRecord> = Vec::with_capacity(RECORD_BATCH);
+    let mut filled = 0;
+    let streamed = crate::parse::xlsx_sheet::stream(input, "status report (XLSX)", |record| {
+        if !header_sent {
+            header_sent = true;
+            return tx
+                .send(Records::Header(record.clone()))
+                .map_err(|_| Stopped);
+        }
+        if filled == batch.len() {
+            batch.push(csv::StringRecord::new());
+        }
+        if let Some(slot) = batch.get_mut(filled) {
+            // Into the slot's buffers, not a clone: a spent record is reused.
+            slot.clear();
+            for field in record {
+                slot.push_field(field);
+            }
+            slot.set_position(record.position().cloned());
+            filled += 1;
+        }
+        if filled == RECORD_BATCH {
+            let next = back
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(RECORD_BATCH));
+            let full = std::mem::replace(&mut batch, next);
+            filled = 0;
+            tx.send(Records::Batch(full)).map_err(|_| Stopped)?;
+        }
+        Ok(())
+    });
+    // The rows before a problem are checked first, as when read in one pass.
+    batch.truncate(filled);
+    if !batch.is_empty() && tx.send(Records::Batch(batch)).is_err() {
+        return Ok(Vec::new());
+    }
+    match streamed {
+        Ok(hidden) => Ok(hidden),
+        Err(StreamError::Row(Stopped)) => Ok(Vec::new()),
+        Err(StreamError::Sheet(e)) => Err(ReportError::NotCsv(format!(
+            "{e}; write the template with `ozgsync template status --format xlsx`"
+        ))),
+    }
 }
 
 /// The columns of the status report template (`ozgsync template status`).
@@ -969,6 +1045,78 @@ mod tests {
         let err = validate(endless.as_bytes(), &catalog(), today()).unwrap_err();
         let expected = format!("line {} is longer than 1048576 bytes", lines + 2);
         assert!(err.to_string().starts_with(&expected), "{err}");
+    }
+
+    /// A workbook of several of the XLSX thread's batches: rows and row errors in
+    /// sheet order across batch boundaries, the hidden rows returned, and a damaged
+    /// sheet found after thousands of good rows still refuses the file.
+    #[test]
+    fn workbook_rows_and_errors_across_batches_keep_sheet_order() {
+        let lines = 3 * RECORD_BATCH + 7;
+        let book = |status_header: &str| {
+            let mut book = rust_xlsxwriter::Workbook::new();
+            let sheet = book.add_worksheet();
+            let headers = ["Leistungsschluessel", "ARS", status_header, "Gueltig ab"];
+            for (c, h) in (0u16..).zip(headers.into_iter().chain(["Bemerkung"])) {
+                sheet.write_string(0, c, h).unwrap();
+            }
+            for i in 0..lines {
+                let row = u32::try_from(i).unwrap() + 1;
+                // every 500th row has an unknown status
+                let status = if i % 500 == 499 { "fertig" } else { "pilot" };
+                let cells = ["99012001001000", "032410001001", status, "2025-01-01"];
+                for (c, v) in (0u16..).zip(cells) {
+                    sheet.write_string(row, c, v).unwrap();
+                }
+                sheet.write_string(row, 4, format!("row {i}")).unwrap();
+            }
+            sheet.set_row_hidden(2000).unwrap();
+            book.save_to_buffer().unwrap()
+        };
+        // The last two rows swapped, which only a damaged file does.
+        let (a, b) = (lines, lines + 1);
+        let damaged = |bytes: &[u8]| {
+            crate::parse::test_support::edited(bytes, |xml| {
+                let at_a = xml.find(&format!("<row r=\"{a}\"")).unwrap();
+                let at_b = xml.find(&format!("<row r=\"{b}\"")).unwrap();
+                let end = xml.find("</sheetData>").unwrap();
+                let (head, tail) = (&xml[..at_a], &xml[end..]);
+                format!("{head}{}{}{tail}", &xml[at_b..end], &xml[at_a..at_b])
+            })
+        };
+        let read = |bytes: &[u8]| validate_xlsx(std::io::Cursor::new(bytes), &catalog(), today());
+
+        let good = book("Status");
+        let v = read(&good).unwrap();
+        let bad: Vec<u64> = (0..lines as u64)
+            .filter(|i| i % 500 == 499)
+            .map(|i| i + 2)
+            .collect();
+        assert_eq!(v.lines, lines as u64);
+        assert_eq!(v.errors.iter().map(|e| e.line).collect::<Vec<_>>(), bad);
+        assert_eq!(v.hidden_rows, [2001]);
+        assert_eq!(v.rows.len(), lines - bad.len());
+        let notes: Vec<u64> = v
+            .rows
+            .iter()
+            .map(|r| r.note.as_deref().unwrap()[4..].parse().unwrap())
+            .collect();
+        assert!(notes.windows(2).all(|w| w[0] < w[1]), "sheet order kept");
+        assert_eq!(v.rows.first().map(|r| r.line), Some(2));
+
+        // Damaged after thousands of good rows: refused as a whole.
+        let err = read(&damaged(&good)).unwrap_err();
+        let expected = format!("(line {a}): the worksheet lists row {a} after row {b}");
+        assert!(err.to_string().contains(&expected), "{err}");
+
+        // A header without a required column is the checks' error, found before
+        // the damage below it, as in one pass.
+        let err = read(&damaged(&book("Zustand"))).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("header line: missing column(s) Status;"),
+            "{err}"
+        );
     }
 
     #[test]
