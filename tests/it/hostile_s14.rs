@@ -385,3 +385,35 @@ fn a_dumb_terminal_gets_no_escape_sequences() {
     let coloured = on_a_terminal("xterm-256color");
     assert!(coloured.contains("\u{1b}["), "{coloured:?}");
 }
+
+/// A PVOG row (the Dashboard Digitale Verwaltung's observed availability) whose
+/// `url` holds a control character was stored as published: that parser checked
+/// the field not at all, and the Gemeinde's own link reaches the dashboards' JSON.
+/// The EfA rule above now holds for it too (`parse::url_fault`, one rule for both):
+/// the row is rejected naming the field and the character, its key kept.
+#[test]
+fn a_pvog_url_holding_a_control_character_rejects_its_row() {
+    let dir = scratch();
+    let db = dir.path().join("t.db");
+    let text = std::fs::read_to_string(support::fixture("pvog/pull.json")).unwrap();
+    let file = dir.path().join("pull.json");
+    std::fs::write(
+        &file,
+        text.replacen(
+            "https://example.org/hannover/hundesteuer\"",
+            "https://example.org/hannover/hundesteuer\\u001b[2J\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let run = support::run_db(&db, &["import", "pvog", file.to_str().unwrap()]);
+    run.assert_ok();
+    // The fixture's own reject (a key not in LeiKa's form) and this one.
+    assert!(run.stdout.contains("2 rejected"), "{run:#?}");
+    let run = support::run_db(&db, &["rejects", "1"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("url:") && run.stdout.contains("U+001B at character 41"),
+        "{run:#?}"
+    );
+}
