@@ -281,7 +281,7 @@ pub fn run_job_at(
             if !meta_current {
                 publish_options.volatile.clear();
             }
-            let (data, rows) = query::dashboards(&conn, land, as_of, generated_at)?;
+            let (data, rows) = query::dashboards(&conn, land, as_of, generated_at, data_stamp)?;
             tracing::debug!(elapsed = ?started.elapsed(), "dashboards: data read");
             // Each file goes into the publisher's staging directory as it is built
             // (compared with the published one there), and each Gemeinde's rows are

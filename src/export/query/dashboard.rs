@@ -8,8 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Connection;
 
 use super::catalog::{
-    annotations, availability, efa_services, efa_themenfeld, leika_names, ozg_names, stamp, units,
-    Annotation, Efa, Observed,
+    annotations, availability, efa_services, efa_themenfeld, leika_names, ozg_names, units,
+    units_of_levels, Annotation, Efa, Observed,
 };
 use super::matrix::{Latest, Matrix};
 use super::status::{matrix_and_changes, ScopeReader};
@@ -17,7 +17,7 @@ use super::{map_for_scans, CHANGE_WINDOW_DAYS};
 use crate::export::dashboards::Made;
 use crate::export::model::Status;
 use crate::export::model::{
-    DashService, DashboardData, Gemeinde, GemeindeChange, GemeindeRow, OzgRef, Unit,
+    DashService, DashboardData, DataStamp, Gemeinde, GemeindeChange, GemeindeRow, OzgRef, Unit,
 };
 use crate::export::ExportError;
 use crate::model::{LandScope, Vollzug};
@@ -27,21 +27,44 @@ use crate::model::{LandScope, Vollzug};
 /// ([`GemeindeRows::rows`], called as each Gemeinde's files are built, so the
 /// rows of all Gemeinden are never held at once). The status cells are read
 /// Gemeinde by Gemeinde there too ([`ScopeReader`]); only where that reader
-/// cannot be had is the whole matrix read here.
+/// cannot be had is the whole matrix read here. `stamp` is the [`DataStamp`]
+/// the caller read on `conn` (`query::stamp`).
 pub fn dashboards(
     conn: &Connection,
     land: &LandScope,
     as_of: NaiveDate,
     generated_at: DateTime<Utc>,
+    stamp: DataStamp,
 ) -> Result<(DashboardData, GemeindeRows), ExportError> {
     let window_from = window_from(as_of);
-    let (mut base, reader) = match ScopeReader::open(conn, as_of, Some(window_from))? {
-        Some((interned, reader)) => {
-            map_for_scans(conn);
-            (base_from(conn, land, as_of, interned)?, Some(reader))
-        }
-        None => (base(conn, land, as_of, true)?, None),
-    };
+    let (mut base, reader, kreise, verbaende) =
+        match ScopeReader::open(conn, as_of, Some(window_from))? {
+            Some((interned, reader)) => {
+                map_for_scans(conn);
+                let levels = units_of_levels(conn, land)?;
+                let base = base_of_members(
+                    conn,
+                    as_of,
+                    interned,
+                    &Catalogue::read(conn)?,
+                    levels.gemeinden,
+                )?;
+                (base, Some(reader), levels.kreise, levels.verbaende)
+            }
+            None => {
+                map_for_scans(conn);
+                let levels = units_of_levels(conn, land)?;
+                let matrix = matrix_and_changes(conn, as_of, Some(window_from))?;
+                let base = base_of_members(
+                    conn,
+                    as_of,
+                    matrix,
+                    &Catalogue::read(conn)?,
+                    levels.gemeinden,
+                )?;
+                (base, None, levels.kreise, levels.verbaende)
+            }
+        };
     let members = std::mem::take(&mut base.members);
     let mut ars_ids = Vec::with_capacity(members.len());
     let gemeinden = members
@@ -64,16 +87,10 @@ pub fn dashboards(
         land: land.clone(),
         generated_at,
         as_of,
-        stamp: stamp(conn)?,
+        stamp,
         services: base.services.clone(),
-        kreise: units(conn, "kreis", land)?
-            .into_iter()
-            .map(|(u, _)| u)
-            .collect(),
-        verbaende: units(conn, "verband", land)?
-            .into_iter()
-            .map(|(u, _)| u)
-            .collect(),
+        kreise: kreise.into_iter().map(|(u, _)| u).collect(),
+        verbaende: verbaende.into_iter().map(|(u, _)| u).collect(),
         gemeinden,
     };
     Ok((
@@ -267,21 +284,6 @@ impl Base {
     }
 }
 
-/// Reads the matrix and the catalogue and decides the services and the Gemeinden;
-/// `with_changes` also collects each Gemeinde's recent changes.
-pub(super) fn base(
-    conn: &Connection,
-    land: &LandScope,
-    as_of: NaiveDate,
-    with_changes: bool,
-) -> Result<Base, ExportError> {
-    map_for_scans(conn);
-    let started = std::time::Instant::now();
-    let matrix = matrix_and_changes(conn, as_of, with_changes.then_some(window_from(as_of)))?;
-    tracing::debug!(elapsed = ?started.elapsed(), "export: status matrix read");
-    base_from(conn, land, as_of, matrix)
-}
-
 /// The annotations and EfA services, read once for an export that needs them
 /// beside its [`Base`] (the report).
 pub(super) struct Catalogue {
@@ -298,7 +300,8 @@ impl Catalogue {
     }
 }
 
-/// [`base`] without the changes, from a [`Catalogue`] already read.
+/// The [`Base`] from the whole matrix without its changes, from a [`Catalogue`]
+/// already read (the report's).
 pub(super) fn base_with(
     conn: &Connection,
     land: &LandScope,
@@ -310,25 +313,28 @@ pub(super) fn base_with(
     base_of(conn, land, as_of, matrix, catalogue)
 }
 
-/// [`base`] from a matrix already read (its `recent` changes go to the members),
-/// or from an empty one that only interns the subjects and scopes. The caller
-/// has mapped `conn` for the catalogue's scans.
-pub(super) fn base_from(
-    conn: &Connection,
-    land: &LandScope,
-    as_of: NaiveDate,
-    matrix: Matrix,
-) -> Result<Base, ExportError> {
-    base_of(conn, land, as_of, matrix, &Catalogue::read(conn)?)
-}
-
-/// [`base_from`] with the annotations and EfA services already read.
+/// The [`Base`] from a matrix already read (its `recent` changes go to the
+/// members), or from an empty one that only interns the subjects and scopes, and
+/// the annotations and EfA services already read. The caller has mapped `conn`
+/// for the catalogue's scans.
 pub(super) fn base_of(
     conn: &Connection,
     land: &LandScope,
     as_of: NaiveDate,
     matrix: Matrix,
     catalogue: &Catalogue,
+) -> Result<Base, ExportError> {
+    let gemeinden = units(conn, "gemeinde", land)?;
+    base_of_members(conn, as_of, matrix, catalogue, gemeinden)
+}
+
+/// [`base_of`] with the Gemeinden (and their Verband) already read.
+fn base_of_members(
+    conn: &Connection,
+    as_of: NaiveDate,
+    matrix: Matrix,
+    catalogue: &Catalogue,
+    gemeinden: Vec<(Unit, Option<String>)>,
 ) -> Result<Base, ExportError> {
     let started = std::time::Instant::now();
     let notes = &catalogue.notes;
@@ -429,7 +435,7 @@ pub(super) fn base_of(
     }
 
     // Each Gemeinde with its recent changes.
-    let members: Vec<Member> = units(conn, "gemeinde", land)?
+    let members: Vec<Member> = gemeinden
         .into_iter()
         .map(|(u, verband_ars)| {
             let ars_id = matrix.ars.get(&u.ars).copied();
