@@ -372,7 +372,7 @@ pub fn status_xlsx(ctx: &Ctx) -> Result<CaseReport, BenchError> {
                 what: format!("status import of the CSV, {rows} rows, vs sqlite3 .import"),
                 ours: from_csv.clone(),
                 base: m,
-                threads: "1 (as sqlite3)".into(),
+                threads: CSV_IMPORT_THREADS.into(),
             });
         }
         if let [from_xlsx, from_csv] = sizes.as_slice() {

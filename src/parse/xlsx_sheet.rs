@@ -719,12 +719,15 @@ fn attr(e: &quick_xml::events::BytesStart<'_>, name: &[u8]) -> Option<String> {
 
 /// [`attr`] borrowed from the element where nothing is escaped (every cell
 /// reference and row number): no allocation for each of a sheet's millions of
-/// cells.
+/// cells. Without quick-xml's duplicate check, which compares each attribute
+/// with every one before it: the first attribute of the name is the one taken
+/// either way (the check only turns a later one into an error, skipped here).
 fn attr_cow<'a>(
     e: &'a quick_xml::events::BytesStart<'_>,
     name: &[u8],
 ) -> Option<std::borrow::Cow<'a, str>> {
     e.attributes()
+        .with_checks(false)
         .flatten()
         .find(|a| a.key.local_name().as_ref() == name)
         .and_then(|a| a.unescape_value().ok())
@@ -1320,6 +1323,20 @@ mod tests {
             err.contains("(line 2): the worksheet lists row 2 after row 3"),
             "{err}"
         );
+    }
+
+    /// A repeated attribute (not well-formed XML, but a crafted file may hold
+    /// one): the first is taken, as with quick-xml's duplicate check.
+    #[test]
+    fn the_first_of_a_repeated_attribute_is_taken() {
+        let e = quick_xml::events::BytesStart::from_content(
+            r#"row r="3" hidden="1" spans="1:5" hidden="0" r="4""#,
+            3,
+        );
+        assert_eq!(attr_cow(&e, b"r").as_deref(), Some("3"));
+        assert_eq!(attr_cow(&e, b"hidden").as_deref(), Some("1"));
+        assert_eq!(attr_cow(&e, b"spans").as_deref(), Some("1:5"));
+        assert_eq!(attr_cow(&e, b"t"), None);
     }
 
     #[test]
