@@ -117,12 +117,13 @@ pub trait ExportRunner: Send + Sync {
 
 /// Runs an export's command (no shell) in the config's directory, with the database
 /// and the triggering change in its environment, killed after its timeout or on a
-/// stop request. Its stderr is passed on line by line and its last error line kept,
-/// so `runs` names the real cause of a failure rather than just the exit status.
-/// Its stdout goes to our stderr (dropped when `quiet`): it is no part of the
-/// caller's own output (`sync --format json` prints one document; a closed stdout
-/// of `sync | head` must not fail an export), and under `sync --quiet` cron mails
-/// only on failure, which the command's stderr still shows.
+/// stop request. Its stderr is passed on line by line (kept only, when `quiet`) and
+/// its last error line kept, so `runs` and the caller's error line name the real
+/// cause of a failure rather than just the exit status. Its stdout goes to our
+/// stderr (dropped when `quiet`): it is no part of the caller's own output (`sync
+/// --format json` prints one document; a closed stdout of `sync | head` must not
+/// fail an export), and under `sync --quiet` cron mails only on failure, one line
+/// for it that holds the command's own error.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CommandExports {
     pub quiet: bool,
@@ -185,11 +186,16 @@ impl ExportRunner for CommandExports {
             source,
         })?;
         let tail = Arc::new(Mutex::new(StderrTail::default()));
+        // Under `quiet` the lines are only kept: a failure's cause reaches the
+        // caller's own error line, and passed on too it mailed cron twice.
+        let pass_on = !self.quiet;
         let reader = child.stderr.take().map(|pipe| {
             let tail = Arc::clone(&tail);
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(std::io::Result::ok) {
-                    eprintln!("{line}");
+                    if pass_on {
+                        eprintln!("{line}");
+                    }
                     if let Ok(mut tail) = tail.lock() {
                         tail.push(line);
                     }
@@ -309,6 +315,9 @@ pub fn run_sync_job(
         Err(err) => {
             match &err {
                 Error::Stopped { .. } => tracing::warn!(error = %err, "sync stopped"),
+                // `ozgsync sync` says it as its own `error:` line; at `error` here
+                // too, cron (`--quiet`) mailed every failure twice.
+                _ if trigger == Trigger::Manual => tracing::info!(error = %err, "sync failed"),
                 _ => tracing::error!(error = %err, "sync failed"),
             }
             RunResult {
@@ -421,6 +430,10 @@ fn run_export(
     };
     match &outcome {
         Ok(()) => tracing::info!("export done"),
+        // As a failed sync above: the `sync` command reports it on its own line.
+        Err(e) if trigger == Trigger::Manual => {
+            tracing::info!(error = %e, "export failed; it stays due")
+        }
         Err(e) => tracing::error!(error = %e, "export failed; it stays due"),
     }
     runs::finish(conn, run_id, Utc::now(), &result)?;

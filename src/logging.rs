@@ -26,7 +26,7 @@ pub enum LogFormat {
 /// When log lines on stderr are coloured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Color {
-    /// When stderr is a terminal and `NO_COLOR` is unset or empty.
+    /// When stderr is a terminal (not `TERM=dumb`) and `NO_COLOR` is unset or empty.
     #[default]
     Auto,
     /// Always, also into a pipe or file (and despite `NO_COLOR`).
@@ -66,7 +66,10 @@ fn visible_fields() -> impl for<'w> FormatFields<'w> + 'static {
 pub fn init(quiet: bool, format: LogFormat, color: Color) {
     let default = if quiet { "error" } else { "info" };
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let terminal = std::io::stderr().is_terminal();
+    // `TERM=dumb` (Emacs' shell buffer, some CI consoles, a serial line) is a
+    // terminal that acts on no escape sequence: it gets what a pipe gets, plain
+    // lines and no progress bar.
+    let terminal = std::io::stderr().is_terminal() && !acts_on_no_escapes(std::env::var_os("TERM"));
     let ansi = color.ansi(terminal, std::env::var("NO_COLOR").ok().as_deref());
     let registry = tracing_subscriber::registry();
     let _ = match format {
@@ -107,6 +110,11 @@ pub fn init(quiet: bool, format: LogFormat, color: Color) {
             )
             .try_init(),
     };
+}
+
+/// Whether a terminal of this `TERM` shows escape sequences as garbage.
+fn acts_on_no_escapes(term: Option<std::ffi::OsString>) -> bool {
+    term.is_some_and(|t| t == "dumb")
 }
 
 /// `s` as it may reach a terminal or a log: every character that would act instead

@@ -55,7 +55,7 @@ pub struct Cli {
     pub quiet: bool,
 
     /// Colour log lines on stderr, help and usage errors: `auto` on a terminal
-    /// when `NO_COLOR` is unset, `always`, or `never`.
+    /// (not `TERM=dumb`) when `NO_COLOR` is unset, `always`, or `never`.
     #[arg(
         long,
         global = true,

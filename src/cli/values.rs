@@ -63,7 +63,7 @@ value_enum!(LogFormat {
 });
 
 value_enum!(Color {
-    Auto => "auto", "When stderr is a terminal and `NO_COLOR` is unset or empty";
+    Auto => "auto", "When stderr is a terminal (not `TERM=dumb`) and `NO_COLOR` is unset or empty";
     Always => "always", "Always, also into a pipe or file (and despite `NO_COLOR`)";
     Never => "never", "Never";
 });

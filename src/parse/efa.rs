@@ -572,13 +572,8 @@ fn build(d: Draft, problems: &mut Vec<String>) -> Option<EfaServiceRecord> {
         // report and the site holding a character no address has. A row with a bad
         // URL is rejected as one with another scheme is, and its key keeps its
         // previous version (`Reject::key_checked`).
-        if let Some((at, c)) = u.chars().enumerate().find(|&(_, c)| not_in_a_url(c)) {
-            problems.push(format!(
-                "url: {u:?} holds U+{:04X} at character {}, a control character or noncharacter \
-                 that no address holds (left by a copy or an export): correct the URL in the source",
-                c as u32,
-                at + 1
-            ));
+        if let Some(fault) = super::url_fault("url", u) {
+            problems.push(fault);
         } else {
             match url::Url::parse(u) {
                 Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
@@ -611,13 +606,6 @@ fn build(d: Draft, problems: &mut Vec<String>) -> Option<EfaServiceRecord> {
         url: d.url,
         stand: stand?,
     })
-}
-
-/// A character that no written URL holds: a control (C0 with tab and line breaks,
-/// DEL, C1) or the noncharacters U+FFFE and U+FFFF, which XML (and so a workbook's
-/// link) forbids.
-fn not_in_a_url(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}')
 }
 
 /// Keeps the ids `valid` accepts, sorted and without repeats, so that reordering a

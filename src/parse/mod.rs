@@ -143,6 +143,26 @@ impl Reject {
 /// code list (`urn:de:fim:leika:typisierung`), if it has; `column` names the field
 /// the codes are in (`Typ` of the CSV, `typisierung` of XZuFi), `position` where.
 /// The service is kept.
+/// Why a published URL is no address, when it holds a character no written URL
+/// holds: a control (C0 with tab and line breaks, DEL, C1) or the noncharacters
+/// U+FFFE and U+FFFF, which XML (and so a workbook's link) forbids. The URL parser
+/// would let it through (it drops tabs and line breaks and percent-encodes other
+/// controls); stored as published it reached every report and the site. `field`
+/// names the column. The one rule for the EfA and PVOG parsers.
+pub(crate) fn url_fault(field: &str, url: &str) -> Option<String> {
+    let (at, c) = url
+        .chars()
+        .enumerate()
+        .find(|&(_, c)| c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}'))?;
+    Some(format!(
+        "{field}: {url:?} holds U+{:04X} at character {}, a control character or \
+         noncharacter that no address holds (left by a copy or an export): correct \
+         the URL in the source",
+        c as u32,
+        at + 1
+    ))
+}
+
 pub(crate) fn unknown_typisierung(
     codes: &[String],
     position: String,

@@ -213,6 +213,10 @@ fn row_items(position: &str, value: serde_json::Value) -> Vec<Item<AvailabilityR
     let Some(online_status) = row.online_status.map(|s| s.trim().to_owned()) else {
         return reject("online_status is missing".into());
     };
+    let url = row.url.filter(|u| !u.trim().is_empty());
+    if let Some(fault) = url.as_deref().and_then(|u| super::url_fault("url", u)) {
+        return reject(fault);
+    }
     let mut items = Vec::new();
     let record_key = format!("{ars}:{key}");
     if !ONLINE_STATUS.contains(&online_status.as_str()) {
@@ -243,7 +247,7 @@ fn row_items(position: &str, value: serde_json::Value) -> Vec<Item<AvailabilityR
         ars: ars.to_owned(),
         leistungsschluessel: key.to_owned(),
         online_status,
-        url: row.url.filter(|u| !u.trim().is_empty()),
+        url,
         art_flaechendeckung: art,
         aktiv: row.aktiv,
         leika_name: row.leika_name.or(row.leika_bezeichnung),
@@ -332,6 +336,20 @@ mod tests {
                 "page 0, row 3 031010000000:99041006017000 kept",
                 "page 0, row 4 -",
             ]
+        );
+    }
+
+    #[test]
+    fn a_url_holding_a_control_character_rejects_its_row() {
+        check(
+            "[{\"content\":[\
+               {\"leika_key\":\"99041006017000\",\"ars\":\"032410001001\",\"online_status\":\"ok\",\"url\":\"https://x.example/\\u001b[2J\"},\
+               {\"leika_key\":\"99041006017000\",\"ars\":\"031010000000\",\"online_status\":\"ok\",\"url\":\"https://x.example/ok\"}],\
+              \"last\":true}]",
+            &[
+                "page 0, row 1: reject url: \"https://x.example/\\u{1b}[2J\" holds U+001B at character 19, a control character or noncharacter that no address holds (left by a copy or an export): correct the URL in the source",
+                "page 0, row 2: 031010000000 99041006017000 ok",
+            ],
         );
     }
 

@@ -137,7 +137,8 @@ fn control_characters_in_a_file_are_shown_not_obeyed() {
     sync.assert_code(1);
     shows_no_control("sync", &sync.stderr);
     assert!(
-        sync.stderr.contains("ERROR") && sync.stderr.contains("found: Schl\\e[2Juessel"),
+        sync.stderr.contains("sync failed error=")
+            && sync.stderr.contains("found: Schl\\e[2Juessel"),
         "{sync:#?}"
     );
     assert!(
