@@ -139,10 +139,6 @@ impl Reject {
     }
 }
 
-/// The warning of a LeiKa service whose Typisierung has codes that are not in the
-/// code list (`urn:de:fim:leika:typisierung`), if it has; `column` names the field
-/// the codes are in (`Typ` of the CSV, `typisierung` of XZuFi), `position` where.
-/// The service is kept.
 /// Why a published URL is no address, when it holds a character no written URL
 /// holds: a control (C0 with tab and line breaks, DEL, C1) or the noncharacters
 /// U+FFFE and U+FFFF, which XML (and so a workbook's link) forbids. The URL parser
@@ -163,6 +159,10 @@ pub(crate) fn url_fault(field: &str, url: &str) -> Option<String> {
     ))
 }
 
+/// The warning of a LeiKa service whose Typisierung has codes that are not in the
+/// code list (`urn:de:fim:leika:typisierung`), if it has; `column` names the field
+/// the codes are in (`Typ` of the CSV, `typisierung` of XZuFi), `position` where.
+/// The service is kept.
 pub(crate) fn unknown_typisierung(
     codes: &[String],
     position: String,

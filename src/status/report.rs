@@ -365,8 +365,9 @@ fn read_records<R: Read + Seek>(
     }
 }
 
-/// The checking side of [`validate_into`] and [`validate_xlsx_into`]: the header's columns, then every record
-/// checked into the outcome in file order, each spent batch handed back.
+/// The checking side of [`validate_into`] and [`validate_xlsx_into`]: the header's
+/// columns, then every record checked into the outcome in file order, each spent
+/// batch handed back.
 fn check_records<S: RowSink>(
     rx: &Receiver<Records>,
     back: &SyncSender<Vec<csv::StringRecord>>,
