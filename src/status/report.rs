@@ -250,14 +250,35 @@ pub fn validate_into<R: Read + Seek + Send, S: RowSink>(
     today: NaiveDate,
     rows: S,
 ) -> Result<Validated<S>, ReportError> {
+    checked_on_two_threads("CSV", catalog, today, rows, move |tx, back| {
+        read_records(input, tx, back)
+    })
+    .map(|(out, ())| out)
+}
+
+/// The two threads of [`validate_into`] and [`validate_xlsx_into`]: `read` runs on
+/// a second thread (named after `kind`, the format), sending the header and batches
+/// of records, and this one checks them ([`check_records`]) and hands the spent
+/// batches back. The outcome is the sequential one: a check's error (the header's
+/// columns, a spill) comes from a record before any problem the reader met further
+/// on, as every record before that problem was handed over first; else the
+/// reader's problem; else the checked outcome and what the reader returned.
+fn checked_on_two_threads<S: RowSink, T: Send>(
+    kind: &str,
+    catalog: &Catalog,
+    today: NaiveDate,
+    rows: S,
+    read: impl FnOnce(&SyncSender<Records>, &Receiver<Vec<csv::StringRecord>>) -> Result<T, ReportError>
+        + Send,
+) -> Result<(Validated<S>, T), ReportError> {
     std::thread::scope(|scope| {
         let (tx, rx) = sync_channel(RECORD_BATCHES_IN_FLIGHT);
         let (back_tx, back_rx) = sync_channel(RECORD_BATCHES_IN_FLIGHT + 1);
         let reader = std::thread::Builder::new()
-            .name("ozgsync-csv".into())
-            .spawn_scoped(scope, move || read_records(input, &tx, &back_rx))
+            .name(format!("ozgsync-{}", kind.to_ascii_lowercase()))
+            .spawn_scoped(scope, move || read(&tx, &back_rx))
             .map_err(|e| {
-                ReportError::NotCsv(format!("could not start the CSV reading thread: {e}"))
+                ReportError::NotCsv(format!("could not start the {kind} reading thread: {e}"))
             })?;
         // Until the reader has ended (its end of the channel closed), then its outcome.
         let outcome = check_records(&rx, &back_tx, catalog, today, rows);
@@ -265,18 +286,11 @@ pub fn validate_into<R: Read + Seek + Send, S: RowSink>(
         // send fails and it returns.
         drop(rx);
         let read = reader.join().map_err(|_| {
-            ReportError::NotCsv(
-                "the CSV reading thread stopped (a bug in ozgsync: please report it with the file); nothing was recorded".into(),
-            )
+            ReportError::NotCsv(format!(
+                "the {kind} reading thread stopped (a bug in ozgsync: please report it with the file); nothing was recorded"
+            ))
         })?;
-        match (outcome, read) {
-            // A check's error (the header's columns, a spill) comes from a line
-            // before any the reader failed on: every line before the reader's
-            // problem was handed over first.
-            (Err(e), _) => Err(e),
-            (Ok(_), Err(e)) => Err(e),
-            (Ok(out), Ok(())) => Ok(out),
-        }
+        Ok((outcome?, read?))
     })
 }
 
@@ -421,33 +435,12 @@ pub fn validate_xlsx_into<R: Read + Seek + Send, S: RowSink>(
     today: NaiveDate,
     rows: S,
 ) -> Result<Validated<S>, ReportError> {
-    std::thread::scope(|scope| {
-        let (tx, rx) = sync_channel(RECORD_BATCHES_IN_FLIGHT);
-        let (back_tx, back_rx) = sync_channel(RECORD_BATCHES_IN_FLIGHT + 1);
-        let reader = std::thread::Builder::new()
-            .name("ozgsync-xlsx".into())
-            .spawn_scoped(scope, move || read_sheet_records(input, &tx, &back_rx))
-            .map_err(|e| {
-                ReportError::NotCsv(format!("could not start the XLSX reading thread: {e}"))
-            })?;
-        let outcome = check_records(&rx, &back_tx, catalog, today, rows);
-        // A check that stopped early drops its end: the reader's next send fails,
-        // its row function says stop and the walk returns.
-        drop(rx);
-        let read = reader.join().map_err(|_| {
-            ReportError::NotCsv(
-                "the XLSX reading thread stopped (a bug in ozgsync: please report it with the file); nothing was recorded".into(),
-            )
+    let (mut out, hidden) =
+        checked_on_two_threads("XLSX", catalog, today, rows, move |tx, back| {
+            read_sheet_records(input, tx, back)
         })?;
-        match (outcome, read) {
-            (Err(e), _) => Err(e),
-            (Ok(_), Err(e)) => Err(e),
-            (Ok(mut out), Ok(hidden)) => {
-                out.hidden_rows = hidden;
-                Ok(out)
-            }
-        }
-    })
+    out.hidden_rows = hidden;
+    Ok(out)
 }
 
 /// The checking side stopped listening (its error is the outcome).

@@ -37,34 +37,23 @@ pub fn dashboards(
     stamp: DataStamp,
 ) -> Result<(DashboardData, GemeindeRows), ExportError> {
     let window_from = window_from(as_of);
-    let (mut base, reader, kreise, verbaende) =
-        match ScopeReader::open(conn, as_of, Some(window_from))? {
-            Some((interned, reader)) => {
-                map_for_scans(conn);
-                let levels = units_of_levels(conn, land)?;
-                let base = base_of_members(
-                    conn,
-                    as_of,
-                    interned,
-                    &Catalogue::read(conn)?,
-                    levels.gemeinden,
-                )?;
-                (base, Some(reader), levels.kreise, levels.verbaende)
-            }
-            None => {
-                map_for_scans(conn);
-                let levels = units_of_levels(conn, land)?;
-                let matrix = matrix_and_changes(conn, as_of, Some(window_from))?;
-                let base = base_of_members(
-                    conn,
-                    as_of,
-                    matrix,
-                    &Catalogue::read(conn)?,
-                    levels.gemeinden,
-                )?;
-                (base, None, levels.kreise, levels.verbaende)
-            }
-        };
+    let opened = ScopeReader::open(conn, as_of, Some(window_from))?;
+    map_for_scans(conn);
+    let levels = units_of_levels(conn, land)?;
+    // Read Gemeinde by Gemeinde as the files are built; only where that reader
+    // cannot be had, the whole matrix here.
+    let (matrix, reader) = match opened {
+        Some((interned, reader)) => (interned, Some(reader)),
+        None => (matrix_and_changes(conn, as_of, Some(window_from))?, None),
+    };
+    let mut base = base_of_members(
+        conn,
+        as_of,
+        matrix,
+        &Catalogue::read(conn)?,
+        levels.gemeinden,
+    )?;
+    let (kreise, verbaende) = (levels.kreise, levels.verbaende);
     let members = std::mem::take(&mut base.members);
     let mut ars_ids = Vec::with_capacity(members.len());
     let gemeinden = members
