@@ -295,12 +295,12 @@ pub(super) fn units(
         .map_err(db("reading municipalities"))
 }
 
-/// The current Gemeinden, Verbände and Kreise of the Land scope, as [`units`]
-/// reads them level by level.
+/// The current Gemeinden (each with its Verband's ARS, as [`units`] reads them),
+/// Verbände and Kreise of the Land scope.
 pub(super) struct Levels {
     pub(super) gemeinden: Vec<(Unit, Option<String>)>,
-    pub(super) verbaende: Vec<(Unit, Option<String>)>,
-    pub(super) kreise: Vec<(Unit, Option<String>)>,
+    pub(super) verbaende: Vec<Unit>,
+    pub(super) kreise: Vec<Unit>,
 }
 
 /// [`units`] of the levels `gemeinde`, `verband` and `kreis` in one pass over
@@ -325,20 +325,18 @@ pub(super) fn units_of_levels(conn: &Connection, land: &LandScope) -> Result<Lev
         kreise: Vec::new(),
     };
     while let Some(r) = rows.next().map_err(db(CTX))? {
-        let list = match r.get_ref(0).map_err(db(CTX))?.as_str() {
-            Ok("gemeinde") => &mut levels.gemeinden,
-            Ok("verband") => &mut levels.verbaende,
-            _ => &mut levels.kreise,
+        let unit = Unit {
+            ars: r.get(1).map_err(db(CTX))?,
+            name: r.get(2).map_err(db(CTX))?,
+            kreis_ars: r.get(3).map_err(db(CTX))?,
+            textkennzeichen: r.get(4).map_err(db(CTX))?,
         };
-        list.push((
-            Unit {
-                ars: r.get(1).map_err(db(CTX))?,
-                name: r.get(2).map_err(db(CTX))?,
-                kreis_ars: r.get(3).map_err(db(CTX))?,
-                textkennzeichen: r.get(4).map_err(db(CTX))?,
-            },
-            r.get(5).map_err(db(CTX))?,
-        ));
+        // Only a Gemeinde's Verband is read on: it places the Gemeinde.
+        match r.get_ref(0).map_err(db(CTX))?.as_str() {
+            Ok("gemeinde") => levels.gemeinden.push((unit, r.get(5).map_err(db(CTX))?)),
+            Ok("verband") => levels.verbaende.push(unit),
+            _ => levels.kreise.push(unit),
+        }
     }
     Ok(levels)
 }

@@ -53,7 +53,6 @@ pub fn dashboards(
         &Catalogue::read(conn)?,
         levels.gemeinden,
     )?;
-    let (kreise, verbaende) = (levels.kreise, levels.verbaende);
     let members = std::mem::take(&mut base.members);
     let mut ars_ids = Vec::with_capacity(members.len());
     let gemeinden = members
@@ -78,8 +77,8 @@ pub fn dashboards(
         as_of,
         stamp,
         services: base.services.clone(),
-        kreise: kreise.into_iter().map(|(u, _)| u).collect(),
-        verbaende: verbaende.into_iter().map(|(u, _)| u).collect(),
+        kreise: levels.kreise,
+        verbaende: levels.verbaende,
         gemeinden,
     };
     Ok((
