@@ -15,15 +15,17 @@ mod json;
 /// A stable 64-bit content hash of a record's JSON, stored to detect changes without
 /// loading every record's data.
 pub fn content_hash(data: &str) -> String {
-    // `format!("{:016x}")`'s text, written without the formatting machinery.
+    // `format!("{:016x}")`'s text, written without the formatting machinery, as
+    // bytes (collecting `char`s grew the string a character at a time: 0.7k
+    // instructions a record, twice the hash's own).
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let hash = xxhash_rust::xxh3::xxh3_64(data.as_bytes());
-    (0..16)
-        .rev()
-        .map(|nibble| {
-            let digit = (hash >> (4 * nibble)) & 0xf;
-            char::from_digit(digit as u32, 16).unwrap_or('0')
-        })
-        .collect()
+    let mut hex = [0u8; 16];
+    for (i, digit) in hex.iter_mut().rev().enumerate() {
+        let nibble = (hash >> (4 * i)) & 0xf;
+        *digit = HEX.get(nibble as usize).copied().unwrap_or(b'0');
+    }
+    String::from_utf8(hex.to_vec()).unwrap_or_default()
 }
 
 /// One parser item made ready for [`super::release::apply_prepared`]: everything that needs no database
