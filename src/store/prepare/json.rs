@@ -50,12 +50,6 @@ fn escaped(b: u8) -> bool {
 /// `text` as a JSON string, quotes included, escaped exactly as serde_json does.
 fn push_str(out: &mut String, text: &str) {
     out.push('"');
-    push_contents(out, text);
-    out.push('"');
-}
-
-/// `text` escaped as serde_json escapes a string's contents, without the quotes.
-fn push_contents(out: &mut String, text: &str) {
     // No early exit: the fold over all bytes runs a vector at a time, which a
     // search that stops at the first hit does not.
     let any = text
@@ -67,6 +61,7 @@ fn push_contents(out: &mut String, text: &str) {
     } else {
         out.push_str(text);
     }
+    out.push('"');
 }
 
 /// The rare string that holds a byte to escape: the runs between such bytes copied
@@ -127,14 +122,11 @@ impl Compound<'_> {
         name: &'static str,
         value: &V,
     ) -> Result<(), Unsupported> {
-        // `,"name":` in three pieces, not five: each piece is a call.
-        self.out.push_str(if std::mem::take(&mut self.first) {
-            "\""
-        } else {
-            ",\""
-        });
-        push_contents(self.out, name);
-        self.out.push_str("\":");
+        if !std::mem::take(&mut self.first) {
+            self.out.push(',');
+        }
+        push_str(self.out, name);
+        self.out.push(':');
         value.serialize(Json { out: self.out })
     }
 }
