@@ -109,3 +109,110 @@ fn an_upper_case_url_scheme_is_a_url() {
         ["applied"]
     );
 }
+
+/// A backup copied back over a database whose `-wal` remained (the daemon was
+/// killed, in WAL mode, before the log was checkpointed): SQLite replays that log
+/// into the restored copy, whatever it is, and mixes the two (measured: records of
+/// the later state inside the backup, `PRAGMA integrity_check` failing). A backup is
+/// written in rollback-journal mode, and SQLite never leaves a log beside such a
+/// file, so the log is known to be foreign: every command refuses the database,
+/// naming the file to move, and changes nothing. Moved aside, the backup opens as
+/// it was. A log beside its own database (WAL mode) is still replayed.
+#[test]
+fn a_log_left_beside_a_restored_backup_is_not_replayed_into_it() {
+    let dir = scratch();
+    let db = support::leika_db(dir.path());
+    let backup = dir.path().join("backup.db");
+    support::run_db(&db, &["backup", backup.to_str().unwrap()]).assert_ok();
+    support::run_db(
+        &db,
+        &[
+            "import",
+            "leika",
+            support::fixture("leika/leika_release2.csv")
+                .to_str()
+                .unwrap(),
+        ],
+    )
+    .assert_ok();
+
+    // The same state in WAL mode, with no log yet.
+    let own = dir.path().join("own.db");
+    std::fs::copy(&db, &own).unwrap();
+    rusqlite::Connection::open(&own)
+        .unwrap()
+        .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .unwrap();
+
+    // A writer in WAL mode that dies before its log is checkpointed.
+    let wal = dir.path().join("ozgsync.db-wal");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+         UPDATE record_versions SET data = json_set(data, '$.name', 'later') WHERE rowid % 3 = 0;",
+    )
+    .unwrap();
+    let log = std::fs::read(&wal).unwrap();
+    drop(conn);
+
+    // A database in WAL mode with such a log: replayed, as a crash needs.
+    std::fs::write(dir.path().join("own.db-wal"), &log).unwrap();
+    let run = support::run_db(
+        &own,
+        &[
+            "query",
+            "SELECT count(*) FROM record_versions WHERE json_extract(data, '$.name') = 'later'",
+            "--format",
+            "csv",
+        ],
+    );
+    run.assert_ok();
+    assert_ne!(run.stdout.lines().nth(1), Some("0"), "{run:#?}");
+
+    // The backup copied back, the log beside it.
+    std::fs::copy(&backup, &db).unwrap();
+    std::fs::write(&wal, &log).unwrap();
+    let before = std::fs::read(&db).unwrap();
+    for args in [
+        &["releases"][..],
+        &[
+            "import",
+            "leika",
+            support::fixture("leika/leika_release2.csv")
+                .to_str()
+                .unwrap(),
+        ],
+        &["backup", dir.path().join("b2.db").to_str().unwrap()],
+    ] {
+        let run = support::run_db(&db, args);
+        run.assert_code(1);
+        assert!(
+            run.stderr
+                .contains("ozgsync.db-wal beside it holds changes that cannot be its own")
+                && run.stderr.contains("Nothing was opened or changed"),
+            "{args:?}: {run:#?}"
+        );
+        assert!(
+            std::fs::read(&db).unwrap() == before,
+            "{args:?} changed the database"
+        );
+        assert_eq!(
+            std::fs::read(&wal).unwrap(),
+            log,
+            "{args:?} changed the log"
+        );
+    }
+
+    std::fs::rename(&wal, dir.path().join("aside.wal")).unwrap();
+    let run = support::run_db(&db, &["releases", "--format", "csv"]);
+    run.assert_ok();
+    assert_eq!(run.stdout.lines().count(), 2, "{run:#?}");
+    assert_eq!(support::rows(&db, "PRAGMA integrity_check"), ["ok"]);
+    assert_eq!(
+        support::rows(
+            &db,
+            "SELECT count(*) FROM record_versions WHERE json_extract(data, '$.name') = 'later'"
+        ),
+        ["0"]
+    );
+}
