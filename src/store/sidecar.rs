@@ -27,8 +27,9 @@ pub fn refuse_foreign_wal(path: &Path) -> Result<()> {
     let Some(header) = read_head(path, 100) else {
         return Ok(());
     };
-    let rollback_mode =
-        header.len() == 100 && header.starts_with(b"SQLite format 3\0") && header[18..20] == [1, 1];
+    let rollback_mode = header.len() == 100
+        && header.starts_with(b"SQLite format 3\0")
+        && header.get(18..20) == Some(&[1, 1][..]);
     if !rollback_mode {
         return Ok(());
     }
@@ -62,20 +63,19 @@ fn read_head(path: &Path, len: u64) -> Option<Vec<u8>> {
 /// header's salts, that is, one SQLite would read frames from. A log that was reset
 /// or is empty holds nothing to replay.
 fn wal_has_frames(wal: &Path) -> bool {
-    let is_file = std::fs::symlink_metadata(wal).is_ok_and(|m| m.is_file());
-    let Some(head) = is_file
-        .then(|| read_head(wal, (WAL_HEADER + FRAME_HEADER) as u64))
-        .flatten()
-    else {
-        return false;
-    };
-    if head.len() < WAL_HEADER + FRAME_HEADER {
+    if !std::fs::symlink_metadata(wal).is_ok_and(|m| m.is_file()) {
         return false;
     }
-    let magic = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-    let salts = &head[16..24];
-    let frame_salts = &head[WAL_HEADER + 8..WAL_HEADER + 16];
-    matches!(magic, 0x377f_0682 | 0x377f_0683) && salts == frame_salts
+    let Some(head) = read_head(wal, (WAL_HEADER + FRAME_HEADER) as u64) else {
+        return false;
+    };
+    let magic = head.get(..4);
+    let salts = head.get(16..24);
+    let frame_salts = head.get(WAL_HEADER + 8..WAL_HEADER + 16);
+    let known_magic = [[0x37, 0x7f, 0x06, 0x82], [0x37, 0x7f, 0x06, 0x83]]
+        .iter()
+        .any(|m| magic == Some(&m[..]));
+    known_magic && salts.is_some() && salts == frame_salts
 }
 
 #[cfg(test)]
