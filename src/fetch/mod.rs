@@ -66,7 +66,7 @@ impl Location {
             Location::Path(path) => {
                 let fault = |source| FetchError::File {
                     path: path.clone(),
-                    source,
+                    source: crate::error::name_the_file_in_the_way(path, source),
                 };
                 let meta = std::fs::metadata(path).map_err(|e| {
                     match path.to_str().and_then(foreign_scheme) {
