@@ -23,7 +23,26 @@ const FRAME_HEADER: usize = 24;
 /// Refuses `path` when a `-wal` with frames lies beside it although its header
 /// says rollback-journal mode (see the module docs). Nothing is read into SQLite
 /// and nothing is changed; any file that cannot be read is left to the real open.
+///
+/// The database file itself is read (its header) only when a log with frames lies
+/// beside it and no process, this one included, holds a lock on it or on its
+/// `-shm`: closing a descriptor drops every POSIX lock this process holds on the
+/// file, so it is never opened while a connection here may hold one. A log some
+/// connection has open is live, not left over, and is left alone.
 pub fn refuse_foreign_wal(path: &Path) -> Result<()> {
+    let sibling = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    let wal = sibling("-wal");
+    if !wal_has_frames(&wal) {
+        return Ok(());
+    }
+    let idle = |file: &Path| super::lock::used_by_any_process(file) == Some(false);
+    if !idle(path) || !idle(&sibling("-shm")) {
+        return Ok(());
+    }
     let Some(header) = read_head(path, 100) else {
         return Ok(());
     };
@@ -33,12 +52,7 @@ pub fn refuse_foreign_wal(path: &Path) -> Result<()> {
     if !rollback_mode {
         return Ok(());
     }
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    let wal = Path::new(&wal);
-    if !wal_has_frames(wal) {
-        return Ok(());
-    }
+    let wal = wal.as_path();
     Err(Error::Database {
         path: path.to_owned(),
         problem: format!(
