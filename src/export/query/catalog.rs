@@ -95,6 +95,7 @@ pub(super) fn annotations(conn: &Connection) -> Result<BTreeMap<String, Annotati
         .map_err(db("reading annotations"))
 }
 
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub(super) struct Efa {
     pub(super) id: String,
     pub(super) name: String,
@@ -107,69 +108,166 @@ pub(super) struct Efa {
     pub(super) kostenmodell: Option<String>,
 }
 
+/// The fields of an `efa_service` record the exports read, in the shape
+/// `model::EfaServiceRecord` is stored: strings, lists of strings, the Reifegrad
+/// an object of a string and an integer. A record of any other shape (a number
+/// where a string belongs, a duplicate field, JSON that is not an object) does
+/// not deserialize into this and is read by [`EFA_BY_SQL`] instead.
+#[derive(serde::Deserialize)]
+struct EfaFields {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    ozg_ids: Option<Vec<String>>,
+    #[serde(default)]
+    leistungsschluessel: Option<Vec<String>>,
+    #[serde(default)]
+    themenfeld: Option<String>,
+    #[serde(default)]
+    federfuehrendes_land: Option<String>,
+    #[serde(default)]
+    reifegrad: Option<ReifegradFields>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    kostenmodell: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct ReifegradFields {
+    #[serde(default)]
+    modell: Option<String>,
+    #[serde(default)]
+    stufe: Option<i64>,
+}
+
+impl EfaFields {
+    /// The record `text` in the stored shape; `None` for any other (see [`EfaFields`]).
+    fn parse(text: &[u8]) -> Option<EfaFields> {
+        // A struct deserializes from a JSON array too (by position), where
+        // `json_extract(data, '$.name')` is NULL: only an object is read here.
+        if text.trim_ascii_start().first() != Some(&b'{') {
+            return None;
+        }
+        serde_json::from_slice(text).ok()
+    }
+
+    /// What [`efa_of_row`] makes of the same record's `json_extract`s.
+    fn into_efa(self, key: String) -> Efa {
+        let (model, level) = match self.reifegrad {
+            Some(r) => (r.modell, r.stufe),
+            None => (None, None),
+        };
+        Efa {
+            name: self.name.unwrap_or_else(|| key.clone()),
+            id: key,
+            ozg_ids: self.ozg_ids.unwrap_or_default(),
+            leika_keys: self.leistungsschluessel.unwrap_or_default(),
+            themenfeld: self.themenfeld,
+            federfuehrendes_land: self.federfuehrendes_land,
+            reifegrad: reifegrad(model, level),
+            url: self.url,
+            kostenmodell: self.kostenmodell,
+        }
+    }
+}
+
+fn reifegrad(model: Option<String>, level: Option<i64>) -> Option<Reifegrad> {
+    match (model, level.and_then(|l| u8::try_from(l).ok())) {
+        (Some(model), Some(level)) if !model.is_empty() => Some(Reifegrad { model, level }),
+        _ => None,
+    }
+}
+
+/// An EfA service's fields by `json_extract`, for a record [`EfaFields`] does not
+/// take: SQLite's answer for every shape (NULL for a missing path, a number's
+/// text for a Reifegrad model, an error for malformed JSON), as before the
+/// records were parsed in Rust. `?1` is the version's id.
+const EFA_BY_SQL: &str = "SELECT key, json_extract(data, '$.name'),
+        coalesce(json_extract(data, '$.ozg_ids'), '[]'),
+        coalesce(json_extract(data, '$.leistungsschluessel'), '[]'),
+        json_extract(data, '$.themenfeld'),
+        json_extract(data, '$.federfuehrendes_land'),
+        json_extract(data, '$.reifegrad.modell'),
+        json_extract(data, '$.reifegrad.stufe'),
+        json_extract(data, '$.url'),
+        json_extract(data, '$.kostenmodell')
+    FROM record_versions WHERE version_id = ?1";
+
+/// A row of [`EFA_BY_SQL`] as an [`Efa`].
+fn efa_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Efa> {
+    let list = |i: usize| -> rusqlite::Result<Vec<String>> {
+        let text: String = r.get(i)?;
+        Ok(serde_json::from_str::<Vec<serde_json::Value>>(&text)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .collect())
+    };
+    let model: Option<String> = r
+        .get::<_, Option<rusqlite::types::Value>>(6)?
+        .map(|v| match v {
+            rusqlite::types::Value::Text(s) => s,
+            rusqlite::types::Value::Real(f) => format!("{f:.1}"),
+            rusqlite::types::Value::Integer(i) => i.to_string(),
+            _ => String::new(),
+        });
+    let level: Option<i64> = r.get(7).ok().flatten();
+    let key: String = r.get(0)?;
+    Ok(Efa {
+        name: r
+            .get::<_, Option<String>>(1)?
+            .unwrap_or_else(|| key.clone()),
+        id: key,
+        ozg_ids: list(2)?,
+        leika_keys: list(3)?,
+        themenfeld: r.get(4)?,
+        federfuehrendes_land: r.get(5)?,
+        reifegrad: reifegrad(model, level),
+        url: r.get(8)?,
+        kostenmodell: r.get(9)?,
+    })
+}
+
 /// Current EfA services, by id.
+///
+/// Each record's JSON is parsed once, here, in the shape ozgsync stores; ten
+/// `json_extract`s a record made SQLite parse and walk it for each (about 53 M
+/// instructions for 1,500 services, before the report's scan starts). A record
+/// of another shape is read by those `json_extract`s, so every record gives
+/// what it gave before.
 pub(super) fn efa_services(conn: &Connection) -> Result<Vec<Efa>, ExportError> {
+    const CTX: &str = "reading EfA services";
     let mut stmt = conn
         .prepare(
-            "SELECT key, json_extract(data, '$.name'),
-                    coalesce(json_extract(data, '$.ozg_ids'), '[]'),
-                    coalesce(json_extract(data, '$.leistungsschluessel'), '[]'),
-                    json_extract(data, '$.themenfeld'),
-                    json_extract(data, '$.federfuehrendes_land'),
-                    json_extract(data, '$.reifegrad.modell'),
-                    json_extract(data, '$.reifegrad.stufe'),
-                    json_extract(data, '$.url'),
-                    json_extract(data, '$.kostenmodell')
-             FROM record_versions
+            "SELECT version_id, key, data FROM record_versions
              WHERE entity = 'efa_service' AND valid_to IS NULL
              ORDER BY key",
         )
-        .map_err(db("reading EfA services"))?;
-    let rows = stmt
-        .query_map([], |r| {
-            let list = |i: usize| -> rusqlite::Result<Vec<String>> {
-                let text: String = r.get(i)?;
-                Ok(serde_json::from_str::<Vec<serde_json::Value>>(&text)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|v| match v {
-                        serde_json::Value::String(s) => s,
-                        other => other.to_string(),
-                    })
-                    .collect())
-            };
-            let model: Option<String> =
-                r.get::<_, Option<rusqlite::types::Value>>(6)?
-                    .map(|v| match v {
-                        rusqlite::types::Value::Text(s) => s,
-                        rusqlite::types::Value::Real(f) => format!("{f:.1}"),
-                        rusqlite::types::Value::Integer(i) => i.to_string(),
-                        _ => String::new(),
-                    });
-            let level: Option<i64> = r.get(7).ok().flatten();
-            let key: String = r.get(0)?;
-            Ok(Efa {
-                name: r
-                    .get::<_, Option<String>>(1)?
-                    .unwrap_or_else(|| key.clone()),
-                id: key,
-                ozg_ids: list(2)?,
-                leika_keys: list(3)?,
-                themenfeld: r.get(4)?,
-                federfuehrendes_land: r.get(5)?,
-                reifegrad: match (model, level.and_then(|l| u8::try_from(l).ok())) {
-                    (Some(model), Some(level)) if !model.is_empty() => {
-                        Some(Reifegrad { model, level })
-                    }
-                    _ => None,
-                },
-                url: r.get(8)?,
-                kostenmodell: r.get(9)?,
-            })
-        })
-        .map_err(db("reading EfA services"))?;
-    rows.collect::<Result<_, _>>()
-        .map_err(db("reading EfA services"))
+        .map_err(db(CTX))?;
+    let mut rows = stmt.query([]).map_err(db(CTX))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db(CTX))? {
+        // `data` is a STRICT TEXT column: text, or the statement failed.
+        let fields = match row.get_ref(2).map_err(db(CTX))? {
+            rusqlite::types::ValueRef::Text(text) => EfaFields::parse(text),
+            _ => None,
+        };
+        let efa = match fields {
+            Some(fields) => fields.into_efa(row.get(1).map_err(db(CTX))?),
+            None => {
+                let version: i64 = row.get(0).map_err(db(CTX))?;
+                conn.prepare_cached(EFA_BY_SQL)
+                    .and_then(|mut stmt| stmt.query_row([version], efa_of_row))
+                    .map_err(db(CTX))?
+            }
+        };
+        out.push(efa);
+    }
+    Ok(out)
 }
 
 /// The Themenfeld of an EfA service: its own, else the first of its OZG-Leistungen's.
@@ -372,4 +470,130 @@ pub(super) fn ressorts(conn: &Connection) -> Result<Vec<(String, String)>, Expor
         .map_err(db("reading Ressorts"))?;
     rows.collect::<Result<_, _>>()
         .map_err(db("reading Ressorts"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database whose current `efa_service` versions hold `records` (key, data).
+    fn with_efa(records: &[(&str, &str)]) -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::store::open(&dir.path().join("t.db")).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sources (name, kind, location, updated_at) VALUES ('e', 'efa', 'x', 'now');
+             INSERT INTO releases (release_id, source, kind, entity, mode, location, fetched_at, status)
+             VALUES (1, 'e', 'efa', 'efa_service', 'full', 'x', '2026-01-01T00:00:00Z', 'applied');",
+        )
+        .unwrap();
+        for (key, data) in records {
+            conn.execute(
+                "INSERT INTO record_versions (entity, key, valid_from, hash, data)
+                 VALUES ('efa_service', ?1, 1, 'h', ?2)",
+                params![key, data],
+            )
+            .unwrap();
+        }
+        (dir, conn)
+    }
+
+    /// Every current EfA service as the ten `json_extract`s read it.
+    fn by_sql(conn: &Connection) -> rusqlite::Result<Vec<Efa>> {
+        let versions: Vec<i64> = conn
+            .prepare(
+                "SELECT version_id FROM record_versions
+                 WHERE entity = 'efa_service' AND valid_to IS NULL ORDER BY key",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = conn.prepare(EFA_BY_SQL)?;
+        versions
+            .into_iter()
+            .map(|v| stmt.query_row([v], efa_of_row))
+            .collect()
+    }
+
+    /// A record as `store::release` writes it: an `EfaServiceRecord` serialised.
+    fn stored(json: &str) -> String {
+        let record: crate::model::EfaServiceRecord = serde_json::from_str(json).unwrap();
+        serde_json::to_string(&record).unwrap()
+    }
+
+    #[test]
+    fn efa_services_read_what_json_extract_reads() {
+        let full = stored(
+            r#"{"efa_id":"EFA-1","name":"Wohngeld \"digital\" – Antrag","ozg_ids":["10001","10002"],
+                "leistungsschluessel":["99001001000000"],"themenfeld":"bildung",
+                "federfuehrendes_land":"NI","marktplatz_status":"verfuegbar",
+                "reifegrad":{"modell":"2.0","stufe":3},"kostenmodell":"pauschal",
+                "url":"https://example.org/a","stand":"2026-01-01"}"#,
+        );
+        let bare = stored(
+            r#"{"efa_id":"EFA-2","name":"B","federfuehrendes_land":"HB",
+                "marktplatz_status":"pilot","stand":"2026-01-01"}"#,
+        );
+        let records: Vec<(&str, &str)> = vec![
+            ("EFA-1", &full),
+            ("EFA-2", &bare),
+            // Shapes ozgsync does not write, from older releases or edited by hand.
+            (
+                "EFA-3",
+                r#"{"name":null,"ozg_ids":null,"reifegrad":{"modell":1.1,"stufe":2}}"#,
+            ),
+            (
+                "EFA-4",
+                r#"{"reifegrad":{"modell":2,"stufe":2.0},"ozg_ids":["1",2,{"a":1},null]}"#,
+            ),
+            (
+                "EFA-5",
+                r#"{"name":["x"],"ozg_ids":"[\"9\"]","leistungsschluessel":{"a":1}}"#,
+            ),
+            (
+                "EFA-6",
+                r#"{"name":"first","name":"second","reifegrad":"hoch"}"#,
+            ),
+            ("EFA-7", r#"["name","url"]"#),
+            (
+                "EFA-8",
+                r#"{"reifegrad":{"modell":"","stufe":300},"url":null}"#,
+            ),
+            ("EFA-9", r#"{'name':'json5',ozg_ids:['1',],}"#),
+            ("EFA-A", "  {\"name\":\"A\"}  "),
+        ];
+        let (_dir, conn) = with_efa(&records);
+        let read = efa_services(&conn).unwrap();
+        assert_eq!(read, by_sql(&conn).unwrap());
+        assert_eq!(read.len(), records.len());
+        // The stored shape is read in Rust, not by the fallback.
+        for data in [&full, &bare] {
+            assert!(EfaFields::parse(data.as_bytes()).is_some(), "{data}");
+        }
+        assert_eq!(
+            read.first().and_then(|e| e.reifegrad.clone()),
+            Some(Reifegrad {
+                model: "2.0".into(),
+                level: 3
+            })
+        );
+    }
+
+    #[test]
+    fn an_efa_record_that_is_not_json_fails_the_read_as_json_extract_did() {
+        for data in [r#"{"name":"x""#, "nicht json", ""] {
+            let (_dir, conn) = with_efa(&[("EFA-1", data)]);
+            let old = by_sql(&conn).unwrap_err().to_string();
+            let err = efa_services(&conn).err().map(|e| e.to_string());
+            assert!(
+                err.as_deref().is_some_and(|e| e.contains(&old)),
+                "{data}: {err:?} against {old}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_efa_name_of_the_wrong_type_fails_the_read_as_before() {
+        let (_dir, conn) = with_efa(&[("EFA-1", r#"{"name":5}"#)]);
+        assert!(by_sql(&conn).is_err());
+        assert!(efa_services(&conn).is_err());
+    }
 }

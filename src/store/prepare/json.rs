@@ -1,0 +1,556 @@
+//! A record's stored JSON text written straight into a `String`, byte for byte the
+//! text `serde_json::to_string` gives (stored hashes tell unchanged records, so not
+//! one byte may differ), for the shapes records are made of: structs, strings,
+//! options, lists, booleans and integers. Anything else (a float, a map, an enum
+//! with data, bytes) or any error makes [`to_string`] answer `None`, and the
+//! caller asks serde_json, so the text and the error messages stay serde_json's.
+//!
+//! Why not serde_json itself: its string escaping looks every byte up in a table
+//! and branches on it, one byte at a time; nearly no field of a catalogue holds a
+//! byte that needs escaping, so [`push_str`] first asks whether the string holds
+//! one in a loop the compiler runs many bytes at a time, and copies it whole when
+//! not (a tenth of the LeiKa import's parsing thread was serde_json's escaping).
+
+use std::fmt::Write as _;
+
+use serde::ser::{self, Serialize};
+
+/// `value`'s JSON text as serde_json's compact writer gives it, written into
+/// `out` (cleared first); `false`, with `out` holding nothing of use, when
+/// `value` is not of the shapes named in the module comment.
+pub(super) fn to_string<T: Serialize + ?Sized>(value: &T, out: &mut String) -> bool {
+    out.clear();
+    value.serialize(Json { out }).is_ok()
+}
+
+/// The shape is not one this writer knows: ask serde_json.
+#[derive(Debug)]
+pub(super) struct Unsupported;
+
+impl std::fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not a shape of the fast JSON writer")
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
+impl ser::Error for Unsupported {
+    fn custom<M: std::fmt::Display>(_: M) -> Self {
+        Unsupported
+    }
+}
+
+/// Whether a byte is one serde_json escapes: a C0 control character, `"` or `\`
+/// (not DEL, not U+2028/U+2029, not anything above ASCII).
+fn escaped(b: u8) -> bool {
+    (b < 0x20) | (b == b'"') | (b == b'\\')
+}
+
+/// `text` as a JSON string, quotes included, escaped exactly as serde_json does.
+fn push_str(out: &mut String, text: &str) {
+    out.push('"');
+    // No early exit: the fold over all bytes runs a vector at a time, which a
+    // search that stops at the first hit does not.
+    let any = text
+        .as_bytes()
+        .iter()
+        .fold(false, |any, &b| any | escaped(b));
+    if any {
+        push_escaped(out, text);
+    } else {
+        out.push_str(text);
+    }
+    out.push('"');
+}
+
+/// The rare string that holds a byte to escape: the runs between such bytes copied
+/// whole, each such byte written as serde_json writes it (`\"`, `\\`, `\b`, `\t`,
+/// `\n`, `\f`, `\r`, else `\u00` and two lower-case hex digits).
+fn push_escaped(out: &mut String, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut run = 0;
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        if !escaped(b) {
+            continue;
+        }
+        // `b` is ASCII, so `run..i` and `i + 1..` cut `text` at character bounds.
+        out.push_str(text.get(run..i).unwrap_or_default());
+        run = i + 1;
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x08 => out.push_str("\\b"),
+            b'\t' => out.push_str("\\t"),
+            b'\n' => out.push_str("\\n"),
+            0x0c => out.push_str("\\f"),
+            b'\r' => out.push_str("\\r"),
+            _ => {
+                out.push_str("\\u00");
+                for digit in [b >> 4, b & 0xf] {
+                    out.push(char::from(
+                        HEX.get(usize::from(digit)).copied().unwrap_or(b'0'),
+                    ));
+                }
+            }
+        }
+    }
+    out.push_str(text.get(run..).unwrap_or_default());
+}
+
+/// The writer of one value.
+struct Json<'o> {
+    out: &'o mut String,
+}
+
+/// A list or a struct being written: whether an element or field came before.
+struct Compound<'o> {
+    out: &'o mut String,
+    first: bool,
+}
+
+impl Compound<'_> {
+    fn element<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Unsupported> {
+        if !std::mem::take(&mut self.first) {
+            self.out.push(',');
+        }
+        value.serialize(Json { out: self.out })
+    }
+
+    fn field<V: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &V,
+    ) -> Result<(), Unsupported> {
+        if !std::mem::take(&mut self.first) {
+            self.out.push(',');
+        }
+        push_str(self.out, name);
+        self.out.push(':');
+        value.serialize(Json { out: self.out })
+    }
+}
+
+/// An integer in decimal, as serde_json (its `itoa`) writes it.
+macro_rules! integers {
+    ($($name:ident($ty:ty)),*) => {
+        $(fn $name(self, v: $ty) -> Result<(), Unsupported> {
+            write!(self.out, "{v}").map_err(|_| Unsupported)
+        })*
+    };
+}
+
+/// The shapes this writer refuses (see the module comment).
+macro_rules! unsupported {
+    ($($name:ident($($arg:ty),*)),*) => {
+        $(fn $name(self, $(_: $arg),*) -> Result<(), Unsupported> {
+            Err(Unsupported)
+        })*
+    };
+}
+
+impl<'o> ser::Serializer for Json<'o> {
+    type Ok = ();
+    type Error = Unsupported;
+    type SerializeSeq = Compound<'o>;
+    type SerializeTuple = Compound<'o>;
+    type SerializeTupleStruct = Compound<'o>;
+    type SerializeTupleVariant = ser::Impossible<(), Unsupported>;
+    type SerializeMap = ser::Impossible<(), Unsupported>;
+    type SerializeStruct = Compound<'o>;
+    type SerializeStructVariant = ser::Impossible<(), Unsupported>;
+
+    integers!(
+        serialize_i8(i8),
+        serialize_i16(i16),
+        serialize_i32(i32),
+        serialize_i64(i64),
+        serialize_i128(i128),
+        serialize_u8(u8),
+        serialize_u16(u16),
+        serialize_u32(u32),
+        serialize_u64(u64),
+        serialize_u128(u128)
+    );
+    // serde_json writes floats with `ryu`, whose text is not `Display`'s.
+    unsupported!(
+        serialize_f32(f32),
+        serialize_f64(f64),
+        serialize_bytes(&[u8])
+    );
+
+    fn serialize_bool(self, v: bool) -> Result<(), Unsupported> {
+        self.out.push_str(if v { "true" } else { "false" });
+        Ok(())
+    }
+
+    fn serialize_char(self, v: char) -> Result<(), Unsupported> {
+        push_str(self.out, v.encode_utf8(&mut [0; 4]));
+        Ok(())
+    }
+
+    fn serialize_str(self, v: &str) -> Result<(), Unsupported> {
+        push_str(self.out, v);
+        Ok(())
+    }
+
+    fn serialize_none(self) -> Result<(), Unsupported> {
+        self.serialize_unit()
+    }
+
+    fn serialize_some<V: Serialize + ?Sized>(self, value: &V) -> Result<(), Unsupported> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<(), Unsupported> {
+        self.out.push_str("null");
+        Ok(())
+    }
+
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Unsupported> {
+        self.serialize_unit()
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(), Unsupported> {
+        self.serialize_str(variant)
+    }
+
+    fn serialize_newtype_struct<V: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &V,
+    ) -> Result<(), Unsupported> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<V: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &V,
+    ) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'o>, Unsupported> {
+        self.out.push('[');
+        Ok(Compound {
+            out: self.out,
+            first: true,
+        })
+    }
+
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'o>, Unsupported> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        len: usize,
+    ) -> Result<Compound<'o>, Unsupported> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Unsupported> {
+        Err(Unsupported)
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Unsupported> {
+        Err(Unsupported)
+    }
+
+    fn serialize_struct(self, name: &'static str, _: usize) -> Result<Compound<'o>, Unsupported> {
+        // serde_json's own tokens (`$serde_json::private::RawValue`, `…::Number`)
+        // are written as their content, not as a struct.
+        if name.starts_with('$') {
+            return Err(Unsupported);
+        }
+        self.out.push('{');
+        Ok(Compound {
+            out: self.out,
+            first: true,
+        })
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Unsupported> {
+        Err(Unsupported)
+    }
+}
+
+impl ser::SerializeSeq for Compound<'_> {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_element<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Unsupported> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        self.out.push(']');
+        Ok(())
+    }
+}
+
+impl ser::SerializeTuple for Compound<'_> {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_element<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Unsupported> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        self.out.push(']');
+        Ok(())
+    }
+}
+
+impl ser::SerializeTupleStruct for Compound<'_> {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_field<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Unsupported> {
+        self.element(value)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        self.out.push(']');
+        Ok(())
+    }
+}
+
+impl ser::SerializeStruct for Compound<'_> {
+    type Ok = ();
+    type Error = Unsupported;
+    fn serialize_field<V: Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        value: &V,
+    ) -> Result<(), Unsupported> {
+        self.field(name, value)
+    }
+    fn end(self) -> Result<(), Unsupported> {
+        self.out.push('}');
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AvailabilityRecord, ServiceRecord};
+
+    /// The text of `value`, checked against serde_json's: the same bytes when this
+    /// writer takes it, and `None` only where it means to refuse.
+    fn check<T: Serialize + ?Sized>(value: &T) -> Option<String> {
+        let mut out = String::from("left over");
+        let taken = to_string(value, &mut out);
+        let theirs = serde_json::to_string(value).ok();
+        if taken {
+            assert_eq!(Some(&out), theirs.as_ref());
+            Some(out)
+        } else {
+            None
+        }
+    }
+
+    /// Every string of interest: each byte that needs escaping, alone and between
+    /// others, every C0 control, DEL, C1 controls, U+2028/U+2029, non-BMP, and
+    /// generated mixes of them with plain text.
+    fn hostile_strings() -> Vec<String> {
+        let mut all: Vec<String> = vec![
+            String::new(),
+            "\"".into(),
+            "\\".into(),
+            "\\\"".into(),
+            "a\"b\\c".into(),
+            "\"quoted\" and \\back\\slashed\\".into(),
+            "\u{7f}".into(),
+            "\u{80}\u{9f}".into(),
+            "\u{2028}\u{2029}".into(),
+            "\u{1F600} non-BMP \u{10FFFF}".into(),
+            "Ermäßigung – STRAẞE € §".into(),
+            "\u{FEFF}99001001014000".into(),
+            "line\r\nbreak\ttab".into(),
+            "x".repeat(1000),
+            format!("{}\"", "y".repeat(63)),
+            format!("\\{}", "z".repeat(64)),
+        ];
+        for c in 0u8..0x20 {
+            let c = char::from(c);
+            all.push(c.to_string());
+            all.push(format!("a{c}b"));
+            all.push(format!("{c}{c}ä{c}"));
+        }
+        // Generated: each length 0..80 over an alphabet of plain, multi-byte and
+        // escaped characters, from a SplitMix64 stream (deterministic).
+        let alphabet: Vec<char> = "aZ 09;|\"\\\n\r\t\u{0}\u{1f}\u{7f}äß€\u{2028}\u{1F600}"
+            .chars()
+            .collect();
+        let mut state = 1u64;
+        let mut next = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        for len in 0..80 {
+            for _ in 0..20 {
+                let text: String = (0..len)
+                    .map(|_| {
+                        let i = usize::try_from(next() % alphabet.len() as u64).unwrap();
+                        alphabet[i]
+                    })
+                    .collect();
+                all.push(text);
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        for text in hostile_strings() {
+            assert!(check(&text).is_some(), "{text:?}");
+            assert!(check(&Some(text.as_str())).is_some());
+            assert!(check(&vec![text.clone(), text.clone()]).is_some());
+        }
+        for c in [
+            '"',
+            '\\',
+            '\u{0}',
+            '\n',
+            '\u{7f}',
+            'ä',
+            '\u{2028}',
+            '\u{1F600}',
+        ] {
+            assert!(check(&c).is_some(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn records_are_written_as_serde_json_writes_them() {
+        for text in hostile_strings() {
+            let full = ServiceRecord {
+                leistungsschluessel: "99001001014000".into(),
+                bezeichnung: text.clone(),
+                bezeichnung2: Some(text.clone()),
+                leistungstyp: "lovd".into(),
+                typisierung: vec![text.clone(), "2/3".into()],
+                leistungsgruppierung: Some("Abfall".into()),
+                leistungskennung: Some(String::new()),
+                verrichtung: Some(text.clone()),
+                verrichtungsdetail: None,
+                veroeffentlicht: Some("2022-11-22T06:47:00".into()),
+                besondere_merkmale: vec![String::new()],
+                synonyme: vec![text.clone(), "Bußgeld".into()],
+                kurztext: Some(text.clone()),
+                ozg_ids: vec!["10001".into()],
+            };
+            assert!(check(&full).is_some());
+            // Skipped fields, empty lists and the record without any option.
+            assert!(check(&ServiceRecord {
+                bezeichnung: text,
+                ..ServiceRecord::default()
+            })
+            .is_some());
+        }
+        for ozg_id in [None, Some(0), Some(-1), Some(i64::MIN), Some(i64::MAX)] {
+            let availability = AvailabilityRecord {
+                ars: "031510001001".into(),
+                leistungsschluessel: "99001001014000".into(),
+                online_status: "ok".into(),
+                url: Some("https://example.org/?a=\"b\"".into()),
+                art_flaechendeckung: None,
+                aktiv: Some("ja".into()),
+                leika_name: None,
+                ars_name: Some("Gifhorn".into()),
+                ozg_id,
+            };
+            assert!(check(&availability).is_some());
+        }
+        assert!(check(&(true, false, (), u128::MAX, i8::MIN)).is_some());
+        assert!(check(&Vec::<String>::new()).is_some());
+    }
+
+    /// Every record the parsers make of the fixtures of three formats (LeiKa CSV,
+    /// EfA JSON and CSV, GV100AD): the same text as serde_json's, none refused.
+    #[test]
+    fn fixture_records_are_written_as_serde_json_writes_them() {
+        use crate::parse::test_support::fixture;
+        use crate::parse::{Change, Item};
+        use std::io::Cursor;
+        fn all<T: Serialize>(items: crate::parse::Items<'_, T>) -> usize {
+            let mut n = 0;
+            for item in items {
+                if let Ok(Item::Record {
+                    change: Change::Upsert(record),
+                    ..
+                }) = item
+                {
+                    assert!(check(&record).is_some());
+                    n += 1;
+                }
+            }
+            n
+        }
+        let mut n = 0;
+        for name in ["leika_fim_portal_iso8859-1.csv", "leika_release2.csv"] {
+            let input = Cursor::new(fixture("leika", name));
+            n += all(crate::parse::leika_csv::parse(input).unwrap());
+        }
+        for name in [
+            "release1.json",
+            "release2.json",
+            "release1_cp1252_comma.csv",
+        ] {
+            n += all(crate::parse::efa::parse(Cursor::new(fixture("efa", name))).unwrap());
+        }
+        let input = Cursor::new(fixture("gv100ad", "GV100AD_30112025_NI.txt"));
+        n += all(crate::parse::gv100ad::parse(input).unwrap());
+        assert!(n > 1000, "{n} records");
+    }
+
+    #[test]
+    fn other_shapes_are_left_to_serde_json() {
+        // Floats (ryu's text), maps, bytes and enums with data: refused, so the
+        // caller's serde_json gives the text (and any error) as before.
+        assert_eq!(check(&1.5f64), None);
+        assert_eq!(check(&f64::NAN), None);
+        assert_eq!(check(&serde_json::json!({"a": 1})), None);
+        assert_eq!(check(&std::collections::BTreeMap::from([("a", 1)])), None);
+        assert_eq!(check(&serde_bytes_like()), None);
+        assert_eq!(check(&Ok::<u8, u8>(1)), None);
+        // A refusal leaves nothing of use; the same writer is fine afterwards.
+        let mut out = String::new();
+        assert!(!to_string(&vec![1.0f32], &mut out));
+        assert!(to_string(&vec!["a"], &mut out));
+        assert_eq!(out, r#"["a"]"#);
+    }
+
+    /// A value that serialises as bytes.
+    fn serde_bytes_like() -> impl Serialize {
+        struct Bytes;
+        impl Serialize for Bytes {
+            fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_bytes(b"ab")
+            }
+        }
+        Bytes
+    }
+}
