@@ -9,7 +9,8 @@ use super::output::say;
 use super::Context;
 
 /// Copy the database to FILE (mode 0600) with SQLite's online backup; safe while
-/// the daemon runs. Restore by stopping ozgsync and copying FILE back.
+/// the daemon runs. Restore by stopping ozgsync, moving the database and its
+/// `-wal`, `-shm` and `-journal` aside, and copying FILE in its place.
 #[derive(Debug, clap::Args)]
 pub struct Backup {
     /// Where to write the copy (must not exist).

@@ -91,6 +91,15 @@ impl Import {
             allow_http: self.allow_http,
             ..base
         };
+        // What can be refused without the database is refused before it is opened:
+        // a mistyped path or a refused URL must not leave a new, empty database.
+        spec.location.check(&policy).map_err(|e| match e {
+            // `import` reads no allow_http from the config: say what works here.
+            crate::fetch::FetchError::HttpNotAllowed { url } => anyhow::anyhow!(
+                "{url}: plain http is not allowed; use https, or pass --allow-http if the source offers nothing else (`import` reads no allow_http from the config)"
+            ),
+            e => anyhow::Error::from(e),
+        })?;
         // One writer at a time: a running daemon or sync holds the lock.
         let mut conn = ctx.open_release_writer("import")?;
         let runtime = super::runtime()?;

@@ -24,8 +24,15 @@ pub enum Location {
 impl Location {
     /// Parses a CLI or config value: `http://` and `https://` are URLs, anything else
     /// is a path, resolved against `base` when relative.
+    /// The scheme is matched without regard to case (`HTTPS://…` pasted from a
+    /// document is a URL, as RFC 3986 says, not a file of that name).
     pub fn parse(value: &str, base: Option<&Path>) -> Result<Location, FetchError> {
-        if value.starts_with("http://") || value.starts_with("https://") {
+        let has_scheme = |scheme: &str| {
+            value
+                .get(..scheme.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(scheme))
+        };
+        if has_scheme("http://") || has_scheme("https://") {
             let url = url::Url::parse(value).map_err(|e| FetchError::BadUrl {
                 url: value.to_owned(),
                 reason: e.to_string(),
@@ -39,6 +46,59 @@ impl Location {
             }))
         }
     }
+}
+
+impl Location {
+    /// The checks on a location that need neither the network nor the database:
+    /// plain http without `allow_http`, a file that is missing, unreadable or a
+    /// directory. `import` runs them before it opens (and perhaps creates) the
+    /// database, so a refused import leaves no stray database behind. Only a
+    /// regular file is opened here; a pipe (`<(zcat x.gz)`) is read once, later.
+    pub fn check(&self, policy: &FetchPolicy) -> Result<(), FetchError> {
+        match self {
+            Location::Url(url) if url.scheme() == "http" && !policy.allow_http => {
+                Err(FetchError::HttpNotAllowed {
+                    url: http::redact(url),
+                })
+            }
+            Location::Url(_) => Ok(()),
+            Location::Path(path) if path == Path::new(STDIN) => Ok(()),
+            Location::Path(path) => {
+                let fault = |source| FetchError::File {
+                    path: path.clone(),
+                    source: crate::error::name_the_file_in_the_way(path, source),
+                };
+                let meta = std::fs::metadata(path).map_err(|e| {
+                    match path.to_str().and_then(foreign_scheme) {
+                        Some(scheme) if e.kind() == std::io::ErrorKind::NotFound => {
+                            FetchError::BadUrl {
+                                url: path.shown().to_string(),
+                                reason: format!("unsupported scheme {scheme:?} (and no file of that name); ozgsync fetches https:// URLs, and http:// where allowed"),
+                            }
+                        }
+                        _ => fault(e),
+                    }
+                })?;
+                if meta.is_dir() {
+                    return Err(fault(std::io::ErrorKind::IsADirectory.into()));
+                }
+                if meta.is_file() {
+                    std::fs::File::open(path).map_err(fault)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The scheme of a value that looks like a URL (`ftp://…`, `file://…`), which
+/// [`Location::parse`] took for a path because only http(s) is fetched.
+fn foreign_scheme(value: &str) -> Option<&str> {
+    let (scheme, _) = value.split_once("://")?;
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some(scheme)
 }
 
 impl std::fmt::Display for Location {

@@ -421,6 +421,22 @@ pub fn used_by_other_processes(path: &Path) -> Option<bool> {
     Some(others)
 }
 
+/// Whether any process, this one included, holds a POSIX (`fcntl`) lock on the
+/// file at `path`: a connection with a transaction open on a database, or with
+/// the WAL open (`-shm`). Some(false) for a missing file; None when
+/// `/proc/locks` cannot be read.
+pub fn used_by_any_process(path: &Path) -> Option<bool> {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(false),
+        Err(_) => return None,
+    };
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    let (major, minor) = major_minor(meta.dev());
+    let mut any = holders(&locks, &["POSIX", "OFDLCK"], major, minor, meta.ino());
+    Some(any.next().is_some())
+}
+
 /// Major and minor number of a device as `/proc/locks` shows them.
 fn major_minor(dev: u64) -> (u64, u64) {
     (

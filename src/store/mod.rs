@@ -18,6 +18,7 @@ pub mod ressort;
 pub mod runs;
 pub mod search;
 pub mod sheet;
+mod sidecar;
 pub mod status;
 mod writeback;
 
@@ -258,6 +259,7 @@ pub fn check_database_file(path: &Path) -> Result<()> {
         return Ok(());
     };
     check_is_file(path, &meta)?;
+    sidecar::refuse_foreign_wal(path)?;
     if meta.len() == 0 {
         return Ok(());
     }
@@ -388,6 +390,7 @@ fn open_existing_read_only(path: &Path) -> Result<(Connection, i64)> {
     }
     let meta = std::fs::metadata(path).map_err(Error::io("reading", path))?;
     check_is_file(path, &meta)?;
+    sidecar::refuse_foreign_wal(path)?;
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY

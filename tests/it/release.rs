@@ -317,6 +317,85 @@ fn a_change_in_volatile_fields_alone_makes_no_new_version() {
     assert_eq!(versions[1].data["gebietsstand"], "2026-03-31");
 }
 
+/// The version insert is prepared once per connection and keeps the entity and the
+/// release bound between rows (`VersionWriter::new` binds them, each row only its
+/// key, hash and data): releases of two entities through one connection, one after
+/// the other, each write their versions under their own entity and release.
+#[test]
+fn each_release_writes_its_versions_under_its_own_entity_and_release() {
+    use ozgsync::model::{Level, MunicipalityRecord};
+    let (_dir, _, mut conn) = database();
+    let gemeinde = MunicipalityRecord {
+        level: Level::Gemeinde,
+        ars: "032410001001".into(),
+        ags: Some("03241001".into()),
+        name: "Hannover".into(),
+        textkennzeichen: Some("63".into()),
+        kreis_ars: None,
+        verband_ars: None,
+        gebietsstand: "2025-11-30".into(),
+        sitz: None,
+    };
+    let r1 = full(
+        &mut conn,
+        "1",
+        vec![service(A, "Alpha"), service(B, "Beta")],
+    )
+    .unwrap();
+    let r2 = release::apply(
+        &mut conn,
+        &ReleaseMeta {
+            source: "gv100ad".into(),
+            entity: Entity::Municipality,
+            ..meta(Mode::Full)
+        },
+        &mut payload("2"),
+        Box::new(std::iter::once(Ok(Item::Record {
+            position: "line 1".into(),
+            change: Change::Upsert(gemeinde),
+        }))),
+    )
+    .unwrap();
+    let r3 = full(
+        &mut conn,
+        "3",
+        vec![service(A, "Alpha neu"), service(B, "Beta")],
+    )
+    .unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT entity, key, valid_from, valid_to FROM record_versions
+             ORDER BY version_id",
+        )
+        .unwrap();
+    let versions: Vec<(String, String, i64, Option<i64>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let service = Entity::Service.as_str().to_owned();
+    let municipality = Entity::Municipality.as_str().to_owned();
+    assert_eq!(
+        versions,
+        vec![
+            (
+                service.clone(),
+                A.into(),
+                r1.release_id,
+                Some(r3.release_id)
+            ),
+            (service.clone(), B.into(), r1.release_id, None),
+            (
+                municipality,
+                "gemeinde:032410001001".into(),
+                r2.release_id,
+                None
+            ),
+            (service, A.into(), r3.release_id, None),
+        ]
+    );
+}
+
 /// The payload is compressed on a thread of its own while the records are written
 /// and stored in the release's transaction: through the binary, the stored gzip
 /// data is the file byte for byte under its SHA-256, which the release row names;
