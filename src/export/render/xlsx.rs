@@ -14,6 +14,9 @@ use crate::export::model::Report;
 use crate::export::tables::{report_tables, Cell, Kind, Table};
 use crate::export::ExportError;
 
+/// The deflate level of the workbook's parts (see `render_inner`).
+const ZIP_LEVEL: u8 = 2;
+
 /// Excel refuses longer strings in a cell.
 const MAX_CELL_CHARS: usize = 32_767;
 /// Excel refuses longer hyperlinks; such a link is written as plain text.
@@ -33,6 +36,10 @@ pub fn render(report: &Report) -> Result<Vec<u8>, ExportError> {
 
 fn render_inner(report: &Report) -> Result<Vec<u8>, XlsxError> {
     let mut workbook = Workbook::new();
+    // zlib's fast strategy instead of its default (level 6): the workbook's XML
+    // (1.4 MB for 1,500 EfA services) deflates in 35 M instructions instead of
+    // 93 M, on the export's serial tail, into 181 KB instead of 150 KB.
+    workbook.set_zip_compression_level(ZIP_LEVEL);
     let g = report.generated_at;
     let created = ExcelDateTime::from_ymd(
         u16::try_from(g.year()).unwrap_or(1970),
