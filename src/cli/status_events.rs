@@ -106,16 +106,7 @@ fn set(ctx: &Context, args: SetArgs) -> anyhow::Result<ExitCode> {
     } = args;
     let (subject, status, on) = (subject.as_str(), status.as_str(), on.as_str());
     let by = reported_by(&by)?;
-    // Every row names a current service or EfA service, which only a database that
-    // has imported them holds: into a new one no row could be recorded, so a
-    // mistyped --db is said as such and leaves no empty database behind.
-    if std::fs::symlink_metadata(&ctx.db).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
-        return Err(crate::Error::Database {
-            path: ctx.db.clone(),
-            problem: "does not exist, and a status report names services and Gemeinden that only a database holding them can record; nothing was created. Check --db, OZGSYNC_DB or the config's `database` (`ozgsync config check` shows which is used), or import the sources first (`ozgsync sync`, or `ozgsync import leika …` and `ozgsync import gv100ad …`)".into(),
-        }
-        .into());
-    }
+    refuse_a_new_database(ctx)?;
     let mut conn = ctx.open_writer()?;
     let catalog = store::status::catalog(&conn)?;
     let ars = ars
@@ -203,16 +194,7 @@ fn import(
     // Streamed, not read whole: the report may be anything, of any size.
     let input =
         super::open_input(ctx, file).map_err(crate::Error::io("opening status report", file))?;
-    // Every row names a current service or EfA service, which only a database that
-    // has imported them holds: into a new one no row could be recorded, so a
-    // mistyped --db is said as such and leaves no empty database behind.
-    if std::fs::symlink_metadata(&ctx.db).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
-        return Err(crate::Error::Database {
-            path: ctx.db.clone(),
-            problem: "does not exist, and a status report names services and Gemeinden that only a database holding them can record; nothing was created. Check --db, OZGSYNC_DB or the config's `database` (`ozgsync config check` shows which is used), or import the sources first (`ozgsync sync`, or `ozgsync import leika …` and `ozgsync import gv100ad …`)".into(),
-        }
-        .into());
-    }
+    refuse_a_new_database(ctx)?;
     let mut conn = ctx.open_writer()?;
     let catalog = store::status::catalog(&conn)?;
     let mut input = std::io::BufReader::new(input);
@@ -395,4 +377,17 @@ fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<ExitCode> {
         .collect();
     render(format, &header, &table, &rows)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every status row names a current service or EfA service, which only a database
+/// that has imported them holds: into a new one no row could be recorded, so a
+/// mistyped --db is said as such and leaves no empty database behind.
+fn refuse_a_new_database(ctx: &Context) -> Result<(), crate::Error> {
+    if std::fs::symlink_metadata(&ctx.db).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        return Err(crate::Error::Database {
+            path: ctx.db.clone(),
+            problem: "does not exist, and a status report names services and Gemeinden that only a database holding them can record; nothing was created. Check --db, OZGSYNC_DB or the config's `database` (`ozgsync config check` shows which is used), or import the sources first (`ozgsync sync`, or `ozgsync import leika …` and `ozgsync import gv100ad …`)".into(),
+        });
+    }
+    Ok(())
 }

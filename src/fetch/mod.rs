@@ -46,9 +46,7 @@ impl Location {
             }))
         }
     }
-}
 
-impl Location {
     /// The checks on a location that need neither the network nor the database:
     /// plain http without `allow_http`, a file that is missing, unreadable or a
     /// directory. `import` runs them before it opens (and perhaps creates) the

@@ -101,13 +101,14 @@ pub fn probe_into<T: Serialize + ?Sized>(record: &T, keep: &[&str], probed: &mut
     record.serialize(Top { keep, probed }).is_ok()
 }
 
-/// "Take the JSON value instead": the one error of the probes.
+/// "Take the JSON value instead": the one error of the probes, and of the stored
+/// text's writer (`store::prepare::json`), which leaves such a shape to serde_json.
 #[derive(Debug)]
-struct Fallback;
+pub(crate) struct Fallback;
 
 impl std::fmt::Display for Fallback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("not a plain record")
+        f.write_str("a shape left to serde_json")
     }
 }
 
@@ -163,27 +164,32 @@ macro_rules! scalars {
     };
 }
 
-/// serde's three list traits (sequence, tuple, tuple struct) for a list probe
-/// whose inherent `element` reads one element and `finish` gives the answer.
+/// serde's three list traits (sequence, tuple, tuple struct) for a list serializer
+/// whose inherent `element` takes one element and `finish` gives the answer (the
+/// probes here, and the stored text's writer in `store::prepare::json`).
 macro_rules! list_serializers {
     ($ty:ty => $ok:ty) => {
-        list_serializers!(@one $ty => $ok; SerializeSeq, serialize_element);
-        list_serializers!(@one $ty => $ok; SerializeTuple, serialize_element);
-        list_serializers!(@one $ty => $ok; SerializeTupleStruct, serialize_field);
+        $crate::model::fields::list_serializers!(@one $ty => $ok; SerializeSeq, serialize_element);
+        $crate::model::fields::list_serializers!(@one $ty => $ok; SerializeTuple, serialize_element);
+        $crate::model::fields::list_serializers!(@one $ty => $ok; SerializeTupleStruct, serialize_field);
     };
     (@one $ty:ty => $ok:ty; $trait:ident, $method:ident) => {
-        impl ser::$trait for $ty {
+        impl ::serde::ser::$trait for $ty {
             type Ok = $ok;
-            type Error = Fallback;
-            fn $method<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Fallback> {
+            type Error = $crate::model::fields::Fallback;
+            fn $method<V: ::serde::Serialize + ?Sized>(
+                &mut self,
+                value: &V,
+            ) -> Result<(), $crate::model::fields::Fallback> {
                 self.element(value)
             }
-            fn end(self) -> Result<$ok, Fallback> {
+            fn end(self) -> Result<$ok, $crate::model::fields::Fallback> {
                 self.finish()
             }
         }
     };
 }
+pub(crate) use list_serializers;
 
 macro_rules! fall_back {
     ($($name:ident($($arg:ty),*) -> $ok:ty;)*) => {

@@ -409,16 +409,8 @@ fn live_holder(meta: &std::fs::Metadata) -> Option<u32> {
 /// SQLite does on a WAL database's `-shm` for as long as it has the WAL open.
 /// Some(false) for a missing file; None when `/proc/locks` cannot be read.
 pub fn used_by_other_processes(path: &Path) -> Option<bool> {
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(false),
-        Err(_) => return None,
-    };
-    let locks = std::fs::read_to_string("/proc/locks").ok()?;
-    let (major, minor) = major_minor(meta.dev());
-    let others = holders(&locks, &["POSIX", "OFDLCK"], major, minor, meta.ino())
-        .any(|pid| pid != std::process::id());
-    Some(others)
+    let me = std::process::id();
+    posix_locked_by(path, |pid| pid != me)
 }
 
 /// Whether any process, this one included, holds a POSIX (`fcntl`) lock on the
@@ -426,6 +418,12 @@ pub fn used_by_other_processes(path: &Path) -> Option<bool> {
 /// the WAL open (`-shm`). Some(false) for a missing file; None when
 /// `/proc/locks` cannot be read.
 pub fn used_by_any_process(path: &Path) -> Option<bool> {
+    posix_locked_by(path, |_| true)
+}
+
+/// Whether a process that `counts` holds a POSIX or open-file-description lock on
+/// the file at `path`, from the kernel's `/proc/locks`.
+fn posix_locked_by(path: &Path, counts: impl Fn(u32) -> bool) -> Option<bool> {
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(false),
@@ -433,8 +431,8 @@ pub fn used_by_any_process(path: &Path) -> Option<bool> {
     };
     let locks = std::fs::read_to_string("/proc/locks").ok()?;
     let (major, minor) = major_minor(meta.dev());
-    let mut any = holders(&locks, &["POSIX", "OFDLCK"], major, minor, meta.ino());
-    Some(any.next().is_some())
+    let mut holders = holders(&locks, &["POSIX", "OFDLCK"], major, minor, meta.ino());
+    Some(holders.any(counts))
 }
 
 /// Major and minor number of a device as `/proc/locks` shows them.

@@ -15,30 +15,14 @@ use std::fmt::Write as _;
 
 use serde::ser::{self, Serialize};
 
+use crate::model::fields::{list_serializers, Fallback};
+
 /// `value`'s JSON text as serde_json's compact writer gives it, written into
 /// `out` (cleared first); `false`, with `out` holding nothing of use, when
 /// `value` is not of the shapes named in the module comment.
 pub(super) fn to_string<T: Serialize + ?Sized>(value: &T, out: &mut String) -> bool {
     out.clear();
     value.serialize(Json { out }).is_ok()
-}
-
-/// The shape is not one this writer knows: ask serde_json.
-#[derive(Debug)]
-pub(super) struct Unsupported;
-
-impl std::fmt::Display for Unsupported {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("not a shape of the fast JSON writer")
-    }
-}
-
-impl std::error::Error for Unsupported {}
-
-impl ser::Error for Unsupported {
-    fn custom<M: std::fmt::Display>(_: M) -> Self {
-        Unsupported
-    }
 }
 
 /// Whether a byte is one serde_json escapes: a C0 control character, `"` or `\`
@@ -110,18 +94,24 @@ struct Compound<'o> {
 }
 
 impl Compound<'_> {
-    fn element<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Unsupported> {
+    fn element<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Fallback> {
         if !std::mem::take(&mut self.first) {
             self.out.push(',');
         }
         value.serialize(Json { out: self.out })
     }
 
+    /// The end of a list.
+    fn finish(self) -> Result<(), Fallback> {
+        self.out.push(']');
+        Ok(())
+    }
+
     fn field<V: Serialize + ?Sized>(
         &mut self,
         name: &'static str,
         value: &V,
-    ) -> Result<(), Unsupported> {
+    ) -> Result<(), Fallback> {
         if !std::mem::take(&mut self.first) {
             self.out.push(',');
         }
@@ -134,8 +124,8 @@ impl Compound<'_> {
 /// An integer in decimal, as serde_json (its `itoa`) writes it.
 macro_rules! integers {
     ($($name:ident($ty:ty)),*) => {
-        $(fn $name(self, v: $ty) -> Result<(), Unsupported> {
-            write!(self.out, "{v}").map_err(|_| Unsupported)
+        $(fn $name(self, v: $ty) -> Result<(), Fallback> {
+            write!(self.out, "{v}").map_err(|_| Fallback)
         })*
     };
 }
@@ -143,22 +133,22 @@ macro_rules! integers {
 /// The shapes this writer refuses (see the module comment).
 macro_rules! unsupported {
     ($($name:ident($($arg:ty),*)),*) => {
-        $(fn $name(self, $(_: $arg),*) -> Result<(), Unsupported> {
-            Err(Unsupported)
+        $(fn $name(self, $(_: $arg),*) -> Result<(), Fallback> {
+            Err(Fallback)
         })*
     };
 }
 
 impl<'o> ser::Serializer for Json<'o> {
     type Ok = ();
-    type Error = Unsupported;
+    type Error = Fallback;
     type SerializeSeq = Compound<'o>;
     type SerializeTuple = Compound<'o>;
     type SerializeTupleStruct = Compound<'o>;
-    type SerializeTupleVariant = ser::Impossible<(), Unsupported>;
-    type SerializeMap = ser::Impossible<(), Unsupported>;
+    type SerializeTupleVariant = ser::Impossible<(), Fallback>;
+    type SerializeMap = ser::Impossible<(), Fallback>;
     type SerializeStruct = Compound<'o>;
-    type SerializeStructVariant = ser::Impossible<(), Unsupported>;
+    type SerializeStructVariant = ser::Impossible<(), Fallback>;
 
     integers!(
         serialize_i8(i8),
@@ -179,35 +169,35 @@ impl<'o> ser::Serializer for Json<'o> {
         serialize_bytes(&[u8])
     );
 
-    fn serialize_bool(self, v: bool) -> Result<(), Unsupported> {
+    fn serialize_bool(self, v: bool) -> Result<(), Fallback> {
         self.out.push_str(if v { "true" } else { "false" });
         Ok(())
     }
 
-    fn serialize_char(self, v: char) -> Result<(), Unsupported> {
+    fn serialize_char(self, v: char) -> Result<(), Fallback> {
         push_str(self.out, v.encode_utf8(&mut [0; 4]));
         Ok(())
     }
 
-    fn serialize_str(self, v: &str) -> Result<(), Unsupported> {
+    fn serialize_str(self, v: &str) -> Result<(), Fallback> {
         push_str(self.out, v);
         Ok(())
     }
 
-    fn serialize_none(self) -> Result<(), Unsupported> {
+    fn serialize_none(self) -> Result<(), Fallback> {
         self.serialize_unit()
     }
 
-    fn serialize_some<V: Serialize + ?Sized>(self, value: &V) -> Result<(), Unsupported> {
+    fn serialize_some<V: Serialize + ?Sized>(self, value: &V) -> Result<(), Fallback> {
         value.serialize(self)
     }
 
-    fn serialize_unit(self) -> Result<(), Unsupported> {
+    fn serialize_unit(self) -> Result<(), Fallback> {
         self.out.push_str("null");
         Ok(())
     }
 
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Unsupported> {
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Fallback> {
         self.serialize_unit()
     }
 
@@ -216,7 +206,7 @@ impl<'o> ser::Serializer for Json<'o> {
         _: &'static str,
         _: u32,
         variant: &'static str,
-    ) -> Result<(), Unsupported> {
+    ) -> Result<(), Fallback> {
         self.serialize_str(variant)
     }
 
@@ -224,7 +214,7 @@ impl<'o> ser::Serializer for Json<'o> {
         self,
         _: &'static str,
         value: &V,
-    ) -> Result<(), Unsupported> {
+    ) -> Result<(), Fallback> {
         value.serialize(self)
     }
 
@@ -234,11 +224,11 @@ impl<'o> ser::Serializer for Json<'o> {
         _: u32,
         _: &'static str,
         _: &V,
-    ) -> Result<(), Unsupported> {
-        Err(Unsupported)
+    ) -> Result<(), Fallback> {
+        Err(Fallback)
     }
 
-    fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'o>, Unsupported> {
+    fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'o>, Fallback> {
         self.out.push('[');
         Ok(Compound {
             out: self.out,
@@ -246,15 +236,11 @@ impl<'o> ser::Serializer for Json<'o> {
         })
     }
 
-    fn serialize_tuple(self, len: usize) -> Result<Compound<'o>, Unsupported> {
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'o>, Fallback> {
         self.serialize_seq(Some(len))
     }
 
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        len: usize,
-    ) -> Result<Compound<'o>, Unsupported> {
+    fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<Compound<'o>, Fallback> {
         self.serialize_seq(Some(len))
     }
 
@@ -264,19 +250,19 @@ impl<'o> ser::Serializer for Json<'o> {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Unsupported> {
-        Err(Unsupported)
+    ) -> Result<Self::SerializeTupleVariant, Fallback> {
+        Err(Fallback)
     }
 
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Unsupported> {
-        Err(Unsupported)
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Fallback> {
+        Err(Fallback)
     }
 
-    fn serialize_struct(self, name: &'static str, _: usize) -> Result<Compound<'o>, Unsupported> {
+    fn serialize_struct(self, name: &'static str, _: usize) -> Result<Compound<'o>, Fallback> {
         // serde_json's own tokens (`$serde_json::private::RawValue`, `…::Number`)
         // are written as their content, not as a struct.
         if name.starts_with('$') {
-            return Err(Unsupported);
+            return Err(Fallback);
         }
         self.out.push('{');
         Ok(Compound {
@@ -291,58 +277,24 @@ impl<'o> ser::Serializer for Json<'o> {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> Result<Self::SerializeStructVariant, Unsupported> {
-        Err(Unsupported)
+    ) -> Result<Self::SerializeStructVariant, Fallback> {
+        Err(Fallback)
     }
 }
 
-impl ser::SerializeSeq for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_element<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Unsupported> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Unsupported> {
-        self.out.push(']');
-        Ok(())
-    }
-}
-
-impl ser::SerializeTuple for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_element<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Unsupported> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Unsupported> {
-        self.out.push(']');
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_field<V: Serialize + ?Sized>(&mut self, value: &V) -> Result<(), Unsupported> {
-        self.element(value)
-    }
-    fn end(self) -> Result<(), Unsupported> {
-        self.out.push(']');
-        Ok(())
-    }
-}
+list_serializers!(Compound<'_> => ());
 
 impl ser::SerializeStruct for Compound<'_> {
     type Ok = ();
-    type Error = Unsupported;
+    type Error = Fallback;
     fn serialize_field<V: Serialize + ?Sized>(
         &mut self,
         name: &'static str,
         value: &V,
-    ) -> Result<(), Unsupported> {
+    ) -> Result<(), Fallback> {
         self.field(name, value)
     }
-    fn end(self) -> Result<(), Unsupported> {
+    fn end(self) -> Result<(), Fallback> {
         self.out.push('}');
         Ok(())
     }
