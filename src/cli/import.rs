@@ -108,12 +108,9 @@ impl Import {
         // (An existing database is opened first: its validators and last hash
         // decide whether there is anything to fetch at all.)
         let prefetched = match std::fs::symlink_metadata(&ctx.db) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(prefetch(
-                &spec,
-                &policy,
-                runtime.handle(),
-                &stop,
-            )?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Some(prefetch(&spec, &policy, runtime.handle(), &stop)?)
+            }
             _ => None,
         };
         // One writer at a time: a running daemon or sync holds the lock.

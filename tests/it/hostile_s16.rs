@@ -51,14 +51,21 @@ fn a_payload_that_fails_leaves_no_new_database() {
         let run = support::run_db(&db, &["import", kind, passwd]);
         run.assert_code(1);
         assert!(run.stderr.contains(says), "{kind}: {run:#?}");
-        assert_eq!(leftovers(dir.path()), Vec::<String>::new(), "{kind}: {run:#?}");
+        assert_eq!(
+            leftovers(dir.path()),
+            Vec::<String>::new(),
+            "{kind}: {run:#?}"
+        );
     }
 
     let good = support::fixture("leika/leika_release2.csv");
     let good = good.to_str().unwrap();
     let run = support::run_db(&db, &["import", "leika", good]);
     run.assert_ok();
-    assert!(run.stdout.contains("release 1 applied: 614 added"), "{run:#?}");
+    assert!(
+        run.stdout.contains("release 1 applied: 614 added"),
+        "{run:#?}"
+    );
     let run = support::run_db(&db, &["import", "leika", good]);
     run.assert_ok();
     assert!(run.stdout.contains("unchanged (release 2)"), "{run:#?}");
