@@ -1,9 +1,10 @@
 //! The report's read of the municipal status cells: only what its counts need.
 //! The report counts statuses per EfA service and per Kreis; a cell's date and
 //! event id decide nothing there except where a LeiKa key's cell and its EfA
-//! service's cell meet in one row. So the scan hands SQLite's aggregate three
-//! integers per cell (subject, scope, and the status, or -1 for a cell dated
-//! after the as-of date) and keeps one byte per cell, instead of the dashboards'
+//! service's cell meet in one row. So the scan hands SQLite's aggregate two
+//! integers per cell (scope, and the status, or -1 for a cell dated after the
+//! as-of date; the subject follows from where each subject's rows end, [`runs`])
+//! and keeps one byte per cell, instead of the dashboards'
 //! matrix of dated cells (16 bytes each, 2.8 M of them for Lower Saxony). The
 //! cells dated later get one lookup each, as in `status::status_matrix`; the
 //! cells where two subjects meet get their date and event by one lookup each.
@@ -225,7 +226,7 @@ pub(super) fn read<T>(
     };
     let mut later = Vec::new();
     for part in parts {
-        if part.ambiguous || part.later.len() > MAX_LOOKUPS {
+        if part.ambiguous || part.mismatch || part.later.len() > MAX_LOOKUPS {
             return Ok((beside, None));
         }
         for (s, subject_id, row) in part.rows {
@@ -276,11 +277,16 @@ struct Part {
     later: Vec<(i64, i64)>,
     /// Two cells of one subject row fell on one matrix scope.
     ambiguous: bool,
+    /// The rows were not the runs read before them (see [`runs`]).
+    mismatch: bool,
     /// The subject id of the row being filled (rows come one subject after
     /// another, in subject id order or, read backwards, its reverse).
     current: Option<i64>,
-    /// The subject id of the rows being read (taken in the [`Meeting`]).
-    taken: Option<i64>,
+    /// The run of rows being read: its subject id and the scope id of its last
+    /// row (see [`runs`]); `None` between runs.
+    run: Option<(i64, i64)>,
+    /// The index of the next run in [`ReportFill::runs`].
+    next: usize,
     /// The scan stopped where the other scan had been (see [`Meeting`]).
     met: bool,
 }
@@ -340,11 +346,13 @@ impl Meeting {
 /// use in statements only, so no view or trigger of a database file can call it).
 const REPORT_FILL: &str = "ozgsync_fill_report_cells";
 
-/// One half of the scan as an SQLite aggregate (see `status::Fill`), with three
-/// arguments per cell instead of five.
+/// One scan as an SQLite aggregate (see `status::Fill`), with two arguments per
+/// cell instead of five.
 struct ReportFill {
     ids: Ids,
     scopes: usize,
+    /// The subjects' runs of rows in the order the scan reads them ([`runs`]).
+    runs: Vec<(i64, i64)>,
     /// The other scan to meet, and this one's direction; `None` for a scan of
     /// every subject.
     meeting: Option<(Direction, Arc<Mutex<Meeting>>)>,
@@ -360,25 +368,29 @@ impl Aggregate<Part, i64> for ReportFill {
         if p.ambiguous || p.later.len() > MAX_LOOKUPS {
             return Ok(());
         }
-        let subject_id = int(ctx, 0)?;
-        if p.taken != Some(subject_id) {
-            if let Some((way, meeting)) = &self.meeting {
-                if !Meeting::take(meeting, *way, subject_id) {
-                    // The rest is the other scan's: hand over what was read and
-                    // end the statement (an error is the one way to end it).
-                    p.met = true;
-                    if let Ok(mut out) = self.out.lock() {
-                        *out = Some(std::mem::take(p));
-                    }
-                    return Err(rusqlite::Error::UserFunctionError(
-                        "the scans of the status cells met".into(),
-                    ));
+        let scope_id = int(ctx, 0)?;
+        let status = int(ctx, 1)?;
+        // The subject of the row: the runs say where each subject's rows end, so
+        // SQLite need not hand over its id with every row.
+        let (subject_id, end) = match p.run {
+            Some(run) => run,
+            None => {
+                let Some(&run) = self.runs.get(p.next) else {
+                    p.mismatch = true;
+                    return Ok(());
+                };
+                p.next += 1;
+                if let Some((way, meeting)) = &self.meeting {
+                    self.take(p, *way, meeting, run.0)?;
                 }
+                p.run = Some(run);
+                run
             }
-            p.taken = Some(subject_id);
+        };
+        if scope_id == end {
+            p.run = None;
         }
-        let scope_id = int(ctx, 1)?;
-        let status = int(ctx, 2)?;
+
         // The Ressort cells (negative scope ids) are passed over here rather
         // than in SQL: two instructions less for each of the millions of rows.
         if scope_id <= 0 {
@@ -421,10 +433,38 @@ impl Aggregate<Part, i64> for ReportFill {
             // A scan that met the other has handed over already; SQLite still
             // finalizes the aggregate when it ends the statement.
             if out.is_none() {
-                *out = Some(p.unwrap_or_default());
+                let mut p = p.unwrap_or_default();
+                // Read to the end, every run must have been read whole.
+                p.mismatch |= p.run.is_some() || p.next != self.runs.len();
+                *out = Some(p);
             }
         }
         Ok(0)
+    }
+}
+
+impl ReportFill {
+    /// Takes `subject` in the meeting, or, where the other scan has been, hands
+    /// over what this one read and ends the statement (an error is the one way
+    /// to end it).
+    fn take(
+        &self,
+        p: &mut Part,
+        way: Direction,
+        meeting: &Mutex<Meeting>,
+        subject: i64,
+    ) -> rusqlite::Result<()> {
+        if Meeting::take(meeting, way, subject) {
+            return Ok(());
+        }
+        p.met = true;
+        p.run = None;
+        if let Ok(mut out) = self.out.lock() {
+            *out = Some(std::mem::take(p));
+        }
+        Err(rusqlite::Error::UserFunctionError(
+            "the scans of the status cells met".into(),
+        ))
     }
 }
 
@@ -450,28 +490,29 @@ fn scan(
     as_of: NaiveDate,
     meeting: Option<(Direction, &Arc<Mutex<Meeting>>)>,
 ) -> Result<Part, ExportError> {
+    let way = meeting.map_or(Direction::Up, |(way, _)| way);
     let out = Arc::new(Mutex::new(None));
     let fill = ReportFill {
         ids: ids.clone(),
         scopes,
+        runs: runs_unmapped(conn, way)?,
         meeting: meeting.map(|(way, m)| (way, Arc::clone(m))),
         out: Arc::clone(&out),
     };
     // Read from the end, SQLite walks the table backwards from its last row; with
     // no bound in either direction no row's key is compared with one (a bound
     // on the far side costs about 180 instructions a row).
-    let down = meeting.is_some_and(|(way, _)| way == Direction::Down);
+    let down = way == Direction::Down;
     if down {
         set_reverse(conn, true)?;
     }
     // The date is compared in SQL: a cell dated later hands over -1.
     let part = fill_once(
         conn,
-        (REPORT_FILL, 3),
+        (REPORT_FILL, 2),
         fill,
         &format!(
-            "SELECT {REPORT_FILL}(subject_id, scope_id,
-                    CASE WHEN effective_on <= ?1 THEN status ELSE -1 END)
+            "SELECT {REPORT_FILL}(scope_id, CASE WHEN effective_on <= ?1 THEN status ELSE -1 END)
              FROM status_current_rows"
         ),
         params![date_int(as_of)],
@@ -489,6 +530,57 @@ fn scan(
             _ => Err(e),
         },
     }
+}
+
+/// The runs of rows of `status_current_rows`, one per subject, in the order a
+/// scan going `way` reads them: the subject id and the scope id of the run's
+/// last row (the highest going up, the lowest going down; the key is (subject,
+/// scope)). A scan that knows them is handed only scope and status: a row is the
+/// first of the next run after the last of one (about a tenth of the scan's
+/// cost a row, for two index seeks a subject). Read in the scan's snapshot, so
+/// they are its runs; a scan that finds otherwise gives up ([`Part::mismatch`]).
+fn runs(conn: &Connection, way: Direction) -> Result<Vec<(i64, i64)>, ExportError> {
+    const CTX: &str = "reading where each subject's status cells end";
+    let end = match way {
+        Direction::Up => "max",
+        Direction::Down => "min",
+    };
+    let mut stmt = conn
+        .prepare(&format!(
+            "WITH RECURSIVE s(id) AS (
+                 SELECT (SELECT min(subject_id) FROM status_current_rows)
+                 UNION ALL
+                 SELECT (SELECT min(subject_id) FROM status_current_rows
+                         WHERE subject_id > s.id)
+                 FROM s WHERE s.id IS NOT NULL
+             )
+             SELECT id, (SELECT {end}(scope_id) FROM status_current_rows
+                         WHERE subject_id = s.id)
+             FROM s WHERE id IS NOT NULL"
+        ))
+        .map_err(db(CTX))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(db(CTX))?;
+    let mut runs = rows.collect::<Result<Vec<_>, _>>().map_err(db(CTX))?;
+    runs.sort_unstable();
+    if way == Direction::Down {
+        runs.reverse();
+    }
+    Ok(runs)
+}
+
+/// [`runs`] read through SQLite's page cache, not the memory map: the seeks
+/// land a few pages apart all over the table, and each page fault maps the
+/// pages around it too, so through the map they made every page of the table
+/// resident on both connections (peak RSS 171 → 299 MiB on the bench's
+/// database); each scan maps only what it reads.
+fn runs_unmapped(conn: &Connection, way: Direction) -> Result<Vec<(i64, i64)>, ExportError> {
+    // Best effort, as the map itself: mapped, the runs are the same.
+    let _ = conn.pragma_update(None, "mmap_size", 0);
+    let runs = runs(conn, way);
+    map_for_scans(conn);
+    runs
 }
 
 /// Makes `conn`'s statements without `ORDER BY` scan backwards (or not).
@@ -647,6 +739,66 @@ mod tests {
         )
         .unwrap();
         assert!(part.rows.is_empty());
+    }
+
+    /// The runs are each subject's rows, ending where the key order ends them
+    /// going either way; a scan handed runs that are not the table's gives up.
+    #[test]
+    fn runs_end_where_each_subject_s_rows_end() {
+        let (_dir, conn) = db();
+        let by_sql = |sql: &str| -> Vec<(i64, i64)> {
+            let mut stmt = conn.prepare(sql).unwrap();
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            rows.collect::<Result<_, _>>().unwrap()
+        };
+        let up = by_sql(
+            "SELECT subject_id, max(scope_id) FROM status_current_rows
+             GROUP BY 1 ORDER BY 1",
+        );
+        let down = by_sql(
+            "SELECT subject_id, min(scope_id) FROM status_current_rows
+             GROUP BY 1 ORDER BY 1 DESC",
+        );
+        assert_eq!(up.len(), SUBJECTS);
+        // The subject with a Ressort cell begins with it (a negative scope id).
+        assert!(down.iter().any(|(_, first)| *first < 0));
+        assert_eq!(runs(&conn, Direction::Up).unwrap(), up);
+        assert_eq!(runs(&conn, Direction::Down).unwrap(), down);
+
+        let (m, ids) = interned(&conn, Kind::Ars).unwrap();
+        let scan_with = |runs: Vec<(i64, i64)>| {
+            let out = Arc::new(Mutex::new(None));
+            let fill = ReportFill {
+                ids: ids.clone(),
+                scopes: m.ars.len(),
+                runs,
+                meeting: None,
+                out: Arc::clone(&out),
+            };
+            fill_once(
+                &conn,
+                (REPORT_FILL, 2),
+                fill,
+                &format!(
+                    "SELECT {REPORT_FILL}(scope_id, CASE WHEN effective_on <= ?1
+                            THEN status ELSE -1 END) FROM status_current_rows"
+                ),
+                params![date_int(as_of())],
+                &out,
+            )
+            .unwrap()
+        };
+        let whole = scan_with(up.clone());
+        assert!(!whole.mismatch && !whole.ambiguous);
+        assert_eq!(whole.rows.len(), SUBJECTS);
+        // A run that ends a row early, one that never ends, one too few.
+        let mut early = up.clone();
+        early[0].1 = early[1].1 - 1;
+        let mut never = up.clone();
+        never[0].1 = i64::MAX;
+        for wrong in [early, never, up[1..].to_vec()] {
+            assert!(scan_with(wrong).mismatch);
+        }
     }
 
     /// The cells read by two scans that meet are the cells of the whole matrix;
