@@ -573,7 +573,7 @@ fn runs(conn: &Connection, way: Direction) -> Result<Vec<(i64, i64)>, ExportErro
 /// [`runs`] read through SQLite's page cache, not the memory map: the seeks
 /// land a few pages apart all over the table, and each page fault maps the
 /// pages around it too, so through the map they made every page of the table
-/// resident on both connections (peak RSS 171 → 299 MiB on the bench's
+/// resident on both connections (peak RSS 171 → 293 MiB on the bench's
 /// database); each scan maps only what it reads.
 fn runs_unmapped(conn: &Connection, way: Direction) -> Result<Vec<(i64, i64)>, ExportError> {
     // Best effort, as the map itself: mapped, the runs are the same.
