@@ -232,6 +232,39 @@ fn parser_died(location: &str) -> Error {
 /// documents overlap with SQLite's work, through a bounded channel. The release is
 /// still one transaction on one connection; a parse error, a payload that is not
 /// the format and a parsing thread that dies all roll it back.
+/// Fetches `spec`'s payload; a stop request drops the download, and with it its
+/// temporary file.
+fn download(
+    spec: &SourceSpec,
+    validators: &fetch::Validators,
+    policy: &FetchPolicy,
+    runtime: &tokio::runtime::Handle,
+    stop: &Stop,
+) -> Result<Fetched> {
+    runtime.block_on(async {
+        let download = async {
+            match (&spec.kind, &spec.location) {
+                (SourceKind::FimApi, Location::Url(base)) => {
+                    fetch::fim_api::pull(base, spec.updated_since.as_deref(), policy)
+                        .await
+                        .map(Fetched::Payload)
+                }
+                (SourceKind::Pvog, Location::Url(location)) => fetch::pvog::pull(location, policy)
+                    .await
+                    .map(Fetched::Payload),
+                (_, location) => fetch::fetch(location, validators, policy).await,
+            }
+        };
+        tokio::select! {
+            fetched = download => fetched.map_err(Error::from),
+            () = stop.wait() => Err(Error::Stopped {
+                reason: stop.reason().unwrap_or_default(),
+                what: format!("the download of {}", spec.name),
+            }),
+        }
+    })
+}
+
 fn parse_and_apply(
     conn: &mut Connection,
     spec: &SourceSpec,
@@ -344,6 +377,76 @@ pub fn run_source_until(
     runtime: &tokio::runtime::Handle,
     stop: &Stop,
 ) -> Result<ReleaseSummary> {
+    run_until(conn, spec, policy, runtime, stop, None)
+}
+
+/// A payload fetched and found to be the format before any database was opened
+/// ([`prefetch`]); [`apply_prefetched_until`] applies it.
+#[derive(Debug)]
+pub struct Prefetched(Fetched);
+
+/// Fetches `spec`'s payload without a database and checks that it is the format,
+/// as far as its start tells (every format says "not a … payload" there, or with
+/// its first item). For `import` into a path where no database exists yet: a
+/// download that fails or a payload that is not the format then leaves no new,
+/// empty database behind. A new database holds no validators and no last hash,
+/// so this is the fetch the release would make.
+pub fn prefetch(
+    spec: &SourceSpec,
+    policy: &FetchPolicy,
+    runtime: &tokio::runtime::Handle,
+    stop: &Stop,
+) -> Result<Prefetched> {
+    let fetched = download(spec, &fetch::Validators::default(), policy, runtime, stop)?;
+    if let Fetched::Payload(payload) = &fetched {
+        let file = payload
+            .file
+            .reopen()
+            .map_err(Error::io("opening payload", payload.file.path()))?;
+        let parse_error = |source| Error::Parse {
+            location: spec.location_text.clone(),
+            source,
+        };
+        spec.kind
+            .format()
+            .parse(BufReader::new(file), FirstItem)
+            .map_err(parse_error)?
+            .map_err(parse_error)?;
+    }
+    Ok(Prefetched(fetched))
+}
+
+/// Reads a format's first item only: the error a payload that is not the format
+/// ends its items with comes first.
+struct FirstItem;
+
+impl parse::Consume for FirstItem {
+    type Output = std::result::Result<(), parse::ParseError>;
+    fn consume<T: crate::model::Record>(self, mut items: parse::Items<'_, T>) -> Self::Output {
+        items.next().transpose().map(drop)
+    }
+}
+
+/// [`run_source_until`] with the payload [`prefetch`] fetched.
+pub fn apply_prefetched_until(
+    conn: &mut Connection,
+    spec: &SourceSpec,
+    policy: &FetchPolicy,
+    runtime: &tokio::runtime::Handle,
+    stop: &Stop,
+    prefetched: Prefetched,
+) -> Result<ReleaseSummary> {
+    run_until(conn, spec, policy, runtime, stop, Some(prefetched.0))
+}
+
+fn run_until(
+    conn: &mut Connection,
+    spec: &SourceSpec,
+    policy: &FetchPolicy,
+    runtime: &tokio::runtime::Handle,
+    stop: &Stop,
+    prefetched: Option<Fetched>,
+) -> Result<ReleaseSummary> {
     let stopped = |reason: String| Error::Stopped {
         reason,
         what: format!("the release of {}", spec.name),
@@ -353,7 +456,7 @@ pub fn run_source_until(
     }
     let watcher = stop.clone();
     conn.progress_handler(STOP_CHECK_STEPS, Some(move || watcher.requested()));
-    let result = fetch_and_apply(conn, spec, policy, runtime, stop);
+    let result = fetch_and_apply(conn, spec, policy, runtime, stop, prefetched);
     conn.progress_handler(STOP_CHECK_STEPS, None::<fn() -> bool>);
     match (result, stop.reason()) {
         (Err(e), Some(reason)) if e.is_interrupt() || matches!(e, Error::Stopped { .. }) => {
@@ -369,6 +472,7 @@ fn fetch_and_apply(
     policy: &FetchPolicy,
     runtime: &tokio::runtime::Handle,
     stop: &Stop,
+    prefetched: Option<Fetched>,
 ) -> Result<ReleaseSummary> {
     let _span =
         tracing::info_span!("release", source = %spec.name, kind = spec.kind.as_str()).entered();
@@ -390,39 +494,26 @@ fn fetch_and_apply(
     // Validators belong to the URL that sent them: after a move the new location
     // is fetched in full.
     let validators = state.validators_for(&meta.location);
-    // A local file that has not changed since the last release is recognised by its
-    // hash alone, before it is copied. Only a regular file: a pipe (`<(zcat x.gz)`,
-    // a FIFO) can be read once, and the copy then found it empty.
-    if let (Location::Path(path), Some(last)) = (&spec.location, state.last_sha256.as_deref()) {
-        let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
-        if regular && fetch::hash_file(path, policy)? == last {
-            tracing::info!(sha256 = last, "file identical to the last release");
-            return release::record_unchanged(conn, &meta, &validators, Some(last));
-        }
-    }
-    // Dropping the download on a stop request removes its temporary file.
-    let fetched = runtime.block_on(async {
-        let download = async {
-            match (&spec.kind, &spec.location) {
-                (SourceKind::FimApi, Location::Url(base)) => {
-                    fetch::fim_api::pull(base, spec.updated_since.as_deref(), policy)
-                        .await
-                        .map(Fetched::Payload)
+    let fetched = match prefetched {
+        // Fetched before the database existed: nothing to compare it with then.
+        Some(fetched) => fetched,
+        None => {
+            // A local file that has not changed since the last release is
+            // recognised by its hash alone, before it is copied. Only a regular
+            // file: a pipe (`<(zcat x.gz)`, a FIFO) can be read once, and the copy
+            // then found it empty.
+            if let (Location::Path(path), Some(last)) =
+                (&spec.location, state.last_sha256.as_deref())
+            {
+                let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+                if regular && fetch::hash_file(path, policy)? == last {
+                    tracing::info!(sha256 = last, "file identical to the last release");
+                    return release::record_unchanged(conn, &meta, &validators, Some(last));
                 }
-                (SourceKind::Pvog, Location::Url(location)) => fetch::pvog::pull(location, policy)
-                    .await
-                    .map(Fetched::Payload),
-                (_, location) => fetch::fetch(location, &validators, policy).await,
             }
-        };
-        tokio::select! {
-            fetched = download => fetched.map_err(Error::from),
-            () = stop.wait() => Err(Error::Stopped {
-                reason: stop.reason().unwrap_or_default(),
-                what: format!("the download of {}", spec.name),
-            }),
+            download(spec, &validators, policy, runtime, stop)?
         }
-    })?;
+    };
     let mut payload = match fetched {
         Fetched::NotModified => {
             tracing::info!("not modified (HTTP 304)");
