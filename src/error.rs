@@ -234,15 +234,17 @@ pub(crate) fn name_the_file_in_the_way(
     }
 }
 
-/// A path as a message names it: its text as it is, and each byte that is not
+/// A path as a message names it: its text as it is, each byte that is not
 /// UTF-8 (a name saved on a Latin-1 system) as `\xFC`, where `Path::display`
-/// shows U+FFFD, which names no byte and cannot be told from a real U+FFFD.
+/// shows U+FFFD, which names no byte and cannot be told from a real U+FFFD, and a
+/// character that acts on a terminal as its escape ([`crate::logging::visible`]):
+/// a line break in a file name is `\n`, not a line of the message.
 pub struct Shown<'a>(pub &'a Path);
 
 impl std::fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for chunk in self.0.as_os_str().as_encoded_bytes().utf8_chunks() {
-            f.write_str(chunk.valid())?;
+            f.write_str(&crate::logging::visible(chunk.valid()))?;
             for byte in chunk.invalid() {
                 write!(f, "\\x{byte:02X}")?;
             }
@@ -278,5 +280,6 @@ mod tests {
             "/daten/\\xFCber \\xE4\\xF6/Münster/\u{fffd}"
         );
         assert_eq!(Path::new("a/ü b.csv").shown().to_string(), "a/ü b.csv");
+        assert_eq!(Path::new("a\nb\x1b.db").shown().to_string(), "a\\nb\\e.db");
     }
 }

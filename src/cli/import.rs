@@ -9,7 +9,7 @@ use super::Context;
 use crate::fetch::{FetchPolicy, Location};
 use crate::store::release::{Mode, ReleaseStatus};
 use crate::store::runs::Outcome;
-use crate::sync::{run_source_until, SourceKind, SourceSpec};
+use crate::sync::{apply_prefetched_until, prefetch, run_source_until, SourceKind, SourceSpec};
 
 /// Import one payload (file or URL) of the given kind as a release.
 #[derive(Debug, clap::Args)]
@@ -100,11 +100,39 @@ impl Import {
             ),
             e => anyhow::Error::from(e),
         })?;
-        // One writer at a time: a running daemon or sync holds the lock.
-        let mut conn = ctx.open_release_writer("import")?;
         let runtime = super::runtime()?;
         let stop = super::stop_on_signals(&runtime)?;
-        let summary = run_source_until(&mut conn, &spec, &policy, runtime.handle(), &stop)?;
+        // Into a path where no database exists yet, the payload is fetched and its
+        // start checked first: a download that fails or a payload that is not the
+        // format must not leave a new, empty database (and its lock file) behind.
+        // (An existing database is opened first: its validators and last hash
+        // decide whether there is anything to fetch at all. So is one that cannot
+        // be created, in a missing or read-only folder: the open refuses it at
+        // once, creating nothing, instead of after a download.)
+        let new = std::fs::symlink_metadata(&ctx.db)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+        let creatable = || {
+            crate::store::lock::write_access_problem(&ctx.db).is_none()
+                && !crate::store::lock::on_read_only_mount(&ctx.db)
+        };
+        let prefetched = if new && creatable() {
+            Some(prefetch(&spec, &policy, runtime.handle(), &stop)?)
+        } else {
+            None
+        };
+        // One writer at a time: a running daemon or sync holds the lock.
+        let mut conn = ctx.open_release_writer("import")?;
+        let summary = match prefetched {
+            Some(prefetched) => apply_prefetched_until(
+                &mut conn,
+                &spec,
+                &policy,
+                runtime.handle(),
+                &stop,
+                prefetched,
+            )?,
+            None => run_source_until(&mut conn, &spec, &policy, runtime.handle(), &stop)?,
+        };
         match self.format {
             SummaryFormat::Json => {
                 let outcome = match summary.status {

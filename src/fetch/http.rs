@@ -134,13 +134,18 @@ impl Client {
                 Ok(Err(AttemptError::Fatal(e))) => return Err(e),
                 Ok(Err(AttemptError::Retryable(failure))) => failure,
             };
-            if attempt >= attempts_allowed {
-                return Err(failure.into_error(shown, attempt));
+            // A server that asks for a longer wait than fetch.max_backoff_secs is
+            // not asked again sooner: it said when it will answer.
+            let too_long = failure
+                .retry_after
+                .is_some_and(|wait| wait > self.policy.max_backoff);
+            if attempt >= attempts_allowed || too_long {
+                return Err(failure.into_error(shown, attempt, &self.policy));
             }
             let delay = retry_delay(attempt, failure.retry_after, &self.policy);
             // A retry that could not start before the deadline is not tried.
             if tokio::time::Instant::now() + delay >= deadline {
-                return Err(failure.into_error(shown, attempt));
+                return Err(failure.into_error(shown, attempt, &self.policy));
             }
             // Info, not warn: a retry that then succeeds is no failure, and
             // `--quiet` (errors only) must stay silent; if every attempt fails,
@@ -497,8 +502,9 @@ impl Failure {
         }
     }
 
-    /// The error reported once retries are used up.
-    fn into_error(self, url: String, attempts: u32) -> FetchError {
+    /// The error reported once retries are used up, or when the server's
+    /// `Retry-After` asks for a longer wait than `policy.max_backoff`.
+    fn into_error(self, url: String, attempts: u32, policy: &FetchPolicy) -> FetchError {
         match self.kind {
             FailureKind::Status(status) => {
                 let what = match status {
@@ -506,12 +512,32 @@ impl Failure {
                     408 => "the server timed out waiting for the request",
                     _ => "server error",
                 };
+                let tries = if attempts == 1 {
+                    "1 attempt".to_owned()
+                } else {
+                    format!("{attempts} attempts")
+                };
+                let detail = match self.retry_after {
+                    Some(wait) if wait > policy.max_backoff => format!(
+                        "{what}; the server asks for {} s before the next try (Retry-After), \
+                         longer than fetch.max_backoff_secs ({} s), so it was not asked again \
+                         sooner; gave up after {tries}, try again {}",
+                        wait.as_secs(),
+                        policy.max_backoff.as_secs(),
+                        after(wait)
+                    ),
+                    Some(wait) => format!(
+                        "{what}; gave up after {tries} (the server last asked for {} s between \
+                         tries, Retry-After), try again {}",
+                        wait.as_secs(),
+                        after(wait)
+                    ),
+                    None => format!("{what}; gave up after {tries}, try again later"),
+                };
                 FetchError::Status {
                     url,
                     status,
-                    detail: Some(format!(
-                        "{what}; gave up after {attempts} attempts, try again later"
-                    )),
+                    detail: Some(detail),
                 }
             }
             FailureKind::Network(reason) => FetchError::Network {
@@ -521,6 +547,18 @@ impl Failure {
             },
         }
     }
+}
+
+/// "after 2026-12-02 10:15 UTC", `wait` from now; "later" for a wait beyond the
+/// calendar.
+fn after(wait: Duration) -> String {
+    chrono::TimeDelta::from_std(wait)
+        .ok()
+        .and_then(|d| chrono::Utc::now().checked_add_signed(d))
+        .map_or_else(
+            || "later".to_owned(),
+            |at| format!("after {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
+        )
 }
 
 /// Why a redirect was not followed; carried through reqwest's error as its source.
@@ -534,6 +572,8 @@ enum RedirectRefused {
     Downgrade(String),
     #[error("redirect to plain http ({0}) is not allowed; use https or set allow_http = true in the config")]
     PlainHttp(String),
+    #[error("a redirect to {0}, which is not followed: only http and https locations are; use the source's real URL")]
+    Scheme(String),
 }
 
 /// Decides whether to follow a redirect to `next`, given the URLs visited so far
@@ -545,6 +585,11 @@ fn redirect_verdict(
 ) -> Result<(), RedirectRefused> {
     if previous.len() > MAX_REDIRECTS {
         return Err(RedirectRefused::TooMany(redact(next)));
+    }
+    // reqwest would try such a location and fail as "URL scheme is not allowed",
+    // reported under the URL the user gave.
+    if !matches!(next.scheme(), "http" | "https") {
+        return Err(RedirectRefused::Scheme(redact(next)));
     }
     if next.scheme() == "http" {
         if previous.iter().any(|u| u.scheme() == "https") {

@@ -22,6 +22,7 @@ mod hostile_s12;
 mod hostile_s13;
 mod hostile_s14;
 mod hostile_s15;
+mod hostile_s16;
 mod hostile_s7;
 mod hostile_s8;
 mod hostile_s9;

@@ -9,7 +9,9 @@
 //! cells where two subjects meet get their date and event by one lookup each.
 //! Where that would take too many lookups (an as-of date far back, EfA statuses
 //! for most Gemeinden), or ids are ambiguous, the caller reads the whole matrix
-//! as before.
+//! as before. The table is read on two connections from both ends until the
+//! two scans meet, while the calling thread reads what else the report needs
+//! before it starts its own end.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,8 +23,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::matrix::{Latest, Matrix};
 use super::status::{
-    by_halves, date_int, fill_once, int_date, interned, latest_as_of, second_connection,
-    split_subject, Ids, Kind, MAX_LOOKUPS,
+    date_int, fill_once, int_date, interned, latest_as_of, second_connection, Ids, Kind,
+    MAX_LOOKUPS,
 };
 use super::{db, map_for_scans};
 use crate::export::model::Status;
@@ -173,22 +175,47 @@ impl Cells {
     }
 }
 
-/// Reads the municipal cells as of `as_of` in two halves by subject id on two
-/// connections (one per core), as `status::status_matrix` does. Returns the
-/// interned subjects and scopes (a matrix without cells) and the cells; `None`
-/// when more than [`MAX_LOOKUPS`] cells are dated after `as_of` or two database
-/// ids meet in one cell: the whole matrix is read then.
-pub(super) fn read(
+/// Reads the municipal cells as of `as_of` on two connections (one per core):
+/// a second thread reads from the last subject down while this thread runs
+/// `alongside` (reads the report needs anyway) and then reads from the first
+/// subject up, until the two meet ([`Meeting`]); so the thread with more to do
+/// besides scans less. `alongside` gets the interned subjects and scopes (a
+/// matrix without cells). Returns what it returned and, unless the read gives
+/// up, the cells; the read gives up (`None`) when more than [`MAX_LOOKUPS`]
+/// cells are dated after `as_of` or two database ids meet in one cell: the
+/// whole matrix is read then.
+pub(super) fn read<T>(
     conn: &Connection,
     as_of: NaiveDate,
-) -> Result<Option<(Matrix, Cells)>, ExportError> {
+    alongside: impl FnOnce(Matrix) -> Result<T, ExportError>,
+) -> Result<(T, Option<Cells>), ExportError> {
     map_for_scans(conn);
     let (m, ids) = interned(conn, Kind::Ars)?;
     let scopes = m.ars.len();
     let subjects = m.latest.len();
-    let split = split_subject(conn).and_then(|mid| Some((mid, second_connection(conn)?)));
-    let read = |conn: &Connection, range: (i64, i64)| scan(conn, &ids, scopes, as_of, range);
-    let parts = by_halves(conn, split, read)?;
+    let (beside, parts) = match second_connection(conn) {
+        Some(other) => {
+            let meeting = Arc::new(Mutex::new(Meeting::default()));
+            std::thread::scope(|scope| {
+                let (ids, meeting) = (&ids, &meeting);
+                let down = scope.spawn(move || {
+                    scan(&other, ids, scopes, as_of, Some((Direction::Down, meeting)))
+                });
+                let beside = alongside(m);
+                let up = match beside {
+                    Ok(_) => scan(conn, ids, scopes, as_of, Some((Direction::Up, meeting))),
+                    // Nothing to read for: the other thread stops at its next subject.
+                    Err(_) => Ok(Meeting::stop_all(meeting)),
+                };
+                let down = down.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                Ok::<_, ExportError>((beside?, vec![up?, down?]))
+            })?
+        }
+        None => {
+            let beside = alongside(m)?;
+            (beside, vec![scan(conn, &ids, scopes, as_of, None)?])
+        }
+    };
     let mut cells = Cells {
         rows: vec![Vec::new(); subjects],
         subject_ids: vec![None; subjects],
@@ -199,7 +226,7 @@ pub(super) fn read(
     let mut later = Vec::new();
     for part in parts {
         if part.ambiguous || part.later.len() > MAX_LOOKUPS {
-            return Ok(None);
+            return Ok((beside, None));
         }
         for (s, subject_id, row) in part.rows {
             // A subject's cells arrive as one row: a second row of the same
@@ -207,7 +234,7 @@ pub(super) fn read(
             let slot = cells.rows.get_mut(s as usize);
             match slot {
                 Some(slot) if slot.is_empty() => *slot = row,
-                _ => return Ok(None),
+                _ => return Ok((beside, None)),
             }
             if let Some(id) = cells.subject_ids.get_mut(s as usize) {
                 *id = Some(subject_id);
@@ -216,7 +243,7 @@ pub(super) fn read(
         later.extend(part.later);
     }
     if later.len() > MAX_LOOKUPS {
-        return Ok(None);
+        return Ok((beside, None));
     }
     let as_of_n = date_int(as_of);
     for (subject_id, scope_id) in later {
@@ -225,19 +252,19 @@ pub(super) fn read(
         };
         if let Some(id) = cells.subject_ids.get_mut(cell.0 as usize) {
             if id.is_some_and(|id| id != subject_id) {
-                return Ok(None);
+                return Ok((beside, None));
             }
             *id = Some(subject_id);
         }
         if cells.code(cell.0, cell.1 as usize) != 0 {
-            return Ok(None);
+            return Ok((beside, None));
         }
         let found = latest_as_of(conn, (subject_id, scope_id), as_of_n)?;
         if found.is_some() {
             cells.set_full(cell, found);
         }
     }
-    Ok(Some((m, cells)))
+    Ok((beside, Some(cells)))
 }
 
 /// What one half of the scan yields.
@@ -252,6 +279,61 @@ struct Part {
     /// The subject id of the row being filled (rows come one subject after
     /// another, in subject id order or, read backwards, its reverse).
     current: Option<i64>,
+    /// The subject id of the rows being read (taken in the [`Meeting`]).
+    taken: Option<i64>,
+    /// The scan stopped where the other scan had been (see [`Meeting`]).
+    met: bool,
+}
+
+/// Which way a scan reads the subjects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// From the first subject up.
+    Up,
+    /// From the last subject down.
+    Down,
+}
+
+/// Where two scans of the cells, one from each end, meet: each takes a subject
+/// before it reads that subject's rows, and stops at the first subject the other
+/// has taken. So every subject is read by exactly one of them (taking is one step
+/// under the lock), and each reads as much as it has time for.
+#[derive(Default)]
+struct Meeting {
+    /// The highest subject id the upward scan has taken.
+    up: Option<i64>,
+    /// The lowest subject id the downward scan has taken.
+    down: Option<i64>,
+    /// Both stop at their next subject (the other thread's work failed).
+    stop: bool,
+}
+
+impl Meeting {
+    /// Takes `subject` for the scan going `way`; `false` when the other scan has
+    /// taken it or one beyond it.
+    fn take(meeting: &Mutex<Meeting>, way: Direction, subject: i64) -> bool {
+        let Ok(mut m) = meeting.lock() else {
+            return false;
+        };
+        if m.stop {
+            return false;
+        }
+        match way {
+            Direction::Up if m.down.is_none_or(|d| subject < d) => m.up = Some(subject),
+            Direction::Down if m.up.is_none_or(|u| subject > u) => m.down = Some(subject),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Stops both scans at their next subject; an empty part for the scan that
+    /// does not run.
+    fn stop_all(meeting: &Mutex<Meeting>) -> Part {
+        if let Ok(mut m) = meeting.lock() {
+            m.stop = true;
+        }
+        Part::default()
+    }
 }
 
 /// The name of [`ReportFill`] while a read runs (on its connection only; direct
@@ -263,6 +345,9 @@ const REPORT_FILL: &str = "ozgsync_fill_report_cells";
 struct ReportFill {
     ids: Ids,
     scopes: usize,
+    /// The other scan to meet, and this one's direction; `None` for a scan of
+    /// every subject.
+    meeting: Option<(Direction, Arc<Mutex<Meeting>>)>,
     out: Arc<Mutex<Option<Part>>>,
 }
 
@@ -276,6 +361,22 @@ impl Aggregate<Part, i64> for ReportFill {
             return Ok(());
         }
         let subject_id = int(ctx, 0)?;
+        if p.taken != Some(subject_id) {
+            if let Some((way, meeting)) = &self.meeting {
+                if !Meeting::take(meeting, *way, subject_id) {
+                    // The rest is the other scan's: hand over what was read and
+                    // end the statement (an error is the one way to end it).
+                    p.met = true;
+                    if let Ok(mut out) = self.out.lock() {
+                        *out = Some(std::mem::take(p));
+                    }
+                    return Err(rusqlite::Error::UserFunctionError(
+                        "the scans of the status cells met".into(),
+                    ));
+                }
+            }
+            p.taken = Some(subject_id);
+        }
         let scope_id = int(ctx, 1)?;
         let status = int(ctx, 2)?;
         // The Ressort cells (negative scope ids) are passed over here rather
@@ -317,7 +418,11 @@ impl Aggregate<Part, i64> for ReportFill {
 
     fn finalize(&self, _: &mut Context<'_>, p: Option<Part>) -> rusqlite::Result<i64> {
         if let Ok(mut out) = self.out.lock() {
-            *out = Some(p.unwrap_or_default());
+            // A scan that met the other has handed over already; SQLite still
+            // finalizes the aggregate when it ends the statement.
+            if out.is_none() {
+                *out = Some(p.unwrap_or_default());
+            }
         }
         Ok(0)
     }
@@ -336,27 +441,27 @@ fn int(ctx: &Context<'_>, i: usize) -> rusqlite::Result<i64> {
     }
 }
 
-/// Reads the municipal cells with subject ids in `subjects` (inclusive).
+/// Reads the municipal cells: every subject's, or, meeting another scan, those
+/// of the subjects this one takes going its way.
 fn scan(
     conn: &Connection,
     ids: &Ids,
     scopes: usize,
     as_of: NaiveDate,
-    subjects: (i64, i64),
+    meeting: Option<(Direction, &Arc<Mutex<Meeting>>)>,
 ) -> Result<Part, ExportError> {
     let out = Arc::new(Mutex::new(None));
     let fill = ReportFill {
         ids: ids.clone(),
         scopes,
+        meeting: meeting.map(|(way, m)| (way, Arc::clone(m))),
         out: Arc::clone(&out),
     };
-    // A range from the first subject up to a bound is read backwards, from the
-    // bound down: SQLite seeks to the bound once and walks back to the table's
-    // start, where a forward scan checks every row's key against the bound (about
-    // 180 instructions a row, 255 M for the lower half of 2.8 M cells, which made
-    // that half the critical path). Rows still come one subject after another.
-    let backwards = subjects.0 == i64::MIN && subjects.1 != i64::MAX;
-    if backwards {
+    // Read from the end, SQLite walks the table backwards from its last row; with
+    // no bound in either direction no row's key is compared with one (a bound
+    // on the far side costs about 180 instructions a row).
+    let down = meeting.is_some_and(|(way, _)| way == Direction::Down);
+    if down {
         set_reverse(conn, true)?;
     }
     // The date is compared in SQL: a cell dated later hands over -1.
@@ -366,18 +471,24 @@ fn scan(
         fill,
         &format!(
             "SELECT {REPORT_FILL}(subject_id, scope_id,
-                    CASE WHEN effective_on <= ?3 THEN status ELSE -1 END)
-             FROM status_current_rows {}",
-            subject_range(subjects)
+                    CASE WHEN effective_on <= ?1 THEN status ELSE -1 END)
+             FROM status_current_rows"
         ),
-        params![subjects.0, subjects.1, date_int(as_of)],
+        params![date_int(as_of)],
         &out,
     );
-    if backwards {
-        // The connection goes on to read other things in their usual order.
+    if down {
+        // The connection may go on to read other things in their usual order.
         set_reverse(conn, false)?;
     }
-    part
+    match part {
+        Ok(part) => Ok(part),
+        // Ended where the other scan had been: what it read was handed over.
+        Err(e) => match out.lock().ok().and_then(|mut o| o.take()) {
+            Some(part) if part.met => Ok(part),
+            _ => Err(e),
+        },
+    }
 }
 
 /// Makes `conn`'s statements without `ORDER BY` scan backwards (or not).
@@ -386,19 +497,187 @@ fn set_reverse(conn: &Connection, on: bool) -> Result<(), ExportError> {
         .map_err(db("setting the direction of the status scan"))
 }
 
-/// The `WHERE` clause of a scan over the subject ids `subjects` (bound as `?1`
-/// and `?2`; an unused parameter still binds, as `?3` is used): a bound that is
-/// the end of the i64 range is left out. SQLite seeks
-/// to a lower bound once but compares every row's key with an upper one (a
-/// record comparison of about 75 instructions a row: 0.1 G for the upper half of
-/// 2.8 M cells), so the half that reads to the end has none; the half that
-/// reads from the start is read backwards ([`scan`]), which makes its bound the
-/// seek's.
-fn subject_range(subjects: (i64, i64)) -> &'static str {
-    match (subjects.0 == i64::MIN, subjects.1 == i64::MAX) {
-        (true, true) => "",
-        (true, false) => "WHERE subject_id <= ?2",
-        (false, true) => "WHERE subject_id >= ?1",
-        (false, false) => "WHERE subject_id >= ?1 AND subject_id <= ?2",
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::date::iso_date;
+    use crate::status::report::StatusRow;
+    use crate::status::{Scope, Subject};
+
+    const SUBJECTS: usize = 7;
+    const ARS: [&str; 3] = ["031010000000", "031020000000", "031030000000"];
+    const STATUSES: [&str; 4] = ["geplant", "pilot", "produktiv", "beauftragt"];
+
+    /// A database of `SUBJECTS` LeiKa keys with a cell in each ARS, the status
+    /// varying by key and ARS; one Ressort cell, which the scans pass over.
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::store::open(&dir.path().join("t.db")).unwrap();
+        let mut rows = Vec::new();
+        for k in 0..SUBJECTS {
+            for (a, ars) in ARS.iter().enumerate() {
+                rows.push(StatusRow {
+                    line: rows.len() as u64 + 1,
+                    subject: Subject::Leika(format!("990000000000{k:02}")),
+                    scope: Scope::Ars((*ars).into()),
+                    status: Status::parse(STATUSES[(k + a) % STATUSES.len()]).unwrap(),
+                    effective_on: iso_date(b"2026-03-01").unwrap(),
+                    note: None,
+                });
+            }
+        }
+        rows.push(StatusRow {
+            line: rows.len() as u64 + 1,
+            subject: Subject::Leika("99000000000003".into()),
+            scope: Scope::Ressort(1),
+            status: Status::parse("produktiv").unwrap(),
+            effective_on: iso_date(b"2026-03-01").unwrap(),
+            note: None,
+        });
+        crate::store::status::record(&mut conn, &rows, "test", "test").unwrap();
+        (dir, conn)
+    }
+
+    fn as_of() -> NaiveDate {
+        iso_date(b"2026-06-30").unwrap()
+    }
+
+    /// The database subject ids, ascending.
+    fn subject_ids(conn: &Connection) -> Vec<i64> {
+        let mut stmt = conn
+            .prepare("SELECT subject_id FROM status_subjects ORDER BY 1")
+            .unwrap();
+        let ids = stmt.query_map([], |r| r.get(0)).unwrap();
+        ids.collect::<Result<_, _>>().unwrap()
+    }
+
+    /// The subjects a part read, ascending, and whether each row is whole.
+    fn read_by(part: &Part) -> Vec<i64> {
+        let mut ids: Vec<i64> = part.rows.iter().map(|(_, id, _)| *id).collect();
+        for (_, _, row) in &part.rows {
+            assert_eq!(row.iter().filter(|c| **c != 0).count(), ARS.len());
+        }
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Two scans from both ends take every subject exactly once, however their
+    /// steps interleave: each schedule says which scan moves to its next subject.
+    #[test]
+    fn scans_from_both_ends_take_each_subject_once() {
+        let n = 6i64;
+        for up_first in 0..=n + 1 {
+            for ratio in 1..=3 {
+                let meeting = Mutex::new(Meeting::default());
+                let (mut up, mut down) = (Some(1i64), Some(n));
+                let mut taken: Vec<i64> = Vec::new();
+                let mut step = 0;
+                while up.is_some() || down.is_some() {
+                    let up_turn = (step < up_first || step % (ratio + 1) != 0) && up.is_some();
+                    step += 1;
+                    if up_turn || down.is_none() {
+                        let s = up.unwrap_or(n + 1);
+                        up = (s <= n && Meeting::take(&meeting, Direction::Up, s)).then(|| {
+                            taken.push(s);
+                            s + 1
+                        });
+                    } else {
+                        let s = down.unwrap_or(0);
+                        down = (s >= 1 && Meeting::take(&meeting, Direction::Down, s)).then(|| {
+                            taken.push(s);
+                            s - 1
+                        });
+                    }
+                }
+                taken.sort_unstable();
+                assert_eq!(taken, (1..=n).collect::<Vec<_>>(), "{up_first} {ratio}");
+            }
+        }
+    }
+
+    /// A scan that reaches a subject the other has taken ends there through SQLite
+    /// and hands over the whole rows of the subjects it took, going either way.
+    #[test]
+    fn a_scan_stops_where_the_other_has_been() {
+        let (_dir, conn) = db();
+        let (m, ids) = interned(&conn, Kind::Ars).unwrap();
+        let all = subject_ids(&conn);
+        assert_eq!(all.len(), SUBJECTS);
+        let scopes = m.ars.len();
+        for (i, &at) in all.iter().enumerate() {
+            let met = |up, down| {
+                Arc::new(Mutex::new(Meeting {
+                    up,
+                    down,
+                    stop: false,
+                }))
+            };
+            let below = met(None, Some(at));
+            let part = scan(&conn, &ids, scopes, as_of(), Some((Direction::Up, &below))).unwrap();
+            assert!(part.met);
+            assert_eq!(read_by(&part), all[..i]);
+            let above = met(Some(at), None);
+            let part = scan(
+                &conn,
+                &ids,
+                scopes,
+                as_of(),
+                Some((Direction::Down, &above)),
+            )
+            .unwrap();
+            assert!(part.met);
+            assert_eq!(read_by(&part), all[i + 1..]);
+            // The connection reads forwards again afterwards.
+            let first: i64 = conn
+                .query_row("SELECT subject_id FROM status_current_rows", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(first, all[0]);
+        }
+        // Neither scan takes anything once both are told to stop.
+        let stopped = Arc::new(Mutex::new(Meeting::default()));
+        Meeting::stop_all(&stopped);
+        let part = scan(
+            &conn,
+            &ids,
+            scopes,
+            as_of(),
+            Some((Direction::Up, &stopped)),
+        )
+        .unwrap();
+        assert!(part.rows.is_empty());
+    }
+
+    /// The cells read by two scans that meet are the cells of the whole matrix;
+    /// what runs alongside gets the interned matrix, and its error is the read's.
+    #[test]
+    fn the_cells_read_from_both_ends_are_the_matrix() {
+        let (_dir, conn) = db();
+        let (beside, cells) = read(&conn, as_of(), |m| Ok(m.leika.len())).unwrap();
+        assert_eq!(beside, SUBJECTS);
+        let cells = cells.unwrap();
+        let (m, _) =
+            super::super::status::status_matrix(&conn, Kind::Ars, as_of(), MAX_LOOKUPS, None)
+                .unwrap();
+        let (interned, _) = interned(&conn, Kind::Ars).unwrap();
+        let mut compared = 0;
+        for (key, s) in &interned.leika {
+            for (ars, a) in &interned.ars {
+                let whole = m.get(m.subject(false, key), m.ars.get(ars).copied());
+                let got = cells.get_in(cells.row(Some(*s)), Some(*a));
+                assert_eq!(
+                    got.map(|l| l.status),
+                    whole.map(|l| l.status),
+                    "{key} {ars}"
+                );
+                compared += usize::from(got.is_some());
+            }
+        }
+        assert_eq!(compared, SUBJECTS * ARS.len());
+        let failed = read(&conn, as_of(), |_| {
+            Err::<(), _>(ExportError::invalid("alongside".into()))
+        });
+        assert!(matches!(failed, Err(ExportError::Invalid(_))));
     }
 }

@@ -29,26 +29,32 @@ pub fn report(
 ) -> Result<Report, ExportError> {
     let started = std::time::Instant::now();
     // The cells as the counts need them (a byte each); the whole matrix of dated
-    // cells only where that read gives up (see `cells`).
-    let catalogue = Catalogue::read(conn)?;
-    let mut read = None;
-    if let Some((interned, cells)) = super::cells::read(conn, as_of)? {
+    // cells only where that read gives up (see `cells`). What the report reads
+    // besides is read while the other core scans.
+    let (beside, cells) = super::cells::read(conn, as_of, |interned| {
+        let catalogue = Catalogue::read(conn)?;
         let base = base_of(conn, scope, as_of, interned, &catalogue)?;
-        if let Some(cells) = cells.resolve_pairs(conn, &base.pairs())? {
-            read = Some((base, Some(cells)));
-        }
-    }
-    let (base, cells) = match read {
-        Some(read) => read,
-        None => (base_with(conn, scope, as_of, &catalogue)?, None),
+        Ok((
+            catalogue,
+            base,
+            ozg_names(conn)?,
+            land_status(conn, as_of)?,
+            crate::store::efa_nachnutzung::states_as_of(conn, as_of)?,
+            units(conn, "kreis", scope)?,
+        ))
+    })?;
+    let (catalogue, base, ozg, land, mut nachnutzung, kreise) = beside;
+    let cells = match cells {
+        Some(cells) => cells.resolve_pairs(conn, &base.pairs())?,
+        None => None,
+    };
+    // Where the cells' read gave up, the base of the whole matrix.
+    let base = match cells {
+        Some(_) => base,
+        None => base_with(conn, scope, as_of, &catalogue)?,
     };
     tracing::debug!(elapsed = ?started.elapsed(), "report: status cells and services");
     let Catalogue { notes, efas } = &catalogue;
-    let ozg = ozg_names(conn)?;
-    let land = land_status(conn, as_of)?;
-    let mut nachnutzung = crate::store::efa_nachnutzung::states_as_of(conn, as_of)?;
-    let kreise = units(conn, "kreis", scope)?;
-    tracing::debug!(elapsed = ?started.elapsed(), "report: catalogue read");
     let (efa_index, per_efa, paare) = match &cells {
         // A service's two subjects' rows looked up once, not once per Gemeinde.
         Some(cells) => count(&base, &kreise, |i| {
