@@ -227,11 +227,6 @@ fn parser_died(location: &str) -> Error {
     ))
 }
 
-/// Parses `file` (the payload's own copy) on a second thread and applies its items
-/// as one release on this one, on `conn`: parsing, serialising and making search
-/// documents overlap with SQLite's work, through a bounded channel. The release is
-/// still one transaction on one connection; a parse error, a payload that is not
-/// the format and a parsing thread that dies all roll it back.
 /// Fetches `spec`'s payload; a stop request drops the download, and with it its
 /// temporary file.
 fn download(
@@ -265,18 +260,27 @@ fn download(
     })
 }
 
-fn parse_and_apply(
-    conn: &mut Connection,
-    spec: &SourceSpec,
-    meta: &ReleaseMeta,
-    payload: &mut fetch::Payload,
-    file: std::fs::File,
-) -> Result<ReleaseSummary> {
-    let format = spec.kind.format();
-    let origin = payload.origin.clone();
-    let location_text = spec.location_text.clone();
-    let span = tracing::Span::current();
-    std::thread::scope(|scope| {
+/// The parsing thread of one payload and the writer's ends of its two channels:
+/// started right before the release, or by [`prefetch`] before the database is
+/// opened.
+struct Parsing {
+    worker: std::thread::JoinHandle<()>,
+    received: Received,
+    back_tx: SyncSender<Spent>,
+}
+
+impl Parsing {
+    /// Starts parsing the payload (its own copy, on its own file handle) on a
+    /// second thread, which prepares the items and sends them in batches.
+    fn start(spec: &SourceSpec, payload: &fetch::Payload) -> Result<Parsing> {
+        let file = payload
+            .file
+            .reopen()
+            .map_err(Error::io("opening payload", payload.file.path()))?;
+        let format = spec.kind.format();
+        let origin = payload.origin.clone();
+        let location_text = spec.location_text.clone();
+        let span = tracing::Span::current();
         let (tx, rx) = sync_channel(PIPELINE_DEPTH);
         let (back_tx, back) = sync_channel(SPENT_DEPTH);
         let forward = Forward {
@@ -286,7 +290,7 @@ fn parse_and_apply(
         };
         let worker = std::thread::Builder::new()
             .name("ozgsync-parse".into())
-            .spawn_scoped(scope, move || {
+            .spawn(move || {
                 let _span = span.entered();
                 if let Err(source) = format.parse(BufReader::new(file), forward) {
                     let _ = tx.send(Message::Failed(Error::Parse {
@@ -299,26 +303,74 @@ fn parse_and_apply(
                 "starting the parsing thread",
                 payload.file.path(),
             ))?;
-        let received = Received {
-            rx,
-            items: Vec::new().into_iter(),
-            ended: false,
-            location: origin.clone(),
+        Ok(Parsing {
+            worker,
+            received: Received {
+                rx,
+                items: Vec::new().into_iter(),
+                ended: false,
+                location: origin,
+            },
+            back_tx,
+        })
+    }
+
+    /// Waits for the parser's first items and keeps them for the release: the
+    /// error of a payload that is not the format comes before them (after an
+    /// empty batch, when a format finds it with its first item).
+    fn check_start(mut self) -> Result<Parsing> {
+        let failed = loop {
+            match self.received.rx.recv() {
+                Ok(Message::Items(items)) if items.is_empty() => {}
+                Ok(Message::Items(items)) => {
+                    self.received.items = items.into_iter();
+                    return Ok(self);
+                }
+                Ok(Message::End) => {
+                    self.received.ended = true;
+                    return Ok(self);
+                }
+                Ok(Message::Failed(e)) => break e,
+                Err(_) => break parser_died(&self.received.location),
+            }
         };
-        // Never waits: what the parsing thread cannot take now (or at all, once it
-        // has ended) is freed here.
-        let mut hand_back = move |spent: Spent| drop(back_tx.try_send(spent));
-        let applied =
-            release::apply_prepared_recycling(conn, meta, payload, received, &mut hand_back);
-        // The parsing thread frees what comes back until this end is gone.
-        drop(hand_back);
-        match (worker.join(), applied) {
-            (Ok(()), applied) => applied,
-            // A panic in a parser is a bug; the release rolled back (its items
-            // ended with an error), say what happened instead of the panic.
-            (Err(_), Ok(_)) | (Err(_), Err(_)) => Err(parser_died(&origin)),
-        }
-    })
+        // The thread ends after its error.
+        drop(self.received);
+        drop(self.back_tx);
+        let _ = self.worker.join();
+        Err(failed)
+    }
+}
+
+/// Applies the items `parsing` sends as one release on this thread, on `conn`:
+/// parsing, serialising and making search documents overlap with SQLite's work,
+/// through a bounded channel. The release is still one transaction on one
+/// connection; a parse error, a payload that is not the format and a parsing
+/// thread that dies all roll it back.
+fn parse_and_apply(
+    conn: &mut Connection,
+    meta: &ReleaseMeta,
+    payload: &mut fetch::Payload,
+    parsing: Parsing,
+) -> Result<ReleaseSummary> {
+    let Parsing {
+        worker,
+        received,
+        back_tx,
+    } = parsing;
+    let origin = received.location.clone();
+    // Never waits: what the parsing thread cannot take now (or at all, once it
+    // has ended) is freed here.
+    let mut hand_back = move |spent: Spent| drop(back_tx.try_send(spent));
+    let applied = release::apply_prepared_recycling(conn, meta, payload, received, &mut hand_back);
+    // The parsing thread frees what comes back until this end is gone.
+    drop(hand_back);
+    match (worker.join(), applied) {
+        (Ok(()), applied) => applied,
+        // A panic in a parser is a bug; the release rolled back (its items
+        // ended with an error), say what happened instead of the panic.
+        (Err(_), Ok(_)) | (Err(_), Err(_)) => Err(parser_died(&origin)),
+    }
 }
 
 /// Everything needed to pull one source once.
@@ -380,17 +432,20 @@ pub fn run_source_until(
     run_until(conn, spec, policy, runtime, stop, None)
 }
 
-/// A payload fetched and found to be the format before any database was opened
-/// ([`prefetch`]); [`apply_prefetched_until`] applies it.
-#[derive(Debug)]
-pub struct Prefetched(Fetched);
+/// A payload fetched, and its parsing begun and found to be the format, before
+/// any database was opened ([`prefetch`]); [`apply_prefetched_until`] applies it.
+pub struct Prefetched {
+    fetched: Fetched,
+    parsing: Option<Parsing>,
+}
 
-/// Fetches `spec`'s payload without a database and checks that it is the format,
-/// as far as its start tells (every format says "not a … payload" there, or with
-/// its first item). For `import` into a path where no database exists yet: a
-/// download that fails or a payload that is not the format then leaves no new,
-/// empty database behind. A new database holds no validators and no last hash,
-/// so this is the fetch the release would make.
+/// Fetches `spec`'s payload without a database and starts parsing it, until the
+/// parser's first batch: a payload that is not the format says so there (every
+/// format does, at its start or with its first item). For `import` into a path
+/// where no database exists yet: a download that fails or a payload that is not
+/// the format then leaves no new, empty database behind. A new database holds no
+/// validators and no last hash, so this is the fetch the release would make, and
+/// the parsing goes on into the release: nothing is read twice.
 pub fn prefetch(
     spec: &SourceSpec,
     policy: &FetchPolicy,
@@ -398,33 +453,11 @@ pub fn prefetch(
     stop: &Stop,
 ) -> Result<Prefetched> {
     let fetched = download(spec, &fetch::Validators::default(), policy, runtime, stop)?;
-    if let Fetched::Payload(payload) = &fetched {
-        let file = payload
-            .file
-            .reopen()
-            .map_err(Error::io("opening payload", payload.file.path()))?;
-        let parse_error = |source| Error::Parse {
-            location: spec.location_text.clone(),
-            source,
-        };
-        spec.kind
-            .format()
-            .parse(BufReader::new(file), FirstItem)
-            .map_err(parse_error)?
-            .map_err(parse_error)?;
-    }
-    Ok(Prefetched(fetched))
-}
-
-/// Reads a format's first item only: the error a payload that is not the format
-/// ends its items with comes first.
-struct FirstItem;
-
-impl parse::Consume for FirstItem {
-    type Output = std::result::Result<(), parse::ParseError>;
-    fn consume<T: crate::model::Record>(self, mut items: parse::Items<'_, T>) -> Self::Output {
-        items.next().transpose().map(drop)
-    }
+    let parsing = match &fetched {
+        Fetched::Payload(payload) => Some(Parsing::start(spec, payload)?.check_start()?),
+        Fetched::NotModified => None,
+    };
+    Ok(Prefetched { fetched, parsing })
 }
 
 /// [`run_source_until`] with the payload [`prefetch`] fetched.
@@ -436,7 +469,7 @@ pub fn apply_prefetched_until(
     stop: &Stop,
     prefetched: Prefetched,
 ) -> Result<ReleaseSummary> {
-    run_until(conn, spec, policy, runtime, stop, Some(prefetched.0))
+    run_until(conn, spec, policy, runtime, stop, Some(prefetched))
 }
 
 fn run_until(
@@ -445,7 +478,7 @@ fn run_until(
     policy: &FetchPolicy,
     runtime: &tokio::runtime::Handle,
     stop: &Stop,
-    prefetched: Option<Fetched>,
+    prefetched: Option<Prefetched>,
 ) -> Result<ReleaseSummary> {
     let stopped = |reason: String| Error::Stopped {
         reason,
@@ -472,7 +505,7 @@ fn fetch_and_apply(
     policy: &FetchPolicy,
     runtime: &tokio::runtime::Handle,
     stop: &Stop,
-    prefetched: Option<Fetched>,
+    prefetched: Option<Prefetched>,
 ) -> Result<ReleaseSummary> {
     let _span =
         tracing::info_span!("release", source = %spec.name, kind = spec.kind.as_str()).entered();
@@ -494,9 +527,9 @@ fn fetch_and_apply(
     // Validators belong to the URL that sent them: after a move the new location
     // is fetched in full.
     let validators = state.validators_for(&meta.location);
-    let fetched = match prefetched {
+    let (fetched, parsing) = match prefetched {
         // Fetched before the database existed: nothing to compare it with then.
-        Some(fetched) => fetched,
+        Some(Prefetched { fetched, parsing }) => (fetched, parsing),
         None => {
             // A local file that has not changed since the last release is
             // recognised by its hash alone, before it is copied. Only a regular
@@ -511,7 +544,7 @@ fn fetch_and_apply(
                     return release::record_unchanged(conn, &meta, &validators, Some(last));
                 }
             }
-            download(spec, &validators, policy, runtime, stop)?
+            (download(spec, &validators, policy, runtime, stop)?, None)
         }
     };
     let mut payload = match fetched {
@@ -534,11 +567,11 @@ fn fetch_and_apply(
         tracing::info!(sha256, "payload identical to the last release");
         return release::record_unchanged(conn, &meta, &payload.validators, Some(sha256));
     }
-    let file = payload
-        .file
-        .reopen()
-        .map_err(Error::io("opening payload", payload.file.path()))?;
-    let summary = parse_and_apply(conn, spec, &meta, &mut payload, file)?;
+    let parsing = match parsing {
+        Some(parsing) => parsing,
+        None => Parsing::start(spec, &payload)?,
+    };
+    let summary = parse_and_apply(conn, &meta, &mut payload, parsing)?;
     tracing::info!(
         release = summary.release_id,
         added = summary.counts.added,

@@ -372,8 +372,10 @@ fn exports_db(ctx: &Ctx, db: &Path) -> Result<(), BenchError> {
                              WHEN 3 THEN 'in_umsetzung' WHEN 4 THEN 'pilot' WHEN 7 THEN 'eingestellt' ELSE 'produktiv' END),
                     1
              FROM g, n ORDER BY n.i, g.i;
-         INSERT INTO status_current_rows (subject_id, scope_id, status, effective_on, event_id)
-             SELECT subject_id, scope_id, status, effective_on, event_id FROM status_event_rows;
+         INSERT INTO status_current_rows (subject_id, scope_id, status, effective_on, event_id, cell)
+             SELECT subject_id, scope_id, status, effective_on, event_id,
+                    (effective_on * 16 + status) << 31
+             FROM status_event_rows;
          INSERT INTO status_tally (scope_kind, scope, subject_kind, status, kommunal, cells)
              SELECT p.scope_kind, p.scope, 'leika', k.status, 1, count(*)
              FROM status_current_rows c

@@ -106,12 +106,19 @@ impl Import {
         // start checked first: a download that fails or a payload that is not the
         // format must not leave a new, empty database (and its lock file) behind.
         // (An existing database is opened first: its validators and last hash
-        // decide whether there is anything to fetch at all.)
-        let prefetched = match std::fs::symlink_metadata(&ctx.db) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Some(prefetch(&spec, &policy, runtime.handle(), &stop)?)
-            }
-            _ => None,
+        // decide whether there is anything to fetch at all. So is one that cannot
+        // be created, in a missing or read-only folder: the open refuses it at
+        // once, creating nothing, instead of after a download.)
+        let new = std::fs::symlink_metadata(&ctx.db)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+        let creatable = || {
+            crate::store::lock::write_access_problem(&ctx.db).is_none()
+                && !crate::store::lock::on_read_only_mount(&ctx.db)
+        };
+        let prefetched = if new && creatable() {
+            Some(prefetch(&spec, &policy, runtime.handle(), &stop)?)
+        } else {
+            None
         };
         // One writer at a time: a running daemon or sync holds the lock.
         let mut conn = ctx.open_release_writer("import")?;

@@ -94,6 +94,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0018_status_previous_event",
         include_str!("../../schema/0018_status_previous_event.sql"),
     ),
+    (
+        "0019_status_current_cell",
+        include_str!("../../schema/0019_status_current_cell.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

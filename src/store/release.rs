@@ -1238,8 +1238,9 @@ impl<'c> VersionWriter<'c> {
 /// every row once more for nothing (~2 % of the writer's CPU time in a cold LeiKa
 /// import, benches/HISTORY.md, session 9).
 struct DeferredIndexes {
-    /// `CREATE INDEX` statements, in the order they were made.
-    sql: Vec<String>,
+    /// `CREATE INDEX` statements, in the order they were made, each with whether
+    /// its index is unique.
+    sql: Vec<(String, bool)>,
 }
 
 impl DeferredIndexes {
@@ -1255,36 +1256,86 @@ impl DeferredIndexes {
         if !empty {
             return Ok(None);
         }
-        let indexes: Vec<(String, String)> = tx
+        let indexes: Vec<(String, String, bool)> = tx
             .prepare(
-                "SELECT s.name, s.sql FROM sqlite_schema s
+                "SELECT s.name, s.sql, i.\"unique\" FROM sqlite_schema s
                  JOIN pragma_index_list('record_versions') i ON i.name = s.name
                  WHERE s.type = 'index' AND s.tbl_name = 'record_versions'
                    AND s.sql IS NOT NULL AND NOT i.partial
                  ORDER BY s.rowid",
             )
             .and_then(|mut s| {
-                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                     .collect::<rusqlite::Result<_>>()
             })
             .map_err(Error::db("reading the indexes of the version table"))?;
-        for (name, _) in &indexes {
+        for (name, _, _) in &indexes {
             tx.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))
                 .map_err(|e| Error::db(format!("deferring index {name}"))(e))?;
         }
         Ok(Some(DeferredIndexes {
-            sql: indexes.into_iter().map(|(_, sql)| sql).collect(),
+            sql: indexes
+                .into_iter()
+                .map(|(_, sql, unique)| (sql, unique))
+                .collect(),
         }))
     }
 
-    /// Builds the dropped indexes again over the rows written.
+    /// Builds the dropped indexes again over the rows written, a unique one with
+    /// SQLite's sorter given [`SORT_WORKERS`] worker threads ([`SORT_CACHE_KIB`]).
+    ///
+    /// Only a unique one: with a worker thread SQLite's sorter compares whole
+    /// keys, the rowid included, where alone it stops at the index's columns, so
+    /// `record_versions_from`, whose one column has the same value in every row
+    /// of a first release, cost its sort four times the compares (writer +82 M
+    /// instructions, benches/HISTORY.md, session 16); a unique index's columns
+    /// never tie.
     fn build(self, tx: &Connection) -> Result<()> {
-        for sql in &self.sql {
+        let cache: i64 = tx
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .map_err(Error::db("reading the page cache size"))?;
+        let built = self.sql.iter().try_for_each(|(sql, unique)| {
+            let (threads, cache_size) = if *unique {
+                (SORT_WORKERS, -SORT_CACHE_KIB)
+            } else {
+                (0, cache)
+            };
+            sorter(tx, threads, cache_size)?;
             tx.execute_batch(sql)
-                .map_err(|e| Error::db(format!("building index ({sql})"))(e))?;
-        }
-        Ok(())
+                .map_err(|e| Error::db(format!("building index ({sql})"))(e))
+        });
+        // After a failed build too: the worker is for these builds only.
+        sorter(tx, 0, cache)?;
+        built
     }
+}
+
+/// The page cache, in KiB, while a first release builds its deferred indexes.
+/// SQLite's sorter hands sorted runs to a worker thread (`PRAGMA threads`) only
+/// when its keys outgrow the page cache and spill to a temporary file; within
+/// it, it sorts them all at once on the writer's thread. With 4 MiB or less a
+/// run is 4 MB (250 pages of 16 KiB, SQLite's least), so the 100k keys of a
+/// LeiKa catalogue's `record_versions_key` (~4.7 MB in the sorter) spill a run,
+/// which is sorted and written by the worker, on the core the parsing thread
+/// has left idle by then, while the writer reads the rest of the table
+/// (benches/HISTORY.md, session 16).
+const SORT_CACHE_KIB: i64 = 4 * 1024;
+
+/// The sorter's worker threads for a unique index's build. The first takes the
+/// run that spills while the writer reads; a second takes the last run, which
+/// the writer would otherwise sort and write itself at the end of the read, and
+/// feeds the merge of the two in the background (writer −27 M instructions
+/// more than with one, benches/HISTORY.md, session 16).
+const SORT_WORKERS: i64 = 2;
+
+/// Sets the sorter's worker threads and the page cache (`PRAGMA cache_size`).
+fn sorter(tx: &Connection, threads: i64, cache_size: i64) -> Result<()> {
+    tx.execute_batch(&format!(
+        "PRAGMA threads = {threads}; PRAGMA cache_size = {cache_size};"
+    ))
+    .map_err(Error::db(
+        "setting the sorter's threads for the index builds",
+    ))
 }
 
 /// The writer's maps keyed by record key (100k entries for LeiKa, looked up once or
@@ -1404,5 +1455,104 @@ impl<'c> RejectWriter<'c> {
             ])
             .map_err(Error::db("writing reject"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database as ozgsync makes it, with one release and `n` versions of it
+    /// (of `n - 1` keys when `duplicate`), their indexes dropped by
+    /// [`DeferredIndexes::take`] before the rows, as a first release does.
+    fn first_release(
+        dir: &tempfile::TempDir,
+        n: i64,
+        duplicate: bool,
+    ) -> (Connection, DeferredIndexes) {
+        let conn = crate::store::open(&dir.path().join("ozgsync.db")).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sources (name, kind, location, updated_at)
+             VALUES ('leika', 'leika', 'x.csv', '2026-12-02T00:00:00Z');
+             INSERT INTO releases (release_id, source, kind, entity, mode, location,
+                                   fetched_at, status)
+             VALUES (1, 'leika', 'leika', 'leistung', 'full', 'x.csv',
+                     '2026-12-02T00:00:00Z', 'applied');",
+        )
+        .unwrap();
+        let deferred = DeferredIndexes::take(&conn).unwrap().unwrap();
+        // Keys in a scattered order, as a catalogue's are not sorted by the table.
+        let last = if duplicate { n - 1 } else { n };
+        conn.execute(
+            "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < ?1)
+             INSERT INTO record_versions (entity, key, valid_from, hash, data)
+             SELECT 'leistung', printf('99%012d', (min(n, ?2) * 7919) % 1000003), 1,
+                    printf('%016x', n), '{}'
+             FROM i",
+            params![n, last],
+        )
+        .unwrap();
+        (conn, deferred)
+    }
+
+    fn pragma(conn: &Connection, name: &str) -> i64 {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// 120k keys are more than the sorter holds in memory at [`SORT_CACHE_KIB`],
+    /// so the unique index is sorted in runs on the worker thread and merged: it
+    /// is the migrations' index over every row, and the connection leaves the
+    /// build with no worker and its page cache as before.
+    #[test]
+    fn indexes_sorted_with_workers_hold_every_row_and_leave_no_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, deferred) = first_release(&dir, 120_000, false);
+        let expected: Vec<String> = deferred.sql.iter().map(|(sql, _)| sql.clone()).collect();
+        let cache = pragma(&conn, "cache_size");
+        deferred.build(&conn).unwrap();
+        let built: Vec<String> = conn
+            .prepare(
+                "SELECT s.sql FROM sqlite_schema s
+                 JOIN pragma_index_list('record_versions') i ON i.name = s.name
+                 WHERE s.type = 'index' AND NOT i.partial ORDER BY s.rowid",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(built, expected);
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+        let by_key: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM record_versions INDEXED BY record_versions_key
+                 WHERE entity = 'leistung' AND key >= ''",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(by_key, 120_000);
+        assert_eq!(pragma(&conn, "threads"), 0);
+        assert_eq!(pragma(&conn, "cache_size"), cache);
+    }
+
+    /// A key twice among the rows fails the unique index's build with workers
+    /// as on one, with SQLite's error, and the worker is turned off all the same.
+    #[test]
+    fn a_duplicate_key_fails_the_build_with_workers_and_leaves_no_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, deferred) = first_release(&dir, 120_000, true);
+        let cache = pragma(&conn, "cache_size");
+        let failed = deferred.build(&conn).unwrap_err();
+        assert!(
+            failed.to_string().contains("record_versions_key"),
+            "{failed}"
+        );
+        assert_eq!(pragma(&conn, "threads"), 0);
+        assert_eq!(pragma(&conn, "cache_size"), cache);
     }
 }

@@ -382,6 +382,24 @@ pub fn unpack_prev_event(packed: i64) -> (i64, i64) {
     (packed & 15, packed >> 4)
 }
 
+/// `status_current_rows.cell` (schema 0019) of a cell whose current event has
+/// status ordinal `status` on date `on` and whose event before it is `prev`: the
+/// current event packed as [`pack_prev_event`] in the upper bits, the previous one
+/// (0 for none) in the lower 31.
+pub fn pack_cell(status: i64, on: i64, prev: Option<(i64, i64)>) -> i64 {
+    (pack_prev_event((status, on)) << 31) | prev.map_or(0, pack_prev_event)
+}
+
+/// The (status ordinal, date) of the current event and of the previous one
+/// (`None` for a cell's first event) of a [`pack_cell`] value.
+pub fn unpack_cell(cell: i64) -> ((i64, i64), Option<(i64, i64)>) {
+    let prev = cell & ((1 << 31) - 1);
+    (
+        unpack_prev_event(cell >> 31),
+        (prev != 0).then(|| unpack_prev_event(prev)),
+    )
+}
+
 /// A cell's stored current row, as a report reads it: status ordinal, date, event
 /// id and the event before it (status ordinal, date).
 struct Stored {
@@ -507,11 +525,12 @@ impl<'t> Current<'t> {
             single_insert: Chunked::new(
                 tx,
                 "INSERT OR ROLLBACK INTO status_current_rows (subject_id, scope_id,
-                     status, effective_on, event_id, prev_event) VALUES ",
+                     status, effective_on, event_id, prev_event, cell) VALUES ",
                 " ON CONFLICT (subject_id, scope_id) DO UPDATE
                      SET status = excluded.status, effective_on = excluded.effective_on,
-                         event_id = excluded.event_id, prev_event = excluded.prev_event",
-                6,
+                         event_id = excluded.event_id, prev_event = excluded.prev_event,
+                         cell = excluded.cell",
+                7,
             ),
             tally: Tally::new(scopes),
         })
@@ -685,7 +704,8 @@ impl Writer<'_, '_> {
                 stmt.raw_bind_parameter(at + 2, c.status)?;
                 stmt.raw_bind_parameter(at + 3, c.on)?;
                 stmt.raw_bind_parameter(at + 4, c.id)?;
-                stmt.raw_bind_parameter(at + 5, c.prev.map(pack_prev_event))
+                stmt.raw_bind_parameter(at + 5, c.prev.map(pack_prev_event))?;
+                stmt.raw_bind_parameter(at + 6, pack_cell(c.status, c.on, c.prev))
             })
             .map_err(Error::db("updating the current status"))?;
         cur.singles.clear();
@@ -702,8 +722,9 @@ impl Writer<'_, '_> {
         let copy_sql = |upsert: &str| {
             format!(
                 "INSERT INTO status_current_rows (subject_id, scope_id, status, effective_on,
-                                                  event_id)
-                 SELECT subject_id, scope_id, status, effective_on, event_id
+                                                  event_id, cell)
+                 SELECT subject_id, scope_id, status, effective_on, event_id,
+                        (effective_on * 16 + status) << 31
                  FROM status_event_rows
                  WHERE subject_id = ?1 AND event_id BETWEEN ?2 AND ?3 {upsert}"
             )
@@ -712,12 +733,14 @@ impl Writer<'_, '_> {
             .prepare(&copy_sql(""))
             .map_err(Error::db("preparing the current status update"))?;
         // Every copied event replaces its cell's current one, which becomes the
-        // cell's previous event (schema 0018).
+        // cell's previous event (schema 0018), packed with it in `cell` (0019).
         let mut copy_over = tx
             .prepare(&copy_sql(
                 "ON CONFLICT (subject_id, scope_id) DO UPDATE
                      SET prev_event = status_current_rows.effective_on * 16
                                       + status_current_rows.status,
+                         cell = excluded.cell | (status_current_rows.effective_on * 16
+                                                 + status_current_rows.status),
                          status = excluded.status, effective_on = excluded.effective_on,
                          event_id = excluded.event_id",
             ))
@@ -1000,6 +1023,32 @@ pub fn matrix_as_of(
 mod tests {
     use super::*;
 
+    /// `cell` (schema 0019) gives back the date, status and previous event it packs,
+    /// up to the last date and status ordinal there can be, and matches the SQL
+    /// packing of the migration and the view's trigger.
+    #[test]
+    fn a_cell_unpacks_to_what_it_packs() {
+        let conn = Connection::open_in_memory().unwrap();
+        for (status, on, prev) in [
+            (1, 20260630, None),
+            (0, 20260101, Some((6, 20251231))),
+            (15, 99991231, Some((15, 99991231))),
+            (3, 10101, Some((0, 10101))),
+        ] {
+            let cell = pack_cell(status, on, prev);
+            assert!(cell > 0, "{cell}");
+            assert_eq!(unpack_cell(cell), ((status, on), prev));
+            let sql: i64 = conn
+                .query_row(
+                    "SELECT ((?1 * 16 + ?2) << 31) | coalesce(?3, 0)",
+                    params![on, status, prev.map(pack_prev_event)],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(sql, cell);
+        }
+    }
+
     fn strings(conn: &Connection, sql: &str) -> Vec<String> {
         let mut stmt = conn.prepare(sql).unwrap();
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
@@ -1103,7 +1152,9 @@ mod tests {
                          OR c.prev_event IS NOT (
                                 SELECT e.effective_on * 16 + e.status FROM status_event_rows e
                                  WHERE e.subject_id = c.subject_id AND e.scope_id = c.scope_id
-                                 ORDER BY e.effective_on DESC, e.event_id DESC LIMIT 1 OFFSET 1))
+                                 ORDER BY e.effective_on DESC, e.event_id DESC LIMIT 1 OFFSET 1)
+                         OR c.cell IS NOT (((c.effective_on * 16 + c.status) << 31)
+                                           | coalesce(c.prev_event, 0)))
                   + (SELECT count(*) FROM (SELECT DISTINCT subject_id, scope_id
                                              FROM status_event_rows))
                   - (SELECT count(*) FROM status_current_rows)",

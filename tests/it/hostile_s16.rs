@@ -201,3 +201,34 @@ fn a_line_break_in_a_path_is_shown_as_an_escape() {
     assert!(run.stdout.contains("r\\n.xlsx"), "{run:#?}");
     assert!(db.with_file_name("r\n.xlsx").is_file());
 }
+
+/// A database that cannot be created (its folder does not exist) is refused as
+/// before, before anything is downloaded: the fetch that runs ahead for a new
+/// path (`a_payload_that_fails_leaves_no_new_database`) would otherwise pull a
+/// whole payload only to be told the path is wrong.
+#[test]
+fn a_database_that_cannot_be_created_is_refused_before_the_download() {
+    let sample = std::fs::read(support::fixture("leika/leika_release2.csv")).unwrap();
+    let server = support::serve(move |_, _| support::Reply::ok(sample.clone()));
+    let dir = scratch();
+    let url = format!("{}/leika.csv", server.base);
+    let run = support::run_in(
+        dir.path(),
+        &[
+            "--db",
+            "missing/n.db",
+            "import",
+            "leika",
+            "--allow-http",
+            &url,
+        ],
+    );
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("does not exist, and neither does its folder"),
+        "{run:#?}"
+    );
+    assert_eq!(server.hits("/leika.csv"), 0, "nothing downloaded");
+    assert!(!dir.path().join("missing").exists());
+}

@@ -102,6 +102,13 @@ fn a_schema_17_database_migrates_in_place_and_answers_as_before() {
     migrates_in_place_and_answers_as_before("schema17.db", "expected-schema17");
 }
 
+/// The release before 0019 (each municipal cell's date, status and previous
+/// event packed in `cell`): a database of schema 18.
+#[test]
+fn a_schema_18_database_migrates_in_place_and_answers_as_before() {
+    migrates_in_place_and_answers_as_before("schema18.db", "expected-schema18");
+}
+
 /// `old_db` in `fixtures/migration/`, migrated by a writing command, answers as
 /// `expected` (the answers of the binary that made it) says.
 fn migrates_in_place_and_answers_as_before(old_db: &str, expected: &str) {
@@ -183,6 +190,15 @@ fn migrates_in_place_and_answers_as_before(old_db: &str, expected: &str) {
                         SELECT e.effective_on * 16 + e.status FROM status_event_rows e
                          WHERE e.subject_id = c.subject_id AND e.scope_id = c.scope_id
                          ORDER BY e.effective_on DESC, e.event_id DESC LIMIT 1 OFFSET 1)"
+        ),
+        ["0"]
+    );
+    // Each current cell's `cell` (0019) packs its date, status and previous event.
+    assert_eq!(
+        rows(
+            &db,
+            "SELECT count(*) FROM status_current_rows
+              WHERE cell IS NOT (((effective_on * 16 + status) << 31) | coalesce(prev_event, 0))"
         ),
         ["0"]
     );

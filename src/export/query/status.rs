@@ -740,7 +740,7 @@ impl ScopeReader {
             other
                 .create_aggregate_function(
                     SCOPE_FILL,
-                    5,
+                    3,
                     FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
                     fill,
                 )
@@ -808,7 +808,7 @@ impl ScopeReader {
         };
         // `scope_id > 0` written out lets SQLite use the partial index.
         conn.prepare_cached(&format!(
-            "SELECT {SCOPE_FILL}(subject_id, status, effective_on, event_id, prev_event)
+            "SELECT {SCOPE_FILL}(subject_id, cell, event_id)
              FROM status_current_rows WHERE scope_id = ?1 AND scope_id > 0"
         ))
         .and_then(|mut stmt| stmt.query_row([scope_id], |_| Ok(())))
@@ -966,7 +966,9 @@ type Handover = Arc<Mutex<Option<ScopeFilled>>>;
 /// change window. A cell whose current event is in the window, not after the
 /// as-of date, and whose previous event (`prev_event`, schema 0018) is not in the
 /// window changed once there, from its previous status: that change is known
-/// from the row. Only the other changed cells' events are read, by
+/// from the row. The read hands over three columns a row: the subject id, `cell`
+/// (date, status and previous event packed in one integer, schema 0019) and the
+/// event id. Only the other changed cells' events are read, by
 /// [`window_of_scope`] (one seek each).
 struct ScopeFill {
     subjects: IdIndex,
@@ -1013,18 +1015,14 @@ impl Aggregate<ScopeState, i64> for ScopeFill {
 
     fn step(&self, ctx: &mut Context<'_>, st: &mut ScopeState) -> rusqlite::Result<()> {
         let subject_id: i64 = ctx.get(0)?;
-        let on: i64 = ctx.get(2)?;
+        let ((status, on), prev) = crate::store::status::unpack_cell(ctx.get(1)?);
         let f = &mut st.filled;
         if let Some(from) = self.from_n.filter(|from| on > *from) {
-            // Read only here: most cells are older than the window.
-            let prev = ctx
-                .get::<Option<i64>>(4)?
-                .map(crate::store::status::unpack_prev_event);
             if on > self.as_of_n || prev.is_some_and(|(_, prev_on)| prev_on > from) {
                 f.changed.push(subject_id);
             } else if let (Some(s), Some(new), Some(date)) = (
                 self.subjects.get(subject_id),
-                Status::from_ordinal(ctx.get(1)?),
+                Status::from_ordinal(status),
                 st.dates.get(on),
             ) {
                 let old = prev.and_then(|(status, _)| Status::from_ordinal(status));
@@ -1038,12 +1036,12 @@ impl Aggregate<ScopeState, i64> for ScopeFill {
         let Some(s) = self.subjects.get(subject_id) else {
             return Ok(());
         };
-        let (Some(status), Some(on)) = (Status::from_ordinal(ctx.get(1)?), st.dates.get(on)) else {
+        let (Some(status), Some(on)) = (Status::from_ordinal(status), st.dates.get(on)) else {
             return Ok(());
         };
         let cell = Latest {
             on,
-            event: ctx.get(3)?,
+            event: ctx.get(2)?,
             status,
         };
         if let Some(slot) = f.latest.get_mut(s as usize) {
@@ -1531,8 +1529,7 @@ mod tests {
         let (_dir, conn) = db();
         let plan: Vec<String> = conn
             .prepare(
-                "EXPLAIN QUERY PLAN SELECT subject_id, status, effective_on, event_id,
-                        prev_event
+                "EXPLAIN QUERY PLAN SELECT subject_id, cell, event_id
                  FROM status_current_rows WHERE scope_id = ?1 AND scope_id > 0",
             )
             .unwrap()
