@@ -20,6 +20,7 @@ pub mod search;
 pub mod sheet;
 mod sidecar;
 pub mod status;
+pub mod tempdir;
 mod writeback;
 
 use std::path::Path;
@@ -724,9 +725,9 @@ fn migrate_with(conn: &mut Connection, path: &Path, target: i64, snapshot: bool)
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(Error::db(format!("starting migration {last_name}")))?;
-        for &(_, name, sql) in group {
+        for &(version, name, sql) in group {
             tx.execute_batch(sql)
-                .map_err(Error::db(format!("applying migration {name}")))?;
+                .map_err(|e| migration_error(e, name, version - 1, path, fresh))?;
         }
         tx.pragma_update(None, "user_version", last)
             .map_err(Error::db(format!("recording migration {last_name}")))?;
@@ -737,6 +738,32 @@ fn migrate_with(conn: &mut Connection, path: &Path, target: i64, snapshot: bool)
         }
     }
     Ok(())
+}
+
+/// The error of migration `name` on a database at schema version `before`. An
+/// SQL error (no such index, a duplicate column) on a database that had its
+/// schema already means another program changed that schema (a table, column,
+/// index or trigger added, altered or dropped by hand or by a tool writing to
+/// the file): said so, with what to do. Other errors (busy, disk full) and a
+/// new database's keep their own words.
+fn migration_error(e: rusqlite::Error, name: &str, before: i64, path: &Path, fresh: bool) -> Error {
+    let schema_error = matches!(
+        &e,
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::Unknown
+    );
+    if fresh || !schema_error {
+        return Error::db(format!("applying migration {name}"))(e);
+    }
+    Error::Database {
+        path: path.to_owned(),
+        problem: format!(
+            "migration {name} failed: {e}; nothing was changed (the database stays at \
+             schema version {before}). Its schema is not the one ozgsync's migrations \
+             made: another program added, altered or dropped the table, column, index \
+             or trigger named. Undo that change (compare with a database a fresh \
+             `ozgsync import` makes) or restore a backup, then run the command again"
+        ),
+    }
 }
 
 /// A new database in one transaction: the schema snapshot, then the `pending`

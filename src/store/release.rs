@@ -537,7 +537,9 @@ fn write_items(
     spent(std::mem::take(&mut writer.spent));
     drop(writer);
     if let Some(deferred) = deferred {
-        deferred.build(tx)?;
+        deferred
+            .build(tx)
+            .map_err(|e| super::tempdir::explain_sort(e, counts.added))?;
     }
     counts.rejected = rejects.rejected;
     counts.warnings = rejects.warnings;
