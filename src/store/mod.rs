@@ -192,8 +192,9 @@ pub fn open_writer(path: &Path) -> Result<WriterConnection> {
 
 /// Like [`open_writer`], for a command whose writes are releases (`import`,
 /// `sync`): a database this call creates is left in rollback-journal mode until
-/// its first release has committed (`release::apply_prepared` then calls
-/// [`enter_wal`]). It holds nothing yet a reader could want a snapshot of, and the
+/// its first release has committed (`sync` then calls [`enter_wal`] before it
+/// writes the next; `import`, whose one release it was, closes it in that mode,
+/// as every writer leaves a database). It holds nothing yet a reader could want a snapshot of, and the
 /// release then writes each page once: no WAL frame, no checkpoint copying it
 /// again (−13 % of the writer's CPU in a cold LeiKa import, benches/HISTORY.md,
 /// session 7). A kill leaves a hot journal that the next writer rolls back
@@ -535,9 +536,11 @@ fn configure(conn: &Connection, path: &Path, for_release: bool) -> Result<()> {
 
 /// Puts a writer connection into WAL mode if it is not: a connection that created
 /// its database for a release runs in rollback-journal mode until that release has
-/// committed ([`open_release_writer`]), then joins every other writer in WAL mode,
-/// so that readers beside a later release (a `sync` of several sources) read a
-/// snapshot instead of waiting. Best effort: a database left in rollback-journal mode is
+/// committed ([`open_release_writer`]); a command that goes on writing (`sync`,
+/// before its next source) then joins every other writer in WAL mode, so that
+/// readers beside a later release read a snapshot instead of waiting. Not called
+/// when nothing more is written: the switch, and the switch back on close
+/// ([`WriterConnection`]), are a transaction each that only flips the header. Best effort: a database left in rollback-journal mode is
 /// still correct, only readers wait for its writer's commits.
 pub fn enter_wal(conn: &Connection) {
     let mode = conn.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0));
