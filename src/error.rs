@@ -40,6 +40,12 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// SQLite could not write its temporary files while it sorted (an index
+    /// built in one go after a large release or status report); `advice` names
+    /// its temporary directory and the room needed ([`crate::store::tempdir`]).
+    #[error("{cause}. {advice}")]
+    TempSpace { cause: Box<Error>, advice: String },
+
     /// Fetching a source failed (network, HTTP status, size limit, ...).
     #[error(transparent)]
     Fetch(#[from] FetchError),
@@ -180,6 +186,15 @@ impl Error {
     pub fn db(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
         let context = context.into();
         move |source| Error::Db { context, source }
+    }
+
+    /// The earliest time the source may be asked again, when its server said
+    /// so (`Retry-After`, capped at `fetch.max_backoff_secs`).
+    pub fn not_before(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            Error::Fetch(FetchError::Status { not_before, .. }) => *not_before,
+            _ => None,
+        }
     }
 
     /// Whether this is SQLite's answer to an interrupted statement (see

@@ -28,6 +28,10 @@ pub struct JobReport {
     pub source: String,
     pub run_id: i64,
     pub result: RunResult,
+    /// When a failed run's server asked not to be asked again before
+    /// (`Retry-After`, capped at `fetch.max_backoff_secs`): the daemon's retry
+    /// waits for it.
+    pub not_before: Option<chrono::DateTime<Utc>>,
 }
 
 /// What one round of due exports did.
@@ -297,6 +301,7 @@ pub fn run_sync_job(
     let run_id = runs::start(conn, &source.name, trigger, Utc::now())?;
     let span = tracing::info_span!("run", job = %source.name, %trigger, run = run_id);
     let _entered = span.enter();
+    let mut not_before = None;
     let result = match sync_once(conn, config, source, runtime, stop) {
         Ok(summary) => {
             if let Some(reason) = stop.reason() {
@@ -320,6 +325,7 @@ pub fn run_sync_job(
                 _ if trigger == Trigger::Manual => tracing::info!(error = %err, "sync failed"),
                 _ => tracing::error!(error = %err, "sync failed"),
             }
+            not_before = err.not_before();
             RunResult {
                 outcome: Outcome::Failed,
                 release_id: None,
@@ -333,6 +339,7 @@ pub fn run_sync_job(
         source: source.name.clone(),
         run_id,
         result,
+        not_before,
     })
 }
 

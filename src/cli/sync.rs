@@ -132,11 +132,12 @@ impl Sync {
                 runtime.handle(),
                 &stop,
             )?;
-            // A new database stays in rollback-journal mode until its first release
-            // commits (`store::open_release_writer`). A source that committed none
-            // (it failed) still left its run for readers to see, and in that mode a
-            // reader's open transaction would hold off the next source's commit
-            // past the busy timeout: the rest of the sync runs in WAL mode.
+            // A new database stays in rollback-journal mode after its first release
+            // (`store::open_release_writer`; the release leaves the switch to the
+            // caller that writes again). A source that committed none (it failed)
+            // still left its run for readers to see, and in that mode a reader's
+            // open transaction would hold off the next source's commit past the
+            // busy timeout: the rest of the sync runs in WAL mode.
             crate::store::enter_wal(&conn);
             let r = &report.result;
             let mut out = SourceOut::new(&source.name, r.outcome, r.release_id, &r.counts);

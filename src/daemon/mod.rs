@@ -80,6 +80,12 @@ pub trait Executor: Send + Sync {
     fn newest_change(&self) -> impl Future<Output = Option<i64>> + Send {
         async { None }
     }
+    /// The earliest time the source of `job`'s last run, if it failed, asked to
+    /// be asked again (a server's `Retry-After`, capped at
+    /// `fetch.max_backoff_secs`): its retry waits for it.
+    fn not_before(&self, _job: &str) -> Option<DateTime<Utc>> {
+        None
+    }
     /// Asks the running work to stop early and unwind (rolling back what has not
     /// committed); called when it outlives the shutdown timeout.
     fn stop_running(&self, _reason: &str) {}
@@ -381,7 +387,11 @@ impl<'a, C: Clock, E: Executor> Scheduler<'a, C, E> {
             let next_attempt = attempt + 1;
             if next_attempt <= config.daemon.retries {
                 let delay = config.daemon.retry_delay(next_attempt);
-                let when = now + chrono::Duration::from_std(delay).unwrap_or_default();
+                let own = now + chrono::Duration::from_std(delay).unwrap_or_default();
+                // Not sooner than the server asked (its Retry-After, within
+                // fetch.max_backoff_secs): the one-shot fetch waits so too.
+                let when = self.executor.not_before(&name).map_or(own, |t| t.max(own));
+                let delay = (when - now).to_std().unwrap_or(delay);
                 // A retry after the next scheduled run is pointless: that run is the retry.
                 if job.next.is_none_or(|n| when < n) {
                     tracing::warn!(job = %job.name, attempt = next_attempt, retry_in_ms = delay.as_millis() as u64, "job failed; retrying");
@@ -409,6 +419,8 @@ pub struct DbExecutor {
     runtime: tokio::runtime::Handle,
     exports: Arc<dyn ExportRunner>,
     running: Arc<Mutex<Option<Stop>>>,
+    /// Per job, when its last failed run's server asked to be asked again.
+    not_before: Arc<Mutex<HashMap<String, DateTime<Utc>>>>,
 }
 
 impl DbExecutor {
@@ -425,6 +437,7 @@ impl DbExecutor {
             runtime,
             exports,
             running: Arc::new(Mutex::new(None)),
+            not_before: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -530,13 +543,22 @@ impl Executor for DbExecutor {
         let exports = self.exports.clone();
         let name = job.to_owned();
         let limit = Some(Duration::from_secs(config.daemon.job_timeout_secs));
+        let asked = self.not_before.clone();
         self.blocking(job, limit, move |conn, stop| {
             let Some(source) = config.source(&name) else {
                 return Outcome::Failed;
             };
             let synced =
                 match crate::jobs::run_sync_job(conn, &config, source, trigger, &runtime, stop) {
-                    Ok(report) => report.result.outcome,
+                    Ok(report) => {
+                        if let Ok(mut asked) = asked.lock() {
+                            match report.not_before {
+                                Some(t) => asked.insert(name.clone(), t),
+                                None => asked.remove(&name),
+                            };
+                        }
+                        report.result.outcome
+                    }
                     Err(e) => {
                         tracing::error!(job = %name, error = %e, "recording the run failed");
                         Outcome::Failed
@@ -570,6 +592,10 @@ impl Executor for DbExecutor {
                 None
             }
         }
+    }
+
+    fn not_before(&self, job: &str) -> Option<DateTime<Utc>> {
+        self.not_before.lock().ok()?.get(job).copied()
     }
 
     fn stop_running(&self, reason: &str) {

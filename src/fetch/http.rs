@@ -203,6 +203,7 @@ impl Client {
                 url: shown.to_owned(),
                 status: status.as_u16(),
                 detail: Some("Not Modified although no validators were sent".into()),
+                not_before: None,
             }));
         }
         // 408: the server gave up waiting for our request (an idle or slow link);
@@ -233,6 +234,7 @@ impl Client {
                 url: shown.to_owned(),
                 status: status.as_u16(),
                 detail: Some(detail),
+                not_before: None,
             }));
         }
         let validators = Validators {
@@ -538,6 +540,13 @@ impl Failure {
                     url,
                     status,
                     detail: Some(detail),
+                    // The next try (the daemon's retry) waits what the server
+                    // asked for, within the same cap as the tries here.
+                    not_before: self.retry_after.and_then(|wait| {
+                        let wait =
+                            chrono::TimeDelta::from_std(wait.min(policy.max_backoff)).ok()?;
+                        chrono::Utc::now().checked_add_signed(wait)
+                    }),
                 }
             }
             FailureKind::Network(reason) => FetchError::Network {

@@ -216,6 +216,10 @@ pub enum FetchError {
         url: String,
         status: u16,
         detail: Option<String>,
+        /// The earliest time to ask again: the server's `Retry-After` from when
+        /// it answered, at most `fetch.max_backoff_secs` ahead (the daemon's
+        /// retry waits for it).
+        not_before: Option<chrono::DateTime<chrono::Utc>>,
     },
     #[error("{url}: body larger than the limit of {limit} bytes; if the source really is that large, raise `max_body_mb` in the config's [fetch] (read by `sync`, the daemon and `import`)")]
     TooLarge { url: String, limit: u64 },
@@ -235,7 +239,7 @@ pub enum FetchError {
     PullOverdue { url: String, secs: u64 },
     #[error("cannot set up the HTTP client: {reason}")]
     Setup { reason: String },
-    #[error("writing a temp file in {}: {source}; check free space and TMPDIR", dir.shown())]
+    #[error("writing the payload's temporary copy in {}: {source}; set TMPDIR to a writable directory with room for the whole payload, or free space there", dir.shown())]
     TempFile {
         dir: PathBuf,
         #[source]
@@ -273,6 +277,15 @@ pub fn payload_file() -> std::io::Result<tempfile::NamedTempFile> {
     tempfile::Builder::new()
         .prefix(&format!("{PAYLOAD_PREFIX}{}-", std::process::id()))
         .tempfile()
+}
+
+/// A payload file that could not be made or written: the temporary directory's
+/// fault (missing, full, read-only), named as such, not the input's.
+fn temp_file_error(source: std::io::Error) -> FetchError {
+    FetchError::TempFile {
+        dir: std::env::temp_dir(),
+        source,
+    }
 }
 
 /// Removes the payload files (up to the size of a whole download each) that
@@ -326,7 +339,7 @@ pub fn read_file(path: &Path, policy: &FetchPolicy) -> Result<Payload, FetchErro
         source,
     };
     let input = open_input(path, policy.connect_timeout).map_err(err)?;
-    let mut file = payload_file().map_err(err)?;
+    let mut file = payload_file().map_err(temp_file_error)?;
     // Decided on the opened file, not on the path: a path replaced by a FIFO in
     // between is read as one. `-` is hashed even when it is a regular file, for the
     // unchanged check (`sync` compares regular files by their path).
@@ -371,7 +384,20 @@ fn copy_regular(
         &mut input.take(policy.max_body_bytes.saturating_add(1)),
         out,
     )
-    .map_err(err)?;
+    .map_err(|e| {
+        // Only writing fails so: the copy's disk, not the file read.
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::StorageFull
+                | std::io::ErrorKind::QuotaExceeded
+                | std::io::ErrorKind::FileTooLarge
+                | std::io::ErrorKind::ReadOnlyFilesystem
+        ) {
+            temp_file_error(e)
+        } else {
+            err(e)
+        }
+    })?;
     if size > policy.max_body_bytes {
         return Err(too_large());
     }
@@ -572,14 +598,14 @@ fn hash_from(
         let chunk = buf.get(..n).unwrap_or_default();
         hasher.update(chunk);
         if let Some(out) = out.as_deref_mut() {
-            out.write_all(chunk).map_err(err)?;
+            out.write_all(chunk).map_err(temp_file_error)?;
         }
         if stop_at_nul && chunk.contains(&0) {
             break;
         }
     }
     if let Some(out) = out {
-        out.flush().map_err(err)?;
+        out.flush().map_err(temp_file_error)?;
     }
     Ok((hex(&hasher.finalize()), size))
 }

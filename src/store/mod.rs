@@ -20,6 +20,7 @@ pub mod search;
 pub mod sheet;
 mod sidecar;
 pub mod status;
+pub mod tempdir;
 mod writeback;
 
 use std::path::Path;
@@ -191,8 +192,9 @@ pub fn open_writer(path: &Path) -> Result<WriterConnection> {
 
 /// Like [`open_writer`], for a command whose writes are releases (`import`,
 /// `sync`): a database this call creates is left in rollback-journal mode until
-/// its first release has committed (`release::apply_prepared` then calls
-/// [`enter_wal`]). It holds nothing yet a reader could want a snapshot of, and the
+/// its first release has committed (`sync` then calls [`enter_wal`] before it
+/// writes the next; `import`, whose one release it was, closes it in that mode,
+/// as every writer leaves a database). It holds nothing yet a reader could want a snapshot of, and the
 /// release then writes each page once: no WAL frame, no checkpoint copying it
 /// again (−13 % of the writer's CPU in a cold LeiKa import, benches/HISTORY.md,
 /// session 7). A kill leaves a hot journal that the next writer rolls back
@@ -534,9 +536,11 @@ fn configure(conn: &Connection, path: &Path, for_release: bool) -> Result<()> {
 
 /// Puts a writer connection into WAL mode if it is not: a connection that created
 /// its database for a release runs in rollback-journal mode until that release has
-/// committed ([`open_release_writer`]), then joins every other writer in WAL mode,
-/// so that readers beside a later release (a `sync` of several sources) read a
-/// snapshot instead of waiting. Best effort: a database left in rollback-journal mode is
+/// committed ([`open_release_writer`]); a command that goes on writing (`sync`,
+/// before its next source) then joins every other writer in WAL mode, so that
+/// readers beside a later release read a snapshot instead of waiting. Not called
+/// when nothing more is written: the switch, and the switch back on close
+/// ([`WriterConnection`]), are a transaction each that only flips the header. Best effort: a database left in rollback-journal mode is
 /// still correct, only readers wait for its writer's commits.
 pub fn enter_wal(conn: &Connection) {
     let mode = conn.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0));
@@ -721,9 +725,9 @@ fn migrate_with(conn: &mut Connection, path: &Path, target: i64, snapshot: bool)
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(Error::db(format!("starting migration {last_name}")))?;
-        for &(_, name, sql) in group {
+        for &(version, name, sql) in group {
             tx.execute_batch(sql)
-                .map_err(Error::db(format!("applying migration {name}")))?;
+                .map_err(|e| migration_error(e, name, version - 1, path, fresh))?;
         }
         tx.pragma_update(None, "user_version", last)
             .map_err(Error::db(format!("recording migration {last_name}")))?;
@@ -734,6 +738,32 @@ fn migrate_with(conn: &mut Connection, path: &Path, target: i64, snapshot: bool)
         }
     }
     Ok(())
+}
+
+/// The error of migration `name` on a database at schema version `before`. An
+/// SQL error (no such index, a duplicate column) on a database that had its
+/// schema already means another program changed that schema (a table, column,
+/// index or trigger added, altered or dropped by hand or by a tool writing to
+/// the file): said so, with what to do. Other errors (busy, disk full) and a
+/// new database's keep their own words.
+fn migration_error(e: rusqlite::Error, name: &str, before: i64, path: &Path, fresh: bool) -> Error {
+    let schema_error = matches!(
+        &e,
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::Unknown
+    );
+    if fresh || !schema_error {
+        return Error::db(format!("applying migration {name}"))(e);
+    }
+    Error::Database {
+        path: path.to_owned(),
+        problem: format!(
+            "migration {name} failed: {e}; nothing was changed (the database stays at \
+             schema version {before}). Its schema is not the one ozgsync's migrations \
+             made: another program added, altered or dropped the table, column, index \
+             or trigger named. Undo that change (compare with a database a fresh \
+             `ozgsync import` makes) or restore a backup, then run the command again"
+        ),
+    }
 }
 
 /// A new database in one transaction: the schema snapshot, then the `pending`

@@ -191,9 +191,8 @@ pub fn record_unchanged(
     // by any release, also an unchanged one (one query when nothing is pending).
     crate::store::search::index_pending(&tx)?;
     tx.commit().map_err(Error::db("committing release"))?;
-    // A database this command created ran its first release in rollback-journal
-    // mode (`store::configure`); any later one runs in WAL mode.
-    super::enter_wal(conn);
+    // A database this command created stays in rollback-journal mode: the caller
+    // that writes again enters WAL mode first (see [`apply_prepared`]).
     Ok(ReleaseSummary {
         release_id,
         source: meta.source.clone(),
@@ -416,8 +415,12 @@ fn apply_in_transaction(
     // Out of the transaction the connection holds no lock in rollback-journal mode.
     drop(writeback);
     // A database this command created ran its first release in rollback-journal
-    // mode (`store::configure`); any later one runs in WAL mode.
-    super::enter_wal(conn);
+    // mode (`store::open_release_writer`) and is left in it: a caller that writes
+    // more releases calls `store::enter_wal` before the next (`cli::sync`), while
+    // `import`, whose one release this was, closes it in the mode it would be
+    // switched back to on close anyway. Entering WAL here cost that import two
+    // transactions that only flip the header, 8 `fsync` calls on its serial tail
+    // (benches/HISTORY.md, session 17).
     Ok(ReleaseSummary {
         release_id,
         source: meta.source.clone(),
@@ -534,7 +537,9 @@ fn write_items(
     spent(std::mem::take(&mut writer.spent));
     drop(writer);
     if let Some(deferred) = deferred {
-        deferred.build(tx)?;
+        deferred
+            .build(tx)
+            .map_err(|e| super::tempdir::explain_sort(e, counts.added))?;
     }
     counts.rejected = rejects.rejected;
     counts.warnings = rejects.warnings;

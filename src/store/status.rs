@@ -257,7 +257,10 @@ fn record_sorted_at(
         tx.execute_batch(&format!(
             "PRAGMA cache_size = -{SCOPE_INDEX_SORT_KIB}; {sql}; PRAGMA cache_size = -{RECORD_CACHE_KIB};"
         ))
-        .map_err(Error::db("rebuilding the status cells' scope index"))?;
+        .map_err(|e| {
+            let e = Error::db("rebuilding the status cells' scope index")(e);
+            super::tempdir::explain_sort(e, u64::try_from(count).unwrap_or(0))
+        })?;
         phase("scope index rebuilt");
     }
     super::due::mark(&tx, super::due::Cause::Status)?;

@@ -7,18 +7,6 @@ use std::process::Stdio;
 
 use super::support::{self, scratch};
 
-/// The files a refused command must not leave in `dir` (the database and the
-/// writer's lock file beside it).
-fn leftovers(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("n.db"))
-        .collect();
-    names.sort();
-    names
-}
-
 /// `import` into a database path that does not exist, refused before any work (a
 /// mistyped file, a directory, plain http without `--allow-http`, a URL of a scheme
 /// that is not fetched): the refusal names the cause and no database (nor lock
@@ -49,7 +37,11 @@ fn a_refused_import_into_a_new_path_creates_no_database() {
         let run = support::run_db(&db, args);
         run.assert_code(1);
         assert!(run.stderr.contains(says), "{args:?}: {run:#?}");
-        assert_eq!(leftovers(dir.path()), Vec::<String>::new(), "{args:?}");
+        assert_eq!(
+            support::files_starting_with(dir.path(), "n.db"),
+            Vec::<String>::new(),
+            "{args:?}"
+        );
     }
 
     let report = dir.path().join("meldung.csv");
@@ -70,7 +62,10 @@ fn a_refused_import_into_a_new_path_creates_no_database() {
             && run.stderr.contains("import the sources first"),
         "{run:#?}"
     );
-    assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+    assert_eq!(
+        support::files_starting_with(dir.path(), "n.db"),
+        Vec::<String>::new()
+    );
 
     // Standard input is not checked ahead (it can be read once): it still works.
     let mut child = support::command(dir.path())

@@ -5,18 +5,6 @@
 
 use super::support::{self, scratch};
 
-/// The files a refused command must not leave in `dir` (the database, its lock
-/// file and SQLite's files beside it).
-fn leftovers(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("n.db"))
-        .collect();
-    names.sort();
-    names
-}
-
 /// `import` into a path where no database exists, of a download that fails (HTTP
 /// 404) or of a payload that is not the format (`/etc/passwd` as LeiKa, as
 /// GV100AD, as XZuFi: the last two find that out with their first item): the
@@ -33,7 +21,11 @@ fn a_payload_that_fails_leaves_no_new_database() {
     let run = support::run_db(&db, &["import", "leika", "--allow-http", &missing]);
     run.assert_code(1);
     assert!(run.stderr.contains("HTTP 404"), "{run:#?}");
-    assert_eq!(leftovers(dir.path()), Vec::<String>::new(), "{run:#?}");
+    assert_eq!(
+        support::files_starting_with(dir.path(), "n.db"),
+        Vec::<String>::new(),
+        "{run:#?}"
+    );
 
     let passwd = dir.path().join("passwd");
     std::fs::write(
@@ -52,7 +44,7 @@ fn a_payload_that_fails_leaves_no_new_database() {
         run.assert_code(1);
         assert!(run.stderr.contains(says), "{kind}: {run:#?}");
         assert_eq!(
-            leftovers(dir.path()),
+            support::files_starting_with(dir.path(), "n.db"),
             Vec::<String>::new(),
             "{kind}: {run:#?}"
         );

@@ -541,3 +541,38 @@ fn a_first_release_builds_the_version_indexes_after_its_rows_and_a_failed_one_ke
         ["0"]
     );
 }
+
+/// A database created for a release stays in rollback-journal mode after that
+/// release: the release does not switch it to WAL (and so `import` does not switch
+/// it back on close), a caller that writes more releases does (`sync`), and the
+/// next release then runs in WAL mode.
+#[test]
+fn a_first_release_leaves_the_journal_mode_to_the_caller() {
+    use super::support::{fixture, import};
+    use ozgsync::sync::SourceKind;
+    let journal = |conn: &rusqlite::Connection| -> String {
+        conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let mut conn = store::open_release_writer(&path).unwrap();
+    let first = import(
+        &mut conn,
+        SourceKind::Leika,
+        &fixture("leika/leika_sample_nrw2019.csv"),
+    )
+    .unwrap();
+    assert_eq!(first.status, ReleaseStatus::Applied);
+    assert_eq!(journal(&conn), "delete");
+    store::enter_wal(&conn);
+    assert_eq!(journal(&conn), "wal");
+    let next = import(
+        &mut conn,
+        SourceKind::Leika,
+        &fixture("leika/leika_release2.csv"),
+    )
+    .unwrap();
+    assert_eq!(next.status, ReleaseStatus::Applied);
+    assert_eq!(journal(&conn), "wal");
+}

@@ -137,6 +137,18 @@ pub fn scratch() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temporary directory")
 }
 
+/// The names in `dir` that start with `prefix`, sorted: what a refused command left
+/// of a database (the file, its lock file, SQLite's `-journal`/`-wal` beside it).
+pub fn files_starting_with(dir: &Path, prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    names.sort();
+    names
+}
+
 /// A database in `dir` with the bundled LeiKa sample imported (one applied
 /// release): the usual starting point of a test that needs some data.
 pub fn leika_db(dir: &Path) -> PathBuf {
