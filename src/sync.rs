@@ -318,15 +318,24 @@ impl Parsing {
     /// Waits for the parser's first items and keeps them for the release: the
     /// error of a payload that is not the format comes before them (after an
     /// empty batch, when a format finds it with its first item).
+    /// A batch of field names alone (`Prepared::Fields`) is kept and waited past,
+    /// so that a payload without a row is known here as one ([`Parsing::holds_no_row`]).
     fn check_start(mut self) -> Result<Parsing> {
+        let mut held: Vec<Prepared> = Vec::new();
         let failed = loop {
             match self.received.rx.recv() {
-                Ok(Message::Items(items)) if items.is_empty() => {}
+                Ok(Message::Items(items))
+                    if items.iter().all(|i| matches!(i, Prepared::Fields(_))) =>
+                {
+                    held.extend(items);
+                }
                 Ok(Message::Items(items)) => {
-                    self.received.items = items.into_iter();
+                    held.extend(items);
+                    self.received.items = held.into_iter();
                     return Ok(self);
                 }
                 Ok(Message::End) => {
+                    self.received.items = held.into_iter();
                     self.received.ended = true;
                     return Ok(self);
                 }
@@ -339,6 +348,20 @@ impl Parsing {
         drop(self.back_tx);
         let _ = self.worker.join();
         Err(failed)
+    }
+}
+
+impl Parsing {
+    /// After [`Parsing::check_start`]: the payload ended without a record, a
+    /// reject or a retirement (field names at most).
+    fn holds_no_row(&self) -> bool {
+        self.received.ended
+            && self
+                .received
+                .items
+                .as_slice()
+                .iter()
+                .all(|i| matches!(i, Prepared::Fields(_)))
     }
 }
 
@@ -454,7 +477,19 @@ pub fn prefetch(
 ) -> Result<Prefetched> {
     let fetched = download(spec, &fetch::Validators::default(), policy, runtime, stop)?;
     let parsing = match &fetched {
-        Fetched::Payload(payload) => Some(Parsing::start(spec, payload)?.check_start()?),
+        Fetched::Payload(payload) => {
+            let parsing = Parsing::start(spec, payload)?.check_start()?;
+            // A full edition with no row at all is refused by the release into any
+            // source (`Error::NoRecords`); with nothing read yet, that is known
+            // now, before the database is created.
+            let full = spec.mode == Mode::Full && spec.updated_since.is_none();
+            if full && parsing.holds_no_row() {
+                return Err(Error::NoRecords {
+                    location: payload.origin.clone(),
+                });
+            }
+            Some(parsing)
+        }
         Fetched::NotModified => None,
     };
     Ok(Prefetched { fetched, parsing })

@@ -985,3 +985,57 @@ fn report_counts_as_of(db: &Db, as_of: &str) {
         .collect();
     assert_eq!(kreise, per_kreis);
 }
+
+/// A current cell whose packed `cell` (schema 0019) is NULL, as a writer that
+/// does not keep it leaves it, is read from its events: the dashboards' Gemeinde
+/// files and the report are what they are with every `cell` kept, not an
+/// "Invalid function parameter type" error.
+#[test]
+fn a_null_cell_is_read_from_its_events() {
+    let db = fixture_db();
+    let sql = std::fs::read_to_string("fixtures/export/report_matrix.sql").unwrap();
+    db.conn().execute_batch(&sql).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let export = |name: &str| {
+        let dash = root.path().join(format!("dash-{name}"));
+        let json = root.path().join(format!("{name}.json"));
+        for args in [
+            ["dashboards", "--out", dash.to_str().unwrap()].as_slice(),
+            [
+                "report",
+                "--format",
+                "json",
+                "--out",
+                json.to_str().unwrap(),
+            ]
+            .as_slice(),
+        ] {
+            let mut all = vec!["export"];
+            all.extend(args);
+            all.extend(["--as-of", "2026-03-15"]);
+            db.ok(&all);
+        }
+        let mut report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        report.as_object_mut().unwrap().remove("generated_at");
+        let files: BTreeMap<String, Vec<u8>> = read_set(&dash)
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("gemeinden"))
+            .map(|(name, (bytes, ..))| (name, bytes))
+            .collect();
+        (files, report)
+    };
+    let (kept_files, kept_report) = export("kept");
+    assert!(!kept_files.is_empty());
+    let nulled = db
+        .conn()
+        .execute(
+            "UPDATE status_current_rows SET cell = NULL WHERE subject_id % 2 = 0",
+            [],
+        )
+        .unwrap();
+    assert!(nulled > 0);
+    let (files, report) = export("nulled");
+    assert_eq!(files, kept_files);
+    assert_eq!(report, kept_report);
+}

@@ -222,3 +222,35 @@ fn a_migration_over_a_schema_changed_by_another_program_says_so() {
         }
     }
 }
+
+/// `import` of a LeiKa file that holds its header and no row, into a path where no
+/// database exists: refused ("holds no record at all") only by the release, so a
+/// new, empty database and its lock file were left, although the payload's end
+/// was known before the database was created (session 16's early fetch waits for
+/// the first items). Now refused then, and nothing is created; into an existing
+/// database the release refuses it as before (as an edition of its records).
+#[test]
+fn a_payload_without_a_row_leaves_no_new_database() {
+    let dir = scratch();
+    let d = dir.path();
+    let header = d.join("header.csv");
+    std::fs::write(&header, "\u{feff}\"Schluessel\",\"Bezeichnung\"\n").unwrap();
+    let header = header.to_str().unwrap();
+    let db = d.join("n.db");
+    let run = support::run_db(&db, &["import", "leika", header]);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("the payload holds no record at all"),
+        "{run:#?}"
+    );
+    assert!(!db.exists() && !d.join("n.db.lock").exists(), "{run:#?}");
+    let good = support::fixture("leika/leika_release2.csv");
+    support::run_db(&db, &["import", "leika", good.to_str().unwrap()]).assert_ok();
+    let run = support::run_db(&db, &["import", "leika", header]);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("the payload holds no valid record, so it cannot be a full edition"),
+        "{run:#?}"
+    );
+}

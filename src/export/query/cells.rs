@@ -24,8 +24,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::matrix::{Latest, Matrix};
 use super::status::{
-    date_int, fill_once, int_date, interned, latest_as_of, second_connection, Ids, Kind,
-    MAX_LOOKUPS,
+    date_int, fill_once, int_arg as int, int_date, interned, latest_as_of, second_connection, Ids,
+    Kind, MAX_LOOKUPS,
 };
 use super::{db, map_for_scans};
 use crate::export::model::Status;
@@ -346,11 +346,17 @@ impl Meeting {
 /// use in statements only, so no view or trigger of a database file can call it).
 const REPORT_FILL: &str = "ozgsync_fill_report_cells";
 
+/// The scan of [`ReportFill`]: each row's scope and `cell` (schema 0019).
+const REPORT_SCAN: &str =
+    "SELECT ozgsync_fill_report_cells(scope_id, cell) FROM status_current_rows";
+
 /// One scan as an SQLite aggregate (see `status::Fill`), with two arguments per
 /// cell instead of five.
 struct ReportFill {
     ids: Ids,
     scopes: usize,
+    /// The as-of date (YYYYMMDD): a cell dated later is looked up.
+    as_of_n: i64,
     /// The subjects' runs of rows in the order the scan reads them ([`runs`]).
     runs: Vec<(i64, i64)>,
     /// The other scan to meet, and this one's direction; `None` for a scan of
@@ -369,7 +375,21 @@ impl Aggregate<Part, i64> for ReportFill {
             return Ok(());
         }
         let scope_id = int(ctx, 0)?;
-        let status = int(ctx, 1)?;
+        // `cell` packs the current event's date and status (schema 0019): one
+        // column read, not two and a comparison in SQL. A cell that is not
+        // packed (NULL, from a writer that does not keep it) and one dated after
+        // the as-of date are looked up from their events (-1).
+        let status = match ctx.get_raw(1) {
+            ValueRef::Integer(cell) => {
+                let ((status, on), _) = crate::store::status::unpack_cell(cell);
+                if on <= self.as_of_n {
+                    status
+                } else {
+                    -1
+                }
+            }
+            _ => -1,
+        };
         // The subject of the row: the runs say where each subject's rows end, so
         // SQLite need not hand over its id with every row.
         let (subject_id, end) = match p.run {
@@ -468,19 +488,6 @@ impl ReportFill {
     }
 }
 
-/// Argument `i` of an aggregate step as an integer, read by its storage class
-/// (`Context::get` wraps the same read in a conversion with a wider error: a
-/// tenth of the scan's per-row hand-over).
-fn int(ctx: &Context<'_>, i: usize) -> rusqlite::Result<i64> {
-    match ctx.get_raw(i) {
-        ValueRef::Integer(v) => Ok(v),
-        other => Err(rusqlite::Error::InvalidFunctionParameterType(
-            i,
-            other.data_type(),
-        )),
-    }
-}
-
 /// Reads the municipal cells: every subject's, or, meeting another scan, those
 /// of the subjects this one takes going its way.
 fn scan(
@@ -495,6 +502,7 @@ fn scan(
     let fill = ReportFill {
         ids: ids.clone(),
         scopes,
+        as_of_n: date_int(as_of),
         runs: runs_unmapped(conn, way)?,
         meeting: meeting.map(|(way, m)| (way, Arc::clone(m))),
         out: Arc::clone(&out),
@@ -506,18 +514,7 @@ fn scan(
     if down {
         set_reverse(conn, true)?;
     }
-    // The date is compared in SQL: a cell dated later hands over -1.
-    let part = fill_once(
-        conn,
-        (REPORT_FILL, 2),
-        fill,
-        &format!(
-            "SELECT {REPORT_FILL}(scope_id, CASE WHEN effective_on <= ?1 THEN status ELSE -1 END)
-             FROM status_current_rows"
-        ),
-        params![date_int(as_of)],
-        &out,
-    );
+    let part = fill_once(conn, (REPORT_FILL, 2), fill, REPORT_SCAN, [], &out);
     if down {
         // The connection may go on to read other things in their usual order.
         set_reverse(conn, false)?;
@@ -771,22 +768,12 @@ mod tests {
             let fill = ReportFill {
                 ids: ids.clone(),
                 scopes: m.ars.len(),
+                as_of_n: date_int(as_of()),
                 runs,
                 meeting: None,
                 out: Arc::clone(&out),
             };
-            fill_once(
-                &conn,
-                (REPORT_FILL, 2),
-                fill,
-                &format!(
-                    "SELECT {REPORT_FILL}(scope_id, CASE WHEN effective_on <= ?1
-                            THEN status ELSE -1 END) FROM status_current_rows"
-                ),
-                params![date_int(as_of())],
-                &out,
-            )
-            .unwrap()
+            fill_once(&conn, (REPORT_FILL, 2), fill, REPORT_SCAN, [], &out).unwrap()
         };
         let whole = scan_with(up.clone());
         assert!(!whole.mismatch && !whole.ambiguous);
@@ -801,32 +788,43 @@ mod tests {
         }
     }
 
-    /// The cells read by two scans that meet are the cells of the whole matrix;
-    /// what runs alongside gets the interned matrix, and its error is the read's.
+    /// The cells read by two scans that meet are the cells of the whole matrix,
+    /// as of a date after the events and before them, also where `cell` is NULL
+    /// (a writer that does not keep it: looked up from the events); what runs
+    /// alongside gets the interned matrix, and its error is the read's.
     #[test]
     fn the_cells_read_from_both_ends_are_the_matrix() {
         let (_dir, conn) = db();
-        let (beside, cells) = read(&conn, as_of(), |m| Ok(m.leika.len())).unwrap();
-        assert_eq!(beside, SUBJECTS);
-        let cells = cells.unwrap();
-        let (m, _) =
-            super::super::status::status_matrix(&conn, Kind::Ars, as_of(), MAX_LOOKUPS, None)
-                .unwrap();
-        let (interned, _) = interned(&conn, Kind::Ars).unwrap();
-        let mut compared = 0;
-        for (key, s) in &interned.leika {
-            for (ars, a) in &interned.ars {
-                let whole = m.get(m.subject(false, key), m.ars.get(ars).copied());
-                let got = cells.get_in(cells.row(Some(*s)), Some(*a));
-                assert_eq!(
-                    got.map(|l| l.status),
-                    whole.map(|l| l.status),
-                    "{key} {ars}"
-                );
-                compared += usize::from(got.is_some());
+        let check = |as_of: NaiveDate| -> usize {
+            let (beside, cells) = read(&conn, as_of, |m| Ok(m.leika.len())).unwrap();
+            assert_eq!(beside, SUBJECTS);
+            let cells = cells.unwrap();
+            let (m, _) =
+                super::super::status::status_matrix(&conn, Kind::Ars, as_of, MAX_LOOKUPS, None)
+                    .unwrap();
+            let (interned, _) = interned(&conn, Kind::Ars).unwrap();
+            let mut compared = 0;
+            for (key, s) in &interned.leika {
+                for (ars, a) in &interned.ars {
+                    let whole = m.get(m.subject(false, key), m.ars.get(ars).copied());
+                    let got = cells.get_in(cells.row(Some(*s)), Some(*a));
+                    assert_eq!(
+                        got.map(|l| l.status),
+                        whole.map(|l| l.status),
+                        "{key} {ars} as of {as_of}"
+                    );
+                    compared += usize::from(got.is_some());
+                }
             }
-        }
-        assert_eq!(compared, SUBJECTS * ARS.len());
+            compared
+        };
+        let before = iso_date(b"2026-02-01").unwrap();
+        assert_eq!(check(as_of()), SUBJECTS * ARS.len());
+        assert_eq!(check(before), 0);
+        conn.execute_batch("UPDATE status_current_rows SET cell = NULL WHERE subject_id % 2 = 0")
+            .unwrap();
+        assert_eq!(check(as_of()), SUBJECTS * ARS.len());
+        assert_eq!(check(before), 0);
         let failed = read(&conn, as_of(), |_| {
             Err::<(), _>(ExportError::invalid("alongside".into()))
         });

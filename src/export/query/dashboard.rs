@@ -42,7 +42,7 @@ pub fn dashboards(
     let levels = units_of_levels(conn, land)?;
     // Read Gemeinde by Gemeinde as the files are built; only where that reader
     // cannot be had, the whole matrix here.
-    let (matrix, reader) = match opened {
+    let (matrix, mut reader) = match opened {
         Some((interned, reader)) => (interned, Some(reader)),
         None => (matrix_and_changes(conn, as_of, Some(window_from))?, None),
     };
@@ -53,6 +53,9 @@ pub fn dashboards(
         &Catalogue::read(conn)?,
         levels.gemeinden,
     )?;
+    if let Some(reader) = &mut reader {
+        reader.set_pairs(base.pairs());
+    }
     let members = std::mem::take(&mut base.members);
     let mut ars_ids = Vec::with_capacity(members.len());
     let gemeinden = members

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{Datelike, NaiveDate};
 use rusqlite::functions::{Aggregate, Context, FunctionFlags};
-use rusqlite::{params, Connection};
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::matrix::{Latest, Matrix};
 use super::{db, map_for_scans};
@@ -93,6 +94,15 @@ impl IdIndex {
             }
         }
         index
+    }
+
+    /// Every (database id, matrix id) of the index.
+    fn pairs(&self) -> impl Iterator<Item = (i64, u32)> + '_ {
+        let dense = self.dense.iter().enumerate();
+        dense
+            .filter(|(_, m)| **m != u32::MAX)
+            .map(|(i, m)| (i as i64, *m))
+            .chain(self.sparse.iter().map(|(id, m)| (*id, *m)))
     }
 
     fn get(&self, id: i64) -> Option<u32> {
@@ -683,8 +693,18 @@ const SCOPE_FILL: &str = "ozgsync_fill_scope_cells";
 /// once more than [`MAX_LOOKUPS`] were needed, the remaining Gemeinden take their
 /// cells from the whole matrix, read once (an as-of date far back, where folding
 /// every event is cheaper than a seek per cell).
+///
+/// A cell's event id decides only where the two subjects of a pair
+/// ([`ScopeReader::set_pairs`]: a LeiKa key and its EfA service) both have a cell
+/// of the same date. So the read hands SQLite's aggregate two columns a row, the
+/// subject and `cell`, not the event id too (≈ 150 instructions a row, a tenth
+/// of the read); the cells where a pair meets on one date get their event ids by
+/// one seek each. A Gemeinde with more such cells than [`MAX_EVENT_SEEKS`] is
+/// read again with every row's event id, and so is every Gemeinde after it.
 pub(super) struct ScopeReader {
     ids: Ids,
+    /// The database subject id of each matrix subject id.
+    subject_ids: Vec<i64>,
     as_of_n: i64,
     window: Option<(NaiveDate, NaiveDate)>,
     /// A connection per core, with the cell each one's [`ScopeFill`] leaves its
@@ -695,7 +715,20 @@ pub(super) struct ScopeReader {
     max_lookups: usize,
     whole: Mutex<Option<Arc<Matrix>>>,
     as_of: NaiveDate,
+    /// The pairs of matrix subject ids whose cells meet in one row.
+    pairs: Vec<(u32, u32)>,
+    /// Every row is read with its event id (a Gemeinde had too many cells where
+    /// a pair meets on one date to seek each).
+    with_events: std::sync::atomic::AtomicBool,
+    /// [`MAX_EVENT_SEEKS`] (a test lowers it).
+    max_event_seeks: usize,
 }
+
+/// The most event ids [`ScopeReader`] seeks for one Gemeinde's cells where a
+/// pair meets on one date; past it the Gemeinde is read again with every row's
+/// event id (a seek costs about as much as 30 rows' event ids: at 64 seeks, a
+/// Gemeinde of 3,000 cells still reads for less).
+pub(super) const MAX_EVENT_SEEKS: usize = 64;
 
 impl ScopeReader {
     /// The interned municipal subjects and scopes (an empty matrix: no cells) and a
@@ -729,26 +762,38 @@ impl ScopeReader {
                 return Ok(None);
             };
             let out = Arc::new(Mutex::new(None));
-            let fill = ScopeFill {
-                subjects: ids.subjects.clone(),
-                n_subjects: m.latest.len(),
-                as_of_n: date_int(as_of),
-                from_n: window_from.map(date_int),
-                out: Arc::clone(&out),
-                dates: Mutex::new(None),
-            };
-            other
-                .create_aggregate_function(
-                    SCOPE_FILL,
-                    3,
-                    FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
-                    fill,
-                )
-                .map_err(db(CTX))?;
+            let dates = Arc::new(Mutex::new(None));
+            // Two arguments (subject, cell) for the usual read, three (with the
+            // event id) for a read with every row's event id.
+            for n_arg in [2, 3] {
+                let fill = ScopeFill {
+                    subjects: ids.subjects.clone(),
+                    n_subjects: m.latest.len(),
+                    as_of_n: date_int(as_of),
+                    from_n: window_from.map(date_int),
+                    out: Arc::clone(&out),
+                    dates: Arc::clone(&dates),
+                };
+                other
+                    .create_aggregate_function(
+                        SCOPE_FILL,
+                        n_arg,
+                        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+                        fill,
+                    )
+                    .map_err(db(CTX))?;
+            }
             conns.push(Mutex::new((other, out)));
+        }
+        let mut subject_ids = vec![0; m.latest.len()];
+        for (id, s) in ids.subjects.pairs() {
+            if let Some(slot) = subject_ids.get_mut(s as usize) {
+                *slot = id;
+            }
         }
         let reader = ScopeReader {
             ids,
+            subject_ids,
             as_of_n: date_int(as_of),
             window: window_from.map(|from| (from, as_of)),
             conns,
@@ -756,8 +801,18 @@ impl ScopeReader {
             max_lookups: MAX_LOOKUPS,
             whole: Mutex::new(None),
             as_of,
+            pairs: Vec::new(),
+            with_events: std::sync::atomic::AtomicBool::new(false),
+            max_event_seeks: MAX_EVENT_SEEKS,
         };
         Ok(Some((m, reader)))
+    }
+
+    /// The pairs of matrix subject ids whose cells meet in one row, where the
+    /// later event decides (`Base::pairs`): their cells' event ids are read where
+    /// both have a cell of the same date. Set before the first [`ScopeReader::cells`].
+    pub(super) fn set_pairs(&mut self, pairs: Vec<(u32, u32)>) {
+        self.pairs = pairs;
     }
 
     /// The cells of the Gemeinde with matrix scope id `a` (of the matrix
@@ -802,40 +857,29 @@ impl ScopeReader {
         out: &Mutex<Option<ScopeFilled>>,
         a: u32,
     ) -> Result<ScopeCells, ExportError> {
-        const CTX: &str = "reading status cells by Gemeinde";
+        use std::sync::atomic::Ordering;
         let Some(&scope_id) = self.ids.scope_ids.get(a as usize) else {
             return Err(ExportError::invalid(format!("no status scope {a}")));
         };
-        // `scope_id > 0` written out lets SQLite use the partial index.
-        conn.prepare_cached(&format!(
-            "SELECT {SCOPE_FILL}(subject_id, cell, event_id)
-             FROM status_current_rows WHERE scope_id = ?1 AND scope_id > 0"
-        ))
-        .and_then(|mut stmt| stmt.query_row([scope_id], |_| Ok(())))
-        .map_err(db(CTX))?;
-        let filled = out
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .ok_or_else(|| {
-                db(CTX)(rusqlite::Error::UserFunctionError(
-                    "the read of a Gemeinde's statuses handed over no cells".into(),
-                ))
-            })?;
+        let with_events = self.with_events.load(Ordering::Relaxed);
         let ScopeFilled {
             mut latest,
             later,
             changed,
             mut recent,
-        } = filled;
+        } = self.fill(conn, out, scope_id, with_events)?;
+        // Whether every cell's event id is read (from the rows, the lookups or
+        // the whole matrix), and the matrix subject ids of the cells looked up.
+        let mut exact = with_events || self.pairs.is_empty();
+        let mut looked_up = Vec::new();
         if !later.is_empty() {
-            use std::sync::atomic::Ordering;
             let before = self.lookups.fetch_add(later.len(), Ordering::Relaxed);
             if before.saturating_add(later.len()) > self.max_lookups {
                 let whole = self.whole(conn)?;
                 for (s, slot) in latest.iter_mut().enumerate() {
                     *slot = whole.get(u32::try_from(s).ok(), Some(a));
                 }
+                exact = true;
             } else {
                 for subject_id in later {
                     let Some(s) = self.ids.subjects.get(subject_id) else {
@@ -845,7 +889,25 @@ impl ScopeReader {
                     if let Some(slot) = latest.get_mut(s as usize) {
                         *slot = Latest::newer(*slot, found);
                     }
+                    looked_up.push(s);
                 }
+                looked_up.sort_unstable();
+            }
+        }
+        if !exact {
+            let meet = self.meeting(&latest, &looked_up);
+            if meet.len() > self.max_event_seeks {
+                // Read again with the event ids, and so every Gemeinde after this
+                // one: the cells looked up keep theirs (the read leaves them out).
+                self.with_events.store(true, Ordering::Relaxed);
+                let again = self.fill(conn, out, scope_id, true)?;
+                for (slot, cell) in latest.iter_mut().zip(again.latest) {
+                    if cell.is_some() {
+                        *slot = cell;
+                    }
+                }
+            } else if !meet.is_empty() {
+                self.seek_events(conn, scope_id, &meet, &mut latest)?;
             }
         }
         if let Some((from, as_of)) = self.window.filter(|_| !changed.is_empty()) {
@@ -866,6 +928,94 @@ impl ScopeReader {
             .map(|(_, (s, on, old, new))| Recent { s, a, on, old, new })
             .collect();
         Ok(ScopeCells { latest, recent })
+    }
+
+    /// One read of the Gemeinde `scope_id`'s current cells through
+    /// [`ScopeFill`]: with each row's event id, or (a placeholder in its place)
+    /// without.
+    fn fill(
+        &self,
+        conn: &Connection,
+        out: &Mutex<Option<ScopeFilled>>,
+        scope_id: i64,
+        with_events: bool,
+    ) -> Result<ScopeFilled, ExportError> {
+        const CTX: &str = "reading status cells by Gemeinde";
+        let columns = if with_events {
+            "subject_id, cell, event_id"
+        } else {
+            "subject_id, cell"
+        };
+        // `scope_id > 0` written out lets SQLite use the partial index.
+        conn.prepare_cached(&format!(
+            "SELECT {SCOPE_FILL}({columns})
+             FROM status_current_rows WHERE scope_id = ?1 AND scope_id > 0"
+        ))
+        .and_then(|mut stmt| stmt.query_row([scope_id], |_| Ok(())))
+        .map_err(db(CTX))?;
+        out.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| {
+                db(CTX)(rusqlite::Error::UserFunctionError(
+                    "the read of a Gemeinde's statuses handed over no cells".into(),
+                ))
+            })
+    }
+
+    /// The matrix subject ids of the cells whose event id decides a row and
+    /// was not read: both subjects of a pair have a cell of the same date, and
+    /// it was not looked up (`looked_up`, sorted).
+    fn meeting(&self, latest: &[Option<Latest>], looked_up: &[u32]) -> Vec<u32> {
+        let cell = |s: u32| latest.get(s as usize).copied().flatten();
+        let mut meet = Vec::new();
+        for &(l, e) in &self.pairs {
+            if let (Some(x), Some(y)) = (cell(l), cell(e)) {
+                if x.on == y.on {
+                    meet.extend(
+                        [l, e]
+                            .into_iter()
+                            .filter(|s| looked_up.binary_search(s).is_err()),
+                    );
+                }
+            }
+        }
+        meet.sort_unstable();
+        meet.dedup();
+        meet
+    }
+
+    /// Reads the event id of each cell `subjects` (matrix subject ids) of the
+    /// Gemeinde `scope_id` from its current row: one seek each.
+    fn seek_events(
+        &self,
+        conn: &Connection,
+        scope_id: i64,
+        subjects: &[u32],
+        latest: &mut [Option<Latest>],
+    ) -> Result<(), ExportError> {
+        const CTX: &str = "reading the event ids of a service's two subjects";
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT event_id FROM status_current_rows
+                 WHERE subject_id = ?1 AND scope_id = ?2",
+            )
+            .map_err(db(CTX))?;
+        for &s in subjects {
+            let (Some(&subject_id), Some(Some(cell))) =
+                (self.subject_ids.get(s as usize), latest.get_mut(s as usize))
+            else {
+                continue;
+            };
+            let event: Option<i64> = stmt
+                .query_row(params![subject_id, scope_id], |r| r.get(0))
+                .optional()
+                .map_err(db(CTX))?;
+            if let Some(event) = event {
+                cell.event = event;
+            }
+        }
+        Ok(())
     }
 
     /// The whole municipal matrix as of the date, read once on `conn` (in the
@@ -966,18 +1116,22 @@ type Handover = Arc<Mutex<Option<ScopeFilled>>>;
 /// change window. A cell whose current event is in the window, not after the
 /// as-of date, and whose previous event (`prev_event`, schema 0018) is not in the
 /// window changed once there, from its previous status: that change is known
-/// from the row. The read hands over three columns a row: the subject id, `cell`
-/// (date, status and previous event packed in one integer, schema 0019) and the
-/// event id. Only the other changed cells' events are read, by
-/// [`window_of_scope`] (one seek each).
+/// from the row. The read hands over two columns a row: the subject id and
+/// `cell` (date, status and previous event packed in one integer, schema 0019);
+/// with a third, the event id (see [`ScopeReader`]; without it a cell's event id
+/// is 0). Only the other changed cells' events are read, by [`window_of_scope`]
+/// (one seek each). A row whose `cell` is not an integer (NULL, from a writer
+/// that does not keep it) is read as a cell dated later: its status as of the
+/// date is looked up from its events, which every writer keeps.
 struct ScopeFill {
     subjects: IdIndex,
     n_subjects: usize,
     as_of_n: i64,
     from_n: Option<i64>,
     out: Handover,
-    /// The date memory between reads.
-    dates: Mutex<Option<Dates>>,
+    /// The date memory between reads (shared by the two- and three-argument
+    /// forms on one connection).
+    dates: Arc<Mutex<Option<Dates>>>,
 }
 
 #[derive(Default)]
@@ -1014,9 +1168,17 @@ impl Aggregate<ScopeState, i64> for ScopeFill {
     }
 
     fn step(&self, ctx: &mut Context<'_>, st: &mut ScopeState) -> rusqlite::Result<()> {
-        let subject_id: i64 = ctx.get(0)?;
-        let ((status, on), prev) = crate::store::status::unpack_cell(ctx.get(1)?);
+        let subject_id = int_arg(ctx, 0)?;
         let f = &mut st.filled;
+        let ValueRef::Integer(cell) = ctx.get_raw(1) else {
+            // Not packed: read from the cell's events, as a cell dated later is.
+            if self.from_n.is_some() {
+                f.changed.push(subject_id);
+            }
+            f.later.push(subject_id);
+            return Ok(());
+        };
+        let ((status, on), prev) = crate::store::status::unpack_cell(cell);
         if let Some(from) = self.from_n.filter(|from| on > *from) {
             if on > self.as_of_n || prev.is_some_and(|(_, prev_on)| prev_on > from) {
                 f.changed.push(subject_id);
@@ -1039,11 +1201,8 @@ impl Aggregate<ScopeState, i64> for ScopeFill {
         let (Some(status), Some(on)) = (Status::from_ordinal(status), st.dates.get(on)) else {
             return Ok(());
         };
-        let cell = Latest {
-            on,
-            event: ctx.get(2)?,
-            status,
-        };
+        let event = if ctx.len() > 2 { int_arg(ctx, 2)? } else { 0 };
+        let cell = Latest { on, event, status };
         if let Some(slot) = f.latest.get_mut(s as usize) {
             *slot = Latest::newer(*slot, Some(cell));
         }
@@ -1068,6 +1227,18 @@ impl Aggregate<ScopeState, i64> for ScopeFill {
             *out = Some(filled);
         }
         Ok(0)
+    }
+}
+
+/// Argument `i` of an aggregate step as an integer, read by its storage class
+/// (`Context::get` wraps the same read in a conversion with a wider error).
+pub(super) fn int_arg(ctx: &Context<'_>, i: usize) -> rusqlite::Result<i64> {
+    match ctx.get_raw(i) {
+        ValueRef::Integer(v) => Ok(v),
+        other => Err(rusqlite::Error::InvalidFunctionParameterType(
+            i,
+            other.data_type(),
+        )),
     }
 }
 
@@ -1426,32 +1597,50 @@ mod tests {
 
     /// The Gemeinde-by-Gemeinde read gives every Gemeinde the cells and the
     /// recent changes the whole-matrix read gives it: as of dates before, between
-    /// and after the events, with lookups and with the whole matrix as fallback.
+    /// and after the events, with lookups and with the whole matrix as fallback;
+    /// the event ids wherever two cells of a pair meet on one date (seeked, or
+    /// read again with every row's), also when a cell's `cell` is NULL (a writer
+    /// that does not keep it: read from its events).
     #[test]
     fn cells_read_by_gemeinde_agree_with_the_matrix() {
         let (_dir, mut conn) = db();
         // Two changes of one cell in one window (the second one's previous event
-        // is in the window too) beside the listed events.
-        for (i, (status, on)) in [("geplant", "2026-10-01"), ("pilot", "2026-10-20")]
-            .into_iter()
-            .enumerate()
+        // is in the window too) beside the listed events; and a cell of the same
+        // date as another subject's in one Gemeinde, recorded later.
+        for (i, (subject, ars, status, on)) in [
+            ("99000000000003", "031020000000", "geplant", "2026-10-01"),
+            ("99000000000003", "031020000000", "pilot", "2026-10-20"),
+            ("99000000000004", "031010000000", "geplant", "2026-03-01"),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let row = StatusRow {
                 line: i as u64 + 1,
-                subject: Subject::Leika("99000000000003".into()),
-                scope: Scope::Ars("031020000000".into()),
+                subject: Subject::Leika(subject.into()),
+                scope: Scope::Ars(ars.into()),
                 status: Status::parse(status).unwrap(),
                 effective_on: d(on),
                 note: None,
             };
             crate::store::status::record(&mut conn, &[row], "test", "test").unwrap();
         }
-        type Seen = Vec<(u32, String, i64, &'static str)>;
+        type Seen = Vec<(u32, String, &'static str)>;
         let cells = |latest: &dyn Fn(u32) -> Option<Latest>, n: u32| -> Seen {
             (0..n)
                 .filter_map(|s| {
                     let l = latest(s)?;
-                    Some((s, l.on.to_string(), l.event, l.status.as_str()))
+                    Some((s, l.on.to_string(), l.status.as_str()))
+                })
+                .collect()
+        };
+        // The event ids of the cells that meet another on their date.
+        let meeting = |latest: &dyn Fn(u32) -> Option<Latest>, n: u32| -> Vec<(u32, i64)> {
+            (0..n)
+                .filter_map(|s| {
+                    let l = latest(s)?;
+                    let meets = (0..n).any(|t| t != s && latest(t).is_some_and(|o| o.on == l.on));
+                    meets.then_some((s, l.event))
                 })
                 .collect()
         };
@@ -1468,44 +1657,70 @@ mod tests {
                 })
                 .collect()
         };
-        for as_of in [
-            "2026-01-01",
-            "2026-02-25",
-            "2026-03-15",
-            "2026-06-30",
-            "2026-07-15",
-            "2026-09-15",
-            "2026-10-10",
-            "2026-10-25",
-            "2027-01-01",
-        ] {
-            let from = d(as_of) - chrono::Duration::days(30);
-            let (m, found) =
-                status_matrix(&conn, Kind::Ars, d(as_of), MAX_LOOKUPS, Some(from)).unwrap();
-            let found = found.unwrap();
-            for max_lookups in [MAX_LOOKUPS, 0] {
-                let (interned, mut reader) = ScopeReader::open(&conn, d(as_of), Some(from))
-                    .unwrap()
-                    .expect("a reader of a file database with the index");
-                reader.max_lookups = max_lookups;
-                assert!(interned.latest.iter().all(Vec::is_empty));
-                let n = interned.latest.len() as u32;
-                assert_eq!(n, m.latest.len() as u32);
-                for a in 0..interned.ars.len() as u32 {
-                    let read = reader.cells(a).unwrap();
-                    assert_eq!(
-                        cells(&|s| read.latest[s as usize], n),
-                        cells(&|s| m.get(Some(s), Some(a)), n),
-                        "as of {as_of}, scope {a}, {max_lookups} lookups"
+        let mut met = 0;
+        for nulled in [false, true] {
+            if nulled {
+                conn.execute_batch("UPDATE status_current_rows SET cell = NULL")
+                    .unwrap();
+            }
+            for as_of in [
+                "2026-01-01",
+                "2026-02-25",
+                "2026-03-15",
+                "2026-06-30",
+                "2026-07-15",
+                "2026-09-15",
+                "2026-10-10",
+                "2026-10-25",
+                "2027-01-01",
+            ] {
+                let from = d(as_of) - chrono::Duration::days(30);
+                let (m, found) =
+                    status_matrix(&conn, Kind::Ars, d(as_of), MAX_LOOKUPS, Some(from)).unwrap();
+                let found = found.unwrap();
+                for (max_lookups, max_event_seeks) in
+                    [(MAX_LOOKUPS, MAX_EVENT_SEEKS), (MAX_LOOKUPS, 0), (0, 0)]
+                {
+                    let (interned, mut reader) = ScopeReader::open(&conn, d(as_of), Some(from))
+                        .unwrap()
+                        .expect("a reader of a file database with the index");
+                    reader.max_lookups = max_lookups;
+                    reader.max_event_seeks = max_event_seeks;
+                    assert!(interned.latest.iter().all(Vec::is_empty));
+                    let n = interned.latest.len() as u32;
+                    assert_eq!(n, m.latest.len() as u32);
+                    // Every two subjects a pair.
+                    reader.set_pairs(
+                        (0..n)
+                            .flat_map(|x| (x + 1..n).map(move |y| (x, y)))
+                            .collect(),
                     );
-                    assert_eq!(
-                        changes(&mut read.recent.iter()),
-                        changes(&mut found.iter().filter(|r| r.a == a)),
-                        "as of {as_of}, scope {a}"
+                    let what = format!(
+                        "as of {as_of}, {max_lookups} lookups, {max_event_seeks} seeks, \
+                         cell NULL: {nulled}"
                     );
+                    for a in 0..interned.ars.len() as u32 {
+                        let read = reader.cells(a).unwrap();
+                        let by_scope = |s: u32| read.latest[s as usize];
+                        let by_matrix = |s: u32| m.get(Some(s), Some(a));
+                        assert_eq!(
+                            cells(&by_scope, n),
+                            cells(&by_matrix, n),
+                            "{what}, scope {a}"
+                        );
+                        let meets = meeting(&by_scope, n);
+                        met += meets.len();
+                        assert_eq!(meets, meeting(&by_matrix, n), "{what}, scope {a}");
+                        assert_eq!(
+                            changes(&mut read.recent.iter()),
+                            changes(&mut found.iter().filter(|r| r.a == a)),
+                            "{what}, scope {a}"
+                        );
+                    }
                 }
             }
         }
+        assert!(met > 0, "no two cells met on one date");
     }
 
     /// Without the index (a database whose index was dropped) the dashboards read
