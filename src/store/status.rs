@@ -493,6 +493,9 @@ struct Current<'t> {
     current_of: rusqlite::CachedStatement<'t>,
     copies: Vec<CopyRange>,
     singles: Vec<NewCurrent>,
+    /// The cells of subjects that had none: inserted as their events are.
+    fresh: Vec<NewCurrent>,
+    fresh_insert: Chunked<'t>,
     single_insert: Chunked<'t>,
     tally: Tally,
 }
@@ -527,6 +530,14 @@ impl<'t> Current<'t> {
             current_of,
             copies: Vec::new(),
             singles: Vec::with_capacity(CHUNK),
+            fresh: Vec::with_capacity(CHUNK),
+            fresh_insert: Chunked::new(
+                tx,
+                "INSERT OR ROLLBACK INTO status_current_rows (subject_id, scope_id,
+                     status, effective_on, event_id, cell) VALUES ",
+                "",
+                6,
+            ),
             single_insert: Chunked::new(
                 tx,
                 "INSERT OR ROLLBACK INTO status_current_rows (subject_id, scope_id,
@@ -657,6 +668,23 @@ impl Writer<'_, '_> {
                 .add((row.scope, subject_kind, row.status, municipal), 1);
             winners.push((j, prev));
         }
+        if winners.len() == group.len() && stored.is_empty() {
+            for (j, row) in group.iter().enumerate() {
+                let (status, on) = (row.status.ordinal(), day_number(row.effective_on));
+                self.current.fresh.push(NewCurrent {
+                    subject: row.subject,
+                    scope: row.scope,
+                    on,
+                    id: first_id + j as i64,
+                    status,
+                    prev: None,
+                });
+                if self.current.fresh.len() == CHUNK {
+                    self.flush_fresh()?;
+                }
+            }
+            return Ok(());
+        }
         if winners.len() == group.len() {
             cur.copies.push(CopyRange {
                 subject: first.subject,
@@ -715,9 +743,27 @@ impl Writer<'_, '_> {
         Ok(())
     }
 
+    fn flush_fresh(&mut self) -> Result<()> {
+        let (subject_ids, scope_ids) = (self.subject_ids, self.scope_ids);
+        let cur = &mut self.current;
+        cur.fresh_insert
+            .insert(&cur.fresh, |stmt, at, c| {
+                stmt.raw_bind_parameter(at, subject_ids[c.subject as usize])?;
+                stmt.raw_bind_parameter(at + 1, scope_ids[c.scope as usize])?;
+                stmt.raw_bind_parameter(at + 2, c.status)?;
+                stmt.raw_bind_parameter(at + 3, c.on)?;
+                stmt.raw_bind_parameter(at + 4, c.id)?;
+                stmt.raw_bind_parameter(at + 5, pack_cell(c.status, c.on, None))
+            })
+            .map_err(Error::db("updating the current status"))?;
+        cur.fresh.clear();
+        Ok(())
+    }
+
     /// Once every event is written: the copies, the remaining single cells, the tally.
     fn finish(&mut self) -> Result<()> {
         self.flush_singles()?;
+        self.flush_fresh()?;
         let tx = self.events.tx;
         // Copies a subject's events in an id range into status_current: with an upsert
         // where the subject has current cells, as a plain insert where it has none (no
