@@ -219,16 +219,18 @@ fn record_sorted_at(
         scopes: &scopes,
         subject_ids: &subject_ids,
         scope_ids: &scope_ids,
+        // The batch id is the same in every row: written into the statement's text
+        // once instead of bound for each of millions of rows.
         events: Chunked::new(
             &tx,
             "INSERT OR ROLLBACK INTO status_event_rows (subject_id, scope_id, effective_on,
                  event_id, status, note, batch_id) VALUES ",
             "",
-            7,
-        ),
+            6,
+        )
+        .with_constant(batch_id),
         pending_events: Vec::with_capacity(CHUNK),
         current: Current::new(&tx, scopes.len())?,
-        batch_id,
     };
     let mut group: Vec<SortedRow> = Vec::new();
     let mut next_id = first_id;
@@ -549,7 +551,6 @@ struct Writer<'t, 'k> {
     events: Chunked<'t>,
     pending_events: Vec<NewEvent>,
     current: Current<'t>,
-    batch_id: i64,
 }
 
 impl Writer<'_, '_> {
@@ -570,7 +571,7 @@ impl Writer<'_, '_> {
     }
 
     fn flush_events(&mut self) -> Result<()> {
-        let (subject_ids, scope_ids, batch_id) = (self.subject_ids, self.scope_ids, self.batch_id);
+        let (subject_ids, scope_ids) = (self.subject_ids, self.scope_ids);
         self.events
             .insert(&self.pending_events, |stmt, at, e| {
                 stmt.raw_bind_parameter(at, subject_ids[e.subject as usize])?;
@@ -578,8 +579,7 @@ impl Writer<'_, '_> {
                 stmt.raw_bind_parameter(at + 2, e.on)?;
                 stmt.raw_bind_parameter(at + 3, e.id)?;
                 stmt.raw_bind_parameter(at + 4, e.status.ordinal())?;
-                stmt.raw_bind_parameter(at + 5, e.note.as_deref())?;
-                stmt.raw_bind_parameter(at + 6, batch_id)
+                stmt.raw_bind_parameter(at + 5, e.note.as_deref())
             })
             .map_err(Error::db("recording status events"))?;
         self.pending_events.clear();
@@ -812,6 +812,9 @@ struct Chunked<'t> {
     head: &'static str,
     tail: &'static str,
     cols: usize,
+    /// Each row's last value when it is the same integer in every row (after the
+    /// `cols` parameters), written into the text instead of bound row by row.
+    constant: Option<i64>,
     /// The statement for full chunks, held (not returned to the cache) between
     /// executions: its bindings are never cleared, so binding the next chunk's text
     /// reuses the buffers of the last one instead of allocating new ones.
@@ -830,12 +833,25 @@ impl<'t> Chunked<'t> {
             head,
             tail,
             cols,
+            constant: None,
             full: None,
         }
     }
 
+    /// Every row ends in `value`.
+    fn with_constant(self, value: i64) -> Chunked<'t> {
+        Chunked {
+            constant: Some(value),
+            ..self
+        }
+    }
+
     fn sql(&self, rows: usize) -> String {
-        let one = format!("({})", vec!["?"; self.cols].join(", "));
+        let params = vec!["?"; self.cols].join(", ");
+        let one = match self.constant {
+            Some(value) => format!("({params}, {value})"),
+            None => format!("({params})"),
+        };
         format!("{}{}{}", self.head, vec![one; rows].join(", "), self.tail)
     }
 
