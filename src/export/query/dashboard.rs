@@ -37,22 +37,30 @@ pub fn dashboards(
     stamp: DataStamp,
 ) -> Result<(DashboardData, GemeindeRows), ExportError> {
     let window_from = window_from(as_of);
-    let opened = ScopeReader::open(conn, as_of, Some(window_from))?;
-    map_for_scans(conn);
-    let levels = units_of_levels(conn, land)?;
+    // The Gemeinde reader's helper connections are opened (and the subjects
+    // and scopes interned) on another thread while this one reads the units
+    // and the catalogue.
+    let opening = ScopeReader::opening(conn)?;
+    let (opened, levels, catalogue) = std::thread::scope(|scope| {
+        let opened =
+            opening.map(|opening| scope.spawn(move || opening.open(as_of, Some(window_from))));
+        map_for_scans(conn);
+        let levels = units_of_levels(conn, land);
+        let catalogue = Catalogue::read(conn);
+        let opened = match opened {
+            Some(o) => o.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            None => Ok(None),
+        };
+        (opened, levels, catalogue)
+    });
+    let (opened, levels, catalogue) = (opened?, levels?, catalogue?);
     // Read Gemeinde by Gemeinde as the files are built; only where that reader
     // cannot be had, the whole matrix here.
     let (matrix, mut reader) = match opened {
         Some((interned, reader)) => (interned, Some(reader)),
         None => (matrix_and_changes(conn, as_of, Some(window_from))?, None),
     };
-    let mut base = base_of_members(
-        conn,
-        as_of,
-        matrix,
-        &Catalogue::read(conn)?,
-        levels.gemeinden,
-    )?;
+    let mut base = base_of_members(conn, as_of, matrix, &catalogue, levels.gemeinden)?;
     if let Some(reader) = &mut reader {
         reader.set_pairs(base.pairs());
     }

@@ -219,6 +219,14 @@ fn helper_connection(conn: &Connection) -> Option<Connection> {
     (status_stamp(&other)? == mine).then_some(other)
 }
 
+/// [`helper_connection`] from the database path and the status stamp of the
+/// export's connection, so it can be opened on another thread.
+fn helper_connection_at(path: &std::path::Path, stamp: i64) -> Option<Connection> {
+    let other = crate::store::open_read_only(path).ok()?;
+    other.execute_batch("BEGIN").ok()?;
+    (status_stamp(&other)? == stamp).then_some(other)
+}
+
 /// The last status batch id visible to `conn` (its read snapshot).
 pub(super) fn status_stamp(conn: &Connection) -> Option<i64> {
     conn.query_row(
@@ -731,15 +739,23 @@ pub(super) struct ScopeReader {
 pub(super) const MAX_EVENT_SEEKS: usize = 64;
 
 impl ScopeReader {
-    /// The interned municipal subjects and scopes (an empty matrix: no cells) and a
-    /// reader of their cells; `None` when the cells have to be read whole instead:
-    /// no helper connection in the same snapshot (an in-memory database, a status
-    /// report recorded since the export began), or no index to read them by.
+    /// [`ScopeReader::opening`] and [`ScopeOpening::open`] on one thread.
+    #[cfg(test)]
     pub(super) fn open(
         conn: &Connection,
         as_of: NaiveDate,
         window_from: Option<NaiveDate>,
     ) -> Result<Option<(Matrix, ScopeReader)>, ExportError> {
+        match ScopeReader::opening(conn)? {
+            Some(opening) => opening.open(as_of, window_from),
+            None => Ok(None),
+        }
+    }
+
+    /// What [`ScopeOpening::open`] needs of the export's connection `conn`;
+    /// `None` when the cells have to be read whole instead: no index to read
+    /// them by, or no file for helper connections (an in-memory database).
+    pub(super) fn opening(conn: &Connection) -> Result<Option<ScopeOpening>, ExportError> {
         const CTX: &str = "reading status cells by Gemeinde";
         let indexed: bool = conn
             .query_row(
@@ -751,16 +767,53 @@ impl ScopeReader {
             )
             .map_err(db(CTX))?
             == 1;
-        if !indexed {
-            return Ok(None);
-        }
-        let (m, ids) = interned(conn, Kind::Ars)?;
+        let path = conn.path().filter(|p| !p.is_empty());
+        Ok(match (indexed, path, status_stamp(conn)) {
+            (true, Some(path), Some(stamp)) => Some(ScopeOpening {
+                path: std::path::PathBuf::from(path),
+                stamp,
+            }),
+            _ => None,
+        })
+    }
+}
+
+/// The export connection's database path and status snapshot (its last status
+/// batch id): what a [`ScopeReader`]'s helper connections are opened and checked
+/// by. [`ScopeOpening::open`] needs no connection of the caller's, so the
+/// dashboards run it on another thread while their own connection reads the
+/// catalogue (its schema parses and the interning, ≈ 25 M instructions, were
+/// the serial start's).
+pub(super) struct ScopeOpening {
+    path: std::path::PathBuf,
+    stamp: i64,
+}
+
+impl ScopeOpening {
+    /// The interned municipal subjects and scopes (an empty matrix: no cells),
+    /// read on the first helper connection, and a reader of their cells; `None`
+    /// when a helper connection in the same status snapshot cannot be had (a
+    /// status report recorded since the export began): the cells are read whole.
+    pub(super) fn open(
+        self,
+        as_of: NaiveDate,
+        window_from: Option<NaiveDate>,
+    ) -> Result<Option<(Matrix, ScopeReader)>, ExportError> {
+        const CTX: &str = "reading status cells by Gemeinde";
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut conns = Vec::with_capacity(threads);
+        let mut helpers = Vec::with_capacity(threads);
         for _ in 0..threads {
-            let Some(other) = helper_connection(conn) else {
+            let Some(other) = helper_connection_at(&self.path, self.stamp) else {
                 return Ok(None);
             };
+            helpers.push(other);
+        }
+        let Some(first) = helpers.first() else {
+            return Ok(None);
+        };
+        let (m, ids) = interned(first, Kind::Ars)?;
+        let mut conns = Vec::with_capacity(threads);
+        for other in helpers {
             let out = Arc::new(Mutex::new(None));
             let dates = Arc::new(Mutex::new(None));
             // Two arguments (subject, cell) for the usual read, three (with the
@@ -807,7 +860,9 @@ impl ScopeReader {
         };
         Ok(Some((m, reader)))
     }
+}
 
+impl ScopeReader {
     /// The pairs of matrix subject ids whose cells meet in one row, where the
     /// later event decides (`Base::pairs`): their cells' event ids are read where
     /// both have a cell of the same date. Set before the first [`ScopeReader::cells`].
@@ -816,7 +871,7 @@ impl ScopeReader {
     }
 
     /// The cells of the Gemeinde with matrix scope id `a` (of the matrix
-    /// [`ScopeReader::open`] returned), on a connection no other thread is using.
+    /// [`ScopeOpening::open`] returned), on a connection no other thread is using.
     ///
     /// A thread takes the connection it used last when that one is free: the
     /// Gemeinden of a Kreis follow one another in scope order on one thread, and
