@@ -420,8 +420,6 @@ struct Stored {
 /// events instead, `Current::fresh`: reading them back cost a fifth more.)
 struct CopyRange {
     subject: u32,
-    /// Whether the subject had current cells (upsert) or not (plain insert).
-    stored: bool,
     ids: (i64, i64),
 }
 
@@ -690,7 +688,6 @@ impl Writer<'_, '_> {
         if winners.len() == group.len() {
             cur.copies.push(CopyRange {
                 subject: first.subject,
-                stored: !stored.is_empty(),
                 ids: (first_id, first_id + group.len() as i64 - 1),
             });
             return Ok(());
@@ -767,43 +764,32 @@ impl Writer<'_, '_> {
         self.flush_singles()?;
         self.flush_fresh()?;
         let tx = self.events.tx;
-        // Copies a subject's events in an id range into status_current: with an upsert
-        // where the subject has current cells, as a plain insert where it has none (no
-        // conflict to look for; the usual case for a large report).
-        let copy_sql = |upsert: &str| {
-            format!(
+        // Copies a subject's events in an id range into status_current, over the
+        // subject's current cells: every copied event replaces its cell's current one,
+        // which becomes the cell's previous event (schema 0018), packed with it in
+        // `cell` (0019). (A subject without current cells had its cells inserted
+        // beside its events, `Current::fresh`.)
+        let mut copy_over = tx
+            .prepare(
                 "INSERT INTO status_current_rows (subject_id, scope_id, status, effective_on,
                                                   event_id, cell)
                  SELECT subject_id, scope_id, status, effective_on, event_id,
                         (effective_on * 16 + status) << 31
                  FROM status_event_rows
-                 WHERE subject_id = ?1 AND event_id BETWEEN ?2 AND ?3 {upsert}"
-            )
-        };
-        let mut copy_new = tx
-            .prepare(&copy_sql(""))
-            .map_err(Error::db("preparing the current status update"))?;
-        // Every copied event replaces its cell's current one, which becomes the
-        // cell's previous event (schema 0018), packed with it in `cell` (0019).
-        let mut copy_over = tx
-            .prepare(&copy_sql(
-                "ON CONFLICT (subject_id, scope_id) DO UPDATE
+                 WHERE subject_id = ?1 AND event_id BETWEEN ?2 AND ?3
+                 ON CONFLICT (subject_id, scope_id) DO UPDATE
                      SET prev_event = status_current_rows.effective_on * 16
                                       + status_current_rows.status,
                          cell = excluded.cell | (status_current_rows.effective_on * 16
                                                  + status_current_rows.status),
                          status = excluded.status, effective_on = excluded.effective_on,
                          event_id = excluded.event_id",
-            ))
+            )
             .map_err(Error::db("preparing the current status update"))?;
         for copy in &self.current.copies {
             let subject_id = self.subject_ids[copy.subject as usize];
-            let stmt = if copy.stored {
-                &mut copy_over
-            } else {
-                &mut copy_new
-            };
-            stmt.execute(params![subject_id, copy.ids.0, copy.ids.1])
+            copy_over
+                .execute(params![subject_id, copy.ids.0, copy.ids.1])
                 .map_err(Error::db("updating the current status"))?;
         }
         let mut add = tx
