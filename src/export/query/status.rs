@@ -209,18 +209,16 @@ pub(super) fn second_connection(conn: &Connection) -> Option<Connection> {
 /// snapshot as `conn`; `None` when there is none.
 fn helper_connection(conn: &Connection) -> Option<Connection> {
     let path = conn.path().filter(|p| !p.is_empty())?;
-    let other = crate::store::open_read_only(std::path::Path::new(path)).ok()?;
-    // The export reads one snapshot (run_job holds a read transaction on `conn`).
-    // This connection's own read transaction must show the same status data: every
-    // status write adds a batch, so equal last batch ids mean equal status tables.
-    // If a report landed in between, read on `conn` alone.
-    other.execute_batch("BEGIN").ok()?;
-    let mine = status_stamp(conn)?;
-    (status_stamp(&other)? == mine).then_some(other)
+    helper_connection_at(std::path::Path::new(path), status_stamp(conn)?)
 }
 
-/// [`helper_connection`] from the database path and the status stamp of the
-/// export's connection, so it can be opened on another thread.
+/// A read-only connection to the database at `path` whose read transaction shows
+/// the status snapshot `stamp` (the export connection's last status batch id), so
+/// it can be opened on another thread; `None` when there is none. The export reads
+/// one snapshot (run_job holds a read transaction on its connection). This
+/// connection's own read transaction must show the same status data: every status
+/// write adds a batch, so equal last batch ids mean equal status tables. If a
+/// report landed in between, the export reads on its own connection alone.
 fn helper_connection_at(path: &std::path::Path, stamp: i64) -> Option<Connection> {
     let other = crate::store::open_read_only(path).ok()?;
     other.execute_batch("BEGIN").ok()?;
