@@ -99,6 +99,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0019_status_current_cell",
         include_str!("../../schema/0019_status_current_cell.sql"),
     ),
+    (
+        "0020_status_current_cell_checked",
+        include_str!("../../schema/0020_status_current_cell_checked.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
