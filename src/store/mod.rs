@@ -7,6 +7,7 @@
 
 pub mod annotations;
 pub mod backup;
+pub mod damage;
 pub mod due;
 pub mod efa_nachnutzung;
 pub mod lock;

@@ -156,3 +156,114 @@ fn a_cell_out_of_step_before_migration_0020_is_mended_by_it() {
     .assert_ok();
     assert_eq!(dashboard_status(&out, &ars, &key).as_deref(), Some(other));
 }
+
+/// A stored record that another program changed (`record_versions.data` that is
+/// not JSON, or a text field set to a number) failed `export report`/`dashboards`,
+/// `query … v_services`, `search` and `status show` with SQLite's "malformed JSON"
+/// or rusqlite's "Invalid column type Integer at index: 1, name: name", naming
+/// neither the table nor the record (the fifteenth round's item left). On such an
+/// error, and only then, the records are looked for and named: entity, key,
+/// version, release, the field and what is wrong with it, and what to do (a new
+/// import does not rewrite a record its source left unchanged).
+#[test]
+fn a_stored_record_changed_by_another_program_is_named() {
+    let dir = scratch();
+    let quick = support::quick_start(dir.path());
+    let out = dir.path().join("out-s18");
+    let out = out.to_str().unwrap();
+    let xlsx = format!("{out}.xlsx");
+    // (how the record is changed, what is said of it, commands that meet it)
+    let cases: &[(&str, &str, &[&[&str]])] = &[
+        (
+            "UPDATE record_versions SET data = '{\"leistungsschluessel\":\"99001035000000\", broken'
+              WHERE entity = 'service' AND key = '99001035000000'",
+            "service 99001035000000 (version_id ",
+            &[
+                &["export", "report", "--format", "xlsx", "--out", &xlsx],
+                &["export", "dashboards", "--out", out],
+                &["query", "SELECT * FROM v_services"],
+                &["search", "Abfall"],
+            ],
+        ),
+        (
+            "UPDATE record_versions SET data = json_set(data, '$.bezeichnung', 5)
+              WHERE entity = 'service' AND key = '99001035000000'",
+            "service 99001035000000 (version_id ",
+            &[&["search", "Abfall"]],
+        ),
+        (
+            "UPDATE record_versions SET data = json_set(data, '$.name', 5)
+              WHERE entity = 'municipality' AND key = 'gemeinde:031510025025'",
+            "municipality gemeinde:031510025025 (version_id ",
+            &[
+                &["export", "report", "--format", "xlsx", "--out", &xlsx],
+                &["export", "dashboards", "--out", out],
+                &["status", "show", "99001035000000"],
+            ],
+        ),
+    ];
+    let what = [
+        "`data` is not JSON (",
+        "field `bezeichnung`: invalid type: integer `5`, expected a string",
+        "field `name`: invalid type: integer `5`, expected a string",
+    ];
+    for ((change, named, commands), what) in cases.iter().zip(what) {
+        let db = dir.path().join("changed.db");
+        std::fs::copy(&quick, &db).unwrap();
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(change)
+            .unwrap();
+        for args in *commands {
+            let run = run_db(&db, args);
+            assert_eq!(run.code, Some(1), "{args:?}: {run:#?}");
+            for said in [
+                "holds 1 stored record that ozgsync did not write so: ",
+                named,
+                ", current): ",
+                what,
+                "Another program changed it",
+                "Restore a backup taken before the change",
+            ] {
+                assert!(
+                    run.stderr.contains(said),
+                    "{args:?} does not say {said:?}: {}",
+                    run.stderr
+                );
+            }
+            // One line, and the reader's own error still at its end.
+            assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        }
+    }
+    // The quick start's own records are all as ozgsync wrote them: an error of the
+    // user's own SQL is left as SQLite said it.
+    let run = run_db(&quick, &["query", "SELECT json('{')"]);
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.contains("malformed JSON"), "{}", run.stderr);
+    assert!(!run.stderr.contains("did not write"), "{}", run.stderr);
+}
+
+/// What `store::damage` calls a changed record is never one ozgsync wrote: none in
+/// the quick start's database, nor in the databases earlier releases made
+/// (`fixtures/migration/`), whose records every reader still reads.
+#[test]
+fn no_record_ozgsync_wrote_is_called_damaged() {
+    let dir = scratch();
+    let mut dbs = vec![support::quick_start(dir.path())];
+    for old in [
+        "schema12.db",
+        "schema15.db",
+        "schema17.db",
+        "schema18.db",
+        "schema19.db",
+    ] {
+        dbs.push(fixture(&format!("migration/{old}")));
+    }
+    for db in dbs {
+        let conn =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        let (found, total) = ozgsync::store::damage::damaged_versions(&conn, 5).unwrap();
+        assert_eq!((total, found), (0, vec![]), "{}", db.display());
+    }
+}
