@@ -120,8 +120,14 @@ impl Import {
         } else {
             None
         };
-        // One writer at a time: a running daemon or sync holds the lock.
-        let mut conn = ctx.open_release_writer("import")?;
+        // One writer at a time: a running daemon or sync holds the lock. A database
+        // created now gets its schema in the release's transaction: a crash or a
+        // failed release leaves an empty file, never a schema without a release.
+        let mut conn = if prefetched.is_some() {
+            ctx.open_new_release_writer("import")?
+        } else {
+            ctx.open_release_writer("import")?
+        };
         let summary = match prefetched {
             Some(prefetched) => apply_prefetched_until(
                 &mut conn,

@@ -185,6 +185,16 @@ impl Context {
         self.open_locked(what, crate::store::open_release_writer)
     }
 
+    /// [`Self::open_release_writer`] for `import` into a path where no database
+    /// existed: a database this creates gets its schema in its first release's
+    /// transaction (`store::open_new_release_writer`).
+    pub fn open_new_release_writer(
+        &self,
+        what: &str,
+    ) -> anyhow::Result<crate::store::WriterConnection> {
+        self.open_locked(what, crate::store::open_new_release_writer)
+    }
+
     fn open_locked(
         &self,
         what: &str,

@@ -25,12 +25,26 @@ use chrono::{Datelike, NaiveDate};
 
 use super::report::StatusRow;
 use super::{Scope, Status, Subject};
+use crate::parse::csv_text::MAX_NOTE_BYTES;
 
 /// Rows held in memory before a run is sorted and spilled: 32 bytes each, so a
 /// full run is 64 MiB (plus its notes).
 pub const RUN_ROWS: usize = 1 << 21;
 /// Note bytes held in memory before a run is spilled regardless of its rows.
 const RUN_NOTE_BYTES: usize = 32 << 20;
+
+/// Rows (and note bytes) up to which a run grows by doubling, as a `Vec` does; the
+/// row that passes it gives the run its full size at once ([`RUN_ROWS`], and
+/// [`RUN_NOTE_BYTES`] for the notes).
+///
+/// Grown by doubling to 64 MiB, a run freed 32 + 16 + 8 + … MiB on the way, and
+/// mimalloc keeps freed memory resident until it purges it, a second or more
+/// later: when the report was read in less than that, SQLite's page cache filled
+/// beside those dead pages and the import's peak RSS rose from 170 to 184–208 MiB,
+/// depending on the threads' timing (BENCHMARKS.md, "Status import", decision 11).
+/// Taken at once, the run's pages are only resident once rows are written into
+/// them, so a small report costs no more than it did.
+const GROWN_BY_DOUBLING: usize = 1 << 16;
 
 /// One row as held while sorting.
 #[derive(Debug, Clone, Copy)]
@@ -199,9 +213,20 @@ impl ReportRows {
         } = row;
         let subject = self.subjects.intern(subject);
         let scope = self.scopes.intern(scope);
+        if self.run.len() == GROWN_BY_DOUBLING {
+            let full = self.run_rows.min(RUN_ROWS);
+            self.run
+                .reserve_exact(full.saturating_sub(GROWN_BY_DOUBLING));
+        }
         let (note_at, note_len) = match note {
             Some(n) => {
                 let at = self.notes.len();
+                if at < GROWN_BY_DOUBLING && at + n.len() >= GROWN_BY_DOUBLING {
+                    // The note that fills the run comes on top of the limit.
+                    let full = self.run_note_bytes.min(RUN_NOTE_BYTES);
+                    self.notes
+                        .reserve_exact(full.saturating_add(MAX_NOTE_BYTES).saturating_sub(at));
+                }
                 self.notes.push_str(&n);
                 (at as u32, n.len() as u32)
             }
@@ -492,6 +517,45 @@ mod tests {
             ));
         }
         out
+    }
+
+    /// A run grows by doubling only to [`GROWN_BY_DOUBLING`] rows or note bytes, then
+    /// takes its full size at once: nothing of that size is freed while a report is
+    /// read (see the constant), and a small report never reserves a full run.
+    #[test]
+    fn a_run_takes_its_full_size_once_past_doubling() {
+        let full = GROWN_BY_DOUBLING * 3;
+        let mut rows = ReportRows::with_run_size(full, full);
+        let note = "n".repeat(16);
+        for i in 0..GROWN_BY_DOUBLING {
+            let mut r = row(
+                i as u64,
+                "99000000000001",
+                "031010000000",
+                "2025-01-01",
+                "pilot",
+                None,
+            );
+            if i + 1 < GROWN_BY_DOUBLING / 16 {
+                r.note = Some(note.clone());
+            }
+            rows.push(r).unwrap();
+        }
+        assert!(rows.run.capacity() < full, "{}", rows.run.capacity());
+        assert!(rows.notes.capacity() < full, "{}", rows.notes.capacity());
+        let mut r = row(
+            0,
+            "99000000000001",
+            "031010000000",
+            "2025-01-02",
+            "pilot",
+            None,
+        );
+        r.note = Some(note.clone());
+        rows.push(r).unwrap();
+        assert_eq!(rows.run.capacity(), full);
+        assert_eq!(rows.notes.capacity(), full + MAX_NOTE_BYTES);
+        assert_eq!(rows.spilled_runs(), 0);
     }
 
     /// The same rows come out in the same order whether held in memory or spilled

@@ -189,7 +189,7 @@ impl Drop for WriterConnection {
 /// from a newer ozgsync is refused.
 pub fn open_writer(path: &Path) -> Result<WriterConnection> {
     Ok(WriterConnection {
-        conn: open_with(path, false)?,
+        conn: open_with(path, Opening::Writer)?,
         path: path.to_owned(),
         _lock: None,
     })
@@ -207,7 +207,24 @@ pub fn open_writer(path: &Path) -> Result<WriterConnection> {
 /// [`open_writer`].
 pub fn open_release_writer(path: &Path) -> Result<WriterConnection> {
     Ok(WriterConnection {
-        conn: open_with(path, true)?,
+        conn: open_with(path, Opening::Release)?,
+        path: path.to_owned(),
+        _lock: None,
+    })
+}
+
+/// Like [`open_release_writer`], for `import` into a path where no database
+/// existed (its payload fetched first, `sync::prefetch`), whose one release
+/// follows at once: a database this call creates gets its schema in that
+/// release's transaction ([`create_schema_if_pending`]), not in one of its own, so
+/// a crash or a failed release leaves an empty file, never a schema without a
+/// release, and the import commits once (the schema's own commit was 4 `fsync`
+/// calls on the serial start, benches/HISTORY.md, session 18). Until then the
+/// database is at schema version 0 ([`schema_pending`]). An existing database
+/// is opened and migrated as by [`open_release_writer`].
+pub fn open_new_release_writer(path: &Path) -> Result<WriterConnection> {
+    Ok(WriterConnection {
+        conn: open_with(path, Opening::FirstRelease)?,
         path: path.to_owned(),
         _lock: None,
     })
@@ -216,12 +233,24 @@ pub fn open_release_writer(path: &Path) -> Result<WriterConnection> {
 /// Like [`open_writer`], as a bare connection that leaves the journal mode as it
 /// is on close: for tests and tools that hold the database beside a command.
 pub fn open(path: &Path) -> Result<Connection> {
-    open_with(path, false)
+    open_with(path, Opening::Writer)
 }
 
-/// [`open`]; `for_release`: a new database stays in rollback-journal mode (see
-/// [`open_release_writer`]).
-fn open_with(path: &Path, for_release: bool) -> Result<Connection> {
+/// How a writer opens a database it may create.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// In WAL mode, migrated ([`open_writer`]).
+    Writer,
+    /// A new database in rollback-journal mode until its first release
+    /// ([`open_release_writer`]).
+    Release,
+    /// [`Opening::Release`], and a new database's schema left to that release
+    /// ([`open_new_release_writer`]).
+    FirstRelease,
+}
+
+/// [`open`], [`open_release_writer`] or [`open_new_release_writer`], as `how` says.
+fn open_with(path: &Path, how: Opening) -> Result<Connection> {
     check_database_file(path)?;
     if let Some(problem) = lock::write_access_problem(path) {
         return Err(Error::Database {
@@ -250,7 +279,11 @@ fn open_with(path: &Path, for_release: bool) -> Result<Connection> {
             problem: "cannot be written by this user (file or directory permissions); run commands that write as the database's owner (the service user). Commands that only read need read permission alone".into(),
         });
     }
-    configure(&conn, path, for_release)?;
+    configure(&conn, path, how != Opening::Writer)?;
+    // A new database's schema is created by its first release's transaction.
+    if how == Opening::FirstRelease && is_new(&conn, path)? {
+        return Ok(conn);
+    }
     migrate(&mut conn, path)?;
     // A Ressort rename planned for a date that has come takes effect now, before
     // anything reads the Ressorts' current names.
@@ -709,12 +742,7 @@ fn migrate_with(conn: &mut Connection, path: &Path, target: i64, snapshot: bool)
     if pending.is_empty() {
         return Ok(());
     }
-    let fresh = found == 0
-        && conn
-            .query_row("SELECT NOT EXISTS (SELECT 1 FROM sqlite_schema)", [], |r| {
-                r.get::<_, bool>(0)
-            })
-            .map_err(Error::db(format!("reading {}", path.shown())))?;
+    let fresh = found == 0 && is_new(conn, path)?;
     if fresh && snapshot && target >= SNAPSHOT_VERSION {
         return create_from_snapshot(conn, &pending);
     }
@@ -771,12 +799,29 @@ fn migration_error(e: rusqlite::Error, name: &str, before: i64, path: &Path, fre
     }
 }
 
+/// True when the database has no schema object at all (no table, view, index or
+/// trigger): a file this command created, or an empty one.
+fn is_new(conn: &Connection, path: &Path) -> Result<bool> {
+    conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM sqlite_schema)", [], |r| {
+        r.get::<_, bool>(0)
+    })
+    .map_err(Error::db(format!("reading {}", path.shown())))
+}
+
 /// A new database in one transaction: the schema snapshot, then the `pending`
 /// migrations after [`SNAPSHOT_VERSION`].
 fn create_from_snapshot(conn: &mut Connection, pending: &[(i64, &str, &str)]) -> Result<()> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(Error::db("starting to create the database"))?;
+    create_schema(&tx, pending)?;
+    tx.commit()
+        .map_err(Error::db("committing the schema of the new database"))
+}
+
+/// The schema snapshot and the `pending` migrations after it, in the caller's
+/// transaction.
+fn create_schema(tx: &Connection, pending: &[(i64, &str, &str)]) -> Result<()> {
     tx.execute_batch(SNAPSHOT).map_err(Error::db(format!(
         "creating the schema of migration {SNAPSHOT_VERSION:04} (schema/snapshots)"
     )))?;
@@ -790,14 +835,34 @@ fn create_from_snapshot(conn: &mut Connection, pending: &[(i64, &str, &str)]) ->
         .map_err(Error::db(
             "recording the schema version of the new database",
         ))?;
-    tx.commit()
-        .map_err(Error::db("committing the schema of the new database"))?;
     tracing::info!(
         snapshot = SNAPSHOT_VERSION,
         schema_version = last,
         "database created"
     );
     Ok(())
+}
+
+/// True when `conn`'s database still waits for its schema: opened by
+/// [`open_new_release_writer`] as a new file, before its first release. Every
+/// other writer's open migrates, so only such a database is at version 0.
+pub fn schema_pending(conn: &Connection) -> Result<bool> {
+    Ok(user_version(conn)? == 0)
+}
+
+/// Creates the schema of a database [`open_new_release_writer`] left without one,
+/// inside the caller's (the first release's) transaction `tx`; nothing for any
+/// other database.
+pub fn create_schema_if_pending(tx: &Connection) -> Result<()> {
+    if !schema_pending(tx)? {
+        return Ok(());
+    }
+    let pending: Vec<(i64, &str, &str)> = MIGRATIONS
+        .iter()
+        .enumerate()
+        .map(|(index, (name, sql))| (index as i64 + 1, *name, *sql))
+        .collect();
+    create_schema(tx, &pending)
 }
 
 /// The current UTC time as stored (RFC 3339, seconds, `Z`).

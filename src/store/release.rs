@@ -140,6 +140,10 @@ impl SourceState {
 /// Reads the remembered validators (with the location they belong to) and last
 /// applied payload hash of `source`.
 pub fn source_state(conn: &Connection, source: &str) -> Result<SourceState> {
+    // A new database whose schema its first release creates holds no source yet.
+    if crate::store::schema_pending(conn)? {
+        return Ok(SourceState::default());
+    }
     let (validators, location) = conn
         .query_row(
             "SELECT etag, last_modified, location FROM sources WHERE name = ?1",
@@ -185,6 +189,7 @@ pub fn record_unchanged(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(Error::db("starting release transaction"))?;
+    crate::store::create_schema_if_pending(&tx)?;
     upsert_source(&tx, meta, validators)?;
     let release_id = insert_release(&tx, meta, validators, sha256, ReleaseStatus::Unchanged)?;
     // Releases of a database that an older ozgsync indexed lazily are caught up
@@ -325,6 +330,9 @@ fn apply_in_transaction(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(Error::db("starting release transaction"))?;
+    // A new database opened by `store::open_new_release_writer` gets its schema
+    // here, so that it commits with its first release or not at all.
+    crate::store::create_schema_if_pending(&tx)?;
     // The release indexes what it writes; an index an older ozgsync left behind is
     // caught up first (before this release's row exists, which would count as
     // pending too), so the documents the release removes are there.

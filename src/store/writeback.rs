@@ -52,11 +52,13 @@ impl Writeback {
         }
         // And no release yet: a database in rollback-journal mode for another reason
         // (a file system where WAL mode failed) may be open elsewhere in the process.
-        let first: bool = conn
-            .query_row("SELECT NOT EXISTS (SELECT 1 FROM releases)", [], |r| {
-                r.get(0)
-            })
-            .ok()?;
+        // A database whose schema the release creates has none yet.
+        let first = crate::store::schema_pending(conn).ok()?
+            || conn
+                .query_row("SELECT NOT EXISTS (SELECT 1 FROM releases)", [], |r| {
+                    r.get(0)
+                })
+                .ok()?;
         if !first {
             return None;
         }
