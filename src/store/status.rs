@@ -462,21 +462,29 @@ impl Tally {
     }
 
     /// The keys whose count changed, with the change.
+    ///
+    /// Allocated once at its length: with every Gemeinde of Germany this is some
+    /// 86,000 keys, and a vector grown by doubling (then a second one of the keys'
+    /// texts and a stable sort's scratch) left ~19 MiB freed just before the scope
+    /// index's build, which mimalloc kept resident through it (BENCHMARKS.md,
+    /// "Status import", decision 11).
     fn deltas(&self) -> Vec<(TallyKey, i64)> {
         let per_scope = TALLY_KINDS.len() * Status::ALL.len() * 2;
-        let mut out: Vec<(TallyKey, i64)> = self
-            .counts
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n != 0)
-            .filter_map(|(i, &n)| {
-                let scope = u32::try_from(i / per_scope).ok()?;
-                let municipal = i % 2 == 1;
-                let status = *Status::ALL.get(i / 2 % Status::ALL.len())?;
-                let kind = *TALLY_KINDS.get(i / 2 / Status::ALL.len() % TALLY_KINDS.len())?;
-                Some(((scope, kind, status, municipal), n))
-            })
-            .collect();
+        let changed = self.counts.iter().filter(|n| **n != 0).count();
+        let mut out: Vec<(TallyKey, i64)> = Vec::with_capacity(changed + self.other.len());
+        out.extend(
+            self.counts
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n != 0)
+                .filter_map(|(i, &n)| {
+                    let scope = u32::try_from(i / per_scope).ok()?;
+                    let municipal = i % 2 == 1;
+                    let status = *Status::ALL.get(i / 2 % Status::ALL.len())?;
+                    let kind = *TALLY_KINDS.get(i / 2 / Status::ALL.len() % TALLY_KINDS.len())?;
+                    Some(((scope, kind, status, municipal), n))
+                }),
+        );
         out.extend(
             self.other
                 .iter()
@@ -800,28 +808,23 @@ impl Writer<'_, '_> {
                      SET cells = cells + excluded.cells",
             )
             .map_err(Error::db("preparing status tally update"))?;
-        let mut deltas: Vec<_> = self
-            .current
-            .tally
-            .deltas()
-            .into_iter()
-            .map(|((scope, subject_kind, status, municipal), n)| {
-                let (scope_kind, scope) = &self.scopes[scope as usize];
-                (
-                    (
-                        *scope_kind,
-                        scope.as_str(),
-                        subject_kind,
-                        status.as_str(),
-                        municipal,
-                    ),
-                    n,
-                )
-            })
-            .collect();
-        // Key order: the tally's pages are then written front to back.
-        deltas.sort();
-        for ((scope_kind, scope, subject_kind, status, municipal), n) in deltas {
+        let scopes = self.scopes;
+        let stored = |(scope, subject_kind, status, municipal): &TallyKey| {
+            let (scope_kind, scope) = &scopes[*scope as usize];
+            (
+                *scope_kind,
+                scope.as_str(),
+                *subject_kind,
+                status.as_str(),
+                *municipal,
+            )
+        };
+        let mut deltas = self.current.tally.deltas();
+        // Key order: the tally's pages are then written front to back. The keys
+        // are distinct, so the unstable sort (no scratch) gives the one order.
+        deltas.sort_unstable_by(|(a, _), (b, _)| stored(a).cmp(&stored(b)));
+        for (key, n) in &deltas {
+            let (scope_kind, scope, subject_kind, status, municipal) = stored(key);
             add.execute(params![
                 scope_kind,
                 scope,
