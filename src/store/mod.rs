@@ -392,8 +392,18 @@ pub fn open_reader(path: &Path) -> Result<Connection> {
     let (conn, version) = open_existing_read_only(path)?;
     check_version(version, path)?;
     // An empty file (a `touch`, or a writer killed right after creating it) is no
-    // database of an older ozgsync: "migrate" would mislead.
+    // database of an older ozgsync: "migrate" would mislead. Beside the writer
+    // that created it (`import` creates the schema in its first release's
+    // transaction, `open_new_release_writer`), it is a database not committed yet.
     if version == 0 && std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        if let Some(holder) = lock::holder(path) {
+            return Err(Error::Database {
+                path: path.to_owned(),
+                problem: format!(
+                    "is being created by {holder}: its first release has not committed yet (the file is empty until then); read again when that command has finished"
+                ),
+            });
+        }
         return Err(Error::Database {
             path: path.to_owned(),
             problem: "is an empty file (0 bytes), not a database yet; check --db (or OZGSYNC_DB, or the config's `database`), or fill it with `ozgsync sync` or `ozgsync import`".into(),

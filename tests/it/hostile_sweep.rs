@@ -590,6 +590,22 @@ fn an_empty_database_file_is_named_as_empty_to_a_reader() {
         assert!(!run.stderr.contains("migrate"), "{run:#?}");
         assert_eq!(std::fs::metadata(&db).unwrap().len(), 0);
     }
+    // Beside the writer creating it (`import` into a new path creates the schema
+    // in its first release's transaction, so the file stays empty until the
+    // commit), a reader is told who, and to read again when it has finished.
+    let lock = ozgsync::store::lock::acquire(&db, "import").unwrap();
+    let run = support::run_db(&db, &["releases"]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "is being created by import, pid {}",
+            std::process::id()
+        )) && run
+            .stderr
+            .contains("its first release has not committed yet"),
+        "{run:#?}"
+    );
+    drop(lock);
     // A writer takes it as a new database, as before.
     let leika = fixture(LEIKA);
     support::run_db(&db, &["import", "leika", leika.to_str().unwrap()]).assert_ok();
