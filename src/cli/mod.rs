@@ -207,6 +207,48 @@ impl Context {
         Ok(open(&self.db)?.holding(lock))
     }
 
+    /// An error a reader meets on a stored record another program changed (SQLite's
+    /// "malformed JSON", rusqlite's "Invalid column type Integer at index: 1, name:
+    /// name") names neither the table nor the record: the records are looked for
+    /// (`store::damage`, a read of every version, so only on such an error) and
+    /// named with what to do. Without a damaged record the error stays as it was.
+    fn name_damaged_records(&self, err: anyhow::Error) -> anyhow::Error {
+        const SHOWN: usize = 5;
+        let shape = err.chain().any(|e| {
+            e.downcast_ref::<rusqlite::Error>()
+                .is_some_and(crate::store::damage::is_data_shape_error)
+        });
+        if !shape {
+            return err;
+        }
+        let Ok(conn) = crate::store::open_reader(&self.db) else {
+            return err;
+        };
+        let (found, total) = match crate::store::damage::damaged_versions(&conn, SHOWN) {
+            Ok(found) if found.1 > 0 => found,
+            _ => return err,
+        };
+        let mut list = found
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        if total > found.len() {
+            list.push_str(&format!("; and {} more", total - found.len()));
+        }
+        err.context(format!(
+            "database {} holds {total} stored record{} that ozgsync did not write so: {list}. \
+             Another program changed {} (`sqlite3` by hand, Datasette, a script): ozgsync writes \
+             `record_versions.data` only as its record's JSON, and a new import does not \
+             rewrite a record its source left unchanged. Restore a backup taken before the \
+             change (`ozgsync backup` makes one), or put `data` of each version_id named \
+             back as the source has it",
+            self.db.shown(),
+            if total == 1 { "" } else { "s" },
+            if total == 1 { "it" } else { "them" },
+        ))
+    }
+
     /// A "database is locked" met while a `sync`, an `import` or the daemon holds
     /// the writer lock says who that is (commands without the lock, such as
     /// `annotations import`, otherwise only see SQLite's bare message).
@@ -469,7 +511,7 @@ impl Cli {
             Command::Completions(c) => c.run(&ctx),
             Command::Man(c) => c.run(&ctx),
         };
-        result.map_err(|e| ctx.name_the_writer(e))
+        result.map_err(|e| ctx.name_damaged_records(ctx.name_the_writer(e)))
     }
 }
 

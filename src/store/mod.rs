@@ -7,6 +7,7 @@
 
 pub mod annotations;
 pub mod backup;
+pub mod damage;
 pub mod due;
 pub mod efa_nachnutzung;
 pub mod lock;
@@ -98,6 +99,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0019_status_current_cell",
         include_str!("../../schema/0019_status_current_cell.sql"),
+    ),
+    (
+        "0020_status_current_cell_checked",
+        include_str!("../../schema/0020_status_current_cell_checked.sql"),
     ),
 ];
 

@@ -447,8 +447,8 @@ pub fn fts_query(text: &str) -> Option<String> {
 
 /// The stored name and synonyms of a search document's current version.
 const SHOWN: &str =
-    "coalesce(json_extract(v.data, '$.bezeichnung'), json_extract(v.data, '$.name'), ''),
-     (SELECT group_concat(value, ' | ') FROM json_each(v.data, '$.synonyme'))";
+    "coalesce(json_extract(v.data, '$.bezeichnung'), json_extract(v.data, '$.name'), '') AS name,
+     (SELECT group_concat(value, ' | ') FROM json_each(v.data, '$.synonyme')) AS synonyme";
 
 /// The best `limit` matches for `text`, best first: a current record whose key is
 /// `text` (Leistungsschlüssel, EfA-ID; case ignored), then name and synonym matches.

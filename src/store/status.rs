@@ -470,7 +470,7 @@ impl Tally {
     /// Germany some 86,000 counters changed, and the collected keys, their texts
     /// and the sort's scratch (~19 MiB) were freed just before the scope index's
     /// build, which mimalloc kept resident through it (BENCHMARKS.md, "Status
-    /// import", decision 11).
+    /// import", decision 12).
     fn each_delta_in_key_order(
         &self,
         scopes: &[(&'static str, String)],
@@ -962,12 +962,12 @@ pub struct CellStatus {
 const CELL_COLUMNS: &str = "s.subject_kind, s.subject, p.scope_kind, p.scope,
     CASE WHEN p.scope_kind = 'ressort' THEN
         (SELECT n.kuerzel FROM ressort_names n
-          WHERE n.ressort_id = CAST(p.scope AS INTEGER) AND n.valid_to IS NULL) END,
+          WHERE n.ressort_id = CAST(p.scope AS INTEGER) AND n.valid_to IS NULL) END AS ressort,
     CASE WHEN p.scope_kind = 'ars' THEN
         (SELECT json_extract(m.data, '$.name') FROM record_versions m
           WHERE m.entity = 'municipality' AND m.valid_to IS NULL
             AND m.key IN ('gemeinde:' || p.scope, 'kreis:' || p.scope, 'verband:' || p.scope)
-          ORDER BY m.key LIMIT 1) END,
+          ORDER BY m.key LIMIT 1) END AS municipality,
     (SELECT k.status FROM status_codes k WHERE k.code = e.status),
     printf('%04d-%02d-%02d', e.effective_on / 10000, e.effective_on / 100 % 100,
            e.effective_on % 100),

@@ -109,6 +109,13 @@ fn a_schema_18_database_migrates_in_place_and_answers_as_before() {
     migrates_in_place_and_answers_as_before("schema18.db", "expected-schema18");
 }
 
+/// The release before 0020 (`status_current_rows.cell` checked against the
+/// columns it packs): a database of schema 19.
+#[test]
+fn a_schema_19_database_migrates_in_place_and_answers_as_before() {
+    migrates_in_place_and_answers_as_before("schema19.db", "expected-schema19");
+}
+
 /// `old_db` in `fixtures/migration/`, migrated by a writing command, answers as
 /// `expected` (the answers of the binary that made it) says.
 fn migrates_in_place_and_answers_as_before(old_db: &str, expected: &str) {
@@ -201,6 +208,16 @@ fn migrates_in_place_and_answers_as_before(old_db: &str, expected: &str) {
               WHERE cell IS NOT (((effective_on * 16 + status) << 31) | coalesce(prev_event, 0))"
         ),
         ["0"]
+    );
+    // ... and cannot be written otherwise (0020): a status set without it is refused.
+    let refused = rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("UPDATE status_current_rows SET status = 1 + status % 8", [])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("CHECK constraint failed: cell must be"),
+        "{refused}"
     );
     assert_eq!(rows(&db, "PRAGMA integrity_check"), ["ok"]);
 

@@ -24,6 +24,7 @@ mod hostile_s14;
 mod hostile_s15;
 mod hostile_s16;
 mod hostile_s17;
+mod hostile_s18;
 mod hostile_s7;
 mod hostile_s8;
 mod hostile_s9;
