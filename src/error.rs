@@ -46,6 +46,11 @@ pub enum Error {
     #[error("{cause}. {advice}")]
     TempSpace { cause: Box<Error>, advice: String },
 
+    /// A file SQLite writes (a backup) could not be written whole: the room it
+    /// needs and what stopped it ([`crate::store::backup`]).
+    #[error("{cause}. {advice}")]
+    NoRoom { cause: Box<Error>, advice: String },
+
     /// Fetching a source failed (network, HTTP status, size limit, ...).
     #[error(transparent)]
     Fetch(#[from] FetchError),

@@ -49,7 +49,7 @@ pub fn backup(db: &Path, target: &Path) -> Result<()> {
         .map_err(Error::io("creating", &partial))?;
     if let Err(e) = copy(&source, &partial) {
         let _ = std::fs::remove_file(&partial);
-        return Err(e);
+        return Err(explain_no_room(e, db, target));
     }
     // A hard link never replaces: if the target appeared meanwhile (a file, a
     // link), it stays and the backup fails, instead of a rename silently replacing
@@ -64,6 +64,55 @@ pub fn backup(db: &Path, target: &Path) -> Result<()> {
         Err(_) => {
             std::fs::rename(&partial, target).map_err(Error::io("renaming into place", target))
         }
+    }
+}
+
+/// A copy that SQLite could not write whole ("database or disk is full", or "disk
+/// I/O error" when a file-size limit cut the write) named as what it is: the room
+/// the backup needs, what its directory has, and that nothing was left. Other
+/// errors pass unchanged.
+fn explain_no_room(e: Error, db: &Path, target: &Path) -> Error {
+    let Error::Db { source, .. } = &e else {
+        return e;
+    };
+    let write_failed = matches!(
+        source,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::DiskFull
+                || f.extended_code == rusqlite::ffi::SQLITE_IOERR_WRITE
+    );
+    if !write_failed {
+        return e;
+    }
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let needed = std::fs::metadata(db).map(|m| m.len()).unwrap_or(0);
+    let mb = |b: u64| b.div_ceil(1 << 20);
+    let room = match super::tempdir::free_bytes(&dir) {
+        Some(free) if free < needed => format!(
+            "its file system has {} MB free in {}",
+            free >> 20,
+            dir.shown()
+        ),
+        Some(free) => format!(
+            "{} reports {} MB free, so a file-size limit (`ulimit -f`), a quota or a \
+             failing disk stopped the write",
+            dir.shown(),
+            free >> 20
+        ),
+        None => format!("{} does not say how much room it has", dir.shown()),
+    };
+    Error::NoRoom {
+        cause: Box::new(e),
+        advice: format!(
+            "The backup of {} needs about {} MB, and {room}; nothing was left behind (the \
+             partial copy is removed). Free space there, or give a path on a disk with room, \
+             and run it again",
+            db.shown(),
+            mb(needed)
+        ),
     }
 }
 

@@ -36,7 +36,7 @@ fn usable(dir: &Path) -> bool {
 }
 
 /// Free bytes in `dir` for an unprivileged writer, if the file system says.
-fn free_bytes(dir: &Path) -> Option<u64> {
+pub(crate) fn free_bytes(dir: &Path) -> Option<u64> {
     let s = rustix::fs::statvfs(dir).ok()?;
     Some(s.f_bavail.saturating_mul(s.f_frsize))
 }

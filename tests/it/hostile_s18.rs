@@ -267,3 +267,48 @@ fn no_record_ozgsync_wrote_is_called_damaged() {
         assert_eq!((total, found), (0, vec![]), "{}", db.display());
     }
 }
+
+/// `backup` onto a disk without room for the copy: SQLite's "database or disk is
+/// full: Insertion failed because database is full" named neither the room needed
+/// nor that nothing was left, and a file-size limit (`ulimit -f`, as a quota or a
+/// small file system cuts a file) gave "disk I/O error: Error writing to disk", a
+/// failing disk to any reader. Both now say what the backup needs, what stopped
+/// it, and that nothing was left; nothing is. (The full file system by hand: a
+/// 1 MiB tmpfs, "its file system has 0 MB free in …".)
+#[test]
+fn a_backup_without_room_says_what_it_needs_and_leaves_nothing() {
+    let dir = scratch();
+    let db = support::quick_start(dir.path());
+    let target = dir.path().join("backups/b.db");
+    std::fs::create_dir(dir.path().join("backups")).unwrap();
+    // SIGXFSZ ignored (as a shell or a service may leave it), so the write past the
+    // limit fails instead of killing the process; 1000 blocks of 1 KiB, less than
+    // the quick start's database.
+    let run = support::collect(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg("trap '' XFSZ; ulimit -f 1000; exec \"$0\" --db \"$1\" backup \"$2\"")
+            .arg(support::binary())
+            .arg(&db)
+            .arg(&target)
+            .env_remove("RUST_LOG")
+            .env("XDG_CONFIG_HOME", "/nonexistent/ozgsync-tests/xdg-config"),
+    );
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    for said in [
+        "The backup of ",
+        " MB, and ",
+        "so a file-size limit (`ulimit -f`), a quota or a failing disk stopped the write",
+        "nothing was left behind",
+    ] {
+        assert!(
+            run.stderr.contains(said),
+            "does not say {said:?}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        support::files_starting_with(&dir.path().join("backups"), ""),
+        Vec::<String>::new()
+    );
+}
