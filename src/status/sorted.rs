@@ -41,7 +41,7 @@ const RUN_NOTE_BYTES: usize = 32 << 20;
 /// mimalloc keeps freed memory resident until it purges it, a second or more
 /// later: when the report was read in less than that, SQLite's page cache filled
 /// beside those dead pages and the import's peak RSS rose from 170 to 184–208 MiB,
-/// depending on the threads' timing (BENCHMARKS.md, "Status import", decision 11).
+/// depending on the threads' timing (BENCHMARKS.md, "Status import", decision 12).
 /// Taken at once, the run's pages are only resident once rows are written into
 /// them, so a small report costs no more than it did.
 const GROWN_BY_DOUBLING: usize = 1 << 16;

@@ -461,37 +461,63 @@ impl Tally {
         }
     }
 
-    /// The keys whose count changed, with the change.
+    /// Calls `f` with each key whose count changed and the change, in the tally's
+    /// key order: scopes as stored (`scopes`, the report's by id), each scope's
+    /// counters by subject kind, status and municipal as their texts sort; the keys
+    /// outside the dense range (none today) after them.
     ///
-    /// Allocated once at its length: with every Gemeinde of Germany this is some
-    /// 86,000 keys, and a vector grown by doubling (then a second one of the keys'
-    /// texts and a stable sort's scratch) left ~19 MiB freed just before the scope
-    /// index's build, which mimalloc kept resident through it (BENCHMARKS.md,
-    /// "Status import", decision 11).
-    fn deltas(&self) -> Vec<(TallyKey, i64)> {
-        let per_scope = TALLY_KINDS.len() * Status::ALL.len() * 2;
-        let changed = self.counts.iter().filter(|n| **n != 0).count();
-        let mut out: Vec<(TallyKey, i64)> = Vec::with_capacity(changed + self.other.len());
-        out.extend(
-            self.counts
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| **n != 0)
-                .filter_map(|(i, &n)| {
-                    let scope = u32::try_from(i / per_scope).ok()?;
-                    let municipal = i % 2 == 1;
-                    let status = *Status::ALL.get(i / 2 % Status::ALL.len())?;
-                    let kind = *TALLY_KINDS.get(i / 2 / Status::ALL.len() % TALLY_KINDS.len())?;
-                    Some(((scope, kind, status, municipal), n))
-                }),
-        );
-        out.extend(
-            self.other
-                .iter()
-                .filter(|(_, n)| **n != 0)
-                .map(|(k, n)| (*k, *n)),
-        );
-        out
+    /// Walked in that order, not collected and sorted: with every Gemeinde of
+    /// Germany some 86,000 counters changed, and the collected keys, their texts
+    /// and the sort's scratch (~19 MiB) were freed just before the scope index's
+    /// build, which mimalloc kept resident through it (BENCHMARKS.md, "Status
+    /// import", decision 12).
+    fn each_delta_in_key_order(
+        &self,
+        scopes: &[(&'static str, String)],
+        mut f: impl FnMut(TallyKey, i64) -> Result<()>,
+    ) -> Result<()> {
+        let mut scope_order: Vec<usize> = (0..scopes.len()).collect();
+        scope_order.sort_unstable_by(|a, b| scopes[*a].cmp(&scopes[*b]));
+        let mut counters: Vec<(&'static str, Status, bool)> = TALLY_KINDS
+            .iter()
+            .flat_map(|k| {
+                Status::ALL
+                    .iter()
+                    .flat_map(move |s| [(*k, *s, false), (*k, *s, true)])
+            })
+            .collect();
+        counters
+            .sort_unstable_by_key(|(kind, status, municipal)| (*kind, status.as_str(), *municipal));
+        for scope in scope_order {
+            let Ok(id) = u32::try_from(scope) else {
+                continue;
+            };
+            for &(kind, status, municipal) in &counters {
+                let key = (id, kind, status, municipal);
+                match Tally::slot(key).and_then(|i| self.counts.get(i)) {
+                    Some(&n) if n != 0 => f(key, n)?,
+                    _ => {}
+                }
+            }
+        }
+        let mut other: Vec<(TallyKey, i64)> = self
+            .other
+            .iter()
+            .filter(|(_, n)| **n != 0)
+            .map(|(k, n)| (*k, *n))
+            .collect();
+        other.sort_unstable_by_key(|((scope, kind, status, municipal), _)| {
+            (
+                scopes.get(*scope as usize),
+                *kind,
+                status.as_str(),
+                *municipal,
+            )
+        });
+        for (key, n) in other {
+            f(key, n)?;
+        }
+        Ok(())
     }
 }
 
@@ -808,33 +834,24 @@ impl Writer<'_, '_> {
                      SET cells = cells + excluded.cells",
             )
             .map_err(Error::db("preparing status tally update"))?;
+        // Key order: the tally's pages are then written front to back.
         let scopes = self.scopes;
-        let stored = |(scope, subject_kind, status, municipal): &TallyKey| {
-            let (scope_kind, scope) = &scopes[*scope as usize];
-            (
-                *scope_kind,
-                scope.as_str(),
-                *subject_kind,
-                status.as_str(),
-                *municipal,
-            )
-        };
-        let mut deltas = self.current.tally.deltas();
-        // Key order: the tally's pages are then written front to back. The keys
-        // are distinct, so the unstable sort (no scratch) gives the one order.
-        deltas.sort_unstable_by(|(a, _), (b, _)| stored(a).cmp(&stored(b)));
-        for (key, n) in &deltas {
-            let (scope_kind, scope, subject_kind, status, municipal) = stored(key);
-            add.execute(params![
-                scope_kind,
-                scope,
-                subject_kind,
-                status,
-                municipal,
-                n
-            ])
-            .map_err(Error::db("updating the status tally"))?;
-        }
+        self.current.tally.each_delta_in_key_order(
+            scopes,
+            |(scope, subject_kind, status, municipal), n| {
+                let (scope_kind, scope) = &scopes[scope as usize];
+                add.execute(params![
+                    scope_kind,
+                    scope,
+                    subject_kind,
+                    status.as_str(),
+                    municipal,
+                    n
+                ])
+                .map_err(Error::db("updating the status tally"))?;
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 }
