@@ -371,6 +371,18 @@ pub(super) fn print_history(
             };
             writeln!(out, "    {f}: {}", visible(&v))?;
         }
+    } else {
+        // ozgsync stores every record as a JSON object (`store::release`); this
+        // text was written by another program, and is shown as it is, not dropped.
+        let text = match &last.data {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        writeln!(
+            out,
+            "    stored data (not the JSON object ozgsync writes: another program changed it; restore a backup): {}",
+            visible(&text)
+        )?;
     }
     writeln!(out, "  history:")?;
     let mut previous: Option<&Value> = None;

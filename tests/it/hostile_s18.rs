@@ -312,3 +312,30 @@ fn a_backup_without_room_says_what_it_needs_and_leaves_nothing() {
         Vec::<String>::new()
     );
 }
+
+/// `service KEY` of a record whose stored `data` another program made into text
+/// that is not JSON printed the key and its history and no field at all, exit 0,
+/// as if the record had none. It now shows the stored text as it is and says what
+/// it is.
+#[test]
+fn service_shows_stored_data_that_is_not_json_and_says_so() {
+    let dir = scratch();
+    let db = support::quick_start(dir.path());
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "UPDATE record_versions SET data = '{\"leistungsschluessel\": broken'
+              WHERE entity = 'service' AND key = '99001035000000'",
+        )
+        .unwrap();
+    let run = run_db(&db, &["service", "99001035000000"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains(
+            "stored data (not the JSON object ozgsync writes: another program changed it; \
+             restore a backup): {\"leistungsschluessel\": broken"
+        ),
+        "{}",
+        run.stdout
+    );
+}
