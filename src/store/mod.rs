@@ -104,6 +104,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0020_status_current_cell_checked",
         include_str!("../../schema/0020_status_current_cell_checked.sql"),
     ),
+    (
+        "0021_status_current_ressort_again",
+        include_str!("../../schema/0021_status_current_ressort_again.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
