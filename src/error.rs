@@ -40,14 +40,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// SQLite could not write its temporary files while it sorted (an index
-    /// built in one go after a large release or status report); `advice` names
-    /// its temporary directory and the room needed ([`crate::store::tempdir`]).
-    #[error("{cause}. {advice}")]
-    TempSpace { cause: Box<Error>, advice: String },
-
-    /// A file SQLite writes (a backup) could not be written whole: the room it
-    /// needs and what stopped it ([`crate::store::backup`]).
+    /// A file SQLite writes could not be written whole for want of room: its
+    /// temporary files while it sorted (an index built in one go after a large
+    /// release or status report, [`crate::store::tempdir`]) or a backup's copy
+    /// ([`crate::store::backup`]); `advice` names the directory, the room needed
+    /// and what stopped it.
     #[error("{cause}. {advice}")]
     NoRoom { cause: Box<Error>, advice: String },
 

@@ -97,7 +97,7 @@ pub fn explain_sort(e: Error, rows: u64) -> Error {
              directory with {mb} MB free and run it again"
         ),
     };
-    Error::TempSpace {
+    Error::NoRoom {
         cause: Box::new(e),
         advice,
     }
