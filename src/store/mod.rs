@@ -20,6 +20,7 @@ pub mod runs;
 pub mod search;
 pub mod sheet;
 mod sidecar;
+pub mod statements;
 pub mod status;
 pub mod tempdir;
 mod writeback;
@@ -456,6 +457,7 @@ fn open_existing_read_only(path: &Path) -> Result<(Connection, i64)> {
             | OpenFlags::SQLITE_OPEN_URI,
     )
     .map_err(Error::db(format!("opening {} read-only", path.shown())))?;
+    statements::attach(&conn, path);
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(Error::db("setting busy timeout"))?;
     register_functions(&conn)?;

@@ -37,6 +37,7 @@ mod nothing_lost_due;
 mod nothing_lost_open;
 mod nothing_lost_publish;
 mod nothing_lost_rejects;
+mod plans;
 mod pvog;
 mod query;
 mod release;
