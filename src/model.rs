@@ -205,6 +205,15 @@ pub enum Level {
 }
 
 impl Level {
+    pub const ALL: [Level; 6] = [
+        Level::Land,
+        Level::Regierungsbezirk,
+        Level::Region,
+        Level::Kreis,
+        Level::Verband,
+        Level::Gemeinde,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Land => "land",

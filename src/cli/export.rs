@@ -169,6 +169,10 @@ impl Export {
                 }
             }
         };
+        // SIGTERM or SIGINT stops the export before its next file: the staging
+        // files go and what was published stays (a second signal exits at once).
+        let runtime = super::runtime()?;
+        output.stop = Some(super::stop_on_signals(&runtime)?);
         let outcome = export::run_job_with(&ctx.db, &job, &output).inspect_err(|e| {
             if let Some(err) = e.stdout_error() {
                 super::output::note_closed(err);

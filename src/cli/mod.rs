@@ -597,7 +597,7 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// A stop requested by the first SIGTERM or SIGINT, so `import` and `sync` unwind
+/// A stop requested by the first SIGTERM or SIGINT, so `import`, `sync` and `export` unwind
 /// (rolling back, removing temporary payload files, recording the run) instead of
 /// dying mid-write. A second signal ends the process at once: the operator insists,
 /// and SQLite rolls back whatever was open on the next start.

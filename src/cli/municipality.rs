@@ -31,9 +31,9 @@ impl Municipality {
         // Why a record was found, when not by its current name.
         let mut notes: std::collections::HashMap<String, String> = Default::default();
         let versions = if Ars::is_valid(q) {
-            read::versions_by_field(&conn, Entity::Municipality, "ars", q)?
+            read::municipality_versions_by_ars(&conn, q)?
         } else if digits && q.len() == 8 {
-            read::versions_by_field(&conn, Entity::Municipality, "ags", q)?
+            read::municipality_versions_by_ags(&conn, q)?
         } else if digits {
             return Err(crate::Error::usage(format!(
                 "{q:?}: give a 12-digit ARS, an 8-digit AGS or a name"

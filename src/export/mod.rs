@@ -47,6 +47,11 @@ pub enum ExportError {
     /// Bad arguments or an unusable target: a usage error (exit 2).
     #[error("{0}")]
     Invalid(#[from] Usage),
+    /// A stop was requested (the signal's name) before the export was published.
+    #[error(
+        "stopped ({0}) before the export was published; what was published before is unchanged"
+    )]
+    Stopped(String),
 }
 
 impl ExportError {
@@ -256,6 +261,7 @@ pub fn run_job_at(
                 allow_foreign_files: output.allow_foreign_files,
                 protect: vec![db.to_path_buf()],
                 legacy: Some(dashboards::LEGACY),
+                stop: output.stop.clone(),
                 ..Default::default()
             };
             // Stop early when the published meta.json names what this export would
@@ -381,6 +387,7 @@ fn write_report(
         target::check_replaceable(path, &protected, bytes)?;
     }
     for (path, bytes) in &targets {
+        output.check_stop()?;
         write_atomic(path, bytes, output.modes)?;
     }
     Ok(targets.into_keys().collect())

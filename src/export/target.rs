@@ -68,6 +68,25 @@ pub struct OutputOptions {
     /// Dashboards may be published into a DIR that holds files ozgsync did not
     /// write; those files are kept as they are.
     pub allow_foreign_files: bool,
+    /// A stop request (SIGTERM, SIGINT to the `export` command): checked before
+    /// each file is written and before anything is published, so a stopped export
+    /// leaves what was published before and no staging files.
+    pub stop: Option<crate::stop::Stop>,
+}
+
+impl OutputOptions {
+    /// Fails with [`ExportError::Stopped`] once a stop was requested.
+    pub fn check_stop(&self) -> Result<(), ExportError> {
+        check_stop(self.stop.as_ref())
+    }
+}
+
+/// Fails with [`ExportError::Stopped`] once `stop` was requested.
+pub fn check_stop(stop: Option<&crate::stop::Stop>) -> Result<(), ExportError> {
+    match stop.and_then(crate::stop::Stop::reason) {
+        Some(reason) => Err(ExportError::Stopped(reason)),
+        None => Ok(()),
+    }
 }
 
 /// Identity (device, inode) of files that must never be replaced or removed: the

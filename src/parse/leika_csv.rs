@@ -365,8 +365,8 @@ impl Columns {
         row: &Row<'r>,
     ) -> Option<(&'static str, usize, usize, &'r str, &'r str)> {
         self.repeats.iter().find_map(|&(col, first, other)| {
-            let a = row.get(first).unwrap_or("").trim();
-            let b = row.get(other).unwrap_or("").trim();
+            let a = trim(row.get(first).unwrap_or(""));
+            let b = trim(row.get(other).unwrap_or(""));
             (a != b).then(|| {
                 let name = COLUMN_NAMES.get(col).copied().unwrap_or("?");
                 (name, first + 1, other + 1, a, b)
@@ -376,7 +376,7 @@ impl Columns {
 
     /// The trimmed field of `col`, empty when the column is absent.
     fn field<'r>(&self, row: &Row<'r>, col: Col) -> &'r str {
-        self.get(col).and_then(|i| row.get(i)).unwrap_or("").trim()
+        trim(self.get(col).and_then(|i| row.get(i)).unwrap_or(""))
     }
 }
 
@@ -391,10 +391,13 @@ struct Row<'r> {
 
 impl<'r> Row<'r> {
     fn new(record: &'r ByteRecord) -> Result<Row<'r>, std::str::Utf8Error> {
-        Ok(Row {
-            text: std::str::from_utf8(record.as_slice())?,
-            record,
-        })
+        let bytes = record.as_slice();
+        let text = match simdutf8::basic::from_utf8(bytes) {
+            Ok(text) => text,
+            // The fast check says only whether; std's says where, for the message.
+            Err(_) => std::str::from_utf8(bytes)?,
+        };
+        Ok(Row { text, record })
     }
 
     fn len(&self) -> usize {
@@ -407,6 +410,28 @@ impl<'r> Row<'r> {
 
     fn iter(&self) -> impl Iterator<Item = &'r str> + '_ {
         (0..self.len()).map(|i| self.get(i).unwrap_or_default())
+    }
+}
+
+/// `text.trim()`, without decoding characters where both ends are ASCII, as
+/// nearly every field's are: the ASCII white space `str::trim` removes (space, tab,
+/// line feed, vertical tab, form feed, carriage return) is cut byte by byte, and
+/// only an end that then starts a multi-byte character is left to `str::trim`.
+fn trim(text: &str) -> &str {
+    fn space(b: u8) -> bool {
+        matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+    }
+    let bytes = text.as_bytes();
+    let start = bytes.iter().position(|&b| !space(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| !space(b))
+        .map_or(start, |i| i + 1);
+    // Both cuts are at ASCII bytes, so at character boundaries.
+    let rest = text.get(start..end).unwrap_or_default();
+    match (rest.as_bytes().first(), rest.as_bytes().last()) {
+        (Some(&first), Some(&last)) if first >= 0x80 || last >= 0x80 => rest.trim(),
+        _ => rest,
     }
 }
 
@@ -565,7 +590,7 @@ fn convert_row(
     out: &mut VecDeque<Item<ServiceRecord>>,
 ) {
     // Spreadsheet exports often end with rows of bare delimiters; they carry nothing.
-    if row.iter().all(|f| f.trim().is_empty()) {
+    if row.iter().all(|f| trim(f).is_empty()) {
         return;
     }
     let position = line_position(line);
@@ -893,6 +918,38 @@ fn iso(t: NaiveDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast `trim` is `str::trim`: ASCII ends, Unicode white space at the ends
+    /// (no-break space, ideographic space, line separator, NEL) and what is not
+    /// white space to `str::trim` (BOM, zero-width space) and stays.
+    #[test]
+    fn trim_is_str_trim() {
+        let cases = [
+            "",
+            " ",
+            "\t\n\x0b\x0c\r ",
+            "a",
+            " a ",
+            "\x0ba\x0c",
+            "a b",
+            "  Straße  ",
+            "\u{a0}a\u{a0}",
+            " \u{a0} a \u{3000}",
+            "\u{2028}x",
+            "x\u{85}",
+            "\u{feff}x\u{feff}",
+            "\u{200b}x",
+            "ä",
+            " ä ",
+            "\u{a0}",
+            " \u{a0} ",
+            "\u{3000}\t",
+            "a\u{1680}",
+        ];
+        for text in cases {
+            assert_eq!(trim(text), text.trim(), "{text:?}");
+        }
+    }
     use crate::parse::test_support::{fixture, service};
     use crate::parse::Severity;
     use std::collections::BTreeSet;

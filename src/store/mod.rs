@@ -109,6 +109,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0021_status_current_ressort_again",
         include_str!("../../schema/0021_status_current_ressort_again.sql"),
     ),
+    (
+        "0022_views_by_subject",
+        include_str!("../../schema/0022_views_by_subject.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

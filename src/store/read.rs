@@ -132,15 +132,35 @@ pub fn history(conn: &Connection, entity: Entity, key: &str) -> Result<Vec<Versi
     versions_where(conn, entity, "v.key = ?2", key)
 }
 
-/// The versions of records whose JSON field `field` equals `value` (e.g. ars).
-pub fn versions_by_field(
-    conn: &Connection,
-    entity: Entity,
-    field: &str,
-    value: &str,
-) -> Result<Vec<VersionRow>> {
-    let condition = format!("json_extract(v.data, '$.{field}') = ?2");
-    versions_where(conn, entity, &condition, value)
+/// Every version of the municipality records (of any level) whose ARS is `ars`,
+/// found by their keys (`<level>:<ars>`, `model::municipality_key`), not by reading
+/// every municipality's JSON.
+pub fn municipality_versions_by_ars(conn: &Connection, ars: &str) -> Result<Vec<VersionRow>> {
+    let keys: Vec<String> = crate::model::Level::ALL
+        .iter()
+        .map(|level| crate::model::municipality_key(*level, ars))
+        .collect();
+    let keys = serde_json::Value::from(keys).to_string();
+    versions_where(
+        conn,
+        Entity::Municipality,
+        "v.key IN (SELECT value FROM json_each(?2))",
+        &keys,
+    )
+}
+
+/// Every version of the Gemeinde whose 8-digit AGS is `ags`. An AGS is the ARS's
+/// first five digits (Land to Kreis) and its last three (the Gemeinde), so the
+/// Gemeinde's key lies among its Kreis's, `gemeinde:<the five digits>…`: only
+/// those are read.
+pub fn municipality_versions_by_ags(conn: &Connection, ags: &str) -> Result<Vec<VersionRow>> {
+    // ':' is the byte after '9': every key of the Kreis's Gemeinden sorts below it.
+    let condition = format!(
+        "v.key > '{gemeinde}:' || substr(?2, 1, 5) AND v.key < '{gemeinde}:' || substr(?2, 1, 5) || ':'
+         AND json_extract(v.data, '$.ags') = ?2",
+        gemeinde = crate::model::Level::Gemeinde.as_str(),
+    );
+    versions_where(conn, Entity::Municipality, &condition, ags)
 }
 
 fn versions_where(
@@ -379,18 +399,23 @@ fn states_of_keys_touched_by(
     let mut stmt = conn
         .prepare(
             // keys with a version that starts or ends inside (lo, hi], in a
-            // release of source ?5 when one is named
+            // release of source ?5 when one is named; found through the release
+            // indexes (`+entity` keeps SQLite from reading the whole entity by
+            // the key index instead: `tests/it/plans.rs`)
             "WITH of_source AS (
-                 SELECT release_id FROM releases WHERE ?5 IS NULL OR source = ?5),
+                 SELECT release_id FROM releases
+                 WHERE release_id > ?2 AND release_id <= ?3 AND (?5 IS NULL OR source = ?5)),
              touched AS (
-                 SELECT DISTINCT key FROM record_versions
-                 WHERE entity = ?1
-                   AND ((valid_from > ?2 AND valid_from <= ?3
-                         AND valid_from IN (SELECT release_id FROM of_source))
-                     OR (valid_to > ?2 AND valid_to <= ?3
-                         AND valid_to IN (SELECT release_id FROM of_source))))
-             SELECT v.key, v.data FROM record_versions v JOIN touched USING (key)
-             WHERE v.entity = ?1 AND v.valid_from <= ?4
+                 SELECT key FROM record_versions
+                 WHERE valid_from > ?2 AND valid_from <= ?3 AND +entity = ?1
+                   AND valid_from IN (SELECT release_id FROM of_source)
+                 UNION
+                 SELECT key FROM record_versions
+                 WHERE valid_to > ?2 AND valid_to <= ?3 AND +entity = ?1
+                   AND valid_to IN (SELECT release_id FROM of_source))
+             SELECT v.key, v.data FROM touched t CROSS JOIN record_versions v
+                 ON v.entity = ?1 AND v.key = t.key
+             WHERE v.valid_from <= ?4
                AND (v.valid_to IS NULL OR v.valid_to > ?4)",
         )
         .map_err(Error::db("reading states for diff"))?;

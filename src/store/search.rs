@@ -458,11 +458,16 @@ pub fn search(conn: &Connection, text: &str, limit: u32) -> Result<Vec<Hit>> {
             "nothing to search for in {text:?}; give at least one word"
         )));
     };
+    // Case ignored as `NOCASE` ignores it (ASCII letters), read through the key
+    // index: every ASCII case variant of a text sorts between its upper- and its
+    // lower-case form (upper-case letters sort first, other bytes are equal), so
+    // the range holds all candidates; for a Leistungsschlüssel it is one key, for a
+    // word it starts at a letter, above every digit key.
     let by_key = format!(
         "SELECT v.entity, v.key, {SHOWN}
          FROM record_versions v
          WHERE v.entity IN ('service', 'efa_service') AND v.valid_to IS NULL
-           AND v.key = ?1 COLLATE NOCASE
+           AND v.key BETWEEN upper(?1) AND lower(?1) AND v.key = ?1 COLLATE NOCASE
          ORDER BY v.entity LIMIT ?2"
     );
     let mut hits = collect_hits(conn, &by_key, params![text.trim(), limit], text)?;

@@ -8,6 +8,11 @@
 //! statement it starts (SQLite's `SQLITE_TRACE_STMT`), kept once each, in the order
 //! first run. A connection to any other path, and every connection while it is off,
 //! costs one comparison at its opening and nothing after.
+//!
+//! The same trace is the log target `ozgsync::sql` at level `trace`: with
+//! `RUST_LOG=ozgsync::sql=trace` every read connection logs each statement it
+//! starts, so an operator (or `tests/it/plans.rs`, for the CLI's readers through
+//! the real binary) sees the SQL a command ran, each time a statement starts.
 
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::Connection;
@@ -37,11 +42,16 @@ pub fn take() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Installs the trace on `conn` when its database is the one recorded.
+/// The log target of the statements' trace.
+pub const TARGET: &str = "ozgsync::sql";
+
+/// Installs the trace on `conn` when its database is the one recorded, or when the
+/// log shows [`TARGET`] at level `trace`.
 pub(crate) fn attach(conn: &Connection, path: &Path) {
-    let wanted = RECORDING
-        .lock()
-        .is_ok_and(|recording| recording.as_ref().is_some_and(|(db, _)| db == path));
+    let wanted = tracing::enabled!(target: TARGET, tracing::Level::TRACE)
+        || RECORDING
+            .lock()
+            .is_ok_and(|recording| recording.as_ref().is_some_and(|(db, _)| db == path));
     if wanted {
         conn.trace_v2(TraceEventCodes::SQLITE_TRACE_STMT, Some(seen));
     }
@@ -54,6 +64,7 @@ fn seen(event: TraceEvent<'_>) {
     if sql.starts_with("--") {
         return;
     }
+    tracing::trace!(target: TARGET, "{sql}");
     if let Ok(mut recording) = RECORDING.lock() {
         if let Some((_, seen)) = recording.as_mut() {
             if !seen.iter().any(|s| s == sql) {

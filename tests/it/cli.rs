@@ -4,7 +4,7 @@
 
 use std::process::Output;
 
-use super::support::Db;
+use super::support::{quick_start, run_db, scratch, Db};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -395,4 +395,28 @@ fn import_honours_the_config_s_body_limit_and_names_the_real_key() {
     let run = super::support::run_in(dir.path(), &["--db", "t.db", "import", "gv100ad", national]);
     run.assert_ok();
     assert!(db.exists());
+}
+
+/// `search` puts a current record whose key is the text first, case ignored as
+/// SQLite's `NOCASE` ignores it (since session 20 read through the key index, by
+/// the range between the text's upper- and lower-case forms).
+#[test]
+fn search_finds_a_key_in_any_ascii_case() {
+    let dir = scratch();
+    let db = quick_start(dir.path());
+    for (text, key) in [
+        ("EFA-0001", "EFA-0001"),
+        ("efa-0001", "EFA-0001"),
+        ("Efa-0002", "EFA-0002"),
+        ("99001001002000", "99001001002000"),
+    ] {
+        let run = run_db(&db, &["search", text, "--format", "json"]);
+        run.assert_ok();
+        let hits: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(hits[0]["key"], key, "{text}: {}", run.stdout);
+    }
+    // A key that is not there, in a case that sorts between others, finds none by key.
+    let run = run_db(&db, &["search", "efa-9999", "--format", "json"]);
+    run.assert_ok();
+    assert!(!run.stdout.contains("\"EFA-"), "{}", run.stdout);
 }

@@ -703,6 +703,69 @@ fn sigterm_during_an_import_lets_it_finish_and_exits_cleanly() {
     assert_eq!(added, written);
 }
 
+/// A burst of SIGHUPs while a job downloads, first over a config broken on disk,
+/// then over the good one again: the broken one is refused and the schedule kept,
+/// the good one reloaded (tokio may fold signals that arrive together into one
+/// wake-up, so "each" is at least one reload per burst), the running job's release
+/// commits whole, and SIGTERM then stops the daemon cleanly.
+#[test]
+fn a_burst_of_sighups_during_an_import_loses_nothing() {
+    let (server, _) = serve(Duration::from_millis(2500));
+    let dir = tempfile::tempdir().unwrap();
+    slow_config(dir.path(), server.port, 30);
+    let config = dir.path().join("ozgsync.toml");
+    let good = std::fs::read_to_string(&config).unwrap();
+    let log = || std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
+    let daemon = start_daemon(dir.path());
+    wait_for(dir.path(), "the download to start", || {
+        server.hits("/slow.csv") > 0
+    });
+    let hup = |Running(child): &Running| {
+        let status = Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    std::fs::write(&config, "[[source]\nname = ").unwrap();
+    for _ in 0..25 {
+        hup(&daemon);
+    }
+    wait_for(dir.path(), "the broken config to be refused", || {
+        log().contains("config not reloaded; keeping the current schedule")
+    });
+    std::fs::write(&config, &good).unwrap();
+    for _ in 0..25 {
+        hup(&daemon);
+    }
+    wait_for(dir.path(), "the good config to be reloaded", || {
+        log().contains("configuration reloaded")
+    });
+    let db = dir.path().join("ozgsync.db");
+    wait_for(dir.path(), "the import to finish", || {
+        finished_runs(&db, "leika") > 0
+    });
+    sigterm(&daemon);
+    assert_eq!(wait_exit(dir.path(), daemon).code(), Some(0));
+    assert_eq!(integrity(&db), "ok");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (outcome, added, written): (String, i64, i64) = conn
+        .query_row(
+            "SELECT r.outcome, l.added,
+                    (SELECT count(*) FROM record_versions WHERE valid_from = l.release_id)
+             FROM runs r JOIN releases l ON l.release_id = r.release_id
+             WHERE r.job = 'leika'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(outcome, "applied");
+    assert!(added > 0);
+    assert_eq!(added, written);
+    let log = log();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
 #[test]
 fn sigterm_with_a_job_outliving_the_shutdown_timeout_exits_and_keeps_the_old_state() {
     let (dir, conn) = sigterm_while_downloading(Duration::from_secs(8), 1);

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::support::{self, fixture, run_db, scratch, Run};
+use super::support::{self, collect, command, fixture, quick_start, root, run_db, scratch, Run};
 
 /// A database with the bundled LeiKa sample and EfA release 1 (EFA-0001..0004).
 fn efa_db(dir: &Path) -> PathBuf {
@@ -939,4 +939,84 @@ fn the_funnel_view_says_the_stages_in_the_report_s_words() {
         query(&db, "SELECT stage, label FROM v_efa_funnel"),
         expected
     );
+}
+
+/// Schema 0022 rewrote how `v_efa_nachnutzung` finds the status cells of a
+/// service (by subject instead of through the view `status_current`, which read
+/// the whole matrix for each query). On the quick start's database, with more
+/// cells set so that an EfA service and its LeiKa key are live in the same new
+/// Gemeinde (counted once), a live cell is taken back and a Ressort cell goes
+/// live, every row of the view is what the view of schema 0012 answers.
+#[test]
+fn the_view_answers_as_before_it_read_by_subject() {
+    let dir = scratch();
+    let db = quick_start(dir.path());
+    let count = |efa: &str| -> i64 {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row(
+            "SELECT kommunen_produktiv FROM v_efa_nachnutzung WHERE efa_id = ?1",
+            [efa],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let first = count("EFA-0001");
+    let set = |subject: &str, scope: &[&str], status: &str, on: &str| {
+        let mut args = vec!["status", "set", subject];
+        args.extend_from_slice(scope);
+        args.extend_from_slice(&["--status", status, "--on", on, "--by", "test"]);
+        collect(command(root()).arg("--db").arg(&db).args(&args)).assert_ok();
+    };
+    // A Gemeinde where neither EFA-0001 nor its key (99022001011000) was live:
+    // both go live there; the key goes live in a second one and is taken back.
+    set(
+        "EFA-0001",
+        &["--ars", "031510009009"],
+        "produktiv",
+        "2025-10-01",
+    );
+    set(
+        "99022001011000",
+        &["--ars", "031510009009"],
+        "produktiv",
+        "2025-10-02",
+    );
+    set(
+        "99022001011000",
+        &["--ars", "031515401004"],
+        "produktiv",
+        "2025-10-02",
+    );
+    set(
+        "99022001011000",
+        &["--ars", "031515401004"],
+        "in_umsetzung",
+        "2025-11-01",
+    );
+    set("EFA-0002", &["--ressort", "MI"], "produktiv", "2025-10-01");
+    assert_eq!(count("EFA-0001"), first + 1);
+
+    let before = support::view_of_schema_17("v_efa_nachnutzung", "v_efa_nachnutzung_0012");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch(&before).unwrap();
+    let rows = |view: &str| -> Vec<String> {
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT json_array(efa_id, name, themenfeld, kostenmodell, url, bewertung,
+                        bewertungsgrund, bewertet_am, ressort, parametrisierung,
+                        parametrisiert_am, kanal, bereitgestellt_ab, kosten_land, kontakt,
+                        bemerkung, stufe, stage, kommunen_produktiv, updated_at, updated_by)
+                 FROM {view} ORDER BY efa_id"
+            ))
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        rows
+    };
+    let now = rows("v_efa_nachnutzung");
+    assert_eq!(now.len(), 4, "{now:?}");
+    assert_eq!(now, rows("temp.v_efa_nachnutzung_0012"));
 }

@@ -602,6 +602,43 @@ async fn truncated_body_is_an_error() {
     assert!(matches!(err, FetchError::Network { .. }), "{err:?}");
 }
 
+/// A response head the server never ends sensibly: one header line of 1 MiB, or
+/// 100,000 short headers. Each is a network error that names the URL, after at
+/// most a bounded read (hyper's limit on a response head), never a panic or an
+/// unbounded buffer.
+#[tokio::test]
+async fn a_huge_response_head_is_refused_naming_the_url() {
+    for many in [false, true] {
+        let server = Server::start(move |_, _| {
+            let mut bytes = b"HTTP/1.1 200 X\r\nConnection: close\r\n".to_vec();
+            if many {
+                for i in 0..100_000 {
+                    bytes.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+                }
+            } else {
+                bytes.extend_from_slice(b"X-Big: ");
+                bytes.extend(std::iter::repeat_n(b'a', 1 << 20));
+                bytes.extend_from_slice(b"\r\n");
+            }
+            bytes.extend_from_slice(b"\r\nok");
+            vec![Step::Send(bytes)]
+        })
+        .await;
+        let policy = FetchPolicy {
+            max_retries: 0,
+            ..policy()
+        };
+        let err = get(&server, "/x", &Validators::default(), &policy)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FetchError::Network { .. }), "{many}: {err:?}");
+        assert!(
+            err.to_string().contains(server.url("/x").as_str()),
+            "{many}: {err}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Scheme and redirects
 // ---------------------------------------------------------------------------

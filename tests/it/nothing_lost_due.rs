@@ -843,3 +843,76 @@ fn the_quick_start_syncs_and_exports_from_a_relative_config_path() {
     again.assert_ok();
     assert!(!again.stderr.contains("error"), "{again:#?}");
 }
+
+/// SIGTERM to `export dashboards` while it stages a new set over a published one:
+/// the export stops before its next file and removes its staging directory; the
+/// published set stays as it was, and the command says so and exits 1. (Until
+/// session 20 the signal killed the export on the spot, leaving `.DIR.tmp-PID`
+/// for the next export to remove.) Should the export finish before the signal
+/// lands, the new set is published whole and the command exits 0.
+#[test]
+fn sigterm_during_export_dashboards_leaves_the_published_set_and_no_staging() {
+    let dir = scratch();
+    let db = support::quick_start(dir.path());
+    let out = dir.path().join("dash");
+    run_db(
+        &db,
+        &["export", "dashboards", "--out", out.to_str().unwrap()],
+    )
+    .assert_ok();
+    let meta = std::fs::read(out.join("meta.json")).unwrap();
+    let staging = |d: &Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".dash.tmp-"))
+            .collect()
+    };
+    let child = spawn(
+        dir.path(),
+        &[
+            "--db",
+            db.to_str().unwrap(),
+            "export",
+            "dashboards",
+            "--as-of",
+            "2025-06-01",
+            "--gzip",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let started = Instant::now();
+    while staging(dir.path()).is_empty() && started.elapsed() < Duration::from_secs(30) {
+        if child_done(&child) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    sigterm(&child);
+    let run = finish(child);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(staging(dir.path()), Vec::<String>::new(), "{}", run.stderr);
+    if run.ok() {
+        assert_ne!(std::fs::read(out.join("meta.json")).unwrap(), meta);
+    } else {
+        run.assert_code(1);
+        assert!(
+            run.stderr.contains(
+                "stopped (SIGTERM) before the export was published; what was published before is unchanged"
+            ),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(std::fs::read(out.join("meta.json")).unwrap(), meta);
+        assert!(!out.join("meta.json.gz").exists(), "nothing of the new set");
+    }
+}
+
+/// Whether `child` has exited (a zombie, or gone), without reaping it: `finish`
+/// still collects its output.
+fn child_done(child: &Child) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/stat", child.id()))
+        .ok()
+        .is_none_or(|stat| stat.split_whitespace().nth(2) == Some("Z"))
+}

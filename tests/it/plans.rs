@@ -10,6 +10,11 @@
 //! planned (`EXPLAIN QUERY PLAN`) on that database. A full `SCAN` of a large table
 //! (one with a row per record version, status event or status cell) fails unless
 //! the statement is listed in [`WHOLE`] with why it reads that table whole.
+//!
+//! The CLI's reading commands (`service`, `municipality`, `status show`, `search`,
+//! `diff`, ...) are checked the same way through the real binary: each runs with
+//! `RUST_LOG=ozgsync::sql=trace`, which logs every statement a read connection
+//! starts (`store::statements::TARGET`), and what it logged is planned.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -141,15 +146,44 @@ fn full_scan(step: &str) -> Option<&'static str> {
     LARGE.iter().copied().find(|t| *t == table)
 }
 
+/// The indexes of the large tables, with their table and the constraint that, alone,
+/// still selects a whole part of it: every version of one entity, every municipal
+/// cell. A `SCAN` of one of them reads its table whole, a `SEARCH` with only that
+/// constraint the part whole.
+const LARGE_INDEXES: [(&str, &str, &str); 4] = [
+    ("record_versions_key", "record_versions", "entity=?"),
+    ("record_versions_from", "record_versions", "entity=?"),
+    ("record_versions_to", "record_versions", "entity=?"),
+    (
+        "status_current_by_scope",
+        "status_current_rows",
+        "scope_id>?",
+    ),
+];
+
+/// The large table a plan step reads whole, or a whole part of (through one of
+/// [`LARGE_INDEXES`]), if any.
+fn whole_read(step: &str) -> Option<&'static str> {
+    if let Some(table) = full_scan(step) {
+        return Some(table);
+    }
+    let (verb, rest) = step.split_once(' ')?;
+    let after = rest.split(" INDEX ").nth(1)?;
+    let (index, constraint) = after.split_once(' ').unwrap_or((after, ""));
+    let (_, table, part) = LARGE_INDEXES.iter().find(|(i, _, _)| *i == index)?;
+    match verb {
+        "SCAN" => Some(table),
+        "SEARCH" if constraint == format!("({part})") => Some(table),
+        _ => None,
+    }
+}
+
 /// Each `SELECT` the exports ran on `db` (its whitespace collapsed) and its plan.
 fn plans_of(db: &Path) -> BTreeMap<String, Vec<String>> {
     let out = scratch();
     statements_of_the_exports(db, out.path())
         .iter()
-        .filter(|s| {
-            let head = s.trim_start().to_ascii_uppercase();
-            head.starts_with("SELECT") || head.starts_with("WITH")
-        })
+        .filter(|s| is_select(s))
         .map(|sql| {
             let text = sql.split_whitespace().collect::<Vec<_>>().join(" ");
             (text, plan(db, sql))
@@ -160,21 +194,125 @@ fn plans_of(db: &Path) -> BTreeMap<String, Vec<String>> {
 /// The steps of `plans` that scan a large table whole where the statement is not
 /// listed in [`WHOLE`].
 fn full_scans(plans: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    faults(plans, full_scan, &WHOLE)
+}
+
+/// The steps of `plans` that read a large table, or one entity's versions or every
+/// municipal cell, whole, where the statement is not listed in `allowed`: a
+/// reading command asks about one thing, an export about all of them.
+fn whole_reads(plans: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    faults(plans, whole_read, &READER_WHOLE)
+}
+
+fn faults(
+    plans: &BTreeMap<String, Vec<String>>,
+    rule: fn(&str) -> Option<&'static str>,
+    allowed: &[(&str, &str, &str)],
+) -> Vec<String> {
     let mut faults = Vec::new();
     for (sql, steps) in plans {
         for step in steps {
-            let Some(table) = full_scan(step) else {
+            let Some(table) = rule(step) else {
                 continue;
             };
-            let allowed = WHOLE
+            let listed = allowed
                 .iter()
                 .any(|(part, t, _)| *t == table && sql.contains(part));
-            if !allowed {
+            if !listed {
                 faults.push(format!("{step}\n  in: {sql}\n  plan: {steps:?}"));
             }
         }
     }
     faults
+}
+
+/// The reading commands' statements that read one entity's versions whole by
+/// design, each named by a part of its text, with the table and why.
+const READER_WHOLE: [(&str, &str, &str); 1] = [(
+    "instr(fold(json_extract(v.data, '$.name')), ?2)",
+    "record_versions",
+    "`municipality NAME` matches a fragment against every municipality's current and \
+     earlier names, folded (about 16,000 records for all of Germany)",
+)];
+
+/// The reading commands run through the binary, each with the arguments that reach
+/// its queries on the quick start's database (a second LeiKa release imported, so
+/// that `diff` has two to compare): a key, an ARS, an AGS, a name, an EfA id, a
+/// Stichtag.
+const READERS: &[&[&str]] = &[
+    &["releases"],
+    &["releases", "--source", "leika"],
+    &["rejects", "1"],
+    &["diff", "leika"],
+    &["diff", "leika", "1", "7"],
+    &["service", "99001001002000"],
+    &["municipality", "031010000000"],
+    &["municipality", "03101000"],
+    &["municipality", "braunschweig"],
+    &["status"],
+    &["status", "show", "EFA-0001"],
+    &["status", "show", "EFA-0001", "--as-of", "2025-06-01"],
+    &["status", "show", "EFA-0001", "--history"],
+    &["status", "show", "EFA-0001", "--ars", "031010000000"],
+    &["status", "show", "99001001002000"],
+    &["search", "parken"],
+    &["search", "Straße Anmeldung"],
+    &["efa-nachnutzung", "show", "EFA-0001"],
+    &["annotations", "show", "99001035000000"],
+    &["annotations", "orphans"],
+    &["ressort", "list"],
+];
+
+/// The statements the binary logged as `store::statements::TARGET` (its JSON log
+/// lines on stderr), in the order first logged, each once.
+fn logged_statements(stderr: &str) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for line in stderr.lines() {
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if event["target"] != store::statements::TARGET {
+            continue;
+        }
+        if let Some(sql) = event["fields"]["message"].as_str() {
+            if !seen.iter().any(|s| s == sql) {
+                seen.push(sql.to_owned());
+            }
+        }
+    }
+    seen
+}
+
+/// Each `SELECT` the reading commands ran on `db` and its plan; panics when a
+/// command fails or logs no statement (the log target not honoured).
+fn plans_of_the_readers(db: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut plans = BTreeMap::new();
+    for args in READERS {
+        let run = collect(
+            command(root())
+                .env("RUST_LOG", "ozgsync::sql=trace")
+                .args(["--log-format", "json", "--db"])
+                .arg(db)
+                .args(*args),
+        );
+        run.assert_ok();
+        let statements = logged_statements(&run.stderr);
+        assert!(
+            !statements.is_empty(),
+            "{args:?} logged no statement:\n{}",
+            run.stderr
+        );
+        for sql in statements.iter().filter(|s| is_select(s)) {
+            let text = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+            plans.entry(text).or_insert_with(|| plan(db, sql));
+        }
+    }
+    plans
+}
+
+fn is_select(sql: &str) -> bool {
+    let head = sql.trim_start().to_ascii_uppercase();
+    head.starts_with("SELECT") || head.starts_with("WITH")
 }
 
 fn migrated_schema19(dir: &Path) -> PathBuf {
@@ -264,4 +402,68 @@ fn a_lost_index_changes_a_plan() {
         .filter(|k| after.get(*k) != before.get(*k))
         .collect();
     assert!(!changed.is_empty(), "no plan changed:\n{}", text(&after));
+}
+
+/// The CLI's reading commands on the quick start's database with a second LeiKa
+/// release: no large table, entity or municipal matrix read whole but where
+/// [`READER_WHOLE`] says why, every plan as the snapshot has it, and none of them
+/// writes (the file's bytes unchanged).
+#[test]
+fn the_reading_commands_read_with_indexes() {
+    let dir = scratch();
+    let db = quick_start(dir.path());
+    collect(command(root()).arg("--db").arg(&db).args([
+        "import",
+        "leika",
+        "fixtures/leika/leika_release2.csv",
+    ]))
+    .assert_ok();
+    let before = std::fs::read(&db).unwrap();
+    let plans = plans_of_the_readers(&db);
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "a reading command wrote"
+    );
+    assert!(plans.len() >= 20, "only {} SELECTs logged", plans.len());
+    let faults = whole_reads(&plans);
+    assert!(
+        faults.is_empty(),
+        "full scans of large tables:\n{}",
+        faults.join("\n")
+    );
+    insta::assert_snapshot!("reader_plans", text(&plans));
+}
+
+/// What a coordinator filters by in Datasette or `query`: one service's status in
+/// the status views, or one municipality's in `status_current`. Each reads that
+/// service's or municipality's cells and events by an index, not the matrix (before
+/// schema 0022 a subject alone matched no index: 8.1 s for `status_current` of one
+/// service on the bench's 2.8 M cells).
+#[test]
+fn the_status_views_filtered_by_a_service_read_its_cells_only() {
+    let dir = scratch();
+    let db = quick_start(dir.path());
+    let statements = [
+        "SELECT * FROM status_current WHERE subject = ?1",
+        "SELECT * FROM status_current WHERE scope = ?1",
+        "SELECT * FROM v_status_current WHERE subject = ?1",
+        "SELECT * FROM v_status_history WHERE subject = ?1",
+        "SELECT * FROM status_events WHERE subject = ?1",
+        "SELECT efa_id, stage, kommunen_produktiv FROM v_efa_nachnutzung WHERE efa_id = ?1",
+    ];
+    let plans: BTreeMap<String, Vec<String>> = statements
+        .iter()
+        .map(|sql| (sql.to_string(), plan(&db, sql)))
+        .collect();
+    let faults = whole_reads(&plans);
+    assert!(faults.is_empty(), "{}", faults.join("\n"));
+    for (sql, steps) in &plans {
+        assert!(
+            !steps.iter().any(|s| s.starts_with("SCAN ")
+                && !s.contains(" USING ")
+                && !s.contains("VIRTUAL")),
+            "{sql} scans a table:\n{steps:#?}"
+        );
+    }
 }

@@ -714,3 +714,18 @@ pub fn write_template(db: &Path, kind: &str, out: &Path) {
     )
     .assert_ok();
 }
+
+/// The definition of view `name` in the schema snapshot of version 17
+/// (`schema/snapshots/0017.sql`), created as the temporary view `as_name`: a view
+/// as it was before a later migration rewrote it, to compare their answers.
+pub fn view_of_schema_17(name: &str, as_name: &str) -> String {
+    let snapshot = std::fs::read_to_string(root().join("schema/snapshots/0017.sql"))
+        .expect("the schema snapshot");
+    let head = format!("CREATE VIEW {name} AS");
+    let start = snapshot.find(&head).expect("the view in the snapshot");
+    let end = start + snapshot[start..].find(";\n").expect("the view's end");
+    format!(
+        "CREATE TEMP VIEW IF NOT EXISTS {as_name} AS{}",
+        &snapshot[start + head.len()..end]
+    )
+}
