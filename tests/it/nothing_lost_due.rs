@@ -916,3 +916,59 @@ fn child_done(child: &Child) -> bool {
         .ok()
         .is_none_or(|stat| stat.split_whitespace().nth(2) == Some("Z"))
 }
+
+/// SIGTERM, then SIGINT, to `import leika` (not `sync`) while its release is inside
+/// its write transaction (the `-wal` has grown past 1 MB) over a database holding a
+/// release: the import says it stopped before the commit and exits 1, the database
+/// is as before (its one release, its versions, `integrity_check` ok) and no payload
+/// file is left. Should the import commit before the signal lands, the release is
+/// whole and the command exits 0.
+#[test]
+fn a_signal_inside_an_imports_write_transaction_leaves_the_database_as_it_was() {
+    for signal in ["-TERM", "-INT"] {
+        let dir = scratch();
+        let d = dir.path();
+        let db = d.join("ozgsync.db");
+        run_db(
+            &db,
+            &["import", "leika", fixture(LEIKA_1).to_str().unwrap()],
+        )
+        .assert_ok();
+        let versions = || query::<i64>(&db, "SELECT count(*) FROM record_versions");
+        let before = versions();
+        big_leika(&d.join("big.csv"), 60_000);
+        let child = spawn(d, &["--db", "ozgsync.db", "import", "leika", "big.csv"]);
+        let wal = d.join("ozgsync.db-wal");
+        let started = Instant::now();
+        while std::fs::metadata(&wal).map_or(0, |m| m.len()) < 1 << 20
+            && started.elapsed() < Duration::from_secs(60)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let status = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let run = finish(child);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        assert_eq!(leftovers(d), Vec::<String>::new());
+        assert_eq!(query::<String>(&db, "PRAGMA integrity_check"), "ok");
+        let releases: i64 = query(&db, "SELECT count(*) FROM releases");
+        if run.ok() {
+            assert_eq!(releases, 2);
+        } else {
+            run.assert_code(1);
+            let name = &signal[1..];
+            assert!(
+                run.stderr.contains(&format!(
+                    "stopped (SIG{name}) before the release of leika committed"
+                )),
+                "{}",
+                run.stderr
+            );
+            assert_eq!(releases, 1);
+            assert_eq!(versions(), before);
+        }
+    }
+}
