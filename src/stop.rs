@@ -23,15 +23,6 @@ impl Default for Stop {
     }
 }
 
-/// Two stops are equal when they are the same request (clones of one another).
-impl PartialEq for Stop {
-    fn eq(&self, other: &Stop) -> bool {
-        Arc::ptr_eq(&self.reason, &other.reason)
-    }
-}
-
-impl Eq for Stop {}
-
 impl Stop {
     /// A stop that is not requested yet.
     pub fn new() -> Stop {

@@ -55,6 +55,15 @@ pub enum ExportError {
 }
 
 impl ExportError {
+    /// Fails with [`ExportError::Stopped`] once `stop` was requested; what an
+    /// export checks before each file it writes and before it publishes.
+    pub fn unless_stopped(stop: Option<&crate::stop::Stop>) -> Result<(), ExportError> {
+        match stop.and_then(crate::stop::Stop::reason) {
+            Some(reason) => Err(ExportError::Stopped(reason)),
+            None => Ok(()),
+        }
+    }
+
     /// A usage error with this message: bad arguments or an unusable target.
     pub fn invalid(message: String) -> ExportError {
         ExportError::Invalid(Usage(message))
@@ -387,7 +396,7 @@ fn write_report(
         target::check_replaceable(path, &protected, bytes)?;
     }
     for (path, bytes) in &targets {
-        output.check_stop()?;
+        ExportError::unless_stopped(output.stop.as_ref())?;
         write_atomic(path, bytes, output.modes)?;
     }
     Ok(targets.into_keys().collect())

@@ -314,7 +314,7 @@ impl<'a> Staging<'a> {
     /// bytes and mode are the same (in swap mode; in place the old file simply
     /// stays), else written into the staging directory. A path may be put once.
     pub fn put(&self, path: &str, bytes: &[u8]) -> Result<(), ExportError> {
-        super::target::check_stop(self.opts.stop.as_ref())?;
+        ExportError::unless_stopped(self.opts.stop.as_ref())?;
         check_path(path)?;
         if !self.staged().names.insert(path.to_owned()) {
             return Err(ExportError::invalid(format!(
@@ -395,7 +395,7 @@ impl<'a> Staging<'a> {
 
     /// Publishes the files put as the complete content of DIR.
     pub fn finish(self) -> Result<PublishSummary, ExportError> {
-        super::target::check_stop(self.opts.stop.as_ref())?;
+        ExportError::unless_stopped(self.opts.stop.as_ref())?;
         let state = std::mem::take(&mut *self.staged());
         let opts = self.opts;
         let mut wanted = state.names.clone();

@@ -62,7 +62,7 @@ pub fn parse_mode(text: &str) -> Result<u32, String> {
 }
 
 /// How an export writes its output.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct OutputOptions {
     pub modes: Modes,
     /// Dashboards may be published into a DIR that holds files ozgsync did not
@@ -72,21 +72,6 @@ pub struct OutputOptions {
     /// each file is written and before anything is published, so a stopped export
     /// leaves what was published before and no staging files.
     pub stop: Option<crate::stop::Stop>,
-}
-
-impl OutputOptions {
-    /// Fails with [`ExportError::Stopped`] once a stop was requested.
-    pub fn check_stop(&self) -> Result<(), ExportError> {
-        check_stop(self.stop.as_ref())
-    }
-}
-
-/// Fails with [`ExportError::Stopped`] once `stop` was requested.
-pub fn check_stop(stop: Option<&crate::stop::Stop>) -> Result<(), ExportError> {
-    match stop.and_then(crate::stop::Stop::reason) {
-        Some(reason) => Err(ExportError::Stopped(reason)),
-        None => Ok(()),
-    }
 }
 
 /// Identity (device, inode) of files that must never be replaced or removed: the

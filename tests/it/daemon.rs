@@ -377,9 +377,14 @@ fn wait_for(dir: &Path, what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn sigterm(Running(child): &Running) {
+fn sigterm(daemon: &Running) {
+    signal(daemon, "-TERM");
+}
+
+/// Sends `signal` (`kill`'s form, `-HUP`) to the daemon.
+fn signal(Running(child): &Running, signal: &str) {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -720,23 +725,16 @@ fn a_burst_of_sighups_during_an_import_loses_nothing() {
     wait_for(dir.path(), "the download to start", || {
         server.hits("/slow.csv") > 0
     });
-    let hup = |Running(child): &Running| {
-        let status = Command::new("kill")
-            .args(["-HUP", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
     std::fs::write(&config, "[[source]\nname = ").unwrap();
     for _ in 0..25 {
-        hup(&daemon);
+        signal(&daemon, "-HUP");
     }
     wait_for(dir.path(), "the broken config to be refused", || {
         log().contains("config not reloaded; keeping the current schedule")
     });
     std::fs::write(&config, &good).unwrap();
     for _ in 0..25 {
-        hup(&daemon);
+        signal(&daemon, "-HUP");
     }
     wait_for(dir.path(), "the good config to be reloaded", || {
         log().contains("configuration reloaded")

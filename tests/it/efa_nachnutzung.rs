@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::support::{self, collect, command, fixture, quick_start, root, run_db, scratch, Run};
+use super::support::{self, fixture, quick_start, run_db, scratch, Run};
 
 /// A database with the bundled LeiKa sample and EfA release 1 (EFA-0001..0004).
 fn efa_db(dir: &Path) -> PathBuf {
@@ -965,7 +965,7 @@ fn the_view_answers_as_before_it_read_by_subject() {
         let mut args = vec!["status", "set", subject];
         args.extend_from_slice(scope);
         args.extend_from_slice(&["--status", status, "--on", on, "--by", "test"]);
-        collect(command(root()).arg("--db").arg(&db).args(&args)).assert_ok();
+        run_db(&db, &args).assert_ok();
     };
     // A Gemeinde where neither EFA-0001 nor its key (99022001011000) was live:
     // both go live there; the key goes live in a second one and is taken back.
@@ -999,23 +999,8 @@ fn the_view_answers_as_before_it_read_by_subject() {
     let before = support::view_of_schema_17("v_efa_nachnutzung", "v_efa_nachnutzung_0012");
     let conn = rusqlite::Connection::open(&db).unwrap();
     conn.execute_batch(&before).unwrap();
-    let rows = |view: &str| -> Vec<String> {
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT json_array(efa_id, name, themenfeld, kostenmodell, url, bewertung,
-                        bewertungsgrund, bewertet_am, ressort, parametrisierung,
-                        parametrisiert_am, kanal, bereitgestellt_ab, kosten_land, kontakt,
-                        bemerkung, stufe, stage, kommunen_produktiv, updated_at, updated_by)
-                 FROM {view} ORDER BY efa_id"
-            ))
-            .unwrap();
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        rows
-    };
+    let rows =
+        |view: &str| support::rows_of(&conn, &format!("SELECT * FROM {view} ORDER BY efa_id"));
     let now = rows("v_efa_nachnutzung");
     assert_eq!(now.len(), 4, "{now:?}");
     assert_eq!(now, rows("temp.v_efa_nachnutzung_0012"));

@@ -520,8 +520,13 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 fn sigterm(child: &Child) {
+    signal(child, "-TERM");
+}
+
+/// Sends `signal` (`kill`'s form, `-TERM`) to `child`.
+fn signal(child: &Child, signal: &str) {
     let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -945,11 +950,7 @@ fn a_signal_inside_an_imports_write_transaction_leaves_the_database_as_it_was() 
         {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let status = std::process::Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        self::signal(&child, signal);
         let run = finish(child);
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
         assert_eq!(leftovers(d), Vec::<String>::new());

@@ -412,11 +412,10 @@ fn a_lost_index_changes_a_plan() {
 fn the_reading_commands_read_with_indexes() {
     let dir = scratch();
     let db = quick_start(dir.path());
-    collect(command(root()).arg("--db").arg(&db).args([
-        "import",
-        "leika",
-        "fixtures/leika/leika_release2.csv",
-    ]))
+    run_db(
+        &db,
+        &["import", "leika", "fixtures/leika/leika_release2.csv"],
+    )
     .assert_ok();
     let before = std::fs::read(&db).unwrap();
     let plans = plans_of_the_readers(&db);

@@ -12,7 +12,7 @@ use ozgsync::status::{self, Scope, Status, Subject};
 use ozgsync::store;
 use proptest::prelude::*;
 
-use super::support::{fixture, rows, run_db, setup, view_of_schema_17, GEMEINDEN, KEYS};
+use super::support::{fixture, rows, rows_of, run_db, setup, view_of_schema_17, GEMEINDEN, KEYS};
 
 fn event_count(db: &Path) -> String {
     rows(db, "SELECT count(*) FROM status_events").remove(0)
@@ -507,19 +507,7 @@ proptest! {
         // cell's next event by key) answers as the window of schema 17 did,
         // same-day events of a cell included.
         conn.execute_batch(&view_of_schema_17("v_status_history", "v_status_history_17")).unwrap();
-        let history = |view: &str| -> Vec<String> {
-            conn.prepare(&format!(
-                "SELECT json_array(event_id, subject_kind, subject, scope_kind, scope, ressort,
-                        status, effective_on, valid_until, note, origin, recorded_at,
-                        recorded_by)
-                 FROM {view} ORDER BY event_id"
-            ))
-            .unwrap()
-            .query_map([], |r| r.get::<_, String>(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-        };
+        let history = |view: &str| rows_of(&conn, &format!("SELECT * FROM {view} ORDER BY event_id"));
         prop_assert_eq!(history("v_status_history"), history("temp.v_status_history_17"));
     }
 }

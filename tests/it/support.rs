@@ -497,7 +497,11 @@ pub fn database() -> (tempfile::TempDir, PathBuf, rusqlite::Connection) {
 /// Every row of `sql` against `db`, each row's values joined by a space (NULL as
 /// `∅`, a blob as `blob`).
 pub fn rows(db: &Path, sql: &str) -> Vec<String> {
-    let conn = store::open(db).unwrap();
+    rows_of(&store::open(db).unwrap(), sql)
+}
+
+/// [`rows`] on an open connection (one that holds temporary views, say).
+pub fn rows_of(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
     let mut stmt = conn.prepare(sql).unwrap();
     let n = stmt.column_count();
     stmt.query_map([], |r| {
