@@ -376,7 +376,8 @@ pub struct ExportConfig {
     /// and Ressort changes make every export due.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
-    /// Longest run time before the command is killed.
+    /// Longest run time before the command is asked to stop (SIGTERM; SIGKILL
+    /// `jobs::STOP_GRACE` later if it still runs).
     #[serde(default = "default_export_timeout")]
     pub timeout_secs: u64,
     /// Mode of the files it writes, octal (`"0644"` when not set).

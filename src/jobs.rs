@@ -85,15 +85,21 @@ pub enum ExportFailure {
         /// The last error line (else the last line) of its stderr.
         cause: Option<String>,
     },
-    #[error("{program} stopped ({reason}); still due")]
-    Stopped { program: String, reason: String },
+    #[error("{program} stopped ({reason}){}; still due", ended.note())]
+    Stopped {
+        program: String,
+        reason: String,
+        ended: Ended,
+    },
     #[error(
-        "{program} killed after its timeout of {timeout_secs} s{}",
+        "{program} stopped after its timeout of {timeout_secs} s{}{}",
+        ended.note(),
         suffix(cause)
     )]
     TimedOut {
         program: String,
         timeout_secs: u64,
+        ended: Ended,
         cause: Option<String>,
     },
     #[error("waiting for {program}: {source}")]
@@ -102,6 +108,54 @@ pub enum ExportFailure {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// How an export that had to be stopped ended: it is asked first (SIGTERM, on which
+/// an ozgsync export removes its staging directory and leaves the published set)
+/// and killed (SIGKILL) only when it is still running [`STOP_GRACE`] later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It ended within the grace after SIGTERM.
+    Terminated,
+    /// It was still running after the grace and got SIGKILL.
+    Killed,
+}
+
+impl Ended {
+    fn note(self) -> String {
+        match self {
+            Self::Terminated => String::new(),
+            Self::Killed => format!(
+                ", killed: still running {} s after SIGTERM",
+                STOP_GRACE.as_secs()
+            ),
+        }
+    }
+}
+
+/// How long an export asked to stop (SIGTERM) may take before it is killed. Within
+/// the unit's `TimeoutStopSec` (60 s) after the daemon's own
+/// `shutdown_timeout_secs` (30 s by default).
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Asks `child` to stop with SIGTERM and waits up to `grace` for it to end; then
+/// kills it with SIGKILL. The child is not reaped yet when this is called (its
+/// `try_wait` said it runs), so its pid is still its own.
+fn stop_child(child: &mut std::process::Child, grace: Duration) -> Ended {
+    use rustix::process::{kill_process, Pid, Signal};
+    if kill_process(Pid::from_child(child), Signal::TERM).is_ok() {
+        let asked = Instant::now();
+        while asked.elapsed() < grace {
+            match child.try_wait() {
+                Ok(Some(_)) => return Ended::Terminated,
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => break,
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Ended::Killed
 }
 
 fn suffix(cause: &Option<String>) -> String {
@@ -120,8 +174,8 @@ pub trait ExportRunner: Send + Sync {
 }
 
 /// Runs an export's command (no shell) in the config's directory, with the database
-/// and the triggering change in its environment, killed after its timeout or on a
-/// stop request. Its stderr is passed on line by line (kept only, when `quiet`) and
+/// and the triggering change in its environment, stopped after its timeout or on a
+/// stop request (SIGTERM, then SIGKILL after [`STOP_GRACE`]). Its stderr is passed on line by line (kept only, when `quiet`) and
 /// its last error line kept, so `runs` and the caller's error line name the real
 /// cause of a failure rather than just the exit status. Its stdout goes to our
 /// stderr (dropped when `quiet`): it is no part of the caller's own output (`sync
@@ -230,16 +284,17 @@ impl ExportRunner for CommandExports {
                     })
                 }
                 Ok(None) if stop_reason.is_some() || Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    let ended = stop_child(&mut child, STOP_GRACE);
                     return Err(match stop_reason {
                         Some(reason) => ExportFailure::Stopped {
                             program: program.clone(),
                             reason,
+                            ended,
                         },
                         None => ExportFailure::TimedOut {
                             program: program.clone(),
                             timeout_secs: export.timeout_secs,
+                            ended,
                             cause: cause(),
                         },
                     });

@@ -312,6 +312,59 @@ fn a_failed_export_stays_due_and_sync_fails_with_its_cause_until_it_succeeds() {
     );
 }
 
+/// An export past its `timeout_secs` is asked to stop (SIGTERM, on which an
+/// ozgsync export removes its staging directory and leaves the published set)
+/// and killed only when it is still running `jobs::STOP_GRACE` (10 s) later. Until
+/// session 21 it got SIGKILL at once, so an ozgsync export's staging directory
+/// waited for the next run.
+#[test]
+fn an_export_past_its_timeout_gets_sigterm_and_sigkill_only_when_it_ignores_it() {
+    let dir = scratch();
+    let d = dir.path();
+    config(
+        d,
+        r#"
+        [[export]]
+        name = "polite"
+        command = ["sh", "-c", "trap 'echo error: asked to stop >&2; touch polite.term; exit 3' TERM; while :; do sleep 0.05; done"]
+        timeout_secs = 1
+
+        [[export]]
+        name = "stubborn"
+        command = ["sh", "-c", "trap '' TERM; touch stubborn.started; while :; do sleep 0.05; done"]
+        timeout_secs = 1
+        "#,
+    );
+    std::fs::copy(fixture(LEIKA_1), d.join("leika.csv")).unwrap();
+    let db = d.join("ozgsync.db");
+
+    let run = sync(d);
+    run.assert_code(1);
+    assert!(d.join("polite.term").exists(), "polite got no SIGTERM");
+    assert!(d.join("stubborn.started").exists());
+    let runs = |job| {
+        let runs = export_runs(&db, job);
+        assert_eq!(runs.len(), 1, "{job}: {runs:?}");
+        let (outcome, error) = runs.into_iter().next().unwrap();
+        assert_eq!(outcome.as_deref(), Some("failed"), "{job}");
+        error.unwrap_or_default()
+    };
+    assert_eq!(
+        runs("export:polite"),
+        "sh stopped after its timeout of 1 s: error: asked to stop"
+    );
+    assert_eq!(
+        runs("export:stubborn"),
+        "sh stopped after its timeout of 1 s, killed: still running 10 s after SIGTERM"
+    );
+    assert!(
+        run.stderr
+            .contains("killed: still running 10 s after SIGTERM"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn status_annotation_and_ressort_changes_make_exports_due_but_other_sources_do_not() {
     let dir = scratch();
