@@ -110,12 +110,13 @@ pub enum ExportFailure {
     },
 }
 
-/// How an export that had to be stopped ended: it is asked first (SIGTERM, on which
-/// an ozgsync export removes its staging directory and leaves the published set)
-/// and killed (SIGKILL) only when it is still running [`STOP_GRACE`] later.
+/// How an export that had to be stopped ended: it is asked first (SIGTERM to its
+/// process group, on which an ozgsync export removes its staging directory and
+/// leaves the published set) and killed (SIGKILL) only when any process of it is
+/// still running [`STOP_GRACE`] later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
-    /// It ended within the grace after SIGTERM.
+    /// It ended, with everything it started, within the grace after SIGTERM.
     Terminated,
     /// It was still running after the grace and got SIGKILL.
     Killed,
@@ -138,21 +139,27 @@ impl Ended {
 /// `shutdown_timeout_secs` (30 s by default).
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// Asks `child` to stop with SIGTERM and waits up to `grace` for it to end; then
-/// kills it with SIGKILL. The child is not reaped yet when this is called (its
-/// `try_wait` said it runs), so its pid is still its own.
+/// Asks an export to stop: SIGTERM to its process group (the command leads a group
+/// of its own, so `sh -c "…"` and what it started get the signal too, instead of
+/// being left running once `sh` is gone), and SIGKILL to the group when any of it
+/// still runs `grace` later. The leader is not reaped before this is called (its
+/// `try_wait` said it runs), and a group's id is not reused while the group has a
+/// member, so the signals reach only the command's own processes.
 fn stop_child(child: &mut std::process::Child, grace: Duration) -> Ended {
-    use rustix::process::{kill_process, Pid, Signal};
-    if kill_process(Pid::from_child(child), Signal::TERM).is_ok() {
+    use rustix::process::{kill_process_group, test_kill_process_group, Pid, Signal};
+    let group = Pid::from_child(child);
+    if kill_process_group(group, Signal::TERM).is_ok() {
         let asked = Instant::now();
+        let mut leader_ended = false;
         while asked.elapsed() < grace {
-            match child.try_wait() {
-                Ok(Some(_)) => return Ended::Terminated,
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(_) => break,
+            leader_ended = leader_ended || !matches!(child.try_wait(), Ok(None));
+            if leader_ended && test_kill_process_group(group) == Err(rustix::io::Errno::SRCH) {
+                return Ended::Terminated;
             }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
+    let _ = kill_process_group(group, Signal::KILL);
     let _ = child.kill();
     let _ = child.wait();
     Ended::Killed
@@ -226,6 +233,9 @@ impl ExportRunner for CommandExports {
                 command.env(var, mode);
             }
         }
+        // A group of its own, so a stop reaches everything the command started
+        // (`stop_child`).
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         command
             .args(args)
             .current_dir(&ctx.base_dir)

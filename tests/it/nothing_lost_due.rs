@@ -314,9 +314,11 @@ fn a_failed_export_stays_due_and_sync_fails_with_its_cause_until_it_succeeds() {
 
 /// An export past its `timeout_secs` is asked to stop (SIGTERM, on which an
 /// ozgsync export removes its staging directory and leaves the published set)
-/// and killed only when it is still running `jobs::STOP_GRACE` (10 s) later. Until
-/// session 21 it got SIGKILL at once, so an ozgsync export's staging directory
-/// waited for the next run.
+/// and killed only when it is still running `jobs::STOP_GRACE` (10 s) later; the
+/// signals go to the command's process group, so what a shell command started is
+/// stopped with it. Until session 21 only the command itself got SIGKILL at once:
+/// an ozgsync export's staging directory waited for the next run, and a process
+/// the command had started ran on.
 #[test]
 fn an_export_past_its_timeout_gets_sigterm_and_sigkill_only_when_it_ignores_it() {
     let dir = scratch();
@@ -327,6 +329,13 @@ fn an_export_past_its_timeout_gets_sigterm_and_sigkill_only_when_it_ignores_it()
         [[export]]
         name = "polite"
         command = ["sh", "-c", "trap 'echo error: asked to stop >&2; touch polite.term; exit 3' TERM; while :; do sleep 0.05; done"]
+        timeout_secs = 1
+
+        # `sh` dies of SIGTERM at once; the inner loop, which it started, gets the
+        # signal too (the command's process group) rather than running on.
+        [[export]]
+        name = "nested"
+        command = ["sh", "-c", "sh -c 'trap \"touch nested.term; exit 0\" TERM; for i in $(seq 400); do sleep 0.05; done; touch nested.orphan'; true"]
         timeout_secs = 1
 
         [[export]]
@@ -341,6 +350,10 @@ fn an_export_past_its_timeout_gets_sigterm_and_sigkill_only_when_it_ignores_it()
     let run = sync(d);
     run.assert_code(1);
     assert!(d.join("polite.term").exists(), "polite got no SIGTERM");
+    assert!(
+        d.join("nested.term").exists(),
+        "the command's child got no SIGTERM"
+    );
     assert!(d.join("stubborn.started").exists());
     let runs = |job| {
         let runs = export_runs(&db, job);
@@ -352,6 +365,12 @@ fn an_export_past_its_timeout_gets_sigterm_and_sigkill_only_when_it_ignores_it()
     assert_eq!(
         runs("export:polite"),
         "sh stopped after its timeout of 1 s: error: asked to stop"
+    );
+    // Ended within the grace, inner loop included (the shell may name the signal).
+    let nested = runs("export:nested");
+    assert!(
+        nested.starts_with("sh stopped after its timeout of 1 s") && !nested.contains("killed"),
+        "{nested}"
     );
     assert_eq!(
         runs("export:stubborn"),
