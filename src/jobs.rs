@@ -182,28 +182,37 @@ pub trait ExportRunner: Send + Sync {
 
 /// Runs an export's command (no shell) in the config's directory, with the database
 /// and the triggering change in its environment, stopped after its timeout or on a
-/// stop request (SIGTERM, then SIGKILL after [`STOP_GRACE`]). Its stderr is passed on line by line (kept only, when `quiet`) and
-/// its last error line kept, so `runs` and the caller's error line name the real
-/// cause of a failure rather than just the exit status. Its stdout goes to our
-/// stderr (dropped when `quiet`): it is no part of the caller's own output (`sync
-/// --format json` prints one document; a closed stdout of `sync | head` must not
-/// fail an export), and under `sync --quiet` cron mails only on failure, one line
-/// for it that holds the command's own error.
+/// stop request (SIGTERM, then SIGKILL after [`STOP_GRACE`]). Its stderr is passed
+/// on line by line (kept only, when `quiet`) and its last error line kept, so
+/// `runs` and the caller's error line name the real cause of a failure rather than
+/// just the exit status. Its stdout is passed on to our stderr (dropped when
+/// `quiet`): it is no part of the caller's own output (`sync --format json` prints
+/// one document; a closed stdout of `sync | head` must not fail an export), and
+/// under `sync --quiet` cron mails only on failure, one line for it that holds the
+/// command's own error. Both go through pipes read here, so the command holds no
+/// descriptor of a terminal (it runs in a process group of its own, which a
+/// terminal set to `tostop` would stop on its first write), and a closed stderr of
+/// ours only drops the lines.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CommandExports {
     pub quiet: bool,
 }
 
-impl CommandExports {
-    fn stdout(&self) -> Stdio {
-        use std::os::fd::AsFd;
-        if self.quiet {
-            return Stdio::null();
-        }
-        std::io::stderr()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_or_else(|_| Stdio::null(), Stdio::from)
+/// Writes `bytes` to our stderr, false once that fails (a closed pipe): the
+/// caller then drops what follows, but keeps reading the command's pipe, so the
+/// command neither blocks nor fails on its own output.
+fn pass_to_stderr(bytes: &[u8]) -> bool {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    err.write_all(bytes).and_then(|()| err.flush()).is_ok()
+}
+
+/// Waits up to a second for `reader` to end: it ends when the command's pipe
+/// closes, and a grandchild that keeps the pipe open must not hold the job.
+fn wait_briefly(reader: Option<&std::thread::JoinHandle<()>>) {
+    let waited = Instant::now();
+    while reader.is_some_and(|r| !r.is_finished()) && waited.elapsed() < Duration::from_secs(1) {
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -243,7 +252,11 @@ impl ExportRunner for CommandExports {
             .env("OZGSYNC_CONFIG", &ctx.config_path)
             .env("OZGSYNC_EXPORT_SOURCE", &ctx.source)
             .stdin(Stdio::null())
-            .stdout(self.stdout())
+            .stdout(if self.quiet {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            })
             .stderr(Stdio::piped());
         match ctx.release_id {
             Some(id) => command.env("OZGSYNC_EXPORT_RELEASE", id.to_string()),
@@ -260,29 +273,30 @@ impl ExportRunner for CommandExports {
         let reader = child.stderr.take().map(|pipe| {
             let tail = Arc::clone(&tail);
             std::thread::spawn(move || {
+                let mut pass_on = pass_on;
                 for line in BufReader::new(pipe).lines().map_while(std::io::Result::ok) {
-                    if pass_on {
-                        eprintln!("{line}");
-                    }
+                    pass_on = pass_on && pass_to_stderr(format!("{line}\n").as_bytes());
                     if let Ok(mut tail) = tail.lock() {
                         tail.push(line);
                     }
                 }
             })
         });
-        // The reader ends when the pipe closes; a grandchild that keeps it open must
-        // not hold the job, so the wait for the last lines is short.
+        let forwarder = child.stdout.take().map(|mut pipe| {
+            std::thread::spawn(move || {
+                let mut pass_on = true;
+                let mut buf = [0u8; 8192];
+                while let Ok(n @ 1..) = std::io::Read::read(&mut pipe, &mut buf) {
+                    pass_on = pass_on && pass_to_stderr(buf.get(..n).unwrap_or_default());
+                }
+            })
+        });
         let cause = || {
-            let waited = Instant::now();
-            while reader.as_ref().is_some_and(|r| !r.is_finished())
-                && waited.elapsed() < Duration::from_secs(1)
-            {
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            wait_briefly(reader.as_ref());
             tail.lock().ok().and_then(|t| t.cause())
         };
         let deadline = Instant::now() + Duration::from_secs(export.timeout_secs);
-        loop {
+        let ended = (|| loop {
             let stop_reason = stop.reason();
             match child.try_wait() {
                 Ok(Some(status)) if status.success() => return Ok(()),
@@ -317,7 +331,10 @@ impl ExportRunner for CommandExports {
                     })
                 }
             }
-        }
+        })();
+        // Its last output is passed on before the caller goes on (at most a second).
+        wait_briefly(forwarder.as_ref());
+        ended
     }
 }
 

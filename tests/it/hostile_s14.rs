@@ -330,28 +330,11 @@ fn a_quiet_sync_says_each_failure_once() {
     );
 }
 
-/// A pseudo-terminal pair: the master to read what the child writes, the slave as
-/// the child's stderr (a terminal to it).
-fn pty() -> (std::fs::File, std::fs::File) {
-    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
-    use std::os::unix::ffi::OsStrExt;
-    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("a pseudo-terminal");
-    grantpt(&master).unwrap();
-    unlockpt(&master).unwrap();
-    let name = ptsname(&master, Vec::new()).unwrap();
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(std::ffi::OsStr::from_bytes(name.as_bytes()))
-        .expect("the pseudo-terminal's slave");
-    (std::fs::File::from(master), slave)
-}
-
 /// What the binary writes to its stderr when that is a terminal whose `TERM` is
 /// `term`: an import that logs a line and draws its progress.
 fn on_a_terminal(term: &str) -> String {
     let dir = scratch();
-    let (mut master, slave) = pty();
+    let (mut master, slave) = support::pty();
     let child = support::command(dir.path())
         .env("TERM", term)
         .env_remove("NO_COLOR")

@@ -384,6 +384,50 @@ fn an_export_past_its_timeout_gets_sigterm_and_sigkill_only_when_it_ignores_it()
     );
 }
 
+/// An export runs in a process group of its own (so a stop reaches what it
+/// started), which a terminal set to `tostop` stops on its first write: so it holds
+/// no descriptor of ours. Run under a terminal, its stdout and stderr are still
+/// passed on to the terminal through us, and its stdin is empty. Until session 21
+/// its stdout was a copy of our stderr, the terminal itself.
+#[test]
+fn an_export_holds_no_terminal_and_its_output_still_reaches_ours() {
+    let dir = scratch();
+    let d = dir.path();
+    config(
+        d,
+        r#"
+        [[export]]
+        name = "probe"
+        command = ["sh", "-c", "for fd in 0 1 2; do [ -t $fd ] && echo $fd >> on-a-terminal; done; echo to-stdout; echo to-stderr >&2; true"]
+        "#,
+    );
+    std::fs::copy(fixture(LEIKA_1), d.join("leika.csv")).unwrap();
+    let (mut master, slave) = support::pty();
+    let child = command(d)
+        .args(["sync", "--config", "ozgsync.toml"])
+        .stdout(Stdio::null())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let _ = master.read_to_end(&mut seen);
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let seen = reader.join().unwrap();
+    assert!(
+        !d.join("on-a-terminal").exists(),
+        "descriptors on a terminal: {}",
+        read(&d.join("on-a-terminal"))
+    );
+    assert!(
+        seen.contains("to-stdout") && seen.contains("to-stderr"),
+        "{seen}"
+    );
+}
+
 #[test]
 fn status_annotation_and_ressort_changes_make_exports_due_but_other_sources_do_not() {
     let dir = scratch();

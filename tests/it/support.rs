@@ -733,3 +733,20 @@ pub fn view_of_schema_17(name: &str, as_name: &str) -> String {
         &snapshot[start + head.len()..end]
     )
 }
+
+/// A pseudo-terminal pair: the master to read what the child writes, the slave as
+/// the child's stderr (a terminal to it).
+pub fn pty() -> (std::fs::File, std::fs::File) {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    use std::os::unix::ffi::OsStrExt;
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("a pseudo-terminal");
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(std::ffi::OsStr::from_bytes(name.as_bytes()))
+        .expect("the pseudo-terminal's slave");
+    (std::fs::File::from(master), slave)
+}
