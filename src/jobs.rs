@@ -134,10 +134,51 @@ impl Ended {
     }
 }
 
-/// How long an export asked to stop (SIGTERM) may take before it is killed. Within
-/// the unit's `TimeoutStopSec` (60 s) after the daemon's own
-/// `shutdown_timeout_secs` (30 s by default).
-pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long an export asked to stop (SIGTERM) may take before it is killed: well
+/// within the daemon's own grace for a stopped job (`daemon::STOP_GRACE`, checked
+/// there), so the daemon records the export's end rather than exiting without it,
+/// and within the unit's `TimeoutStopSec` (60 s) after `shutdown_timeout_secs`.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The process groups of the export commands running now (their leaders' pids), so
+/// that exiting at once ([`kill_running_exports`], on a second SIGTERM/SIGINT)
+/// takes them along instead of leaving them running without us.
+static RUNNING_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// An export command's process group, listed in [`RUNNING_GROUPS`] while the
+/// command runs: from its spawn until it is reaped and this is dropped.
+struct RunningGroup(i32);
+
+impl RunningGroup {
+    fn new(child: &std::process::Child) -> Self {
+        let pid = rustix::process::Pid::from_child(child)
+            .as_raw_nonzero()
+            .get();
+        if let Ok(mut groups) = RUNNING_GROUPS.lock() {
+            groups.push(pid);
+        }
+        RunningGroup(pid)
+    }
+}
+
+impl Drop for RunningGroup {
+    fn drop(&mut self) {
+        if let Ok(mut groups) = RUNNING_GROUPS.lock() {
+            groups.retain(|&g| g != self.0);
+        }
+    }
+}
+
+/// Kills (SIGKILL) the process group of every export command running now: for an
+/// exit at once, which cannot wait for them to stop. A group is listed only until
+/// its leader is reaped, so the signal reaches only the commands' own processes.
+pub fn kill_running_exports() {
+    use rustix::process::{kill_process_group, Pid, Signal};
+    let groups = RUNNING_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
+    for group in groups.into_iter().filter_map(Pid::from_raw) {
+        let _ = kill_process_group(group, Signal::KILL);
+    }
+}
 
 /// Asks an export to stop: SIGTERM to its process group (the command leads a group
 /// of its own, so `sh -c "…"` and what it started get the signal too, instead of
@@ -266,6 +307,7 @@ impl ExportRunner for CommandExports {
             program: program.clone(),
             source,
         })?;
+        let _running = RunningGroup::new(&child);
         let tail = Arc::new(Mutex::new(StderrTail::default()));
         // Under `quiet` the lines are only kept: a failure's cause reaches the
         // caller's own error line, and passed on too it mailed cron twice.

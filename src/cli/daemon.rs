@@ -100,7 +100,9 @@ impl Daemon {
         if ended == Ended::Abandoned {
             // A job that ignored even the stop request is still on its thread; shutting
             // the runtime down under it would make it panic. Leave without it: the
-            // kernel drops the writer lock and SQLite rolls its transaction back.
+            // kernel drops the writer lock and SQLite rolls its transaction back; an
+            // export command it ran is killed, not left running without us.
+            crate::jobs::kill_running_exports();
             std::process::exit(0);
         }
         runtime.shutdown_timeout(Duration::from_millis(100));

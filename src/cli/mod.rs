@@ -618,6 +618,8 @@ pub(crate) fn stop_on_signals(
             };
             if round > 0 {
                 tracing::warn!("{name} again: exiting at once");
+                // A running export cannot be waited for now; it must not run on.
+                crate::jobs::kill_running_exports();
                 std::process::exit(1);
             }
             tracing::warn!("{name}: stopping; what has not committed rolls back");

@@ -184,6 +184,10 @@ pub async fn run<C: Clock, E: Executor>(
 /// before the daemon exits without it.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
+// An export asked to stop is killed after its own grace, and its last stderr lines
+// are awaited up to a second more: all of that ends within the job's grace here.
+const _: () = assert!(crate::jobs::STOP_GRACE.as_secs() + 2 < STOP_GRACE.as_secs());
+
 /// The scheduling loop: the config in effect, its jobs, the clock, the work and
 /// the signals from outside. One job runs at a time.
 pub struct Scheduler<'a, C: Clock, E: Executor> {

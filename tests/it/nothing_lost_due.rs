@@ -314,7 +314,7 @@ fn a_failed_export_stays_due_and_sync_fails_with_its_cause_until_it_succeeds() {
 
 /// An export past its `timeout_secs` is asked to stop (SIGTERM, on which an
 /// ozgsync export removes its staging directory and leaves the published set)
-/// and killed only when it is still running `jobs::STOP_GRACE` (10 s) later; the
+/// and killed only when it is still running `jobs::STOP_GRACE` (5 s) later; the
 /// signals go to the command's process group, so what a shell command started is
 /// stopped with it. Until session 21 only the command itself got SIGKILL at once:
 /// an ozgsync export's staging directory waited for the next run, and a process
@@ -374,14 +374,68 @@ fn an_export_past_its_timeout_gets_sigterm_and_sigkill_only_when_it_ignores_it()
     );
     assert_eq!(
         runs("export:stubborn"),
-        "sh stopped after its timeout of 1 s, killed: still running 10 s after SIGTERM"
+        "sh stopped after its timeout of 1 s, killed: still running 5 s after SIGTERM"
     );
     assert!(
         run.stderr
-            .contains("killed: still running 10 s after SIGTERM"),
+            .contains("killed: still running 5 s after SIGTERM"),
         "{}",
         run.stderr
     );
+}
+
+/// A second SIGTERM makes `sync` exit at once, without waiting for its export to
+/// stop: the export's process group is killed on the way out, not left running
+/// without us (it has a group of its own, so the terminal's or the caller's signal
+/// to `sync` alone would not reach it).
+#[test]
+fn a_second_sigterm_to_sync_takes_its_running_export_along() {
+    let dir = scratch();
+    let d = dir.path();
+    config(
+        d,
+        r#"
+        [[export]]
+        name = "stubborn"
+        command = ["sh", "-c", "trap '' TERM; echo $$ > export.pid; for i in $(seq 600); do sleep 0.05; done"]
+        "#,
+    );
+    std::fs::copy(fixture(LEIKA_1), d.join("leika.csv")).unwrap();
+    let child = spawn(d, &["sync", "--config", "ozgsync.toml"]);
+    wait_for("the export", || {
+        !read(&d.join("export.pid")).trim().is_empty()
+    });
+    let pid = read(&d.join("export.pid")).trim().to_owned();
+    sigterm(&child);
+    std::thread::sleep(Duration::from_millis(200));
+    sigterm(&child);
+    let run = finish(child);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("again: exiting at once"),
+        "{}",
+        run.stderr
+    );
+    // Gone, or a zombie waiting for whoever inherited it to reap it.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            !stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    // The loop would run on for 30 s; killed, it is gone at once.
+    let start = Instant::now();
+    while running() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the export runs on after sync exited"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// An export runs in a process group of its own (so a stop reaches what it
@@ -819,6 +873,48 @@ fn sigterm_with_a_download_outliving_the_shutdown_timeout_stops_it_without_a_pan
             .unwrap_or_default()
             .contains("stopped (shutdown timeout) before the release of slow committed"),
         "{runs:?}"
+    );
+}
+
+/// SIGTERM to a daemon whose export outlives the shutdown timeout: the daemon
+/// (which alone gets the signal, as under the unit's `KillMode=mixed`) asks the
+/// export to stop, the export's own SIGTERM handler runs, and the daemon exits 0
+/// with the export failed and still due.
+#[test]
+fn sigterm_with_an_export_outliving_the_shutdown_timeout_asks_it_to_stop() {
+    let dir = scratch();
+    let d = dir.path();
+    std::fs::copy(fixture(LEIKA_1), d.join("leika.csv")).unwrap();
+    std::fs::write(
+        d.join("ozgsync.toml"),
+        r#"
+        database = "ozgsync.db"
+        [daemon]
+        shutdown_timeout_secs = 1
+        [[source]]
+        name = "leika"
+        kind = "leika"
+        location = "leika.csv"
+        schedule = "0 0 0 1 1 * 2099"
+        [[export]]
+        name = "slow"
+        command = ["sh", "-c", "trap 'touch export.term; echo error: asked to stop >&2; exit 3' TERM; touch export.started; while :; do sleep 0.05; done"]
+        "#,
+    )
+    .unwrap();
+    let child = spawn(d, &["daemon", "--config", "ozgsync.toml"]);
+    wait_for("the export", || d.join("export.started").exists());
+    sigterm(&child);
+    let run = finish(child);
+    run.assert_ok();
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert!(d.join("export.term").exists(), "the export got no SIGTERM");
+    let runs = export_runs(&d.join("ozgsync.db"), "export:slow");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].0.as_deref(), Some("failed"));
+    assert_eq!(
+        runs[0].1.as_deref(),
+        Some("sh stopped (shutdown timeout); still due")
     );
 }
 
