@@ -338,12 +338,16 @@ fn apply_in_transaction(
     // pending too), so the documents the release removes are there.
     crate::store::search::index_pending(&tx)?;
     upsert_source(&tx, meta, &payload.validators)?;
-    // A payload not stored yet is compressed on a thread of its own while the
-    // records are written (zlib took ~0.1 s of the SQLite writer's critical path
-    // for a 16 MB LeiKa file), and stored at the end of the same transaction. A
-    // payload without a hash yet (a copied local file, `fetch::read_file`) is
-    // hashed there too, and compressed in case it is new: the release row gets
-    // its hash, and the payload is stored unless one with that hash is.
+    // A payload not stored yet is compressed on a thread of its own (zlib took
+    // ~0.1 s of the SQLite writer's critical path for a 16 MB LeiKa file), and
+    // stored at the end of the same transaction. A payload without a hash yet (a
+    // copied local file, `fetch::read_file`) is hashed there too, and compressed
+    // in case it is new: the release row gets its hash, and the payload is stored
+    // unless one with that hash is. The thread starts its work once the records
+    // are all read (`rows_read`): until then the parsing thread and the writer
+    // keep both cores busy, and a third thread only took CPU from the writer; after
+    // it the parsing thread's core idles while the writer finishes the release
+    // (benches/HISTORY.md, session 21).
     let compress = match &payload.sha256 {
         Some(sha256) if payload_stored(&tx, sha256)? => None,
         _ => Some(
@@ -356,6 +360,7 @@ fn apply_in_transaction(
     let hash = payload.sha256.is_none();
     let path = payload.file.path().to_owned();
     let stop = std::sync::atomic::AtomicBool::new(false);
+    let (rows_read, start) = std::sync::mpsc::channel::<()>();
     let (release_id, counts) = std::thread::scope(|scope| {
         // The new database's file is synced while the rows are written, so that
         // the commit's `fsync` has little left; it stops when `_syncing` is dropped
@@ -371,18 +376,29 @@ fn apply_in_transaction(
             Some(file) => Some(
                 std::thread::Builder::new()
                     .name("ozgsync-gzip".into())
-                    .spawn_scoped(scope, || compress_payload(file, &path, hash, &stop))
+                    .spawn_scoped(scope, {
+                        let (path, stop) = (&path, &stop);
+                        move || {
+                            // Started by `rows_read`, or by its drop on a failure
+                            // (which also sets `stop`).
+                            let _ = start.recv();
+                            compress_payload(file, path, hash, stop)
+                        }
+                    })
                     .map_err(Error::io("starting the payload compression thread", &path))?,
             ),
             None => None,
         };
-        let written = write_items(&tx, meta, payload, items, spent);
+        let written = write_items(&tx, meta, payload, items, spent, &|| {
+            let _ = rows_read.send(());
+        });
         let Some(compressing) = compressing else {
             return written;
         };
         if written.is_err() {
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
+        drop(rows_read);
         let compressed = compressing.join();
         let (release_id, counts) = written?;
         let compressed = compressed.map_err(|_| {
@@ -445,6 +461,7 @@ fn write_items(
     payload: &Payload,
     items: impl Iterator<Item = Result<Prepared>>,
     spent: &mut dyn FnMut(Spent),
+    rows_read: &dyn Fn(),
 ) -> Result<(i64, Counts)> {
     let release_id = insert_release(
         tx,
@@ -485,6 +502,7 @@ fn write_items(
             Prepared::Fields(names) => writer.field_names = names,
         }
     }
+    rows_read();
     // Before the guards: a kept key is present, so it is neither retired nor counted
     // toward the retire share.
     writer.write_kept(&mut rejects)?;
