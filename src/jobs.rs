@@ -328,8 +328,16 @@ impl ExportRunner for CommandExports {
             std::thread::spawn(move || {
                 let mut pass_on = true;
                 let mut buf = [0u8; 8192];
-                while let Ok(n @ 1..) = std::io::Read::read(&mut pipe, &mut buf) {
-                    pass_on = pass_on && pass_to_stderr(buf.get(..n).unwrap_or_default());
+                loop {
+                    match std::io::Read::read(&mut pipe, &mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            pass_on = pass_on && pass_to_stderr(buf.get(..n).unwrap_or_default());
+                        }
+                        // A signal to this process is no end of the command's output.
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => break,
+                    }
                 }
             })
         });
