@@ -239,13 +239,17 @@ pub struct CommandExports {
     pub quiet: bool,
 }
 
-/// Writes `bytes` to our stderr, false once that fails (a closed pipe): the
-/// caller then drops what follows, but keeps reading the command's pipe, so the
-/// command neither blocks nor fails on its own output.
-fn pass_to_stderr(bytes: &[u8]) -> bool {
+/// Writes `parts` to our stderr as one piece, false once that fails (a closed
+/// pipe): the caller then drops what follows, but keeps reading the command's
+/// pipe, so the command neither blocks nor fails on its own output.
+fn pass_to_stderr(parts: &[&[u8]]) -> bool {
     use std::io::Write;
     let mut err = std::io::stderr().lock();
-    err.write_all(bytes).and_then(|()| err.flush()).is_ok()
+    parts
+        .iter()
+        .try_for_each(|part| err.write_all(part))
+        .and_then(|()| err.flush())
+        .is_ok()
 }
 
 /// Waits up to a second for `reader` to end: it ends when the command's pipe
@@ -317,7 +321,7 @@ impl ExportRunner for CommandExports {
             std::thread::spawn(move || {
                 let mut pass_on = pass_on;
                 for line in BufReader::new(pipe).lines().map_while(std::io::Result::ok) {
-                    pass_on = pass_on && pass_to_stderr(format!("{line}\n").as_bytes());
+                    pass_on = pass_on && pass_to_stderr(&[line.as_bytes(), b"\n"]);
                     if let Ok(mut tail) = tail.lock() {
                         tail.push(line);
                     }
@@ -332,7 +336,8 @@ impl ExportRunner for CommandExports {
                     match std::io::Read::read(&mut pipe, &mut buf) {
                         Ok(0) => break,
                         Ok(n) => {
-                            pass_on = pass_on && pass_to_stderr(buf.get(..n).unwrap_or_default());
+                            pass_on =
+                                pass_on && pass_to_stderr(&[buf.get(..n).unwrap_or_default()]);
                         }
                         // A signal to this process is no end of the command's output.
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -919,6 +919,10 @@ fn iso(t: NaiveDateTime) -> String {
 mod tests {
     use super::*;
 
+    use crate::parse::test_support::{fixture, service};
+    use crate::parse::Severity;
+    use std::collections::BTreeSet;
+
     /// The fast `trim` is `str::trim`: ASCII ends, Unicode white space at the ends
     /// (no-break space, ideographic space, line separator, NEL) and what is not
     /// white space to `str::trim` (BOM, zero-width space) and stays.
@@ -950,9 +954,6 @@ mod tests {
             assert_eq!(trim(text), text.trim(), "{text:?}");
         }
     }
-    use crate::parse::test_support::{fixture, service};
-    use crate::parse::Severity;
-    use std::collections::BTreeSet;
 
     const HEADER: &str = "Schluessel;Leistungsgruppierung;Leistungskennung;Verrichtung;Verrichtungsdetail;\
                           Bezeichnung;Bezeichnung2;Typ;Veröffentlichungsdatum;Besondere Merkmale;Synonyme";

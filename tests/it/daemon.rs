@@ -383,11 +383,7 @@ fn sigterm(daemon: &Running) {
 
 /// Sends `signal` (`kill`'s form, `-HUP`) to the daemon.
 fn signal(Running(child): &Running, signal: &str) {
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    super::support::signal(child.id(), signal);
 }
 
 fn wait_exit(dir: &Path, mut running: Running) -> std::process::ExitStatus {

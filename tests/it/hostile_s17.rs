@@ -23,11 +23,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 
 /// Sends SIGTERM to `child`, waits for it (at most 60 s) and collects its output.
 fn stop(mut child: Child) -> Run {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    super::support::signal(child.id(), "-TERM");
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if start.elapsed() > Duration::from_secs(60) {

@@ -228,6 +228,17 @@ async fn get(
     http::get(&server.url(target), validators, policy).await
 }
 
+/// The error of one try (no retries) at `target`, without validators.
+async fn error_of_one_try(server: &Server, target: &str) -> FetchError {
+    let policy = FetchPolicy {
+        max_retries: 0,
+        ..policy()
+    };
+    get(server, target, &Validators::default(), &policy)
+        .await
+        .unwrap_err()
+}
+
 // ---------------------------------------------------------------------------
 // Conditional GET
 // ---------------------------------------------------------------------------
@@ -592,13 +603,7 @@ async fn truncated_body_is_an_error() {
         vec![Step::Send(bytes)]
     })
     .await;
-    let policy = FetchPolicy {
-        max_retries: 0,
-        ..policy()
-    };
-    let err = get(&server, "/x", &Validators::default(), &policy)
-        .await
-        .unwrap_err();
+    let err = error_of_one_try(&server, "/x").await;
     assert!(matches!(err, FetchError::Network { .. }), "{err:?}");
 }
 
@@ -624,13 +629,7 @@ async fn a_huge_response_head_is_refused_naming_the_url() {
             vec![Step::Send(bytes)]
         })
         .await;
-        let policy = FetchPolicy {
-            max_retries: 0,
-            ..policy()
-        };
-        let err = get(&server, "/x", &Validators::default(), &policy)
-            .await
-            .unwrap_err();
+        let err = error_of_one_try(&server, "/x").await;
         assert!(matches!(err, FetchError::Network { .. }), "{many}: {err:?}");
         assert!(
             err.to_string().contains(server.url("/x").as_str()),

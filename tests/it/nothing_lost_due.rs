@@ -405,7 +405,7 @@ fn a_second_sigterm_to_sync_takes_its_running_export_along() {
     wait_for("the export", || {
         !read(&d.join("export.pid")).trim().is_empty()
     });
-    let pid = read(&d.join("export.pid")).trim().to_owned();
+    let pid: u32 = read(&d.join("export.pid")).trim().parse().unwrap();
     sigterm(&child);
     std::thread::sleep(Duration::from_millis(200));
     sigterm(&child);
@@ -416,20 +416,10 @@ fn a_second_sigterm_to_sync_takes_its_running_export_along() {
         "{}",
         run.stderr
     );
-    // Gone, or a zombie waiting for whoever inherited it to reap it.
-    let running = || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-            !stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-    };
-    // The loop would run on for 30 s; killed, it is gone at once.
+    // The loop would run on for 30 s; killed, it is gone at once (or a zombie
+    // waiting for whoever inherited it to reap it).
     let start = Instant::now();
-    while running() {
+    while support::running(pid) {
         assert!(
             start.elapsed() < Duration::from_secs(5),
             "the export runs on after sync exited"
@@ -695,11 +685,7 @@ fn sigterm(child: &Child) {
 
 /// Sends `signal` (`kill`'s form, `-TERM`) to `child`.
 fn signal(child: &Child, signal: &str) {
-    let status = std::process::Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    support::signal(child.id(), signal);
 }
 
 /// Waits for `child` (at most 60 s) and collects its output.
@@ -885,23 +871,16 @@ fn sigterm_with_an_export_outliving_the_shutdown_timeout_asks_it_to_stop() {
     let dir = scratch();
     let d = dir.path();
     std::fs::copy(fixture(LEIKA_1), d.join("leika.csv")).unwrap();
-    std::fs::write(
-        d.join("ozgsync.toml"),
-        r#"
-        database = "ozgsync.db"
-        [daemon]
-        shutdown_timeout_secs = 1
-        [[source]]
-        name = "leika"
-        kind = "leika"
-        location = "leika.csv"
-        schedule = "0 0 0 1 1 * 2099"
+    config(
+        d,
+        r#"schedule = "0 0 0 1 1 * 2099"
         [[export]]
         name = "slow"
         command = ["sh", "-c", "trap 'touch export.term; echo error: asked to stop >&2; exit 3' TERM; touch export.started; while :; do sleep 0.05; done"]
+        [daemon]
+        shutdown_timeout_secs = 1
         "#,
-    )
-    .unwrap();
+    );
     let child = spawn(d, &["daemon", "--config", "ozgsync.toml"]);
     wait_for("the export", || d.join("export.started").exists());
     sigterm(&child);
@@ -1101,7 +1080,9 @@ fn sigterm_during_export_dashboards_leaves_the_published_set_and_no_staging() {
     );
     let started = Instant::now();
     while staging(dir.path()).is_empty() && started.elapsed() < Duration::from_secs(30) {
-        if child_done(&child) {
+        // Exited (a zombie, or gone), seen without reaping it: `finish` still
+        // collects its output.
+        if !support::running(child.id()) {
             break;
         }
         std::thread::sleep(Duration::from_millis(2));
@@ -1124,14 +1105,6 @@ fn sigterm_during_export_dashboards_leaves_the_published_set_and_no_staging() {
         assert_eq!(std::fs::read(out.join("meta.json")).unwrap(), meta);
         assert!(!out.join("meta.json.gz").exists(), "nothing of the new set");
     }
-}
-
-/// Whether `child` has exited (a zombie, or gone), without reaping it: `finish`
-/// still collects its output.
-fn child_done(child: &Child) -> bool {
-    std::fs::read_to_string(format!("/proc/{}/stat", child.id()))
-        .ok()
-        .is_none_or(|stat| stat.split_whitespace().nth(2) == Some("Z"))
 }
 
 /// SIGTERM, then SIGINT, to `import leika` (not `sync`) while its release is inside

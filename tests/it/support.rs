@@ -750,3 +750,28 @@ pub fn pty() -> (std::fs::File, std::fs::File) {
         .expect("the pseudo-terminal's slave");
     (std::fs::File::from(master), slave)
 }
+
+/// Sends `signal` (`kill`'s form: `-TERM`, `-HUP`) to process `pid`, through
+/// `kill(1)` as an operator would.
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// Whether process `pid` still runs: neither gone nor a zombie waiting to be
+/// reaped (which `/proc` still lists).
+pub fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the command name, which is in parentheses and may hold
+        // spaces.
+        !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
