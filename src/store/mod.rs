@@ -113,6 +113,14 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0022_views_by_subject",
         include_str!("../../schema/0022_views_by_subject.sql"),
     ),
+    (
+        "0023_search_sizes_from_content",
+        include_str!("../../schema/0023_search_sizes_from_content.sql"),
+    ),
+    (
+        "0024_versions_of_a_release_by_id",
+        include_str!("../../schema/0024_versions_of_a_release_by_id.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -623,8 +631,9 @@ fn wal_autocheckpoint_pages(page_size: i64) -> i64 {
 
 /// SQL functions ozgsync's own SQL uses: `fold(text)` is [`crate::model::fold`], the
 /// one folding of names; `search_text(data, 'name' | 'synonyms')` is the text
-/// [`search::document`] indexes a version's JSON `data` with (migrations 0014 and
-/// 0016 rebuild the search index with it).
+/// [`search::document`] indexes a version's JSON `data` with (migrations 0014, 0016
+/// and 0023 rebuild the search index with it; the view `search_content`, where
+/// `bm25` finds a document's text since 0023, gives it).
 fn register_functions(conn: &Connection) -> Result<()> {
     use rusqlite::functions::FunctionFlags;
     conn.create_scalar_function(
@@ -634,24 +643,35 @@ fn register_functions(conn: &Connection) -> Result<()> {
         |ctx| Ok(text_arg(ctx, 0, "fold")?.map(|t| crate::model::fold(&t))),
     )
     .map_err(Error::db("registering SQL function fold"))?;
+    // The last version's document: the view `search_content` (0023) asks for a
+    // version's name and then its synonyms, one call each, and `bm25` reads the view
+    // for every document a search matched; the JSON is parsed once for both.
+    let last: std::cell::RefCell<Option<(String, search::DocumentText)>> = Default::default();
     conn.create_scalar_function(
         "search_text",
         2,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        |ctx| {
+        move |ctx| {
             let Some(data) = text_arg(ctx, 0, "search_text")? else {
                 return Ok(None);
             };
             let which = text_arg(ctx, 1, "search_text")?.unwrap_or_default();
-            let data: serde_json::Value = serde_json::from_str(&data).map_err(|e| {
-                rusqlite::Error::UserFunctionError(
-                    format!("search_text(): the first argument is not JSON ({e})").into(),
-                )
-            })?;
-            let (name, synonyms) = search::document(&data);
+            let mut last = last.borrow_mut();
+            let (name, synonyms) = match &*last {
+                Some((seen, document)) if *seen == data => document,
+                _ => {
+                    let parsed: serde_json::Value = serde_json::from_str(&data).map_err(|e| {
+                        rusqlite::Error::UserFunctionError(
+                            format!("search_text(): the first argument is not JSON ({e})").into(),
+                        )
+                    })?;
+                    let document = search::document(&parsed);
+                    &last.insert((data, document)).1
+                }
+            };
             Ok(match which.as_str() {
-                "name" => Some(name),
-                "synonyms" => synonyms,
+                "name" => Some(name.clone()),
+                "synonyms" => synonyms.clone(),
                 other => {
                     return Err(rusqlite::Error::UserFunctionError(
                         format!("search_text: no column {other:?} (name, synonyms)").into(),
@@ -721,12 +741,12 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
 /// The migration a new database's schema snapshot stands for: `schema/snapshots/`
 /// holds the schema and rows that migrations 0001 to this one leave in an empty
 /// database, which a new database gets in one step (see [`migrate_to`]).
-pub const SNAPSHOT_VERSION: i64 = 17;
+pub const SNAPSHOT_VERSION: i64 = 24;
 
 /// The schema snapshot of [`SNAPSHOT_VERSION`]: what the test
 /// `snapshot_is_what_the_migrations_make` generates from a database the
 /// migrations made, and checks against both ways of making one.
-const SNAPSHOT: &str = include_str!("../../schema/snapshots/0017.sql");
+const SNAPSHOT: &str = include_str!("../../schema/snapshots/0024.sql");
 
 /// Migrates up to `target` migrations (tests use this to build older databases).
 ///
@@ -736,7 +756,7 @@ const SNAPSHOT: &str = include_str!("../../schema/snapshots/0017.sql");
 /// nothing to keep half-way, and one commit instead of one per migration spares
 /// the first import ~34 `fsync` calls and journal files before it starts. A new
 /// database migrated to [`SNAPSHOT_VERSION`] or beyond starts from the schema
-/// snapshot instead of migrations 0001 to 0017 (the same tables, views, triggers,
+/// snapshot instead of migrations 0001 to 0024 (the same tables, views, triggers,
 /// indexes and rows; SQLite parsed every migration's tables and views again and
 /// again, ~25 ms of CPU time before every first import), then takes the
 /// migrations after it.

@@ -399,15 +399,19 @@ fn states_of_keys_touched_by(
     let mut stmt = conn
         .prepare(
             // keys with a version that starts or ends inside (lo, hi], in a
-            // release of source ?5 when one is named; found through the release
-            // indexes (`+entity` keeps SQLite from reading the whole entity by
-            // the key index instead: `tests/it/plans.rs`)
+            // release of source ?5 when one is named: the versions those
+            // releases created by the range of ids they recorded (schema 0024),
+            // the ones they closed by `record_versions_to` (`+entity` keeps
+            // SQLite from reading the whole entity by the key index instead:
+            // `tests/it/plans.rs`)
             "WITH of_source AS (
-                 SELECT release_id FROM releases
+                 SELECT release_id, first_version_id, last_version_id FROM releases
                  WHERE release_id > ?2 AND release_id <= ?3 AND (?5 IS NULL OR source = ?5)),
              touched AS (
                  SELECT key FROM record_versions
-                 WHERE valid_from > ?2 AND valid_from <= ?3 AND +entity = ?1
+                 WHERE version_id BETWEEN (SELECT min(first_version_id) FROM of_source)
+                                      AND (SELECT max(last_version_id) FROM of_source)
+                   AND valid_from > ?2 AND valid_from <= ?3 AND +entity = ?1
                    AND valid_from IN (SELECT release_id FROM of_source)
                  UNION
                  SELECT key FROM record_versions

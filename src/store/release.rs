@@ -558,6 +558,7 @@ fn write_items(
         .index
         .write_returning(tx, &mut writer.spent.documents)?;
     let mut counts = std::mem::take(&mut writer.counts);
+    let created = writer.created;
     // The keys and positions of every record, freed where they were made too.
     writer.spent.seen = std::mem::take(&mut writer.seen);
     spent(std::mem::take(&mut writer.spent));
@@ -572,7 +573,9 @@ fn write_items(
     drop(rejects);
     tx.execute(
         "UPDATE releases SET added = ?2, changed = ?3, retired = ?4, unchanged = ?5,
-                rejected = ?6, warnings = ?7, kept = ?8 WHERE release_id = ?1",
+                rejected = ?6, warnings = ?7, kept = ?8, first_version_id = ?9,
+                last_version_id = ?10
+         WHERE release_id = ?1",
         params![
             release_id,
             counts.added as i64,
@@ -581,7 +584,9 @@ fn write_items(
             counts.unchanged as i64,
             counts.rejected as i64,
             counts.warnings as i64,
-            counts.kept as i64
+            counts.kept as i64,
+            created.map(|(first, _)| first),
+            created.map(|(_, last)| last)
         ],
     )
     .map_err(Error::db("updating release counts"))?;
@@ -778,6 +783,10 @@ struct VersionWriter<'c> {
     /// How many current versions came from this release's source.
     own_before: u64,
     counts: Counts,
+    /// The least and the greatest `version_id` this release created
+    /// (`releases.first_version_id`, `last_version_id`: what `diff` reads a
+    /// span's new versions by, schema 0024).
+    created: Option<(i64, i64)>,
     /// The edition rule in force for this release ([`EditionRule::None`] when the
     /// check is off) and, for it, the edition date of each current version.
     edition_rule: EditionRule,
@@ -879,6 +888,7 @@ impl<'c> VersionWriter<'c> {
             field_names: Vec::new(),
             own_before,
             counts: Counts::default(),
+            created: None,
             edition_rule,
             editions,
             payload_edition: None,
@@ -1080,9 +1090,13 @@ impl<'c> VersionWriter<'c> {
             .and_then(|()| self.insert.raw_bind_parameter(5, data.as_str()))
             .and_then(|()| self.insert.raw_execute())
             .map_err(|e| Error::db(format!("writing version of {key}"))(e))?;
+        let version_id = self.conn.last_insert_rowid();
+        self.created = Some(match self.created {
+            Some((first, last)) => (first.min(version_id), last.max(version_id)),
+            None => (version_id, version_id),
+        });
         if let Some(document) = document {
-            self.index
-                .add_document(self.conn.last_insert_rowid(), document);
+            self.index.add_document(version_id, document);
             if self.index.is_full() {
                 self.index
                     .write_returning(self.conn, &mut self.spent.documents)?;
@@ -1268,6 +1282,11 @@ impl<'c> VersionWriter<'c> {
 /// `WHERE` is one comparison per row), and building it after them would read
 /// every row once more for nothing (~2 % of the writer's CPU time in a cold LeiKa
 /// import, benches/HISTORY.md, session 9).
+///
+/// Since schema 0024 that leaves `record_versions_key` alone: the index by
+/// `valid_from` (a second read of the whole table and a sort, 4.6–6.7 % of a cold
+/// LeiKa import's wall time) is gone, and a release records the range of version
+/// ids it created instead ([`VersionWriter`]'s `created`).
 struct DeferredIndexes {
     /// `CREATE INDEX` statements, in the order they were made, each with whether
     /// its index is unique.
@@ -1317,10 +1336,10 @@ impl DeferredIndexes {
     ///
     /// Only a unique one: with a worker thread SQLite's sorter compares whole
     /// keys, the rowid included, where alone it stops at the index's columns, so
-    /// `record_versions_from`, whose one column has the same value in every row
-    /// of a first release, cost its sort four times the compares (writer +82 M
-    /// instructions, benches/HISTORY.md, session 16); a unique index's columns
-    /// never tie.
+    /// an index whose columns tie (`record_versions_from`, one value in every row
+    /// of a first release, until schema 0024) cost its sort four times the
+    /// compares (writer +82 M instructions, benches/HISTORY.md, session 16); a
+    /// unique index's columns never tie.
     fn build(self, tx: &Connection) -> Result<()> {
         let cache: i64 = tx
             .query_row("PRAGMA cache_size", [], |r| r.get(0))

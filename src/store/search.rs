@@ -1,6 +1,8 @@
 //! Full-text search over current service names, synonyms and EfA service names
-//! (FTS5 table `search_fts`, schema 0005, contentless since 0014, its rowid the
-//! current version's `version_id` since 0016). The index is
+//! (FTS5 table `search_fts`, schema 0005, its rowid the current version's
+//! `version_id` since 0016; since 0023 its text is the view `search_content`, the
+//! [`document`] of each current version, where `bm25` finds a matched document's
+//! length, and it keeps no row per document). The index is
 //! written inside each release's transaction by the release itself, from the
 //! versions it wrote and closed (a [`Batch`] filled by `store::release`), so
 //! `search` only reads: a reader never writes, and never
@@ -85,48 +87,21 @@ pub fn pending_releases(conn: &Connection) -> Result<Vec<(i64, String)>> {
     .map_err(Error::db("listing releases not yet in the search index"))
 }
 
-/// Empties the index and indexes every current version of the searchable entities.
+/// Empties the index and indexes every current version of the searchable entities:
+/// FTS5's own `rebuild`, from the view `search_content` (schema 0023), which gives
+/// each current version's [`document`].
 fn rebuild(conn: &Connection) -> Result<()> {
-    conn.execute(
-        "INSERT INTO search_fts (search_fts) VALUES ('delete-all')",
-        [],
-    )
-    .map_err(Error::db("emptying the search index"))?;
-    let mut stmt = conn
-        .prepare(
-            "SELECT entity, version_id, key, data FROM record_versions
-             WHERE entity IN ('service', 'efa_service') AND valid_to IS NULL",
-        )
-        .map_err(Error::db("reading current versions for the search index"))?;
-    let mut rows = stmt
-        .query([])
-        .map_err(Error::db("reading current versions for the search index"))?;
-    let mut batches: std::collections::BTreeMap<&str, Batch> = Default::default();
-    while let Some(row) = rows
-        .next()
-        .map_err(Error::db("reading current versions for the search index"))?
-    {
-        let (entity, version_id, key, data): (String, i64, String, String) = (
-            row.get(0).map_err(Error::db("reading a current version"))?,
-            row.get(1).map_err(Error::db("reading a current version"))?,
-            row.get(2).map_err(Error::db("reading a current version"))?,
-            row.get(3).map_err(Error::db("reading a current version"))?,
-        );
-        let Some(entity) = Entity::parse(&entity) else {
-            continue;
-        };
-        let batch = batches
-            .entry(entity.as_str())
-            .or_insert_with(|| Batch::new(entity));
-        batch.add(version_id, &stored_data(&key, &data)?);
-        if batch.is_full() {
-            batch.write(conn)?;
-        }
-    }
-    drop(rows);
-    for batch in batches.values_mut() {
-        batch.write(conn)?;
-    }
+    const CONTEXT: &str = "rebuilding the search index";
+    conn.execute("INSERT INTO search_fts (search_fts) VALUES ('rebuild')", [])
+        .map_err(|e| {
+            first_error(
+                conn,
+                "SELECT name, synonyms FROM search_content",
+                [],
+                CONTEXT,
+            )
+            .unwrap_or_else(|| Error::db(CONTEXT)(e))
+        })?;
     Ok(())
 }
 
@@ -144,11 +119,13 @@ pub const DOCUMENT_FIELDS: [&str; 4] = ["bezeichnung", "name", "bezeichnung2", "
 /// `bezeichnung2`) and its synonyms joined by ` | `, each once folded by
 /// [`crate::model::fold`] and once as written with ß as ss; in both, the
 /// characters of [`pre_tokenized`] are replaced by what the tokenizer makes of
-/// them. The index is contentless, so removing a document needs the tokens it was
-/// added with: this one function derives its text for every [`Batch`] and
-/// migration 0014 (SQL function `search_text`). A change that changes the tokens
-/// needs a migration that rebuilds the index; one that keeps them (as
-/// [`pre_tokenized`], by a test against the tokenizer) does not.
+/// them. FTS5 keeps no copy of the text, so removing a document needs the tokens
+/// it was added with, and `bm25` tokenizes the text again for a document's length:
+/// this one function derives it for every [`Batch`], for the migrations that
+/// rebuild the index and for the view `search_content` (SQL function
+/// `search_text`). A change that changes the tokens needs a migration that
+/// rebuilds the index; one that keeps them (as [`pre_tokenized`], by a test
+/// against the tokenizer) does not.
 pub fn document(data: &serde_json::Value) -> (String, Option<String>) {
     let text = |field: &str| data.get(field).and_then(serde_json::Value::as_str);
     let synonyms = data
@@ -340,6 +317,9 @@ pub struct Batch {
     additions: Vec<Document>,
 }
 
+/// A document's text: its name and its synonyms ([`document`]).
+pub type DocumentText = (String, Option<String>);
+
 /// A document of the index: the version id (its rowid) and its text, name and
 /// synonyms ([`document`]).
 pub type Document = (i64, String, Option<String>);
@@ -478,12 +458,40 @@ pub fn search(conn: &Connection, text: &str, limit: u32) -> Result<Vec<Hit>> {
          ORDER BY bm25(search_fts, 10.0, 1.0), v.key
          LIMIT ?2"
     );
-    for hit in collect_hits(conn, &by_name, params![query, limit], text)? {
+    let by_name = collect_hits(conn, &by_name, params![query, limit], text).map_err(|e| {
+        let matched = "SELECT c.name, c.synonyms FROM search_fts f
+                       JOIN search_content c ON c.version_id = f.rowid
+                       WHERE search_fts MATCH ?1";
+        first_error(conn, matched, [&query], &format!("searching for {text:?}")).unwrap_or(e)
+    })?;
+    for hit in by_name {
         if hits.len() < limit as usize && !hits.contains(&hit) {
             hits.push(hit);
         }
     }
     Ok(hits)
+}
+
+/// The first error reading the rows of `sql` gives, if any. FTS5 reads
+/// `search_content` inside its own statements (`bm25`, `'rebuild'`) and reports
+/// any error met there as a bare "SQL logic error"; read directly, the text of a
+/// stored version that is not JSON fails with `search_text`'s own message, which
+/// the CLI knows as a record another program changed and names (`store::damage`).
+fn first_error(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    context: &str,
+) -> Option<Error> {
+    let mut stmt = conn.prepare(sql).ok()?;
+    let mut rows = stmt.query(params).ok()?;
+    loop {
+        match rows.next() {
+            Ok(Some(_)) => {}
+            Ok(None) => return None,
+            Err(e) => return Some(Error::db(context.to_owned())(e)),
+        }
+    }
 }
 
 fn collect_hits(
@@ -739,5 +747,26 @@ mod tests {
         check("e\u{301}", Some("\"e\"*"));
         check("\u{301}", None);
         check(" -- ", None);
+    }
+
+    /// An index rebuilt (an older ozgsync's lazily indexed releases, or one emptied
+    /// by hand) over a current version whose `data` another program made not JSON:
+    /// FTS5's `'rebuild'` reports a bare "SQL logic error"; the error says what
+    /// `search_text` said, which the CLI names the record by.
+    #[test]
+    fn a_rebuild_over_a_version_that_is_not_json_says_so() {
+        let (_dir, mut conn) = index_db();
+        conn.execute_batch(
+            "INSERT INTO sources (name, kind, location, updated_at) VALUES ('l', 'leika', 'x', 'now');
+             INSERT INTO releases (release_id, source, kind, entity, mode, location, fetched_at, status)
+             VALUES (1, 'l', 'leika', 'service', 'full', 'x', '2026-01-01T00:00:00Z', 'applied');
+             INSERT INTO record_versions (entity, key, valid_from, hash, data)
+             VALUES ('service', '99001001000000', 1, 'h', '{\"bezeichnung\": broken');",
+        )
+        .unwrap();
+        let err = refresh(&mut conn).unwrap_err();
+        let chain = format!("{:#}", anyhow::Error::new(err));
+        assert!(chain.contains("rebuilding the search index"), "{chain}");
+        assert!(chain.contains("not JSON"), "{chain}");
     }
 }

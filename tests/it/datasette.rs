@@ -252,7 +252,12 @@ fn datasette_serves_the_canned_queries_and_german_titles() {
     let (code, html) = get(port, "/ozgsync/v_annotations");
     assert_eq!(code, 200);
     assert!(html.contains("Annotationen des Landes"), "{html}");
-    assert!(!get(port, "/ozgsync").1.contains("search_fts_data"));
+    let listed = get(port, "/ozgsync").1;
+    assert!(!listed.contains("search_fts_data"));
+    // The view the search index reads its texts from needs ozgsync's own SQL
+    // function: not offered, not served.
+    assert!(!listed.contains("search_content"), "{listed}");
+    assert_eq!(get(port, "/ozgsync/search_content").0, 403);
 
     // What a coordinator's browser shows: the German title in the rendered page.
     let Some(chromium) = support::chromium("the rendered Datasette page") else {

@@ -295,10 +295,17 @@ fn migrates_in_place_and_answers_as_before(old_db: &str, expected: &str) {
     ] {
         answers_as_before(&db, expected, name, args);
     }
-    // FTS5's own check of a contentless index against what it was given.
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    // Every release's range of created versions, filled in by 0024 from the index
+    // it then dropped.
+    assert_eq!(
+        rows(&db, super::support::VERSIONS_OUTSIDE_THEIR_RELEASE),
+        ["0"]
+    );
+    // FTS5's own check of the migrated index against the text of the current
+    // versions (`search_content`, schema 0023, through ozgsync's `search_text`).
+    let conn = ozgsync::store::open(&db).unwrap();
     conn.execute(
-        "INSERT INTO search_fts (search_fts, rank) VALUES ('integrity-check', 0)",
+        "INSERT INTO search_fts (search_fts, rank) VALUES ('integrity-check', 1)",
         [],
     )
     .unwrap();

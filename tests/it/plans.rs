@@ -150,9 +150,8 @@ fn full_scan(step: &str) -> Option<&'static str> {
 /// still selects a whole part of it: every version of one entity, every municipal
 /// cell. A `SCAN` of one of them reads its table whole, a `SEARCH` with only that
 /// constraint the part whole.
-const LARGE_INDEXES: [(&str, &str, &str); 4] = [
+const LARGE_INDEXES: [(&str, &str, &str); 3] = [
     ("record_versions_key", "record_versions", "entity=?"),
-    ("record_versions_from", "record_versions", "entity=?"),
     ("record_versions_to", "record_versions", "entity=?"),
     (
         "status_current_by_scope",

@@ -151,13 +151,24 @@ fn search_index_follows_releases() {
     assert_eq!(hits("Abmeldung"), ["99041006017000"]);
     assert!(hits("Anmeldung").is_empty());
     assert!(hits("Ausweis").is_empty());
+    // The index holds the two current names, and FTS5 finds it equal to their text.
+    let documents: std::collections::BTreeSet<String> = index_instances(&conn)
+        .iter()
+        .map(|i| i.split(' ').nth(1).unwrap().to_owned())
+        .collect();
+    assert_eq!(documents.len(), 2, "{documents:?}");
     assert_eq!(rows(&db, "SELECT count(*) FROM search_fts"), ["2"]);
+    conn.execute(
+        "INSERT INTO search_fts (search_fts, rank) VALUES ('integrity-check', 1)",
+        [],
+    )
+    .unwrap();
 }
 
 use super::support::gen;
 
 /// Every term of the search index with the document, column and position it
-/// occurs at (FTS5's own view of a contentless index), sorted.
+/// occurs at (FTS5's own view of the index, which keeps no text), sorted.
 fn index_instances(conn: &rusqlite::Connection) -> Vec<String> {
     conn.execute_batch(
         "CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_terms
@@ -208,13 +219,21 @@ fn a_release_larger_than_one_index_chunk_keeps_the_index_exact() {
         "{changed:?}"
     );
     let mut conn = ozgsync::store::open(&db).unwrap();
+    // FTS5's own check of the index against the text of the current versions
+    // (`search_content`, schema 0023).
     conn.execute(
-        "INSERT INTO search_fts (search_fts, rank) VALUES ('integrity-check', 0)",
+        "INSERT INTO search_fts (search_fts, rank) VALUES ('integrity-check', 1)",
         [],
     )
     .unwrap();
     let incremental = index_instances(&conn);
     assert!(incremental.len() > 100_000, "{}", incremental.len());
+    // Each release's new versions lie in the range of ids it recorded, which
+    // `diff` reads them by (schema 0024).
+    assert_eq!(
+        rows(&db, super::support::VERSIONS_OUTSIDE_THEIR_RELEASE),
+        ["0"]
+    );
     // Rebuilt: what an index that missed releases gets (`store::search::refresh`).
     conn.execute("UPDATE search_state SET indexed_release = 0", [])
         .unwrap();

@@ -494,6 +494,14 @@ pub fn database() -> (tempfile::TempDir, PathBuf, rusqlite::Connection) {
     (dir, path, conn)
 }
 
+/// Counts the versions a release created that lie outside the range of ids the
+/// release recorded (`releases.first_version_id`, `last_version_id`, schema
+/// 0024), where `diff` looks for them: 0 in every database ozgsync wrote.
+pub const VERSIONS_OUTSIDE_THEIR_RELEASE: &str = "SELECT count(*) FROM record_versions v
+     JOIN releases r ON r.release_id = v.valid_from
+     WHERE r.first_version_id IS NULL OR r.last_version_id IS NULL
+        OR v.version_id NOT BETWEEN r.first_version_id AND r.last_version_id";
+
 /// Every row of `sql` against `db`, each row's values joined by a space (NULL as
 /// `∅`, a blob as `blob`).
 pub fn rows(db: &Path, sql: &str) -> Vec<String> {
@@ -719,19 +727,25 @@ pub fn write_template(db: &Path, kind: &str, out: &Path) {
     .assert_ok();
 }
 
-/// The definition of view `name` in the schema snapshot of version 17
-/// (`schema/snapshots/0017.sql`), created as the temporary view `as_name`: a view
-/// as it was before a later migration rewrote it, to compare their answers.
+/// The definition of view `name` as migrations 0001 to 0017 left it (in a
+/// database migrated that far, `store::migrate_to`), created as the temporary view
+/// `as_name`: a view as it was before a later migration rewrote it, to compare
+/// their answers.
 pub fn view_of_schema_17(name: &str, as_name: &str) -> String {
-    let snapshot = std::fs::read_to_string(root().join("schema/snapshots/0017.sql"))
-        .expect("the schema snapshot");
+    let dir = scratch();
+    let path = dir.path().join("schema17.db");
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    store::migrate_to(&mut conn, &path, 17).unwrap();
+    let sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE type = 'view' AND name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .expect("the view in schema 17");
     let head = format!("CREATE VIEW {name} AS");
-    let start = snapshot.find(&head).expect("the view in the snapshot");
-    let end = start + snapshot[start..].find(";\n").expect("the view's end");
-    format!(
-        "CREATE TEMP VIEW IF NOT EXISTS {as_name} AS{}",
-        &snapshot[start + head.len()..end]
-    )
+    let body = sql.strip_prefix(&head).expect("the view's head");
+    format!("CREATE TEMP VIEW IF NOT EXISTS {as_name} AS{body}")
 }
 
 /// A pseudo-terminal pair: the master to read what the child writes, the slave as
