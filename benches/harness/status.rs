@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::measure::{measure, measure_interleaved, Interleaved};
-use super::report::{fmt_duration, Aim, CaseReport, Comparison};
+use super::report::{fmt_duration, fmt_mib, Aim, CaseReport, Comparison};
 use super::{
     copy_db, file_mb, gemeinden, generate, import_lower_saxony, key, remove_db, row, sql_err,
     sqlite3_script, status_baseline_script, write_status_report, BenchError, Ctx, STATUSES,
@@ -197,6 +197,23 @@ pub fn status_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
                 .unwrap_or_default()
         ),
         met: Some(import.median().as_secs_f64() < 15.0),
+    });
+    // Issue 15's aims beside issue 3's: the ratio of the wall medians, as for
+    // LeiKa, and a peak resident set bounded whatever the report's size.
+    report.aims.push(Aim {
+        what: "Status matrix import vs sqlite3 .import".into(),
+        target: "≤ 1.5× baseline (issue 15)".into(),
+        measured: comparison.as_ref().map_or("baseline missing".into(), |c| {
+            format!("{:.2}×; {}", c.pair().wall_ratio(), c.summary())
+        }),
+        met: comparison.as_ref().map(|c| c.pair().wall_ratio() <= 1.5),
+    });
+    let peak = import.peak_rss_kib();
+    report.aims.push(Aim {
+        what: "Status matrix import peak RSS".into(),
+        target: "< 256 MB (issue 15)".into(),
+        measured: format!("{:.1} MB ({})", peak as f64 * 1024.0 / 1e6, fmt_mib(peak)),
+        met: Some(peak * 1024 < 256_000_000),
     });
     report.comparisons.extend(comparison);
     report.aims.push(Aim {
