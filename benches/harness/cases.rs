@@ -9,7 +9,7 @@ use std::process::Command;
 
 use super::gen;
 use super::measure::{measure, measure_interleaved, Interleaved, Measurement};
-use super::report::{fmt_duration, fmt_mib, Aim, CaseReport, Comparison};
+use super::report::{fmt_duration, fmt_rss, rss_under, Aim, CaseReport, Comparison};
 use super::{
     copy_db, db_size, file_mb, generate, import_lower_saxony, imported, ozgsync, remove_db, row,
     sql_err, sqlite3_script, write, BenchError, Ctx, SEED,
@@ -245,10 +245,8 @@ fn leika_100k(ctx: &Ctx) -> Result<CaseReport, BenchError> {
     report.aims.push(Aim {
         what: "LeiKa 100k peak RSS of ozgsync (all steps)".into(),
         target: "< 100 MB".into(),
-        measured: peak.map_or("ozgsync import failed".into(), |p| {
-            format!("{:.1} MB ({})", p as f64 * 1024.0 / 1e6, fmt_mib(p))
-        }),
-        met: peak.map(|p| p * 1024 < 100_000_000),
+        measured: peak.map_or("ozgsync import failed".into(), fmt_rss),
+        met: peak.map(|p| rss_under(p, 100)),
     });
     Ok(report)
 }

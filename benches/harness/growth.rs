@@ -23,7 +23,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::measure::{measure_interleaved, measure_limited, Interleaved, Measurement};
-use super::report::{fmt_duration, fmt_mib, Aim, CaseReport, Comparison, Row};
+use super::report::{fmt_duration, fmt_mib, rss_under, Aim, CaseReport, Comparison, Row};
 use super::{
     bin_cmd, copy_db, db_size, gemeinden, generate, key, ozgsync, remove_db, row, run_ok, sql_err,
     sqlite3_script, status_baseline_script, write_status_report, BenchError, Ctx, SEED,
@@ -581,7 +581,7 @@ fn push_aims(report: &mut CaseReport, sizes: &[Size]) {
                 all && sizes.iter().all(|s| {
                     s.import
                         .as_ref()
-                        .is_some_and(|m| m.peak_rss_kib() * 1024 < 256_000_000)
+                        .is_some_and(|m| rss_under(m.peak_rss_kib(), 256))
                 }),
             )
         },

@@ -100,6 +100,18 @@ pub fn fmt_mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
+/// A peak resident set (KiB, as `wait4` reports it) in decimal megabytes, the
+/// unit the aims are stated in, and in MiB: "171.1 MB (163.1 MiB)".
+pub fn fmt_rss(kib: u64) -> String {
+    format!("{:.1} MB ({})", kib as f64 * 1024.0 / 1e6, fmt_mib(kib))
+}
+
+/// Whether a peak resident set (KiB) stays under an aim of `limit_mb` decimal
+/// megabytes ("< 100 MB", "< 256 MB").
+pub fn rss_under(kib: u64, limit_mb: u64) -> bool {
+    kib * 1024 < limit_mb * 1_000_000
+}
+
 fn rate(records: u64, d: Duration) -> String {
     let secs = d.as_secs_f64();
     if secs <= 0.0 {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::measure::{measure, measure_interleaved, Interleaved};
-use super::report::{fmt_duration, fmt_mib, Aim, CaseReport, Comparison};
+use super::report::{fmt_duration, fmt_rss, rss_under, Aim, CaseReport, Comparison};
 use super::{
     copy_db, file_mb, gemeinden, generate, import_lower_saxony, key, remove_db, row, sql_err,
     sqlite3_script, status_baseline_script, write_status_report, BenchError, Ctx, STATUSES,
@@ -212,8 +212,8 @@ pub fn status_matrix(ctx: &Ctx) -> Result<CaseReport, BenchError> {
     report.aims.push(Aim {
         what: "Status matrix import peak RSS".into(),
         target: "< 256 MB (issue 15)".into(),
-        measured: format!("{:.1} MB ({})", peak as f64 * 1024.0 / 1e6, fmt_mib(peak)),
-        met: Some(peak * 1024 < 256_000_000),
+        measured: fmt_rss(peak),
+        met: Some(rss_under(peak, 256)),
     });
     report.comparisons.extend(comparison);
     report.aims.push(Aim {
@@ -404,7 +404,7 @@ pub fn status_xlsx(ctx: &Ctx) -> Result<CaseReport, BenchError> {
                     fmt_duration(from_xlsx.median()),
                     from_xlsx.median().as_secs_f64() / from_csv.median().as_secs_f64().max(1e-9)
                 ),
-                met: Some(peak * 1024 < 256_000_000),
+                met: Some(rss_under(peak, 256)),
             });
         }
     }
