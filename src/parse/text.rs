@@ -124,6 +124,10 @@ impl Sniffer {
 /// checking the whole rest again after each was most of the sniff.
 fn scan<'b>(mut rest: &'b [u8], evidence: &mut Evidence) -> &'b [u8] {
     loop {
+        while let Some(high) = quiet_block(rest) {
+            evidence.invalid += high;
+            rest = rest.get(BLOCK..).unwrap_or_default();
+        }
         rest = rest.get(ascii_prefix(rest)..).unwrap_or_default();
         let Some(&lead) = rest.first() else {
             return rest;
@@ -162,9 +166,32 @@ fn scan<'b>(mut rest: &'b [u8], evidence: &mut Evidence) -> &'b [u8] {
     }
 }
 
+/// The bytes [`quiet_block`] decides at once, and [`ascii_prefix`] skips at once.
+const BLOCK: usize = 32;
+
+/// The first [`BLOCK`] bytes of `bytes`, when no valid multi-byte sequence can
+/// start among them: no lead byte (0xC2–0xF4) stands before a continuation byte
+/// (0x80–0xBF; the byte after the block is looked at too, so there must be one).
+/// Then each of their non-ASCII bytes is a one-byte error, as [`scan`] counts it
+/// byte by byte (a lone lead, a continuation without a lead, or a byte that never
+/// leads), and the count of them is returned: the whole block is decided in one
+/// pass the compiler vectorises. A Windows-1252 file, whose every umlaut stands
+/// before an ASCII letter, is read so nearly all of it (its sniff went 7 → 1.5 ms
+/// for a 16 MB LeiKa file, where it delays the first record); a UTF-8 file's
+/// blocks around a sequence are left to [`scan`]'s byte-wise path.
+fn quiet_block(bytes: &[u8]) -> Option<u64> {
+    let block: &[u8; BLOCK] = bytes.get(..BLOCK)?.try_into().ok()?;
+    let next: &[u8; BLOCK] = bytes.get(1..=BLOCK)?.try_into().ok()?;
+    let (mut starts, mut high) = (0u8, 0u8);
+    for (&b, &n) in block.iter().zip(next) {
+        starts |= u8::from(b.wrapping_sub(0xC2) <= 0xF4 - 0xC2) & u8::from(n & 0xC0 == 0x80);
+        high += b >> 7;
+    }
+    (starts == 0).then_some(u64::from(high))
+}
+
 /// The length of the ASCII run `bytes` starts with.
 fn ascii_prefix(bytes: &[u8]) -> usize {
-    const BLOCK: usize = 32;
     let mut at = 0;
     while let Some(block) = bytes.get(at..at + BLOCK) {
         if !block.is_ascii() {
@@ -428,6 +455,35 @@ mod tests {
                     let n = e.error_len().unwrap_or(after.len());
                     invalid += n as u64;
                     rest = &after[n..];
+                }
+            }
+        }
+    }
+
+    /// A sequence at every offset around [`BLOCK`]'s edges, in Windows-1252 text
+    /// (a lone umlaut every few bytes) and in ASCII: the block that holds it, or
+    /// whose last byte leads it, is counted byte by byte.
+    #[test]
+    fn a_sequence_anywhere_in_a_block_is_found() {
+        let legacy: Vec<u8> = b"Stra\xdfe;L\xfcbeck;Geb\xfchr ".repeat(8);
+        for filler in [legacy, vec![b'a'; 3 * BLOCK]] {
+            for at in 0..=2 * BLOCK + 2 {
+                for sequence in [
+                    &b"\xc3\xbc"[..],
+                    b"\xe2\x80\x93",
+                    b"\xf0\x9f\x98\x80",
+                    b"\xf4\x8f\xbf\xbf",
+                    b"\xc3\x28",
+                    b"\xe2\x80",
+                ] {
+                    let mut bytes = filler.clone();
+                    bytes.splice(at..at, sequence.iter().copied());
+                    let e = evidence(&bytes);
+                    assert_eq!(
+                        (e.multibyte, e.invalid),
+                        evidence_by_definition(&bytes),
+                        "{sequence:x?} at {at}"
+                    );
                 }
             }
         }
