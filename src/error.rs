@@ -140,6 +140,14 @@ pub enum Error {
         records: u64,
     },
 
+    /// A local file a release read in place changed or was replaced while it was
+    /// read ([`crate::fetch::LocalFile`]): what was parsed may not be what is there.
+    #[error(
+        "{}: the file changed while it was read ({change}); nothing was applied. Import it again once the program writing it is done (a download or copy still running looks like this)",
+        Shown(path)
+    )]
+    PayloadChanged { path: PathBuf, change: String },
+
     /// The configuration is invalid.
     #[error("configuration {path}: {message}")]
     Config { path: String, message: String },

@@ -567,8 +567,8 @@ fn fetch_and_apply(
         Some(Prefetched { fetched, parsing }) => (fetched, parsing),
         None => {
             // A local file that has not changed since the last release is
-            // recognised by its hash alone, before it is copied. Only a regular
-            // file: a pipe (`<(zcat x.gz)`, a FIFO) can be read once, and the copy
+            // recognised by its hash alone, before it is parsed. Only a regular
+            // file: a pipe (`<(zcat x.gz)`, a FIFO) can be read once, and its copy
             // then found it empty.
             if let (Location::Path(path), Some(last)) =
                 (&spec.location, state.last_sha256.as_deref())
@@ -594,7 +594,7 @@ fn fetch_and_apply(
         }
         Fetched::Payload(p) => p,
     };
-    // A copied regular file has no hash yet (the release computes it); it was
+    // A regular local file has no hash yet (the release computes it); it was
     // compared with the last release by `hash_file` above.
     if let Some(sha256) =
         (payload.sha256.as_deref()).filter(|s| state.last_sha256.as_deref() == Some(*s))

@@ -338,7 +338,7 @@ impl Client {
         }
         out.flush().await.map_err(file_err)?;
         Ok(Payload {
-            file,
+            file: file.into(),
             sha256: Some(hex(&hasher.finalize())),
             size,
             validators: Validators::default(),

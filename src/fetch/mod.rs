@@ -184,18 +184,122 @@ impl Default for FetchPolicy {
     }
 }
 
-/// A payload on disk, ready to parse. The temp file is removed on drop.
+/// A payload on disk, ready to parse.
 #[derive(Debug)]
 pub struct Payload {
-    pub file: tempfile::NamedTempFile,
-    /// Lower-case hex SHA-256 of the (decompressed) body; None for a copy of a
-    /// regular local file ([`read_file`]), whose hash the release computes from
-    /// the copy on a thread of its own (`store::release`).
+    pub file: PayloadFile,
+    /// Lower-case hex SHA-256 of the (decompressed) body; None for a regular
+    /// local file ([`read_file`]), whose hash the release computes from it on a
+    /// thread of its own (`store::release`).
     pub sha256: Option<String>,
     pub size: u64,
     pub validators: Validators,
     /// The URL the body came from after redirects, or the path read.
     pub origin: String,
+}
+
+/// Where a payload's bytes are.
+#[derive(Debug)]
+pub enum PayloadFile {
+    /// A temporary file this process wrote (a download, standard input, a pipe),
+    /// removed on drop.
+    Temp(tempfile::NamedTempFile),
+    /// A regular local file, read where it lies ([`read_file`]).
+    Local(LocalFile),
+}
+
+/// A regular local file read in place of a copy: kept open, with what it was
+/// when it was opened, so that a file changed or replaced while a release reads
+/// it is refused ([`PayloadFile::reopen`], [`PayloadFile::check_unchanged`])
+/// instead of stored with bytes that were not the ones parsed. Copying it first
+/// took ~4 ms and ~2 ms to remove again for a 16 MB LeiKa file, before the
+/// parsing could start (benches/HISTORY.md, session 25), and as much room in the
+/// temporary directory as the file.
+#[derive(Debug)]
+pub struct LocalFile {
+    path: PathBuf,
+    file: std::fs::File,
+    stamp: Stamp,
+}
+
+/// What tells a file's content apart without reading it: its identity, size and
+/// the times of its last change (the status change time too, which no program
+/// can set back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+impl PayloadFile {
+    /// The file's path: a temporary file's, or the local file's as given.
+    pub fn path(&self) -> &Path {
+        match self {
+            PayloadFile::Temp(file) => file.path(),
+            PayloadFile::Local(local) => &local.path,
+        }
+    }
+
+    /// A new handle on the payload, reading from its start on its own offset. A
+    /// local file's path must still name the file that was opened.
+    pub fn reopen(&self) -> std::io::Result<std::fs::File> {
+        match self {
+            PayloadFile::Temp(file) => file.reopen(),
+            PayloadFile::Local(local) => {
+                let file = std::fs::File::open(&local.path)?;
+                let stamp = Stamp::of(&file.metadata()?);
+                if (stamp.dev, stamp.ino) != (local.stamp.dev, local.stamp.ino) {
+                    return Err(std::io::Error::other(
+                        "the path names another file than when the import began (replaced while it was read)",
+                    ));
+                }
+                Ok(file)
+            }
+        }
+    }
+
+    /// For a local file: `Err` with what changed when the file is not as it was
+    /// opened (written, truncated or grown since). A temporary file is ours and
+    /// always as written.
+    pub fn check_unchanged(&self) -> std::io::Result<Option<String>> {
+        let PayloadFile::Local(local) = self else {
+            return Ok(None);
+        };
+        let now = Stamp::of(&local.file.metadata()?);
+        let was = &local.stamp;
+        Ok(if now.len != was.len {
+            Some(format!(
+                "{} bytes when it was opened, {} now",
+                was.len, now.len
+            ))
+        } else if now != *was {
+            Some("written since it was opened".to_owned())
+        } else {
+            None
+        })
+    }
+}
+
+impl From<tempfile::NamedTempFile> for PayloadFile {
+    fn from(file: tempfile::NamedTempFile) -> PayloadFile {
+        PayloadFile::Temp(file)
+    }
 }
 
 #[derive(Debug)]
@@ -253,8 +357,8 @@ pub enum FetchError {
     },
 }
 
-/// Fetches `location` into a payload file. Local paths are copied (so the payload
-/// stays stable while it is parsed) and hashed; URLs go through [`http::get`].
+/// Fetches `location` into a payload: a local path through [`read_file`], a URL
+/// through [`http::get`].
 pub async fn fetch(
     location: &Location,
     validators: &Validators,
@@ -327,81 +431,52 @@ pub fn remove_stale_payloads(dir: &Path) -> usize {
     removed
 }
 
-/// Copies a local file into a payload. A regular file is copied as it is, by the
-/// kernel, and not hashed here: the release hashes the copy beside its records
-/// (the SHA-256 of 16 MB took ~12 ms before a LeiKa import could start; an
-/// unchanged regular file was recognised by [`hash_file`] before this). Anything
-/// else (a pipe, `-`, a FIFO) is hashed on the way, for `sync` to recognise an
-/// unchanged payload before it is parsed.
+/// A local file as a payload. A regular file is read where it lies and not
+/// hashed here: the release hashes it beside its records (the SHA-256 of 16 MB
+/// took ~12 ms before a LeiKa import could start; an unchanged regular file was
+/// recognised by [`hash_file`] before this), and refuses it if it changed while it
+/// was read ([`LocalFile`]). Anything else (a pipe, `-`, a FIFO) can be read once:
+/// it is copied into a temporary file and hashed on the way, for `sync` to
+/// recognise an unchanged payload before it is parsed.
 pub fn read_file(path: &Path, policy: &FetchPolicy) -> Result<Payload, FetchError> {
     let err = |source| FetchError::File {
         path: path.to_owned(),
         source,
     };
     let input = open_input(path, policy.connect_timeout).map_err(err)?;
-    let mut file = payload_file().map_err(temp_file_error)?;
     // Decided on the opened file, not on the path: a path replaced by a FIFO in
     // between is read as one. `-` is hashed even when it is a regular file, for the
     // unchanged check (`sync` compares regular files by their path).
-    let regular = path != Path::new(STDIN) && input.metadata().is_ok_and(|m| m.is_file());
-    let (sha256, size) = if regular {
-        (None, copy_regular(path, input, file.as_file_mut(), policy)?)
-    } else {
-        let (sha256, size) = hash_from(path, input, Some(file.as_file_mut()), policy)?;
-        (Some(sha256), size)
-    };
+    let meta = input.metadata().map_err(err)?;
+    if path != Path::new(STDIN) && meta.is_file() {
+        if meta.len() > policy.max_body_bytes {
+            return Err(FetchError::TooLarge {
+                url: path.shown().to_string(),
+                limit: policy.max_body_bytes,
+            });
+        }
+        let stamp = Stamp::of(&meta);
+        return Ok(Payload {
+            size: stamp.len,
+            file: PayloadFile::Local(LocalFile {
+                path: path.to_owned(),
+                file: input,
+                stamp,
+            }),
+            sha256: None,
+            validators: Validators::default(),
+            origin: path.shown().to_string(),
+        });
+    }
+    let mut file = payload_file().map_err(temp_file_error)?;
+    let (sha256, size) = hash_from(path, input, Some(file.as_file_mut()), policy)?;
     Ok(Payload {
-        file,
-        sha256,
+        file: file.into(),
+        sha256: Some(sha256),
         size,
         validators: Validators::default(),
         origin: path.shown().to_string(),
     })
-}
-
-/// Copies `input`, the regular file `path`, into `out` (`copy_file_range`, no pass
-/// through this process) and returns its size; enforces the body limit, also on a
-/// file that grows while it is copied.
-fn copy_regular(
-    path: &Path,
-    input: std::fs::File,
-    out: &mut std::fs::File,
-    policy: &FetchPolicy,
-) -> Result<u64, FetchError> {
-    use std::io::Read;
-    let err = |source| FetchError::File {
-        path: path.to_owned(),
-        source,
-    };
-    let too_large = || FetchError::TooLarge {
-        url: path.shown().to_string(),
-        limit: policy.max_body_bytes,
-    };
-    if input.metadata().map_err(err)?.len() > policy.max_body_bytes {
-        return Err(too_large());
-    }
-    let size = std::io::copy(
-        &mut input.take(policy.max_body_bytes.saturating_add(1)),
-        out,
-    )
-    .map_err(|e| {
-        // Only writing fails so: the copy's disk, not the file read.
-        if matches!(
-            e.kind(),
-            std::io::ErrorKind::StorageFull
-                | std::io::ErrorKind::QuotaExceeded
-                | std::io::ErrorKind::FileTooLarge
-                | std::io::ErrorKind::ReadOnlyFilesystem
-        ) {
-            temp_file_error(e)
-        } else {
-            err(e)
-        }
-    })?;
-    if size > policy.max_body_bytes {
-        return Err(too_large());
-    }
-    Ok(size)
 }
 
 /// The SHA-256 of a local file, without copying it: lets `sync` recognise an

@@ -94,7 +94,7 @@ impl PageArray {
         self.write(b"]").await?;
         self.out.flush().await.map_err(file_err)?;
         Ok(Payload {
-            file: self.file,
+            file: self.file.into(),
             sha256: Some(hex(&self.hasher.finalize())),
             size: self.size,
             validators: Validators::default(),
@@ -126,7 +126,7 @@ pub async fn whole_answer(origin: String, limit: u64, bytes: &[u8]) -> Result<Pa
     out.write_all(bytes).await.map_err(file_err)?;
     out.flush().await.map_err(file_err)?;
     Ok(Payload {
-        file,
+        file: file.into(),
         sha256: Some(hex(&Sha256::digest(bytes))),
         size: bytes.len() as u64,
         validators: Validators::default(),

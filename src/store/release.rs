@@ -341,7 +341,7 @@ fn apply_in_transaction(
     // A payload not stored yet is compressed on a thread of its own (zlib took
     // ~0.1 s of the SQLite writer's critical path for a 16 MB LeiKa file), and
     // stored at the end of the same transaction. A payload without a hash yet (a
-    // copied local file, `fetch::read_file`) is hashed there too, and compressed
+    // local file read in place, `fetch::read_file`) is hashed there too, and compressed
     // in case it is new: the release row gets its hash, and the payload is stored
     // unless one with that hash is. The thread starts its work once the records
     // are all read (`rows_read`): until then the parsing thread and the writer
@@ -361,7 +361,7 @@ fn apply_in_transaction(
     let path = payload.file.path().to_owned();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (rows_read, start) = std::sync::mpsc::channel::<()>();
-    let (release_id, counts) = std::thread::scope(|scope| {
+    let written = std::thread::scope(|scope| {
         // The new database's file is synced while the rows are written, so that
         // the commit's `fsync` has little left; it stops when `_syncing` is dropped
         // with this closure's locals.
@@ -434,7 +434,21 @@ fn apply_in_transaction(
             .map_err(Error::db("storing payload"))?;
         }
         Ok((release_id, counts))
-    })?;
+    });
+    // A local file read in place must still be the one parsed and hashed; if it
+    // is not, that is the error to show, whatever else failed with it (a file
+    // cut short while it was read may look like a mass retirement).
+    let changed = payload
+        .file
+        .check_unchanged()
+        .map_err(Error::io("checking payload", payload.file.path()))?;
+    if let Some(change) = changed {
+        return Err(Error::PayloadChanged {
+            path: payload.file.path().to_owned(),
+            change,
+        });
+    }
+    let (release_id, counts) = written?;
     tx.commit().map_err(Error::db("committing release"))?;
     // Out of the transaction the connection holds no lock in rollback-journal mode.
     drop(writeback);

@@ -771,9 +771,10 @@ fn sigterm_during_a_sync_release_commits_or_rolls_back_and_records_which() {
     config(d, "");
     let db = d.join("ozgsync.db");
     let child = spawn(d, &["sync", "--config", "ozgsync.toml"]);
-    // The payload copy exists from the start of the run until the release ends.
-    wait_for("the payload file", || !leftovers(d).is_empty());
-    std::thread::sleep(Duration::from_millis(300));
+    // `sync` opens (creates) the database before it reads the source; the local
+    // file is read where it lies, with no payload file of its own (session 25).
+    wait_for("the database", || db.exists());
+    std::thread::sleep(Duration::from_millis(30));
     sigterm(&child);
     let run = finish(child);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);

@@ -26,7 +26,7 @@ fn payload(content: &str) -> Payload {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     file.write_all(content.as_bytes()).unwrap();
     Payload {
-        file,
+        file: file.into(),
         sha256: Some(format!("{:064x}", content.len())),
         size: content.len() as u64,
         validators: Validators::default(),
@@ -577,4 +577,78 @@ fn a_first_release_leaves_the_journal_mode_to_the_caller() {
     .unwrap();
     assert_eq!(next.status, ReleaseStatus::Applied);
     assert_eq!(journal(&conn), "wal");
+}
+
+/// A regular local file is read where it lies, not copied: applied as it was
+/// opened, the release stores its own hash; written to while its release reads
+/// it (here, between two records), or replaced before the release opens it again,
+/// the release is refused, saying so, and nothing is applied.
+#[test]
+fn a_local_file_changed_while_its_release_reads_it_is_refused() {
+    let (dir, _, mut conn) = database();
+    let path = dir.path().join("leika.csv");
+    let policy = ozgsync::fetch::FetchPolicy::default();
+    std::fs::write(&path, "first edition").unwrap();
+    let mut local = ozgsync::fetch::read_file(&path, &policy).unwrap();
+    let r1 = release::apply(
+        &mut conn,
+        &meta(Mode::Full),
+        &mut local,
+        upserts(vec![service(A, "Alpha")]),
+    )
+    .unwrap();
+    assert_eq!(r1.status, ReleaseStatus::Applied);
+    let stored: String = conn
+        .query_row("SELECT sha256 FROM releases", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, ozgsync::fetch::hash_file(&path, &policy).unwrap());
+    let snapshot = current(&conn);
+
+    std::fs::write(&path, "second edition").unwrap();
+    let mut local = ozgsync::fetch::read_file(&path, &policy).unwrap();
+    let writer = path.clone();
+    let items = upserts(vec![service(A, "Alpha 2"), service(B, "Beta")])
+        .enumerate()
+        .map(move |(i, item)| {
+            if i == 1 {
+                let mut file = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&writer)
+                    .unwrap();
+                file.write_all(b", and more").unwrap();
+            }
+            item
+        });
+    let err =
+        release::apply(&mut conn, &meta(Mode::Full), &mut local, Box::new(items)).unwrap_err();
+    assert!(
+        matches!(err, ozgsync::Error::PayloadChanged { .. }),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("leika.csv: the file changed while it was read (14 bytes when it was opened, 24 now); nothing was applied"),
+        "{message}"
+    );
+    assert_eq!(current(&conn), snapshot);
+    assert_eq!(read::releases(&conn, None).unwrap().len(), 1);
+
+    let mut local = ozgsync::fetch::read_file(&path, &policy).unwrap();
+    let new = dir.path().join("new.csv");
+    std::fs::write(&new, "third edition").unwrap();
+    std::fs::rename(&new, &path).unwrap();
+    let err = release::apply(
+        &mut conn,
+        &meta(Mode::Full),
+        &mut local,
+        upserts(vec![service(C, "Gamma")]),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the path names another file than when the import began"),
+        "{err}"
+    );
+    assert_eq!(current(&conn), snapshot);
+    assert_eq!(read::releases(&conn, None).unwrap().len(), 1);
 }

@@ -562,7 +562,7 @@ fn payload(content: &str) -> Payload {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     file.write_all(content.as_bytes()).unwrap();
     Payload {
-        file,
+        file: file.into(),
         sha256: Some(format!("{:0>64}", release::content_hash(content))),
         size: content.len() as u64,
         validators: Validators::default(),
