@@ -137,7 +137,11 @@ pub fn render(reports: &[CaseReport], reps: usize) -> String {
         let records = row.records.map_or("–".into(), |n| n.to_string());
         let (median, min, per_sec, cpu, rss) = match &row.measurement {
             Some(m) => (
-                fmt_duration(m.median()),
+                // A step measured more often than `--reps` says so in its cell.
+                match m.samples.len() {
+                    runs if runs > reps => format!("{} ({runs} runs)", fmt_duration(m.median())),
+                    _ => fmt_duration(m.median()),
+                },
                 fmt_duration(m.min()),
                 row.records.map_or("–".into(), |n| rate(n, m.median())),
                 fmt_duration(m.cpu_median()),
