@@ -274,9 +274,9 @@ impl PayloadFile {
         }
     }
 
-    /// For a local file: `Err` with what changed when the file is not as it was
-    /// opened (written, truncated or grown since). A temporary file is ours and
-    /// always as written.
+    /// For a local file: what changed when the file is not as it was opened
+    /// (written, truncated, grown, replaced or removed since), else None. A
+    /// temporary file is ours and always as written.
     pub fn check_unchanged(&self) -> std::io::Result<Option<String>> {
         let PayloadFile::Local(local) = self else {
             return Ok(None);
@@ -289,7 +289,9 @@ impl PayloadFile {
                 was.len, now.len
             ))
         } else if now != *was {
-            Some("written since it was opened".to_owned())
+            // A rename over the path or a removal changes the file's status
+            // time too (its link count).
+            Some("written to, replaced or removed since it was opened".to_owned())
         } else {
             None
         })
@@ -435,9 +437,9 @@ pub fn remove_stale_payloads(dir: &Path) -> usize {
 /// hashed here: the release hashes it beside its records (the SHA-256 of 16 MB
 /// took ~12 ms before a LeiKa import could start; an unchanged regular file was
 /// recognised by [`hash_file`] before this), and refuses it if it changed while it
-/// was read ([`LocalFile`]). Anything else (a pipe, `-`, a FIFO) can be read once:
-/// it is copied into a temporary file and hashed on the way, for `sync` to
-/// recognise an unchanged payload before it is parsed.
+/// was read ([`LocalFile`]). Anything else (a pipe, `-`, a FIFO, a file that says
+/// it is empty) is copied into a temporary file and hashed on the way, for `sync`
+/// to recognise an unchanged payload before it is parsed.
 pub fn read_file(path: &Path, policy: &FetchPolicy) -> Result<Payload, FetchError> {
     let err = |source| FetchError::File {
         path: path.to_owned(),
@@ -448,7 +450,9 @@ pub fn read_file(path: &Path, policy: &FetchPolicy) -> Result<Payload, FetchErro
     // between is read as one. `-` is hashed even when it is a regular file, for the
     // unchanged check (`sync` compares regular files by their path).
     let meta = input.metadata().map_err(err)?;
-    if path != Path::new(STDIN) && meta.is_file() {
+    // A regular file of no length is copied: a file of /proc or /sys says 0 and
+    // has content, which only reading it finds (and bounds by the body limit).
+    if path != Path::new(STDIN) && meta.is_file() && meta.len() > 0 {
         if meta.len() > policy.max_body_bytes {
             return Err(FetchError::TooLarge {
                 url: path.shown().to_string(),

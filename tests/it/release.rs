@@ -580,9 +580,10 @@ fn a_first_release_leaves_the_journal_mode_to_the_caller() {
 }
 
 /// A regular local file is read where it lies, not copied: applied as it was
-/// opened, the release stores its own hash; written to while its release reads
-/// it (here, between two records), or replaced before the release opens it again,
-/// the release is refused, saying so, and nothing is applied.
+/// opened, the release stores its own hash; written to or renamed over while its
+/// release reads it (here, between two records), or replaced before the release
+/// opens it again, the release is refused, saying so, and nothing is applied. A
+/// file that says it is empty (one of /proc) is copied as before, content and all.
 #[test]
 fn a_local_file_changed_while_its_release_reads_it_is_refused() {
     let (dir, _, mut conn) = database();
@@ -633,6 +634,28 @@ fn a_local_file_changed_while_its_release_reads_it_is_refused() {
     assert_eq!(current(&conn), snapshot);
     assert_eq!(read::releases(&conn, None).unwrap().len(), 1);
 
+    // Renamed over between two records: the file read is whole, but no longer
+    // the one at its path; its status time moved (a link count's change).
+    let mut local = ozgsync::fetch::read_file(&path, &policy).unwrap();
+    let (replacement, target) = (dir.path().join("next.csv"), path.clone());
+    std::fs::write(&replacement, "an edition put in its place").unwrap();
+    let items = upserts(vec![service(A, "Alpha 3"), service(B, "Beta")])
+        .enumerate()
+        .map(move |(i, item)| {
+            if i == 1 {
+                std::fs::rename(&replacement, &target).unwrap();
+            }
+            item
+        });
+    let err =
+        release::apply(&mut conn, &meta(Mode::Full), &mut local, Box::new(items)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("(written to, replaced or removed since it was opened); nothing was applied"),
+        "{err}"
+    );
+    assert_eq!(current(&conn), snapshot);
+
     let mut local = ozgsync::fetch::read_file(&path, &policy).unwrap();
     let new = dir.path().join("new.csv");
     std::fs::write(&new, "third edition").unwrap();
@@ -651,4 +674,13 @@ fn a_local_file_changed_while_its_release_reads_it_is_refused() {
     );
     assert_eq!(current(&conn), snapshot);
     assert_eq!(read::releases(&conn, None).unwrap().len(), 1);
+
+    let proc =
+        ozgsync::fetch::read_file(std::path::Path::new("/proc/self/status"), &policy).unwrap();
+    assert!(matches!(proc.file, ozgsync::fetch::PayloadFile::Temp(_)));
+    assert!(proc.size > 0 && proc.sha256.is_some(), "{proc:?}");
+    assert!(matches!(
+        ozgsync::fetch::read_file(&path, &policy).unwrap().file,
+        ozgsync::fetch::PayloadFile::Local(_)
+    ));
 }
