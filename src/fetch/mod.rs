@@ -257,12 +257,19 @@ impl PayloadFile {
     }
 
     /// A new handle on the payload, reading from its start on its own offset. A
-    /// local file's path must still name the file that was opened.
+    /// local file's path must still name the file that was opened; it is opened
+    /// without blocking, so that a FIFO put in its place is refused instead of
+    /// waited on.
     pub fn reopen(&self) -> std::io::Result<std::fs::File> {
         match self {
             PayloadFile::Temp(file) => file.reopen(),
             PayloadFile::Local(local) => {
-                let file = std::fs::File::open(&local.path)?;
+                use rustix::fs::{Mode, OFlags};
+                let file = std::fs::File::from(rustix::fs::open(
+                    &local.path,
+                    OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?);
                 let stamp = Stamp::of(&file.metadata()?);
                 if (stamp.dev, stamp.ino) != (local.stamp.dev, local.stamp.ino) {
                     return Err(std::io::Error::other(

@@ -582,8 +582,9 @@ fn a_first_release_leaves_the_journal_mode_to_the_caller() {
 /// A regular local file is read where it lies, not copied: applied as it was
 /// opened, the release stores its own hash; written to or renamed over while its
 /// release reads it (here, between two records), or replaced before the release
-/// opens it again, the release is refused, saying so, and nothing is applied. A
-/// file that says it is empty (one of /proc) is copied as before, content and all.
+/// opens it again (by another file, or a FIFO, which is not waited on), the
+/// release is refused, saying so, and nothing is applied. A file that says it is
+/// empty (one of /proc) is copied as before, content and all.
 #[test]
 fn a_local_file_changed_while_its_release_reads_it_is_refused() {
     let (dir, _, mut conn) = database();
@@ -674,6 +675,29 @@ fn a_local_file_changed_while_its_release_reads_it_is_refused() {
     );
     assert_eq!(current(&conn), snapshot);
     assert_eq!(read::releases(&conn, None).unwrap().len(), 1);
+
+    // A FIFO in its place is refused at once, not waited on for a writer.
+    let mut local = ozgsync::fetch::read_file(&path, &policy).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap()
+        .success());
+    let err = release::apply(
+        &mut conn,
+        &meta(Mode::Full),
+        &mut local,
+        upserts(vec![service(C, "Gamma")]),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the path names another file than when the import began"),
+        "{err}"
+    );
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, "third edition").unwrap();
 
     let proc =
         ozgsync::fetch::read_file(std::path::Path::new("/proc/self/status"), &policy).unwrap();
