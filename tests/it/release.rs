@@ -579,6 +579,32 @@ fn a_first_release_leaves_the_journal_mode_to_the_caller() {
     assert_eq!(journal(&conn), "wal");
 }
 
+/// `records` as items of a full release, `between` done after the first is read:
+/// what another program does to the file while its release reads it.
+fn upserts_then(
+    records: Vec<ServiceRecord>,
+    between: impl FnOnce() + 'static,
+) -> Items<'static, ServiceRecord> {
+    let mut between = Some(between);
+    Box::new(upserts(records).enumerate().map(move |(i, item)| {
+        if i == 1 {
+            if let Some(between) = between.take() {
+                between();
+            }
+        }
+        item
+    }))
+}
+
+/// The error of a full release of `items` from `local`, which must fail.
+fn refused(
+    conn: &mut rusqlite::Connection,
+    local: &mut Payload,
+    items: Items<'static, ServiceRecord>,
+) -> ozgsync::Error {
+    release::apply(conn, &meta(Mode::Full), local, items).unwrap_err()
+}
+
 /// A regular local file is read where it lies, not copied: applied as it was
 /// opened, the release stores its own hash; written to or renamed over while its
 /// release reads it (here, between two records), or replaced before the release
@@ -590,12 +616,12 @@ fn a_local_file_changed_while_its_release_reads_it_is_refused() {
     let (dir, _, mut conn) = database();
     let path = dir.path().join("leika.csv");
     let policy = ozgsync::fetch::FetchPolicy::default();
+    let local_payload = |path: &std::path::Path| ozgsync::fetch::read_file(path, &policy).unwrap();
     std::fs::write(&path, "first edition").unwrap();
-    let mut local = ozgsync::fetch::read_file(&path, &policy).unwrap();
     let r1 = release::apply(
         &mut conn,
         &meta(Mode::Full),
-        &mut local,
+        &mut local_payload(&path),
         upserts(vec![service(A, "Alpha")]),
     )
     .unwrap();
@@ -607,22 +633,16 @@ fn a_local_file_changed_while_its_release_reads_it_is_refused() {
     let snapshot = current(&conn);
 
     std::fs::write(&path, "second edition").unwrap();
-    let mut local = ozgsync::fetch::read_file(&path, &policy).unwrap();
+    let mut local = local_payload(&path);
     let writer = path.clone();
-    let items = upserts(vec![service(A, "Alpha 2"), service(B, "Beta")])
-        .enumerate()
-        .map(move |(i, item)| {
-            if i == 1 {
-                let mut file = std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(&writer)
-                    .unwrap();
-                file.write_all(b", and more").unwrap();
-            }
-            item
-        });
-    let err =
-        release::apply(&mut conn, &meta(Mode::Full), &mut local, Box::new(items)).unwrap_err();
+    let items = upserts_then(vec![service(A, "Alpha 2"), service(B, "Beta")], move || {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&writer)
+            .unwrap();
+        file.write_all(b", and more").unwrap();
+    });
+    let err = refused(&mut conn, &mut local, items);
     assert!(
         matches!(err, ozgsync::Error::PayloadChanged { .. }),
         "{err:?}"
@@ -637,19 +657,13 @@ fn a_local_file_changed_while_its_release_reads_it_is_refused() {
 
     // Renamed over between two records: the file read is whole, but no longer
     // the one at its path; its status time moved (a link count's change).
-    let mut local = ozgsync::fetch::read_file(&path, &policy).unwrap();
+    let mut local = local_payload(&path);
     let (replacement, target) = (dir.path().join("next.csv"), path.clone());
     std::fs::write(&replacement, "an edition put in its place").unwrap();
-    let items = upserts(vec![service(A, "Alpha 3"), service(B, "Beta")])
-        .enumerate()
-        .map(move |(i, item)| {
-            if i == 1 {
-                std::fs::rename(&replacement, &target).unwrap();
-            }
-            item
-        });
-    let err =
-        release::apply(&mut conn, &meta(Mode::Full), &mut local, Box::new(items)).unwrap_err();
+    let items = upserts_then(vec![service(A, "Alpha 3"), service(B, "Beta")], move || {
+        std::fs::rename(&replacement, &target).unwrap();
+    });
+    let err = refused(&mut conn, &mut local, items);
     assert!(
         err.to_string()
             .contains("(written to, replaced or removed since it was opened); nothing was applied"),
@@ -657,54 +671,35 @@ fn a_local_file_changed_while_its_release_reads_it_is_refused() {
     );
     assert_eq!(current(&conn), snapshot);
 
-    let mut local = ozgsync::fetch::read_file(&path, &policy).unwrap();
+    // Replaced before the release opens it again: by another file, then by a
+    // FIFO, which is refused at once, not waited on for a writer.
+    let replaced = "the path names another file than when the import began";
+    let mut local = local_payload(&path);
     let new = dir.path().join("new.csv");
     std::fs::write(&new, "third edition").unwrap();
     std::fs::rename(&new, &path).unwrap();
-    let err = release::apply(
-        &mut conn,
-        &meta(Mode::Full),
-        &mut local,
-        upserts(vec![service(C, "Gamma")]),
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("the path names another file than when the import began"),
-        "{err}"
-    );
+    let err = refused(&mut conn, &mut local, upserts(vec![service(C, "Gamma")]));
+    assert!(err.to_string().contains(replaced), "{err}");
     assert_eq!(current(&conn), snapshot);
     assert_eq!(read::releases(&conn, None).unwrap().len(), 1);
 
-    // A FIFO in its place is refused at once, not waited on for a writer.
-    let mut local = ozgsync::fetch::read_file(&path, &policy).unwrap();
+    let mut local = local_payload(&path);
     std::fs::remove_file(&path).unwrap();
     assert!(std::process::Command::new("mkfifo")
         .arg(&path)
         .status()
         .unwrap()
         .success());
-    let err = release::apply(
-        &mut conn,
-        &meta(Mode::Full),
-        &mut local,
-        upserts(vec![service(C, "Gamma")]),
-    )
-    .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("the path names another file than when the import began"),
-        "{err}"
-    );
+    let err = refused(&mut conn, &mut local, upserts(vec![service(C, "Gamma")]));
+    assert!(err.to_string().contains(replaced), "{err}");
     std::fs::remove_file(&path).unwrap();
     std::fs::write(&path, "third edition").unwrap();
 
-    let proc =
-        ozgsync::fetch::read_file(std::path::Path::new("/proc/self/status"), &policy).unwrap();
+    let proc = local_payload(std::path::Path::new("/proc/self/status"));
     assert!(matches!(proc.file, ozgsync::fetch::PayloadFile::Temp(_)));
     assert!(proc.size > 0 && proc.sha256.is_some(), "{proc:?}");
     assert!(matches!(
-        ozgsync::fetch::read_file(&path, &policy).unwrap().file,
+        local_payload(&path).file,
         ozgsync::fetch::PayloadFile::Local(_)
     ));
 }
